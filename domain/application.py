@@ -1,0 +1,356 @@
+"""The application: commands that record customer and staff events.
+
+Writes are serialised per process (one lock) and grouped per batch: a batch of
+items is decided against cached aggregates and committed in **one**
+transaction, together with the side rows (identity index, client event ids,
+personal-data vault) that must never disagree with the events.
+
+A stale cache (another process appended to the same customer) shows up as a
+uniqueness conflict at commit; the batch's aggregates are then evicted and the
+batch is decided again from the store. Because client event ids are committed
+with the events, a retried batch after an ambiguous commit reports the already
+stored items as duplicates instead of storing them twice.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar, cast
+from uuid import UUID
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import (
+    ApplicationRecorder,
+    IntegrityError,
+    Transcoder,
+    Transcoding,
+)
+
+from domain.customer import Customer, ensure_identity_free
+from domain.errors import DomainError, UnknownStaff
+from domain.identity import Identity, blind_index
+from domain.ingestion import Command, EventItem, parse_item
+from domain.ports import IngestIndex, SealedValue, SideWrites, Vault, WrappedKey
+from domain.staff import Staff
+
+MAX_ATTEMPTS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class ItemOutcome:
+    index: int
+    event_id: str
+    status: str  # "accepted" | "duplicate" | "rejected"
+    customer_id: UUID | None = None
+    error: DomainError | None = None
+
+
+@dataclass(slots=True)
+class BatchResult:
+    outcomes: list[ItemOutcome] = field(default_factory=list)
+    last_position: int | None = None  # notification id of the batch's last event
+
+    def count(self, status: str) -> int:
+        return sum(1 for outcome in self.outcomes if outcome.status == status)
+
+
+@dataclass(slots=True)
+class _Batch:
+    """Working state of one attempt at a batch."""
+
+    aggregates: dict[UUID, Customer] = field(default_factory=dict)
+    new_owners: dict[str, UUID] = field(default_factory=dict)  # blind -> new customer
+    created_by: dict[UUID, int] = field(default_factory=dict)  # new customer -> item index
+    writes: SideWrites = field(default_factory=SideWrites)
+    key_cache: dict[UUID, bytes] = field(default_factory=dict)
+
+
+class _SetAsList(Transcoding):
+    type = set
+    name = "set"
+
+    def encode(self, obj: set[Any]) -> list[Any]:
+        return sorted(obj)
+
+    def decode(self, data: list[Any]) -> set[Any]:
+        return set(data)
+
+
+class CustomerOperations(Application[UUID]):
+    """Records what customers and staff do; the single writer of the event log."""
+
+    name = "Siyu"
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {Customer: 100, Staff: 100}
+    env: ClassVar[dict[str, str]] = {
+        "AGGREGATE_CACHE_MAXSIZE": "50000",
+        "AGGREGATE_CACHE_FASTFORWARD": "n",
+        "DEEPCOPY_FROM_AGGREGATE_CACHE": "n",
+    }
+
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        *,
+        vault: Vault,
+        blind_key: bytes,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        recorder: ApplicationRecorder | None = None,
+    ) -> None:
+        self._given_recorder = recorder
+        super().__init__(env)
+        self.vault = vault
+        self.blind_key = blind_key
+        self.clock = clock
+        self._write_lock = threading.RLock()
+
+    def construct_recorder(self) -> ApplicationRecorder:
+        if self._given_recorder is not None:
+            return self._given_recorder
+        return super().construct_recorder()
+
+    def register_transcodings(self, transcoder: Transcoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(_SetAsList())
+
+    @property
+    def index(self) -> IngestIndex:
+        return cast(IngestIndex, self.recorder)
+
+    # -- ingestion -------------------------------------------------------------
+    def record_batch(self, items: Sequence[EventItem], by: str) -> BatchResult:
+        """Record many customer actions in one transaction; per-item outcomes.
+
+        Invalid items are rejected (nothing of theirs is stored); valid items
+        commit together or, on a storage conflict, are decided again.
+        """
+        now = self.clock()
+        parsed: list[Command | DomainError] = []
+        for item in items:
+            try:
+                parsed.append(parse_item(item, now))
+            except DomainError as error:
+                parsed.append(error)
+        with self._write_lock:
+            for attempt in range(MAX_ATTEMPTS):
+                try:
+                    return self._record_parsed(items, parsed, by)
+                except IntegrityError:
+                    if attempt == MAX_ATTEMPTS - 1:
+                        raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _record_parsed(
+        self, items: Sequence[EventItem], parsed: Sequence[Command | DomainError], by: str
+    ) -> BatchResult:
+        batch = _Batch()
+        try:
+            return self._decide_and_save(items, parsed, by, batch)
+        except BaseException:
+            # Cached aggregates were changed in place by this attempt: forget them.
+            self._evict(batch.aggregates)
+            raise
+
+    def _decide_and_save(
+        self,
+        items: Sequence[EventItem],
+        parsed: Sequence[Command | DomainError],
+        by: str,
+        batch: _Batch,
+    ) -> BatchResult:
+        commands = [c for c in parsed if isinstance(c, Command)]
+        known = self.index.known_event_keys([c.event_id for c in commands])
+        blinds = {c.identity: blind_index(self.blind_key, c.identity) for c in commands}
+        blinds.update({c.link: blind_index(self.blind_key, c.link) for c in commands if c.link})
+        owners = dict(self.index.owners_of(sorted(set(blinds.values()))))
+        result = BatchResult()
+        seen: dict[str, UUID | None] = {}
+        for index, (item, command) in enumerate(zip(items, parsed, strict=True)):
+            if isinstance(command, DomainError):
+                result.outcomes.append(ItemOutcome(index, str(item.event_id), "rejected",
+                                                   error=command))
+                continue
+            event_id = command.event_id
+            if event_id in known or event_id in seen:
+                customer_id = known.get(event_id) or seen.get(event_id)
+                result.outcomes.append(ItemOutcome(index, event_id, "duplicate", customer_id))
+                continue
+            try:
+                customer = self._customer_for(command, blinds, owners, batch, index, by)
+                self._apply(command, customer, blinds, owners, batch, by)
+            except DomainError as error:
+                self._forget_if_created(batch, index, owners)
+                result.outcomes.append(ItemOutcome(index, event_id, "rejected", error=error))
+                seen[event_id] = None
+                continue
+            batch.writes.event_keys.append((event_id, customer.id))
+            seen[event_id] = customer.id
+            result.outcomes.append(ItemOutcome(index, event_id, "accepted", customer.id))
+        recordings = self.save(*batch.aggregates.values(), side_writes=batch.writes)
+        if recordings:
+            result.last_position = max(r.notification.id for r in recordings)
+        return result
+
+    def _evict(self, aggregate_ids: Iterable[UUID]) -> None:
+        cache = self.repository.cache
+        if cache is None:
+            return
+        for aggregate_id in aggregate_ids:
+            try:
+                cache.get(aggregate_id, evict=True)
+            except KeyError:
+                pass
+
+    def _customer_for(
+        self,
+        command: Command,
+        blinds: dict[Identity, str],
+        owners: dict[str, UUID],
+        batch: _Batch,
+        index: int,
+        by: str,
+    ) -> Customer:
+        blind = blinds[command.identity]
+        owner = owners.get(blind)
+        if owner is not None:
+            return self._load(owner, batch)
+        customer = Customer(first_channel=command.channel, by=by,
+                            occurred_at=command.occurred_at)
+        batch.aggregates[customer.id] = customer
+        batch.created_by[customer.id] = index
+        owners[blind] = customer.id
+        batch.new_owners[blind] = customer.id
+        self._link(customer, command.identity, blind, batch, by, command.occurred_at)
+        return customer
+
+    def _load(self, customer_id: UUID, batch: _Batch) -> Customer:
+        customer = batch.aggregates.get(customer_id)
+        if customer is None:
+            customer = cast(Customer, self.repository.get(customer_id))
+            batch.aggregates[customer_id] = customer
+        return customer
+
+    def _apply(
+        self,
+        command: Command,
+        customer: Customer,
+        blinds: dict[Identity, str],
+        owners: dict[str, UUID],
+        batch: _Batch,
+        by: str,
+    ) -> None:
+        if command.link is not None:
+            blind = blinds[command.link]
+            ensure_identity_free(owners.get(blind), customer.id)
+            if blind not in customer.identities:
+                owners[blind] = customer.id
+                batch.new_owners[blind] = customer.id
+                self._link(customer, command.link, blind, batch, by, command.occurred_at)
+        command.apply(customer, by)
+        for name, value in command.personal.items():
+            self._seal(customer.id, name, value, batch)
+
+    def _link(self, customer: Customer, identity: Identity, blind: str, batch: _Batch, by: str,
+              occurred_at: datetime) -> None:
+        customer.link_identity(identity.namespace, blind, by, occurred_at)
+        batch.writes.identities.append((blind, identity.namespace, customer.id))
+        self._seal(customer.id, f"identity:{blind}", identity.value, batch)
+
+    def _seal(self, subject_id: UUID, name: str, value: str, batch: _Batch) -> None:
+        key = batch.key_cache.get(subject_id)
+        if key is None:
+            key = self.index.wrapped_keys([subject_id]).get(subject_id)
+            if key is None:
+                key = self.vault.new_wrapped_key()
+                batch.writes.keys.append(WrappedKey(subject_id, key))
+            batch.key_cache[subject_id] = key
+        sealed = self.vault.seal(key, subject_id, name, value)
+        batch.writes.sealed.append(SealedValue(subject_id, name, sealed))
+
+    @staticmethod
+    def _forget_if_created(batch: _Batch, index: int, owners: dict[str, UUID]) -> None:
+        """Drop a customer that only the rejected item created, with its side rows."""
+        for customer_id, creator in list(batch.created_by.items()):
+            if creator != index:
+                continue
+            del batch.created_by[customer_id]
+            del batch.aggregates[customer_id]
+            for blind, owner in list(batch.new_owners.items()):
+                if owner == customer_id:
+                    del batch.new_owners[blind]
+                    owners.pop(blind, None)
+            writes = batch.writes
+            writes.identities = [r for r in writes.identities if r[2] != customer_id]
+            writes.keys = [k for k in writes.keys if k.subject_id != customer_id]
+            writes.sealed = [s for s in writes.sealed if s.subject_id != customer_id]
+            batch.key_cache.pop(customer_id, None)
+
+    # -- personal data -----------------------------------------------------------
+    def personal_data(self, subject_id: UUID) -> dict[str, str]:
+        """Decrypt a subject's vault fields (empty once the key is erased)."""
+        key = self.index.wrapped_keys([subject_id]).get(subject_id)
+        if key is None:
+            return {}
+        return {
+            name: self.vault.open(key, subject_id, name, sealed)
+            for name, sealed in self.index.sealed_values(subject_id).items()
+        }
+
+    # -- outbound outcomes --------------------------------------------------------
+    def record_welcome_outcome(
+        self,
+        customer_id: UUID,
+        outcome_key: str,
+        staff_id: str,
+        *,
+        template_id: str,
+        gateway_message_id: str | None,
+        failure: str | None,
+        occurred_at: datetime,
+    ) -> bool:
+        """Record a welcome message's outcome once per ``outcome_key``; False if known."""
+        with self._write_lock:
+            for attempt in range(MAX_ATTEMPTS):
+                if outcome_key in self.index.known_event_keys([outcome_key]):
+                    return False
+                customer = cast(Customer, self.repository.get(customer_id))
+                if failure is None:
+                    customer.record_welcome_sent(staff_id, template_id, gateway_message_id or "",
+                                                 "system", occurred_at)
+                else:
+                    customer.record_welcome_failed(staff_id, failure, "system", occurred_at)
+                try:
+                    self.save(customer, side_writes=SideWrites(
+                        event_keys=[(outcome_key, customer_id)]))
+                    return True
+                except IntegrityError:
+                    self._evict([customer_id])
+                    if attempt == MAX_ATTEMPTS - 1:
+                        raise
+                except BaseException:
+                    self._evict([customer_id])
+                    raise
+        return False  # pragma: no cover
+
+    # -- staff -------------------------------------------------------------------
+    def hire_staff(self, role: str, department: str, display_name: str, by: str,
+                   occurred_at: datetime) -> UUID:
+        staff = Staff.hire(role, department, by, occurred_at)
+        batch = _Batch()
+        with self._write_lock:
+            self._seal(staff.id, "display_name", display_name, batch)
+            self.save(staff, side_writes=batch.writes)
+        return staff.id
+
+    def leave_staff(self, staff_id: UUID, by: str, occurred_at: datetime) -> None:
+        with self._write_lock:
+            try:
+                staff = cast(Staff, self.repository.get(staff_id))
+            except Exception as error:  # AggregateNotFoundError
+                raise UnknownStaff(f"no staff member {staff_id}", field="staffId") from error
+            if not isinstance(staff, Staff):
+                raise UnknownStaff(f"no staff member {staff_id}", field="staffId")
+            staff.leave(by, occurred_at)
+            self.save(staff)

@@ -1,0 +1,68 @@
+"""Domain errors: every expected refusal is a subclass of :class:`DomainError`.
+
+Each error carries a stable ``code`` (part of the public API: GraphQL puts it in
+``extensions.code``) and, where one input field is at fault, the ``field`` name.
+"""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    code = "DOMAIN_ERROR"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class InvalidInput(DomainError):
+    code = "INVALID_INPUT"
+
+
+class UnknownEventType(DomainError):
+    code = "UNKNOWN_EVENT_TYPE"
+
+
+class MissingField(DomainError):
+    code = "MISSING_FIELD"
+
+
+class InvalidIdentity(DomainError):
+    code = "INVALID_IDENTITY"
+
+
+class InvalidAmount(DomainError):
+    code = "INVALID_AMOUNT"
+
+
+class InvalidTime(DomainError):
+    code = "INVALID_TIME"
+
+
+class UnknownOrder(DomainError):
+    code = "UNKNOWN_ORDER"
+
+
+class OrderAlreadyPaid(DomainError):
+    code = "ORDER_ALREADY_PAID"
+
+
+class RefundExceedsPayment(DomainError):
+    code = "REFUND_EXCEEDS_PAYMENT"
+
+
+class IdentityTaken(DomainError):
+    code = "IDENTITY_TAKEN"
+
+
+class UnknownStaff(DomainError):
+    code = "UNKNOWN_STAFF"
+
+
+class StaffAlreadyLeft(DomainError):
+    code = "STAFF_ALREADY_LEFT"
+
+
+class InvalidRole(DomainError):
+    code = "INVALID_ROLE"

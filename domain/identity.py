@@ -1,0 +1,85 @@
+"""Customer identities: namespaced aliases (OneID) and their normalisation.
+
+An identity is ``(namespace, value)``. Some namespaces are scoped — the WeCom
+corp for external contacts, the app id for openids — and are written
+``kind:scope`` (``wecom_external:ww7788``, ``wx_openid:wx1234``).
+
+Values are personal data: they are never stored in events in clear. Events
+carry a keyed blind index (HMAC of the normalised identity with a deployment
+secret) and the clear value goes to the encrypted personal-data vault.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass
+
+from domain.errors import InvalidIdentity
+
+SCOPED_KINDS = frozenset({"wecom_external", "wx_openid"})
+UNSCOPED_KINDS = frozenset({"wx_unionid", "phone", "mall_member"})
+KINDS = SCOPED_KINDS | UNSCOPED_KINDS
+
+_SCOPE = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+_VALUE = re.compile(r"^[A-Za-z0-9_\-@.+=/]{1,128}$")
+_CN_MOBILE = re.compile(r"^1[3-9]\d{9}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    namespace: str
+    value: str
+
+    @property
+    def kind(self) -> str:
+        return self.namespace.split(":", 1)[0]
+
+
+def normalise_phone(raw: str) -> str:
+    """Return the E.164 form of a phone number; mainland mobiles may omit +86."""
+    digits = re.sub(r"[\s\-()]", "", raw)
+    if digits.startswith("00"):
+        digits = "+" + digits[2:]
+    if digits.startswith("+"):
+        body = digits[1:]
+        if not body.isdigit() or not 8 <= len(body) <= 15:
+            raise InvalidIdentity("phone is not a valid E.164 number", field="value")
+        if body.startswith("86") and not _CN_MOBILE.match(body[2:]) and len(body) == 13:
+            raise InvalidIdentity("not a valid mainland China mobile number", field="value")
+        return "+" + body
+    if _CN_MOBILE.match(digits):
+        return "+86" + digits
+    raise InvalidIdentity(
+        "phone must be E.164 (+8613800138000) or an 11-digit mainland mobile", field="value"
+    )
+
+
+def parse_identity(namespace: str, value: str) -> Identity:
+    """Validate and normalise an identity, or raise :class:`InvalidIdentity`."""
+    kind, _, scope = namespace.partition(":")
+    if kind not in KINDS:
+        raise InvalidIdentity(
+            f"unknown identity namespace {kind!r}; expected one of {sorted(KINDS)}",
+            field="namespace",
+        )
+    if kind in SCOPED_KINDS and not _SCOPE.match(scope):
+        raise InvalidIdentity(
+            f"namespace {kind!r} needs a scope: '{kind}:<corp or app id>'", field="namespace"
+        )
+    if kind in UNSCOPED_KINDS and scope:
+        raise InvalidIdentity(f"namespace {kind!r} takes no scope", field="namespace")
+    value = value.strip()
+    if kind == "phone":
+        value = normalise_phone(value)
+    elif not _VALUE.match(value):
+        raise InvalidIdentity("identity value is empty, too long or has bad characters",
+                              field="value")
+    return Identity(namespace=namespace, value=value)
+
+
+def blind_index(key: bytes, identity: Identity) -> str:
+    """Keyed blind index of an identity: stable per deployment, useless without the key."""
+    message = f"{identity.namespace}\x00{identity.value}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()[:40]

@@ -1,0 +1,69 @@
+"""What the application needs from storage beyond the event store itself.
+
+Both the PostgreSQL recorder and the in-memory recorder implement
+:class:`IngestIndex`; the rows in :class:`SideWrites` are written in the same
+transaction as the events they accompany.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+from uuid import UUID
+
+
+@dataclass(frozen=True, slots=True)
+class SealedValue:
+    """One encrypted personal-data field of one subject (customer or staff)."""
+
+    subject_id: UUID
+    field: str
+    ciphertext: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class WrappedKey:
+    """A subject's data key, encrypted with the deployment's master key."""
+
+    subject_id: UUID
+    wrapped: bytes
+
+
+@dataclass(slots=True)
+class SideWrites:
+    """Rows committed atomically with a batch of events."""
+
+    identities: list[tuple[str, str, UUID]] = field(default_factory=list)  # blind, ns, owner
+    event_keys: list[tuple[str, UUID]] = field(default_factory=list)  # client event id, customer
+    keys: list[WrappedKey] = field(default_factory=list)
+    sealed: list[SealedValue] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.identities or self.event_keys or self.keys or self.sealed)
+
+
+class IngestIndex(Protocol):
+    """Look-ups the ingestion path makes before it decides."""
+
+    def owners_of(self, blind_indexes: Sequence[str]) -> Mapping[str, UUID]:
+        """Customer owning each known blind index."""
+
+    def known_event_keys(self, keys: Sequence[str]) -> Mapping[str, UUID]:
+        """Client event ids already recorded, with the customer they were recorded on."""
+
+    def wrapped_keys(self, subject_ids: Sequence[UUID]) -> Mapping[UUID, bytes]:
+        """Wrapped data keys of the given subjects (missing: none yet, or erased)."""
+
+    def sealed_values(self, subject_id: UUID) -> Mapping[str, bytes]:
+        """All sealed personal-data fields of one subject."""
+
+
+class Vault(Protocol):
+    """Encrypts personal data with a per-subject key (crypto lives outside the domain)."""
+
+    def new_wrapped_key(self) -> bytes: ...
+
+    def seal(self, wrapped_key: bytes, subject_id: UUID, field: str, value: str) -> bytes: ...
+
+    def open(self, wrapped_key: bytes, subject_id: UUID, field: str, sealed: bytes) -> str: ...

@@ -1,0 +1,1 @@
+"""Wiring and infrastructure: settings, storage, the vault, the embedded server, the CLI."""

@@ -1,0 +1,183 @@
+"""Event recorders that also write the ingestion side tables in the same transaction.
+
+``SideWrites`` passed to ``Application.save(..., side_writes=...)`` arrive here
+as a keyword argument and are written inside the transaction that inserts the
+events: identity blind index, client event ids, vault keys and sealed values.
+A conflicting row (an identity or event id recorded concurrently) aborts the
+whole transaction with ``IntegrityError`` and the application decides again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.popo import POPOApplicationRecorder
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from psycopg import Cursor
+from psycopg.rows import DictRow
+from psycopg.sql import SQL, Identifier
+
+from domain.ports import SideWrites
+
+SIDE_TABLES_DDL = """
+CREATE TABLE IF NOT EXISTS {schema}.siyu_identity (
+    blind_index text PRIMARY KEY,
+    namespace   text NOT NULL,
+    customer_id uuid NOT NULL
+);
+CREATE INDEX IF NOT EXISTS siyu_identity_customer_idx ON {schema}.siyu_identity (customer_id);
+CREATE TABLE IF NOT EXISTS {schema}.siyu_event_key (
+    event_key   text PRIMARY KEY,
+    customer_id uuid NOT NULL,
+    recorded_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS {schema}.siyu_vault_key (
+    subject_id uuid PRIMARY KEY,
+    wrapped    bytea NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS {schema}.siyu_vault_value (
+    subject_id uuid NOT NULL,
+    field      text NOT NULL,
+    ciphertext bytea NOT NULL,
+    PRIMARY KEY (subject_id, field)
+);
+"""
+
+
+class SiyuPostgresRecorder(PostgresApplicationRecorder):
+    def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"):
+        super().__init__(datastore, events_table_name=events_table_name)
+        schema = Identifier(datastore.schema)
+        for statement in SIDE_TABLES_DDL.split(";"):
+            if statement.strip():
+                self.sql_create_statements.append(SQL(statement).format(schema=schema))  # type: ignore[arg-type]
+        q = {"schema": schema}
+        self._insert_identities = SQL(
+            "INSERT INTO {schema}.siyu_identity (blind_index, namespace, customer_id) "
+            "SELECT * FROM unnest(%s::text[], %s::text[], %s::uuid[])").format(**q)
+        self._insert_event_keys = SQL(
+            "INSERT INTO {schema}.siyu_event_key (event_key, customer_id) "
+            "SELECT * FROM unnest(%s::text[], %s::uuid[])").format(**q)
+        self._insert_keys = SQL(
+            "INSERT INTO {schema}.siyu_vault_key (subject_id, wrapped) "
+            "SELECT * FROM unnest(%s::uuid[], %s::bytea[])").format(**q)
+        self._upsert_sealed = SQL(
+            "INSERT INTO {schema}.siyu_vault_value (subject_id, field, ciphertext) "
+            "SELECT * FROM unnest(%s::uuid[], %s::text[], %s::bytea[]) "
+            "ON CONFLICT (subject_id, field) DO UPDATE SET ciphertext = excluded.ciphertext"
+        ).format(**q)
+        self._select_owners = SQL(
+            "SELECT blind_index, customer_id FROM {schema}.siyu_identity "
+            "WHERE blind_index = ANY(%s)").format(**q)
+        self._select_event_keys = SQL(
+            "SELECT event_key, customer_id FROM {schema}.siyu_event_key "
+            "WHERE event_key = ANY(%s)").format(**q)
+        self._select_keys = SQL(
+            "SELECT subject_id, wrapped FROM {schema}.siyu_vault_key "
+            "WHERE subject_id = ANY(%s)").format(**q)
+        self._select_sealed = SQL(
+            "SELECT field, ciphertext FROM {schema}.siyu_vault_value "
+            "WHERE subject_id = %s").format(**q)
+
+    # -- writes, inside the events' transaction ---------------------------------
+    def _insert_events(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        writes: SideWrites | None = kwargs.get("side_writes")
+        if writes:
+            self._write_side(curs, writes)
+        super()._insert_events(curs, stored_events, **kwargs)
+
+    def _write_side(self, curs: Cursor[DictRow], writes: SideWrites) -> None:
+        if writes.identities:
+            blinds, namespaces, owners = zip(*writes.identities, strict=True)
+            curs.execute(self._insert_identities, (list(blinds), list(namespaces), list(owners)))
+        if writes.event_keys:
+            keys, customers = zip(*writes.event_keys, strict=True)
+            curs.execute(self._insert_event_keys, (list(keys), list(customers)))
+        if writes.keys:
+            curs.execute(self._insert_keys, ([k.subject_id for k in writes.keys],
+                                             [k.wrapped for k in writes.keys]))
+        if writes.sealed:
+            latest = {(s.subject_id, s.field): s.ciphertext for s in writes.sealed}
+            subjects, fields = zip(*latest, strict=True)
+            curs.execute(self._upsert_sealed, (list(subjects), list(fields),
+                                               list(latest.values())))
+
+    # -- look-ups ---------------------------------------------------------------
+    def _select_map(self, statement: Any, values: Sequence[Any]) -> dict[Any, Any]:
+        if not values:
+            return {}
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, (list(values),), prepare=True)
+            return {row[0]: row[1] for row in (tuple(r.values()) for r in curs.fetchall())}
+
+    def owners_of(self, blind_indexes: Sequence[str]) -> Mapping[str, UUID]:
+        return self._select_map(self._select_owners, blind_indexes)
+
+    def known_event_keys(self, keys: Sequence[str]) -> Mapping[str, UUID]:
+        return self._select_map(self._select_event_keys, keys)
+
+    def wrapped_keys(self, subject_ids: Sequence[UUID]) -> Mapping[UUID, bytes]:
+        return {k: bytes(v) for k, v in self._select_map(self._select_keys, subject_ids).items()}
+
+    def sealed_values(self, subject_id: UUID) -> Mapping[str, bytes]:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._select_sealed, (subject_id,), prepare=True)
+            return {row["field"]: bytes(row["ciphertext"]) for row in curs.fetchall()}
+
+
+class SiyuMemoryRecorder(POPOApplicationRecorder):
+    """In-memory twin of :class:`SiyuPostgresRecorder` for fast unit tests."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.identities: dict[str, tuple[str, UUID]] = {}
+        self.event_keys: dict[str, UUID] = {}
+        self.vault_keys: dict[UUID, bytes] = {}
+        self.sealed: dict[UUID, dict[str, bytes]] = {}
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        writes: SideWrites | None = kwargs.get("side_writes")
+        with self._database_lock:
+            if writes:
+                self._check_side(writes)
+            ids = self._insert_events(stored_events, **kwargs)  # raises on version conflict
+            if writes:
+                self._write_side(writes)
+        self._notify_listeners()
+        return ids
+
+    def _check_side(self, writes: SideWrites) -> None:
+        if any(blind in self.identities for blind, _, _ in writes.identities):
+            raise IntegrityError("identity already indexed")
+        if any(key in self.event_keys for key, _ in writes.event_keys):
+            raise IntegrityError("event key already recorded")
+        if any(k.subject_id in self.vault_keys for k in writes.keys):
+            raise IntegrityError("vault key already exists")
+
+    def _write_side(self, writes: SideWrites) -> None:
+        for blind, namespace, owner in writes.identities:
+            self.identities[blind] = (namespace, owner)
+        self.event_keys.update(writes.event_keys)
+        self.vault_keys.update({k.subject_id: k.wrapped for k in writes.keys})
+        for sealed in writes.sealed:
+            self.sealed.setdefault(sealed.subject_id, {})[sealed.field] = sealed.ciphertext
+
+    def owners_of(self, blind_indexes: Sequence[str]) -> Mapping[str, UUID]:
+        return {b: self.identities[b][1] for b in blind_indexes if b in self.identities}
+
+    def known_event_keys(self, keys: Sequence[str]) -> Mapping[str, UUID]:
+        return {k: self.event_keys[k] for k in keys if k in self.event_keys}
+
+    def wrapped_keys(self, subject_ids: Sequence[UUID]) -> Mapping[UUID, bytes]:
+        return {s: self.vault_keys[s] for s in subject_ids if s in self.vault_keys}
+
+    def sealed_values(self, subject_id: UUID) -> Mapping[str, bytes]:
+        return dict(self.sealed.get(subject_id, {}))

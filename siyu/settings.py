@@ -1,0 +1,67 @@
+"""The one place that reads the environment. Everything else receives a :class:`Settings`.
+
+| variable | default | meaning |
+|---|---|---|
+| ``DATABASE_URL`` | unset: embedded PostgreSQL under ``SIYU_DATA_DIR/pgdata`` | PostgreSQL to use |
+| ``BROKER_URL`` | the same PostgreSQL | ``amqp://`` → RabbitMQ, ``redis://`` → Redis |
+| ``SIYU_DATA_DIR`` | ``./.siyu`` | embedded database, generated secret, demo tokens |
+| ``SIYU_SECRET`` | generated once into ``SIYU_DATA_DIR/secret.key`` | derives vault and blind-index keys |
+| ``SIYU_HOST`` / ``SIYU_PORT`` | ``127.0.0.1`` / ``8000`` | where the GraphQL server listens |
+| ``WECOM_API_BASE`` | the local fake gateway started by the main job | outbound message API |
+| ``SIYU_FAKE_GATEWAY_PORT`` | ``8001`` | port of the local fake WeCom gateway |
+| ``SIYU_DEBUG`` | unset | unmask unexpected GraphQL errors (never in production) |
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str | None
+    broker_url: str | None
+    data_dir: Path
+    secret: bytes
+    host: str = "127.0.0.1"
+    port: int = 8000
+    wecom_api_base: str | None = None
+    fake_gateway_port: int = 8001
+    debug: bool = False
+
+    def with_database(self, url: str) -> Settings:
+        return replace(self, database_url=url)
+
+
+def load_secret(data_dir: Path, env: Mapping[str, str]) -> bytes:
+    given = env.get("SIYU_SECRET")
+    if given:
+        return given.encode()
+    path = data_dir / "secret.key"
+    if path.exists():
+        return path.read_bytes().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_hex(32).encode()
+    path.write_bytes(value)
+    path.chmod(0o600)
+    return value
+
+
+def from_env(env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    data_dir = Path(env.get("SIYU_DATA_DIR", ".siyu")).resolve()
+    return Settings(
+        database_url=env.get("DATABASE_URL") or None,
+        broker_url=env.get("BROKER_URL") or None,
+        data_dir=data_dir,
+        secret=load_secret(data_dir, env),
+        host=env.get("SIYU_HOST", "127.0.0.1"),
+        port=int(env.get("SIYU_PORT", "8000")),
+        wecom_api_base=env.get("WECOM_API_BASE") or None,
+        fake_gateway_port=int(env.get("SIYU_FAKE_GATEWAY_PORT", "8001")),
+        debug=env.get("SIYU_DEBUG", "") not in ("", "0", "false"),
+    )

@@ -1,0 +1,74 @@
+"""Shared fixtures.
+
+Integration tests use the PostgreSQL at ``SIYU_TEST_DATABASE_URL`` (default:
+the loopback server's ``test`` database). Each test that asks for ``pg_url``
+gets an empty ``public`` schema.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from domain.application import CustomerOperations
+from siyu.bootstrap import build_application
+
+TEST_DATABASE_URL = os.environ.get(
+    "SIYU_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+SECRET = b"test-secret-0123456789abcdef0123456789"
+
+
+def _ensure_database(url: str) -> None:
+    info = conninfo_to_dict(url)
+    name = str(info.get("dbname") or "postgres")
+    admin = make_conninfo(url, dbname="postgres")
+    try:
+        with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+            if not exists:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    except psycopg.OperationalError as error:
+        pytest.fail(f"PostgreSQL at {admin} is not reachable: {error}")
+
+
+def reset_schema(url: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP SCHEMA IF EXISTS public CASCADE")
+        conn.execute("DROP SCHEMA IF EXISTS dramatiq CASCADE")
+        conn.execute("CREATE SCHEMA public")
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> str:
+    _ensure_database(TEST_DATABASE_URL)
+    return TEST_DATABASE_URL
+
+
+@pytest.fixture
+def pg_url(pg_server: str) -> str:
+    reset_schema(pg_server)
+    return pg_server
+
+
+@pytest.fixture
+def pg_app(pg_url: str) -> Iterator[CustomerOperations]:
+    app = build_application(pg_url, SECRET)
+    yield app
+    app.close()
+
+
+@pytest.fixture
+def memory_app() -> CustomerOperations:
+    return build_application(None, SECRET)
+
+
+@pytest.fixture
+def now() -> datetime:
+    return datetime.now(UTC)
