@@ -43,7 +43,7 @@ MAX_ATTEMPTS = 8
 class ItemOutcome:
     index: int
     event_id: str
-    status: str  # "accepted" | "duplicate" | "rejected"
+    status: str  # "accepted" | "duplicate" | "rejected" | "aborted" (atomic batch refused)
     customer_id: UUID | None = None
     error: DomainError | None = None
 
@@ -120,11 +120,15 @@ class CustomerOperations(Application[UUID]):
         return cast(IngestIndex, self.recorder)
 
     # -- ingestion -------------------------------------------------------------
-    def record_batch(self, items: Sequence[EventItem], by: str) -> BatchResult:
+    def record_batch(
+        self, items: Sequence[EventItem], by: str, *, atomic: bool = False
+    ) -> BatchResult:
         """Record many customer actions in one transaction; per-item outcomes.
 
         Invalid items are rejected (nothing of theirs is stored); valid items
-        commit together or, on a storage conflict, are decided again.
+        commit together or, on a storage conflict, are decided again. With
+        ``atomic`` a single rejection stores nothing: the valid items are
+        reported as ``aborted``.
         """
         now = self.clock()
         parsed: list[Command | DomainError] = []
@@ -136,18 +140,22 @@ class CustomerOperations(Application[UUID]):
         with self._write_lock:
             for attempt in range(MAX_ATTEMPTS):
                 try:
-                    return self._record_parsed(items, parsed, by)
+                    return self._record_parsed(items, parsed, by, atomic)
                 except IntegrityError:
                     if attempt == MAX_ATTEMPTS - 1:
                         raise
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _record_parsed(
-        self, items: Sequence[EventItem], parsed: Sequence[Command | DomainError], by: str
+        self,
+        items: Sequence[EventItem],
+        parsed: Sequence[Command | DomainError],
+        by: str,
+        atomic: bool,
     ) -> BatchResult:
         batch = _Batch()
         try:
-            return self._decide_and_save(items, parsed, by, batch)
+            return self._decide_and_save(items, parsed, by, batch, atomic)
         except BaseException:
             # Cached aggregates were changed in place by this attempt: forget them.
             self._evict(batch.aggregates)
@@ -159,6 +167,7 @@ class CustomerOperations(Application[UUID]):
         parsed: Sequence[Command | DomainError],
         by: str,
         batch: _Batch,
+        atomic: bool,
     ) -> BatchResult:
         commands = [c for c in parsed if isinstance(c, Command)]
         known = self.index.known_event_keys([c.event_id for c in commands])
@@ -188,6 +197,13 @@ class CustomerOperations(Application[UUID]):
             batch.writes.event_keys.append((event_id, customer.id))
             seen[event_id] = customer.id
             result.outcomes.append(ItemOutcome(index, event_id, "accepted", customer.id))
+        if atomic and result.count("rejected"):
+            self._evict(batch.aggregates)
+            result.outcomes = [
+                ItemOutcome(o.index, o.event_id, "aborted") if o.status == "accepted" else o
+                for o in result.outcomes
+            ]
+            return result
         recordings = self.save(*batch.aggregates.values(), side_writes=batch.writes)
         if recordings:
             result.last_position = max(r.notification.id for r in recordings)

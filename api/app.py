@@ -1,0 +1,133 @@
+"""The ASGI application: starlette + strawberry, wired in the lifespan."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from anyio import to_thread
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+
+from api.auth import CachedResolver, Principal, bearer_token
+from api.context import Context, Services
+from api.errors import UNAUTHENTICATED
+from api.read_models import ReadModels, open_pool
+from api.schema import build_schema
+from projections.postgres_views import create_schema
+from projections.runner import Tracker
+from siyu.bootstrap import build_application
+from siyu.settings import Settings
+from siyu.tokens import ensure_token_table, resolve_token
+from siyu.vault import AesGcmVault, derive_key
+
+
+class SiyuGraphQL(GraphQL[Context, None]):
+    def __init__(self, services: Callable[[], Services], *, debug: bool) -> None:
+        super().__init__(build_schema(debug=debug), graphql_ide="graphiql")
+        self._services = services
+
+    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
+        principal: Principal = request.scope["state"]["principal"]
+        return Context(principal=principal, services=self._services(), request=request,
+                       response=response)
+
+
+class RequirePrincipal:
+    """Refuse requests without a valid bearer token (GraphiQL's page itself is public)."""
+
+    def __init__(self, app: ASGIApp, resolver: Callable[[], CachedResolver]) -> None:
+        self.app = app
+        self.resolver = resolver
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", [])}
+        if (scope["type"] == "http" and scope.get("method") == "GET"
+                and "text/html" in headers.get("accept", "")):
+            await self.app(scope, receive, send)  # the GraphiQL page
+            return
+        token = bearer_token(headers.get("authorization"))
+        principal = None
+        if token is not None:
+            resolver = self.resolver()
+            principal = resolver.peek(token)
+            if principal is None:
+                principal = await to_thread.run_sync(resolver, token)
+        if principal is None:
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 4401})
+                return
+            body = {"errors": [{"message": "a valid 'Authorization: Bearer <token>' is required",
+                                "extensions": {"code": UNAUTHENTICATED}}]}
+            response = Response(json.dumps(body), status_code=401,
+                                media_type="application/json",
+                                headers={"WWW-Authenticate": "Bearer"})
+            await response(scope, receive, send)
+            return
+        scope.setdefault("state", {})["principal"] = principal
+        await self.app(scope, receive, send)
+
+
+def create_app(settings: Settings) -> Starlette:
+    """Build the ASGI app; connections open in the lifespan, not here."""
+    if settings.database_url is None:
+        raise ValueError("the API needs settings.database_url (the CLI provides one)")
+    database_url = settings.database_url
+    holder: dict[str, Any] = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        app = build_application(database_url, settings.secret)
+        datastore = app.factory.datastore  # type: ignore[attr-defined]
+        with datastore.transaction(commit=True) as curs:
+            create_schema(curs)
+        ensure_token_table(database_url)
+        pool = open_pool(database_url)
+        await pool.open()
+        holder["services"] = Services(
+            app=app,
+            read_models=ReadModels(pool),
+            tracker=Tracker(datastore),
+            vault=AesGcmVault(settings.secret),
+            blind_key=derive_key(settings.secret, "blind-index"),
+        )
+        holder["resolver"] = CachedResolver(_token_lookup(database_url))
+        try:
+            yield
+        finally:
+            await pool.close()
+            app.close()
+
+    graphql = SiyuGraphQL(lambda: holder["services"], debug=settings.debug)
+
+    async def health(_: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    return Starlette(
+        routes=[
+            Route("/healthz", health),
+            Mount("/graphql", RequirePrincipal(graphql, lambda: holder["resolver"])),
+        ],
+        lifespan=lifespan,
+    )
+
+
+def _token_lookup(database_url: str) -> Callable[[str], Principal | None]:
+    def lookup(token: str) -> Principal | None:
+        found = resolve_token(database_url, token)
+        if found is None:
+            return None
+        kind, subject_id, role = found
+        return Principal(kind=kind, subject_id=subject_id, role=role)
+
+    return lookup

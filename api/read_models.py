@@ -1,0 +1,130 @@
+"""Async queries over the read models (never the write side), one function per question."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow, dict_row
+from psycopg_pool import AsyncConnectionPool
+
+Row = dict[str, Any]
+
+PROFILE_COLUMNS = (
+    "customer_id, position, first_channel, first_seen_at, identities, staff_relations, "
+    "current_staff_ids, tags, groups, order_count, gmv_fen, refund_count, refunded_fen, "
+    "content_views, last_interaction_at, last_order_at, event_count, updated_at, lifecycle"
+)
+
+
+def encode_cursor(kind: str, value: int) -> str:
+    return base64.urlsafe_b64encode(f"{kind}:{value}".encode()).decode()
+
+
+def decode_cursor(kind: str, cursor: str) -> int:
+    try:
+        prefix, _, value = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
+        if prefix != kind:
+            raise ValueError(prefix)
+        return int(value)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ValueError("malformed cursor") from error
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerFilterValues:
+    tags: tuple[str, ...] = ()
+    lifecycle: str | None = None
+    staff_id: str | None = None
+    first_channel: str | None = None
+
+
+class ReadModels:
+    def __init__(self, pool: AsyncConnectionPool[AsyncConnection[DictRow]]) -> None:
+        self.pool = pool
+
+    async def profile(self, customer_id: UUID) -> Row | None:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                f"SELECT {PROFILE_COLUMNS} FROM customer_profile_view "  # noqa: S608
+                "WHERE customer_id = %s", (customer_id,), prepare=True)
+            return await cur.fetchone()
+
+    async def profiles(self, customer_ids: Sequence[UUID]) -> dict[UUID, Row]:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                f"SELECT {PROFILE_COLUMNS} FROM customer_profile_view "  # noqa: S608
+                "WHERE customer_id = ANY(%s)", (list(customer_ids),), prepare=True)
+            return {row["customer_id"]: row for row in await cur.fetchall()}
+
+    async def customer_for_blind_index(self, blind: str) -> UUID | None:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT customer_id FROM siyu_identity WHERE blind_index = %s", (blind,))
+            row = await cur.fetchone()
+            return None if row is None else row["customer_id"]
+
+    async def list_profiles(
+        self, filters: CustomerFilterValues, first: int, after: int | None
+    ) -> tuple[list[Row], bool]:
+        """Newest customers first, keyset-paginated on ``position``."""
+        where: list[str] = []
+        params: list[Any] = []
+        if filters.tags:
+            where.append("tags @> %s")
+            params.append(list(filters.tags))
+        if filters.staff_id is not None:
+            where.append("current_staff_ids @> %s")
+            params.append([filters.staff_id])
+        if filters.first_channel is not None:
+            where.append("first_channel = %s")
+            params.append(filters.first_channel)
+        if filters.lifecycle is not None:
+            where.append("lifecycle = %s")
+            params.append(filters.lifecycle)
+        if after is not None:
+            where.append("position < %s")
+            params.append(after)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        params.append(first + 1)
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                f"SELECT {PROFILE_COLUMNS} FROM customer_profile_view {clause} "  # noqa: S608
+                "ORDER BY position DESC LIMIT %s", params)
+            rows = await cur.fetchall()
+        return rows[:first], len(rows) > first
+
+    async def vault(self, subject_ids: Sequence[UUID]) -> dict[UUID, tuple[bytes, dict[str, bytes]]]:
+        """Wrapped key and sealed fields per subject (absent: erased or none)."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT k.subject_id, k.wrapped, v.field, v.ciphertext "
+                "FROM siyu_vault_key k JOIN siyu_vault_value v USING (subject_id) "
+                "WHERE k.subject_id = ANY(%s)", (list(subject_ids),), prepare=True)
+            out: dict[UUID, tuple[bytes, dict[str, bytes]]] = {}
+            for row in await cur.fetchall():
+                entry = out.setdefault(row["subject_id"], (bytes(row["wrapped"]), {}))
+                entry[1][row["field"]] = bytes(row["ciphertext"])
+            return out
+
+    async def staff(self, staff_id: UUID) -> Row | None:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute("SELECT * FROM staff_directory WHERE staff_id = %s",
+                                     (staff_id,))
+            return await cur.fetchone()
+
+    async def staff_list(self, include_left: bool) -> list[Row]:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT * FROM staff_directory WHERE %s OR left_at IS NULL ORDER BY hired_at",
+                (include_left,))
+            return await cur.fetchall()
+
+
+def open_pool(conninfo: str, *, max_size: int = 10) -> AsyncConnectionPool[AsyncConnection[DictRow]]:
+    return AsyncConnectionPool(conninfo, min_size=1, max_size=max_size, open=False,
+                               kwargs={"row_factory": dict_row, "autocommit": True})

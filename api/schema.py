@@ -1,0 +1,357 @@
+"""The GraphQL schema: queries read projections, mutations call the application."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any
+from uuid import UUID
+
+import strawberry
+from anyio import to_thread
+from eventsourcing.domain import DomainEventProtocol
+from strawberry.extensions import (
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.types import Info
+
+from api.context import Context
+from api.errors import BAD_INPUT, BATCH_TOO_LARGE, NOT_FOUND, ApiError, forbidden, should_mask
+from api.inputs import HireStaffInput, ItemStatus, LeaveStaffInput, RecordCustomerEventsInput
+from api.read_models import CustomerFilterValues, decode_cursor, encode_cursor
+from api.types import (
+    Customer,
+    CustomerConnection,
+    CustomerEdge,
+    CustomerEvent,
+    CustomerEventConnection,
+    CustomerEventEdge,
+    Lifecycle,
+    PageInfo,
+    StaffMember,
+    to_uuid,
+)
+from domain.errors import DomainError, InvalidIdentity
+from domain.identity import blind_index, parse_identity
+
+MAX_PAGE = 200
+
+
+@strawberry.input
+class CustomerFilter:
+    tags: list[str] | None = strawberry.field(default=None, description="Has all these tags.")
+    lifecycle: Lifecycle | None = None
+    staff_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Currently a friend of this staff member.")
+    first_channel: str | None = None
+
+
+@strawberry.enum
+class HistoryOrder(Enum):
+    NEWEST_FIRST = "newest"
+    OLDEST_FIRST = "oldest"
+
+
+def _page_size(first: int) -> int:
+    if not 1 <= first <= MAX_PAGE:
+        raise ApiError(BAD_INPUT, f"first must be between 1 and {MAX_PAGE}", field="first")
+    return first
+
+
+def _cursor(kind: str, after: str | None) -> int | None:
+    if after is None:
+        return None
+    try:
+        return decode_cursor(kind, after)
+    except ValueError:
+        raise ApiError(BAD_INPUT, "after is not a cursor of this list", field="after") from None
+
+
+async def _visible_customer(info: Info[Context, None], customer_id: UUID) -> Customer | None:
+    row = await info.context.profiles.load(customer_id)
+    if row is None:
+        return None
+    if not info.context.principal.may_see(customer_id, list(row["current_staff_ids"])):
+        return None  # indistinguishable from "not found": no existence oracle
+    return Customer(row=row)
+
+
+_ENVELOPE = {"originator_id", "originator_version", "timestamp", "occurred_at", "by"}
+
+
+def _event_data(event: DomainEventProtocol[Any]) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    for name, value in vars(event).items():
+        if name in _ENVELOPE or name.startswith("_"):
+            continue
+        if isinstance(value, datetime):
+            value = value.isoformat()
+        elif isinstance(value, UUID):
+            value = str(value)
+        data[name] = value
+    return data
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="One customer by id (null if unknown or not visible to you).")
+    async def customer(self, info: Info[Context, None], id: strawberry.ID) -> Customer | None:
+        return await _visible_customer(info, to_uuid(id, "id"))
+
+    @strawberry.field(description="One customer by any identity.")
+    async def customer_by_identity(
+        self, info: Info[Context, None], namespace: str, value: str
+    ) -> Customer | None:
+        try:
+            identity = parse_identity(namespace, value)
+        except InvalidIdentity as error:
+            raise ApiError(error.code, error.message, field=error.field) from None
+        blind = blind_index(info.context.services.blind_key, identity)
+        customer_id = await info.context.services.read_models.customer_for_blind_index(blind)
+        return None if customer_id is None else await _visible_customer(info, customer_id)
+
+    @strawberry.field(description="The calling customer (mini-program / H5 tokens).")
+    async def me(self, info: Info[Context, None]) -> Customer | None:
+        principal = info.context.principal
+        if principal.kind != "customer":
+            return None
+        return await _visible_customer(info, UUID(principal.subject_id))
+
+    @strawberry.field(description="Customers, newest first. Front-line staff see only their "
+                                  "current friends.")
+    async def customers(
+        self,
+        info: Info[Context, None],
+        first: int = 20,
+        after: str | None = None,
+        filter: CustomerFilter | None = None,
+    ) -> CustomerConnection:
+        principal = info.context.principal
+        if principal.kind == "customer":
+            raise forbidden("customers cannot list customers")
+        given = filter or CustomerFilter()
+        staff_id = str(given.staff_id) if given.staff_id is not None else None
+        if not principal.sees_everyone:
+            if staff_id is not None and staff_id != principal.subject_id:
+                raise forbidden("front-line staff can only list their own customers")
+            staff_id = principal.subject_id
+        values = CustomerFilterValues(
+            tags=tuple(given.tags or ()),
+            lifecycle=given.lifecycle.value if given.lifecycle else None,
+            staff_id=staff_id,
+            first_channel=given.first_channel,
+        )
+        rows, more = await info.context.services.read_models.list_profiles(
+            values, _page_size(first), _cursor("p", after))
+        edges = [CustomerEdge(cursor=encode_cursor("p", r["position"]), node=Customer(row=r))
+                 for r in rows]
+        return CustomerConnection(
+            edges=edges,
+            page_info=PageInfo(has_next_page=more,
+                               end_cursor=edges[-1].cursor if edges else None))
+
+    @strawberry.field(description="A customer's stored events, for audit reviewers "
+                                  "(managers, service principals, the customer themself).")
+    async def customer_history(
+        self,
+        info: Info[Context, None],
+        customer_id: strawberry.ID,
+        first: int = 50,
+        after: str | None = None,
+        order: HistoryOrder = HistoryOrder.NEWEST_FIRST,
+    ) -> CustomerEventConnection:
+        principal = info.context.principal
+        cid = to_uuid(customer_id, "customerId")
+        if not (principal.sees_everyone or principal.subject_id == str(cid)):
+            raise forbidden("history is for managers, service principals and the customer")
+        size = _page_size(first)
+        cursor = _cursor("v", after)
+        app = info.context.services.app
+        newest = order is HistoryOrder.NEWEST_FIRST
+
+        def select() -> list[Any]:
+            recorder = app.recorder
+            if newest:
+                return list(recorder.select_events(
+                    cid, lte=None if cursor is None else cursor - 1, desc=True, limit=size + 1))
+            return list(recorder.select_events(cid, gt=cursor, limit=size + 1))
+
+        stored = await to_thread.run_sync(select)
+        events = [app.mapper.to_domain_event(s) for s in stored[:size]]
+        edges = [
+            CustomerEventEdge(
+                cursor=encode_cursor("v", e.originator_version),
+                node=CustomerEvent(
+                    version=e.originator_version,
+                    type=type(e).__qualname__,
+                    occurred_at=getattr(e, "occurred_at", None),
+                    recorded_at=e.timestamp,
+                    by=getattr(e, "by", None),
+                    data=_event_data(e),
+                ),
+            )
+            for e in events
+        ]
+        return CustomerEventConnection(
+            edges=edges,
+            page_info=PageInfo(has_next_page=len(stored) > size,
+                               end_cursor=edges[-1].cursor if edges else None))
+
+    @strawberry.field(description="One staff member.")
+    async def staff_member(self, info: Info[Context, None], id: strawberry.ID
+                           ) -> StaffMember | None:
+        if info.context.principal.kind == "customer":
+            raise forbidden()
+        row = await info.context.services.read_models.staff(to_uuid(id, "id"))
+        return None if row is None else StaffMember(row=row)
+
+    @strawberry.field(description="Staff members, by hire date.")
+    async def staff_members(self, info: Info[Context, None], include_left: bool = False
+                            ) -> list[StaffMember]:
+        if info.context.principal.kind == "customer":
+            raise forbidden()
+        rows = await info.context.services.read_models.staff_list(include_left)
+        return [StaffMember(row=r) for r in rows]
+
+
+@strawberry.type(description="Why an item was not stored.")
+class ItemError:
+    code: str
+    field: str | None
+    message: str
+
+
+@strawberry.type
+class ItemResult:
+    index: int
+    event_id: str
+    status: ItemStatus
+    customer_id: strawberry.ID | None
+    error: ItemError | None
+
+
+@strawberry.type
+class RecordCustomerEventsPayload:
+    accepted: int
+    duplicates: int
+    rejected: int
+    results: list[ItemResult]
+    position: strawberry.ID | None = strawberry.field(
+        description="Log position of the last stored event (null if nothing was stored).")
+    projected: bool = strawberry.field(
+        description="True when customer_profile already includes this write.")
+
+
+@strawberry.type
+class HireStaffPayload:
+    staff_id: strawberry.ID
+
+
+@strawberry.type
+class LeaveStaffPayload:
+    staff_id: strawberry.ID
+
+
+def _require_recorder(info: Info[Context, None]) -> None:
+    if not info.context.principal.may_record:
+        raise forbidden("recording events needs a service or manager token")
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Record a batch of customer actions in one transaction.")
+    async def record_customer_events(
+        self, info: Info[Context, None], input: RecordCustomerEventsInput
+    ) -> RecordCustomerEventsPayload:
+        _require_recorder(info)
+        services = info.context.services
+        if len(input.events) > services.max_batch:
+            raise ApiError(BATCH_TOO_LARGE, f"at most {services.max_batch} events per call",
+                           field="events")
+        if not 0 <= input.timeout_ms <= 60_000:
+            raise ApiError(BAD_INPUT, "timeoutMs must be 0..60000", field="timeoutMs")
+        items = [e.to_item() for e in input.events]
+        by = info.context.principal.actor
+        result = await to_thread.run_sync(
+            lambda: services.app.record_batch(items, by, atomic=input.atomic))
+        projected = result.last_position is None
+        if input.wait_for_projection and result.last_position is not None:
+            position = result.last_position
+            projected = await to_thread.run_sync(
+                lambda: services.tracker.wait("customer_profile", position,
+                                              input.timeout_ms / 1000))
+        return RecordCustomerEventsPayload(
+            accepted=result.count("accepted"),
+            duplicates=result.count("duplicate"),
+            rejected=result.count("rejected"),
+            results=[
+                ItemResult(
+                    index=o.index,
+                    event_id=o.event_id,
+                    status=ItemStatus(o.status),
+                    customer_id=strawberry.ID(str(o.customer_id)) if o.customer_id else None,
+                    error=ItemError(code=o.error.code, field=o.error.field,
+                                    message=o.error.message) if o.error else None,
+                )
+                for o in result.outcomes
+            ],
+            position=strawberry.ID(str(result.last_position))
+            if result.last_position is not None else None,
+            projected=projected,
+        )
+
+    @strawberry.mutation(description="Hire a staff member (managers and service principals).")
+    async def hire_staff(self, info: Info[Context, None], input: HireStaffInput
+                         ) -> HireStaffPayload:
+        _require_recorder(info)
+        name = input.display_name.strip()
+        if not 1 <= len(name) <= 64:
+            raise ApiError(BAD_INPUT, "displayName must be 1-64 characters", field="displayName")
+        at = input.hired_at or datetime.now(UTC)
+        app = info.context.services.app
+        by = info.context.principal.actor
+        try:
+            staff_id = await to_thread.run_sync(
+                lambda: app.hire_staff(input.role, input.department, name, by, at))
+        except DomainError as error:
+            raise ApiError(error.code, error.message, field=error.field) from None
+        return HireStaffPayload(staff_id=strawberry.ID(str(staff_id)))
+
+    @strawberry.mutation(description="Record that a staff member left.")
+    async def leave_staff(self, info: Info[Context, None], input: LeaveStaffInput
+                          ) -> LeaveStaffPayload:
+        _require_recorder(info)
+        staff_id = to_uuid(input.staff_id, "staffId")
+        at = input.left_at or datetime.now(UTC)
+        app = info.context.services.app
+        by = info.context.principal.actor
+        try:
+            await to_thread.run_sync(lambda: app.leave_staff(staff_id, by, at))
+        except DomainError as error:
+            code = NOT_FOUND if error.code == "UNKNOWN_STAFF" else error.code
+            raise ApiError(code, error.message, field=error.field) from None
+        return LeaveStaffPayload(staff_id=input.staff_id)
+
+
+def build_schema(*, debug: bool = False) -> strawberry.Schema:
+    """The schema with its guards; ``debug`` stops masking unexpected errors."""
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        extensions=[
+            ParserCache(maxsize=1000),
+            ValidationCache(maxsize=1000),
+            QueryDepthLimiter(max_depth=10),
+            MaxAliasesLimiter(max_alias_count=30),
+            MaxTokensLimiter(max_token_count=20_000),
+            MaskErrors(should_mask_error=(lambda e: False) if debug else should_mask),
+        ],
+    )
+
+
+schema = build_schema()

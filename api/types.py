@@ -1,0 +1,249 @@
+"""GraphQL output types, built from read-model rows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Any, NewType
+from uuid import UUID
+
+import strawberry
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from api.context import Context
+from api.read_models import Row
+
+Long = strawberry.scalar(
+    NewType("Long", int),
+    description="A 53-bit integer (money in fen, counters that outgrow 32 bits).",
+    serialize=int,
+    parse_value=lambda v: _parse_long(v),
+)
+
+
+def _parse_long(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("Long must be an integer")
+    if abs(value) > 2**53:
+        raise ValueError("Long is outside ±2^53")
+    return value
+
+
+@strawberry.enum(description="Lifecycle stage, computed from the profile at read time.")
+class Lifecycle(Enum):
+    NEW = "NEW"
+    ACTIVE = "ACTIVE"
+    SILENT = "SILENT"
+    CHURNED = "CHURNED"
+
+
+@strawberry.enum
+class FriendDeletedBy(Enum):
+    CUSTOMER = "customer"
+    STAFF = "staff"
+
+
+@strawberry.type(description="An identity of the customer. `value` is masked for front-line "
+                             "staff and null once the customer's personal data is erased.")
+class CustomerIdentity:
+    namespace: str
+    value: str | None
+
+
+@strawberry.type(description="A friendship between the customer and a staff member.")
+class StaffRelation:
+    staff_id: strawberry.ID
+    since: datetime
+    until: datetime | None
+    deleted_by: FriendDeletedBy | None
+    channel: str
+    state: str | None
+
+
+def mask(value: str) -> str:
+    return "*" * max(len(value) - 4, 0) + value[-4:] if len(value) > 4 else "****"
+
+
+@strawberry.type(description="A customer's profile (read model `customer_profile`).")
+class Customer:
+    row: strawberry.Private[Row]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row["customer_id"]))
+
+    @strawberry.field
+    def first_channel(self) -> str:
+        return str(self.row["first_channel"])
+
+    @strawberry.field
+    def first_seen_at(self) -> datetime:
+        return self.row["first_seen_at"]  # type: ignore[no-any-return]
+
+    @strawberry.field
+    def lifecycle(self) -> Lifecycle:
+        return Lifecycle(self.row["lifecycle"])
+
+    @strawberry.field
+    def tags(self) -> list[str]:
+        return list(self.row["tags"])
+
+    @strawberry.field
+    def groups(self) -> list[str]:
+        return list(self.row["groups"])
+
+    @strawberry.field(description="Staff members the customer is a friend of now.")
+    def current_staff_ids(self) -> list[strawberry.ID]:
+        return [strawberry.ID(s) for s in self.row["current_staff_ids"]]
+
+    @strawberry.field(description="Every friendship, past and present, oldest first.")
+    def staff_relations(self) -> list[StaffRelation]:
+        return [
+            StaffRelation(
+                staff_id=strawberry.ID(r["staff_id"]),
+                since=datetime.fromisoformat(r["since"]),
+                until=datetime.fromisoformat(r["until"]) if r["until"] else None,
+                deleted_by=FriendDeletedBy(r["deleted_by"]) if r["deleted_by"] else None,
+                channel=r["channel"],
+                state=r["state"],
+            )
+            for r in self.row["staff_relations"]
+        ]
+
+    @strawberry.field
+    def order_count(self) -> int:
+        return int(self.row["order_count"])
+
+    @strawberry.field(description="Paid order amounts, in fen (1/100 yuan).")
+    def gmv_fen(self) -> Long:
+        return Long(int(self.row["gmv_fen"]))
+
+    @strawberry.field
+    def refund_count(self) -> int:
+        return int(self.row["refund_count"])
+
+    @strawberry.field(description="Refunded amounts, in fen.")
+    def refunded_fen(self) -> Long:
+        return Long(int(self.row["refunded_fen"]))
+
+    @strawberry.field
+    def content_views(self) -> int:
+        return int(self.row["content_views"])
+
+    @strawberry.field
+    def last_interaction_at(self) -> datetime | None:
+        return self.row["last_interaction_at"]  # type: ignore[no-any-return]
+
+    @strawberry.field
+    def last_order_at(self) -> datetime | None:
+        return self.row["last_order_at"]  # type: ignore[no-any-return]
+
+    @strawberry.field(description="Events recorded for this customer.")
+    def event_count(self) -> int:
+        return int(self.row["event_count"])
+
+    @strawberry.field
+    async def identities(self, info: Info[Context, None]) -> list[CustomerIdentity]:
+        personal = await info.context.personal.load(self.row["customer_id"])
+        clear = self._may_read_personal(info)
+        out = []
+        for identity in self.row["identities"]:
+            value = personal.get(f"identity:{identity['blind_index']}")
+            if value is not None and not clear:
+                value = mask(value)
+            out.append(CustomerIdentity(namespace=identity["namespace"], value=value))
+        return out
+
+    @strawberry.field(description="Nickname from the personal-data vault (null if unknown "
+                                  "or erased; masked for front-line staff).")
+    async def nickname(self, info: Info[Context, None]) -> str | None:
+        personal = await info.context.personal.load(self.row["customer_id"])
+        value = personal.get("nickname")
+        if value is None or self._may_read_personal(info):
+            return value
+        return value[:1] + "*" * (len(value) - 1)
+
+    def _may_read_personal(self, info: Info[Context, None]) -> bool:
+        principal = info.context.principal
+        return principal.sees_everyone or (
+            principal.kind == "customer" and principal.subject_id == str(self.row["customer_id"]))
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type
+class CustomerEdge:
+    cursor: str
+    node: Customer
+
+
+@strawberry.type
+class CustomerConnection:
+    edges: list[CustomerEdge]
+    page_info: PageInfo
+
+
+@strawberry.type(description="One stored event, as an audit reviewer sees it.")
+class CustomerEvent:
+    version: int
+    type: str
+    occurred_at: datetime | None
+    recorded_at: datetime
+    by: str | None
+    data: JSON
+
+
+@strawberry.type
+class CustomerEventEdge:
+    cursor: str
+    node: CustomerEvent
+
+
+@strawberry.type
+class CustomerEventConnection:
+    edges: list[CustomerEventEdge]
+    page_info: PageInfo
+
+
+@strawberry.type(description="A staff member (read model `staff_directory`).")
+class StaffMember:
+    row: strawberry.Private[Row]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row["staff_id"]))
+
+    @strawberry.field
+    def role(self) -> str:
+        return str(self.row["role"])
+
+    @strawberry.field
+    def department(self) -> str:
+        return str(self.row["department"])
+
+    @strawberry.field
+    def hired_at(self) -> datetime:
+        return self.row["hired_at"]  # type: ignore[no-any-return]
+
+    @strawberry.field
+    def left_at(self) -> datetime | None:
+        return self.row["left_at"]  # type: ignore[no-any-return]
+
+    @strawberry.field
+    async def display_name(self, info: Info[Context, None]) -> str | None:
+        personal = await info.context.personal.load(self.row["staff_id"])
+        return personal.get("display_name")
+
+
+def to_uuid(value: str, field: str) -> UUID:
+    from api.errors import BAD_INPUT, ApiError
+
+    try:
+        return UUID(str(value))
+    except ValueError:
+        raise ApiError(BAD_INPUT, f"{field} is not a valid id", field=field) from None

@@ -1,0 +1,39 @@
+"""Identities: namespaces are checked, phone numbers normalised, blind indexes keyed."""
+
+from __future__ import annotations
+
+import pytest
+
+from domain.errors import InvalidIdentity
+from domain.identity import blind_index, normalise_phone, parse_identity
+
+
+@pytest.mark.parametrize("raw", ["13800138000", "+8613800138000", "138 0013 8000",
+                                 "008613800138000", "+86 138-0013-8000"])
+def test_mainland_mobiles_normalise_to_e164(raw: str) -> None:
+    assert normalise_phone(raw) == "+8613800138000"
+
+
+@pytest.mark.parametrize("raw", ["12345", "abc", "23800138000", "+86123"])
+def test_malformed_phone_numbers_are_refused(raw: str) -> None:
+    with pytest.raises(InvalidIdentity):
+        normalise_phone(raw)
+
+
+def test_scoped_namespaces_need_their_scope() -> None:
+    with pytest.raises(InvalidIdentity) as raised:
+        parse_identity("wecom_external", "wmABC")
+    assert raised.value.field == "namespace"
+    assert parse_identity("wecom_external:ww1", "wmABC").kind == "wecom_external"
+
+
+def test_unknown_namespaces_are_refused() -> None:
+    with pytest.raises(InvalidIdentity):
+        parse_identity("qq", "12345")
+
+
+def test_the_blind_index_depends_on_the_deployment_key() -> None:
+    identity = parse_identity("phone", "13800138000")
+    assert blind_index(b"k1" * 16, identity) != blind_index(b"k2" * 16, identity)
+    assert blind_index(b"k1" * 16, identity) == blind_index(b"k1" * 16, identity)
+    assert "13800138000" not in blind_index(b"k1" * 16, identity)

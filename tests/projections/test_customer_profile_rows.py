@@ -1,0 +1,61 @@
+"""The customer_profile row function, without a database."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from domain.customer import Customer
+from projections.customer_profile import apply
+
+AT = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
+
+
+def fold(customer: Customer) -> dict[str, object] | None:
+    row = None
+    for position, event in enumerate(customer.collect_events(), start=1):
+        row = apply(row, event, position)
+    return row
+
+
+def test_a_profile_counts_orders_gmv_and_refunds_in_fen() -> None:
+    customer = Customer(first_channel="h5", by="system", occurred_at=AT)
+    customer.pay_order("o1", 1_000, [], "h5", "service:mall", AT)
+    customer.pay_order("o2", 2_500, [], "h5", "service:mall", AT)
+    customer.refund_order("o2", 500, "service:mall", AT)
+    row = fold(customer)
+    assert row is not None
+    assert (row["order_count"], row["gmv_fen"], row["refund_count"], row["refunded_fen"]) == (
+        2, 3_500, 1, 500)
+
+
+def test_deleting_a_friend_closes_the_relation_and_keeps_its_history() -> None:
+    customer = Customer(first_channel="qr", by="system", occurred_at=AT)
+    customer.add_friend("s1", "qr", "st", None, "service:wecom", AT)
+    customer.delete_friend("s1", "customer", "service:wecom", AT + timedelta(days=3))
+    row = fold(customer)
+    assert row is not None
+    assert row["current_staff_ids"] == []
+    assert row["ever_friend"] is True
+    relation = row["staff_relations"][0]  # type: ignore[index]
+    assert relation["deleted_by"] == "customer"
+    assert relation["until"] == (AT + timedelta(days=3)).isoformat()
+
+
+def test_last_interaction_is_the_latest_business_time_even_out_of_order() -> None:
+    customer = Customer(first_channel="h5", by="system", occurred_at=AT)
+    customer.view_content("c1", "h5", "customer:x", AT + timedelta(days=5))
+    customer.view_content("c2", "h5", "customer:x", AT + timedelta(days=2))  # arrives late
+    row = fold(customer)
+    assert row is not None
+    assert row["last_interaction_at"] == AT + timedelta(days=5)
+
+
+def test_applying_the_same_event_twice_changes_nothing() -> None:
+    customer = Customer(first_channel="h5", by="system", occurred_at=AT)
+    customer.pay_order("o1", 1_000, [], "h5", "service:mall", AT)
+    events = customer.collect_events()
+    row = None
+    for event in events:
+        row = apply(row, event, 1)
+    again = apply(row, events[-1], 2)
+    assert again == row
