@@ -21,10 +21,12 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, cast
 from uuid import UUID
 
-from eventsourcing.application import Application
+from eventsourcing.application import Application, ProcessingEvent
+from eventsourcing.domain import Aggregate, DomainEventProtocol
 from eventsourcing.persistence import (
     ApplicationRecorder,
     IntegrityError,
+    Recording,
     Transcoder,
     Transcoding,
 )
@@ -110,6 +112,27 @@ class CustomerOperations(Application[UUID]):
         if self._given_recorder is not None:
             return self._given_recorder
         return super().construct_recorder()
+
+    def save(
+        self, *objs: Aggregate | DomainEventProtocol[UUID] | None, **kwargs: Any
+    ) -> list[Recording[UUID]]:
+        """As ``Application.save``, minus per-object runtime Protocol checks (~14 µs each).
+
+        Batches save hundreds of aggregates at once; the checks were a fifth of
+        the ingestion time.
+        """
+        processing = ProcessingEvent[UUID]()
+        for obj in objs:
+            if isinstance(obj, Aggregate):
+                processing.events.extend(obj.collect_events())
+                processing.aggregates[obj.id] = obj
+            else:
+                processing.collect_events(obj)
+        processing.saved_kwargs.update(kwargs)
+        recordings = self._record(processing)
+        self._take_snapshots(processing)
+        self._notify(recordings)
+        return recordings
 
     def register_transcodings(self, transcoder: Transcoder) -> None:
         super().register_transcodings(transcoder)

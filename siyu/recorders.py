@@ -56,18 +56,23 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
             if statement.strip():
                 self.sql_create_statements.append(SQL(statement).format(schema=schema))  # type: ignore[arg-type]
         q = {"schema": schema}
+        self._insert_binary = SQL(
+            "INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state) "
+            "SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[]) "
+            "RETURNING notification_id").format(
+            schema=schema, table=Identifier(self.events_table_name))
         self._insert_identities = SQL(
             "INSERT INTO {schema}.siyu_identity (blind_index, namespace, customer_id) "
-            "SELECT * FROM unnest(%s::text[], %s::text[], %s::uuid[])").format(**q)
+            "SELECT * FROM unnest(%b::text[], %b::text[], %b::uuid[])").format(**q)
         self._insert_event_keys = SQL(
             "INSERT INTO {schema}.siyu_event_key (event_key, customer_id) "
-            "SELECT * FROM unnest(%s::text[], %s::uuid[])").format(**q)
+            "SELECT * FROM unnest(%b::text[], %b::uuid[])").format(**q)
         self._insert_keys = SQL(
             "INSERT INTO {schema}.siyu_vault_key (subject_id, wrapped) "
-            "SELECT * FROM unnest(%s::uuid[], %s::bytea[])").format(**q)
+            "SELECT * FROM unnest(%b::uuid[], %b::bytea[])").format(**q)
         self._upsert_sealed = SQL(
             "INSERT INTO {schema}.siyu_vault_value (subject_id, field, ciphertext) "
-            "SELECT * FROM unnest(%s::uuid[], %s::text[], %s::bytea[]) "
+            "SELECT * FROM unnest(%b::uuid[], %b::text[], %b::bytea[]) "
             "ON CONFLICT (subject_id, field) DO UPDATE SET ciphertext = excluded.ciphertext"
         ).format(**q)
         self._select_owners = SQL(
@@ -84,6 +89,24 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
             "WHERE subject_id = %s").format(**q)
 
     # -- writes, inside the events' transaction ---------------------------------
+    def _insert_stored_events(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        """The library's insert, with column arrays sent in binary.
+
+        The library sends one array of a composite type in text form; quoting
+        and escaping it took a fifth of the ingestion time. Same table lock,
+        same NOTIFY, same RETURNING order.
+        """
+        self._lock_table(curs)
+        self._notify_channel(curs)
+        curs.execute(self._insert_binary, (
+            [e.originator_id for e in stored_events],
+            [e.originator_version for e in stored_events],
+            [e.topic for e in stored_events],
+            [e.state for e in stored_events],
+        ), prepare=True)
+
     def _insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> None:
