@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from anyio import to_thread
+from siyu.tokens import ensure_token_table, resolve_token
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -25,7 +26,6 @@ from projections.postgres_views import create_schema
 from projections.runner import Tracker
 from siyu.bootstrap import build_application
 from siyu.settings import Settings
-from siyu.tokens import ensure_token_table, resolve_token
 from siyu.vault import AesGcmVault, derive_key
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from graphql import GraphQLError
+from strawberry.extensions import MaskErrors
 
 UNAUTHENTICATED = "UNAUTHENTICATED"
 FORBIDDEN = "FORBIDDEN"
@@ -31,6 +32,31 @@ class ApiError(GraphQLError):
 
 def forbidden(message: str = "not allowed for this principal") -> ApiError:
     return ApiError(FORBIDDEN, message)
+
+
+class CodedErrors(MaskErrors):
+    """Mask unexpected errors as ``INTERNAL``; give every error an ``extensions.code``.
+
+    Errors raised before execution (syntax, unknown fields, wrong variable
+    types) have no original error: they get ``GRAPHQL_VALIDATION_FAILED``.
+    """
+
+    def __init__(self, *, debug: bool = False) -> None:
+        super().__init__(should_mask_error=(lambda _: False) if debug else should_mask,
+                         error_message="Unexpected error.")
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        masked = super().anonymise_error(error)
+        masked.extensions = {"code": INTERNAL}
+        return masked
+
+    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        processed = super()._process_errors(errors)
+        for error in processed:
+            if not (error.extensions or {}).get("code"):
+                code = GRAPHQL_VALIDATION_FAILED if error.original_error is None else INTERNAL
+                error.extensions = {**(error.extensions or {}), "code": code}
+        return processed
 
 
 def should_mask(error: GraphQLError) -> bool:

@@ -50,14 +50,14 @@ class ReadModels:
     async def profile(self, customer_id: UUID) -> Row | None:
         async with self.pool.connection() as conn:
             cur = await conn.execute(
-                f"SELECT {PROFILE_COLUMNS} FROM customer_profile_view "  # noqa: S608
+                f"SELECT {PROFILE_COLUMNS} FROM customer_profile_view "
                 "WHERE customer_id = %s", (customer_id,), prepare=True)
             return await cur.fetchone()
 
     async def profiles(self, customer_ids: Sequence[UUID]) -> dict[UUID, Row]:
         async with self.pool.connection() as conn:
             cur = await conn.execute(
-                f"SELECT {PROFILE_COLUMNS} FROM customer_profile_view "  # noqa: S608
+                f"SELECT {PROFILE_COLUMNS} FROM customer_profile_view "
                 "WHERE customer_id = ANY(%s)", (list(customer_ids),), prepare=True)
             return {row["customer_id"]: row for row in await cur.fetchall()}
 
@@ -93,7 +93,7 @@ class ReadModels:
         params.append(first + 1)
         async with self.pool.connection() as conn:
             cur = await conn.execute(
-                f"SELECT {PROFILE_COLUMNS} FROM customer_profile_view {clause} "  # noqa: S608
+                f"SELECT {PROFILE_COLUMNS} FROM customer_profile_view {clause} "
                 "ORDER BY position DESC LIMIT %s", params)
             rows = await cur.fetchall()
         return rows[:first], len(rows) > first

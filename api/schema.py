@@ -4,27 +4,29 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import strawberry
 from anyio import to_thread
 from eventsourcing.domain import DomainEventProtocol
 from strawberry.extensions import (
-    MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
     QueryDepthLimiter,
     ValidationCache,
 )
+from strawberry.scalars import JSON
+from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
 
 from api.context import Context
-from api.errors import BAD_INPUT, BATCH_TOO_LARGE, NOT_FOUND, ApiError, forbidden, should_mask
+from api.errors import BAD_INPUT, BATCH_TOO_LARGE, NOT_FOUND, ApiError, CodedErrors, forbidden
 from api.inputs import HireStaffInput, ItemStatus, LeaveStaffInput, RecordCustomerEventsInput
 from api.read_models import CustomerFilterValues, decode_cursor, encode_cursor
 from api.types import (
+    LONG_SCALAR,
     Customer,
     CustomerConnection,
     CustomerEdge,
@@ -32,6 +34,7 @@ from api.types import (
     CustomerEventConnection,
     CustomerEventEdge,
     Lifecycle,
+    Long,
     PageInfo,
     StaffMember,
     to_uuid,
@@ -190,9 +193,9 @@ class Query:
                     version=e.originator_version,
                     type=type(e).__qualname__,
                     occurred_at=getattr(e, "occurred_at", None),
-                    recorded_at=e.timestamp,
+                    recorded_at=e.timestamp,  # type: ignore[attr-defined]
                     by=getattr(e, "by", None),
-                    data=_event_data(e),
+                    data=cast(JSON, _event_data(e)),
                 ),
             )
             for e in events
@@ -343,13 +346,15 @@ def build_schema(*, debug: bool = False) -> strawberry.Schema:
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
+        config=StrawberryConfig(scalar_map={Long: LONG_SCALAR}),
         extensions=[
-            ParserCache(maxsize=1000),
-            ValidationCache(maxsize=1000),
-            QueryDepthLimiter(max_depth=10),
-            MaxAliasesLimiter(max_alias_count=30),
-            MaxTokensLimiter(max_token_count=20_000),
-            MaskErrors(should_mask_error=(lambda e: False) if debug else should_mask),
+            # Factories, not instances: extensions hold per-request state.
+            lambda: ParserCache(maxsize=1000),
+            lambda: ValidationCache(maxsize=1000),
+            lambda: QueryDepthLimiter(max_depth=10),
+            lambda: MaxAliasesLimiter(max_alias_count=30),
+            lambda: MaxTokensLimiter(max_token_count=20_000),
+            lambda: CodedErrors(debug=debug),
         ],
     )
 

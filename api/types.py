@@ -14,8 +14,9 @@ from strawberry.types import Info
 from api.context import Context
 from api.read_models import Row
 
-Long = strawberry.scalar(
-    NewType("Long", int),
+Long = NewType("Long", int)
+LONG_SCALAR = strawberry.scalar(
+    name="Long",
     description="A 53-bit integer (money in fen, counters that outgrow 32 bits).",
     serialize=int,
     parse_value=lambda v: _parse_long(v),

@@ -34,7 +34,7 @@ def schema_sql() -> str:
 def create_schema(curs: Cursor[DictRow]) -> None:
     # Serialise concurrent creators (several processes start at once).
     curs.execute("SELECT pg_advisory_xact_lock(7368001)")
-    curs.execute(schema_sql())  # type: ignore[arg-type]
+    curs.execute(schema_sql())
 
 
 def upsert_rows(curs: Cursor[DictRow], table: str, key: str, rows: Sequence[Row]) -> None:
@@ -45,9 +45,9 @@ def upsert_rows(curs: Cursor[DictRow], table: str, key: str, rows: Sequence[Row]
     names = ", ".join(columns)
     payload = json.loads(json.dumps(list(rows), default=_json_default))
     curs.execute(
-        f"INSERT INTO {table} ({names}) "  # noqa: S608 - identifiers are ours
+        f"INSERT INTO {table} ({names}) "
         f"SELECT {names} FROM jsonb_populate_recordset(null::{table}, %s) "
-        f"ON CONFLICT ({key}) DO UPDATE SET {assignments}",  # type: ignore[arg-type]
+        f"ON CONFLICT ({key}) DO UPDATE SET {assignments}",
         (Jsonb(payload),),
     )
 
@@ -66,7 +66,7 @@ def fold_page(
         return
     ids = sorted({e.originator_id for _, e in relevant})
     curs.execute(
-        f"SELECT * FROM {table} WHERE {key} = ANY(%s) FOR UPDATE",  # type: ignore[arg-type]
+        f"SELECT * FROM {table} WHERE {key} = ANY(%s) FOR UPDATE",
         (ids,),
     )
     rows: dict[UUID, Row | None] = {r[key]: dict(r) for r in curs.fetchall()}

@@ -56,7 +56,7 @@ class Tracker:
         return self.recorder.max_tracking_id(name) or 0
 
     def record(self, curs: Cursor[DictRow], name: str, notification_id: int) -> None:
-        self.recorder._insert_tracking(curs, Tracking(name, notification_id))  # noqa: SLF001
+        self.recorder._insert_tracking(curs, Tracking(name, notification_id))
 
     def reset(self, curs: Cursor[DictRow], name: str) -> None:
         curs.execute(SQL("DELETE FROM {}.{} WHERE application_name = %s").format(

@@ -54,7 +54,7 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
         schema = Identifier(datastore.schema)
         for statement in SIDE_TABLES_DDL.split(";"):
             if statement.strip():
-                self.sql_create_statements.append(SQL(statement).format(schema=schema))  # type: ignore[arg-type]
+                self.sql_create_statements.append(SQL(statement).format(schema=schema))
         q = {"schema": schema}
         self._insert_binary = SQL(
             "INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state) "

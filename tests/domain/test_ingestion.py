@@ -31,7 +31,7 @@ def test_a_batch_records_every_valid_item_on_the_customer_found_by_identity(
     assert [o.status for o in result.outcomes] == ["accepted", "accepted"]
     customer_id = result.outcomes[0].customer_id
     assert customer_id is not None and result.outcomes[1].customer_id == customer_id
-    customer = memory_app.repository.get(customer_id)
+    customer: object = memory_app.repository.get(customer_id)
     assert isinstance(customer, Customer)
     assert customer.friends.keys() == {"s1"} and customer.orders == {"o1": [990, 0]}
 
@@ -147,7 +147,7 @@ def test_appending_to_a_long_history_reads_none_of_it(
         read.append(len(rows))
         return rows
 
-    memory_app.recorder.select_events = counting  # type: ignore[method-assign]
+    memory_app.recorder.select_events = counting  # type: ignore[method-assign,assignment]
     result = memory_app.record_batch([EventItem("last", "TAGGED", WECOM, now, tag="x")],
                                      "service:test")
     # Then it is stored without replaying the history

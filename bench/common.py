@@ -1,0 +1,166 @@
+"""Shared benchmark plumbing: the database, measures, a minimal keep-alive HTTP client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/siyu_bench"
+SECRET = b"bench-secret-0123456789abcdef0123456789"
+
+
+@dataclass(frozen=True)
+class Measure:
+    name: str
+    value: float
+    unit: str
+    baseline: float | None
+    ratio: float | None
+
+    def line(self) -> str:
+        return json.dumps({"name": self.name, "value": round(self.value, 3), "unit": self.unit,
+                           "baseline": None if self.baseline is None else round(self.baseline, 3),
+                           "ratio": None if self.ratio is None else round(self.ratio, 4)})
+
+
+def measure(name: str, value: float, unit: str, baseline: float | None = None) -> Measure:
+    """``ratio`` is always value ÷ baseline (a throughput share, or a cost multiple)."""
+    return Measure(name, value, unit, baseline, value / baseline if baseline else None)
+
+
+def fresh_database() -> str:
+    """An empty ``public`` schema in BENCH_DATABASE_URL (default: loopback siyu_bench)."""
+    url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
+    name = str(conninfo_to_dict(url).get("dbname") or "postgres")
+    with psycopg.connect(make_conninfo(url, dbname="postgres"), autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP SCHEMA IF EXISTS public CASCADE")
+        conn.execute("DROP SCHEMA IF EXISTS dramatiq CASCADE")
+        conn.execute("CREATE SCHEMA public")
+    return url
+
+
+def copy_baseline(url: str, events_table: str = "siyu_events") -> float:
+    """Rows/s of a raw binary COPY of the stored events into an identical empty table."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute(
+            f"SELECT originator_id, originator_version, topic, state FROM {events_table}"
+        ).fetchall()
+        conn.execute("DROP TABLE IF EXISTS bench_copy_target")
+        conn.execute("CREATE TABLE bench_copy_target (LIKE siyu_events INCLUDING ALL)")
+        start = time.perf_counter()
+        with conn.transaction(), conn.cursor() as cur, cur.copy(
+            "COPY bench_copy_target (originator_id, originator_version, topic, state) "
+            "FROM STDIN (FORMAT BINARY)"
+        ) as copy:
+            copy.set_types(["uuid", "int8", "text", "bytea"])
+            for row in rows:
+                copy.write_row(row)
+        elapsed = time.perf_counter() - start
+        conn.execute("DROP TABLE bench_copy_target")
+    return len(rows) / elapsed
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def server(url: str, port: int) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``bench.server`` (the API plus a plain baseline endpoint) in its own process."""
+    env = {**os.environ, "DATABASE_URL": url, "SIYU_SECRET": SECRET.decode(),
+           "SIYU_PORT": str(port)}
+    proc = subprocess.Popen([sys.executable, "-m", "bench.server"], env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("bench server did not start")
+        time.sleep(0.3)
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+async def _client(port: int, requests: list[bytes], latencies: list[float]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        for request in requests:
+            start = time.perf_counter()
+            writer.write(request)
+            await writer.drain()
+            status = await reader.readline()
+            length = 0
+            while True:
+                header = await reader.readline()
+                if header in (b"\r\n", b""):
+                    break
+                name, _, value = header.decode().partition(":")
+                if name.lower() == "content-length":
+                    length = int(value)
+            body = await reader.readexactly(length)
+            if b" 200 " not in status:
+                raise RuntimeError(f"{status!r} {body[:300]!r}")
+            latencies.append(time.perf_counter() - start)
+    finally:
+        writer.close()
+
+
+def http_request(method: str, path: str, body: bytes = b"", token: str | None = None) -> bytes:
+    head = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", "Connection: keep-alive"]
+    if token:
+        head.append(f"Authorization: Bearer {token}")
+    if body:
+        head += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+def load(port: int, request: bytes, total: int, concurrency: int) -> tuple[float, list[float]]:
+    """Requests/s and latencies of ``total`` identical requests over keep-alive connections."""
+    latencies: list[float] = []
+    per = total // concurrency
+
+    async def run() -> None:
+        await asyncio.gather(*(_client(port, [request] * per, latencies)
+                               for _ in range(concurrency)))
+
+    start = time.perf_counter()
+    asyncio.run(run())
+    return per * concurrency / (time.perf_counter() - start), latencies
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+
+
+def dumps(data: Any) -> bytes:
+    return json.dumps(data).encode()

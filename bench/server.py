@@ -1,0 +1,57 @@
+"""The API as deployed, plus a plain starlette endpoint returning the same profile row.
+
+Run by the benchmarks in its own process: ``python -m bench.server``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+
+from api.app import create_app
+from api.read_models import ReadModels, open_pool
+from siyu.settings import from_env
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, (datetime, UUID)):
+        return str(value) if isinstance(value, UUID) else value.isoformat()
+    raise TypeError(type(value).__name__)
+
+
+def build() -> Starlette:
+    settings = from_env()
+    assert settings.database_url is not None
+    url = settings.database_url
+    inner = create_app(settings)
+    state: dict[str, ReadModels] = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        async with inner.router.lifespan_context(inner):
+            pool = open_pool(url)
+            await pool.open()
+            state["read_models"] = ReadModels(pool)
+            yield
+            await pool.close()
+
+    async def plain(request: Request) -> Response:
+        row = await state["read_models"].profile(UUID(request.path_params["id"]))
+        return Response(json.dumps(row, default=_default), media_type="application/json")
+
+    return Starlette(routes=[Route("/plain/{id}", plain), Mount("/", inner)], lifespan=lifespan)
+
+
+if __name__ == "__main__":
+    port = from_env().port
+    uvicorn.run(build(), host="127.0.0.1", port=port, log_level="warning", access_log=False)

@@ -1,0 +1,159 @@
+"""Benchmarks of the spine: ingestion (app and GraphQL), append cost, profile query."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import httpx
+
+from bench import workload
+from bench.common import (
+    SECRET,
+    Measure,
+    copy_baseline,
+    dumps,
+    free_port,
+    fresh_database,
+    http_request,
+    load,
+    measure,
+    median,
+    server,
+)
+from domain.ingestion import EventItem
+from projections.postgres_views import CustomerProfileView, StaffDirectoryView
+from projections.runner import BatchRunner, Tracker
+from siyu.bootstrap import build_application
+
+BATCH = 1000
+
+
+def _service_token(url: str) -> str:
+    from siyu.tokens import ensure_token_table, issue_token
+
+    ensure_token_table(url)
+    return issue_token(url, "service", "bench", None, "bench")
+
+
+def ingest_app(quick: bool) -> list[Measure]:
+    url = fresh_database()
+    app = build_application(url, SECRET)
+    total = 20_000 if quick else 100_000
+    events = workload.items(total, customers=total // 10)
+    batches = [events[i:i + BATCH] for i in range(0, total, BATCH)]
+    app.record_batch(workload.items(BATCH, customers=100, seed=99, prefix="warm"), "bench")
+    start = time.perf_counter()
+    for batch in batches:
+        app.record_batch(batch, "service:bench")
+    rate = total / (time.perf_counter() - start)
+    app.close()
+    return [measure("ingest_app", rate, "events/s", copy_baseline(url))]
+
+
+def ingest_graphql(quick: bool) -> list[Measure]:
+    url = fresh_database()
+    total = 20_000 if quick else 60_000
+    events = [workload.as_graphql(e) for e in workload.items(total, customers=total // 10)]
+    token = _service_token(url)
+    port = free_port()
+    query = ("mutation($e: [CustomerEventInput!]!) { recordCustomerEvents(input: {events: $e})"
+             " { accepted rejected } }")
+    with server(url, port), httpx.Client(base_url=f"http://127.0.0.1:{port}",
+                                         headers={"Authorization": f"Bearer {token}"},
+                                         timeout=120) as client:
+        client.post("/graphql", json={"query": query, "variables": {"e": events[:10]}})
+        start = time.perf_counter()
+        for i in range(0, total, BATCH):
+            body = dumps({"query": query, "variables": {"e": events[i:i + BATCH]}})
+            response = client.post("/graphql", content=body,
+                                   headers={"Content-Type": "application/json"})
+            data = response.json()["data"]["recordCustomerEvents"]
+            assert data["rejected"] == 0, data
+        rate = total / (time.perf_counter() - start)
+    return [measure("ingest_graphql", rate, "events/s", copy_baseline(url))]
+
+
+def _append_seconds(record: Callable[[int], None], first: int, count: int) -> float:
+    times = []
+    for n in range(first, first + count):
+        start = time.perf_counter()
+        record(n)
+        times.append(time.perf_counter() - start)
+    return median(times)
+
+
+def append_cost(quick: bool) -> list[Measure]:
+    """One event per transaction on one customer: at its 1st events vs after 10,000."""
+    url = fresh_database()
+    app = build_application(url, SECRET)
+    who = ("wx_unionid", "hot-customer")
+    now = datetime.now(UTC)
+
+    def record(n: int) -> None:
+        result = app.record_batch([EventItem(f"a{n}", "CONTENT_VIEWED", who, now,
+                                             content_id="c")], "service:bench")
+        assert result.outcomes[0].status == "accepted"
+
+    probes = 30 if quick else 100
+    early = _append_seconds(record, 0, probes)
+    filler = 10_000 - probes
+    for i in range(0, filler, BATCH):
+        app.record_batch([EventItem(f"f{i + j}", "CONTENT_VIEWED", who, now, content_id="c")
+                          for j in range(min(BATCH, filler - i))], "service:bench")
+    late = _append_seconds(record, 20_000, probes)
+    app.close()
+    # A fresh process (empty cache) loads the latest snapshot plus < 100 events.
+    cold_app = build_application(url, SECRET)
+    cold_start = time.perf_counter()
+    cold_app.record_batch([EventItem("cold", "CONTENT_VIEWED", who, now, content_id="c")],
+                          "service:bench")
+    cold = time.perf_counter() - cold_start
+    cold_app.close()
+    return [
+        measure("append_cost", late * 1000, "ms/event", early * 1000),
+        measure("append_cost_cold_after_10k", cold * 1000, "ms/event", early * 1000),
+    ]
+
+
+PROFILE_QUERY = ("query($id: ID!) { customer(id: $id) { id firstChannel lifecycle tags groups "
+                 "orderCount gmvFen refundedFen lastInteractionAt currentStaffIds } }")
+
+
+def profile_query(quick: bool) -> list[Measure]:
+    url = fresh_database()
+    app = build_application(url, SECRET)
+    for i in range(0, 5000, BATCH):
+        app.record_batch(workload.items(BATCH, customers=500, seed=i), "service:bench")
+    tracker = Tracker(app.factory.datastore)  # type: ignore[attr-defined]
+    for view in (CustomerProfileView(), StaffDirectoryView()):
+        BatchRunner(app, view, tracker).catch_up()
+    with app.factory.datastore.transaction() as curs:  # type: ignore[attr-defined]
+        curs.execute("SELECT customer_id FROM customer_profile ORDER BY order_count DESC LIMIT 1")
+        row = curs.fetchone()
+        assert row is not None
+        customer_id = str(row["customer_id"])
+    app.close()
+    token = _service_token(url)
+    port = free_port()
+    total = 3000 if quick else 20000
+    graphql = http_request("POST", "/graphql/", dumps(
+        {"query": PROFILE_QUERY, "variables": {"id": customer_id}}), token)
+    plain = http_request("GET", f"/plain/{customer_id}")
+    with server(url, port):
+        load(port, graphql, 400, 4)  # warm both paths
+        load(port, plain, 400, 4)
+        rates = {"graphql": [], "plain": []}  # type: dict[str, list[float]]
+        for _ in range(3):  # interleave to share the machine's noise
+            rates["plain"].append(load(port, plain, total, 8)[0])
+            rates["graphql"].append(load(port, graphql, total, 8)[0])
+    return [measure("profile_query", median(rates["graphql"]), "req/s", median(rates["plain"]))]
+
+
+BENCHMARKS: dict[str, Callable[[bool], list[Measure]]] = {
+    "ingest_app": ingest_app,
+    "ingest_graphql": ingest_graphql,
+    "append_cost": append_cost,
+    "profile_query": profile_query,
+}

@@ -1,0 +1,67 @@
+"""End-to-end fixtures: the ASGI app over HTTP, live projections, one token per principal."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from siyu.tokens import ensure_token_table, issue_token
+from starlette.testclient import TestClient
+
+from api.app import create_app
+from domain.application import CustomerOperations
+from projections.postgres_views import CustomerProfileView, StaffDirectoryView
+from projections.runner import BatchRunner, Tracker
+from siyu.settings import Settings
+from tests.conftest import SECRET
+
+STAFF_ID = "0a6f0000-0000-4000-8000-000000000001"
+OTHER_STAFF_ID = "0a6f0000-0000-4000-8000-000000000002"
+
+
+@dataclass
+class Api:
+    client: TestClient
+    tokens: dict[str, str]
+
+    def gql(self, query: str, variables: dict[str, Any] | None = None, *,
+            as_: str = "service", token: str | None = None) -> dict[str, Any]:
+        headers = {"Authorization": f"Bearer {token or self.tokens[as_]}"}
+        response = self.client.post("/graphql", json={"query": query, "variables": variables},
+                                    headers=headers)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+
+@pytest.fixture
+def live_projections(pg_app: CustomerOperations) -> Iterator[None]:
+    tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
+    runners = [BatchRunner(pg_app, view, tracker, poll_interval=0.05)
+               for view in (CustomerProfileView(), StaffDirectoryView())]
+    threads = [threading.Thread(target=r.run_forever, daemon=True) for r in runners]
+    for thread in threads:
+        thread.start()
+    yield
+    for runner in runners:
+        runner.stop()
+    for thread in threads:
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def api(pg_url: str, live_projections: None, tmp_path: Path) -> Iterator[Api]:
+    settings = Settings(database_url=pg_url, broker_url=None, data_dir=tmp_path, secret=SECRET)
+    ensure_token_table(pg_url)
+    tokens = {
+        "service": issue_token(pg_url, "service", "ingest", None, "tests"),
+        "manager": issue_token(pg_url, "staff", "0a6f0000-0000-4000-8000-0000000000aa",
+                               "private_domain_manager", "tests"),
+        "staff": issue_token(pg_url, "staff", STAFF_ID, "sales", "tests"),
+    }
+    with TestClient(create_app(settings)) as client:
+        yield Api(client=client, tokens=tokens)
