@@ -1,0 +1,126 @@
+"""The PostgreSQL recorder: events and side rows in one transaction, several writers, snapshots."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+
+import psycopg
+import pytest
+
+from domain.application import CustomerOperations
+from domain.customer import Customer
+from domain.ingestion import EventItem
+from siyu.bootstrap import build_application
+from tests.conftest import SECRET
+
+pytestmark = pytest.mark.integration
+
+WHO = ("wx_unionid", "o-shared-customer")
+
+
+def test_two_processes_appending_to_one_customer_lose_nothing(
+    pg_app: CustomerOperations, pg_url: str, now: datetime
+) -> None:
+    # Given two application instances (as in two API processes) with their own caches
+    other = build_application(pg_url, SECRET)
+    try:
+        # When they take turns appending to the same customer
+        for n in range(20):
+            app = pg_app if n % 2 else other
+            result = app.record_batch(
+                [EventItem(f"t{n}", "CONTENT_VIEWED", WHO, now, content_id=f"c{n}")], "s:t")
+            assert result.outcomes[0].status == "accepted"
+    finally:
+        other.close()
+    # Then every append is stored, versions are contiguous
+    customer_id = pg_app.record_batch(
+        [EventItem("final", "TAGGED", WHO, now, tag="x")], "s:t").outcomes[0].customer_id
+    assert customer_id is not None
+    events = pg_app.recorder.select_events(customer_id)
+    assert [e.originator_version for e in events] == list(range(1, len(events) + 1))
+    assert len(events) == 2 + 20 + 1  # Registered, IdentityLinked, 20 views, Tagged
+
+
+def test_concurrent_first_sight_of_one_identity_creates_one_customer(
+    pg_url: str, now: datetime
+) -> None:
+    apps = [build_application(pg_url, SECRET) for _ in range(4)]
+    results: list[object] = []
+    barrier = threading.Barrier(len(apps))
+
+    def write(app: CustomerOperations, n: int) -> None:
+        barrier.wait()
+        outcome = app.record_batch(
+            [EventItem(f"first-{n}", "TAGGED", ("phone", "13700137000"), now, tag=f"t{n}")],
+            "s:t").outcomes[0]
+        results.append(outcome.customer_id)
+
+    threads = [threading.Thread(target=write, args=(app, n)) for n, app in enumerate(apps)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for app in apps:
+        app.close()
+    assert len(results) == 4 and len(set(results)) == 1
+    with psycopg.connect(pg_url) as conn:
+        registered = conn.execute(
+            "SELECT count(*) FROM siyu_events WHERE topic LIKE %s",
+            ("%Customer.Registered",)).fetchone()
+    assert registered == (1,)
+
+
+def test_a_fresh_process_appends_after_reading_a_snapshot_not_the_whole_stream(
+    pg_app: CustomerOperations, pg_url: str, now: datetime
+) -> None:
+    # Given a customer with 1,050 events
+    for b in range(3):
+        pg_app.record_batch([EventItem(f"h{b}-{i}", "CONTENT_VIEWED", WHO, now, content_id="c")
+                             for i in range(350)], "s:t")
+    fresh = build_application(pg_url, SECRET)
+    read: list[int] = []
+    original = fresh.recorder.select_events
+
+    def counting(*args: object, **kwargs: object) -> object:
+        rows = original(*args, **kwargs)  # type: ignore[arg-type]
+        read.append(len(rows))
+        return rows
+
+    fresh.recorder.select_events = counting  # type: ignore[method-assign,assignment]
+    try:
+        # When a process with an empty cache appends one more
+        result = fresh.record_batch([EventItem("x", "TAGGED", WHO, now, tag="x")], "s:t")
+    finally:
+        fresh.close()
+    # Then it read fewer than 100 stored events (the snapshot did the rest)
+    assert result.outcomes[0].status == "accepted"
+    assert sum(read) < 100
+
+
+def test_the_batch_position_is_the_last_stored_notification(
+    pg_app: CustomerOperations, now: datetime
+) -> None:
+    result = pg_app.record_batch(
+        [EventItem(f"p{i}", "TAGGED", ("mall_member", f"m{i}"), now, tag="t") for i in range(50)],
+        "s:t")
+    assert result.last_position == pg_app.recorder.max_notification_id()
+    stored = pg_app.recorder.select_notifications(start=1, limit=1000)
+    assert [n.id for n in stored] == sorted(n.id for n in stored)
+    assert all(isinstance(pg_app.mapper.to_domain_event(n), Customer.Event) for n in stored)
+
+
+def test_events_and_their_side_rows_are_written_together(
+    pg_app: CustomerOperations, pg_url: str, now: datetime
+) -> None:
+    pg_app.record_batch([EventItem("s1", "PROFILE_UPDATED", ("phone", "13600136000"), now,
+                                   nickname="赵六")], "s:t")
+    with psycopg.connect(pg_url) as conn:
+        counts = conn.execute(
+            "SELECT (SELECT count(*) FROM siyu_identity), (SELECT count(*) FROM siyu_event_key),"
+            " (SELECT count(*) FROM siyu_vault_key), (SELECT count(*) FROM siyu_vault_value),"
+            " (SELECT count(*) FROM siyu_events)").fetchone()
+        dump = conn.execute("SELECT string_agg(encode(state, 'escape'), '') FROM siyu_events"
+                            ).fetchone()
+    assert counts == (1, 1, 1, 2, 3)
+    assert dump is not None and "13600136000" not in dump[0] and "赵六" not in dump[0]
