@@ -22,8 +22,14 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
 
 from api.context import Context
-from api.errors import BAD_INPUT, BATCH_TOO_LARGE, NOT_FOUND, ApiError, CodedErrors, forbidden
-from api.inputs import HireStaffInput, ItemStatus, LeaveStaffInput, RecordCustomerEventsInput
+from api.errors import BAD_INPUT, NOT_FOUND, ApiError, CodedErrors, forbidden
+from api.ingest import (
+    RecordCustomerEventsPayload,
+    install_fast_ingest,
+    record_events,
+    require_recorder,
+)
+from api.inputs import HireStaffInput, LeaveStaffInput, RecordCustomerEventsInput
 from api.read_models import CustomerFilterValues, decode_cursor, encode_cursor
 from api.types import (
     LONG_SCALAR,
@@ -222,34 +228,6 @@ class Query:
         return [StaffMember(row=r) for r in rows]
 
 
-@strawberry.type(description="Why an item was not stored.")
-class ItemError:
-    code: str
-    field: str | None
-    message: str
-
-
-@strawberry.type
-class ItemResult:
-    index: int
-    event_id: str
-    status: ItemStatus
-    customer_id: strawberry.ID | None
-    error: ItemError | None
-
-
-@strawberry.type
-class RecordCustomerEventsPayload:
-    accepted: int
-    duplicates: int
-    rejected: int
-    results: list[ItemResult]
-    position: strawberry.ID | None = strawberry.field(
-        description="Log position of the last stored event (null if nothing was stored).")
-    projected: bool = strawberry.field(
-        description="True when customer_profile already includes this write.")
-
-
 @strawberry.type
 class HireStaffPayload:
     staff_id: strawberry.ID
@@ -261,8 +239,7 @@ class LeaveStaffPayload:
 
 
 def _require_recorder(info: Info[Context, None]) -> None:
-    if not info.context.principal.may_record:
-        raise forbidden("recording events needs a service or manager token")
+    require_recorder(info.context)
 
 
 @strawberry.type
@@ -271,42 +248,11 @@ class Mutation:
     async def record_customer_events(
         self, info: Info[Context, None], input: RecordCustomerEventsInput
     ) -> RecordCustomerEventsPayload:
-        _require_recorder(info)
-        services = info.context.services
-        if len(input.events) > services.max_batch:
-            raise ApiError(BATCH_TOO_LARGE, f"at most {services.max_batch} events per call",
-                           field="events")
-        if not 0 <= input.timeout_ms <= 60_000:
-            raise ApiError(BAD_INPUT, "timeoutMs must be 0..60000", field="timeoutMs")
-        items = [e.to_item() for e in input.events]
-        by = info.context.principal.actor
-        result = await to_thread.run_sync(
-            lambda: services.app.record_batch(items, by, atomic=input.atomic))
-        projected = result.last_position is None
-        if input.wait_for_projection and result.last_position is not None:
-            position = result.last_position
-            projected = await to_thread.run_sync(
-                lambda: services.tracker.wait("customer_profile", position,
-                                              input.timeout_ms / 1000))
-        return RecordCustomerEventsPayload(
-            accepted=result.count("accepted"),
-            duplicates=result.count("duplicate"),
-            rejected=result.count("rejected"),
-            results=[
-                ItemResult(
-                    index=o.index,
-                    event_id=o.event_id,
-                    status=ItemStatus(o.status),
-                    customer_id=strawberry.ID(str(o.customer_id)) if o.customer_id else None,
-                    error=ItemError(code=o.error.code, field=o.error.field,
-                                    message=o.error.message) if o.error else None,
-                )
-                for o in result.outcomes
-            ],
-            position=strawberry.ID(str(result.last_position))
-            if result.last_position is not None else None,
-            projected=projected,
-        )
+        # Served by api.ingest.fast_resolver (installed by build_schema); this
+        # typed resolver declares the field and is the reference behaviour.
+        return await record_events(
+            info.context, [e.to_item() for e in input.events], atomic=input.atomic,
+            wait_for_projection=input.wait_for_projection, timeout_ms=input.timeout_ms)
 
     @strawberry.mutation(description="Hire a staff member (managers and service principals).")
     async def hire_staff(self, info: Info[Context, None], input: HireStaffInput
@@ -343,7 +289,7 @@ class Mutation:
 
 def build_schema(*, debug: bool = False) -> strawberry.Schema:
     """The schema with its guards; ``debug`` stops masking unexpected errors."""
-    return strawberry.Schema(
+    schema = strawberry.Schema(
         query=Query,
         mutation=Mutation,
         config=StrawberryConfig(scalar_map={Long: LONG_SCALAR}),
@@ -357,6 +303,8 @@ def build_schema(*, debug: bool = False) -> strawberry.Schema:
             lambda: CodedErrors(debug=debug),
         ],
     )
+    install_fast_ingest(schema)
+    return schema
 
 
 schema = build_schema()

@@ -1,0 +1,143 @@
+"""Batch ingestion over GraphQL, and its fast path.
+
+Strawberry converts input objects field by field through its type machinery:
+measured at ~360 µs per event, 1,000-event batches spent 80% of their time
+there. :func:`install_fast_ingest` points the ``recordCustomerEvents`` field of
+the built schema at :func:`fast_resolver`, which takes graphql-core's already
+validated and coerced input (scalars parsed, non-null and types checked) and
+maps it straight to domain items. The SDL and the behaviour are those of the
+typed resolver in :mod:`api.schema`; the tests run over HTTP through this path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import strawberry
+from anyio import to_thread
+from graphql import GraphQLObjectType
+
+from api.context import Context
+from api.errors import BAD_INPUT, BATCH_TOO_LARGE, ApiError, forbidden
+from api.inputs import ItemStatus
+from domain.ingestion import EventItem, OrderItem
+
+
+@strawberry.type(description="Why an item was not stored.")
+class ItemError:
+    code: str
+    field: str | None
+    message: str
+
+
+@strawberry.type
+class ItemResult:
+    index: int
+    event_id: str
+    status: ItemStatus
+    customer_id: strawberry.ID | None
+    error: ItemError | None
+
+
+@strawberry.type
+class RecordCustomerEventsPayload:
+    accepted: int
+    duplicates: int
+    rejected: int
+    results: list[ItemResult]
+    position: strawberry.ID | None = strawberry.field(
+        description="Log position of the last stored event (null if nothing was stored).")
+    projected: bool = strawberry.field(
+        description="True when customer_profile already includes this write.")
+
+
+def require_recorder(context: Context) -> None:
+    if not context.principal.may_record:
+        raise forbidden("recording events needs a service or manager token")
+
+
+async def record_events(
+    context: Context,
+    items: Sequence[EventItem],
+    *,
+    atomic: bool,
+    wait_for_projection: bool,
+    timeout_ms: int,
+) -> RecordCustomerEventsPayload:
+    require_recorder(context)
+    services = context.services
+    if len(items) > services.max_batch:
+        raise ApiError(BATCH_TOO_LARGE, f"at most {services.max_batch} events per call",
+                       field="events")
+    if not 0 <= timeout_ms <= 60_000:
+        raise ApiError(BAD_INPUT, "timeoutMs must be 0..60000", field="timeoutMs")
+    by = context.principal.actor
+    result = await to_thread.run_sync(
+        lambda: services.app.record_batch(items, by, atomic=atomic))
+    projected = result.last_position is None
+    if wait_for_projection and result.last_position is not None:
+        position = result.last_position
+        projected = await to_thread.run_sync(
+            lambda: services.tracker.wait("customer_profile", position, timeout_ms / 1000))
+    return RecordCustomerEventsPayload(
+        accepted=result.count("accepted"),
+        duplicates=result.count("duplicate"),
+        rejected=result.count("rejected"),
+        results=[
+            ItemResult(
+                index=o.index,
+                event_id=o.event_id,
+                status=ItemStatus(o.status),
+                customer_id=strawberry.ID(str(o.customer_id)) if o.customer_id else None,
+                error=ItemError(code=o.error.code, field=o.error.field,
+                                message=o.error.message) if o.error else None,
+            )
+            for o in result.outcomes
+        ],
+        position=strawberry.ID(str(result.last_position))
+        if result.last_position is not None else None,
+        projected=projected,
+    )
+
+
+def _identity(raw: dict[str, Any] | None) -> tuple[str, str] | None:
+    return None if raw is None else (raw["namespace"], raw["value"])
+
+
+def item_from_raw(raw: dict[str, Any]) -> EventItem:
+    """A ``CustomerEventInput`` as coerced by graphql-core (camelCase keys) → domain item."""
+    get = raw.get
+    staff_id = get("staffId")
+    return EventItem(
+        event_id=raw["eventId"],
+        type=raw["type"],
+        identity=(raw["customer"]["namespace"], raw["customer"]["value"]),
+        occurred_at=raw["occurredAt"],
+        channel=get("channel"),
+        staff_id=None if staff_id is None else str(staff_id),
+        state=get("state"),
+        welcome_code=get("welcomeCode"),
+        deleted_by=get("deletedBy"),
+        tag=get("tag"),
+        group_id=get("groupId"),
+        content_id=get("contentId"),
+        order_id=get("orderId"),
+        amount_fen=get("amountFen"),
+        items=[OrderItem(i["sku"], i["quantity"], i["priceFen"]) for i in get("items") or ()],
+        link=_identity(get("link")),
+        nickname=get("nickname"),
+    )
+
+
+async def fast_resolver(_source: object, info: Any, input: dict[str, Any]
+                        ) -> RecordCustomerEventsPayload:
+    return await record_events(
+        info.context, [item_from_raw(e) for e in input["events"]], atomic=input["atomic"],
+        wait_for_projection=input["waitForProjection"], timeout_ms=input["timeoutMs"])
+
+
+def install_fast_ingest(schema: strawberry.Schema) -> None:
+    mutation = schema._schema.mutation_type
+    assert isinstance(mutation, GraphQLObjectType)
+    mutation.fields["recordCustomerEvents"].resolve = fast_resolver
