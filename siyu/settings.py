@@ -8,6 +8,7 @@
 | ``SIYU_SECRET`` | generated once into ``SIYU_DATA_DIR/secret.key`` | derives vault and blind-index keys |
 | ``SIYU_HOST`` / ``SIYU_PORT`` | ``127.0.0.1`` / ``8000`` | where the GraphQL server listens |
 | ``WECOM_API_BASE`` | the local fake gateway started by the main job | outbound message API |
+| ``WECOM_CORP_ID`` / ``WECOM_CORP_SECRET`` | the fake gateway's | credentials for the outbound API |
 | ``SIYU_FAKE_GATEWAY_PORT`` | ``8001`` | port of the local fake WeCom gateway |
 | ``SIYU_DEBUG`` | unset | unmask unexpected GraphQL errors (never in production) |
 """
@@ -30,6 +31,8 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     wecom_api_base: str | None = None
+    wecom_corp_id: str | None = None
+    wecom_corp_secret: str | None = None
     fake_gateway_port: int = 8001
     debug: bool = False
 
@@ -62,6 +65,8 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         host=env.get("SIYU_HOST", "127.0.0.1"),
         port=int(env.get("SIYU_PORT", "8000")),
         wecom_api_base=env.get("WECOM_API_BASE") or None,
+        wecom_corp_id=env.get("WECOM_CORP_ID") or None,
+        wecom_corp_secret=env.get("WECOM_CORP_SECRET") or None,
         fake_gateway_port=int(env.get("SIYU_FAKE_GATEWAY_PORT", "8001")),
         debug=env.get("SIYU_DEBUG", "") not in ("", "0", "false"),
     )

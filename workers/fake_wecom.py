@@ -1,0 +1,217 @@
+"""A local fake of the WeCom API, for tests and the demo.
+
+What it reproduces:
+
+* ``GET /cgi-bin/gettoken?corpid=&corpsecret=`` → an access token (``expires_in`` seconds);
+  a wrong corp id or secret gets errcode 40013 / 40001;
+* ``POST /cgi-bin/externalcontact/send_welcome_msg?access_token=`` with
+  ``{"welcome_code": …, "text": {"content": …}}`` → accepts each welcome code **once**; a second
+  use gets errcode 41051, codes starting with ``expired`` or ``invalid`` get 40058, an unknown or
+  expired token gets 40014 / 42001. Accepted sends are recorded (``FakeWeCom.sent``).
+
+Test hooks (not part of WeCom): ``GET /fake/sent`` lists accepted sends, ``POST /fake/faults``
+with ``{"kind": …, "count": N}`` makes the next N send calls fail (``http_500``, ``busy``
+(errcode -1), ``rate_limit`` (errcode 45009), ``lost_reply`` (the send is accepted, then the
+reply is an HTTP 502: the ambiguous case), ``token_expired`` (42001)), ``POST /fake/reset``.
+
+Run it with :func:`run_fake_wecom` (uvicorn in a background thread on 127.0.0.1).
+"""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import threading
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+FAKE_CORP_ID = "wwfakecorp"
+FAKE_CORP_SECRET = "fake-corp-secret"  # noqa: S105 - a fake's well-known credential
+FAULT_KINDS = frozenset({"http_500", "busy", "rate_limit", "lost_reply", "token_expired"})
+
+
+@dataclass(frozen=True, slots=True)
+class SentWelcome:
+    welcome_code: str
+    text: str
+    msgid: str
+    at: float
+
+
+@dataclass
+class FakeWeCom:
+    """The fake's state; thread-safe, inspectable from tests."""
+
+    corp_id: str = FAKE_CORP_ID
+    corp_secret: str = FAKE_CORP_SECRET
+    token_ttl: int = 7200
+    sent: list[SentWelcome] = field(default_factory=list)
+    send_calls: int = 0
+    token_calls: int = 0
+    _tokens: dict[str, float] = field(default_factory=dict)
+    _used: set[str] = field(default_factory=set)
+    _faults: deque[str] = field(default_factory=deque)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def inject(self, kind: str, count: int = 1) -> None:
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault {kind!r}; expected one of {sorted(FAULT_KINDS)}")
+        with self._lock:
+            self._faults.extend([kind] * count)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.sent.clear()
+            self._used.clear()
+            self._faults.clear()
+            self._tokens.clear()
+            self.send_calls = self.token_calls = 0
+
+    def sent_snapshot(self) -> list[SentWelcome]:
+        with self._lock:
+            return list(self.sent)
+
+    def sent_codes(self) -> list[str]:
+        return [s.welcome_code for s in self.sent_snapshot()]
+
+    def issue_token(self, corp_id: str, corp_secret: str) -> dict[str, Any]:
+        with self._lock:
+            self.token_calls += 1
+            if corp_id != self.corp_id:
+                return {"errcode": 40013, "errmsg": "invalid corpid"}
+            if corp_secret != self.corp_secret:
+                return {"errcode": 40001, "errmsg": "invalid credential"}
+            token = secrets.token_urlsafe(24)
+            self._tokens[token] = time.monotonic() + self.token_ttl
+            return {"errcode": 0, "errmsg": "ok", "access_token": token,
+                    "expires_in": self.token_ttl}
+
+    def send_welcome(self, token: str, body: Any) -> tuple[int, dict[str, Any]]:
+        """Returns (HTTP status, JSON body)."""
+        with self._lock:
+            self.send_calls += 1
+            fault = self._faults.popleft() if self._faults else None
+            if fault == "http_500":
+                return 500, {"error": "internal server error"}
+            if fault == "busy":
+                return 200, {"errcode": -1, "errmsg": "system busy"}
+            if fault == "rate_limit":
+                return 200, {"errcode": 45009, "errmsg": "api freq out of limit"}
+            if fault == "token_expired":
+                self._tokens.clear()
+                return 200, {"errcode": 42001, "errmsg": "access_token expired"}
+            expires = self._tokens.get(token)
+            if expires is None:
+                return 200, {"errcode": 40014, "errmsg": "invalid access_token"}
+            if time.monotonic() >= expires:
+                return 200, {"errcode": 42001, "errmsg": "access_token expired"}
+            code = body.get("welcome_code") if isinstance(body, dict) else None
+            text = body.get("text", {}).get("content") if isinstance(body, dict) else None
+            if not isinstance(code, str) or not code or not isinstance(text, str):
+                return 200, {"errcode": 40058, "errmsg": "invalid Request Parameter"}
+            if code.startswith(("expired", "invalid")):
+                return 200, {"errcode": 40058, "errmsg": "invalid welcome_code"}
+            if code in self._used:
+                return 200, {"errcode": 41051, "errmsg": "externaluser has started chatting"}
+            self._used.add(code)
+            msgid = f"fake-{secrets.token_hex(8)}"
+            self.sent.append(SentWelcome(code, text, msgid, time.time()))
+            if fault == "lost_reply":
+                return 502, {"error": "bad gateway"}
+            return 200, {"errcode": 0, "errmsg": "ok", "msgid": msgid}
+
+
+def create_app(state: FakeWeCom) -> Starlette:
+    async def gettoken(request: Request) -> JSONResponse:
+        q = request.query_params
+        return JSONResponse(state.issue_token(q.get("corpid", ""), q.get("corpsecret", "")))
+
+    async def send_welcome_msg(request: Request) -> JSONResponse:
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        status, reply = state.send_welcome(request.query_params.get("access_token", ""), body)
+        return JSONResponse(reply, status_code=status)
+
+    async def list_sent(_: Request) -> JSONResponse:
+        return JSONResponse([asdict(s) for s in state.sent_snapshot()])
+
+    async def faults(request: Request) -> JSONResponse:
+        body = await request.json()
+        try:
+            state.inject(str(body.get("kind")), int(body.get("count", 1)))
+        except (ValueError, TypeError, AttributeError) as error:
+            return JSONResponse({"error": str(error)}, status_code=400)
+        return JSONResponse({"ok": True})
+
+    async def reset(_: Request) -> JSONResponse:
+        state.reset()
+        return JSONResponse({"ok": True})
+
+    return Starlette(routes=[
+        Route("/cgi-bin/gettoken", gettoken),
+        Route("/cgi-bin/externalcontact/send_welcome_msg", send_welcome_msg, methods=["POST"]),
+        Route("/fake/sent", list_sent),
+        Route("/fake/faults", faults, methods=["POST"]),
+        Route("/fake/reset", reset, methods=["POST"]),
+    ])
+
+
+class RunningFakeWeCom:
+    """A fake WeCom served by uvicorn in a daemon thread; stop it with :meth:`stop`."""
+
+    def __init__(self, state: FakeWeCom, sock: socket.socket) -> None:
+        self.state = state
+        self._socket = sock
+        host, port = sock.getsockname()[:2]
+        self.port: int = port
+        self.url = f"http://{host}:{port}"
+        config = uvicorn.Config(create_app(state), log_level="warning", lifespan="off",
+                                access_log=False)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
+                                        name="fake-wecom", daemon=True)
+
+    def start(self, timeout: float = 10.0) -> RunningFakeWeCom:
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self._socket.close()
+                raise RuntimeError("the fake WeCom server did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._server.should_exit = True
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        self._socket.close()
+
+    def __enter__(self) -> RunningFakeWeCom:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def run_fake_wecom(port: int | None = None, *, state: FakeWeCom | None = None,
+                   host: str = "127.0.0.1") -> RunningFakeWeCom:
+    """Start the fake on ``host:port`` (a free port when ``port`` is None or 0)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port or 0))
+    except OSError:
+        sock.close()
+        raise
+    return RunningFakeWeCom(state or FakeWeCom(), sock).start()

@@ -1,0 +1,264 @@
+"""The worker's wiring point: app, broker, gateway, outbox projection, dispatcher, Dramatiq.
+
+``build_pipeline(settings)`` returns a :class:`WelcomePipeline` to run in-process
+(``start()`` / ``stop()``, or as a context manager); ``run_worker(settings)`` runs one
+until SIGINT/SIGTERM (the ``siyu worker`` command).
+
+Several worker processes may consume the queue. Projecting the outbox is single-writer
+(the projection runner holds an advisory lock, a second one waits); dispatching is safe
+from several processes (rows are claimed with ``SKIP LOCKED``). ``run_worker(processes=N)``
+starts N-1 consumer-only processes beside the full one.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import signal
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from types import FrameType
+from typing import Any, cast
+
+import dramatiq
+from eventsourcing.postgres import PostgresDatastore
+
+from domain.application import CustomerOperations
+from projections.runner import BatchRunner, Tracker
+from siyu.bootstrap import build_application
+from siyu.settings import Settings
+from workers.broker import make_broker
+from workers.fake_wecom import FAKE_CORP_ID, FAKE_CORP_SECRET, RunningFakeWeCom, run_fake_wecom
+from workers.gateway import OutboundGateway, WeComGateway
+from workers.outbox import Dispatcher, OutboxStore, WelcomeOutboxView
+from workers.welcome import (
+    DEFAULT_QUEUE,
+    TEMPLATES,
+    RetryPolicy,
+    WelcomeDeps,
+    WelcomeTemplate,
+    declare_welcome_actor,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineOptions:
+    """Tuning of one worker process; the defaults suit production."""
+
+    threads: int = 4  # Dramatiq worker threads
+    queue_name: str = DEFAULT_QUEUE
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    #: Re-enqueue a row still pending this long after its last enqueue (lost message,
+    #: retries exhausted by a crash loop). Keep it above the longest retry backoff.
+    stale_after: timedelta = timedelta(minutes=5)
+    dispatch_interval: float = 0.5  # seconds between outbox polls
+    projection_poll_interval: float = 0.5  # safety-net poll of the event log (NOTIFY wakes it)
+    #: FriendAdded recorded longer ago than this is not sent (first run over old history);
+    #: WeCom's welcome codes live ~20 seconds. None sends everything.
+    max_age: timedelta | None = timedelta(hours=1)
+    worker_timeout: int = 1_000  # ms a consumer waits for messages; bounds stop() latency
+    postgres_poll_interval: float = 1.0  # dramatiq-postgres' poll when no NOTIFY arrives
+    templates: Mapping[str, WelcomeTemplate] = field(default_factory=lambda: TEMPLATES)
+    produce: bool = True  # run the outbox projection and the dispatcher
+    consume: bool = True  # run a Dramatiq worker for the queue
+
+
+def gateway_for(settings: Settings) -> WeComGateway:
+    """The WeCom client: ``WECOM_API_BASE``, else the local fake on its port."""
+    base = settings.wecom_api_base or f"http://127.0.0.1:{settings.fake_gateway_port}"
+    corp_id = settings.wecom_corp_id or FAKE_CORP_ID
+    corp_secret = settings.wecom_corp_secret or FAKE_CORP_SECRET
+    return WeComGateway(base, str(corp_id), str(corp_secret))
+
+
+class WelcomePipeline:
+    """Everything one worker process runs; ``start()`` returns at once, ``stop()`` is clean."""
+
+    def __init__(self, *, app: CustomerOperations, broker: dramatiq.Broker,
+                 gateway: OutboundGateway, store: OutboxStore, options: PipelineOptions,
+                 closers: list[Callable[[], None]] | None = None) -> None:
+        self.app = app
+        self.broker = broker
+        self.gateway = gateway
+        self.store = store
+        self.options = options
+        self._closers = closers or []
+        self.deps = WelcomeDeps(app=app, store=store, gateway=gateway,
+                                templates=options.templates, retry=options.retry)
+        self.actor = declare_welcome_actor(broker, self.deps, queue_name=options.queue_name)
+        self.runner: BatchRunner | None = None
+        self.dispatcher: Dispatcher | None = None
+        if options.produce:
+            datastore = cast(PostgresDatastore, app.factory.datastore)  # type: ignore[attr-defined]
+            self.runner = BatchRunner(app, WelcomeOutboxView(max_age=options.max_age),
+                                      Tracker(datastore),
+                                      poll_interval=options.projection_poll_interval)
+            self.dispatcher = Dispatcher(store, self.enqueue, stale_after=options.stale_after,
+                                         poll_interval=options.dispatch_interval)
+        self.worker: dramatiq.Worker | None = None
+        self._threads: list[threading.Thread] = []
+        self.failure: BaseException | None = None
+        self.failed = threading.Event()
+        self._started = self._stopped = False
+
+    def enqueue(self, outbox_key: str) -> None:
+        self.actor.send(outbox_key)
+
+    def start(self) -> WelcomePipeline:
+        if self._started:
+            return self
+        self._started = True
+        if self.options.consume:
+            self.worker = dramatiq.Worker(self.broker, worker_threads=self.options.threads,
+                                          worker_timeout=self.options.worker_timeout)
+            self.worker.start()
+        if self.runner is not None:
+            self._spawn("welcome-outbox-projection", self.runner.run_forever)
+        if self.dispatcher is not None:
+            self._spawn("welcome-dispatcher", self.dispatcher.run_forever)
+        log.info("welcome pipeline started (queue %s, %d threads)", self.options.queue_name,
+                 self.options.threads)
+        return self
+
+    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+        def run() -> None:
+            try:
+                target()
+            except BaseException as error:
+                log.exception("%s stopped", name)
+                self.failure = error
+                self.failed.set()
+
+        thread = threading.Thread(target=run, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop producing, let in-flight messages finish, close every connection."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if self.runner is not None:
+            self.runner.stop()
+        if self.dispatcher is not None:
+            self.dispatcher.stop()
+        for thread in self._threads:
+            thread.join(timeout)
+        if self.worker is not None:
+            self.worker.stop(timeout=int(timeout * 1000))
+        self.broker.close()
+        for close in reversed(self._closers):
+            try:
+                close()
+            except Exception:
+                log.exception("while closing the welcome pipeline")
+        log.info("welcome pipeline stopped")
+
+    def __enter__(self) -> WelcomePipeline:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def build_pipeline(settings: Settings, *, threads: int = 4,
+                   options: PipelineOptions | None = None,
+                   gateway: OutboundGateway | None = None,
+                   app: CustomerOperations | None = None) -> WelcomePipeline:
+    """Wire the welcome pipeline from settings (nothing runs until ``start()``).
+
+    ``gateway`` defaults to :func:`gateway_for` (``WECOM_API_BASE`` or the local fake's
+    port; the fake itself is not started here). ``app`` defaults to a new application
+    that the pipeline closes on ``stop()``; a given one is left open.
+    """
+    if settings.database_url is None:
+        raise ValueError("the worker needs settings.database_url (the CLI provides one)")
+    options = options or PipelineOptions(threads=threads)
+    closers: list[Callable[[], None]] = []
+    try:
+        if app is None:
+            app = build_application(settings.database_url, settings.secret)
+            closers.append(app.close)
+        store = OutboxStore.connect(settings.database_url, max_size=options.threads + 2)
+        closers.append(store.close)
+        if gateway is None:
+            client = gateway_for(settings)
+            closers.append(client.close)
+            gateway = client
+        broker = make_broker(settings.broker_url, settings.database_url,
+                             postgres_poll_interval=options.postgres_poll_interval)
+    except BaseException:
+        for close in reversed(closers):
+            close()
+        raise
+    return WelcomePipeline(app=app, broker=broker, gateway=gateway, store=store,
+                           options=options, closers=closers)
+
+
+def _wait_for_signal(pipeline: WelcomePipeline) -> None:
+    stop = threading.Event()
+
+    def handle(signum: int, _: FrameType | None) -> None:
+        log.info("signal %s: stopping", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while not stop.is_set() and not pipeline.failed.is_set():
+            stop.wait(0.5)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _consumer_process(settings: Settings, threads: int) -> None:
+    """A further worker process: only consumes (the first one projects and dispatches)."""
+    logging.basicConfig(level=logging.INFO)
+    options = PipelineOptions(threads=threads, produce=False)
+    pipeline = build_pipeline(settings, options=options).start()
+    try:
+        _wait_for_signal(pipeline)
+    finally:
+        pipeline.stop()
+
+
+def run_worker(settings: Settings, *, processes: int = 1, threads: int = 4,
+               serve_fake_gateway: bool | None = None) -> None:
+    """Run the welcome pipeline until SIGINT/SIGTERM, then stop cleanly.
+
+    ``serve_fake_gateway`` (default: when ``settings.wecom_api_base`` is unset) also serves
+    the fake WeCom on ``settings.fake_gateway_port`` in this process; pass False when the
+    caller runs the fake itself.
+    """
+    if serve_fake_gateway is None:
+        serve_fake_gateway = settings.wecom_api_base is None
+    fake: RunningFakeWeCom | None = None
+    if serve_fake_gateway:
+        fake = run_fake_wecom(settings.fake_gateway_port)
+        log.info("fake WeCom gateway on %s", fake.url)
+    children: list[Any] = []
+    try:
+        pipeline = build_pipeline(settings, threads=threads).start()
+        try:
+            context = multiprocessing.get_context("spawn")
+            for n in range(1, processes):
+                child = context.Process(target=_consumer_process, args=(settings, threads),
+                                        name=f"siyu-worker-{n}")
+                child.start()
+                children.append(child)
+            _wait_for_signal(pipeline)
+        finally:
+            for child in children:
+                child.terminate()  # SIGTERM: the child stops its pipeline cleanly
+            for child in children:
+                child.join(60)
+            pipeline.stop()
+    finally:
+        if fake is not None:
+            fake.stop()
+    if pipeline.failure is not None:
+        raise RuntimeError("the welcome pipeline stopped on an error") from pipeline.failure

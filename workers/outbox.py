@@ -1,0 +1,274 @@
+"""The welcome outbox: the decision to send, recorded with the event log's position.
+
+``WelcomeOutboxView`` is a projection (``projections.runner.View``): every
+``Customer.FriendAdded`` that carries a welcome code becomes one row of
+``welcome_outbox``, inserted with ``ON CONFLICT DO NOTHING`` in the transaction
+that also records the tracking position — a row is never lost nor doubled.
+
+The row then moves ``pending`` → (gateway answer stored in ``outcome``) →
+``sent`` | ``failed``. The :class:`Dispatcher` enqueues the key of every
+pending row not enqueued yet (and of rows stuck pending too long). Nothing here
+talks to the gateway; the actor does, outside any transaction.
+
+The table is internal (not for BI) and it is a ledger of work, not a disposable
+read model: :meth:`WelcomeOutboxView.clear` keeps the rows, so a rebuild replays
+into existing keys and sends nothing again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from psycopg import Cursor
+from psycopg.rows import DictRow, dict_row
+from psycopg_pool import ConnectionPool
+
+from domain.customer import Customer
+
+log = logging.getLogger(__name__)
+
+PENDING, SENT, FAILED = "pending", "sent", "failed"
+EXPIRED_BEFORE_DISPATCH = "expired before dispatch"
+
+SCHEMA_SQL = """
+CREATE TABLE IF NOT EXISTS welcome_outbox (
+    outbox_key         text PRIMARY KEY,          -- welcome:{customer_id}:{originator_version}
+    customer_id        uuid        NOT NULL,
+    staff_id           text        NOT NULL,
+    channel            text        NOT NULL,
+    welcome_code       text        NOT NULL,      -- single-use at WeCom; never logged
+    status             text        NOT NULL DEFAULT 'pending'
+                       CHECK (status IN ('pending', 'sent', 'failed')),
+    attempts           integer     NOT NULL DEFAULT 0,  -- gateway calls made
+    recorded_at        timestamptz NOT NULL,      -- when FriendAdded was recorded (UTC)
+    enqueued_at        timestamptz,               -- last time a message was enqueued
+    template_id        text,
+    outcome            text CHECK (outcome IN ('sent', 'failed')),  -- the gateway's answer
+    answered_at        timestamptz,               -- when the gateway answered
+    completed_at       timestamptz,               -- when the outcome event was recorded
+    gateway_message_id text,
+    failure            text
+);
+CREATE INDEX IF NOT EXISTS welcome_outbox_pending_idx
+    ON welcome_outbox (enqueued_at, recorded_at) WHERE status = 'pending';
+"""
+
+Row = dict[str, Any]
+
+
+def outbox_key(customer_id: UUID, originator_version: int) -> str:
+    return f"welcome:{customer_id}:{originator_version}"
+
+
+def outbox_row(event: Any, now: datetime, max_age: timedelta | None = None) -> Row | None:
+    """The outbox row for an event, or None if it asks for no welcome message.
+
+    A ``FriendAdded`` recorded longer than ``max_age`` before ``now`` (a first
+    deployment over old history) is written as already failed: its code has
+    long expired and calling the gateway for it would only make noise.
+    """
+    if not isinstance(event, Customer.FriendAdded) or not event.welcome_code:
+        return None
+    row: Row = {
+        "outbox_key": outbox_key(event.originator_id, event.originator_version),
+        "customer_id": event.originator_id,
+        "staff_id": event.staff_id,
+        "channel": event.channel,
+        "welcome_code": event.welcome_code,
+        "status": PENDING,
+        "recorded_at": event.timestamp,
+        "completed_at": None,
+        "failure": None,
+    }
+    if max_age is not None and event.timestamp < now - max_age:
+        row.update(status=FAILED, completed_at=now, failure=EXPIRED_BEFORE_DISPATCH)
+    return row
+
+
+def create_table(curs: Cursor[Any]) -> None:
+    curs.execute("SELECT pg_advisory_xact_lock(7368002)")  # concurrent creators
+    curs.execute(SCHEMA_SQL)
+
+
+class WelcomeOutboxView:
+    """Writes ``welcome_outbox`` rows; implements ``projections.runner.View``."""
+
+    name = "welcome_outbox"
+
+    def __init__(self, *, max_age: timedelta | None = None,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.max_age = max_age
+        self.clock = clock
+
+    def create(self, curs: Cursor[DictRow]) -> None:
+        create_table(curs)
+
+    def apply_page(self, curs: Cursor[DictRow], events: Sequence[tuple[int, Any]]) -> None:
+        now = self.clock()
+        rows = [r for r in (outbox_row(e, now, self.max_age) for _, e in events) if r]
+        if not rows:
+            return
+        columns = list(rows[0])
+        curs.execute(
+            "INSERT INTO welcome_outbox (outbox_key, customer_id, staff_id, channel, "
+            "welcome_code, status, recorded_at, completed_at, failure) "
+            "SELECT * FROM unnest(%s::text[], %s::uuid[], %s::text[], %s::text[], %s::text[], "
+            "%s::text[], %s::timestamptz[], %s::timestamptz[], %s::text[]) "
+            "ON CONFLICT (outbox_key) DO NOTHING",
+            [[r[c] for r in rows] for c in columns],
+        )
+
+    def clear(self, curs: Cursor[DictRow]) -> None:
+        """Keep the rows: rebuilding must not send welcome messages again."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    outbox_key: str
+    customer_id: UUID
+    staff_id: str
+    channel: str
+    welcome_code: str
+    status: str
+    attempts: int
+    template_id: str | None
+    outcome: str | None
+    answered_at: datetime | None
+    gateway_message_id: str | None
+    failure: str | None
+
+    @classmethod
+    def from_db(cls, row: DictRow) -> OutboxRow:
+        return cls(**{name: row[name] for name in cls.__dataclass_fields__})
+
+
+_COLUMNS = ", ".join(OutboxRow.__dataclass_fields__)
+
+
+class OutboxStore:
+    """Short transactions on ``welcome_outbox`` (never open while the gateway is called)."""
+
+    def __init__(self, pool: ConnectionPool[Any]) -> None:
+        self.pool = pool
+
+    @classmethod
+    def connect(cls, database_url: str, *, max_size: int = 4) -> OutboxStore:
+        pool: ConnectionPool[Any] = ConnectionPool(
+            database_url, min_size=1, max_size=max_size, open=True,
+            kwargs={"application_name": "siyu-welcome-outbox"})
+        store = cls(pool)
+        store.create()
+        return store
+
+    def close(self) -> None:
+        self.pool.close()
+
+    def create(self) -> None:
+        with self.pool.connection() as conn, conn.cursor() as curs:
+            create_table(curs)
+
+    def _one(self, sql: str, params: Sequence[Any]) -> OutboxRow | None:
+        with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as curs:
+            curs.execute(sql, params)
+            found = curs.fetchone()
+        return OutboxRow.from_db(found) if found else None
+
+    def get(self, key: str) -> OutboxRow | None:
+        return self._one(f"SELECT {_COLUMNS} FROM welcome_outbox WHERE outbox_key = %s", (key,))
+
+    def begin_attempt(self, key: str, template_id: str) -> OutboxRow | None:
+        """Count one gateway call; None if the row is no longer waiting for an answer."""
+        return self._one(
+            "UPDATE welcome_outbox SET attempts = attempts + 1, template_id = %s "
+            "WHERE outbox_key = %s AND status = 'pending' AND outcome IS NULL "
+            f"RETURNING {_COLUMNS}", (template_id, key))
+
+    def record_answer(self, key: str, *, outcome: str, answered_at: datetime,
+                      gateway_message_id: str | None, failure: str | None) -> OutboxRow | None:
+        """Store the gateway's answer (first answer wins); returns the row as it now is."""
+        self._one(
+            "UPDATE welcome_outbox SET outcome = %s, answered_at = %s, "
+            "gateway_message_id = %s, failure = %s "
+            "WHERE outbox_key = %s AND status = 'pending' AND outcome IS NULL "
+            f"RETURNING {_COLUMNS}", (outcome, answered_at, gateway_message_id, failure, key))
+        return self.get(key)
+
+    def complete(self, key: str) -> None:
+        """The outcome event is recorded: the row takes the answer as its status."""
+        self._one(
+            "UPDATE welcome_outbox SET status = outcome, completed_at = now() "
+            "WHERE outbox_key = %s AND status = 'pending' AND outcome IS NOT NULL "
+            f"RETURNING {_COLUMNS}", (key,))
+
+    def enqueue_due(self, enqueue: Callable[[str], None], *, stale_after: timedelta,
+                    limit: int = 200) -> int:
+        """Enqueue pending rows never enqueued, or enqueued longer than ``stale_after`` ago.
+
+        Rows are locked (``SKIP LOCKED``: several dispatchers may run) while their messages
+        are enqueued and ``enqueued_at`` is set; a row whose enqueue failed stays due.
+        """
+        done: list[str] = []
+        with self.pool.connection() as conn, conn.cursor() as curs:
+            curs.execute(
+                "SELECT outbox_key FROM welcome_outbox WHERE status = 'pending' "
+                "AND (enqueued_at IS NULL OR enqueued_at < now() - %s) "
+                "ORDER BY recorded_at LIMIT %s FOR UPDATE SKIP LOCKED", (stale_after, limit))
+            keys = [str(r[0]) for r in curs.fetchall()]
+            failed: Exception | None = None
+            for key in keys:
+                try:
+                    enqueue(key)
+                except Exception as error:
+                    failed = error
+                    break
+                done.append(key)
+            if done:  # committed even if a later enqueue failed
+                curs.execute("UPDATE welcome_outbox SET enqueued_at = now() "
+                             "WHERE outbox_key = ANY(%s)", (done,))
+        if failed is not None:
+            raise failed
+        return len(done)
+
+    def counts(self) -> dict[str, int]:
+        with self.pool.connection() as conn:
+            rows = conn.execute("SELECT status, count(*) FROM welcome_outbox GROUP BY status")
+            return {str(status): int(n) for status, n in rows.fetchall()}
+
+
+class Dispatcher:
+    """Polls the outbox and enqueues one message (the row's key) per due row."""
+
+    def __init__(self, store: OutboxStore, enqueue: Callable[[str], None], *,
+                 stale_after: timedelta = timedelta(minutes=5), poll_interval: float = 0.5,
+                 batch_size: int = 200) -> None:
+        self.store = store
+        self.enqueue = enqueue
+        self.stale_after = stale_after
+        self.poll_interval = poll_interval
+        self.batch_size = batch_size
+        self.stopping = threading.Event()
+
+    def run_once(self) -> int:
+        return self.store.enqueue_due(self.enqueue, stale_after=self.stale_after,
+                                      limit=self.batch_size)
+
+    def run_forever(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                if self.run_once() >= self.batch_size:
+                    continue
+            except Exception:
+                # The broker or the database is away: keep trying, rows stay due.
+                log.exception("welcome dispatcher could not enqueue; retrying")
+                self.stopping.wait(max(self.poll_interval, 1.0))
+                continue
+            self.stopping.wait(self.poll_interval)
+
+    def stop(self) -> None:
+        self.stopping.set()
