@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from anyio import to_thread
-from siyu.tokens import ensure_token_table, resolve_token
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -26,7 +25,10 @@ from projections.postgres_views import create_schema
 from projections.runner import Tracker
 from siyu.bootstrap import build_application
 from siyu.settings import Settings
+from siyu.tokens import ensure_token_table, resolve_token
 from siyu.vault import AesGcmVault, derive_key
+
+NOBODY = Principal(kind="anonymous", subject_id="")
 
 
 class SiyuGraphQL(GraphQL[Context, None]):
@@ -35,7 +37,9 @@ class SiyuGraphQL(GraphQL[Context, None]):
         self._services = services
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
-        principal: Principal = request.scope["state"]["principal"]
+        # Only the GraphiQL page itself is served without a principal (see
+        # RequirePrincipal); it executes nothing, so it gets one that sees nothing.
+        principal: Principal = request.scope.get("state", {}).get("principal", NOBODY)
         return Context(principal=principal, services=self._services(), request=request,
                        response=response)
 
@@ -53,7 +57,8 @@ class RequirePrincipal:
             return
         headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", [])}
         if (scope["type"] == "http" and scope.get("method") == "GET"
-                and "text/html" in headers.get("accept", "")):
+                and "text/html" in headers.get("accept", "")
+                and b"query=" not in scope.get("query_string", b"")):
             await self.app(scope, receive, send)  # the GraphiQL page
             return
         token = bearer_token(headers.get("authorization"))

@@ -6,8 +6,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from siyu.tokens import issue_token
 
+from siyu.tokens import issue_token
 from tests.api.conftest import OTHER_STAFF_ID, STAFF_ID, Api
 
 pytestmark = pytest.mark.integration
@@ -91,7 +91,7 @@ def test_recorded_events_show_in_the_profile_when_the_mutation_returns(
     assert profile["nickname"] == "爱丽丝"
     assert profile["identities"] == [{"namespace": "wecom_external:ww-corp",
                                       "value": "wmAlice0001"}]
-    assert profile["eventCount"] == 6  # Registered + IdentityLinked are first; 4 + data
+    assert profile["eventCount"] == 7  # Registered, IdentityLinked, then the 5 recorded
 
 
 def test_resending_the_same_event_ids_reports_duplicates_and_stores_nothing(
@@ -249,3 +249,22 @@ def test_managers_hire_and_record_the_departure_of_staff(api: Api) -> None:
     refused = api.gql("""mutation { hireStaff(input: {displayName: "x", role: "sales",
                          department: "front_office"}) { staffId } }""", as_="staff")
     assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+def test_a_query_by_get_without_a_token_is_refused_even_from_a_browser(api: Api) -> None:
+    response = api.client.get("/graphql", params={"query": "{ staffMembers { id } }"},
+                              headers={"Accept": "text/html"})
+    assert response.status_code == 401
+
+
+def test_a_revoked_token_stops_working(api: Api, pg_url: str) -> None:
+    from siyu.tokens import revoke_token
+
+    token = issue_token(pg_url, "service", "short-lived", None, "tests")
+    assert "data" in api.gql("{ staffMembers { id } }", token=token)
+    assert revoke_token(pg_url, token)
+    resolver = api.client.app.routes[1].app.resolver()  # type: ignore[attr-defined]
+    resolver._cache.clear()
+    response = api.client.post("/graphql", json={"query": "{ staffMembers { id } }"},
+                               headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401

@@ -1,0 +1,71 @@
+"""API tokens: random bearer tokens, stored only as SHA-256 hashes.
+
+``api_token`` is internal (never granted to BI). A token names a principal:
+``kind`` (``staff`` | ``customer`` | ``service``), ``subject_id`` (staff or
+customer uuid, or a service name) and, for staff, a ``role``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+import psycopg
+
+DDL = """
+CREATE TABLE IF NOT EXISTS api_token (
+    token_hash text PRIMARY KEY,
+    kind       text NOT NULL CHECK (kind IN ('staff', 'customer', 'service')),
+    subject_id text NOT NULL,
+    role       text,
+    label      text NOT NULL DEFAULT '',
+    created_at timestamptz NOT NULL DEFAULT now(),
+    revoked_at timestamptz
+)
+"""
+
+KINDS = ("staff", "customer", "service")
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def ensure_token_table(database_url: str) -> None:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(7368002)")
+        try:
+            conn.execute(DDL)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(7368002)")
+
+
+def issue_token(database_url: str, kind: str, subject_id: str, role: str | None,
+                label: str = "") -> str:
+    """Create a token and return it; only its hash is stored, so it cannot be shown again."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}")
+    if kind == "staff" and not role:
+        raise ValueError("a staff token needs a role")
+    token = secrets.token_urlsafe(32)
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            "INSERT INTO api_token (token_hash, kind, subject_id, role, label) "
+            "VALUES (%s, %s, %s, %s, %s)", (_hash(token), kind, subject_id, role, label))
+    return token
+
+
+def resolve_token(database_url: str, token: str) -> tuple[str, str, str | None] | None:
+    """``(kind, subject_id, role)`` of a valid, unrevoked token; None otherwise."""
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT kind, subject_id, role FROM api_token "
+            "WHERE token_hash = %s AND revoked_at IS NULL", (_hash(token),)).fetchone()
+    return None if row is None else (str(row[0]), str(row[1]), row[2])
+
+
+def revoke_token(database_url: str, token: str) -> bool:
+    with psycopg.connect(database_url) as conn:
+        cur = conn.execute("UPDATE api_token SET revoked_at = now() "
+                           "WHERE token_hash = %s AND revoked_at IS NULL", (_hash(token),))
+        return cur.rowcount == 1
