@@ -11,7 +11,7 @@ from anyio import to_thread
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
@@ -19,6 +19,7 @@ from strawberry.asgi import GraphQL
 from api.auth import CachedResolver, Principal, bearer_token
 from api.context import Context, Services
 from api.errors import UNAUTHENTICATED
+from api.http import JsonPostGraphQL
 from api.read_models import ReadModels, open_pool
 from api.schema import build_schema
 from projections.postgres_views import create_schema
@@ -114,14 +115,18 @@ def create_app(settings: Settings) -> Starlette:
             app.close()
 
     graphql = SiyuGraphQL(lambda: holder["services"], debug=settings.debug)
+    fast = JsonPostGraphQL(graphql.schema, lambda: holder["services"], graphql)  # type: ignore[arg-type]
 
     async def health(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
+    guarded = RequirePrincipal(fast, lambda: holder["resolver"])
     return Starlette(
         routes=[
             Route("/healthz", health),
-            Mount("/graphql", RequirePrincipal(graphql, lambda: holder["resolver"])),
+            # Exact paths: a Mount would redirect POST /graphql to /graphql/.
+            Route("/graphql", guarded, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", guarded),
         ],
         lifespan=lifespan,
     )

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 from uuid import UUID
 
 from strawberry.dataloader import DataLoader
 
 from api.auth import Principal
-from api.read_models import ReadModels, Row
+from api.read_models import ReadModels
 from domain.application import CustomerOperations
 from projections.runner import Tracker
 from siyu.vault import AesGcmVault
@@ -27,22 +28,21 @@ class Services:
     max_batch: int = 5000
 
 
-@dataclass
 class Context:
-    principal: Principal
-    services: Services
-    request: Any = None
-    response: Any = None
-    profiles: DataLoader[UUID, Row | None] = field(init=False)
-    personal: DataLoader[UUID, dict[str, str]] = field(init=False)
+    """Built per request; loaders are made on first use (most requests need none)."""
 
-    def __post_init__(self) -> None:
+    def __init__(self, principal: Principal, services: Services, request: Any = None,
+                 response: Any = None) -> None:
+        self.principal = principal
+        self.services = services
+        self.request = request
+        self.response = response
+
+    @cached_property
+    def personal(self) -> DataLoader[UUID, dict[str, str]]:
+        """Decrypted vault fields per subject, one query per batch of subjects."""
         read_models = self.services.read_models
         vault = self.services.vault
-
-        async def load_profiles(ids: list[UUID]) -> list[Row | None]:
-            rows = await read_models.profiles(ids)
-            return [rows.get(i) for i in ids]
 
         async def load_personal(ids: list[UUID]) -> list[dict[str, str]]:
             sealed = await read_models.vault(ids)
@@ -57,5 +57,4 @@ class Context:
                             for name, value in fields.items()})
             return out
 
-        self.profiles = DataLoader(load_fn=load_profiles)
-        self.personal = DataLoader(load_fn=load_personal)
+        return DataLoader(load_fn=load_personal)

@@ -138,7 +138,7 @@ def profile_query(quick: bool) -> list[Measure]:
     token = _service_token(url)
     port = free_port()
     total = 3000 if quick else 20000
-    graphql = http_request("POST", "/graphql/", dumps(
+    graphql = http_request("POST", "/graphql", dumps(
         {"query": PROFILE_QUERY, "variables": {"id": customer_id}}), token)
     plain = http_request("GET", f"/plain/{customer_id}")
     with server(url, port):

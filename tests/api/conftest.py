@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from siyu.tokens import ensure_token_table, issue_token
 from starlette.testclient import TestClient
 
 from api.app import create_app
@@ -17,6 +16,7 @@ from domain.application import CustomerOperations
 from projections.postgres_views import CustomerProfileView, StaffDirectoryView
 from projections.runner import BatchRunner, Tracker
 from siyu.settings import Settings
+from siyu.tokens import ensure_token_table, issue_token
 from tests.conftest import SECRET
 
 STAFF_ID = "0a6f0000-0000-4000-8000-000000000001"
@@ -63,5 +63,5 @@ def api(pg_url: str, live_projections: None, tmp_path: Path) -> Iterator[Api]:
                                "private_domain_manager", "tests"),
         "staff": issue_token(pg_url, "staff", STAFF_ID, "sales", "tests"),
     }
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), follow_redirects=False) as client:
         yield Api(client=client, tokens=tokens)
