@@ -38,7 +38,7 @@ class CodedErrors(MaskErrors):
     """Mask unexpected errors as ``INTERNAL``; give every error an ``extensions.code``.
 
     Errors raised before execution (syntax, unknown fields, wrong variable
-    types) have no original error: they get ``GRAPHQL_VALIDATION_FAILED``.
+    types) have no path: they get ``GRAPHQL_VALIDATION_FAILED``.
     """
 
     def __init__(self, *, debug: bool = False) -> None:
@@ -54,13 +54,22 @@ class CodedErrors(MaskErrors):
         processed = super()._process_errors(errors)
         for error in processed:
             if not (error.extensions or {}).get("code"):
-                code = GRAPHQL_VALIDATION_FAILED if error.original_error is None else INTERNAL
+                code = INTERNAL if error.path else GRAPHQL_VALIDATION_FAILED
                 error.extensions = {**(error.extensions or {}), "code": code}
         return processed
 
 
-def should_mask(error: GraphQLError) -> bool:
-    """Mask unexpected errors; let typed and GraphQL validation errors through."""
-    if isinstance(error.original_error, ApiError) or isinstance(error, ApiError):
+def is_unexpected(error: GraphQLError) -> bool:
+    """A bug: raised while executing, and not one of our typed errors."""
+    if isinstance(error, ApiError) or isinstance(error.original_error, ApiError):
         return False
-    return error.original_error is not None
+    return error.original_error is not None and bool(error.path)
+
+
+def should_mask(error: GraphQLError) -> bool:
+    """Mask unexpected errors raised while executing; let typed ones through.
+
+    Errors without a path happened before execution (syntax, validation,
+    variable coercion): they describe the client's own request and stay as is.
+    """
+    return is_unexpected(error)

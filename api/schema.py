@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, cast
@@ -10,6 +11,7 @@ from uuid import UUID
 import strawberry
 from anyio import to_thread
 from eventsourcing.domain import DomainEventProtocol
+from graphql import GraphQLError
 from strawberry.extensions import (
     AddValidationRules,
     MaxAliasesLimiter,
@@ -19,10 +21,18 @@ from strawberry.extensions import (
 )
 from strawberry.scalars import JSON
 from strawberry.schema.config import StrawberryConfig
-from strawberry.types import Info
+from strawberry.types import ExecutionContext, Info
 
 from api.context import Context
-from api.errors import BAD_INPUT, NOT_FOUND, ApiError, CodedErrors, forbidden
+from api.errors import (
+    BAD_INPUT,
+    GRAPHQL_VALIDATION_FAILED,
+    NOT_FOUND,
+    ApiError,
+    CodedErrors,
+    forbidden,
+    is_unexpected,
+)
 from api.ingest import (
     RecordCustomerEventsPayload,
     install_fast_ingest,
@@ -49,6 +59,7 @@ from domain.errors import DomainError, InvalidIdentity
 from domain.identity import blind_index, parse_identity
 
 MAX_PAGE = 200
+log = logging.getLogger(__name__)
 
 
 @strawberry.input
@@ -288,6 +299,25 @@ class Mutation:
         return LeaveStaffPayload(staff_id=input.staff_id)
 
 
+class SiyuSchema(strawberry.Schema):
+    """Logs errors without their messages: GraphQL messages quote input values,
+    and inputs carry personal data. Bugs are logged with their traceback."""
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        for error in errors:
+            path = ".".join(str(p) for p in error.path or ())
+            if is_unexpected(error):
+                original = error.original_error
+                assert original is not None
+                log.error("unexpected %s at %s", type(original).__name__, path or "-",
+                          exc_info=(type(original), original, original.__traceback__))
+            else:
+                code = (error.extensions or {}).get("code", GRAPHQL_VALIDATION_FAILED)
+                log.info("request refused: %s at %s", code, path or "-")
+
+
 def build_schema(*, debug: bool = False) -> strawberry.Schema:
     """The schema with its guards; ``debug`` stops masking unexpected errors."""
     # Guard rules are built once: the limiters make new rule classes per
@@ -297,7 +327,7 @@ def build_schema(*, debug: bool = False) -> strawberry.Schema:
         *QueryDepthLimiter(max_depth=10).validation_rules,
         *MaxAliasesLimiter(max_alias_count=30).validation_rules,
     ]
-    schema = strawberry.Schema(
+    schema = SiyuSchema(
         query=Query,
         mutation=Mutation,
         config=StrawberryConfig(scalar_map={Long: LONG_SCALAR}),

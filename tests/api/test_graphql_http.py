@@ -268,3 +268,51 @@ def test_a_revoked_token_stops_working(api: Api, pg_url: str) -> None:
     response = api.client.post("/graphql", json={"query": "{ staffMembers { id } }"},
                                headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 401
+
+
+def test_no_personal_data_reaches_the_logs(
+    api: Api, now: datetime, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given every logger at DEBUG
+    caplog.set_level("DEBUG")
+    # When personal data is ingested, including items that get rejected
+    record(api, [
+        event("pii1", "PROFILE_UPDATED", now, {"namespace": "phone", "value": "13512345678"},
+              nickname="钱七"),
+        event("pii2", "IDENTITY_LINKED", now, {"namespace": "phone", "value": "13512345678"},
+              link={"namespace": "wx_openid:wxapp1", "value": "oOpenId-PII-123"}),
+        event("pii3", "ORDER_REFUNDED", now, {"namespace": "phone", "value": "13512345678"},
+              orderId="none", amountFen=1),
+        event("pii4", "TAGGED", now, {"namespace": "phone", "value": "135-BAD-5678"}, tag="x"),
+    ])
+    # Then none of it appears in any log record
+    logged = "\n".join(f"{r.getMessage()} {r.args!r}" for r in caplog.records)
+    for secret in ("13512345678", "钱七", "oOpenId-PII-123", "135-BAD-5678"):
+        assert secret not in logged
+
+
+def test_input_values_quoted_in_error_messages_are_not_logged(
+    api: Api, now: datetime, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
+    bad = event("v1", "TAGGED", now, tag="x")
+    bad["customer"] = {"namespace": "phone", "value": 13512345678}  # a number, not a string
+    body = api.gql(RECORD, {"events": [bad]})
+    assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    logged = "\n".join(f"{r.getMessage()} {r.args!r} {r.exc_text}" for r in caplog.records)
+    assert "13512345678" not in logged
+
+
+def test_an_unexpected_failure_is_masked_as_internal(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from api.read_models import ReadModels
+
+    async def broken(self: ReadModels, customer_id: object) -> None:
+        raise RuntimeError("connection string postgresql://secret@db")
+
+    monkeypatch.setattr(ReadModels, "profile", broken)
+    body = api.gql(PROFILE, {"id": "0a6f0000-0000-4000-8000-000000000009"})
+    error = body["errors"][0]
+    assert error["extensions"] == {"code": "INTERNAL"}
+    assert "secret" not in error["message"]
