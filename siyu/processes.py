@@ -1,0 +1,107 @@
+"""Long-running parts, each runnable alone: the API server and the projection runners."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from typing import Any
+
+from domain.application import CustomerOperations
+from projections.postgres_views import CustomerProfileView, StaffDirectoryView
+from projections.runner import BatchRunner, Tracker, View
+from siyu.bootstrap import build_application
+from siyu.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def read_model_views() -> list[View]:
+    """Read models rebuilt by ``siyu rebuild`` and run by ``siyu projections``."""
+    return [CustomerProfileView(), StaffDirectoryView()]
+
+
+def wait_for_signal(stop: threading.Event) -> None:
+    """Block the main thread until SIGINT or SIGTERM (or ``stop`` is set)."""
+    def handler(signum: int, _frame: Any) -> None:
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def run_projections(settings: Settings) -> None:
+    """Keep every read model up to date until SIGINT/SIGTERM; stop if one fails."""
+    assert settings.database_url is not None
+    app = build_application(settings.database_url, settings.secret)
+    tracker = Tracker(app.factory.datastore)  # type: ignore[attr-defined]
+    runners = [BatchRunner(app, view, tracker) for view in read_model_views()]
+    stop = threading.Event()
+    failures: list[BaseException] = []
+
+    def run(runner: BatchRunner) -> None:
+        try:
+            runner.run_forever()
+        except BaseException as error:
+            failures.append(error)
+            stop.set()
+
+    threads = [threading.Thread(target=run, args=(r,), name=f"projection-{r.view.name}")
+               for r in runners]
+    for thread in threads:
+        thread.start()
+    log.info("projections running: %s", ", ".join(r.view.name for r in runners))
+    try:
+        wait_for_signal(stop)
+    finally:
+        for runner in runners:
+            runner.stop()
+        for thread in threads:
+            thread.join(30)
+        app.close()
+    if failures:
+        raise RuntimeError("a projection stopped on an error") from failures[0]
+
+
+def catch_up(app: CustomerOperations) -> None:
+    tracker = Tracker(app.factory.datastore)  # type: ignore[attr-defined]
+    for view in read_model_views():
+        BatchRunner(app, view, tracker).catch_up()
+
+
+def rebuild(settings: Settings, names: list[str]) -> dict[str, int]:
+    """Drop and rebuild the named read models (all when empty); rows per table after."""
+    assert settings.database_url is not None
+    app = build_application(settings.database_url, settings.secret)
+    tracker = Tracker(app.factory.datastore)  # type: ignore[attr-defined]
+    views = {v.name: v for v in read_model_views()}
+    unknown = [n for n in names if n not in views]
+    if unknown:
+        raise ValueError(f"unknown read model(s) {unknown}; known: {sorted(views)}")
+    counts: dict[str, int] = {}
+    try:
+        for name in names or list(views):
+            BatchRunner(app, views[name], tracker).rebuild()
+            with app.factory.datastore.transaction() as curs:  # type: ignore[attr-defined]
+                curs.execute(f"SELECT count(*) AS n FROM {name}")
+                row = curs.fetchone()
+                counts[name] = int(row["n"]) if row else 0
+    finally:
+        app.close()
+    return counts
+
+
+def serve(settings: Settings) -> None:
+    import uvicorn
+
+    from api.app import create_app
+
+    # No access log: URLs of GET queries can carry personal data in their variables.
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+                log_level="info", access_log=False)

@@ -1,0 +1,50 @@
+"""Demo data and API tokens on real PostgreSQL."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from datetime import datetime
+
+import psycopg
+import pytest
+
+from domain.application import CustomerOperations
+from siyu import demo
+from siyu.tokens import ensure_token_table, issue_token, resolve_token, revoke_token
+
+pytestmark = pytest.mark.integration
+
+
+def test_the_demo_loads_a_plausible_month_once(pg_app: CustomerOperations, pg_url: str,
+                                               now: datetime) -> None:
+    first = demo.load(pg_app, customers=150, now=now)
+    assert first.rejected == 0 and first.duplicates == 0
+    assert first.accepted == first.events > 150 * 5
+    assert len(first.staff) == 20
+    again = demo.load(pg_app, customers=150, now=now)
+    assert again.accepted == 0 and again.duplicates == first.events
+    assert [s for s, _ in again.staff] == [s for s, _ in first.staff]
+    with psycopg.connect(pg_url) as conn:
+        topics = Counter(t.rsplit(".", 1)[-1] for (t,) in conn.execute(
+            "SELECT topic FROM siyu_events"))
+    assert topics["Registered"] == 150
+    assert topics["Hired"] == 20
+    for kind in ("FriendAdded", "Tagged", "ContentViewed", "OrderPaid", "GroupJoined"):
+        assert topics[kind] > 0, kind
+    events = demo._customer_events(7, random.Random(1), now, [s for s, _ in first.staff])
+    assert all(e.occurred_at <= now for e in events)
+
+
+def test_tokens_resolve_until_revoked_and_are_stored_hashed(pg_url: str) -> None:
+    ensure_token_table(pg_url)
+    token = issue_token(pg_url, "staff", "s-1", "sales", "test")
+    assert resolve_token(pg_url, token) == ("staff", "s-1", "sales")
+    assert resolve_token(pg_url, token + "x") is None
+    with psycopg.connect(pg_url) as conn:
+        stored = conn.execute("SELECT token_hash FROM api_token").fetchall()
+    assert stored and token not in str(stored)
+    assert revoke_token(pg_url, token)
+    assert resolve_token(pg_url, token) is None
+    with pytest.raises(ValueError, match="role"):
+        issue_token(pg_url, "staff", "s-2", None)
