@@ -72,3 +72,17 @@ def memory_app() -> CustomerOperations:
 @pytest.fixture
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def count_stored_events_read(app: CustomerOperations) -> list[int]:
+    """Make ``app`` record how many stored events each read of a stream returns."""
+    read: list[int] = []
+    original = app.recorder.select_events
+
+    def counting(*args: object, **kwargs: object) -> object:
+        rows = original(*args, **kwargs)  # type: ignore[arg-type]
+        read.append(len(rows))
+        return rows
+
+    app.recorder.select_events = counting  # type: ignore[method-assign,assignment]
+    return read

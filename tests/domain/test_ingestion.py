@@ -8,6 +8,7 @@ from domain.application import CustomerOperations
 from domain.customer import Customer
 from domain.ingestion import EventItem, OrderItem
 from siyu.recorders import SiyuMemoryRecorder
+from tests.conftest import count_stored_events_read
 
 WECOM = ("wecom_external:ww1", "wmCustomer1")
 
@@ -139,15 +140,7 @@ def test_appending_to_a_long_history_reads_none_of_it(
             [EventItem(f"v{n}-{i}", "CONTENT_VIEWED", WECOM, now, content_id="c")
              for i in range(500)], "service:test")
     # When one more event is appended, counting the stored events read back
-    read: list[int] = []
-    original = memory_app.recorder.select_events
-
-    def counting(*args: object, **kwargs: object) -> object:
-        rows = original(*args, **kwargs)  # type: ignore[arg-type]
-        read.append(len(rows))
-        return rows
-
-    memory_app.recorder.select_events = counting  # type: ignore[method-assign,assignment]
+    read = count_stored_events_read(memory_app)
     result = memory_app.record_batch([EventItem("last", "TAGGED", WECOM, now, tag="x")],
                                      "service:test")
     # Then it is stored without replaying the history

@@ -12,7 +12,7 @@ from domain.application import CustomerOperations
 from domain.customer import Customer
 from domain.ingestion import EventItem
 from siyu.bootstrap import build_application
-from tests.conftest import SECRET
+from tests.conftest import SECRET, count_stored_events_read
 
 pytestmark = pytest.mark.integration
 
@@ -79,15 +79,7 @@ def test_a_fresh_process_appends_after_reading_a_snapshot_not_the_whole_stream(
         pg_app.record_batch([EventItem(f"h{b}-{i}", "CONTENT_VIEWED", WHO, now, content_id="c")
                              for i in range(350)], "s:t")
     fresh = build_application(pg_url, SECRET)
-    read: list[int] = []
-    original = fresh.recorder.select_events
-
-    def counting(*args: object, **kwargs: object) -> object:
-        rows = original(*args, **kwargs)  # type: ignore[arg-type]
-        read.append(len(rows))
-        return rows
-
-    fresh.recorder.select_events = counting  # type: ignore[method-assign,assignment]
+    read = count_stored_events_read(fresh)
     try:
         # When a process with an empty cache appends one more
         result = fresh.record_batch([EventItem("x", "TAGGED", WHO, now, tag="x")], "s:t")
