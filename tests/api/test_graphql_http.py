@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from starlette.testclient import TestClient
 
-from siyu.tokens import issue_token
+from api.app import create_app
+from siyu.settings import Settings
+from siyu.tokens import ensure_token_table, issue_token
 from tests.api.conftest import OTHER_STAFF_ID, STAFF_ID, Api
+from tests.conftest import SECRET
 
 pytestmark = pytest.mark.integration
 
@@ -316,3 +322,23 @@ def test_an_unexpected_failure_is_masked_as_internal(
     error = body["errors"][0]
     assert error["extensions"] == {"code": "INTERNAL"}
     assert "secret" not in error["message"]
+
+
+def test_waiting_for_the_projection_gives_up_at_the_timeout(
+    pg_url: str, tmp_path: Path, now: datetime
+) -> None:
+    # Given the API with no projection running
+    settings = Settings(database_url=pg_url, broker_url=None, data_dir=tmp_path, secret=SECRET)
+    ensure_token_table(pg_url)
+    token = issue_token(pg_url, "service", "ingest", None, "tests")
+    with TestClient(create_app(settings)) as client:
+        # When a write asks to wait at most 300 ms for the read model
+        started = time.monotonic()
+        response = client.post("/graphql", headers={"Authorization": f"Bearer {token}"}, json={
+            "query": """mutation($e: [CustomerEventInput!]!) { recordCustomerEvents(input: {
+                events: $e, waitForProjection: true, timeoutMs: 300}) { accepted projected } }""",
+            "variables": {"e": [event("w1", "TAGGED", now, tag="x")]}})
+        elapsed = time.monotonic() - started
+    # Then the write is stored and the answer says the read model is not there yet
+    assert response.json()["data"]["recordCustomerEvents"] == {"accepted": 1, "projected": False}
+    assert 0.3 <= elapsed < 3
