@@ -20,8 +20,8 @@ from graphql import GraphQLObjectType
 
 from api.context import Context
 from api.errors import BAD_INPUT, BATCH_TOO_LARGE, ApiError, forbidden
-from api.inputs import ItemStatus
-from domain.ingestion import EventItem, OrderItem
+from api.inputs import IDENTITY_FIELDS, ItemStatus
+from domain.ingestion import ITEM_FIELDS, EventItem, OrderItem, camel
 
 
 @strawberry.type(description="Why an item was not stored.")
@@ -101,33 +101,23 @@ async def record_events(
     )
 
 
-def _identity(raw: dict[str, Any] | None) -> tuple[str, str] | None:
-    return None if raw is None else (raw["namespace"], raw["value"])
+_CAMEL = {name: camel(name) for name in ITEM_FIELDS}
 
 
 def item_from_raw(raw: dict[str, Any]) -> EventItem:
     """A ``CustomerEventInput`` as coerced by graphql-core (camelCase keys) → domain item."""
-    get = raw.get
-    staff_id = get("staffId")
-    return EventItem(
-        event_id=raw["eventId"],
-        type=raw["type"],
-        identity=(raw["customer"]["namespace"], raw["customer"]["value"]),
-        occurred_at=raw["occurredAt"],
-        channel=get("channel"),
-        staff_id=None if staff_id is None else str(staff_id),
-        state=get("state"),
-        welcome_code=get("welcomeCode"),
-        deleted_by=get("deletedBy"),
-        tag=get("tag"),
-        group_id=get("groupId"),
-        content_id=get("contentId"),
-        order_id=get("orderId"),
-        amount_fen=get("amountFen"),
-        items=[OrderItem(i["sku"], i["quantity"], i["priceFen"]) for i in get("items") or ()],
-        link=_identity(get("link")),
-        nickname=get("nickname"),
-    )
+    values: dict[str, Any] = {name: raw.get(key) for name, key in _CAMEL.items()}
+    for name in IDENTITY_FIELDS:
+        given = values[name]
+        values[name] = None if given is None else (given["namespace"], given["value"])
+    values["items"] = [OrderItem(i["sku"], i["quantity"], i["priceFen"])
+                       for i in raw.get("items") or ()]
+    if values["staff_id"] is not None:
+        values["staff_id"] = str(values["staff_id"])
+    customer = raw["customer"]
+    return EventItem(event_id=raw["eventId"], type=raw["type"],
+                     identity=(customer["namespace"], customer["value"]),
+                     occurred_at=raw["occurredAt"], **values)
 
 
 async def fast_resolver(_source: object, info: Any, input: dict[str, Any]

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
+from typing import Any
 
 import strawberry
 
 from api.types import Long
-from domain.ingestion import EventItem, OrderItem
+from domain.ingestion import ITEM_FIELDS, EventItem, OrderItem
+
+#: Item fields that hold an identity ({namespace, value}).
+IDENTITY_FIELDS = ("link", "inviter")
 
 
 @strawberry.input(description="A customer identity: `namespace` is one of wecom_external:<corp>, "
@@ -26,9 +30,8 @@ class OrderItemInput:
 
 
 @strawberry.input(description=(
-    "One customer action. `type` is one of REGISTERED, IDENTITY_LINKED, PROFILE_UPDATED, "
-    "FRIEND_ADDED, FRIEND_DELETED, TAGGED, UNTAGGED, GROUP_JOINED, GROUP_LEFT, CONTENT_VIEWED, "
-    "ORDER_PAID, ORDER_REFUNDED; the other fields are required per type (docs/events.md). "
+    "One customer action. `type` is one of the types in docs/events.md (FRIEND_ADDED, "
+    "ORDER_PAID, CONTENT_VIEWED, …); the other fields are required or allowed per type. "
     "`eventId` is chosen by the client: re-sending it records nothing new."))
 class CustomerEventInput:
     event_id: str
@@ -48,27 +51,37 @@ class CustomerEventInput:
     items: list[OrderItemInput] | None = None
     link: IdentityInput | None = None
     nickname: str | None = None
+    inviter: IdentityInput | None = None
+    campaign_id: str | None = None
+    account_id: str | None = None
+    member_level: str | None = None
+    message_kind: str | None = None
+    text_length: int | None = None
+    activity_id: str | None = None
+    activity_kind: str | None = None
+    stream_id: str | None = None
+    watch_seconds: int | None = None
+    seconds: int | None = None
+    store_id: str | None = None
+    sku: str | None = None
+    quantity: int | None = None
+    coupon_code: str | None = None
+    points: int | None = None
+    reason: str | None = None
+    purpose: str | None = None
+    wording_version: str | None = None
 
     def to_item(self) -> EventItem:
-        return EventItem(
-            event_id=self.event_id,
-            type=self.type,
-            identity=(self.customer.namespace, self.customer.value),
-            occurred_at=self.occurred_at,
-            channel=self.channel,
-            staff_id=str(self.staff_id) if self.staff_id is not None else None,
-            state=self.state,
-            welcome_code=self.welcome_code,
-            deleted_by=self.deleted_by,
-            tag=self.tag,
-            group_id=self.group_id,
-            content_id=self.content_id,
-            order_id=self.order_id,
-            amount_fen=self.amount_fen,
-            items=[OrderItem(i.sku, i.quantity, i.price_fen) for i in self.items or []],
-            link=(self.link.namespace, self.link.value) if self.link else None,
-            nickname=self.nickname,
-        )
+        values: dict[str, Any] = {name: getattr(self, name) for name in ITEM_FIELDS}
+        for name in IDENTITY_FIELDS:
+            given = values[name]
+            values[name] = None if given is None else (given.namespace, given.value)
+        values["items"] = [OrderItem(i.sku, i.quantity, i.price_fen) for i in self.items or []]
+        if self.staff_id is not None:
+            values["staff_id"] = str(self.staff_id)
+        return EventItem(event_id=self.event_id, type=self.type,
+                         identity=(self.customer.namespace, self.customer.value),
+                         occurred_at=self.occurred_at, **values)
 
 
 @strawberry.input

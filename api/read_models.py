@@ -16,8 +16,12 @@ Row = dict[str, Any]
 
 PROFILE_COLUMNS = (
     "customer_id, position, first_channel, first_seen_at, identities, staff_relations, "
-    "current_staff_ids, tags, groups, order_count, gmv_fen, refund_count, refunded_fen, "
-    "content_views, last_interaction_at, last_order_at, event_count, updated_at, lifecycle"
+    "current_staff_ids, muted_staff_ids, tags, groups, official_accounts, member_level, "
+    "referred_by, order_count, gmv_fen, refund_count, refunded_fen, orders_placed, "
+    "orders_cancelled, points_balance, coupons_issued, coupons_redeemed, dnd, consents, "
+    "referrals_brought, content_views, content_forwards, messages_received, messages_sent, "
+    "activities_joined, last_interaction_at, last_order_at, last_message_at, event_count, "
+    "updated_at, lifecycle"
 )
 
 

@@ -66,6 +66,12 @@ def mask(value: str) -> str:
     return "*" * max(len(value) - 4, 0) + value[-4:] if len(value) > 4 else "****"
 
 
+@strawberry.type(description="Consent given for a purpose, under a version of its wording.")
+class Consent:
+    purpose: str
+    wording_version: str
+
+
 @strawberry.type(description="A customer's profile (read model `customer_profile`).")
 class Customer:
     """Plain fields, filled from the row once: per-field resolvers cost ~40 µs each."""
@@ -87,6 +93,27 @@ class Customer:
     last_interaction_at: datetime | None
     last_order_at: datetime | None
     event_count: int = strawberry.field(description="Events recorded for this customer.")
+    muted_staff_ids: list[strawberry.ID] = strawberry.field(
+        description="Staff members the customer muted.")
+    official_accounts: list[str] = strawberry.field(
+        description="Official accounts the customer follows.")
+    member_level: str | None
+    referred_by: strawberry.ID | None = strawberry.field(
+        description="The customer who brought this one (referral).")
+    referrals_brought: int = strawberry.field(
+        description="Customers this one brought: spreading power.")
+    orders_placed: int
+    orders_cancelled: int
+    points_balance: Long
+    coupons_issued: int
+    coupons_redeemed: int
+    do_not_disturb: bool
+    consents: list[Consent] = strawberry.field(description="Consents currently given.")
+    content_forwards: int
+    messages_received: int
+    messages_sent: int
+    last_message_at: datetime | None
+    activities_joined: int
 
     @classmethod
     def from_row(cls, row: Row) -> Customer:
@@ -107,6 +134,24 @@ class Customer:
             last_interaction_at=row["last_interaction_at"],
             last_order_at=row["last_order_at"],
             event_count=row["event_count"],
+            muted_staff_ids=row["muted_staff_ids"],
+            official_accounts=row["official_accounts"],
+            member_level=row["member_level"],
+            referred_by=row["referred_by"],
+            referrals_brought=row["referrals_brought"],
+            orders_placed=row["orders_placed"],
+            orders_cancelled=row["orders_cancelled"],
+            points_balance=Long(row["points_balance"]),
+            coupons_issued=row["coupons_issued"],
+            coupons_redeemed=row["coupons_redeemed"],
+            do_not_disturb=row["dnd"],
+            consents=[Consent(purpose=p, wording_version=v)
+                      for p, v in sorted(row["consents"].items())],
+            content_forwards=row["content_forwards"],
+            messages_received=row["messages_received"],
+            messages_sent=row["messages_sent"],
+            last_message_at=row["last_message_at"],
+            activities_joined=row["activities_joined"],
         )
 
     @strawberry.field(description="Every friendship, past and present, oldest first.")

@@ -33,7 +33,7 @@ from eventsourcing.persistence import (
 )
 
 from domain.customer import Customer, ensure_identity_free
-from domain.errors import DomainError, UnknownStaff
+from domain.errors import DomainError, UnknownInviter, UnknownStaff
 from domain.identity import Identity, blind_index
 from domain.ingestion import Command, EventItem, parse_item
 from domain.ports import IngestIndex, SealedValue, SideWrites, Vault, WrappedKey
@@ -199,6 +199,8 @@ class CustomerOperations(Application[UUID]):
         known = self.index.known_event_keys([c.event_id for c in commands])
         blinds = {c.identity: blind_index(self.blind_key, c.identity) for c in commands}
         blinds.update({c.link: blind_index(self.blind_key, c.link) for c in commands if c.link})
+        blinds.update({c.inviter: blind_index(self.blind_key, c.inviter)
+                       for c in commands if c.inviter})
         owners = dict(self.index.owners_of(sorted(set(blinds.values()))))
         result = BatchResult()
         seen: dict[str, UUID | None] = {}
@@ -289,9 +291,22 @@ class CustomerOperations(Application[UUID]):
                 owners[blind] = customer.id
                 batch.new_owners[blind] = customer.id
                 self._link(customer, command.link, blind, batch, by, command.occurred_at)
+        if command.inviter is not None:
+            self._refer(command, customer, owners.get(blinds[command.inviter]), batch, by)
         command.apply(customer, by)
         for name, value in command.personal.items():
             self._seal(customer.id, name, value, batch)
+
+    def _refer(self, command: Command, invitee: Customer, inviter_id: UUID | None,
+               batch: _Batch, by: str) -> None:
+        """Attribute the invitee to the inviter, and the referral to the inviter (裂变)."""
+        if inviter_id is None:
+            raise UnknownInviter("the inviter is not a known customer", field="inviter")
+        campaign = command.campaign_id or ""
+        if invitee.referred(inviter_id, campaign, by, command.occurred_at):
+            inviter = self._load(inviter_id, batch)
+            inviter.record_fact(Customer.ReferralBrought, invitee_id=str(invitee.id),
+                                campaign_id=campaign, by=by, occurred_at=command.occurred_at)
 
     def _link(self, customer: Customer, identity: Identity, blind: str, batch: _Batch, by: str,
               occurred_at: datetime) -> None:

@@ -5,8 +5,13 @@ Every event says **who** (``by``: ``staff:<id>``, ``customer:<id>``,
 given by the caller, separate from the recording ``timestamp``).
 
 Events never hold personal data in clear: identities appear as keyed blind
-indexes, names and phone numbers live in the encrypted personal-data vault.
-The aggregate keeps only the state its commands need to decide.
+indexes, names and phone numbers live in the encrypted personal-data vault,
+messages are described by kind and length, never by text.
+
+Commands decide (validate, no-op when nothing changes) and then trigger an
+event; an event's ``apply`` only assigns state, because it re-runs on every
+replay. Events that change no decision state derive from :class:`Customer.Fact`
+and are recorded by :meth:`Customer.record_fact`.
 """
 
 from __future__ import annotations
@@ -18,11 +23,17 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import (
+    CouponAlreadyIssued,
+    CouponNotRedeemable,
     IdentityTaken,
+    InsufficientPoints,
     InvalidAmount,
     InvalidInput,
     OrderAlreadyPaid,
+    OrderAlreadyPlaced,
+    OrderNotCancellable,
     RefundExceedsPayment,
+    SelfReferral,
     UnknownOrder,
 )
 
@@ -32,90 +43,286 @@ FRIEND_DELETERS = frozenset({"customer", "staff"})
 class Customer(Aggregate):
     """A customer known through any number of identities (OneID)."""
 
+    #: v2 added points, coupons, placed orders, DND, consents, accounts, referrer.
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        state.update(placed={}, coupons={}, points=0, dnd=False, consents={}, accounts=[],
+                     member_level=None, referred_by=None)
+
+    class Event(Aggregate.Event):
+        by: str
+        occurred_at: datetime
+
+    class Fact(Event):
+        """A fact that changes none of the state commands decide on."""
+
     class Registered(Aggregate.Created):
         first_channel: str
         by: str
         occurred_at: datetime
 
-    class IdentityLinked(Aggregate.Event):
+    # -- identity and personal data --------------------------------------------
+    class IdentityLinked(Event):
         namespace: str
         blind_index: str
-        by: str
-        occurred_at: datetime
 
-    class PersonalDataRecorded(Aggregate.Event):
+        def apply(self, customer: Customer) -> None:
+            customer.identities[self.blind_index] = self.namespace
+
+    class PersonalDataRecorded(Fact):
         """Fields written to the vault (names only; the values are encrypted there)."""
 
         fields: list[str]
-        by: str
-        occurred_at: datetime
 
-    class FriendAdded(Aggregate.Event):
+    # -- growth -----------------------------------------------------------------
+    class ChannelCodeScanned(Fact):
+        state: str
+        channel: str
+
+    class Referred(Event):
+        """This customer was brought by ``inviter_id`` (裂变)."""
+
+        inviter_id: str
+        campaign_id: str
+
+        def apply(self, customer: Customer) -> None:
+            customer.referred_by = self.inviter_id
+
+    class ReferralBrought(Fact):
+        """This customer brought ``invitee_id``: spreading power."""
+
+        invitee_id: str
+        campaign_id: str
+
+    class OfficialAccountFollowed(Event):
+        account_id: str
+
+        def apply(self, customer: Customer) -> None:
+            customer.accounts.append(self.account_id)
+
+    class OfficialAccountUnfollowed(Event):
+        account_id: str
+
+        def apply(self, customer: Customer) -> None:
+            customer.accounts.remove(self.account_id)
+
+    class MemberRegistered(Event):
+        member_level: str
+
+        def apply(self, customer: Customer) -> None:
+            customer.member_level = self.member_level
+
+    # -- relationship with staff ------------------------------------------------
+    class FriendAdded(Event):
         staff_id: str
         channel: str
         state: str | None
         welcome_code: str | None
-        by: str
-        occurred_at: datetime
 
-    class FriendDeleted(Aggregate.Event):
+        def apply(self, customer: Customer) -> None:
+            customer.friends[self.staff_id] = self.occurred_at
+
+    class HalfFriendAdded(Fact):
+        """The customer added the staff member, who has not accepted yet (WeCom)."""
+
+        staff_id: str
+        state: str | None
+        welcome_code: str | None
+
+    class FriendEdited(Fact):
+        """The staff member edited the contact's remark or description (no content kept)."""
+
+        staff_id: str
+
+    class FriendDeleted(Event):
         staff_id: str
         deleted_by: str
-        by: str
-        occurred_at: datetime
 
-    class Tagged(Aggregate.Event):
+        def apply(self, customer: Customer) -> None:
+            customer.friends.pop(self.staff_id, None)
+
+    class TransferFailed(Fact):
+        """A handover of this customer to ``staff_id`` failed (离职/在职继承)."""
+
+        staff_id: str
+        reason: str
+
+    class StaffMuted(Fact):
+        """The customer muted (blocked moments or messages of) the staff member."""
+
+        staff_id: str
+
+    class DoNotDisturbSet(Event):
+        def apply(self, customer: Customer) -> None:
+            customer.dnd = True
+
+    class DoNotDisturbCleared(Event):
+        def apply(self, customer: Customer) -> None:
+            customer.dnd = False
+
+    class ConsentGiven(Event):
+        purpose: str
+        wording_version: str
+
+        def apply(self, customer: Customer) -> None:
+            customer.consents[self.purpose] = self.wording_version
+
+    class ConsentWithdrawn(Event):
+        purpose: str
+
+        def apply(self, customer: Customer) -> None:
+            customer.consents.pop(self.purpose, None)
+
+    # -- tags and groups ----------------------------------------------------------
+    class Tagged(Event):
         tag: str
-        by: str
-        occurred_at: datetime
 
-    class Untagged(Aggregate.Event):
+        def apply(self, customer: Customer) -> None:
+            customer.tags.add(self.tag)
+
+    class Untagged(Event):
         tag: str
-        by: str
-        occurred_at: datetime
 
-    class GroupJoined(Aggregate.Event):
+        def apply(self, customer: Customer) -> None:
+            customer.tags.discard(self.tag)
+
+    class GroupJoined(Event):
         group_id: str
-        by: str
-        occurred_at: datetime
 
-    class GroupLeft(Aggregate.Event):
+        def apply(self, customer: Customer) -> None:
+            customer.groups.add(self.group_id)
+
+    class GroupLeft(Event):
         group_id: str
-        by: str
-        occurred_at: datetime
 
-    class ContentViewed(Aggregate.Event):
+        def apply(self, customer: Customer) -> None:
+            customer.groups.discard(self.group_id)
+
+    # -- operation: interaction and content -----------------------------------------
+    class MessageReceived(Fact):
+        """A message from the customer to a staff member: kind and length only."""
+
+        staff_id: str
+        message_kind: str
+        text_length: int
+
+    class MessageSent(Fact):
+        staff_id: str
+        message_kind: str
+        text_length: int
+
+    class ContentViewed(Fact):
+        """v2 added ``seconds`` (time on the content; unknown for v1)."""
+
+        class_version = 2
+
         content_id: str
         channel: str
-        by: str
-        occurred_at: datetime
+        seconds: int | None
 
-    class OrderPaid(Aggregate.Event):
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["seconds"] = None
+
+    class ContentForwarded(Fact):
+        content_id: str
+        channel: str
+
+    class ContentCommented(Fact):
+        content_id: str
+        channel: str
+        text_length: int
+
+    class ActivityJoined(Fact):
+        activity_id: str
+        activity_kind: str
+
+    class LiveStreamWatched(Fact):
+        stream_id: str
+        watch_seconds: int
+
+    class StoreVisited(Fact):
+        store_id: str
+
+    # -- conversion -------------------------------------------------------------------
+    class ProductViewed(Fact):
+        sku: str
+        channel: str
+
+    class AddedToCart(Fact):
+        sku: str
+        quantity: int
+
+    class CouponIssued(Event):
+        coupon_code: str
+        value_fen: int
+
+        def apply(self, customer: Customer) -> None:
+            customer.coupons[self.coupon_code] = False
+
+    class CouponRedeemed(Event):
+        coupon_code: str
+
+        def apply(self, customer: Customer) -> None:
+            customer.coupons[self.coupon_code] = True
+
+    class OrderPlaced(Event):
         order_id: str
         amount_fen: int
         items: list[dict[str, Any]]
         channel: str
-        by: str
-        occurred_at: datetime
 
-    class OrderRefunded(Aggregate.Event):
+        def apply(self, customer: Customer) -> None:
+            customer.placed[self.order_id] = self.amount_fen
+
+    class OrderCancelled(Event):
+        order_id: str
+
+        def apply(self, customer: Customer) -> None:
+            customer.placed.pop(self.order_id, None)
+
+    class OrderPaid(Event):
         order_id: str
         amount_fen: int
-        by: str
-        occurred_at: datetime
+        items: list[dict[str, Any]]
+        channel: str
 
-    class WelcomeMessageSent(Aggregate.Event):
+        def apply(self, customer: Customer) -> None:
+            customer.placed.pop(self.order_id, None)
+            customer.orders[self.order_id] = [self.amount_fen, 0]
+
+    class OrderRefunded(Event):
+        order_id: str
+        amount_fen: int
+
+        def apply(self, customer: Customer) -> None:
+            customer.orders[self.order_id][1] += self.amount_fen
+
+    class PointsEarned(Event):
+        points: int
+        reason: str
+
+        def apply(self, customer: Customer) -> None:
+            customer.points += self.points
+
+    class PointsSpent(Event):
+        points: int
+        reason: str
+
+        def apply(self, customer: Customer) -> None:
+            customer.points -= self.points
+
+    # -- outbound outcomes ----------------------------------------------------------------
+    class WelcomeMessageSent(Fact):
         staff_id: str
         template_id: str
         gateway_message_id: str
-        by: str
-        occurred_at: datetime
 
-    class WelcomeMessageFailed(Aggregate.Event):
+    class WelcomeMessageFailed(Fact):
         staff_id: str
         reason: str
-        by: str
-        occurred_at: datetime
 
     @event(Registered)
     def __init__(self, first_channel: str, by: str, occurred_at: datetime) -> None:
@@ -124,151 +331,153 @@ class Customer(Aggregate):
         self.friends: dict[str, datetime] = {}  # staff id -> since
         self.tags: set[str] = set()
         self.groups: set[str] = set()
-        self.orders: dict[str, list[int]] = {}  # order id -> [paid, refunded] in fen
+        self.orders: dict[str, list[int]] = {}  # paid order id -> [paid, refunded] in fen
+        self.placed: dict[str, int] = {}  # placed, not yet paid nor cancelled -> amount
+        self.coupons: dict[str, bool] = {}  # code -> redeemed
+        self.points = 0
+        self.dnd = False
+        self.consents: dict[str, str] = {}  # purpose -> wording version
+        self.accounts: list[str] = []  # official accounts followed
+        self.member_level: str | None = None
+        self.referred_by: str | None = None
 
-    # -- identities --------------------------------------------------------
+    # == commands ==========================================================================
+    def record_fact(self, fact: type[Customer.Fact], **fields: Any) -> None:
+        """Record a fact that needs no decision (its input was validated by the caller)."""
+        self.trigger_event(fact, **fields)
+
     def link_identity(self, namespace: str, blind: str, by: str, occurred_at: datetime) -> None:
-        if blind in self.identities:
-            return
-        self._link_identity(namespace=namespace, blind_index=blind, by=by, occurred_at=occurred_at)
-
-    @event(IdentityLinked)
-    def _link_identity(
-        self, namespace: str, blind_index: str, by: str, occurred_at: datetime
-    ) -> None:
-        self.identities[blind_index] = namespace
+        if blind not in self.identities:
+            self.trigger_event(self.IdentityLinked, namespace=namespace, blind_index=blind,
+                               by=by, occurred_at=occurred_at)
 
     def record_personal_data(self, fields: list[str], by: str, occurred_at: datetime) -> None:
         if fields:
-            self._record_personal_data(fields=sorted(fields), by=by, occurred_at=occurred_at)
+            self.record_fact(self.PersonalDataRecorded, fields=sorted(fields), by=by,
+                             occurred_at=occurred_at)
 
-    @event(PersonalDataRecorded)
-    def _record_personal_data(self, fields: list[str], by: str, occurred_at: datetime) -> None:
-        pass
+    def add_friend(self, staff_id: str, channel: str, state: str | None,
+                   welcome_code: str | None, by: str, occurred_at: datetime) -> None:
+        self.trigger_event(self.FriendAdded, staff_id=staff_id, channel=channel, state=state,
+                           welcome_code=welcome_code, by=by, occurred_at=occurred_at)
 
-    # -- relationship with staff ------------------------------------------
-    def add_friend(
-        self,
-        staff_id: str,
-        channel: str,
-        state: str | None,
-        welcome_code: str | None,
-        by: str,
-        occurred_at: datetime,
-    ) -> None:
-        self._add_friend(
-            staff_id=staff_id,
-            channel=channel,
-            state=state,
-            welcome_code=welcome_code,
-            by=by,
-            occurred_at=occurred_at,
-        )
-
-    @event(FriendAdded)
-    def _add_friend(
-        self,
-        staff_id: str,
-        channel: str,
-        state: str | None,
-        welcome_code: str | None,
-        by: str,
-        occurred_at: datetime,
-    ) -> None:
-        self.friends[staff_id] = occurred_at
-
-    def delete_friend(
-        self, staff_id: str, deleted_by: str, by: str, occurred_at: datetime
-    ) -> None:
+    def delete_friend(self, staff_id: str, deleted_by: str, by: str,
+                      occurred_at: datetime) -> None:
         if deleted_by not in FRIEND_DELETERS:
-            raise InvalidInput(
-                f"deletedBy must be one of {sorted(FRIEND_DELETERS)}", field="deletedBy"
-            )
-        self._delete_friend(
-            staff_id=staff_id, deleted_by=deleted_by, by=by, occurred_at=occurred_at
-        )
+            raise InvalidInput(f"deletedBy must be one of {sorted(FRIEND_DELETERS)}",
+                               field="deletedBy")
+        self.trigger_event(self.FriendDeleted, staff_id=staff_id, deleted_by=deleted_by, by=by,
+                           occurred_at=occurred_at)
 
-    @event(FriendDeleted)
-    def _delete_friend(
-        self, staff_id: str, deleted_by: str, by: str, occurred_at: datetime
-    ) -> None:
-        self.friends.pop(staff_id, None)
-
-    # -- tags and groups ---------------------------------------------------
     def tag(self, tag: str, by: str, occurred_at: datetime) -> None:
         if tag not in self.tags:
-            self._tag(tag=tag, by=by, occurred_at=occurred_at)
-
-    @event(Tagged)
-    def _tag(self, tag: str, by: str, occurred_at: datetime) -> None:
-        self.tags.add(tag)
+            self.trigger_event(self.Tagged, tag=tag, by=by, occurred_at=occurred_at)
 
     def untag(self, tag: str, by: str, occurred_at: datetime) -> None:
         if tag in self.tags:
-            self._untag(tag=tag, by=by, occurred_at=occurred_at)
-
-    @event(Untagged)
-    def _untag(self, tag: str, by: str, occurred_at: datetime) -> None:
-        self.tags.discard(tag)
+            self.trigger_event(self.Untagged, tag=tag, by=by, occurred_at=occurred_at)
 
     def join_group(self, group_id: str, by: str, occurred_at: datetime) -> None:
         if group_id not in self.groups:
-            self._join_group(group_id=group_id, by=by, occurred_at=occurred_at)
-
-    @event(GroupJoined)
-    def _join_group(self, group_id: str, by: str, occurred_at: datetime) -> None:
-        self.groups.add(group_id)
+            self.trigger_event(self.GroupJoined, group_id=group_id, by=by,
+                               occurred_at=occurred_at)
 
     def leave_group(self, group_id: str, by: str, occurred_at: datetime) -> None:
         if group_id in self.groups:
-            self._leave_group(group_id=group_id, by=by, occurred_at=occurred_at)
+            self.trigger_event(self.GroupLeft, group_id=group_id, by=by, occurred_at=occurred_at)
 
-    @event(GroupLeft)
-    def _leave_group(self, group_id: str, by: str, occurred_at: datetime) -> None:
-        self.groups.discard(group_id)
+    def view_content(self, content_id: str, channel: str, by: str, occurred_at: datetime,
+                     seconds: int | None = None) -> None:
+        self.record_fact(self.ContentViewed, content_id=content_id, channel=channel,
+                         seconds=seconds, by=by, occurred_at=occurred_at)
 
-    # -- behaviour -----------------------------------------------------------
-    def view_content(self, content_id: str, channel: str, by: str, occurred_at: datetime) -> None:
-        self._view_content(content_id=content_id, channel=channel, by=by, occurred_at=occurred_at)
+    def follow_account(self, account_id: str, by: str, occurred_at: datetime) -> None:
+        if account_id not in self.accounts:
+            self.trigger_event(self.OfficialAccountFollowed, account_id=account_id, by=by,
+                               occurred_at=occurred_at)
 
-    @event(ContentViewed)
-    def _view_content(self, content_id: str, channel: str, by: str, occurred_at: datetime) -> None:
-        pass
+    def unfollow_account(self, account_id: str, by: str, occurred_at: datetime) -> None:
+        if account_id in self.accounts:
+            self.trigger_event(self.OfficialAccountUnfollowed, account_id=account_id, by=by,
+                               occurred_at=occurred_at)
 
-    # -- orders ----------------------------------------------------------------
-    def pay_order(
-        self,
-        order_id: str,
-        amount_fen: int,
-        items: list[dict[str, Any]],
-        channel: str,
-        by: str,
-        occurred_at: datetime,
-    ) -> None:
+    def register_member(self, member_level: str, by: str, occurred_at: datetime) -> None:
+        if member_level != self.member_level:
+            self.trigger_event(self.MemberRegistered, member_level=member_level, by=by,
+                               occurred_at=occurred_at)
+
+    def referred(self, inviter_id: UUID, campaign_id: str, by: str, occurred_at: datetime
+                 ) -> bool:
+        """Attribute this customer to an inviter; the first referral wins. True if recorded."""
+        if inviter_id == self.id:
+            raise SelfReferral("a customer cannot refer themself", field="inviter")
+        if self.referred_by is not None:
+            return False
+        self.trigger_event(self.Referred, inviter_id=str(inviter_id), campaign_id=campaign_id,
+                           by=by, occurred_at=occurred_at)
+        return True
+
+    def set_do_not_disturb(self, on: bool, by: str, occurred_at: datetime) -> None:
+        if on != self.dnd:
+            kind = self.DoNotDisturbSet if on else self.DoNotDisturbCleared
+            self.trigger_event(kind, by=by, occurred_at=occurred_at)
+
+    def give_consent(self, purpose: str, wording_version: str, by: str,
+                     occurred_at: datetime) -> None:
+        if self.consents.get(purpose) != wording_version:
+            self.trigger_event(self.ConsentGiven, purpose=purpose,
+                               wording_version=wording_version, by=by, occurred_at=occurred_at)
+
+    def withdraw_consent(self, purpose: str, by: str, occurred_at: datetime) -> None:
+        if purpose in self.consents:
+            self.trigger_event(self.ConsentWithdrawn, purpose=purpose, by=by,
+                               occurred_at=occurred_at)
+
+    def issue_coupon(self, code: str, value_fen: int, by: str, occurred_at: datetime) -> None:
+        if code in self.coupons:
+            raise CouponAlreadyIssued(f"coupon {code!r} was already issued", field="couponCode")
+        self.trigger_event(self.CouponIssued, coupon_code=code, value_fen=value_fen, by=by,
+                           occurred_at=occurred_at)
+
+    def redeem_coupon(self, code: str, by: str, occurred_at: datetime) -> None:
+        if self.coupons.get(code) is not False:
+            state = "already redeemed" if self.coupons.get(code) else "not issued to this customer"
+            raise CouponNotRedeemable(f"coupon {code!r} is {state}", field="couponCode")
+        self.trigger_event(self.CouponRedeemed, coupon_code=code, by=by, occurred_at=occurred_at)
+
+    def earn_points(self, points: int, reason: str, by: str, occurred_at: datetime) -> None:
+        self.trigger_event(self.PointsEarned, points=points, reason=reason, by=by,
+                           occurred_at=occurred_at)
+
+    def spend_points(self, points: int, reason: str, by: str, occurred_at: datetime) -> None:
+        if points > self.points:
+            raise InsufficientPoints(f"spending {points} points of {self.points}",
+                                     field="points")
+        self.trigger_event(self.PointsSpent, points=points, reason=reason, by=by,
+                           occurred_at=occurred_at)
+
+    def place_order(self, order_id: str, amount_fen: int, items: list[dict[str, Any]],
+                    channel: str, by: str, occurred_at: datetime) -> None:
+        if order_id in self.placed or order_id in self.orders:
+            raise OrderAlreadyPlaced(f"order {order_id!r} was already placed", field="orderId")
+        self.trigger_event(self.OrderPlaced, order_id=order_id, amount_fen=amount_fen,
+                           items=items, channel=channel, by=by, occurred_at=occurred_at)
+
+    def cancel_order(self, order_id: str, by: str, occurred_at: datetime) -> None:
+        if order_id not in self.placed:
+            raise OrderNotCancellable(f"order {order_id!r} is not placed and unpaid",
+                                      field="orderId")
+        self.trigger_event(self.OrderCancelled, order_id=order_id, by=by,
+                           occurred_at=occurred_at)
+
+    def pay_order(self, order_id: str, amount_fen: int, items: list[dict[str, Any]],
+                  channel: str, by: str, occurred_at: datetime) -> None:
         if amount_fen < 0:
             raise InvalidAmount("amountFen must not be negative", field="amountFen")
         if order_id in self.orders:
             raise OrderAlreadyPaid(f"order {order_id!r} is already paid", field="orderId")
-        self._pay_order(
-            order_id=order_id,
-            amount_fen=amount_fen,
-            items=items,
-            channel=channel,
-            by=by,
-            occurred_at=occurred_at,
-        )
-
-    @event(OrderPaid)
-    def _pay_order(
-        self,
-        order_id: str,
-        amount_fen: int,
-        items: list[dict[str, Any]],
-        channel: str,
-        by: str,
-        occurred_at: datetime,
-    ) -> None:
-        self.orders[order_id] = [amount_fen, 0]
+        self.trigger_event(self.OrderPaid, order_id=order_id, amount_fen=amount_fen, items=items,
+                           channel=channel, by=by, occurred_at=occurred_at)
 
     def refund_order(self, order_id: str, amount_fen: int, by: str, occurred_at: datetime) -> None:
         if amount_fen <= 0:
@@ -281,42 +490,20 @@ class Customer(Aggregate):
         if refunded + amount_fen > paid:
             raise RefundExceedsPayment(
                 f"refunds would total {refunded + amount_fen} fen of {paid} paid",
-                field="amountFen",
-            )
-        self._refund_order(order_id=order_id, amount_fen=amount_fen, by=by,
+                field="amountFen")
+        self.trigger_event(self.OrderRefunded, order_id=order_id, amount_fen=amount_fen, by=by,
                            occurred_at=occurred_at)
 
-    @event(OrderRefunded)
-    def _refund_order(self, order_id: str, amount_fen: int, by: str, occurred_at: datetime) -> None:
-        self.orders[order_id][1] += amount_fen
+    def record_welcome_sent(self, staff_id: str, template_id: str, gateway_message_id: str,
+                            by: str, occurred_at: datetime) -> None:
+        self.record_fact(self.WelcomeMessageSent, staff_id=staff_id, template_id=template_id,
+                         gateway_message_id=gateway_message_id, by=by, occurred_at=occurred_at)
 
-    # -- outbound outcomes -----------------------------------------------------
-    def record_welcome_sent(
-        self, staff_id: str, template_id: str, gateway_message_id: str, by: str,
-        occurred_at: datetime,
-    ) -> None:
-        self._record_welcome_sent(staff_id=staff_id, template_id=template_id,
-                                  gateway_message_id=gateway_message_id, by=by,
-                                  occurred_at=occurred_at)
+    def record_welcome_failed(self, staff_id: str, reason: str, by: str,
+                              occurred_at: datetime) -> None:
+        self.record_fact(self.WelcomeMessageFailed, staff_id=staff_id, reason=reason, by=by,
+                         occurred_at=occurred_at)
 
-    @event(WelcomeMessageSent)
-    def _record_welcome_sent(
-        self, staff_id: str, template_id: str, gateway_message_id: str, by: str,
-        occurred_at: datetime,
-    ) -> None:
-        pass
-
-    def record_welcome_failed(
-        self, staff_id: str, reason: str, by: str, occurred_at: datetime
-    ) -> None:
-        self._record_welcome_failed(staff_id=staff_id, reason=reason, by=by,
-                                    occurred_at=occurred_at)
-
-    @event(WelcomeMessageFailed)
-    def _record_welcome_failed(
-        self, staff_id: str, reason: str, by: str, occurred_at: datetime
-    ) -> None:
-        pass
 
 
 def ensure_identity_free(owner: UUID | None, customer_id: UUID) -> None:

@@ -66,3 +66,31 @@ class StaffAlreadyLeft(DomainError):
 
 class InvalidRole(DomainError):
     code = "INVALID_ROLE"
+
+
+class OrderAlreadyPlaced(DomainError):
+    code = "ORDER_ALREADY_PLACED"
+
+
+class OrderNotCancellable(DomainError):
+    code = "ORDER_NOT_CANCELLABLE"
+
+
+class CouponAlreadyIssued(DomainError):
+    code = "COUPON_ALREADY_ISSUED"
+
+
+class CouponNotRedeemable(DomainError):
+    code = "COUPON_NOT_REDEEMABLE"
+
+
+class InsufficientPoints(DomainError):
+    code = "INSUFFICIENT_POINTS"
+
+
+class SelfReferral(DomainError):
+    code = "SELF_REFERRAL"
+
+
+class UnknownInviter(DomainError):
+    code = "UNKNOWN_INVITER"

@@ -5,12 +5,14 @@ An item names its customer by any identity, carries a client-supplied
 time ``occurred_at``. :func:`parse_item` checks everything that can be checked
 without the customer's state and returns a :class:`Command`; the aggregate's
 own methods check the rest (e.g. a refund larger than the payment).
+
+``docs/events.md`` documents every type; a test keeps it complete.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,7 +31,10 @@ from domain.identity import Identity, parse_identity
 MAX_FUTURE_SKEW = timedelta(minutes=10)
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_AMOUNT_FEN = 10**12
+MAX_COUNT = 10**9
 MAX_TEXT = 128
+MESSAGE_KINDS = frozenset({"text", "image", "voice", "video", "file", "link", "mini_program",
+                           "emotion", "location", "other"})
 
 
 @dataclass(slots=True)
@@ -39,13 +44,16 @@ class OrderItem:
     price_fen: int
 
 
+IdentityValue = Identity | tuple[str, str]
+
+
 @dataclass(slots=True)
 class EventItem:
     """One action as reported by a client; every field but the first four is per type."""
 
     event_id: str
     type: str
-    identity: Identity | tuple[str, str]
+    identity: IdentityValue
     occurred_at: datetime
     channel: str | None = None
     staff_id: str | None = None
@@ -58,9 +66,31 @@ class EventItem:
     order_id: str | None = None
     amount_fen: int | None = None
     items: list[OrderItem] = field(default_factory=list)
-    link: Identity | tuple[str, str] | None = None
+    link: IdentityValue | None = None
     nickname: str | None = None
+    inviter: IdentityValue | None = None
+    campaign_id: str | None = None
+    account_id: str | None = None
+    member_level: str | None = None
+    message_kind: str | None = None
+    text_length: int | None = None
+    activity_id: str | None = None
+    activity_kind: str | None = None
+    stream_id: str | None = None
+    watch_seconds: int | None = None
+    seconds: int | None = None
+    store_id: str | None = None
+    sku: str | None = None
+    quantity: int | None = None
+    coupon_code: str | None = None
+    points: int | None = None
+    reason: str | None = None
+    purpose: str | None = None
+    wording_version: str | None = None
 
+
+#: Optional scalar fields of an item, for adapters that map them by name.
+ITEM_FIELDS = tuple(f.name for f in fields(EventItem))[4:]
 
 Apply = Callable[[Customer, str], None]
 
@@ -75,19 +105,25 @@ class Command:
     channel: str
     apply: Apply
     link: Identity | None = None
+    inviter: Identity | None = None
+    campaign_id: str | None = None
     personal: dict[str, str] = field(default_factory=dict)
+
+
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
 
 
 def _text(item: EventItem, name: str, *, required: bool = True) -> str | None:
     value = getattr(item, name)
-    camel = _camel(name)
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
-            raise MissingField(f"{camel} is required for {item.type}", field=camel)
+            raise MissingField(f"{camel(name)} is required for {item.type}", field=camel(name))
         return None
     if not isinstance(value, str) or len(value) > MAX_TEXT:
-        raise InvalidInput(f"{camel} must be a string of at most {MAX_TEXT} characters",
-                           field=camel)
+        raise InvalidInput(f"{camel(name)} must be a string of at most {MAX_TEXT} characters",
+                           field=camel(name))
     return value.strip()
 
 
@@ -97,24 +133,33 @@ def _req(item: EventItem, name: str) -> str:
     return value
 
 
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
+def _count(item: EventItem, name: str, *, required: bool = True, minimum: int = 0
+           ) -> int | None:
+    value = getattr(item, name)
+    if value is None:
+        if required:
+            raise MissingField(f"{camel(name)} is required for {item.type}", field=camel(name))
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= MAX_COUNT:
+        raise InvalidInput(f"{camel(name)} must be an integer from {minimum} to {MAX_COUNT}",
+                           field=camel(name))
+    return value
 
 
-def _amount(item: EventItem) -> int:
+def _amount(item: EventItem, *, positive: bool = False) -> int:
     if item.amount_fen is None:
         raise MissingField(f"amountFen is required for {item.type}", field="amountFen")
     if isinstance(item.amount_fen, bool) or not isinstance(item.amount_fen, int):
         raise InvalidAmount("amountFen must be an integer number of fen", field="amountFen")
-    if item.amount_fen < 0:
-        raise InvalidAmount("amountFen must not be negative", field="amountFen")
+    if item.amount_fen < (1 if positive else 0):
+        raise InvalidAmount("amountFen must be positive" if positive
+                            else "amountFen must not be negative", field="amountFen")
     if item.amount_fen > MAX_AMOUNT_FEN:
         raise InvalidAmount("amountFen is implausibly large", field="amountFen")
     return item.amount_fen
 
 
-def _identity(raw: Identity | tuple[str, str] | None, name: str) -> Identity:
+def _identity(raw: IdentityValue | None, name: str) -> Identity:
     if raw is None:
         raise MissingField(f"{name} is required", field=name)
     namespace, value = (raw.namespace, raw.value) if isinstance(raw, Identity) else raw
@@ -127,7 +172,7 @@ def _identity(raw: Identity | tuple[str, str] | None, name: str) -> Identity:
 
 def _time(item: EventItem, now: datetime) -> datetime:
     at = item.occurred_at
-    if at.tzinfo is None:
+    if not isinstance(at, datetime) or at.tzinfo is None:
         raise InvalidTime("occurredAt needs a time zone offset", field="occurredAt")
     if at > now + MAX_FUTURE_SKEW:
         raise InvalidTime("occurredAt is in the future", field="occurredAt")
@@ -165,111 +210,207 @@ def parse_item(item: EventItem, now: datetime) -> Command:
     channel = _text(item, "channel", required=False) or "unknown"
     command = Command(event_id=event_id, identity=identity, occurred_at=occurred_at,
                       channel=channel, apply=lambda customer, by: None)
-    builder(item, command)
+    command.apply = builder(item, command)
     return command
 
 
-def _registered(item: EventItem, command: Command) -> None:
-    pass  # first sight creates the customer; nothing more to do
+Builder = Callable[[EventItem, Command], Apply]
+
+# -- facts: validated fields, recorded as they are ------------------------------------------
+# type -> (fact class, [(event field, item field, "text" | "count" | "kind", required)])
+_FACTS: dict[str, tuple[type[Customer.Fact], list[tuple[str, str, str, bool]]]] = {
+    "CHANNEL_CODE_SCANNED": (Customer.ChannelCodeScanned, [("state", "state", "text", True)]),
+    "HALF_FRIEND_ADDED": (Customer.HalfFriendAdded, [
+        ("staff_id", "staff_id", "text", True), ("state", "state", "text", False),
+        ("welcome_code", "welcome_code", "text", False)]),
+    "FRIEND_EDITED": (Customer.FriendEdited, [("staff_id", "staff_id", "text", True)]),
+    "TRANSFER_FAILED": (Customer.TransferFailed, [
+        ("staff_id", "staff_id", "text", True), ("reason", "reason", "text", True)]),
+    "STAFF_MUTED": (Customer.StaffMuted, [("staff_id", "staff_id", "text", True)]),
+    "MESSAGE_RECEIVED": (Customer.MessageReceived, [
+        ("staff_id", "staff_id", "text", True), ("message_kind", "message_kind", "kind", True),
+        ("text_length", "text_length", "count", False)]),
+    "MESSAGE_SENT": (Customer.MessageSent, [
+        ("staff_id", "staff_id", "text", True), ("message_kind", "message_kind", "kind", True),
+        ("text_length", "text_length", "count", False)]),
+    "CONTENT_VIEWED": (Customer.ContentViewed, [
+        ("content_id", "content_id", "text", True), ("seconds", "seconds", "count", False)]),
+    "CONTENT_FORWARDED": (Customer.ContentForwarded, [("content_id", "content_id", "text", True)]),
+    "CONTENT_COMMENTED": (Customer.ContentCommented, [
+        ("content_id", "content_id", "text", True),
+        ("text_length", "text_length", "count", False)]),
+    "ACTIVITY_JOINED": (Customer.ActivityJoined, [
+        ("activity_id", "activity_id", "text", True),
+        ("activity_kind", "activity_kind", "text", True)]),
+    "LIVE_STREAM_WATCHED": (Customer.LiveStreamWatched, [
+        ("stream_id", "stream_id", "text", True),
+        ("watch_seconds", "watch_seconds", "count", True)]),
+    "STORE_VISITED": (Customer.StoreVisited, [("store_id", "store_id", "text", True)]),
+    "PRODUCT_VIEWED": (Customer.ProductViewed, [("sku", "sku", "text", True)]),
+    "ADDED_TO_CART": (Customer.AddedToCart, [
+        ("sku", "sku", "text", True), ("quantity", "quantity", "count", True)]),
+}
+_CHANNELLED = {"ChannelCodeScanned", "ContentViewed", "ContentForwarded", "ContentCommented",
+               "ProductViewed"}
+_ZERO_DEFAULT = {"text_length"}
 
 
-def _identity_linked(item: EventItem, command: Command) -> None:
-    command.link = _identity(item.link, "link")
-
-
-def _profile_updated(item: EventItem, command: Command) -> None:
-    nickname = _text(item, "nickname", required=False)
-    if nickname is None:
-        raise MissingField("nickname is required for PROFILE_UPDATED", field="nickname")
-    command.personal["nickname"] = nickname
-
-    def apply(customer: Customer, by: str) -> None:
-        customer.record_personal_data(["nickname"], by, command.occurred_at)
-
-    command.apply = apply
-
-
-def _friend_added(item: EventItem, command: Command) -> None:
-    staff_id = _req(item, "staff_id")
-    state = _text(item, "state", required=False)
-    welcome_code = _text(item, "welcome_code", required=False)
-
-    def apply(customer: Customer, by: str) -> None:
-        customer.add_friend(staff_id, command.channel, state, welcome_code, by,
-                            command.occurred_at)
-
-    command.apply = apply
-
-
-def _friend_deleted(item: EventItem, command: Command) -> None:
-    staff_id = _req(item, "staff_id")
-    deleted_by = _req(item, "deleted_by").lower()
-
-    def apply(customer: Customer, by: str) -> None:
-        customer.delete_friend(staff_id, deleted_by, by, command.occurred_at)
-
-    if deleted_by not in ("customer", "staff"):
-        raise InvalidInput("deletedBy must be CUSTOMER or STAFF", field="deletedBy")
-    command.apply = apply
-
-
-def _tag_like(method: str, attr: str) -> Callable[[EventItem, Command], None]:
-    def build(item: EventItem, command: Command) -> None:
-        value = _req(item, attr)
+def _fact_builder(kind: type[Customer.Fact], spec: list[tuple[str, str, str, bool]]) -> Builder:
+    def build(item: EventItem, command: Command) -> Apply:
+        values: dict[str, Any] = {}
+        for event_field, item_field, check, required in spec:
+            if check == "count":
+                value: Any = _count(item, item_field, required=required,
+                                    minimum=1 if item_field == "quantity" else 0)
+                if value is None and event_field in _ZERO_DEFAULT:
+                    value = 0
+            else:
+                value = _text(item, item_field, required=required)
+                if check == "kind" and value not in MESSAGE_KINDS:
+                    raise InvalidInput(f"messageKind must be one of {sorted(MESSAGE_KINDS)}",
+                                       field=camel(item_field))
+            values[event_field] = value
+        if kind.__name__ in _CHANNELLED:
+            values["channel"] = command.channel
 
         def apply(customer: Customer, by: str) -> None:
-            getattr(customer, method)(value, by, command.occurred_at)
+            customer.record_fact(kind, by=by, occurred_at=command.occurred_at, **values)
 
-        command.apply = apply
+        return apply
 
     return build
 
 
-def _content_viewed(item: EventItem, command: Command) -> None:
-    content_id = _req(item, "content_id")
-
-    def apply(customer: Customer, by: str) -> None:
-        customer.view_content(content_id, command.channel, by, command.occurred_at)
-
-    command.apply = apply
+# -- commands that decide against the customer's state -------------------------------------
+def _registered(item: EventItem, command: Command) -> Apply:
+    return lambda customer, by: None  # first sight creates the customer
 
 
-def _order_paid(item: EventItem, command: Command) -> None:
+def _identity_linked(item: EventItem, command: Command) -> Apply:
+    command.link = _identity(item.link, "link")
+    return lambda customer, by: None  # the application links it
+
+
+def _referred(item: EventItem, command: Command) -> Apply:
+    command.inviter = _identity(item.inviter, "inviter")
+    command.campaign_id = _req(item, "campaign_id")
+    return lambda customer, by: None  # the application resolves the inviter
+
+
+def _profile_updated(item: EventItem, command: Command) -> Apply:
+    nickname = _text(item, "nickname", required=False)
+    if nickname is None:
+        raise MissingField("nickname is required for PROFILE_UPDATED", field="nickname")
+    command.personal["nickname"] = nickname
+    return lambda c, by: c.record_personal_data(["nickname"], by, command.occurred_at)
+
+
+def _friend_added(item: EventItem, command: Command) -> Apply:
+    staff_id = _req(item, "staff_id")
+    state = _text(item, "state", required=False)
+    code = _text(item, "welcome_code", required=False)
+    return lambda c, by: c.add_friend(staff_id, command.channel, state, code, by,
+                                      command.occurred_at)
+
+
+def _friend_deleted(item: EventItem, command: Command) -> Apply:
+    staff_id = _req(item, "staff_id")
+    deleted_by = _req(item, "deleted_by").lower()
+    if deleted_by not in ("customer", "staff"):
+        raise InvalidInput("deletedBy must be CUSTOMER or STAFF", field="deletedBy")
+    return lambda c, by: c.delete_friend(staff_id, deleted_by, by, command.occurred_at)
+
+
+def _one_text(method: str, attr: str) -> Builder:
+    def build(item: EventItem, command: Command) -> Apply:
+        value = _req(item, attr)
+        return lambda c, by: getattr(c, method)(value, by, command.occurred_at)
+
+    return build
+
+
+def _member_registered(item: EventItem, command: Command) -> Apply:
+    level = _text(item, "member_level", required=False) or "member"
+    return lambda c, by: c.register_member(level, by, command.occurred_at)
+
+
+def _dnd(on: bool) -> Builder:
+    def build(item: EventItem, command: Command) -> Apply:
+        return lambda c, by: c.set_do_not_disturb(on, by, command.occurred_at)
+
+    return build
+
+
+def _consent_given(item: EventItem, command: Command) -> Apply:
+    purpose = _req(item, "purpose")
+    wording = _req(item, "wording_version")
+    return lambda c, by: c.give_consent(purpose, wording, by, command.occurred_at)
+
+
+def _coupon_issued(item: EventItem, command: Command) -> Apply:
+    code = _req(item, "coupon_code")
+    value = _amount(item)
+    return lambda c, by: c.issue_coupon(code, value, by, command.occurred_at)
+
+
+def _points(method: str) -> Builder:
+    def build(item: EventItem, command: Command) -> Apply:
+        points = _count(item, "points", minimum=1)
+        reason = _text(item, "reason", required=False) or ""
+        return lambda c, by: getattr(c, method)(points, reason, by, command.occurred_at)
+
+    return build
+
+
+def _order(method: str) -> Builder:
+    def build(item: EventItem, command: Command) -> Apply:
+        order_id = _req(item, "order_id")
+        amount = _amount(item)
+        lines = _order_items(item)
+        return lambda c, by: getattr(c, method)(order_id, amount, lines, command.channel, by,
+                                                command.occurred_at)
+
+    return build
+
+
+def _order_cancelled(item: EventItem, command: Command) -> Apply:
     order_id = _req(item, "order_id")
-    amount = _amount(item)
-    lines = _order_items(item)
-
-    def apply(customer: Customer, by: str) -> None:
-        customer.pay_order(order_id, amount, lines, command.channel, by, command.occurred_at)
-
-    command.apply = apply
+    return lambda c, by: c.cancel_order(order_id, by, command.occurred_at)
 
 
-def _order_refunded(item: EventItem, command: Command) -> None:
+def _order_refunded(item: EventItem, command: Command) -> Apply:
     order_id = _req(item, "order_id")
-    amount = _amount(item)
-    if amount == 0:
-        raise InvalidAmount("amountFen of a refund must be positive", field="amountFen")
-
-    def apply(customer: Customer, by: str) -> None:
-        customer.refund_order(order_id, amount, by, command.occurred_at)
-
-    command.apply = apply
+    amount = _amount(item, positive=True)
+    return lambda c, by: c.refund_order(order_id, amount, by, command.occurred_at)
 
 
-_BUILDERS: dict[str, Callable[[EventItem, Command], None]] = {
+_BUILDERS: dict[str, Builder] = {
     "REGISTERED": _registered,
     "IDENTITY_LINKED": _identity_linked,
     "PROFILE_UPDATED": _profile_updated,
+    "REFERRED": _referred,
+    "OFFICIAL_ACCOUNT_FOLLOWED": _one_text("follow_account", "account_id"),
+    "OFFICIAL_ACCOUNT_UNFOLLOWED": _one_text("unfollow_account", "account_id"),
+    "MEMBER_REGISTERED": _member_registered,
     "FRIEND_ADDED": _friend_added,
     "FRIEND_DELETED": _friend_deleted,
-    "TAGGED": _tag_like("tag", "tag"),
-    "UNTAGGED": _tag_like("untag", "tag"),
-    "GROUP_JOINED": _tag_like("join_group", "group_id"),
-    "GROUP_LEFT": _tag_like("leave_group", "group_id"),
-    "CONTENT_VIEWED": _content_viewed,
-    "ORDER_PAID": _order_paid,
+    "DND_SET": _dnd(True),
+    "DND_CLEARED": _dnd(False),
+    "CONSENT_GIVEN": _consent_given,
+    "CONSENT_WITHDRAWN": _one_text("withdraw_consent", "purpose"),
+    "TAGGED": _one_text("tag", "tag"),
+    "UNTAGGED": _one_text("untag", "tag"),
+    "GROUP_JOINED": _one_text("join_group", "group_id"),
+    "GROUP_LEFT": _one_text("leave_group", "group_id"),
+    "COUPON_ISSUED": _coupon_issued,
+    "COUPON_REDEEMED": _one_text("redeem_coupon", "coupon_code"),
+    "POINTS_EARNED": _points("earn_points"),
+    "POINTS_SPENT": _points("spend_points"),
+    "ORDER_PLACED": _order("place_order"),
+    "ORDER_PAID": _order("pay_order"),
+    "ORDER_CANCELLED": _order_cancelled,
     "ORDER_REFUNDED": _order_refunded,
+    **{name: _fact_builder(kind, spec) for name, (kind, spec) in _FACTS.items()},
 }
 
 EVENT_TYPES = tuple(sorted(_BUILDERS))

@@ -4,6 +4,9 @@ The row logic is a pure function of the previous row and one event, so it is
 tested without a database and the PostgreSQL view only loads, applies and
 upserts. Lifecycle depends on the current time and is computed at read time
 by the SQL function ``siyu_lifecycle`` (see ``docs/bi.md``).
+
+Bump :data:`VERSION` when the row shape changes: the runner then drops the
+table and rebuilds it from the event log.
 """
 
 from __future__ import annotations
@@ -13,33 +16,33 @@ from typing import Any
 
 from domain.customer import Customer
 
-Row = dict[str, Any]
+VERSION = 2
 
-HANDLED: tuple[type[Any], ...] = (
-    Customer.Registered,
-    Customer.IdentityLinked,
-    Customer.FriendAdded,
-    Customer.FriendDeleted,
-    Customer.Tagged,
-    Customer.Untagged,
-    Customer.GroupJoined,
-    Customer.GroupLeft,
-    Customer.ContentViewed,
-    Customer.OrderPaid,
-    Customer.OrderRefunded,
-    Customer.PersonalDataRecorded,
-    Customer.WelcomeMessageSent,
-    Customer.WelcomeMessageFailed,
-)
+Row = dict[str, Any]
 
 #: Events that count as the customer interacting with the brand.
 INTERACTIONS: tuple[type[Any], ...] = (
-    Customer.Registered,
-    Customer.FriendAdded,
-    Customer.GroupJoined,
-    Customer.ContentViewed,
-    Customer.OrderPaid,
+    Customer.Registered, Customer.FriendAdded, Customer.HalfFriendAdded, Customer.GroupJoined,
+    Customer.ContentViewed, Customer.ContentForwarded, Customer.ContentCommented,
+    Customer.ChannelCodeScanned, Customer.MessageReceived, Customer.ActivityJoined,
+    Customer.LiveStreamWatched, Customer.StoreVisited, Customer.ProductViewed,
+    Customer.AddedToCart, Customer.OrderPlaced, Customer.OrderPaid, Customer.CouponRedeemed,
+    Customer.OfficialAccountFollowed, Customer.MemberRegistered,
 )
+
+#: Simple counters: event class -> column incremented.
+COUNTERS: dict[type[Any], str] = {
+    Customer.ContentViewed: "content_views",
+    Customer.ContentForwarded: "content_forwards",
+    Customer.ReferralBrought: "referrals_brought",
+    Customer.CouponIssued: "coupons_issued",
+    Customer.CouponRedeemed: "coupons_redeemed",
+    Customer.OrderPlaced: "orders_placed",
+    Customer.OrderCancelled: "orders_cancelled",
+    Customer.MessageReceived: "messages_received",
+    Customer.MessageSent: "messages_sent",
+    Customer.ActivityJoined: "activities_joined",
+}
 
 
 def new_row(event: Customer.Registered, position: int) -> Row:
@@ -52,15 +55,23 @@ def new_row(event: Customer.Registered, position: int) -> Row:
         "staff_relations": [],
         "current_staff_ids": [],
         "ever_friend": False,
+        "muted_staff_ids": [],
         "tags": [],
         "groups": [],
+        "official_accounts": [],
+        "member_level": None,
+        "referred_by": None,
         "order_count": 0,
         "gmv_fen": 0,
         "refund_count": 0,
         "refunded_fen": 0,
-        "content_views": 0,
+        "points_balance": 0,
+        "dnd": False,
+        "consents": {},
+        **dict.fromkeys(COUNTERS.values(), 0),
         "last_interaction_at": None,
         "last_order_at": None,
+        "last_message_at": None,
         "event_count": 0,
         "last_version": 0,
         "updated_at": event.timestamp,
@@ -71,13 +82,21 @@ def _later(a: datetime | None, b: datetime) -> datetime:
     return b if a is None or b > a else a
 
 
+def _added(values: list[str], value: str) -> list[str]:
+    return sorted({*values, value})
+
+
+def _removed(values: list[str], value: str) -> list[str]:
+    return [v for v in values if v != value]
+
+
 def apply(row: Row | None, event: Any, position: int) -> Row | None:
     """Fold one event into a profile row. Idempotent per event version."""
     if isinstance(event, Customer.Registered):
         if row is not None:
             return row
         row = new_row(event, position)
-    if row is None or not isinstance(event, HANDLED):
+    if row is None or not isinstance(event, (Customer.Event, Customer.Registered)):
         return row
     if event.originator_version <= row["last_version"]:
         return row  # already applied (replayed batch)
@@ -87,6 +106,14 @@ def apply(row: Row | None, event: Any, position: int) -> Row | None:
     row["updated_at"] = event.timestamp
     if isinstance(event, INTERACTIONS):
         row["last_interaction_at"] = _later(row["last_interaction_at"], event.occurred_at)
+    counter = COUNTERS.get(type(event))
+    if counter is not None:
+        row[counter] += 1
+    _fold(row, event)
+    return row
+
+
+def _fold(row: Row, event: Any) -> None:
     if isinstance(event, Customer.IdentityLinked):
         row["identities"] = [*row["identities"],
                              {"namespace": event.namespace, "blind_index": event.blind_index}]
@@ -94,16 +121,26 @@ def apply(row: Row | None, event: Any, position: int) -> Row | None:
         _friend_added(row, event)
     elif isinstance(event, Customer.FriendDeleted):
         _friend_deleted(row, event)
+    elif isinstance(event, Customer.StaffMuted):
+        row["muted_staff_ids"] = _added(row["muted_staff_ids"], event.staff_id)
     elif isinstance(event, Customer.Tagged):
-        row["tags"] = sorted({*row["tags"], event.tag})
+        row["tags"] = _added(row["tags"], event.tag)
     elif isinstance(event, Customer.Untagged):
-        row["tags"] = [t for t in row["tags"] if t != event.tag]
+        row["tags"] = _removed(row["tags"], event.tag)
     elif isinstance(event, Customer.GroupJoined):
-        row["groups"] = sorted({*row["groups"], event.group_id})
+        row["groups"] = _added(row["groups"], event.group_id)
     elif isinstance(event, Customer.GroupLeft):
-        row["groups"] = [g for g in row["groups"] if g != event.group_id]
-    elif isinstance(event, Customer.ContentViewed):
-        row["content_views"] += 1
+        row["groups"] = _removed(row["groups"], event.group_id)
+    elif isinstance(event, Customer.OfficialAccountFollowed):
+        row["official_accounts"] = _added(row["official_accounts"], event.account_id)
+    elif isinstance(event, Customer.OfficialAccountUnfollowed):
+        row["official_accounts"] = _removed(row["official_accounts"], event.account_id)
+    elif isinstance(event, Customer.MemberRegistered):
+        row["member_level"] = event.member_level
+    elif isinstance(event, Customer.Referred):
+        row["referred_by"] = event.inviter_id
+    elif isinstance(event, (Customer.MessageReceived, Customer.MessageSent)):
+        row["last_message_at"] = _later(row["last_message_at"], event.occurred_at)
     elif isinstance(event, Customer.OrderPaid):
         row["order_count"] += 1
         row["gmv_fen"] += event.amount_fen
@@ -111,7 +148,16 @@ def apply(row: Row | None, event: Any, position: int) -> Row | None:
     elif isinstance(event, Customer.OrderRefunded):
         row["refund_count"] += 1
         row["refunded_fen"] += event.amount_fen
-    return row
+    elif isinstance(event, Customer.PointsEarned):
+        row["points_balance"] += event.points
+    elif isinstance(event, Customer.PointsSpent):
+        row["points_balance"] -= event.points
+    elif isinstance(event, (Customer.DoNotDisturbSet, Customer.DoNotDisturbCleared)):
+        row["dnd"] = isinstance(event, Customer.DoNotDisturbSet)
+    elif isinstance(event, Customer.ConsentGiven):
+        row["consents"] = {**row["consents"], event.purpose: event.wording_version}
+    elif isinstance(event, Customer.ConsentWithdrawn):
+        row["consents"] = {k: v for k, v in row["consents"].items() if k != event.purpose}
 
 
 def _friend_added(row: Row, event: Customer.FriendAdded) -> None:
@@ -125,7 +171,7 @@ def _friend_added(row: Row, event: Customer.FriendAdded) -> None:
         "state": event.state,
     })
     row["staff_relations"] = relations
-    row["current_staff_ids"] = sorted({*row["current_staff_ids"], event.staff_id})
+    row["current_staff_ids"] = _added(row["current_staff_ids"], event.staff_id)
     row["ever_friend"] = True
 
 
@@ -137,4 +183,4 @@ def _friend_deleted(row: Row, event: Customer.FriendDeleted) -> None:
             relation["deleted_by"] = event.deleted_by
             break
     row["staff_relations"] = relations
-    row["current_staff_ids"] = [s for s in row["current_staff_ids"] if s != event.staff_id]
+    row["current_staff_ids"] = _removed(row["current_staff_ids"], event.staff_id)

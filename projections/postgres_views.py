@@ -13,6 +13,7 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
+from domain.customer import Customer
 from domain.staff import Staff
 from projections import customer_profile
 
@@ -77,13 +78,18 @@ def fold_page(
 
 class CustomerProfileView:
     name = "customer_profile"
+    version = customer_profile.VERSION
 
     def create(self, curs: Cursor[DictRow]) -> None:
         create_schema(curs)
 
+    def drop(self, curs: Cursor[DictRow]) -> None:
+        curs.execute("DROP TABLE IF EXISTS customer_profile CASCADE")
+
     def apply_page(self, curs: Cursor[DictRow], events: Sequence[tuple[int, Any]]) -> None:
         fold_page(curs, "customer_profile", "customer_id", events,
-                  lambda e: isinstance(e, customer_profile.HANDLED), customer_profile.apply)
+                  lambda e: isinstance(e, (Customer.Event, Customer.Registered)),
+                  customer_profile.apply)
 
     def clear(self, curs: Cursor[DictRow]) -> None:
         curs.execute("TRUNCATE customer_profile")
@@ -104,6 +110,10 @@ def fold_staff(row: Row | None, event: Any, position: int) -> Row | None:
 
 class StaffDirectoryView:
     name = "staff_directory"
+    version = 1
+
+    def drop(self, curs: Cursor[DictRow]) -> None:
+        curs.execute("DROP TABLE IF EXISTS staff_directory CASCADE")
 
     def create(self, curs: Cursor[DictRow]) -> None:
         create_schema(curs)

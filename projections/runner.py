@@ -33,11 +33,18 @@ TRACKING_TABLE = "siyu_projection_tracking"
 
 
 class View(Protocol):
-    """A read model that applies a page of events inside a given transaction."""
+    """A read model that applies a page of events inside a given transaction.
+
+    ``version`` names the shape of its tables: when it differs from the one
+    recorded, the runner drops them and rebuilds from the event log.
+    """
 
     name: str
+    version: int
 
     def create(self, curs: Cursor[DictRow]) -> None: ...
+
+    def drop(self, curs: Cursor[DictRow]) -> None: ...
 
     def apply_page(self, curs: Cursor[DictRow], events: Sequence[tuple[int, Any]]) -> None: ...
 
@@ -90,9 +97,27 @@ class BatchRunner:
         self.page_size = page_size
         self.poll_interval = poll_interval
         self.stopping = threading.Event()
-        datastore = tracker.datastore
-        with datastore.transaction(commit=True) as curs:
+        with tracker.datastore.transaction(commit=True) as curs:
+            self._migrate(curs)
             view.create(curs)
+
+    def _migrate(self, curs: Cursor[DictRow]) -> None:
+        """Drop the view's tables and tracking when their recorded version is not ours."""
+        curs.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key(f"migrate:{self.view.name}"),))
+        curs.execute("CREATE TABLE IF NOT EXISTS siyu_read_model_version "
+                     "(name text PRIMARY KEY, version integer NOT NULL)")
+        curs.execute("SELECT version FROM siyu_read_model_version WHERE name = %s",
+                     (self.view.name,))
+        row = curs.fetchone()
+        if row is not None and row["version"] == self.view.version:
+            return
+        log.info("read model %s: version %s -> %s, rebuilding from the log", self.view.name,
+                 None if row is None else row["version"], self.view.version)
+        self.view.drop(curs)
+        self.tracker.reset(curs, self.view.name)
+        curs.execute("INSERT INTO siyu_read_model_version VALUES (%s, %s) ON CONFLICT (name) "
+                     "DO UPDATE SET version = excluded.version",
+                     (self.view.name, self.view.version))
 
     @property
     def datastore(self) -> PostgresDatastore:

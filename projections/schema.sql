@@ -1,4 +1,8 @@
 -- Read models. Documented for BI in docs/bi.md. Money in fen (integer), times UTC.
+CREATE TABLE IF NOT EXISTS siyu_read_model_version (
+    name    text PRIMARY KEY,
+    version integer NOT NULL
+);
 CREATE TABLE IF NOT EXISTS customer_profile (
     customer_id         uuid PRIMARY KEY,
     position            bigint      NOT NULL,
@@ -8,15 +12,32 @@ CREATE TABLE IF NOT EXISTS customer_profile (
     staff_relations     jsonb       NOT NULL DEFAULT '[]',
     current_staff_ids   text[]      NOT NULL DEFAULT '{}',
     ever_friend         boolean     NOT NULL DEFAULT false,
+    muted_staff_ids     text[]      NOT NULL DEFAULT '{}',
     tags                text[]      NOT NULL DEFAULT '{}',
     groups              text[]      NOT NULL DEFAULT '{}',
+    official_accounts   text[]      NOT NULL DEFAULT '{}',
+    member_level        text,
+    referred_by         text,
     order_count         integer     NOT NULL DEFAULT 0,
     gmv_fen             bigint      NOT NULL DEFAULT 0,
     refund_count        integer     NOT NULL DEFAULT 0,
     refunded_fen        bigint      NOT NULL DEFAULT 0,
+    orders_placed       integer     NOT NULL DEFAULT 0,
+    orders_cancelled    integer     NOT NULL DEFAULT 0,
+    points_balance      bigint      NOT NULL DEFAULT 0,
+    coupons_issued      integer     NOT NULL DEFAULT 0,
+    coupons_redeemed    integer     NOT NULL DEFAULT 0,
+    dnd                 boolean     NOT NULL DEFAULT false,
+    consents            jsonb       NOT NULL DEFAULT '{}',
+    referrals_brought   integer     NOT NULL DEFAULT 0,
     content_views       integer     NOT NULL DEFAULT 0,
+    content_forwards    integer     NOT NULL DEFAULT 0,
+    messages_received   integer     NOT NULL DEFAULT 0,
+    messages_sent       integer     NOT NULL DEFAULT 0,
+    activities_joined   integer     NOT NULL DEFAULT 0,
     last_interaction_at timestamptz,
     last_order_at       timestamptz,
+    last_message_at     timestamptz,
     event_count         integer     NOT NULL DEFAULT 0,
     last_version        bigint      NOT NULL DEFAULT 0,
     updated_at          timestamptz NOT NULL

@@ -100,6 +100,7 @@ class WelcomeOutboxView:
     """Writes ``welcome_outbox`` rows; implements ``projections.runner.View``."""
 
     name = "welcome_outbox"
+    version = 1
 
     def __init__(self, *, max_age: timedelta | None = None,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
@@ -123,6 +124,9 @@ class WelcomeOutboxView:
             "ON CONFLICT (outbox_key) DO NOTHING",
             [[r[c] for r in rows] for c in columns],
         )
+
+    def drop(self, curs: Cursor[DictRow]) -> None:
+        """A ledger of work, not a disposable read model: never dropped (see clear)."""
 
     def clear(self, curs: Cursor[DictRow]) -> None:
         """Keep the rows: rebuilding must not send welcome messages again."""
