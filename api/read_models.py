@@ -52,11 +52,49 @@ class ReadModels:
         self.pool = pool
 
     async def profile(self, customer_id: UUID) -> Row | None:
+        """The customer's profile; a merged-away customer's id leads to its survivor's."""
         async with self.pool.connection() as conn:
             cur = await conn.execute(
                 f"SELECT {PROFILE_COLUMNS} FROM customer_profile_view "
                 "WHERE customer_id = %s", (customer_id,), prepare=True)
+            row = await cur.fetchone()
+            if row is not None:
+                return row
+            cur = await conn.execute(
+                "WITH RECURSIVE up(id, depth) AS (SELECT %s::uuid, 0 UNION ALL "
+                "SELECT m.parent_id, up.depth + 1 FROM customer_profile_member m "
+                "JOIN up ON m.stream_id = up.id WHERE up.depth < 64) "
+                f"SELECT {PROFILE_COLUMNS} FROM customer_profile_view p JOIN up "
+                "ON p.customer_id = up.id ORDER BY up.depth DESC LIMIT 1", (customer_id,))
             return await cur.fetchone()
+
+    async def group(self, root: UUID) -> list[UUID]:
+        """The root and every customer merged into it (directly or not)."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "WITH RECURSIVE g(id) AS (SELECT %s::uuid UNION SELECT m.stream_id "
+                "FROM customer_profile_member m JOIN g ON m.parent_id = g.id) SELECT id FROM g",
+                (root,))
+            return [r["id"] for r in await cur.fetchall()]
+
+    async def history(self, streams: Sequence[UUID], *, newest_first: bool,
+                      before: int | None, after: int | None, limit: int) -> list[Row]:
+        """Stored events of the given streams, in log order, keyset-paginated by position."""
+        where: list[str] = ["originator_id = ANY(%s)"]
+        params: list[Any] = [list(streams)]
+        if before is not None:
+            where.append("notification_id < %s")
+            params.append(before)
+        if after is not None:
+            where.append("notification_id > %s")
+            params.append(after)
+        params.append(limit)
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT notification_id, originator_id, originator_version, topic, state "
+                f"FROM siyu_events WHERE {' AND '.join(where)} "
+                f"ORDER BY notification_id {'DESC' if newest_first else 'ASC'} LIMIT %s", params)
+            return await cur.fetchall()
 
     async def profiles(self, customer_ids: Sequence[UUID]) -> dict[UUID, Row]:
         async with self.pool.connection() as conn:

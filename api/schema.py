@@ -11,6 +11,7 @@ from uuid import UUID
 import strawberry
 from anyio import to_thread
 from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import StoredEvent
 from graphql import GraphQLError
 from strawberry.extensions import (
     AddValidationRules,
@@ -177,7 +178,9 @@ class Query:
                                end_cursor=edges[-1].cursor if edges else None))
 
     @strawberry.field(description="A customer's stored events, for audit reviewers "
-                                  "(managers, service principals, the customer themself).")
+                                  "(managers, service principals, the customer themself). "
+                                  "A merged customer's history includes the customers it "
+                                  "absorbed, in log order.")
     async def customer_history(
         self,
         info: Info[Context, None],
@@ -191,33 +194,32 @@ class Query:
         if not (principal.sees_everyone or principal.subject_id == str(cid)):
             raise forbidden("history is for managers, service principals and the customer")
         size = _page_size(first)
-        cursor = _cursor("v", after)
-        app = info.context.services.app
+        cursor = _cursor("n", after)
+        read_models = info.context.services.read_models
+        row = await read_models.profile(cid)
+        streams = await read_models.group(row["customer_id"]) if row else [cid]
         newest = order is HistoryOrder.NEWEST_FIRST
-
-        def select() -> list[Any]:
-            recorder = app.recorder
-            if newest:
-                return list(recorder.select_events(
-                    cid, lte=None if cursor is None else cursor - 1, desc=True, limit=size + 1))
-            return list(recorder.select_events(cid, gt=cursor, limit=size + 1))
-
-        stored = await to_thread.run_sync(select)
-        events = [app.mapper.to_domain_event(s) for s in stored[:size]]
-        edges = [
-            CustomerEventEdge(
-                cursor=encode_cursor("v", e.originator_version),
+        stored = await read_models.history(
+            streams, newest_first=newest, before=cursor if newest else None,
+            after=None if newest else cursor, limit=size + 1)
+        mapper = info.context.services.app.mapper
+        edges = []
+        for r in stored[:size]:
+            e = mapper.to_domain_event(StoredEvent(r["originator_id"], r["originator_version"],
+                                                   r["topic"], bytes(r["state"])))
+            edges.append(CustomerEventEdge(
+                cursor=encode_cursor("n", r["notification_id"]),
                 node=CustomerEvent(
+                    customer_id=strawberry.ID(str(e.originator_id)),
                     version=e.originator_version,
+                    position=r["notification_id"],
                     type=type(e).__qualname__,
                     occurred_at=getattr(e, "occurred_at", None),
                     recorded_at=e.timestamp,  # type: ignore[attr-defined]
                     by=getattr(e, "by", None),
                     data=cast(JSON, _event_data(e)),
                 ),
-            )
-            for e in events
-        ]
+            ))
         return CustomerEventConnection(
             edges=edges,
             page_info=PageInfo(has_next_page=len(stored) > size,
@@ -238,6 +240,24 @@ class Query:
             raise forbidden()
         rows = await info.context.services.read_models.staff_list(include_left)
         return [StaffMember(row=r) for r in rows]
+
+
+@strawberry.input
+class MergeCustomersInput:
+    survivor_id: strawberry.ID
+    absorbed_id: strawberry.ID
+
+
+@strawberry.input
+class UnmergeCustomerInput:
+    customer_id: strawberry.ID = strawberry.field(description="The absorbed customer.")
+
+
+@strawberry.type
+class MergePayload:
+    customer_id: strawberry.ID
+    position: strawberry.ID | None = strawberry.field(
+        description="Log position of the change (for read-your-writes on customer_profile).")
 
 
 @strawberry.type
@@ -265,6 +285,40 @@ class Mutation:
         return await record_events(
             info.context, [e.to_item() for e in input.events], atomic=input.atomic,
             wait_for_projection=input.wait_for_projection, timeout_ms=input.timeout_ms)
+
+    @strawberry.mutation(description="Merge two customers (OneID): the absorbed one's identities "
+                                     "and history join the survivor; its id leads there.")
+    async def merge_customers(self, info: Info[Context, None], input: MergeCustomersInput
+                              ) -> MergePayload:
+        _require_recorder(info)
+        survivor = to_uuid(input.survivor_id, "survivorId")
+        absorbed = to_uuid(input.absorbed_id, "absorbedId")
+        app = info.context.services.app
+        by = info.context.principal.actor
+        try:
+            position = await to_thread.run_sync(
+                lambda: app.merge_customers(survivor, absorbed, by, datetime.now(UTC)))
+        except DomainError as error:
+            raise ApiError(error.code, error.message, field=error.field) from None
+        return MergePayload(customer_id=input.survivor_id,
+                            position=strawberry.ID(str(position)) if position else None)
+
+    @strawberry.mutation(description="Undo a merge: the absorbed customer and its identities "
+                                     "are its own again (events recorded meanwhile stay with "
+                                     "the survivor).")
+    async def unmerge_customer(self, info: Info[Context, None], input: UnmergeCustomerInput
+                               ) -> MergePayload:
+        _require_recorder(info)
+        absorbed = to_uuid(input.customer_id, "customerId")
+        app = info.context.services.app
+        by = info.context.principal.actor
+        try:
+            position = await to_thread.run_sync(
+                lambda: app.unmerge_customer(absorbed, by, datetime.now(UTC)))
+        except DomainError as error:
+            raise ApiError(error.code, error.message, field=error.field) from None
+        return MergePayload(customer_id=input.customer_id,
+                            position=strawberry.ID(str(position)) if position else None)
 
     @strawberry.mutation(description="Hire a staff member (managers and service principals).")
     async def hire_staff(self, info: Info[Context, None], input: HireStaffInput

@@ -168,9 +168,24 @@ class Customer:
             for r in self.row["staff_relations"]
         ]
 
+    @strawberry.field(description="Customers merged into this one (OneID), directly or not.")
+    async def merged_customer_ids(self, info: Info[Context, None]) -> list[strawberry.ID]:
+        members = await info.context.services.read_models.group(self.row["customer_id"])
+        return [strawberry.ID(str(m)) for m in members if m != self.row["customer_id"]]
+
+    async def _personal(self, info: Info[Context, None]) -> dict[str, str]:
+        """Vault fields of this customer and of the customers it absorbed (own first)."""
+        subjects = [self.row["customer_id"], *sorted(
+            {UUID(i["subject"]) for i in self.row["identities"] if "subject" in i}
+            - {self.row["customer_id"]})]
+        merged: dict[str, str] = {}
+        for fields in reversed(await info.context.personal.load_many(subjects)):
+            merged.update(fields)
+        return merged
+
     @strawberry.field
     async def identities(self, info: Info[Context, None]) -> list[CustomerIdentity]:
-        personal = await info.context.personal.load(self.row["customer_id"])
+        personal = await self._personal(info)
         clear = self._may_read_personal(info)
         out = []
         for identity in self.row["identities"]:
@@ -183,7 +198,7 @@ class Customer:
     @strawberry.field(description="Nickname from the personal-data vault (null if unknown "
                                   "or erased; masked for front-line staff).")
     async def nickname(self, info: Info[Context, None]) -> str | None:
-        personal = await info.context.personal.load(self.row["customer_id"])
+        personal = await self._personal(info)
         value = personal.get("nickname")
         if value is None or self._may_read_personal(info):
             return value
@@ -215,7 +230,10 @@ class CustomerConnection:
 
 @strawberry.type(description="One stored event, as an audit reviewer sees it.")
 class CustomerEvent:
+    customer_id: strawberry.ID = strawberry.field(
+        description="The stream it was recorded on (another id for an absorbed customer).")
     version: int
+    position: Long = strawberry.field(description="Position in the event log.")
     type: str
     occurred_at: datetime | None
     recorded_at: datetime

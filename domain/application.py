@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, cast
 from uuid import UUID
 
-from eventsourcing.application import Application, ProcessingEvent
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.domain import Aggregate, DomainEventProtocol, MutableOrImmutableAggregate
 from eventsourcing.persistence import (
     ApplicationRecorder,
@@ -32,8 +32,8 @@ from eventsourcing.persistence import (
     Transcoding,
 )
 
-from domain.customer import Customer, ensure_identity_free
-from domain.errors import DomainError, UnknownInviter, UnknownStaff
+from domain.customer import Customer
+from domain.errors import DomainError, NotMerged, UnknownCustomer, UnknownInviter, UnknownStaff
 from domain.identity import Identity, blind_index
 from domain.ingestion import Command, EventItem, parse_item
 from domain.ports import IngestIndex, SealedValue, SideWrites, Vault, WrappedKey
@@ -286,8 +286,12 @@ class CustomerOperations(Application[UUID]):
     ) -> None:
         if command.link is not None:
             blind = blinds[command.link]
-            ensure_identity_free(owners.get(blind), customer.id)
-            if blind not in customer.identities:
+            owner = owners.get(blind)
+            if owner is not None and owner != customer.id:
+                # OneID: the alias belongs to another customer, who is absorbed by this one.
+                self._merge(customer, self._load(owner, batch), owners, batch, by,
+                            command.occurred_at)
+            elif blind not in customer.identities:
                 owners[blind] = customer.id
                 batch.new_owners[blind] = customer.id
                 self._link(customer, command.link, blind, batch, by, command.occurred_at)
@@ -296,6 +300,66 @@ class CustomerOperations(Application[UUID]):
         command.apply(customer, by)
         for name, value in command.personal.items():
             self._seal(customer.id, name, value, batch)
+
+    @staticmethod
+    def _merge(survivor: Customer, absorbed: Customer, owners: dict[str, UUID], batch: _Batch,
+               by: str, occurred_at: datetime) -> None:
+        survivor.absorb(absorbed, by, occurred_at)
+        for blind in absorbed.identities:
+            owners[blind] = survivor.id
+            batch.writes.reowned.append((blind, survivor.id))
+        batch.writes.merges.append((absorbed.id, survivor.id))
+
+    # -- OneID: explicit merges ----------------------------------------------------------
+    def merge_customers(self, survivor_id: UUID, absorbed_id: UUID, by: str,
+                        occurred_at: datetime) -> int | None:
+        """Merge ``absorbed_id`` into ``survivor_id``; returns the log position."""
+        def decide(batch: _Batch) -> None:
+            survivor = self._existing(survivor_id, batch, "survivorId")
+            absorbed = self._existing(absorbed_id, batch, "absorbedId")
+            self._merge(survivor, absorbed, {}, batch, by, occurred_at)
+
+        return self._transact(decide)
+
+    def unmerge_customer(self, absorbed_id: UUID, by: str, occurred_at: datetime) -> int | None:
+        """Undo the merge of ``absorbed_id``: it and its identities are its own again."""
+        def decide(batch: _Batch) -> None:
+            absorbed = self._existing(absorbed_id, batch, "customerId")
+            if absorbed.merged_into is None:
+                raise NotMerged("this customer is not merged into another", field="customerId")
+            survivor = self._existing(UUID(absorbed.merged_into), batch, "customerId")
+            for blind in survivor.release(absorbed, by, occurred_at):
+                batch.writes.reowned.append((blind, absorbed.id))
+            batch.writes.unmerges.append(absorbed.id)
+
+        return self._transact(decide)
+
+    def _existing(self, customer_id: UUID, batch: _Batch, field: str) -> Customer:
+        try:
+            customer = self._load(customer_id, batch)
+        except AggregateNotFoundError:
+            raise UnknownCustomer(f"no customer {customer_id}", field=field) from None
+        if not isinstance(customer, Customer):
+            raise UnknownCustomer(f"no customer {customer_id}", field=field)
+        return customer
+
+    def _transact(self, decide: Callable[[_Batch], None]) -> int | None:
+        """Decide against cached aggregates and save once; retry on a storage conflict."""
+        with self._write_lock:
+            for attempt in range(MAX_ATTEMPTS):
+                batch = _Batch()
+                try:
+                    decide(batch)
+                    recordings = self.save(*batch.aggregates.values(), side_writes=batch.writes)
+                    return max((r.notification.id for r in recordings), default=None)
+                except IntegrityError:
+                    self._evict(batch.aggregates)
+                    if attempt == MAX_ATTEMPTS - 1:
+                        raise
+                except BaseException:
+                    self._evict(batch.aggregates)
+                    raise
+        return None  # pragma: no cover
 
     def _refer(self, command: Command, invitee: Customer, inviter_id: UUID | None,
                batch: _Batch, by: str) -> None:

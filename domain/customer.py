@@ -23,12 +23,13 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import (
+    CannotMerge,
     CouponAlreadyIssued,
     CouponNotRedeemable,
-    IdentityTaken,
     InsufficientPoints,
     InvalidAmount,
     InvalidInput,
+    NotMerged,
     OrderAlreadyPaid,
     OrderAlreadyPlaced,
     OrderNotCancellable,
@@ -43,13 +44,18 @@ FRIEND_DELETERS = frozenset({"customer", "staff"})
 class Customer(Aggregate):
     """A customer known through any number of identities (OneID)."""
 
-    #: v2 added points, coupons, placed orders, DND, consents, accounts, referrer.
-    class_version = 2
+    #: v2 added points, coupons, placed orders, DND, consents, accounts, referrer;
+    #: v3 added merges (OneID).
+    class_version = 3
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
         state.update(placed={}, coupons={}, points=0, dnd=False, consents={}, accounts=[],
                      member_level=None, referred_by=None)
+
+    @staticmethod
+    def upcast_v2_v3(state: dict[str, Any]) -> None:
+        state.update(merged_into=None, absorbed={})
 
     class Event(Aggregate.Event):
         by: str
@@ -75,6 +81,43 @@ class Customer(Aggregate):
         """Fields written to the vault (names only; the values are encrypted there)."""
 
         fields: list[str]
+
+    # -- one customer id (OneID) --------------------------------------------------
+    class CustomerMerged(Event):
+        """This customer absorbed ``absorbed_id`` and its identities (blind indexes)."""
+
+        absorbed_id: str
+        blind_indexes: list[str]
+
+        def apply(self, customer: Customer) -> None:
+            customer.absorbed[self.absorbed_id] = self.blind_indexes
+            for blind in self.blind_indexes:
+                customer.identities[blind] = "merged"
+
+    class MergedInto(Event):
+        """This customer was absorbed by ``survivor_id``; its identities lead there now."""
+
+        survivor_id: str
+
+        def apply(self, customer: Customer) -> None:
+            customer.merged_into = self.survivor_id
+
+    class CustomerUnmerged(Event):
+        """A merge was undone: ``absorbed_id`` and its identities are its own again."""
+
+        absorbed_id: str
+        blind_indexes: list[str]
+
+        def apply(self, customer: Customer) -> None:
+            customer.absorbed.pop(self.absorbed_id, None)
+            for blind in self.blind_indexes:
+                customer.identities.pop(blind, None)
+
+    class UnmergedFrom(Event):
+        survivor_id: str
+
+        def apply(self, customer: Customer) -> None:
+            customer.merged_into = None
 
     # -- growth -----------------------------------------------------------------
     class ChannelCodeScanned(Fact):
@@ -340,11 +383,37 @@ class Customer(Aggregate):
         self.accounts: list[str] = []  # official accounts followed
         self.member_level: str | None = None
         self.referred_by: str | None = None
+        self.merged_into: str | None = None
+        self.absorbed: dict[str, list[str]] = {}  # absorbed id -> blind indexes it brought
 
     # == commands ==========================================================================
     def record_fact(self, fact: type[Customer.Fact], **fields: Any) -> None:
         """Record a fact that needs no decision (its input was validated by the caller)."""
         self.trigger_event(fact, **fields)
+
+    def absorb(self, other: Customer, by: str, occurred_at: datetime) -> None:
+        """Merge ``other`` into this customer (both get an event; see OneID in the docs)."""
+        if other.id == self.id:
+            raise CannotMerge("a customer cannot be merged with itself", field="absorbedId")
+        if self.merged_into is not None or other.merged_into is not None:
+            raise CannotMerge("one of these customers is already merged into another",
+                              field="absorbedId")
+        blinds = sorted(other.identities)
+        self.trigger_event(self.CustomerMerged, absorbed_id=str(other.id), blind_indexes=blinds,
+                           by=by, occurred_at=occurred_at)
+        other.trigger_event(other.MergedInto, survivor_id=str(self.id), by=by,
+                            occurred_at=occurred_at)
+
+    def release(self, other: Customer, by: str, occurred_at: datetime) -> list[str]:
+        """Undo the merge of ``other`` into this customer; returns the identities given back."""
+        blinds = self.absorbed.get(str(other.id))
+        if blinds is None or other.merged_into != str(self.id):
+            raise NotMerged("this customer was not merged into that one", field="customerId")
+        self.trigger_event(self.CustomerUnmerged, absorbed_id=str(other.id),
+                           blind_indexes=blinds, by=by, occurred_at=occurred_at)
+        other.trigger_event(other.UnmergedFrom, survivor_id=str(self.id), by=by,
+                            occurred_at=occurred_at)
+        return blinds
 
     def link_identity(self, namespace: str, blind: str, by: str, occurred_at: datetime) -> None:
         if blind not in self.identities:
@@ -506,11 +575,3 @@ class Customer(Aggregate):
 
 
 
-def ensure_identity_free(owner: UUID | None, customer_id: UUID) -> None:
-    """Refuse to link an identity that already belongs to another customer.
-
-    (Merging two customers is a later capability; until then this is refused.)
-    """
-    if owner is not None and owner != customer_id:
-        raise IdentityTaken("this identity already belongs to another customer",
-                            field="identity")

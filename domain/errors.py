@@ -94,3 +94,15 @@ class SelfReferral(DomainError):
 
 class UnknownInviter(DomainError):
     code = "UNKNOWN_INVITER"
+
+
+class CannotMerge(DomainError):
+    code = "CANNOT_MERGE"
+
+
+class NotMerged(DomainError):
+    code = "NOT_MERGED"
+
+
+class UnknownCustomer(DomainError):
+    code = "UNKNOWN_CUSTOMER"

@@ -38,9 +38,13 @@ class SideWrites:
     event_keys: list[tuple[str, UUID]] = field(default_factory=list)  # client event id, customer
     keys: list[WrappedKey] = field(default_factory=list)
     sealed: list[SealedValue] = field(default_factory=list)
+    reowned: list[tuple[str, UUID]] = field(default_factory=list)  # blind, new owner (after inserts)
+    merges: list[tuple[UUID, UUID]] = field(default_factory=list)  # absorbed, survivor
+    unmerges: list[UUID] = field(default_factory=list)  # absorbed ids released
 
     def __bool__(self) -> bool:
-        return bool(self.identities or self.event_keys or self.keys or self.sealed)
+        return bool(self.identities or self.event_keys or self.keys or self.sealed
+                    or self.reowned or self.merges or self.unmerges)
 
 
 class IngestIndex(Protocol):

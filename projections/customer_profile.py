@@ -5,6 +5,10 @@ tested without a database and the PostgreSQL view only loads, applies and
 upserts. Lifecycle depends on the current time and is computed at read time
 by the SQL function ``siyu_lifecycle`` (see ``docs/bi.md``).
 
+A merged customer's row folds the events of every stream in its group (the
+survivor and the customers it absorbed), in log order: ``row_id`` is the
+group's root, and idempotency is kept per stream (``stream_versions``).
+
 Bump :data:`VERSION` when the row shape changes: the runner then drops the
 table and rebuilds it from the event log.
 """
@@ -16,7 +20,7 @@ from typing import Any
 
 from domain.customer import Customer
 
-VERSION = 2
+VERSION = 3
 
 Row = dict[str, Any]
 
@@ -45,9 +49,9 @@ COUNTERS: dict[type[Any], str] = {
 }
 
 
-def new_row(event: Customer.Registered, position: int) -> Row:
+def new_row(event: Customer.Registered, position: int, row_id: Any) -> Row:
     return {
-        "customer_id": event.originator_id,
+        "customer_id": row_id,
         "position": position,
         "first_channel": event.first_channel,
         "first_seen_at": event.occurred_at,
@@ -73,7 +77,7 @@ def new_row(event: Customer.Registered, position: int) -> Row:
         "last_order_at": None,
         "last_message_at": None,
         "event_count": 0,
-        "last_version": 0,
+        "stream_versions": {},
         "updated_at": event.timestamp,
     }
 
@@ -90,20 +94,27 @@ def _removed(values: list[str], value: str) -> list[str]:
     return [v for v in values if v != value]
 
 
-def apply(row: Row | None, event: Any, position: int) -> Row | None:
-    """Fold one event into a profile row. Idempotent per event version."""
-    if isinstance(event, Customer.Registered):
-        if row is not None:
-            return row
-        row = new_row(event, position)
-    if row is None or not isinstance(event, (Customer.Event, Customer.Registered)):
+def apply(row: Row | None, event: Any, position: int, row_id: Any = None) -> Row | None:
+    """Fold one event into the row ``row_id`` (default: the event's own customer).
+
+    Idempotent per stream version: an event already folded changes nothing.
+    """
+    if not isinstance(event, (Customer.Event, Customer.Registered)):
         return row
-    if event.originator_version <= row["last_version"]:
+    stream = str(event.originator_id)
+    if row is None:
+        if not isinstance(event, Customer.Registered):
+            return None
+        row = new_row(event, position, event.originator_id if row_id is None else row_id)
+    if event.originator_version <= row["stream_versions"].get(stream, 0):
         return row  # already applied (replayed batch)
     row = dict(row)
+    row["stream_versions"] = {**row["stream_versions"], stream: event.originator_version}
     row["event_count"] += 1
-    row["last_version"] = event.originator_version
     row["updated_at"] = event.timestamp
+    if isinstance(event, Customer.Registered) and event.occurred_at < row["first_seen_at"]:
+        row["first_seen_at"] = event.occurred_at  # an absorbed customer seen earlier
+        row["first_channel"] = event.first_channel
     if isinstance(event, INTERACTIONS):
         row["last_interaction_at"] = _later(row["last_interaction_at"], event.occurred_at)
     counter = COUNTERS.get(type(event))
@@ -116,7 +127,8 @@ def apply(row: Row | None, event: Any, position: int) -> Row | None:
 def _fold(row: Row, event: Any) -> None:
     if isinstance(event, Customer.IdentityLinked):
         row["identities"] = [*row["identities"],
-                             {"namespace": event.namespace, "blind_index": event.blind_index}]
+                             {"namespace": event.namespace, "blind_index": event.blind_index,
+                              "subject": str(event.originator_id)}]
     elif isinstance(event, Customer.FriendAdded):
         _friend_added(row, event)
     elif isinstance(event, Customer.FriendDeleted):

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.application import Application
+from eventsourcing.persistence import StoredEvent
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
@@ -18,6 +20,7 @@ from domain.staff import Staff
 from projections import customer_profile
 
 Row = dict[str, Any]
+EVENTS = "siyu_events"  # the application's events table (CustomerOperations.name + _events)
 
 
 def _json_default(value: Any) -> Any:
@@ -77,22 +80,106 @@ def fold_page(
 
 
 class CustomerProfileView:
+    """``customer_profile``, one row per customer group (OneID).
+
+    Pages are folded incrementally; a merge or un-merge event regroups the
+    streams (``customer_profile_member``) and re-folds the affected rows from the
+    event log *up to that event's position*, so a rebuild passes through the same
+    states as the live projection.
+    """
+
     name = "customer_profile"
     version = customer_profile.VERSION
+
+    def __init__(self) -> None:
+        self.app: Application[Any] | None = None
+
+    def bind(self, app: Application[Any]) -> None:
+        self.app = app
 
     def create(self, curs: Cursor[DictRow]) -> None:
         create_schema(curs)
 
     def drop(self, curs: Cursor[DictRow]) -> None:
-        curs.execute("DROP TABLE IF EXISTS customer_profile CASCADE")
-
-    def apply_page(self, curs: Cursor[DictRow], events: Sequence[tuple[int, Any]]) -> None:
-        fold_page(curs, "customer_profile", "customer_id", events,
-                  lambda e: isinstance(e, (Customer.Event, Customer.Registered)),
-                  customer_profile.apply)
+        curs.execute("DROP TABLE IF EXISTS customer_profile, customer_profile_member CASCADE")
 
     def clear(self, curs: Cursor[DictRow]) -> None:
-        curs.execute("TRUNCATE customer_profile")
+        curs.execute("TRUNCATE customer_profile, customer_profile_member")
+
+    def apply_page(self, curs: Cursor[DictRow], events: Sequence[tuple[int, Any]]) -> None:
+        segment: list[tuple[int, Any]] = []
+        for position, event in events:
+            if isinstance(event, (Customer.CustomerMerged, Customer.CustomerUnmerged)):
+                self._fold(curs, segment)
+                segment = []
+                self._regroup(curs, position, event)
+            elif isinstance(event, (Customer.Event, Customer.Registered)):
+                segment.append((position, event))
+        self._fold(curs, segment)
+
+    def _fold(self, curs: Cursor[DictRow], events: Sequence[tuple[int, Any]]) -> None:
+        if not events:
+            return
+        roots = _roots(curs, {e.originator_id for _, e in events})
+        curs.execute("SELECT * FROM customer_profile WHERE customer_id = ANY(%s) FOR UPDATE",
+                     (sorted(set(roots.values())),))
+        rows: dict[UUID, Row | None] = {r["customer_id"]: dict(r) for r in curs.fetchall()}
+        for position, event in events:
+            root = roots[event.originator_id]
+            rows[root] = customer_profile.apply(rows.get(root), event, position, root)
+        upsert_rows(curs, "customer_profile", "customer_id",
+                    [r for r in rows.values() if r is not None])
+
+    def _regroup(self, curs: Cursor[DictRow], position: int, event: Any) -> None:
+        survivor, absorbed = event.originator_id, UUID(event.absorbed_id)
+        if isinstance(event, Customer.CustomerMerged):
+            curs.execute("INSERT INTO customer_profile_member VALUES (%s, %s) "
+                         "ON CONFLICT (stream_id) DO UPDATE SET parent_id = excluded.parent_id",
+                         (absorbed, survivor))
+            curs.execute("DELETE FROM customer_profile WHERE customer_id = %s", (absorbed,))
+            self._refold(curs, _roots(curs, {survivor})[survivor], position)
+        else:
+            curs.execute("DELETE FROM customer_profile_member WHERE stream_id = %s", (absorbed,))
+            self._refold(curs, _roots(curs, {survivor})[survivor], position)
+            self._refold(curs, absorbed, position)
+
+    def _refold(self, curs: Cursor[DictRow], root: UUID, position: int) -> None:
+        """Rebuild one group's row from its streams' events up to ``position``."""
+        assert self.app is not None, "CustomerProfileView.bind(app) first"
+        curs.execute(
+            "WITH RECURSIVE g(id) AS (SELECT %s::uuid UNION SELECT m.stream_id "
+            "FROM customer_profile_member m JOIN g ON m.parent_id = g.id) "
+            "SELECT e.notification_id, e.originator_id, e.originator_version, e.topic, e.state "
+            f"FROM {EVENTS} e JOIN g ON e.originator_id = g.id "
+            "WHERE e.notification_id <= %s ORDER BY e.notification_id", (root, position))
+        row: Row | None = None
+        mapper = self.app.mapper
+        for r in curs.fetchall():
+            stored = StoredEvent(r["originator_id"], r["originator_version"], r["topic"],
+                                 bytes(r["state"]))
+            event = mapper.to_domain_event(stored)
+            if not isinstance(event, (Customer.CustomerMerged, Customer.CustomerUnmerged)):
+                row = customer_profile.apply(row, event, r["notification_id"], root)
+        curs.execute("DELETE FROM customer_profile WHERE customer_id = %s", (root,))
+        if row is not None:
+            upsert_rows(curs, "customer_profile", "customer_id", [row])
+
+
+def _roots(curs: Cursor[DictRow], streams: set[UUID]) -> dict[UUID, UUID]:
+    """Each stream's group root (itself unless merged into another customer)."""
+    roots = {s: s for s in streams}
+    pending = set(streams)
+    while pending:
+        curs.execute("SELECT stream_id, parent_id FROM customer_profile_member "
+                     "WHERE stream_id = ANY(%s)", (sorted(pending),))
+        parents = {r["stream_id"]: r["parent_id"] for r in curs.fetchall()}
+        pending = set()
+        for stream, root in roots.items():
+            parent = parents.get(root)
+            if parent is not None:
+                roots[stream] = parent
+                pending.add(parent)
+    return roots
 
 
 def fold_staff(row: Row | None, event: Any, position: int) -> Row | None:
@@ -111,6 +198,9 @@ def fold_staff(row: Row | None, event: Any, position: int) -> Row | None:
 class StaffDirectoryView:
     name = "staff_directory"
     version = 1
+
+    def bind(self, app: Application[Any]) -> None:
+        """Folds events only: needs nothing from the application."""
 
     def drop(self, curs: Cursor[DictRow]) -> None:
         curs.execute("DROP TABLE IF EXISTS staff_directory CASCADE")

@@ -42,6 +42,9 @@ class View(Protocol):
     name: str
     version: int
 
+    def bind(self, app: Application[Any]) -> None:
+        """Receive the application (e.g. its mapper, to re-read streams)."""
+
     def create(self, curs: Cursor[DictRow]) -> None: ...
 
     def drop(self, curs: Cursor[DictRow]) -> None: ...
@@ -97,6 +100,7 @@ class BatchRunner:
         self.page_size = page_size
         self.poll_interval = poll_interval
         self.stopping = threading.Event()
+        view.bind(app)
         with tracker.datastore.transaction(commit=True) as curs:
             self._migrate(curs)
             view.create(curs)

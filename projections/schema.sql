@@ -39,9 +39,16 @@ CREATE TABLE IF NOT EXISTS customer_profile (
     last_order_at       timestamptz,
     last_message_at     timestamptz,
     event_count         integer     NOT NULL DEFAULT 0,
-    last_version        bigint      NOT NULL DEFAULT 0,
+    stream_versions     jsonb       NOT NULL DEFAULT '{}',
     updated_at          timestamptz NOT NULL
 );
+-- OneID: a customer absorbed by a merge points at its survivor (a tree: roots have no row).
+CREATE TABLE IF NOT EXISTS customer_profile_member (
+    stream_id uuid PRIMARY KEY,
+    parent_id uuid NOT NULL
+);
+CREATE INDEX IF NOT EXISTS customer_profile_member_parent_idx
+    ON customer_profile_member (parent_id);
 CREATE INDEX IF NOT EXISTS customer_profile_position_idx ON customer_profile (position);
 CREATE INDEX IF NOT EXISTS customer_profile_tags_idx ON customer_profile USING gin (tags);
 CREATE INDEX IF NOT EXISTS customer_profile_staff_idx

@@ -39,6 +39,11 @@ CREATE TABLE IF NOT EXISTS {schema}.siyu_vault_key (
     wrapped    bytea NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now()
 );
+CREATE TABLE IF NOT EXISTS {schema}.siyu_customer_merge (
+    absorbed_id uuid PRIMARY KEY,
+    survivor_id uuid NOT NULL,
+    merged_at   timestamptz NOT NULL DEFAULT now()
+);
 CREATE TABLE IF NOT EXISTS {schema}.siyu_vault_value (
     subject_id uuid NOT NULL,
     field      text NOT NULL,
@@ -74,6 +79,16 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
             "INSERT INTO {schema}.siyu_vault_value (subject_id, field, ciphertext) "
             "SELECT * FROM unnest(%b::uuid[], %b::text[], %b::bytea[]) "
             "ON CONFLICT (subject_id, field) DO UPDATE SET ciphertext = excluded.ciphertext"
+        ).format(**q)
+        self._reown = SQL(
+            "UPDATE {schema}.siyu_identity AS i SET customer_id = r.owner "
+            "FROM unnest(%b::text[], %b::uuid[]) AS r(blind, owner) "
+            "WHERE i.blind_index = r.blind").format(**q)
+        self._insert_merges = SQL(
+            "INSERT INTO {schema}.siyu_customer_merge (absorbed_id, survivor_id) "
+            "SELECT * FROM unnest(%b::uuid[], %b::uuid[])").format(**q)
+        self._delete_merges = SQL(
+            "DELETE FROM {schema}.siyu_customer_merge WHERE absorbed_id = ANY(%b::uuid[])"
         ).format(**q)
         self._select_owners = SQL(
             "SELECT blind_index, customer_id FROM {schema}.siyu_identity "
@@ -130,6 +145,14 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
             subjects, fields = zip(*latest, strict=True)
             curs.execute(self._upsert_sealed, (list(subjects), list(fields),
                                                list(latest.values())))
+        if writes.reowned:
+            blinds, owners = zip(*writes.reowned, strict=True)
+            curs.execute(self._reown, (list(blinds), list(owners)))
+        if writes.unmerges:
+            curs.execute(self._delete_merges, (list(writes.unmerges),))
+        if writes.merges:
+            absorbed, survivors = zip(*writes.merges, strict=True)
+            curs.execute(self._insert_merges, (list(absorbed), list(survivors)))
 
     # -- look-ups ---------------------------------------------------------------
     def _select_map(self, statement: Any, values: Sequence[Any]) -> dict[Any, Any]:
@@ -163,6 +186,7 @@ class SiyuMemoryRecorder(POPOApplicationRecorder):
         self.event_keys: dict[str, UUID] = {}
         self.vault_keys: dict[UUID, bytes] = {}
         self.sealed: dict[UUID, dict[str, bytes]] = {}
+        self.merges: dict[UUID, UUID] = {}  # absorbed -> survivor
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -184,6 +208,8 @@ class SiyuMemoryRecorder(POPOApplicationRecorder):
             raise IntegrityError("event key already recorded")
         if any(k.subject_id in self.vault_keys for k in writes.keys):
             raise IntegrityError("vault key already exists")
+        if any(a in self.merges and a not in writes.unmerges for a, _ in writes.merges):
+            raise IntegrityError("customer already merged")
 
     def _write_side(self, writes: SideWrites) -> None:
         for blind, namespace, owner in writes.identities:
@@ -192,6 +218,11 @@ class SiyuMemoryRecorder(POPOApplicationRecorder):
         self.vault_keys.update({k.subject_id: k.wrapped for k in writes.keys})
         for sealed in writes.sealed:
             self.sealed.setdefault(sealed.subject_id, {})[sealed.field] = sealed.ciphertext
+        for blind, owner in writes.reowned:
+            self.identities[blind] = (self.identities[blind][0], owner)
+        for absorbed in writes.unmerges:
+            self.merges.pop(absorbed, None)
+        self.merges.update(writes.merges)
 
     def owners_of(self, blind_indexes: Sequence[str]) -> Mapping[str, UUID]:
         return {b: self.identities[b][1] for b in blind_indexes if b in self.identities}

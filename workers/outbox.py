@@ -125,6 +125,9 @@ class WelcomeOutboxView:
             [[r[c] for r in rows] for c in columns],
         )
 
+    def bind(self, app: Any) -> None:
+        """Folds events only: needs nothing from the application."""
+
     def drop(self, curs: Cursor[DictRow]) -> None:
         """A ledger of work, not a disposable read model: never dropped (see clear)."""
 

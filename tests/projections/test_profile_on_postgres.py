@@ -24,7 +24,7 @@ from projections.runner import BatchRunner, Tracker
 pytestmark = pytest.mark.integration
 
 COLUMNS = ("customer_id, first_channel, tags, groups, current_staff_ids, order_count, gmv_fen, "
-           "refund_count, refunded_fen, content_views, event_count, last_version, "
+           "refund_count, refunded_fen, content_views, event_count, stream_versions, "
            "last_interaction_at, staff_relations, identities")
 
 
