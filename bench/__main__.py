@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench.spine import BENCHMARKS
+from bench import oneid, spine
+
+BENCHMARKS = {**spine.BENCHMARKS, **oneid.BENCHMARKS}
 
 
 def main(argv: list[str] | None = None) -> int:
