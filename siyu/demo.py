@@ -88,8 +88,8 @@ def _hire(app: CustomerOperations, rng: random.Random, now: datetime) -> list[tu
     return staff
 
 
-def _customer_events(n: int, rng: random.Random, now: datetime, front: list[UUID]
-                     ) -> list[EventItem]:
+def _customer_events(n: int, rng: random.Random, now: datetime, front: list[UUID],
+                     inviters: list[tuple[str, str]] | None = None) -> list[EventItem]:
     channel, _, wecom = rng.choices(CHANNELS, weights=[c[1] for c in CHANNELS])[0]
     first = now - timedelta(seconds=rng.randrange(30 * 86400))
     if wecom:
@@ -98,6 +98,7 @@ def _customer_events(n: int, rng: random.Random, now: datetime, front: list[UUID
         who = (f"wx_openid:{APP}", f"o{n:06d}{rng.randrange(16**8):08x}")
     else:
         who = ("wx_unionid", f"u{n:06d}{rng.randrange(16**8):08x}")
+    inviters = [] if inviters is None else inviters
     ids = iter(range(10_000))
     out: list[EventItem] = []
 
@@ -154,9 +155,69 @@ def _customer_events(n: int, rng: random.Random, now: datetime, front: list[UUID
     if friended and rng.random() < 0.07:
         add("FRIEND_DELETED", after(friended[0]), staff_id=str(owner),
             deleted_by="customer" if rng.random() < 0.85 else "staff")
+    out.extend(_engagement(n, random.Random(f"engagement-{n}"), now, first, who, owner,
+                           bool(friended), inviters))
+    inviters.append(who)
     # a refund or deletion dated before its cause would be refused: keep business order
     out.sort(key=lambda e: e.occurred_at)  # stable: ties keep their causal order
     return out
+
+
+def _engagement(n: int, rng: random.Random, now: datetime, first: datetime,
+                who: tuple[str, str], owner: UUID, friend: bool,
+                inviters: list[tuple[str, str]]) -> list[EventItem]:
+    """Messages, coupons, points, consent, referrals… (ids of their own: demo data versions)."""
+    out: list[EventItem] = []
+    ids = iter(range(10_000))
+
+    def at() -> datetime:
+        span = max((now - first).total_seconds() - 2, 1.0)
+        return first + timedelta(seconds=1 + rng.random() * span)
+
+    def add(kind: str, when: datetime, **fields: object) -> None:
+        out.append(EventItem(f"demo-e-{n}-{next(ids)}", kind, who, when, **fields))  # type: ignore[arg-type]
+
+    if inviters and rng.random() < 0.08:
+        add("REFERRED", first, inviter=rng.choice(inviters[-300:]), campaign_id="double11-fission")
+    if friend:
+        for _ in range(int(rng.expovariate(0.35))):
+            kind = rng.choices(["text", "image", "voice", "mini_program"], [70, 15, 10, 5])[0]
+            add(rng.choice(["MESSAGE_RECEIVED", "MESSAGE_SENT"]), at(), staff_id=str(owner),
+                message_kind=kind, text_length=rng.randrange(2, 120) if kind == "text" else 0)
+    if rng.random() < 0.5:
+        add("CONSENT_GIVEN", first, purpose="marketing", wording_version="2026-10")
+    if rng.random() < 0.03:
+        add("DND_SET", at())
+    if rng.random() < 0.35:
+        add("OFFICIAL_ACCOUNT_FOLLOWED", first, account_id="gh_demo_brand")
+    if rng.random() < 0.15:
+        add("ACTIVITY_JOINED", at(), activity_id=f"quiz-{rng.randrange(5)}",
+            activity_kind=rng.choice(["quiz", "task", "friend_boost"]))
+    if rng.random() < 0.1:
+        add("LIVE_STREAM_WATCHED", at(), stream_id="live-1111",
+            watch_seconds=rng.randrange(30, 3600))
+    if rng.random() < 0.3:
+        sku = rng.choice(SKUS)[0]
+        viewed = at()
+        add("PRODUCT_VIEWED", viewed, channel="mini_program", sku=sku)
+        if rng.random() < 0.4:
+            add("ADDED_TO_CART", viewed + timedelta(seconds=30), sku=sku,
+                quantity=rng.randint(1, 3))
+    if rng.random() < 0.3:
+        code, issued = f"CPN-{n:05d}", at()
+        add("COUPON_ISSUED", issued, coupon_code=code, amount_fen=rng.choice([500, 1000, 2000]))
+        if rng.random() < 0.4:
+            add("COUPON_REDEEMED", issued + timedelta(hours=rng.randrange(1, 48)),
+                coupon_code=code)
+    if rng.random() < 0.2:
+        joined = at()
+        add("MEMBER_REGISTERED", joined, member_level=rng.choice(["silver", "gold", "platinum"]))
+        earned = rng.randrange(100, 2000, 10)
+        add("POINTS_EARNED", joined, points=earned, reason="welcome")
+        if rng.random() < 0.5:
+            add("POINTS_SPENT", joined + timedelta(hours=1), points=rng.randrange(10, earned),
+                reason="redeem gift")
+    return [e for e in out if e.occurred_at < now]
 
 
 def load(app: CustomerOperations, *, customers: int = 2000, seed: int = 2026,
@@ -167,8 +228,9 @@ def load(app: CustomerOperations, *, customers: int = 2000, seed: int = 2026,
     staff = _hire(app, random.Random(seed + 1), now)
     front = [sid for sid, role in staff if role in ("sales", "service", "chief_chat_officer")]
     items: list[EventItem] = []
+    inviters: list[tuple[str, str]] = []
     for n in range(customers):
-        items.extend(_customer_events(n, rng, now, front))
+        items.extend(_customer_events(n, rng, now, front, inviters))
     accepted = duplicates = rejected = 0
     sample: UUID | None = None
     for i in range(0, len(items), batch):
