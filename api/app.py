@@ -22,9 +22,8 @@ from api.errors import UNAUTHENTICATED
 from api.http import JsonPostGraphQL
 from api.read_models import ReadModels, open_pool
 from api.schema import build_schema
-from projections.postgres_views import create_schema
-from projections.runner import Tracker
 from siyu.bootstrap import build_application
+from siyu.processes import prepare_read_models
 from siyu.settings import Settings
 from siyu.tokens import ensure_token_table, resolve_token
 from siyu.vault import AesGcmVault, derive_key
@@ -94,16 +93,14 @@ def create_app(settings: Settings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         app = build_application(database_url, settings.secret)
-        datastore = app.factory.datastore  # type: ignore[attr-defined]
-        with datastore.transaction(commit=True) as curs:
-            create_schema(curs)
+        tracker = prepare_read_models(app)
         ensure_token_table(database_url)
         pool = open_pool(database_url)
         await pool.open()
         holder["services"] = Services(
             app=app,
             read_models=ReadModels(pool),
-            tracker=Tracker(datastore),
+            tracker=tracker,
             vault=AesGcmVault(settings.secret),
             blind_key=derive_key(settings.secret, "blind-index"),
         )

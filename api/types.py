@@ -66,6 +66,27 @@ def mask(value: str) -> str:
     return "*" * max(len(value) - 4, 0) + value[-4:] if len(value) > 4 else "****"
 
 
+@strawberry.enum(description="Positioning by purchase frequency x ticket size (DOMAIN.md).")
+class Positioning(Enum):
+    TRANSACTION_HUB = "TRANSACTION_HUB"
+    INFORMATION_HUB = "INFORMATION_HUB"
+    SERVICE_HUB = "SERVICE_HUB"
+    MERCHANT_ALLIANCE_HUB = "MERCHANT_ALLIANCE_HUB"
+
+
+@strawberry.type(description="RFM scores, 0 (no order) to 5; bins in docs/bi.md.")
+class Rfm:
+    recency: int
+    frequency: int
+    monetary: int
+
+
+@strawberry.type
+class SkuQuantity:
+    sku: str
+    quantity: int
+
+
 @strawberry.type(description="Consent given for a purpose, under a version of its wording.")
 class Consent:
     purpose: str
@@ -114,6 +135,14 @@ class Customer:
     messages_sent: int
     last_message_at: datetime | None
     activities_joined: int
+    last_activity_at: datetime | None
+    first_order_at: datetime | None
+    average_order_fen: Long | None = strawberry.field(description="GMV ÷ paid orders, fen.")
+    coupons_held: int = strawberry.field(description="Coupons issued and not yet redeemed.")
+    rfm: Rfm
+    positioning: Positioning | None
+    favourite_skus: list[SkuQuantity] = strawberry.field(
+        description="Most bought SKUs (paid quantity), top 3.")
 
     @classmethod
     def from_row(cls, row: Row) -> Customer:
@@ -152,6 +181,16 @@ class Customer:
             messages_sent=row["messages_sent"],
             last_message_at=row["last_message_at"],
             activities_joined=row["activities_joined"],
+            last_activity_at=row["last_activity_at"],
+            first_order_at=row["first_order_at"],
+            average_order_fen=None if row["average_order_fen"] is None
+            else Long(row["average_order_fen"]),
+            coupons_held=row["coupons_issued"] - row["coupons_redeemed"],
+            rfm=Rfm(recency=row["recency_score"], frequency=row["frequency_score"],
+                    monetary=row["monetary_score"]),
+            positioning=Positioning(row["positioning"]) if row["positioning"] else None,
+            favourite_skus=[SkuQuantity(sku=k, quantity=v) for k, v in sorted(
+                row["sku_quantities"].items(), key=lambda kv: (-kv[1], kv[0]))[:3]],
         )
 
     @strawberry.field(description="Every friendship, past and present, oldest first.")

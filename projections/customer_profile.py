@@ -20,7 +20,7 @@ from typing import Any
 
 from domain.customer import Customer
 
-VERSION = 3
+VERSION = 4
 
 Row = dict[str, Any]
 
@@ -74,7 +74,10 @@ def new_row(event: Customer.Registered, position: int, row_id: Any) -> Row:
         "consents": {},
         **dict.fromkeys(COUNTERS.values(), 0),
         "last_interaction_at": None,
+        "first_order_at": None,
         "last_order_at": None,
+        "last_activity_at": None,
+        "sku_quantities": {},
         "last_message_at": None,
         "event_count": 0,
         "stream_versions": {},
@@ -84,6 +87,10 @@ def new_row(event: Customer.Registered, position: int, row_id: Any) -> Row:
 
 def _later(a: datetime | None, b: datetime) -> datetime:
     return b if a is None or b > a else a
+
+
+def _earlier(a: datetime | None, b: datetime) -> datetime:
+    return b if a is None or b < a else a
 
 
 def _added(values: list[str], value: str) -> list[str]:
@@ -157,6 +164,13 @@ def _fold(row: Row, event: Any) -> None:
         row["order_count"] += 1
         row["gmv_fen"] += event.amount_fen
         row["last_order_at"] = _later(row["last_order_at"], event.occurred_at)
+        row["first_order_at"] = _earlier(row["first_order_at"], event.occurred_at)
+        quantities = dict(row["sku_quantities"])
+        for line in event.items:
+            quantities[line["sku"]] = quantities.get(line["sku"], 0) + line["quantity"]
+        row["sku_quantities"] = quantities
+    elif isinstance(event, Customer.ActivityJoined):
+        row["last_activity_at"] = _later(row["last_activity_at"], event.occurred_at)
     elif isinstance(event, Customer.OrderRefunded):
         row["refund_count"] += 1
         row["refunded_fen"] += event.amount_fen

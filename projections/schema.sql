@@ -36,8 +36,11 @@ CREATE TABLE IF NOT EXISTS customer_profile (
     messages_sent       integer     NOT NULL DEFAULT 0,
     activities_joined   integer     NOT NULL DEFAULT 0,
     last_interaction_at timestamptz,
+    first_order_at      timestamptz,
     last_order_at       timestamptz,
     last_message_at     timestamptz,
+    last_activity_at    timestamptz,
+    sku_quantities      jsonb       NOT NULL DEFAULT '{}',
     event_count         integer     NOT NULL DEFAULT 0,
     stream_versions     jsonb       NOT NULL DEFAULT '{}',
     updated_at          timestamptz NOT NULL
@@ -71,10 +74,54 @@ CREATE OR REPLACE FUNCTION siyu_lifecycle(
     END
 $$;
 
+-- RFM scores, 0 (no order) to 5, fixed bins (docs/bi.md):
+--   recency   days since the last paid order: <=7 5, <=30 4, <=90 3, <=180 2, else 1
+--   frequency paid orders: >=10 5, >=5 4, >=3 3, 2 2, 1 1
+--   monetary  net GMV (paid - refunded) in fen: >=500000 5, >=100000 4, >=30000 3, >=10000 2, >0 1
+CREATE OR REPLACE FUNCTION siyu_recency_score(last_order_at timestamptz, at timestamptz)
+RETURNS integer LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE
+        WHEN last_order_at IS NULL THEN 0
+        WHEN last_order_at > at - interval '7 days' THEN 5
+        WHEN last_order_at > at - interval '30 days' THEN 4
+        WHEN last_order_at > at - interval '90 days' THEN 3
+        WHEN last_order_at > at - interval '180 days' THEN 2
+        ELSE 1
+    END
+$$;
+CREATE OR REPLACE FUNCTION siyu_frequency_score(order_count integer)
+RETURNS integer LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN order_count >= 10 THEN 5 WHEN order_count >= 5 THEN 4
+                WHEN order_count >= 3 THEN 3 ELSE greatest(order_count, 0) END
+$$;
+CREATE OR REPLACE FUNCTION siyu_monetary_score(net_fen bigint)
+RETURNS integer LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN net_fen >= 500000 THEN 5 WHEN net_fen >= 100000 THEN 4
+                WHEN net_fen >= 30000 THEN 3 WHEN net_fen >= 10000 THEN 2
+                WHEN net_fen > 0 THEN 1 ELSE 0 END
+$$;
+-- Positioning by frequency x ticket size (DOMAIN.md): high frequency = 3+ paid orders,
+-- high ticket = average order value >= 20000 fen (200 yuan); null without orders.
+CREATE OR REPLACE FUNCTION siyu_positioning(order_count integer, gmv_fen bigint)
+RETURNS text LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE
+        WHEN order_count = 0 THEN NULL
+        WHEN order_count >= 3 AND gmv_fen / order_count >= 20000 THEN 'TRANSACTION_HUB'
+        WHEN order_count >= 3 THEN 'INFORMATION_HUB'
+        WHEN gmv_fen / order_count >= 20000 THEN 'SERVICE_HUB'
+        ELSE 'MERCHANT_ALLIANCE_HUB'
+    END
+$$;
+
 CREATE OR REPLACE VIEW customer_profile_view AS
 SELECT p.*,
        siyu_lifecycle(p.ever_friend, p.current_staff_ids, p.last_interaction_at,
-                      p.first_seen_at, p.order_count, now()) AS lifecycle
+                      p.first_seen_at, p.order_count, now()) AS lifecycle,
+       CASE WHEN p.order_count > 0 THEN p.gmv_fen / p.order_count END AS average_order_fen,
+       siyu_recency_score(p.last_order_at, now()) AS recency_score,
+       siyu_frequency_score(p.order_count) AS frequency_score,
+       siyu_monetary_score(p.gmv_fen - p.refunded_fen) AS monetary_score,
+       siyu_positioning(p.order_count, p.gmv_fen) AS positioning
 FROM customer_profile p;
 
 CREATE TABLE IF NOT EXISTS staff_directory (

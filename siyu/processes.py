@@ -21,6 +21,14 @@ def read_model_views() -> list[View]:
     return [CustomerProfileView(), StaffDirectoryView()]
 
 
+def prepare_read_models(app: CustomerOperations) -> Tracker:
+    """Create (or migrate to the current version) every read model's tables."""
+    tracker = Tracker(app.factory.datastore)  # type: ignore[attr-defined]
+    for view in read_model_views():
+        BatchRunner(app, view, tracker)  # its constructor migrates and creates
+    return tracker
+
+
 def wait_for_signal(stop: threading.Event) -> None:
     """Block the main thread until SIGINT or SIGTERM (or ``stop`` is set)."""
     def handler(signum: int, _frame: Any) -> None:
