@@ -7,6 +7,7 @@
     siyu worker       the Dramatiq worker (welcome messages) only
     siyu rebuild [NAME…]              drop and rebuild read models from the event log
     siyu token issue --kind … --subject … [--role …]   issue an API token
+    siyu bi-role NAME [--password …]  a read-only role for BI tools (docs/bi.md)
 """
 
 from __future__ import annotations
@@ -149,6 +150,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     worker.add_argument("--threads", type=int, default=4)
     rebuild = sub.add_parser("rebuild", help="drop and rebuild read models from the event log")
     rebuild.add_argument("names", nargs="*", metavar="NAME")
+    bi = sub.add_parser("bi-role", help="create/update a read-only role for BI tools")
+    bi.add_argument("name")
+    bi.add_argument("--password", help="set a password (else rely on pg_hba / peer auth)")
     token = sub.add_parser("token", help="API tokens")
     token_sub = token.add_subparsers(dest="token_command", required=True)
     issue = token_sub.add_parser("issue", help="issue a token (printed once)")
@@ -185,6 +189,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                 parser.error(str(error))
             for name, rows in counts.items():
                 print(f"{name}: rebuilt, {rows} rows")
+        elif args.command == "bi-role":
+            from siyu.bi_role import grant_bi_role
+            from siyu.bootstrap import build_application
+            from siyu.processes import prepare_read_models
+
+            assert ready.database_url is not None
+            app = build_application(ready.database_url, ready.secret)
+            try:
+                prepare_read_models(app)
+            finally:
+                app.close()
+            granted = grant_bi_role(ready.database_url, args.name, args.password)
+            print(f"{args.name}: SELECT on {', '.join(granted)}")
         elif args.command == "token":
             from siyu.tokens import ensure_token_table, issue_token
 
