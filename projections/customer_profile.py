@@ -20,7 +20,7 @@ from typing import Any
 
 from domain.customer import Customer
 
-VERSION = 4
+VERSION = 5
 
 Row = dict[str, Any]
 
@@ -57,6 +57,7 @@ def new_row(event: Customer.Registered, position: int, row_id: Any) -> Row:
         "first_seen_at": event.occurred_at,
         "identities": [],
         "staff_relations": [],
+        "friend_changes": [],
         "current_staff_ids": [],
         "ever_friend": False,
         "muted_staff_ids": [],
@@ -187,26 +188,38 @@ def _fold(row: Row, event: Any) -> None:
 
 
 def _friend_added(row: Row, event: Customer.FriendAdded) -> None:
-    relations = [dict(r) for r in row["staff_relations"]]
-    relations.append({
-        "staff_id": event.staff_id,
-        "since": event.occurred_at.isoformat(),
-        "until": None,
-        "deleted_by": None,
-        "channel": event.channel,
-        "state": event.state,
-    })
-    row["staff_relations"] = relations
-    row["current_staff_ids"] = _added(row["current_staff_ids"], event.staff_id)
-    row["ever_friend"] = True
+    _friend_change(row, {"at": event.occurred_at.isoformat(), "staff_id": event.staff_id,
+                         "kind": "add", "channel": event.channel, "state": event.state})
 
 
 def _friend_deleted(row: Row, event: Customer.FriendDeleted) -> None:
-    relations = [dict(r) for r in row["staff_relations"]]
-    for relation in reversed(relations):
-        if relation["staff_id"] == event.staff_id and relation["until"] is None:
-            relation["until"] = event.occurred_at.isoformat()
-            relation["deleted_by"] = event.deleted_by
-            break
+    _friend_change(row, {"at": event.occurred_at.isoformat(), "staff_id": event.staff_id,
+                         "kind": "delete", "deleted_by": event.deleted_by})
+
+
+def _friend_change(row: Row, change: dict[str, Any]) -> None:
+    """Record an add or delete, then derive the relations in business-time order.
+
+    Callbacks arrive late and out of order (a deletion can arrive before the
+    add it ends); ordering by when things happened keeps the relations true.
+    """
+    change["seq"] = len(row["friend_changes"])
+    changes = sorted([*row["friend_changes"], change],
+                     key=lambda c: (datetime.fromisoformat(c["at"]), c["seq"]))
+    relations: list[dict[str, Any]] = []
+    open_by_staff: dict[str, dict[str, Any]] = {}
+    for c in changes:
+        current = open_by_staff.get(c["staff_id"])
+        if c["kind"] == "add" and current is None:
+            relation = {"staff_id": c["staff_id"], "since": c["at"], "until": None,
+                        "deleted_by": None, "channel": c["channel"], "state": c["state"]}
+            relations.append(relation)
+            open_by_staff[c["staff_id"]] = relation
+        elif c["kind"] == "delete" and current is not None:
+            current["until"] = c["at"]
+            current["deleted_by"] = c["deleted_by"]
+            del open_by_staff[c["staff_id"]]
+    row["friend_changes"] = changes
     row["staff_relations"] = relations
-    row["current_staff_ids"] = _removed(row["current_staff_ids"], event.staff_id)
+    row["current_staff_ids"] = sorted(open_by_staff)
+    row["ever_friend"] = bool(relations)

@@ -10,6 +10,7 @@ CREATE TABLE IF NOT EXISTS customer_profile (
     first_seen_at       timestamptz NOT NULL,
     identities          jsonb       NOT NULL DEFAULT '[]',
     staff_relations     jsonb       NOT NULL DEFAULT '[]',
+    friend_changes      jsonb       NOT NULL DEFAULT '[]',
     current_staff_ids   text[]      NOT NULL DEFAULT '{}',
     ever_friend         boolean     NOT NULL DEFAULT false,
     muted_staff_ids     text[]      NOT NULL DEFAULT '{}',

@@ -59,3 +59,30 @@ def test_applying_the_same_event_twice_changes_nothing() -> None:
         row = apply(row, event, 1)
     again = apply(row, events[-1], 2)
     assert again == row
+
+
+def test_a_deletion_that_arrives_before_its_add_still_ends_the_friendship() -> None:
+    # Given the add happened at 10:00 and the deletion at 11:00, but the deletion arrives first
+    customer = Customer(first_channel="qr", by="system", occurred_at=AT)
+    customer.delete_friend("s1", "customer", "service:wecom", AT + timedelta(hours=2))
+    customer.add_friend("s1", "qr", None, None, "service:wecom", AT + timedelta(hours=1))
+    # When both are folded in arrival order
+    row = fold(customer)
+    # Then the friendship is over, with the right times
+    assert row is not None
+    assert row["current_staff_ids"] == []
+    relation = row["staff_relations"][0]  # type: ignore[index]
+    assert relation["since"] == (AT + timedelta(hours=1)).isoformat()
+    assert relation["until"] == (AT + timedelta(hours=2)).isoformat()
+
+
+def test_a_late_add_before_a_known_deletion_and_a_new_add_keeps_the_new_friendship() -> None:
+    customer = Customer(first_channel="qr", by="system", occurred_at=AT)
+    customer.add_friend("s1", "qr", None, None, "w", AT + timedelta(hours=5))  # re-added later
+    customer.delete_friend("s1", "staff", "w", AT + timedelta(hours=2))
+    customer.add_friend("s1", "qr", None, None, "w", AT + timedelta(hours=1))  # arrives last
+    row = fold(customer)
+    assert row is not None
+    assert row["current_staff_ids"] == ["s1"]
+    assert [(r["since"][11:16], r["until"] and r["until"][11:16])
+            for r in row["staff_relations"]] == [("10:00", "11:00"), ("14:00", None)]
