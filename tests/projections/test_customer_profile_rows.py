@@ -84,5 +84,6 @@ def test_a_late_add_before_a_known_deletion_and_a_new_add_keeps_the_new_friendsh
     row = fold(customer)
     assert row is not None
     assert row["current_staff_ids"] == ["s1"]
-    assert [(r["since"][11:16], r["until"] and r["until"][11:16])
-            for r in row["staff_relations"]] == [("10:00", "11:00"), ("14:00", None)]
+    relations: list[dict[str, str | None]] = row["staff_relations"]  # type: ignore[assignment]
+    spans = [(str(r["since"])[11:16], r["until"] and r["until"][11:16]) for r in relations]
+    assert spans == [("10:00", "11:00"), ("14:00", None)]
