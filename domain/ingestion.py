@@ -11,6 +11,7 @@ own methods check the rest (e.g. a refund larger than the payment).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -40,6 +41,16 @@ MESSAGE_KINDS = frozenset({"text", "image", "voice", "video", "file", "link", "m
                            "emotion", "location", "other"})
 
 
+#: Control characters and lone surrogates: JSON can carry them, text columns cannot.
+_UNSAFE = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+
+
+def _safe(value: str, field: str) -> str:
+    if _UNSAFE.search(value):
+        raise InvalidInput(f"{field} has control characters or unpaired surrogates", field=field)
+    return value
+
+
 def camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part.title() for part in rest)
@@ -54,7 +65,7 @@ def _text(item: EventItem, name: str, *, required: bool = True) -> str | None:
     if not isinstance(value, str) or len(value) > MAX_TEXT:
         raise InvalidInput(f"{camel(name)} must be a string of at most {MAX_TEXT} characters",
                            field=camel(name))
-    return value.strip()
+    return _safe(value.strip(), camel(name))
 
 
 def _req(item: EventItem, name: str) -> str:
@@ -116,6 +127,7 @@ def _order_items(item: EventItem) -> list[dict[str, Any]]:
     for n, line in enumerate(item.items):
         if not line.sku or len(line.sku) > MAX_TEXT:
             raise InvalidInput("sku must be 1-128 characters", field=f"items[{n}].sku")
+        _safe(line.sku, f"items[{n}].sku")
         if line.quantity <= 0:
             raise InvalidInput("quantity must be positive", field=f"items[{n}].quantity")
         if line.price_fen < 0:
@@ -129,6 +141,7 @@ def parse_item(item: EventItem, now: datetime) -> Command:
     event_id = item.event_id
     if not isinstance(event_id, str) or not 1 <= len(event_id) <= MAX_TEXT:
         raise InvalidInput("eventId must be 1-128 characters", field="eventId")
+    _safe(event_id, "eventId")
     builder = _BUILDERS.get(item.type)
     if builder is None:
         raise UnknownEventType(

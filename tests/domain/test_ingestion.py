@@ -146,3 +146,16 @@ def test_appending_to_a_long_history_reads_none_of_it(
     # Then it is stored without replaying the history
     assert result.outcomes[0].status == "accepted"
     assert sum(read) == 0
+
+
+def test_control_characters_and_lone_surrogates_are_refused_per_item(
+    memory_app: CustomerOperations, now: datetime
+) -> None:
+    # JSON can carry them; the events table and the read models cannot.
+    items = [EventItem("n1", "TAGGED", WECOM, now, tag="x\x00y"),
+             EventItem("n2", "TAGGED", WECOM, now, tag="x\ud800"),
+             EventItem("n\x003", "TAGGED", WECOM, now, tag="ok")]
+    result = memory_app.record_batch(items, "service:test")
+    assert [(o.status, o.error and o.error.field) for o in result.outcomes] == [
+        ("rejected", "tag"), ("rejected", "tag"), ("rejected", "eventId")]
+    assert stored_count(memory_app) == 0
