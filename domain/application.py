@@ -220,8 +220,7 @@ class CustomerOperations(Application[UUID]):
             except DomainError as error:
                 self._forget_if_created(batch, index, owners)
                 result.outcomes.append(ItemOutcome(index, event_id, "rejected", error=error))
-                seen[event_id] = None
-                continue
+                continue  # its id stays free: a corrected resend in this batch is accepted
             batch.writes.event_keys.append((event_id, customer.id))
             seen[event_id] = customer.id
             result.outcomes.append(ItemOutcome(index, event_id, "accepted", customer.id))

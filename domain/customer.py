@@ -84,15 +84,24 @@ class Customer(Aggregate):
 
     # -- one customer id (OneID) --------------------------------------------------
     class CustomerMerged(Event):
-        """This customer absorbed ``absorbed_id`` and its identities (blind indexes)."""
+        """This customer absorbed ``absorbed_id``: its identities (blind indexes) and the
+        state its commands decide on (orders, placed orders, coupons, points)."""
 
         absorbed_id: str
         blind_indexes: list[str]
+        orders: dict[str, list[int]]
+        placed: dict[str, int]
+        coupons: dict[str, bool]
+        points: int
 
         def apply(self, customer: Customer) -> None:
             customer.absorbed[self.absorbed_id] = self.blind_indexes
             for blind in self.blind_indexes:
                 customer.identities[blind] = "merged"
+            customer.orders.update({k: list(v) for k, v in self.orders.items()})
+            customer.placed.update(self.placed)
+            customer.coupons.update(self.coupons)
+            customer.points += self.points
 
     class MergedInto(Event):
         """This customer was absorbed by ``survivor_id``; its identities lead there now."""
@@ -103,15 +112,27 @@ class Customer(Aggregate):
             customer.merged_into = self.survivor_id
 
     class CustomerUnmerged(Event):
-        """A merge was undone: ``absorbed_id`` and its identities are its own again."""
+        """A merge was undone: ``absorbed_id``, its identities and what it brought are its own
+        again (orders, placed orders and coupons it brought; the points it brought)."""
 
         absorbed_id: str
         blind_indexes: list[str]
+        orders: list[str]
+        placed: list[str]
+        coupons: list[str]
+        points: int
 
         def apply(self, customer: Customer) -> None:
             customer.absorbed.pop(self.absorbed_id, None)
             for blind in self.blind_indexes:
                 customer.identities.pop(blind, None)
+            for order_id in self.orders:
+                customer.orders.pop(order_id, None)
+            for order_id in self.placed:
+                customer.placed.pop(order_id, None)
+            for code in self.coupons:
+                customer.coupons.pop(code, None)
+            customer.points -= self.points
 
     class UnmergedFrom(Event):
         survivor_id: str
@@ -400,7 +421,8 @@ class Customer(Aggregate):
                               field="absorbedId")
         blinds = sorted(other.identities)
         self.trigger_event(self.CustomerMerged, absorbed_id=str(other.id), blind_indexes=blinds,
-                           by=by, occurred_at=occurred_at)
+                           orders=other.orders, placed=other.placed, coupons=other.coupons,
+                           points=other.points, by=by, occurred_at=occurred_at)
         other.trigger_event(other.MergedInto, survivor_id=str(self.id), by=by,
                             occurred_at=occurred_at)
 
@@ -409,8 +431,11 @@ class Customer(Aggregate):
         blinds = self.absorbed.get(str(other.id))
         if blinds is None or other.merged_into != str(self.id):
             raise NotMerged("this customer was not merged into that one", field="customerId")
+        # The absorbed customer's own state never changed while merged: it is what it brought.
         self.trigger_event(self.CustomerUnmerged, absorbed_id=str(other.id),
-                           blind_indexes=blinds, by=by, occurred_at=occurred_at)
+                           blind_indexes=blinds, orders=sorted(other.orders),
+                           placed=sorted(other.placed), coupons=sorted(other.coupons),
+                           points=other.points, by=by, occurred_at=occurred_at)
         other.trigger_event(other.UnmergedFrom, survivor_id=str(self.id), by=by,
                             occurred_at=occurred_at)
         return blinds

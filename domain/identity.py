@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from domain.errors import InvalidIdentity
@@ -24,7 +25,8 @@ KINDS = SCOPED_KINDS | UNSCOPED_KINDS
 
 _SCOPE = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 _VALUE = re.compile(r"^[A-Za-z0-9_\-@.+=/]{1,128}$")
-_CN_MOBILE = re.compile(r"^1[3-9]\d{9}$")
+_CN_MOBILE = re.compile(r"^1[3-9][0-9]{9}$")
+_ASCII_DIGITS = re.compile(r"^[0-9]+$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,13 +40,17 @@ class Identity:
 
 
 def normalise_phone(raw: str) -> str:
-    """Return the E.164 form of a phone number; mainland mobiles may omit +86."""
-    digits = re.sub(r"[\s\-()]", "", raw)
+    """Return the E.164 form of a phone number; mainland mobiles may omit +86.
+
+    Full-width digits and signs (U+FF10..U+FF19, U+FF0B) are folded to ASCII first (NFKC),
+    so every spelling of a number matches the same customer.
+    """
+    digits = re.sub(r"[\s\-()]", "", unicodedata.normalize("NFKC", raw))
     if digits.startswith("00"):
         digits = "+" + digits[2:]
     if digits.startswith("+"):
         body = digits[1:]
-        if not body.isdigit() or not 8 <= len(body) <= 15:
+        if not _ASCII_DIGITS.match(body) or not 8 <= len(body) <= 15:
             raise InvalidIdentity("phone is not a valid E.164 number", field="value")
         if body.startswith("86") and not _CN_MOBILE.match(body[2:]) and len(body) == 13:
             raise InvalidIdentity("not a valid mainland China mobile number", field="value")

@@ -37,3 +37,16 @@ def test_the_blind_index_depends_on_the_deployment_key() -> None:
     assert blind_index(b"k1" * 16, identity) != blind_index(b"k2" * 16, identity)
     assert blind_index(b"k1" * 16, identity) == blind_index(b"k1" * 16, identity)
     assert "13800138000" not in blind_index(b"k1" * 16, identity)
+
+
+def test_full_width_digits_are_the_same_phone_number() -> None:
+    def full_width(text: str) -> str:
+        return "".join(chr(ord(c) + 0xFEE0) if c.isdigit() or c == "+" else c for c in text)
+
+    assert normalise_phone(full_width("+86 13800138000")) == "+8613800138000"
+    assert normalise_phone(full_width("13800138000")) == "+8613800138000"
+
+
+def test_digits_of_other_scripts_are_not_a_phone_number() -> None:
+    with pytest.raises(InvalidIdentity):
+        normalise_phone("+٨٦١٣٨٠٠١٣٨٠٠٠")  # Arabic-Indic digits: NFKC keeps them

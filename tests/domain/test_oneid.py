@@ -82,3 +82,23 @@ def test_merges_chain_and_unmerge_one_level(memory_app: CustomerOperations,
     memory_app.unmerge_customer(b, "staff:m", now)  # b (with c) is its own again
     assert owner_of(memory_app, ("mall_member", "m-9"), now, "v2") == b
     assert owner_of(memory_app, PHONE, now, "v3") == b
+
+
+def test_a_merged_customer_can_refund_an_order_the_absorbed_one_paid(
+    memory_app: CustomerOperations, now: datetime
+) -> None:
+    # Given the mall customer paid an order, then was merged into the mini-program customer
+    a, b = two_customers(memory_app, now)
+    memory_app.record_batch([EventItem("o", "ORDER_PAID", PHONE, now, order_id="o1",
+                                       amount_fen=900)], "s:t")
+    memory_app.merge_customers(a, b, "staff:m", now)
+    # When the refund arrives (through the phone, now Alice's)
+    refund = memory_app.record_batch([EventItem("r", "ORDER_REFUNDED", PHONE, now,
+                                                order_id="o1", amount_fen=900)], "s:t")
+    # Then it is accepted on the survivor
+    assert refund.outcomes[0].status == "accepted"
+    assert refund.outcomes[0].customer_id == a
+    # and after an un-merge the survivor no longer decides on b's orders
+    memory_app.unmerge_customer(b, "staff:m", now)
+    survivor: Customer = memory_app.repository.get(a)
+    assert "o1" not in survivor.orders
