@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import httpx
 
-from bench import workload
+from bench import tracking, workload
 from bench.common import (
     SECRET,
     Measure,
@@ -156,4 +156,5 @@ BENCHMARKS: dict[str, Callable[[bool], list[Measure]]] = {
     "ingest_graphql": ingest_graphql,
     "append_cost": append_cost,
     "profile_query": profile_query,
+    "ingest_tracking": tracking.ingest_tracking,
 }

@@ -8,6 +8,7 @@
     siyu rebuild [NAME…]              drop and rebuild read models from the event log
     siyu token issue --kind … --subject … [--role …]   issue an API token
     siyu bi-role NAME [--password …]  a read-only role for BI tools (docs/bi.md)
+    siyu import-orders PATH [--format csv|jsonl] [--batch 1000]   import a mall order export
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 
 from siyu.settings import Settings, from_env
 
@@ -160,6 +162,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     issue.add_argument("--subject", required=True, help="staff or customer id, or service name")
     issue.add_argument("--role", help="staff role (required for staff)")
     issue.add_argument("--label", default="")
+    orders = sub.add_parser("import-orders", help="import a mall order export (siyu.mall_import)")
+    orders.add_argument("path", type=Path)
+    orders.add_argument("--format", choices=["csv", "jsonl"], help="default: from the file name")
+    orders.add_argument("--batch", type=int, default=1000, help="lines per transaction")
     args = parser.parse_args(argv)
     _configure_logging()
     settings = from_env()
@@ -210,6 +216,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 parser.error("--role is required for a staff token")
             ensure_token_table(ready.database_url)
             print(issue_token(ready.database_url, args.kind, args.subject, args.role, args.label))
+        elif args.command == "import-orders":
+            from siyu.mall_import import command
+
+            return command(ready, args.path, args.format, args.batch)
     return 0
 
 
