@@ -22,6 +22,8 @@ from api.errors import UNAUTHENTICATED
 from api.http import JsonPostGraphQL
 from api.read_models import ReadModels, open_pool
 from api.schema import build_schema
+from api.wecom_callbacks import WeComCallbacks
+from api.wecom_crypto import WeComCrypto
 from siyu.bootstrap import build_application
 from siyu.processes import prepare_read_models
 from siyu.settings import Settings
@@ -118,12 +120,19 @@ def create_app(settings: Settings) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     guarded = RequirePrincipal(fast, lambda: holder["resolver"])
+    crypto = None
+    if settings.wecom_token and settings.wecom_encoding_aes_key and settings.wecom_corp_id:
+        crypto = WeComCrypto(settings.wecom_token, settings.wecom_encoding_aes_key,
+                             settings.wecom_corp_id)
+    wecom = WeComCallbacks(crypto, lambda: holder["services"])
     return Starlette(
         routes=[
             Route("/healthz", health),
             # Exact paths: a Mount would redirect POST /graphql to /graphql/.
             Route("/graphql", guarded, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", guarded),
+            # WeCom signs its callbacks: no bearer token there.
+            Route("/callbacks/wecom", wecom.handle, methods=["GET", "POST"]),
         ],
         lifespan=lifespan,
     )

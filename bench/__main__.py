@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench import oneid, spine
+from bench import oneid, spine, wecom
 
-BENCHMARKS = {**spine.BENCHMARKS, **oneid.BENCHMARKS}
+BENCHMARKS = {**spine.BENCHMARKS, **oneid.BENCHMARKS, **wecom.BENCHMARKS}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -84,10 +84,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(url: str, port: int) -> Iterator[subprocess.Popen[bytes]]:
+def server(url: str, port: int, extra_env: dict[str, str] | None = None
+           ) -> Iterator[subprocess.Popen[bytes]]:
     """Run ``bench.server`` (the API plus a plain baseline endpoint) in its own process."""
     env = {**os.environ, "DATABASE_URL": url, "SIYU_SECRET": SECRET.decode(),
-           "SIYU_PORT": str(port)}
+           "SIYU_PORT": str(port), **(extra_env or {})}
     proc = subprocess.Popen([sys.executable, "-m", "bench.server"], env=env)
     try:
         deadline = time.monotonic() + 60
@@ -151,6 +152,20 @@ def load(port: int, request: bytes, total: int, concurrency: int) -> tuple[float
     start = time.perf_counter()
     asyncio.run(run())
     return per * concurrency / (time.perf_counter() - start), latencies
+
+
+def load_distinct(port: int, requests: list[bytes], concurrency: int
+                  ) -> tuple[float, list[float]]:
+    """Requests/s of sending each request once, spread over keep-alive connections."""
+    latencies: list[float] = []
+    shares = [requests[i::concurrency] for i in range(concurrency)]
+
+    async def run() -> None:
+        await asyncio.gather(*(_client(port, share, latencies) for share in shares))
+
+    start = time.perf_counter()
+    asyncio.run(run())
+    return len(requests) / (time.perf_counter() - start), latencies
 
 
 def median(values: list[float]) -> float:

@@ -9,6 +9,7 @@
 | ``SIYU_HOST`` / ``SIYU_PORT`` | ``127.0.0.1`` / ``8000`` | where the GraphQL server listens |
 | ``WECOM_API_BASE`` | the local fake gateway started by the main job | outbound message API |
 | ``WECOM_CORP_ID`` / ``WECOM_CORP_SECRET`` | the fake gateway's | credentials for the outbound API |
+| ``WECOM_TOKEN``, ``WECOM_ENCODING_AES_KEY`` | unset: callbacks answer 404 | callback token and AES key |
 | ``SIYU_FAKE_GATEWAY_PORT`` | ``8001`` | port of the local fake WeCom gateway |
 | ``SIYU_DEBUG`` | unset | unmask unexpected GraphQL errors (never in production) |
 """
@@ -33,6 +34,8 @@ class Settings:
     wecom_api_base: str | None = None
     wecom_corp_id: str | None = None
     wecom_corp_secret: str | None = None
+    wecom_token: str | None = None
+    wecom_encoding_aes_key: str | None = None
     fake_gateway_port: int = 8001
     debug: bool = False
 
@@ -67,6 +70,8 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         wecom_api_base=env.get("WECOM_API_BASE") or None,
         wecom_corp_id=env.get("WECOM_CORP_ID") or None,
         wecom_corp_secret=env.get("WECOM_CORP_SECRET") or None,
+        wecom_token=env.get("WECOM_TOKEN") or None,
+        wecom_encoding_aes_key=env.get("WECOM_ENCODING_AES_KEY") or None,
         fake_gateway_port=int(env.get("SIYU_FAKE_GATEWAY_PORT", "8001")),
         debug=env.get("SIYU_DEBUG", "") not in ("", "0", "false"),
     )
