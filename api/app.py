@@ -17,6 +17,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
 from api.auth import CachedResolver, Principal, bearer_token
+from api.batcher import WriteBatcher
 from api.context import Context, Services
 from api.errors import UNAUTHENTICATED
 from api.http import JsonPostGraphQL
@@ -99,17 +100,21 @@ def create_app(settings: Settings) -> Starlette:
         ensure_token_table(database_url)
         pool = open_pool(database_url)
         await pool.open()
+        batcher = WriteBatcher(app)
+        batcher.start()
         holder["services"] = Services(
             app=app,
             read_models=ReadModels(pool),
             tracker=tracker,
             vault=AesGcmVault(settings.secret),
             blind_key=derive_key(settings.secret, "blind-index"),
+            batcher=batcher,
         )
         holder["resolver"] = CachedResolver(_token_lookup(database_url))
         try:
             yield
         finally:
+            await batcher.stop()
             await pool.close()
             app.close()
 

@@ -10,6 +10,7 @@ from uuid import UUID
 from strawberry.dataloader import DataLoader
 
 from api.auth import Principal
+from api.batcher import WriteBatcher
 from api.read_models import ReadModels
 from domain.application import CustomerOperations
 from projections.runner import Tracker
@@ -25,6 +26,7 @@ class Services:
     tracker: Tracker
     vault: AesGcmVault
     blind_key: bytes
+    batcher: WriteBatcher
     max_batch: int = 5000
 
 

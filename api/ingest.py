@@ -73,8 +73,7 @@ async def record_events(
     if not 0 <= timeout_ms <= 60_000:
         raise ApiError(BAD_INPUT, "timeoutMs must be 0..60000", field="timeoutMs")
     by = context.principal.actor
-    result = await to_thread.run_sync(
-        lambda: services.app.record_batch(items, by, atomic=atomic))
+    result = await services.batcher.record(items, by, atomic=atomic)
     projected = result.last_position is None
     if wait_for_projection and result.last_position is not None:
         position = result.last_position

@@ -17,7 +17,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from anyio import to_thread
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
@@ -150,8 +149,7 @@ class WeComCallbacks:
             log.info("WeCom callback %s/%s acknowledged, nothing to record",
                      fields.get("Event"), fields.get("ChangeType"))
             return PlainTextResponse("success")
-        app = self.services().app
-        result = await to_thread.run_sync(lambda: app.record_batch(items, BY))
+        result = await self.services().batcher.record(items, BY)
         for outcome in result.outcomes:
             if outcome.error is not None:
                 log.warning("WeCom callback item refused: %s on %s", outcome.error.code,
