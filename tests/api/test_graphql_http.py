@@ -341,4 +341,4 @@ def test_waiting_for_the_projection_gives_up_at_the_timeout(
         elapsed = time.monotonic() - started
     # Then the write is stored and the answer says the read model is not there yet
     assert response.json()["data"]["recordCustomerEvents"] == {"accepted": 1, "projected": False}
-    assert 0.3 <= elapsed < 3
+    assert 0.3 <= elapsed < 10

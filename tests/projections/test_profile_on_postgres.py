@@ -159,10 +159,13 @@ def test_kill_9_during_projection_neither_loses_nor_double_counts(
     tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
     # When a projection process is killed with SIGKILL three times mid-way
     for _ in range(3):
+        before = tracker.position("customer_profile")
         with subprocess.Popen([sys.executable, "-c", RUNNER, pg_url], stdout=subprocess.PIPE,
                               env={**os.environ}) as proc:
             assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
-            time.sleep(0.15)
+            deadline = time.monotonic() + 30
+            while tracker.position("customer_profile") == before and time.monotonic() < deadline:
+                time.sleep(0.01)  # kill it once it has committed something, whatever the load
             proc.send_signal(signal.SIGKILL)
             proc.wait()
     partial = tracker.position("customer_profile")
