@@ -17,11 +17,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from anyio import to_thread
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from api.context import Services
 from api.wecom_crypto import CallbackRefused, WeComCrypto
+from domain.application import CustomerOperations
 from domain.ingestion import EventItem
 
 log = logging.getLogger(__name__)
@@ -109,6 +111,30 @@ def callback_items(corp: str, fields: dict[str, Any]) -> list[EventItem]:
     return []
 
 
+DirectoryChange = Callable[[CustomerOperations], bool]
+
+
+def directory_change(corp: str, fields: dict[str, Any]) -> DirectoryChange | None:
+    """A group created/dismissed or a tag-library change, as an application call (or None)."""
+    event, change = fields.get("Event"), str(fields.get("ChangeType"))
+    key = _event_id(corp, {**fields, "Id": fields.get("Id", "")}) + ":dir"
+    if event == "change_external_chat" and change in ("create", "dismiss"):
+        chat = fields.get("ChatId")
+        if not chat:
+            raise CallbackRefused("group change without ChatId")
+        owner = fields.get("Owner") or None
+        at = _when(fields)
+        return lambda app: app.record_group_change(corp, chat, change, owner, key, at)
+    if event == "change_external_tag" and change in ("create", "update", "delete", "shuffle"):
+        tag_id, tag_type = fields.get("Id") or "", fields.get("TagType") or "tag"
+        at = _when(fields)
+        key = "wecom:" + hashlib.sha256(
+            f"{corp}|tag|{change}|{tag_id}|{tag_type}|{fields.get('CreateTime')}".encode()
+        ).hexdigest()[:40]
+        return lambda app: app.record_tag_change(corp, tag_id, tag_type, change, key, at)
+    return None
+
+
 class WeComCallbacks:
     """The endpoint; ``crypto`` is None when WeCom is not configured (then: 404)."""
 
@@ -141,10 +167,15 @@ class WeComCallbacks:
             crypto = self._verify(request, encrypted)
             fields = parse_xml(crypto.decrypt(encrypted))
             items = callback_items(crypto.corp_id, fields)
+            directory = directory_change(crypto.corp_id, fields)
         except CallbackRefused as refused:
             status = 404 if str(refused) == "not configured" else 403
             log.warning("WeCom callback refused: %s", refused)
             return PlainTextResponse(f"refused: {refused}", status_code=status)
+        if directory is not None:
+            app = self.services().app
+            await to_thread.run_sync(directory, app)
+            return PlainTextResponse("success")
         if not items:
             log.info("WeCom callback %s/%s acknowledged, nothing to record",
                      fields.get("Event"), fields.get("ChangeType"))

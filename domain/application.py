@@ -38,6 +38,9 @@ from domain.identity import Identity, blind_index
 from domain.ingestion import Command, EventItem, parse_item
 from domain.ports import IngestIndex, SealedValue, SideWrites, Vault, WrappedKey
 from domain.staff import Staff
+from domain.wecom_directory import CorpTagLibrary, CustomerGroup
+
+WECOM = "service:wecom"
 
 MAX_ATTEMPTS = 8
 
@@ -332,6 +335,53 @@ class CustomerOperations(Application[UUID]):
             batch.writes.unmerges.append(absorbed.id)
 
         return self._transact(decide)
+
+    # -- WeCom directory facts (groups, tag library) ---------------------------------------
+    def record_group_change(self, corp_id: str, chat_id: str, change: str, owner: str | None,
+                            event_key: str, occurred_at: datetime) -> bool:
+        """Record a customer group's creation or dismissal once per ``event_key``."""
+        def decide(batch: _Batch) -> None:
+            group_id = CustomerGroup.create_id(corp_id, chat_id)
+            group: CustomerGroup
+            try:
+                group = self.repository.get(group_id)
+            except AggregateNotFoundError:  # the id comes from CustomerGroup.create_id
+                group = CustomerGroup(corp_id=corp_id, chat_id=chat_id, owner=owner,
+                                      by=WECOM, occurred_at=occurred_at)
+            if change == "dismiss":
+                group.dismiss(WECOM, occurred_at)
+            batch.aggregates[group_id] = cast(Customer, group)  # saved with the batch
+            batch.writes.event_keys.append((event_key, group_id))
+
+        return self._once(event_key, decide)
+
+    def record_tag_change(self, corp_id: str, tag_id: str, tag_type: str, change: str,
+                          event_key: str, occurred_at: datetime) -> bool:
+        """Record a change of the corp's tag library once per ``event_key``."""
+        def decide(batch: _Batch) -> None:
+            library_id = CorpTagLibrary.create_id(corp_id)
+            library: CorpTagLibrary
+            try:
+                library = self.repository.get(library_id)
+            except AggregateNotFoundError:  # the id comes from CorpTagLibrary.create_id
+                library = CorpTagLibrary(corp_id=corp_id, by=WECOM, occurred_at=occurred_at)
+            library.record_change(tag_id, tag_type, change, WECOM, occurred_at)
+            batch.aggregates[library_id] = cast(Customer, library)  # saved with the batch
+            batch.writes.event_keys.append((event_key, library_id))
+
+        return self._once(event_key, decide)
+
+    def _once(self, event_key: str, decide: Callable[[_Batch], None]) -> bool:
+        with self._write_lock:
+            if event_key in self.index.known_event_keys([event_key]):
+                return False
+            try:
+                self._transact(decide)
+            except IntegrityError:
+                if event_key in self.index.known_event_keys([event_key]):
+                    return False  # recorded concurrently
+                raise
+            return True
 
     def _existing(self, customer_id: UUID, batch: _Batch, field: str) -> Customer:
         try:

@@ -17,6 +17,7 @@ from eventsourcing.domain import Aggregate
 from domain.customer import Customer
 from domain.ingestion import EVENT_TYPES, camel
 from domain.staff import Staff
+from domain.wecom_directory import CorpTagLibrary, CustomerGroup
 
 ENVELOPE = {"originator_id", "originator_version", "originator_topic", "timestamp", "by",
             "occurred_at"}
@@ -124,9 +125,10 @@ def example(kind: str) -> dict[str, Any]:
 
 def event_classes() -> list[type[Any]]:
     """Every concrete event class nested on an aggregate, in declaration order."""
-    return [value for owner in (Customer, Staff) for name, value in vars(owner).items()
+    return [value for owner in (Customer, Staff, CustomerGroup, CorpTagLibrary)
+            for name, value in vars(owner).items()
             if isinstance(value, type) and issubclass(value, Aggregate.Event)
-            and name not in ("Event", "Fact", "Created")]
+            and name not in ("Event", "Fact", "Created")]  # (the library's base classes)
 
 
 def event_fields(cls: type[Any]) -> list[str]:

@@ -126,6 +126,28 @@ def test_deletions_and_group_changes_map_to_customer_events() -> None:
         "<xml><Event>change_external_tag</Event><ChangeType>create</ChangeType></xml>")) == []
 
 
+def chat_xml(change: str, **extra: str) -> str:
+    fields = {"ToUserName": CORP, "CreateTime": str(int(time.time())), "MsgType": "event",
+              "Event": "change_external_chat", "ChangeType": change, "ChatId": "wrGROUP1",
+              **extra}
+    return "<xml>" + "".join(f"<{k}>{v}</{k}>" for k, v in fields.items()) + "</xml>"
+
+
+def test_groups_created_and_dismissed_and_tag_library_changes_are_recorded_once(
+    client: TestClient, pg_url: str
+) -> None:
+    tag_xml = (f"<xml><ToUserName>{CORP}</ToUserName><CreateTime>{int(time.time())}"
+               "</CreateTime><Event>change_external_tag</Event><Id>etTAG1</Id>"
+               "<TagType>tag</TagType><ChangeType>create</ChangeType></xml>")
+    for xml in (chat_xml("create", Owner="zhangsan"), chat_xml("dismiss"), tag_xml):
+        path, body = signed(xml)
+        assert client.post(path, content=body).text == "success"
+        assert client.post(path, content=body).text == "success"  # WeCom's retry
+    topics = [t.rsplit(":", 1)[-1] for _, t in events(pg_url)]
+    assert topics == ["CustomerGroup.Created", "CustomerGroup.Dismissed",
+                      "CorpTagLibrary.Opened", "CorpTagLibrary.TagChanged"]
+
+
 _names = st.sampled_from(["add_external_contact", "del_follow_user", "transfer_fail",
                           "edit_external_contact", "add_half_external_contact", "bogus"])
 _text = st.text(max_size=30)
@@ -148,6 +170,8 @@ def test_random_callbacks_never_break_the_endpoint(
         path, body = "/callbacks/wecom?msg_signature=x&timestamp=1&nonce=2", raw
     response = client.post(path, content=body)
     assert response.status_code in (200, 403)
+    if not signed_ok:
+        assert response.status_code == 403  # unsigned: refused, nothing recorded
 
 
 def test_mapping_keeps_callbacks_with_the_same_content_as_the_same_event() -> None:
