@@ -29,7 +29,8 @@ def _callback(crypto: WeComCrypto, n: int, event: str, change: str) -> bytes:
     xml = (f"<xml><ToUserName>{CORP}</ToUserName><CreateTime>{now}</CreateTime>"
            f"<MsgType>event</MsgType><Event>{event}</Event><ChangeType>{change}</ChangeType>"
            f"<UserID>staff{n % 20}</UserID><ExternalUserID>wmBench{n:07d}</ExternalUserID>"
-           f"<State>bench</State></xml>")
+           f"<State>bench</State><ChatId>wrBench</ChatId><UpdateDetail>change_name"
+           f"</UpdateDetail></xml>")
     encrypted = crypto.encrypt(xml)
     query = urlencode({"msg_signature": signature("tok", now, f"n{n}", encrypted),
                        "timestamp": now, "nonce": f"n{n}"})
@@ -39,13 +40,14 @@ def _callback(crypto: WeComCrypto, n: int, event: str, change: str) -> bytes:
 
 
 def wecom_callbacks(quick: bool) -> list[Measure]:
-    """Distinct signed callbacks: friend adds recorded as events, and tag changes (protocol only)."""
+    """Distinct signed callbacks: friend adds recorded as events, and group renames (acknowledged,
+    nothing recorded: the protocol's own cost — signature, decryption, XML)."""
     url = fresh_database()
     crypto = WeComCrypto("tok", AES_KEY, CORP)
     total = 1500 if quick else 6000
     adds = [_callback(crypto, n, "change_external_contact", "add_external_contact")
             for n in range(total)]
-    tags = [_callback(crypto, n, "change_external_tag", "update") for n in range(total)]
+    tags = [_callback(crypto, n, "change_external_chat", "update") for n in range(total)]
     env = {"WECOM_CORP_ID": CORP, "WECOM_TOKEN": "tok", "WECOM_ENCODING_AES_KEY": AES_KEY}
     port = free_port()
     with server(url, port, env):
