@@ -16,7 +16,8 @@ Row = dict[str, Any]
 
 PROFILE_COLUMNS = (
     "customer_id, position, first_channel, first_seen_at, identities, staff_relations, "
-    "current_staff_ids, muted_staff_ids, tags, groups, official_accounts, member_level, "
+    "current_staff_ids, muted_staff_ids, tags, tag_details, groups, official_accounts, "
+    "member_level, "
     "referred_by, order_count, gmv_fen, refund_count, refunded_fen, orders_placed, "
     "orders_cancelled, points_balance, coupons_issued, coupons_redeemed, dnd, consents, "
     "referrals_brought, content_views, content_forwards, messages_received, messages_sent, "

@@ -81,6 +81,14 @@ class Rfm:
     monetary: int
 
 
+@strawberry.type(description="A current tag: who applied it, when, and why.")
+class TagDetail:
+    tag: str
+    by: str
+    at: datetime
+    reason: str
+
+
 @strawberry.type
 class SkuQuantity:
     sku: str
@@ -143,6 +151,8 @@ class Customer:
     positioning: Positioning | None
     favourite_skus: list[SkuQuantity] = strawberry.field(
         description="Most bought SKUs (paid quantity), top 3.")
+    tag_details: list[TagDetail] = strawberry.field(
+        description="Current tags with who applied them, when and why.")
 
     @classmethod
     def from_row(cls, row: Row) -> Customer:
@@ -191,6 +201,9 @@ class Customer:
             positioning=Positioning(row["positioning"]) if row["positioning"] else None,
             favourite_skus=[SkuQuantity(sku=k, quantity=v) for k, v in sorted(
                 row["sku_quantities"].items(), key=lambda kv: (-kv[1], kv[0]))[:3]],
+            tag_details=[TagDetail(tag=t, by=d["by"], at=datetime.fromisoformat(d["at"]),
+                                   reason=d["reason"])
+                         for t, d in sorted(row["tag_details"].items())],
         )
 
     @strawberry.field(description="Every friendship, past and present, oldest first.")

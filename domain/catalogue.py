@@ -61,8 +61,9 @@ TYPES: dict[str, TypeDoc] = {
                              ("purpose", "wording_version")),
     "CONSENT_WITHDRAWN": TypeDoc("`Customer.ConsentWithdrawn` (no-op if none)", ("purpose",)),
     # operation
-    "TAGGED": TypeDoc("`Customer.Tagged` (no-op if tagged)", ("tag",)),
-    "UNTAGGED": TypeDoc("`Customer.Untagged` (no-op if not)", ("tag",)),
+    "TAGGED": TypeDoc("`Customer.Tagged` (no-op if tagged; `reason` says why, default `manual`)",
+                      ("tag",), ("reason",)),
+    "UNTAGGED": TypeDoc("`Customer.Untagged` (no-op if not tagged)", ("tag",), ("reason",)),
     "GROUP_JOINED": TypeDoc("`Customer.GroupJoined` (no-op if in)", ("group_id",)),
     "GROUP_LEFT": TypeDoc("`Customer.GroupLeft` (no-op if not in)", ("group_id",)),
     "MESSAGE_RECEIVED": TypeDoc("`Customer.MessageReceived` (kind and length, never text)",

@@ -241,13 +241,31 @@ class Customer(Aggregate):
 
     # -- tags and groups ----------------------------------------------------------
     class Tagged(Event):
+        """v2 added ``reason`` (why: ``manual``, ``rule:<id>``, ``wecom``…; v1 were manual)."""
+
+        class_version = 2
+
         tag: str
+        reason: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["reason"] = "manual"
 
         def apply(self, customer: Customer) -> None:
             customer.tags.add(self.tag)
 
     class Untagged(Event):
+        """v2 added ``reason``, as :class:`Tagged`."""
+
+        class_version = 2
+
         tag: str
+        reason: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["reason"] = "manual"
 
         def apply(self, customer: Customer) -> None:
             customer.tags.discard(self.tag)
@@ -463,13 +481,15 @@ class Customer(Aggregate):
         self.trigger_event(self.FriendDeleted, staff_id=staff_id, deleted_by=deleted_by, by=by,
                            occurred_at=occurred_at)
 
-    def tag(self, tag: str, by: str, occurred_at: datetime) -> None:
+    def tag(self, tag: str, by: str, occurred_at: datetime, reason: str = "manual") -> None:
         if tag not in self.tags:
-            self.trigger_event(self.Tagged, tag=tag, by=by, occurred_at=occurred_at)
+            self.trigger_event(self.Tagged, tag=tag, reason=reason, by=by,
+                               occurred_at=occurred_at)
 
-    def untag(self, tag: str, by: str, occurred_at: datetime) -> None:
+    def untag(self, tag: str, by: str, occurred_at: datetime, reason: str = "manual") -> None:
         if tag in self.tags:
-            self.trigger_event(self.Untagged, tag=tag, by=by, occurred_at=occurred_at)
+            self.trigger_event(self.Untagged, tag=tag, reason=reason, by=by,
+                               occurred_at=occurred_at)
 
     def join_group(self, group_id: str, by: str, occurred_at: datetime) -> None:
         if group_id not in self.groups:

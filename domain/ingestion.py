@@ -272,6 +272,15 @@ def _one_text(method: str, attr: str) -> Builder:
     return build
 
 
+def _tagging(method: str) -> Builder:
+    def build(item: EventItem, command: Command) -> Apply:
+        tag = _req(item, "tag")
+        reason = _text(item, "reason", required=False) or "manual"
+        return lambda c, by: getattr(c, method)(tag, by, command.occurred_at, reason)
+
+    return build
+
+
 def _member_registered(item: EventItem, command: Command) -> Apply:
     level = _text(item, "member_level", required=False) or "member"
     return lambda c, by: c.register_member(level, by, command.occurred_at)
@@ -341,8 +350,8 @@ _BUILDERS: dict[str, Builder] = {
     "DND_CLEARED": _dnd(False),
     "CONSENT_GIVEN": _consent_given,
     "CONSENT_WITHDRAWN": _one_text("withdraw_consent", "purpose"),
-    "TAGGED": _one_text("tag", "tag"),
-    "UNTAGGED": _one_text("untag", "tag"),
+    "TAGGED": _tagging("tag"),
+    "UNTAGGED": _tagging("untag"),
     "GROUP_JOINED": _one_text("join_group", "group_id"),
     "GROUP_LEFT": _one_text("leave_group", "group_id"),
     "COUPON_ISSUED": _coupon_issued,

@@ -20,7 +20,7 @@ from typing import Any
 
 from domain.customer import Customer
 
-VERSION = 5
+VERSION = 6
 
 Row = dict[str, Any]
 
@@ -62,6 +62,7 @@ def new_row(event: Customer.Registered, position: int, row_id: Any) -> Row:
         "ever_friend": False,
         "muted_staff_ids": [],
         "tags": [],
+        "tag_details": {},
         "groups": [],
         "official_accounts": [],
         "member_level": None,
@@ -145,8 +146,11 @@ def _fold(row: Row, event: Any) -> None:
         row["muted_staff_ids"] = _added(row["muted_staff_ids"], event.staff_id)
     elif isinstance(event, Customer.Tagged):
         row["tags"] = _added(row["tags"], event.tag)
+        row["tag_details"] = {**row["tag_details"], event.tag: {
+            "by": event.by, "at": event.occurred_at.isoformat(), "reason": event.reason}}
     elif isinstance(event, Customer.Untagged):
         row["tags"] = _removed(row["tags"], event.tag)
+        row["tag_details"] = {k: v for k, v in row["tag_details"].items() if k != event.tag}
     elif isinstance(event, Customer.GroupJoined):
         row["groups"] = _added(row["groups"], event.group_id)
     elif isinstance(event, Customer.GroupLeft):

@@ -15,6 +15,7 @@ CREATE TABLE IF NOT EXISTS customer_profile (
     ever_friend         boolean     NOT NULL DEFAULT false,
     muted_staff_ids     text[]      NOT NULL DEFAULT '{}',
     tags                text[]      NOT NULL DEFAULT '{}',
+    tag_details         jsonb       NOT NULL DEFAULT '{}',
     groups              text[]      NOT NULL DEFAULT '{}',
     official_accounts   text[]      NOT NULL DEFAULT '{}',
     member_level        text,

@@ -29,7 +29,8 @@ mutation Record($events: [CustomerEventInput!]!, $atomic: Boolean! = false) {
 PROFILE = """
 query One($id: ID!) {
   customer(id: $id) {
-    id firstChannel lifecycle tags groups currentStaffIds orderCount gmvFen refundedFen
+    id firstChannel lifecycle tags tagDetails { tag by reason } groups currentStaffIds
+    orderCount gmvFen refundedFen
     contentViews eventCount nickname identities { namespace value }
     staffRelations { staffId since until deletedBy channel state }
   }
@@ -90,6 +91,7 @@ def test_recorded_events_show_in_the_profile_when_the_mutation_returns(
     profile = body["data"]["customer"]
     # Then it already contains every action
     assert profile["tags"] == ["宝妈"]
+    assert profile["tagDetails"] == [{"tag": "宝妈", "by": "service:ingest", "reason": "manual"}]
     assert (profile["orderCount"], profile["gmvFen"], profile["refundedFen"]) == (1, 12_900, 2_900)
     assert profile["currentStaffIds"] == [STAFF_ID]
     assert profile["staffRelations"][0]["state"] == "st-9"

@@ -56,3 +56,15 @@ def test_a_customer_snapshot_from_v1_gains_the_v2_state(memory_app: CustomerOper
     assert restored.tags == {"vip"}
     restored.earn_points(10, "test", "system", AT)
     assert restored.points == 10
+
+
+def test_a_tag_stored_as_v1_reads_as_a_manual_tag(memory_app: CustomerOperations) -> None:
+    customer = Customer(first_channel="h5", by="system", occurred_at=AT)
+    customer.tag("vip", "staff:s1", AT, reason="rule:r1")
+    stored = memory_app.mapper.to_stored_event(customer.collect_events()[-1])
+    state = json.loads(stored.state)
+    assert state.pop("class_version") == 2 and state.pop("reason") == "rule:r1"
+    v1 = StoredEvent(stored.originator_id, stored.originator_version, stored.topic,
+                     json.dumps(state).encode())
+    read = memory_app.mapper.to_domain_event(v1)
+    assert isinstance(read, Customer.Tagged) and read.reason == "manual"
