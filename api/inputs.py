@@ -112,6 +112,8 @@ class HireStaffInput:
     role: str
     department: str
     hired_at: datetime | None = None
+    wecom_user_id: str | None = strawberry.field(
+        default=None, description="The member's WeCom UserID: WeCom callbacks credit them.")
 
 
 @strawberry.input

@@ -161,6 +161,15 @@ class ReadModels:
                                      (staff_id,))
             return await cur.fetchone()
 
+    async def staff_for_wecom_user(self, user_id: str) -> UUID | None:
+        """The current staff member with this WeCom UserID (the latest hired, if several)."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT staff_id FROM staff_directory WHERE wecom_user_id = %s "
+                "AND left_at IS NULL ORDER BY hired_at DESC LIMIT 1", (user_id,))
+            row = await cur.fetchone()
+            return None if row is None else row["staff_id"]
+
     async def staff_list(self, include_left: bool) -> list[Row]:
         async with self.pool.connection() as conn:
             cur = await conn.execute(

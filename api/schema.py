@@ -332,7 +332,8 @@ class Mutation:
         by = info.context.principal.actor
         try:
             staff_id = await to_thread.run_sync(
-                lambda: app.hire_staff(input.role, input.department, name, by, at))
+                lambda: app.hire_staff(input.role, input.department, name, by, at,
+                                       input.wecom_user_id))
         except DomainError as error:
             raise ApiError(error.code, error.message, field=error.field) from None
         return HireStaffPayload(staff_id=strawberry.ID(str(staff_id)))

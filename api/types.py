@@ -322,6 +322,10 @@ class StaffMember:
         return str(self.row["department"])
 
     @strawberry.field
+    def wecom_user_id(self) -> str | None:
+        return self.row["wecom_user_id"]  # type: ignore[no-any-return]
+
+    @strawberry.field
     def hired_at(self) -> datetime:
         return self.row["hired_at"]  # type: ignore[no-any-return]
 

@@ -35,8 +35,8 @@ WINDOW_SECONDS = 300
 EXTERNAL_PREFIXES = ("wm", "wo")  # WeCom external contact ids; staff user ids are anything else
 
 
-def staff_id_for(user_id: str) -> str:
-    """How a WeCom member appears as ``staffId`` (one place to change when staff are mapped)."""
+def unmapped_staff_id(user_id: str) -> str:
+    """How a WeCom member with no staff record (no ``wecomUserId``) appears as ``staffId``."""
     return f"wecom_user:{user_id}"
 
 
@@ -87,8 +87,12 @@ _CONTACT: dict[str, tuple[str, Callable[[dict[str, Any]], dict[str, Any]]]] = {
 }
 
 
-def callback_items(corp: str, fields: dict[str, Any]) -> list[EventItem]:
-    """The customer events a decrypted callback stands for (none for other callbacks)."""
+def callback_items(corp: str, fields: dict[str, Any], staff_id: str | None = None
+                   ) -> list[EventItem]:
+    """The customer events a decrypted callback stands for (none for other callbacks).
+
+    ``staff_id`` is the staff member whose ``wecomUserId`` is the callback's UserID.
+    """
     event, change = fields.get("Event"), fields.get("ChangeType")
     namespace = f"wecom_external:{corp}"
     if event == "change_external_contact" and change in _CONTACT:
@@ -97,7 +101,7 @@ def callback_items(corp: str, fields: dict[str, Any]) -> list[EventItem]:
             raise CallbackRefused("contact change without ExternalUserID or UserID")
         kind, extra = _CONTACT[change]
         return [EventItem(_event_id(corp, fields), kind, (namespace, external), _when(fields),
-                          staff_id=staff_id_for(user), **extra(fields))]
+                          staff_id=staff_id or unmapped_staff_id(user), **extra(fields))]
     if event == "change_external_chat" and change == "update":
         group_kind = {"add_member": "GROUP_JOINED", "del_member": "GROUP_LEFT"}.get(
             str(fields.get("UpdateDetail")))
@@ -154,6 +158,12 @@ class WeComCallbacks:
         self.crypto.check(params.get("msg_signature", ""), timestamp, nonce, payload)
         return self.crypto
 
+    async def _staff(self, user_id: Any) -> str | None:
+        if not user_id:
+            return None
+        found = await self.services().read_models.staff_for_wecom_user(str(user_id))
+        return None if found is None else str(found)
+
     async def handle(self, request: Request) -> Response:
         try:
             if request.method == "GET":
@@ -166,7 +176,8 @@ class WeComCallbacks:
             encrypted = str(envelope.get("Encrypt", ""))
             crypto = self._verify(request, encrypted)
             fields = parse_xml(crypto.decrypt(encrypted))
-            items = callback_items(crypto.corp_id, fields)
+            staff_id = await self._staff(fields.get("UserID"))
+            items = callback_items(crypto.corp_id, fields, staff_id)
             directory = directory_change(crypto.corp_id, fields)
         except CallbackRefused as refused:
             status = 404 if str(refused) == "not configured" else 403

@@ -511,8 +511,8 @@ class CustomerOperations(Application[UUID]):
 
     # -- staff -------------------------------------------------------------------
     def hire_staff(self, role: str, department: str, display_name: str, by: str,
-                   occurred_at: datetime) -> UUID:
-        staff = Staff.hire(role, department, by, occurred_at)
+                   occurred_at: datetime, wecom_user_id: str | None = None) -> UUID:
+        staff = Staff.hire(role, department, by, occurred_at, wecom_user_id)
         batch = _Batch()
         with self._write_lock:
             self._new_key(staff.id, batch)

@@ -185,8 +185,9 @@ def _roots(curs: Cursor[DictRow], streams: set[UUID]) -> dict[UUID, UUID]:
 def fold_staff(row: Row | None, event: Any, position: int) -> Row | None:
     if isinstance(event, Staff.Hired):
         return {"staff_id": event.originator_id, "role": event.role,
-                "department": event.department, "hired_at": event.occurred_at,
-                "left_at": None, "last_version": event.originator_version}
+                "department": event.department, "wecom_user_id": event.wecom_user_id,
+                "hired_at": event.occurred_at, "left_at": None,
+                "last_version": event.originator_version}
     if row is None or event.originator_version <= row["last_version"]:
         return row
     row = dict(row, last_version=event.originator_version)
@@ -197,7 +198,7 @@ def fold_staff(row: Row | None, event: Any, position: int) -> Row | None:
 
 class StaffDirectoryView:
     name = "staff_directory"
-    version = 1
+    version = 2
 
     def bind(self, app: Application[Any]) -> None:
         """Folds events only: needs nothing from the application."""

@@ -130,7 +130,9 @@ CREATE TABLE IF NOT EXISTS staff_directory (
     staff_id    uuid PRIMARY KEY,
     role        text        NOT NULL,
     department  text        NOT NULL,
+    wecom_user_id text,
     hired_at    timestamptz NOT NULL,
     left_at     timestamptz,
     last_version bigint     NOT NULL
 );
+CREATE INDEX IF NOT EXISTS staff_directory_wecom_idx ON staff_directory (wecom_user_id);

@@ -82,9 +82,10 @@ def _hire(app: CustomerOperations, rng: random.Random, now: datetime) -> list[tu
     if staff:
         return staff
     hired_at = now - timedelta(days=90)
-    for role, department in STAFF_PLAN:
+    for n, (role, department) in enumerate(STAFF_PLAN):
         name = rng.choice(SURNAMES) + rng.choice(GIVEN)
-        staff.append((app.hire_staff(role, department, name, "system:demo", hired_at), role))
+        staff.append((app.hire_staff(role, department, name, "system:demo", hired_at,
+                                     wecom_user_id=f"demo-staff-{n:02d}"), role))
     return staff
 
 

@@ -177,3 +177,31 @@ def test_random_callbacks_never_break_the_endpoint(
 def test_mapping_keeps_callbacks_with_the_same_content_as_the_same_event() -> None:
     fields: dict[str, Any] = parse_xml(contact_xml("add_external_contact", created=1700000000))
     assert callback_items(CORP, fields)[0].event_id == callback_items(CORP, dict(fields))[0].event_id
+
+
+def test_a_friend_added_by_a_known_wecom_member_is_credited_to_that_staff_member(
+    client: TestClient, pg_url: str
+) -> None:
+    from datetime import UTC, datetime
+
+    from domain.customer import Customer
+    from projections.postgres_views import StaffDirectoryView
+    from projections.runner import BatchRunner, Tracker
+    from siyu.bootstrap import build_application
+
+    # Given a sales member hired with WeCom UserID "lisi"
+    app = build_application(pg_url, SECRET)
+    try:
+        staff_id = app.hire_staff("sales", "front_office", "李四", "staff:m", datetime.now(UTC),
+                                  wecom_user_id="lisi")
+        BatchRunner(app, StaffDirectoryView(), Tracker(app.factory.datastore)).catch_up()  # type: ignore[attr-defined]
+        # When WeCom reports that lisi added a customer
+        path, body = signed(contact_xml("add_external_contact", external="wmLISI01", user="lisi"))
+        assert client.post(path, content=body).text == "success"
+        # Then the friendship is lisi's staff id, which lisi's token will see
+        added = [app.mapper.to_domain_event(n)
+                 for n in app.recorder.select_notifications(start=1, limit=100)]
+        friend = [e for e in added if isinstance(e, Customer.FriendAdded)]
+        assert [e.staff_id for e in friend] == [str(staff_id)]
+    finally:
+        app.close()
