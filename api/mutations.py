@@ -49,7 +49,7 @@ def _require_recorder(info: Info[Context, None]) -> None:
 
 
 @strawberry.type
-class Mutation:
+class CustomerMutation:
     @strawberry.mutation(description="Record a batch of customer actions in one transaction.")
     async def record_customer_events(
         self, info: Info[Context, None], input: RecordCustomerEventsInput

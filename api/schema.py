@@ -21,6 +21,7 @@ from strawberry.extensions import (
 )
 from strawberry.scalars import JSON
 from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, Info
 
 from api.context import Context
@@ -35,7 +36,7 @@ from api.errors import (
 from api.ingest import (
     install_fast_ingest,
 )
-from api.mutations import Mutation
+from api.mutations import CustomerMutation
 from api.read_models import CustomerFilterValues, decode_cursor, encode_cursor
 from api.types import (
     LONG_SCALAR,
@@ -115,7 +116,9 @@ def _event_data(event: DomainEventProtocol[Any]) -> dict[str, Any]:
 
 
 @strawberry.type
-class Query:
+class CustomerQuery:
+    """Customers, their history and the staff: the spine's questions."""
+
     @strawberry.field(description="One customer by id (null if unknown or not visible to you).")
     async def customer(self, info: Info[Context, None], id: strawberry.ID) -> Customer | None:
         return await _visible_customer(info, to_uuid(id, "id"))
@@ -256,6 +259,11 @@ class SiyuSchema(strawberry.Schema):
                 log.info("request refused: %s at %s", code, path or "-")
 
 
+#: Each feature module contributes its own Query and Mutation classes; they are merged here.
+QUERIES: tuple[type, ...] = (CustomerQuery,)
+MUTATIONS: tuple[type, ...] = (CustomerMutation,)
+
+
 def build_schema(*, debug: bool = False) -> strawberry.Schema:
     """The schema with its guards; ``debug`` stops masking unexpected errors."""
     # Guard rules are built once: the limiters make new rule classes per
@@ -266,8 +274,8 @@ def build_schema(*, debug: bool = False) -> strawberry.Schema:
         *MaxAliasesLimiter(max_alias_count=30).validation_rules,
     ]
     schema = SiyuSchema(
-        query=Query,
-        mutation=Mutation,
+        query=merge_types("Query", QUERIES),
+        mutation=merge_types("Mutation", MUTATIONS),
         config=StrawberryConfig(scalar_map={Long: LONG_SCALAR}),
         extensions=[
             # Factories, not instances: extensions hold per-request state.
