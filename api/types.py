@@ -13,6 +13,10 @@ from strawberry.types import Info
 
 from api.context import Context
 from api.read_models import Row
+from api.segment_reads import SegmentReads
+from projections.segment_store import LIFECYCLE_SEGMENTS
+
+STAGE_OF_SEGMENT = {segment_id: stage for stage, segment_id in LIFECYCLE_SEGMENTS.items()}
 
 Long = NewType("Long", int)
 LONG_SCALAR = strawberry.scalar(
@@ -220,6 +224,21 @@ class Customer:
             for r in self.row["staff_relations"]
         ]
 
+    @strawberry.field(description="Segments the customer is in now (lifecycle stages first).")
+    async def segments(self, info: Info[Context, None]) -> list[CustomerSegment]:
+        rows = await SegmentReads(info.context.services.read_models.pool).customer_segments(
+            self.row["customer_id"])
+        return [CustomerSegment(segment_id=strawberry.ID(str(r["segment_id"])), name=r["name"],
+                                since=r["since"], rule_version=r["rule_version"]) for r in rows]
+
+    @strawberry.field(description="Lifecycle stages entered, oldest first, each with what "
+                                  "caused it (the built-in lifecycle segments' ledger).")
+    async def lifecycle_history(self, info: Info[Context, None]) -> list[LifecycleChange]:
+        rows = await SegmentReads(info.context.services.read_models.pool).lifecycle_history(
+            self.row["customer_id"], STAGE_OF_SEGMENT)
+        return [LifecycleChange(stage=Lifecycle(STAGE_OF_SEGMENT[r["segment_id"]]), at=r["at"],
+                                cause=r["cause"], cause_event=r["cause_event"]) for r in rows]
+
     @strawberry.field(description="Customers merged into this one (OneID), directly or not.")
     async def merged_customer_ids(self, info: Info[Context, None]) -> list[strawberry.ID]:
         members = await info.context.services.read_models.group(self.row["customer_id"])
@@ -260,6 +279,22 @@ class Customer:
         principal = info.context.principal
         return principal.sees_everyone or (
             principal.kind == "customer" and principal.subject_id == str(self.row["customer_id"]))
+
+
+@strawberry.type(description="A segment the customer is in.")
+class CustomerSegment:
+    segment_id: strawberry.ID
+    name: str
+    since: datetime
+    rule_version: int
+
+
+@strawberry.type(description="The customer entered a lifecycle stage.")
+class LifecycleChange:
+    stage: Lifecycle
+    at: datetime
+    cause: str = strawberry.field(description="EVENT, TICK (time passed), MERGED or UNMERGED.")
+    cause_event: str
 
 
 @strawberry.type

@@ -37,6 +37,8 @@ from domain.errors import DomainError, NotMerged, UnknownCustomer, UnknownInvite
 from domain.identity import Identity, blind_index
 from domain.ingestion import Command, EventItem, parse_item
 from domain.ports import IngestIndex, SealedValue, SideWrites, Vault, WrappedKey
+from domain.segment import Segment
+from domain.segmenting import SegmentCommands
 from domain.staff import Staff
 from domain.wecom_directory import CorpTagLibrary, CustomerGroup
 
@@ -85,11 +87,12 @@ class _SetAsList(Transcoding):
         return set(data)
 
 
-class CustomerOperations(Application[UUID]):
+class CustomerOperations(SegmentCommands, Application[UUID]):
     """Records what customers and staff do; the single writer of the event log."""
 
     name = "Siyu"
-    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {Customer: 100, Staff: 100}
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {Customer: 100, Staff: 100,
+                                                              Segment: 100}
     env: ClassVar[dict[str, str]] = {
         "AGGREGATE_CACHE_MAXSIZE": "50000",
         "AGGREGATE_CACHE_FASTFORWARD": "n",

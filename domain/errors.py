@@ -106,3 +106,7 @@ class NotMerged(DomainError):
 
 class UnknownCustomer(DomainError):
     code = "UNKNOWN_CUSTOMER"
+
+
+class UnknownSegment(DomainError):
+    code = "UNKNOWN_SEGMENT"

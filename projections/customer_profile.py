@@ -20,7 +20,7 @@ from typing import Any
 
 from domain.customer import Customer
 
-VERSION = 6
+VERSION = 7  # v7: paid order times and amounts (segment time windows)
 
 Row = dict[str, Any]
 
@@ -78,6 +78,8 @@ def new_row(event: Customer.Registered, position: int, row_id: Any) -> Row:
         "last_interaction_at": None,
         "first_order_at": None,
         "last_order_at": None,
+        "order_times": [],
+        "order_amounts": [],
         "last_activity_at": None,
         "sku_quantities": {},
         "last_message_at": None,
@@ -170,6 +172,7 @@ def _fold(row: Row, event: Any) -> None:
         row["gmv_fen"] += event.amount_fen
         row["last_order_at"] = _later(row["last_order_at"], event.occurred_at)
         row["first_order_at"] = _earlier(row["first_order_at"], event.occurred_at)
+        _add_paid_order(row, event.occurred_at, event.amount_fen)
         quantities = dict(row["sku_quantities"])
         for line in event.items:
             quantities[line["sku"]] = quantities.get(line["sku"], 0) + line["quantity"]
@@ -189,6 +192,18 @@ def _fold(row: Row, event: Any) -> None:
         row["consents"] = {**row["consents"], event.purpose: event.wording_version}
     elif isinstance(event, Customer.ConsentWithdrawn):
         row["consents"] = {k: v for k, v in row["consents"].items() if k != event.purpose}
+
+
+def _add_paid_order(row: Row, at: datetime, amount_fen: int) -> None:
+    """Keep paid orders newest first (business time): windows count from the front."""
+    pairs = sorted([*zip(row["order_times"], row["order_amounts"], strict=True),
+                    (at, amount_fen)], key=lambda p: _as_time(p[0]), reverse=True)
+    row["order_times"] = [_as_time(t) for t, _ in pairs]
+    row["order_amounts"] = [a for _, a in pairs]
+
+
+def _as_time(value: datetime | str) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
 
 
 def _friend_added(row: Row, event: Customer.FriendAdded) -> None:

@@ -15,9 +15,13 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
+from domain.clock import Tick
 from domain.customer import Customer
+from domain.segment import Segment
 from domain.staff import Staff
-from projections import customer_profile
+from projections import customer_profile, segment_store
+from projections.segment_engine import Cause
+from projections.segment_store import SegmentPage
 
 Row = dict[str, Any]
 EVENTS = "siyu_events"  # the application's events table (CustomerOperations.name + _events)
@@ -80,12 +84,14 @@ def fold_page(
 
 
 class CustomerProfileView:
-    """``customer_profile``, one row per customer group (OneID).
+    """``customer_profile`` (one row per customer group, OneID) and segment membership.
 
     Pages are folded incrementally; a merge or un-merge event regroups the
     streams (``customer_profile_member``) and re-folds the affected rows from the
     event log *up to that event's position*, so a rebuild passes through the same
-    states as the live projection.
+    states as the live projection. Segment memberships and their ledger
+    (:mod:`projections.segment_store`) follow each row change in the same
+    transaction; segment definitions and clock ticks are handled in log order.
     """
 
     name = "customer_profile"
@@ -99,51 +105,81 @@ class CustomerProfileView:
 
     def create(self, curs: Cursor[DictRow]) -> None:
         create_schema(curs)
+        segment_store.create(curs)
 
     def drop(self, curs: Cursor[DictRow]) -> None:
         curs.execute("DROP TABLE IF EXISTS customer_profile, customer_profile_member CASCADE")
+        segment_store.drop(curs)
 
     def clear(self, curs: Cursor[DictRow]) -> None:
         curs.execute("TRUNCATE customer_profile, customer_profile_member")
+        segment_store.clear(curs)
 
     def apply_page(self, curs: Cursor[DictRow], events: Sequence[tuple[int, Any]]) -> None:
-        segment: list[tuple[int, Any]] = []
+        segments = SegmentPage(curs)
+        run: list[tuple[int, Any]] = []
         for position, event in events:
+            if isinstance(event, (Customer.Event, Customer.Registered)) and not isinstance(
+                    event, (Customer.CustomerMerged, Customer.CustomerUnmerged)):
+                run.append((position, event))
+                continue
+            if not isinstance(event, (Customer.CustomerMerged, Customer.CustomerUnmerged,
+                                      Segment.Event, Tick.Struck)):
+                continue
+            self._fold(curs, run, segments)
+            run = []
             if isinstance(event, (Customer.CustomerMerged, Customer.CustomerUnmerged)):
-                self._fold(curs, segment)
-                segment = []
-                self._regroup(curs, position, event)
-            elif isinstance(event, (Customer.Event, Customer.Registered)):
-                segment.append((position, event))
-        self._fold(curs, segment)
+                self._regroup(curs, position, event, segments)
+            elif isinstance(event, Tick.Struck):
+                segments.tick(event.at, position)
+            else:
+                _segment_changed(segments, position, event)
+        self._fold(curs, run, segments)
+        segments.flush()
 
-    def _fold(self, curs: Cursor[DictRow], events: Sequence[tuple[int, Any]]) -> None:
+    def _fold(self, curs: Cursor[DictRow], events: Sequence[tuple[int, Any]],
+              segments: SegmentPage) -> None:
         if not events:
             return
         roots = _roots(curs, {e.originator_id for _, e in events})
         curs.execute("SELECT * FROM customer_profile WHERE customer_id = ANY(%s) FOR UPDATE",
                      (sorted(set(roots.values())),))
         rows: dict[UUID, Row | None] = {r["customer_id"]: dict(r) for r in curs.fetchall()}
+        segments.load(roots.values())
+        engine = segments.engine
         for position, event in events:
             root = roots[event.originator_id]
-            rows[root] = customer_profile.apply(rows.get(root), event, position, root)
+            old = rows.get(root)
+            new = customer_profile.apply(old, event, position, root)
+            rows[root] = new
+            if new is not old:
+                engine.customer_changed(root, old, new, event.timestamp,
+                                        Cause("EVENT", position, type(event).__qualname__))
         upsert_rows(curs, "customer_profile", "customer_id",
                     [r for r in rows.values() if r is not None])
 
-    def _regroup(self, curs: Cursor[DictRow], position: int, event: Any) -> None:
+    def _regroup(self, curs: Cursor[DictRow], position: int, event: Any,
+                 segments: SegmentPage) -> None:
         survivor, absorbed = event.originator_id, UUID(event.absorbed_id)
+        kind = "MERGED" if isinstance(event, Customer.CustomerMerged) else "UNMERGED"
+        cause = Cause(kind, position, type(event).__qualname__)
         if isinstance(event, Customer.CustomerMerged):
             curs.execute("INSERT INTO customer_profile_member VALUES (%s, %s) "
                          "ON CONFLICT (stream_id) DO UPDATE SET parent_id = excluded.parent_id",
                          (absorbed, survivor))
             curs.execute("DELETE FROM customer_profile WHERE customer_id = %s", (absorbed,))
-            self._refold(curs, _roots(curs, {survivor})[survivor], position)
+            root = _roots(curs, {survivor})[survivor]
+            changed = {root: self._refold(curs, root, position), absorbed: None}
         else:
             curs.execute("DELETE FROM customer_profile_member WHERE stream_id = %s", (absorbed,))
-            self._refold(curs, _roots(curs, {survivor})[survivor], position)
-            self._refold(curs, absorbed, position)
+            root = _roots(curs, {survivor})[survivor]
+            changed = {root: self._refold(curs, root, position),
+                       absorbed: self._refold(curs, absorbed, position)}
+        segments.load(changed)
+        for customer_id, row in sorted(changed.items()):
+            segments.engine.customer_reassessed(customer_id, row, event.timestamp, cause)
 
-    def _refold(self, curs: Cursor[DictRow], root: UUID, position: int) -> None:
+    def _refold(self, curs: Cursor[DictRow], root: UUID, position: int) -> Row | None:
         """Rebuild one group's row from its streams' events up to ``position``."""
         assert self.app is not None, "CustomerProfileView.bind(app) first"
         curs.execute(
@@ -163,6 +199,18 @@ class CustomerProfileView:
         curs.execute("DELETE FROM customer_profile WHERE customer_id = %s", (root,))
         if row is not None:
             upsert_rows(curs, "customer_profile", "customer_id", [row])
+        return row
+
+
+def _segment_changed(segments: SegmentPage, position: int, event: Any) -> None:
+    if isinstance(event, Segment.Defined):
+        segments.define(event.originator_id, event.name, event.description, event.rule, 1,
+                        event.by, event.timestamp, position, "DEFINED")
+    elif isinstance(event, Segment.Revised):
+        segments.define(event.originator_id, event.name, event.description, event.rule,
+                        event.rule_version, event.by, event.timestamp, position, "REVISED")
+    elif isinstance(event, Segment.Archived):
+        segments.archive(event.originator_id, event.timestamp, position)
 
 
 def _roots(curs: Cursor[DictRow], streams: set[UUID]) -> dict[UUID, UUID]:

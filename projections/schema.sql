@@ -40,6 +40,8 @@ CREATE TABLE IF NOT EXISTS customer_profile (
     last_interaction_at timestamptz,
     first_order_at      timestamptz,
     last_order_at       timestamptz,
+    order_times         timestamptz[] NOT NULL DEFAULT '{}',
+    order_amounts       bigint[]    NOT NULL DEFAULT '{}',
     last_message_at     timestamptz,
     last_activity_at    timestamptz,
     sku_quantities      jsonb       NOT NULL DEFAULT '{}',
@@ -59,7 +61,7 @@ CREATE INDEX IF NOT EXISTS customer_profile_tags_idx ON customer_profile USING g
 CREATE INDEX IF NOT EXISTS customer_profile_staff_idx
     ON customer_profile USING gin (current_staff_ids);
 
--- Lifecycle rules (first match wins), evaluated at read time against now():
+-- Lifecycle rules (first match wins), evaluated at read time against now(); a day is 24 hours:
 --   CHURNED  had at least one staff friend and now has none;
 --   SILENT   no interaction for 30 days or more;
 --   NEW      first seen less than 30 days ago and no paid order;
@@ -70,8 +72,8 @@ CREATE OR REPLACE FUNCTION siyu_lifecycle(
 ) RETURNS text LANGUAGE sql IMMUTABLE AS $$
     SELECT CASE
         WHEN ever_friend AND cardinality(current_staff_ids) = 0 THEN 'CHURNED'
-        WHEN coalesce(last_interaction_at, first_seen_at) <= at - interval '30 days' THEN 'SILENT'
-        WHEN first_seen_at > at - interval '30 days' AND order_count = 0 THEN 'NEW'
+        WHEN coalesce(last_interaction_at, first_seen_at) <= at - interval '720 hours' THEN 'SILENT'
+        WHEN first_seen_at > at - interval '720 hours' AND order_count = 0 THEN 'NEW'
         ELSE 'ACTIVE'
     END
 $$;
@@ -84,10 +86,10 @@ CREATE OR REPLACE FUNCTION siyu_recency_score(last_order_at timestamptz, at time
 RETURNS integer LANGUAGE sql IMMUTABLE AS $$
     SELECT CASE
         WHEN last_order_at IS NULL THEN 0
-        WHEN last_order_at > at - interval '7 days' THEN 5
-        WHEN last_order_at > at - interval '30 days' THEN 4
-        WHEN last_order_at > at - interval '90 days' THEN 3
-        WHEN last_order_at > at - interval '180 days' THEN 2
+        WHEN last_order_at > at - interval '168 hours' THEN 5
+        WHEN last_order_at > at - interval '720 hours' THEN 4
+        WHEN last_order_at > at - interval '2160 hours' THEN 3
+        WHEN last_order_at > at - interval '4320 hours' THEN 2
         ELSE 1
     END
 $$;

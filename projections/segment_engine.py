@@ -1,0 +1,156 @@
+"""Segment membership, maintained incrementally: who entered or left, when, and why.
+
+The engine works on the in-memory :class:`Memberships` of the customers at
+hand (the PostgreSQL view loads them for a page and writes them back in the
+same transaction; a backfill holds every customer). For each change it
+records a :class:`LedgerEntry` naming the segment version and the cause: the
+customer event (its log position and type), a clock tick, or the segment's
+own definition, revision or archiving.
+
+A customer is re-evaluated after one of its events only for the segments
+whose rule reads a profile column that the event changed; the passing of time
+is handled by horizons (:func:`projections.segment_eval.evaluate`): the
+earliest time a customer's answer could change without an event, stored as a
+due check and re-evaluated at the first clock tick at or after it. Both rules
+are deterministic in log order, so a rebuild writes the same ledger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from domain.segment_rules import Rule
+from projections.segment_eval import columns, evaluate
+
+Row = dict[str, Any]
+Key = tuple[UUID, UUID]  # (segment id, customer id)
+
+ENTERED, EXITED = "ENTERED", "EXITED"
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    """One live segment version."""
+
+    segment_id: UUID
+    version: int
+    rule: Rule
+    columns: frozenset[str]
+
+    @classmethod
+    def of(cls, segment_id: UUID, version: int, rule: Rule) -> Spec:
+        return cls(segment_id, version, rule, columns(rule))
+
+
+@dataclass(frozen=True, slots=True)
+class Cause:
+    kind: str  # EVENT | TICK | DEFINED | REVISED | ARCHIVED | MERGED | UNMERGED
+    position: int
+    event_type: str
+    backfilled: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    segment_id: UUID
+    rule_version: int
+    customer_id: UUID
+    change: str
+    at: datetime
+    cause: Cause
+
+
+@dataclass(slots=True)
+class Memberships:
+    """Members and due checks of the loaded customers, with what changed since loading."""
+
+    members: dict[Key, int] = field(default_factory=dict)  # key -> version that let it in
+    checks: dict[Key, datetime] = field(default_factory=dict)
+    entries: list[LedgerEntry] = field(default_factory=list)
+    entered: dict[Key, LedgerEntry] = field(default_factory=dict)
+    exited: set[Key] = field(default_factory=set)
+    checks_set: dict[Key, datetime | None] = field(default_factory=dict)
+
+    def set_check(self, key: Key, at: datetime | None) -> None:
+        if self.checks.get(key) == at:
+            return
+        if at is None:
+            self.checks.pop(key, None)
+        else:
+            self.checks[key] = at
+        self.checks_set[key] = at
+
+    def record(self, entry: LedgerEntry) -> None:
+        key = (entry.segment_id, entry.customer_id)
+        self.entries.append(entry)
+        if entry.change == ENTERED:
+            self.members[key] = entry.rule_version
+            self.entered[key] = entry
+            self.exited.discard(key)
+        else:
+            self.members.pop(key, None)
+            self.entered.pop(key, None)
+            self.exited.add(key)
+
+    def delta(self) -> dict[UUID, int]:
+        """Net change of member count per segment since loading."""
+        out: dict[UUID, int] = {}
+        for entry in self.entries:
+            step = 1 if entry.change == ENTERED else -1
+            out[entry.segment_id] = out.get(entry.segment_id, 0) + step
+        return out
+
+
+class SegmentEngine:
+    def __init__(self, specs: Iterable[Spec], state: Memberships) -> None:
+        self.specs = list(specs)
+        self.state = state
+
+    def assess(self, spec: Spec, customer_id: UUID, row: Row | None, at: datetime,
+               cause: Cause) -> None:
+        """Evaluate one segment for one customer (``row`` None: the customer is gone)."""
+        if row is None:
+            truth, horizon = False, None
+        else:
+            truth, horizon = evaluate(spec.rule, row, at)
+        key = (spec.segment_id, customer_id)
+        if truth != (key in self.state.members):
+            self.state.record(LedgerEntry(spec.segment_id, spec.version, customer_id,
+                                          ENTERED if truth else EXITED, at, cause))
+        self.state.set_check(key, horizon)
+
+    def customer_changed(self, customer_id: UUID, old: Row | None, new: Row | None,
+                         at: datetime, cause: Cause) -> None:
+        """After an event changed a customer's row: re-evaluate the segments it affects."""
+        for spec in self.specs:
+            if old is not None and new is not None and all(
+                    old.get(c) == new.get(c) for c in spec.columns):
+                continue
+            self.assess(spec, customer_id, new, at, cause)
+
+    def customer_reassessed(self, customer_id: UUID, row: Row | None, at: datetime,
+                            cause: Cause) -> None:
+        """Re-evaluate every segment for one customer (after a merge or un-merge)."""
+        for spec in self.specs:
+            self.assess(spec, customer_id, row, at, cause)
+
+    def due(self, rows: dict[UUID, Row], keys: Iterable[Key], at: datetime,
+            cause: Cause) -> None:
+        """At a clock tick: re-evaluate the due (segment, customer) pairs."""
+        by_id = {s.segment_id: s for s in self.specs}
+        for segment_id, customer_id in sorted(keys):
+            spec = by_id.get(segment_id)
+            if spec is None:
+                self.state.set_check((segment_id, customer_id), None)
+                continue
+            self.assess(spec, customer_id, rows.get(customer_id), at, cause)
+
+    def release(self, segment_id: UUID, version: int, at: datetime, cause: Cause) -> None:
+        """Every member of the segment leaves (it was archived)."""
+        for key in sorted(k for k in self.state.members if k[0] == segment_id):
+            self.state.record(LedgerEntry(segment_id, version, key[1], EXITED, at, cause))
+            self.state.set_check(key, None)

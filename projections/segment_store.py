@@ -1,0 +1,237 @@
+"""Segment membership on PostgreSQL: load a page's memberships, apply, write back.
+
+Called by :class:`projections.postgres_views.CustomerProfileView` inside the
+transaction that updates the profiles and the tracking position, so a profile
+and its segment memberships never disagree, and a crash loses or repeats
+nothing. Definitions (``Segment.*``) and clock ticks are log events handled in
+log order; the four lifecycle stages are built-in segments, so a customer's
+lifecycle history is their ledger for those.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from psycopg import Cursor
+from psycopg.rows import DictRow, dict_row
+from psycopg.types.json import Jsonb
+
+from domain.segment_rules import LIFECYCLES, is_time_dependent
+from projections.segment_engine import Cause, Memberships, SegmentEngine, Spec
+
+Row = dict[str, Any]
+TABLES = ("segment", "segment_membership", "segment_ledger", "segment_check")
+CHUNK = 5000
+
+_NS = uuid5(NAMESPACE_URL, "https://siyu.invalid/segments")
+#: Built-in segments: one per lifecycle stage (their ledger is the lifecycle history).
+LIFECYCLE_SEGMENTS = {stage: uuid5(_NS, f"lifecycle:{stage}") for stage in LIFECYCLES}
+
+
+def create(curs: Cursor[DictRow]) -> None:
+    curs.execute((Path(__file__).parent / "segments.sql").read_text())
+    _insert_built_ins(curs)
+
+
+def drop(curs: Cursor[DictRow]) -> None:
+    curs.execute("DROP TABLE IF EXISTS " + ", ".join(TABLES) + " CASCADE")
+
+
+def clear(curs: Cursor[DictRow]) -> None:
+    curs.execute("TRUNCATE " + ", ".join(TABLES) + " RESTART IDENTITY")
+    _insert_built_ins(curs)
+
+
+def _insert_built_ins(curs: Cursor[DictRow]) -> None:
+    for stage, segment_id in LIFECYCLE_SEGMENTS.items():
+        curs.execute(
+            "INSERT INTO segment (segment_id, name, description, rule, rule_version, "
+            "time_dependent, built_in, defined_by, defined_at, position) "
+            "VALUES (%s, %s, %s, %s, 1, true, true, 'system', 'epoch', 0) "
+            "ON CONFLICT (segment_id) DO NOTHING",
+            (segment_id, f"Lifecycle: {stage}", f"Built in: customers at lifecycle stage {stage}",
+             Jsonb({"lifecycle": stage})))
+
+
+def load_specs(curs: Cursor[DictRow]) -> list[Spec]:
+    curs.execute("SELECT segment_id, rule_version, rule FROM segment "
+                 "WHERE archived_at IS NULL ORDER BY position, segment_id")
+    return [Spec.of(r["segment_id"], r["rule_version"], r["rule"]) for r in curs.fetchall()]
+
+
+def load_state(curs: Cursor[DictRow], state: Memberships, customer_ids: Iterable[UUID]) -> None:
+    ids = sorted(set(customer_ids))
+    if not ids:
+        return
+    curs.execute("SELECT segment_id, customer_id, rule_version FROM segment_membership "
+                 "WHERE customer_id = ANY(%s)", (ids,))
+    for r in curs.fetchall():
+        state.members[(r["segment_id"], r["customer_id"])] = r["rule_version"]
+    curs.execute("SELECT segment_id, customer_id, check_at FROM segment_check "
+                 "WHERE customer_id = ANY(%s)", (ids,))
+    for r in curs.fetchall():
+        state.checks[(r["segment_id"], r["customer_id"])] = r["check_at"]
+
+
+def flush(curs: Cursor[DictRow], state: Memberships) -> None:
+    """Write what changed in ``state`` (ledger, members, checks, counts)."""
+    if state.entries:
+        with curs.copy("COPY segment_ledger (segment_id, rule_version, customer_id, change, at, "
+                       "cause, cause_position, cause_event, backfilled) FROM STDIN") as copy:
+            for e in state.entries:
+                copy.write_row((e.segment_id, e.rule_version, e.customer_id, e.change, e.at,
+                                e.cause.kind, e.cause.position, e.cause.event_type,
+                                e.cause.backfilled))
+    if state.exited:
+        gone = sorted(state.exited)
+        curs.execute("DELETE FROM segment_membership m USING unnest(%s::uuid[], %s::uuid[]) "
+                     "AS g(s, c) WHERE m.segment_id = g.s AND m.customer_id = g.c",
+                     ([k[0] for k in gone], [k[1] for k in gone]))
+    if state.entered:
+        came = sorted(state.entered.items())
+        curs.execute(
+            "INSERT INTO segment_membership SELECT * FROM unnest(%s::uuid[], %s::uuid[], "
+            "%s::int[], %s::timestamptz[], %s::bigint[]) ON CONFLICT (segment_id, customer_id) "
+            "DO UPDATE SET rule_version = excluded.rule_version, since = excluded.since, "
+            "entry_position = excluded.entry_position",
+            ([k[0] for k, _ in came], [k[1] for k, _ in came], [e.rule_version for _, e in came],
+             [e.at for _, e in came], [e.cause.position for _, e in came]))
+    _flush_checks(curs, state.checks_set)
+    for segment_id, delta in sorted(state.delta().items()):
+        if delta:
+            curs.execute("UPDATE segment SET member_count = member_count + %s "
+                         "WHERE segment_id = %s", (delta, segment_id))
+    state.entries.clear()
+    state.entered.clear()
+    state.exited.clear()
+    state.checks_set.clear()
+
+
+def _flush_checks(curs: Cursor[DictRow], changed: dict[tuple[UUID, UUID], datetime | None]
+                  ) -> None:
+    cleared = sorted(k for k, v in changed.items() if v is None)
+    if cleared:
+        curs.execute("DELETE FROM segment_check c USING unnest(%s::uuid[], %s::uuid[]) "
+                     "AS g(s, c) WHERE c.segment_id = g.s AND c.customer_id = g.c",
+                     ([k[0] for k in cleared], [k[1] for k in cleared]))
+    due = sorted((k, v) for k, v in changed.items() if v is not None)
+    if due:
+        curs.execute(
+            "INSERT INTO segment_check SELECT * FROM unnest(%s::uuid[], %s::uuid[], "
+            "%s::timestamptz[]) ON CONFLICT (segment_id, customer_id) "
+            "DO UPDATE SET check_at = excluded.check_at",
+            ([k[0] for k, _ in due], [k[1] for k, _ in due], [v for _, v in due]))
+
+
+class SegmentPage:
+    """The segment side of one projection page: state for the customers it touches."""
+
+    def __init__(self, curs: Cursor[DictRow]) -> None:
+        self.curs = curs
+        self.reload_specs()
+
+    def reload_specs(self) -> None:
+        self.state = Memberships()
+        self.loaded: set[UUID] = set()
+        self.engine = SegmentEngine(load_specs(self.curs), self.state)
+
+    def load(self, customer_ids: Iterable[UUID]) -> None:
+        missing = set(customer_ids) - self.loaded
+        load_state(self.curs, self.state, missing)
+        self.loaded |= missing
+
+    def flush(self) -> None:
+        flush(self.curs, self.state)
+        self.state.members.clear()
+        self.state.checks.clear()
+        self.loaded.clear()
+
+    # -- log events that are not customer events -----------------------------------
+    def tick(self, at: datetime, position: int) -> None:
+        """Re-evaluate every (segment, customer) whose answer may have changed by ``at``."""
+        self.flush()
+        cause = Cause("TICK", position, "Tick.Struck")
+        while True:
+            self.curs.execute("SELECT segment_id, customer_id FROM segment_check "
+                              "WHERE check_at <= %s ORDER BY check_at, segment_id, customer_id "
+                              "LIMIT %s", (at, CHUNK))
+            keys = [(r["segment_id"], r["customer_id"]) for r in self.curs.fetchall()]
+            if not keys:
+                return
+            customers = {c for _, c in keys}
+            self.load(customers)
+            rows = _rows(self.curs, customers)
+            self.engine.due(rows, keys, at, cause)
+            for key in keys:  # a pair whose horizon is still due would loop forever
+                if self.state.checks.get(key) is not None and self.state.checks[key] <= at:
+                    self.state.set_check(key, None)
+            self.flush()
+
+    def define(self, segment_id: UUID, name: str, description: str, rule: dict[str, Any],
+               version: int, by: str, at: datetime, position: int, kind: str) -> None:
+        """A segment defined (``kind`` DEFINED) or revised (REVISED): evaluate everyone."""
+        self.flush()
+        self.curs.execute(
+            "INSERT INTO segment (segment_id, name, description, rule, rule_version, "
+            "time_dependent, defined_by, defined_at, position) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (segment_id) DO UPDATE "
+            "SET name = excluded.name, description = excluded.description, "
+            "rule = excluded.rule, rule_version = excluded.rule_version, "
+            "time_dependent = excluded.time_dependent, revised_at = excluded.defined_at, "
+            "position = excluded.position",
+            (segment_id, name, description, Jsonb(rule), version, is_time_dependent(rule), by,
+             at, position))
+        spec = Spec.of(segment_id, version, rule)
+        state = Memberships()
+        self.curs.execute("SELECT customer_id, rule_version FROM segment_membership "
+                          "WHERE segment_id = %s", (segment_id,))
+        state.members = {(segment_id, r["customer_id"]): r["rule_version"]
+                         for r in self.curs.fetchall()}
+        self.curs.execute("DELETE FROM segment_check WHERE segment_id = %s", (segment_id,))
+        engine = SegmentEngine([spec], state)
+        cause = Cause(kind, position, "Segment.Defined" if kind == "DEFINED" else "Segment.Revised")
+        for chunk in _all_rows(self.curs):
+            for row in chunk:
+                engine.assess(spec, row["customer_id"], row, at, cause)
+            flush(self.curs, state)
+        self.reload_specs()
+
+    def archive(self, segment_id: UUID, at: datetime, position: int) -> None:
+        self.flush()
+        self.curs.execute("UPDATE segment SET archived_at = %s WHERE segment_id = %s "
+                          "RETURNING rule_version", (at, segment_id))
+        found = self.curs.fetchone()
+        if found is None:
+            return
+        state = Memberships()
+        self.curs.execute("SELECT customer_id FROM segment_membership WHERE segment_id = %s",
+                          (segment_id,))
+        for r in self.curs.fetchall():
+            state.members[(segment_id, r["customer_id"])] = found["rule_version"]
+        SegmentEngine([], state).release(segment_id, found["rule_version"], at,
+                                         Cause("ARCHIVED", position, "Segment.Archived"))
+        self.curs.execute("DELETE FROM segment_check WHERE segment_id = %s", (segment_id,))
+        flush(self.curs, state)
+        self.reload_specs()
+
+
+def _rows(curs: Cursor[DictRow], customer_ids: Iterable[UUID]) -> dict[UUID, Row]:
+    curs.execute("SELECT * FROM customer_profile WHERE customer_id = ANY(%s)",
+                 (sorted(set(customer_ids)),))
+    return {r["customer_id"]: dict(r) for r in curs.fetchall()}
+
+
+def _all_rows(curs: Cursor[DictRow]) -> Iterable[Sequence[Row]]:
+    """Every profile, in chunks, by a server-side cursor inside the current transaction."""
+    with curs.connection.cursor(name="segment_scan", row_factory=dict_row) as scan:
+        scan.itersize = CHUNK
+        scan.execute("SELECT * FROM customer_profile ORDER BY customer_id")
+        while True:
+            chunk = scan.fetchmany(CHUNK)
+            if not chunk:
+                return
+            yield [dict(r) for r in chunk]

@@ -1,0 +1,51 @@
+-- Segments (分层): definitions, current members, the membership ledger and due checks.
+-- Maintained by the customer_profile projection in the same transaction as the profiles
+-- (docs/bi.md). Times are UTC; "at" is when the platform evaluated the change.
+CREATE TABLE IF NOT EXISTS segment (
+    segment_id      uuid PRIMARY KEY,
+    name            text        NOT NULL,
+    description     text        NOT NULL DEFAULT '',
+    rule            jsonb       NOT NULL,
+    rule_version    integer     NOT NULL,
+    time_dependent  boolean     NOT NULL,
+    built_in        boolean     NOT NULL DEFAULT false,
+    defined_by      text        NOT NULL,
+    defined_at      timestamptz NOT NULL,
+    revised_at      timestamptz,
+    archived_at     timestamptz,
+    member_count    integer     NOT NULL DEFAULT 0,
+    position        bigint      NOT NULL
+);
+CREATE TABLE IF NOT EXISTS segment_membership (
+    segment_id      uuid        NOT NULL,
+    customer_id     uuid        NOT NULL,
+    rule_version    integer     NOT NULL,
+    since           timestamptz NOT NULL,
+    entry_position  bigint      NOT NULL,
+    PRIMARY KEY (segment_id, customer_id)
+);
+CREATE INDEX IF NOT EXISTS segment_membership_customer_idx
+    ON segment_membership (customer_id);
+CREATE TABLE IF NOT EXISTS segment_ledger (
+    entry_id        bigserial PRIMARY KEY,
+    segment_id      uuid        NOT NULL,
+    rule_version    integer     NOT NULL,
+    customer_id     uuid        NOT NULL,
+    change          text        NOT NULL CHECK (change IN ('ENTERED', 'EXITED')),
+    at              timestamptz NOT NULL,
+    cause           text        NOT NULL,
+    cause_position  bigint      NOT NULL,
+    cause_event     text        NOT NULL,
+    backfilled      boolean     NOT NULL DEFAULT false
+);
+CREATE INDEX IF NOT EXISTS segment_ledger_segment_at_idx ON segment_ledger (segment_id, at);
+CREATE INDEX IF NOT EXISTS segment_ledger_customer_idx
+    ON segment_ledger (customer_id, segment_id, entry_id);
+-- Internal: when a customer's answer could next change with no event (time windows).
+CREATE TABLE IF NOT EXISTS segment_check (
+    segment_id      uuid        NOT NULL,
+    customer_id     uuid        NOT NULL,
+    check_at        timestamptz NOT NULL,
+    PRIMARY KEY (segment_id, customer_id)
+);
+CREATE INDEX IF NOT EXISTS segment_check_due_idx ON segment_check (check_at);
