@@ -142,21 +142,13 @@ def http_request(method: str, path: str, body: bytes = b"", token: str | None = 
 
 def load(port: int, request: bytes, total: int, concurrency: int) -> tuple[float, list[float]]:
     """Requests/s and latencies of ``total`` identical requests over keep-alive connections."""
-    latencies: list[float] = []
-    per = total // concurrency
-
-    async def run() -> None:
-        await asyncio.gather(*(_client(port, [request] * per, latencies)
-                               for _ in range(concurrency)))
-
-    start = time.perf_counter()
-    asyncio.run(run())
-    return per * concurrency / (time.perf_counter() - start), latencies
+    return load_distinct(port, [request] * (total // concurrency * concurrency), concurrency)
 
 
 def load_distinct(port: int, requests: list[bytes], concurrency: int
                   ) -> tuple[float, list[float]]:
-    """Requests/s of sending each request once, spread over keep-alive connections."""
+    """Requests/s and per-request latencies (seconds) of sending each request once, spread
+    over ``concurrency`` keep-alive connections (closed loop: one request in flight on each)."""
     latencies: list[float] = []
     shares = [requests[i::concurrency] for i in range(concurrency)]
 
@@ -172,9 +164,14 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
-def p99(values: list[float]) -> float:
+def percentile(values: list[float], q: float) -> float:
+    """The nearest-rank ``q`` quantile (0 < q < 1) of ``values``."""
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
+
+
+def p99(values: list[float]) -> float:
+    return percentile(values, 0.99)
 
 
 def dumps(data: Any) -> bytes:

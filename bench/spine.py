@@ -1,4 +1,5 @@
-"""Benchmarks of the spine: ingestion (app and GraphQL), append cost, profile query."""
+"""Benchmarks of the spine: ingestion (app and GraphQL), append cost, profile query
+(throughput and latency)."""
 
 from __future__ import annotations
 
@@ -18,8 +19,10 @@ from bench.common import (
     fresh_database,
     http_request,
     load,
+    load_distinct,
     measure,
     median,
+    percentile,
     server,
 )
 from domain.ingestion import EventItem
@@ -121,7 +124,12 @@ PROFILE_QUERY = ("query($id: ID!) { customer(id: $id) { id firstChannel lifecycl
                  "orderCount gmvFen refundedFen lastInteractionAt currentStaffIds } }")
 
 
-def profile_query(quick: bool) -> list[Measure]:
+PROFILE_CUSTOMERS = 200
+
+
+def _profile_fixture() -> tuple[str, list[str], str]:
+    """A projected database (5,000 events over 500 customers): its URL, the ids of the
+    PROFILE_CUSTOMERS customers with most orders (most first) and a service token."""
     url = fresh_database()
     app = build_application(url, SECRET)
     for i in range(0, 5000, BATCH):
@@ -130,17 +138,29 @@ def profile_query(quick: bool) -> list[Measure]:
     for view in (CustomerProfileView(), StaffDirectoryView()):
         BatchRunner(app, view, tracker).catch_up()
     with app.factory.datastore.transaction() as curs:  # type: ignore[attr-defined]
-        curs.execute("SELECT customer_id FROM customer_profile ORDER BY order_count DESC LIMIT 1")
-        row = curs.fetchone()
-        assert row is not None
-        customer_id = str(row["customer_id"])
+        curs.execute("SELECT customer_id FROM customer_profile "
+                     "ORDER BY order_count DESC, customer_id LIMIT %s", (PROFILE_CUSTOMERS,))
+        ids = [str(row["customer_id"]) for row in curs.fetchall()]
+    assert len(ids) == PROFILE_CUSTOMERS, len(ids)
     app.close()
-    token = _service_token(url)
+    return url, ids, _service_token(url)
+
+
+def _profile_requests(ids: list[str], token: str) -> dict[str, list[bytes]]:
+    """Per customer id: the GraphQL profile query and the plain endpoint's GET."""
+    return {
+        "graphql": [http_request("POST", "/graphql", dumps(
+            {"query": PROFILE_QUERY, "variables": {"id": i}}), token) for i in ids],
+        "plain": [http_request("GET", f"/plain/{i}") for i in ids],
+    }
+
+
+def profile_query(quick: bool) -> list[Measure]:
+    url, ids, token = _profile_fixture()
+    requests = _profile_requests(ids[:1], token)
+    graphql, plain = requests["graphql"][0], requests["plain"][0]
     port = free_port()
     total = 3000 if quick else 20000
-    graphql = http_request("POST", "/graphql", dumps(
-        {"query": PROFILE_QUERY, "variables": {"id": customer_id}}), token)
-    plain = http_request("GET", f"/plain/{customer_id}")
     with server(url, port):
         load(port, graphql, 400, 4)  # warm both paths
         load(port, plain, 400, 4)
@@ -151,10 +171,38 @@ def profile_query(quick: bool) -> list[Measure]:
     return [measure("profile_query", median(rates["graphql"]), "req/s", median(rates["plain"]))]
 
 
+CLIENTS = 50
+
+
+def profile_query_latency(quick: bool) -> list[Measure]:
+    """p99 and p50 ms of the profile query by id under CLIENTS keep-alive clients (closed
+    loop), against /plain/{id} under the same clients; each request names another of
+    PROFILE_CUSTOMERS customers. Medians over interleaved rounds of per-round quantiles."""
+    url, ids, token = _profile_fixture()
+    per_round = 2000 if quick else 4000
+    rounds = 3 if quick else 7
+    requests = {path: [reqs[n % len(reqs)] for n in range(per_round)]
+                for path, reqs in _profile_requests(ids, token).items()}
+    port = free_port()
+    quantiles: dict[tuple[str, float], list[float]] = {
+        (path, q): [] for path in requests for q in (0.5, 0.99)}
+    with server(url, port):
+        for batch in requests.values():  # warm: fill both pools, prepare the statements
+            load_distinct(port, batch[:1000], CLIENTS)
+        for r in range(rounds):  # interleaved, alternating which path goes first
+            for path in sorted(requests, reverse=r % 2 == 1):
+                latencies = load_distinct(port, requests[path], CLIENTS)[1]
+                for q in (0.5, 0.99):
+                    quantiles[path, q].append(percentile(latencies, q) * 1000)
+    return [measure(f"profile_query_p{round(q * 100)}", median(quantiles["graphql", q]), "ms",
+                    median(quantiles["plain", q])) for q in (0.99, 0.5)]
+
+
 BENCHMARKS: dict[str, Callable[[bool], list[Measure]]] = {
     "ingest_app": ingest_app,
     "ingest_graphql": ingest_graphql,
     "append_cost": append_cost,
     "profile_query": profile_query,
+    "profile_query_p99": profile_query_latency,
     "ingest_tracking": tracking.ingest_tracking,
 }
