@@ -11,6 +11,7 @@
 | ``WECOM_CORP_ID`` / ``WECOM_CORP_SECRET`` | the fake gateway's | credentials for the outbound API |
 | ``WECOM_TOKEN``, ``WECOM_ENCODING_AES_KEY`` | unset: callbacks answer 404 | callback token and AES key |
 | ``SIYU_FAKE_GATEWAY_PORT`` | ``8001`` | port of the local fake WeCom gateway |
+| ``SIYU_TICK_MINUTES`` | ``60`` | clock slot: time-window segments are re-evaluated once per slot |
 | ``SIYU_DEBUG`` | unset | unmask unexpected GraphQL errors (never in production) |
 """
 
@@ -38,6 +39,7 @@ class Settings:
     wecom_encoding_aes_key: str | None = None
     fake_gateway_port: int = 8001
     debug: bool = False
+    tick_minutes: int = 60
 
     def with_database(self, url: str) -> Settings:
         return replace(self, database_url=url)
@@ -74,4 +76,5 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         wecom_encoding_aes_key=env.get("WECOM_ENCODING_AES_KEY") or None,
         fake_gateway_port=int(env.get("SIYU_FAKE_GATEWAY_PORT", "8001")),
         debug=env.get("SIYU_DEBUG", "") not in ("", "0", "false"),
+        tick_minutes=int(env.get("SIYU_TICK_MINUTES", "60")),
     )

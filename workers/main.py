@@ -30,6 +30,7 @@ from projections.runner import BatchRunner, Tracker
 from siyu.bootstrap import build_application
 from siyu.settings import Settings
 from workers.broker import make_broker
+from workers.clock import CLOCK_QUEUE, ClockScheduler, declare_clock_actor
 from workers.fake_wecom import FAKE_CORP_ID, FAKE_CORP_SECRET, RunningFakeWeCom, run_fake_wecom
 from workers.gateway import OutboundGateway, WeComGateway
 from workers.outbox import Dispatcher, OutboxStore, WelcomeOutboxView
@@ -63,7 +64,10 @@ class PipelineOptions:
     worker_timeout: int = 1_000  # ms a consumer waits for messages; bounds stop() latency
     postgres_poll_interval: float = 1.0  # dramatiq-postgres' poll when no NOTIFY arrives
     templates: Mapping[str, WelcomeTemplate] = field(default_factory=lambda: TEMPLATES)
-    produce: bool = True  # run the outbox projection and the dispatcher
+    produce: bool = True  # run the outbox projection, the dispatcher and the clock
+    #: Length of a clock slot: time-window segments are re-evaluated once per slot.
+    tick_minutes: int = 60
+    clock_queue: str = CLOCK_QUEUE
     consume: bool = True  # run a Dramatiq worker for the queue
 
 
@@ -90,9 +94,12 @@ class WelcomePipeline:
         self.deps = WelcomeDeps(app=app, store=store, gateway=gateway,
                                 templates=options.templates, retry=options.retry)
         self.actor = declare_welcome_actor(broker, self.deps, queue_name=options.queue_name)
+        self.clock_actor = declare_clock_actor(broker, app, queue_name=options.clock_queue)
         self.runner: BatchRunner | None = None
         self.dispatcher: Dispatcher | None = None
+        self.clock: ClockScheduler | None = None
         if options.produce:
+            self.clock = ClockScheduler(self.enqueue_tick, options.tick_minutes)
             datastore = cast(PostgresDatastore, app.factory.datastore)  # type: ignore[attr-defined]
             self.runner = BatchRunner(app, WelcomeOutboxView(max_age=options.max_age),
                                       Tracker(datastore),
@@ -108,6 +115,9 @@ class WelcomePipeline:
     def enqueue(self, outbox_key: str) -> None:
         self.actor.send(outbox_key)
 
+    def enqueue_tick(self, slot: str) -> None:
+        self.clock_actor.send(slot)
+
     def start(self) -> WelcomePipeline:
         if self._started:
             return self
@@ -120,6 +130,8 @@ class WelcomePipeline:
             self._spawn("welcome-outbox-projection", self.runner.run_forever)
         if self.dispatcher is not None:
             self._spawn("welcome-dispatcher", self.dispatcher.run_forever)
+        if self.clock is not None:
+            self._spawn("clock-scheduler", self.clock.run_forever)
         log.info("welcome pipeline started (queue %s, %d threads)", self.options.queue_name,
                  self.options.threads)
         return self
@@ -146,6 +158,8 @@ class WelcomePipeline:
             self.runner.stop()
         if self.dispatcher is not None:
             self.dispatcher.stop()
+        if self.clock is not None:
+            self.clock.stop()
         for thread in self._threads:
             thread.join(timeout)
         if self.worker is not None:
@@ -177,7 +191,7 @@ def build_pipeline(settings: Settings, *, threads: int = 4,
     """
     if settings.database_url is None:
         raise ValueError("the worker needs settings.database_url (the CLI provides one)")
-    options = options or PipelineOptions(threads=threads)
+    options = options or PipelineOptions(threads=threads, tick_minutes=settings.tick_minutes)
     closers: list[Callable[[], None]] = []
     try:
         if app is None:
@@ -218,7 +232,7 @@ def _wait_for_signal(pipeline: WelcomePipeline) -> None:
 def _consumer_process(settings: Settings, threads: int) -> None:
     """A further worker process: only consumes (the first one projects and dispatches)."""
     logging.basicConfig(level=logging.INFO)
-    options = PipelineOptions(threads=threads, produce=False)
+    options = PipelineOptions(threads=threads, produce=False, tick_minutes=settings.tick_minutes)
     pipeline = build_pipeline(settings, options=options).start()
     try:
         _wait_for_signal(pipeline)
