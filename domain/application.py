@@ -38,6 +38,7 @@ from domain.identity import Identity, blind_index
 from domain.ingestion import Command, EventItem, parse_item
 from domain.ports import IngestIndex, SealedValue, SideWrites, Vault, WrappedKey
 from domain.staff import Staff
+from domain.tagging import TaggingCommands
 from domain.wecom_directory import CorpTagLibrary, CustomerGroup
 
 WECOM = "service:wecom"
@@ -85,7 +86,7 @@ class _SetAsList(Transcoding):
         return set(data)
 
 
-class CustomerOperations(Application[UUID]):
+class CustomerOperations(TaggingCommands, Application[UUID]):
     """Records what customers and staff do; the single writer of the event log."""
 
     name = "Siyu"
