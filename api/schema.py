@@ -38,6 +38,7 @@ from api.ingest import (
 )
 from api.mutations import CustomerMutation
 from api.read_models import CustomerFilterValues, decode_cursor, encode_cursor
+from api.tag_groups import TagGroupMutation, TagGroupQuery
 from api.types import (
     LONG_SCALAR,
     Customer,
@@ -260,8 +261,8 @@ class SiyuSchema(strawberry.Schema):
 
 
 #: Each feature module contributes its own Query and Mutation classes; they are merged here.
-QUERIES: tuple[type, ...] = (CustomerQuery,)
-MUTATIONS: tuple[type, ...] = (CustomerMutation,)
+QUERIES: tuple[type, ...] = (CustomerQuery, TagGroupQuery)
+MUTATIONS: tuple[type, ...] = (CustomerMutation, TagGroupMutation)
 
 
 def build_schema(*, debug: bool = False) -> strawberry.Schema:
