@@ -39,6 +39,7 @@ from api.ingest import (
 from api.mutations import CustomerMutation
 from api.read_models import CustomerFilterValues, decode_cursor, encode_cursor
 from api.segments import SegmentMutation, SegmentQuery
+from api.tag_groups import TagGroupMutation, TagGroupQuery
 from api.types import (
     LONG_SCALAR,
     Customer,
@@ -261,8 +262,8 @@ class SiyuSchema(strawberry.Schema):
 
 
 #: Each feature module contributes its own Query and Mutation classes; they are merged here.
-QUERIES: tuple[type, ...] = (CustomerQuery, SegmentQuery)
-MUTATIONS: tuple[type, ...] = (CustomerMutation, SegmentMutation)
+QUERIES: tuple[type, ...] = (CustomerQuery, SegmentQuery, TagGroupQuery)
+MUTATIONS: tuple[type, ...] = (CustomerMutation, SegmentMutation, TagGroupMutation)
 
 
 def build_schema(*, debug: bool = False) -> strawberry.Schema:

@@ -40,6 +40,7 @@ from domain.ports import IngestIndex, SealedValue, SideWrites, Vault, WrappedKey
 from domain.segment import Segment
 from domain.segmenting import SegmentCommands
 from domain.staff import Staff
+from domain.tagging import TaggingCommands
 from domain.wecom_directory import CorpTagLibrary, CustomerGroup
 
 WECOM = "service:wecom"
@@ -87,7 +88,7 @@ class _SetAsList(Transcoding):
         return set(data)
 
 
-class CustomerOperations(SegmentCommands, Application[UUID]):
+class CustomerOperations(SegmentCommands, TaggingCommands, Application[UUID]):
     """Records what customers and staff do; the single writer of the event log."""
 
     name = "Siyu"

@@ -17,6 +17,7 @@ from eventsourcing.domain import Aggregate
 from domain.customer import Customer
 from domain.ingestion import EVENT_TYPES, camel
 from domain.staff import Staff
+from domain.tag_group import TagGroup
 from domain.wecom_directory import CorpTagLibrary, CustomerGroup
 
 ENVELOPE = {"originator_id", "originator_version", "originator_topic", "timestamp", "by",
@@ -126,10 +127,17 @@ def example(kind: str) -> dict[str, Any]:
 
 def event_classes() -> list[type[Any]]:
     """Every concrete event class nested on an aggregate, in declaration order."""
-    return [value for owner in (Customer, Staff, CustomerGroup, CorpTagLibrary)
+    return [value for owner in (Customer, Staff, CustomerGroup, CorpTagLibrary, TagGroup)
             for name, value in vars(owner).items()
             if isinstance(value, type) and issubclass(value, Aggregate.Event)
-            and name not in ("Event", "Fact", "Created")]  # (the library's base classes)
+            and name not in ("Event", "Fact")  # (the aggregates' own base classes)
+            and not (name == "Created" and _created_as_other(owner))]
+
+
+def _created_as_other(owner: type[Any]) -> bool:
+    """The aggregate is created by an event of its own name (``Created`` is the library's)."""
+    return any(isinstance(v, type) and issubclass(v, Aggregate.Created) and n != "Created"
+               for n, v in vars(owner).items())
 
 
 def event_fields(cls: type[Any]) -> list[str]:

@@ -110,3 +110,21 @@ class UnknownCustomer(DomainError):
 
 class UnknownSegment(DomainError):
     code = "UNKNOWN_SEGMENT"
+
+
+class UnknownTagGroup(DomainError):
+    code = "UNKNOWN_TAG_GROUP"
+
+
+class TagGroupArchived(DomainError):
+    code = "TAG_GROUP_ARCHIVED"
+
+
+class TagInOtherGroup(DomainError):
+    code = "TAG_IN_OTHER_GROUP"
+
+
+class ExclusiveTagConflict(DomainError):
+    """Two tags of one exclusive group given at once: a customer holds at most one."""
+
+    code = "EXCLUSIVE_TAG_CONFLICT"

@@ -30,6 +30,16 @@ class WrappedKey:
     wrapped: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class TagClaim:
+    """A tag held by a tag group. Among live groups a tag has one claim at most."""
+
+    tag: str
+    group_id: UUID
+    exclusive: bool
+    live: bool = True
+
+
 @dataclass(slots=True)
 class SideWrites:
     """Rows committed atomically with a batch of events."""
@@ -41,10 +51,14 @@ class SideWrites:
     reowned: list[tuple[str, UUID]] = field(default_factory=list)  # blind, new owner (after inserts)
     merges: list[tuple[UUID, UUID]] = field(default_factory=list)  # absorbed, survivor
     unmerges: list[UUID] = field(default_factory=list)  # absorbed ids released
+    tag_claims: list[TagClaim] = field(default_factory=list)  # conflict: tag in a live group
+    tag_releases: list[tuple[str, UUID]] = field(default_factory=list)  # tag, group (before claims)
+    archived_groups: list[UUID] = field(default_factory=list)  # their claims are no longer live
 
     def __bool__(self) -> bool:
         return bool(self.identities or self.event_keys or self.keys or self.sealed
-                    or self.reowned or self.merges or self.unmerges)
+                    or self.reowned or self.merges or self.unmerges or self.tag_claims
+                    or self.tag_releases or self.archived_groups)
 
 
 class IngestIndex(Protocol):
@@ -61,6 +75,16 @@ class IngestIndex(Protocol):
 
     def sealed_values(self, subject_id: UUID) -> Mapping[str, bytes]:
         """All sealed personal-data fields of one subject."""
+
+
+class TagIndex(Protocol):
+    """The tag library's claims, as committed with the tag groups' events."""
+
+    def tag_claims(self, tags: Sequence[str]) -> Sequence[TagClaim]:
+        """Claims on these tags by groups, live or archived (a tag with none is free)."""
+
+    def group_claims(self, group_ids: Sequence[UUID]) -> Sequence[TagClaim]:
+        """Every tag of these groups."""
 
 
 class Vault(Protocol):

@@ -10,6 +10,7 @@ from typing import Any
 from domain.application import CustomerOperations
 from projections.postgres_views import CustomerProfileView, StaffDirectoryView
 from projections.runner import BatchRunner, Tracker, View
+from projections.tag_groups import TagGroupView
 from siyu.bootstrap import build_application
 from siyu.settings import Settings
 
@@ -18,7 +19,7 @@ log = logging.getLogger(__name__)
 
 def read_model_views() -> list[View]:
     """Read models rebuilt by ``siyu rebuild`` and run by ``siyu projections``."""
-    return [CustomerProfileView(), StaffDirectoryView()]
+    return [CustomerProfileView(), StaffDirectoryView(), TagGroupView()]
 
 
 def prepare_read_models(app: CustomerOperations) -> Tracker:

@@ -20,7 +20,7 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
-from domain.ports import SideWrites
+from domain.ports import SideWrites, TagClaim
 
 SIDE_TABLES_DDL = """
 CREATE TABLE IF NOT EXISTS {schema}.siyu_identity (
@@ -50,6 +50,15 @@ CREATE TABLE IF NOT EXISTS {schema}.siyu_vault_value (
     ciphertext bytea NOT NULL,
     PRIMARY KEY (subject_id, field)
 );
+CREATE TABLE IF NOT EXISTS {schema}.siyu_tag_claim (
+    tag       text    NOT NULL,
+    group_id  uuid    NOT NULL,
+    exclusive boolean NOT NULL,
+    live      boolean NOT NULL DEFAULT true,
+    PRIMARY KEY (tag, group_id)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS siyu_tag_claim_live_idx ON {schema}.siyu_tag_claim (tag) WHERE live;
+CREATE INDEX IF NOT EXISTS siyu_tag_claim_group_idx ON {schema}.siyu_tag_claim (group_id);
 """
 
 
@@ -90,6 +99,21 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
         self._delete_merges = SQL(
             "DELETE FROM {schema}.siyu_customer_merge WHERE absorbed_id = ANY(%b::uuid[])"
         ).format(**q)
+        self._insert_claims = SQL(
+            "INSERT INTO {schema}.siyu_tag_claim (tag, group_id, exclusive) "
+            "SELECT * FROM unnest(%b::text[], %b::uuid[], %b::boolean[])").format(**q)
+        self._delete_claims = SQL(
+            "DELETE FROM {schema}.siyu_tag_claim AS c USING unnest(%b::text[], %b::uuid[]) "
+            "AS r(tag, group_id) WHERE c.tag = r.tag AND c.group_id = r.group_id").format(**q)
+        self._archive_claims = SQL(
+            "UPDATE {schema}.siyu_tag_claim SET live = false WHERE group_id = ANY(%b::uuid[])"
+        ).format(**q)
+        self._select_tag_claims = SQL(
+            "SELECT tag, group_id, exclusive, live FROM {schema}.siyu_tag_claim "
+            "WHERE tag = ANY(%s) ORDER BY tag, group_id").format(**q)
+        self._select_group_claims = SQL(
+            "SELECT tag, group_id, exclusive, live FROM {schema}.siyu_tag_claim "
+            "WHERE group_id = ANY(%s) ORDER BY group_id, tag").format(**q)
         self._select_owners = SQL(
             "SELECT blind_index, customer_id FROM {schema}.siyu_identity "
             "WHERE blind_index = ANY(%s)").format(**q)
@@ -153,6 +177,16 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
         if writes.merges:
             absorbed, survivors = zip(*writes.merges, strict=True)
             curs.execute(self._insert_merges, (list(absorbed), list(survivors)))
+        if writes.tag_releases:
+            tags, groups = zip(*writes.tag_releases, strict=True)
+            curs.execute(self._delete_claims, (list(tags), list(groups)))
+        if writes.archived_groups:
+            curs.execute(self._archive_claims, (list(writes.archived_groups),))
+        if writes.tag_claims:  # a tag claimed by another live group: IntegrityError
+            claims = writes.tag_claims
+            curs.execute(self._insert_claims, ([c.tag for c in claims],
+                                               [c.group_id for c in claims],
+                                               [c.exclusive for c in claims]))
 
     # -- look-ups ---------------------------------------------------------------
     def _select_map(self, statement: Any, values: Sequence[Any]) -> dict[Any, Any]:
@@ -176,6 +210,20 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
             curs.execute(self._select_sealed, (subject_id,), prepare=True)
             return {row["field"]: bytes(row["ciphertext"]) for row in curs.fetchall()}
 
+    def _select_claims(self, statement: Any, values: Sequence[Any]) -> list[TagClaim]:
+        if not values:
+            return []
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, (list(values),))
+            return [TagClaim(r["tag"], r["group_id"], r["exclusive"], r["live"])
+                    for r in curs.fetchall()]
+
+    def tag_claims(self, tags: Sequence[str]) -> Sequence[TagClaim]:
+        return self._select_claims(self._select_tag_claims, tags)
+
+    def group_claims(self, group_ids: Sequence[UUID]) -> Sequence[TagClaim]:
+        return self._select_claims(self._select_group_claims, group_ids)
+
 
 class SiyuMemoryRecorder(POPOApplicationRecorder):
     """In-memory twin of :class:`SiyuPostgresRecorder` for fast unit tests."""
@@ -187,6 +235,7 @@ class SiyuMemoryRecorder(POPOApplicationRecorder):
         self.vault_keys: dict[UUID, bytes] = {}
         self.sealed: dict[UUID, dict[str, bytes]] = {}
         self.merges: dict[UUID, UUID] = {}  # absorbed -> survivor
+        self.claims: dict[tuple[str, UUID], TagClaim] = {}
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -210,6 +259,12 @@ class SiyuMemoryRecorder(POPOApplicationRecorder):
             raise IntegrityError("vault key already exists")
         if any(a in self.merges and a not in writes.unmerges for a, _ in writes.merges):
             raise IntegrityError("customer already merged")
+        released = set(writes.tag_releases)
+        live = {c.tag for key, c in self.claims.items() if c.live and key not in released
+                and c.group_id not in writes.archived_groups}
+        claimed = [c.tag for c in writes.tag_claims]
+        if len(set(claimed)) < len(claimed) or live.intersection(claimed):
+            raise IntegrityError("tag already claimed by a live group")
 
     def _write_side(self, writes: SideWrites) -> None:
         for blind, namespace, owner in writes.identities:
@@ -223,6 +278,12 @@ class SiyuMemoryRecorder(POPOApplicationRecorder):
         for absorbed in writes.unmerges:
             self.merges.pop(absorbed, None)
         self.merges.update(writes.merges)
+        for key in writes.tag_releases:
+            self.claims.pop(key, None)
+        for key, claim in list(self.claims.items()):
+            if claim.group_id in writes.archived_groups:
+                self.claims[key] = TagClaim(claim.tag, claim.group_id, claim.exclusive, False)
+        self.claims.update({(c.tag, c.group_id): c for c in writes.tag_claims})
 
     def owners_of(self, blind_indexes: Sequence[str]) -> Mapping[str, UUID]:
         return {b: self.identities[b][1] for b in blind_indexes if b in self.identities}
@@ -235,3 +296,13 @@ class SiyuMemoryRecorder(POPOApplicationRecorder):
 
     def sealed_values(self, subject_id: UUID) -> Mapping[str, bytes]:
         return dict(self.sealed.get(subject_id, {}))
+
+    def tag_claims(self, tags: Sequence[str]) -> Sequence[TagClaim]:
+        wanted = set(tags)
+        return sorted((c for c in self.claims.values() if c.tag in wanted),
+                      key=lambda c: (c.tag, str(c.group_id)))
+
+    def group_claims(self, group_ids: Sequence[UUID]) -> Sequence[TagClaim]:
+        wanted = set(group_ids)
+        return sorted((c for c in self.claims.values() if c.group_id in wanted),
+                      key=lambda c: (str(c.group_id), c.tag))

@@ -13,8 +13,8 @@ from starlette.testclient import TestClient
 
 from api.app import create_app
 from domain.application import CustomerOperations
-from projections.postgres_views import CustomerProfileView, StaffDirectoryView
 from projections.runner import BatchRunner, Tracker
+from siyu.processes import read_model_views
 from siyu.settings import Settings
 from siyu.tokens import ensure_token_table, issue_token
 from tests.conftest import SECRET
@@ -42,7 +42,7 @@ class Api:
 def live_projections(pg_app: CustomerOperations) -> Iterator[None]:
     tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
     runners = [BatchRunner(pg_app, view, tracker, poll_interval=0.05)
-               for view in (CustomerProfileView(), StaffDirectoryView())]
+               for view in read_model_views()]
     threads = [threading.Thread(target=r.run_forever, daemon=True) for r in runners]
     for thread in threads:
         thread.start()

@@ -44,7 +44,7 @@ def test_a_tick_recorded_twice_is_stored_once(memory_app: CustomerOperations) ->
     at = datetime(2026, 12, 1, 20, tzinfo=UTC)
     assert memory_app.record_tick(at) is not None
     assert memory_app.record_tick(at) is None
-    tick = memory_app.repository.get(Tick.create_id(at))
+    tick: object = memory_app.repository.get(Tick.create_id(at))
     assert isinstance(tick, Tick) and tick.at == at
 
 
@@ -54,7 +54,11 @@ def test_two_schedulers_and_redeliveries_through_dramatiq_record_one_tick(
     broker = StubBroker()
     actor = declare_clock_actor(broker, memory_app, queue_name="clock")
     now = datetime(2026, 12, 1, 20, 5, tzinfo=UTC)
-    schedulers = [ClockScheduler(actor.send, 60, clock=lambda: now) for _ in range(2)]
+
+    def enqueue(slot: str) -> None:
+        actor.send(slot)
+
+    schedulers = [ClockScheduler(enqueue, 60, clock=lambda: now) for _ in range(2)]
     worker = dramatiq.Worker(broker, worker_threads=2, worker_timeout=100)
     worker.start()
     try:
