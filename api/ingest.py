@@ -109,7 +109,7 @@ def item_from_raw(raw: dict[str, Any]) -> EventItem:
     for name in IDENTITY_FIELDS:
         given = values[name]
         values[name] = None if given is None else (given["namespace"], given["value"])
-    values["items"] = [OrderItem(i["sku"], i["quantity"], i["priceFen"])
+    values["items"] = [OrderItem(i["sku"], i["quantity"], i["priceFen"], i.get("category"))
                        for i in raw.get("items") or ()]
     if values["staff_id"] is not None:
         values["staff_id"] = str(values["staff_id"])

@@ -27,6 +27,8 @@ class OrderItemInput:
     sku: str
     quantity: int
     price_fen: Long
+    category: str | None = strawberry.field(
+        default=None, description="Product category (favourite categories, segments).")
 
 
 @strawberry.input(description=(
@@ -62,6 +64,7 @@ class CustomerEventInput:
     stream_id: str | None = None
     watch_seconds: int | None = None
     seconds: int | None = None
+    topic: str | None = None
     store_id: str | None = None
     sku: str | None = None
     quantity: int | None = None
@@ -76,7 +79,8 @@ class CustomerEventInput:
         for name in IDENTITY_FIELDS:
             given = values[name]
             values[name] = None if given is None else (given.namespace, given.value)
-        values["items"] = [OrderItem(i.sku, i.quantity, i.price_fen) for i in self.items or []]
+        values["items"] = [OrderItem(i.sku, i.quantity, i.price_fen, i.category)
+                           for i in self.items or []]
         if self.staff_id is not None:
             values["staff_id"] = str(self.staff_id)
         return EventItem(event_id=self.event_id, type=self.type,

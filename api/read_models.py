@@ -22,7 +22,8 @@ PROFILE_COLUMNS = (
     "orders_cancelled, points_balance, coupons_issued, coupons_redeemed, dnd, consents, "
     "referrals_brought, content_views, content_forwards, messages_received, messages_sent, "
     "activities_joined, last_interaction_at, first_order_at, last_order_at, last_message_at, "
-    "last_activity_at, sku_quantities, event_count, updated_at, lifecycle, average_order_fen, "
+    "last_activity_at, sku_quantities, category_orders, topic_views, event_count, updated_at, "
+    "lifecycle, average_order_fen, "
     "recency_score, frequency_score, monetary_score, positioning"
 )
 

@@ -47,6 +47,24 @@ class RfmInput:
     monetary_at_least: int | None = None
 
 
+@strawberry.input(description="Paid quantity of one SKU.")
+class BoughtSkuInput:
+    sku: str
+    at_least: int
+
+
+@strawberry.input(description="Paid orders with an item of the category.")
+class BoughtCategoryInput:
+    category: str
+    at_least: int
+
+
+@strawberry.input(description="Content views of the topic.")
+class ViewedTopicInput:
+    topic: str
+    at_least: int
+
+
 @strawberry.input(one_of=True, description="One node of a segment rule: `all`, `any`, `not`, "
                                            "or one predicate (README: Segments).")
 class SegmentRuleInput:
@@ -68,6 +86,9 @@ class SegmentRuleInput:
     rfm: RfmInput | None = strawberry.UNSET
     positioning: Positioning | None = strawberry.UNSET
     member_level: str | None = strawberry.UNSET
+    bought_sku: BoughtSkuInput | None = strawberry.UNSET
+    bought_category: BoughtCategoryInput | None = strawberry.UNSET
+    viewed_topic: ViewedTopicInput | None = strawberry.UNSET
 
 
 def rule_to_data(rule: SegmentRuleInput) -> dict[str, Any]:
@@ -221,6 +242,10 @@ class Segment:
     @strawberry.field
     def archived_at(self) -> datetime | None:
         return self.row["archived_at"]  # type: ignore[no-any-return]
+
+    @strawberry.field(description="Members get this tag, once (an auto-tag rule); null: none.")
+    def auto_tag(self) -> str | None:
+        return self.row["auto_tag"]  # type: ignore[no-any-return]
 
     @strawberry.field(description="Current members (for front-line staff: the whole segment).")
     def member_count(self) -> int:
@@ -462,6 +487,8 @@ class DefineSegmentInput:
     name: str
     description: str = ""
     rule: SegmentRuleInput
+    auto_tag: str | None = strawberry.field(
+        default=None, description="Tag every member, now and as they enter (auto-tag rule).")
     wait_for_projection: bool = False
     timeout_ms: int = 5000
 
@@ -472,6 +499,14 @@ class ReviseSegmentInput:
     rule: SegmentRuleInput | None = None
     name: str | None = None
     description: str | None = None
+    wait_for_projection: bool = False
+    timeout_ms: int = 5000
+
+
+@strawberry.input
+class SetSegmentAutoTagInput:
+    segment_id: strawberry.ID
+    tag: str | None = strawberry.field(default=None, description="Null stops auto-tagging.")
     wait_for_projection: bool = False
     timeout_ms: int = 5000
 
@@ -515,7 +550,7 @@ class SegmentMutation:
         try:
             segment_id, position = await to_thread.run_sync(
                 lambda: app.define_segment(input.name, input.description, rule, by,
-                                           datetime.now(UTC)))
+                                           datetime.now(UTC), input.auto_tag))
         except DomainError as error:
             raise ApiError(error.code, error.message, field=error.field) from None
         return SegmentPayload(segment_id=strawberry.ID(str(segment_id)),
@@ -539,6 +574,27 @@ class SegmentMutation:
             position = await to_thread.run_sync(
                 lambda: app.revise_segment(segment_id, rule, by, datetime.now(UTC),
                                            input.name, input.description))
+        except DomainError as error:
+            code = NOT_FOUND if error.code == "UNKNOWN_SEGMENT" else error.code
+            raise ApiError(code, error.message, field=error.field) from None
+        return SegmentPayload(segment_id=input.segment_id,
+                              position=strawberry.ID(str(position)) if position else None,
+                              projected=await _projected(info, position,
+                                                         input.wait_for_projection,
+                                                         input.timeout_ms))
+
+    @strawberry.mutation(description="Make a segment an auto-tag rule (members get the tag once, "
+                                     "those already in included), or stop it with null.")
+    async def set_segment_auto_tag(self, info: Info[Context, None],
+                                   input: SetSegmentAutoTagInput) -> SegmentPayload:
+        require_recorder(info.context)
+        segment_id = to_uuid(input.segment_id, "segmentId")
+        await _built_in(info, segment_id)
+        app = info.context.services.app
+        by = info.context.principal.actor
+        try:
+            position = await to_thread.run_sync(
+                lambda: app.set_segment_auto_tag(segment_id, input.tag, by, datetime.now(UTC)))
         except DomainError as error:
             code = NOT_FOUND if error.code == "UNKNOWN_SEGMENT" else error.code
             raise ApiError(code, error.message, field=error.field) from None

@@ -99,6 +99,18 @@ class SkuQuantity:
     quantity: int
 
 
+@strawberry.type
+class CategoryCount:
+    category: str
+    orders: int = strawberry.field(description="Paid orders with an item of the category.")
+
+
+@strawberry.type
+class TopicCount:
+    topic: str
+    views: int
+
+
 @strawberry.type(description="Consent given for a purpose, under a version of its wording.")
 class Consent:
     purpose: str
@@ -155,6 +167,10 @@ class Customer:
     positioning: Positioning | None
     favourite_skus: list[SkuQuantity] = strawberry.field(
         description="Most bought SKUs (paid quantity), top 3.")
+    favourite_categories: list[CategoryCount] = strawberry.field(
+        description="Most bought categories (paid orders containing one), top 3.")
+    topic_views: list[TopicCount] = strawberry.field(
+        description="Content views per topic, most viewed first.")
     tag_details: list[TagDetail] = strawberry.field(
         description="Current tags with who applied them, when and why.")
 
@@ -205,6 +221,10 @@ class Customer:
             positioning=Positioning(row["positioning"]) if row["positioning"] else None,
             favourite_skus=[SkuQuantity(sku=k, quantity=v) for k, v in sorted(
                 row["sku_quantities"].items(), key=lambda kv: (-kv[1], kv[0]))[:3]],
+            favourite_categories=[CategoryCount(category=k, orders=v) for k, v in sorted(
+                row["category_orders"].items(), key=lambda kv: (-kv[1], kv[0]))[:3]],
+            topic_views=[TopicCount(topic=k, views=v) for k, v in sorted(
+                row["topic_views"].items(), key=lambda kv: (-kv[1], kv[0]))],
             tag_details=[TagDetail(tag=t, by=d["by"], at=datetime.fromisoformat(d["at"]),
                                    reason=d["reason"])
                          for t, d in sorted(row["tag_details"].items())],

@@ -75,6 +75,7 @@ class _Batch:
     created_by: dict[UUID, int] = field(default_factory=dict)  # new customer -> item index
     writes: SideWrites = field(default_factory=SideWrites)
     key_cache: dict[UUID, bytes] = field(default_factory=dict)
+    fresh: set[UUID] = field(default_factory=set)  # cache entries checked against the store
 
 
 class _SetAsList(Transcoding):
@@ -209,6 +210,7 @@ class CustomerOperations(SegmentCommands, TaggingCommands, Application[UUID]):
         blinds.update({c.inviter: blind_index(self.blind_key, c.inviter)
                        for c in commands if c.inviter})
         owners = dict(self.index.owners_of(sorted(set(blinds.values()))))
+        self._drop_stale(set(owners.values()), batch)
         result = BatchResult()
         seen: dict[str, UUID | None] = {}
         for index, (item, command) in enumerate(zip(items, parsed, strict=True)):
@@ -242,6 +244,27 @@ class CustomerOperations(SegmentCommands, TaggingCommands, Application[UUID]):
         if recordings:
             result.last_position = max(r.notification.id for r in recordings)
         return result
+
+    def _drop_stale(self, aggregate_ids: Iterable[UUID], batch: _Batch) -> None:
+        """Evict cached aggregates another process has appended to (one query).
+
+        A stale aggregate that leads to a new event fails at commit (a version
+        conflict) and is decided again; one that leads to *no* event (``untag`` of
+        a tag it does not know was given) would silently do nothing.
+        """
+        cache = self.repository.cache
+        wanted = set(aggregate_ids) - batch.fresh
+        batch.fresh |= wanted
+        if cache is None or not wanted:
+            return
+        cached: dict[UUID, int] = {}
+        for aggregate_id in wanted:
+            with contextlib.suppress(KeyError):
+                cached[aggregate_id] = cache.get(aggregate_id).version
+        if not cached:
+            return
+        stored = self.index.stream_versions(sorted(cached))
+        self._evict(i for i, version in cached.items() if stored.get(i, 0) != version)
 
     def _evict(self, aggregate_ids: Iterable[UUID]) -> None:
         cache = self.repository.cache
@@ -277,6 +300,7 @@ class CustomerOperations(SegmentCommands, TaggingCommands, Application[UUID]):
     def _load(self, customer_id: UUID, batch: _Batch) -> Customer:
         customer = batch.aggregates.get(customer_id)
         if customer is None:
+            self._drop_stale([customer_id], batch)
             customer = cast(Customer, self.repository.get(customer_id))
             batch.aggregates[customer_id] = customer
         return customer

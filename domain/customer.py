@@ -296,17 +296,22 @@ class Customer(Aggregate):
         text_length: int
 
     class ContentViewed(Fact):
-        """v2 added ``seconds`` (time on the content; unknown for v1)."""
+        """v2 added ``seconds`` (time on the content; unknown for v1), v3 ``topic``."""
 
-        class_version = 2
+        class_version = 3
 
         content_id: str
         channel: str
         seconds: int | None
+        topic: str | None
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             state["seconds"] = None
+
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            state["topic"] = None
 
     class ContentForwarded(Fact):
         content_id: str
@@ -501,9 +506,9 @@ class Customer(Aggregate):
             self.trigger_event(self.GroupLeft, group_id=group_id, by=by, occurred_at=occurred_at)
 
     def view_content(self, content_id: str, channel: str, by: str, occurred_at: datetime,
-                     seconds: int | None = None) -> None:
+                     seconds: int | None = None, topic: str | None = None) -> None:
         self.record_fact(self.ContentViewed, content_id=content_id, channel=channel,
-                         seconds=seconds, by=by, occurred_at=occurred_at)
+                         seconds=seconds, topic=topic, by=by, occurred_at=occurred_at)
 
     def follow_account(self, account_id: str, by: str, occurred_at: datetime) -> None:
         if account_id not in self.accounts:

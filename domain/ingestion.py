@@ -132,7 +132,14 @@ def _order_items(item: EventItem) -> list[dict[str, Any]]:
             raise InvalidInput("quantity must be positive", field=f"items[{n}].quantity")
         if line.price_fen < 0:
             raise InvalidAmount("priceFen must not be negative", field=f"items[{n}].priceFen")
-        rows.append({"sku": line.sku, "quantity": line.quantity, "price_fen": line.price_fen})
+        row: dict[str, Any] = {"sku": line.sku, "quantity": line.quantity,
+                               "price_fen": line.price_fen}
+        if line.category is not None:
+            if not line.category.strip() or len(line.category) > MAX_TEXT:
+                raise InvalidInput("category must be 1-128 characters",
+                                   field=f"items[{n}].category")
+            row["category"] = _safe(line.category.strip(), f"items[{n}].category")
+        rows.append(row)
     return rows
 
 
@@ -177,7 +184,8 @@ _FACTS: dict[str, tuple[type[Customer.Fact], list[tuple[str, str, str, bool]]]] 
         ("staff_id", "staff_id", "text", True), ("message_kind", "message_kind", "kind", True),
         ("text_length", "text_length", "count", False)]),
     "CONTENT_VIEWED": (Customer.ContentViewed, [
-        ("content_id", "content_id", "text", True), ("seconds", "seconds", "count", False)]),
+        ("content_id", "content_id", "text", True), ("seconds", "seconds", "count", False),
+        ("topic", "topic", "text", False)]),
     "CONTENT_FORWARDED": (Customer.ContentForwarded, [("content_id", "content_id", "text", True)]),
     "CONTENT_COMMENTED": (Customer.ContentCommented, [
         ("content_id", "content_id", "text", True),

@@ -15,6 +15,7 @@ class OrderItem:
     sku: str
     quantity: int
     price_fen: int
+    category: str | None = None
 
 
 IdentityValue = Identity | tuple[str, str]
@@ -52,6 +53,7 @@ class EventItem:
     stream_id: str | None = None
     watch_seconds: int | None = None
     seconds: int | None = None
+    topic: str | None = None
     store_id: str | None = None
     sku: str | None = None
     quantity: int | None = None

@@ -76,6 +76,9 @@ class IngestIndex(Protocol):
     def sealed_values(self, subject_id: UUID) -> Mapping[str, bytes]:
         """All sealed personal-data fields of one subject."""
 
+    def stream_versions(self, stream_ids: Sequence[UUID]) -> Mapping[UUID, int]:
+        """The latest stored version of each stream (absent: no events)."""
+
 
 class TagIndex(Protocol):
     """The tag library's claims, as committed with the tag groups' events."""

@@ -15,6 +15,7 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.errors import DomainError, InvalidInput
 from domain.segment_rules import Rule, parse_rule
+from domain.tag_group import check_label
 
 MAX_NAME = 64
 MAX_DESCRIPTION = 500
@@ -73,11 +74,23 @@ class Segment(Aggregate):
         def apply(self, segment: Segment) -> None:
             segment.archived_at = self.occurred_at
 
+    class AutoTagChanged(Aggregate.Event):
+        """Customers who enter get ``tag`` (an auto-tag rule); None stops it."""
+
+        tag: str | None
+        by: str
+        occurred_at: datetime
+
+        def apply(self, segment: Segment) -> None:
+            segment.auto_tag = self.tag
+
     @classmethod
     def define(cls, name: str, description: str, rule: Any, by: str,
-               occurred_at: datetime) -> Segment:
-        return cls(name=_name(name), description=_description(description),
-                   rule=parse_rule(rule), by=by, occurred_at=occurred_at)
+               occurred_at: datetime, auto_tag: str | None = None) -> Segment:
+        segment = cls(name=_name(name), description=_description(description),
+                      rule=parse_rule(rule), by=by, occurred_at=occurred_at)
+        segment.set_auto_tag(auto_tag, by, occurred_at)
+        return segment
 
     @event(Defined)
     def __init__(self, name: str, description: str, rule: Rule, by: str,
@@ -87,6 +100,17 @@ class Segment(Aggregate):
         self.rule = rule
         self.rule_version = 1
         self.archived_at: datetime | None = None
+        self.auto_tag: str | None = None
+
+    def set_auto_tag(self, tag: str | None, by: str, occurred_at: datetime) -> bool:
+        """Tag every customer who is or comes in (retroactive); None stops tagging."""
+        if self.archived_at is not None:
+            raise SegmentArchived("an archived segment cannot change", field="segmentId")
+        label = None if tag is None else check_label(tag, "autoTag")
+        if label == self.auto_tag:
+            return False
+        self.trigger_event(self.AutoTagChanged, tag=label, by=by, occurred_at=occurred_at)
+        return True
 
     def revise(self, rule: Any, by: str, occurred_at: datetime, name: str | None = None,
                description: str | None = None) -> bool:

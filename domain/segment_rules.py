@@ -22,6 +22,9 @@ with exactly one key per node, camelCase as in the GraphQL input:
 | ``rfm`` | ``{recencyAtLeast?, frequencyAtLeast?, monetaryAtLeast?}`` | has RFM scores ≥ each given one |
 | ``positioning`` | quadrant | is in that frequency x ticket quadrant |
 | ``memberLevel`` | level | holds that membership level |
+| ``boughtSku`` | ``{sku, atLeast}`` | bought at least that quantity of the SKU (paid orders) |
+| ``boughtCategory`` | ``{category, atLeast}`` | paid at least that many orders with the category |
+| ``viewedTopic`` | ``{topic, atLeast}`` | viewed content of the topic at least that many times |
 
 :func:`parse_rule` validates a rule and returns its canonical form; every
 refusal names the offending place (``rule.all[1].ordered.withinDays``).
@@ -118,6 +121,24 @@ def _rfm(value: Any, where: str) -> dict[str, int | None]:
     return out
 
 
+def _counted(key: str) -> Callable[[Any, str], dict[str, Any]]:
+    """An object ``{<key>: text, atLeast: count}``."""
+    def check(value: Any, where: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise InvalidRule(f"{where} must be an object", field=where)
+        unknown = sorted(set(value) - {key, "atLeast"})
+        if unknown:
+            raise InvalidRule(f"{where} has unknown field {unknown[0]!r}",
+                              field=f"{where}.{unknown[0]}")
+        if value.get(key) is None:
+            raise InvalidRule(f"{where}.{key} is required", field=f"{where}.{key}")
+        if value.get("atLeast") is None:
+            raise InvalidRule(f"{where}.atLeast is required", field=f"{where}.atLeast")
+        return {key: _text(value[key], f"{where}.{key}"),
+                "atLeast": _int(value["atLeast"], f"{where}.atLeast", 1, MAX_COUNT)}
+    return check
+
+
 def _flag(value: Any, where: str) -> bool:
     if not isinstance(value, bool):
         raise InvalidRule(f"{where} must be true or false", field=where)
@@ -149,6 +170,9 @@ PREDICATES: dict[str, Callable[[Any, str], Any]] = {
     "rfm": _rfm,
     "positioning": _choice(POSITIONINGS),
     "memberLevel": _text,
+    "boughtSku": _counted("sku"),
+    "boughtCategory": _counted("category"),
+    "viewedTopic": _counted("topic"),
 }
 
 #: Predicates whose truth changes as time passes, without any new event.

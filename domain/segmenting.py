@@ -28,9 +28,9 @@ class SegmentCommands(Application[UUID]):
     _write_lock: threading.RLock
 
     def define_segment(self, name: str, description: str, rule: Any, by: str,
-                       occurred_at: datetime) -> tuple[UUID, int]:
+                       occurred_at: datetime, auto_tag: str | None = None) -> tuple[UUID, int]:
         """Define a segment; returns its id and the log position of the definition."""
-        segment = Segment.define(name, description, rule, by, occurred_at)
+        segment = Segment.define(name, description, rule, by, occurred_at, auto_tag)
         with self._write_lock:
             recordings = self.save(segment)
         return segment.id, max(r.notification.id for r in recordings)
@@ -41,10 +41,15 @@ class SegmentCommands(Application[UUID]):
         return self._change(segment_id, lambda s: s.revise(rule, by, occurred_at, name,
                                                            description))
 
+    def set_segment_auto_tag(self, segment_id: UUID, tag: str | None, by: str,
+                             occurred_at: datetime) -> int | None:
+        return self._change(segment_id, lambda s: s.set_auto_tag(tag, by, occurred_at))
+
     def archive_segment(self, segment_id: UUID, by: str, occurred_at: datetime) -> int | None:
         return self._change(segment_id, lambda s: s.archive(by, occurred_at))
 
     def segment(self, segment_id: UUID) -> Segment:
+        self._forget(segment_id)  # edited from several processes: read it fresh (rare)
         try:
             found: Any = self.repository.get(segment_id)
         except AggregateNotFoundError:

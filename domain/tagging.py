@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Repository
+from eventsourcing.persistence import IntegrityError
 
 from domain.customer import Customer
 from domain.errors import (
@@ -123,7 +124,7 @@ class TaggingCommands:
 
     # -- customers' tags -----------------------------------------------------------------
     def tag_customer(self: _Host, customer_id: UUID, tags: Sequence[str], by: str, reason: str,
-                     occurred_at: datetime) -> int | None:
+                     occurred_at: datetime, event_key: str | None = None) -> int | None:
         """Give tags to a customer; in an exclusive group, the tag replaces the one held.
 
         Refused: a tag only archived groups hold (``TAG_GROUP_ARCHIVED``), two tags
@@ -159,8 +160,27 @@ class TaggingCommands:
             for tag in labels:
                 if not any(tag in s.tags for s in streams):
                     survivor.tag(tag, by, occurred_at, why)
+            if event_key is not None:  # recorded with the tags: a second call stores nothing
+                batch.writes.event_keys.append((event_key, survivor.id))
 
         return self._transact(decide)
+
+    def apply_auto_tag(self: _Host, segment_id: UUID, customer_id: UUID, tag: str,
+                       occurred_at: datetime) -> bool:
+        """Tag a customer who entered an auto-tag segment, once per (segment, customer):
+        a tag removed by hand later is not given again by the same rule."""
+        key = f"autotag:{segment_id}:{customer_id}"
+        index = cast(Any, self.recorder)
+        if key in index.known_event_keys([key]):
+            return False
+        try:
+            TaggingCommands.tag_customer(self, customer_id, [tag], "system",
+                                         f"rule:{segment_id}", occurred_at, event_key=key)
+        except IntegrityError:
+            if key in index.known_event_keys([key]):
+                return False  # applied concurrently
+            raise
+        return True
 
     def untag_customer(self: _Host, customer_id: UUID, tags: Sequence[str], by: str,
                        reason: str, occurred_at: datetime) -> int | None:

@@ -20,7 +20,7 @@ from typing import Any
 
 from domain.customer import Customer
 
-VERSION = 7  # v7: paid order times and amounts (segment time windows)
+VERSION = 8  # v7: paid order times and amounts (segment windows); v8: categories, topics
 
 Row = dict[str, Any]
 
@@ -82,6 +82,8 @@ def new_row(event: Customer.Registered, position: int, row_id: Any) -> Row:
         "order_amounts": [],
         "last_activity_at": None,
         "sku_quantities": {},
+        "category_orders": {},
+        "topic_views": {},
         "last_message_at": None,
         "event_count": 0,
         "stream_versions": {},
@@ -177,6 +179,14 @@ def _fold(row: Row, event: Any) -> None:
         for line in event.items:
             quantities[line["sku"]] = quantities.get(line["sku"], 0) + line["quantity"]
         row["sku_quantities"] = quantities
+        categories = dict(row["category_orders"])
+        for category in {line["category"] for line in event.items if line.get("category")}:
+            categories[category] = categories.get(category, 0) + 1
+        row["category_orders"] = categories
+    elif isinstance(event, Customer.ContentViewed):
+        if event.topic:
+            row["topic_views"] = {**row["topic_views"],
+                                  event.topic: row["topic_views"].get(event.topic, 0) + 1}
     elif isinstance(event, Customer.ActivityJoined):
         row["last_activity_at"] = _later(row["last_activity_at"], event.occurred_at)
     elif isinstance(event, Customer.OrderRefunded):

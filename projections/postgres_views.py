@@ -211,6 +211,9 @@ def _segment_changed(segments: SegmentPage, position: int, event: Any) -> None:
                         event.rule_version, event.by, event.timestamp, position, "REVISED")
     elif isinstance(event, Segment.Archived):
         segments.archive(event.originator_id, event.timestamp, position)
+    elif isinstance(event, Segment.AutoTagChanged):
+        segments.curs.execute("UPDATE segment SET auto_tag = %s WHERE segment_id = %s",
+                              (event.tag, event.originator_id))
 
 
 def _roots(curs: Cursor[DictRow], streams: set[UUID]) -> dict[UUID, UUID]:

@@ -45,6 +45,8 @@ CREATE TABLE IF NOT EXISTS customer_profile (
     last_message_at     timestamptz,
     last_activity_at    timestamptz,
     sku_quantities      jsonb       NOT NULL DEFAULT '{}',
+    category_orders     jsonb       NOT NULL DEFAULT '{}',
+    topic_views         jsonb       NOT NULL DEFAULT '{}',
     event_count         integer     NOT NULL DEFAULT 0,
     stream_versions     jsonb       NOT NULL DEFAULT '{}',
     updated_at          timestamptz NOT NULL

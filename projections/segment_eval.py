@@ -207,6 +207,13 @@ def _member_level(row: Row, value: str, at: datetime) -> Outcome:
     return row["member_level"] == value, row["member_level"], None
 
 
+def _counter(column: str, key: str) -> Callable[[Row, dict[str, Any], datetime], Outcome]:
+    def check(row: Row, value: dict[str, Any], at: datetime) -> Outcome:
+        count = int(row[column].get(value[key], 0))
+        return count >= value["atLeast"], count, None
+    return check
+
+
 PREDICATES: dict[str, Callable[[Row, Any, datetime], Outcome]] = {
     "tagIn": _tag_in,
     "hasAllTags": _has_all_tags,
@@ -223,6 +230,9 @@ PREDICATES: dict[str, Callable[[Row, Any, datetime], Outcome]] = {
     "rfm": _rfm,
     "positioning": _positioning,
     "memberLevel": _member_level,
+    "boughtSku": _counter("sku_quantities", "sku"),
+    "boughtCategory": _counter("category_orders", "category"),
+    "viewedTopic": _counter("topic_views", "topic"),
 }
 
 #: The profile columns each predicate reads: a customer is re-evaluated only when one changes.
@@ -243,6 +253,9 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "rfm": ("last_order_at", "order_count", "gmv_fen", "refunded_fen"),
     "positioning": ("order_count", "gmv_fen"),
     "memberLevel": ("member_level",),
+    "boughtSku": ("sku_quantities",),
+    "boughtCategory": ("category_orders",),
+    "viewedTopic": ("topic_views",),
 }
 
 

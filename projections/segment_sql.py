@@ -103,6 +103,18 @@ class _Compiler:
     def memberLevel(self, value: str) -> str:
         return f"p.member_level = {self.param(value)}"
 
+    def _counter(self, column: str, key: str, at_least: int) -> str:
+        return f"coalesce((p.{column} ->> {self.param(key)})::bigint, 0) >= {self.param(at_least)}"
+
+    def boughtSku(self, value: dict[str, Any]) -> str:
+        return self._counter("sku_quantities", value["sku"], value["atLeast"])
+
+    def boughtCategory(self, value: dict[str, Any]) -> str:
+        return self._counter("category_orders", value["category"], value["atLeast"])
+
+    def viewedTopic(self, value: dict[str, Any]) -> str:
+        return self._counter("topic_views", value["topic"], value["atLeast"])
+
 
 def compile_rule(rule: Rule) -> tuple[str, dict[str, Any]]:
     """``(condition, params)``: the condition uses ``%(at)s`` and named parameters."""

@@ -14,6 +14,7 @@ CREATE TABLE IF NOT EXISTS segment (
     revised_at      timestamptz,
     archived_at     timestamptz,
     member_count    integer     NOT NULL DEFAULT 0,
+    auto_tag        text,
     position        bigint      NOT NULL
 );
 CREATE TABLE IF NOT EXISTS segment_membership (

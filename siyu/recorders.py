@@ -123,6 +123,10 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
         self._select_keys = SQL(
             "SELECT subject_id, wrapped FROM {schema}.siyu_vault_key "
             "WHERE subject_id = ANY(%s)").format(**q)
+        self._select_versions = SQL(
+            "SELECT originator_id, max(originator_version) FROM {schema}.{table} "
+            "WHERE originator_id = ANY(%s) GROUP BY originator_id").format(
+            schema=schema, table=Identifier(self.events_table_name))
         self._select_sealed = SQL(
             "SELECT field, ciphertext FROM {schema}.siyu_vault_value "
             "WHERE subject_id = %s").format(**q)
@@ -204,6 +208,9 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
 
     def wrapped_keys(self, subject_ids: Sequence[UUID]) -> Mapping[UUID, bytes]:
         return {k: bytes(v) for k, v in self._select_map(self._select_keys, subject_ids).items()}
+
+    def stream_versions(self, stream_ids: Sequence[UUID]) -> Mapping[UUID, int]:
+        return self._select_map(self._select_versions, stream_ids)
 
     def sealed_values(self, subject_id: UUID) -> Mapping[str, bytes]:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
@@ -296,6 +303,11 @@ class SiyuMemoryRecorder(POPOApplicationRecorder):
 
     def sealed_values(self, subject_id: UUID) -> Mapping[str, bytes]:
         return dict(self.sealed.get(subject_id, {}))
+
+    def stream_versions(self, stream_ids: Sequence[UUID]) -> Mapping[UUID, int]:
+        with self._database_lock:  # the index, not select_events: nothing is read back
+            return {s: max(versions) for s in stream_ids
+                    if (versions := self._stored_events_index.get(str(s)))}
 
     def tag_claims(self, tags: Sequence[str]) -> Sequence[TagClaim]:
         wanted = set(tags)

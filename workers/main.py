@@ -29,6 +29,7 @@ from domain.application import CustomerOperations
 from projections.runner import BatchRunner, Tracker
 from siyu.bootstrap import build_application
 from siyu.settings import Settings
+from workers.auto_tag import AutoTagger
 from workers.broker import make_broker
 from workers.clock import CLOCK_QUEUE, ClockScheduler, declare_clock_actor
 from workers.fake_wecom import FAKE_CORP_ID, FAKE_CORP_SECRET, RunningFakeWeCom, run_fake_wecom
@@ -84,7 +85,8 @@ class WelcomePipeline:
 
     def __init__(self, *, app: CustomerOperations, broker: dramatiq.Broker,
                  gateway: OutboundGateway, store: OutboxStore, options: PipelineOptions,
-                 closers: list[Callable[[], None]] | None = None) -> None:
+                 closers: list[Callable[[], None]] | None = None,
+                 database_url: str | None = None) -> None:
         self.app = app
         self.broker = broker
         self.gateway = gateway
@@ -98,6 +100,9 @@ class WelcomePipeline:
         self.runner: BatchRunner | None = None
         self.dispatcher: Dispatcher | None = None
         self.clock: ClockScheduler | None = None
+        self.tagger: AutoTagger | None = None
+        if options.produce and database_url is not None:
+            self.tagger = AutoTagger(app, database_url)
         if options.produce:
             self.clock = ClockScheduler(self.enqueue_tick, options.tick_minutes)
             datastore = cast(PostgresDatastore, app.factory.datastore)  # type: ignore[attr-defined]
@@ -132,6 +137,8 @@ class WelcomePipeline:
             self._spawn("welcome-dispatcher", self.dispatcher.run_forever)
         if self.clock is not None:
             self._spawn("clock-scheduler", self.clock.run_forever)
+        if self.tagger is not None:
+            self._spawn("auto-tagger", self.tagger.run_forever)
         log.info("welcome pipeline started (queue %s, %d threads)", self.options.queue_name,
                  self.options.threads)
         return self
@@ -160,6 +167,8 @@ class WelcomePipeline:
             self.dispatcher.stop()
         if self.clock is not None:
             self.clock.stop()
+        if self.tagger is not None:
+            self.tagger.stop()
         for thread in self._threads:
             thread.join(timeout)
         if self.worker is not None:
@@ -210,7 +219,7 @@ def build_pipeline(settings: Settings, *, threads: int = 4,
             close()
         raise
     return WelcomePipeline(app=app, broker=broker, gateway=gateway, store=store,
-                           options=options, closers=closers)
+                           options=options, closers=closers, database_url=settings.database_url)
 
 
 def _wait_for_signal(pipeline: WelcomePipeline) -> None:

@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 
+from domain.application import CustomerOperations
 from tests.api.conftest import STAFF_ID, Api
 from tests.api.test_graphql_http import event, record
+from workers.auto_tag import AutoTagger
 
 pytestmark = pytest.mark.integration
 
@@ -201,3 +203,63 @@ def test_a_customer_shows_their_segments_and_lifecycle_history(api: Api) -> None
     assert [s["name"] for s in customer["segments"]] == ["Lifecycle: NEW", "friends"]
     assert customer["lifecycleHistory"] == [
         {"stage": "NEW", "cause": "EVENT", "causeEvent": "Customer.Registered"}]
+
+
+def test_an_auto_tag_rule_tags_members_already_in_and_those_who_enter_once(
+        api: Api, pg_app: CustomerOperations, pg_url: str) -> None:
+    now = datetime.now(UTC)
+    # Given Alice who bought 奶粉 twice, and Bob once
+    items = [{"sku": "milk-900g", "quantity": 1, "priceFen": 12900, "category": "奶粉"}]
+    alice = record(api, [
+        event("p1", "ORDER_PAID", now, orderId="1", amountFen=12900, items=items),
+        event("p2", "ORDER_PAID", now, orderId="2", amountFen=12900, items=items),
+        event("v1", "CONTENT_VIEWED", now, contentId="a-1", topic="育儿"),
+    ])["results"][0]["customerId"]
+    bob = record(api, [event("p3", "ORDER_PAID", now, BOB, orderId="3", amountFen=12900,
+                             items=items)])["results"][0]["customerId"]
+    # When a rule "bought 奶粉 twice → tag 奶粉复购" is created
+    body = api.gql("""mutation($r: SegmentRuleInput!) { defineSegment(input: {name: "奶粉复购",
+        rule: $r, autoTag: "奶粉复购", waitForProjection: true}) { segmentId projected } }""",
+                   {"r": {"boughtCategory": {"category": "奶粉", "atLeast": 2}}}, as_="manager")
+    segment_id = body["data"]["defineSegment"]["segmentId"]
+    tagger = AutoTagger(pg_app, pg_url)
+    # Then the tagger tags Alice (retroactively), not Bob, with the rule as the reason
+    assert tagger.run_once() == 1
+    assert tagger.run_once() == 0
+    record(api, [], waitForProjection=True)
+    profile = """query($id: ID!) { customer(id: $id) { tags tagDetails { tag by reason }
+        favouriteCategories { category orders } topicViews { topic views } } }"""
+    seen = api.gql(profile, {"id": alice})["data"]["customer"]
+    assert seen["tagDetails"] == [{"tag": "奶粉复购", "by": "system",
+                                   "reason": f"rule:{segment_id}"}]
+    assert seen["favouriteCategories"] == [{"category": "奶粉", "orders": 2}]
+    assert seen["topicViews"] == [{"topic": "育儿", "views": 1}]
+    assert api.gql(profile, {"id": bob})["data"]["customer"]["tags"] == []
+    # When Bob buys again he enters and is tagged; a tag removed by hand is not given again
+    record(api, [event("p4", "ORDER_PAID", now, BOB, orderId="4", amountFen=12900,
+                       items=items),
+                 event("u1", "UNTAGGED", now, tag="奶粉复购")], waitForProjection=True)
+    assert tagger.run_once() == 1
+    assert tagger.run_once() == 0
+    record(api, [], waitForProjection=True)
+    assert api.gql(profile, {"id": bob})["data"]["customer"]["tags"] == ["奶粉复购"]
+    assert api.gql(profile, {"id": alice})["data"]["customer"]["tags"] == []
+
+
+def test_sku_and_topic_predicates_select_by_counts(api: Api) -> None:
+    now = datetime.now(UTC)
+    record(api, [event("v1", "CONTENT_VIEWED", now, contentId="a-1", topic="育儿"),
+                 event("v2", "CONTENT_VIEWED", now, contentId="a-2", topic="育儿"),
+                 event("v3", "CONTENT_VIEWED", now, BOB, contentId="a-1", topic="育儿"),
+                 event("p1", "ORDER_PAID", now, BOB, orderId="1", amountFen=100,
+                       items=[{"sku": "s1", "quantity": 3, "priceFen": 33}])])
+    preview = """query($r: SegmentRuleInput!) { segmentPreview(rule: $r) { size } }"""
+
+    def size(rule: dict[str, Any]) -> int:
+        body = api.gql(preview, {"r": rule}, as_="manager")
+        return int(body["data"]["segmentPreview"]["size"])
+
+    assert size({"viewedTopic": {"topic": "育儿", "atLeast": 2}}) == 1
+    assert size({"viewedTopic": {"topic": "育儿", "atLeast": 1}}) == 2
+    assert size({"boughtSku": {"sku": "s1", "atLeast": 3}}) == 1
+    assert size({"boughtSku": {"sku": "s1", "atLeast": 4}}) == 0

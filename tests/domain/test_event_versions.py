@@ -14,22 +14,39 @@ from domain.ingestion import EventItem
 AT = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 
 
-def test_a_content_view_stored_as_v1_is_read_as_v2(memory_app: CustomerOperations) -> None:
+def test_a_content_view_stored_as_v1_is_read_as_the_current_version(
+        memory_app: CustomerOperations) -> None:
     # Given a v1 ContentViewed as it was stored before `seconds` existed
     customer = Customer(first_channel="h5", by="system", occurred_at=AT)
     customer.view_content("article-1", "h5", "customer:x", AT, seconds=30)
     event = customer.collect_events()[-1]
     stored = memory_app.mapper.to_stored_event(event)
     state = json.loads(stored.state)
-    assert state.pop("class_version") == 2
+    assert state.pop("class_version") == 3
     del state["seconds"]
+    del state["topic"]
     v1 = StoredEvent(stored.originator_id, stored.originator_version, stored.topic,
                      json.dumps(state).encode())
     # When it is read
     read = memory_app.mapper.to_domain_event(v1)
-    # Then it is a v2 event whose new field is unknown
+    # Then it is a current event whose later fields are unknown
     assert isinstance(read, Customer.ContentViewed)
-    assert read.seconds is None and read.content_id == "article-1"
+    assert read.seconds is None and read.topic is None and read.content_id == "article-1"
+
+
+def test_a_content_view_stored_as_v2_gains_an_unknown_topic(
+        memory_app: CustomerOperations) -> None:
+    customer = Customer(first_channel="h5", by="system", occurred_at=AT)
+    customer.view_content("article-1", "h5", "customer:x", AT, seconds=30, topic="育儿")
+    stored = memory_app.mapper.to_stored_event(customer.collect_events()[-1])
+    state = json.loads(stored.state)
+    state["class_version"] = 2
+    del state["topic"]
+    v2 = StoredEvent(stored.originator_id, stored.originator_version, stored.topic,
+                     json.dumps(state).encode())
+    read = memory_app.mapper.to_domain_event(v2)
+    assert isinstance(read, Customer.ContentViewed)
+    assert (read.seconds, read.topic) == (30, None)
 
 
 def test_a_customer_snapshot_from_v1_gains_the_v2_state(memory_app: CustomerOperations) -> None:
