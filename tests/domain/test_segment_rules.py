@@ -179,8 +179,9 @@ def test_a_rule_may_nest_exactly_the_maximum_depth() -> None:
 
 
 def test_a_rule_may_have_at_most_the_maximum_number_of_nodes() -> None:
-    # Given an `all` and `any` groups holding predicates: 1 + 3 * (1 + 20) = 64 nodes
-    groups = [{"any": [{"tagIn": [f"t{g}-{i}"]} for i in range(20)]} for g in range(3)]
+    # Given an `all` of three `any` groups holding predicates: 1 + 3 * (1 + 20) = 64 nodes
+    groups: list[dict[str, list[dict[str, Any]]]] = [
+        {"any": [{"tagIn": [f"t{g}-{i}"]} for i in range(20)]} for g in range(3)]
     assert len(parse_rule({"all": groups})["all"]) == 3
     # When one more predicate is added
     groups[2]["any"].append({"inGroup": "g"})
