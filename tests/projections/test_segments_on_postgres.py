@@ -92,7 +92,8 @@ def assert_the_ledger_is_consistent(url: str) -> None:
     with psycopg.connect(url) as conn:
         entries = conn.execute("SELECT segment_id, customer_id, change FROM segment_ledger "
                                "ORDER BY entry_id").fetchall()
-        counts = dict(conn.execute("SELECT segment_id, member_count FROM segment").fetchall())
+        counts: dict[UUID, int] = dict(conn.execute(
+            "SELECT segment_id, member_count FROM segment").fetchall())
     last: dict[tuple[UUID, UUID], str] = {}
     for segment_id, customer_id, change in entries:
         previous = last.get((segment_id, customer_id), "EXITED")
@@ -217,7 +218,7 @@ def test_every_customer_is_in_exactly_one_lifecycle_segment(
         assert_lifecycles_partition_the_customers(pg_url)
         assert_members_are_the_rules_at(pg_url, now + timedelta(days=days))
     with psycopg.connect(pg_url) as conn:
-        stages = dict(conn.execute("SELECT name, member_count FROM segment WHERE built_in"
+        stages: dict[str, int] = dict(conn.execute("SELECT name, member_count FROM segment WHERE built_in"
                                    ).fetchall())
     assert sum(stages.values()) == len(customer_ids(pg_url))
     assert stages["Lifecycle: SILENT"] > 0
