@@ -116,7 +116,8 @@ class CustomerProfileView:
         segment_store.clear(curs)
 
     def apply_page(self, curs: Cursor[DictRow], events: Sequence[tuple[int, Any]]) -> None:
-        segments = SegmentPage(curs)
+        assert self.app is not None, "CustomerProfileView.bind(app) first"
+        segments = SegmentPage(curs, self.app.mapper.to_domain_event)
         run: list[tuple[int, Any]] = []
         for position, event in events:
             if isinstance(event, (Customer.Event, Customer.Registered)) and not isinstance(

@@ -140,9 +140,9 @@ class SegmentEngine:
 
     def due(self, rows: dict[UUID, Row], keys: Iterable[Key], at: datetime,
             cause: Cause) -> None:
-        """At a clock tick: re-evaluate the due (segment, customer) pairs."""
+        """At a clock tick: re-evaluate the due (segment, customer) pairs, in the order given."""
         by_id = {s.segment_id: s for s in self.specs}
-        for segment_id, customer_id in sorted(keys):
+        for segment_id, customer_id in keys:  # in due order: (check_at, segment, customer)
             spec = by_id.get(segment_id)
             if spec is None:
                 self.state.set_check((segment_id, customer_id), None)

@@ -10,17 +10,19 @@ lifecycle history is their ledger for those.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
+from eventsourcing.persistence import StoredEvent
 from psycopg import Cursor
 from psycopg.rows import DictRow, dict_row
 from psycopg.types.json import Jsonb
 
 from domain.segment_rules import LIFECYCLES, is_time_dependent
+from projections.segment_backfill import replay
 from projections.segment_engine import Cause, Memberships, SegmentEngine, Spec
 
 Row = dict[str, Any]
@@ -130,8 +132,10 @@ def _flush_checks(curs: Cursor[DictRow], changed: dict[tuple[UUID, UUID], dateti
 class SegmentPage:
     """The segment side of one projection page: state for the customers it touches."""
 
-    def __init__(self, curs: Cursor[DictRow]) -> None:
+    def __init__(self, curs: Cursor[DictRow],
+                 decode: Callable[[StoredEvent], Any] | None = None) -> None:
         self.curs = curs
+        self.decode = decode  # to backfill new segments from the log (None: no backfill)
         self.reload_specs()
 
     def reload_specs(self) -> None:
@@ -191,7 +195,11 @@ class SegmentPage:
                           "WHERE segment_id = %s", (segment_id,))
         state.members = {(segment_id, r["customer_id"]): r["rule_version"]
                          for r in self.curs.fetchall()}
+        if kind == "DEFINED" and self.decode is not None:
+            replay(self.curs, self.decode, spec, position, state,
+                   lambda replayed: flush(self.curs, replayed))
         self.curs.execute("DELETE FROM segment_check WHERE segment_id = %s", (segment_id,))
+        state.checks.clear()
         engine = SegmentEngine([spec], state)
         cause = Cause(kind, position, "Segment.Defined" if kind == "DEFINED" else "Segment.Revised")
         for chunk in _all_rows(self.curs):

@@ -66,19 +66,21 @@ def test_a_segment_fills_from_existing_customers_and_follows_new_events(api: Api
     bob = record(api, [order(1, now - timedelta(days=5), BOB)])["results"][0]["customerId"]
     # When a manager defines "bought twice in 90 days, not blacklisted"
     segment_id = define(api, "复购客户", BUYERS)
-    # Then Alice is in, because of the definition, and Bob is not
+    # Then Alice is in and Bob is not; the backfill says Alice entered with her second order
     body = api.gql(SEGMENT, {"id": segment_id})["data"]["segment"]
     assert body["memberCount"] == 1 and body["timeDependent"] is True
     assert [e["node"]["id"] for e in body["members"]["edges"]] == [alice_id]
-    assert body["entries"]["edges"][0]["node"]["cause"] == "DEFINED"
+    entered = body["entries"]["edges"][0]["node"]
+    assert (entered["cause"], entered["causeEvent"], entered["backfilled"]) == (
+        "EVENT", "Customer.OrderPaid", True)
     # When Bob pays a second order, he enters because of that event
     record(api, [order(2, now - timedelta(hours=1), BOB)], waitForProjection=True)
     body = api.gql(SEGMENT, {"id": segment_id, "since": (now - timedelta(days=3)).isoformat()}
                    )["data"]["segment"]
     assert body["memberCount"] == 2
     newest = body["entries"]["edges"][0]["node"]
-    assert (newest["customerId"], newest["cause"], newest["causeEvent"]) == (
-        bob, "EVENT", "Customer.OrderPaid")
+    assert (newest["customerId"], newest["cause"], newest["causeEvent"],
+            newest["backfilled"]) == (bob, "EVENT", "Customer.OrderPaid", False)
     # When Alice is tagged 黑名单 she leaves, and the explanation says which predicate failed
     record(api, [event("t1", "TAGGED", now, tag="黑名单")], waitForProjection=True)
     why = api.gql(WHY, {"s": segment_id, "c": alice_id})["data"]["segmentExplanation"]
@@ -104,7 +106,7 @@ def test_segment_sizes_can_be_read_for_past_instants(api: Api) -> None:
                            "b": after.isoformat(),
                            "c": (after + timedelta(hours=1)).isoformat()})["data"]["segment"]
     assert (body["at"], body["later"]) == (0, 1)
-    assert [p["size"] for p in body["sizeSeries"]] == [0, 0, 1]
+    assert [p["size"] for p in body["sizeSeries"]] == [0, 1, 1]  # backfilled: in since `now`
 
 
 def test_revising_a_segment_re_evaluates_members_under_the_new_version(api: Api) -> None:
