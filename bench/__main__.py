@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench import oneid, spine, wecom
+from bench import oneid, segments, spine, wecom
 
-BENCHMARKS = {**spine.BENCHMARKS, **oneid.BENCHMARKS, **wecom.BENCHMARKS}
+BENCHMARKS = {**spine.BENCHMARKS, **oneid.BENCHMARKS, **wecom.BENCHMARKS,
+              **segments.BENCHMARKS}
 
 
 def main(argv: list[str] | None = None) -> int:
