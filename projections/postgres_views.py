@@ -35,6 +35,10 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot encode {type(value).__name__}")
 
 
+def _dumps(value: Any) -> str:
+    return json.dumps(value, default=_json_default, ensure_ascii=False)
+
+
 def schema_sql() -> str:
     return (Path(__file__).parent / "schema.sql").read_text()
 
@@ -51,12 +55,13 @@ def upsert_rows(curs: Cursor[DictRow], table: str, key: str, rows: Sequence[Row]
     columns = list(rows[0])
     assignments = ", ".join(f"{c} = excluded.{c}" for c in columns if c != key)
     names = ", ".join(columns)
-    payload = json.loads(json.dumps(list(rows), default=_json_default))
+    # One JSON encoding, straight to the server (no parse-and-dump round trip here).
+    payload = Jsonb(list(rows), dumps=_dumps)
     curs.execute(
         f"INSERT INTO {table} ({names}) "
         f"SELECT {names} FROM jsonb_populate_recordset(null::{table}, %s) "
         f"ON CONFLICT ({key}) DO UPDATE SET {assignments}",
-        (Jsonb(payload),),
+        (payload,),
     )
 
 
@@ -96,6 +101,7 @@ class CustomerProfileView:
 
     name = "customer_profile"
     version = customer_profile.VERSION
+    topics = ("domain.customer:", "domain.segment:", "domain.clock:")
 
     def __init__(self) -> None:
         self.app: Application[Any] | None = None
@@ -143,7 +149,7 @@ class CustomerProfileView:
         if not events:
             return
         roots = _roots(curs, {e.originator_id for _, e in events})
-        curs.execute("SELECT * FROM customer_profile WHERE customer_id = ANY(%s) FOR UPDATE",
+        curs.execute("SELECT * FROM customer_profile WHERE customer_id = ANY(%b) FOR UPDATE",
                      (sorted(set(roots.values())),))
         rows: dict[UUID, Row | None] = {r["customer_id"]: dict(r) for r in curs.fetchall()}
         segments.load(roots.values())
@@ -223,7 +229,7 @@ def _roots(curs: Cursor[DictRow], streams: set[UUID]) -> dict[UUID, UUID]:
     pending = set(streams)
     while pending:
         curs.execute("SELECT stream_id, parent_id FROM customer_profile_member "
-                     "WHERE stream_id = ANY(%s)", (sorted(pending),))
+                     "WHERE stream_id = ANY(%b)", (sorted(pending),))
         parents = {r["stream_id"]: r["parent_id"] for r in curs.fetchall()}
         pending = set()
         for stream, root in roots.items():
@@ -251,6 +257,7 @@ def fold_staff(row: Row | None, event: Any, position: int) -> Row | None:
 class StaffDirectoryView:
     name = "staff_directory"
     version = 2
+    topics = ("domain.staff:",)
 
     def bind(self, app: Application[Any]) -> None:
         """Folds events only: needs nothing from the application."""

@@ -36,7 +36,10 @@ class View(Protocol):
     """A read model that applies a page of events inside a given transaction.
 
     ``version`` names the shape of its tables: when it differs from the one
-    recorded, the runner drops them and rebuilds from the event log.
+    recorded, the runner drops them and rebuilds from the event log. A view may
+    declare ``topics``, a tuple of stored-topic prefixes (``"domain.staff:"``):
+    the runner then decodes and passes only those events (a class renamed with
+    ``register_topic`` keeps its old stored topic: list both).
     """
 
     name: str
@@ -139,7 +142,10 @@ class BatchRunner:
 
     def _apply(self, notifications: Sequence[Notification]) -> None:
         mapper = self.app.mapper
-        events = [(n.id, mapper.to_domain_event(n)) for n in notifications]
+        # Decoding is a third of a small view's time: decode only the topics it reads.
+        topics: tuple[str, ...] | None = getattr(self.view, "topics", None)
+        events = [(n.id, mapper.to_domain_event(n)) for n in notifications
+                  if topics is None or n.topic.startswith(topics)]
         with self.datastore.transaction(commit=True) as curs:
             self.view.apply_page(curs, events)
             self.tracker.record(curs, self.view.name, notifications[-1].id)

@@ -85,7 +85,7 @@ def _tick(engine: SegmentEngine, state: Memberships, rows: dict[UUID, Row | None
         if state.checks.get(key) != check_at:
             continue  # superseded by a later evaluation
         spec = engine.specs[0]
-        engine.assess(spec, customer_id, rows.get(customer_id), at, cause)
+        engine.recheck(spec, customer_id, rows.get(customer_id), at, cause)
         _push(state, due, key)
 
 

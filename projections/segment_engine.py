@@ -24,7 +24,7 @@ from typing import Any
 from uuid import UUID
 
 from domain.segment_rules import Rule
-from projections.segment_eval import columns, evaluate
+from projections.segment_eval import columns, evaluate, lifecycle_and_horizon
 
 Row = dict[str, Any]
 Key = tuple[UUID, UUID]  # (segment id, customer id)
@@ -40,10 +40,12 @@ class Spec:
     version: int
     rule: Rule
     columns: frozenset[str]
+    stage: str | None = None  # the rule is "lifecycle = stage": computed once per row change
 
     @classmethod
     def of(cls, segment_id: UUID, version: int, rule: Rule) -> Spec:
-        return cls(segment_id, version, rule, columns(rule))
+        stage = rule["lifecycle"] if set(rule) == {"lifecycle"} else None
+        return cls(segment_id, version, rule, columns(rule), stage)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +78,10 @@ class Memberships:
     checks_set: dict[Key, datetime | None] = field(default_factory=dict)
 
     def set_check(self, key: Key, at: datetime | None) -> None:
-        if self.checks.get(key) == at:
+        """Schedule a re-evaluation; an earlier one already scheduled is kept (it will
+        re-evaluate and reschedule), which saves rewriting checks that only move later."""
+        current = self.checks.get(key)
+        if current == at or (at is not None and current is not None and current < at):
             return
         if at is None:
             self.checks.pop(key, None)
@@ -109,6 +114,18 @@ class SegmentEngine:
     def __init__(self, specs: Iterable[Spec], state: Memberships) -> None:
         self.specs = list(specs)
         self.state = state
+        self.watched = tuple(sorted(frozenset().union(*(s.columns for s in self.specs))))
+        # (row, at, answer): holding the row keeps its identity from being reused
+        self._stage: tuple[Row, datetime, tuple[str, datetime | None]] | None = None
+
+    def _evaluate(self, spec: Spec, row: Row, at: datetime) -> tuple[bool, datetime | None]:
+        if spec.stage is None:
+            return evaluate(spec.rule, row, at)
+        memo = self._stage  # the four lifecycle segments ask in a row: compute once
+        if memo is None or memo[0] is not row or memo[1] != at:
+            memo = self._stage = (row, at, lifecycle_and_horizon(row, at))
+        stage, horizon = memo[2]
+        return stage == spec.stage, horizon
 
     def assess(self, spec: Spec, customer_id: UUID, row: Row | None, at: datetime,
                cause: Cause) -> None:
@@ -116,7 +133,7 @@ class SegmentEngine:
         if row is None:
             truth, horizon = False, None
         else:
-            truth, horizon = evaluate(spec.rule, row, at)
+            truth, horizon = self._evaluate(spec, row, at)
         key = (spec.segment_id, customer_id)
         if truth != (key in self.state.members):
             self.state.record(LedgerEntry(spec.segment_id, spec.version, customer_id,
@@ -126,11 +143,24 @@ class SegmentEngine:
     def customer_changed(self, customer_id: UUID, old: Row | None, new: Row | None,
                          at: datetime, cause: Cause) -> None:
         """After an event changed a customer's row: re-evaluate the segments it affects."""
+        if old is None or new is None:
+            for spec in self.specs:
+                self.assess(spec, customer_id, new, at, cause)
+            return
+        # The fold replaces what it changes: unchanged columns are the same objects.
+        changed = {c for c in self.watched
+                   if (before := old.get(c)) is not (after := new.get(c)) and before != after}
+        if not changed:
+            return
         for spec in self.specs:
-            if old is not None and new is not None and all(
-                    old.get(c) == new.get(c) for c in spec.columns):
-                continue
-            self.assess(spec, customer_id, new, at, cause)
+            if not spec.columns.isdisjoint(changed):
+                self.assess(spec, customer_id, new, at, cause)
+
+    def recheck(self, spec: Spec, customer_id: UUID, row: Row | None, at: datetime,
+                cause: Cause) -> None:
+        """A due check: drop it, evaluate, schedule the next one."""
+        self.state.set_check((spec.segment_id, customer_id), None)
+        self.assess(spec, customer_id, row, at, cause)
 
     def customer_reassessed(self, customer_id: UUID, row: Row | None, at: datetime,
                             cause: Cause) -> None:
@@ -147,7 +177,7 @@ class SegmentEngine:
             if spec is None:
                 self.state.set_check((segment_id, customer_id), None)
                 continue
-            self.assess(spec, customer_id, rows.get(customer_id), at, cause)
+            self.recheck(spec, customer_id, rows.get(customer_id), at, cause)
 
     def release(self, segment_id: UUID, version: int, at: datetime, cause: Cause) -> None:
         """Every member of the segment leaves (it was archived)."""

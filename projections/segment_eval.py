@@ -87,12 +87,20 @@ def positioning(row: Row) -> str | None:
 
 
 def _orders_in(row: Row, at: datetime, days: int | None) -> list[tuple[datetime, int]]:
-    orders = [(t, int(a)) for t, a in zip((_time(t) for t in row["order_times"]),
-                                           row["order_amounts"], strict=True) if t is not None]
+    """Paid orders (newest first), those within the last ``days`` days if given."""
+    times = row["order_times"]
+    if not times:
+        return []
+    if not isinstance(times[0], datetime):
+        times = [_time(t) for t in times]
+    orders = list(zip(times, row["order_amounts"], strict=True))
     if days is None:
         return orders
     cutoff = at - timedelta(days=days)
-    return [(t, a) for t, a in orders if t > cutoff]
+    inside = 0
+    while inside < len(orders) and orders[inside][0] > cutoff:  # newest first: a prefix
+        inside += 1
+    return orders[:inside]
 
 
 # Each predicate: (row, value, at) -> (truth, observed, horizon)
@@ -114,12 +122,17 @@ def _has_all_tags(row: Row, value: list[str], at: datetime) -> Outcome:
     return not missing, {"missing": missing}, None
 
 
-def _lifecycle(row: Row, value: str, at: datetime) -> Outcome:
-    stage = lifecycle(row, at)
+def lifecycle_and_horizon(row: Row, at: datetime) -> tuple[str, datetime | None]:
+    """The stage at ``at`` and the earliest later time it could change without an event."""
     first = _time(row["first_seen_at"])
     assert first is not None
     edges = [_last_interaction(row) + LIFECYCLE_DAYS, first + LIFECYCLE_DAYS]
-    return stage == value, stage, _later(edges, at)
+    return lifecycle(row, at), _later(edges, at)
+
+
+def _lifecycle(row: Row, value: str, at: datetime) -> Outcome:
+    stage, edge = lifecycle_and_horizon(row, at)
+    return stage == value, stage, edge
 
 
 def _ordered(row: Row, value: dict[str, Any], at: datetime) -> Outcome:

@@ -70,11 +70,11 @@ def load_state(curs: Cursor[DictRow], state: Memberships, customer_ids: Iterable
     if not ids:
         return
     curs.execute("SELECT segment_id, customer_id, rule_version FROM segment_membership "
-                 "WHERE customer_id = ANY(%s)", (ids,))
+                 "WHERE customer_id = ANY(%b)", (ids,))
     for r in curs.fetchall():
         state.members[(r["segment_id"], r["customer_id"])] = r["rule_version"]
     curs.execute("SELECT segment_id, customer_id, check_at FROM segment_check "
-                 "WHERE customer_id = ANY(%s)", (ids,))
+                 "WHERE customer_id = ANY(%b)", (ids,))
     for r in curs.fetchall():
         state.checks[(r["segment_id"], r["customer_id"])] = r["check_at"]
 
@@ -90,14 +90,14 @@ def flush(curs: Cursor[DictRow], state: Memberships) -> None:
                                 e.cause.backfilled))
     if state.exited:
         gone = sorted(state.exited)
-        curs.execute("DELETE FROM segment_membership m USING unnest(%s::uuid[], %s::uuid[]) "
+        curs.execute("DELETE FROM segment_membership m USING unnest(%b::uuid[], %b::uuid[]) "
                      "AS g(s, c) WHERE m.segment_id = g.s AND m.customer_id = g.c",
                      ([k[0] for k in gone], [k[1] for k in gone]))
     if state.entered:
         came = sorted(state.entered.items())
         curs.execute(
-            "INSERT INTO segment_membership SELECT * FROM unnest(%s::uuid[], %s::uuid[], "
-            "%s::int[], %s::timestamptz[], %s::bigint[]) ON CONFLICT (segment_id, customer_id) "
+            "INSERT INTO segment_membership SELECT * FROM unnest(%b::uuid[], %b::uuid[], "
+            "%b::int[], %b::timestamptz[], %b::bigint[]) ON CONFLICT (segment_id, customer_id) "
             "DO UPDATE SET rule_version = excluded.rule_version, since = excluded.since, "
             "entry_position = excluded.entry_position",
             ([k[0] for k, _ in came], [k[1] for k, _ in came], [e.rule_version for _, e in came],
@@ -117,14 +117,14 @@ def _flush_checks(curs: Cursor[DictRow], changed: dict[tuple[UUID, UUID], dateti
                   ) -> None:
     cleared = sorted(k for k, v in changed.items() if v is None)
     if cleared:
-        curs.execute("DELETE FROM segment_check c USING unnest(%s::uuid[], %s::uuid[]) "
+        curs.execute("DELETE FROM segment_check c USING unnest(%b::uuid[], %b::uuid[]) "
                      "AS g(s, c) WHERE c.segment_id = g.s AND c.customer_id = g.c",
                      ([k[0] for k in cleared], [k[1] for k in cleared]))
     due = sorted((k, v) for k, v in changed.items() if v is not None)
     if due:
         curs.execute(
-            "INSERT INTO segment_check SELECT * FROM unnest(%s::uuid[], %s::uuid[], "
-            "%s::timestamptz[]) ON CONFLICT (segment_id, customer_id) "
+            "INSERT INTO segment_check SELECT * FROM unnest(%b::uuid[], %b::uuid[], "
+            "%b::timestamptz[]) ON CONFLICT (segment_id, customer_id) "
             "DO UPDATE SET check_at = excluded.check_at",
             ([k[0] for k, _ in due], [k[1] for k, _ in due], [v for _, v in due]))
 
@@ -228,7 +228,7 @@ class SegmentPage:
 
 
 def _rows(curs: Cursor[DictRow], customer_ids: Iterable[UUID]) -> dict[UUID, Row]:
-    curs.execute("SELECT * FROM customer_profile WHERE customer_id = ANY(%s)",
+    curs.execute("SELECT * FROM customer_profile WHERE customer_id = ANY(%b)",
                  (sorted(set(customer_ids)),))
     return {r["customer_id"]: dict(r) for r in curs.fetchall()}
 
