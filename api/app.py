@@ -20,6 +20,7 @@ from api.auth import CachedResolver, Principal, bearer_token
 from api.batcher import WriteBatcher
 from api.context import Context, Services
 from api.errors import UNAUTHENTICATED
+from api.exports import segment_members_csv
 from api.http import JsonPostGraphQL
 from api.read_models import ReadModels, open_pool
 from api.schema import build_schema
@@ -136,11 +137,21 @@ def create_app(settings: Settings) -> Starlette:
             # Exact paths: a Mount would redirect POST /graphql to /graphql/.
             Route("/graphql", guarded, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", guarded),
+            Route("/exports/segments/{segment_id}/members.csv",
+                  RequirePrincipal(_as_asgi(segment_members_csv(lambda: holder["services"])),
+                                   lambda: holder["resolver"]), methods=["GET"]),
             # WeCom signs its callbacks: no bearer token there.
             Route("/callbacks/wecom", wecom.handle, methods=["GET", "POST"]),
         ],
         lifespan=lifespan,
     )
+
+
+def _as_asgi(endpoint: Callable[[Request], Any]) -> ASGIApp:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        response = await endpoint(Request(scope, receive))
+        await response(scope, receive, send)
+    return app
 
 
 def _token_lookup(database_url: str) -> Callable[[str], Principal | None]:

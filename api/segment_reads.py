@@ -147,8 +147,8 @@ class SegmentReads:
         """Every member with BI columns (no personal data), in customer id order."""
         columns = ", ".join("m." + c if c in ("since", "rule_version", "customer_id") else "p." + c
                             for c in EXPORT_COLUMNS)
-        async with self.pool.connection() as conn, conn.transaction():
-            cur = conn.cursor(name="segment_export")
+        async with self.pool.connection() as conn, conn.transaction(), \
+                conn.cursor(name="segment_export") as cur:
             await cur.execute(
                 f"SELECT {columns} FROM segment_membership m JOIN customer_profile_view p "
                 "USING (customer_id) WHERE m.segment_id = %s ORDER BY m.customer_id",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
@@ -23,6 +24,10 @@ MAX_DESCRIPTION = 500
 
 class SegmentArchived(DomainError):
     code = "SEGMENT_ARCHIVED"
+
+
+class SegmentAlreadyDefined(DomainError):
+    code = "SEGMENT_ALREADY_DEFINED"
 
 
 def _name(name: str) -> str:
@@ -86,9 +91,12 @@ class Segment(Aggregate):
 
     @classmethod
     def define(cls, name: str, description: str, rule: Any, by: str,
-               occurred_at: datetime, auto_tag: str | None = None) -> Segment:
-        segment = cls(name=_name(name), description=_description(description),
-                      rule=parse_rule(rule), by=by, occurred_at=occurred_at)
+               occurred_at: datetime, auto_tag: str | None = None,
+               segment_id: UUID | None = None) -> Segment:
+        """A new segment; ``segment_id`` fixes its id (random by default)."""
+        segment = cls._create(cls.Defined, id=segment_id, name=_name(name),
+                              description=_description(description), rule=parse_rule(rule),
+                              by=by, occurred_at=occurred_at)
         segment.set_auto_tag(auto_tag, by, occurred_at)
         return segment
 

@@ -19,7 +19,7 @@ from eventsourcing.persistence import IntegrityError
 
 from domain.clock import Tick
 from domain.errors import UnknownSegment
-from domain.segment import Segment
+from domain.segment import Segment, SegmentAlreadyDefined
 
 ATTEMPTS = 8
 
@@ -28,11 +28,22 @@ class SegmentCommands(Application[UUID]):
     _write_lock: threading.RLock
 
     def define_segment(self, name: str, description: str, rule: Any, by: str,
-                       occurred_at: datetime, auto_tag: str | None = None) -> tuple[UUID, int]:
-        """Define a segment; returns its id and the log position of the definition."""
-        segment = Segment.define(name, description, rule, by, occurred_at, auto_tag)
+                       occurred_at: datetime, auto_tag: str | None = None, *,
+                       segment_id: UUID | None = None) -> tuple[UUID, int]:
+        """Define a segment; returns its id and the log position of the definition.
+
+        With a given ``segment_id``, defining it again raises ``SegmentAlreadyDefined``.
+        """
+        segment = Segment.define(name, description, rule, by, occurred_at, auto_tag,
+                                 segment_id)
         with self._write_lock:
-            recordings = self.save(segment)
+            try:
+                recordings = self.save(segment)
+            except IntegrityError:
+                if segment_id is None:
+                    raise
+                raise SegmentAlreadyDefined(f"segment {segment_id} exists",
+                                            field="segmentId") from None
         return segment.id, max(r.notification.id for r in recordings)
 
     def revise_segment(self, segment_id: UUID, rule: Any, by: str, occurred_at: datetime,

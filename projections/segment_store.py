@@ -27,6 +27,7 @@ from projections.segment_engine import Cause, Memberships, SegmentEngine, Spec
 
 Row = dict[str, Any]
 TABLES = ("segment", "segment_membership", "segment_ledger", "segment_check")
+VIEWS = ("segment_size_daily", "customer_lifecycle_history")
 CHUNK = 5000
 
 _NS = uuid5(NAMESPACE_URL, "https://siyu.invalid/segments")
@@ -40,6 +41,7 @@ def create(curs: Cursor[DictRow]) -> None:
 
 
 def drop(curs: Cursor[DictRow]) -> None:
+    curs.execute("DROP VIEW IF EXISTS " + ", ".join(VIEWS))
     curs.execute("DROP TABLE IF EXISTS " + ", ".join(TABLES) + " CASCADE")
 
 

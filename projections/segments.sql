@@ -50,3 +50,22 @@ CREATE TABLE IF NOT EXISTS segment_check (
     PRIMARY KEY (segment_id, customer_id)
 );
 CREATE INDEX IF NOT EXISTS segment_check_due_idx ON segment_check (check_at);
+-- BI: members of each segment at the end of each business day (Asia/Shanghai), from its first
+-- ledger entry to today; the actual history (see docs/bi.md).
+CREATE OR REPLACE VIEW segment_size_daily AS
+SELECT s.segment_id, s.name, d.day::date AS day,
+       (SELECT coalesce(sum(CASE l.change WHEN 'ENTERED' THEN 1 ELSE -1 END), 0)
+        FROM segment_ledger l
+        WHERE l.segment_id = s.segment_id AND (NOT l.backfilled OR l.rule_version = 1)
+          AND l.at < (d.day + interval '1 day') AT TIME ZONE 'Asia/Shanghai')::integer AS size
+FROM segment s
+CROSS JOIN LATERAL generate_series(
+    date_trunc('day', (SELECT min(l.at) FROM segment_ledger l
+                       WHERE l.segment_id = s.segment_id) AT TIME ZONE 'Asia/Shanghai'),
+    date_trunc('day', now() AT TIME ZONE 'Asia/Shanghai'), interval '1 day') AS d(day);
+-- BI: every lifecycle stage a customer entered (the built-in lifecycle segments' ledger).
+CREATE OR REPLACE VIEW customer_lifecycle_history AS
+SELECT l.customer_id, s.rule ->> 'lifecycle' AS stage, l.at AS entered_at, l.cause,
+       l.cause_event, l.cause_position
+FROM segment_ledger l JOIN segment s USING (segment_id)
+WHERE s.built_in AND l.change = 'ENTERED' AND NOT l.backfilled;

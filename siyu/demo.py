@@ -9,6 +9,7 @@ Event ids are stable, so loading twice stores nothing new.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import random
@@ -16,10 +17,11 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from uuid import UUID
+from uuid import NAMESPACE_URL, UUID, uuid5
 
 from domain.application import CustomerOperations
 from domain.ingestion import EventItem, OrderItem
+from domain.segment import SegmentAlreadyDefined
 from domain.staff import Staff
 
 log = logging.getLogger(__name__)
@@ -47,6 +49,22 @@ GROUPS = [f"group-{name}" for name in ("上海福利群", "杭州福利群", "�
                                        "新品体验群", "直播粉丝群", "VIP群", "打卡群")]
 SKUS = [("milk-900g", 12_900), ("diaper-l", 8_900), ("serum-30ml", 29_900), ("mask-10p", 9_900),
         ("vitamin-d", 6_800), ("gift-box", 49_900), ("cream-50g", 19_900), ("wipes-80", 2_990)]
+CATEGORIES = {"milk-900g": "奶粉", "diaper-l": "纸尿裤", "serum-30ml": "护肤", "mask-10p": "护肤",
+              "vitamin-d": "营养", "gift-box": "礼盒", "cream-50g": "护肤", "wipes-80": "纸尿裤"}
+TOPICS = ("育儿", "护肤", "营养", "新品", "福利")
+#: The seeds' layers (002-004), defined once by the demo (fixed ids: a second run skips them).
+SEGMENTS: list[tuple[str, str, dict[str, object], str | None]] = [
+    ("留存客户", "Currently a friend of a staff member", {"isFriend": True}, None),
+    ("已购客户", "Paid at least once", {"ordered": {"atLeast": 1}}, None),
+    ("复购客户", "Paid twice or more in 90 days",
+     {"ordered": {"atLeast": 2, "withinDays": 90}}, None),
+    ("活跃客户", "Interacted within 7 days", {"activeWithinDays": 7}, None),
+    ("高价值沉睡", "GMV ≥ 500 yuan in a year, no interaction for 14 days",
+     {"all": [{"gmv": {"atLeastFen": 50000, "withinDays": 365}}, {"inactiveDays": 14}]}, None),
+    ("传播达人", "Brought 2 customers or more", {"referralsAtLeast": 2}, "传播达人"),
+    ("奶粉复购", "Bought 奶粉 in 2 orders or more",
+     {"boughtCategory": {"category": "奶粉", "atLeast": 2}}, "奶粉复购"),
+]
 
 
 @dataclass
@@ -139,10 +157,12 @@ def _customer_events(n: int, rng: random.Random, now: datetime, front: list[UUID
     for _ in range(int(rng.paretovariate(1.3)) + rng.randrange(3)):
         add("CONTENT_VIEWED", later(), channel=rng.choice(["mini_program", "h5",
                                                             "official_account"]),
-            content_id=f"article-{rng.randrange(40):02d}")
+            content_id=f"article-{(article := rng.randrange(40)):02d}",
+            topic=TOPICS[article % len(TOPICS)])
     orders = 0 if rng.random() < 0.62 else min(int(rng.paretovariate(1.6)), 12)
     for k in range(orders):
-        lines = [OrderItem(sku, q, price) for sku, price in rng.sample(SKUS, rng.randint(1, 3))
+        lines = [OrderItem(sku, q, price, CATEGORIES[sku])
+                 for sku, price in rng.sample(SKUS, rng.randint(1, 3))
                  for q in [rng.randint(1, 3)]]
         amount = sum(line.quantity * line.price_fen for line in lines)
         order_id = f"demo-order-{n}-{k}"
@@ -247,10 +267,19 @@ def load(app: CustomerOperations, *, customers: int = 2000, seed: int = 2026,
             sample = next((o.customer_id for o in result.outcomes
                            if o.customer_id and chunk[o.index].type == "ORDER_PAID"), None)
     friendly = next((sid for sid, role in staff if role == "sales"), None)
+    _define_segments(app, now)
     return DemoResult(staff=staff, customers=customers, events=len(items), accepted=accepted,
                       duplicates=duplicates, rejected=rejected,
                       seconds=time.perf_counter() - started, sample_customer=sample,
                       friendly_staff=friendly)
+
+
+def _define_segments(app: CustomerOperations, now: datetime) -> None:
+    for name, description, rule, tag in SEGMENTS:
+        segment_id = uuid5(NAMESPACE_URL, f"https://siyu.invalid/demo/segment/{name}")
+        with contextlib.suppress(SegmentAlreadyDefined):  # an earlier demo run defined it
+            app.define_segment(name, description, rule, "service:demo", now, tag,
+                               segment_id=segment_id)
 
 
 def write_tokens(path: Path, tokens: dict[str, str]) -> None:

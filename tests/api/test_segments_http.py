@@ -265,3 +265,29 @@ def test_sku_and_topic_predicates_select_by_counts(api: Api) -> None:
     assert size({"viewedTopic": {"topic": "育儿", "atLeast": 1}}) == 2
     assert size({"boughtSku": {"sku": "s1", "atLeast": 3}}) == 1
     assert size({"boughtSku": {"sku": "s1", "atLeast": 4}}) == 0
+
+
+def test_members_export_as_csv_for_managers_without_personal_data(api: Api) -> None:
+    now = datetime.now(UTC)
+    record(api, [event("n1", "ORDER_PAID", now, orderId="1", amountFen=12900, nickname="小王"),
+                 event("t1", "TAGGED", now, tag="VIP")])
+    segment_id = define(api, "vip", {"tagIn": ["VIP"]})
+    url = f"/exports/segments/{segment_id}/members.csv"
+    response = api.client.get(url, headers={"Authorization": f"Bearer {api.tokens['manager']}"})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    header, line, *rest = response.text.splitlines()
+    assert rest == []
+    assert header.split(",")[:6] == ["customer_id", "since", "rule_version", "first_channel",
+                                     "lifecycle", "order_count"]
+    cells = dict(zip(header.split(","), line.split(","), strict=True))
+    assert (cells["order_count"], cells["gmv_fen"], cells["tags"]) == ("1", "12900", "VIP")
+    assert "小王" not in response.text and "wmAlice" not in response.text
+    staff = api.client.get(url, headers={"Authorization": f"Bearer {api.tokens['staff']}"})
+    assert staff.status_code == 403 and staff.json()["errors"][0]["extensions"]["code"] == \
+        "FORBIDDEN"
+    assert api.client.get(url).status_code == 401
+    missing = api.client.get("/exports/segments/0a6f0000-0000-4000-8000-00000000ffff/"
+                             "members.csv",
+                             headers={"Authorization": f"Bearer {api.tokens['manager']}"})
+    assert missing.status_code == 404

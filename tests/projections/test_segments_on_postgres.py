@@ -343,3 +343,25 @@ def test_a_segment_defined_late_backfills_the_ledger_the_live_projection_wrote(
     pg_app.record_tick(now + timedelta(days=47))
     live.catch_up()
     assert members_by_segment(pg_url)[late] == members_by_segment(pg_url)[early]
+
+
+def test_the_bi_views_give_daily_sizes_and_lifecycle_histories(
+        pg_app: CustomerOperations, pg_url: str, now: datetime) -> None:
+    # Given customers and a segment
+    populate(pg_app, now, customers=60, events=300, seed=11)
+    segment_id, _ = pg_app.define_segment("buyers", "", {"ordered": {"atLeast": 1}},
+                                          "staff:m", now)
+    BatchRunner(pg_app, CustomerProfileView(), tracker_of(pg_app)).catch_up()
+    with psycopg.connect(pg_url, row_factory=dict_row) as conn:
+        # Then today's size is the member count, and every customer has a lifecycle history
+        days = conn.execute("SELECT day, size FROM segment_size_daily WHERE segment_id = %s "
+                            "ORDER BY day", (segment_id,)).fetchall()
+        count = conn.execute("SELECT member_count FROM segment WHERE segment_id = %s",
+                             (segment_id,)).fetchone()
+        assert days and count is not None and days[-1]["size"] == count["member_count"] > 0
+        histories = conn.execute("SELECT customer_id, array_agg(stage ORDER BY entered_at) "
+                                 "AS stages FROM customer_lifecycle_history GROUP BY 1"
+                                 ).fetchall()
+        customers = conn.execute("SELECT count(*) AS n FROM customer_profile").fetchone()
+        assert customers is not None and len(histories) == customers["n"]
+        assert all(h["stages"][0] in ("NEW", "ACTIVE", "SILENT", "CHURNED") for h in histories)
