@@ -1,0 +1,77 @@
+"""The campaign gateway: how outbound campaign messages leave the platform.
+
+Two kinds of channel sit behind one interface:
+
+* **WeCom customer mass send** (企业群发, ``externalcontact/add_msg_template``): the API
+  creates a *task* per staff member (the sender) for a list of their external contacts;
+  nothing reaches a customer until the staff member confirms the task in their WeCom
+  client. Results are read back per task (``get_groupmsg_send_result``): sent, not a
+  friend, already received the monthly maximum of mass messages, or not sent yet. A task
+  the staff member never confirms expires.
+* **Direct messages** (mini-program subscribe messages, SMS-like channels) are sent at
+  once, one recipient per call.
+
+Every call carries a ``dedupe_key`` derived from (campaign, step, recipient or chunk):
+the gateway must treat a repeated key as the same request (answer what it answered the
+first time, send nothing twice). Recipients are the channel's own ids (external user id,
+openid), never phone numbers in logs.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class Delivery(enum.Enum):
+    ACCEPTED = "accepted"  # taken by the provider (a direct message sent, a task created)
+    DUPLICATE = "duplicate"  # the dedupe key was seen: the first answer stands
+    REFUSED = "refused"  # permanent: not a friend, no subscription, quota reached, bad input
+    RATE_LIMITED = "rate_limited"  # retry after ``retry_after`` seconds
+    TRANSIENT = "transient"  # retry with backoff (5xx, busy, network)
+
+
+@dataclass(frozen=True, slots=True)
+class DirectResult:
+    delivery: Delivery
+    reason: str  # machine-readable, no personal data: "ok", "errcode 43101", "http 503"
+    message_id: str | None = None
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MassSendTask:
+    """The answer to creating a mass-send task for one sender."""
+
+    delivery: Delivery
+    reason: str
+    task_id: str | None = None  # WeCom's msgid
+    refused: Sequence[str] = field(default_factory=tuple)  # recipients refused at creation
+    retry_after: float | None = None
+
+
+class RecipientStatus(enum.Enum):
+    PENDING = "pending"  # the sender has not confirmed yet
+    SENT = "sent"
+    NOT_FRIEND = "not_friend"
+    QUOTA_EXCEEDED = "quota_exceeded"  # the customer got the monthly maximum already
+    EXPIRED = "expired"  # the sender never confirmed in time
+
+
+@dataclass(frozen=True, slots=True)
+class TaskResult:
+    task_id: str
+    confirmed: bool
+    statuses: dict[str, RecipientStatus]  # recipient -> status
+
+
+class CampaignGateway(Protocol):
+    def send_direct(self, channel: str, recipient: str, template_id: str,
+                    data: dict[str, str], dedupe_key: str) -> DirectResult: ...
+
+    def create_mass_send(self, sender: str, recipients: Sequence[str], text: str,
+                         dedupe_key: str) -> MassSendTask: ...
+
+    def mass_send_result(self, task_id: str, sender: str) -> TaskResult: ...
