@@ -32,6 +32,8 @@ from eventsourcing.persistence import (
     Transcoding,
 )
 
+from domain.campaign import Campaign
+from domain.campaigning import CampaignCommands
 from domain.customer import Customer
 from domain.errors import DomainError, NotMerged, UnknownCustomer, UnknownInviter, UnknownStaff
 from domain.identity import Identity, blind_index
@@ -89,12 +91,13 @@ class _SetAsList(Transcoding):
         return set(data)
 
 
-class CustomerOperations(SegmentCommands, TaggingCommands, Application[UUID]):
+class CustomerOperations(SegmentCommands, TaggingCommands, CampaignCommands,
+                         Application[UUID]):
     """Records what customers and staff do; the single writer of the event log."""
 
     name = "Siyu"
     snapshotting_intervals: ClassVar[dict[type[Any], int]] = {Customer: 100, Staff: 100,
-                                                              Segment: 100}
+                                                              Segment: 100, Campaign: 100}
     env: ClassVar[dict[str, str]] = {
         "AGGREGATE_CACHE_MAXSIZE": "50000",
         "AGGREGATE_CACHE_FASTFORWARD": "n",

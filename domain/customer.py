@@ -411,6 +411,23 @@ class Customer(Aggregate):
         staff_id: str
         reason: str
 
+    class CampaignMessageSent(Fact):
+        """A campaign message left for this customer (direct) or its WeCom task was created."""
+
+        campaign_id: str
+        step: int
+        variant_id: str
+        channel: str
+        gateway_message_id: str
+
+    class CampaignMessageFailed(Fact):
+        """A campaign message could not be sent: ``reason`` is machine-readable."""
+
+        campaign_id: str
+        step: int
+        channel: str
+        reason: str
+
     @event(Registered)
     def __init__(self, first_channel: str, by: str, occurred_at: datetime) -> None:
         self.first_channel = first_channel

@@ -1,0 +1,250 @@
+"""The ``Campaign`` aggregate: one outbound campaign, from draft to its report.
+
+draft → scheduled → running → completed, or cancelled from any state before completion.
+At launch the audience is frozen: the planner (``projections.campaign_planning``) applies
+the restraint rules (:mod:`domain.restraint`) to the segment's members and the launch
+records, in one transaction, the plan's summary and every recipient (chunks of
+:data:`CHUNK` in ``RecipientsPlanned`` events) and every exclusion with its reason. Each
+(campaign, customer, step) has a deterministic idempotency key (:func:`send_key`), so a
+send is recorded, enqueued and sent at most once and outcomes are recorded once.
+
+Content: a variant per lifecycle stage (千人千面) or A/B variants, each a text with safe
+variables only (:data:`VARIABLES`), or a template id for template channels.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.errors import DomainError, InvalidInput
+from domain.restraint import CHANNELS, Plan, Variant
+from domain.segment_rules import LIFECYCLES
+
+CHUNK = 1000
+MAX_VARIANTS = 10
+MAX_TEXT = 2000
+#: Placeholders a text may use, filled from the recipient's profile (never personal data).
+VARIABLES = frozenset({"member_level", "points_balance", "favourite_category", "lifecycle"})
+_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+GOALS = frozenset({"order_paid"})
+
+
+class CampaignStateError(DomainError):
+    code = "CAMPAIGN_STATE"
+
+
+class InvalidTemplate(InvalidInput):
+    code = "INVALID_TEMPLATE"
+
+
+def send_key(campaign_id: UUID, customer_id: UUID, step: int = 0) -> str:
+    """The idempotency key of one send: the same (campaign, customer, step) is one send."""
+    return f"campaign:{campaign_id}:{customer_id}:{step}"
+
+
+def check_text(text: str, field: str) -> str:
+    cleaned = text.strip()
+    if not 1 <= len(cleaned) <= MAX_TEXT:
+        raise InvalidTemplate(f"{field} must be 1-{MAX_TEXT} characters", field=field)
+    unknown = sorted(set(_PLACEHOLDER.findall(cleaned)) - VARIABLES)
+    if unknown:
+        raise InvalidTemplate(f"{field} uses unknown variables {unknown}; allowed: "
+                              f"{sorted(VARIABLES)}", field=field)
+    if "{" in _PLACEHOLDER.sub("", cleaned) or "}" in _PLACEHOLDER.sub("", cleaned):
+        raise InvalidTemplate(f"{field} has an unmatched brace", field=field)
+    return cleaned
+
+
+def render(text: str, values: dict[str, Any]) -> str:
+    """Fill the safe variables (missing values become empty)."""
+    return _PLACEHOLDER.sub(lambda m: str(values.get(m.group(1)) or ""), text)
+
+
+def check_variants(variants: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    if not 1 <= len(variants) <= MAX_VARIANTS:
+        raise InvalidInput(f"variants: 1 to {MAX_VARIANTS}", field="variants")
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for n, variant in enumerate(variants):
+        where = f"variants[{n}]"
+        vid = str(variant.get("variant_id") or "").strip()
+        if not vid or len(vid) > 64 or vid in seen:
+            raise InvalidInput(f"{where}.variantId must be unique, 1-64 characters",
+                               field=f"{where}.variantId")
+        seen.add(vid)
+        stages = sorted(set(variant.get("lifecycles") or ()))
+        if any(s not in LIFECYCLES for s in stages):
+            raise InvalidInput(f"{where}.lifecycles must be among {list(LIFECYCLES)}",
+                               field=f"{where}.lifecycles")
+        weight = variant.get("weight", 1)
+        if isinstance(weight, bool) or not isinstance(weight, int) or not 1 <= weight <= 100:
+            raise InvalidInput(f"{where}.weight must be 1-100", field=f"{where}.weight")
+        text = check_text(str(variant.get("text") or ""), f"{where}.text")
+        template_id = variant.get("template_id")
+        out.append({"variant_id": vid, "lifecycles": stages, "weight": weight, "text": text,
+                    "template_id": template_id})
+    return out
+
+
+class Campaign(Aggregate):
+    """An outbound campaign to a segment."""
+
+    class Drafted(Aggregate.Created):
+        name: str
+        owner: str
+        channel: str
+        segment_id: str
+        variants: list[dict[str, Any]]
+        holdout_percent: int
+        cost_fen: int
+        attribution_days: int
+        harm_days: int
+        by: str
+        occurred_at: datetime
+
+    class Scheduled(Aggregate.Event):
+        start_at: datetime
+        by: str
+        occurred_at: datetime
+
+        def apply(self, campaign: Campaign) -> None:
+            campaign.state = "scheduled"
+            campaign.start_at = self.start_at
+
+    class Launched(Aggregate.Event):
+        """The audience was frozen: the plan's summary (counts by reason)."""
+
+        planned_at: datetime
+        audience: int
+        included: int
+        deferred: int
+        excluded: dict[str, int]
+        by: str
+        occurred_at: datetime
+
+        def apply(self, campaign: Campaign) -> None:
+            campaign.state = "running"
+            campaign.planned = self.included
+
+    class RecipientsPlanned(Aggregate.Event):
+        """One chunk of the frozen audience: ``[customer id, variant, send at, sender]``."""
+
+        chunk: int
+        recipients: list[list[Any]]
+
+    class RecipientsExcluded(Aggregate.Event):
+        """One chunk of exclusions: ``[customer id, reason]``."""
+
+        chunk: int
+        excluded: list[list[str]]
+
+    class Completed(Aggregate.Event):
+        by: str
+        occurred_at: datetime
+
+        def apply(self, campaign: Campaign) -> None:
+            campaign.state = "completed"
+
+    class Cancelled(Aggregate.Event):
+        reason: str
+        by: str
+        occurred_at: datetime
+
+        def apply(self, campaign: Campaign) -> None:
+            campaign.state = "cancelled"
+
+    @classmethod
+    def draft(cls, name: str, owner: str, channel: str, segment_id: UUID,
+              variants: Sequence[dict[str, Any]], by: str, occurred_at: datetime, *,
+              holdout_percent: int = 0, cost_fen: int = 0, attribution_days: int = 7,
+              harm_days: int = 7) -> Campaign:
+        label = name.strip()
+        if not 1 <= len(label) <= 64:
+            raise InvalidInput("name must be 1-64 characters", field="name")
+        if channel not in CHANNELS:
+            raise InvalidInput(f"channel must be one of {sorted(CHANNELS)}", field="channel")
+        if not 0 <= holdout_percent <= 50:
+            raise InvalidInput("holdoutPercent must be 0-50", field="holdoutPercent")
+        if not 0 <= cost_fen <= 10**12:
+            raise InvalidInput("costFen must be 0 to 10^12", field="costFen")
+        for value, name_ in ((attribution_days, "attributionDays"), (harm_days, "harmDays")):
+            if not 1 <= value <= 90:
+                raise InvalidInput(f"{name_} must be 1-90", field=name_)
+        return cls(name=label, owner=owner, channel=channel, segment_id=str(segment_id),
+                   variants=check_variants(variants), holdout_percent=holdout_percent,
+                   cost_fen=cost_fen, attribution_days=attribution_days, harm_days=harm_days,
+                   by=by, occurred_at=occurred_at)
+
+    @event(Drafted)
+    def __init__(self, name: str, owner: str, channel: str, segment_id: str,
+                 variants: list[dict[str, Any]], holdout_percent: int, cost_fen: int,
+                 attribution_days: int, harm_days: int, by: str, occurred_at: datetime) -> None:
+        self.name = name
+        self.owner = owner
+        self.channel = channel
+        self.segment_id = segment_id
+        self.variants = variants
+        self.holdout_percent = holdout_percent
+        self.cost_fen = cost_fen
+        self.attribution_days = attribution_days
+        self.harm_days = harm_days
+        self.state = "draft"
+        self.start_at: datetime | None = None
+        self.planned = 0
+
+    def plan(self) -> Plan:
+        return Plan(self.id, self.channel,
+                    tuple(Variant(v["variant_id"], tuple(v["lifecycles"]), v["weight"])
+                          for v in self.variants),
+                    self.holdout_percent, self.start_at)
+
+    def schedule(self, start_at: datetime, by: str, occurred_at: datetime) -> None:
+        if self.state not in ("draft", "scheduled"):
+            raise CampaignStateError(f"a {self.state} campaign cannot be scheduled",
+                                     field="campaignId")
+        self.trigger_event(self.Scheduled, start_at=start_at, by=by, occurred_at=occurred_at)
+
+    def launch(self, planned_at: datetime, decisions: Sequence[Any], by: str,
+               occurred_at: datetime) -> None:
+        """Freeze the audience: ``decisions`` are :class:`domain.restraint.Decision`."""
+        if self.state not in ("draft", "scheduled"):
+            raise CampaignStateError(f"a {self.state} campaign cannot be launched",
+                                     field="campaignId")
+        included = [d for d in decisions if d.included]
+        excluded: dict[str, int] = {}
+        for d in decisions:
+            if not d.included:
+                excluded[d.reason] = excluded.get(d.reason, 0) + 1
+        self.trigger_event(self.Launched, planned_at=planned_at, audience=len(decisions),
+                           included=len(included), deferred=sum(d.deferred for d in included),
+                           excluded=dict(sorted(excluded.items())), by=by,
+                           occurred_at=occurred_at)
+        for n in range(0, len(included), CHUNK):
+            self.trigger_event(self.RecipientsPlanned, chunk=n // CHUNK, recipients=[
+                [str(d.customer_id), d.variant_id, d.send_at.isoformat(), d.sender]
+                for d in included[n:n + CHUNK]])
+        out = [d for d in decisions if not d.included]
+        for n in range(0, len(out), CHUNK):
+            self.trigger_event(self.RecipientsExcluded, chunk=n // CHUNK, excluded=[
+                [str(d.customer_id), d.reason] for d in out[n:n + CHUNK]])
+
+    def complete(self, by: str, occurred_at: datetime) -> bool:
+        if self.state != "running":
+            return False
+        self.trigger_event(self.Completed, by=by, occurred_at=occurred_at)
+        return True
+
+    def cancel(self, reason: str, by: str, occurred_at: datetime) -> None:
+        if self.state in ("completed", "cancelled"):
+            raise CampaignStateError(f"a {self.state} campaign cannot be cancelled",
+                                     field="campaignId")
+        why = reason.strip()
+        if not 1 <= len(why) <= 200:
+            raise InvalidInput("reason must be 1-200 characters", field="reason")
+        self.trigger_event(self.Cancelled, reason=why, by=by, occurred_at=occurred_at)

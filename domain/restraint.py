@@ -1,0 +1,165 @@
+"""Restraint, decided before anything is sent: who gets a campaign message, when, and why not.
+
+:func:`decide` is a pure function of the campaign, the contact policy, one recipient's
+facts and the planning time. Rules, in order (the first that applies is the reason):
+
+| reason | rule |
+|---|---|
+| ``DO_NOT_DISTURB`` | the customer set do-not-disturb (a marketing opt-out, PIPL Art. 24) |
+| ``CONSENT_WITHDRAWN`` | the customer withdrew the ``marketing`` consent |
+| ``HOLDOUT`` | drawn into the campaign's random control group (kept for comparison) |
+| ``NOT_FRIEND`` | WeCom mass send, and no staff member is the customer's friend now |
+| ``CAP_DAY`` / ``CAP_WEEK`` / ``CAP_MONTH`` | the channel's cap of messages per customer across campaigns |
+| ``WECOM_MONTHLY_QUOTA`` | WeCom mass send: the customer's mass messages this natural month |
+| ``NO_VARIANT`` | no content variant is meant for the customer's lifecycle stage |
+
+Quiet hours (default 21:00-09:00 in the customer's time zone) defer a send to their end:
+deferred, never dropped. Days, weeks and months are counted in the customer's time zone
+(default Asia/Shanghai); the weekly cap counts the sends within 7 days either side of this
+one (planned sends of other campaigns count as well as sent ones).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+DEFAULT_TZ = "Asia/Shanghai"
+WECOM_MASS = "wecom_mass"
+CHANNELS = frozenset({WECOM_MASS, "mini_program", "sms"})
+REASONS = ("DO_NOT_DISTURB", "CONSENT_WITHDRAWN", "HOLDOUT", "NOT_FRIEND", "CAP_DAY",
+           "CAP_WEEK", "CAP_MONTH", "WECOM_MONTHLY_QUOTA", "NO_VARIANT")
+
+
+@dataclass(frozen=True, slots=True)
+class Caps:
+    day: int | None = 1
+    week: int | None = 2
+    month: int | None = 6
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """The contact policy shared by every campaign (``ContactPolicy`` records changes)."""
+
+    caps: dict[str, Caps] = field(default_factory=lambda: {c: Caps() for c in CHANNELS})
+    wecom_monthly_quota: int = 4
+    quiet_start: time = time(21, 0)
+    quiet_end: time = time(9, 0)
+
+    def caps_for(self, channel: str) -> Caps:
+        return self.caps.get(channel, Caps())
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    variant_id: str
+    lifecycles: tuple[str, ...] = ()  # empty: any stage
+    weight: int = 1  # A/B split among the variants that fit a customer
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What planning needs of a campaign."""
+
+    campaign_id: UUID
+    channel: str
+    variants: tuple[Variant, ...]
+    holdout_percent: int = 0
+    start_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    customer_id: UUID
+    lifecycle: str
+    dnd: bool = False
+    consent_withdrawn: bool = False
+    friends: tuple[str, ...] = ()  # staff ids currently friends, the owner first
+    contacts: Sequence[tuple[datetime, str]] = ()  # other campaigns' sends (planned or sent)
+    tz: str = DEFAULT_TZ
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    customer_id: UUID
+    included: bool
+    reason: str | None = None  # why excluded
+    variant_id: str | None = None
+    send_at: datetime | None = None
+    deferred: bool = False  # moved out of quiet hours
+    sender: str | None = None  # WeCom: the staff member whose task carries the message
+
+
+def draw(campaign_id: UUID, customer_id: UUID, salt: str) -> float:
+    """A stable number in [0, 1) per (campaign, customer, salt): holdout and A/B draws."""
+    digest = hashlib.sha256(f"{campaign_id}:{customer_id}:{salt}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def out_of_quiet_hours(at: datetime, policy: Policy, tz: str) -> tuple[datetime, bool]:
+    local = at.astimezone(ZoneInfo(tz))
+    start, end = policy.quiet_start, policy.quiet_end
+    now = local.time()
+    quiet = (now >= start or now < end) if start > end else (start <= now < end)
+    if not quiet:
+        return at, False
+    day = local.date() if now < end else local.date() + timedelta(days=1)
+    resumed = datetime.combine(day, end, tzinfo=local.tzinfo)
+    return resumed.astimezone(at.tzinfo), True
+
+
+def _count(contacts: Sequence[tuple[datetime, str]], channel: str | None,
+           since: datetime, until: datetime) -> int:
+    return sum(1 for at, ch in contacts if (channel is None or ch == channel) and since <= at < until)
+
+
+def decide(plan: Plan, policy: Policy, who: Recipient, now: datetime) -> Decision:
+    cid = who.customer_id
+    if who.dnd:
+        return Decision(cid, False, "DO_NOT_DISTURB")
+    if who.consent_withdrawn:
+        return Decision(cid, False, "CONSENT_WITHDRAWN")
+    if plan.holdout_percent and draw(plan.campaign_id, cid, "holdout") * 100 < plan.holdout_percent:
+        return Decision(cid, False, "HOLDOUT")
+    if plan.channel == WECOM_MASS and not who.friends:
+        return Decision(cid, False, "NOT_FRIEND")
+    send_at, deferred = out_of_quiet_hours(max(now, plan.start_at or now), policy, who.tz)
+    zone = ZoneInfo(who.tz)
+    local = send_at.astimezone(zone)
+    day_start = datetime.combine(local.date(), time(0), tzinfo=zone)
+    month_start = day_start.replace(day=1)
+    next_month = (month_start + timedelta(days=32)).replace(day=1)
+    caps = policy.caps_for(plan.channel)
+    windows = ((caps.day, "CAP_DAY", day_start, day_start + timedelta(days=1)),
+               (caps.week, "CAP_WEEK", send_at - timedelta(days=7), send_at + timedelta(days=7)),
+               (caps.month, "CAP_MONTH", month_start, next_month))
+    for limit, reason, since, until in windows:
+        if limit is not None and _count(who.contacts, plan.channel, since, until) >= limit:
+            return Decision(cid, False, reason)
+    if plan.channel == WECOM_MASS and _count(who.contacts, WECOM_MASS, month_start,
+                                             next_month) >= policy.wecom_monthly_quota:
+        return Decision(cid, False, "WECOM_MONTHLY_QUOTA")
+    fitting = [v for v in plan.variants if not v.lifecycles or who.lifecycle in v.lifecycles]
+    if not fitting:
+        return Decision(cid, False, "NO_VARIANT")
+    variant = _pick(fitting, draw(plan.campaign_id, cid, "variant"))
+    return Decision(cid, True, None, variant.variant_id, send_at, deferred,
+                    who.friends[0] if who.friends else None)
+
+
+def _pick(variants: Sequence[Variant], x: float) -> Variant:
+    """Variants meant for one stage come before catch-alls; then a weighted draw."""
+    specific = [v for v in variants if v.lifecycles]
+    pool = specific or list(variants)
+    total = sum(v.weight for v in pool)
+    point = x * total
+    for variant in pool:
+        point -= variant.weight
+        if point < 0:
+            return variant
+    return pool[-1]

@@ -1,0 +1,122 @@
+"""``campaign``, ``campaign_send`` and ``campaign_exclusion``: campaigns as BI and the
+dispatcher see them. Idempotent per campaign version; outcomes come from the customers'
+``CampaignMessageSent`` / ``CampaignMessageFailed`` facts (recorded once per send key)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import Application
+from psycopg import Cursor
+from psycopg.rows import DictRow
+from psycopg.types.json import Jsonb
+
+from domain.campaign import Campaign
+from domain.customer import Customer
+
+TABLES = ("campaign", "campaign_send", "campaign_exclusion")
+
+
+class CampaignView:
+    name = "campaign"
+    version = 1
+    topics = ("domain.campaign:", "domain.customer:Customer.CampaignMessage")
+
+    def bind(self, app: Application[Any]) -> None:
+        """Folds events only."""
+
+    def create(self, curs: Cursor[DictRow]) -> None:
+        curs.execute((Path(__file__).parent / "campaigns.sql").read_text())
+
+    def drop(self, curs: Cursor[DictRow]) -> None:
+        curs.execute("DROP TABLE IF EXISTS " + ", ".join(TABLES) + " CASCADE")
+
+    def clear(self, curs: Cursor[DictRow]) -> None:
+        curs.execute("TRUNCATE " + ", ".join(TABLES))
+
+    def apply_page(self, curs: Cursor[DictRow], events: Sequence[tuple[int, Any]]) -> None:
+        outcomes: list[Any] = []
+        for _, event in events:
+            if isinstance(event, (Customer.CampaignMessageSent, Customer.CampaignMessageFailed)):
+                outcomes.append(event)
+                continue
+            if outcomes:
+                _outcomes(curs, outcomes)
+                outcomes = []
+            if isinstance(event, (Campaign.Event, Campaign.Drafted)):
+                _campaign_event(curs, event)
+        if outcomes:
+            _outcomes(curs, outcomes)
+
+
+def _campaign_event(curs: Cursor[DictRow], e: Any) -> None:
+    cid = e.originator_id
+    if isinstance(e, Campaign.Drafted):
+        curs.execute(
+            "INSERT INTO campaign (campaign_id, name, owner, channel, segment_id, state, "
+            "variants, holdout_percent, cost_fen, attribution_days, harm_days, drafted_by, "
+            "drafted_at, last_version) VALUES (%s, %s, %s, %s, %s, 'draft', %s, %s, %s, %s, %s, "
+            "%s, %s, %s) ON CONFLICT (campaign_id) DO NOTHING",
+            (cid, e.name, e.owner, e.channel, UUID(e.segment_id), Jsonb(e.variants),
+             e.holdout_percent, e.cost_fen, e.attribution_days, e.harm_days, e.by,
+             e.occurred_at, e.originator_version))
+        return
+    curs.execute("UPDATE campaign SET last_version = %s WHERE campaign_id = %s "
+                 "AND last_version < %s RETURNING campaign_id",
+                 (e.originator_version, cid, e.originator_version))
+    if curs.fetchone() is None:
+        return  # applied already
+    if isinstance(e, Campaign.Scheduled):
+        curs.execute("UPDATE campaign SET state = 'scheduled', start_at = %s "
+                     "WHERE campaign_id = %s", (e.start_at, cid))
+    elif isinstance(e, Campaign.Launched):
+        curs.execute("UPDATE campaign SET state = 'running', launched_at = %s, audience = %s, "
+                     "included = %s, deferred = %s, excluded = %s WHERE campaign_id = %s",
+                     (e.planned_at, e.audience, e.included, e.deferred, Jsonb(e.excluded), cid))
+    elif isinstance(e, Campaign.RecipientsPlanned):
+        rows = e.recipients
+        curs.execute(
+            "INSERT INTO campaign_send (campaign_id, customer_id, step, variant_id, send_at, "
+            "sender, status) SELECT %s, c, 0, v, t, s, 'planned' FROM unnest(%s::uuid[], "
+            "%s::text[], %s::timestamptz[], %s::text[]) AS r(c, v, t, s) "
+            "ON CONFLICT DO NOTHING",
+            (cid, [r[0] for r in rows], [r[1] for r in rows],
+             [datetime.fromisoformat(r[2]) for r in rows], [r[3] for r in rows]))
+    elif isinstance(e, Campaign.RecipientsExcluded):
+        rows = e.excluded
+        curs.execute(
+            "INSERT INTO campaign_exclusion SELECT %s, c, r FROM unnest(%s::uuid[], %s::text[]) "
+            "AS x(c, r) ON CONFLICT DO NOTHING",
+            (cid, [r[0] for r in rows], [r[1] for r in rows]))
+    elif isinstance(e, Campaign.Completed):
+        curs.execute("UPDATE campaign SET state = 'completed', completed_at = %s "
+                     "WHERE campaign_id = %s", (e.occurred_at, cid))
+    elif isinstance(e, Campaign.Cancelled):
+        curs.execute("UPDATE campaign SET state = 'cancelled', cancelled_at = %s, "
+                     "cancel_reason = %s WHERE campaign_id = %s", (e.occurred_at, e.reason, cid))
+        curs.execute("UPDATE campaign_send SET status = 'cancelled' WHERE campaign_id = %s "
+                     "AND status = 'planned'", (cid,))
+
+
+def _outcomes(curs: Cursor[DictRow], events: Sequence[Any]) -> None:
+    sent = [e for e in events if isinstance(e, Customer.CampaignMessageSent)]
+    rows = [(UUID(e.campaign_id), e.originator_id, e.step,
+             "sent" if e in sent else "failed",
+             e.gateway_message_id if e in sent else e.reason, e.occurred_at) for e in events]
+    curs.execute(
+        "WITH o(campaign_id, customer_id, step, status, detail, at) AS (SELECT * FROM "
+        "unnest(%s::uuid[], %s::uuid[], %s::int[], %s::text[], %s::text[], %s::timestamptz[])),"
+        " changed AS (UPDATE campaign_send s SET status = o.status, detail = o.detail, "
+        "outcome_at = o.at FROM o WHERE s.campaign_id = o.campaign_id AND s.customer_id = "
+        "o.customer_id AND s.step = o.step AND s.status IN ('planned', 'cancelled') "
+        "RETURNING s.campaign_id, s.status) "
+        "UPDATE campaign c SET sent = c.sent + x.sent, failed = c.failed + x.failed FROM "
+        "(SELECT campaign_id, count(*) FILTER (WHERE status = 'sent') AS sent, "
+        "count(*) FILTER (WHERE status = 'failed') AS failed FROM changed GROUP BY 1) x "
+        "WHERE c.campaign_id = x.campaign_id",
+        ([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows],
+         [r[4] for r in rows], [r[5] for r in rows]))

@@ -1,0 +1,49 @@
+-- Campaigns (docs/bi.md): one row per campaign, one per planned send, one per exclusion.
+CREATE TABLE IF NOT EXISTS campaign (
+    campaign_id      uuid PRIMARY KEY,
+    name             text        NOT NULL,
+    owner            text        NOT NULL,
+    channel          text        NOT NULL,
+    segment_id       uuid        NOT NULL,
+    state            text        NOT NULL,
+    variants         jsonb       NOT NULL,
+    holdout_percent  integer     NOT NULL,
+    cost_fen         bigint      NOT NULL,
+    attribution_days integer     NOT NULL,
+    harm_days        integer     NOT NULL,
+    drafted_by       text        NOT NULL,
+    drafted_at       timestamptz NOT NULL,
+    start_at         timestamptz,
+    launched_at      timestamptz,
+    audience         integer     NOT NULL DEFAULT 0,
+    included         integer     NOT NULL DEFAULT 0,
+    deferred         integer     NOT NULL DEFAULT 0,
+    excluded         jsonb       NOT NULL DEFAULT '{}',
+    sent             integer     NOT NULL DEFAULT 0,
+    failed           integer     NOT NULL DEFAULT 0,
+    completed_at     timestamptz,
+    cancelled_at     timestamptz,
+    cancel_reason    text,
+    last_version     bigint      NOT NULL
+);
+CREATE TABLE IF NOT EXISTS campaign_send (
+    campaign_id  uuid        NOT NULL,
+    customer_id  uuid        NOT NULL,
+    step         integer     NOT NULL,
+    variant_id   text        NOT NULL,
+    send_at      timestamptz NOT NULL,
+    sender       text,
+    status       text        NOT NULL CHECK (status IN ('planned', 'sent', 'failed', 'cancelled')),
+    detail       text,
+    outcome_at   timestamptz,
+    PRIMARY KEY (campaign_id, customer_id, step)
+);
+CREATE INDEX IF NOT EXISTS campaign_send_due_idx ON campaign_send (send_at)
+    WHERE status = 'planned';
+CREATE INDEX IF NOT EXISTS campaign_send_customer_idx ON campaign_send (customer_id, send_at);
+CREATE TABLE IF NOT EXISTS campaign_exclusion (
+    campaign_id  uuid NOT NULL,
+    customer_id  uuid NOT NULL,
+    reason       text NOT NULL,
+    PRIMARY KEY (campaign_id, customer_id)
+);
