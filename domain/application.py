@@ -36,6 +36,7 @@ from domain.customer import Customer
 from domain.errors import DomainError, NotMerged, UnknownCustomer, UnknownInviter, UnknownStaff
 from domain.identity import Identity, blind_index
 from domain.ingestion import Command, EventItem, parse_item
+from domain.ownership import OwnershipCommands
 from domain.ports import IngestIndex, SealedValue, SideWrites, Vault, WrappedKey
 from domain.segment import Segment
 from domain.segmenting import SegmentCommands
@@ -89,7 +90,8 @@ class _SetAsList(Transcoding):
         return set(data)
 
 
-class CustomerOperations(SegmentCommands, TaggingCommands, Application[UUID]):
+class CustomerOperations(SegmentCommands, TaggingCommands, OwnershipCommands,
+                         Application[UUID]):
     """Records what customers and staff do; the single writer of the event log."""
 
     name = "Siyu"
