@@ -37,6 +37,7 @@ from api.ingest import (
     install_fast_ingest,
 )
 from api.mutations import CustomerMutation
+from api.organisation import OrganisationMutation, OrganisationQuery
 from api.read_models import CustomerFilterValues, decode_cursor, encode_cursor
 from api.segments import SegmentMutation, SegmentQuery
 from api.tag_groups import TagGroupMutation, TagGroupQuery
@@ -262,8 +263,9 @@ class SiyuSchema(strawberry.Schema):
 
 
 #: Each feature module contributes its own Query and Mutation classes; they are merged here.
-QUERIES: tuple[type, ...] = (CustomerQuery, SegmentQuery, TagGroupQuery)
-MUTATIONS: tuple[type, ...] = (CustomerMutation, SegmentMutation, TagGroupMutation)
+QUERIES: tuple[type, ...] = (CustomerQuery, SegmentQuery, TagGroupQuery, OrganisationQuery)
+MUTATIONS: tuple[type, ...] = (CustomerMutation, SegmentMutation, TagGroupMutation,
+                                 OrganisationMutation)
 
 
 def build_schema(*, debug: bool = False) -> strawberry.Schema:

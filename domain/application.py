@@ -38,6 +38,7 @@ from domain.customer import Customer
 from domain.errors import DomainError, NotMerged, UnknownCustomer, UnknownInviter, UnknownStaff
 from domain.identity import Identity, blind_index
 from domain.ingestion import Command, EventItem, parse_item
+from domain.ownership import OwnershipCommands
 from domain.ports import IngestIndex, SealedValue, SideWrites, Vault, WrappedKey
 from domain.segment import Segment
 from domain.segmenting import SegmentCommands
@@ -91,7 +92,7 @@ class _SetAsList(Transcoding):
         return set(data)
 
 
-class CustomerOperations(SegmentCommands, TaggingCommands, CampaignCommands,
+class CustomerOperations(SegmentCommands, TaggingCommands, CampaignCommands, OwnershipCommands,
                          Application[UUID]):
     """Records what customers and staff do; the single writer of the event log."""
 

@@ -50,7 +50,9 @@ TYPES: dict[str, TypeDoc] = {
     "PROFILE_UPDATED": TypeDoc("`Customer.PersonalDataRecorded` (value in the vault)",
                                ("nickname",)),
     # relationship
-    "FRIEND_ADDED": TypeDoc("`Customer.FriendAdded`", (S,), ("state", "welcome_code")),
+    "FRIEND_ADDED": TypeDoc("`Customer.FriendAdded`, and `Customer.OwnerChanged` (reason "
+                            "`first_friend`) if the customer had no owner", (S,),
+                            ("state", "welcome_code")),
     "HALF_FRIEND_ADDED": TypeDoc("`Customer.HalfFriendAdded`", (S,), ("state", "welcome_code")),
     "FRIEND_EDITED": TypeDoc("`Customer.FriendEdited`", (S,)),
     "FRIEND_DELETED": TypeDoc("`Customer.FriendDeleted`", (S, "deleted_by")),

@@ -30,6 +30,7 @@ from domain.errors import (
     InvalidAmount,
     InvalidInput,
     NotMerged,
+    NotOwnedByGiver,
     OrderAlreadyPaid,
     OrderAlreadyPlaced,
     OrderNotCancellable,
@@ -39,14 +40,17 @@ from domain.errors import (
 )
 
 FRIEND_DELETERS = frozenset({"customer", "staff"})
+#: Why a customer's owner changed (:class:`Customer.OwnerChanged`).
+FIRST_FRIEND, MERGED, UNMERGED = "first_friend", "merged", "unmerged"
+HANDOVER_REASONS = frozenset({"resignation", "reassignment"})
 
 
 class Customer(Aggregate):
     """A customer known through any number of identities (OneID)."""
 
     #: v2 added points, coupons, placed orders, DND, consents, accounts, referrer;
-    #: v3 added merges (OneID).
-    class_version = 3
+    #: v3 added merges (OneID), v4 the owner (the staff member in charge).
+    class_version = 4
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -56,6 +60,10 @@ class Customer(Aggregate):
     @staticmethod
     def upcast_v2_v3(state: dict[str, Any]) -> None:
         state.update(merged_into=None, absorbed={})
+
+    @staticmethod
+    def upcast_v3_v4(state: dict[str, Any]) -> None:
+        state.update(owner=None, owner_before_merge=None)
 
     class Event(Aggregate.Event):
         by: str
@@ -206,6 +214,27 @@ class Customer(Aggregate):
 
         def apply(self, customer: Customer) -> None:
             customer.friends.pop(self.staff_id, None)
+
+    class OwnerChanged(Event):
+        """The staff member in charge of the customer changed (``staff_id`` None: nobody).
+
+        ``reason``: ``first_friend`` (the first staff member to add the customer),
+        ``resignation`` / ``reassignment`` (a handover, 离职继承 / 在职继承, with its
+        ``handover_id``), ``merged`` (OneID: the absorbed customer's period ends, the
+        survivor inherits the owner if it had none) or ``unmerged`` (the owner returns).
+        """
+
+        previous_staff_id: str | None
+        staff_id: str | None
+        reason: str
+        handover_id: str | None
+
+        def apply(self, customer: Customer) -> None:
+            if self.reason == MERGED and self.staff_id is None:
+                customer.owner_before_merge = self.previous_staff_id
+            elif self.reason == UNMERGED:
+                customer.owner_before_merge = None
+            customer.owner = self.staff_id
 
     class TransferFailed(Fact):
         """A handover of this customer to ``staff_id`` failed (离职/在职继承)."""
@@ -446,6 +475,8 @@ class Customer(Aggregate):
         self.referred_by: str | None = None
         self.merged_into: str | None = None
         self.absorbed: dict[str, list[str]] = {}  # absorbed id -> blind indexes it brought
+        self.owner: str | None = None  # staff id in charge of the customer
+        self.owner_before_merge: str | None = None  # given back if the merge is undone
 
     # == commands ==========================================================================
     def record_fact(self, fact: type[Customer.Fact], **fields: Any) -> None:
@@ -465,6 +496,11 @@ class Customer(Aggregate):
                            points=other.points, by=by, occurred_at=occurred_at)
         other.trigger_event(other.MergedInto, survivor_id=str(self.id), by=by,
                             occurred_at=occurred_at)
+        owner = other.owner
+        if owner is not None:
+            other._change_owner(None, MERGED, None, by, occurred_at)
+            if self.owner is None:
+                self._change_owner(owner, MERGED, None, by, occurred_at)
 
     def release(self, other: Customer, by: str, occurred_at: datetime) -> list[str]:
         """Undo the merge of ``other`` into this customer; returns the identities given back."""
@@ -478,6 +514,8 @@ class Customer(Aggregate):
                            points=other.points, by=by, occurred_at=occurred_at)
         other.trigger_event(other.UnmergedFrom, survivor_id=str(self.id), by=by,
                             occurred_at=occurred_at)
+        if other.owner_before_merge is not None:
+            other._change_owner(other.owner_before_merge, UNMERGED, None, by, occurred_at)
         return blinds
 
     def link_identity(self, namespace: str, blind: str, by: str, occurred_at: datetime) -> None:
@@ -494,6 +532,31 @@ class Customer(Aggregate):
                    welcome_code: str | None, by: str, occurred_at: datetime) -> None:
         self.trigger_event(self.FriendAdded, staff_id=staff_id, channel=channel, state=state,
                            welcome_code=welcome_code, by=by, occurred_at=occurred_at)
+        if self.owner is None and self.merged_into is None:
+            self._change_owner(staff_id, FIRST_FRIEND, None, by, occurred_at)
+
+    def hand_over(self, from_staff_id: str, to_staff_id: str, reason: str, handover_id: str,
+                  by: str, occurred_at: datetime) -> bool:
+        """Make ``to_staff_id`` the owner; False (no event) if it already is.
+
+        Refused unless ``from_staff_id`` owns the customer now (``NOT_OWNED_BY_GIVER``).
+        """
+        if reason not in HANDOVER_REASONS:
+            raise InvalidInput(f"reason must be one of {sorted(HANDOVER_REASONS)}",
+                               field="reason")
+        if self.owner == to_staff_id:
+            return False
+        if self.owner != from_staff_id or self.merged_into is not None:
+            raise NotOwnedByGiver("the customer is not owned by the giving staff member",
+                                  field="customerIds")
+        self._change_owner(to_staff_id, reason, handover_id, by, occurred_at)
+        return True
+
+    def _change_owner(self, staff_id: str | None, reason: str, handover_id: str | None,
+                      by: str, occurred_at: datetime) -> None:
+        self.trigger_event(self.OwnerChanged, previous_staff_id=self.owner, staff_id=staff_id,
+                           reason=reason, handover_id=handover_id, by=by,
+                           occurred_at=occurred_at)
 
     def delete_friend(self, staff_id: str, deleted_by: str, by: str,
                       occurred_at: datetime) -> None:

@@ -128,3 +128,10 @@ class ExclusiveTagConflict(DomainError):
     """Two tags of one exclusive group given at once: a customer holds at most one."""
 
     code = "EXCLUSIVE_TAG_CONFLICT"
+
+
+class NotOwnedByGiver(DomainError):
+    """A handover names a customer the giving staff member does not own now."""
+
+    code = "NOT_OWNED_BY_GIVER"
+

@@ -9,25 +9,11 @@ from typing import Any
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import InvalidInput, InvalidRole, StaffAlreadyLeft
+from domain.organisation import DEPARTMENTS, MANAGER_ROLES, ROLES
 
 _WECOM_USER = re.compile(r"^[A-Za-z0-9_\-.@]{1,64}$")
 
-#: Roles named by the seeds (DOMAIN.md), as code.
-ROLES = frozenset({
-    "private_domain_manager",
-    "activity_planner",
-    "copywriter",
-    "product_operator",
-    "designer",
-    "content_operator",
-    "user_operator",
-    "data_operator",
-    "sales",
-    "service",
-    "chief_chat_officer",
-})
-MANAGER_ROLES = frozenset({"private_domain_manager"})
-DEPARTMENTS = frozenset({"front_office", "middle_office", "back_office"})
+__all__ = ["DEPARTMENTS", "MANAGER_ROLES", "ROLES", "Staff"]
 
 
 class Staff(Aggregate):
@@ -52,17 +38,27 @@ class Staff(Aggregate):
         by: str
         occurred_at: datetime
 
+    class Moved(Aggregate.Event):
+        """Moved to another department (previous one kept for audits and history)."""
+
+        department: str
+        previous_department: str
+        by: str
+        occurred_at: datetime
+
+    class RoleChanged(Aggregate.Event):
+        """Given another role."""
+
+        role: str
+        previous_role: str
+        by: str
+        occurred_at: datetime
+
     @classmethod
     def hire(cls, role: str, department: str, by: str, occurred_at: datetime,
              wecom_user_id: str | None = None) -> Staff:
-        if role not in ROLES:
-            raise InvalidRole(f"unknown role {role!r}; expected one of {sorted(ROLES)}",
-                              field="role")
-        if department not in DEPARTMENTS:
-            raise InvalidRole(
-                f"unknown department {department!r}; expected one of {sorted(DEPARTMENTS)}",
-                field="department",
-            )
+        _check_role(role)
+        _check_department(department)
         if wecom_user_id is not None and not _WECOM_USER.match(wecom_user_id):
             raise InvalidInput("wecomUserId must be 1-64 letters, digits, '_', '-', '.' or '@'",
                                field="wecomUserId")
@@ -85,3 +81,50 @@ class Staff(Aggregate):
     @event(Left)
     def _leave(self, by: str, occurred_at: datetime) -> None:
         self.left_at = occurred_at
+
+    def move(self, department: str, by: str, occurred_at: datetime) -> bool:
+        """Move to ``department``; False (no event) when already there."""
+        _check_department(department)
+        self._refuse_if_left()
+        if department == self.department:
+            return False
+        self._move(department=department, previous_department=self.department, by=by,
+                   occurred_at=occurred_at)
+        return True
+
+    @event(Moved)
+    def _move(self, department: str, previous_department: str, by: str,
+              occurred_at: datetime) -> None:
+        self.department = department
+
+    def change_role(self, role: str, by: str, occurred_at: datetime) -> bool:
+        """Give the member ``role``; False (no event) when they hold it already."""
+        _check_role(role)
+        self._refuse_if_left()
+        if role == self.role:
+            return False
+        self._change_role(role=role, previous_role=self.role, by=by, occurred_at=occurred_at)
+        return True
+
+    @event(RoleChanged)
+    def _change_role(self, role: str, previous_role: str, by: str,
+                     occurred_at: datetime) -> None:
+        self.role = role
+
+    def _refuse_if_left(self) -> None:
+        if self.left_at is not None:
+            raise StaffAlreadyLeft("this staff member has left", field="staffId")
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise InvalidRole(f"unknown role {role!r}; expected one of {sorted(ROLES)}",
+                          field="role")
+
+
+def _check_department(department: str) -> None:
+    if department not in DEPARTMENTS:
+        raise InvalidRole(
+            f"unknown department {department!r}; expected one of {sorted(DEPARTMENTS)}",
+            field="department",
+        )

@@ -251,12 +251,16 @@ def fold_staff(row: Row | None, event: Any, position: int) -> Row | None:
     row = dict(row, last_version=event.originator_version)
     if isinstance(event, Staff.Left):
         row["left_at"] = event.occurred_at
+    elif isinstance(event, Staff.Moved):
+        row["department"] = event.department
+    elif isinstance(event, Staff.RoleChanged):
+        row["role"] = event.role
     return row
 
 
 class StaffDirectoryView:
     name = "staff_directory"
-    version = 2
+    version = 3  # v3: current department and role follow Staff.Moved / RoleChanged
     topics = ("domain.staff:",)
 
     def bind(self, app: Application[Any]) -> None:
@@ -270,7 +274,8 @@ class StaffDirectoryView:
 
     def apply_page(self, curs: Cursor[DictRow], events: Sequence[tuple[int, Any]]) -> None:
         fold_page(curs, "staff_directory", "staff_id", events,
-                  lambda e: isinstance(e, (Staff.Hired, Staff.Left)), fold_staff)
+                  lambda e: isinstance(e, (Staff.Hired, Staff.Left, Staff.Moved,
+                                           Staff.RoleChanged)), fold_staff)
 
     def clear(self, curs: Cursor[DictRow]) -> None:
         curs.execute("TRUNCATE staff_directory")

@@ -157,17 +157,19 @@ class BatchRunner:
     def run_forever(self) -> None:
         """Tail the log until :meth:`stop`; wakes on NOTIFY, polls as a safety net."""
         channel = getattr(self.app.recorder, "channel_name", None)
-        with self.datastore.get_connection() as lock_conn:
-            lock_conn.execute("SELECT pg_advisory_lock(%s)", (_lock_key(self.view.name),))
+        # One held connection per runner (the lock and LISTEN share it): every view's runner
+        # shares the application's pool, which two held connections each would exhaust.
+        with self.datastore.get_connection() as held:
+            held.execute("SELECT pg_advisory_lock(%s)", (_lock_key(self.view.name),))
             try:
-                self._tail(channel)
+                self._tail(held, channel)
             finally:
-                lock_conn.execute("SELECT pg_advisory_unlock(%s)", (_lock_key(self.view.name),))
+                held.execute("SELECT pg_advisory_unlock(%s)", (_lock_key(self.view.name),))
 
-    def _tail(self, channel: str | None) -> None:
-        with self.datastore.get_connection() as listen:
-            if channel:
-                listen.execute(SQL("LISTEN {}").format(Identifier(channel)))
+    def _tail(self, listen: Any, channel: str | None) -> None:
+        if channel:
+            listen.execute(SQL("LISTEN {}").format(Identifier(channel)))
+        try:
             while not self.stopping.is_set():
                 try:
                     if self.run_once():
@@ -180,6 +182,9 @@ class BatchRunner:
                         pass
                 else:
                     self.stopping.wait(self.poll_interval)
+        finally:
+            if channel:
+                listen.execute(SQL("UNLISTEN {}").format(Identifier(channel)))
 
     def stop(self) -> None:
         self.stopping.set()

@@ -8,6 +8,7 @@ import threading
 from typing import Any
 
 from domain.application import CustomerOperations
+from projections.organisation import CustomerOwnershipView, StaffAssignmentView
 from projections.postgres_views import CustomerProfileView, StaffDirectoryView
 from projections.runner import BatchRunner, Tracker, View
 from projections.tag_groups import TagGroupView
@@ -19,7 +20,8 @@ log = logging.getLogger(__name__)
 
 def read_model_views() -> list[View]:
     """Read models rebuilt by ``siyu rebuild`` and run by ``siyu projections``."""
-    return [CustomerProfileView(), StaffDirectoryView(), TagGroupView()]
+    return [CustomerProfileView(), StaffDirectoryView(), TagGroupView(), StaffAssignmentView(),
+            CustomerOwnershipView()]
 
 
 def prepare_read_models(app: CustomerOperations) -> Tracker:

@@ -85,6 +85,8 @@ def test_every_catalogue_type_is_recorded_and_shows_in_profile_and_history(
     # and the history holds one event per action, without personal data
     history = api.gql(HISTORY, {"id": customer_id}, as_="manager")["data"]["customerHistory"]
     types = [e["node"]["type"] for e in history["edges"]]
-    assert len(types) == profile["eventCount"] == len(events) - 1 + 1  # + IdentityLinked
+    # + IdentityLinked, + OwnerChanged (the friend add made the staff member its owner)
+    assert len(types) == profile["eventCount"] == len(events) - 1 + 2
+    assert "Customer.OwnerChanged" in types
     assert "Customer.ReferralBrought" not in types  # that one is on the inviter
     assert "小王" not in str(history) and "8613800138000" not in str(history)

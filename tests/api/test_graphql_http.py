@@ -99,7 +99,8 @@ def test_recorded_events_show_in_the_profile_when_the_mutation_returns(
     assert profile["nickname"] == "爱丽丝"
     assert profile["identities"] == [{"namespace": "wecom_external:ww-corp",
                                       "value": "wmAlice0001"}]
-    assert profile["eventCount"] == 7  # Registered, IdentityLinked, then the 5 recorded
+    # Registered, IdentityLinked, then the 5 recorded (+ OwnerChanged with the friend add)
+    assert profile["eventCount"] == 8
 
 
 def test_resending_the_same_event_ids_reports_duplicates_and_stores_nothing(
@@ -227,8 +228,8 @@ def test_audit_reviewers_page_through_a_customers_history_both_ways(
                 break
             after = page["pageInfo"]["endCursor"]
         pages[order] = versions
-    assert pages["OLDEST_FIRST"] == list(range(1, 8))
-    assert pages["NEWEST_FIRST"] == list(range(7, 0, -1))
+    assert pages["OLDEST_FIRST"] == list(range(1, 9))
+    assert pages["NEWEST_FIRST"] == list(range(8, 0, -1))
     first = api.gql(query, {"id": customer_id, "after": None, "order": "OLDEST_FIRST"},
                     as_="manager")["data"]["customerHistory"]["edges"][0]["node"]
     assert first["type"] == "Customer.Registered" and first["by"] == "service:ingest"

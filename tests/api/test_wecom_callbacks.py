@@ -82,7 +82,7 @@ def test_a_friend_added_callback_records_the_customer_once(client: TestClient,
     assert first.text == second.text == "success"
     stored = events(pg_url)
     assert [t.rsplit(".", 1)[-1] for _, t in stored] == ["Registered", "IdentityLinked",
-                                                         "FriendAdded"]
+                                                         "FriendAdded", "OwnerChanged"]
 
 
 def test_bad_signatures_stale_timestamps_and_tampering_are_refused_and_store_nothing(
