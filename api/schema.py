@@ -24,6 +24,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, Info
 
+from api.campaigns import CampaignMutation, CampaignQuery
 from api.context import Context
 from api.errors import (
     BAD_INPUT,
@@ -263,9 +264,20 @@ class SiyuSchema(strawberry.Schema):
 
 
 #: Each feature module contributes its own Query and Mutation classes; they are merged here.
-QUERIES: tuple[type, ...] = (CustomerQuery, SegmentQuery, TagGroupQuery, OrganisationQuery)
-MUTATIONS: tuple[type, ...] = (CustomerMutation, SegmentMutation, TagGroupMutation,
-                                 OrganisationMutation)
+QUERIES: tuple[type, ...] = (
+    CustomerQuery,
+    SegmentQuery,
+    TagGroupQuery,
+    OrganisationQuery,
+    CampaignQuery,
+)
+MUTATIONS: tuple[type, ...] = (
+    CustomerMutation,
+    SegmentMutation,
+    TagGroupMutation,
+    OrganisationMutation,
+    CampaignMutation,
+)
 
 
 def build_schema(*, debug: bool = False) -> strawberry.Schema:

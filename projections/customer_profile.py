@@ -20,7 +20,7 @@ from typing import Any
 
 from domain.customer import Customer
 
-VERSION = 8  # v7: paid order times and amounts (segment windows); v8: categories, topics
+VERSION = 9  # v7: order times (windows); v8: categories, topics; v9: consents withdrawn
 
 Row = dict[str, Any]
 
@@ -74,6 +74,7 @@ def new_row(event: Customer.Registered, position: int, row_id: Any) -> Row:
         "points_balance": 0,
         "dnd": False,
         "consents": {},
+        "consents_withdrawn": [],
         **dict.fromkeys(COUNTERS.values(), 0),
         "last_interaction_at": None,
         "first_order_at": None,
@@ -200,8 +201,10 @@ def _fold(row: Row, event: Any) -> None:
         row["dnd"] = isinstance(event, Customer.DoNotDisturbSet)
     elif isinstance(event, Customer.ConsentGiven):
         row["consents"] = {**row["consents"], event.purpose: event.wording_version}
+        row["consents_withdrawn"] = _removed(row["consents_withdrawn"], event.purpose)
     elif isinstance(event, Customer.ConsentWithdrawn):
         row["consents"] = {k: v for k, v in row["consents"].items() if k != event.purpose}
+        row["consents_withdrawn"] = _added(row["consents_withdrawn"], event.purpose)
 
 
 def _add_paid_order(row: Row, at: datetime, amount_fen: int) -> None:

@@ -31,6 +31,7 @@ CREATE TABLE IF NOT EXISTS customer_profile (
     coupons_redeemed    integer     NOT NULL DEFAULT 0,
     dnd                 boolean     NOT NULL DEFAULT false,
     consents            jsonb       NOT NULL DEFAULT '{}',
+    consents_withdrawn  text[]      NOT NULL DEFAULT '{}',
     referrals_brought   integer     NOT NULL DEFAULT 0,
     content_views       integer     NOT NULL DEFAULT 0,
     content_forwards    integer     NOT NULL DEFAULT 0,

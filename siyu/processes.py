@@ -8,6 +8,7 @@ import threading
 from typing import Any
 
 from domain.application import CustomerOperations
+from projections.campaigns import CampaignView
 from projections.organisation import CustomerOwnershipView, StaffAssignmentView
 from projections.postgres_views import CustomerProfileView, StaffDirectoryView
 from projections.runner import BatchRunner, Tracker, View
@@ -21,7 +22,7 @@ log = logging.getLogger(__name__)
 def read_model_views() -> list[View]:
     """Read models rebuilt by ``siyu rebuild`` and run by ``siyu projections``."""
     return [CustomerProfileView(), StaffDirectoryView(), TagGroupView(), StaffAssignmentView(),
-            CustomerOwnershipView()]
+            CustomerOwnershipView(), CampaignView()]
 
 
 def prepare_read_models(app: CustomerOperations) -> Tracker:

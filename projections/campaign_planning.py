@@ -1,0 +1,124 @@
+"""Planning a campaign: the audience at launch, through the restraint rules.
+
+Reads the segment's current members with the facts restraint needs (do-not-disturb,
+withdrawn consent, lifecycle, current friends with the owner first) and every customer's
+other campaign sends (planned or sent) in the caps' windows, then applies
+:func:`domain.restraint.decide` to each. The same function gives the dry run (nothing
+recorded) and the plan the launch records, so the dry run's numbers are the report's.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from psycopg import Connection
+from psycopg.rows import DictRow
+
+from domain.restraint import Decision, Plan, Policy, Recipient, decide
+
+#: How far back (and ahead) other sends are read: the longest cap window plus a margin.
+CONTACT_WINDOW = timedelta(days=40)
+
+AUDIENCE = """
+SELECT m.customer_id, p.dnd, 'marketing' = ANY(p.consents_withdrawn) AS withdrawn,
+       p.current_staff_ids, o.staff_id AS owner,
+       siyu_lifecycle(p.ever_friend, p.current_staff_ids, p.last_interaction_at,
+                      p.first_seen_at, p.order_count, %(at)s) AS lifecycle
+FROM segment_membership m
+JOIN customer_profile p USING (customer_id)
+LEFT JOIN customer_current_owner o USING (customer_id)
+WHERE m.segment_id = %(segment)s
+ORDER BY m.customer_id
+"""
+
+CONTACTS = """
+SELECT s.customer_id, coalesce(s.outcome_at, s.send_at) AS at, c.channel
+FROM campaign_send s JOIN campaign c USING (campaign_id)
+WHERE s.customer_id = ANY(%(ids)s) AND s.campaign_id <> %(campaign)s
+  AND s.status IN ('planned', 'sent')
+  AND s.send_at BETWEEN %(since)s AND %(until)s
+"""
+
+
+@dataclass(slots=True)
+class PlanResult:
+    decisions: list[Decision] = field(default_factory=list)
+
+    @property
+    def included(self) -> list[Decision]:
+        return [d for d in self.decisions if d.included]
+
+    def excluded_by_reason(self) -> dict[str, int]:
+        out: dict[str, int] = defaultdict(int)
+        for d in self.decisions:
+            if not d.included and d.reason:
+                out[d.reason] += 1
+        return dict(sorted(out.items()))
+
+
+def _friends(current: Sequence[str], owner: str | None) -> tuple[str, ...]:
+    """Current friends, the owner first when still a friend (WeCom: the task's sender)."""
+    ordered = sorted(current)
+    if owner in ordered:
+        ordered.remove(owner)
+        ordered.insert(0, owner)
+    return tuple(ordered)
+
+
+def plan_audience(conn: Connection[DictRow], plan: Plan, segment_id: UUID, policy: Policy,
+                  now: datetime) -> PlanResult:
+    rows = conn.execute(AUDIENCE, {"at": now, "segment": segment_id}).fetchall()
+    ids = [r["customer_id"] for r in rows]
+    contacts: dict[UUID, list[tuple[datetime, str]]] = defaultdict(list)
+    if ids:
+        for c in conn.execute(CONTACTS, {"ids": ids, "campaign": plan.campaign_id,
+                                         "since": now - CONTACT_WINDOW,
+                                         "until": now + CONTACT_WINDOW}).fetchall():
+            contacts[c["customer_id"]].append((c["at"], c["channel"]))
+    result = PlanResult()
+    for r in rows:
+        who = Recipient(customer_id=r["customer_id"], lifecycle=r["lifecycle"], dnd=r["dnd"],
+                        consent_withdrawn=bool(r["withdrawn"]),
+                        friends=_friends(r["current_staff_ids"], r["owner"]),
+                        contacts=contacts.get(r["customer_id"], ()))
+        result.decisions.append(decide(plan, policy, who, now))
+    return result
+
+
+class LaunchRefused(Exception):
+    """The campaign projection is not caught up: planning now could exceed caps."""
+
+
+LAUNCH_LOCK = 7368101
+
+
+def launch(app: Any, tracker: Any, campaign_id: UUID, by: str, now: datetime, *,
+           wait_seconds: float = 10.0) -> tuple[int | None, PlanResult]:
+    """Plan and launch one campaign, serialised with every other launch.
+
+    Caps count the planned sends of other campaigns, so a launch waits (under a
+    PostgreSQL advisory lock) until the ``campaign`` projection has every launch
+    before it, plans, records the launch, and waits until the projection has it too.
+    """
+    datastore = app.factory.datastore
+    with datastore.get_connection() as lock:
+        lock.execute("SELECT pg_advisory_lock(%s)", (LAUNCH_LOCK,))
+        try:
+            latest = app.recorder.max_notification_id() or 0
+            if not tracker.wait("campaign", latest, wait_seconds):
+                raise LaunchRefused("the campaign projection is behind the log")
+            campaign = app.campaign(campaign_id)
+            with datastore.get_connection() as conn:
+                result = plan_audience(conn, campaign.plan(), UUID(campaign.segment_id),
+                                       app.contact_policy(), now)
+            position = app.launch_campaign(campaign_id, now, result.decisions, by, now)
+            if position is not None and not tracker.wait("campaign", position, wait_seconds):
+                raise LaunchRefused("the launch is recorded; the projection is behind")
+            return position, result
+        finally:
+            lock.execute("SELECT pg_advisory_unlock(%s)", (LAUNCH_LOCK,))
