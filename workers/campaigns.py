@@ -1,0 +1,322 @@
+"""Sending campaigns: dispatcher → Dramatiq chunks → gateway → outcomes recorded once.
+
+The launch recorded every planned send (``Campaign.RecipientsPlanned``), projected into
+``campaign_send``. The :class:`CampaignDispatcher` claims due sends of running campaigns
+(``send_at`` reached) with ``SKIP LOCKED``, notes them in ``campaign_dispatch`` and
+enqueues **chunks** (up to :data:`CHUNK` customers of one campaign per message: ids,
+not objects). The actor (:func:`send_chunk`):
+
+1. skips sends already recorded (their send key is a committed event key), or no longer
+   planned (cancelled);
+2. resolves each recipient's address on the channel (WeCom external id, openid, phone)
+   from the personal-data vault, renders the variant's text with its safe variables;
+3. takes its turn from the rate limiter (shared by every worker process through
+   PostgreSQL), then calls the gateway with the send key as dedupe key — a send retried
+   after a crash is answered ``DUPLICATE`` by a deduplicating gateway, not sent twice;
+4. records outcomes (``Customer.CampaignMessageSent`` / ``Failed``) once per send key;
+   on a rate limit or a transient failure it records what is done and raises, so
+   Dramatiq retries the message with backoff for the rest.
+
+WeCom mass send creates one task per sender (staff member) for the chunk's customers;
+its outcome is "handed to WeCom" (the task id), since the staff member confirms later.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import dramatiq
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+from domain.application import CustomerOperations
+from domain.campaign import render, send_key
+from domain.campaigning import SendOutcome
+from workers.campaign_gateway import CampaignGateway, Delivery
+
+log = logging.getLogger(__name__)
+
+CHUNK = 200
+ACTOR_NAME = "send_campaign_chunk"
+CAMPAIGN_QUEUE = "siyu_campaigns"
+#: The identity namespace (prefix) that addresses a customer on each channel.
+ADDRESS = {"wecom_mass": "wecom_external:", "mini_program": "wx_openid:", "sms": "phone"}
+
+SCHEMA_SQL = """
+CREATE TABLE IF NOT EXISTS campaign_dispatch (   -- internal: what the dispatcher enqueued
+    campaign_id uuid NOT NULL,
+    customer_id uuid NOT NULL,
+    step        integer NOT NULL,
+    enqueued_at timestamptz NOT NULL,
+    PRIMARY KEY (campaign_id, customer_id, step)
+);
+CREATE TABLE IF NOT EXISTS siyu_rate_limit (   -- internal: next free slot per limiter
+    name    text PRIMARY KEY,
+    next_at timestamptz NOT NULL
+);
+"""
+
+DUE = """
+SELECT s.campaign_id, s.customer_id, s.step
+FROM campaign_send s
+JOIN campaign c USING (campaign_id)
+LEFT JOIN campaign_dispatch d USING (campaign_id, customer_id, step)
+WHERE s.status = 'planned' AND c.state = 'running' AND s.send_at <= %(now)s
+  AND (d.enqueued_at IS NULL OR d.enqueued_at < %(stale)s)
+ORDER BY s.send_at, s.campaign_id, s.customer_id
+LIMIT %(limit)s
+FOR UPDATE OF s SKIP LOCKED
+"""
+
+
+class CampaignStore:
+    """The worker's reads and its own small tables, through a connection pool."""
+
+    def __init__(self, pool: ConnectionPool[Any]) -> None:
+        self.pool = pool
+        with pool.connection() as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(7368102)")
+            conn.execute(SCHEMA_SQL)
+
+    @classmethod
+    def connect(cls, database_url: str, *, max_size: int = 6) -> CampaignStore:
+        pool: ConnectionPool[Any] = ConnectionPool(
+            database_url, min_size=1, max_size=max_size, open=True,
+            kwargs={"row_factory": dict_row, "autocommit": False})
+        return cls(pool)
+
+    def close(self) -> None:
+        self.pool.close()
+
+    def claim_due(self, now: datetime, stale_after: timedelta, limit: int
+                  ) -> list[tuple[UUID, int, list[UUID]]]:
+        """Due sends as (campaign, step, customers) chunks, noted as enqueued."""
+        with self.pool.connection() as conn, conn.transaction():
+            rows = conn.execute(DUE, {"now": now, "stale": now - stale_after,
+                                      "limit": limit}).fetchall()
+            if not rows:
+                return []
+            conn.execute(
+                "INSERT INTO campaign_dispatch SELECT c, u, s, %s FROM unnest(%s::uuid[], "
+                "%s::uuid[], %s::int[]) AS r(c, u, s) ON CONFLICT (campaign_id, customer_id, "
+                "step) DO UPDATE SET enqueued_at = excluded.enqueued_at",
+                (now, [r["campaign_id"] for r in rows], [r["customer_id"] for r in rows],
+                 [r["step"] for r in rows]))
+        chunks: dict[tuple[UUID, int], list[UUID]] = {}
+        for r in rows:
+            chunks.setdefault((r["campaign_id"], r["step"]), []).append(r["customer_id"])
+        return [(c, s, ids[n:n + CHUNK]) for (c, s), ids in chunks.items()
+                for n in range(0, len(ids), CHUNK)]
+
+    def chunk(self, campaign_id: UUID, step: int, customers: Sequence[UUID]
+              ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        """The campaign row and the chunk's still-planned sends with their profiles."""
+        with self.pool.connection() as conn:
+            campaign = conn.execute("SELECT * FROM campaign WHERE campaign_id = %s",
+                                    (campaign_id,)).fetchone()
+            sends = conn.execute(
+                "SELECT s.customer_id, s.variant_id, s.sender, p.identities, p.points_balance, "
+                "p.member_level, p.category_orders, p.ever_friend, p.current_staff_ids, "
+                "p.last_interaction_at, p.first_seen_at, p.order_count "
+                "FROM campaign_send s JOIN customer_profile p USING (customer_id) "
+                "WHERE s.campaign_id = %s AND s.step = %s AND s.customer_id = ANY(%s) "
+                "AND s.status = 'planned' ORDER BY s.customer_id",
+                (campaign_id, step, list(customers))).fetchall()
+            conn.commit()
+        return campaign, sends
+
+    def reserve(self, name: str, per_second: float, count: int) -> datetime:
+        """Reserve ``count`` sends of limiter ``name``; returns when the first may go."""
+        with self.pool.connection() as conn, conn.transaction():
+            conn.execute("INSERT INTO siyu_rate_limit VALUES (%s, clock_timestamp()) "
+                         "ON CONFLICT DO NOTHING", (name,))
+            row = conn.execute(
+                "UPDATE siyu_rate_limit SET next_at = greatest(next_at, clock_timestamp()) "
+                "+ %s * interval '1 second' WHERE name = %s RETURNING next_at",
+                (count / per_second, name)).fetchone()
+        assert row is not None
+        start: datetime = row["next_at"] - timedelta(seconds=count / per_second)
+        return start
+
+
+@dataclass
+class CampaignDeps:
+    app: CustomerOperations
+    store: CampaignStore
+    gateway: CampaignGateway
+    rates: dict[str, float] = field(default_factory=dict)  # channel -> sends per second
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+
+class RetryLater(Exception):
+    """Rate limited or a transient failure: the rest of the chunk is retried later."""
+
+
+def _address(deps: CampaignDeps, channel: str, rows: Sequence[dict[str, Any]]
+             ) -> dict[UUID, str]:
+    """Each customer's address on ``channel``, decrypted from the vault (never logged)."""
+    prefix = ADDRESS[channel]
+    wanted: dict[UUID, tuple[UUID, str]] = {}  # customer -> (vault subject, field)
+    for row in rows:
+        for identity in row["identities"]:
+            if identity["namespace"].startswith(prefix):
+                subject = UUID(identity.get("subject") or str(row["customer_id"]))
+                wanted[row["customer_id"]] = (subject, f"identity:{identity['blind_index']}")
+                break
+    out: dict[UUID, str] = {}
+    for customer, (subject, name) in wanted.items():
+        value = deps.app.personal_data(subject).get(name)
+        if value is not None:
+            out[customer] = value
+    return out
+
+
+def _values(row: dict[str, Any]) -> dict[str, Any]:
+    categories = row["category_orders"] or {}
+    favourite = max(sorted(categories), key=lambda c: categories[c]) if categories else None
+    return {"points_balance": row["points_balance"], "member_level": row["member_level"],
+            "favourite_category": favourite}
+
+
+def _pace(deps: CampaignDeps, channel: str, count: int) -> None:
+    rate = deps.rates.get(channel)
+    if not rate or count == 0:
+        return
+    start = deps.store.reserve(f"campaign:{channel}", rate, count)
+    delay = (start - datetime.now(UTC)).total_seconds()
+    if delay > 0:
+        time.sleep(delay)
+
+
+def send_chunk(deps: CampaignDeps, campaign_id: UUID, step: int,
+               customers: Sequence[UUID]) -> int:
+    """Send one chunk; returns the outcomes recorded. Safe to run again at any point."""
+    campaign, rows = deps.store.chunk(campaign_id, step, customers)
+    if campaign is None or campaign["state"] != "running" or not rows:
+        return 0
+    keys = {r["customer_id"]: send_key(campaign_id, r["customer_id"], step) for r in rows}
+    done = set(deps.app.index.known_event_keys(list(keys.values())))
+    rows = [r for r in rows if keys[r["customer_id"]] not in done]
+    channel = campaign["channel"]
+    variants = {v["variant_id"]: v for v in campaign["variants"]}
+    addresses = _address(deps, channel, rows)
+    outcomes: list[SendOutcome] = []
+
+    def outcome(row: dict[str, Any], sent: bool, detail: str) -> None:
+        outcomes.append(SendOutcome(campaign_id, row["customer_id"], step, channel,
+                                    row["variant_id"], sent, detail))
+
+    try:
+        if channel == "wecom_mass":
+            _mass_send(deps, campaign_id, step, rows, addresses, variants, outcome)
+        else:
+            for row in rows:
+                address = addresses.get(row["customer_id"])
+                if address is None:
+                    outcome(row, False, "NO_ADDRESS")
+                    continue
+                variant = variants[row["variant_id"]]
+                _pace(deps, channel, 1)
+                result = deps.gateway.send_direct(
+                    channel, address, variant.get("template_id") or "",
+                    {"text": render(variant["text"], _values(row))}, keys[row["customer_id"]])
+                if result.delivery in (Delivery.ACCEPTED, Delivery.DUPLICATE):
+                    outcome(row, True, result.message_id or result.delivery.value)
+                elif result.delivery is Delivery.REFUSED:
+                    outcome(row, False, result.reason)
+                else:
+                    raise RetryLater(result.reason)
+    finally:
+        if outcomes:
+            deps.app.record_send_outcomes(outcomes, deps.clock())
+    return len(outcomes)
+
+
+def _mass_send(deps: CampaignDeps, campaign_id: UUID, step: int,
+               rows: Sequence[dict[str, Any]], addresses: dict[UUID, str],
+               variants: dict[str, dict[str, Any]],
+               outcome: Callable[[dict[str, Any], bool, str], None]) -> None:
+    """One WeCom task per (sender, variant) for the chunk's customers."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        if row["customer_id"] not in addresses or not row["sender"]:
+            outcome(row, False, "NO_ADDRESS")
+            continue
+        groups.setdefault((row["sender"], row["variant_id"]), []).append(row)
+    for (sender, variant_id), members in sorted(groups.items()):
+        text = render(variants[variant_id]["text"], {})
+        ids = sorted(str(m["customer_id"]) for m in members)
+        key = f"campaign:{campaign_id}:{step}:{sender}:{variant_id}:{ids[0]}:{len(ids)}"
+        _pace(deps, "wecom_mass", 1)
+        task = deps.gateway.create_mass_send(
+            sender.removeprefix("wecom_user:"), [addresses[m["customer_id"]] for m in members],
+            text, key)
+        if task.delivery not in (Delivery.ACCEPTED, Delivery.DUPLICATE):
+            if task.delivery is Delivery.REFUSED:
+                for m in members:
+                    outcome(m, False, task.reason)
+                continue
+            raise RetryLater(task.reason)
+        refused = set(task.refused)
+        for m in members:
+            if addresses[m["customer_id"]] in refused:
+                outcome(m, False, "REFUSED_BY_WECOM")
+            else:
+                outcome(m, True, task.task_id or "task")
+
+
+def declare_campaign_actor(broker: dramatiq.Broker, deps: CampaignDeps, *,
+                           queue_name: str = CAMPAIGN_QUEUE
+                           ) -> dramatiq.Actor[[str, int, list[str]], None]:
+    def send_campaign_chunk(campaign_id: str, step: int, customers: list[str]) -> None:
+        recorded = send_chunk(deps, UUID(campaign_id), step, [UUID(c) for c in customers])
+        log.info("campaign %s chunk: %d outcomes recorded", campaign_id, recorded)
+
+    declare = dramatiq.actor(broker=broker, actor_name=ACTOR_NAME, queue_name=queue_name,
+                             max_retries=50, min_backoff=500, max_backoff=60_000,
+                             retry_when=lambda retries, error: isinstance(error, RetryLater)
+                             or retries < 5)
+    return declare(send_campaign_chunk)
+
+
+class CampaignDispatcher:
+    """Polls due sends and enqueues chunks; stale enqueues (a lost message) come again."""
+
+    def __init__(self, store: CampaignStore, enqueue: Callable[[str, int, list[str]], None],
+                 *, stale_after: timedelta = timedelta(minutes=5), poll_interval: float = 0.5,
+                 batch_size: int = 2000,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.store = store
+        self.enqueue = enqueue
+        self.stale_after = stale_after
+        self.poll_interval = poll_interval
+        self.batch_size = batch_size
+        self.clock = clock
+        self.stopping = threading.Event()
+
+    def run_once(self) -> int:
+        chunks = self.store.claim_due(self.clock(), self.stale_after, self.batch_size)
+        for campaign_id, step, customers in chunks:
+            self.enqueue(str(campaign_id), step, [str(c) for c in customers])
+        return sum(len(c) for _, _, c in chunks)
+
+    def run_forever(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                if self.run_once() >= self.batch_size:
+                    continue
+            except Exception:
+                log.exception("campaign dispatcher could not enqueue; retrying")
+                self.stopping.wait(max(self.poll_interval, 1.0))
+                continue
+            self.stopping.wait(self.poll_interval)
+
+    def stop(self) -> None:
+        self.stopping.set()
