@@ -19,6 +19,7 @@ from api.types import Lifecycle, Long, PageInfo, to_uuid
 from domain.errors import DomainError
 from domain.restraint import REASONS, Decision
 from projections.campaign_planning import LaunchRefused, PlanResult, launch, plan_audience
+from projections.campaign_report import report
 
 MAX_PAGE = 200
 
@@ -176,6 +177,71 @@ class Campaign:
     @strawberry.field
     def cancel_reason(self) -> str | None:
         return self.row["cancel_reason"]  # type: ignore[no-any-return]
+
+    @strawberry.field(description="Computed when read from the read models (docs/bi.md).")
+    async def report(self, info: Info[Context, None]) -> CampaignReport:
+        async with info.context.services.read_models.pool.connection() as conn:
+            groups, staff = await report(conn, self.row["campaign_id"])
+        recipients = CampaignGroupFigures.of(groups.get("recipient"))
+        holdout = CampaignGroupFigures.of(groups.get("holdout"))
+        cost = int(self.row["cost_fen"])
+        return CampaignReport(
+            recipients=recipients, holdout=holdout,
+            roi=int(recipients.gmv_fen) / cost if recipients and cost else None,
+            conversion_lift=recipients.conversion_rate - holdout.conversion_rate
+            if recipients and holdout else None,
+            harm_lift=recipients.harm_rate - holdout.harm_rate if recipients and holdout
+            else None,
+            by_staff=[StaffCredit(staff_id=r["staff_id"], orders=int(r["orders"]),
+                                  gmv_fen=Long(int(r["gmv_fen"]))) for r in staff])
+
+
+@strawberry.type(description="One group's figures: recipients, or the random holdout.")
+class CampaignGroupFigures:
+    customers: int
+    read: int = strawberry.field(description="Opened the message (recipients).")
+    clicked: int
+    converted: int = strawberry.field(description="Paid an order within the attribution window.")
+    orders: int
+    gmv_fen: Long
+    harmed: int = strawberry.field(description="Any harm within the harm window.")
+    deleted: int = strawberry.field(description="Deleted the staff member.")
+    muted: int
+    opted_out: int = strawberry.field(description="Set do-not-disturb or withdrew consent.")
+    conversion_rate: float
+    harm_rate: float
+
+    @classmethod
+    def of(cls, row: dict[str, Any] | None) -> CampaignGroupFigures | None:
+        if row is None:
+            return None
+        n = int(row["customers"]) or 1
+        return cls(customers=int(row["customers"]), read=int(row["read"]),
+                   clicked=int(row["clicked"]), converted=int(row["converted"]),
+                   orders=int(row["orders"]), gmv_fen=Long(int(row["gmv_fen"])),
+                   harmed=int(row["harmed"]), deleted=int(row["deleted"]),
+                   muted=int(row["muted"]), opted_out=int(row["opted_out"]),
+                   conversion_rate=int(row["converted"]) / n, harm_rate=int(row["harmed"]) / n)
+
+
+@strawberry.type
+class StaffCredit:
+    staff_id: str
+    orders: int
+    gmv_fen: Long
+
+
+@strawberry.type(description="Reach, conversions, GMV, ROI and harm, against the holdout.")
+class CampaignReport:
+    recipients: CampaignGroupFigures | None
+    holdout: CampaignGroupFigures | None
+    roi: float | None = strawberry.field(description="Recipients' GMV ÷ cost (null: no cost).")
+    conversion_lift: float | None = strawberry.field(
+        description="Recipients' conversion rate minus the holdout's (null: no holdout).")
+    harm_lift: float | None = strawberry.field(
+        description="Recipients' harm rate minus the holdout's: the harm caused.")
+    by_staff: list[StaffCredit] = strawberry.field(
+        description="Orders and GMV credited to the owner at the time of each order.")
 
 
 @strawberry.type

@@ -449,6 +449,14 @@ class Customer(Aggregate):
         channel: str
         gateway_message_id: str
 
+    class CampaignMessageRead(Fact):
+        """The customer opened a campaign message (reported by the channel or the H5 page)."""
+
+        campaign_id: str
+
+    class CampaignLinkClicked(Fact):
+        campaign_id: str
+
     class CampaignMessageFailed(Fact):
         """A campaign message could not be sent: ``reason`` is machine-readable."""
 

@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 from domain.customer import Customer
 from domain.errors import (
@@ -197,6 +198,10 @@ _FACTS: dict[str, tuple[type[Customer.Fact], list[tuple[str, str, str, bool]]]] 
         ("stream_id", "stream_id", "text", True),
         ("watch_seconds", "watch_seconds", "count", True)]),
     "STORE_VISITED": (Customer.StoreVisited, [("store_id", "store_id", "text", True)]),
+    "CAMPAIGN_MESSAGE_READ": (Customer.CampaignMessageRead, [
+        ("campaign_id", "campaign_id", "uuid", True)]),
+    "CAMPAIGN_LINK_CLICKED": (Customer.CampaignLinkClicked, [
+        ("campaign_id", "campaign_id", "uuid", True)]),
     "PRODUCT_VIEWED": (Customer.ProductViewed, [("sku", "sku", "text", True)]),
     "ADDED_TO_CART": (Customer.AddedToCart, [
         ("sku", "sku", "text", True), ("quantity", "quantity", "count", True)]),
@@ -217,6 +222,12 @@ def _fact_builder(kind: type[Customer.Fact], spec: list[tuple[str, str, str, boo
                     value = 0
             else:
                 value = _text(item, item_field, required=required)
+                if check == "uuid" and value is not None:
+                    try:
+                        value = str(UUID(value))
+                    except ValueError:
+                        raise InvalidInput(f"{camel(item_field)} must be an id",
+                                           field=camel(item_field)) from None
                 if check == "kind" and value not in MESSAGE_KINDS:
                     raise InvalidInput(f"messageKind must be one of {sorted(MESSAGE_KINDS)}",
                                        field=camel(item_field))

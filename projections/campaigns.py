@@ -18,13 +18,23 @@ from psycopg.types.json import Jsonb
 from domain.campaign import Campaign
 from domain.customer import Customer
 
-TABLES = ("campaign", "campaign_send", "campaign_exclusion")
+TABLES = ("campaign", "campaign_send", "campaign_exclusion", "campaign_customer_event")
+#: Customer events measured by reports: kind of each.
+MEASURED: dict[type[Any], str] = {
+    Customer.CampaignMessageRead: "read", Customer.CampaignLinkClicked: "clicked",
+    Customer.FriendDeleted: "friend_deleted", Customer.StaffMuted: "muted",
+    Customer.DoNotDisturbSet: "dnd", Customer.ConsentWithdrawn: "consent_withdrawn",
+}
 
 
 class CampaignView:
     name = "campaign"
-    version = 1
-    topics = ("domain.campaign:", "domain.customer:Customer.CampaignMessage")
+    version = 2  # v2: campaign_customer_event (reads, clicks, harm)
+    topics = ("domain.campaign:", "domain.customer:Customer.CampaignMessage",
+              "domain.customer:Customer.CampaignLinkClicked",
+              "domain.customer:Customer.FriendDeleted", "domain.customer:Customer.StaffMuted",
+              "domain.customer:Customer.DoNotDisturbSet",
+              "domain.customer:Customer.ConsentWithdrawn")
 
     def bind(self, app: Application[Any]) -> None:
         """Folds events only."""
@@ -40,7 +50,12 @@ class CampaignView:
 
     def apply_page(self, curs: Cursor[DictRow], events: Sequence[tuple[int, Any]]) -> None:
         outcomes: list[Any] = []
-        for _, event in events:
+        measured: list[tuple[int, Any]] = []
+        for position, event in events:
+            kind = MEASURED.get(type(event))
+            if kind is not None:
+                measured.append((position, event))
+                continue
             if isinstance(event, (Customer.CampaignMessageSent, Customer.CampaignMessageFailed)):
                 outcomes.append(event)
                 continue
@@ -51,6 +66,7 @@ class CampaignView:
                 _campaign_event(curs, event)
         if outcomes:
             _outcomes(curs, outcomes)
+        _measured(curs, measured)
 
 
 def _campaign_event(curs: Cursor[DictRow], e: Any) -> None:
@@ -100,6 +116,28 @@ def _campaign_event(curs: Cursor[DictRow], e: Any) -> None:
                      "cancel_reason = %s WHERE campaign_id = %s", (e.occurred_at, e.reason, cid))
         curs.execute("UPDATE campaign_send SET status = 'cancelled' WHERE campaign_id = %s "
                      "AND status = 'planned'", (cid,))
+
+
+def _measured(curs: Cursor[DictRow], events: Sequence[tuple[int, Any]]) -> None:
+    rows = [(p, e.originator_id, MEASURED[type(e)], getattr(e, "campaign_id", None),
+             e.occurred_at) for p, e in events
+            if not (isinstance(e, Customer.FriendDeleted) and e.deleted_by != "customer")
+            and not (isinstance(e, Customer.ConsentWithdrawn) and e.purpose != "marketing")]
+    if not rows:
+        return
+    curs.execute(
+        "INSERT INTO campaign_customer_event (position, customer_id, kind, campaign_id, at) "
+        "SELECT * FROM unnest(%s::bigint[], %s::uuid[], %s::text[], %s::uuid[], "
+        "%s::timestamptz[]) ON CONFLICT (position) DO NOTHING",
+        ([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows],
+         [_uuid(r[3]) for r in rows], [r[4] for r in rows]))
+
+
+def _uuid(value: str | None) -> UUID | None:
+    try:
+        return UUID(value) if value else None
+    except ValueError:
+        return None  # ingestion refuses these; events stored before it are kept, unlinked
 
 
 def _outcomes(curs: Cursor[DictRow], events: Sequence[Any]) -> None:

@@ -47,3 +47,15 @@ CREATE TABLE IF NOT EXISTS campaign_exclusion (
     reason       text NOT NULL,
     PRIMARY KEY (campaign_id, customer_id)
 );
+-- Customer events a campaign report measures: reads and clicks of a campaign, and harm
+-- (deleted the staff member, muted, do-not-disturb, marketing consent withdrawn).
+CREATE TABLE IF NOT EXISTS campaign_customer_event (
+    customer_id  uuid        NOT NULL,
+    kind         text        NOT NULL CHECK (kind IN ('read', 'clicked', 'friend_deleted',
+                                                      'muted', 'dnd', 'consent_withdrawn')),
+    campaign_id  uuid,
+    at           timestamptz NOT NULL,
+    position     bigint      NOT NULL PRIMARY KEY
+);
+CREATE INDEX IF NOT EXISTS campaign_customer_event_idx
+    ON campaign_customer_event (customer_id, kind, at);

@@ -163,3 +163,64 @@ def test_a_send_made_but_not_recorded_is_answered_as_a_duplicate_on_redelivery(
     assert set(gateway.receipts.values()) == {1} and len(gateway.receipts) == 30
     assert running.wait("campaign", pg_app.recorder.max_notification_id() or 0, 10)
     assert statuses(pg_url, campaign_id) == {"sent": 30}
+
+
+def test_the_report_compares_recipients_with_the_holdout_on_conversion_and_harm(
+        pg_app: CustomerOperations, pg_url: str, running: Tracker) -> None:
+    # Given a campaign to 200 buyers with a 30% holdout, sent
+    now = datetime.now(UTC) - timedelta(hours=1)
+    who = [(f"wx_openid:{APP_ID}", f"oUser{n:05d}") for n in range(200)]
+    pg_app.record_batch([EventItem(f"o{n}", "ORDER_PAID", w, now - timedelta(days=30),
+                                   order_id=f"{n}", amount_fen=100)
+                         for n, w in enumerate(who)], "service:test")
+    segment_id, _ = pg_app.define_segment("buyers", "", {"ordered": {"atLeast": 1}},
+                                          "staff:m", now)
+    campaign_id, _ = pg_app.draft_campaign("r", "staff:m", "mini_program", segment_id,
+                                           [{"variant_id": "a", "text": "hi"}], "staff:m", now,
+                                           holdout_percent=30, cost_fen=10_000)
+    assert running.wait("customer_profile", pg_app.recorder.max_notification_id() or 0, 10)
+    noon = datetime.now(UTC).replace(hour=4, minute=0) - timedelta(days=1)
+    launch(pg_app, running, campaign_id, "staff:m", noon)
+    with psycopg.connect(pg_url) as conn:
+        held = {r[0] for r in conn.execute("SELECT customer_id FROM campaign_exclusion "
+                                           "WHERE reason = 'HOLDOUT'")}
+    assert 40 < len(held) < 80
+    store = CampaignStore.connect(pg_url)
+    messages: list[tuple[str, int, list[str]]] = []
+    gateway = RecordingGateway()
+    try:
+        CampaignDispatcher(store, lambda c, s, i: messages.append((c, s, i))).run_once()
+        for c, s, i in messages:
+            send_chunk(CampaignDeps(app=pg_app, store=store, gateway=gateway), UUID(c), s,
+                       [UUID(x) for x in i])
+    finally:
+        store.close()
+    # When every tenth customer pays 500 fen after receipt and every fifth sets DND
+    later = datetime.now(UTC) + timedelta(seconds=1)
+    items: list[EventItem] = []
+    for n, w in enumerate(who):
+        if n % 10 == 0:
+            items.append(EventItem(f"p{n}", "ORDER_PAID", w, later, order_id=f"late-{n}",
+                                   amount_fen=500))
+        if n % 5 == 0:
+            items.append(EventItem(f"d{n}", "DND_SET", w, later))
+    pg_app.record_batch(items, "service:test")
+    assert running.wait("campaign", pg_app.recorder.max_notification_id() or 0, 10)
+
+    async def read() -> tuple[dict[str, dict[str, object]], list[dict[str, object]]]:
+        from psycopg import AsyncConnection
+        from psycopg.rows import dict_row
+
+        from projections.campaign_report import report
+        async with await AsyncConnection.connect(pg_url, row_factory=dict_row) as conn:
+            return await report(conn, campaign_id)
+
+    import asyncio
+    groups, _ = asyncio.run(read())
+    # Then both groups have their own counts, and they add up to the buyers
+    assert set(gateway.receipts.values()) == {1} and len(gateway.receipts) == 200 - len(held)
+    recipients, holdout = groups["recipient"], groups["holdout"]
+    assert int(recipients["customers"]) + int(holdout["customers"]) == 200  # type: ignore[call-overload]
+    assert int(recipients["converted"]) + int(holdout["converted"]) == 20  # type: ignore[call-overload]
+    assert int(recipients["opted_out"]) + int(holdout["opted_out"]) == 40  # type: ignore[call-overload]
+    assert int(recipients["gmv_fen"]) == 500 * int(recipients["converted"])  # type: ignore[call-overload]
