@@ -205,7 +205,8 @@ def test_the_report_compares_recipients_with_the_holdout_on_conversion_and_harm(
         if n % 5 == 0:
             items.append(EventItem(f"d{n}", "DND_SET", w, later))
     pg_app.record_batch(items, "service:test")
-    assert running.wait("campaign", pg_app.recorder.max_notification_id() or 0, 10)
+    last = pg_app.recorder.max_notification_id() or 0
+    assert running.wait("campaign", last, 10) and running.wait("customer_profile", last, 10)
 
     async def read() -> tuple[dict[str, dict[str, object]], list[dict[str, object]]]:
         from psycopg import AsyncConnection
