@@ -320,3 +320,61 @@ class CampaignDispatcher:
 
     def stop(self) -> None:
         self.stopping.set()
+
+
+class CampaignLauncher:
+    """Launches scheduled campaigns when their start comes, completes finished ones.
+
+    Safe from several workers: a launch is serialised by the planner's advisory lock and
+    refused (``CAMPAIGN_STATE``) once the campaign runs; completion is a no-op then too.
+    """
+
+    def __init__(self, app: CustomerOperations, store: CampaignStore, tracker: Any, *,
+                 poll_interval: float = 5.0,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.app = app
+        self.store = store
+        self.tracker = tracker
+        self.poll_interval = poll_interval
+        self.clock = clock
+        self.stopping = threading.Event()
+
+    def run_once(self) -> tuple[int, int]:
+        """(launched, completed) in this pass."""
+        from domain.errors import DomainError
+        from projections.campaign_planning import LaunchRefused, launch
+
+        now = self.clock()
+        with self.store.pool.connection() as conn:
+            due = [r["campaign_id"] for r in conn.execute(
+                "SELECT campaign_id FROM campaign WHERE state = 'scheduled' AND start_at <= %s "
+                "ORDER BY start_at", (now,)).fetchall()]
+            finished = [r["campaign_id"] for r in conn.execute(
+                # every planned send has an outcome (rows not yet projected do not count)
+                "SELECT c.campaign_id FROM campaign c WHERE c.state = 'running' AND "
+                "(SELECT count(*) FROM campaign_send s WHERE s.campaign_id = c.campaign_id "
+                "AND s.status IN ('sent', 'failed')) = c.included").fetchall()]
+            conn.commit()
+        launched = completed = 0
+        for campaign_id in due:
+            try:
+                launch(self.app, self.tracker, campaign_id, "system", now)
+                launched += 1
+            except (DomainError, LaunchRefused) as error:
+                log.info("scheduled campaign %s not launched: %s", campaign_id,
+                         getattr(error, "code", type(error).__name__))
+        for campaign_id in finished:
+            if self.app.complete_campaign(campaign_id, "system", now) is not None:
+                completed += 1
+        return launched, completed
+
+    def run_forever(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                self.run_once()
+            except Exception:
+                log.exception("campaign launcher pass failed; retrying")
+            self.stopping.wait(self.poll_interval)
+
+    def stop(self) -> None:
+        self.stopping.set()

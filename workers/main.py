@@ -31,6 +31,15 @@ from siyu.bootstrap import build_application
 from siyu.settings import Settings
 from workers.auto_tag import AutoTagger
 from workers.broker import make_broker
+from workers.campaign_gateway import CampaignGateway
+from workers.campaigns import (
+    CAMPAIGN_QUEUE,
+    CampaignDeps,
+    CampaignDispatcher,
+    CampaignLauncher,
+    CampaignStore,
+    declare_campaign_actor,
+)
 from workers.clock import CLOCK_QUEUE, ClockScheduler, declare_clock_actor
 from workers.fake_wecom import FAKE_CORP_ID, FAKE_CORP_SECRET, RunningFakeWeCom, run_fake_wecom
 from workers.gateway import OutboundGateway, WeComGateway
@@ -69,6 +78,11 @@ class PipelineOptions:
     #: Length of a clock slot: time-window segments are re-evaluated once per slot.
     tick_minutes: int = 60
     clock_queue: str = CLOCK_QUEUE
+    campaign_queue: str = CAMPAIGN_QUEUE
+    #: Sends per second per campaign channel, shared by every worker (absent: no limit).
+    campaign_rates: Mapping[str, float] = field(default_factory=dict)
+    campaign_dispatch_interval: float = 0.5
+    campaign_stale_after: timedelta = timedelta(minutes=5)
     consume: bool = True  # run a Dramatiq worker for the queue
 
 
@@ -86,7 +100,9 @@ class WelcomePipeline:
     def __init__(self, *, app: CustomerOperations, broker: dramatiq.Broker,
                  gateway: OutboundGateway, store: OutboxStore, options: PipelineOptions,
                  closers: list[Callable[[], None]] | None = None,
-                 database_url: str | None = None) -> None:
+                 database_url: str | None = None,
+                 campaign_gateway: CampaignGateway | None = None,
+                 campaign_store: CampaignStore | None = None) -> None:
         self.app = app
         self.broker = broker
         self.gateway = gateway
@@ -103,6 +119,22 @@ class WelcomePipeline:
         self.tagger: AutoTagger | None = None
         if options.produce and database_url is not None:
             self.tagger = AutoTagger(app, database_url)
+        self.campaign_actor: dramatiq.Actor[[str, int, list[str]], None] | None = None
+        self.campaign_dispatcher: CampaignDispatcher | None = None
+        self.campaign_launcher: CampaignLauncher | None = None
+        if campaign_gateway is not None and campaign_store is not None:
+            deps = CampaignDeps(app=app, store=campaign_store, gateway=campaign_gateway,
+                                rates=dict(options.campaign_rates))
+            self.campaign_actor = declare_campaign_actor(broker, deps,
+                                                         queue_name=options.campaign_queue)
+            if options.produce:
+                self.campaign_dispatcher = CampaignDispatcher(
+                    campaign_store, self.enqueue_campaign_chunk,
+                    stale_after=options.campaign_stale_after,
+                    poll_interval=options.campaign_dispatch_interval)
+                self.campaign_launcher = CampaignLauncher(
+                    app, campaign_store,
+                    Tracker(cast(PostgresDatastore, app.factory.datastore)))  # type: ignore[attr-defined]
         if options.produce:
             self.clock = ClockScheduler(self.enqueue_tick, options.tick_minutes)
             datastore = cast(PostgresDatastore, app.factory.datastore)  # type: ignore[attr-defined]
@@ -123,6 +155,10 @@ class WelcomePipeline:
     def enqueue_tick(self, slot: str) -> None:
         self.clock_actor.send(slot)
 
+    def enqueue_campaign_chunk(self, campaign_id: str, step: int, customers: list[str]) -> None:
+        assert self.campaign_actor is not None
+        self.campaign_actor.send(campaign_id, step, customers)
+
     def start(self) -> WelcomePipeline:
         if self._started:
             return self
@@ -139,6 +175,10 @@ class WelcomePipeline:
             self._spawn("clock-scheduler", self.clock.run_forever)
         if self.tagger is not None:
             self._spawn("auto-tagger", self.tagger.run_forever)
+        if self.campaign_dispatcher is not None:
+            self._spawn("campaign-dispatcher", self.campaign_dispatcher.run_forever)
+        if self.campaign_launcher is not None:
+            self._spawn("campaign-launcher", self.campaign_launcher.run_forever)
         log.info("welcome pipeline started (queue %s, %d threads)", self.options.queue_name,
                  self.options.threads)
         return self
@@ -169,6 +209,10 @@ class WelcomePipeline:
             self.clock.stop()
         if self.tagger is not None:
             self.tagger.stop()
+        if self.campaign_dispatcher is not None:
+            self.campaign_dispatcher.stop()
+        if self.campaign_launcher is not None:
+            self.campaign_launcher.stop()
         for thread in self._threads:
             thread.join(timeout)
         if self.worker is not None:
@@ -191,7 +235,8 @@ class WelcomePipeline:
 def build_pipeline(settings: Settings, *, threads: int = 4,
                    options: PipelineOptions | None = None,
                    gateway: OutboundGateway | None = None,
-                   app: CustomerOperations | None = None) -> WelcomePipeline:
+                   app: CustomerOperations | None = None,
+                   campaign_gateway: CampaignGateway | None = None) -> WelcomePipeline:
     """Wire the welcome pipeline from settings (nothing runs until ``start()``).
 
     ``gateway`` defaults to :func:`gateway_for` (``WECOM_API_BASE`` or the local fake's
@@ -214,12 +259,18 @@ def build_pipeline(settings: Settings, *, threads: int = 4,
             gateway = client
         broker = make_broker(settings.broker_url, settings.database_url,
                              postgres_poll_interval=options.postgres_poll_interval)
+        campaign_store = None
+        if campaign_gateway is not None:
+            campaign_store = CampaignStore.connect(settings.database_url,
+                                                   max_size=options.threads + 2)
+            closers.append(campaign_store.close)
     except BaseException:
         for close in reversed(closers):
             close()
         raise
     return WelcomePipeline(app=app, broker=broker, gateway=gateway, store=store,
-                           options=options, closers=closers, database_url=settings.database_url)
+                           options=options, closers=closers, database_url=settings.database_url,
+                           campaign_gateway=campaign_gateway, campaign_store=campaign_store)
 
 
 def _wait_for_signal(pipeline: WelcomePipeline) -> None:
