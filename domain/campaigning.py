@@ -142,6 +142,25 @@ class CampaignCommands:
         self._transact(decide)
         return recorded[0]
 
+    def record_deliveries(self: _Host, campaign_id: UUID, step: int,
+                          statuses: dict[UUID, str], occurred_at: datetime) -> int:
+        """Record WeCom's final status per customer once (key ``<send key>:delivery``)."""
+        keys = {c: f"{send_key(campaign_id, c, step)}:delivery" for c in statuses}
+        recorded = [0]
+
+        def decide(batch: _Batch) -> None:
+            known = set(self.recorder.known_event_keys(list(keys.values())))
+            fresh = [c for c in sorted(statuses) if keys[c] not in known]
+            recorded[0] = len(fresh)
+            for customer_id in fresh:
+                self._load(customer_id, batch).record_fact(
+                    Customer.CampaignMessageDelivered, campaign_id=str(campaign_id), step=step,
+                    status=statuses[customer_id], by="service:wecom", occurred_at=occurred_at)
+                batch.writes.event_keys.append((keys[customer_id], customer_id))
+
+        self._transact(decide)
+        return recorded[0]
+
     # -- the contact policy ------------------------------------------------------------------
     def contact_policy(self: _Host) -> Policy:
         try:

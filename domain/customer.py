@@ -449,6 +449,14 @@ class Customer(Aggregate):
         channel: str
         gateway_message_id: str
 
+    class CampaignMessageDelivered(Fact):
+        """WeCom's final status of a mass-send message: ``sent``, ``not_friend``,
+        ``quota_exceeded`` (the month's maximum reached) or ``expired`` (never confirmed)."""
+
+        campaign_id: str
+        step: int
+        status: str
+
     class CampaignMessageRead(Fact):
         """The customer opened a campaign message (reported by the channel or the H5 page)."""
 

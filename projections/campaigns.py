@@ -18,7 +18,8 @@ from psycopg.types.json import Jsonb
 from domain.campaign import Campaign
 from domain.customer import Customer
 
-TABLES = ("campaign", "campaign_send", "campaign_exclusion", "campaign_customer_event")
+TABLES = ("campaign", "campaign_send", "campaign_exclusion", "campaign_customer_event",
+          "campaign_task")
 #: Customer events measured by reports: kind of each.
 MEASURED: dict[type[Any], str] = {
     Customer.CampaignMessageRead: "read", Customer.CampaignLinkClicked: "clicked",
@@ -29,7 +30,7 @@ MEASURED: dict[type[Any], str] = {
 
 class CampaignView:
     name = "campaign"
-    version = 2  # v2: campaign_customer_event (reads, clicks, harm)
+    version = 3  # v2: campaign_customer_event (reads, clicks, harm); v3: WeCom tasks
     topics = ("domain.campaign:", "domain.customer:Customer.CampaignMessage",
               "domain.customer:Customer.CampaignLinkClicked",
               "domain.customer:Customer.FriendDeleted", "domain.customer:Customer.StaffMuted",
@@ -56,7 +57,8 @@ class CampaignView:
             if kind is not None:
                 measured.append((position, event))
                 continue
-            if isinstance(event, (Customer.CampaignMessageSent, Customer.CampaignMessageFailed)):
+            if isinstance(event, (Customer.CampaignMessageSent, Customer.CampaignMessageFailed,
+                                  Customer.CampaignMessageDelivered)):
                 outcomes.append(event)
                 continue
             if outcomes:
@@ -140,8 +142,47 @@ def _uuid(value: str | None) -> UUID | None:
         return None  # ingestion refuses these; events stored before it are kept, unlinked
 
 
-def _outcomes(curs: Cursor[DictRow], events: Sequence[Any]) -> None:
+def _deliveries(curs: Cursor[DictRow], events: Sequence[Any]) -> None:
+    if not events:
+        return
+    curs.execute(
+        "WITH d(campaign_id, customer_id, step, status) AS (SELECT * FROM unnest(%s::uuid[], "
+        "%s::uuid[], %s::int[], %s::text[])), changed AS (UPDATE campaign_send s SET delivery "
+        "= d.status FROM d WHERE s.campaign_id = d.campaign_id AND s.customer_id = "
+        "d.customer_id AND s.step = d.step AND s.delivery IS NULL RETURNING s.campaign_id, "
+        "s.detail, s.delivery), counted AS (UPDATE campaign c SET delivered = c.delivered + "
+        "x.n FROM (SELECT campaign_id, count(*) AS n FROM changed WHERE delivery = 'sent' "
+        "GROUP BY 1) x WHERE c.campaign_id = x.campaign_id) "
+        "UPDATE campaign_task t SET sent = t.sent + x.sent, not_friend = t.not_friend + "
+        "x.not_friend, quota_exceeded = t.quota_exceeded + x.quota, expired = t.expired + "
+        "x.expired FROM (SELECT campaign_id, detail, "
+        "count(*) FILTER (WHERE delivery = 'sent') AS sent, "
+        "count(*) FILTER (WHERE delivery = 'not_friend') AS not_friend, "
+        "count(*) FILTER (WHERE delivery = 'quota_exceeded') AS quota, "
+        "count(*) FILTER (WHERE delivery = 'expired') AS expired "
+        "FROM changed GROUP BY 1, 2) x WHERE t.campaign_id = x.campaign_id "
+        "AND t.task_id = x.detail",
+        ([UUID(e.campaign_id) for e in events], [e.originator_id for e in events],
+         [e.step for e in events], [e.status for e in events]))
+
+
+def _outcomes(curs: Cursor[DictRow], all_events: Sequence[Any]) -> None:
+    _deliveries(curs, [e for e in all_events if isinstance(e, Customer.CampaignMessageDelivered)])
+    events = [e for e in all_events if not isinstance(e, Customer.CampaignMessageDelivered)]
+    if not events:
+        return
     sent = [e for e in events if isinstance(e, Customer.CampaignMessageSent)]
+    tasks = [e for e in sent if e.channel == "wecom_mass"]
+    if tasks:
+        curs.execute(
+            "INSERT INTO campaign_task (campaign_id, task_id, sender, recipients) "
+            "SELECT t.c, t.k, s.sender, count(*) FROM unnest(%s::uuid[], %s::text[], "
+            "%s::uuid[]) AS t(c, k, u) JOIN campaign_send s ON s.campaign_id = t.c AND "
+            "s.customer_id = t.u AND s.step = 0 AND s.status = 'planned' "
+            "GROUP BY t.c, t.k, s.sender ON CONFLICT (campaign_id, task_id) "
+            "DO UPDATE SET recipients = campaign_task.recipients + excluded.recipients",
+            ([UUID(e.campaign_id) for e in tasks], [e.gateway_message_id for e in tasks],
+             [e.originator_id for e in tasks]))
     rows = [(UUID(e.campaign_id), e.originator_id, e.step,
              "sent" if e in sent else "failed",
              e.gateway_message_id if e in sent else e.reason, e.occurred_at) for e in events]

@@ -20,6 +20,7 @@ CREATE TABLE IF NOT EXISTS campaign (
     deferred         integer     NOT NULL DEFAULT 0,
     excluded         jsonb       NOT NULL DEFAULT '{}',
     sent             integer     NOT NULL DEFAULT 0,
+    delivered        integer     NOT NULL DEFAULT 0,
     failed           integer     NOT NULL DEFAULT 0,
     completed_at     timestamptz,
     cancelled_at     timestamptz,
@@ -36,6 +37,7 @@ CREATE TABLE IF NOT EXISTS campaign_send (
     status       text        NOT NULL CHECK (status IN ('planned', 'sent', 'failed', 'cancelled')),
     detail       text,
     outcome_at   timestamptz,
+    delivery     text,                  -- WeCom mass send: final status of the message
     PRIMARY KEY (campaign_id, customer_id, step)
 );
 CREATE INDEX IF NOT EXISTS campaign_send_due_idx ON campaign_send (send_at)
@@ -59,3 +61,20 @@ CREATE TABLE IF NOT EXISTS campaign_customer_event (
 );
 CREATE INDEX IF NOT EXISTS campaign_customer_event_idx
     ON campaign_customer_event (customer_id, kind, at);
+-- WeCom mass-send tasks: one per (campaign, sender staff member); confirmed by the staff
+-- member in WeCom, or expired. Execution rate per staff = confirmed / finished tasks.
+CREATE TABLE IF NOT EXISTS campaign_task (
+    campaign_id    uuid    NOT NULL,
+    task_id        text    NOT NULL,
+    sender         text,
+    recipients     integer NOT NULL DEFAULT 0,
+    sent           integer NOT NULL DEFAULT 0,
+    not_friend     integer NOT NULL DEFAULT 0,
+    quota_exceeded integer NOT NULL DEFAULT 0,
+    expired        integer NOT NULL DEFAULT 0,
+    PRIMARY KEY (campaign_id, task_id)
+);
+CREATE OR REPLACE VIEW campaign_task_view AS
+SELECT t.*, (t.sent + t.not_friend + t.quota_exceeded) > 0 AS confirmed,
+       (t.sent + t.not_friend + t.quota_exceeded + t.expired) = t.recipients AS finished
+FROM campaign_task t;

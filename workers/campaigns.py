@@ -378,3 +378,64 @@ class CampaignLauncher:
 
     def stop(self) -> None:
         self.stopping.set()
+
+
+FINAL = {"sent", "not_friend", "quota_exceeded", "expired"}
+
+
+class MassSendSync:
+    """Reads back WeCom mass-send results and records each customer's final status once.
+
+    A task stays open until every recipient has a final status (sent, not a friend,
+    monthly quota reached, or expired unconfirmed); open tasks are polled every
+    ``poll_interval`` seconds. Statuses are read per (task, sender) as WeCom documents.
+    """
+
+    def __init__(self, deps: CampaignDeps, *, poll_interval: float = 60.0,
+                 batch: int = 50) -> None:
+        self.deps = deps
+        self.poll_interval = poll_interval
+        self.batch = batch
+        self.stopping = threading.Event()
+
+    def open_tasks(self) -> list[dict[str, Any]]:
+        with self.deps.store.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT campaign_id, task_id, sender FROM campaign_task_view "
+                "WHERE NOT finished ORDER BY campaign_id, task_id LIMIT %s",
+                (self.batch,)).fetchall()
+            conn.commit()
+        return list(rows)
+
+    def sync(self, campaign_id: UUID, task_id: str, sender: str) -> int:
+        with self.deps.store.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT s.customer_id, p.identities FROM campaign_send s JOIN customer_profile p "
+                "USING (customer_id) WHERE s.campaign_id = %s AND s.detail = %s "
+                "AND s.delivery IS NULL", (campaign_id, task_id)).fetchall()
+            conn.commit()
+        if not rows:
+            return 0
+        result = self.deps.gateway.mass_send_result(task_id, sender.removeprefix("wecom_user:"))
+        by_address = {a: c for c, a in _address(self.deps, "wecom_mass", rows).items()}
+        statuses: dict[UUID, str] = {by_address[address]: str(status.value)
+                    for address, status in result.statuses.items()
+                    if address in by_address and status.value in FINAL}
+        if not statuses:
+            return 0
+        return self.deps.app.record_deliveries(campaign_id, 0, statuses, self.deps.clock())
+
+    def run_once(self) -> int:
+        return sum(self.sync(t["campaign_id"], t["task_id"], t["sender"] or "")
+                   for t in self.open_tasks())
+
+    def run_forever(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                self.run_once()
+            except Exception:
+                log.exception("mass-send result sync failed; retrying")
+            self.stopping.wait(self.poll_interval)
+
+    def stop(self) -> None:
+        self.stopping.set()

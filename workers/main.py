@@ -38,6 +38,7 @@ from workers.campaigns import (
     CampaignDispatcher,
     CampaignLauncher,
     CampaignStore,
+    MassSendSync,
     declare_campaign_actor,
 )
 from workers.clock import CLOCK_QUEUE, ClockScheduler, declare_clock_actor
@@ -83,6 +84,7 @@ class PipelineOptions:
     campaign_rates: Mapping[str, float] = field(default_factory=dict)
     campaign_dispatch_interval: float = 0.5
     campaign_stale_after: timedelta = timedelta(minutes=5)
+    mass_send_poll_interval: float = 60.0  # seconds between reads of WeCom task results
     consume: bool = True  # run a Dramatiq worker for the queue
 
 
@@ -122,6 +124,7 @@ class WelcomePipeline:
         self.campaign_actor: dramatiq.Actor[[str, int, list[str]], None] | None = None
         self.campaign_dispatcher: CampaignDispatcher | None = None
         self.campaign_launcher: CampaignLauncher | None = None
+        self.mass_send_sync: MassSendSync | None = None
         if campaign_gateway is not None and campaign_store is not None:
             deps = CampaignDeps(app=app, store=campaign_store, gateway=campaign_gateway,
                                 rates=dict(options.campaign_rates))
@@ -132,6 +135,8 @@ class WelcomePipeline:
                     campaign_store, self.enqueue_campaign_chunk,
                     stale_after=options.campaign_stale_after,
                     poll_interval=options.campaign_dispatch_interval)
+                self.mass_send_sync = MassSendSync(deps,
+                                                   poll_interval=options.mass_send_poll_interval)
                 self.campaign_launcher = CampaignLauncher(
                     app, campaign_store,
                     Tracker(cast(PostgresDatastore, app.factory.datastore)))  # type: ignore[attr-defined]
@@ -179,6 +184,8 @@ class WelcomePipeline:
             self._spawn("campaign-dispatcher", self.campaign_dispatcher.run_forever)
         if self.campaign_launcher is not None:
             self._spawn("campaign-launcher", self.campaign_launcher.run_forever)
+        if self.mass_send_sync is not None:
+            self._spawn("mass-send-sync", self.mass_send_sync.run_forever)
         log.info("welcome pipeline started (queue %s, %d threads)", self.options.queue_name,
                  self.options.threads)
         return self
@@ -213,6 +220,8 @@ class WelcomePipeline:
             self.campaign_dispatcher.stop()
         if self.campaign_launcher is not None:
             self.campaign_launcher.stop()
+        if self.mass_send_sync is not None:
+            self.mass_send_sync.stop()
         for thread in self._threads:
             thread.join(timeout)
         if self.worker is not None:

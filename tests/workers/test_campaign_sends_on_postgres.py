@@ -225,3 +225,77 @@ def test_the_report_compares_recipients_with_the_holdout_on_conversion_and_harm(
     assert int(recipients["converted"]) + int(holdout["converted"]) == 20  # type: ignore[call-overload]
     assert int(recipients["opted_out"]) + int(holdout["opted_out"]) == 40  # type: ignore[call-overload]
     assert int(recipients["gmv_fen"]) == 500 * int(recipients["converted"])  # type: ignore[call-overload]
+
+
+@dataclass
+class MassSendGateway(RecordingGateway):
+    """Tasks per sender; the test confirms them and chooses final statuses."""
+
+    tasks: dict[str, tuple[str, list[str]]] = field(default_factory=dict)
+    confirmed: set[str] = field(default_factory=set)
+    not_friends: set[str] = field(default_factory=set)
+
+    def create_mass_send(self, sender: str, recipients: Sequence[str], text: str,
+                         dedupe_key: str) -> MassSendTask:
+        with self.lock:
+            for task_id, (key_sender, _) in self.tasks.items():
+                if task_id == dedupe_key and key_sender == sender:
+                    return MassSendTask(Delivery.DUPLICATE, "duplicate", task_id)
+            self.tasks[dedupe_key] = (sender, list(recipients))
+            return MassSendTask(Delivery.ACCEPTED, "ok", dedupe_key)
+
+    def mass_send_result(self, task_id: str, sender: str) -> TaskResult:
+        from workers.campaign_gateway import RecipientStatus
+        _, recipients = self.tasks[task_id]
+        confirmed = task_id in self.confirmed
+        statuses = {r: (RecipientStatus.NOT_FRIEND if r in self.not_friends
+                        else RecipientStatus.SENT) if confirmed else RecipientStatus.PENDING
+                    for r in recipients}
+        return TaskResult(task_id, confirmed, statuses)
+
+
+def test_a_wecom_mass_send_creates_tasks_per_staff_and_syncs_final_statuses(
+        pg_app: CustomerOperations, pg_url: str, running: Tracker) -> None:
+    from workers.campaigns import MassSendSync
+    # Given 30 friends of two staff members and a WeCom mass-send campaign to them
+    now = datetime.now(UTC) - timedelta(minutes=1)
+    items = [EventItem(f"f{n}", "FRIEND_ADDED", ("wecom_external:ww1", f"wmC{n:03d}"), now,
+                       channel="qr", staff_id=f"wecom_user:s{n % 2}") for n in range(30)]
+    pg_app.record_batch(items, "service:test")
+    segment_id, _ = pg_app.define_segment("friends", "", {"isFriend": True}, "staff:m", now)
+    campaign_id, _ = pg_app.draft_campaign("m", "staff:m", "wecom_mass", segment_id,
+                                           [{"variant_id": "a", "text": "hi"}], "staff:m", now)
+    assert running.wait("customer_profile", pg_app.recorder.max_notification_id() or 0, 10)
+    launch(pg_app, running, campaign_id, "staff:m",
+           datetime.now(UTC).replace(hour=4, minute=0) - timedelta(days=1))
+    store = CampaignStore.connect(pg_url)
+    gateway = MassSendGateway()
+    deps = CampaignDeps(app=pg_app, store=store, gateway=gateway)
+    messages: list[tuple[str, int, list[str]]] = []
+    try:
+        CampaignDispatcher(store, lambda c, s, i: messages.append((c, s, i))).run_once()
+        for c, s, i in messages * 2:  # redelivered: the same tasks
+            send_chunk(deps, UUID(c), s, [UUID(x) for x in i])
+        # Then one task per sender holds its friends
+        assert sorted(len(r) for _, r in gateway.tasks.values()) == [15, 15]
+        assert sorted(s for s, _ in gateway.tasks.values()) == ["s0", "s1"]
+        assert running.wait("campaign", pg_app.recorder.max_notification_id() or 0, 10)
+        sync = MassSendSync(deps)
+        assert sync.run_once() == 0  # nobody confirmed yet
+        # When staff s0 confirms, and one of its customers is no longer a friend
+        first = next(k for k, (s, _) in gateway.tasks.items() if s == "s0")
+        gateway.confirmed.add(first)
+        gateway.not_friends.add(gateway.tasks[first][1][0])
+        assert sync.run_once() == 15
+        assert sync.run_once() == 0
+    finally:
+        store.close()
+    assert running.wait("campaign", pg_app.recorder.max_notification_id() or 0, 10)
+    with psycopg.connect(pg_url) as conn:
+        tasks = conn.execute("SELECT sender, recipients, sent, not_friend, confirmed, finished "
+                             "FROM campaign_task_view ORDER BY sender").fetchall()
+        delivered = conn.execute("SELECT delivered FROM campaign WHERE campaign_id = %s",
+                                 (campaign_id,)).fetchone()
+    assert tasks == [("wecom_user:s0", 15, 14, 1, True, True),
+                     ("wecom_user:s1", 15, 0, 0, False, False)]
+    assert delivered == (14,)
