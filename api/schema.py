@@ -40,6 +40,7 @@ from api.mutations import CustomerMutation
 from api.organisation import OrganisationMutation, OrganisationQuery
 from api.read_models import CustomerFilterValues, decode_cursor, encode_cursor
 from api.segments import SegmentMutation, SegmentQuery
+from api.staff_kpis import StaffKpiQuery
 from api.tag_groups import TagGroupMutation, TagGroupQuery
 from api.types import (
     LONG_SCALAR,
@@ -263,7 +264,8 @@ class SiyuSchema(strawberry.Schema):
 
 
 #: Each feature module contributes its own Query and Mutation classes; they are merged here.
-QUERIES: tuple[type, ...] = (CustomerQuery, SegmentQuery, TagGroupQuery, OrganisationQuery)
+QUERIES: tuple[type, ...] = (CustomerQuery, SegmentQuery, TagGroupQuery, OrganisationQuery,
+                             StaffKpiQuery)
 MUTATIONS: tuple[type, ...] = (CustomerMutation, SegmentMutation, TagGroupMutation,
                                  OrganisationMutation)
 

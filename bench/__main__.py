@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench import oneid, segments, spine, wecom
+from bench import oneid, segments, spine, staff, wecom
 
 BENCHMARKS = {**spine.BENCHMARKS, **oneid.BENCHMARKS, **wecom.BENCHMARKS,
-              **segments.BENCHMARKS}
+              **segments.BENCHMARKS, **staff.BENCHMARKS}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -136,7 +136,8 @@ CREATE OR REPLACE FUNCTION kpi_period(kind text, d date, OUT first_day date, OUT
 LANGUAGE sql IMMUTABLE AS $$
     SELECT CASE kind WHEN 'day' THEN d ELSE date_trunc(kind, d)::date END,
            CASE kind WHEN 'day' THEN d
-                ELSE (date_trunc(kind, d) + ('1 ' || kind)::interval - interval '1 day')::date END
+                ELSE (date_trunc(kind, d) + CASE kind WHEN 'quarter' THEN interval '3 months'
+                      ELSE ('1 ' || kind)::interval END - interval '1 day')::date END
 $$;
 
 -- Every KPI of a selection over [p_from, p_to] (business days): staff members by id, or a
