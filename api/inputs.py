@@ -73,6 +73,8 @@ class CustomerEventInput:
     reason: str | None = None
     purpose: str | None = None
     wording_version: str | None = None
+    occasion: str | None = None
+    follow_up_kind: str | None = None
 
     def to_item(self) -> EventItem:
         values: dict[str, Any] = {name: getattr(self, name) for name in ITEM_FIELDS}

@@ -41,6 +41,7 @@ from api.mutations import CustomerMutation
 from api.organisation import OrganisationMutation, OrganisationQuery
 from api.read_models import CustomerFilterValues, decode_cursor, encode_cursor
 from api.segments import SegmentMutation, SegmentQuery
+from api.staff_kpis import StaffKpiQuery
 from api.tag_groups import TagGroupMutation, TagGroupQuery
 from api.types import (
     LONG_SCALAR,
@@ -270,6 +271,7 @@ QUERIES: tuple[type, ...] = (
     TagGroupQuery,
     OrganisationQuery,
     CampaignQuery,
+    StaffKpiQuery,
 )
 MUTATIONS: tuple[type, ...] = (
     CustomerMutation,

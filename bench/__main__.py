@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench import campaigns, oneid, segments, spine, wecom
+from bench import campaigns, oneid, segments, spine, staff, wecom
 
 BENCHMARKS = {**spine.BENCHMARKS, **oneid.BENCHMARKS, **wecom.BENCHMARKS,
-              **segments.BENCHMARKS, **campaigns.BENCHMARKS}
+              **segments.BENCHMARKS, **campaigns.BENCHMARKS, **staff.BENCHMARKS}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -43,6 +43,7 @@ from domain.ports import IngestIndex, SealedValue, SideWrites, Vault, WrappedKey
 from domain.segment import Segment
 from domain.segmenting import SegmentCommands
 from domain.staff import Staff
+from domain.staff_actions import StaffActionCommands
 from domain.tagging import TaggingCommands
 from domain.wecom_directory import CorpTagLibrary, CustomerGroup
 
@@ -93,7 +94,7 @@ class _SetAsList(Transcoding):
 
 
 class CustomerOperations(SegmentCommands, TaggingCommands, CampaignCommands, OwnershipCommands,
-                         Application[UUID]):
+                         StaffActionCommands, Application[UUID]):
     """Records what customers and staff do; the single writer of the event log."""
 
     name = "Siyu"

@@ -73,6 +73,10 @@ TYPES: dict[str, TypeDoc] = {
                                 (S, "message_kind"), ("text_length",)),
     "MESSAGE_SENT": TypeDoc("`Customer.MessageSent` (kind and length, never text)",
                             (S, "message_kind"), ("text_length",)),
+    "HOLIDAY_GREETING_SENT": TypeDoc("`Customer.HolidayGreetingSent` (节日问候; no text kept)",
+                                     (S, "occasion")),
+    "FOLLOW_UP_RECORDED": TypeDoc("`Customer.FollowUpRecorded` (跟进记录; no text kept)",
+                                  (S, "follow_up_kind")),
     "CONTENT_VIEWED": TypeDoc("`Customer.ContentViewed`", ("content_id",), ("seconds", "topic")),
     "CONTENT_FORWARDED": TypeDoc("`Customer.ContentForwarded`", ("content_id",)),
     "CONTENT_COMMENTED": TypeDoc("`Customer.ContentCommented` (length only)", ("content_id",),
@@ -117,7 +121,8 @@ SAMPLES: dict[str, Any] = {
     "text_length": 42, "activity_id": "quiz-7", "activity_kind": "quiz", "stream_id": "live-1111",
     "watch_seconds": 600, "seconds": 35, "topic": "育儿", "store_id": "store-sh-01",
     "sku": "serum-30ml", "quantity": 2, "coupon_code": "CPN-88A1", "points": 100, "reason": "check-in",
-    "purpose": "marketing", "wording_version": "2026-10",
+    "purpose": "marketing", "wording_version": "2026-10", "occasion": "spring_festival",
+    "follow_up_kind": "call",
 }
 
 

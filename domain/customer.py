@@ -324,6 +324,18 @@ class Customer(Aggregate):
         message_kind: str
         text_length: int
 
+    class HolidayGreetingSent(Fact):
+        """The staff member sent the customer a holiday greeting (节日问候), e.g. ``spring_festival``."""
+
+        staff_id: str
+        occasion: str
+
+    class FollowUpRecorded(Fact):
+        """The staff member recorded a follow-up with the customer (跟进记录): ``call``, ``visit``…"""
+
+        staff_id: str
+        follow_up_kind: str
+
     class ContentViewed(Fact):
         """v2 added ``seconds`` (time on the content; unknown for v1), v3 ``topic``."""
 

@@ -184,6 +184,11 @@ _FACTS: dict[str, tuple[type[Customer.Fact], list[tuple[str, str, str, bool]]]] 
     "MESSAGE_SENT": (Customer.MessageSent, [
         ("staff_id", "staff_id", "text", True), ("message_kind", "message_kind", "kind", True),
         ("text_length", "text_length", "count", False)]),
+    "HOLIDAY_GREETING_SENT": (Customer.HolidayGreetingSent, [
+        ("staff_id", "staff_id", "text", True), ("occasion", "occasion", "text", True)]),
+    "FOLLOW_UP_RECORDED": (Customer.FollowUpRecorded, [
+        ("staff_id", "staff_id", "text", True),
+        ("follow_up_kind", "follow_up_kind", "text", True)]),
     "CONTENT_VIEWED": (Customer.ContentViewed, [
         ("content_id", "content_id", "text", True), ("seconds", "seconds", "count", False),
         ("topic", "topic", "text", False)]),

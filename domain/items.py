@@ -62,6 +62,8 @@ class EventItem:
     reason: str | None = None
     purpose: str | None = None
     wording_version: str | None = None
+    occasion: str | None = None
+    follow_up_kind: str | None = None
 
 
 #: Optional scalar fields of an item, for adapters that map them by name.

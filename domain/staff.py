@@ -54,6 +54,13 @@ class Staff(Aggregate):
         by: str
         occurred_at: datetime
 
+    class MomentPosted(Aggregate.Event):
+        """The member posted to their moments (朋友圈) from the corp account (no content kept)."""
+
+        moment_id: str
+        by: str
+        occurred_at: datetime
+
     @classmethod
     def hire(cls, role: str, department: str, by: str, occurred_at: datetime,
              wecom_user_id: str | None = None) -> Staff:
@@ -81,6 +88,17 @@ class Staff(Aggregate):
     @event(Left)
     def _leave(self, by: str, occurred_at: datetime) -> None:
         self.left_at = occurred_at
+
+    def post_moment(self, moment_id: str, by: str, occurred_at: datetime) -> None:
+        """Record a moments post (a post from a member who has left is refused)."""
+        if not moment_id.strip() or len(moment_id) > 128:
+            raise InvalidInput("momentId must be 1-128 characters", field="momentId")
+        self._refuse_if_left()
+        self._post_moment(moment_id=moment_id.strip(), by=by, occurred_at=occurred_at)
+
+    @event(MomentPosted)
+    def _post_moment(self, moment_id: str, by: str, occurred_at: datetime) -> None:
+        pass
 
     def move(self, department: str, by: str, occurred_at: datetime) -> bool:
         """Move to ``department``; False (no event) when already there."""

@@ -1,0 +1,176 @@
+"""Staff KPIs over GraphQL: ``staffKpis`` (a staff member or a department, one period) and
+``kpiCatalogue`` (names, units, definitions).
+
+Reads ``staff_kpi_rollup`` over ``staff_daily_performance`` (business days in
+Asia/Shanghai). Managers and service principals read anyone and any department;
+front-line staff read their own figures only (another member or a department is
+``FORBIDDEN``); customers read none. Unknown KPIs or departments, and asking for
+both or neither of ``staffId`` and ``department``, are ``BAD_INPUT``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from enum import Enum
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+
+from api.context import Context
+from api.errors import BAD_INPUT, ApiError, forbidden
+from api.types import to_uuid
+from domain.organisation import DEPARTMENTS
+
+#: Chats count as timed out when unanswered for longer than this (wall-clock seconds).
+CHAT_TIMEOUT_SECONDS = 1800
+
+
+@dataclass(frozen=True, slots=True)
+class KpiDoc:
+    name: str  # the rollup column
+    unit: str
+    definition: str
+
+
+KPIS: tuple[KpiDoc, ...] = (
+    KpiDoc("friends_new", "count", "FriendAdded events with the member in the period."),
+    KpiDoc("friends_deleted_by_customer", "count", "Friends who deleted the member."),
+    KpiDoc("friends_deleted_by_staff", "count", "Friends the member deleted."),
+    KpiDoc("friends_net", "count", "New friends minus both kinds of deletion."),
+    KpiDoc("friends_total", "count", "Net friends of all time up to the period's last day."),
+    KpiDoc("retained_7d", "count", "New friends still friends 7 days after being added."),
+    KpiDoc("retained_30d", "count", "New friends still friends 30 days after being added."),
+    KpiDoc("retention_7d", "ratio", "retained_7d ÷ friends_new (null without new friends)."),
+    KpiDoc("retention_30d", "ratio", "retained_30d ÷ friends_new."),
+    KpiDoc("messages_received", "count", "Messages from customers to the member."),
+    KpiDoc("messages_sent", "count", "Messages from the member to customers."),
+    KpiDoc("first_responses", "count", "Waits answered: a customer message after the member's "
+                                       "last reply, up to the member's next message."),
+    KpiDoc("first_response_median_s", "seconds", "Median first-response time (nearest rank)."),
+    KpiDoc("first_response_p90_s", "seconds", "90th percentile first-response time."),
+    KpiDoc("chats_timed_out", "count", f"Waits answered after {CHAT_TIMEOUT_SECONDS} s, or "
+                                       "still unanswered that long after (wall clock)."),
+    KpiDoc("orders_paid", "count", "Paid orders of customers the member owned when paid."),
+    KpiDoc("gmv_fen", "fen", "Amount of those orders."),
+    KpiDoc("refunds", "count", "Refunds of customers the member owned when refunded."),
+    KpiDoc("refund_fen", "fen", "Amount of those refunds."),
+    KpiDoc("average_order_value_fen", "fen", "gmv_fen ÷ orders_paid (客单价)."),
+    KpiDoc("owned_customers", "count", "Customers the member owned at any time in the period."),
+    KpiDoc("converted_customers", "count", "Owned customers with a paid order credited to the "
+                                           "member in the period."),
+    KpiDoc("conversion_rate", "ratio", "converted_customers ÷ owned_customers (转化率)."),
+    KpiDoc("moments_posts", "count", "Moments posts (朋友圈)."),
+    KpiDoc("greetings_sent", "count", "Holiday greetings sent (节日问候)."),
+    KpiDoc("follow_ups", "count", "Follow-up records (跟进记录)."),
+)
+_BY_NAME = {k.name: k for k in KPIS}
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p.title() for p in rest)
+
+
+_FROM_CAMEL = {_camel(k.name): k.name for k in KPIS}
+
+
+@strawberry.enum
+class PeriodKind(Enum):
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+    QUARTER = "quarter"
+
+
+@strawberry.input(description="The period holding `start` (weeks start on Monday).")
+class KpiPeriodInput:
+    kind: PeriodKind
+    start: date
+
+
+@strawberry.type(description="One KPI of the catalogue.")
+class KpiDefinition:
+    name: str
+    unit: str = strawberry.field(description="count, ratio, seconds or fen.")
+    definition: str
+
+
+@strawberry.type
+class KpiValue:
+    name: str
+    unit: str
+    value: float | None = strawberry.field(description="Null when undefined (a ratio of 0).")
+
+
+@strawberry.type(description="KPIs of a staff member or a department over one period.")
+class StaffKpis:
+    staff_id: strawberry.ID | None
+    department: str | None
+    period_kind: PeriodKind
+    first_day: date
+    last_day: date
+    values: list[KpiValue]
+
+
+def _authorise(info: Info[Context, None], staff_id: str | None) -> None:
+    principal = info.context.principal
+    if principal.sees_everyone:
+        return
+    if principal.kind != "staff":
+        raise forbidden("staff KPIs are for staff and service principals")
+    if staff_id is None or staff_id != principal.subject_id:
+        raise forbidden("front-line staff can only read their own KPIs")
+
+
+def _wanted(kpis: list[str] | None) -> list[KpiDoc]:
+    if kpis is None:
+        return list(KPIS)
+    unknown = [k for k in kpis if k not in _FROM_CAMEL]
+    if unknown:
+        raise ApiError(BAD_INPUT, f"unknown KPI(s) {unknown}; see kpiCatalogue", field="kpis")
+    return [_BY_NAME[_FROM_CAMEL[k]] for k in kpis]
+
+
+def _value(raw: Any) -> float | None:
+    return None if raw is None else float(raw)
+
+
+@strawberry.type
+class StaffKpiQuery:
+    @strawberry.field(description="The KPIs staffKpis can compute: names, units, definitions.")
+    def kpi_catalogue(self, info: Info[Context, None]) -> list[KpiDefinition]:
+        if info.context.principal.kind == "customer":
+            raise forbidden("staff KPIs are for staff and service principals")
+        return [KpiDefinition(name=_camel(k.name), unit=k.unit, definition=k.definition)
+                for k in KPIS]
+
+    @strawberry.field(description="KPIs of one staff member or one department over a day, "
+                                  "week, month or quarter (Asia/Shanghai business days).")
+    async def staff_kpis(self, info: Info[Context, None], period: KpiPeriodInput,
+                         staff_id: strawberry.ID | None = None,
+                         department: str | None = None,
+                         kpis: list[str] | None = None) -> StaffKpis:
+        if (staff_id is None) == (department is None):
+            raise ApiError(BAD_INPUT, "give exactly one of staffId and department",
+                           field="staffId")
+        sid = None if staff_id is None else str(to_uuid(staff_id, "staffId"))
+        _authorise(info, sid)
+        if department is not None and department not in DEPARTMENTS:
+            raise ApiError(BAD_INPUT, f"unknown department; expected one of "
+                                      f"{sorted(DEPARTMENTS)}", field="department")
+        wanted = _wanted(kpis)
+        async with info.context.services.read_models.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT p.first_day, p.last_day, r.* FROM kpi_period(%s, %s) p, "
+                "LATERAL staff_kpi_rollup(%s, %s, p.first_day, p.last_day, %s) r",
+                (period.kind.value, period.start, None if sid is None else [sid], department,
+                 CHAT_TIMEOUT_SECONDS))
+            row = await cur.fetchone()
+        assert row is not None
+        return StaffKpis(
+            staff_id=None if sid is None else strawberry.ID(sid), department=department,
+            period_kind=period.kind, first_day=row["first_day"], last_day=row["last_day"],
+            values=[KpiValue(name=_camel(k.name), unit=k.unit, value=_value(row[k.name]))
+                    for k in wanted])

@@ -1,0 +1,100 @@
+"""Staff KPI benchmarks: ``staff_projection_throughput`` (events/s through the
+staff-performance view; target ≥ 10,000) and ``kpi_query_p99`` (ms for a
+department-month ``staff_kpi_rollup``; target < 20).
+
+The workload: 50 staff in two departments, customers added as friends over a
+month, chats both ways, orders and refunds (every event is one the view reads).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from uuid import UUID
+
+import psycopg
+
+from bench.common import SECRET, Measure, fresh_database, measure
+from domain.application import CustomerOperations
+from domain.ingestion import EventItem
+from projections.organisation import StaffAssignmentView
+from projections.runner import BatchRunner, Tracker
+from projections.staff_performance import StaffPerformanceView
+from siyu.bootstrap import build_application
+
+START = datetime(2025, 11, 1, tzinfo=UTC)
+STAFF = 50
+
+
+def kpi_items(staff: list[UUID], events: int, customers: int, seed: int = 7) -> list[EventItem]:
+    rng = random.Random(seed)
+    items: list[EventItem] = []
+    for c in range(customers):
+        at = START + timedelta(seconds=rng.uniform(0, 27 * 86400))
+        items.append(EventItem(f"k{len(items)}", "FRIEND_ADDED", ("wx_unionid", f"k{c}"), at,
+                               staff_id=str(rng.choice(staff)), channel="qr:store-1"))
+    while len(items) < events:
+        c = rng.randrange(customers)
+        at = START + timedelta(seconds=rng.uniform(28 * 86400, 29 * 86400 - 60))
+        kind = rng.random()
+        sid = str(staff[c % len(staff)])
+        if kind < 0.45:
+            items.append(EventItem(f"k{len(items)}", "MESSAGE_RECEIVED", ("wx_unionid", f"k{c}"),
+                                   at, staff_id=sid, message_kind="text"))
+        elif kind < 0.9:
+            items.append(EventItem(f"k{len(items)}", "MESSAGE_SENT", ("wx_unionid", f"k{c}"),
+                                   at, staff_id=sid, message_kind="text"))
+        else:
+            items.append(EventItem(f"k{len(items)}", "ORDER_PAID", ("wx_unionid", f"k{c}"), at,
+                                   order_id=f"o{len(items)}", amount_fen=rng.randrange(100, 9999)))
+    return items
+
+
+def _prepared(events: int, customers: int) -> tuple[CustomerOperations, Tracker, str, int]:
+    url = fresh_database()
+    app = build_application(url, SECRET)
+    app.clock = lambda: START + timedelta(days=60)
+    staff = [app.hire_staff("sales", "front_office" if s % 2 else "middle_office", f"s{s}",
+                            "staff:bench", START - timedelta(days=1)) for s in range(STAFF)]
+    items = kpi_items(staff, events, customers)
+    for start in range(0, len(items), 1000):
+        app.record_batch(items[start:start + 1000], "service:bench")
+    tracker = Tracker(app.factory.datastore)  # type: ignore[attr-defined]
+    BatchRunner(app, StaffAssignmentView(), tracker).catch_up()
+    return app, tracker, url, app.recorder.max_notification_id() or 0
+
+
+def staff_benchmarks(quick: bool) -> list[Measure]:
+    events, customers = (20_000, 4_000) if quick else (100_000, 10_000)
+    app, tracker, url, head = _prepared(events, customers)
+    try:
+        runner = BatchRunner(app, StaffPerformanceView(), tracker, page_size=5000)
+        started = time.perf_counter()
+        runner.catch_up()
+        elapsed = time.perf_counter() - started
+        with psycopg.connect(url) as conn:
+            stored = conn.execute("SELECT count(*) FROM staff_kpi_ledger").fetchone()
+        kpi_events = int(stored[0]) if stored else 0
+        timings: list[float] = []
+        with psycopg.connect(url) as conn:
+            for n in range(220):
+                t0 = time.perf_counter()
+                conn.execute("SELECT * FROM staff_kpi_rollup(NULL, %s, %s, %s)",
+                             ("front_office" if n % 2 else "middle_office",
+                              date(2025, 11, 1), date(2025, 11, 30))).fetchone()
+                if n >= 20:  # warm-up
+                    timings.append((time.perf_counter() - t0) * 1000)
+        timings.sort()
+        p99 = timings[int(0.99 * len(timings)) - 1]
+    finally:
+        app.close()
+    del head
+    return [measure("staff_projection_throughput", kpi_events / elapsed, "events/s", 10_000),
+            measure("kpi_query_p99", p99, "ms", 20)]
+
+
+BENCHMARKS: dict[str, Callable[[bool], list[Measure]]] = {
+    "staff_kpis": staff_benchmarks,
+}

@@ -1,0 +1,470 @@
+"""``staff_daily_performance``: each staff member's KPIs per business day (Asia/Shanghai).
+
+What a page does, in the runner's transaction (so the rows and the tracking
+position commit together):
+
+1. **Ownership.** ``Customer.OwnerChanged`` events are folded into this view's
+   own copy of the ownership periods (``staff_kpi_ownership``, with
+   :func:`projections.organisation.ownership_periods`), so crediting never waits
+   for another projection. Orders and refunds already credited after an earlier
+   business time of a changed period are credited again (moved from one owner's
+   day to the other's), so a late handover event changes exactly what it should.
+2. **Ledger.** Each relevant event becomes one ``staff_kpi_ledger`` row keyed by
+   its log position (``INSERT … ON CONFLICT DO NOTHING RETURNING``): only rows
+   inserted now count, so a page applied twice changes nothing. Orders and
+   refunds name the owner at the event's business time (:func:`owner_at`).
+3. **Counters** are added per (staff, day) in one upsert.
+4. **Chats.** Messages per (customer stream, staff) are folded into waits
+   (:func:`chat_waits`): a customer message after the member's last reply opens
+   one, the member's next message to that customer answers it. Messages that
+   arrive in business-time order continue the chat's state; a late one re-derives
+   that chat's waits from the ledger. Each touched day's exact response times
+   (sorted), median and p90 are recomputed from ``staff_kpi_wait``.
+5. **Retention** of the days whose new friends a page's friend events can affect
+   (added up to 30 days before) is recomputed from the ledger: an add is retained
+   at 7 / 30 days when the last friend event of that (customer, staff) pair at or
+   before ``added_at + 7 / 30 days`` is an add.
+
+Row logic lives in pure functions (:func:`ledger_entry`, :func:`counter_deltas`,
+:func:`chat_waits`, :func:`continue_chat`, :func:`friend_at`) testable without a database.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import Application
+from psycopg import Cursor
+from psycopg.rows import DictRow
+from psycopg.types.json import Jsonb
+
+from domain.customer import Customer
+from domain.staff import Staff
+from projections.organisation import owner_at, ownership_periods
+from projections.postgres_views import _dumps, create_schema, upsert_rows
+
+VERSION = 1
+#: Business days are Asia/Shanghai dates (UTC+8 all year: China keeps no daylight saving).
+SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
+RETENTION_DAYS = (7, 30)
+
+Row = dict[str, Any]
+
+COUNTERS = ("friends_new", "friends_deleted_by_customer", "friends_deleted_by_staff",
+            "messages_received", "messages_sent", "orders_paid", "gmv_fen", "refunds",
+            "refund_fen", "moments_posts", "greetings_sent", "follow_ups")
+
+HANDLED: tuple[type[Any], ...] = (
+    Customer.FriendAdded, Customer.FriendDeleted, Customer.MessageReceived,
+    Customer.MessageSent, Customer.OrderPaid, Customer.OrderRefunded, Customer.OwnerChanged,
+    Customer.HolidayGreetingSent, Customer.FollowUpRecorded, Staff.MomentPosted)
+ORDER_KINDS = ("order_paid", "order_refunded")
+FRIEND_KINDS = ("friend_added", "friend_deleted_by_customer", "friend_deleted_by_staff")
+
+
+def business_day(at: datetime) -> date:
+    return at.astimezone(SHANGHAI).date()
+
+
+def ledger_entry(event: Any, position: int) -> Row | None:
+    """The ledger row of one event (orders get their owner later); None if not a KPI fact."""
+    at: datetime = event.occurred_at
+    row: Row = {"position": position, "customer_id": None, "staff_id": None, "at": at,
+                "day": business_day(at), "channel": None, "amount_fen": None}
+    if isinstance(event, Staff.MomentPosted):
+        return {**row, "kind": "moment_posted", "staff_id": str(event.originator_id)}
+    row["customer_id"] = event.originator_id
+    if isinstance(event, Customer.FriendAdded):
+        return {**row, "kind": "friend_added", "staff_id": event.staff_id,
+                "channel": event.channel}
+    if isinstance(event, Customer.FriendDeleted):
+        return {**row, "kind": f"friend_deleted_by_{event.deleted_by}",
+                "staff_id": event.staff_id}
+    if isinstance(event, Customer.MessageReceived):
+        return {**row, "kind": "message_received", "staff_id": event.staff_id}
+    if isinstance(event, Customer.MessageSent):
+        return {**row, "kind": "message_sent", "staff_id": event.staff_id}
+    if isinstance(event, Customer.OrderPaid):
+        return {**row, "kind": "order_paid", "amount_fen": event.amount_fen}
+    if isinstance(event, Customer.OrderRefunded):
+        return {**row, "kind": "order_refunded", "amount_fen": event.amount_fen}
+    if isinstance(event, Customer.HolidayGreetingSent):
+        return {**row, "kind": "greeting_sent", "staff_id": event.staff_id}
+    if isinstance(event, Customer.FollowUpRecorded):
+        return {**row, "kind": "follow_up", "staff_id": event.staff_id}
+    return None
+
+
+def counter_deltas(entry: Row) -> dict[str, int]:
+    """What one ledger row adds to its (staff, day) counters."""
+    kind = entry["kind"]
+    if kind == "friend_added":
+        return {"friends_new": 1}
+    if kind in ("friend_deleted_by_customer", "friend_deleted_by_staff"):
+        return {f"friends_deleted_by_{kind.rsplit('_', 1)[1]}": 1}
+    if kind == "message_received":
+        return {"messages_received": 1}
+    if kind == "message_sent":
+        return {"messages_sent": 1}
+    if kind == "order_paid":
+        return {"orders_paid": 1, "gmv_fen": int(entry["amount_fen"])}
+    if kind == "order_refunded":
+        return {"refunds": 1, "refund_fen": int(entry["amount_fen"])}
+    return {"moment_posted": {"moments_posts": 1}, "greeting_sent": {"greetings_sent": 1},
+            "follow_up": {"follow_ups": 1}}[kind]
+
+
+# -- chats --------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Message:
+    at: datetime
+    position: int
+    received: bool  # from the customer (else from the staff member)
+
+
+@dataclass(frozen=True, slots=True)
+class ChatState:
+    last_at: datetime
+    last_position: int
+    open_at: datetime | None
+    open_position: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Wait:
+    opened_position: int
+    opened_at: datetime
+    answered_at: datetime | None
+
+    @property
+    def response_seconds(self) -> int | None:
+        if self.answered_at is None:
+            return None
+        return int((self.answered_at - self.opened_at).total_seconds())
+
+
+def continue_chat(state: ChatState | None, messages: Sequence[Message]
+                  ) -> tuple[ChatState, list[Wait]]:
+    """Fold messages (sorted by business time, then position) into a chat's state.
+
+    Returns the new state and the waits it changed: answered ones, and the one
+    left open (if any)."""
+    open_at = state.open_at if state else None
+    open_position = state.open_position if state else None
+    waits: list[Wait] = []
+    for m in messages:
+        if m.received:
+            if open_position is None:
+                open_at, open_position = m.at, m.position
+        elif open_position is not None and open_at is not None:
+            waits.append(Wait(open_position, open_at, m.at))
+            open_at, open_position = None, None
+    if open_position is not None and open_at is not None:
+        waits.append(Wait(open_position, open_at, None))
+    last = messages[-1]
+    return ChatState(last.at, last.position, open_at, open_position), waits
+
+
+def chat_waits(messages: Iterable[Message]) -> tuple[ChatState, list[Wait]]:
+    """Every wait of a whole chat (what a late message re-derives)."""
+    return continue_chat(None, sorted(messages, key=lambda m: (m.at, m.position)))
+
+
+# -- friends --------------------------------------------------------------------------------
+def friend_at(changes: Iterable[tuple[datetime, int, bool]], at: datetime) -> bool:
+    """Whether a (customer, staff) pair is friends at ``at``, given its (time, position,
+    added) changes: the last change at or before ``at`` decides."""
+    before = [c for c in changes if c[0] <= at]
+    return bool(before) and max(before, key=lambda c: (c[0], c[1]))[2]
+
+
+def _sql() -> str:
+    return (Path(__file__).parent / "staff_performance.sql").read_text()
+
+
+def _topics() -> tuple[str, ...]:
+    return tuple(f"{kind.__module__}:{kind.__qualname__}" for kind in HANDLED)
+
+
+class StaffPerformanceView:
+    """``staff_daily_performance`` and ``staff_daily_channel`` (see the module)."""
+
+    name = "staff_daily_performance"
+    version = VERSION
+    topics = _topics()
+
+    def bind(self, app: Application[Any]) -> None:
+        """Folds events only: needs nothing from the application."""
+
+    def create(self, curs: Cursor[DictRow]) -> None:
+        create_schema(curs)  # customer_profile (the manager view reads it)
+        curs.execute("SELECT pg_advisory_xact_lock(7368002)")
+        curs.execute((Path(__file__).parent / "organisation.sql").read_text())
+        curs.execute((Path(__file__).parent / "customer_ownership.sql").read_text())
+        curs.execute("SELECT pg_advisory_xact_lock(7368005)")
+        curs.execute(_sql())
+
+    def drop(self, curs: Cursor[DictRow]) -> None:
+        curs.execute("DROP TABLE IF EXISTS staff_daily_performance, staff_daily_channel, "
+                     "staff_kpi_ledger, staff_kpi_ownership, staff_kpi_thread, staff_kpi_wait "
+                     "CASCADE")
+
+    def clear(self, curs: Cursor[DictRow]) -> None:
+        curs.execute("TRUNCATE staff_daily_performance, staff_daily_channel, staff_kpi_ledger, "
+                     "staff_kpi_ownership, staff_kpi_thread, staff_kpi_wait")
+
+    def apply_page(self, curs: Cursor[DictRow], events: Sequence[tuple[int, Any]]) -> None:
+        relevant = [(n, e) for n, e in events if isinstance(e, HANDLED)]
+        if not relevant:
+            return
+        deltas: dict[tuple[str, date], Counter[str]] = defaultdict(Counter)
+        order_customers = {e.originator_id for _, e in relevant
+                           if isinstance(e, (Customer.OrderPaid, Customer.OrderRefunded,
+                                             Customer.OwnerChanged))}
+        periods = _fold_ownership(curs, order_customers, relevant)
+        _recredit(curs, periods, relevant, deltas)
+        entries = []
+        for position, event in relevant:
+            entry = ledger_entry(event, position)
+            if entry is None:
+                continue
+            if entry["kind"] in ORDER_KINDS:
+                entry["staff_id"] = owner_at(periods.get(event.originator_id, []),
+                                             entry["at"])
+            entries.append(entry)
+        new = _insert_ledger(curs, entries)
+        for entry in new:
+            if entry["staff_id"] is not None:
+                deltas[(entry["staff_id"], entry["day"])].update(counter_deltas(entry))
+        _add_counters(curs, deltas)
+        _chats(curs, [e for e in new if e["kind"] in ("message_received", "message_sent")])
+        _retention(curs, [e for e in new if e["kind"] in FRIEND_KINDS])
+
+
+def _fold_ownership(curs: Cursor[DictRow], customers: set[UUID],
+                    events: Sequence[tuple[int, Any]]) -> dict[UUID, list[Row]]:
+    """Load the customers' periods, fold the page's OwnerChanged, write the changed ones."""
+    if not customers:
+        return {}
+    curs.execute("SELECT * FROM staff_kpi_ownership WHERE customer_id = ANY(%s) "
+                 "ORDER BY customer_id, period FOR UPDATE", (sorted(customers),))
+    periods: dict[UUID, list[Row]] = defaultdict(list)
+    for row in curs.fetchall():
+        periods[row["customer_id"]].append(dict(row))
+    before = {cid: [dict(p) for p in ps] for cid, ps in periods.items()}
+    for position, event in events:
+        if isinstance(event, Customer.OwnerChanged):
+            periods[event.originator_id] = ownership_periods(
+                periods.get(event.originator_id, []), event, position)
+    changed = [r for cid, ps in periods.items() for r in ps
+               if r not in before.get(cid, [])]
+    upsert_rows(curs, "staff_kpi_ownership", "customer_id, period",
+                [r for r in changed if r["until"] is not None])
+    upsert_rows(curs, "staff_kpi_ownership", "customer_id, period",
+                [r for r in changed if r["until"] is None])
+    return dict(periods)
+
+
+def _recredit(curs: Cursor[DictRow], periods: dict[UUID, list[Row]],
+              events: Sequence[tuple[int, Any]],
+              deltas: dict[tuple[str, date], Counter[str]]) -> None:
+    """Credit again the stored orders and refunds a late ownership change concerns."""
+    since: dict[UUID, datetime] = {}
+    for _, event in events:
+        if isinstance(event, Customer.OwnerChanged):
+            cid = event.originator_id
+            times = [p["since"] for p in periods.get(cid, [])
+                     if p["opened_version"] == event.originator_version]
+            times += [p["until"] for p in periods.get(cid, [])
+                      if p["closed_version"] == event.originator_version]
+            at = min(times, default=None)
+            if at is not None and (cid not in since or at < since[cid]):
+                since[cid] = at
+    if not since:
+        return
+    ids = sorted(since)
+    curs.execute(
+        "SELECT l.* FROM staff_kpi_ledger l JOIN unnest(%s::uuid[], %s::timestamptz[]) "
+        "AS c(id, since) ON l.customer_id = c.id AND l.at >= c.since "
+        "WHERE l.kind IN ('order_paid', 'order_refunded') FOR UPDATE OF l",
+        (ids, [since[i] for i in ids]))
+    moved: list[tuple[int, str | None]] = []
+    for row in curs.fetchall():
+        owner = owner_at(periods.get(row["customer_id"], []), row["at"])
+        if owner == row["staff_id"]:
+            continue
+        change = counter_deltas(row)
+        if row["staff_id"] is not None:
+            deltas[(row["staff_id"], row["day"])].subtract(change)
+        if owner is not None:
+            deltas[(owner, row["day"])].update(change)
+        moved.append((row["position"], owner))
+    if moved:
+        curs.execute("UPDATE staff_kpi_ledger l SET staff_id = m.staff_id "
+                     "FROM unnest(%s::bigint[], %s::text[]) AS m(position, staff_id) "
+                     "WHERE l.position = m.position",
+                     ([m[0] for m in moved], [m[1] for m in moved]))
+
+
+def _insert_ledger(curs: Cursor[DictRow], entries: Sequence[Row]) -> list[Row]:
+    """Insert the entries; the ones not stored before (a replayed page counts nothing)."""
+    if not entries:
+        return []
+    curs.execute(
+        "INSERT INTO staff_kpi_ledger SELECT * FROM jsonb_populate_recordset("
+        "null::staff_kpi_ledger, %s) ON CONFLICT (position) DO NOTHING RETURNING position",
+        (Jsonb(list(entries), dumps=_dumps),))
+    stored = {r["position"] for r in curs.fetchall()}
+    return [e for e in entries if e["position"] in stored]
+
+
+def _add_counters(curs: Cursor[DictRow], deltas: dict[tuple[str, date], Counter[str]]) -> None:
+    rows = [{"staff_id": staff, "day": day, **{c: counts.get(c, 0) for c in COUNTERS}}
+            for (staff, day), counts in sorted(deltas.items())]
+    if not rows:
+        return
+    names = ", ".join(("staff_id", "day", *COUNTERS))
+    adds = ", ".join(f"{c} = staff_daily_performance.{c} + excluded.{c}" for c in COUNTERS)
+    curs.execute(
+        f"INSERT INTO staff_daily_performance ({names}) SELECT {names} FROM "
+        f"jsonb_populate_recordset(null::staff_daily_performance, %s) "
+        f"ON CONFLICT (staff_id, day) DO UPDATE SET {adds}",
+        (Jsonb(rows, dumps=_dumps),))
+
+
+def _chats(curs: Cursor[DictRow], entries: Sequence[Row]) -> None:
+    if not entries:
+        return
+    chats: dict[tuple[UUID, str], list[Message]] = defaultdict(list)
+    for e in entries:
+        chats[(e["customer_id"], e["staff_id"])].append(
+            Message(e["at"], e["position"], e["kind"] == "message_received"))
+    keys = sorted(chats)
+    curs.execute("SELECT t.* FROM staff_kpi_thread t JOIN unnest(%s::uuid[], %s::text[]) "
+                 "AS k(c, s) ON t.customer_id = k.c AND t.staff_id = k.s FOR UPDATE OF t",
+                 ([k[0] for k in keys], [k[1] for k in keys]))
+    states = {(r["customer_id"], r["staff_id"]): ChatState(
+        r["last_at"], r["last_position"], r["open_at"], r["open_position"])
+        for r in curs.fetchall()}
+    late: list[tuple[UUID, str]] = []
+    new_states: dict[tuple[UUID, str], ChatState] = {}
+    waits: list[Row] = []
+    for key in keys:
+        messages = sorted(chats[key], key=lambda m: (m.at, m.position))
+        state = states.get(key)
+        if state is not None and (messages[0].at, messages[0].position) < (
+                state.last_at, state.last_position):
+            late.append(key)
+            continue
+        new_states[key], changed = continue_chat(state, messages)
+        waits += [_wait_row(key, w) for w in changed]
+    touched: set[tuple[str, date]] = set()
+    if late:
+        touched |= _rederive(curs, late, new_states, waits)
+    if new_states:
+        upsert_rows(curs, "staff_kpi_thread", "customer_id, staff_id",
+                    [{"customer_id": c, "staff_id": s, "last_at": st.last_at,
+                      "last_position": st.last_position, "open_at": st.open_at,
+                      "open_position": st.open_position}
+                     for (c, s), st in new_states.items()])
+    upsert_rows(curs, "staff_kpi_wait", "customer_id, staff_id, opened_position", waits)
+    touched |= {(w["staff_id"], w["day"]) for w in waits}
+    _summarise_chats(curs, touched)
+
+
+def _wait_row(key: tuple[UUID, str], wait: Wait) -> Row:
+    return {"customer_id": key[0], "staff_id": key[1], "opened_position": wait.opened_position,
+            "opened_at": wait.opened_at, "day": business_day(wait.opened_at),
+            "answered_at": wait.answered_at, "response_seconds": wait.response_seconds}
+
+
+def _rederive(curs: Cursor[DictRow], late: Sequence[tuple[UUID, str]],
+              states: dict[tuple[UUID, str], ChatState], waits: list[Row]
+              ) -> set[tuple[str, date]]:
+    """Chats with a late message: delete their waits, derive them again from the ledger."""
+    customers, staff = [k[0] for k in late], [k[1] for k in late]
+    curs.execute("DELETE FROM staff_kpi_wait w USING unnest(%s::uuid[], %s::text[]) AS k(c, s) "
+                 "WHERE w.customer_id = k.c AND w.staff_id = k.s RETURNING w.staff_id, w.day",
+                 (customers, staff))
+    touched = {(r["staff_id"], r["day"]) for r in curs.fetchall()}
+    curs.execute("SELECT l.customer_id, l.staff_id, l.at, l.position, l.kind "
+                 "FROM staff_kpi_ledger l JOIN unnest(%s::uuid[], %s::text[]) AS k(c, s) "
+                 "ON l.customer_id = k.c AND l.staff_id = k.s "
+                 "WHERE l.kind IN ('message_received', 'message_sent')", (customers, staff))
+    history: dict[tuple[UUID, str], list[Message]] = defaultdict(list)
+    for r in curs.fetchall():
+        history[(r["customer_id"], r["staff_id"])].append(
+            Message(r["at"], r["position"], r["kind"] == "message_received"))
+    for key in late:
+        states[key], derived = chat_waits(history[key])
+        waits += [_wait_row(key, w) for w in derived]
+    return touched
+
+
+def _summarise_chats(curs: Cursor[DictRow], touched: set[tuple[str, date]]) -> None:
+    if not touched:
+        return
+    keys = sorted(touched)
+    curs.execute(
+        "UPDATE staff_daily_performance d SET first_responses = s.n, response_seconds = s.arr, "
+        "first_response_median_s = s.arr[ceil(0.5 * s.n)::int], "
+        "first_response_p90_s = s.arr[ceil(0.9 * s.n)::int], chats_unanswered = s.open "
+        "FROM (SELECT k.s AS staff_id, k.d AS day, "
+        "  coalesce(array_agg(w.response_seconds ORDER BY w.response_seconds) "
+        "    FILTER (WHERE w.response_seconds IS NOT NULL), '{}') AS arr, "
+        "  count(w.response_seconds) AS n, "
+        "  count(w.opened_position) FILTER (WHERE w.answered_at IS NULL) AS open "
+        "  FROM unnest(%s::text[], %s::date[]) AS k(s, d) "
+        "  LEFT JOIN staff_kpi_wait w ON w.staff_id = k.s AND w.day = k.d GROUP BY k.s, k.d) s "
+        "WHERE d.staff_id = s.staff_id AND d.day = s.day",
+        ([k[0] for k in keys], [k[1] for k in keys]))
+
+
+def _retention(curs: Cursor[DictRow], entries: Sequence[Row]) -> None:
+    """Recompute new friends and retention of every (staff, day, channel) these can affect."""
+    if not entries:
+        return
+    short, long_ = RETENTION_DAYS
+    curs.execute(
+        "WITH p(c, s, at) AS (SELECT * FROM unnest(%s::uuid[], %s::text[], %s::timestamptz[])), "
+        "touched AS (SELECT DISTINCT a.staff_id, a.day, a.channel FROM p "
+        "  JOIN staff_kpi_ledger a ON a.customer_id = p.c AND a.staff_id = p.s "
+        "  AND a.kind = 'friend_added' AND a.at >= p.at - %s * interval '1 day' "
+        "  AND a.at <= p.at AND a.kind LIKE 'friend%%'), "
+        "counted AS (SELECT t.staff_id, t.day, t.channel, count(*) AS n, "
+        "  count(*) FILTER (WHERE r.r7) AS r7, count(*) FILTER (WHERE r.r30) AS r30 "
+        "  FROM touched t JOIN staff_kpi_ledger a ON a.kind = 'friend_added' "
+        "  AND a.staff_id = t.staff_id AND a.day = t.day AND a.channel = t.channel "
+        "  CROSS JOIN LATERAL (SELECT "
+        "    (SELECT x.kind = 'friend_added' FROM staff_kpi_ledger x WHERE x.kind LIKE 'friend%%' "
+        "     AND x.customer_id = a.customer_id AND x.staff_id = a.staff_id "
+        "     AND x.at <= a.at + %s * interval '1 day' ORDER BY x.at DESC, x.position DESC "
+        "     LIMIT 1) AS r7, "
+        "    (SELECT x.kind = 'friend_added' FROM staff_kpi_ledger x WHERE x.kind LIKE 'friend%%' "
+        "     AND x.customer_id = a.customer_id AND x.staff_id = a.staff_id "
+        "     AND x.at <= a.at + %s * interval '1 day' ORDER BY x.at DESC, x.position DESC "
+        "     LIMIT 1) AS r30) r "
+        "  GROUP BY t.staff_id, t.day, t.channel), "
+        "up AS (INSERT INTO staff_daily_channel SELECT staff_id, day, channel, n, r7, r30 "
+        "  FROM counted ON CONFLICT (staff_id, day, channel) DO UPDATE SET "
+        "  friends_new = excluded.friends_new, retained_7d = excluded.retained_7d, "
+        "  retained_30d = excluded.retained_30d RETURNING staff_id, day) "
+        "SELECT DISTINCT staff_id, day FROM up",
+        ([e["customer_id"] for e in entries], [e["staff_id"] for e in entries],
+         [e["at"] for e in entries], long_, short, long_))
+    keys = [(r["staff_id"], r["day"]) for r in curs.fetchall()]
+    if not keys:
+        return
+    curs.execute(
+        "UPDATE staff_daily_performance d SET retained_7d = s.r7, retained_30d = s.r30 "
+        "FROM (SELECT c.staff_id, c.day, sum(c.retained_7d) AS r7, sum(c.retained_30d) AS r30 "
+        "  FROM staff_daily_channel c JOIN unnest(%s::text[], %s::date[]) AS k(s, d) "
+        "  ON c.staff_id = k.s AND c.day = k.d GROUP BY c.staff_id, c.day) s "
+        "WHERE d.staff_id = s.staff_id AND d.day = s.day",
+        ([k[0] for k in keys], [k[1] for k in keys]))

@@ -1,0 +1,309 @@
+-- Staff performance read models. Documented for BI in docs/bi.md.
+-- Business days are Asia/Shanghai dates (UTC+8, no daylight saving); times are UTC; money in fen.
+
+-- One row per (staff member, business day) with activity.
+CREATE TABLE IF NOT EXISTS staff_daily_performance (
+    staff_id                    text    NOT NULL,
+    day                         date    NOT NULL,
+    friends_new                 integer NOT NULL DEFAULT 0,
+    friends_deleted_by_customer integer NOT NULL DEFAULT 0,
+    friends_deleted_by_staff    integer NOT NULL DEFAULT 0,
+    friends_net                 integer GENERATED ALWAYS AS
+        (friends_new - friends_deleted_by_customer - friends_deleted_by_staff) STORED,
+    retained_7d                 integer NOT NULL DEFAULT 0,
+    retained_30d                integer NOT NULL DEFAULT 0,
+    messages_received           integer NOT NULL DEFAULT 0,
+    messages_sent               integer NOT NULL DEFAULT 0,
+    first_responses             integer NOT NULL DEFAULT 0,
+    response_seconds            integer[] NOT NULL DEFAULT '{}',
+    first_response_median_s     integer,
+    first_response_p90_s        integer,
+    chats_unanswered            integer NOT NULL DEFAULT 0,
+    orders_paid                 integer NOT NULL DEFAULT 0,
+    gmv_fen                     bigint  NOT NULL DEFAULT 0,
+    refunds                     integer NOT NULL DEFAULT 0,
+    refund_fen                  bigint  NOT NULL DEFAULT 0,
+    moments_posts               integer NOT NULL DEFAULT 0,
+    greetings_sent              integer NOT NULL DEFAULT 0,
+    follow_ups                  integer NOT NULL DEFAULT 0,
+    PRIMARY KEY (staff_id, day)
+);
+CREATE INDEX IF NOT EXISTS staff_daily_performance_day_idx ON staff_daily_performance (day);
+
+-- New friends and their retention per (staff member, business day, channel of the add).
+CREATE TABLE IF NOT EXISTS staff_daily_channel (
+    staff_id     text    NOT NULL,
+    day          date    NOT NULL,
+    channel      text    NOT NULL,
+    friends_new  integer NOT NULL,
+    retained_7d  integer NOT NULL,
+    retained_30d integer NOT NULL,
+    PRIMARY KEY (staff_id, day, channel)
+);
+
+-- Internal: the facts the KPIs are computed from, one row per event (log position).
+-- kind: friend_added, friend_deleted_by_customer, friend_deleted_by_staff, message_received,
+-- message_sent, order_paid, order_refunded, moment_posted, greeting_sent, follow_up.
+-- staff_id: the staff member named by the event; for orders the owner at ``at`` (null: none).
+CREATE TABLE IF NOT EXISTS staff_kpi_ledger (
+    position    bigint      PRIMARY KEY,
+    kind        text        NOT NULL,
+    customer_id uuid,
+    staff_id    text,
+    at          timestamptz NOT NULL,
+    day         date        NOT NULL,
+    channel     text,
+    amount_fen  bigint
+);
+CREATE INDEX IF NOT EXISTS staff_kpi_ledger_friend_idx ON staff_kpi_ledger (customer_id, staff_id, at)
+    WHERE kind LIKE 'friend%';
+CREATE INDEX IF NOT EXISTS staff_kpi_ledger_adds_idx ON staff_kpi_ledger (staff_id, day, channel)
+    WHERE kind = 'friend_added';
+CREATE INDEX IF NOT EXISTS staff_kpi_ledger_message_idx
+    ON staff_kpi_ledger (customer_id, staff_id, at) WHERE kind LIKE 'message%';
+CREATE INDEX IF NOT EXISTS staff_kpi_ledger_order_idx ON staff_kpi_ledger (customer_id, at)
+    WHERE kind LIKE 'order%';
+CREATE INDEX IF NOT EXISTS staff_kpi_ledger_paid_idx ON staff_kpi_ledger (staff_id, day)
+    WHERE kind = 'order_paid';
+
+-- Internal: the ownership periods this view folded itself (same rules as customer_ownership).
+CREATE TABLE IF NOT EXISTS staff_kpi_ownership (
+    customer_id     uuid        NOT NULL,
+    period          integer     NOT NULL,
+    staff_id        text        NOT NULL,
+    since           timestamptz NOT NULL,
+    until           timestamptz,
+    reason          text        NOT NULL,
+    handover_id     text,
+    by              text        NOT NULL,
+    cause_position  bigint      NOT NULL,
+    ended_reason    text,
+    ended_by        text,
+    ended_position  bigint,
+    opened_version  bigint      NOT NULL,
+    closed_version  bigint,
+    PRIMARY KEY (customer_id, period)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS staff_kpi_ownership_current_idx
+    ON staff_kpi_ownership (customer_id) WHERE until IS NULL;
+CREATE INDEX IF NOT EXISTS staff_kpi_ownership_staff_idx ON staff_kpi_ownership (staff_id, since);
+
+-- Internal: per chat (customer stream, staff member), where the last message stands and the
+-- customer message waiting for an answer, if any.
+CREATE TABLE IF NOT EXISTS staff_kpi_thread (
+    customer_id   uuid        NOT NULL,
+    staff_id      text        NOT NULL,
+    last_at       timestamptz NOT NULL,
+    last_position bigint      NOT NULL,
+    open_at       timestamptz,
+    open_position bigint,
+    PRIMARY KEY (customer_id, staff_id)
+);
+
+-- Internal: one row per wait (a customer message after the staff member's last reply, up to
+-- that member's next message). response_seconds: whole seconds, null while unanswered.
+CREATE TABLE IF NOT EXISTS staff_kpi_wait (
+    customer_id      uuid        NOT NULL,
+    staff_id         text        NOT NULL,
+    opened_position  bigint      NOT NULL,
+    opened_at        timestamptz NOT NULL,
+    day              date        NOT NULL,
+    answered_at      timestamptz,
+    response_seconds integer,
+    PRIMARY KEY (customer_id, staff_id, opened_position)
+);
+CREATE INDEX IF NOT EXISTS staff_kpi_wait_day_idx ON staff_kpi_wait (staff_id, day);
+
+-- Concatenates integer arrays (the exact response times of several days).
+CREATE OR REPLACE AGGREGATE staff_kpi_array_cat(integer[]) (
+    SFUNC = array_cat, STYPE = integer[], INITCOND = '{}');
+
+-- The department a staff member is credited with for a business day: the one held at the
+-- end of the day (or when leaving, on the day they left). Null: not employed that day.
+CREATE OR REPLACE FUNCTION staff_department_on(staff text, d date) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT a.department FROM staff_assignment a
+    WHERE staff ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+      AND a.staff_id = staff::uuid
+      AND a.since < ((d + 1)::timestamp AT TIME ZONE 'Asia/Shanghai')
+      AND (a.until IS NULL OR a.until >= ((d + 1)::timestamp AT TIME ZONE 'Asia/Shanghai')
+           OR (a.ended_reason = 'left' AND a.until > (d::timestamp AT TIME ZONE 'Asia/Shanghai')))
+    ORDER BY a.period DESC LIMIT 1
+$$;
+
+-- The first and last business day of the day / week (ISO, Monday) / month / quarter holding d.
+CREATE OR REPLACE FUNCTION kpi_period(kind text, d date, OUT first_day date, OUT last_day date)
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE kind WHEN 'day' THEN d ELSE date_trunc(kind, d)::date END,
+           CASE kind WHEN 'day' THEN d
+                ELSE (date_trunc(kind, d) + CASE kind WHEN 'quarter' THEN interval '3 months'
+                      ELSE ('1 ' || kind)::interval END - interval '1 day')::date END
+$$;
+
+-- Every KPI of a selection over [p_from, p_to] (business days): staff members by id, or a
+-- department (each day credited to the member's department that day). See docs/bi.md.
+CREATE OR REPLACE FUNCTION staff_kpi_rollup(
+    p_staff text[], p_department text, p_from date, p_to date,
+    p_timeout_seconds integer DEFAULT 1800, p_as_of timestamptz DEFAULT now())
+RETURNS TABLE (
+    staff_count bigint, friends_new bigint, friends_deleted_by_customer bigint,
+    friends_deleted_by_staff bigint, friends_net bigint, friends_total bigint,
+    retained_7d bigint, retained_30d bigint, retention_7d numeric, retention_30d numeric,
+    messages_received bigint, messages_sent bigint, first_responses bigint,
+    first_response_median_s integer, first_response_p90_s integer, chats_timed_out bigint,
+    orders_paid bigint, gmv_fen bigint, refunds bigint, refund_fen bigint,
+    average_order_value_fen numeric, owned_customers bigint, converted_customers bigint,
+    conversion_rate numeric, moments_posts bigint, greetings_sent bigint, follow_ups bigint)
+LANGUAGE sql STABLE AS $$
+WITH b AS (
+    SELECT (p_from::timestamp AT TIME ZONE 'Asia/Shanghai') AS from_ts,
+           ((p_to + 1)::timestamp AT TIME ZONE 'Asia/Shanghai') AS to_ts
+), dep AS (  -- the department's assignment periods that overlap the range
+    SELECT a.staff_id::text AS staff_id, a.since, a.until, a.ended_reason
+    FROM staff_assignment a, b
+    WHERE p_department IS NOT NULL AND a.department = p_department
+      AND a.since < b.to_ts AND (a.until IS NULL OR a.until > b.from_ts)
+), days AS (  -- (staff, day) pairs credited to the selection
+    SELECT d.* FROM staff_daily_performance d
+    WHERE p_department IS NULL AND d.staff_id = ANY(p_staff) AND d.day BETWEEN p_from AND p_to
+    UNION ALL
+    SELECT d.* FROM dep JOIN staff_daily_performance d ON d.staff_id = dep.staff_id
+    WHERE d.day BETWEEN p_from AND p_to
+      AND dep.since < ((d.day + 1)::timestamp AT TIME ZONE 'Asia/Shanghai')
+      AND (dep.until IS NULL OR dep.until >= ((d.day + 1)::timestamp AT TIME ZONE 'Asia/Shanghai')
+           OR (dep.ended_reason = 'left'
+               AND dep.until > (d.day::timestamp AT TIME ZONE 'Asia/Shanghai')))
+), members AS (  -- the selection's staff at the end of the range (for totals)
+    SELECT unnest(p_staff) AS staff_id WHERE p_department IS NULL
+    UNION
+    SELECT DISTINCT dep.staff_id FROM dep, b
+    WHERE dep.since < b.to_ts AND (dep.until IS NULL OR dep.until >= b.to_ts)
+), sums AS (
+    SELECT count(DISTINCT staff_id) AS staff_count,
+           coalesce(sum(friends_new), 0) AS friends_new,
+           coalesce(sum(friends_deleted_by_customer), 0) AS fdc,
+           coalesce(sum(friends_deleted_by_staff), 0) AS fds,
+           coalesce(sum(friends_net), 0) AS friends_net,
+           coalesce(sum(retained_7d), 0) AS r7, coalesce(sum(retained_30d), 0) AS r30,
+           coalesce(sum(messages_received), 0) AS mr, coalesce(sum(messages_sent), 0) AS ms,
+           coalesce(sum(first_responses), 0) AS fr,
+           coalesce(sum(orders_paid), 0) AS orders, coalesce(sum(gmv_fen), 0) AS gmv,
+           coalesce(sum(refunds), 0) AS refunds, coalesce(sum(refund_fen), 0) AS refund_fen,
+           coalesce(sum(moments_posts), 0) AS moments, coalesce(sum(greetings_sent), 0) AS greet,
+           coalesce(sum(follow_ups), 0) AS follow
+    FROM days
+), responses AS (
+    SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY s) AS median,
+           percentile_disc(0.9) WITHIN GROUP (ORDER BY s) AS p90,
+           count(*) FILTER (WHERE s > p_timeout_seconds) AS late
+    FROM days, unnest(days.response_seconds) AS s
+), unanswered AS (
+    SELECT count(*) AS n FROM days JOIN staff_kpi_wait w
+      ON w.staff_id = days.staff_id AND w.day = days.day
+    WHERE days.chats_unanswered > 0 AND w.answered_at IS NULL
+      AND w.opened_at + make_interval(secs => p_timeout_seconds) < p_as_of
+), total AS (
+    SELECT coalesce(sum(d.friends_net), 0) AS n FROM members
+    JOIN staff_daily_performance d ON d.staff_id = members.staff_id AND d.day <= p_to
+), owned AS (
+    SELECT count(DISTINCT o.customer_id) AS n FROM staff_kpi_ownership o, b
+    WHERE p_department IS NULL AND o.staff_id = ANY(p_staff)
+      AND o.since < b.to_ts AND (o.until IS NULL OR (o.until > b.from_ts AND o.until > o.since))
+    UNION ALL
+    SELECT count(DISTINCT o.customer_id) FROM dep JOIN staff_kpi_ownership o
+      ON o.staff_id = dep.staff_id, b
+    WHERE greatest(o.since, dep.since, b.from_ts)
+          < least(coalesce(o.until, 'infinity'), coalesce(dep.until, 'infinity'), b.to_ts)
+), converted AS (
+    SELECT count(DISTINCT l.customer_id) AS n FROM days JOIN staff_kpi_ledger l
+      ON l.kind = 'order_paid' AND l.staff_id = days.staff_id AND l.day = days.day
+    WHERE days.orders_paid > 0
+)
+SELECT s.staff_count, s.friends_new, s.fdc, s.fds, s.friends_net, (SELECT n FROM total),
+       s.r7, s.r30,
+       round(s.r7::numeric / nullif(s.friends_new, 0), 4),
+       round(s.r30::numeric / nullif(s.friends_new, 0), 4),
+       s.mr, s.ms, s.fr, r.median, r.p90, r.late + u.n,
+       s.orders, s.gmv, s.refunds, s.refund_fen,
+       round(s.gmv::numeric / nullif(s.orders, 0), 2),
+       (SELECT sum(n)::bigint FROM owned), c.n,
+       round(c.n::numeric / nullif((SELECT sum(n) FROM owned), 0), 4),
+       s.moments, s.greet, s.follow
+FROM sums s, responses r, unanswered u, converted c
+$$;
+
+-- Rollups for BI: one row per staff member per week / month / quarter (kind), additive
+-- columns summed, first-response median and p90 exact over the period's responses.
+CREATE OR REPLACE FUNCTION staff_performance_by_period(p_kind text, p_from date, p_to date)
+RETURNS TABLE (staff_id text, period_start date, friends_new bigint, friends_net bigint,
+               retained_7d bigint, retained_30d bigint, messages_received bigint,
+               messages_sent bigint, first_responses bigint, first_response_median_s integer,
+               first_response_p90_s integer, orders_paid bigint, gmv_fen bigint,
+               refunds bigint, refund_fen bigint, moments_posts bigint, greetings_sent bigint,
+               follow_ups bigint)
+LANGUAGE sql STABLE AS $$
+    SELECT d.staff_id, (kpi_period(p_kind, d.day)).first_day,
+           sum(d.friends_new), sum(d.friends_net), sum(d.retained_7d), sum(d.retained_30d),
+           sum(d.messages_received), sum(d.messages_sent), sum(d.first_responses),
+           (SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY s)
+              FROM unnest(staff_kpi_array_cat(d.response_seconds)) s),
+           (SELECT percentile_disc(0.9) WITHIN GROUP (ORDER BY s)
+              FROM unnest(staff_kpi_array_cat(d.response_seconds)) s),
+           sum(d.orders_paid), sum(d.gmv_fen), sum(d.refunds), sum(d.refund_fen),
+           sum(d.moments_posts), sum(d.greetings_sent), sum(d.follow_ups)
+    FROM staff_daily_performance d
+    WHERE d.day BETWEEN p_from AND p_to
+    GROUP BY 1, 2
+$$;
+
+-- Per department and period (each day credited to the member's department that day).
+CREATE OR REPLACE FUNCTION department_performance_by_period(p_kind text, p_from date, p_to date)
+RETURNS TABLE (department text, period_start date, staff_count bigint, friends_new bigint,
+               friends_net bigint, retained_7d bigint, retained_30d bigint,
+               messages_received bigint, messages_sent bigint, first_responses bigint,
+               first_response_median_s integer, first_response_p90_s integer,
+               orders_paid bigint, gmv_fen bigint, refunds bigint, refund_fen bigint,
+               moments_posts bigint, greetings_sent bigint, follow_ups bigint)
+LANGUAGE sql STABLE AS $$
+    SELECT x.department, (kpi_period(p_kind, d.day)).first_day, count(DISTINCT d.staff_id),
+           sum(d.friends_new), sum(d.friends_net), sum(d.retained_7d), sum(d.retained_30d),
+           sum(d.messages_received), sum(d.messages_sent), sum(d.first_responses),
+           (SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY s)
+              FROM unnest(staff_kpi_array_cat(d.response_seconds)) s),
+           (SELECT percentile_disc(0.9) WITHIN GROUP (ORDER BY s)
+              FROM unnest(staff_kpi_array_cat(d.response_seconds)) s),
+           sum(d.orders_paid), sum(d.gmv_fen), sum(d.refunds), sum(d.refund_fen),
+           sum(d.moments_posts), sum(d.greetings_sent), sum(d.follow_ups)
+    FROM staff_daily_performance d
+    CROSS JOIN LATERAL (SELECT staff_department_on(d.staff_id, d.day) AS department) x
+    WHERE d.day BETWEEN p_from AND p_to AND x.department IS NOT NULL
+    GROUP BY 1, 2
+$$;
+
+-- Retention of new friends per channel of the add, over [p_from, p_to].
+CREATE OR REPLACE FUNCTION friend_retention_by_channel(p_from date, p_to date)
+RETURNS TABLE (channel text, friends_new bigint, retained_7d bigint, retained_30d bigint,
+               retention_7d numeric, retention_30d numeric)
+LANGUAGE sql STABLE AS $$
+    SELECT c.channel, sum(c.friends_new), sum(c.retained_7d), sum(c.retained_30d),
+           round(sum(c.retained_7d)::numeric / nullif(sum(c.friends_new), 0), 4),
+           round(sum(c.retained_30d)::numeric / nullif(sum(c.friends_new), 0), 4)
+    FROM staff_daily_channel c WHERE c.day BETWEEN p_from AND p_to
+    GROUP BY c.channel
+$$;
+
+-- Private-domain users now, by channel (manager view). personal_wechat: no source records
+-- personal-WeChat friends yet, so it is null.
+CREATE OR REPLACE VIEW private_domain_users AS
+SELECT count(*) FILTER (WHERE EXISTS (SELECT 1 FROM jsonb_array_elements(p.identities) i
+                                      WHERE i->>'namespace' LIKE 'wx_openid%')
+                           OR p.first_channel = 'mini_program') AS mini_program,
+       count(*) FILTER (WHERE cardinality(p.groups) > 0) AS groups,
+       count(*) FILTER (WHERE p.member_level IS NOT NULL) AS members,
+       count(*) FILTER (WHERE cardinality(p.current_staff_ids) > 0) AS wecom_friends,
+       NULL::bigint AS personal_wechat,
+       count(*) FILTER (WHERE cardinality(p.groups) > 0 OR p.member_level IS NOT NULL
+                           OR cardinality(p.current_staff_ids) > 0 OR p.first_channel = 'mini_program'
+                           OR EXISTS (SELECT 1 FROM jsonb_array_elements(p.identities) i
+                                      WHERE i->>'namespace' LIKE 'wx_openid%')) AS total
+FROM customer_profile p;
