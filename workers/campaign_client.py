@@ -285,7 +285,7 @@ class WeComCampaignGateway:
         if not sender or not dedupe_key:
             return MassSendTask(Delivery.REFUSED, "sender and dedupe key are required")
         parts = split_recipients(recipients, dedupe_key, self._max_recipients)
-        if not parts[0][1]:
+        if not parts:
             return MassSendTask(Delivery.REFUSED, "no recipients")
         task_ids: list[str] = []
         refused: list[str] = []

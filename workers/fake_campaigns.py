@@ -18,9 +18,10 @@ What it reproduces, as WeCom / WeChat document it:
 * ``POST /cgi-bin/message/subscribe/send`` (``touser``, ``template_id``, ``data``) sends at
   once if the recipient holds a subscription grant for the template (each grant is used by
   one send; ``count`` -1 is a long-term subscription), else errcode 43101.
-* Rate limits (token buckets, ``rate_burst`` deep): ``corp_rate`` requests/second over all
-  three APIs → HTTP 429 with ``Retry-After`` (seconds, decimal); ``sender_rate`` per sender
-  on the mass-send APIs → errcode 45009. Unset means unlimited.
+* Rate limits (token buckets ``rate_burst`` deep, by default one second's worth):
+  ``corp_rate`` requests/second over all three APIs → HTTP 429 with ``Retry-After``
+  (seconds, decimal); ``sender_rate`` per sender on the mass-send APIs → errcode 45009.
+  Unset means unlimited.
 * Extension ``dedupe_key`` in a request body: the same key with the same request gets the
   first answer again with ``"duplicate": true`` and sends nothing; with a different request,
   errcode 40058. Only accepted requests are remembered.
@@ -156,7 +157,7 @@ class FakeCampaigns:
     auto_confirm_after: float | None = None
     corp_rate: float | None = None
     sender_rate: float | None = None
-    rate_burst: float = 1.0
+    rate_burst: float | None = None  # bucket depth; None: one second's worth of requests
     not_friends: set[str] = field(default_factory=set)
     max_tasks: int = 10_000
     max_receipts: int = 200_000
@@ -193,7 +194,7 @@ class FakeCampaigns:
             for key, value in changes.items():
                 if value is not None and (not isinstance(value, int | float) or value < 0):
                     raise ValueError(f"{key} must be a non-negative number or null")
-                if key in ("monthly_quota", "task_ttl", "rate_burst") and value is None:
+                if key in ("monthly_quota", "task_ttl") and value is None:
                     raise ValueError(f"{key} cannot be null")
             for key, value in changes.items():
                 setattr(self, key, int(value) if key == "monthly_quota" else
@@ -334,19 +335,23 @@ class FakeCampaigns:
             return (200, token_error, {}), fault
         now = self.monotonic()
         if self.corp_rate is not None:
-            wait = self._buckets.take("corp", self.corp_rate, self.rate_burst, now) \
+            wait = self._buckets.take("corp", self.corp_rate, self._burst(self.corp_rate), now) \
                 if self.corp_rate > 0 else math.inf
             if wait > 0:
                 self.rate_limited["corp"] += 1
-                retry = "3600" if math.isinf(wait) else f"{wait:.3f}"
+                retry = "3600" if math.isinf(wait) else f"{math.ceil(wait * 1000) / 1000:.3f}"
                 return (429, {"error": "too many requests"}, {"Retry-After": retry}), fault
         if self.sender_rate is not None and sender:
-            wait = self._buckets.take(f"sender:{sender}", self.sender_rate, self.rate_burst,
-                                      now) if self.sender_rate > 0 else math.inf
+            wait = self._buckets.take(f"sender:{sender}", self.sender_rate,
+                                      self._burst(self.sender_rate), now) \
+                if self.sender_rate > 0 else math.inf
             if wait > 0:
                 self.rate_limited["sender"] += 1
                 return _error(45009, "api freq out of limit"), fault
         return None, fault
+
+    def _burst(self, rate: float) -> float:
+        return max(1.0, rate if self.rate_burst is None else self.rate_burst)
 
     def _replay(self, key: str | None, fingerprint: str) -> Answer | None:
         if key is None or key not in self._dedupe:
