@@ -39,10 +39,10 @@ both, and a second charge on the customer's monthly quota). Callers must record 
 as soon as it is returned (``task_ids``, also for partial answers) and, after an ambiguous
 failure, should reconcile before retrying — e.g. list the sender's recent tasks with
 ``get_groupmsg_list_v2`` and match on creation time and text, or cancel the stray task with
-``cancel_groupmsg_send`` — none of which is implemented here. The same holds for direct
-subscribe messages, where each one-time subscription grant is consumed by the first send
-(a retry after a lost reply is then refused with 43101, not sent twice — but a long-term
-subscription would be charged twice).
+``cancel_groupmsg_send`` — none of which is implemented here. Direct subscribe messages
+have the same gap: after a lost reply a one-time grant is already used, so the retry is
+refused with 43101 although the customer *did* get the message (recorded as REFUSED, not
+sent twice); with a long-term subscription the retry sends a second message.
 
 WeCom also documents no expiry of an unconfirmed task. The fake expires tasks and says so
 with an extension field (``task_expired``), read here as EXPIRED; against real WeCom a task
