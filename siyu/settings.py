@@ -11,6 +11,9 @@
 | ``WECOM_CORP_ID`` / ``WECOM_CORP_SECRET`` | the fake gateway's | credentials for the outbound API |
 | ``WECOM_TOKEN``, ``WECOM_ENCODING_AES_KEY`` | unset: callbacks answer 404 | callback token and AES key |
 | ``SIYU_FAKE_GATEWAY_PORT`` | ``8001`` | port of the local fake WeCom gateway |
+| ``MINIPROGRAM_APP_ID`` / ``_SECRET`` | the fake's (none if ``WECOM_API_BASE`` set) | subscribe messages |
+| ``MINIPROGRAM_API_BASE`` | ``https://api.weixin.qq.com`` | WeChat API for subscribe messages |
+| ``SIYU_FAKE_AUTO_CONFIRM_SECONDS`` | ``30`` | the fake confirms mass-send tasks itself (empty: never) |
 | ``SIYU_TICK_MINUTES`` | ``60`` | clock slot: time-window segments are re-evaluated once per slot |
 | ``SIYU_DEBUG`` | unset | unmask unexpected GraphQL errors (never in production) |
 """
@@ -38,6 +41,10 @@ class Settings:
     wecom_token: str | None = None
     wecom_encoding_aes_key: str | None = None
     fake_gateway_port: int = 8001
+    miniprogram_app_id: str | None = None
+    miniprogram_app_secret: str | None = None
+    miniprogram_api_base: str = "https://api.weixin.qq.com"
+    fake_auto_confirm_seconds: float | None = 30.0
     debug: bool = False
     tick_minutes: int = 60
 
@@ -59,6 +66,10 @@ def load_secret(data_dir: Path, env: Mapping[str, str]) -> bytes:
     return value
 
 
+def _optional_float(value: str) -> float | None:
+    return float(value) if value.strip() else None
+
+
 def from_env(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     data_dir = Path(env.get("SIYU_DATA_DIR", ".siyu")).resolve()
@@ -75,6 +86,10 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         wecom_token=env.get("WECOM_TOKEN") or None,
         wecom_encoding_aes_key=env.get("WECOM_ENCODING_AES_KEY") or None,
         fake_gateway_port=int(env.get("SIYU_FAKE_GATEWAY_PORT", "8001")),
+        miniprogram_app_id=env.get("MINIPROGRAM_APP_ID") or None,
+        miniprogram_app_secret=env.get("MINIPROGRAM_APP_SECRET") or None,
+        miniprogram_api_base=env.get("MINIPROGRAM_API_BASE") or "https://api.weixin.qq.com",
+        fake_auto_confirm_seconds=_optional_float(env.get("SIYU_FAKE_AUTO_CONFIRM_SECONDS", "30")),
         debug=env.get("SIYU_DEBUG", "") not in ("", "0", "false"),
         tick_minutes=int(env.get("SIYU_TICK_MINUTES", "60")),
     )

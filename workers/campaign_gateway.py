@@ -47,9 +47,13 @@ class MassSendTask:
 
     delivery: Delivery
     reason: str
-    task_id: str | None = None  # WeCom's msgid
+    task_id: str | None = None  # WeCom's msgid (the first one when the list was split)
     refused: Sequence[str] = field(default_factory=tuple)  # recipients refused at creation
     retry_after: float | None = None
+    #: Every msgid created for this request, in order. WeCom takes at most 10,000 recipients
+    #: per task, so a larger list becomes several tasks; a partly created request lists the
+    #: parts created so far (a retry with the same key creates only the missing ones).
+    task_ids: Sequence[str] = field(default_factory=tuple)
 
 
 class RecipientStatus(enum.Enum):
@@ -67,6 +71,16 @@ class TaskResult:
     statuses: dict[str, RecipientStatus]  # recipient -> status
 
 
+class ResultUnavailable(Exception):
+    """Reading a task's result failed; ``delivery`` says whether and when to try again."""
+
+    def __init__(self, delivery: Delivery, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.delivery = delivery
+        self.reason = reason
+        self.retry_after = retry_after
+
+
 class CampaignGateway(Protocol):
     def send_direct(self, channel: str, recipient: str, template_id: str,
                     data: dict[str, str], dedupe_key: str) -> DirectResult: ...
@@ -74,4 +88,6 @@ class CampaignGateway(Protocol):
     def create_mass_send(self, sender: str, recipients: Sequence[str], text: str,
                          dedupe_key: str) -> MassSendTask: ...
 
-    def mass_send_result(self, task_id: str, sender: str) -> TaskResult: ...
+    def mass_send_result(self, task_id: str, sender: str) -> TaskResult:
+        """Raises :class:`ResultUnavailable` when the result cannot be read now."""
+        ...

@@ -14,6 +14,12 @@ with ``{"kind": …, "count": N}`` makes the next N send calls fail (``http_500`
 (errcode -1), ``rate_limit`` (errcode 45009), ``lost_reply`` (the send is accepted, then the
 reply is an HTTP 502: the ambiguous case), ``token_expired`` (42001)), ``POST /fake/reset``.
 
+The campaign APIs (``add_msg_template``, ``get_groupmsg_send_result``, ``subscribe/send``) and
+their control API under ``/fake/campaigns/…`` come from :mod:`workers.fake_campaigns`
+(``FakeWeCom.campaigns``); ``GET /cgi-bin/token?grant_type=client_credential&appid=&secret=``
+issues the mini-program tokens they accept (WeChat's shape: errcode 40013 / 40125 on a wrong
+app id / secret). ``POST /fake/reset`` resets both halves.
+
 Run it with :func:`run_fake_wecom` (uvicorn in a background thread on 127.0.0.1).
 """
 
@@ -33,8 +39,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from workers.fake_campaigns import FakeCampaigns
+from workers.fake_campaigns import routes as campaign_routes
+
 FAKE_CORP_ID = "wwfakecorp"
 FAKE_CORP_SECRET = "fake-corp-secret"  # noqa: S105 - a fake's well-known credential
+FAKE_APP_ID = "wxfakeminiprogram"
+FAKE_APP_SECRET = "fake-app-secret"  # noqa: S105 - a fake's well-known credential
 FAULT_KINDS = frozenset({"http_500", "busy", "rate_limit", "lost_reply", "token_expired"})
 
 
@@ -53,6 +64,9 @@ class FakeWeCom:
     corp_id: str = FAKE_CORP_ID
     corp_secret: str = FAKE_CORP_SECRET
     token_ttl: int = 7200
+    app_id: str = FAKE_APP_ID
+    app_secret: str = FAKE_APP_SECRET
+    campaigns: FakeCampaigns = field(default_factory=FakeCampaigns)
     sent: list[SentWelcome] = field(default_factory=list)
     send_calls: int = 0
     token_calls: int = 0
@@ -74,6 +88,7 @@ class FakeWeCom:
             self._faults.clear()
             self._tokens.clear()
             self.send_calls = self.token_calls = 0
+        self.campaigns.reset()
 
     def sent_snapshot(self) -> list[SentWelcome]:
         with self._lock:
@@ -94,6 +109,31 @@ class FakeWeCom:
             return {"errcode": 0, "errmsg": "ok", "access_token": token,
                     "expires_in": self.token_ttl}
 
+    def issue_wechat_token(self, app_id: str, app_secret: str) -> dict[str, Any]:
+        """WeChat's ``/cgi-bin/token``: a mini-program access token (no errcode on success)."""
+        with self._lock:
+            self.token_calls += 1
+            if app_id != self.app_id:
+                return {"errcode": 40013, "errmsg": "invalid appid"}
+            if app_secret != self.app_secret:
+                return {"errcode": 40125, "errmsg": "invalid appsecret"}
+            token = secrets.token_urlsafe(24)
+            self._tokens[token] = time.monotonic() + self.token_ttl
+            return {"access_token": token, "expires_in": self.token_ttl}
+
+    def token_error(self, token: str) -> dict[str, Any] | None:
+        """None for a live token, else WeCom's answer to it (40014 unknown, 42001 expired)."""
+        with self._lock:
+            return self._token_error(token)
+
+    def _token_error(self, token: str) -> dict[str, Any] | None:
+        expires = self._tokens.get(token)
+        if expires is None:
+            return {"errcode": 40014, "errmsg": "invalid access_token"}
+        if time.monotonic() >= expires:
+            return {"errcode": 42001, "errmsg": "access_token expired"}
+        return None
+
     def send_welcome(self, token: str, body: Any) -> tuple[int, dict[str, Any]]:
         """Returns (HTTP status, JSON body)."""
         with self._lock:
@@ -108,11 +148,9 @@ class FakeWeCom:
             if fault == "token_expired":
                 self._tokens.clear()
                 return 200, {"errcode": 42001, "errmsg": "access_token expired"}
-            expires = self._tokens.get(token)
-            if expires is None:
-                return 200, {"errcode": 40014, "errmsg": "invalid access_token"}
-            if time.monotonic() >= expires:
-                return 200, {"errcode": 42001, "errmsg": "access_token expired"}
+            token_error = self._token_error(token)
+            if token_error is not None:
+                return 200, token_error
             code = body.get("welcome_code") if isinstance(body, dict) else None
             text = body.get("text", {}).get("content") if isinstance(body, dict) else None
             if not isinstance(code, str) or not code or not isinstance(text, str):
@@ -133,6 +171,12 @@ def create_app(state: FakeWeCom) -> Starlette:
     async def gettoken(request: Request) -> JSONResponse:
         q = request.query_params
         return JSONResponse(state.issue_token(q.get("corpid", ""), q.get("corpsecret", "")))
+
+    async def wechat_token(request: Request) -> JSONResponse:
+        q = request.query_params
+        if q.get("grant_type") != "client_credential":
+            return JSONResponse({"errcode": 40002, "errmsg": "invalid grant_type"})
+        return JSONResponse(state.issue_wechat_token(q.get("appid", ""), q.get("secret", "")))
 
     async def send_welcome_msg(request: Request) -> JSONResponse:
         try:
@@ -163,6 +207,8 @@ def create_app(state: FakeWeCom) -> Starlette:
         Route("/fake/sent", list_sent),
         Route("/fake/faults", faults, methods=["POST"]),
         Route("/fake/reset", reset, methods=["POST"]),
+        Route("/cgi-bin/token", wechat_token),
+        *campaign_routes(state.campaigns, state.token_error),
     ])
 
 

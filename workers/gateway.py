@@ -22,7 +22,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import httpx
 
@@ -82,6 +82,7 @@ ERRCODES: dict[int, tuple[Outcome, str]] = {
     48002: (Outcome.PERMANENT_FAILURE, "api forbidden"),
 }
 TOKEN_ERRCODES = frozenset({40014, 42001})
+WECOM_TOKEN_PATH = "/cgi-bin/gettoken"  # noqa: S105 - a URL path, not a password
 
 
 def classify_errcode(errcode: int) -> SendResult:
@@ -110,17 +111,25 @@ def classify_exception(error: Exception) -> SendResult:
     return SendResult(Outcome.TRANSIENT_FAILURE, f"network: {type(error).__name__}")
 
 
-class _TokenRefused(Exception):
-    def __init__(self, result: SendResult) -> None:
-        super().__init__(result.reason)
-        self.result = result
+class TokenRefused(Exception):
+    """WeCom (or WeChat) would not issue an access token; carries its raw answer."""
+
+    def __init__(self, status_code: int, body: Any) -> None:
+        super().__init__(f"token refused: http {status_code}")
+        self.status_code = status_code
+        self.body = body
+
+    @property
+    def errcode(self) -> int | None:
+        code = self.body.get("errcode") if isinstance(self.body, dict) else None
+        return code if isinstance(code, int) else None
 
 
-_SECRET_PARAMS = re.compile(r"((?:access_token|corpsecret)=)[^&\s\"]+")
+_SECRET_PARAMS = re.compile(r"((?:access_token|corpsecret|secret)=)[^&\s\"]+")
 
 
 class _RedactSecrets(logging.Filter):
-    """Masks access tokens and corp secrets in ``httpx``'s request log."""
+    """Masks access tokens and secrets in ``httpx``'s request log."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.args:
@@ -136,22 +145,35 @@ def redact_httpx_log() -> None:
         target.addFilter(_RedactSecrets())
 
 
-class WeComGateway:
-    """Client of WeCom's ``gettoken`` and ``externalcontact/send_welcome_msg``.
+class Reply(NamedTuple):
+    status_code: int
+    body: Any  # the decoded JSON, None when the body was not JSON
+    retry_after: float | None  # seconds, from a ``Retry-After`` header
 
-    The access token is cached until shortly before it expires, shared by all
-    threads; a token refused by WeCom is dropped and fetched again once.
+
+class WeComSession:
+    """An HTTP client holding one cached access token, shared by all threads.
+
+    ``call`` posts JSON with the token; when the answer is 40014/42001 the token is
+    dropped, fetched again and the call repeated **once**. It raises
+    :class:`TokenRefused` when no token can be had and lets ``httpx.HTTPError``
+    through; every other answer is returned as ``(HTTP status, JSON body or None)``
+    for the caller to classify.
+
+    The token request defaults to WeCom's ``gettoken``; WeChat (mini-programs) uses
+    ``/cgi-bin/token`` with ``grant_type``/``appid``/``secret``.
     """
 
     #: Refresh a token this long before WeCom says it expires.
     TOKEN_MARGIN = 120.0
 
-    def __init__(self, base_url: str, corp_id: str, corp_secret: str, *,
-                 timeout: float = 5.0, transport: httpx.BaseTransport | None = None,
+    def __init__(self, base_url: str, token_params: dict[str, str], *,
+                 token_path: str = WECOM_TOKEN_PATH, timeout: float = 5.0,
+                 transport: httpx.BaseTransport | None = None,
                  clock: Any = time.monotonic) -> None:
         redact_httpx_log()
-        self.corp_id = corp_id
-        self._corp_secret = corp_secret
+        self._token_path = token_path
+        self._token_params = dict(token_params)
         self._client = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout,
                                     transport=transport)
         self._clock = clock
@@ -162,28 +184,19 @@ class WeComGateway:
     def close(self) -> None:
         self._client.close()
 
-    def __enter__(self) -> WeComGateway:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    # -- token -----------------------------------------------------------------
     def _access_token(self) -> str:
         with self._lock:
             if self._token is not None and self._clock() < self._token_expires:
                 return self._token
-            response = self._client.get("/cgi-bin/gettoken", params={
-                "corpid": self.corp_id, "corpsecret": self._corp_secret})
+            response = self._client.get(self._token_path, params=self._token_params)
             body = _json(response)
-            result = classify_response(response.status_code, body)
             token = body.get("access_token") if isinstance(body, dict) else None
-            if result.outcome is not Outcome.SENT or not isinstance(token, str):
-                if result.outcome is Outcome.SENT:
-                    result = SendResult(Outcome.TRANSIENT_FAILURE, "token reply without token")
-                log.warning("WeCom refused an access token: %s", result.reason)
-                raise _TokenRefused(result)
-            expires_in = body.get("expires_in", 7200) if isinstance(body, dict) else 7200
+            errcode = body.get("errcode", 0) if isinstance(body, dict) else None
+            if response.status_code != 200 or errcode != 0 or not isinstance(token, str):
+                log.warning("access token refused: http %s, errcode %s",
+                            response.status_code, errcode)
+                raise TokenRefused(response.status_code, body)
+            expires_in = body.get("expires_in", 7200)
             lifetime = float(expires_in) if isinstance(expires_in, int | float) else 7200.0
             self._token = token
             self._token_expires = self._clock() + max(lifetime - self.TOKEN_MARGIN,
@@ -195,26 +208,67 @@ class WeComGateway:
             if self._token == token:
                 self._token = None
 
-    # -- sending -----------------------------------------------------------------
+    def call(self, path: str, payload: dict[str, Any]) -> Reply:
+        for attempt in range(2):
+            token = self._access_token()
+            response = self._client.post(path, params={"access_token": token}, json=payload)
+            body = _json(response)
+            errcode = body.get("errcode") if isinstance(body, dict) else None
+            if response.status_code == 200 and errcode in TOKEN_ERRCODES and attempt == 0:
+                self._forget_token(token)
+                continue
+            return Reply(response.status_code, body, _retry_after(response))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def token_refusal_result(refused: TokenRefused) -> SendResult:
+    """A refused token as a welcome outcome (a 200 reply without a token is transient)."""
+    result = classify_response(refused.status_code, refused.body)
+    if result.outcome is Outcome.SENT:
+        return SendResult(Outcome.TRANSIENT_FAILURE, "token reply without token")
+    return result
+
+
+class WeComGateway:
+    """Client of WeCom's ``gettoken`` and ``externalcontact/send_welcome_msg``.
+
+    The access token is cached until shortly before it expires, shared by all
+    threads; a token refused by WeCom is dropped and fetched again once.
+    """
+
+    def __init__(self, base_url: str, corp_id: str, corp_secret: str, *,
+                 timeout: float = 5.0, transport: httpx.BaseTransport | None = None,
+                 clock: Any = time.monotonic) -> None:
+        self.corp_id = corp_id
+        self._session = WeComSession(base_url, {"corpid": corp_id, "corpsecret": corp_secret},
+                                     timeout=timeout, transport=transport, clock=clock)
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> WeComGateway:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def send_welcome(self, welcome_code: str, text: str) -> SendResult:
         payload = {"welcome_code": welcome_code, "text": {"content": text}}
         try:
-            for attempt in range(2):
-                token = self._access_token()
-                response = self._client.post(
-                    "/cgi-bin/externalcontact/send_welcome_msg",
-                    params={"access_token": token}, json=payload)
-                body = _json(response)
-                errcode = body.get("errcode") if isinstance(body, dict) else None
-                if response.status_code == 200 and errcode in TOKEN_ERRCODES and attempt == 0:
-                    self._forget_token(token)
-                    continue
-                return classify_response(response.status_code, body)
-        except _TokenRefused as refused:
-            return refused.result
+            reply = self._session.call("/cgi-bin/externalcontact/send_welcome_msg", payload)
+        except TokenRefused as refused:
+            return token_refusal_result(refused)
         except httpx.HTTPError as error:
             return classify_exception(error)
-        raise AssertionError("unreachable")  # pragma: no cover
+        return classify_response(reply.status_code, reply.body)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None  # an HTTP date: rare from API gateways, the caller's default applies
 
 
 def _json(response: httpx.Response) -> Any:

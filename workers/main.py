@@ -31,6 +31,7 @@ from siyu.bootstrap import build_application
 from siyu.settings import Settings
 from workers.auto_tag import AutoTagger
 from workers.broker import make_broker
+from workers.campaign_client import WeComCampaignGateway
 from workers.campaign_gateway import CampaignGateway
 from workers.campaigns import (
     CAMPAIGN_QUEUE,
@@ -42,7 +43,16 @@ from workers.campaigns import (
     declare_campaign_actor,
 )
 from workers.clock import CLOCK_QUEUE, ClockScheduler, declare_clock_actor
-from workers.fake_wecom import FAKE_CORP_ID, FAKE_CORP_SECRET, RunningFakeWeCom, run_fake_wecom
+from workers.fake_campaigns import FakeCampaigns
+from workers.fake_wecom import (
+    FAKE_APP_ID,
+    FAKE_APP_SECRET,
+    FAKE_CORP_ID,
+    FAKE_CORP_SECRET,
+    FakeWeCom,
+    RunningFakeWeCom,
+    run_fake_wecom,
+)
 from workers.gateway import OutboundGateway, WeComGateway
 from workers.outbox import Dispatcher, OutboxStore, WelcomeOutboxView
 from workers.welcome import (
@@ -94,6 +104,27 @@ def gateway_for(settings: Settings) -> WeComGateway:
     corp_id = settings.wecom_corp_id or FAKE_CORP_ID
     corp_secret = settings.wecom_corp_secret or FAKE_CORP_SECRET
     return WeComGateway(base, str(corp_id), str(corp_secret))
+
+
+def campaign_gateway_for(settings: Settings) -> WeComCampaignGateway:
+    """The campaign client: ``WECOM_API_BASE`` (and the mini-program settings for direct
+    messages), else the local fake for both, with the fake's ``dedupe_key`` extension on."""
+    fake = f"http://127.0.0.1:{settings.fake_gateway_port}"
+    on_fake = settings.wecom_api_base is None
+    app_id, app_secret = settings.miniprogram_app_id, settings.miniprogram_app_secret
+    direct_base = settings.miniprogram_api_base
+    if on_fake and not app_id:
+        app_id, app_secret, direct_base = FAKE_APP_ID, FAKE_APP_SECRET, fake
+    return WeComCampaignGateway(
+        settings.wecom_api_base or fake, str(settings.wecom_corp_id or FAKE_CORP_ID),
+        str(settings.wecom_corp_secret or FAKE_CORP_SECRET), app_id=app_id,
+        app_secret=app_secret, direct_base_url=direct_base, send_dedupe_key=on_fake)
+
+
+def fake_wecom_for(settings: Settings) -> FakeWeCom:
+    """The fake's state for the worker and the demo: tasks confirm themselves."""
+    return FakeWeCom(campaigns=FakeCampaigns(
+        auto_confirm_after=settings.fake_auto_confirm_seconds))
 
 
 class WelcomePipeline:
@@ -245,12 +276,15 @@ def build_pipeline(settings: Settings, *, threads: int = 4,
                    options: PipelineOptions | None = None,
                    gateway: OutboundGateway | None = None,
                    app: CustomerOperations | None = None,
-                   campaign_gateway: CampaignGateway | None = None) -> WelcomePipeline:
+                   campaign_gateway: CampaignGateway | None = None,
+                   campaigns: bool = True) -> WelcomePipeline:
     """Wire the welcome pipeline from settings (nothing runs until ``start()``).
 
     ``gateway`` defaults to :func:`gateway_for` (``WECOM_API_BASE`` or the local fake's
     port; the fake itself is not started here). ``app`` defaults to a new application
-    that the pipeline closes on ``stop()``; a given one is left open.
+    that the pipeline closes on ``stop()``; a given one is left open. With ``campaigns``
+    (the default) it also sends campaigns, through ``campaign_gateway`` or
+    :func:`campaign_gateway_for`.
     """
     if settings.database_url is None:
         raise ValueError("the worker needs settings.database_url (the CLI provides one)")
@@ -269,6 +303,10 @@ def build_pipeline(settings: Settings, *, threads: int = 4,
         broker = make_broker(settings.broker_url, settings.database_url,
                              postgres_poll_interval=options.postgres_poll_interval)
         campaign_store = None
+        if campaign_gateway is None and campaigns:
+            campaign_client = campaign_gateway_for(settings)
+            closers.append(campaign_client.close)
+            campaign_gateway = campaign_client
         if campaign_gateway is not None:
             campaign_store = CampaignStore.connect(settings.database_url,
                                                    max_size=options.threads + 2)
@@ -321,7 +359,7 @@ def run_worker(settings: Settings, *, processes: int = 1, threads: int = 4,
         serve_fake_gateway = settings.wecom_api_base is None
     fake: RunningFakeWeCom | None = None
     if serve_fake_gateway:
-        fake = run_fake_wecom(settings.fake_gateway_port)
+        fake = run_fake_wecom(settings.fake_gateway_port, state=fake_wecom_for(settings))
         log.info("fake WeCom gateway on %s", fake.url)
     children: list[Any] = []
     try:

@@ -1,0 +1,594 @@
+"""The campaign half of the local fake WeCom: mass-send tasks and subscribe messages.
+
+Mounted into :func:`workers.fake_wecom.create_app` (same server, same access tokens).
+What it reproduces, as WeCom / WeChat document it:
+
+* ``POST /cgi-bin/externalcontact/add_msg_template`` (``chat_type`` single, ``sender``, at
+  most 10,000 ``external_userid``) creates a **task** for the sender and answers its
+  ``msgid`` and a ``fail_list`` (ids starting with ``invalid``). Nothing is sent until the
+  task is confirmed — by a test (control API below) or automatically ``auto_confirm_after``
+  seconds after creation. A task unconfirmed after ``task_ttl`` seconds expires (WeCom does
+  not document an expiry; the reply then carries the extension ``"task_expired": true``).
+  Senders starting with ``invalid`` get errcode 40003.
+* On confirmation each recipient gets status 1 (sent), 2 (in ``not_friends``) or 3 (already
+  received ``monthly_quota`` mass messages — 4 by default — in this natural month,
+  Asia/Shanghai time).
+* ``POST /cgi-bin/externalcontact/get_groupmsg_send_result`` (``msgid``, ``userid``,
+  ``limit`` ≤ 1,000, default 500, ``cursor``) pages through the statuses in a fixed order.
+* ``POST /cgi-bin/message/subscribe/send`` (``touser``, ``template_id``, ``data``) sends at
+  once if the recipient holds a subscription grant for the template (each grant is used by
+  one send; ``count`` -1 is a long-term subscription), else errcode 43101.
+* Rate limits (token buckets ``rate_burst`` deep, by default one second's worth):
+  ``corp_rate`` requests/second over all three APIs → HTTP 429 with ``Retry-After``
+  (seconds, decimal); ``sender_rate`` per sender on the mass-send APIs → errcode 45009.
+  Unset means unlimited.
+* Extension ``dedupe_key`` in a request body: the same key with the same request gets the
+  first answer again with ``"duplicate": true`` and sends nothing; with a different request,
+  errcode 40058. Only accepted requests are remembered.
+* Injected faults (``busy`` → errcode -1, ``http_503``, ``rate_limit`` → 45009,
+  ``token_expired`` → 42001 once, ``lost_reply`` → processed, then HTTP 502), optionally only
+  for one API (``add_msg_template``, ``send_result``, ``subscribe_send``).
+
+Control API (not WeCom's; loopback only, like the whole fake):
+
+=======  ========================================  ===================================================
+POST     ``/fake/campaigns/config``                 any of ``monthly_quota``, ``task_ttl``,
+                                                    ``auto_confirm_after``, ``corp_rate``, ``sender_rate``,
+                                                    ``rate_burst`` (null clears); answers the config
+POST     ``/fake/campaigns/not_friends``            ``{"external_userids": [...]}`` replaces the set
+POST     ``/fake/campaigns/subscriptions``          ``{"touser", "template_id", "count": 1}``
+POST     ``/fake/campaigns/faults``                 ``{"kind", "count": 1, "api": null}``
+POST     ``/fake/campaigns/clock``                  ``{"advance": seconds}`` moves the fake's time on
+GET      ``/fake/campaigns/tasks``                  every task: msgid, sender, state, counts
+POST     ``/fake/campaigns/tasks/{msgid}/confirm``  confirm now (404 unknown, 409 expired)
+GET      ``/fake/campaigns/receipts?key_prefix=``   what reached whom: ``receipts``, ``per_recipient``
+                                                    (count per recipient among receipts whose dedupe key
+                                                    starts with ``key_prefix`` — start keys with the
+                                                    campaign id to count per campaign), ``evicted``
+GET      ``/fake/campaigns/stats``                  calls per API, rate-limited answers
+POST     ``/fake/campaigns/reset``                  forget everything but the configuration
+=======  ========================================  ===================================================
+
+Memory is bounded: ``max_tasks`` tasks, ``max_receipts`` receipts, ``max_dedupe`` keys (oldest
+dropped first) and quota counters for the two latest months only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import secrets
+import threading
+import time
+from collections import Counter, OrderedDict, deque
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+CAMPAIGN_FAULTS = frozenset({"busy", "http_503", "rate_limit", "token_expired", "lost_reply"})
+APIS = frozenset({"add_msg_template", "send_result", "subscribe_send"})
+CONFIG_KEYS = ("monthly_quota", "task_ttl", "auto_confirm_after", "corp_rate", "sender_rate",
+               "rate_burst")
+MAX_RECIPIENTS = 10_000
+#: Status codes of ``get_groupmsg_send_result``.
+NOT_SENT, SENT, NOT_FRIEND, QUOTA_REACHED = 0, 1, 2, 3
+
+Answer = tuple[int, dict[str, Any], dict[str, str]]  # HTTP status, JSON body, headers
+
+
+def _error(errcode: int, errmsg: str) -> Answer:
+    return 200, {"errcode": errcode, "errmsg": errmsg}, {}
+
+
+def month_of(epoch: float) -> str:
+    """The natural month (Asia/Shanghai) an instant falls in, as ``YYYY-MM``."""
+    return datetime.fromtimestamp(epoch, SHANGHAI).strftime("%Y-%m")
+
+
+@dataclass
+class Task:
+    msgid: str
+    sender: str
+    recipients: tuple[str, ...]
+    created_at: float
+    dedupe_key: str
+    confirmed_at: float | None = None
+    expired: bool = False
+    statuses: dict[str, int] = field(default_factory=dict)
+    send_times: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def state(self) -> str:
+        return "confirmed" if self.confirmed_at is not None else \
+            "expired" if self.expired else "pending"
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """One message that reached one recipient."""
+
+    recipient: str
+    kind: str  # "mass" or "direct"
+    msgid: str
+    dedupe_key: str  # "" when the request carried none
+    at: float
+
+
+class _Buckets:
+    """Token buckets by key (bounded: the least recently used key is dropped)."""
+
+    def __init__(self, max_keys: int = 10_000) -> None:
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._max_keys = max_keys
+
+    def take(self, key: str, rate: float, burst: float, now: float) -> float:
+        """0.0 when a request is allowed, else the seconds until one will be."""
+        tokens, last = self._buckets.get(key, (burst, now))
+        tokens = min(burst, tokens + (now - last) * rate)
+        if tokens >= 1.0:
+            self._buckets[key] = (tokens - 1.0, now)
+            wait = 0.0
+        else:
+            self._buckets[key] = (tokens, now)
+            wait = (1.0 - tokens) / rate
+        self._buckets.move_to_end(key)
+        while len(self._buckets) > self._max_keys:
+            self._buckets.popitem(last=False)
+        return wait
+
+    def clear(self) -> None:
+        self._buckets.clear()
+
+
+@dataclass
+class FakeCampaigns:
+    """The state of the fake's campaign APIs; every method is thread-safe."""
+
+    monthly_quota: int = 4
+    task_ttl: float = 3 * 86_400.0
+    auto_confirm_after: float | None = None
+    corp_rate: float | None = None
+    sender_rate: float | None = None
+    rate_burst: float | None = None  # bucket depth; None: one second's worth of requests
+    not_friends: set[str] = field(default_factory=set)
+    max_tasks: int = 10_000
+    max_receipts: int = 200_000
+    max_dedupe: int = 100_000
+    clock: Callable[[], float] = time.time  # business time: quota months, expiry, send_time
+    monotonic: Callable[[], float] = time.monotonic  # rate limits
+    calls: Counter[str] = field(default_factory=Counter)
+    rate_limited: Counter[str] = field(default_factory=Counter)
+    evicted_receipts: int = 0
+    _offset: float = 0.0
+    _tasks: OrderedDict[str, Task] = field(default_factory=OrderedDict)
+    _pending: dict[str, Task] = field(default_factory=dict)
+    _quota: dict[str, Counter[str]] = field(default_factory=dict)  # month -> recipient -> n
+    _subscriptions: dict[tuple[str, str], int] = field(default_factory=dict)
+    _dedupe: OrderedDict[str, tuple[str, dict[str, Any]]] = field(default_factory=OrderedDict)
+    _receipts: deque[Receipt] = field(default_factory=deque)
+    _faults: deque[tuple[str, str | None]] = field(default_factory=deque)
+    _buckets: _Buckets = field(default_factory=_Buckets)
+    _lock: threading.RLock = field(default_factory=threading.RLock)
+
+    # -- control ---------------------------------------------------------------
+    def now(self) -> float:
+        return self.clock() + self._offset
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._offset += seconds
+
+    def configure(self, **changes: Any) -> dict[str, Any]:
+        unknown = set(changes) - set(CONFIG_KEYS)
+        if unknown:
+            raise ValueError(f"unknown settings {sorted(unknown)}; expected {list(CONFIG_KEYS)}")
+        with self._lock:
+            for key, value in changes.items():
+                if value is not None and (not isinstance(value, int | float) or value < 0):
+                    raise ValueError(f"{key} must be a non-negative number or null")
+                if key in ("monthly_quota", "task_ttl") and value is None:
+                    raise ValueError(f"{key} cannot be null")
+            for key, value in changes.items():
+                setattr(self, key, int(value) if key == "monthly_quota" else
+                        None if value is None else float(value))
+            self._buckets.clear()
+            return self.config()
+
+    def config(self) -> dict[str, Any]:
+        with self._lock:
+            return {key: getattr(self, key) for key in CONFIG_KEYS}
+
+    def set_not_friends(self, external_userids: Iterable[str]) -> None:
+        with self._lock:
+            self.not_friends = set(external_userids)
+
+    def grant_subscription(self, touser: str, template_id: str, count: int = 1) -> None:
+        """``count`` one-time grants more, or -1 for a long-term subscription."""
+        with self._lock:
+            held = self._subscriptions.get((touser, template_id), 0)
+            self._subscriptions[(touser, template_id)] = \
+                -1 if count < 0 or held < 0 else held + count
+
+    def inject(self, kind: str, count: int = 1, api: str | None = None) -> None:
+        if kind not in CAMPAIGN_FAULTS:
+            raise ValueError(f"unknown fault {kind!r}; expected one of {sorted(CAMPAIGN_FAULTS)}")
+        if api is not None and api not in APIS:
+            raise ValueError(f"unknown api {api!r}; expected one of {sorted(APIS)}")
+        with self._lock:
+            self._faults.extend([(kind, api)] * count)
+
+    def reset(self) -> None:
+        with self._lock:
+            for keep in (self._tasks, self._pending, self._quota, self._subscriptions,
+                         self._dedupe, self._receipts, self._faults, self.calls,
+                         self.rate_limited):
+                keep.clear()
+            self._buckets.clear()
+            self.not_friends = set()
+            self.evicted_receipts = 0
+            self._offset = 0.0
+
+    def confirm(self, msgid: str) -> Task:
+        """The sender confirms the task now; confirming twice changes nothing."""
+        with self._lock:
+            self._settle()
+            task = self._tasks.get(msgid)
+            if task is None:
+                raise KeyError(msgid)
+            if task.expired:
+                raise TaskExpired(msgid)
+            if task.confirmed_at is None:
+                self._confirm(task, self.now())
+            return task
+
+    def tasks(self) -> list[dict[str, Any]]:
+        with self._lock:
+            self._settle()
+            return [{"msgid": t.msgid, "sender": t.sender, "state": t.state,
+                     "recipients": len(t.recipients), "created_at": t.created_at,
+                     "confirmed_at": t.confirmed_at,
+                     "sent": sum(1 for s in t.statuses.values() if s == SENT)}
+                    for t in self._tasks.values()]
+
+    def receipts(self, key_prefix: str = "") -> list[Receipt]:
+        with self._lock:
+            self._settle()
+            return [r for r in self._receipts if r.dedupe_key.startswith(key_prefix)]
+
+    def per_recipient(self, key_prefix: str = "") -> dict[str, int]:
+        """How many messages each recipient got (among keys starting with ``key_prefix``)."""
+        return dict(Counter(r.recipient for r in self.receipts(key_prefix)))
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            return {"calls": dict(self.calls), "rate_limited": dict(self.rate_limited),
+                    "tasks": len(self._tasks), "pending": len(self._pending),
+                    "receipts": len(self._receipts), "evicted_receipts": self.evicted_receipts}
+
+    # -- internals (lock held) -------------------------------------------------
+    def _settle(self) -> None:
+        """Auto-confirm or expire pending tasks whose moment has come."""
+        now = self.now()
+        for task in list(self._pending.values()):
+            expires = task.created_at + self.task_ttl
+            confirms = None if self.auto_confirm_after is None else \
+                task.created_at + self.auto_confirm_after
+            if confirms is not None and confirms < expires and now >= confirms:
+                self._confirm(task, confirms)
+            elif now >= expires:
+                task.expired = True
+                del self._pending[task.msgid]
+
+    def _confirm(self, task: Task, at: float) -> None:
+        month = month_of(at)
+        counts = self._quota.setdefault(month, Counter())
+        for old in sorted(self._quota)[:-2]:
+            del self._quota[old]
+        for recipient in task.recipients:
+            if recipient in self.not_friends:
+                task.statuses[recipient] = NOT_FRIEND
+            elif counts[recipient] >= self.monthly_quota:
+                task.statuses[recipient] = QUOTA_REACHED
+            else:
+                counts[recipient] += 1
+                task.statuses[recipient] = SENT
+                task.send_times[recipient] = int(at)
+                self._receive(Receipt(recipient, "mass", task.msgid, task.dedupe_key, at))
+        task.confirmed_at = at
+        self._pending.pop(task.msgid, None)
+
+    def _receive(self, receipt: Receipt) -> None:
+        self._receipts.append(receipt)
+        while len(self._receipts) > self.max_receipts:
+            self._receipts.popleft()
+            self.evicted_receipts += 1
+
+    def _take_fault(self, api: str) -> str | None:
+        for n, (kind, target) in enumerate(self._faults):
+            if target is None or target == api:
+                del self._faults[n]
+                return kind
+        return None
+
+    def _enter(self, api: str, token_error: dict[str, Any] | None,
+               sender: str | None) -> tuple[Answer | None, str | None]:
+        """Faults, the token and rate limits, in that order: an answer ends the call."""
+        self.calls[api] += 1
+        fault = self._take_fault(api)
+        if fault == "busy":
+            return _error(-1, "system busy"), fault
+        if fault == "http_503":
+            return (503, {"error": "service unavailable"}, {}), fault
+        if fault == "rate_limit":
+            return _error(45009, "api freq out of limit"), fault
+        if fault == "token_expired":
+            return _error(42001, "access_token expired"), fault
+        if token_error is not None:
+            return (200, token_error, {}), fault
+        now = self.monotonic()
+        if self.corp_rate is not None:
+            wait = self._buckets.take("corp", self.corp_rate, self._burst(self.corp_rate), now) \
+                if self.corp_rate > 0 else math.inf
+            if wait > 0:
+                self.rate_limited["corp"] += 1
+                retry = "3600" if math.isinf(wait) else f"{math.ceil(wait * 1000) / 1000:.3f}"
+                return (429, {"error": "too many requests"}, {"Retry-After": retry}), fault
+        if self.sender_rate is not None and sender:
+            wait = self._buckets.take(f"sender:{sender}", self.sender_rate,
+                                      self._burst(self.sender_rate), now) \
+                if self.sender_rate > 0 else math.inf
+            if wait > 0:
+                self.rate_limited["sender"] += 1
+                return _error(45009, "api freq out of limit"), fault
+        return None, fault
+
+    def _burst(self, rate: float) -> float:
+        return max(1.0, rate if self.rate_burst is None else self.rate_burst)
+
+    def _replay(self, key: str | None, fingerprint: str) -> Answer | None:
+        if key is None or key not in self._dedupe:
+            return None
+        stored_fingerprint, reply = self._dedupe[key]
+        self._dedupe.move_to_end(key)
+        if stored_fingerprint != fingerprint:
+            return _error(40058, "dedupe_key reused with a different request")
+        return 200, {**reply, "duplicate": True}, {}
+
+    def _remember(self, key: str | None, fingerprint: str, reply: dict[str, Any]) -> None:
+        if key is None:
+            return
+        self._dedupe[key] = (fingerprint, reply)
+        while len(self._dedupe) > self.max_dedupe:
+            self._dedupe.popitem(last=False)
+
+    # -- the APIs --------------------------------------------------------------
+    def add_msg_template(self, token_error: dict[str, Any] | None, body: Any) -> Answer:
+        body = body if isinstance(body, dict) else {}
+        sender = body.get("sender")
+        with self._lock:
+            stop, fault = self._enter("add_msg_template", token_error,
+                                      sender if isinstance(sender, str) else None)
+            if stop is not None:
+                return stop
+            recipients = body.get("external_userid")
+            text = body.get("text", {}).get("content") if isinstance(body.get("text"), dict) \
+                else None
+            if body.get("chat_type", "single") != "single" or not isinstance(sender, str) \
+                    or not sender or not isinstance(text, str) or not text \
+                    or not isinstance(recipients, list) or not recipients \
+                    or not all(isinstance(r, str) and r for r in recipients):
+                return _error(40058, "invalid Request Parameter")
+            if len(recipients) > MAX_RECIPIENTS:
+                return _error(40058, "external_userid exceeds 10000")
+            if sender.startswith("invalid"):
+                return _error(40003, "invalid userid")
+            key = _key(body)
+            fingerprint = _fingerprint(sender, sorted(set(recipients)), text)
+            replayed = self._replay(key, fingerprint)
+            if replayed is not None:
+                return replayed
+            fail_list = sorted({r for r in recipients if r.startswith("invalid")})
+            kept = tuple(sorted(set(recipients) - set(fail_list)))
+            msgid = f"msg{secrets.token_hex(12)}"
+            task = Task(msgid, sender, kept, self.now(), key or "")
+            task.statuses = dict.fromkeys(kept, NOT_SENT)
+            self._tasks[msgid] = task
+            self._pending[msgid] = task
+            while len(self._tasks) > self.max_tasks:
+                _, dropped = self._tasks.popitem(last=False)
+                self._pending.pop(dropped.msgid, None)
+            reply = {"errcode": 0, "errmsg": "ok", "fail_list": fail_list, "msgid": msgid}
+            self._remember(key, fingerprint, reply)
+            if fault == "lost_reply":
+                return 502, {"error": "bad gateway"}, {}
+            return 200, reply, {}
+
+    def send_result(self, token_error: dict[str, Any] | None, body: Any) -> Answer:
+        body = body if isinstance(body, dict) else {}
+        userid = body.get("userid")
+        with self._lock:
+            stop, fault = self._enter("send_result", token_error,
+                                      userid if isinstance(userid, str) else None)
+            if stop is not None:
+                return stop
+            self._settle()
+            limit = body.get("limit", 500)
+            cursor = body.get("cursor") or "0"
+            task = self._tasks.get(str(body.get("msgid")))
+            if task is None or not isinstance(limit, int) or not 1 <= limit <= 1000 \
+                    or not isinstance(cursor, str) or not cursor.isdigit():
+                return _error(40058, "invalid Request Parameter")
+            mine = task.recipients if userid == task.sender else ()
+            start = int(cursor)
+            page = mine[start:start + limit]
+            send_list = [{"external_userid": r, "userid": task.sender,
+                          "status": task.statuses[r],
+                          **({"send_time": task.send_times[r]} if r in task.send_times else {})}
+                         for r in page]
+            more = start + limit < len(mine)
+            reply = {"errcode": 0, "errmsg": "ok", "send_list": send_list,
+                     "next_cursor": str(start + limit) if more else "",
+                     "task_expired": task.expired}
+            if fault == "lost_reply":
+                return 502, {"error": "bad gateway"}, {}
+            return 200, reply, {}
+
+    def subscribe_send(self, token_error: dict[str, Any] | None, body: Any) -> Answer:
+        body = body if isinstance(body, dict) else {}
+        with self._lock:
+            stop, fault = self._enter("subscribe_send", token_error, None)
+            if stop is not None:
+                return stop
+            touser, template_id, data = body.get("touser"), body.get("template_id"), \
+                body.get("data")
+            if not isinstance(touser, str) or not touser or touser.startswith("invalid"):
+                return _error(40003, "invalid openid")
+            if not isinstance(template_id, str) or not template_id \
+                    or template_id.startswith("invalid"):
+                return _error(40037, "invalid template_id")
+            if not isinstance(data, dict) or not all(
+                    isinstance(v, dict) and isinstance(v.get("value"), str) for v in data.values()):
+                return _error(47003, "argument invalid! data.value invalid")
+            key = _key(body)
+            fingerprint = _fingerprint(touser, template_id, data)
+            replayed = self._replay(key, fingerprint)
+            if replayed is not None:
+                return replayed
+            grants = self._subscriptions.get((touser, template_id), 0)
+            if grants == 0:
+                return _error(43101, "user refuse to accept the msg")
+            if grants > 0:
+                self._subscriptions[(touser, template_id)] = grants - 1
+            msgid = str(secrets.randbits(48))
+            self._receive(Receipt(touser, "direct", msgid, key or "", self.now()))
+            reply = {"errcode": 0, "errmsg": "ok", "msgid": msgid}
+            self._remember(key, fingerprint, reply)
+            if fault == "lost_reply":
+                return 502, {"error": "bad gateway"}, {}
+            return 200, reply, {}
+
+
+class TaskExpired(Exception):
+    """The task expired before it was confirmed."""
+
+
+def _key(body: dict[str, Any]) -> str | None:
+    key = body.get("dedupe_key")
+    return key if isinstance(key, str) and key else None
+
+
+def _fingerprint(*parts: Any) -> str:
+    encoded = json.dumps(parts, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(encoded.encode()).hexdigest()
+
+
+async def _body(request: Request) -> Any:
+    try:
+        return await request.json()
+    except ValueError:
+        return None
+
+
+def _respond(answer: Answer) -> JSONResponse:
+    status, reply, headers = answer
+    return JSONResponse(reply, status_code=status, headers=headers)
+
+
+def routes(state: FakeCampaigns,
+           token_error: Callable[[str], dict[str, Any] | None]) -> list[Route]:
+    """The WeCom/WeChat campaign APIs and the control API, checking tokens with
+    ``token_error`` (None for a valid token, else WeCom's error reply)."""
+
+    def api(method: Callable[[dict[str, Any] | None, Any], Answer]
+            ) -> Callable[[Request], Awaitable[JSONResponse]]:
+        async def endpoint(request: Request) -> JSONResponse:
+            body = await _body(request)
+            return _respond(method(token_error(request.query_params.get("access_token", "")),
+                                   body))
+        return endpoint
+
+    def control(action: Callable[[dict[str, Any]], Any]
+                ) -> Callable[[Request], Awaitable[JSONResponse]]:
+        async def endpoint(request: Request) -> JSONResponse:
+            body = await _body(request)
+            try:
+                result = action(body if isinstance(body, dict) else {})
+            except (ValueError, TypeError) as error:
+                return JSONResponse({"error": str(error)}, status_code=400)
+            return JSONResponse(result if result is not None else {"ok": True})
+        return endpoint
+
+    async def confirm(request: Request) -> JSONResponse:
+        msgid = request.path_params["msgid"]
+        try:
+            task = state.confirm(msgid)
+        except KeyError:
+            return JSONResponse({"error": "unknown msgid"}, status_code=404)
+        except TaskExpired:
+            return JSONResponse({"error": "task expired"}, status_code=409)
+        return JSONResponse({"msgid": task.msgid, "state": task.state,
+                             "statuses": dict(task.statuses)})
+
+    async def tasks(_: Request) -> JSONResponse:
+        return JSONResponse(state.tasks())
+
+    async def receipts(request: Request) -> JSONResponse:
+        prefix = request.query_params.get("key_prefix", "")
+        listed = state.receipts(prefix)
+        return JSONResponse({"receipts": [asdict(r) for r in listed],
+                             "per_recipient": dict(Counter(r.recipient for r in listed)),
+                             "evicted": state.evicted_receipts})
+
+    async def stats(_: Request) -> JSONResponse:
+        return JSONResponse(state.stats())
+
+    def faults(body: dict[str, Any]) -> None:
+        api_name = body.get("api")
+        state.inject(str(body.get("kind")), int(body.get("count", 1)),
+                     None if api_name is None else str(api_name))
+
+    def not_friends(body: dict[str, Any]) -> None:
+        ids = body.get("external_userids")
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise ValueError("external_userids must be a list of strings")
+        state.set_not_friends(ids)
+
+    def subscriptions(body: dict[str, Any]) -> None:
+        touser, template_id = body.get("touser"), body.get("template_id")
+        if not isinstance(touser, str) or not isinstance(template_id, str):
+            raise ValueError("touser and template_id are required")
+        state.grant_subscription(touser, template_id, int(body.get("count", 1)))
+
+    def clock(body: dict[str, Any]) -> dict[str, float]:
+        state.advance(float(body.get("advance", 0)))
+        return {"now": state.now()}
+
+    def reset(_: dict[str, Any]) -> None:
+        state.reset()
+
+    return [
+        Route("/cgi-bin/externalcontact/add_msg_template", api(state.add_msg_template),
+              methods=["POST"]),
+        Route("/cgi-bin/externalcontact/get_groupmsg_send_result", api(state.send_result),
+              methods=["POST"]),
+        Route("/cgi-bin/message/subscribe/send", api(state.subscribe_send), methods=["POST"]),
+        Route("/fake/campaigns/config", control(lambda b: state.configure(**b)),
+              methods=["POST"]),
+        Route("/fake/campaigns/not_friends", control(not_friends), methods=["POST"]),
+        Route("/fake/campaigns/subscriptions", control(subscriptions), methods=["POST"]),
+        Route("/fake/campaigns/faults", control(faults), methods=["POST"]),
+        Route("/fake/campaigns/clock", control(clock), methods=["POST"]),
+        Route("/fake/campaigns/tasks", tasks),
+        Route("/fake/campaigns/tasks/{msgid}/confirm", confirm, methods=["POST"]),
+        Route("/fake/campaigns/receipts", receipts),
+        Route("/fake/campaigns/stats", stats),
+        Route("/fake/campaigns/reset", control(reset), methods=["POST"]),
+    ]
