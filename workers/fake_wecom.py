@@ -253,7 +253,9 @@ class RunningFakeWeCom:
 def run_fake_wecom(port: int | None = None, *, state: FakeWeCom | None = None,
                    host: str = "127.0.0.1") -> RunningFakeWeCom:
     """Start the fake on ``host:port`` (a free port when ``port`` is None or 0)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted sockets only for that
+    # protocol number, and without it every response waited ~40 ms for a delayed ACK.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port or 0))
