@@ -9,7 +9,7 @@
 * ``mass_send_result`` → ``externalcontact/get_groupmsg_send_result`` per (msgid, sender),
   following ``next_cursor`` to the end. Status 0 → PENDING, 1 → SENT, 2 → NOT_FRIEND,
   3 → QUOTA_EXCEEDED. The task counts as confirmed once any recipient left status 0.
-* ``send_direct`` (channel ``"miniprogram"``) → WeChat's ``cgi-bin/message/subscribe/send``
+* ``send_direct`` (channel ``"mini_program"``) → WeChat's ``cgi-bin/message/subscribe/send``
   (``touser``, ``template_id``, ``data``) with a mini-program access token.
 
 Every answer is classified (:data:`ERRCODES`): 0 → ACCEPTED; 45009 / 45011 / 45033 and
@@ -82,7 +82,7 @@ ADD_MSG_TEMPLATE = "/cgi-bin/externalcontact/add_msg_template"
 GET_SEND_RESULT = "/cgi-bin/externalcontact/get_groupmsg_send_result"
 SUBSCRIBE_SEND = "/cgi-bin/message/subscribe/send"
 WECHAT_TOKEN_PATH = "/cgi-bin/token"  # noqa: S105 - a URL path, not a password
-DIRECT_CHANNEL = "miniprogram"
+DIRECT_CHANNEL = "mini_program"  # the campaign channel (domain.restraint.CHANNELS)
 #: WeCom's documented maximum of ``external_userid`` per ``add_msg_template`` call.
 MAX_RECIPIENTS_PER_TASK = 10_000
 #: ``get_groupmsg_send_result`` pages: WeCom allows at most 1,000 per page.

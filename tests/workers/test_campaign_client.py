@@ -93,7 +93,7 @@ def test_direct_messages_map_errcodes_to_deliveries(code: int, delivery: Deliver
     # Given WeChat answers a subscribe message with this errcode
     script = Scripted(errcode(code))
     # When a direct message is sent
-    result = script.gateway().send_direct("miniprogram", "o-1", "tpl", {"k": "v"}, "key")
+    result = script.gateway().send_direct("mini_program", "o-1", "tpl", {"k": "v"}, "key")
     # Then it is classified, and rate limits say when to come back
     assert result.delivery is delivery
     assert (result.retry_after is not None) == (delivery is Delivery.RATE_LIMITED)
@@ -103,7 +103,7 @@ def test_a_user_without_a_subscription_is_refused_for_good() -> None:
     # Given the user refused (or never granted) the subscription: errcode 43101
     script = Scripted(errcode(43101))
     # When a direct message is sent
-    result = script.gateway().send_direct("miniprogram", "o-1", "tpl", {"k": "v"}, "key")
+    result = script.gateway().send_direct("mini_program", "o-1", "tpl", {"k": "v"}, "key")
     # Then it is REFUSED, with the errcode as the reason
     assert result.delivery is Delivery.REFUSED
     assert result.reason == "errcode 43101: user refused or has no subscription"
@@ -204,7 +204,7 @@ def test_direct_messages_use_a_mini_program_token_not_the_corp_token() -> None:
     gateway = WeComCampaignGateway("http://wecom.test", "wwcorp", "s3cret", app_id="wxapp",
                                    app_secret="app-s3cret", transport=httpx.MockTransport(answer))
     # When a direct message is sent
-    result = gateway.send_direct("miniprogram", "o-1", "tpl", {"thing1": "春季上新"}, "key")
+    result = gateway.send_direct("mini_program", "o-1", "tpl", {"thing1": "春季上新"}, "key")
     # Then WeChat's token request and the subscribe API were used, in WeChat's shape
     assert (result.delivery, result.message_id) == (Delivery.ACCEPTED, "42")
     token_request, send = seen
@@ -222,7 +222,7 @@ def test_direct_messages_on_an_unknown_or_unconfigured_channel_are_refused() -> 
                                    transport=httpx.MockTransport(Scripted()))
     # When / Then
     assert gateway.send_direct("sms", "o-1", "t", {}, "k").reason == "unsupported channel"
-    assert gateway.send_direct("miniprogram", "o-1", "t", {}, "k").reason == \
+    assert gateway.send_direct("mini_program", "o-1", "t", {}, "k").reason == \
         "direct channel not configured"
 
 
@@ -310,10 +310,10 @@ def test_a_dedupe_key_reused_for_another_request_is_refused() -> None:
     script = Scripted(created("m-1"), errcode(0, msgid=1))
     gateway = script.gateway()
     gateway.create_mass_send("alice", ["c1"], "hi", "k")
-    gateway.send_direct("miniprogram", "o-1", "tpl", {"a": "1"}, "d")
+    gateway.send_direct("mini_program", "o-1", "tpl", {"a": "1"}, "d")
     # When the keys are reused for other requests
     other_text = gateway.create_mass_send("alice", ["c1"], "bye", "k")
-    other_data = gateway.send_direct("miniprogram", "o-1", "tpl", {"a": "2"}, "d")
+    other_data = gateway.send_direct("mini_program", "o-1", "tpl", {"a": "2"}, "d")
     # Then both are refused without calling WeCom (a bug in the caller's keys)
     assert other_text.delivery is other_data.delivery is Delivery.REFUSED
     assert len(script.requests) == 2
@@ -325,7 +325,7 @@ def test_the_providers_duplicate_mark_is_reported_as_duplicate() -> None:
     gateway = script.gateway(send_dedupe_key=True)
     # When the send and a direct message are retried
     task = gateway.create_mass_send("alice", ["c1"], "hi", "k")
-    direct = gateway.send_direct("miniprogram", "o-1", "tpl", {}, "d")
+    direct = gateway.send_direct("mini_program", "o-1", "tpl", {}, "d")
     # Then both are DUPLICATE with the first answer's ids
     assert (task.delivery, task.task_id) == (Delivery.DUPLICATE, "m-1")
     assert (direct.delivery, direct.message_id) == (Delivery.DUPLICATE, "5")
@@ -409,7 +409,7 @@ def test_logs_never_show_recipients_texts_tokens_or_secrets(
     # When a mass send, a split send, a direct message and a result read run
     gateway.create_mass_send("alice", ["wm-cust-1"], "秘密优惠", "k1")
     gateway.create_mass_send("alice", ["wm-cust-2"], "秘密优惠", "k2")
-    gateway.send_direct("miniprogram", "o-openid-1", "tpl", {"thing": "秘密优惠"}, "k3")
+    gateway.send_direct("mini_program", "o-openid-1", "tpl", {"thing": "秘密优惠"}, "k3")
     gateway.mass_send_result("m-1", "alice")
     # Then the log names the APIs but none of the personal data or credentials
     text = caplog.text

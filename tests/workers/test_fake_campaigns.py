@@ -221,9 +221,9 @@ def test_a_direct_message_needs_a_subscription_grant_and_uses_it_up(
                json={"touser": "o-1", "template_id": "tpl", "count": 1})
     with client(fake_wecom) as gateway:
         # When each is sent one message, and o-1 a second with another key
-        first = gateway.send_direct("miniprogram", "o-1", "tpl", {"thing1": "上新"}, "d:1")
-        second = gateway.send_direct("miniprogram", "o-1", "tpl", {"thing1": "上新"}, "d:2")
-        other = gateway.send_direct("miniprogram", "o-2", "tpl", {"thing1": "上新"}, "d:3")
+        first = gateway.send_direct("mini_program", "o-1", "tpl", {"thing1": "上新"}, "d:1")
+        second = gateway.send_direct("mini_program", "o-1", "tpl", {"thing1": "上新"}, "d:2")
+        other = gateway.send_direct("mini_program", "o-2", "tpl", {"thing1": "上新"}, "d:3")
     # Then only the first was sent; the others are refused (43101)
     assert first.delivery is Delivery.ACCEPTED and first.message_id
     assert second.delivery is other.delivery is Delivery.REFUSED
@@ -257,7 +257,7 @@ def test_a_lost_reply_after_a_direct_message_was_sent_is_not_sent_twice(
     fake_wecom.state.campaigns.inject("lost_reply", api="subscribe_send")
     with client(fake_wecom) as gateway:
         # When the client retries three times with the same key
-        results = [gateway.send_direct("miniprogram", "o-1", "tpl", {"a": "b"}, "d:1").delivery
+        results = [gateway.send_direct("mini_program", "o-1", "tpl", {"a": "b"}, "d:1").delivery
                    for _ in range(3)]
     # Then the first failed ambiguously, the retries are duplicates, one message arrived
     assert results == [Delivery.TRANSIENT, Delivery.DUPLICATE, Delivery.DUPLICATE]
@@ -330,7 +330,7 @@ def test_the_corp_rate_limit_holds_the_measured_rate_to_the_configured_one(
     campaigns.grant_subscription("o-1", "tpl", count=-1)
     gateways = [client(fake_wecom, memo_size=0) for _ in range(16)]
     for n, gateway in enumerate(gateways):
-        assert gateway.send_direct("miniprogram", "o-1", "tpl", {}, f"warm:{n}").delivery \
+        assert gateway.send_direct("mini_program", "o-1", "tpl", {}, f"warm:{n}").delivery \
             is Delivery.ACCEPTED
     campaigns.configure(corp_rate=40, rate_burst=2)
     outcomes: list[tuple[Delivery, float | None]] = []
@@ -340,7 +340,7 @@ def test_the_corp_rate_limit_holds_the_measured_rate_to_the_configured_one(
         n = 0
         while time.monotonic() < stop_at:
             n += 1
-            result = gateways[worker].send_direct("miniprogram", "o-1", "tpl", {},
+            result = gateways[worker].send_direct("mini_program", "o-1", "tpl", {},
                                                   f"r:{worker}:{n}")
             outcomes.append((result.delivery, result.retry_after))
 
@@ -460,7 +460,7 @@ def test_the_wired_client_uses_the_fake_and_its_dedupe_extension_when_no_wecom_i
         first.create_mass_send("alice", ["c1"], "hi", "k")
     with campaign_gateway_for(settings) as second:
         retried = second.create_mass_send("alice", ["c1"], "hi", "k")
-        direct = second.send_direct("miniprogram", "o-1", "tpl", {}, "d")
+        direct = second.send_direct("mini_program", "o-1", "tpl", {}, "d")
     # Then the fake recognised the key, and direct messages use the fake's mini-program
     assert retried.delivery is Delivery.DUPLICATE
     assert direct.delivery is Delivery.ACCEPTED
@@ -472,7 +472,7 @@ def test_the_wired_client_has_no_direct_channel_against_real_wecom_without_an_ap
                             wecom_corp_secret="s")
     # When / Then direct messages are refused at once, never sent to a fake that is not there
     with campaign_gateway_for(settings) as gateway:
-        result = gateway.send_direct("miniprogram", "o-1", "tpl", {}, "d")
+        result = gateway.send_direct("mini_program", "o-1", "tpl", {}, "d")
     assert (result.delivery, result.reason) == (Delivery.REFUSED, "direct channel not configured")
 
 
