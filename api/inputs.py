@@ -73,6 +73,10 @@ class CustomerEventInput:
     reason: str | None = None
     purpose: str | None = None
     wording_version: str | None = None
+    text: str | None = strawberry.field(
+        default=None, description="MESSAGE_SENT: the message text, scanned against the "
+                                  "sensitive-word lexicon and never stored in clear (sealed "
+                                  "in the vault only when it hits).")
 
     def to_item(self) -> EventItem:
         values: dict[str, Any] = {name: getattr(self, name) for name in ITEM_FIELDS}

@@ -16,7 +16,9 @@ from eventsourcing.domain import Aggregate
 
 from domain.customer import Customer
 from domain.ingestion import EVENT_TYPES, camel
+from domain.lexicon import Lexicon
 from domain.staff import Staff
+from domain.staff_alert import StaffAlert
 from domain.tag_group import TagGroup
 from domain.wecom_directory import CorpTagLibrary, CustomerGroup
 
@@ -71,8 +73,11 @@ TYPES: dict[str, TypeDoc] = {
     "GROUP_LEFT": TypeDoc("`Customer.GroupLeft` (no-op if not in)", ("group_id",)),
     "MESSAGE_RECEIVED": TypeDoc("`Customer.MessageReceived` (kind and length, never text)",
                                 (S, "message_kind"), ("text_length",)),
-    "MESSAGE_SENT": TypeDoc("`Customer.MessageSent` (kind and length, never text)",
-                            (S, "message_kind"), ("text_length",)),
+    "MESSAGE_SENT": TypeDoc("`Customer.MessageSent` (kind and length, never text); with "
+                            "`text` (up to 4,096 characters) scanned against the sensitive-word "
+                            "lexicon: on a hit also `Customer.SensitiveWordsFound` (term ids) "
+                            "and the text sealed in the vault, else the text is dropped",
+                            (S, "message_kind"), ("text_length", "text")),
     "CONTENT_VIEWED": TypeDoc("`Customer.ContentViewed`", ("content_id",), ("seconds", "topic")),
     "CONTENT_FORWARDED": TypeDoc("`Customer.ContentForwarded`", ("content_id",)),
     "CONTENT_COMMENTED": TypeDoc("`Customer.ContentCommented` (length only)", ("content_id",),
@@ -112,7 +117,7 @@ SAMPLES: dict[str, Any] = {
     "text_length": 42, "activity_id": "quiz-7", "activity_kind": "quiz", "stream_id": "live-1111",
     "watch_seconds": 600, "seconds": 35, "topic": "育儿", "store_id": "store-sh-01",
     "sku": "serum-30ml", "quantity": 2, "coupon_code": "CPN-88A1", "points": 100, "reason": "check-in",
-    "purpose": "marketing", "wording_version": "2026-10",
+    "purpose": "marketing", "wording_version": "2026-10", "text": "您好, 订单已发货",
 }
 
 
@@ -129,7 +134,8 @@ def example(kind: str) -> dict[str, Any]:
 
 def event_classes() -> list[type[Any]]:
     """Every concrete event class nested on an aggregate, in declaration order."""
-    return [value for owner in (Customer, Staff, CustomerGroup, CorpTagLibrary, TagGroup)
+    return [value for owner in (Customer, Staff, CustomerGroup, CorpTagLibrary, TagGroup,
+                                  Lexicon, StaffAlert)
             for name, value in vars(owner).items()
             if isinstance(value, type) and issubclass(value, Aggregate.Event)
             and name not in ("Event", "Fact")  # (the aggregates' own base classes)

@@ -324,6 +324,20 @@ class Customer(Aggregate):
         message_kind: str
         text_length: int
 
+    class SensitiveWordsFound(Fact):
+        """A staff message hit the sensitive-word lexicon: which terms, never the text.
+
+        The text is sealed in the vault under this customer's key, field ``message_ref``
+        (``message:<version of the MessageSent>``), for managers to review; erasing the
+        customer's key makes it unreadable. ``hits``: ``{category, term_id, term}`` each.
+        """
+
+        staff_id: str
+        message_kind: str
+        hits: list[dict[str, str]]
+        message_ref: str
+        lexicon_version: int
+
     class ContentViewed(Fact):
         """v2 added ``seconds`` (time on the content; unknown for v1), v3 ``topic``."""
 

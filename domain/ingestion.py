@@ -37,6 +37,7 @@ EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_AMOUNT_FEN = 10**12
 MAX_COUNT = 10**9
 MAX_TEXT = 128
+MAX_MESSAGE_TEXT = 4096
 MESSAGE_KINDS = frozenset({"text", "image", "voice", "video", "file", "link", "mini_program",
                            "emotion", "location", "other"})
 
@@ -178,9 +179,6 @@ _FACTS: dict[str, tuple[type[Customer.Fact], list[tuple[str, str, str, bool]]]] 
         ("staff_id", "staff_id", "text", True), ("reason", "reason", "text", True)]),
     "STAFF_MUTED": (Customer.StaffMuted, [("staff_id", "staff_id", "text", True)]),
     "MESSAGE_RECEIVED": (Customer.MessageReceived, [
-        ("staff_id", "staff_id", "text", True), ("message_kind", "message_kind", "kind", True),
-        ("text_length", "text_length", "count", False)]),
-    "MESSAGE_SENT": (Customer.MessageSent, [
         ("staff_id", "staff_id", "text", True), ("message_kind", "message_kind", "kind", True),
         ("text_length", "text_length", "count", False)]),
     "CONTENT_VIEWED": (Customer.ContentViewed, [
@@ -333,6 +331,30 @@ def _order(method: str) -> Builder:
     return build
 
 
+def _message_sent(item: EventItem, command: Command) -> Apply:
+    """A staff message; its optional ``text`` is scanned by the application, not stored."""
+    staff_id = _req(item, "staff_id")
+    kind = _req(item, "message_kind")
+    if kind not in MESSAGE_KINDS:
+        raise InvalidInput(f"messageKind must be one of {sorted(MESSAGE_KINDS)}",
+                           field="messageKind")
+    length = _count(item, "text_length", required=False)
+    text = item.text
+    if text is not None:
+        if not isinstance(text, str) or len(text) > MAX_MESSAGE_TEXT:
+            raise InvalidInput(f"text must be a string of at most {MAX_MESSAGE_TEXT} "
+                               "characters", field="text")
+        _safe(text.replace("\n", " ").replace("\t", " "), "text")
+        command.message_text, command.message_staff_id, command.message_kind = (
+            text, staff_id, kind)
+        if length is None:
+            length = len(text)
+    size = length or 0
+    return lambda c, by: c.record_fact(Customer.MessageSent, staff_id=staff_id,
+                                       message_kind=kind, text_length=size, by=by,
+                                       occurred_at=command.occurred_at)
+
+
 def _order_cancelled(item: EventItem, command: Command) -> Apply:
     order_id = _req(item, "order_id")
     return lambda c, by: c.cancel_order(order_id, by, command.occurred_at)
@@ -369,6 +391,7 @@ _BUILDERS: dict[str, Builder] = {
     "ORDER_PLACED": _order("place_order"),
     "ORDER_PAID": _order("pay_order"),
     "ORDER_CANCELLED": _order_cancelled,
+    "MESSAGE_SENT": _message_sent,
     "ORDER_REFUNDED": _order_refunded,
     **{name: _fact_builder(kind, spec) for name, (kind, spec) in _FACTS.items()},
 }

@@ -62,6 +62,7 @@ class EventItem:
     reason: str | None = None
     purpose: str | None = None
     wording_version: str | None = None
+    text: str | None = None  # MESSAGE_SENT only: scanned, never stored in an event
 
 
 #: Optional scalar fields of an item, for adapters that map them by name.
@@ -83,3 +84,7 @@ class Command:
     inviter: Identity | None = None
     campaign_id: str | None = None
     personal: dict[str, str] = field(default_factory=dict)
+    #: A staff message's text, to scan against the lexicon (sealed only if it hits).
+    message_text: str | None = None
+    message_staff_id: str | None = None
+    message_kind: str | None = None
