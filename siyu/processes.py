@@ -11,6 +11,7 @@ from domain.application import CustomerOperations
 from projections.organisation import CustomerOwnershipView, StaffAssignmentView
 from projections.postgres_views import CustomerProfileView, StaffDirectoryView
 from projections.runner import BatchRunner, Tracker, View
+from projections.staff_alerts import StaffAlertView
 from projections.tag_groups import TagGroupView
 from siyu.bootstrap import build_application
 from siyu.settings import Settings
@@ -21,7 +22,7 @@ log = logging.getLogger(__name__)
 def read_model_views() -> list[View]:
     """Read models rebuilt by ``siyu rebuild`` and run by ``siyu projections``."""
     return [CustomerProfileView(), StaffDirectoryView(), TagGroupView(), StaffAssignmentView(),
-            CustomerOwnershipView()]
+            CustomerOwnershipView(), StaffAlertView()]
 
 
 def prepare_read_models(app: CustomerOperations) -> Tracker:

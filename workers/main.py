@@ -29,11 +29,19 @@ from domain.application import CustomerOperations
 from projections.runner import BatchRunner, Tracker
 from siyu.bootstrap import build_application
 from siyu.settings import Settings
+from workers.alerts import (
+    ALERT_QUEUE,
+    AlertDeps,
+    AlertOutboxView,
+    AlertStore,
+    ChatTimeoutChecker,
+    declare_alert_actor,
+)
 from workers.auto_tag import AutoTagger
 from workers.broker import make_broker
 from workers.clock import CLOCK_QUEUE, ClockScheduler, declare_clock_actor
 from workers.fake_wecom import FAKE_CORP_ID, FAKE_CORP_SECRET, RunningFakeWeCom, run_fake_wecom
-from workers.gateway import OutboundGateway, WeComGateway
+from workers.gateway import OutboundGateway, StaffMessageGateway, WeComGateway
 from workers.outbox import Dispatcher, OutboxStore, WelcomeOutboxView
 from workers.welcome import (
     DEFAULT_QUEUE,
@@ -70,6 +78,12 @@ class PipelineOptions:
     tick_minutes: int = 60
     clock_queue: str = CLOCK_QUEUE
     consume: bool = True  # run a Dramatiq worker for the queue
+    alert_queue: str = ALERT_QUEUE
+    #: A customer message unanswered this long alerts the staff member; the second limit
+    #: escalates to the managers.
+    chat_timeout: timedelta = timedelta(minutes=30)
+    chat_timeout_escalation: timedelta = timedelta(hours=2)
+    timeout_check_interval: float = 30.0  # seconds between chat-timeout checks
 
 
 def gateway_for(settings: Settings) -> WeComGateway:
@@ -86,7 +100,8 @@ class WelcomePipeline:
     def __init__(self, *, app: CustomerOperations, broker: dramatiq.Broker,
                  gateway: OutboundGateway, store: OutboxStore, options: PipelineOptions,
                  closers: list[Callable[[], None]] | None = None,
-                 database_url: str | None = None) -> None:
+                 database_url: str | None = None,
+                 staff_gateway: StaffMessageGateway | None = None) -> None:
         self.app = app
         self.broker = broker
         self.gateway = gateway
@@ -97,6 +112,16 @@ class WelcomePipeline:
                                 templates=options.templates, retry=options.retry)
         self.actor = declare_welcome_actor(broker, self.deps, queue_name=options.queue_name)
         self.clock_actor = declare_clock_actor(broker, app, queue_name=options.clock_queue)
+        self.alert_store = AlertStore(store.pool)
+        self.alert_store.create()
+        # The WeCom client sends both; a gateway given for welcomes only needs a staff one.
+        self.staff_gateway = staff_gateway or cast(StaffMessageGateway, gateway)
+        self.alert_actor = declare_alert_actor(
+            broker, AlertDeps(app=app, store=self.alert_store, gateway=self.staff_gateway,
+                              retry=options.retry), queue_name=options.alert_queue)
+        self.alert_runner: BatchRunner | None = None
+        self.alert_dispatcher: Dispatcher | None = None
+        self.timeouts: ChatTimeoutChecker | None = None
         self.runner: BatchRunner | None = None
         self.dispatcher: Dispatcher | None = None
         self.clock: ClockScheduler | None = None
@@ -111,6 +136,14 @@ class WelcomePipeline:
                                       poll_interval=options.projection_poll_interval)
             self.dispatcher = Dispatcher(store, self.enqueue, stale_after=options.stale_after,
                                          poll_interval=options.dispatch_interval)
+            self.alert_runner = BatchRunner(app, AlertOutboxView(), Tracker(datastore),
+                                            poll_interval=options.projection_poll_interval)
+            self.alert_dispatcher = Dispatcher(
+                self.alert_store, self.enqueue_alert, stale_after=options.stale_after,
+                poll_interval=options.dispatch_interval)
+            self.timeouts = ChatTimeoutChecker(
+                self.alert_store, options.chat_timeout, options.chat_timeout_escalation,
+                poll_interval=options.timeout_check_interval)
         self.worker: dramatiq.Worker | None = None
         self._threads: list[threading.Thread] = []
         self.failure: BaseException | None = None
@@ -119,6 +152,9 @@ class WelcomePipeline:
 
     def enqueue(self, outbox_key: str) -> None:
         self.actor.send(outbox_key)
+
+    def enqueue_alert(self, alert_key: str) -> None:
+        self.alert_actor.send(alert_key)
 
     def enqueue_tick(self, slot: str) -> None:
         self.clock_actor.send(slot)
@@ -139,6 +175,11 @@ class WelcomePipeline:
             self._spawn("clock-scheduler", self.clock.run_forever)
         if self.tagger is not None:
             self._spawn("auto-tagger", self.tagger.run_forever)
+        for name, part in (("alert-outbox-projection", self.alert_runner),
+                           ("alert-dispatcher", self.alert_dispatcher),
+                           ("chat-timeout-checker", self.timeouts)):
+            if part is not None:
+                self._spawn(name, part.run_forever)
         log.info("welcome pipeline started (queue %s, %d threads)", self.options.queue_name,
                  self.options.threads)
         return self
@@ -169,6 +210,9 @@ class WelcomePipeline:
             self.clock.stop()
         if self.tagger is not None:
             self.tagger.stop()
+        for part in (self.alert_runner, self.alert_dispatcher, self.timeouts):
+            if part is not None:
+                part.stop()
         for thread in self._threads:
             thread.join(timeout)
         if self.worker is not None:
