@@ -24,6 +24,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, Info
 
+from api.alerts import AlertMutation, AlertQuery
 from api.context import Context
 from api.errors import (
     BAD_INPUT,
@@ -263,9 +264,10 @@ class SiyuSchema(strawberry.Schema):
 
 
 #: Each feature module contributes its own Query and Mutation classes; they are merged here.
-QUERIES: tuple[type, ...] = (CustomerQuery, SegmentQuery, TagGroupQuery, OrganisationQuery)
+QUERIES: tuple[type, ...] = (CustomerQuery, SegmentQuery, TagGroupQuery, OrganisationQuery,
+                             AlertQuery)
 MUTATIONS: tuple[type, ...] = (CustomerMutation, SegmentMutation, TagGroupMutation,
-                                 OrganisationMutation)
+                                 OrganisationMutation, AlertMutation)
 
 
 def build_schema(*, debug: bool = False) -> strawberry.Schema:
