@@ -40,6 +40,7 @@ from api.ingest import (
 from api.mutations import CustomerMutation
 from api.organisation import OrganisationMutation, OrganisationQuery
 from api.read_models import CustomerFilterValues, decode_cursor, encode_cursor
+from api.scripts import ScriptMutation, ScriptQuery
 from api.segments import SegmentMutation, SegmentQuery
 from api.tag_groups import TagGroupMutation, TagGroupQuery
 from api.types import (
@@ -265,9 +266,9 @@ class SiyuSchema(strawberry.Schema):
 
 #: Each feature module contributes its own Query and Mutation classes; they are merged here.
 QUERIES: tuple[type, ...] = (CustomerQuery, SegmentQuery, TagGroupQuery, OrganisationQuery,
-                             AlertQuery)
+                             AlertQuery, ScriptQuery)
 MUTATIONS: tuple[type, ...] = (CustomerMutation, SegmentMutation, TagGroupMutation,
-                                 OrganisationMutation, AlertMutation)
+                                 OrganisationMutation, AlertMutation, ScriptMutation)
 
 
 def build_schema(*, debug: bool = False) -> strawberry.Schema:

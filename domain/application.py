@@ -40,6 +40,7 @@ from domain.identity import Identity, blind_index
 from domain.ingestion import Command, EventItem, parse_item
 from domain.ownership import OwnershipCommands
 from domain.ports import IngestIndex, SealedValue, SideWrites, Vault, WrappedKey
+from domain.scripting import ScriptCommands
 from domain.segment import Segment
 from domain.segmenting import SegmentCommands
 from domain.staff import Staff
@@ -95,7 +96,7 @@ class _SetAsList(Transcoding):
 
 
 class CustomerOperations(SegmentCommands, TaggingCommands, CampaignCommands, OwnershipCommands,
-                         SupervisionCommands, Application[UUID]):
+                         SupervisionCommands, ScriptCommands, Application[UUID]):
     """Records what customers and staff do; the single writer of the event log."""
 
     name = "Siyu"

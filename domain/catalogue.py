@@ -14,6 +14,7 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate
 
+from domain.chat_script import ChatScript
 from domain.customer import Customer
 from domain.ingestion import EVENT_TYPES, camel
 from domain.lexicon import Lexicon
@@ -86,6 +87,9 @@ TYPES: dict[str, TypeDoc] = {
     "LIVE_STREAM_WATCHED": TypeDoc("`Customer.LiveStreamWatched`",
                                    ("stream_id", "watch_seconds")),
     "STORE_VISITED": TypeDoc("`Customer.StoreVisited`", ("store_id",)),
+    "SCRIPT_USED": TypeDoc("`Customer.ScriptUsed` (a chat script used with the customer; "
+                           "counted per staff member in `chat_script_usage`)",
+                           (S, "script_id"), ("script_version",)),
     # conversion
     "PRODUCT_VIEWED": TypeDoc("`Customer.ProductViewed`", ("sku",)),
     "ADDED_TO_CART": TypeDoc("`Customer.AddedToCart`", ("sku", "quantity")),
@@ -118,6 +122,7 @@ SAMPLES: dict[str, Any] = {
     "watch_seconds": 600, "seconds": 35, "topic": "育儿", "store_id": "store-sh-01",
     "sku": "serum-30ml", "quantity": 2, "coupon_code": "CPN-88A1", "points": 100, "reason": "check-in",
     "purpose": "marketing", "wording_version": "2026-10", "text": "您好, 订单已发货",
+    "script_id": "0d9a3f1e-5b7c-4e8a-9f10-2b3c4d5e6f70", "script_version": 2,
 }
 
 
@@ -135,7 +140,7 @@ def example(kind: str) -> dict[str, Any]:
 def event_classes() -> list[type[Any]]:
     """Every concrete event class nested on an aggregate, in declaration order."""
     return [value for owner in (Customer, Staff, CustomerGroup, CorpTagLibrary, TagGroup,
-                                  Lexicon, StaffAlert)
+                                  Lexicon, StaffAlert, ChatScript)
             for name, value in vars(owner).items()
             if isinstance(value, type) and issubclass(value, Aggregate.Event)
             and name not in ("Event", "Fact")  # (the aggregates' own base classes)

@@ -324,6 +324,13 @@ class Customer(Aggregate):
         message_kind: str
         text_length: int
 
+    class ScriptUsed(Fact):
+        """A staff member used a chat script (话术) with this customer."""
+
+        staff_id: str
+        script_id: str
+        script_version: int | None
+
     class SensitiveWordsFound(Fact):
         """A staff message hit the sensitive-word lexicon: which terms, never the text.
 

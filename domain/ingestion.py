@@ -195,6 +195,9 @@ _FACTS: dict[str, tuple[type[Customer.Fact], list[tuple[str, str, str, bool]]]] 
         ("stream_id", "stream_id", "text", True),
         ("watch_seconds", "watch_seconds", "count", True)]),
     "STORE_VISITED": (Customer.StoreVisited, [("store_id", "store_id", "text", True)]),
+    "SCRIPT_USED": (Customer.ScriptUsed, [
+        ("staff_id", "staff_id", "text", True), ("script_id", "script_id", "text", True),
+        ("script_version", "script_version", "count", False)]),
     "PRODUCT_VIEWED": (Customer.ProductViewed, [("sku", "sku", "text", True)]),
     "ADDED_TO_CART": (Customer.AddedToCart, [
         ("sku", "sku", "text", True), ("quantity", "quantity", "count", True)]),

@@ -63,6 +63,8 @@ class EventItem:
     purpose: str | None = None
     wording_version: str | None = None
     text: str | None = None  # MESSAGE_SENT only: scanned, never stored in an event
+    script_id: str | None = None
+    script_version: int | None = None
 
 
 #: Optional scalar fields of an item, for adapters that map them by name.

@@ -8,6 +8,7 @@ import threading
 from typing import Any
 
 from domain.application import CustomerOperations
+from projections.chat_scripts import ChatScriptView
 from projections.organisation import CustomerOwnershipView, StaffAssignmentView
 from projections.postgres_views import CustomerProfileView, StaffDirectoryView
 from projections.runner import BatchRunner, Tracker, View
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 def read_model_views() -> list[View]:
     """Read models rebuilt by ``siyu rebuild`` and run by ``siyu projections``."""
     return [CustomerProfileView(), StaffDirectoryView(), TagGroupView(), StaffAssignmentView(),
-            CustomerOwnershipView(), StaffAlertView()]
+            CustomerOwnershipView(), StaffAlertView(), ChatScriptView()]
 
 
 def prepare_read_models(app: CustomerOperations) -> Tracker:
