@@ -26,6 +26,7 @@ from strawberry.types import ExecutionContext, Info
 
 from api.alerts import AlertMutation, AlertQuery
 from api.context import Context
+from api.daily_reports import DailyReportQuery
 from api.errors import (
     BAD_INPUT,
     GRAPHQL_VALIDATION_FAILED,
@@ -266,7 +267,7 @@ class SiyuSchema(strawberry.Schema):
 
 #: Each feature module contributes its own Query and Mutation classes; they are merged here.
 QUERIES: tuple[type, ...] = (CustomerQuery, SegmentQuery, TagGroupQuery, OrganisationQuery,
-                             AlertQuery, ScriptQuery)
+                             AlertQuery, ScriptQuery, DailyReportQuery)
 MUTATIONS: tuple[type, ...] = (CustomerMutation, SegmentMutation, TagGroupMutation,
                                  OrganisationMutation, AlertMutation, ScriptMutation)
 

@@ -40,6 +40,7 @@ from domain.identity import Identity, blind_index
 from domain.ingestion import Command, EventItem, parse_item
 from domain.ownership import OwnershipCommands
 from domain.ports import IngestIndex, SealedValue, SideWrites, Vault, WrappedKey
+from domain.reporting import ReportCommands
 from domain.scripting import ScriptCommands
 from domain.segment import Segment
 from domain.segmenting import SegmentCommands
@@ -96,7 +97,8 @@ class _SetAsList(Transcoding):
 
 
 class CustomerOperations(SegmentCommands, TaggingCommands, CampaignCommands, OwnershipCommands,
-                         SupervisionCommands, ScriptCommands, Application[UUID]):
+                         SupervisionCommands, ScriptCommands, ReportCommands,
+                         Application[UUID]):
     """Records what customers and staff do; the single writer of the event log."""
 
     name = "Siyu"

@@ -16,6 +16,7 @@ from eventsourcing.domain import Aggregate
 
 from domain.chat_script import ChatScript
 from domain.customer import Customer
+from domain.daily_report import DailyReport
 from domain.ingestion import EVENT_TYPES, camel
 from domain.lexicon import Lexicon
 from domain.staff import Staff
@@ -140,7 +141,8 @@ def example(kind: str) -> dict[str, Any]:
 def event_classes() -> list[type[Any]]:
     """Every concrete event class nested on an aggregate, in declaration order."""
     return [value for owner in (Customer, Staff, CustomerGroup, CorpTagLibrary, TagGroup,
-                                  Lexicon, StaffAlert, ChatScript)
+                                  Lexicon, StaffAlert, ChatScript,
+                                  DailyReport)
             for name, value in vars(owner).items()
             if isinstance(value, type) and issubclass(value, Aggregate.Event)
             and name not in ("Event", "Fact")  # (the aggregates' own base classes)

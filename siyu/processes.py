@@ -9,6 +9,7 @@ from typing import Any
 
 from domain.application import CustomerOperations
 from projections.chat_scripts import ChatScriptView
+from projections.daily_report import DailyReportView
 from projections.organisation import CustomerOwnershipView, StaffAssignmentView
 from projections.postgres_views import CustomerProfileView, StaffDirectoryView
 from projections.runner import BatchRunner, Tracker, View
@@ -23,7 +24,8 @@ log = logging.getLogger(__name__)
 def read_model_views() -> list[View]:
     """Read models rebuilt by ``siyu rebuild`` and run by ``siyu projections``."""
     return [CustomerProfileView(), StaffDirectoryView(), TagGroupView(), StaffAssignmentView(),
-            CustomerOwnershipView(), StaffAlertView(), ChatScriptView()]
+            CustomerOwnershipView(), StaffAlertView(), ChatScriptView(),
+            DailyReportView()]
 
 
 def prepare_read_models(app: CustomerOperations) -> Tracker:

@@ -40,6 +40,13 @@ from workers.alerts import (
 from workers.auto_tag import AutoTagger
 from workers.broker import make_broker
 from workers.clock import CLOCK_QUEUE, ClockScheduler, declare_clock_actor
+from workers.daily_report import (
+    REPORT_QUEUE,
+    DailyReportScheduler,
+    ReportDeps,
+    ReportStore,
+    declare_report_actor,
+)
 from workers.fake_wecom import FAKE_CORP_ID, FAKE_CORP_SECRET, RunningFakeWeCom, run_fake_wecom
 from workers.gateway import OutboundGateway, StaffMessageGateway, WeComGateway
 from workers.outbox import Dispatcher, OutboxStore, WelcomeOutboxView
@@ -84,6 +91,9 @@ class PipelineOptions:
     chat_timeout: timedelta = timedelta(minutes=30)
     chat_timeout_escalation: timedelta = timedelta(hours=2)
     timeout_check_interval: float = 30.0  # seconds between chat-timeout checks
+    report_queue: str = REPORT_QUEUE
+    #: Daily reports for yesterday are built once it is past this hour in Shanghai.
+    report_hour: int = 8
 
 
 def gateway_for(settings: Settings) -> WeComGateway:
@@ -119,6 +129,10 @@ class WelcomePipeline:
         self.alert_actor = declare_alert_actor(
             broker, AlertDeps(app=app, store=self.alert_store, gateway=self.staff_gateway,
                               retry=options.retry), queue_name=options.alert_queue)
+        self.report_actor = declare_report_actor(
+            broker, ReportDeps(app=app, store=ReportStore(store.pool), gateway=self.staff_gateway,
+                               retry=options.retry), queue_name=options.report_queue)
+        self.reports: DailyReportScheduler | None = None
         self.alert_runner: BatchRunner | None = None
         self.alert_dispatcher: Dispatcher | None = None
         self.timeouts: ChatTimeoutChecker | None = None
@@ -144,6 +158,7 @@ class WelcomePipeline:
             self.timeouts = ChatTimeoutChecker(
                 self.alert_store, options.chat_timeout, options.chat_timeout_escalation,
                 poll_interval=options.timeout_check_interval)
+            self.reports = DailyReportScheduler(self.enqueue_reports, hour=options.report_hour)
         self.worker: dramatiq.Worker | None = None
         self._threads: list[threading.Thread] = []
         self.failure: BaseException | None = None
@@ -155,6 +170,9 @@ class WelcomePipeline:
 
     def enqueue_alert(self, alert_key: str) -> None:
         self.alert_actor.send(alert_key)
+
+    def enqueue_reports(self, day: str) -> None:
+        self.report_actor.send(day)
 
     def enqueue_tick(self, slot: str) -> None:
         self.clock_actor.send(slot)
@@ -177,7 +195,8 @@ class WelcomePipeline:
             self._spawn("auto-tagger", self.tagger.run_forever)
         for name, part in (("alert-outbox-projection", self.alert_runner),
                            ("alert-dispatcher", self.alert_dispatcher),
-                           ("chat-timeout-checker", self.timeouts)):
+                           ("chat-timeout-checker", self.timeouts),
+                           ("daily-report-scheduler", self.reports)):
             if part is not None:
                 self._spawn(name, part.run_forever)
         log.info("welcome pipeline started (queue %s, %d threads)", self.options.queue_name,
@@ -210,7 +229,7 @@ class WelcomePipeline:
             self.clock.stop()
         if self.tagger is not None:
             self.tagger.stop()
-        for part in (self.alert_runner, self.alert_dispatcher, self.timeouts):
+        for part in (self.alert_runner, self.alert_dispatcher, self.timeouts, self.reports):
             if part is not None:
                 part.stop()
         for thread in self._threads:
