@@ -12,6 +12,9 @@
 | ``WECOM_TOKEN``, ``WECOM_ENCODING_AES_KEY`` | unset: callbacks answer 404 | callback token and AES key |
 | ``SIYU_FAKE_GATEWAY_PORT`` | ``8001`` | port of the local fake WeCom gateway |
 | ``SIYU_TICK_MINUTES`` | ``60`` | clock slot: time-window segments are re-evaluated once per slot |
+| ``SIYU_CHAT_TIMEOUT_MINUTES`` | ``30`` | a customer message unanswered this long alerts the staff member |
+| ``SIYU_CHAT_ESCALATION_MINUTES`` | ``120`` | … this long escalates to the department's managers |
+| ``SIYU_REPORT_HOUR`` | ``8`` | hour (Asia/Shanghai) after which yesterday's daily reports are built |
 | ``SIYU_DEBUG`` | unset | unmask unexpected GraphQL errors (never in production) |
 """
 
@@ -40,6 +43,9 @@ class Settings:
     fake_gateway_port: int = 8001
     debug: bool = False
     tick_minutes: int = 60
+    chat_timeout_minutes: int = 30
+    chat_escalation_minutes: int = 120
+    report_hour: int = 8
 
     def with_database(self, url: str) -> Settings:
         return replace(self, database_url=url)
@@ -77,4 +83,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         fake_gateway_port=int(env.get("SIYU_FAKE_GATEWAY_PORT", "8001")),
         debug=env.get("SIYU_DEBUG", "") not in ("", "0", "false"),
         tick_minutes=int(env.get("SIYU_TICK_MINUTES", "60")),
+        chat_timeout_minutes=int(env.get("SIYU_CHAT_TIMEOUT_MINUTES", "30")),
+        chat_escalation_minutes=int(env.get("SIYU_CHAT_ESCALATION_MINUTES", "120")),
+        report_hour=int(env.get("SIYU_REPORT_HOUR", "8")),
     )

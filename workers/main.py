@@ -96,6 +96,16 @@ class PipelineOptions:
     report_hour: int = 8
 
 
+def options_for(settings: Settings, *, threads: int = 4, produce: bool = True
+                ) -> PipelineOptions:
+    """The options the environment sets (clock slot, chat-timeout limits, report hour)."""
+    return PipelineOptions(
+        threads=threads, produce=produce, tick_minutes=settings.tick_minutes,
+        chat_timeout=timedelta(minutes=settings.chat_timeout_minutes),
+        chat_timeout_escalation=timedelta(minutes=settings.chat_escalation_minutes),
+        report_hour=settings.report_hour)
+
+
 def gateway_for(settings: Settings) -> WeComGateway:
     """The WeCom client: ``WECOM_API_BASE``, else the local fake on its port."""
     base = settings.wecom_api_base or f"http://127.0.0.1:{settings.fake_gateway_port}"
@@ -263,7 +273,7 @@ def build_pipeline(settings: Settings, *, threads: int = 4,
     """
     if settings.database_url is None:
         raise ValueError("the worker needs settings.database_url (the CLI provides one)")
-    options = options or PipelineOptions(threads=threads, tick_minutes=settings.tick_minutes)
+    options = options or options_for(settings, threads=threads)
     closers: list[Callable[[], None]] = []
     try:
         if app is None:
@@ -304,7 +314,7 @@ def _wait_for_signal(pipeline: WelcomePipeline) -> None:
 def _consumer_process(settings: Settings, threads: int) -> None:
     """A further worker process: only consumes (the first one projects and dispatches)."""
     logging.basicConfig(level=logging.INFO)
-    options = PipelineOptions(threads=threads, produce=False, tick_minutes=settings.tick_minutes)
+    options = options_for(settings, threads=threads, produce=False)
     pipeline = build_pipeline(settings, options=options).start()
     try:
         _wait_for_signal(pipeline)
