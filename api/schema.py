@@ -105,6 +105,9 @@ async def _visible_customer(info: Info[Context, None], customer_id: UUID) -> Cus
     return Customer.from_row(row)
 
 
+#: Events on a customer's stream that the customer does not see in their own history.
+_STAFF_ONLY_EVENTS = ("Customer.SensitiveWordsFound",)
+
 _ENVELOPE = {"originator_id", "originator_version", "timestamp", "occurred_at", "by"}
 
 
@@ -209,6 +212,8 @@ class CustomerQuery:
         mapper = info.context.services.app.mapper
         edges = []
         for r in stored[:size]:
+            if principal.kind == "customer" and r["topic"].endswith(_STAFF_ONLY_EVENTS):
+                continue  # staff supervision (sensitive-word hits), not the customer's data
             e = mapper.to_domain_event(StoredEvent(r["originator_id"], r["originator_version"],
                                                    r["topic"], bytes(r["state"])))
             edges.append(CustomerEventEdge(
@@ -224,10 +229,11 @@ class CustomerQuery:
                     data=cast(JSON, _event_data(e)),
                 ),
             ))
+        last = stored[:size][-1]["notification_id"] if stored else None
         return CustomerEventConnection(
             edges=edges,
             page_info=PageInfo(has_next_page=len(stored) > size,
-                               end_cursor=edges[-1].cursor if edges else None))
+                               end_cursor=None if last is None else encode_cursor("n", last)))
 
     @strawberry.field(description="One staff member.")
     async def staff_member(self, info: Info[Context, None], id: strawberry.ID

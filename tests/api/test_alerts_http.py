@@ -101,6 +101,15 @@ def test_a_sensitive_message_is_reviewed_by_managers_only_and_unreadable_once_er
                       "text": "这单我们走飞单"}
     assert error(api.gql(REVIEW, {"id": alert["id"]}, as_="service"))["code"] == "FORBIDDEN"
     assert error(api.gql(REVIEW, {"id": alert["id"]}, as_="staff"))["code"] == "FORBIDDEN"
+    # And the customer's own history does not show staff supervision; a manager's does
+    history = "query($id: ID!) { customerHistory(customerId: $id) { edges { node { type } } } }"
+    own = issue_token(pg_url, "customer", customer_id, None, "tests")
+    types = [e["node"]["type"] for e in data(api.gql(history, {"id": customer_id}, token=own))[
+        "customerHistory"]["edges"]]
+    assert "Customer.MessageSent" in types and "Customer.SensitiveWordsFound" not in types
+    types = [e["node"]["type"] for e in data(api.gql(history, {"id": customer_id},
+                                                     as_="manager"))["customerHistory"]["edges"]]
+    assert "Customer.SensitiveWordsFound" in types
     # When the customer's key is erased, the text is gone
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute("DELETE FROM siyu_vault_key WHERE subject_id = %s", (customer_id,))
