@@ -75,6 +75,13 @@ class CustomerEventInput:
     wording_version: str | None = None
     occasion: str | None = None
     follow_up_kind: str | None = None
+    text: str | None = strawberry.field(
+        default=None, description="MESSAGE_SENT: the message text, scanned against the "
+                                  "sensitive-word lexicon and never stored in clear (sealed "
+                                  "in the vault only when it hits).")
+    script_id: str | None = strawberry.field(default=None, description="SCRIPT_USED: the script.")
+    script_version: int | None = strawberry.field(
+        default=None, description="SCRIPT_USED: the content version used, if known.")
 
     def to_item(self) -> EventItem:
         values: dict[str, Any] = {name: getattr(self, name) for name in ITEM_FIELDS}

@@ -24,8 +24,10 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, Info
 
+from api.alerts import AlertMutation, AlertQuery
 from api.campaigns import CampaignMutation, CampaignQuery
 from api.context import Context
+from api.daily_reports import DailyReportQuery
 from api.errors import (
     BAD_INPUT,
     GRAPHQL_VALIDATION_FAILED,
@@ -40,6 +42,7 @@ from api.ingest import (
 from api.mutations import CustomerMutation
 from api.organisation import OrganisationMutation, OrganisationQuery
 from api.read_models import CustomerFilterValues, decode_cursor, encode_cursor
+from api.scripts import ScriptMutation, ScriptQuery
 from api.segments import SegmentMutation, SegmentQuery
 from api.staff_kpis import StaffKpiQuery
 from api.tag_groups import TagGroupMutation, TagGroupQuery
@@ -103,6 +106,9 @@ async def _visible_customer(info: Info[Context, None], customer_id: UUID) -> Cus
         return None  # indistinguishable from "not found": no existence oracle
     return Customer.from_row(row)
 
+
+#: Events on a customer's stream that the customer does not see in their own history.
+_STAFF_ONLY_EVENTS = ("Customer.SensitiveWordsFound",)
 
 _ENVELOPE = {"originator_id", "originator_version", "timestamp", "occurred_at", "by"}
 
@@ -208,6 +214,8 @@ class CustomerQuery:
         mapper = info.context.services.app.mapper
         edges = []
         for r in stored[:size]:
+            if principal.kind == "customer" and r["topic"].endswith(_STAFF_ONLY_EVENTS):
+                continue  # staff supervision (sensitive-word hits), not the customer's data
             e = mapper.to_domain_event(StoredEvent(r["originator_id"], r["originator_version"],
                                                    r["topic"], bytes(r["state"])))
             edges.append(CustomerEventEdge(
@@ -223,10 +231,11 @@ class CustomerQuery:
                     data=cast(JSON, _event_data(e)),
                 ),
             ))
+        last = stored[:size][-1]["notification_id"] if stored else None
         return CustomerEventConnection(
             edges=edges,
             page_info=PageInfo(has_next_page=len(stored) > size,
-                               end_cursor=edges[-1].cursor if edges else None))
+                               end_cursor=None if last is None else encode_cursor("n", last)))
 
     @strawberry.field(description="One staff member.")
     async def staff_member(self, info: Info[Context, None], id: strawberry.ID
@@ -272,6 +281,9 @@ QUERIES: tuple[type, ...] = (
     OrganisationQuery,
     CampaignQuery,
     StaffKpiQuery,
+    AlertQuery,
+    ScriptQuery,
+    DailyReportQuery,
 )
 MUTATIONS: tuple[type, ...] = (
     CustomerMutation,
@@ -279,6 +291,8 @@ MUTATIONS: tuple[type, ...] = (
     TagGroupMutation,
     OrganisationMutation,
     CampaignMutation,
+    AlertMutation,
+    ScriptMutation,
 )
 
 

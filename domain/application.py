@@ -40,10 +40,13 @@ from domain.identity import Identity, blind_index
 from domain.ingestion import Command, EventItem, parse_item
 from domain.ownership import OwnershipCommands
 from domain.ports import IngestIndex, SealedValue, SideWrites, Vault, WrappedKey
+from domain.reporting import ReportCommands
+from domain.scripting import ScriptCommands
 from domain.segment import Segment
 from domain.segmenting import SegmentCommands
 from domain.staff import Staff
 from domain.staff_actions import StaffActionCommands
+from domain.supervising import SupervisionCommands
 from domain.tagging import TaggingCommands
 from domain.wecom_directory import CorpTagLibrary, CustomerGroup
 
@@ -80,6 +83,7 @@ class _Batch:
     writes: SideWrites = field(default_factory=SideWrites)
     key_cache: dict[UUID, bytes] = field(default_factory=dict)
     fresh: set[UUID] = field(default_factory=set)  # cache entries checked against the store
+    lexicon_checked: bool = False  # the lexicon's stored version was read for this batch
 
 
 class _SetAsList(Transcoding):
@@ -94,7 +98,8 @@ class _SetAsList(Transcoding):
 
 
 class CustomerOperations(SegmentCommands, TaggingCommands, CampaignCommands, OwnershipCommands,
-                         StaffActionCommands, Application[UUID]):
+                         StaffActionCommands, SupervisionCommands, ScriptCommands,
+                         ReportCommands, Application[UUID]):
     """Records what customers and staff do; the single writer of the event log."""
 
     name = "Siyu"
@@ -333,6 +338,7 @@ class CustomerOperations(SegmentCommands, TaggingCommands, CampaignCommands, Own
         if command.inviter is not None:
             self._refer(command, customer, owners.get(blinds[command.inviter]), batch, by)
         command.apply(customer, by)
+        self._scan_message(command, customer, batch)
         for name, value in command.personal.items():
             self._seal(customer.id, name, value, batch)
 

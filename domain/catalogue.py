@@ -14,9 +14,13 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate
 
+from domain.chat_script import ChatScript
 from domain.customer import Customer
+from domain.daily_report import DailyReport
 from domain.ingestion import EVENT_TYPES, camel
+from domain.lexicon import Lexicon
 from domain.staff import Staff
+from domain.staff_alert import StaffAlert
 from domain.tag_group import TagGroup
 from domain.wecom_directory import CorpTagLibrary, CustomerGroup
 
@@ -71,8 +75,11 @@ TYPES: dict[str, TypeDoc] = {
     "GROUP_LEFT": TypeDoc("`Customer.GroupLeft` (no-op if not in)", ("group_id",)),
     "MESSAGE_RECEIVED": TypeDoc("`Customer.MessageReceived` (kind and length, never text)",
                                 (S, "message_kind"), ("text_length",)),
-    "MESSAGE_SENT": TypeDoc("`Customer.MessageSent` (kind and length, never text)",
-                            (S, "message_kind"), ("text_length",)),
+    "MESSAGE_SENT": TypeDoc("`Customer.MessageSent` (kind and length, never text); with "
+                            "`text` (up to 4,096 characters) scanned against the sensitive-word "
+                            "lexicon: on a hit also `Customer.SensitiveWordsFound` (term ids) "
+                            "and the text sealed in the vault, else the text is dropped",
+                            (S, "message_kind"), ("text_length", "text")),
     "HOLIDAY_GREETING_SENT": TypeDoc("`Customer.HolidayGreetingSent` (节日问候; no text kept)",
                                      (S, "occasion")),
     "FOLLOW_UP_RECORDED": TypeDoc("`Customer.FollowUpRecorded` (跟进记录; no text kept)",
@@ -89,6 +96,9 @@ TYPES: dict[str, TypeDoc] = {
                                      ("campaign_id",)),
     "CAMPAIGN_LINK_CLICKED": TypeDoc("`Customer.CampaignLinkClicked` (campaign reports)",
                                      ("campaign_id",)),
+    "SCRIPT_USED": TypeDoc("`Customer.ScriptUsed` (a chat script used with the customer; "
+                           "counted per staff member in `chat_script_usage`)",
+                           (S, "script_id"), ("script_version",)),
     # conversion
     "PRODUCT_VIEWED": TypeDoc("`Customer.ProductViewed`", ("sku",)),
     "ADDED_TO_CART": TypeDoc("`Customer.AddedToCart`", ("sku", "quantity")),
@@ -122,7 +132,8 @@ SAMPLES: dict[str, Any] = {
     "watch_seconds": 600, "seconds": 35, "topic": "育儿", "store_id": "store-sh-01",
     "sku": "serum-30ml", "quantity": 2, "coupon_code": "CPN-88A1", "points": 100, "reason": "check-in",
     "purpose": "marketing", "wording_version": "2026-10", "occasion": "spring_festival",
-    "follow_up_kind": "call",
+    "follow_up_kind": "call", "text": "您好, 订单已发货",
+    "script_id": "0d9a3f1e-5b7c-4e8a-9f10-2b3c4d5e6f70", "script_version": 2,
 }
 
 
@@ -139,7 +150,9 @@ def example(kind: str) -> dict[str, Any]:
 
 def event_classes() -> list[type[Any]]:
     """Every concrete event class nested on an aggregate, in declaration order."""
-    return [value for owner in (Customer, Staff, CustomerGroup, CorpTagLibrary, TagGroup)
+    return [value for owner in (Customer, Staff, CustomerGroup, CorpTagLibrary, TagGroup,
+                                  Lexicon, StaffAlert, ChatScript,
+                                  DailyReport)
             for name, value in vars(owner).items()
             if isinstance(value, type) and issubclass(value, Aggregate.Event)
             and name not in ("Event", "Fact")  # (the aggregates' own base classes)

@@ -336,6 +336,27 @@ class Customer(Aggregate):
         staff_id: str
         follow_up_kind: str
 
+    class ScriptUsed(Fact):
+        """A staff member used a chat script (话术) with this customer."""
+
+        staff_id: str
+        script_id: str
+        script_version: int | None
+
+    class SensitiveWordsFound(Fact):
+        """A staff message hit the sensitive-word lexicon: which terms, never the text.
+
+        The text is sealed in the vault under this customer's key, field ``message_ref``
+        (``message:<version of the MessageSent>``), for managers to review; erasing the
+        customer's key makes it unreadable. ``hits``: ``{category, term_id, term}`` each.
+        """
+
+        staff_id: str
+        message_kind: str
+        hits: list[dict[str, str]]
+        message_ref: str
+        lexicon_version: int
+
     class ContentViewed(Fact):
         """v2 added ``seconds`` (time on the content; unknown for v1), v3 ``topic``."""
 

@@ -135,3 +135,25 @@ class NotOwnedByGiver(DomainError):
 
     code = "NOT_OWNED_BY_GIVER"
 
+
+
+class UnknownTerm(DomainError):
+    code = "UNKNOWN_TERM"
+
+
+class UnknownAlert(DomainError):
+    code = "UNKNOWN_ALERT"
+
+
+class AlertClosed(DomainError):
+    """The alert was resolved: it can be neither acknowledged nor resolved again."""
+
+    code = "ALERT_CLOSED"
+
+
+class UnknownScript(DomainError):
+    code = "UNKNOWN_SCRIPT"
+
+
+class ScriptArchived(DomainError):
+    code = "SCRIPT_ARCHIVED"

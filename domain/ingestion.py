@@ -38,6 +38,7 @@ EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_AMOUNT_FEN = 10**12
 MAX_COUNT = 10**9
 MAX_TEXT = 128
+MAX_MESSAGE_TEXT = 4096
 MESSAGE_KINDS = frozenset({"text", "image", "voice", "video", "file", "link", "mini_program",
                            "emotion", "location", "other"})
 
@@ -181,9 +182,6 @@ _FACTS: dict[str, tuple[type[Customer.Fact], list[tuple[str, str, str, bool]]]] 
     "MESSAGE_RECEIVED": (Customer.MessageReceived, [
         ("staff_id", "staff_id", "text", True), ("message_kind", "message_kind", "kind", True),
         ("text_length", "text_length", "count", False)]),
-    "MESSAGE_SENT": (Customer.MessageSent, [
-        ("staff_id", "staff_id", "text", True), ("message_kind", "message_kind", "kind", True),
-        ("text_length", "text_length", "count", False)]),
     "HOLIDAY_GREETING_SENT": (Customer.HolidayGreetingSent, [
         ("staff_id", "staff_id", "text", True), ("occasion", "occasion", "text", True)]),
     "FOLLOW_UP_RECORDED": (Customer.FollowUpRecorded, [
@@ -207,6 +205,9 @@ _FACTS: dict[str, tuple[type[Customer.Fact], list[tuple[str, str, str, bool]]]] 
         ("campaign_id", "campaign_id", "uuid", True)]),
     "CAMPAIGN_LINK_CLICKED": (Customer.CampaignLinkClicked, [
         ("campaign_id", "campaign_id", "uuid", True)]),
+    "SCRIPT_USED": (Customer.ScriptUsed, [
+        ("staff_id", "staff_id", "text", True), ("script_id", "script_id", "text", True),
+        ("script_version", "script_version", "count", False)]),
     "PRODUCT_VIEWED": (Customer.ProductViewed, [("sku", "sku", "text", True)]),
     "ADDED_TO_CART": (Customer.AddedToCart, [
         ("sku", "sku", "text", True), ("quantity", "quantity", "count", True)]),
@@ -349,6 +350,30 @@ def _order(method: str) -> Builder:
     return build
 
 
+def _message_sent(item: EventItem, command: Command) -> Apply:
+    """A staff message; its optional ``text`` is scanned by the application, not stored."""
+    staff_id = _req(item, "staff_id")
+    kind = _req(item, "message_kind")
+    if kind not in MESSAGE_KINDS:
+        raise InvalidInput(f"messageKind must be one of {sorted(MESSAGE_KINDS)}",
+                           field="messageKind")
+    length = _count(item, "text_length", required=False)
+    text = item.text
+    if text is not None:
+        if not isinstance(text, str) or len(text) > MAX_MESSAGE_TEXT:
+            raise InvalidInput(f"text must be a string of at most {MAX_MESSAGE_TEXT} "
+                               "characters", field="text")
+        _safe(text.replace("\n", " ").replace("\t", " "), "text")
+        command.message_text, command.message_staff_id, command.message_kind = (
+            text, staff_id, kind)
+        if length is None:
+            length = len(text)
+    size = length or 0
+    return lambda c, by: c.record_fact(Customer.MessageSent, staff_id=staff_id,
+                                       message_kind=kind, text_length=size, by=by,
+                                       occurred_at=command.occurred_at)
+
+
 def _order_cancelled(item: EventItem, command: Command) -> Apply:
     order_id = _req(item, "order_id")
     return lambda c, by: c.cancel_order(order_id, by, command.occurred_at)
@@ -385,6 +410,7 @@ _BUILDERS: dict[str, Builder] = {
     "ORDER_PLACED": _order("place_order"),
     "ORDER_PAID": _order("pay_order"),
     "ORDER_CANCELLED": _order_cancelled,
+    "MESSAGE_SENT": _message_sent,
     "ORDER_REFUNDED": _order_refunded,
     **{name: _fact_builder(kind, spec) for name, (kind, spec) in _FACTS.items()},
 }

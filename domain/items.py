@@ -64,6 +64,9 @@ class EventItem:
     wording_version: str | None = None
     occasion: str | None = None
     follow_up_kind: str | None = None
+    text: str | None = None  # MESSAGE_SENT only: scanned, never stored in an event
+    script_id: str | None = None
+    script_version: int | None = None
 
 
 #: Optional scalar fields of an item, for adapters that map them by name.
@@ -85,3 +88,7 @@ class Command:
     inviter: Identity | None = None
     campaign_id: str | None = None
     personal: dict[str, str] = field(default_factory=dict)
+    #: A staff message's text, to scan against the lexicon (sealed only if it hits).
+    message_text: str | None = None
+    message_staff_id: str | None = None
+    message_kind: str | None = None

@@ -15,7 +15,10 @@ BI_RELATIONS = ("customer_profile", "customer_profile_view", "customer_profile_m
                 "staff_directory", "tag_group", "tag_usage", "segment", "segment_membership",
                 "segment_ledger", "segment_size_daily", "customer_lifecycle_history",
                 "staff_assignment", "customer_ownership", "customer_current_owner",
-                "campaign", "campaign_send", "campaign_exclusion", "campaign_customer_event")
+                "campaign", "campaign_send", "campaign_exclusion", "campaign_customer_event",
+                "staff_alert", "sensitive_term", "sensitive_category", "chat_script",
+                "chat_script_version", "chat_script_usage", "daily_report",
+                "daily_report_activity")
 
 
 def grant_bi_role(database_url: str, role: str, password: str | None = None) -> list[str]:

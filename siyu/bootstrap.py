@@ -11,8 +11,14 @@ from siyu.vault import AesGcmVault, derive_key
 RECORDER_TOPIC = "siyu.recorders:SiyuPostgresRecorder"
 
 
-def postgres_env(database_url: str, *, pool_size: int = 5) -> dict[str, str]:
-    """eventsourcing's POSTGRES_* settings for a libpq URL."""
+def postgres_env(database_url: str, *, pool_size: int = 5, max_overflow: int = 25
+                 ) -> dict[str, str]:
+    """eventsourcing's POSTGRES_* settings for a libpq URL.
+
+    Every projection runner holds one connection while it tails the log (its lock and
+    LISTEN), so the pool must outgrow the number of read models (a dozen now) with room
+    for the writes: at most ``pool_size + max_overflow`` connections, opened as needed.
+    """
     info = conninfo_to_dict(database_url)
     return {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
@@ -22,7 +28,7 @@ def postgres_env(database_url: str, *, pool_size: int = 5) -> dict[str, str]:
         "POSTGRES_USER": str(info.get("user") or "postgres"),
         "POSTGRES_PASSWORD": str(info.get("password") or ""),
         "POSTGRES_POOL_SIZE": str(pool_size),
-        "POSTGRES_MAX_OVERFLOW": str(pool_size),
+        "POSTGRES_MAX_OVERFLOW": str(max_overflow),
         "APPLICATION_RECORDER_TOPIC": RECORDER_TOPIC,
         "CREATE_TABLE": "y",
     }

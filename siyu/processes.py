@@ -9,9 +9,12 @@ from typing import Any
 
 from domain.application import CustomerOperations
 from projections.campaigns import CampaignView
+from projections.chat_scripts import ChatScriptView
+from projections.daily_report import DailyReportView
 from projections.organisation import CustomerOwnershipView, StaffAssignmentView
 from projections.postgres_views import CustomerProfileView, StaffDirectoryView
 from projections.runner import BatchRunner, Tracker, View
+from projections.staff_alerts import StaffAlertView
 from projections.staff_performance import StaffPerformanceView
 from projections.tag_groups import TagGroupView
 from siyu.bootstrap import build_application
@@ -23,7 +26,8 @@ log = logging.getLogger(__name__)
 def read_model_views() -> list[View]:
     """Read models rebuilt by ``siyu rebuild`` and run by ``siyu projections``."""
     return [CustomerProfileView(), StaffDirectoryView(), TagGroupView(), StaffAssignmentView(),
-            CustomerOwnershipView(), CampaignView(), StaffPerformanceView()]
+            CustomerOwnershipView(), CampaignView(), StaffPerformanceView(), StaffAlertView(),
+            ChatScriptView(), DailyReportView()]
 
 
 def prepare_read_models(app: CustomerOperations) -> Tracker:

@@ -15,6 +15,9 @@
 | ``MINIPROGRAM_API_BASE`` | ``https://api.weixin.qq.com`` | WeChat API for subscribe messages |
 | ``SIYU_FAKE_AUTO_CONFIRM_SECONDS`` | ``30`` | the fake confirms mass-send tasks itself (empty: never) |
 | ``SIYU_TICK_MINUTES`` | ``60`` | clock slot: time-window segments are re-evaluated once per slot |
+| ``SIYU_CHAT_TIMEOUT_MINUTES`` | ``30`` | a customer message unanswered this long alerts the staff member |
+| ``SIYU_CHAT_ESCALATION_MINUTES`` | ``120`` | … this long escalates to the department's managers |
+| ``SIYU_REPORT_HOUR`` | ``8`` | hour (Asia/Shanghai) after which yesterday's daily reports are built |
 | ``SIYU_DEBUG`` | unset | unmask unexpected GraphQL errors (never in production) |
 """
 
@@ -47,6 +50,9 @@ class Settings:
     fake_auto_confirm_seconds: float | None = 30.0
     debug: bool = False
     tick_minutes: int = 60
+    chat_timeout_minutes: int = 30
+    chat_escalation_minutes: int = 120
+    report_hour: int = 8
 
     def with_database(self, url: str) -> Settings:
         return replace(self, database_url=url)
@@ -92,4 +98,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         fake_auto_confirm_seconds=_optional_float(env.get("SIYU_FAKE_AUTO_CONFIRM_SECONDS", "30")),
         debug=env.get("SIYU_DEBUG", "") not in ("", "0", "false"),
         tick_minutes=int(env.get("SIYU_TICK_MINUTES", "60")),
+        chat_timeout_minutes=int(env.get("SIYU_CHAT_TIMEOUT_MINUTES", "30")),
+        chat_escalation_minutes=int(env.get("SIYU_CHAT_ESCALATION_MINUTES", "120")),
+        report_hour=int(env.get("SIYU_REPORT_HOUR", "8")),
     )

@@ -9,6 +9,12 @@ What it reproduces:
   use gets errcode 41051, codes starting with ``expired`` or ``invalid`` get 40058, an unknown or
   expired token gets 40014 / 42001. Accepted sends are recorded (``FakeWeCom.sent``).
 
+* ``POST /cgi-bin/message/send?access_token=`` (application messages to staff):
+  ``{"touser", "msgtype": "text", "text": {"content"}, "enable_duplicate_check"}`` → a msgid;
+  with the duplicate check, the same (touser, content) again answers the first msgid and
+  is not recorded twice (``FakeWeCom.app_messages``); ``touser`` starting with ``invalid``
+  gets errcode 81013 (no such user). Faults apply as to welcome sends.
+
 Test hooks (not part of WeCom): ``GET /fake/sent`` lists accepted sends, ``POST /fake/faults``
 with ``{"kind": …, "count": N}`` makes the next N send calls fail (``http_500``, ``busy``
 (errcode -1), ``rate_limit`` (errcode 45009), ``lost_reply`` (the send is accepted, then the
@@ -57,6 +63,13 @@ class SentWelcome:
     at: float
 
 
+@dataclass(frozen=True, slots=True)
+class SentAppMessage:
+    touser: str
+    content: str
+    msgid: str
+
+
 @dataclass
 class FakeWeCom:
     """The fake's state; thread-safe, inspectable from tests."""
@@ -68,6 +81,7 @@ class FakeWeCom:
     app_secret: str = FAKE_APP_SECRET
     campaigns: FakeCampaigns = field(default_factory=FakeCampaigns)
     sent: list[SentWelcome] = field(default_factory=list)
+    app_messages: list[SentAppMessage] = field(default_factory=list)
     send_calls: int = 0
     token_calls: int = 0
     _tokens: dict[str, float] = field(default_factory=dict)
@@ -84,6 +98,7 @@ class FakeWeCom:
     def reset(self) -> None:
         with self._lock:
             self.sent.clear()
+            self.app_messages.clear()
             self._used.clear()
             self._faults.clear()
             self._tokens.clear()
@@ -132,6 +147,49 @@ class FakeWeCom:
             return {"errcode": 40014, "errmsg": "invalid access_token"}
         if time.monotonic() >= expires:
             return {"errcode": 42001, "errmsg": "access_token expired"}
+        return None
+
+    def app_messages_snapshot(self) -> list[SentAppMessage]:
+        with self._lock:
+            return list(self.app_messages)
+
+    def send_app_message(self, token: str, body: Any) -> tuple[int, dict[str, Any]]:
+        fault = self._fault_reply(token)
+        if fault is not None:
+            return fault
+        with self._lock:
+            touser = body.get("touser") if isinstance(body, dict) else None
+            text = body.get("text", {}).get("content") if isinstance(body, dict) else None
+            if not isinstance(touser, str) or not touser or not isinstance(text, str):
+                return 200, {"errcode": 40058, "errmsg": "invalid Request Parameter"}
+            if touser.startswith("invalid"):
+                return 200, {"errcode": 81013, "errmsg": "user & party & tag all invalid"}
+            if body.get("enable_duplicate_check"):
+                for earlier in self.app_messages:
+                    if (earlier.touser, earlier.content) == (touser, text):
+                        return 200, {"errcode": 0, "errmsg": "ok", "msgid": earlier.msgid}
+            msgid = f"fake-app-{secrets.token_hex(8)}"
+            self.app_messages.append(SentAppMessage(touser, text, msgid))
+            return 200, {"errcode": 0, "errmsg": "ok", "msgid": msgid}
+
+    def _fault_reply(self, token: str) -> tuple[int, dict[str, Any]] | None:
+        with self._lock:
+            self.send_calls += 1
+            fault = self._faults.popleft() if self._faults else None
+            if fault == "http_500":
+                return 500, {"error": "internal server error"}
+            if fault == "busy":
+                return 200, {"errcode": -1, "errmsg": "system busy"}
+            if fault == "rate_limit":
+                return 200, {"errcode": 45009, "errmsg": "api freq out of limit"}
+            if fault == "token_expired":
+                self._tokens.clear()
+                return 200, {"errcode": 42001, "errmsg": "access_token expired"}
+            expires = self._tokens.get(token)
+            if expires is None:
+                return 200, {"errcode": 40014, "errmsg": "invalid access_token"}
+            if time.monotonic() >= expires:
+                return 200, {"errcode": 42001, "errmsg": "access_token expired"}
         return None
 
     def send_welcome(self, token: str, body: Any) -> tuple[int, dict[str, Any]]:
@@ -186,6 +244,15 @@ def create_app(state: FakeWeCom) -> Starlette:
         status, reply = state.send_welcome(request.query_params.get("access_token", ""), body)
         return JSONResponse(reply, status_code=status)
 
+    async def message_send(request: Request) -> JSONResponse:
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        status, reply = state.send_app_message(request.query_params.get("access_token", ""),
+                                               body)
+        return JSONResponse(reply, status_code=status)
+
     async def list_sent(_: Request) -> JSONResponse:
         return JSONResponse([asdict(s) for s in state.sent_snapshot()])
 
@@ -204,6 +271,7 @@ def create_app(state: FakeWeCom) -> Starlette:
     return Starlette(routes=[
         Route("/cgi-bin/gettoken", gettoken),
         Route("/cgi-bin/externalcontact/send_welcome_msg", send_welcome_msg, methods=["POST"]),
+        Route("/cgi-bin/message/send", message_send, methods=["POST"]),
         Route("/fake/sent", list_sent),
         Route("/fake/faults", faults, methods=["POST"]),
         Route("/fake/reset", reset, methods=["POST"]),

@@ -53,6 +53,16 @@ class OutboundGateway(Protocol):
     def send_welcome(self, welcome_code: str, text: str) -> SendResult: ...
 
 
+class StaffMessageGateway(Protocol):
+    """Sends an application message (应用消息) to a staff member (alerts, daily reports).
+
+    WeCom dedupes a repeated (recipient, content) within ``duplicate_check_interval``
+    seconds (``enable_duplicate_check``): a redelivered send reaches the staff member once.
+    """
+
+    def send_app_message(self, to_user: str, text: str) -> SendResult: ...
+
+
 #: WeCom ``errcode`` values met on ``gettoken`` and ``send_welcome_msg``, and what they mean
 #: for a welcome message. Codes not listed are permanent failures (fail fast; a welcome code
 #: lives about 20 seconds at WeCom, so long retries are pointless anyway).
@@ -80,6 +90,8 @@ ERRCODES: dict[int, tuple[Outcome, str]] = {
     40001: (Outcome.PERMANENT_FAILURE, "invalid corp secret"),
     40013: (Outcome.PERMANENT_FAILURE, "invalid corp id"),
     48002: (Outcome.PERMANENT_FAILURE, "api forbidden"),
+    # Application messages: no such user / department / tag among the recipients.
+    81013: (Outcome.PERMANENT_FAILURE, "no such recipient"),
 }
 TOKEN_ERRCODES = frozenset({40014, 42001})
 WECOM_TOKEN_PATH = "/cgi-bin/gettoken"  # noqa: S105 - a URL path, not a password
@@ -230,11 +242,16 @@ def token_refusal_result(refused: TokenRefused) -> SendResult:
 
 
 class WeComGateway:
-    """Client of WeCom's ``gettoken`` and ``externalcontact/send_welcome_msg``.
+    """Client of WeCom's ``gettoken``, ``externalcontact/send_welcome_msg`` and
+    ``message/send`` (staff app messages).
 
     The access token is cached until shortly before it expires, shared by all
     threads; a token refused by WeCom is dropped and fetched again once.
     """
+
+    #: The self-built application (自建应用) that sends staff messages.
+    AGENT_ID = 1000002
+    DUPLICATE_CHECK_SECONDS = 4 * 3600
 
     def __init__(self, base_url: str, corp_id: str, corp_secret: str, *,
                  timeout: float = 5.0, transport: httpx.BaseTransport | None = None,
@@ -254,8 +271,17 @@ class WeComGateway:
 
     def send_welcome(self, welcome_code: str, text: str) -> SendResult:
         payload = {"welcome_code": welcome_code, "text": {"content": text}}
+        return self._post("/cgi-bin/externalcontact/send_welcome_msg", payload)
+
+    def send_app_message(self, to_user: str, text: str) -> SendResult:
+        payload = {"touser": to_user, "msgtype": "text", "agentid": self.AGENT_ID,
+                   "text": {"content": text}, "enable_duplicate_check": 1,
+                   "duplicate_check_interval": self.DUPLICATE_CHECK_SECONDS}
+        return self._post("/cgi-bin/message/send", payload)
+
+    def _post(self, path: str, payload: dict[str, Any]) -> SendResult:
         try:
-            reply = self._session.call("/cgi-bin/externalcontact/send_welcome_msg", payload)
+            reply = self._session.call(path, payload)
         except TokenRefused as refused:
             return token_refusal_result(refused)
         except httpx.HTTPError as error:

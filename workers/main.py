@@ -29,6 +29,14 @@ from domain.application import CustomerOperations
 from projections.runner import BatchRunner, Tracker
 from siyu.bootstrap import build_application
 from siyu.settings import Settings
+from workers.alerts import (
+    ALERT_QUEUE,
+    AlertDeps,
+    AlertOutboxView,
+    AlertStore,
+    ChatTimeoutChecker,
+    declare_alert_actor,
+)
 from workers.auto_tag import AutoTagger
 from workers.broker import make_broker
 from workers.campaign_client import WeComCampaignGateway
@@ -43,6 +51,13 @@ from workers.campaigns import (
     declare_campaign_actor,
 )
 from workers.clock import CLOCK_QUEUE, ClockScheduler, declare_clock_actor
+from workers.daily_report import (
+    REPORT_QUEUE,
+    DailyReportScheduler,
+    ReportDeps,
+    ReportStore,
+    declare_report_actor,
+)
 from workers.fake_campaigns import FakeCampaigns
 from workers.fake_wecom import (
     FAKE_APP_ID,
@@ -53,7 +68,7 @@ from workers.fake_wecom import (
     RunningFakeWeCom,
     run_fake_wecom,
 )
-from workers.gateway import OutboundGateway, WeComGateway
+from workers.gateway import OutboundGateway, StaffMessageGateway, WeComGateway
 from workers.outbox import Dispatcher, OutboxStore, WelcomeOutboxView
 from workers.welcome import (
     DEFAULT_QUEUE,
@@ -96,6 +111,25 @@ class PipelineOptions:
     campaign_stale_after: timedelta = timedelta(minutes=5)
     mass_send_poll_interval: float = 60.0  # seconds between reads of WeCom task results
     consume: bool = True  # run a Dramatiq worker for the queue
+    alert_queue: str = ALERT_QUEUE
+    #: A customer message unanswered this long alerts the staff member; the second limit
+    #: escalates to the managers.
+    chat_timeout: timedelta = timedelta(minutes=30)
+    chat_timeout_escalation: timedelta = timedelta(hours=2)
+    timeout_check_interval: float = 30.0  # seconds between chat-timeout checks
+    report_queue: str = REPORT_QUEUE
+    #: Daily reports for yesterday are built once it is past this hour in Shanghai.
+    report_hour: int = 8
+
+
+def options_for(settings: Settings, *, threads: int = 4, produce: bool = True
+                ) -> PipelineOptions:
+    """The options the environment sets (clock slot, chat-timeout limits, report hour)."""
+    return PipelineOptions(
+        threads=threads, produce=produce, tick_minutes=settings.tick_minutes,
+        chat_timeout=timedelta(minutes=settings.chat_timeout_minutes),
+        chat_timeout_escalation=timedelta(minutes=settings.chat_escalation_minutes),
+        report_hour=settings.report_hour)
 
 
 def gateway_for(settings: Settings) -> WeComGateway:
@@ -135,7 +169,8 @@ class WelcomePipeline:
                  closers: list[Callable[[], None]] | None = None,
                  database_url: str | None = None,
                  campaign_gateway: CampaignGateway | None = None,
-                 campaign_store: CampaignStore | None = None) -> None:
+                 campaign_store: CampaignStore | None = None,
+                 staff_gateway: StaffMessageGateway | None = None) -> None:
         self.app = app
         self.broker = broker
         self.gateway = gateway
@@ -146,6 +181,20 @@ class WelcomePipeline:
                                 templates=options.templates, retry=options.retry)
         self.actor = declare_welcome_actor(broker, self.deps, queue_name=options.queue_name)
         self.clock_actor = declare_clock_actor(broker, app, queue_name=options.clock_queue)
+        self.alert_store = AlertStore(store.pool)
+        self.alert_store.create()
+        # The WeCom client sends both; a gateway given for welcomes only needs a staff one.
+        self.staff_gateway = staff_gateway or cast(StaffMessageGateway, gateway)
+        self.alert_actor = declare_alert_actor(
+            broker, AlertDeps(app=app, store=self.alert_store, gateway=self.staff_gateway,
+                              retry=options.retry), queue_name=options.alert_queue)
+        self.report_actor = declare_report_actor(
+            broker, ReportDeps(app=app, store=ReportStore(store.pool), gateway=self.staff_gateway,
+                               retry=options.retry), queue_name=options.report_queue)
+        self.reports: DailyReportScheduler | None = None
+        self.alert_runner: BatchRunner | None = None
+        self.alert_dispatcher: Dispatcher | None = None
+        self.timeouts: ChatTimeoutChecker | None = None
         self.runner: BatchRunner | None = None
         self.dispatcher: Dispatcher | None = None
         self.clock: ClockScheduler | None = None
@@ -179,6 +228,15 @@ class WelcomePipeline:
                                       poll_interval=options.projection_poll_interval)
             self.dispatcher = Dispatcher(store, self.enqueue, stale_after=options.stale_after,
                                          poll_interval=options.dispatch_interval)
+            self.alert_runner = BatchRunner(app, AlertOutboxView(), Tracker(datastore),
+                                            poll_interval=options.projection_poll_interval)
+            self.alert_dispatcher = Dispatcher(
+                self.alert_store, self.enqueue_alert, stale_after=options.stale_after,
+                poll_interval=options.dispatch_interval)
+            self.timeouts = ChatTimeoutChecker(
+                self.alert_store, options.chat_timeout, options.chat_timeout_escalation,
+                poll_interval=options.timeout_check_interval)
+            self.reports = DailyReportScheduler(self.enqueue_reports, hour=options.report_hour)
         self.worker: dramatiq.Worker | None = None
         self._threads: list[threading.Thread] = []
         self.failure: BaseException | None = None
@@ -187,6 +245,12 @@ class WelcomePipeline:
 
     def enqueue(self, outbox_key: str) -> None:
         self.actor.send(outbox_key)
+
+    def enqueue_alert(self, alert_key: str) -> None:
+        self.alert_actor.send(alert_key)
+
+    def enqueue_reports(self, day: str) -> None:
+        self.report_actor.send(day)
 
     def enqueue_tick(self, slot: str) -> None:
         self.clock_actor.send(slot)
@@ -217,6 +281,12 @@ class WelcomePipeline:
             self._spawn("campaign-launcher", self.campaign_launcher.run_forever)
         if self.mass_send_sync is not None:
             self._spawn("mass-send-sync", self.mass_send_sync.run_forever)
+        for name, part in (("alert-outbox-projection", self.alert_runner),
+                           ("alert-dispatcher", self.alert_dispatcher),
+                           ("chat-timeout-checker", self.timeouts),
+                           ("daily-report-scheduler", self.reports)):
+            if part is not None:
+                self._spawn(name, part.run_forever)
         log.info("welcome pipeline started (queue %s, %d threads)", self.options.queue_name,
                  self.options.threads)
         return self
@@ -253,6 +323,9 @@ class WelcomePipeline:
             self.campaign_launcher.stop()
         if self.mass_send_sync is not None:
             self.mass_send_sync.stop()
+        for part in (self.alert_runner, self.alert_dispatcher, self.timeouts, self.reports):
+            if part is not None:
+                part.stop()
         for thread in self._threads:
             thread.join(timeout)
         if self.worker is not None:
@@ -288,7 +361,7 @@ def build_pipeline(settings: Settings, *, threads: int = 4,
     """
     if settings.database_url is None:
         raise ValueError("the worker needs settings.database_url (the CLI provides one)")
-    options = options or PipelineOptions(threads=threads, tick_minutes=settings.tick_minutes)
+    options = options or options_for(settings, threads=threads)
     closers: list[Callable[[], None]] = []
     try:
         if app is None:
@@ -339,7 +412,7 @@ def _wait_for_signal(pipeline: WelcomePipeline) -> None:
 def _consumer_process(settings: Settings, threads: int) -> None:
     """A further worker process: only consumes (the first one projects and dispatches)."""
     logging.basicConfig(level=logging.INFO)
-    options = PipelineOptions(threads=threads, produce=False, tick_minutes=settings.tick_minutes)
+    options = options_for(settings, threads=threads, produce=False)
     pipeline = build_pipeline(settings, options=options).start()
     try:
         _wait_for_signal(pipeline)

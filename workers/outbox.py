@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from psycopg import Cursor
@@ -248,10 +248,17 @@ class OutboxStore:
             return {str(status): int(n) for status, n in rows.fetchall()}
 
 
-class Dispatcher:
-    """Polls the outbox and enqueues one message (the row's key) per due row."""
+class DueWork(Protocol):
+    """An outbox whose due rows can be enqueued (welcome rows, staff alerts)."""
 
-    def __init__(self, store: OutboxStore, enqueue: Callable[[str], None], *,
+    def enqueue_due(self, enqueue: Callable[[str], None], *, stale_after: timedelta,
+                    limit: int = 200) -> int: ...
+
+
+class Dispatcher:
+    """Polls an outbox and enqueues one message (the row's key) per due row."""
+
+    def __init__(self, store: DueWork, enqueue: Callable[[str], None], *,
                  stale_after: timedelta = timedelta(minutes=5), poll_interval: float = 0.5,
                  batch_size: int = 200) -> None:
         self.store = store

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from domain.application import CustomerOperations
+from projections.runner import Tracker
 from tests.api.conftest import STAFF_ID, Api
 from tests.api.test_graphql_http import event, record
 from tests.api.test_segments_http import define
@@ -116,7 +118,8 @@ def test_a_second_campaign_the_same_day_is_capped_across_campaigns(api: Api) -> 
     assert {"reason": "CAP_DAY", "count": 1} in dry["excluded"]
 
 
-def test_cancelling_a_campaign_cancels_its_planned_sends(api: Api) -> None:
+def test_cancelling_a_campaign_cancels_its_planned_sends(api: Api,
+                                                         pg_app: CustomerOperations) -> None:
     seed(api)
     segment_id = define(api, "buyers", {"ordered": {"atLeast": 1}})
     campaign_id = draft(api, segment_id, channel="sms")
@@ -124,7 +127,8 @@ def test_cancelling_a_campaign_cancels_its_planned_sends(api: Api) -> None:
     body = api.gql("""mutation($id: ID!) { cancelCampaign(campaignId: $id, reason: "文案有误")
         { position } }""", {"id": campaign_id}, as_="manager")
     assert "errors" not in body, body
-    record(api, [], waitForProjection=True)
+    tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
+    assert tracker.wait("campaign", pg_app.recorder.max_notification_id() or 0, 20)
     statuses = api.gql("""query($id: ID!) { campaignSends(campaignId: $id) { edges {
         status } } }""", {"id": campaign_id}, as_="manager")["data"]["campaignSends"]["edges"]
     assert statuses and {e["status"] for e in statuses} == {"cancelled"}

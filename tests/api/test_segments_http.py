@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from domain.application import CustomerOperations
+from projections.runner import Tracker
 from tests.api.conftest import STAFF_ID, Api
 from tests.api.test_graphql_http import event, record
 from workers.auto_tag import AutoTagger
@@ -207,6 +208,12 @@ def test_a_customer_shows_their_segments_and_lifecycle_history(api: Api) -> None
         {"stage": "NEW", "cause": "EVENT", "causeEvent": "Customer.Registered"}]
 
 
+def projected(app: CustomerOperations) -> None:
+    """Wait until the profiles include everything ``app`` wrote (the tagger's tags)."""
+    tracker = Tracker(app.factory.datastore)  # type: ignore[attr-defined]
+    assert tracker.wait("customer_profile", app.recorder.max_notification_id() or 0, 20)
+
+
 def test_an_auto_tag_rule_tags_members_already_in_and_those_who_enter_once(
         api: Api, pg_app: CustomerOperations, pg_url: str) -> None:
     now = datetime.now(UTC)
@@ -228,7 +235,7 @@ def test_an_auto_tag_rule_tags_members_already_in_and_those_who_enter_once(
     # Then the tagger tags Alice (retroactively), not Bob, with the rule as the reason
     assert tagger.run_once() == 1
     assert tagger.run_once() == 0
-    record(api, [], waitForProjection=True)
+    projected(pg_app)
     profile = """query($id: ID!) { customer(id: $id) { tags tagDetails { tag by reason }
         favouriteCategories { category orders } topicViews { topic views } } }"""
     seen = api.gql(profile, {"id": alice})["data"]["customer"]
@@ -243,7 +250,7 @@ def test_an_auto_tag_rule_tags_members_already_in_and_those_who_enter_once(
                  event("u1", "UNTAGGED", now, tag="奶粉复购")], waitForProjection=True)
     assert tagger.run_once() == 1
     assert tagger.run_once() == 0
-    record(api, [], waitForProjection=True)
+    projected(pg_app)
     assert api.gql(profile, {"id": bob})["data"]["customer"]["tags"] == ["奶粉复购"]
     assert api.gql(profile, {"id": alice})["data"]["customer"]["tags"] == []
 

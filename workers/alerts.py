@@ -1,0 +1,367 @@
+"""Staff alerts: detected from the log and the clock, recorded once per cause, sent to staff.
+
+1. **Detection** — :class:`AlertOutboxView`, a projection (single writer, rows and tracking
+   in one transaction), writes one ``staff_alert_outbox`` row per cause:
+   ``Customer.FriendDeleted`` by the customer → ``win_back``; ``Customer.SensitiveWordsFound``
+   → ``sensitive_word``. It also keeps ``unanswered_message``: per (customer, staff member),
+   the oldest customer message not answered yet (a ``MessageSent`` by that staff member at
+   or after it answers; a deleted friend clears it).
+2. **Timeouts** — :func:`check_chat_timeouts`, run by :class:`ChatTimeoutChecker` in the
+   worker like the clock scheduler, turns unanswered messages older than the first limit
+   into ``chat_timeout`` rows and older than the second into ``chat_timeout_escalated``
+   rows (keys derive from the message's time: ``INSERT … ON CONFLICT DO NOTHING``, so
+   several checkers are safe).
+3. **Delivery** — the outbox dispatcher enqueues each pending key; the idempotent actor
+   ``deliver_staff_alert(key)`` works out the recipients (the staff member, the owner,
+   the department's managers, or every manager when the department has none), records
+   ``StaffAlert.Raised`` once per key, sends a WeCom application message to each
+   recipient without an outcome yet (outside any transaction; WeCom's duplicate check
+   absorbs a repeated send) and records each outcome on the alert.
+
+Alert texts carry kinds, categories, term ids and ids — never message text or names.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import dramatiq
+from psycopg import Cursor
+from psycopg.rows import DictRow, dict_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
+
+from domain.application import CustomerOperations
+from domain.customer import Customer
+from domain.staff import MANAGER_ROLES
+from domain.staff_alert import (
+    CHAT_TIMEOUT,
+    CHAT_TIMEOUT_ESCALATED,
+    SENSITIVE_WORD,
+    WIN_BACK,
+    StaffAlert,
+)
+from workers.gateway import Outcome, StaffMessageGateway
+from workers.welcome import RetryPolicy, TransientSendError
+
+log = logging.getLogger(__name__)
+
+ACTOR_NAME = "deliver_staff_alert"
+ALERT_QUEUE = "siyu_alerts"
+
+SCHEMA_SQL = """
+CREATE TABLE IF NOT EXISTS staff_alert_outbox (
+    alert_key    text PRIMARY KEY,     -- the cause; the StaffAlert id derives from it
+    kind         text        NOT NULL,
+    staff_id     text        NOT NULL, -- whose customer or conduct it concerns
+    customer_id  uuid,
+    context      jsonb       NOT NULL DEFAULT '{}',
+    occurred_at  timestamptz NOT NULL, -- business time of the cause (UTC)
+    status       text        NOT NULL DEFAULT 'pending'
+                 CHECK (status IN ('pending', 'done', 'skipped')),
+    enqueued_at  timestamptz,
+    completed_at timestamptz
+);
+CREATE INDEX IF NOT EXISTS staff_alert_outbox_pending_idx
+    ON staff_alert_outbox (enqueued_at, occurred_at) WHERE status = 'pending';
+CREATE TABLE IF NOT EXISTS unanswered_message (
+    customer_id  uuid        NOT NULL,
+    staff_id     text        NOT NULL,
+    since        timestamptz NOT NULL, -- the oldest unanswered customer message (UTC)
+    position     bigint      NOT NULL,
+    PRIMARY KEY (customer_id, staff_id)
+);
+CREATE INDEX IF NOT EXISTS unanswered_message_since_idx ON unanswered_message (since);
+"""
+
+Row = dict[str, Any]
+
+
+def create_tables(curs: Cursor[Any]) -> None:
+    curs.execute("SELECT pg_advisory_xact_lock(7368003)")
+    curs.execute(SCHEMA_SQL)
+
+
+def alert_row(event: Any) -> Row | None:
+    """The outbox row an event asks for, or None."""
+    cid = event.originator_id
+    if isinstance(event, Customer.FriendDeleted) and event.deleted_by == "customer":
+        return {"alert_key": f"win_back:{cid}:{event.originator_version}", "kind": WIN_BACK,
+                "staff_id": event.staff_id, "customer_id": cid, "occurred_at": event.occurred_at,
+                "context": {}}
+    if isinstance(event, Customer.SensitiveWordsFound):
+        return {"alert_key": f"sensitive:{cid}:{event.originator_version}",
+                "kind": SENSITIVE_WORD, "staff_id": event.staff_id, "customer_id": cid,
+                "occurred_at": event.occurred_at,
+                "context": {"hits": event.hits, "message_ref": event.message_ref,
+                            "lexicon_version": event.lexicon_version}}
+    return None
+
+
+class AlertOutboxView:
+    """``staff_alert_outbox`` and ``unanswered_message``; a ``projections.runner.View``.
+
+    The outbox is a ledger of work: :meth:`clear` keeps it (a rebuild raises nothing
+    twice). Causes older than ``max_age`` when projected (a first run over old history)
+    are written ``skipped``.
+    """
+
+    name = "staff_alert_outbox"
+    version = 1
+    topics = ("domain.customer:",)
+
+    def __init__(self, *, max_age: timedelta | None = timedelta(days=2),
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.max_age = max_age
+        self.clock = clock
+
+    def bind(self, app: Any) -> None:
+        """Folds events only."""
+
+    def create(self, curs: Cursor[DictRow]) -> None:
+        create_tables(curs)
+
+    def drop(self, curs: Cursor[DictRow]) -> None:
+        curs.execute("DROP TABLE IF EXISTS unanswered_message")
+
+    def clear(self, curs: Cursor[DictRow]) -> None:
+        curs.execute("TRUNCATE unanswered_message")
+
+    def apply_page(self, curs: Cursor[DictRow], events: Sequence[tuple[int, Any]]) -> None:
+        now = self.clock()
+        rows: list[Row] = []
+        for position, event in events:
+            row = alert_row(event)
+            if row is not None:
+                old = self.max_age is not None and row["occurred_at"] < now - self.max_age
+                rows.append({**row, "status": "skipped" if old else "pending"})
+            elif isinstance(event, Customer.MessageReceived):
+                curs.execute(
+                    "INSERT INTO unanswered_message VALUES (%s, %s, %s, %s) "
+                    "ON CONFLICT (customer_id, staff_id) DO UPDATE SET "
+                    "since = least(unanswered_message.since, excluded.since)",
+                    (event.originator_id, event.staff_id, event.occurred_at, position))
+            elif isinstance(event, Customer.MessageSent):
+                curs.execute("DELETE FROM unanswered_message WHERE customer_id = %s "
+                             "AND staff_id = %s AND since <= %s",
+                             (event.originator_id, event.staff_id, event.occurred_at))
+            if isinstance(event, Customer.FriendDeleted):
+                curs.execute("DELETE FROM unanswered_message WHERE customer_id = %s "
+                             "AND staff_id = %s", (event.originator_id, event.staff_id))
+        if rows:
+            curs.executemany(
+                "INSERT INTO staff_alert_outbox (alert_key, kind, staff_id, customer_id, "
+                "context, occurred_at, status) VALUES (%s, %s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT (alert_key) DO NOTHING",
+                [(r["alert_key"], r["kind"], r["staff_id"], r["customer_id"],
+                  Jsonb(r["context"]), r["occurred_at"], r["status"]) for r in rows])
+
+
+TIMEOUTS_SQL = """
+INSERT INTO staff_alert_outbox (alert_key, kind, staff_id, customer_id, context, occurred_at)
+SELECT %(prefix)s || customer_id || ':' || staff_id || ':'
+       || (extract(epoch FROM since) * 1000)::bigint || ':' || %(level)s,
+       %(kind)s, staff_id, customer_id,
+       jsonb_build_object('since', since, 'limit_minutes', %(minutes)s), since
+FROM unanswered_message
+WHERE since <= %(due)s AND since > %(oldest)s
+ON CONFLICT (alert_key) DO NOTHING
+"""
+
+
+def check_chat_timeouts(curs: Cursor[Any], now: datetime, first: timedelta, second: timedelta,
+                        max_age: timedelta = timedelta(days=2)) -> int:
+    """Write the timeout rows that are due at ``now``; returns how many were new."""
+    created = 0
+    for level, kind, limit in ((1, CHAT_TIMEOUT, first), (2, CHAT_TIMEOUT_ESCALATED, second)):
+        curs.execute(TIMEOUTS_SQL, {"prefix": "chat_timeout:", "level": str(level), "kind": kind,
+                                    "minutes": int(limit.total_seconds() // 60),
+                                    "due": now - limit, "oldest": now - max_age})
+        created += curs.rowcount
+    return created
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    alert_key: str
+    kind: str
+    staff_id: str
+    customer_id: UUID | None
+    context: dict[str, Any]
+    occurred_at: datetime
+    status: str
+
+
+class AlertStore:
+    """Short transactions on the alert outbox and the read models recipients come from."""
+
+    def __init__(self, pool: ConnectionPool[Any]) -> None:
+        self.pool = pool
+
+    def create(self) -> None:
+        with self.pool.connection() as conn, conn.cursor() as curs:
+            create_tables(curs)
+
+    def get(self, key: str) -> OutboxItem | None:
+        with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as curs:
+            curs.execute("SELECT alert_key, kind, staff_id, customer_id, context, occurred_at, "
+                         "status FROM staff_alert_outbox WHERE alert_key = %s", (key,))
+            row = curs.fetchone()
+        return None if row is None else OutboxItem(**row)
+
+    def complete(self, key: str) -> None:
+        with self.pool.connection() as conn:
+            conn.execute("UPDATE staff_alert_outbox SET status = 'done', completed_at = now() "
+                         "WHERE alert_key = %s AND status = 'pending'", (key,))
+
+    def check_timeouts(self, now: datetime, first: timedelta, second: timedelta) -> int:
+        with self.pool.connection() as conn, conn.cursor() as curs:
+            return check_chat_timeouts(curs, now, first, second)
+
+    def enqueue_due(self, enqueue: Callable[[str], None], *, stale_after: timedelta,
+                    limit: int = 200) -> int:
+        done: list[str] = []
+        with self.pool.connection() as conn, conn.cursor() as curs:
+            curs.execute("SELECT alert_key FROM staff_alert_outbox WHERE status = 'pending' "
+                         "AND (enqueued_at IS NULL OR enqueued_at < now() - %s) "
+                         "ORDER BY occurred_at LIMIT %s FOR UPDATE SKIP LOCKED",
+                         (stale_after, limit))
+            for (key,) in curs.fetchall():
+                enqueue(str(key))
+                done.append(str(key))
+            if done:
+                curs.execute("UPDATE staff_alert_outbox SET enqueued_at = now() "
+                             "WHERE alert_key = ANY(%s)", (done,))
+        return len(done)
+
+    def managers_for(self, staff_id: str) -> list[str]:
+        """Managers of the staff member's department now; every manager if it has none."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT m.staff_id::text, m.department = s.department AS same "
+                "FROM staff_directory m LEFT JOIN staff_directory s "
+                "ON s.staff_id::text = %s WHERE m.role = ANY(%s) AND m.left_at IS NULL",
+                (staff_id, sorted(MANAGER_ROLES))).fetchall()
+        same = sorted(r[0] for r in rows if r[1])
+        return same or sorted(r[0] for r in rows)
+
+    def owner_of(self, customer_id: UUID) -> str | None:
+        with self.pool.connection() as conn:
+            row = conn.execute("SELECT staff_id FROM customer_current_owner "
+                               "WHERE customer_id = %s", (customer_id,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def wecom_users(self, staff_ids: Sequence[str]) -> dict[str, str]:
+        """WeCom UserIDs of staff members who have one."""
+        with self.pool.connection() as conn:
+            rows = conn.execute("SELECT staff_id::text, wecom_user_id FROM staff_directory "
+                                "WHERE staff_id::text = ANY(%s) AND wecom_user_id IS NOT NULL",
+                                (list(staff_ids),)).fetchall()
+        return {str(a): str(b) for a, b in rows}
+
+
+LABELS = {WIN_BACK: "客户删除了你, 请二次挽回", CHAT_TIMEOUT: "客户消息超时未回复",
+          CHAT_TIMEOUT_ESCALATED: "客户消息超时未回复 (已升级)",
+          SENSITIVE_WORD: "员工消息触发敏感词, 请审阅"}
+
+
+def alert_text(alert: StaffAlert) -> str:
+    """What the staff member reads: kind, ids, categories and term ids; no message text."""
+    parts = [f"[提醒] {LABELS[alert.kind]}", f"alert {alert.id}", f"staff {alert.staff_id}"]
+    if alert.customer_id:
+        parts.append(f"customer {alert.customer_id}")
+    hits = alert.context.get("hits") or []
+    if hits:
+        parts.append("hits " + ", ".join(f"{h['category']}/{h['term_id']}" for h in hits))
+    return " | ".join(parts)
+
+
+@dataclass(slots=True)
+class AlertDeps:
+    app: CustomerOperations
+    store: AlertStore
+    gateway: StaffMessageGateway
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+
+def recipients_for(deps: AlertDeps, item: OutboxItem) -> list[str]:
+    if item.kind == WIN_BACK:
+        owner = deps.store.owner_of(item.customer_id) if item.customer_id else None
+        return sorted({item.staff_id, *([owner] if owner else [])})
+    if item.kind == CHAT_TIMEOUT:
+        return [item.staff_id]
+    return deps.store.managers_for(item.staff_id)
+
+
+def deliver_staff_alert(deps: AlertDeps, key: str) -> None:
+    """Handle one ``deliver_staff_alert`` message (see the module docstring)."""
+    item = deps.store.get(key)
+    if item is None or item.status != "pending":
+        return
+    alert, _ = deps.app.raise_alert(
+        key, item.kind, item.staff_id, None if item.customer_id is None else str(item.customer_id),
+        recipients_for(deps, item), item.context, item.occurred_at)
+    pending = [r for r in alert.recipients if r not in alert.outcomes]
+    users = deps.store.wecom_users(pending)
+    transient: str | None = None
+    for recipient in pending:
+        result = deps.gateway.send_app_message(users.get(recipient, recipient), alert_text(alert))
+        if result.outcome is Outcome.TRANSIENT_FAILURE:
+            transient = result.reason
+            continue
+        deps.app.record_alert_delivery(alert.id, recipient, result.message_id,
+                                       None if result.delivered else result.reason, deps.clock())
+    if transient is not None:
+        raise TransientSendError(f"alert {alert.id}: {transient}")
+    deps.store.complete(key)
+    log.info("alert %s (%s): delivered to %d recipient(s)", alert.id, alert.kind, len(pending))
+
+
+def declare_alert_actor(broker: dramatiq.Broker, deps: AlertDeps, *,
+                        queue_name: str = ALERT_QUEUE) -> dramatiq.Actor[[str], None]:
+    def deliver(alert_key: str) -> None:
+        deliver_staff_alert(deps, alert_key)
+
+    policy = deps.retry
+    declare = dramatiq.actor(broker=broker, actor_name=ACTOR_NAME, queue_name=queue_name,
+                             max_retries=policy.max_retries, min_backoff=policy.min_backoff,
+                             max_backoff=policy.max_backoff, retry_when=policy.retry_when,
+                             time_limit=policy.time_limit)
+    return declare(deliver)
+
+
+class ChatTimeoutChecker:
+    """Every ``poll_interval`` seconds, write the chat-timeout alerts that are due."""
+
+    def __init__(self, store: AlertStore, first: timedelta, second: timedelta, *,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 poll_interval: float = 30.0) -> None:
+        if not timedelta(0) < first < second:
+            raise ValueError("chat timeout limits: 0 < first < second")
+        self.store = store
+        self.first = first
+        self.second = second
+        self.clock = clock
+        self.poll_interval = poll_interval
+        self.stopping = threading.Event()
+
+    def run_once(self) -> int:
+        return self.store.check_timeouts(self.clock(), self.first, self.second)
+
+    def run_forever(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                self.run_once()
+            except Exception:
+                log.exception("chat timeout check failed; retrying")
+            self.stopping.wait(self.poll_interval)
+
+    def stop(self) -> None:
+        self.stopping.set()
