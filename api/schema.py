@@ -43,6 +43,7 @@ from api.read_models import CustomerFilterValues, decode_cursor, encode_cursor
 from api.segments import SegmentMutation, SegmentQuery
 from api.staff_kpis import StaffKpiQuery
 from api.tag_groups import TagGroupMutation, TagGroupQuery
+from api.targets import TargetMutation, TargetQuery
 from api.types import (
     LONG_SCALAR,
     Customer,
@@ -272,6 +273,7 @@ QUERIES: tuple[type, ...] = (
     OrganisationQuery,
     CampaignQuery,
     StaffKpiQuery,
+    TargetQuery,
 )
 MUTATIONS: tuple[type, ...] = (
     CustomerMutation,
@@ -279,6 +281,7 @@ MUTATIONS: tuple[type, ...] = (
     TagGroupMutation,
     OrganisationMutation,
     CampaignMutation,
+    TargetMutation,
 )
 
 

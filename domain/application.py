@@ -45,6 +45,7 @@ from domain.segmenting import SegmentCommands
 from domain.staff import Staff
 from domain.staff_actions import StaffActionCommands
 from domain.tagging import TaggingCommands
+from domain.targeting import TargetCommands
 from domain.wecom_directory import CorpTagLibrary, CustomerGroup
 
 WECOM = "service:wecom"
@@ -94,7 +95,7 @@ class _SetAsList(Transcoding):
 
 
 class CustomerOperations(SegmentCommands, TaggingCommands, CampaignCommands, OwnershipCommands,
-                         StaffActionCommands, Application[UUID]):
+                         StaffActionCommands, TargetCommands, Application[UUID]):
     """Records what customers and staff do; the single writer of the event log."""
 
     name = "Siyu"

@@ -14,6 +14,7 @@ from projections.postgres_views import CustomerProfileView, StaffDirectoryView
 from projections.runner import BatchRunner, Tracker, View
 from projections.staff_performance import StaffPerformanceView
 from projections.tag_groups import TagGroupView
+from projections.targets import TargetView
 from siyu.bootstrap import build_application
 from siyu.settings import Settings
 
@@ -23,7 +24,7 @@ log = logging.getLogger(__name__)
 def read_model_views() -> list[View]:
     """Read models rebuilt by ``siyu rebuild`` and run by ``siyu projections``."""
     return [CustomerProfileView(), StaffDirectoryView(), TagGroupView(), StaffAssignmentView(),
-            CustomerOwnershipView(), CampaignView(), StaffPerformanceView()]
+            CustomerOwnershipView(), CampaignView(), StaffPerformanceView(), TargetView()]
 
 
 def prepare_read_models(app: CustomerOperations) -> Tracker:
