@@ -37,6 +37,7 @@ from api.errors import (
 from api.ingest import (
     install_fast_ingest,
 )
+from api.leaderboard import LeaderboardQuery, LeaderboardSubscription
 from api.mutations import CustomerMutation
 from api.organisation import OrganisationMutation, OrganisationQuery
 from api.read_models import CustomerFilterValues, decode_cursor, encode_cursor
@@ -274,6 +275,7 @@ QUERIES: tuple[type, ...] = (
     CampaignQuery,
     StaffKpiQuery,
     TargetQuery,
+    LeaderboardQuery,
 )
 MUTATIONS: tuple[type, ...] = (
     CustomerMutation,
@@ -282,6 +284,10 @@ MUTATIONS: tuple[type, ...] = (
     OrganisationMutation,
     CampaignMutation,
     TargetMutation,
+)
+#: Subscriptions (graphql-transport-ws over WebSocket at /graphql), merged the same way.
+SUBSCRIPTIONS: tuple[type, ...] = (
+    LeaderboardSubscription,
 )
 
 
@@ -297,6 +303,7 @@ def build_schema(*, debug: bool = False) -> strawberry.Schema:
     schema = SiyuSchema(
         query=merge_types("Query", QUERIES),
         mutation=merge_types("Mutation", MUTATIONS),
+        subscription=merge_types("Subscription", SUBSCRIPTIONS),
         config=StrawberryConfig(scalar_map={Long: LONG_SCALAR}),
         extensions=[
             # Factories, not instances: extensions hold per-request state.
