@@ -6,6 +6,7 @@ import contextlib
 import gc
 import json
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 from typing import Any
 
 from anyio import to_thread
@@ -16,6 +17,9 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types.unset import UNSET, UnsetType
 
 from api.auth import CachedResolver, Principal, bearer_token
 from api.batcher import WriteBatcher
@@ -23,6 +27,8 @@ from api.context import Context, Services
 from api.errors import UNAUTHENTICATED
 from api.exports import segment_members_csv
 from api.http import JsonPostGraphQL
+from api.leaderboard import compute as compute_leaderboard
+from api.live import LeaderboardHub
 from api.read_models import ReadModels, open_pool
 from api.schema import build_schema
 from api.wecom_callbacks import WeComCallbacks
@@ -34,12 +40,45 @@ from siyu.tokens import ensure_token_table, resolve_token
 from siyu.vault import AesGcmVault, derive_key
 
 NOBODY = Principal(kind="anonymous", subject_id="")
+#: Operations (subscriptions, or queries sent over the socket) in flight per WebSocket.
+MAX_OPERATIONS_PER_SOCKET = 20
 
 
 class SiyuGraphQL(GraphQL[Context, None]):
-    def __init__(self, services: Callable[[], Services], *, debug: bool) -> None:
-        super().__init__(build_schema(debug=debug), graphql_ide="graphiql")
+    """WebSockets speak graphql-transport-ws only (the legacy graphql-ws protocol is off).
+
+    A WebSocket is authenticated either by its upgrade request's ``Authorization``
+    header (checked by :class:`RequirePrincipal` before the socket is accepted) or,
+    since browsers cannot set that header, by ``{"authorization": "Bearer <token>"}``
+    in the ``connection_init`` payload (checked in :meth:`on_ws_connect`; a bad one
+    closes the socket with 4403). strawberry refuses every operation before the
+    connection is acknowledged (4401), so no operation runs without a principal.
+    """
+
+    def __init__(self, services: Callable[[], Services], resolver: Callable[[], CachedResolver],
+                 *, debug: bool) -> None:
+        super().__init__(build_schema(debug=debug), graphql_ide="graphiql",
+                         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+                         connection_init_wait_timeout=timedelta(seconds=10),
+                         max_subscriptions_per_connection=MAX_OPERATIONS_PER_SOCKET)
         self._services = services
+        self._resolver = resolver
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        unset: UnsetType = UNSET
+        if context.principal is not NOBODY:
+            return unset  # authenticated by the upgrade request's header
+        params = context.connection_params or {}
+        raw = params.get("authorization") or params.get("Authorization")
+        token = bearer_token(raw) if isinstance(raw, str) else None
+        if token is None:
+            raise ConnectionRejectionError()
+        resolver = self._resolver()
+        principal = resolver.peek(token) or await to_thread.run_sync(resolver, token)
+        if principal is None:
+            raise ConnectionRejectionError()
+        context.principal = principal
+        return unset
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         # Only the GraphiQL page itself is served without a principal (see
@@ -52,9 +91,12 @@ class SiyuGraphQL(GraphQL[Context, None]):
 class RequirePrincipal:
     """Refuse requests without a valid bearer token (GraphiQL's page itself is public)."""
 
-    def __init__(self, app: ASGIApp, resolver: Callable[[], CachedResolver]) -> None:
+    def __init__(self, app: ASGIApp, resolver: Callable[[], CachedResolver], *,
+                 websocket_init_auth: bool = False) -> None:
         self.app = app
         self.resolver = resolver
+        # True only in front of SiyuGraphQL, which authenticates connection_init itself.
+        self.websocket_init_auth = websocket_init_auth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -65,6 +107,11 @@ class RequirePrincipal:
                 and "text/html" in headers.get("accept", "")
                 and b"query=" not in scope.get("query_string", b"")):
             await self.app(scope, receive, send)  # the GraphiQL page
+            return
+        if (scope["type"] == "websocket" and self.websocket_init_auth
+                and "authorization" not in headers):
+            # Authenticated by the connection_init payload instead (SiyuGraphQL.on_ws_connect).
+            await self.app(scope, receive, send)
             return
         token = bearer_token(headers.get("authorization"))
         principal = None
@@ -104,30 +151,36 @@ def create_app(settings: Settings) -> Starlette:
         await pool.open()
         batcher = WriteBatcher(app)
         batcher.start()
+        read_models = ReadModels(pool)
+        hub = LeaderboardHub(database_url, lambda key: compute_leaderboard(pool, key))
+        await hub.start()
         holder["services"] = Services(
             app=app,
-            read_models=ReadModels(pool),
+            read_models=read_models,
             tracker=tracker,
             vault=AesGcmVault(settings.secret),
             blind_key=derive_key(settings.secret, "blind-index"),
             batcher=batcher,
+            leaderboards=hub,
         )
         holder["resolver"] = CachedResolver(_token_lookup(database_url))
         settle_garbage_collector()
         try:
             yield
         finally:
+            await hub.stop()
             await batcher.stop()
             await pool.close()
             app.close()
 
-    graphql = SiyuGraphQL(lambda: holder["services"], debug=settings.debug)
+    graphql = SiyuGraphQL(lambda: holder["services"], lambda: holder["resolver"],
+                          debug=settings.debug)
     fast = JsonPostGraphQL(graphql.schema, lambda: holder["services"], graphql)  # type: ignore[arg-type]
 
     async def health(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
-    guarded = RequirePrincipal(fast, lambda: holder["resolver"])
+    guarded = RequirePrincipal(fast, lambda: holder["resolver"], websocket_init_auth=True)
     crypto = None
     if settings.wecom_token and settings.wecom_encoding_aes_key and settings.wecom_corp_id:
         crypto = WeComCrypto(settings.wecom_token, settings.wecom_encoding_aes_key,

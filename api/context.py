@@ -11,6 +11,7 @@ from strawberry.dataloader import DataLoader
 
 from api.auth import Principal
 from api.batcher import WriteBatcher
+from api.live import LeaderboardHub
 from api.read_models import ReadModels
 from domain.application import CustomerOperations
 from projections.runner import Tracker
@@ -28,6 +29,7 @@ class Services:
     blind_key: bytes
     batcher: WriteBatcher
     max_batch: int = 5000
+    leaderboards: LeaderboardHub | None = None
 
 
 class Context:
@@ -39,6 +41,8 @@ class Context:
         self.services = services
         self.request = request
         self.response = response
+        #: graphql-transport-ws: the connection_init payload (set by strawberry).
+        self.connection_params: dict[str, Any] | None = None
 
     @cached_property
     def personal(self) -> DataLoader[UUID, dict[str, str]]:

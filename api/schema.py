@@ -39,6 +39,7 @@ from api.errors import (
 from api.ingest import (
     install_fast_ingest,
 )
+from api.leaderboard import LeaderboardQuery, LeaderboardSubscription
 from api.mutations import CustomerMutation
 from api.organisation import OrganisationMutation, OrganisationQuery
 from api.read_models import CustomerFilterValues, decode_cursor, encode_cursor
@@ -46,6 +47,7 @@ from api.scripts import ScriptMutation, ScriptQuery
 from api.segments import SegmentMutation, SegmentQuery
 from api.staff_kpis import StaffKpiQuery
 from api.tag_groups import TagGroupMutation, TagGroupQuery
+from api.targets import TargetMutation, TargetQuery
 from api.types import (
     LONG_SCALAR,
     Customer,
@@ -284,6 +286,8 @@ QUERIES: tuple[type, ...] = (
     AlertQuery,
     ScriptQuery,
     DailyReportQuery,
+    TargetQuery,
+    LeaderboardQuery,
 )
 MUTATIONS: tuple[type, ...] = (
     CustomerMutation,
@@ -293,6 +297,11 @@ MUTATIONS: tuple[type, ...] = (
     CampaignMutation,
     AlertMutation,
     ScriptMutation,
+    TargetMutation,
+)
+#: Subscriptions (graphql-transport-ws over WebSocket at /graphql), merged the same way.
+SUBSCRIPTIONS: tuple[type, ...] = (
+    LeaderboardSubscription,
 )
 
 
@@ -308,6 +317,7 @@ def build_schema(*, debug: bool = False) -> strawberry.Schema:
     schema = SiyuSchema(
         query=merge_types("Query", QUERIES),
         mutation=merge_types("Mutation", MUTATIONS),
+        subscription=merge_types("Subscription", SUBSCRIPTIONS),
         config=StrawberryConfig(scalar_map={Long: LONG_SCALAR}),
         extensions=[
             # Factories, not instances: extensions hold per-request state.

@@ -16,6 +16,9 @@ from enum import Enum
 from typing import Any
 
 import strawberry
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow
+from psycopg_pool import AsyncConnectionPool
 from strawberry.types import Info
 
 from api.context import Context
@@ -133,6 +136,32 @@ def _wanted(kpis: list[str] | None) -> list[KpiDoc]:
     return [_BY_NAME[_FROM_CAMEL[k]] for k in kpis]
 
 
+def kpi_column(name: str, field: str = "kpi") -> KpiDoc:
+    """The catalogue entry of a GraphQL KPI name (``gmvFen``); BAD_INPUT if unknown."""
+    if name not in _FROM_CAMEL:
+        raise ApiError(BAD_INPUT, f"unknown KPI {name!r}; see kpiCatalogue", field=field)
+    return _BY_NAME[_FROM_CAMEL[name]]
+
+
+def kpi_name(column: str) -> str:
+    """The GraphQL name of a rollup column (``gmv_fen`` → ``gmvFen``)."""
+    return _camel(column)
+
+
+async def kpi_rollup(pool: AsyncConnectionPool[AsyncConnection[DictRow]], kind: str, start: date,
+                     staff_id: str | None, department: str | None) -> dict[str, Any]:
+    """``first_day``, ``last_day`` and every rollup column of one selection and period."""
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT p.first_day, p.last_day, r.* FROM kpi_period(%s, %s) p, "
+            "LATERAL staff_kpi_rollup(%s, %s, p.first_day, p.last_day, %s) r",
+            (kind, start, None if staff_id is None else [staff_id], department,
+             CHAT_TIMEOUT_SECONDS))
+        row = await cur.fetchone()
+    assert row is not None
+    return dict(row)
+
+
 def _value(raw: Any) -> float | None:
     return None if raw is None else float(raw)
 
@@ -161,14 +190,8 @@ class StaffKpiQuery:
             raise ApiError(BAD_INPUT, f"unknown department; expected one of "
                                       f"{sorted(DEPARTMENTS)}", field="department")
         wanted = _wanted(kpis)
-        async with info.context.services.read_models.pool.connection() as conn:
-            cur = await conn.execute(
-                "SELECT p.first_day, p.last_day, r.* FROM kpi_period(%s, %s) p, "
-                "LATERAL staff_kpi_rollup(%s, %s, p.first_day, p.last_day, %s) r",
-                (period.kind.value, period.start, None if sid is None else [sid], department,
-                 CHAT_TIMEOUT_SECONDS))
-            row = await cur.fetchone()
-        assert row is not None
+        row = await kpi_rollup(info.context.services.read_models.pool, period.kind.value,
+                               period.start, sid, department)
         return StaffKpis(
             staff_id=None if sid is None else strawberry.ID(sid), department=department,
             period_kind=period.kind, first_day=row["first_day"], last_day=row["last_day"],

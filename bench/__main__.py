@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench import campaigns, oneid, segments, spine, staff, wecom
+from bench import campaigns, leaderboard, oneid, segments, spine, staff, wecom
 
 BENCHMARKS = {**spine.BENCHMARKS, **oneid.BENCHMARKS, **wecom.BENCHMARKS,
-              **segments.BENCHMARKS, **campaigns.BENCHMARKS, **staff.BENCHMARKS}
+              **segments.BENCHMARKS, **campaigns.BENCHMARKS, **staff.BENCHMARKS,
+              **leaderboard.BENCHMARKS}
 
 
 def main(argv: list[str] | None = None) -> int:

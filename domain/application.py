@@ -48,6 +48,7 @@ from domain.staff import Staff
 from domain.staff_actions import StaffActionCommands
 from domain.supervising import SupervisionCommands
 from domain.tagging import TaggingCommands
+from domain.targeting import TargetCommands
 from domain.wecom_directory import CorpTagLibrary, CustomerGroup
 
 WECOM = "service:wecom"
@@ -99,7 +100,7 @@ class _SetAsList(Transcoding):
 
 class CustomerOperations(SegmentCommands, TaggingCommands, CampaignCommands, OwnershipCommands,
                          StaffActionCommands, SupervisionCommands, ScriptCommands,
-                         ReportCommands, Application[UUID]):
+                         ReportCommands, TargetCommands, Application[UUID]):
     """Records what customers and staff do; the single writer of the event log."""
 
     name = "Siyu"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -30,8 +31,8 @@ EVENTS = "siyu_events"  # the application's events table (CustomerOperations.nam
 def _json_default(value: Any) -> Any:
     if isinstance(value, (datetime, date)):
         return value.isoformat()
-    if isinstance(value, UUID):
-        return str(value)
+    if isinstance(value, (UUID, Decimal)):
+        return str(value)  # a JSON string: jsonb_populate_recordset reads numerics exactly
     raise TypeError(f"cannot encode {type(value).__name__}")
 
 

@@ -53,6 +53,9 @@ VERSION = 1
 #: Business days are Asia/Shanghai dates (UTC+8 all year: China keeps no daylight saving).
 SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
 RETENTION_DAYS = (7, 30)
+#: NOTIFYed (in the page's transaction, so delivered on commit) after a page that changed
+#: staff KPIs or targets; payload ``<view>:<last position>``. The API's leaderboard listens.
+KPI_CHANNEL = "siyu_staff_kpis"
 
 Row = dict[str, Any]
 
@@ -66,6 +69,11 @@ HANDLED: tuple[type[Any], ...] = (
     Customer.HolidayGreetingSent, Customer.FollowUpRecorded, Staff.MomentPosted)
 ORDER_KINDS = ("order_paid", "order_refunded")
 FRIEND_KINDS = ("friend_added", "friend_deleted_by_customer", "friend_deleted_by_staff")
+
+
+def notify_kpis_changed(curs: Cursor[DictRow], view: str, position: int) -> None:
+    """Tell listeners (on commit) that staff KPIs or targets changed up to ``position``."""
+    curs.execute("SELECT pg_notify(%s, %s)", (KPI_CHANNEL, f"{view}:{position}"))
 
 
 def business_day(at: datetime) -> date:
@@ -245,6 +253,8 @@ class StaffPerformanceView:
         _add_counters(curs, deltas)
         _chats(curs, [e for e in new if e["kind"] in ("message_received", "message_sent")])
         _retention(curs, [e for e in new if e["kind"] in FRIEND_KINDS])
+        if new or deltas:
+            notify_kpis_changed(curs, self.name, relevant[-1][0])
 
 
 def _fold_ownership(curs: Cursor[DictRow], customers: set[UUID],

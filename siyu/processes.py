@@ -17,6 +17,7 @@ from projections.runner import BatchRunner, Tracker, View
 from projections.staff_alerts import StaffAlertView
 from projections.staff_performance import StaffPerformanceView
 from projections.tag_groups import TagGroupView
+from projections.targets import TargetView
 from siyu.bootstrap import build_application
 from siyu.settings import Settings
 
@@ -27,7 +28,7 @@ def read_model_views() -> list[View]:
     """Read models rebuilt by ``siyu rebuild`` and run by ``siyu projections``."""
     return [CustomerProfileView(), StaffDirectoryView(), TagGroupView(), StaffAssignmentView(),
             CustomerOwnershipView(), CampaignView(), StaffPerformanceView(), StaffAlertView(),
-            ChatScriptView(), DailyReportView()]
+            ChatScriptView(), DailyReportView(), TargetView()]
 
 
 def prepare_read_models(app: CustomerOperations) -> Tracker:

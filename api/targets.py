@@ -1,0 +1,233 @@
+"""KPI targets over GraphQL: ``setTarget``, ``removeTarget`` and ``targets`` with achievement.
+
+Managers and service principals set, remove and read any target; front-line
+staff read their own (a department's or another member's is ``FORBIDDEN``);
+customers none. Targets are per month or quarter (the period holding
+``period.start``). Achievement: the actual from ``staff_kpi_rollup`` over the
+target's period, the ratio and the grade of :mod:`domain.target`. Reads come
+from ``staff_target``; mutations wait (a few seconds at most) for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+from uuid import UUID
+
+import strawberry
+from anyio import to_thread
+from strawberry.types import Info
+
+from api.context import Context
+from api.errors import BAD_INPUT, NOT_FOUND, ApiError, forbidden
+from api.staff_kpis import KpiPeriodInput, PeriodKind, kpi_column, kpi_name, kpi_rollup
+from api.types import to_uuid
+from domain.errors import DomainError
+from domain.organisation import DEPARTMENTS
+from domain.target import Grade, achievement, grade
+
+WAIT_SECONDS = 5.0
+_NOT_FOUND_CODES = frozenset({"UNKNOWN_STAFF", "UNKNOWN_TARGET"})
+
+Row = dict[str, Any]
+
+
+@strawberry.enum(description="未达成 MISSED / 达成 MET / 超额达成 EXCEEDED.")
+class TargetGrade(Enum):
+    MISSED = "missed"
+    MET = "met"
+    EXCEEDED = "exceeded"
+
+
+GRADE_ZH = {Grade.MISSED: "未达成", Grade.MET: "达成", Grade.EXCEEDED: "超额达成"}
+
+
+@strawberry.type(description="How far a target is reached.")
+class TargetAchievement:
+    actual: float | None = strawberry.field(description="The KPI over the target's period "
+                                                        "(null: not measurable yet).")
+    ratio: float | None = strawberry.field(
+        description="actual ÷ target (target ÷ actual where less is better), capped at 10.")
+    grade: TargetGrade | None
+    grade_zh: str | None
+    ranked: bool = strawberry.field(description="False for trial targets: graded, but kept "
+                                                "out of rankings and penalty views.")
+
+
+@strawberry.type(description="A KPI target of a staff member or a department for a period.")
+class Target:
+    id: strawberry.ID
+    staff_id: strawberry.ID | None
+    department: str | None
+    period_kind: PeriodKind
+    first_day: date
+    last_day: date
+    kpi: str
+    value: Decimal
+    met_at: Decimal = strawberry.field(description="Ratio from which the grade is MET.")
+    exceeded_at: Decimal = strawberry.field(description="Ratio from which it is EXCEEDED.")
+    trial: bool
+    set_by: str
+    set_at: datetime
+    updated_by: str
+    updated_at: datetime
+    removed_at: datetime | None
+    achievement: TargetAchievement | None = strawberry.field(
+        description="Null for a removed target.")
+
+
+@strawberry.input
+class SetTargetInput:
+    staff_id: strawberry.ID | None = None
+    department: str | None = None
+    period: KpiPeriodInput
+    kpi: str = strawberry.field(description="A KPI of kpiCatalogue (gmvFen, friendsNew …).")
+    value: Decimal
+    met_at: Decimal | None = strawberry.field(default=None, description="Default 1.00 (100 %).")
+    exceeded_at: Decimal | None = strawberry.field(default=None,
+                                                   description="Default 1.20 (120 %).")
+    trial: bool = strawberry.field(default=False, description="Test phase: graded, unranked.")
+
+
+@strawberry.type
+class TargetPayload:
+    target: Target | None
+    projected: bool = strawberry.field(description="True when staff_target shows it.")
+
+
+def assess(row: Row, actual_raw: Any) -> TargetAchievement:
+    """Grade one ``staff_target`` row against the KPI's actual value."""
+    actual = None if actual_raw is None else Decimal(str(actual_raw))
+    ratio = achievement(row["kpi"], Decimal(row["value"]), actual)
+    graded = grade(ratio, Decimal(row["met_at"]), Decimal(row["exceeded_at"]))
+    return TargetAchievement(
+        actual=None if actual is None else float(actual),
+        ratio=None if ratio is None else float(ratio),
+        grade=None if graded is None else TargetGrade(graded.value),
+        grade_zh=None if graded is None else GRADE_ZH[graded], ranked=not row["trial"])
+
+
+def to_target(row: Row, actuals: Row | None) -> Target:
+    staff = row["scope"] == "staff"
+    return Target(
+        id=strawberry.ID(str(row["target_id"])),
+        staff_id=strawberry.ID(row["subject"]) if staff else None,
+        department=None if staff else row["subject"], period_kind=PeriodKind(row["period_kind"]),
+        first_day=row["period_start"], last_day=row["period_end"], kpi=kpi_name(row["kpi"]),
+        value=Decimal(row["value"]), met_at=Decimal(row["met_at"]),
+        exceeded_at=Decimal(row["exceeded_at"]), trial=row["trial"], set_by=row["set_by"],
+        set_at=row["set_at"], updated_by=row["updated_by"], updated_at=row["updated_at"],
+        removed_at=row["removed_at"],
+        achievement=None if actuals is None or row["removed_at"] is not None
+        else assess(row, actuals[row["kpi"]]))
+
+
+def _target_period(period: KpiPeriodInput) -> str:
+    if period.kind not in (PeriodKind.MONTH, PeriodKind.QUARTER):
+        raise ApiError(BAD_INPUT, "targets are per MONTH or QUARTER", field="period")
+    return str(period.kind.value)
+
+
+def _subject(staff_id: strawberry.ID | None, department: str | None) -> tuple[str, str]:
+    if (staff_id is None) == (department is None):
+        raise ApiError(BAD_INPUT, "give exactly one of staffId and department", field="staffId")
+    if staff_id is not None:
+        return "staff", str(to_uuid(staff_id, "staffId"))
+    assert department is not None
+    if department not in DEPARTMENTS:
+        raise ApiError(BAD_INPUT, f"unknown department; expected one of {sorted(DEPARTMENTS)}",
+                       field="department")
+    return "department", department
+
+
+async def _run(command: Callable[[], Any]) -> Any:
+    try:
+        return await to_thread.run_sync(command)
+    except DomainError as error:
+        if error.code in _NOT_FOUND_CODES:
+            raise ApiError(NOT_FOUND, error.message, field=error.field) from None
+        raise ApiError(error.code, error.message, field=error.field) from None
+
+
+async def _rows(info: Info[Context, None], sql: str, params: tuple[Any, ...]) -> list[Row]:
+    async with info.context.services.read_models.pool.connection() as conn:
+        cur = await conn.execute(sql, params)
+        return [dict(r) for r in await cur.fetchall()]
+
+
+async def _payload(info: Info[Context, None], target_id: UUID, position: int | None
+                   ) -> TargetPayload:
+    projected = True
+    if position is not None:
+        tracker = info.context.services.tracker
+        projected = await to_thread.run_sync(
+            lambda: tracker.wait("staff_target", position, WAIT_SECONDS))
+    rows = await _rows(info, "SELECT * FROM staff_target WHERE target_id = %s", (target_id,))
+    if not rows:
+        return TargetPayload(target=None, projected=projected)
+    row = rows[0]
+    actuals = await kpi_rollup(
+        info.context.services.read_models.pool, row["period_kind"], row["period_start"],
+        row["subject"] if row["scope"] == "staff" else None,
+        row["subject"] if row["scope"] == "department" else None)
+    return TargetPayload(target=to_target(row, actuals), projected=projected)
+
+
+def _manager(info: Info[Context, None]) -> None:
+    if not info.context.principal.sees_everyone:
+        raise forbidden("setting targets needs a manager or service token")
+
+
+@strawberry.type
+class TargetQuery:
+    @strawberry.field(description="The targets of a staff member or a department for a month "
+                                  "or quarter, with achievement; front-line staff read their "
+                                  "own.")
+    async def targets(self, info: Info[Context, None], period: KpiPeriodInput,
+                      staff_id: strawberry.ID | None = None, department: str | None = None,
+                      include_removed: bool = False) -> list[Target]:
+        kind = _target_period(period)
+        scope, subject = _subject(staff_id, department)
+        principal = info.context.principal
+        if not principal.sees_everyone and not (
+                principal.kind == "staff" and scope == "staff"
+                and subject == principal.subject_id):
+            raise forbidden("front-line staff can only read their own targets")
+        actuals = await kpi_rollup(info.context.services.read_models.pool, kind, period.start,
+                                   subject if scope == "staff" else None,
+                                   subject if scope == "department" else None)
+        rows = await _rows(
+            info, "SELECT * FROM staff_target WHERE scope = %s AND subject = %s "
+                  "AND period_kind = %s AND period_start = %s AND (%s OR removed_at IS NULL) "
+                  "ORDER BY kpi", (scope, subject, kind, actuals["first_day"], include_removed))
+        return [to_target(r, actuals) for r in rows]
+
+
+@strawberry.type
+class TargetMutation:
+    @strawberry.mutation(description="Set (or revise) the target of a KPI for a staff member or "
+                                      "a department, for the month or quarter holding "
+                                      "period.start.")
+    async def set_target(self, info: Info[Context, None], input: SetTargetInput
+                         ) -> TargetPayload:
+        _manager(info)
+        kind = _target_period(input.period)
+        scope, subject = _subject(input.staff_id, input.department)
+        kpi = kpi_column(input.kpi).name
+        app, by = info.context.services.app, info.context.principal.actor
+        target_id, position = await _run(lambda: app.set_target(
+            scope, subject, kind, input.period.start, kpi, input.value, by, datetime.now(UTC),
+            met_at=input.met_at, exceeded_at=input.exceeded_at, trial=input.trial))
+        return await _payload(info, target_id, position)
+
+    @strawberry.mutation(description="Remove a target (it stays in the history).")
+    async def remove_target(self, info: Info[Context, None], target_id: strawberry.ID
+                            ) -> TargetPayload:
+        _manager(info)
+        tid = to_uuid(target_id, "targetId")
+        app, by = info.context.services.app, info.context.principal.actor
+        position = await _run(lambda: app.remove_target(tid, by, datetime.now(UTC)))
+        return await _payload(info, tid, position)
