@@ -9,6 +9,7 @@ build. ``figures`` and ``previous`` (the day before) map measure names to intege
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
@@ -29,15 +30,26 @@ class DailyReport(Aggregate):
         occurred_at: datetime
 
     class Compiled(Aggregate.Created):
-        """``scope``: ``staff`` (their owned customers and own chats) or ``manager`` (the team)."""
+        """``scope``: ``staff`` (their owned customers and own chats) or ``manager`` (the team).
+
+        v2 added ``targets``: progress of the period's targets up to the day, each
+        ``{kpi, subject, target, actual, ratio, grade, trial}`` (numbers as text).
+        """
+
+        class_version = 2
 
         recipient_id: str
         scope: str
         day: str
         figures: dict[str, int]
         previous: dict[str, int]
+        targets: list[dict[str, Any]]
         by: str
         occurred_at: datetime
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["targets"] = []
 
     class Sent(Event):
         gateway_message_id: str
@@ -47,22 +59,26 @@ class DailyReport(Aggregate):
 
     @classmethod
     def compile(cls, recipient_id: str, scope: str, day: date, figures: dict[str, int],
-                previous: dict[str, int], occurred_at: datetime) -> DailyReport:
+                previous: dict[str, int], occurred_at: datetime,
+                targets: list[dict[str, Any]] | None = None) -> DailyReport:
         if scope not in SCOPES:
             raise ValueError(f"scope must be one of {sorted(SCOPES)}")
         return cls._create(cls.Compiled, id=report_id(recipient_id, day),
                            recipient_id=recipient_id, scope=scope, day=day.isoformat(),
-                           figures=dict(figures), previous=dict(previous), by="system",
+                           figures=dict(figures), previous=dict(previous),
+                           targets=list(targets or []), by="system",
                            occurred_at=occurred_at)
 
     @event(Compiled)
     def __init__(self, recipient_id: str, scope: str, day: str, figures: dict[str, int],
-                 previous: dict[str, int], by: str, occurred_at: datetime) -> None:
+                 previous: dict[str, int], targets: list[dict[str, Any]], by: str,
+                 occurred_at: datetime) -> None:
         self.recipient_id = recipient_id
         self.scope = scope
         self.day = day
         self.figures = dict(figures)
         self.previous = dict(previous)
+        self.targets = list(targets)
         self.outcome: str | None = None  # "sent" | "failed"
 
     def record_outcome(self, gateway_message_id: str | None, failure: str | None,

@@ -27,14 +27,15 @@ class _Host(Protocol):
 class ReportCommands:
     def compile_daily_report(self: _Host, recipient_id: str, scope: str, day: date,
                              figures: dict[str, int], previous: dict[str, int],
-                             occurred_at: datetime) -> tuple[DailyReport, bool]:
+                             occurred_at: datetime, targets: list[dict[str, Any]] | None = None
+                             ) -> tuple[DailyReport, bool]:
         """Record the report of (recipient, day) once; returns it and whether it is new."""
         with self._write_lock:
             found = _report(self, report_id(recipient_id, day))
             if found is not None:
                 return found, False
             report = DailyReport.compile(recipient_id, scope, day, figures, previous,
-                                         occurred_at)
+                                         occurred_at, targets)
             try:
                 self.save(report)
             except IntegrityError:

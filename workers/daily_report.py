@@ -12,7 +12,9 @@ second build waits and finds the work done):
 3. sends every report not sent yet through the gateway (a WeCom application message;
    its duplicate check absorbs a repeat) and records the outcome.
 
-Target progress is not part of the report (targets belong to the KPI model).
+Each report also carries the progress of the period's targets up to the day (a staff
+member's own targets; for managers, every department's), graded as :mod:`domain.target`
+grades them: 未达成 missed / 达成 met / 超额达成 exceeded, trial targets marked.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import dramatiq
@@ -30,6 +33,7 @@ from psycopg_pool import ConnectionPool
 from domain.application import CustomerOperations
 from domain.daily_report import MEASURES, DailyReport
 from domain.staff import MANAGER_ROLES
+from domain.target import achievement, grade
 from projections.daily_report import SHANGHAI
 from workers.gateway import Outcome, StaffMessageGateway
 from workers.welcome import RetryPolicy, TransientSendError
@@ -43,6 +47,9 @@ LABELS = {"new_friends": "新增好友", "deleted_by_customer": "被删", "delet
           "gmv_fen": "GMV(分)"}
 
 
+GRADE_LABELS = {"missed": "未达成", "met": "达成", "exceeded": "超额达成"}
+
+
 def report_day(now: datetime, hour: int) -> date | None:
     """The day to report at ``now``: yesterday in Shanghai, once it is past ``hour`` there."""
     local = now.astimezone(SHANGHAI)
@@ -54,6 +61,13 @@ def report_text(report: DailyReport) -> str:
     for measure in MEASURES:
         now, before = report.figures.get(measure, 0), report.previous.get(measure, 0)
         parts.append(f"{LABELS[measure]} {now} ({now - before:+d})")
+    for target in report.targets:
+        ratio = target["ratio"]
+        share = "-" if ratio is None else f"{Decimal(ratio) * 100:.0f}%"
+        grade_label = GRADE_LABELS.get(target["grade"] or "", "无数据")
+        trial = " 试行" if target["trial"] else ""
+        parts.append(f"目标 {target['kpi']} {target['actual'] or '-'}/{target['target']} "
+                     f"({share} {grade_label}{trial})")
     return " | ".join(parts)
 
 
@@ -77,6 +91,30 @@ class ReportStore:
             rows = conn.execute(f"SELECT staff_id, {', '.join(MEASURES)} FROM "
                                 "daily_report_activity WHERE day = %s", (day,)).fetchall()
         return {r[0]: dict(zip(MEASURES, (int(v) for v in r[1:]), strict=True)) for r in rows}
+
+    def target_progress(self, day: date, scope: str, subject: str | None
+                        ) -> list[dict[str, Any]]:
+        """Live targets whose period holds ``day``, with the actual from its start to ``day``."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT t.kpi, t.scope, t.subject, t.value, t.met_at, t.exceeded_at, t.trial, "
+                "to_jsonb(r) AS actuals FROM staff_target t, LATERAL staff_kpi_rollup("
+                "CASE WHEN t.scope = 'staff' THEN ARRAY[t.subject] END, "
+                "CASE WHEN t.scope = 'department' THEN t.subject END, t.period_start, %s) r "
+                "WHERE t.removed_at IS NULL AND %s BETWEEN t.period_start AND t.period_end "
+                "AND t.scope = %s AND (%s::text IS NULL OR t.subject = %s) ORDER BY t.subject, t.kpi",
+                (day, day, scope, subject, subject)).fetchall()
+        out: list[dict[str, Any]] = []
+        for kpi, target_scope, target_subject, value, met_at, exceeded_at, trial, actuals in rows:
+            raw = actuals.get(kpi)
+            actual = None if raw is None else Decimal(str(raw))
+            ratio = achievement(kpi, Decimal(value), actual)
+            graded = grade(ratio, Decimal(met_at), Decimal(exceeded_at))
+            out.append({"kpi": kpi, "subject": f"{target_scope}:{target_subject}",
+                        "target": str(value), "actual": None if actual is None else str(actual),
+                        "ratio": None if ratio is None else str(ratio),
+                        "grade": None if graded is None else graded.value, "trial": bool(trial)})
+        return out
 
     def lock(self, day: date) -> Any:
         """A connection holding the day's advisory lock (release by closing the context)."""
@@ -128,8 +166,10 @@ def build_daily_reports(deps: ReportDeps, day: date) -> int:
                 figures, previous = _sum(list(today.values())), _sum(list(before.values()))
             else:
                 figures, previous = today.get(staff_id, empty), before.get(staff_id, empty)
+            progress = (deps.store.target_progress(day, "department", None) if scope == "manager"
+                        else deps.store.target_progress(day, "staff", staff_id))
             report, _ = deps.app.compile_daily_report(staff_id, scope, day, figures, previous,
-                                                      deps.clock())
+                                                      deps.clock(), progress)
             if report.outcome is not None:
                 continue
             result = deps.gateway.send_app_message(wecom_user or staff_id, report_text(report))

@@ -88,6 +88,9 @@ def test_two_schedulers_and_a_redelivery_build_and_send_each_report_once(
            order_id="o1", amount_fen=12900, items=[OrderItem("milk", 1, 12900)])
     record(pg_app, 9, "ORDER_PAID", "wmD", wang, at(DAY + timedelta(days=1), 0),
            order_id="o2", amount_fen=500)  # the next day in Shanghai
+    # and li's month target of 4 new friends, on trial (graded, not ranked)
+    pg_app.set_target("staff", li, "month", DAY, "friends_new", 4, "service:t", hired,
+                      trial=True)
     tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
     runners = [BatchRunner(pg_app, v, tracker) for v in read_model_views()]
     for runner in runners:
@@ -124,10 +127,18 @@ def test_two_schedulers_and_a_redelivery_build_and_send_each_report_once(
                                    "messages_sent": 1, "orders": 1, "gmv_fen": 12900}
     assert reports[li].previous["new_friends"] == 1
     assert reports[wang].figures["new_friends"] == 1 and reports[wang].figures["orders"] == 0
+    # li's target progress up to the day: friends added this month so far, of 4
+    so_far = 2 + (1 if before.month == DAY.month else 0)
+    [progress] = reports[li].targets
+    assert (progress["kpi"], progress["target"], progress["actual"], progress["trial"]) == (
+        "friends_new", "4", str(so_far), True)
+    assert progress["grade"] == "missed" and reports[wang].targets == []
     assert reports[boss].scope == "manager"
     assert reports[boss].figures["new_friends"] == 3 and reports[boss].figures["gmv_fen"] == 12900
     messages = fake_wecom.state.app_messages_snapshot()
     assert sorted(m.touser for m in messages) == sorted(["lisi", wang, "boss"])
+    text = next(m.content for m in messages if m.touser == "lisi")
+    assert f"目标 friends_new {so_far}/4 ({so_far * 25}% 未达成 试行)" in text
     mine = next(m.content for m in messages if m.touser == "lisi")
     assert "新增好友 2 (+1)" in mine and DAY.isoformat() in mine
     # And the read model shows them; a rebuild of the activity gives the same numbers
