@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, cast
 from uuid import UUID
@@ -394,6 +395,21 @@ class CampaignQuery:
             quiet_end=policy.quiet_end.strftime("%H:%M"))
 
 
+async def _change(info: Info[Context, None], campaign_id: strawberry.ID,
+                  command: Callable[[Any, UUID, str], int | None]) -> CampaignPayload:
+    """One command on an existing campaign through the application."""
+    require_recorder(info.context)
+    app = info.context.services.app
+    cid = to_uuid(campaign_id, "campaignId")
+    by = info.context.principal.actor
+    try:
+        position = await to_thread.run_sync(lambda: command(app, cid, by))
+    except DomainError as error:
+        raise _domain(error) from None
+    return CampaignPayload(campaign_id=campaign_id,
+                           position=strawberry.ID(str(position)) if position else None)
+
+
 @strawberry.type
 class CampaignMutation:
     @strawberry.mutation(description="Draft a campaign to a segment (nothing is sent).")
@@ -443,32 +459,14 @@ class CampaignMutation:
     @strawberry.mutation(description="Schedule a draft: the worker launches it at `startAt`.")
     async def schedule_campaign(self, info: Info[Context, None], campaign_id: strawberry.ID,
                                 start_at: datetime) -> CampaignPayload:
-        require_recorder(info.context)
-        app = info.context.services.app
-        cid = to_uuid(campaign_id, "campaignId")
-        by = info.context.principal.actor
-        try:
-            position = await to_thread.run_sync(
-                lambda: app.schedule_campaign(cid, start_at, by, datetime.now(UTC)))
-        except DomainError as error:
-            raise _domain(error) from None
-        return CampaignPayload(campaign_id=campaign_id,
-                               position=strawberry.ID(str(position)) if position else None)
+        return await _change(info, campaign_id, lambda app, cid, by: app.schedule_campaign(
+            cid, start_at, by, datetime.now(UTC)))
 
     @strawberry.mutation(description="Cancel: planned sends not yet sent are not sent.")
     async def cancel_campaign(self, info: Info[Context, None], campaign_id: strawberry.ID,
                               reason: str) -> CampaignPayload:
-        require_recorder(info.context)
-        app = info.context.services.app
-        cid = to_uuid(campaign_id, "campaignId")
-        by = info.context.principal.actor
-        try:
-            position = await to_thread.run_sync(
-                lambda: app.cancel_campaign(cid, reason, by, datetime.now(UTC)))
-        except DomainError as error:
-            raise _domain(error) from None
-        return CampaignPayload(campaign_id=campaign_id,
-                               position=strawberry.ID(str(position)) if position else None)
+        return await _change(info, campaign_id, lambda app, cid, by: app.cancel_campaign(
+            cid, reason, by, datetime.now(UTC)))
 
     @strawberry.mutation(description="Change the rules of restraint (recorded as an event).")
     async def set_contact_policy(self, info: Info[Context, None], input: ContactPolicyInput

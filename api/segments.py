@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, is_dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
@@ -563,64 +564,46 @@ class SegmentMutation:
                                      "or description); membership is re-evaluated.")
     async def revise_segment(self, info: Info[Context, None], input: ReviseSegmentInput
                              ) -> SegmentPayload:
-        require_recorder(info.context)
-        segment_id = to_uuid(input.segment_id, "segmentId")
-        await _built_in(info, segment_id)
-        app = info.context.services.app
-        by = info.context.principal.actor
-        try:
-            current = await to_thread.run_sync(lambda: app.segment(segment_id))
-            rule = _parsed(input.rule) if input.rule is not None else current.rule
-            position = await to_thread.run_sync(
-                lambda: app.revise_segment(segment_id, rule, by, datetime.now(UTC),
-                                           input.name, input.description))
-        except DomainError as error:
-            code = NOT_FOUND if error.code == "UNKNOWN_SEGMENT" else error.code
-            raise ApiError(code, error.message, field=error.field) from None
-        return SegmentPayload(segment_id=input.segment_id,
-                              position=strawberry.ID(str(position)) if position else None,
-                              projected=await _projected(info, position,
-                                                         input.wait_for_projection,
-                                                         input.timeout_ms))
+        def revise(app: Any, segment_id: UUID, by: str) -> int | None:
+            rule = _parsed(input.rule) if input.rule is not None else app.segment(segment_id).rule
+            position: int | None = app.revise_segment(segment_id, rule, by, datetime.now(UTC),
+                                                      input.name, input.description)
+            return position
+
+        return await _change(info, input.segment_id, input.wait_for_projection,
+                             input.timeout_ms, revise)
 
     @strawberry.mutation(description="Make a segment an auto-tag rule (members get the tag once, "
                                      "those already in included), or stop it with null.")
     async def set_segment_auto_tag(self, info: Info[Context, None],
                                    input: SetSegmentAutoTagInput) -> SegmentPayload:
-        require_recorder(info.context)
-        segment_id = to_uuid(input.segment_id, "segmentId")
-        await _built_in(info, segment_id)
-        app = info.context.services.app
-        by = info.context.principal.actor
-        try:
-            position = await to_thread.run_sync(
-                lambda: app.set_segment_auto_tag(segment_id, input.tag, by, datetime.now(UTC)))
-        except DomainError as error:
-            code = NOT_FOUND if error.code == "UNKNOWN_SEGMENT" else error.code
-            raise ApiError(code, error.message, field=error.field) from None
-        return SegmentPayload(segment_id=input.segment_id,
-                              position=strawberry.ID(str(position)) if position else None,
-                              projected=await _projected(info, position,
-                                                         input.wait_for_projection,
-                                                         input.timeout_ms))
+        return await _change(info, input.segment_id, input.wait_for_projection,
+                             input.timeout_ms, lambda app, sid, by: app.set_segment_auto_tag(
+                                 sid, input.tag, by, datetime.now(UTC)))
 
     @strawberry.mutation(description="Stop maintaining a segment: every member leaves; its "
                                      "ledger stays readable.")
     async def archive_segment(self, info: Info[Context, None], input: ArchiveSegmentInput
                               ) -> SegmentPayload:
-        require_recorder(info.context)
-        segment_id = to_uuid(input.segment_id, "segmentId")
-        await _built_in(info, segment_id)
-        app = info.context.services.app
-        by = info.context.principal.actor
-        try:
-            position = await to_thread.run_sync(
-                lambda: app.archive_segment(segment_id, by, datetime.now(UTC)))
-        except DomainError as error:
-            code = NOT_FOUND if error.code == "UNKNOWN_SEGMENT" else error.code
-            raise ApiError(code, error.message, field=error.field) from None
-        return SegmentPayload(segment_id=input.segment_id,
-                              position=strawberry.ID(str(position)) if position else None,
-                              projected=await _projected(info, position,
-                                                         input.wait_for_projection,
-                                                         input.timeout_ms))
+        return await _change(info, input.segment_id, input.wait_for_projection,
+                             input.timeout_ms, lambda app, sid, by: app.archive_segment(
+                                 sid, by, datetime.now(UTC)))
+
+
+async def _change(info: Info[Context, None], segment: strawberry.ID, wait: bool,
+                  timeout_ms: int, command: Callable[[Any, UUID, str], int | None]
+                  ) -> SegmentPayload:
+    """A change of an existing, user-defined segment through the application."""
+    require_recorder(info.context)
+    segment_id = to_uuid(segment, "segmentId")
+    await _built_in(info, segment_id)
+    app = info.context.services.app
+    by = info.context.principal.actor
+    try:
+        position = await to_thread.run_sync(lambda: command(app, segment_id, by))
+    except DomainError as error:
+        code = NOT_FOUND if error.code == "UNKNOWN_SEGMENT" else error.code
+        raise ApiError(code, error.message, field=error.field) from None
+    return SegmentPayload(segment_id=segment,
+                          position=strawberry.ID(str(position)) if position else None,
+                          projected=await _projected(info, position, wait, timeout_ms))
