@@ -70,6 +70,15 @@ class SentAppMessage:
     msgid: str
 
 
+#: Answers of the injected faults (``lost_reply`` is handled by the API that draws it).
+FAULT_REPLIES: dict[str, tuple[int, dict[str, Any]]] = {
+    "http_500": (500, {"error": "internal server error"}),
+    "busy": (200, {"errcode": -1, "errmsg": "system busy"}),
+    "rate_limit": (200, {"errcode": 45009, "errmsg": "api freq out of limit"}),
+    "token_expired": (200, {"errcode": 42001, "errmsg": "access_token expired"}),
+}
+
+
 @dataclass
 class FakeWeCom:
     """The fake's state; thread-safe, inspectable from tests."""
@@ -154,10 +163,10 @@ class FakeWeCom:
             return list(self.app_messages)
 
     def send_app_message(self, token: str, body: Any) -> tuple[int, dict[str, Any]]:
-        fault = self._fault_reply(token)
-        if fault is not None:
-            return fault
         with self._lock:
+            refused, _ = self._refusal(token)
+            if refused is not None:
+                return refused
             touser = body.get("touser") if isinstance(body, dict) else None
             text = body.get("text", {}).get("content") if isinstance(body, dict) else None
             if not isinstance(touser, str) or not touser or not isinstance(text, str):
@@ -172,43 +181,24 @@ class FakeWeCom:
             self.app_messages.append(SentAppMessage(touser, text, msgid))
             return 200, {"errcode": 0, "errmsg": "ok", "msgid": msgid}
 
-    def _fault_reply(self, token: str) -> tuple[int, dict[str, Any]] | None:
-        with self._lock:
-            self.send_calls += 1
-            fault = self._faults.popleft() if self._faults else None
-            if fault == "http_500":
-                return 500, {"error": "internal server error"}
-            if fault == "busy":
-                return 200, {"errcode": -1, "errmsg": "system busy"}
-            if fault == "rate_limit":
-                return 200, {"errcode": 45009, "errmsg": "api freq out of limit"}
-            if fault == "token_expired":
-                self._tokens.clear()
-                return 200, {"errcode": 42001, "errmsg": "access_token expired"}
-            expires = self._tokens.get(token)
-            if expires is None:
-                return 200, {"errcode": 40014, "errmsg": "invalid access_token"}
-            if time.monotonic() >= expires:
-                return 200, {"errcode": 42001, "errmsg": "access_token expired"}
-        return None
+    def _refusal(self, token: str) -> tuple[tuple[int, dict[str, Any]] | None, str | None]:
+        """(the answer of an injected fault or a bad token, the fault drawn); lock held."""
+        self.send_calls += 1
+        fault = self._faults.popleft() if self._faults else None
+        if fault == "token_expired":
+            self._tokens.clear()
+        reply = FAULT_REPLIES.get(fault or "")
+        if reply is not None:
+            return reply, fault
+        token_error = self._token_error(token)
+        return (None if token_error is None else (200, token_error)), fault
 
     def send_welcome(self, token: str, body: Any) -> tuple[int, dict[str, Any]]:
         """Returns (HTTP status, JSON body)."""
         with self._lock:
-            self.send_calls += 1
-            fault = self._faults.popleft() if self._faults else None
-            if fault == "http_500":
-                return 500, {"error": "internal server error"}
-            if fault == "busy":
-                return 200, {"errcode": -1, "errmsg": "system busy"}
-            if fault == "rate_limit":
-                return 200, {"errcode": 45009, "errmsg": "api freq out of limit"}
-            if fault == "token_expired":
-                self._tokens.clear()
-                return 200, {"errcode": 42001, "errmsg": "access_token expired"}
-            token_error = self._token_error(token)
-            if token_error is not None:
-                return 200, token_error
+            refused, fault = self._refusal(token)
+            if refused is not None:
+                return refused
             code = body.get("welcome_code") if isinstance(body, dict) else None
             text = body.get("text", {}).get("content") if isinstance(body, dict) else None
             if not isinstance(code, str) or not code or not isinstance(text, str):
