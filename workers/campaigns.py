@@ -40,6 +40,7 @@ from domain.application import CustomerOperations
 from domain.campaign import render, send_key
 from domain.campaigning import SendOutcome
 from workers.campaign_gateway import CampaignGateway, Delivery
+from workers.polling import PollingLoop
 
 log = logging.getLogger(__name__)
 
@@ -286,40 +287,26 @@ def declare_campaign_actor(broker: dramatiq.Broker, deps: CampaignDeps, *,
     return declare(send_campaign_chunk)
 
 
-class CampaignDispatcher:
+class CampaignDispatcher(PollingLoop):
     """Polls due sends and enqueues chunks; stale enqueues (a lost message) come again."""
+
+    name = "campaign dispatcher"
 
     def __init__(self, store: CampaignStore, enqueue: Callable[[str, int, list[str]], None],
                  *, stale_after: timedelta = timedelta(minutes=5), poll_interval: float = 0.5,
                  batch_size: int = 2000,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        super().__init__(poll_interval, batch_size)
         self.store = store
         self.enqueue = enqueue
         self.stale_after = stale_after
-        self.poll_interval = poll_interval
-        self.batch_size = batch_size
         self.clock = clock
-        self.stopping = threading.Event()
 
     def run_once(self) -> int:
         chunks = self.store.claim_due(self.clock(), self.stale_after, self.batch_size)
         for campaign_id, step, customers in chunks:
             self.enqueue(str(campaign_id), step, [str(c) for c in customers])
         return sum(len(c) for _, _, c in chunks)
-
-    def run_forever(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                if self.run_once() >= self.batch_size:
-                    continue
-            except Exception:
-                log.exception("campaign dispatcher could not enqueue; retrying")
-                self.stopping.wait(max(self.poll_interval, 1.0))
-                continue
-            self.stopping.wait(self.poll_interval)
-
-    def stop(self) -> None:
-        self.stopping.set()
 
 
 class CampaignLauncher:

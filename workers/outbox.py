@@ -18,7 +18,6 @@ into existing keys and sends nothing again.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -30,6 +29,7 @@ from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool
 
 from domain.customer import Customer
+from workers.polling import PollingLoop
 
 log = logging.getLogger(__name__)
 
@@ -255,34 +255,19 @@ class DueWork(Protocol):
                     limit: int = 200) -> int: ...
 
 
-class Dispatcher:
+class Dispatcher(PollingLoop):
     """Polls an outbox and enqueues one message (the row's key) per due row."""
+
+    name = "outbox dispatcher"
 
     def __init__(self, store: DueWork, enqueue: Callable[[str], None], *,
                  stale_after: timedelta = timedelta(minutes=5), poll_interval: float = 0.5,
                  batch_size: int = 200) -> None:
+        super().__init__(poll_interval, batch_size)
         self.store = store
         self.enqueue = enqueue
         self.stale_after = stale_after
-        self.poll_interval = poll_interval
-        self.batch_size = batch_size
-        self.stopping = threading.Event()
 
     def run_once(self) -> int:
         return self.store.enqueue_due(self.enqueue, stale_after=self.stale_after,
                                       limit=self.batch_size)
-
-    def run_forever(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                if self.run_once() >= self.batch_size:
-                    continue
-            except Exception:
-                # The broker or the database is away: keep trying, rows stay due.
-                log.exception("welcome dispatcher could not enqueue; retrying")
-                self.stopping.wait(max(self.poll_interval, 1.0))
-                continue
-            self.stopping.wait(self.poll_interval)
-
-    def stop(self) -> None:
-        self.stopping.set()
