@@ -44,7 +44,8 @@ from api.mutations import CustomerMutation
 from api.organisation import OrganisationMutation, OrganisationQuery
 from api.read_models import CustomerFilterValues, decode_cursor, encode_cursor
 from api.scripts import ScriptMutation, ScriptQuery
-from api.segments import SegmentMutation, SegmentQuery
+from api.segment_mutations import SegmentMutation
+from api.segments import SegmentQuery
 from api.staff_kpis import StaffKpiQuery
 from api.tag_groups import TagGroupMutation, TagGroupQuery
 from api.targets import TargetMutation, TargetQuery

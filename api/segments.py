@@ -1,125 +1,27 @@
-"""GraphQL for segments (分层): define, revise, archive; members, ledger, sizes, reasons."""
+"""GraphQL for segments (分层): members, ledger, sizes, reasons; the mutations are in
+:mod:`api.segment_mutations`, the rule input in :mod:`api.segment_rule_input`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import asdict, is_dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Annotated, Any, cast
 from uuid import UUID
 
 import strawberry
-from anyio import to_thread
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from api.context import Context
 from api.errors import BAD_INPUT, NOT_FOUND, ApiError, forbidden
-from api.ingest import require_recorder
 from api.read_models import decode_cursor, encode_cursor
 from api.segment_reads import SegmentReads, decode_member_cursor, encode_member_cursor
-from api.types import Customer, Lifecycle, Long, PageInfo, Positioning, to_uuid
-from domain.errors import DomainError
-from domain.segment_rules import parse_rule
+from api.segment_rule_input import SegmentRuleInput, parsed_rule
+from api.types import Customer, PageInfo, to_uuid
 from projections.segment_eval import explain
 
 MAX_PAGE = 200
 MAX_SERIES_POINTS = 1000
-
-
-# -- the rule input (oneOf: exactly one field per node) -----------------------------------
-@strawberry.input(description="Paid orders, optionally within the last `withinDays` days.")
-class OrderedInput:
-    at_least: int
-    within_days: int | None = None
-
-
-@strawberry.input(description="Paid amount in fen, optionally within the last `withinDays` days.")
-class GmvInput:
-    at_least_fen: Long
-    within_days: int | None = None
-
-
-@strawberry.input(description="Minimum RFM scores (0-5, see docs/bi.md); at least one.")
-class RfmInput:
-    recency_at_least: int | None = None
-    frequency_at_least: int | None = None
-    monetary_at_least: int | None = None
-
-
-@strawberry.input(description="Paid quantity of one SKU.")
-class BoughtSkuInput:
-    sku: str
-    at_least: int
-
-
-@strawberry.input(description="Paid orders with an item of the category.")
-class BoughtCategoryInput:
-    category: str
-    at_least: int
-
-
-@strawberry.input(description="Content views of the topic.")
-class ViewedTopicInput:
-    topic: str
-    at_least: int
-
-
-@strawberry.input(one_of=True, description="One node of a segment rule: `all`, `any`, `not`, "
-                                           "or one predicate (README: Segments).")
-class SegmentRuleInput:
-    all: list[SegmentRuleInput] | None = strawberry.UNSET
-    any: list[SegmentRuleInput] | None = strawberry.UNSET
-    not_: SegmentRuleInput | None = strawberry.field(default=strawberry.UNSET, name="not")
-    tag_in: list[str] | None = strawberry.UNSET
-    has_all_tags: list[str] | None = strawberry.UNSET
-    lifecycle: Lifecycle | None = strawberry.UNSET
-    ordered: OrderedInput | None = strawberry.UNSET
-    gmv: GmvInput | None = strawberry.UNSET
-    inactive_days: int | None = strawberry.UNSET
-    active_within_days: int | None = strawberry.UNSET
-    referrals_at_least: int | None = strawberry.UNSET
-    friend_of: strawberry.ID | None = strawberry.UNSET
-    is_friend: bool | None = strawberry.UNSET
-    joined_via: str | None = strawberry.UNSET
-    in_group: str | None = strawberry.UNSET
-    rfm: RfmInput | None = strawberry.UNSET
-    positioning: Positioning | None = strawberry.UNSET
-    member_level: str | None = strawberry.UNSET
-    bought_sku: BoughtSkuInput | None = strawberry.UNSET
-    bought_category: BoughtCategoryInput | None = strawberry.UNSET
-    viewed_topic: ViewedTopicInput | None = strawberry.UNSET
-
-
-def rule_to_data(rule: SegmentRuleInput) -> dict[str, Any]:
-    """The GraphQL input as the rule language's plain data (validated by parse_rule)."""
-    for name, value in vars(rule).items():
-        if value is strawberry.UNSET or value is None:
-            continue
-        key = {"not_": "not"}.get(name, _camel(name))
-        if name in ("all", "any"):
-            return {key: [rule_to_data(r) for r in value]}
-        if name == "not_":
-            return {key: rule_to_data(value)}
-        if isinstance(value, Enum):
-            return {key: value.value}
-        if is_dataclass(value):
-            return {key: {_camel(k): v for k, v in asdict(value).items()}}  # type: ignore[arg-type]
-        return {key: str(value) if name == "friend_of" else value}
-    return {}
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(p.title() for p in rest)
-
-
-def _parsed(rule: SegmentRuleInput) -> dict[str, Any]:
-    try:
-        return parse_rule(rule_to_data(rule))
-    except DomainError as error:
-        raise ApiError(error.code, error.message, field=error.field) from None
 
 
 # -- output types --------------------------------------------------------------------------
@@ -265,7 +167,7 @@ class Segment:
             except ValueError:
                 raise ApiError(BAD_INPUT, "after is not a cursor of this list",
                                field="after") from None
-        rows, more = await _reads(info).members(self.row["segment_id"], _size(first), cursor,
+        rows, more = await reads(info).members(self.row["segment_id"], _size(first), cursor,
                                                 staff)
         edges = [SegmentMemberEdge(
             cursor=encode_member_cursor(r["entry_position"], r["customer_id"]),
@@ -286,7 +188,7 @@ class Segment:
 
     @strawberry.field(description="Members at a past instant (actual history, see docs/bi.md).")
     async def size_at(self, info: Info[Context, None], at: datetime) -> int:
-        points = await _reads(info).size_series(self.row["segment_id"], at, at, 1)
+        points = await reads(info).size_series(self.row["segment_id"], at, at, 1)
         return int(points[0]["size"]) if points else 0
 
     @strawberry.field(description="Members at `from`, `from + everyHours`, … up to `to` "
@@ -300,7 +202,7 @@ class Segment:
                            field="everyHours")
         if (to - from_) / timedelta(hours=every_hours) > MAX_SERIES_POINTS:
             raise ApiError(BAD_INPUT, f"at most {MAX_SERIES_POINTS} points", field="everyHours")
-        rows = await _reads(info).size_series(self.row["segment_id"], from_, to, every_hours)
+        rows = await reads(info).size_series(self.row["segment_id"], from_, to, every_hours)
         return [SegmentSizePoint(at=r["at"], size=int(r["size"])) for r in rows]
 
 
@@ -345,7 +247,7 @@ class SegmentPayload:
 
 
 # -- helpers ---------------------------------------------------------------------------------
-def _reads(info: Info[Context, None]) -> SegmentReads:
+def reads(info: Info[Context, None]) -> SegmentReads:
     return SegmentReads(info.context.services.read_models.pool)
 
 
@@ -374,7 +276,7 @@ async def _ledger(info: Info[Context, None], segment_id: UUID | None, customer_i
             before = decode_cursor("l", after)
         except ValueError:
             raise ApiError(BAD_INPUT, "after is not a cursor of this list", field="after") from None
-    rows, more = await _reads(info).entries(segment_id, customer_id,
+    rows, more = await reads(info).entries(segment_id, customer_id,
                                             change.value if change else None, since, until,
                                             _size(first), before)
     edges = [SegmentLedgerEdge(cursor=encode_cursor("l", r["entry_id"]),
@@ -384,7 +286,7 @@ async def _ledger(info: Info[Context, None], segment_id: UUID | None, customer_i
 
 
 async def _segment_row(info: Info[Context, None], segment_id: strawberry.ID) -> dict[str, Any]:
-    row = await _reads(info).segment(to_uuid(segment_id, "segmentId"))
+    row = await reads(info).segment(to_uuid(segment_id, "segmentId"))
     if row is None:
         raise ApiError(NOT_FOUND, "no such segment", field="segmentId")
     return row
@@ -413,13 +315,13 @@ class SegmentQuery:
     async def segments(self, info: Info[Context, None], include_archived: bool = False,
                        include_built_in: bool = True) -> list[Segment]:
         _staff_or_better(info)
-        rows = await _reads(info).segments(include_archived, include_built_in)
+        rows = await reads(info).segments(include_archived, include_built_in)
         return [Segment(row=r) for r in rows]
 
     @strawberry.field(description="One segment by id.")
     async def segment(self, info: Info[Context, None], id: strawberry.ID) -> Segment | None:
         _staff_or_better(info)
-        row = await _reads(info).segment(to_uuid(id, "id"))
+        row = await reads(info).segment(to_uuid(id, "id"))
         return None if row is None else Segment(row=row)
 
     @strawberry.field(description="Why a customer is or is not in a segment: every predicate "
@@ -439,9 +341,9 @@ class SegmentQuery:
         tree = explain(segment["rule"], full, now)
         predicates: list[PredicateResult] = []
         _flatten(tree, "", predicates)
-        reads = _reads(info)
-        membership = await reads.is_member(segment["segment_id"], root)
-        last, _ = await reads.entries(segment["segment_id"], root, None, None, None, 1, None)
+        segment_reads = reads(info)
+        membership = await segment_reads.is_member(segment["segment_id"], root)
+        last, _ = await segment_reads.entries(segment["segment_id"], root, None, None, None, 1, None)
         return SegmentExplanation(
             segment_id=strawberry.ID(str(segment["segment_id"])),
             customer_id=strawberry.ID(str(root)), rule_version=segment["rule_version"],
@@ -456,7 +358,7 @@ class SegmentQuery:
         _managers_only(info)
         if not 0 <= sample <= MAX_PAGE:
             raise ApiError(BAD_INPUT, f"sample must be 0-{MAX_PAGE}", field="sample")
-        size, ids = await _reads(info).preview(_parsed(rule), datetime.now(UTC), sample)
+        size, ids = await reads(info).preview(parsed_rule(rule), datetime.now(UTC), sample)
         return SegmentPreview(size=size, sample_customer_ids=[strawberry.ID(str(i)) for i in ids])
 
     @strawberry.field(description="The segment ledger across segments or for one customer, "
@@ -483,127 +385,3 @@ async def _full_profile(info: Info[Context, None], customer_id: UUID) -> dict[st
     return dict(row)
 
 
-@strawberry.input
-class DefineSegmentInput:
-    name: str
-    description: str = ""
-    rule: SegmentRuleInput
-    auto_tag: str | None = strawberry.field(
-        default=None, description="Tag every member, now and as they enter (auto-tag rule).")
-    wait_for_projection: bool = False
-    timeout_ms: int = 5000
-
-
-@strawberry.input
-class ReviseSegmentInput:
-    segment_id: strawberry.ID
-    rule: SegmentRuleInput | None = None
-    name: str | None = None
-    description: str | None = None
-    wait_for_projection: bool = False
-    timeout_ms: int = 5000
-
-
-@strawberry.input
-class SetSegmentAutoTagInput:
-    segment_id: strawberry.ID
-    tag: str | None = strawberry.field(default=None, description="Null stops auto-tagging.")
-    wait_for_projection: bool = False
-    timeout_ms: int = 5000
-
-
-@strawberry.input
-class ArchiveSegmentInput:
-    segment_id: strawberry.ID
-    wait_for_projection: bool = False
-    timeout_ms: int = 5000
-
-
-async def _projected(info: Info[Context, None], position: int | None, wait: bool,
-                     timeout_ms: int) -> bool:
-    if position is None:
-        return True
-    if not wait:
-        return False
-    if not 0 <= timeout_ms <= 60000:
-        raise ApiError(BAD_INPUT, "timeoutMs must be 0-60000", field="timeoutMs")
-    tracker = info.context.services.tracker
-    return await to_thread.run_sync(
-        lambda: tracker.wait("customer_profile", position, timeout_ms / 1000))
-
-
-async def _built_in(info: Info[Context, None], segment_id: UUID) -> None:
-    row = await _reads(info).segment(segment_id)
-    if row is not None and row["built_in"]:
-        raise ApiError(BAD_INPUT, "built-in segments cannot be changed", field="segmentId")
-
-
-@strawberry.type
-class SegmentMutation:
-    @strawberry.mutation(description="Define a segment; its membership is evaluated over every "
-                                     "customer and then maintained as events arrive.")
-    async def define_segment(self, info: Info[Context, None], input: DefineSegmentInput
-                             ) -> SegmentPayload:
-        require_recorder(info.context)
-        rule = _parsed(input.rule)
-        app = info.context.services.app
-        by = info.context.principal.actor
-        try:
-            segment_id, position = await to_thread.run_sync(
-                lambda: app.define_segment(input.name, input.description, rule, by,
-                                           datetime.now(UTC), input.auto_tag))
-        except DomainError as error:
-            raise ApiError(error.code, error.message, field=error.field) from None
-        return SegmentPayload(segment_id=strawberry.ID(str(segment_id)),
-                              position=strawberry.ID(str(position)),
-                              projected=await _projected(info, position,
-                                                         input.wait_for_projection,
-                                                         input.timeout_ms))
-
-    @strawberry.mutation(description="Record a new version of a segment's rule (or its name "
-                                     "or description); membership is re-evaluated.")
-    async def revise_segment(self, info: Info[Context, None], input: ReviseSegmentInput
-                             ) -> SegmentPayload:
-        def revise(app: Any, segment_id: UUID, by: str) -> int | None:
-            rule = _parsed(input.rule) if input.rule is not None else app.segment(segment_id).rule
-            position: int | None = app.revise_segment(segment_id, rule, by, datetime.now(UTC),
-                                                      input.name, input.description)
-            return position
-
-        return await _change(info, input.segment_id, input.wait_for_projection,
-                             input.timeout_ms, revise)
-
-    @strawberry.mutation(description="Make a segment an auto-tag rule (members get the tag once, "
-                                     "those already in included), or stop it with null.")
-    async def set_segment_auto_tag(self, info: Info[Context, None],
-                                   input: SetSegmentAutoTagInput) -> SegmentPayload:
-        return await _change(info, input.segment_id, input.wait_for_projection,
-                             input.timeout_ms, lambda app, sid, by: app.set_segment_auto_tag(
-                                 sid, input.tag, by, datetime.now(UTC)))
-
-    @strawberry.mutation(description="Stop maintaining a segment: every member leaves; its "
-                                     "ledger stays readable.")
-    async def archive_segment(self, info: Info[Context, None], input: ArchiveSegmentInput
-                              ) -> SegmentPayload:
-        return await _change(info, input.segment_id, input.wait_for_projection,
-                             input.timeout_ms, lambda app, sid, by: app.archive_segment(
-                                 sid, by, datetime.now(UTC)))
-
-
-async def _change(info: Info[Context, None], segment: strawberry.ID, wait: bool,
-                  timeout_ms: int, command: Callable[[Any, UUID, str], int | None]
-                  ) -> SegmentPayload:
-    """A change of an existing, user-defined segment through the application."""
-    require_recorder(info.context)
-    segment_id = to_uuid(segment, "segmentId")
-    await _built_in(info, segment_id)
-    app = info.context.services.app
-    by = info.context.principal.actor
-    try:
-        position = await to_thread.run_sync(lambda: command(app, segment_id, by))
-    except DomainError as error:
-        code = NOT_FOUND if error.code == "UNKNOWN_SEGMENT" else error.code
-        raise ApiError(code, error.message, field=error.field) from None
-    return SegmentPayload(segment_id=segment,
-                          position=strawberry.ID(str(position)) if position else None,
-                          projected=await _projected(info, position, wait, timeout_ms))
