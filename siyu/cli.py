@@ -24,7 +24,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from siyu.settings import Settings, from_env
+from siyu.settings import Settings, SettingsError, from_env
 
 log = logging.getLogger("siyu")
 
@@ -169,7 +169,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     orders.add_argument("--batch", type=int, default=1000, help="lines per transaction")
     args = parser.parse_args(argv)
     _configure_logging()
-    settings = from_env()
+    try:
+        settings = from_env()
+    except SettingsError as error:
+        parser.error(str(error))
     if args.command == "demo":
         return run_all(settings, with_demo=True, customers=args.customers)
     if args.command == "run":

@@ -18,16 +18,27 @@
 | ``SIYU_CHAT_TIMEOUT_MINUTES`` | ``30`` | a customer message unanswered this long alerts the staff member |
 | ``SIYU_CHAT_ESCALATION_MINUTES`` | ``120`` | … this long escalates to the department's managers |
 | ``SIYU_REPORT_HOUR`` | ``8`` | hour (Asia/Shanghai) after which yesterday's daily reports are built |
+| ``SIYU_CAMPAIGN_RATES`` | unset: no limit | campaign sends/s per channel, shared by every worker, e.g. ``mini_program=200,wecom_mass=5`` |
 | ``SIYU_DEBUG`` | unset | unmask unexpected GraphQL errors (never in production) |
+
+A malformed value stops the process with :class:`SettingsError`, naming the variable.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+#: The campaign channels a rate may be set for (``domain.restraint.CHANNELS``).
+CAMPAIGN_CHANNELS = ("mini_program", "sms", "wecom_mass")
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value the platform cannot use."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +64,9 @@ class Settings:
     chat_timeout_minutes: int = 30
     chat_escalation_minutes: int = 120
     report_hour: int = 8
+    #: Sends per second per campaign channel (absent: unlimited); for ``wecom_mass`` a
+    #: send is one task creation (one sender's part of a chunk), not one customer.
+    campaign_rates: Mapping[str, float] = field(default_factory=dict)
 
     def with_database(self, url: str) -> Settings:
         return replace(self, database_url=url)
@@ -74,6 +88,38 @@ def load_secret(data_dir: Path, env: Mapping[str, str]) -> bytes:
 
 def _optional_float(value: str) -> float | None:
     return float(value) if value.strip() else None
+
+
+def parse_campaign_rates(value: str, variable: str = "SIYU_CAMPAIGN_RATES"
+                         ) -> dict[str, float]:
+    """``"mini_program=200,wecom_mass=5"`` → ``{"mini_program": 200.0, "wecom_mass": 5.0}``.
+
+    Each channel once, a known channel, a positive finite number of sends per second;
+    empty means no limit.
+    """
+    rates: dict[str, float] = {}
+    for part in (p.strip() for p in value.split(",")):
+        if not part:
+            continue
+        channel, sep, number = (x.strip() for x in part.partition("="))
+        if not sep or not channel or not number:
+            raise SettingsError(f"{variable}: {part!r} is not CHANNEL=SENDS_PER_SECOND "
+                                "(e.g. mini_program=200,wecom_mass=5)")
+        if channel not in CAMPAIGN_CHANNELS:
+            raise SettingsError(f"{variable}: unknown channel {channel!r}; expected one of "
+                                f"{', '.join(CAMPAIGN_CHANNELS)}")
+        if channel in rates:
+            raise SettingsError(f"{variable}: channel {channel!r} is given twice")
+        try:
+            rate = float(number)
+        except ValueError:
+            raise SettingsError(f"{variable}: the rate of {channel!r} is not a number: "
+                                f"{number!r}") from None
+        if not math.isfinite(rate) or rate <= 0:
+            raise SettingsError(f"{variable}: the rate of {channel!r} must be a positive "
+                                f"number of sends per second, not {number!r}")
+        rates[channel] = rate
+    return rates
 
 
 def from_env(env: Mapping[str, str] | None = None) -> Settings:
@@ -101,4 +147,5 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         chat_timeout_minutes=int(env.get("SIYU_CHAT_TIMEOUT_MINUTES", "30")),
         chat_escalation_minutes=int(env.get("SIYU_CHAT_ESCALATION_MINUTES", "120")),
         report_hour=int(env.get("SIYU_REPORT_HOUR", "8")),
+        campaign_rates=parse_campaign_rates(env.get("SIYU_CAMPAIGN_RATES", "")),
     )

@@ -124,9 +124,11 @@ class PipelineOptions:
 
 def options_for(settings: Settings, *, threads: int = 4, produce: bool = True
                 ) -> PipelineOptions:
-    """The options the environment sets (clock slot, chat-timeout limits, report hour)."""
+    """The options the environment sets (clock slot, chat-timeout limits, report hour,
+    campaign rates)."""
     return PipelineOptions(
         threads=threads, produce=produce, tick_minutes=settings.tick_minutes,
+        campaign_rates=dict(settings.campaign_rates),
         chat_timeout=timedelta(minutes=settings.chat_timeout_minutes),
         chat_timeout_escalation=timedelta(minutes=settings.chat_escalation_minutes),
         report_hour=settings.report_hour)

@@ -1,0 +1,64 @@
+"""Settings read from the environment: campaign rates (``SIYU_CAMPAIGN_RATES``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from siyu.cli import main
+from siyu.settings import SettingsError, from_env, parse_campaign_rates
+from workers.main import options_for
+
+
+def env(tmp_path: Path, **values: str) -> dict[str, str]:
+    return {"SIYU_DATA_DIR": str(tmp_path), "SIYU_SECRET": "s" * 32, **values}
+
+
+def test_campaign_rates_are_read_per_channel_and_reach_the_worker_options(
+        tmp_path: Path) -> None:
+    # Given rates for two channels, with spaces around the parts
+    settings = from_env(env(tmp_path, SIYU_CAMPAIGN_RATES=" mini_program=200, wecom_mass = 2.5 "))
+    # Then each channel has its rate, and the worker's options carry them
+    assert dict(settings.campaign_rates) == {"mini_program": 200.0, "wecom_mass": 2.5}
+    assert dict(options_for(settings).campaign_rates) == {"mini_program": 200.0,
+                                                          "wecom_mass": 2.5}
+
+
+def test_no_campaign_rates_means_no_limit(tmp_path: Path) -> None:
+    assert dict(from_env(env(tmp_path)).campaign_rates) == {}
+    assert dict(from_env(env(tmp_path, SIYU_CAMPAIGN_RATES="")).campaign_rates) == {}
+    assert dict(options_for(from_env(env(tmp_path))).campaign_rates) == {}
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("mini_program", "is not CHANNEL=SENDS_PER_SECOND"),
+    ("mini_program=", "is not CHANNEL=SENDS_PER_SECOND"),
+    ("=200", "is not CHANNEL=SENDS_PER_SECOND"),
+    ("email=10", "unknown channel 'email'"),
+    ("sms=10,sms=20", "channel 'sms' is given twice"),
+    ("sms=fast", "the rate of 'sms' is not a number: 'fast'"),
+    ("sms=0", "must be a positive number"),
+    ("sms=-5", "must be a positive number"),
+    ("sms=inf", "must be a positive number"),
+    ("sms=nan", "must be a positive number"),
+])
+def test_a_malformed_campaign_rate_is_refused_naming_the_variable(value: str,
+                                                                  message: str) -> None:
+    with pytest.raises(SettingsError, match="SIYU_CAMPAIGN_RATES") as error:
+        parse_campaign_rates(value)
+    assert message in str(error.value)
+
+
+def test_the_command_line_stops_with_the_settings_error_and_no_traceback(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # Given a malformed rate in the environment
+    for name, value in env(tmp_path, SIYU_CAMPAIGN_RATES="mini_program=lots").items():
+        monkeypatch.setenv(name, value)
+    # When any command starts / Then it exits with a usage error that names the variable
+    with pytest.raises(SystemExit) as stopped:
+        main(["worker"])
+    assert stopped.value.code == 2
+    assert "SIYU_CAMPAIGN_RATES: the rate of 'mini_program' is not a number" in \
+        capsys.readouterr().err
