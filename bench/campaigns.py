@@ -1,4 +1,5 @@
-"""Campaign benchmarks: planning a launch (audience, caps, quota, quiet hours, intents)."""
+"""Campaign benchmarks: planning a launch (audience, caps, quota, quiet hours, intents), and
+sending it (:mod:`bench.campaign_dispatch`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from bench import campaign_dispatch
 from bench.common import SECRET, Measure, fresh_database, measure
 from bench.segments import GENERATE
 from projections.campaign_planning import launch
@@ -72,5 +74,10 @@ def campaign_plan(quick: bool) -> list[Measure]:
             measure("campaign_plan_included", len(result.included), "recipients")]
 
 
-BENCHMARKS: dict[str, Callable[[bool], list[Measure]]] = {"campaign_plan": campaign_plan}
+BENCHMARKS: dict[str, Callable[[bool], list[Measure]]] = {
+    "campaign_plan": campaign_plan,
+    "campaign_dispatch": campaign_dispatch.campaign_dispatch,
+    "campaign_dispatch_wecom_mass": campaign_dispatch.campaign_dispatch_wecom_mass,
+    "campaign_rate_accuracy": campaign_dispatch.campaign_rate_accuracy,
+}
 

@@ -22,7 +22,12 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, cast
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.application import (
+    AggregateNotFoundError,
+    Application,
+    ProcessingEvent,
+    project_aggregate,
+)
 from eventsourcing.domain import Aggregate, DomainEventProtocol, MutableOrImmutableAggregate
 from eventsourcing.persistence import (
     ApplicationRecorder,
@@ -54,6 +59,8 @@ from domain.wecom_directory import CorpTagLibrary, CustomerGroup
 WECOM = "service:wecom"
 
 MAX_ATTEMPTS = 8
+#: Streams up to this long are replayed in bulk by ``_prefetch`` (snapshots come every 100).
+PREFETCH_LONGEST = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,6 +283,26 @@ class CustomerOperations(SegmentCommands, TaggingCommands, CampaignCommands, Own
             return
         stored = self.index.stream_versions(sorted(cached))
         self._evict(i for i, version in cached.items() if stored.get(i, 0) != version)
+
+    def _prefetch(self, aggregate_ids: Iterable[UUID], batch: _Batch) -> None:
+        """Bring many aggregates into the cache at once: stale ones are dropped (one
+        query), missing ones with short streams are replayed from one query. Longer
+        streams are left to ``_load`` (snapshots). Saving checks versions as ever."""
+        wanted = set(aggregate_ids)
+        self._drop_stale(wanted, batch)
+        cache = self.repository.cache
+        if cache is None:
+            return
+        missing = []
+        for aggregate_id in sorted(wanted - set(batch.aggregates)):
+            try:
+                cache.get(aggregate_id)
+            except KeyError:
+                missing.append(aggregate_id)
+        for aggregate_id, stored in self.index.short_streams(missing, PREFETCH_LONGEST).items():
+            aggregate = project_aggregate(None, (self.mapper.to_domain_event(s) for s in stored))
+            if aggregate is not None:
+                cache.put(aggregate_id, aggregate)
 
     def _evict(self, aggregate_ids: Iterable[UUID]) -> None:
         cache = self.repository.cache
@@ -503,6 +530,13 @@ class CustomerOperations(SegmentCommands, TaggingCommands, CampaignCommands, Own
             batch.key_cache.pop(customer_id, None)
 
     # -- personal data -----------------------------------------------------------
+    def personal_fields(self, wanted: Iterable[tuple[UUID, str]]) -> dict[tuple[UUID, str], str]:
+        """Decrypt one field each of many subjects, in two queries (absent: erased or unset)."""
+        pairs = sorted(set(wanted))
+        keys = self.index.wrapped_keys(sorted({s for s, _ in pairs}))
+        sealed = self.index.sealed_fields([p for p in pairs if p[0] in keys])
+        return {(s, f): self.vault.open(keys[s], s, f, value) for (s, f), value in sealed.items()}
+
     def personal_data(self, subject_id: UUID) -> dict[str, str]:
         """Decrypt a subject's vault fields (empty once the key is erased)."""
         key = self.index.wrapped_keys([subject_id]).get(subject_id)

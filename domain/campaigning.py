@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -48,6 +48,8 @@ class _Host(Protocol):
     def _transact(self, decide: Callable[[_Batch], None]) -> int | None: ...
 
     def _load(self, customer_id: UUID, batch: _Batch) -> Customer: ...
+
+    def _prefetch(self, aggregate_ids: Iterable[UUID], batch: _Batch) -> None: ...
 
 
 def _campaign(host: _Host, campaign_id: UUID, batch: _Batch) -> Campaign:
@@ -122,6 +124,7 @@ class CampaignCommands:
             known = set(self.recorder.known_event_keys(keys))
             fresh = [(k, o) for k, o in zip(keys, outcomes, strict=True) if k not in known]
             recorded[0] = len(fresh)
+            self._prefetch([o.customer_id for _, o in fresh], batch)
             for key, outcome in fresh:
                 customer = self._load(outcome.customer_id, batch)
                 if outcome.sent:

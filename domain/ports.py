@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 from uuid import UUID
 
+from eventsourcing.persistence import StoredEvent
+
 
 @dataclass(frozen=True, slots=True)
 class SealedValue:
@@ -75,6 +77,15 @@ class IngestIndex(Protocol):
 
     def sealed_values(self, subject_id: UUID) -> Mapping[str, bytes]:
         """All sealed personal-data fields of one subject."""
+
+    def sealed_fields(self, fields: Sequence[tuple[UUID, str]]
+                      ) -> Mapping[tuple[UUID, str], bytes]:
+        """The sealed value of each (subject, field) asked for (absent: none stored)."""
+
+    def short_streams(self, stream_ids: Sequence[UUID], longest: int
+                      ) -> Mapping[UUID, Sequence[StoredEvent]]:
+        """Every stored event, in order, of each stream with at most ``longest`` events;
+        longer and empty streams are left out (load those one by one, from snapshots)."""
 
     def stream_versions(self, stream_ids: Sequence[UUID]) -> Mapping[UUID, int]:
         """The latest stored version of each stream (absent: no events)."""

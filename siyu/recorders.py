@@ -127,6 +127,17 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
             "SELECT originator_id, max(originator_version) FROM {schema}.{table} "
             "WHERE originator_id = ANY(%s) GROUP BY originator_id").format(
             schema=schema, table=Identifier(self.events_table_name))
+        self._select_fields = SQL(
+            "SELECT v.subject_id, v.field, v.ciphertext FROM {schema}.siyu_vault_value v "
+            "JOIN unnest(%s::uuid[], %s::text[]) AS w(subject_id, field) "
+            "USING (subject_id, field)").format(**q)
+        self._select_short_streams = SQL(
+            "SELECT originator_id, originator_version, topic, state FROM ("
+            "SELECT originator_id, originator_version, topic, state, "
+            "max(originator_version) OVER (PARTITION BY originator_id) AS last "
+            "FROM {schema}.{table} WHERE originator_id = ANY(%s)) AS e "
+            "WHERE last <= %s ORDER BY originator_id, originator_version").format(
+            schema=schema, table=Identifier(self.events_table_name))
         self._select_sealed = SQL(
             "SELECT field, ciphertext FROM {schema}.siyu_vault_value "
             "WHERE subject_id = %s").format(**q)
@@ -217,6 +228,29 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
             curs.execute(self._select_sealed, (subject_id,), prepare=True)
             return {row["field"]: bytes(row["ciphertext"]) for row in curs.fetchall()}
 
+    def sealed_fields(self, fields: Sequence[tuple[UUID, str]]
+                      ) -> Mapping[tuple[UUID, str], bytes]:
+        if not fields:
+            return {}
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._select_fields, ([s for s, _ in fields], [f for _, f in fields]),
+                         prepare=True)
+            return {(r["subject_id"], r["field"]): bytes(r["ciphertext"])
+                    for r in curs.fetchall()}
+
+    def short_streams(self, stream_ids: Sequence[UUID], longest: int
+                      ) -> Mapping[UUID, Sequence[StoredEvent]]:
+        if not stream_ids:
+            return {}
+        streams: dict[UUID, list[StoredEvent]] = {}
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._select_short_streams, (list(stream_ids), longest), prepare=True)
+            for r in curs.fetchall():
+                streams.setdefault(r["originator_id"], []).append(StoredEvent(
+                    originator_id=r["originator_id"], originator_version=r["originator_version"],
+                    topic=r["topic"], state=bytes(r["state"])))
+        return streams
+
     def _select_claims(self, statement: Any, values: Sequence[Any]) -> list[TagClaim]:
         if not values:
             return []
@@ -303,6 +337,20 @@ class SiyuMemoryRecorder(POPOApplicationRecorder):
 
     def sealed_values(self, subject_id: UUID) -> Mapping[str, bytes]:
         return dict(self.sealed.get(subject_id, {}))
+
+    def sealed_fields(self, fields: Sequence[tuple[UUID, str]]
+                      ) -> Mapping[tuple[UUID, str], bytes]:
+        return {(s, f): self.sealed[s][f] for s, f in fields
+                if f in self.sealed.get(s, {})}
+
+    def short_streams(self, stream_ids: Sequence[UUID], longest: int
+                      ) -> Mapping[UUID, Sequence[StoredEvent]]:
+        streams: dict[UUID, Sequence[StoredEvent]] = {}
+        for stream_id in stream_ids:
+            events = self.select_events(stream_id)
+            if 0 < len(events) <= longest:
+                streams[stream_id] = events
+        return streams
 
     def stream_versions(self, stream_ids: Sequence[UUID]) -> Mapping[UUID, int]:
         with self._database_lock:  # the index, not select_events: nothing is read back

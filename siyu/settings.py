@@ -18,7 +18,7 @@
 | ``SIYU_CHAT_TIMEOUT_MINUTES`` | ``30`` | a customer message unanswered this long alerts the staff member |
 | ``SIYU_CHAT_ESCALATION_MINUTES`` | ``120`` | … this long escalates to the department's managers |
 | ``SIYU_REPORT_HOUR`` | ``8`` | hour (Asia/Shanghai) after which yesterday's daily reports are built |
-| ``SIYU_CAMPAIGN_RATES`` | unset: no limit | campaign sends/s per channel, shared by every worker, e.g. ``mini_program=200,wecom_mass=5`` |
+| ``SIYU_CAMPAIGN_RATES`` | unset: no limit | sends/s per channel for every worker: ``mini_program=200`` |
 | ``SIYU_DEBUG`` | unset | unmask unexpected GraphQL errors (never in production) |
 
 A malformed value stops the process with :class:`SettingsError`, naming the variable.

@@ -26,6 +26,8 @@ from typing import Any, NamedTuple, Protocol
 
 import httpx
 
+from workers.keepalive import KeepAliveClient, LeanResponse, proxied
+
 log = logging.getLogger(__name__)
 
 
@@ -186,8 +188,14 @@ class WeComSession:
         redact_httpx_log()
         self._token_path = token_path
         self._token_params = dict(token_params)
-        self._client = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout,
-                                    transport=transport)
+        # The lean keep-alive client unless a transport is given (tests) or the
+        # environment sets a proxy (httpx honours it).
+        self._client: KeepAliveClient | httpx.Client
+        if transport is None and not proxied(base_url):
+            self._client = KeepAliveClient(base_url, timeout=timeout)
+        else:
+            self._client = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout,
+                                        transport=transport)
         self._clock = clock
         self._lock = threading.Lock()
         self._token: str | None = None
@@ -289,7 +297,7 @@ class WeComGateway:
         return classify_response(reply.status_code, reply.body)
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+def _retry_after(response: httpx.Response | LeanResponse) -> float | None:
     value = response.headers.get("retry-after")
     try:
         return max(0.0, float(value)) if value is not None else None
@@ -297,7 +305,7 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None  # an HTTP date: rare from API gateways, the caller's default applies
 
 
-def _json(response: httpx.Response) -> Any:
+def _json(response: httpx.Response | LeanResponse) -> Any:
     try:
         return response.json()
     except ValueError:

@@ -111,6 +111,9 @@ class PipelineOptions:
     campaign_stale_after: timedelta = timedelta(minutes=5)
     mass_send_poll_interval: float = 60.0  # seconds between reads of WeCom task results
     consume: bool = True  # run a Dramatiq worker for the queue
+    #: Consume only these queues (e.g. ``{campaign_queue}`` for a process dedicated to
+    #: sending campaigns); None: every queue of the declared actors.
+    consume_queues: frozenset[str] | None = None
     alert_queue: str = ALERT_QUEUE
     #: A customer message unanswered this long alerts the staff member; the second limit
     #: escalates to the managers.
@@ -267,7 +270,9 @@ class WelcomePipeline:
         self._started = True
         if self.options.consume:
             self.worker = dramatiq.Worker(self.broker, worker_threads=self.options.threads,
-                                          worker_timeout=self.options.worker_timeout)
+                                          worker_timeout=self.options.worker_timeout,
+                                          queues=None if self.options.consume_queues is None
+                                          else set(self.options.consume_queues))
             self.worker.start()
         if self.runner is not None:
             self._spawn("welcome-outbox-projection", self.runner.run_forever)
