@@ -1,5 +1,6 @@
 """Exactly once, for real: a worker killed with ``kill -9`` mid-campaign and restarted
-sends every message once, none twice, none missing — on the PostgreSQL and Redis brokers.
+sends every message once, none twice, none missing — on the PostgreSQL, Redis and RabbitMQ
+brokers (Redis and RabbitMQ skip when unreachable, and fail instead under ``CI=true``).
 
 The worker runs in a subprocess against the fake WeCom of this test process (which keeps
 counting across the kills); the projections run here.
@@ -27,7 +28,13 @@ from projections.campaign_planning import launch
 from projections.runner import BatchRunner, Tracker
 from siyu.processes import read_model_views
 from tests.conftest import SECRET
-from tests.workers.support import REDIS_URL, redis_reachable, unreachable
+from tests.workers.support import (
+    AMQP_URL,
+    REDIS_URL,
+    rabbitmq_reachable,
+    redis_reachable,
+    unreachable,
+)
 from workers.fake_campaigns import FakeCampaigns
 from workers.fake_wecom import FAKE_APP_ID, FakeWeCom, RunningFakeWeCom, run_fake_wecom
 
@@ -67,13 +74,18 @@ def fake() -> Iterator[RunningFakeWeCom]:
         yield running
 
 
-@pytest.fixture(params=["postgres", "redis"])
+@pytest.fixture(params=["postgres", "redis", "rabbitmq"])
 def broker_url(request: pytest.FixtureRequest) -> str:
     if request.param == "redis":
         problem = redis_reachable(REDIS_URL)
         if problem:
             unreachable(problem)
         return REDIS_URL
+    if request.param == "rabbitmq":
+        problem = rabbitmq_reachable(AMQP_URL)
+        if problem:
+            unreachable(problem)
+        return AMQP_URL
     return ""  # the default: dramatiq-postgres on the same database
 
 
