@@ -55,7 +55,7 @@ PREFIX = "oBench"
 STAFF = 20  # WeCom senders of the mass-send benchmark
 BATCH = 1000
 
-#: One worker process: the campaign part of the pipeline, on the default broker.
+#: One worker process: the whole pipeline with the production defaults, on the default broker.
 WORKER = textwrap.dedent("""
     import sys, threading
     from siyu.settings import Settings
@@ -69,9 +69,7 @@ WORKER = textwrap.dedent("""
     # The first process runs everything; the second only sends campaigns.
     options = PipelineOptions(threads=4, produce=produce == "1", campaign_rates=parsed,
                               consume_queues=None if produce == "1" else
-                              frozenset({"siyu_campaigns"}),
-                              campaign_dispatch_interval=0.1, postgres_poll_interval=0.2,
-                              worker_timeout=200)
+                              frozenset({"siyu_campaigns"}))
     gateway = WeComCampaignGateway(fake, FAKE_CORP_ID, FAKE_CORP_SECRET, app_id=FAKE_APP_ID,
                                    app_secret=FAKE_APP_SECRET, direct_base_url=fake,
                                    send_dedupe_key=True)
