@@ -63,6 +63,7 @@ from api.types import (
     StaffMember,
     to_uuid,
 )
+from api.working_hours import WorkingHoursMutation, WorkingHoursQuery
 from domain.errors import InvalidIdentity
 from domain.identity import blind_index, parse_identity
 
@@ -289,6 +290,7 @@ QUERIES: tuple[type, ...] = (
     DailyReportQuery,
     TargetQuery,
     LeaderboardQuery,
+    WorkingHoursQuery,
 )
 MUTATIONS: tuple[type, ...] = (
     CustomerMutation,
@@ -299,6 +301,7 @@ MUTATIONS: tuple[type, ...] = (
     AlertMutation,
     ScriptMutation,
     TargetMutation,
+    WorkingHoursMutation,
 )
 #: Subscriptions (graphql-transport-ws over WebSocket at /graphql), merged the same way.
 SUBSCRIPTIONS: tuple[type, ...] = (
