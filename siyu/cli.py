@@ -168,11 +168,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     orders.add_argument("--format", choices=["csv", "jsonl"], help="default: from the file name")
     orders.add_argument("--batch", type=int, default=1000, help="lines per transaction")
     args = parser.parse_args(argv)
-    _configure_logging()
     try:
         settings = from_env()
     except SettingsError as error:
         parser.error(str(error))
+    _configure_logging()
     if args.command == "demo":
         return run_all(settings, with_demo=True, customers=args.customers)
     if args.command == "run":
