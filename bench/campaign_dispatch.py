@@ -156,11 +156,15 @@ def fake_gateway(customers: int) -> Iterator[str]:
 @contextmanager
 def workers(url: str, fake: str, rates: str = "", processes: int = 2) -> Iterator[None]:
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
-    procs = [subprocess.Popen([sys.executable, "-c", WORKER, url, fake, "1" if n == 0 else "0",
-                               rates, SECRET.decode()], stdout=subprocess.PIPE, text=True,
-                              env=env) for n in range(processes)]
+    procs: list[subprocess.Popen[str]] = []
     try:
-        for proc in procs:
+        # One after the other, as `siyu worker --processes N` does: two processes creating
+        # the same tables at once can fail ("tuple concurrently updated").
+        for n in range(processes):
+            proc = subprocess.Popen([sys.executable, "-c", WORKER, url, fake,
+                                     "1" if n == 0 else "0", rates, SECRET.decode()],
+                                    stdout=subprocess.PIPE, text=True, env=env)
+            procs.append(proc)
             assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
         yield
     finally:
