@@ -40,6 +40,8 @@ from domain.identity import Identity, blind_index
 from domain.ingestion import Command, EventItem, parse_item
 from domain.ownership import OwnershipCommands
 from domain.ports import IngestIndex, SealedValue, SideWrites, Vault, WrappedKey
+from domain.referral import ReferralCampaign
+from domain.referring import ReferralCommands, is_new_invitee
 from domain.reporting import ReportCommands
 from domain.scripting import ScriptCommands
 from domain.segment import Segment
@@ -100,12 +102,13 @@ class _SetAsList(Transcoding):
 
 class CustomerOperations(SegmentCommands, TaggingCommands, CampaignCommands, OwnershipCommands,
                          StaffActionCommands, SupervisionCommands, ScriptCommands,
-                         ReportCommands, TargetCommands, Application[UUID]):
+                         ReportCommands, TargetCommands, ReferralCommands, Application[UUID]):
     """Records what customers and staff do; the single writer of the event log."""
 
     name = "Siyu"
     snapshotting_intervals: ClassVar[dict[type[Any], int]] = {Customer: 100, Staff: 100,
-                                                              Segment: 100, Campaign: 100}
+                                                              Segment: 100, Campaign: 100,
+                                                              ReferralCampaign: 100}
     env: ClassVar[dict[str, str]] = {
         "AGGREGATE_CACHE_MAXSIZE": "50000",
         "AGGREGATE_CACHE_FASTFORWARD": "n",
@@ -338,7 +341,10 @@ class CustomerOperations(SegmentCommands, TaggingCommands, CampaignCommands, Own
                 self._link(customer, command.link, blind, batch, by, command.occurred_at)
         if command.inviter is not None:
             self._refer(command, customer, owners.get(blinds[command.inviter]), batch, by)
+        new = command.invite_code is not None and is_new_invitee(customer)
         command.apply(customer, by)
+        if command.invite_code is not None:
+            self._attribute_invitee(command, customer, new, batch, by)
         self._scan_message(command, customer, batch)
         for name, value in command.personal.items():
             self._seal(customer.id, name, value, batch)

@@ -87,6 +87,8 @@ class Command:
     link: Identity | None = None
     inviter: Identity | None = None
     campaign_id: str | None = None
+    #: A referral invite code carried by the item (FRIEND_ADDED / REGISTERED ``state``).
+    invite_code: str | None = None
     personal: dict[str, str] = field(default_factory=dict)
     #: A staff message's text, to scan against the lexicon (sealed only if it hits).
     message_text: str | None = None
