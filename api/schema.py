@@ -27,6 +27,7 @@ from strawberry.types import ExecutionContext, Info
 from api.alerts import AlertMutation, AlertQuery
 from api.campaigns import CampaignMutation, CampaignQuery
 from api.context import Context
+from api.coupons import CouponMutation, CouponQuery
 from api.daily_reports import DailyReportQuery
 from api.errors import (
     BAD_INPUT,
@@ -43,6 +44,7 @@ from api.leaderboard import LeaderboardQuery, LeaderboardSubscription
 from api.mutations import CustomerMutation
 from api.organisation import OrganisationMutation, OrganisationQuery
 from api.read_models import CustomerFilterValues, decode_cursor, encode_cursor
+from api.referrals import ReferralMutation, ReferralQuery
 from api.scripts import ScriptMutation, ScriptQuery
 from api.segment_mutations import SegmentMutation
 from api.segments import SegmentQuery
@@ -289,6 +291,8 @@ QUERIES: tuple[type, ...] = (
     DailyReportQuery,
     TargetQuery,
     LeaderboardQuery,
+    ReferralQuery,
+    CouponQuery,
 )
 MUTATIONS: tuple[type, ...] = (
     CustomerMutation,
@@ -299,6 +303,8 @@ MUTATIONS: tuple[type, ...] = (
     AlertMutation,
     ScriptMutation,
     TargetMutation,
+    ReferralMutation,
+    CouponMutation,
 )
 #: Subscriptions (graphql-transport-ws over WebSocket at /graphql), merged the same way.
 SUBSCRIPTIONS: tuple[type, ...] = (

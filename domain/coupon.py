@@ -93,6 +93,7 @@ class Coupon(Aggregate):
 
         def apply(self, coupon: Coupon) -> None:
             coupon.redeemed_at = self.occurred_at
+            coupon.store_id = self.store_id
 
     @classmethod
     def issue(cls, coupon_id: UUID, customer_id: UUID, value_fen: int, valid_days: int | None,
@@ -109,7 +110,9 @@ class Coupon(Aggregate):
         self.value_fen = value_fen
         self.expires_at = expires_at
         self.source = source
+        self.issued_at = occurred_at
         self.redeemed_at: datetime | None = None
+        self.store_id: str | None = None
 
     def redeem(self, store_id: str | None, by: str, occurred_at: datetime) -> None:
         if self.redeemed_at is not None:
