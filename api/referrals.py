@@ -73,6 +73,14 @@ class ReferralState(Enum):
     ENDED = "ended"
 
 
+@strawberry.enum(description="What earns the rewards: the friend add (or registration) with "
+                              "the code, or the invitee's first paid order within orderDays of "
+                              "it.")
+class ReferralSuccess(Enum):
+    FRIEND_ADDED = "friend_added"
+    FIRST_ORDER = "first_order"
+
+
 @strawberry.input(description="A reward rule: a coupon of `value` fen valid `validDays` days "
                                "(null: no expiry), or `value` points.")
 class ReferralRewardInput:
@@ -90,6 +98,10 @@ class DraftReferralCampaignInput:
         description="Paid to the inviter per new customer attributed.")
     invitee_reward: ReferralRewardInput | None = strawberry.field(
         default=None, description="Paid to the new customer, if any.")
+    success: ReferralSuccess = ReferralSuccess.FRIEND_ADDED
+    order_days: int | None = strawberry.field(
+        default=None, description="FIRST_ORDER: the order must be paid within this many days "
+                                  "of the referral (1-365).")
     cap_per_inviter: int | None = strawberry.field(
         default=None, description="At most this many inviter rewards per inviter "
                                   "(invitees beyond it are attributed, not rewarded).")
@@ -108,8 +120,8 @@ class ReferralCampaign:
     state: ReferralState
     starts_at: datetime
     ends_at: datetime | None
-    success: str = strawberry.field(description="What counts as a successful invitation: "
-                                                "friend_added (or registered) with the code.")
+    success: ReferralSuccess
+    order_days: int | None
     inviter_reward: ReferralReward
     invitee_reward: ReferralReward | None
     cap_per_inviter: int | None
@@ -163,7 +175,8 @@ def to_campaign(row: Row) -> ReferralCampaign:
     return ReferralCampaign(
         id=strawberry.ID(str(row["campaign_id"])), name=row["name"],
         state=ReferralState(row["state"]), starts_at=row["starts_at"], ends_at=row["ends_at"],
-        success=row["success"], inviter_reward=inviter,
+        success=ReferralSuccess(row["success"]), order_days=row["order_days"],
+        inviter_reward=inviter,
         invitee_reward=_reward(row["invitee_reward_kind"], row["invitee_reward_value"]),
         cap_per_inviter=row["cap_per_inviter"], created_by=row["created_by"],
         created_at=row["created_at"], activated_at=row["activated_at"],
@@ -248,7 +261,8 @@ class ReferralMutation:
         campaign_id, position = await run_command(lambda: app.draft_referral_campaign(
             input.name, input.starts_at, input.ends_at, inviter, by, datetime.now(UTC),
             invitee_reward=_rule(input.invitee_reward),
-            cap_per_inviter=input.cap_per_inviter))
+            cap_per_inviter=input.cap_per_inviter, success=input.success.value,
+            order_days=input.order_days))
         return await _payload(info, campaign_id, position)
 
     @strawberry.mutation(description="Start attributing and rewarding (draft → active).")

@@ -342,9 +342,12 @@ class CustomerOperations(SegmentCommands, TaggingCommands, CampaignCommands, Own
         if command.inviter is not None:
             self._refer(command, customer, owners.get(blinds[command.inviter]), batch, by)
         new = command.invite_code is not None and is_new_invitee(customer)
+        first_order = command.pays_order and not customer.orders
         command.apply(customer, by)
         if command.invite_code is not None:
             self._attribute_invitee(command, customer, new, batch, by)
+        if first_order and customer.referred_in is not None:
+            self._reward_first_order(command, customer, batch)
         self._scan_message(command, customer, batch)
         for name, value in command.personal.items():
             self._seal(customer.id, name, value, batch)

@@ -79,6 +79,8 @@ class Coupon(Aggregate):
     """One issued coupon: its holder, value, expiry and redemption."""
 
     class Issued(Aggregate.Created):
+        """A coupon with a redemption code (its stream id is a keyed hash of the code)."""
+
         customer_id: str
         value_fen: int
         expires_at: datetime | None
@@ -87,6 +89,8 @@ class Coupon(Aggregate):
         occurred_at: datetime
 
     class Redeemed(Aggregate.Event):
+        """The redemption code was verified (核销), once."""
+
         store_id: str | None
         by: str
         occurred_at: datetime

@@ -350,6 +350,7 @@ def _order(method: str) -> Builder:
         order_id = _req(item, "order_id")
         amount = _amount(item)
         lines = _order_items(item)
+        command.pays_order = method == "pay_order"
         return lambda c, by: getattr(c, method)(order_id, amount, lines, command.channel, by,
                                                 command.occurred_at)
 

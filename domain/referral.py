@@ -7,7 +7,8 @@ attributed to the inviter (``Customer.Referred``/``ReferralBrought``), and the
 campaign's reward rules pay out once per (campaign, invitee, rule):
 :func:`reward_key` is committed with the reward's events.
 
-Success in this version is *friend added / registered with the code*; the
+Success is either the friend add (or registration) with the code, or the
+invitee's first paid order within ``order_days`` of the referral; the
 inviter's reward can be capped per inviter (:attr:`ReferralCampaign.rewarded`
 counts inviter rewards, so concurrent rewards conflict on the campaign's stream
 and the cap holds across processes).
@@ -34,7 +35,7 @@ from domain.errors import DomainError, InvalidInput
 
 REWARD_KINDS = frozenset({"coupon", "points"})
 RULES = ("inviter", "invitee")
-SUCCESS = frozenset({"friend_added"})
+SUCCESS = frozenset({"friend_added", "first_order"})
 MAX_VALUE = 10**9
 #: Invite codes: ``rf`` + 12 characters of an unambiguous alphabet (~59 bits); fits WeCom's
 #: 30-character ``state``.
@@ -99,10 +100,13 @@ class ReferralCampaign(Aggregate):
     """A referral campaign: its window, what counts as success, and its reward rules."""
 
     class Drafted(Aggregate.Created):
+        """A referral campaign was set up: window, success rule, reward rules, cap."""
+
         name: str
         starts_at: datetime
         ends_at: datetime | None
         success: str
+        order_days: int | None
         inviter_reward: dict[str, Any]
         invitee_reward: dict[str, Any] | None
         cap_per_inviter: int | None
@@ -110,6 +114,8 @@ class ReferralCampaign(Aggregate):
         occurred_at: datetime
 
     class Activated(Aggregate.Event):
+        """Codes now attribute new customers and rewards are paid."""
+
         by: str
         occurred_at: datetime
 
@@ -117,6 +123,8 @@ class ReferralCampaign(Aggregate):
             campaign.state = "active"
 
     class Ended(Aggregate.Event):
+        """No more codes, attributions or friend-add rewards."""
+
         by: str
         occurred_at: datetime
 
@@ -144,7 +152,8 @@ class ReferralCampaign(Aggregate):
     def draft(cls, name: str, starts_at: datetime, ends_at: datetime | None,
               inviter_reward: dict[str, Any], by: str, occurred_at: datetime, *,
               invitee_reward: dict[str, Any] | None = None, cap_per_inviter: int | None = None,
-              success: str = "friend_added") -> ReferralCampaign:
+              success: str = "friend_added", order_days: int | None = None
+              ) -> ReferralCampaign:
         label = name.strip()
         if not 1 <= len(label) <= 64:
             raise InvalidInput("name must be 1-64 characters", field="name")
@@ -154,23 +163,30 @@ class ReferralCampaign(Aggregate):
             raise InvalidInput("endsAt must be after startsAt", field="endsAt")
         if success not in SUCCESS:
             raise InvalidInput(f"success must be one of {sorted(SUCCESS)}", field="success")
+        if success == "first_order" and (order_days is None or not 1 <= order_days <= 365):
+            raise InvalidInput("orderDays must be 1-365 when success is first_order",
+                               field="orderDays")
+        if success != "first_order":
+            order_days = None
         if cap_per_inviter is not None and not 1 <= cap_per_inviter <= 10**6:
             raise InvalidInput("capPerInviter must be 1 to 10^6", field="capPerInviter")
         inviter = check_rule(inviter_reward, "inviterReward")
         assert inviter is not None
         return cls(name=label, starts_at=starts_at, ends_at=ends_at, success=success,
-                   inviter_reward=inviter,
+                   order_days=order_days, inviter_reward=inviter,
                    invitee_reward=check_rule(invitee_reward, "inviteeReward"),
                    cap_per_inviter=cap_per_inviter, by=by, occurred_at=occurred_at)
 
     @event(Drafted)
     def __init__(self, name: str, starts_at: datetime, ends_at: datetime | None, success: str,
-                 inviter_reward: dict[str, Any], invitee_reward: dict[str, Any] | None,
-                 cap_per_inviter: int | None, by: str, occurred_at: datetime) -> None:
+                 order_days: int | None, inviter_reward: dict[str, Any],
+                 invitee_reward: dict[str, Any] | None, cap_per_inviter: int | None, by: str,
+                 occurred_at: datetime) -> None:
         self.name = name
         self.starts_at = starts_at
         self.ends_at = ends_at
         self.success = success
+        self.order_days = order_days
         self.inviter_reward = inviter_reward
         self.invitee_reward = invitee_reward
         self.cap_per_inviter = cap_per_inviter
@@ -222,6 +238,8 @@ class InviteCode(Aggregate):
     """One inviter's code for one referral campaign."""
 
     class Issued(Aggregate.Created):
+        """An inviter's code for a campaign (random; shared by the inviter, not a secret)."""
+
         code: str
         campaign_id: str
         inviter_id: str

@@ -1,10 +1,12 @@
 """Referral and coupon commands, mixed into the application.
 
 Rewards are decided **synchronously**, in the transaction that attributes the
-invitee: the reward's events (``PointsEarned`` or ``CouponIssued`` + a
+invitee (or, for campaigns whose success is the first paid order, in the one
+that records the invitee's first ``ORDER_PAID`` within ``order_days`` of the
+referral): the reward's events (``PointsEarned`` or ``CouponIssued`` + a
 ``Coupon`` on the holder, ``InviteeRewarded`` on the campaign) and its
-:func:`~domain.referral.reward_key` commit together with the ``Referred`` /
-``ReferralBrought`` pair, or not at all. There is no later step that could
+:func:`~domain.referral.reward_key` commit together with the fact that earned
+them, or not at all. There is no later step that could
 crash half-way, and a re-delivered friend add (same or new event id) or a
 re-run finds the key and the ``Referred`` already there and pays nothing.
 
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, cast
 from uuid import UUID
 
@@ -123,6 +125,29 @@ def _grant(host: _Host, holder: Customer, value_fen: int, valid_days: int | None
     return coupon.id, code
 
 
+def _pay(host: _Host, campaign: ReferralCampaign, inviter: Customer, invitee: Customer,
+         batch: _Batch, at: datetime) -> None:
+    """Pay each of the campaign's rules for this invitee once (its key commits with it)."""
+    keys = {rule: reward_key(campaign.id, invitee.id, rule) for rule in RULES}
+    done = set(host.index.known_event_keys(list(keys.values())))
+    done |= {k for k, _ in batch.writes.event_keys}
+    source = f"referral:{campaign.id}"
+    for rule in RULES:
+        if keys[rule] in done or not campaign.may_reward(rule, inviter.id):
+            continue
+        holder = inviter if rule == "inviter" else invitee
+        terms = campaign.rule(rule)
+        assert terms is not None
+        coupon_id = None
+        if terms["kind"] == "points":
+            holder.earn_points(terms["value"], source, SYSTEM, at)
+        else:
+            coupon_id, _ = _grant(host, holder, terms["value"], terms["valid_days"], source,
+                                  SYSTEM, at, batch)
+        campaign.record_reward(inviter.id, invitee.id, rule, coupon_id, SYSTEM, at)
+        batch.writes.event_keys.append((keys[rule], holder.id))
+
+
 class ReferralCommands:
     # -- referral campaigns -----------------------------------------------------------------
     def draft_referral_campaign(self: _Host, name: str, starts_at: datetime,
@@ -206,24 +231,29 @@ class ReferralCommands:
             return
         inviter.record_fact(Customer.ReferralBrought, invitee_id=str(invitee.id),
                             campaign_id=str(campaign.id), by=by, occurred_at=at)
-        keys = {rule: reward_key(campaign.id, invitee.id, rule) for rule in RULES}
-        done = set(self.index.known_event_keys(list(keys.values())))
-        done |= {k for k, _ in batch.writes.event_keys}
-        for rule in RULES:
-            if keys[rule] in done or not campaign.may_reward(rule, inviter.id):
-                continue
-            holder = inviter if rule == "inviter" else invitee
-            terms = campaign.rule(rule)
-            assert terms is not None
-            coupon_id = None
-            source = f"referral:{campaign.id}"
-            if terms["kind"] == "points":
-                holder.earn_points(terms["value"], source, SYSTEM, at)
-            else:
-                coupon_id, _ = _grant(self, holder, terms["value"], terms["valid_days"], source,
-                                      SYSTEM, at, batch)
-            campaign.record_reward(inviter.id, invitee.id, rule, coupon_id, SYSTEM, at)
-            batch.writes.event_keys.append((keys[rule], holder.id))
+        if campaign.success == "friend_added":
+            _pay(self, campaign, inviter, invitee, batch, at)
+
+    def _reward_first_order(self: _Host, command: Command, invitee: Customer, batch: _Batch
+                            ) -> None:
+        """The invitee paid their first order: pay a first-order campaign's rewards once."""
+        assert invitee.referred_in is not None and invitee.referred_by is not None
+        try:
+            campaign_id = UUID(invitee.referred_in)
+        except ValueError:
+            return  # a REFERRED item naming some other kind of campaign
+        campaign = batch.aggregates.get(campaign_id)
+        if not isinstance(campaign, ReferralCampaign):
+            campaign = _fresh(self, campaign_id, ReferralCampaign)
+            if campaign is None:
+                return
+            batch.aggregates[campaign_id] = cast(Customer, campaign)
+        if (campaign.success != "first_order" or campaign.order_days is None
+                or invitee.referred_at is None or command.occurred_at
+                > invitee.referred_at + timedelta(days=campaign.order_days)):
+            return
+        inviter = _current(self, self._load(UUID(invitee.referred_by), batch), batch)
+        _pay(self, campaign, inviter, invitee, batch, command.occurred_at)
 
     # -- coupons ------------------------------------------------------------------------------
     def grant_coupon(self: _Host, customer_id: UUID, value_fen: int, valid_days: int | None,

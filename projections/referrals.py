@@ -40,7 +40,8 @@ def fold_campaign(row: Row | None, event: Any) -> Row | None:
         invitee = event.invitee_reward or {}
         return {"campaign_id": event.originator_id, "name": event.name, "state": "draft",
                 "starts_at": event.starts_at, "ends_at": event.ends_at,
-                "success": event.success, "inviter_reward_kind": event.inviter_reward["kind"],
+                "success": event.success, "order_days": event.order_days,
+                "inviter_reward_kind": event.inviter_reward["kind"],
                 "inviter_reward_value": event.inviter_reward["value"],
                 "invitee_reward_kind": invitee.get("kind"),
                 "invitee_reward_value": invitee.get("value"),

@@ -6,7 +6,8 @@ CREATE TABLE IF NOT EXISTS referral_campaign (
     state                  text        NOT NULL,  -- draft | active | ended
     starts_at              timestamptz NOT NULL,
     ends_at                timestamptz,            -- null: open-ended
-    success                text        NOT NULL,  -- friend_added
+    success                text        NOT NULL,  -- friend_added | first_order
+    order_days             integer,                -- first_order: days after the referral
     inviter_reward_kind    text        NOT NULL,  -- coupon | points
     inviter_reward_value   bigint      NOT NULL,  -- fen (coupon) or points
     invitee_reward_kind    text,

@@ -181,3 +181,37 @@ def test_campaign_rules_are_validated_and_states_move_forward(app: CustomerOpera
     app.end_referral_campaign(campaign_id, BY, AT)
     with pytest.raises(ReferralStateError):
         app.activate_referral_campaign(campaign_id, BY, AT)
+
+
+def paid(app: CustomerOperations, name: str, order_id: str, at: datetime) -> None:
+    result = app.record_batch([EventItem(f"pay-{order_id}", "ORDER_PAID",
+                                         ("wecom_external:ww1", name), at, order_id=order_id,
+                                         amount_fen=9900)], "service:mall")
+    assert result.outcomes[0].status == "accepted", result.outcomes[0].error
+
+
+def test_a_first_order_campaign_rewards_the_invitees_first_paid_order_within_the_window(
+        app: CustomerOperations) -> None:
+    # Given a campaign whose success is the first paid order within 7 days
+    campaign_id = campaign(app, success="first_order", order_days=7)
+    inviter = customer(app, "inviter")
+    code = app.invite_code(campaign_id, inviter, BY, AT)
+    # When one invitee pays within 7 days (twice), another after 7 days
+    quick, slow = friend_added(app, "quick", code), friend_added(app, "slow", code)
+    assert app.repository.get(inviter).points == 0  # the friend add alone pays nothing
+    paid(app, "quick", "o1", AT + timedelta(days=2))
+    paid(app, "quick", "o2", AT + timedelta(days=3))
+    paid(app, "slow", "o3", AT + timedelta(days=8, hours=2))
+    # Then only the first's first order is rewarded, once
+    assert app.repository.get(inviter).points == 100
+    rewards = [e.invitee_id for e in stream(app, campaign_id)
+               if isinstance(e, ReferralCampaign.InviteeRewarded)]
+    assert rewards == [str(quick)]
+    assert app.repository.get(slow).referred_by == str(inviter)
+
+
+def test_a_first_order_campaign_needs_its_order_window() -> None:
+    with pytest.raises(InvalidInput):
+        ReferralCampaign.draft("x", AT, None, POINTS, BY, AT, success="first_order")
+    with pytest.raises(InvalidInput):
+        ReferralCampaign.draft("x", AT, None, POINTS, BY, AT, success="paid")
