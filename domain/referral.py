@@ -58,14 +58,19 @@ class ReferralCampaignClosed(DomainError):
     code = "REFERRAL_CAMPAIGN_CLOSED"
 
 
+#: Internal event keys share a table with client event ids; they start with a control
+#: character, which ingestion refuses in an ``eventId``, so no client can take one first.
+INTERNAL = "\x1e"
+
+
 def reward_key(campaign_id: UUID, invitee_id: UUID, rule: str) -> str:
     """The idempotency key of one reward: a (campaign, invitee, rule) pays once."""
-    return f"referral:{campaign_id}:{invitee_id}:{rule}"
+    return f"{INTERNAL}referral:{campaign_id}:{invitee_id}:{rule}"
 
 
 def invite_key(campaign_id: UUID, inviter_id: UUID) -> str:
     """The event key that finds an inviter's code for a campaign."""
-    return f"invite:{campaign_id}:{inviter_id}"
+    return f"{INTERNAL}invite:{campaign_id}:{inviter_id}"
 
 
 def new_invite_code() -> str:

@@ -193,7 +193,8 @@ class ReferralCommands:
             out.clear()
             known = self.index.known_event_keys([key])
             if key in known:
-                stored = cast(InviteCode, self.repository.get(known[key]))
+                stored: Any = self.repository.get(known[key])
+                assert isinstance(stored, InviteCode)  # internal keys cannot be forged
                 out.append(stored.code)
                 return
             campaign = _campaign(self, campaign_id, batch)

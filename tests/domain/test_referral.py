@@ -18,6 +18,7 @@ from domain.referral import (
     ReferralCampaignClosed,
     ReferralStateError,
     UnknownReferralCampaign,
+    invite_key,
     is_invite_code,
     reward_key,
 )
@@ -215,3 +216,15 @@ def test_a_first_order_campaign_needs_its_order_window() -> None:
         ReferralCampaign.draft("x", AT, None, POINTS, BY, AT, success="first_order")
     with pytest.raises(InvalidInput):
         ReferralCampaign.draft("x", AT, None, POINTS, BY, AT, success="paid")
+
+
+def test_a_client_event_id_cannot_take_an_internal_key(app: CustomerOperations) -> None:
+    # Given a client that sends the event id an inviter's code would be stored under
+    campaign_id, inviter = campaign(app), customer(app, "inviter")
+    forged = invite_key(campaign_id, inviter)
+    result = app.record_batch([EventItem(forged, "REGISTERED", ("wx_unionid", "x"), AT)], "t")
+    # Then ingestion refuses it, and the inviter still gets a code
+    assert result.outcomes[0].status == "rejected"
+    assert is_invite_code(app.invite_code(campaign_id, inviter, BY, AT))
+    assert forged.removeprefix("\x1e") not in app.index.known_event_keys(
+        [forged.removeprefix("\x1e")])
