@@ -225,6 +225,7 @@ class CustomerOperations(SegmentCommands, TaggingCommands, CampaignCommands, Own
                        for c in commands if c.inviter})
         owners = dict(self.index.owners_of(sorted(set(blinds.values()))))
         self._drop_stale(set(owners.values()), batch)
+        self._prefetch_inviters(commands, batch)
         result = BatchResult()
         seen: dict[str, UUID | None] = {}
         for index, (item, command) in enumerate(zip(items, parsed, strict=True)):

@@ -78,6 +78,8 @@ class _Host(Protocol):
 
     def _evict(self, aggregate_ids: Any) -> None: ...
 
+    def _drop_stale(self, aggregate_ids: Any, batch: _Batch) -> None: ...
+
 
 def is_new_invitee(customer: Customer) -> bool:
     """New to the private domain: no staff friend or owner ever, no paid order, no referrer."""
@@ -129,8 +131,9 @@ def _pay(host: _Host, campaign: ReferralCampaign, inviter: Customer, invitee: Cu
          batch: _Batch, at: datetime) -> None:
     """Pay each of the campaign's rules for this invitee once (its key commits with it)."""
     keys = {rule: reward_key(campaign.id, invitee.id, rule) for rule in RULES}
-    done = set(host.index.known_event_keys(list(keys.values())))
-    done |= {k for k, _ in batch.writes.event_keys}
+    done = {k for k, _ in batch.writes.event_keys}
+    if invitee.id not in batch.created_by:  # a customer made by this batch has no keys yet
+        done |= set(host.index.known_event_keys(list(keys.values())))
     source = f"referral:{campaign.id}"
     for rule in RULES:
         if keys[rule] in done or not campaign.may_reward(rule, inviter.id):
@@ -211,16 +214,34 @@ class ReferralCommands:
         return out[0]
 
     # -- attribution and rewards (called from the ingestion path) ---------------------------
+    def _invite(self: _Host, code: str) -> InviteCode | None:
+        try:  # codes never change: the cache is good
+            found: Any = self.repository.get(InviteCode.create_id(code))
+        except AggregateNotFoundError:
+            return None
+        return found if isinstance(found, InviteCode) else None
+
+    def _prefetch_inviters(self: _Host, commands: Sequence[Command], batch: _Batch) -> None:
+        """One query for the stream versions and one for the vault keys of a batch's
+        inviters, instead of two per inviter."""
+        inviters: set[UUID] = set()
+        for command in commands:
+            if command.invite_code is not None:
+                invite = ReferralCommands._invite(self, command.invite_code)
+                if invite is not None:
+                    inviters.add(UUID(invite.inviter_id))
+        if inviters:
+            self._drop_stale(inviters, batch)
+            batch.key_cache.update(self.index.wrapped_keys(
+                sorted(i for i in inviters if i not in batch.key_cache)))
+
     def _attribute_invitee(self: _Host, command: Command, invitee: Customer, new: bool,
                            batch: _Batch, by: str) -> None:
         assert command.invite_code is not None
         if not new:
             return
-        try:  # codes never change: the cache is good
-            invite: Any = self.repository.get(InviteCode.create_id(command.invite_code))
-        except AggregateNotFoundError:
-            return
-        if not isinstance(invite, InviteCode):
+        invite = ReferralCommands._invite(self, command.invite_code)
+        if invite is None:
             return
         at = command.occurred_at
         campaign = _campaign(self, UUID(invite.campaign_id), batch)
