@@ -65,6 +65,7 @@ from api.types import (
     StaffMember,
     to_uuid,
 )
+from api.working_hours import WorkingHoursMutation, WorkingHoursQuery
 from domain.errors import InvalidIdentity
 from domain.identity import blind_index, parse_identity
 
@@ -291,6 +292,7 @@ QUERIES: tuple[type, ...] = (
     DailyReportQuery,
     TargetQuery,
     LeaderboardQuery,
+    WorkingHoursQuery,
     ReferralQuery,
     CouponQuery,
 )
@@ -303,6 +305,7 @@ MUTATIONS: tuple[type, ...] = (
     AlertMutation,
     ScriptMutation,
     TargetMutation,
+    WorkingHoursMutation,
     ReferralMutation,
     CouponMutation,
 )

@@ -52,6 +52,7 @@ from domain.supervising import SupervisionCommands
 from domain.tagging import TaggingCommands
 from domain.targeting import TargetCommands
 from domain.wecom_directory import CorpTagLibrary, CustomerGroup
+from domain.working_hours import WorkingHoursCommands
 
 WECOM = "service:wecom"
 
@@ -102,7 +103,8 @@ class _SetAsList(Transcoding):
 
 class CustomerOperations(SegmentCommands, TaggingCommands, CampaignCommands, OwnershipCommands,
                          StaffActionCommands, SupervisionCommands, ScriptCommands,
-                         ReportCommands, TargetCommands, ReferralCommands, Application[UUID]):
+                         ReportCommands, TargetCommands, WorkingHoursCommands,
+                         ReferralCommands, Application[UUID]):
     """Records what customers and staff do; the single writer of the event log."""
 
     name = "Siyu"

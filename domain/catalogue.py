@@ -25,6 +25,7 @@ from domain.staff import Staff
 from domain.staff_alert import StaffAlert
 from domain.tag_group import TagGroup
 from domain.wecom_directory import CorpTagLibrary, CustomerGroup
+from domain.working_hours import WorkingHours
 
 ENVELOPE = {"originator_id", "originator_version", "originator_topic", "timestamp", "by",
             "occurred_at"}
@@ -159,7 +160,8 @@ def event_classes() -> list[type[Any]]:
     """Every concrete event class nested on an aggregate, in declaration order."""
     return [value for owner in (Customer, Staff, CustomerGroup, CorpTagLibrary, TagGroup,
                                   Lexicon, StaffAlert, ChatScript,
-                                  DailyReport, ReferralCampaign, InviteCode, Coupon)
+                                  DailyReport, WorkingHours, ReferralCampaign, InviteCode,
+                                  Coupon)
             for name, value in vars(owner).items()
             if isinstance(value, type) and issubclass(value, Aggregate.Event)
             and name not in ("Event", "Fact")  # (the aggregates' own base classes)
