@@ -39,9 +39,16 @@ ORDER BY m.customer_id
 CONTACTS = """
 SELECT s.customer_id, coalesce(s.outcome_at, s.send_at) AS at, c.channel
 FROM campaign_send s JOIN campaign c USING (campaign_id)
-WHERE s.customer_id = ANY(%(ids)s) AND s.campaign_id <> %(campaign)s
+WHERE s.customer_id = ANY(%(ids)s)
+  AND s.campaign_id IS DISTINCT FROM %(campaign)s::uuid
   AND s.status IN ('planned', 'sent')
   AND s.send_at BETWEEN %(since)s AND %(until)s
+"""
+#: Steps of automated sequences (SOPs) sent: they count toward every campaign's caps.
+SOP_CONTACTS = """
+SELECT customer_id, outcome_at AS at, channel FROM sop_send
+WHERE customer_id = ANY(%(ids)s) AND status = 'sent'
+  AND outcome_at BETWEEN %(since)s AND %(until)s
 """
 
 
@@ -70,16 +77,27 @@ def _friends(current: Sequence[str], owner: str | None) -> tuple[str, ...]:
     return tuple(ordered)
 
 
+def read_contacts(conn: Connection[DictRow], ids: Sequence[UUID], now: datetime,
+                  campaign_id: UUID | None = None) -> dict[UUID, list[tuple[datetime, str]]]:
+    """Each customer's messages in the caps' windows around ``now``: sends of campaigns
+    (planned or sent; not of ``campaign_id``) and steps of SOPs sent."""
+    contacts: dict[UUID, list[tuple[datetime, str]]] = defaultdict(list)
+    if not ids:
+        return contacts
+    args = {"ids": list(ids), "campaign": campaign_id, "since": now - CONTACT_WINDOW,
+            "until": now + CONTACT_WINDOW}
+    sop = conn.execute("SELECT to_regclass('sop_send') IS NOT NULL AS ok").fetchone()
+    queries = [CONTACTS] + ([SOP_CONTACTS] if sop and sop["ok"] else [])
+    for query in queries:
+        for c in conn.execute(query, args).fetchall():
+            contacts[c["customer_id"]].append((c["at"], c["channel"]))
+    return contacts
+
+
 def plan_audience(conn: Connection[DictRow], plan: Plan, segment_id: UUID, policy: Policy,
                   now: datetime) -> PlanResult:
     rows = conn.execute(AUDIENCE, {"at": now, "segment": segment_id}).fetchall()
-    ids = [r["customer_id"] for r in rows]
-    contacts: dict[UUID, list[tuple[datetime, str]]] = defaultdict(list)
-    if ids:
-        for c in conn.execute(CONTACTS, {"ids": ids, "campaign": plan.campaign_id,
-                                         "since": now - CONTACT_WINDOW,
-                                         "until": now + CONTACT_WINDOW}).fetchall():
-            contacts[c["customer_id"]].append((c["at"], c["channel"]))
+    contacts = read_contacts(conn, [r["customer_id"] for r in rows], now, plan.campaign_id)
     result = PlanResult()
     for r in rows:
         who = Recipient(customer_id=r["customer_id"], lifecycle=r["lifecycle"], dnd=r["dnd"],

@@ -14,6 +14,7 @@ from projections.daily_report import DailyReportView
 from projections.organisation import CustomerOwnershipView, StaffAssignmentView
 from projections.postgres_views import CustomerProfileView, StaffDirectoryView
 from projections.runner import BatchRunner, Tracker, View
+from projections.sops import SopView
 from projections.staff_alerts import StaffAlertView
 from projections.staff_performance import StaffPerformanceView
 from projections.tag_groups import TagGroupView
@@ -28,7 +29,7 @@ def read_model_views() -> list[View]:
     """Read models rebuilt by ``siyu rebuild`` and run by ``siyu projections``."""
     return [CustomerProfileView(), StaffDirectoryView(), TagGroupView(), StaffAssignmentView(),
             CustomerOwnershipView(), CampaignView(), StaffPerformanceView(), StaffAlertView(),
-            ChatScriptView(), DailyReportView(), TargetView()]
+            ChatScriptView(), DailyReportView(), TargetView(), SopView()]
 
 
 def prepare_read_models(app: CustomerOperations) -> Tracker:
