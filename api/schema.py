@@ -46,6 +46,7 @@ from api.read_models import CustomerFilterValues, decode_cursor, encode_cursor
 from api.scripts import ScriptMutation, ScriptQuery
 from api.segment_mutations import SegmentMutation
 from api.segments import SegmentQuery
+from api.sops import SopMutation, SopQuery
 from api.staff_kpis import StaffKpiQuery
 from api.tag_groups import TagGroupMutation, TagGroupQuery
 from api.targets import TargetMutation, TargetQuery
@@ -289,6 +290,7 @@ QUERIES: tuple[type, ...] = (
     DailyReportQuery,
     TargetQuery,
     LeaderboardQuery,
+    SopQuery,
 )
 MUTATIONS: tuple[type, ...] = (
     CustomerMutation,
@@ -299,6 +301,7 @@ MUTATIONS: tuple[type, ...] = (
     AlertMutation,
     ScriptMutation,
     TargetMutation,
+    SopMutation,
 )
 #: Subscriptions (graphql-transport-ws over WebSocket at /graphql), merged the same way.
 SUBSCRIPTIONS: tuple[type, ...] = (

@@ -214,10 +214,13 @@ class Sop(Aggregate):
     @classmethod
     def define(cls, name: str, owner: str, trigger: dict[str, Any],
                steps: Sequence[dict[str, Any]], by: str, occurred_at: datetime, *,
-               stop_on_converted: bool = True, stop_on_opted_out: bool = True) -> Sop:
-        return cls(name=_name(name), owner=owner, trigger=check_trigger(trigger),
-                   steps=check_steps(steps), stop_on_converted=stop_on_converted,
-                   stop_on_opted_out=stop_on_opted_out, by=by, occurred_at=occurred_at)
+               stop_on_converted: bool = True, stop_on_opted_out: bool = True,
+               sop_id: UUID | None = None) -> Sop:
+        """A new sequence; ``sop_id`` fixes its id (random by default)."""
+        return cls._create(cls.Defined, id=sop_id, name=_name(name), owner=owner,
+                           trigger=check_trigger(trigger), steps=check_steps(steps),
+                           stop_on_converted=stop_on_converted,
+                           stop_on_opted_out=stop_on_opted_out, by=by, occurred_at=occurred_at)
 
     @event(Defined)
     def __init__(self, name: str, owner: str, trigger: dict[str, Any],

@@ -24,6 +24,10 @@ class UnknownSop(DomainError):
     code = "UNKNOWN_SOP"
 
 
+class SopAlreadyDefined(DomainError):
+    code = "SOP_ALREADY_DEFINED"
+
+
 @dataclass(frozen=True, slots=True)
 class StepOutcome:
     """What happened to one due SOP step (recorded once, on the customer's stream).
@@ -59,10 +63,16 @@ def _sop(host: _Host, sop_id: UUID, batch: _Batch) -> Sop:
 class SopCommands:
     def define_sop(self: _Host, name: str, owner: str, trigger: dict[str, Any],
                    steps: Sequence[dict[str, Any]], by: str, occurred_at: datetime,
-                   **stops: bool) -> tuple[UUID, int | None]:
-        sop = Sop.define(name, owner, trigger, steps, by, occurred_at, **stops)
+                   sop_id: UUID | None = None, **stops: bool) -> tuple[UUID, int | None]:
+        """Define a sequence; with a given ``sop_id``, defining it again raises
+        ``SopAlreadyDefined``."""
+        sop = Sop.define(name, owner, trigger, steps, by, occurred_at, sop_id=sop_id, **stops)
 
         def decide(batch: _Batch) -> None:
+            if sop_id is not None:
+                with contextlib.suppress(AggregateNotFoundError):
+                    self.repository.get(sop_id)
+                    raise SopAlreadyDefined(f"sequence {sop_id} exists", field="sopId")
             batch.aggregates[sop.id] = cast(Customer, sop)
 
         return sop.id, self._transact(decide)
