@@ -234,7 +234,9 @@ class SopMutation:
         name, trigger, steps, stops = _definition(input)
         try:
             sop_id, position = await to_thread.run_sync(lambda: app.define_sop(
-                name, actor, trigger, steps, actor, datetime.now(UTC), **stops))
+                name, actor, trigger, steps, actor, datetime.now(UTC),
+                stop_on_converted=stops["stop_on_converted"],
+                stop_on_opted_out=stops["stop_on_opted_out"]))
         except DomainError as error:
             raise _domain(error) from None
         return SopPayload(sop_id=strawberry.ID(str(sop_id)),

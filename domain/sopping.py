@@ -63,10 +63,13 @@ def _sop(host: _Host, sop_id: UUID, batch: _Batch) -> Sop:
 class SopCommands:
     def define_sop(self: _Host, name: str, owner: str, trigger: dict[str, Any],
                    steps: Sequence[dict[str, Any]], by: str, occurred_at: datetime,
-                   sop_id: UUID | None = None, **stops: bool) -> tuple[UUID, int | None]:
+                   *, sop_id: UUID | None = None, stop_on_converted: bool = True,
+                   stop_on_opted_out: bool = True) -> tuple[UUID, int | None]:
         """Define a sequence; with a given ``sop_id``, defining it again raises
         ``SopAlreadyDefined``."""
-        sop = Sop.define(name, owner, trigger, steps, by, occurred_at, sop_id=sop_id, **stops)
+        sop = Sop.define(name, owner, trigger, steps, by, occurred_at, sop_id=sop_id,
+                         stop_on_converted=stop_on_converted,
+                         stop_on_opted_out=stop_on_opted_out)
 
         def decide(batch: _Batch) -> None:
             if sop_id is not None:

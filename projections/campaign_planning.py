@@ -2,7 +2,8 @@
 
 Reads the segment's current members with the facts restraint needs (do-not-disturb,
 withdrawn consent, lifecycle, current friends with the owner first) and every customer's
-other campaign sends (planned or sent) in the caps' windows, then applies
+other campaign sends (planned or sent) and SOP steps sent in the caps' windows
+(:func:`read_contacts`, shared with the SOP worker), then applies
 :func:`domain.restraint.decide` to each. The same function gives the dry run (nothing
 recorded) and the plan the launch records, so the dry run's numbers are the report's.
 """

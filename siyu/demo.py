@@ -297,8 +297,8 @@ def _define_sop(app: CustomerOperations, now: datetime) -> None:
 
     with contextlib.suppress(SopAlreadyDefined):  # an earlier demo run defined it
         app.define_sop("新好友欢迎 SOP", "service:demo", {"kind": "friend_added"}, [
-            step(0, "欢迎加入！您当前积分 {points_balance}"),
-            step(72, "新手指南：会员等级 {member_level} 的专属权益"),
+            step(0, "欢迎加入, 您当前积分 {points_balance}"),
+            step(72, "新手指南 - 会员等级 {member_level} 的专属权益"),
             step(168, "送您一张 {favourite_category} 品类优惠券")],
             "service:demo", now, sop_id=WELCOME_SOP)
 
