@@ -288,12 +288,12 @@ WELCOME_SOP = uuid5(NAMESPACE_URL, "https://siyu.invalid/demo/sop/welcome")
 
 
 def _define_sop(app: CustomerOperations, now: datetime) -> None:
-    """A welcome SOP for new friends: day 0, day 3 guide, day 7 coupon (mini-program).
+    """A welcome SOP for new friends: day 0, day 3 guide, day 7 coupon (WeCom, from the owner).
 
     Defined after the history, so only friends added from now on are enrolled."""
     def step(hours: int, text: str) -> dict[str, object]:
-        return {"offset_hours": hours, "channel": "mini_program",
-                "variants": [{"variant_id": "all", "text": text, "template_id": "tpl-sop"}]}
+        return {"offset_hours": hours, "channel": "wecom_mass",
+                "variants": [{"variant_id": "all", "text": text}]}
 
     with contextlib.suppress(SopAlreadyDefined):  # an earlier demo run defined it
         app.define_sop("新好友欢迎 SOP", "service:demo", {"kind": "friend_added"}, [

@@ -300,3 +300,32 @@ def test_a_revision_applies_to_new_enrolments_and_rebuild_equals_live(world: Wor
 
 def _identity(world: World, customer: UUID) -> tuple[str, str]:
     return world.identities[customer]
+
+
+def test_a_group_sop_enrols_on_joining_its_group_and_waits_while_paused(world: World) -> None:
+    # Given a sequence for customers joining group g1, paused
+    generous(world.app)
+    sop_id, _ = world.app.define_sop("group", "staff:m", {"kind": "group_joined",
+                                                           "group_ids": ["g1"]},
+                                     STEPS[:1], "staff:m", T0)
+    customer = world.friend(T0)
+    joined = T0 + timedelta(hours=1)
+    world.app.record_batch([EventItem(f"j-{g}", "GROUP_JOINED", _identity(world, customer),
+                                      joined, group_id=g) for g in ("g2", "g1")],
+                           "service:test")
+    world.app.pause_sop(sop_id, "staff:m", joined)
+    # When its step is due: nothing is sent while paused
+    assert world.run(joined + timedelta(minutes=1)) == 0
+    assert world.steps(customer) == [(0, "planned", None)]  # enrolled once, for g1 only
+    # Then resumed, the step goes out
+    world.app.resume_sop(sop_id, "staff:m", joined + timedelta(minutes=2))
+    assert world.run(joined + timedelta(minutes=3)) == 1
+    assert world.steps(customer)[0][1] == "sent"
+    # and a step more than two days late after a pause is skipped, not sent
+    late = world.friend(joined)
+    world.app.record_batch([EventItem("j-late", "GROUP_JOINED", _identity(world, late),
+                                      joined, group_id="g1")], "service:test")
+    world.app.pause_sop(sop_id, "staff:m", joined)
+    world.app.resume_sop(sop_id, "staff:m", joined + timedelta(days=3))
+    assert world.run(joined + timedelta(days=3)) == 1
+    assert world.steps(late)[0][1:] == ("skipped", "LATE")
