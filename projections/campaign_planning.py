@@ -122,7 +122,8 @@ def launch(app: Any, tracker: Any, campaign_id: UUID, by: str, now: datetime, *,
 
     Caps count the planned sends of other campaigns, so a launch waits (under a
     PostgreSQL advisory lock) until the ``campaign`` projection has every launch
-    before it, plans, records the launch, and waits until the projection has it too.
+    before it (and the ``sop`` projection every SOP step sent, once it runs), plans,
+    records the launch, and waits until the projection has it too.
     """
     datastore = app.factory.datastore
     with datastore.get_connection() as lock:
@@ -131,6 +132,9 @@ def launch(app: Any, tracker: Any, campaign_id: UUID, by: str, now: datetime, *,
             latest = app.recorder.max_notification_id() or 0
             if not tracker.wait("campaign", latest, wait_seconds):
                 raise LaunchRefused("the campaign projection is behind the log")
+            # SOP steps sent count toward the caps too (where the sop read model runs)
+            if tracker.position("sop") and not tracker.wait("sop", latest, wait_seconds):
+                raise LaunchRefused("the sop projection is behind the log")
             campaign = app.campaign(campaign_id)
             with datastore.get_connection() as conn:
                 result = plan_audience(conn, campaign.plan(), UUID(campaign.segment_id),
