@@ -64,6 +64,7 @@ from api.types import (
     StaffMember,
     to_uuid,
 )
+from api.working_hours import WorkingHoursMutation, WorkingHoursQuery
 from domain.errors import InvalidIdentity
 from domain.identity import blind_index, parse_identity
 
@@ -290,6 +291,7 @@ QUERIES: tuple[type, ...] = (
     DailyReportQuery,
     TargetQuery,
     LeaderboardQuery,
+    WorkingHoursQuery,
     SopQuery,
 )
 MUTATIONS: tuple[type, ...] = (
@@ -301,6 +303,7 @@ MUTATIONS: tuple[type, ...] = (
     AlertMutation,
     ScriptMutation,
     TargetMutation,
+    WorkingHoursMutation,
     SopMutation,
 )
 #: Subscriptions (graphql-transport-ws over WebSocket at /graphql), merged the same way.
