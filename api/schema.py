@@ -48,6 +48,7 @@ from api.referrals import ReferralMutation, ReferralQuery
 from api.scripts import ScriptMutation, ScriptQuery
 from api.segment_mutations import SegmentMutation
 from api.segments import SegmentQuery
+from api.sops import SopMutation, SopQuery
 from api.staff_kpis import StaffKpiQuery
 from api.tag_groups import TagGroupMutation, TagGroupQuery
 from api.targets import TargetMutation, TargetQuery
@@ -295,6 +296,7 @@ QUERIES: tuple[type, ...] = (
     WorkingHoursQuery,
     ReferralQuery,
     CouponQuery,
+    SopQuery,
 )
 MUTATIONS: tuple[type, ...] = (
     CustomerMutation,
@@ -308,6 +310,7 @@ MUTATIONS: tuple[type, ...] = (
     WorkingHoursMutation,
     ReferralMutation,
     CouponMutation,
+    SopMutation,
 )
 #: Subscriptions (graphql-transport-ws over WebSocket at /graphql), merged the same way.
 SUBSCRIPTIONS: tuple[type, ...] = (

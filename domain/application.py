@@ -46,6 +46,7 @@ from domain.reporting import ReportCommands
 from domain.scripting import ScriptCommands
 from domain.segment import Segment
 from domain.segmenting import SegmentCommands
+from domain.sopping import SopCommands
 from domain.staff import Staff
 from domain.staff_actions import StaffActionCommands
 from domain.supervising import SupervisionCommands
@@ -104,7 +105,7 @@ class _SetAsList(Transcoding):
 class CustomerOperations(SegmentCommands, TaggingCommands, CampaignCommands, OwnershipCommands,
                          StaffActionCommands, SupervisionCommands, ScriptCommands,
                          ReportCommands, TargetCommands, WorkingHoursCommands,
-                         ReferralCommands, Application[UUID]):
+                         ReferralCommands, SopCommands, Application[UUID]):
     """Records what customers and staff do; the single writer of the event log."""
 
     name = "Siyu"

@@ -513,6 +513,34 @@ class Customer(Aggregate):
         channel: str
         reason: str
 
+    class SopStepSent(Fact):
+        """A step of an SOP enrolment left for this customer (or its WeCom task was created)."""
+
+        sop_id: str
+        enrolment_id: str
+        step: int
+        variant_id: str
+        channel: str
+        gateway_message_id: str
+
+    class SopStepFailed(Fact):
+        """A step of an SOP enrolment could not be sent: ``reason`` is machine-readable."""
+
+        sop_id: str
+        enrolment_id: str
+        step: int
+        channel: str
+        reason: str
+
+    class SopStepSkipped(Fact):
+        """A step was not sent, on purpose: a restraint rule (``DO_NOT_DISTURB``,
+        ``CAP_DAY`` …), ``CONVERTED`` / ``OPTED_OUT`` seen at send time, or ``LATE``."""
+
+        sop_id: str
+        enrolment_id: str
+        step: int
+        reason: str
+
     @event(Registered)
     def __init__(self, first_channel: str, by: str, occurred_at: datetime) -> None:
         self.first_channel = first_channel

@@ -16,6 +16,7 @@ from projections.organisation import CustomerOwnershipView, StaffAssignmentView
 from projections.postgres_views import CustomerProfileView, StaffDirectoryView
 from projections.referrals import ReferralProgressView
 from projections.runner import BatchRunner, Tracker, View
+from projections.sops import SopView
 from projections.staff_alerts import StaffAlertView
 from projections.staff_performance import StaffPerformanceView
 from projections.tag_groups import TagGroupView
@@ -31,7 +32,7 @@ def read_model_views() -> list[View]:
     return [CustomerProfileView(), StaffDirectoryView(), TagGroupView(), StaffAssignmentView(),
             CustomerOwnershipView(), CampaignView(), StaffPerformanceView(), StaffAlertView(),
             ChatScriptView(), DailyReportView(), TargetView(), ReferralProgressView(),
-            CouponLedgerView()]
+            CouponLedgerView(), SopView()]
 
 
 def prepare_read_models(app: CustomerOperations) -> Tracker:
