@@ -27,6 +27,7 @@ from strawberry.types import ExecutionContext, Info
 from api.alerts import AlertMutation, AlertQuery
 from api.campaigns import CampaignMutation, CampaignQuery
 from api.context import Context
+from api.coupons import CouponMutation, CouponQuery
 from api.daily_reports import DailyReportQuery
 from api.errors import (
     BAD_INPUT,
@@ -43,9 +44,11 @@ from api.leaderboard import LeaderboardQuery, LeaderboardSubscription
 from api.mutations import CustomerMutation
 from api.organisation import OrganisationMutation, OrganisationQuery
 from api.read_models import CustomerFilterValues, decode_cursor, encode_cursor
+from api.referrals import ReferralMutation, ReferralQuery
 from api.scripts import ScriptMutation, ScriptQuery
 from api.segment_mutations import SegmentMutation
 from api.segments import SegmentQuery
+from api.sops import SopMutation, SopQuery
 from api.staff_kpis import StaffKpiQuery
 from api.tag_groups import TagGroupMutation, TagGroupQuery
 from api.targets import TargetMutation, TargetQuery
@@ -291,6 +294,9 @@ QUERIES: tuple[type, ...] = (
     TargetQuery,
     LeaderboardQuery,
     WorkingHoursQuery,
+    ReferralQuery,
+    CouponQuery,
+    SopQuery,
 )
 MUTATIONS: tuple[type, ...] = (
     CustomerMutation,
@@ -302,6 +308,9 @@ MUTATIONS: tuple[type, ...] = (
     ScriptMutation,
     TargetMutation,
     WorkingHoursMutation,
+    ReferralMutation,
+    CouponMutation,
+    SopMutation,
 )
 #: Subscriptions (graphql-transport-ws over WebSocket at /graphql), merged the same way.
 SUBSCRIPTIONS: tuple[type, ...] = (

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench import campaigns, leaderboard, oneid, segments, spine, staff, wecom
+from bench import campaigns, leaderboard, oneid, referrals, segments, spine, staff, wecom
 
 BENCHMARKS = {**spine.BENCHMARKS, **oneid.BENCHMARKS, **wecom.BENCHMARKS,
               **segments.BENCHMARKS, **campaigns.BENCHMARKS, **staff.BENCHMARKS,
-              **leaderboard.BENCHMARKS}
+              **leaderboard.BENCHMARKS, **referrals.BENCHMARKS}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -45,10 +45,13 @@ from domain.identity import Identity, blind_index
 from domain.ingestion import Command, EventItem, parse_item
 from domain.ownership import OwnershipCommands
 from domain.ports import IngestIndex, SealedValue, SideWrites, Vault, WrappedKey
+from domain.referral import ReferralCampaign
+from domain.referring import ReferralCommands, is_new_invitee
 from domain.reporting import ReportCommands
 from domain.scripting import ScriptCommands
 from domain.segment import Segment
 from domain.segmenting import SegmentCommands
+from domain.sopping import SopCommands
 from domain.staff import Staff
 from domain.staff_actions import StaffActionCommands
 from domain.supervising import SupervisionCommands
@@ -109,12 +112,13 @@ class _SetAsList(Transcoding):
 class CustomerOperations(SegmentCommands, TaggingCommands, CampaignCommands, OwnershipCommands,
                          StaffActionCommands, SupervisionCommands, ScriptCommands,
                          ReportCommands, TargetCommands, WorkingHoursCommands,
-                         Application[UUID]):
+                         ReferralCommands, SopCommands, Application[UUID]):
     """Records what customers and staff do; the single writer of the event log."""
 
     name = "Siyu"
     snapshotting_intervals: ClassVar[dict[type[Any], int]] = {Customer: 100, Staff: 100,
-                                                              Segment: 100, Campaign: 100}
+                                                              Segment: 100, Campaign: 100,
+                                                              ReferralCampaign: 100}
     env: ClassVar[dict[str, str]] = {
         "AGGREGATE_CACHE_MAXSIZE": "50000",
         "AGGREGATE_CACHE_FASTFORWARD": "n",
@@ -231,6 +235,7 @@ class CustomerOperations(SegmentCommands, TaggingCommands, CampaignCommands, Own
                        for c in commands if c.inviter})
         owners = dict(self.index.owners_of(sorted(set(blinds.values()))))
         self._drop_stale(set(owners.values()), batch)
+        self._prefetch_inviters(commands, batch)
         result = BatchResult()
         seen: dict[str, UUID | None] = {}
         for index, (item, command) in enumerate(zip(items, parsed, strict=True)):
@@ -367,7 +372,13 @@ class CustomerOperations(SegmentCommands, TaggingCommands, CampaignCommands, Own
                 self._link(customer, command.link, blind, batch, by, command.occurred_at)
         if command.inviter is not None:
             self._refer(command, customer, owners.get(blinds[command.inviter]), batch, by)
+        new = command.invite_code is not None and is_new_invitee(customer)
+        first_order = command.pays_order and not customer.orders
         command.apply(customer, by)
+        if command.invite_code is not None:
+            self._attribute_invitee(command, customer, new, batch, by)
+        if first_order and customer.referred_in is not None:
+            self._reward_first_order(command, customer, batch)
         self._scan_message(command, customer, batch)
         for name, value in command.personal.items():
             self._seal(customer.id, name, value, batch)

@@ -15,10 +15,12 @@ from typing import Any
 from eventsourcing.domain import Aggregate
 
 from domain.chat_script import ChatScript
+from domain.coupon import Coupon
 from domain.customer import Customer
 from domain.daily_report import DailyReport
 from domain.ingestion import EVENT_TYPES, camel
 from domain.lexicon import Lexicon
+from domain.referral import InviteCode, ReferralCampaign
 from domain.staff import Staff
 from domain.staff_alert import StaffAlert
 from domain.tag_group import TagGroup
@@ -40,7 +42,10 @@ class TypeDoc:
 S = "staff_id"
 TYPES: dict[str, TypeDoc] = {
     # growth
-    "REGISTERED": TypeDoc("`Customer.Registered` + `IdentityLinked` on first sight, else nothing"),
+    "REGISTERED": TypeDoc("`Customer.Registered` + `IdentityLinked` on first sight, else "
+                          "nothing; a referral invite code as `state` attributes a new customer "
+                          "to its inviter (`Customer.Referred` / `ReferralBrought`) and pays the "
+                          "campaign's rewards once", (), ("state",)),
     "CHANNEL_CODE_SCANNED": TypeDoc("`Customer.ChannelCodeScanned`", ("state",)),
     "REFERRED": TypeDoc("`Customer.Referred` on the invitee and `Customer.ReferralBrought` on the "
                         "inviter (first referral wins)", ("inviter", "campaign_id"),
@@ -56,7 +61,9 @@ TYPES: dict[str, TypeDoc] = {
                                ("nickname",)),
     # relationship
     "FRIEND_ADDED": TypeDoc("`Customer.FriendAdded`, and `Customer.OwnerChanged` (reason "
-                            "`first_friend`) if the customer had no owner", (S,),
+                            "`first_friend`) if the customer had no owner; a referral invite "
+                            "code as `state` attributes a new customer to its inviter and pays "
+                            "the campaign's rewards once", (S,),
                             ("state", "welcome_code")),
     "HALF_FRIEND_ADDED": TypeDoc("`Customer.HalfFriendAdded`", (S,), ("state", "welcome_code")),
     "FRIEND_EDITED": TypeDoc("`Customer.FriendEdited`", (S,)),
@@ -153,7 +160,8 @@ def event_classes() -> list[type[Any]]:
     """Every concrete event class nested on an aggregate, in declaration order."""
     return [value for owner in (Customer, Staff, CustomerGroup, CorpTagLibrary, TagGroup,
                                   Lexicon, StaffAlert, ChatScript,
-                                  DailyReport, WorkingHours)
+                                  DailyReport, WorkingHours, ReferralCampaign, InviteCode,
+                                  Coupon)
             for name, value in vars(owner).items()
             if isinstance(value, type) and issubclass(value, Aggregate.Event)
             and name not in ("Event", "Fact")  # (the aggregates' own base classes)

@@ -49,8 +49,9 @@ class Customer(Aggregate):
     """A customer known through any number of identities (OneID)."""
 
     #: v2 added points, coupons, placed orders, DND, consents, accounts, referrer;
-    #: v3 added merges (OneID), v4 the owner (the staff member in charge).
-    class_version = 4
+    #: v3 added merges (OneID), v4 the owner (the staff member in charge), v5 the referral's
+    #: campaign and time (a referral campaign may reward the invitee's first order).
+    class_version = 5
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -64,6 +65,10 @@ class Customer(Aggregate):
     @staticmethod
     def upcast_v3_v4(state: dict[str, Any]) -> None:
         state.update(owner=None, owner_before_merge=None)
+
+    @staticmethod
+    def upcast_v4_v5(state: dict[str, Any]) -> None:
+        state.update(referred_in=None, referred_at=None)
 
     class Event(Aggregate.Event):
         by: str
@@ -161,6 +166,8 @@ class Customer(Aggregate):
 
         def apply(self, customer: Customer) -> None:
             customer.referred_by = self.inviter_id
+            customer.referred_in = self.campaign_id
+            customer.referred_at = self.occurred_at
 
     class ReferralBrought(Fact):
         """This customer brought ``invitee_id``: spreading power."""
@@ -506,6 +513,34 @@ class Customer(Aggregate):
         channel: str
         reason: str
 
+    class SopStepSent(Fact):
+        """A step of an SOP enrolment left for this customer (or its WeCom task was created)."""
+
+        sop_id: str
+        enrolment_id: str
+        step: int
+        variant_id: str
+        channel: str
+        gateway_message_id: str
+
+    class SopStepFailed(Fact):
+        """A step of an SOP enrolment could not be sent: ``reason`` is machine-readable."""
+
+        sop_id: str
+        enrolment_id: str
+        step: int
+        channel: str
+        reason: str
+
+    class SopStepSkipped(Fact):
+        """A step was not sent, on purpose: a restraint rule (``DO_NOT_DISTURB``,
+        ``CAP_DAY`` …), ``CONVERTED`` / ``OPTED_OUT`` seen at send time, or ``LATE``."""
+
+        sop_id: str
+        enrolment_id: str
+        step: int
+        reason: str
+
     @event(Registered)
     def __init__(self, first_channel: str, by: str, occurred_at: datetime) -> None:
         self.first_channel = first_channel
@@ -522,6 +557,8 @@ class Customer(Aggregate):
         self.accounts: list[str] = []  # official accounts followed
         self.member_level: str | None = None
         self.referred_by: str | None = None
+        self.referred_in: str | None = None  # the campaign of the referral
+        self.referred_at: datetime | None = None
         self.merged_into: str | None = None
         self.absorbed: dict[str, list[str]] = {}  # absorbed id -> blind indexes it brought
         self.owner: str | None = None  # staff id in charge of the customer

@@ -28,6 +28,7 @@ from domain.errors import (
 )
 from domain.identity import Identity, parse_identity
 from domain.items import ITEM_FIELDS, Apply, Command, EventItem, IdentityValue, OrderItem
+from domain.referral import is_invite_code
 
 __all__ = ["EVENT_TYPES", "ITEM_FIELDS", "Command", "EventItem", "OrderItem", "camel",
            "parse_item"]
@@ -251,6 +252,9 @@ def _fact_builder(kind: type[Customer.Fact], spec: list[tuple[str, str, str, boo
 
 # -- commands that decide against the customer's state -------------------------------------
 def _registered(item: EventItem, command: Command) -> Apply:
+    state = _text(item, "state", required=False)
+    if is_invite_code(state):
+        command.invite_code = state  # the application attributes the referral
     return lambda customer, by: None  # first sight creates the customer
 
 
@@ -277,6 +281,8 @@ def _friend_added(item: EventItem, command: Command) -> Apply:
     staff_id = _req(item, "staff_id")
     state = _text(item, "state", required=False)
     code = _text(item, "welcome_code", required=False)
+    if is_invite_code(state):
+        command.invite_code = state  # the application attributes the referral
     return lambda c, by: c.add_friend(staff_id, command.channel, state, code, by,
                                       command.occurred_at)
 
@@ -344,6 +350,7 @@ def _order(method: str) -> Builder:
         order_id = _req(item, "order_id")
         amount = _amount(item)
         lines = _order_items(item)
+        command.pays_order = method == "pay_order"
         return lambda c, by: getattr(c, method)(order_id, amount, lines, command.channel, by,
                                                 command.occurred_at)
 

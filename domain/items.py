@@ -87,6 +87,10 @@ class Command:
     link: Identity | None = None
     inviter: Identity | None = None
     campaign_id: str | None = None
+    #: A referral invite code carried by the item (FRIEND_ADDED / REGISTERED ``state``).
+    invite_code: str | None = None
+    #: ORDER_PAID: a referral campaign may reward the invitee's first paid order.
+    pays_order: bool = False
     personal: dict[str, str] = field(default_factory=dict)
     #: A staff message's text, to scan against the lexicon (sealed only if it hits).
     message_text: str | None = None

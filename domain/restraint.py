@@ -9,7 +9,7 @@ facts and the planning time. Rules, in order (the first that applies is the reas
 | ``CONSENT_WITHDRAWN`` | the customer withdrew the ``marketing`` consent |
 | ``HOLDOUT`` | drawn into the campaign's random control group (kept for comparison) |
 | ``NOT_FRIEND`` | WeCom mass send, and no staff member is the customer's friend now |
-| ``CAP_DAY`` / ``CAP_WEEK`` / ``CAP_MONTH`` | the channel's cap of messages per customer across campaigns |
+| ``CAP_DAY`` / ``CAP_WEEK`` / ``CAP_MONTH`` | the channel's cap per customer, across campaigns and SOPs |
 | ``WECOM_MONTHLY_QUOTA`` | WeCom mass send: the customer's mass messages this natural month |
 | ``NO_VARIANT`` | no content variant is meant for the customer's lifecycle stage |
 

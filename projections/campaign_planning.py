@@ -2,7 +2,8 @@
 
 Reads the segment's current members with the facts restraint needs (do-not-disturb,
 withdrawn consent, lifecycle, current friends with the owner first) and every customer's
-other campaign sends (planned or sent) in the caps' windows, then applies
+other campaign sends (planned or sent) and SOP steps sent in the caps' windows
+(:func:`read_contacts`, shared with the SOP worker), then applies
 :func:`domain.restraint.decide` to each. The same function gives the dry run (nothing
 recorded) and the plan the launch records, so the dry run's numbers are the report's.
 """
@@ -39,9 +40,16 @@ ORDER BY m.customer_id
 CONTACTS = """
 SELECT s.customer_id, coalesce(s.outcome_at, s.send_at) AS at, c.channel
 FROM campaign_send s JOIN campaign c USING (campaign_id)
-WHERE s.customer_id = ANY(%(ids)s) AND s.campaign_id <> %(campaign)s
+WHERE s.customer_id = ANY(%(ids)s)
+  AND s.campaign_id IS DISTINCT FROM %(campaign)s::uuid
   AND s.status IN ('planned', 'sent')
   AND s.send_at BETWEEN %(since)s AND %(until)s
+"""
+#: Steps of automated sequences (SOPs) sent: they count toward every campaign's caps.
+SOP_CONTACTS = """
+SELECT customer_id, outcome_at AS at, channel FROM sop_send
+WHERE customer_id = ANY(%(ids)s) AND status = 'sent'
+  AND outcome_at BETWEEN %(since)s AND %(until)s
 """
 
 
@@ -70,16 +78,27 @@ def _friends(current: Sequence[str], owner: str | None) -> tuple[str, ...]:
     return tuple(ordered)
 
 
+def read_contacts(conn: Connection[DictRow], ids: Sequence[UUID], now: datetime,
+                  campaign_id: UUID | None = None) -> dict[UUID, list[tuple[datetime, str]]]:
+    """Each customer's messages in the caps' windows around ``now``: sends of campaigns
+    (planned or sent; not of ``campaign_id``) and steps of SOPs sent."""
+    contacts: dict[UUID, list[tuple[datetime, str]]] = defaultdict(list)
+    if not ids:
+        return contacts
+    args = {"ids": list(ids), "campaign": campaign_id, "since": now - CONTACT_WINDOW,
+            "until": now + CONTACT_WINDOW}
+    sop = conn.execute("SELECT to_regclass('sop_send') IS NOT NULL AS ok").fetchone()
+    queries = [CONTACTS] + ([SOP_CONTACTS] if sop and sop["ok"] else [])
+    for query in queries:
+        for c in conn.execute(query, args).fetchall():
+            contacts[c["customer_id"]].append((c["at"], c["channel"]))
+    return contacts
+
+
 def plan_audience(conn: Connection[DictRow], plan: Plan, segment_id: UUID, policy: Policy,
                   now: datetime) -> PlanResult:
     rows = conn.execute(AUDIENCE, {"at": now, "segment": segment_id}).fetchall()
-    ids = [r["customer_id"] for r in rows]
-    contacts: dict[UUID, list[tuple[datetime, str]]] = defaultdict(list)
-    if ids:
-        for c in conn.execute(CONTACTS, {"ids": ids, "campaign": plan.campaign_id,
-                                         "since": now - CONTACT_WINDOW,
-                                         "until": now + CONTACT_WINDOW}).fetchall():
-            contacts[c["customer_id"]].append((c["at"], c["channel"]))
+    contacts = read_contacts(conn, [r["customer_id"] for r in rows], now, plan.campaign_id)
     result = PlanResult()
     for r in rows:
         who = Recipient(customer_id=r["customer_id"], lifecycle=r["lifecycle"], dnd=r["dnd"],
@@ -103,7 +122,8 @@ def launch(app: Any, tracker: Any, campaign_id: UUID, by: str, now: datetime, *,
 
     Caps count the planned sends of other campaigns, so a launch waits (under a
     PostgreSQL advisory lock) until the ``campaign`` projection has every launch
-    before it, plans, records the launch, and waits until the projection has it too.
+    before it (and the ``sop`` projection every SOP step sent, once it runs), plans,
+    records the launch, and waits until the projection has it too.
     """
     datastore = app.factory.datastore
     with datastore.get_connection() as lock:
@@ -112,6 +132,9 @@ def launch(app: Any, tracker: Any, campaign_id: UUID, by: str, now: datetime, *,
             latest = app.recorder.max_notification_id() or 0
             if not tracker.wait("campaign", latest, wait_seconds):
                 raise LaunchRefused("the campaign projection is behind the log")
+            # SOP steps sent count toward the caps too (where the sop read model runs)
+            if tracker.position("sop") and not tracker.wait("sop", latest, wait_seconds):
+                raise LaunchRefused("the sop projection is behind the log")
             campaign = app.campaign(campaign_id)
             with datastore.get_connection() as conn:
                 result = plan_audience(conn, campaign.plan(), UUID(campaign.segment_id),

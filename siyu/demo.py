@@ -22,6 +22,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from domain.application import CustomerOperations
 from domain.ingestion import EventItem, OrderItem
 from domain.segment import SegmentAlreadyDefined
+from domain.sopping import SopAlreadyDefined
 from domain.staff import Staff
 from domain.working_time import WEEKDAYS
 
@@ -272,6 +273,7 @@ def load(app: CustomerOperations, *, customers: int = 2000, seed: int = 2026,
                            if o.customer_id and chunk[o.index].type == "ORDER_PAID"), None)
     friendly = next((sid for sid, role in staff if role == "sales"), None)
     _define_segments(app, now)
+    _define_sop(app, now)
     return DemoResult(staff=staff, customers=customers, events=len(items), accepted=accepted,
                       duplicates=duplicates, rejected=rejected,
                       seconds=time.perf_counter() - started, sample_customer=sample,
@@ -284,6 +286,25 @@ def _define_segments(app: CustomerOperations, now: datetime) -> None:
         with contextlib.suppress(SegmentAlreadyDefined):  # an earlier demo run defined it
             app.define_segment(name, description, rule, "service:demo", now, tag,
                                segment_id=segment_id)
+
+
+WELCOME_SOP = uuid5(NAMESPACE_URL, "https://siyu.invalid/demo/sop/welcome")
+
+
+def _define_sop(app: CustomerOperations, now: datetime) -> None:
+    """A welcome SOP for new friends: day 0, day 3 guide, day 7 coupon (WeCom, from the owner).
+
+    Defined after the history, so only friends added from now on are enrolled."""
+    def step(hours: int, text: str) -> dict[str, object]:
+        return {"offset_hours": hours, "channel": "wecom_mass",
+                "variants": [{"variant_id": "all", "text": text}]}
+
+    with contextlib.suppress(SopAlreadyDefined):  # an earlier demo run defined it
+        app.define_sop("新好友欢迎 SOP", "service:demo", {"kind": "friend_added"}, [
+            step(0, "欢迎加入, 您当前积分 {points_balance}"),
+            step(72, "新手指南 - 会员等级 {member_level} 的专属权益"),
+            step(168, "送您一张 {favourite_category} 品类优惠券")],
+            "service:demo", now, sop_id=WELCOME_SOP)
 
 
 def write_tokens(path: Path, tokens: dict[str, str]) -> None:

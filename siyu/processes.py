@@ -10,10 +10,13 @@ from typing import Any
 from domain.application import CustomerOperations
 from projections.campaigns import CampaignView
 from projections.chat_scripts import ChatScriptView
+from projections.coupons import CouponLedgerView
 from projections.daily_report import DailyReportView
 from projections.organisation import CustomerOwnershipView, StaffAssignmentView
 from projections.postgres_views import CustomerProfileView, StaffDirectoryView
+from projections.referrals import ReferralProgressView
 from projections.runner import BatchRunner, Tracker, View
+from projections.sops import SopView
 from projections.staff_alerts import StaffAlertView
 from projections.staff_performance import StaffPerformanceView
 from projections.tag_groups import TagGroupView
@@ -28,7 +31,8 @@ def read_model_views() -> list[View]:
     """Read models rebuilt by ``siyu rebuild`` and run by ``siyu projections``."""
     return [CustomerProfileView(), StaffDirectoryView(), TagGroupView(), StaffAssignmentView(),
             CustomerOwnershipView(), CampaignView(), StaffPerformanceView(), StaffAlertView(),
-            ChatScriptView(), DailyReportView(), TargetView()]
+            ChatScriptView(), DailyReportView(), TargetView(), ReferralProgressView(),
+            CouponLedgerView(), SopView()]
 
 
 def prepare_read_models(app: CustomerOperations) -> Tracker:

@@ -70,6 +70,7 @@ from workers.fake_wecom import (
 )
 from workers.gateway import OutboundGateway, StaffMessageGateway, WeComGateway
 from workers.outbox import Dispatcher, OutboxStore, WelcomeOutboxView
+from workers.sops import SOP_QUEUE, SopDeps, SopDispatcher, SopStore, declare_sop_actor
 from workers.welcome import (
     DEFAULT_QUEUE,
     TEMPLATES,
@@ -110,6 +111,8 @@ class PipelineOptions:
     campaign_dispatch_interval: float = 0.5
     campaign_stale_after: timedelta = timedelta(minutes=5)
     mass_send_poll_interval: float = 60.0  # seconds between reads of WeCom task results
+    sop_queue: str = SOP_QUEUE
+    sop_dispatch_interval: float = 1.0  # seconds between polls of due SOP steps
     consume: bool = True  # run a Dramatiq worker for the queue
     #: Consume only these queues (e.g. ``{campaign_queue}`` for a process dedicated to
     #: sending campaigns); None: every queue of the declared actors.
@@ -212,11 +215,20 @@ class WelcomePipeline:
         self.campaign_dispatcher: CampaignDispatcher | None = None
         self.campaign_launcher: CampaignLauncher | None = None
         self.mass_send_sync: MassSendSync | None = None
+        self.sop_actor: dramatiq.Actor[[list[str]], None] | None = None
+        self.sop_dispatcher: SopDispatcher | None = None
         if campaign_gateway is not None and campaign_store is not None:
             deps = CampaignDeps(app=app, store=campaign_store, gateway=campaign_gateway,
                                 rates=dict(options.campaign_rates))
             self.campaign_actor = declare_campaign_actor(broker, deps,
                                                          queue_name=options.campaign_queue)
+            sop_store = SopStore(campaign_store.pool)  # SOP steps: the same gateway and limiter
+            self.sop_actor = declare_sop_actor(broker, SopDeps(deps, sop_store),
+                                               queue_name=options.sop_queue)
+            if options.produce:
+                self.sop_dispatcher = SopDispatcher(
+                    sop_store, self.enqueue_sop_steps, stale_after=options.campaign_stale_after,
+                    poll_interval=options.sop_dispatch_interval)
             if options.produce:
                 self.campaign_dispatcher = CampaignDispatcher(
                     campaign_store, self.enqueue_campaign_chunk,
@@ -266,6 +278,10 @@ class WelcomePipeline:
         assert self.campaign_actor is not None
         self.campaign_actor.send(campaign_id, step, customers)
 
+    def enqueue_sop_steps(self, items: list[str]) -> None:
+        assert self.sop_actor is not None
+        self.sop_actor.send(items)
+
     def start(self) -> WelcomePipeline:
         if self._started:
             return self
@@ -290,6 +306,8 @@ class WelcomePipeline:
             self._spawn("campaign-launcher", self.campaign_launcher.run_forever)
         if self.mass_send_sync is not None:
             self._spawn("mass-send-sync", self.mass_send_sync.run_forever)
+        if self.sop_dispatcher is not None:
+            self._spawn("sop-dispatcher", self.sop_dispatcher.run_forever)
         for name, part in (("alert-outbox-projection", self.alert_runner),
                            ("alert-dispatcher", self.alert_dispatcher),
                            ("chat-timeout-checker", self.timeouts),
@@ -332,6 +350,8 @@ class WelcomePipeline:
             self.campaign_launcher.stop()
         if self.mass_send_sync is not None:
             self.mass_send_sync.stop()
+        if self.sop_dispatcher is not None:
+            self.sop_dispatcher.stop()
         for part in (self.alert_runner, self.alert_dispatcher, self.timeouts, self.reports):
             if part is not None:
                 part.stop()

@@ -85,3 +85,24 @@ def test_a_tag_stored_as_v1_reads_as_a_manual_tag(memory_app: CustomerOperations
                      json.dumps(state).encode())
     read = memory_app.mapper.to_domain_event(v1)
     assert isinstance(read, Customer.Tagged) and read.reason == "manual"
+
+
+def test_a_customer_snapshot_from_v4_gains_no_referral_campaign(
+        memory_app: CustomerOperations) -> None:
+    # Given a v4 snapshot (before v5 kept the referral's campaign and time)
+    result = memory_app.record_batch(
+        [EventItem("e1", "TAGGED", ("wx_unionid", "o4"), AT, tag="vip")], "service:test")
+    customer_id = result.outcomes[0].customer_id
+    assert customer_id is not None
+    snapshot = Customer.Snapshot.take(memory_app.repository.get(customer_id))
+    stored = memory_app.mapper.to_stored_event(snapshot)
+    state = json.loads(stored.state)
+    for key in ("referred_in", "referred_at"):
+        state["state"].pop(key)
+    state["state"]["class_version"] = 4
+    v4 = StoredEvent(stored.originator_id, stored.originator_version, stored.topic,
+                     json.dumps(state).encode())
+    # When it is read, the referral fields are there, empty
+    restored = memory_app.mapper.to_domain_event(v4).mutate(None)  # type: ignore[attr-defined]
+    assert restored.referred_in is None and restored.referred_at is None
+    assert restored.tags == {"vip"}

@@ -33,7 +33,9 @@ def test_the_demo_loads_a_plausible_month_once(pg_app: CustomerOperations, pg_ur
     for kind in ("FriendAdded", "Tagged", "ContentViewed", "OrderPaid", "GroupJoined"):
         assert topics[kind] > 0, kind
     # the seeds' layers are defined once, two of them as auto-tag rules
-    assert topics["Defined"] == len(demo.SEGMENTS)
+    # and a welcome SOP (Sop.Defined), once
+    assert topics["Defined"] == len(demo.SEGMENTS) + 1
+    assert pg_app.sop(demo.WELCOME_SOP).revision == 1
     assert topics["AutoTagChanged"] == sum(1 for *_, tag in demo.SEGMENTS if tag)
     events = demo._customer_events(7, random.Random(1), now, [s for s, _ in first.staff])
     assert all(e.occurred_at <= now for e in events)

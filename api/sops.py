@@ -1,0 +1,267 @@
+"""GraphQL for automated sequences (SOPs): define, revise, pause, resume, archive; progress
+per sequence and step; a customer's enrolments."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, cast
+from uuid import UUID
+
+import strawberry
+from anyio import to_thread
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from api.campaigns import CampaignVariantInput
+from api.context import Context
+from api.errors import NOT_FOUND, ApiError, forbidden
+from api.ingest import require_recorder
+from api.types import to_uuid
+from domain.errors import DomainError
+
+
+def _domain(error: DomainError) -> ApiError:
+    code = NOT_FOUND if error.code == "UNKNOWN_SOP" else error.code
+    return ApiError(code, error.message, field=error.field)
+
+
+def _managers(info: Info[Context, None]) -> None:
+    if not info.context.principal.sees_everyone:
+        raise forbidden("sequences are run by managers and service principals")
+
+
+@strawberry.input(description="What enrols a customer: `friend_added` (optionally only "
+                               "through some channels or with some staff members) or "
+                               "`group_joined` (optionally only some groups).")
+class SopTriggerInput:
+    kind: str
+    channels: list[str] | None = None
+    staff_ids: list[str] | None = None
+    group_ids: list[str] | None = None
+
+
+@strawberry.input(description="One step: sent `offsetDays` days + `offsetHours` hours after "
+                               "the trigger (quiet hours defer it), on a campaign channel.")
+class SopStepInput:
+    channel: str = strawberry.field(description="wecom_mass, mini_program or sms.")
+    variants: list[CampaignVariantInput]
+    offset_days: int = 0
+    offset_hours: int = 0
+
+
+@strawberry.input
+class SopInput:
+    name: str
+    trigger: SopTriggerInput
+    steps: list[SopStepInput]
+    stop_on_converted: bool = strawberry.field(
+        default=True, description="Stop when the customer pays an order after the trigger.")
+    stop_on_opted_out: bool = strawberry.field(
+        default=True, description="Stop on do-not-disturb, marketing consent withdrawn, or the "
+                                  "customer deleting or muting the staff member.")
+
+
+def _definition(input: SopInput) -> tuple[str, dict[str, Any], list[dict[str, Any]],
+                                          dict[str, bool]]:
+    trigger = {"kind": input.trigger.kind, "channels": input.trigger.channels,
+               "staff_ids": input.trigger.staff_ids, "group_ids": input.trigger.group_ids}
+    steps = [{"offset_hours": s.offset_days * 24 + s.offset_hours, "channel": s.channel,
+              "variants": [{"variant_id": v.variant_id, "text": v.text, "weight": v.weight,
+                            "lifecycles": [x.value for x in v.lifecycles or ()],
+                            "template_id": v.template_id} for v in s.variants]}
+             for s in input.steps]
+    return input.name, trigger, steps, {"stop_on_converted": input.stop_on_converted,
+                                        "stop_on_opted_out": input.stop_on_opted_out}
+
+
+@strawberry.type
+class SopPayload:
+    sop_id: strawberry.ID
+    position: strawberry.ID | None
+
+
+@strawberry.type(description="Enrolments of a sequence, by state (read model `sop_progress`).")
+class SopProgress:
+    enrolled: int
+    active: int
+    completed: int
+    stopped: int
+    stopped_converted: int
+    stopped_opted_out: int
+    stopped_archived: int
+
+
+@strawberry.type(description="One step of one revision (read model `sop_step_progress`).")
+class SopStepProgress:
+    revision: int
+    step: int
+    channel: str
+    planned: int
+    sent: int
+    failed: int
+    skipped: int
+    cancelled: int
+
+
+@strawberry.type(description="An automated sequence (read model `sop`).")
+class Sop:
+    id: strawberry.ID
+    name: str
+    owner: str
+    state: str = strawberry.field(description="active, paused or archived.")
+    revision: int = strawberry.field(description="New enrolments follow this revision.")
+    trigger: JSON
+    steps: JSON = strawberry.field(description="The current revision's steps.")
+    stop_on_converted: bool
+    stop_on_opted_out: bool
+    defined_at: datetime
+    progress: SopProgress
+    step_progress: list[SopStepProgress]
+
+
+@strawberry.type(description="One step of an enrolment (read model `sop_send`).")
+class SopEnrolmentStep:
+    step: int
+    channel: str
+    due_at: datetime
+    status: str = strawberry.field(description="planned, sent, failed, skipped or cancelled.")
+    detail: str | None = strawberry.field(
+        description="The gateway's id when sent, else why (CAP_DAY, CONVERTED, LATE …).")
+    outcome_at: datetime | None
+
+
+@strawberry.type(description="A customer's run through one revision of a sequence.")
+class SopEnrolment:
+    id: strawberry.ID
+    sop_id: strawberry.ID
+    sop_name: str
+    revision: int
+    trigger_kind: str
+    triggered_at: datetime
+    state: str = strawberry.field(description="active, completed or stopped.")
+    stop_reason: str | None = strawberry.field(description="converted, opted_out or archived.")
+    ended_at: datetime | None
+    steps: list[SopEnrolmentStep]
+
+
+_PROGRESS = ("enrolled", "active", "completed", "stopped", "stopped_converted",
+             "stopped_opted_out", "stopped_archived")
+_STEP = ("revision", "step", "channel", "planned", "sent", "failed", "skipped", "cancelled")
+
+
+async def _sops(info: Info[Context, None], where: str, args: tuple[Any, ...]) -> list[Sop]:
+    async with info.context.services.read_models.pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT s.*, " + ", ".join(f"p.{c}" for c in _PROGRESS) + " FROM sop s "
+            f"JOIN sop_progress p USING (sop_id) WHERE {where} ORDER BY s.defined_at DESC", args)
+        rows = await cur.fetchall()
+        cur = await conn.execute("SELECT * FROM sop_step_progress WHERE sop_id = ANY(%s) "
+                                 "ORDER BY sop_id, revision, step",
+                                 ([r["sop_id"] for r in rows],))
+        steps: dict[UUID, list[SopStepProgress]] = {}
+        for r in await cur.fetchall():
+            steps.setdefault(r["sop_id"], []).append(
+                SopStepProgress(**{k: r[k] for k in _STEP}))
+    return [Sop(id=strawberry.ID(str(r["sop_id"])), name=r["name"], owner=r["owner"],
+                state=r["state"], revision=r["revision"], trigger=cast(JSON, r["trigger"]),
+                steps=cast(JSON, r["steps"]), stop_on_converted=r["stop_on_converted"],
+                stop_on_opted_out=r["stop_on_opted_out"], defined_at=r["defined_at"],
+                progress=SopProgress(**{k: r[k] for k in _PROGRESS}),
+                step_progress=steps.get(r["sop_id"], [])) for r in rows]
+
+
+@strawberry.type
+class SopQuery:
+    @strawberry.field(description="Sequences with their progress, newest first.")
+    async def sops(self, info: Info[Context, None], state: str | None = None) -> list[Sop]:
+        _managers(info)
+        return await _sops(info, "%s::text IS NULL OR s.state = %s", (state, state))
+
+    @strawberry.field
+    async def sop(self, info: Info[Context, None], id: strawberry.ID) -> Sop | None:
+        _managers(info)
+        found = await _sops(info, "s.sop_id = %s", (to_uuid(id, "id"),))
+        return found[0] if found else None
+
+    @strawberry.field(description="A customer's SOP enrolments, newest first, with each step.")
+    async def customer_sop_enrolments(self, info: Info[Context, None],
+                                      customer_id: strawberry.ID) -> list[SopEnrolment]:
+        _managers(info)
+        cid = to_uuid(customer_id, "customerId")
+        async with info.context.services.read_models.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT e.*, s.name FROM sop_enrolment e JOIN sop s USING (sop_id) "
+                "WHERE e.customer_id = %s ORDER BY e.triggered_at DESC, e.enrolment_id", (cid,))
+            rows = await cur.fetchall()
+            cur = await conn.execute("SELECT * FROM sop_send WHERE customer_id = %s "
+                                     "ORDER BY enrolment_id, step", (cid,))
+            steps: dict[UUID, list[SopEnrolmentStep]] = {}
+            for r in await cur.fetchall():
+                steps.setdefault(r["enrolment_id"], []).append(SopEnrolmentStep(
+                    step=r["step"], channel=r["channel"], due_at=r["due_at"],
+                    status=r["status"], detail=r["detail"], outcome_at=r["outcome_at"]))
+        return [SopEnrolment(
+            id=strawberry.ID(str(r["enrolment_id"])), sop_id=strawberry.ID(str(r["sop_id"])),
+            sop_name=r["name"], revision=r["revision"], trigger_kind=r["trigger_kind"],
+            triggered_at=r["triggered_at"], state=r["state"], stop_reason=r["stop_reason"],
+            ended_at=r["ended_at"], steps=steps.get(r["enrolment_id"], [])) for r in rows]
+
+
+async def _change(info: Info[Context, None], sop_id: strawberry.ID,
+                  command: Callable[[Any, UUID, str], int | None]) -> SopPayload:
+    """One command on an existing sequence through the application."""
+    require_recorder(info.context)
+    _managers(info)
+    app = info.context.services.app
+    sid = to_uuid(sop_id, "sopId")
+    by = info.context.principal.actor
+    try:
+        position = await to_thread.run_sync(lambda: command(app, sid, by))
+    except DomainError as error:
+        raise _domain(error) from None
+    return SopPayload(sop_id=sop_id, position=strawberry.ID(str(position)) if position else None)
+
+
+@strawberry.type
+class SopMutation:
+    @strawberry.mutation(description="Define a sequence; it enrols customers from now on.")
+    async def define_sop(self, info: Info[Context, None], input: SopInput) -> SopPayload:
+        require_recorder(info.context)
+        _managers(info)
+        app = info.context.services.app
+        actor = info.context.principal.actor
+        name, trigger, steps, stops = _definition(input)
+        try:
+            sop_id, position = await to_thread.run_sync(lambda: app.define_sop(
+                name, actor, trigger, steps, actor, datetime.now(UTC),
+                stop_on_converted=stops["stop_on_converted"],
+                stop_on_opted_out=stops["stop_on_opted_out"]))
+        except DomainError as error:
+            raise _domain(error) from None
+        return SopPayload(sop_id=strawberry.ID(str(sop_id)),
+                          position=strawberry.ID(str(position)) if position else None)
+
+    @strawberry.mutation(description="A new revision: new enrolments follow it; running "
+                                     "enrolments finish on the revision they started with.")
+    async def revise_sop(self, info: Info[Context, None], sop_id: strawberry.ID,
+                         input: SopInput) -> SopPayload:
+        name, trigger, steps, stops = _definition(input)
+        return await _change(info, sop_id, lambda app, sid, by: app.revise_sop(
+            sid, name, trigger, steps, by, datetime.now(UTC), **stops))
+
+    @strawberry.mutation(description="No new enrolments and no sends until resumed (steps "
+                                     "more than 48 hours late then are skipped LATE).")
+    async def pause_sop(self, info: Info[Context, None], sop_id: strawberry.ID) -> SopPayload:
+        return await _change(info, sop_id, lambda app, sid, by: app.pause_sop(
+            sid, by, datetime.now(UTC)))
+
+    @strawberry.mutation
+    async def resume_sop(self, info: Info[Context, None], sop_id: strawberry.ID) -> SopPayload:
+        return await _change(info, sop_id, lambda app, sid, by: app.resume_sop(
+            sid, by, datetime.now(UTC)))
+
+    @strawberry.mutation(description="Final: running enrolments stop (archived).")
+    async def archive_sop(self, info: Info[Context, None], sop_id: strawberry.ID) -> SopPayload:
+        return await _change(info, sop_id, lambda app, sid, by: app.archive_sop(
+            sid, by, datetime.now(UTC)))
