@@ -198,6 +198,17 @@ def _values(row: dict[str, Any]) -> dict[str, Any]:
             "favourite_category": favourite}
 
 
+def _pace(deps: CampaignDeps, channel: str, count: int) -> None:
+    """Take ``count`` turns of ``channel``'s rate at once and wait for the first (for
+    senders outside a chunk, e.g. SOP steps; a chunk uses :class:`_Pacer`)."""
+    rate = deps.rates.get(channel)
+    if not rate or count == 0:
+        return
+    delay = deps.store.reserve_wait(f"campaign:{channel}", rate, count)
+    if delay > 0:
+        time.sleep(delay)
+
+
 class _Pacer:
     """A chunk's turns from the shared limiter, reserved a few at a time (at most
     :data:`RESERVE_SECONDS` worth) so that every worker's threads interleave, and the
