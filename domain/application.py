@@ -49,6 +49,7 @@ from domain.staff_actions import StaffActionCommands
 from domain.supervising import SupervisionCommands
 from domain.tagging import TaggingCommands
 from domain.targeting import TargetCommands
+from domain.tasking import MarketingTaskCommands
 from domain.wecom_directory import CorpTagLibrary, CustomerGroup
 
 WECOM = "service:wecom"
@@ -100,7 +101,8 @@ class _SetAsList(Transcoding):
 
 class CustomerOperations(SegmentCommands, TaggingCommands, CampaignCommands, OwnershipCommands,
                          StaffActionCommands, SupervisionCommands, ScriptCommands,
-                         ReportCommands, TargetCommands, Application[UUID]):
+                         ReportCommands, TargetCommands, MarketingTaskCommands,
+                         Application[UUID]):
     """Records what customers and staff do; the single writer of the event log."""
 
     name = "Siyu"
