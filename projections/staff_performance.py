@@ -48,8 +48,14 @@ from domain.customer import Customer
 from domain.staff import Staff
 from projections.organisation import owner_at, ownership_periods
 from projections.postgres_views import _dumps, create_schema, upsert_rows
+from projections.staff_execution import (
+    CAMPAIGN_EVENTS,
+    TASK_EVENTS,
+    campaign_tasks,
+    marketing_tasks,
+)
 
-VERSION = 1
+VERSION = 2  # v2: sensitive-word hits, marketing tasks, WeCom mass-send tasks
 #: Business days are Asia/Shanghai dates (UTC+8 all year: China keeps no daylight saving).
 SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
 RETENTION_DAYS = (7, 30)
@@ -61,12 +67,15 @@ Row = dict[str, Any]
 
 COUNTERS = ("friends_new", "friends_deleted_by_customer", "friends_deleted_by_staff",
             "messages_received", "messages_sent", "orders_paid", "gmv_fen", "refunds",
-            "refund_fen", "moments_posts", "greetings_sent", "follow_ups")
+            "refund_fen", "moments_posts", "greetings_sent", "follow_ups", "sensitive_word_hits",
+            "marketing_tasks_assigned", "marketing_tasks_completed", "campaign_tasks_created",
+            "campaign_sends_confirmed")
 
 HANDLED: tuple[type[Any], ...] = (
     Customer.FriendAdded, Customer.FriendDeleted, Customer.MessageReceived,
     Customer.MessageSent, Customer.OrderPaid, Customer.OrderRefunded, Customer.OwnerChanged,
-    Customer.HolidayGreetingSent, Customer.FollowUpRecorded, Staff.MomentPosted)
+    Customer.HolidayGreetingSent, Customer.FollowUpRecorded, Staff.MomentPosted,
+    Customer.SensitiveWordsFound, *TASK_EVENTS, *CAMPAIGN_EVENTS)
 ORDER_KINDS = ("order_paid", "order_refunded")
 FRIEND_KINDS = ("friend_added", "friend_deleted_by_customer", "friend_deleted_by_staff")
 
@@ -82,6 +91,8 @@ def business_day(at: datetime) -> date:
 
 def ledger_entry(event: Any, position: int) -> Row | None:
     """The ledger row of one event (orders get their owner later); None if not a KPI fact."""
+    if not isinstance(event, (Customer.Event, Staff.MomentPosted)):
+        return None  # marketing and campaign tasks: see projections.staff_execution
     at: datetime = event.occurred_at
     row: Row = {"position": position, "customer_id": None, "staff_id": None, "at": at,
                 "day": business_day(at), "channel": None, "amount_fen": None}
@@ -106,6 +117,8 @@ def ledger_entry(event: Any, position: int) -> Row | None:
         return {**row, "kind": "greeting_sent", "staff_id": event.staff_id}
     if isinstance(event, Customer.FollowUpRecorded):
         return {**row, "kind": "follow_up", "staff_id": event.staff_id}
+    if isinstance(event, Customer.SensitiveWordsFound):
+        return {**row, "kind": "sensitive_word_hit", "staff_id": event.staff_id}
     return None
 
 
@@ -125,7 +138,8 @@ def counter_deltas(entry: Row) -> dict[str, int]:
     if kind == "order_refunded":
         return {"refunds": 1, "refund_fen": int(entry["amount_fen"])}
     return {"moment_posted": {"moments_posts": 1}, "greeting_sent": {"greetings_sent": 1},
-            "follow_up": {"follow_ups": 1}}[kind]
+            "follow_up": {"follow_ups": 1},
+            "sensitive_word_hit": {"sensitive_word_hits": 1}}[kind]
 
 
 # -- chats --------------------------------------------------------------------------------
@@ -220,12 +234,14 @@ class StaffPerformanceView:
 
     def drop(self, curs: Cursor[DictRow]) -> None:
         curs.execute("DROP TABLE IF EXISTS staff_daily_performance, staff_daily_channel, "
-                     "staff_kpi_ledger, staff_kpi_ownership, staff_kpi_thread, staff_kpi_wait "
+                     "staff_kpi_ledger, staff_kpi_ownership, staff_kpi_thread, staff_kpi_wait, "
+                     "staff_kpi_task, staff_kpi_campaign_recipient, staff_kpi_campaign_task "
                      "CASCADE")
 
     def clear(self, curs: Cursor[DictRow]) -> None:
         curs.execute("TRUNCATE staff_daily_performance, staff_daily_channel, staff_kpi_ledger, "
-                     "staff_kpi_ownership, staff_kpi_thread, staff_kpi_wait")
+                     "staff_kpi_ownership, staff_kpi_thread, staff_kpi_wait, staff_kpi_task, "
+                     "staff_kpi_campaign_recipient, staff_kpi_campaign_task")
 
     def apply_page(self, curs: Cursor[DictRow], events: Sequence[tuple[int, Any]]) -> None:
         relevant = [(n, e) for n, e in events if isinstance(e, HANDLED)]
@@ -250,10 +266,12 @@ class StaffPerformanceView:
         for entry in new:
             if entry["staff_id"] is not None:
                 deltas[(entry["staff_id"], entry["day"])].update(counter_deltas(entry))
+        executed = marketing_tasks(curs, relevant, deltas)
+        executed = campaign_tasks(curs, relevant, deltas) or executed
         _add_counters(curs, deltas)
         _chats(curs, [e for e in new if e["kind"] in ("message_received", "message_sent")])
         _retention(curs, [e for e in new if e["kind"] in FRIEND_KINDS])
-        if new or deltas:
+        if new or deltas or executed:
             notify_kpis_changed(curs, self.name, relevant[-1][0])
 
 

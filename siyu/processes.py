@@ -11,6 +11,7 @@ from domain.application import CustomerOperations
 from projections.campaigns import CampaignView
 from projections.chat_scripts import ChatScriptView
 from projections.daily_report import DailyReportView
+from projections.marketing_tasks import MarketingTaskView
 from projections.organisation import CustomerOwnershipView, StaffAssignmentView
 from projections.postgres_views import CustomerProfileView, StaffDirectoryView
 from projections.runner import BatchRunner, Tracker, View
@@ -28,7 +29,7 @@ def read_model_views() -> list[View]:
     """Read models rebuilt by ``siyu rebuild`` and run by ``siyu projections``."""
     return [CustomerProfileView(), StaffDirectoryView(), TagGroupView(), StaffAssignmentView(),
             CustomerOwnershipView(), CampaignView(), StaffPerformanceView(), StaffAlertView(),
-            ChatScriptView(), DailyReportView(), TargetView()]
+            ChatScriptView(), DailyReportView(), TargetView(), MarketingTaskView()]
 
 
 def prepare_read_models(app: CustomerOperations) -> Tracker:

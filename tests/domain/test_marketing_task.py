@@ -49,7 +49,7 @@ def test_a_task_assigned_twice_with_one_key_is_recorded_once(
     assert (task.title, task.kind, task.staff_id, task.due_at, task.status,
             task.target_count) == ("Post the Double 11 poster", "moments_post", str(s), DUE,
                                    OPEN, 30)
-    created = memory_app.repository.get(first, version=1)
+    created: object = memory_app.repository.get(first, version=1)
     assert isinstance(created, MarketingTask)
 
 
