@@ -19,6 +19,7 @@ from domain.customer import Customer
 from domain.daily_report import DailyReport
 from domain.ingestion import EVENT_TYPES, camel
 from domain.lexicon import Lexicon
+from domain.marketing_task import MarketingTask
 from domain.staff import Staff
 from domain.staff_alert import StaffAlert
 from domain.tag_group import TagGroup
@@ -152,7 +153,7 @@ def event_classes() -> list[type[Any]]:
     """Every concrete event class nested on an aggregate, in declaration order."""
     return [value for owner in (Customer, Staff, CustomerGroup, CorpTagLibrary, TagGroup,
                                   Lexicon, StaffAlert, ChatScript,
-                                  DailyReport)
+                                  DailyReport, MarketingTask)
             for name, value in vars(owner).items()
             if isinstance(value, type) and issubclass(value, Aggregate.Event)
             and name not in ("Event", "Fact")  # (the aggregates' own base classes)
