@@ -303,7 +303,8 @@ class MarketingTaskMutation:
             raise forbidden("tasks are completed by their staff member")
         app, by = info.context.services.app, principal.actor
         task_id = to_uuid(input.task_id, "taskId")
-        staff = UUID(principal.subject_id) if principal.kind == "staff" else None
+        staff = (to_uuid(strawberry.ID(principal.subject_id), "staffId")
+                 if principal.kind == "staff" else None)
         position = await _run(lambda: app.complete_marketing_task(
             task_id, staff, input.completed_count, input.evidence, by, datetime.now(UTC)))
         return await _payload(info, task_id, position)

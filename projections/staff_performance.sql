@@ -185,6 +185,7 @@ BEGIN
     FOR f IN SELECT oid::regprocedure FROM pg_proc
              WHERE proname IN ('staff_kpi_rollup', 'staff_performance_by_period',
                                'department_performance_by_period')
+               AND pronamespace = current_schema()::regnamespace
                AND pg_get_function_result(oid) NOT LIKE '%campaign_sends_confirmed%' LOOP
         EXECUTE 'DROP FUNCTION ' || f;
     END LOOP;
