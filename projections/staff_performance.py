@@ -24,6 +24,9 @@ position commit together):
    (added up to 30 days before) is recomputed from the ledger: an add is retained
    at 7 / 30 days when the last friend event of that (customer, staff) pair at or
    before ``added_at + 7 / 30 days`` is an add.
+6. **Execution**: sensitive-word hits go through the ledger like the other facts;
+   marketing tasks and WeCom mass-send tasks are folded by
+   :mod:`projections.staff_execution` (which day each is credited to is documented there).
 
 Row logic lives in pure functions (:func:`ledger_entry`, :func:`counter_deltas`,
 :func:`chat_waits`, :func:`continue_chat`, :func:`friend_at`) testable without a database.
