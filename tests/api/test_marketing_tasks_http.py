@@ -3,7 +3,8 @@ record nothing, typed errors for the rest."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import time
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -126,3 +127,30 @@ def test_the_task_list_pages_by_due_time_and_filters_by_status_and_due_range(
     assert [e["node"]["title"] for e in later] == ["Task p-3", "Task p-4"]
     assert error(api.gql(LIST, {"first": 2, "after": "bogus"}, as_="manager")) == {
         "code": "BAD_INPUT", "field": "after"}
+
+
+KPIS = """query($staff: ID!, $start: Date!) { staffKpis(staffId: $staff, period: {kind: MONTH,
+  start: $start}, kpis: ["marketingTasksAssigned", "marketingTasksCompleted",
+  "marketingTaskCompletionRate"]) { values { name value } } }"""
+
+
+def test_the_members_kpis_count_tasks_due_and_completed(api: Api, pg_url: str) -> None:
+    # Given two tasks due this month, one of them completed now
+    member = hire(api)
+    due = NOW  # (the completion is now too: both in this month but within seconds of its end)
+    ids = [data(assign(api, member, f"kpi-{n}", due))["assignMarketingTask"]["task"]["id"]
+           for n in range(2)]
+    data(api.gql(COMPLETE, {"id": ids[0], "ev": []}, token=token(api, pg_url, member)))
+    # Then the member's month counts them (once the KPI read model has caught up)
+    start = NOW.astimezone(timezone(timedelta(hours=8))).date().replace(day=1).isoformat()
+    want = {"marketingTasksAssigned": 2.0, "marketingTasksCompleted": 1.0,
+            "marketingTaskCompletionRate": 0.5}
+    got: dict[str, Any] = {}
+    for _ in range(100):
+        values = data(api.gql(KPIS, {"staff": member, "start": start},
+                              as_="manager"))["staffKpis"]["values"]
+        got = {v["name"]: v["value"] for v in values}
+        if got == want:
+            break
+        time.sleep(0.05)
+    assert got == want
