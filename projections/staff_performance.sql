@@ -177,16 +177,16 @@ LANGUAGE sql IMMUTABLE AS $$
                       ELSE ('1 ' || kind)::interval END - interval '1 day')::date END
 $$;
 
--- The KPI functions' result columns change with the read model's version: drop the
--- older shapes (whatever their arguments) so that CREATE OR REPLACE below can define them.
+-- The KPI functions' result columns (and arguments) change with the read model's version,
+-- which CREATE OR REPLACE cannot do: drop every shape of them first (nothing depends on them;
+-- this runs in the view's creating transaction, so readers never see them missing).
 DO $$
 DECLARE f regprocedure;
 BEGIN
     FOR f IN SELECT oid::regprocedure FROM pg_proc
              WHERE proname IN ('staff_kpi_rollup', 'staff_performance_by_period',
                                'department_performance_by_period')
-               AND pronamespace = current_schema()::regnamespace
-               AND pg_get_function_result(oid) NOT LIKE '%campaign_sends_confirmed%' LOOP
+               AND pronamespace = current_schema()::regnamespace LOOP
         EXECUTE 'DROP FUNCTION ' || f;
     END LOOP;
 END $$;
@@ -370,8 +370,11 @@ RETURNS TABLE (department text, period_start date, staff_count bigint, friends_n
                moments_posts bigint, greetings_sent bigint, follow_ups bigint,
                sensitive_word_hits bigint, marketing_tasks_assigned bigint,
                marketing_tasks_completed bigint, campaign_tasks_created bigint,
-               campaign_sends_confirmed bigint)
+               campaign_sends_confirmed bigint, campaign_cost_fen bigint,
+               campaign_gmv_fen bigint, roi numeric)
 LANGUAGE sql STABLE AS $$
+    SELECT g.*, r.cost_fen, r.gmv_fen, round(r.gmv_fen::numeric / nullif(r.cost_fen, 0), 4)
+    FROM (
     SELECT x.department, (kpi_period(p_kind, d.day)).first_day, count(DISTINCT d.staff_id),
            sum(d.friends_new), sum(d.friends_net), sum(d.retained_7d), sum(d.retained_30d),
            sum(d.messages_received), sum(d.messages_sent), sum(d.first_responses),
@@ -388,6 +391,10 @@ LANGUAGE sql STABLE AS $$
     CROSS JOIN LATERAL (SELECT staff_department_on(d.staff_id, d.day) AS department) x
     WHERE d.day BETWEEN p_from AND p_to AND x.department IS NOT NULL
     GROUP BY 1, 2
+    ) g (department, period_start)
+    CROSS JOIN LATERAL staff_kpi_campaign_roi(
+        NULL, g.department, greatest(g.period_start, p_from),
+        least((kpi_period(p_kind, g.period_start)).last_day, p_to)) r
 $$;
 
 -- Retention of new friends per channel of the add, over [p_from, p_to].

@@ -377,6 +377,13 @@ def check_month(url: str, world: World, rows: dict[tuple[str, date], dict[str, A
     assert 0 < got["campaign_sends_confirmed"] < got["campaign_tasks_created"]
     if month["roi"]:  # both November campaigns, owned by front-office members
         assert got["campaign_cost_fen"] == 130_000 and got["campaign_gmv_fen"] > 0
+        with psycopg.connect(url, row_factory=dict_row) as conn:
+            periods = conn.execute(
+                "SELECT * FROM department_performance_by_period('month', %s, %s) "
+                "WHERE department = 'front_office'",
+                (date(2026, 11, 1), date(2026, 11, 30))).fetchall()
+        assert [(p["campaign_cost_fen"], p["campaign_gmv_fen"], p["roi"]) for p in periods] == [
+            (want["campaign_cost_fen"], want["campaign_gmv_fen"], want["roi"])]
 
 
 def test_every_kpi_equals_its_recomputation_from_the_raw_events_live_and_rebuilt(
