@@ -152,7 +152,8 @@ def create_app(settings: Settings) -> Starlette:
         batcher = WriteBatcher(app)
         batcher.start()
         read_models = ReadModels(pool)
-        hub = LeaderboardHub(database_url, lambda key: compute_leaderboard(pool, key))
+        hub = LeaderboardHub(database_url, lambda key: compute_leaderboard(
+            pool, key, settings.chat_timeout_minutes * 60))
         await hub.start()
         holder["services"] = Services(
             app=app,
@@ -162,6 +163,7 @@ def create_app(settings: Settings) -> Starlette:
             blind_key=derive_key(settings.secret, "blind-index"),
             batcher=batcher,
             leaderboards=hub,
+            chat_timeout_seconds=settings.chat_timeout_minutes * 60,
         )
         holder["resolver"] = CachedResolver(_token_lookup(database_url))
         settle_garbage_collector()

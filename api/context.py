@@ -30,6 +30,8 @@ class Services:
     batcher: WriteBatcher
     max_batch: int = 5000
     leaderboards: LeaderboardHub | None = None
+    #: A chat wait longer than this (working time) counts as timed out in the KPIs.
+    chat_timeout_seconds: int = 1800
 
 
 class Context:

@@ -34,7 +34,7 @@ from strawberry.types import Info
 from api.context import Context
 from api.errors import BAD_INPUT, ApiError, forbidden
 from api.live import LeaderboardKey, TooManySubscribers
-from api.staff_kpis import CHAT_TIMEOUT_SECONDS, KpiPeriodInput, PeriodKind, kpi_column, kpi_name
+from api.staff_kpis import KpiPeriodInput, PeriodKind, kpi_column, kpi_name
 from api.targets import TargetAchievement, assess
 from domain.organisation import DEPARTMENTS
 from domain.target import KPI_HIGHER_IS_BETTER, period_start
@@ -122,13 +122,13 @@ def _sort_key(kpi: str, measure: str) -> Any:
     return key
 
 
-async def compute(pool: AsyncConnectionPool[AsyncConnection[DictRow]], key: LeaderboardKey
-                  ) -> Ranking:
+async def compute(pool: AsyncConnectionPool[AsyncConnection[DictRow]], key: LeaderboardKey,
+                  timeout_seconds: int = 1800) -> Ranking:
     """Rank the staff for ``key`` (one query: a rollup per member)."""
     async with pool.connection() as conn:
         cur = await conn.execute(_SQL, {"kind": key.period_kind, "start": key.start,
                                         "department": key.department, "kpi": key.kpi,
-                                        "timeout": CHAT_TIMEOUT_SECONDS})
+                                        "timeout": timeout_seconds})
         rows = await cur.fetchall()
     if not rows:
         async with pool.connection() as conn:

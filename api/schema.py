@@ -64,6 +64,7 @@ from api.types import (
     StaffMember,
     to_uuid,
 )
+from api.working_hours import WorkingHoursMutation, WorkingHoursQuery
 from domain.errors import InvalidIdentity
 from domain.identity import blind_index, parse_identity
 
@@ -291,6 +292,7 @@ QUERIES: tuple[type, ...] = (
     DailyReportQuery,
     TargetQuery,
     LeaderboardQuery,
+    WorkingHoursQuery,
 )
 MUTATIONS: tuple[type, ...] = (
     CustomerMutation,
@@ -302,6 +304,7 @@ MUTATIONS: tuple[type, ...] = (
     ScriptMutation,
     MarketingTaskMutation,
     TargetMutation,
+    WorkingHoursMutation,
 )
 #: Subscriptions (graphql-transport-ws over WebSocket at /graphql), merged the same way.
 SUBSCRIPTIONS: tuple[type, ...] = (

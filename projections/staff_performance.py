@@ -14,12 +14,9 @@ position commit together):
    inserted now count, so a page applied twice changes nothing. Orders and
    refunds name the owner at the event's business time (:func:`owner_at`).
 3. **Counters** are added per (staff, day) in one upsert.
-4. **Chats.** Messages per (customer stream, staff) are folded into waits
-   (:func:`chat_waits`): a customer message after the member's last reply opens
-   one, the member's next message to that customer answers it. Messages that
-   arrive in business-time order continue the chat's state; a late one re-derives
-   that chat's waits from the ledger. Each touched day's exact response times
-   (sorted), median and p90 are recomputed from ``staff_kpi_wait``.
+4. **Chats** (:mod:`projections.staff_chats`): messages are folded into waits whose
+   response times are measured in working time (``WorkingHours``); each touched day's
+   exact response times, median and p90 are recomputed.
 5. **Retention** of the days whose new friends a page's friend events can affect
    (added up to 30 days before) is recomputed from the ledger: an add is retained
    at 7 / 30 days when the last friend event of that (customer, staff) pair at or
@@ -29,15 +26,15 @@ position commit together):
    :mod:`projections.staff_execution` (which day each is credited to is documented there).
 
 Row logic lives in pure functions (:func:`ledger_entry`, :func:`counter_deltas`,
-:func:`chat_waits`, :func:`continue_chat`, :func:`friend_at`) testable without a database.
+:func:`friend_at`, and the chat functions of :mod:`projections.staff_chats`) testable
+without a database.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -49,8 +46,12 @@ from psycopg.types.json import Jsonb
 
 from domain.customer import Customer
 from domain.staff import Staff
+from domain.working_hours import WorkingHours
+from domain.working_time import SHANGHAI as SHANGHAI  # Asia/Shanghai business days
+from domain.working_time import business_day as business_day
 from projections.organisation import owner_at, ownership_periods
 from projections.postgres_views import _dumps, create_schema, upsert_rows
+from projections.staff_chats import apply_messages, apply_working_hours
 from projections.staff_execution import (
     CAMPAIGN_EVENTS,
     TASK_EVENTS,
@@ -58,9 +59,7 @@ from projections.staff_execution import (
     marketing_tasks,
 )
 
-VERSION = 2  # v2: sensitive-word hits, marketing tasks, WeCom mass-send tasks
-#: Business days are Asia/Shanghai dates (UTC+8 all year: China keeps no daylight saving).
-SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
+VERSION = 3  # 2: response times in working time (staff_kpi_schedule); 3: execution KPIs
 RETENTION_DAYS = (7, 30)
 #: NOTIFYed (in the page's transaction, so delivered on commit) after a page that changed
 #: staff KPIs or targets; payload ``<view>:<last position>``. The API's leaderboard listens.
@@ -78,7 +77,7 @@ HANDLED: tuple[type[Any], ...] = (
     Customer.FriendAdded, Customer.FriendDeleted, Customer.MessageReceived,
     Customer.MessageSent, Customer.OrderPaid, Customer.OrderRefunded, Customer.OwnerChanged,
     Customer.HolidayGreetingSent, Customer.FollowUpRecorded, Staff.MomentPosted,
-    Customer.SensitiveWordsFound, *TASK_EVENTS, *CAMPAIGN_EVENTS)
+    WorkingHours.Changed, Customer.SensitiveWordsFound, *TASK_EVENTS, *CAMPAIGN_EVENTS)
 ORDER_KINDS = ("order_paid", "order_refunded")
 FRIEND_KINDS = ("friend_added", "friend_deleted_by_customer", "friend_deleted_by_staff")
 
@@ -86,10 +85,6 @@ FRIEND_KINDS = ("friend_added", "friend_deleted_by_customer", "friend_deleted_by
 def notify_kpis_changed(curs: Cursor[DictRow], view: str, position: int) -> None:
     """Tell listeners (on commit) that staff KPIs or targets changed up to ``position``."""
     curs.execute("SELECT pg_notify(%s, %s)", (KPI_CHANNEL, f"{view}:{position}"))
-
-
-def business_day(at: datetime) -> date:
-    return at.astimezone(SHANGHAI).date()
 
 
 def ledger_entry(event: Any, position: int) -> Row | None:
@@ -145,62 +140,6 @@ def counter_deltas(entry: Row) -> dict[str, int]:
             "sensitive_word_hit": {"sensitive_word_hits": 1}}[kind]
 
 
-# -- chats --------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class Message:
-    at: datetime
-    position: int
-    received: bool  # from the customer (else from the staff member)
-
-
-@dataclass(frozen=True, slots=True)
-class ChatState:
-    last_at: datetime
-    last_position: int
-    open_at: datetime | None
-    open_position: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class Wait:
-    opened_position: int
-    opened_at: datetime
-    answered_at: datetime | None
-
-    @property
-    def response_seconds(self) -> int | None:
-        if self.answered_at is None:
-            return None
-        return int((self.answered_at - self.opened_at).total_seconds())
-
-
-def continue_chat(state: ChatState | None, messages: Sequence[Message]
-                  ) -> tuple[ChatState, list[Wait]]:
-    """Fold messages (sorted by business time, then position) into a chat's state.
-
-    Returns the new state and the waits it changed: answered ones, and the one
-    left open (if any)."""
-    open_at = state.open_at if state else None
-    open_position = state.open_position if state else None
-    waits: list[Wait] = []
-    for m in messages:
-        if m.received:
-            if open_position is None:
-                open_at, open_position = m.at, m.position
-        elif open_position is not None and open_at is not None:
-            waits.append(Wait(open_position, open_at, m.at))
-            open_at, open_position = None, None
-    if open_position is not None and open_at is not None:
-        waits.append(Wait(open_position, open_at, None))
-    last = messages[-1]
-    return ChatState(last.at, last.position, open_at, open_position), waits
-
-
-def chat_waits(messages: Iterable[Message]) -> tuple[ChatState, list[Wait]]:
-    """Every wait of a whole chat (what a late message re-derives)."""
-    return continue_chat(None, sorted(messages, key=lambda m: (m.at, m.position)))
-
-
 # -- friends --------------------------------------------------------------------------------
 def friend_at(changes: Iterable[tuple[datetime, int, bool]], at: datetime) -> bool:
     """Whether a (customer, staff) pair is friends at ``at``, given its (time, position,
@@ -238,13 +177,13 @@ class StaffPerformanceView:
     def drop(self, curs: Cursor[DictRow]) -> None:
         curs.execute("DROP TABLE IF EXISTS staff_daily_performance, staff_daily_channel, "
                      "staff_kpi_ledger, staff_kpi_ownership, staff_kpi_thread, staff_kpi_wait, "
-                     "staff_kpi_task, staff_kpi_campaign_recipient, staff_kpi_campaign_task "
-                     "CASCADE")
+                     "staff_kpi_schedule, staff_kpi_task, staff_kpi_campaign_recipient, "
+                     "staff_kpi_campaign_task CASCADE")
 
     def clear(self, curs: Cursor[DictRow]) -> None:
         curs.execute("TRUNCATE staff_daily_performance, staff_daily_channel, staff_kpi_ledger, "
-                     "staff_kpi_ownership, staff_kpi_thread, staff_kpi_wait, staff_kpi_task, "
-                     "staff_kpi_campaign_recipient, staff_kpi_campaign_task")
+                     "staff_kpi_ownership, staff_kpi_thread, staff_kpi_wait, staff_kpi_schedule, "
+                     "staff_kpi_task, staff_kpi_campaign_recipient, staff_kpi_campaign_task")
 
     def apply_page(self, curs: Cursor[DictRow], events: Sequence[tuple[int, Any]]) -> None:
         relevant = [(n, e) for n, e in events if isinstance(e, HANDLED)]
@@ -272,9 +211,12 @@ class StaffPerformanceView:
         executed = marketing_tasks(curs, relevant, deltas)
         executed = campaign_tasks(curs, relevant, deltas) or executed
         _add_counters(curs, deltas)
-        _chats(curs, [e for e in new if e["kind"] in ("message_received", "message_sent")])
+        apply_working_hours(curs, [(n, e) for n, e in relevant
+                                   if isinstance(e, WorkingHours.Changed)])
+        apply_messages(curs, [e for e in new if e["kind"] in ("message_received", "message_sent")])
         _retention(curs, [e for e in new if e["kind"] in FRIEND_KINDS])
-        if new or deltas or executed:
+        if new or deltas or executed or any(isinstance(e, WorkingHours.Changed)
+                                            for _, e in relevant):
             notify_kpis_changed(curs, self.name, relevant[-1][0])
 
 
@@ -367,94 +309,6 @@ def _add_counters(curs: Cursor[DictRow], deltas: dict[tuple[str, date], Counter[
         f"jsonb_populate_recordset(null::staff_daily_performance, %s) "
         f"ON CONFLICT (staff_id, day) DO UPDATE SET {adds}",
         (Jsonb(rows, dumps=_dumps),))
-
-
-def _chats(curs: Cursor[DictRow], entries: Sequence[Row]) -> None:
-    if not entries:
-        return
-    chats: dict[tuple[UUID, str], list[Message]] = defaultdict(list)
-    for e in entries:
-        chats[(e["customer_id"], e["staff_id"])].append(
-            Message(e["at"], e["position"], e["kind"] == "message_received"))
-    keys = sorted(chats)
-    curs.execute("SELECT t.* FROM staff_kpi_thread t JOIN unnest(%s::uuid[], %s::text[]) "
-                 "AS k(c, s) ON t.customer_id = k.c AND t.staff_id = k.s FOR UPDATE OF t",
-                 ([k[0] for k in keys], [k[1] for k in keys]))
-    states = {(r["customer_id"], r["staff_id"]): ChatState(
-        r["last_at"], r["last_position"], r["open_at"], r["open_position"])
-        for r in curs.fetchall()}
-    late: list[tuple[UUID, str]] = []
-    new_states: dict[tuple[UUID, str], ChatState] = {}
-    waits: list[Row] = []
-    for key in keys:
-        messages = sorted(chats[key], key=lambda m: (m.at, m.position))
-        state = states.get(key)
-        if state is not None and (messages[0].at, messages[0].position) < (
-                state.last_at, state.last_position):
-            late.append(key)
-            continue
-        new_states[key], changed = continue_chat(state, messages)
-        waits += [_wait_row(key, w) for w in changed]
-    touched: set[tuple[str, date]] = set()
-    if late:
-        touched |= _rederive(curs, late, new_states, waits)
-    if new_states:
-        upsert_rows(curs, "staff_kpi_thread", "customer_id, staff_id",
-                    [{"customer_id": c, "staff_id": s, "last_at": st.last_at,
-                      "last_position": st.last_position, "open_at": st.open_at,
-                      "open_position": st.open_position}
-                     for (c, s), st in new_states.items()])
-    upsert_rows(curs, "staff_kpi_wait", "customer_id, staff_id, opened_position", waits)
-    touched |= {(w["staff_id"], w["day"]) for w in waits}
-    _summarise_chats(curs, touched)
-
-
-def _wait_row(key: tuple[UUID, str], wait: Wait) -> Row:
-    return {"customer_id": key[0], "staff_id": key[1], "opened_position": wait.opened_position,
-            "opened_at": wait.opened_at, "day": business_day(wait.opened_at),
-            "answered_at": wait.answered_at, "response_seconds": wait.response_seconds}
-
-
-def _rederive(curs: Cursor[DictRow], late: Sequence[tuple[UUID, str]],
-              states: dict[tuple[UUID, str], ChatState], waits: list[Row]
-              ) -> set[tuple[str, date]]:
-    """Chats with a late message: delete their waits, derive them again from the ledger."""
-    customers, staff = [k[0] for k in late], [k[1] for k in late]
-    curs.execute("DELETE FROM staff_kpi_wait w USING unnest(%s::uuid[], %s::text[]) AS k(c, s) "
-                 "WHERE w.customer_id = k.c AND w.staff_id = k.s RETURNING w.staff_id, w.day",
-                 (customers, staff))
-    touched = {(r["staff_id"], r["day"]) for r in curs.fetchall()}
-    curs.execute("SELECT l.customer_id, l.staff_id, l.at, l.position, l.kind "
-                 "FROM staff_kpi_ledger l JOIN unnest(%s::uuid[], %s::text[]) AS k(c, s) "
-                 "ON l.customer_id = k.c AND l.staff_id = k.s "
-                 "WHERE l.kind IN ('message_received', 'message_sent')", (customers, staff))
-    history: dict[tuple[UUID, str], list[Message]] = defaultdict(list)
-    for r in curs.fetchall():
-        history[(r["customer_id"], r["staff_id"])].append(
-            Message(r["at"], r["position"], r["kind"] == "message_received"))
-    for key in late:
-        states[key], derived = chat_waits(history[key])
-        waits += [_wait_row(key, w) for w in derived]
-    return touched
-
-
-def _summarise_chats(curs: Cursor[DictRow], touched: set[tuple[str, date]]) -> None:
-    if not touched:
-        return
-    keys = sorted(touched)
-    curs.execute(
-        "UPDATE staff_daily_performance d SET first_responses = s.n, response_seconds = s.arr, "
-        "first_response_median_s = s.arr[ceil(0.5 * s.n)::int], "
-        "first_response_p90_s = s.arr[ceil(0.9 * s.n)::int], chats_unanswered = s.open "
-        "FROM (SELECT k.s AS staff_id, k.d AS day, "
-        "  coalesce(array_agg(w.response_seconds ORDER BY w.response_seconds) "
-        "    FILTER (WHERE w.response_seconds IS NOT NULL), '{}') AS arr, "
-        "  count(w.response_seconds) AS n, "
-        "  count(w.opened_position) FILTER (WHERE w.answered_at IS NULL) AS open "
-        "  FROM unnest(%s::text[], %s::date[]) AS k(s, d) "
-        "  LEFT JOIN staff_kpi_wait w ON w.staff_id = k.s AND w.day = k.d GROUP BY k.s, k.d) s "
-        "WHERE d.staff_id = s.staff_id AND d.day = s.day",
-        ([k[0] for k in keys], [k[1] for k in keys]))
 
 
 def _retention(curs: Cursor[DictRow], entries: Sequence[Row]) -> None:

@@ -106,7 +106,8 @@ CREATE TABLE IF NOT EXISTS staff_kpi_thread (
 );
 
 -- Internal: one row per wait (a customer message after the staff member's last reply, up to
--- that member's next message). response_seconds: whole seconds, null while unanswered.
+-- that member's next message). response_seconds: whole seconds of working time (see
+-- staff_kpi_schedule), null while unanswered.
 CREATE TABLE IF NOT EXISTS staff_kpi_wait (
     customer_id      uuid        NOT NULL,
     staff_id         text        NOT NULL,
@@ -118,6 +119,45 @@ CREATE TABLE IF NOT EXISTS staff_kpi_wait (
     PRIMARY KEY (customer_id, staff_id, opened_position)
 );
 CREATE INDEX IF NOT EXISTS staff_kpi_wait_day_idx ON staff_kpi_wait (staff_id, day);
+
+-- Internal: the working hours (WorkingHours.Changed), each in force from effective_from on.
+-- week: per ISO weekday (Monday first) [start, end) minute pairs of the Asia/Shanghai day.
+-- No row: every minute counts.
+CREATE TABLE IF NOT EXISTS staff_kpi_schedule (
+    position       bigint      PRIMARY KEY,
+    effective_from timestamptz NOT NULL,
+    week           jsonb       NOT NULL
+);
+
+-- Whole seconds of working time in [a, b) under the working hours in force at each instant
+-- (the same as domain.working_time.working_seconds; a test checks they agree).
+-- (jit off: the planner's default row guesses for generate_series would JIT-compile this
+-- tiny query for ~0.5 s a call)
+CREATE OR REPLACE FUNCTION staff_kpi_working_seconds(a timestamptz, b timestamptz)
+RETURNS bigint LANGUAGE sql STABLE SET jit = off AS $$
+WITH sched AS (
+    SELECT s_from, lead(s_from, 1, 'infinity') OVER (ORDER BY s_from, position) AS s_until, week
+    FROM (SELECT '-infinity'::timestamptz AS s_from, 0::bigint AS position, NULL::jsonb AS week
+          UNION ALL
+          SELECT effective_from, position, week FROM staff_kpi_schedule) x
+), days AS (
+    SELECT d::date AS day
+    FROM generate_series((a AT TIME ZONE 'Asia/Shanghai')::date::timestamp,
+                         (b AT TIME ZONE 'Asia/Shanghai')::date::timestamp, interval '1 day') d
+    WHERE b > a
+), spans AS (
+    SELECT greatest(a, s.s_from, (d.day + make_interval(mins => (iv->>0)::int))
+                    AT TIME ZONE 'Asia/Shanghai') AS lo,
+           least(b, s.s_until, (d.day + make_interval(mins => (iv->>1)::int))
+                 AT TIME ZONE 'Asia/Shanghai') AS hi
+    FROM days d
+    JOIN sched s ON s.s_from < b AND s.s_until > a
+    CROSS JOIN LATERAL jsonb_array_elements(
+        coalesce(s.week -> (extract(isodow FROM d.day)::int - 1), '[[0, 1440]]'::jsonb)) iv
+)
+SELECT coalesce(floor(sum(extract(epoch FROM hi - lo)) FILTER (WHERE hi > lo)), 0)::bigint
+FROM spans
+$$;
 
 -- Internal (projections/staff_execution.py): each marketing task's assignee, due day and
 -- status, to move its credit on a reassignment or cancellation.
@@ -297,6 +337,7 @@ WITH b AS (
       ON w.staff_id = days.staff_id AND w.day = days.day
     WHERE days.chats_unanswered > 0 AND w.answered_at IS NULL
       AND w.opened_at + make_interval(secs => p_timeout_seconds) < p_as_of
+      AND staff_kpi_working_seconds(w.opened_at, p_as_of) > p_timeout_seconds
 ), total AS (
     SELECT coalesce(sum(d.friends_net), 0) AS n FROM members
     JOIN staff_daily_performance d ON d.staff_id = members.staff_id AND d.day <= p_to

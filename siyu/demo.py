@@ -23,6 +23,7 @@ from domain.application import CustomerOperations
 from domain.ingestion import EventItem, OrderItem
 from domain.segment import SegmentAlreadyDefined
 from domain.staff import Staff
+from domain.working_time import WEEKDAYS
 
 log = logging.getLogger(__name__)
 
@@ -247,6 +248,9 @@ def load(app: CustomerOperations, *, customers: int = 2000, seed: int = 2026,
     now = now or datetime.now(UTC)
     started = time.perf_counter()
     staff = _hire(app, random.Random(seed + 1), now)
+    # Service hours 09:00-21:00 every day, in force before the demo month (a no-op on re-runs)
+    app.set_working_hours({day: [("09:00", "21:00")] for day in WEEKDAYS}, "service:demo",
+                          now - timedelta(days=31))
     front = [sid for sid, role in staff if role in ("sales", "service", "chief_chat_officer")]
     items: list[EventItem] = []
     inviters: list[tuple[str, str]] = []

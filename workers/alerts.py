@@ -7,10 +7,10 @@
    the oldest customer message not answered yet (a ``MessageSent`` by that staff member at
    or after it answers; a deleted friend clears it).
 2. **Timeouts** — :func:`check_chat_timeouts`, run by :class:`ChatTimeoutChecker` in the
-   worker like the clock scheduler, turns unanswered messages older than the first limit
-   into ``chat_timeout`` rows and older than the second into ``chat_timeout_escalated``
-   rows (keys derive from the message's time: ``INSERT … ON CONFLICT DO NOTHING``, so
-   several checkers are safe).
+   worker like the clock scheduler, turns unanswered messages that have waited the first
+   limit of working time (``WorkingHours``) into ``chat_timeout`` rows and the second into
+   ``chat_timeout_escalated`` rows (keys derive from the message's time:
+   ``INSERT … ON CONFLICT DO NOTHING``, so several checkers are safe).
 3. **Delivery** — the outbox dispatcher enqueues each pending key; the idempotent actor
    ``deliver_staff_alert(key)`` works out the recipients (the staff member, the owner,
    the department's managers, or every manager when the department has none), records
@@ -47,6 +47,8 @@ from domain.staff_alert import (
     WIN_BACK,
     StaffAlert,
 )
+from domain.working_time import working_seconds
+from projections.staff_chats import load_schedule
 from workers.gateway import Outcome, StaffMessageGateway
 from workers.welcome import RetryPolicy, TransientSendError
 
@@ -163,26 +165,49 @@ class AlertOutboxView:
                   Jsonb(r["context"]), r["occurred_at"], r["status"]) for r in rows])
 
 
+CANDIDATES_SQL = """
+SELECT customer_id, staff_id, since FROM unanswered_message u
+WHERE since <= %(due)s AND since > %(oldest)s
+  AND NOT EXISTS (SELECT 1 FROM staff_alert_outbox o WHERE o.alert_key = %(prefix)s
+                  || u.customer_id || ':' || u.staff_id || ':'
+                  || (extract(epoch FROM u.since) * 1000)::bigint || ':2')
+"""
+
 TIMEOUTS_SQL = """
 INSERT INTO staff_alert_outbox (alert_key, kind, staff_id, customer_id, context, occurred_at)
-SELECT %(prefix)s || customer_id || ':' || staff_id || ':'
-       || (extract(epoch FROM since) * 1000)::bigint || ':' || %(level)s,
-       %(kind)s, staff_id, customer_id,
-       jsonb_build_object('since', since, 'limit_minutes', %(minutes)s), since
-FROM unanswered_message
-WHERE since <= %(due)s AND since > %(oldest)s
+SELECT %(prefix)s || c || ':' || s || ':' || (extract(epoch FROM t) * 1000)::bigint || ':'
+       || %(level)s, %(kind)s, s, c,
+       jsonb_build_object('since', t, 'limit_minutes', %(minutes)s), t
+FROM unnest(%(customers)s::uuid[], %(staff)s::text[], %(since)s::timestamptz[]) AS u(c, s, t)
 ON CONFLICT (alert_key) DO NOTHING
 """
 
 
 def check_chat_timeouts(curs: Cursor[Any], now: datetime, first: timedelta, second: timedelta,
-                        max_age: timedelta = timedelta(days=2)) -> int:
-    """Write the timeout rows that are due at ``now``; returns how many were new."""
+                        max_age: timedelta = timedelta(days=14)) -> int:
+    """Write the timeout rows that are due at ``now``; returns how many were new.
+
+    A message is late once it has waited ``first`` (then ``second``) of **working time**
+    (the working hours of :mod:`domain.working_hours`, as the staff KPIs measure it): a
+    message that arrives at night is due the next working morning."""
+    curs.execute(CANDIDATES_SQL, {"prefix": "chat_timeout:", "due": now - first,
+                                  "oldest": now - max_age})
+    candidates = [tuple(r.values()) if isinstance(r, dict) else tuple(r)
+                  for r in curs.fetchall()]
+    if not candidates:
+        return 0
+    schedule = load_schedule(curs)
+    waited = [(c, s, t, working_seconds(schedule, t, now)) for c, s, t in candidates]
     created = 0
     for level, kind, limit in ((1, CHAT_TIMEOUT, first), (2, CHAT_TIMEOUT_ESCALATED, second)):
+        due = [w for w in waited if w[3] >= limit.total_seconds()]
+        if not due:
+            continue
         curs.execute(TIMEOUTS_SQL, {"prefix": "chat_timeout:", "level": str(level), "kind": kind,
                                     "minutes": int(limit.total_seconds() // 60),
-                                    "due": now - limit, "oldest": now - max_age})
+                                    "customers": [w[0] for w in due],
+                                    "staff": [w[1] for w in due],
+                                    "since": [w[2] for w in due]})
         created += curs.rowcount
     return created
 

@@ -72,8 +72,9 @@ def report_text(report: DailyReport) -> str:
 
 
 class ReportStore:
-    def __init__(self, pool: ConnectionPool[Any]) -> None:
+    def __init__(self, pool: ConnectionPool[Any], *, chat_timeout_seconds: int = 1800) -> None:
         self.pool = pool
+        self.chat_timeout_seconds = chat_timeout_seconds
 
     def recipients(self, day: date) -> list[tuple[str, str, str | None]]:
         """(staff id, scope, WeCom UserID) of members employed on ``day``."""
@@ -100,10 +101,10 @@ class ReportStore:
                 "SELECT t.kpi, t.scope, t.subject, t.value, t.met_at, t.exceeded_at, t.trial, "
                 "to_jsonb(r) AS actuals FROM staff_target t, LATERAL staff_kpi_rollup("
                 "CASE WHEN t.scope = 'staff' THEN ARRAY[t.subject] END, "
-                "CASE WHEN t.scope = 'department' THEN t.subject END, t.period_start, %s) r "
+                "CASE WHEN t.scope = 'department' THEN t.subject END, t.period_start, %s, %s) r "
                 "WHERE t.removed_at IS NULL AND %s BETWEEN t.period_start AND t.period_end "
                 "AND t.scope = %s AND (%s::text IS NULL OR t.subject = %s) ORDER BY t.subject, t.kpi",
-                (day, day, scope, subject, subject)).fetchall()
+                (day, self.chat_timeout_seconds, day, scope, subject, subject)).fetchall()
         out: list[dict[str, Any]] = []
         for kpi, target_scope, target_subject, value, met_at, exceeded_at, trial, actuals in rows:
             raw = actuals.get(kpi)

@@ -188,8 +188,10 @@ class WelcomePipeline:
         self.alert_actor = declare_alert_actor(
             broker, AlertDeps(app=app, store=self.alert_store, gateway=self.staff_gateway,
                               retry=options.retry), queue_name=options.alert_queue)
+        reports = ReportStore(store.pool,
+                              chat_timeout_seconds=int(options.chat_timeout.total_seconds()))
         self.report_actor = declare_report_actor(
-            broker, ReportDeps(app=app, store=ReportStore(store.pool), gateway=self.staff_gateway,
+            broker, ReportDeps(app=app, store=reports, gateway=self.staff_gateway,
                                retry=options.retry), queue_name=options.report_queue)
         self.reports: DailyReportScheduler | None = None
         self.alert_runner: BatchRunner | None = None

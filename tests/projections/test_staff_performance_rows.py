@@ -4,14 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from projections.staff_performance import (
-    Message,
-    business_day,
-    chat_waits,
-    continue_chat,
-    counter_deltas,
-    friend_at,
-)
+from projections.staff_chats import Message, chat_waits, continue_chat
+from projections.staff_performance import business_day, counter_deltas, friend_at
 
 AT = datetime(2026, 11, 2, 15, 30, tzinfo=UTC)
 S = timedelta(seconds=1)
@@ -29,7 +23,7 @@ def test_the_first_customer_message_opens_a_wait_and_the_next_reply_answers_it()
                 Message(AT + 90 * S, 5, True)]
     state, waits = chat_waits(messages)
     # Then one answered wait of 70 s (from the first message) and one open wait
-    assert [(w.opened_position, w.response_seconds) for w in waits] == [(1, 70), (5, None)]
+    assert [(w.opened_position, w.response_seconds([])) for w in waits] == [(1, 70), (5, None)]
     assert (state.open_position, state.last_position) == (5, 5)
 
 

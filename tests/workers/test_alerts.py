@@ -16,6 +16,7 @@ from psycopg_pool import ConnectionPool
 from domain.application import CustomerOperations
 from domain.ingestion import EventItem
 from domain.staff_alert import StaffAlert, alert_id
+from domain.working_time import SHANGHAI
 from projections.runner import BatchRunner, Tracker
 from siyu.processes import read_model_views
 from workers.alerts import AlertDeps, AlertOutboxView, AlertStore, declare_alert_actor
@@ -151,6 +152,30 @@ def test_an_unanswered_message_alerts_the_staff_member_then_the_departments_mana
                     ("chat_timeout_escalated", waiting, [boss])]
     assert sorted(m.touser for m in world.fake.state.app_messages_snapshot()) == sorted(
         [sales, boss])
+
+
+def test_a_message_after_hours_is_late_only_once_working_time_has_passed(world: World) -> None:
+    # Given working hours 09:00-18:00 every day, and a customer writing at 20:00 (Shanghai)
+    days = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+    evening = (datetime.now(SHANGHAI) - timedelta(days=3)).replace(
+        hour=20, minute=0, second=0, microsecond=0)
+    world.app.set_working_hours({d: [("09:00", "18:00")] for d in days}, "staff:boss",
+                                evening - timedelta(days=1))
+    sales = hire(world.app, "sales", "front_office")
+    hire(world.app, "private_domain_manager", "front_office")
+    world.item(1, "MESSAGE_RECEIVED", "wmH", sales, evening, message_kind="text")
+    world.catch_up()
+    first, second = timedelta(minutes=30), timedelta(hours=2)
+    morning = evening + timedelta(hours=13)  # 09:00 next day
+    # When the checks run overnight and early in the morning, nothing is due
+    assert world.store.check_timeouts(evening + timedelta(hours=3), first, second) == 0
+    assert world.store.check_timeouts(morning + timedelta(minutes=29), first, second) == 0
+    # Then 30 working minutes after 09:00 the staff member is alerted, after two hours the
+    # manager
+    assert world.store.check_timeouts(morning + timedelta(minutes=31), first, second) == 1
+    assert world.store.check_timeouts(morning + timedelta(minutes=119), first, second) == 0
+    assert world.store.check_timeouts(morning + timedelta(minutes=121), first, second) == 1
+    assert world.store.check_timeouts(morning + timedelta(hours=5), first, second) == 0
 
 
 def test_a_sensitive_word_alerts_the_managers_with_context_and_never_the_text(
