@@ -20,6 +20,7 @@ from domain.customer import Customer
 from domain.daily_report import DailyReport
 from domain.ingestion import EVENT_TYPES, camel
 from domain.lexicon import Lexicon
+from domain.marketing_task import MarketingTask
 from domain.referral import InviteCode, ReferralCampaign
 from domain.staff import Staff
 from domain.staff_alert import StaffAlert
@@ -161,7 +162,7 @@ def event_classes() -> list[type[Any]]:
     return [value for owner in (Customer, Staff, CustomerGroup, CorpTagLibrary, TagGroup,
                                   Lexicon, StaffAlert, ChatScript,
                                   DailyReport, WorkingHours, ReferralCampaign, InviteCode,
-                                  Coupon)
+                                  Coupon, MarketingTask)
             for name, value in vars(owner).items()
             if isinstance(value, type) and issubclass(value, Aggregate.Event)
             and name not in ("Event", "Fact")  # (the aggregates' own base classes)
