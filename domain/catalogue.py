@@ -71,6 +71,10 @@ TYPES: dict[str, TypeDoc] = {
     "FRIEND_DELETED": TypeDoc("`Customer.FriendDeleted`", (S, "deleted_by")),
     "TRANSFER_FAILED": TypeDoc("`Customer.TransferFailed`", (S, "reason")),
     "STAFF_MUTED": TypeDoc("`Customer.StaffMuted`", (S,)),
+    "PERSONAL_WECHAT_FRIEND_ADDED": TypeDoc(
+        "`Customer.PersonalWeChatFriendAdded` (a friend of the staff member's personal WeChat, "
+        "个微: counted in `private_domain_users.personal_wechat`)", (S,)),
+    "PERSONAL_WECHAT_FRIEND_DELETED": TypeDoc("`Customer.PersonalWeChatFriendDeleted`", (S,)),
     "DND_SET": TypeDoc("`Customer.DoNotDisturbSet` (no-op if set)"),
     "DND_CLEARED": TypeDoc("`Customer.DoNotDisturbCleared` (no-op if clear)"),
     "CONSENT_GIVEN": TypeDoc("`Customer.ConsentGiven` (no-op if the same wording)",

@@ -498,8 +498,8 @@ LANGUAGE sql STABLE AS $$
     GROUP BY c.channel
 $$;
 
--- Private-domain users now, by channel (manager view). personal_wechat: no source records
--- personal-WeChat friends yet, so it is null.
+-- Private-domain users now, by channel (manager view). personal_wechat: friends of a staff
+-- member's personal WeChat, as recorded by PERSONAL_WECHAT_FRIEND_ADDED / _DELETED.
 CREATE OR REPLACE VIEW private_domain_users AS
 SELECT count(*) FILTER (WHERE EXISTS (SELECT 1 FROM jsonb_array_elements(p.identities) i
                                       WHERE i->>'namespace' LIKE 'wx_openid%')
@@ -507,9 +507,10 @@ SELECT count(*) FILTER (WHERE EXISTS (SELECT 1 FROM jsonb_array_elements(p.ident
        count(*) FILTER (WHERE cardinality(p.groups) > 0) AS groups,
        count(*) FILTER (WHERE p.member_level IS NOT NULL) AS members,
        count(*) FILTER (WHERE cardinality(p.current_staff_ids) > 0) AS wecom_friends,
-       NULL::bigint AS personal_wechat,
+       count(*) FILTER (WHERE cardinality(p.personal_wechat_staff_ids) > 0) AS personal_wechat,
        count(*) FILTER (WHERE cardinality(p.groups) > 0 OR p.member_level IS NOT NULL
                            OR cardinality(p.current_staff_ids) > 0 OR p.first_channel = 'mini_program'
+                           OR cardinality(p.personal_wechat_staff_ids) > 0
                            OR EXISTS (SELECT 1 FROM jsonb_array_elements(p.identities) i
                                       WHERE i->>'namespace' LIKE 'wx_openid%')) AS total
 FROM customer_profile p;
