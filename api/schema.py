@@ -41,6 +41,7 @@ from api.ingest import (
     install_fast_ingest,
 )
 from api.leaderboard import LeaderboardQuery, LeaderboardSubscription
+from api.marketing_tasks import MarketingTaskMutation, MarketingTaskQuery
 from api.mutations import CustomerMutation
 from api.organisation import OrganisationMutation, OrganisationQuery
 from api.read_models import CustomerFilterValues, decode_cursor, encode_cursor
@@ -290,6 +291,7 @@ QUERIES: tuple[type, ...] = (
     StaffKpiQuery,
     AlertQuery,
     ScriptQuery,
+    MarketingTaskQuery,
     DailyReportQuery,
     TargetQuery,
     LeaderboardQuery,
@@ -306,6 +308,7 @@ MUTATIONS: tuple[type, ...] = (
     CampaignMutation,
     AlertMutation,
     ScriptMutation,
+    MarketingTaskMutation,
     TargetMutation,
     WorkingHoursMutation,
     ReferralMutation,

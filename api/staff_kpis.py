@@ -65,6 +65,27 @@ KPIS: tuple[KpiDoc, ...] = (
     KpiDoc("moments_posts", "count", "Moments posts (朋友圈)."),
     KpiDoc("greetings_sent", "count", "Holiday greetings sent (节日问候)."),
     KpiDoc("follow_ups", "count", "Follow-up records (跟进记录)."),
+    KpiDoc("sensitive_word_hits", "count", "Messages of the member that hit the sensitive-word "
+                                           "lexicon (敏感词), on the message's day."),
+    KpiDoc("marketing_tasks_assigned", "count", "Marketing tasks (营销任务) due in the period "
+                                                "and assigned to the member (by due day; "
+                                                "cancelled ones excluded)."),
+    KpiDoc("marketing_tasks_completed", "count", "Marketing tasks the member completed in the "
+                                                 "period (by completion day)."),
+    KpiDoc("marketing_task_completion_rate", "ratio", "marketing_tasks_completed ÷ "
+                                                      "marketing_tasks_assigned (above 1 when "
+                                                      "tasks due later were done early)."),
+    KpiDoc("campaign_tasks_created", "count", "WeCom mass-send tasks created for the member "
+                                              "to confirm (by creation day)."),
+    KpiDoc("campaign_sends_confirmed", "count", "Of those, the tasks the member confirmed."),
+    KpiDoc("campaign_execution_rate", "ratio", "campaign_sends_confirmed ÷ "
+                                               "campaign_tasks_created (执行率)."),
+    KpiDoc("campaign_cost_fen", "fen", "Recorded cost of the campaigns the selection owns, "
+                                       "launched in the period."),
+    KpiDoc("campaign_gmv_fen", "fen", "GMV attributed to those campaigns, as their reports "
+                                      "count it (recipients' paid orders in the attribution "
+                                      "window)."),
+    KpiDoc("roi", "ratio", "campaign_gmv_fen ÷ campaign_cost_fen (null without costs)."),
 )
 _BY_NAME = {k.name: k for k in KPIS}
 

@@ -57,6 +57,7 @@ from domain.staff_actions import StaffActionCommands
 from domain.supervising import SupervisionCommands
 from domain.tagging import TaggingCommands
 from domain.targeting import TargetCommands
+from domain.tasking import MarketingTaskCommands
 from domain.wecom_directory import CorpTagLibrary, CustomerGroup
 from domain.working_hours import WorkingHoursCommands
 
@@ -112,7 +113,8 @@ class _SetAsList(Transcoding):
 class CustomerOperations(SegmentCommands, TaggingCommands, CampaignCommands, OwnershipCommands,
                          StaffActionCommands, SupervisionCommands, ScriptCommands,
                          ReportCommands, TargetCommands, WorkingHoursCommands,
-                         ReferralCommands, SopCommands, Application[UUID]):
+                         ReferralCommands, SopCommands, MarketingTaskCommands,
+                         Application[UUID]):
     """Records what customers and staff do; the single writer of the event log."""
 
     name = "Siyu"

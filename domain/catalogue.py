@@ -20,6 +20,7 @@ from domain.customer import Customer
 from domain.daily_report import DailyReport
 from domain.ingestion import EVENT_TYPES, camel
 from domain.lexicon import Lexicon
+from domain.marketing_task import MarketingTask
 from domain.referral import InviteCode, ReferralCampaign
 from domain.staff import Staff
 from domain.staff_alert import StaffAlert
@@ -70,6 +71,10 @@ TYPES: dict[str, TypeDoc] = {
     "FRIEND_DELETED": TypeDoc("`Customer.FriendDeleted`", (S, "deleted_by")),
     "TRANSFER_FAILED": TypeDoc("`Customer.TransferFailed`", (S, "reason")),
     "STAFF_MUTED": TypeDoc("`Customer.StaffMuted`", (S,)),
+    "PERSONAL_WECHAT_FRIEND_ADDED": TypeDoc(
+        "`Customer.PersonalWeChatFriendAdded` (a friend of the staff member's personal WeChat, "
+        "个微: counted in `private_domain_users.personal_wechat`)", (S,)),
+    "PERSONAL_WECHAT_FRIEND_DELETED": TypeDoc("`Customer.PersonalWeChatFriendDeleted`", (S,)),
     "DND_SET": TypeDoc("`Customer.DoNotDisturbSet` (no-op if set)"),
     "DND_CLEARED": TypeDoc("`Customer.DoNotDisturbCleared` (no-op if clear)"),
     "CONSENT_GIVEN": TypeDoc("`Customer.ConsentGiven` (no-op if the same wording)",
@@ -161,7 +166,7 @@ def event_classes() -> list[type[Any]]:
     return [value for owner in (Customer, Staff, CustomerGroup, CorpTagLibrary, TagGroup,
                                   Lexicon, StaffAlert, ChatScript,
                                   DailyReport, WorkingHours, ReferralCampaign, InviteCode,
-                                  Coupon)
+                                  Coupon, MarketingTask)
             for name, value in vars(owner).items()
             if isinstance(value, type) and issubclass(value, Aggregate.Event)
             and name not in ("Event", "Fact")  # (the aggregates' own base classes)

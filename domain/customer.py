@@ -254,6 +254,17 @@ class Customer(Aggregate):
 
         staff_id: str
 
+    class PersonalWeChatFriendAdded(Fact):
+        """The customer is a friend of the staff member's personal WeChat account (个微), as
+        reported by the brand's tooling (personal WeChat has no official API)."""
+
+        staff_id: str
+
+    class PersonalWeChatFriendDeleted(Fact):
+        """The customer is no longer a friend of the staff member's personal WeChat."""
+
+        staff_id: str
+
     class DoNotDisturbSet(Event):
         def apply(self, customer: Customer) -> None:
             customer.dnd = True

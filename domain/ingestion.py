@@ -180,6 +180,10 @@ _FACTS: dict[str, tuple[type[Customer.Fact], list[tuple[str, str, str, bool]]]] 
     "TRANSFER_FAILED": (Customer.TransferFailed, [
         ("staff_id", "staff_id", "text", True), ("reason", "reason", "text", True)]),
     "STAFF_MUTED": (Customer.StaffMuted, [("staff_id", "staff_id", "text", True)]),
+    "PERSONAL_WECHAT_FRIEND_ADDED": (Customer.PersonalWeChatFriendAdded, [
+        ("staff_id", "staff_id", "text", True)]),
+    "PERSONAL_WECHAT_FRIEND_DELETED": (Customer.PersonalWeChatFriendDeleted, [
+        ("staff_id", "staff_id", "text", True)]),
     "MESSAGE_RECEIVED": (Customer.MessageReceived, [
         ("staff_id", "staff_id", "text", True), ("message_kind", "message_kind", "kind", True),
         ("text_length", "text_length", "count", False)]),

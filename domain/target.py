@@ -12,7 +12,8 @@ A **trial** target (seed 000: no penalties while a scheme is being tested) is
 graded like any other but kept out of rankings and penalty views.
 
 For KPIs where more is better the ratio is actual ÷ target; where less is
-better (deletions, refunds, response times, timed-out chats) it is
+better (deletions, refunds, response times, timed-out chats, sensitive-word hits,
+campaign cost) it is
 target ÷ actual. Ratios are capped at :data:`MAX_RATIO` (so "no refunds at all"
 ranks, instead of dividing by zero) and rounded to 4 decimal places.
 """
@@ -41,10 +42,15 @@ KPI_HIGHER_IS_BETTER: dict[str, bool] = {
     "chats_timed_out": False, "orders_paid": True, "gmv_fen": True, "refunds": False,
     "refund_fen": False, "average_order_value_fen": True, "owned_customers": True,
     "converted_customers": True, "conversion_rate": True, "moments_posts": True,
-    "greetings_sent": True, "follow_ups": True,
+    "greetings_sent": True, "follow_ups": True, "sensitive_word_hits": False,
+    "marketing_tasks_assigned": True, "marketing_tasks_completed": True,
+    "marketing_task_completion_rate": True, "campaign_tasks_created": True,
+    "campaign_sends_confirmed": True, "campaign_execution_rate": True,
+    "campaign_cost_fen": False, "campaign_gmv_fen": True, "roi": True,
 }
 #: KPIs that are ratios (0..1): a target above 1 could never be reached.
-RATIO_KPIS = frozenset({"retention_7d", "retention_30d", "conversion_rate"})
+RATIO_KPIS = frozenset({"retention_7d", "retention_30d", "conversion_rate",
+                        "marketing_task_completion_rate", "campaign_execution_rate"})
 
 SCOPES = ("staff", "department")
 PERIOD_KINDS = ("month", "quarter")

@@ -20,7 +20,8 @@ from typing import Any
 
 from domain.customer import Customer
 
-VERSION = 9  # v7: order times (windows); v8: categories, topics; v9: consents withdrawn
+VERSION = 10  # v7: order times (windows); v8: categories, topics; v9: consents withdrawn;
+#  v10: personal WeChat friends
 
 Row = dict[str, Any]
 
@@ -61,6 +62,7 @@ def new_row(event: Customer.Registered, position: int, row_id: Any) -> Row:
         "current_staff_ids": [],
         "ever_friend": False,
         "muted_staff_ids": [],
+        "personal_wechat_staff_ids": [],
         "tags": [],
         "tag_details": {},
         "groups": [],
@@ -149,6 +151,12 @@ def _fold(row: Row, event: Any) -> None:
         _friend_deleted(row, event)
     elif isinstance(event, Customer.StaffMuted):
         row["muted_staff_ids"] = _added(row["muted_staff_ids"], event.staff_id)
+    elif isinstance(event, Customer.PersonalWeChatFriendAdded):
+        row["personal_wechat_staff_ids"] = _added(row["personal_wechat_staff_ids"],
+                                                  event.staff_id)
+    elif isinstance(event, Customer.PersonalWeChatFriendDeleted):
+        row["personal_wechat_staff_ids"] = _removed(row["personal_wechat_staff_ids"],
+                                                    event.staff_id)
     elif isinstance(event, Customer.Tagged):
         row["tags"] = _added(row["tags"], event.tag)
         row["tag_details"] = {**row["tag_details"], event.tag: {

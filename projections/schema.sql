@@ -14,6 +14,7 @@ CREATE TABLE IF NOT EXISTS customer_profile (
     current_staff_ids   text[]      NOT NULL DEFAULT '{}',
     ever_friend         boolean     NOT NULL DEFAULT false,
     muted_staff_ids     text[]      NOT NULL DEFAULT '{}',
+    personal_wechat_staff_ids text[] NOT NULL DEFAULT '{}',
     tags                text[]      NOT NULL DEFAULT '{}',
     tag_details         jsonb       NOT NULL DEFAULT '{}',
     groups              text[]      NOT NULL DEFAULT '{}',

@@ -21,6 +21,9 @@ position commit together):
    (added up to 30 days before) is recomputed from the ledger: an add is retained
    at 7 / 30 days when the last friend event of that (customer, staff) pair at or
    before ``added_at + 7 / 30 days`` is an add.
+6. **Execution**: sensitive-word hits go through the ledger like the other facts;
+   marketing tasks and WeCom mass-send tasks are folded by
+   :mod:`projections.staff_execution` (which day each is credited to is documented there).
 
 Row logic lives in pure functions (:func:`ledger_entry`, :func:`counter_deltas`,
 :func:`friend_at`, and the chat functions of :mod:`projections.staff_chats`) testable
@@ -49,8 +52,14 @@ from domain.working_time import business_day as business_day
 from projections.organisation import owner_at, ownership_periods
 from projections.postgres_views import _dumps, create_schema, upsert_rows
 from projections.staff_chats import apply_messages, apply_working_hours
+from projections.staff_execution import (
+    CAMPAIGN_EVENTS,
+    TASK_EVENTS,
+    campaign_tasks,
+    marketing_tasks,
+)
 
-VERSION = 2  # 2: response times in working time (staff_kpi_schedule)
+VERSION = 3  # 2: response times in working time (staff_kpi_schedule); 3: execution KPIs
 RETENTION_DAYS = (7, 30)
 #: NOTIFYed (in the page's transaction, so delivered on commit) after a page that changed
 #: staff KPIs or targets; payload ``<view>:<last position>``. The API's leaderboard listens.
@@ -60,13 +69,15 @@ Row = dict[str, Any]
 
 COUNTERS = ("friends_new", "friends_deleted_by_customer", "friends_deleted_by_staff",
             "messages_received", "messages_sent", "orders_paid", "gmv_fen", "refunds",
-            "refund_fen", "moments_posts", "greetings_sent", "follow_ups")
+            "refund_fen", "moments_posts", "greetings_sent", "follow_ups", "sensitive_word_hits",
+            "marketing_tasks_assigned", "marketing_tasks_completed", "campaign_tasks_created",
+            "campaign_sends_confirmed")
 
 HANDLED: tuple[type[Any], ...] = (
     Customer.FriendAdded, Customer.FriendDeleted, Customer.MessageReceived,
     Customer.MessageSent, Customer.OrderPaid, Customer.OrderRefunded, Customer.OwnerChanged,
     Customer.HolidayGreetingSent, Customer.FollowUpRecorded, Staff.MomentPosted,
-    WorkingHours.Changed)
+    WorkingHours.Changed, Customer.SensitiveWordsFound, *TASK_EVENTS, *CAMPAIGN_EVENTS)
 ORDER_KINDS = ("order_paid", "order_refunded")
 FRIEND_KINDS = ("friend_added", "friend_deleted_by_customer", "friend_deleted_by_staff")
 
@@ -78,6 +89,8 @@ def notify_kpis_changed(curs: Cursor[DictRow], view: str, position: int) -> None
 
 def ledger_entry(event: Any, position: int) -> Row | None:
     """The ledger row of one event (orders get their owner later); None if not a KPI fact."""
+    if not isinstance(event, (Customer.Event, Staff.MomentPosted)):
+        return None  # marketing and campaign tasks: see projections.staff_execution
     at: datetime = event.occurred_at
     row: Row = {"position": position, "customer_id": None, "staff_id": None, "at": at,
                 "day": business_day(at), "channel": None, "amount_fen": None}
@@ -102,6 +115,8 @@ def ledger_entry(event: Any, position: int) -> Row | None:
         return {**row, "kind": "greeting_sent", "staff_id": event.staff_id}
     if isinstance(event, Customer.FollowUpRecorded):
         return {**row, "kind": "follow_up", "staff_id": event.staff_id}
+    if isinstance(event, Customer.SensitiveWordsFound):
+        return {**row, "kind": "sensitive_word_hit", "staff_id": event.staff_id}
     return None
 
 
@@ -121,7 +136,8 @@ def counter_deltas(entry: Row) -> dict[str, int]:
     if kind == "order_refunded":
         return {"refunds": 1, "refund_fen": int(entry["amount_fen"])}
     return {"moment_posted": {"moments_posts": 1}, "greeting_sent": {"greetings_sent": 1},
-            "follow_up": {"follow_ups": 1}}[kind]
+            "follow_up": {"follow_ups": 1},
+            "sensitive_word_hit": {"sensitive_word_hits": 1}}[kind]
 
 
 # -- friends --------------------------------------------------------------------------------
@@ -161,11 +177,13 @@ class StaffPerformanceView:
     def drop(self, curs: Cursor[DictRow]) -> None:
         curs.execute("DROP TABLE IF EXISTS staff_daily_performance, staff_daily_channel, "
                      "staff_kpi_ledger, staff_kpi_ownership, staff_kpi_thread, staff_kpi_wait, "
-                     "staff_kpi_schedule CASCADE")
+                     "staff_kpi_schedule, staff_kpi_task, staff_kpi_campaign_recipient, "
+                     "staff_kpi_campaign_task CASCADE")
 
     def clear(self, curs: Cursor[DictRow]) -> None:
         curs.execute("TRUNCATE staff_daily_performance, staff_daily_channel, staff_kpi_ledger, "
-                     "staff_kpi_ownership, staff_kpi_thread, staff_kpi_wait, staff_kpi_schedule")
+                     "staff_kpi_ownership, staff_kpi_thread, staff_kpi_wait, staff_kpi_schedule, "
+                     "staff_kpi_task, staff_kpi_campaign_recipient, staff_kpi_campaign_task")
 
     def apply_page(self, curs: Cursor[DictRow], events: Sequence[tuple[int, Any]]) -> None:
         relevant = [(n, e) for n, e in events if isinstance(e, HANDLED)]
@@ -190,12 +208,15 @@ class StaffPerformanceView:
         for entry in new:
             if entry["staff_id"] is not None:
                 deltas[(entry["staff_id"], entry["day"])].update(counter_deltas(entry))
+        executed = marketing_tasks(curs, relevant, deltas)
+        executed = campaign_tasks(curs, relevant, deltas) or executed
         _add_counters(curs, deltas)
         apply_working_hours(curs, [(n, e) for n, e in relevant
                                    if isinstance(e, WorkingHours.Changed)])
         apply_messages(curs, [e for e in new if e["kind"] in ("message_received", "message_sent")])
         _retention(curs, [e for e in new if e["kind"] in FRIEND_KINDS])
-        if new or deltas or any(isinstance(e, WorkingHours.Changed) for _, e in relevant):
+        if new or deltas or executed or any(isinstance(e, WorkingHours.Changed)
+                                            for _, e in relevant):
             notify_kpis_changed(curs, self.name, relevant[-1][0])
 
 

@@ -26,6 +26,11 @@ CREATE TABLE IF NOT EXISTS staff_daily_performance (
     moments_posts               integer NOT NULL DEFAULT 0,
     greetings_sent              integer NOT NULL DEFAULT 0,
     follow_ups                  integer NOT NULL DEFAULT 0,
+    sensitive_word_hits         integer NOT NULL DEFAULT 0,
+    marketing_tasks_assigned    integer NOT NULL DEFAULT 0,
+    marketing_tasks_completed   integer NOT NULL DEFAULT 0,
+    campaign_tasks_created      integer NOT NULL DEFAULT 0,
+    campaign_sends_confirmed    integer NOT NULL DEFAULT 0,
     PRIMARY KEY (staff_id, day)
 );
 CREATE INDEX IF NOT EXISTS staff_daily_performance_day_idx ON staff_daily_performance (day);
@@ -154,6 +159,87 @@ SELECT coalesce(floor(sum(extract(epoch FROM hi - lo)) FILTER (WHERE hi > lo)), 
 FROM spans
 $$;
 
+-- Internal (projections/staff_execution.py): each marketing task's assignee, due day and
+-- status, to move its credit on a reassignment or cancellation.
+CREATE TABLE IF NOT EXISTS staff_kpi_task (
+    task_id      uuid   PRIMARY KEY,
+    staff_id     text   NOT NULL,
+    due_day      date   NOT NULL,
+    status       text   NOT NULL,
+    last_version bigint NOT NULL
+);
+
+-- Internal: the sender (staff member) of each planned campaign recipient, and the WeCom
+-- mass-send task that carried it once created.
+CREATE TABLE IF NOT EXISTS staff_kpi_campaign_recipient (
+    campaign_id uuid NOT NULL,
+    customer_id uuid NOT NULL,
+    sender      text NOT NULL,
+    task_id     text,
+    PRIMARY KEY (campaign_id, customer_id)
+);
+
+-- Internal: one row per WeCom mass-send task: its sender, when it was created (day: the
+-- business day credited) and when a first recipient left the pending state (confirmed).
+CREATE TABLE IF NOT EXISTS staff_kpi_campaign_task (
+    campaign_id  uuid        NOT NULL,
+    task_id      text        NOT NULL,
+    staff_id     text        NOT NULL,
+    created_at   timestamptz NOT NULL,
+    day          date        NOT NULL,
+    confirmed_at timestamptz,
+    PRIMARY KEY (campaign_id, task_id)
+);
+
+-- The latest instant t with staff_kpi_working_seconds(t, p_end) >= p_seconds: walking back
+-- from p_end through the working hours in force. A wait opened at or before
+-- staff_kpi_working_cutoff(as_of, timeout + 1) has waited more than timeout whole seconds of
+-- working time by as_of — one call per query instead of one per wait.
+CREATE OR REPLACE FUNCTION staff_kpi_working_cutoff(p_end timestamptz, p_seconds bigint)
+RETURNS timestamptz LANGUAGE plpgsql STABLE SET jit = off AS $$
+DECLARE
+    need numeric := p_seconds;
+    d date := (p_end AT TIME ZONE 'Asia/Shanghai')::date;
+    span numeric;
+    r record;
+BEGIN
+    IF need <= 0 THEN
+        RETURN p_end;
+    END IF;
+    FOR n IN 0..3700 LOOP  -- ten years back at most
+        FOR r IN
+            WITH sched AS (
+                SELECT s_from, lead(s_from, 1, 'infinity') OVER (ORDER BY s_from, position)
+                       AS s_until, week
+                FROM (SELECT '-infinity'::timestamptz AS s_from, 0::bigint AS position,
+                             NULL::jsonb AS week
+                      UNION ALL
+                      SELECT effective_from, position, week FROM staff_kpi_schedule) x
+            )
+            SELECT greatest(s.s_from, (d + make_interval(mins => (iv->>0)::int))
+                            AT TIME ZONE 'Asia/Shanghai') AS lo,
+                   least(p_end, s.s_until, (d + make_interval(mins => (iv->>1)::int))
+                         AT TIME ZONE 'Asia/Shanghai') AS hi
+            FROM sched s
+            CROSS JOIN LATERAL jsonb_array_elements(
+                coalesce(s.week -> (extract(isodow FROM d)::int - 1), '[[0, 1440]]'::jsonb)) iv
+            WHERE s.s_from < ((d + 1)::timestamp AT TIME ZONE 'Asia/Shanghai')
+              AND s.s_until > (d::timestamp AT TIME ZONE 'Asia/Shanghai')
+            ORDER BY 2 DESC
+        LOOP
+            CONTINUE WHEN r.hi <= r.lo;
+            span := extract(epoch FROM r.hi - r.lo);
+            IF span >= need THEN
+                RETURN r.hi - (need * 1000000)::bigint * interval '1 microsecond';
+            END IF;
+            need := need - span;
+        END LOOP;
+        d := d - 1;
+    END LOOP;
+    RETURN '-infinity';
+END
+$$;
+
 -- Concatenates integer arrays (the exact response times of several days).
 CREATE OR REPLACE AGGREGATE staff_kpi_array_cat(integer[]) (
     SFUNC = array_cat, STYPE = integer[], INITCOND = '{}');
@@ -180,6 +266,54 @@ LANGUAGE sql IMMUTABLE AS $$
                       ELSE ('1 ' || kind)::interval END - interval '1 day')::date END
 $$;
 
+-- The KPI functions' result columns (and arguments) change with the read model's version,
+-- which CREATE OR REPLACE cannot do: drop every shape of them first (nothing depends on them;
+-- this runs in the view's creating transaction, so readers never see them missing).
+DO $$
+DECLARE f regprocedure;
+BEGIN
+    FOR f IN SELECT oid::regprocedure FROM pg_proc
+             WHERE proname IN ('staff_kpi_rollup', 'staff_performance_by_period',
+                               'department_performance_by_period')
+               AND pronamespace = current_schema()::regnamespace LOOP
+        EXECUTE 'DROP FUNCTION ' || f;
+    END LOOP;
+END $$;
+
+-- Campaign cost and the GMV attributed to the campaigns (as the campaign report counts
+-- it: paid orders of the customers a message was sent to, within the campaign's
+-- attribution window after the send) of the campaigns launched in [p_from, p_to] whose
+-- owner is in the selection (a department: the owner's department on the launch day).
+-- Zero while the campaign read models do not exist (plpgsql: resolved when called).
+CREATE OR REPLACE FUNCTION staff_kpi_campaign_roi(
+    p_staff text[], p_department text, p_from date, p_to date,
+    OUT cost_fen bigint, OUT gmv_fen bigint)
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    cost_fen := 0; gmv_fen := 0;
+    IF to_regclass('campaign') IS NULL OR to_regclass('campaign_send') IS NULL
+       OR to_regclass('customer_profile') IS NULL THEN
+        RETURN;
+    END IF;
+    WITH c AS (
+        SELECT c.campaign_id, c.cost_fen, c.attribution_days FROM campaign c
+        WHERE c.launched_at >= (p_from::timestamp AT TIME ZONE 'Asia/Shanghai')
+          AND c.launched_at < ((p_to + 1)::timestamp AT TIME ZONE 'Asia/Shanghai')
+          AND c.owner LIKE 'staff:%'
+          AND CASE WHEN p_department IS NULL THEN substr(c.owner, 7) = ANY(p_staff)
+                   ELSE staff_department_on(substr(c.owner, 7),
+                        (c.launched_at AT TIME ZONE 'Asia/Shanghai')::date) = p_department END
+    )
+    SELECT coalesce((SELECT sum(c.cost_fen) FROM c), 0)::bigint,
+           coalesce((SELECT sum(u.a) FROM c
+                     JOIN campaign_send s ON s.campaign_id = c.campaign_id AND s.status = 'sent'
+                     JOIN customer_profile p ON p.customer_id = s.customer_id,
+                     unnest(p.order_times, p.order_amounts) AS u(t, a)
+                     WHERE u.t >= s.outcome_at
+                       AND u.t < s.outcome_at + c.attribution_days * interval '24 hours'), 0)
+    INTO cost_fen, gmv_fen;
+END $$;
+
 -- Every KPI of a selection over [p_from, p_to] (business days): staff members by id, or a
 -- department (each day credited to the member's department that day). See docs/bi.md.
 CREATE OR REPLACE FUNCTION staff_kpi_rollup(
@@ -193,7 +327,12 @@ RETURNS TABLE (
     first_response_median_s integer, first_response_p90_s integer, chats_timed_out bigint,
     orders_paid bigint, gmv_fen bigint, refunds bigint, refund_fen bigint,
     average_order_value_fen numeric, owned_customers bigint, converted_customers bigint,
-    conversion_rate numeric, moments_posts bigint, greetings_sent bigint, follow_ups bigint)
+    conversion_rate numeric, moments_posts bigint, greetings_sent bigint, follow_ups bigint,
+    sensitive_word_hits bigint, marketing_tasks_assigned bigint,
+    marketing_tasks_completed bigint, marketing_task_completion_rate numeric,
+    campaign_tasks_created bigint, campaign_sends_confirmed bigint,
+    campaign_execution_rate numeric, campaign_cost_fen bigint, campaign_gmv_fen bigint,
+    roi numeric)
 LANGUAGE sql STABLE AS $$
 WITH b AS (
     SELECT (p_from::timestamp AT TIME ZONE 'Asia/Shanghai') AS from_ts,
@@ -230,7 +369,12 @@ WITH b AS (
            coalesce(sum(orders_paid), 0) AS orders, coalesce(sum(gmv_fen), 0) AS gmv,
            coalesce(sum(refunds), 0) AS refunds, coalesce(sum(refund_fen), 0) AS refund_fen,
            coalesce(sum(moments_posts), 0) AS moments, coalesce(sum(greetings_sent), 0) AS greet,
-           coalesce(sum(follow_ups), 0) AS follow
+           coalesce(sum(follow_ups), 0) AS follow,
+           coalesce(sum(sensitive_word_hits), 0) AS hits,
+           coalesce(sum(marketing_tasks_assigned), 0) AS tasks,
+           coalesce(sum(marketing_tasks_completed), 0) AS tasks_done,
+           coalesce(sum(campaign_tasks_created), 0) AS sends,
+           coalesce(sum(campaign_sends_confirmed), 0) AS sends_done
     FROM days
 ), responses AS (
     SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY s) AS median,
@@ -241,8 +385,7 @@ WITH b AS (
     SELECT count(*) AS n FROM days JOIN staff_kpi_wait w
       ON w.staff_id = days.staff_id AND w.day = days.day
     WHERE days.chats_unanswered > 0 AND w.answered_at IS NULL
-      AND w.opened_at + make_interval(secs => p_timeout_seconds) < p_as_of
-      AND staff_kpi_working_seconds(w.opened_at, p_as_of) > p_timeout_seconds
+      AND w.opened_at <= (SELECT staff_kpi_working_cutoff(p_as_of, p_timeout_seconds + 1))
 ), total AS (
     SELECT coalesce(sum(d.friends_net), 0) AS n FROM members
     JOIN staff_daily_performance d ON d.staff_id = members.staff_id AND d.day <= p_to
@@ -269,8 +412,12 @@ SELECT s.staff_count, s.friends_new, s.fdc, s.fds, s.friends_net, (SELECT n FROM
        round(s.gmv::numeric / nullif(s.orders, 0), 2),
        (SELECT sum(n)::bigint FROM owned), c.n,
        round(c.n::numeric / nullif((SELECT sum(n) FROM owned), 0), 4),
-       s.moments, s.greet, s.follow
-FROM sums s, responses r, unanswered u, converted c
+       s.moments, s.greet, s.follow, s.hits, s.tasks, s.tasks_done,
+       round(s.tasks_done::numeric / nullif(s.tasks, 0), 4), s.sends, s.sends_done,
+       round(s.sends_done::numeric / nullif(s.sends, 0), 4), roi.cost_fen, roi.gmv_fen,
+       round(roi.gmv_fen::numeric / nullif(roi.cost_fen, 0), 4)
+FROM sums s, responses r, unanswered u, converted c,
+     staff_kpi_campaign_roi(p_staff, p_department, p_from, p_to) roi
 $$;
 
 -- Rollups for BI: one row per staff member per week / month / quarter (kind), additive
@@ -281,7 +428,9 @@ RETURNS TABLE (staff_id text, period_start date, friends_new bigint, friends_net
                messages_sent bigint, first_responses bigint, first_response_median_s integer,
                first_response_p90_s integer, orders_paid bigint, gmv_fen bigint,
                refunds bigint, refund_fen bigint, moments_posts bigint, greetings_sent bigint,
-               follow_ups bigint)
+               follow_ups bigint, sensitive_word_hits bigint, marketing_tasks_assigned bigint,
+               marketing_tasks_completed bigint, campaign_tasks_created bigint,
+               campaign_sends_confirmed bigint)
 LANGUAGE sql STABLE AS $$
     SELECT d.staff_id, (kpi_period(p_kind, d.day)).first_day,
            sum(d.friends_new), sum(d.friends_net), sum(d.retained_7d), sum(d.retained_30d),
@@ -291,7 +440,10 @@ LANGUAGE sql STABLE AS $$
            (SELECT percentile_disc(0.9) WITHIN GROUP (ORDER BY s)
               FROM unnest(staff_kpi_array_cat(d.response_seconds)) s),
            sum(d.orders_paid), sum(d.gmv_fen), sum(d.refunds), sum(d.refund_fen),
-           sum(d.moments_posts), sum(d.greetings_sent), sum(d.follow_ups)
+           sum(d.moments_posts), sum(d.greetings_sent), sum(d.follow_ups),
+           sum(d.sensitive_word_hits), sum(d.marketing_tasks_assigned),
+           sum(d.marketing_tasks_completed), sum(d.campaign_tasks_created),
+           sum(d.campaign_sends_confirmed)
     FROM staff_daily_performance d
     WHERE d.day BETWEEN p_from AND p_to
     GROUP BY 1, 2
@@ -304,8 +456,14 @@ RETURNS TABLE (department text, period_start date, staff_count bigint, friends_n
                messages_received bigint, messages_sent bigint, first_responses bigint,
                first_response_median_s integer, first_response_p90_s integer,
                orders_paid bigint, gmv_fen bigint, refunds bigint, refund_fen bigint,
-               moments_posts bigint, greetings_sent bigint, follow_ups bigint)
+               moments_posts bigint, greetings_sent bigint, follow_ups bigint,
+               sensitive_word_hits bigint, marketing_tasks_assigned bigint,
+               marketing_tasks_completed bigint, campaign_tasks_created bigint,
+               campaign_sends_confirmed bigint, campaign_cost_fen bigint,
+               campaign_gmv_fen bigint, roi numeric)
 LANGUAGE sql STABLE AS $$
+    SELECT g.*, r.cost_fen, r.gmv_fen, round(r.gmv_fen::numeric / nullif(r.cost_fen, 0), 4)
+    FROM (
     SELECT x.department, (kpi_period(p_kind, d.day)).first_day, count(DISTINCT d.staff_id),
            sum(d.friends_new), sum(d.friends_net), sum(d.retained_7d), sum(d.retained_30d),
            sum(d.messages_received), sum(d.messages_sent), sum(d.first_responses),
@@ -314,11 +472,18 @@ LANGUAGE sql STABLE AS $$
            (SELECT percentile_disc(0.9) WITHIN GROUP (ORDER BY s)
               FROM unnest(staff_kpi_array_cat(d.response_seconds)) s),
            sum(d.orders_paid), sum(d.gmv_fen), sum(d.refunds), sum(d.refund_fen),
-           sum(d.moments_posts), sum(d.greetings_sent), sum(d.follow_ups)
+           sum(d.moments_posts), sum(d.greetings_sent), sum(d.follow_ups),
+           sum(d.sensitive_word_hits), sum(d.marketing_tasks_assigned),
+           sum(d.marketing_tasks_completed), sum(d.campaign_tasks_created),
+           sum(d.campaign_sends_confirmed)
     FROM staff_daily_performance d
     CROSS JOIN LATERAL (SELECT staff_department_on(d.staff_id, d.day) AS department) x
     WHERE d.day BETWEEN p_from AND p_to AND x.department IS NOT NULL
     GROUP BY 1, 2
+    ) g (department, period_start)
+    CROSS JOIN LATERAL staff_kpi_campaign_roi(
+        NULL, g.department, greatest(g.period_start, p_from),
+        least((kpi_period(p_kind, g.period_start)).last_day, p_to)) r
 $$;
 
 -- Retention of new friends per channel of the add, over [p_from, p_to].
@@ -333,8 +498,8 @@ LANGUAGE sql STABLE AS $$
     GROUP BY c.channel
 $$;
 
--- Private-domain users now, by channel (manager view). personal_wechat: no source records
--- personal-WeChat friends yet, so it is null.
+-- Private-domain users now, by channel (manager view). personal_wechat: friends of a staff
+-- member's personal WeChat, as recorded by PERSONAL_WECHAT_FRIEND_ADDED / _DELETED.
 CREATE OR REPLACE VIEW private_domain_users AS
 SELECT count(*) FILTER (WHERE EXISTS (SELECT 1 FROM jsonb_array_elements(p.identities) i
                                       WHERE i->>'namespace' LIKE 'wx_openid%')
@@ -342,9 +507,10 @@ SELECT count(*) FILTER (WHERE EXISTS (SELECT 1 FROM jsonb_array_elements(p.ident
        count(*) FILTER (WHERE cardinality(p.groups) > 0) AS groups,
        count(*) FILTER (WHERE p.member_level IS NOT NULL) AS members,
        count(*) FILTER (WHERE cardinality(p.current_staff_ids) > 0) AS wecom_friends,
-       NULL::bigint AS personal_wechat,
+       count(*) FILTER (WHERE cardinality(p.personal_wechat_staff_ids) > 0) AS personal_wechat,
        count(*) FILTER (WHERE cardinality(p.groups) > 0 OR p.member_level IS NOT NULL
                            OR cardinality(p.current_staff_ids) > 0 OR p.first_channel = 'mini_program'
+                           OR cardinality(p.personal_wechat_staff_ids) > 0
                            OR EXISTS (SELECT 1 FROM jsonb_array_elements(p.identities) i
                                       WHERE i->>'namespace' LIKE 'wx_openid%')) AS total
 FROM customer_profile p;

@@ -12,6 +12,7 @@ from projections.campaigns import CampaignView
 from projections.chat_scripts import ChatScriptView
 from projections.coupons import CouponLedgerView
 from projections.daily_report import DailyReportView
+from projections.marketing_tasks import MarketingTaskView
 from projections.organisation import CustomerOwnershipView, StaffAssignmentView
 from projections.postgres_views import CustomerProfileView, StaffDirectoryView
 from projections.referrals import ReferralProgressView
@@ -32,7 +33,7 @@ def read_model_views() -> list[View]:
     return [CustomerProfileView(), StaffDirectoryView(), TagGroupView(), StaffAssignmentView(),
             CustomerOwnershipView(), CampaignView(), StaffPerformanceView(), StaffAlertView(),
             ChatScriptView(), DailyReportView(), TargetView(), ReferralProgressView(),
-            CouponLedgerView(), SopView()]
+            CouponLedgerView(), SopView(), MarketingTaskView()]
 
 
 def prepare_read_models(app: CustomerOperations) -> Tracker:

@@ -55,7 +55,9 @@ _texts = st.one_of(
 _ints = st.one_of(st.integers(-5, 5), st.integers(-(2**31), 2**31 - 1))
 _longs = st.one_of(st.integers(-5, 20_000), st.integers(-(2**53), 2**53))
 #: A value of the wrong GraphQL type: the whole request fails validation, storing nothing.
-_wrong = st.one_of(st.booleans(), st.floats(allow_nan=False), st.integers(2**31, 2**70),
+#: (No infinities: JSON cannot carry them, so the HTTP client refuses to send them.)
+_wrong = st.one_of(st.booleans(), st.floats(allow_nan=False, allow_infinity=False),
+                   st.integers(2**31, 2**70),
                    st.lists(st.integers(), max_size=2), st.dictionaries(_text(max_size=3),
                                                                         st.integers(), max_size=2))
 _identities = st.fixed_dictionaries({

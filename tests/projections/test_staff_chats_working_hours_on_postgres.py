@@ -182,6 +182,17 @@ def test_response_times_are_working_time_live_after_a_late_change_and_rebuilt(
     assert [r["s"] for r in got] == [working_seconds(schedule, a, b) for a, b in pairs]
     assert [working_seconds(schedule, a, b) for a, b in pairs[:60]] == [
         truth_seconds(a, b) for a, b in pairs[:60]]
+    # And the rollup's cutoff is the latest instant with that much working time before an end
+    with psycopg.connect(pg_url, row_factory=dict_row) as conn:
+        ends = [START + timedelta(seconds=rng.uniform(0, 12 * 86400)) for _ in range(150)]
+        limits = [rng.choice((0, 1, 59, 1800, 7201, 40000, 200000)) for _ in ends]
+        cutoffs = [r["c"] for r in conn.execute(
+            "SELECT staff_kpi_working_cutoff(e, s) AS c FROM unnest(%s::timestamptz[], "
+            "%s::bigint[]) WITH ORDINALITY AS p(e, s, n) ORDER BY n", (ends, limits)).fetchall()]
+    tick = timedelta(microseconds=1)
+    for end, limit, cut in zip(ends, limits, cutoffs, strict=True):
+        assert working_seconds(schedule, cut, end) == limit
+        assert limit == 0 or working_seconds(schedule, cut + tick, end) == limit - 1
     # When the read model is rebuilt with other page boundaries, it equals the live one
     BatchRunner(pg_app, StaffPerformanceView(), tracker, page_size=137).rebuild()
     assert projected(pg_url) == live

@@ -1,6 +1,8 @@
 """Truth of numbers: a month of events for 50 staff and 5,000 customers, every KPI of
 staff_daily_performance compared with a straightforward recomputation from the events sent —
-live (with a mid-month handover, early and late events), and after a rebuild."""
+live (with a mid-month handover, early and late events), and after a rebuild. The month
+includes sensitive-word hits, marketing tasks and WeCom mass-send campaigns
+(:mod:`tests.projections.staff_execution_world`)."""
 
 from __future__ import annotations
 
@@ -18,9 +20,22 @@ from psycopg.rows import dict_row
 
 from domain.application import CustomerOperations
 from domain.ingestion import EventItem
+from projections.campaigns import CampaignView
 from projections.organisation import StaffAssignmentView
+from projections.postgres_views import CustomerProfileView
 from projections.runner import BatchRunner, Tracker
 from projections.staff_performance import SHANGHAI, StaffPerformanceView, business_day
+from tests.projections.staff_execution_world import (
+    Execution,
+    assign_tasks,
+    change_tasks,
+    deliver,
+    execution_days,
+    generate_execution,
+    rate,
+    roi_truth,
+    run_campaign,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -44,6 +59,7 @@ class Sent:
     kind: str
     staff: int | None = None
     amount: int = 0
+    hit: bool = False  # a staff message with a sensitive word
     late: bool = False
     early: bool = False
 
@@ -57,6 +73,7 @@ class World:
     first_staff: dict[int, int] = field(default_factory=dict)
     first_add: dict[int, datetime] = field(default_factory=dict)
     handed: dict[int, int] = field(default_factory=dict)  # customer -> receiver
+    execution: Execution = field(default_factory=Execution)
 
 
 def t(rng: random.Random, low: datetime, high: datetime) -> datetime:
@@ -105,9 +122,11 @@ def generate(seed: int = 5) -> World:
                                            c, "in", s, late=rng.random() < 0.03))
                 if rng.random() < 0.85:
                     clock += timedelta(seconds=rng.uniform(5, 7200))
+                    hit = rng.random() < 0.05
+                    text = "加我私人微信, 私单更便宜" if hit else "您好"
                     world.sent.append(Sent(clock, item("MESSAGE_SENT", c, clock, staff_id=str(s),
-                                                       message_kind="text"),
-                                           c, "out", s, late=rng.random() < 0.03))
+                                                       message_kind="text", text=text),
+                                           c, "out", s, late=rng.random() < 0.03, hit=hit))
             if rng.random() < 0.1:
                 at2 = at + timedelta(hours=rng.uniform(1, 100))
                 world.sent.append(Sent(at2, item("HOLIDAY_GREETING_SENT", c, at2, staff_id=str(s),
@@ -133,6 +152,7 @@ def generate(seed: int = 5) -> World:
         for _ in range(rng.randrange(6)):
             world.moments.append((s, t(rng, START, END)))
     world.sent.sort(key=lambda x: x.at)
+    world.execution = generate_execution(STAFF, START, END)
     return world
 
 
@@ -141,6 +161,7 @@ def record(app: CustomerOperations, runner: BatchRunner, world: World) -> None:
     world.staff_ids = [str(app.hire_staff("sales", "front_office" if s < 30 else "middle_office",
                                           f"s{s}", "staff:m", START - timedelta(days=1)))
                        for s in range(STAFF)]
+    app.add_sensitive_terms("private_order", ["私单"], "staff:m", START - timedelta(days=1))
     for x in world.sent:  # staff ids are known only now
         if x.item.staff_id is not None:
             x.item.staff_id = world.staff_ids[int(x.item.staff_id)]
@@ -160,6 +181,11 @@ def record(app: CustomerOperations, runner: BatchRunner, world: World) -> None:
             runner.catch_up()
 
     send(before + early)  # some orders dated after the handover arrive before it
+    assign_tasks(app, world.staff_ids, world.execution)
+    rng = random.Random(13)
+    first, second, december = world.execution.campaigns
+    run_campaign(app, rng, world.staff_ids, world.customer_ids, friends(world, first.launched_at),
+                 first)
     for s, at in world.moments:
         app.record_moment_posted(UUID(world.staff_ids[s]), f"m-{s}-{at.timestamp()}", BY, at)
     for giver in range(GIVERS):
@@ -172,7 +198,18 @@ def record(app: CustomerOperations, runner: BatchRunner, world: World) -> None:
         assert result.transferred == len(owned)
         world.handed.update({c: receiver for c in owned})
     send(after)
+    for campaign in (second, december):  # the second one's deliveries come in late
+        run_campaign(app, rng, world.staff_ids, world.customer_ids,
+                     friends(world, campaign.launched_at), campaign, campaign is december)
+    change_tasks(app, world.staff_ids, world.execution)
     send(late)
+    deliver(app, world.customer_ids, second)
+
+
+def friends(world: World, at: datetime) -> dict[int, int]:
+    """Customers recorded and added before ``at``, with the staff member who added them."""
+    return {c: s for c, s in world.first_staff.items()
+            if c in world.customer_ids and world.first_add[c] < at}
 
 
 # -- the truth, straight from what was sent ----------------------------------------------
@@ -202,6 +239,7 @@ def truth(world: World) -> tuple[dict[tuple[str, date], dict[str, Any]], dict[st
         if x.kind in counts:
             assert x.staff is not None
             days[(x.staff, day)][counts[x.kind]] += 1
+            days[(x.staff, day)]["sensitive_word_hits"] += x.hit
             pairs[(x.customer, x.staff)].append(x)
         else:
             o = owner(world, x.customer, x.at)
@@ -214,6 +252,8 @@ def truth(world: World) -> tuple[dict[tuple[str, date], dict[str, Any]], dict[st
                 days[(o, day)].update({"refunds": 1, "refund_fen": x.amount})
     for s, at in world.moments:
         days[(s, business_day(at))]["moments_posts"] += 1
+    for key, counter in execution_days(world.execution).items():
+        days[key].update(counter)
     unanswered: list[tuple[int, datetime]] = []
     for (_, s), events in pairs.items():
         changes = sorted((x for x in events if x.kind in ("add", "del_customer", "del_staff")),
@@ -242,7 +282,7 @@ def truth(world: World) -> tuple[dict[tuple[str, date], dict[str, Any]], dict[st
             "response_seconds": sorted(r), "first_response_median_s": percentile(r, 0.5),
             "first_response_p90_s": percentile(r, 0.9)}
     month = {"days": {date(2026, 11, d) for d in range(1, 31)}, "responses": responses,
-             "unanswered": unanswered, "paid": paid_customers}
+             "unanswered": unanswered, "paid": paid_customers, "roi": False}
     return rows, month
 
 
@@ -250,7 +290,9 @@ COLUMNS = ("friends_new", "friends_deleted_by_customer", "friends_deleted_by_sta
            "retained_7d", "retained_30d", "messages_received", "messages_sent", "first_responses",
            "response_seconds", "first_response_median_s", "first_response_p90_s",
            "chats_unanswered", "orders_paid", "gmv_fen", "refunds", "refund_fen",
-           "moments_posts", "greetings_sent", "follow_ups")
+           "moments_posts", "greetings_sent", "follow_ups", "sensitive_word_hits",
+           "marketing_tasks_assigned", "marketing_tasks_completed", "campaign_tasks_created",
+           "campaign_sends_confirmed")
 
 
 ADDITIVE = tuple(c for c in COLUMNS if c not in (
@@ -296,7 +338,18 @@ def month_truth(world: World, rows: dict[tuple[str, date], dict[str, Any]],
     timed_out = sum(1 for x in response if x > TIMEOUT) + sum(
         1 for s, at in month["unanswered"] if s in staff and business_day(at) in november
         and at + timedelta(seconds=TIMEOUT) < AS_OF)
-    return {"friends_new": total["friends_new"], "retained_7d": total["retained_7d"],
+    orders = [(x.customer, x.at, x.amount) for x in world.sent if x.kind == "paid"]
+    roi = roi_truth(world.execution, staff, START, END, orders) if month["roi"] else {}
+    return {**roi, "sensitive_word_hits": total["sensitive_word_hits"],
+            "marketing_tasks_assigned": total["marketing_tasks_assigned"],
+            "marketing_tasks_completed": total["marketing_tasks_completed"],
+            "marketing_task_completion_rate": rate(total["marketing_tasks_completed"],
+                                                   total["marketing_tasks_assigned"]),
+            "campaign_tasks_created": total["campaign_tasks_created"],
+            "campaign_sends_confirmed": total["campaign_sends_confirmed"],
+            "campaign_execution_rate": rate(total["campaign_sends_confirmed"],
+                                            total["campaign_tasks_created"]),
+            "friends_new": total["friends_new"], "retained_7d": total["retained_7d"],
             "retained_30d": total["retained_30d"], "messages_received": total["messages_received"],
             "messages_sent": total["messages_sent"], "first_responses": len(response),
             "first_response_median_s": percentile(response, 0.5),
@@ -320,6 +373,17 @@ def check_month(url: str, world: World, rows: dict[tuple[str, date], dict[str, A
     got = rollup(url, None, "front_office")
     assert {k: got[k] for k in want} == want
     assert got["staff_count"] == 30
+    assert got["sensitive_word_hits"] > 0 and got["marketing_tasks_completed"] > 0
+    assert 0 < got["campaign_sends_confirmed"] < got["campaign_tasks_created"]
+    if month["roi"]:  # both November campaigns, owned by front-office members
+        assert got["campaign_cost_fen"] == 130_000 and got["campaign_gmv_fen"] > 0
+        with psycopg.connect(url, row_factory=dict_row) as conn:
+            periods = conn.execute(
+                "SELECT * FROM department_performance_by_period('month', %s, %s) "
+                "WHERE department = 'front_office'",
+                (date(2026, 11, 1), date(2026, 11, 30))).fetchall()
+        assert [(p["campaign_cost_fen"], p["campaign_gmv_fen"], p["roi"]) for p in periods] == [
+            (want["campaign_cost_fen"], want["campaign_gmv_fen"], want["roi"])]
 
 
 def test_every_kpi_equals_its_recomputation_from_the_raw_events_live_and_rebuilt(
@@ -343,3 +407,7 @@ def test_every_kpi_equals_its_recomputation_from_the_raw_events_live_and_rebuilt
     # Then it equals the live one
     assert projected(pg_url) == live
     check_month(pg_url, world, rows, month)
+    # And once the campaign and profile read models exist, so do campaign cost, GMV and ROI
+    for view in (CampaignView(), CustomerProfileView()):
+        BatchRunner(pg_app, view, tracker, page_size=5000).catch_up()
+    check_month(pg_url, world, rows, {**month, "roi": True})
