@@ -7,6 +7,9 @@
   The fake WeCom/WeChat gateway runs in a third process. Baseline: the fake gateway's raw
   accepted subscribe-sends/s (keep-alive HTTP from this process, 8 connections, nothing
   else running) — the ceiling the workers share with the database on this machine.
+* ``campaign_dispatch_sms`` — the same for an ``sms`` campaign: Tencent Cloud ``SendSms``
+  batches of up to 200 numbers per request (TC3-signed, checked by the fake), phone numbers
+  from the vault; checked: every number got exactly one SMS.
 * ``campaign_dispatch_wecom_mass`` — the same for a WeCom mass send (one task per sender
   and chunk, staff confirm later: the outcome is "handed to WeCom").
 * ``campaign_rate_accuracy`` — with ``SIYU_CAMPAIGN_RATES``-style limit
@@ -61,7 +64,9 @@ WORKER = textwrap.dedent("""
     from siyu.settings import Settings
     from workers.campaign_client import WeComCampaignGateway
     from workers.fake_wecom import FAKE_APP_ID, FAKE_APP_SECRET, FAKE_CORP_ID, FAKE_CORP_SECRET
+    from workers.fake_sms import FAKE_SMS_APP_ID, FAKE_SMS_SECRET_ID, FAKE_SMS_SECRET_KEY
     from workers.main import PipelineOptions, build_pipeline
+    from workers.sms_client import TencentSms
     url, fake, produce, rates, secret = sys.argv[1:6]
     settings = Settings(database_url=url, broker_url=None, data_dir=None,
                         secret=secret.encode())
@@ -72,7 +77,9 @@ WORKER = textwrap.dedent("""
                               frozenset({"siyu_campaigns"}))
     gateway = WeComCampaignGateway(fake, FAKE_CORP_ID, FAKE_CORP_SECRET, app_id=FAKE_APP_ID,
                                    app_secret=FAKE_APP_SECRET, direct_base_url=fake,
-                                   send_dedupe_key=True)
+                                   send_dedupe_key=True,
+                                   sms=TencentSms(fake + "/sms", FAKE_SMS_SECRET_ID,
+                                                  FAKE_SMS_SECRET_KEY, FAKE_SMS_APP_ID, "bench"))
     build_pipeline(settings, options=options, campaign_gateway=gateway).start()
     print("ready", flush=True)
     threading.Event().wait()
@@ -91,6 +98,9 @@ def _items(channel: str, customers: int, now: datetime) -> list[EventItem]:
     if channel == "mini_program":
         return [EventItem(f"b{n}", "ORDER_PAID", (f"wx_openid:{FAKE_APP_ID}", openid(PREFIX, n)),
                           now, order_id=str(n), amount_fen=100) for n in range(customers)]
+    if channel == "sms":
+        return [EventItem(f"b{n}", "ORDER_PAID", ("phone", f"+86139{n:08d}"), now,
+                          order_id=str(n), amount_fen=100) for n in range(customers)]
     return [EventItem(f"f{n}", "FRIEND_ADDED", ("wecom_external:wwbench", f"wmB{n:06d}"), now,
                       channel="qr", staff_id=f"wecom_user:s{n % STAFF:02d}")
             for n in range(customers)]
@@ -122,7 +132,7 @@ def prepare(channel: str, customers: int) -> tuple[CustomerOperations, str, UUID
     items = _items(channel, customers, now)
     for start in range(0, customers, BATCH):
         app.record_batch(items[start:start + BATCH], "service:bench")
-    rule: Any = {"ordered": {"atLeast": 1}} if channel == "mini_program" else {"isFriend": True}
+    rule: Any = {"isFriend": True} if channel == "wecom_mass" else {"ordered": {"atLeast": 1}}
     segment_id, _ = app.define_segment("audience", "", rule, "staff:bench", now)
     campaign_id, _ = app.draft_campaign(
         "bench", "staff:bench", channel, segment_id,
@@ -227,6 +237,12 @@ def _dispatch(channel: str, quick: bool) -> tuple[float, int, float | None]:
             if channel == "mini_program":
                 got = len(receipts(fake, campaign_id))
                 assert got == len(per_recipient) == included, (got, included)
+            if channel == "sms":
+                sms = httpx.get(f"{fake}/fake/sms/receipts",
+                                params={"key_prefix": f"campaign:{campaign_id}"}, timeout=60).json()
+                assert sms["recipients"] == len(sms["receipts"]) == included, (
+                    sms["recipients"], included)
+                assert sms["max_per_recipient"] == 1
             rate = included / seconds
             baseline = gateway_baseline(fake, 4_000 if quick else 10_000) \
                 if channel == "mini_program" else None
@@ -239,6 +255,11 @@ def campaign_dispatch(quick: bool) -> list[Measure]:
     rate, included, baseline = _dispatch("mini_program", quick)
     return [measure("campaign_dispatch", rate, "sends/s", baseline),
             measure("campaign_dispatch_recipients", included, "recipients")]
+
+
+def campaign_dispatch_sms(quick: bool) -> list[Measure]:
+    rate, _, _ = _dispatch("sms", quick)
+    return [measure("campaign_dispatch_sms", rate, "sends/s")]
 
 
 def campaign_dispatch_wecom_mass(quick: bool) -> list[Measure]:

@@ -77,6 +77,7 @@ def campaign_plan(quick: bool) -> list[Measure]:
 BENCHMARKS: dict[str, Callable[[bool], list[Measure]]] = {
     "campaign_plan": campaign_plan,
     "campaign_dispatch": campaign_dispatch.campaign_dispatch,
+    "campaign_dispatch_sms": campaign_dispatch.campaign_dispatch_sms,
     "campaign_dispatch_wecom_mass": campaign_dispatch.campaign_dispatch_wecom_mass,
     "campaign_rate_accuracy": campaign_dispatch.campaign_rate_accuracy,
 }

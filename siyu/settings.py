@@ -13,6 +13,10 @@
 | ``SIYU_FAKE_GATEWAY_PORT`` | ``8001`` | port of the local fake WeCom gateway |
 | ``MINIPROGRAM_APP_ID`` / ``_SECRET`` | the fake's (none if ``WECOM_API_BASE`` set) | subscribe messages |
 | ``MINIPROGRAM_API_BASE`` | ``https://api.weixin.qq.com`` | WeChat API for subscribe messages |
+| ``SMS_API_BASE`` | the fake's ``/sms`` (main job) | Tencent SMS: ``https://sms.tencentcloudapi.com`` |
+| ``SMS_SECRET_ID`` / ``_SECRET_KEY`` | the fake's; needed with ``SMS_API_BASE`` | TC3 request signing |
+| ``SMS_SDK_APP_ID`` / ``SMS_SIGN_NAME`` | the fake's; needed with ``SMS_API_BASE`` | app and signature |
+| ``SMS_REGION`` | ``ap-guangzhou`` | ``X-TC-Region`` of SMS requests |
 | ``SIYU_FAKE_AUTO_CONFIRM_SECONDS`` | ``30`` | the fake confirms mass-send tasks itself (empty: never) |
 | ``SIYU_TICK_MINUTES`` | ``60`` | clock slot: time-window segments are re-evaluated once per slot |
 | ``SIYU_CHAT_TIMEOUT_MINUTES`` | ``30`` | a customer message unanswered this long alerts the staff member |
@@ -32,6 +36,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 #: The campaign channels a rate may be set for (``domain.restraint.CHANNELS``).
 CAMPAIGN_CHANNELS = ("mini_program", "sms", "wecom_mass")
@@ -59,6 +64,12 @@ class Settings:
     miniprogram_app_secret: str | None = None
     miniprogram_api_base: str = "https://api.weixin.qq.com"
     fake_auto_confirm_seconds: float | None = 30.0
+    sms_api_base: str | None = None
+    sms_secret_id: str | None = None
+    sms_secret_key: str | None = None
+    sms_sdk_app_id: str | None = None
+    sms_sign_name: str | None = None
+    sms_region: str = "ap-guangzhou"
     debug: bool = False
     tick_minutes: int = 60
     chat_timeout_minutes: int = 30
@@ -142,6 +153,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         miniprogram_app_secret=env.get("MINIPROGRAM_APP_SECRET") or None,
         miniprogram_api_base=env.get("MINIPROGRAM_API_BASE") or "https://api.weixin.qq.com",
         fake_auto_confirm_seconds=_optional_float(env.get("SIYU_FAKE_AUTO_CONFIRM_SECONDS", "30")),
+        **_sms(env),
         debug=env.get("SIYU_DEBUG", "") not in ("", "0", "false"),
         tick_minutes=int(env.get("SIYU_TICK_MINUTES", "60")),
         chat_timeout_minutes=int(env.get("SIYU_CHAT_TIMEOUT_MINUTES", "30")),
@@ -149,3 +161,18 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         report_hour=int(env.get("SIYU_REPORT_HOUR", "8")),
         campaign_rates=parse_campaign_rates(env.get("SIYU_CAMPAIGN_RATES", "")),
     )
+
+
+SMS_VARIABLES = ("SMS_SECRET_ID", "SMS_SECRET_KEY", "SMS_SDK_APP_ID", "SMS_SIGN_NAME")
+
+
+def _sms(env: Mapping[str, str]) -> dict[str, Any]:
+    """The SMS provider's settings: all four credentials once ``SMS_API_BASE`` is set."""
+    base = env.get("SMS_API_BASE") or None
+    values = {name: env.get(name) or None for name in SMS_VARIABLES}
+    if base is not None:
+        missing = [name for name, value in values.items() if value is None]
+        if missing:
+            raise SettingsError(f"{missing[0]} is required with SMS_API_BASE")
+    return {"sms_api_base": base, "sms_region": env.get("SMS_REGION") or "ap-guangzhou",
+            **{name.lower(): value for name, value in values.items()}}

@@ -67,6 +67,7 @@ from typing import Any, NamedTuple, TypeVar
 import httpx
 
 from workers.campaign_gateway import (
+    BatchRecipient,
     Delivery,
     DirectResult,
     MassSendTask,
@@ -75,6 +76,7 @@ from workers.campaign_gateway import (
     TaskResult,
 )
 from workers.gateway import Reply, TokenRefused, WeComSession
+from workers.sms_client import TencentSms
 
 log = logging.getLogger(__name__)
 
@@ -219,6 +221,8 @@ class WeComCampaignGateway:
 
     ``app_id`` / ``app_secret`` configure the mini-program (``direct_base_url``, default
     the WeCom base — the fake serves both); without them direct sends are REFUSED.
+    ``sms`` (:class:`workers.sms_client.TencentSms`) sends the ``sms`` channel in batches;
+    without it SMS sends are REFUSED ("sms channel not configured").
     """
 
     def __init__(self, base_url: str, corp_id: str, corp_secret: str, *,
@@ -227,7 +231,7 @@ class WeComCampaignGateway:
                  timeout: float = 5.0, transport: httpx.BaseTransport | None = None,
                  clock: Any = time.monotonic, max_recipients: int = MAX_RECIPIENTS_PER_TASK,
                  page_size: int = MAX_PAGE_SIZE, rate_limit_backoff: float = 1.0,
-                 memo_size: int = 10_000) -> None:
+                 memo_size: int = 10_000, sms: TencentSms | None = None) -> None:
         if not 1 <= max_recipients <= MAX_RECIPIENTS_PER_TASK:
             raise ValueError(f"max_recipients must be within 1..{MAX_RECIPIENTS_PER_TASK}")
         if not 1 <= page_size <= MAX_PAGE_SIZE:
@@ -245,9 +249,12 @@ class WeComCampaignGateway:
         self._page_size = page_size
         self._backoff = rate_limit_backoff
         self._memo = _Memo(memo_size)
+        self._sms = sms
 
     def close(self) -> None:
         self._wecom.close()
+        if self._sms is not None:
+            self._sms.close()
         if self._direct is not None:
             self._direct.close()
 
@@ -367,6 +374,10 @@ class WeComCampaignGateway:
     # -- direct messages -------------------------------------------------------
     def send_direct(self, channel: str, recipient: str, template_id: str,
                     data: dict[str, str], dedupe_key: str) -> DirectResult:
+        if channel == "sms":
+            return self.send_direct_batch(
+                channel, [BatchRecipient(recipient, tuple(data.values()), dedupe_key)],
+                template_id, dedupe_key)[0]
         if channel != DIRECT_CHANNEL:
             return DirectResult(Delivery.REFUSED, "unsupported channel")
         if self._direct is None:
@@ -393,3 +404,19 @@ class WeComCampaignGateway:
                               str(msgid) if msgid is not None else None)
         self._memo.put(f"direct:{dedupe_key}", fingerprint, answer)
         return answer
+
+    def send_direct_batch(self, channel: str, recipients: Sequence[BatchRecipient],
+                          template_id: str, dedupe_key: str) -> list[DirectResult]:
+        """``sms``: ``SendSms`` batches of up to 200 numbers; ``mini_program``: one
+        subscribe message per recipient (its own key, params as ``thing1``, ``thing2``…)."""
+        if channel == "sms":
+            if self._sms is None:
+                return [DirectResult(Delivery.REFUSED, "sms channel not configured")
+                        for _ in recipients]
+            if not dedupe_key or any(not r.address or not r.key for r in recipients):
+                return [DirectResult(Delivery.REFUSED, "recipient and dedupe key are required")
+                        for _ in recipients]
+            return self._sms.send_batch(recipients, template_id, dedupe_key)
+        return [self.send_direct(channel, r.address, template_id,
+                                 {f"thing{n}": p for n, p in enumerate(r.params, 1)}, r.key)
+                for r in recipients]

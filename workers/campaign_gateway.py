@@ -8,8 +8,10 @@ Two kinds of channel sit behind one interface:
   client. Results are read back per task (``get_groupmsg_send_result``): sent, not a
   friend, already received the monthly maximum of mass messages, or not sent yet. A task
   the staff member never confirms expires.
-* **Direct messages** (mini-program subscribe messages, SMS-like channels) are sent at
-  once, one recipient per call.
+* **Direct messages** are sent at once: mini-program subscribe messages one recipient per
+  call (``send_direct``); SMS in batches (``send_direct_batch``, up to
+  :data:`BATCH_LIMITS` recipients per provider request, each recipient with its own
+  result).
 
 Every call carries a ``dedupe_key`` derived from (campaign, step, recipient or chunk):
 the gateway must treat a repeated key as the same request (answer what it answered the
@@ -39,6 +41,20 @@ class DirectResult:
     reason: str  # machine-readable, no personal data: "ok", "errcode 43101", "http 503"
     message_id: str | None = None
     retry_after: float | None = None
+
+
+#: Channels whose provider takes many recipients per request, and how many at most.
+BATCH_LIMITS: dict[str, int] = {"sms": 200}
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRecipient:
+    """One recipient of a batch: its address (a phone number for SMS, never logged), the
+    template params for it and its own key (the send key) from which request keys derive."""
+
+    address: str
+    params: tuple[str, ...]
+    key: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +100,11 @@ class ResultUnavailable(Exception):
 class CampaignGateway(Protocol):
     def send_direct(self, channel: str, recipient: str, template_id: str,
                     data: dict[str, str], dedupe_key: str) -> DirectResult: ...
+
+    def send_direct_batch(self, channel: str, recipients: Sequence[BatchRecipient],
+                          template_id: str, dedupe_key: str) -> list[DirectResult]:
+        """A result per recipient, in order; recipients sharing params share a request."""
+        ...
 
     def create_mass_send(self, sender: str, recipients: Sequence[str], text: str,
                          dedupe_key: str) -> MassSendTask: ...

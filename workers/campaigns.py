@@ -39,7 +39,7 @@ from psycopg_pool import ConnectionPool
 from domain.application import CustomerOperations
 from domain.campaign import render, send_key
 from domain.campaigning import SendOutcome
-from workers.campaign_gateway import CampaignGateway, Delivery
+from workers.campaign_gateway import BATCH_LIMITS, BatchRecipient, CampaignGateway, Delivery
 from workers.polling import PollingLoop
 
 log = logging.getLogger(__name__)
@@ -257,6 +257,9 @@ def send_chunk(deps: CampaignDeps, campaign_id: UUID, step: int,
     try:
         if channel == "wecom_mass":
             _mass_send(deps, campaign_id, step, rows, addresses, variants, outcome)
+        elif channel in BATCH_LIMITS:
+            _batch_send(deps, campaign_id, step, channel, rows, addresses, variants, keys,
+                        outcome)
         else:
             pacer = _Pacer(deps, channel, sum(1 for r in rows if r["customer_id"] in addresses))
             for row in rows:
@@ -279,6 +282,42 @@ def send_chunk(deps: CampaignDeps, campaign_id: UUID, step: int,
         if outcomes:
             deps.app.record_send_outcomes(outcomes, deps.clock())
     return len(outcomes)
+
+
+def _batch_send(deps: CampaignDeps, campaign_id: UUID, step: int, channel: str,
+                rows: Sequence[dict[str, Any]], addresses: dict[UUID, str],
+                variants: dict[str, dict[str, Any]], keys: dict[UUID, str],
+                outcome: Callable[[dict[str, Any], bool, str], None]) -> None:
+    """SMS-like channels: one gateway call per (variant, batch limit) for the chunk's
+    customers, each with its send key; the gateway derives each provider request's dedupe
+    key from the send keys it carries, so a re-delivered chunk repeats the same keys."""
+    by_variant: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        if row["customer_id"] not in addresses:
+            outcome(row, False, "NO_ADDRESS")
+            continue
+        by_variant.setdefault(row["variant_id"], []).append(row)
+    limit = BATCH_LIMITS[channel]
+    for variant_id, members in sorted(by_variant.items()):
+        variant = variants[variant_id]
+        for start in range(0, len(members), limit):
+            batch = members[start:start + limit]
+            _pace(deps, channel, len(batch))
+            results = deps.gateway.send_direct_batch(
+                channel, [BatchRecipient(addresses[m["customer_id"]],
+                                         (render(variant["text"], _values(m)),),
+                                         keys[m["customer_id"]]) for m in batch],
+                variant.get("template_id") or "", f"campaign:{campaign_id}:{step}:{channel}")
+            retry: str | None = None
+            for member, result in zip(batch, results, strict=True):
+                if result.delivery in (Delivery.ACCEPTED, Delivery.DUPLICATE):
+                    outcome(member, True, result.message_id or result.delivery.value)
+                elif result.delivery is Delivery.REFUSED:
+                    outcome(member, False, result.reason)
+                else:
+                    retry = retry or result.reason
+            if retry is not None:
+                raise RetryLater(retry)
 
 
 def _mass_send(deps: CampaignDeps, campaign_id: UUID, step: int,

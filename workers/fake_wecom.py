@@ -47,6 +47,8 @@ from starlette.routing import Route
 
 from workers.fake_campaigns import FakeCampaigns
 from workers.fake_campaigns import routes as campaign_routes
+from workers.fake_sms import FakeSms
+from workers.fake_sms import routes as sms_routes
 
 FAKE_CORP_ID = "wwfakecorp"
 FAKE_CORP_SECRET = "fake-corp-secret"  # noqa: S105 - a fake's well-known credential
@@ -89,6 +91,7 @@ class FakeWeCom:
     app_id: str = FAKE_APP_ID
     app_secret: str = FAKE_APP_SECRET
     campaigns: FakeCampaigns = field(default_factory=FakeCampaigns)
+    sms: FakeSms = field(default_factory=FakeSms)
     sent: list[SentWelcome] = field(default_factory=list)
     app_messages: list[SentAppMessage] = field(default_factory=list)
     send_calls: int = 0
@@ -113,6 +116,7 @@ class FakeWeCom:
             self._tokens.clear()
             self.send_calls = self.token_calls = 0
         self.campaigns.reset()
+        self.sms.reset()
 
     def sent_snapshot(self) -> list[SentWelcome]:
         with self._lock:
@@ -267,6 +271,7 @@ def create_app(state: FakeWeCom) -> Starlette:
         Route("/fake/reset", reset, methods=["POST"]),
         Route("/cgi-bin/token", wechat_token),
         *campaign_routes(state.campaigns, state.token_error),
+        *sms_routes(state.sms),
     ])
 
 

@@ -59,6 +59,7 @@ from workers.daily_report import (
     declare_report_actor,
 )
 from workers.fake_campaigns import FakeCampaigns
+from workers.fake_sms import FAKE_SMS_APP_ID, FAKE_SMS_SECRET_ID, FAKE_SMS_SECRET_KEY
 from workers.fake_wecom import (
     FAKE_APP_ID,
     FAKE_APP_SECRET,
@@ -70,6 +71,7 @@ from workers.fake_wecom import (
 )
 from workers.gateway import OutboundGateway, StaffMessageGateway, WeComGateway
 from workers.outbox import Dispatcher, OutboxStore, WelcomeOutboxView
+from workers.sms_client import TencentSms
 from workers.sops import SOP_QUEUE, SopDeps, SopDispatcher, SopStore, declare_sop_actor
 from workers.welcome import (
     DEFAULT_QUEUE,
@@ -160,7 +162,18 @@ def campaign_gateway_for(settings: Settings) -> WeComCampaignGateway:
     return WeComCampaignGateway(
         settings.wecom_api_base or fake, str(settings.wecom_corp_id or FAKE_CORP_ID),
         str(settings.wecom_corp_secret or FAKE_CORP_SECRET), app_id=app_id,
-        app_secret=app_secret, direct_base_url=direct_base, send_dedupe_key=on_fake)
+        app_secret=app_secret, direct_base_url=direct_base, send_dedupe_key=on_fake,
+        sms=sms_for(settings))
+
+
+def sms_for(settings: Settings) -> TencentSms:
+    """Tencent Cloud SMS at ``SMS_API_BASE``, else the local fake's ``/sms``."""
+    if settings.sms_api_base is None:
+        return TencentSms(f"http://127.0.0.1:{settings.fake_gateway_port}/sms",
+                          FAKE_SMS_SECRET_ID, FAKE_SMS_SECRET_KEY, FAKE_SMS_APP_ID, "siyu")
+    return TencentSms(settings.sms_api_base, str(settings.sms_secret_id),
+                      str(settings.sms_secret_key), str(settings.sms_sdk_app_id),
+                      str(settings.sms_sign_name), region=settings.sms_region)
 
 
 def fake_wecom_for(settings: Settings) -> FakeWeCom:

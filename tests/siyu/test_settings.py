@@ -62,3 +62,17 @@ def test_the_command_line_stops_with_the_settings_error_and_no_traceback(
     assert stopped.value.code == 2
     assert "SIYU_CAMPAIGN_RATES: the rate of 'mini_program' is not a number" in \
         capsys.readouterr().err
+
+
+def test_sms_goes_to_the_local_fake_unless_a_provider_is_configured_with_its_credentials(
+        tmp_path: Path) -> None:
+    assert from_env(env(tmp_path)).sms_api_base is None  # the main job's fake
+    configured = from_env(env(tmp_path, SMS_API_BASE="https://sms.tencentcloudapi.com",
+                              SMS_SECRET_ID="AKIDx", SMS_SECRET_KEY="k", SMS_SDK_APP_ID="1400",
+                              SMS_SIGN_NAME="思域", SMS_REGION="ap-beijing"))
+    assert (configured.sms_api_base, configured.sms_secret_id, configured.sms_sdk_app_id,
+            configured.sms_sign_name, configured.sms_region) == (
+        "https://sms.tencentcloudapi.com", "AKIDx", "1400", "思域", "ap-beijing")
+    with pytest.raises(SettingsError, match="SMS_SECRET_KEY is required with SMS_API_BASE"):
+        from_env(env(tmp_path, SMS_API_BASE="https://sms.tencentcloudapi.com",
+                     SMS_SECRET_ID="AKIDx", SMS_SDK_APP_ID="1400", SMS_SIGN_NAME="s"))

@@ -221,7 +221,9 @@ def test_direct_messages_on_an_unknown_or_unconfigured_channel_are_refused() -> 
     gateway = WeComCampaignGateway("http://wecom.test", "wwcorp", "s3cret",
                                    transport=httpx.MockTransport(Scripted()))
     # When / Then
-    assert gateway.send_direct("sms", "o-1", "t", {}, "k").reason == "unsupported channel"
+    assert gateway.send_direct("fax", "o-1", "t", {}, "k").reason == "unsupported channel"
+    assert gateway.send_direct("sms", "+8613800138000", "t", {}, "k").reason == \
+        "sms channel not configured"
     assert gateway.send_direct("mini_program", "o-1", "t", {}, "k").reason == \
         "direct channel not configured"
 

@@ -17,7 +17,7 @@ from domain.ingestion import EventItem
 from projections.campaign_planning import launch
 from projections.runner import BatchRunner, Tracker
 from siyu.processes import read_model_views
-from workers.campaign_gateway import Delivery, DirectResult, MassSendTask, TaskResult
+from workers.campaign_gateway import BatchRecipient, Delivery, DirectResult, MassSendTask, TaskResult
 from workers.campaigns import CampaignDeps, CampaignDispatcher, CampaignStore, RetryLater, send_chunk
 
 pytestmark = pytest.mark.integration
@@ -48,6 +48,11 @@ class RecordingGateway:
             answer = DirectResult(Delivery.ACCEPTED, "ok", f"m{len(self.answers)}")
             self.answers[dedupe_key] = answer
             return answer
+
+    def send_direct_batch(self, channel: str, recipients: Sequence[BatchRecipient],
+                          template_id: str, dedupe_key: str) -> list[DirectResult]:
+        return [self.send_direct(channel, r.address, template_id, {"text": r.params[0]}, r.key)
+                for r in recipients]
 
     def create_mass_send(self, sender: str, recipients: Sequence[str], text: str,
                          dedupe_key: str) -> MassSendTask:

@@ -19,7 +19,7 @@ from projections.campaign_planning import launch, plan_audience
 from projections.runner import BatchRunner, Tracker
 from siyu.processes import read_model_views
 from tests.workers.support import customer_events
-from workers.campaign_gateway import Delivery, DirectResult, MassSendTask, TaskResult
+from workers.campaign_gateway import BatchRecipient, Delivery, DirectResult, MassSendTask, TaskResult
 from workers.campaigns import CampaignDeps, CampaignStore
 from workers.sops import SopDeps, SopDispatcher, SopStore, parse, send_steps
 
@@ -44,6 +44,11 @@ class TaskGateway:
     def send_direct(self, channel: str, recipient: str, template_id: str,
                     data: dict[str, str], dedupe_key: str) -> DirectResult:
         raise NotImplementedError
+
+    def send_direct_batch(self, channel: str, recipients: Sequence[BatchRecipient],
+                          template_id: str, dedupe_key: str) -> list[DirectResult]:
+        return [self.send_direct(channel, r.address, template_id, {"text": r.params[0]}, r.key)
+                for r in recipients]
 
     def create_mass_send(self, sender: str, recipients: Sequence[str], text: str,
                          dedupe_key: str) -> MassSendTask:
