@@ -25,7 +25,7 @@ from typing import Any
 from uuid import UUID
 
 from psycopg import Cursor
-from psycopg.rows import DictRow
+from psycopg.rows import DictRow, tuple_row
 from psycopg.types.json import Jsonb
 
 from domain.working_hours import WorkingHours
@@ -100,12 +100,12 @@ def apply_messages(curs: Cursor[DictRow], entries: Sequence[Row]) -> None:
             Message(e["at"], e["position"], e["kind"] == "message_received"))
     keys = sorted(chats)
     schedule = load_schedule(curs)
-    curs.execute("SELECT t.* FROM staff_kpi_thread t JOIN unnest(%s::uuid[], %s::text[]) "
+    rows = curs.connection.cursor(row_factory=tuple_row)  # same transaction, no dict per row
+    rows.execute("SELECT t.customer_id, t.staff_id, t.last_at, t.last_position, t.open_at, "
+                 "t.open_position FROM staff_kpi_thread t JOIN unnest(%s::uuid[], %s::text[]) "
                  "AS k(c, s) ON t.customer_id = k.c AND t.staff_id = k.s FOR UPDATE OF t",
                  ([k[0] for k in keys], [k[1] for k in keys]))
-    states = {(r["customer_id"], r["staff_id"]): ChatState(
-        r["last_at"], r["last_position"], r["open_at"], r["open_position"])
-        for r in curs.fetchall()}
+    states = {(c, s): ChatState(*state) for c, s, *state in rows.fetchall()}
     late: list[tuple[UUID, str]] = []
     new_states: dict[tuple[UUID, str], ChatState] = {}
     waits: list[Row] = []
@@ -143,18 +143,19 @@ def _rederive(curs: Cursor[DictRow], late: Sequence[tuple[UUID, str]],
               schedule: Schedule) -> set[tuple[str, date]]:
     """Chats with a late message: delete their waits, derive them again from the ledger."""
     customers, staff = [k[0] for k in late], [k[1] for k in late]
-    curs.execute("DELETE FROM staff_kpi_wait w USING unnest(%s::uuid[], %s::text[]) AS k(c, s) "
-                 "WHERE w.customer_id = k.c AND w.staff_id = k.s RETURNING w.staff_id, w.day",
-                 (customers, staff))
-    touched = {(r["staff_id"], r["day"]) for r in curs.fetchall()}
-    curs.execute("SELECT l.customer_id, l.staff_id, l.at, l.position, l.kind "
+    rows = curs.connection.cursor(row_factory=tuple_row)  # same transaction, no dict per row
+    rows.execute("DELETE FROM staff_kpi_wait w USING unnest(%s::uuid[], %s::text[]) AS k(c, s) "
+                 "WHERE w.customer_id = k.c AND w.staff_id = k.s "
+                 "RETURNING w.staff_id, w.day", (customers, staff))
+    touched: set[tuple[str, date]] = set(rows.fetchall())
+    rows.execute("SELECT l.customer_id, l.staff_id, l.at, l.position, "
+                 "l.kind = 'message_received' "
                  "FROM staff_kpi_ledger l JOIN unnest(%s::uuid[], %s::text[]) AS k(c, s) "
                  "ON l.customer_id = k.c AND l.staff_id = k.s "
                  "WHERE l.kind IN ('message_received', 'message_sent')", (customers, staff))
     history: dict[tuple[UUID, str], list[Message]] = defaultdict(list)
-    for r in curs.fetchall():
-        history[(r["customer_id"], r["staff_id"])].append(
-            Message(r["at"], r["position"], r["kind"] == "message_received"))
+    for customer_id, staff_id, at, position, received in rows.fetchall():
+        history[(customer_id, staff_id)].append(Message(at, position, received))
     for key in late:
         states[key], derived = chat_waits(history[key])
         waits += [_wait_row(key, w, schedule) for w in derived]
