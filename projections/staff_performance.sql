@@ -385,11 +385,18 @@ WITH b AS (
            percentile_disc(0.9) WITHIN GROUP (ORDER BY s) AS p90,
            count(*) FILTER (WHERE s > p_timeout_seconds) AS late
     FROM days, unnest(days.response_seconds) AS s
-), unanswered AS (
-    SELECT count(*) AS n FROM days JOIN staff_kpi_wait w
-      ON w.staff_id = days.staff_id AND w.day = days.day
-    WHERE days.chats_unanswered > 0 AND w.answered_at IS NULL
-      AND w.opened_at <= (SELECT staff_kpi_working_cutoff(p_as_of, p_timeout_seconds + 1))
+), cut AS (  -- a wait still open and opened at or before this has timed out
+    SELECT staff_kpi_working_cutoff(p_as_of, p_timeout_seconds + 1) AS at
+), open_days AS MATERIALIZED (  -- days with open waits, and whether they ended by the cutoff
+    SELECT days.staff_id, days.day, days.chats_unanswered,
+           ((days.day + 1)::timestamp AT TIME ZONE 'Asia/Shanghai') <= cut.at AS over, cut.at
+    FROM days, cut WHERE days.chats_unanswered > 0
+), unanswered AS (  -- days over by the cutoff: all their open waits (the stored count)
+    SELECT coalesce(sum(o.chats_unanswered), 0) AS n FROM open_days o WHERE o.over
+    UNION ALL  -- the days the cutoff falls in or before: the waits themselves
+    SELECT count(*) FROM open_days o JOIN staff_kpi_wait w
+      ON w.staff_id = o.staff_id AND w.day = o.day
+    WHERE NOT o.over AND w.answered_at IS NULL AND w.opened_at <= o.at
 ), total AS (
     SELECT coalesce(sum(d.friends_net), 0) AS n FROM members
     JOIN staff_daily_performance d ON d.staff_id = members.staff_id AND d.day <= p_to
@@ -420,7 +427,7 @@ SELECT s.staff_count, s.friends_new, s.fdc, s.fds, s.friends_net, (SELECT n FROM
        round(s.tasks_done::numeric / nullif(s.tasks, 0), 4), s.sends, s.sends_done,
        round(s.sends_done::numeric / nullif(s.sends, 0), 4), roi.cost_fen, roi.gmv_fen,
        round(roi.gmv_fen::numeric / nullif(roi.cost_fen, 0), 4)
-FROM sums s, responses r, unanswered u, converted c,
+FROM sums s, responses r, (SELECT sum(n)::bigint AS n FROM unanswered) u, converted c,
      staff_kpi_campaign_roi(p_staff, p_department, p_from, p_to) roi
 $$;
 

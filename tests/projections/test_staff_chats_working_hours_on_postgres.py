@@ -119,11 +119,11 @@ def projected(url: str) -> dict[tuple[str, date], list[int]]:
     return {(r["staff_id"], r["day"]): r["response_seconds"] for r in rows}
 
 
-def timed_out(url: str, staff_id: str) -> int:
+def timed_out(url: str, staff_id: str, as_of: datetime = AS_OF) -> int:
     with psycopg.connect(url, row_factory=dict_row) as conn:
         row = conn.execute("SELECT chats_timed_out FROM staff_kpi_rollup(%s, NULL, %s, %s, %s, %s)",
                            ([staff_id], START.date() - timedelta(days=1),
-                            END.date() + timedelta(days=1), TIMEOUT, AS_OF)).fetchone()
+                            END.date() + timedelta(days=1), TIMEOUT, as_of)).fetchone()
     assert row is not None
     return int(row["chats_timed_out"])
 
@@ -169,6 +169,13 @@ def test_response_times_are_working_time_live_after_a_late_change_and_rebuilt(
         still_open = sum(1 for s, at in unanswered
                          if s == staff_id and truth_seconds(at, AS_OF) > TIMEOUT)
         assert timed_out(pg_url, staff_id) == late_answers + still_open
+        # And asked as of a time inside the range (the days it falls in are counted wait
+        # by wait, the days before from their stored counts), only waits open long enough
+        for as_of in (START + timedelta(days=3, hours=3, minutes=17),
+                      END - timedelta(days=1, hours=14)):
+            open_then = sum(1 for s, at in unanswered
+                            if s == staff_id and truth_seconds(at, as_of) > TIMEOUT)
+            assert timed_out(pg_url, staff_id, as_of) == late_answers + open_then
     # And the SQL working time equals the Python one on any interval
     with psycopg.connect(pg_url, row_factory=dict_row) as conn:
         schedule = load_schedule(conn.cursor())
