@@ -27,6 +27,8 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
+from projections.bi_access import grant_bi_roles
+
 log = logging.getLogger(__name__)
 
 TRACKING_TABLE = "siyu_projection_tracking"
@@ -107,6 +109,7 @@ class BatchRunner:
         with tracker.datastore.transaction(commit=True) as curs:
             self._migrate(curs)
             view.create(curs)
+            grant_bi_roles(curs)  # tables created again lost their grants
 
     def _migrate(self, curs: Cursor[DictRow]) -> None:
         """Drop the view's tables and tracking when their recorded version is not ours."""
