@@ -51,6 +51,18 @@ SELECT customer_id, outcome_at AS at, channel FROM sop_send
 WHERE customer_id = ANY(%(ids)s) AND status = 'sent'
   AND outcome_at BETWEEN %(since)s AND %(until)s
 """
+#: ... and the steps a SOP worker decided to send whose outcome the ``sop`` read model does
+#: not show yet (``sop_contact_reservation``, :mod:`workers.sops`), in the same statement
+#: (one snapshot: a step turning ``sent`` in between is counted once, never zero times).
+SOP_RESERVED_CONTACTS = SOP_CONTACTS + """
+UNION ALL
+SELECT r.customer_id, r.reserved_at, r.channel FROM sop_contact_reservation r
+JOIN sop_send s ON s.enrolment_id = r.enrolment_id AND s.step = r.step
+WHERE r.customer_id = ANY(%(ids)s) AND s.status = 'planned'
+  AND r.reserved_at BETWEEN %(since)s AND %(until)s
+  AND (r.enrolment_id, r.step) NOT IN (
+      SELECT * FROM unnest(%(own_enrolments)s::uuid[], %(own_steps)s::int[]))
+"""
 
 
 @dataclass(slots=True)
@@ -79,16 +91,24 @@ def _friends(current: Sequence[str], owner: str | None) -> tuple[str, ...]:
 
 
 def read_contacts(conn: Connection[DictRow], ids: Sequence[UUID], now: datetime,
-                  campaign_id: UUID | None = None) -> dict[UUID, list[tuple[datetime, str]]]:
+                  campaign_id: UUID | None = None,
+                  own_steps: Sequence[tuple[UUID, int]] = ()
+                  ) -> dict[UUID, list[tuple[datetime, str]]]:
     """Each customer's messages in the caps' windows around ``now``: sends of campaigns
-    (planned or sent; not of ``campaign_id``) and steps of SOPs sent."""
+    (planned or sent; not of ``campaign_id``), steps of SOPs sent, and steps of SOPs being
+    sent (reserved; not the ``own_steps`` (enrolment, step) being decided)."""
     contacts: dict[UUID, list[tuple[datetime, str]]] = defaultdict(list)
     if not ids:
         return contacts
     args = {"ids": list(ids), "campaign": campaign_id, "since": now - CONTACT_WINDOW,
-            "until": now + CONTACT_WINDOW}
-    sop = conn.execute("SELECT to_regclass('sop_send') IS NOT NULL AS ok").fetchone()
-    queries = [CONTACTS] + ([SOP_CONTACTS] if sop and sop["ok"] else [])
+            "until": now + CONTACT_WINDOW, "own_enrolments": [e for e, _ in own_steps],
+            "own_steps": [s for _, s in own_steps]}
+    sop = conn.execute("SELECT to_regclass('sop_send') IS NOT NULL AS ok, "
+                       "to_regclass('sop_contact_reservation') IS NOT NULL AS reserved"
+                       ).fetchone()
+    queries = [CONTACTS]
+    if sop and sop["ok"]:
+        queries.append(SOP_RESERVED_CONTACTS if sop["reserved"] else SOP_CONTACTS)
     for query in queries:
         for c in conn.execute(query, args).fetchall():
             contacts[c["customer_id"]].append((c["at"], c["channel"]))

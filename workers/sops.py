@@ -16,7 +16,10 @@ any point:
    withdrawn consent, not a friend (WeCom), the caps per channel counted across
    campaigns *and* SOPs, the WeCom monthly quota, no variant for the lifecycle stage —
    a step excluded is skipped with the rule as reason; in quiet hours the step is
-   **deferred** to their end (``sop_dispatch.not_before``), never dropped;
+   **deferred** to their end (``sop_dispatch.not_before``), never dropped. Each step is
+   decided under its customer's lock and, when it is to be sent, reserved
+   (``sop_contact_reservation``) in the same transaction (:meth:`SopStore.decide`), so
+   concurrent chunks and campaign launches count it before its outcome is projected;
 5. sends through the campaign gateway (shared rate limiter, the send key
    :func:`domain.sop.sop_send_key` as dedupe key: a send retried after a crash is
    answered ``DUPLICATE``), and records outcomes once per send key.
@@ -38,10 +41,10 @@ import dramatiq
 from psycopg_pool import ConnectionPool
 
 from domain.campaign import render
-from domain.restraint import Plan, Recipient, Variant, decide
+from domain.restraint import Decision, Plan, Recipient, Variant, decide
 from domain.sop import MAX_LATE, sop_send_key, stop_reason
 from domain.sopping import StepOutcome
-from projections.campaign_planning import _friends, read_contacts
+from projections.campaign_planning import CONTACT_WINDOW, LAUNCH_LOCK, _friends, read_contacts
 from workers.campaign_gateway import Delivery
 from workers.campaigns import CampaignDeps, RetryLater, _address, _pace, _values
 from workers.polling import PollingLoop
@@ -60,7 +63,24 @@ CREATE TABLE IF NOT EXISTS sop_dispatch (   -- internal: what the SOP dispatcher
     not_before   timestamptz,                -- deferred out of quiet hours until then
     PRIMARY KEY (enrolment_id, step)
 );
+-- internal: a step decided under the customer's lock and being sent; counts toward the
+-- caps (projections.campaign_planning.read_contacts) until the sop read model shows its
+-- outcome
+CREATE TABLE IF NOT EXISTS sop_contact_reservation (
+    enrolment_id uuid        NOT NULL,
+    step         integer     NOT NULL,
+    customer_id  uuid        NOT NULL,
+    channel      text        NOT NULL,
+    reserved_at  timestamptz NOT NULL,
+    PRIMARY KEY (enrolment_id, step)
+);
+CREATE INDEX IF NOT EXISTS sop_contact_reservation_customer_idx
+    ON sop_contact_reservation (customer_id, reserved_at);
+CREATE INDEX IF NOT EXISTS sop_contact_reservation_at_idx
+    ON sop_contact_reservation (reserved_at);
 """
+#: (namespace, hashtext(customer id)): one SOP decision per customer at a time
+CUSTOMER_LOCK = 7368104
 
 DUE = """
 SELECT s.enrolment_id, s.step
@@ -124,6 +144,8 @@ class SopStore:
                                       "limit": limit}).fetchall()
             if not rows:
                 return []
+            conn.execute("DELETE FROM sop_contact_reservation WHERE reserved_at < %s",
+                         (now - CONTACT_WINDOW,))  # outside every cap's window
             conn.execute(
                 "INSERT INTO sop_dispatch (enrolment_id, step, enqueued_at) SELECT e, s, %s "
                 "FROM unnest(%s::uuid[], %s::int[]) AS r(e, s) ON CONFLICT (enrolment_id, "
@@ -132,15 +154,34 @@ class SopStore:
         ids = [item(r["enrolment_id"], r["step"]) for r in rows]
         return [ids[n:n + CHUNK] for n in range(0, len(ids), CHUNK)]
 
-    def rows(self, items: Sequence[tuple[UUID, int]], now: datetime
-             ) -> tuple[list[dict[str, Any]], dict[UUID, list[tuple[datetime, str]]]]:
-        """The still-planned steps with their customers' profiles, and their contacts."""
+    def rows(self, items: Sequence[tuple[UUID, int]], now: datetime) -> list[dict[str, Any]]:
+        """The still-planned steps with their customers' profiles."""
         with self.pool.connection() as conn:
             rows = conn.execute(ROWS, {"now": now, "ids": [i for i, _ in items],
                                        "steps": [s for _, s in items]}).fetchall()
-            contacts = read_contacts(conn, sorted({r["customer_id"] for r in rows}), now)
             conn.commit()
-        return list(rows), contacts
+        return list(rows)
+
+    def decide(self, row: dict[str, Any], now: datetime,
+               decide: Callable[[Sequence[tuple[datetime, str]]], Decision]) -> Decision:
+        """Decide one step on the customer's contacts, and reserve it when it is to be sent.
+
+        Under the customer's lock (and, shared, the campaign launch lock), so two workers
+        deciding steps of one customer, or a launch planning meanwhile, each count the
+        others' sends: the caps hold across concurrent chunks, SOPs and campaigns."""
+        own = (row["enrolment_id"], row["step"])
+        with self.pool.connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock_shared(%s)", (LAUNCH_LOCK,))
+            conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s::text))",
+                         (CUSTOMER_LOCK, row["customer_id"]))
+            contacts = read_contacts(conn, [row["customer_id"]], now, own_steps=[own])
+            decision = decide(contacts.get(row["customer_id"], []))
+            if decision.included and not decision.deferred:
+                conn.execute(
+                    "INSERT INTO sop_contact_reservation VALUES (%s, %s, %s, %s, %s) "
+                    "ON CONFLICT (enrolment_id, step) DO NOTHING",
+                    (*own, row["customer_id"], row["channel"], now))
+        return decision
 
     def defer(self, enrolment: UUID, step: int, until: datetime) -> None:
         """Out of quiet hours: the dispatcher claims the step again at ``until``."""
@@ -169,7 +210,7 @@ def _stopped(deps: SopDeps, row: dict[str, Any]) -> str | None:
 def send_steps(deps: SopDeps, items: Sequence[tuple[UUID, int]]) -> int:
     """Send one chunk of due steps; returns the outcomes recorded."""
     app, now = deps.campaigns.app, deps.campaigns.clock()
-    rows, contacts = deps.store.rows(items, now)
+    rows = deps.store.rows(items, now)
     if any(not r["profiled"] for r in rows):
         raise RetryLater("a customer's profile is not projected yet")
     keys = {(r["enrolment_id"], r["step"]): sop_send_key(r["sop_id"], r["customer_id"],
@@ -196,11 +237,15 @@ def send_steps(deps: SopDeps, items: Sequence[tuple[UUID, int]]) -> int:
             plan = Plan(row["sop_id"], row["channel"], tuple(
                 Variant(v["variant_id"], tuple(v["lifecycles"]), v["weight"])
                 for v in step["variants"]))
-            who = Recipient(row["customer_id"], row["lifecycle"], dnd=row["dnd"],
-                            consent_withdrawn=bool(row["withdrawn"]),
-                            friends=_friends(row["current_staff_ids"], row["owner"]),
-                            contacts=contacts.get(row["customer_id"], ()))
-            decision = decide(plan, policy, who, now)
+            def on(contacts: Sequence[tuple[datetime, str]], plan: Plan = plan,
+                   row: dict[str, Any] = row) -> Decision:
+                who = Recipient(row["customer_id"], row["lifecycle"], dnd=row["dnd"],
+                                consent_withdrawn=bool(row["withdrawn"]),
+                                friends=_friends(row["current_staff_ids"], row["owner"]),
+                                contacts=tuple(contacts))
+                return decide(plan, policy, who, now)
+
+            decision = deps.store.decide(row, now, on)
             if not decision.included:
                 outcome(row, "skipped", decision.reason or "EXCLUDED")
                 continue
@@ -210,9 +255,7 @@ def send_steps(deps: SopDeps, items: Sequence[tuple[UUID, int]]) -> int:
             variant = next(v for v in step["variants"]
                            if v["variant_id"] == decision.variant_id)
             _send(deps, row, variant, decision.sender, keys[(row["enrolment_id"], row["step"])],
-                  outcome)
-            # this send counts toward the caps of the customer's next steps in the chunk
-            contacts.setdefault(row["customer_id"], []).append((now, row["channel"]))
+                  outcome)  # reserved: counts toward the caps of the customer's next steps
     finally:
         if outcomes:
             app.record_step_outcomes(outcomes, deps.campaigns.clock())

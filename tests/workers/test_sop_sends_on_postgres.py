@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -334,3 +335,83 @@ def test_a_group_sop_enrols_on_joining_its_group_and_waits_while_paused(world: W
     world.app.resume_sop(sop_id, "staff:m", joined + timedelta(days=3))
     assert world.run(joined + timedelta(days=3)) == 1
     assert world.steps(late)[0][1:] == ("skipped", "LATE")
+
+
+@dataclass
+class SlowGateway(TaskGateway):
+    """Holds each mass send a while, so that other workers decide meanwhile."""
+
+    delay: float = 0.3
+    entered: threading.Event = field(default_factory=threading.Event)
+
+    def create_mass_send(self, sender: str, recipients: Sequence[str], text: str,
+                         dedupe_key: str) -> MassSendTask:
+        self.entered.set()
+        time.sleep(self.delay)
+        return super().create_mass_send(sender, recipients, text, dedupe_key)
+
+
+def slow_deps(world: World, gateway: SlowGateway) -> SopDeps:
+    return SopDeps(CampaignDeps(app=world.app, store=world.campaigns, gateway=gateway,
+                                clock=lambda: world.now), world.store)
+
+
+def test_caps_hold_when_two_workers_decide_steps_of_one_customer_at_once(world: World) -> None:
+    # Given the default caps (1 WeCom message a day) and two SOPs welcoming new friends
+    welcome_sop(world.app)
+    world.app.define_sop("welcome again", "staff:m", {"kind": "friend_added"}, STEPS,
+                         "staff:m", T0 - timedelta(days=1))
+    customer = world.friend(T0)
+    world.now = T0 + timedelta(minutes=1)
+    world.caught_up()
+    world.dispatcher.run_once()
+    [chunk] = world.messages
+    assert len(chunk) == 2
+    # When two workers take one step each at the same time, each send slow
+    gateway = SlowGateway()
+    deps = slow_deps(world, gateway)
+    start = threading.Barrier(2)
+
+    def work(item: str) -> None:
+        start.wait()
+        send_steps(deps, parse([item]))
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in chunk]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    world.caught_up()
+    # Then one is sent and the other is skipped by the daily cap
+    first_steps = sorted((status, detail or "") for step, status, detail in world.steps(customer)
+                         if step == 0)
+    assert [s for s, _ in first_steps] == ["sent", "skipped"]
+    assert first_steps[1][1] == "CAP_DAY"
+    assert len(gateway.sent) == 1
+
+
+def test_a_launch_counts_a_sop_step_still_being_sent(world: World) -> None:
+    # Given the default caps, a welcome SOP and a campaign to friends
+    welcome_sop(world.app)
+    segment_id, _ = world.app.define_segment("friends", "", {"isFriend": True}, "staff:m", T0)
+    customer = world.friend(T0)
+    campaign_id, _ = world.app.draft_campaign(
+        "promo", "staff:m", "wecom_mass", segment_id, [{"variant_id": "a", "text": "sale"}],
+        "staff:m", T0)
+    world.now = T0 + timedelta(minutes=1)
+    world.caught_up()
+    world.dispatcher.run_once()
+    [chunk] = world.messages
+    # When a worker is sending the welcome (no outcome recorded yet) as the campaign launches
+    gateway = SlowGateway(delay=1.0)
+    sender = threading.Thread(target=send_steps, args=(slow_deps(world, gateway), parse(chunk)))
+    sender.start()
+    assert gateway.entered.wait(10)
+    _, plan = launch(world.app, world.tracker, campaign_id, "staff:m",
+                     T0 + timedelta(minutes=2))
+    sender.join(timeout=10)
+    # Then the launch counted the welcome: the customer is left out by the daily cap
+    assert {d.customer_id: d.reason for d in plan.decisions} == {customer: "CAP_DAY"}
+    world.caught_up()
+    assert [s for step, s, _ in world.steps(customer) if step == 0] == ["sent"]
+    assert len(gateway.sent) == 1
