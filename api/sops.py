@@ -90,6 +90,7 @@ class SopProgress:
     stopped_converted: int
     stopped_opted_out: int
     stopped_archived: int
+    stopped_left_group: int
 
 
 @strawberry.type(description="One step of one revision (read model `sop_step_progress`).")
@@ -140,13 +141,15 @@ class SopEnrolment:
     trigger_kind: str
     triggered_at: datetime
     state: str = strawberry.field(description="active, completed or stopped.")
-    stop_reason: str | None = strawberry.field(description="converted, opted_out or archived.")
+    stop_reason: str | None = strawberry.field(
+        description="converted, opted_out, archived or left_group (the customer left the "
+                    "group whose joining enrolled them).")
     ended_at: datetime | None
     steps: list[SopEnrolmentStep]
 
 
 _PROGRESS = ("enrolled", "active", "completed", "stopped", "stopped_converted",
-             "stopped_opted_out", "stopped_archived")
+             "stopped_opted_out", "stopped_archived", "stopped_left_group")
 _STEP = ("revision", "step", "channel", "planned", "sent", "failed", "skipped", "cancelled")
 
 

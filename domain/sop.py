@@ -5,7 +5,9 @@ members; ``group_joined``, optionally only for some groups), ordered **steps** (
 in hours from the trigger, a channel, content variants with the campaigns' safe
 variables) and **stop conditions** (the customer converted — paid an order — or opted
 out — do-not-disturb, marketing consent withdrawn, deleted or muted the staff member —
-after the trigger; both on by default).
+after the trigger; both on by default). An enrolment triggered by joining a group also
+stops when the customer leaves that group (``left_group``), whatever the stop conditions:
+its messages are about a group they are no longer in.
 
 States: active ⇄ paused, then archived (final). Each definition is a **revision**
 (1, 2, …). An enrolment keeps the revision it was enrolled under to its end: a revision
@@ -42,7 +44,7 @@ MAX_OFFSET_HOURS = 24 * 365
 MAX_FILTER = 100
 #: A step this late at send time (paused sequence, worker down) is skipped, not sent.
 MAX_LATE = timedelta(hours=48)
-CONVERTED, OPTED_OUT, ARCHIVED = "converted", "opted_out", "archived"
+CONVERTED, OPTED_OUT, ARCHIVED, LEFT_GROUP = "converted", "opted_out", "archived", "left_group"
 STATES = ("active", "paused", "archived")
 
 
@@ -146,8 +148,13 @@ def schedule(triggered_at: datetime, steps: Iterable[dict[str, Any]]
     return [(s["step"], triggered_at + timedelta(hours=s["offset_hours"])) for s in steps]
 
 
-def stop_reason(event: Any, stop_on_converted: bool, stop_on_opted_out: bool) -> str | None:
-    """Why a customer event stops a running enrolment (``None``: it does not)."""
+def stop_reason(event: Any, stop_on_converted: bool, stop_on_opted_out: bool,
+                trigger_group: str | None = None) -> str | None:
+    """Why a customer event stops a running enrolment (``None``: it does not);
+    ``trigger_group``: the group whose joining enrolled the customer, if any."""
+    if trigger_group is not None and isinstance(event, Customer.GroupLeft) \
+            and event.group_id == trigger_group:
+        return LEFT_GROUP
     if stop_on_converted and isinstance(event, Customer.OrderPaid):
         return CONVERTED
     if not stop_on_opted_out:

@@ -6,7 +6,8 @@ whose trigger matches, under the revision current at that point of the log, once
 (sequence, customer, trigger occurrence) — and not while an enrolment of the same
 sequence runs for the customer. The enrolment's steps are planned at once (due at the
 trigger's ``occurred_at`` + offset): the intent the dispatcher reads. A stop event after
-the enrolment (:func:`domain.sop.stop_reason`) stops it and cancels its planned steps;
+the enrolment (:func:`domain.sop.stop_reason`) stops it and cancels its planned steps
+(leaving the group whose joining enrolled the customer too: ``trigger_group``);
 archiving a sequence stops its running enrolments. Outcomes come from the customers'
 ``SopStep*`` facts (recorded once per send key); an enrolment with no planned step left
 is completed.
@@ -29,6 +30,7 @@ from domain.sop import (
     ARCHIVED,
     FRIEND_ADDED,
     GROUP_JOINED,
+    LEFT_GROUP,
     Sop,
     Trigger,
     enrolment_id,
@@ -40,14 +42,14 @@ from domain.sop import (
 TABLES = ("sop", "sop_revision", "sop_enrolment", "sop_send")
 STOPS: tuple[type[Any], ...] = (Customer.OrderPaid, Customer.DoNotDisturbSet,
                                 Customer.StaffMuted, Customer.ConsentWithdrawn,
-                                Customer.FriendDeleted)
+                                Customer.FriendDeleted, Customer.GroupLeft)
 OUTCOMES = {Customer.SopStepSent: "sent", Customer.SopStepFailed: "failed",
             Customer.SopStepSkipped: "skipped"}
 
 
 class SopView:
     name = "sop"
-    version = 1
+    version = 2  # 2: enrolments by a group stop when the customer leaves it (trigger_group)
     topics = ("domain.sop:", "domain.customer:Customer.FriendAdded",
               "domain.customer:Customer.GroupJoined", "domain.customer:Customer.SopStep",
               *(f"domain.customer:Customer.{c.__name__}" for c in STOPS))
@@ -132,12 +134,13 @@ def _enrol(curs: Cursor[DictRow], e: Any, active: Sequence[dict[str, Any]]) -> N
         eid = enrolment_id(sop["sop_id"], customer, e.originator_version)
         curs.execute(
             "INSERT INTO sop_enrolment (enrolment_id, sop_id, revision, customer_id, "
-            "trigger_kind, trigger_version, triggered_at, state, stop_on_converted, "
-            "stop_on_opted_out) SELECT %s, %s, %s, %s, %s, %s, %s, 'active', %s, %s "
+            "trigger_kind, trigger_version, trigger_group, triggered_at, state, "
+            "stop_on_converted, stop_on_opted_out) "
+            "SELECT %s, %s, %s, %s, %s, %s, %s, %s, 'active', %s, %s "
             "WHERE NOT EXISTS (SELECT 1 FROM sop_enrolment WHERE sop_id = %s AND "
             "customer_id = %s AND state = 'active') ON CONFLICT DO NOTHING RETURNING 1",
             (eid, sop["sop_id"], sop["revision"], customer, found.kind, e.originator_version,
-             e.occurred_at, sop["stop_on_converted"], sop["stop_on_opted_out"], sop["sop_id"],
+             found.group_id, e.occurred_at, sop["stop_on_converted"], sop["stop_on_opted_out"], sop["sop_id"],
              customer))
         if curs.fetchone() is None:
             continue  # one runs already (or this occurrence was applied)
@@ -163,6 +166,10 @@ def _end(curs: Cursor[DictRow], where: str, args: tuple[Any, ...], reason: str,
 
 
 def _stop(curs: Cursor[DictRow], e: Any) -> None:
+    if isinstance(e, Customer.GroupLeft):
+        _end(curs, "customer_id = %s AND trigger_group = %s", (e.originator_id, e.group_id),
+             LEFT_GROUP, e.occurred_at)
+        return
     for converted, opted_out in ((True, True), (True, False), (False, True)):
         reason = stop_reason(e, converted, opted_out)
         if reason is None:

@@ -34,9 +34,11 @@ CREATE TABLE IF NOT EXISTS sop_enrolment (
     customer_id       uuid        NOT NULL,
     trigger_kind      text        NOT NULL,
     trigger_version   bigint      NOT NULL,   -- the triggering event's customer-stream version
+    trigger_group     text,                   -- group_joined: the group joined
     triggered_at      timestamptz NOT NULL,
     state             text        NOT NULL CHECK (state IN ('active', 'completed', 'stopped')),
-    stop_reason       text CHECK (stop_reason IN ('converted', 'opted_out', 'archived')),
+    stop_reason       text CHECK (stop_reason IN ('converted', 'opted_out', 'archived',
+                                              'left_group')),
     ended_at          timestamptz,
     stop_on_converted boolean     NOT NULL,
     stop_on_opted_out boolean     NOT NULL
@@ -69,7 +71,8 @@ SELECT s.sop_id, s.name, s.state, s.revision,
        count(*) FILTER (WHERE e.state = 'stopped') AS stopped,
        count(*) FILTER (WHERE e.stop_reason = 'converted') AS stopped_converted,
        count(*) FILTER (WHERE e.stop_reason = 'opted_out') AS stopped_opted_out,
-       count(*) FILTER (WHERE e.stop_reason = 'archived') AS stopped_archived
+       count(*) FILTER (WHERE e.stop_reason = 'archived') AS stopped_archived,
+       count(*) FILTER (WHERE e.stop_reason = 'left_group') AS stopped_left_group
 FROM sop s LEFT JOIN sop_enrolment e USING (sop_id)
 GROUP BY s.sop_id;
 CREATE OR REPLACE VIEW sop_step_progress AS

@@ -10,7 +10,8 @@ any point:
    planned, or of a paused/archived sequence or ended enrolment;
 2. reads the customer's events since the trigger from the event store (not a read
    model that may lag) and skips the step ``CONVERTED`` / ``OPTED_OUT`` when a stop
-   condition of the enrolment's revision happened (:func:`domain.sop.stop_reason`);
+   condition of the enrolment's revision happened, ``LEFT_GROUP`` when the customer left
+   the group whose joining enrolled them (:func:`domain.sop.stop_reason`);
 3. skips a step more than :data:`domain.sop.MAX_LATE` late (``LATE``);
 4. applies the campaigns' restraint rules (:func:`domain.restraint.decide`): DND and
    withdrawn consent, not a friend (WeCom), the caps per channel counted across
@@ -98,7 +99,7 @@ FOR UPDATE OF s SKIP LOCKED
 
 ROWS = """
 SELECT s.enrolment_id, s.step, s.sop_id, s.customer_id, s.channel, s.due_at,
-       e.trigger_version, e.stop_on_converted, e.stop_on_opted_out, r.steps,
+       e.trigger_version, e.trigger_group, e.stop_on_converted, e.stop_on_opted_out, r.steps,
        p.customer_id IS NOT NULL AS profiled, p.identities, p.points_balance, p.member_level,
        p.category_orders, p.dnd, 'marketing' = ANY(p.consents_withdrawn) AS withdrawn,
        p.current_staff_ids, o.staff_id AS owner,
@@ -201,7 +202,8 @@ def _stopped(deps: SopDeps, row: dict[str, Any]) -> str | None:
     events = deps.campaigns.app.repository.event_store.get(
         row["customer_id"], gt=row["trigger_version"])
     for event in events:
-        reason = stop_reason(event, row["stop_on_converted"], row["stop_on_opted_out"])
+        reason = stop_reason(event, row["stop_on_converted"], row["stop_on_opted_out"],
+                             row["trigger_group"])
         if reason is not None:
             return reason.upper()
     return None

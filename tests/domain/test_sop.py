@@ -125,6 +125,14 @@ def test_orders_convert_and_opt_outs_stop_unless_the_revision_turned_them_off() 
     assert stop_reason(other, True, True) is None and stop_reason(by_staff, True, True) is None
 
 
+def test_leaving_the_group_that_enrolled_a_customer_stops_whatever_the_stop_conditions(
+        ) -> None:
+    left = _event(Customer.GroupLeft, group_id="g1")
+    assert stop_reason(left, False, False, "g1") == "left_group"
+    assert stop_reason(left, True, True, "g2") is None  # another group's enrolment
+    assert stop_reason(left, True, True) is None  # enrolled by a friend add
+
+
 def test_enrolments_and_send_keys_are_deterministic_per_trigger_occurrence() -> None:
     sop_id, customer = uuid4(), uuid4()
     first = enrolment_id(sop_id, customer, 3)

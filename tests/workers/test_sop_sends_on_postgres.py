@@ -337,6 +337,57 @@ def test_a_group_sop_enrols_on_joining_its_group_and_waits_while_paused(world: W
     assert world.steps(late)[0][1:] == ("skipped", "LATE")
 
 
+def test_a_group_sop_stops_for_a_customer_who_leaves_that_group(world: World) -> None:
+    # Given a three-step sequence for customers joining g1, and two customers who joined it
+    generous(world.app)
+    world.app.define_sop("group", "staff:m", {"kind": "group_joined", "group_ids": ["g1"]},
+                         STEPS, "staff:m", T0)
+    leaver, stayer = world.friend(T0), world.friend(T0)
+    world.app.record_batch([EventItem(f"j-{n}", "GROUP_JOINED", _identity(world, c), T0,
+                                      group_id="g1") for n, c in enumerate((leaver, stayer))],
+                           "service:test")
+    assert world.run(T0 + timedelta(minutes=1)) == 2
+    # When one leaves another group, then g1
+    world.app.record_batch([EventItem(f"l-{g}", "GROUP_LEFT", _identity(world, leaver),
+                                      T0 + timedelta(days=1), group_id=g)
+                            for g in ("g2", "g1")], "service:test")
+    world.caught_up()
+    # Then their enrolment stops and the later steps are cancelled; the other's go on
+    assert [s for _, s, _ in world.steps(leaver)] == ["sent", "cancelled", "cancelled"]
+    assert world.rows("SELECT customer_id, state, stop_reason FROM sop_enrolment "
+                      "ORDER BY state") == [
+        {"customer_id": stayer, "state": "active", "stop_reason": None},
+        {"customer_id": leaver, "state": "stopped", "stop_reason": "left_group"}]
+    assert world.run(T0 + timedelta(days=3, minutes=1)) == 1
+    [progress] = world.rows("SELECT stopped_left_group FROM sop_progress")
+    assert progress["stopped_left_group"] == 1
+
+
+def test_leaving_the_group_not_yet_projected_is_seen_at_send_time(world: World) -> None:
+    # Given a due day-3 step of a group sequence; its customer left g1, unseen by the view
+    generous(world.app)
+    world.app.define_sop("group", "staff:m", {"kind": "group_joined", "group_ids": ["g1"]},
+                         STEPS, "staff:m", T0)
+    customer = world.friend(T0)
+    world.app.record_batch([EventItem("j", "GROUP_JOINED", _identity(world, customer), T0,
+                                      group_id="g1")], "service:test")
+    world.run(T0 + timedelta(minutes=1))
+    world.now = T0 + timedelta(days=3, minutes=1)
+    world.dispatcher.run_once()
+    [(sop_runner, thread)] = [(r, t) for r, t in world.running if r.view.name == "sop"]
+    sop_runner.stop()
+    thread.join(timeout=5)
+    world.app.record_batch([EventItem("l", "GROUP_LEFT", _identity(world, customer),
+                                      T0 + timedelta(days=2), group_id="g1")], "service:test")
+    # When the message is delivered before the projection catches up
+    for message in world.messages:
+        send_steps(world.deps, parse(message))
+    # Then the step is skipped, not sent
+    BatchRunner(world.app, sop_runner.view, world.tracker).catch_up()
+    assert len(world.gateway.sent) == 1
+    assert world.steps(customer)[1][1:] == ("skipped", "LEFT_GROUP")
+
+
 @dataclass
 class SlowGateway(TaskGateway):
     """Holds each mass send a while, so that other workers decide meanwhile."""
