@@ -4,7 +4,8 @@
 through channel QR codes, the mini-program, H5 and the official account;
 friend adds (with welcome codes on WeCom) and some deletions, tags, group
 joins, article views, orders with a heavy tail of big spenders, and refunds.
-Event ids are stable, so loading twice stores nothing new.
+Chats, execution facts, marketing tasks, targets and the demo lexicon come from
+:mod:`siyu.demo_staff`. Event ids are stable, so loading twice stores nothing new.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from domain.segment import SegmentAlreadyDefined
 from domain.sopping import SopAlreadyDefined
 from domain.staff import Staff
 from domain.working_time import WEEKDAYS
+from siyu import demo_staff
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +177,11 @@ def _customer_events(n: int, rng: random.Random, now: datetime, front: list[UUID
             add("ORDER_REFUNDED", after(paid), order_id=order_id,
                 amount_fen=max(1, amount // rng.choice([1, 2, 3])))
     friended = [e.occurred_at for e in out if e.type == "FRIEND_ADDED"]
+    if friended:
+        chats = random.Random(f"chats-{n}")
+        out.extend(demo_staff.conversations(n, chats, now, friended[0], who, owner))
+        out.extend(demo_staff.courtesies(n, chats, now, friended[0], who, owner,
+                                         [e.occurred_at for e in out if e.type == "ORDER_PAID"]))
     if friended and rng.random() < 0.07:
         add("FRIEND_DELETED", after(friended[0]), staff_id=str(owner),
             deleted_by="customer" if rng.random() < 0.85 else "staff")
@@ -202,11 +209,10 @@ def _engagement(n: int, rng: random.Random, now: datetime, first: datetime,
 
     if inviters and rng.random() < 0.08:
         add("REFERRED", first, inviter=rng.choice(inviters[-300:]), campaign_id="double11-fission")
-    if friend:
-        for _ in range(int(rng.expovariate(0.35))):
-            kind = rng.choices(["text", "image", "voice", "mini_program"], [70, 15, 10, 5])[0]
-            add(rng.choice(["MESSAGE_RECEIVED", "MESSAGE_SENT"]), at(), staff_id=str(owner),
-                message_kind=kind, text_length=rng.randrange(2, 120) if kind == "text" else 0)
+    if friend:  # mini-program cards shared in chats (conversations: siyu.demo_staff)
+        for _ in range(int(rng.random() < 0.2)):
+            add("MESSAGE_SENT", at(), staff_id=str(owner), message_kind="mini_program",
+                text_length=0)
     if rng.random() < 0.5:
         add("CONSENT_GIVEN", first, purpose="marketing", wording_version="2026-10")
     if rng.random() < 0.03:
@@ -253,6 +259,7 @@ def load(app: CustomerOperations, *, customers: int = 2000, seed: int = 2026,
     app.set_working_hours({day: [("09:00", "21:00")] for day in WEEKDAYS}, "service:demo",
                           now - timedelta(days=31))
     front = [sid for sid, role in staff if role in ("sales", "service", "chief_chat_officer")]
+    demo_staff.lexicon(app, now)
     items: list[EventItem] = []
     inviters: list[tuple[str, str]] = []
     for n in range(customers):
@@ -272,6 +279,8 @@ def load(app: CustomerOperations, *, customers: int = 2000, seed: int = 2026,
             sample = next((o.customer_id for o in result.outcomes
                            if o.customer_id and chunk[o.index].type == "ORDER_PAID"), None)
     friendly = next((sid for sid, role in staff if role == "sales"), None)
+    demo_staff.execution(app, random.Random(seed + 2), now, front)
+    demo_staff.targets(app, now, front)
     _define_segments(app, now)
     _define_sop(app, now)
     return DemoResult(staff=staff, customers=customers, events=len(items), accepted=accepted,

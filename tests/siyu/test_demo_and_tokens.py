@@ -22,16 +22,24 @@ def test_the_demo_loads_a_plausible_month_once(pg_app: CustomerOperations, pg_ur
     assert first.rejected == 0 and first.duplicates == 0
     assert first.accepted == first.events > 150 * 5
     assert len(first.staff) == 20
+    with psycopg.connect(pg_url) as conn:
+        stored = conn.execute("SELECT count(*) FROM siyu_events").fetchone()
     again = demo.load(pg_app, customers=150, now=now)
     assert again.accepted == 0 and again.duplicates == first.events
+    with psycopg.connect(pg_url) as conn:  # staff facts, tasks, targets, lexicon: once too
+        assert conn.execute("SELECT count(*) FROM siyu_events").fetchone() == stored
     assert [s for s, _ in again.staff] == [s for s, _ in first.staff]
     with psycopg.connect(pg_url) as conn:
         topics = Counter(t.rsplit(".", 1)[-1] for (t,) in conn.execute(
             "SELECT topic FROM siyu_events"))
     assert topics["Registered"] == 150
     assert topics["Hired"] == 20
-    for kind in ("FriendAdded", "Tagged", "ContentViewed", "OrderPaid", "GroupJoined"):
+    for kind in ("FriendAdded", "Tagged", "ContentViewed", "OrderPaid", "GroupJoined",
+                 "MessageReceived", "MessageSent", "HolidayGreetingSent", "FollowUpRecorded",
+                 "MomentPosted", "Assigned", "Completed", "TermAdded"):
         assert topics[kind] > 0, kind
+    front = [s for s, role in first.staff if role in ("sales", "service", "chief_chat_officer")]
+    assert topics["Set"] == 2 * len(front) + 1  # two per front-line member, one department
     # the seeds' layers are defined once, two of them as auto-tag rules
     # and a welcome SOP (Sop.Defined), once
     assert topics["Defined"] == len(demo.SEGMENTS) + 1
