@@ -59,7 +59,8 @@ from projections.staff_execution import (
     marketing_tasks,
 )
 
-VERSION = 3  # 2: response times in working time (staff_kpi_schedule); 3: execution KPIs
+VERSION = 4  # 2: response times in working time (staff_kpi_schedule); 3: execution KPIs;
+# 4: paying_customers (the rollup's converted customers without a ledger scan)
 RETENTION_DAYS = (7, 30)
 #: NOTIFYed (in the page's transaction, so delivered on commit) after a page that changed
 #: staff KPIs or targets; payload ``<view>:<last position>``. The API's leaderboard listens.
@@ -194,7 +195,7 @@ class StaffPerformanceView:
                            if isinstance(e, (Customer.OrderPaid, Customer.OrderRefunded,
                                              Customer.OwnerChanged))}
         periods = _fold_ownership(curs, order_customers, relevant)
-        _recredit(curs, periods, relevant, deltas)
+        paying = _recredit(curs, periods, relevant, deltas)
         entries = []
         for position, event in relevant:
             entry = ledger_entry(event, position)
@@ -208,9 +209,12 @@ class StaffPerformanceView:
         for entry in new:
             if entry["staff_id"] is not None:
                 deltas[(entry["staff_id"], entry["day"])].update(counter_deltas(entry))
+                if entry["kind"] == "order_paid":
+                    paying.add((entry["staff_id"], entry["day"]))
         executed = marketing_tasks(curs, relevant, deltas)
         executed = campaign_tasks(curs, relevant, deltas) or executed
         _add_counters(curs, deltas)
+        _paying_customers(curs, paying)
         apply_working_hours(curs, [(n, e) for n, e in relevant
                                    if isinstance(e, WorkingHours.Changed)])
         apply_messages(curs, [e for e in new if e["kind"] in ("message_received", "message_sent")])
@@ -246,8 +250,10 @@ def _fold_ownership(curs: Cursor[DictRow], customers: set[UUID],
 
 def _recredit(curs: Cursor[DictRow], periods: dict[UUID, list[Row]],
               events: Sequence[tuple[int, Any]],
-              deltas: dict[tuple[str, date], Counter[str]]) -> None:
-    """Credit again the stored orders and refunds a late ownership change concerns."""
+              deltas: dict[tuple[str, date], Counter[str]]) -> set[tuple[str, date]]:
+    """Credit again the stored orders and refunds a late ownership change concerns.
+
+    Returns the (staff, day) pairs a paid order moved from or to."""
     since: dict[UUID, datetime] = {}
     for _, event in events:
         if isinstance(event, Customer.OwnerChanged):
@@ -260,7 +266,7 @@ def _recredit(curs: Cursor[DictRow], periods: dict[UUID, list[Row]],
             if at is not None and (cid not in since or at < since[cid]):
                 since[cid] = at
     if not since:
-        return
+        return set()
     ids = sorted(since)
     curs.execute(
         "SELECT l.* FROM staff_kpi_ledger l JOIN unnest(%s::uuid[], %s::timestamptz[]) "
@@ -268,6 +274,7 @@ def _recredit(curs: Cursor[DictRow], periods: dict[UUID, list[Row]],
         "WHERE l.kind IN ('order_paid', 'order_refunded') FOR UPDATE OF l",
         (ids, [since[i] for i in ids]))
     moved: list[tuple[int, str | None]] = []
+    paying: set[tuple[str, date]] = set()
     for row in curs.fetchall():
         owner = owner_at(periods.get(row["customer_id"], []), row["at"])
         if owner == row["staff_id"]:
@@ -278,11 +285,30 @@ def _recredit(curs: Cursor[DictRow], periods: dict[UUID, list[Row]],
         if owner is not None:
             deltas[(owner, row["day"])].update(change)
         moved.append((row["position"], owner))
+        if row["kind"] == "order_paid":
+            paying |= {(s, row["day"]) for s in (row["staff_id"], owner) if s is not None}
     if moved:
         curs.execute("UPDATE staff_kpi_ledger l SET staff_id = m.staff_id "
                      "FROM unnest(%s::bigint[], %s::text[]) AS m(position, staff_id) "
                      "WHERE l.position = m.position",
                      ([m[0] for m in moved], [m[1] for m in moved]))
+    return paying
+
+
+def _paying_customers(curs: Cursor[DictRow], keys: set[tuple[str, date]]) -> None:
+    """Recompute, from the ledger, who paid on the (staff, day) pairs whose orders changed:
+    the rollup's converted customers are the distinct union of these (no ledger scan)."""
+    if not keys:
+        return
+    ordered = sorted(keys)
+    curs.execute(
+        "UPDATE staff_daily_performance d SET paying_customers = coalesce(("
+        "  SELECT array_agg(DISTINCT l.customer_id ORDER BY l.customer_id) "
+        "  FROM staff_kpi_ledger l WHERE l.kind = 'order_paid' "
+        "  AND l.staff_id = d.staff_id AND l.day = d.day), '{}') "
+        "FROM unnest(%s::text[], %s::date[]) AS k(s, d) "
+        "WHERE d.staff_id = k.s AND d.day = k.d",
+        ([k[0] for k in ordered], [k[1] for k in ordered]))
 
 
 def _insert_ledger(curs: Cursor[DictRow], entries: Sequence[Row]) -> list[Row]:
