@@ -51,6 +51,7 @@ from workers.campaigns import (
     declare_campaign_actor,
 )
 from workers.clock import CLOCK_QUEUE, ClockScheduler, declare_clock_actor
+from workers.confirmation_tasks import ConfirmationTasks
 from workers.daily_report import (
     REPORT_QUEUE,
     DailyReportScheduler,
@@ -230,6 +231,7 @@ class WelcomePipeline:
         self.mass_send_sync: MassSendSync | None = None
         self.sop_actor: dramatiq.Actor[[list[str]], None] | None = None
         self.sop_dispatcher: SopDispatcher | None = None
+        self.confirmation_tasks: ConfirmationTasks | None = None
         if campaign_gateway is not None and campaign_store is not None:
             deps = CampaignDeps(app=app, store=campaign_store, gateway=campaign_gateway,
                                 rates=dict(options.campaign_rates))
@@ -249,6 +251,7 @@ class WelcomePipeline:
                     poll_interval=options.campaign_dispatch_interval)
                 self.mass_send_sync = MassSendSync(deps,
                                                    poll_interval=options.mass_send_poll_interval)
+                self.confirmation_tasks = ConfirmationTasks(app, campaign_store.pool)
                 self.campaign_launcher = CampaignLauncher(
                     app, campaign_store,
                     Tracker(cast(PostgresDatastore, app.factory.datastore)))  # type: ignore[attr-defined]
@@ -321,7 +324,8 @@ class WelcomePipeline:
             self._spawn("mass-send-sync", self.mass_send_sync.run_forever)
         if self.sop_dispatcher is not None:
             self._spawn("sop-dispatcher", self.sop_dispatcher.run_forever)
-        for name, part in (("alert-outbox-projection", self.alert_runner),
+        for name, part in (("confirmation-tasks", self.confirmation_tasks),
+                           ("alert-outbox-projection", self.alert_runner),
                            ("alert-dispatcher", self.alert_dispatcher),
                            ("chat-timeout-checker", self.timeouts),
                            ("daily-report-scheduler", self.reports)):
@@ -365,7 +369,8 @@ class WelcomePipeline:
             self.mass_send_sync.stop()
         if self.sop_dispatcher is not None:
             self.sop_dispatcher.stop()
-        for part in (self.alert_runner, self.alert_dispatcher, self.timeouts, self.reports):
+        for part in (self.confirmation_tasks, self.alert_runner, self.alert_dispatcher,
+                     self.timeouts, self.reports):
             if part is not None:
                 part.stop()
         for thread in self._threads:
