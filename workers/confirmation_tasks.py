@@ -41,16 +41,15 @@ TITLE = "Confirm the WeCom mass send (确认群发)"
 _UUID = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 
 # The WeCom tasks with work left: no marketing task yet, or one still open whose WeCom
-# task is confirmed or finished.
+# task is confirmed or finished. The assignment key is built here only (see assignment_key).
 _WORK = f"""
-SELECT t.campaign_id, t.task_id, t.staff_id, t.created_at, t.confirmed_at,
+SELECT t.key, t.campaign_id, t.task_id, t.staff_id, t.created_at, t.confirmed_at,
        coalesce(v.finished, false) AS finished, m.status
-FROM staff_kpi_campaign_task t
+FROM (SELECT *, '{KEY_PREFIX}:' || campaign_id || ':' || task_id AS key
+      FROM staff_kpi_campaign_task) t
 LEFT JOIN campaign_task_view v ON v.campaign_id = t.campaign_id AND v.task_id = t.task_id
-LEFT JOIN marketing_task m
-  ON m.assignment_key = '{KEY_PREFIX}:' || t.campaign_id || ':' || t.task_id
-WHERE t.staff_id ~* '{_UUID}'
-  AND NOT ('{KEY_PREFIX}:' || t.campaign_id || ':' || t.task_id = ANY(%s::text[]))
+LEFT JOIN marketing_task m ON m.assignment_key = t.key
+WHERE t.staff_id ~* '{_UUID}' AND NOT (t.key = ANY(%s::text[]))
   AND (m.task_id IS NULL
        OR (m.status = 'open' AND (t.confirmed_at IS NOT NULL OR coalesce(v.finished, false))))
 ORDER BY t.created_at, t.campaign_id, t.task_id
@@ -59,6 +58,7 @@ LIMIT %s
 
 
 def assignment_key(campaign_id: UUID, wecom_task_id: str) -> str:
+    """The key the loop assigns a WeCom task's confirmation under (as ``_WORK`` builds it)."""
     return f"{KEY_PREFIX}:{campaign_id}:{wecom_task_id}"
 
 
@@ -79,8 +79,7 @@ class ConfirmationTasks(PollingLoop):
     def run_once(self) -> int:
         rows = self._work()
         handled = 0
-        for campaign_id, wecom_task, staff, created_at, confirmed_at, finished, status in rows:
-            key = assignment_key(campaign_id, wecom_task)
+        for key, campaign_id, wecom_task, staff, created_at, confirmed_at, finished, status in rows:
             recorded = False
             try:
                 if status is None:
