@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import MaskErrors
+
+from domain.errors import DomainError
 
 UNAUTHENTICATED = "UNAUTHENTICATED"
 FORBIDDEN = "FORBIDDEN"
@@ -17,6 +19,7 @@ BAD_INPUT = "BAD_INPUT"
 BATCH_TOO_LARGE = "BATCH_TOO_LARGE"
 INTERNAL = "INTERNAL"
 GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
 
 
 class ApiError(GraphQLError):
@@ -53,6 +56,13 @@ class CodedErrors(MaskErrors):
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
         processed = super()._process_errors(errors)
         for error in processed:
+            original = error.original_error
+            if isinstance(original, DomainError) and not (error.extensions or {}).get("code"):
+                # A refusal no resolver translated (the event store's last check, say).
+                extensions: dict[str, Any] = {"code": original.code}
+                if original.field is not None:
+                    extensions["field"] = original.field
+                error.extensions = {**(error.extensions or {}), **extensions}
             if not (error.extensions or {}).get("code"):
                 code = INTERNAL if error.path else GRAPHQL_VALIDATION_FAILED
                 error.extensions = {**(error.extensions or {}), "code": code}
@@ -61,7 +71,7 @@ class CodedErrors(MaskErrors):
 
 def is_unexpected(error: GraphQLError) -> bool:
     """A bug: raised while executing, and not one of our typed errors."""
-    if isinstance(error, ApiError) or isinstance(error.original_error, ApiError):
+    if isinstance(error, ApiError) or isinstance(error.original_error, ApiError | DomainError):
         return False
     return error.original_error is not None and bool(error.path)
 
@@ -73,3 +83,16 @@ def should_mask(error: GraphQLError) -> bool:
     variable coercion): they describe the client's own request and stay as is.
     """
     return is_unexpected(error)
+
+
+def with_code(error: GraphQLError) -> GraphQLError:
+    """``error`` with an ``extensions.code``, for errors raised where no extension sees
+    them (a syntax error is raised in the parser cache's hook, outside the operation)."""
+    if (error.extensions or {}).get("code"):
+        return error
+    if isinstance(error, GraphQLSyntaxError):
+        code = GRAPHQL_PARSE_FAILED
+    else:
+        code = INTERNAL if error.path else GRAPHQL_VALIDATION_FAILED
+    error.extensions = {**(error.extensions or {}), "code": code}
+    return error

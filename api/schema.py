@@ -22,7 +22,7 @@ from strawberry.extensions import (
 from strawberry.scalars import JSON
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
-from strawberry.types import ExecutionContext, Info
+from strawberry.types import ExecutionContext, ExecutionResult, Info
 
 from api.alerts import AlertMutation, AlertQuery
 from api.campaigns import CampaignMutation, CampaignQuery
@@ -36,10 +36,12 @@ from api.errors import (
     CodedErrors,
     forbidden,
     is_unexpected,
+    with_code,
 )
 from api.ingest import (
     install_fast_ingest,
 )
+from api.input_safety import InputSafety
 from api.leaderboard import LeaderboardQuery, LeaderboardSubscription
 from api.marketing_tasks import MarketingTaskMutation, MarketingTaskQuery
 from api.mutations import CustomerMutation
@@ -264,7 +266,14 @@ class CustomerQuery:
 
 class SiyuSchema(strawberry.Schema):
     """Logs errors without their messages: GraphQL messages quote input values,
-    and inputs carry personal data. Bugs are logged with their traceback."""
+    and inputs carry personal data. Bugs are logged with their traceback.
+    Every error it returns carries an ``extensions.code``."""
+
+    async def execute(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+        result = await super().execute(*args, **kwargs)
+        if result.errors:
+            result.errors = [with_code(error) for error in result.errors]
+        return result
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -340,6 +349,8 @@ def build_schema(*, debug: bool = False) -> strawberry.Schema:
             lambda: ParserCache(maxsize=1000),
             lambda: ValidationCache(maxsize=1000),
             lambda: AddValidationRules(guards),
+            # After the validation cache: its refusal replaces the cached result.
+            InputSafety,
             lambda: CodedErrors(debug=debug),
         ],
     )

@@ -34,6 +34,7 @@ from eventsourcing.persistence import (
     IntegrityError,
     JSONTranscoder,
     Recording,
+    Transcoder,
     Transcoding,
 )
 
@@ -54,6 +55,7 @@ from domain.segmenting import SegmentCommands
 from domain.sopping import SopCommands
 from domain.staff import Staff
 from domain.staff_actions import StaffActionCommands
+from domain.storable import StorableTranscoder
 from domain.supervising import SupervisionCommands
 from domain.tagging import TaggingCommands
 from domain.targeting import TargetCommands
@@ -170,6 +172,11 @@ class CustomerOperations(SegmentCommands, TaggingCommands, CampaignCommands, Own
         self._take_snapshots(processing)
         self._notify(recordings)
         return recordings
+
+    def construct_transcoder(self) -> Transcoder:
+        transcoder = StorableTranscoder()
+        self.register_transcodings(transcoder)
+        return transcoder
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)

@@ -1,0 +1,113 @@
+"""Refuse text no store can hold, before any resolver sees it.
+
+PostgreSQL ``text`` and ``jsonb`` cannot hold NUL (U+0000), and a lone
+surrogate (U+D800-U+DFFF without its pair) cannot be encoded as UTF-8 at all.
+JSON and GraphQL string literals carry both. An event holding one is stored
+(the event store keeps JSON bytes) and then stops every projection that copies
+the text into a read model, on every restart and rebuild.
+
+So every operation — query, mutation or subscription, over any transport — is
+checked once, whole, before validation: the raw query text, every string
+literal in the document and every variable value (object keys included). The
+first offender is refused with ``INVALID_INPUT`` naming where it sits
+(``input.title`` for a variable, ``draftCampaign.input.title`` for a literal);
+its value is never echoed, since echoing a lone surrogate is what turned such
+requests into plain-text HTTP 500s.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from graphql import (
+    ArgumentNode,
+    DocumentNode,
+    FieldNode,
+    Node,
+    ObjectFieldNode,
+    StringValueNode,
+    Visitor,
+    visit,
+)
+from strawberry.extensions import SchemaExtension
+
+from api.errors import ApiError
+
+INVALID_INPUT = "INVALID_INPUT"
+
+#: NUL and lone surrogates: nothing downstream can store or encode them.
+UNSAFE = re.compile("[\x00\ud800-\udfff]")
+
+
+def unsafe_value_path(value: Any, path: str) -> str | None:
+    """Where in ``value`` (a decoded JSON value) the first unsafe string sits."""
+    if isinstance(value, str):
+        return path if UNSAFE.search(value) else None
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if isinstance(key, str) and UNSAFE.search(key):
+                return path or "variables"  # the key itself is never echoed
+            found = unsafe_value_path(item, f"{path}.{key}" if path else str(key))
+            if found is not None:
+                return found
+        return None
+    if isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            found = unsafe_value_path(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
+
+
+class _UnsafeLiteral(Visitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: str | None = None
+
+    def enter_string_value(self, node: StringValueNode, _key: Any, parent: Any,
+                           _path: Any, ancestors: list[Node | tuple[Node, ...]]) -> Any:
+        if UNSAFE.search(node.value):
+            self.found = ".".join(_names([*ancestors, parent])) or "query"
+            return self.BREAK
+        return None
+
+
+def _names(ancestors: list[Node | tuple[Node, ...]]) -> Iterator[str]:
+    for ancestor in ancestors:
+        if isinstance(ancestor, FieldNode | ArgumentNode | ObjectFieldNode):
+            yield ancestor.name.value
+
+
+def unsafe_literal_path(document: DocumentNode) -> str | None:
+    """Where in ``document`` the first string literal with unsafe text sits."""
+    visitor = _UnsafeLiteral()
+    visit(document, visitor)
+    return visitor.found
+
+
+def refusal(field: str) -> ApiError:
+    return ApiError(INVALID_INPUT, f"{field} contains NUL or an unpaired surrogate, "
+                    "which cannot be stored", field=field)
+
+
+class InputSafety(SchemaExtension):
+    """Checks each operation in ``on_validate``: a refusal replaces validation,
+    so no validation message can echo the offending value either."""
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        field: str | None = None
+        if context.query is not None and UNSAFE.search(context.query):
+            field = "query"
+        if field is None and context.operation_name is not None and UNSAFE.search(
+                context.operation_name):
+            field = "operationName"
+        if field is None and context.variables:
+            field = unsafe_value_path(context.variables, "")
+        if field is None and context.graphql_document is not None:
+            field = unsafe_literal_path(context.graphql_document)
+        if field is not None:
+            context.pre_execution_errors = [refusal(field)]
+        yield

@@ -1,0 +1,36 @@
+"""The last line of defence: no event is stored that a read model could not hold.
+
+Edges validate their own input (``INVALID_INPUT`` naming the field), but an
+event can be built from anywhere — a callback, an importer, a worker. An event
+whose state carries NUL (which PostgreSQL text cannot hold) would be stored and
+then stop every projection that copies it, on every restart and rebuild; one
+with a lone surrogate cannot be encoded at all. This transcoder refuses both
+when the event is encoded, before anything is written.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from eventsourcing.persistence import JSONTranscoder
+
+from domain.errors import InvalidInput
+
+#: ``\\u0000`` in JSON output that is an escape, not an escaped backslash before "u0000".
+_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+
+
+class UnstorableText(InvalidInput):
+    """Text that no store can hold reached the event log's door."""
+
+
+class StorableTranscoder(JSONTranscoder):
+    def encode(self, obj: Any) -> bytes:
+        try:
+            data = super().encode(obj)
+        except UnicodeEncodeError as error:
+            raise UnstorableText("text with an unpaired surrogate cannot be stored") from error
+        if b"\\u0000" in data and _NUL_ESCAPE.search(data):
+            raise UnstorableText("text with a NUL character cannot be stored")
+        return data
