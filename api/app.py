@@ -8,6 +8,7 @@ import json
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any
+from urllib.parse import parse_qsl
 
 from anyio import to_thread
 from starlette.applications import Starlette
@@ -60,7 +61,10 @@ class SiyuGraphQL(GraphQL[Context, None]):
         super().__init__(build_schema(debug=debug), graphql_ide="graphiql",
                          subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
                          connection_init_wait_timeout=timedelta(seconds=10),
-                         max_subscriptions_per_connection=MAX_OPERATIONS_PER_SOCKET)
+                         max_subscriptions_per_connection=MAX_OPERATIONS_PER_SOCKET,
+                         # GET executes nothing: a link or an <img> must never run an
+                         # operation, and the auth gate lets GET through for GraphiQL.
+                         allow_queries_via_get=False)
         self._services = services
         self._resolver = resolver
 
@@ -103,9 +107,7 @@ class RequirePrincipal:
             await self.app(scope, receive, send)
             return
         headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", [])}
-        if (scope["type"] == "http" and scope.get("method") == "GET"
-                and "text/html" in headers.get("accept", "")
-                and b"query=" not in scope.get("query_string", b"")):
+        if scope["type"] == "http" and _is_ide_page_request(scope, headers):
             await self.app(scope, receive, send)  # the GraphiQL page
             return
         if (scope["type"] == "websocket" and self.websocket_init_auth
@@ -133,6 +135,21 @@ class RequirePrincipal:
             return
         scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)
+
+
+#: Parameters that make a GET an operation rather than a request for the GraphiQL page.
+OPERATION_PARAMETERS = frozenset({"query", "variables", "operationName", "extensions"})
+
+
+def _is_ide_page_request(scope: Scope, headers: dict[str, str]) -> bool:
+    """A browser asking for the GraphiQL page, decided on the *parsed* query string:
+    ``?quer%79=`` is ``query`` to every parser downstream, so it is here too.
+    (The view executes no operation sent by GET in any case: see SiyuGraphQL.)"""
+    if scope.get("method") != "GET" or "text/html" not in headers.get("accept", ""):
+        return False
+    raw = scope.get("query_string", b"").decode("latin-1")
+    names = {name for name, _ in parse_qsl(raw, keep_blank_values=True)}
+    return not names & OPERATION_PARAMETERS
 
 
 def create_app(settings: Settings) -> Starlette:
