@@ -12,7 +12,9 @@ literal in the document and every variable value (object keys included). The
 first offender is refused with ``INVALID_INPUT`` naming where it sits
 (``input.title`` for a variable, ``draftCampaign.input.title`` for a literal);
 its value is never echoed, since echoing a lone surrogate is what turned such
-requests into plain-text HTTP 500s.
+requests into plain-text HTTP 500s. The one exception is ingestion
+(``recordCustomerEvents``), which checks each event itself and refuses a bad
+one alone, so that it does not block the rest of its batch.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from graphql import (
     FieldNode,
     Node,
     ObjectFieldNode,
+    OperationDefinitionNode,
     StringValueNode,
     Visitor,
     visit,
@@ -92,6 +95,29 @@ def refusal(field: str) -> ApiError:
                     "which cannot be stored", field=field)
 
 
+#: Root fields that check every item of their input themselves and refuse bad items one by
+#: one (``recordCustomerEvents`` answers REJECTED / INVALID_INPUT for that event): one bad
+#: event must not block the batch of a thousand a source sends, nor its retries. The event
+#: log's transcoder (domain/storable.py) still refuses whatever slips past.
+ITEM_VALIDATING_FIELDS = frozenset({"recordCustomerEvents"})
+
+
+def _root_fields(document: DocumentNode, operation_name: str | None) -> set[str] | None:
+    """Names of the selected operation's root fields; None if they cannot be told
+    without expanding fragments (then nothing is exempt)."""
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if operation_name is not None:
+        operations = [o for o in operations if o.name and o.name.value == operation_name]
+    if len(operations) != 1:
+        return None
+    names: set[str] = set()
+    for selection in operations[0].selection_set.selections:
+        if not isinstance(selection, FieldNode):
+            return None
+        names.add(selection.name.value)
+    return names
+
+
 class InputSafety(SchemaExtension):
     """Checks each operation in ``on_validate``: a refusal replaces validation,
     so no validation message can echo the offending value either."""
@@ -104,10 +130,15 @@ class InputSafety(SchemaExtension):
         if field is None and context.operation_name is not None and UNSAFE.search(
                 context.operation_name):
             field = "operationName"
-        if field is None and context.variables:
+        document = context.graphql_document
+        if field is None and document is not None:
+            roots = _root_fields(document, context.operation_name)
+            if roots and roots <= ITEM_VALIDATING_FIELDS:
+                document = None  # each item is checked, and refused alone, downstream
+        if field is None and document is not None and context.variables:
             field = unsafe_value_path(context.variables, "")
-        if field is None and context.graphql_document is not None:
-            field = unsafe_literal_path(context.graphql_document)
+        if field is None and document is not None:
+            field = unsafe_literal_path(document)
         if field is not None:
             context.pre_execution_errors = [refusal(field)]
         yield

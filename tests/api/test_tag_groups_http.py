@@ -90,7 +90,7 @@ def test_refusals_carry_stable_codes_and_fields(api: Api) -> None:
         "code": "TAG_IN_OTHER_GROUP", "field": "tags"}
     assert error(create(api, "", ["Z"])) == {"code": "BAD_INPUT", "field": "name"}
     assert error(create(api, "名", ["Z", "Z"])) == {"code": "BAD_INPUT", "field": "tags"}
-    assert error(create(api, "名", ["Z\u0000"])) == {"code": "BAD_INPUT", "field": "tags"}
+    assert error(create(api, "名", ["Z\u0000"])) == {"code": "INVALID_INPUT", "field": "tags[0]"}
     missing = api.gql("""mutation { renameTagGroup(input: {groupId:
         "0a6f0000-0000-4000-8000-00000000ffff", name: "x"}) { projected } }""", as_="manager")
     assert error(missing) == {"code": "NOT_FOUND", "field": "groupId"}
