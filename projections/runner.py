@@ -9,10 +9,16 @@ loses nothing; after commit nothing is applied twice.
 One runner per projection at a time: the runner holds a PostgreSQL advisory
 lock named after the projection, and the tracking insert refuses to go
 backwards, so a second runner cannot double-apply a page.
+
+A runner never dies on one event: a page that fails is split until the
+failing event is alone, and that event is quarantined (:mod:`projections.quarantine`)
+while the rest apply. A lost connection or a database restart is not an event's
+fault: the runner backs off, reconnects, takes its lock again and goes on.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import threading
@@ -20,18 +26,47 @@ import time
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+import psycopg
+from eventsourcing import persistence
 from eventsourcing.application import Application
 from eventsourcing.persistence import Notification, Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
+from psycopg_pool import PoolTimeout
 
+from projections import quarantine
 from projections.bi_access import grant_bi_roles
 
 log = logging.getLogger(__name__)
 
 TRACKING_TABLE = "siyu_projection_tracking"
+
+#: The database or the connection failed, not the event: retry, never quarantine.
+TRANSIENT: tuple[type[BaseException], ...] = (
+    psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout,
+    persistence.OperationalError, persistence.InterfaceError)
+#: Reconnection backoff of a tailing runner, in seconds.
+BACKOFF_FIRST, BACKOFF_MAX = 0.5, 10.0
+#: Other events of a failing page tried (and rolled back) before blaming one event.
+CANARIES = 3
+#: How often a rebuild waiting for a running projection's lock says so.
+LOCK_WAIT_REPORT = 10.0
+
+
+class _Undecodable:
+    """A notification whose stored event could not be decoded (its class is gone, say)."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+#: A page entry: the notification and its decoded event, None (not a topic the view
+#: reads) or the decoding failure.
+Entry = tuple[Notification, Any]
 
 
 class View(Protocol):
@@ -107,6 +142,7 @@ class BatchRunner:
         self.stopping = threading.Event()
         view.bind(app)
         with tracker.datastore.transaction(commit=True) as curs:
+            quarantine.create(curs)
             self._migrate(curs)
             view.create(curs)
             grant_bi_roles(curs)  # tables created again lost their grants
@@ -125,6 +161,8 @@ class BatchRunner:
                  None if row is None else row["version"], self.view.version)
         self.view.drop(curs)
         self.tracker.reset(curs, self.view.name)
+        # The rebuild meets (and quarantines) again whatever the new version cannot apply.
+        curs.execute(f"DELETE FROM {quarantine.TABLE} WHERE projection = %s", (self.view.name,))
         curs.execute("INSERT INTO siyu_read_model_version VALUES (%s, %s) ON CONFLICT (name) "
                      "DO UPDATE SET version = excluded.version",
                      (self.view.name, self.view.version))
@@ -144,42 +182,132 @@ class BatchRunner:
         return len(notifications)
 
     def _apply(self, notifications: Sequence[Notification]) -> None:
+        self._commit(self._decode(notifications))
+
+    def _decode(self, notifications: Sequence[Notification]) -> list[Entry]:
         mapper = self.app.mapper
         # Decoding is a third of a small view's time: decode only the topics it reads.
         topics: tuple[str, ...] | None = getattr(self.view, "topics", None)
-        events = [(n.id, mapper.to_domain_event(n)) for n in notifications
-                  if topics is None or n.topic.startswith(topics)]
+        page: list[Entry] = []
+        for n in notifications:
+            if topics is not None and not n.topic.startswith(topics):
+                page.append((n, None))
+                continue
+            try:
+                page.append((n, mapper.to_domain_event(n)))
+            except Exception as error:  # set aside, never fatal
+                page.append((n, _Undecodable(error)))
+        return page
+
+    def _commit(self, page: list[Entry], whole: list[Entry] | None = None) -> None:
+        """Apply ``page`` and track its end in one transaction; on an event's failure,
+        split the page until that event is alone, and quarantine it — unless the view
+        fails on the page's other events too (a broken view, not a bad event: raised)."""
+        try:
+            self._write(page, poisoned=None)
+        except TRANSIENT:
+            raise
+        except Exception as error:
+            if self.tracker.position(self.view.name) >= page[-1][0].id:
+                return  # applied meanwhile by another runner: nothing to do
+            whole = whole or page
+            applicable = [i for i, (_, e) in enumerate(page)
+                          if e is not None and not isinstance(e, _Undecodable)]
+            if not applicable:
+                raise  # not an event's fault: the quarantine or tracking write itself failed
+            if len(applicable) == 1:
+                failing = page[applicable[0]][0]
+                if not self._applies_any(whole, failing):
+                    raise
+                self._write(page, poisoned=(applicable[0], error))
+                return
+            middle = applicable[len(applicable) // 2]
+            self._commit(page[:middle], whole)
+            self._commit(page[middle:], whole)
+
+    def _applies_any(self, whole: list[Entry], failing: Notification) -> bool:
+        """Whether the view can apply some event it has not applied yet — later in the
+        page, else next in the log — tried alone and rolled back. With none to try, the
+        failing event gets the benefit of the doubt."""
+        later = [(n, e) for n, e in whole if n.id > failing.id]
+        if not later:
+            later = self._decode(self.app.recorder.select_notifications(
+                start=whole[-1][0].id, limit=CANARIES * 10, inclusive_of_start=False))
+        others = [(n, e) for n, e in later
+                  if e is not None and not isinstance(e, _Undecodable)][:CANARIES]
+        if not others:
+            return True
+        for n, event in others:
+            try:
+                with self.datastore.transaction(commit=False) as curs:
+                    self.view.apply_page(curs, [(n.id, event)])
+                return True
+            except TRANSIENT:
+                raise
+            except Exception:  # noqa: S112 - another poisoned event: try the next
+                continue
+        return False
+
+    def _write(self, page: list[Entry], poisoned: tuple[int, Exception] | None) -> None:
         with self.datastore.transaction(commit=True) as curs:
-            self.view.apply_page(curs, events)
-            self.tracker.record(curs, self.view.name, notifications[-1].id)
+            events: list[tuple[int, Any]] = []
+            for index, (n, event) in enumerate(page):
+                if isinstance(event, _Undecodable):
+                    quarantine.record(curs, self.view.name, n, event.error)
+                elif poisoned is not None and index == poisoned[0]:
+                    quarantine.record(curs, self.view.name, n, poisoned[1])
+                elif event is not None:
+                    events.append((n.id, event))
+            if events:
+                self.view.apply_page(curs, events)
+            self.tracker.record(curs, self.view.name, page[-1][0].id)
 
     def catch_up(self) -> None:
         while self.run_once():
             pass
 
     def run_forever(self) -> None:
-        """Tail the log until :meth:`stop`; wakes on NOTIFY, polls as a safety net."""
+        """Tail the log until :meth:`stop`; wakes on NOTIFY, polls as a safety net.
+
+        A lost connection or a restarting database backs off and reconnects (the lock,
+        released with the old session, is taken again); nothing is applied twice,
+        since tracking moves in the same transaction as the rows.
+        """
         channel = getattr(self.app.recorder, "channel_name", None)
-        # One held connection per runner (the lock and LISTEN share it): every view's runner
-        # shares the application's pool, which two held connections each would exhaust.
-        with self.datastore.get_connection() as held:
-            held.execute("SELECT pg_advisory_lock(%s)", (_lock_key(self.view.name),))
+        delay = BACKOFF_FIRST
+        while not self.stopping.is_set():
             try:
-                self._tail(held, channel)
-            finally:
-                held.execute("SELECT pg_advisory_unlock(%s)", (_lock_key(self.view.name),))
+                # One held connection per runner (the lock and LISTEN share it): every
+                # view's runner shares the application's pool.
+                with self.datastore.get_connection() as held:
+                    held.execute("SELECT pg_advisory_lock(%s)", (_lock_key(self.view.name),))
+                    try:
+                        delay = BACKOFF_FIRST
+                        self._tail(held, channel)
+                    finally:
+                        with contextlib.suppress(*TRANSIENT):
+                            held.execute("SELECT pg_advisory_unlock(%s)",
+                                         (_lock_key(self.view.name),))
+            except TRANSIENT as error:
+                log.warning("read model %s lost the database (%s); retrying in %.1f s",
+                            self.view.name, type(error).__name__, delay)
+                self.stopping.wait(delay)
+                delay = min(delay * 2, BACKOFF_MAX)
+            except Exception as error:
+                # Every event fails: the view itself is broken (a bug, a missing table).
+                # Quarantining the whole log would hide it; dying would stop the others.
+                log.error("read model %s fails on every event (%s): paused, retrying in "
+                          "%.0f s; fix and restart", self.view.name, type(error).__name__,
+                          BACKOFF_MAX * 6, exc_info=True)
+                self.stopping.wait(BACKOFF_MAX * 6)
 
     def _tail(self, listen: Any, channel: str | None) -> None:
         if channel:
             listen.execute(SQL("LISTEN {}").format(Identifier(channel)))
         try:
             while not self.stopping.is_set():
-                try:
-                    if self.run_once():
-                        continue
-                except Exception:
-                    log.exception("projection %s stopped on a failing page", self.view.name)
-                    raise
+                if self.run_once():
+                    continue
                 if channel:
                     for _ in listen.notifies(timeout=self.poll_interval, stop_after=1):
                         pass
@@ -187,15 +315,29 @@ class BatchRunner:
                     self.stopping.wait(self.poll_interval)
         finally:
             if channel:
-                listen.execute(SQL("UNLISTEN {}").format(Identifier(channel)))
+                with contextlib.suppress(*TRANSIENT):
+                    listen.execute(SQL("UNLISTEN {}").format(Identifier(channel)))
 
     def stop(self) -> None:
         self.stopping.set()
 
+    def _lock_for_rebuild(self, conn: Any) -> None:
+        """Take the read model's lock, saying what it waits for instead of hanging silently
+        (a running ``siyu projections`` holds it while it tails the log)."""
+        key = _lock_key(self.view.name)
+        waited = 0.0
+        while not conn.execute("SELECT pg_try_advisory_lock(%s) AS locked",
+                               (key,)).fetchone()["locked"]:
+            if waited % LOCK_WAIT_REPORT == 0:
+                log.warning("rebuild of %s waits for its lock, held by a running projection "
+                            "process (stop it, or wait)", self.view.name)
+            time.sleep(0.5)
+            waited += 0.5
+
     def rebuild(self) -> None:
         """Drop the read model's rows and tracking, then replay the whole log."""
         with self.datastore.get_connection() as lock_conn:
-            lock_conn.execute("SELECT pg_advisory_lock(%s)", (_lock_key(self.view.name),))
+            self._lock_for_rebuild(lock_conn)
             try:
                 with self.datastore.transaction(commit=True) as curs:
                     self.view.clear(curs)
@@ -203,3 +345,16 @@ class BatchRunner:
                 self.catch_up()
             finally:
                 lock_conn.execute("SELECT pg_advisory_unlock(%s)", (_lock_key(self.view.name),))
+
+    def retry_quarantined(self) -> tuple[int, int]:
+        """After a fix: rebuild this read model if it has quarantined events; returns
+        (resolved, still quarantined)."""
+        with self.datastore.transaction(commit=True) as curs:
+            if not quarantine.open_entries(curs, self.view.name):
+                return 0, 0
+            since = quarantine.clock(curs)
+        self.rebuild()
+        with self.datastore.transaction(commit=True) as curs:
+            resolved = quarantine.resolve_unmet(curs, self.view.name, since)
+            remaining = len(quarantine.open_entries(curs, self.view.name))
+        return resolved, remaining

@@ -4,6 +4,7 @@
     siyu run          the same without demo data
     siyu serve        the GraphQL server only
     siyu projections  the projection runners only
+                      (--retry-quarantined: rebuild read models with quarantined events)
     siyu worker       the Dramatiq worker (welcome messages) only
     siyu rebuild [NAME…]              drop and rebuild read models from the event log
     siyu token issue --kind … --subject … [--role …]   issue an API token
@@ -147,7 +148,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--customers", type=int, default=2000)
     sub.add_parser("run", help="server + projections + worker")
     sub.add_parser("serve", help="the GraphQL server")
-    sub.add_parser("projections", help="the projection runners")
+    projections = sub.add_parser("projections", help="the projection runners")
+    projections.add_argument(
+        "--retry-quarantined", action="store_true",
+        help="after a fix: rebuild the read models holding quarantined events, then exit")
     worker = sub.add_parser("worker", help="the Dramatiq worker")
     worker.add_argument("--processes", type=int, default=1)
     worker.add_argument("--threads", type=int, default=4)
@@ -182,6 +186,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             from siyu.processes import serve
 
             serve(ready)
+        elif args.command == "projections" and args.retry_quarantined:
+            from siyu.processes import retry_quarantined
+
+            outcome = retry_quarantined(ready)
+            for name, (resolved, remaining) in outcome.items():
+                print(f"{name}: rebuilt; {resolved} event(s) now apply, "
+                      f"{remaining} still quarantined")
+            if not outcome:
+                print("no quarantined events")
+            return 1 if any(remaining for _, remaining in outcome.values()) else 0
         elif args.command == "projections":
             from siyu.processes import run_projections
 

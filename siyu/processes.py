@@ -92,6 +92,23 @@ def run_projections(settings: Settings) -> None:
         raise RuntimeError("a projection stopped on an error") from failures[0]
 
 
+def retry_quarantined(settings: Settings) -> dict[str, tuple[int, int]]:
+    """After a fix: rebuild every read model holding quarantined events; per read model,
+    (events resolved, events still quarantined)."""
+    assert settings.database_url is not None
+    app = build_application(settings.database_url, settings.secret)
+    tracker = Tracker(app.factory.datastore)  # type: ignore[attr-defined]
+    outcome: dict[str, tuple[int, int]] = {}
+    try:
+        for view in read_model_views():
+            resolved, remaining = BatchRunner(app, view, tracker).retry_quarantined()
+            if resolved or remaining:
+                outcome[view.name] = (resolved, remaining)
+    finally:
+        app.close()
+    return outcome
+
+
 def catch_up(app: CustomerOperations) -> None:
     tracker = Tracker(app.factory.datastore)  # type: ignore[attr-defined]
     for view in read_model_views():

@@ -1,0 +1,107 @@
+"""Events a read model could not apply, set aside so that it goes on with the rest.
+
+A projection must never die on one event: if it did, every restart and every
+rebuild would hit the same event again, and one bad event (a fold's bug, text
+the table cannot hold, a class that no longer decodes) would stop that read
+model for good. So a failing page is split until the failing event is alone; that
+event is recorded here with its position and error, the tracking position moves
+past it **in the same transaction**, operators are alerted (an ERROR log line
+naming the read model and the position: never the event's data), and the runner
+goes on. A rebuild meets the event again and skips it the same way.
+
+``siyu projections --retry-quarantined`` rebuilds each read model that has
+quarantined events, after a fix: events that now apply are marked resolved;
+those that still fail stay here. Rebuilding (rather than applying the event
+late, out of order) keeps "rebuild equals live" true for order-sensitive folds.
+
+Table ``siyu_projection_quarantine`` (internal, not for BI): one row per
+(read model, notification id), with the stored topic, the error's class and
+message, when it was quarantined, and when it was resolved (null while open).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from eventsourcing.persistence import Notification
+from psycopg import Cursor
+from psycopg.rows import DictRow
+
+log = logging.getLogger(__name__)
+
+TABLE = "siyu_projection_quarantine"
+MAX_ERROR = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class Quarantined:
+    projection: str
+    notification_id: int
+    originator_id: UUID
+    originator_version: int
+    topic: str
+    error_class: str
+    error: str
+    quarantined_at: datetime
+    resolved_at: datetime | None
+
+
+def create(curs: Cursor[DictRow]) -> None:
+    curs.execute(f"""CREATE TABLE IF NOT EXISTS {TABLE} (
+        projection text NOT NULL,
+        notification_id bigint NOT NULL,
+        originator_id uuid NOT NULL,
+        originator_version integer NOT NULL,
+        topic text NOT NULL,
+        error_class text NOT NULL,
+        error text NOT NULL,
+        quarantined_at timestamptz NOT NULL DEFAULT now(),
+        resolved_at timestamptz,
+        PRIMARY KEY (projection, notification_id))""")
+
+
+def record(curs: Cursor[DictRow], projection: str, notification: Notification,
+           error: BaseException) -> None:
+    """Set ``notification`` aside for ``projection`` (again, if a rebuild met it)."""
+    text = str(error).replace("\x00", "\\x00")[:MAX_ERROR]
+    message = text.encode("utf-8", "replace").decode("utf-8")  # lone surrogates too
+    curs.execute(
+        f"INSERT INTO {TABLE} (projection, notification_id, originator_id, originator_version,"
+        " topic, error_class, error) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+        " ON CONFLICT (projection, notification_id) DO UPDATE SET"
+        " error_class = excluded.error_class, error = excluded.error,"
+        " quarantined_at = now(), resolved_at = NULL",
+        (projection, notification.id, notification.originator_id,
+         notification.originator_version, notification.topic,
+         type(error).__name__, message))
+    # The alert: no message text (it may quote the event's data), only where and what kind.
+    log.error("read model %s quarantined the event at position %d (%s): it goes on without "
+              "it; fix, then run `siyu projections --retry-quarantined`", projection,
+              notification.id, type(error).__name__)
+
+
+def open_entries(curs: Cursor[DictRow], projection: str | None = None) -> list[Quarantined]:
+    curs.execute(f"SELECT * FROM {TABLE} WHERE resolved_at IS NULL AND "
+                 "(%s::text IS NULL OR projection = %s) ORDER BY projection, notification_id",
+                 (projection, projection))
+    return [Quarantined(**row) for row in curs.fetchall()]
+
+
+def clock(curs: Cursor[DictRow]) -> datetime:
+    """The database's clock: taken before a rebuild, entries older than it that the
+    rebuild did not meet again are resolved."""
+    curs.execute("SELECT clock_timestamp() AS now")
+    row = curs.fetchone()
+    assert row is not None
+    started: datetime = row["now"]
+    return started
+
+
+def resolve_unmet(curs: Cursor[DictRow], projection: str, since: datetime) -> int:
+    """After a rebuild: entries the rebuild did not quarantine again now apply."""
+    curs.execute(f"UPDATE {TABLE} SET resolved_at = now() WHERE projection = %s "
+                 "AND resolved_at IS NULL AND quarantined_at < %s", (projection, since))
+    return curs.rowcount
