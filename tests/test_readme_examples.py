@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -37,13 +36,13 @@ from starlette.testclient import TestClient
 from api.app import create_app
 from domain.application import CustomerOperations
 from domain.ingestion import EventItem
-from projections.runner import BatchRunner, Tracker
 from siyu import demo
 from siyu.bootstrap import build_application
 from siyu.demo_staff import TERMS
-from siyu.processes import catch_up, read_model_views
+from siyu.processes import catch_up
 from siyu.settings import Settings
 from siyu.tokens import ensure_token_table, issue_token
+from tests.api.conftest import projections_running
 from tests.api.test_alerts_http import FakeStaffGateway, run_alert_worker
 from tests.conftest import SECRET, reset_schema
 from workers.daily_report import ReportDeps, ReportStore, build_daily_reports
@@ -142,15 +141,6 @@ def test_every_link_between_the_pages_reaches_a_file_and_a_heading() -> None:
     assert broken == []
 
 
-def _start_projections(app: CustomerOperations) -> tuple[list[BatchRunner], list[threading.Thread]]:
-    tracker = Tracker(app.factory.datastore)  # type: ignore[attr-defined]
-    runners = [BatchRunner(app, view, tracker, poll_interval=0.05) for view in read_model_views()]
-    threads = [threading.Thread(target=r.run_forever, daemon=True) for r in runners]
-    for thread in threads:
-        thread.start()
-    return runners, threads
-
-
 def _pick(url: str, front: list[str]) -> dict[str, str]:
     """Demo members and customers for the placeholders: the busiest owner of paying friends."""
     with psycopg.connect(url) as conn:
@@ -218,17 +208,13 @@ def world(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         "customer": issue_token(pg_server, "customer", values["<customer id>"], None, "docs"),
         "service": issue_token(pg_server, "service", "docs", None, "docs"),
     }
-    runners, threads = _start_projections(app)
     settings = Settings(database_url=pg_server, broker_url=None,
                         data_dir=tmp_path_factory.mktemp("siyu"), secret=SECRET)
     try:
-        with TestClient(create_app(settings), follow_redirects=False) as client:
+        with projections_running(app), \
+                TestClient(create_app(settings), follow_redirects=False) as client:
             yield World(client=client, tokens=tokens, values=values)
     finally:
-        for runner in runners:
-            runner.stop()
-        for thread in threads:
-            thread.join(timeout=5)
         app.close()
 
 
