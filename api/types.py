@@ -70,7 +70,7 @@ def mask(value: str) -> str:
     return "*" * max(len(value) - 4, 0) + value[-4:] if len(value) > 4 else "****"
 
 
-@strawberry.enum(description="Positioning by purchase frequency x ticket size (DOMAIN.md).")
+@strawberry.enum(description="Positioning by purchase frequency x ticket size (docs/domain.md).")
 class Positioning(Enum):
     TRANSACTION_HUB = "TRANSACTION_HUB"
     INFORMATION_HUB = "INFORMATION_HUB"

@@ -108,7 +108,7 @@ RETURNS integer LANGUAGE sql IMMUTABLE AS $$
                 WHEN net_fen >= 30000 THEN 3 WHEN net_fen >= 10000 THEN 2
                 WHEN net_fen > 0 THEN 1 ELSE 0 END
 $$;
--- Positioning by frequency x ticket size (DOMAIN.md): high frequency = 3+ paid orders,
+-- Positioning by frequency x ticket size (docs/domain.md): high frequency = 3+ paid orders,
 -- high ticket = average order value >= 20000 fen (200 yuan); null without orders.
 CREATE OR REPLACE FUNCTION siyu_positioning(order_count integer, gmv_fen bigint)
 RETURNS text LANGUAGE sql IMMUTABLE AS $$

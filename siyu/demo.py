@@ -289,12 +289,16 @@ def load(app: CustomerOperations, *, customers: int = 2000, seed: int = 2026,
                       friendly_staff=friendly)
 
 
+def segment_id(name: str) -> UUID:
+    """The fixed id of the demo segment ``name`` (one of :data:`SEGMENTS`)."""
+    return uuid5(NAMESPACE_URL, f"https://siyu.invalid/demo/segment/{name}")
+
+
 def _define_segments(app: CustomerOperations, now: datetime) -> None:
     for name, description, rule, tag in SEGMENTS:
-        segment_id = uuid5(NAMESPACE_URL, f"https://siyu.invalid/demo/segment/{name}")
         with contextlib.suppress(SegmentAlreadyDefined):  # an earlier demo run defined it
             app.define_segment(name, description, rule, "service:demo", now, tag,
-                               segment_id=segment_id)
+                               segment_id=segment_id(name))
 
 
 WELCOME_SOP = uuid5(NAMESPACE_URL, "https://siyu.invalid/demo/sop/welcome")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,19 +39,28 @@ class Api:
         return body
 
 
-@pytest.fixture
-def live_projections(pg_app: CustomerOperations) -> Iterator[None]:
-    tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
-    runners = [BatchRunner(pg_app, view, tracker, poll_interval=0.05)
+@contextmanager
+def projections_running(app: CustomerOperations) -> Iterator[None]:
+    """Every read model follows the log in a thread of its own while the block runs."""
+    tracker = Tracker(app.factory.datastore)  # type: ignore[attr-defined]
+    runners = [BatchRunner(app, view, tracker, poll_interval=0.05)
                for view in read_model_views()]
     threads = [threading.Thread(target=r.run_forever, daemon=True) for r in runners]
     for thread in threads:
         thread.start()
-    yield
-    for runner in runners:
-        runner.stop()
-    for thread in threads:
-        thread.join(timeout=5)
+    try:
+        yield
+    finally:
+        for runner in runners:
+            runner.stop()
+        for thread in threads:
+            thread.join(timeout=5)
+
+
+@pytest.fixture
+def live_projections(pg_app: CustomerOperations) -> Iterator[None]:
+    with projections_running(pg_app):
+        yield
 
 
 @pytest.fixture
