@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -19,9 +20,21 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from domain.application import CustomerOperations
 from siyu.bootstrap import build_application
 
-TEST_DATABASE_URL = os.environ.get(
+
+def _per_worker(url: str) -> str:
+    """Under pytest-xdist each worker gets a database of its own (``test_gw0``, …):
+    tests reset the ``public`` schema, so two workers must never share one."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return url
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/") or "postgres"
+    return urlunsplit(parts._replace(path=f"/{name}_{worker}"))
+
+
+TEST_DATABASE_URL = _per_worker(os.environ.get(
     "SIYU_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
+))
 SECRET = b"test-secret-0123456789abcdef0123456789"
 
 
