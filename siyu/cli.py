@@ -20,7 +20,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -103,39 +102,29 @@ def _child(part: str, settings: Settings) -> subprocess.Popen[bytes]:
 
 
 def run_all(settings: Settings, *, with_demo: bool, customers: int = 2000) -> int:
-    """The main job: server + projections + worker as one process tree until Ctrl-C."""
+    """The main job: server + projections + worker as one process tree until Ctrl-C.
+
+    A part that exits is started again with backoff (:mod:`siyu.supervisor`); only
+    one failing again and again stops the tree, with a message naming it (exit 1).
+    """
     from siyu.processes import wait_for_signal
+    from siyu.supervisor import Supervisor
 
     with database(settings) as ready:
         if with_demo:
             _demo_data(ready, customers)
-        children = {part: _child(part, ready) for part in ("projections", "worker", "serve")}
-        stop = threading.Event()
-
-        def watch() -> None:
-            while not stop.is_set():
-                for part, proc in children.items():
-                    if proc.poll() is not None:
-                        log.error("%s exited with %s; stopping everything", part, proc.returncode)
-                        stop.set()
-                        return
-                time.sleep(0.5)
-
-        threading.Thread(target=watch, daemon=True).start()
+        supervisor = Supervisor(lambda part: _child(part, ready),
+                                ("projections", "worker", "serve"))
+        watcher = threading.Thread(target=supervisor.run, daemon=True, name="supervisor")
+        watcher.start()
         try:
-            wait_for_signal(stop)
+            wait_for_signal(supervisor.stopping)
         finally:
-            stop.set()
-            for proc in children.values():
-                if proc.poll() is None:
-                    proc.terminate()
-            for part, proc in children.items():
-                try:
-                    proc.wait(30)
-                except subprocess.TimeoutExpired:
-                    log.warning("%s did not stop in 30 s; killing it", part)
-                    proc.kill()
-                    proc.wait()
+            supervisor.stop()
+            watcher.join(5)
+    if supervisor.gave_up is not None:
+        print(f"siyu: {supervisor.gave_up}", file=sys.stderr)
+        return 1
     log.info("stopped")
     return 0
 

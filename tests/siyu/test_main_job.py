@@ -43,6 +43,19 @@ def start(data_dir: Path, port: int, gateway_port: int, *args: str) -> subproces
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
+def child_pid(parent: int, part: str) -> int | None:
+    """The pid of the ``siyu <part>`` child of ``parent`` (from /proc), if it runs."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if int(fields[1]) == parent and cmdline[-2:-1] == [part.encode()]:
+            return int(stat.parent.name)
+    return None
+
+
 def stop(proc: subprocess.Popen[bytes]) -> str:
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=60)
@@ -76,9 +89,21 @@ def test_the_demo_runs_everything_on_an_embedded_database_and_keeps_its_data(
             sent = httpx.get(f"http://127.0.0.1:{gateway}/fake/sent", timeout=5).json()
             time.sleep(0.5)
         assert sent
+        # When the server process is killed outright
+        server = child_pid(proc.pid, "serve")
+        assert server is not None
+        os.kill(server, signal.SIGKILL)
+        # Then the supervisor starts it again, and the rest of the tree never stopped
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and child_pid(proc.pid, "serve") in (None, server):
+            time.sleep(0.3)
+        assert child_pid(proc.pid, "serve") not in (None, server)
+        wait_for(f"http://127.0.0.1:{port}/healthz", 60)
+        assert proc.poll() is None
     finally:
         out = stop(proc)
     assert "embedded PostgreSQL stopped" in out
+    assert "serve exited with code -9; starting it again" in out
     # When it runs again on the same folder
     again = start(tmp_path, port, gateway, "demo", "--customers", "60")
     try:
