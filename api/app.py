@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from anyio import to_thread
+from psycopg.conninfo import make_conninfo
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -32,6 +33,13 @@ from api.leaderboard import compute as compute_leaderboard
 from api.live import LeaderboardHub
 from api.read_models import ReadModels, open_pool
 from api.schema import build_schema
+from api.unavailable import (
+    DATABASE_WAIT,
+    RETRY_AFTER,
+    TRANSIENT,
+    UNAVAILABLE,
+)
+from api.unavailable import MESSAGE as UNAVAILABLE_MESSAGE
 from api.wecom_callbacks import WeComCallbacks
 from api.wecom_crypto import WeComCrypto
 from siyu.bootstrap import build_application
@@ -121,7 +129,11 @@ class RequirePrincipal:
             resolver = self.resolver()
             principal = resolver.peek(token)
             if principal is None:
-                principal = await to_thread.run_sync(resolver, token)
+                try:
+                    principal = await to_thread.run_sync(resolver, token)
+                except TRANSIENT:
+                    await _unavailable(scope, receive, send)
+                    return
         if principal is None:
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 4401})
@@ -152,6 +164,17 @@ def _is_ide_page_request(scope: Scope, headers: dict[str, str]) -> bool:
     return not names & OPERATION_PARAMETERS
 
 
+async def _unavailable(scope: Scope, receive: Receive, send: Send) -> None:
+    """The token could not be checked: the database is away (never a plain-text 500)."""
+    if scope["type"] == "websocket":
+        await send({"type": "websocket.close", "code": 1013})  # try again later
+        return
+    body = {"errors": [{"message": UNAVAILABLE_MESSAGE, "extensions": {"code": UNAVAILABLE}}]}
+    response = Response(json.dumps(body), status_code=503, media_type="application/json",
+                        headers={"Retry-After": RETRY_AFTER})
+    await response(scope, receive, send)
+
+
 def create_app(settings: Settings) -> Starlette:
     """Build the ASGI app; connections open in the lifespan, not here."""
     if settings.database_url is None:
@@ -161,10 +184,10 @@ def create_app(settings: Settings) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        app = build_application(database_url, settings.secret)
+        app = build_application(database_url, settings.secret, wait=DATABASE_WAIT)
         tracker = prepare_read_models(app)
         ensure_token_table(database_url)
-        pool = open_pool(database_url)
+        pool = open_pool(database_url, wait=DATABASE_WAIT)
         await pool.open()
         batcher = WriteBatcher(app)
         batcher.start()
@@ -238,8 +261,11 @@ def _as_asgi(endpoint: Callable[[Request], Any]) -> ASGIApp:
 
 
 def _token_lookup(database_url: str) -> Callable[[str], Principal | None]:
+    # A token is checked on a connection of its own: give up as fast as the pools do.
+    checked_url = make_conninfo(database_url, connect_timeout=DATABASE_WAIT)
+
     def lookup(token: str) -> Principal | None:
-        found = resolve_token(database_url, token)
+        found = resolve_token(checked_url, token)
         if found is None:
             return None
         kind, subject_id, role = found

@@ -10,6 +10,7 @@ from typing import Any
 from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import MaskErrors
 
+from api.unavailable import MESSAGE, UNAVAILABLE, is_unavailable
 from domain.errors import DomainError
 
 UNAUTHENTICATED = "UNAUTHENTICATED"
@@ -57,6 +58,10 @@ class CodedErrors(MaskErrors):
         processed = super()._process_errors(errors)
         for error in processed:
             original = error.original_error
+            if is_unavailable(original):
+                error.message = MESSAGE
+                error.extensions = {"code": UNAVAILABLE}
+                continue
             if isinstance(original, DomainError) and not (error.extensions or {}).get("code"):
                 # A refusal no resolver translated (the event store's last check, say).
                 extensions: dict[str, Any] = {"code": original.code}
@@ -72,6 +77,8 @@ class CodedErrors(MaskErrors):
 def is_unexpected(error: GraphQLError) -> bool:
     """A bug: raised while executing, and not one of our typed errors."""
     if isinstance(error, ApiError) or isinstance(error.original_error, ApiError | DomainError):
+        return False
+    if is_unavailable(error.original_error):
         return False
     return error.original_error is not None and bool(error.path)
 

@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import Principal
 from api.context import Context, Services
+from api.unavailable import RETRY_AFTER, UNAVAILABLE
 
 MAX_BODY = 8 * 1024 * 1024
 MAX_QUERY = 20_000
@@ -49,9 +50,11 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
 
 async def _respond(send: Send, status: int, payload: dict[str, Any]) -> None:
     body = json.dumps(payload, ensure_ascii=False).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode())]})
+    headers = [(b"content-type", b"application/json"),
+               (b"content-length", str(len(body)).encode())]
+    if status == 503:
+        headers.append((b"retry-after", RETRY_AFTER.encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -114,8 +117,11 @@ class JsonPostGraphQL:
         result = await self.schema.execute(query, variable_values=variables,
                                            context_value=context, operation_name=operation)
         payload: dict[str, Any] = {"data": result.data}
+        status = 200
         if result.errors:
             payload["errors"] = [error.formatted for error in result.errors]
+            if all((e.extensions or {}).get("code") == UNAVAILABLE for e in result.errors):
+                status = 503  # nothing but a database outage: tell proxies and clients to retry
         if result.extensions:
             payload["extensions"] = result.extensions
-        await _respond(send, 200, payload)
+        await _respond(send, status, payload)

@@ -181,6 +181,12 @@ class ReadModels:
             return await cur.fetchall()
 
 
-def open_pool(conninfo: str, *, max_size: int = 10) -> AsyncConnectionPool[AsyncConnection[DictRow]]:
+def open_pool(conninfo: str, *, max_size: int = 10, wait: float = 30.0
+              ) -> AsyncConnectionPool[AsyncConnection[DictRow]]:
+    """The API's read pool: a connection is checked before use (a stale one, left by a
+    database restart, is replaced instead of failing the request), and a request waits
+    at most ``wait`` seconds for one (then PoolTimeout: answered UNAVAILABLE)."""
     return AsyncConnectionPool(conninfo, min_size=1, max_size=max_size, open=False,
-                               kwargs={"row_factory": dict_row, "autocommit": True})
+                               timeout=wait, check=AsyncConnectionPool.check_connection,
+                               kwargs={"row_factory": dict_row, "autocommit": True,
+                                       "connect_timeout": max(1, int(wait))})

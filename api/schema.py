@@ -69,6 +69,7 @@ from api.types import (
     StaffMember,
     to_uuid,
 )
+from api.unavailable import is_unavailable
 from api.working_hours import WorkingHoursMutation, WorkingHoursQuery
 from domain.errors import InvalidIdentity
 from domain.identity import blind_index, parse_identity
@@ -280,7 +281,10 @@ class SiyuSchema(strawberry.Schema):
     ) -> None:
         for error in errors:
             path = ".".join(str(p) for p in error.path or ())
-            if is_unexpected(error):
+            if is_unavailable(error.original_error):
+                log.warning("database unavailable at %s (%s)", path or "-",
+                            type(error.original_error).__name__)
+            elif is_unexpected(error):
                 original = error.original_error
                 assert original is not None
                 log.error("unexpected %s at %s", type(original).__name__, path or "-",

@@ -11,13 +11,15 @@ from siyu.vault import AesGcmVault, derive_key
 RECORDER_TOPIC = "siyu.recorders:SiyuPostgresRecorder"
 
 
-def postgres_env(database_url: str, *, pool_size: int = 5, max_overflow: int = 25
-                 ) -> dict[str, str]:
+def postgres_env(database_url: str, *, pool_size: int = 5, max_overflow: int = 25,
+                 wait: int = 30) -> dict[str, str]:
     """eventsourcing's POSTGRES_* settings for a libpq URL.
 
     Every projection runner holds one connection while it tails the log (its lock and
     LISTEN), so the pool must outgrow the number of read models (a dozen now) with room
     for the writes: at most ``pool_size + max_overflow`` connections, opened as needed.
+    A pooled connection is checked before use (a database restart leaves stale ones), and
+    a caller waits at most ``wait`` seconds for one.
     """
     info = conninfo_to_dict(database_url)
     return {
@@ -31,13 +33,17 @@ def postgres_env(database_url: str, *, pool_size: int = 5, max_overflow: int = 2
         "POSTGRES_MAX_OVERFLOW": str(max_overflow),
         "APPLICATION_RECORDER_TOPIC": RECORDER_TOPIC,
         "CREATE_TABLE": "y",
+        "POSTGRES_PRE_PING": "y",
+        "POSTGRES_CONNECT_TIMEOUT": str(wait),
     }
 
 
-def build_application(database_url: str | None, secret: bytes) -> CustomerOperations:
-    """The application on PostgreSQL, or in memory when ``database_url`` is None."""
+def build_application(database_url: str | None, secret: bytes, *, wait: int = 30
+                      ) -> CustomerOperations:
+    """The application on PostgreSQL, or in memory when ``database_url`` is None;
+    ``wait``: seconds a write waits for a connection (the API answers sooner)."""
     vault = AesGcmVault(secret)
     key = derive_key(secret, "blind-index")
     if database_url is None:
         return CustomerOperations(vault=vault, blind_key=key, recorder=SiyuMemoryRecorder())
-    return CustomerOperations(postgres_env(database_url), vault=vault, blind_key=key)
+    return CustomerOperations(postgres_env(database_url, wait=wait), vault=vault, blind_key=key)
