@@ -62,11 +62,11 @@ BATCH = 1000
 WORKER = textwrap.dedent("""
     import sys, threading
     from siyu.settings import Settings
-    from workers.campaign_client import WeComCampaignGateway
+    from adapters.campaign_client import WeComCampaignGateway
     from workers.fake_wecom import FAKE_APP_ID, FAKE_APP_SECRET, FAKE_CORP_ID, FAKE_CORP_SECRET
     from workers.fake_sms import FAKE_SMS_APP_ID, FAKE_SMS_SECRET_ID, FAKE_SMS_SECRET_KEY
     from workers.main import PipelineOptions, build_pipeline
-    from workers.sms_client import TencentSms
+    from adapters.sms_client import TencentSms
     url, fake, produce, rates, secret = sys.argv[1:6]
     settings = Settings(database_url=url, broker_url=None, data_dir=None,
                         secret=secret.encode())

@@ -25,6 +25,10 @@ from typing import Any, cast
 import dramatiq
 from eventsourcing.postgres import PostgresDatastore
 
+from adapters.campaign_client import WeComCampaignGateway
+from adapters.campaign_gateway import CampaignGateway
+from adapters.sms_client import TencentSms
+from adapters.wecom_client import OutboundGateway, StaffMessageGateway, WeComGateway
 from domain.application import CustomerOperations
 from projections.runner import BatchRunner, Tracker
 from siyu.bootstrap import build_application
@@ -39,8 +43,6 @@ from workers.alerts import (
 )
 from workers.auto_tag import AutoTagger
 from workers.broker import make_broker
-from workers.campaign_client import WeComCampaignGateway
-from workers.campaign_gateway import CampaignGateway
 from workers.campaigns import (
     CAMPAIGN_QUEUE,
     CampaignDeps,
@@ -70,9 +72,7 @@ from workers.fake_wecom import (
     RunningFakeWeCom,
     run_fake_wecom,
 )
-from workers.gateway import OutboundGateway, StaffMessageGateway, WeComGateway
 from workers.outbox import Dispatcher, OutboxStore, WelcomeOutboxView
-from workers.sms_client import TencentSms
 from workers.sops import SOP_QUEUE, SopDeps, SopDispatcher, SopStore, declare_sop_actor
 from workers.welcome import (
     DEFAULT_QUEUE,

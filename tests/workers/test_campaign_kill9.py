@@ -47,7 +47,7 @@ WORKER = textwrap.dedent("""
     import sys, threading
     from datetime import timedelta
     from siyu.settings import Settings
-    from workers.campaign_client import WeComCampaignGateway
+    from adapters.campaign_client import WeComCampaignGateway
     from workers.fake_wecom import FAKE_APP_ID, FAKE_APP_SECRET, FAKE_CORP_ID, FAKE_CORP_SECRET
     from workers.main import PipelineOptions, build_pipeline
     url, broker, fake, suffix, secret = sys.argv[1:6]

@@ -12,6 +12,7 @@ import pytest
 from dramatiq.brokers.stub import StubBroker
 from psycopg_pool import ConnectionPool
 
+from adapters.wecom_client import WeComGateway
 from domain.application import CustomerOperations
 from domain.daily_report import DailyReport, report_id
 from domain.ingestion import EventItem, OrderItem
@@ -26,7 +27,6 @@ from workers.daily_report import (
     report_day,
 )
 from workers.fake_wecom import FAKE_CORP_ID, FAKE_CORP_SECRET, RunningFakeWeCom
-from workers.gateway import WeComGateway
 
 DAY = datetime.now(SHANGHAI).date() - timedelta(days=2)
 

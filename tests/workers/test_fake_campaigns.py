@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from adapters.campaign_client import WeComCampaignGateway
+from adapters.campaign_gateway import Delivery, RecipientStatus
 from siyu.settings import Settings
-from workers.campaign_client import WeComCampaignGateway
-from workers.campaign_gateway import Delivery, RecipientStatus
 from workers.fake_campaigns import SHANGHAI, FakeCampaigns, month_of
 from workers.fake_wecom import (
     FAKE_APP_ID,

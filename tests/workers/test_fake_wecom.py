@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from adapters.wecom_client import Outcome, WeComGateway
 from workers.fake_wecom import FAKE_CORP_ID, FAKE_CORP_SECRET, RunningFakeWeCom, run_fake_wecom
-from workers.gateway import Outcome, WeComGateway
 
 
 def gateway(fake: RunningFakeWeCom, secret: str = FAKE_CORP_SECRET) -> WeComGateway:

@@ -16,6 +16,7 @@ import pytest
 from dramatiq.brokers.stub import StubBroker
 from eventsourcing.postgres import PostgresDatastore
 
+from adapters.wecom_client import WeComGateway
 from domain.application import CustomerOperations
 from domain.customer import Customer
 from projections.runner import BatchRunner, Tracker
@@ -28,7 +29,6 @@ from tests.workers.support import (
     welcome_outcomes,
 )
 from workers.fake_wecom import FAKE_CORP_ID, FAKE_CORP_SECRET, RunningFakeWeCom
-from workers.gateway import WeComGateway
 from workers.outbox import OutboxStore, WelcomeOutboxView
 from workers.welcome import (
     TEMPLATES,

@@ -16,7 +16,7 @@ Every answer is classified (:data:`ERRCODES`): 0 → ACCEPTED; 45009 / 45011 / 4
 HTTP 429 → RATE_LIMITED with ``retry_after`` (the ``Retry-After`` header, else
 ``rate_limit_backoff``); -1, HTTP 5xx / 408, garbled replies and network errors →
 TRANSIENT; every other errcode (40003, 41001, 43101, …) and HTTP 4xx → REFUSED. A token
-refused with 40014 / 42001 is fetched again once (:class:`workers.gateway.WeComSession`).
+refused with 40014 / 42001 is fetched again once (:class:`adapters.wecom_client.WeComSession`).
 
 **Dedupe keys, and what WeCom does not give us.** Neither ``add_msg_template`` nor
 ``subscribe/send`` has a client dedupe key (unlike the Official Account mass send's
@@ -66,7 +66,7 @@ from typing import Any, NamedTuple, TypeVar
 
 import httpx
 
-from workers.campaign_gateway import (
+from adapters.campaign_gateway import (
     BatchRecipient,
     Delivery,
     DirectResult,
@@ -75,8 +75,8 @@ from workers.campaign_gateway import (
     ResultUnavailable,
     TaskResult,
 )
-from workers.gateway import Reply, TokenRefused, WeComSession
-from workers.sms_client import TencentSms
+from adapters.sms_client import TencentSms
+from adapters.wecom_client import Reply, TokenRefused, WeComSession
 
 log = logging.getLogger(__name__)
 
@@ -216,12 +216,12 @@ def _fingerprint(*parts: Any) -> str:
 
 
 class WeComCampaignGateway:
-    """:class:`workers.campaign_gateway.CampaignGateway` against WeCom (and WeChat for
+    """:class:`adapters.campaign_gateway.CampaignGateway` against WeCom (and WeChat for
     direct subscribe messages). Thread-safe; close it with :meth:`close`.
 
     ``app_id`` / ``app_secret`` configure the mini-program (``direct_base_url``, default
     the WeCom base — the fake serves both); without them direct sends are REFUSED.
-    ``sms`` (:class:`workers.sms_client.TencentSms`) sends the ``sms`` channel in batches;
+    ``sms`` (:class:`adapters.sms_client.TencentSms`) sends the ``sms`` channel in batches;
     without it SMS sends are REFUSED ("sms channel not configured").
     """
 

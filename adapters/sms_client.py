@@ -42,7 +42,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from workers.campaign_gateway import BatchRecipient, Delivery, DirectResult
+from adapters.campaign_gateway import BatchRecipient, Delivery, DirectResult
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ def plan_requests(recipients: Sequence[BatchRecipient], dedupe_key: str,
 
 
 class TencentSms:
-    """``SendSms`` batches for :class:`workers.campaign_client.WeComCampaignGateway`."""
+    """``SendSms`` batches for :class:`adapters.campaign_client.WeComCampaignGateway`."""
 
     def __init__(self, base_url: str, secret_id: str, secret_key: str, sdk_app_id: str,
                  sign_name: str, *, region: str = "ap-guangzhou", timeout: float = 10.0,
