@@ -26,7 +26,7 @@ refused with 40014 / 42001 is fetched again once (:class:`adapters.wecom_client.
    ``memo_size``) and a repeated key returns it as DUPLICATE without calling WeCom. A key
    reused for a *different* request is REFUSED (a bug in the caller's key derivation).
 2. At the provider: with ``send_dedupe_key=True`` the key travels as an extension field
-   ``dedupe_key`` in the JSON body. The local fake (:mod:`workers.fake_campaigns`) honours
+   ``dedupe_key`` in the JSON body. The local fake (:mod:`fakes.campaigns`) honours
    it: the same key gets the first answer back, marked ``"duplicate": true``, and nothing
    is sent twice, even after a lost reply. Real WeCom ignores unknown fields at best, so the
    field is off by default and only turned on for the fake.

@@ -19,7 +19,7 @@
 **Dedupe keys.** Each request's key is ``{dedupe_key}:{digest of its recipients' keys}``:
 the same recipients (send keys) give the same key on every retry, whatever else the chunk
 held. The key travels in ``SessionContext`` (Tencent echoes it back per number; the local
-fake, :mod:`workers.fake_sms`, deduplicates on it: the first answer again, nothing sent
+fake, :mod:`fakes.sms`, deduplicates on it: the first answer again, nothing sent
 twice). In process, the answer to each key is remembered (bounded LRU). **Real Tencent does
 not deduplicate**: after an ambiguous failure (lost reply, 5xx) a retry sends the SMS again.
 

@@ -15,8 +15,8 @@ import pytest
 from adapters.campaign_client import WeComCampaignGateway
 from adapters.campaign_gateway import BatchRecipient, Delivery
 from adapters.sms_client import MAX_NUMBERS, TencentSms, plan_requests, sign, signature
-from workers.fake_sms import FAKE_SMS_APP_ID, FAKE_SMS_SECRET_ID, FAKE_SMS_SECRET_KEY
-from workers.fake_wecom import FAKE_CORP_ID, FAKE_CORP_SECRET, RunningFakeWeCom, run_fake_wecom
+from fakes.sms import FAKE_SMS_APP_ID, FAKE_SMS_SECRET_ID, FAKE_SMS_SECRET_KEY
+from fakes.wecom import FAKE_CORP_ID, FAKE_CORP_SECRET, RunningFakeWeCom, run_fake_wecom
 
 
 def number(n: int) -> str:

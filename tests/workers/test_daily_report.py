@@ -16,6 +16,7 @@ from adapters.wecom_client import WeComGateway
 from domain.application import CustomerOperations
 from domain.daily_report import DailyReport, report_id
 from domain.ingestion import EventItem, OrderItem
+from fakes.wecom import FAKE_CORP_ID, FAKE_CORP_SECRET, RunningFakeWeCom
 from projections.daily_report import SHANGHAI
 from projections.runner import BatchRunner, Tracker
 from siyu.processes import read_model_views
@@ -26,7 +27,6 @@ from workers.daily_report import (
     declare_report_actor,
     report_day,
 )
-from workers.fake_wecom import FAKE_CORP_ID, FAKE_CORP_SECRET, RunningFakeWeCom
 
 DAY = datetime.now(SHANGHAI).date() - timedelta(days=2)
 

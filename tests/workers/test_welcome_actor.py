@@ -19,6 +19,7 @@ from eventsourcing.postgres import PostgresDatastore
 from adapters.wecom_client import WeComGateway
 from domain.application import CustomerOperations
 from domain.customer import Customer
+from fakes.wecom import FAKE_CORP_ID, FAKE_CORP_SECRET, RunningFakeWeCom
 from projections.runner import BatchRunner, Tracker
 from tests.workers.support import (
     TEST_RETRY,
@@ -28,7 +29,6 @@ from tests.workers.support import (
     friend_added_key,
     welcome_outcomes,
 )
-from workers.fake_wecom import FAKE_CORP_ID, FAKE_CORP_SECRET, RunningFakeWeCom
 from workers.outbox import OutboxStore, WelcomeOutboxView
 from workers.welcome import (
     TEMPLATES,

@@ -1,6 +1,6 @@
 """The campaign half of the local fake WeCom: mass-send tasks and subscribe messages.
 
-Mounted into :func:`workers.fake_wecom.create_app` (same server, same access tokens).
+Mounted into :func:`fakes.wecom.create_app` (same server, same access tokens).
 What it reproduces, as WeCom / WeChat document it:
 
 * ``POST /cgi-bin/externalcontact/add_msg_template`` (``chat_type`` single, ``sender``, at

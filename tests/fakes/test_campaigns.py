@@ -14,9 +14,8 @@ import pytest
 
 from adapters.campaign_client import WeComCampaignGateway
 from adapters.campaign_gateway import Delivery, RecipientStatus
-from siyu.settings import Settings
-from workers.fake_campaigns import SHANGHAI, FakeCampaigns, month_of
-from workers.fake_wecom import (
+from fakes.campaigns import SHANGHAI, FakeCampaigns, month_of
+from fakes.wecom import (
     FAKE_APP_ID,
     FAKE_APP_SECRET,
     FAKE_CORP_ID,
@@ -25,7 +24,8 @@ from workers.fake_wecom import (
     RunningFakeWeCom,
     run_fake_wecom,
 )
-from workers.main import campaign_gateway_for, fake_wecom_for
+from siyu.gateways import campaign_gateway_for, fake_wecom_for
+from siyu.settings import Settings
 
 
 class Clock:

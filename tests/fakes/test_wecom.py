@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from adapters.wecom_client import Outcome, WeComGateway
-from workers.fake_wecom import FAKE_CORP_ID, FAKE_CORP_SECRET, RunningFakeWeCom, run_fake_wecom
+from fakes.wecom import FAKE_CORP_ID, FAKE_CORP_SECRET, RunningFakeWeCom, run_fake_wecom
 
 
 def gateway(fake: RunningFakeWeCom, secret: str = FAKE_CORP_SECRET) -> WeComGateway:
