@@ -11,7 +11,9 @@ PostgreSQL for a fresh machine).
 
 Outbound clients: :mod:`adapters.wecom_client` (WeCom welcome and staff messages, the
 token session), :mod:`adapters.campaign_gateway` (the interface campaigns send through),
-:mod:`adapters.campaign_client` (WeCom mass send and mini-program subscribe messages),
-:mod:`adapters.sms_client` (Tencent Cloud SMS), :mod:`adapters.http_keepalive` (the lean
+:mod:`adapters.campaign_client` (WeCom mass send, and the direct channels below),
+:mod:`adapters.miniprogram_client` (WeChat mini-program subscribe messages),
+:mod:`adapters.sms_client` (Tencent Cloud SMS), :mod:`adapters.campaign_replies` (how
+their answers are classified and remembered), :mod:`adapters.http_keepalive` (the lean
 keep-alive HTTP client of the hot path).
 """
