@@ -46,7 +46,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from adapters.sms_client import ALGORITHM, MAX_NUMBERS, signature
-from fakes.campaigns import SHANGHAI
+from fakes.campaign_records import SHANGHAI
 
 FAKE_SMS_SECRET_ID = "AKIDfakesiyu"  # noqa: S105 - the local fake's
 FAKE_SMS_SECRET_KEY = "fake-sms-secret-key"  # noqa: S105 - the local fake's, not a secret

@@ -21,10 +21,11 @@ with ``{"kind": …, "count": N}`` makes the next N send calls fail (``http_500`
 reply is an HTTP 502: the ambiguous case), ``token_expired`` (42001)), ``POST /fake/reset``.
 
 The campaign APIs (``add_msg_template``, ``get_groupmsg_send_result``, ``subscribe/send``) and
-their control API under ``/fake/campaigns/…`` come from :mod:`fakes.campaigns`
-(``FakeWeCom.campaigns``); ``GET /cgi-bin/token?grant_type=client_credential&appid=&secret=``
-issues the mini-program tokens they accept (WeChat's shape: errcode 40013 / 40125 on a wrong
-app id / secret). ``POST /fake/reset`` resets both halves.
+their control API under ``/fake/campaigns/…`` come from :mod:`fakes.campaign_routes`
+over ``FakeWeCom.campaigns`` (:class:`fakes.campaigns.FakeCampaigns`);
+``GET /cgi-bin/token?grant_type=client_credential&appid=&secret=`` issues the mini-program
+tokens they accept (WeChat's shape: errcode 40013 / 40125 on a wrong app id / secret).
+``POST /fake/reset`` resets both halves.
 
 Run it with :func:`run_fake_wecom` (uvicorn in a background thread on 127.0.0.1).
 """
@@ -45,8 +46,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from fakes.campaign_routes import routes as campaign_routes
 from fakes.campaigns import FakeCampaigns
-from fakes.campaigns import routes as campaign_routes
 from fakes.sms import FakeSms
 from fakes.sms import routes as sms_routes
 

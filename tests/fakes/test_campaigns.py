@@ -14,7 +14,8 @@ import pytest
 
 from adapters.campaign_client import WeComCampaignGateway
 from adapters.campaign_gateway import Delivery, RecipientStatus
-from fakes.campaigns import SHANGHAI, FakeCampaigns, month_of
+from fakes.campaign_records import SHANGHAI, month_of
+from fakes.campaigns import FakeCampaigns
 from fakes.wecom import (
     FAKE_APP_ID,
     FAKE_APP_SECRET,
