@@ -23,6 +23,8 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET, UnsetType
 
+from adapters.tokens import ensure_token_table, resolve_token
+from adapters.vault import AesGcmVault, derive_key
 from api.auth import CachedResolver, Principal, bearer_token
 from api.batcher import WriteBatcher
 from api.context import Context, Services
@@ -45,8 +47,6 @@ from api.wecom_crypto import WeComCrypto
 from siyu.bootstrap import build_application
 from siyu.processes import prepare_read_models
 from siyu.settings import Settings
-from siyu.tokens import ensure_token_table, resolve_token
-from siyu.vault import AesGcmVault, derive_key
 
 NOBODY = Principal(kind="anonymous", subject_id="")
 #: Operations (subscriptions, or queries sent over the socket) in flight per WebSocket.

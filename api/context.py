@@ -9,13 +9,13 @@ from uuid import UUID
 
 from strawberry.dataloader import DataLoader
 
+from adapters.vault import AesGcmVault
 from api.auth import Principal
 from api.batcher import WriteBatcher
 from api.live import LeaderboardHub
 from api.read_models import ReadModels
 from domain.application import CustomerOperations
 from projections.runner import Tracker
-from siyu.vault import AesGcmVault
 
 
 @dataclass

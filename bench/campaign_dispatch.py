@@ -48,11 +48,11 @@ from bench.common import (
 from bench.fake_gateway import TEMPLATE, openid
 from domain.application import CustomerOperations
 from domain.ingestion import EventItem
+from fakes.wecom import FAKE_APP_ID, FAKE_APP_SECRET
 from projections.campaign_planning import launch
 from projections.runner import BatchRunner, Tracker
 from siyu.bootstrap import build_application
 from siyu.processes import prepare_read_models, read_model_views
-from workers.fake_wecom import FAKE_APP_ID, FAKE_APP_SECRET
 
 PREFIX = "oBench"
 STAFF = 20  # WeCom senders of the mass-send benchmark
@@ -62,11 +62,11 @@ BATCH = 1000
 WORKER = textwrap.dedent("""
     import sys, threading
     from siyu.settings import Settings
-    from workers.campaign_client import WeComCampaignGateway
-    from workers.fake_wecom import FAKE_APP_ID, FAKE_APP_SECRET, FAKE_CORP_ID, FAKE_CORP_SECRET
-    from workers.fake_sms import FAKE_SMS_APP_ID, FAKE_SMS_SECRET_ID, FAKE_SMS_SECRET_KEY
+    from adapters.campaign_client import WeComCampaignGateway
+    from fakes.wecom import FAKE_APP_ID, FAKE_APP_SECRET, FAKE_CORP_ID, FAKE_CORP_SECRET
+    from fakes.sms import FAKE_SMS_APP_ID, FAKE_SMS_SECRET_ID, FAKE_SMS_SECRET_KEY
     from workers.main import PipelineOptions, build_pipeline
-    from workers.sms_client import TencentSms
+    from adapters.sms_client import TencentSms
     url, fake, produce, rates, secret = sys.argv[1:6]
     settings = Settings(database_url=url, broker_url=None, data_dir=None,
                         secret=secret.encode())

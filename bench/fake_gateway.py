@@ -1,6 +1,6 @@
 """``python -m bench.fake_gateway PORT PREFIX COUNT``: the fake WeCom in its own process.
 
-The fake (:mod:`workers.fake_wecom`, with its campaign APIs) listens on ``PORT`` with
+The fake (:mod:`fakes.wecom`, with its campaign APIs) listens on ``PORT`` with
 long-term subscriptions to :data:`TEMPLATE` for the openids ``{PREFIX}{n:06d}``,
 ``n < COUNT``, and no rate limit; it prints ``ready`` once listening and runs until
 SIGTERM. A process of its own, so the gateway does not share a GIL with the workers.
@@ -12,8 +12,8 @@ import signal
 import sys
 import threading
 
-from workers.fake_campaigns import FakeCampaigns
-from workers.fake_wecom import FakeWeCom, run_fake_wecom
+from fakes.campaigns import FakeCampaigns
+from fakes.wecom import FakeWeCom, run_fake_wecom
 
 TEMPLATE = "tpl-bench"
 

@@ -25,12 +25,12 @@ from typing import Any
 
 import websockets
 
+from adapters.tokens import ensure_token_table, issue_token
 from bench.common import SECRET, Measure, free_port, fresh_database, measure, percentile, server
 from domain.ingestion import EventItem
 from projections.runner import BatchRunner
 from siyu.bootstrap import build_application
 from siyu.processes import prepare_read_models, read_model_views
-from siyu.tokens import ensure_token_table, issue_token
 
 DAY = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
 STAFF = 50

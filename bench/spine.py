@@ -34,7 +34,7 @@ BATCH = 1000
 
 
 def _service_token(url: str) -> str:
-    from siyu.tokens import ensure_token_table, issue_token
+    from adapters.tokens import ensure_token_table, issue_token
 
     ensure_token_table(url)
     return issue_token(url, "service", "bench", None, "bench")

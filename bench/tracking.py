@@ -99,7 +99,7 @@ def traffic(total: int, customers: int, seed: int = 7) -> tuple[list[dict[str, A
 
 
 def _service_token(url: str) -> str:
-    from siyu.tokens import ensure_token_table, issue_token
+    from adapters.tokens import ensure_token_table, issue_token
 
     ensure_token_table(url)
     return issue_token(url, "service", "bench-tracking", None, "bench")

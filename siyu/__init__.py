@@ -1,1 +1,1 @@
-"""Wiring and infrastructure: settings, storage, the vault, the embedded server, the CLI."""
+"""Wiring: settings, the CLI, the processes and their clients, the demo, the mall importer."""

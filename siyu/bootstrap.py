@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from psycopg.conninfo import conninfo_to_dict
 
+from adapters.recorders import SiyuMemoryRecorder
+from adapters.vault import AesGcmVault, derive_key
 from domain.application import CustomerOperations
-from siyu.recorders import SiyuMemoryRecorder
-from siyu.vault import AesGcmVault, derive_key
 
-RECORDER_TOPIC = "siyu.recorders:SiyuPostgresRecorder"
+RECORDER_TOPIC = "adapters.recorders:SiyuPostgresRecorder"
 
 
 def postgres_env(database_url: str, *, pool_size: int = 5, max_overflow: int = 25,

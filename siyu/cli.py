@@ -47,7 +47,7 @@ def database(settings: Settings) -> Iterator[Settings]:
     if settings.database_url is not None:
         yield settings
         return
-    from siyu.embedded import EmbeddedPostgres
+    from adapters.embedded_postgres import EmbeddedPostgres
 
     embedded = EmbeddedPostgres(settings.data_dir)
     url = embedded.start()
@@ -58,7 +58,8 @@ def database(settings: Settings) -> Iterator[Settings]:
 
 
 def _demo_data(settings: Settings, customers: int) -> dict[str, str]:
-    from siyu import demo, tokens
+    from adapters import tokens
+    from siyu import demo
     from siyu.bootstrap import build_application
     from siyu.processes import catch_up
 
@@ -216,7 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             granted = grant_bi_role(ready.database_url, args.name, args.password)
             print(f"{args.name}: SELECT on {', '.join(granted)}")
         elif args.command == "token":
-            from siyu.tokens import ensure_token_table, issue_token
+            from adapters.tokens import ensure_token_table, issue_token
 
             assert ready.database_url is not None
             if args.kind == "staff" and not args.role:

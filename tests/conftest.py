@@ -18,6 +18,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from domain.application import CustomerOperations
+from fakes.wecom import RunningFakeWeCom, run_fake_wecom
 from siyu.bootstrap import build_application
 
 
@@ -75,6 +76,13 @@ def pg_app(pg_url: str) -> Iterator[CustomerOperations]:
     app = build_application(pg_url, SECRET)
     yield app
     app.close()
+
+
+@pytest.fixture
+def fake_wecom() -> Iterator[RunningFakeWeCom]:
+    """The local fake WeCom (with its campaign and SMS APIs) on a free loopback port."""
+    with run_fake_wecom() as fake:
+        yield fake
 
 
 @pytest.fixture

@@ -33,6 +33,7 @@ import pytest
 from psycopg_pool import ConnectionPool
 from starlette.testclient import TestClient
 
+from adapters.tokens import ensure_token_table, issue_token
 from api.app import create_app
 from domain.application import CustomerOperations
 from domain.ingestion import EventItem
@@ -41,7 +42,6 @@ from siyu.bootstrap import build_application
 from siyu.demo_staff import TERMS
 from siyu.processes import catch_up
 from siyu.settings import Settings
-from siyu.tokens import ensure_token_table, issue_token
 from tests.api.conftest import projections_running
 from tests.api.test_alerts_http import FakeStaffGateway, run_alert_worker
 from tests.conftest import SECRET, reset_schema

@@ -46,7 +46,7 @@ class ThrowawayCluster:
         command = [str(self.bindir / args[0]), *args[1:]]
         if self._as_postgres:
             command = ["runuser", "-u", "postgres", "--", *command]
-        return subprocess.run(command, capture_output=True, text=True, check=check,  # noqa: S603
+        return subprocess.run(command, capture_output=True, text=True, check=check,
                               timeout=60)
 
     def init(self) -> ThrowawayCluster:

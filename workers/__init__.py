@@ -1,13 +1,16 @@
-"""Outbound work: the welcome-message pipeline and its wiring.
+"""Outbound work and jobs: the Dramatiq actors, their outboxes and dispatchers, the clock.
 
-``FriendAdded`` (with a welcome code) → ``welcome_outbox`` row, written by a
-projection together with its tracking position → the dispatcher enqueues the
-row's key → the ``send_welcome`` actor calls the gateway outside any database
-transaction → the outcome comes back as an event on the customer.
+Every outbound message follows one shape: a decision recorded in the event log → an
+outbox row (or a due step) written by a projection with its tracking position → a
+dispatcher enqueues ids → an idempotent actor calls a client from :mod:`adapters`
+outside any database transaction → the outcome comes back as an event.
 
-Modules: :mod:`workers.broker` (broker from a URL), :mod:`workers.gateway`
-(the WeCom-shaped API client), :mod:`workers.fake_wecom` (a local fake of it),
-:mod:`workers.outbox` (the outbox table, its view and dispatcher),
-:mod:`workers.welcome` (templates and the actor), :mod:`workers.main`
-(one wiring point: ``build_pipeline`` / ``run_worker``).
+Modules: :mod:`workers.welcome` and :mod:`workers.outbox` (welcome messages),
+:mod:`workers.campaigns` and :mod:`workers.confirmation_tasks` (campaigns, WeCom
+mass-send confirmation tasks), :mod:`workers.sops` (SOP steps), :mod:`workers.alerts`
+(staff alerts), :mod:`workers.daily_report` (daily reports), :mod:`workers.auto_tag`
+(auto-tag rules), :mod:`workers.clock` (time-slot ticks), :mod:`workers.polling` (the
+dispatchers' loop), :mod:`workers.broker` (the broker from a URL) and
+:mod:`workers.main` (the worker's wiring: ``build_pipeline`` / ``run_worker``). The
+local fakes of WeCom and Tencent SMS are in :mod:`fakes`.
 """

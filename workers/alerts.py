@@ -37,6 +37,7 @@ from psycopg.rows import DictRow, dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
+from adapters.wecom_client import Outcome, StaffMessageGateway
 from domain.application import CustomerOperations
 from domain.customer import Customer
 from domain.staff import MANAGER_ROLES
@@ -49,7 +50,6 @@ from domain.staff_alert import (
 )
 from domain.working_time import working_seconds
 from projections.staff_chats import load_schedule
-from workers.gateway import Outcome, StaffMessageGateway
 from workers.welcome import RetryPolicy, TransientSendError
 
 log = logging.getLogger(__name__)

@@ -36,10 +36,10 @@ import dramatiq
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
+from adapters.campaign_gateway import BATCH_LIMITS, BatchRecipient, CampaignGateway, Delivery
 from domain.application import CustomerOperations
 from domain.campaign import render, send_key
 from domain.campaigning import SendOutcome
-from workers.campaign_gateway import BATCH_LIMITS, BatchRecipient, CampaignGateway, Delivery
 from workers.polling import PollingLoop
 
 log = logging.getLogger(__name__)

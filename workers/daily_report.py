@@ -30,12 +30,12 @@ from typing import Any
 import dramatiq
 from psycopg_pool import ConnectionPool
 
+from adapters.wecom_client import Outcome, StaffMessageGateway
 from domain.application import CustomerOperations
 from domain.daily_report import MEASURES, DailyReport
 from domain.staff import MANAGER_ROLES
 from domain.target import achievement, grade
 from projections.daily_report import SHANGHAI
-from workers.gateway import Outcome, StaffMessageGateway
 from workers.welcome import RetryPolicy, TransientSendError
 
 log = logging.getLogger(__name__)

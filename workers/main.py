@@ -25,8 +25,11 @@ from typing import Any, cast
 import dramatiq
 from eventsourcing.postgres import PostgresDatastore
 
+from adapters.campaign_gateway import CampaignGateway
+from adapters.wecom_client import OutboundGateway, StaffMessageGateway
 from domain.application import CustomerOperations
 from projections.runner import BatchRunner, Tracker
+from siyu import gateways
 from siyu.bootstrap import build_application
 from siyu.settings import Settings
 from workers.alerts import (
@@ -39,8 +42,6 @@ from workers.alerts import (
 )
 from workers.auto_tag import AutoTagger
 from workers.broker import make_broker
-from workers.campaign_client import WeComCampaignGateway
-from workers.campaign_gateway import CampaignGateway
 from workers.campaigns import (
     CAMPAIGN_QUEUE,
     CampaignDeps,
@@ -59,20 +60,7 @@ from workers.daily_report import (
     ReportStore,
     declare_report_actor,
 )
-from workers.fake_campaigns import FakeCampaigns
-from workers.fake_sms import FAKE_SMS_APP_ID, FAKE_SMS_SECRET_ID, FAKE_SMS_SECRET_KEY
-from workers.fake_wecom import (
-    FAKE_APP_ID,
-    FAKE_APP_SECRET,
-    FAKE_CORP_ID,
-    FAKE_CORP_SECRET,
-    FakeWeCom,
-    RunningFakeWeCom,
-    run_fake_wecom,
-)
-from workers.gateway import OutboundGateway, StaffMessageGateway, WeComGateway
 from workers.outbox import Dispatcher, OutboxStore, WelcomeOutboxView
-from workers.sms_client import TencentSms
 from workers.sops import SOP_QUEUE, SopDeps, SopDispatcher, SopStore, declare_sop_actor
 from workers.welcome import (
     DEFAULT_QUEUE,
@@ -141,46 +129,6 @@ def options_for(settings: Settings, *, threads: int = 4, produce: bool = True
         chat_timeout=timedelta(minutes=settings.chat_timeout_minutes),
         chat_timeout_escalation=timedelta(minutes=settings.chat_escalation_minutes),
         report_hour=settings.report_hour)
-
-
-def gateway_for(settings: Settings) -> WeComGateway:
-    """The WeCom client: ``WECOM_API_BASE``, else the local fake on its port."""
-    base = settings.wecom_api_base or f"http://127.0.0.1:{settings.fake_gateway_port}"
-    corp_id = settings.wecom_corp_id or FAKE_CORP_ID
-    corp_secret = settings.wecom_corp_secret or FAKE_CORP_SECRET
-    return WeComGateway(base, str(corp_id), str(corp_secret))
-
-
-def campaign_gateway_for(settings: Settings) -> WeComCampaignGateway:
-    """The campaign client: ``WECOM_API_BASE`` (and the mini-program settings for direct
-    messages), else the local fake for both, with the fake's ``dedupe_key`` extension on."""
-    fake = f"http://127.0.0.1:{settings.fake_gateway_port}"
-    on_fake = settings.wecom_api_base is None
-    app_id, app_secret = settings.miniprogram_app_id, settings.miniprogram_app_secret
-    direct_base = settings.miniprogram_api_base
-    if on_fake and not app_id:
-        app_id, app_secret, direct_base = FAKE_APP_ID, FAKE_APP_SECRET, fake
-    return WeComCampaignGateway(
-        settings.wecom_api_base or fake, str(settings.wecom_corp_id or FAKE_CORP_ID),
-        str(settings.wecom_corp_secret or FAKE_CORP_SECRET), app_id=app_id,
-        app_secret=app_secret, direct_base_url=direct_base, send_dedupe_key=on_fake,
-        sms=sms_for(settings))
-
-
-def sms_for(settings: Settings) -> TencentSms:
-    """Tencent Cloud SMS at ``SMS_API_BASE``, else the local fake's ``/sms``."""
-    if settings.sms_api_base is None:
-        return TencentSms(f"http://127.0.0.1:{settings.fake_gateway_port}/sms",
-                          FAKE_SMS_SECRET_ID, FAKE_SMS_SECRET_KEY, FAKE_SMS_APP_ID, "siyu")
-    return TencentSms(settings.sms_api_base, str(settings.sms_secret_id),
-                      str(settings.sms_secret_key), str(settings.sms_sdk_app_id),
-                      str(settings.sms_sign_name), region=settings.sms_region)
-
-
-def fake_wecom_for(settings: Settings) -> FakeWeCom:
-    """The fake's state for the worker and the demo: tasks confirm themselves."""
-    return FakeWeCom(campaigns=FakeCampaigns(
-        auto_confirm_after=settings.fake_auto_confirm_seconds))
 
 
 class WelcomePipeline:
@@ -400,11 +348,11 @@ def build_pipeline(settings: Settings, *, threads: int = 4,
                    campaigns: bool = True) -> WelcomePipeline:
     """Wire the welcome pipeline from settings (nothing runs until ``start()``).
 
-    ``gateway`` defaults to :func:`gateway_for` (``WECOM_API_BASE`` or the local fake's
-    port; the fake itself is not started here). ``app`` defaults to a new application
+    ``gateway`` defaults to :func:`siyu.gateways.gateway_for` (``WECOM_API_BASE`` or the
+    local fake's port; the fake itself is not started here). ``app`` defaults to a new application
     that the pipeline closes on ``stop()``; a given one is left open. With ``campaigns``
     (the default) it also sends campaigns, through ``campaign_gateway`` or
-    :func:`campaign_gateway_for`.
+    :func:`siyu.gateways.campaign_gateway_for`.
     """
     if settings.database_url is None:
         raise ValueError("the worker needs settings.database_url (the CLI provides one)")
@@ -417,14 +365,14 @@ def build_pipeline(settings: Settings, *, threads: int = 4,
         store = OutboxStore.connect(settings.database_url, max_size=options.threads + 2)
         closers.append(store.close)
         if gateway is None:
-            client = gateway_for(settings)
+            client = gateways.gateway_for(settings)
             closers.append(client.close)
             gateway = client
         broker = make_broker(settings.broker_url, settings.database_url,
                              postgres_poll_interval=options.postgres_poll_interval)
         campaign_store = None
         if campaign_gateway is None and campaigns:
-            campaign_client = campaign_gateway_for(settings)
+            campaign_client = gateways.campaign_gateway_for(settings)
             closers.append(campaign_client.close)
             campaign_gateway = campaign_client
         if campaign_gateway is not None:
@@ -477,9 +425,8 @@ def run_worker(settings: Settings, *, processes: int = 1, threads: int = 4,
     """
     if serve_fake_gateway is None:
         serve_fake_gateway = settings.wecom_api_base is None
-    fake: RunningFakeWeCom | None = None
-    if serve_fake_gateway:
-        fake = run_fake_wecom(settings.fake_gateway_port, state=fake_wecom_for(settings))
+    fake = gateways.serve_fake_gateway(settings) if serve_fake_gateway else None
+    if fake is not None:
         log.info("fake WeCom gateway on %s", fake.url)
     children: list[Any] = []
     try:

@@ -41,12 +41,12 @@ from uuid import UUID
 import dramatiq
 from psycopg_pool import ConnectionPool
 
+from adapters.campaign_gateway import Delivery
 from domain.campaign import render
 from domain.restraint import Decision, Plan, Recipient, Variant, decide
 from domain.sop import MAX_LATE, sop_send_key, stop_reason
 from domain.sopping import StepOutcome
 from projections.campaign_planning import CONTACT_WINDOW, LAUNCH_LOCK, _friends, read_contacts
-from workers.campaign_gateway import Delivery
 from workers.campaigns import CampaignDeps, RetryLater, _address, _pace, _values
 from workers.polling import PollingLoop
 

@@ -27,8 +27,8 @@ from typing import Any
 import dramatiq
 import psycopg
 
+from adapters.wecom_client import OutboundGateway, Outcome
 from domain.application import CustomerOperations
-from workers.gateway import OutboundGateway, Outcome
 from workers.outbox import FAILED, PENDING, SENT, OutboxRow, OutboxStore
 
 log = logging.getLogger(__name__)

@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from adapters.tokens import ensure_token_table, issue_token
 from api.app import create_app
 from domain.application import CustomerOperations
 from projections.runner import BatchRunner, Tracker
 from siyu.processes import read_model_views
 from siyu.settings import Settings
-from siyu.tokens import ensure_token_table, issue_token
 from tests.conftest import SECRET
 
 STAFF_ID = "0a6f0000-0000-4000-8000-000000000001"

@@ -10,13 +10,13 @@ import psycopg
 import pytest
 from psycopg_pool import ConnectionPool
 
+from adapters.tokens import issue_token
+from adapters.wecom_client import Outcome, SendResult
 from domain.application import CustomerOperations
 from projections.runner import BatchRunner, Tracker
-from siyu.tokens import issue_token
 from tests.api.conftest import OTHER_STAFF_ID, STAFF_ID, Api
 from tests.api.test_tag_groups_http import data, error
 from workers.alerts import AlertDeps, AlertOutboxView, AlertStore, deliver_staff_alert
-from workers.gateway import Outcome, SendResult
 
 pytestmark = pytest.mark.integration
 

@@ -11,14 +11,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psycopg
 import pytest
 from starlette.testclient import TestClient
 
+from adapters.tokens import ensure_token_table, issue_token
 from api.app import create_app
 from siyu.settings import Settings
-from siyu.tokens import ensure_token_table, issue_token
 from tests.conftest import SECRET
 from tests.throwaway_pg import ThrowawayCluster
 
@@ -41,14 +40,14 @@ def cluster() -> Iterator[ThrowawayCluster]:
 
 
 def ask(client: TestClient, token: str, query: str,
-        variables: dict[str, Any] | None = None) -> tuple[httpx.Response, float]:
+        variables: dict[str, Any] | None = None) -> tuple[Any, float]:
     started = time.monotonic()
     response = client.post("/graphql", json={"query": query, "variables": variables},
                            headers={"Authorization": f"Bearer {token}"})
     return response, time.monotonic() - started
 
 
-def assert_unavailable(response: httpx.Response, seconds: float) -> None:
+def assert_unavailable(response: Any, seconds: float) -> None:
     assert response.status_code == 503, response.text
     assert response.headers["retry-after"] == "2"
     codes = {e["extensions"]["code"] for e in response.json()["errors"]}

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from adapters.tokens import ensure_token_table, issue_token
 from api.app import create_app
 from siyu.settings import Settings
-from siyu.tokens import ensure_token_table, issue_token
 from tests.api.conftest import OTHER_STAFF_ID, STAFF_ID, Api
 from tests.conftest import SECRET
 
@@ -267,7 +267,7 @@ def test_a_query_by_get_without_a_token_is_refused_even_from_a_browser(api: Api)
 
 
 def test_a_revoked_token_stops_working(api: Api, pg_url: str) -> None:
-    from siyu.tokens import revoke_token
+    from adapters.tokens import revoke_token
 
     token = issue_token(pg_url, "service", "short-lived", None, "tests")
     assert "data" in api.gql("{ staffMembers { id } }", token=token)

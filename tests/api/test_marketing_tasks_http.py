@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from siyu.tokens import issue_token
+from adapters.tokens import issue_token
 from tests.api.conftest import Api
 from tests.api.test_tag_groups_http import data, error
 from tests.api.test_targets_http import hire

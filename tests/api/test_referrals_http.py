@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from siyu.tokens import issue_token
+from adapters.tokens import issue_token
 from tests.api.conftest import STAFF_ID, Api
 from tests.api.test_graphql_http import RECORD
 from tests.api.test_tag_groups_http import data, error

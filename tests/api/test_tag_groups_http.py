@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from siyu.tokens import issue_token
+from adapters.tokens import issue_token
 from tests.api.conftest import OTHER_STAFF_ID, STAFF_ID, Api
 
 pytestmark = pytest.mark.integration

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from adapters.recorders import SiyuMemoryRecorder
 from domain.application import CustomerOperations
 from domain.customer import Customer
 from domain.ingestion import EventItem, OrderItem
-from siyu.recorders import SiyuMemoryRecorder
 from tests.conftest import count_stored_events_read
 
 WECOM = ("wecom_external:ww1", "wmCustomer1")

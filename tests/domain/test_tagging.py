@@ -7,6 +7,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
+from adapters.recorders import SiyuMemoryRecorder
 from domain.application import CustomerOperations
 from domain.customer import Customer
 from domain.errors import (
@@ -19,7 +20,6 @@ from domain.errors import (
 )
 from domain.ingestion import EventItem
 from domain.tag_group import TagGroup
-from siyu.recorders import SiyuMemoryRecorder
 
 AT = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 BY = "staff:manager-1"

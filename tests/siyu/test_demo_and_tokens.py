@@ -9,9 +9,9 @@ from datetime import datetime
 import psycopg
 import pytest
 
+from adapters.tokens import ensure_token_table, issue_token, resolve_token, revoke_token
 from domain.application import CustomerOperations
 from siyu import demo
-from siyu.tokens import ensure_token_table, issue_token, resolve_token, revoke_token
 
 pytestmark = pytest.mark.integration
 

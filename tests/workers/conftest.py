@@ -1,4 +1,4 @@
-"""Fixtures of the worker tests: the fake WeCom, reachable brokers, test options.
+"""Fixtures of the worker tests: reachable brokers, test options (the fake WeCom is shared).
 
 A test that needs Redis or RabbitMQ skips when the server is unreachable, except under
 ``CI=true``, where it fails: CI must never pass by skipping its broker tests.
@@ -7,7 +7,6 @@ A test that needs Redis or RabbitMQ skips when the server is unreachable, except
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -20,7 +19,6 @@ from tests.workers.support import (
     redis_reachable,
     unreachable,
 )
-from workers.fake_wecom import RunningFakeWeCom, run_fake_wecom
 from workers.main import PipelineOptions
 
 
@@ -38,12 +36,6 @@ def amqp_url() -> str:
     if problem:
         unreachable(problem)
     return AMQP_URL
-
-
-@pytest.fixture
-def fake_wecom() -> Iterator[RunningFakeWeCom]:
-    with run_fake_wecom() as fake:
-        yield fake
 
 
 @pytest.fixture

@@ -13,15 +13,15 @@ import pytest
 from dramatiq.brokers.stub import StubBroker
 from psycopg_pool import ConnectionPool
 
+from adapters.wecom_client import WeComGateway
 from domain.application import CustomerOperations
 from domain.ingestion import EventItem
 from domain.staff_alert import StaffAlert, alert_id
 from domain.working_time import SHANGHAI
+from fakes.wecom import FAKE_CORP_ID, FAKE_CORP_SECRET, RunningFakeWeCom
 from projections.runner import BatchRunner, Tracker
 from siyu.processes import read_model_views
 from workers.alerts import AlertDeps, AlertOutboxView, AlertStore, declare_alert_actor
-from workers.fake_wecom import FAKE_CORP_ID, FAKE_CORP_SECRET, RunningFakeWeCom
-from workers.gateway import WeComGateway
 from workers.welcome import RetryPolicy
 
 pytestmark = pytest.mark.integration

@@ -24,6 +24,8 @@ import pytest
 
 from domain.application import CustomerOperations
 from domain.ingestion import EventItem
+from fakes.campaigns import FakeCampaigns
+from fakes.wecom import FAKE_APP_ID, FakeWeCom, RunningFakeWeCom, run_fake_wecom
 from projections.campaign_planning import launch
 from projections.runner import BatchRunner, Tracker
 from siyu.processes import read_model_views
@@ -35,8 +37,6 @@ from tests.workers.support import (
     redis_reachable,
     unreachable,
 )
-from workers.fake_campaigns import FakeCampaigns
-from workers.fake_wecom import FAKE_APP_ID, FakeWeCom, RunningFakeWeCom, run_fake_wecom
 
 pytestmark = pytest.mark.integration
 
@@ -47,8 +47,8 @@ WORKER = textwrap.dedent("""
     import sys, threading
     from datetime import timedelta
     from siyu.settings import Settings
-    from workers.campaign_client import WeComCampaignGateway
-    from workers.fake_wecom import FAKE_APP_ID, FAKE_APP_SECRET, FAKE_CORP_ID, FAKE_CORP_SECRET
+    from adapters.campaign_client import WeComCampaignGateway
+    from fakes.wecom import FAKE_APP_ID, FAKE_APP_SECRET, FAKE_CORP_ID, FAKE_CORP_SECRET
     from workers.main import PipelineOptions, build_pipeline
     url, broker, fake, suffix, secret = sys.argv[1:6]
     settings = Settings(database_url=url, broker_url=broker or None, data_dir=None,

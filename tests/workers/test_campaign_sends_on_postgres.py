@@ -12,12 +12,12 @@ from uuid import UUID
 import psycopg
 import pytest
 
+from adapters.campaign_gateway import BatchRecipient, Delivery, DirectResult, MassSendTask, TaskResult
 from domain.application import CustomerOperations
 from domain.ingestion import EventItem
 from projections.campaign_planning import launch
 from projections.runner import BatchRunner, Tracker
 from siyu.processes import read_model_views
-from workers.campaign_gateway import BatchRecipient, Delivery, DirectResult, MassSendTask, TaskResult
 from workers.campaigns import CampaignDeps, CampaignDispatcher, CampaignStore, RetryLater, send_chunk
 
 pytestmark = pytest.mark.integration
@@ -250,7 +250,7 @@ class MassSendGateway(RecordingGateway):
             return MassSendTask(Delivery.ACCEPTED, "ok", dedupe_key)
 
     def mass_send_result(self, task_id: str, sender: str) -> TaskResult:
-        from workers.campaign_gateway import RecipientStatus
+        from adapters.campaign_gateway import RecipientStatus
         _, recipients = self.tasks[task_id]
         confirmed = task_id in self.confirmed
         statuses = {r: (RecipientStatus.NOT_FRIEND if r in self.not_friends

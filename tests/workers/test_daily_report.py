@@ -12,9 +12,11 @@ import pytest
 from dramatiq.brokers.stub import StubBroker
 from psycopg_pool import ConnectionPool
 
+from adapters.wecom_client import WeComGateway
 from domain.application import CustomerOperations
 from domain.daily_report import DailyReport, report_id
 from domain.ingestion import EventItem, OrderItem
+from fakes.wecom import FAKE_CORP_ID, FAKE_CORP_SECRET, RunningFakeWeCom
 from projections.daily_report import SHANGHAI
 from projections.runner import BatchRunner, Tracker
 from siyu.processes import read_model_views
@@ -25,8 +27,6 @@ from workers.daily_report import (
     declare_report_actor,
     report_day,
 )
-from workers.fake_wecom import FAKE_CORP_ID, FAKE_CORP_SECRET, RunningFakeWeCom
-from workers.gateway import WeComGateway
 
 DAY = datetime.now(SHANGHAI).date() - timedelta(days=2)
 

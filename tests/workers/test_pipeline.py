@@ -20,6 +20,7 @@ import redis
 
 from domain.application import CustomerOperations
 from domain.customer import Customer
+from fakes.wecom import RunningFakeWeCom
 from tests.workers.support import (
     CrashingStore,
     add_friend,
@@ -30,7 +31,6 @@ from tests.workers.support import (
     wait_until,
     welcome_outcomes,
 )
-from workers.fake_wecom import RunningFakeWeCom
 from workers.main import PipelineOptions, WelcomePipeline, build_pipeline
 
 

@@ -12,16 +12,16 @@ from uuid import UUID
 import psycopg
 import pytest
 
+from adapters.campaign_client import WeComCampaignGateway
+from adapters.sms_client import TencentSms
 from domain.application import CustomerOperations
 from domain.ingestion import EventItem
+from fakes.sms import FAKE_SMS_APP_ID, FAKE_SMS_SECRET_ID, FAKE_SMS_SECRET_KEY
+from fakes.wecom import FAKE_CORP_ID, FAKE_CORP_SECRET, RunningFakeWeCom, run_fake_wecom
 from projections.campaign_planning import launch
 from projections.runner import BatchRunner, Tracker
 from siyu.processes import read_model_views
-from workers.campaign_client import WeComCampaignGateway
 from workers.campaigns import CampaignDeps, CampaignDispatcher, CampaignStore, RetryLater, send_chunk
-from workers.fake_sms import FAKE_SMS_APP_ID, FAKE_SMS_SECRET_ID, FAKE_SMS_SECRET_KEY
-from workers.fake_wecom import FAKE_CORP_ID, FAKE_CORP_SECRET, RunningFakeWeCom, run_fake_wecom
-from workers.sms_client import TencentSms
 
 pytestmark = pytest.mark.integration
 

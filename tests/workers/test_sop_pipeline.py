@@ -12,10 +12,10 @@ import psycopg
 import pytest
 
 from domain.application import CustomerOperations
+from fakes.wecom import RunningFakeWeCom
 from projections.runner import BatchRunner, Tracker
 from siyu.processes import read_model_views
 from tests.workers.support import add_friend, settings_for, wait_until
-from workers.fake_wecom import RunningFakeWeCom
 from workers.main import PipelineOptions, build_pipeline
 
 pytestmark = pytest.mark.integration

@@ -14,13 +14,13 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
+from adapters.campaign_gateway import BatchRecipient, Delivery, DirectResult, MassSendTask, TaskResult
 from domain.application import CustomerOperations
 from domain.ingestion import EventItem
 from projections.campaign_planning import launch, plan_audience
 from projections.runner import BatchRunner, Tracker
 from siyu.processes import read_model_views
 from tests.workers.support import customer_events
-from workers.campaign_gateway import BatchRecipient, Delivery, DirectResult, MassSendTask, TaskResult
 from workers.campaigns import CampaignDeps, CampaignStore
 from workers.sops import SopDeps, SopDispatcher, SopStore, parse, send_steps
 

@@ -16,8 +16,10 @@ import pytest
 from dramatiq.brokers.stub import StubBroker
 from eventsourcing.postgres import PostgresDatastore
 
+from adapters.wecom_client import WeComGateway
 from domain.application import CustomerOperations
 from domain.customer import Customer
+from fakes.wecom import FAKE_CORP_ID, FAKE_CORP_SECRET, RunningFakeWeCom
 from projections.runner import BatchRunner, Tracker
 from tests.workers.support import (
     TEST_RETRY,
@@ -27,8 +29,6 @@ from tests.workers.support import (
     friend_added_key,
     welcome_outcomes,
 )
-from workers.fake_wecom import FAKE_CORP_ID, FAKE_CORP_SECRET, RunningFakeWeCom
-from workers.gateway import WeComGateway
 from workers.outbox import OutboxStore, WelcomeOutboxView
 from workers.welcome import (
     TEMPLATES,

@@ -1,12 +1,12 @@
 """The campaign half of the local fake WeCom: mass-send tasks and subscribe messages.
 
-Mounted into :func:`workers.fake_wecom.create_app` (same server, same access tokens).
+Mounted into :func:`fakes.wecom.create_app` (same server, same access tokens).
 What it reproduces, as WeCom / WeChat document it:
 
 * ``POST /cgi-bin/externalcontact/add_msg_template`` (``chat_type`` single, ``sender``, at
   most 10,000 ``external_userid``) creates a **task** for the sender and answers its
   ``msgid`` and a ``fail_list`` (ids starting with ``invalid``). Nothing is sent until the
-  task is confirmed — by a test (control API below) or automatically ``auto_confirm_after``
+  task is confirmed — by a test (the control API) or automatically ``auto_confirm_after``
   seconds after creation. A task unconfirmed after ``task_ttl`` seconds expires (WeCom does
   not document an expiry; the reply then carries the extension ``"task_expired": true``).
   Senders starting with ``invalid`` get errcode 40003.
@@ -29,123 +29,44 @@ What it reproduces, as WeCom / WeChat document it:
   ``token_expired`` → 42001 once, ``lost_reply`` → processed, then HTTP 502), optionally only
   for one API (``add_msg_template``, ``send_result``, ``subscribe_send``).
 
-Control API (not WeCom's; loopback only, like the whole fake):
-
-=======  ========================================  ===================================================
-POST     ``/fake/campaigns/config``                 any of ``monthly_quota``, ``task_ttl``,
-                                                    ``auto_confirm_after``, ``corp_rate``, ``sender_rate``,
-                                                    ``rate_burst`` (null clears); answers the config
-POST     ``/fake/campaigns/not_friends``            ``{"external_userids": [...]}`` replaces the set
-POST     ``/fake/campaigns/subscriptions``          ``{"touser", "template_id", "count": 1}``
-POST     ``/fake/campaigns/faults``                 ``{"kind", "count": 1, "api": null}``
-POST     ``/fake/campaigns/clock``                  ``{"advance": seconds}`` moves the fake's time on
-GET      ``/fake/campaigns/tasks``                  every task: msgid, sender, state, counts
-POST     ``/fake/campaigns/tasks/{msgid}/confirm``  confirm now (404 unknown, 409 expired)
-GET      ``/fake/campaigns/receipts?key_prefix=``   what reached whom: ``receipts``, ``per_recipient``
-                                                    (count per recipient among receipts whose dedupe key
-                                                    starts with ``key_prefix`` — start keys with the
-                                                    campaign id to count per campaign), ``evicted``
-GET      ``/fake/campaigns/stats``                  calls per API, rate-limited answers
-POST     ``/fake/campaigns/reset``                  forget everything but the configuration
-=======  ========================================  ===================================================
-
-Memory is bounded: ``max_tasks`` tasks, ``max_receipts`` receipts, ``max_dedupe`` keys (oldest
-dropped first) and quota counters for the two latest months only.
+The routes and the control API are in :mod:`fakes.campaign_routes`, the records in
+:mod:`fakes.campaign_records`. Memory is bounded: ``max_tasks`` tasks, ``max_receipts``
+receipts, ``max_dedupe`` keys (oldest dropped first) and quota counters for the two latest
+months only.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import secrets
 import threading
 import time
 from collections import Counter, OrderedDict, deque
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-CAMPAIGN_FAULTS = frozenset({"busy", "http_503", "rate_limit", "token_expired", "lost_reply"})
-APIS = frozenset({"add_msg_template", "send_result", "subscribe_send"})
-CONFIG_KEYS = ("monthly_quota", "task_ttl", "auto_confirm_after", "corp_rate", "sender_rate",
-               "rate_burst")
-MAX_RECIPIENTS = 10_000
-#: Status codes of ``get_groupmsg_send_result``.
-NOT_SENT, SENT, NOT_FRIEND, QUOTA_REACHED = 0, 1, 2, 3
-
-Answer = tuple[int, dict[str, Any], dict[str, str]]  # HTTP status, JSON body, headers
-
-
-def _error(errcode: int, errmsg: str) -> Answer:
-    return 200, {"errcode": errcode, "errmsg": errmsg}, {}
-
-
-def month_of(epoch: float) -> str:
-    """The natural month (Asia/Shanghai) an instant falls in, as ``YYYY-MM``."""
-    return datetime.fromtimestamp(epoch, SHANGHAI).strftime("%Y-%m")
-
-
-@dataclass
-class Task:
-    msgid: str
-    sender: str
-    recipients: tuple[str, ...]
-    created_at: float
-    dedupe_key: str
-    confirmed_at: float | None = None
-    expired: bool = False
-    statuses: dict[str, int] = field(default_factory=dict)
-    send_times: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def state(self) -> str:
-        return "confirmed" if self.confirmed_at is not None else \
-            "expired" if self.expired else "pending"
-
-
-@dataclass(frozen=True, slots=True)
-class Receipt:
-    """One message that reached one recipient."""
-
-    recipient: str
-    kind: str  # "mass" or "direct"
-    msgid: str
-    dedupe_key: str  # "" when the request carried none
-    at: float
-
-
-class _Buckets:
-    """Token buckets by key (bounded: the least recently used key is dropped)."""
-
-    def __init__(self, max_keys: int = 10_000) -> None:
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
-        self._max_keys = max_keys
-
-    def take(self, key: str, rate: float, burst: float, now: float) -> float:
-        """0.0 when a request is allowed, else the seconds until one will be."""
-        tokens, last = self._buckets.get(key, (burst, now))
-        tokens = min(burst, tokens + (now - last) * rate)
-        if tokens >= 1.0:
-            self._buckets[key] = (tokens - 1.0, now)
-            wait = 0.0
-        else:
-            self._buckets[key] = (tokens, now)
-            wait = (1.0 - tokens) / rate
-        self._buckets.move_to_end(key)
-        while len(self._buckets) > self._max_keys:
-            self._buckets.popitem(last=False)
-        return wait
-
-    def clear(self) -> None:
-        self._buckets.clear()
+from fakes.campaign_records import (
+    APIS,
+    CAMPAIGN_FAULTS,
+    CONFIG_KEYS,
+    MAX_RECIPIENTS,
+    NOT_FRIEND,
+    NOT_SENT,
+    QUOTA_REACHED,
+    SENT,
+    Answer,
+    Receipt,
+    ReceiptLog,
+    ReplayCache,
+    Task,
+    TaskExpired,
+    error,
+    fingerprint,
+    month_of,
+    request_key,
+)
+from fakes.rate_limits import TokenBuckets
 
 
 @dataclass
@@ -166,16 +87,15 @@ class FakeCampaigns:
     monotonic: Callable[[], float] = time.monotonic  # rate limits
     calls: Counter[str] = field(default_factory=Counter)
     rate_limited: Counter[str] = field(default_factory=Counter)
-    evicted_receipts: int = 0
     _offset: float = 0.0
     _tasks: OrderedDict[str, Task] = field(default_factory=OrderedDict)
     _pending: dict[str, Task] = field(default_factory=dict)
     _quota: dict[str, Counter[str]] = field(default_factory=dict)  # month -> recipient -> n
     _subscriptions: dict[tuple[str, str], int] = field(default_factory=dict)
-    _dedupe: OrderedDict[str, tuple[str, dict[str, Any]]] = field(default_factory=OrderedDict)
-    _receipts: deque[Receipt] = field(default_factory=deque)
+    _dedupe: ReplayCache = field(default_factory=ReplayCache)
+    _receipts: ReceiptLog = field(default_factory=ReceiptLog)
     _faults: deque[tuple[str, str | None]] = field(default_factory=deque)
-    _buckets: _Buckets = field(default_factory=_Buckets)
+    _buckets: TokenBuckets = field(default_factory=TokenBuckets)
     _lock: threading.RLock = field(default_factory=threading.RLock)
 
     # -- control ---------------------------------------------------------------
@@ -233,7 +153,6 @@ class FakeCampaigns:
                 keep.clear()
             self._buckets.clear()
             self.not_friends = set()
-            self.evicted_receipts = 0
             self._offset = 0.0
 
     def confirm(self, msgid: str) -> Task:
@@ -261,7 +180,7 @@ class FakeCampaigns:
     def receipts(self, key_prefix: str = "") -> list[Receipt]:
         with self._lock:
             self._settle()
-            return [r for r in self._receipts if r.dedupe_key.startswith(key_prefix)]
+            return self._receipts.matching(key_prefix)
 
     def per_recipient(self, key_prefix: str = "") -> dict[str, int]:
         """How many messages each recipient got (among keys starting with ``key_prefix``)."""
@@ -305,11 +224,13 @@ class FakeCampaigns:
         task.confirmed_at = at
         self._pending.pop(task.msgid, None)
 
+    @property
+    def evicted_receipts(self) -> int:
+        """Receipts dropped (oldest first) to keep ``max_receipts``."""
+        return self._receipts.evicted
+
     def _receive(self, receipt: Receipt) -> None:
-        self._receipts.append(receipt)
-        while len(self._receipts) > self.max_receipts:
-            self._receipts.popleft()
-            self.evicted_receipts += 1
+        self._receipts.add(receipt, self.max_receipts)
 
     def _take_fault(self, api: str) -> str | None:
         for n, (kind, target) in enumerate(self._faults):
@@ -324,13 +245,13 @@ class FakeCampaigns:
         self.calls[api] += 1
         fault = self._take_fault(api)
         if fault == "busy":
-            return _error(-1, "system busy"), fault
+            return error(-1, "system busy"), fault
         if fault == "http_503":
             return (503, {"error": "service unavailable"}, {}), fault
         if fault == "rate_limit":
-            return _error(45009, "api freq out of limit"), fault
+            return error(45009, "api freq out of limit"), fault
         if fault == "token_expired":
-            return _error(42001, "access_token expired"), fault
+            return error(42001, "access_token expired"), fault
         if token_error is not None:
             return (200, token_error, {}), fault
         now = self.monotonic()
@@ -347,27 +268,12 @@ class FakeCampaigns:
                 if self.sender_rate > 0 else math.inf
             if wait > 0:
                 self.rate_limited["sender"] += 1
-                return _error(45009, "api freq out of limit"), fault
+                return error(45009, "api freq out of limit"), fault
         return None, fault
 
     def _burst(self, rate: float) -> float:
         return max(1.0, rate if self.rate_burst is None else self.rate_burst)
 
-    def _replay(self, key: str | None, fingerprint: str) -> Answer | None:
-        if key is None or key not in self._dedupe:
-            return None
-        stored_fingerprint, reply = self._dedupe[key]
-        self._dedupe.move_to_end(key)
-        if stored_fingerprint != fingerprint:
-            return _error(40058, "dedupe_key reused with a different request")
-        return 200, {**reply, "duplicate": True}, {}
-
-    def _remember(self, key: str | None, fingerprint: str, reply: dict[str, Any]) -> None:
-        if key is None:
-            return
-        self._dedupe[key] = (fingerprint, reply)
-        while len(self._dedupe) > self.max_dedupe:
-            self._dedupe.popitem(last=False)
 
     # -- the APIs --------------------------------------------------------------
     def add_msg_template(self, token_error: dict[str, Any] | None, body: Any) -> Answer:
@@ -385,14 +291,14 @@ class FakeCampaigns:
                     or not sender or not isinstance(text, str) or not text \
                     or not isinstance(recipients, list) or not recipients \
                     or not all(isinstance(r, str) and r for r in recipients):
-                return _error(40058, "invalid Request Parameter")
+                return error(40058, "invalid Request Parameter")
             if len(recipients) > MAX_RECIPIENTS:
-                return _error(40058, "external_userid exceeds 10000")
+                return error(40058, "external_userid exceeds 10000")
             if sender.startswith("invalid"):
-                return _error(40003, "invalid userid")
-            key = _key(body)
-            fingerprint = _fingerprint(sender, sorted(set(recipients)), text)
-            replayed = self._replay(key, fingerprint)
+                return error(40003, "invalid userid")
+            key = request_key(body)
+            digest = fingerprint(sender, sorted(set(recipients)), text)
+            replayed = self._dedupe.replay(key, digest)
             if replayed is not None:
                 return replayed
             fail_list = sorted({r for r in recipients if r.startswith("invalid")})
@@ -406,7 +312,7 @@ class FakeCampaigns:
                 _, dropped = self._tasks.popitem(last=False)
                 self._pending.pop(dropped.msgid, None)
             reply = {"errcode": 0, "errmsg": "ok", "fail_list": fail_list, "msgid": msgid}
-            self._remember(key, fingerprint, reply)
+            self._dedupe.remember(key, digest, reply, self.max_dedupe)
             if fault == "lost_reply":
                 return 502, {"error": "bad gateway"}, {}
             return 200, reply, {}
@@ -425,7 +331,7 @@ class FakeCampaigns:
             task = self._tasks.get(str(body.get("msgid")))
             if task is None or not isinstance(limit, int) or not 1 <= limit <= 1000 \
                     or not isinstance(cursor, str) or not cursor.isdigit():
-                return _error(40058, "invalid Request Parameter")
+                return error(40058, "invalid Request Parameter")
             mine = task.recipients if userid == task.sender else ()
             start = int(cursor)
             page = mine[start:start + limit]
@@ -450,145 +356,27 @@ class FakeCampaigns:
             touser, template_id, data = body.get("touser"), body.get("template_id"), \
                 body.get("data")
             if not isinstance(touser, str) or not touser or touser.startswith("invalid"):
-                return _error(40003, "invalid openid")
+                return error(40003, "invalid openid")
             if not isinstance(template_id, str) or not template_id \
                     or template_id.startswith("invalid"):
-                return _error(40037, "invalid template_id")
+                return error(40037, "invalid template_id")
             if not isinstance(data, dict) or not all(
                     isinstance(v, dict) and isinstance(v.get("value"), str) for v in data.values()):
-                return _error(47003, "argument invalid! data.value invalid")
-            key = _key(body)
-            fingerprint = _fingerprint(touser, template_id, data)
-            replayed = self._replay(key, fingerprint)
+                return error(47003, "argument invalid! data.value invalid")
+            key = request_key(body)
+            digest = fingerprint(touser, template_id, data)
+            replayed = self._dedupe.replay(key, digest)
             if replayed is not None:
                 return replayed
             grants = self._subscriptions.get((touser, template_id), 0)
             if grants == 0:
-                return _error(43101, "user refuse to accept the msg")
+                return error(43101, "user refuse to accept the msg")
             if grants > 0:
                 self._subscriptions[(touser, template_id)] = grants - 1
             msgid = str(secrets.randbits(48))
             self._receive(Receipt(touser, "direct", msgid, key or "", self.now()))
             reply = {"errcode": 0, "errmsg": "ok", "msgid": msgid}
-            self._remember(key, fingerprint, reply)
+            self._dedupe.remember(key, digest, reply, self.max_dedupe)
             if fault == "lost_reply":
                 return 502, {"error": "bad gateway"}, {}
             return 200, reply, {}
-
-
-class TaskExpired(Exception):
-    """The task expired before it was confirmed."""
-
-
-def _key(body: dict[str, Any]) -> str | None:
-    key = body.get("dedupe_key")
-    return key if isinstance(key, str) and key else None
-
-
-def _fingerprint(*parts: Any) -> str:
-    encoded = json.dumps(parts, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(encoded.encode()).hexdigest()
-
-
-async def _body(request: Request) -> Any:
-    try:
-        return await request.json()
-    except ValueError:
-        return None
-
-
-def _respond(answer: Answer) -> JSONResponse:
-    status, reply, headers = answer
-    return JSONResponse(reply, status_code=status, headers=headers)
-
-
-def routes(state: FakeCampaigns,
-           token_error: Callable[[str], dict[str, Any] | None]) -> list[Route]:
-    """The WeCom/WeChat campaign APIs and the control API, checking tokens with
-    ``token_error`` (None for a valid token, else WeCom's error reply)."""
-
-    def api(method: Callable[[dict[str, Any] | None, Any], Answer]
-            ) -> Callable[[Request], Awaitable[JSONResponse]]:
-        async def endpoint(request: Request) -> JSONResponse:
-            body = await _body(request)
-            return _respond(method(token_error(request.query_params.get("access_token", "")),
-                                   body))
-        return endpoint
-
-    def control(action: Callable[[dict[str, Any]], Any]
-                ) -> Callable[[Request], Awaitable[JSONResponse]]:
-        async def endpoint(request: Request) -> JSONResponse:
-            body = await _body(request)
-            try:
-                result = action(body if isinstance(body, dict) else {})
-            except (ValueError, TypeError) as error:
-                return JSONResponse({"error": str(error)}, status_code=400)
-            return JSONResponse(result if result is not None else {"ok": True})
-        return endpoint
-
-    async def confirm(request: Request) -> JSONResponse:
-        msgid = request.path_params["msgid"]
-        try:
-            task = state.confirm(msgid)
-        except KeyError:
-            return JSONResponse({"error": "unknown msgid"}, status_code=404)
-        except TaskExpired:
-            return JSONResponse({"error": "task expired"}, status_code=409)
-        return JSONResponse({"msgid": task.msgid, "state": task.state,
-                             "statuses": dict(task.statuses)})
-
-    async def tasks(_: Request) -> JSONResponse:
-        return JSONResponse(state.tasks())
-
-    async def receipts(request: Request) -> JSONResponse:
-        prefix = request.query_params.get("key_prefix", "")
-        listed = state.receipts(prefix)
-        return JSONResponse({"receipts": [asdict(r) for r in listed],
-                             "per_recipient": dict(Counter(r.recipient for r in listed)),
-                             "evicted": state.evicted_receipts})
-
-    async def stats(_: Request) -> JSONResponse:
-        return JSONResponse(state.stats())
-
-    def faults(body: dict[str, Any]) -> None:
-        api_name = body.get("api")
-        state.inject(str(body.get("kind")), int(body.get("count", 1)),
-                     None if api_name is None else str(api_name))
-
-    def not_friends(body: dict[str, Any]) -> None:
-        ids = body.get("external_userids")
-        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-            raise ValueError("external_userids must be a list of strings")
-        state.set_not_friends(ids)
-
-    def subscriptions(body: dict[str, Any]) -> None:
-        touser, template_id = body.get("touser"), body.get("template_id")
-        if not isinstance(touser, str) or not isinstance(template_id, str):
-            raise ValueError("touser and template_id are required")
-        state.grant_subscription(touser, template_id, int(body.get("count", 1)))
-
-    def clock(body: dict[str, Any]) -> dict[str, float]:
-        state.advance(float(body.get("advance", 0)))
-        return {"now": state.now()}
-
-    def reset(_: dict[str, Any]) -> None:
-        state.reset()
-
-    return [
-        Route("/cgi-bin/externalcontact/add_msg_template", api(state.add_msg_template),
-              methods=["POST"]),
-        Route("/cgi-bin/externalcontact/get_groupmsg_send_result", api(state.send_result),
-              methods=["POST"]),
-        Route("/cgi-bin/message/subscribe/send", api(state.subscribe_send), methods=["POST"]),
-        Route("/fake/campaigns/config", control(lambda b: state.configure(**b)),
-              methods=["POST"]),
-        Route("/fake/campaigns/not_friends", control(not_friends), methods=["POST"]),
-        Route("/fake/campaigns/subscriptions", control(subscriptions), methods=["POST"]),
-        Route("/fake/campaigns/faults", control(faults), methods=["POST"]),
-        Route("/fake/campaigns/clock", control(clock), methods=["POST"]),
-        Route("/fake/campaigns/tasks", tasks),
-        Route("/fake/campaigns/tasks/{msgid}/confirm", confirm, methods=["POST"]),
-        Route("/fake/campaigns/receipts", receipts),
-        Route("/fake/campaigns/stats", stats),
-        Route("/fake/campaigns/reset", control(reset), methods=["POST"]),
-    ]

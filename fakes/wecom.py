@@ -21,10 +21,11 @@ with ``{"kind": …, "count": N}`` makes the next N send calls fail (``http_500`
 reply is an HTTP 502: the ambiguous case), ``token_expired`` (42001)), ``POST /fake/reset``.
 
 The campaign APIs (``add_msg_template``, ``get_groupmsg_send_result``, ``subscribe/send``) and
-their control API under ``/fake/campaigns/…`` come from :mod:`workers.fake_campaigns`
-(``FakeWeCom.campaigns``); ``GET /cgi-bin/token?grant_type=client_credential&appid=&secret=``
-issues the mini-program tokens they accept (WeChat's shape: errcode 40013 / 40125 on a wrong
-app id / secret). ``POST /fake/reset`` resets both halves.
+their control API under ``/fake/campaigns/…`` come from :mod:`fakes.campaign_routes`
+over ``FakeWeCom.campaigns`` (:class:`fakes.campaigns.FakeCampaigns`);
+``GET /cgi-bin/token?grant_type=client_credential&appid=&secret=`` issues the mini-program
+tokens they accept (WeChat's shape: errcode 40013 / 40125 on a wrong app id / secret).
+``POST /fake/reset`` resets both halves.
 
 Run it with :func:`run_fake_wecom` (uvicorn in a background thread on 127.0.0.1).
 """
@@ -45,10 +46,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from workers.fake_campaigns import FakeCampaigns
-from workers.fake_campaigns import routes as campaign_routes
-from workers.fake_sms import FakeSms
-from workers.fake_sms import routes as sms_routes
+from fakes.campaign_routes import routes as campaign_routes
+from fakes.campaigns import FakeCampaigns
+from fakes.sms import FakeSms
+from fakes.sms import routes as sms_routes
 
 FAKE_CORP_ID = "wwfakecorp"
 FAKE_CORP_SECRET = "fake-corp-secret"  # noqa: S105 - a fake's well-known credential

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from workers.gateway import (
+from adapters.wecom_client import (
     ERRCODES,
     Outcome,
     SendResult,

@@ -7,16 +7,15 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 
 import httpx
 import pytest
 
-from siyu.settings import Settings
-from workers.campaign_client import WeComCampaignGateway
-from workers.campaign_gateway import Delivery, RecipientStatus
-from workers.fake_campaigns import SHANGHAI, FakeCampaigns, month_of
-from workers.fake_wecom import (
+from adapters.campaign_client import WeComCampaignGateway
+from adapters.campaign_gateway import Delivery, RecipientStatus
+from fakes.campaign_records import SHANGHAI, month_of
+from fakes.campaigns import FakeCampaigns
+from fakes.wecom import (
     FAKE_APP_ID,
     FAKE_APP_SECRET,
     FAKE_CORP_ID,
@@ -25,7 +24,6 @@ from workers.fake_wecom import (
     RunningFakeWeCom,
     run_fake_wecom,
 )
-from workers.main import campaign_gateway_for, fake_wecom_for
 
 
 class Clock:
@@ -441,44 +439,3 @@ def test_reset_forgets_tasks_receipts_and_keys_but_keeps_welcomes_working(
     assert per_recipient(fake_wecom) == {}
     assert again.delivery is Delivery.ACCEPTED
     assert httpx.get(f"{fake_wecom.url}/fake/sent").json() == []
-
-
-# -- wiring ---------------------------------------------------------------------------------
-
-def settings_for(**values: object) -> Settings:
-    return Settings(database_url=None, broker_url=None, data_dir=Path("."), secret=b"s",
-                    **values)  # type: ignore[arg-type]
-
-
-def test_the_wired_client_uses_the_fake_and_its_dedupe_extension_when_no_wecom_is_set(
-        fake_wecom: RunningFakeWeCom) -> None:
-    # Given settings without WECOM_API_BASE, pointing at the running fake's port
-    settings = settings_for(fake_gateway_port=fake_wecom.port)
-    fake_wecom.state.campaigns.inject("lost_reply", api="add_msg_template")
-    fake_wecom.state.campaigns.grant_subscription("o-1", "tpl")
-    # When a send whose reply is lost is retried by a second wired client
-    with campaign_gateway_for(settings) as first:
-        first.create_mass_send("alice", ["c1"], "hi", "k")
-    with campaign_gateway_for(settings) as second:
-        retried = second.create_mass_send("alice", ["c1"], "hi", "k")
-        direct = second.send_direct("mini_program", "o-1", "tpl", {}, "d")
-    # Then the fake recognised the key, and direct messages use the fake's mini-program
-    assert retried.delivery is Delivery.DUPLICATE
-    assert direct.delivery is Delivery.ACCEPTED
-
-
-def test_the_wired_client_has_no_direct_channel_against_real_wecom_without_an_app_id() -> None:
-    # Given a real WeCom base but no mini-program credentials
-    settings = settings_for(wecom_api_base="http://127.0.0.1:9", wecom_corp_id="ww",
-                            wecom_corp_secret="s")
-    # When / Then direct messages are refused at once, never sent to a fake that is not there
-    with campaign_gateway_for(settings) as gateway:
-        result = gateway.send_direct("mini_program", "o-1", "tpl", {}, "d")
-    assert (result.delivery, result.reason) == (Delivery.REFUSED, "direct channel not configured")
-
-
-def test_the_workers_fake_confirms_tasks_after_the_configured_delay() -> None:
-    # Given / When the worker's fake is built from settings / Then it auto-confirms
-    assert fake_wecom_for(settings_for()).campaigns.auto_confirm_after == 30.0
-    assert fake_wecom_for(settings_for(fake_auto_confirm_seconds=None)).campaigns \
-        .auto_confirm_after is None

@@ -3,7 +3,7 @@
 ``POST /sms`` (the fake's ``SMS_API_BASE`` is ``http://127.0.0.1:{port}/sms``) answers as
 Tencent documents:
 
-* the TC3-HMAC-SHA256 ``Authorization`` is verified (:func:`workers.sms_client.signature`)
+* the TC3-HMAC-SHA256 ``Authorization`` is verified (:func:`adapters.sms_client.signature`)
   with the fake's ``secret_id`` / ``secret_key``: unknown id → ``AuthFailure.SecretIdNotFound``,
   a wrong signature → ``AuthFailure.SignatureFailure``, ``X-TC-Timestamp`` more than 300 s
   off → ``AuthFailure.SignatureExpire``; ``X-TC-Action`` must be ``SendSms``;
@@ -45,8 +45,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from workers.fake_campaigns import SHANGHAI
-from workers.sms_client import ALGORITHM, MAX_NUMBERS, signature
+from adapters.sms_client import ALGORITHM, MAX_NUMBERS, signature
+from fakes.campaign_records import SHANGHAI
 
 FAKE_SMS_SECRET_ID = "AKIDfakesiyu"  # noqa: S105 - the local fake's
 FAKE_SMS_SECRET_KEY = "fake-sms-secret-key"  # noqa: S105 - the local fake's, not a secret

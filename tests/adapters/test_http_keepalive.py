@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from workers.gateway import WeComSession
-from workers.keepalive import KeepAliveClient, proxied
+from adapters.http_keepalive import KeepAliveClient, proxied
+from adapters.wecom_client import WeComSession
 
 
 class Server(ThreadingHTTPServer):

@@ -12,11 +12,11 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from workers.campaign_client import WeComCampaignGateway
-from workers.campaign_gateway import BatchRecipient, Delivery
-from workers.fake_sms import FAKE_SMS_APP_ID, FAKE_SMS_SECRET_ID, FAKE_SMS_SECRET_KEY
-from workers.fake_wecom import FAKE_CORP_ID, FAKE_CORP_SECRET, RunningFakeWeCom, run_fake_wecom
-from workers.sms_client import MAX_NUMBERS, TencentSms, plan_requests, sign, signature
+from adapters.campaign_client import WeComCampaignGateway
+from adapters.campaign_gateway import BatchRecipient, Delivery
+from adapters.sms_client import MAX_NUMBERS, TencentSms, plan_requests, sign, signature
+from fakes.sms import FAKE_SMS_APP_ID, FAKE_SMS_SECRET_ID, FAKE_SMS_SECRET_KEY
+from fakes.wecom import FAKE_CORP_ID, FAKE_CORP_SECRET, RunningFakeWeCom, run_fake_wecom
 
 
 def number(n: int) -> str:

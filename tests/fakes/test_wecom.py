@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from workers.fake_wecom import FAKE_CORP_ID, FAKE_CORP_SECRET, RunningFakeWeCom, run_fake_wecom
-from workers.gateway import Outcome, WeComGateway
+from adapters.wecom_client import Outcome, WeComGateway
+from fakes.wecom import FAKE_CORP_ID, FAKE_CORP_SECRET, RunningFakeWeCom, run_fake_wecom
 
 
 def gateway(fake: RunningFakeWeCom, secret: str = FAKE_CORP_SECRET) -> WeComGateway:

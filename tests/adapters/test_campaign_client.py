@@ -11,13 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from workers.campaign_client import (
-    ERRCODES,
-    MAX_RECIPIENTS_PER_TASK,
-    WeComCampaignGateway,
-    split_recipients,
-)
-from workers.campaign_gateway import Delivery, RecipientStatus, ResultUnavailable
+from adapters.campaign_client import MAX_RECIPIENTS_PER_TASK, WeComCampaignGateway, split_recipients
+from adapters.campaign_gateway import Delivery, RecipientStatus, ResultUnavailable
+from adapters.campaign_replies import ERRCODES
 
 Handler = Callable[[httpx.Request], httpx.Response]
 TOKEN_PATHS = ("/cgi-bin/gettoken", "/cgi-bin/token")

@@ -26,7 +26,7 @@ from typing import Any, NamedTuple, Protocol
 
 import httpx
 
-from workers.keepalive import KeepAliveClient, LeanResponse, proxied
+from adapters.http_keepalive import KeepAliveClient, LeanResponse, proxied
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@
 **Dedupe keys.** Each request's key is ``{dedupe_key}:{digest of its recipients' keys}``:
 the same recipients (send keys) give the same key on every retry, whatever else the chunk
 held. The key travels in ``SessionContext`` (Tencent echoes it back per number; the local
-fake, :mod:`workers.fake_sms`, deduplicates on it: the first answer again, nothing sent
+fake, :mod:`fakes.sms`, deduplicates on it: the first answer again, nothing sent
 twice). In process, the answer to each key is remembered (bounded LRU). **Real Tencent does
 not deduplicate**: after an ambiguous failure (lost reply, 5xx) a retry sends the SMS again.
 
@@ -42,7 +42,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from workers.campaign_gateway import BatchRecipient, Delivery, DirectResult
+from adapters.campaign_gateway import BatchRecipient, Delivery, DirectResult
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ def plan_requests(recipients: Sequence[BatchRecipient], dedupe_key: str,
 
 
 class TencentSms:
-    """``SendSms`` batches for :class:`workers.campaign_client.WeComCampaignGateway`."""
+    """``SendSms`` batches for :class:`adapters.campaign_client.WeComCampaignGateway`."""
 
     def __init__(self, base_url: str, secret_id: str, secret_key: str, sdk_app_id: str,
                  sign_name: str, *, region: str = "ap-guangzhou", timeout: float = 10.0,

@@ -1,0 +1,136 @@
+"""What the fake's campaign half keeps and answers: tasks, receipts, replays, errors.
+
+A :class:`Task` is one ``add_msg_template`` call: the sender's recipients, their statuses
+(``get_groupmsg_send_result``'s codes) once confirmed, or expired. A :class:`Receipt` is
+one message that reached one recipient (mass send or subscribe message), what a test
+checks. Months are natural months in Asia/Shanghai, as WeCom counts its mass-send quota.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+CAMPAIGN_FAULTS = frozenset({"busy", "http_503", "rate_limit", "token_expired", "lost_reply"})
+APIS = frozenset({"add_msg_template", "send_result", "subscribe_send"})
+CONFIG_KEYS = ("monthly_quota", "task_ttl", "auto_confirm_after", "corp_rate", "sender_rate",
+               "rate_burst")
+MAX_RECIPIENTS = 10_000
+#: Status codes of ``get_groupmsg_send_result``.
+NOT_SENT, SENT, NOT_FRIEND, QUOTA_REACHED = 0, 1, 2, 3
+
+Answer = tuple[int, dict[str, Any], dict[str, str]]  # HTTP status, JSON body, headers
+
+
+def error(errcode: int, errmsg: str) -> Answer:
+    return 200, {"errcode": errcode, "errmsg": errmsg}, {}
+
+
+def month_of(epoch: float) -> str:
+    """The natural month (Asia/Shanghai) an instant falls in, as ``YYYY-MM``."""
+    return datetime.fromtimestamp(epoch, SHANGHAI).strftime("%Y-%m")
+
+
+@dataclass
+class Task:
+    msgid: str
+    sender: str
+    recipients: tuple[str, ...]
+    created_at: float
+    dedupe_key: str
+    confirmed_at: float | None = None
+    expired: bool = False
+    statuses: dict[str, int] = field(default_factory=dict)
+    send_times: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def state(self) -> str:
+        return "confirmed" if self.confirmed_at is not None else \
+            "expired" if self.expired else "pending"
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """One message that reached one recipient."""
+
+    recipient: str
+    kind: str  # "mass" or "direct"
+    msgid: str
+    dedupe_key: str  # "" when the request carried none
+    at: float
+
+
+class ReceiptLog:
+    """What reached whom, oldest first; bounded (the oldest receipts are dropped, counted)."""
+
+    def __init__(self) -> None:
+        self._receipts: deque[Receipt] = deque()
+        self.evicted = 0
+
+    def add(self, receipt: Receipt, limit: int) -> None:
+        self._receipts.append(receipt)
+        while len(self._receipts) > limit:
+            self._receipts.popleft()
+            self.evicted += 1
+
+    def matching(self, key_prefix: str) -> list[Receipt]:
+        """The receipts whose dedupe key starts with ``key_prefix``."""
+        return [r for r in self._receipts if r.dedupe_key.startswith(key_prefix)]
+
+    def clear(self) -> None:
+        self._receipts.clear()
+        self.evicted = 0
+
+    def __len__(self) -> int:
+        return len(self._receipts)
+
+
+class ReplayCache:
+    """The first reply per extension ``dedupe_key``, with its request's fingerprint
+    (bounded: the least recently used key is dropped)."""
+
+    def __init__(self) -> None:
+        self._replies: OrderedDict[str, tuple[str, dict[str, Any]]] = OrderedDict()
+
+    def replay(self, key: str | None, digest: str) -> Answer | None:
+        """The first reply again, marked ``duplicate``; 40058 if the key came with another
+        request; None for no key or a new one."""
+        if key is None or key not in self._replies:
+            return None
+        stored_digest, reply = self._replies[key]
+        self._replies.move_to_end(key)
+        if stored_digest != digest:
+            return error(40058, "dedupe_key reused with a different request")
+        return 200, {**reply, "duplicate": True}, {}
+
+    def remember(self, key: str | None, digest: str, reply: dict[str, Any], limit: int) -> None:
+        if key is None:
+            return
+        self._replies[key] = (digest, reply)
+        while len(self._replies) > limit:
+            self._replies.popitem(last=False)
+
+    def clear(self) -> None:
+        self._replies.clear()
+
+
+class TaskExpired(Exception):
+    """The task expired before it was confirmed."""
+
+
+def request_key(body: dict[str, Any]) -> str | None:
+    """The extension ``dedupe_key`` of a request body, if any."""
+    key = body.get("dedupe_key")
+    return key if isinstance(key, str) and key else None
+
+
+def fingerprint(*parts: Any) -> str:
+    """A digest of a request's contents: a key reused with other contents is told apart."""
+    encoded = json.dumps(parts, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(encoded.encode()).hexdigest()

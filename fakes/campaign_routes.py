@@ -1,0 +1,143 @@
+"""The HTTP side of the fake's campaign APIs: WeCom / WeChat's routes and the control API.
+
+Mounted into :func:`fakes.wecom.create_app` (same server, same access tokens); the state
+behind them is :class:`fakes.campaigns.FakeCampaigns`.
+
+Control API (not WeCom's; loopback only, like the whole fake):
+
+=======  ========================================  ===================================================
+POST     ``/fake/campaigns/config``                 any of ``monthly_quota``, ``task_ttl``,
+                                                    ``auto_confirm_after``, ``corp_rate``, ``sender_rate``,
+                                                    ``rate_burst`` (null clears); answers the config
+POST     ``/fake/campaigns/not_friends``            ``{"external_userids": [...]}`` replaces the set
+POST     ``/fake/campaigns/subscriptions``          ``{"touser", "template_id", "count": 1}``
+POST     ``/fake/campaigns/faults``                 ``{"kind", "count": 1, "api": null}``
+POST     ``/fake/campaigns/clock``                  ``{"advance": seconds}`` moves the fake's time on
+GET      ``/fake/campaigns/tasks``                  every task: msgid, sender, state, counts
+POST     ``/fake/campaigns/tasks/{msgid}/confirm``  confirm now (404 unknown, 409 expired)
+GET      ``/fake/campaigns/receipts?key_prefix=``   what reached whom: ``receipts``, ``per_recipient``
+                                                    (count per recipient among receipts whose dedupe key
+                                                    starts with ``key_prefix`` — start keys with the
+                                                    campaign id to count per campaign), ``evicted``
+GET      ``/fake/campaigns/stats``                  calls per API, rate-limited answers
+POST     ``/fake/campaigns/reset``                  forget everything but the configuration
+=======  ========================================  ===================================================
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from fakes.campaign_records import Answer, TaskExpired
+from fakes.campaigns import FakeCampaigns
+
+
+async def _body(request: Request) -> Any:
+    try:
+        return await request.json()
+    except ValueError:
+        return None
+
+
+def _respond(answer: Answer) -> JSONResponse:
+    status, reply, headers = answer
+    return JSONResponse(reply, status_code=status, headers=headers)
+
+
+def routes(state: FakeCampaigns,
+           token_error: Callable[[str], dict[str, Any] | None]) -> list[Route]:
+    """The WeCom/WeChat campaign APIs and the control API, checking tokens with
+    ``token_error`` (None for a valid token, else WeCom's error reply)."""
+
+    def api(method: Callable[[dict[str, Any] | None, Any], Answer]
+            ) -> Callable[[Request], Awaitable[JSONResponse]]:
+        async def endpoint(request: Request) -> JSONResponse:
+            body = await _body(request)
+            return _respond(method(token_error(request.query_params.get("access_token", "")),
+                                   body))
+        return endpoint
+
+    def control(action: Callable[[dict[str, Any]], Any]
+                ) -> Callable[[Request], Awaitable[JSONResponse]]:
+        async def endpoint(request: Request) -> JSONResponse:
+            body = await _body(request)
+            try:
+                result = action(body if isinstance(body, dict) else {})
+            except (ValueError, TypeError) as error:
+                return JSONResponse({"error": str(error)}, status_code=400)
+            return JSONResponse(result if result is not None else {"ok": True})
+        return endpoint
+
+    async def confirm(request: Request) -> JSONResponse:
+        msgid = request.path_params["msgid"]
+        try:
+            task = state.confirm(msgid)
+        except KeyError:
+            return JSONResponse({"error": "unknown msgid"}, status_code=404)
+        except TaskExpired:
+            return JSONResponse({"error": "task expired"}, status_code=409)
+        return JSONResponse({"msgid": task.msgid, "state": task.state,
+                             "statuses": dict(task.statuses)})
+
+    async def tasks(_: Request) -> JSONResponse:
+        return JSONResponse(state.tasks())
+
+    async def receipts(request: Request) -> JSONResponse:
+        prefix = request.query_params.get("key_prefix", "")
+        listed = state.receipts(prefix)
+        return JSONResponse({"receipts": [asdict(r) for r in listed],
+                             "per_recipient": dict(Counter(r.recipient for r in listed)),
+                             "evicted": state.evicted_receipts})
+
+    async def stats(_: Request) -> JSONResponse:
+        return JSONResponse(state.stats())
+
+    def faults(body: dict[str, Any]) -> None:
+        api_name = body.get("api")
+        state.inject(str(body.get("kind")), int(body.get("count", 1)),
+                     None if api_name is None else str(api_name))
+
+    def not_friends(body: dict[str, Any]) -> None:
+        ids = body.get("external_userids")
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise ValueError("external_userids must be a list of strings")
+        state.set_not_friends(ids)
+
+    def subscriptions(body: dict[str, Any]) -> None:
+        touser, template_id = body.get("touser"), body.get("template_id")
+        if not isinstance(touser, str) or not isinstance(template_id, str):
+            raise ValueError("touser and template_id are required")
+        state.grant_subscription(touser, template_id, int(body.get("count", 1)))
+
+    def clock(body: dict[str, Any]) -> dict[str, float]:
+        state.advance(float(body.get("advance", 0)))
+        return {"now": state.now()}
+
+    def reset(_: dict[str, Any]) -> None:
+        state.reset()
+
+    return [
+        Route("/cgi-bin/externalcontact/add_msg_template", api(state.add_msg_template),
+              methods=["POST"]),
+        Route("/cgi-bin/externalcontact/get_groupmsg_send_result", api(state.send_result),
+              methods=["POST"]),
+        Route("/cgi-bin/message/subscribe/send", api(state.subscribe_send), methods=["POST"]),
+        Route("/fake/campaigns/config", control(lambda b: state.configure(**b)),
+              methods=["POST"]),
+        Route("/fake/campaigns/not_friends", control(not_friends), methods=["POST"]),
+        Route("/fake/campaigns/subscriptions", control(subscriptions), methods=["POST"]),
+        Route("/fake/campaigns/faults", control(faults), methods=["POST"]),
+        Route("/fake/campaigns/clock", control(clock), methods=["POST"]),
+        Route("/fake/campaigns/tasks", tasks),
+        Route("/fake/campaigns/tasks/{msgid}/confirm", confirm, methods=["POST"]),
+        Route("/fake/campaigns/receipts", receipts),
+        Route("/fake/campaigns/stats", stats),
+        Route("/fake/campaigns/reset", control(reset), methods=["POST"]),
+    ]
