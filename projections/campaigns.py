@@ -31,11 +31,10 @@ MEASURED: dict[type[Any], str] = {
 class CampaignView:
     name = "campaign"
     version = 3  # v2: campaign_customer_event (reads, clicks, harm); v3: WeCom tasks
-    topics = ("domain.campaign:", "domain.customer:Customer.CampaignMessage",
-              "domain.customer:Customer.CampaignLinkClicked",
-              "domain.customer:Customer.FriendDeleted", "domain.customer:Customer.StaffMuted",
-              "domain.customer:Customer.DoNotDisturbSet",
-              "domain.customer:Customer.ConsentWithdrawn")
+    events = (Campaign, Customer.CampaignMessageSent, Customer.CampaignMessageDelivered,
+              Customer.CampaignMessageRead, Customer.CampaignMessageFailed,
+              Customer.CampaignLinkClicked, Customer.FriendDeleted, Customer.StaffMuted,
+              Customer.DoNotDisturbSet, Customer.ConsentWithdrawn)
 
     def bind(self, app: Application[Any]) -> None:
         """Folds events only."""

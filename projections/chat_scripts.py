@@ -46,7 +46,7 @@ def script_row(row: Row | None, event: Any, position: int) -> Row | None:
 class ChatScriptView:
     name = "chat_script"
     version = 1
-    topics = ("domain.chat_script:", "domain.customer:Customer.ScriptUsed")
+    events = (ChatScript, Customer.ScriptUsed)
 
     def bind(self, app: Application[Any]) -> None:
         """Folds events only."""

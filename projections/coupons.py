@@ -46,7 +46,7 @@ def fold(row: Row | None, event: Any, position: int) -> Row | None:
 
 class CouponLedgerView:
     name = "coupon_ledger"
-    topics = ("domain.coupon:",)
+    events = (Coupon,)
     version = VERSION
 
     def bind(self, app: Application[Any]) -> None:

@@ -84,7 +84,7 @@ _COUNTED = (Customer.OwnerChanged, Customer.FriendAdded, Customer.FriendDeleted,
 class DailyReportView:
     name = "daily_report"
     version = 1
-    topics = ("domain.customer:", "domain.daily_report:")
+    events = (Customer, DailyReport)
 
     def bind(self, app: Application[Any]) -> None:
         """Folds events only."""

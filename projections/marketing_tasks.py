@@ -63,7 +63,7 @@ def _uuid(value: str | None) -> UUID | None:
 class MarketingTaskView:
     name = "marketing_task"
     version = 1
-    topics = ("domain.marketing_task:",)
+    events = (MarketingTask,)
 
     def bind(self, app: Application[Any]) -> None:
         """Folds events only."""

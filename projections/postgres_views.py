@@ -109,7 +109,7 @@ class CustomerProfileView:
 
     name = "customer_profile"
     version = customer_profile.VERSION
-    topics = ("domain.customer:", "domain.segment:", "domain.clock:")
+    events = (Customer, Segment, Tick)
 
     def __init__(self) -> None:
         self.app: Application[Any] | None = None
@@ -269,7 +269,7 @@ def fold_staff(row: Row | None, event: Any, position: int) -> Row | None:
 class StaffDirectoryView:
     name = "staff_directory"
     version = 3  # v3: current department and role follow Staff.Moved / RoleChanged
-    topics = ("domain.staff:",)
+    events = (Staff,)
 
     def bind(self, app: Application[Any]) -> None:
         """Folds events only: needs nothing from the application."""

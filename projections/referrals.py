@@ -109,7 +109,7 @@ def inviter_of(event: Any) -> UUID | None:
 
 class ReferralProgressView:
     name = "referral_campaign"
-    topics = ("domain.referral:", "domain.customer:Customer.Referred")
+    events = (ReferralCampaign, InviteCode, Customer.Referred)
     version = VERSION
 
     def bind(self, app: Application[Any]) -> None:

@@ -38,6 +38,7 @@ from psycopg_pool import PoolTimeout
 
 from projections import quarantine
 from projections.bi_access import grant_bi_roles
+from projections.topics import topics_of_view
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +75,10 @@ class View(Protocol):
 
     ``version`` names the shape of its tables: when it differs from the one
     recorded, the runner drops them and rebuilds from the event log. A view may
-    declare ``topics``, a tuple of stored-topic prefixes (``"domain.staff:"``):
-    the runner then decodes and passes only those events (a class renamed with
-    ``register_topic`` keeps its old stored topic: list both).
+    declare ``events``, the event classes it folds (an aggregate class standing for
+    all of its events): the runner then decodes and passes only the events stored
+    under their topics, old ones registered with ``register_topic`` included
+    (:mod:`projections.topics`).
     """
 
     name: str
@@ -140,6 +142,7 @@ class BatchRunner:
         self.page_size = page_size
         self.poll_interval = poll_interval
         self.stopping = threading.Event()
+        self.topics = topics_of_view(view)  # after every register_topic (done at import)
         view.bind(app)
         with tracker.datastore.transaction(commit=True) as curs:
             quarantine.create(curs)
@@ -187,10 +190,10 @@ class BatchRunner:
     def _decode(self, notifications: Sequence[Notification]) -> list[Entry]:
         mapper = self.app.mapper
         # Decoding is a third of a small view's time: decode only the topics it reads.
-        topics: tuple[str, ...] | None = getattr(self.view, "topics", None)
+        topics = self.topics
         page: list[Entry] = []
         for n in notifications:
-            if topics is not None and not n.topic.startswith(topics):
+            if topics is not None and n.topic not in topics:
                 page.append((n, None))
                 continue
             try:

@@ -30,6 +30,7 @@ from domain.clock import Tick
 from domain.customer import Customer
 from projections import customer_profile
 from projections.segment_engine import Cause, Key, Memberships, SegmentEngine, Spec
+from projections.topics import stored_topics
 
 EVENTS = "siyu_events"
 FLUSH_EVERY = 20_000
@@ -47,8 +48,8 @@ def replay(curs: Cursor[DictRow], decode: Callable[[StoredEvent], Any], spec: Sp
         scan.itersize = 5000
         scan.execute(
             "SELECT notification_id, originator_id, originator_version, topic, state "
-            f"FROM {EVENTS} WHERE notification_id < %s AND (topic LIKE 'domain.customer:%%' "
-            "OR topic = 'domain.clock:Tick.Struck') ORDER BY notification_id", (before,))
+            f"FROM {EVENTS} WHERE notification_id < %s AND topic = ANY(%s) "
+            "ORDER BY notification_id", (before, sorted(stored_topics(Customer, Tick.Struck))))
         for n, record in enumerate(scan, 1):
             event = decode(StoredEvent(record["originator_id"], record["originator_version"],
                                        record["topic"], bytes(record["state"])))

@@ -50,9 +50,7 @@ OUTCOMES = {Customer.SopStepSent: "sent", Customer.SopStepFailed: "failed",
 class SopView:
     name = "sop"
     version = 2  # 2: enrolments by a group stop when the customer leaves it (trigger_group)
-    topics = ("domain.sop:", "domain.customer:Customer.FriendAdded",
-              "domain.customer:Customer.GroupJoined", "domain.customer:Customer.SopStep",
-              *(f"domain.customer:Customer.{c.__name__}" for c in STOPS))
+    events = (Sop, Customer.FriendAdded, Customer.GroupJoined, *OUTCOMES, *STOPS)
 
     def bind(self, app: Application[Any]) -> None:
         """Folds events only."""

@@ -63,7 +63,7 @@ class StaffAlertView:
 
     name = "staff_alert"
     version = 1
-    topics = ("domain.staff_alert:", "domain.lexicon:")
+    events = (StaffAlert, Lexicon)
 
     def bind(self, app: Application[Any]) -> None:
         """Folds events only."""

@@ -153,16 +153,12 @@ def _sql() -> str:
     return (Path(__file__).parent / "staff_performance.sql").read_text()
 
 
-def _topics() -> tuple[str, ...]:
-    return tuple(f"{kind.__module__}:{kind.__qualname__}" for kind in HANDLED)
-
-
 class StaffPerformanceView:
     """``staff_daily_performance`` and ``staff_daily_channel`` (see the module)."""
 
     name = "staff_daily_performance"
     version = VERSION
-    topics = _topics()
+    events = HANDLED
 
     def bind(self, app: Application[Any]) -> None:
         """Folds events only: needs nothing from the application."""

@@ -67,7 +67,7 @@ class TagGroupView:
     """``tag_group`` rows and the ``tag_usage`` view (which reads ``customer_profile``)."""
 
     name = "tag_group"
-    topics = ("domain.tag_group:",)
+    events = (TagGroup,)
     version = VERSION
 
     def bind(self, app: Application[Any]) -> None:

@@ -61,7 +61,7 @@ def apply(row: Row | None, event: Any, position: int) -> Row | None:
 
 class TargetView:
     name = "staff_target"
-    topics = ("domain.target:",)
+    events = (Target,)
     version = VERSION
 
     def bind(self, app: Application[Any]) -> None:

@@ -26,6 +26,7 @@ from domain.segment import SegmentAlreadyDefined
 from domain.sopping import SopAlreadyDefined
 from domain.staff import Staff
 from domain.working_time import WEEKDAYS
+from projections.topics import stored_topics
 from siyu import demo_staff
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ def _hired_staff(app: CustomerOperations) -> list[tuple[UUID, str]]:
     start = 0
     while True:
         page = app.recorder.select_notifications(start=start, limit=5000, inclusive_of_start=False,
-                                                 topics=[f"{Staff.__module__}:Staff.Hired"])
+                                                 topics=sorted(stored_topics(Staff.Hired)))
         if not page:
             return found
         for notification in page:

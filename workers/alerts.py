@@ -116,7 +116,7 @@ class AlertOutboxView:
 
     name = "staff_alert_outbox"
     version = 1
-    topics = ("domain.customer:",)
+    events = (Customer,)
 
     def __init__(self, *, max_age: timedelta | None = timedelta(days=2),
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:

@@ -139,9 +139,9 @@ def test_text_no_table_can_hold_is_quarantined_by_the_profile_view_which_goes_on
         assert state is not None and b"VIP" in state[0]
         conn.execute(f"UPDATE {table} SET state = %s WHERE notification_id = %s",
                      (state[0].replace(b"VIP", b"V\\u0000IP"), positions[4]))
-        # and a stored event whose class no longer exists
-        conn.execute(f"UPDATE {table} SET topic = 'domain.customer:Customer.Vanished' "
-                     "WHERE notification_id = %s", (positions[7],))
+        # and a stored event that no longer decodes
+        conn.execute(f"UPDATE {table} SET state = %s WHERE notification_id = %s",
+                     (b'{"not": "what the class takes"', positions[7]))
     runner = BatchRunner(pg_app, CustomerProfileView(),
                          Tracker(pg_app.factory.datastore))  # type: ignore[attr-defined]
     # When the profile projection catches up
