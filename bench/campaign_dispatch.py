@@ -65,22 +65,23 @@ WORKER = textwrap.dedent("""
     from adapters.campaign_client import WeComCampaignGateway
     from fakes.wecom import FAKE_APP_ID, FAKE_APP_SECRET, FAKE_CORP_ID, FAKE_CORP_SECRET
     from fakes.sms import FAKE_SMS_APP_ID, FAKE_SMS_SECRET_ID, FAKE_SMS_SECRET_KEY
-    from workers.main import PipelineOptions, build_pipeline
+    from siyu.worker_process import build_worker
+    from workers.options import WorkerOptions
     from adapters.sms_client import TencentSms
     url, fake, produce, rates, secret = sys.argv[1:6]
     settings = Settings(database_url=url, broker_url=None, data_dir=None,
                         secret=secret.encode())
     parsed = {c: float(r) for c, r in (p.split("=") for p in rates.split(",") if p)}
     # The first process runs everything; the second only sends campaigns.
-    options = PipelineOptions(threads=4, produce=produce == "1", campaign_rates=parsed,
-                              consume_queues=None if produce == "1" else
-                              frozenset({"siyu_campaigns"}))
+    options = WorkerOptions(threads=4, produce=produce == "1", campaign_rates=parsed,
+                            consume_queues=None if produce == "1" else
+                            frozenset({"siyu_campaigns"}))
     gateway = WeComCampaignGateway(fake, FAKE_CORP_ID, FAKE_CORP_SECRET, app_id=FAKE_APP_ID,
                                    app_secret=FAKE_APP_SECRET, direct_base_url=fake,
                                    send_dedupe_key=True,
                                    sms=TencentSms(fake + "/sms", FAKE_SMS_SECRET_ID,
                                                   FAKE_SMS_SECRET_KEY, FAKE_SMS_APP_ID, "bench"))
-    build_pipeline(settings, options=options, campaign_gateway=gateway).start()
+    build_worker(settings, options=options, campaign_gateway=gateway).start()
     print("ready", flush=True)
     threading.Event().wait()
 """)

@@ -191,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             run_projections(ready)
         elif args.command == "worker":
-            from workers.main import run_worker
+            from siyu.worker_process import run_worker
 
             run_worker(ready, processes=args.processes, threads=args.threads)
         elif args.command == "rebuild":

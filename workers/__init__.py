@@ -10,7 +10,8 @@ Modules: :mod:`workers.welcome` and :mod:`workers.outbox` (welcome messages),
 mass-send confirmation tasks), :mod:`workers.sops` (SOP steps), :mod:`workers.alerts`
 (staff alerts), :mod:`workers.daily_report` (daily reports), :mod:`workers.auto_tag`
 (auto-tag rules), :mod:`workers.clock` (time-slot ticks), :mod:`workers.polling` (the
-dispatchers' loop), :mod:`workers.broker` (the broker from a URL) and
-:mod:`workers.main` (the worker's wiring: ``build_pipeline`` / ``run_worker``). The
-local fakes of WeCom and Tencent SMS are in :mod:`fakes`.
+dispatchers' loop), :mod:`workers.broker` (the broker from a URL), :mod:`workers.features` (what each
+capability adds to a worker process: actors and loops), :mod:`workers.options` and
+:mod:`workers.process` (one worker process). The process is wired from settings in
+:mod:`siyu.worker_process`; the local fakes of WeCom and Tencent SMS are in :mod:`fakes`.
 """

@@ -8,7 +8,7 @@ import pytest
 
 from siyu.cli import main
 from siyu.settings import SettingsError, from_env, parse_campaign_rates
-from workers.main import options_for
+from siyu.worker_process import options_for
 
 
 def env(tmp_path: Path, **values: str) -> dict[str, str]:

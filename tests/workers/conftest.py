@@ -19,7 +19,7 @@ from tests.workers.support import (
     redis_reachable,
     unreachable,
 )
-from workers.main import PipelineOptions
+from workers.options import WorkerOptions
 
 
 @pytest.fixture
@@ -45,8 +45,8 @@ def queue_name() -> str:
 
 
 @pytest.fixture
-def test_options(queue_name: str) -> PipelineOptions:
-    return PipelineOptions(
+def test_options(queue_name: str) -> WorkerOptions:
+    return WorkerOptions(
         threads=2, queue_name=queue_name, retry=TEST_RETRY,
         stale_after=timedelta(minutes=5), dispatch_interval=0.05,
         projection_poll_interval=0.1, worker_timeout=100, postgres_poll_interval=0.1,

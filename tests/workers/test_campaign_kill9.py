@@ -49,20 +49,21 @@ WORKER = textwrap.dedent("""
     from siyu.settings import Settings
     from adapters.campaign_client import WeComCampaignGateway
     from fakes.wecom import FAKE_APP_ID, FAKE_APP_SECRET, FAKE_CORP_ID, FAKE_CORP_SECRET
-    from workers.main import PipelineOptions, build_pipeline
+    from siyu.worker_process import build_worker
+    from workers.options import WorkerOptions
     url, broker, fake, suffix, secret = sys.argv[1:6]
     settings = Settings(database_url=url, broker_url=broker or None, data_dir=None,
                         secret=secret.encode())
-    options = PipelineOptions(threads=3, queue_name="welcome_" + suffix,
-                              clock_queue="clock_" + suffix, campaign_queue="campaign_" + suffix,
-                              campaign_rates={"mini_program": 120.0},
-                              campaign_stale_after=timedelta(seconds=3),
-                              campaign_dispatch_interval=0.1, worker_timeout=100,
-                              postgres_poll_interval=0.1, dispatch_interval=0.1)
+    options = WorkerOptions(threads=3, queue_name="welcome_" + suffix,
+                            clock_queue="clock_" + suffix, campaign_queue="campaign_" + suffix,
+                            campaign_rates={"mini_program": 120.0},
+                            campaign_stale_after=timedelta(seconds=3),
+                            campaign_dispatch_interval=0.1, worker_timeout=100,
+                            postgres_poll_interval=0.1, dispatch_interval=0.1)
     gateway = WeComCampaignGateway(fake, FAKE_CORP_ID, FAKE_CORP_SECRET, app_id=FAKE_APP_ID,
                                    app_secret=FAKE_APP_SECRET, direct_base_url=fake,
                                    send_dedupe_key=True)
-    build_pipeline(settings, options=options, campaign_gateway=gateway).start()
+    build_worker(settings, options=options, campaign_gateway=gateway).start()
     print("ready", flush=True)
     threading.Event().wait()
 """)

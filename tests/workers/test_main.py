@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from domain.application import CustomerOperations
+from siyu.worker_process import build_worker
 from tests.workers.support import add_friend, settings_for, wait_until
-from workers.main import build_pipeline
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,7 +44,7 @@ def test_run_worker_sends_a_welcome_then_stops_cleanly_on_sigterm(
         import logging
         from pathlib import Path
         from siyu.settings import Settings
-        from workers.main import run_worker
+        from siyu.worker_process import run_worker
         logging.basicConfig(level=logging.INFO)
         run_worker(Settings(database_url={pg_url!r}, broker_url=None, data_dir=Path("."),
                             secret=b"worker-test-secret", fake_gateway_port={port}),
@@ -68,7 +68,7 @@ def test_run_worker_sends_a_welcome_then_stops_cleanly_on_sigterm(
             worker.communicate()
     # Then it stopped cleanly, children included, and never logged the welcome code
     assert worker.returncode == 0, output
-    assert "welcome pipeline stopped" in output
+    assert "worker stopped" in output
     assert "code-1" not in output
 
 
@@ -76,4 +76,4 @@ def test_the_pipeline_needs_a_database_url(tmp_path: Path) -> None:
     # Given settings without a database / When / Then a clear error
     settings = settings_for(None, tmp_path)
     with pytest.raises(ValueError, match="database_url"):
-        build_pipeline(settings)
+        build_worker(settings)

@@ -21,6 +21,7 @@ import redis
 from domain.application import CustomerOperations
 from domain.customer import Customer
 from fakes.wecom import RunningFakeWeCom
+from siyu.worker_process import build_worker
 from tests.workers.support import (
     CrashingStore,
     add_friend,
@@ -31,7 +32,8 @@ from tests.workers.support import (
     wait_until,
     welcome_outcomes,
 )
-from workers.main import PipelineOptions, WelcomePipeline, build_pipeline
+from workers.options import WorkerOptions
+from workers.process import WorkerProcess
 
 
 class Processed(dramatiq.Middleware):
@@ -72,13 +74,13 @@ def broker_url(request: pytest.FixtureRequest, queue_name: str) -> Iterator[str 
 @pytest.fixture
 def make_pipeline(pg_url: str, tmp_path: Path, broker_url: str | None,
                   fake_wecom: RunningFakeWeCom,
-                  test_options: PipelineOptions) -> Iterator[Any]:
-    built: list[WelcomePipeline] = []
+                  test_options: WorkerOptions) -> Iterator[Any]:
+    built: list[WorkerProcess] = []
 
-    def make(**changes: Any) -> tuple[WelcomePipeline, Processed]:
+    def make(**changes: Any) -> tuple[WorkerProcess, Processed]:
         settings = settings_for(pg_url, tmp_path, broker_url=broker_url,
                                 wecom_api_base=fake_wecom.url)
-        pipeline = build_pipeline(settings, options=replace(test_options, **changes))
+        pipeline = build_worker(settings, options=replace(test_options, **changes))
         built.append(pipeline)
         processed = Processed()
         pipeline.broker.add_middleware(processed)
@@ -89,10 +91,10 @@ def make_pipeline(pg_url: str, tmp_path: Path, broker_url: str | None,
         pipeline.stop()
 
 
-def wait_for_status(pipeline: WelcomePipeline, key: str, status: str,
+def wait_for_status(pipeline: WorkerProcess, key: str, status: str,
                     timeout: float = 15.0) -> None:
     def reached() -> bool:
-        row = pipeline.store.get(key)
+        row = pipeline.welcome.store.get(key)
         return row is not None and row.status == status
 
     wait_until(reached, timeout, f"outbox row {key} to be {status}")
@@ -125,8 +127,8 @@ def test_redelivered_messages_send_no_second_welcome(
     key = friend_added_key(pg_app, customer_id)
     wait_for_status(pipeline, key, "sent")
     # When the same message is delivered twice more
-    pipeline.enqueue(key)
-    pipeline.enqueue(key)
+    pipeline.welcome.enqueue(key)
+    pipeline.welcome.enqueue(key)
     wait_until(lambda: processed.count >= 3, message="three deliveries")
     # Then WeCom was called once, and there is one outcome event
     assert fake_wecom.state.send_calls == 1
@@ -140,7 +142,7 @@ def test_a_crash_after_wecom_accepted_is_recovered_with_still_one_welcome(
     # Given a worker that dies after WeCom accepted, before the answer was stored (the
     # message fails without retry), and stale rows re-enqueued after one second
     pipeline, _ = make_pipeline(stale_after=timedelta(seconds=1))
-    pipeline.deps.store = CrashingStore(pipeline.store, "record_answer")
+    pipeline.welcome.deps.store = CrashingStore(pipeline.welcome.store, "record_answer")
     pipeline.start()
     # When a friend is added with a welcome code
     customer_id = add_friend(pg_app, now, welcome_code="code-1")
@@ -172,7 +174,7 @@ def test_transient_failures_are_retried_with_backoff_and_sent_once(
     assert fake_wecom.state.sent_codes() == ["code-1"]
     [event] = welcome_outcomes(pg_app, customer_id)
     assert isinstance(event, Customer.WelcomeMessageSent)
-    row = pipeline.store.get(key)
+    row = pipeline.welcome.store.get(key)
     assert row is not None and row.attempts == 4
 
 

@@ -15,15 +15,16 @@ from domain.application import CustomerOperations
 from fakes.wecom import RunningFakeWeCom
 from projections.runner import BatchRunner, Tracker
 from siyu.processes import read_model_views
+from siyu.worker_process import build_worker
 from tests.workers.support import add_friend, settings_for, wait_until
-from workers.main import PipelineOptions, build_pipeline
+from workers.options import WorkerOptions
 
 pytestmark = pytest.mark.integration
 
 
 def test_the_worker_sends_a_due_sop_step_through_the_gateway_once(
         pg_app: CustomerOperations, pg_url: str, tmp_path: Path, fake_wecom: RunningFakeWeCom,
-        test_options: PipelineOptions, queue_name: str) -> None:
+        test_options: WorkerOptions, queue_name: str) -> None:
     # Given every read model running, no quiet hours, and a welcome sequence
     tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
     runners = [BatchRunner(pg_app, v, tracker, poll_interval=0.05) for v in read_model_views()]
@@ -36,7 +37,7 @@ def test_the_worker_sends_a_due_sop_step_through_the_gateway_once(
         {"offset_hours": 0, "channel": "wecom_mass",
          "variants": [{"variant_id": "hi", "text": "欢迎"}]}], "staff:m", now)
     settings = settings_for(pg_url, tmp_path, wecom_api_base=fake_wecom.url)
-    pipeline = build_pipeline(settings, app=pg_app, options=replace(
+    pipeline = build_worker(settings, app=pg_app, options=replace(
         test_options, sop_dispatch_interval=0.05, campaign_queue=f"{queue_name}_c",
         sop_queue=f"{queue_name}_s", max_age=None))
     try:
