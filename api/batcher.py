@@ -1,6 +1,6 @@
 """Group concurrent small writes into one transaction.
 
-Writes are serialised per process (see ``CustomerOperations``); a callback or a
+Writes are serialised per process (see ``Siyu``); a callback or a
 small GraphQL batch would otherwise pay a whole transaction each. The batcher
 collects what arrives while the previous batch is being written (and up to
 ``max_wait`` seconds more), records it with one ``record_batch`` call, and
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from anyio import to_thread
 
-from domain.application import BatchResult, CustomerOperations, ItemOutcome
+from application.app import BatchResult, ItemOutcome, Siyu
 from domain.ingestion import EventItem
 
 
@@ -27,7 +27,7 @@ class _Request:
 
 
 class WriteBatcher:
-    def __init__(self, app: CustomerOperations, *, max_items: int = 5000,
+    def __init__(self, app: Siyu, *, max_items: int = 5000,
                  max_wait: float = 0.002) -> None:
         self.app = app
         self.max_items = max_items

@@ -71,7 +71,7 @@ class CustomerMutation:
         by = info.context.principal.actor
         try:
             position = await to_thread.run_sync(
-                lambda: app.merge_customers(survivor, absorbed, by, datetime.now(UTC)))
+                lambda: app.identity.merge(survivor, absorbed, by, datetime.now(UTC)))
         except DomainError as error:
             raise ApiError(error.code, error.message, field=error.field) from None
         return MergePayload(customer_id=input.survivor_id,
@@ -88,7 +88,7 @@ class CustomerMutation:
         by = info.context.principal.actor
         try:
             position = await to_thread.run_sync(
-                lambda: app.unmerge_customer(absorbed, by, datetime.now(UTC)))
+                lambda: app.identity.unmerge(absorbed, by, datetime.now(UTC)))
         except DomainError as error:
             raise ApiError(error.code, error.message, field=error.field) from None
         return MergePayload(customer_id=input.customer_id,

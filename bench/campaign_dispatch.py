@@ -35,6 +35,7 @@ from uuid import UUID
 import httpx
 import psycopg
 
+from application.app import Siyu
 from bench.common import (
     SECRET,
     Measure,
@@ -46,7 +47,6 @@ from bench.common import (
     measure,
 )
 from bench.fake_gateway import TEMPLATE, openid
-from domain.application import CustomerOperations
 from domain.ingestion import EventItem
 from projections.campaign_planning import launch
 from projections.runner import BatchRunner, Tracker
@@ -88,7 +88,7 @@ WORKER = textwrap.dedent("""
 
 @dataclass
 class Launched:
-    app: CustomerOperations
+    app: Siyu
     url: str
     campaign_id: UUID
     recipients: int
@@ -107,7 +107,7 @@ def _items(channel: str, customers: int, now: datetime) -> list[EventItem]:
 
 
 @contextmanager
-def projections(app: CustomerOperations) -> Iterator[Tracker]:
+def projections(app: Siyu) -> Iterator[Tracker]:
     """Every read model, projected live in threads of this process."""
     tracker = Tracker(app.factory.datastore)  # type: ignore[attr-defined]
     runners = [BatchRunner(app, v, tracker, poll_interval=0.05) for v in read_model_views()]
@@ -123,7 +123,7 @@ def projections(app: CustomerOperations) -> Iterator[Tracker]:
             thread.join(30)
 
 
-def prepare(channel: str, customers: int) -> tuple[CustomerOperations, str, UUID]:
+def prepare(channel: str, customers: int) -> tuple[Siyu, str, UUID]:
     """A fresh database with ``customers`` reachable on ``channel`` and a drafted campaign."""
     url = fresh_database()
     app = build_application(url, SECRET)
@@ -141,7 +141,7 @@ def prepare(channel: str, customers: int) -> tuple[CustomerOperations, str, UUID
     return app, url, campaign_id
 
 
-def launch_now(app: CustomerOperations, tracker: Tracker, campaign_id: UUID) -> int:
+def launch_now(app: Siyu, tracker: Tracker, campaign_id: UUID) -> int:
     last = app.recorder.max_notification_id() or 0
     if not tracker.wait("customer_profile", last, 600):
         raise RuntimeError("the read models did not catch up")

@@ -44,7 +44,7 @@ def merge_p99(quick: bool) -> list[Measure]:
     for a, b in ids:
         assert a is not None and b is not None
         began = time.perf_counter()
-        app.merge_customers(a, b, "staff:bench", now)
+        app.identity.merge(a, b, "staff:bench", now)
         commands.append((time.perf_counter() - began) * 1000)
         began = time.perf_counter()
         runner.catch_up()

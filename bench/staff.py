@@ -17,8 +17,8 @@ from uuid import UUID
 
 import psycopg
 
+from application.app import Siyu
 from bench.common import SECRET, Measure, fresh_database, measure
-from domain.application import CustomerOperations
 from domain.ingestion import EventItem
 from projections.organisation import StaffAssignmentView
 from projections.runner import BatchRunner, Tracker
@@ -74,7 +74,7 @@ def _kpi_items(staff: list[UUID], events: int, customers: int, seed: int) -> lis
 
 
 def _prepared(events: int, customers: int, late_share: float | None
-              ) -> tuple[CustomerOperations, Tracker, str]:
+              ) -> tuple[Siyu, Tracker, str]:
     url = fresh_database()
     app = build_application(url, SECRET)
     app.clock = lambda: START + timedelta(days=60)
@@ -88,7 +88,7 @@ def _prepared(events: int, customers: int, late_share: float | None
     return app, tracker, url
 
 
-def _throughput(app: CustomerOperations, tracker: Tracker, url: str) -> float:
+def _throughput(app: Siyu, tracker: Tracker, url: str) -> float:
     """KPI events per second through the view, from an empty read model."""
     runner = BatchRunner(app, StaffPerformanceView(), tracker, page_size=5000)
     started = time.perf_counter()

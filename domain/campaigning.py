@@ -18,7 +18,7 @@ from domain.errors import DomainError
 from domain.restraint import Decision, Policy
 
 if TYPE_CHECKING:
-    from domain.application import _Batch
+    from application.unit_of_work import UnitOfWork
 
 
 class UnknownCampaign(DomainError):
@@ -45,14 +45,14 @@ class _Host(Protocol):
     @property
     def recorder(self) -> Any: ...
 
-    def _transact(self, decide: Callable[[_Batch], None]) -> int | None: ...
+    def _transact(self, decide: Callable[[UnitOfWork[Customer]], None]) -> int | None: ...
 
-    def _load(self, customer_id: UUID, batch: _Batch) -> Customer: ...
+    def _load(self, customer_id: UUID, batch: UnitOfWork[Customer]) -> Customer: ...
 
-    def _prefetch(self, aggregate_ids: Iterable[UUID], batch: _Batch) -> None: ...
+    def _prefetch(self, aggregate_ids: Iterable[UUID], batch: UnitOfWork[Customer]) -> None: ...
 
 
-def _campaign(host: _Host, campaign_id: UUID, batch: _Batch) -> Campaign:
+def _campaign(host: _Host, campaign_id: UUID, batch: UnitOfWork[Customer]) -> Campaign:
     try:
         found: Any = host.repository.get(campaign_id)
     except AggregateNotFoundError:
@@ -70,7 +70,7 @@ class CampaignCommands:
         campaign = Campaign.draft(name, owner, channel, segment_id, variants, by, occurred_at,
                                   **options)
 
-        def decide(batch: _Batch) -> None:
+        def decide(batch: UnitOfWork[Customer]) -> None:
             batch.aggregates[campaign.id] = cast(Customer, campaign)
 
         return campaign.id, self._transact(decide)
@@ -107,7 +107,7 @@ class CampaignCommands:
 
     def complete_campaign(self: _Host, campaign_id: UUID, by: str, occurred_at: datetime
                           ) -> int | None:
-        def decide(batch: _Batch) -> None:
+        def decide(batch: UnitOfWork[Customer]) -> None:
             _campaign(self, campaign_id, batch).complete(by, occurred_at)
 
         return self._transact(decide)
@@ -119,7 +119,7 @@ class CampaignCommands:
         keys = [send_key(o.campaign_id, o.customer_id, o.step) for o in outcomes]
         recorded: list[int] = [0]
 
-        def decide(batch: _Batch) -> None:
+        def decide(batch: UnitOfWork[Customer]) -> None:
             # Looked up on every attempt: a concurrent redelivery may have recorded some.
             known = set(self.recorder.known_event_keys(keys))
             fresh = [(k, o) for k, o in zip(keys, outcomes, strict=True) if k not in known]
@@ -151,7 +151,7 @@ class CampaignCommands:
         keys = {c: f"{send_key(campaign_id, c, step)}:delivery" for c in statuses}
         recorded = [0]
 
-        def decide(batch: _Batch) -> None:
+        def decide(batch: UnitOfWork[Customer]) -> None:
             known = set(self.recorder.known_event_keys(list(keys.values())))
             fresh = [c for c in sorted(statuses) if keys[c] not in known]
             recorded[0] = len(fresh)
@@ -175,7 +175,7 @@ class CampaignCommands:
     def change_contact_policy(self: _Host, caps: dict[str, dict[str, Any]],
                               wecom_monthly_quota: int, quiet_start: str, quiet_end: str,
                               by: str, occurred_at: datetime) -> int | None:
-        def decide(batch: _Batch) -> None:
+        def decide(batch: UnitOfWork[Customer]) -> None:
             try:
                 policy: Any = self.repository.get(POLICY_ID)
             except AggregateNotFoundError:

@@ -45,7 +45,7 @@ from domain.ports import IngestIndex
 from domain.staff import Staff
 
 if TYPE_CHECKING:
-    from domain.application import _Batch
+    from application.unit_of_work import UnitOfWork
 
 #: Customers per handover transaction.
 CHUNK = 250
@@ -83,11 +83,11 @@ class _Host(Protocol):
     @property
     def index(self) -> IngestIndex: ...
 
-    def _transact(self, decide: Callable[[_Batch], None]) -> int | None: ...
+    def _transact(self, decide: Callable[[UnitOfWork[Customer]], None]) -> int | None: ...
 
-    def _existing(self, customer_id: UUID, batch: _Batch, field: str) -> Customer: ...
+    def _existing(self, customer_id: UUID, batch: UnitOfWork[Customer], field: str) -> Customer: ...
 
-    def _drop_stale(self, aggregate_ids: Iterable[UUID], batch: _Batch) -> None: ...
+    def _drop_stale(self, aggregate_ids: Iterable[UUID], batch: UnitOfWork[Customer]) -> None: ...
 
 
 class OwnershipCommands:
@@ -96,7 +96,7 @@ class OwnershipCommands:
     def move_staff(self: _Host, staff_id: UUID, department: str, by: str,
                    occurred_at: datetime) -> int | None:
         """Move a staff member; the log position, or None if already in ``department``."""
-        def decide(batch: _Batch) -> None:
+        def decide(batch: UnitOfWork[Customer]) -> None:
             staff = _staff(self, staff_id, "staffId")
             if staff.move(department, by, occurred_at):
                 batch.aggregates[staff.id] = cast(Customer, staff)  # saved with the batch
@@ -106,7 +106,7 @@ class OwnershipCommands:
     def change_staff_role(self: _Host, staff_id: UUID, role: str, by: str,
                           occurred_at: datetime) -> int | None:
         """Change a staff member's role; None if they hold it already."""
-        def decide(batch: _Batch) -> None:
+        def decide(batch: UnitOfWork[Customer]) -> None:
             staff = _staff(self, staff_id, "staffId")
             if staff.change_role(role, by, occurred_at):
                 batch.aggregates[staff.id] = cast(Customer, staff)
@@ -151,7 +151,7 @@ def _hand_over_chunk(host: _Host, customer_ids: Sequence[UUID], giver: str, rece
     counts: dict[str, int] = {}
     refused: list[HandoverRefusal] = []
 
-    def decide(batch: _Batch) -> None:
+    def decide(batch: UnitOfWork[Customer]) -> None:
         counts.clear()
         refused.clear()
         keys = {cid: handover_key(hid, cid) for cid in customer_ids}
@@ -181,7 +181,7 @@ def _hand_over_chunk(host: _Host, customer_ids: Sequence[UUID], giver: str, rece
         result.last_position = position
 
 
-def _survivor(host: _Host, customer_id: UUID, batch: _Batch) -> Customer:
+def _survivor(host: _Host, customer_id: UUID, batch: UnitOfWork[Customer]) -> Customer:
     customer = host._existing(customer_id, batch, "customerIds")
     for _ in range(MAX_MERGE_DEPTH):
         if customer.merged_into is None:

@@ -50,7 +50,7 @@ from domain.referral import (
 )
 
 if TYPE_CHECKING:
-    from domain.application import _Batch
+    from application.unit_of_work import UnitOfWork
 
 SYSTEM = "system"
 
@@ -68,17 +68,17 @@ class _Host(Protocol):
     @property
     def index(self) -> Any: ...
 
-    def _transact(self, decide: Callable[[_Batch], None]) -> int | None: ...
+    def _transact(self, decide: Callable[[UnitOfWork[Customer]], None]) -> int | None: ...
 
-    def _load(self, customer_id: UUID, batch: _Batch) -> Customer: ...
+    def _load(self, customer_id: UUID, batch: UnitOfWork[Customer]) -> Customer: ...
 
-    def _existing(self, customer_id: UUID, batch: _Batch, field: str) -> Customer: ...
+    def _existing(self, customer_id: UUID, batch: UnitOfWork[Customer], field: str) -> Customer: ...
 
-    def _seal(self, subject_id: UUID, name: str, value: str, batch: _Batch) -> None: ...
+    def _seal(self, subject_id: UUID, name: str, value: str, batch: UnitOfWork[Customer]) -> None: ...
 
     def _evict(self, aggregate_ids: Any) -> None: ...
 
-    def _drop_stale(self, aggregate_ids: Any, batch: _Batch) -> None: ...
+    def _drop_stale(self, aggregate_ids: Any, batch: UnitOfWork[Customer]) -> None: ...
 
 
 def is_new_invitee(customer: Customer) -> bool:
@@ -97,7 +97,7 @@ def _fresh(host: _Host, aggregate_id: UUID, kind: type[Any]) -> Any | None:
     return found if isinstance(found, kind) else None
 
 
-def _campaign(host: _Host, campaign_id: UUID, batch: _Batch) -> ReferralCampaign:
+def _campaign(host: _Host, campaign_id: UUID, batch: UnitOfWork[Customer]) -> ReferralCampaign:
     found = batch.aggregates.get(campaign_id)
     if not isinstance(found, ReferralCampaign):
         found = _fresh(host, campaign_id, ReferralCampaign)
@@ -108,7 +108,7 @@ def _campaign(host: _Host, campaign_id: UUID, batch: _Batch) -> ReferralCampaign
     return cast(ReferralCampaign, found)
 
 
-def _current(host: _Host, customer: Customer, batch: _Batch) -> Customer:
+def _current(host: _Host, customer: Customer, batch: UnitOfWork[Customer]) -> Customer:
     """The customer itself, or the one it was merged into (OneID)."""
     while customer.merged_into is not None:
         customer = host._load(UUID(customer.merged_into), batch)
@@ -116,7 +116,7 @@ def _current(host: _Host, customer: Customer, batch: _Batch) -> Customer:
 
 
 def _grant(host: _Host, holder: Customer, value_fen: int, valid_days: int | None, source: str,
-           by: str, at: datetime, batch: _Batch) -> tuple[UUID, str]:
+           by: str, at: datetime, batch: UnitOfWork[Customer]) -> tuple[UUID, str]:
     """Issue a coupon with a fresh redemption code to ``holder``; its id and the code."""
     code = new_redemption_code()
     coupon = Coupon.issue(coupon_id_for(host.blind_key, code), holder.id, value_fen,
@@ -128,7 +128,7 @@ def _grant(host: _Host, holder: Customer, value_fen: int, valid_days: int | None
 
 
 def _pay(host: _Host, campaign: ReferralCampaign, inviter: Customer, invitee: Customer,
-         batch: _Batch, at: datetime) -> None:
+         batch: UnitOfWork[Customer], at: datetime) -> None:
     """Pay each of the campaign's rules for this invitee once (its key commits with it)."""
     keys = {rule: reward_key(campaign.id, invitee.id, rule) for rule in RULES}
     done = {k for k, _ in batch.writes.event_keys}
@@ -160,21 +160,21 @@ class ReferralCommands:
         campaign = ReferralCampaign.draft(name, starts_at, ends_at, inviter_reward, by,
                                           occurred_at, **options)
 
-        def decide(batch: _Batch) -> None:
+        def decide(batch: UnitOfWork[Customer]) -> None:
             batch.aggregates[campaign.id] = cast(Customer, campaign)
 
         return campaign.id, self._transact(decide)
 
     def activate_referral_campaign(self: _Host, campaign_id: UUID, by: str,
                                    occurred_at: datetime) -> int | None:
-        def decide(batch: _Batch) -> None:
+        def decide(batch: UnitOfWork[Customer]) -> None:
             _campaign(self, campaign_id, batch).activate(by, occurred_at)
 
         return self._transact(decide)
 
     def end_referral_campaign(self: _Host, campaign_id: UUID, by: str,
                               occurred_at: datetime) -> int | None:
-        def decide(batch: _Batch) -> None:
+        def decide(batch: UnitOfWork[Customer]) -> None:
             _campaign(self, campaign_id, batch).end(by, occurred_at)
 
         return self._transact(decide)
@@ -192,7 +192,7 @@ class ReferralCommands:
         key = invite_key(campaign_id, inviter_id)
         out: list[str] = []
 
-        def decide(batch: _Batch) -> None:
+        def decide(batch: UnitOfWork[Customer]) -> None:
             out.clear()
             known = self.index.known_event_keys([key])
             if key in known:
@@ -221,7 +221,7 @@ class ReferralCommands:
             return None
         return found if isinstance(found, InviteCode) else None
 
-    def _prefetch_inviters(self: _Host, commands: Sequence[Command], batch: _Batch) -> None:
+    def _prefetch_inviters(self: _Host, commands: Sequence[Command], batch: UnitOfWork[Customer]) -> None:
         """One query for the stream versions and one for the vault keys of a batch's
         inviters, instead of two per inviter."""
         inviters: set[UUID] = set()
@@ -236,7 +236,7 @@ class ReferralCommands:
                 sorted(i for i in inviters if i not in batch.key_cache)))
 
     def _attribute_invitee(self: _Host, command: Command, invitee: Customer, new: bool,
-                           batch: _Batch, by: str) -> None:
+                           batch: UnitOfWork[Customer], by: str) -> None:
         assert command.invite_code is not None
         if not new:
             return
@@ -256,7 +256,7 @@ class ReferralCommands:
         if campaign.success == "friend_added":
             _pay(self, campaign, inviter, invitee, batch, at)
 
-    def _reward_first_order(self: _Host, command: Command, invitee: Customer, batch: _Batch
+    def _reward_first_order(self: _Host, command: Command, invitee: Customer, batch: UnitOfWork[Customer]
                             ) -> None:
         """The invitee paid their first order: pay a first-order campaign's rewards once."""
         assert invitee.referred_in is not None and invitee.referred_by is not None
@@ -285,7 +285,7 @@ class ReferralCommands:
         check_terms(value_fen, valid_days)
         out: list[tuple[UUID, str]] = []
 
-        def decide(batch: _Batch) -> None:
+        def decide(batch: UnitOfWork[Customer]) -> None:
             out.clear()
             holder = _current(self, self._existing(customer_id, batch, "customerId"), batch)
             out.append(_grant(self, holder, value_fen, valid_days, "manual", by, occurred_at,
@@ -303,7 +303,7 @@ class ReferralCommands:
         coupon_id = coupon_id_for(self.blind_key, normal)
         out: list[Coupon] = []
 
-        def decide(batch: _Batch) -> None:
+        def decide(batch: UnitOfWork[Customer]) -> None:
             out.clear()
             coupon = _fresh(self, coupon_id, Coupon)
             if coupon is None:

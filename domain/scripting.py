@@ -20,7 +20,7 @@ from domain.customer import Customer
 from domain.errors import UnknownScript
 
 if TYPE_CHECKING:
-    from domain.application import _Batch
+    from application.unit_of_work import UnitOfWork
 
 ATTEMPTS = 8
 
@@ -33,9 +33,9 @@ class _Host(Protocol):
 
     def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]: ...
 
-    def _transact(self, decide: Callable[[_Batch], None]) -> int | None: ...
+    def _transact(self, decide: Callable[[UnitOfWork[Customer]], None]) -> int | None: ...
 
-    def _existing(self, customer_id: UUID, batch: _Batch, field: str) -> Customer: ...
+    def _existing(self, customer_id: UUID, batch: UnitOfWork[Customer], field: str) -> Customer: ...
 
 
 class ScriptCommands:
@@ -61,7 +61,7 @@ class ScriptCommands:
         """``Customer.ScriptUsed`` on the customer (the script must exist)."""
         script = _script(self, script_id)
 
-        def decide(batch: _Batch) -> None:
+        def decide(batch: UnitOfWork[Customer]) -> None:
             customer = self._existing(customer_id, batch, "customerId")
             customer.record_fact(Customer.ScriptUsed, staff_id=staff_id,
                                  script_id=str(script.id),

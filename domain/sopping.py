@@ -17,7 +17,7 @@ from domain.errors import DomainError
 from domain.sop import Sop, sop_send_key
 
 if TYPE_CHECKING:
-    from domain.application import _Batch
+    from application.unit_of_work import UnitOfWork
 
 
 class UnknownSop(DomainError):
@@ -49,7 +49,7 @@ class StepOutcome:
         return sop_send_key(self.sop_id, self.customer_id, self.enrolment_id, self.step)
 
 
-def _sop(host: _Host, sop_id: UUID, batch: _Batch) -> Sop:
+def _sop(host: _Host, sop_id: UUID, batch: UnitOfWork[Customer]) -> Sop:
     try:
         found: Any = host.repository.get(sop_id)
     except AggregateNotFoundError:
@@ -71,7 +71,7 @@ class SopCommands:
                          stop_on_converted=stop_on_converted,
                          stop_on_opted_out=stop_on_opted_out)
 
-        def decide(batch: _Batch) -> None:
+        def decide(batch: UnitOfWork[Customer]) -> None:
             if sop_id is not None:
                 with contextlib.suppress(AggregateNotFoundError):
                     self.repository.get(sop_id)
@@ -100,7 +100,7 @@ class SopCommands:
             name, trigger, steps, by, occurred_at, **stops))
 
     def _sop_change(self: _Host, sop_id: UUID, change: Callable[[Sop], bool]) -> int | None:
-        def decide(batch: _Batch) -> None:
+        def decide(batch: UnitOfWork[Customer]) -> None:
             change(_sop(self, sop_id, batch))
 
         return self._transact(decide)
@@ -120,7 +120,7 @@ class SopCommands:
         were new. A redelivered or retried chunk records nothing twice."""
         recorded = [0]
 
-        def decide(batch: _Batch) -> None:
+        def decide(batch: UnitOfWork[Customer]) -> None:
             known = set(self.recorder.known_event_keys([o.key for o in outcomes]))
             fresh = [o for o in outcomes if o.key not in known]
             recorded[0] = len(fresh)

@@ -19,7 +19,7 @@ from domain.customer import Customer
 from domain.ownership import _staff
 
 if TYPE_CHECKING:
-    from domain.application import _Batch
+    from application.unit_of_work import UnitOfWork
 
 
 def moment_key(staff_id: UUID, moment_id: str) -> str:
@@ -27,7 +27,7 @@ def moment_key(staff_id: UUID, moment_id: str) -> str:
 
 
 class _Host(Protocol):
-    def _once(self, event_key: str, decide: Callable[[_Batch], None]) -> bool: ...
+    def _once(self, event_key: str, decide: Callable[[UnitOfWork[Customer]], None]) -> bool: ...
 
 
 class StaffActionCommands:
@@ -38,7 +38,7 @@ class StaffActionCommands:
         """Record a moments post; False if this (staff, moment) was recorded before."""
         key = moment_key(staff_id, moment_id)
 
-        def decide(batch: _Batch) -> None:
+        def decide(batch: UnitOfWork[Customer]) -> None:
             staff = _staff(cast(Any, self), staff_id, "staffId")
             staff.post_moment(moment_id, by, occurred_at)
             batch.aggregates[staff.id] = cast(Customer, staff)  # saved with the batch

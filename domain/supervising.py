@@ -34,7 +34,7 @@ from domain.staff_alert import StaffAlert, alert_id
 from domain.wordmatch import Matcher
 
 if TYPE_CHECKING:
-    from domain.application import _Batch
+    from application.unit_of_work import UnitOfWork
 
 ATTEMPTS = 8
 
@@ -57,7 +57,7 @@ class _Host(Protocol):
 
     def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]: ...
 
-    def _seal(self, subject_id: UUID, name: str, value: str, batch: _Batch) -> None: ...
+    def _seal(self, subject_id: UUID, name: str, value: str, batch: UnitOfWork[Customer]) -> None: ...
 
 
 class SupervisionCommands:
@@ -98,7 +98,7 @@ class SupervisionCommands:
         return _change_lexicon(self, decide, by, occurred_at)
 
     # -- scanning (called by the application for each command, inside the batch) ----------
-    def _scan_message(self, command: Command, customer: Customer, batch: _Batch) -> None:
+    def _scan_message(self, command: Command, customer: Customer, batch: UnitOfWork[Customer]) -> None:
         text, staff_id = command.message_text, command.message_staff_id
         if text is None or staff_id is None:
             return
@@ -117,7 +117,7 @@ class SupervisionCommands:
                              by="system", occurred_at=command.occurred_at)
         cast(_Host, self)._seal(customer.id, ref, text, batch)
 
-    def _current_lexicon(self, batch: _Batch) -> LoadedLexicon | None:
+    def _current_lexicon(self, batch: UnitOfWork[Customer]) -> LoadedLexicon | None:
         """The lexicon as stored now (checked once per batch, rebuilt on a new version)."""
         if batch.lexicon_checked:
             return self._loaded_lexicon

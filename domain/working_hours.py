@@ -19,7 +19,7 @@ from eventsourcing.domain import Aggregate, event
 from domain.working_time import ALWAYS, Week, parse_week
 
 if TYPE_CHECKING:
-    from domain.application import _Batch
+    from application.unit_of_work import UnitOfWork
     from domain.customer import Customer
 
 WORKING_HOURS_ID = uuid5(NAMESPACE_URL, "https://siyu.invalid/working-hours")
@@ -65,7 +65,7 @@ class _Host(Protocol):
     @property
     def repository(self) -> Repository[UUID]: ...
 
-    def _transact(self, decide: Callable[[_Batch], None]) -> int | None: ...
+    def _transact(self, decide: Callable[[UnitOfWork[Customer]], None]) -> int | None: ...
 
 
 class WorkingHoursCommands:
@@ -79,7 +79,7 @@ class WorkingHoursCommands:
     def set_working_hours(self: _Host, days: Mapping[str, Sequence[tuple[str, str]]], by: str,
                           occurred_at: datetime) -> int | None:
         """Returns the log position of the change (None if the hours were already these)."""
-        def decide(batch: _Batch) -> None:
+        def decide(batch: UnitOfWork[Customer]) -> None:
             try:
                 hours: Any = self.repository.get(WORKING_HOURS_ID)
             except AggregateNotFoundError:

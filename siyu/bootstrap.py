@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from psycopg.conninfo import conninfo_to_dict
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from siyu.recorders import SiyuMemoryRecorder
 from siyu.vault import AesGcmVault, derive_key
 
@@ -34,10 +34,10 @@ def postgres_env(database_url: str, *, pool_size: int = 5, max_overflow: int = 2
     }
 
 
-def build_application(database_url: str | None, secret: bytes) -> CustomerOperations:
+def build_application(database_url: str | None, secret: bytes) -> Siyu:
     """The application on PostgreSQL, or in memory when ``database_url`` is None."""
     vault = AesGcmVault(secret)
     key = derive_key(secret, "blind-index")
     if database_url is None:
-        return CustomerOperations(vault=vault, blind_key=key, recorder=SiyuMemoryRecorder())
-    return CustomerOperations(postgres_env(database_url), vault=vault, blind_key=key)
+        return Siyu(vault=vault, blind_key=key, recorder=SiyuMemoryRecorder())
+    return Siyu(postgres_env(database_url), vault=vault, blind_key=key)

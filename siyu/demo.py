@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import NAMESPACE_URL, UUID, uuid5
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.ingestion import EventItem, OrderItem
 from domain.segment import SegmentAlreadyDefined
 from domain.sopping import SopAlreadyDefined
@@ -84,7 +84,7 @@ class DemoResult:
     friendly_staff: UUID | None
 
 
-def _hired_staff(app: CustomerOperations) -> list[tuple[UUID, str]]:
+def _hired_staff(app: Siyu) -> list[tuple[UUID, str]]:
     """Staff hired by an earlier run, oldest first (the demo hires once)."""
     found: list[tuple[UUID, str]] = []
     start = 0
@@ -99,7 +99,7 @@ def _hired_staff(app: CustomerOperations) -> list[tuple[UUID, str]]:
         start = page[-1].id
 
 
-def _hire(app: CustomerOperations, rng: random.Random, now: datetime) -> list[tuple[UUID, str]]:
+def _hire(app: Siyu, rng: random.Random, now: datetime) -> list[tuple[UUID, str]]:
     staff = _hired_staff(app)
     if staff:
         return staff
@@ -249,7 +249,7 @@ def _engagement(n: int, rng: random.Random, now: datetime, first: datetime,
     return [e for e in out if e.occurred_at < now]
 
 
-def load(app: CustomerOperations, *, customers: int = 2000, seed: int = 2026,
+def load(app: Siyu, *, customers: int = 2000, seed: int = 2026,
          now: datetime | None = None, batch: int = 1000) -> DemoResult:
     rng = random.Random(seed)
     now = now or datetime.now(UTC)
@@ -289,7 +289,7 @@ def load(app: CustomerOperations, *, customers: int = 2000, seed: int = 2026,
                       friendly_staff=friendly)
 
 
-def _define_segments(app: CustomerOperations, now: datetime) -> None:
+def _define_segments(app: Siyu, now: datetime) -> None:
     for name, description, rule, tag in SEGMENTS:
         segment_id = uuid5(NAMESPACE_URL, f"https://siyu.invalid/demo/segment/{name}")
         with contextlib.suppress(SegmentAlreadyDefined):  # an earlier demo run defined it
@@ -300,7 +300,7 @@ def _define_segments(app: CustomerOperations, now: datetime) -> None:
 WELCOME_SOP = uuid5(NAMESPACE_URL, "https://siyu.invalid/demo/sop/welcome")
 
 
-def _define_sop(app: CustomerOperations, now: datetime) -> None:
+def _define_sop(app: Siyu, now: datetime) -> None:
     """A welcome SOP for new friends: day 0, day 3 guide, day 7 coupon (WeCom, from the owner).
 
     Defined after the history, so only friends added from now on are enrolled."""

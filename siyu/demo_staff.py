@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, time, timedelta
 from uuid import UUID
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.items import EventItem
 from domain.working_time import SHANGHAI
 
@@ -83,13 +83,13 @@ def courtesies(n: int, rng: random.Random, now: datetime, first: datetime,
     return out
 
 
-def lexicon(app: CustomerOperations, now: datetime) -> None:
+def lexicon(app: Siyu, now: datetime) -> None:
     """The demo's sensitive terms, in force before the demo month."""
     for category, terms in TERMS.items():
         app.add_sensitive_terms(category, terms, BY, now - timedelta(days=32))
 
 
-def execution(app: CustomerOperations, rng: random.Random, now: datetime,
+def execution(app: Siyu, rng: random.Random, now: datetime,
               front: Sequence[UUID]) -> None:
     """Moments posts and weekly marketing tasks of the front-line members, last 4 weeks."""
     monday = (now.astimezone(SHANGHAI) - timedelta(days=now.astimezone(SHANGHAI).weekday()))
@@ -112,7 +112,7 @@ def execution(app: CustomerOperations, rng: random.Random, now: datetime,
                     app.complete_marketing_task(task_id, member, None, [], BY, done)
 
 
-def targets(app: CustomerOperations, now: datetime, front: Sequence[UUID]) -> None:
+def targets(app: Siyu, now: datetime, front: Sequence[UUID]) -> None:
     """This month's targets: GMV and new friends per member, GMV for the front office."""
     today = now.astimezone(SHANGHAI).date()
     at = now - timedelta(days=now.astimezone(SHANGHAI).day - 1)

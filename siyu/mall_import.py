@@ -45,7 +45,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
-from domain.application import BatchResult
+from application.app import BatchResult
 from domain.errors import InvalidIdentity
 from domain.identity import Identity, parse_identity
 from domain.items import EventItem, OrderItem

@@ -16,7 +16,7 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from siyu.bootstrap import build_application
 
 TEST_DATABASE_URL = os.environ.get(
@@ -58,14 +58,14 @@ def pg_url(pg_server: str) -> str:
 
 
 @pytest.fixture
-def pg_app(pg_url: str) -> Iterator[CustomerOperations]:
+def pg_app(pg_url: str) -> Iterator[Siyu]:
     app = build_application(pg_url, SECRET)
     yield app
     app.close()
 
 
 @pytest.fixture
-def memory_app() -> CustomerOperations:
+def memory_app() -> Siyu:
     return build_application(None, SECRET)
 
 
@@ -74,7 +74,7 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def count_stored_events_read(app: CustomerOperations) -> list[int]:
+def count_stored_events_read(app: Siyu) -> list[int]:
     """Make ``app`` record how many stored events each read of a stream returns."""
     read: list[int] = []
     original = app.recorder.select_events

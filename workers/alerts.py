@@ -37,7 +37,7 @@ from psycopg.rows import DictRow, dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.customer import Customer
 from domain.staff import MANAGER_ROLES
 from domain.staff_alert import (
@@ -309,7 +309,7 @@ def alert_text(alert: StaffAlert) -> str:
 
 @dataclass(slots=True)
 class AlertDeps:
-    app: CustomerOperations
+    app: Siyu
     store: AlertStore
     gateway: StaffMessageGateway
     retry: RetryPolicy = field(default_factory=RetryPolicy)

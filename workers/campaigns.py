@@ -36,7 +36,7 @@ import dramatiq
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.campaign import render, send_key
 from domain.campaigning import SendOutcome
 from workers.campaign_gateway import BATCH_LIMITS, BatchRecipient, CampaignGateway, Delivery
@@ -165,7 +165,7 @@ class CampaignStore:
 
 @dataclass
 class CampaignDeps:
-    app: CustomerOperations
+    app: Siyu
     store: CampaignStore
     gateway: CampaignGateway
     rates: dict[str, float] = field(default_factory=dict)  # channel -> sends per second
@@ -187,7 +187,7 @@ def _address(deps: CampaignDeps, channel: str, rows: Sequence[dict[str, Any]]
                 subject = UUID(identity.get("subject") or str(row["customer_id"]))
                 wanted[row["customer_id"]] = (subject, f"identity:{identity['blind_index']}")
                 break
-    values = deps.app.personal_fields(wanted.values())  # two queries for the whole chunk
+    values = deps.app.customers.personal_fields(wanted.values())  # two queries for the whole chunk
     return {customer: values[field] for customer, field in wanted.items() if field in values}
 
 
@@ -397,7 +397,7 @@ class CampaignLauncher:
     refused (``CAMPAIGN_STATE``) once the campaign runs; completion is a no-op then too.
     """
 
-    def __init__(self, app: CustomerOperations, store: CampaignStore, tracker: Any, *,
+    def __init__(self, app: Siyu, store: CampaignStore, tracker: Any, *,
                  poll_interval: float = 5.0,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.app = app

@@ -28,7 +28,7 @@ from psycopg import errors
 from psycopg.rows import tuple_row
 from psycopg_pool import ConnectionPool
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.errors import DomainError
 from domain.marketing_task import task_id
 from workers.polling import PollingLoop
@@ -67,7 +67,7 @@ class ConfirmationTasks(PollingLoop):
 
     name = "campaign confirmation tasks"
 
-    def __init__(self, app: CustomerOperations, pool: ConnectionPool[Any], *,
+    def __init__(self, app: Siyu, pool: ConnectionPool[Any], *,
                  confirm_within: timedelta = timedelta(hours=24),
                  poll_interval: float = 5.0, batch_size: int = 200) -> None:
         super().__init__(poll_interval, batch_size)

@@ -30,7 +30,7 @@ from typing import Any
 import dramatiq
 from psycopg_pool import ConnectionPool
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.daily_report import MEASURES, DailyReport
 from domain.staff import MANAGER_ROLES
 from domain.target import achievement, grade
@@ -148,7 +148,7 @@ def _sum(cells: list[dict[str, int]]) -> dict[str, int]:
 
 @dataclass(slots=True)
 class ReportDeps:
-    app: CustomerOperations
+    app: Siyu
     store: ReportStore
     gateway: StaffMessageGateway
     retry: RetryPolicy = field(default_factory=RetryPolicy)

@@ -25,7 +25,7 @@ from typing import Any, cast
 import dramatiq
 from eventsourcing.postgres import PostgresDatastore
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from projections.runner import BatchRunner, Tracker
 from siyu.bootstrap import build_application
 from siyu.settings import Settings
@@ -186,7 +186,7 @@ def fake_wecom_for(settings: Settings) -> FakeWeCom:
 class WelcomePipeline:
     """Everything one worker process runs; ``start()`` returns at once, ``stop()`` is clean."""
 
-    def __init__(self, *, app: CustomerOperations, broker: dramatiq.Broker,
+    def __init__(self, *, app: Siyu, broker: dramatiq.Broker,
                  gateway: OutboundGateway, store: OutboxStore, options: PipelineOptions,
                  closers: list[Callable[[], None]] | None = None,
                  database_url: str | None = None,
@@ -395,7 +395,7 @@ class WelcomePipeline:
 def build_pipeline(settings: Settings, *, threads: int = 4,
                    options: PipelineOptions | None = None,
                    gateway: OutboundGateway | None = None,
-                   app: CustomerOperations | None = None,
+                   app: Siyu | None = None,
                    campaign_gateway: CampaignGateway | None = None,
                    campaigns: bool = True) -> WelcomePipeline:
     """Wire the welcome pipeline from settings (nothing runs until ``start()``).

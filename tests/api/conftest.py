@@ -12,7 +12,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from api.app import create_app
-from domain.application import CustomerOperations
+from application.app import Siyu
 from projections.runner import BatchRunner, Tracker
 from siyu.processes import read_model_views
 from siyu.settings import Settings
@@ -39,7 +39,7 @@ class Api:
 
 
 @pytest.fixture
-def live_projections(pg_app: CustomerOperations) -> Iterator[None]:
+def live_projections(pg_app: Siyu) -> Iterator[None]:
     tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
     runners = [BatchRunner(pg_app, view, tracker, poll_interval=0.05)
                for view in read_model_views()]

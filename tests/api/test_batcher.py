@@ -6,12 +6,12 @@ import asyncio
 from datetime import datetime
 
 from api.batcher import WriteBatcher
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.ingestion import EventItem
 
 
 def test_concurrent_writes_are_grouped_and_answered_separately(
-    memory_app: CustomerOperations, now: datetime
+    memory_app: Siyu, now: datetime
 ) -> None:
     calls: list[int] = []
     original = memory_app.record_batch

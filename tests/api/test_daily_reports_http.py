@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from tests.api.conftest import STAFF_ID, Api
 from tests.api.test_tag_groups_http import data, error
 
@@ -18,7 +18,7 @@ REPORTS = """query($day: Date, $r: ID) { dailyReports(day: $day, recipientId: $r
 
 
 def test_managers_read_every_report_and_staff_only_theirs(
-        api: Api, pg_app: CustomerOperations) -> None:
+        api: Api, pg_app: Siyu) -> None:
     # Given two compiled reports for a day
     day = date(2026, 11, 30)
     figures = {"new_friends": 3, "gmv_fen": 12900}

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.chat_script import ChatScript
 from domain.customer import Customer
 from domain.errors import InvalidInput, ScriptArchived, UnknownCustomer, UnknownScript
@@ -16,7 +16,7 @@ AT = datetime(2026, 11, 20, 2, tzinfo=UTC)
 
 
 def test_each_edit_is_a_new_version_and_old_versions_stay_in_the_history(
-        memory_app: CustomerOperations) -> None:
+        memory_app: Siyu) -> None:
     script_id, _ = memory_app.create_chat_script("催付", "温和提醒", "亲, 订单还未付款哦",
                                                  ["付款"], "script", "staff:c", AT)
     assert memory_app.revise_chat_script(script_id, "催付", "温和提醒", "亲, 库存不多啦",
@@ -32,7 +32,7 @@ def test_each_edit_is_a_new_version_and_old_versions_stay_in_the_history(
         memory_app.revise_chat_script(script_id, "催付", "x", "y", [], "staff:c", AT)
 
 
-def test_invalid_scripts_are_refused(memory_app: CustomerOperations) -> None:
+def test_invalid_scripts_are_refused(memory_app: Siyu) -> None:
     with pytest.raises(InvalidInput):
         memory_app.create_chat_script("s", "t", "   ", [], "script", "staff:c", AT)
     with pytest.raises(InvalidInput):
@@ -43,7 +43,7 @@ def test_invalid_scripts_are_refused(memory_app: CustomerOperations) -> None:
 
 
 def test_a_script_use_is_a_fact_on_the_customer_with_the_current_version(
-        memory_app: CustomerOperations) -> None:
+        memory_app: Siyu) -> None:
     script_id, _ = memory_app.create_chat_script("欢迎", "新客", "欢迎!", [], "sop", "staff:c", AT)
     result = memory_app.record_batch([EventItem(
         event_id="e1", type="SCRIPT_USED", identity=("wx_unionid", "oA"), occurred_at=AT,

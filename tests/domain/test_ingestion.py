@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.customer import Customer
 from domain.ingestion import EventItem, OrderItem
 from siyu.recorders import SiyuMemoryRecorder
@@ -13,12 +13,12 @@ from tests.conftest import count_stored_events_read
 WECOM = ("wecom_external:ww1", "wmCustomer1")
 
 
-def stored_count(app: CustomerOperations) -> int:
+def stored_count(app: Siyu) -> int:
     return len(app.recorder.select_notifications(start=1, limit=10_000))
 
 
 def test_a_batch_records_every_valid_item_on_the_customer_found_by_identity(
-    memory_app: CustomerOperations, now: datetime
+    memory_app: Siyu, now: datetime
 ) -> None:
     # Given two actions by the same customer, addressed by the same identity
     items = [
@@ -38,7 +38,7 @@ def test_a_batch_records_every_valid_item_on_the_customer_found_by_identity(
 
 
 def test_resending_an_event_id_stores_nothing_new_and_reports_a_duplicate(
-    memory_app: CustomerOperations, now: datetime
+    memory_app: Siyu, now: datetime
 ) -> None:
     items = [EventItem("e1", "TAGGED", WECOM, now, tag="vip")]
     first = memory_app.record_batch(items, "service:test")
@@ -50,7 +50,7 @@ def test_resending_an_event_id_stores_nothing_new_and_reports_a_duplicate(
 
 
 def test_a_rejected_item_stores_nothing_not_even_a_new_customer(
-    memory_app: CustomerOperations, now: datetime
+    memory_app: Siyu, now: datetime
 ) -> None:
     # Given a refund for an order the (new) customer never paid
     items = [EventItem("r1", "ORDER_REFUNDED", ("phone", "13800138000"), now, order_id="x",
@@ -68,7 +68,7 @@ def test_a_rejected_item_stores_nothing_not_even_a_new_customer(
 
 
 def test_bad_items_get_typed_errors_naming_the_field(
-    memory_app: CustomerOperations, now: datetime
+    memory_app: Siyu, now: datetime
 ) -> None:
     items = [
         EventItem("a", "TELEPORTED", WECOM, now),
@@ -90,7 +90,7 @@ def test_bad_items_get_typed_errors_naming_the_field(
 
 
 def test_an_atomic_batch_with_one_bad_item_stores_nothing(
-    memory_app: CustomerOperations, now: datetime
+    memory_app: Siyu, now: datetime
 ) -> None:
     items = [
         EventItem("ok", "TAGGED", WECOM, now, tag="vip"),
@@ -105,7 +105,7 @@ def test_an_atomic_batch_with_one_bad_item_stores_nothing(
 
 
 def test_linking_an_identity_lets_either_identity_find_the_customer(
-    memory_app: CustomerOperations, now: datetime
+    memory_app: Siyu, now: datetime
 ) -> None:
     phone = ("phone", "138 0013 8000")
     first = memory_app.record_batch(
@@ -116,7 +116,7 @@ def test_linking_an_identity_lets_either_identity_find_the_customer(
 
 
 def test_personal_data_is_kept_out_of_events_and_readable_from_the_vault(
-    memory_app: CustomerOperations, now: datetime
+    memory_app: Siyu, now: datetime
 ) -> None:
     result = memory_app.record_batch(
         [EventItem("p1", "PROFILE_UPDATED", ("phone", "13800138000"), now, nickname="王小明")],
@@ -126,13 +126,13 @@ def test_personal_data_is_kept_out_of_events_and_readable_from_the_vault(
     payloads = b"".join(n.state for n in memory_app.recorder.select_notifications(1, 100))
     assert b"13800138000" not in payloads
     assert "王小明".encode() not in payloads
-    personal = memory_app.personal_data(customer_id)
+    personal = memory_app.customers.personal_data(customer_id)
     assert personal["nickname"] == "王小明"
     assert "+8613800138000" in personal.values()
 
 
 def test_appending_to_a_long_history_reads_none_of_it(
-    memory_app: CustomerOperations, now: datetime
+    memory_app: Siyu, now: datetime
 ) -> None:
     # Given a customer with 1,500 events
     for n in range(3):
@@ -149,7 +149,7 @@ def test_appending_to_a_long_history_reads_none_of_it(
 
 
 def test_control_characters_and_lone_surrogates_are_refused_per_item(
-    memory_app: CustomerOperations, now: datetime
+    memory_app: Siyu, now: datetime
 ) -> None:
     # JSON can carry them; the events table and the read models cannot.
     items = [EventItem("n1", "TAGGED", WECOM, now, tag="x\x00y"),

@@ -7,7 +7,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.errors import InvalidInput, StaffAlreadyLeft, UnknownStaff
 from domain.marketing_task import (
     CANCELLED,
@@ -25,18 +25,18 @@ AT = datetime(2026, 11, 20, 2, tzinfo=UTC)
 DUE = AT + timedelta(days=2)
 
 
-def staff(app: CustomerOperations, n: int = 0) -> UUID:
+def staff(app: Siyu, n: int = 0) -> UUID:
     return app.hire_staff("sales", "front_office", f"s{n}", "staff:m", AT - timedelta(days=9))
 
 
-def assign(app: CustomerOperations, who: UUID, key: str = "form-1", **options: object
+def assign(app: Siyu, who: UUID, key: str = "form-1", **options: object
            ) -> tuple[UUID, int | None]:
     return app.assign_marketing_task(key, " Post the Double 11 poster ", "moments_post", who,
                                      DUE, "staff:m", AT, **options)  # type: ignore[arg-type]
 
 
 def test_a_task_assigned_twice_with_one_key_is_recorded_once(
-        memory_app: CustomerOperations) -> None:
+        memory_app: Siyu) -> None:
     # Given a staff member
     s = staff(memory_app)
     # When the same assignment is sent twice (a client retrying)
@@ -54,7 +54,7 @@ def test_a_task_assigned_twice_with_one_key_is_recorded_once(
 
 
 def test_an_assignment_key_reused_for_other_contents_is_refused(
-        memory_app: CustomerOperations) -> None:
+        memory_app: Siyu) -> None:
     s = staff(memory_app)
     assign(memory_app, s)
     with pytest.raises(AssignmentKeyReused) as refused:
@@ -63,7 +63,7 @@ def test_an_assignment_key_reused_for_other_contents_is_refused(
 
 
 def test_a_retried_assignment_after_a_reassignment_is_still_the_same_task(
-        memory_app: CustomerOperations) -> None:
+        memory_app: Siyu) -> None:
     s, other = staff(memory_app), staff(memory_app, 1)
     tid, _ = assign(memory_app, s)
     memory_app.reassign_marketing_task(tid, other, "staff:m", AT)
@@ -72,7 +72,7 @@ def test_a_retried_assignment_after_a_reassignment_is_still_the_same_task(
 
 
 def test_only_the_assignee_completes_a_task_and_completing_again_changes_nothing(
-        memory_app: CustomerOperations) -> None:
+        memory_app: Siyu) -> None:
     s, other = staff(memory_app), staff(memory_app, 1)
     tid, _ = assign(memory_app, s)
     with pytest.raises(NotYourTask):
@@ -90,7 +90,7 @@ def test_only_the_assignee_completes_a_task_and_completing_again_changes_nothing
 
 
 def test_evidence_is_references_only_and_counts_are_bounded(
-        memory_app: CustomerOperations) -> None:
+        memory_app: Siyu) -> None:
     s = staff(memory_app)
     tid, _ = assign(memory_app, s)
     with pytest.raises(InvalidInput) as bad:
@@ -102,7 +102,7 @@ def test_evidence_is_references_only_and_counts_are_bounded(
 
 
 def test_a_cancelled_task_can_be_neither_completed_nor_reassigned(
-        memory_app: CustomerOperations) -> None:
+        memory_app: Siyu) -> None:
     s, other = staff(memory_app), staff(memory_app, 1)
     tid, _ = assign(memory_app, s)
     assert memory_app.cancel_marketing_task(tid, "campaign cancelled", "staff:m", AT) is not None
@@ -115,7 +115,7 @@ def test_a_cancelled_task_can_be_neither_completed_nor_reassigned(
         memory_app.reassign_marketing_task(tid, other, "staff:m", AT)
 
 
-def test_a_completed_task_cannot_be_cancelled(memory_app: CustomerOperations) -> None:
+def test_a_completed_task_cannot_be_cancelled(memory_app: Siyu) -> None:
     s = staff(memory_app)
     tid, _ = assign(memory_app, s)
     memory_app.complete_marketing_task(tid, None, None, [], "service:bot", AT)
@@ -124,7 +124,7 @@ def test_a_completed_task_cannot_be_cancelled(memory_app: CustomerOperations) ->
 
 
 def test_reassigning_records_who_had_it_and_to_the_same_member_is_a_no_op(
-        memory_app: CustomerOperations) -> None:
+        memory_app: Siyu) -> None:
     s, other = staff(memory_app), staff(memory_app, 1)
     tid, _ = assign(memory_app, s)
     assert memory_app.reassign_marketing_task(tid, s, "staff:m", AT) is None
@@ -137,7 +137,7 @@ def test_reassigning_records_who_had_it_and_to_the_same_member_is_a_no_op(
         memory_app.complete_marketing_task(tid, s, 1, [], f"staff:{s}", AT)
 
 
-def test_tasks_go_only_to_known_staff_who_have_not_left(memory_app: CustomerOperations) -> None:
+def test_tasks_go_only_to_known_staff_who_have_not_left(memory_app: Siyu) -> None:
     with pytest.raises(UnknownStaff):
         assign(memory_app, uuid4())
     gone = staff(memory_app, 2)
@@ -151,7 +151,7 @@ def test_tasks_go_only_to_known_staff_who_have_not_left(memory_app: CustomerOper
     ("kind", {"kind": "dance"}), ("targetCount", {"target_count": 0}),
 ])
 def test_bad_assignments_are_refused_with_the_field_at_fault(
-        memory_app: CustomerOperations, field: str, options: dict[str, object]) -> None:
+        memory_app: Siyu, field: str, options: dict[str, object]) -> None:
     s = staff(memory_app)
     args: dict[str, object] = {"assignment_key": "k", "title": "t", "kind": "follow_up",
                                "target_count": None, **options}
@@ -162,7 +162,7 @@ def test_bad_assignments_are_refused_with_the_field_at_fault(
     assert refused.value.field == field
 
 
-def test_an_unknown_task_is_a_typed_error(memory_app: CustomerOperations) -> None:
+def test_an_unknown_task_is_a_typed_error(memory_app: Siyu) -> None:
     with pytest.raises(UnknownMarketingTask) as unknown:
         memory_app.cancel_marketing_task(uuid4(), "", "staff:m", AT)
     assert unknown.value.code == "UNKNOWN_MARKETING_TASK"

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.errors import InvalidRole, StaffAlreadyLeft, UnknownStaff
 from domain.organisation import DEPARTMENT_CATALOGUE, DEPARTMENTS, ROLE_CATALOGUE, ROLES
 from domain.staff import Staff
@@ -26,7 +26,7 @@ def test_the_catalogue_names_the_seeds_departments_and_roles() -> None:
 
 
 def test_moving_a_staff_member_records_who_when_and_the_previous_department(
-        memory_app: CustomerOperations) -> None:
+        memory_app: Siyu) -> None:
     # Given a salesperson in the front office
     staff_id = memory_app.hire_staff("sales", "front_office", "王芳", BY, AT)
     # When a manager moves them to the middle office
@@ -40,12 +40,12 @@ def test_moving_a_staff_member_records_who_when_and_the_previous_department(
     assert (last.previous_department, last.by, last.occurred_at) == ("front_office", BY, LATER)
 
 
-def test_moving_to_the_same_department_records_nothing(memory_app: CustomerOperations) -> None:
+def test_moving_to_the_same_department_records_nothing(memory_app: Siyu) -> None:
     staff_id = memory_app.hire_staff("sales", "front_office", "王芳", BY, AT)
     assert memory_app.move_staff(staff_id, "front_office", BY, LATER) is None
 
 
-def test_changing_a_role_records_the_previous_role(memory_app: CustomerOperations) -> None:
+def test_changing_a_role_records_the_previous_role(memory_app: Siyu) -> None:
     # Given a service agent
     staff_id = memory_app.hire_staff("service", "front_office", "李雷", BY, AT)
     # When they become the chief chat officer
@@ -57,7 +57,7 @@ def test_changing_a_role_records_the_previous_role(memory_app: CustomerOperation
     assert isinstance(last, Staff.RoleChanged) and last.previous_role == "service"
 
 
-def test_unknown_departments_and_roles_are_refused(memory_app: CustomerOperations) -> None:
+def test_unknown_departments_and_roles_are_refused(memory_app: Siyu) -> None:
     staff_id = memory_app.hire_staff("sales", "front_office", "王芳", BY, AT)
     with pytest.raises(InvalidRole) as department:
         memory_app.move_staff(staff_id, "marketing", BY, LATER)
@@ -67,7 +67,7 @@ def test_unknown_departments_and_roles_are_refused(memory_app: CustomerOperation
 
 
 def test_a_staff_member_who_left_can_be_neither_moved_nor_given_a_role(
-        memory_app: CustomerOperations) -> None:
+        memory_app: Siyu) -> None:
     # Given a staff member who left
     staff_id = memory_app.hire_staff("sales", "front_office", "王芳", BY, AT)
     memory_app.leave_staff(staff_id, BY, LATER)
@@ -78,7 +78,7 @@ def test_a_staff_member_who_left_can_be_neither_moved_nor_given_a_role(
         memory_app.change_staff_role(staff_id, "service", BY, LATER)
 
 
-def test_moving_an_unknown_staff_member_is_refused(memory_app: CustomerOperations) -> None:
+def test_moving_an_unknown_staff_member_is_refused(memory_app: Siyu) -> None:
     customer = memory_app.hire_staff("sales", "front_office", "x", BY, AT)
     with pytest.raises(UnknownStaff):
         memory_app.move_staff(customer.__class__(int=customer.int ^ 1), "back_office", BY, AT)

@@ -7,7 +7,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.customer import Customer
 from domain.errors import InvalidInput, StaffAlreadyLeft, UnknownStaff
 from domain.ingestion import EventItem
@@ -16,11 +16,11 @@ AT = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 BY = "staff:manager"
 
 
-def hire(app: CustomerOperations, role: str = "sales") -> UUID:
+def hire(app: Siyu, role: str = "sales") -> UUID:
     return app.hire_staff(role, "front_office", "员工", BY, AT)
 
 
-def befriend(app: CustomerOperations, who: str, staff_id: UUID, at: datetime = AT,
+def befriend(app: Siyu, who: str, staff_id: UUID, at: datetime = AT,
              event_id: str | None = None) -> UUID:
     item = EventItem(event_id or f"fa-{who}-{staff_id}", "FRIEND_ADDED", ("wx_unionid", who), at,
                      staff_id=str(staff_id), channel="qr:store-1")
@@ -29,13 +29,13 @@ def befriend(app: CustomerOperations, who: str, staff_id: UUID, at: datetime = A
     return outcome.customer_id
 
 
-def owner_events(app: CustomerOperations, customer_id: UUID) -> list[Customer.OwnerChanged]:
+def owner_events(app: Siyu, customer_id: UUID) -> list[Customer.OwnerChanged]:
     events = app.repository.event_store.get(customer_id)
     return [e for e in events if isinstance(e, Customer.OwnerChanged)]
 
 
 def test_the_first_staff_member_to_add_a_customer_becomes_its_owner(
-        memory_app: CustomerOperations) -> None:
+        memory_app: Siyu) -> None:
     # Given two sales staff
     a, b = hire(memory_app), hire(memory_app)
     # When the customer adds A, then B
@@ -49,7 +49,7 @@ def test_the_first_staff_member_to_add_a_customer_becomes_its_owner(
 
 
 def test_a_handover_transfers_the_givers_customers_and_refuses_the_others(
-        memory_app: CustomerOperations) -> None:
+        memory_app: Siyu) -> None:
     # Given A owns two customers and B owns one
     a, b, c = hire(memory_app), hire(memory_app), hire(memory_app)
     mine = [befriend(memory_app, "o1", a), befriend(memory_app, "o2", a)]
@@ -68,7 +68,7 @@ def test_a_handover_transfers_the_givers_customers_and_refuses_the_others(
         str(a), "reassignment", "h-1", BY)
 
 
-def test_retrying_a_handover_records_nothing_twice(memory_app: CustomerOperations) -> None:
+def test_retrying_a_handover_records_nothing_twice(memory_app: Siyu) -> None:
     # Given a handover of A's customer to B that already ran
     a, b = hire(memory_app), hire(memory_app)
     customer_id = befriend(memory_app, "o1", a)
@@ -82,7 +82,7 @@ def test_retrying_a_handover_records_nothing_twice(memory_app: CustomerOperation
 
 
 def test_a_leaving_staff_members_customers_go_to_a_colleague_in_one_command(
-        memory_app: CustomerOperations) -> None:
+        memory_app: Siyu) -> None:
     # Given A owns 7 customers and leaves
     a, b = hire(memory_app), hire(memory_app)
     customers = [befriend(memory_app, f"o{n}", a) for n in range(7)]
@@ -96,7 +96,7 @@ def test_a_leaving_staff_members_customers_go_to_a_colleague_in_one_command(
 
 
 def test_a_handover_to_a_staff_member_who_left_or_is_unknown_is_refused(
-        memory_app: CustomerOperations) -> None:
+        memory_app: Siyu) -> None:
     a, b = hire(memory_app), hire(memory_app)
     customer_id = befriend(memory_app, "o1", a)
     memory_app.leave_staff(b, BY, AT)
@@ -113,7 +113,7 @@ def test_a_handover_to_a_staff_member_who_left_or_is_unknown_is_refused(
 
 
 def test_a_customer_the_receiver_owns_already_is_unchanged(
-        memory_app: CustomerOperations) -> None:
+        memory_app: Siyu) -> None:
     a, b = hire(memory_app), hire(memory_app)
     customer_id = befriend(memory_app, "o1", b)
     result = memory_app.hand_over_customers(a, b, [customer_id], "reassignment", BY, AT)
@@ -121,7 +121,7 @@ def test_a_customer_the_receiver_owns_already_is_unchanged(
 
 
 def test_a_late_friend_add_after_a_handover_does_not_change_the_owner(
-        memory_app: CustomerOperations) -> None:
+        memory_app: Siyu) -> None:
     # Given A's customer was handed to B
     a, b, d = hire(memory_app), hire(memory_app), hire(memory_app)
     customer_id = befriend(memory_app, "o1", a, AT + timedelta(days=1))
@@ -134,7 +134,7 @@ def test_a_late_friend_add_after_a_handover_does_not_change_the_owner(
 
 
 def test_a_merge_ends_the_absorbed_period_and_gives_an_ownerless_survivor_its_owner(
-        memory_app: CustomerOperations) -> None:
+        memory_app: Siyu) -> None:
     # Given A owns the absorbed customer and the survivor has no owner
     a = hire(memory_app)
     absorbed = befriend(memory_app, "o1", a)
@@ -143,28 +143,28 @@ def test_a_merge_ends_the_absorbed_period_and_gives_an_ownerless_survivor_its_ow
         "s:t").outcomes[0].customer_id
     assert survivor is not None
     # When they are merged
-    memory_app.merge_customers(survivor, absorbed, BY, AT + timedelta(days=1))
+    memory_app.identity.merge(survivor, absorbed, BY, AT + timedelta(days=1))
     # Then the absorbed customer has no owner and the survivor inherits A
     assert memory_app.repository.get(absorbed).owner is None
     assert memory_app.repository.get(survivor).owner == str(a)
     assert [e.reason for e in owner_events(memory_app, absorbed)] == ["first_friend", "merged"]
     # When the merge is undone, Then the absorbed customer's owner returns; the survivor keeps A
-    memory_app.unmerge_customer(absorbed, BY, AT + timedelta(days=2))
+    memory_app.identity.unmerge(absorbed, BY, AT + timedelta(days=2))
     assert memory_app.repository.get(absorbed).owner == str(a)
     assert memory_app.repository.get(survivor).owner == str(a)
 
 
 def test_a_handover_naming_a_merged_away_id_moves_its_survivor(
-        memory_app: CustomerOperations) -> None:
+        memory_app: Siyu) -> None:
     a, b = hire(memory_app), hire(memory_app)
     survivor = befriend(memory_app, "o1", a)
     absorbed = befriend(memory_app, "o2", b)
-    memory_app.merge_customers(survivor, absorbed, BY, AT)
+    memory_app.identity.merge(survivor, absorbed, BY, AT)
     result = memory_app.hand_over_customers(a, b, [absorbed], "reassignment", BY, AT)
     assert result.transferred == 1 and memory_app.repository.get(survivor).owner == str(b)
 
 
-def test_a_customer_snapshot_from_v3_gains_no_owner(memory_app: CustomerOperations) -> None:
+def test_a_customer_snapshot_from_v3_gains_no_owner(memory_app: Siyu) -> None:
     # Given a v3 snapshot, taken before customers had owners
     customer_id = memory_app.record_batch(
         [EventItem("e1", "TAGGED", ("wx_unionid", "o1"), AT, tag="vip")],

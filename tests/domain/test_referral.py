@@ -8,7 +8,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.coupon import Coupon
 from domain.customer import Customer
 from domain.errors import InvalidInput, UnknownCustomer
@@ -31,11 +31,11 @@ POINTS = {"kind": "points", "value": 100}
 
 
 @pytest.fixture
-def app() -> CustomerOperations:
+def app() -> Siyu:
     return build_application(None, SECRET)
 
 
-def customer(app: CustomerOperations, name: str) -> UUID:
+def customer(app: Siyu, name: str) -> UUID:
     result = app.record_batch([EventItem(f"reg-{name}", "REGISTERED", ("wx_unionid", name), AT)],
                               "service:test")
     customer_id = result.outcomes[0].customer_id
@@ -43,7 +43,7 @@ def customer(app: CustomerOperations, name: str) -> UUID:
     return customer_id
 
 
-def campaign(app: CustomerOperations, **options: Any) -> UUID:
+def campaign(app: Siyu, **options: Any) -> UUID:
     reward = options.pop("inviter_reward", POINTS)
     campaign_id, _ = app.draft_referral_campaign("老带新", AT - timedelta(days=1), None, reward,
                                                  BY, AT, **options)
@@ -51,7 +51,7 @@ def campaign(app: CustomerOperations, **options: Any) -> UUID:
     return campaign_id
 
 
-def friend_added(app: CustomerOperations, name: str, code: str, event_id: str | None = None
+def friend_added(app: Siyu, name: str, code: str, event_id: str | None = None
                  ) -> UUID:
     result = app.record_batch([EventItem(event_id or f"fa-{name}", "FRIEND_ADDED",
                                          ("wecom_external:ww1", name), AT + timedelta(hours=1),
@@ -62,11 +62,11 @@ def friend_added(app: CustomerOperations, name: str, code: str, event_id: str | 
     return outcome.customer_id
 
 
-def stream(app: CustomerOperations, aggregate_id: UUID) -> list[Any]:
+def stream(app: Siyu, aggregate_id: UUID) -> list[Any]:
     return list(app.events.get(aggregate_id))
 
 
-def test_an_invite_code_is_random_and_the_same_when_asked_again(app: CustomerOperations) -> None:
+def test_an_invite_code_is_random_and_the_same_when_asked_again(app: Siyu) -> None:
     # Given an active referral campaign and a customer
     campaign_id, inviter = campaign(app), customer(app, "inviter")
     # When the customer asks for their code twice
@@ -77,7 +77,7 @@ def test_an_invite_code_is_random_and_the_same_when_asked_again(app: CustomerOpe
     assert app.invite_code(campaign_id, customer(app, "other"), BY, AT) != first
 
 
-def test_invite_codes_need_an_open_campaign_and_a_known_customer(app: CustomerOperations
+def test_invite_codes_need_an_open_campaign_and_a_known_customer(app: Siyu
                                                                  ) -> None:
     draft, _ = app.draft_referral_campaign("草稿", AT, None, POINTS, BY, AT)
     inviter = customer(app, "inviter")
@@ -90,7 +90,7 @@ def test_invite_codes_need_an_open_campaign_and_a_known_customer(app: CustomerOp
 
 
 def test_a_new_friend_with_a_code_is_attributed_and_the_inviter_rewarded_once(
-        app: CustomerOperations) -> None:
+        app: Siyu) -> None:
     # Given an inviter's code
     campaign_id, inviter = campaign(app), customer(app, "inviter")
     code = app.invite_code(campaign_id, inviter, "customer:x", AT)
@@ -111,7 +111,7 @@ def test_a_new_friend_with_a_code_is_attributed_and_the_inviter_rewarded_once(
         [reward_key(campaign_id, invitee, "inviter")])
 
 
-def test_the_reward_per_inviter_is_capped(app: CustomerOperations) -> None:
+def test_the_reward_per_inviter_is_capped(app: Siyu) -> None:
     campaign_id, inviter = campaign(app, cap_per_inviter=2), customer(app, "inviter")
     code = app.invite_code(campaign_id, inviter, BY, AT)
     friends = [friend_added(app, f"f{n}", code) for n in range(3)]
@@ -122,7 +122,7 @@ def test_the_reward_per_inviter_is_capped(app: CustomerOperations) -> None:
 
 
 def test_coupon_rewards_for_inviter_and_invitee_have_sealed_redemption_codes(
-        app: CustomerOperations) -> None:
+        app: Siyu) -> None:
     campaign_id = campaign(app, inviter_reward={"kind": "coupon", "value": 2000,
                                                 "valid_days": 30},
                            invitee_reward={"kind": "coupon", "value": 500})
@@ -134,14 +134,14 @@ def test_coupon_rewards_for_inviter_and_invitee_have_sealed_redemption_codes(
         coupon_id = next(iter(coupons))
         coupon = app.coupon(UUID(coupon_id))
         assert isinstance(coupon, Coupon) and coupon.customer_id == str(holder)
-        code = app.personal_data(holder)[f"coupon:{coupon_id}"]
+        code = app.customers.personal_data(holder)[f"coupon:{coupon_id}"]
         assert code not in repr(stream(app, holder)) + repr(stream(app, coupon.id))
     reward = app.coupon(UUID(next(iter(app.repository.get(inviter).coupons))))
     assert reward is not None and reward.value_fen == 2000
 
 
 def test_existing_customers_self_referrals_and_closed_campaigns_are_not_referrals(
-        app: CustomerOperations) -> None:
+        app: Siyu) -> None:
     campaign_id, inviter = campaign(app), customer(app, "inviter")
     code = app.invite_code(campaign_id, inviter, BY, AT)
     # An existing friend of another staff member is not new
@@ -161,7 +161,7 @@ def test_existing_customers_self_referrals_and_closed_campaigns_are_not_referral
     assert app.repository.get(inviter).points == 0
 
 
-def test_a_registration_with_a_code_is_a_referral(app: CustomerOperations) -> None:
+def test_a_registration_with_a_code_is_a_referral(app: Siyu) -> None:
     campaign_id, inviter = campaign(app), customer(app, "inviter")
     code = app.invite_code(campaign_id, inviter, BY, AT)
     result = app.record_batch([EventItem("r1", "REGISTERED", ("wx_openid:wxapp", "o1"), AT,
@@ -171,7 +171,7 @@ def test_a_registration_with_a_code_is_a_referral(app: CustomerOperations) -> No
     assert app.repository.get(invitee).referred_by == str(inviter)
 
 
-def test_campaign_rules_are_validated_and_states_move_forward(app: CustomerOperations) -> None:
+def test_campaign_rules_are_validated_and_states_move_forward(app: Siyu) -> None:
     with pytest.raises(InvalidInput):
         ReferralCampaign.draft("x", AT, None, {"kind": "cash", "value": 1}, BY, AT)
     with pytest.raises(InvalidInput):
@@ -184,7 +184,7 @@ def test_campaign_rules_are_validated_and_states_move_forward(app: CustomerOpera
         app.activate_referral_campaign(campaign_id, BY, AT)
 
 
-def paid(app: CustomerOperations, name: str, order_id: str, at: datetime) -> None:
+def paid(app: Siyu, name: str, order_id: str, at: datetime) -> None:
     result = app.record_batch([EventItem(f"pay-{order_id}", "ORDER_PAID",
                                          ("wecom_external:ww1", name), at, order_id=order_id,
                                          amount_fen=9900)], "service:mall")
@@ -192,7 +192,7 @@ def paid(app: CustomerOperations, name: str, order_id: str, at: datetime) -> Non
 
 
 def test_a_first_order_campaign_rewards_the_invitees_first_paid_order_within_the_window(
-        app: CustomerOperations) -> None:
+        app: Siyu) -> None:
     # Given a campaign whose success is the first paid order within 7 days
     campaign_id = campaign(app, success="first_order", order_days=7)
     inviter = customer(app, "inviter")
@@ -218,7 +218,7 @@ def test_a_first_order_campaign_needs_its_order_window() -> None:
         ReferralCampaign.draft("x", AT, None, POINTS, BY, AT, success="paid")
 
 
-def test_a_client_event_id_cannot_take_an_internal_key(app: CustomerOperations) -> None:
+def test_a_client_event_id_cannot_take_an_internal_key(app: Siyu) -> None:
     # Given a client that sends the event id an inviter's code would be stored under
     campaign_id, inviter = campaign(app), customer(app, "inviter")
     forged = invite_key(campaign_id, inviter)

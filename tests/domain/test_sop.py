@@ -8,7 +8,7 @@ from uuid import uuid4
 
 import pytest
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.customer import Customer
 from domain.errors import InvalidInput
 from domain.sop import (
@@ -140,7 +140,7 @@ def test_enrolments_and_send_keys_are_deterministic_per_trigger_occurrence() -> 
     assert sop_send_key(sop_id, customer, first, 1) == f"sop:{sop_id}:{customer}:{first}:1"
 
 
-def test_step_outcomes_are_recorded_once_on_the_customer(memory_app: CustomerOperations
+def test_step_outcomes_are_recorded_once_on_the_customer(memory_app: Siyu
                                                          ) -> None:
     # Given a customer and a sequence
     from domain.ingestion import EventItem

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.customer import Customer
 from domain.errors import StaffAlreadyLeft
 from domain.ingestion import EventItem
@@ -15,7 +15,7 @@ from domain.staff import Staff
 AT = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
 
-def test_a_moments_post_delivered_twice_is_recorded_once(memory_app: CustomerOperations) -> None:
+def test_a_moments_post_delivered_twice_is_recorded_once(memory_app: Siyu) -> None:
     # Given a salesperson
     staff_id = memory_app.hire_staff("sales", "front_office", "王芳", "staff:m", AT)
     # When the same post is reported twice
@@ -27,7 +27,7 @@ def test_a_moments_post_delivered_twice_is_recorded_once(memory_app: CustomerOpe
     assert [type(e) for e in events].count(Staff.MomentPosted) == 1
 
 
-def test_a_member_who_left_cannot_post_moments(memory_app: CustomerOperations) -> None:
+def test_a_member_who_left_cannot_post_moments(memory_app: Siyu) -> None:
     staff_id = memory_app.hire_staff("sales", "front_office", "王芳", "staff:m", AT)
     memory_app.leave_staff(staff_id, "staff:m", AT)
     with pytest.raises(StaffAlreadyLeft):
@@ -35,7 +35,7 @@ def test_a_member_who_left_cannot_post_moments(memory_app: CustomerOperations) -
 
 
 def test_greetings_and_follow_ups_are_customer_facts_with_the_staff_member(
-        memory_app: CustomerOperations) -> None:
+        memory_app: Siyu) -> None:
     # When a greeting and a follow-up are ingested
     items = [EventItem("g-1", "HOLIDAY_GREETING_SENT", ("wx_unionid", "u1"), AT, staff_id="s1",
                        occasion="spring_festival"),

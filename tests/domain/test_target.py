@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from api.staff_kpis import KPIS
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.errors import UnknownStaff
 from domain.target import (
     KPI_HIGHER_IS_BETTER,
@@ -76,7 +76,7 @@ def test_invalid_targets_are_refused_with_the_field_at_fault(
 
 
 def test_a_target_is_set_revised_and_removed_with_who_and_when(
-        memory_app: CustomerOperations) -> None:
+        memory_app: Siyu) -> None:
     # Given a staff member
     staff = memory_app.hire_staff("sales", "front_office", "A", "staff:m", AT)
     # When a manager sets, sets again (same), revises and removes a target
@@ -100,7 +100,7 @@ def test_a_target_is_set_revised_and_removed_with_who_and_when(
     assert restored is not None
 
 
-def test_targets_name_known_staff_and_known_targets(memory_app: CustomerOperations) -> None:
+def test_targets_name_known_staff_and_known_targets(memory_app: Siyu) -> None:
     with pytest.raises(UnknownStaff):
         memory_app.set_target("staff", "0a6f0000-0000-4000-8000-000000000009", "month",
                               date(2026, 11, 1), "gmv_fen", 100, "staff:m", AT)

@@ -12,7 +12,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from uuid import UUID, uuid4
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.campaigning import SendOutcome
 from domain.marketing_task import task_id
 from domain.restraint import Decision
@@ -77,7 +77,7 @@ def generate_execution(staff: int, start: datetime, end: datetime, seed: int = 1
     return out
 
 
-def assign_tasks(app: CustomerOperations, staff_ids: list[str], execution: Execution) -> None:
+def assign_tasks(app: Siyu, staff_ids: list[str], execution: Execution) -> None:
     for task in execution.tasks:
         app.assign_marketing_task(task.key, f"Task {task.key}", "moments_post",
                                   UUID(staff_ids[task.staff]), task.due, "staff:m",
@@ -89,7 +89,7 @@ def assign_tasks(app: CustomerOperations, staff_ids: list[str], execution: Execu
     assert again is None
 
 
-def change_tasks(app: CustomerOperations, staff_ids: list[str], execution: Execution) -> None:
+def change_tasks(app: Siyu, staff_ids: list[str], execution: Execution) -> None:
     for task in execution.tasks:
         tid = task_id(task.key)
         assignee = task.staff
@@ -104,7 +104,7 @@ def change_tasks(app: CustomerOperations, staff_ids: list[str], execution: Execu
             app.cancel_marketing_task(tid, "plan changed", "staff:m", task.cancelled_at)
 
 
-def run_campaign(app: CustomerOperations, rng: random.Random, staff_ids: list[str],
+def run_campaign(app: Siyu, rng: random.Random, staff_ids: list[str],
                  customer_ids: dict[int, UUID], friends: dict[int, int], campaign: MassSend,
                  record_deliveries: bool = True) -> None:
     """Draft, launch to 300 customers (sender: the given friend), one task per sender."""
@@ -130,7 +130,7 @@ def run_campaign(app: CustomerOperations, rng: random.Random, staff_ids: list[st
         deliver(app, customer_ids, campaign)
 
 
-def deliver(app: CustomerOperations, customer_ids: dict[int, UUID], campaign: MassSend) -> None:
+def deliver(app: Siyu, customer_ids: dict[int, UUID], campaign: MassSend) -> None:
     assert campaign.campaign_id is not None
     app.record_deliveries(campaign.campaign_id, 0, {
         customer_ids[c]: status for c, status in campaign.statuses.items()},

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from projections.marketing_tasks import MarketingTaskView
 from projections.runner import BatchRunner, Tracker
 
@@ -16,13 +16,13 @@ pytestmark = pytest.mark.integration
 AT = datetime.now(UTC).replace(microsecond=0)  # overdue is relative to now()
 
 
-def snapshot(app: CustomerOperations) -> list[dict[str, Any]]:
+def snapshot(app: Siyu) -> list[dict[str, Any]]:
     with app.factory.datastore.transaction() as curs:  # type: ignore[attr-defined]
         curs.execute("SELECT * FROM marketing_task_view ORDER BY assignment_key")
         return [dict(r) for r in curs.fetchall()]
 
 
-def test_rebuilding_gives_the_rows_of_the_live_projection(pg_app: CustomerOperations) -> None:
+def test_rebuilding_gives_the_rows_of_the_live_projection(pg_app: Siyu) -> None:
     tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
     runner = BatchRunner(pg_app, MarketingTaskView(), tracker, page_size=2)
     # Given tasks open (one past due), reassigned, completed late, and cancelled

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.ingestion import EventItem
 from projections.organisation import CustomerOwnershipView, StaffAssignmentView
 from projections.postgres_views import StaffDirectoryView
@@ -24,7 +24,7 @@ DAY = timedelta(days=1)
 BY = "staff:manager"
 
 
-def runners(app: CustomerOperations, page_size: int = 2000) -> list[BatchRunner]:
+def runners(app: Siyu, page_size: int = 2000) -> list[BatchRunner]:
     tracker = Tracker(app.factory.datastore)  # type: ignore[attr-defined]
     return [BatchRunner(app, view, tracker, page_size=page_size)
             for view in (StaffDirectoryView(), StaffAssignmentView(), CustomerOwnershipView())]
@@ -40,7 +40,7 @@ def rows(url: str, sql: str, *params: Any) -> list[dict[str, Any]]:
         return conn.execute(sql, params).fetchall()
 
 
-def friends(app: CustomerOperations, staff_id: UUID, count: int, at: datetime = AT,
+def friends(app: Siyu, staff_id: UUID, count: int, at: datetime = AT,
             prefix: str = "o") -> list[UUID]:
     items = [EventItem(f"fa-{prefix}{n}-{staff_id}", "FRIEND_ADDED", ("wx_unionid", f"{prefix}{n}"),
                        at, staff_id=str(staff_id), channel="qr:store-1") for n in range(count)]
@@ -50,7 +50,7 @@ def friends(app: CustomerOperations, staff_id: UUID, count: int, at: datetime = 
 
 
 def test_a_staff_members_history_and_directory_follow_moves_and_role_changes(
-        pg_app: CustomerOperations, pg_url: str) -> None:
+        pg_app: Siyu, pg_url: str) -> None:
     # Given a salesperson moved to the middle office, then made a user operator
     live = runners(pg_app)
     staff_id = pg_app.hire_staff("sales", "front_office", "王芳", BY, AT)
@@ -71,7 +71,7 @@ def test_a_staff_members_history_and_directory_follow_moves_and_role_changes(
 
 
 def test_a_handover_of_a_thousand_customers_moves_every_ownership_period(
-        pg_app: CustomerOperations, pg_url: str) -> None:
+        pg_app: Siyu, pg_url: str) -> None:
     # Given A owns 1,000 customers and B owns 3
     live = runners(pg_app)
     a = pg_app.hire_staff("sales", "front_office", "A", BY, AT)
@@ -102,7 +102,7 @@ def test_a_handover_of_a_thousand_customers_moves_every_ownership_period(
 
 
 def test_a_late_friend_add_after_a_handover_keeps_the_periods(
-        pg_app: CustomerOperations, pg_url: str) -> None:
+        pg_app: Siyu, pg_url: str) -> None:
     # Given A's customer handed to B on day 2
     live = runners(pg_app)
     a, b, d = (pg_app.hire_staff("sales", "front_office", n, BY, AT) for n in "ABD")
@@ -122,7 +122,7 @@ def test_a_late_friend_add_after_a_handover_keeps_the_periods(
 
 
 def test_a_merge_and_unmerge_keep_each_streams_owner(
-        pg_app: CustomerOperations, pg_url: str) -> None:
+        pg_app: Siyu, pg_url: str) -> None:
     # Given A owns the mini-program customer; the mall customer has no owner
     live = runners(pg_app)
     a = pg_app.hire_staff("sales", "front_office", "A", BY, AT)
@@ -131,13 +131,13 @@ def test_a_merge_and_unmerge_keep_each_streams_owner(
         [EventItem("m", "TAGGED", ("phone", "13800138000"), AT, tag="mall")],
         "s:t").outcomes[0].customer_id
     # When the mall customer absorbs the other, Then the survivor is A's, the absorbed nobody's
-    pg_app.merge_customers(survivor, absorbed, BY, AT + DAY)  # type: ignore[arg-type]
+    pg_app.identity.merge(survivor, absorbed, BY, AT + DAY)  # type: ignore[arg-type]
     catch_up(live)
     current = {r["customer_id"]: r["staff_id"] for r in rows(
         pg_url, "SELECT * FROM customer_current_owner")}
     assert current == {survivor: str(a)}
     # When the merge is undone, Then both are A's again, the absorbed from the unmerge on
-    pg_app.unmerge_customer(absorbed, BY, AT + 2 * DAY)
+    pg_app.identity.unmerge(absorbed, BY, AT + 2 * DAY)
     catch_up(live)
     periods = rows(pg_url, "SELECT reason, ended_reason, since FROM customer_ownership "
                            "WHERE customer_id = %s ORDER BY period", absorbed)
@@ -145,14 +145,14 @@ def test_a_merge_and_unmerge_keep_each_streams_owner(
                        {"reason": "unmerged", "ended_reason": None, "since": AT + 2 * DAY}]
 
 
-def test_a_rebuild_equals_the_live_projection(pg_app: CustomerOperations, pg_url: str) -> None:
+def test_a_rebuild_equals_the_live_projection(pg_app: Siyu, pg_url: str) -> None:
     # Given live projections in pages of 7 events over moves, handovers, merges, late adds
     live = runners(pg_app, page_size=7)
     a, b, c = (pg_app.hire_staff("sales", "front_office", n, BY, AT) for n in "ABC")
     pg_app.move_staff(c, "middle_office", BY, AT + DAY)
     customers = friends(pg_app, a, 30)
     pg_app.hand_over_customers(a, b, customers[:20], "reassignment", BY, AT + DAY, chunk=6)
-    pg_app.merge_customers(customers[0], customers[25], BY, AT + 2 * DAY)
+    pg_app.identity.merge(customers[0], customers[25], BY, AT + 2 * DAY)
     friends(pg_app, c, 5, AT - DAY, prefix="c")
     pg_app.leave_staff(b, BY, AT + 3 * DAY)
     pg_app.hand_over_customers(b, c, customers[:20], "resignation", BY, AT + 3 * DAY)

@@ -9,7 +9,7 @@ from uuid import UUID
 import psycopg
 import pytest
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.ingestion import EventItem
 from projections.postgres_views import CustomerProfileView
 from projections.runner import BatchRunner, Tracker
@@ -30,7 +30,7 @@ def rows(url: str) -> dict[UUID, dict[str, Any]]:
 
 
 def test_merge_more_events_unmerge_and_rebuild_agree(
-    pg_app: CustomerOperations, pg_url: str, now: datetime
+    pg_app: Siyu, pg_url: str, now: datetime
 ) -> None:
     tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
     live = BatchRunner(pg_app, CustomerProfileView(), tracker, page_size=3)
@@ -47,7 +47,7 @@ def test_merge_more_events_unmerge_and_rebuild_agree(
     live.catch_up()
     # When the phone is linked to Alice (absorbing b), then c is merged explicitly
     pg_app.record_batch([EventItem("l1", "IDENTITY_LINKED", ALICE, t, link=PHONE)], "s:t")
-    pg_app.merge_customers(a, c, "staff:m", t)
+    pg_app.identity.merge(a, c, "staff:m", t)
     live.catch_up()
     merged = rows(pg_url)
     # Then one row holds all three histories
@@ -65,7 +65,7 @@ def test_merge_more_events_unmerge_and_rebuild_agree(
     live.catch_up()
     assert rows(pg_url)[a]["gmv_fen"] == 5700
     # and the merge of b is undone
-    pg_app.unmerge_customer(b, "staff:m", t)
+    pg_app.identity.unmerge(b, "staff:m", t)
     live.catch_up()
     split = rows(pg_url)
     # Then b is back with its own history; what was recorded on a meanwhile stays with a

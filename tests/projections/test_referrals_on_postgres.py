@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.coupon import CouponAlreadyRedeemed
 from domain.errors import DomainError
 from domain.ingestion import EventItem
@@ -33,7 +33,7 @@ def rows(url: str, sql: str) -> list[dict[str, Any]]:
         return conn.execute(sql).fetchall()
 
 
-def register(app: CustomerOperations, name: str) -> UUID:
+def register(app: Siyu, name: str) -> UUID:
     result = app.record_batch([EventItem(f"reg-{name}", "REGISTERED", ("wx_unionid", name), AT)],
                               "service:test")
     assert result.outcomes[0].customer_id is not None
@@ -122,7 +122,7 @@ def test_two_simultaneous_verifications_of_a_code_redeem_it_once(pg_url: str) ->
         barrier = threading.Barrier(len(apps))
         outcomes: list[str] = []
 
-        def verify(app: CustomerOperations) -> None:
+        def verify(app: Siyu) -> None:
             barrier.wait()
             try:
                 app.redeem_coupon_code(code, BY, AT + timedelta(hours=1), store_id="sh-01")

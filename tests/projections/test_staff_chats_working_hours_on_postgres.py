@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.ingestion import EventItem
 from domain.working_time import SHANGHAI, business_day, working_seconds
 from projections.runner import BatchRunner, Tracker
@@ -129,7 +129,7 @@ def timed_out(url: str, staff_id: str, as_of: datetime = AS_OF) -> int:
 
 
 def test_response_times_are_working_time_live_after_a_late_change_and_rebuilt(
-        pg_app: CustomerOperations, pg_url: str) -> None:
+        pg_app: Siyu, pg_url: str) -> None:
     rng = random.Random(11)
     pg_app.clock = lambda: END + timedelta(days=30)
     tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
@@ -205,7 +205,7 @@ def test_response_times_are_working_time_live_after_a_late_change_and_rebuilt(
     assert projected(pg_url) == live
 
 
-def test_setting_the_same_hours_again_records_nothing(pg_app: CustomerOperations) -> None:
+def test_setting_the_same_hours_again_records_nothing(pg_app: Siyu) -> None:
     at = datetime(2026, 11, 2, 1, tzinfo=UTC)
     assert pg_app.set_working_hours(OFFICE, "staff:m", at) is not None
     assert pg_app.set_working_hours(OFFICE, "staff:m", at + timedelta(hours=1)) is None

@@ -18,7 +18,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.ingestion import EventItem
 from projections.campaigns import CampaignView
 from projections.organisation import StaffAssignmentView
@@ -156,7 +156,7 @@ def generate(seed: int = 5) -> World:
     return world
 
 
-def record(app: CustomerOperations, runner: BatchRunner, world: World) -> None:
+def record(app: Siyu, runner: BatchRunner, world: World) -> None:
     """Hire, send in time order in batches (the handover mid-month), then the late events."""
     world.staff_ids = [str(app.hire_staff("sales", "front_office" if s < 30 else "middle_office",
                                           f"s{s}", "staff:m", START - timedelta(days=1)))
@@ -387,7 +387,7 @@ def check_month(url: str, world: World, rows: dict[tuple[str, date], dict[str, A
 
 
 def test_every_kpi_equals_its_recomputation_from_the_raw_events_live_and_rebuilt(
-        pg_app: CustomerOperations, pg_url: str) -> None:
+        pg_app: Siyu, pg_url: str) -> None:
     # Given a month of events (handover mid-month, orders sent before it, late events after)
     world = generate()
     pg_app.clock = lambda: END + timedelta(days=60)  # sent once the month is over

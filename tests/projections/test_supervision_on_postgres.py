@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.ingestion import EventItem
 from projections.chat_scripts import ChatScriptView
 from projections.runner import BatchRunner, Tracker, View
@@ -20,7 +20,7 @@ TABLES = ("staff_alert", "sensitive_term", "sensitive_category", "chat_script",
           "chat_script_version", "chat_script_usage")
 
 
-def snapshot(app: CustomerOperations) -> dict[str, list[dict[str, Any]]]:
+def snapshot(app: Siyu) -> dict[str, list[dict[str, Any]]]:
     with app.factory.datastore.transaction() as curs:  # type: ignore[attr-defined]
         out: dict[str, list[dict[str, Any]]] = {}
         for table in TABLES:
@@ -29,7 +29,7 @@ def snapshot(app: CustomerOperations) -> dict[str, list[dict[str, Any]]]:
         return out
 
 
-def test_rebuilding_gives_the_rows_of_the_live_projection(pg_app: CustomerOperations) -> None:
+def test_rebuilding_gives_the_rows_of_the_live_projection(pg_app: Siyu) -> None:
     tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
     views: list[View] = [StaffAlertView(), ChatScriptView()]
     runners = [BatchRunner(pg_app, v, tracker, page_size=3) for v in views]

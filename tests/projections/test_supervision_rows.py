@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.ingestion import EventItem
 from projections.chat_scripts import script_row
 from projections.daily_report import Counts, count, shanghai_day
@@ -23,7 +23,7 @@ def fold(fn: Any, events: list[Any]) -> Any:
 
 
 def test_an_alert_row_follows_raise_delivery_acknowledge_and_resolve(
-        memory_app: CustomerOperations) -> None:
+        memory_app: Siyu) -> None:
     alert, _ = memory_app.raise_alert("sensitive:c:3", "sensitive_word", "s1", str(uuid4()),
                                       ["m1", "m2"], {"hits": [{"category": "abuse",
                                                                "term_id": "t2", "term": "滚"}],
@@ -43,7 +43,7 @@ def test_an_alert_row_follows_raise_delivery_acknowledge_and_resolve(
 
 
 def test_activity_counts_by_shanghai_day_and_credits_orders_to_the_owner(
-        memory_app: CustomerOperations) -> None:
+        memory_app: Siyu) -> None:
     assert shanghai_day(AT) == date(2026, 11, 30)
     assert shanghai_day(AT + timedelta(minutes=30)) == date(2026, 12, 1)
     items = [EventItem(event_id="a", type="FRIEND_ADDED", identity=("wx_unionid", "o1"),
@@ -63,7 +63,7 @@ def test_activity_counts_by_shanghai_day_and_credits_orders_to_the_owner(
 
 
 def test_a_script_row_keeps_the_current_version(
-        memory_app: CustomerOperations) -> None:
+        memory_app: Siyu) -> None:
     script_id, _ = memory_app.create_chat_script("催付", "提醒", "v1", [], "script", "x", AT)
     memory_app.revise_chat_script(script_id, "催付", "提醒", "v2", ["k"], "y", AT)
     row = fold(script_row, list(memory_app.repository.event_store.get(script_id)))

@@ -9,14 +9,14 @@ from datetime import datetime
 import psycopg
 import pytest
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from siyu import demo
 from siyu.tokens import ensure_token_table, issue_token, resolve_token, revoke_token
 
 pytestmark = pytest.mark.integration
 
 
-def test_the_demo_loads_a_plausible_month_once(pg_app: CustomerOperations, pg_url: str,
+def test_the_demo_loads_a_plausible_month_once(pg_app: Siyu, pg_url: str,
                                                now: datetime) -> None:
     first = demo.load(pg_app, customers=150, now=now)
     assert first.rejected == 0 and first.duplicates == 0

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.identity import Identity, blind_index
 from projections.postgres_views import CustomerProfileView
 from projections.runner import BatchRunner, Tracker
@@ -225,7 +225,7 @@ def test_the_progress_line_shows_lines_done_of_total_and_the_rate() -> None:
 
 # -- importing through the application (memory) -------------------------------------------------
 def test_domain_refusals_are_reported_by_line_and_store_nothing(
-    memory_app: CustomerOperations,
+    memory_app: Siyu,
 ) -> None:
     # Given a paid order, a refund too large, and a refund of an order never paid
     rows = jsonl(
@@ -251,7 +251,7 @@ def test_domain_refusals_are_reported_by_line_and_store_nothing(
 
 
 def test_an_order_spread_over_batches_is_placed_paid_and_refunded_on_one_customer(
-    memory_app: CustomerOperations,
+    memory_app: Siyu,
 ) -> None:
     rows = jsonl(
         order(status="placed", phone=PHONE),
@@ -292,7 +292,7 @@ _LINES = st.lists(st.one_of(
 ), max_size=25)
 
 
-def stored(app: CustomerOperations) -> int:
+def stored(app: Siyu) -> int:
     return app.recorder.max_notification_id() or 0
 
 
@@ -344,12 +344,12 @@ CSV_EXPORT = [
 ]
 
 
-def owner(app: CustomerOperations, namespace: str, value: str) -> str:
+def owner(app: Siyu, namespace: str, value: str) -> str:
     blind = blind_index(app.blind_key, Identity(namespace, value))
     return str(app.index.owners_of([blind])[blind])
 
 
-def profile(app: CustomerOperations, customer_id: str) -> tuple[int, ...]:
+def profile(app: Siyu, customer_id: str) -> tuple[int, ...]:
     with app.factory.datastore.transaction() as curs:  # type: ignore[attr-defined]
         curs.execute("SELECT orders_placed, orders_cancelled, order_count, gmv_fen, refund_count,"
                      " refunded_fen FROM customer_profile WHERE customer_id = %s",
@@ -361,7 +361,7 @@ def profile(app: CustomerOperations, customer_id: str) -> tuple[int, ...]:
 
 @pytest.mark.integration
 def test_importing_jsonl_and_csv_exports_fills_the_profiles_and_a_reimport_stores_nothing(
-    pg_app: CustomerOperations, tmp_path: Path
+    pg_app: Siyu, tmp_path: Path
 ) -> None:
     # Given a JSONL and a CSV export, each with orders and malformed or refused lines
     jsonl_path = tmp_path / "orders.jsonl"

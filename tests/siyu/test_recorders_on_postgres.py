@@ -8,7 +8,7 @@ from datetime import datetime
 import psycopg
 import pytest
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.customer import Customer
 from domain.ingestion import EventItem
 from siyu.bootstrap import build_application
@@ -20,7 +20,7 @@ WHO = ("wx_unionid", "o-shared-customer")
 
 
 def test_two_processes_appending_to_one_customer_lose_nothing(
-    pg_app: CustomerOperations, pg_url: str, now: datetime
+    pg_app: Siyu, pg_url: str, now: datetime
 ) -> None:
     # Given two application instances (as in two API processes) with their own caches
     other = build_application(pg_url, SECRET)
@@ -49,7 +49,7 @@ def test_concurrent_first_sight_of_one_identity_creates_one_customer(
     results: list[object] = []
     barrier = threading.Barrier(len(apps))
 
-    def write(app: CustomerOperations, n: int) -> None:
+    def write(app: Siyu, n: int) -> None:
         barrier.wait()
         outcome = app.record_batch(
             [EventItem(f"first-{n}", "TAGGED", ("phone", "13700137000"), now, tag=f"t{n}")],
@@ -72,7 +72,7 @@ def test_concurrent_first_sight_of_one_identity_creates_one_customer(
 
 
 def test_a_fresh_process_appends_after_reading_a_snapshot_not_the_whole_stream(
-    pg_app: CustomerOperations, pg_url: str, now: datetime
+    pg_app: Siyu, pg_url: str, now: datetime
 ) -> None:
     # Given a customer with 1,050 events
     for b in range(3):
@@ -91,7 +91,7 @@ def test_a_fresh_process_appends_after_reading_a_snapshot_not_the_whole_stream(
 
 
 def test_the_batch_position_is_the_last_stored_notification(
-    pg_app: CustomerOperations, now: datetime
+    pg_app: Siyu, now: datetime
 ) -> None:
     result = pg_app.record_batch(
         [EventItem(f"p{i}", "TAGGED", ("mall_member", f"m{i}"), now, tag="t") for i in range(50)],
@@ -103,7 +103,7 @@ def test_the_batch_position_is_the_last_stored_notification(
 
 
 def test_events_and_their_side_rows_are_written_together(
-    pg_app: CustomerOperations, pg_url: str, now: datetime
+    pg_app: Siyu, pg_url: str, now: datetime
 ) -> None:
     pg_app.record_batch([EventItem("s1", "PROFILE_UPDATED", ("phone", "13600136000"), now,
                                    nickname="赵六")], "s:t")

@@ -13,7 +13,7 @@ import pytest
 from dramatiq.brokers.stub import StubBroker
 from psycopg_pool import ConnectionPool
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.ingestion import EventItem
 from domain.staff_alert import StaffAlert, alert_id
 from domain.working_time import SHANGHAI
@@ -31,7 +31,7 @@ RETRY = RetryPolicy(max_retries=3, min_backoff=50, max_backoff=200, time_limit=2
 
 
 class World:
-    def __init__(self, app: CustomerOperations, url: str, fake: RunningFakeWeCom) -> None:
+    def __init__(self, app: Siyu, url: str, fake: RunningFakeWeCom) -> None:
         self.app = app
         self.pool: ConnectionPool[Any] = ConnectionPool(url, min_size=1, max_size=4, open=True)
         self.store = AlertStore(self.pool)
@@ -87,14 +87,14 @@ class World:
 
 
 @pytest.fixture
-def world(pg_app: CustomerOperations, pg_url: str, fake_wecom: RunningFakeWeCom
+def world(pg_app: Siyu, pg_url: str, fake_wecom: RunningFakeWeCom
           ) -> Iterator[World]:
     w = World(pg_app, pg_url, fake_wecom)
     yield w
     w.close()
 
 
-def hire(app: CustomerOperations, role: str, department: str, wecom: str | None = None) -> str:
+def hire(app: Siyu, role: str, department: str, wecom: str | None = None) -> str:
     return str(app.hire_staff(role, department, "名字", "service:test", T0, wecom))
 
 
@@ -198,7 +198,7 @@ def test_a_sensitive_word_alerts_the_managers_with_context_and_never_the_text(
     assert len(sent) == 1 and "private_order/t1" in sent[0].content
     assert "便宜" not in sent[0].content
     # And the text is only in the vault, sealed
-    assert world.app.personal_data(customer)["message:3"] == "我们私单吧, 便宜"
+    assert world.app.customers.personal_data(customer)["message:3"] == "我们私单吧, 便宜"
 
 
 def test_a_transient_gateway_failure_is_retried_and_still_sends_once(world: World) -> None:

@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.ingestion import EventItem
 from projections.campaign_planning import launch
 from projections.runner import BatchRunner, Tracker
@@ -105,7 +105,7 @@ def _sent(fake: RunningFakeWeCom, campaign_id: uuid.UUID) -> dict[str, int]:
 
 
 def test_a_worker_killed_mid_campaign_and_restarted_sends_each_message_exactly_once(
-        pg_app: CustomerOperations, pg_url: str, fake: RunningFakeWeCom,
+        pg_app: Siyu, pg_url: str, fake: RunningFakeWeCom,
         broker_url: str) -> None:
     # Given customers subscribed to the template, and a launched campaign to all of them
     now = datetime.now(UTC) - timedelta(minutes=1)

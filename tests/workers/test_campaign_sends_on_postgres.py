@@ -12,7 +12,7 @@ from uuid import UUID
 import psycopg
 import pytest
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.ingestion import EventItem
 from projections.campaign_planning import launch
 from projections.runner import BatchRunner, Tracker
@@ -63,7 +63,7 @@ class RecordingGateway:
 
 
 @pytest.fixture
-def running(pg_app: CustomerOperations) -> Iterator[Tracker]:
+def running(pg_app: Siyu) -> Iterator[Tracker]:
     tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
     runners = [BatchRunner(pg_app, v, tracker, poll_interval=0.05) for v in read_model_views()]
     threads = [threading.Thread(target=r.run_forever, daemon=True) for r in runners]
@@ -76,7 +76,7 @@ def running(pg_app: CustomerOperations) -> Iterator[Tracker]:
         thread.join(timeout=5)
 
 
-def launched(app: CustomerOperations, tracker: Tracker, customers: int) -> UUID:
+def launched(app: Siyu, tracker: Tracker, customers: int) -> UUID:
     now = datetime.now(UTC) - timedelta(minutes=1)
     items = [EventItem(f"o{n}", "ORDER_PAID", (f"wx_openid:{APP_ID}", f"oUser{n:05d}"), now,
                        order_id=f"{n}", amount_fen=100) for n in range(customers)]
@@ -101,7 +101,7 @@ def statuses(url: str, campaign_id: UUID) -> Counter[str]:
 
 
 def test_a_campaign_is_dispatched_in_chunks_and_each_customer_gets_one_message(
-        pg_app: CustomerOperations, pg_url: str, running: Tracker) -> None:
+        pg_app: Siyu, pg_url: str, running: Tracker) -> None:
     # Given a launched campaign to 450 customers
     campaign_id = launched(pg_app, running, 450)
     store = CampaignStore.connect(pg_url)
@@ -125,7 +125,7 @@ def test_a_campaign_is_dispatched_in_chunks_and_each_customer_gets_one_message(
 
 
 def test_a_transient_failure_records_what_was_sent_and_the_retry_sends_the_rest(
-        pg_app: CustomerOperations, pg_url: str, running: Tracker) -> None:
+        pg_app: Siyu, pg_url: str, running: Tracker) -> None:
     campaign_id = launched(pg_app, running, 120)
     store = CampaignStore.connect(pg_url)
     gateway = RecordingGateway(fail_after=70)
@@ -146,7 +146,7 @@ def test_a_transient_failure_records_what_was_sent_and_the_retry_sends_the_rest(
 
 
 def test_a_send_made_but_not_recorded_is_answered_as_a_duplicate_on_redelivery(
-        pg_app: CustomerOperations, pg_url: str, running: Tracker) -> None:
+        pg_app: Siyu, pg_url: str, running: Tracker) -> None:
     # Given sends the gateway accepted but whose outcomes were never recorded (a crash)
     campaign_id = launched(pg_app, running, 30)
     store = CampaignStore.connect(pg_url)
@@ -171,7 +171,7 @@ def test_a_send_made_but_not_recorded_is_answered_as_a_duplicate_on_redelivery(
 
 
 def test_the_report_compares_recipients_with_the_holdout_on_conversion_and_harm(
-        pg_app: CustomerOperations, pg_url: str, running: Tracker) -> None:
+        pg_app: Siyu, pg_url: str, running: Tracker) -> None:
     # Given a campaign to 200 buyers with a 30% holdout, sent
     now = datetime.now(UTC) - timedelta(hours=1)
     who = [(f"wx_openid:{APP_ID}", f"oUser{n:05d}") for n in range(200)]
@@ -260,7 +260,7 @@ class MassSendGateway(RecordingGateway):
 
 
 def test_a_wecom_mass_send_creates_tasks_per_staff_and_syncs_final_statuses(
-        pg_app: CustomerOperations, pg_url: str, running: Tracker) -> None:
+        pg_app: Siyu, pg_url: str, running: Tracker) -> None:
     from workers.campaigns import MassSendSync
     # Given 30 friends of two staff members and a WeCom mass-send campaign to them
     now = datetime.now(UTC) - timedelta(minutes=1)

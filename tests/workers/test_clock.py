@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from dramatiq.brokers.stub import StubBroker
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.clock import Tick, slot_start
 from domain.ingestion import EventItem
 from projections.postgres_views import CustomerProfileView
@@ -40,7 +40,7 @@ def test_the_scheduler_enqueues_each_slot_once() -> None:
     assert sent == ["2026-12-01T20:00:00+00:00", "2026-12-01T21:00:00+00:00"]
 
 
-def test_a_tick_recorded_twice_is_stored_once(memory_app: CustomerOperations) -> None:
+def test_a_tick_recorded_twice_is_stored_once(memory_app: Siyu) -> None:
     at = datetime(2026, 12, 1, 20, tzinfo=UTC)
     assert memory_app.record_tick(at) is not None
     assert memory_app.record_tick(at) is None
@@ -49,7 +49,7 @@ def test_a_tick_recorded_twice_is_stored_once(memory_app: CustomerOperations) ->
 
 
 def test_two_schedulers_and_redeliveries_through_dramatiq_record_one_tick(
-        memory_app: CustomerOperations) -> None:
+        memory_app: Siyu) -> None:
     # Given the actor on a stub broker and two schedulers on the same clock
     broker = StubBroker()
     actor = declare_clock_actor(broker, memory_app, queue_name="clock")
@@ -79,7 +79,7 @@ def test_two_schedulers_and_redeliveries_through_dramatiq_record_one_tick(
 
 @pytest.mark.integration
 def test_a_customer_leaves_an_active_segment_at_the_first_tick_after_going_silent(
-        pg_app: CustomerOperations, pg_url: str) -> None:
+        pg_app: Siyu, pg_url: str) -> None:
     # Given a customer who interacted 25 days ago and a segment "active within 30 days"
     now = datetime.now(UTC)
     pg_app.record_batch([EventItem("v1", "CONTENT_VIEWED", ("wx_unionid", "u1"),

@@ -12,7 +12,7 @@ import pytest
 from dramatiq.brokers.stub import StubBroker
 from psycopg_pool import ConnectionPool
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.daily_report import DailyReport, report_id
 from domain.ingestion import EventItem, OrderItem
 from projections.daily_report import SHANGHAI
@@ -57,7 +57,7 @@ def pool(pg_url: str) -> Iterator[ConnectionPool[Any]]:
         yield p
 
 
-def record(app: CustomerOperations, n: int, kind: str, external: str, staff: str,
+def record(app: Siyu, n: int, kind: str, external: str, staff: str,
            when: datetime, **fields: Any) -> None:
     result = app.record_batch([EventItem(
         event_id=f"r{n}", type=kind, identity=("wecom_external:ww7788", external),
@@ -67,7 +67,7 @@ def record(app: CustomerOperations, n: int, kind: str, external: str, staff: str
 
 @pytest.mark.integration
 def test_two_schedulers_and_a_redelivery_build_and_send_each_report_once(
-        pg_app: CustomerOperations, pool: ConnectionPool[Any],
+        pg_app: Siyu, pool: ConnectionPool[Any],
         fake_wecom: RunningFakeWeCom) -> None:
     # Given two salespeople and a manager, and two days of activity
     hired = at(DAY - timedelta(days=5), 9)

@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from projections.runner import BatchRunner, Tracker
 from siyu.processes import read_model_views
 from tests.workers.support import add_friend, settings_for, wait_until
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_the_worker_sends_a_due_sop_step_through_the_gateway_once(
-        pg_app: CustomerOperations, pg_url: str, tmp_path: Path, fake_wecom: RunningFakeWeCom,
+        pg_app: Siyu, pg_url: str, tmp_path: Path, fake_wecom: RunningFakeWeCom,
         test_options: PipelineOptions, queue_name: str) -> None:
     # Given every read model running, no quiet hours, and a welcome sequence
     tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]

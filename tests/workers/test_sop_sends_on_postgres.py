@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.ingestion import EventItem
 from projections.campaign_planning import launch, plan_audience
 from projections.runner import BatchRunner, Tracker
@@ -69,7 +69,7 @@ class TaskGateway:
 class World:
     """The application, every read model running, a controllable clock, the SOP worker."""
 
-    def __init__(self, app: CustomerOperations, url: str, tracker: Tracker) -> None:
+    def __init__(self, app: Siyu, url: str, tracker: Tracker) -> None:
         self.app, self.url, self.tracker = app, url, tracker
         self.now = T0
         self.gateway = TaskGateway()
@@ -123,7 +123,7 @@ class World:
 
 
 @pytest.fixture
-def world(pg_app: CustomerOperations, pg_url: str) -> Iterator[World]:
+def world(pg_app: Siyu, pg_url: str) -> Iterator[World]:
     tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
     runners = [BatchRunner(pg_app, v, tracker, poll_interval=0.05) for v in read_model_views()]
     threads = [threading.Thread(target=r.run_forever, daemon=True) for r in runners]
@@ -139,12 +139,12 @@ def world(pg_app: CustomerOperations, pg_url: str) -> Iterator[World]:
         thread.join(timeout=5)
 
 
-def generous(app: CustomerOperations) -> None:
+def generous(app: Siyu) -> None:
     app.change_contact_policy({"wecom_mass": {"day": 5, "week": 10, "month": 30}}, 30,
                               "21:00", "09:00", "staff:m", T0)
 
 
-def welcome_sop(app: CustomerOperations) -> UUID:
+def welcome_sop(app: Siyu) -> UUID:
     sop_id, _ = app.define_sop("welcome", "staff:m", {"kind": "friend_added"}, STEPS,
                                "staff:m", T0 - timedelta(days=1))
     return sop_id

@@ -16,7 +16,7 @@ import pytest
 from dramatiq.brokers.stub import StubBroker
 from eventsourcing.postgres import PostgresDatastore
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.customer import Customer
 from projections.runner import BatchRunner, Tracker
 from tests.workers.support import (
@@ -40,7 +40,7 @@ from workers.welcome import (
 
 
 @pytest.fixture
-def deps(pg_app: CustomerOperations, pg_url: str,
+def deps(pg_app: Siyu, pg_url: str,
          fake_wecom: RunningFakeWeCom) -> Iterator[WelcomeDeps]:
     store = OutboxStore.connect(pg_url)
     gateway = WeComGateway(fake_wecom.url, FAKE_CORP_ID, FAKE_CORP_SECRET)
