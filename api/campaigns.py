@@ -424,7 +424,7 @@ class CampaignMutation:
                      "template_id": v.template_id} for v in input.variants]
 
         def run() -> tuple[UUID, int | None]:
-            app.segment(segment_id)  # refuses an unknown segment
+            app.segments.get(segment_id)  # refuses an unknown segment
             return app.draft_campaign(
                 input.name, principal.actor, input.channel, segment_id, variants,
                 principal.actor, datetime.now(UTC), holdout_percent=input.holdout_percent,

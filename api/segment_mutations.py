@@ -87,7 +87,7 @@ class SegmentMutation:
         by = info.context.principal.actor
         try:
             segment_id, position = await to_thread.run_sync(
-                lambda: app.define_segment(input.name, input.description, rule, by,
+                lambda: app.segments.define(input.name, input.description, rule, by,
                                            datetime.now(UTC), input.auto_tag))
         except DomainError as error:
             raise ApiError(error.code, error.message, field=error.field) from None
@@ -102,8 +102,8 @@ class SegmentMutation:
     async def revise_segment(self, info: Info[Context, None], input: ReviseSegmentInput
                              ) -> SegmentPayload:
         def revise(app: Any, segment_id: UUID, by: str) -> int | None:
-            rule = parsed_rule(input.rule) if input.rule is not None else app.segment(segment_id).rule
-            position: int | None = app.revise_segment(segment_id, rule, by, datetime.now(UTC),
+            rule = parsed_rule(input.rule) if input.rule is not None else app.segments.get(segment_id).rule
+            position: int | None = app.segments.revise(segment_id, rule, by, datetime.now(UTC),
                                                       input.name, input.description)
             return position
 
@@ -115,7 +115,7 @@ class SegmentMutation:
     async def set_segment_auto_tag(self, info: Info[Context, None],
                                    input: SetSegmentAutoTagInput) -> SegmentPayload:
         return await _change(info, input.segment_id, input.wait_for_projection,
-                             input.timeout_ms, lambda app, sid, by: app.set_segment_auto_tag(
+                             input.timeout_ms, lambda app, sid, by: app.segments.set_auto_tag(
                                  sid, input.tag, by, datetime.now(UTC)))
 
     @strawberry.mutation(description="Stop maintaining a segment: every member leaves; its "
@@ -123,7 +123,7 @@ class SegmentMutation:
     async def archive_segment(self, info: Info[Context, None], input: ArchiveSegmentInput
                               ) -> SegmentPayload:
         return await _change(info, input.segment_id, input.wait_for_projection,
-                             input.timeout_ms, lambda app, sid, by: app.archive_segment(
+                             input.timeout_ms, lambda app, sid, by: app.segments.archive(
                                  sid, by, datetime.now(UTC)))
 
 

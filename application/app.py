@@ -19,6 +19,7 @@ from eventsourcing.persistence import ApplicationRecorder
 
 from application.customers import Customers, existing
 from application.identity import OneId, merge
+from application.segments import Segments
 from application.tags import Tags
 from application.unit_of_work import EventStore, UnitOfWork
 from domain.campaigning import CampaignCommands
@@ -31,7 +32,6 @@ from domain.ports import Vault
 from domain.referring import ReferralCommands, is_new_invitee
 from domain.reporting import ReportCommands
 from domain.scripting import ScriptCommands
-from domain.segmenting import SegmentCommands
 from domain.sopping import SopCommands
 from domain.staff import Staff
 from domain.staff_actions import StaffActionCommands
@@ -59,7 +59,7 @@ class BatchResult:
         return sum(1 for outcome in self.outcomes if outcome.status == status)
 
 
-class Siyu(SegmentCommands, CampaignCommands, OwnershipCommands,
+class Siyu(CampaignCommands, OwnershipCommands,
            StaffActionCommands, SupervisionCommands, ScriptCommands,
            ReportCommands, TargetCommands, WorkingHoursCommands,
            ReferralCommands, SopCommands, MarketingTaskCommands, EventStore):
@@ -79,6 +79,7 @@ class Siyu(SegmentCommands, CampaignCommands, OwnershipCommands,
         self.customers = Customers(self)
         self.identity = OneId(self)
         self.tags = Tags(self)
+        self.segments = Segments(self)
 
     # -- transitional: what the command mixins still in domain/ use ------------------------
     def _transact(self, decide: Callable[[UnitOfWork[Customer]], None]) -> int | None:

@@ -133,7 +133,7 @@ def prepare(channel: str, customers: int) -> tuple[Siyu, str, UUID]:
     for start in range(0, customers, BATCH):
         app.record_batch(items[start:start + BATCH], "service:bench")
     rule: Any = {"isFriend": True} if channel == "wecom_mass" else {"ordered": {"atLeast": 1}}
-    segment_id, _ = app.define_segment("audience", "", rule, "staff:bench", now)
+    segment_id, _ = app.segments.define("audience", "", rule, "staff:bench", now)
     campaign_id, _ = app.draft_campaign(
         "bench", "staff:bench", channel, segment_id,
         [{"variant_id": "a", "text": "您有 {points_balance} 积分", "template_id": TEMPLATE}],

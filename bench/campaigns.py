@@ -48,7 +48,7 @@ def campaign_plan(quick: bool) -> list[Measure]:
         conn.execute(PRIOR)
         conn.execute("ANALYZE")
     now = datetime.now(UTC).replace(hour=4, minute=0)  # noon in Shanghai: no quiet hours
-    segment_id, _ = app.define_segment("everyone", "", {"not": {"tagIn": ["__nobody__"]}},
+    segment_id, _ = app.segments.define("everyone", "", {"not": {"tagIn": ["__nobody__"]}},
                                        "staff:bench", now)
     profile = BatchRunner(app, CustomerProfileView(), tracker)
     profile.catch_up()

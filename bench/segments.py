@@ -200,7 +200,7 @@ def _record(app: Siyu, items: list[EventItem]) -> float:
 def _define(app: Siyu, rules: list[Rule]) -> int:
     position = 0
     for n, rule in enumerate(rules):
-        _, position = app.define_segment(f"bench segment {n}", "", rule, "staff:bench",
+        _, position = app.segments.define(f"bench segment {n}", "", rule, "staff:bench",
                                          datetime.now(UTC))
     return position
 

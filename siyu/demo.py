@@ -293,7 +293,7 @@ def _define_segments(app: Siyu, now: datetime) -> None:
     for name, description, rule, tag in SEGMENTS:
         segment_id = uuid5(NAMESPACE_URL, f"https://siyu.invalid/demo/segment/{name}")
         with contextlib.suppress(SegmentAlreadyDefined):  # an earlier demo run defined it
-            app.define_segment(name, description, rule, "service:demo", now, tag,
+            app.segments.define(name, description, rule, "service:demo", now, tag,
                                segment_id=segment_id)
 
 

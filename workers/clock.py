@@ -29,7 +29,7 @@ def declare_clock_actor(broker: dramatiq.Broker, app: Siyu, *,
     """Declare ``record_clock_tick(slot_iso)``: records the slot's tick, once."""
 
     def record_clock_tick(slot: str) -> None:
-        position = app.record_tick(datetime.fromisoformat(slot))
+        position = app.segments.record_tick(datetime.fromisoformat(slot))
         log.info("clock tick %s %s", slot, "recorded" if position else "was already recorded")
 
     declare = dramatiq.actor(broker=broker, actor_name=ACTOR_NAME, queue_name=queue_name,

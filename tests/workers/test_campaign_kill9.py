@@ -122,7 +122,7 @@ def test_a_worker_killed_mid_campaign_and_restarted_sends_each_message_exactly_o
         thread.start()
     worker: subprocess.Popen[str] | None = None
     try:
-        segment_id, _ = pg_app.define_segment("all", "", {"ordered": {"atLeast": 1}},
+        segment_id, _ = pg_app.segments.define("all", "", {"ordered": {"atLeast": 1}},
                                               "staff:m", now)
         campaign_id, _ = pg_app.draft_campaign(
             "kill -9", "staff:m", "mini_program", segment_id,

@@ -81,7 +81,7 @@ def launched(app: Siyu, tracker: Tracker, customers: int) -> UUID:
     items = [EventItem(f"o{n}", "ORDER_PAID", (f"wx_openid:{APP_ID}", f"oUser{n:05d}"), now,
                        order_id=f"{n}", amount_fen=100) for n in range(customers)]
     app.record_batch(items, "service:test")
-    segment_id, _ = app.define_segment("buyers", "", {"ordered": {"atLeast": 1}}, "staff:m",
+    segment_id, _ = app.segments.define("buyers", "", {"ordered": {"atLeast": 1}}, "staff:m",
                                        now)
     campaign_id, _ = app.draft_campaign("test", "staff:m", "mini_program", segment_id,
                                         [{"variant_id": "a", "text": "您有 {points_balance} 积分",
@@ -178,7 +178,7 @@ def test_the_report_compares_recipients_with_the_holdout_on_conversion_and_harm(
     pg_app.record_batch([EventItem(f"o{n}", "ORDER_PAID", w, now - timedelta(days=30),
                                    order_id=f"{n}", amount_fen=100)
                          for n, w in enumerate(who)], "service:test")
-    segment_id, _ = pg_app.define_segment("buyers", "", {"ordered": {"atLeast": 1}},
+    segment_id, _ = pg_app.segments.define("buyers", "", {"ordered": {"atLeast": 1}},
                                           "staff:m", now)
     campaign_id, _ = pg_app.draft_campaign("r", "staff:m", "mini_program", segment_id,
                                            [{"variant_id": "a", "text": "hi"}], "staff:m", now,
@@ -267,7 +267,7 @@ def test_a_wecom_mass_send_creates_tasks_per_staff_and_syncs_final_statuses(
     items = [EventItem(f"f{n}", "FRIEND_ADDED", ("wecom_external:ww1", f"wmC{n:03d}"), now,
                        channel="qr", staff_id=f"wecom_user:s{n % 2}") for n in range(30)]
     pg_app.record_batch(items, "service:test")
-    segment_id, _ = pg_app.define_segment("friends", "", {"isFriend": True}, "staff:m", now)
+    segment_id, _ = pg_app.segments.define("friends", "", {"isFriend": True}, "staff:m", now)
     campaign_id, _ = pg_app.draft_campaign("m", "staff:m", "wecom_mass", segment_id,
                                            [{"variant_id": "a", "text": "hi"}], "staff:m", now)
     assert running.wait("customer_profile", pg_app.recorder.max_notification_id() or 0, 10)

@@ -60,7 +60,7 @@ def launched(app: Siyu, tracker: Tracker, customers: int) -> UUID:
     app.record_batch([EventItem(f"o{n}", "ORDER_PAID", ("phone", phone(n)), now,
                                 order_id=f"{n}", amount_fen=100) for n in range(customers)],
                      "service:test")
-    segment_id, _ = app.define_segment("buyers", "", {"ordered": {"atLeast": 1}}, "staff:m", now)
+    segment_id, _ = app.segments.define("buyers", "", {"ordered": {"atLeast": 1}}, "staff:m", now)
     campaign_id, _ = app.draft_campaign("sms", "staff:m", "sms", segment_id,
                                         [{"variant_id": "a", "text": "您有 {points_balance} 积分",
                                           "template_id": "1234567"}], "staff:m", now)

@@ -244,7 +244,7 @@ def test_a_step_due_in_quiet_hours_is_deferred_to_their_end_not_dropped(world: W
 def test_caps_are_shared_between_sops_and_campaigns(world: World) -> None:
     # Given the default caps (1 WeCom message a day) and a welcome SOP
     welcome_sop(world.app)
-    segment_id, _ = world.app.define_segment("friends", "", {"isFriend": True}, "staff:m", T0)
+    segment_id, _ = world.app.segments.define("friends", "", {"isFriend": True}, "staff:m", T0)
     first = world.friend(T0)
     # When the SOP welcomes the first customer
     assert world.run(T0 + timedelta(minutes=1)) == 1
@@ -444,7 +444,7 @@ def test_caps_hold_when_two_workers_decide_steps_of_one_customer_at_once(world: 
 def test_a_launch_counts_a_sop_step_still_being_sent(world: World) -> None:
     # Given the default caps, a welcome SOP and a campaign to friends
     welcome_sop(world.app)
-    segment_id, _ = world.app.define_segment("friends", "", {"isFriend": True}, "staff:m", T0)
+    segment_id, _ = world.app.segments.define("friends", "", {"isFriend": True}, "staff:m", T0)
     customer = world.friend(T0)
     campaign_id, _ = world.app.draft_campaign(
         "promo", "staff:m", "wecom_mass", segment_id, [{"variant_id": "a", "text": "sale"}],
