@@ -21,6 +21,7 @@ from application.customers import Customers, existing
 from application.identity import OneId, merge
 from application.segments import Segments
 from application.tags import Tags
+from application.targets import Targets
 from application.unit_of_work import EventStore, UnitOfWork
 from domain.campaigning import CampaignCommands
 from domain.customer import Customer
@@ -36,7 +37,6 @@ from domain.sopping import SopCommands
 from domain.staff import Staff
 from domain.staff_actions import StaffActionCommands
 from domain.supervising import SupervisionCommands
-from domain.targeting import TargetCommands
 from domain.tasking import MarketingTaskCommands
 from domain.working_hours import WorkingHoursCommands
 
@@ -61,7 +61,7 @@ class BatchResult:
 
 class Siyu(CampaignCommands, OwnershipCommands,
            StaffActionCommands, SupervisionCommands, ScriptCommands,
-           ReportCommands, TargetCommands, WorkingHoursCommands,
+           ReportCommands, WorkingHoursCommands,
            ReferralCommands, SopCommands, MarketingTaskCommands, EventStore):
     """Records what customers and staff do; the single writer of the event log."""
 
@@ -80,6 +80,7 @@ class Siyu(CampaignCommands, OwnershipCommands,
         self.identity = OneId(self)
         self.tags = Tags(self)
         self.segments = Segments(self)
+        self.targets = Targets(self)
 
     # -- transitional: what the command mixins still in domain/ use ------------------------
     def _transact(self, decide: Callable[[UnitOfWork[Customer]], None]) -> int | None:

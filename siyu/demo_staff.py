@@ -117,6 +117,6 @@ def targets(app: Siyu, now: datetime, front: Sequence[UUID]) -> None:
     today = now.astimezone(SHANGHAI).date()
     at = now - timedelta(days=now.astimezone(SHANGHAI).day - 1)
     for member in front:
-        app.set_target("staff", str(member), "month", today, "gmv_fen", 1_500_000, BY, at)
-        app.set_target("staff", str(member), "month", today, "friends_new", 60, BY, at)
-    app.set_target("department", "front_office", "month", today, "gmv_fen", 20_000_000, BY, at)
+        app.targets.set("staff", str(member), "month", today, "gmv_fen", 1_500_000, BY, at)
+        app.targets.set("staff", str(member), "month", today, "friends_new", 60, BY, at)
+    app.targets.set("department", "front_office", "month", today, "gmv_fen", 20_000_000, BY, at)

@@ -89,7 +89,7 @@ def test_two_schedulers_and_a_redelivery_build_and_send_each_report_once(
     record(pg_app, 9, "ORDER_PAID", "wmD", wang, at(DAY + timedelta(days=1), 0),
            order_id="o2", amount_fen=500)  # the next day in Shanghai
     # and li's month target of 4 new friends, on trial (graded, not ranked)
-    pg_app.set_target("staff", li, "month", DAY, "friends_new", 4, "service:t", hired,
+    pg_app.targets.set("staff", li, "month", DAY, "friends_new", 4, "service:t", hired,
                       trial=True)
     tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
     runners = [BatchRunner(pg_app, v, tracker) for v in read_model_views()]
