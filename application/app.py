@@ -22,6 +22,7 @@ from application.identity import OneId, merge
 from application.segments import Segments
 from application.tags import Tags
 from application.targets import Targets
+from application.tasks import MarketingTasks
 from application.unit_of_work import EventStore, UnitOfWork
 from domain.campaigning import CampaignCommands
 from domain.customer import Customer
@@ -37,7 +38,6 @@ from domain.sopping import SopCommands
 from domain.staff import Staff
 from domain.staff_actions import StaffActionCommands
 from domain.supervising import SupervisionCommands
-from domain.tasking import MarketingTaskCommands
 from domain.working_hours import WorkingHoursCommands
 
 
@@ -62,7 +62,7 @@ class BatchResult:
 class Siyu(CampaignCommands, OwnershipCommands,
            StaffActionCommands, SupervisionCommands, ScriptCommands,
            ReportCommands, WorkingHoursCommands,
-           ReferralCommands, SopCommands, MarketingTaskCommands, EventStore):
+           ReferralCommands, SopCommands, EventStore):
     """Records what customers and staff do; the single writer of the event log."""
 
     def __init__(
@@ -81,6 +81,7 @@ class Siyu(CampaignCommands, OwnershipCommands,
         self.tags = Tags(self)
         self.segments = Segments(self)
         self.targets = Targets(self)
+        self.marketing_tasks = MarketingTasks(self)
 
     # -- transitional: what the command mixins still in domain/ use ------------------------
     def _transact(self, decide: Callable[[UnitOfWork[Customer]], None]) -> int | None:

@@ -103,13 +103,13 @@ def execution(app: Siyu, rng: random.Random, now: datetime,
                                      SHANGHAI).astimezone(UTC)
             for kind, title in (("moments_post", "本周朋友圈 3 条"),
                                 ("follow_up", "回访上周下单客户")):
-                task_id, position = app.assign_marketing_task(
+                task_id, position = app.marketing_tasks.assign(
                     f"demo:{member}:{start.date()}:{kind}", title, kind, member,
                     start + timedelta(days=5), BY, start)
                 done = start + timedelta(days=rng.uniform(1, 5))
                 completes = rng.random() < 0.75  # drawn on every run: a re-run stays in step
                 if position is not None and done < now and completes:
-                    app.complete_marketing_task(task_id, member, None, [], BY, done)
+                    app.marketing_tasks.complete(task_id, member, None, [], BY, done)
 
 
 def targets(app: Siyu, now: datetime, front: Sequence[UUID]) -> None:

@@ -83,7 +83,7 @@ class ConfirmationTasks(PollingLoop):
             recorded = False
             try:
                 if status is None:
-                    _, position = self.app.assign_marketing_task(
+                    _, position = self.app.marketing_tasks.assign(
                         key, TITLE, "campaign_confirmation", UUID(staff),
                         created_at + self.confirm_within, BY, created_at,
                         campaign_id=campaign_id)
@@ -104,10 +104,10 @@ class ConfirmationTasks(PollingLoop):
         an event was recorded (False: still open, or closed that way already)."""
         if confirmed_at is not None:
             evidence = re.sub(r"[^A-Za-z0-9_.:@/-]", "_", f"wecom-task:{wecom_task}")[:128]
-            return self.app.complete_marketing_task(task_id(key), None, None, [evidence], BY,
+            return self.app.marketing_tasks.complete(task_id(key), None, None, [evidence], BY,
                                                     confirmed_at) is not None
         if finished:
-            return self.app.cancel_marketing_task(task_id(key), "expired", BY,
+            return self.app.marketing_tasks.cancel(task_id(key), "expired", BY,
                                                   self.app.clock()) is not None
         return False
 

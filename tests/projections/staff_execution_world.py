@@ -79,11 +79,11 @@ def generate_execution(staff: int, start: datetime, end: datetime, seed: int = 1
 
 def assign_tasks(app: Siyu, staff_ids: list[str], execution: Execution) -> None:
     for task in execution.tasks:
-        app.assign_marketing_task(task.key, f"Task {task.key}", "moments_post",
+        app.marketing_tasks.assign(task.key, f"Task {task.key}", "moments_post",
                                   UUID(staff_ids[task.staff]), task.due, "staff:m",
                                   task.assigned_at)
     first = execution.tasks[0]  # a client retrying an assignment records nothing
-    _, again = app.assign_marketing_task(first.key, f"Task {first.key}", "moments_post",
+    _, again = app.marketing_tasks.assign(first.key, f"Task {first.key}", "moments_post",
                                          UUID(staff_ids[first.staff]), first.due, "staff:m",
                                          first.assigned_at)
     assert again is None
@@ -94,14 +94,14 @@ def change_tasks(app: Siyu, staff_ids: list[str], execution: Execution) -> None:
         tid = task_id(task.key)
         assignee = task.staff
         if task.moved_to is not None:
-            app.reassign_marketing_task(tid, UUID(staff_ids[task.moved_to]), "staff:m",
+            app.marketing_tasks.reassign(tid, UUID(staff_ids[task.moved_to]), "staff:m",
                                         task.assigned_at + timedelta(minutes=30))
             assignee = task.moved_to
         if task.completed_at is not None:
-            app.complete_marketing_task(tid, UUID(staff_ids[assignee]), 3, ["moment:x"],
+            app.marketing_tasks.complete(tid, UUID(staff_ids[assignee]), 3, ["moment:x"],
                                         f"staff:{staff_ids[assignee]}", task.completed_at)
         if task.cancelled_at is not None:
-            app.cancel_marketing_task(tid, "plan changed", "staff:m", task.cancelled_at)
+            app.marketing_tasks.cancel(tid, "plan changed", "staff:m", task.cancelled_at)
 
 
 def run_campaign(app: Siyu, rng: random.Random, staff_ids: list[str],
