@@ -17,6 +17,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder
 
+from application.chat_scripts import ChatScripts
 from application.customers import Customers, existing
 from application.identity import OneId, merge
 from application.segments import Segments
@@ -33,7 +34,6 @@ from domain.ownership import OwnershipCommands
 from domain.ports import Vault
 from domain.referring import ReferralCommands, is_new_invitee
 from domain.reporting import ReportCommands
-from domain.scripting import ScriptCommands
 from domain.sopping import SopCommands
 from domain.staff import Staff
 from domain.staff_actions import StaffActionCommands
@@ -60,7 +60,7 @@ class BatchResult:
 
 
 class Siyu(CampaignCommands, OwnershipCommands,
-           StaffActionCommands, SupervisionCommands, ScriptCommands,
+           StaffActionCommands, SupervisionCommands,
            ReportCommands, WorkingHoursCommands,
            ReferralCommands, SopCommands, EventStore):
     """Records what customers and staff do; the single writer of the event log."""
@@ -82,6 +82,7 @@ class Siyu(CampaignCommands, OwnershipCommands,
         self.segments = Segments(self)
         self.targets = Targets(self)
         self.marketing_tasks = MarketingTasks(self)
+        self.chat_scripts = ChatScripts(self)
 
     # -- transitional: what the command mixins still in domain/ use ------------------------
     def _transact(self, decide: Callable[[UnitOfWork[Customer]], None]) -> int | None:

@@ -64,8 +64,8 @@ def test_activity_counts_by_shanghai_day_and_credits_orders_to_the_owner(
 
 def test_a_script_row_keeps_the_current_version(
         memory_app: Siyu) -> None:
-    script_id, _ = memory_app.create_chat_script("催付", "提醒", "v1", [], "script", "x", AT)
-    memory_app.revise_chat_script(script_id, "催付", "提醒", "v2", ["k"], "y", AT)
+    script_id, _ = memory_app.chat_scripts.create("催付", "提醒", "v1", [], "script", "x", AT)
+    memory_app.chat_scripts.revise(script_id, "催付", "提醒", "v2", ["k"], "y", AT)
     row = fold(script_row, list(memory_app.repository.event_store.get(script_id)))
     assert (row["version"], row["body"], row["keywords"], row["updated_by"]) == (
         2, "v2", ["k"], "y")
