@@ -19,6 +19,7 @@ from eventsourcing.persistence import ApplicationRecorder
 
 from application.chat_scripts import ChatScripts
 from application.customers import Customers, existing
+from application.daily_reports import DailyReports
 from application.identity import OneId, merge
 from application.segments import Segments
 from application.tags import Tags
@@ -33,7 +34,6 @@ from domain.ingestion import Command, EventItem, parse_item
 from domain.ownership import OwnershipCommands
 from domain.ports import Vault
 from domain.referring import ReferralCommands, is_new_invitee
-from domain.reporting import ReportCommands
 from domain.sopping import SopCommands
 from domain.staff import Staff
 from domain.staff_actions import StaffActionCommands
@@ -61,7 +61,7 @@ class BatchResult:
 
 class Siyu(CampaignCommands, OwnershipCommands,
            StaffActionCommands, SupervisionCommands,
-           ReportCommands, WorkingHoursCommands,
+           WorkingHoursCommands,
            ReferralCommands, SopCommands, EventStore):
     """Records what customers and staff do; the single writer of the event log."""
 
@@ -83,6 +83,7 @@ class Siyu(CampaignCommands, OwnershipCommands,
         self.targets = Targets(self)
         self.marketing_tasks = MarketingTasks(self)
         self.chat_scripts = ChatScripts(self)
+        self.daily_reports = DailyReports(self)
 
     # -- transitional: what the command mixins still in domain/ use ------------------------
     def _transact(self, decide: Callable[[UnitOfWork[Customer]], None]) -> int | None:
