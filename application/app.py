@@ -26,6 +26,7 @@ from application.tags import Tags
 from application.targets import Targets
 from application.tasks import MarketingTasks
 from application.unit_of_work import EventStore, UnitOfWork
+from application.working_hours import WorkingHoursSetting
 from domain.campaigning import CampaignCommands
 from domain.customer import Customer
 from domain.errors import DomainError, UnknownInviter, UnknownStaff
@@ -38,7 +39,6 @@ from domain.sopping import SopCommands
 from domain.staff import Staff
 from domain.staff_actions import StaffActionCommands
 from domain.supervising import SupervisionCommands
-from domain.working_hours import WorkingHoursCommands
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +61,6 @@ class BatchResult:
 
 class Siyu(CampaignCommands, OwnershipCommands,
            StaffActionCommands, SupervisionCommands,
-           WorkingHoursCommands,
            ReferralCommands, SopCommands, EventStore):
     """Records what customers and staff do; the single writer of the event log."""
 
@@ -84,6 +83,7 @@ class Siyu(CampaignCommands, OwnershipCommands,
         self.marketing_tasks = MarketingTasks(self)
         self.chat_scripts = ChatScripts(self)
         self.daily_reports = DailyReports(self)
+        self.working_hours = WorkingHoursSetting(self)
 
     # -- transitional: what the command mixins still in domain/ use ------------------------
     def _transact(self, decide: Callable[[UnitOfWork[Customer]], None]) -> int | None:

@@ -256,7 +256,7 @@ def load(app: Siyu, *, customers: int = 2000, seed: int = 2026,
     started = time.perf_counter()
     staff = _hire(app, random.Random(seed + 1), now)
     # Service hours 09:00-21:00 every day, in force before the demo month (a no-op on re-runs)
-    app.set_working_hours({day: [("09:00", "21:00")] for day in WEEKDAYS}, "service:demo",
+    app.working_hours.set({day: [("09:00", "21:00")] for day in WEEKDAYS}, "service:demo",
                           now - timedelta(days=31))
     front = [sid for sid, role in staff if role in ("sales", "service", "chief_chat_officer")]
     demo_staff.lexicon(app, now)

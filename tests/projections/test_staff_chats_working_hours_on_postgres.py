@@ -151,9 +151,9 @@ def test_response_times_are_working_time_live_after_a_late_change_and_rebuilt(
     # Given office hours from the first change, messages in time order up to the second
     # change, then the later messages, and only then the second change (dated before them)
     send([x for x in items if x[0].at < FIRST_CHANGE and not x[0].late])
-    assert pg_app.set_working_hours(OFFICE, "staff:m", FIRST_CHANGE) is not None
+    assert pg_app.working_hours.set(OFFICE, "staff:m", FIRST_CHANGE) is not None
     send([x for x in items if x[0].at >= FIRST_CHANGE and not x[0].late])
-    pg_app.set_working_hours(EVERY_DAY, "staff:m", SECOND_CHANGE)
+    pg_app.working_hours.set(EVERY_DAY, "staff:m", SECOND_CHANGE)
     runner.catch_up()
     # And late messages, which re-derive their chats
     send([x for x in items if x[0].late])
@@ -207,6 +207,6 @@ def test_response_times_are_working_time_live_after_a_late_change_and_rebuilt(
 
 def test_setting_the_same_hours_again_records_nothing(pg_app: Siyu) -> None:
     at = datetime(2026, 11, 2, 1, tzinfo=UTC)
-    assert pg_app.set_working_hours(OFFICE, "staff:m", at) is not None
-    assert pg_app.set_working_hours(OFFICE, "staff:m", at + timedelta(hours=1)) is None
-    assert pg_app.working_hours().describe()["monday"] == ["09:00-12:00", "13:00-18:00"]
+    assert pg_app.working_hours.set(OFFICE, "staff:m", at) is not None
+    assert pg_app.working_hours.set(OFFICE, "staff:m", at + timedelta(hours=1)) is None
+    assert pg_app.working_hours.get().describe()["monday"] == ["09:00-12:00", "13:00-18:00"]

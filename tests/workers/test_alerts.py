@@ -159,7 +159,7 @@ def test_a_message_after_hours_is_late_only_once_working_time_has_passed(world: 
     days = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
     evening = (datetime.now(SHANGHAI) - timedelta(days=3)).replace(
         hour=20, minute=0, second=0, microsecond=0)
-    world.app.set_working_hours({d: [("09:00", "18:00")] for d in days}, "staff:boss",
+    world.app.working_hours.set({d: [("09:00", "18:00")] for d in days}, "staff:boss",
                                 evening - timedelta(days=1))
     sales = hire(world.app, "sales", "front_office")
     hire(world.app, "private_domain_manager", "front_office")
