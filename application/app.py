@@ -17,17 +17,18 @@ from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder
 
+from application.campaigns import Campaigns
 from application.chat_scripts import ChatScripts
 from application.customers import Customers, existing
 from application.daily_reports import DailyReports
 from application.identity import OneId, merge
 from application.segments import Segments
+from application.sops import Sops
 from application.tags import Tags
 from application.targets import Targets
 from application.tasks import MarketingTasks
 from application.unit_of_work import EventStore, UnitOfWork
 from application.working_hours import WorkingHoursSetting
-from domain.campaigning import CampaignCommands
 from domain.customer import Customer
 from domain.errors import DomainError, UnknownInviter, UnknownStaff
 from domain.identity import Identity, blind_index
@@ -35,7 +36,6 @@ from domain.ingestion import Command, EventItem, parse_item
 from domain.ownership import OwnershipCommands
 from domain.ports import Vault
 from domain.referring import ReferralCommands, is_new_invitee
-from domain.sopping import SopCommands
 from domain.staff import Staff
 from domain.staff_actions import StaffActionCommands
 from domain.supervising import SupervisionCommands
@@ -59,9 +59,9 @@ class BatchResult:
         return sum(1 for outcome in self.outcomes if outcome.status == status)
 
 
-class Siyu(CampaignCommands, OwnershipCommands,
+class Siyu(OwnershipCommands,
            StaffActionCommands, SupervisionCommands,
-           ReferralCommands, SopCommands, EventStore):
+           ReferralCommands, EventStore):
     """Records what customers and staff do; the single writer of the event log."""
 
     def __init__(
@@ -79,6 +79,8 @@ class Siyu(CampaignCommands, OwnershipCommands,
         self.identity = OneId(self)
         self.tags = Tags(self)
         self.segments = Segments(self)
+        self.campaigns = Campaigns(self)
+        self.sops = Sops(self)
         self.targets = Targets(self)
         self.marketing_tasks = MarketingTasks(self)
         self.chat_scripts = ChatScripts(self)

@@ -36,6 +36,7 @@ import httpx
 import psycopg
 
 from application.app import Siyu
+from application.campaign_launch import launch
 from bench.common import (
     SECRET,
     Measure,
@@ -48,7 +49,6 @@ from bench.common import (
 )
 from bench.fake_gateway import TEMPLATE, openid
 from domain.ingestion import EventItem
-from projections.campaign_planning import launch
 from projections.runner import BatchRunner, Tracker
 from siyu.bootstrap import build_application
 from siyu.processes import prepare_read_models, read_model_views
@@ -134,7 +134,7 @@ def prepare(channel: str, customers: int) -> tuple[Siyu, str, UUID]:
         app.record_batch(items[start:start + BATCH], "service:bench")
     rule: Any = {"isFriend": True} if channel == "wecom_mass" else {"ordered": {"atLeast": 1}}
     segment_id, _ = app.segments.define("audience", "", rule, "staff:bench", now)
-    campaign_id, _ = app.draft_campaign(
+    campaign_id, _ = app.campaigns.draft(
         "bench", "staff:bench", channel, segment_id,
         [{"variant_id": "a", "text": "您有 {points_balance} 积分", "template_id": TEMPLATE}],
         "staff:bench", now)

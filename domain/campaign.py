@@ -35,6 +35,10 @@ _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 GOALS = frozenset({"order_paid"})
 
 
+class UnknownCampaign(DomainError):
+    code = "UNKNOWN_CAMPAIGN"
+
+
 class CampaignStateError(DomainError):
     code = "CAMPAIGN_STATE"
 

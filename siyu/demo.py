@@ -23,7 +23,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from application.app import Siyu
 from domain.ingestion import EventItem, OrderItem
 from domain.segment import SegmentAlreadyDefined
-from domain.sopping import SopAlreadyDefined
+from domain.sop import SopAlreadyDefined
 from domain.staff import Staff
 from domain.working_time import WEEKDAYS
 from siyu import demo_staff
@@ -309,7 +309,7 @@ def _define_sop(app: Siyu, now: datetime) -> None:
                 "variants": [{"variant_id": "all", "text": text}]}
 
     with contextlib.suppress(SopAlreadyDefined):  # an earlier demo run defined it
-        app.define_sop("新好友欢迎 SOP", "service:demo", {"kind": "friend_added"}, [
+        app.sops.define("新好友欢迎 SOP", "service:demo", {"kind": "friend_added"}, [
             step(0, "欢迎加入, 您当前积分 {points_balance}"),
             step(72, "新手指南 - 会员等级 {member_level} 的专属权益"),
             step(168, "送您一张 {favourite_category} 品类优惠券")],

@@ -37,8 +37,8 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from application.app import Siyu
+from application.campaigns import SendOutcome
 from domain.campaign import render, send_key
-from domain.campaigning import SendOutcome
 from workers.campaign_gateway import BATCH_LIMITS, BatchRecipient, CampaignGateway, Delivery
 from workers.polling import PollingLoop
 
@@ -280,7 +280,7 @@ def send_chunk(deps: CampaignDeps, campaign_id: UUID, step: int,
                     raise RetryLater(result.reason)
     finally:
         if outcomes:
-            deps.app.record_send_outcomes(outcomes, deps.clock())
+            deps.app.campaigns.record_send_outcomes(outcomes, deps.clock())
     return len(outcomes)
 
 
@@ -409,8 +409,8 @@ class CampaignLauncher:
 
     def run_once(self) -> tuple[int, int]:
         """(launched, completed) in this pass."""
+        from application.campaign_launch import LaunchRefused, launch
         from domain.errors import DomainError
-        from projections.campaign_planning import LaunchRefused, launch
 
         now = self.clock()
         with self.store.pool.connection() as conn:
@@ -432,7 +432,7 @@ class CampaignLauncher:
                 log.info("scheduled campaign %s not launched: %s", campaign_id,
                          getattr(error, "code", type(error).__name__))
         for campaign_id in finished:
-            if self.app.complete_campaign(campaign_id, "system", now) is not None:
+            if self.app.campaigns.complete(campaign_id, "system", now) is not None:
                 completed += 1
         return launched, completed
 
@@ -491,7 +491,7 @@ class MassSendSync:
                     if address in by_address and status.value in FINAL}
         if not statuses:
             return 0
-        return self.deps.app.record_deliveries(campaign_id, 0, statuses, self.deps.clock())
+        return self.deps.app.campaigns.record_deliveries(campaign_id, 0, statuses, self.deps.clock())
 
     def run_once(self) -> int:
         return sum(self.sync(t["campaign_id"], t["task_id"], t["sender"] or "")

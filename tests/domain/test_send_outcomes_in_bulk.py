@@ -9,7 +9,7 @@ from uuid import UUID, uuid4
 import pytest
 
 from application.app import Siyu
-from domain.campaigning import SendOutcome
+from application.campaigns import SendOutcome
 from domain.customer import Customer
 from domain.identity import Identity, blind_index
 from domain.ingestion import EventItem
@@ -61,8 +61,8 @@ def test_outcomes_of_customers_unknown_to_the_cache_are_recorded_once_each(
     outcomes = [SendOutcome(campaign, c, 0, "mini_program", "a", n % 3 != 0, f"m{n}")
                 for n, c in enumerate(ids)]
     # When the outcomes are recorded, twice
-    assert app.record_send_outcomes(outcomes, now) == 30
-    assert app.record_send_outcomes(outcomes, now) == 0
+    assert app.campaigns.record_send_outcomes(outcomes, now) == 30
+    assert app.campaigns.record_send_outcomes(outcomes, now) == 0
     # Then every customer has exactly one outcome event, after its history
     for n, customer_id in enumerate(ids):
         customer: Customer = app.repository.get(customer_id)
@@ -86,7 +86,7 @@ def test_the_bulk_loaded_aggregate_equals_the_one_read_from_snapshots(pg_url: st
     # When another process records an outcome for it (bulk load) and reads it back
     reader = build_application(pg_url, SECRET)
     try:
-        reader.record_send_outcomes([SendOutcome(uuid4(), customer_id, 0, "sms", "a", True,
+        reader.campaigns.record_send_outcomes([SendOutcome(uuid4(), customer_id, 0, "sms", "a", True,
                                                  "m")], now)
         cached: Customer = reader.repository.get(customer_id)
         fresh = build_application(pg_url, SECRET)

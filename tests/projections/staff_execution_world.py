@@ -13,7 +13,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from application.app import Siyu
-from domain.campaigning import SendOutcome
+from application.campaigns import SendOutcome
 from domain.marketing_task import task_id
 from domain.restraint import Decision
 from projections.staff_performance import business_day
@@ -108,17 +108,17 @@ def run_campaign(app: Siyu, rng: random.Random, staff_ids: list[str],
                  customer_ids: dict[int, UUID], friends: dict[int, int], campaign: MassSend,
                  record_deliveries: bool = True) -> None:
     """Draft, launch to 300 customers (sender: the given friend), one task per sender."""
-    campaign.campaign_id, _ = app.draft_campaign(
+    campaign.campaign_id, _ = app.campaigns.draft(
         "Double 12", f"staff:{staff_ids[campaign.owner]}", "wecom_mass", uuid4(),
         [{"variant_id": "v1", "text": "hi", "weight": 1, "lifecycles": []}], "staff:m",
         campaign.launched_at, cost_fen=campaign.cost_fen)
     audience = rng.sample(sorted(friends), 300)
     campaign.recipients = {c: friends[c] for c in audience}
-    app.launch_campaign(campaign.campaign_id, campaign.launched_at, [
+    app.campaigns.launch(campaign.campaign_id, campaign.launched_at, [
         Decision(customer_ids[c], True, variant_id="v1", send_at=campaign.launched_at,
                  sender=staff_ids[s]) for c, s in sorted(campaign.recipients.items())],
         "staff:m", campaign.launched_at)
-    app.record_send_outcomes([
+    app.campaigns.record_send_outcomes([
         SendOutcome(campaign.campaign_id, customer_ids[c], 0, "wecom_mass", "v1", True,
                     f"task-{campaign.campaign_id}-{s}") for c, s in campaign.recipients.items()],
         campaign.sent_at)
@@ -132,7 +132,7 @@ def run_campaign(app: Siyu, rng: random.Random, staff_ids: list[str],
 
 def deliver(app: Siyu, customer_ids: dict[int, UUID], campaign: MassSend) -> None:
     assert campaign.campaign_id is not None
-    app.record_deliveries(campaign.campaign_id, 0, {
+    app.campaigns.record_deliveries(campaign.campaign_id, 0, {
         customer_ids[c]: status for c, status in campaign.statuses.items()},
         campaign.sent_at + timedelta(days=1))
 

@@ -23,8 +23,8 @@ import psycopg
 import pytest
 
 from application.app import Siyu
+from application.campaign_launch import launch
 from domain.ingestion import EventItem
-from projections.campaign_planning import launch
 from projections.runner import BatchRunner, Tracker
 from siyu.processes import read_model_views
 from tests.conftest import SECRET
@@ -124,7 +124,7 @@ def test_a_worker_killed_mid_campaign_and_restarted_sends_each_message_exactly_o
     try:
         segment_id, _ = pg_app.segments.define("all", "", {"ordered": {"atLeast": 1}},
                                               "staff:m", now)
-        campaign_id, _ = pg_app.draft_campaign(
+        campaign_id, _ = pg_app.campaigns.draft(
             "kill -9", "staff:m", "mini_program", segment_id,
             [{"variant_id": "a", "text": "您有 {points_balance} 积分", "template_id": TEMPLATE}],
             "staff:m", now)

@@ -13,8 +13,8 @@ import psycopg
 import pytest
 
 from application.app import Siyu
+from application.campaign_launch import launch
 from domain.ingestion import EventItem
-from projections.campaign_planning import launch
 from projections.runner import BatchRunner, Tracker
 from siyu.processes import read_model_views
 from workers.campaign_gateway import BatchRecipient, Delivery, DirectResult, MassSendTask, TaskResult
@@ -83,7 +83,7 @@ def launched(app: Siyu, tracker: Tracker, customers: int) -> UUID:
     app.record_batch(items, "service:test")
     segment_id, _ = app.segments.define("buyers", "", {"ordered": {"atLeast": 1}}, "staff:m",
                                        now)
-    campaign_id, _ = app.draft_campaign("test", "staff:m", "mini_program", segment_id,
+    campaign_id, _ = app.campaigns.draft("test", "staff:m", "mini_program", segment_id,
                                         [{"variant_id": "a", "text": "您有 {points_balance} 积分",
                                           "template_id": "tpl-1"}], "staff:m", now)
     # quiet hours would defer the sends: plan at noon Shanghai time
@@ -156,10 +156,10 @@ def test_a_send_made_but_not_recorded_is_answered_as_a_duplicate_on_redelivery(
     try:
         CampaignDispatcher(store, lambda c, s, ids: messages.append((c, s, ids))).run_once()
         [(campaign, step, ids)] = messages
-        original = pg_app.record_send_outcomes
-        pg_app.record_send_outcomes = lambda *a, **k: 0  # type: ignore[method-assign]
+        original = pg_app.campaigns.record_send_outcomes
+        pg_app.campaigns.record_send_outcomes = lambda *a, **k: 0  # type: ignore[method-assign]
         send_chunk(lost, UUID(campaign), step, [UUID(i) for i in ids])
-        pg_app.record_send_outcomes = original  # type: ignore[method-assign]
+        pg_app.campaigns.record_send_outcomes = original  # type: ignore[method-assign]
         # When the message is redelivered
         send_chunk(lost, UUID(campaign), step, [UUID(i) for i in ids])
     finally:
@@ -180,7 +180,7 @@ def test_the_report_compares_recipients_with_the_holdout_on_conversion_and_harm(
                          for n, w in enumerate(who)], "service:test")
     segment_id, _ = pg_app.segments.define("buyers", "", {"ordered": {"atLeast": 1}},
                                           "staff:m", now)
-    campaign_id, _ = pg_app.draft_campaign("r", "staff:m", "mini_program", segment_id,
+    campaign_id, _ = pg_app.campaigns.draft("r", "staff:m", "mini_program", segment_id,
                                            [{"variant_id": "a", "text": "hi"}], "staff:m", now,
                                            holdout_percent=30, cost_fen=10_000)
     assert running.wait("customer_profile", pg_app.recorder.max_notification_id() or 0, 10)
@@ -268,7 +268,7 @@ def test_a_wecom_mass_send_creates_tasks_per_staff_and_syncs_final_statuses(
                        channel="qr", staff_id=f"wecom_user:s{n % 2}") for n in range(30)]
     pg_app.record_batch(items, "service:test")
     segment_id, _ = pg_app.segments.define("friends", "", {"isFriend": True}, "staff:m", now)
-    campaign_id, _ = pg_app.draft_campaign("m", "staff:m", "wecom_mass", segment_id,
+    campaign_id, _ = pg_app.campaigns.draft("m", "staff:m", "wecom_mass", segment_id,
                                            [{"variant_id": "a", "text": "hi"}], "staff:m", now)
     assert running.wait("customer_profile", pg_app.recorder.max_notification_id() or 0, 10)
     launch(pg_app, running, campaign_id, "staff:m",

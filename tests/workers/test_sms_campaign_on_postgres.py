@@ -13,8 +13,8 @@ import psycopg
 import pytest
 
 from application.app import Siyu
+from application.campaign_launch import launch
 from domain.ingestion import EventItem
-from projections.campaign_planning import launch
 from projections.runner import BatchRunner, Tracker
 from siyu.processes import read_model_views
 from workers.campaign_client import WeComCampaignGateway
@@ -61,7 +61,7 @@ def launched(app: Siyu, tracker: Tracker, customers: int) -> UUID:
                                 order_id=f"{n}", amount_fen=100) for n in range(customers)],
                      "service:test")
     segment_id, _ = app.segments.define("buyers", "", {"ordered": {"atLeast": 1}}, "staff:m", now)
-    campaign_id, _ = app.draft_campaign("sms", "staff:m", "sms", segment_id,
+    campaign_id, _ = app.campaigns.draft("sms", "staff:m", "sms", segment_id,
                                         [{"variant_id": "a", "text": "您有 {points_balance} 积分",
                                           "template_id": "1234567"}], "staff:m", now)
     noon = datetime.now(UTC).replace(hour=4, minute=0) - timedelta(days=1)

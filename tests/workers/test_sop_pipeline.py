@@ -31,8 +31,8 @@ def test_the_worker_sends_a_due_sop_step_through_the_gateway_once(
     for thread in threads:
         thread.start()
     now = datetime.now(UTC)
-    pg_app.change_contact_policy({}, 4, "00:00", "00:00", "staff:m", now)
-    pg_app.define_sop("welcome", "staff:m", {"kind": "friend_added"}, [
+    pg_app.campaigns.change_contact_policy({}, 4, "00:00", "00:00", "staff:m", now)
+    pg_app.sops.define("welcome", "staff:m", {"kind": "friend_added"}, [
         {"offset_hours": 0, "channel": "wecom_mass",
          "variants": [{"variant_id": "hi", "text": "欢迎"}]}], "staff:m", now)
     settings = settings_for(pg_url, tmp_path, wecom_api_base=fake_wecom.url)

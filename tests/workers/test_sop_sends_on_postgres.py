@@ -15,8 +15,9 @@ import pytest
 from psycopg.rows import dict_row
 
 from application.app import Siyu
+from application.campaign_launch import launch
 from domain.ingestion import EventItem
-from projections.campaign_planning import launch, plan_audience
+from projections.campaign_planning import plan_audience
 from projections.runner import BatchRunner, Tracker
 from siyu.processes import read_model_views
 from tests.workers.support import customer_events
@@ -140,12 +141,12 @@ def world(pg_app: Siyu, pg_url: str) -> Iterator[World]:
 
 
 def generous(app: Siyu) -> None:
-    app.change_contact_policy({"wecom_mass": {"day": 5, "week": 10, "month": 30}}, 30,
+    app.campaigns.change_contact_policy({"wecom_mass": {"day": 5, "week": 10, "month": 30}}, 30,
                               "21:00", "09:00", "staff:m", T0)
 
 
 def welcome_sop(app: Siyu) -> UUID:
-    sop_id, _ = app.define_sop("welcome", "staff:m", {"kind": "friend_added"}, STEPS,
+    sop_id, _ = app.sops.define("welcome", "staff:m", {"kind": "friend_added"}, STEPS,
                                "staff:m", T0 - timedelta(days=1))
     return sop_id
 
@@ -209,10 +210,10 @@ def test_a_redelivered_message_sends_nothing_twice(world: World) -> None:
     world.caught_up()
     world.dispatcher.run_once()
     [message] = world.messages
-    original = world.app.record_step_outcomes
-    world.app.record_step_outcomes = lambda *a, **k: 0  # type: ignore[method-assign]
+    original = world.app.sops.record_step_outcomes
+    world.app.sops.record_step_outcomes = lambda *a, **k: 0  # type: ignore[method-assign]
     send_steps(world.deps, parse(message))
-    world.app.record_step_outcomes = original  # type: ignore[method-assign]
+    world.app.sops.record_step_outcomes = original  # type: ignore[method-assign]
     # When the message is delivered again, twice
     send_steps(world.deps, parse(message))
     send_steps(world.deps, parse(message))
@@ -250,7 +251,7 @@ def test_caps_are_shared_between_sops_and_campaigns(world: World) -> None:
     assert world.run(T0 + timedelta(minutes=1)) == 1
     # and a second one adds a staff member, then a campaign to friends is launched
     second = world.friend(T0 + timedelta(minutes=5))
-    campaign_id, _ = world.app.draft_campaign(
+    campaign_id, _ = world.app.campaigns.draft(
         "promo", "staff:m", "wecom_mass", segment_id, [{"variant_id": "a", "text": "sale"}],
         "staff:m", T0)
     world.caught_up()
@@ -265,8 +266,8 @@ def test_caps_are_shared_between_sops_and_campaigns(world: World) -> None:
     assert len(world.gateway.sent) == 1
     # and a later dry run still counts the SOP send
     with world.app.factory.datastore.get_connection() as conn:  # type: ignore[attr-defined]
-        again = plan_audience(conn, world.app.campaign(campaign_id).plan(), segment_id,
-                              world.app.contact_policy(), T0 + timedelta(hours=1))
+        again = plan_audience(conn, world.app.campaigns.get(campaign_id).plan(), segment_id,
+                              world.app.campaigns.contact_policy(), T0 + timedelta(hours=1))
     assert {d.customer_id: d.reason for d in again.decisions}[first] == "CAP_DAY"
 
 
@@ -276,7 +277,7 @@ def test_a_revision_applies_to_new_enrolments_and_rebuild_equals_live(world: Wor
     sop_id = welcome_sop(world.app)
     old = world.friend(T0)
     world.run(T0 + timedelta(minutes=1))
-    world.app.revise_sop(sop_id, "welcome v2", {"kind": "friend_added"}, STEPS[:1],
+    world.app.sops.revise(sop_id, "welcome v2", {"kind": "friend_added"}, STEPS[:1],
                          "staff:m", T0 + timedelta(hours=1))
     new = world.friend(T0 + timedelta(hours=2))
     world.run(T0 + timedelta(hours=2, minutes=1))
@@ -311,7 +312,7 @@ def _identity(world: World, customer: UUID) -> tuple[str, str]:
 def test_a_group_sop_enrols_on_joining_its_group_and_waits_while_paused(world: World) -> None:
     # Given a sequence for customers joining group g1, paused
     generous(world.app)
-    sop_id, _ = world.app.define_sop("group", "staff:m", {"kind": "group_joined",
+    sop_id, _ = world.app.sops.define("group", "staff:m", {"kind": "group_joined",
                                                            "group_ids": ["g1"]},
                                      STEPS[:1], "staff:m", T0)
     customer = world.friend(T0)
@@ -319,20 +320,20 @@ def test_a_group_sop_enrols_on_joining_its_group_and_waits_while_paused(world: W
     world.app.record_batch([EventItem(f"j-{g}", "GROUP_JOINED", _identity(world, customer),
                                       joined, group_id=g) for g in ("g2", "g1")],
                            "service:test")
-    world.app.pause_sop(sop_id, "staff:m", joined)
+    world.app.sops.pause(sop_id, "staff:m", joined)
     # When its step is due: nothing is sent while paused
     assert world.run(joined + timedelta(minutes=1)) == 0
     assert world.steps(customer) == [(0, "planned", None)]  # enrolled once, for g1 only
     # Then resumed, the step goes out
-    world.app.resume_sop(sop_id, "staff:m", joined + timedelta(minutes=2))
+    world.app.sops.resume(sop_id, "staff:m", joined + timedelta(minutes=2))
     assert world.run(joined + timedelta(minutes=3)) == 1
     assert world.steps(customer)[0][1] == "sent"
     # and a step more than two days late after a pause is skipped, not sent
     late = world.friend(joined)
     world.app.record_batch([EventItem("j-late", "GROUP_JOINED", _identity(world, late),
                                       joined, group_id="g1")], "service:test")
-    world.app.pause_sop(sop_id, "staff:m", joined)
-    world.app.resume_sop(sop_id, "staff:m", joined + timedelta(days=3))
+    world.app.sops.pause(sop_id, "staff:m", joined)
+    world.app.sops.resume(sop_id, "staff:m", joined + timedelta(days=3))
     assert world.run(joined + timedelta(days=3)) == 1
     assert world.steps(late)[0][1:] == ("skipped", "LATE")
 
@@ -340,7 +341,7 @@ def test_a_group_sop_enrols_on_joining_its_group_and_waits_while_paused(world: W
 def test_a_group_sop_stops_for_a_customer_who_leaves_that_group(world: World) -> None:
     # Given a three-step sequence for customers joining g1, and two customers who joined it
     generous(world.app)
-    world.app.define_sop("group", "staff:m", {"kind": "group_joined", "group_ids": ["g1"]},
+    world.app.sops.define("group", "staff:m", {"kind": "group_joined", "group_ids": ["g1"]},
                          STEPS, "staff:m", T0)
     leaver, stayer = world.friend(T0), world.friend(T0)
     world.app.record_batch([EventItem(f"j-{n}", "GROUP_JOINED", _identity(world, c), T0,
@@ -366,7 +367,7 @@ def test_a_group_sop_stops_for_a_customer_who_leaves_that_group(world: World) ->
 def test_leaving_the_group_not_yet_projected_is_seen_at_send_time(world: World) -> None:
     # Given a due day-3 step of a group sequence; its customer left g1, unseen by the view
     generous(world.app)
-    world.app.define_sop("group", "staff:m", {"kind": "group_joined", "group_ids": ["g1"]},
+    world.app.sops.define("group", "staff:m", {"kind": "group_joined", "group_ids": ["g1"]},
                          STEPS, "staff:m", T0)
     customer = world.friend(T0)
     world.app.record_batch([EventItem("j", "GROUP_JOINED", _identity(world, customer), T0,
@@ -410,7 +411,7 @@ def slow_deps(world: World, gateway: SlowGateway) -> SopDeps:
 def test_caps_hold_when_two_workers_decide_steps_of_one_customer_at_once(world: World) -> None:
     # Given the default caps (1 WeCom message a day) and two SOPs welcoming new friends
     welcome_sop(world.app)
-    world.app.define_sop("welcome again", "staff:m", {"kind": "friend_added"}, STEPS,
+    world.app.sops.define("welcome again", "staff:m", {"kind": "friend_added"}, STEPS,
                          "staff:m", T0 - timedelta(days=1))
     customer = world.friend(T0)
     world.now = T0 + timedelta(minutes=1)
@@ -446,7 +447,7 @@ def test_a_launch_counts_a_sop_step_still_being_sent(world: World) -> None:
     welcome_sop(world.app)
     segment_id, _ = world.app.segments.define("friends", "", {"isFriend": True}, "staff:m", T0)
     customer = world.friend(T0)
-    campaign_id, _ = world.app.draft_campaign(
+    campaign_id, _ = world.app.campaigns.draft(
         "promo", "staff:m", "wecom_mass", segment_id, [{"variant_id": "a", "text": "sale"}],
         "staff:m", T0)
     world.now = T0 + timedelta(minutes=1)
