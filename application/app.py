@@ -24,20 +24,18 @@ from application.daily_reports import DailyReports
 from application.identity import OneId, merge
 from application.segments import Segments
 from application.sops import Sops
+from application.staff import StaffMembers
 from application.tags import Tags
 from application.targets import Targets
 from application.tasks import MarketingTasks
 from application.unit_of_work import EventStore, UnitOfWork
 from application.working_hours import WorkingHoursSetting
 from domain.customer import Customer
-from domain.errors import DomainError, UnknownInviter, UnknownStaff
+from domain.errors import DomainError, UnknownInviter
 from domain.identity import Identity, blind_index
 from domain.ingestion import Command, EventItem, parse_item
-from domain.ownership import OwnershipCommands
 from domain.ports import Vault
 from domain.referring import ReferralCommands, is_new_invitee
-from domain.staff import Staff
-from domain.staff_actions import StaffActionCommands
 from domain.supervising import SupervisionCommands
 
 
@@ -59,8 +57,7 @@ class BatchResult:
         return sum(1 for outcome in self.outcomes if outcome.status == status)
 
 
-class Siyu(OwnershipCommands,
-           StaffActionCommands, SupervisionCommands,
+class Siyu(SupervisionCommands,
            ReferralCommands, EventStore):
     """Records what customers and staff do; the single writer of the event log."""
 
@@ -81,6 +78,7 @@ class Siyu(OwnershipCommands,
         self.segments = Segments(self)
         self.campaigns = Campaigns(self)
         self.sops = Sops(self)
+        self.staff = StaffMembers(self)
         self.targets = Targets(self)
         self.marketing_tasks = MarketingTasks(self)
         self.chat_scripts = ChatScripts(self)
@@ -255,26 +253,6 @@ class Siyu(OwnershipCommands,
         customer.link_identity(identity.namespace, blind, by, occurred_at)
         unit.writes.identities.append((blind, identity.namespace, customer.id))
         self.seal(customer.id, f"identity:{blind}", identity.value, unit)
-
-    # -- staff -------------------------------------------------------------------
-    def hire_staff(self, role: str, department: str, display_name: str, by: str,
-                   occurred_at: datetime, wecom_user_id: str | None = None) -> UUID:
-        def decide(unit: UnitOfWork[Staff]) -> UUID:
-            staff = unit.add(Staff.hire(role, department, by, occurred_at, wecom_user_id))
-            self.new_key(staff.id, unit)
-            self.seal(staff.id, "display_name", display_name, unit)
-            return staff.id
-
-        return self.transact(Staff, decide)[0]
-
-    def leave_staff(self, staff_id: UUID, by: str, occurred_at: datetime) -> None:
-        def decide(unit: UnitOfWork[Staff]) -> None:
-            staff = self.find(staff_id, Staff)
-            if staff is None:
-                raise UnknownStaff(f"no staff member {staff_id}", field="staffId")
-            unit.add(staff).leave(by, occurred_at)
-
-        self.transact(Staff, decide)
 
 
 def _forget_if_created(unit: UnitOfWork[Customer], index: int, owners: dict[str, UUID]) -> None:

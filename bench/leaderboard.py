@@ -85,7 +85,7 @@ def fanout(quick: bool) -> list[Measure]:
     rounds = 10 if quick else 30
     url = fresh_database()
     app = build_application(url, SECRET)
-    staff = [str(app.hire_staff("sales", "front_office" if s % 2 else "middle_office", f"s{s}",
+    staff = [str(app.staff.hire("sales", "front_office" if s % 2 else "middle_office", f"s{s}",
                                 "staff:bench", DAY - timedelta(days=30))) for s in range(STAFF)]
     app.record_batch([_friend(s, i) for i, s in enumerate(staff)], "service:bench")
     tracker = prepare_read_models(app)

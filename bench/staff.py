@@ -78,7 +78,7 @@ def _prepared(events: int, customers: int, late_share: float | None
     url = fresh_database()
     app = build_application(url, SECRET)
     app.clock = lambda: START + timedelta(days=60)
-    staff = [app.hire_staff("sales", "front_office" if s % 2 else "middle_office", f"s{s}",
+    staff = [app.staff.hire("sales", "front_office" if s % 2 else "middle_office", f"s{s}",
                             "staff:bench", START - timedelta(days=1)) for s in range(STAFF)]
     items = kpi_items(staff, events, customers, late_share=late_share)
     for start in range(0, len(items), 1000):

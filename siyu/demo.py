@@ -106,7 +106,7 @@ def _hire(app: Siyu, rng: random.Random, now: datetime) -> list[tuple[UUID, str]
     hired_at = now - timedelta(days=90)
     for n, (role, department) in enumerate(STAFF_PLAN):
         name = rng.choice(SURNAMES) + rng.choice(GIVEN)
-        staff.append((app.hire_staff(role, department, name, "system:demo", hired_at,
+        staff.append((app.staff.hire(role, department, name, "system:demo", hired_at,
                                      wecom_user_id=f"demo-staff-{n:02d}"), role))
     return staff
 

@@ -97,7 +97,7 @@ def execution(app: Siyu, rng: random.Random, now: datetime,
         for d in range(30):
             if rng.random() < 0.45:
                 at = now - timedelta(days=d, hours=rng.uniform(1, 10))
-                app.record_moment_posted(member, f"demo-moment-{d}", BY, at)
+                app.staff.record_moment_posted(member, f"demo-moment-{d}", BY, at)
         for week in range(4):
             start = datetime.combine((monday - timedelta(weeks=week)).date(), time(9),
                                      SHANGHAI).astimezone(UTC)

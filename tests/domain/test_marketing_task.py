@@ -26,7 +26,7 @@ DUE = AT + timedelta(days=2)
 
 
 def staff(app: Siyu, n: int = 0) -> UUID:
-    return app.hire_staff("sales", "front_office", f"s{n}", "staff:m", AT - timedelta(days=9))
+    return app.staff.hire("sales", "front_office", f"s{n}", "staff:m", AT - timedelta(days=9))
 
 
 def assign(app: Siyu, who: UUID, key: str = "form-1", **options: object
@@ -141,7 +141,7 @@ def test_tasks_go_only_to_known_staff_who_have_not_left(memory_app: Siyu) -> Non
     with pytest.raises(UnknownStaff):
         assign(memory_app, uuid4())
     gone = staff(memory_app, 2)
-    memory_app.leave_staff(gone, "staff:m", AT)
+    memory_app.staff.leave(gone, "staff:m", AT)
     with pytest.raises(StaffAlreadyLeft):
         assign(memory_app, gone, key="form-2")
 

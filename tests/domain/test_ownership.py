@@ -17,7 +17,7 @@ BY = "staff:manager"
 
 
 def hire(app: Siyu, role: str = "sales") -> UUID:
-    return app.hire_staff(role, "front_office", "员工", BY, AT)
+    return app.staff.hire(role, "front_office", "员工", BY, AT)
 
 
 def befriend(app: Siyu, who: str, staff_id: UUID, at: datetime = AT,
@@ -55,7 +55,7 @@ def test_a_handover_transfers_the_givers_customers_and_refuses_the_others(
     mine = [befriend(memory_app, "o1", a), befriend(memory_app, "o2", a)]
     theirs = befriend(memory_app, "o3", b)
     # When A's customers and B's are handed from A to C
-    result = memory_app.hand_over_customers(a, c, [*mine, theirs, uuid4()], "reassignment", BY,
+    result = memory_app.staff.hand_over(a, c, [*mine, theirs, uuid4()], "reassignment", BY,
                                             AT + timedelta(days=1), handover_id="h-1")
     # Then A's two move to C and the others are refused, each with a code
     assert (result.requested, result.transferred, result.already) == (4, 2, 0)
@@ -72,9 +72,9 @@ def test_retrying_a_handover_records_nothing_twice(memory_app: Siyu) -> None:
     # Given a handover of A's customer to B that already ran
     a, b = hire(memory_app), hire(memory_app)
     customer_id = befriend(memory_app, "o1", a)
-    memory_app.hand_over_customers(a, b, [customer_id], "reassignment", BY, AT, handover_id="h")
+    memory_app.staff.hand_over(a, b, [customer_id], "reassignment", BY, AT, handover_id="h")
     # When it is retried with the same id
-    again = memory_app.hand_over_customers(a, b, [customer_id], "reassignment", BY, AT,
+    again = memory_app.staff.hand_over(a, b, [customer_id], "reassignment", BY, AT,
                                            handover_id="h")
     # Then it reports the customer as already done and stores no second event
     assert (again.transferred, again.already, again.refused) == (0, 1, [])
@@ -86,9 +86,9 @@ def test_a_leaving_staff_members_customers_go_to_a_colleague_in_one_command(
     # Given A owns 7 customers and leaves
     a, b = hire(memory_app), hire(memory_app)
     customers = [befriend(memory_app, f"o{n}", a) for n in range(7)]
-    memory_app.leave_staff(a, BY, AT + timedelta(days=3))
+    memory_app.staff.leave(a, BY, AT + timedelta(days=3))
     # When A's customers are handed over for resignation, 3 per transaction
-    result = memory_app.hand_over_customers(a, b, customers, "resignation", BY,
+    result = memory_app.staff.hand_over(a, b, customers, "resignation", BY,
                                             AT + timedelta(days=3), chunk=3)
     # Then all seven belong to B
     assert result.transferred == 7 and result.last_position is not None
@@ -99,15 +99,15 @@ def test_a_handover_to_a_staff_member_who_left_or_is_unknown_is_refused(
         memory_app: Siyu) -> None:
     a, b = hire(memory_app), hire(memory_app)
     customer_id = befriend(memory_app, "o1", a)
-    memory_app.leave_staff(b, BY, AT)
+    memory_app.staff.leave(b, BY, AT)
     with pytest.raises(StaffAlreadyLeft) as left:
-        memory_app.hand_over_customers(a, b, [customer_id], "resignation", BY, AT)
+        memory_app.staff.hand_over(a, b, [customer_id], "resignation", BY, AT)
     with pytest.raises(UnknownStaff) as unknown:
-        memory_app.hand_over_customers(uuid4(), a, [customer_id], "resignation", BY, AT)
+        memory_app.staff.hand_over(uuid4(), a, [customer_id], "resignation", BY, AT)
     with pytest.raises(InvalidInput) as reason:
-        memory_app.hand_over_customers(a, a, [customer_id], "promotion", BY, AT)
+        memory_app.staff.hand_over(a, a, [customer_id], "promotion", BY, AT)
     with pytest.raises(InvalidInput) as same:
-        memory_app.hand_over_customers(a, a, [customer_id], "resignation", BY, AT)
+        memory_app.staff.hand_over(a, a, [customer_id], "resignation", BY, AT)
     assert (left.value.field, unknown.value.field) == ("toStaffId", "fromStaffId")
     assert (reason.value.field, same.value.field) == ("reason", "toStaffId")
 
@@ -116,7 +116,7 @@ def test_a_customer_the_receiver_owns_already_is_unchanged(
         memory_app: Siyu) -> None:
     a, b = hire(memory_app), hire(memory_app)
     customer_id = befriend(memory_app, "o1", b)
-    result = memory_app.hand_over_customers(a, b, [customer_id], "reassignment", BY, AT)
+    result = memory_app.staff.hand_over(a, b, [customer_id], "reassignment", BY, AT)
     assert (result.unchanged, result.transferred, result.refused) == (1, 0, [])
 
 
@@ -125,7 +125,7 @@ def test_a_late_friend_add_after_a_handover_does_not_change_the_owner(
     # Given A's customer was handed to B
     a, b, d = hire(memory_app), hire(memory_app), hire(memory_app)
     customer_id = befriend(memory_app, "o1", a, AT + timedelta(days=1))
-    memory_app.hand_over_customers(a, b, [customer_id], "reassignment", BY,
+    memory_app.staff.hand_over(a, b, [customer_id], "reassignment", BY,
                                    AT + timedelta(days=2))
     # When a friend add with D, which happened before everything, arrives late
     befriend(memory_app, "o1", d, AT)
@@ -160,7 +160,7 @@ def test_a_handover_naming_a_merged_away_id_moves_its_survivor(
     survivor = befriend(memory_app, "o1", a)
     absorbed = befriend(memory_app, "o2", b)
     memory_app.identity.merge(survivor, absorbed, BY, AT)
-    result = memory_app.hand_over_customers(a, b, [absorbed], "reassignment", BY, AT)
+    result = memory_app.staff.hand_over(a, b, [absorbed], "reassignment", BY, AT)
     assert result.transferred == 1 and memory_app.repository.get(survivor).owner == str(b)
 
 

@@ -17,10 +17,10 @@ AT = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
 def test_a_moments_post_delivered_twice_is_recorded_once(memory_app: Siyu) -> None:
     # Given a salesperson
-    staff_id = memory_app.hire_staff("sales", "front_office", "王芳", "staff:m", AT)
+    staff_id = memory_app.staff.hire("sales", "front_office", "王芳", "staff:m", AT)
     # When the same post is reported twice
-    first = memory_app.record_moment_posted(staff_id, "moment-1", "service:wecom", AT)
-    again = memory_app.record_moment_posted(staff_id, "moment-1", "service:wecom", AT)
+    first = memory_app.staff.record_moment_posted(staff_id, "moment-1", "service:wecom", AT)
+    again = memory_app.staff.record_moment_posted(staff_id, "moment-1", "service:wecom", AT)
     # Then one MomentPosted is stored
     events = list(memory_app.repository.event_store.get(staff_id))
     assert (first, again) == (True, False)
@@ -28,10 +28,10 @@ def test_a_moments_post_delivered_twice_is_recorded_once(memory_app: Siyu) -> No
 
 
 def test_a_member_who_left_cannot_post_moments(memory_app: Siyu) -> None:
-    staff_id = memory_app.hire_staff("sales", "front_office", "王芳", "staff:m", AT)
-    memory_app.leave_staff(staff_id, "staff:m", AT)
+    staff_id = memory_app.staff.hire("sales", "front_office", "王芳", "staff:m", AT)
+    memory_app.staff.leave(staff_id, "staff:m", AT)
     with pytest.raises(StaffAlreadyLeft):
-        memory_app.record_moment_posted(staff_id, "moment-1", "service:wecom", AT)
+        memory_app.staff.record_moment_posted(staff_id, "moment-1", "service:wecom", AT)
 
 
 def test_greetings_and_follow_ups_are_customer_facts_with_the_staff_member(

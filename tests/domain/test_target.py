@@ -78,7 +78,7 @@ def test_invalid_targets_are_refused_with_the_field_at_fault(
 def test_a_target_is_set_revised_and_removed_with_who_and_when(
         memory_app: Siyu) -> None:
     # Given a staff member
-    staff = memory_app.hire_staff("sales", "front_office", "A", "staff:m", AT)
+    staff = memory_app.staff.hire("sales", "front_office", "A", "staff:m", AT)
     # When a manager sets, sets again (same), revises and removes a target
     tid, first = memory_app.targets.set("staff", str(staff), "month", date(2026, 11, 20),
                                        "friends_new", 30, "staff:m", AT)

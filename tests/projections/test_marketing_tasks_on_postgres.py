@@ -26,7 +26,7 @@ def test_rebuilding_gives_the_rows_of_the_live_projection(pg_app: Siyu) -> None:
     tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
     runner = BatchRunner(pg_app, MarketingTaskView(), tracker, page_size=2)
     # Given tasks open (one past due), reassigned, completed late, and cancelled
-    a, b = (pg_app.hire_staff("sales", "front_office", f"s{n}", "staff:m", AT) for n in (0, 1))
+    a, b = (pg_app.staff.hire("sales", "front_office", f"s{n}", "staff:m", AT) for n in (0, 1))
     ids = [pg_app.marketing_tasks.assign(f"k{n}", f"Task {n}", "follow_up", a,
                                         AT + timedelta(days=n - 1), "staff:m", AT,
                                         target_count=10)[0] for n in range(4)]

@@ -134,7 +134,7 @@ def test_response_times_are_working_time_live_after_a_late_change_and_rebuilt(
     pg_app.clock = lambda: END + timedelta(days=30)
     tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
     runner = BatchRunner(pg_app, StaffPerformanceView(), tracker, page_size=500)
-    staff_ids = [str(pg_app.hire_staff("sales", "front_office", f"s{s}", "staff:m",
+    staff_ids = [str(pg_app.staff.hire("sales", "front_office", f"s{s}", "staff:m",
                                        START - timedelta(days=1))) for s in range(8)]
     messages = generate(rng, len(staff_ids), 400)
     items = [(m, EventItem(f"m{n}", "MESSAGE_RECEIVED" if m.received else "MESSAGE_SENT",

@@ -158,7 +158,7 @@ def generate(seed: int = 5) -> World:
 
 def record(app: Siyu, runner: BatchRunner, world: World) -> None:
     """Hire, send in time order in batches (the handover mid-month), then the late events."""
-    world.staff_ids = [str(app.hire_staff("sales", "front_office" if s < 30 else "middle_office",
+    world.staff_ids = [str(app.staff.hire("sales", "front_office" if s < 30 else "middle_office",
                                           f"s{s}", "staff:m", START - timedelta(days=1)))
                        for s in range(STAFF)]
     app.add_sensitive_terms("private_order", ["私单"], "staff:m", START - timedelta(days=1))
@@ -187,12 +187,12 @@ def record(app: Siyu, runner: BatchRunner, world: World) -> None:
     run_campaign(app, rng, world.staff_ids, world.customer_ids, friends(world, first.launched_at),
                  first)
     for s, at in world.moments:
-        app.record_moment_posted(UUID(world.staff_ids[s]), f"m-{s}-{at.timestamp()}", BY, at)
+        app.staff.record_moment_posted(UUID(world.staff_ids[s]), f"m-{s}-{at.timestamp()}", BY, at)
     for giver in range(GIVERS):
         owned = [c for c, s in world.first_staff.items()
                  if s == giver and world.first_add[c] < HANDOVER_AT]
         receiver = GIVERS + giver
-        result = app.hand_over_customers(
+        result = app.staff.hand_over(
             UUID(world.staff_ids[giver]), UUID(world.staff_ids[receiver]),
             [world.customer_ids[c] for c in owned], "reassignment", "staff:m", HANDOVER_AT)
         assert result.transferred == len(owned)

@@ -95,7 +95,7 @@ def world(pg_app: Siyu, pg_url: str, fake_wecom: RunningFakeWeCom
 
 
 def hire(app: Siyu, role: str, department: str, wecom: str | None = None) -> str:
-    return str(app.hire_staff(role, department, "名字", "service:test", T0, wecom))
+    return str(app.staff.hire(role, department, "名字", "service:test", T0, wecom))
 
 
 def test_a_customer_deleting_a_staff_member_gives_that_member_one_win_back_task(

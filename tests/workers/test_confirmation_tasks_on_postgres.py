@@ -27,7 +27,7 @@ START = datetime(2025, 11, 1, tzinfo=UTC)
 
 
 def _world(app: Siyu) -> tuple[list[str], MassSend, dict[int, UUID]]:
-    staff = [str(app.hire_staff("sales", "front_office", f"s{s}", "staff:m",
+    staff = [str(app.staff.hire("sales", "front_office", f"s{s}", "staff:m",
                                 START - timedelta(days=1))) for s in range(6)]
     items = [EventItem(f"f{c}", "FRIEND_ADDED", ("wx_unionid", f"u{c}"),
                        START + timedelta(minutes=c), staff_id=staff[c % 6], channel="qr")
@@ -121,7 +121,7 @@ def test_a_sender_who_left_is_skipped_not_retried(pg_app: Siyu,
                                                   pg_url: str) -> None:
     staff, campaign, _ = _world(pg_app)
     leaving = UUID(staff[campaign.recipients[min(campaign.recipients)]])
-    pg_app.leave_staff(leaving, "staff:m", START + timedelta(days=3, hours=2))
+    pg_app.staff.leave(leaving, "staff:m", START + timedelta(days=3, hours=2))
     tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
     _catch_up(pg_app, tracker)
     pool: ConnectionPool[Any] = ConnectionPool(pg_url, min_size=1, max_size=2, open=True)

@@ -71,9 +71,9 @@ def test_two_schedulers_and_a_redelivery_build_and_send_each_report_once(
         fake_wecom: RunningFakeWeCom) -> None:
     # Given two salespeople and a manager, and two days of activity
     hired = at(DAY - timedelta(days=5), 9)
-    li = str(pg_app.hire_staff("sales", "front_office", "李", "service:t", hired, "lisi"))
-    wang = str(pg_app.hire_staff("sales", "front_office", "王", "service:t", hired))
-    boss = str(pg_app.hire_staff("private_domain_manager", "middle_office", "张", "service:t",
+    li = str(pg_app.staff.hire("sales", "front_office", "李", "service:t", hired, "lisi"))
+    wang = str(pg_app.staff.hire("sales", "front_office", "王", "service:t", hired))
+    boss = str(pg_app.staff.hire("private_domain_manager", "middle_office", "张", "service:t",
                                  hired, "boss"))
     before = DAY - timedelta(days=1)
     record(pg_app, 1, "FRIEND_ADDED", "wmA", li, at(before, 10))
