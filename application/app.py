@@ -25,6 +25,7 @@ from application.identity import OneId, merge
 from application.segments import Segments
 from application.sops import Sops
 from application.staff import StaffMembers
+from application.supervision import Supervision
 from application.tags import Tags
 from application.targets import Targets
 from application.tasks import MarketingTasks
@@ -36,7 +37,6 @@ from domain.identity import Identity, blind_index
 from domain.ingestion import Command, EventItem, parse_item
 from domain.ports import Vault
 from domain.referring import ReferralCommands, is_new_invitee
-from domain.supervising import SupervisionCommands
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +57,7 @@ class BatchResult:
         return sum(1 for outcome in self.outcomes if outcome.status == status)
 
 
-class Siyu(SupervisionCommands,
-           ReferralCommands, EventStore):
+class Siyu(ReferralCommands, EventStore):
     """Records what customers and staff do; the single writer of the event log."""
 
     def __init__(
@@ -79,6 +78,7 @@ class Siyu(SupervisionCommands,
         self.campaigns = Campaigns(self)
         self.sops = Sops(self)
         self.staff = StaffMembers(self)
+        self.supervision = Supervision(self)
         self.targets = Targets(self)
         self.marketing_tasks = MarketingTasks(self)
         self.chat_scripts = ChatScripts(self)
@@ -233,7 +233,7 @@ class Siyu(SupervisionCommands,
             self._attribute_invitee(command, customer, new, unit, by)
         if first_order and customer.referred_in is not None:
             self._reward_first_order(command, customer, unit)
-        self._scan_message(command, customer, unit)
+        self.supervision.scan_message(command, customer, unit)
         for name, value in command.personal.items():
             self.seal(customer.id, name, value, unit)
 

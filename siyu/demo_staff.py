@@ -86,7 +86,7 @@ def courtesies(n: int, rng: random.Random, now: datetime, first: datetime,
 def lexicon(app: Siyu, now: datetime) -> None:
     """The demo's sensitive terms, in force before the demo month."""
     for category, terms in TERMS.items():
-        app.add_sensitive_terms(category, terms, BY, now - timedelta(days=32))
+        app.supervision.add_terms(category, terms, BY, now - timedelta(days=32))
 
 
 def execution(app: Siyu, rng: random.Random, now: datetime,

@@ -120,7 +120,7 @@ def test_a_sensitive_message_is_reviewed_by_managers_only_and_unreadable_once_er
 def test_a_recipient_acknowledges_and_resolves_their_alert_and_others_do_not_see_it(
         api: Api, pg_app: Siyu, pg_url: str) -> None:
     # Given a chat-timeout alert for the front-line staff member
-    alert, _ = pg_app.raise_alert("chat_timeout:c:s:1:1", "chat_timeout", STAFF_ID, None,
+    alert, _ = pg_app.supervision.raise_alert("chat_timeout:c:s:1:1", "chat_timeout", STAFF_ID, None,
                                   [STAFF_ID], {"since": datetime.now(UTC).isoformat()},
                                   datetime.now(UTC))
     wait_for_alerts(api, 1)

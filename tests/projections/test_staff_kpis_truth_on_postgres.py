@@ -161,7 +161,7 @@ def record(app: Siyu, runner: BatchRunner, world: World) -> None:
     world.staff_ids = [str(app.staff.hire("sales", "front_office" if s < 30 else "middle_office",
                                           f"s{s}", "staff:m", START - timedelta(days=1)))
                        for s in range(STAFF)]
-    app.add_sensitive_terms("private_order", ["私单"], "staff:m", START - timedelta(days=1))
+    app.supervision.add_terms("private_order", ["私单"], "staff:m", START - timedelta(days=1))
     for x in world.sent:  # staff ids are known only now
         if x.item.staff_id is not None:
             x.item.staff_id = world.staff_ids[int(x.item.staff_id)]

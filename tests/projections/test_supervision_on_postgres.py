@@ -34,18 +34,18 @@ def test_rebuilding_gives_the_rows_of_the_live_projection(pg_app: Siyu) -> None:
     views: list[View] = [StaffAlertView(), ChatScriptView()]
     runners = [BatchRunner(pg_app, v, tracker, page_size=3) for v in views]
     # Given a lexicon, alerts in every state and scripts with versions and uses
-    pg_app.define_sensitive_category("competitor", "竞品", "staff:m", AT)
-    added, _ = pg_app.add_sensitive_terms("competitor", ["某宝", "某东"], "staff:m", AT)
-    pg_app.remove_sensitive_term(added[0].term_id, "staff:m", AT)
+    pg_app.supervision.define_category("competitor", "竞品", "staff:m", AT)
+    added, _ = pg_app.supervision.add_terms("competitor", ["某宝", "某东"], "staff:m", AT)
+    pg_app.supervision.remove_term(added[0].term_id, "staff:m", AT)
     for n in range(4):
-        alert, _ = pg_app.raise_alert(f"win_back:c{n}:5", "win_back", "s1", None, ["s1"], {},
+        alert, _ = pg_app.supervision.raise_alert(f"win_back:c{n}:5", "win_back", "s1", None, ["s1"], {},
                                       AT)
         if n:
-            pg_app.record_alert_delivery(alert.id, "s1", f"m{n}", None, AT)
+            pg_app.supervision.record_alert_delivery(alert.id, "s1", f"m{n}", None, AT)
         if n > 1:
-            pg_app.acknowledge_alert(alert.id, "staff:s1", AT)
+            pg_app.supervision.acknowledge_alert(alert.id, "staff:s1", AT)
         if n > 2:
-            pg_app.resolve_alert(alert.id, "ok", "staff:s1", AT)
+            pg_app.supervision.resolve_alert(alert.id, "ok", "staff:s1", AT)
     script_id, _ = pg_app.chat_scripts.create("催付", "提醒", "v1", ["付款"], "script", "x", AT)
     pg_app.chat_scripts.revise(script_id, "催付", "提醒", "v2", ["付款"], "x", AT)
     pg_app.record_batch([EventItem(event_id=f"u{n}", type="SCRIPT_USED",

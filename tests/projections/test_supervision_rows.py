@@ -24,14 +24,14 @@ def fold(fn: Any, events: list[Any]) -> Any:
 
 def test_an_alert_row_follows_raise_delivery_acknowledge_and_resolve(
         memory_app: Siyu) -> None:
-    alert, _ = memory_app.raise_alert("sensitive:c:3", "sensitive_word", "s1", str(uuid4()),
+    alert, _ = memory_app.supervision.raise_alert("sensitive:c:3", "sensitive_word", "s1", str(uuid4()),
                                       ["m1", "m2"], {"hits": [{"category": "abuse",
                                                                "term_id": "t2", "term": "滚"}],
                                                      "message_ref": "message:3"}, AT)
-    memory_app.record_alert_delivery(alert.id, "m1", "x", None, AT)
-    memory_app.record_alert_delivery(alert.id, "m2", None, "errcode 81013", AT)
-    memory_app.acknowledge_alert(alert.id, "staff:m1", AT)
-    memory_app.resolve_alert(alert.id, "谈话", "staff:m1", AT)
+    memory_app.supervision.record_alert_delivery(alert.id, "m1", "x", None, AT)
+    memory_app.supervision.record_alert_delivery(alert.id, "m2", None, "errcode 81013", AT)
+    memory_app.supervision.acknowledge_alert(alert.id, "staff:m1", AT)
+    memory_app.supervision.resolve_alert(alert.id, "谈话", "staff:m1", AT)
     events = list(memory_app.repository.event_store.get(alert.id))
     row = fold(alert_row, events)
     assert (row["status"], row["categories"], row["term_ids"], row["message_ref"]) == (

@@ -181,7 +181,7 @@ def test_a_message_after_hours_is_late_only_once_working_time_has_passed(world: 
 def test_a_sensitive_word_alerts_the_managers_with_context_and_never_the_text(
         world: World) -> None:
     # Given a lexicon term and a salesperson in a department without a manager
-    world.app.add_sensitive_terms("private_order", ["私单"], "staff:boss", T0)
+    world.app.supervision.add_terms("private_order", ["私单"], "staff:boss", T0)
     sales = hire(world.app, "sales", "front_office")
     boss = hire(world.app, "private_domain_manager", "middle_office")
     # When the salesperson's message hits it
