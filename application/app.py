@@ -22,6 +22,7 @@ from application.chat_scripts import ChatScripts
 from application.customers import Customers, existing
 from application.daily_reports import DailyReports
 from application.identity import OneId, merge
+from application.referrals import Referrals
 from application.segments import Segments
 from application.sops import Sops
 from application.staff import StaffMembers
@@ -36,7 +37,7 @@ from domain.errors import DomainError, UnknownInviter
 from domain.identity import Identity, blind_index
 from domain.ingestion import Command, EventItem, parse_item
 from domain.ports import Vault
-from domain.referring import ReferralCommands, is_new_invitee
+from domain.referral import is_new_invitee
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +58,7 @@ class BatchResult:
         return sum(1 for outcome in self.outcomes if outcome.status == status)
 
 
-class Siyu(ReferralCommands, EventStore):
+class Siyu(EventStore):
     """Records what customers and staff do; the single writer of the event log."""
 
     def __init__(
@@ -79,6 +80,7 @@ class Siyu(ReferralCommands, EventStore):
         self.sops = Sops(self)
         self.staff = StaffMembers(self)
         self.supervision = Supervision(self)
+        self.referrals = Referrals(self)
         self.targets = Targets(self)
         self.marketing_tasks = MarketingTasks(self)
         self.chat_scripts = ChatScripts(self)
@@ -152,7 +154,7 @@ class Siyu(ReferralCommands, EventStore):
                        for c in commands if c.inviter})
         owners = dict(self.index.owners_of(sorted(set(blinds.values()))))
         self.drop_stale(set(owners.values()), unit)
-        self._prefetch_inviters(commands, unit)
+        self.referrals.prefetch_inviters(commands, unit)
         result = BatchResult()
         seen: dict[str, UUID | None] = {}
         for index, (item, command) in enumerate(zip(items, parsed, strict=True)):
@@ -230,9 +232,9 @@ class Siyu(ReferralCommands, EventStore):
         first_order = command.pays_order and not customer.orders
         command.apply(customer, by)
         if command.invite_code is not None:
-            self._attribute_invitee(command, customer, new, unit, by)
+            self.referrals.attribute_invitee(command, customer, new, unit, by)
         if first_order and customer.referred_in is not None:
-            self._reward_first_order(command, customer, unit)
+            self.referrals.reward_first_order(command, customer, unit)
         self.supervision.scan_message(command, customer, unit)
         for name, value in command.personal.items():
             self.seal(customer.id, name, value, unit)

@@ -45,9 +45,9 @@ def customer(app: Siyu, name: str) -> UUID:
 
 def campaign(app: Siyu, **options: Any) -> UUID:
     reward = options.pop("inviter_reward", POINTS)
-    campaign_id, _ = app.draft_referral_campaign("老带新", AT - timedelta(days=1), None, reward,
+    campaign_id, _ = app.referrals.draft_campaign("老带新", AT - timedelta(days=1), None, reward,
                                                  BY, AT, **options)
-    app.activate_referral_campaign(campaign_id, BY, AT)
+    app.referrals.activate_campaign(campaign_id, BY, AT)
     return campaign_id
 
 
@@ -70,30 +70,30 @@ def test_an_invite_code_is_random_and_the_same_when_asked_again(app: Siyu) -> No
     # Given an active referral campaign and a customer
     campaign_id, inviter = campaign(app), customer(app, "inviter")
     # When the customer asks for their code twice
-    first = app.invite_code(campaign_id, inviter, "customer:x", AT)
-    second = app.invite_code(campaign_id, inviter, "customer:x", AT)
+    first = app.referrals.invite_code(campaign_id, inviter, "customer:x", AT)
+    second = app.referrals.invite_code(campaign_id, inviter, "customer:x", AT)
     # Then it is the same code, shaped for WeCom's state, and another inviter gets another
     assert first == second and is_invite_code(first) and len(first) <= 30
-    assert app.invite_code(campaign_id, customer(app, "other"), BY, AT) != first
+    assert app.referrals.invite_code(campaign_id, customer(app, "other"), BY, AT) != first
 
 
 def test_invite_codes_need_an_open_campaign_and_a_known_customer(app: Siyu
                                                                  ) -> None:
-    draft, _ = app.draft_referral_campaign("草稿", AT, None, POINTS, BY, AT)
+    draft, _ = app.referrals.draft_campaign("草稿", AT, None, POINTS, BY, AT)
     inviter = customer(app, "inviter")
     with pytest.raises(ReferralCampaignClosed):
-        app.invite_code(draft, inviter, BY, AT)
+        app.referrals.invite_code(draft, inviter, BY, AT)
     with pytest.raises(UnknownReferralCampaign):
-        app.invite_code(uuid4(), inviter, BY, AT)
+        app.referrals.invite_code(uuid4(), inviter, BY, AT)
     with pytest.raises(UnknownCustomer):
-        app.invite_code(campaign(app), uuid4(), BY, AT)
+        app.referrals.invite_code(campaign(app), uuid4(), BY, AT)
 
 
 def test_a_new_friend_with_a_code_is_attributed_and_the_inviter_rewarded_once(
         app: Siyu) -> None:
     # Given an inviter's code
     campaign_id, inviter = campaign(app), customer(app, "inviter")
-    code = app.invite_code(campaign_id, inviter, "customer:x", AT)
+    code = app.referrals.invite_code(campaign_id, inviter, "customer:x", AT)
     # When a new customer adds a staff member with it, and the callback is delivered again
     invitee = friend_added(app, "friend", code)
     assert friend_added(app, "friend", code) == invitee  # same event id: a duplicate
@@ -113,12 +113,12 @@ def test_a_new_friend_with_a_code_is_attributed_and_the_inviter_rewarded_once(
 
 def test_the_reward_per_inviter_is_capped(app: Siyu) -> None:
     campaign_id, inviter = campaign(app, cap_per_inviter=2), customer(app, "inviter")
-    code = app.invite_code(campaign_id, inviter, BY, AT)
+    code = app.referrals.invite_code(campaign_id, inviter, BY, AT)
     friends = [friend_added(app, f"f{n}", code) for n in range(3)]
     # All three are attributed, two are rewarded
     assert all(app.repository.get(f).referred_by == str(inviter) for f in friends)
     assert app.repository.get(inviter).points == 200
-    assert app.referral_campaign(campaign_id).rewarded == {str(inviter): 2}
+    assert app.referrals.campaign(campaign_id).rewarded == {str(inviter): 2}
 
 
 def test_coupon_rewards_for_inviter_and_invitee_have_sealed_redemption_codes(
@@ -127,23 +127,23 @@ def test_coupon_rewards_for_inviter_and_invitee_have_sealed_redemption_codes(
                                                 "valid_days": 30},
                            invitee_reward={"kind": "coupon", "value": 500})
     inviter = customer(app, "inviter")
-    invitee = friend_added(app, "friend", app.invite_code(campaign_id, inviter, BY, AT))
+    invitee = friend_added(app, "friend", app.referrals.invite_code(campaign_id, inviter, BY, AT))
     for holder in (inviter, invitee):
         coupons: dict[str, bool] = app.repository.get(holder).coupons
         assert len(coupons) == 1 and not any(coupons.values())
         coupon_id = next(iter(coupons))
-        coupon = app.coupon(UUID(coupon_id))
+        coupon = app.referrals.coupon(UUID(coupon_id))
         assert isinstance(coupon, Coupon) and coupon.customer_id == str(holder)
         code = app.customers.personal_data(holder)[f"coupon:{coupon_id}"]
         assert code not in repr(stream(app, holder)) + repr(stream(app, coupon.id))
-    reward = app.coupon(UUID(next(iter(app.repository.get(inviter).coupons))))
+    reward = app.referrals.coupon(UUID(next(iter(app.repository.get(inviter).coupons))))
     assert reward is not None and reward.value_fen == 2000
 
 
 def test_existing_customers_self_referrals_and_closed_campaigns_are_not_referrals(
         app: Siyu) -> None:
     campaign_id, inviter = campaign(app), customer(app, "inviter")
-    code = app.invite_code(campaign_id, inviter, BY, AT)
+    code = app.referrals.invite_code(campaign_id, inviter, BY, AT)
     # An existing friend of another staff member is not new
     old = friend_added(app, "old", "store-01")
     friend_added(app, "old", code, event_id="fa-old-2")
@@ -155,7 +155,7 @@ def test_existing_customers_self_referrals_and_closed_campaigns_are_not_referral
     assert app.repository.get(inviter).referred_by is None
     assert app.repository.get(inviter).friends
     # After the campaign ends, codes attribute nobody
-    app.end_referral_campaign(campaign_id, BY, AT)
+    app.referrals.end_campaign(campaign_id, BY, AT)
     late = friend_added(app, "late", code)
     assert app.repository.get(late).referred_by is None
     assert app.repository.get(inviter).points == 0
@@ -163,7 +163,7 @@ def test_existing_customers_self_referrals_and_closed_campaigns_are_not_referral
 
 def test_a_registration_with_a_code_is_a_referral(app: Siyu) -> None:
     campaign_id, inviter = campaign(app), customer(app, "inviter")
-    code = app.invite_code(campaign_id, inviter, BY, AT)
+    code = app.referrals.invite_code(campaign_id, inviter, BY, AT)
     result = app.record_batch([EventItem("r1", "REGISTERED", ("wx_openid:wxapp", "o1"), AT,
                                          state=code)], "service:mini")
     invitee = result.outcomes[0].customer_id
@@ -179,9 +179,9 @@ def test_campaign_rules_are_validated_and_states_move_forward(app: Siyu) -> None
     with pytest.raises(InvalidInput):
         ReferralCampaign.draft("x", AT, None, {"kind": "points", "value": 0}, BY, AT)
     campaign_id = campaign(app)
-    app.end_referral_campaign(campaign_id, BY, AT)
+    app.referrals.end_campaign(campaign_id, BY, AT)
     with pytest.raises(ReferralStateError):
-        app.activate_referral_campaign(campaign_id, BY, AT)
+        app.referrals.activate_campaign(campaign_id, BY, AT)
 
 
 def paid(app: Siyu, name: str, order_id: str, at: datetime) -> None:
@@ -196,7 +196,7 @@ def test_a_first_order_campaign_rewards_the_invitees_first_paid_order_within_the
     # Given a campaign whose success is the first paid order within 7 days
     campaign_id = campaign(app, success="first_order", order_days=7)
     inviter = customer(app, "inviter")
-    code = app.invite_code(campaign_id, inviter, BY, AT)
+    code = app.referrals.invite_code(campaign_id, inviter, BY, AT)
     # When one invitee pays within 7 days (twice), another after 7 days
     quick, slow = friend_added(app, "quick", code), friend_added(app, "slow", code)
     assert app.repository.get(inviter).points == 0  # the friend add alone pays nothing
@@ -225,6 +225,6 @@ def test_a_client_event_id_cannot_take_an_internal_key(app: Siyu) -> None:
     result = app.record_batch([EventItem(forged, "REGISTERED", ("wx_unionid", "x"), AT)], "t")
     # Then ingestion refuses it, and the inviter still gets a code
     assert result.outcomes[0].status == "rejected"
-    assert is_invite_code(app.invite_code(campaign_id, inviter, BY, AT))
+    assert is_invite_code(app.referrals.invite_code(campaign_id, inviter, BY, AT))
     assert forged.removeprefix("\x1e") not in app.index.known_event_keys(
         [forged.removeprefix("\x1e")])
