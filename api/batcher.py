@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 from anyio import to_thread
 
-from application.app import BatchResult, ItemOutcome, Siyu
+from application.app import Siyu
+from application.ingestion import BatchResult, ItemOutcome
 from domain.ingestion import EventItem
 
 
@@ -47,7 +48,7 @@ class WriteBatcher:
                      ) -> BatchResult:
         if atomic or self._task is None:
             return await to_thread.run_sync(
-                lambda: self.app.record_batch(items, by, atomic=atomic))
+                lambda: self.app.ingestion.record_batch(items, by, atomic=atomic))
         done: asyncio.Future[BatchResult] = asyncio.get_running_loop().create_future()
         await self._queue.put(_Request(items, by, done))
         return await done
@@ -75,7 +76,7 @@ class WriteBatcher:
         for by, requests in by_actor.items():
             items = [item for r in requests for item in r.items]
             try:
-                result = await to_thread.run_sync(self.app.record_batch, items, by)
+                result = await to_thread.run_sync(self.app.ingestion.record_batch, items, by)
             except Exception as error:  # every caller learns of the failure
                 for r in requests:
                     if not r.done.done():

@@ -131,7 +131,7 @@ def prepare(channel: str, customers: int) -> tuple[Siyu, str, UUID]:
     now = datetime.now(UTC) - timedelta(minutes=5)
     items = _items(channel, customers, now)
     for start in range(0, customers, BATCH):
-        app.record_batch(items[start:start + BATCH], "service:bench")
+        app.ingestion.record_batch(items[start:start + BATCH], "service:bench")
     rule: Any = {"isFriend": True} if channel == "wecom_mass" else {"ordered": {"atLeast": 1}}
     segment_id, _ = app.segments.define("audience", "", rule, "staff:bench", now)
     campaign_id, _ = app.campaigns.draft(

@@ -28,7 +28,7 @@ def merge_p99(quick: bool) -> list[Measure]:
             who = ("mall_member", f"{side}{p}")
             result = None
             for start in range(0, HISTORY, 1000):
-                result = writer.record_batch(
+                result = writer.ingestion.record_batch(
                     [EventItem(f"{side}{p}-{start + i}", "CONTENT_VIEWED", who, now,
                                content_id=f"c{i % 40}") for i in range(1000)], "service:bench")
             assert result is not None

@@ -23,14 +23,14 @@ def referral_attribution(quick: bool) -> list[Measure]:
         "bench", at - timedelta(days=1), None, {"kind": "coupon", "value": 1000, "valid_days": 30},
         "staff:bench", at, invitee_reward={"kind": "points", "value": 10})
     app.referrals.activate_campaign(campaign_id, "staff:bench", at)
-    inviters = app.record_batch([EventItem(f"i{n}", "REGISTERED", ("mall_member", f"i{n}"), at)
+    inviters = app.ingestion.record_batch([EventItem(f"i{n}", "REGISTERED", ("mall_member", f"i{n}"), at)
                                  for n in range(100)], "service:bench")
     codes = [app.referrals.invite_code(campaign_id, o.customer_id, "service:bench", at)
              for o in inviters.outcomes if o.customer_id is not None]
     total = 2000 if quick else 10000
     began = time.perf_counter()
     for start in range(0, total, BATCH):
-        result = app.record_batch([
+        result = app.ingestion.record_batch([
             EventItem(f"f{n}", "FRIEND_ADDED", ("wecom_external:wwbench", f"f{n}"), at,
                       staff_id="s1", state=codes[n % len(codes)])
             for n in range(start, start + BATCH)], "service:wecom")
@@ -45,7 +45,7 @@ def coupon_redeem_p99(quick: bool) -> list[Measure]:
     url = fresh_database()
     app = build_application(url, SECRET)
     at = datetime.now(UTC) - timedelta(hours=1)
-    holder = app.record_batch([EventItem("h", "REGISTERED", ("mall_member", "h"), at)],
+    holder = app.ingestion.record_batch([EventItem("h", "REGISTERED", ("mall_member", "h"), at)],
                               "service:bench").outcomes[0].customer_id
     assert holder is not None
     codes = [app.referrals.grant_coupon(holder, 1000, 30, "staff:bench", at)[1]

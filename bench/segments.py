@@ -192,7 +192,7 @@ def segment_eval(quick: bool) -> list[Measure]:
 def _record(app: Siyu, items: list[EventItem]) -> float:
     start = time.perf_counter()
     for i in range(0, len(items), BATCH):
-        result = app.record_batch(items[i:i + BATCH], "service:bench")
+        result = app.ingestion.record_batch(items[i:i + BATCH], "service:bench")
         assert all(o.status == "accepted" for o in result.outcomes), result.outcomes[:3]
     return time.perf_counter() - start
 

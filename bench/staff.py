@@ -82,7 +82,7 @@ def _prepared(events: int, customers: int, late_share: float | None
                             "staff:bench", START - timedelta(days=1)) for s in range(STAFF)]
     items = kpi_items(staff, events, customers, late_share=late_share)
     for start in range(0, len(items), 1000):
-        app.record_batch(items[start:start + 1000], "service:bench")
+        app.ingestion.record_batch(items[start:start + 1000], "service:bench")
     tracker = Tracker(app.factory.datastore)  # type: ignore[attr-defined]
     BatchRunner(app, StaffAssignmentView(), tracker).catch_up()
     return app, tracker, url

@@ -267,7 +267,7 @@ def load(app: Siyu, *, customers: int = 2000, seed: int = 2026,
     accepted = duplicates = rejected = 0
     sample: UUID | None = None
     for i in range(0, len(items), batch):
-        result = app.record_batch(items[i:i + batch], "service:demo")
+        result = app.ingestion.record_batch(items[i:i + batch], "service:demo")
         accepted += result.count("accepted")
         duplicates += result.count("duplicate")
         rejected += result.count("rejected")

@@ -229,7 +229,7 @@ def test_a_nul_character_in_a_tag_never_stops_the_profile_projection(
     pg_app: Siyu,
 ) -> None:
     # Given a tag with a NUL character, sent to the application
-    pg_app.record_batch([item_from_raw(_tagged("e-1", "x\x00y") | {"occurredAt": NOW})],
+    pg_app.ingestion.record_batch([item_from_raw(_tagged("e-1", "x\x00y") | {"occurredAt": NOW})],
                         "service:tests")
     # Then whether it was accepted or not, the profile projection goes on
     BatchRunner(pg_app, CustomerProfileView(),

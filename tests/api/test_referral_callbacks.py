@@ -28,7 +28,7 @@ def test_a_wecom_callback_with_an_invite_code_rewards_the_inviter_once(
             "老带新", now - timedelta(days=1), None, {"kind": "points", "value": 66},
             "staff:m", now)
         setup.referrals.activate_campaign(campaign_id, "staff:m", now)
-        result = setup.record_batch([EventItem("reg", "REGISTERED", ("wx_unionid", "inviter"),
+        result = setup.ingestion.record_batch([EventItem("reg", "REGISTERED", ("wx_unionid", "inviter"),
                                                now)], "service:test")
         inviter = result.outcomes[0].customer_id
         assert inviter is not None

@@ -45,7 +45,7 @@ def test_invalid_scripts_are_refused(memory_app: Siyu) -> None:
 def test_a_script_use_is_a_fact_on_the_customer_with_the_current_version(
         memory_app: Siyu) -> None:
     script_id, _ = memory_app.chat_scripts.create("欢迎", "新客", "欢迎!", [], "sop", "staff:c", AT)
-    result = memory_app.record_batch([EventItem(
+    result = memory_app.ingestion.record_batch([EventItem(
         event_id="e1", type="SCRIPT_USED", identity=("wx_unionid", "oA"), occurred_at=AT,
         staff_id="s1", script_id=str(script_id))], "service:t")
     customer_id = result.outcomes[0].customer_id

@@ -30,7 +30,7 @@ def app() -> Siyu:
 
 
 def customer(app: Siyu) -> UUID:
-    result = app.record_batch([EventItem("reg", "REGISTERED", ("wx_unionid", "u1"), AT)], "t")
+    result = app.ingestion.record_batch([EventItem("reg", "REGISTERED", ("wx_unionid", "u1"), AT)], "t")
     assert result.outcomes[0].customer_id is not None
     return result.outcomes[0].customer_id
 
@@ -75,7 +75,7 @@ def test_a_coupon_redeemed_through_ingestion_cannot_be_verified_again(
         app: Siyu) -> None:
     holder = customer(app)
     coupon_id, code, _ = app.referrals.grant_coupon(holder, 1500, None, STAFF, AT)
-    result = app.record_batch([EventItem("red", "COUPON_REDEEMED", ("wx_unionid", "u1"), AT,
+    result = app.ingestion.record_batch([EventItem("red", "COUPON_REDEEMED", ("wx_unionid", "u1"), AT,
                                          coupon_code=str(coupon_id))], "t")
     assert result.outcomes[0].status == "accepted"
     with pytest.raises(CouponAlreadyRedeemed):

@@ -51,7 +51,7 @@ def test_a_content_view_stored_as_v2_gains_an_unknown_topic(
 
 def test_a_customer_snapshot_from_v1_gains_the_v2_state(memory_app: Siyu) -> None:
     # Given a customer snapshot taken before v2 added points, coupons and consents
-    result = memory_app.record_batch(
+    result = memory_app.ingestion.record_batch(
         [EventItem("e1", "TAGGED", ("wx_unionid", "o1"), AT, tag="vip")], "service:test")
     customer_id = result.outcomes[0].customer_id
     assert customer_id is not None
@@ -90,7 +90,7 @@ def test_a_tag_stored_as_v1_reads_as_a_manual_tag(memory_app: Siyu) -> None:
 def test_a_customer_snapshot_from_v4_gains_no_referral_campaign(
         memory_app: Siyu) -> None:
     # Given a v4 snapshot (before v5 kept the referral's campaign and time)
-    result = memory_app.record_batch(
+    result = memory_app.ingestion.record_batch(
         [EventItem("e1", "TAGGED", ("wx_unionid", "o4"), AT, tag="vip")], "service:test")
     customer_id = result.outcomes[0].customer_id
     assert customer_id is not None

@@ -27,7 +27,7 @@ def test_a_batch_records_every_valid_item_on_the_customer_found_by_identity(
                   items=[OrderItem("sku-1", 1, 990)]),
     ]
     # When they are recorded
-    result = memory_app.record_batch(items, "service:test")
+    result = memory_app.ingestion.record_batch(items, "service:test")
     # Then both are accepted on one new customer
     assert [o.status for o in result.outcomes] == ["accepted", "accepted"]
     customer_id = result.outcomes[0].customer_id
@@ -41,9 +41,9 @@ def test_resending_an_event_id_stores_nothing_new_and_reports_a_duplicate(
     memory_app: Siyu, now: datetime
 ) -> None:
     items = [EventItem("e1", "TAGGED", WECOM, now, tag="vip")]
-    first = memory_app.record_batch(items, "service:test")
+    first = memory_app.ingestion.record_batch(items, "service:test")
     before = stored_count(memory_app)
-    again = memory_app.record_batch(items, "service:test")
+    again = memory_app.ingestion.record_batch(items, "service:test")
     assert again.outcomes[0].status == "duplicate"
     assert again.outcomes[0].customer_id == first.outcomes[0].customer_id
     assert stored_count(memory_app) == before
@@ -56,7 +56,7 @@ def test_a_rejected_item_stores_nothing_not_even_a_new_customer(
     items = [EventItem("r1", "ORDER_REFUNDED", ("phone", "13800138000"), now, order_id="x",
                        amount_fen=5)]
     # When it is recorded
-    result = memory_app.record_batch(items, "service:test")
+    result = memory_app.ingestion.record_batch(items, "service:test")
     # Then it is rejected, naming the field, and nothing is stored
     outcome = result.outcomes[0]
     assert outcome.status == "rejected"
@@ -77,7 +77,7 @@ def test_bad_items_get_typed_errors_naming_the_field(
         EventItem("d", "TAGGED", WECOM, now + timedelta(days=2), tag="t"),
         EventItem("e", "FRIEND_ADDED", WECOM, now),
     ]
-    result = memory_app.record_batch(items, "service:test")
+    result = memory_app.ingestion.record_batch(items, "service:test")
     errors = [(o.error.code, o.error.field) for o in result.outcomes if o.error]
     assert errors == [
         ("UNKNOWN_EVENT_TYPE", "type"),
@@ -96,11 +96,11 @@ def test_an_atomic_batch_with_one_bad_item_stores_nothing(
         EventItem("ok", "TAGGED", WECOM, now, tag="vip"),
         EventItem("bad", "ORDER_REFUNDED", WECOM, now, order_id="none", amount_fen=1),
     ]
-    result = memory_app.record_batch(items, "service:test", atomic=True)
+    result = memory_app.ingestion.record_batch(items, "service:test", atomic=True)
     assert [o.status for o in result.outcomes] == ["aborted", "rejected"]
     assert stored_count(memory_app) == 0
     # and the same items, minus the bad one, can be recorded afterwards
-    later = memory_app.record_batch(items[:1], "service:test", atomic=True)
+    later = memory_app.ingestion.record_batch(items[:1], "service:test", atomic=True)
     assert later.outcomes[0].status == "accepted"
 
 
@@ -108,9 +108,9 @@ def test_linking_an_identity_lets_either_identity_find_the_customer(
     memory_app: Siyu, now: datetime
 ) -> None:
     phone = ("phone", "138 0013 8000")
-    first = memory_app.record_batch(
+    first = memory_app.ingestion.record_batch(
         [EventItem("l1", "IDENTITY_LINKED", WECOM, now, link=phone)], "service:test")
-    by_phone = memory_app.record_batch(
+    by_phone = memory_app.ingestion.record_batch(
         [EventItem("t1", "TAGGED", ("phone", "+8613800138000"), now, tag="vip")], "service:test")
     assert by_phone.outcomes[0].customer_id == first.outcomes[0].customer_id
 
@@ -118,7 +118,7 @@ def test_linking_an_identity_lets_either_identity_find_the_customer(
 def test_personal_data_is_kept_out_of_events_and_readable_from_the_vault(
     memory_app: Siyu, now: datetime
 ) -> None:
-    result = memory_app.record_batch(
+    result = memory_app.ingestion.record_batch(
         [EventItem("p1", "PROFILE_UPDATED", ("phone", "13800138000"), now, nickname="王小明")],
         "service:test")
     customer_id = result.outcomes[0].customer_id
@@ -136,12 +136,12 @@ def test_appending_to_a_long_history_reads_none_of_it(
 ) -> None:
     # Given a customer with 1,500 events
     for n in range(3):
-        memory_app.record_batch(
+        memory_app.ingestion.record_batch(
             [EventItem(f"v{n}-{i}", "CONTENT_VIEWED", WECOM, now, content_id="c")
              for i in range(500)], "service:test")
     # When one more event is appended, counting the stored events read back
     read = count_stored_events_read(memory_app)
-    result = memory_app.record_batch([EventItem("last", "TAGGED", WECOM, now, tag="x")],
+    result = memory_app.ingestion.record_batch([EventItem("last", "TAGGED", WECOM, now, tag="x")],
                                      "service:test")
     # Then it is stored without replaying the history
     assert result.outcomes[0].status == "accepted"
@@ -155,7 +155,7 @@ def test_control_characters_and_lone_surrogates_are_refused_per_item(
     items = [EventItem("n1", "TAGGED", WECOM, now, tag="x\x00y"),
              EventItem("n2", "TAGGED", WECOM, now, tag="x\ud800"),
              EventItem("n\x003", "TAGGED", WECOM, now, tag="ok")]
-    result = memory_app.record_batch(items, "service:test")
+    result = memory_app.ingestion.record_batch(items, "service:test")
     assert [(o.status, o.error and o.error.field) for o in result.outcomes] == [
         ("rejected", "tag"), ("rejected", "tag"), ("rejected", "eventId")]
     assert stored_count(memory_app) == 0

@@ -17,7 +17,7 @@ PHONE = ("phone", "13800138000")
 
 
 def two_customers(app: Siyu, now: datetime) -> tuple[UUID, UUID]:
-    result = app.record_batch([EventItem("a", "TAGGED", ALICE, now, tag="mp"),
+    result = app.ingestion.record_batch([EventItem("a", "TAGGED", ALICE, now, tag="mp"),
                                EventItem("b", "TAGGED", PHONE, now, tag="mall")], "s:t")
     a, b = (o.customer_id for o in result.outcomes)
     assert a is not None and b is not None and a != b
@@ -25,7 +25,7 @@ def two_customers(app: Siyu, now: datetime) -> tuple[UUID, UUID]:
 
 
 def owner_of(app: Siyu, identity: tuple[str, str], now: datetime, n: str) -> UUID:
-    outcome = app.record_batch([EventItem(n, "CONTENT_VIEWED", identity, now, content_id="c")],
+    outcome = app.ingestion.record_batch([EventItem(n, "CONTENT_VIEWED", identity, now, content_id="c")],
                                "s:t").outcomes[0]
     assert outcome.customer_id is not None
     return outcome.customer_id
@@ -37,7 +37,7 @@ def test_linking_an_alias_of_another_customer_merges_them(
     # Given a mini-program customer and a mall customer known by phone
     a, b = two_customers(memory_app, now)
     # When the mini-program customer links that phone
-    outcome = memory_app.record_batch(
+    outcome = memory_app.ingestion.record_batch(
         [EventItem("l", "IDENTITY_LINKED", ALICE, now, link=PHONE)], "s:t").outcomes[0]
     # Then the mall customer is absorbed: both record the merge, the phone leads to Alice
     assert outcome.status == "accepted"
@@ -89,11 +89,11 @@ def test_a_merged_customer_can_refund_an_order_the_absorbed_one_paid(
 ) -> None:
     # Given the mall customer paid an order, then was merged into the mini-program customer
     a, b = two_customers(memory_app, now)
-    memory_app.record_batch([EventItem("o", "ORDER_PAID", PHONE, now, order_id="o1",
+    memory_app.ingestion.record_batch([EventItem("o", "ORDER_PAID", PHONE, now, order_id="o1",
                                        amount_fen=900)], "s:t")
     memory_app.identity.merge(a, b, "staff:m", now)
     # When the refund arrives (through the phone, now Alice's)
-    refund = memory_app.record_batch([EventItem("r", "ORDER_REFUNDED", PHONE, now,
+    refund = memory_app.ingestion.record_batch([EventItem("r", "ORDER_REFUNDED", PHONE, now,
                                                 order_id="o1", amount_fen=900)], "s:t")
     # Then it is accepted on the survivor
     assert refund.outcomes[0].status == "accepted"

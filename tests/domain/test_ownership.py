@@ -24,7 +24,7 @@ def befriend(app: Siyu, who: str, staff_id: UUID, at: datetime = AT,
              event_id: str | None = None) -> UUID:
     item = EventItem(event_id or f"fa-{who}-{staff_id}", "FRIEND_ADDED", ("wx_unionid", who), at,
                      staff_id=str(staff_id), channel="qr:store-1")
-    outcome = app.record_batch([item], "service:wecom").outcomes[0]
+    outcome = app.ingestion.record_batch([item], "service:wecom").outcomes[0]
     assert outcome.status == "accepted" and outcome.customer_id is not None
     return outcome.customer_id
 
@@ -138,7 +138,7 @@ def test_a_merge_ends_the_absorbed_period_and_gives_an_ownerless_survivor_its_ow
     # Given A owns the absorbed customer and the survivor has no owner
     a = hire(memory_app)
     absorbed = befriend(memory_app, "o1", a)
-    survivor = memory_app.record_batch(
+    survivor = memory_app.ingestion.record_batch(
         [EventItem("t", "TAGGED", ("phone", "13800138000"), AT, tag="mall")],
         "s:t").outcomes[0].customer_id
     assert survivor is not None
@@ -166,7 +166,7 @@ def test_a_handover_naming_a_merged_away_id_moves_its_survivor(
 
 def test_a_customer_snapshot_from_v3_gains_no_owner(memory_app: Siyu) -> None:
     # Given a v3 snapshot, taken before customers had owners
-    customer_id = memory_app.record_batch(
+    customer_id = memory_app.ingestion.record_batch(
         [EventItem("e1", "TAGGED", ("wx_unionid", "o1"), AT, tag="vip")],
         "s:t").outcomes[0].customer_id
     assert customer_id is not None

@@ -36,7 +36,7 @@ def app() -> Siyu:
 
 
 def customer(app: Siyu, name: str) -> UUID:
-    result = app.record_batch([EventItem(f"reg-{name}", "REGISTERED", ("wx_unionid", name), AT)],
+    result = app.ingestion.record_batch([EventItem(f"reg-{name}", "REGISTERED", ("wx_unionid", name), AT)],
                               "service:test")
     customer_id = result.outcomes[0].customer_id
     assert customer_id is not None
@@ -53,7 +53,7 @@ def campaign(app: Siyu, **options: Any) -> UUID:
 
 def friend_added(app: Siyu, name: str, code: str, event_id: str | None = None
                  ) -> UUID:
-    result = app.record_batch([EventItem(event_id or f"fa-{name}", "FRIEND_ADDED",
+    result = app.ingestion.record_batch([EventItem(event_id or f"fa-{name}", "FRIEND_ADDED",
                                          ("wecom_external:ww1", name), AT + timedelta(hours=1),
                                          staff_id="s1", state=code)], "service:wecom")
     outcome = result.outcomes[0]
@@ -149,7 +149,7 @@ def test_existing_customers_self_referrals_and_closed_campaigns_are_not_referral
     friend_added(app, "old", code, event_id="fa-old-2")
     assert app.repository.get(old).referred_by is None
     # The inviter with their own code: the friend add is recorded, not a referral
-    app.record_batch([EventItem("self", "IDENTITY_LINKED", ("wx_unionid", "inviter"), AT,
+    app.ingestion.record_batch([EventItem("self", "IDENTITY_LINKED", ("wx_unionid", "inviter"), AT,
                                 link=("wecom_external:ww1", "inviter-wecom"))], "service:test")
     friend_added(app, "inviter-wecom", code)
     assert app.repository.get(inviter).referred_by is None
@@ -164,7 +164,7 @@ def test_existing_customers_self_referrals_and_closed_campaigns_are_not_referral
 def test_a_registration_with_a_code_is_a_referral(app: Siyu) -> None:
     campaign_id, inviter = campaign(app), customer(app, "inviter")
     code = app.referrals.invite_code(campaign_id, inviter, BY, AT)
-    result = app.record_batch([EventItem("r1", "REGISTERED", ("wx_openid:wxapp", "o1"), AT,
+    result = app.ingestion.record_batch([EventItem("r1", "REGISTERED", ("wx_openid:wxapp", "o1"), AT,
                                          state=code)], "service:mini")
     invitee = result.outcomes[0].customer_id
     assert invitee is not None
@@ -185,7 +185,7 @@ def test_campaign_rules_are_validated_and_states_move_forward(app: Siyu) -> None
 
 
 def paid(app: Siyu, name: str, order_id: str, at: datetime) -> None:
-    result = app.record_batch([EventItem(f"pay-{order_id}", "ORDER_PAID",
+    result = app.ingestion.record_batch([EventItem(f"pay-{order_id}", "ORDER_PAID",
                                          ("wecom_external:ww1", name), at, order_id=order_id,
                                          amount_fen=9900)], "service:mall")
     assert result.outcomes[0].status == "accepted", result.outcomes[0].error
@@ -222,7 +222,7 @@ def test_a_client_event_id_cannot_take_an_internal_key(app: Siyu) -> None:
     # Given a client that sends the event id an inviter's code would be stored under
     campaign_id, inviter = campaign(app), customer(app, "inviter")
     forged = invite_key(campaign_id, inviter)
-    result = app.record_batch([EventItem(forged, "REGISTERED", ("wx_unionid", "x"), AT)], "t")
+    result = app.ingestion.record_batch([EventItem(forged, "REGISTERED", ("wx_unionid", "x"), AT)], "t")
     # Then ingestion refuses it, and the inviter still gets a code
     assert result.outcomes[0].status == "rejected"
     assert is_invite_code(app.referrals.invite_code(campaign_id, inviter, BY, AT))

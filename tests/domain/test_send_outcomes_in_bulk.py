@@ -27,7 +27,7 @@ def app(request: pytest.FixtureRequest) -> Siyu:
 
 
 def customers(app: Siyu, now: datetime, n: int) -> dict[str, UUID]:
-    result = app.record_batch([EventItem(f"e{i}", "TAGGED", ("wx_openid:wxa", f"oBulk{i}"), now,
+    result = app.ingestion.record_batch([EventItem(f"e{i}", "TAGGED", ("wx_openid:wxa", f"oBulk{i}"), now,
                                          tag="t") for i in range(n)], "service:test")
     return {f"oBulk{i}": o.customer_id for i, o in enumerate(result.outcomes)
             if o.customer_id is not None}
@@ -51,7 +51,7 @@ def test_outcomes_of_customers_unknown_to_the_cache_are_recorded_once_each(
         app: Siyu, now: datetime) -> None:
     # Given 30 customers, one of them with a long history (past the bulk-load limit)
     ids = list(customers(app, now, 30).values())
-    app.record_batch([EventItem(f"v{n}", "CONTENT_VIEWED", ("wx_openid:wxa", "oBulk0"), now,
+    app.ingestion.record_batch([EventItem(f"v{n}", "CONTENT_VIEWED", ("wx_openid:wxa", "oBulk0"), now,
                                 content_id=f"c{n}") for n in range(120)], "service:test")
     cache = app.repository.cache
     assert cache is not None

@@ -20,7 +20,7 @@ STAFF = "5f904020-9939-4c13-bb15-b374ca2d40c1"
 
 def sent(app: Siyu, text: str | None, n: int = 1, external: str = "wmA"
          ) -> UUID:
-    result = app.record_batch([EventItem(
+    result = app.ingestion.record_batch([EventItem(
         event_id=f"msg-{external}-{n}", type="MESSAGE_SENT",
         identity=("wecom_external:ww7788", external), occurred_at=AT + timedelta(minutes=n),
         staff_id=STAFF, message_kind="text", text=text)], "service:test")
@@ -121,7 +121,7 @@ def test_the_lexicon_is_versioned_and_refuses_what_it_cannot_hold(
 
 
 def test_message_text_is_bounded(memory_app: Siyu) -> None:
-    result = memory_app.record_batch([EventItem(
+    result = memory_app.ingestion.record_batch([EventItem(
         event_id="long", type="MESSAGE_SENT", identity=("wecom_external:ww7788", "wmZ"),
         occurred_at=AT, staff_id=STAFF, message_kind="text", text="x" * 5000)], "service:t")
     error = result.outcomes[0].error

@@ -146,7 +146,7 @@ def test_step_outcomes_are_recorded_once_on_the_customer(memory_app: Siyu
     # Given a customer and a sequence
     from domain.ingestion import EventItem
 
-    result = memory_app.record_batch([EventItem("e1", "FRIEND_ADDED", ("wecom_external:ww", "wm1"),
+    result = memory_app.ingestion.record_batch([EventItem("e1", "FRIEND_ADDED", ("wecom_external:ww", "wm1"),
                                                 NOW, channel="qr", staff_id="li")], "svc")
     customer = result.outcomes[0].customer_id
     assert customer is not None

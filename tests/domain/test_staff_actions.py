@@ -41,7 +41,7 @@ def test_greetings_and_follow_ups_are_customer_facts_with_the_staff_member(
                        occasion="spring_festival"),
              EventItem("f-1", "FOLLOW_UP_RECORDED", ("wx_unionid", "u1"), AT, staff_id="s1",
                        follow_up_kind="call")]
-    result = memory_app.record_batch(items, "service:wecom")
+    result = memory_app.ingestion.record_batch(items, "service:wecom")
     # Then both are stored on the customer, saying who and what
     customer_id = result.outcomes[0].customer_id
     assert customer_id is not None

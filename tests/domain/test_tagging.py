@@ -26,7 +26,7 @@ BY = "staff:manager-1"
 
 
 def customer(app: Siyu, value: str = "u1", *items: EventItem) -> UUID:
-    result = app.record_batch(
+    result = app.ingestion.record_batch(
         [EventItem(f"{value}-seen", "CONTENT_VIEWED", ("wx_unionid", value), AT,
                    content_id="c1"), *items], "service:test")
     customer_id = result.outcomes[0].customer_id

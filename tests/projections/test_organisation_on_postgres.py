@@ -44,7 +44,7 @@ def friends(app: Siyu, staff_id: UUID, count: int, at: datetime = AT,
             prefix: str = "o") -> list[UUID]:
     items = [EventItem(f"fa-{prefix}{n}-{staff_id}", "FRIEND_ADDED", ("wx_unionid", f"{prefix}{n}"),
                        at, staff_id=str(staff_id), channel="qr:store-1") for n in range(count)]
-    ids = [o.customer_id for o in app.record_batch(items, "service:wecom").outcomes]
+    ids = [o.customer_id for o in app.ingestion.record_batch(items, "service:wecom").outcomes]
     assert all(ids)
     return [i for i in ids if i is not None]
 
@@ -127,7 +127,7 @@ def test_a_merge_and_unmerge_keep_each_streams_owner(
     live = runners(pg_app)
     a = pg_app.staff.hire("sales", "front_office", "A", BY, AT)
     [absorbed] = friends(pg_app, a, 1)
-    survivor = pg_app.record_batch(
+    survivor = pg_app.ingestion.record_batch(
         [EventItem("m", "TAGGED", ("phone", "13800138000"), AT, tag="mall")],
         "s:t").outcomes[0].customer_id
     # When the mall customer absorbs the other, Then the survivor is A's, the absorbed nobody's

@@ -36,7 +36,7 @@ def test_private_domain_users_count_each_channel_and_personal_wechat_friends(
         EventItem("e2", "PERSONAL_WECHAT_FRIEND_DELETED", ("wx_unionid", "u-e"),
                   T0 + timedelta(hours=1), staff_id="s2"),
     ]
-    result = pg_app.record_batch(items, "service:test")
+    result = pg_app.ingestion.record_batch(items, "service:test")
     assert result.count("accepted") == len(items)
     tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
     BatchRunner(pg_app, CustomerProfileView(), tracker).catch_up()
@@ -52,7 +52,7 @@ def test_private_domain_users_count_each_channel_and_personal_wechat_friends(
 
 
 def test_a_personal_wechat_friend_add_needs_a_staff_member(pg_app: Siyu) -> None:
-    result = pg_app.record_batch([EventItem("x1", "PERSONAL_WECHAT_FRIEND_ADDED",
+    result = pg_app.ingestion.record_batch([EventItem("x1", "PERSONAL_WECHAT_FRIEND_ADDED",
                                             ("wx_unionid", "u-x"), T0)], "service:test")
     outcome = result.outcomes[0]
     assert outcome.status == "rejected" and outcome.error is not None

@@ -36,7 +36,7 @@ def test_merge_more_events_unmerge_and_rebuild_agree(
     live = BatchRunner(pg_app, CustomerProfileView(), tracker, page_size=3)
     t = now - timedelta(hours=1)
     # Given three customers met on different channels
-    ids = [o.customer_id for o in pg_app.record_batch([
+    ids = [o.customer_id for o in pg_app.ingestion.record_batch([
         EventItem("a1", "TAGGED", ALICE, t, channel="mini_program", tag="mp"),
         EventItem("b1", "ORDER_PAID", PHONE, t - timedelta(days=3), channel="mall",
                   order_id="o1", amount_fen=5000),
@@ -46,7 +46,7 @@ def test_merge_more_events_unmerge_and_rebuild_agree(
     assert a and b and c
     live.catch_up()
     # When the phone is linked to Alice (absorbing b), then c is merged explicitly
-    pg_app.record_batch([EventItem("l1", "IDENTITY_LINKED", ALICE, t, link=PHONE)], "s:t")
+    pg_app.ingestion.record_batch([EventItem("l1", "IDENTITY_LINKED", ALICE, t, link=PHONE)], "s:t")
     pg_app.identity.merge(a, c, "staff:m", t)
     live.catch_up()
     merged = rows(pg_url)
@@ -58,7 +58,7 @@ def test_merge_more_events_unmerge_and_rebuild_agree(
     live.rebuild()
     assert snapshot(pg_url) == before
     # When more events arrive, some through the absorbed identities
-    pg_app.record_batch([
+    pg_app.ingestion.record_batch([
         EventItem("b2", "ORDER_PAID", PHONE, t, order_id="o2", amount_fen=700),
         EventItem("a2", "TAGGED", ALICE, t, tag="vip"),
     ], "s:t")
@@ -78,6 +78,6 @@ def test_merge_more_events_unmerge_and_rebuild_agree(
     live.rebuild()
     assert snapshot(pg_url) == before
     # and new events through the phone go to b again
-    pg_app.record_batch([EventItem("b3", "TAGGED", PHONE, t, tag="back")], "s:t")
+    pg_app.ingestion.record_batch([EventItem("b3", "TAGGED", PHONE, t, tag="back")], "s:t")
     live.catch_up()
     assert rows(pg_url)[b]["tags"] == ["back"]

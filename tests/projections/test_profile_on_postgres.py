@@ -52,10 +52,10 @@ def generate(app: Siyu, now: datetime, customers: int, events: int,
                              amount_fen=rng.randrange(100, 100_000))
         items.append(item)
         if len(items) == 500:
-            app.record_batch(items, "service:test")
+            app.ingestion.record_batch(items, "service:test")
             items = []
     if items:
-        app.record_batch(items, "service:test")
+        app.ingestion.record_batch(items, "service:test")
 
 
 def snapshot(url: str) -> list[tuple[object, ...]]:

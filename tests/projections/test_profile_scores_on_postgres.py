@@ -36,7 +36,7 @@ def test_scores_and_positioning_follow_the_bins(
 ) -> None:
     items = orders("c", amounts, days, now) or [
         EventItem("c-r", "REGISTERED", ("mall_member", "c"), now)]
-    pg_app.record_batch(items, "service:test")
+    pg_app.ingestion.record_batch(items, "service:test")
     BatchRunner(pg_app, CustomerProfileView(), Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
                 ).catch_up()
     with psycopg.connect(pg_url) as conn:

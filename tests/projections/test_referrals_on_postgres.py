@@ -34,7 +34,7 @@ def rows(url: str, sql: str) -> list[dict[str, Any]]:
 
 
 def register(app: Siyu, name: str) -> UUID:
-    result = app.record_batch([EventItem(f"reg-{name}", "REGISTERED", ("wx_unionid", name), AT)],
+    result = app.ingestion.record_batch([EventItem(f"reg-{name}", "REGISTERED", ("wx_unionid", name), AT)],
                               "service:test")
     assert result.outcomes[0].customer_id is not None
     return result.outcomes[0].customer_id
@@ -62,13 +62,13 @@ def test_an_invitee_is_attributed_and_the_inviter_rewarded_once_across_processes
         # processes at once (same event id) and again later with a new event id
         for n in range(3):
             items = [friend(f"f{n}", code, f"cb-{n}")]
-            threads = [threading.Thread(target=app.record_batch, args=(items, "service:wecom"))
+            threads = [threading.Thread(target=app.ingestion.record_batch, args=(items, "service:wecom"))
                        for app in (first, second)]
             for thread in threads:
                 thread.start()
             for thread in threads:
                 thread.join()
-            second.record_batch([friend(f"f{n}", code, f"cb-{n}-again")], "service:wecom")
+            second.ingestion.record_batch([friend(f"f{n}", code, f"cb-{n}-again")], "service:wecom")
         # Then three invitees are attributed, the inviter rewarded twice (the cap), each
         # invitee once
         check = build_application(pg_url, SECRET)

@@ -71,10 +71,10 @@ def populate(app: Siyu, now: datetime, customers: int, events: int,
                              amount_fen=50)
         items.append(item)
         if len(items) == 400:
-            app.record_batch(items, "service:test")
+            app.ingestion.record_batch(items, "service:test")
             items = []
     if items:
-        app.record_batch(items, "service:test")
+        app.ingestion.record_batch(items, "service:test")
 
 
 def profiles(url: str) -> dict[UUID, Row]:

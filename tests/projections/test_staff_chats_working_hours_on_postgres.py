@@ -144,7 +144,7 @@ def test_response_times_are_working_time_live_after_a_late_change_and_rebuilt(
 
     def send(batch: list[tuple[Msg, EventItem]]) -> None:
         for n in range(0, len(batch), 400):
-            result = pg_app.record_batch([i for _, i in batch[n:n + 400]], BY)
+            result = pg_app.ingestion.record_batch([i for _, i in batch[n:n + 400]], BY)
             assert result.count("accepted") == len(batch[n:n + 400])
             runner.catch_up()
 

@@ -173,7 +173,7 @@ def record(app: Siyu, runner: BatchRunner, world: World) -> None:
     def send(batch: list[Sent]) -> None:
         for start in range(0, len(batch), 1000):
             chunk = batch[start:start + 1000]
-            result = app.record_batch([x.item for x in chunk], BY)
+            result = app.ingestion.record_batch([x.item for x in chunk], BY)
             for x, outcome in zip(chunk, result.outcomes, strict=True):
                 assert outcome.status == "accepted", outcome
                 assert outcome.customer_id is not None

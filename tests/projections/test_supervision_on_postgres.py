@@ -48,7 +48,7 @@ def test_rebuilding_gives_the_rows_of_the_live_projection(pg_app: Siyu) -> None:
             pg_app.supervision.resolve_alert(alert.id, "ok", "staff:s1", AT)
     script_id, _ = pg_app.chat_scripts.create("催付", "提醒", "v1", ["付款"], "script", "x", AT)
     pg_app.chat_scripts.revise(script_id, "催付", "提醒", "v2", ["付款"], "x", AT)
-    pg_app.record_batch([EventItem(event_id=f"u{n}", type="SCRIPT_USED",
+    pg_app.ingestion.record_batch([EventItem(event_id=f"u{n}", type="SCRIPT_USED",
                                    identity=("wx_unionid", f"o{n % 2}"), occurred_at=AT,
                                    staff_id=f"s{n % 2}", script_id=str(script_id))
                          for n in range(5)], "service:t")

@@ -52,7 +52,7 @@ def test_activity_counts_by_shanghai_day_and_credits_orders_to_the_owner(
                        occurred_at=AT + timedelta(minutes=40), order_id="1", amount_fen=900),
              EventItem(event_id="c", type="FRIEND_DELETED", identity=("wx_unionid", "o1"),
                        occurred_at=AT, staff_id="s1", deleted_by="customer")]
-    customer_id = memory_app.record_batch(items, "service:t").outcomes[0].customer_id
+    customer_id = memory_app.ingestion.record_batch(items, "service:t").outcomes[0].customer_id
     assert customer_id is not None
     counts: Counts = {}
     owners: dict[Any, str | None] = {}

@@ -38,7 +38,7 @@ def seed(app: Siyu) -> dict[str, Any]:
     """Three customers, an exclusive level group, an interest group, a free tag."""
     ids: list[Any] = []
     for n in range(3):
-        result = app.record_batch([EventItem(f"c{n}", "CONTENT_VIEWED", ("wx_unionid", f"u{n}"),
+        result = app.ingestion.record_batch([EventItem(f"c{n}", "CONTENT_VIEWED", ("wx_unionid", f"u{n}"),
                                              AT, content_id="c")], "service:test")
         ids.append(result.outcomes[0].customer_id)
     levels, _ = app.tags.create_group("客户等级", ["A", "B", "C"], True, BY, AT)

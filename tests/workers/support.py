@@ -75,7 +75,7 @@ def add_friend(app: Siyu, now: datetime, *, welcome_code: str | None,
                channel: str = "qr", staff_id: str = "staff-li") -> UUID:
     """Record a FriendAdded (with a welcome code) for a new customer; returns its id."""
     external = f"wm{uuid.uuid4().hex[:16]}"
-    result = app.record_batch([EventItem(
+    result = app.ingestion.record_batch([EventItem(
         event_id=f"cb-{uuid.uuid4().hex}", type="FRIEND_ADDED",
         identity=("wecom_external:ww7788", external), occurred_at=now, channel=channel,
         staff_id=staff_id, welcome_code=welcome_code)], "service:test")

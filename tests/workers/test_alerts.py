@@ -68,7 +68,7 @@ class World:
 
     def item(self, n: int, kind: str, external: str, staff: str, at: datetime,
              **fields: Any) -> UUID:
-        result = self.app.record_batch([EventItem(
+        result = self.app.ingestion.record_batch([EventItem(
             event_id=f"{external}-{n}", type=kind, identity=("wecom_external:ww7788", external),
             occurred_at=at, staff_id=staff, **fields)], "service:test")
         outcome = result.outcomes[0]

@@ -112,7 +112,7 @@ def test_a_worker_killed_mid_campaign_and_restarted_sends_each_message_exactly_o
     openids = [f"oKill{n:04d}" for n in range(CUSTOMERS)]
     for openid in openids:
         fake.state.campaigns.grant_subscription(openid, TEMPLATE, -1)
-    pg_app.record_batch([EventItem(f"o{n}", "ORDER_PAID", (f"wx_openid:{FAKE_APP_ID}", o), now,
+    pg_app.ingestion.record_batch([EventItem(f"o{n}", "ORDER_PAID", (f"wx_openid:{FAKE_APP_ID}", o), now,
                                    order_id=str(n), amount_fen=100)
                          for n, o in enumerate(openids)], "service:test")
     tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]

@@ -80,7 +80,7 @@ def launched(app: Siyu, tracker: Tracker, customers: int) -> UUID:
     now = datetime.now(UTC) - timedelta(minutes=1)
     items = [EventItem(f"o{n}", "ORDER_PAID", (f"wx_openid:{APP_ID}", f"oUser{n:05d}"), now,
                        order_id=f"{n}", amount_fen=100) for n in range(customers)]
-    app.record_batch(items, "service:test")
+    app.ingestion.record_batch(items, "service:test")
     segment_id, _ = app.segments.define("buyers", "", {"ordered": {"atLeast": 1}}, "staff:m",
                                        now)
     campaign_id, _ = app.campaigns.draft("test", "staff:m", "mini_program", segment_id,
@@ -175,7 +175,7 @@ def test_the_report_compares_recipients_with_the_holdout_on_conversion_and_harm(
     # Given a campaign to 200 buyers with a 30% holdout, sent
     now = datetime.now(UTC) - timedelta(hours=1)
     who = [(f"wx_openid:{APP_ID}", f"oUser{n:05d}") for n in range(200)]
-    pg_app.record_batch([EventItem(f"o{n}", "ORDER_PAID", w, now - timedelta(days=30),
+    pg_app.ingestion.record_batch([EventItem(f"o{n}", "ORDER_PAID", w, now - timedelta(days=30),
                                    order_id=f"{n}", amount_fen=100)
                          for n, w in enumerate(who)], "service:test")
     segment_id, _ = pg_app.segments.define("buyers", "", {"ordered": {"atLeast": 1}},
@@ -209,7 +209,7 @@ def test_the_report_compares_recipients_with_the_holdout_on_conversion_and_harm(
                                    amount_fen=500))
         if n % 5 == 0:
             items.append(EventItem(f"d{n}", "DND_SET", w, later))
-    pg_app.record_batch(items, "service:test")
+    pg_app.ingestion.record_batch(items, "service:test")
     last = pg_app.recorder.max_notification_id() or 0
     assert running.wait("campaign", last, 10) and running.wait("customer_profile", last, 10)
 
@@ -266,7 +266,7 @@ def test_a_wecom_mass_send_creates_tasks_per_staff_and_syncs_final_statuses(
     now = datetime.now(UTC) - timedelta(minutes=1)
     items = [EventItem(f"f{n}", "FRIEND_ADDED", ("wecom_external:ww1", f"wmC{n:03d}"), now,
                        channel="qr", staff_id=f"wecom_user:s{n % 2}") for n in range(30)]
-    pg_app.record_batch(items, "service:test")
+    pg_app.ingestion.record_batch(items, "service:test")
     segment_id, _ = pg_app.segments.define("friends", "", {"isFriend": True}, "staff:m", now)
     campaign_id, _ = pg_app.campaigns.draft("m", "staff:m", "wecom_mass", segment_id,
                                            [{"variant_id": "a", "text": "hi"}], "staff:m", now)

@@ -82,7 +82,7 @@ def test_a_customer_leaves_an_active_segment_at_the_first_tick_after_going_silen
         pg_app: Siyu, pg_url: str) -> None:
     # Given a customer who interacted 25 days ago and a segment "active within 30 days"
     now = datetime.now(UTC)
-    pg_app.record_batch([EventItem("v1", "CONTENT_VIEWED", ("wx_unionid", "u1"),
+    pg_app.ingestion.record_batch([EventItem("v1", "CONTENT_VIEWED", ("wx_unionid", "u1"),
                                    now - timedelta(days=25), content_id="c1")], "service:test")
     segment_id, _ = pg_app.segments.define("active", "", {"activeWithinDays": 30}, "staff:m", now)
     runner = BatchRunner(pg_app, CustomerProfileView(), Tracker(pg_app.factory.datastore))  # type: ignore[attr-defined]

@@ -32,7 +32,7 @@ def _world(app: Siyu) -> tuple[list[str], MassSend, dict[int, UUID]]:
     items = [EventItem(f"f{c}", "FRIEND_ADDED", ("wx_unionid", f"u{c}"),
                        START + timedelta(minutes=c), staff_id=staff[c % 6], channel="qr")
              for c in range(400)]
-    result = app.record_batch(items, "service:test")
+    result = app.ingestion.record_batch(items, "service:test")
     customers = {c: o.customer_id for c, o in enumerate(result.outcomes)
                  if o.customer_id is not None}
     friends = {c: c % 6 for c in customers}

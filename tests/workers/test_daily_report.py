@@ -59,7 +59,7 @@ def pool(pg_url: str) -> Iterator[ConnectionPool[Any]]:
 
 def record(app: Siyu, n: int, kind: str, external: str, staff: str,
            when: datetime, **fields: Any) -> None:
-    result = app.record_batch([EventItem(
+    result = app.ingestion.record_batch([EventItem(
         event_id=f"r{n}", type=kind, identity=("wecom_external:ww7788", external),
         occurred_at=when, staff_id=staff, **fields)], "service:test")
     assert result.outcomes[0].status == "accepted", result.outcomes[0]

@@ -57,7 +57,7 @@ def fake() -> Iterator[RunningFakeWeCom]:
 
 def launched(app: Siyu, tracker: Tracker, customers: int) -> UUID:
     now = datetime.now(UTC) - timedelta(minutes=1)
-    app.record_batch([EventItem(f"o{n}", "ORDER_PAID", ("phone", phone(n)), now,
+    app.ingestion.record_batch([EventItem(f"o{n}", "ORDER_PAID", ("phone", phone(n)), now,
                                 order_id=f"{n}", amount_fen=100) for n in range(customers)],
                      "service:test")
     segment_id, _ = app.segments.define("buyers", "", {"ordered": {"atLeast": 1}}, "staff:m", now)

@@ -87,7 +87,7 @@ class World:
     def friend(self, at: datetime) -> UUID:
         """A new customer adds staff-li at ``at`` (a WeCom external contact)."""
         identity = ("wecom_external:ww7788", f"wm{uuid4().hex[:16]}")
-        result = self.app.record_batch([EventItem(
+        result = self.app.ingestion.record_batch([EventItem(
             f"fa-{uuid4().hex}", "FRIEND_ADDED", identity, at, channel="qr",
             staff_id="staff-li")], "service:test")
         customer = result.outcomes[0].customer_id
@@ -168,7 +168,7 @@ def test_friend_added_sends_day_0_then_day_3_and_an_order_stops_day_7(world: Wor
     assert world.run(T0 + timedelta(days=3, minutes=1)) == 1
     assert [t for _, t, _ in world.gateway.sent] == ["day 0: NEW", "day 3: NEW"]
     # When the customer pays an order on day 5, then day 7 comes
-    world.app.record_batch([EventItem("pay-1", "ORDER_PAID", _identity(world, customer),
+    world.app.ingestion.record_batch([EventItem("pay-1", "ORDER_PAID", _identity(world, customer),
                                       T0 + timedelta(days=5), order_id="o1", amount_fen=990)],
                            "service:test")
     assert world.run(T0 + timedelta(days=7, minutes=1)) == 0
@@ -189,7 +189,7 @@ def test_a_stop_not_yet_projected_is_seen_at_send_time(world: World) -> None:
     world.run(T0 + timedelta(minutes=1))
     world.now = T0 + timedelta(days=3, minutes=1)
     world.dispatcher.run_once()
-    world.app.record_batch([EventItem("pay-2", "ORDER_PAID", _identity(world, customer),
+    world.app.ingestion.record_batch([EventItem("pay-2", "ORDER_PAID", _identity(world, customer),
                                       T0 + timedelta(days=2), order_id="o2", amount_fen=1)],
                            "service:test")
     # When the message is delivered before the projection catches up
@@ -287,7 +287,7 @@ def test_a_revision_applies_to_new_enrolments_and_rebuild_equals_live(world: Wor
         "SELECT customer_id, revision, state FROM sop_enrolment")}
     assert states == {old: (1, "active"), new: (2, "completed")}
     # When the customer deletes the staff member: stopped as opted out
-    world.app.record_batch([EventItem("del-1", "FRIEND_DELETED", _identity(world, old),
+    world.app.ingestion.record_batch([EventItem("del-1", "FRIEND_DELETED", _identity(world, old),
                                       T0 + timedelta(hours=3), staff_id="staff-li",
                                       deleted_by="customer")], "service:test")
     world.caught_up()
@@ -317,7 +317,7 @@ def test_a_group_sop_enrols_on_joining_its_group_and_waits_while_paused(world: W
                                      STEPS[:1], "staff:m", T0)
     customer = world.friend(T0)
     joined = T0 + timedelta(hours=1)
-    world.app.record_batch([EventItem(f"j-{g}", "GROUP_JOINED", _identity(world, customer),
+    world.app.ingestion.record_batch([EventItem(f"j-{g}", "GROUP_JOINED", _identity(world, customer),
                                       joined, group_id=g) for g in ("g2", "g1")],
                            "service:test")
     world.app.sops.pause(sop_id, "staff:m", joined)
@@ -330,7 +330,7 @@ def test_a_group_sop_enrols_on_joining_its_group_and_waits_while_paused(world: W
     assert world.steps(customer)[0][1] == "sent"
     # and a step more than two days late after a pause is skipped, not sent
     late = world.friend(joined)
-    world.app.record_batch([EventItem("j-late", "GROUP_JOINED", _identity(world, late),
+    world.app.ingestion.record_batch([EventItem("j-late", "GROUP_JOINED", _identity(world, late),
                                       joined, group_id="g1")], "service:test")
     world.app.sops.pause(sop_id, "staff:m", joined)
     world.app.sops.resume(sop_id, "staff:m", joined + timedelta(days=3))
@@ -344,12 +344,12 @@ def test_a_group_sop_stops_for_a_customer_who_leaves_that_group(world: World) ->
     world.app.sops.define("group", "staff:m", {"kind": "group_joined", "group_ids": ["g1"]},
                          STEPS, "staff:m", T0)
     leaver, stayer = world.friend(T0), world.friend(T0)
-    world.app.record_batch([EventItem(f"j-{n}", "GROUP_JOINED", _identity(world, c), T0,
+    world.app.ingestion.record_batch([EventItem(f"j-{n}", "GROUP_JOINED", _identity(world, c), T0,
                                       group_id="g1") for n, c in enumerate((leaver, stayer))],
                            "service:test")
     assert world.run(T0 + timedelta(minutes=1)) == 2
     # When one leaves another group, then g1
-    world.app.record_batch([EventItem(f"l-{g}", "GROUP_LEFT", _identity(world, leaver),
+    world.app.ingestion.record_batch([EventItem(f"l-{g}", "GROUP_LEFT", _identity(world, leaver),
                                       T0 + timedelta(days=1), group_id=g)
                             for g in ("g2", "g1")], "service:test")
     world.caught_up()
@@ -370,7 +370,7 @@ def test_leaving_the_group_not_yet_projected_is_seen_at_send_time(world: World) 
     world.app.sops.define("group", "staff:m", {"kind": "group_joined", "group_ids": ["g1"]},
                          STEPS, "staff:m", T0)
     customer = world.friend(T0)
-    world.app.record_batch([EventItem("j", "GROUP_JOINED", _identity(world, customer), T0,
+    world.app.ingestion.record_batch([EventItem("j", "GROUP_JOINED", _identity(world, customer), T0,
                                       group_id="g1")], "service:test")
     world.run(T0 + timedelta(minutes=1))
     world.now = T0 + timedelta(days=3, minutes=1)
@@ -378,7 +378,7 @@ def test_leaving_the_group_not_yet_projected_is_seen_at_send_time(world: World) 
     [(sop_runner, thread)] = [(r, t) for r, t in world.running if r.view.name == "sop"]
     sop_runner.stop()
     thread.join(timeout=5)
-    world.app.record_batch([EventItem("l", "GROUP_LEFT", _identity(world, customer),
+    world.app.ingestion.record_batch([EventItem("l", "GROUP_LEFT", _identity(world, customer),
                                       T0 + timedelta(days=2), group_id="g1")], "service:test")
     # When the message is delivered before the projection catches up
     for message in world.messages:
