@@ -7,7 +7,7 @@ the read model, but its tags can no longer be given to customers.
 
 That a tag belongs to at most one live group is a rule across groups: the
 application enforces it with a side table written in the same transaction as
-the group's events (see :mod:`domain.tagging`); this aggregate keeps the rules
+the group's events (see :mod:`application.tags`); this aggregate keeps the rules
 about itself.
 """
 
