@@ -8,9 +8,12 @@ import pytest
 from eventsourcing.persistence import IntegrityError
 
 import application.unit_of_work as unit_of_work
+from application.app import Siyu
 from application.unit_of_work import UnitOfWork
 from domain.staff import Staff
 from siyu.bootstrap import build_application
+from siyu.recorders import SiyuMemoryRecorder
+from siyu.vault import AesGcmVault
 
 AT = datetime(2026, 3, 1, 9, tzinfo=UTC)
 
@@ -93,3 +96,33 @@ def test_other_errors_are_not_retried_and_evict_what_the_unit_changed(
 def test_nothing_decided_records_nothing() -> None:
     app = build_application(None, b"s" * 32)
     assert app.transact(Staff, lambda unit: 42) == (42, None)
+
+
+def test_a_stale_cache_is_evicted_on_conflict_and_the_command_decided_on_the_stored_state(
+        pauses: list[float]) -> None:
+    # Given two processes on one event log, the first with a cached staff member
+    shared = SiyuMemoryRecorder()
+    first = Siyu(vault=AesGcmVault(b"s" * 32), blind_key=b"k" * 32, recorder=shared)
+    second = Siyu(vault=AesGcmVault(b"s" * 32), blind_key=b"k" * 32, recorder=shared)
+    staff_id = first.staff.hire("sales", "front_office", "Wang", "m", AT)
+    assert first.find(staff_id, Staff) is not None  # cached by the first process
+    # ... whom the second process moves
+    second.staff.move(staff_id, "back_office", "m", AT)
+
+    # When the first decides on its cached copy (no fresh read)
+    seen: list[str] = []
+
+    def decide(unit: UnitOfWork[Staff]) -> None:
+        staff = first.find(staff_id, Staff)
+        assert staff is not None
+        seen.append(staff.department)
+        staff.change_role("service", "m", AT)
+        unit.add(staff)
+
+    _, position = first.transact(Staff, decide)
+
+    # Then the commit conflicts once, and the retry decides on the stored state
+    assert seen == ["front_office", "back_office"] and len(pauses) == 1
+    assert position is not None
+    stored = second.find(staff_id, Staff, fresh=True)
+    assert stored is not None and (stored.department, stored.role) == ("back_office", "service")
