@@ -320,7 +320,7 @@ class AlertMutation:
                                         input: DefineSensitiveCategoryInput) -> LexiconPayload:
         _manager(info)
         app, by = info.context.services.app, info.context.principal.actor
-        position = await _run(lambda: app.define_sensitive_category(
+        position = await _run(lambda: app.supervision.define_category(
             input.category, input.label, by, datetime.now(UTC)))
         projected = await _wait(info, position)
         return LexiconPayload(lexicon=await _lexicon(info, False), added=[],
@@ -331,7 +331,7 @@ class AlertMutation:
                                   input: AddSensitiveTermsInput) -> LexiconPayload:
         _manager(info)
         app, by = info.context.services.app, info.context.principal.actor
-        added, position = await _run(lambda: app.add_sensitive_terms(
+        added, position = await _run(lambda: app.supervision.add_terms(
             input.category, input.terms, by, datetime.now(UTC)))
         projected = await _wait(info, position)
         lexicon = await _lexicon(info, False)
@@ -344,7 +344,7 @@ class AlertMutation:
                                     input: RemoveSensitiveTermInput) -> LexiconPayload:
         _manager(info)
         app, by = info.context.services.app, info.context.principal.actor
-        position = await _run(lambda: app.remove_sensitive_term(input.term_id, by,
+        position = await _run(lambda: app.supervision.remove_term(input.term_id, by,
                                                                 datetime.now(UTC)))
         projected = await _wait(info, position)
         return LexiconPayload(lexicon=await _lexicon(info, False), added=[],
@@ -356,7 +356,7 @@ class AlertMutation:
         aid = to_uuid(input.alert_id, "alertId")
         await _visible_alert(info, aid)
         app, by = info.context.services.app, info.context.principal.actor
-        position = await _run(lambda: app.acknowledge_alert(aid, by, datetime.now(UTC)))
+        position = await _run(lambda: app.supervision.acknowledge_alert(aid, by, datetime.now(UTC)))
         projected = await _wait(info, position)
         return AlertPayload(alert=StaffAlert.from_row(await _visible_alert(info, aid)),
                             projected=projected)
@@ -367,7 +367,7 @@ class AlertMutation:
         aid = to_uuid(input.alert_id, "alertId")
         await _visible_alert(info, aid)
         app, by = info.context.services.app, info.context.principal.actor
-        position = await _run(lambda: app.resolve_alert(aid, input.note, by, datetime.now(UTC)))
+        position = await _run(lambda: app.supervision.resolve_alert(aid, input.note, by, datetime.now(UTC)))
         projected = await _wait(info, position)
         return AlertPayload(alert=StaffAlert.from_row(await _visible_alert(info, aid)),
                             projected=projected)

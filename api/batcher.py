@@ -1,6 +1,6 @@
 """Group concurrent small writes into one transaction.
 
-Writes are serialised per process (see ``CustomerOperations``); a callback or a
+Writes are serialised per process (see ``Siyu``); a callback or a
 small GraphQL batch would otherwise pay a whole transaction each. The batcher
 collects what arrives while the previous batch is being written (and up to
 ``max_wait`` seconds more), records it with one ``record_batch`` call, and
@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 from anyio import to_thread
 
-from domain.application import BatchResult, CustomerOperations, ItemOutcome
+from application.app import Siyu
+from application.ingestion import BatchResult, ItemOutcome
 from domain.ingestion import EventItem
 
 
@@ -27,7 +28,7 @@ class _Request:
 
 
 class WriteBatcher:
-    def __init__(self, app: CustomerOperations, *, max_items: int = 5000,
+    def __init__(self, app: Siyu, *, max_items: int = 5000,
                  max_wait: float = 0.002) -> None:
         self.app = app
         self.max_items = max_items
@@ -47,7 +48,7 @@ class WriteBatcher:
                      ) -> BatchResult:
         if atomic or self._task is None:
             return await to_thread.run_sync(
-                lambda: self.app.record_batch(items, by, atomic=atomic))
+                lambda: self.app.ingestion.record_batch(items, by, atomic=atomic))
         done: asyncio.Future[BatchResult] = asyncio.get_running_loop().create_future()
         await self._queue.put(_Request(items, by, done))
         return await done
@@ -75,7 +76,7 @@ class WriteBatcher:
         for by, requests in by_actor.items():
             items = [item for r in requests for item in r.items]
             try:
-                result = await to_thread.run_sync(self.app.record_batch, items, by)
+                result = await to_thread.run_sync(self.app.ingestion.record_batch, items, by)
             except Exception as error:  # every caller learns of the failure
                 for r in requests:
                     if not r.done.done():

@@ -17,9 +17,10 @@ from api.errors import BAD_INPUT, NOT_FOUND, ApiError, forbidden
 from api.ingest import require_recorder
 from api.read_models import decode_cursor, encode_cursor
 from api.types import Lifecycle, Long, PageInfo, to_uuid
+from application.campaign_launch import LaunchRefused, launch
 from domain.errors import DomainError
 from domain.restraint import REASONS, Decision
-from projections.campaign_planning import LaunchRefused, PlanResult, launch, plan_audience
+from projections.campaign_planning import PlanResult, plan_audience
 from projections.campaign_report import report
 
 MAX_PAGE = 200
@@ -343,10 +344,10 @@ class CampaignQuery:
         cid = to_uuid(campaign_id, "campaignId")
 
         def run() -> PlanResult:
-            campaign = app.campaign(cid)
+            campaign = app.campaigns.get(cid)
             with app.factory.datastore.get_connection() as conn:  # type: ignore[attr-defined]
                 return plan_audience(conn, campaign.plan(), UUID(campaign.segment_id),
-                                     app.contact_policy(), datetime.now(UTC))
+                                     app.campaigns.contact_policy(), datetime.now(UTC))
 
         try:
             result = await to_thread.run_sync(run)
@@ -386,7 +387,7 @@ class CampaignQuery:
     @strawberry.field(description="The rules of restraint (caps, WeCom quota, quiet hours).")
     async def contact_policy(self, info: Info[Context, None]) -> ContactPolicyType:
         _managers(info)
-        policy = await to_thread.run_sync(info.context.services.app.contact_policy)
+        policy = await to_thread.run_sync(info.context.services.app.campaigns.contact_policy)
         return ContactPolicyType(
             caps=[ContactPolicyCaps(channel=ch, day=c.day, week=c.week, month=c.month)
                   for ch, c in sorted(policy.caps.items())],
@@ -424,8 +425,8 @@ class CampaignMutation:
                      "template_id": v.template_id} for v in input.variants]
 
         def run() -> tuple[UUID, int | None]:
-            app.segment(segment_id)  # refuses an unknown segment
-            return app.draft_campaign(
+            app.segments.get(segment_id)  # refuses an unknown segment
+            return app.campaigns.draft(
                 input.name, principal.actor, input.channel, segment_id, variants,
                 principal.actor, datetime.now(UTC), holdout_percent=input.holdout_percent,
                 cost_fen=int(input.cost_fen), attribution_days=input.attribution_days,
@@ -459,13 +460,13 @@ class CampaignMutation:
     @strawberry.mutation(description="Schedule a draft: the worker launches it at `startAt`.")
     async def schedule_campaign(self, info: Info[Context, None], campaign_id: strawberry.ID,
                                 start_at: datetime) -> CampaignPayload:
-        return await _change(info, campaign_id, lambda app, cid, by: app.schedule_campaign(
+        return await _change(info, campaign_id, lambda app, cid, by: app.campaigns.schedule(
             cid, start_at, by, datetime.now(UTC)))
 
     @strawberry.mutation(description="Cancel: planned sends not yet sent are not sent.")
     async def cancel_campaign(self, info: Info[Context, None], campaign_id: strawberry.ID,
                               reason: str) -> CampaignPayload:
-        return await _change(info, campaign_id, lambda app, cid, by: app.cancel_campaign(
+        return await _change(info, campaign_id, lambda app, cid, by: app.campaigns.cancel(
             cid, reason, by, datetime.now(UTC)))
 
     @strawberry.mutation(description="Change the rules of restraint (recorded as an event).")
@@ -476,7 +477,7 @@ class CampaignMutation:
         caps = {c.channel: {"day": c.day, "week": c.week, "month": c.month} for c in input.caps}
         by = info.context.principal.actor
         try:
-            await to_thread.run_sync(lambda: app.change_contact_policy(
+            await to_thread.run_sync(lambda: app.campaigns.change_contact_policy(
                 caps, input.wecom_monthly_quota, input.quiet_start, input.quiet_end, by,
                 datetime.now(UTC)))
         except DomainError as error:

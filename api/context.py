@@ -14,7 +14,7 @@ from api.auth import Principal
 from api.batcher import WriteBatcher
 from api.live import LeaderboardHub
 from api.read_models import ReadModels
-from domain.application import CustomerOperations
+from application.app import Siyu
 from projections.runner import Tracker
 
 
@@ -22,7 +22,7 @@ from projections.runner import Tracker
 class Services:
     """Built once per process in the starlette lifespan."""
 
-    app: CustomerOperations
+    app: Siyu
     read_models: ReadModels
     tracker: Tracker
     vault: AesGcmVault

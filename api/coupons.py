@@ -157,9 +157,9 @@ class CouponMutation:
         app, by = info.context.services.app, info.context.principal.actor
         holder = to_uuid(input.customer_id, "customerId")
         now = datetime.now(UTC)
-        coupon_id, code, position = await run_command(lambda: app.grant_coupon(
+        coupon_id, code, position = await run_command(lambda: app.referrals.grant_coupon(
             holder, int(input.value_fen), input.valid_days, by, now))
-        coupon = app.coupon(coupon_id)
+        coupon = app.referrals.coupon(coupon_id)
         assert coupon is not None
         return IssuedCoupon(coupon_id=strawberry.ID(str(coupon_id)),
                             customer_id=strawberry.ID(coupon.customer_id),
@@ -181,7 +181,7 @@ class CouponMutation:
                            field="code")
         app = info.context.services.app
         now = datetime.now(UTC)
-        coupon, position = await run_command(lambda: app.redeem_coupon_code(
+        coupon, position = await run_command(lambda: app.referrals.redeem_coupon_code(
             code, principal.actor, now, store_id and store_id.strip()))
         await projected(info, VIEW, position)
         row = {"coupon_id": coupon.id, "customer_id": coupon.customer_id,

@@ -278,7 +278,7 @@ class MarketingTaskMutation:
         segment = None if input.segment_id is None else to_uuid(input.segment_id, "segmentId")
         if input.due_at.tzinfo is None:
             raise ApiError(BAD_INPUT, "dueAt needs a time zone", field="dueAt")
-        task_id, position = await _run(lambda: app.assign_marketing_task(
+        task_id, position = await _run(lambda: app.marketing_tasks.assign(
             input.assignment_key, input.title, input.kind.value, staff, input.due_at, by,
             datetime.now(UTC), campaign_id=campaign, segment_id=segment,
             target_count=input.target_count))
@@ -290,7 +290,7 @@ class MarketingTaskMutation:
         _manager(info)
         app, by = info.context.services.app, info.context.principal.actor
         task_id, staff = to_uuid(input.task_id, "taskId"), to_uuid(input.staff_id, "staffId")
-        position = await _run(lambda: app.reassign_marketing_task(task_id, staff, by,
+        position = await _run(lambda: app.marketing_tasks.reassign(task_id, staff, by,
                                                                   datetime.now(UTC)))
         return await _payload(info, task_id, position)
 
@@ -305,7 +305,7 @@ class MarketingTaskMutation:
         task_id = to_uuid(input.task_id, "taskId")
         staff = (to_uuid(strawberry.ID(principal.subject_id), "staffId")
                  if principal.kind == "staff" else None)
-        position = await _run(lambda: app.complete_marketing_task(
+        position = await _run(lambda: app.marketing_tasks.complete(
             task_id, staff, input.completed_count, input.evidence, by, datetime.now(UTC)))
         return await _payload(info, task_id, position)
 
@@ -315,6 +315,6 @@ class MarketingTaskMutation:
         _manager(info)
         app, by = info.context.services.app, info.context.principal.actor
         task_id = to_uuid(input.task_id, "taskId")
-        position = await _run(lambda: app.cancel_marketing_task(task_id, input.reason, by,
+        position = await _run(lambda: app.marketing_tasks.cancel(task_id, input.reason, by,
                                                                 datetime.now(UTC)))
         return await _payload(info, task_id, position)

@@ -71,7 +71,7 @@ class CustomerMutation:
         by = info.context.principal.actor
         try:
             position = await to_thread.run_sync(
-                lambda: app.merge_customers(survivor, absorbed, by, datetime.now(UTC)))
+                lambda: app.identity.merge(survivor, absorbed, by, datetime.now(UTC)))
         except DomainError as error:
             raise ApiError(error.code, error.message, field=error.field) from None
         return MergePayload(customer_id=input.survivor_id,
@@ -88,7 +88,7 @@ class CustomerMutation:
         by = info.context.principal.actor
         try:
             position = await to_thread.run_sync(
-                lambda: app.unmerge_customer(absorbed, by, datetime.now(UTC)))
+                lambda: app.identity.unmerge(absorbed, by, datetime.now(UTC)))
         except DomainError as error:
             raise ApiError(error.code, error.message, field=error.field) from None
         return MergePayload(customer_id=input.customer_id,
@@ -106,7 +106,7 @@ class CustomerMutation:
         by = info.context.principal.actor
         try:
             staff_id = await to_thread.run_sync(
-                lambda: app.hire_staff(input.role, input.department, name, by, at,
+                lambda: app.staff.hire(input.role, input.department, name, by, at,
                                        input.wecom_user_id))
         except DomainError as error:
             raise ApiError(error.code, error.message, field=error.field) from None
@@ -121,7 +121,7 @@ class CustomerMutation:
         app = info.context.services.app
         by = info.context.principal.actor
         try:
-            await to_thread.run_sync(lambda: app.leave_staff(staff_id, by, at))
+            await to_thread.run_sync(lambda: app.staff.leave(staff_id, by, at))
         except DomainError as error:
             code = NOT_FOUND if error.code == "UNKNOWN_STAFF" else error.code
             raise ApiError(code, error.message, field=error.field) from None

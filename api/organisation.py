@@ -314,7 +314,7 @@ class OrganisationMutation:
         _manager(info)
         sid = to_uuid(input.staff_id, "staffId")
         app, by = info.context.services.app, info.context.principal.actor
-        position = await _run(lambda: app.move_staff(sid, input.department, by,
+        position = await _run(lambda: app.staff.move(sid, input.department, by,
                                                      datetime.now(UTC)))
         return await _staff_payload(info, sid, position)
 
@@ -324,7 +324,7 @@ class OrganisationMutation:
         _manager(info)
         sid = to_uuid(input.staff_id, "staffId")
         app, by = info.context.services.app, info.context.principal.actor
-        position = await _run(lambda: app.change_staff_role(sid, input.role, by,
+        position = await _run(lambda: app.staff.change_role(sid, input.role, by,
                                                             datetime.now(UTC)))
         return await _staff_payload(info, sid, position)
 
@@ -343,7 +343,7 @@ class OrganisationMutation:
         else:
             customers = [to_uuid(c, "customerIds") for c in input.customer_ids]
         app, by = info.context.services.app, info.context.principal.actor
-        result = await _run(lambda: app.hand_over_customers(
+        result = await _run(lambda: app.staff.hand_over(
             giver, receiver, customers, input.reason.value, by, datetime.now(UTC),
             handover_id=input.handover_id))
         projected = await _wait(info, "customer_ownership", result.last_position)

@@ -258,7 +258,7 @@ class ReferralMutation:
         app, by = info.context.services.app, info.context.principal.actor
         inviter = _rule(input.inviter_reward)
         assert inviter is not None
-        campaign_id, position = await run_command(lambda: app.draft_referral_campaign(
+        campaign_id, position = await run_command(lambda: app.referrals.draft_campaign(
             input.name, input.starts_at, input.ends_at, inviter, by, datetime.now(UTC),
             invitee_reward=_rule(input.invitee_reward),
             cap_per_inviter=input.cap_per_inviter, success=input.success.value,
@@ -271,7 +271,7 @@ class ReferralMutation:
         require_manager(info, "activating referral campaigns")
         app, by = info.context.services.app, info.context.principal.actor
         cid = to_uuid(campaign_id, "campaignId")
-        position = await run_command(lambda: app.activate_referral_campaign(
+        position = await run_command(lambda: app.referrals.activate_campaign(
             cid, by, datetime.now(UTC)))
         return await _payload(info, cid, position)
 
@@ -281,7 +281,7 @@ class ReferralMutation:
         require_manager(info, "ending referral campaigns")
         app, by = info.context.services.app, info.context.principal.actor
         cid = to_uuid(campaign_id, "campaignId")
-        position = await run_command(lambda: app.end_referral_campaign(
+        position = await run_command(lambda: app.referrals.end_campaign(
             cid, by, datetime.now(UTC)))
         return await _payload(info, cid, position)
 
@@ -302,7 +302,7 @@ class ReferralMutation:
         if not await _may_act_for(info, inviter):
             raise ApiError(FORBIDDEN, "not allowed for this customer")
         app = info.context.services.app
-        code = await run_command(lambda: app.invite_code(cid, inviter, principal.actor,
+        code = await run_command(lambda: app.referrals.invite_code(cid, inviter, principal.actor,
                                                          datetime.now(UTC)))
         return InviteCode(campaign_id=strawberry.ID(str(cid)),
                           customer_id=strawberry.ID(str(inviter)), code=code)

@@ -249,7 +249,7 @@ class ScriptMutation:
                                  ) -> ChatScriptPayload:
         _editor(info)
         app, by = info.context.services.app, info.context.principal.actor
-        script_id, position = await _run(lambda: app.create_chat_script(
+        script_id, position = await _run(lambda: app.chat_scripts.create(
             input.scenario, input.title, input.body, input.keywords, input.kind.value, by,
             datetime.now(UTC)))
         return await _payload(info, script_id, position)
@@ -260,7 +260,7 @@ class ScriptMutation:
         _editor(info)
         sid = to_uuid(input.script_id, "scriptId")
         app, by = info.context.services.app, info.context.principal.actor
-        position = await _run(lambda: app.revise_chat_script(
+        position = await _run(lambda: app.chat_scripts.revise(
             sid, input.scenario, input.title, input.body, input.keywords, by,
             datetime.now(UTC)))
         return await _payload(info, sid, position)
@@ -271,7 +271,7 @@ class ScriptMutation:
         _editor(info)
         sid = to_uuid(input.script_id, "scriptId")
         app, by = info.context.services.app, info.context.principal.actor
-        position = await _run(lambda: app.archive_chat_script(sid, by, datetime.now(UTC)))
+        position = await _run(lambda: app.chat_scripts.archive(sid, by, datetime.now(UTC)))
         return await _payload(info, sid, position)
 
     @strawberry.mutation(description="Record that the calling staff member used a script "
@@ -286,6 +286,6 @@ class ScriptMutation:
         if not principal.may_see(cid, await _friends(info, cid)):
             raise ApiError(NOT_FOUND, "no such customer among yours", field="customerId")
         app = info.context.services.app
-        position = await _run(lambda: app.record_script_use(
+        position = await _run(lambda: app.chat_scripts.record_use(
             cid, principal.subject_id, sid, input.version, principal.actor, datetime.now(UTC)))
         return await _payload(info, sid, position)

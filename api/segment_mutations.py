@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 from uuid import UUID
 
 import strawberry
@@ -17,6 +16,7 @@ from api.ingest import require_recorder
 from api.segment_rule_input import SegmentRuleInput, parsed_rule
 from api.segments import SegmentPayload, reads
 from api.types import to_uuid
+from application.segments import Segments
 from domain.errors import DomainError
 
 
@@ -87,7 +87,7 @@ class SegmentMutation:
         by = info.context.principal.actor
         try:
             segment_id, position = await to_thread.run_sync(
-                lambda: app.define_segment(input.name, input.description, rule, by,
+                lambda: app.segments.define(input.name, input.description, rule, by,
                                            datetime.now(UTC), input.auto_tag))
         except DomainError as error:
             raise ApiError(error.code, error.message, field=error.field) from None
@@ -101,11 +101,11 @@ class SegmentMutation:
                                      "or description); membership is re-evaluated.")
     async def revise_segment(self, info: Info[Context, None], input: ReviseSegmentInput
                              ) -> SegmentPayload:
-        def revise(app: Any, segment_id: UUID, by: str) -> int | None:
-            rule = parsed_rule(input.rule) if input.rule is not None else app.segment(segment_id).rule
-            position: int | None = app.revise_segment(segment_id, rule, by, datetime.now(UTC),
-                                                      input.name, input.description)
-            return position
+        def revise(segments: Segments, segment_id: UUID, by: str) -> int | None:
+            rule = parsed_rule(input.rule) if input.rule is not None else segments.get(
+                segment_id).rule
+            return segments.revise(segment_id, rule, by, datetime.now(UTC), input.name,
+                                   input.description)
 
         return await _change(info, input.segment_id, input.wait_for_projection,
                              input.timeout_ms, revise)
@@ -115,7 +115,7 @@ class SegmentMutation:
     async def set_segment_auto_tag(self, info: Info[Context, None],
                                    input: SetSegmentAutoTagInput) -> SegmentPayload:
         return await _change(info, input.segment_id, input.wait_for_projection,
-                             input.timeout_ms, lambda app, sid, by: app.set_segment_auto_tag(
+                             input.timeout_ms, lambda segments, sid, by: segments.set_auto_tag(
                                  sid, input.tag, by, datetime.now(UTC)))
 
     @strawberry.mutation(description="Stop maintaining a segment: every member leaves; its "
@@ -123,21 +123,21 @@ class SegmentMutation:
     async def archive_segment(self, info: Info[Context, None], input: ArchiveSegmentInput
                               ) -> SegmentPayload:
         return await _change(info, input.segment_id, input.wait_for_projection,
-                             input.timeout_ms, lambda app, sid, by: app.archive_segment(
+                             input.timeout_ms, lambda segments, sid, by: segments.archive(
                                  sid, by, datetime.now(UTC)))
 
 
 async def _change(info: Info[Context, None], segment: strawberry.ID, wait: bool,
-                  timeout_ms: int, command: Callable[[Any, UUID, str], int | None]
+                  timeout_ms: int, command: Callable[[Segments, UUID, str], int | None]
                   ) -> SegmentPayload:
     """A change of an existing, user-defined segment through the application."""
     require_recorder(info.context)
     segment_id = to_uuid(segment, "segmentId")
     await _built_in(info, segment_id)
-    app = info.context.services.app
+    segments = info.context.services.app.segments
     by = info.context.principal.actor
     try:
-        position = await to_thread.run_sync(lambda: command(app, segment_id, by))
+        position = await to_thread.run_sync(lambda: command(segments, segment_id, by))
     except DomainError as error:
         code = NOT_FOUND if error.code == "UNKNOWN_SEGMENT" else error.code
         raise ApiError(code, error.message, field=error.field) from None

@@ -236,7 +236,7 @@ class SopMutation:
         actor = info.context.principal.actor
         name, trigger, steps, stops = _definition(input)
         try:
-            sop_id, position = await to_thread.run_sync(lambda: app.define_sop(
+            sop_id, position = await to_thread.run_sync(lambda: app.sops.define(
                 name, actor, trigger, steps, actor, datetime.now(UTC),
                 stop_on_converted=stops["stop_on_converted"],
                 stop_on_opted_out=stops["stop_on_opted_out"]))
@@ -250,21 +250,21 @@ class SopMutation:
     async def revise_sop(self, info: Info[Context, None], sop_id: strawberry.ID,
                          input: SopInput) -> SopPayload:
         name, trigger, steps, stops = _definition(input)
-        return await _change(info, sop_id, lambda app, sid, by: app.revise_sop(
+        return await _change(info, sop_id, lambda app, sid, by: app.sops.revise(
             sid, name, trigger, steps, by, datetime.now(UTC), **stops))
 
     @strawberry.mutation(description="No new enrolments and no sends until resumed (steps "
                                      "more than 48 hours late then are skipped LATE).")
     async def pause_sop(self, info: Info[Context, None], sop_id: strawberry.ID) -> SopPayload:
-        return await _change(info, sop_id, lambda app, sid, by: app.pause_sop(
+        return await _change(info, sop_id, lambda app, sid, by: app.sops.pause(
             sid, by, datetime.now(UTC)))
 
     @strawberry.mutation
     async def resume_sop(self, info: Info[Context, None], sop_id: strawberry.ID) -> SopPayload:
-        return await _change(info, sop_id, lambda app, sid, by: app.resume_sop(
+        return await _change(info, sop_id, lambda app, sid, by: app.sops.resume(
             sid, by, datetime.now(UTC)))
 
     @strawberry.mutation(description="Final: running enrolments stop (archived).")
     async def archive_sop(self, info: Info[Context, None], sop_id: strawberry.ID) -> SopPayload:
-        return await _change(info, sop_id, lambda app, sid, by: app.archive_sop(
+        return await _change(info, sop_id, lambda app, sid, by: app.sops.archive(
             sid, by, datetime.now(UTC)))

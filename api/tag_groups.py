@@ -201,7 +201,7 @@ class TagGroupMutation:
                                ) -> TagGroupPayload:
         _manager(info)
         app, by = info.context.services.app, info.context.principal.actor
-        group_id, position = await _run(lambda: app.create_tag_group(
+        group_id, position = await _run(lambda: app.tags.create_group(
             input.name, input.tags, input.exclusive, by, datetime.now(UTC)))
         return await _group_payload(info, group_id, position)
 
@@ -212,7 +212,7 @@ class TagGroupMutation:
         group_id = to_uuid(input.group_id, "groupId")
         app, by = info.context.services.app, info.context.principal.actor
         position = await _run(
-            lambda: app.rename_tag_group(group_id, input.name, by, datetime.now(UTC)))
+            lambda: app.tags.rename_group(group_id, input.name, by, datetime.now(UTC)))
         return await _group_payload(info, group_id, position)
 
     @strawberry.mutation(description="Add tags to a group (those it holds are skipped).")
@@ -222,7 +222,7 @@ class TagGroupMutation:
         group_id = to_uuid(input.group_id, "groupId")
         app, by = info.context.services.app, info.context.principal.actor
         position = await _run(
-            lambda: app.add_tags_to_group(group_id, input.tags, by, datetime.now(UTC)))
+            lambda: app.tags.add_to_group(group_id, input.tags, by, datetime.now(UTC)))
         return await _group_payload(info, group_id, position)
 
     @strawberry.mutation(description="Remove a tag from a group: customers keep it, as a free "
@@ -233,7 +233,7 @@ class TagGroupMutation:
         group_id = to_uuid(input.group_id, "groupId")
         app, by = info.context.services.app, info.context.principal.actor
         position = await _run(
-            lambda: app.remove_tag_from_group(group_id, input.tag, by, datetime.now(UTC)))
+            lambda: app.tags.remove_from_group(group_id, input.tag, by, datetime.now(UTC)))
         return await _group_payload(info, group_id, position)
 
     @strawberry.mutation(description="Archive a tag group: its tags can no longer be given.")
@@ -242,7 +242,7 @@ class TagGroupMutation:
         _manager(info)
         group_id = to_uuid(input.group_id, "groupId")
         app, by = info.context.services.app, info.context.principal.actor
-        position = await _run(lambda: app.archive_tag_group(group_id, by, datetime.now(UTC)))
+        position = await _run(lambda: app.tags.archive_group(group_id, by, datetime.now(UTC)))
         return await _group_payload(info, group_id, position)
 
     @strawberry.mutation(description="Tag a customer (who and why are recorded). In an "
@@ -251,7 +251,7 @@ class TagGroupMutation:
                            ) -> TagCustomerPayload:
         cid = await _tagging_target(info, input.customer_id)
         app, by = info.context.services.app, info.context.principal.actor
-        position = await _run(lambda: app.tag_customer(cid, input.tags, by, input.reason,
+        position = await _run(lambda: app.tags.tag(cid, input.tags, by, input.reason,
                                                        datetime.now(UTC)))
         return await _customer_payload(info, cid, position)
 
@@ -261,6 +261,6 @@ class TagGroupMutation:
                              ) -> TagCustomerPayload:
         cid = await _tagging_target(info, input.customer_id)
         app, by = info.context.services.app, info.context.principal.actor
-        position = await _run(lambda: app.untag_customer(cid, input.tags, by, input.reason,
+        position = await _run(lambda: app.tags.untag(cid, input.tags, by, input.reason,
                                                          datetime.now(UTC)))
         return await _customer_payload(info, cid, position)

@@ -220,7 +220,7 @@ class TargetMutation:
         scope, subject = _subject(input.staff_id, input.department)
         kpi = kpi_column(input.kpi).name
         app, by = info.context.services.app, info.context.principal.actor
-        target_id, position = await _run(lambda: app.set_target(
+        target_id, position = await _run(lambda: app.targets.set(
             scope, subject, kind, input.period.start, kpi, input.value, by, datetime.now(UTC),
             met_at=input.met_at, exceeded_at=input.exceeded_at, trial=input.trial))
         return await _payload(info, target_id, position)
@@ -231,5 +231,5 @@ class TargetMutation:
         _manager(info)
         tid = to_uuid(target_id, "targetId")
         app, by = info.context.services.app, info.context.principal.actor
-        position = await _run(lambda: app.remove_target(tid, by, datetime.now(UTC)))
+        position = await _run(lambda: app.targets.remove(tid, by, datetime.now(UTC)))
         return await _payload(info, tid, position)

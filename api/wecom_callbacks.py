@@ -23,7 +23,7 @@ from starlette.responses import PlainTextResponse, Response
 
 from api.context import Services
 from api.wecom_crypto import CallbackRefused, WeComCrypto
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.ingestion import EventItem
 
 log = logging.getLogger(__name__)
@@ -115,7 +115,7 @@ def callback_items(corp: str, fields: dict[str, Any], staff_id: str | None = Non
     return []
 
 
-DirectoryChange = Callable[[CustomerOperations], bool]
+DirectoryChange = Callable[[Siyu], bool]
 
 
 def directory_change(corp: str, fields: dict[str, Any]) -> DirectoryChange | None:
@@ -128,14 +128,14 @@ def directory_change(corp: str, fields: dict[str, Any]) -> DirectoryChange | Non
             raise CallbackRefused("group change without ChatId")
         owner = fields.get("Owner") or None
         at = _when(fields)
-        return lambda app: app.record_group_change(corp, chat, change, owner, key, at)
+        return lambda app: app.customers.record_group_change(corp, chat, change, owner, key, at)
     if event == "change_external_tag" and change in ("create", "update", "delete", "shuffle"):
         tag_id, tag_type = fields.get("Id") or "", fields.get("TagType") or "tag"
         at = _when(fields)
         key = "wecom:" + hashlib.sha256(
             f"{corp}|tag|{change}|{tag_id}|{tag_type}|{fields.get('CreateTime')}".encode()
         ).hexdigest()[:40]
-        return lambda app: app.record_tag_change(corp, tag_id, tag_type, change, key, at)
+        return lambda app: app.customers.record_tag_change(corp, tag_id, tag_type, change, key, at)
     return None
 
 

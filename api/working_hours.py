@@ -110,7 +110,7 @@ class WorkingHoursQuery:
         if info.context.principal.kind == "customer":
             raise forbidden("working hours are for staff")
         app = info.context.services.app
-        week = await to_thread.run_sync(app.working_hours)
+        week = await to_thread.run_sync(app.working_hours.get)
         return _info(week, _always_on(week))
 
 
@@ -132,7 +132,7 @@ class WorkingHoursMutation:
         app = info.context.services.app
         try:
             position = await to_thread.run_sync(
-                lambda: app.set_working_hours(days, principal.actor, datetime.now(UTC)))
+                lambda: app.working_hours.set(days, principal.actor, datetime.now(UTC)))
         except DomainError as error:
             raise ApiError(error.code, error.message,
                            field=_input_path(error.field, list(days))) from None
@@ -141,6 +141,6 @@ class WorkingHoursMutation:
             tracker = info.context.services.tracker
             projected = await to_thread.run_sync(
                 lambda: tracker.wait(VIEW, position, WAIT_SECONDS))
-        week = await to_thread.run_sync(app.working_hours)
+        week = await to_thread.run_sync(app.working_hours.get)
         return WorkingHoursPayload(working_hours=_info(week, _always_on(week)),
                                    changed=position is not None, projected=projected)

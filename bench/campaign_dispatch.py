@@ -35,6 +35,8 @@ from uuid import UUID
 import httpx
 import psycopg
 
+from application.app import Siyu
+from application.campaign_launch import launch
 from bench.common import (
     SECRET,
     Measure,
@@ -46,10 +48,8 @@ from bench.common import (
     measure,
 )
 from bench.fake_gateway import TEMPLATE, openid
-from domain.application import CustomerOperations
 from domain.ingestion import EventItem
 from fakes.wecom import FAKE_APP_ID, FAKE_APP_SECRET
-from projections.campaign_planning import launch
 from projections.runner import BatchRunner, Tracker
 from siyu.bootstrap import build_application
 from siyu.processes import prepare_read_models, read_model_views
@@ -89,7 +89,7 @@ WORKER = textwrap.dedent("""
 
 @dataclass
 class Launched:
-    app: CustomerOperations
+    app: Siyu
     url: str
     campaign_id: UUID
     recipients: int
@@ -108,7 +108,7 @@ def _items(channel: str, customers: int, now: datetime) -> list[EventItem]:
 
 
 @contextmanager
-def projections(app: CustomerOperations) -> Iterator[Tracker]:
+def projections(app: Siyu) -> Iterator[Tracker]:
     """Every read model, projected live in threads of this process."""
     tracker = Tracker(app.factory.datastore)  # type: ignore[attr-defined]
     runners = [BatchRunner(app, v, tracker, poll_interval=0.05) for v in read_model_views()]
@@ -124,7 +124,7 @@ def projections(app: CustomerOperations) -> Iterator[Tracker]:
             thread.join(30)
 
 
-def prepare(channel: str, customers: int) -> tuple[CustomerOperations, str, UUID]:
+def prepare(channel: str, customers: int) -> tuple[Siyu, str, UUID]:
     """A fresh database with ``customers`` reachable on ``channel`` and a drafted campaign."""
     url = fresh_database()
     app = build_application(url, SECRET)
@@ -132,17 +132,17 @@ def prepare(channel: str, customers: int) -> tuple[CustomerOperations, str, UUID
     now = datetime.now(UTC) - timedelta(minutes=5)
     items = _items(channel, customers, now)
     for start in range(0, customers, BATCH):
-        app.record_batch(items[start:start + BATCH], "service:bench")
+        app.ingestion.record_batch(items[start:start + BATCH], "service:bench")
     rule: Any = {"isFriend": True} if channel == "wecom_mass" else {"ordered": {"atLeast": 1}}
-    segment_id, _ = app.define_segment("audience", "", rule, "staff:bench", now)
-    campaign_id, _ = app.draft_campaign(
+    segment_id, _ = app.segments.define("audience", "", rule, "staff:bench", now)
+    campaign_id, _ = app.campaigns.draft(
         "bench", "staff:bench", channel, segment_id,
         [{"variant_id": "a", "text": "您有 {points_balance} 积分", "template_id": TEMPLATE}],
         "staff:bench", now)
     return app, url, campaign_id
 
 
-def launch_now(app: CustomerOperations, tracker: Tracker, campaign_id: UUID) -> int:
+def launch_now(app: Siyu, tracker: Tracker, campaign_id: UUID) -> int:
     last = app.recorder.max_notification_id() or 0
     if not tracker.wait("customer_profile", last, 600):
         raise RuntimeError("the read models did not catch up")

@@ -12,10 +12,10 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from application.campaign_launch import launch
 from bench import campaign_dispatch
 from bench.common import SECRET, Measure, fresh_database, measure
 from bench.segments import GENERATE
-from projections.campaign_planning import launch
 from projections.campaigns import CampaignView
 from projections.postgres_views import CustomerProfileView
 from projections.runner import BatchRunner, Tracker
@@ -48,7 +48,7 @@ def campaign_plan(quick: bool) -> list[Measure]:
         conn.execute(PRIOR)
         conn.execute("ANALYZE")
     now = datetime.now(UTC).replace(hour=4, minute=0)  # noon in Shanghai: no quiet hours
-    segment_id, _ = app.define_segment("everyone", "", {"not": {"tagIn": ["__nobody__"]}},
+    segment_id, _ = app.segments.define("everyone", "", {"not": {"tagIn": ["__nobody__"]}},
                                        "staff:bench", now)
     profile = BatchRunner(app, CustomerProfileView(), tracker)
     profile.catch_up()
@@ -59,7 +59,7 @@ def campaign_plan(quick: bool) -> list[Measure]:
     variants: list[dict[str, Any]] = [{"variant_id": "new", "lifecycles": ["NEW"], "text": "欢迎"},
                 {"variant_id": "all", "text": "双十二 {points_balance} 积分"}]
     try:
-        campaign_id, _ = app.draft_campaign("bench", "staff:bench", "wecom_mass", segment_id,
+        campaign_id, _ = app.campaigns.draft("bench", "staff:bench", "wecom_mass", segment_id,
                                             variants, "staff:bench", now, holdout_percent=10)
         start = time.perf_counter()
         _, result = launch(app, tracker, campaign_id, "staff:bench", now, wait_seconds=300)

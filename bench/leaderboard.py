@@ -85,9 +85,9 @@ def fanout(quick: bool) -> list[Measure]:
     rounds = 10 if quick else 30
     url = fresh_database()
     app = build_application(url, SECRET)
-    staff = [str(app.hire_staff("sales", "front_office" if s % 2 else "middle_office", f"s{s}",
+    staff = [str(app.staff.hire("sales", "front_office" if s % 2 else "middle_office", f"s{s}",
                                 "staff:bench", DAY - timedelta(days=30))) for s in range(STAFF)]
-    app.record_batch([_friend(s, i) for i, s in enumerate(staff)], "service:bench")
+    app.ingestion.record_batch([_friend(s, i) for i, s in enumerate(staff)], "service:bench")
     tracker = prepare_read_models(app)
     runners = [BatchRunner(app, view, tracker, poll_interval=0.5) for view in read_model_views()]
     for runner in runners:
@@ -133,7 +133,7 @@ async def _run(app: Any, staff: list[str], port: int, token: str, rounds: int) -
         clients.round = r
         clients.changed.clear()
         item = _friend(staff[(r * 7) % len(staff)], 1000 + r)
-        await asyncio.to_thread(app.record_batch, [item], "service:bench")
+        await asyncio.to_thread(app.ingestion.record_batch, [item], "service:bench")
         committed = time.perf_counter()
         deadline = time.monotonic() + 10
         while len(clients.arrived.get(r, [])) < SUBSCRIBERS:

@@ -28,7 +28,7 @@ def merge_p99(quick: bool) -> list[Measure]:
             who = ("mall_member", f"{side}{p}")
             result = None
             for start in range(0, HISTORY, 1000):
-                result = writer.record_batch(
+                result = writer.ingestion.record_batch(
                     [EventItem(f"{side}{p}-{start + i}", "CONTENT_VIEWED", who, now,
                                content_id=f"c{i % 40}") for i in range(1000)], "service:bench")
             assert result is not None
@@ -44,7 +44,7 @@ def merge_p99(quick: bool) -> list[Measure]:
     for a, b in ids:
         assert a is not None and b is not None
         began = time.perf_counter()
-        app.merge_customers(a, b, "staff:bench", now)
+        app.identity.merge(a, b, "staff:bench", now)
         commands.append((time.perf_counter() - began) * 1000)
         began = time.perf_counter()
         runner.catch_up()

@@ -19,18 +19,18 @@ def referral_attribution(quick: bool) -> list[Measure]:
     url = fresh_database()
     app = build_application(url, SECRET)
     at = datetime.now(UTC) - timedelta(hours=1)
-    campaign_id, _ = app.draft_referral_campaign(
+    campaign_id, _ = app.referrals.draft_campaign(
         "bench", at - timedelta(days=1), None, {"kind": "coupon", "value": 1000, "valid_days": 30},
         "staff:bench", at, invitee_reward={"kind": "points", "value": 10})
-    app.activate_referral_campaign(campaign_id, "staff:bench", at)
-    inviters = app.record_batch([EventItem(f"i{n}", "REGISTERED", ("mall_member", f"i{n}"), at)
+    app.referrals.activate_campaign(campaign_id, "staff:bench", at)
+    inviters = app.ingestion.record_batch([EventItem(f"i{n}", "REGISTERED", ("mall_member", f"i{n}"), at)
                                  for n in range(100)], "service:bench")
-    codes = [app.invite_code(campaign_id, o.customer_id, "service:bench", at)
+    codes = [app.referrals.invite_code(campaign_id, o.customer_id, "service:bench", at)
              for o in inviters.outcomes if o.customer_id is not None]
     total = 2000 if quick else 10000
     began = time.perf_counter()
     for start in range(0, total, BATCH):
-        result = app.record_batch([
+        result = app.ingestion.record_batch([
             EventItem(f"f{n}", "FRIEND_ADDED", ("wecom_external:wwbench", f"f{n}"), at,
                       staff_id="s1", state=codes[n % len(codes)])
             for n in range(start, start + BATCH)], "service:wecom")
@@ -45,15 +45,15 @@ def coupon_redeem_p99(quick: bool) -> list[Measure]:
     url = fresh_database()
     app = build_application(url, SECRET)
     at = datetime.now(UTC) - timedelta(hours=1)
-    holder = app.record_batch([EventItem("h", "REGISTERED", ("mall_member", "h"), at)],
+    holder = app.ingestion.record_batch([EventItem("h", "REGISTERED", ("mall_member", "h"), at)],
                               "service:bench").outcomes[0].customer_id
     assert holder is not None
-    codes = [app.grant_coupon(holder, 1000, 30, "staff:bench", at)[1]
+    codes = [app.referrals.grant_coupon(holder, 1000, 30, "staff:bench", at)[1]
              for _ in range(100 if quick else 500)]
     times: list[float] = []
     for code in codes:
         began = time.perf_counter()
-        app.redeem_coupon_code(code, "staff:till", at, store_id="store-1")
+        app.referrals.redeem_coupon_code(code, "staff:till", at, store_id="store-1")
         times.append((time.perf_counter() - began) * 1000)
     app.close()
     return [measure("coupon_redeem_p99", p99(times), "ms")]

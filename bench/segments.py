@@ -23,9 +23,9 @@ from typing import Any
 import psycopg
 from psycopg.rows import DictRow, dict_row
 
+from application.app import Siyu
 from bench import workload
 from bench.common import SECRET, Measure, fresh_database, measure, median
-from domain.application import CustomerOperations
 from domain.ingestion import EventItem
 from domain.segment_rules import Rule, parse_rule
 from projections.postgres_views import CustomerProfileView
@@ -189,25 +189,25 @@ def segment_eval(quick: bool) -> list[Measure]:
 
 # -- logs through the application ----------------------------------------------------------
 
-def _record(app: CustomerOperations, items: list[EventItem]) -> float:
+def _record(app: Siyu, items: list[EventItem]) -> float:
     start = time.perf_counter()
     for i in range(0, len(items), BATCH):
-        result = app.record_batch(items[i:i + BATCH], "service:bench")
+        result = app.ingestion.record_batch(items[i:i + BATCH], "service:bench")
         assert all(o.status == "accepted" for o in result.outcomes), result.outcomes[:3]
     return time.perf_counter() - start
 
 
-def _define(app: CustomerOperations, rules: list[Rule]) -> int:
+def _define(app: Siyu, rules: list[Rule]) -> int:
     position = 0
     for n, rule in enumerate(rules):
-        _, position = app.define_segment(f"bench segment {n}", "", rule, "staff:bench",
+        _, position = app.segments.define(f"bench segment {n}", "", rule, "staff:bench",
                                          datetime.now(UTC))
     return position
 
 
 @contextmanager
 def _log(events: int, customers: int, segments: int
-         ) -> Iterator[tuple[CustomerOperations, Tracker]]:
+         ) -> Iterator[tuple[Siyu, Tracker]]:
     """A fresh database with ``segments`` defined, then ``events`` workload events."""
     url = fresh_database()
     app = build_application(url, SECRET)
@@ -219,7 +219,7 @@ def _log(events: int, customers: int, segments: int
         app.close()
 
 
-def _catch_up(app: CustomerOperations, tracker: Tracker) -> dict[str, float]:
+def _catch_up(app: Siyu, tracker: Tracker) -> dict[str, float]:
     """Seconds per read model, every view of ``read_model_views()`` caught up in turn."""
     runners = [BatchRunner(app, view, tracker) for view in read_model_views()]
     times = {}

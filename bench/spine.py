@@ -46,10 +46,10 @@ def ingest_app(quick: bool) -> list[Measure]:
     total = 20_000 if quick else 100_000
     events = workload.items(total, customers=total // 10)
     batches = [events[i:i + BATCH] for i in range(0, total, BATCH)]
-    app.record_batch(workload.items(BATCH, customers=100, seed=99, prefix="warm"), "bench")
+    app.ingestion.record_batch(workload.items(BATCH, customers=100, seed=99, prefix="warm"), "bench")
     start = time.perf_counter()
     for batch in batches:
-        app.record_batch(batch, "service:bench")
+        app.ingestion.record_batch(batch, "service:bench")
     rate = total / (time.perf_counter() - start)
     app.close()
     return [measure("ingest_app", rate, "events/s", copy_baseline(url))]
@@ -95,7 +95,7 @@ def append_cost(quick: bool) -> list[Measure]:
     now = datetime.now(UTC)
 
     def record(n: int) -> None:
-        result = app.record_batch([EventItem(f"a{n}", "CONTENT_VIEWED", who, now,
+        result = app.ingestion.record_batch([EventItem(f"a{n}", "CONTENT_VIEWED", who, now,
                                              content_id="c")], "service:bench")
         assert result.outcomes[0].status == "accepted"
 
@@ -103,14 +103,14 @@ def append_cost(quick: bool) -> list[Measure]:
     early = _append_seconds(record, 0, probes)
     filler = 10_000 - probes
     for i in range(0, filler, BATCH):
-        app.record_batch([EventItem(f"f{i + j}", "CONTENT_VIEWED", who, now, content_id="c")
+        app.ingestion.record_batch([EventItem(f"f{i + j}", "CONTENT_VIEWED", who, now, content_id="c")
                           for j in range(min(BATCH, filler - i))], "service:bench")
     late = _append_seconds(record, 20_000, probes)
     app.close()
     # A fresh process (empty cache) loads the latest snapshot plus < 100 events.
     cold_app = build_application(url, SECRET)
     cold_start = time.perf_counter()
-    cold_app.record_batch([EventItem("cold", "CONTENT_VIEWED", who, now, content_id="c")],
+    cold_app.ingestion.record_batch([EventItem("cold", "CONTENT_VIEWED", who, now, content_id="c")],
                           "service:bench")
     cold = time.perf_counter() - cold_start
     cold_app.close()
@@ -133,7 +133,7 @@ def _profile_fixture() -> tuple[str, list[str], str]:
     url = fresh_database()
     app = build_application(url, SECRET)
     for i in range(0, 5000, BATCH):
-        app.record_batch(workload.items(BATCH, customers=500, seed=i), "service:bench")
+        app.ingestion.record_batch(workload.items(BATCH, customers=500, seed=i), "service:bench")
     tracker = Tracker(app.factory.datastore)  # type: ignore[attr-defined]
     for view in (CustomerProfileView(), StaffDirectoryView()):
         BatchRunner(app, view, tracker).catch_up()

@@ -17,8 +17,8 @@ from uuid import UUID
 
 import psycopg
 
+from application.app import Siyu
 from bench.common import SECRET, Measure, fresh_database, measure
-from domain.application import CustomerOperations
 from domain.ingestion import EventItem
 from projections.organisation import StaffAssignmentView
 from projections.runner import BatchRunner, Tracker
@@ -74,21 +74,21 @@ def _kpi_items(staff: list[UUID], events: int, customers: int, seed: int) -> lis
 
 
 def _prepared(events: int, customers: int, late_share: float | None
-              ) -> tuple[CustomerOperations, Tracker, str]:
+              ) -> tuple[Siyu, Tracker, str]:
     url = fresh_database()
     app = build_application(url, SECRET)
     app.clock = lambda: START + timedelta(days=60)
-    staff = [app.hire_staff("sales", "front_office" if s % 2 else "middle_office", f"s{s}",
+    staff = [app.staff.hire("sales", "front_office" if s % 2 else "middle_office", f"s{s}",
                             "staff:bench", START - timedelta(days=1)) for s in range(STAFF)]
     items = kpi_items(staff, events, customers, late_share=late_share)
     for start in range(0, len(items), 1000):
-        app.record_batch(items[start:start + 1000], "service:bench")
+        app.ingestion.record_batch(items[start:start + 1000], "service:bench")
     tracker = Tracker(app.factory.datastore)  # type: ignore[attr-defined]
     BatchRunner(app, StaffAssignmentView(), tracker).catch_up()
     return app, tracker, url
 
 
-def _throughput(app: CustomerOperations, tracker: Tracker, url: str) -> float:
+def _throughput(app: Siyu, tracker: Tracker, url: str) -> float:
     """KPI events per second through the view, from an empty read model."""
     runner = BatchRunner(app, StaffPerformanceView(), tracker, page_size=5000)
     started = time.perf_counter()

@@ -1,7 +1,7 @@
 """The ``Campaign`` aggregate: one outbound campaign, from draft to its report.
 
 draft → scheduled → running → completed, or cancelled from any state before completion.
-At launch the audience is frozen: the planner (``projections.campaign_planning``) applies
+At launch the audience is frozen: the launch (``application.campaign_launch``) applies
 the restraint rules (:mod:`domain.restraint`) to the segment's members and the launch
 records, in one transaction, the plan's summary and every recipient (chunks of
 :data:`CHUNK` in ``RecipientsPlanned`` events) and every exclusion with its reason. Each
@@ -33,6 +33,10 @@ MAX_TEXT = 2000
 VARIABLES = frozenset({"member_level", "points_balance", "favourite_category", "lifecycle"})
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 GOALS = frozenset({"order_paid"})
+
+
+class UnknownCampaign(DomainError):
+    code = "UNKNOWN_CAMPAIGN"
 
 
 class CampaignStateError(DomainError):

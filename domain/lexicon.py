@@ -8,7 +8,7 @@ term stays in the history. Every change is an event, so the lexicon's version
 is the aggregate's version and any past lexicon can be rebuilt.
 
 Terms are brand configuration, not personal data. Messages are scanned against
-the lexicon at ingestion (:mod:`domain.supervising`); their text is never stored
+the lexicon at ingestion (:mod:`application.supervision`); their text is never stored
 in an event.
 """
 

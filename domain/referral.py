@@ -26,12 +26,15 @@ from __future__ import annotations
 import re
 import secrets
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import DomainError, InvalidInput
+
+if TYPE_CHECKING:
+    from domain.customer import Customer
 
 REWARD_KINDS = frozenset({"coupon", "points"})
 RULES = ("inviter", "invitee")
@@ -267,3 +270,11 @@ class InviteCode(Aggregate):
         self.code = code
         self.campaign_id = campaign_id
         self.inviter_id = inviter_id
+
+
+def is_new_invitee(customer: Customer) -> bool:
+    """New to the private domain: no staff friend or owner ever, no paid order, no referrer.
+
+    Only a new invitee is attributed to the inviter whose code brought them."""
+    return (customer.owner is None and not customer.friends and not customer.orders
+            and customer.referred_by is None)

@@ -48,6 +48,14 @@ CONVERTED, OPTED_OUT, ARCHIVED, LEFT_GROUP = "converted", "opted_out", "archived
 STATES = ("active", "paused", "archived")
 
 
+class UnknownSop(DomainError):
+    code = "UNKNOWN_SOP"
+
+
+class SopAlreadyDefined(DomainError):
+    code = "SOP_ALREADY_DEFINED"
+
+
 class SopStateError(DomainError):
     code = "SOP_STATE"
 

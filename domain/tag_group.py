@@ -7,7 +7,7 @@ the read model, but its tags can no longer be given to customers.
 
 That a tag belongs to at most one live group is a rule across groups: the
 application enforces it with a side table written in the same transaction as
-the group's events (see :mod:`domain.tagging`); this aggregate keeps the rules
+the group's events (see :mod:`application.tags`); this aggregate keeps the rules
 about itself.
 """
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Sequence
 from datetime import datetime
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
@@ -34,6 +35,11 @@ def check_label(value: str, field: str) -> str:
     if any(unicodedata.category(c) in _REFUSED_CATEGORIES for c in label):
         raise InvalidInput(f"{field} must not contain control characters", field=field)
     return label
+
+
+def exclusive_reason(group_id: UUID) -> str:
+    """Why a tag was removed: another tag of its exclusive group replaced it."""
+    return f"exclusive:{group_id}"
 
 
 def check_tags(tags: Sequence[str], field: str = "tags") -> list[str]:

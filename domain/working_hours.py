@@ -8,19 +8,13 @@ Until the first change every minute counts.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol, cast
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import NAMESPACE_URL, uuid5
 
-from eventsourcing.application import AggregateNotFoundError, Repository
 from eventsourcing.domain import Aggregate, event
 
 from domain.working_time import ALWAYS, Week, parse_week
-
-if TYPE_CHECKING:
-    from domain.application import _Batch
-    from domain.customer import Customer
 
 WORKING_HOURS_ID = uuid5(NAMESPACE_URL, "https://siyu.invalid/working-hours")
 
@@ -59,32 +53,3 @@ class WorkingHours(Aggregate):
 
     def current(self) -> Week:
         return ALWAYS if self.week is None else Week.from_json(self.week)
-
-
-class _Host(Protocol):
-    @property
-    def repository(self) -> Repository[UUID]: ...
-
-    def _transact(self, decide: Callable[[_Batch], None]) -> int | None: ...
-
-
-class WorkingHoursCommands:
-    def working_hours(self: _Host) -> Week:
-        try:
-            found: Any = self.repository.get(WORKING_HOURS_ID)
-        except AggregateNotFoundError:
-            return ALWAYS
-        return cast(WorkingHours, found).current()
-
-    def set_working_hours(self: _Host, days: Mapping[str, Sequence[tuple[str, str]]], by: str,
-                          occurred_at: datetime) -> int | None:
-        """Returns the log position of the change (None if the hours were already these)."""
-        def decide(batch: _Batch) -> None:
-            try:
-                hours: Any = self.repository.get(WORKING_HOURS_ID)
-            except AggregateNotFoundError:
-                hours = WorkingHours.create()
-            if hours.change(days, by, occurred_at):
-                batch.aggregates[WORKING_HOURS_ID] = cast("Customer", hours)
-
-        return self._transact(decide)

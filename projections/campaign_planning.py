@@ -14,7 +14,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 from uuid import UUID
 
 from psycopg import Connection
@@ -129,39 +128,5 @@ def plan_audience(conn: Connection[DictRow], plan: Plan, segment_id: UUID, polic
     return result
 
 
-class LaunchRefused(Exception):
-    """The campaign projection is not caught up: planning now could exceed caps."""
-
-
+#: The advisory lock that serialises launches (and the SOP worker's cap reads with them).
 LAUNCH_LOCK = 7368101
-
-
-def launch(app: Any, tracker: Any, campaign_id: UUID, by: str, now: datetime, *,
-           wait_seconds: float = 10.0) -> tuple[int | None, PlanResult]:
-    """Plan and launch one campaign, serialised with every other launch.
-
-    Caps count the planned sends of other campaigns, so a launch waits (under a
-    PostgreSQL advisory lock) until the ``campaign`` projection has every launch
-    before it (and the ``sop`` projection every SOP step sent, once it runs), plans,
-    records the launch, and waits until the projection has it too.
-    """
-    datastore = app.factory.datastore
-    with datastore.get_connection() as lock:
-        lock.execute("SELECT pg_advisory_lock(%s)", (LAUNCH_LOCK,))
-        try:
-            latest = app.recorder.max_notification_id() or 0
-            if not tracker.wait("campaign", latest, wait_seconds):
-                raise LaunchRefused("the campaign projection is behind the log")
-            # SOP steps sent count toward the caps too (where the sop read model runs)
-            if tracker.position("sop") and not tracker.wait("sop", latest, wait_seconds):
-                raise LaunchRefused("the sop projection is behind the log")
-            campaign = app.campaign(campaign_id)
-            with datastore.get_connection() as conn:
-                result = plan_audience(conn, campaign.plan(), UUID(campaign.segment_id),
-                                       app.contact_policy(), now)
-            position = app.launch_campaign(campaign_id, now, result.decisions, by, now)
-            if position is not None and not tracker.wait("campaign", position, wait_seconds):
-                raise LaunchRefused("the launch is recorded; the projection is behind")
-            return position, result
-        finally:
-            lock.execute("SELECT pg_advisory_unlock(%s)", (LAUNCH_LOCK,))

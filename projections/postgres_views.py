@@ -26,7 +26,7 @@ from projections.segment_engine import Cause
 from projections.segment_store import SegmentPage
 
 Row = dict[str, Any]
-EVENTS = "siyu_events"  # the application's events table (CustomerOperations.name + _events)
+EVENTS = "siyu_events"  # the application's events table (Siyu.name + _events)
 
 
 def _json_default(value: Any) -> Any:

@@ -6,7 +6,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from adapters.recorders import SiyuMemoryRecorder
 from adapters.vault import AesGcmVault, derive_key
-from domain.application import CustomerOperations
+from application.app import Siyu
 
 RECORDER_TOPIC = "adapters.recorders:SiyuPostgresRecorder"
 
@@ -39,11 +39,11 @@ def postgres_env(database_url: str, *, pool_size: int = 5, max_overflow: int = 2
 
 
 def build_application(database_url: str | None, secret: bytes, *, wait: int = 30
-                      ) -> CustomerOperations:
+                      ) -> Siyu:
     """The application on PostgreSQL, or in memory when ``database_url`` is None;
     ``wait``: seconds a write waits for a connection (the API answers sooner)."""
     vault = AesGcmVault(secret)
     key = derive_key(secret, "blind-index")
     if database_url is None:
-        return CustomerOperations(vault=vault, blind_key=key, recorder=SiyuMemoryRecorder())
-    return CustomerOperations(postgres_env(database_url, wait=wait), vault=vault, blind_key=key)
+        return Siyu(vault=vault, blind_key=key, recorder=SiyuMemoryRecorder())
+    return Siyu(postgres_env(database_url, wait=wait), vault=vault, blind_key=key)

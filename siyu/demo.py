@@ -20,10 +20,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import NAMESPACE_URL, UUID, uuid5
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.ingestion import EventItem, OrderItem
 from domain.segment import SegmentAlreadyDefined
-from domain.sopping import SopAlreadyDefined
+from domain.sop import SopAlreadyDefined
 from domain.staff import Staff
 from domain.working_time import WEEKDAYS
 from projections.topics import stored_topics
@@ -85,7 +85,7 @@ class DemoResult:
     friendly_staff: UUID | None
 
 
-def _hired_staff(app: CustomerOperations) -> list[tuple[UUID, str]]:
+def _hired_staff(app: Siyu) -> list[tuple[UUID, str]]:
     """Staff hired by an earlier run, oldest first (the demo hires once)."""
     found: list[tuple[UUID, str]] = []
     start = 0
@@ -100,14 +100,14 @@ def _hired_staff(app: CustomerOperations) -> list[tuple[UUID, str]]:
         start = page[-1].id
 
 
-def _hire(app: CustomerOperations, rng: random.Random, now: datetime) -> list[tuple[UUID, str]]:
+def _hire(app: Siyu, rng: random.Random, now: datetime) -> list[tuple[UUID, str]]:
     staff = _hired_staff(app)
     if staff:
         return staff
     hired_at = now - timedelta(days=90)
     for n, (role, department) in enumerate(STAFF_PLAN):
         name = rng.choice(SURNAMES) + rng.choice(GIVEN)
-        staff.append((app.hire_staff(role, department, name, "system:demo", hired_at,
+        staff.append((app.staff.hire(role, department, name, "system:demo", hired_at,
                                      wecom_user_id=f"demo-staff-{n:02d}"), role))
     return staff
 
@@ -250,14 +250,14 @@ def _engagement(n: int, rng: random.Random, now: datetime, first: datetime,
     return [e for e in out if e.occurred_at < now]
 
 
-def load(app: CustomerOperations, *, customers: int = 2000, seed: int = 2026,
+def load(app: Siyu, *, customers: int = 2000, seed: int = 2026,
          now: datetime | None = None, batch: int = 1000) -> DemoResult:
     rng = random.Random(seed)
     now = now or datetime.now(UTC)
     started = time.perf_counter()
     staff = _hire(app, random.Random(seed + 1), now)
     # Service hours 09:00-21:00 every day, in force before the demo month (a no-op on re-runs)
-    app.set_working_hours({day: [("09:00", "21:00")] for day in WEEKDAYS}, "service:demo",
+    app.working_hours.set({day: [("09:00", "21:00")] for day in WEEKDAYS}, "service:demo",
                           now - timedelta(days=31))
     front = [sid for sid, role in staff if role in ("sales", "service", "chief_chat_officer")]
     demo_staff.lexicon(app, now)
@@ -268,7 +268,7 @@ def load(app: CustomerOperations, *, customers: int = 2000, seed: int = 2026,
     accepted = duplicates = rejected = 0
     sample: UUID | None = None
     for i in range(0, len(items), batch):
-        result = app.record_batch(items[i:i + batch], "service:demo")
+        result = app.ingestion.record_batch(items[i:i + batch], "service:demo")
         accepted += result.count("accepted")
         duplicates += result.count("duplicate")
         rejected += result.count("rejected")
@@ -295,17 +295,17 @@ def segment_id(name: str) -> UUID:
     return uuid5(NAMESPACE_URL, f"https://siyu.invalid/demo/segment/{name}")
 
 
-def _define_segments(app: CustomerOperations, now: datetime) -> None:
+def _define_segments(app: Siyu, now: datetime) -> None:
     for name, description, rule, tag in SEGMENTS:
         with contextlib.suppress(SegmentAlreadyDefined):  # an earlier demo run defined it
-            app.define_segment(name, description, rule, "service:demo", now, tag,
-                               segment_id=segment_id(name))
+            app.segments.define(name, description, rule, "service:demo", now, tag,
+                                segment_id=segment_id(name))
 
 
 WELCOME_SOP = uuid5(NAMESPACE_URL, "https://siyu.invalid/demo/sop/welcome")
 
 
-def _define_sop(app: CustomerOperations, now: datetime) -> None:
+def _define_sop(app: Siyu, now: datetime) -> None:
     """A welcome SOP for new friends: day 0, day 3 guide, day 7 coupon (WeCom, from the owner).
 
     Defined after the history, so only friends added from now on are enrolled."""
@@ -314,7 +314,7 @@ def _define_sop(app: CustomerOperations, now: datetime) -> None:
                 "variants": [{"variant_id": "all", "text": text}]}
 
     with contextlib.suppress(SopAlreadyDefined):  # an earlier demo run defined it
-        app.define_sop("新好友欢迎 SOP", "service:demo", {"kind": "friend_added"}, [
+        app.sops.define("新好友欢迎 SOP", "service:demo", {"kind": "friend_added"}, [
             step(0, "欢迎加入, 您当前积分 {points_balance}"),
             step(72, "新手指南 - 会员等级 {member_level} 的专属权益"),
             step(168, "送您一张 {favourite_category} 品类优惠券")],

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, time, timedelta
 from uuid import UUID
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.items import EventItem
 from domain.working_time import SHANGHAI
 
@@ -83,13 +83,13 @@ def courtesies(n: int, rng: random.Random, now: datetime, first: datetime,
     return out
 
 
-def lexicon(app: CustomerOperations, now: datetime) -> None:
+def lexicon(app: Siyu, now: datetime) -> None:
     """The demo's sensitive terms, in force before the demo month."""
     for category, terms in TERMS.items():
-        app.add_sensitive_terms(category, terms, BY, now - timedelta(days=32))
+        app.supervision.add_terms(category, terms, BY, now - timedelta(days=32))
 
 
-def execution(app: CustomerOperations, rng: random.Random, now: datetime,
+def execution(app: Siyu, rng: random.Random, now: datetime,
               front: Sequence[UUID]) -> None:
     """Moments posts and weekly marketing tasks of the front-line members, last 4 weeks."""
     monday = (now.astimezone(SHANGHAI) - timedelta(days=now.astimezone(SHANGHAI).weekday()))
@@ -97,26 +97,26 @@ def execution(app: CustomerOperations, rng: random.Random, now: datetime,
         for d in range(30):
             if rng.random() < 0.45:
                 at = now - timedelta(days=d, hours=rng.uniform(1, 10))
-                app.record_moment_posted(member, f"demo-moment-{d}", BY, at)
+                app.staff.record_moment_posted(member, f"demo-moment-{d}", BY, at)
         for week in range(4):
             start = datetime.combine((monday - timedelta(weeks=week)).date(), time(9),
                                      SHANGHAI).astimezone(UTC)
             for kind, title in (("moments_post", "本周朋友圈 3 条"),
                                 ("follow_up", "回访上周下单客户")):
-                task_id, position = app.assign_marketing_task(
+                task_id, position = app.marketing_tasks.assign(
                     f"demo:{member}:{start.date()}:{kind}", title, kind, member,
                     start + timedelta(days=5), BY, start)
                 done = start + timedelta(days=rng.uniform(1, 5))
                 completes = rng.random() < 0.75  # drawn on every run: a re-run stays in step
                 if position is not None and done < now and completes:
-                    app.complete_marketing_task(task_id, member, None, [], BY, done)
+                    app.marketing_tasks.complete(task_id, member, None, [], BY, done)
 
 
-def targets(app: CustomerOperations, now: datetime, front: Sequence[UUID]) -> None:
+def targets(app: Siyu, now: datetime, front: Sequence[UUID]) -> None:
     """This month's targets: GMV and new friends per member, GMV for the front office."""
     today = now.astimezone(SHANGHAI).date()
     at = now - timedelta(days=now.astimezone(SHANGHAI).day - 1)
     for member in front:
-        app.set_target("staff", str(member), "month", today, "gmv_fen", 1_500_000, BY, at)
-        app.set_target("staff", str(member), "month", today, "friends_new", 60, BY, at)
-    app.set_target("department", "front_office", "month", today, "gmv_fen", 20_000_000, BY, at)
+        app.targets.set("staff", str(member), "month", today, "gmv_fen", 1_500_000, BY, at)
+        app.targets.set("staff", str(member), "month", today, "friends_new", 60, BY, at)
+    app.targets.set("department", "front_office", "month", today, "gmv_fen", 20_000_000, BY, at)

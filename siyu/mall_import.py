@@ -45,7 +45,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
-from domain.application import BatchResult
+from application.ingestion import BatchResult
 from domain.errors import InvalidIdentity
 from domain.identity import Identity, parse_identity
 from domain.items import EventItem, OrderItem
@@ -602,7 +602,7 @@ def command(settings: Settings, path: Path, fmt: str | None, batch: int) -> int:
     assert settings.database_url is not None
     app = build_application(settings.database_url, settings.secret)
     try:
-        return run(app, path, fmt, batch=batch)
+        return run(app.ingestion, path, fmt, batch=batch)
     except FileFormatError as error:
         print(f"\nsiyu import-orders: {path.name}: {error}", file=sys.stderr)
         return 2

@@ -7,7 +7,7 @@ import signal
 import threading
 from typing import Any
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from projections.campaigns import CampaignView
 from projections.chat_scripts import ChatScriptView
 from projections.coupons import CouponLedgerView
@@ -36,7 +36,7 @@ def read_model_views() -> list[View]:
             CouponLedgerView(), SopView(), MarketingTaskView()]
 
 
-def prepare_read_models(app: CustomerOperations) -> Tracker:
+def prepare_read_models(app: Siyu) -> Tracker:
     """Create (or migrate to the current version) every read model's tables."""
     tracker = Tracker(app.factory.datastore)  # type: ignore[attr-defined]
     for view in read_model_views():
@@ -109,7 +109,7 @@ def retry_quarantined(settings: Settings) -> dict[str, tuple[int, int]]:
     return outcome
 
 
-def catch_up(app: CustomerOperations) -> None:
+def catch_up(app: Siyu) -> None:
     tracker = Tracker(app.factory.datastore)  # type: ignore[attr-defined]
     for view in read_model_views():
         BatchRunner(app, view, tracker).catch_up()

@@ -19,7 +19,7 @@ from typing import Any, cast
 
 from adapters.campaign_gateway import CampaignGateway
 from adapters.wecom_client import OutboundGateway, StaffMessageGateway
-from domain.application import CustomerOperations
+from application.app import Siyu
 from siyu import gateways
 from siyu.bootstrap import build_application
 from siyu.settings import Settings
@@ -50,7 +50,7 @@ def options_for(settings: Settings, *, threads: int = 4, produce: bool = True
 def build_worker(settings: Settings, *, threads: int = 4,
                  options: WorkerOptions | None = None,
                  gateway: OutboundGateway | None = None,
-                 app: CustomerOperations | None = None,
+                 app: Siyu | None = None,
                  campaign_gateway: CampaignGateway | None = None,
                  campaigns: bool = True) -> WorkerProcess:
     """Wire a worker process from settings (nothing runs until ``start()``).

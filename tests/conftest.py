@@ -17,7 +17,7 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from fakes.wecom import RunningFakeWeCom, run_fake_wecom
 from siyu.bootstrap import build_application
 
@@ -72,7 +72,7 @@ def pg_url(pg_server: str) -> str:
 
 
 @pytest.fixture
-def pg_app(pg_url: str) -> Iterator[CustomerOperations]:
+def pg_app(pg_url: str) -> Iterator[Siyu]:
     app = build_application(pg_url, SECRET)
     yield app
     app.close()
@@ -86,7 +86,7 @@ def fake_wecom() -> Iterator[RunningFakeWeCom]:
 
 
 @pytest.fixture
-def memory_app() -> CustomerOperations:
+def memory_app() -> Siyu:
     return build_application(None, SECRET)
 
 
@@ -95,7 +95,7 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def count_stored_events_read(app: CustomerOperations) -> list[int]:
+def count_stored_events_read(app: Siyu) -> list[int]:
     """Make ``app`` record how many stored events each read of a stream returns."""
     read: list[int] = []
     original = app.recorder.select_events

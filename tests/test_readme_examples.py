@@ -35,7 +35,7 @@ from starlette.testclient import TestClient
 
 from adapters.tokens import ensure_token_table, issue_token
 from api.app import create_app
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.ingestion import EventItem
 from siyu import demo
 from siyu.bootstrap import build_application
@@ -163,10 +163,10 @@ def _pick(url: str, front: list[str]) -> dict[str, str]:
             "<segment id>": str(demo.segment_id("已购客户"))}
 
 
-def _raise_an_alert(app: CustomerOperations, url: str, staff: str, now: datetime) -> str:
+def _raise_an_alert(app: Siyu, url: str, staff: str, now: datetime) -> str:
     """A staff message with a term of the demo lexicon, and the worker that turns it into an alert."""
     term = TERMS["private_order"][0]
-    app.record_batch([EventItem("docs-sensitive-1", "MESSAGE_SENT", ("wx_unionid", "oDocsReader"),
+    app.ingestion.record_batch([EventItem("docs-sensitive-1", "MESSAGE_SENT", ("wx_unionid", "oDocsReader"),
                                 now - timedelta(minutes=5), staff_id=staff, message_kind="text",
                                 text=f"可以{term}吗")], "service:docs")
     catch_up(app)
@@ -179,7 +179,7 @@ def _raise_an_alert(app: CustomerOperations, url: str, staff: str, now: datetime
     return str(row[0])
 
 
-def _build_reports(app: CustomerOperations, url: str, now: datetime) -> date:
+def _build_reports(app: Siyu, url: str, now: datetime) -> date:
     day = now.astimezone(SHANGHAI).date() - timedelta(days=1)
     with ConnectionPool(url, min_size=1, max_size=2) as pool:
         build_daily_reports(ReportDeps(app=app, store=ReportStore(pool),

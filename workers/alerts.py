@@ -38,7 +38,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from adapters.wecom_client import Outcome, StaffMessageGateway
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.customer import Customer
 from domain.staff import MANAGER_ROLES
 from domain.staff_alert import (
@@ -309,7 +309,7 @@ def alert_text(alert: StaffAlert) -> str:
 
 @dataclass(slots=True)
 class AlertDeps:
-    app: CustomerOperations
+    app: Siyu
     store: AlertStore
     gateway: StaffMessageGateway
     retry: RetryPolicy = field(default_factory=RetryPolicy)
@@ -330,7 +330,7 @@ def deliver_staff_alert(deps: AlertDeps, key: str) -> None:
     item = deps.store.get(key)
     if item is None or item.status != "pending":
         return
-    alert, _ = deps.app.raise_alert(
+    alert, _ = deps.app.supervision.raise_alert(
         key, item.kind, item.staff_id, None if item.customer_id is None else str(item.customer_id),
         recipients_for(deps, item), item.context, item.occurred_at)
     pending = [r for r in alert.recipients if r not in alert.outcomes]
@@ -341,7 +341,7 @@ def deliver_staff_alert(deps: AlertDeps, key: str) -> None:
         if result.outcome is Outcome.TRANSIENT_FAILURE:
             transient = result.reason
             continue
-        deps.app.record_alert_delivery(alert.id, recipient, result.message_id,
+        deps.app.supervision.record_alert_delivery(alert.id, recipient, result.message_id,
                                        None if result.delivered else result.reason, deps.clock())
     if transient is not None:
         raise TransientSendError(f"alert {alert.id}: {transient}")

@@ -20,7 +20,7 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import dict_row
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ LIMIT %s
 
 
 class AutoTagger:
-    def __init__(self, app: CustomerOperations, database_url: str, *, batch: int = 500,
+    def __init__(self, app: Siyu, database_url: str, *, batch: int = 500,
                  poll_interval: float = 1.0,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.app = app
@@ -65,7 +65,7 @@ class AutoTagger:
         tagged = 0
         for segment_id, tag, customer_id in self.candidates():
             try:
-                if self.app.apply_auto_tag(segment_id, customer_id, tag, self.clock()):
+                if self.app.tags.apply_auto_tag(segment_id, customer_id, tag, self.clock()):
                     tagged += 1
             except DomainError as error:
                 # e.g. the tag's group was archived: say so once, do not retry in a loop

@@ -37,9 +37,9 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from adapters.campaign_gateway import BATCH_LIMITS, BatchRecipient, CampaignGateway, Delivery
-from domain.application import CustomerOperations
+from application.app import Siyu
+from application.campaigns import SendOutcome
 from domain.campaign import render, send_key
-from domain.campaigning import SendOutcome
 from workers.polling import PollingLoop
 
 log = logging.getLogger(__name__)
@@ -165,7 +165,7 @@ class CampaignStore:
 
 @dataclass
 class CampaignDeps:
-    app: CustomerOperations
+    app: Siyu
     store: CampaignStore
     gateway: CampaignGateway
     rates: dict[str, float] = field(default_factory=dict)  # channel -> sends per second
@@ -187,7 +187,7 @@ def _address(deps: CampaignDeps, channel: str, rows: Sequence[dict[str, Any]]
                 subject = UUID(identity.get("subject") or str(row["customer_id"]))
                 wanted[row["customer_id"]] = (subject, f"identity:{identity['blind_index']}")
                 break
-    values = deps.app.personal_fields(wanted.values())  # two queries for the whole chunk
+    values = deps.app.customers.personal_fields(wanted.values())  # two queries for the whole chunk
     return {customer: values[field] for customer, field in wanted.items() if field in values}
 
 
@@ -280,7 +280,7 @@ def send_chunk(deps: CampaignDeps, campaign_id: UUID, step: int,
                     raise RetryLater(result.reason)
     finally:
         if outcomes:
-            deps.app.record_send_outcomes(outcomes, deps.clock())
+            deps.app.campaigns.record_send_outcomes(outcomes, deps.clock())
     return len(outcomes)
 
 
@@ -397,7 +397,7 @@ class CampaignLauncher:
     refused (``CAMPAIGN_STATE``) once the campaign runs; completion is a no-op then too.
     """
 
-    def __init__(self, app: CustomerOperations, store: CampaignStore, tracker: Any, *,
+    def __init__(self, app: Siyu, store: CampaignStore, tracker: Any, *,
                  poll_interval: float = 5.0,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.app = app
@@ -409,8 +409,8 @@ class CampaignLauncher:
 
     def run_once(self) -> tuple[int, int]:
         """(launched, completed) in this pass."""
+        from application.campaign_launch import LaunchRefused, launch
         from domain.errors import DomainError
-        from projections.campaign_planning import LaunchRefused, launch
 
         now = self.clock()
         with self.store.pool.connection() as conn:
@@ -432,7 +432,7 @@ class CampaignLauncher:
                 log.info("scheduled campaign %s not launched: %s", campaign_id,
                          getattr(error, "code", type(error).__name__))
         for campaign_id in finished:
-            if self.app.complete_campaign(campaign_id, "system", now) is not None:
+            if self.app.campaigns.complete(campaign_id, "system", now) is not None:
                 completed += 1
         return launched, completed
 
@@ -491,7 +491,7 @@ class MassSendSync:
                     if address in by_address and status.value in FINAL}
         if not statuses:
             return 0
-        return self.deps.app.record_deliveries(campaign_id, 0, statuses, self.deps.clock())
+        return self.deps.app.campaigns.record_deliveries(campaign_id, 0, statuses, self.deps.clock())
 
     def run_once(self) -> int:
         return sum(self.sync(t["campaign_id"], t["task_id"], t["sender"] or "")

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 import dramatiq
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.clock import slot_start
 
 log = logging.getLogger(__name__)
@@ -24,12 +24,12 @@ ACTOR_NAME = "record_clock_tick"
 CLOCK_QUEUE = "siyu_clock"
 
 
-def declare_clock_actor(broker: dramatiq.Broker, app: CustomerOperations, *,
+def declare_clock_actor(broker: dramatiq.Broker, app: Siyu, *,
                         queue_name: str = CLOCK_QUEUE) -> dramatiq.Actor[[str], None]:
     """Declare ``record_clock_tick(slot_iso)``: records the slot's tick, once."""
 
     def record_clock_tick(slot: str) -> None:
-        position = app.record_tick(datetime.fromisoformat(slot))
+        position = app.segments.record_tick(datetime.fromisoformat(slot))
         log.info("clock tick %s %s", slot, "recorded" if position else "was already recorded")
 
     declare = dramatiq.actor(broker=broker, actor_name=ACTOR_NAME, queue_name=queue_name,

@@ -28,7 +28,7 @@ from psycopg import errors
 from psycopg.rows import tuple_row
 from psycopg_pool import ConnectionPool
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.errors import DomainError
 from domain.marketing_task import task_id
 from workers.polling import PollingLoop
@@ -67,7 +67,7 @@ class ConfirmationTasks(PollingLoop):
 
     name = "campaign confirmation tasks"
 
-    def __init__(self, app: CustomerOperations, pool: ConnectionPool[Any], *,
+    def __init__(self, app: Siyu, pool: ConnectionPool[Any], *,
                  confirm_within: timedelta = timedelta(hours=24),
                  poll_interval: float = 5.0, batch_size: int = 200) -> None:
         super().__init__(poll_interval, batch_size)
@@ -83,7 +83,7 @@ class ConfirmationTasks(PollingLoop):
             recorded = False
             try:
                 if status is None:
-                    _, position = self.app.assign_marketing_task(
+                    _, position = self.app.marketing_tasks.assign(
                         key, TITLE, "campaign_confirmation", UUID(staff),
                         created_at + self.confirm_within, BY, created_at,
                         campaign_id=campaign_id)
@@ -104,10 +104,10 @@ class ConfirmationTasks(PollingLoop):
         an event was recorded (False: still open, or closed that way already)."""
         if confirmed_at is not None:
             evidence = re.sub(r"[^A-Za-z0-9_.:@/-]", "_", f"wecom-task:{wecom_task}")[:128]
-            return self.app.complete_marketing_task(task_id(key), None, None, [evidence], BY,
+            return self.app.marketing_tasks.complete(task_id(key), None, None, [evidence], BY,
                                                     confirmed_at) is not None
         if finished:
-            return self.app.cancel_marketing_task(task_id(key), "expired", BY,
+            return self.app.marketing_tasks.cancel(task_id(key), "expired", BY,
                                                   self.app.clock()) is not None
         return False
 

@@ -31,7 +31,7 @@ import dramatiq
 from psycopg_pool import ConnectionPool
 
 from adapters.wecom_client import Outcome, StaffMessageGateway
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.daily_report import MEASURES, DailyReport
 from domain.staff import MANAGER_ROLES
 from domain.target import achievement, grade
@@ -148,7 +148,7 @@ def _sum(cells: list[dict[str, int]]) -> dict[str, int]:
 
 @dataclass(slots=True)
 class ReportDeps:
-    app: CustomerOperations
+    app: Siyu
     store: ReportStore
     gateway: StaffMessageGateway
     retry: RetryPolicy = field(default_factory=RetryPolicy)
@@ -169,7 +169,7 @@ def build_daily_reports(deps: ReportDeps, day: date) -> int:
                 figures, previous = today.get(staff_id, empty), before.get(staff_id, empty)
             progress = (deps.store.target_progress(day, "department", None) if scope == "manager"
                         else deps.store.target_progress(day, "staff", staff_id))
-            report, _ = deps.app.compile_daily_report(staff_id, scope, day, figures, previous,
+            report, _ = deps.app.daily_reports.compile(staff_id, scope, day, figures, previous,
                                                       deps.clock(), progress)
             if report.outcome is not None:
                 continue
@@ -177,7 +177,7 @@ def build_daily_reports(deps: ReportDeps, day: date) -> int:
             if result.outcome is Outcome.TRANSIENT_FAILURE:
                 transient = result.reason
                 continue
-            deps.app.record_report_outcome(report.id, result.message_id,
+            deps.app.daily_reports.record_outcome(report.id, result.message_id,
                                            None if result.delivered else result.reason,
                                            deps.clock())
             sent += 1

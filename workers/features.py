@@ -18,7 +18,7 @@ from eventsourcing.postgres import PostgresDatastore
 
 from adapters.campaign_gateway import CampaignGateway
 from adapters.wecom_client import OutboundGateway, StaffMessageGateway
-from domain.application import CustomerOperations
+from application.app import Siyu
 from projections.runner import BatchRunner, Tracker
 from workers.alerts import (
     AlertDeps,
@@ -78,11 +78,11 @@ def _sender(actor: Any) -> Callable[..., None]:
     return send
 
 
-def _tracker(app: CustomerOperations) -> Tracker:
+def _tracker(app: Siyu) -> Tracker:
     return Tracker(cast(PostgresDatastore, app.factory.datastore))  # type: ignore[attr-defined]
 
 
-def welcome(app: CustomerOperations, broker: dramatiq.Broker, gateway: OutboundGateway,
+def welcome(app: Siyu, broker: dramatiq.Broker, gateway: OutboundGateway,
             store: OutboxStore, options: WorkerOptions) -> Welcome:
     deps = WelcomeDeps(app=app, store=store, gateway=gateway, templates=options.templates,
                        retry=options.retry)
@@ -98,7 +98,7 @@ def welcome(app: CustomerOperations, broker: dramatiq.Broker, gateway: OutboundG
     return feature
 
 
-def clock(app: CustomerOperations, broker: dramatiq.Broker, options: WorkerOptions) -> Feature:
+def clock(app: Siyu, broker: dramatiq.Broker, options: WorkerOptions) -> Feature:
     """Clock ticks: time-window segments are re-evaluated once per slot."""
     actor = declare_clock_actor(broker, app, queue_name=options.clock_queue)
     feature = Feature("clock")
@@ -107,7 +107,7 @@ def clock(app: CustomerOperations, broker: dramatiq.Broker, options: WorkerOptio
     return feature
 
 
-def alerts(app: CustomerOperations, broker: dramatiq.Broker, store: AlertStore,
+def alerts(app: Siyu, broker: dramatiq.Broker, store: AlertStore,
            gateway: StaffMessageGateway, options: WorkerOptions) -> Feature:
     """Supervision alerts: their outbox, the chat-timeout checker, the sending actor."""
     store.create()
@@ -127,7 +127,7 @@ def alerts(app: CustomerOperations, broker: dramatiq.Broker, store: AlertStore,
     return feature
 
 
-def daily_reports(app: CustomerOperations, broker: dramatiq.Broker, store: ReportStore,
+def daily_reports(app: Siyu, broker: dramatiq.Broker, store: ReportStore,
                   gateway: StaffMessageGateway, options: WorkerOptions) -> Feature:
     actor = declare_report_actor(broker, ReportDeps(app=app, store=store, gateway=gateway,
                                                     retry=options.retry),
@@ -139,7 +139,7 @@ def daily_reports(app: CustomerOperations, broker: dramatiq.Broker, store: Repor
     return feature
 
 
-def auto_tags(app: CustomerOperations, database_url: str, options: WorkerOptions) -> Feature:
+def auto_tags(app: Siyu, database_url: str, options: WorkerOptions) -> Feature:
     """Auto-tag rules: members of a segment with ``autoTag`` are tagged once."""
     feature = Feature("auto-tags")
     if options.produce:
@@ -147,7 +147,7 @@ def auto_tags(app: CustomerOperations, database_url: str, options: WorkerOptions
     return feature
 
 
-def campaigns(app: CustomerOperations, broker: dramatiq.Broker, deps: CampaignDeps,
+def campaigns(app: Siyu, broker: dramatiq.Broker, deps: CampaignDeps,
               options: WorkerOptions) -> Feature:
     """Campaigns: launches, chunked sends, WeCom mass-send results and confirmation tasks."""
     actor = declare_campaign_actor(broker, deps, queue_name=options.campaign_queue)
@@ -176,6 +176,6 @@ def sops(broker: dramatiq.Broker, deps: CampaignDeps, options: WorkerOptions) ->
     return feature
 
 
-def campaign_deps(app: CustomerOperations, gateway: CampaignGateway, store: CampaignStore,
+def campaign_deps(app: Siyu, gateway: CampaignGateway, store: CampaignStore,
                   options: WorkerOptions) -> CampaignDeps:
     return CampaignDeps(app=app, store=store, gateway=gateway, rates=dict(options.campaign_rates))

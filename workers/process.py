@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 
 import dramatiq
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from workers.features import Feature, Loop, Welcome
 from workers.options import WorkerOptions
 
@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 
 class WorkerProcess:
-    def __init__(self, *, app: CustomerOperations, broker: dramatiq.Broker, welcome: Welcome,
+    def __init__(self, *, app: Siyu, broker: dramatiq.Broker, welcome: Welcome,
                  features: Sequence[Feature], options: WorkerOptions,
                  closers: list[Callable[[], None]] | None = None) -> None:
         self.app = app

@@ -42,10 +42,10 @@ import dramatiq
 from psycopg_pool import ConnectionPool
 
 from adapters.campaign_gateway import Delivery
+from application.sops import StepOutcome
 from domain.campaign import render
 from domain.restraint import Decision, Plan, Recipient, Variant, decide
 from domain.sop import MAX_LATE, sop_send_key, stop_reason
-from domain.sopping import StepOutcome
 from projections.campaign_planning import CONTACT_WINDOW, LAUNCH_LOCK, _friends, read_contacts
 from workers.campaigns import CampaignDeps, RetryLater, _address, _pace, _values
 from workers.polling import PollingLoop
@@ -220,7 +220,7 @@ def send_steps(deps: SopDeps, items: Sequence[tuple[UUID, int]]) -> int:
             for r in rows}
     done = set(app.index.known_event_keys(list(keys.values())))
     rows = [r for r in rows if keys[(r["enrolment_id"], r["step"])] not in done]
-    policy = app.contact_policy()
+    policy = app.campaigns.contact_policy()
     outcomes: list[StepOutcome] = []
 
     def outcome(row: dict[str, Any], status: str, detail: str, variant: str = "") -> None:
@@ -260,7 +260,7 @@ def send_steps(deps: SopDeps, items: Sequence[tuple[UUID, int]]) -> int:
                   outcome)  # reserved: counts toward the caps of the customer's next steps
     finally:
         if outcomes:
-            app.record_step_outcomes(outcomes, deps.campaigns.clock())
+            app.sops.record_step_outcomes(outcomes, deps.campaigns.clock())
     return len(outcomes)
 
 

@@ -28,7 +28,7 @@ import dramatiq
 import psycopg
 
 from adapters.wecom_client import OutboundGateway, Outcome
-from domain.application import CustomerOperations
+from application.app import Siyu
 from workers.outbox import FAILED, PENDING, SENT, OutboxRow, OutboxStore
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ class RetryPolicy:
 
 @dataclass(slots=True)
 class WelcomeDeps:
-    app: CustomerOperations
+    app: Siyu
     store: OutboxStore
     gateway: OutboundGateway
     templates: Mapping[str, WelcomeTemplate] = field(default_factory=lambda: TEMPLATES)
@@ -148,7 +148,7 @@ def _answer(deps: WelcomeDeps, key: str, outcome: str, message_id: str | None,
 
 
 def _record(deps: WelcomeDeps, row: OutboxRow) -> None:
-    recorded = deps.app.record_welcome_outcome(
+    recorded = deps.app.customers.record_welcome_outcome(
         row.customer_id, row.outbox_key, row.staff_id,
         template_id=row.template_id or "",
         gateway_message_id=row.gateway_message_id,

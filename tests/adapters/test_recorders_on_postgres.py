@@ -8,7 +8,7 @@ from datetime import datetime
 import psycopg
 import pytest
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.customer import Customer
 from domain.ingestion import EventItem
 from siyu.bootstrap import build_application
@@ -20,7 +20,7 @@ WHO = ("wx_unionid", "o-shared-customer")
 
 
 def test_two_processes_appending_to_one_customer_lose_nothing(
-    pg_app: CustomerOperations, pg_url: str, now: datetime
+    pg_app: Siyu, pg_url: str, now: datetime
 ) -> None:
     # Given two application instances (as in two API processes) with their own caches
     other = build_application(pg_url, SECRET)
@@ -28,13 +28,13 @@ def test_two_processes_appending_to_one_customer_lose_nothing(
         # When they take turns appending to the same customer
         for n in range(20):
             app = pg_app if n % 2 else other
-            result = app.record_batch(
+            result = app.ingestion.record_batch(
                 [EventItem(f"t{n}", "CONTENT_VIEWED", WHO, now, content_id=f"c{n}")], "s:t")
             assert result.outcomes[0].status == "accepted"
     finally:
         other.close()
     # Then every append is stored, versions are contiguous
-    customer_id = pg_app.record_batch(
+    customer_id = pg_app.ingestion.record_batch(
         [EventItem("final", "TAGGED", WHO, now, tag="x")], "s:t").outcomes[0].customer_id
     assert customer_id is not None
     events = pg_app.recorder.select_events(customer_id)
@@ -49,9 +49,9 @@ def test_concurrent_first_sight_of_one_identity_creates_one_customer(
     results: list[object] = []
     barrier = threading.Barrier(len(apps))
 
-    def write(app: CustomerOperations, n: int) -> None:
+    def write(app: Siyu, n: int) -> None:
         barrier.wait()
-        outcome = app.record_batch(
+        outcome = app.ingestion.record_batch(
             [EventItem(f"first-{n}", "TAGGED", ("phone", "13700137000"), now, tag=f"t{n}")],
             "s:t").outcomes[0]
         results.append(outcome.customer_id)
@@ -72,17 +72,17 @@ def test_concurrent_first_sight_of_one_identity_creates_one_customer(
 
 
 def test_a_fresh_process_appends_after_reading_a_snapshot_not_the_whole_stream(
-    pg_app: CustomerOperations, pg_url: str, now: datetime
+    pg_app: Siyu, pg_url: str, now: datetime
 ) -> None:
     # Given a customer with 1,050 events
     for b in range(3):
-        pg_app.record_batch([EventItem(f"h{b}-{i}", "CONTENT_VIEWED", WHO, now, content_id="c")
+        pg_app.ingestion.record_batch([EventItem(f"h{b}-{i}", "CONTENT_VIEWED", WHO, now, content_id="c")
                              for i in range(350)], "s:t")
     fresh = build_application(pg_url, SECRET)
     read = count_stored_events_read(fresh)
     try:
         # When a process with an empty cache appends one more
-        result = fresh.record_batch([EventItem("x", "TAGGED", WHO, now, tag="x")], "s:t")
+        result = fresh.ingestion.record_batch([EventItem("x", "TAGGED", WHO, now, tag="x")], "s:t")
     finally:
         fresh.close()
     # Then it read fewer than 100 stored events (the snapshot did the rest)
@@ -91,9 +91,9 @@ def test_a_fresh_process_appends_after_reading_a_snapshot_not_the_whole_stream(
 
 
 def test_the_batch_position_is_the_last_stored_notification(
-    pg_app: CustomerOperations, now: datetime
+    pg_app: Siyu, now: datetime
 ) -> None:
-    result = pg_app.record_batch(
+    result = pg_app.ingestion.record_batch(
         [EventItem(f"p{i}", "TAGGED", ("mall_member", f"m{i}"), now, tag="t") for i in range(50)],
         "s:t")
     assert result.last_position == pg_app.recorder.max_notification_id()
@@ -103,9 +103,9 @@ def test_the_batch_position_is_the_last_stored_notification(
 
 
 def test_events_and_their_side_rows_are_written_together(
-    pg_app: CustomerOperations, pg_url: str, now: datetime
+    pg_app: Siyu, pg_url: str, now: datetime
 ) -> None:
-    pg_app.record_batch([EventItem("s1", "PROFILE_UPDATED", ("phone", "13600136000"), now,
+    pg_app.ingestion.record_batch([EventItem("s1", "PROFILE_UPDATED", ("phone", "13600136000"), now,
                                    nickname="赵六")], "s:t")
     with psycopg.connect(pg_url) as conn:
         counts = conn.execute(

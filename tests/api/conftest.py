@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 
 from adapters.tokens import ensure_token_table, issue_token
 from api.app import create_app
-from domain.application import CustomerOperations
+from application.app import Siyu
 from projections.runner import BatchRunner, Tracker
 from siyu.processes import read_model_views
 from siyu.settings import Settings
@@ -40,7 +40,7 @@ class Api:
 
 
 @contextmanager
-def projections_running(app: CustomerOperations) -> Iterator[None]:
+def projections_running(app: Siyu) -> Iterator[None]:
     """Every read model follows the log in a thread of its own while the block runs."""
     tracker = Tracker(app.factory.datastore)  # type: ignore[attr-defined]
     runners = [BatchRunner(app, view, tracker, poll_interval=0.05)
@@ -58,7 +58,7 @@ def projections_running(app: CustomerOperations) -> Iterator[None]:
 
 
 @pytest.fixture
-def live_projections(pg_app: CustomerOperations) -> Iterator[None]:
+def live_projections(pg_app: Siyu) -> Iterator[None]:
     with projections_running(pg_app):
         yield
 

@@ -12,7 +12,7 @@ from psycopg_pool import ConnectionPool
 
 from adapters.tokens import issue_token
 from adapters.wecom_client import Outcome, SendResult
-from domain.application import CustomerOperations
+from application.app import Siyu
 from projections.runner import BatchRunner, Tracker
 from tests.api.conftest import OTHER_STAFF_ID, STAFF_ID, Api
 from tests.api.test_tag_groups_http import data, error
@@ -44,7 +44,7 @@ class FakeStaffGateway:
         return SendResult(Outcome.SENT, "ok", f"m{len(self.sent)}")
 
 
-def run_alert_worker(app: CustomerOperations, url: str) -> FakeStaffGateway:
+def run_alert_worker(app: Siyu, url: str) -> FakeStaffGateway:
     """What the worker does: project the outbox, deliver every due alert."""
     BatchRunner(app, AlertOutboxView(), Tracker(app.factory.datastore)).catch_up()  # type: ignore[attr-defined]
     gateway = FakeStaffGateway()
@@ -79,7 +79,7 @@ def test_managers_keep_the_lexicon_and_front_line_staff_cannot_read_it(api: Api)
 
 
 def test_a_sensitive_message_is_reviewed_by_managers_only_and_unreadable_once_erased(
-        api: Api, pg_app: CustomerOperations, pg_url: str) -> None:
+        api: Api, pg_app: Siyu, pg_url: str) -> None:
     # Given a lexicon term and a staff message that hits it
     data(api.gql(ADD, {"c": "diverted_order", "t": ["飞单"]}, as_="manager"))
     at = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
@@ -118,9 +118,9 @@ def test_a_sensitive_message_is_reviewed_by_managers_only_and_unreadable_once_er
 
 
 def test_a_recipient_acknowledges_and_resolves_their_alert_and_others_do_not_see_it(
-        api: Api, pg_app: CustomerOperations, pg_url: str) -> None:
+        api: Api, pg_app: Siyu, pg_url: str) -> None:
     # Given a chat-timeout alert for the front-line staff member
-    alert, _ = pg_app.raise_alert("chat_timeout:c:s:1:1", "chat_timeout", STAFF_ID, None,
+    alert, _ = pg_app.supervision.raise_alert("chat_timeout:c:s:1:1", "chat_timeout", STAFF_ID, None,
                                   [STAFF_ID], {"since": datetime.now(UTC).isoformat()},
                                   datetime.now(UTC))
     wait_for_alerts(api, 1)

@@ -6,21 +6,21 @@ import asyncio
 from datetime import datetime
 
 from api.batcher import WriteBatcher
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.ingestion import EventItem
 
 
 def test_concurrent_writes_are_grouped_and_answered_separately(
-    memory_app: CustomerOperations, now: datetime
+    memory_app: Siyu, now: datetime
 ) -> None:
     calls: list[int] = []
-    original = memory_app.record_batch
+    original = memory_app.ingestion.record_batch
 
     def counting(items: list[EventItem], by: str, *, atomic: bool = False) -> object:
         calls.append(len(items))
         return original(items, by, atomic=atomic)
 
-    memory_app.record_batch = counting  # type: ignore[assignment,method-assign]
+    memory_app.ingestion.record_batch = counting  # type: ignore[assignment,method-assign]
 
     async def scenario() -> list[list[tuple[int, str, str | None]]]:
         batcher = WriteBatcher(memory_app, max_wait=0.05)

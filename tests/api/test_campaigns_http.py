@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from projections.runner import Tracker
 from tests.api.conftest import STAFF_ID, Api
 from tests.api.test_graphql_http import event, record
@@ -119,7 +119,7 @@ def test_a_second_campaign_the_same_day_is_capped_across_campaigns(api: Api) -> 
 
 
 def test_cancelling_a_campaign_cancels_its_planned_sends(api: Api,
-                                                         pg_app: CustomerOperations) -> None:
+                                                         pg_app: Siyu) -> None:
     seed(api)
     segment_id = define(api, "buyers", {"ordered": {"atLeast": 1}})
     campaign_id = draft(api, segment_id, channel="sms")

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from tests.api.conftest import STAFF_ID, Api
 from tests.api.test_tag_groups_http import data, error
 
@@ -18,13 +18,13 @@ REPORTS = """query($day: Date, $r: ID) { dailyReports(day: $day, recipientId: $r
 
 
 def test_managers_read_every_report_and_staff_only_theirs(
-        api: Api, pg_app: CustomerOperations) -> None:
+        api: Api, pg_app: Siyu) -> None:
     # Given two compiled reports for a day
     day = date(2026, 11, 30)
     figures = {"new_friends": 3, "gmv_fen": 12900}
-    pg_app.compile_daily_report(STAFF_ID, "staff", day, figures, {"new_friends": 1},
+    pg_app.daily_reports.compile(STAFF_ID, "staff", day, figures, {"new_friends": 1},
                                 datetime.now(UTC))
-    pg_app.compile_daily_report("0a6f0000-0000-4000-8000-0000000000aa", "manager", day,
+    pg_app.daily_reports.compile("0a6f0000-0000-4000-8000-0000000000aa", "manager", day,
                                 figures, {}, datetime.now(UTC))
     for _ in range(100):
         if len(data(api.gql(REPORTS, {"day": "2026-11-30"}, as_="manager"))["dailyReports"]) == 2:

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from api.ingest import item_from_raw
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.catalogue import example
 from domain.ingestion import EVENT_TYPES
 from projections.postgres_views import CustomerProfileView
@@ -139,7 +139,7 @@ _batches = st.tuples(st.lists(st.one_of(_item(), _near_valid()), min_size=1, max
 _examples = itertools.count()
 
 
-def stored(app: CustomerOperations) -> int:
+def stored(app: Siyu) -> int:
     return app.recorder.max_notification_id() or 0
 
 
@@ -153,7 +153,7 @@ def stored(app: CustomerOperations) -> int:
                                  HealthCheck.data_too_large])
 @given(batch=_batches)
 def test_random_items_never_fail_the_server_and_rejected_items_store_nothing(
-    api: Api, pg_app: CustomerOperations, batch: tuple[list[dict[str, Any]], bool]
+    api: Api, pg_app: Siyu, batch: tuple[list[dict[str, Any]], bool]
 ) -> None:
     events, atomic = batch
     # Given event ids unique to this example (so a stored id never comes back as a duplicate)
@@ -226,10 +226,10 @@ def test_text_that_cannot_be_encoded_is_rejected_not_an_internal_error(api: Api)
 
 
 def test_a_nul_character_in_a_tag_never_stops_the_profile_projection(
-    pg_app: CustomerOperations,
+    pg_app: Siyu,
 ) -> None:
     # Given a tag with a NUL character, sent to the application
-    pg_app.record_batch([item_from_raw(_tagged("e-1", "x\x00y") | {"occurredAt": NOW})],
+    pg_app.ingestion.record_batch([item_from_raw(_tagged("e-1", "x\x00y") | {"occurredAt": NOW})],
                         "service:tests")
     # Then whether it was accepted or not, the profile projection goes on
     BatchRunner(pg_app, CustomerProfileView(),

@@ -24,15 +24,15 @@ def test_a_wecom_callback_with_an_invite_code_rewards_the_inviter_once(
     now = datetime.now(UTC)
     setup = build_application(pg_url, SECRET)
     try:
-        campaign_id, _ = setup.draft_referral_campaign(
+        campaign_id, _ = setup.referrals.draft_campaign(
             "老带新", now - timedelta(days=1), None, {"kind": "points", "value": 66},
             "staff:m", now)
-        setup.activate_referral_campaign(campaign_id, "staff:m", now)
-        result = setup.record_batch([EventItem("reg", "REGISTERED", ("wx_unionid", "inviter"),
+        setup.referrals.activate_campaign(campaign_id, "staff:m", now)
+        result = setup.ingestion.record_batch([EventItem("reg", "REGISTERED", ("wx_unionid", "inviter"),
                                                now)], "service:test")
         inviter = result.outcomes[0].customer_id
         assert inviter is not None
-        code = setup.invite_code(campaign_id, inviter, "customer:x", now)
+        code = setup.referrals.invite_code(campaign_id, inviter, "customer:x", now)
     finally:
         setup.close()
     # When WeCom delivers the friend add with that State twice, then once more later
@@ -49,7 +49,7 @@ def test_a_wecom_callback_with_an_invite_code_rewards_the_inviter_once(
     try:
         holder: Any = check.repository.get(inviter)
         assert holder.points == 66
-        campaign = check.referral_campaign(campaign_id)
+        campaign = check.referrals.campaign(campaign_id)
         assert campaign.rewarded == {str(inviter): 1}
     finally:
         check.close()

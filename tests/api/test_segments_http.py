@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from projections.runner import Tracker
 from tests.api.conftest import STAFF_ID, Api
 from tests.api.test_graphql_http import event, record
@@ -210,14 +210,14 @@ def test_a_customer_shows_their_segments_and_lifecycle_history(api: Api) -> None
         {"stage": "NEW", "cause": "EVENT", "causeEvent": "Customer.Registered"}]
 
 
-def projected(app: CustomerOperations) -> None:
+def projected(app: Siyu) -> None:
     """Wait until the profiles include everything ``app`` wrote (the tagger's tags)."""
     tracker = Tracker(app.factory.datastore)  # type: ignore[attr-defined]
     assert tracker.wait("customer_profile", app.recorder.max_notification_id() or 0, 20)
 
 
 def test_an_auto_tag_rule_tags_members_already_in_and_those_who_enter_once(
-        api: Api, pg_app: CustomerOperations, pg_url: str) -> None:
+        api: Api, pg_app: Siyu, pg_url: str) -> None:
     now = datetime.now(UTC)
     # Given Alice who bought 奶粉 twice, and Bob once
     items = [{"sku": "milk-900g", "quantity": 1, "priceFen": 12900, "category": "奶粉"}]

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from projections.runner import Tracker
 from tests.api.conftest import STAFF_ID, Api
 from tests.api.test_graphql_http import event, record
@@ -34,13 +34,13 @@ def welcome(**overrides: object) -> dict[str, object]:
                        "variants": [{"variantId": "b", "text": "新手指南"}]}], **overrides}
 
 
-def settle(pg_app: CustomerOperations) -> None:
+def settle(pg_app: Siyu) -> None:
     tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
     assert tracker.wait("sop", pg_app.recorder.max_notification_id() or 0, 10)
 
 
 def test_a_sequence_enrols_new_friends_and_shows_its_progress(
-        api: Api, pg_app: CustomerOperations) -> None:
+        api: Api, pg_app: Siyu) -> None:
     # Given a welcome sequence for friends added through a QR code
     body = api.gql(DEFINE, {"input": welcome()}, as_="manager")
     assert "errors" not in body, body

@@ -192,7 +192,7 @@ def test_a_friend_added_by_a_known_wecom_member_is_credited_to_that_staff_member
     # Given a sales member hired with WeCom UserID "lisi"
     app = build_application(pg_url, SECRET)
     try:
-        staff_id = app.hire_staff("sales", "front_office", "李四", "staff:m", datetime.now(UTC),
+        staff_id = app.staff.hire("sales", "front_office", "李四", "staff:m", datetime.now(UTC),
                                   wecom_user_id="lisi")
         BatchRunner(app, StaffDirectoryView(), Tracker(app.factory.datastore)).catch_up()  # type: ignore[attr-defined]
         # When WeCom reports that lisi added a customer

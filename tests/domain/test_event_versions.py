@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from eventsourcing.persistence import StoredEvent
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.customer import Customer
 from domain.ingestion import EventItem
 
@@ -15,7 +15,7 @@ AT = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 
 
 def test_a_content_view_stored_as_v1_is_read_as_the_current_version(
-        memory_app: CustomerOperations) -> None:
+        memory_app: Siyu) -> None:
     # Given a v1 ContentViewed as it was stored before `seconds` existed
     customer = Customer(first_channel="h5", by="system", occurred_at=AT)
     customer.view_content("article-1", "h5", "customer:x", AT, seconds=30)
@@ -35,7 +35,7 @@ def test_a_content_view_stored_as_v1_is_read_as_the_current_version(
 
 
 def test_a_content_view_stored_as_v2_gains_an_unknown_topic(
-        memory_app: CustomerOperations) -> None:
+        memory_app: Siyu) -> None:
     customer = Customer(first_channel="h5", by="system", occurred_at=AT)
     customer.view_content("article-1", "h5", "customer:x", AT, seconds=30, topic="育儿")
     stored = memory_app.mapper.to_stored_event(customer.collect_events()[-1])
@@ -49,9 +49,9 @@ def test_a_content_view_stored_as_v2_gains_an_unknown_topic(
     assert (read.seconds, read.topic) == (30, None)
 
 
-def test_a_customer_snapshot_from_v1_gains_the_v2_state(memory_app: CustomerOperations) -> None:
+def test_a_customer_snapshot_from_v1_gains_the_v2_state(memory_app: Siyu) -> None:
     # Given a customer snapshot taken before v2 added points, coupons and consents
-    result = memory_app.record_batch(
+    result = memory_app.ingestion.record_batch(
         [EventItem("e1", "TAGGED", ("wx_unionid", "o1"), AT, tag="vip")], "service:test")
     customer_id = result.outcomes[0].customer_id
     assert customer_id is not None
@@ -75,7 +75,7 @@ def test_a_customer_snapshot_from_v1_gains_the_v2_state(memory_app: CustomerOper
     assert restored.points == 10
 
 
-def test_a_tag_stored_as_v1_reads_as_a_manual_tag(memory_app: CustomerOperations) -> None:
+def test_a_tag_stored_as_v1_reads_as_a_manual_tag(memory_app: Siyu) -> None:
     customer = Customer(first_channel="h5", by="system", occurred_at=AT)
     customer.tag("vip", "staff:s1", AT, reason="rule:r1")
     stored = memory_app.mapper.to_stored_event(customer.collect_events()[-1])
@@ -88,9 +88,9 @@ def test_a_tag_stored_as_v1_reads_as_a_manual_tag(memory_app: CustomerOperations
 
 
 def test_a_customer_snapshot_from_v4_gains_no_referral_campaign(
-        memory_app: CustomerOperations) -> None:
+        memory_app: Siyu) -> None:
     # Given a v4 snapshot (before v5 kept the referral's campaign and time)
-    result = memory_app.record_batch(
+    result = memory_app.ingestion.record_batch(
         [EventItem("e1", "TAGGED", ("wx_unionid", "o4"), AT, tag="vip")], "service:test")
     customer_id = result.outcomes[0].customer_id
     assert customer_id is not None

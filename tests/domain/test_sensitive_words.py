@@ -7,7 +7,7 @@ from uuid import UUID
 
 import pytest
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.customer import Customer
 from domain.errors import InvalidInput, UnknownTerm
 from domain.ingestion import EventItem
@@ -18,9 +18,9 @@ AT = datetime(2026, 11, 20, 2, tzinfo=UTC)
 STAFF = "5f904020-9939-4c13-bb15-b374ca2d40c1"
 
 
-def sent(app: CustomerOperations, text: str | None, n: int = 1, external: str = "wmA"
+def sent(app: Siyu, text: str | None, n: int = 1, external: str = "wmA"
          ) -> UUID:
-    result = app.record_batch([EventItem(
+    result = app.ingestion.record_batch([EventItem(
         event_id=f"msg-{external}-{n}", type="MESSAGE_SENT",
         identity=("wecom_external:ww7788", external), occurred_at=AT + timedelta(minutes=n),
         staff_id=STAFF, message_kind="text", text=text)], "service:test")
@@ -30,7 +30,7 @@ def sent(app: CustomerOperations, text: str | None, n: int = 1, external: str = 
     return outcome.customer_id
 
 
-def events(app: CustomerOperations, customer_id: UUID) -> list[object]:
+def events(app: Siyu, customer_id: UUID) -> list[object]:
     return list(app.repository.event_store.get(customer_id))
 
 
@@ -46,9 +46,9 @@ def test_folding_ignores_width_case_spaces_and_separators() -> None:
 
 
 def test_a_message_without_a_hit_stores_only_kind_and_length(
-        memory_app: CustomerOperations) -> None:
+        memory_app: Siyu) -> None:
     # Given a lexicon with a private-order term
-    memory_app.add_sensitive_terms("private_order", ["私单"], "staff:m", AT)
+    memory_app.supervision.add_terms("private_order", ["私单"], "staff:m", AT)
     # When a staff message without it is recorded
     customer_id = sent(memory_app, "您好, 订单已发货")
     # Then the event holds its length, no hit is recorded and nothing is sealed
@@ -56,15 +56,15 @@ def test_a_message_without_a_hit_stores_only_kind_and_length(
     message = next(e for e in recorded if isinstance(e, Customer.MessageSent))
     assert message.text_length == 9
     assert not [e for e in recorded if isinstance(e, Customer.SensitiveWordsFound)]
-    assert memory_app.personal_data(customer_id).get("message:3") is None
+    assert memory_app.customers.personal_data(customer_id).get("message:3") is None
     assert not any("订单" in str(vars(e)) for e in recorded)
 
 
 def test_a_hit_records_the_terms_and_seals_the_text_for_review(
-        memory_app: CustomerOperations) -> None:
+        memory_app: Siyu) -> None:
     # Given terms in two categories
-    added, _ = memory_app.add_sensitive_terms("private_order", ["私单", "加我微信"], "staff:m", AT)
-    memory_app.add_sensitive_terms("abuse", ["滚"], "staff:m", AT)
+    added, _ = memory_app.supervision.add_terms("private_order", ["私单", "加我微信"], "staff:m", AT)
+    memory_app.supervision.add_terms("abuse", ["滚"], "staff:m", AT)
     # When a message hits two of them (with a dodge: a space inside the term)
     customer_id = sent(memory_app, "走私 单吧, 加我微信")
     # Then a SensitiveWordsFound names the terms, and the vault holds the text
@@ -76,25 +76,25 @@ def test_a_hit_records_the_terms_and_seals_the_text_for_review(
     assert {h["category"] for h in hit.hits} == {"private_order"}
     assert hit.staff_id == STAFF and hit.message_ref == "message:3"
     assert "走" not in str(vars(hit))
-    assert memory_app.personal_data(customer_id)[hit.message_ref] == "走私 单吧, 加我微信"
+    assert memory_app.customers.personal_data(customer_id)[hit.message_ref] == "走私 单吧, 加我微信"
 
 
 def test_erasing_the_customers_key_makes_the_sealed_message_unreadable(
-        memory_app: CustomerOperations) -> None:
-    memory_app.add_sensitive_terms("diverted_order", ["飞单"], "staff:m", AT)
+        memory_app: Siyu) -> None:
+    memory_app.supervision.add_terms("diverted_order", ["飞单"], "staff:m", AT)
     customer_id = sent(memory_app, "这单走飞单")
     # When the customer's key is erased
     del memory_app.recorder.vault_keys[customer_id]  # type: ignore[attr-defined]
     # Then the text cannot be read any more; the hit (term ids only) stays in the history
-    assert memory_app.personal_data(customer_id) == {}
+    assert memory_app.customers.personal_data(customer_id) == {}
     assert any(isinstance(e, Customer.SensitiveWordsFound) for e in events(memory_app,
                                                                           customer_id))
 
 
-def test_a_lexicon_change_applies_to_the_next_batch(memory_app: CustomerOperations) -> None:
-    memory_app.add_sensitive_terms("abuse", ["笨蛋"], "staff:m", AT)
+def test_a_lexicon_change_applies_to_the_next_batch(memory_app: Siyu) -> None:
+    memory_app.supervision.add_terms("abuse", ["笨蛋"], "staff:m", AT)
     first = sent(memory_app, "你这个傻瓜", 1, "wmB")
-    memory_app.add_sensitive_terms("abuse", ["傻瓜"], "staff:m", AT)
+    memory_app.supervision.add_terms("abuse", ["傻瓜"], "staff:m", AT)
     second = sent(memory_app, "你这个傻瓜", 2, "wmC")
     found = [[e for e in events(memory_app, c) if isinstance(e, Customer.SensitiveWordsFound)]
              for c in (first, second)]
@@ -103,25 +103,25 @@ def test_a_lexicon_change_applies_to_the_next_batch(memory_app: CustomerOperatio
 
 
 def test_the_lexicon_is_versioned_and_refuses_what_it_cannot_hold(
-        memory_app: CustomerOperations) -> None:
-    assert memory_app.define_sensitive_category("competitor", "竞品", "staff:m", AT)
-    added, _ = memory_app.add_sensitive_terms("competitor", ["某宝", "某 宝"], "staff:m", AT)
+        memory_app: Siyu) -> None:
+    assert memory_app.supervision.define_category("competitor", "竞品", "staff:m", AT)
+    added, _ = memory_app.supervision.add_terms("competitor", ["某宝", "某 宝"], "staff:m", AT)
     assert [t.term for t in added] == ["某宝"]  # the second folds to the same term
-    memory_app.remove_sensitive_term(added[0].term_id, "staff:m", AT)
-    lexicon = memory_app.lexicon()
+    memory_app.supervision.remove_term(added[0].term_id, "staff:m", AT)
+    lexicon = memory_app.supervision.lexicon()
     assert lexicon is not None and lexicon.id == LEXICON_ID
     assert lexicon.version == 4 and lexicon.terms == {}
     assert lexicon.categories["competitor"] == "竞品"
     with pytest.raises(InvalidInput):
-        memory_app.add_sensitive_terms("nope", ["x"], "staff:m", AT)
+        memory_app.supervision.add_terms("nope", ["x"], "staff:m", AT)
     with pytest.raises(InvalidInput):
-        memory_app.define_sensitive_category("Bad Code", "x", "staff:m", AT)
+        memory_app.supervision.define_category("Bad Code", "x", "staff:m", AT)
     with pytest.raises(UnknownTerm):
-        memory_app.remove_sensitive_term("t99", "staff:m", AT)
+        memory_app.supervision.remove_term("t99", "staff:m", AT)
 
 
-def test_message_text_is_bounded(memory_app: CustomerOperations) -> None:
-    result = memory_app.record_batch([EventItem(
+def test_message_text_is_bounded(memory_app: Siyu) -> None:
+    result = memory_app.ingestion.record_batch([EventItem(
         event_id="long", type="MESSAGE_SENT", identity=("wecom_external:ww7788", "wmZ"),
         occurred_at=AT, staff_id=STAFF, message_kind="text", text="x" * 5000)], "service:t")
     error = result.outcomes[0].error

@@ -8,7 +8,8 @@ from uuid import uuid4
 
 import pytest
 
-from domain.application import CustomerOperations
+from application.app import Siyu
+from application.sops import StepOutcome
 from domain.customer import Customer
 from domain.errors import InvalidInput
 from domain.sop import (
@@ -18,6 +19,7 @@ from domain.sop import (
     Sop,
     SopStateError,
     Trigger,
+    UnknownSop,
     check_trigger,
     enrolment_id,
     matches,
@@ -25,7 +27,6 @@ from domain.sop import (
     sop_send_key,
     stop_reason,
 )
-from domain.sopping import StepOutcome, UnknownSop
 
 NOW = datetime(2026, 3, 2, 4, 0, tzinfo=UTC)
 
@@ -140,28 +141,28 @@ def test_enrolments_and_send_keys_are_deterministic_per_trigger_occurrence() -> 
     assert sop_send_key(sop_id, customer, first, 1) == f"sop:{sop_id}:{customer}:{first}:1"
 
 
-def test_step_outcomes_are_recorded_once_on_the_customer(memory_app: CustomerOperations
+def test_step_outcomes_are_recorded_once_on_the_customer(memory_app: Siyu
                                                          ) -> None:
     # Given a customer and a sequence
     from domain.ingestion import EventItem
 
-    result = memory_app.record_batch([EventItem("e1", "FRIEND_ADDED", ("wecom_external:ww", "wm1"),
+    result = memory_app.ingestion.record_batch([EventItem("e1", "FRIEND_ADDED", ("wecom_external:ww", "wm1"),
                                                 NOW, channel="qr", staff_id="li")], "svc")
     customer = result.outcomes[0].customer_id
     assert customer is not None
-    sop_id, _ = memory_app.define_sop("w", "staff:m", {"kind": FRIEND_ADDED}, [step(0)],
+    sop_id, _ = memory_app.sops.define("w", "staff:m", {"kind": FRIEND_ADDED}, [step(0)],
                                       "staff:m", NOW)
     outcome = StepOutcome(sop_id, customer, enrolment_id(sop_id, customer, 2), 0, "sms", "a",
                           "sent", "m1")
     # When the outcome is recorded twice
-    assert memory_app.record_step_outcomes([outcome], NOW) == 1
-    assert memory_app.record_step_outcomes([outcome], NOW) == 0
+    assert memory_app.sops.record_step_outcomes([outcome], NOW) == 1
+    assert memory_app.sops.record_step_outcomes([outcome], NOW) == 0
     # Then the customer has one SopStepSent
     events = list(memory_app.repository.event_store.get(customer))
     assert sum(isinstance(e, Customer.SopStepSent) for e in events) == 1
-    assert memory_app.sop(sop_id).name == "w"
+    assert memory_app.sops.get(sop_id).name == "w"
     with pytest.raises(UnknownSop):
-        memory_app.pause_sop(customer, "staff:m", NOW)
+        memory_app.sops.pause(customer, "staff:m", NOW)
 
 
 def test_invalid_sop_errors_carry_a_stable_code() -> None:

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from api.staff_kpis import KPIS
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.errors import UnknownStaff
 from domain.target import (
     KPI_HIGHER_IS_BETTER,
@@ -76,17 +76,17 @@ def test_invalid_targets_are_refused_with_the_field_at_fault(
 
 
 def test_a_target_is_set_revised_and_removed_with_who_and_when(
-        memory_app: CustomerOperations) -> None:
+        memory_app: Siyu) -> None:
     # Given a staff member
-    staff = memory_app.hire_staff("sales", "front_office", "A", "staff:m", AT)
+    staff = memory_app.staff.hire("sales", "front_office", "A", "staff:m", AT)
     # When a manager sets, sets again (same), revises and removes a target
-    tid, first = memory_app.set_target("staff", str(staff), "month", date(2026, 11, 20),
+    tid, first = memory_app.targets.set("staff", str(staff), "month", date(2026, 11, 20),
                                        "friends_new", 30, "staff:m", AT)
-    same_id, unchanged = memory_app.set_target("staff", str(staff), "month", date(2026, 11, 1),
+    same_id, unchanged = memory_app.targets.set("staff", str(staff), "month", date(2026, 11, 1),
                                                "friends_new", 30, "staff:m", AT)
-    _, revised = memory_app.set_target("staff", str(staff), "month", date(2026, 11, 1),
+    _, revised = memory_app.targets.set("staff", str(staff), "month", date(2026, 11, 1),
                                        "friends_new", 40, "staff:m2", AT, trial=True)
-    removed = memory_app.remove_target(tid, "staff:m3", AT)
+    removed = memory_app.targets.remove(tid, "staff:m3", AT)
     # Then one target stream holds each fact, and re-setting restores it
     assert (same_id, unchanged) == (tid, None)
     assert first is not None and revised is not None and removed is not None
@@ -94,16 +94,16 @@ def test_a_target_is_set_revised_and_removed_with_who_and_when(
     assert [type(e).__qualname__ for e in events] == ["Target.Set", "Target.Changed",
                                                       "Target.Removed"]
     assert [e.by for e in events] == ["staff:m", "staff:m2", "staff:m3"]  # type: ignore[attr-defined]
-    assert memory_app.remove_target(tid, "staff:m", AT) is None
-    _, restored = memory_app.set_target("staff", str(staff), "month", date(2026, 11, 1),
+    assert memory_app.targets.remove(tid, "staff:m", AT) is None
+    _, restored = memory_app.targets.set("staff", str(staff), "month", date(2026, 11, 1),
                                         "friends_new", 40, "staff:m", AT, trial=True)
     assert restored is not None
 
 
-def test_targets_name_known_staff_and_known_targets(memory_app: CustomerOperations) -> None:
+def test_targets_name_known_staff_and_known_targets(memory_app: Siyu) -> None:
     with pytest.raises(UnknownStaff):
-        memory_app.set_target("staff", "0a6f0000-0000-4000-8000-000000000009", "month",
+        memory_app.targets.set("staff", "0a6f0000-0000-4000-8000-000000000009", "month",
                               date(2026, 11, 1), "gmv_fen", 100, "staff:m", AT)
     with pytest.raises(UnknownTarget):
-        memory_app.remove_target(Target.create_id("department", "front_office", "month",
+        memory_app.targets.remove(Target.create_id("department", "front_office", "month",
                                                   "2026-11-01", "gmv_fen"), "staff:m", AT)

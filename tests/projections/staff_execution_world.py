@@ -12,8 +12,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from uuid import UUID, uuid4
 
-from domain.application import CustomerOperations
-from domain.campaigning import SendOutcome
+from application.app import Siyu
+from application.campaigns import SendOutcome
 from domain.marketing_task import task_id
 from domain.restraint import Decision
 from projections.staff_performance import business_day
@@ -77,48 +77,48 @@ def generate_execution(staff: int, start: datetime, end: datetime, seed: int = 1
     return out
 
 
-def assign_tasks(app: CustomerOperations, staff_ids: list[str], execution: Execution) -> None:
+def assign_tasks(app: Siyu, staff_ids: list[str], execution: Execution) -> None:
     for task in execution.tasks:
-        app.assign_marketing_task(task.key, f"Task {task.key}", "moments_post",
+        app.marketing_tasks.assign(task.key, f"Task {task.key}", "moments_post",
                                   UUID(staff_ids[task.staff]), task.due, "staff:m",
                                   task.assigned_at)
     first = execution.tasks[0]  # a client retrying an assignment records nothing
-    _, again = app.assign_marketing_task(first.key, f"Task {first.key}", "moments_post",
+    _, again = app.marketing_tasks.assign(first.key, f"Task {first.key}", "moments_post",
                                          UUID(staff_ids[first.staff]), first.due, "staff:m",
                                          first.assigned_at)
     assert again is None
 
 
-def change_tasks(app: CustomerOperations, staff_ids: list[str], execution: Execution) -> None:
+def change_tasks(app: Siyu, staff_ids: list[str], execution: Execution) -> None:
     for task in execution.tasks:
         tid = task_id(task.key)
         assignee = task.staff
         if task.moved_to is not None:
-            app.reassign_marketing_task(tid, UUID(staff_ids[task.moved_to]), "staff:m",
+            app.marketing_tasks.reassign(tid, UUID(staff_ids[task.moved_to]), "staff:m",
                                         task.assigned_at + timedelta(minutes=30))
             assignee = task.moved_to
         if task.completed_at is not None:
-            app.complete_marketing_task(tid, UUID(staff_ids[assignee]), 3, ["moment:x"],
+            app.marketing_tasks.complete(tid, UUID(staff_ids[assignee]), 3, ["moment:x"],
                                         f"staff:{staff_ids[assignee]}", task.completed_at)
         if task.cancelled_at is not None:
-            app.cancel_marketing_task(tid, "plan changed", "staff:m", task.cancelled_at)
+            app.marketing_tasks.cancel(tid, "plan changed", "staff:m", task.cancelled_at)
 
 
-def run_campaign(app: CustomerOperations, rng: random.Random, staff_ids: list[str],
+def run_campaign(app: Siyu, rng: random.Random, staff_ids: list[str],
                  customer_ids: dict[int, UUID], friends: dict[int, int], campaign: MassSend,
                  record_deliveries: bool = True) -> None:
     """Draft, launch to 300 customers (sender: the given friend), one task per sender."""
-    campaign.campaign_id, _ = app.draft_campaign(
+    campaign.campaign_id, _ = app.campaigns.draft(
         "Double 12", f"staff:{staff_ids[campaign.owner]}", "wecom_mass", uuid4(),
         [{"variant_id": "v1", "text": "hi", "weight": 1, "lifecycles": []}], "staff:m",
         campaign.launched_at, cost_fen=campaign.cost_fen)
     audience = rng.sample(sorted(friends), 300)
     campaign.recipients = {c: friends[c] for c in audience}
-    app.launch_campaign(campaign.campaign_id, campaign.launched_at, [
+    app.campaigns.launch(campaign.campaign_id, campaign.launched_at, [
         Decision(customer_ids[c], True, variant_id="v1", send_at=campaign.launched_at,
                  sender=staff_ids[s]) for c, s in sorted(campaign.recipients.items())],
         "staff:m", campaign.launched_at)
-    app.record_send_outcomes([
+    app.campaigns.record_send_outcomes([
         SendOutcome(campaign.campaign_id, customer_ids[c], 0, "wecom_mass", "v1", True,
                     f"task-{campaign.campaign_id}-{s}") for c, s in campaign.recipients.items()],
         campaign.sent_at)
@@ -130,9 +130,9 @@ def run_campaign(app: CustomerOperations, rng: random.Random, staff_ids: list[st
         deliver(app, customer_ids, campaign)
 
 
-def deliver(app: CustomerOperations, customer_ids: dict[int, UUID], campaign: MassSend) -> None:
+def deliver(app: Siyu, customer_ids: dict[int, UUID], campaign: MassSend) -> None:
     assert campaign.campaign_id is not None
-    app.record_deliveries(campaign.campaign_id, 0, {
+    app.campaigns.record_deliveries(campaign.campaign_id, 0, {
         customer_ids[c]: status for c, status in campaign.statuses.items()},
         campaign.sent_at + timedelta(days=1))
 

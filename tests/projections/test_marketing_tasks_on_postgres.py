@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from projections.marketing_tasks import MarketingTaskView
 from projections.runner import BatchRunner, Tracker
 
@@ -16,24 +16,24 @@ pytestmark = pytest.mark.integration
 AT = datetime.now(UTC).replace(microsecond=0)  # overdue is relative to now()
 
 
-def snapshot(app: CustomerOperations) -> list[dict[str, Any]]:
+def snapshot(app: Siyu) -> list[dict[str, Any]]:
     with app.factory.datastore.transaction() as curs:  # type: ignore[attr-defined]
         curs.execute("SELECT * FROM marketing_task_view ORDER BY assignment_key")
         return [dict(r) for r in curs.fetchall()]
 
 
-def test_rebuilding_gives_the_rows_of_the_live_projection(pg_app: CustomerOperations) -> None:
+def test_rebuilding_gives_the_rows_of_the_live_projection(pg_app: Siyu) -> None:
     tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
     runner = BatchRunner(pg_app, MarketingTaskView(), tracker, page_size=2)
     # Given tasks open (one past due), reassigned, completed late, and cancelled
-    a, b = (pg_app.hire_staff("sales", "front_office", f"s{n}", "staff:m", AT) for n in (0, 1))
-    ids = [pg_app.assign_marketing_task(f"k{n}", f"Task {n}", "follow_up", a,
+    a, b = (pg_app.staff.hire("sales", "front_office", f"s{n}", "staff:m", AT) for n in (0, 1))
+    ids = [pg_app.marketing_tasks.assign(f"k{n}", f"Task {n}", "follow_up", a,
                                         AT + timedelta(days=n - 1), "staff:m", AT,
                                         target_count=10)[0] for n in range(4)]
-    pg_app.reassign_marketing_task(ids[1], b, "staff:m", AT + timedelta(hours=1))
-    pg_app.complete_marketing_task(ids[1], b, 7, ["group:g1"], f"staff:{b}",
+    pg_app.marketing_tasks.reassign(ids[1], b, "staff:m", AT + timedelta(hours=1))
+    pg_app.marketing_tasks.complete(ids[1], b, 7, ["group:g1"], f"staff:{b}",
                                    AT + timedelta(days=1))
-    pg_app.cancel_marketing_task(ids[2], "no stock", "staff:m", AT + timedelta(hours=2))
+    pg_app.marketing_tasks.cancel(ids[2], "no stock", "staff:m", AT + timedelta(hours=2))
     # When the view follows the log page by page, then is rebuilt
     runner.catch_up()
     live = snapshot(pg_app)

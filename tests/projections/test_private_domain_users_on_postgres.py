@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.ingestion import EventItem
 from projections.postgres_views import CustomerProfileView
 from projections.runner import BatchRunner, Tracker
@@ -21,7 +21,7 @@ T0 = datetime(2026, 11, 20, 2, tzinfo=UTC)
 
 
 def test_private_domain_users_count_each_channel_and_personal_wechat_friends(
-        pg_app: CustomerOperations, pg_url: str) -> None:
+        pg_app: Siyu, pg_url: str) -> None:
     # Given customers in the mini-program, a group, WeCom, personal WeChat, and one who left it
     items = [
         EventItem("a1", "REGISTERED", ("wx_openid:wxapp", "o-a"), T0, channel="mini_program"),
@@ -36,7 +36,7 @@ def test_private_domain_users_count_each_channel_and_personal_wechat_friends(
         EventItem("e2", "PERSONAL_WECHAT_FRIEND_DELETED", ("wx_unionid", "u-e"),
                   T0 + timedelta(hours=1), staff_id="s2"),
     ]
-    result = pg_app.record_batch(items, "service:test")
+    result = pg_app.ingestion.record_batch(items, "service:test")
     assert result.count("accepted") == len(items)
     tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
     BatchRunner(pg_app, CustomerProfileView(), tracker).catch_up()
@@ -51,8 +51,8 @@ def test_private_domain_users_count_each_channel_and_personal_wechat_friends(
     assert [sorted(r["personal_wechat_staff_ids"]) for r in staff] == [["s1", "s2"]]
 
 
-def test_a_personal_wechat_friend_add_needs_a_staff_member(pg_app: CustomerOperations) -> None:
-    result = pg_app.record_batch([EventItem("x1", "PERSONAL_WECHAT_FRIEND_ADDED",
+def test_a_personal_wechat_friend_add_needs_a_staff_member(pg_app: Siyu) -> None:
+    result = pg_app.ingestion.record_batch([EventItem("x1", "PERSONAL_WECHAT_FRIEND_ADDED",
                                             ("wx_unionid", "u-x"), T0)], "service:test")
     outcome = result.outcomes[0]
     assert outcome.status == "rejected" and outcome.error is not None

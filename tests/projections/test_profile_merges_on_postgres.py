@@ -9,7 +9,7 @@ from uuid import UUID
 import psycopg
 import pytest
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.ingestion import EventItem
 from projections.postgres_views import CustomerProfileView
 from projections.runner import BatchRunner, Tracker
@@ -30,13 +30,13 @@ def rows(url: str) -> dict[UUID, dict[str, Any]]:
 
 
 def test_merge_more_events_unmerge_and_rebuild_agree(
-    pg_app: CustomerOperations, pg_url: str, now: datetime
+    pg_app: Siyu, pg_url: str, now: datetime
 ) -> None:
     tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
     live = BatchRunner(pg_app, CustomerProfileView(), tracker, page_size=3)
     t = now - timedelta(hours=1)
     # Given three customers met on different channels
-    ids = [o.customer_id for o in pg_app.record_batch([
+    ids = [o.customer_id for o in pg_app.ingestion.record_batch([
         EventItem("a1", "TAGGED", ALICE, t, channel="mini_program", tag="mp"),
         EventItem("b1", "ORDER_PAID", PHONE, t - timedelta(days=3), channel="mall",
                   order_id="o1", amount_fen=5000),
@@ -46,8 +46,8 @@ def test_merge_more_events_unmerge_and_rebuild_agree(
     assert a and b and c
     live.catch_up()
     # When the phone is linked to Alice (absorbing b), then c is merged explicitly
-    pg_app.record_batch([EventItem("l1", "IDENTITY_LINKED", ALICE, t, link=PHONE)], "s:t")
-    pg_app.merge_customers(a, c, "staff:m", t)
+    pg_app.ingestion.record_batch([EventItem("l1", "IDENTITY_LINKED", ALICE, t, link=PHONE)], "s:t")
+    pg_app.identity.merge(a, c, "staff:m", t)
     live.catch_up()
     merged = rows(pg_url)
     # Then one row holds all three histories
@@ -58,14 +58,14 @@ def test_merge_more_events_unmerge_and_rebuild_agree(
     live.rebuild()
     assert snapshot(pg_url) == before
     # When more events arrive, some through the absorbed identities
-    pg_app.record_batch([
+    pg_app.ingestion.record_batch([
         EventItem("b2", "ORDER_PAID", PHONE, t, order_id="o2", amount_fen=700),
         EventItem("a2", "TAGGED", ALICE, t, tag="vip"),
     ], "s:t")
     live.catch_up()
     assert rows(pg_url)[a]["gmv_fen"] == 5700
     # and the merge of b is undone
-    pg_app.unmerge_customer(b, "staff:m", t)
+    pg_app.identity.unmerge(b, "staff:m", t)
     live.catch_up()
     split = rows(pg_url)
     # Then b is back with its own history; what was recorded on a meanwhile stays with a
@@ -78,6 +78,6 @@ def test_merge_more_events_unmerge_and_rebuild_agree(
     live.rebuild()
     assert snapshot(pg_url) == before
     # and new events through the phone go to b again
-    pg_app.record_batch([EventItem("b3", "TAGGED", PHONE, t, tag="back")], "s:t")
+    pg_app.ingestion.record_batch([EventItem("b3", "TAGGED", PHONE, t, tag="back")], "s:t")
     live.catch_up()
     assert rows(pg_url)[b]["tags"] == ["back"]

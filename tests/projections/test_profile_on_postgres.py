@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 import psycopg
 import pytest
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.customer import Customer
 from domain.ingestion import EventItem
 from projections.postgres_views import CustomerProfileView
@@ -28,7 +28,7 @@ COLUMNS = ("customer_id, first_channel, tags, groups, current_staff_ids, order_c
            "last_interaction_at, staff_relations, identities")
 
 
-def generate(app: CustomerOperations, now: datetime, customers: int, events: int,
+def generate(app: Siyu, now: datetime, customers: int, events: int,
              seed: int = 7) -> None:
     rng = random.Random(seed)
     items: list[EventItem] = []
@@ -52,10 +52,10 @@ def generate(app: CustomerOperations, now: datetime, customers: int, events: int
                              amount_fen=rng.randrange(100, 100_000))
         items.append(item)
         if len(items) == 500:
-            app.record_batch(items, "service:test")
+            app.ingestion.record_batch(items, "service:test")
             items = []
     if items:
-        app.record_batch(items, "service:test")
+        app.ingestion.record_batch(items, "service:test")
 
 
 def snapshot(url: str) -> list[tuple[object, ...]]:
@@ -64,7 +64,7 @@ def snapshot(url: str) -> list[tuple[object, ...]]:
             f"SELECT {COLUMNS} FROM customer_profile ORDER BY customer_id").fetchall()
 
 
-def truth(app: CustomerOperations) -> dict[str, Counter[str]]:
+def truth(app: Siyu) -> dict[str, Counter[str]]:
     """Independent recomputation straight from the event log."""
     out: dict[str, Counter[str]] = {}
     for n in app.recorder.select_notifications(start=1, limit=1_000_000):
@@ -82,7 +82,7 @@ def truth(app: CustomerOperations) -> dict[str, Counter[str]]:
 
 
 def test_the_profile_equals_an_independent_count_of_the_events(
-    pg_app: CustomerOperations, pg_url: str, now: datetime
+    pg_app: Siyu, pg_url: str, now: datetime
 ) -> None:
     # Given 3,000 events about 300 customers, projected in small pages
     generate(pg_app, now, customers=300, events=3_000)
@@ -99,7 +99,7 @@ def test_the_profile_equals_an_independent_count_of_the_events(
 
 
 def test_a_rebuild_equals_the_live_projection(
-    pg_app: CustomerOperations, pg_url: str, now: datetime
+    pg_app: Siyu, pg_url: str, now: datetime
 ) -> None:
     # Given a live projection that followed the log page by page while events arrived
     tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
@@ -116,7 +116,7 @@ def test_a_rebuild_equals_the_live_projection(
 
 
 def test_a_page_that_fails_midway_leaves_rows_and_tracking_untouched(
-    pg_app: CustomerOperations, pg_url: str, now: datetime
+    pg_app: Siyu, pg_url: str, now: datetime
 ) -> None:
     generate(pg_app, now, customers=50, events=400)
     tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
@@ -151,7 +151,7 @@ RUNNER = textwrap.dedent("""
 
 
 def test_kill_9_during_projection_neither_loses_nor_double_counts(
-    pg_app: CustomerOperations, pg_url: str, now: datetime
+    pg_app: Siyu, pg_url: str, now: datetime
 ) -> None:
     # Given 6,000 events waiting to be projected
     generate(pg_app, now, customers=400, events=6_000)

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 import psycopg
 import pytest
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.ingestion import EventItem, OrderItem
 from projections.postgres_views import CustomerProfileView
 from projections.runner import BatchRunner, Tracker
@@ -31,12 +31,12 @@ def orders(who: str, amounts: list[int], last_days_ago: int, now: datetime) -> l
     ([60_000] * 10, 200, (1, 5, 5, "TRANSACTION_HUB")),
 ])
 def test_scores_and_positioning_follow_the_bins(
-    pg_app: CustomerOperations, pg_url: str, now: datetime,
+    pg_app: Siyu, pg_url: str, now: datetime,
     amounts: list[int], days: int, expected: tuple[int, int, int, str | None]
 ) -> None:
     items = orders("c", amounts, days, now) or [
         EventItem("c-r", "REGISTERED", ("mall_member", "c"), now)]
-    pg_app.record_batch(items, "service:test")
+    pg_app.ingestion.record_batch(items, "service:test")
     BatchRunner(pg_app, CustomerProfileView(), Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
                 ).catch_up()
     with psycopg.connect(pg_url) as conn:

@@ -18,7 +18,7 @@ from eventsourcing.application import Application
 from psycopg import Cursor
 from psycopg.rows import DictRow
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.items import EventItem
 from projections import quarantine
 from projections.postgres_views import CustomerProfileView
@@ -65,15 +65,15 @@ def tagged(n: int) -> EventItem:
                      occurred_at=NOW + timedelta(seconds=n), tag=f"VIP{n}")
 
 
-def record(app: CustomerOperations, count: int, start: int = 0) -> list[int]:
+def record(app: Siyu, count: int, start: int = 0) -> list[int]:
     """Record ``count`` tags (a new customer's first also records its creation); returns
     the position of every event in the log so far."""
-    result = app.record_batch([tagged(n) for n in range(start, start + count)], "service:tests")
+    result = app.ingestion.record_batch([tagged(n) for n in range(start, start + count)], "service:tests")
     assert result.count("accepted") == count
     return [n.id for n in app.recorder.select_notifications(start=1, limit=10_000)]
 
 
-def tag_positions(app: CustomerOperations) -> list[int]:
+def tag_positions(app: Siyu) -> list[int]:
     return [n.id for n in app.recorder.select_notifications(start=1, limit=10_000)
             if n.topic.endswith("Customer.Tagged")]
 
@@ -83,13 +83,13 @@ def seen(url: str) -> list[int]:
         return [r[0] for r in conn.execute("SELECT id FROM test_seen ORDER BY id")]
 
 
-def open_quarantine(app: CustomerOperations, name: str) -> list[quarantine.Quarantined]:
+def open_quarantine(app: Siyu, name: str) -> list[quarantine.Quarantined]:
     with app.factory.datastore.transaction(commit=False) as curs:  # type: ignore[attr-defined]
         return quarantine.open_entries(curs, name)
 
 
 def test_a_failing_event_is_quarantined_and_every_other_one_applied(
-        pg_app: CustomerOperations, pg_url: str) -> None:
+        pg_app: Siyu, pg_url: str) -> None:
     # Given 50 events, three of which the view cannot apply (two of them adjacent)
     positions = record(pg_app, 50)
     poison = {positions[6], positions[22], positions[23]}
@@ -107,7 +107,7 @@ def test_a_failing_event_is_quarantined_and_every_other_one_applied(
 
 
 def test_a_rebuild_skips_the_same_events_and_a_retry_after_the_fix_applies_them(
-        pg_app: CustomerOperations, pg_url: str) -> None:
+        pg_app: Siyu, pg_url: str) -> None:
     positions = record(pg_app, 30)
     view = SeenView({positions[3], positions[17]})
     tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
@@ -128,7 +128,7 @@ def test_a_rebuild_skips_the_same_events_and_a_retry_after_the_fix_applies_them(
 
 
 def test_text_no_table_can_hold_is_quarantined_by_the_profile_view_which_goes_on(
-        pg_app: CustomerOperations, pg_url: str) -> None:
+        pg_app: Siyu, pg_url: str) -> None:
     # Given a NUL smuggled into a stored event by hand (the write side refuses it now)
     record(pg_app, 10)
     positions = tag_positions(pg_app)
@@ -156,7 +156,7 @@ def test_text_no_table_can_hold_is_quarantined_by_the_profile_view_which_goes_on
 
 
 def test_a_tailing_runner_reconnects_after_its_connections_are_killed(
-        pg_app: CustomerOperations, pg_url: str) -> None:
+        pg_app: Siyu, pg_url: str) -> None:
     # Given a runner tailing the log
     record(pg_app, 5)
     runner = BatchRunner(pg_app, SeenView(set()), Tracker(
@@ -191,7 +191,7 @@ def test_a_tailing_runner_reconnects_after_its_connections_are_killed(
 
 
 def test_a_view_that_fails_on_every_event_is_reported_not_quarantined_wholesale(
-        pg_app: CustomerOperations, pg_url: str) -> None:
+        pg_app: Siyu, pg_url: str) -> None:
     # Given a view broken for every event (a bug, not a bad event)
     positions = record(pg_app, 12)
     runner = BatchRunner(pg_app, SeenView(set(positions)), Tracker(

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.coupon import CouponAlreadyRedeemed
 from domain.errors import DomainError
 from domain.ingestion import EventItem
@@ -33,8 +33,8 @@ def rows(url: str, sql: str) -> list[dict[str, Any]]:
         return conn.execute(sql).fetchall()
 
 
-def register(app: CustomerOperations, name: str) -> UUID:
-    result = app.record_batch([EventItem(f"reg-{name}", "REGISTERED", ("wx_unionid", name), AT)],
+def register(app: Siyu, name: str) -> UUID:
+    result = app.ingestion.record_batch([EventItem(f"reg-{name}", "REGISTERED", ("wx_unionid", name), AT)],
                               "service:test")
     assert result.outcomes[0].customer_id is not None
     return result.outcomes[0].customer_id
@@ -50,25 +50,25 @@ def test_an_invitee_is_attributed_and_the_inviter_rewarded_once_across_processes
     # Given a capped referral campaign (coupon for the inviter, points for the invitee)
     first, second = build_application(pg_url, SECRET), build_application(pg_url, SECRET)
     try:
-        campaign_id, _ = first.draft_referral_campaign(
+        campaign_id, _ = first.referrals.draft_campaign(
             "老带新", AT - timedelta(days=1), None,
             {"kind": "coupon", "value": 2000, "valid_days": 30}, BY, AT,
             invitee_reward={"kind": "points", "value": 50}, cap_per_inviter=2)
-        first.activate_referral_campaign(campaign_id, BY, AT)
+        first.referrals.activate_campaign(campaign_id, BY, AT)
         inviter = register(first, "inviter")
-        code = first.invite_code(campaign_id, inviter, "customer:x", AT)
-        assert second.invite_code(campaign_id, inviter, BY, AT) == code  # any process
+        code = first.referrals.invite_code(campaign_id, inviter, "customer:x", AT)
+        assert second.referrals.invite_code(campaign_id, inviter, BY, AT) == code  # any process
         # When three friends add staff with the code, each callback delivered by both
         # processes at once (same event id) and again later with a new event id
         for n in range(3):
             items = [friend(f"f{n}", code, f"cb-{n}")]
-            threads = [threading.Thread(target=app.record_batch, args=(items, "service:wecom"))
+            threads = [threading.Thread(target=app.ingestion.record_batch, args=(items, "service:wecom"))
                        for app in (first, second)]
             for thread in threads:
                 thread.start()
             for thread in threads:
                 thread.join()
-            second.record_batch([friend(f"f{n}", code, f"cb-{n}-again")], "service:wecom")
+            second.ingestion.record_batch([friend(f"f{n}", code, f"cb-{n}-again")], "service:wecom")
         # Then three invitees are attributed, the inviter rewarded twice (the cap), each
         # invitee once
         check = build_application(pg_url, SECRET)
@@ -115,17 +115,17 @@ def test_two_simultaneous_verifications_of_a_code_redeem_it_once(pg_url: str) ->
     apps = [build_application(pg_url, SECRET) for _ in range(4)]
     try:
         holder = register(apps[0], "holder")
-        coupon_id, code, _ = apps[0].grant_coupon(holder, 1500, 30, BY, AT)
+        coupon_id, code, _ = apps[0].referrals.grant_coupon(holder, 1500, 30, BY, AT)
         for app in apps:  # warm caches: every process has read the coupon before
-            assert app.coupon(coupon_id) is not None
+            assert app.referrals.coupon(coupon_id) is not None
         # When all of them verify the code at the same moment
         barrier = threading.Barrier(len(apps))
         outcomes: list[str] = []
 
-        def verify(app: CustomerOperations) -> None:
+        def verify(app: Siyu) -> None:
             barrier.wait()
             try:
-                app.redeem_coupon_code(code, BY, AT + timedelta(hours=1), store_id="sh-01")
+                app.referrals.redeem_coupon_code(code, BY, AT + timedelta(hours=1), store_id="sh-01")
                 outcomes.append("redeemed")
             except DomainError as error:
                 outcomes.append(error.code)
@@ -142,7 +142,7 @@ def test_two_simultaneous_verifications_of_a_code_redeem_it_once(pg_url: str) ->
                                 "'domain.customer:Customer.CouponRedeemed')")
         assert redeemed[0]["n"] == 2  # one on the coupon, one on the holder
         with pytest.raises(CouponAlreadyRedeemed):
-            apps[1].redeem_coupon_code(code, BY, AT + timedelta(hours=2))
+            apps[1].referrals.redeem_coupon_code(code, BY, AT + timedelta(hours=2))
     finally:
         for app in apps:
             app.close()

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from psycopg.rows import dict_row
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.ingestion import EventItem
 from domain.segment_rules import Rule
 from projections.postgres_views import CustomerProfileView
@@ -31,7 +31,7 @@ def who(n: int) -> tuple[str, str]:
     return ("wx_unionid", f"u{n}")
 
 
-def populate(app: CustomerOperations, now: datetime, customers: int, events: int,
+def populate(app: Siyu, now: datetime, customers: int, events: int,
              seed: int = 11, days: int = 200) -> None:
     """Ingest a varied history through the application, as clients would report it."""
     rng = random.Random(seed)
@@ -71,10 +71,10 @@ def populate(app: CustomerOperations, now: datetime, customers: int, events: int
                              amount_fen=50)
         items.append(item)
         if len(items) == 400:
-            app.record_batch(items, "service:test")
+            app.ingestion.record_batch(items, "service:test")
             items = []
     if items:
-        app.record_batch(items, "service:test")
+        app.ingestion.record_batch(items, "service:test")
 
 
 def profiles(url: str) -> dict[UUID, Row]:
@@ -90,7 +90,7 @@ def selected(conn: psycopg.Connection[Any], rule: Rule, at: datetime) -> set[UUI
 
 
 def test_the_sql_of_a_rule_selects_the_customers_the_python_evaluation_lets_in(
-        pg_app: CustomerOperations, pg_url: str, now: datetime) -> None:
+        pg_app: Siyu, pg_url: str, now: datetime) -> None:
     # Given a few hundred customers with 200 days of varied history, projected to profiles
     populate(pg_app, now, customers=300, events=3_000)
     BatchRunner(pg_app, CustomerProfileView(),

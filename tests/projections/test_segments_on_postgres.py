@@ -18,7 +18,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from projections.postgres_views import CustomerProfileView
 from projections.runner import BatchRunner, Tracker
 from projections.segment_sql import compile_rule
@@ -46,7 +46,7 @@ def snapshot(url: str) -> Snapshot:
         }
 
 
-def tracker_of(app: CustomerOperations) -> Tracker:
+def tracker_of(app: Siyu) -> Tracker:
     return Tracker(app.factory.datastore)  # type: ignore[attr-defined]
 
 
@@ -113,7 +113,7 @@ def assert_lifecycles_partition_the_customers(url: str) -> None:
         assert len(stages) == 1, (customer_id, stages)
 
 
-def define_segments(app: CustomerOperations, at: datetime) -> dict[str, UUID]:
+def define_segments(app: Siyu, at: datetime) -> dict[str, UUID]:
     rules: dict[str, dict[str, Any]] = {
         "buyers": {"ordered": {"atLeast": 2, "withinDays": 30}},
         "sleepers": {"inactiveDays": 30},
@@ -122,11 +122,11 @@ def define_segments(app: CustomerOperations, at: datetime) -> dict[str, UUID]:
         "recent": {"any": [{"rfm": {"recencyAtLeast": 4}}, {"activeWithinDays": 7}]},
         "not new": {"not": {"lifecycle": "NEW"}},
     }
-    return {name: app.define_segment(name, "", rule, "staff:m", at)[0]
+    return {name: app.segments.define(name, "", rule, "staff:m", at)[0]
             for name, rule in rules.items()}
 
 
-def live_history(app: CustomerOperations, url: str, live: BatchRunner, now: datetime,
+def live_history(app: Siyu, url: str, live: BatchRunner, now: datetime,
                  check: bool) -> None:
     """Events, definitions, revisions, archiving, merges and ticks, caught up in between."""
     # Given customers, then segments, then more customers
@@ -135,30 +135,30 @@ def live_history(app: CustomerOperations, url: str, live: BatchRunner, now: date
     ids = define_segments(app, now)
     populate(app, now, customers=180, events=600, seed=2)
     live.catch_up()
-    app.record_tick(now + timedelta(hours=1))
+    app.segments.record_tick(now + timedelta(hours=1))
     live.catch_up()
     if check:
         assert_members_are_the_rules_at(url, now + timedelta(hours=1))
     # When a rule is revised, customers merge, and time passes
-    app.revise_segment(ids["buyers"], {"ordered": {"atLeast": 1, "withinDays": 60}},
+    app.segments.revise(ids["buyers"], {"ordered": {"atLeast": 1, "withinDays": 60}},
                        "staff:m", now)
     survivor, absorbed, other = customer_ids(url)[:3]
-    app.merge_customers(survivor, absorbed, "staff:m", now)
+    app.identity.merge(survivor, absorbed, "staff:m", now)
     populate(app, now, customers=200, events=500, seed=3)
-    app.record_tick(now + timedelta(days=10))
+    app.segments.record_tick(now + timedelta(days=10))
     live.catch_up()
     if check:
         assert_members_are_the_rules_at(url, now + timedelta(days=10))
-    app.archive_segment(ids["vip friends"], "staff:m", now)
-    app.record_tick(now + timedelta(days=40))
-    app.merge_customers(survivor, other, "staff:m", now)
+    app.segments.archive(ids["vip friends"], "staff:m", now)
+    app.segments.record_tick(now + timedelta(days=40))
+    app.identity.merge(survivor, other, "staff:m", now)
     live.catch_up()
-    app.unmerge_customer(absorbed, "staff:m", now)
+    app.identity.unmerge(absorbed, "staff:m", now)
     populate(app, now, customers=200, events=400, seed=4)
-    app.revise_segment(ids["sleepers"], {"inactiveDays": 60}, "staff:m", now, name="long sleepers")
+    app.segments.revise(ids["sleepers"], {"inactiveDays": 60}, "staff:m", now, name="long sleepers")
     live.catch_up()
     for days in (100, 400):  # far enough for every window to expire
-        app.record_tick(now + timedelta(days=days))
+        app.segments.record_tick(now + timedelta(days=days))
         live.catch_up()
         if check:
             assert_members_are_the_rules_at(url, now + timedelta(days=days))
@@ -168,7 +168,7 @@ def live_history(app: CustomerOperations, url: str, live: BatchRunner, now: date
 
 
 def test_a_rebuild_writes_the_same_ledger_members_checks_and_counts_as_the_live_projection(
-        pg_app: CustomerOperations, pg_url: str, now: datetime) -> None:
+        pg_app: Siyu, pg_url: str, now: datetime) -> None:
     # Given a live projection in small pages through a varied history
     tracker = tracker_of(pg_app)
     live_history(pg_app, pg_url, BatchRunner(pg_app, CustomerProfileView(), tracker,
@@ -189,26 +189,26 @@ def test_a_rebuild_writes_the_same_ledger_members_checks_and_counts_as_the_live_
 
 
 def test_after_each_tick_the_members_are_the_customers_the_rules_select_at_that_instant(
-        pg_app: CustomerOperations, pg_url: str, now: datetime) -> None:
+        pg_app: Siyu, pg_url: str, now: datetime) -> None:
     # Given a live projection; When ticks are recorded at later and later instants
     # Then after each, every live segment's members are its rule evaluated at the tick
     live = BatchRunner(pg_app, CustomerProfileView(), tracker_of(pg_app), page_size=50)
     live_history(pg_app, pg_url, live, now, check=True)
     # and a last tick, after every event, agrees too
-    pg_app.record_tick(now + timedelta(days=401))
+    pg_app.segments.record_tick(now + timedelta(days=401))
     live.catch_up()
     assert_members_are_the_rules_at(pg_url, now + timedelta(days=401))
 
 
 def test_the_ledger_alternates_entries_and_exits_and_ends_in_the_current_membership(
-        pg_app: CustomerOperations, pg_url: str, now: datetime) -> None:
+        pg_app: Siyu, pg_url: str, now: datetime) -> None:
     live = BatchRunner(pg_app, CustomerProfileView(), tracker_of(pg_app), page_size=50)
     live_history(pg_app, pg_url, live, now, check=False)
     assert_the_ledger_is_consistent(pg_url)
 
 
 def test_every_customer_is_in_exactly_one_lifecycle_segment(
-        pg_app: CustomerOperations, pg_url: str, now: datetime) -> None:
+        pg_app: Siyu, pg_url: str, now: datetime) -> None:
     # Given customers projected and caught up
     populate(pg_app, now, customers=200, events=1_500, seed=5)
     live = BatchRunner(pg_app, CustomerProfileView(), tracker_of(pg_app), page_size=50)
@@ -216,7 +216,7 @@ def test_every_customer_is_in_exactly_one_lifecycle_segment(
     # Then each is in one lifecycle stage, as at every later tick
     assert_lifecycles_partition_the_customers(pg_url)
     for days in (1, 31, 90):
-        pg_app.record_tick(now + timedelta(days=days))
+        pg_app.segments.record_tick(now + timedelta(days=days))
         live.catch_up()
         assert_lifecycles_partition_the_customers(pg_url)
         assert_members_are_the_rules_at(pg_url, now + timedelta(days=days))
@@ -241,16 +241,16 @@ RUNNER = textwrap.dedent("""
 
 
 def test_kill_9_during_projection_leaves_the_same_ledger_as_a_clean_rebuild(
-        pg_app: CustomerOperations, pg_url: str, now: datetime) -> None:
+        pg_app: Siyu, pg_url: str, now: datetime) -> None:
     # Given a log of customer events, segment definitions and ticks, waiting to be projected
     populate(pg_app, now, customers=200, events=1_200, seed=6)
     ids = define_segments(pg_app, now)
     populate(pg_app, now, customers=250, events=800, seed=7)
-    pg_app.record_tick(now + timedelta(days=35))
-    pg_app.revise_segment(ids["spenders"], {"gmv": {"atLeastFen": 5_000, "withinDays": 30}},
+    pg_app.segments.record_tick(now + timedelta(days=35))
+    pg_app.segments.revise(ids["spenders"], {"gmv": {"atLeastFen": 5_000, "withinDays": 30}},
                           "staff:m", now)
     populate(pg_app, now, customers=250, events=800, seed=8)
-    pg_app.record_tick(now + timedelta(days=200))
+    pg_app.segments.record_tick(now + timedelta(days=200))
     last = pg_app.recorder.max_notification_id()
     tracker = tracker_of(pg_app)
     # When a projection process is killed with SIGKILL three times mid-way
@@ -280,7 +280,7 @@ def test_kill_9_during_projection_leaves_the_same_ledger_as_a_clean_rebuild(
 
 
 def test_ticks_recorded_out_of_order_or_twice_keep_rebuild_equal_to_live(
-        pg_app: CustomerOperations, pg_url: str, now: datetime) -> None:
+        pg_app: Siyu, pg_url: str, now: datetime) -> None:
     # Given segments over customers, and a scheduler that strikes a far tick before a near one
     populate(pg_app, now, customers=120, events=700, seed=12)
     define_segments(pg_app, now)
@@ -288,10 +288,10 @@ def test_ticks_recorded_out_of_order_or_twice_keep_rebuild_equal_to_live(
     live = BatchRunner(pg_app, CustomerProfileView(), tracker, page_size=37)
     live.catch_up()
     for days in (90, 8, 45):
-        assert pg_app.record_tick(now + timedelta(days=days)) is not None
+        assert pg_app.segments.record_tick(now + timedelta(days=days)) is not None
         live.catch_up()
     # When the same instant is struck again, nothing is recorded
-    assert pg_app.record_tick(now + timedelta(days=8)) is None
+    assert pg_app.segments.record_tick(now + timedelta(days=8)) is None
     populate(pg_app, now, customers=120, events=200, seed=13)
     live.catch_up()
     before = snapshot(pg_url)
@@ -303,26 +303,26 @@ def test_ticks_recorded_out_of_order_or_twice_keep_rebuild_equal_to_live(
     for table in before:
         assert after[table] == before[table], table
     # and a tick later than all of them brings every member up to that instant
-    pg_app.record_tick(now + timedelta(days=120))
+    pg_app.segments.record_tick(now + timedelta(days=120))
     live.catch_up()
     assert_members_are_the_rules_at(pg_url, now + timedelta(days=120))
 
 
 def test_a_segment_defined_late_backfills_the_ledger_the_live_projection_wrote(
-        pg_app: CustomerOperations, pg_url: str, now: datetime) -> None:
+        pg_app: Siyu, pg_url: str, now: datetime) -> None:
     # Given a segment maintained live from the start, through events and ticks (no merges)
     rule = {"any": [{"ordered": {"atLeast": 2, "withinDays": 30}},
                     {"all": [{"tagIn": ["vip"]}, {"activeWithinDays": 20}]}]}
     live = BatchRunner(pg_app, CustomerProfileView(), tracker_of(pg_app), page_size=40)
-    early, _ = pg_app.define_segment("early", "", rule, "staff:m", now)
+    early, _ = pg_app.segments.define("early", "", rule, "staff:m", now)
     populate(pg_app, now, customers=120, events=700, seed=5)
     live.catch_up()
     for days in (5, 25, 45):
-        pg_app.record_tick(now + timedelta(days=days))
+        pg_app.segments.record_tick(now + timedelta(days=days))
         populate(pg_app, now + timedelta(days=days), customers=140, events=200, seed=days)
         live.catch_up()
     # When the same rule is defined again, later
-    late, position = pg_app.define_segment("late", "", rule, "staff:m",
+    late, position = pg_app.segments.define("late", "", rule, "staff:m",
                                            now + timedelta(days=46))
     live.catch_up()
 
@@ -340,16 +340,16 @@ def test_a_segment_defined_late_backfills_the_ledger_the_live_projection_wrote(
     assert history(late, True) == early_history
     # and at its definition it evaluates everyone at once: since the last tick, only
     # customers whose time window ran out can differ, and the next tick settles them alike
-    pg_app.record_tick(now + timedelta(days=47))
+    pg_app.segments.record_tick(now + timedelta(days=47))
     live.catch_up()
     assert members_by_segment(pg_url)[late] == members_by_segment(pg_url)[early]
 
 
 def test_the_bi_views_give_daily_sizes_and_lifecycle_histories(
-        pg_app: CustomerOperations, pg_url: str, now: datetime) -> None:
+        pg_app: Siyu, pg_url: str, now: datetime) -> None:
     # Given customers and a segment
     populate(pg_app, now, customers=60, events=300, seed=11)
-    segment_id, _ = pg_app.define_segment("buyers", "", {"ordered": {"atLeast": 1}},
+    segment_id, _ = pg_app.segments.define("buyers", "", {"ordered": {"atLeast": 1}},
                                           "staff:m", now)
     BatchRunner(pg_app, CustomerProfileView(), tracker_of(pg_app)).catch_up()
     with psycopg.connect(pg_url, row_factory=dict_row) as conn:

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.ingestion import EventItem
 from domain.working_time import SHANGHAI, business_day, working_seconds
 from projections.runner import BatchRunner, Tracker
@@ -129,12 +129,12 @@ def timed_out(url: str, staff_id: str, as_of: datetime = AS_OF) -> int:
 
 
 def test_response_times_are_working_time_live_after_a_late_change_and_rebuilt(
-        pg_app: CustomerOperations, pg_url: str) -> None:
+        pg_app: Siyu, pg_url: str) -> None:
     rng = random.Random(11)
     pg_app.clock = lambda: END + timedelta(days=30)
     tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
     runner = BatchRunner(pg_app, StaffPerformanceView(), tracker, page_size=500)
-    staff_ids = [str(pg_app.hire_staff("sales", "front_office", f"s{s}", "staff:m",
+    staff_ids = [str(pg_app.staff.hire("sales", "front_office", f"s{s}", "staff:m",
                                        START - timedelta(days=1))) for s in range(8)]
     messages = generate(rng, len(staff_ids), 400)
     items = [(m, EventItem(f"m{n}", "MESSAGE_RECEIVED" if m.received else "MESSAGE_SENT",
@@ -144,16 +144,16 @@ def test_response_times_are_working_time_live_after_a_late_change_and_rebuilt(
 
     def send(batch: list[tuple[Msg, EventItem]]) -> None:
         for n in range(0, len(batch), 400):
-            result = pg_app.record_batch([i for _, i in batch[n:n + 400]], BY)
+            result = pg_app.ingestion.record_batch([i for _, i in batch[n:n + 400]], BY)
             assert result.count("accepted") == len(batch[n:n + 400])
             runner.catch_up()
 
     # Given office hours from the first change, messages in time order up to the second
     # change, then the later messages, and only then the second change (dated before them)
     send([x for x in items if x[0].at < FIRST_CHANGE and not x[0].late])
-    assert pg_app.set_working_hours(OFFICE, "staff:m", FIRST_CHANGE) is not None
+    assert pg_app.working_hours.set(OFFICE, "staff:m", FIRST_CHANGE) is not None
     send([x for x in items if x[0].at >= FIRST_CHANGE and not x[0].late])
-    pg_app.set_working_hours(EVERY_DAY, "staff:m", SECOND_CHANGE)
+    pg_app.working_hours.set(EVERY_DAY, "staff:m", SECOND_CHANGE)
     runner.catch_up()
     # And late messages, which re-derive their chats
     send([x for x in items if x[0].late])
@@ -205,8 +205,8 @@ def test_response_times_are_working_time_live_after_a_late_change_and_rebuilt(
     assert projected(pg_url) == live
 
 
-def test_setting_the_same_hours_again_records_nothing(pg_app: CustomerOperations) -> None:
+def test_setting_the_same_hours_again_records_nothing(pg_app: Siyu) -> None:
     at = datetime(2026, 11, 2, 1, tzinfo=UTC)
-    assert pg_app.set_working_hours(OFFICE, "staff:m", at) is not None
-    assert pg_app.set_working_hours(OFFICE, "staff:m", at + timedelta(hours=1)) is None
-    assert pg_app.working_hours().describe()["monday"] == ["09:00-12:00", "13:00-18:00"]
+    assert pg_app.working_hours.set(OFFICE, "staff:m", at) is not None
+    assert pg_app.working_hours.set(OFFICE, "staff:m", at + timedelta(hours=1)) is None
+    assert pg_app.working_hours.get().describe()["monday"] == ["09:00-12:00", "13:00-18:00"]

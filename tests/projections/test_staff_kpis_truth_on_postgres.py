@@ -18,7 +18,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.ingestion import EventItem
 from projections.campaigns import CampaignView
 from projections.organisation import StaffAssignmentView
@@ -156,12 +156,12 @@ def generate(seed: int = 5) -> World:
     return world
 
 
-def record(app: CustomerOperations, runner: BatchRunner, world: World) -> None:
+def record(app: Siyu, runner: BatchRunner, world: World) -> None:
     """Hire, send in time order in batches (the handover mid-month), then the late events."""
-    world.staff_ids = [str(app.hire_staff("sales", "front_office" if s < 30 else "middle_office",
+    world.staff_ids = [str(app.staff.hire("sales", "front_office" if s < 30 else "middle_office",
                                           f"s{s}", "staff:m", START - timedelta(days=1)))
                        for s in range(STAFF)]
-    app.add_sensitive_terms("private_order", ["私单"], "staff:m", START - timedelta(days=1))
+    app.supervision.add_terms("private_order", ["私单"], "staff:m", START - timedelta(days=1))
     for x in world.sent:  # staff ids are known only now
         if x.item.staff_id is not None:
             x.item.staff_id = world.staff_ids[int(x.item.staff_id)]
@@ -173,7 +173,7 @@ def record(app: CustomerOperations, runner: BatchRunner, world: World) -> None:
     def send(batch: list[Sent]) -> None:
         for start in range(0, len(batch), 1000):
             chunk = batch[start:start + 1000]
-            result = app.record_batch([x.item for x in chunk], BY)
+            result = app.ingestion.record_batch([x.item for x in chunk], BY)
             for x, outcome in zip(chunk, result.outcomes, strict=True):
                 assert outcome.status == "accepted", outcome
                 assert outcome.customer_id is not None
@@ -187,12 +187,12 @@ def record(app: CustomerOperations, runner: BatchRunner, world: World) -> None:
     run_campaign(app, rng, world.staff_ids, world.customer_ids, friends(world, first.launched_at),
                  first)
     for s, at in world.moments:
-        app.record_moment_posted(UUID(world.staff_ids[s]), f"m-{s}-{at.timestamp()}", BY, at)
+        app.staff.record_moment_posted(UUID(world.staff_ids[s]), f"m-{s}-{at.timestamp()}", BY, at)
     for giver in range(GIVERS):
         owned = [c for c, s in world.first_staff.items()
                  if s == giver and world.first_add[c] < HANDOVER_AT]
         receiver = GIVERS + giver
-        result = app.hand_over_customers(
+        result = app.staff.hand_over(
             UUID(world.staff_ids[giver]), UUID(world.staff_ids[receiver]),
             [world.customer_ids[c] for c in owned], "reassignment", "staff:m", HANDOVER_AT)
         assert result.transferred == len(owned)
@@ -387,7 +387,7 @@ def check_month(url: str, world: World, rows: dict[tuple[str, date], dict[str, A
 
 
 def test_every_kpi_equals_its_recomputation_from_the_raw_events_live_and_rebuilt(
-        pg_app: CustomerOperations, pg_url: str) -> None:
+        pg_app: Siyu, pg_url: str) -> None:
     # Given a month of events (handover mid-month, orders sent before it, late events after)
     world = generate()
     pg_app.clock = lambda: END + timedelta(days=60)  # sent once the month is over

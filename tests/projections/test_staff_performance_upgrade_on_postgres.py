@@ -8,7 +8,7 @@ from datetime import date
 import psycopg
 import pytest
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from projections.runner import BatchRunner, Tracker
 from projections.staff_performance import StaffPerformanceView
 
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_kpi_functions_of_the_previous_version_are_replaced(
-        pg_app: CustomerOperations, pg_url: str) -> None:
+        pg_app: Siyu, pg_url: str) -> None:
     # Given the v1 functions' shape (fewer result columns) already defined
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute(

@@ -23,7 +23,7 @@ from eventsourcing.application import project_aggregate
 from eventsourcing.utils import get_topic, resolve_topic
 from psycopg.rows import dict_row
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from siyu.bootstrap import build_application
 from siyu.processes import catch_up
 from tests.conftest import SECRET
@@ -64,7 +64,7 @@ def insert_as_stored(url: str, table: str, rows: list[dict[str, Any]]) -> None:
 
 
 @pytest.fixture
-def replayed(pg_url: str) -> Iterator[CustomerOperations]:
+def replayed(pg_url: str) -> Iterator[Siyu]:
     """The current application over a fresh store holding the fixture's rows."""
     app = build_application(pg_url, SECRET)  # creates the event store's tables
     insert_as_stored(pg_url, EVENTS_TABLE, fixture()["events"])
@@ -77,7 +77,7 @@ def test_the_fixture_holds_every_aggregate_type_and_snapshots() -> None:
     # Given the fixture recorded before issue 14
     events, snapshots = fixture()["events"], fixture()["snapshots"]
     # Then it holds the 20 aggregate types of then, and snapshots of each type the
-    # application snapshots (CustomerOperations.snapshotting_intervals)
+    # application snapshots (Siyu.snapshotting_intervals)
     created = {e["topic"] for e in events if e["originator_version"] == 1}
     assert len({t.rsplit(".", 1)[0] for t in created}) == 20
     assert {json.loads(s["state"])["topic"] for s in snapshots} == {
@@ -101,7 +101,7 @@ def test_every_stored_topic_resolves_to_an_event_class_of_today() -> None:
 
 
 def test_every_stored_aggregate_is_read_by_todays_application(
-        replayed: CustomerOperations) -> None:
+        replayed: Siyu) -> None:
     # Given the stored rows of every stream
     events = fixture()["events"]
     last = {UUID(e["originator_id"]): e["originator_version"] for e in events}
@@ -146,7 +146,7 @@ def describe(name: str, columns: list[str], expected: list[list[Any]],
 
 
 def test_todays_projections_build_the_read_models_of_then(
-        replayed: CustomerOperations, pg_url: str) -> None:
+        replayed: Siyu, pg_url: str) -> None:
     # Given the stored rows
     recorded: dict[str, Any] = fixture()["read_models"]
     # When today's projections build every read model from the log

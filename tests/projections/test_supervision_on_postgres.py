@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.ingestion import EventItem
 from projections.chat_scripts import ChatScriptView
 from projections.runner import BatchRunner, Tracker, View
@@ -20,7 +20,7 @@ TABLES = ("staff_alert", "sensitive_term", "sensitive_category", "chat_script",
           "chat_script_version", "chat_script_usage")
 
 
-def snapshot(app: CustomerOperations) -> dict[str, list[dict[str, Any]]]:
+def snapshot(app: Siyu) -> dict[str, list[dict[str, Any]]]:
     with app.factory.datastore.transaction() as curs:  # type: ignore[attr-defined]
         out: dict[str, list[dict[str, Any]]] = {}
         for table in TABLES:
@@ -29,26 +29,26 @@ def snapshot(app: CustomerOperations) -> dict[str, list[dict[str, Any]]]:
         return out
 
 
-def test_rebuilding_gives_the_rows_of_the_live_projection(pg_app: CustomerOperations) -> None:
+def test_rebuilding_gives_the_rows_of_the_live_projection(pg_app: Siyu) -> None:
     tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
     views: list[View] = [StaffAlertView(), ChatScriptView()]
     runners = [BatchRunner(pg_app, v, tracker, page_size=3) for v in views]
     # Given a lexicon, alerts in every state and scripts with versions and uses
-    pg_app.define_sensitive_category("competitor", "竞品", "staff:m", AT)
-    added, _ = pg_app.add_sensitive_terms("competitor", ["某宝", "某东"], "staff:m", AT)
-    pg_app.remove_sensitive_term(added[0].term_id, "staff:m", AT)
+    pg_app.supervision.define_category("competitor", "竞品", "staff:m", AT)
+    added, _ = pg_app.supervision.add_terms("competitor", ["某宝", "某东"], "staff:m", AT)
+    pg_app.supervision.remove_term(added[0].term_id, "staff:m", AT)
     for n in range(4):
-        alert, _ = pg_app.raise_alert(f"win_back:c{n}:5", "win_back", "s1", None, ["s1"], {},
+        alert, _ = pg_app.supervision.raise_alert(f"win_back:c{n}:5", "win_back", "s1", None, ["s1"], {},
                                       AT)
         if n:
-            pg_app.record_alert_delivery(alert.id, "s1", f"m{n}", None, AT)
+            pg_app.supervision.record_alert_delivery(alert.id, "s1", f"m{n}", None, AT)
         if n > 1:
-            pg_app.acknowledge_alert(alert.id, "staff:s1", AT)
+            pg_app.supervision.acknowledge_alert(alert.id, "staff:s1", AT)
         if n > 2:
-            pg_app.resolve_alert(alert.id, "ok", "staff:s1", AT)
-    script_id, _ = pg_app.create_chat_script("催付", "提醒", "v1", ["付款"], "script", "x", AT)
-    pg_app.revise_chat_script(script_id, "催付", "提醒", "v2", ["付款"], "x", AT)
-    pg_app.record_batch([EventItem(event_id=f"u{n}", type="SCRIPT_USED",
+            pg_app.supervision.resolve_alert(alert.id, "ok", "staff:s1", AT)
+    script_id, _ = pg_app.chat_scripts.create("催付", "提醒", "v1", ["付款"], "script", "x", AT)
+    pg_app.chat_scripts.revise(script_id, "催付", "提醒", "v2", ["付款"], "x", AT)
+    pg_app.ingestion.record_batch([EventItem(event_id=f"u{n}", type="SCRIPT_USED",
                                    identity=("wx_unionid", f"o{n % 2}"), occurred_at=AT,
                                    staff_id=f"s{n % 2}", script_id=str(script_id))
                          for n in range(5)], "service:t")

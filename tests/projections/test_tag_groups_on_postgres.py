@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.errors import TagInOtherGroup
 from domain.ingestion import EventItem
 from projections.postgres_views import CustomerProfileView
@@ -23,7 +23,7 @@ AT = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 BY = "staff:manager-1"
 
 
-def runners(app: CustomerOperations) -> list[BatchRunner]:
+def runners(app: Siyu) -> list[BatchRunner]:
     tracker = Tracker(app.factory.datastore)  # type: ignore[attr-defined]
     return [BatchRunner(app, CustomerProfileView(), tracker),
             BatchRunner(app, TagGroupView(), tracker)]
@@ -34,29 +34,29 @@ def rows(url: str, sql: str) -> list[dict[str, Any]]:
         return conn.execute(sql).fetchall()
 
 
-def seed(app: CustomerOperations) -> dict[str, Any]:
+def seed(app: Siyu) -> dict[str, Any]:
     """Three customers, an exclusive level group, an interest group, a free tag."""
     ids: list[Any] = []
     for n in range(3):
-        result = app.record_batch([EventItem(f"c{n}", "CONTENT_VIEWED", ("wx_unionid", f"u{n}"),
+        result = app.ingestion.record_batch([EventItem(f"c{n}", "CONTENT_VIEWED", ("wx_unionid", f"u{n}"),
                                              AT, content_id="c")], "service:test")
         ids.append(result.outcomes[0].customer_id)
-    levels, _ = app.create_tag_group("客户等级", ["A", "B", "C"], True, BY, AT)
-    interests, _ = app.create_tag_group("兴趣", ["茶", "酒"], False, BY, AT)
-    app.tag_customer(ids[0], ["A", "茶", "宝妈"], "staff:s1", "manual", AT)
-    app.tag_customer(ids[1], ["A", "酒"], "staff:s1", "manual", AT)
-    app.tag_customer(ids[1], ["B"], "staff:s1", "升级", AT)  # replaces A
-    app.tag_customer(ids[2], ["宝妈"], "staff:s1", "manual", AT)
-    app.add_tags_to_group(interests, ["咖啡"], BY, AT)
-    app.rename_tag_group(interests, "兴趣爱好", BY, AT)
-    app.remove_tag_from_group(interests, "酒", BY, AT)
-    old, _ = app.create_tag_group("旧分层", ["X"], False, BY, AT)
-    app.archive_tag_group(old, BY, AT)
+    levels, _ = app.tags.create_group("客户等级", ["A", "B", "C"], True, BY, AT)
+    interests, _ = app.tags.create_group("兴趣", ["茶", "酒"], False, BY, AT)
+    app.tags.tag(ids[0], ["A", "茶", "宝妈"], "staff:s1", "manual", AT)
+    app.tags.tag(ids[1], ["A", "酒"], "staff:s1", "manual", AT)
+    app.tags.tag(ids[1], ["B"], "staff:s1", "升级", AT)  # replaces A
+    app.tags.tag(ids[2], ["宝妈"], "staff:s1", "manual", AT)
+    app.tags.add_to_group(interests, ["咖啡"], BY, AT)
+    app.tags.rename_group(interests, "兴趣爱好", BY, AT)
+    app.tags.remove_from_group(interests, "酒", BY, AT)
+    old, _ = app.tags.create_group("旧分层", ["X"], False, BY, AT)
+    app.tags.archive_group(old, BY, AT)
     return {"levels": levels, "interests": interests, "old": old}
 
 
 def test_the_tag_library_and_its_usage_are_projected(
-    pg_app: CustomerOperations, pg_url: str
+    pg_app: Siyu, pg_url: str
 ) -> None:
     # Given a tag library and tagged customers
     groups = seed(pg_app)
@@ -81,7 +81,7 @@ def test_the_tag_library_and_its_usage_are_projected(
     assert [r["tag"] for r in order] == ["A", "B", "C"]
 
 
-def test_a_rebuild_equals_the_live_projection(pg_app: CustomerOperations, pg_url: str) -> None:
+def test_a_rebuild_equals_the_live_projection(pg_app: Siyu, pg_url: str) -> None:
     # Given live projections that followed the changes in small pages
     tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
     live = BatchRunner(pg_app, TagGroupView(), tracker, page_size=3)
@@ -106,10 +106,10 @@ def test_siyu_rebuild_and_projections_include_the_tag_library() -> None:
 
 
 def test_postgres_refuses_a_second_live_claim_on_a_tag_even_past_the_check(
-    pg_app: CustomerOperations, pg_url: str
+    pg_app: Siyu, pg_url: str
 ) -> None:
     # Given "A" claimed by a group, and a check that (as if racing another process) sees nothing
-    pg_app.create_tag_group("客户等级", ["A"], False, BY, AT)
+    pg_app.tags.create_group("客户等级", ["A"], False, BY, AT)
     recorder: Any = pg_app.recorder
     real = recorder.tag_claims
     calls: list[int] = []
@@ -121,7 +121,7 @@ def test_postgres_refuses_a_second_live_claim_on_a_tag_even_past_the_check(
     recorder.tag_claims = stale_then_real
     # When another group claims "A", then the unique index fails the commit and the retry refuses
     with pytest.raises(TagInOtherGroup):
-        pg_app.create_tag_group("重复", ["A"], False, BY, AT)
+        pg_app.tags.create_group("重复", ["A"], False, BY, AT)
     assert len(calls) == 2
     assert [r["n"] for r in rows(pg_url, "SELECT count(*) AS n FROM siyu_events "
                                          "WHERE topic LIKE 'domain.tag_group:%'")] == [1]

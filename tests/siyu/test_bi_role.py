@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from projections.bi_access import BI_RELATIONS, FUNCTION_INTERNALS
 from projections.runner import BatchRunner
 from projections.staff_performance import StaffPerformanceView
@@ -42,7 +42,7 @@ def relations(url: str) -> set[str]:
             "AND relkind IN ('r', 'v', 'm', 'p')")}
 
 
-def test_what_is_granted_is_what_docs_bi_md_documents(pg_app: CustomerOperations,
+def test_what_is_granted_is_what_docs_bi_md_documents(pg_app: Siyu,
                                                       pg_url: str) -> None:
     prepare_read_models(pg_app)
     present = relations(pg_url)
@@ -59,7 +59,7 @@ def test_what_is_granted_is_what_docs_bi_md_documents(pg_app: CustomerOperations
 
 
 def test_the_bi_role_reads_read_models_but_not_the_event_store_or_the_vault(
-    pg_app: CustomerOperations, pg_url: str
+    pg_app: Siyu, pg_url: str
 ) -> None:
     prepare_read_models(pg_app)
     granted = grant_bi_role(pg_url, ROLE)
@@ -77,7 +77,7 @@ def test_the_bi_role_reads_read_models_but_not_the_event_store_or_the_vault(
 
 
 def test_a_read_model_rebuilt_at_a_new_version_keeps_the_bi_grants(
-    pg_app: CustomerOperations, pg_url: str
+    pg_app: Siyu, pg_url: str
 ) -> None:
     tracker = prepare_read_models(pg_app)
     grant_bi_role(pg_url, ROLE)

@@ -10,13 +10,13 @@ import psycopg
 import pytest
 
 from adapters.tokens import ensure_token_table, issue_token, resolve_token, revoke_token
-from domain.application import CustomerOperations
+from application.app import Siyu
 from siyu import demo
 
 pytestmark = pytest.mark.integration
 
 
-def test_the_demo_loads_a_plausible_month_once(pg_app: CustomerOperations, pg_url: str,
+def test_the_demo_loads_a_plausible_month_once(pg_app: Siyu, pg_url: str,
                                                now: datetime) -> None:
     first = demo.load(pg_app, customers=150, now=now)
     assert first.rejected == 0 and first.duplicates == 0
@@ -43,7 +43,7 @@ def test_the_demo_loads_a_plausible_month_once(pg_app: CustomerOperations, pg_ur
     # the seeds' layers are defined once, two of them as auto-tag rules
     # and a welcome SOP (Sop.Defined), once
     assert topics["Defined"] == len(demo.SEGMENTS) + 1
-    assert pg_app.sop(demo.WELCOME_SOP).revision == 1
+    assert pg_app.sops.get(demo.WELCOME_SOP).revision == 1
     assert topics["AutoTagChanged"] == sum(1 for *_, tag in demo.SEGMENTS if tag)
     events = demo._customer_events(7, random.Random(1), now, [s for s, _ in first.staff])
     assert all(e.occurred_at <= now for e in events)

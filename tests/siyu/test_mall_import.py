@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.identity import Identity, blind_index
 from projections.postgres_views import CustomerProfileView
 from projections.runner import BatchRunner, Tracker
@@ -225,7 +225,7 @@ def test_the_progress_line_shows_lines_done_of_total_and_the_rate() -> None:
 
 # -- importing through the application (memory) -------------------------------------------------
 def test_domain_refusals_are_reported_by_line_and_store_nothing(
-    memory_app: CustomerOperations,
+    memory_app: Siyu,
 ) -> None:
     # Given a paid order, a refund too large, and a refund of an order never paid
     rows = jsonl(
@@ -236,7 +236,7 @@ def test_domain_refusals_are_reported_by_line_and_store_nothing(
     )
     reports: list[Rejected] = []
     # When imported in batches of two lines
-    summary = import_orders(memory_app, records(rows, "jsonl"), batch=2, report=reports.append)
+    summary = import_orders(memory_app.ingestion, records(rows, "jsonl"), batch=2, report=reports.append)
     # Then the refusals name their lines and codes, in line order
     assert [(r.number, r.order_id, r.code, r.field) for r in reports] == [
         (2, "E2025001", "REFUND_EXCEEDS_PAYMENT", "amount_fen"),
@@ -251,14 +251,14 @@ def test_domain_refusals_are_reported_by_line_and_store_nothing(
 
 
 def test_an_order_spread_over_batches_is_placed_paid_and_refunded_on_one_customer(
-    memory_app: CustomerOperations,
+    memory_app: Siyu,
 ) -> None:
     rows = jsonl(
         order(status="placed", phone=PHONE),
         order(member_id=None, phone=PHONE, status="paid"),  # the phone, linked in batch 1
         order(status="refunded", refund_id="R1", amount_fen=900),
     )
-    summary = import_orders(memory_app, records(rows, "jsonl"), batch=1)
+    summary = import_orders(memory_app.ingestion, records(rows, "jsonl"), batch=1)
     assert (summary.accepted, summary.rejected, summary.linked) == (3, 0, 1)
 
 
@@ -292,7 +292,7 @@ _LINES = st.lists(st.one_of(
 ), max_size=25)
 
 
-def stored(app: CustomerOperations) -> int:
+def stored(app: Siyu) -> int:
     return app.recorder.max_notification_id() or 0
 
 
@@ -302,7 +302,7 @@ def test_random_lines_never_crash_and_rejected_lines_store_nothing(lines: list[b
     # Given a file of random and near-valid lines, imported into a fresh application
     app = build_application(None, SECRET)
     refusals: list[Rejected] = []
-    summary = import_orders(app, records(lines, "jsonl"), batch=10_000,
+    summary = import_orders(app.ingestion, records(lines, "jsonl"), batch=10_000,
                             report=refusals.append)
     # Then every line is counted once
     assert summary.lines == summary.accepted + summary.duplicates + summary.rejected
@@ -317,7 +317,7 @@ def test_random_lines_never_crash_and_rejected_lines_store_nothing(lines: list[b
     kept = [lines[n - 1] for n, p in parsed.items()
             if n not in dropped and isinstance(p, OrderLine) and p.item.event_id not in refused_ids]
     again = build_application(None, SECRET)
-    summary_again = import_orders(again, records(kept, "jsonl"), batch=10_000)
+    summary_again = import_orders(again.ingestion, records(kept, "jsonl"), batch=10_000)
     assert summary_again.rejected == 0
     assert summary_again.accepted == summary.accepted
     assert stored(again) == stored(app)
@@ -344,12 +344,12 @@ CSV_EXPORT = [
 ]
 
 
-def owner(app: CustomerOperations, namespace: str, value: str) -> str:
+def owner(app: Siyu, namespace: str, value: str) -> str:
     blind = blind_index(app.blind_key, Identity(namespace, value))
     return str(app.index.owners_of([blind])[blind])
 
 
-def profile(app: CustomerOperations, customer_id: str) -> tuple[int, ...]:
+def profile(app: Siyu, customer_id: str) -> tuple[int, ...]:
     with app.factory.datastore.transaction() as curs:  # type: ignore[attr-defined]
         curs.execute("SELECT orders_placed, orders_cancelled, order_count, gmv_fen, refund_count,"
                      " refunded_fen FROM customer_profile WHERE customer_id = %s",
@@ -361,7 +361,7 @@ def profile(app: CustomerOperations, customer_id: str) -> tuple[int, ...]:
 
 @pytest.mark.integration
 def test_importing_jsonl_and_csv_exports_fills_the_profiles_and_a_reimport_stores_nothing(
-    pg_app: CustomerOperations, tmp_path: Path
+    pg_app: Siyu, tmp_path: Path
 ) -> None:
     # Given a JSONL and a CSV export, each with orders and malformed or refused lines
     jsonl_path = tmp_path / "orders.jsonl"
@@ -370,8 +370,8 @@ def test_importing_jsonl_and_csv_exports_fills_the_profiles_and_a_reimport_store
     csv_path.write_bytes(b"".join(csv_lines(*CSV_EXPORT)))
     # When both are imported
     out, err = io.StringIO(), io.StringIO()
-    assert run(pg_app, jsonl_path, "jsonl", out=out, err=err) == 1
-    assert run(pg_app, csv_path, "csv", out=out, err=err) == 1
+    assert run(pg_app.ingestion, jsonl_path, "jsonl", out=out, err=err) == 1
+    assert run(pg_app.ingestion, csv_path, "csv", out=out, err=err) == 1
     first = out.getvalue()
     # Then the bad lines are reported by number and code, without the phone number
     assert "line 6: MALFORMED_LINE" in first
@@ -393,8 +393,8 @@ def test_importing_jsonl_and_csv_exports_fills_the_profiles_and_a_reimport_store
     # When the same files are imported again
     before = stored(pg_app)
     again = io.StringIO()
-    assert run(pg_app, jsonl_path, "jsonl", out=again, err=err) == 1
-    assert run(pg_app, csv_path, "csv", out=again, err=err) == 1
+    assert run(pg_app.ingestion, jsonl_path, "jsonl", out=again, err=err) == 1
+    assert run(pg_app.ingestion, csv_path, "csv", out=again, err=err) == 1
     # Then nothing new is stored: the stored lines are duplicates
     assert stored(pg_app) == before
     assert "7 lines: 0 accepted, 5 duplicates, 2 rejected; 0 phone(s)" in again.getvalue()

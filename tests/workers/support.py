@@ -15,7 +15,7 @@ import pika  # type: ignore[import-untyped]
 import pytest
 import redis
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.customer import Customer
 from domain.ingestion import EventItem
 from siyu.settings import Settings
@@ -71,11 +71,11 @@ def settings_for(database_url: str | None, tmp_path: Path, *, broker_url: str | 
                     fake_gateway_port=fake_gateway_port)
 
 
-def add_friend(app: CustomerOperations, now: datetime, *, welcome_code: str | None,
+def add_friend(app: Siyu, now: datetime, *, welcome_code: str | None,
                channel: str = "qr", staff_id: str = "staff-li") -> UUID:
     """Record a FriendAdded (with a welcome code) for a new customer; returns its id."""
     external = f"wm{uuid.uuid4().hex[:16]}"
-    result = app.record_batch([EventItem(
+    result = app.ingestion.record_batch([EventItem(
         event_id=f"cb-{uuid.uuid4().hex}", type="FRIEND_ADDED",
         identity=("wecom_external:ww7788", external), occurred_at=now, channel=channel,
         staff_id=staff_id, welcome_code=welcome_code)], "service:test")
@@ -85,17 +85,17 @@ def add_friend(app: CustomerOperations, now: datetime, *, welcome_code: str | No
     return outcome.customer_id
 
 
-def customer_events(app: CustomerOperations, customer_id: UUID) -> list[Any]:
+def customer_events(app: Siyu, customer_id: UUID) -> list[Any]:
     """Stored events (read from the store, not from a possibly stale aggregate cache)."""
     return list(app.repository.event_store.get(customer_id))
 
 
-def welcome_outcomes(app: CustomerOperations, customer_id: UUID) -> list[Any]:
+def welcome_outcomes(app: Siyu, customer_id: UUID) -> list[Any]:
     return [e for e in customer_events(app, customer_id)
             if isinstance(e, Customer.WelcomeMessageSent | Customer.WelcomeMessageFailed)]
 
 
-def friend_added_key(app: CustomerOperations, customer_id: UUID) -> str:
+def friend_added_key(app: Siyu, customer_id: UUID) -> str:
     added = [e for e in customer_events(app, customer_id)
              if isinstance(e, Customer.FriendAdded)]
     return f"welcome:{customer_id}:{added[-1].originator_version}"

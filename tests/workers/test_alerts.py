@@ -14,7 +14,7 @@ from dramatiq.brokers.stub import StubBroker
 from psycopg_pool import ConnectionPool
 
 from adapters.wecom_client import WeComGateway
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.ingestion import EventItem
 from domain.staff_alert import StaffAlert, alert_id
 from domain.working_time import SHANGHAI
@@ -31,7 +31,7 @@ RETRY = RetryPolicy(max_retries=3, min_backoff=50, max_backoff=200, time_limit=2
 
 
 class World:
-    def __init__(self, app: CustomerOperations, url: str, fake: RunningFakeWeCom) -> None:
+    def __init__(self, app: Siyu, url: str, fake: RunningFakeWeCom) -> None:
         self.app = app
         self.pool: ConnectionPool[Any] = ConnectionPool(url, min_size=1, max_size=4, open=True)
         self.store = AlertStore(self.pool)
@@ -68,7 +68,7 @@ class World:
 
     def item(self, n: int, kind: str, external: str, staff: str, at: datetime,
              **fields: Any) -> UUID:
-        result = self.app.record_batch([EventItem(
+        result = self.app.ingestion.record_batch([EventItem(
             event_id=f"{external}-{n}", type=kind, identity=("wecom_external:ww7788", external),
             occurred_at=at, staff_id=staff, **fields)], "service:test")
         outcome = result.outcomes[0]
@@ -87,15 +87,15 @@ class World:
 
 
 @pytest.fixture
-def world(pg_app: CustomerOperations, pg_url: str, fake_wecom: RunningFakeWeCom
+def world(pg_app: Siyu, pg_url: str, fake_wecom: RunningFakeWeCom
           ) -> Iterator[World]:
     w = World(pg_app, pg_url, fake_wecom)
     yield w
     w.close()
 
 
-def hire(app: CustomerOperations, role: str, department: str, wecom: str | None = None) -> str:
-    return str(app.hire_staff(role, department, "名字", "service:test", T0, wecom))
+def hire(app: Siyu, role: str, department: str, wecom: str | None = None) -> str:
+    return str(app.staff.hire(role, department, "名字", "service:test", T0, wecom))
 
 
 def test_a_customer_deleting_a_staff_member_gives_that_member_one_win_back_task(
@@ -159,7 +159,7 @@ def test_a_message_after_hours_is_late_only_once_working_time_has_passed(world: 
     days = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
     evening = (datetime.now(SHANGHAI) - timedelta(days=3)).replace(
         hour=20, minute=0, second=0, microsecond=0)
-    world.app.set_working_hours({d: [("09:00", "18:00")] for d in days}, "staff:boss",
+    world.app.working_hours.set({d: [("09:00", "18:00")] for d in days}, "staff:boss",
                                 evening - timedelta(days=1))
     sales = hire(world.app, "sales", "front_office")
     hire(world.app, "private_domain_manager", "front_office")
@@ -181,7 +181,7 @@ def test_a_message_after_hours_is_late_only_once_working_time_has_passed(world: 
 def test_a_sensitive_word_alerts_the_managers_with_context_and_never_the_text(
         world: World) -> None:
     # Given a lexicon term and a salesperson in a department without a manager
-    world.app.add_sensitive_terms("private_order", ["私单"], "staff:boss", T0)
+    world.app.supervision.add_terms("private_order", ["私单"], "staff:boss", T0)
     sales = hire(world.app, "sales", "front_office")
     boss = hire(world.app, "private_domain_manager", "middle_office")
     # When the salesperson's message hits it
@@ -198,7 +198,7 @@ def test_a_sensitive_word_alerts_the_managers_with_context_and_never_the_text(
     assert len(sent) == 1 and "private_order/t1" in sent[0].content
     assert "便宜" not in sent[0].content
     # And the text is only in the vault, sealed
-    assert world.app.personal_data(customer)["message:3"] == "我们私单吧, 便宜"
+    assert world.app.customers.personal_data(customer)["message:3"] == "我们私单吧, 便宜"
 
 
 def test_a_transient_gateway_failure_is_retried_and_still_sends_once(world: World) -> None:

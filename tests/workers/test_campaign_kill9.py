@@ -22,11 +22,11 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from domain.application import CustomerOperations
+from application.app import Siyu
+from application.campaign_launch import launch
 from domain.ingestion import EventItem
 from fakes.campaigns import FakeCampaigns
 from fakes.wecom import FAKE_APP_ID, FakeWeCom, RunningFakeWeCom, run_fake_wecom
-from projections.campaign_planning import launch
 from projections.runner import BatchRunner, Tracker
 from siyu.processes import read_model_views
 from tests.conftest import SECRET
@@ -106,14 +106,14 @@ def _sent(fake: RunningFakeWeCom, campaign_id: uuid.UUID) -> dict[str, int]:
 
 
 def test_a_worker_killed_mid_campaign_and_restarted_sends_each_message_exactly_once(
-        pg_app: CustomerOperations, pg_url: str, fake: RunningFakeWeCom,
+        pg_app: Siyu, pg_url: str, fake: RunningFakeWeCom,
         broker_url: str) -> None:
     # Given customers subscribed to the template, and a launched campaign to all of them
     now = datetime.now(UTC) - timedelta(minutes=1)
     openids = [f"oKill{n:04d}" for n in range(CUSTOMERS)]
     for openid in openids:
         fake.state.campaigns.grant_subscription(openid, TEMPLATE, -1)
-    pg_app.record_batch([EventItem(f"o{n}", "ORDER_PAID", (f"wx_openid:{FAKE_APP_ID}", o), now,
+    pg_app.ingestion.record_batch([EventItem(f"o{n}", "ORDER_PAID", (f"wx_openid:{FAKE_APP_ID}", o), now,
                                    order_id=str(n), amount_fen=100)
                          for n, o in enumerate(openids)], "service:test")
     tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
@@ -123,9 +123,9 @@ def test_a_worker_killed_mid_campaign_and_restarted_sends_each_message_exactly_o
         thread.start()
     worker: subprocess.Popen[str] | None = None
     try:
-        segment_id, _ = pg_app.define_segment("all", "", {"ordered": {"atLeast": 1}},
+        segment_id, _ = pg_app.segments.define("all", "", {"ordered": {"atLeast": 1}},
                                               "staff:m", now)
-        campaign_id, _ = pg_app.draft_campaign(
+        campaign_id, _ = pg_app.campaigns.draft(
             "kill -9", "staff:m", "mini_program", segment_id,
             [{"variant_id": "a", "text": "您有 {points_balance} 积分", "template_id": TEMPLATE}],
             "staff:m", now)

@@ -9,7 +9,7 @@ from uuid import UUID
 
 import pytest
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from projections.runner import Tracker
 from tests.workers.test_campaign_sends_on_postgres import (  # noqa: F401 - the fixture
     RecordingGateway,
@@ -51,7 +51,7 @@ def test_reservations_from_two_stores_never_overlap_and_follow_the_rate(pg_url: 
     assert wait > 0
 
 
-def test_a_chunk_sends_at_the_configured_rate(pg_app: CustomerOperations, pg_url: str,
+def test_a_chunk_sends_at_the_configured_rate(pg_app: Siyu, pg_url: str,
                                               running: Tracker) -> None:  # noqa: F811
     # Given a launched campaign to 60 customers and a limit of 100 sends/s on its channel
     campaign_id = launched(pg_app, running, 60)

@@ -13,9 +13,9 @@ import psycopg
 import pytest
 
 from adapters.campaign_gateway import BatchRecipient, Delivery, DirectResult, MassSendTask, TaskResult
-from domain.application import CustomerOperations
+from application.app import Siyu
+from application.campaign_launch import launch
 from domain.ingestion import EventItem
-from projections.campaign_planning import launch
 from projections.runner import BatchRunner, Tracker
 from siyu.processes import read_model_views
 from workers.campaigns import CampaignDeps, CampaignDispatcher, CampaignStore, RetryLater, send_chunk
@@ -63,7 +63,7 @@ class RecordingGateway:
 
 
 @pytest.fixture
-def running(pg_app: CustomerOperations) -> Iterator[Tracker]:
+def running(pg_app: Siyu) -> Iterator[Tracker]:
     tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
     runners = [BatchRunner(pg_app, v, tracker, poll_interval=0.05) for v in read_model_views()]
     threads = [threading.Thread(target=r.run_forever, daemon=True) for r in runners]
@@ -76,14 +76,14 @@ def running(pg_app: CustomerOperations) -> Iterator[Tracker]:
         thread.join(timeout=5)
 
 
-def launched(app: CustomerOperations, tracker: Tracker, customers: int) -> UUID:
+def launched(app: Siyu, tracker: Tracker, customers: int) -> UUID:
     now = datetime.now(UTC) - timedelta(minutes=1)
     items = [EventItem(f"o{n}", "ORDER_PAID", (f"wx_openid:{APP_ID}", f"oUser{n:05d}"), now,
                        order_id=f"{n}", amount_fen=100) for n in range(customers)]
-    app.record_batch(items, "service:test")
-    segment_id, _ = app.define_segment("buyers", "", {"ordered": {"atLeast": 1}}, "staff:m",
+    app.ingestion.record_batch(items, "service:test")
+    segment_id, _ = app.segments.define("buyers", "", {"ordered": {"atLeast": 1}}, "staff:m",
                                        now)
-    campaign_id, _ = app.draft_campaign("test", "staff:m", "mini_program", segment_id,
+    campaign_id, _ = app.campaigns.draft("test", "staff:m", "mini_program", segment_id,
                                         [{"variant_id": "a", "text": "您有 {points_balance} 积分",
                                           "template_id": "tpl-1"}], "staff:m", now)
     # quiet hours would defer the sends: plan at noon Shanghai time
@@ -101,7 +101,7 @@ def statuses(url: str, campaign_id: UUID) -> Counter[str]:
 
 
 def test_a_campaign_is_dispatched_in_chunks_and_each_customer_gets_one_message(
-        pg_app: CustomerOperations, pg_url: str, running: Tracker) -> None:
+        pg_app: Siyu, pg_url: str, running: Tracker) -> None:
     # Given a launched campaign to 450 customers
     campaign_id = launched(pg_app, running, 450)
     store = CampaignStore.connect(pg_url)
@@ -125,7 +125,7 @@ def test_a_campaign_is_dispatched_in_chunks_and_each_customer_gets_one_message(
 
 
 def test_a_transient_failure_records_what_was_sent_and_the_retry_sends_the_rest(
-        pg_app: CustomerOperations, pg_url: str, running: Tracker) -> None:
+        pg_app: Siyu, pg_url: str, running: Tracker) -> None:
     campaign_id = launched(pg_app, running, 120)
     store = CampaignStore.connect(pg_url)
     gateway = RecordingGateway(fail_after=70)
@@ -146,7 +146,7 @@ def test_a_transient_failure_records_what_was_sent_and_the_retry_sends_the_rest(
 
 
 def test_a_send_made_but_not_recorded_is_answered_as_a_duplicate_on_redelivery(
-        pg_app: CustomerOperations, pg_url: str, running: Tracker) -> None:
+        pg_app: Siyu, pg_url: str, running: Tracker) -> None:
     # Given sends the gateway accepted but whose outcomes were never recorded (a crash)
     campaign_id = launched(pg_app, running, 30)
     store = CampaignStore.connect(pg_url)
@@ -156,10 +156,10 @@ def test_a_send_made_but_not_recorded_is_answered_as_a_duplicate_on_redelivery(
     try:
         CampaignDispatcher(store, lambda c, s, ids: messages.append((c, s, ids))).run_once()
         [(campaign, step, ids)] = messages
-        original = pg_app.record_send_outcomes
-        pg_app.record_send_outcomes = lambda *a, **k: 0  # type: ignore[method-assign]
+        original = pg_app.campaigns.record_send_outcomes
+        pg_app.campaigns.record_send_outcomes = lambda *a, **k: 0  # type: ignore[method-assign]
         send_chunk(lost, UUID(campaign), step, [UUID(i) for i in ids])
-        pg_app.record_send_outcomes = original  # type: ignore[method-assign]
+        pg_app.campaigns.record_send_outcomes = original  # type: ignore[method-assign]
         # When the message is redelivered
         send_chunk(lost, UUID(campaign), step, [UUID(i) for i in ids])
     finally:
@@ -171,16 +171,16 @@ def test_a_send_made_but_not_recorded_is_answered_as_a_duplicate_on_redelivery(
 
 
 def test_the_report_compares_recipients_with_the_holdout_on_conversion_and_harm(
-        pg_app: CustomerOperations, pg_url: str, running: Tracker) -> None:
+        pg_app: Siyu, pg_url: str, running: Tracker) -> None:
     # Given a campaign to 200 buyers with a 30% holdout, sent
     now = datetime.now(UTC) - timedelta(hours=1)
     who = [(f"wx_openid:{APP_ID}", f"oUser{n:05d}") for n in range(200)]
-    pg_app.record_batch([EventItem(f"o{n}", "ORDER_PAID", w, now - timedelta(days=30),
+    pg_app.ingestion.record_batch([EventItem(f"o{n}", "ORDER_PAID", w, now - timedelta(days=30),
                                    order_id=f"{n}", amount_fen=100)
                          for n, w in enumerate(who)], "service:test")
-    segment_id, _ = pg_app.define_segment("buyers", "", {"ordered": {"atLeast": 1}},
+    segment_id, _ = pg_app.segments.define("buyers", "", {"ordered": {"atLeast": 1}},
                                           "staff:m", now)
-    campaign_id, _ = pg_app.draft_campaign("r", "staff:m", "mini_program", segment_id,
+    campaign_id, _ = pg_app.campaigns.draft("r", "staff:m", "mini_program", segment_id,
                                            [{"variant_id": "a", "text": "hi"}], "staff:m", now,
                                            holdout_percent=30, cost_fen=10_000)
     assert running.wait("customer_profile", pg_app.recorder.max_notification_id() or 0, 10)
@@ -209,7 +209,7 @@ def test_the_report_compares_recipients_with_the_holdout_on_conversion_and_harm(
                                    amount_fen=500))
         if n % 5 == 0:
             items.append(EventItem(f"d{n}", "DND_SET", w, later))
-    pg_app.record_batch(items, "service:test")
+    pg_app.ingestion.record_batch(items, "service:test")
     last = pg_app.recorder.max_notification_id() or 0
     assert running.wait("campaign", last, 10) and running.wait("customer_profile", last, 10)
 
@@ -260,15 +260,15 @@ class MassSendGateway(RecordingGateway):
 
 
 def test_a_wecom_mass_send_creates_tasks_per_staff_and_syncs_final_statuses(
-        pg_app: CustomerOperations, pg_url: str, running: Tracker) -> None:
+        pg_app: Siyu, pg_url: str, running: Tracker) -> None:
     from workers.campaigns import MassSendSync
     # Given 30 friends of two staff members and a WeCom mass-send campaign to them
     now = datetime.now(UTC) - timedelta(minutes=1)
     items = [EventItem(f"f{n}", "FRIEND_ADDED", ("wecom_external:ww1", f"wmC{n:03d}"), now,
                        channel="qr", staff_id=f"wecom_user:s{n % 2}") for n in range(30)]
-    pg_app.record_batch(items, "service:test")
-    segment_id, _ = pg_app.define_segment("friends", "", {"isFriend": True}, "staff:m", now)
-    campaign_id, _ = pg_app.draft_campaign("m", "staff:m", "wecom_mass", segment_id,
+    pg_app.ingestion.record_batch(items, "service:test")
+    segment_id, _ = pg_app.segments.define("friends", "", {"isFriend": True}, "staff:m", now)
+    campaign_id, _ = pg_app.campaigns.draft("m", "staff:m", "wecom_mass", segment_id,
                                            [{"variant_id": "a", "text": "hi"}], "staff:m", now)
     assert running.wait("customer_profile", pg_app.recorder.max_notification_id() or 0, 10)
     launch(pg_app, running, campaign_id, "staff:m",

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from dramatiq.brokers.stub import StubBroker
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.clock import Tick, slot_start
 from domain.ingestion import EventItem
 from projections.postgres_views import CustomerProfileView
@@ -40,16 +40,16 @@ def test_the_scheduler_enqueues_each_slot_once() -> None:
     assert sent == ["2026-12-01T20:00:00+00:00", "2026-12-01T21:00:00+00:00"]
 
 
-def test_a_tick_recorded_twice_is_stored_once(memory_app: CustomerOperations) -> None:
+def test_a_tick_recorded_twice_is_stored_once(memory_app: Siyu) -> None:
     at = datetime(2026, 12, 1, 20, tzinfo=UTC)
-    assert memory_app.record_tick(at) is not None
-    assert memory_app.record_tick(at) is None
+    assert memory_app.segments.record_tick(at) is not None
+    assert memory_app.segments.record_tick(at) is None
     tick: object = memory_app.repository.get(Tick.create_id(at))
     assert isinstance(tick, Tick) and tick.at == at
 
 
 def test_two_schedulers_and_redeliveries_through_dramatiq_record_one_tick(
-        memory_app: CustomerOperations) -> None:
+        memory_app: Siyu) -> None:
     # Given the actor on a stub broker and two schedulers on the same clock
     broker = StubBroker()
     actor = declare_clock_actor(broker, memory_app, queue_name="clock")
@@ -79,12 +79,12 @@ def test_two_schedulers_and_redeliveries_through_dramatiq_record_one_tick(
 
 @pytest.mark.integration
 def test_a_customer_leaves_an_active_segment_at_the_first_tick_after_going_silent(
-        pg_app: CustomerOperations, pg_url: str) -> None:
+        pg_app: Siyu, pg_url: str) -> None:
     # Given a customer who interacted 25 days ago and a segment "active within 30 days"
     now = datetime.now(UTC)
-    pg_app.record_batch([EventItem("v1", "CONTENT_VIEWED", ("wx_unionid", "u1"),
+    pg_app.ingestion.record_batch([EventItem("v1", "CONTENT_VIEWED", ("wx_unionid", "u1"),
                                    now - timedelta(days=25), content_id="c1")], "service:test")
-    segment_id, _ = pg_app.define_segment("active", "", {"activeWithinDays": 30}, "staff:m", now)
+    segment_id, _ = pg_app.segments.define("active", "", {"activeWithinDays": 30}, "staff:m", now)
     runner = BatchRunner(pg_app, CustomerProfileView(), Tracker(pg_app.factory.datastore))  # type: ignore[attr-defined]
     runner.catch_up()
 
@@ -97,10 +97,10 @@ def test_a_customer_leaves_an_active_segment_at_the_first_tick_after_going_silen
 
     assert members() == 1
     # When the clock ticks 4 days later, nothing is due yet; at 6 days later, it is
-    pg_app.record_tick(now + timedelta(days=4))
+    pg_app.segments.record_tick(now + timedelta(days=4))
     runner.catch_up()
     assert members() == 1
-    pg_app.record_tick(now + timedelta(days=6))
+    pg_app.segments.record_tick(now + timedelta(days=6))
     runner.catch_up()
     # Then the customer left, because of the tick
     assert members() == 0

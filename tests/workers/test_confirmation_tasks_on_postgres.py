@@ -13,7 +13,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.ingestion import EventItem
 from projections.campaigns import CampaignView
 from projections.marketing_tasks import MarketingTaskView
@@ -26,13 +26,13 @@ from workers.confirmation_tasks import ConfirmationTasks, assignment_key
 START = datetime(2025, 11, 1, tzinfo=UTC)
 
 
-def _world(app: CustomerOperations) -> tuple[list[str], MassSend, dict[int, UUID]]:
-    staff = [str(app.hire_staff("sales", "front_office", f"s{s}", "staff:m",
+def _world(app: Siyu) -> tuple[list[str], MassSend, dict[int, UUID]]:
+    staff = [str(app.staff.hire("sales", "front_office", f"s{s}", "staff:m",
                                 START - timedelta(days=1))) for s in range(6)]
     items = [EventItem(f"f{c}", "FRIEND_ADDED", ("wx_unionid", f"u{c}"),
                        START + timedelta(minutes=c), staff_id=staff[c % 6], channel="qr")
              for c in range(400)]
-    result = app.record_batch(items, "service:test")
+    result = app.ingestion.record_batch(items, "service:test")
     customers = {c: o.customer_id for c, o in enumerate(result.outcomes)
                  if o.customer_id is not None}
     friends = {c: c % 6 for c in customers}
@@ -42,7 +42,7 @@ def _world(app: CustomerOperations) -> tuple[list[str], MassSend, dict[int, UUID
     return staff, campaign, customers
 
 
-def _catch_up(app: CustomerOperations, tracker: Tracker) -> None:
+def _catch_up(app: Siyu, tracker: Tracker) -> None:
     for view in (StaffAssignmentView(), StaffPerformanceView(), CampaignView(),
                  MarketingTaskView()):
         BatchRunner(app, view, tracker).catch_up()
@@ -55,7 +55,7 @@ def _tasks(url: str) -> dict[str, dict[str, Any]]:
     return {r["assignment_key"]: r for r in rows}
 
 
-def test_confirmation_tasks_follow_the_mass_send(pg_app: CustomerOperations,
+def test_confirmation_tasks_follow_the_mass_send(pg_app: Siyu,
                                                  pg_url: str) -> None:
     # Given a WeCom mass send to 300 friends of 6 senders: one WeCom task per sender
     staff, campaign, customers = _world(pg_app)
@@ -117,11 +117,11 @@ def test_confirmation_tasks_follow_the_mass_send(pg_app: CustomerOperations,
         pool.close()
 
 
-def test_a_sender_who_left_is_skipped_not_retried(pg_app: CustomerOperations,
+def test_a_sender_who_left_is_skipped_not_retried(pg_app: Siyu,
                                                   pg_url: str) -> None:
     staff, campaign, _ = _world(pg_app)
     leaving = UUID(staff[campaign.recipients[min(campaign.recipients)]])
-    pg_app.leave_staff(leaving, "staff:m", START + timedelta(days=3, hours=2))
+    pg_app.staff.leave(leaving, "staff:m", START + timedelta(days=3, hours=2))
     tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
     _catch_up(pg_app, tracker)
     pool: ConnectionPool[Any] = ConnectionPool(pg_url, min_size=1, max_size=2, open=True)
@@ -136,7 +136,7 @@ def test_a_sender_who_left_is_skipped_not_retried(pg_app: CustomerOperations,
         pool.close()
 
 
-def test_before_the_read_models_exist_there_is_nothing_to_do(pg_app: CustomerOperations,
+def test_before_the_read_models_exist_there_is_nothing_to_do(pg_app: Siyu,
                                                              pg_url: str) -> None:
     pool: ConnectionPool[Any] = ConnectionPool(pg_url, min_size=1, max_size=1, open=True)
     try:

@@ -13,7 +13,7 @@ from dramatiq.brokers.stub import StubBroker
 from psycopg_pool import ConnectionPool
 
 from adapters.wecom_client import WeComGateway
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.daily_report import DailyReport, report_id
 from domain.ingestion import EventItem, OrderItem
 from fakes.wecom import FAKE_CORP_ID, FAKE_CORP_SECRET, RunningFakeWeCom
@@ -57,9 +57,9 @@ def pool(pg_url: str) -> Iterator[ConnectionPool[Any]]:
         yield p
 
 
-def record(app: CustomerOperations, n: int, kind: str, external: str, staff: str,
+def record(app: Siyu, n: int, kind: str, external: str, staff: str,
            when: datetime, **fields: Any) -> None:
-    result = app.record_batch([EventItem(
+    result = app.ingestion.record_batch([EventItem(
         event_id=f"r{n}", type=kind, identity=("wecom_external:ww7788", external),
         occurred_at=when, staff_id=staff, **fields)], "service:test")
     assert result.outcomes[0].status == "accepted", result.outcomes[0]
@@ -67,13 +67,13 @@ def record(app: CustomerOperations, n: int, kind: str, external: str, staff: str
 
 @pytest.mark.integration
 def test_two_schedulers_and_a_redelivery_build_and_send_each_report_once(
-        pg_app: CustomerOperations, pool: ConnectionPool[Any],
+        pg_app: Siyu, pool: ConnectionPool[Any],
         fake_wecom: RunningFakeWeCom) -> None:
     # Given two salespeople and a manager, and two days of activity
     hired = at(DAY - timedelta(days=5), 9)
-    li = str(pg_app.hire_staff("sales", "front_office", "李", "service:t", hired, "lisi"))
-    wang = str(pg_app.hire_staff("sales", "front_office", "王", "service:t", hired))
-    boss = str(pg_app.hire_staff("private_domain_manager", "middle_office", "张", "service:t",
+    li = str(pg_app.staff.hire("sales", "front_office", "李", "service:t", hired, "lisi"))
+    wang = str(pg_app.staff.hire("sales", "front_office", "王", "service:t", hired))
+    boss = str(pg_app.staff.hire("private_domain_manager", "middle_office", "张", "service:t",
                                  hired, "boss"))
     before = DAY - timedelta(days=1)
     record(pg_app, 1, "FRIEND_ADDED", "wmA", li, at(before, 10))
@@ -89,7 +89,7 @@ def test_two_schedulers_and_a_redelivery_build_and_send_each_report_once(
     record(pg_app, 9, "ORDER_PAID", "wmD", wang, at(DAY + timedelta(days=1), 0),
            order_id="o2", amount_fen=500)  # the next day in Shanghai
     # and li's month target of 4 new friends, on trial (graded, not ranked)
-    pg_app.set_target("staff", li, "month", DAY, "friends_new", 4, "service:t", hired,
+    pg_app.targets.set("staff", li, "month", DAY, "friends_new", 4, "service:t", hired,
                       trial=True)
     tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
     runners = [BatchRunner(pg_app, v, tracker) for v in read_model_views()]

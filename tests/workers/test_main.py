@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from siyu.worker_process import build_worker
 from tests.workers.support import add_friend, settings_for, wait_until
 
@@ -36,7 +36,7 @@ def sent_by_fake(url: str) -> list[dict[str, object]]:
 
 
 def test_run_worker_sends_a_welcome_then_stops_cleanly_on_sigterm(
-        pg_url: str, pg_app: CustomerOperations, now: datetime) -> None:
+        pg_url: str, pg_app: Siyu, now: datetime) -> None:
     # Given `run_worker` in its own process with two worker processes, serving the fake WeCom
     # itself (no WECOM_API_BASE) on a free port
     port = free_port()

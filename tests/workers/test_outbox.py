@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from eventsourcing.postgres import PostgresDatastore
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.customer import Customer
 from projections.runner import BatchRunner, Tracker
 from tests.workers.support import add_friend, friend_added_key
@@ -60,7 +60,7 @@ def test_a_friend_added_recorded_long_ago_is_written_as_failed_not_sent(now: dat
 
 
 # -- on PostgreSQL -----------------------------------------------------------------
-def runner_for(app: CustomerOperations, **view_options: Any) -> BatchRunner:
+def runner_for(app: Siyu, **view_options: Any) -> BatchRunner:
     datastore = cast(PostgresDatastore, app.factory.datastore)  # type: ignore[attr-defined]
     return BatchRunner(app, WelcomeOutboxView(**view_options), Tracker(datastore))
 
@@ -79,7 +79,7 @@ def rows(pg_url: str) -> list[tuple[Any, ...]]:
 
 
 def test_the_view_writes_one_row_per_welcome_code_and_a_rebuild_adds_nothing(
-        pg_app: CustomerOperations, pg_url: str, now: datetime) -> None:
+        pg_app: Siyu, pg_url: str, now: datetime) -> None:
     # Given two friends added with codes and one without
     with_code = [add_friend(pg_app, now, welcome_code=f"code-{n}") for n in range(2)]
     add_friend(pg_app, now, welcome_code=None)
@@ -100,7 +100,7 @@ def test_the_view_writes_one_row_per_welcome_code_and_a_rebuild_adds_nothing(
 
 
 def test_the_dispatcher_enqueues_each_pending_row_once_then_again_only_when_stale(
-        pg_app: CustomerOperations, pg_url: str, store: OutboxStore, now: datetime) -> None:
+        pg_app: Siyu, pg_url: str, store: OutboxStore, now: datetime) -> None:
     # Given two pending rows
     for n in range(2):
         add_friend(pg_app, now, welcome_code=f"code-{n}")
@@ -122,7 +122,7 @@ def test_the_dispatcher_enqueues_each_pending_row_once_then_again_only_when_stal
     assert sent[2] == sent[0]
 
 
-def test_rows_done_are_never_enqueued(pg_app: CustomerOperations, pg_url: str,
+def test_rows_done_are_never_enqueued(pg_app: Siyu, pg_url: str,
                                       store: OutboxStore, now: datetime) -> None:
     # Given a row already sent and one recorded as failed before dispatch
     add_friend(pg_app, now, welcome_code="code-1")
@@ -135,7 +135,7 @@ def test_rows_done_are_never_enqueued(pg_app: CustomerOperations, pg_url: str,
 
 
 def test_a_failing_enqueue_leaves_its_row_due_and_keeps_the_ones_before(
-        pg_app: CustomerOperations, pg_url: str, store: OutboxStore, now: datetime) -> None:
+        pg_app: Siyu, pg_url: str, store: OutboxStore, now: datetime) -> None:
     # Given three pending rows and a broker that fails on the second enqueue
     for n in range(3):
         add_friend(pg_app, now, welcome_code=f"code-{n}")

@@ -18,7 +18,7 @@ import pika  # type: ignore[import-untyped]
 import pytest
 import redis
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.customer import Customer
 from fakes.wecom import RunningFakeWeCom
 from siyu.worker_process import build_worker
@@ -101,7 +101,7 @@ def wait_for_status(pipeline: WorkerProcess, key: str, status: str,
 
 
 def test_a_friend_added_with_a_welcome_code_gets_exactly_one_welcome(
-        make_pipeline: Any, pg_app: CustomerOperations, fake_wecom: RunningFakeWeCom,
+        make_pipeline: Any, pg_app: Siyu, fake_wecom: RunningFakeWeCom,
         now: datetime) -> None:
     # Given a running pipeline
     pipeline, _ = make_pipeline()
@@ -118,7 +118,7 @@ def test_a_friend_added_with_a_welcome_code_gets_exactly_one_welcome(
 
 
 def test_redelivered_messages_send_no_second_welcome(
-        make_pipeline: Any, pg_app: CustomerOperations, fake_wecom: RunningFakeWeCom,
+        make_pipeline: Any, pg_app: Siyu, fake_wecom: RunningFakeWeCom,
         now: datetime) -> None:
     # Given a welcome sent through the pipeline
     pipeline, processed = make_pipeline()
@@ -137,7 +137,7 @@ def test_redelivered_messages_send_no_second_welcome(
 
 
 def test_a_crash_after_wecom_accepted_is_recovered_with_still_one_welcome(
-        make_pipeline: Any, pg_app: CustomerOperations, fake_wecom: RunningFakeWeCom,
+        make_pipeline: Any, pg_app: Siyu, fake_wecom: RunningFakeWeCom,
         now: datetime) -> None:
     # Given a worker that dies after WeCom accepted, before the answer was stored (the
     # message fails without retry), and stale rows re-enqueued after one second
@@ -157,7 +157,7 @@ def test_a_crash_after_wecom_accepted_is_recovered_with_still_one_welcome(
 
 
 def test_transient_failures_are_retried_with_backoff_and_sent_once(
-        make_pipeline: Any, pg_app: CustomerOperations, fake_wecom: RunningFakeWeCom,
+        make_pipeline: Any, pg_app: Siyu, fake_wecom: RunningFakeWeCom,
         now: datetime) -> None:
     # Given WeCom fails with an HTTP 500, then is busy, then loses the reply of an accepted send
     fake_wecom.state.inject("http_500")

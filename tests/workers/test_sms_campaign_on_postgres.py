@@ -14,11 +14,11 @@ import pytest
 
 from adapters.campaign_client import WeComCampaignGateway
 from adapters.sms_client import TencentSms
-from domain.application import CustomerOperations
+from application.app import Siyu
+from application.campaign_launch import launch
 from domain.ingestion import EventItem
 from fakes.sms import FAKE_SMS_APP_ID, FAKE_SMS_SECRET_ID, FAKE_SMS_SECRET_KEY
 from fakes.wecom import FAKE_CORP_ID, FAKE_CORP_SECRET, RunningFakeWeCom, run_fake_wecom
-from projections.campaign_planning import launch
 from projections.runner import BatchRunner, Tracker
 from siyu.processes import read_model_views
 from workers.campaigns import CampaignDeps, CampaignDispatcher, CampaignStore, RetryLater, send_chunk
@@ -31,7 +31,7 @@ def phone(n: int) -> str:
 
 
 @pytest.fixture
-def running(pg_app: CustomerOperations) -> Iterator[Tracker]:
+def running(pg_app: Siyu) -> Iterator[Tracker]:
     tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
     runners = [BatchRunner(pg_app, v, tracker, poll_interval=0.05) for v in read_model_views()]
     threads = [threading.Thread(target=r.run_forever, daemon=True) for r in runners]
@@ -55,13 +55,13 @@ def fake() -> Iterator[RunningFakeWeCom]:
             OPEN.pop().close()
 
 
-def launched(app: CustomerOperations, tracker: Tracker, customers: int) -> UUID:
+def launched(app: Siyu, tracker: Tracker, customers: int) -> UUID:
     now = datetime.now(UTC) - timedelta(minutes=1)
-    app.record_batch([EventItem(f"o{n}", "ORDER_PAID", ("phone", phone(n)), now,
+    app.ingestion.record_batch([EventItem(f"o{n}", "ORDER_PAID", ("phone", phone(n)), now,
                                 order_id=f"{n}", amount_fen=100) for n in range(customers)],
                      "service:test")
-    segment_id, _ = app.define_segment("buyers", "", {"ordered": {"atLeast": 1}}, "staff:m", now)
-    campaign_id, _ = app.draft_campaign("sms", "staff:m", "sms", segment_id,
+    segment_id, _ = app.segments.define("buyers", "", {"ordered": {"atLeast": 1}}, "staff:m", now)
+    campaign_id, _ = app.campaigns.draft("sms", "staff:m", "sms", segment_id,
                                         [{"variant_id": "a", "text": "您有 {points_balance} 积分",
                                           "template_id": "1234567"}], "staff:m", now)
     noon = datetime.now(UTC).replace(hour=4, minute=0) - timedelta(days=1)
@@ -77,7 +77,7 @@ def sends(url: str, campaign_id: UUID) -> list[tuple[str, str | None]]:
             "SELECT status, detail FROM campaign_send WHERE campaign_id = %s", (campaign_id,))]
 
 
-def deps_for(app: CustomerOperations, store: CampaignStore, fake: RunningFakeWeCom
+def deps_for(app: Siyu, store: CampaignStore, fake: RunningFakeWeCom
              ) -> CampaignDeps:
     sms = TencentSms(f"{fake.url}/sms", FAKE_SMS_SECRET_ID, FAKE_SMS_SECRET_KEY,
                      FAKE_SMS_APP_ID, "思域")
@@ -94,7 +94,7 @@ def dispatch(store: CampaignStore) -> list[tuple[UUID, int, list[UUID]]]:
 
 
 def test_an_sms_campaign_sends_a_request_per_chunk_and_records_refused_numbers_as_failures(
-        pg_app: CustomerOperations, pg_url: str, running: Tracker,
+        pg_app: Siyu, pg_url: str, running: Tracker,
         fake: RunningFakeWeCom) -> None:
     # Given a launched SMS campaign to 250 customers, one blocked, one at its daily limit
     campaign_id = launched(pg_app, running, 250)
@@ -127,7 +127,7 @@ def test_an_sms_campaign_sends_a_request_per_chunk_and_records_refused_numbers_a
 
 
 def test_a_lost_reply_is_retried_with_the_same_key_and_nobody_gets_a_second_sms(
-        pg_app: CustomerOperations, pg_url: str, running: Tracker,
+        pg_app: Siyu, pg_url: str, running: Tracker,
         fake: RunningFakeWeCom) -> None:
     # Given an SMS chunk whose SendSms reply was lost after the fake sent it
     campaign_id = launched(pg_app, running, 120)
@@ -153,7 +153,7 @@ def test_a_lost_reply_is_retried_with_the_same_key_and_nobody_gets_a_second_sms(
 
 
 def test_a_rate_limited_request_is_retried_later_and_sends_the_rest_once(
-        pg_app: CustomerOperations, pg_url: str, running: Tracker,
+        pg_app: Siyu, pg_url: str, running: Tracker,
         fake: RunningFakeWeCom) -> None:
     campaign_id = launched(pg_app, running, 30)
     store = CampaignStore.connect(pg_url)

@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from domain.application import CustomerOperations
+from application.app import Siyu
 from fakes.wecom import RunningFakeWeCom
 from projections.runner import BatchRunner, Tracker
 from siyu.processes import read_model_views
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_the_worker_sends_a_due_sop_step_through_the_gateway_once(
-        pg_app: CustomerOperations, pg_url: str, tmp_path: Path, fake_wecom: RunningFakeWeCom,
+        pg_app: Siyu, pg_url: str, tmp_path: Path, fake_wecom: RunningFakeWeCom,
         test_options: WorkerOptions, queue_name: str) -> None:
     # Given every read model running, no quiet hours, and a welcome sequence
     tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
@@ -32,8 +32,8 @@ def test_the_worker_sends_a_due_sop_step_through_the_gateway_once(
     for thread in threads:
         thread.start()
     now = datetime.now(UTC)
-    pg_app.change_contact_policy({}, 4, "00:00", "00:00", "staff:m", now)
-    pg_app.define_sop("welcome", "staff:m", {"kind": "friend_added"}, [
+    pg_app.campaigns.change_contact_policy({}, 4, "00:00", "00:00", "staff:m", now)
+    pg_app.sops.define("welcome", "staff:m", {"kind": "friend_added"}, [
         {"offset_hours": 0, "channel": "wecom_mass",
          "variants": [{"variant_id": "hi", "text": "欢迎"}]}], "staff:m", now)
     settings = settings_for(pg_url, tmp_path, wecom_api_base=fake_wecom.url)

@@ -15,9 +15,10 @@ import pytest
 from psycopg.rows import dict_row
 
 from adapters.campaign_gateway import BatchRecipient, Delivery, DirectResult, MassSendTask, TaskResult
-from domain.application import CustomerOperations
+from application.app import Siyu
+from application.campaign_launch import launch
 from domain.ingestion import EventItem
-from projections.campaign_planning import launch, plan_audience
+from projections.campaign_planning import plan_audience
 from projections.runner import BatchRunner, Tracker
 from siyu.processes import read_model_views
 from tests.workers.support import customer_events
@@ -69,7 +70,7 @@ class TaskGateway:
 class World:
     """The application, every read model running, a controllable clock, the SOP worker."""
 
-    def __init__(self, app: CustomerOperations, url: str, tracker: Tracker) -> None:
+    def __init__(self, app: Siyu, url: str, tracker: Tracker) -> None:
         self.app, self.url, self.tracker = app, url, tracker
         self.now = T0
         self.gateway = TaskGateway()
@@ -86,7 +87,7 @@ class World:
     def friend(self, at: datetime) -> UUID:
         """A new customer adds staff-li at ``at`` (a WeCom external contact)."""
         identity = ("wecom_external:ww7788", f"wm{uuid4().hex[:16]}")
-        result = self.app.record_batch([EventItem(
+        result = self.app.ingestion.record_batch([EventItem(
             f"fa-{uuid4().hex}", "FRIEND_ADDED", identity, at, channel="qr",
             staff_id="staff-li")], "service:test")
         customer = result.outcomes[0].customer_id
@@ -123,7 +124,7 @@ class World:
 
 
 @pytest.fixture
-def world(pg_app: CustomerOperations, pg_url: str) -> Iterator[World]:
+def world(pg_app: Siyu, pg_url: str) -> Iterator[World]:
     tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
     runners = [BatchRunner(pg_app, v, tracker, poll_interval=0.05) for v in read_model_views()]
     threads = [threading.Thread(target=r.run_forever, daemon=True) for r in runners]
@@ -139,13 +140,13 @@ def world(pg_app: CustomerOperations, pg_url: str) -> Iterator[World]:
         thread.join(timeout=5)
 
 
-def generous(app: CustomerOperations) -> None:
-    app.change_contact_policy({"wecom_mass": {"day": 5, "week": 10, "month": 30}}, 30,
+def generous(app: Siyu) -> None:
+    app.campaigns.change_contact_policy({"wecom_mass": {"day": 5, "week": 10, "month": 30}}, 30,
                               "21:00", "09:00", "staff:m", T0)
 
 
-def welcome_sop(app: CustomerOperations) -> UUID:
-    sop_id, _ = app.define_sop("welcome", "staff:m", {"kind": "friend_added"}, STEPS,
+def welcome_sop(app: Siyu) -> UUID:
+    sop_id, _ = app.sops.define("welcome", "staff:m", {"kind": "friend_added"}, STEPS,
                                "staff:m", T0 - timedelta(days=1))
     return sop_id
 
@@ -167,7 +168,7 @@ def test_friend_added_sends_day_0_then_day_3_and_an_order_stops_day_7(world: Wor
     assert world.run(T0 + timedelta(days=3, minutes=1)) == 1
     assert [t for _, t, _ in world.gateway.sent] == ["day 0: NEW", "day 3: NEW"]
     # When the customer pays an order on day 5, then day 7 comes
-    world.app.record_batch([EventItem("pay-1", "ORDER_PAID", _identity(world, customer),
+    world.app.ingestion.record_batch([EventItem("pay-1", "ORDER_PAID", _identity(world, customer),
                                       T0 + timedelta(days=5), order_id="o1", amount_fen=990)],
                            "service:test")
     assert world.run(T0 + timedelta(days=7, minutes=1)) == 0
@@ -188,7 +189,7 @@ def test_a_stop_not_yet_projected_is_seen_at_send_time(world: World) -> None:
     world.run(T0 + timedelta(minutes=1))
     world.now = T0 + timedelta(days=3, minutes=1)
     world.dispatcher.run_once()
-    world.app.record_batch([EventItem("pay-2", "ORDER_PAID", _identity(world, customer),
+    world.app.ingestion.record_batch([EventItem("pay-2", "ORDER_PAID", _identity(world, customer),
                                       T0 + timedelta(days=2), order_id="o2", amount_fen=1)],
                            "service:test")
     # When the message is delivered before the projection catches up
@@ -209,10 +210,10 @@ def test_a_redelivered_message_sends_nothing_twice(world: World) -> None:
     world.caught_up()
     world.dispatcher.run_once()
     [message] = world.messages
-    original = world.app.record_step_outcomes
-    world.app.record_step_outcomes = lambda *a, **k: 0  # type: ignore[method-assign]
+    original = world.app.sops.record_step_outcomes
+    world.app.sops.record_step_outcomes = lambda *a, **k: 0  # type: ignore[method-assign]
     send_steps(world.deps, parse(message))
-    world.app.record_step_outcomes = original  # type: ignore[method-assign]
+    world.app.sops.record_step_outcomes = original  # type: ignore[method-assign]
     # When the message is delivered again, twice
     send_steps(world.deps, parse(message))
     send_steps(world.deps, parse(message))
@@ -244,13 +245,13 @@ def test_a_step_due_in_quiet_hours_is_deferred_to_their_end_not_dropped(world: W
 def test_caps_are_shared_between_sops_and_campaigns(world: World) -> None:
     # Given the default caps (1 WeCom message a day) and a welcome SOP
     welcome_sop(world.app)
-    segment_id, _ = world.app.define_segment("friends", "", {"isFriend": True}, "staff:m", T0)
+    segment_id, _ = world.app.segments.define("friends", "", {"isFriend": True}, "staff:m", T0)
     first = world.friend(T0)
     # When the SOP welcomes the first customer
     assert world.run(T0 + timedelta(minutes=1)) == 1
     # and a second one adds a staff member, then a campaign to friends is launched
     second = world.friend(T0 + timedelta(minutes=5))
-    campaign_id, _ = world.app.draft_campaign(
+    campaign_id, _ = world.app.campaigns.draft(
         "promo", "staff:m", "wecom_mass", segment_id, [{"variant_id": "a", "text": "sale"}],
         "staff:m", T0)
     world.caught_up()
@@ -265,8 +266,8 @@ def test_caps_are_shared_between_sops_and_campaigns(world: World) -> None:
     assert len(world.gateway.sent) == 1
     # and a later dry run still counts the SOP send
     with world.app.factory.datastore.get_connection() as conn:  # type: ignore[attr-defined]
-        again = plan_audience(conn, world.app.campaign(campaign_id).plan(), segment_id,
-                              world.app.contact_policy(), T0 + timedelta(hours=1))
+        again = plan_audience(conn, world.app.campaigns.get(campaign_id).plan(), segment_id,
+                              world.app.campaigns.contact_policy(), T0 + timedelta(hours=1))
     assert {d.customer_id: d.reason for d in again.decisions}[first] == "CAP_DAY"
 
 
@@ -276,7 +277,7 @@ def test_a_revision_applies_to_new_enrolments_and_rebuild_equals_live(world: Wor
     sop_id = welcome_sop(world.app)
     old = world.friend(T0)
     world.run(T0 + timedelta(minutes=1))
-    world.app.revise_sop(sop_id, "welcome v2", {"kind": "friend_added"}, STEPS[:1],
+    world.app.sops.revise(sop_id, "welcome v2", {"kind": "friend_added"}, STEPS[:1],
                          "staff:m", T0 + timedelta(hours=1))
     new = world.friend(T0 + timedelta(hours=2))
     world.run(T0 + timedelta(hours=2, minutes=1))
@@ -286,7 +287,7 @@ def test_a_revision_applies_to_new_enrolments_and_rebuild_equals_live(world: Wor
         "SELECT customer_id, revision, state FROM sop_enrolment")}
     assert states == {old: (1, "active"), new: (2, "completed")}
     # When the customer deletes the staff member: stopped as opted out
-    world.app.record_batch([EventItem("del-1", "FRIEND_DELETED", _identity(world, old),
+    world.app.ingestion.record_batch([EventItem("del-1", "FRIEND_DELETED", _identity(world, old),
                                       T0 + timedelta(hours=3), staff_id="staff-li",
                                       deleted_by="customer")], "service:test")
     world.caught_up()
@@ -311,28 +312,28 @@ def _identity(world: World, customer: UUID) -> tuple[str, str]:
 def test_a_group_sop_enrols_on_joining_its_group_and_waits_while_paused(world: World) -> None:
     # Given a sequence for customers joining group g1, paused
     generous(world.app)
-    sop_id, _ = world.app.define_sop("group", "staff:m", {"kind": "group_joined",
+    sop_id, _ = world.app.sops.define("group", "staff:m", {"kind": "group_joined",
                                                            "group_ids": ["g1"]},
                                      STEPS[:1], "staff:m", T0)
     customer = world.friend(T0)
     joined = T0 + timedelta(hours=1)
-    world.app.record_batch([EventItem(f"j-{g}", "GROUP_JOINED", _identity(world, customer),
+    world.app.ingestion.record_batch([EventItem(f"j-{g}", "GROUP_JOINED", _identity(world, customer),
                                       joined, group_id=g) for g in ("g2", "g1")],
                            "service:test")
-    world.app.pause_sop(sop_id, "staff:m", joined)
+    world.app.sops.pause(sop_id, "staff:m", joined)
     # When its step is due: nothing is sent while paused
     assert world.run(joined + timedelta(minutes=1)) == 0
     assert world.steps(customer) == [(0, "planned", None)]  # enrolled once, for g1 only
     # Then resumed, the step goes out
-    world.app.resume_sop(sop_id, "staff:m", joined + timedelta(minutes=2))
+    world.app.sops.resume(sop_id, "staff:m", joined + timedelta(minutes=2))
     assert world.run(joined + timedelta(minutes=3)) == 1
     assert world.steps(customer)[0][1] == "sent"
     # and a step more than two days late after a pause is skipped, not sent
     late = world.friend(joined)
-    world.app.record_batch([EventItem("j-late", "GROUP_JOINED", _identity(world, late),
+    world.app.ingestion.record_batch([EventItem("j-late", "GROUP_JOINED", _identity(world, late),
                                       joined, group_id="g1")], "service:test")
-    world.app.pause_sop(sop_id, "staff:m", joined)
-    world.app.resume_sop(sop_id, "staff:m", joined + timedelta(days=3))
+    world.app.sops.pause(sop_id, "staff:m", joined)
+    world.app.sops.resume(sop_id, "staff:m", joined + timedelta(days=3))
     assert world.run(joined + timedelta(days=3)) == 1
     assert world.steps(late)[0][1:] == ("skipped", "LATE")
 
@@ -340,15 +341,15 @@ def test_a_group_sop_enrols_on_joining_its_group_and_waits_while_paused(world: W
 def test_a_group_sop_stops_for_a_customer_who_leaves_that_group(world: World) -> None:
     # Given a three-step sequence for customers joining g1, and two customers who joined it
     generous(world.app)
-    world.app.define_sop("group", "staff:m", {"kind": "group_joined", "group_ids": ["g1"]},
+    world.app.sops.define("group", "staff:m", {"kind": "group_joined", "group_ids": ["g1"]},
                          STEPS, "staff:m", T0)
     leaver, stayer = world.friend(T0), world.friend(T0)
-    world.app.record_batch([EventItem(f"j-{n}", "GROUP_JOINED", _identity(world, c), T0,
+    world.app.ingestion.record_batch([EventItem(f"j-{n}", "GROUP_JOINED", _identity(world, c), T0,
                                       group_id="g1") for n, c in enumerate((leaver, stayer))],
                            "service:test")
     assert world.run(T0 + timedelta(minutes=1)) == 2
     # When one leaves another group, then g1
-    world.app.record_batch([EventItem(f"l-{g}", "GROUP_LEFT", _identity(world, leaver),
+    world.app.ingestion.record_batch([EventItem(f"l-{g}", "GROUP_LEFT", _identity(world, leaver),
                                       T0 + timedelta(days=1), group_id=g)
                             for g in ("g2", "g1")], "service:test")
     world.caught_up()
@@ -366,10 +367,10 @@ def test_a_group_sop_stops_for_a_customer_who_leaves_that_group(world: World) ->
 def test_leaving_the_group_not_yet_projected_is_seen_at_send_time(world: World) -> None:
     # Given a due day-3 step of a group sequence; its customer left g1, unseen by the view
     generous(world.app)
-    world.app.define_sop("group", "staff:m", {"kind": "group_joined", "group_ids": ["g1"]},
+    world.app.sops.define("group", "staff:m", {"kind": "group_joined", "group_ids": ["g1"]},
                          STEPS, "staff:m", T0)
     customer = world.friend(T0)
-    world.app.record_batch([EventItem("j", "GROUP_JOINED", _identity(world, customer), T0,
+    world.app.ingestion.record_batch([EventItem("j", "GROUP_JOINED", _identity(world, customer), T0,
                                       group_id="g1")], "service:test")
     world.run(T0 + timedelta(minutes=1))
     world.now = T0 + timedelta(days=3, minutes=1)
@@ -377,7 +378,7 @@ def test_leaving_the_group_not_yet_projected_is_seen_at_send_time(world: World) 
     [(sop_runner, thread)] = [(r, t) for r, t in world.running if r.view.name == "sop"]
     sop_runner.stop()
     thread.join(timeout=5)
-    world.app.record_batch([EventItem("l", "GROUP_LEFT", _identity(world, customer),
+    world.app.ingestion.record_batch([EventItem("l", "GROUP_LEFT", _identity(world, customer),
                                       T0 + timedelta(days=2), group_id="g1")], "service:test")
     # When the message is delivered before the projection catches up
     for message in world.messages:
@@ -410,7 +411,7 @@ def slow_deps(world: World, gateway: SlowGateway) -> SopDeps:
 def test_caps_hold_when_two_workers_decide_steps_of_one_customer_at_once(world: World) -> None:
     # Given the default caps (1 WeCom message a day) and two SOPs welcoming new friends
     welcome_sop(world.app)
-    world.app.define_sop("welcome again", "staff:m", {"kind": "friend_added"}, STEPS,
+    world.app.sops.define("welcome again", "staff:m", {"kind": "friend_added"}, STEPS,
                          "staff:m", T0 - timedelta(days=1))
     customer = world.friend(T0)
     world.now = T0 + timedelta(minutes=1)
@@ -444,9 +445,9 @@ def test_caps_hold_when_two_workers_decide_steps_of_one_customer_at_once(world: 
 def test_a_launch_counts_a_sop_step_still_being_sent(world: World) -> None:
     # Given the default caps, a welcome SOP and a campaign to friends
     welcome_sop(world.app)
-    segment_id, _ = world.app.define_segment("friends", "", {"isFriend": True}, "staff:m", T0)
+    segment_id, _ = world.app.segments.define("friends", "", {"isFriend": True}, "staff:m", T0)
     customer = world.friend(T0)
-    campaign_id, _ = world.app.draft_campaign(
+    campaign_id, _ = world.app.campaigns.draft(
         "promo", "staff:m", "wecom_mass", segment_id, [{"variant_id": "a", "text": "sale"}],
         "staff:m", T0)
     world.now = T0 + timedelta(minutes=1)

@@ -17,7 +17,7 @@ from dramatiq.brokers.stub import StubBroker
 from eventsourcing.postgres import PostgresDatastore
 
 from adapters.wecom_client import WeComGateway
-from domain.application import CustomerOperations
+from application.app import Siyu
 from domain.customer import Customer
 from fakes.wecom import FAKE_CORP_ID, FAKE_CORP_SECRET, RunningFakeWeCom
 from projections.runner import BatchRunner, Tracker
@@ -40,7 +40,7 @@ from workers.welcome import (
 
 
 @pytest.fixture
-def deps(pg_app: CustomerOperations, pg_url: str,
+def deps(pg_app: Siyu, pg_url: str,
          fake_wecom: RunningFakeWeCom) -> Iterator[WelcomeDeps]:
     store = OutboxStore.connect(pg_url)
     gateway = WeComGateway(fake_wecom.url, FAKE_CORP_ID, FAKE_CORP_SECRET)
