@@ -149,6 +149,10 @@ def friend_at(changes: Iterable[tuple[datetime, int, bool]], at: datetime) -> bo
     return bool(before) and max(before, key=lambda c: (c[0], c[1]))[2]
 
 
+#: The organisation read models' DDL: the manager view joins them.
+ORGANISATION = Path(__file__).parents[1] / "organisation"
+
+
 def _sql() -> str:
     return (Path(__file__).parent / "staff_performance.sql").read_text()
 
@@ -170,8 +174,8 @@ class StaffPerformanceView:
     def create(self, curs: Cursor[DictRow]) -> None:
         create_schema(curs)  # customer_profile (the manager view reads it)
         curs.execute("SELECT pg_advisory_xact_lock(7368002)")
-        curs.execute((Path(__file__).parent / "organisation.sql").read_text())
-        curs.execute((Path(__file__).parent / "customer_ownership.sql").read_text())
+        curs.execute((ORGANISATION / "organisation.sql").read_text())
+        curs.execute((ORGANISATION / "customer_ownership.sql").read_text())
         curs.execute("SELECT pg_advisory_xact_lock(7368005)")
         curs.execute(_sql())
 
