@@ -12,6 +12,8 @@ from psycopg import AsyncConnection
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from projections.vault import queries as vault_queries
+
 Row = dict[str, Any]
 
 PROFILE_COLUMNS = (
@@ -145,18 +147,7 @@ class ReadModels:
 
     async def vault(self, subject_ids: Sequence[UUID]) -> dict[UUID, tuple[bytes, dict[str, bytes]]]:
         """Wrapped key and sealed fields per subject (absent: erased or none)."""
-        async with self.pool.connection() as conn:
-            cur = await conn.execute(
-                "SELECT k.subject_id, k.wrapped, v.field, v.ciphertext "
-                "FROM siyu_vault_key k JOIN siyu_vault_value v USING (subject_id) "
-                # Sealed messages (sensitive-word reviews) are opened by that query alone.
-                "WHERE k.subject_id = ANY(%s) AND v.field NOT LIKE 'message:%%'",
-                (list(subject_ids),), prepare=True)
-            out: dict[UUID, tuple[bytes, dict[str, bytes]]] = {}
-            for row in await cur.fetchall():
-                entry = out.setdefault(row["subject_id"], (bytes(row["wrapped"]), {}))
-                entry[1][row["field"]] = bytes(row["ciphertext"])
-            return out
+        return await vault_queries.sealed_subjects(self.pool, subject_ids)
 
     async def staff(self, staff_id: UUID) -> Row | None:
         async with self.pool.connection() as conn:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from projections.reads import AsyncPool, Row, fetch_all
+from projections.reads import AsyncPool, Pool, Row, fetch_all
 
 
 async def assignments(pool: AsyncPool, staff_id: UUID) -> list[Row]:
@@ -36,3 +36,11 @@ async def owned_page(pool: AsyncPool, staff_id: str, before: int | None, limit: 
               "WHERE staff_id = %s AND until IS NULL "
               "AND (%s::bigint IS NULL OR cause_position < %s) "
               "ORDER BY cause_position DESC LIMIT %s", (staff_id, before, before, limit))
+
+
+def current_owner(pool: Pool, customer_id: UUID) -> str | None:
+    """The staff member who owns the customer now (``customer_current_owner``)."""
+    with pool.connection() as conn:
+        row = conn.execute("SELECT staff_id FROM customer_current_owner "
+                           "WHERE customer_id = %s", (customer_id,)).fetchone()
+    return None if row is None else str(row[0])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -31,3 +32,23 @@ async def of_department(pool: AsyncPool, department: str, *, include_left: bool)
     return await fetch_all(pool, "SELECT * FROM staff_directory WHERE department = %s "
                                  "AND (%s OR left_at IS NULL) ORDER BY hired_at, staff_id",
                            (department, include_left))
+
+
+def managers(pool: Pool, staff_id: str, roles: Sequence[str]) -> list[tuple[Any, ...]]:
+    """(staff id, same department as ``staff_id``) of current members holding ``roles``."""
+    with pool.connection() as conn:
+        rows: list[tuple[Any, ...]] = conn.execute(
+            "SELECT m.staff_id::text, m.department = s.department AS same "
+            "FROM staff_directory m LEFT JOIN staff_directory s "
+            "ON s.staff_id::text = %s WHERE m.role = ANY(%s) AND m.left_at IS NULL",
+            (staff_id, list(roles))).fetchall()
+    return rows
+
+
+def wecom_users(pool: Pool, staff_ids: Sequence[str]) -> dict[str, str]:
+    """WeCom UserIDs of the staff members who have one."""
+    with pool.connection() as conn:
+        rows = conn.execute("SELECT staff_id::text, wecom_user_id FROM staff_directory "
+                            "WHERE staff_id::text = ANY(%s) AND wecom_user_id IS NOT NULL",
+                            (list(staff_ids),)).fetchall()
+    return {str(a): str(b) for a, b in rows}
