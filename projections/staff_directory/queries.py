@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from projections.reads import AsyncPool, Pool, Row, fetch_all
 
@@ -52,3 +53,32 @@ def wecom_users(pool: Pool, staff_ids: Sequence[str]) -> dict[str, str]:
                             "WHERE staff_id::text = ANY(%s) AND wecom_user_id IS NOT NULL",
                             (list(staff_ids),)).fetchall()
     return {str(a): str(b) for a, b in rows}
+
+
+async def member(pool: AsyncPool, staff_id: UUID) -> Row | None:
+    async with pool.connection() as conn:
+        cur = await conn.execute("SELECT * FROM staff_directory WHERE staff_id = %s",
+                                 (staff_id,))
+        return await cur.fetchone()
+
+
+async def for_wecom_user(pool: AsyncPool, user_id: str) -> UUID | None:
+    """The current staff member with this WeCom UserID (the latest hired, if several)."""
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT staff_id FROM staff_directory WHERE wecom_user_id = %s "
+            "AND left_at IS NULL ORDER BY hired_at DESC LIMIT 1", (user_id,))
+        row = await cur.fetchone()
+        if row is None:
+            return None
+        staff_id: UUID = row["staff_id"]
+        return staff_id
+
+
+async def members(pool: AsyncPool, *, include_left: bool) -> list[Row]:
+    """Members (employed now, or ever), by hire date."""
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT * FROM staff_directory WHERE %s OR left_at IS NULL ORDER BY hired_at",
+            (include_left,))
+        return await cur.fetchall()
