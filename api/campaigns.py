@@ -20,8 +20,8 @@ from api.types import Lifecycle, Long, PageInfo, to_uuid
 from domain.errors import DomainError
 from domain.restraint import REASONS, Decision
 from projections.campaign_planning import LaunchRefused, PlanResult, launch, plan_audience
-from projections.campaign_report import report
 from projections.campaigns import queries
+from projections.campaigns.report import report
 
 MAX_PAGE = 200
 

@@ -49,8 +49,8 @@ from domain.staff_alert import (
 from domain.working_time import working_seconds
 from projections.organisation import queries as organisation_queries
 from projections.staff_alerts import outbox
-from projections.staff_chats import load_schedule
 from projections.staff_directory import queries as staff_directory_queries
+from projections.staff_performance.chats import load_schedule
 from workers.gateway import Outcome, StaffMessageGateway
 from workers.welcome import RetryPolicy, TransientSendError
 
