@@ -27,6 +27,8 @@ from api.errors import BAD_INPUT, NOT_FOUND, ApiError, forbidden
 from api.read_models import decode_cursor, encode_cursor
 from api.types import PageInfo, to_uuid
 from domain.errors import DomainError
+from projections.staff_alerts import queries
+from projections.vault import queries as vault_queries
 
 log = logging.getLogger(__name__)
 
@@ -201,12 +203,6 @@ def _manager(info: Info[Context, None]) -> None:
         raise forbidden("the lexicon is for managers and service principals")
 
 
-async def _fetch(info: Info[Context, None], sql: str, params: tuple[Any, ...]) -> list[Row]:
-    async with info.context.services.read_models.pool.connection() as conn:
-        cur = await conn.execute(sql, params)
-        return await cur.fetchall()
-
-
 async def _run(command: Callable[[], Any]) -> Any:
     try:
         return await to_thread.run_sync(command)
@@ -225,11 +221,8 @@ async def _wait(info: Info[Context, None], position: int | None) -> bool:
 
 
 async def _lexicon(info: Info[Context, None], include_removed: bool) -> SensitiveLexicon:
-    categories = await _fetch(info, "SELECT * FROM sensitive_category ORDER BY NOT built_in, "
-                                    "category", ())
-    terms = await _fetch(info, "SELECT * FROM sensitive_term WHERE %s OR removed_at IS NULL "
-                               "ORDER BY category, (substr(term_id, 2))::int",
-                         (include_removed,))
+    categories = await queries.categories(info.context.services.read_models.pool)
+    terms = await queries.terms(info.context.services.read_models.pool, include_removed=include_removed)
     version = max([r["version"] for r in categories + terms], default=0)
     return SensitiveLexicon(
         version=version,
@@ -239,12 +232,12 @@ async def _lexicon(info: Info[Context, None], include_removed: bool) -> Sensitiv
 
 
 async def _visible_alert(info: Info[Context, None], alert_id: UUID) -> Row:
-    rows = await _fetch(info, "SELECT * FROM staff_alert WHERE alert_id = %s", (alert_id,))
+    row = await queries.alert(info.context.services.read_models.pool, alert_id)
     principal = info.context.principal
-    if not rows or not (principal.sees_everyone or (
-            principal.kind == "staff" and principal.subject_id in rows[0]["recipients"])):
+    if not row or not (principal.sees_everyone or (
+            principal.kind == "staff" and principal.subject_id in row["recipients"])):
         raise ApiError(NOT_FOUND, "no such alert among yours", field="alertId")
-    return rows[0]
+    return row
 
 
 @strawberry.type
@@ -270,14 +263,9 @@ class AlertQuery:
         except ValueError:
             raise ApiError(BAD_INPUT, "after is not a cursor of this list", field="after") from None
         recipient = None if principal.sees_everyone else principal.subject_id
-        rows = await _fetch(
-            info, "SELECT * FROM staff_alert WHERE (%s::text IS NULL OR status = %s) "
-                  "AND (%s::text IS NULL OR kind = %s) AND (%s::text IS NULL OR staff_id = %s) "
-                  "AND (%s::text IS NULL OR recipients @> ARRAY[%s::text]) "
-                  "AND (%s::bigint IS NULL OR position < %s) ORDER BY position DESC LIMIT %s",
-            (status and status.value, status and status.value, kind and kind.value,
-             kind and kind.value, staff_id, staff_id, recipient, recipient, before, before,
-             first + 1))
+        rows = await queries.alerts(
+            info.context.services.read_models.pool, status=status and status.value, kind=kind and kind.value,
+            staff_id=staff_id, recipient=recipient, before=before, limit=first + 1)
         edges = [StaffAlertEdge(cursor=encode_cursor("a", r["position"]),
                                 node=StaffAlert.from_row(r)) for r in rows[:first]]
         return StaffAlertConnection(edges=edges, page_info=PageInfo(
@@ -298,14 +286,10 @@ class AlertQuery:
         if row["kind"] != "sensitive_word" or row["message_ref"] is None:
             raise ApiError(BAD_INPUT, "this alert has no message to review", field="alertId")
         customer_id, ref = row["customer_id"], row["message_ref"]
-        sealed = await _fetch(
-            info, "SELECT k.wrapped, v.ciphertext FROM siyu_vault_key k JOIN siyu_vault_value v "
-                  "USING (subject_id) WHERE k.subject_id = %s AND v.field = %s",
-            (customer_id, ref))
+        sealed = await vault_queries.sealed(info.context.services.read_models.pool, customer_id, ref)
         text = None
         if sealed:
-            text = info.context.services.vault.open(bytes(sealed[0]["wrapped"]), customer_id,
-                                                    ref, bytes(sealed[0]["ciphertext"]))
+            text = info.context.services.vault.open(sealed[0], customer_id, ref, sealed[1])
         log.info("sensitive message of alert %s reviewed by %s", row["alert_id"],
                  principal.actor)
         return SensitiveMessage(alert_id=strawberry.ID(str(row["alert_id"])),

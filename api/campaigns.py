@@ -21,7 +21,8 @@ from application.campaign_launch import LaunchRefused, launch
 from domain.errors import DomainError
 from domain.restraint import REASONS, Decision
 from projections.campaign_planning import PlanResult, plan_audience
-from projections.campaign_report import report
+from projections.campaigns import queries
+from projections.campaigns.report import report
 
 MAX_PAGE = 200
 
@@ -311,9 +312,7 @@ def _managers(info: Info[Context, None]) -> None:
 
 
 async def _row(info: Info[Context, None], campaign_id: UUID) -> dict[str, Any] | None:
-    async with info.context.services.read_models.pool.connection() as conn:
-        cur = await conn.execute("SELECT * FROM campaign WHERE campaign_id = %s", (campaign_id,))
-        return await cur.fetchone()
+    return await queries.campaign(info.context.services.read_models.pool, campaign_id)
 
 
 @strawberry.type
@@ -322,10 +321,8 @@ class CampaignQuery:
     async def campaigns(self, info: Info[Context, None], state: str | None = None
                         ) -> list[Campaign]:
         _managers(info)
-        async with info.context.services.read_models.pool.connection() as conn:
-            cur = await conn.execute("SELECT * FROM campaign WHERE %s::text IS NULL OR "
-                                     "state = %s ORDER BY drafted_at DESC", (state, state))
-            return [Campaign(row=r) for r in await cur.fetchall()]
+        rows = await queries.campaigns(info.context.services.read_models.pool, state)
+        return [Campaign(row=r) for r in rows]
 
     @strawberry.field
     async def campaign(self, info: Info[Context, None], id: strawberry.ID) -> Campaign | None:
@@ -369,12 +366,8 @@ class CampaignQuery:
             except ValueError:
                 raise ApiError(BAD_INPUT, "after is not a cursor of this list",
                                field="after") from None
-        async with info.context.services.read_models.pool.connection() as conn:
-            cur = await conn.execute(
-                "SELECT * FROM campaign_send WHERE campaign_id = %s AND (%s::text IS NULL OR "
-                "status = %s) ORDER BY customer_id OFFSET %s LIMIT %s",
-                (to_uuid(campaign_id, "campaignId"), status, status, offset, first + 1))
-            rows = await cur.fetchall()
+        rows = await queries.sends(info.context.services.read_models.pool,
+                                   to_uuid(campaign_id, "campaignId"), status, offset, first + 1)
         edges = [CampaignSendEdge(
             cursor=encode_cursor("s", offset + n + 1), status=r["status"], detail=r["detail"],
             node=PlannedRecipient(customer_id=strawberry.ID(str(r["customer_id"])),

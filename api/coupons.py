@@ -18,9 +18,10 @@ from strawberry.types import Info
 
 from api.context import Context
 from api.errors import ApiError, forbidden
-from api.referrals import projected, read_rows, require_manager, run_command
+from api.referrals import projected, require_manager, run_command
 from api.types import Long, to_uuid
 from domain.coupon import format_code
+from projections.coupons import queries
 
 VIEW = "coupon_ledger"
 
@@ -99,17 +100,6 @@ def to_coupon(row: Row, now: datetime, code: str | None) -> LedgerCoupon:
         store_id=row["store_id"], redemption_code=None if code is None else format_code(code))
 
 
-_SUMMARY = """
-SELECT count(*) AS issued, coalesce(sum(value_fen), 0) AS issued_value,
-       count(*) FILTER (WHERE redeemed_at IS NOT NULL) AS redeemed,
-       coalesce(sum(value_fen) FILTER (WHERE redeemed_at IS NOT NULL), 0) AS redeemed_value,
-       count(*) FILTER (WHERE redeemed_at IS NULL AND expires_at <= now()) AS expired,
-       coalesce(sum(value_fen) FILTER (WHERE redeemed_at IS NULL AND expires_at <= now()), 0)
-           AS expired_value
-FROM coupon_ledger WHERE %s::uuid IS NULL OR campaign_id = %s
-"""
-
-
 @strawberry.type
 class CouponQuery:
     @strawberry.field(description="The coupon ledger's totals, for one referral campaign or "
@@ -118,7 +108,7 @@ class CouponQuery:
                             campaign_id: strawberry.ID | None = None) -> CouponLedgerSummary:
         require_manager(info, "reading the coupon ledger")
         cid = None if campaign_id is None else to_uuid(campaign_id, "campaignId")
-        (row,) = await read_rows(info, _SUMMARY, (cid, cid))
+        row = await queries.summary(info.context.services.read_models.pool, cid)
         return CouponLedgerSummary(
             issued=row["issued"], redeemed=row["redeemed"], expired=row["expired"],
             outstanding=row["issued"] - row["redeemed"] - row["expired"],
@@ -140,8 +130,7 @@ class CouponQuery:
             row = await info.context.services.read_models.profile(holder)
             if row is None or not principal.may_see(holder, list(row["current_staff_ids"])):
                 return []  # indistinguishable from "none": no existence oracle
-        rows = await read_rows(info, "SELECT * FROM coupon_ledger WHERE customer_id = %s "
-                                     "ORDER BY issued_at DESC, coupon_id", (holder,))
+        rows = await queries.coupons_of(info.context.services.read_models.pool, holder)
         codes = await info.context.personal.load(holder) if own else {}
         now = datetime.now(UTC)
         return [to_coupon(r, now, codes.get(f"coupon:{r['coupon_id']}")) for r in rows]

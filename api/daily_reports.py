@@ -16,6 +16,7 @@ from api.context import Context
 from api.errors import forbidden
 from api.types import Long
 from domain.daily_report import MEASURES
+from projections.daily_report import queries
 
 Row = dict[str, Any]
 
@@ -67,10 +68,5 @@ class DailyReportQuery:
             if recipient is not None and recipient != principal.subject_id:
                 raise forbidden("front-line staff read their own reports")
             recipient = principal.subject_id
-        async with info.context.services.read_models.pool.connection() as conn:
-            cur = await conn.execute(
-                "SELECT * FROM daily_report WHERE (%s::text IS NULL OR recipient_id = %s) "
-                "AND day = coalesce(%s::date, (SELECT max(day) FROM daily_report)) "
-                "ORDER BY scope, recipient_id", (recipient, recipient, day))
-            rows = await cur.fetchall()
+        rows = await queries.reports(info.context.services.read_models.pool, recipient, day)
         return [DailyReport.from_row(r) for r in rows]

@@ -22,7 +22,7 @@ from starlette.responses import Response, StreamingResponse
 from api.auth import Principal
 from api.context import Services
 from api.errors import BAD_INPUT, FORBIDDEN, NOT_FOUND
-from api.segment_reads import EXPORT_COLUMNS, SegmentReads
+from projections.segments.queries import EXPORT_COLUMNS, SegmentReads
 
 
 def _error(status: int, code: str, message: str) -> Response:

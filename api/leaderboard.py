@@ -38,33 +38,9 @@ from api.staff_kpis import KpiPeriodInput, PeriodKind, kpi_column, kpi_name
 from api.targets import TargetAchievement, assess
 from domain.organisation import DEPARTMENTS
 from domain.target import KPI_HIGHER_IS_BETTER, period_start
+from projections.staff_performance import queries as kpi_queries
 
 MAX_FIRST = 100
-
-_SQL = """
-WITH p AS (
-    SELECT k.first_day, k.last_day,
-           (k.first_day::timestamp AT TIME ZONE 'Asia/Shanghai') AS from_ts,
-           ((k.last_day + 1)::timestamp AT TIME ZONE 'Asia/Shanghai') AS to_ts
-    FROM kpi_period(%(kind)s, %(start)s) k
-), members AS (
-    SELECT d.staff_id::text AS staff_id FROM staff_directory d, p
-    WHERE d.hired_at < p.to_ts AND (d.left_at IS NULL OR d.left_at >= p.from_ts)
-      AND (%(department)s::text IS NULL OR EXISTS (
-          SELECT 1 FROM staff_assignment a
-          WHERE a.staff_id = d.staff_id AND a.department = %(department)s
-            AND a.since < p.to_ts AND (a.until IS NULL OR a.until > p.from_ts)))
-)
-SELECT p.first_day, p.last_day, m.staff_id, (to_jsonb(r) ->> %(kpi)s)::numeric AS value,
-       to_jsonb(t) AS target
-FROM p CROSS JOIN members m
-CROSS JOIN LATERAL staff_kpi_rollup(ARRAY[m.staff_id], NULL, p.first_day, p.last_day,
-                                    %(timeout)s) r
-LEFT JOIN staff_target t ON t.scope = 'staff' AND t.subject = m.staff_id
-     AND t.period_kind = %(kind)s AND t.period_start = p.first_day AND t.kpi = %(kpi)s
-     AND t.removed_at IS NULL
-"""
-
 
 @strawberry.enum
 class LeaderboardMeasure(Enum):
@@ -125,17 +101,10 @@ def _sort_key(kpi: str, measure: str) -> Any:
 async def compute(pool: AsyncConnectionPool[AsyncConnection[DictRow]], key: LeaderboardKey,
                   timeout_seconds: int = 1800) -> Ranking:
     """Rank the staff for ``key`` (one query: a rollup per member)."""
-    async with pool.connection() as conn:
-        cur = await conn.execute(_SQL, {"kind": key.period_kind, "start": key.start,
-                                        "department": key.department, "kpi": key.kpi,
-                                        "timeout": timeout_seconds})
-        rows = await cur.fetchall()
+    rows = await kpi_queries.leaderboard(pool, key.period_kind, key.start, key.department,
+                                         key.kpi, timeout_seconds)
     if not rows:
-        async with pool.connection() as conn:
-            cur = await conn.execute("SELECT * FROM kpi_period(%s, %s)",
-                                     (key.period_kind, key.start))
-            period = await cur.fetchone()
-        assert period is not None
+        period = await kpi_queries.period(pool, key.period_kind, key.start)
         return Ranking(period["first_day"], period["last_day"], ())
     by_achievement = key.measure == LeaderboardMeasure.TARGET_ACHIEVEMENT.value
     scored: list[tuple[str, Decimal | None]] = []

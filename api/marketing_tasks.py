@@ -24,6 +24,7 @@ from api.context import Context
 from api.errors import BAD_INPUT, NOT_FOUND, ApiError, forbidden
 from api.types import PageInfo, to_uuid
 from domain.errors import DomainError
+from projections.marketing_tasks import queries
 
 WAIT_SECONDS = 5.0
 MAX_PAGE = 200
@@ -166,12 +167,6 @@ def _after(cursor: str) -> tuple[datetime, int]:
         raise ApiError(BAD_INPUT, "after is not a cursor of this list", field="after") from None
 
 
-async def _fetch(info: Info[Context, None], sql: str, params: tuple[Any, ...]) -> list[Row]:
-    async with info.context.services.read_models.pool.connection() as conn:
-        cur = await conn.execute(sql, params)
-        return await cur.fetchall()
-
-
 def _manager(info: Info[Context, None]) -> None:
     if not info.context.principal.sees_everyone:
         raise forbidden("tasks are assigned by managers and service principals")
@@ -187,12 +182,11 @@ async def _run(command: Callable[[], Any]) -> Any:
 
 
 async def _visible(info: Info[Context, None], task_id: UUID) -> Row | None:
-    rows = await _fetch(info, "SELECT * FROM marketing_task_view WHERE task_id = %s",
-                        (task_id,))
+    row = await queries.task(info.context.services.read_models.pool, task_id)
     principal = info.context.principal
-    if rows and (principal.sees_everyone or (
-            principal.kind == "staff" and rows[0]["staff_id"] == principal.subject_id)):
-        return rows[0]
+    if row and (principal.sees_everyone or (
+            principal.kind == "staff" and row["staff_id"] == principal.subject_id)):
+        return row
     return None
 
 
@@ -238,18 +232,10 @@ class MarketingTaskQuery:
                 raise ApiError(BAD_INPUT, f"{name} needs a time zone", field=name)
         campaign = None if campaign_id is None else to_uuid(campaign_id, "campaignId")
         since = None if after is None else _after(after)
-        rows = await _fetch(
-            info, "SELECT * FROM marketing_task_view WHERE (%s::text IS NULL OR staff_id = %s) "
-                  "AND (%s::text IS NULL OR status = %s) "
-                  "AND (%s::boolean IS NULL OR overdue = %s) "
-                  "AND (%s::timestamptz IS NULL OR due_at >= %s) "
-                  "AND (%s::timestamptz IS NULL OR due_at < %s) "
-                  "AND (%s::uuid IS NULL OR campaign_id = %s) "
-                  "AND (%s::timestamptz IS NULL OR (due_at, position) > (%s, %s)) "
-                  "ORDER BY due_at, position LIMIT %s",
-            (staff, staff, status and status.value, status and status.value, overdue, overdue,
-             due_from, due_from, due_to, due_to, campaign, campaign,
-             since and since[0], since and since[0], since and since[1], first + 1))
+        rows = await queries.tasks(
+            info.context.services.read_models.pool, staff_id=staff, status=status and status.value,
+            overdue=overdue, due_from=due_from, due_to=due_to, campaign_id=campaign,
+            after=since, limit=first + 1)
         edges = [MarketingTaskEdge(cursor=_cursor(r), node=MarketingTask.from_row(r))
                  for r in rows[:first]]
         return MarketingTaskConnection(edges=edges, page_info=PageInfo(

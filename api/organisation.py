@@ -27,6 +27,8 @@ from api.read_models import decode_cursor, encode_cursor
 from api.types import PageInfo, StaffMember, to_uuid
 from domain.errors import DomainError
 from domain.organisation import DEPARTMENT_CATALOGUE, DEPARTMENTS, ROLE_CATALOGUE
+from projections.organisation import queries
+from projections.staff_directory import queries as staff_directory_queries
 
 WAIT_SECONDS = 5.0
 MAX_PAGE = 200
@@ -197,12 +199,6 @@ async def _wait(info: Info[Context, None], view: str, position: int | None) -> b
     return done
 
 
-async def _fetch(info: Info[Context, None], sql: str, params: tuple[Any, ...]) -> list[Row]:
-    async with info.context.services.read_models.pool.connection() as conn:
-        cur = await conn.execute(sql, params)
-        return await cur.fetchall()
-
-
 async def _staff_payload(info: Info[Context, None], staff_id: UUID,
                          position: int | None) -> StaffPayload:
     projected = await _wait(info, "staff_directory", position)
@@ -216,10 +212,7 @@ async def _owned_now(info: Info[Context, None], staff_id: UUID) -> list[UUID]:
     head = await to_thread.run_sync(app.recorder.max_notification_id)
     if not await _wait(info, "customer_ownership", head):
         raise ApiError("NOT_PROJECTED", "customer ownership is catching up: try again shortly")
-    rows = await _fetch(info, "SELECT customer_id FROM customer_ownership "
-                              "WHERE staff_id = %s AND until IS NULL ORDER BY cause_position",
-                        (str(staff_id),))
-    return [r["customer_id"] for r in rows]
+    return await queries.owned_now(info.context.services.read_models.pool, str(staff_id))
 
 
 @strawberry.type
@@ -227,9 +220,7 @@ class OrganisationQuery:
     @strawberry.field(description="The departments, with their current headcount.")
     async def departments(self, info: Info[Context, None]) -> list[Department]:
         _staff_reader(info)
-        counts = {r["department"]: r["n"] for r in await _fetch(
-            info, "SELECT department, count(*) AS n FROM staff_directory "
-                  "WHERE left_at IS NULL GROUP BY department", ())}
+        counts = await staff_directory_queries.headcounts(info.context.services.read_models.pool)
         return [Department(code=d.code, name=d.name, name_zh=d.name_zh,
                            functions=list(d.functions), staff_count=counts.get(d.code, 0))
                 for d in DEPARTMENT_CATALOGUE]
@@ -247,9 +238,8 @@ class OrganisationQuery:
         if department not in DEPARTMENTS:
             raise ApiError(BAD_INPUT, f"unknown department; expected one of "
                                       f"{sorted(DEPARTMENTS)}", field="department")
-        rows = await _fetch(info, "SELECT * FROM staff_directory WHERE department = %s "
-                                  "AND (%s OR left_at IS NULL) ORDER BY hired_at, staff_id",
-                            (department, include_left))
+        rows = await staff_directory_queries.of_department(info.context.services.read_models.pool, department,
+                                                           include_left=include_left)
         return [StaffMember(row=r) for r in rows]
 
     @strawberry.field(description="A staff member's departments and roles over time, oldest "
@@ -258,8 +248,7 @@ class OrganisationQuery:
                                 ) -> list[StaffAssignment]:
         sid = to_uuid(staff_id, "staffId")
         _self_or_manager(info, sid)
-        rows = await _fetch(info, "SELECT * FROM staff_assignment WHERE staff_id = %s "
-                                  "ORDER BY period", (sid,))
+        rows = await queries.assignments(info.context.services.read_models.pool, sid)
         return [StaffAssignment.from_row(r) for r in rows]
 
     @strawberry.field(description="Who owned a customer when, oldest first. Front-line staff "
@@ -268,8 +257,7 @@ class OrganisationQuery:
                                  ) -> list[OwnershipPeriod]:
         _staff_reader(info)
         cid = to_uuid(customer_id, "customerId")
-        rows = await _fetch(info, "SELECT * FROM customer_ownership WHERE customer_id = %s "
-                                  "ORDER BY period", (cid,))
+        rows = await queries.ownership(info.context.services.read_models.pool, cid)
         principal = info.context.principal
         if not principal.sees_everyone:
             owners = [r["staff_id"] for r in rows if r["until"] is None]
@@ -292,11 +280,7 @@ class OrganisationQuery:
             before = None if after is None else decode_cursor("o", after)
         except ValueError:
             raise ApiError(BAD_INPUT, "after is not a cursor of this list", field="after") from None
-        rows = await _fetch(
-            info, "SELECT customer_id, since, reason, cause_position FROM customer_ownership "
-                  "WHERE staff_id = %s AND until IS NULL "
-                  "AND (%s::bigint IS NULL OR cause_position < %s) "
-                  "ORDER BY cause_position DESC LIMIT %s", (str(sid), before, before, first + 1))
+        rows = await queries.owned_page(info.context.services.read_models.pool, str(sid), before, first + 1)
         edges = [OwnedCustomerEdge(cursor=encode_cursor("o", r["cause_position"]),
                                    node=OwnedCustomer(customer_id=strawberry.ID(
                                        str(r["customer_id"])), since=r["since"],

@@ -23,6 +23,7 @@ from api.context import Context
 from api.errors import BAD_INPUT, FORBIDDEN, NOT_FOUND, ApiError, forbidden
 from api.types import Long, to_uuid
 from domain.errors import DomainError
+from projections.referrals import queries
 
 VIEW = "referral_campaign"
 WAIT_SECONDS = 5.0
@@ -39,12 +40,6 @@ async def run_command(command: Callable[[], Any]) -> Any:
     except DomainError as error:
         code = NOT_FOUND if error.code in _NOT_FOUND else error.code
         raise ApiError(code, error.message, field=error.field) from None
-
-
-async def read_rows(info: Info[Context, None], sql: str, params: tuple[Any, ...]) -> list[Row]:
-    async with info.context.services.read_models.pool.connection() as conn:
-        cur = await conn.execute(sql, params)
-        return [dict(r) for r in await cur.fetchall()]
 
 
 async def projected(info: Info[Context, None], view: str, position: int | None) -> bool:
@@ -195,9 +190,8 @@ def _rule(rule: ReferralRewardInput | None) -> dict[str, Any] | None:
 async def _payload(info: Info[Context, None], campaign_id: UUID, position: int | None
                    ) -> ReferralCampaignPayload:
     done = await projected(info, VIEW, position)
-    rows = await read_rows(info, "SELECT * FROM referral_campaign WHERE campaign_id = %s",
-                           (campaign_id,))
-    return ReferralCampaignPayload(campaign=to_campaign(rows[0]) if rows else None,
+    row = await queries.campaign(info.context.services.read_models.pool, campaign_id)
+    return ReferralCampaignPayload(campaign=to_campaign(row) if row else None,
                                    projected=done)
 
 
@@ -215,18 +209,17 @@ class ReferralQuery:
     async def referral_campaigns(self, info: Info[Context, None],
                                  state: ReferralState | None = None) -> list[ReferralCampaign]:
         require_manager(info, "reading referral campaigns")
-        rows = await read_rows(info, "SELECT * FROM referral_campaign WHERE %s::text IS NULL "
-                                     "OR state = %s ORDER BY created_at DESC, campaign_id",
-                               (state and state.value, state and state.value))
+        rows = await queries.campaigns(info.context.services.read_models.pool,
+                                       state and state.value)
         return [to_campaign(r) for r in rows]
 
     @strawberry.field(description="One referral campaign and its progress.")
     async def referral_campaign(self, info: Info[Context, None], campaign_id: strawberry.ID
                                 ) -> ReferralCampaign | None:
         require_manager(info, "reading referral campaigns")
-        rows = await read_rows(info, "SELECT * FROM referral_campaign WHERE campaign_id = %s",
-                               (to_uuid(campaign_id, "campaignId"),))
-        return to_campaign(rows[0]) if rows else None
+        row = await queries.campaign(info.context.services.read_models.pool,
+                                     to_uuid(campaign_id, "campaignId"))
+        return to_campaign(row) if row else None
 
     @strawberry.field(description="Inviters ranked by new customers brought (ties: earliest "
                                   "last referral first).")
@@ -236,10 +229,8 @@ class ReferralQuery:
         require_manager(info, "reading the referral leaderboard")
         if not 1 <= first <= MAX_LEADERS:
             raise ApiError(BAD_INPUT, f"first must be 1-{MAX_LEADERS}", field="first")
-        rows = await read_rows(
-            info, "SELECT * FROM referral_inviter WHERE campaign_id = %s AND invitees > 0 "
-                  "ORDER BY invitees DESC, last_referral_at, inviter_id LIMIT %s",
-            (to_uuid(campaign_id, "campaignId"), first))
+        rows = await queries.leaders(info.context.services.read_models.pool,
+                                     to_uuid(campaign_id, "campaignId"), first)
         return [ReferralInviter(
             rank=n, customer_id=strawberry.ID(str(r["inviter_id"])), invitees=r["invitees"],
             rewards=r["rewards"], reward_points=Long(r["reward_points"]),

@@ -25,6 +25,7 @@ from api.errors import BAD_INPUT, NOT_FOUND, ApiError, forbidden
 from api.read_models import decode_cursor, encode_cursor
 from api.types import PageInfo, to_uuid
 from domain.errors import DomainError
+from projections.chat_scripts import queries
 
 WAIT_SECONDS = 5.0
 MAX_PAGE = 200
@@ -81,8 +82,7 @@ class ChatScript:
 
     @strawberry.field(description="Every version, oldest first.")
     async def versions(self, info: Info[Context, None]) -> list[ChatScriptVersion]:
-        rows = await _fetch(info, "SELECT * FROM chat_script_version WHERE script_id = %s "
-                                  "ORDER BY version", (UUID(str(self.id)),))
+        rows = await queries.versions(info.context.services.read_models.pool, UUID(str(self.id)))
         return [ChatScriptVersion(version=r["version"], scenario=r["scenario"], title=r["title"],
                                   body=r["body"], keywords=list(r["keywords"]), by=r["by"],
                                   at=r["at"]) for r in rows]
@@ -92,9 +92,7 @@ class ChatScript:
     async def usage(self, info: Info[Context, None]) -> list[ScriptUsage]:
         principal = info.context.principal
         mine = None if principal.sees_everyone else principal.subject_id
-        rows = await _fetch(info, "SELECT * FROM chat_script_usage WHERE script_id = %s "
-                                  "AND (%s::text IS NULL OR staff_id = %s) "
-                                  "ORDER BY uses DESC, staff_id", (str(self.id), mine, mine))
+        rows = await queries.usage(info.context.services.read_models.pool, str(self.id), mine)
         return [ScriptUsage(staff_id=strawberry.ID(r["staff_id"]), uses=r["uses"],
                             last_used_at=r["last_used_at"]) for r in rows]
 
@@ -147,16 +145,6 @@ class ChatScriptPayload:
     projected: bool
 
 
-_SELECT = ("SELECT s.*, coalesce((SELECT sum(u.uses) FROM chat_script_usage u "
-           "WHERE u.script_id = s.script_id::text), 0) AS uses FROM chat_script s ")
-
-
-async def _fetch(info: Info[Context, None], sql: str, params: tuple[Any, ...]) -> list[Row]:
-    async with info.context.services.read_models.pool.connection() as conn:
-        cur = await conn.execute(sql, params)
-        return await cur.fetchall()
-
-
 def _reader(info: Info[Context, None]) -> None:
     if info.context.principal.kind not in ("staff", "service"):
         raise forbidden("the script library is for staff and service principals")
@@ -185,8 +173,8 @@ async def _payload(info: Info[Context, None], script_id: UUID, position: int | N
     if position is not None:
         tracker = info.context.services.tracker
         projected = await to_thread.run_sync(lambda: tracker.wait(VIEW, position, WAIT_SECONDS))
-    rows = await _fetch(info, _SELECT + "WHERE s.script_id = %s", (script_id,))
-    return ChatScriptPayload(script=ChatScript.from_row(rows[0]) if rows else None,
+    row = await queries.script(info.context.services.read_models.pool, script_id)
+    return ChatScriptPayload(script=ChatScript.from_row(row) if row else None,
                              projected=projected)
 
 
@@ -214,14 +202,9 @@ class ScriptQuery:
         except ValueError:
             raise ApiError(BAD_INPUT, "after is not a cursor of this list", field="after") from None
         like = None if not keyword else _like(keyword.strip())
-        rows = await _fetch(
-            info, _SELECT + "WHERE (%s::text IS NULL OR s.scenario = %s) "
-            "AND (%s::text IS NULL OR s.title ILIKE %s OR s.body ILIKE %s "
-            "OR EXISTS (SELECT 1 FROM unnest(s.keywords) k WHERE k ILIKE %s)) "
-            "AND (%s OR s.archived_at IS NULL) AND (%s::bigint IS NULL OR s.position < %s) "
-            "ORDER BY s.position DESC LIMIT %s",
-            (scenario, scenario, like, like, like, like, include_archived, before, before,
-             first + 1))
+        rows = await queries.scripts(info.context.services.read_models.pool, scenario=scenario, like=like,
+                                     include_archived=include_archived, before=before,
+                                     limit=first + 1)
         edges = [ChatScriptEdge(cursor=encode_cursor("s", r["position"]),
                                 node=ChatScript.from_row(r)) for r in rows[:first]]
         return ChatScriptConnection(edges=edges, page_info=PageInfo(
@@ -231,15 +214,13 @@ class ScriptQuery:
     async def chat_script(self, info: Info[Context, None], id: strawberry.ID
                           ) -> ChatScript | None:
         _reader(info)
-        rows = await _fetch(info, _SELECT + "WHERE s.script_id = %s", (to_uuid(id, "id"),))
-        return ChatScript.from_row(rows[0]) if rows else None
+        row = await queries.script(info.context.services.read_models.pool, to_uuid(id, "id"))
+        return ChatScript.from_row(row) if row else None
 
     @strawberry.field(description="Scenarios in use, with their live script counts.")
     async def script_scenarios(self, info: Info[Context, None]) -> list[str]:
         _reader(info)
-        rows = await _fetch(info, "SELECT DISTINCT scenario FROM chat_script "
-                                  "WHERE archived_at IS NULL ORDER BY scenario", ())
-        return [r["scenario"] for r in rows]
+        return await queries.scenarios(info.context.services.read_models.pool)
 
 
 @strawberry.type

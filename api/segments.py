@@ -15,10 +15,10 @@ from strawberry.types import Info
 from api.context import Context
 from api.errors import BAD_INPUT, NOT_FOUND, ApiError, forbidden
 from api.read_models import decode_cursor, encode_cursor
-from api.segment_reads import SegmentReads, decode_member_cursor, encode_member_cursor
 from api.segment_rule_input import SegmentRuleInput, parsed_rule
 from api.types import Customer, PageInfo, to_uuid
-from projections.segment_eval import explain
+from projections.segments.evaluation import explain
+from projections.segments.queries import SegmentReads, decode_member_cursor, encode_member_cursor
 
 MAX_PAGE = 200
 MAX_SERIES_POINTS = 1000
@@ -376,12 +376,9 @@ class SegmentQuery:
 
 
 async def _full_profile(info: Info[Context, None], customer_id: UUID) -> dict[str, Any]:
-    async with info.context.services.read_models.pool.connection() as conn:
-        cur = await conn.execute("SELECT * FROM customer_profile WHERE customer_id = %s",
-                                 (customer_id,))
-        row = await cur.fetchone()
+    row = await reads(info).full_profile(customer_id)
     if row is None:
         raise ApiError(NOT_FOUND, "no such customer", field="customerId")
-    return dict(row)
+    return row
 
 

@@ -19,6 +19,7 @@ from api.errors import NOT_FOUND, ApiError, forbidden
 from api.ingest import require_recorder
 from api.types import to_uuid
 from domain.errors import DomainError
+from projections.sops import queries
 
 
 def _domain(error: DomainError) -> ApiError:
@@ -148,24 +149,16 @@ class SopEnrolment:
     steps: list[SopEnrolmentStep]
 
 
-_PROGRESS = ("enrolled", "active", "completed", "stopped", "stopped_converted",
-             "stopped_opted_out", "stopped_archived", "stopped_left_group")
+_PROGRESS = queries.PROGRESS
 _STEP = ("revision", "step", "channel", "planned", "sent", "failed", "skipped", "cancelled")
 
 
-async def _sops(info: Info[Context, None], where: str, args: tuple[Any, ...]) -> list[Sop]:
-    async with info.context.services.read_models.pool.connection() as conn:
-        cur = await conn.execute(
-            "SELECT s.*, " + ", ".join(f"p.{c}" for c in _PROGRESS) + " FROM sop s "
-            f"JOIN sop_progress p USING (sop_id) WHERE {where} ORDER BY s.defined_at DESC", args)
-        rows = await cur.fetchall()
-        cur = await conn.execute("SELECT * FROM sop_step_progress WHERE sop_id = ANY(%s) "
-                                 "ORDER BY sop_id, revision, step",
-                                 ([r["sop_id"] for r in rows],))
-        steps: dict[UUID, list[SopStepProgress]] = {}
-        for r in await cur.fetchall():
-            steps.setdefault(r["sop_id"], []).append(
-                SopStepProgress(**{k: r[k] for k in _STEP}))
+async def _sops(info: Info[Context, None], *, state: str | None = None,
+                sop_id: UUID | None = None) -> list[Sop]:
+    rows, progress = await queries.sops(info.context.services.read_models.pool, state=state, sop_id=sop_id)
+    steps: dict[UUID, list[SopStepProgress]] = {}
+    for r in progress:
+        steps.setdefault(r["sop_id"], []).append(SopStepProgress(**{k: r[k] for k in _STEP}))
     return [Sop(id=strawberry.ID(str(r["sop_id"])), name=r["name"], owner=r["owner"],
                 state=r["state"], revision=r["revision"], trigger=cast(JSON, r["trigger"]),
                 steps=cast(JSON, r["steps"]), stop_on_converted=r["stop_on_converted"],
@@ -179,12 +172,12 @@ class SopQuery:
     @strawberry.field(description="Sequences with their progress, newest first.")
     async def sops(self, info: Info[Context, None], state: str | None = None) -> list[Sop]:
         _managers(info)
-        return await _sops(info, "%s::text IS NULL OR s.state = %s", (state, state))
+        return await _sops(info, state=state)
 
     @strawberry.field
     async def sop(self, info: Info[Context, None], id: strawberry.ID) -> Sop | None:
         _managers(info)
-        found = await _sops(info, "s.sop_id = %s", (to_uuid(id, "id"),))
+        found = await _sops(info, sop_id=to_uuid(id, "id"))
         return found[0] if found else None
 
     @strawberry.field(description="A customer's SOP enrolments, newest first, with each step.")
@@ -192,18 +185,12 @@ class SopQuery:
                                       customer_id: strawberry.ID) -> list[SopEnrolment]:
         _managers(info)
         cid = to_uuid(customer_id, "customerId")
-        async with info.context.services.read_models.pool.connection() as conn:
-            cur = await conn.execute(
-                "SELECT e.*, s.name FROM sop_enrolment e JOIN sop s USING (sop_id) "
-                "WHERE e.customer_id = %s ORDER BY e.triggered_at DESC, e.enrolment_id", (cid,))
-            rows = await cur.fetchall()
-            cur = await conn.execute("SELECT * FROM sop_send WHERE customer_id = %s "
-                                     "ORDER BY enrolment_id, step", (cid,))
-            steps: dict[UUID, list[SopEnrolmentStep]] = {}
-            for r in await cur.fetchall():
-                steps.setdefault(r["enrolment_id"], []).append(SopEnrolmentStep(
-                    step=r["step"], channel=r["channel"], due_at=r["due_at"],
-                    status=r["status"], detail=r["detail"], outcome_at=r["outcome_at"]))
+        rows, sends = await queries.enrolments(info.context.services.read_models.pool, cid)
+        steps: dict[UUID, list[SopEnrolmentStep]] = {}
+        for r in sends:
+            steps.setdefault(r["enrolment_id"], []).append(SopEnrolmentStep(
+                step=r["step"], channel=r["channel"], due_at=r["due_at"],
+                status=r["status"], detail=r["detail"], outcome_at=r["outcome_at"]))
         return [SopEnrolment(
             id=strawberry.ID(str(r["enrolment_id"])), sop_id=strawberry.ID(str(r["sop_id"])),
             sop_name=r["name"], revision=r["revision"], trigger_kind=r["trigger_kind"],

@@ -25,6 +25,7 @@ from api.context import Context
 from api.errors import BAD_INPUT, ApiError, forbidden
 from api.types import to_uuid
 from domain.organisation import DEPARTMENTS
+from projections.staff_performance import queries as kpi_queries
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,15 +172,7 @@ async def kpi_rollup(pool: AsyncConnectionPool[AsyncConnection[DictRow]], kind: 
                      staff_id: str | None, department: str | None, timeout_seconds: int
                      ) -> dict[str, Any]:
     """``first_day``, ``last_day`` and every rollup column of one selection and period."""
-    async with pool.connection() as conn:
-        cur = await conn.execute(
-            "SELECT p.first_day, p.last_day, r.* FROM kpi_period(%s, %s) p, "
-            "LATERAL staff_kpi_rollup(%s, %s, p.first_day, p.last_day, %s) r",
-            (kind, start, None if staff_id is None else [staff_id], department,
-             timeout_seconds))
-        row = await cur.fetchone()
-    assert row is not None
-    return dict(row)
+    return await kpi_queries.rollup(pool, kind, start, staff_id, department, timeout_seconds)
 
 
 def _value(raw: Any) -> float | None:

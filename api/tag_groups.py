@@ -22,6 +22,7 @@ from api.context import Context
 from api.errors import BAD_INPUT, NOT_FOUND, ApiError, forbidden
 from api.types import Customer, to_uuid
 from domain.errors import DomainError
+from projections.tag_groups import queries
 
 #: How long a mutation waits for its read model before answering without it.
 WAIT_SECONDS = 5.0
@@ -137,19 +138,11 @@ async def _wait(info: Info[Context, None], view: str, position: int | None) -> b
     return projected
 
 
-async def _group_rows(info: Info[Context, None], where: str, params: tuple[Any, ...]
-                      ) -> list[Row]:
-    async with info.context.services.read_models.pool.connection() as conn:
-        cur = await conn.execute(
-            f"SELECT * FROM tag_group WHERE {where} ORDER BY created_at, group_id", params)
-        return await cur.fetchall()
-
-
 async def _group_payload(info: Info[Context, None], group_id: UUID,
                          position: int | None) -> TagGroupPayload:
     projected = await _wait(info, "tag_group", position)
-    rows = await _group_rows(info, "group_id = %s", (group_id,))
-    return TagGroupPayload(group=TagGroup.from_row(rows[0]) if rows else None,
+    row = await queries.group(info.context.services.read_models.pool, group_id)
+    return TagGroupPayload(group=TagGroup.from_row(row) if row else None,
                            projected=projected)
 
 
@@ -183,14 +176,14 @@ class TagGroupQuery:
     async def tag_groups(self, info: Info[Context, None], include_archived: bool = False
                          ) -> list[TagGroup]:
         _reader(info)
-        rows = await _group_rows(info, "%s OR archived_at IS NULL", (include_archived,))
+        rows = await queries.groups(info.context.services.read_models.pool, include_archived=include_archived)
         return [TagGroup.from_row(r) for r in rows]
 
     @strawberry.field(description="One tag group (archived ones too).")
     async def tag_group(self, info: Info[Context, None], id: strawberry.ID) -> TagGroup | None:
         _reader(info)
-        rows = await _group_rows(info, "group_id = %s", (to_uuid(id, "id"),))
-        return TagGroup.from_row(rows[0]) if rows else None
+        row = await queries.group(info.context.services.read_models.pool, to_uuid(id, "id"))
+        return TagGroup.from_row(row) if row else None
 
 
 @strawberry.type

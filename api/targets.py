@@ -28,6 +28,7 @@ from api.types import to_uuid
 from domain.errors import DomainError
 from domain.organisation import DEPARTMENTS
 from domain.target import Grade, achievement, grade
+from projections.targets import queries
 
 WAIT_SECONDS = 5.0
 _NOT_FOUND_CODES = frozenset({"UNKNOWN_STAFF", "UNKNOWN_TARGET"})
@@ -152,12 +153,6 @@ async def _run(command: Callable[[], Any]) -> Any:
         raise ApiError(error.code, error.message, field=error.field) from None
 
 
-async def _rows(info: Info[Context, None], sql: str, params: tuple[Any, ...]) -> list[Row]:
-    async with info.context.services.read_models.pool.connection() as conn:
-        cur = await conn.execute(sql, params)
-        return [dict(r) for r in await cur.fetchall()]
-
-
 async def _payload(info: Info[Context, None], target_id: UUID, position: int | None
                    ) -> TargetPayload:
     projected = True
@@ -165,10 +160,9 @@ async def _payload(info: Info[Context, None], target_id: UUID, position: int | N
         tracker = info.context.services.tracker
         projected = await to_thread.run_sync(
             lambda: tracker.wait("staff_target", position, WAIT_SECONDS))
-    rows = await _rows(info, "SELECT * FROM staff_target WHERE target_id = %s", (target_id,))
-    if not rows:
+    row = await queries.target(info.context.services.read_models.pool, target_id)
+    if row is None:
         return TargetPayload(target=None, projected=projected)
-    row = rows[0]
     actuals = await kpi_rollup(
         info.context.services.read_models.pool, row["period_kind"], row["period_start"],
         row["subject"] if row["scope"] == "staff" else None,
@@ -201,10 +195,9 @@ class TargetQuery:
                                    subject if scope == "staff" else None,
                                    subject if scope == "department" else None,
                                    info.context.services.chat_timeout_seconds)
-        rows = await _rows(
-            info, "SELECT * FROM staff_target WHERE scope = %s AND subject = %s "
-                  "AND period_kind = %s AND period_start = %s AND (%s OR removed_at IS NULL) "
-                  "ORDER BY kpi", (scope, subject, kind, actuals["first_day"], include_removed))
+        rows = await queries.targets_of(info.context.services.read_models.pool, scope, subject,
+                                        kind, actuals["first_day"],
+                                        include_removed=include_removed)
         return [to_target(r, actuals) for r in rows]
 
 

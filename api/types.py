@@ -13,8 +13,8 @@ from strawberry.types import Info
 
 from api.context import Context
 from api.read_models import Row
-from api.segment_reads import SegmentReads
-from projections.segment_store import LIFECYCLE_SEGMENTS
+from projections.segments.queries import SegmentReads
+from projections.segments.store import LIFECYCLE_SEGMENTS
 
 STAGE_OF_SEGMENT = {segment_id: stage for stage, segment_id in LIFECYCLE_SEGMENTS.items()}
 

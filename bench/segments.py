@@ -1,7 +1,7 @@
 """Segment benchmarks: whole-table SQL evaluation, incremental membership, backfill.
 
 * ``segment_eval_1m`` — a 5-predicate rule (AND / OR / NOT) compiled by
-  :func:`projections.segment_sql.compile_rule`, materialised as the member id
+  :func:`projections.segments.rule_sql.compile_rule`, materialised as the member id
   set (``CREATE TEMP TABLE … AS SELECT customer_id …``) over 1,000,000
   ``customer_profile`` rows generated in SQL; baseline a ``count(*)`` scan.
 * ``segment_incremental`` — extra projection ms per customer event with 20
@@ -30,7 +30,7 @@ from domain.ingestion import EventItem
 from domain.segment_rules import Rule, parse_rule
 from projections.postgres_views import CustomerProfileView
 from projections.runner import BatchRunner, Tracker
-from projections.segment_sql import compile_rule
+from projections.segments.rule_sql import compile_rule
 from siyu.bootstrap import build_application
 from siyu.processes import read_model_views
 

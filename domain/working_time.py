@@ -9,7 +9,7 @@ working hours measures wall-clock time.
 :func:`working_seconds` is the working time inside ``[start, end)``: chat response times
 and timeouts (a customer message unanswered past a limit) are measured with it, so a
 message sent at 23:00 and answered at 09:05 next morning under 09:00-21:00 hours waited
-five minutes, not ten hours. ``projections/staff_performance.sql`` holds the same
+five minutes, not ten hours. ``projections/staff_performance/staff_performance.sql`` holds the same
 computation in SQL (``staff_kpi_working_seconds``); a test checks they agree.
 """
 

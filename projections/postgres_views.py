@@ -21,9 +21,10 @@ from domain.clock import Tick
 from domain.customer import Customer
 from domain.segment import Segment
 from domain.staff import Staff
-from projections import customer_profile, segment_store
-from projections.segment_engine import Cause
-from projections.segment_store import SegmentPage
+from projections import customer_profile
+from projections.segments import store as segment_store
+from projections.segments.engine import Cause
+from projections.segments.store import SegmentPage
 
 Row = dict[str, Any]
 EVENTS = "siyu_events"  # the application's events table (Siyu.name + _events)
@@ -103,7 +104,7 @@ class CustomerProfileView:
     streams (``customer_profile_member``) and re-folds the affected rows from the
     event log *up to that event's position*, so a rebuild passes through the same
     states as the live projection. Segment memberships and their ledger
-    (:mod:`projections.segment_store`) follow each row change in the same
+    (:mod:`projections.segments.store`) follow each row change in the same
     transaction; segment definitions and clock ticks are handled in log order.
     """
 

@@ -34,7 +34,6 @@ from uuid import UUID
 import dramatiq
 from psycopg import Cursor
 from psycopg.rows import DictRow, dict_row
-from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from adapters.wecom_client import Outcome, StaffMessageGateway
@@ -49,7 +48,10 @@ from domain.staff_alert import (
     StaffAlert,
 )
 from domain.working_time import working_seconds
-from projections.staff_chats import load_schedule
+from projections.organisation import queries as organisation_queries
+from projections.staff_alerts import outbox
+from projections.staff_directory import queries as staff_directory_queries
+from projections.staff_performance.chats import load_schedule
 from workers.welcome import RetryPolicy, TransientSendError
 
 log = logging.getLogger(__name__)
@@ -57,37 +59,11 @@ log = logging.getLogger(__name__)
 ACTOR_NAME = "deliver_staff_alert"
 ALERT_QUEUE = "siyu_alerts"
 
-SCHEMA_SQL = """
-CREATE TABLE IF NOT EXISTS staff_alert_outbox (
-    alert_key    text PRIMARY KEY,     -- the cause; the StaffAlert id derives from it
-    kind         text        NOT NULL,
-    staff_id     text        NOT NULL, -- whose customer or conduct it concerns
-    customer_id  uuid,
-    context      jsonb       NOT NULL DEFAULT '{}',
-    occurred_at  timestamptz NOT NULL, -- business time of the cause (UTC)
-    status       text        NOT NULL DEFAULT 'pending'
-                 CHECK (status IN ('pending', 'done', 'skipped')),
-    enqueued_at  timestamptz,
-    completed_at timestamptz
-);
-CREATE INDEX IF NOT EXISTS staff_alert_outbox_pending_idx
-    ON staff_alert_outbox (enqueued_at, occurred_at) WHERE status = 'pending';
-CREATE TABLE IF NOT EXISTS unanswered_message (
-    customer_id  uuid        NOT NULL,
-    staff_id     text        NOT NULL,
-    since        timestamptz NOT NULL, -- the oldest unanswered customer message (UTC)
-    position     bigint      NOT NULL,
-    PRIMARY KEY (customer_id, staff_id)
-);
-CREATE INDEX IF NOT EXISTS unanswered_message_since_idx ON unanswered_message (since);
-"""
-
 Row = dict[str, Any]
 
 
 def create_tables(curs: Cursor[Any]) -> None:
-    curs.execute("SELECT pg_advisory_xact_lock(7368003)")
-    curs.execute(SCHEMA_SQL)
+    outbox.create_tables(curs)
 
 
 def alert_row(event: Any) -> Row | None:
@@ -130,10 +106,10 @@ class AlertOutboxView:
         create_tables(curs)
 
     def drop(self, curs: Cursor[DictRow]) -> None:
-        curs.execute("DROP TABLE IF EXISTS unanswered_message")
+        outbox.drop_unanswered(curs)
 
     def clear(self, curs: Cursor[DictRow]) -> None:
-        curs.execute("TRUNCATE unanswered_message")
+        outbox.clear_unanswered(curs)
 
     def apply_page(self, curs: Cursor[DictRow], events: Sequence[tuple[int, Any]]) -> None:
         now = self.clock()
@@ -144,43 +120,15 @@ class AlertOutboxView:
                 old = self.max_age is not None and row["occurred_at"] < now - self.max_age
                 rows.append({**row, "status": "skipped" if old else "pending"})
             elif isinstance(event, Customer.MessageReceived):
-                curs.execute(
-                    "INSERT INTO unanswered_message VALUES (%s, %s, %s, %s) "
-                    "ON CONFLICT (customer_id, staff_id) DO UPDATE SET "
-                    "since = least(unanswered_message.since, excluded.since)",
-                    (event.originator_id, event.staff_id, event.occurred_at, position))
+                outbox.message_received(curs, event.originator_id, event.staff_id,
+                                        event.occurred_at, position)
             elif isinstance(event, Customer.MessageSent):
-                curs.execute("DELETE FROM unanswered_message WHERE customer_id = %s "
-                             "AND staff_id = %s AND since <= %s",
-                             (event.originator_id, event.staff_id, event.occurred_at))
+                outbox.message_sent(curs, event.originator_id, event.staff_id,
+                                    event.occurred_at)
             if isinstance(event, Customer.FriendDeleted):
-                curs.execute("DELETE FROM unanswered_message WHERE customer_id = %s "
-                             "AND staff_id = %s", (event.originator_id, event.staff_id))
+                outbox.friend_deleted(curs, event.originator_id, event.staff_id)
         if rows:
-            curs.executemany(
-                "INSERT INTO staff_alert_outbox (alert_key, kind, staff_id, customer_id, "
-                "context, occurred_at, status) VALUES (%s, %s, %s, %s, %s, %s, %s) "
-                "ON CONFLICT (alert_key) DO NOTHING",
-                [(r["alert_key"], r["kind"], r["staff_id"], r["customer_id"],
-                  Jsonb(r["context"]), r["occurred_at"], r["status"]) for r in rows])
-
-
-CANDIDATES_SQL = """
-SELECT customer_id, staff_id, since FROM unanswered_message u
-WHERE since <= %(due)s AND since > %(oldest)s
-  AND NOT EXISTS (SELECT 1 FROM staff_alert_outbox o WHERE o.alert_key = %(prefix)s
-                  || u.customer_id || ':' || u.staff_id || ':'
-                  || (extract(epoch FROM u.since) * 1000)::bigint || ':2')
-"""
-
-TIMEOUTS_SQL = """
-INSERT INTO staff_alert_outbox (alert_key, kind, staff_id, customer_id, context, occurred_at)
-SELECT %(prefix)s || c || ':' || s || ':' || (extract(epoch FROM t) * 1000)::bigint || ':'
-       || %(level)s, %(kind)s, s, c,
-       jsonb_build_object('since', t, 'limit_minutes', %(minutes)s), t
-FROM unnest(%(customers)s::uuid[], %(staff)s::text[], %(since)s::timestamptz[]) AS u(c, s, t)
-ON CONFLICT (alert_key) DO NOTHING
-"""
+            outbox.add_alerts(curs, rows)
 
 
 def check_chat_timeouts(curs: Cursor[Any], now: datetime, first: timedelta, second: timedelta,
@@ -190,10 +138,7 @@ def check_chat_timeouts(curs: Cursor[Any], now: datetime, first: timedelta, seco
     A message is late once it has waited ``first`` (then ``second``) of **working time**
     (the working hours of :mod:`domain.working_hours`, as the staff KPIs measure it): a
     message that arrives at night is due the next working morning."""
-    curs.execute(CANDIDATES_SQL, {"prefix": "chat_timeout:", "due": now - first,
-                                  "oldest": now - max_age})
-    candidates = [tuple(r.values()) if isinstance(r, dict) else tuple(r)
-                  for r in curs.fetchall()]
+    candidates = outbox.timeout_candidates(curs, "chat_timeout:", now - first, now - max_age)
     if not candidates:
         return 0
     schedule = load_schedule(curs)
@@ -203,12 +148,7 @@ def check_chat_timeouts(curs: Cursor[Any], now: datetime, first: timedelta, seco
         due = [w for w in waited if w[3] >= limit.total_seconds()]
         if not due:
             continue
-        curs.execute(TIMEOUTS_SQL, {"prefix": "chat_timeout:", "level": str(level), "kind": kind,
-                                    "minutes": int(limit.total_seconds() // 60),
-                                    "customers": [w[0] for w in due],
-                                    "staff": [w[1] for w in due],
-                                    "since": [w[2] for w in due]})
-        created += curs.rowcount
+        created += outbox.add_timeouts(curs, "chat_timeout:", level, kind, limit, due)
     return created
 
 
@@ -235,15 +175,12 @@ class AlertStore:
 
     def get(self, key: str) -> OutboxItem | None:
         with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as curs:
-            curs.execute("SELECT alert_key, kind, staff_id, customer_id, context, occurred_at, "
-                         "status FROM staff_alert_outbox WHERE alert_key = %s", (key,))
-            row = curs.fetchone()
+            row = outbox.get(curs, key)
         return None if row is None else OutboxItem(**row)
 
     def complete(self, key: str) -> None:
-        with self.pool.connection() as conn:
-            conn.execute("UPDATE staff_alert_outbox SET status = 'done', completed_at = now() "
-                         "WHERE alert_key = %s AND status = 'pending'", (key,))
+        with self.pool.connection() as conn, conn.cursor() as curs:
+            outbox.complete(curs, key)
 
     def check_timeouts(self, now: datetime, first: timedelta, second: timedelta) -> int:
         with self.pool.connection() as conn, conn.cursor() as curs:
@@ -253,42 +190,25 @@ class AlertStore:
                     limit: int = 200) -> int:
         done: list[str] = []
         with self.pool.connection() as conn, conn.cursor() as curs:
-            curs.execute("SELECT alert_key FROM staff_alert_outbox WHERE status = 'pending' "
-                         "AND (enqueued_at IS NULL OR enqueued_at < now() - %s) "
-                         "ORDER BY occurred_at LIMIT %s FOR UPDATE SKIP LOCKED",
-                         (stale_after, limit))
-            for (key,) in curs.fetchall():
-                enqueue(str(key))
-                done.append(str(key))
+            for key in outbox.claim_pending(curs, stale_after, limit):
+                enqueue(key)
+                done.append(key)
             if done:
-                curs.execute("UPDATE staff_alert_outbox SET enqueued_at = now() "
-                             "WHERE alert_key = ANY(%s)", (done,))
+                outbox.note_enqueued(curs, done)
         return len(done)
 
     def managers_for(self, staff_id: str) -> list[str]:
         """Managers of the staff member's department now; every manager if it has none."""
-        with self.pool.connection() as conn:
-            rows = conn.execute(
-                "SELECT m.staff_id::text, m.department = s.department AS same "
-                "FROM staff_directory m LEFT JOIN staff_directory s "
-                "ON s.staff_id::text = %s WHERE m.role = ANY(%s) AND m.left_at IS NULL",
-                (staff_id, sorted(MANAGER_ROLES))).fetchall()
+        rows = staff_directory_queries.managers(self.pool, staff_id, sorted(MANAGER_ROLES))
         same = sorted(r[0] for r in rows if r[1])
         return same or sorted(r[0] for r in rows)
 
     def owner_of(self, customer_id: UUID) -> str | None:
-        with self.pool.connection() as conn:
-            row = conn.execute("SELECT staff_id FROM customer_current_owner "
-                               "WHERE customer_id = %s", (customer_id,)).fetchone()
-        return None if row is None else str(row[0])
+        return organisation_queries.current_owner(self.pool, customer_id)
 
     def wecom_users(self, staff_ids: Sequence[str]) -> dict[str, str]:
         """WeCom UserIDs of staff members who have one."""
-        with self.pool.connection() as conn:
-            rows = conn.execute("SELECT staff_id::text, wecom_user_id FROM staff_directory "
-                                "WHERE staff_id::text = ANY(%s) AND wecom_user_id IS NOT NULL",
-                                (list(staff_ids),)).fetchall()
-        return {str(a): str(b) for a, b in rows}
+        return staff_directory_queries.wecom_users(self.pool, staff_ids)
 
 
 LABELS = {WIN_BACK: "客户删除了你, 请二次挽回", CHAT_TIMEOUT: "客户消息超时未回复",

@@ -17,27 +17,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from uuid import UUID
 
-import psycopg
-from psycopg.rows import dict_row
-
 from application.app import Siyu
 from domain.errors import DomainError
+from projections.segments import queries as segment_queries
 
 log = logging.getLogger(__name__)
-
-CANDIDATES = """
-SELECT s.segment_id, s.auto_tag, m.customer_id
-FROM segment s
-JOIN segment_membership m USING (segment_id)
-JOIN customer_profile p USING (customer_id)
-WHERE s.auto_tag IS NOT NULL AND s.archived_at IS NULL
-  AND NOT p.tags @> ARRAY[s.auto_tag]
-  AND NOT EXISTS (SELECT 1 FROM siyu_event_key k
-                  WHERE k.event_key = 'autotag:' || s.segment_id || ':' || m.customer_id)
-ORDER BY m.entry_position, m.customer_id
-LIMIT %s
-"""
-
 
 class AutoTagger:
     def __init__(self, app: Siyu, database_url: str, *, batch: int = 500,
@@ -52,11 +36,8 @@ class AutoTagger:
         self.refused: set[tuple[UUID, UUID]] = set()  # refused by the domain: not retried
 
     def candidates(self) -> list[tuple[UUID, str, UUID]]:
-        with psycopg.connect(self.database_url, row_factory=dict_row) as conn:
-            try:
-                rows = conn.execute(CANDIDATES, (self.batch + len(self.refused),)).fetchall()
-            except psycopg.errors.UndefinedTable:
-                return []  # read models not created yet
+        rows = segment_queries.auto_tag_candidates(self.database_url,
+                                                   self.batch + len(self.refused))
         return [(r["segment_id"], r["auto_tag"], r["customer_id"]) for r in rows
                 if (r["segment_id"], r["customer_id"]) not in self.refused][:self.batch]
 

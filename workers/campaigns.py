@@ -40,6 +40,7 @@ from adapters.campaign_gateway import BATCH_LIMITS, BatchRecipient, CampaignGate
 from application.app import Siyu
 from application.campaigns import SendOutcome
 from domain.campaign import render, send_key
+from projections.campaigns import dispatch
 from workers.polling import PollingLoop
 
 log = logging.getLogger(__name__)
@@ -52,41 +53,13 @@ CAMPAIGN_QUEUE = "siyu_campaigns"
 #: The identity namespace (prefix) that addresses a customer on each channel.
 ADDRESS = {"wecom_mass": "wecom_external:", "mini_program": "wx_openid:", "sms": "phone"}
 
-SCHEMA_SQL = """
-CREATE TABLE IF NOT EXISTS campaign_dispatch (   -- internal: what the dispatcher enqueued
-    campaign_id uuid NOT NULL,
-    customer_id uuid NOT NULL,
-    step        integer NOT NULL,
-    enqueued_at timestamptz NOT NULL,
-    PRIMARY KEY (campaign_id, customer_id, step)
-);
-CREATE TABLE IF NOT EXISTS siyu_rate_limit (   -- internal: next free slot per limiter
-    name    text PRIMARY KEY,
-    next_at timestamptz NOT NULL
-);
-"""
-
-DUE = """
-SELECT s.campaign_id, s.customer_id, s.step
-FROM campaign_send s
-JOIN campaign c USING (campaign_id)
-LEFT JOIN campaign_dispatch d USING (campaign_id, customer_id, step)
-WHERE s.status = 'planned' AND c.state = 'running' AND s.send_at <= %(now)s
-  AND (d.enqueued_at IS NULL OR d.enqueued_at < %(stale)s)
-ORDER BY s.send_at, s.campaign_id, s.customer_id
-LIMIT %(limit)s
-FOR UPDATE OF s SKIP LOCKED
-"""
-
-
 class CampaignStore:
     """The worker's reads and its own small tables, through a connection pool."""
 
     def __init__(self, pool: ConnectionPool[Any]) -> None:
         self.pool = pool
         with pool.connection() as conn:
-            conn.execute("SELECT pg_advisory_xact_lock(7368102)")
-            conn.execute(SCHEMA_SQL)
+            dispatch.create_tables(conn)
 
     @classmethod
     def connect(cls, database_url: str, *, max_size: int = 6) -> CampaignStore:
@@ -102,16 +75,10 @@ class CampaignStore:
                   ) -> list[tuple[UUID, int, list[UUID]]]:
         """Due sends as (campaign, step, customers) chunks, noted as enqueued."""
         with self.pool.connection() as conn, conn.transaction():
-            rows = conn.execute(DUE, {"now": now, "stale": now - stale_after,
-                                      "limit": limit}).fetchall()
+            rows = dispatch.claim_due(conn, now, now - stale_after, limit)
             if not rows:
                 return []
-            conn.execute(
-                "INSERT INTO campaign_dispatch SELECT c, u, s, %s FROM unnest(%s::uuid[], "
-                "%s::uuid[], %s::int[]) AS r(c, u, s) ON CONFLICT (campaign_id, customer_id, "
-                "step) DO UPDATE SET enqueued_at = excluded.enqueued_at",
-                (now, [r["campaign_id"] for r in rows], [r["customer_id"] for r in rows],
-                 [r["step"] for r in rows]))
+            dispatch.note_enqueued(conn, now, rows)
         chunks: dict[tuple[UUID, int], list[UUID]] = {}
         for r in rows:
             chunks.setdefault((r["campaign_id"], r["step"]), []).append(r["customer_id"])
@@ -122,16 +89,8 @@ class CampaignStore:
               ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
         """The campaign row and the chunk's still-planned sends with their profiles."""
         with self.pool.connection() as conn:
-            campaign = conn.execute("SELECT * FROM campaign WHERE campaign_id = %s",
-                                    (campaign_id,)).fetchone()
-            sends = conn.execute(
-                "SELECT s.customer_id, s.variant_id, s.sender, p.identities, p.points_balance, "
-                "p.member_level, p.category_orders, p.ever_friend, p.current_staff_ids, "
-                "p.last_interaction_at, p.first_seen_at, p.order_count "
-                "FROM campaign_send s JOIN customer_profile p USING (customer_id) "
-                "WHERE s.campaign_id = %s AND s.step = %s AND s.customer_id = ANY(%s) "
-                "AND s.status = 'planned' ORDER BY s.customer_id",
-                (campaign_id, step, list(customers))).fetchall()
+            campaign = dispatch.campaign(conn, campaign_id)
+            sends = dispatch.planned_sends(conn, campaign_id, step, customers)
             conn.commit()
         return campaign, sends
 
@@ -148,16 +107,7 @@ class CampaignStore:
 
     def _reserve(self, name: str, per_second: float, count: int) -> tuple[datetime, float]:
         with self.pool.connection() as conn, conn.transaction():
-            # A reservation lost in a crash only leaves a gap of a few milliseconds: no
-            # need to wait for the WAL flush (it serialised every send on the disk).
-            conn.execute("SET LOCAL synchronous_commit = off")
-            conn.execute("INSERT INTO siyu_rate_limit VALUES (%s, clock_timestamp()) "
-                         "ON CONFLICT DO NOTHING", (name,))
-            row = conn.execute(
-                "UPDATE siyu_rate_limit SET next_at = greatest(next_at, clock_timestamp()) "
-                "+ %(span)s * interval '1 second' WHERE name = %(name)s RETURNING next_at, "
-                "extract(epoch FROM next_at - clock_timestamp())::float8 - %(span)s AS wait",
-                {"span": count / per_second, "name": name}).fetchone()
+            row = dispatch.reserve_slots(conn, name, count / per_second)
         assert row is not None
         start: datetime = row["next_at"] - timedelta(seconds=count / per_second)
         return start, float(row["wait"])
@@ -414,14 +364,8 @@ class CampaignLauncher:
 
         now = self.clock()
         with self.store.pool.connection() as conn:
-            due = [r["campaign_id"] for r in conn.execute(
-                "SELECT campaign_id FROM campaign WHERE state = 'scheduled' AND start_at <= %s "
-                "ORDER BY start_at", (now,)).fetchall()]
-            finished = [r["campaign_id"] for r in conn.execute(
-                # every planned send has an outcome (rows not yet projected do not count)
-                "SELECT c.campaign_id FROM campaign c WHERE c.state = 'running' AND "
-                "(SELECT count(*) FROM campaign_send s WHERE s.campaign_id = c.campaign_id "
-                "AND s.status IN ('sent', 'failed')) = c.included").fetchall()]
+            due = dispatch.due_scheduled(conn, now)
+            finished = dispatch.finished_running(conn)
             conn.commit()
         launched = completed = 0
         for campaign_id in due:
@@ -468,19 +412,13 @@ class MassSendSync:
 
     def open_tasks(self) -> list[dict[str, Any]]:
         with self.deps.store.pool.connection() as conn:
-            rows = conn.execute(
-                "SELECT campaign_id, task_id, sender FROM campaign_task_view "
-                "WHERE NOT finished ORDER BY campaign_id, task_id LIMIT %s",
-                (self.batch,)).fetchall()
+            rows = dispatch.open_tasks(conn, self.batch)
             conn.commit()
         return list(rows)
 
     def sync(self, campaign_id: UUID, task_id: str, sender: str) -> int:
         with self.deps.store.pool.connection() as conn:
-            rows = conn.execute(
-                "SELECT s.customer_id, p.identities FROM campaign_send s JOIN customer_profile p "
-                "USING (customer_id) WHERE s.campaign_id = %s AND s.detail = %s "
-                "AND s.delivery IS NULL", (campaign_id, task_id)).fetchall()
+            rows = dispatch.undelivered(conn, campaign_id, task_id)
             conn.commit()
         if not rows:
             return 0

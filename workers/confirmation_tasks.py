@@ -24,13 +24,12 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from psycopg import errors
-from psycopg.rows import tuple_row
 from psycopg_pool import ConnectionPool
 
 from application.app import Siyu
 from domain.errors import DomainError
 from domain.marketing_task import task_id
+from projections.marketing_tasks import queries as task_queries
 from workers.polling import PollingLoop
 
 log = logging.getLogger(__name__)
@@ -38,27 +37,9 @@ log = logging.getLogger(__name__)
 KEY_PREFIX = "campaign-confirmation"
 BY = "service:confirmation-tasks"
 TITLE = "Confirm the WeCom mass send (确认群发)"
-_UUID = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
-
-# The WeCom tasks with work left: no marketing task yet, or one still open whose WeCom
-# task is confirmed or finished. The assignment key is built here only (see assignment_key).
-_WORK = f"""
-SELECT t.key, t.campaign_id, t.task_id, t.staff_id, t.created_at, t.confirmed_at,
-       coalesce(v.finished, false) AS finished, m.status
-FROM (SELECT *, '{KEY_PREFIX}:' || campaign_id || ':' || task_id AS key
-      FROM staff_kpi_campaign_task) t
-LEFT JOIN campaign_task_view v ON v.campaign_id = t.campaign_id AND v.task_id = t.task_id
-LEFT JOIN marketing_task m ON m.assignment_key = t.key
-WHERE t.staff_id ~* '{_UUID}' AND NOT (t.key = ANY(%s::text[]))
-  AND (m.task_id IS NULL
-       OR (m.status = 'open' AND (t.confirmed_at IS NOT NULL OR coalesce(v.finished, false))))
-ORDER BY t.created_at, t.campaign_id, t.task_id
-LIMIT %s
-"""
-
-
 def assignment_key(campaign_id: UUID, wecom_task_id: str) -> str:
-    """The key the loop assigns a WeCom task's confirmation under (as ``_WORK`` builds it)."""
+    """The key the loop assigns a WeCom task's confirmation under (as
+    :func:`projections.marketing_tasks.queries.confirmation_work` builds it)."""
     return f"{KEY_PREFIX}:{campaign_id}:{wecom_task_id}"
 
 
@@ -112,11 +93,5 @@ class ConfirmationTasks(PollingLoop):
         return False
 
     def _work(self) -> list[tuple[Any, ...]]:
-        with self.pool.connection() as conn:
-            try:
-                cur = conn.cursor(row_factory=tuple_row)
-                rows: list[tuple[Any, ...]] = cur.execute(
-                    _WORK, (sorted(self._skipped), self.batch_size)).fetchall()
-                return rows
-            except errors.UndefinedTable:  # the read models are not created yet
-                return []
+        return task_queries.confirmation_work(self.pool, KEY_PREFIX, sorted(self._skipped),
+                                              self.batch_size)

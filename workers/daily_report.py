@@ -36,6 +36,9 @@ from domain.daily_report import MEASURES, DailyReport
 from domain.staff import MANAGER_ROLES
 from domain.target import achievement, grade
 from projections.daily_report import SHANGHAI
+from projections.daily_report import queries as report_queries
+from projections.staff_directory import queries as staff_directory_queries
+from projections.targets import queries as target_queries
 from workers.welcome import RetryPolicy, TransientSendError
 
 log = logging.getLogger(__name__)
@@ -80,31 +83,17 @@ class ReportStore:
         """(staff id, scope, WeCom UserID) of members employed on ``day``."""
         end = datetime.combine(day + timedelta(days=1), datetime.min.time(), SHANGHAI)
         start = end - timedelta(days=1)
-        with self.pool.connection() as conn:
-            rows = conn.execute(
-                "SELECT staff_id::text, role, wecom_user_id FROM staff_directory "
-                "WHERE hired_at < %s AND (left_at IS NULL OR left_at >= %s) ORDER BY staff_id",
-                (end, start)).fetchall()
+        rows = staff_directory_queries.employed_between(self.pool, start, end)
         return [(r[0], "manager" if r[1] in MANAGER_ROLES else "staff", r[2]) for r in rows]
 
     def activity(self, day: date) -> dict[str, dict[str, int]]:
-        with self.pool.connection() as conn:
-            rows = conn.execute(f"SELECT staff_id, {', '.join(MEASURES)} FROM "
-                                "daily_report_activity WHERE day = %s", (day,)).fetchall()
-        return {r[0]: dict(zip(MEASURES, (int(v) for v in r[1:]), strict=True)) for r in rows}
+        return report_queries.activity(self.pool, day)
 
     def target_progress(self, day: date, scope: str, subject: str | None
                         ) -> list[dict[str, Any]]:
         """Live targets whose period holds ``day``, with the actual from its start to ``day``."""
-        with self.pool.connection() as conn:
-            rows = conn.execute(
-                "SELECT t.kpi, t.scope, t.subject, t.value, t.met_at, t.exceeded_at, t.trial, "
-                "to_jsonb(r) AS actuals FROM staff_target t, LATERAL staff_kpi_rollup("
-                "CASE WHEN t.scope = 'staff' THEN ARRAY[t.subject] END, "
-                "CASE WHEN t.scope = 'department' THEN t.subject END, t.period_start, %s, %s) r "
-                "WHERE t.removed_at IS NULL AND %s BETWEEN t.period_start AND t.period_end "
-                "AND t.scope = %s AND (%s::text IS NULL OR t.subject = %s) ORDER BY t.subject, t.kpi",
-                (day, self.chat_timeout_seconds, day, scope, subject, subject)).fetchall()
+        rows = target_queries.live_targets_with_actuals(self.pool, day, scope, subject,
+                                                        self.chat_timeout_seconds)
         out: list[dict[str, Any]] = []
         for kpi, target_scope, target_subject, value, met_at, exceeded_at, trial, actuals in rows:
             raw = actuals.get(kpi)
@@ -124,20 +113,18 @@ class ReportStore:
 
 class _DayLock:
     def __init__(self, pool: ConnectionPool[Any], day: date) -> None:
-        self.pool, self.key = pool, 7368100_00000 + day.toordinal()
+        self.pool, self.day = pool, day
         self._cm: Any = None
 
     def __enter__(self) -> None:
         self._cm = self.pool.connection()
         conn = self._cm.__enter__()
-        conn.execute("SELECT pg_advisory_lock(%s)", (self.key,))
-        conn.commit()  # a session lock: it outlives the transaction
+        report_queries.lock_day(conn, self.day)  # a session lock: it outlives the transaction
         self.conn = conn
 
     def __exit__(self, *exc: object) -> None:
         try:
-            self.conn.execute("SELECT pg_advisory_unlock(%s)", (self.key,))
-            self.conn.commit()
+            report_queries.unlock_day(self.conn, self.day)
         finally:
             self._cm.__exit__(None, None, None)
 

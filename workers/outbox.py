@@ -29,35 +29,13 @@ from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool
 
 from domain.customer import Customer
+from projections.welcome_outbox import queries
 from workers.polling import PollingLoop
 
 log = logging.getLogger(__name__)
 
 PENDING, SENT, FAILED = "pending", "sent", "failed"
 EXPIRED_BEFORE_DISPATCH = "expired before dispatch"
-
-SCHEMA_SQL = """
-CREATE TABLE IF NOT EXISTS welcome_outbox (
-    outbox_key         text PRIMARY KEY,          -- welcome:{customer_id}:{originator_version}
-    customer_id        uuid        NOT NULL,
-    staff_id           text        NOT NULL,
-    channel            text        NOT NULL,
-    welcome_code       text        NOT NULL,      -- single-use at WeCom; never logged
-    status             text        NOT NULL DEFAULT 'pending'
-                       CHECK (status IN ('pending', 'sent', 'failed')),
-    attempts           integer     NOT NULL DEFAULT 0,  -- gateway calls made
-    recorded_at        timestamptz NOT NULL,      -- when FriendAdded was recorded (UTC)
-    enqueued_at        timestamptz,               -- last time a message was enqueued
-    template_id        text,
-    outcome            text CHECK (outcome IN ('sent', 'failed')),  -- the gateway's answer
-    answered_at        timestamptz,               -- when the gateway answered
-    completed_at       timestamptz,               -- when the outcome event was recorded
-    gateway_message_id text,
-    failure            text
-);
-CREATE INDEX IF NOT EXISTS welcome_outbox_pending_idx
-    ON welcome_outbox (enqueued_at, recorded_at) WHERE status = 'pending';
-"""
 
 Row = dict[str, Any]
 
@@ -92,8 +70,7 @@ def outbox_row(event: Any, now: datetime, max_age: timedelta | None = None) -> R
 
 
 def create_table(curs: Cursor[Any]) -> None:
-    curs.execute("SELECT pg_advisory_xact_lock(7368002)")  # concurrent creators
-    curs.execute(SCHEMA_SQL)
+    queries.create_table(curs)
 
 
 class WelcomeOutboxView:
@@ -115,15 +92,7 @@ class WelcomeOutboxView:
         rows = [r for r in (outbox_row(e, now, self.max_age) for _, e in events) if r]
         if not rows:
             return
-        columns = list(rows[0])
-        curs.execute(
-            "INSERT INTO welcome_outbox (outbox_key, customer_id, staff_id, channel, "
-            "welcome_code, status, recorded_at, completed_at, failure) "
-            "SELECT * FROM unnest(%s::text[], %s::uuid[], %s::text[], %s::text[], %s::text[], "
-            "%s::text[], %s::timestamptz[], %s::timestamptz[], %s::text[]) "
-            "ON CONFLICT (outbox_key) DO NOTHING",
-            [[r[c] for r in rows] for c in columns],
-        )
+        queries.insert_rows(curs, rows)
 
     def bind(self, app: Any) -> None:
         """Folds events only: needs nothing from the application."""
@@ -155,9 +124,6 @@ class OutboxRow:
         return cls(**{name: row[name] for name in cls.__dataclass_fields__})
 
 
-_COLUMNS = ", ".join(OutboxRow.__dataclass_fields__)
-
-
 class OutboxStore:
     """Short transactions on ``welcome_outbox`` (never open while the gateway is called)."""
 
@@ -180,38 +146,27 @@ class OutboxStore:
         with self.pool.connection() as conn, conn.cursor() as curs:
             create_table(curs)
 
-    def _one(self, sql: str, params: Sequence[Any]) -> OutboxRow | None:
+    def _one(self, statement: Callable[..., Row | None], *args: Any) -> OutboxRow | None:
         with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as curs:
-            curs.execute(sql, params)
-            found = curs.fetchone()
+            found = statement(curs, *args)
         return OutboxRow.from_db(found) if found else None
 
     def get(self, key: str) -> OutboxRow | None:
-        return self._one(f"SELECT {_COLUMNS} FROM welcome_outbox WHERE outbox_key = %s", (key,))
+        return self._one(queries.get, key)
 
     def begin_attempt(self, key: str, template_id: str) -> OutboxRow | None:
         """Count one gateway call; None if the row is no longer waiting for an answer."""
-        return self._one(
-            "UPDATE welcome_outbox SET attempts = attempts + 1, template_id = %s "
-            "WHERE outbox_key = %s AND status = 'pending' AND outcome IS NULL "
-            f"RETURNING {_COLUMNS}", (template_id, key))
+        return self._one(queries.begin_attempt, key, template_id)
 
     def record_answer(self, key: str, *, outcome: str, answered_at: datetime,
                       gateway_message_id: str | None, failure: str | None) -> OutboxRow | None:
         """Store the gateway's answer (first answer wins); returns the row as it now is."""
-        self._one(
-            "UPDATE welcome_outbox SET outcome = %s, answered_at = %s, "
-            "gateway_message_id = %s, failure = %s "
-            "WHERE outbox_key = %s AND status = 'pending' AND outcome IS NULL "
-            f"RETURNING {_COLUMNS}", (outcome, answered_at, gateway_message_id, failure, key))
+        self._one(queries.record_answer, key, outcome, answered_at, gateway_message_id, failure)
         return self.get(key)
 
     def complete(self, key: str) -> None:
         """The outcome event is recorded: the row takes the answer as its status."""
-        self._one(
-            "UPDATE welcome_outbox SET status = outcome, completed_at = now() "
-            "WHERE outbox_key = %s AND status = 'pending' AND outcome IS NOT NULL "
-            f"RETURNING {_COLUMNS}", (key,))
+        self._one(queries.complete, key)
 
     def enqueue_due(self, enqueue: Callable[[str], None], *, stale_after: timedelta,
                     limit: int = 200) -> int:
@@ -222,11 +177,7 @@ class OutboxStore:
         """
         done: list[str] = []
         with self.pool.connection() as conn, conn.cursor() as curs:
-            curs.execute(
-                "SELECT outbox_key FROM welcome_outbox WHERE status = 'pending' "
-                "AND (enqueued_at IS NULL OR enqueued_at < now() - %s) "
-                "ORDER BY recorded_at LIMIT %s FOR UPDATE SKIP LOCKED", (stale_after, limit))
-            keys = [str(r[0]) for r in curs.fetchall()]
+            keys = queries.claim_due(curs, stale_after, limit)
             failed: Exception | None = None
             for key in keys:
                 try:
@@ -236,16 +187,14 @@ class OutboxStore:
                     break
                 done.append(key)
             if done:  # committed even if a later enqueue failed
-                curs.execute("UPDATE welcome_outbox SET enqueued_at = now() "
-                             "WHERE outbox_key = ANY(%s)", (done,))
+                queries.note_enqueued(curs, done)
         if failed is not None:
             raise failed
         return len(done)
 
     def counts(self) -> dict[str, int]:
-        with self.pool.connection() as conn:
-            rows = conn.execute("SELECT status, count(*) FROM welcome_outbox GROUP BY status")
-            return {str(status): int(n) for status, n in rows.fetchall()}
+        with self.pool.connection() as conn, conn.cursor() as curs:
+            return queries.counts(curs)
 
 
 class DueWork(Protocol):

@@ -47,6 +47,7 @@ from domain.campaign import render
 from domain.restraint import Decision, Plan, Recipient, Variant, decide
 from domain.sop import MAX_LATE, sop_send_key, stop_reason
 from projections.campaign_planning import CONTACT_WINDOW, LAUNCH_LOCK, _friends, read_contacts
+from projections.sops import dispatch
 from workers.campaigns import CampaignDeps, RetryLater, _address, _pace, _values
 from workers.polling import PollingLoop
 
@@ -55,67 +56,6 @@ log = logging.getLogger(__name__)
 CHUNK = 100
 ACTOR_NAME = "send_sop_steps"
 SOP_QUEUE = "siyu_sops"
-
-SCHEMA_SQL = """
-CREATE TABLE IF NOT EXISTS sop_dispatch (   -- internal: what the SOP dispatcher enqueued
-    enrolment_id uuid    NOT NULL,
-    step         integer NOT NULL,
-    enqueued_at  timestamptz,
-    not_before   timestamptz,                -- deferred out of quiet hours until then
-    PRIMARY KEY (enrolment_id, step)
-);
--- internal: a step decided under the customer's lock and being sent; counts toward the
--- caps (projections.campaign_planning.read_contacts) until the sop read model shows its
--- outcome
-CREATE TABLE IF NOT EXISTS sop_contact_reservation (
-    enrolment_id uuid        NOT NULL,
-    step         integer     NOT NULL,
-    customer_id  uuid        NOT NULL,
-    channel      text        NOT NULL,
-    reserved_at  timestamptz NOT NULL,
-    PRIMARY KEY (enrolment_id, step)
-);
-CREATE INDEX IF NOT EXISTS sop_contact_reservation_customer_idx
-    ON sop_contact_reservation (customer_id, reserved_at);
-CREATE INDEX IF NOT EXISTS sop_contact_reservation_at_idx
-    ON sop_contact_reservation (reserved_at);
-"""
-#: (namespace, hashtext(customer id)): one SOP decision per customer at a time
-CUSTOMER_LOCK = 7368104
-
-DUE = """
-SELECT s.enrolment_id, s.step
-FROM sop_send s
-JOIN sop q ON q.sop_id = s.sop_id
-JOIN sop_enrolment e ON e.enrolment_id = s.enrolment_id
-LEFT JOIN sop_dispatch d ON d.enrolment_id = s.enrolment_id AND d.step = s.step
-WHERE s.status = 'planned' AND q.state = 'active' AND e.state = 'active'
-  AND greatest(s.due_at, d.not_before) <= %(now)s
-  AND (d.enqueued_at IS NULL OR d.enqueued_at < %(stale)s)
-ORDER BY s.due_at, s.enrolment_id, s.step
-LIMIT %(limit)s
-FOR UPDATE OF s SKIP LOCKED
-"""
-
-ROWS = """
-SELECT s.enrolment_id, s.step, s.sop_id, s.customer_id, s.channel, s.due_at,
-       e.trigger_version, e.trigger_group, e.stop_on_converted, e.stop_on_opted_out, r.steps,
-       p.customer_id IS NOT NULL AS profiled, p.identities, p.points_balance, p.member_level,
-       p.category_orders, p.dnd, 'marketing' = ANY(p.consents_withdrawn) AS withdrawn,
-       p.current_staff_ids, o.staff_id AS owner,
-       siyu_lifecycle(p.ever_friend, p.current_staff_ids, p.last_interaction_at,
-                      p.first_seen_at, p.order_count, %(now)s) AS lifecycle
-FROM sop_send s
-JOIN sop_enrolment e ON e.enrolment_id = s.enrolment_id
-JOIN sop q ON q.sop_id = s.sop_id
-JOIN sop_revision r ON r.sop_id = s.sop_id AND r.revision = s.revision
-LEFT JOIN customer_profile p ON p.customer_id = s.customer_id
-LEFT JOIN customer_current_owner o ON o.customer_id = s.customer_id
-WHERE (s.enrolment_id, s.step) IN (SELECT * FROM unnest(%(ids)s::uuid[], %(steps)s::int[]))
-  AND s.status = 'planned' AND q.state = 'active' AND e.state = 'active'
-ORDER BY s.customer_id, s.enrolment_id, s.step
-"""
-
 
 def item(enrolment: UUID, step: int) -> str:
     return f"{enrolment}:{step}"
@@ -135,31 +75,23 @@ class SopStore:
     def __init__(self, pool: ConnectionPool[Any]) -> None:
         self.pool = pool
         with pool.connection() as conn:
-            conn.execute("SELECT pg_advisory_xact_lock(7368103)")
-            conn.execute(SCHEMA_SQL)
+            dispatch.create_tables(conn)
 
     def claim_due(self, now: datetime, stale_after: timedelta, limit: int) -> list[list[str]]:
         """Due steps as chunks of ``enrolment:step``, noted as enqueued."""
         with self.pool.connection() as conn, conn.transaction():
-            rows = conn.execute(DUE, {"now": now, "stale": now - stale_after,
-                                      "limit": limit}).fetchall()
+            rows = dispatch.claim_due(conn, now, now - stale_after, limit)
             if not rows:
                 return []
-            conn.execute("DELETE FROM sop_contact_reservation WHERE reserved_at < %s",
-                         (now - CONTACT_WINDOW,))  # outside every cap's window
-            conn.execute(
-                "INSERT INTO sop_dispatch (enrolment_id, step, enqueued_at) SELECT e, s, %s "
-                "FROM unnest(%s::uuid[], %s::int[]) AS r(e, s) ON CONFLICT (enrolment_id, "
-                "step) DO UPDATE SET enqueued_at = excluded.enqueued_at",
-                (now, [r["enrolment_id"] for r in rows], [r["step"] for r in rows]))
+            dispatch.forget_reservations(conn, now - CONTACT_WINDOW)  # outside every window
+            dispatch.note_enqueued(conn, now, rows)
         ids = [item(r["enrolment_id"], r["step"]) for r in rows]
         return [ids[n:n + CHUNK] for n in range(0, len(ids), CHUNK)]
 
     def rows(self, items: Sequence[tuple[UUID, int]], now: datetime) -> list[dict[str, Any]]:
         """The still-planned steps with their customers' profiles."""
         with self.pool.connection() as conn:
-            rows = conn.execute(ROWS, {"now": now, "ids": [i for i, _ in items],
-                                       "steps": [s for _, s in items]}).fetchall()
+            rows = dispatch.planned_rows(conn, items, now)
             conn.commit()
         return list(rows)
 
@@ -172,23 +104,17 @@ class SopStore:
         others' sends: the caps hold across concurrent chunks, SOPs and campaigns."""
         own = (row["enrolment_id"], row["step"])
         with self.pool.connection() as conn, conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock_shared(%s)", (LAUNCH_LOCK,))
-            conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s::text))",
-                         (CUSTOMER_LOCK, row["customer_id"]))
+            dispatch.lock_customer(conn, LAUNCH_LOCK, row["customer_id"])
             contacts = read_contacts(conn, [row["customer_id"]], now, own_steps=[own])
             decision = decide(contacts.get(row["customer_id"], []))
             if decision.included and not decision.deferred:
-                conn.execute(
-                    "INSERT INTO sop_contact_reservation VALUES (%s, %s, %s, %s, %s) "
-                    "ON CONFLICT (enrolment_id, step) DO NOTHING",
-                    (*own, row["customer_id"], row["channel"], now))
+                dispatch.reserve(conn, own, row["customer_id"], row["channel"], now)
         return decision
 
     def defer(self, enrolment: UUID, step: int, until: datetime) -> None:
         """Out of quiet hours: the dispatcher claims the step again at ``until``."""
         with self.pool.connection() as conn, conn.transaction():
-            conn.execute("UPDATE sop_dispatch SET not_before = %s, enqueued_at = NULL "
-                         "WHERE enrolment_id = %s AND step = %s", (until, enrolment, step))
+            dispatch.defer(conn, enrolment, step, until)
 
 
 @dataclass

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from domain.customer import Customer
 from domain.segment_rules import Rule, parse_rule
-from projections.segment_eval import evaluate, explain
+from projections.segments.evaluation import evaluate, explain
 from tests.projections.segment_support import fold, random_customer, rules
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)

@@ -18,8 +18,8 @@ from domain.ingestion import EventItem
 from domain.segment_rules import Rule
 from projections.postgres_views import CustomerProfileView
 from projections.runner import BatchRunner, Tracker
-from projections.segment_eval import evaluate
-from projections.segment_sql import compile_rule
+from projections.segments.evaluation import evaluate
+from projections.segments.rule_sql import compile_rule
 from tests.projections.segment_support import CHANNELS, GROUPS, LEVELS, STAFF, TAGS, rules
 
 pytestmark = pytest.mark.integration

@@ -21,8 +21,8 @@ from psycopg.rows import dict_row
 from application.app import Siyu
 from projections.postgres_views import CustomerProfileView
 from projections.runner import BatchRunner, Tracker
-from projections.segment_sql import compile_rule
-from projections.segment_store import LIFECYCLE_SEGMENTS
+from projections.segments.rule_sql import compile_rule
+from projections.segments.store import LIFECYCLE_SEGMENTS
 from tests.projections.test_segment_sql_on_postgres import populate
 
 pytestmark = pytest.mark.integration

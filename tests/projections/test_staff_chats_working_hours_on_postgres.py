@@ -18,8 +18,8 @@ from application.app import Siyu
 from domain.ingestion import EventItem
 from domain.working_time import SHANGHAI, business_day, working_seconds
 from projections.runner import BatchRunner, Tracker
-from projections.staff_chats import load_schedule
 from projections.staff_performance import StaffPerformanceView
+from projections.staff_performance.chats import load_schedule
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 from domain.marketing_task import MarketingTask
-from projections.staff_execution import TaskCredit, credit_task
+from projections.staff_performance.execution import TaskCredit, credit_task
 
 AT = datetime(2026, 11, 20, 2, tzinfo=UTC)
 DUE = datetime(2026, 11, 30, 17, tzinfo=UTC)  # 1 December in Shanghai

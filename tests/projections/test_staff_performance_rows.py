@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from projections.staff_chats import Message, chat_waits, continue_chat
 from projections.staff_performance import business_day, counter_deltas, friend_at
+from projections.staff_performance.chats import Message, chat_waits, continue_chat
 
 AT = datetime(2026, 11, 2, 15, 30, tzinfo=UTC)
 S = timedelta(seconds=1)

@@ -217,7 +217,7 @@ def test_the_report_compares_recipients_with_the_holdout_on_conversion_and_harm(
         from psycopg import AsyncConnection
         from psycopg.rows import dict_row
 
-        from projections.campaign_report import report
+        from projections.campaigns.report import report
         async with await AsyncConnection.connect(pg_url, row_factory=dict_row) as conn:
             return await report(conn, campaign_id)
 

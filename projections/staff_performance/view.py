@@ -14,7 +14,7 @@ position commit together):
    inserted now count, so a page applied twice changes nothing. Orders and
    refunds name the owner at the event's business time (:func:`owner_at`).
 3. **Counters** are added per (staff, day) in one upsert.
-4. **Chats** (:mod:`projections.staff_chats`): messages are folded into waits whose
+4. **Chats** (:mod:`projections.staff_performance.chats`): messages are folded into waits whose
    response times are measured in working time (``WorkingHours``); each touched day's
    exact response times, median and p90 are recomputed.
 5. **Retention** of the days whose new friends a page's friend events can affect
@@ -23,10 +23,10 @@ position commit together):
    before ``added_at + 7 / 30 days`` is an add.
 6. **Execution**: sensitive-word hits go through the ledger like the other facts;
    marketing tasks and WeCom mass-send tasks are folded by
-   :mod:`projections.staff_execution` (which day each is credited to is documented there).
+   :mod:`projections.staff_performance.execution` (which day each is credited to is documented there).
 
 Row logic lives in pure functions (:func:`ledger_entry`, :func:`counter_deltas`,
-:func:`friend_at`, and the chat functions of :mod:`projections.staff_chats`) testable
+:func:`friend_at`, and the chat functions of :mod:`projections.staff_performance.chats`) testable
 without a database.
 """
 
@@ -51,8 +51,8 @@ from domain.working_time import SHANGHAI as SHANGHAI  # Asia/Shanghai business d
 from domain.working_time import business_day as business_day
 from projections.organisation import owner_at, ownership_periods
 from projections.postgres_views import _dumps, create_schema, upsert_rows
-from projections.staff_chats import apply_messages, apply_working_hours
-from projections.staff_execution import (
+from projections.staff_performance.chats import apply_messages, apply_working_hours
+from projections.staff_performance.execution import (
     CAMPAIGN_EVENTS,
     TASK_EVENTS,
     campaign_tasks,
@@ -91,7 +91,7 @@ def notify_kpis_changed(curs: Cursor[DictRow], view: str, position: int) -> None
 def ledger_entry(event: Any, position: int) -> Row | None:
     """The ledger row of one event (orders get their owner later); None if not a KPI fact."""
     if not isinstance(event, (Customer.Event, Staff.MomentPosted)):
-        return None  # marketing and campaign tasks: see projections.staff_execution
+        return None  # marketing and campaign tasks: see projections.staff_performance.execution
     at: datetime = event.occurred_at
     row: Row = {"position": position, "customer_id": None, "staff_id": None, "at": at,
                 "day": business_day(at), "channel": None, "amount_fen": None}
@@ -149,6 +149,10 @@ def friend_at(changes: Iterable[tuple[datetime, int, bool]], at: datetime) -> bo
     return bool(before) and max(before, key=lambda c: (c[0], c[1]))[2]
 
 
+#: The organisation read models' DDL: the manager view joins them.
+ORGANISATION = Path(__file__).parents[1] / "organisation"
+
+
 def _sql() -> str:
     return (Path(__file__).parent / "staff_performance.sql").read_text()
 
@@ -166,8 +170,8 @@ class StaffPerformanceView:
     def create(self, curs: Cursor[DictRow]) -> None:
         create_schema(curs)  # customer_profile (the manager view reads it)
         curs.execute("SELECT pg_advisory_xact_lock(7368002)")
-        curs.execute((Path(__file__).parent / "organisation.sql").read_text())
-        curs.execute((Path(__file__).parent / "customer_ownership.sql").read_text())
+        curs.execute((ORGANISATION / "organisation.sql").read_text())
+        curs.execute((ORGANISATION / "customer_ownership.sql").read_text())
         curs.execute("SELECT pg_advisory_xact_lock(7368005)")
         curs.execute(_sql())
 

@@ -9,7 +9,7 @@ own definition, revision or archiving.
 
 A customer is re-evaluated after one of its events only for the segments
 whose rule reads a profile column that the event changed; the passing of time
-is handled by horizons (:func:`projections.segment_eval.evaluate`): the
+is handled by horizons (:func:`projections.segments.evaluation.evaluate`): the
 earliest time a customer's answer could change without an event, stored as a
 due check and re-evaluated at the first clock tick at or after it. Both rules
 are deterministic in log order, so a rebuild writes the same ledger.
@@ -24,7 +24,7 @@ from typing import Any
 from uuid import UUID
 
 from domain.segment_rules import Rule
-from projections.segment_eval import columns, evaluate, lifecycle_and_horizon
+from projections.segments.evaluation import columns, evaluate, lifecycle_and_horizon
 
 Row = dict[str, Any]
 Key = tuple[UUID, UUID]  # (segment id, customer id)

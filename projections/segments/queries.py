@@ -1,5 +1,6 @@
-"""Async queries over the segment read models (``segment``, ``segment_membership``,
-``segment_ledger``): one method per question the API answers."""
+"""Queries over the segment read models (``segment``, ``segment_membership``,
+``segment_ledger``): :class:`SegmentReads`, one async method per question the API answers,
+and the auto-tagger's candidates."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import psycopg
 from psycopg import AsyncConnection
-from psycopg.rows import DictRow
+from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from api.read_models import PROFILE_COLUMNS, Row
-from projections.segment_sql import compile_rule
+from projections.customer_profile.queries import PROFILE_COLUMNS
+from projections.reads import Row
+from projections.segments.rule_sql import compile_rule
 
 #: Entries that make up the actual membership history: live changes, plus the history
 #: computed when the segment was first defined (rule version 1).
@@ -155,3 +158,35 @@ class SegmentReads:
                 (segment_id,))
             async for row in cur:
                 yield row
+
+    async def full_profile(self, customer_id: UUID) -> Row | None:
+        """Every column of the customer's ``customer_profile`` row (what rules read)."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute("SELECT * FROM customer_profile WHERE customer_id = %s",
+                                     (customer_id,))
+            row = await cur.fetchone()
+        return None if row is None else dict(row)
+
+
+AUTO_TAG_CANDIDATES = """
+SELECT s.segment_id, s.auto_tag, m.customer_id
+FROM segment s
+JOIN segment_membership m USING (segment_id)
+JOIN customer_profile p USING (customer_id)
+WHERE s.auto_tag IS NOT NULL AND s.archived_at IS NULL
+  AND NOT p.tags @> ARRAY[s.auto_tag]
+  AND NOT EXISTS (SELECT 1 FROM siyu_event_key k
+                  WHERE k.event_key = 'autotag:' || s.segment_id || ':' || m.customer_id)
+ORDER BY m.entry_position, m.customer_id
+LIMIT %s
+"""
+
+
+def auto_tag_candidates(database_url: str, limit: int) -> list[Row]:
+    """Members of auto-tag segments without the tag, never tagged by that rule (its event
+    key): ``segment_id``, ``auto_tag``, ``customer_id``; none before the read models exist."""
+    with psycopg.connect(database_url, row_factory=dict_row) as conn:
+        try:
+            return conn.execute(AUTO_TAG_CANDIDATES, (limit,)).fetchall()
+        except psycopg.errors.UndefinedTable:
+            return []  # read models not created yet

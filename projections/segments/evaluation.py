@@ -9,7 +9,7 @@ Three answers per rule, all pure functions of ``(rule, row, at)``:
   with no new event (``None``: only an event can change it). The membership
   projection re-evaluates a customer at the first clock tick past it.
 
-:mod:`projections.segment_sql` compiles the same rules to SQL for whole-table
+:mod:`projections.segments.rule_sql` compiles the same rules to SQL for whole-table
 evaluation; a test holds the two to the same answers.
 """
 

@@ -29,7 +29,7 @@ from psycopg.rows import DictRow, dict_row
 from domain.clock import Tick
 from domain.customer import Customer
 from projections import customer_profile
-from projections.segment_engine import Cause, Key, Memberships, SegmentEngine, Spec
+from projections.segments.engine import Cause, Key, Memberships, SegmentEngine, Spec
 from projections.topics import stored_topics
 
 EVENTS = "siyu_events"

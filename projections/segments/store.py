@@ -22,8 +22,8 @@ from psycopg.rows import DictRow, dict_row
 from psycopg.types.json import Jsonb
 
 from domain.segment_rules import LIFECYCLES, is_time_dependent
-from projections.segment_backfill import replay
-from projections.segment_engine import Cause, Memberships, SegmentEngine, Spec
+from projections.segments.backfill import replay
+from projections.segments.engine import Cause, Memberships, SegmentEngine, Spec
 
 Row = dict[str, Any]
 TABLES = ("segment", "segment_membership", "segment_ledger", "segment_check")

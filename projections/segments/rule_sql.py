@@ -2,7 +2,7 @@
 
 Used to evaluate a rule over every customer at once (sizes, backfills, the
 1,000,000-customer benchmark). The meaning is the one of
-:mod:`projections.segment_eval`; a property test holds the two equal. Every
+:mod:`projections.segments.evaluation`; a property test holds the two equal. Every
 predicate is null-safe (``coalesce(…, false)``) so that ``not`` negates the
 Python truth exactly. Days are whole 24-hour spans, as in Python.
 """

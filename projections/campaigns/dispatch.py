@@ -1,0 +1,119 @@
+"""The campaign workers' statements: the dispatcher's claims (``campaign_dispatch``,
+internal), the chunk's sends with their profiles, the rate limiter shared by every worker
+(``siyu_rate_limit``, internal), the launcher's due and finished campaigns, and the
+WeCom mass-send tasks still open."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from psycopg import Connection
+
+Row = dict[str, Any]
+
+DUE = """
+SELECT s.campaign_id, s.customer_id, s.step
+FROM campaign_send s
+JOIN campaign c USING (campaign_id)
+LEFT JOIN campaign_dispatch d USING (campaign_id, customer_id, step)
+WHERE s.status = 'planned' AND c.state = 'running' AND s.send_at <= %(now)s
+  AND (d.enqueued_at IS NULL OR d.enqueued_at < %(stale)s)
+ORDER BY s.send_at, s.campaign_id, s.customer_id
+LIMIT %(limit)s
+FOR UPDATE OF s SKIP LOCKED
+"""
+
+
+def create_tables(conn: Connection[Any]) -> None:
+    """Create ``campaign_dispatch`` and ``siyu_rate_limit`` (concurrent creators wait)."""
+    conn.execute("SELECT pg_advisory_xact_lock(7368102)")
+    conn.execute((Path(__file__).parent / "dispatch.sql").read_text())
+
+
+def claim_due(conn: Connection[Any], now: datetime, stale: datetime, limit: int) -> list[Row]:
+    """Lock (``SKIP LOCKED``) due planned sends of running campaigns not enqueued since
+    ``stale``: their ``campaign_id``, ``customer_id`` and ``step``."""
+    rows: list[Row] = conn.execute(DUE, {"now": now, "stale": stale, "limit": limit}).fetchall()
+    return rows
+
+
+def note_enqueued(conn: Connection[Any], now: datetime, sends: Sequence[Row]) -> None:
+    conn.execute(
+        "INSERT INTO campaign_dispatch SELECT c, u, s, %s FROM unnest(%s::uuid[], "
+        "%s::uuid[], %s::int[]) AS r(c, u, s) ON CONFLICT (campaign_id, customer_id, "
+        "step) DO UPDATE SET enqueued_at = excluded.enqueued_at",
+        (now, [r["campaign_id"] for r in sends], [r["customer_id"] for r in sends],
+         [r["step"] for r in sends]))
+
+
+def campaign(conn: Connection[Any], campaign_id: UUID) -> Row | None:
+    row: Row | None = conn.execute("SELECT * FROM campaign WHERE campaign_id = %s",
+                                   (campaign_id,)).fetchone()
+    return row
+
+
+def planned_sends(conn: Connection[Any], campaign_id: UUID, step: int,
+                  customers: Sequence[UUID]) -> list[Row]:
+    """The still-planned sends of a chunk with their customers' profiles, by customer."""
+    rows: list[Row] = conn.execute(
+        "SELECT s.customer_id, s.variant_id, s.sender, p.identities, p.points_balance, "
+        "p.member_level, p.category_orders, p.ever_friend, p.current_staff_ids, "
+        "p.last_interaction_at, p.first_seen_at, p.order_count "
+        "FROM campaign_send s JOIN customer_profile p USING (customer_id) "
+        "WHERE s.campaign_id = %s AND s.step = %s AND s.customer_id = ANY(%s) "
+        "AND s.status = 'planned' ORDER BY s.customer_id",
+        (campaign_id, step, list(customers))).fetchall()
+    return rows
+
+
+def reserve_slots(conn: Connection[Any], name: str, span_seconds: float) -> Row | None:
+    """Move limiter ``name``'s next free slot ``span_seconds`` on (from now at the
+    earliest, by the database's clock): ``next_at`` and the seconds to ``wait``."""
+    # A reservation lost in a crash only leaves a gap of a few milliseconds: no
+    # need to wait for the WAL flush (it serialised every send on the disk).
+    conn.execute("SET LOCAL synchronous_commit = off")
+    conn.execute("INSERT INTO siyu_rate_limit VALUES (%s, clock_timestamp()) "
+                 "ON CONFLICT DO NOTHING", (name,))
+    row: Row | None = conn.execute(
+        "UPDATE siyu_rate_limit SET next_at = greatest(next_at, clock_timestamp()) "
+        "+ %(span)s * interval '1 second' WHERE name = %(name)s RETURNING next_at, "
+        "extract(epoch FROM next_at - clock_timestamp())::float8 - %(span)s AS wait",
+        {"span": span_seconds, "name": name}).fetchone()
+    return row
+
+
+def due_scheduled(conn: Connection[Any], now: datetime) -> list[UUID]:
+    """Scheduled campaigns whose start has come, earliest first."""
+    return [r["campaign_id"] for r in conn.execute(
+        "SELECT campaign_id FROM campaign WHERE state = 'scheduled' AND start_at <= %s "
+        "ORDER BY start_at", (now,)).fetchall()]
+
+
+def finished_running(conn: Connection[Any]) -> list[UUID]:
+    """Running campaigns whose every planned send has an outcome (rows not yet projected do
+    not count)."""
+    return [r["campaign_id"] for r in conn.execute(
+        "SELECT c.campaign_id FROM campaign c WHERE c.state = 'running' AND "
+        "(SELECT count(*) FROM campaign_send s WHERE s.campaign_id = c.campaign_id "
+        "AND s.status IN ('sent', 'failed')) = c.included").fetchall()]
+
+
+def open_tasks(conn: Connection[Any], limit: int) -> list[Row]:
+    """WeCom mass-send tasks not finished yet: ``campaign_id``, ``task_id``, ``sender``."""
+    rows: list[Row] = conn.execute(
+        "SELECT campaign_id, task_id, sender FROM campaign_task_view "
+        "WHERE NOT finished ORDER BY campaign_id, task_id LIMIT %s", (limit,)).fetchall()
+    return rows
+
+
+def undelivered(conn: Connection[Any], campaign_id: UUID, task_id: str) -> list[Row]:
+    """The task's sends with no delivery status yet, with the customers' identities."""
+    rows: list[Row] = conn.execute(
+        "SELECT s.customer_id, p.identities FROM campaign_send s JOIN customer_profile p "
+        "USING (customer_id) WHERE s.campaign_id = %s AND s.detail = %s "
+        "AND s.delivery IS NULL", (campaign_id, task_id)).fetchall()
+    return rows

@@ -1,0 +1,107 @@
+"""The SOP step dispatcher's statements: claim due steps (``sop_dispatch``, internal), read
+them with their customers' profiles, reserve a step being sent
+(``sop_contact_reservation``) under the customer's lock, defer one out of quiet hours."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from psycopg import Connection
+
+#: (namespace, hashtext(customer id)): one SOP decision per customer at a time
+CUSTOMER_LOCK = 7368104
+
+DUE = """
+SELECT s.enrolment_id, s.step
+FROM sop_send s
+JOIN sop q ON q.sop_id = s.sop_id
+JOIN sop_enrolment e ON e.enrolment_id = s.enrolment_id
+LEFT JOIN sop_dispatch d ON d.enrolment_id = s.enrolment_id AND d.step = s.step
+WHERE s.status = 'planned' AND q.state = 'active' AND e.state = 'active'
+  AND greatest(s.due_at, d.not_before) <= %(now)s
+  AND (d.enqueued_at IS NULL OR d.enqueued_at < %(stale)s)
+ORDER BY s.due_at, s.enrolment_id, s.step
+LIMIT %(limit)s
+FOR UPDATE OF s SKIP LOCKED
+"""
+
+ROWS = """
+SELECT s.enrolment_id, s.step, s.sop_id, s.customer_id, s.channel, s.due_at,
+       e.trigger_version, e.trigger_group, e.stop_on_converted, e.stop_on_opted_out, r.steps,
+       p.customer_id IS NOT NULL AS profiled, p.identities, p.points_balance, p.member_level,
+       p.category_orders, p.dnd, 'marketing' = ANY(p.consents_withdrawn) AS withdrawn,
+       p.current_staff_ids, o.staff_id AS owner,
+       siyu_lifecycle(p.ever_friend, p.current_staff_ids, p.last_interaction_at,
+                      p.first_seen_at, p.order_count, %(now)s) AS lifecycle
+FROM sop_send s
+JOIN sop_enrolment e ON e.enrolment_id = s.enrolment_id
+JOIN sop q ON q.sop_id = s.sop_id
+JOIN sop_revision r ON r.sop_id = s.sop_id AND r.revision = s.revision
+LEFT JOIN customer_profile p ON p.customer_id = s.customer_id
+LEFT JOIN customer_current_owner o ON o.customer_id = s.customer_id
+WHERE (s.enrolment_id, s.step) IN (SELECT * FROM unnest(%(ids)s::uuid[], %(steps)s::int[]))
+  AND s.status = 'planned' AND q.state = 'active' AND e.state = 'active'
+ORDER BY s.customer_id, s.enrolment_id, s.step
+"""
+
+
+def create_tables(conn: Connection[Any]) -> None:
+    """Create ``sop_dispatch`` and ``sop_contact_reservation`` (concurrent creators wait)."""
+    conn.execute("SELECT pg_advisory_xact_lock(7368103)")
+    conn.execute((Path(__file__).parent / "dispatch.sql").read_text())
+
+
+def claim_due(conn: Connection[Any], now: datetime, stale: datetime, limit: int
+              ) -> list[dict[str, Any]]:
+    """Lock (``SKIP LOCKED``) due planned steps of active sequences and enrolments not
+    enqueued since ``stale``: their ``enrolment_id`` and ``step``."""
+    rows: list[dict[str, Any]] = conn.execute(
+        DUE, {"now": now, "stale": stale, "limit": limit}).fetchall()
+    return rows
+
+
+def forget_reservations(conn: Connection[Any], before: datetime) -> None:
+    """Drop reservations older than every cap's window."""
+    conn.execute("DELETE FROM sop_contact_reservation WHERE reserved_at < %s", (before,))
+
+
+def note_enqueued(conn: Connection[Any], now: datetime, steps: Sequence[dict[str, Any]]) -> None:
+    conn.execute(
+        "INSERT INTO sop_dispatch (enrolment_id, step, enqueued_at) SELECT e, s, %s "
+        "FROM unnest(%s::uuid[], %s::int[]) AS r(e, s) ON CONFLICT (enrolment_id, "
+        "step) DO UPDATE SET enqueued_at = excluded.enqueued_at",
+        (now, [r["enrolment_id"] for r in steps], [r["step"] for r in steps]))
+
+
+def planned_rows(conn: Connection[Any], items: Sequence[tuple[UUID, int]], now: datetime
+                 ) -> list[dict[str, Any]]:
+    """The still-planned steps among ``items`` with their customers' profiles, by
+    customer."""
+    rows: list[dict[str, Any]] = conn.execute(
+        ROWS, {"now": now, "ids": [i for i, _ in items],
+               "steps": [s for _, s in items]}).fetchall()
+    return rows
+
+
+def lock_customer(conn: Connection[Any], launch_lock: int, customer_id: UUID) -> None:
+    """For the transaction: the campaign launch lock (shared) and the customer's SOP lock."""
+    conn.execute("SELECT pg_advisory_xact_lock_shared(%s)", (launch_lock,))
+    conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s::text))",
+                 (CUSTOMER_LOCK, customer_id))
+
+
+def reserve(conn: Connection[Any], own: tuple[UUID, int], customer_id: UUID, channel: str,
+            now: datetime) -> None:
+    conn.execute(
+        "INSERT INTO sop_contact_reservation VALUES (%s, %s, %s, %s, %s) "
+        "ON CONFLICT (enrolment_id, step) DO NOTHING",
+        (*own, customer_id, channel, now))
+
+
+def defer(conn: Connection[Any], enrolment: UUID, step: int, until: datetime) -> None:
+    conn.execute("UPDATE sop_dispatch SET not_before = %s, enqueued_at = NULL "
+                 "WHERE enrolment_id = %s AND step = %s", (until, enrolment, step))
