@@ -1,17 +1,17 @@
-"""The ASGI application: starlette + strawberry, wired in the lifespan."""
+"""The ASGI application: starlette + strawberry; its services come from the lifespan that
+the process's composition root (:mod:`siyu.api_process`) gives it."""
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qsl
 
 from anyio import to_thread
-from psycopg.conninfo import make_conninfo
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -23,32 +23,20 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET, UnsetType
 
-from adapters.tokens import ensure_token_table, resolve_token
-from adapters.vault import AesGcmVault, derive_key
 from api.auth import CachedResolver, Principal, bearer_token
-from api.batcher import WriteBatcher
 from api.context import Context, Services
 from api.errors import UNAUTHENTICATED
 from api.exports import segment_members_csv
 from api.http import JsonPostGraphQL
-from api.leaderboard import compute as compute_leaderboard
-from api.live import LeaderboardHub
-from api.read_models import ReadModels, open_pool
 from api.schema import build_schema
-from api.unavailable import (
-    DATABASE_WAIT,
-    RETRY_AFTER,
-    TRANSIENT,
-    UNAVAILABLE,
-)
 from api.unavailable import MESSAGE as UNAVAILABLE_MESSAGE
+from api.unavailable import RETRY_AFTER, TRANSIENT, UNAVAILABLE
 from api.wecom_callbacks import WeComCallbacks
 from api.wecom_crypto import WeComCrypto
-from siyu.bootstrap import build_application
-from siyu.processes import prepare_read_models
-from siyu.settings import Settings
 
 NOBODY = Principal(kind="anonymous", subject_id="")
+#: The process's lifespan: builds the services before the first request, closes them after.
+Lifespan = Callable[[Starlette], AbstractAsyncContextManager[None]]
 #: Operations (subscriptions, or queries sent over the socket) in flight per WebSocket.
 MAX_OPERATIONS_PER_SOCKET = 20
 
@@ -175,59 +163,19 @@ async def _unavailable(scope: Scope, receive: Receive, send: Send) -> None:
     await response(scope, receive, send)
 
 
-def create_app(settings: Settings) -> Starlette:
-    """Build the ASGI app; connections open in the lifespan, not here."""
-    if settings.database_url is None:
-        raise ValueError("the API needs settings.database_url (the CLI provides one)")
-    database_url = settings.database_url
-    holder: dict[str, Any] = {}
-
-    @contextlib.asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        app = build_application(database_url, settings.secret, wait=DATABASE_WAIT)
-        tracker = prepare_read_models(app)
-        ensure_token_table(database_url)
-        pool = open_pool(database_url, wait=DATABASE_WAIT)
-        await pool.open()
-        batcher = WriteBatcher(app)
-        batcher.start()
-        read_models = ReadModels(pool)
-        hub = LeaderboardHub(database_url, lambda key: compute_leaderboard(
-            pool, key, settings.chat_timeout_minutes * 60))
-        await hub.start()
-        holder["services"] = Services(
-            app=app,
-            read_models=read_models,
-            tracker=tracker,
-            vault=AesGcmVault(settings.secret),
-            blind_key=derive_key(settings.secret, "blind-index"),
-            batcher=batcher,
-            leaderboards=hub,
-            chat_timeout_seconds=settings.chat_timeout_minutes * 60,
-        )
-        holder["resolver"] = CachedResolver(_token_lookup(database_url))
-        settle_garbage_collector()
-        try:
-            yield
-        finally:
-            await hub.stop()
-            await batcher.stop()
-            await pool.close()
-            app.close()
-
-    graphql = SiyuGraphQL(lambda: holder["services"], lambda: holder["resolver"],
-                          debug=settings.debug)
-    fast = JsonPostGraphQL(graphql.schema, lambda: holder["services"], graphql)  # type: ignore[arg-type]
+def asgi_app(services: Callable[[], Services], resolver: Callable[[], CachedResolver], *,
+             lifespan: Lifespan, debug: bool = False,
+             wecom_crypto: WeComCrypto | None = None) -> Starlette:
+    """The routes over ``services`` and ``resolver``, which ``lifespan`` (the process's
+    composition root, :mod:`siyu.api_process`) makes available before the first request."""
+    graphql = SiyuGraphQL(services, resolver, debug=debug)
+    fast = JsonPostGraphQL(graphql.schema, services, graphql)  # type: ignore[arg-type]
 
     async def health(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
-    guarded = RequirePrincipal(fast, lambda: holder["resolver"], websocket_init_auth=True)
-    crypto = None
-    if settings.wecom_token and settings.wecom_encoding_aes_key and settings.wecom_corp_id:
-        crypto = WeComCrypto(settings.wecom_token, settings.wecom_encoding_aes_key,
-                             settings.wecom_corp_id)
-    wecom = WeComCallbacks(crypto, lambda: holder["services"])
+    guarded = RequirePrincipal(fast, resolver, websocket_init_auth=True)
+    wecom = WeComCallbacks(wecom_crypto, services)
     return Starlette(
         routes=[
             Route("/healthz", health),
@@ -235,8 +183,8 @@ def create_app(settings: Settings) -> Starlette:
             Route("/graphql", guarded, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", guarded),
             Route("/exports/segments/{segment_id}/members.csv",
-                  RequirePrincipal(_as_asgi(segment_members_csv(lambda: holder["services"])),
-                                   lambda: holder["resolver"]), methods=["GET"]),
+                  RequirePrincipal(_as_asgi(segment_members_csv(services)), resolver),
+                  methods=["GET"]),
             # WeCom signs its callbacks: no bearer token there.
             Route("/callbacks/wecom", wecom.handle, methods=["GET", "POST"]),
         ],
@@ -258,17 +206,3 @@ def _as_asgi(endpoint: Callable[[Request], Any]) -> ASGIApp:
         response = await endpoint(Request(scope, receive))
         await response(scope, receive, send)
     return app
-
-
-def _token_lookup(database_url: str) -> Callable[[str], Principal | None]:
-    # A token is checked on a connection of its own: give up as fast as the pools do.
-    checked_url = make_conninfo(database_url, connect_timeout=DATABASE_WAIT)
-
-    def lookup(token: str) -> Principal | None:
-        found = resolve_token(checked_url, token)
-        if found is None:
-            return None
-        kind, subject_id, role = found
-        return Principal(kind=kind, subject_id=subject_id, role=role)
-
-    return lookup

@@ -18,8 +18,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
-from api.app import create_app
 from api.read_models import ReadModels, open_pool
+from siyu.api_process import create_app
 from siyu.settings import from_env
 
 

@@ -173,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_all(settings, with_demo=False)
     with database(settings) as ready:
         if args.command == "serve":
-            from siyu.processes import serve
+            from siyu.api_process import serve
 
             serve(ready)
         elif args.command == "projections" and args.retry_quarantined:

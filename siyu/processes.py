@@ -135,13 +135,3 @@ def rebuild(settings: Settings, names: list[str]) -> dict[str, int]:
     finally:
         app.close()
     return counts
-
-
-def serve(settings: Settings) -> None:
-    import uvicorn
-
-    from api.app import create_app
-
-    # No access log: URLs of GET queries can carry personal data in their variables.
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                log_level="info", access_log=False)

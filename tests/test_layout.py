@@ -8,6 +8,8 @@ import ast
 import re
 from pathlib import Path
 
+import grimp
+
 ROOT = Path(__file__).resolve().parents[1]
 ENTRY_POINTS = ("api", "workers")
 
@@ -67,3 +69,21 @@ def test_api_and_workers_hold_no_sql_text() -> None:
              for path in sorted((ROOT / package).rglob("*.py")) for hit in sql_literals(path)]
     # Then none is a SQL statement: they live in the read models' packages, projections/*/
     assert found == []
+
+
+#: The project's own packages (the tests and benchmarks import them; nothing imports those).
+PACKAGES = ("adapters", "api", "application", "domain", "fakes", "projections", "siyu", "workers")
+
+
+def test_no_module_imports_itself_back_through_any_chain() -> None:
+    # Given every import between the project's modules (deferred ones inside functions too)
+    graph = grimp.build_graph(*PACKAGES, include_external_packages=False)
+    cycles: set[tuple[str, ...]] = set()
+    # When each import is followed back to where it started
+    for module in graph.modules:
+        for imported in graph.find_modules_directly_imported_by(module):
+            chain = graph.find_shortest_chain(importer=imported, imported=module)
+            if chain:
+                cycles.add((module, *chain))
+    # Then there is no cycle anywhere
+    assert not cycles, "\n".join(" -> ".join(c) for c in sorted(cycles))

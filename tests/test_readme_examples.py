@@ -34,10 +34,10 @@ from psycopg_pool import ConnectionPool
 from starlette.testclient import TestClient
 
 from adapters.tokens import ensure_token_table, issue_token
-from api.app import create_app
 from application.app import Siyu
 from domain.ingestion import EventItem
 from siyu import demo
+from siyu.api_process import create_app
 from siyu.bootstrap import build_application
 from siyu.demo_staff import TERMS
 from siyu.processes import catch_up

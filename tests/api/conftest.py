@@ -13,9 +13,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from adapters.tokens import ensure_token_table, issue_token
-from api.app import create_app
 from application.app import Siyu
 from projections.runner import BatchRunner, Tracker
+from siyu.api_process import create_app
 from siyu.processes import read_model_views
 from siyu.settings import Settings
 from tests.conftest import SECRET

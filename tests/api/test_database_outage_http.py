@@ -16,7 +16,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from adapters.tokens import ensure_token_table, issue_token
-from api.app import create_app
+from siyu.api_process import create_app
 from siyu.settings import Settings
 from tests.conftest import SECRET
 from tests.throwaway_pg import ThrowawayCluster

@@ -11,7 +11,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from adapters.tokens import ensure_token_table, issue_token
-from api.app import create_app
+from siyu.api_process import create_app
 from siyu.settings import Settings
 from tests.api.conftest import OTHER_STAFF_ID, STAFF_ID, Api
 from tests.conftest import SECRET

@@ -14,9 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from api.app import create_app
 from api.wecom_callbacks import callback_items, parse_xml
 from api.wecom_crypto import WeComCrypto, signature
+from siyu.api_process import create_app
 from siyu.settings import Settings
 from tests.api.test_wecom_crypto import AES_KEY
 from tests.conftest import SECRET

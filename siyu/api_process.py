@@ -1,0 +1,101 @@
+"""The API process's composition root: settings → adapters and services → the ASGI app.
+
+``create_app(settings)`` returns the starlette app (served by ``siyu serve``, and by tests
+through starlette's TestClient); its lifespan opens the connections, so nothing is built
+at import time and nothing outlives the app.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from psycopg.conninfo import make_conninfo
+from starlette.applications import Starlette
+
+from adapters.tokens import ensure_token_table, resolve_token
+from adapters.vault import AesGcmVault, derive_key
+from api.app import asgi_app, settle_garbage_collector
+from api.auth import CachedResolver, Principal
+from api.batcher import WriteBatcher
+from api.context import Services
+from api.leaderboard import compute as compute_leaderboard
+from api.live import LeaderboardHub
+from api.read_models import ReadModels, open_pool
+from api.unavailable import DATABASE_WAIT
+from api.wecom_crypto import WeComCrypto
+from siyu.bootstrap import build_application
+from siyu.processes import prepare_read_models
+from siyu.settings import Settings
+
+
+def create_app(settings: Settings) -> Starlette:
+    """Build the ASGI app; connections open in the lifespan, not here."""
+    if settings.database_url is None:
+        raise ValueError("the API needs settings.database_url (the CLI provides one)")
+    database_url = settings.database_url
+    holder: dict[str, Any] = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        app = build_application(database_url, settings.secret, wait=DATABASE_WAIT)
+        tracker = prepare_read_models(app)
+        ensure_token_table(database_url)
+        pool = open_pool(database_url, wait=DATABASE_WAIT)
+        await pool.open()
+        batcher = WriteBatcher(app)
+        batcher.start()
+        hub = LeaderboardHub(database_url, lambda key: compute_leaderboard(
+            pool, key, settings.chat_timeout_minutes * 60))
+        await hub.start()
+        holder["services"] = Services(
+            app=app,
+            read_models=ReadModels(pool),
+            tracker=tracker,
+            vault=AesGcmVault(settings.secret),
+            blind_key=derive_key(settings.secret, "blind-index"),
+            batcher=batcher,
+            leaderboards=hub,
+            chat_timeout_seconds=settings.chat_timeout_minutes * 60,
+        )
+        holder["resolver"] = CachedResolver(token_lookup(database_url))
+        settle_garbage_collector()
+        try:
+            yield
+        finally:
+            await hub.stop()
+            await batcher.stop()
+            await pool.close()
+            app.close()
+
+    crypto = None
+    if settings.wecom_token and settings.wecom_encoding_aes_key and settings.wecom_corp_id:
+        crypto = WeComCrypto(settings.wecom_token, settings.wecom_encoding_aes_key,
+                             settings.wecom_corp_id)
+    return asgi_app(lambda: holder["services"], lambda: holder["resolver"],
+                    lifespan=lifespan, debug=settings.debug, wecom_crypto=crypto)
+
+
+def serve(settings: Settings) -> None:
+    """``siyu serve``: the API under uvicorn until SIGINT/SIGTERM."""
+    import uvicorn
+
+    # No access log: URLs of GET queries can carry personal data in their variables.
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+                log_level="info", access_log=False)
+
+
+def token_lookup(database_url: str) -> Callable[[str], Principal | None]:
+    """Tokens resolved from the token table (the API caches the answers briefly)."""
+    # A token is checked on a connection of its own: give up as fast as the pools do.
+    checked_url = make_conninfo(database_url, connect_timeout=DATABASE_WAIT)
+
+    def lookup(token: str) -> Principal | None:
+        found = resolve_token(checked_url, token)
+        if found is None:
+            return None
+        kind, subject_id, role = found
+        return Principal(kind=kind, subject_id=subject_id, role=role)
+
+    return lookup
