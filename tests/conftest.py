@@ -1,4 +1,9 @@
-"""Shared fixtures.
+"""Shared fixtures, and the tiers.
+
+``tests/unit`` runs without I/O (in-memory persistence; its conftest refuses network
+connections), ``tests/integration`` against real PostgreSQL, brokers and HTTP servers:
+every test collected there is marked ``integration`` (``-m "not integration"`` runs the
+unit tier and the static checks alone). ``tests/support`` holds helpers both use.
 
 Integration tests use the PostgreSQL at ``SIYU_TEST_DATABASE_URL`` (default:
 the loopback server's ``test`` database). Each test that asks for ``pg_url``
@@ -10,6 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -107,3 +113,13 @@ def count_stored_events_read(app: Siyu) -> list[int]:
 
     app.recorder.select_events = counting  # type: ignore[method-assign,assignment]
     return read
+
+
+INTEGRATION = Path(__file__).parent / "integration"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test of the integration tier: it touches a server."""
+    for item in items:
+        if INTEGRATION in item.path.parents:
+            item.add_marker(pytest.mark.integration)
