@@ -20,21 +20,9 @@ from domain.identity import Identity, blind_index
 from projections.postgres_views import CustomerProfileView
 from projections.runner import BatchRunner, Tracker
 from siyu.bootstrap import build_application
-from siyu.mall_import import (
-    SHANGHAI,
-    FileFormatError,
-    LineError,
-    OrderLine,
-    Progress,
-    Rejected,
-    column,
-    csv_records,
-    import_orders,
-    jsonl_records,
-    parse_line,
-    records,
-    run,
-)
+from siyu.mall_files import FileFormatError, LineError, csv_records, jsonl_records, records
+from siyu.mall_import import Progress, import_orders, run
+from siyu.mall_orders import SHANGHAI, OrderLine, Rejected, column, parse_line
 from tests.conftest import SECRET
 
 PHONE = "13800138000"
