@@ -4,8 +4,9 @@ They implement what the domain and the workers ask for and import only the domai
 ports and errors), the standard library and third-party libraries — never the API, the
 workers, the projections or the wiring in :mod:`siyu`.
 
-Storage: :mod:`adapters.recorders` (the event-store recorders that also write the
-ingestion side tables), :mod:`adapters.vault` (personal-data crypto and the blind-index
+Storage: :mod:`adapters.recorders` (the PostgreSQL event-store recorder that also writes
+the ingestion side tables), :mod:`adapters.memory_recorder` (its in-memory twin for
+unit tests), :mod:`adapters.vault` (personal-data crypto and the blind-index
 key), :mod:`adapters.tokens` (API tokens), :mod:`adapters.embedded_postgres` (a
 PostgreSQL for a fresh machine).
 

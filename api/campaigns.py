@@ -1,28 +1,40 @@
-"""GraphQL for campaigns: draft, dry run, launch, cancel; the contact policy; progress."""
+"""GraphQL for campaigns: draft, dry run, launch, cancel; the contact policy; progress.
+
+The queries and mutations; the types they return are in :mod:`api.campaign_types`."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 from uuid import UUID
 
 import strawberry
 from anyio import to_thread
-from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from api.campaign_types import (
+    Campaign,
+    CampaignDryRun,
+    CampaignPayload,
+    CampaignSendConnection,
+    CampaignSendEdge,
+    ContactPolicyCaps,
+    ContactPolicyInput,
+    ContactPolicyType,
+    DraftCampaignInput,
+    LaunchPayload,
+    PlannedRecipient,
+)
 from api.context import Context
 from api.errors import BAD_INPUT, NOT_FOUND, ApiError, forbidden
 from api.ingest import require_recorder
 from api.read_models import decode_cursor, encode_cursor
-from api.types import Lifecycle, Long, PageInfo, to_uuid
+from api.types import PageInfo, to_uuid
 from application.campaign_launch import LaunchRefused, launch
 from domain.errors import DomainError
-from domain.restraint import REASONS, Decision
 from projections.campaign_planning import PlanResult, plan_audience
 from projections.campaigns import queries
-from projections.campaigns.report import report
 
 MAX_PAGE = 200
 
@@ -30,280 +42,6 @@ MAX_PAGE = 200
 def _domain(error: DomainError) -> ApiError:
     code = NOT_FOUND if error.code in ("UNKNOWN_CAMPAIGN", "UNKNOWN_SEGMENT") else error.code
     return ApiError(code, error.message, field=error.field)
-
-
-@strawberry.input(description="One content variant: for some lifecycle stages (empty: any) "
-                               "and/or an A/B weight. Text may use {member_level}, "
-                               "{points_balance}, {favourite_category}, {lifecycle}.")
-class CampaignVariantInput:
-    variant_id: str
-    text: str
-    lifecycles: list[Lifecycle] | None = None
-    weight: int = 1
-    template_id: str | None = strawberry.field(
-        default=None, description="Template of template channels (mini-program subscribe).")
-
-
-@strawberry.input
-class DraftCampaignInput:
-    name: str
-    segment_id: strawberry.ID
-    channel: str = strawberry.field(description="wecom_mass, mini_program or sms.")
-    variants: list[CampaignVariantInput]
-    holdout_percent: int = strawberry.field(
-        default=0, description="Random control group kept out (0-50), to measure effect and harm.")
-    cost_fen: Long = strawberry.field(default=Long(0), description="Cost, for ROI.")
-    attribution_days: int = strawberry.field(
-        default=7, description="Orders within this many days of receipt are attributed.")
-    harm_days: int = strawberry.field(
-        default=7, description="Deletions, mutes and opt-outs within this many days count as harm.")
-
-
-@strawberry.type(description="How many were excluded for one reason.")
-class ReasonCount:
-    reason: str
-    count: int
-
-
-def _reasons(counts: dict[str, int]) -> list[ReasonCount]:
-    order = {r: i for i, r in enumerate(REASONS)}
-    return [ReasonCount(reason=k, count=v)
-            for k, v in sorted(counts.items(), key=lambda kv: order.get(kv[0], 99))]
-
-
-@strawberry.type(description="One recipient of a plan (dry run or frozen audience).")
-class PlannedRecipient:
-    customer_id: strawberry.ID
-    included: bool
-    reason: str | None
-    variant_id: str | None
-    send_at: datetime | None
-    deferred: bool = strawberry.field(description="Moved out of quiet hours (not dropped).")
-    sender: str | None = strawberry.field(description="WeCom: the staff member sending.")
-
-    @classmethod
-    def of(cls, d: Decision) -> PlannedRecipient:
-        return cls(customer_id=strawberry.ID(str(d.customer_id)), included=d.included,
-                   reason=d.reason, variant_id=d.variant_id, send_at=d.send_at,
-                   deferred=d.deferred, sender=d.sender)
-
-
-@strawberry.type(description="The audience now and who the restraint rules exclude, by rule.")
-class CampaignDryRun:
-    audience: int
-    included: int
-    deferred: int
-    excluded: list[ReasonCount]
-    sample: list[PlannedRecipient]
-
-
-def _dry_run(result: PlanResult, sample: int) -> CampaignDryRun:
-    included = result.included
-    return CampaignDryRun(audience=len(result.decisions), included=len(included),
-                          deferred=sum(d.deferred for d in included),
-                          excluded=_reasons(result.excluded_by_reason()),
-                          sample=[PlannedRecipient.of(d) for d in result.decisions[:sample]])
-
-
-@strawberry.type(description="A campaign (read model `campaign`).")
-class Campaign:
-    row: strawberry.Private[dict[str, Any]]
-
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row["campaign_id"]))
-
-    @strawberry.field
-    def name(self) -> str:
-        return str(self.row["name"])
-
-    @strawberry.field(description="draft, scheduled, running, completed or cancelled.")
-    def state(self) -> str:
-        return str(self.row["state"])
-
-    @strawberry.field
-    def channel(self) -> str:
-        return str(self.row["channel"])
-
-    @strawberry.field
-    def owner(self) -> str:
-        return str(self.row["owner"])
-
-    @strawberry.field
-    def segment_id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row["segment_id"]))
-
-    @strawberry.field
-    def variants(self) -> JSON:
-        return cast(JSON, self.row["variants"])
-
-    @strawberry.field
-    def holdout_percent(self) -> int:
-        return int(self.row["holdout_percent"])
-
-    @strawberry.field
-    def cost_fen(self) -> Long:
-        return Long(self.row["cost_fen"])
-
-    @strawberry.field
-    def start_at(self) -> datetime | None:
-        return self.row["start_at"]  # type: ignore[no-any-return]
-
-    @strawberry.field
-    def launched_at(self) -> datetime | None:
-        return self.row["launched_at"]  # type: ignore[no-any-return]
-
-    @strawberry.field(description="Segment members when the audience was frozen.")
-    def audience(self) -> int:
-        return int(self.row["audience"])
-
-    @strawberry.field(description="Recipients planned (the frozen audience less exclusions).")
-    def included(self) -> int:
-        return int(self.row["included"])
-
-    @strawberry.field
-    def deferred(self) -> int:
-        return int(self.row["deferred"])
-
-    @strawberry.field(description="Exclusions by rule, as in the dry run.")
-    def excluded(self) -> list[ReasonCount]:
-        return _reasons(self.row["excluded"])
-
-    @strawberry.field
-    def sent(self) -> int:
-        return int(self.row["sent"])
-
-    @strawberry.field
-    def failed(self) -> int:
-        return int(self.row["failed"])
-
-    @strawberry.field
-    def cancel_reason(self) -> str | None:
-        return self.row["cancel_reason"]  # type: ignore[no-any-return]
-
-    @strawberry.field(description="Computed when read from the read models (docs/bi.md).")
-    async def report(self, info: Info[Context, None]) -> CampaignReport:
-        async with info.context.services.read_models.pool.connection() as conn:
-            groups, staff = await report(conn, self.row["campaign_id"])
-        recipients = CampaignGroupFigures.of(groups.get("recipient"))
-        holdout = CampaignGroupFigures.of(groups.get("holdout"))
-        cost = int(self.row["cost_fen"])
-        return CampaignReport(
-            recipients=recipients, holdout=holdout,
-            roi=int(recipients.gmv_fen) / cost if recipients and cost else None,
-            conversion_lift=recipients.conversion_rate - holdout.conversion_rate
-            if recipients and holdout else None,
-            harm_lift=recipients.harm_rate - holdout.harm_rate if recipients and holdout
-            else None,
-            by_staff=[StaffCredit(staff_id=r["staff_id"], orders=int(r["orders"]),
-                                  gmv_fen=Long(int(r["gmv_fen"]))) for r in staff])
-
-
-@strawberry.type(description="One group's figures: recipients, or the random holdout.")
-class CampaignGroupFigures:
-    customers: int
-    read: int = strawberry.field(description="Opened the message (recipients).")
-    clicked: int
-    converted: int = strawberry.field(description="Paid an order within the attribution window.")
-    orders: int
-    gmv_fen: Long
-    harmed: int = strawberry.field(description="Any harm within the harm window.")
-    deleted: int = strawberry.field(description="Deleted the staff member.")
-    muted: int
-    opted_out: int = strawberry.field(description="Set do-not-disturb or withdrew consent.")
-    conversion_rate: float
-    harm_rate: float
-
-    @classmethod
-    def of(cls, row: dict[str, Any] | None) -> CampaignGroupFigures | None:
-        if row is None:
-            return None
-        n = int(row["customers"]) or 1
-        return cls(customers=int(row["customers"]), read=int(row["read"]),
-                   clicked=int(row["clicked"]), converted=int(row["converted"]),
-                   orders=int(row["orders"]), gmv_fen=Long(int(row["gmv_fen"])),
-                   harmed=int(row["harmed"]), deleted=int(row["deleted"]),
-                   muted=int(row["muted"]), opted_out=int(row["opted_out"]),
-                   conversion_rate=int(row["converted"]) / n, harm_rate=int(row["harmed"]) / n)
-
-
-@strawberry.type
-class StaffCredit:
-    staff_id: str
-    orders: int
-    gmv_fen: Long
-
-
-@strawberry.type(description="Reach, conversions, GMV, ROI and harm, against the holdout.")
-class CampaignReport:
-    recipients: CampaignGroupFigures | None
-    holdout: CampaignGroupFigures | None
-    roi: float | None = strawberry.field(description="Recipients' GMV ÷ cost (null: no cost).")
-    conversion_lift: float | None = strawberry.field(
-        description="Recipients' conversion rate minus the holdout's (null: no holdout).")
-    harm_lift: float | None = strawberry.field(
-        description="Recipients' harm rate minus the holdout's: the harm caused.")
-    by_staff: list[StaffCredit] = strawberry.field(
-        description="Orders and GMV credited to the owner at the time of each order.")
-
-
-@strawberry.type
-class CampaignPayload:
-    campaign_id: strawberry.ID
-    position: strawberry.ID | None
-
-
-@strawberry.type
-class LaunchPayload:
-    campaign_id: strawberry.ID
-    position: strawberry.ID | None
-    plan: CampaignDryRun
-
-
-@strawberry.type
-class ContactPolicyCaps:
-    channel: str
-    day: int | None
-    week: int | None
-    month: int | None
-
-
-@strawberry.type(description="The rules of restraint every campaign is planned under.")
-class ContactPolicyType:
-    caps: list[ContactPolicyCaps]
-    wecom_monthly_quota: int
-    quiet_start: str
-    quiet_end: str
-
-
-@strawberry.input
-class ChannelCapsInput:
-    channel: str
-    day: int | None = None
-    week: int | None = None
-    month: int | None = None
-
-
-@strawberry.input
-class ContactPolicyInput:
-    caps: list[ChannelCapsInput]
-    wecom_monthly_quota: int = 4
-    quiet_start: str = "21:00"
-    quiet_end: str = "09:00"
-
-
-@strawberry.type
-class CampaignSendEdge:
-    cursor: str
-    node: PlannedRecipient
-    status: str = strawberry.field(description="planned, sent, failed or cancelled.")
-    detail: str | None
-
-
-@strawberry.type
-class CampaignSendConnection:
-    edges: list[CampaignSendEdge]
-    page_info: PageInfo
 
 
 def _managers(info: Info[Context, None]) -> None:
@@ -350,7 +88,7 @@ class CampaignQuery:
             result = await to_thread.run_sync(run)
         except DomainError as error:
             raise _domain(error) from None
-        return _dry_run(result, sample)
+        return CampaignDryRun.of(result, sample)
 
     @strawberry.field(description="The frozen audience's sends, with their status.")
     async def campaign_sends(self, info: Info[Context, None], campaign_id: strawberry.ID,
@@ -448,7 +186,7 @@ class CampaignMutation:
             raise ApiError("PROJECTION_LAGGING", str(error)) from None
         return LaunchPayload(campaign_id=campaign_id,
                              position=strawberry.ID(str(position)) if position else None,
-                             plan=_dry_run(result, 0))
+                             plan=CampaignDryRun.of(result, 0))
 
     @strawberry.mutation(description="Schedule a draft: the worker launches it at `startAt`.")
     async def schedule_campaign(self, info: Info[Context, None], campaign_id: strawberry.ID,

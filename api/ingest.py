@@ -21,7 +21,8 @@ from graphql import GraphQLObjectType
 from api.context import Context
 from api.errors import BAD_INPUT, BATCH_TOO_LARGE, ApiError, forbidden
 from api.inputs import IDENTITY_FIELDS, ItemStatus
-from domain.ingestion import ITEM_FIELDS, EventItem, OrderItem, camel
+from domain.ingestion import ITEM_FIELDS, EventItem, OrderItem
+from domain.item_fields import camel
 
 
 @strawberry.type(description="Why an item was not stored.")

@@ -28,6 +28,14 @@ from api.alerts import AlertMutation, AlertQuery
 from api.campaigns import CampaignMutation, CampaignQuery
 from api.context import Context
 from api.coupons import CouponMutation, CouponQuery
+from api.customer_types import (
+    Customer,
+    CustomerConnection,
+    CustomerEdge,
+    CustomerEvent,
+    CustomerEventConnection,
+    CustomerEventEdge,
+)
 from api.daily_reports import DailyReportQuery
 from api.errors import (
     BAD_INPUT,
@@ -55,20 +63,7 @@ from api.sops import SopMutation, SopQuery
 from api.staff_kpis import StaffKpiQuery
 from api.tag_groups import TagGroupMutation, TagGroupQuery
 from api.targets import TargetMutation, TargetQuery
-from api.types import (
-    LONG_SCALAR,
-    Customer,
-    CustomerConnection,
-    CustomerEdge,
-    CustomerEvent,
-    CustomerEventConnection,
-    CustomerEventEdge,
-    Lifecycle,
-    Long,
-    PageInfo,
-    StaffMember,
-    to_uuid,
-)
+from api.types import LONG_SCALAR, Lifecycle, Long, PageInfo, StaffMember, to_uuid
 from api.unavailable import is_unavailable
 from api.working_hours import WorkingHoursMutation, WorkingHoursQuery
 from domain.errors import InvalidIdentity

@@ -8,8 +8,9 @@ from typing import Any
 
 import strawberry
 
+from api.customer_types import Positioning
 from api.errors import ApiError
-from api.types import Lifecycle, Long, Positioning
+from api.types import Lifecycle, Long
 from domain.errors import DomainError
 from domain.segment_rules import parse_rule
 

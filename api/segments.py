@@ -13,10 +13,11 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from api.context import Context
+from api.customer_types import Customer
 from api.errors import BAD_INPUT, NOT_FOUND, ApiError, forbidden
 from api.read_models import decode_cursor, encode_cursor
 from api.segment_rule_input import SegmentRuleInput, parsed_rule
-from api.types import Customer, PageInfo, to_uuid
+from api.types import PageInfo, to_uuid
 from projections.segments.evaluation import explain
 from projections.segments.queries import SegmentReads, decode_member_cursor, encode_member_cursor
 

@@ -13,7 +13,7 @@ from anyio import to_thread
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from api.campaigns import CampaignVariantInput
+from api.campaign_types import CampaignVariantInput
 from api.context import Context
 from api.errors import NOT_FOUND, ApiError, forbidden
 from api.ingest import require_recorder

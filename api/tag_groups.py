@@ -19,8 +19,9 @@ from anyio import to_thread
 from strawberry.types import Info
 
 from api.context import Context
+from api.customer_types import Customer
 from api.errors import BAD_INPUT, NOT_FOUND, ApiError, forbidden
-from api.types import Customer, to_uuid
+from api.types import to_uuid
 from domain.errors import DomainError
 from projections.tag_groups import queries
 

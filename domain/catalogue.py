@@ -18,7 +18,8 @@ from domain.chat_script import ChatScript
 from domain.coupon import Coupon
 from domain.customer import Customer
 from domain.daily_report import DailyReport
-from domain.ingestion import EVENT_TYPES, camel
+from domain.ingestion import EVENT_TYPES
+from domain.item_fields import camel
 from domain.lexicon import Lexicon
 from domain.marketing_task import MarketingTask
 from domain.referral import InviteCode, ReferralCampaign

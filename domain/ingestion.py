@@ -3,147 +3,40 @@
 An item names its customer by any identity, carries a client-supplied
 ``event_id`` (re-sending the same id records nothing new) and the business
 time ``occurred_at``. :func:`parse_item` checks everything that can be checked
-without the customer's state and returns a :class:`Command`; the aggregate's
-own methods check the rest (e.g. a refund larger than the payment).
+without the customer's state and returns a :class:`Command`; the aggregate's own
+methods check the rest (e.g. a refund larger than the payment). The checks every item
+type shares (texts, counts, amounts, identities, times) are in :mod:`domain.item_fields`.
 
 ``docs/events.md`` documents every type; a test keeps it complete.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from domain.customer import Customer
-from domain.errors import (
-    InvalidAmount,
-    InvalidIdentity,
-    InvalidInput,
-    InvalidTime,
-    MissingField,
-    UnknownEventType,
+from domain.errors import InvalidInput, MissingField, UnknownEventType
+from domain.item_fields import (
+    MAX_MESSAGE_TEXT,
+    MAX_TEXT,
+    MESSAGE_KINDS,
+    amount_field,
+    business_time,
+    camel,
+    count_field,
+    identity_field,
+    order_lines,
+    required_text,
+    safe_text,
+    text_field,
 )
-from domain.identity import Identity, parse_identity
-from domain.items import ITEM_FIELDS, Apply, Command, EventItem, IdentityValue, OrderItem
+from domain.items import ITEM_FIELDS, Apply, Command, EventItem, OrderItem
 from domain.referral import is_invite_code
 
-__all__ = ["EVENT_TYPES", "ITEM_FIELDS", "Command", "EventItem", "OrderItem", "camel",
-           "parse_item"]
-
-#: How far in the future a business time may lie (clock skew of devices).
-MAX_FUTURE_SKEW = timedelta(minutes=10)
-EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
-MAX_AMOUNT_FEN = 10**12
-MAX_COUNT = 10**9
-MAX_TEXT = 128
-MAX_MESSAGE_TEXT = 4096
-MESSAGE_KINDS = frozenset({"text", "image", "voice", "video", "file", "link", "mini_program",
-                           "emotion", "location", "other"})
-
-
-#: Control characters and lone surrogates: JSON can carry them, text columns cannot.
-_UNSAFE = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
-
-
-def _safe(value: str, field: str) -> str:
-    if _UNSAFE.search(value):
-        raise InvalidInput(f"{field} has control characters or unpaired surrogates", field=field)
-    return value
-
-
-def camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
-
-
-def _text(item: EventItem, name: str, *, required: bool = True) -> str | None:
-    value = getattr(item, name)
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if required:
-            raise MissingField(f"{camel(name)} is required for {item.type}", field=camel(name))
-        return None
-    if not isinstance(value, str) or len(value) > MAX_TEXT:
-        raise InvalidInput(f"{camel(name)} must be a string of at most {MAX_TEXT} characters",
-                           field=camel(name))
-    return _safe(value.strip(), camel(name))
-
-
-def _req(item: EventItem, name: str) -> str:
-    value = _text(item, name)
-    assert value is not None
-    return value
-
-
-def _count(item: EventItem, name: str, *, required: bool = True, minimum: int = 0
-           ) -> int | None:
-    value = getattr(item, name)
-    if value is None:
-        if required:
-            raise MissingField(f"{camel(name)} is required for {item.type}", field=camel(name))
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= MAX_COUNT:
-        raise InvalidInput(f"{camel(name)} must be an integer from {minimum} to {MAX_COUNT}",
-                           field=camel(name))
-    return value
-
-
-def _amount(item: EventItem, *, positive: bool = False) -> int:
-    if item.amount_fen is None:
-        raise MissingField(f"amountFen is required for {item.type}", field="amountFen")
-    if isinstance(item.amount_fen, bool) or not isinstance(item.amount_fen, int):
-        raise InvalidAmount("amountFen must be an integer number of fen", field="amountFen")
-    if item.amount_fen < (1 if positive else 0):
-        raise InvalidAmount("amountFen must be positive" if positive
-                            else "amountFen must not be negative", field="amountFen")
-    if item.amount_fen > MAX_AMOUNT_FEN:
-        raise InvalidAmount("amountFen is implausibly large", field="amountFen")
-    return item.amount_fen
-
-
-def _identity(raw: IdentityValue | None, name: str) -> Identity:
-    if raw is None:
-        raise MissingField(f"{name} is required", field=name)
-    namespace, value = (raw.namespace, raw.value) if isinstance(raw, Identity) else raw
-    try:
-        return parse_identity(namespace, value)
-    except InvalidIdentity as error:
-        where = f"{name}.{error.field}" if error.field else name
-        raise InvalidIdentity(error.message, field=where) from None
-
-
-def _time(item: EventItem, now: datetime) -> datetime:
-    at = item.occurred_at
-    if not isinstance(at, datetime) or at.tzinfo is None:
-        raise InvalidTime("occurredAt needs a time zone offset", field="occurredAt")
-    if at > now + MAX_FUTURE_SKEW:
-        raise InvalidTime("occurredAt is in the future", field="occurredAt")
-    if at < EARLIEST:
-        raise InvalidTime("occurredAt is before 2000-01-01", field="occurredAt")
-    return at.astimezone(UTC)
-
-
-def _order_items(item: EventItem) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    for n, line in enumerate(item.items):
-        if not line.sku or len(line.sku) > MAX_TEXT:
-            raise InvalidInput("sku must be 1-128 characters", field=f"items[{n}].sku")
-        _safe(line.sku, f"items[{n}].sku")
-        if line.quantity <= 0:
-            raise InvalidInput("quantity must be positive", field=f"items[{n}].quantity")
-        if line.price_fen < 0:
-            raise InvalidAmount("priceFen must not be negative", field=f"items[{n}].priceFen")
-        row: dict[str, Any] = {"sku": line.sku, "quantity": line.quantity,
-                               "price_fen": line.price_fen}
-        if line.category is not None:
-            if not line.category.strip() or len(line.category) > MAX_TEXT:
-                raise InvalidInput("category must be 1-128 characters",
-                                   field=f"items[{n}].category")
-            row["category"] = _safe(line.category.strip(), f"items[{n}].category")
-        rows.append(row)
-    return rows
+__all__ = ["EVENT_TYPES", "ITEM_FIELDS", "Command", "EventItem", "OrderItem", "parse_item"]
 
 
 def parse_item(item: EventItem, now: datetime) -> Command:
@@ -151,16 +44,16 @@ def parse_item(item: EventItem, now: datetime) -> Command:
     event_id = item.event_id
     if not isinstance(event_id, str) or not 1 <= len(event_id) <= MAX_TEXT:
         raise InvalidInput("eventId must be 1-128 characters", field="eventId")
-    _safe(event_id, "eventId")
+    safe_text(event_id, "eventId")
     builder = _BUILDERS.get(item.type)
     if builder is None:
         raise UnknownEventType(
             f"unknown event type {item.type!r}; expected one of {sorted(_BUILDERS)}",
             field="type",
         )
-    identity = _identity(item.identity, "customer")
-    occurred_at = _time(item, now)
-    channel = _text(item, "channel", required=False) or "unknown"
+    identity = identity_field(item.identity, "customer")
+    occurred_at = business_time(item, now)
+    channel = text_field(item, "channel", required=False) or "unknown"
     command = Command(event_id=event_id, identity=identity, occurred_at=occurred_at,
                       channel=channel, apply=lambda customer, by: None)
     command.apply = builder(item, command)
@@ -227,12 +120,12 @@ def _fact_builder(kind: type[Customer.Fact], spec: list[tuple[str, str, str, boo
         values: dict[str, Any] = {}
         for event_field, item_field, check, required in spec:
             if check == "count":
-                value: Any = _count(item, item_field, required=required,
+                value: Any = count_field(item, item_field, required=required,
                                     minimum=1 if item_field == "quantity" else 0)
                 if value is None and event_field in _ZERO_DEFAULT:
                     value = 0
             else:
-                value = _text(item, item_field, required=required)
+                value = text_field(item, item_field, required=required)
                 if check == "uuid" and value is not None:
                     try:
                         value = str(UUID(value))
@@ -256,25 +149,25 @@ def _fact_builder(kind: type[Customer.Fact], spec: list[tuple[str, str, str, boo
 
 # -- commands that decide against the customer's state -------------------------------------
 def _registered(item: EventItem, command: Command) -> Apply:
-    state = _text(item, "state", required=False)
+    state = text_field(item, "state", required=False)
     if is_invite_code(state):
         command.invite_code = state  # the application attributes the referral
     return lambda customer, by: None  # first sight creates the customer
 
 
 def _identity_linked(item: EventItem, command: Command) -> Apply:
-    command.link = _identity(item.link, "link")
+    command.link = identity_field(item.link, "link")
     return lambda customer, by: None  # the application links it
 
 
 def _referred(item: EventItem, command: Command) -> Apply:
-    command.inviter = _identity(item.inviter, "inviter")
-    command.campaign_id = _req(item, "campaign_id")
+    command.inviter = identity_field(item.inviter, "inviter")
+    command.campaign_id = required_text(item, "campaign_id")
     return lambda customer, by: None  # the application resolves the inviter
 
 
 def _profile_updated(item: EventItem, command: Command) -> Apply:
-    nickname = _text(item, "nickname", required=False)
+    nickname = text_field(item, "nickname", required=False)
     if nickname is None:
         raise MissingField("nickname is required for PROFILE_UPDATED", field="nickname")
     command.personal["nickname"] = nickname
@@ -282,9 +175,9 @@ def _profile_updated(item: EventItem, command: Command) -> Apply:
 
 
 def _friend_added(item: EventItem, command: Command) -> Apply:
-    staff_id = _req(item, "staff_id")
-    state = _text(item, "state", required=False)
-    code = _text(item, "welcome_code", required=False)
+    staff_id = required_text(item, "staff_id")
+    state = text_field(item, "state", required=False)
+    code = text_field(item, "welcome_code", required=False)
     if is_invite_code(state):
         command.invite_code = state  # the application attributes the referral
     return lambda c, by: c.add_friend(staff_id, command.channel, state, code, by,
@@ -292,8 +185,8 @@ def _friend_added(item: EventItem, command: Command) -> Apply:
 
 
 def _friend_deleted(item: EventItem, command: Command) -> Apply:
-    staff_id = _req(item, "staff_id")
-    deleted_by = _req(item, "deleted_by").lower()
+    staff_id = required_text(item, "staff_id")
+    deleted_by = required_text(item, "deleted_by").lower()
     if deleted_by not in ("customer", "staff"):
         raise InvalidInput("deletedBy must be CUSTOMER or STAFF", field="deletedBy")
     return lambda c, by: c.delete_friend(staff_id, deleted_by, by, command.occurred_at)
@@ -301,7 +194,7 @@ def _friend_deleted(item: EventItem, command: Command) -> Apply:
 
 def _one_text(method: str, attr: str) -> Builder:
     def build(item: EventItem, command: Command) -> Apply:
-        value = _req(item, attr)
+        value = required_text(item, attr)
         return lambda c, by: getattr(c, method)(value, by, command.occurred_at)
 
     return build
@@ -309,15 +202,15 @@ def _one_text(method: str, attr: str) -> Builder:
 
 def _tagging(method: str) -> Builder:
     def build(item: EventItem, command: Command) -> Apply:
-        tag = _req(item, "tag")
-        reason = _text(item, "reason", required=False) or "manual"
+        tag = required_text(item, "tag")
+        reason = text_field(item, "reason", required=False) or "manual"
         return lambda c, by: getattr(c, method)(tag, by, command.occurred_at, reason)
 
     return build
 
 
 def _member_registered(item: EventItem, command: Command) -> Apply:
-    level = _text(item, "member_level", required=False) or "member"
+    level = text_field(item, "member_level", required=False) or "member"
     return lambda c, by: c.register_member(level, by, command.occurred_at)
 
 
@@ -329,21 +222,21 @@ def _dnd(on: bool) -> Builder:
 
 
 def _consent_given(item: EventItem, command: Command) -> Apply:
-    purpose = _req(item, "purpose")
-    wording = _req(item, "wording_version")
+    purpose = required_text(item, "purpose")
+    wording = required_text(item, "wording_version")
     return lambda c, by: c.give_consent(purpose, wording, by, command.occurred_at)
 
 
 def _coupon_issued(item: EventItem, command: Command) -> Apply:
-    code = _req(item, "coupon_code")
-    value = _amount(item)
+    code = required_text(item, "coupon_code")
+    value = amount_field(item)
     return lambda c, by: c.issue_coupon(code, value, by, command.occurred_at)
 
 
 def _points(method: str) -> Builder:
     def build(item: EventItem, command: Command) -> Apply:
-        points = _count(item, "points", minimum=1)
-        reason = _text(item, "reason", required=False) or ""
+        points = count_field(item, "points", minimum=1)
+        reason = text_field(item, "reason", required=False) or ""
         return lambda c, by: getattr(c, method)(points, reason, by, command.occurred_at)
 
     return build
@@ -351,9 +244,9 @@ def _points(method: str) -> Builder:
 
 def _order(method: str) -> Builder:
     def build(item: EventItem, command: Command) -> Apply:
-        order_id = _req(item, "order_id")
-        amount = _amount(item)
-        lines = _order_items(item)
+        order_id = required_text(item, "order_id")
+        amount = amount_field(item)
+        lines = order_lines(item)
         command.pays_order = method == "pay_order"
         return lambda c, by: getattr(c, method)(order_id, amount, lines, command.channel, by,
                                                 command.occurred_at)
@@ -363,18 +256,18 @@ def _order(method: str) -> Builder:
 
 def _message_sent(item: EventItem, command: Command) -> Apply:
     """A staff message; its optional ``text`` is scanned by the application, not stored."""
-    staff_id = _req(item, "staff_id")
-    kind = _req(item, "message_kind")
+    staff_id = required_text(item, "staff_id")
+    kind = required_text(item, "message_kind")
     if kind not in MESSAGE_KINDS:
         raise InvalidInput(f"messageKind must be one of {sorted(MESSAGE_KINDS)}",
                            field="messageKind")
-    length = _count(item, "text_length", required=False)
+    length = count_field(item, "text_length", required=False)
     text = item.text
     if text is not None:
         if not isinstance(text, str) or len(text) > MAX_MESSAGE_TEXT:
             raise InvalidInput(f"text must be a string of at most {MAX_MESSAGE_TEXT} "
                                "characters", field="text")
-        _safe(text.replace("\n", " ").replace("\t", " "), "text")
+        safe_text(text.replace("\n", " ").replace("\t", " "), "text")
         command.message_text, command.message_staff_id, command.message_kind = (
             text, staff_id, kind)
         if length is None:
@@ -386,13 +279,13 @@ def _message_sent(item: EventItem, command: Command) -> Apply:
 
 
 def _order_cancelled(item: EventItem, command: Command) -> Apply:
-    order_id = _req(item, "order_id")
+    order_id = required_text(item, "order_id")
     return lambda c, by: c.cancel_order(order_id, by, command.occurred_at)
 
 
 def _order_refunded(item: EventItem, command: Command) -> Apply:
-    order_id = _req(item, "order_id")
-    amount = _amount(item, positive=True)
+    order_id = required_text(item, "order_id")
+    amount = amount_field(item, positive=True)
     return lambda c, by: c.refund_order(order_id, amount, by, command.occurred_at)
 
 

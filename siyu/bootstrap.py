@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from psycopg.conninfo import conninfo_to_dict
 
-from adapters.recorders import SiyuMemoryRecorder
+from adapters.memory_recorder import SiyuMemoryRecorder
 from adapters.vault import AesGcmVault, derive_key
 from application.app import Siyu
 

@@ -26,7 +26,7 @@ from siyu.settings import Settings
 from workers import features
 from workers.alerts import AlertStore
 from workers.broker import make_broker
-from workers.campaigns import CampaignStore
+from workers.campaign_store import CampaignStore
 from workers.daily_report import ReportStore
 from workers.options import WorkerOptions
 from workers.outbox import OutboxStore

@@ -6,8 +6,9 @@ dispatcher enqueues ids → an idempotent actor calls a client from :mod:`adapte
 outside any database transaction → the outcome comes back as an event.
 
 Modules: :mod:`workers.welcome` and :mod:`workers.outbox` (welcome messages),
-:mod:`workers.campaigns` and :mod:`workers.confirmation_tasks` (campaigns, WeCom
-mass-send confirmation tasks), :mod:`workers.sops` (SOP steps), :mod:`workers.alerts`
+:mod:`workers.campaigns`, :mod:`workers.campaign_store`, :mod:`workers.campaign_sending`
+and :mod:`workers.confirmation_tasks` (campaigns: dispatch, the worker's tables, the
+send actor, WeCom mass-send confirmation tasks), :mod:`workers.sops` (SOP steps), :mod:`workers.alerts`
 (staff alerts), :mod:`workers.daily_report` (daily reports), :mod:`workers.auto_tag`
 (auto-tag rules), :mod:`workers.clock` (time-slot ticks), :mod:`workers.polling` (the
 dispatchers' loop), :mod:`workers.broker` (the broker from a URL), :mod:`workers.features` (what each

@@ -28,14 +28,9 @@ from workers.alerts import (
     declare_alert_actor,
 )
 from workers.auto_tag import AutoTagger
-from workers.campaigns import (
-    CampaignDeps,
-    CampaignDispatcher,
-    CampaignLauncher,
-    CampaignStore,
-    MassSendSync,
-    declare_campaign_actor,
-)
+from workers.campaign_sending import CampaignDeps, declare_campaign_actor
+from workers.campaign_store import CampaignStore
+from workers.campaigns import CampaignDispatcher, CampaignLauncher, MassSendSync
 from workers.clock import ClockScheduler, declare_clock_actor
 from workers.confirmation_tasks import ConfirmationTasks
 from workers.daily_report import DailyReportScheduler, ReportDeps, ReportStore, declare_report_actor

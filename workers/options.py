@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from workers.alerts import ALERT_QUEUE
-from workers.campaigns import CAMPAIGN_QUEUE
+from workers.campaign_sending import CAMPAIGN_QUEUE
 from workers.clock import CLOCK_QUEUE
 from workers.daily_report import REPORT_QUEUE
 from workers.sops import SOP_QUEUE

@@ -48,7 +48,7 @@ from domain.restraint import Decision, Plan, Recipient, Variant, decide
 from domain.sop import MAX_LATE, sop_send_key, stop_reason
 from projections.campaign_planning import CONTACT_WINDOW, LAUNCH_LOCK, _friends, read_contacts
 from projections.sops import dispatch
-from workers.campaigns import CampaignDeps, RetryLater, _address, _pace, _values
+from workers.campaign_sending import CampaignDeps, RetryLater, addresses_on, pace, template_values
 from workers.polling import PollingLoop
 
 log = logging.getLogger(__name__)
@@ -193,12 +193,12 @@ def send_steps(deps: SopDeps, items: Sequence[tuple[UUID, int]]) -> int:
 def _send(deps: SopDeps, row: dict[str, Any], variant: dict[str, Any], sender: str | None,
           key: str, outcome: Callable[..., None]) -> None:
     campaigns, channel = deps.campaigns, row["channel"]
-    address = _address(campaigns, channel, [row]).get(row["customer_id"])
+    address = addresses_on(campaigns, channel, [row]).get(row["customer_id"])
     if address is None or (channel == "wecom_mass" and not sender):
         outcome(row, "failed", "NO_ADDRESS", variant["variant_id"])
         return
-    text = render(variant["text"], {**_values(row), "lifecycle": row["lifecycle"]})
-    _pace(campaigns, channel, 1)
+    text = render(variant["text"], {**template_values(row), "lifecycle": row["lifecycle"]})
+    pace(campaigns, channel, 1)
     if channel == "wecom_mass":
         assert sender is not None
         task = campaigns.gateway.create_mass_send(sender.removeprefix("wecom_user:"),

@@ -16,7 +16,9 @@ from tests.integration.workers.test_campaign_sends_on_postgres import (  # noqa:
     launched,
     running,
 )
-from workers.campaigns import CampaignDeps, CampaignDispatcher, CampaignStore, send_chunk
+from workers.campaign_sending import CampaignDeps, send_chunk
+from workers.campaign_store import CampaignStore
+from workers.campaigns import CampaignDispatcher
 
 pytestmark = pytest.mark.integration
 

@@ -18,7 +18,9 @@ from application.campaign_launch import launch
 from domain.ingestion import EventItem
 from projections.runner import BatchRunner, Tracker
 from siyu.processes import read_model_views
-from workers.campaigns import CampaignDeps, CampaignDispatcher, CampaignStore, RetryLater, send_chunk
+from workers.campaign_sending import CampaignDeps, RetryLater, send_chunk
+from workers.campaign_store import CampaignStore
+from workers.campaigns import CampaignDispatcher
 
 pytestmark = pytest.mark.integration
 

@@ -21,7 +21,9 @@ from fakes.sms import FAKE_SMS_APP_ID, FAKE_SMS_SECRET_ID, FAKE_SMS_SECRET_KEY
 from fakes.wecom import FAKE_CORP_ID, FAKE_CORP_SECRET, RunningFakeWeCom, run_fake_wecom
 from projections.runner import BatchRunner, Tracker
 from siyu.processes import read_model_views
-from workers.campaigns import CampaignDeps, CampaignDispatcher, CampaignStore, RetryLater, send_chunk
+from workers.campaign_sending import CampaignDeps, RetryLater, send_chunk
+from workers.campaign_store import CampaignStore
+from workers.campaigns import CampaignDispatcher
 
 pytestmark = pytest.mark.integration
 

@@ -22,7 +22,8 @@ from projections.campaign_planning import plan_audience
 from projections.runner import BatchRunner, Tracker
 from siyu.processes import read_model_views
 from tests.integration.workers.support import customer_events
-from workers.campaigns import CampaignDeps, CampaignStore
+from workers.campaign_sending import CampaignDeps
+from workers.campaign_store import CampaignStore
 from workers.sops import SopDeps, SopDispatcher, SopStore, parse, send_steps
 
 pytestmark = pytest.mark.integration

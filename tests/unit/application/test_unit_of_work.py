@@ -8,7 +8,7 @@ import pytest
 from eventsourcing.persistence import IntegrityError
 
 import application.unit_of_work as unit_of_work
-from adapters.recorders import SiyuMemoryRecorder
+from adapters.memory_recorder import SiyuMemoryRecorder
 from adapters.vault import AesGcmVault
 from application.app import Siyu
 from application.unit_of_work import UnitOfWork

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from adapters.recorders import SiyuMemoryRecorder
+from adapters.memory_recorder import SiyuMemoryRecorder
 from application.app import Siyu
 from domain.customer import Customer
 from domain.ingestion import EventItem, OrderItem

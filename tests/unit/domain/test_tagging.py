@@ -7,7 +7,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from adapters.recorders import SiyuMemoryRecorder
+from adapters.memory_recorder import SiyuMemoryRecorder
 from application.app import Siyu
 from domain.customer import Customer
 from domain.errors import (
