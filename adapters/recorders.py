@@ -198,7 +198,12 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
     ) -> None:
         writes: SideWrites | None = kwargs.get("side_writes")
         if writes:
-            self._write_side(curs, writes)
+            # A nested pipeline syncs when it ends: a conflicting side row (an identity, an
+            # event id, a tag claim written concurrently) is raised here as the unique
+            # violation it is. Left to the end of the outer pipeline, it sometimes surfaced
+            # as "pipeline aborted" instead, an OperationalError nobody decides again on.
+            with curs.connection.pipeline():
+                self._write_side(curs, writes)
         super()._insert_events(curs, stored_events, **kwargs)
 
     def _write_side(self, curs: Cursor[DictRow], writes: SideWrites) -> None:
