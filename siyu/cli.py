@@ -15,6 +15,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import logging
 import os
 import subprocess
@@ -76,16 +78,14 @@ def _demo_data(settings: Settings, customers: int) -> dict[str, str]:
     url = settings.database_url
     tokens.ensure_token_table(url)
     manager = next(sid for sid, role in result.staff if role == "private_domain_manager")
-    issued = {
-        "manager": tokens.issue_token(url, "staff", str(manager), "private_domain_manager",
-                                      "demo manager"),
-        "staff": tokens.issue_token(url, "staff", str(result.friendly_staff), "sales",
-                                    "demo front-line staff"),
-        "customer": tokens.issue_token(url, "customer", str(result.sample_customer), None,
-                                       "demo customer"),
-        "service": tokens.issue_token(url, "service", "demo-ingest", None, "demo service"),
+    wanted = {
+        "manager": ("staff", str(manager), "private_domain_manager", "demo manager"),
+        "staff": ("staff", str(result.friendly_staff), "sales", "demo front-line staff"),
+        "customer": ("customer", str(result.sample_customer), None, "demo customer"),
+        "service": ("service", "demo-ingest", None, "demo service"),
     }
     path = settings.data_dir / "demo-tokens.json"
+    issued = _demo_tokens(url, path, wanted)
     demo.write_tokens(path, issued)
     print(f"\nDemo tokens (also in {path}); send them as 'Authorization: Bearer <token>':")
     for name, token in issued.items():
@@ -93,6 +93,30 @@ def _demo_data(settings: Settings, customers: int) -> dict[str, str]:
     print(f"\nGraphiQL: http://{settings.host}:{settings.port}/graphql — put "
           '{"Authorization": "Bearer <token>"} in its Headers tab.\n', flush=True)
     return issued
+
+
+def _demo_tokens(url: str, path: Path,
+                 wanted: dict[str, tuple[str, str, str | None, str]]) -> dict[str, str]:
+    """The demo's tokens: those of an earlier start, while they still stand for the same
+    principal; any other earlier one is revoked and a new one issued. A second start mints
+    nothing, and no token of a first start stays valid unseen."""
+    from adapters import tokens
+
+    previous: dict[str, str] = {}
+    if path.exists():
+        with contextlib.suppress(ValueError):
+            previous = {k: v for k, v in json.loads(path.read_text()).items()
+                        if isinstance(v, str)}
+    out: dict[str, str] = {}
+    for name, (kind, subject, role, label) in wanted.items():
+        old = previous.get(name)
+        if old is not None and tokens.resolve_token(url, old) == (kind, subject, role):
+            out[name] = old
+            continue
+        if old is not None:
+            tokens.revoke_token(url, old)
+        out[name] = tokens.issue_token(url, kind, subject, role, label)
+    return out
 
 
 def _child(part: str, settings: Settings) -> subprocess.Popen[bytes]:

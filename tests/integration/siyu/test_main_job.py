@@ -110,8 +110,9 @@ def test_the_demo_runs_everything_on_an_embedded_database_and_keeps_its_data(
         wait_for(f"http://127.0.0.1:{port}/healthz", 120)
     finally:
         out = stop(again)
-    # Then the data survived and nothing was stored twice
+    # Then the data survived and nothing was stored twice, and the demo's tokens still work
     assert "0 new" in out
+    assert json.loads((tmp_path / "demo-tokens.json").read_text()) == tokens
 
 
 def test_rebuild_refuses_an_unknown_read_model(pg_url: str) -> None:
