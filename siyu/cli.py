@@ -8,6 +8,7 @@
     siyu worker       the Dramatiq worker (welcome messages) only
     siyu rebuild [NAME…]              drop and rebuild read models from the event log
     siyu token issue --kind … --subject … [--role …]   issue an API token
+    siyu token list | siyu token revoke TOKEN | siyu token revoke --subject ID
     siyu bi-role NAME [--password …]  a read-only role for BI tools (docs/bi.md)
     siyu import-orders PATH [--format csv|jsonl] [--batch 1000]   import a mall order export
 """
@@ -119,6 +120,31 @@ def _demo_tokens(url: str, path: Path,
     return out
 
 
+def _token_command(parser: argparse.ArgumentParser, settings: Settings,
+                   args: argparse.Namespace) -> int:
+    from siyu import token_commands
+
+    assert settings.database_url is not None
+    url = settings.database_url
+    action: str = args.token_command
+    if action == "issue":
+        try:
+            print(token_commands.issue(url, settings.secret, args.kind, args.subject,
+                                       args.role, args.label))
+        except token_commands.TokenRefused as refused:
+            parser.error(str(refused))
+    elif action == "list":
+        for row in token_commands.listing(url):
+            state = "revoked " + row.revoked_at.isoformat() if row.revoked_at else "live"
+            print(f"{row.hash_prefix}  {row.kind:8} {row.subject_id:36} {row.role or '-':24} "
+                  f"{row.created_at:%Y-%m-%d %H:%M}  {state}  {row.label}")
+    else:
+        count = token_commands.revoke(url, token=args.token, subject=args.subject)
+        print(f"{count} token(s) revoked")
+        return 0 if count else 1
+    return 0
+
+
 def _child(part: str, settings: Settings) -> subprocess.Popen[bytes]:
     assert settings.database_url is not None
     env = {**os.environ, "DATABASE_URL": settings.database_url,
@@ -181,6 +207,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     issue.add_argument("--subject", required=True, help="staff or customer id, or service name")
     issue.add_argument("--role", help="staff role (required for staff)")
     issue.add_argument("--label", default="")
+    token_sub.add_parser("list", help="who holds which token (never the tokens themselves)")
+    revoke = token_sub.add_parser("revoke", help="revoke a token, or every token of a subject")
+    which = revoke.add_mutually_exclusive_group(required=True)
+    which.add_argument("token", nargs="?", help="the token to revoke")
+    which.add_argument("--subject", help="revoke every live token of this subject")
     orders = sub.add_parser("import-orders", help="import a mall order export (siyu.mall_import)")
     orders.add_argument("path", type=Path)
     orders.add_argument("--format", choices=["csv", "jsonl"], help="default: from the file name")
@@ -241,13 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             granted = grant_bi_role(ready.database_url, args.name, args.password)
             print(f"{args.name}: SELECT on {', '.join(granted)}")
         elif args.command == "token":
-            from adapters.tokens import ensure_token_table, issue_token
-
-            assert ready.database_url is not None
-            if args.kind == "staff" and not args.role:
-                parser.error("--role is required for a staff token")
-            ensure_token_table(ready.database_url)
-            print(issue_token(ready.database_url, args.kind, args.subject, args.role, args.label))
+            return _token_command(parser, ready, args)
         elif args.command == "import-orders":
             from siyu.mall_import import command
 
