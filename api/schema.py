@@ -53,6 +53,7 @@ from api.input_safety import InputSafety
 from api.leaderboard import LeaderboardQuery, LeaderboardSubscription
 from api.marketing_tasks import MarketingTaskMutation, MarketingTaskQuery
 from api.mutations import CustomerMutation
+from api.operations import OperationsQuery
 from api.organisation import OrganisationMutation, OrganisationQuery
 from api.read_models import CustomerFilterValues, decode_cursor, encode_cursor
 from api.referrals import ReferralMutation, ReferralQuery
@@ -301,6 +302,7 @@ QUERIES: tuple[type, ...] = (
     ScriptQuery,
     MarketingTaskQuery,
     DailyReportQuery,
+    OperationsQuery,
     TargetQuery,
     LeaderboardQuery,
     WorkingHoursQuery,

@@ -30,6 +30,8 @@ from eventsourcing.persistence import Notification
 from psycopg import Cursor
 from psycopg.rows import DictRow
 
+from projections.reads import AsyncPool, Row, fetch_all
+
 log = logging.getLogger(__name__)
 
 TABLE = "siyu_projection_quarantine"
@@ -81,6 +83,14 @@ def record(curs: Cursor[DictRow], projection: str, notification: Notification,
     log.error("read model %s quarantined the event at position %d (%s): it goes on without "
               "it; fix, then run `siyu projections --retry-quarantined`", projection,
               notification.id, type(error).__name__)
+
+
+async def open_rows(pool: AsyncPool, projection: str | None = None) -> list[Row]:
+    """Open entries, for the API (operators ask which events their read models skipped)."""
+    return await fetch_all(
+        pool, f"SELECT * FROM {TABLE} WHERE resolved_at IS NULL AND "
+              "(%s::text IS NULL OR projection = %s) ORDER BY projection, notification_id",
+        (projection, projection))
 
 
 def open_entries(curs: Cursor[DictRow], projection: str | None = None) -> list[Quarantined]:
