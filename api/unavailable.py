@@ -10,19 +10,16 @@ the pool waited for connections that would not come, as requests hanging for up 
 
 from __future__ import annotations
 
-import psycopg
-from eventsourcing import persistence
-from psycopg_pool import PoolTimeout, TooManyRequests
+from projections.reads import TRANSIENT
+
+__all__ = ["DATABASE_WAIT", "MESSAGE", "RETRY_AFTER", "TRANSIENT", "UNAVAILABLE",
+           "is_unavailable"]
 
 UNAVAILABLE = "UNAVAILABLE"
 MESSAGE = "the database is unavailable right now; retry shortly"
 #: Seconds a request waits for a database connection before it is answered UNAVAILABLE.
 DATABASE_WAIT = 2
 RETRY_AFTER = "2"
-
-TRANSIENT: tuple[type[BaseException], ...] = (
-    psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout, TooManyRequests,
-    persistence.OperationalError, persistence.InterfaceError)
 
 
 def is_unavailable(error: BaseException | None) -> bool:

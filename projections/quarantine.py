@@ -85,18 +85,18 @@ def record(curs: Cursor[DictRow], projection: str, notification: Notification,
               notification.id, type(error).__name__)
 
 
+#: Open entries of one read model (or all: NULL), in log order.
+OPEN = (f"SELECT * FROM {TABLE} WHERE resolved_at IS NULL AND "
+        "(%s::text IS NULL OR projection = %s) ORDER BY projection, notification_id")
+
+
 async def open_rows(pool: AsyncPool, projection: str | None = None) -> list[Row]:
     """Open entries, for the API (operators ask which events their read models skipped)."""
-    return await fetch_all(
-        pool, f"SELECT * FROM {TABLE} WHERE resolved_at IS NULL AND "
-              "(%s::text IS NULL OR projection = %s) ORDER BY projection, notification_id",
-        (projection, projection))
+    return await fetch_all(pool, OPEN, (projection, projection))
 
 
 def open_entries(curs: Cursor[DictRow], projection: str | None = None) -> list[Quarantined]:
-    curs.execute(f"SELECT * FROM {TABLE} WHERE resolved_at IS NULL AND "
-                 "(%s::text IS NULL OR projection = %s) ORDER BY projection, notification_id",
-                 (projection, projection))
+    curs.execute(OPEN, (projection, projection))
     return [Quarantined(**row) for row in curs.fetchall()]
 
 

@@ -9,13 +9,21 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
+from eventsourcing import persistence
 from psycopg import AsyncConnection
 from psycopg.rows import DictRow
-from psycopg_pool import AsyncConnectionPool, ConnectionPool
+from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout, TooManyRequests
 
 Row = dict[str, Any]
 AsyncPool = AsyncConnectionPool[AsyncConnection[DictRow]]
 Pool = ConnectionPool[Any]
+
+#: The database is away, restarting or out of connections — not any event's or request's
+#: fault: a runner backs off and reconnects, the API answers UNAVAILABLE.
+TRANSIENT: tuple[type[BaseException], ...] = (
+    psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout, TooManyRequests,
+    persistence.OperationalError, persistence.InterfaceError)
 
 
 async def fetch_all(pool: AsyncPool, sql: str, params: Any = None) -> list[Row]:

@@ -26,28 +26,22 @@ import time
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-import psycopg
-from eventsourcing import persistence
 from eventsourcing.application import Application
 from eventsourcing.persistence import Notification, Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
-from psycopg_pool import PoolTimeout
 
 from projections import quarantine
 from projections.bi_access import grant_bi_roles
+from projections.reads import TRANSIENT
 from projections.topics import topics_of_view
 
 log = logging.getLogger(__name__)
 
 TRACKING_TABLE = "siyu_projection_tracking"
 
-#: The database or the connection failed, not the event: retry, never quarantine.
-TRANSIENT: tuple[type[BaseException], ...] = (
-    psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout,
-    persistence.OperationalError, persistence.InterfaceError)
 #: Reconnection backoff of a tailing runner, in seconds.
 BACKOFF_FIRST, BACKOFF_MAX = 0.5, 10.0
 #: Other events of a failing page tried (and rolled back) before blaming one event.
