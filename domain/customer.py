@@ -17,11 +17,24 @@ and are recorded by :meth:`Customer.record_fact`.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeAlias
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from domain import customer_commerce_events as commerce
+from domain import customer_engagement_events as engagement
+from domain import customer_identity_events as identity
+from domain import customer_outreach_events as outreach
+from domain import customer_relationship_events as relationship
+from domain import customer_snapshot_upcasts as snapshot_upcasts
+from domain.customer_state import (
+    FIRST_FRIEND,
+    MERGED,
+    UNMERGED,
+    CustomerEvent,
+    CustomerFact,
+)
 from domain.errors import (
     CannotMerge,
     CouponAlreadyIssued,
@@ -40,8 +53,6 @@ from domain.errors import (
 )
 
 FRIEND_DELETERS = frozenset({"customer", "staff"})
-#: Why a customer's owner changed (:class:`Customer.OwnerChanged`).
-FIRST_FRIEND, MERGED, UNMERGED = "first_friend", "merged", "unmerged"
 HANDOVER_REASONS = frozenset({"resignation", "reassignment"})
 
 
@@ -53,504 +64,81 @@ class Customer(Aggregate):
     #: campaign and time (a referral campaign may reward the invitee's first order).
     class_version = 5
 
-    @staticmethod
-    def upcast_v1_v2(state: dict[str, Any]) -> None:
-        state.update(placed={}, coupons={}, points=0, dnd=False, consents={}, accounts=[],
-                     member_level=None, referred_by=None)
+    upcast_v1_v2 = staticmethod(snapshot_upcasts.v1_v2)
+    upcast_v2_v3 = staticmethod(snapshot_upcasts.v2_v3)
+    upcast_v3_v4 = staticmethod(snapshot_upcasts.v3_v4)
+    upcast_v4_v5 = staticmethod(snapshot_upcasts.v4_v5)
 
-    @staticmethod
-    def upcast_v2_v3(state: dict[str, Any]) -> None:
-        state.update(merged_into=None, absorbed={})
-
-    @staticmethod
-    def upcast_v3_v4(state: dict[str, Any]) -> None:
-        state.update(owner=None, owner_before_merge=None)
-
-    @staticmethod
-    def upcast_v4_v5(state: dict[str, Any]) -> None:
-        state.update(referred_in=None, referred_at=None)
-
-    class Event(Aggregate.Event):
-        by: str
-        occurred_at: datetime
-
-    class Fact(Event):
-        """A fact that changes none of the state commands decide on."""
+    Event: TypeAlias = CustomerEvent
+    Fact: TypeAlias = CustomerFact
 
     class Registered(Aggregate.Created):
         first_channel: str
         by: str
         occurred_at: datetime
 
-    # -- identity and personal data --------------------------------------------
-    class IdentityLinked(Event):
-        namespace: str
-        blind_index: str
-
-        def apply(self, customer: Customer) -> None:
-            customer.identities[self.blind_index] = self.namespace
-
-    class PersonalDataRecorded(Fact):
-        """Fields written to the vault (names only; the values are encrypted there)."""
-
-        fields: list[str]
-
-    # -- one customer id (OneID) --------------------------------------------------
-    class CustomerMerged(Event):
-        """This customer absorbed ``absorbed_id``: its identities (blind indexes) and the
-        state its commands decide on (orders, placed orders, coupons, points)."""
-
-        absorbed_id: str
-        blind_indexes: list[str]
-        orders: dict[str, list[int]]
-        placed: dict[str, int]
-        coupons: dict[str, bool]
-        points: int
-
-        def apply(self, customer: Customer) -> None:
-            customer.absorbed[self.absorbed_id] = self.blind_indexes
-            for blind in self.blind_indexes:
-                customer.identities[blind] = "merged"
-            customer.orders.update({k: list(v) for k, v in self.orders.items()})
-            customer.placed.update(self.placed)
-            customer.coupons.update(self.coupons)
-            customer.points += self.points
-
-    class MergedInto(Event):
-        """This customer was absorbed by ``survivor_id``; its identities lead there now."""
-
-        survivor_id: str
-
-        def apply(self, customer: Customer) -> None:
-            customer.merged_into = self.survivor_id
-
-    class CustomerUnmerged(Event):
-        """A merge was undone: ``absorbed_id``, its identities and what it brought are its own
-        again (orders, placed orders and coupons it brought; the points it brought)."""
-
-        absorbed_id: str
-        blind_indexes: list[str]
-        orders: list[str]
-        placed: list[str]
-        coupons: list[str]
-        points: int
-
-        def apply(self, customer: Customer) -> None:
-            customer.absorbed.pop(self.absorbed_id, None)
-            for blind in self.blind_indexes:
-                customer.identities.pop(blind, None)
-            for order_id in self.orders:
-                customer.orders.pop(order_id, None)
-            for order_id in self.placed:
-                customer.placed.pop(order_id, None)
-            for code in self.coupons:
-                customer.coupons.pop(code, None)
-            customer.points -= self.points
-
-    class UnmergedFrom(Event):
-        survivor_id: str
-
-        def apply(self, customer: Customer) -> None:
-            customer.merged_into = None
-
-    # -- growth -----------------------------------------------------------------
-    class ChannelCodeScanned(Fact):
-        state: str
-        channel: str
-
-    class Referred(Event):
-        """This customer was brought by ``inviter_id`` (裂变)."""
-
-        inviter_id: str
-        campaign_id: str
-
-        def apply(self, customer: Customer) -> None:
-            customer.referred_by = self.inviter_id
-            customer.referred_in = self.campaign_id
-            customer.referred_at = self.occurred_at
-
-    class ReferralBrought(Fact):
-        """This customer brought ``invitee_id``: spreading power."""
-
-        invitee_id: str
-        campaign_id: str
-
-    class OfficialAccountFollowed(Event):
-        account_id: str
-
-        def apply(self, customer: Customer) -> None:
-            customer.accounts.append(self.account_id)
-
-    class OfficialAccountUnfollowed(Event):
-        account_id: str
-
-        def apply(self, customer: Customer) -> None:
-            customer.accounts.remove(self.account_id)
-
-    class MemberRegistered(Event):
-        member_level: str
-
-        def apply(self, customer: Customer) -> None:
-            customer.member_level = self.member_level
-
-    # -- relationship with staff ------------------------------------------------
-    class FriendAdded(Event):
-        staff_id: str
-        channel: str
-        state: str | None
-        welcome_code: str | None
-
-        def apply(self, customer: Customer) -> None:
-            customer.friends[self.staff_id] = self.occurred_at
-
-    class HalfFriendAdded(Fact):
-        """The customer added the staff member, who has not accepted yet (WeCom)."""
-
-        staff_id: str
-        state: str | None
-        welcome_code: str | None
-
-    class FriendEdited(Fact):
-        """The staff member edited the contact's remark or description (no content kept)."""
-
-        staff_id: str
-
-    class FriendDeleted(Event):
-        staff_id: str
-        deleted_by: str
-
-        def apply(self, customer: Customer) -> None:
-            customer.friends.pop(self.staff_id, None)
-
-    class OwnerChanged(Event):
-        """The staff member in charge of the customer changed (``staff_id`` None: nobody).
-
-        ``reason``: ``first_friend`` (the first staff member to add the customer),
-        ``resignation`` / ``reassignment`` (a handover, 离职继承 / 在职继承, with its
-        ``handover_id``), ``merged`` (OneID: the absorbed customer's period ends, the
-        survivor inherits the owner if it had none) or ``unmerged`` (the owner returns).
-        """
-
-        previous_staff_id: str | None
-        staff_id: str | None
-        reason: str
-        handover_id: str | None
-
-        def apply(self, customer: Customer) -> None:
-            if self.reason == MERGED and self.staff_id is None:
-                customer.owner_before_merge = self.previous_staff_id
-            elif self.reason == UNMERGED:
-                customer.owner_before_merge = None
-            customer.owner = self.staff_id
-
-    class TransferFailed(Fact):
-        """A handover of this customer to ``staff_id`` failed (离职/在职继承)."""
-
-        staff_id: str
-        reason: str
-
-    class StaffMuted(Fact):
-        """The customer muted (blocked moments or messages of) the staff member."""
-
-        staff_id: str
-
-    class PersonalWeChatFriendAdded(Fact):
-        """The customer is a friend of the staff member's personal WeChat account (个微), as
-        reported by the brand's tooling (personal WeChat has no official API)."""
-
-        staff_id: str
-
-    class PersonalWeChatFriendDeleted(Fact):
-        """The customer is no longer a friend of the staff member's personal WeChat."""
-
-        staff_id: str
-
-    class DoNotDisturbSet(Event):
-        def apply(self, customer: Customer) -> None:
-            customer.dnd = True
-
-    class DoNotDisturbCleared(Event):
-        def apply(self, customer: Customer) -> None:
-            customer.dnd = False
-
-    class ConsentGiven(Event):
-        purpose: str
-        wording_version: str
-
-        def apply(self, customer: Customer) -> None:
-            customer.consents[self.purpose] = self.wording_version
-
-    class ConsentWithdrawn(Event):
-        purpose: str
-
-        def apply(self, customer: Customer) -> None:
-            customer.consents.pop(self.purpose, None)
-
-    # -- tags and groups ----------------------------------------------------------
-    class Tagged(Event):
-        """v2 added ``reason`` (why: ``manual``, ``rule:<id>``, ``wecom``…; v1 were manual)."""
-
-        class_version = 2
-
-        tag: str
-        reason: str
-
-        @staticmethod
-        def upcast_v1_v2(state: dict[str, Any]) -> None:
-            state["reason"] = "manual"
-
-        def apply(self, customer: Customer) -> None:
-            customer.tags.add(self.tag)
-
-    class Untagged(Event):
-        """v2 added ``reason``, as :class:`Tagged`."""
-
-        class_version = 2
-
-        tag: str
-        reason: str
-
-        @staticmethod
-        def upcast_v1_v2(state: dict[str, Any]) -> None:
-            state["reason"] = "manual"
-
-        def apply(self, customer: Customer) -> None:
-            customer.tags.discard(self.tag)
-
-    class GroupJoined(Event):
-        group_id: str
-
-        def apply(self, customer: Customer) -> None:
-            customer.groups.add(self.group_id)
-
-    class GroupLeft(Event):
-        group_id: str
-
-        def apply(self, customer: Customer) -> None:
-            customer.groups.discard(self.group_id)
-
-    # -- operation: interaction and content -----------------------------------------
-    class MessageReceived(Fact):
-        """A message from the customer to a staff member: kind and length only."""
-
-        staff_id: str
-        message_kind: str
-        text_length: int
-
-    class MessageSent(Fact):
-        staff_id: str
-        message_kind: str
-        text_length: int
-
-    class HolidayGreetingSent(Fact):
-        """The staff member sent the customer a holiday greeting (节日问候), e.g. ``spring_festival``."""
-
-        staff_id: str
-        occasion: str
-
-    class FollowUpRecorded(Fact):
-        """The staff member recorded a follow-up with the customer (跟进记录): ``call``, ``visit``…"""
-
-        staff_id: str
-        follow_up_kind: str
-
-    class ScriptUsed(Fact):
-        """A staff member used a chat script (话术) with this customer."""
-
-        staff_id: str
-        script_id: str
-        script_version: int | None
-
-    class SensitiveWordsFound(Fact):
-        """A staff message hit the sensitive-word lexicon: which terms, never the text.
-
-        The text is sealed in the vault under this customer's key, field ``message_ref``
-        (``message:<version of the MessageSent>``), for managers to review; erasing the
-        customer's key makes it unreadable. ``hits``: ``{category, term_id, term}`` each.
-        """
-
-        staff_id: str
-        message_kind: str
-        hits: list[dict[str, str]]
-        message_ref: str
-        lexicon_version: int
-
-    class ContentViewed(Fact):
-        """v2 added ``seconds`` (time on the content; unknown for v1), v3 ``topic``."""
-
-        class_version = 3
-
-        content_id: str
-        channel: str
-        seconds: int | None
-        topic: str | None
-
-        @staticmethod
-        def upcast_v1_v2(state: dict[str, Any]) -> None:
-            state["seconds"] = None
-
-        @staticmethod
-        def upcast_v2_v3(state: dict[str, Any]) -> None:
-            state["topic"] = None
-
-    class ContentForwarded(Fact):
-        content_id: str
-        channel: str
-
-    class ContentCommented(Fact):
-        content_id: str
-        channel: str
-        text_length: int
-
-    class ActivityJoined(Fact):
-        activity_id: str
-        activity_kind: str
-
-    class LiveStreamWatched(Fact):
-        stream_id: str
-        watch_seconds: int
-
-    class StoreVisited(Fact):
-        store_id: str
-
-    # -- conversion -------------------------------------------------------------------
-    class ProductViewed(Fact):
-        sku: str
-        channel: str
-
-    class AddedToCart(Fact):
-        sku: str
-        quantity: int
-
-    class CouponIssued(Event):
-        coupon_code: str
-        value_fen: int
-
-        def apply(self, customer: Customer) -> None:
-            customer.coupons[self.coupon_code] = False
-
-    class CouponRedeemed(Event):
-        coupon_code: str
-
-        def apply(self, customer: Customer) -> None:
-            customer.coupons[self.coupon_code] = True
-
-    class OrderPlaced(Event):
-        order_id: str
-        amount_fen: int
-        items: list[dict[str, Any]]
-        channel: str
-
-        def apply(self, customer: Customer) -> None:
-            customer.placed[self.order_id] = self.amount_fen
-
-    class OrderCancelled(Event):
-        order_id: str
-
-        def apply(self, customer: Customer) -> None:
-            customer.placed.pop(self.order_id, None)
-
-    class OrderPaid(Event):
-        order_id: str
-        amount_fen: int
-        items: list[dict[str, Any]]
-        channel: str
-
-        def apply(self, customer: Customer) -> None:
-            customer.placed.pop(self.order_id, None)
-            customer.orders[self.order_id] = [self.amount_fen, 0]
-
-    class OrderRefunded(Event):
-        order_id: str
-        amount_fen: int
-
-        def apply(self, customer: Customer) -> None:
-            customer.orders[self.order_id][1] += self.amount_fen
-
-    class PointsEarned(Event):
-        points: int
-        reason: str
-
-        def apply(self, customer: Customer) -> None:
-            customer.points += self.points
-
-    class PointsSpent(Event):
-        points: int
-        reason: str
-
-        def apply(self, customer: Customer) -> None:
-            customer.points -= self.points
-
-    # -- outbound outcomes ----------------------------------------------------------------
-    class WelcomeMessageSent(Fact):
-        staff_id: str
-        template_id: str
-        gateway_message_id: str
-
-    class WelcomeMessageFailed(Fact):
-        staff_id: str
-        reason: str
-
-    class CampaignMessageSent(Fact):
-        """A campaign message left for this customer (direct) or its WeCom task was created."""
-
-        campaign_id: str
-        step: int
-        variant_id: str
-        channel: str
-        gateway_message_id: str
-
-    class CampaignMessageDelivered(Fact):
-        """WeCom's final status of a mass-send message: ``sent``, ``not_friend``,
-        ``quota_exceeded`` (the month's maximum reached) or ``expired`` (never confirmed)."""
-
-        campaign_id: str
-        step: int
-        status: str
-
-    class CampaignMessageRead(Fact):
-        """The customer opened a campaign message (reported by the channel or the H5 page)."""
-
-        campaign_id: str
-
-    class CampaignLinkClicked(Fact):
-        campaign_id: str
-
-    class CampaignMessageFailed(Fact):
-        """A campaign message could not be sent: ``reason`` is machine-readable."""
-
-        campaign_id: str
-        step: int
-        channel: str
-        reason: str
-
-    class SopStepSent(Fact):
-        """A step of an SOP enrolment left for this customer (or its WeCom task was created)."""
-
-        sop_id: str
-        enrolment_id: str
-        step: int
-        variant_id: str
-        channel: str
-        gateway_message_id: str
-
-    class SopStepFailed(Fact):
-        """A step of an SOP enrolment could not be sent: ``reason`` is machine-readable."""
-
-        sop_id: str
-        enrolment_id: str
-        step: int
-        channel: str
-        reason: str
-
-    class SopStepSkipped(Fact):
-        """A step was not sent, on purpose: a restraint rule (``DO_NOT_DISTURB``,
-        ``CAP_DAY`` …), ``CONVERTED`` / ``OPTED_OUT`` seen at send time, or ``LATE``."""
-
-        sop_id: str
-        enrolment_id: str
-        step: int
-        reason: str
+    # -- its events, by subject: domain/customer_<subject>_events.py
+    IdentityLinked: TypeAlias = identity.IdentityLinked
+    PersonalDataRecorded: TypeAlias = identity.PersonalDataRecorded
+    CustomerMerged: TypeAlias = identity.CustomerMerged
+    MergedInto: TypeAlias = identity.MergedInto
+    CustomerUnmerged: TypeAlias = identity.CustomerUnmerged
+    UnmergedFrom: TypeAlias = identity.UnmergedFrom
+    ChannelCodeScanned: TypeAlias = relationship.ChannelCodeScanned
+    Referred: TypeAlias = relationship.Referred
+    ReferralBrought: TypeAlias = relationship.ReferralBrought
+    OfficialAccountFollowed: TypeAlias = relationship.OfficialAccountFollowed
+    OfficialAccountUnfollowed: TypeAlias = relationship.OfficialAccountUnfollowed
+    MemberRegistered: TypeAlias = relationship.MemberRegistered
+    FriendAdded: TypeAlias = relationship.FriendAdded
+    HalfFriendAdded: TypeAlias = relationship.HalfFriendAdded
+    FriendEdited: TypeAlias = relationship.FriendEdited
+    FriendDeleted: TypeAlias = relationship.FriendDeleted
+    OwnerChanged: TypeAlias = relationship.OwnerChanged
+    TransferFailed: TypeAlias = relationship.TransferFailed
+    StaffMuted: TypeAlias = relationship.StaffMuted
+    PersonalWeChatFriendAdded: TypeAlias = relationship.PersonalWeChatFriendAdded
+    PersonalWeChatFriendDeleted: TypeAlias = relationship.PersonalWeChatFriendDeleted
+    DoNotDisturbSet: TypeAlias = relationship.DoNotDisturbSet
+    DoNotDisturbCleared: TypeAlias = relationship.DoNotDisturbCleared
+    ConsentGiven: TypeAlias = relationship.ConsentGiven
+    ConsentWithdrawn: TypeAlias = relationship.ConsentWithdrawn
+    Tagged: TypeAlias = engagement.Tagged
+    Untagged: TypeAlias = engagement.Untagged
+    GroupJoined: TypeAlias = engagement.GroupJoined
+    GroupLeft: TypeAlias = engagement.GroupLeft
+    MessageReceived: TypeAlias = engagement.MessageReceived
+    MessageSent: TypeAlias = engagement.MessageSent
+    HolidayGreetingSent: TypeAlias = engagement.HolidayGreetingSent
+    FollowUpRecorded: TypeAlias = engagement.FollowUpRecorded
+    ScriptUsed: TypeAlias = engagement.ScriptUsed
+    SensitiveWordsFound: TypeAlias = engagement.SensitiveWordsFound
+    ContentViewed: TypeAlias = engagement.ContentViewed
+    ContentForwarded: TypeAlias = engagement.ContentForwarded
+    ContentCommented: TypeAlias = engagement.ContentCommented
+    ActivityJoined: TypeAlias = engagement.ActivityJoined
+    LiveStreamWatched: TypeAlias = engagement.LiveStreamWatched
+    StoreVisited: TypeAlias = engagement.StoreVisited
+    ProductViewed: TypeAlias = commerce.ProductViewed
+    AddedToCart: TypeAlias = commerce.AddedToCart
+    CouponIssued: TypeAlias = commerce.CouponIssued
+    CouponRedeemed: TypeAlias = commerce.CouponRedeemed
+    OrderPlaced: TypeAlias = commerce.OrderPlaced
+    OrderCancelled: TypeAlias = commerce.OrderCancelled
+    OrderPaid: TypeAlias = commerce.OrderPaid
+    OrderRefunded: TypeAlias = commerce.OrderRefunded
+    PointsEarned: TypeAlias = commerce.PointsEarned
+    PointsSpent: TypeAlias = commerce.PointsSpent
+    WelcomeMessageSent: TypeAlias = outreach.WelcomeMessageSent
+    WelcomeMessageFailed: TypeAlias = outreach.WelcomeMessageFailed
+    CampaignMessageSent: TypeAlias = outreach.CampaignMessageSent
+    CampaignMessageDelivered: TypeAlias = outreach.CampaignMessageDelivered
+    CampaignMessageRead: TypeAlias = outreach.CampaignMessageRead
+    CampaignLinkClicked: TypeAlias = outreach.CampaignLinkClicked
+    CampaignMessageFailed: TypeAlias = outreach.CampaignMessageFailed
+    SopStepSent: TypeAlias = outreach.SopStepSent
+    SopStepFailed: TypeAlias = outreach.SopStepFailed
+    SopStepSkipped: TypeAlias = outreach.SopStepSkipped
 
     @event(Registered)
     def __init__(self, first_channel: str, by: str, occurred_at: datetime) -> None:

@@ -87,3 +87,21 @@ def test_no_module_imports_itself_back_through_any_chain() -> None:
                 cycles.add((module, *chain))
     # Then there is no cycle anywhere
     assert not cycles, "\n".join(" -> ".join(c) for c in sorted(cycles))
+
+
+#: The packages that ship (tests and benchmarks excluded).
+SOURCE_PACKAGES = ("adapters", "api", "application", "domain", "fakes", "projections", "siyu",
+                   "workers")
+
+
+def test_no_source_module_outgrows_one_read() -> None:
+    """No module over 400 lines, and the median (package ``__init__`` files included) at
+    most 150: a module is read in one sitting, named for the one thing it holds."""
+    sizes = {str(p.relative_to(ROOT)): len(p.read_text().splitlines())
+             for package in SOURCE_PACKAGES for p in (ROOT / package).rglob("*.py")}
+    assert {name: n for name, n in sizes.items() if n > 400} == {}
+    ordered = sorted(sizes.values())
+    middle = len(ordered) // 2
+    median = (ordered[middle] if len(ordered) % 2
+              else (ordered[middle - 1] + ordered[middle]) / 2)
+    assert median <= 150, median
