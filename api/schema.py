@@ -24,6 +24,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, ExecutionResult, Info
 
+from api.activities import ActivityMutation, ActivityQuery
 from api.alerts import AlertMutation, AlertQuery
 from api.campaigns import CampaignMutation, CampaignQuery
 from api.context import Context
@@ -309,6 +310,7 @@ QUERIES: tuple[type, ...] = (
     ReferralQuery,
     CouponQuery,
     SopQuery,
+    ActivityQuery,
 )
 MUTATIONS: tuple[type, ...] = (
     CustomerMutation,
@@ -324,6 +326,7 @@ MUTATIONS: tuple[type, ...] = (
     ReferralMutation,
     CouponMutation,
     SopMutation,
+    ActivityMutation,
 )
 #: Subscriptions (graphql-transport-ws over WebSocket at /graphql), merged the same way.
 SUBSCRIPTIONS: tuple[type, ...] = (

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 from eventsourcing.persistence import ApplicationRecorder
 
+from application.activities import Activities
 from application.campaigns import Campaigns
 from application.chat_scripts import ChatScripts
 from application.customers import Customers
@@ -60,6 +61,7 @@ class Siyu(EventStore):
         self.campaigns = Campaigns(self)
         self.sops = Sops(self)
         self.chat_scripts = ChatScripts(self)
+        self.activities = Activities(self)
         # staff
         self.staff = StaffMembers(self)
         self.targets = Targets(self)

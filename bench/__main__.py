@@ -5,11 +5,21 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench import campaigns, leaderboard, oneid, referrals, segments, spine, staff, wecom
+from bench import (
+    activities,
+    campaigns,
+    leaderboard,
+    oneid,
+    referrals,
+    segments,
+    spine,
+    staff,
+    wecom,
+)
 
 BENCHMARKS = {**spine.BENCHMARKS, **oneid.BENCHMARKS, **wecom.BENCHMARKS,
               **segments.BENCHMARKS, **campaigns.BENCHMARKS, **staff.BENCHMARKS,
-              **leaderboard.BENCHMARKS, **referrals.BENCHMARKS}
+              **leaderboard.BENCHMARKS, **referrals.BENCHMARKS, **activities.BENCHMARKS}
 
 
 def main(argv: list[str] | None = None) -> int:

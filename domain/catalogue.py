@@ -14,6 +14,7 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate
 
+from domain.activity import Activity
 from domain.chat_script import ChatScript
 from domain.coupon import Coupon
 from domain.customer import Customer
@@ -167,7 +168,7 @@ def event_classes() -> list[type[Any]]:
     return [value for owner in (Customer, Staff, CustomerGroup, CorpTagLibrary, TagGroup,
                                   Lexicon, StaffAlert, ChatScript,
                                   DailyReport, WorkingHours, ReferralCampaign, InviteCode,
-                                  Coupon, MarketingTask)
+                                  Coupon, MarketingTask, Activity)
             for name, value in vars(owner).items()
             if isinstance(value, type) and issubclass(value, Aggregate.Event)
             and name not in ("Event", "Fact")  # (the aggregates' own base classes)

@@ -8,6 +8,7 @@ import threading
 from typing import Any
 
 from application.app import Siyu
+from projections.activities import ActivityView
 from projections.campaigns import CampaignView
 from projections.chat_scripts import ChatScriptView
 from projections.coupons import CouponLedgerView
@@ -33,7 +34,7 @@ def read_model_views() -> list[View]:
     return [CustomerProfileView(), StaffDirectoryView(), TagGroupView(), StaffAssignmentView(),
             CustomerOwnershipView(), CampaignView(), StaffPerformanceView(), StaffAlertView(),
             ChatScriptView(), DailyReportView(), TargetView(), ReferralProgressView(),
-            CouponLedgerView(), SopView(), MarketingTaskView()]
+            CouponLedgerView(), SopView(), MarketingTaskView(), ActivityView()]
 
 
 def prepare_read_models(app: Siyu) -> Tracker:

@@ -1,0 +1,115 @@
+"""Reads of ``activity`` and the attribution of ``customer_journey`` facts to an activity.
+
+The attribution (docs/activities.md, "Which events count") runs when the figures are
+read, on the activity's current plan:
+
+* **participants** — customers with, inside the period, a journey fact that names the
+  activity (``ACTIVITY_JOINED``), one of its linked campaigns (a message sent, read or
+  clicked), or a channel at or under one of its channels (``qr`` covers
+  ``qr:store-01``). A participant counts under the channel of their first such fact
+  (``campaign:<id>`` for a campaign, ``activity`` for a join without a channel);
+* **steps** — ``reach``: every participant; ``visit``, ``cart``, ``order`` (placed or
+  paid) and ``pay``: participants with such a fact inside the period. Visits are content
+  views, live streams, joining this activity, clicks on a linked campaign's link and
+  product views; with products, product views, carts and orders count only when they hold
+  one of them;
+* **money** — orders paid inside the period by participants (with products: holding one
+  of them): GMV is their paid amounts less every refund of those orders recorded so far.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from projections.reads import AsyncPool, Row, fetch_all, fetch_one
+
+_ACTIVITY = "SELECT * FROM activity "
+
+_ATTRIBUTED = """
+WITH a AS (
+    SELECT *, ARRAY(SELECT replace(replace(replace(c, '\\', '\\\\'), '%%', '\\%%'), '_', '\\_')
+                           || ':%%' FROM unnest(channels) c) AS under
+    FROM activity WHERE activity_id = %(id)s),
+f AS (
+    SELECT j.* FROM customer_journey j, a
+    WHERE j.occurred_at >= a.starts_at AND j.occurred_at < a.ends_at),
+entry AS (
+    SELECT f.customer_id, f.occurred_at, f.position,
+           CASE WHEN f.activity_ref = a.activity_id::text THEN coalesce(f.channel, 'activity')
+                WHEN f.campaign_id = ANY (a.campaign_ids) THEN 'campaign:' || f.campaign_id
+                ELSE f.channel END AS channel
+    FROM f, a
+    WHERE f.activity_ref = a.activity_id::text
+       OR f.campaign_id = ANY (a.campaign_ids)
+       OR f.channel = ANY (a.channels) OR f.channel LIKE ANY (a.under)),
+participant AS (
+    SELECT DISTINCT ON (customer_id) customer_id, occurred_at AS entered_at, channel
+    FROM entry ORDER BY customer_id, occurred_at, position),
+fact AS (
+    SELECT p.customer_id, p.channel, 'reach' AS step, p.entered_at AS at,
+           NULL::text AS order_id, NULL::bigint AS amount_fen
+    FROM participant p
+    UNION ALL
+    SELECT f.customer_id, p.channel, s.step, f.occurred_at, f.order_id, f.amount_fen
+    FROM f JOIN participant p USING (customer_id)
+    CROSS JOIN a
+    CROSS JOIN LATERAL (VALUES (f.step), (CASE WHEN f.step = 'pay' THEN 'order' END)) s (step)
+    WHERE s.step IS NOT NULL AND f.step IN ('visit', 'cart', 'order', 'pay')
+      AND CASE f.event_type
+            WHEN 'Customer.ActivityJoined' THEN f.activity_ref = a.activity_id::text
+            WHEN 'Customer.CampaignLinkClicked' THEN f.campaign_id = ANY (a.campaign_ids)
+            WHEN 'Customer.ContentViewed' THEN true
+            WHEN 'Customer.LiveStreamWatched' THEN true
+            ELSE cardinality(a.products) = 0 OR f.skus && a.products END),
+paid AS (
+    SELECT DISTINCT ON (customer_id, order_id) customer_id, channel, order_id, at, amount_fen
+    FROM fact WHERE step = 'pay' ORDER BY customer_id, order_id, at),
+money AS (
+    SELECT p.customer_id, p.channel, p.at, p.order_id,
+           p.amount_fen - coalesce((SELECT sum(r.amount_fen) FROM customer_journey r
+                                    WHERE r.customer_id = p.customer_id
+                                      AND r.order_id = p.order_id AND r.step = 'refund'), 0)
+               AS gmv_fen
+    FROM paid p)
+"""
+
+#: One statement, two parts: distinct customers per step, and buyers, orders and GMV —
+#: each overall, per channel and per business day (of the fact; of payment for money).
+_FIGURES = _ATTRIBUTED + """
+SELECT 'steps' AS part,
+       CASE WHEN GROUPING(channel) = 0 THEN 'channel'
+            WHEN GROUPING(day) = 0 THEN 'day' ELSE 'all' END AS slice,
+       coalesce(channel, day::text, '') AS key, step,
+       count(DISTINCT customer_id) AS customers, NULL::bigint AS buyers,
+       NULL::bigint AS orders, NULL::numeric AS gmv_fen
+FROM (SELECT *, (at AT TIME ZONE 'Asia/Shanghai')::date AS day FROM fact) x
+GROUP BY GROUPING SETS ((step), (step, channel), (step, day))
+UNION ALL
+SELECT 'money',
+       CASE WHEN GROUPING(channel) = 0 THEN 'channel'
+            WHEN GROUPING(day) = 0 THEN 'day' ELSE 'all' END,
+       coalesce(channel, day::text, ''), NULL,
+       NULL, count(DISTINCT customer_id), count(*), sum(gmv_fen)
+FROM (SELECT *, (at AT TIME ZONE 'Asia/Shanghai')::date AS day FROM money) x
+GROUP BY GROUPING SETS ((), (channel), (day))
+"""
+
+
+async def activity(pool: AsyncPool, activity_id: UUID) -> Row | None:
+    return await fetch_one(pool, _ACTIVITY + "WHERE activity_id = %s", (activity_id,))
+
+
+async def activities(pool: AsyncPool, *, include_cancelled: bool, before: int | None,
+                     limit: int) -> list[Row]:
+    """Activities, newest plan first, keyset-paginated on ``position``."""
+    return await fetch_all(
+        pool, _ACTIVITY + "WHERE (%s OR cancelled_at IS NULL) "
+        "AND (%s::bigint IS NULL OR position < %s) ORDER BY position DESC LIMIT %s",
+        (include_cancelled, before, before, limit))
+
+
+async def figures(pool: AsyncPool, activity_id: UUID) -> tuple[list[Row], list[Row]]:
+    """The attributed step counts and money of one activity (see the module)."""
+    rows = await fetch_all(pool, _FIGURES, {"id": activity_id})
+    return ([r for r in rows if r["part"] == "steps"],
+            [r for r in rows if r["part"] == "money"])

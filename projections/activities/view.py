@@ -1,0 +1,136 @@
+"""``activity`` (one row per activity, its current plan) and ``customer_journey`` (one row
+per customer event that belongs to a journey).
+
+:func:`journey_row` is the pure mapping from an event to its journey fact; facts are keyed
+by log position and inserted ``ON CONFLICT DO NOTHING``, so a replay adds nothing and a
+rebuild gives the same rows. Attribution to activities happens when the figures are read
+(:mod:`.queries`): an activity revised after the fact is judged on its current plan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import Application
+from psycopg import Cursor
+from psycopg.rows import DictRow
+from psycopg.types.json import Jsonb
+
+from domain.activity import Activity
+from domain.customer import Customer
+from projections.postgres_views import _dumps, fold_page
+
+VERSION = 1
+Row = dict[str, Any]
+
+#: The journey step each customer event stands for (docs/activities.md, "Journey facts").
+STEP_OF: dict[type[Any], str] = {
+    Customer.Registered: "touch", Customer.FriendAdded: "touch",
+    Customer.ChannelCodeScanned: "touch", Customer.CampaignMessageSent: "touch",
+    Customer.CampaignMessageRead: "touch",
+    Customer.ActivityJoined: "visit", Customer.ProductViewed: "visit",
+    Customer.ContentViewed: "visit", Customer.LiveStreamWatched: "visit",
+    Customer.CampaignLinkClicked: "visit",
+    Customer.AddedToCart: "cart", Customer.OrderPlaced: "order", Customer.OrderPaid: "pay",
+    Customer.OrderRefunded: "refund",
+}
+
+
+def _uuid(value: Any) -> UUID | None:
+    """A campaign id as reported: a malformed one is no campaign (never a stopped view)."""
+    try:
+        return UUID(str(value))
+    except ValueError:
+        return None
+
+
+def _skus(items: Any) -> list[str]:
+    return sorted({str(i["sku"]) for i in items if isinstance(i, dict) and "sku" in i})
+
+
+def journey_row(position: int, event: Any) -> Row | None:
+    """The journey fact ``event`` records, or None when it is not part of a journey."""
+    step = STEP_OF.get(type(event))
+    if step is None:
+        return None
+    row: Row = {"position": position, "customer_id": event.originator_id,
+                "occurred_at": event.occurred_at, "step": step,
+                "event_type": type(event).__qualname__, "channel": None, "campaign_id": None,
+                "activity_ref": None, "order_id": None, "amount_fen": None, "skus": []}
+    if isinstance(event, Customer.Registered):
+        row["channel"] = event.first_channel
+    elif isinstance(event, (Customer.CampaignMessageSent, Customer.CampaignMessageRead,
+                            Customer.CampaignLinkClicked)):
+        row["campaign_id"] = _uuid(event.campaign_id)
+    elif isinstance(event, Customer.ActivityJoined):
+        row["activity_ref"] = event.activity_id
+    elif isinstance(event, (Customer.ProductViewed, Customer.AddedToCart)):
+        row["skus"] = [event.sku]
+    elif isinstance(event, (Customer.OrderPlaced, Customer.OrderPaid)):
+        row.update(order_id=event.order_id, amount_fen=event.amount_fen,
+                   skus=_skus(event.items))
+    elif isinstance(event, Customer.OrderRefunded):
+        row.update(order_id=event.order_id, amount_fen=event.amount_fen)
+    if isinstance(event, (Customer.FriendAdded, Customer.ChannelCodeScanned,
+                          Customer.ProductViewed, Customer.ContentViewed, Customer.OrderPlaced,
+                          Customer.OrderPaid)):
+        row["channel"] = event.channel
+    return row
+
+
+def activity_row(row: Row | None, event: Any, position: int) -> Row | None:
+    if isinstance(event, Activity.Planned):
+        if row is not None:
+            return row
+        return {"activity_id": event.originator_id, "kind": event.kind, **_plan(event),
+                "planned_by": event.by, "planned_at": event.occurred_at, "revised_by": None,
+                "revised_at": None, "cancelled_at": None, "cancel_reason": None,
+                "position": position, "last_version": event.originator_version}
+    if row is None or event.originator_version <= row["last_version"]:
+        return row
+    row = dict(row, last_version=event.originator_version)
+    if isinstance(event, Activity.Revised):
+        row.update(_plan(event), revised_by=event.by, revised_at=event.occurred_at)
+    elif isinstance(event, Activity.Cancelled):
+        row.update(cancelled_at=event.occurred_at, cancel_reason=event.reason)
+    return row
+
+
+def _plan(event: Any) -> Row:
+    return {"name": event.name, "starts_at": event.starts_at, "ends_at": event.ends_at,
+            "channels": list(event.channels), "campaign_ids": list(event.campaign_ids),
+            "products": list(event.products), "steps": list(event.steps),
+            "target_gmv_fen": event.target_gmv_fen, "target_users": event.target_users,
+            "target_aov_fen": event.target_aov_fen}
+
+
+class ActivityView:
+    name = "activity"
+    version = VERSION
+    events = (Activity, *STEP_OF)
+
+    def bind(self, app: Application[Any]) -> None:
+        """Folds events only."""
+
+    def create(self, curs: Cursor[DictRow]) -> None:
+        curs.execute("SELECT pg_advisory_xact_lock(7368011)")
+        curs.execute((Path(__file__).parent / "activities.sql").read_text())
+
+    def drop(self, curs: Cursor[DictRow]) -> None:
+        curs.execute("DROP TABLE IF EXISTS activity, customer_journey CASCADE")
+
+    def clear(self, curs: Cursor[DictRow]) -> None:
+        curs.execute("TRUNCATE activity, customer_journey")
+
+    def apply_page(self, curs: Cursor[DictRow], events: Sequence[tuple[int, Any]]) -> None:
+        fold_page(curs, "activity", "activity_id", events,
+                  lambda e: isinstance(e, (Activity.Planned, Activity.Event)), activity_row)
+        facts = [r for r in (journey_row(n, e) for n, e in events) if r is not None]
+        if facts:
+            curs.execute(
+                "INSERT INTO customer_journey SELECT * FROM "
+                "jsonb_populate_recordset(null::customer_journey, %s) "
+                "ON CONFLICT (position) DO NOTHING", (Jsonb(facts, dumps=_dumps),))
