@@ -7,6 +7,7 @@ facts and the planning time. Rules, in order (the first that applies is the reas
 |---|---|
 | ``DO_NOT_DISTURB`` | the customer set do-not-disturb (a marketing opt-out, PIPL Art. 24) |
 | ``CONSENT_WITHDRAWN`` | the customer withdrew the ``marketing`` consent |
+| ``NO_ADDRESS`` | the customer has no identity the channel addresses (:data:`ADDRESS_NAMESPACES`) |
 | ``HOLDOUT`` | drawn into the campaign's random control group (kept for comparison) |
 | ``NOT_FRIEND`` | WeCom mass send, and no staff member is the customer's friend now |
 | ``CAP_DAY`` / ``CAP_WEEK`` / ``CAP_MONTH`` | the channel's cap per customer, across campaigns and SOPs |
@@ -31,8 +32,19 @@ from zoneinfo import ZoneInfo
 DEFAULT_TZ = "Asia/Shanghai"
 WECOM_MASS = "wecom_mass"
 CHANNELS = frozenset({WECOM_MASS, "mini_program", "sms"})
-REASONS = ("DO_NOT_DISTURB", "CONSENT_WITHDRAWN", "HOLDOUT", "NOT_FRIEND", "CAP_DAY",
+REASONS = ("DO_NOT_DISTURB", "CONSENT_WITHDRAWN", "NO_ADDRESS", "HOLDOUT", "NOT_FRIEND", "CAP_DAY",
            "CAP_WEEK", "CAP_MONTH", "WECOM_MONTHLY_QUOTA", "NO_VARIANT")
+
+#: The identity namespace (a prefix) each channel addresses a customer by: a WeCom external
+#: id for mass sends, a mini-program openid for subscribe messages, a phone for SMS. The
+#: sender reads the address (sealed in the vault) from the same identity.
+ADDRESS_NAMESPACES = {WECOM_MASS: "wecom_external:", "mini_program": "wx_openid:", "sms": "phone"}
+
+
+def addressable(channel: str, namespaces: Sequence[str]) -> bool:
+    """Whether a customer with identities in ``namespaces`` can be addressed on ``channel``."""
+    prefix = ADDRESS_NAMESPACES.get(channel)
+    return prefix is None or any(n.startswith(prefix) for n in namespaces)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +94,8 @@ class Recipient:
     friends: tuple[str, ...] = ()  # staff ids currently friends, the owner first
     contacts: Sequence[tuple[datetime, str]] = ()  # other campaigns' sends (planned or sent)
     tz: str = DEFAULT_TZ
+    #: The namespaces of the customer's identities; None: not known (not checked).
+    namespaces: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +138,8 @@ def decide(plan: Plan, policy: Policy, who: Recipient, now: datetime) -> Decisio
         return Decision(cid, False, "DO_NOT_DISTURB")
     if who.consent_withdrawn:
         return Decision(cid, False, "CONSENT_WITHDRAWN")
+    if who.namespaces is not None and not addressable(plan.channel, who.namespaces):
+        return Decision(cid, False, "NO_ADDRESS")
     if plan.holdout_percent and draw(plan.campaign_id, cid, "holdout") * 100 < plan.holdout_percent:
         return Decision(cid, False, "HOLDOUT")
     if plan.channel == WECOM_MASS and not who.friends:

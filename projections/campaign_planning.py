@@ -1,7 +1,8 @@
 """Planning a campaign: the audience at launch, through the restraint rules.
 
 Reads the segment's current members with the facts restraint needs (do-not-disturb,
-withdrawn consent, lifecycle, current friends with the owner first) and every customer's
+withdrawn consent, the namespaces of their identities (who can be addressed on the
+channel), lifecycle, current friends with the owner first) and every customer's
 other campaign sends (planned or sent) and SOP steps sent in the caps' windows
 (:func:`read_contacts`, shared with the SOP worker), then applies
 :func:`domain.restraint.decide` to each. The same function gives the dry run (nothing
@@ -27,6 +28,7 @@ CONTACT_WINDOW = timedelta(days=40)
 AUDIENCE = """
 SELECT m.customer_id, p.dnd, 'marketing' = ANY(p.consents_withdrawn) AS withdrawn,
        p.current_staff_ids, o.staff_id AS owner,
+       ARRAY(SELECT i->>'namespace' FROM jsonb_array_elements(p.identities) i) AS namespaces,
        siyu_lifecycle(p.ever_friend, p.current_staff_ids, p.last_interaction_at,
                       p.first_seen_at, p.order_count, %(at)s) AS lifecycle
 FROM segment_membership m
@@ -123,7 +125,8 @@ def plan_audience(conn: Connection[DictRow], plan: Plan, segment_id: UUID, polic
         who = Recipient(customer_id=r["customer_id"], lifecycle=r["lifecycle"], dnd=r["dnd"],
                         consent_withdrawn=bool(r["withdrawn"]),
                         friends=_friends(r["current_staff_ids"], r["owner"]),
-                        contacts=contacts.get(r["customer_id"], ()))
+                        contacts=contacts.get(r["customer_id"], ()),
+                        namespaces=tuple(r["namespaces"]))
         result.decisions.append(decide(plan, policy, who, now))
     return result
 

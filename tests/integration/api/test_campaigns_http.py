@@ -122,7 +122,7 @@ def test_cancelling_a_campaign_cancels_its_planned_sends(api: Api,
                                                          pg_app: Siyu) -> None:
     seed(api)
     segment_id = define(api, "buyers", {"ordered": {"atLeast": 1}})
-    campaign_id = draft(api, segment_id, channel="sms")
+    campaign_id = draft(api, segment_id)  # WeCom: the seeded buyers have external ids
     api.gql(LAUNCH, {"id": campaign_id}, as_="manager")
     body = api.gql("""mutation($id: ID!) { cancelCampaign(campaignId: $id, reason: "文案有误")
         { position } }""", {"id": campaign_id}, as_="manager")
