@@ -17,9 +17,9 @@ def plan(channel: str, holdout: int = 0) -> Plan:
     return Plan(CAMPAIGN, channel, (Variant("any"),), holdout)
 
 
-def who(namespaces: tuple[str, ...] | None, **fields: object) -> Recipient:
-    return Recipient(customer_id=uuid4(), lifecycle="ACTIVE", friends=("s1",),  # type: ignore[arg-type]
-                     namespaces=namespaces, **fields)
+def who(namespaces: tuple[str, ...] | None, *, dnd: bool = False) -> Recipient:
+    return Recipient(customer_id=uuid4(), lifecycle="ACTIVE", friends=("s1",), dnd=dnd,
+                     namespaces=namespaces)
 
 
 @pytest.mark.parametrize(("channel", "namespaces", "included"), [
