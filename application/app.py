@@ -18,6 +18,7 @@ from eventsourcing.persistence import ApplicationRecorder
 
 from application.activities import Activities
 from application.campaigns import Campaigns
+from application.channel_codes import ChannelCodes
 from application.chat_scripts import ChatScripts
 from application.customers import Customers
 from application.daily_reports import DailyReports
@@ -54,7 +55,8 @@ class Siyu(EventStore):
         self.identity = OneId(self)
         self.referrals = Referrals(self)
         self.supervision = Supervision(self)
-        self.ingestion = Ingestion(self, self.referrals, self.supervision)
+        self.channel_codes = ChannelCodes(self)
+        self.ingestion = Ingestion(self, self.referrals, self.supervision, self.channel_codes)
         self.tags = Tags(self)
         self.segments = Segments(self)
         # marketing

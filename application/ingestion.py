@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
+from application.channel_codes import ChannelCodes
 from application.identity import merge
 from application.referrals import Referrals
 from application.supervision import Supervision
@@ -52,10 +53,11 @@ class Ingestion:
     """Records batches of customer actions (callbacks, imports, the ingestion API)."""
 
     def __init__(self, store: EventStore, referrals: Referrals,
-                 supervision: Supervision) -> None:
+                 supervision: Supervision, channel_codes: ChannelCodes) -> None:
         self.store = store
         self.referrals = referrals
         self.supervision = supervision
+        self.channel_codes = channel_codes
 
     def record_batch(
         self, items: Sequence[EventItem], by: str, *, atomic: bool = False
@@ -74,6 +76,7 @@ class Ingestion:
                 parsed.append(parse_item(item, now))
             except DomainError as error:
                 parsed.append(error)
+        self._attribute_to_codes(items, parsed)
 
         def decide(unit: UnitOfWork[Customer]) -> BatchResult:
             return self._decide(items, parsed, by, unit, atomic)
@@ -81,6 +84,19 @@ class Ingestion:
         result, position = self.store.transact(Customer, decide)
         result.last_position = position
         return result
+
+    def _attribute_to_codes(self, items: Sequence[EventItem],
+                            parsed: Sequence[Command | DomainError]) -> None:
+        """An item whose ``state`` names one of our channel codes (a WeCom add through a
+        「联系我」 code) is recorded on the code's channel, whatever channel it reported."""
+        states = [i.state for i, c in zip(items, parsed, strict=True)
+                  if isinstance(c, Command) and i.state]
+        if not states:
+            return
+        channels = self.channel_codes.channels_for(s.strip() for s in states if s)
+        for item, command in zip(items, parsed, strict=True):
+            if isinstance(command, Command) and item.state and item.state.strip() in channels:
+                command.channel = channels[item.state.strip()]
 
     def _decide(
         self,
