@@ -36,7 +36,7 @@ def test_a_friend_add_through_a_codes_state_is_on_the_codes_channel(
     # Then the customer joined through the code's channel, and the add names the code
     customer_id = result.outcomes[0].customer_id
     assert customer_id is not None
-    customer = memory_app.repository.get(customer_id)
+    customer: Customer = memory_app.repository.get(customer_id)
     assert customer.first_channel == "qr:store-shanghai-01"
     added = [e for e in memory_app.events.get(customer_id)
              if isinstance(e, Customer.FriendAdded)]
@@ -49,7 +49,9 @@ def test_a_state_that_names_no_code_keeps_the_reported_channel(
     result = memory_app.ingestion.record_batch([
         EventItem("cb-2", "FRIEND_ADDED", ("wecom_external:ww1", "wmdef"), now,
                   channel="wecom", staff_id="s1", state="cc" + "0" * 24)], "service:wecom")
-    customer = memory_app.repository.get(result.outcomes[0].customer_id)
+    customer_id = result.outcomes[0].customer_id
+    assert customer_id is not None
+    customer: Customer = memory_app.repository.get(customer_id)
     assert customer.first_channel == "wecom"
 
 
