@@ -33,6 +33,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 from domain.campaign import check_variants
+from domain.channels import within_any
 from domain.customer import Customer
 from domain.errors import DomainError, InvalidInput
 from domain.restraint import CHANNELS
@@ -145,7 +146,8 @@ def matches(trigger: dict[str, Any], occurrence: Trigger) -> bool:
     if trigger["kind"] != occurrence.kind:
         return False
     if occurrence.kind == FRIEND_ADDED:
-        return ((not trigger["channels"] or occurrence.channel in trigger["channels"])
+        # channels nest (domain.channels): a filter "qr" matches "qr:store-shanghai-01"
+        return ((not trigger["channels"] or within_any(occurrence.channel, trigger["channels"]))
                 and (not trigger["staff_ids"] or occurrence.staff_id in trigger["staff_ids"]))
     return not trigger["group_ids"] or occurrence.group_id in trigger["group_ids"]
 

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
+from domain.channels import within
 from domain.segment_rules import Rule
 
 Row = dict[str, Any]
@@ -190,8 +191,9 @@ def _is_friend(row: Row, value: bool, at: datetime) -> Outcome:
 
 
 def _joined_via(row: Row, value: str, at: datetime) -> Outcome:
+    """Hierarchical (:mod:`domain.channels`): ``qr`` matches ``qr:store-shanghai-01``."""
     channels = {row["first_channel"]} | {r.get("channel") for r in row["staff_relations"]}
-    return value in channels, sorted(c for c in channels if c), None
+    return (any(within(c, value) for c in channels), sorted(c for c in channels if c), None)
 
 
 def _in_group(row: Row, value: str, at: datetime) -> Outcome:

@@ -77,9 +77,13 @@ class _Compiler:
         return f"(cardinality(p.current_staff_ids) > 0) = {self.param(value)}"
 
     def joinedVia(self, value: str) -> str:
-        channel = self.param(value)
-        return (f"(p.first_channel = {channel} OR p.staff_relations @> "
-                f"jsonb_build_array(jsonb_build_object('channel', {channel}::text)))")
+        # hierarchical (domain.channels): the channel itself, or one under it ("qr" + ":")
+        channel, under = self.param(value), self.param(value + ":")
+        return (f"(p.first_channel = {channel} OR starts_with(p.first_channel, {under}) "
+                f"OR p.staff_relations @> "
+                f"jsonb_build_array(jsonb_build_object('channel', {channel}::text)) "
+                f"OR EXISTS (SELECT 1 FROM jsonb_array_elements(p.staff_relations) r "
+                f"WHERE starts_with(r->>'channel', {under})))")
 
     def inGroup(self, value: str) -> str:
         return f"p.groups @> ARRAY[{self.param(value)}::text]"

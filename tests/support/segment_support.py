@@ -15,7 +15,7 @@ from projections.customer_profile import apply
 TAGS = ("vip", "宝妈", "价格敏感", "黑名单")
 STAFF = ("s0", "s1", "s2", "s3")
 GROUPS = ("grp0", "grp1", "grp2")
-CHANNELS = ("qr", "mall", "h5", "store")
+CHANNELS = ("qr", "mall", "h5", "store", "qr:store-shanghai-01")  # nested: qr matches it
 LEVELS = ("gold", "silver", "member")
 
 Row = dict[str, Any]
