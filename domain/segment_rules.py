@@ -17,7 +17,7 @@ with exactly one key per node, camelCase as in the GraphQL input:
 | ``referralsAtLeast`` | count | brought at least that many referrals (spreading power) |
 | ``friendOf`` | staff id | is currently a friend of that staff member |
 | ``isFriend`` | boolean | is (true) / is not (false) currently a friend of any staff member |
-| ``joinedVia`` | channel | was first seen through, or added a staff member through, that channel or one under it (``qr`` matches ``qr:store-shanghai-01``) |
+| ``joinedVia`` | channel | first seen or added a staff member through that channel or one under it |
 | ``inGroup`` | group id | is in that customer group |
 | ``rfm`` | ``{recencyAtLeast?, frequencyAtLeast?, monetaryAtLeast?}`` | has RFM scores ≥ each given one |
 | ``positioning`` | quadrant | is in that frequency x ticket quadrant |
