@@ -85,12 +85,12 @@ class ChannelCodes:
         return self._answer(code_id, lambda c: c.wecom_removed(BY_WECOM, occurred_at))
 
     # -- attribution (ingestion) -------------------------------------------------------
-    def for_state(self, state: str | None) -> ChannelCode | None:
-        """The code whose contact way carries ``state`` (None: no code of ours)."""
-        if not is_code_state(state):
+    def for_state(self, state: str | None, *, fresh: bool = False) -> ChannelCode | None:
+        """The code whose contact way carries ``state`` (None: no code of ours). Cached
+        reads suit attribution (a code's channel never changes); ``fresh`` for its text."""
+        if state is None or not is_code_state(state):
             return None
-        assert state is not None
-        return self.store.find(ChannelCode.create_id(state), ChannelCode)  # channel is fixed
+        return self.store.find(ChannelCode.create_id(state), ChannelCode, fresh=fresh)
 
     def channels_for(self, states: Iterable[str | None]) -> dict[str, str]:
         """state -> the code's channel, for the states that name one of our codes."""

@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 
 PENDING, SENT, FAILED = "pending", "sent", "failed"
 EXPIRED_BEFORE_DISPATCH = "expired before dispatch"
+#: WeCom ``send_welcome_msg``: a ``welcome_code`` may be used once, within 20 seconds of the
+#: add event (发送新客户欢迎语: "仅可在收到相关事件后20秒内调用"). Measured from the add's
+#: business time (the callback's ``CreateTime``).
+WELCOME_CODE_LIFETIME = timedelta(seconds=20)
 
 Row = dict[str, Any]
 
@@ -44,12 +48,15 @@ def outbox_key(customer_id: UUID, originator_version: int) -> str:
     return f"welcome:{customer_id}:{originator_version}"
 
 
-def outbox_row(event: Any, now: datetime, max_age: timedelta | None = None) -> Row | None:
+def outbox_row(event: Any, now: datetime, max_age: timedelta | None = None,
+               lifetime: timedelta = WELCOME_CODE_LIFETIME) -> Row | None:
     """The outbox row for an event, or None if it asks for no welcome message.
 
-    A ``FriendAdded`` recorded longer than ``max_age`` before ``now`` (a first
-    deployment over old history) is written as already failed: its code has
-    long expired and calling the gateway for it would only make noise.
+    A ``FriendAdded`` that happened more than the welcome code's lifetime
+    (:data:`WELCOME_CODE_LIFETIME`) before ``now`` — history imported or replayed, a
+    demo's month-old adds, a projection that was behind — or recorded longer than
+    ``max_age`` ago is written as already failed: its code has expired, and no
+    gateway call is made for it.
     """
     if not isinstance(event, Customer.FriendAdded) or not event.welcome_code:
         return None
@@ -63,8 +70,11 @@ def outbox_row(event: Any, now: datetime, max_age: timedelta | None = None) -> R
         "recorded_at": event.timestamp,
         "completed_at": None,
         "failure": None,
+        "state": event.state,
+        "occurred_at": event.occurred_at,
     }
-    if max_age is not None and event.timestamp < now - max_age:
+    expired = event.occurred_at < now - lifetime
+    if expired or (max_age is not None and event.timestamp < now - max_age):
         row.update(status=FAILED, completed_at=now, failure=EXPIRED_BEFORE_DISPATCH)
     return row
 
@@ -80,8 +90,10 @@ class WelcomeOutboxView:
     version = 1
 
     def __init__(self, *, max_age: timedelta | None = None,
+                 lifetime: timedelta = WELCOME_CODE_LIFETIME,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.max_age = max_age
+        self.lifetime = lifetime
         self.clock = clock
 
     def create(self, curs: Cursor[DictRow]) -> None:
@@ -89,7 +101,8 @@ class WelcomeOutboxView:
 
     def apply_page(self, curs: Cursor[DictRow], events: Sequence[tuple[int, Any]]) -> None:
         now = self.clock()
-        rows = [r for r in (outbox_row(e, now, self.max_age) for _, e in events) if r]
+        rows = [r for r in (outbox_row(e, now, self.max_age, self.lifetime) for _, e in events)
+                if r]
         if not rows:
             return
         queries.insert_rows(curs, rows)
@@ -118,6 +131,8 @@ class OutboxRow:
     answered_at: datetime | None
     gateway_message_id: str | None
     failure: str | None
+    state: str | None = None  # the contact way's state: which channel code, if any
+    occurred_at: datetime | None = None  # the add's business time (rows before v2: None)
 
     @classmethod
     def from_db(cls, row: DictRow) -> OutboxRow:

@@ -13,7 +13,16 @@ A message carries only the outbox key. Handling it:
 A crash anywhere repeats at most the step it interrupted: a repeated gateway call gets
 "already used" for a code that went through, and the outcome is recorded once per key.
 
-Templates hold no personal data (no names, no codes): one text per channel.
+**Never after the code's lifetime.** WeCom accepts a ``welcome_code`` within 20 seconds of
+the add (:data:`workers.outbox.WELCOME_CODE_LIFETIME`); past that, no call is made and the
+row fails ``welcome code expired`` (rows older than that when projected never get a
+message at all).
+
+**Which text.** The channel code the customer added through (the add's ``state``) gives
+its own welcome text (template id ``channel-code:<code id>:r<revision>``); otherwise the
+text of the most specific channel in ``templates`` the add's channel is within
+(:func:`domain.channels.most_specific`: ``qr`` covers ``qr:store-shanghai-01``), else
+``default``. Texts hold no personal data (no names, no codes).
 """
 
 from __future__ import annotations
@@ -21,7 +30,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dramatiq
@@ -29,7 +38,15 @@ import psycopg
 
 from adapters.wecom_client import OutboundGateway, Outcome
 from application.app import Siyu
-from workers.outbox import FAILED, PENDING, SENT, OutboxRow, OutboxStore
+from domain.channels import most_specific
+from workers.outbox import (
+    FAILED,
+    PENDING,
+    SENT,
+    WELCOME_CODE_LIFETIME,
+    OutboxRow,
+    OutboxStore,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +61,10 @@ class WelcomeTemplate:
 
 
 DEFAULT_CHANNEL = "default"
+WELCOME_CODE_EXPIRED = "welcome code expired"
 
-#: One welcome text per acquisition channel; ``default`` for any other channel.
+#: Welcome texts per acquisition channel (and every channel under it) when the channel code
+#: gives none; ``default`` for any other channel.
 #: (Chinese copy takes full-width punctuation, hence the RUF001 waivers.)
 TEMPLATES: Mapping[str, WelcomeTemplate] = {
     "qr": WelcomeTemplate(
@@ -61,8 +80,18 @@ TEMPLATES: Mapping[str, WelcomeTemplate] = {
 
 def choose_template(channel: str,
                     templates: Mapping[str, WelcomeTemplate] = TEMPLATES) -> WelcomeTemplate:
-    """The channel's template, else the ``default`` one."""
-    return templates.get(channel) or templates[DEFAULT_CHANNEL]
+    """The template of the most specific channel ``channel`` is within, else ``default``."""
+    found = most_specific(channel, [c for c in templates if c != DEFAULT_CHANNEL])
+    return templates[found] if found is not None else templates[DEFAULT_CHANNEL]
+
+
+def template_for(app: Siyu, row: OutboxRow,
+                 templates: Mapping[str, WelcomeTemplate] = TEMPLATES) -> WelcomeTemplate:
+    """The channel code's own text (read fresh: it may have changed), else the channel's."""
+    code = app.channel_codes.for_state(row.state, fresh=True)
+    if code is not None and code.welcome_text:
+        return WelcomeTemplate(f"channel-code:{code.id}:r{code.revision}", code.welcome_text)
+    return choose_template(row.channel, templates)
 
 
 class TransientSendError(Exception):
@@ -99,6 +128,7 @@ class WelcomeDeps:
     templates: Mapping[str, WelcomeTemplate] = field(default_factory=lambda: TEMPLATES)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    lifetime: timedelta = WELCOME_CODE_LIFETIME
 
 
 def send_welcome(deps: WelcomeDeps, key: str) -> None:
@@ -122,7 +152,9 @@ def _ask_gateway(deps: WelcomeDeps, row: OutboxRow) -> OutboxRow | None:
     if row.attempts >= deps.retry.max_attempts:
         # Attempts were spent by earlier deliveries that crashed or gave up: stop here.
         return _answer(deps, key, FAILED, None, f"gave up after {row.attempts} attempts")
-    template = choose_template(row.channel, deps.templates)
+    if row.occurred_at is not None and deps.clock() > row.occurred_at + deps.lifetime:
+        return _answer(deps, key, FAILED, None, WELCOME_CODE_EXPIRED)  # no call: WeCom refuses
+    template = template_for(deps.app, row, deps.templates)
     claimed = deps.store.begin_attempt(key, template.template_id)
     if claimed is None:  # answered concurrently, or completed meanwhile
         current = deps.store.get(key)

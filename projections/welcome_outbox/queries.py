@@ -14,7 +14,8 @@ Row = dict[str, Any]
 
 #: The columns a row is read with (``workers.outbox.OutboxRow``).
 COLUMNS = ("outbox_key", "customer_id", "staff_id", "channel", "welcome_code", "status",
-           "attempts", "template_id", "outcome", "answered_at", "gateway_message_id", "failure")
+           "attempts", "template_id", "outcome", "answered_at", "gateway_message_id", "failure",
+           "state", "occurred_at")
 _COLUMNS = ", ".join(COLUMNS)
 
 
@@ -28,9 +29,10 @@ def insert_rows(curs: Cursor[Any], rows: Sequence[Row]) -> None:
     columns = list(rows[0])
     curs.execute(
         "INSERT INTO welcome_outbox (outbox_key, customer_id, staff_id, channel, "
-        "welcome_code, status, recorded_at, completed_at, failure) "
+        "welcome_code, status, recorded_at, completed_at, failure, state, occurred_at) "
         "SELECT * FROM unnest(%s::text[], %s::uuid[], %s::text[], %s::text[], %s::text[], "
-        "%s::text[], %s::timestamptz[], %s::timestamptz[], %s::text[]) "
+        "%s::text[], %s::timestamptz[], %s::timestamptz[], %s::text[], %s::text[], "
+        "%s::timestamptz[]) "
         "ON CONFLICT (outbox_key) DO NOTHING",
         [[r[c] for r in rows] for c in columns],
     )

@@ -18,3 +18,7 @@ CREATE TABLE IF NOT EXISTS welcome_outbox (
 );
 CREATE INDEX IF NOT EXISTS welcome_outbox_pending_idx
     ON welcome_outbox (enqueued_at, recorded_at) WHERE status = 'pending';
+-- v2: the code's state (which channel code the add came through) and the add's business time
+-- (a WeCom welcome_code is valid for 20 seconds after it; no call is made after that)
+ALTER TABLE welcome_outbox ADD COLUMN IF NOT EXISTS state text;
+ALTER TABLE welcome_outbox ADD COLUMN IF NOT EXISTS occurred_at timestamptz;
