@@ -25,7 +25,9 @@ their control API under ``/fake/campaigns/…`` come from :mod:`fakes.campaign_r
 over ``FakeWeCom.campaigns`` (:class:`fakes.campaigns.FakeCampaigns`);
 ``GET /cgi-bin/token?grant_type=client_credential&appid=&secret=`` issues the mini-program
 tokens they accept (WeChat's shape: errcode 40013 / 40125 on a wrong app id / secret).
-``POST /fake/reset`` resets both halves.
+``POST /fake/reset`` resets both halves. The 「联系我」 contact ways (``add_contact_way`` …) come
+from :mod:`fakes.contact_ways`; a welcome code it issued for a simulated add is refused (40058)
+once older than 20 seconds, as WeCom documents.
 
 Run it with :func:`run_fake_wecom` (uvicorn in a background thread on 127.0.0.1).
 """
@@ -48,6 +50,8 @@ from starlette.routing import Route
 
 from fakes.campaign_routes import routes as campaign_routes
 from fakes.campaigns import FakeCampaigns
+from fakes.contact_ways import FakeContactWays
+from fakes.contact_ways import routes as contact_way_routes
 from fakes.sms import FakeSms
 from fakes.sms import routes as sms_routes
 
@@ -93,6 +97,7 @@ class FakeWeCom:
     app_secret: str = FAKE_APP_SECRET
     campaigns: FakeCampaigns = field(default_factory=FakeCampaigns)
     sms: FakeSms = field(default_factory=FakeSms)
+    contact_ways: FakeContactWays = field(default_factory=FakeContactWays)
     sent: list[SentWelcome] = field(default_factory=list)
     app_messages: list[SentAppMessage] = field(default_factory=list)
     send_calls: int = 0
@@ -118,6 +123,7 @@ class FakeWeCom:
             self.send_calls = self.token_calls = 0
         self.campaigns.reset()
         self.sms.reset()
+        self.contact_ways.reset()
 
     def sent_snapshot(self) -> list[SentWelcome]:
         with self._lock:
@@ -208,7 +214,8 @@ class FakeWeCom:
             text = body.get("text", {}).get("content") if isinstance(body, dict) else None
             if not isinstance(code, str) or not code or not isinstance(text, str):
                 return 200, {"errcode": 40058, "errmsg": "invalid Request Parameter"}
-            if code.startswith(("expired", "invalid")):
+            if code.startswith(("expired", "invalid")) or \
+                    self.contact_ways.welcome_code_expired(code):
                 return 200, {"errcode": 40058, "errmsg": "invalid welcome_code"}
             if code in self._used:
                 return 200, {"errcode": 41051, "errmsg": "externaluser has started chatting"}
@@ -273,6 +280,7 @@ def create_app(state: FakeWeCom) -> Starlette:
         Route("/cgi-bin/token", wechat_token),
         *campaign_routes(state.campaigns, state.token_error),
         *sms_routes(state.sms),
+        *contact_way_routes(state.contact_ways, state.token_error),
     ])
 
 

@@ -9,6 +9,7 @@ outside the tests and the benchmarks that knows the fakes (:mod:`fakes`).
 from __future__ import annotations
 
 from adapters.campaign_client import WeComCampaignGateway
+from adapters.contact_ways import WeComContactWays
 from adapters.sms_client import TencentSms
 from adapters.wecom_client import WeComGateway
 from fakes.campaigns import FakeCampaigns
@@ -31,6 +32,13 @@ def gateway_for(settings: Settings) -> WeComGateway:
     corp_id = settings.wecom_corp_id or FAKE_CORP_ID
     corp_secret = settings.wecom_corp_secret or FAKE_CORP_SECRET
     return WeComGateway(base, str(corp_id), str(corp_secret))
+
+
+def contact_ways_for(settings: Settings) -> WeComContactWays:
+    """The 「联系我」 contact-way client: ``WECOM_API_BASE``, else the local fake."""
+    base = settings.wecom_api_base or f"http://127.0.0.1:{settings.fake_gateway_port}"
+    return WeComContactWays(base, str(settings.wecom_corp_id or FAKE_CORP_ID),
+                            str(settings.wecom_corp_secret or FAKE_CORP_SECRET))
 
 
 def campaign_gateway_for(settings: Settings) -> WeComCampaignGateway:

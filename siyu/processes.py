@@ -10,6 +10,7 @@ from typing import Any
 from application.app import Siyu
 from projections.activities import ActivityView
 from projections.campaigns import CampaignView
+from projections.channel_codes.view import ChannelCodeView
 from projections.chat_scripts import ChatScriptView
 from projections.coupons import CouponLedgerView
 from projections.daily_report import DailyReportView
@@ -34,7 +35,8 @@ def read_model_views() -> list[View]:
     return [CustomerProfileView(), StaffDirectoryView(), TagGroupView(), StaffAssignmentView(),
             CustomerOwnershipView(), CampaignView(), StaffPerformanceView(), StaffAlertView(),
             ChatScriptView(), DailyReportView(), TargetView(), ReferralProgressView(),
-            CouponLedgerView(), SopView(), MarketingTaskView(), ActivityView()]
+            CouponLedgerView(), SopView(), MarketingTaskView(), ActivityView(),
+            ChannelCodeView()]
 
 
 def prepare_read_models(app: Siyu) -> Tracker:

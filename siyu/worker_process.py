@@ -101,6 +101,10 @@ def build_worker(settings: Settings, *, threads: int = 4,
                                staff_gateway, options),
         features.auto_tags(app, settings.database_url, options),
     ]
+    if campaigns:  # the processes that talk to WeCom's marketing APIs
+        contact_ways = gateways.contact_ways_for(settings)
+        closers.append(contact_ways.close)
+        parts.append(features.channel_codes(app, settings.database_url, contact_ways, options))
     if campaign_gateway is not None and campaign_store is not None:
         deps = features.campaign_deps(app, campaign_gateway, campaign_store, options)
         parts += [features.campaigns(app, broker, deps, options),

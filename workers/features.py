@@ -17,6 +17,7 @@ import dramatiq
 from eventsourcing.postgres import PostgresDatastore
 
 from adapters.campaign_gateway import CampaignGateway
+from adapters.contact_ways import ContactWayGateway
 from adapters.wecom_client import OutboundGateway, StaffMessageGateway
 from application.app import Siyu
 from projections.runner import BatchRunner, Tracker
@@ -31,6 +32,7 @@ from workers.auto_tag import AutoTagger
 from workers.campaign_sending import CampaignDeps, declare_campaign_actor
 from workers.campaign_store import CampaignStore
 from workers.campaigns import CampaignDispatcher, CampaignLauncher, MassSendSync
+from workers.channel_codes import ChannelCodeSync
 from workers.clock import ClockScheduler, declare_clock_actor
 from workers.confirmation_tasks import ConfirmationTasks
 from workers.daily_report import DailyReportScheduler, ReportDeps, ReportStore, declare_report_actor
@@ -174,3 +176,12 @@ def sops(broker: dramatiq.Broker, deps: CampaignDeps, options: WorkerOptions) ->
 def campaign_deps(app: Siyu, gateway: CampaignGateway, store: CampaignStore,
                   options: WorkerOptions) -> CampaignDeps:
     return CampaignDeps(app=app, store=store, gateway=gateway, rates=dict(options.campaign_rates))
+
+
+def channel_codes(app: Siyu, database_url: str, gateway: ContactWayGateway,
+                  options: WorkerOptions) -> Feature:
+    """Channel codes: tell WeCom (「联系我」) and give the codes' tags to who added through them."""
+    feature = Feature("channel-codes")
+    if options.produce:
+        feature.loops["channel-code-sync"] = ChannelCodeSync(app, database_url, gateway)
+    return feature
