@@ -55,7 +55,9 @@ class ContactWaySpec:
     skip_verify: bool
 
     def payload(self) -> dict[str, Any]:
-        return {"type": 1 if len(self.user_ids) == 1 else 2, "scene": 2, "style": 1,
+        # type 2 (多人) even for one member: update_contact_way cannot change the type, and a
+        # type 1 (单人) way can never be given a second member.
+        return {"type": 2, "scene": 2, "style": 1,
                 "remark": self.remark[:30], "skip_verify": self.skip_verify,
                 "state": self.state, "user": list(self.user_ids)}
 

@@ -20,6 +20,7 @@ from strawberry.types import Info
 from api.context import Context
 from api.read_models import Row
 from api.types import Lifecycle, Long, PageInfo, mask
+from domain.channel_code import ChannelCode, is_code_state
 from projections.segments.queries import SegmentReads
 from projections.segments.store import LIFECYCLE_SEGMENTS
 
@@ -47,6 +48,8 @@ class StaffRelation:
     deleted_by: FriendDeletedBy | None
     channel: str
     state: str | None
+    channel_code_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The channel code (渠道活码) the friend add came through.")
 
 
 @strawberry.enum(description="Positioning by purchase frequency x ticket size (docs/domain.md).")
@@ -219,6 +222,8 @@ class Customer:
                 deleted_by=FriendDeletedBy(r["deleted_by"]) if r["deleted_by"] else None,
                 channel=r["channel"],
                 state=r["state"],
+                channel_code_id=(strawberry.ID(str(ChannelCode.create_id(r["state"])))
+                                 if is_code_state(r["state"]) else None),
             )
             for r in self.row["staff_relations"]
         ]

@@ -27,6 +27,7 @@ from strawberry.types import ExecutionContext, ExecutionResult, Info
 from api.activities import ActivityMutation, ActivityQuery
 from api.alerts import AlertMutation, AlertQuery
 from api.campaigns import CampaignMutation, CampaignQuery
+from api.channel_codes import ChannelCodeMutation, ChannelCodeQuery
 from api.context import Context
 from api.coupons import CouponMutation, CouponQuery
 from api.customer_types import (
@@ -311,6 +312,7 @@ QUERIES: tuple[type, ...] = (
     CouponQuery,
     SopQuery,
     ActivityQuery,
+    ChannelCodeQuery,
 )
 MUTATIONS: tuple[type, ...] = (
     CustomerMutation,
@@ -327,6 +329,7 @@ MUTATIONS: tuple[type, ...] = (
     CouponMutation,
     SopMutation,
     ActivityMutation,
+    ChannelCodeMutation,
 )
 #: Subscriptions (graphql-transport-ws over WebSocket at /graphql), merged the same way.
 SUBSCRIPTIONS: tuple[type, ...] = (
