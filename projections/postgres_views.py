@@ -22,6 +22,7 @@ from domain.customer import Customer
 from domain.segment import Segment
 from domain.staff import Staff
 from projections import customer_profile
+from projections.schema_lock import serialise_ddl
 from projections.segments import store as segment_store
 from projections.segments.engine import Cause
 from projections.segments.store import SegmentPage
@@ -54,7 +55,7 @@ def schema_sql() -> str:
 
 def create_schema(curs: Cursor[DictRow]) -> None:
     # Serialise concurrent creators (several processes start at once).
-    curs.execute("SELECT pg_advisory_xact_lock(7368001)")
+    serialise_ddl(curs)
     curs.execute(schema_sql())
 
 

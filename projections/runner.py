@@ -33,7 +33,7 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
-from projections import quarantine
+from projections import quarantine, schema_lock
 from projections.bi_access import grant_bi_roles
 from projections.reads import TRANSIENT
 from projections.topics import topics_of_view
@@ -96,7 +96,8 @@ class Tracker:
     def __init__(self, datastore: PostgresDatastore) -> None:
         self.datastore = datastore
         self.recorder = PostgresTrackingRecorder(datastore, tracking_table_name=TRACKING_TABLE)
-        self.recorder.create_table()
+        with datastore.get_connection() as conn, schema_lock.held_on(conn):
+            self.recorder.create_table()  # the library's own transactions
 
     def position(self, name: str) -> int:
         return self.recorder.max_tracking_id(name) or 0
@@ -139,6 +140,7 @@ class BatchRunner:
         self.topics = topics_of_view(view)  # after every register_topic (done at import)
         view.bind(app)
         with tracker.datastore.transaction(commit=True) as curs:
+            schema_lock.serialise_ddl(curs)  # before any DDL: processes start together
             quarantine.create(curs)
             self._migrate(curs)
             view.create(curs)
@@ -146,7 +148,6 @@ class BatchRunner:
 
     def _migrate(self, curs: Cursor[DictRow]) -> None:
         """Drop the view's tables and tracking when their recorded version is not ours."""
-        curs.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key(f"migrate:{self.view.name}"),))
         curs.execute("CREATE TABLE IF NOT EXISTS siyu_read_model_version "
                      "(name text PRIMARY KEY, version integer NOT NULL)")
         curs.execute("SELECT version FROM siyu_read_model_version WHERE name = %s",

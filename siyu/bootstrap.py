@@ -7,6 +7,7 @@ from psycopg.conninfo import conninfo_to_dict
 from adapters.memory_recorder import SiyuMemoryRecorder
 from adapters.vault import AesGcmVault, derive_key
 from application.app import Siyu
+from projections import schema_lock
 
 RECORDER_TOPIC = "adapters.recorders:SiyuPostgresRecorder"
 
@@ -46,4 +47,7 @@ def build_application(database_url: str | None, secret: bytes, *, wait: int = 30
     key = derive_key(secret, "blind-index")
     if database_url is None:
         return Siyu(vault=vault, blind_key=key, recorder=SiyuMemoryRecorder())
-    return Siyu(postgres_env(database_url, wait=wait), vault=vault, blind_key=key)
+    # The event store creates its tables as it is built (CREATE_TABLE): not safe while
+    # another process does the same, so under the schema lock.
+    with schema_lock.held(database_url, connect_timeout=wait):
+        return Siyu(postgres_env(database_url, wait=wait), vault=vault, blind_key=key)

@@ -19,12 +19,15 @@ from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq_postgres import PostgresBroker, init
 
+from projections.schema_lock import serialise_ddl
+
 POSTGRES_SCHEMA = "dramatiq"
 
 
 def ensure_postgres_schema(database_url: str, schema: str = POSTGRES_SCHEMA) -> bool:
     """Create dramatiq-postgres' tables if missing (advisory-locked); True if created."""
     with psycopg.connect(database_url) as conn, conn.transaction(), conn.cursor() as curs:
+        serialise_ddl(curs)
         return bool(init(curs, schema))
 
 

@@ -13,6 +13,8 @@ from uuid import UUID
 
 from psycopg import Connection
 
+from projections.schema_lock import serialise_ddl
+
 Row = dict[str, Any]
 
 DUE = """
@@ -30,7 +32,7 @@ FOR UPDATE OF s SKIP LOCKED
 
 def create_tables(conn: Connection[Any]) -> None:
     """Create ``campaign_dispatch`` and ``siyu_rate_limit`` (concurrent creators wait)."""
-    conn.execute("SELECT pg_advisory_xact_lock(7368102)")
+    serialise_ddl(conn)
     conn.execute((Path(__file__).parent / "dispatch.sql").read_text())
 
 

@@ -19,6 +19,7 @@ from psycopg.rows import DictRow
 from domain.chat_script import ChatScript
 from domain.customer import Customer
 from projections.postgres_views import fold_page
+from projections.schema_lock import serialise_ddl
 
 Row = dict[str, Any]
 
@@ -52,7 +53,7 @@ class ChatScriptView:
         """Folds events only."""
 
     def create(self, curs: Cursor[DictRow]) -> None:
-        curs.execute("SELECT pg_advisory_xact_lock(7368005)")
+        serialise_ddl(curs)
         curs.execute((Path(__file__).parent / "chat_scripts.sql").read_text())
 
     def drop(self, curs: Cursor[DictRow]) -> None:

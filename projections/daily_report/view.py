@@ -27,6 +27,7 @@ from psycopg.rows import DictRow
 from domain.customer import Customer
 from domain.daily_report import MEASURES, DailyReport
 from projections.postgres_views import fold_page
+from projections.schema_lock import serialise_ddl
 
 SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
 Row = dict[str, Any]
@@ -90,7 +91,7 @@ class DailyReportView:
         """Folds events only."""
 
     def create(self, curs: Cursor[DictRow]) -> None:
-        curs.execute("SELECT pg_advisory_xact_lock(7368006)")
+        serialise_ddl(curs)
         curs.execute((Path(__file__).parent / "daily_report.sql").read_text())
 
     def drop(self, curs: Cursor[DictRow]) -> None:

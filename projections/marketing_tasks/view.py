@@ -20,6 +20,7 @@ from psycopg.rows import DictRow
 
 from domain.marketing_task import CANCELLED, COMPLETED, OPEN, MarketingTask
 from projections.postgres_views import fold_page
+from projections.schema_lock import serialise_ddl
 from projections.staff_performance import business_day
 
 Row = dict[str, Any]
@@ -69,7 +70,7 @@ class MarketingTaskView:
         """Folds events only."""
 
     def create(self, curs: Cursor[DictRow]) -> None:
-        curs.execute("SELECT pg_advisory_xact_lock(7368011)")
+        serialise_ddl(curs)
         curs.execute((Path(__file__).parent / "marketing_tasks.sql").read_text())
 
     def drop(self, curs: Cursor[DictRow]) -> None:

@@ -35,6 +35,7 @@ from psycopg.rows import DictRow
 from domain.customer import Customer
 from domain.staff import Staff
 from projections.postgres_views import upsert_rows
+from projections.schema_lock import serialise_ddl
 
 VERSION = 1
 
@@ -127,7 +128,7 @@ class _PeriodsView:
         """Folds events only: needs nothing from the application."""
 
     def create(self, curs: Cursor[DictRow]) -> None:
-        curs.execute("SELECT pg_advisory_xact_lock(7368002)")
+        serialise_ddl(curs)
         curs.execute(_sql(self.sql_file))
 
     def drop(self, curs: Cursor[DictRow]) -> None:

@@ -12,6 +12,8 @@ from uuid import UUID
 
 from psycopg import Connection
 
+from projections.schema_lock import serialise_ddl
+
 #: (namespace, hashtext(customer id)): one SOP decision per customer at a time
 CUSTOMER_LOCK = 7368104
 
@@ -51,7 +53,7 @@ ORDER BY s.customer_id, s.enrolment_id, s.step
 
 def create_tables(conn: Connection[Any]) -> None:
     """Create ``sop_dispatch`` and ``sop_contact_reservation`` (concurrent creators wait)."""
-    conn.execute("SELECT pg_advisory_xact_lock(7368103)")
+    serialise_ddl(conn)
     conn.execute((Path(__file__).parent / "dispatch.sql").read_text())
 
 

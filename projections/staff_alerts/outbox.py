@@ -13,6 +13,8 @@ from uuid import UUID
 from psycopg import Cursor
 from psycopg.types.json import Jsonb
 
+from projections.schema_lock import serialise_ddl
+
 Row = dict[str, Any]
 
 CANDIDATES_SQL = """
@@ -34,7 +36,7 @@ ON CONFLICT (alert_key) DO NOTHING
 
 
 def create_tables(curs: Cursor[Any]) -> None:
-    curs.execute("SELECT pg_advisory_xact_lock(7368003)")
+    serialise_ddl(curs)
     curs.execute((Path(__file__).parent / "outbox.sql").read_text())
 
 

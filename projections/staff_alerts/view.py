@@ -20,6 +20,7 @@ from psycopg.rows import DictRow
 from domain.lexicon import BUILT_IN_CATEGORIES, Lexicon
 from domain.staff_alert import ACKNOWLEDGED, OPEN, RESOLVED, StaffAlert
 from projections.postgres_views import fold_page, upsert_rows
+from projections.schema_lock import serialise_ddl
 
 Row = dict[str, Any]
 
@@ -69,7 +70,7 @@ class StaffAlertView:
         """Folds events only."""
 
     def create(self, curs: Cursor[DictRow]) -> None:
-        curs.execute("SELECT pg_advisory_xact_lock(7368004)")
+        serialise_ddl(curs)
         curs.execute(_sql())
 
     def drop(self, curs: Cursor[DictRow]) -> None:

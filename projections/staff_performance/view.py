@@ -51,6 +51,7 @@ from domain.working_time import SHANGHAI as SHANGHAI  # Asia/Shanghai business d
 from domain.working_time import business_day as business_day
 from projections.organisation import owner_at, ownership_periods
 from projections.postgres_views import _dumps, create_schema, upsert_rows
+from projections.schema_lock import serialise_ddl
 from projections.staff_performance.chats import apply_messages, apply_working_hours
 from projections.staff_performance.execution import (
     CAMPAIGN_EVENTS,
@@ -168,11 +169,10 @@ class StaffPerformanceView:
         """Folds events only: needs nothing from the application."""
 
     def create(self, curs: Cursor[DictRow]) -> None:
+        serialise_ddl(curs)
         create_schema(curs)  # customer_profile (the manager view reads it)
-        curs.execute("SELECT pg_advisory_xact_lock(7368002)")
         curs.execute((ORGANISATION / "organisation.sql").read_text())
         curs.execute((ORGANISATION / "customer_ownership.sql").read_text())
-        curs.execute("SELECT pg_advisory_xact_lock(7368005)")
         curs.execute(_sql())
 
     def drop(self, curs: Cursor[DictRow]) -> None:

@@ -10,6 +10,8 @@ from typing import Any
 
 from psycopg import Cursor
 
+from projections.schema_lock import serialise_ddl
+
 Row = dict[str, Any]
 
 #: The columns a row is read with (``workers.outbox.OutboxRow``).
@@ -20,7 +22,7 @@ _COLUMNS = ", ".join(COLUMNS)
 
 
 def create_table(curs: Cursor[Any]) -> None:
-    curs.execute("SELECT pg_advisory_xact_lock(7368002)")  # concurrent creators
+    serialise_ddl(curs)
     curs.execute((Path(__file__).parent / "welcome_outbox.sql").read_text())
 
 
