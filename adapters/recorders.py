@@ -9,12 +9,14 @@ whole transaction with ``IntegrityError`` and the application decides again.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
+import psycopg
 from eventsourcing import persistence
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
@@ -86,11 +88,37 @@ def _stale_retry(method: Callable[..., Any]) -> Callable[..., Any]:
 
 #: A failure faster than this was a stale connection, not an unreachable database.
 STALE_FAILURE_SECONDS = 0.5
+#: SQLSTATE of "prepared statement … does not exist".
+STALE_PREPARED = "26000"
+
+
+def _discarding_stale_prepared(get_connection: Callable[[], Any]) -> Callable[[], Any]:
+    """The datastore's ``get_connection``, closing a connection that used a prepared
+    statement the server does not have (so the pool replaces it). psycopg keeps such a
+    statement in its cache for good on an autocommit connection: every later use of it
+    on that connection would fail the same way. The error itself still propagates, and
+    the unit of work decides again."""
+
+    @contextlib.contextmanager
+    def connection() -> Iterator[Any]:
+        with get_connection() as conn:
+            try:
+                yield conn
+            except psycopg.Error as error:
+                if error.sqlstate == STALE_PREPARED:
+                    conn.close()
+                raise
+
+    return connection
 
 
 class SiyuPostgresRecorder(PostgresApplicationRecorder):
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"):
         super().__init__(datastore, events_table_name=events_table_name)
+        if not getattr(datastore, "discards_stale_prepared", False):
+            datastore.get_connection = _discarding_stale_prepared(  # type: ignore[method-assign]
+                datastore.get_connection)
+            datastore.discards_stale_prepared = True  # type: ignore[attr-defined]
         schema = Identifier(datastore.schema)
         for statement in SIDE_TABLES_DDL.split(";"):
             if statement.strip():
@@ -182,16 +210,21 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
 
         The library sends one array of a composite type in text form; quoting
         and escaping it took a fifth of the ingestion time. Same table lock,
-        same NOTIFY, same RETURNING order.
+        same NOTIFY, same RETURNING order. Nothing in the write pipeline is a
+        prepared statement: when a unique violation aborts a pipeline, a statement
+        prepared in it could stay in psycopg's cache while the server never had it,
+        and the pooled connection then answered "prepared statement … does not
+        exist" to later writes (planning these statements costs microseconds).
         """
-        self._lock_table(curs)
+        for lock_statement in self.lock_table_statements:
+            curs.execute(lock_statement, prepare=False)
         self._notify_channel(curs)
         curs.execute(self._insert_binary, (
             [e.originator_id for e in stored_events],
             [e.originator_version for e in stored_events],
             [e.topic for e in stored_events],
             [e.state for e in stored_events],
-        ), prepare=True)
+        ), prepare=False)
 
     def _insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -207,38 +240,39 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
         super()._insert_events(curs, stored_events, **kwargs)
 
     def _write_side(self, curs: Cursor[DictRow], writes: SideWrites) -> None:
+        def run(statement: Any, params: Sequence[Any]) -> None:
+            curs.execute(statement, params, prepare=False)  # never prepared: see above
+
         if writes.identities:
             blinds, namespaces, owners = zip(*writes.identities, strict=True)
-            curs.execute(self._insert_identities, (list(blinds), list(namespaces), list(owners)))
+            run(self._insert_identities, (list(blinds), list(namespaces), list(owners)))
         if writes.event_keys:
             keys, customers = zip(*writes.event_keys, strict=True)
-            curs.execute(self._insert_event_keys, (list(keys), list(customers)))
+            run(self._insert_event_keys, (list(keys), list(customers)))
         if writes.keys:
-            curs.execute(self._insert_keys, ([k.subject_id for k in writes.keys],
-                                             [k.wrapped for k in writes.keys]))
+            run(self._insert_keys, ([k.subject_id for k in writes.keys],
+                                    [k.wrapped for k in writes.keys]))
         if writes.sealed:
             latest = {(s.subject_id, s.field): s.ciphertext for s in writes.sealed}
             subjects, fields = zip(*latest, strict=True)
-            curs.execute(self._upsert_sealed, (list(subjects), list(fields),
-                                               list(latest.values())))
+            run(self._upsert_sealed, (list(subjects), list(fields), list(latest.values())))
         if writes.reowned:
             blinds, owners = zip(*writes.reowned, strict=True)
-            curs.execute(self._reown, (list(blinds), list(owners)))
+            run(self._reown, (list(blinds), list(owners)))
         if writes.unmerges:
-            curs.execute(self._delete_merges, (list(writes.unmerges),))
+            run(self._delete_merges, (list(writes.unmerges),))
         if writes.merges:
             absorbed, survivors = zip(*writes.merges, strict=True)
-            curs.execute(self._insert_merges, (list(absorbed), list(survivors)))
+            run(self._insert_merges, (list(absorbed), list(survivors)))
         if writes.tag_releases:
             tags, groups = zip(*writes.tag_releases, strict=True)
-            curs.execute(self._delete_claims, (list(tags), list(groups)))
+            run(self._delete_claims, (list(tags), list(groups)))
         if writes.archived_groups:
-            curs.execute(self._archive_claims, (list(writes.archived_groups),))
+            run(self._archive_claims, (list(writes.archived_groups),))
         if writes.tag_claims:  # a tag claimed by another live group: IntegrityError
             claims = writes.tag_claims
-            curs.execute(self._insert_claims, ([c.tag for c in claims],
-                                               [c.group_id for c in claims],
-                                               [c.exclusive for c in claims]))
+            run(self._insert_claims, ([c.tag for c in claims], [c.group_id for c in claims],
+                                      [c.exclusive for c in claims]))
 
     # -- look-ups ---------------------------------------------------------------
     def _select_map(self, statement: Any, values: Sequence[Any]) -> dict[Any, Any]:

@@ -9,14 +9,20 @@ the events.
 A stale cache (another process appended to the same stream) shows up as a
 uniqueness conflict at commit (``IntegrityError``): the unit's aggregates are
 then evicted and the command is decided again from the store, after a short
-jittered pause, a bounded number of times. Because client event ids are
-committed with the events, a retried batch after an ambiguous commit reports
-the already stored items as duplicates instead of storing them twice.
+jittered pause, a bounded number of times. So does a pooled connection whose
+prepared statements the server no longer has ("prepared statement … does not
+exist": psycopg forgets the statement when the server says so, and the next
+attempt prepares it again). A conflict that outlasts every attempt is a typed
+:class:`WriteConflict` (``WRITE_CONFLICT``, retry later), never an unexpected
+error. Because client event ids are committed with the events, a retried batch
+after an ambiguous commit reports the already stored items as duplicates instead
+of storing them twice.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import random
 import threading
 import time
@@ -37,6 +43,7 @@ from eventsourcing.persistence import (
     ApplicationRecorder,
     IntegrityError,
     JSONTranscoder,
+    ProgrammingError,
     Recording,
     Transcoder,
     Transcoding,
@@ -44,6 +51,7 @@ from eventsourcing.persistence import (
 
 from domain.campaign import Campaign
 from domain.customer import Customer
+from domain.errors import DomainError
 from domain.ports import IngestIndex, SealedValue, SideWrites, TagIndex, Vault, WrappedKey
 from domain.referral import ReferralCampaign
 from domain.segment import Segment
@@ -64,6 +72,29 @@ BACKOFF_MAX = 0.05
 PREFETCH_LONGEST = 100
 
 sleep = time.sleep  # a test replaces it to observe the backoff
+log = logging.getLogger(__name__)
+#: SQLSTATE of "prepared statement … does not exist".
+STALE_PREPARED = "26000"
+
+
+class WriteConflict(DomainError, IntegrityError):
+    """Other writers kept changing the same records through every attempt: nothing
+    was stored; retry later. (An ``IntegrityError`` too, for callers that tell a
+    concurrent duplicate from a conflict.)"""
+
+    code = "WRITE_CONFLICT"
+
+
+def is_stale_prepared(error: BaseException) -> bool:
+    """A pooled connection used a prepared statement the server does not have."""
+    seen = 0
+    current: BaseException | None = error
+    while current is not None and seen < 5:
+        if getattr(current, "sqlstate", None) == STALE_PREPARED:
+            return True
+        current = current.__cause__ or current.__context__
+        seen += 1
+    return False
 
 
 def backoff(attempt: int) -> float:
@@ -192,9 +223,10 @@ class EventStore(Application[UUID]):
         """Decide against cached aggregates and save the unit once: ``decide``'s result and
         the log position of the last event saved (None: nothing recorded).
 
-        On a storage conflict the unit's aggregates are evicted and ``decide`` runs
-        again on a new unit, after a short jittered pause, up to ``attempts`` times in
-        all; any other error evicts them too and propagates.
+        On a storage conflict (or a stale prepared statement) the unit's aggregates are
+        evicted and ``decide`` runs again on a new unit, after a short jittered pause,
+        up to ``attempts`` times in all, then :class:`WriteConflict` is raised; any other
+        error evicts them too and propagates.
         """
         for attempt in range(1, attempts + 1):
             with self.write_lock:
@@ -208,10 +240,21 @@ class EventStore(Application[UUID]):
                         return result, None
                     recordings = self.save(*unit.aggregates.values(), side_writes=unit.writes)
                     return result, max((r.notification.id for r in recordings), default=None)
-                except IntegrityError:
+                except IntegrityError as error:
                     self.evict(unit.aggregates)
                     if attempt == attempts:
+                        if attempts == 1 or isinstance(error, WriteConflict):
+                            raise  # the caller tells a duplicate from a conflict
+                        raise WriteConflict("other writers changed the same records; "
+                                            "nothing was stored, retry") from error
+                except ProgrammingError as error:
+                    self.evict(unit.aggregates)
+                    if not is_stale_prepared(error):
                         raise
+                    log.warning("a pooled connection lost its prepared statements; retrying")
+                    if attempt == attempts:
+                        raise WriteConflict("the write could not be completed; nothing was "
+                                            "stored, retry") from error
                 except BaseException:
                     self.evict(unit.aggregates)
                     raise
