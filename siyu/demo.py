@@ -22,9 +22,11 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from application.app import Siyu
 from domain.ingestion import EventItem, OrderItem
+from domain.lexicon import LEXICON_ID, Lexicon
 from domain.segment import SegmentAlreadyDefined
 from domain.sop import SopAlreadyDefined
 from domain.staff import Staff
+from domain.working_hours import WORKING_HOURS_ID, WorkingHours
 from domain.working_time import WEEKDAYS
 from projections.topics import stored_topics
 from siyu import demo_staff
@@ -85,9 +87,13 @@ class DemoResult:
     friendly_staff: UUID | None
 
 
-def _hired_staff(app: Siyu) -> list[tuple[UUID, str]]:
-    """Staff hired by an earlier run, oldest first (the demo hires once)."""
-    found: list[tuple[UUID, str]] = []
+#: The demo hires its staff this long before its "now" (the anchor of every later run).
+HIRED_BEFORE = timedelta(days=90)
+
+
+def _hired_staff(app: Siyu) -> dict[str, tuple[UUID, datetime]]:
+    """Demo staff hired by an earlier run, by WeCom UserID: (id, business time of hire)."""
+    found: dict[str, tuple[UUID, datetime]] = {}
     start = 0
     while True:
         page = app.recorder.select_notifications(start=start, limit=5000, inclusive_of_start=False,
@@ -96,20 +102,29 @@ def _hired_staff(app: Siyu) -> list[tuple[UUID, str]]:
             return found
         for notification in page:
             event = app.mapper.to_domain_event(notification)
-            found.append((event.originator_id, event.role))  # type: ignore[attr-defined]
+            user = getattr(event, "wecom_user_id", None)
+            if isinstance(user, str) and user.startswith("demo-staff-"):
+                found.setdefault(user, (event.originator_id, event.occurred_at))  # type: ignore[attr-defined]
         start = page[-1].id
 
 
-def _hire(app: Siyu, rng: random.Random, now: datetime) -> list[tuple[UUID, str]]:
-    staff = _hired_staff(app)
-    if staff:
-        return staff
-    hired_at = now - timedelta(days=90)
+def _hire(app: Siyu, rng: random.Random, now: datetime
+          ) -> tuple[list[tuple[UUID, str]], datetime]:
+    """The demo staff (hired once each, by their WeCom UserID) and the demo's "now": the
+    first run's, so that every later run generates the very same data (nothing new)."""
+    hired = _hired_staff(app)
+    if hired:
+        now = min(at for _, at in hired.values()) + HIRED_BEFORE
+    staff: list[tuple[UUID, str]] = []
     for n, (role, department) in enumerate(STAFF_PLAN):
-        name = rng.choice(SURNAMES) + rng.choice(GIVEN)
-        staff.append((app.staff.hire(role, department, name, "system:demo", hired_at,
-                                     wecom_user_id=f"demo-staff-{n:02d}"), role))
-    return staff
+        name = rng.choice(SURNAMES) + rng.choice(GIVEN)  # drawn on every run: stays in step
+        user = f"demo-staff-{n:02d}"
+        if user in hired:
+            staff.append((hired[user][0], role))
+            continue
+        staff.append((app.staff.hire(role, department, name, "system:demo", now - HIRED_BEFORE,
+                                     wecom_user_id=user), role))
+    return staff, now
 
 
 def _customer_events(n: int, rng: random.Random, now: datetime, front: list[UUID],
@@ -252,15 +267,20 @@ def _engagement(n: int, rng: random.Random, now: datetime, first: datetime,
 
 def load(app: Siyu, *, customers: int = 2000, seed: int = 2026,
          now: datetime | None = None, batch: int = 1000) -> DemoResult:
+    """Record the demo month, once: a later run (a restart) takes the first run's "now"
+    (from the staff it hired), generates the same items under the same ids and records
+    nothing; settings a manager may change since (working hours, lexicon, targets) are
+    only ever set where none exist, so a restart never reverts them."""
     rng = random.Random(seed)
-    now = now or datetime.now(UTC)
     started = time.perf_counter()
-    staff = _hire(app, random.Random(seed + 1), now)
-    # Service hours 09:00-21:00 every day, in force before the demo month (a no-op on re-runs)
-    app.working_hours.set({day: [("09:00", "21:00")] for day in WEEKDAYS}, "service:demo",
-                          now - timedelta(days=31))
+    staff, now = _hire(app, random.Random(seed + 1), now or datetime.now(UTC))
+    if app.find(WORKING_HOURS_ID, WorkingHours, fresh=True) is None:
+        # Service hours 09:00-21:00 every day, in force before the demo month
+        app.working_hours.set({day: [("09:00", "21:00")] for day in WEEKDAYS}, "service:demo",
+                              now - timedelta(days=31))
     front = [sid for sid, role in staff if role in ("sales", "service", "chief_chat_officer")]
-    demo_staff.lexicon(app, now)
+    if app.find(LEXICON_ID, Lexicon, fresh=True) is None:
+        demo_staff.lexicon(app, now)
     items: list[EventItem] = []
     inviters: list[tuple[str, str]] = []
     for n in range(customers):

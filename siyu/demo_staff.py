@@ -17,6 +17,7 @@ from uuid import UUID
 
 from application.app import Siyu
 from domain.items import EventItem
+from domain.target import Target, period_start
 from domain.working_time import SHANGHAI
 
 BY = "system:demo"
@@ -113,10 +114,16 @@ def execution(app: Siyu, rng: random.Random, now: datetime,
 
 
 def targets(app: Siyu, now: datetime, front: Sequence[UUID]) -> None:
-    """This month's targets: GMV and new friends per member, GMV for the front office."""
+    """This month's targets: GMV and new friends per member, GMV for the front office.
+
+    Each is defined only if absent: one a manager revised since stays as they left it."""
     today = now.astimezone(SHANGHAI).date()
     at = now - timedelta(days=now.astimezone(SHANGHAI).day - 1)
-    for member in front:
-        app.targets.set("staff", str(member), "month", today, "gmv_fen", 1_500_000, BY, at)
-        app.targets.set("staff", str(member), "month", today, "friends_new", 60, BY, at)
-    app.targets.set("department", "front_office", "month", today, "gmv_fen", 20_000_000, BY, at)
+    month = period_start("month", today).isoformat()
+    wanted = [("staff", str(member), kpi, value) for member in front
+              for kpi, value in (("gmv_fen", 1_500_000), ("friends_new", 60))]
+    wanted.append(("department", "front_office", "gmv_fen", 20_000_000))
+    for scope, subject, kpi, value in wanted:
+        if app.find(Target.create_id(scope, subject, "month", month, kpi), Target,
+                    fresh=True) is None:
+            app.targets.set(scope, subject, "month", today, kpi, value, BY, at)
