@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import Principal
 from api.context import Context, Services
+from api.observability import OPERATION_KEY
 from api.unavailable import RETRY_AFTER, UNAVAILABLE
 
 MAX_BODY = 8 * 1024 * 1024
@@ -112,6 +113,7 @@ class JsonPostGraphQL:
             await _respond(send, 400, _error(
                 "variables must be an object and operationName a string", "BAD_REQUEST"))
             return
+        scope[OPERATION_KEY] = operation  # for the request metrics (api.observability)
         principal: Principal = scope["state"]["principal"]
         context = Context(principal=principal, services=self.services())
         result = await self.schema.execute(query, variable_values=variables,

@@ -11,8 +11,13 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from psycopg.conninfo import make_conninfo
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from adapters.tokens import ensure_token_table, resolve_token
 from adapters.vault import AesGcmVault, derive_key
@@ -22,11 +27,14 @@ from api.batcher import WriteBatcher
 from api.context import Services
 from api.leaderboard import compute as compute_leaderboard
 from api.live import LeaderboardHub
+from api.observability import RequestTimer
 from api.read_models import ReadModels, open_pool
 from api.unavailable import DATABASE_WAIT
 from api.wecom_crypto import WeComCrypto
 from siyu.bootstrap import build_application
-from siyu.processes import prepare_read_models
+from siyu.health import readiness
+from siyu.metrics import DatabaseCollector, RequestMetrics
+from siyu.processes import prepare_read_models, read_model_views
 from siyu.settings import Settings
 
 
@@ -60,21 +68,44 @@ def create_app(settings: Settings) -> Starlette:
             chat_timeout_seconds=settings.chat_timeout_minutes * 60,
         )
         holder["resolver"] = CachedResolver(token_lookup(database_url))
+        datastore = app.factory.datastore  # type: ignore[attr-defined]
+        collector = DatabaseCollector(datastore.get_connection,
+                                      pools={"events": datastore.pool, "reads": pool})
+        registry.register(collector)
+        holder["connect"] = datastore.get_connection
         settle_garbage_collector()
         try:
             yield
         finally:
+            registry.unregister(collector)
             await hub.stop()
             await batcher.stop()
             await pool.close()
             app.close()
 
+    registry = CollectorRegistry(auto_describe=False)
+    requests = RequestMetrics(registry)
     crypto = None
     if settings.wecom_token and settings.wecom_encoding_aes_key and settings.wecom_corp_id:
         crypto = WeComCrypto(settings.wecom_token, settings.wecom_encoding_aes_key,
                              settings.wecom_corp_id)
-    return asgi_app(lambda: holder["services"], lambda: holder["resolver"],
-                    lifespan=lifespan, debug=settings.debug, wecom_crypto=crypto)
+    api = asgi_app(lambda: holder["services"], lambda: holder["resolver"],
+                   lifespan=lifespan, debug=settings.debug, wecom_crypto=crypto)
+    api.add_middleware(RequestTimer, observe=requests.observe)
+    names = [view.name for view in read_model_views()]
+
+    async def metrics(_: Request) -> Response:
+        body = await run_in_threadpool(generate_latest, registry)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+    async def ready(_: Request) -> JSONResponse:
+        ok, found = await run_in_threadpool(readiness, holder["connect"], names,
+                                            settings.ready_max_lag)
+        return JSONResponse({"status": "ready" if ok else "not ready", **found},
+                            status_code=200 if ok else 503)
+
+    api.router.routes.extend([Route("/metrics", metrics), Route("/readyz", ready)])
+    return api
 
 
 def serve(settings: Settings) -> None:
@@ -82,8 +113,9 @@ def serve(settings: Settings) -> None:
     import uvicorn
 
     # No access log: URLs of GET queries can carry personal data in their variables.
+    # log_config=None: uvicorn's lines go through the process's (JSON) log handler.
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                log_level="info", access_log=False)
+                log_level="info", access_log=False, log_config=None)
 
 
 def token_lookup(database_url: str) -> Callable[[str], Principal | None]:

@@ -32,9 +32,12 @@ from siyu.settings import Settings, SettingsError, from_env
 log = logging.getLogger("siyu")
 
 
-def _configure_logging() -> None:
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def _configure_logging(log_format: str = "json") -> None:
+    from siyu.logs import formatter
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(formatter(log_format))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
     # One line per welcome message is too much for a console; set SIYU_LOG_LEVEL=DEBUG to see all.
     level = os.environ.get("SIYU_LOG_LEVEL", "").upper()
     if level:
@@ -221,7 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = from_env()
     except SettingsError as error:
         parser.error(str(error))
-    _configure_logging()
+    _configure_logging(settings.log_format)
     if args.command == "demo":
         return run_all(settings, with_demo=True, customers=args.customers)
     if args.command == "run":

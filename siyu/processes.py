@@ -25,6 +25,8 @@ from projections.staff_performance import StaffPerformanceView
 from projections.tag_groups import TagGroupView
 from projections.targets import TargetView
 from siyu.bootstrap import build_application
+from siyu.metrics import registry_for
+from siyu.metrics import serve as serve_metrics
 from siyu.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -83,9 +85,14 @@ def run_projections(settings: Settings) -> None:
     for thread in threads:
         thread.start()
     log.info("projections running: %s", ", ".join(r.view.name for r in runners))
+    datastore = app.factory.datastore  # type: ignore[attr-defined]
+    registry = registry_for(datastore.get_connection, pools={"events": datastore.pool})
+    stop_metrics = serve_metrics(registry, settings.metrics_host,
+                                 settings.projections_metrics_port)
     try:
         wait_for_signal(stop)
     finally:
+        stop_metrics()
         for runner in runners:
             runner.stop()
         for thread in threads:

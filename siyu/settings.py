@@ -24,6 +24,11 @@
 | ``SIYU_REPORT_HOUR`` | ``8`` | hour (Asia/Shanghai) after which yesterday's daily reports are built |
 | ``SIYU_CAMPAIGN_RATES`` | unset: no limit | sends/s per channel for every worker: ``mini_program=200`` |
 | ``SIYU_DEBUG`` | unset | unmask unexpected GraphQL errors (never in production) |
+| ``SIYU_LOG_FORMAT`` | ``json`` | ``json`` (one object per line) or ``text`` |
+| ``SIYU_METRICS_HOST`` | ``127.0.0.1`` | where the worker and projections serve ``/metrics`` |
+| ``SIYU_WORKER_METRICS_PORT`` | ``9101`` | the worker's ``/metrics`` port (empty: none) |
+| ``SIYU_PROJECTIONS_METRICS_PORT`` | ``9102`` | the projections' ``/metrics`` port (empty: none) |
+| ``SIYU_READY_MAX_LAG`` | ``10000`` | ``/readyz`` fails while a read model is more events behind |
 
 A malformed value stops the process with :class:`SettingsError`, naming the variable.
 """
@@ -78,6 +83,11 @@ class Settings:
     #: Sends per second per campaign channel (absent: unlimited); for ``wecom_mass`` a
     #: send is one task creation (one sender's part of a chunk), not one customer.
     campaign_rates: Mapping[str, float] = field(default_factory=dict)
+    log_format: str = "json"
+    metrics_host: str = "127.0.0.1"
+    worker_metrics_port: int | None = 9101
+    projections_metrics_port: int | None = 9102
+    ready_max_lag: int = 10_000
 
     def with_database(self, url: str) -> Settings:
         return replace(self, database_url=url)
@@ -160,7 +170,32 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         chat_escalation_minutes=int(env.get("SIYU_CHAT_ESCALATION_MINUTES", "120")),
         report_hour=int(env.get("SIYU_REPORT_HOUR", "8")),
         campaign_rates=parse_campaign_rates(env.get("SIYU_CAMPAIGN_RATES", "")),
+        **_observability(env),
     )
+
+
+def _port(env: Mapping[str, str], name: str, default: int) -> int | None:
+    value = env.get(name, str(default)).strip()
+    if not value:
+        return None
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise SettingsError(f"{name}: {value!r} is not a port (1-65535; empty: none)")
+    return int(value)
+
+
+def _observability(env: Mapping[str, str]) -> dict[str, Any]:
+    """Log format, metrics endpoints of the worker and projections, readiness bound."""
+    log_format = env.get("SIYU_LOG_FORMAT", "json").strip().lower() or "json"
+    if log_format not in ("json", "text"):
+        raise SettingsError(f"SIYU_LOG_FORMAT: {log_format!r}; expected json or text")
+    lag = env.get("SIYU_READY_MAX_LAG", "10000").strip()
+    if not lag.isdigit():
+        raise SettingsError(f"SIYU_READY_MAX_LAG: {lag!r} is not a number of events")
+    return {"log_format": log_format,
+            "metrics_host": env.get("SIYU_METRICS_HOST") or "127.0.0.1",
+            "worker_metrics_port": _port(env, "SIYU_WORKER_METRICS_PORT", 9101),
+            "projections_metrics_port": _port(env, "SIYU_PROJECTIONS_METRICS_PORT", 9102),
+            "ready_max_lag": int(lag)}
 
 
 SMS_VARIABLES = ("SMS_SECRET_ID", "SMS_SECRET_KEY", "SMS_SDK_APP_ID", "SMS_SIGN_NAME")

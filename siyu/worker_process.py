@@ -17,11 +17,16 @@ from datetime import timedelta
 from types import FrameType
 from typing import Any, cast
 
+from prometheus_client import CollectorRegistry
+
 from adapters.campaign_gateway import CampaignGateway
 from adapters.wecom_client import OutboundGateway, StaffMessageGateway
 from application.app import Siyu
 from siyu import gateways
 from siyu.bootstrap import build_application
+from siyu.logs import formatter as log_formatter
+from siyu.metrics import queue_depths, registry_for
+from siyu.metrics import serve as serve_metrics
 from siyu.settings import Settings
 from workers import features
 from workers.alerts import AlertStore
@@ -114,6 +119,14 @@ def build_worker(settings: Settings, *, threads: int = 4,
                          options=options, closers=closers)
 
 
+def worker_registry(settings: Settings, process: WorkerProcess) -> CollectorRegistry:
+    """The worker's metrics: the database figures, the depth of every Dramatiq queue and
+    the send outcomes by channel."""
+    datastore = process.app.factory.datastore  # type: ignore[attr-defined]
+    return registry_for(datastore.get_connection, pools={"events": datastore.pool},
+                        queue_depths=queue_depths(process.broker, settings), sends=True)
+
+
 def _wait_for_signal(process: WorkerProcess) -> None:
     stop = threading.Event()
 
@@ -132,7 +145,9 @@ def _wait_for_signal(process: WorkerProcess) -> None:
 
 def _consumer_process(settings: Settings, threads: int) -> None:
     """A further worker process: only consumes (the first one projects and dispatches)."""
-    logging.basicConfig(level=logging.INFO)
+    handler = logging.StreamHandler()
+    handler.setFormatter(log_formatter(settings.log_format))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
     options = options_for(settings, threads=threads, produce=False)
     process = build_worker(settings, options=options).start()
     try:
@@ -157,6 +172,8 @@ def run_worker(settings: Settings, *, processes: int = 1, threads: int = 4,
     children: list[Any] = []
     try:
         process = build_worker(settings, threads=threads).start()
+        stop_metrics = serve_metrics(worker_registry(settings, process), settings.metrics_host,
+                                     settings.worker_metrics_port)
         try:
             context = multiprocessing.get_context("spawn")
             for n in range(1, processes):
@@ -170,6 +187,7 @@ def run_worker(settings: Settings, *, processes: int = 1, threads: int = 4,
                 child.terminate()  # SIGTERM: the child stops its process cleanly
             for child in children:
                 child.join(60)
+            stop_metrics()
             process.stop()
     finally:
         if fake is not None:
