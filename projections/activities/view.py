@@ -22,6 +22,7 @@ from psycopg.types.json import Jsonb
 from domain.activity import Activity
 from domain.customer import Customer
 from projections.postgres_views import _dumps, fold_page
+from projections.schema_lock import serialise_ddl
 
 VERSION = 1
 Row = dict[str, Any]
@@ -116,7 +117,7 @@ class ActivityView:
         """Folds events only."""
 
     def create(self, curs: Cursor[DictRow]) -> None:
-        curs.execute("SELECT pg_advisory_xact_lock(7368011)")
+        serialise_ddl(curs)
         curs.execute((Path(__file__).parent / "activities.sql").read_text())
 
     def drop(self, curs: Cursor[DictRow]) -> None:
