@@ -1,14 +1,18 @@
 """The campaign gateway against WeCom and WeChat: mass-send tasks, and the direct channels.
 
 * ``create_mass_send`` → ``externalcontact/add_msg_template`` (``chat_type`` single, one
-  ``sender``). WeCom takes at most 10,000 ``external_userid`` per call, so the recipients are
-  de-duplicated, **sorted** and cut into parts of 10,000: the same set gives the same parts in
-  any order. Part *i* of *n* is keyed ``{dedupe_key}/{i}of{n}`` (a single part keeps the key).
-  The parts are created in order and the first one that fails stops the call: its answer is
-  returned with the msgids created so far (``MassSendTask.task_ids``).
+  ``sender``: the member's UserID). WeCom takes at most 10,000 ``external_userid`` per call,
+  so the recipients are de-duplicated, **sorted** and cut into parts of 10,000: the same set
+  gives the same parts in any order. The parts are created in order and the first one that
+  fails stops the call: its answer is returned with the msgids created so far
+  (``MassSendTask.task_ids``).
 * ``mass_send_result`` → ``externalcontact/get_groupmsg_send_result`` per (msgid, sender),
   following ``next_cursor`` to the end. Status 0 → PENDING, 1 → SENT, 2 → NOT_FRIEND,
   3 → QUOTA_EXCEEDED. The task counts as confirmed once any recipient left status 0.
+* ``list_mass_sends`` → ``externalcontact/get_groupmsg_list_v2`` (``creator``, the time
+  window, ``filter_type`` 0: the corp's tasks; pages of 100 to the end).
+* ``cancel_mass_send`` → ``cancel_groupmsg_send``; ``remind_mass_send`` →
+  ``remind_groupmsg_send`` (WeCom allows 3 reminders per task per 24 hours).
 * ``send_direct`` / ``send_direct_batch``: channel ``"mini_program"`` → subscribe messages
   (:class:`adapters.miniprogram_client.MiniProgramMessages`), channel ``"sms"`` → Tencent
   Cloud SMS (:class:`adapters.sms_client.TencentSms`).
@@ -16,34 +20,20 @@
 Answers are classified as :mod:`adapters.campaign_replies` says (errcodes, HTTP statuses,
 network errors, a token refused twice).
 
-**Dedupe keys, and what WeCom does not give us.** Neither ``add_msg_template`` nor
-``subscribe/send`` has a client dedupe key (unlike the Official Account mass send's
-``clientmsgid``). The client makes a repeated key safe in two layers:
+**No dedupe key, no memory.** Neither ``add_msg_template`` nor ``subscribe/send`` nor
+``SendSms`` has a client dedupe key, and this client remembers nothing between calls: a
+repeated call is a second request. An *ambiguous* failure — a read timeout, a dropped
+connection or an HTTP 5xx after the request left — may hide a task WeCom created; its reason
+ends in ``(ambiguous)``. The caller records an intent before each create and, after an
+ambiguous answer (or a crash), lists the sender's tasks (``list_mass_sends``) to find it
+before any retry; where the API cannot be listed (subscribe messages, SMS) the outcome is
+UNKNOWN, never retried (:mod:`workers.send_intents`). With ``send_dedupe_key=True`` the key
+travels as an extension field ``dedupe_key`` that the local fake honours only when a test
+turns its ``dedupe_extension`` on; real WeCom has no such field.
 
-1. In process: the accepted answer for each key is remembered (a bounded LRU,
-   ``memo_size``, :class:`adapters.campaign_replies.AnswerMemo`) and a repeated key returns
-   it as DUPLICATE without calling WeCom. A key reused for a *different* request is REFUSED
-   (a bug in the caller's key derivation).
-2. At the provider: with ``send_dedupe_key=True`` the key travels as an extension field
-   ``dedupe_key`` in the JSON body. The local fake (:mod:`fakes.campaigns`) honours
-   it: the same key gets the first answer back, marked ``"duplicate": true``, and nothing
-   is sent twice, even after a lost reply. Real WeCom ignores unknown fields at best, so the
-   field is off by default and only turned on for the fake.
-
-**Remaining risk against real WeCom**: an *ambiguous* failure — a read timeout, a dropped
-connection or an HTTP 5xx after the request left — may hide a task WeCom created. Those
-answers are TRANSIENT with a reason ending in ``(ambiguous)``; a retry then creates a
-**second task** for the sender (a second send to the customer if the staff member confirms
-both, and a second charge on the customer's monthly quota). Callers must record each msgid
-as soon as it is returned (``task_ids``, also for partial answers) and, after an ambiguous
-failure, should reconcile before retrying — e.g. list the sender's recent tasks with
-``get_groupmsg_list_v2`` and match on creation time and text, or cancel the stray task with
-``cancel_groupmsg_send`` — none of which is implemented here. Direct subscribe messages
-have a similar gap (:mod:`adapters.miniprogram_client`).
-
-WeCom also documents no expiry of an unconfirmed task. The fake expires tasks and says so
-with an extension field (``task_expired``), read here as EXPIRED; against real WeCom a task
-stays PENDING and the campaign must apply its own confirmation deadline.
+WeCom documents no expiry of an unconfirmed task. A fake configured with a ``task_ttl``
+says so with an extension field (``task_expired``), read here as EXPIRED; against real
+WeCom a task stays PENDING until the member confirms it or the platform cancels it.
 
 Nothing here logs recipients, texts, access tokens or secrets (request URLs carry the
 token and the secret, so ``httpx``'s request log is redacted); reasons carry errcodes only.
@@ -63,12 +53,14 @@ from adapters.campaign_gateway import (
     BatchRecipient,
     Delivery,
     DirectResult,
+    ListedTask,
     MassSendTask,
     RecipientStatus,
     ResultUnavailable,
+    TaskAction,
     TaskResult,
 )
-from adapters.campaign_replies import AnswerMemo, Verdict, call, fingerprint
+from adapters.campaign_replies import Verdict, call
 from adapters.miniprogram_client import MiniProgramMessages
 from adapters.sms_client import TencentSms
 from adapters.wecom_client import WeComSession
@@ -77,6 +69,11 @@ log = logging.getLogger(__name__)
 
 ADD_MSG_TEMPLATE = "/cgi-bin/externalcontact/add_msg_template"
 GET_SEND_RESULT = "/cgi-bin/externalcontact/get_groupmsg_send_result"
+LIST_TASKS = "/cgi-bin/externalcontact/get_groupmsg_list_v2"
+CANCEL_TASK = "/cgi-bin/externalcontact/cancel_groupmsg_send"
+REMIND_TASK = "/cgi-bin/externalcontact/remind_groupmsg_send"
+#: ``get_groupmsg_list_v2`` pages hold at most 100 tasks.
+LIST_PAGE_SIZE = 100
 DIRECT_CHANNEL = "mini_program"  # the campaign channel (domain.restraint.CHANNELS)
 #: WeCom's documented maximum of ``external_userid`` per ``add_msg_template`` call.
 MAX_RECIPIENTS_PER_TASK = 10_000
@@ -113,7 +110,7 @@ class WeComCampaignGateway:
                  timeout: float = 5.0, transport: httpx.BaseTransport | None = None,
                  clock: Any = time.monotonic, max_recipients: int = MAX_RECIPIENTS_PER_TASK,
                  page_size: int = MAX_PAGE_SIZE, rate_limit_backoff: float = 1.0,
-                 memo_size: int = 10_000, sms: TencentSms | None = None) -> None:
+                 sms: TencentSms | None = None) -> None:
         if not 1 <= max_recipients <= MAX_RECIPIENTS_PER_TASK:
             raise ValueError(f"max_recipients must be within 1..{MAX_RECIPIENTS_PER_TASK}")
         if not 1 <= page_size <= MAX_PAGE_SIZE:
@@ -124,11 +121,10 @@ class WeComCampaignGateway:
         self._max_recipients = max_recipients
         self._page_size = page_size
         self._backoff = rate_limit_backoff
-        self._memo = AnswerMemo(memo_size)  # one LRU for mass and direct sends
         self._direct: MiniProgramMessages | None = None
         if app_id and app_secret:
             self._direct = MiniProgramMessages(
-                direct_base_url or base_url, app_id, app_secret, memo=self._memo,
+                direct_base_url or base_url, app_id, app_secret,
                 send_dedupe_key=send_dedupe_key, timeout=timeout, transport=transport,
                 clock=clock, rate_limit_backoff=rate_limit_backoff)
         self._sms = sms
@@ -178,12 +174,6 @@ class WeComCampaignGateway:
                             task_ids[0], tuple(refused), None, tuple(task_ids))
 
     def _create_part(self, sender: str, part: list[str], text: str, key: str) -> MassSendTask:
-        digest = fingerprint("mass", sender, part, text)
-        remembered = self._memo.remembered(
-            f"mass:{key}", digest, MassSendTask,
-            MassSendTask(Delivery.REFUSED, "dedupe key reused for a different request"))
-        if remembered is not None:
-            return remembered
         payload: dict[str, Any] = {"chat_type": "single", "sender": sender,
                                    "external_userid": part, "allow_select": False,
                                    "text": {"content": text}}
@@ -198,11 +188,9 @@ class WeComCampaignGateway:
         fail_list = body.get("fail_list") or []
         failed = tuple(r for r in fail_list if isinstance(r, str))
         duplicate = body.get("duplicate") is True
-        answer = MassSendTask(Delivery.DUPLICATE if duplicate else Delivery.ACCEPTED,
-                              "duplicate dedupe key" if duplicate else "ok", msgid, failed,
-                              None, (msgid,))
-        self._memo.put(f"mass:{key}", digest, answer)
-        return answer
+        return MassSendTask(Delivery.DUPLICATE if duplicate else Delivery.ACCEPTED,
+                            "duplicate dedupe key" if duplicate else "ok", msgid, failed,
+                            None, (msgid,))
 
     def mass_send_result(self, task_id: str, sender: str) -> TaskResult:
         statuses: dict[str, RecipientStatus] = {}
@@ -235,6 +223,46 @@ class WeComCampaignGateway:
         if expired and not confirmed:
             statuses = dict.fromkeys(statuses, RecipientStatus.EXPIRED)
         return TaskResult(task_id, confirmed, statuses)
+
+    def list_mass_sends(self, sender: str, start: float, end: float) -> list[ListedTask]:
+        listed: list[ListedTask] = []
+        cursor = ""
+        seen: set[str] = set()
+        while True:
+            payload: dict[str, Any] = {"chat_type": "single", "start_time": int(start),
+                                       "end_time": int(end) + 1, "creator": sender,
+                                       "filter_type": 0, "limit": LIST_PAGE_SIZE}
+            if cursor:
+                payload["cursor"] = cursor
+            verdict, body = self._call(LIST_TASKS, payload, ambiguous=False)
+            if verdict.delivery is not Delivery.ACCEPTED:
+                raise ResultUnavailable(verdict.delivery, verdict.reason, verdict.retry_after)
+            for item in body.get("group_msg_list") or []:
+                if not isinstance(item, dict) or not isinstance(item.get("msgid"), str):
+                    continue
+                text = item.get("text")
+                content = text.get("content") if isinstance(text, dict) else None
+                attachments = item.get("attachments")
+                listed.append(ListedTask(
+                    item["msgid"], str(item.get("creator") or ""),
+                    float(item.get("create_time") or 0),
+                    content if isinstance(content, str) else "",
+                    tuple(a for a in attachments if isinstance(a, dict))
+                    if isinstance(attachments, list) else ()))
+            cursor = body.get("next_cursor") or ""
+            if not isinstance(cursor, str) or not cursor:
+                return listed
+            if cursor in seen:
+                raise ResultUnavailable(Delivery.TRANSIENT, "list cursor repeated")
+            seen.add(cursor)
+
+    def cancel_mass_send(self, task_id: str) -> TaskAction:
+        verdict, _ = self._call(CANCEL_TASK, {"msgid": task_id}, ambiguous=False)
+        return TaskAction(verdict.delivery, verdict.reason)
+
+    def remind_mass_send(self, task_id: str) -> TaskAction:
+        verdict, _ = self._call(REMIND_TASK, {"msgid": task_id}, ambiguous=False)
+        return TaskAction(verdict.delivery, verdict.reason)
 
     # -- direct messages -------------------------------------------------------
     def send_direct(self, channel: str, recipient: str, template_id: str,

@@ -6,17 +6,22 @@ Two kinds of channel sit behind one interface:
   creates a *task* per staff member (the sender) for a list of their external contacts;
   nothing reaches a customer until the staff member confirms the task in their WeCom
   client. Results are read back per task (``get_groupmsg_send_result``): sent, not a
-  friend, already received the monthly maximum of mass messages, or not sent yet. A task
-  the staff member never confirms expires.
+  friend, already received the period's maximum of mass messages, or not sent yet. A task
+  the member never confirms stays pending for ever: the platform reminds the member
+  (``remind_mass_send``) and, past the campaign's deadline, cancels it
+  (``cancel_mass_send``). ``list_mass_sends`` lists a sender's tasks created in a time
+  window: what the platform reconciles an ambiguous create against.
 * **Direct messages** are sent at once: mini-program subscribe messages one recipient per
   call (``send_direct``); SMS in batches (``send_direct_batch``, up to
   :data:`BATCH_LIMITS` recipients per provider request, each recipient with its own
   result).
 
-Every call carries a ``dedupe_key`` derived from (campaign, step, recipient or chunk):
-the gateway must treat a repeated key as the same request (answer what it answered the
-first time, send nothing twice). Recipients are the channel's own ids (external user id,
-openid), never phone numbers in logs.
+Every call carries a ``dedupe_key`` derived from (campaign, step, recipient or chunk). The
+real providers have no such key: exactly-once is the caller's (an intent recorded before
+each call, reconciled or recorded UNKNOWN after an ambiguous answer, see
+:mod:`workers.send_intents`); a gateway may pass the key on to a fake that honours it.
+Recipients are the channel's own ids (external user id, openid), never phone numbers in
+logs.
 """
 
 from __future__ import annotations
@@ -72,12 +77,31 @@ class MassSendTask:
     task_ids: Sequence[str] = field(default_factory=tuple)
 
 
+@dataclass(frozen=True, slots=True)
+class ListedTask:
+    """One mass-send task as ``get_groupmsg_list_v2`` lists it."""
+
+    task_id: str
+    creator: str  # the member's UserID
+    created_at: float  # epoch seconds
+    text: str
+    attachments: Sequence[dict[str, object]] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskAction:
+    """The answer to cancelling or reminding a task."""
+
+    delivery: Delivery  # ACCEPTED, REFUSED (e.g. the reminder limit), RATE_LIMITED, TRANSIENT
+    reason: str
+
+
 class RecipientStatus(enum.Enum):
     PENDING = "pending"  # the sender has not confirmed yet
     SENT = "sent"
     NOT_FRIEND = "not_friend"
-    QUOTA_EXCEEDED = "quota_exceeded"  # the customer got the monthly maximum already
-    EXPIRED = "expired"  # the sender never confirmed in time
+    QUOTA_EXCEEDED = "quota_exceeded"  # the customer got the period's maximum already
+    EXPIRED = "expired"  # the sender never confirmed in time (cancelled past the deadline)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,3 +136,12 @@ class CampaignGateway(Protocol):
     def mass_send_result(self, task_id: str, sender: str) -> TaskResult:
         """Raises :class:`ResultUnavailable` when the result cannot be read now."""
         ...
+
+    def list_mass_sends(self, sender: str, start: float, end: float) -> list[ListedTask]:
+        """The sender's tasks created between ``start`` and ``end`` (epoch seconds).
+        Raises :class:`ResultUnavailable` when they cannot be listed now."""
+        ...
+
+    def cancel_mass_send(self, task_id: str) -> TaskAction: ...
+
+    def remind_mass_send(self, task_id: str) -> TaskAction: ...

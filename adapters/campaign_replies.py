@@ -8,27 +8,20 @@ refused with 40014 / 42001 is fetched again once (:class:`adapters.wecom_client.
 An answer that may hide an effect (a read timeout, a dropped connection, an HTTP 5xx after
 the request left) says so: its reason ends in ``(ambiguous)``.
 
-:class:`AnswerMemo` is the in-process half of the dedupe keys (the reasons are in
-:mod:`adapters.campaign_client`): the accepted answer for each key is remembered in a
-bounded LRU with the request's fingerprint, and a repeated key returns it as DUPLICATE
-without calling out; a key reused for a *different* request is REFUSED (a bug in the
-caller's key derivation).
+The clients remember nothing between calls: exactly-once is the caller's, through intents
+recorded in PostgreSQL (:mod:`workers.send_intents`), never an in-process memory that a
+``kill -9`` loses.
 
 Reasons carry errcodes only: never recipients, texts, access tokens or secrets.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import threading
-from collections import OrderedDict
-from dataclasses import replace
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple
 
 import httpx
 
-from adapters.campaign_gateway import Delivery, DirectResult, MassSendTask
+from adapters.campaign_gateway import Delivery
 from adapters.wecom_client import Reply, TokenRefused, WeComSession
 
 #: WeCom / WeChat ``errcode`` values and what they mean for a campaign send. Codes not
@@ -119,52 +112,3 @@ def call(session: WeComSession, path: str, payload: dict[str, Any], *, ambiguous
         return classify_network_error(error, ambiguous=ambiguous), None
     verdict = classify_reply(reply, ambiguous=ambiguous, rate_limit_backoff=rate_limit_backoff)
     return verdict, reply.body
-
-
-_Answer = TypeVar("_Answer", MassSendTask, DirectResult)
-
-
-class AnswerMemo:
-    """Accepted answers per dedupe key (bounded LRU), with the request's fingerprint."""
-
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._lock = threading.Lock()
-        self._answers: OrderedDict[str, tuple[str, MassSendTask | DirectResult]] = OrderedDict()
-
-    def get(self, key: str, fingerprint: str) -> tuple[bool, MassSendTask | DirectResult | None]:
-        """(known key, answer): an answer of None means the key was used for another request."""
-        with self._lock:
-            found = self._answers.get(key)
-            if found is None:
-                return False, None
-            self._answers.move_to_end(key)
-            stored_fingerprint, answer = found
-            return True, answer if stored_fingerprint == fingerprint else None
-
-    def put(self, key: str, fingerprint: str, answer: MassSendTask | DirectResult) -> None:
-        if self._size <= 0:
-            return
-        with self._lock:
-            self._answers[key] = (fingerprint, answer)
-            self._answers.move_to_end(key)
-            while len(self._answers) > self._size:
-                self._answers.popitem(last=False)
-
-    def remembered(self, key: str, fingerprint: str, kind: type[_Answer],
-                   refused: _Answer) -> _Answer | None:
-        """The answer to repeat for ``key`` (as DUPLICATE), ``refused`` if the key was used
-        for another request, None for a new key."""
-        known, answer = self.get(key, fingerprint)
-        if not known:
-            return None
-        if answer is None:
-            return refused
-        assert isinstance(answer, kind)
-        return replace(answer, delivery=Delivery.DUPLICATE, reason="duplicate dedupe key")
-
-
-def fingerprint(*parts: Any) -> str:
-    """A digest of a request's contents: a reused key with other contents is told apart."""
-    encoded = json.dumps(parts, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(encoded.encode()).hexdigest()

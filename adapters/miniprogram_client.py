@@ -5,13 +5,12 @@ as ``{"value": …}``), with a mini-program access token from ``cgi-bin/token``
 (``grant_type=client_credential``, ``appid``, ``secret``). The answer is classified as
 in :mod:`adapters.campaign_replies`; 43101 (no subscription grant left) is REFUSED.
 
-**Dedupe keys.** ``subscribe/send`` has no client dedupe key. The accepted answer for each
-key is remembered in process (:class:`adapters.campaign_replies.AnswerMemo`) and, with
-``send_dedupe_key=True``, the key travels as the extension field ``dedupe_key`` that the
-local fake (:mod:`fakes.campaigns`) honours. Against real WeChat a lost reply leaves a gap:
-a one-time grant is already used, so the retry is refused with 43101 although the customer
-*did* get the message (recorded as REFUSED, not sent twice); with a long-term subscription
-the retry sends a second message.
+**No dedupe key.** ``subscribe/send`` has no client dedupe key and cannot be listed
+afterwards, so an ambiguous answer (lost reply, timeout, 5xx after the request left) cannot
+be reconciled: the caller records it UNKNOWN and never retries it
+(:mod:`workers.send_intents`) — a retry would send a second message under a long-term
+subscription. With ``send_dedupe_key=True`` the key travels as the extension field
+``dedupe_key``, honoured only by a fake whose test turned ``dedupe_extension`` on.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ from typing import Any
 import httpx
 
 from adapters.campaign_gateway import Delivery, DirectResult
-from adapters.campaign_replies import AnswerMemo, call, fingerprint
+from adapters.campaign_replies import call
 from adapters.wecom_client import WeComSession
 
 SUBSCRIBE_SEND = "/cgi-bin/message/subscribe/send"
@@ -30,19 +29,15 @@ WECHAT_TOKEN_PATH = "/cgi-bin/token"  # noqa: S105 - a URL path, not a password
 
 
 class MiniProgramMessages:
-    """Subscribe messages of one mini-program. Thread-safe; close it with :meth:`close`.
+    """Subscribe messages of one mini-program. Thread-safe; close it with :meth:`close`."""
 
-    ``memo`` may be shared with other clients: keys are kept under ``direct:{dedupe_key}``.
-    """
-
-    def __init__(self, base_url: str, app_id: str, app_secret: str, *, memo: AnswerMemo,
+    def __init__(self, base_url: str, app_id: str, app_secret: str, *,
                  send_dedupe_key: bool = False, timeout: float = 5.0,
                  transport: httpx.BaseTransport | None = None, clock: Any = time.monotonic,
                  rate_limit_backoff: float = 1.0) -> None:
         self._session = WeComSession(
             base_url, {"grant_type": "client_credential", "appid": app_id, "secret": app_secret},
             token_path=WECHAT_TOKEN_PATH, timeout=timeout, transport=transport, clock=clock)
-        self._memo = memo
         self._send_dedupe_key = send_dedupe_key
         self._backoff = rate_limit_backoff
 
@@ -53,12 +48,6 @@ class MiniProgramMessages:
              dedupe_key: str) -> DirectResult:
         if not recipient or not dedupe_key:
             return DirectResult(Delivery.REFUSED, "recipient and dedupe key are required")
-        digest = fingerprint("direct", recipient, template_id, data)
-        remembered = self._memo.remembered(
-            f"direct:{dedupe_key}", digest, DirectResult,
-            DirectResult(Delivery.REFUSED, "dedupe key reused for a different request"))
-        if remembered is not None:
-            return remembered
         payload: dict[str, Any] = {"touser": recipient, "template_id": template_id,
                                    "data": {k: {"value": v} for k, v in data.items()}}
         if self._send_dedupe_key:
@@ -69,8 +58,6 @@ class MiniProgramMessages:
             return DirectResult(verdict.delivery, verdict.reason, retry_after=verdict.retry_after)
         msgid = body.get("msgid")
         duplicate = body.get("duplicate") is True
-        answer = DirectResult(Delivery.DUPLICATE if duplicate else Delivery.ACCEPTED,
-                              "duplicate dedupe key" if duplicate else "ok",
-                              str(msgid) if msgid is not None else None)
-        self._memo.put(f"direct:{dedupe_key}", digest, answer)
-        return answer
+        return DirectResult(Delivery.DUPLICATE if duplicate else Delivery.ACCEPTED,
+                            "duplicate dedupe key" if duplicate else "ok",
+                            str(msgid) if msgid is not None else None)

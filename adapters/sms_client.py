@@ -16,12 +16,13 @@
   (clock skew) → TRANSIENT, anything else REFUSED. HTTP 429 → RATE_LIMITED, 5xx / 408 and
   network errors after the request left → TRANSIENT ``(ambiguous)``.
 
-**Dedupe keys.** Each request's key is ``{dedupe_key}:{digest of its recipients' keys}``:
-the same recipients (send keys) give the same key on every retry, whatever else the chunk
-held. The key travels in ``SessionContext`` (Tencent echoes it back per number; the local
-fake, :mod:`fakes.sms`, deduplicates on it: the first answer again, nothing sent
-twice). In process, the answer to each key is remembered (bounded LRU). **Real Tencent does
-not deduplicate**: after an ambiguous failure (lost reply, 5xx) a retry sends the SMS again.
+**No dedupe.** Each request's key is ``{dedupe_key}:{digest of its recipients' keys}``
+(the same recipients give the same key on every retry) and travels in ``SessionContext``,
+which Tencent echoes back per number; it does **not** deduplicate (the local fake,
+:mod:`fakes.sms`, does only when a test turns on its ``dedupe_extension``). ``SendSms``
+cannot be listed afterwards, so the caller records an ambiguous answer (lost reply, 5xx,
+timeout after the request left) UNKNOWN and never retries it (:mod:`workers.send_intents`).
+This client remembers nothing between calls.
 
 Nothing here logs phone numbers, params or the secret key; reasons carry error codes only.
 """
@@ -32,9 +33,7 @@ import hashlib
 import hmac
 import json
 import logging
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -132,7 +131,7 @@ class TencentSms:
                  sign_name: str, *, region: str = "ap-guangzhou", timeout: float = 10.0,
                  transport: httpx.BaseTransport | None = None,
                  clock: Callable[[], float] = time.time, rate_limit_backoff: float = 1.0,
-                 memo_size: int = 10_000, max_numbers: int = MAX_NUMBERS) -> None:
+                 max_numbers: int = MAX_NUMBERS) -> None:
         if not 1 <= max_numbers <= MAX_NUMBERS:
             raise ValueError(f"max_numbers must be within 1..{MAX_NUMBERS}")
         parts = urlsplit(base_url)
@@ -145,9 +144,6 @@ class TencentSms:
         self._clock = clock
         self._backoff = rate_limit_backoff
         self._max = max_numbers
-        self._memo_size = memo_size
-        self._memo: OrderedDict[str, tuple[str, dict[str, DirectResult]]] = OrderedDict()
-        self._lock = threading.Lock()
 
     def close(self) -> None:
         self._http.close()
@@ -173,25 +169,7 @@ class TencentSms:
         return [by_number[(tuple(r.params), r.address)] for r in recipients]
 
     def _send(self, request: Request, template_id: str) -> dict[str, DirectResult]:
-        fingerprint = _sha256(json.dumps([request.numbers, request.params, template_id],
-                                         ensure_ascii=False).encode())
-        with self._lock:
-            known = self._memo.get(request.key)
-        if known is not None:
-            if known[0] != fingerprint:
-                return dict.fromkeys(request.numbers, DirectResult(
-                    Delivery.REFUSED, "dedupe key reused for a different request"))
-            return {n: r if r.delivery is not Delivery.ACCEPTED else DirectResult(
-                Delivery.DUPLICATE, "duplicate dedupe key", r.message_id)
-                for n, r in known[1].items()}
-        answers = self._call(request, template_id)
-        if all(a.delivery in (Delivery.ACCEPTED, Delivery.DUPLICATE, Delivery.REFUSED)
-               for a in answers.values()) and self._memo_size > 0:
-            with self._lock:
-                self._memo[request.key] = (fingerprint, answers)
-                while len(self._memo) > self._memo_size:
-                    self._memo.popitem(last=False)
-        return answers
+        return self._call(request, template_id)
 
     def _call(self, request: Request, template_id: str) -> dict[str, DirectResult]:
         body = json.dumps({

@@ -200,6 +200,17 @@ class CampaignMutation:
         return await _change(info, campaign_id, lambda app, cid, by: app.campaigns.cancel(
             cid, reason, by, datetime.now(UTC)))
 
+    @strawberry.mutation(description=(
+        "WeCom mass sends: the hours (1-720) members have to confirm each task of the "
+        "campaign (default: the worker's, 24). Reminders go out before it; past it the "
+        "task is cancelled and its recipients recorded not sent (CONFIRMATION_EXPIRED). "
+        "Errors: INVALID_INPUT (hours), CAMPAIGN_STATE (completed or cancelled)."))
+    async def set_campaign_confirmation_deadline(self, info: Info[Context, None],
+                                                 campaign_id: strawberry.ID,
+                                                 hours: int) -> CampaignPayload:
+        return await _change(info, campaign_id, lambda app, cid, by: app.campaigns
+                             .set_confirmation_deadline(cid, hours, by, datetime.now(UTC)))
+
     @strawberry.mutation(description="Change the rules of restraint (recorded as an event).")
     async def set_contact_policy(self, info: Info[Context, None], input: ContactPolicyInput
                                  ) -> ContactPolicyType:

@@ -68,6 +68,11 @@ class Campaigns:
         return self.store.transact(Campaign, lambda u: self._held(campaign_id, u).cancel(
             reason, by, occurred_at))[1]
 
+    def set_confirmation_deadline(self, campaign_id: UUID, hours: int, by: str,
+                                  occurred_at: datetime) -> int | None:
+        return self.store.transact(Campaign, lambda u: self._held(campaign_id, u)
+                                   .set_confirmation_deadline(hours, by, occurred_at))[1]
+
     def complete(self, campaign_id: UUID, by: str, occurred_at: datetime) -> int | None:
         return self.store.transact(Campaign, lambda u: self._held(campaign_id, u).complete(
             by, occurred_at))[1]

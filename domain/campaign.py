@@ -29,6 +29,8 @@ from domain.segment_rules import LIFECYCLES
 CHUNK = 1000
 MAX_VARIANTS = 10
 MAX_TEXT = 2000
+#: The longest confirmation deadline of a WeCom mass send (30 days).
+MAX_CONFIRM_HOURS = 720
 #: Placeholders a text may use, filled from the recipient's profile (never personal data).
 VARIABLES = frozenset({"member_level", "points_balance", "favourite_category", "lifecycle"})
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
@@ -155,6 +157,17 @@ class Campaign(Aggregate):
         def apply(self, campaign: Campaign) -> None:
             campaign.state = "completed"
 
+    class ConfirmationDeadlineSet(Aggregate.Event):
+        """WeCom mass sends: members have ``hours`` to confirm a task; past it the task is
+        cancelled and its recipients recorded not sent (``CONFIRMATION_EXPIRED``)."""
+
+        hours: int
+        by: str
+        occurred_at: datetime
+
+        def apply(self, campaign: Campaign) -> None:
+            campaign.__dict__["_confirm_hours"] = self.hours
+
     class Cancelled(Aggregate.Event):
         reason: str
         by: str
@@ -243,6 +256,26 @@ class Campaign(Aggregate):
             return False
         self.trigger_event(self.Completed, by=by, occurred_at=occurred_at)
         return True
+
+    def set_confirmation_deadline(self, hours: int, by: str, occurred_at: datetime) -> bool:
+        """WeCom mass sends: how long members have to confirm their tasks (hours after a
+        task is created); whether anything changed."""
+        if self.state in ("completed", "cancelled"):
+            raise CampaignStateError(f"a {self.state} campaign's deadline cannot change",
+                                     field="campaignId")
+        if isinstance(hours, bool) or not 1 <= hours <= MAX_CONFIRM_HOURS:
+            raise InvalidInput(f"hours must be 1-{MAX_CONFIRM_HOURS}", field="hours")
+        if hours == self.confirm_hours:
+            return False
+        self.trigger_event(self.ConfirmationDeadlineSet, hours=hours, by=by,
+                           occurred_at=occurred_at)
+        return True
+
+    @property
+    def confirm_hours(self) -> int | None:
+        """The campaign's confirmation deadline in hours (None: the worker's default)."""
+        hours: int | None = self.__dict__.get("_confirm_hours")
+        return hours
 
     def cancel(self, reason: str, by: str, occurred_at: datetime) -> None:
         if self.state in ("completed", "cancelled"):

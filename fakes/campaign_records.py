@@ -1,13 +1,16 @@
 """What the fake's campaign half keeps and answers: tasks, receipts, replays, errors.
 
-A :class:`Task` is one ``add_msg_template`` call: the sender's recipients, their statuses
-(``get_groupmsg_send_result``'s codes) once confirmed, or expired. A :class:`Receipt` is
-one message that reached one recipient (mass send or subscribe message), what a test
-checks. Months are natural months in Asia/Shanghai, as WeCom counts its mass-send quota.
+A :class:`Task` is one ``add_msg_template`` call: the sender, the text and attachments, the
+recipients and their statuses (``get_groupmsg_send_result``'s codes) once confirmed, or
+cancelled (``cancel_groupmsg_send``). A :class:`Receipt` is one message that reached one
+recipient (mass send or subscribe message) with the exact text, attachments or template
+data it carried: what a test checks. Quota periods (:func:`period_of`) are natural months,
+weeks or days in Asia/Shanghai, as WeCom counts its mass-send quota.
 """
 
 from __future__ import annotations
 
+import calendar
 import hashlib
 import json
 from collections import OrderedDict, deque
@@ -18,9 +21,14 @@ from zoneinfo import ZoneInfo
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 CAMPAIGN_FAULTS = frozenset({"busy", "http_503", "rate_limit", "token_expired", "lost_reply"})
-APIS = frozenset({"add_msg_template", "send_result", "subscribe_send"})
+APIS = frozenset({"add_msg_template", "send_result", "subscribe_send", "list_v2", "get_task",
+                  "cancel", "remind"})
 CONFIG_KEYS = ("monthly_quota", "task_ttl", "auto_confirm_after", "corp_rate", "sender_rate",
                "rate_burst")
+#: The corp's mass-send rule (WeCom's mass-send settings): how many mass messages each
+#: customer may receive per natural month (as many as the month has days), per week (7)
+#: or per day (1).
+QUOTA_RULES = ("month", "week", "day")
 MAX_RECIPIENTS = 10_000
 #: Status codes of ``get_groupmsg_send_result``.
 NOT_SENT, SENT, NOT_FRIEND, QUOTA_REACHED = 0, 1, 2, 3
@@ -37,6 +45,18 @@ def month_of(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, SHANGHAI).strftime("%Y-%m")
 
 
+def period_of(epoch: float, rule: str) -> tuple[str, int]:
+    """The quota period (Asia/Shanghai) an instant falls in under ``rule`` and how many mass
+    messages a customer may receive in it: the month's days, 7 a week or 1 a day."""
+    at = datetime.fromtimestamp(epoch, SHANGHAI)
+    if rule == "day":
+        return at.strftime("%Y-%m-%d"), 1
+    if rule == "week":
+        year, week, _ = at.isocalendar()
+        return f"{year}-W{week:02d}", 7
+    return at.strftime("%Y-%m"), calendar.monthrange(at.year, at.month)[1]
+
+
 @dataclass
 class Task:
     msgid: str
@@ -44,26 +64,36 @@ class Task:
     recipients: tuple[str, ...]
     created_at: float
     dedupe_key: str
+    text: str = ""
+    attachments: tuple[dict[str, Any], ...] = ()
     confirmed_at: float | None = None
+    cancelled_at: float | None = None
     expired: bool = False
+    reminders: list[float] = field(default_factory=list)
     statuses: dict[str, int] = field(default_factory=dict)
     send_times: dict[str, int] = field(default_factory=dict)
 
     @property
     def state(self) -> str:
         return "confirmed" if self.confirmed_at is not None else \
+            "cancelled" if self.cancelled_at is not None else \
             "expired" if self.expired else "pending"
 
 
 @dataclass(frozen=True, slots=True)
 class Receipt:
-    """One message that reached one recipient."""
+    """One message that reached one recipient, with exactly what it carried."""
 
     recipient: str
     kind: str  # "mass" or "direct"
     msgid: str
-    dedupe_key: str  # "" when the request carried none
+    dedupe_key: str  # "" unless the dedupe extension is on and the request carried one
     at: float
+    sender: str = ""  # mass: the member's UserID
+    text: str = ""  # mass: the text content
+    attachments: tuple[dict[str, Any], ...] = ()  # mass: the attachments as sent
+    template_id: str = ""  # direct: the subscribe template
+    data: dict[str, str] = field(default_factory=dict)  # direct: each key's value
 
 
 class ReceiptLog:
@@ -79,9 +109,13 @@ class ReceiptLog:
             self._receipts.popleft()
             self.evicted += 1
 
-    def matching(self, key_prefix: str) -> list[Receipt]:
-        """The receipts whose dedupe key starts with ``key_prefix``."""
-        return [r for r in self._receipts if r.dedupe_key.startswith(key_prefix)]
+    def matching(self, key_prefix: str = "", **equal: str | None) -> list[Receipt]:
+        """The receipts whose dedupe key starts with ``key_prefix`` and whose fields equal
+        the given values (``recipient``, ``msgid``, ``sender``, ``template_id``, ``kind``;
+        None matches anything)."""
+        wanted = {k: v for k, v in equal.items() if v is not None}
+        return [r for r in self._receipts if r.dedupe_key.startswith(key_prefix)
+                and all(getattr(r, k) == v for k, v in wanted.items())]
 
     def clear(self) -> None:
         self._receipts.clear()

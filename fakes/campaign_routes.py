@@ -6,19 +6,27 @@ behind them is :class:`fakes.campaigns.FakeCampaigns`.
 Control API (not WeCom's; loopback only, like the whole fake):
 
 =======  ========================================  ===================================================
-POST     ``/fake/campaigns/config``                 any of ``monthly_quota``, ``task_ttl``,
+POST     ``/fake/campaigns/config``                 any of ``quota_rule`` (month|week|day),
+                                                    ``monthly_quota``, ``task_ttl``,
                                                     ``auto_confirm_after``, ``corp_rate``, ``sender_rate``,
-                                                    ``rate_burst`` (null clears); answers the config
+                                                    ``rate_burst`` (null clears), ``dedupe_extension``
+                                                    (true/false); answers the config
 POST     ``/fake/campaigns/not_friends``            ``{"external_userids": [...]}`` replaces the set
 POST     ``/fake/campaigns/subscriptions``          ``{"touser", "template_id", "count": 1}``
 POST     ``/fake/campaigns/faults``                 ``{"kind", "count": 1, "api": null}``
 POST     ``/fake/campaigns/clock``                  ``{"advance": seconds}`` moves the fake's time on
-GET      ``/fake/campaigns/tasks``                  every task: msgid, sender, state, counts
-POST     ``/fake/campaigns/tasks/{msgid}/confirm``  confirm now (404 unknown, 409 expired)
-GET      ``/fake/campaigns/receipts?key_prefix=``   what reached whom: ``receipts``, ``per_recipient``
-                                                    (count per recipient among receipts whose dedupe key
-                                                    starts with ``key_prefix`` — start keys with the
-                                                    campaign id to count per campaign), ``evicted``
+GET      ``/fake/campaigns/tasks``                  every task: msgid, sender, state (pending,
+                                                    confirmed, cancelled, expired), text, attachments,
+                                                    reminders, counts
+POST     ``/fake/campaigns/tasks/{msgid}/confirm``  the member confirms now, as in the WeCom client
+                                                    (404 unknown, 409 cancelled or expired)
+GET      ``/fake/campaigns/receipts``               what reached whom, with the exact text and
+                                                    attachments (mass) or template and data (direct):
+                                                    ``receipts``, ``per_recipient`` (count per
+                                                    recipient), ``evicted``; filters ``recipient``,
+                                                    ``msgid``, ``sender``, ``template_id``, ``kind``,
+                                                    and ``key_prefix`` (dedupe keys: only with the
+                                                    dedupe extension on)
 GET      ``/fake/campaigns/stats``                  calls per API, rate-limited answers
 POST     ``/fake/campaigns/reset``                  forget everything but the configuration
 =======  ========================================  ===================================================
@@ -29,14 +37,18 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
+from functools import partial
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from fakes import groupmsg
 from fakes.campaign_records import Answer, TaskExpired
 from fakes.campaigns import FakeCampaigns
+
+RECEIPT_FILTERS = ("recipient", "msgid", "sender", "template_id", "kind")
 
 
 async def _body(request: Request) -> Any:
@@ -91,7 +103,8 @@ def routes(state: FakeCampaigns,
 
     async def receipts(request: Request) -> JSONResponse:
         prefix = request.query_params.get("key_prefix", "")
-        listed = state.receipts(prefix)
+        listed = state.receipts(prefix, **{k: request.query_params.get(k)
+                                           for k in RECEIPT_FILTERS})
         return JSONResponse({"receipts": [asdict(r) for r in listed],
                              "per_recipient": dict(Counter(r.recipient for r in listed)),
                              "evicted": state.evicted_receipts})
@@ -126,8 +139,13 @@ def routes(state: FakeCampaigns,
     return [
         Route("/cgi-bin/externalcontact/add_msg_template", api(state.add_msg_template),
               methods=["POST"]),
-        Route("/cgi-bin/externalcontact/get_groupmsg_send_result", api(state.send_result),
-              methods=["POST"]),
+        *[Route(f"/cgi-bin/externalcontact/{name}", api(partial(method, state)),
+                methods=["POST"])
+          for name, method in (("get_groupmsg_send_result", groupmsg.send_result),
+                               ("get_groupmsg_list_v2", groupmsg.list_v2),
+                               ("get_groupmsg_task", groupmsg.get_task),
+                               ("cancel_groupmsg_send", groupmsg.cancel),
+                               ("remind_groupmsg_send", groupmsg.remind))],
         Route("/cgi-bin/message/subscribe/send", api(state.subscribe_send), methods=["POST"]),
         Route("/fake/campaigns/config", control(lambda b: state.configure(**b)),
               methods=["POST"]),

@@ -1,38 +1,44 @@
 """The campaign half of the local fake WeCom: mass-send tasks and subscribe messages.
 
-Mounted into :func:`fakes.wecom.create_app` (same server, same access tokens).
-What it reproduces, as WeCom / WeChat document it:
+Mounted into :func:`fakes.wecom.create_app` (same server, same access tokens). It does what
+WeCom / WeChat document and no more (no dedupe, no auto-confirm, no expiry unless a test
+switches them on):
 
 * ``POST /cgi-bin/externalcontact/add_msg_template`` (``chat_type`` single, ``sender``, at
-  most 10,000 ``external_userid``) creates a **task** for the sender and answers its
-  ``msgid`` and a ``fail_list`` (ids starting with ``invalid``). Nothing is sent until the
-  task is confirmed — by a test (the control API) or automatically ``auto_confirm_after``
-  seconds after creation. A task unconfirmed after ``task_ttl`` seconds expires (WeCom does
-  not document an expiry; the reply then carries the extension ``"task_expired": true``).
-  Senders starting with ``invalid`` get errcode 40003.
+  most 10,000 ``external_userid``, ``text.content`` and/or ``attachments``) creates a
+  **task** for the sender and answers its ``msgid`` and a ``fail_list`` (ids starting with
+  ``invalid``). Nothing is sent until the member confirms the task in the WeCom client — in
+  the fake, through the control API — or it is cancelled (``cancel_groupmsg_send``); it
+  never ends by itself. Senders starting with ``invalid`` get errcode 40003.
 * On confirmation each recipient gets status 1 (sent), 2 (in ``not_friends``) or 3 (already
-  received ``monthly_quota`` mass messages — 4 by default — in this natural month,
-  Asia/Shanghai time).
-* ``POST /cgi-bin/externalcontact/get_groupmsg_send_result`` (``msgid``, ``userid``,
-  ``limit`` ≤ 1,000, default 500, ``cursor``) pages through the statuses in a fixed order.
+  received the corp's limit of mass messages in the period: ``quota_rule`` ``month`` —
+  as many as the month has days —, ``week`` — 7 — or ``day`` — 1 —, Asia/Shanghai time;
+  ``monthly_quota`` overrides the month's limit for a test). Each status-1 recipient gets a
+  :class:`~fakes.campaign_records.Receipt` with the exact text and attachments.
+* ``get_groupmsg_send_result``, ``get_groupmsg_list_v2``, ``get_groupmsg_task``,
+  ``cancel_groupmsg_send`` and ``remind_groupmsg_send`` (3 reminders per task per 24 h) are
+  in :mod:`fakes.groupmsg`.
 * ``POST /cgi-bin/message/subscribe/send`` (``touser``, ``template_id``, ``data``) sends at
   once if the recipient holds a subscription grant for the template (each grant is used by
   one send; ``count`` -1 is a long-term subscription), else errcode 43101.
 * Rate limits (token buckets ``rate_burst`` deep, by default one second's worth):
-  ``corp_rate`` requests/second over all three APIs → HTTP 429 with ``Retry-After``
-  (seconds, decimal); ``sender_rate`` per sender on the mass-send APIs → errcode 45009.
+  ``corp_rate`` requests/second over all the APIs → HTTP 429 with ``Retry-After``
+  (seconds, decimal); ``sender_rate`` per sender on ``add_msg_template`` → errcode 45009.
   Unset means unlimited.
-* Extension ``dedupe_key`` in a request body: the same key with the same request gets the
-  first answer again with ``"duplicate": true`` and sends nothing; with a different request,
-  errcode 40058. Only accepted requests are remembered.
 * Injected faults (``busy`` → errcode -1, ``http_503``, ``rate_limit`` → 45009,
   ``token_expired`` → 42001 once, ``lost_reply`` → processed, then HTTP 502), optionally only
-  for one API (``add_msg_template``, ``send_result``, ``subscribe_send``).
+  for one API (:data:`~fakes.campaign_records.APIS`).
+
+Conveniences a test turns on explicitly: ``dedupe_extension`` (a ``dedupe_key`` in the body
+gets the first answer again with ``"duplicate": true`` and sends nothing; with a different
+request, errcode 40058 — real WeCom has no such field), ``auto_confirm_after`` (seconds after
+creation a task confirms itself) and ``task_ttl`` (seconds after which an unconfirmed task
+expires, said with the extension ``"task_expired": true``).
 
 The routes and the control API are in :mod:`fakes.campaign_routes`, the records in
 :mod:`fakes.campaign_records`. Memory is bounded: ``max_tasks`` tasks, ``max_receipts``
 receipts, ``max_dedupe`` keys (oldest dropped first) and quota counters for the two latest
-months only.
+periods only.
 """
 
 from __future__ import annotations
@@ -54,6 +60,7 @@ from fakes.campaign_records import (
     NOT_FRIEND,
     NOT_SENT,
     QUOTA_REACHED,
+    QUOTA_RULES,
     SENT,
     Answer,
     Receipt,
@@ -63,7 +70,7 @@ from fakes.campaign_records import (
     TaskExpired,
     error,
     fingerprint,
-    month_of,
+    period_of,
     request_key,
 )
 from fakes.rate_limits import TokenBuckets
@@ -73,9 +80,11 @@ from fakes.rate_limits import TokenBuckets
 class FakeCampaigns:
     """The state of the fake's campaign APIs; every method is thread-safe."""
 
-    monthly_quota: int = 4
-    task_ttl: float = 3 * 86_400.0
+    quota_rule: str = "month"
+    monthly_quota: int | None = None  # a test's override of the month's limit
+    task_ttl: float | None = None  # WeCom documents no expiry
     auto_confirm_after: float | None = None
+    dedupe_extension: bool = False
     corp_rate: float | None = None
     sender_rate: float | None = None
     rate_burst: float | None = None  # bucket depth; None: one second's worth of requests
@@ -90,7 +99,7 @@ class FakeCampaigns:
     _offset: float = 0.0
     _tasks: OrderedDict[str, Task] = field(default_factory=OrderedDict)
     _pending: dict[str, Task] = field(default_factory=dict)
-    _quota: dict[str, Counter[str]] = field(default_factory=dict)  # month -> recipient -> n
+    _quota: dict[str, Counter[str]] = field(default_factory=dict)  # period -> recipient -> n
     _subscriptions: dict[tuple[str, str], int] = field(default_factory=dict)
     _dedupe: ReplayCache = field(default_factory=ReplayCache)
     _receipts: ReceiptLog = field(default_factory=ReceiptLog)
@@ -107,24 +116,34 @@ class FakeCampaigns:
             self._offset += seconds
 
     def configure(self, **changes: Any) -> dict[str, Any]:
-        unknown = set(changes) - set(CONFIG_KEYS)
+        """Numbers (null clears), ``quota_rule`` (one of :data:`QUOTA_RULES`) and
+        ``dedupe_extension`` (a boolean)."""
+        keys = (*CONFIG_KEYS, "quota_rule", "dedupe_extension")
+        unknown = set(changes) - set(keys)
         if unknown:
-            raise ValueError(f"unknown settings {sorted(unknown)}; expected {list(CONFIG_KEYS)}")
+            raise ValueError(f"unknown settings {sorted(unknown)}; expected {list(keys)}")
         with self._lock:
             for key, value in changes.items():
-                if value is not None and (not isinstance(value, int | float) or value < 0):
+                if key == "quota_rule":
+                    if value not in QUOTA_RULES:
+                        raise ValueError(f"quota_rule must be one of {list(QUOTA_RULES)}")
+                elif key == "dedupe_extension":
+                    if not isinstance(value, bool):
+                        raise ValueError("dedupe_extension must be true or false")
+                elif value is not None and (isinstance(value, bool)
+                                            or not isinstance(value, int | float) or value < 0):
                     raise ValueError(f"{key} must be a non-negative number or null")
-                if key in ("monthly_quota", "task_ttl") and value is None:
-                    raise ValueError(f"{key} cannot be null")
             for key, value in changes.items():
-                setattr(self, key, int(value) if key == "monthly_quota" else
-                        None if value is None else float(value))
+                setattr(self, key, value if key in ("quota_rule", "dedupe_extension") else
+                        None if value is None else
+                        int(value) if key == "monthly_quota" else float(value))
             self._buckets.clear()
             return self.config()
 
     def config(self) -> dict[str, Any]:
         with self._lock:
-            return {key: getattr(self, key) for key in CONFIG_KEYS}
+            return {key: getattr(self, key)
+                    for key in (*CONFIG_KEYS, "quota_rule", "dedupe_extension")}
 
     def set_not_friends(self, external_userids: Iterable[str]) -> None:
         with self._lock:
@@ -162,7 +181,7 @@ class FakeCampaigns:
             task = self._tasks.get(msgid)
             if task is None:
                 raise KeyError(msgid)
-            if task.expired:
+            if task.expired or task.cancelled_at is not None:
                 raise TaskExpired(msgid)
             if task.confirmed_at is None:
                 self._confirm(task, self.now())
@@ -173,18 +192,21 @@ class FakeCampaigns:
             self._settle()
             return [{"msgid": t.msgid, "sender": t.sender, "state": t.state,
                      "recipients": len(t.recipients), "created_at": t.created_at,
-                     "confirmed_at": t.confirmed_at,
+                     "confirmed_at": t.confirmed_at, "cancelled_at": t.cancelled_at,
+                     "reminders": len(t.reminders), "text": t.text,
+                     "attachments": list(t.attachments),
                      "sent": sum(1 for s in t.statuses.values() if s == SENT)}
                     for t in self._tasks.values()]
 
-    def receipts(self, key_prefix: str = "") -> list[Receipt]:
+    def receipts(self, key_prefix: str = "", **equal: str | None) -> list[Receipt]:
+        """What reached whom (see :meth:`fakes.campaign_records.ReceiptLog.matching`)."""
         with self._lock:
             self._settle()
-            return self._receipts.matching(key_prefix)
+            return self._receipts.matching(key_prefix, **equal)
 
-    def per_recipient(self, key_prefix: str = "") -> dict[str, int]:
-        """How many messages each recipient got (among keys starting with ``key_prefix``)."""
-        return dict(Counter(r.recipient for r in self.receipts(key_prefix)))
+    def per_recipient(self, key_prefix: str = "", **equal: str | None) -> dict[str, int]:
+        """How many messages each recipient got (among the receipts matching)."""
+        return dict(Counter(r.recipient for r in self.receipts(key_prefix, **equal)))
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
@@ -194,10 +216,13 @@ class FakeCampaigns:
 
     # -- internals (lock held) -------------------------------------------------
     def _settle(self) -> None:
-        """Auto-confirm or expire pending tasks whose moment has come."""
+        """Auto-confirm or expire pending tasks whose moment has come (only when a test
+        configured ``auto_confirm_after`` or ``task_ttl``)."""
+        if self.auto_confirm_after is None and self.task_ttl is None:
+            return
         now = self.now()
         for task in list(self._pending.values()):
-            expires = task.created_at + self.task_ttl
+            expires = math.inf if self.task_ttl is None else task.created_at + self.task_ttl
             confirms = None if self.auto_confirm_after is None else \
                 task.created_at + self.auto_confirm_after
             if confirms is not None and confirms < expires and now >= confirms:
@@ -207,20 +232,23 @@ class FakeCampaigns:
                 del self._pending[task.msgid]
 
     def _confirm(self, task: Task, at: float) -> None:
-        month = month_of(at)
-        counts = self._quota.setdefault(month, Counter())
+        period, limit = period_of(at, self.quota_rule)
+        if self.monthly_quota is not None and self.quota_rule == "month":
+            limit = self.monthly_quota
+        counts = self._quota.setdefault(period, Counter())
         for old in sorted(self._quota)[:-2]:
             del self._quota[old]
         for recipient in task.recipients:
             if recipient in self.not_friends:
                 task.statuses[recipient] = NOT_FRIEND
-            elif counts[recipient] >= self.monthly_quota:
+            elif counts[recipient] >= limit:
                 task.statuses[recipient] = QUOTA_REACHED
             else:
                 counts[recipient] += 1
                 task.statuses[recipient] = SENT
                 task.send_times[recipient] = int(at)
-                self._receive(Receipt(recipient, "mass", task.msgid, task.dedupe_key, at))
+                self._receive(Receipt(recipient, "mass", task.msgid, task.dedupe_key, at,
+                                      task.sender, task.text, task.attachments))
         task.confirmed_at = at
         self._pending.pop(task.msgid, None)
 
@@ -285,10 +313,14 @@ class FakeCampaigns:
             if stop is not None:
                 return stop
             recipients = body.get("external_userid")
-            text = body.get("text", {}).get("content") if isinstance(body.get("text"), dict) \
-                else None
+            text = body.get("text", {}).get("content", "") if isinstance(body.get("text"), dict) \
+                else ""
+            attachments = body.get("attachments") or []
             if body.get("chat_type", "single") != "single" or not isinstance(sender, str) \
-                    or not sender or not isinstance(text, str) or not text \
+                    or not sender or not isinstance(text, str) \
+                    or not isinstance(attachments, list) or len(attachments) > 9 \
+                    or not all(isinstance(a, dict) and a.get("msgtype") for a in attachments) \
+                    or not (text or attachments) \
                     or not isinstance(recipients, list) or not recipients \
                     or not all(isinstance(r, str) and r for r in recipients):
                 return error(40058, "invalid Request Parameter")
@@ -296,15 +328,16 @@ class FakeCampaigns:
                 return error(40058, "external_userid exceeds 10000")
             if sender.startswith("invalid"):
                 return error(40003, "invalid userid")
-            key = request_key(body)
-            digest = fingerprint(sender, sorted(set(recipients)), text)
+            key = request_key(body) if self.dedupe_extension else None
+            digest = fingerprint(sender, sorted(set(recipients)), text, attachments)
             replayed = self._dedupe.replay(key, digest)
             if replayed is not None:
                 return replayed
             fail_list = sorted({r for r in recipients if r.startswith("invalid")})
             kept = tuple(sorted(set(recipients) - set(fail_list)))
             msgid = f"msg{secrets.token_hex(12)}"
-            task = Task(msgid, sender, kept, self.now(), key or "")
+            task = Task(msgid, sender, kept, self.now(), key or "", text,
+                        tuple(attachments))
             task.statuses = dict.fromkeys(kept, NOT_SENT)
             self._tasks[msgid] = task
             self._pending[msgid] = task
@@ -313,36 +346,6 @@ class FakeCampaigns:
                 self._pending.pop(dropped.msgid, None)
             reply = {"errcode": 0, "errmsg": "ok", "fail_list": fail_list, "msgid": msgid}
             self._dedupe.remember(key, digest, reply, self.max_dedupe)
-            if fault == "lost_reply":
-                return 502, {"error": "bad gateway"}, {}
-            return 200, reply, {}
-
-    def send_result(self, token_error: dict[str, Any] | None, body: Any) -> Answer:
-        body = body if isinstance(body, dict) else {}
-        userid = body.get("userid")
-        with self._lock:
-            stop, fault = self._enter("send_result", token_error,
-                                      userid if isinstance(userid, str) else None)
-            if stop is not None:
-                return stop
-            self._settle()
-            limit = body.get("limit", 500)
-            cursor = body.get("cursor") or "0"
-            task = self._tasks.get(str(body.get("msgid")))
-            if task is None or not isinstance(limit, int) or not 1 <= limit <= 1000 \
-                    or not isinstance(cursor, str) or not cursor.isdigit():
-                return error(40058, "invalid Request Parameter")
-            mine = task.recipients if userid == task.sender else ()
-            start = int(cursor)
-            page = mine[start:start + limit]
-            send_list = [{"external_userid": r, "userid": task.sender,
-                          "status": task.statuses[r],
-                          **({"send_time": task.send_times[r]} if r in task.send_times else {})}
-                         for r in page]
-            more = start + limit < len(mine)
-            reply = {"errcode": 0, "errmsg": "ok", "send_list": send_list,
-                     "next_cursor": str(start + limit) if more else "",
-                     "task_expired": task.expired}
             if fault == "lost_reply":
                 return 502, {"error": "bad gateway"}, {}
             return 200, reply, {}
@@ -363,7 +366,7 @@ class FakeCampaigns:
             if not isinstance(data, dict) or not all(
                     isinstance(v, dict) and isinstance(v.get("value"), str) for v in data.values()):
                 return error(47003, "argument invalid! data.value invalid")
-            key = request_key(body)
+            key = request_key(body) if self.dedupe_extension else None
             digest = fingerprint(touser, template_id, data)
             replayed = self._dedupe.replay(key, digest)
             if replayed is not None:
@@ -374,7 +377,9 @@ class FakeCampaigns:
             if grants > 0:
                 self._subscriptions[(touser, template_id)] = grants - 1
             msgid = str(secrets.randbits(48))
-            self._receive(Receipt(touser, "direct", msgid, key or "", self.now()))
+            self._receive(Receipt(touser, "direct", msgid, key or "", self.now(),
+                                  template_id=template_id,
+                                  data={k: v["value"] for k, v in data.items()}))
             reply = {"errcode": 0, "errmsg": "ok", "msgid": msgid}
             self._dedupe.remember(key, digest, reply, self.max_dedupe)
             if fault == "lost_reply":

@@ -15,15 +15,18 @@ Tencent documents:
   ``LimitExceeded.PhoneNumberDailyLimit``, a number in ``blocked`` →
   ``FailedOperation.PhoneNumberInBlacklist``, else ``Ok`` with a ``SerialNo``;
 * ``rate`` requests/second (token bucket ``rate_burst`` deep) → ``RequestLimitExceeded``;
-* ``SessionContext`` is the dedupe key (an extension of its use): the same key with the
-  same request gets the first answer again with ``"Duplicate": true`` and sends nothing;
-  with another request, ``InvalidParameterValue.DedupeKeyReused``;
+* ``SessionContext`` is echoed back per number, as Tencent does, and kept with each receipt.
+  Only with ``dedupe_extension`` (off unless a test turns it on: Tencent has no dedupe) is
+  it a dedupe key: the same key with the same request gets the first answer again with
+  ``"Duplicate": true`` and sends nothing; with another request,
+  ``InvalidParameterValue.DedupeKeyReused``;
 * injected faults: ``rate_limit`` (``RequestLimitExceeded``), ``internal_error``
   (``InternalError``), ``http_503``, ``lost_reply`` (processed, then HTTP 502).
 
 Control API: ``POST /fake/sms/config`` (``rate``, ``rate_burst``, ``daily_limit``, null
-clears), ``POST /fake/sms/blocked`` ``{"numbers"}``, ``POST /fake/sms/faults``
-``{"kind", "count"}``, ``GET /fake/sms/receipts?key_prefix=`` (``receipts`` without the
+clears; ``dedupe_extension``), ``POST /fake/sms/blocked`` ``{"numbers"}``, ``POST /fake/sms/faults``
+``{"kind", "count"}``, ``GET /fake/sms/receipts?key_prefix=`` (of ``SessionContext``;
+``receipts`` with template and params, without the
 numbers' digits beyond the last four, ``per_recipient`` counts), ``POST /fake/sms/reset``.
 """
 
@@ -74,6 +77,7 @@ class FakeSms:
     daily_limit: int | None = 10
     rate: float | None = None
     rate_burst: float | None = None
+    dedupe_extension: bool = False
     max_receipts: int = 200_000
     max_dedupe: int = 100_000
     blocked: set[str] = field(default_factory=set)
@@ -96,7 +100,7 @@ class FakeSms:
 
     def configure(self, **config: Any) -> None:
         with self._lock:
-            for key in ("rate", "rate_burst", "daily_limit"):
+            for key in ("rate", "rate_burst", "daily_limit", "dedupe_extension"):
                 if key in config:
                     setattr(self, key, config[key])
             self._tokens, self._refilled = 0.0, 0.0
@@ -176,7 +180,7 @@ class FakeSms:
         with self._lock:
             self.calls += 1
             fault = self._faults.popleft() if self._faults else None
-            if key and key in self._dedupe:
+            if key and self.dedupe_extension and key in self._dedupe:
                 stored, answer = self._dedupe[key]
                 if stored != fingerprint:
                     return error("InvalidParameterValue.DedupeKeyReused",
@@ -192,7 +196,7 @@ class FakeSms:
             day = datetime.fromtimestamp(now, SHANGHAI).strftime("%Y-%m-%d")
             statuses = [self._send_one(n, day, body, key, now) for n in numbers]
             answer = {"SendStatusSet": statuses}
-            if key:
+            if key and self.dedupe_extension:
                 self._dedupe[key] = (fingerprint, answer)
                 while len(self._dedupe) > self.max_dedupe:
                     self._dedupe.popitem(last=False)
@@ -246,7 +250,8 @@ def routes(state: FakeSms) -> list[Route]:
         per = Counter(r.number for r in found)
         return JSONResponse({
             "receipts": [{"recipient": f"***{r.number[-4:]}", "serial_no": r.serial_no,
-                          "dedupe_key": r.dedupe_key, "at": r.at} for r in found],
+                          "template_id": r.template_id, "params": list(r.params),
+                          "session_context": r.dedupe_key, "at": r.at} for r in found],
             "recipients": len(per), "max_per_recipient": max(per.values(), default=0)})
 
     def blocked(body: dict[str, Any]) -> None:

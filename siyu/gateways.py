@@ -1,8 +1,9 @@
 """Which outbound clients a process talks to: the configured services, else the local fakes.
 
 Without ``WECOM_API_BASE`` (``SMS_API_BASE``) the clients point at the local fake WeCom
-(its ``/sms``) on ``SIYU_FAKE_GATEWAY_PORT`` with the fake's credentials, and the campaign
-client sends the fake's ``dedupe_key`` extension. This is wiring: it is the one place
+(its ``/sms``) on ``SIYU_FAKE_GATEWAY_PORT`` with the fake's credentials. The fake behaves
+as the real services do (no dedupe extension; tasks wait for the member's confirmation
+unless ``SIYU_FAKE_AUTO_CONFIRM_SECONDS`` is set, a demo's convenience). This is wiring: it is the one place
 outside the tests and the benchmarks that knows the fakes (:mod:`fakes`).
 """
 
@@ -43,7 +44,7 @@ def contact_ways_for(settings: Settings) -> WeComContactWays:
 
 def campaign_gateway_for(settings: Settings) -> WeComCampaignGateway:
     """The campaign client: ``WECOM_API_BASE`` (and the mini-program settings for direct
-    messages), else the local fake for both, with the fake's ``dedupe_key`` extension on."""
+    messages), else the local fake for both."""
     fake = f"http://127.0.0.1:{settings.fake_gateway_port}"
     on_fake = settings.wecom_api_base is None
     app_id, app_secret = settings.miniprogram_app_id, settings.miniprogram_app_secret
@@ -53,8 +54,7 @@ def campaign_gateway_for(settings: Settings) -> WeComCampaignGateway:
     return WeComCampaignGateway(
         settings.wecom_api_base or fake, str(settings.wecom_corp_id or FAKE_CORP_ID),
         str(settings.wecom_corp_secret or FAKE_CORP_SECRET), app_id=app_id,
-        app_secret=app_secret, direct_base_url=direct_base, send_dedupe_key=on_fake,
-        sms=sms_for(settings))
+        app_secret=app_secret, direct_base_url=direct_base, sms=sms_for(settings))
 
 
 def sms_for(settings: Settings) -> TencentSms:
@@ -68,7 +68,8 @@ def sms_for(settings: Settings) -> TencentSms:
 
 
 def fake_wecom_for(settings: Settings) -> FakeWeCom:
-    """The fake's state for the worker and the demo: tasks confirm themselves."""
+    """The fake's state for the worker and the demo: tasks confirm themselves only when
+    ``SIYU_FAKE_AUTO_CONFIRM_SECONDS`` is set."""
     return FakeWeCom(campaigns=FakeCampaigns(
         auto_confirm_after=settings.fake_auto_confirm_seconds))
 

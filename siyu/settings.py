@@ -17,7 +17,7 @@
 | ``SMS_SECRET_ID`` / ``_SECRET_KEY`` | the fake's; needed with ``SMS_API_BASE`` | TC3 request signing |
 | ``SMS_SDK_APP_ID`` / ``SMS_SIGN_NAME`` | the fake's; needed with ``SMS_API_BASE`` | app and signature |
 | ``SMS_REGION`` | ``ap-guangzhou`` | ``X-TC-Region`` of SMS requests |
-| ``SIYU_FAKE_AUTO_CONFIRM_SECONDS`` | ``30`` | the fake confirms mass-send tasks itself (empty: never) |
+| ``SIYU_FAKE_AUTO_CONFIRM_SECONDS`` | (empty) | the fake confirms mass-send tasks itself (empty: never) |
 | ``SIYU_TICK_MINUTES`` | ``60`` | clock slot: time-window segments are re-evaluated once per slot |
 | ``SIYU_CHAT_TIMEOUT_MINUTES`` | ``30`` | a customer message unanswered this long alerts the staff member |
 | ``SIYU_CHAT_ESCALATION_MINUTES`` | ``120`` | … this long escalates to the department's managers |
@@ -68,7 +68,7 @@ class Settings:
     miniprogram_app_id: str | None = None
     miniprogram_app_secret: str | None = None
     miniprogram_api_base: str = "https://api.weixin.qq.com"
-    fake_auto_confirm_seconds: float | None = 30.0
+    fake_auto_confirm_seconds: float | None = None
     sms_api_base: str | None = None
     sms_secret_id: str | None = None
     sms_secret_key: str | None = None
@@ -162,7 +162,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         miniprogram_app_id=env.get("MINIPROGRAM_APP_ID") or None,
         miniprogram_app_secret=env.get("MINIPROGRAM_APP_SECRET") or None,
         miniprogram_api_base=env.get("MINIPROGRAM_API_BASE") or "https://api.weixin.qq.com",
-        fake_auto_confirm_seconds=_optional_float(env.get("SIYU_FAKE_AUTO_CONFIRM_SECONDS", "30")),
+        fake_auto_confirm_seconds=_optional_float(env.get("SIYU_FAKE_AUTO_CONFIRM_SECONDS", "")),
         **_sms(env),
         debug=env.get("SIYU_DEBUG", "") not in ("", "0", "false"),
         tick_minutes=int(env.get("SIYU_TICK_MINUTES", "60")),

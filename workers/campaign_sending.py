@@ -4,17 +4,22 @@ The actor (:func:`send_chunk`):
 
 1. skips sends already recorded (their send key is a committed event key), or no longer
    planned (cancelled);
-2. resolves each recipient's address on the channel (WeCom external id, openid, phone)
+2. settles what an earlier attempt left (:mod:`workers.send_intents`): a send an intent
+   says was sent is recorded sent, an unknowable one failed ``UNKNOWN``, an open WeCom
+   intent is reconciled against the sender's task list; only the rest may be sent;
+3. resolves each recipient's address on the channel (WeCom external id, openid, phone)
    from the personal-data vault, renders the variant's text with its safe variables;
-3. takes its turn from the rate limiter (shared by every worker process through
-   PostgreSQL), then calls the gateway with the send key as dedupe key — a send retried
-   after a crash is answered ``DUPLICATE`` by a deduplicating gateway, not sent twice;
-4. records outcomes (``Customer.CampaignMessageSent`` / ``Failed``) once per send key;
-   on a rate limit or a transient failure it records what is done and raises, so
-   Dramatiq retries the message with backoff for the rest.
+4. takes its turn from the rate limiter (shared by every worker process through
+   PostgreSQL), records the intent, calls the gateway and settles the intent;
+5. records outcomes (``Customer.CampaignMessageSent`` / ``Failed``) once per send key;
+   on a rate limit, a transient failure or sends still being resolved it records what is
+   done and raises, so Dramatiq retries the message with backoff for the rest.
 
-WeCom mass send creates one task per sender (staff member) for the chunk's customers;
-its outcome is "handed to WeCom" (the task id), since the staff member confirms later.
+WeCom mass send creates one task per (sender, variant) for the chunk's customers; the
+sender is the member's WeCom **UserID** (the planned sender's ``wecom_user_id`` in the staff
+directory, or the UserID of a member without a staff record): a sender without one fails
+``NO_SENDER_USERID``. Its outcome is "handed to WeCom" (the task id), since the member
+confirms later (:mod:`workers.mass_send_lifecycle`).
 :func:`addresses_on`, :func:`template_values` and :func:`pace` serve SOP steps too.
 """
 
@@ -25,16 +30,23 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 from uuid import UUID
 
 import dramatiq
 
-from adapters.campaign_gateway import BATCH_LIMITS, BatchRecipient, CampaignGateway, Delivery
+from adapters.campaign_gateway import (
+    BATCH_LIMITS,
+    BatchRecipient,
+    CampaignGateway,
+    DirectResult,
+)
 from application.app import Siyu
 from application.campaigns import SendOutcome
 from domain.campaign import render, send_key
 from workers.campaign_store import CampaignStore
+from workers.send_intents import RetryLater, SendIntents, Settled, digest
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +65,15 @@ class CampaignDeps:
     gateway: CampaignGateway
     rates: dict[str, float] = field(default_factory=dict)  # channel -> sends per second
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    #: Seconds after which an open send intent's call cannot still be in flight.
+    intent_lease: float = 30.0
+
+    def intents(self) -> SendIntents:
+        return SendIntents(self.store, self.gateway, lease=self.intent_lease)
 
 
-class RetryLater(Exception):
-    """Rate limited or a transient failure: the rest of the chunk is retried later."""
+__all__ = ["CampaignDeps", "RetryLater", "addresses_on", "pace", "send_chunk",
+           "template_values"]
 
 
 def addresses_on(deps: CampaignDeps, channel: str, rows: Sequence[dict[str, Any]]
@@ -132,48 +149,81 @@ def send_chunk(deps: CampaignDeps, campaign_id: UUID, step: int,
     variants = {v["variant_id"]: v for v in campaign["variants"]}
     addresses = addresses_on(deps, channel, rows)
     outcomes: list[SendOutcome] = []
+    by_key = {keys[r["customer_id"]]: r for r in rows}
 
     def outcome(row: dict[str, Any], sent: bool, detail: str) -> None:
         outcomes.append(SendOutcome(campaign_id, row["customer_id"], step, channel,
                                     row["variant_id"], sent, detail))
 
+    def settle(settled: dict[str, Settled]) -> None:
+        for key, result in sorted(settled.items()):
+            outcome(by_key[key], result.sent, result.detail)
+
+    intents = deps.intents()
     try:
+        earlier, free, waiting = intents.resolve(
+            channel, {k: addresses.get(r["customer_id"]) for k, r in by_key.items()})
+        settle(earlier)
+        rows = [r for r in rows if keys[r["customer_id"]] in free]
         if channel == "wecom_mass":
-            _mass_send(deps, campaign_id, step, rows, addresses, variants, outcome)
+            retry = _mass_send(deps, intents, rows, addresses, variants, keys, outcome,
+                               settle)
         elif channel in BATCH_LIMITS:
-            _batch_send(deps, campaign_id, step, channel, rows, addresses, variants, keys,
-                        outcome)
+            retry = _batch_send(deps, intents, campaign_id, step, channel, rows, addresses,
+                                variants, keys, outcome, settle)
         else:
-            pacer = _Pacer(deps, channel, sum(1 for r in rows if r["customer_id"] in addresses))
-            for row in rows:
-                address = addresses.get(row["customer_id"])
-                if address is None:
-                    outcome(row, False, "NO_ADDRESS")
-                    continue
-                variant = variants[row["variant_id"]]
-                pacer.wait()
-                result = deps.gateway.send_direct(
-                    channel, address, variant.get("template_id") or "",
-                    {"text": render(variant["text"], template_values(row))}, keys[row["customer_id"]])
-                if result.delivery in (Delivery.ACCEPTED, Delivery.DUPLICATE):
-                    outcome(row, True, result.message_id or result.delivery.value)
-                elif result.delivery is Delivery.REFUSED:
-                    outcome(row, False, result.reason)
-                else:
-                    raise RetryLater(result.reason)
+            retry = _direct_send(deps, intents, channel, rows, addresses, variants, keys,
+                                 outcome, settle)
     finally:
+        intents.flush()
         if outcomes:
             deps.app.campaigns.record_send_outcomes(outcomes, deps.clock())
+    if retry or waiting:
+        raise RetryLater(retry or "sends of an earlier attempt are being resolved")
     return len(outcomes)
 
 
-def _batch_send(deps: CampaignDeps, campaign_id: UUID, step: int, channel: str,
-                rows: Sequence[dict[str, Any]], addresses: dict[UUID, str],
+Outcome = Callable[[dict[str, Any], bool, str], None]
+Settle = Callable[[dict[str, Settled]], None]
+
+
+def _direct_send(deps: CampaignDeps, intents: SendIntents, channel: str,
+                 rows: Sequence[dict[str, Any]], addresses: dict[UUID, str],
+                 variants: dict[str, dict[str, Any]], keys: dict[UUID, str],
+                 outcome: Outcome, settle: Settle) -> str | None:
+    """One request per recipient (subscribe messages), each its own intent."""
+    pacer = _Pacer(deps, channel, sum(1 for r in rows if r["customer_id"] in addresses))
+    for row in rows:
+        address = addresses.get(row["customer_id"])
+        if address is None:
+            outcome(row, False, "NO_ADDRESS")
+            continue
+        variant = variants[row["variant_id"]]
+        text = render(variant["text"], template_values(row))
+        key = keys[row["customer_id"]]
+        pacer.wait()
+        send = partial(deps.gateway.send_direct, channel, address,
+                       variant.get("template_id") or "", {"text": text}, key)
+
+        def call(_held: Sequence[str], send: Callable[[], DirectResult] = send
+                 ) -> list[DirectResult]:
+            return [send()]
+
+        settled, retry = intents.direct(
+            channel, {key: address}, digest(f"{variant.get('template_id')}\n{text}"), call)
+        settle(settled)
+        if retry:
+            return retry
+    return None
+
+
+def _batch_send(deps: CampaignDeps, intents: SendIntents, campaign_id: UUID, step: int,
+                channel: str, rows: Sequence[dict[str, Any]], addresses: dict[UUID, str],
                 variants: dict[str, dict[str, Any]], keys: dict[UUID, str],
-                outcome: Callable[[dict[str, Any], bool, str], None]) -> None:
-    """SMS-like channels: one gateway call per (variant, batch limit) for the chunk's
-    customers, each with its send key; the gateway derives each provider request's dedupe
-    key from the send keys it carries, so a re-delivered chunk repeats the same keys."""
+                outcome: Outcome, settle: Settle) -> str | None:
+    """SMS-like channels: one gateway call (one intent) per (variant, batch limit) for the
+    chunk's customers, each with its send key; the gateway derives each provider request's
+    key (``SessionContext``) from the send keys it carries."""
     by_variant: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         if row["customer_id"] not in addresses:
@@ -184,57 +234,52 @@ def _batch_send(deps: CampaignDeps, campaign_id: UUID, step: int, channel: str,
     for variant_id, members in sorted(by_variant.items()):
         variant = variants[variant_id]
         for start in range(0, len(members), limit):
-            batch = members[start:start + limit]
+            batch = {keys[m["customer_id"]]: m for m in members[start:start + limit]}
             pace(deps, channel, len(batch))
-            results = deps.gateway.send_direct_batch(
-                channel, [BatchRecipient(addresses[m["customer_id"]],
-                                         (render(variant["text"], template_values(m)),),
-                                         keys[m["customer_id"]]) for m in batch],
-                variant.get("template_id") or "", f"campaign:{campaign_id}:{step}:{channel}")
-            retry: str | None = None
-            for member, result in zip(batch, results, strict=True):
-                if result.delivery in (Delivery.ACCEPTED, Delivery.DUPLICATE):
-                    outcome(member, True, result.message_id or result.delivery.value)
-                elif result.delivery is Delivery.REFUSED:
-                    outcome(member, False, result.reason)
-                else:
-                    retry = retry or result.reason
-            if retry is not None:
-                raise RetryLater(retry)
+
+            def call(held: Sequence[str], batch: dict[str, dict[str, Any]] = batch,
+                     variant: dict[str, Any] = variant) -> list[DirectResult]:
+                return deps.gateway.send_direct_batch(
+                    channel, [BatchRecipient(addresses[batch[k]["customer_id"]],
+                                             (render(variant["text"],
+                                                     template_values(batch[k])),),
+                                             k) for k in held],
+                    variant.get("template_id") or "", f"campaign:{campaign_id}:{step}:{channel}")
+
+            settled, retry = intents.direct(
+                channel, {k: addresses[m["customer_id"]] for k, m in batch.items()},
+                digest(f"{variant.get('template_id')}\n{variant['text']}"), call)
+            settle(settled)
+            if retry:
+                return retry
+    return None
 
 
-def _mass_send(deps: CampaignDeps, campaign_id: UUID, step: int,
-               rows: Sequence[dict[str, Any]], addresses: dict[UUID, str],
-               variants: dict[str, dict[str, Any]],
-               outcome: Callable[[dict[str, Any], bool, str], None]) -> None:
-    """One WeCom task per (sender, variant) for the chunk's customers."""
+def _mass_send(deps: CampaignDeps, intents: SendIntents, rows: Sequence[dict[str, Any]],
+               addresses: dict[UUID, str], variants: dict[str, dict[str, Any]],
+               keys: dict[UUID, str], outcome: Outcome, settle: Settle) -> str | None:
+    """One WeCom task per (sender's UserID, variant) for the chunk's customers."""
+    userids = deps.store.sender_userids(sorted({r["sender"] for r in rows if r["sender"]}))
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for row in rows:
         if row["customer_id"] not in addresses or not row["sender"]:
             outcome(row, False, "NO_ADDRESS")
-            continue
-        groups.setdefault((row["sender"], row["variant_id"]), []).append(row)
+        elif row["sender"] not in userids:
+            outcome(row, False, "NO_SENDER_USERID")
+        else:
+            groups.setdefault((userids[row["sender"]], row["variant_id"]), []).append(row)
     pacer = _Pacer(deps, "wecom_mass", len(groups))
     for (sender, variant_id), members in sorted(groups.items()):
         text = render(variants[variant_id]["text"], {})
         ids = sorted(str(m["customer_id"]) for m in members)
-        key = f"campaign:{campaign_id}:{step}:{sender}:{variant_id}:{ids[0]}:{len(ids)}"
         pacer.wait()
-        task = deps.gateway.create_mass_send(
-            sender.removeprefix("wecom_user:"), [addresses[m["customer_id"]] for m in members],
-            text, key)
-        if task.delivery not in (Delivery.ACCEPTED, Delivery.DUPLICATE):
-            if task.delivery is Delivery.REFUSED:
-                for m in members:
-                    outcome(m, False, task.reason)
-                continue
-            raise RetryLater(task.reason)
-        refused = set(task.refused)
-        for m in members:
-            if addresses[m["customer_id"]] in refused:
-                outcome(m, False, "REFUSED_BY_WECOM")
-            else:
-                outcome(m, True, task.task_id or "task")
+        settled, retry = intents.mass_send(
+            sender, {keys[m["customer_id"]]: addresses[m["customer_id"]] for m in members},
+            text, f"{keys[members[0]['customer_id']]}:{sender}:{variant_id}:{len(ids)}")
+        settle(settled)
+        if retry:
+            return retry
+    return None
 
 
 def declare_campaign_actor(broker: dramatiq.Broker, deps: CampaignDeps, *,

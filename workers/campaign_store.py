@@ -74,6 +74,52 @@ class CampaignStore:
         _, wait = self._reserve(name, per_second, count)
         return wait
 
+    def sender_userids(self, senders: Sequence[str]) -> dict[str, str]:
+        """The WeCom UserID of each planned sender that has one (staff directory)."""
+        with self.pool.connection() as conn:
+            found = dispatch.sender_userids(conn, senders)
+            conn.commit()
+        return found
+
+    # -- send intents (recorded before each provider call) -------------------------------------
+    def intents(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The intents recorded for these send keys, by key."""
+        if not keys:
+            return {}
+        with self.pool.connection() as conn:
+            rows = dispatch.intents(conn, keys)
+            conn.commit()
+        return {r["send_key"]: r for r in rows}
+
+    def open_intent(self, intent_id: UUID, keys: Sequence[str], channel: str,
+                    sender: str | None, text_digest: str,
+                    settle: Sequence[tuple[str, UUID, str, str]] = ()) -> set[str]:
+        """Record (and commit) the intent to send ``keys``, with the settlements of earlier
+        intents (one transaction); the keys it holds."""
+        with self.pool.connection() as conn, conn.transaction():
+            if settle:
+                dispatch.settle_intents(conn, settle)
+            return set(dispatch.open_intent(conn, intent_id, keys, channel, sender,
+                                            text_digest))
+
+    def settle(self, outcomes: Sequence[tuple[str, UUID, str, str]]) -> None:
+        """Settle (send key, intent, ``sent`` | ``not_sent`` | ``unknown``, detail)."""
+        if outcomes:
+            with self.pool.connection() as conn, conn.transaction():
+                dispatch.settle_intents(conn, outcomes)
+
+    def settle_intent(self, intent_id: UUID, outcome: str, detail: str) -> None:
+        """Settle every still-open send key of one intent."""
+        with self.pool.connection() as conn, conn.transaction():
+            dispatch.settle_intent(conn, intent_id, outcome, detail)
+
+    def claimed_tasks(self, task_ids: Sequence[str], intent_id: UUID) -> set[str]:
+        """Task ids already the outcome of another intent than ``intent_id``."""
+        with self.pool.connection() as conn:
+            found = dispatch.claimed_tasks(conn, task_ids, intent_id)
+            conn.commit()
+        return found
+
     def _reserve(self, name: str, per_second: float, count: int) -> tuple[datetime, float]:
         with self.pool.connection() as conn, conn.transaction():
             row = dispatch.reserve_slots(conn, name, count / per_second)

@@ -7,8 +7,8 @@ The launch recorded every planned send (``Campaign.RecipientsPlanned``), project
 enqueues **chunks** (up to :data:`~workers.campaign_store.CHUNK` customers of one
 campaign per message: ids, not objects). The actor that sends a chunk is in
 :mod:`workers.campaign_sending`. The :class:`CampaignLauncher` launches scheduled
-campaigns when their start time comes; :class:`MassSendSync` polls WeCom for the final
-status of mass-send tasks.
+campaigns when their start time comes; :class:`workers.mass_send_lifecycle.MassSendLifecycle`
+follows each WeCom mass-send task to its end.
 """
 
 from __future__ import annotations
@@ -18,11 +18,9 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from uuid import UUID
 
 from application.app import Siyu
 from projections.campaigns import dispatch
-from workers.campaign_sending import CampaignDeps, addresses_on
 from workers.campaign_store import CampaignStore
 from workers.polling import PollingLoop
 
@@ -97,61 +95,6 @@ class CampaignLauncher:
                 self.run_once()
             except Exception:
                 log.exception("campaign launcher pass failed; retrying")
-            self.stopping.wait(self.poll_interval)
-
-    def stop(self) -> None:
-        self.stopping.set()
-
-
-FINAL = {"sent", "not_friend", "quota_exceeded", "expired"}
-
-
-class MassSendSync:
-    """Reads back WeCom mass-send results and records each customer's final status once.
-
-    A task stays open until every recipient has a final status (sent, not a friend,
-    monthly quota reached, or expired unconfirmed); open tasks are polled every
-    ``poll_interval`` seconds. Statuses are read per (task, sender) as WeCom documents.
-    """
-
-    def __init__(self, deps: CampaignDeps, *, poll_interval: float = 60.0,
-                 batch: int = 50) -> None:
-        self.deps = deps
-        self.poll_interval = poll_interval
-        self.batch = batch
-        self.stopping = threading.Event()
-
-    def open_tasks(self) -> list[dict[str, Any]]:
-        with self.deps.store.pool.connection() as conn:
-            rows = dispatch.open_tasks(conn, self.batch)
-            conn.commit()
-        return list(rows)
-
-    def sync(self, campaign_id: UUID, task_id: str, sender: str) -> int:
-        with self.deps.store.pool.connection() as conn:
-            rows = dispatch.undelivered(conn, campaign_id, task_id)
-            conn.commit()
-        if not rows:
-            return 0
-        result = self.deps.gateway.mass_send_result(task_id, sender.removeprefix("wecom_user:"))
-        by_address = {a: c for c, a in addresses_on(self.deps, "wecom_mass", rows).items()}
-        statuses: dict[UUID, str] = {by_address[address]: str(status.value)
-                    for address, status in result.statuses.items()
-                    if address in by_address and status.value in FINAL}
-        if not statuses:
-            return 0
-        return self.deps.app.campaigns.record_deliveries(campaign_id, 0, statuses, self.deps.clock())
-
-    def run_once(self) -> int:
-        return sum(self.sync(t["campaign_id"], t["task_id"], t["sender"] or "")
-                   for t in self.open_tasks())
-
-    def run_forever(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                self.run_once()
-            except Exception:
-                log.exception("mass-send result sync failed; retrying")
             self.stopping.wait(self.poll_interval)
 
     def stop(self) -> None:

@@ -31,11 +31,12 @@ from workers.alerts import (
 from workers.auto_tag import AutoTagger
 from workers.campaign_sending import CampaignDeps, declare_campaign_actor
 from workers.campaign_store import CampaignStore
-from workers.campaigns import CampaignDispatcher, CampaignLauncher, MassSendSync
+from workers.campaigns import CampaignDispatcher, CampaignLauncher
 from workers.channel_codes import ChannelCodeSync
 from workers.clock import ClockScheduler, declare_clock_actor
 from workers.confirmation_tasks import ConfirmationTasks
 from workers.daily_report import DailyReportScheduler, ReportDeps, ReportStore, declare_report_actor
+from workers.mass_send_lifecycle import MassSendLifecycle
 from workers.options import WorkerOptions
 from workers.outbox import Dispatcher, OutboxStore, WelcomeOutboxView
 from workers.sops import SopDeps, SopDispatcher, SopStore, declare_sop_actor
@@ -155,9 +156,11 @@ def campaigns(app: Siyu, broker: dramatiq.Broker, deps: CampaignDeps,
             store, _sender(actor), stale_after=options.campaign_stale_after,
             poll_interval=options.campaign_dispatch_interval)
         feature.loops["campaign-launcher"] = CampaignLauncher(app, store, _tracker(app))
-        feature.loops["mass-send-sync"] = MassSendSync(
-            deps, poll_interval=options.mass_send_poll_interval)
-        feature.loops["confirmation-tasks"] = ConfirmationTasks(app, store.pool)
+        feature.loops["mass-send-lifecycle"] = MassSendLifecycle(
+            deps, confirm_within=options.mass_send_confirm_within,
+            poll_interval=options.mass_send_poll_interval)
+        feature.loops["confirmation-tasks"] = ConfirmationTasks(
+            app, store.pool, confirm_within=options.mass_send_confirm_within)
     return feature
 
 
@@ -175,7 +178,8 @@ def sops(broker: dramatiq.Broker, deps: CampaignDeps, options: WorkerOptions) ->
 
 def campaign_deps(app: Siyu, gateway: CampaignGateway, store: CampaignStore,
                   options: WorkerOptions) -> CampaignDeps:
-    return CampaignDeps(app=app, store=store, gateway=gateway, rates=dict(options.campaign_rates))
+    return CampaignDeps(app=app, store=store, gateway=gateway, rates=dict(options.campaign_rates),
+                        intent_lease=options.send_intent_lease.total_seconds())
 
 
 def channel_codes(app: Siyu, database_url: str, gateway: ContactWayGateway,

@@ -40,6 +40,13 @@ class WorkerOptions:
     campaign_dispatch_interval: float = 0.5
     campaign_stale_after: timedelta = timedelta(minutes=5)
     mass_send_poll_interval: float = 60.0  # seconds between reads of WeCom task results
+    #: How long members have to confirm a mass-send task when its campaign sets no
+    #: deadline (``setCampaignConfirmationDeadline``): reminded before, cancelled after.
+    mass_send_confirm_within: timedelta = timedelta(hours=24)
+    #: An open send intent older than this cannot have its call in flight any more: it is
+    #: reconciled (WeCom) or recorded unknown (workers.send_intents). Keep it above the
+    #: gateway's timeout times its token retry.
+    send_intent_lease: timedelta = timedelta(seconds=30)
     sop_queue: str = SOP_QUEUE
     sop_dispatch_interval: float = 1.0  # seconds between polls of due SOP steps
     consume: bool = True  # run a Dramatiq worker for the queues

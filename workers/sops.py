@@ -41,7 +41,7 @@ from uuid import UUID
 import dramatiq
 from psycopg_pool import ConnectionPool
 
-from adapters.campaign_gateway import Delivery
+from adapters.campaign_gateway import DirectResult
 from application.sops import StepOutcome
 from domain.campaign import render
 from domain.restraint import Decision, Plan, Recipient, Variant, decide
@@ -50,6 +50,7 @@ from projections.campaign_planning import CONTACT_WINDOW, LAUNCH_LOCK, _friends,
 from projections.sops import dispatch
 from workers.campaign_sending import CampaignDeps, RetryLater, addresses_on, pace, template_values
 from workers.polling import PollingLoop
+from workers.send_intents import digest
 
 log = logging.getLogger(__name__)
 
@@ -192,31 +193,44 @@ def send_steps(deps: SopDeps, items: Sequence[tuple[UUID, int]]) -> int:
 
 def _send(deps: SopDeps, row: dict[str, Any], variant: dict[str, Any], sender: str | None,
           key: str, outcome: Callable[..., None]) -> None:
+    """One step through a send intent (:mod:`workers.send_intents`): what an earlier attempt
+    left is settled first; a WeCom step goes as a task of the member's UserID."""
     campaigns, channel = deps.campaigns, row["channel"]
+    vid = variant["variant_id"]
     address = addresses_on(campaigns, channel, [row]).get(row["customer_id"])
     if address is None or (channel == "wecom_mass" and not sender):
-        outcome(row, "failed", "NO_ADDRESS", variant["variant_id"])
+        outcome(row, "failed", "NO_ADDRESS", vid)
         return
+    intents = campaigns.intents()
+    earlier, free, waiting = intents.resolve(channel, {key: address})
+    if key in earlier:
+        outcome(row, "sent" if earlier[key].sent else "failed", earlier[key].detail, vid)
+        return
+    if waiting or key not in free:
+        raise RetryLater("a step of an earlier attempt is being resolved")
     text = render(variant["text"], {**template_values(row), "lifecycle": row["lifecycle"]})
     pace(campaigns, channel, 1)
     if channel == "wecom_mass":
         assert sender is not None
-        task = campaigns.gateway.create_mass_send(sender.removeprefix("wecom_user:"),
-                                                  [address], text, key)
-        delivery, reason, detail = task.delivery, task.reason, task.task_id or "task"
-        if address in set(task.refused):
-            delivery, reason = Delivery.REFUSED, "REFUSED_BY_WECOM"
+        userid = campaigns.store.sender_userids([sender]).get(sender)
+        if userid is None:
+            outcome(row, "failed", "NO_SENDER_USERID", vid)
+            return
+        settled, retry = intents.mass_send(userid, {key: address}, text, key)
     else:
-        result = campaigns.gateway.send_direct(channel, address, variant.get("template_id") or "",
-                                               {"text": text}, key)
-        delivery, reason = result.delivery, result.reason
-        detail = result.message_id or result.delivery.value
-    if delivery in (Delivery.ACCEPTED, Delivery.DUPLICATE):
-        outcome(row, "sent", detail, variant["variant_id"])
-    elif delivery is Delivery.REFUSED:
-        outcome(row, "failed", reason, variant["variant_id"])
-    else:
-        raise RetryLater(reason)
+        template = variant.get("template_id") or ""
+
+        def call(_held: Sequence[str]) -> list[DirectResult]:
+            return [campaigns.gateway.send_direct(channel, address, template, {"text": text},
+                                                  key)]
+
+        settled, retry = intents.direct(channel, {key: address},
+                                        digest(f"{template}\n{text}"), call)
+        intents.flush()
+    if key in settled:
+        outcome(row, "sent" if settled[key].sent else "failed", settled[key].detail, vid)
+    if retry:
+        raise RetryLater(retry)
 
 
 def declare_sop_actor(broker: dramatiq.Broker, deps: SopDeps, *, queue_name: str = SOP_QUEUE

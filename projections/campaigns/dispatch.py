@@ -1,7 +1,8 @@
 """The campaign workers' statements: the dispatcher's claims (``campaign_dispatch``,
 internal), the chunk's sends with their profiles, the rate limiter shared by every worker
 (``siyu_rate_limit``, internal), the launcher's due and finished campaigns, and the
-WeCom mass-send tasks still open."""
+WeCom mass-send tasks still open, and the send intents (``siyu_send_intent``, internal):
+each send recorded before its provider call, settled after."""
 
 from __future__ import annotations
 
@@ -105,10 +106,13 @@ def finished_running(conn: Connection[Any]) -> list[UUID]:
 
 
 def open_tasks(conn: Connection[Any], limit: int) -> list[Row]:
-    """WeCom mass-send tasks not finished yet: ``campaign_id``, ``task_id``, ``sender``."""
+    """WeCom mass-send tasks not finished yet: ``campaign_id``, ``task_id``, ``sender`` and
+    ``created_at`` (when its sends were recorded, just after its creation)."""
     rows: list[Row] = conn.execute(
-        "SELECT campaign_id, task_id, sender FROM campaign_task_view "
-        "WHERE NOT finished ORDER BY campaign_id, task_id LIMIT %s", (limit,)).fetchall()
+        "SELECT t.campaign_id, t.task_id, t.sender, (SELECT min(s.outcome_at) "
+        "FROM campaign_send s WHERE s.campaign_id = t.campaign_id AND s.detail = t.task_id "
+        "AND s.status = 'sent') AS created_at FROM campaign_task_view t "
+        "WHERE NOT t.finished ORDER BY t.campaign_id, t.task_id LIMIT %s", (limit,)).fetchall()
     return rows
 
 
@@ -119,3 +123,88 @@ def undelivered(conn: Connection[Any], campaign_id: UUID, task_id: str) -> list[
         "USING (customer_id) WHERE s.campaign_id = %s AND s.detail = %s "
         "AND s.delivery IS NULL", (campaign_id, task_id)).fetchall()
     return rows
+
+
+def intents(conn: Connection[Any], keys: Sequence[str]) -> list[Row]:
+    """The intents recorded for these send keys, each with its ``age`` in seconds (by the
+    database's clock) and its intent's ``members`` (how many send keys share it)."""
+    rows: list[Row] = conn.execute(
+        "SELECT i.*, extract(epoch FROM clock_timestamp() - i.started_at)::float8 AS age, "
+        "extract(epoch FROM i.started_at)::float8 AS started_epoch, "
+        "(SELECT count(*) FROM siyu_send_intent m WHERE m.intent_id = i.intent_id) AS members "
+        "FROM siyu_send_intent i WHERE i.send_key = ANY(%s)", (list(keys),)).fetchall()
+    return rows
+
+
+def open_intent(conn: Connection[Any], intent_id: UUID, keys: Sequence[str], channel: str,
+                sender: str | None, text_digest: str) -> list[str]:
+    """Record an intent for ``keys`` (new keys, or keys whose last intent was not sent);
+    the keys it now holds (a key held by another open or settled intent is left alone)."""
+    rows = conn.execute(
+        "INSERT INTO siyu_send_intent (send_key, intent_id, channel, sender, text_digest, "
+        "started_at) SELECT k, %s, %s, %s, %s, clock_timestamp() FROM unnest(%s::text[]) AS k "
+        "ON CONFLICT (send_key) DO UPDATE SET intent_id = excluded.intent_id, "
+        "channel = excluded.channel, sender = excluded.sender, "
+        "text_digest = excluded.text_digest, started_at = excluded.started_at, "
+        "outcome = NULL, detail = NULL, settled_at = NULL "
+        "WHERE siyu_send_intent.outcome = 'not_sent' RETURNING send_key",
+        (intent_id, channel, sender, text_digest, list(keys))).fetchall()
+    return [r["send_key"] for r in rows]
+
+
+def settle_intents(conn: Connection[Any], outcomes: Sequence[tuple[str, UUID, str, str]]
+                   ) -> None:
+    """Settle (send key, intent, outcome, detail); a key re-opened by a later intent is not
+    touched."""
+    conn.execute(
+        "UPDATE siyu_send_intent i SET outcome = x.o, detail = x.d, "
+        "settled_at = clock_timestamp() FROM unnest(%s::text[], %s::uuid[], %s::text[], "
+        "%s::text[]) AS x(k, i, o, d) WHERE i.send_key = x.k AND i.intent_id = x.i",
+        ([o[0] for o in outcomes], [o[1] for o in outcomes], [o[2] for o in outcomes],
+         [o[3] for o in outcomes]))
+
+
+def claimed_tasks(conn: Connection[Any], task_ids: Sequence[str], intent_id: UUID
+                  ) -> set[str]:
+    """The mass-send task ids already settled as the outcome of another intent."""
+    return {r["detail"] for r in conn.execute(
+        "SELECT DISTINCT detail FROM siyu_send_intent WHERE outcome = 'sent' "
+        "AND detail = ANY(%s) AND intent_id <> %s", (list(task_ids), intent_id)).fetchall()}
+
+
+def settle_intent(conn: Connection[Any], intent_id: UUID, outcome: str, detail: str) -> None:
+    """Settle every still-open send key of one intent."""
+    conn.execute("UPDATE siyu_send_intent SET outcome = %s, detail = %s, "
+                 "settled_at = clock_timestamp() WHERE intent_id = %s AND outcome IS NULL",
+                 (outcome, detail, intent_id))
+
+
+def sender_userids(conn: Connection[Any], senders: Sequence[str]) -> dict[str, str]:
+    """Each planned sender's WeCom UserID: a staff member's (a staff id, a UUID) is its
+    ``wecom_user_id`` in the staff directory (none: absent); a member without a staff record
+    is ``wecom_user:<UserID>``; any other id was ingested as the UserID itself."""
+    staff = [s for s in senders if _is_uuid(s)]
+    found = {s: s.removeprefix("wecom_user:") for s in senders if s not in staff}
+    row = conn.execute("SELECT to_regclass('staff_directory') IS NOT NULL AS ok").fetchone()
+    if staff and row is not None and row["ok"]:
+        found.update({r["staff_id"]: r["wecom_user_id"] for r in conn.execute(
+            "SELECT staff_id::text AS staff_id, wecom_user_id FROM staff_directory "
+            "WHERE staff_id::text = ANY(%s) AND wecom_user_id IS NOT NULL",
+            (staff,)).fetchall()})
+    return found
+
+
+def note_reminder(conn: Connection[Any], campaign_id: UUID, task_id: str, number: int) -> bool:
+    """Note reminder ``number`` of a task before it is asked for; False if noted already."""
+    return conn.execute(
+        "INSERT INTO siyu_task_reminder VALUES (%s, %s, %s, clock_timestamp()) "
+        "ON CONFLICT DO NOTHING RETURNING task_id", (campaign_id, task_id, number)
+    ).fetchone() is not None
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        UUID(text)
+    except ValueError:
+        return False
+    return True

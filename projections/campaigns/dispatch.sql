@@ -9,3 +9,28 @@ CREATE TABLE IF NOT EXISTS siyu_rate_limit (   -- internal: next free slot per l
     name    text PRIMARY KEY,
     next_at timestamptz NOT NULL
 );
+-- internal: every send about to leave, recorded (committed) before the provider is called;
+-- one row per send key, the rows of one provider request share an intent_id. outcome NULL:
+-- the call may be in flight or its answer lost (reconciled, or recorded unknown).
+CREATE TABLE IF NOT EXISTS siyu_send_intent (
+    send_key    text PRIMARY KEY,
+    intent_id   uuid        NOT NULL,
+    channel     text        NOT NULL,
+    sender      text,                       -- WeCom mass send: the member's UserID
+    text_digest text        NOT NULL,       -- SHA-256 of the text sent
+    started_at  timestamptz NOT NULL,       -- the database's clock, before the call
+    outcome     text CHECK (outcome IN ('sent', 'not_sent', 'unknown')),
+    detail      text,                       -- msgid / serial, or the reason
+    settled_at  timestamptz
+);
+CREATE INDEX IF NOT EXISTS siyu_send_intent_intent_idx ON siyu_send_intent (intent_id);
+CREATE INDEX IF NOT EXISTS siyu_send_intent_detail_idx ON siyu_send_intent (detail)
+    WHERE outcome = 'sent';
+-- internal: the reminders (remind_groupmsg_send) asked for each WeCom mass-send task
+CREATE TABLE IF NOT EXISTS siyu_task_reminder (
+    campaign_id uuid        NOT NULL,
+    task_id     text        NOT NULL,
+    number      integer     NOT NULL,
+    noted_at    timestamptz NOT NULL,
+    PRIMARY KEY (task_id, number)
+);

@@ -273,48 +273,30 @@ def test_a_large_mass_send_creates_one_task_per_part_with_each_parts_key() -> No
     assert task.task_id == "msg-c00000"
 
 
-def test_a_partly_created_send_keeps_its_msgids_and_the_retry_creates_only_the_rest() -> None:
-    # Given part 1 is accepted, part 2 is rate-limited, then accepted on the retry
-    script = Scripted(echo_created, errcode(45009), echo_created)
+def test_a_partly_created_send_keeps_the_msgids_created_before_the_failure() -> None:
+    # Given part 1 is accepted, part 2 is rate-limited
+    script = Scripted(echo_created, errcode(45009))
     gateway = script.gateway()
     recipients = [f"c{n:05d}" for n in range(MAX_RECIPIENTS_PER_TASK + 5)]
-    # When the send is tried, then retried with the same key
+    # When the send is tried
     first = gateway.create_mass_send("alice", recipients, "hi", "k")
-    retried = gateway.create_mass_send("alice", list(reversed(recipients)), "hi", "k")
-    # Then the first answer is rate-limited but names the task already created
+    # Then the answer is rate-limited but names the task already created
     assert first.delivery is Delivery.RATE_LIMITED
     assert tuple(first.task_ids) == ("msg-c00000",)
-    # And the retry called WeCom for part 2 only (three calls in all)
-    assert len(script.requests) == 3
-    assert retried.delivery is Delivery.ACCEPTED
-    assert tuple(retried.task_ids) == ("msg-c00000", "msg-c10000")
+    assert len(script.requests) == 2
 
 
-def test_a_repeated_dedupe_key_is_answered_from_memory_as_a_duplicate() -> None:
+def test_the_client_remembers_nothing_a_repeated_request_calls_wecom_again() -> None:
     # Given a task created once
-    script = Scripted(created("m-1"))
+    script = Scripted(created("m-1"), created("m-2"))
     gateway = script.gateway()
     first = gateway.create_mass_send("alice", ["c1", "c2"], "hi", "k")
-    # When the same request is repeated with the same key (recipients in another order)
+    # When the same request is repeated with the same key
     again = gateway.create_mass_send("alice", ["c2", "c1"], "hi", "k")
-    # Then WeCom was called once and the answer is the same task, as a duplicate
-    assert len(script.requests) == 1
-    assert (first.delivery, again.delivery) == (Delivery.ACCEPTED, Delivery.DUPLICATE)
-    assert again.task_id == "m-1"
-
-
-def test_a_dedupe_key_reused_for_another_request_is_refused() -> None:
-    # Given a key used for one text
-    script = Scripted(created("m-1"), errcode(0, msgid=1))
-    gateway = script.gateway()
-    gateway.create_mass_send("alice", ["c1"], "hi", "k")
-    gateway.send_direct("mini_program", "o-1", "tpl", {"a": "1"}, "d")
-    # When the keys are reused for other requests
-    other_text = gateway.create_mass_send("alice", ["c1"], "bye", "k")
-    other_data = gateway.send_direct("mini_program", "o-1", "tpl", {"a": "2"}, "d")
-    # Then both are refused without calling WeCom (a bug in the caller's keys)
-    assert other_text.delivery is other_data.delivery is Delivery.REFUSED
+    # Then WeCom was called twice (exactly-once is the caller's: workers.send_intents)
     assert len(script.requests) == 2
+    assert (first.task_id, again.task_id) == ("m-1", "m-2")
+    assert again.delivery is Delivery.ACCEPTED
 
 
 def test_the_providers_duplicate_mark_is_reported_as_duplicate() -> None:

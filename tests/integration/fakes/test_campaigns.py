@@ -1,5 +1,5 @@
 """The fake's campaign APIs behave like WeCom where it matters: tasks wait for the sender,
-the monthly quota, rate limits, faults; and a dedupe key makes every retry safe."""
+the quota, rate limits, faults; no dedupe unless a test turns the extension on."""
 
 from __future__ import annotations
 
@@ -40,13 +40,20 @@ def client(fake: RunningFakeWeCom, **options: object) -> WeComCampaignGateway:
                                 **options)  # type: ignore[arg-type]
 
 
+def with_dedupe(fake: RunningFakeWeCom) -> None:
+    """This test turns on the fake's dedupe extension (real WeCom has none)."""
+    assert httpx.post(f"{fake.url}/fake/campaigns/config",
+                      json={"dedupe_extension": True}).status_code == 200
+
+
 def confirm(fake: RunningFakeWeCom, msgid: str | None) -> httpx.Response:
     return httpx.post(f"{fake.url}/fake/campaigns/tasks/{msgid}/confirm")
 
 
-def per_recipient(fake: RunningFakeWeCom, key_prefix: str = "") -> dict[str, int]:
+def per_recipient(fake: RunningFakeWeCom, key_prefix: str = "", **filters: str
+                  ) -> dict[str, int]:
     answer = httpx.get(f"{fake.url}/fake/campaigns/receipts",
-                       params={"key_prefix": key_prefix}).json()
+                       params={"key_prefix": key_prefix, **filters}).json()
     counts: dict[str, int] = answer["per_recipient"]
     return counts
 
@@ -76,7 +83,11 @@ def test_nothing_reaches_a_customer_until_the_sender_confirms_the_task(
     assert (before.confirmed, set(before.statuses.values())) == (False, {RecipientStatus.PENDING})
     assert confirmed.status_code == 200 and confirmed.json()["state"] == "confirmed"
     assert after.confirmed and set(after.statuses.values()) == {RecipientStatus.SENT}
-    assert per_recipient(fake_wecom, "camp-1:") == {"c1": 1, "c2": 1}
+    assert per_recipient(fake_wecom, msgid=str(task.task_id)) == {"c1": 1, "c2": 1}
+    received = httpx.get(f"{fake_wecom.url}/fake/campaigns/receipts",
+                         params={"recipient": "c1"}).json()["receipts"]
+    assert [(r["sender"], r["text"], r["attachments"]) for r in received] == [
+        ("alice", "上新了", [])]
 
 
 def test_another_senders_result_lists_none_of_the_tasks_recipients(
@@ -153,7 +164,8 @@ def test_invalid_recipients_are_refused_at_creation_and_invalid_senders_entirely
 
 def test_the_fifth_mass_message_in_a_natural_month_is_refused_with_status_3(
         fake_wecom: RunningFakeWeCom) -> None:
-    # Given c1 received four mass messages this month (c2 only one)
+    # Given a monthly limit of 4 (a test's override) and c1 received four this month
+    fake_wecom.state.campaigns.configure(monthly_quota=4)
     statuses: list[RecipientStatus] = []
     with client(fake_wecom) as gateway:
         for n in range(5):
@@ -226,14 +238,32 @@ def test_a_direct_message_needs_a_subscription_grant_and_uses_it_up(
     assert first.delivery is Delivery.ACCEPTED and first.message_id
     assert second.delivery is other.delivery is Delivery.REFUSED
     assert "43101" in second.reason
-    assert per_recipient(fake_wecom, "d:") == {"o-1": 1}
+    assert per_recipient(fake_wecom, template_id="tpl") == {"o-1": 1}
 
 
 # -- dedupe under retries -------------------------------------------------------------------
 
-def test_a_lost_reply_after_the_task_was_created_is_retried_without_a_second_task(
+def test_without_the_extension_a_retry_after_a_lost_reply_is_a_second_task(
         fake_wecom: RunningFakeWeCom) -> None:
-    # Given the fake creates the task, then loses the reply
+    # Given the fake (as WeCom: no dedupe) creates the task, then loses the reply
+    fake_wecom.state.campaigns.inject("lost_reply", api="add_msg_template")
+    with client(fake_wecom) as gateway:
+        lost = gateway.create_mass_send("alice", ["c1"], "hi", "camp-1:s1:alice")
+        # When the client retries blindly with the same key
+        retried = gateway.create_mass_send("alice", ["c1"], "hi", "camp-1:s1:alice")
+        # Then WeCom holds two tasks; listing the sender's tasks shows both
+        listed = gateway.list_mass_sends("alice", time.time() - 60, time.time() + 60)
+    for task in listed:
+        confirm(fake_wecom, task.task_id)
+    assert lost.delivery is Delivery.TRANSIENT and retried.delivery is Delivery.ACCEPTED
+    assert [t.text for t in listed] == ["hi", "hi"]
+    assert per_recipient(fake_wecom) == {"c1": 2}  # what the platform must never do
+
+
+def test_with_the_extension_a_lost_reply_is_retried_without_a_second_task(
+        fake_wecom: RunningFakeWeCom) -> None:
+    # Given the test turns the dedupe extension on; the fake creates the task, loses the reply
+    with_dedupe(fake_wecom)
     fake_wecom.state.campaigns.inject("lost_reply", api="add_msg_template")
     with client(fake_wecom) as gateway:
         lost = gateway.create_mass_send("alice", ["c1", "c2"], "hi", "camp-1:s1:alice")
@@ -248,9 +278,10 @@ def test_a_lost_reply_after_the_task_was_created_is_retried_without_a_second_tas
     assert per_recipient(fake_wecom, "camp-1:") == {"c1": 1, "c2": 1}
 
 
-def test_a_lost_reply_after_a_direct_message_was_sent_is_not_sent_twice(
+def test_with_the_extension_a_direct_message_after_a_lost_reply_is_not_sent_twice(
         fake_wecom: RunningFakeWeCom) -> None:
-    # Given a long-term subscription and a reply lost after the send
+    # Given the extension on, a long-term subscription and a reply lost after the send
+    with_dedupe(fake_wecom)
     fake_wecom.state.campaigns.grant_subscription("o-1", "tpl", count=-1)
     fake_wecom.state.campaigns.inject("lost_reply", api="subscribe_send")
     with client(fake_wecom) as gateway:
@@ -264,7 +295,8 @@ def test_a_lost_reply_after_a_direct_message_was_sent_is_not_sent_twice(
 
 def test_the_same_key_with_a_different_request_is_refused_by_the_fake(
         fake_wecom: RunningFakeWeCom) -> None:
-    # Given a task created under a key
+    # Given the extension on and a task created under a key
+    with_dedupe(fake_wecom)
     with client(fake_wecom) as gateway:
         gateway.create_mass_send("alice", ["c1"], "hi", "k")
     # When another client reuses the key for another text
@@ -288,9 +320,9 @@ def test_injected_faults_fail_the_next_calls_and_the_retry_sends_once(
     with client(fake_wecom) as gateway:
         # When the send is retried until it is accepted
         results = [gateway.create_mass_send("alice", ["c1"], "hi", "k").delivery
-                   for _ in range(4)]
-    # Then two failures, one task, then a duplicate
-    assert results == [delivery, delivery, Delivery.ACCEPTED, Delivery.DUPLICATE]
+                   for _ in range(3)]
+    # Then two failures (nothing created: not ambiguous), then one task
+    assert results == [delivery, delivery, Delivery.ACCEPTED]
     assert len(httpx.get(f"{fake_wecom.url}/fake/campaigns/tasks").json()) == 1
 
 
@@ -326,11 +358,12 @@ def test_the_corp_rate_limit_holds_the_measured_rate_to_the_configured_one(
     # per corp with a burst of 2
     campaigns = fake_wecom.state.campaigns
     campaigns.grant_subscription("o-1", "tpl", count=-1)
-    gateways = [client(fake_wecom, memo_size=0) for _ in range(16)]
+    gateways = [client(fake_wecom) for _ in range(16)]
     for n, gateway in enumerate(gateways):
         assert gateway.send_direct("mini_program", "o-1", "tpl", {}, f"warm:{n}").delivery \
             is Delivery.ACCEPTED
     campaigns.configure(corp_rate=40, rate_burst=2)
+    warmed = {r.msgid for r in campaigns.receipts()}
     outcomes: list[tuple[Delivery, float | None]] = []
     stop_at = time.monotonic() + 2.5
 
@@ -353,7 +386,7 @@ def test_the_corp_rate_limit_holds_the_measured_rate_to_the_configured_one(
     # Then the rate the fake accepted (its receipt times, after the burst of 2) is never above
     # the configured one (+10%), and not far below it (a loaded machine's clients leave some
     # slots unused: seen 34-35/s at load 10)
-    times = sorted(r.at for r in campaigns.receipts("r:"))
+    times = sorted(r.at for r in campaigns.receipts() if r.msgid not in warmed)
     rate = (len(times) - 2) / (times[-1] - times[0])
     assert 28 <= rate <= 44, rate
     # And the clients saw every excess request as rate-limited, told to wait at most 1/40 s
@@ -409,7 +442,7 @@ def test_a_list_over_10000_becomes_two_tasks_and_each_customer_one_message(
             confirm(fake_wecom, msgid)
     # Then two tasks, and every customer got exactly one message
     assert len(task.task_ids) == 2
-    counts = per_recipient(fake_wecom, "camp-9:")
+    counts = per_recipient(fake_wecom, sender="alice")
     assert len(counts) == 10_500 and set(counts.values()) == {1}
 
 

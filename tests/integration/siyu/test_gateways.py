@@ -15,21 +15,20 @@ def settings_for(**values: object) -> Settings:
                     **values)  # type: ignore[arg-type]
 
 
-def test_the_wired_client_uses_the_fake_and_its_dedupe_extension_when_no_wecom_is_set(
+def test_the_wired_client_uses_the_faithful_fake_when_no_wecom_is_set(
         fake_wecom: RunningFakeWeCom) -> None:
     # Given settings without WECOM_API_BASE, pointing at the running fake's port
     settings = settings_for(fake_gateway_port=fake_wecom.port)
-    fake_wecom.state.campaigns.inject("lost_reply", api="add_msg_template")
     fake_wecom.state.campaigns.grant_subscription("o-1", "tpl")
-    # When a send whose reply is lost is retried by a second wired client
-    with campaign_gateway_for(settings) as first:
-        first.create_mass_send("alice", ["c1"], "hi", "k")
-    with campaign_gateway_for(settings) as second:
-        retried = second.create_mass_send("alice", ["c1"], "hi", "k")
-        direct = second.send_direct("mini_program", "o-1", "tpl", {}, "d")
-    # Then the fake recognised the key, and direct messages use the fake's mini-program
-    assert retried.delivery is Delivery.DUPLICATE
-    assert direct.delivery is Delivery.ACCEPTED
+    # When a mass send and a direct message go through the wired client
+    with campaign_gateway_for(settings) as gateway:
+        created = gateway.create_mass_send("alice", ["c1"], "hi", "k")
+        direct = gateway.send_direct("mini_program", "o-1", "tpl", {}, "d")
+    # Then both reach the fake, which knows no dedupe key (as WeCom)
+    assert created.delivery is direct.delivery is Delivery.ACCEPTED
+    body = fake_wecom.state.campaigns.tasks()
+    assert [t["state"] for t in body] == ["pending"]
+    assert fake_wecom.state.campaigns.dedupe_extension is False
 
 
 def test_the_wired_client_has_no_direct_channel_against_real_wecom_without_an_app_id() -> None:
@@ -42,8 +41,8 @@ def test_the_wired_client_has_no_direct_channel_against_real_wecom_without_an_ap
     assert (result.delivery, result.reason) == (Delivery.REFUSED, "direct channel not configured")
 
 
-def test_the_workers_fake_confirms_tasks_after_the_configured_delay() -> None:
-    # Given / When the worker's fake is built from settings / Then it auto-confirms
-    assert fake_wecom_for(settings_for()).campaigns.auto_confirm_after == 30.0
-    assert fake_wecom_for(settings_for(fake_auto_confirm_seconds=None)).campaigns \
-        .auto_confirm_after is None
+def test_the_workers_fake_confirms_tasks_only_when_configured_to() -> None:
+    # Given / When the worker's fake is built from settings / Then it waits for a member
+    assert fake_wecom_for(settings_for()).campaigns.auto_confirm_after is None
+    assert fake_wecom_for(settings_for(fake_auto_confirm_seconds=30.0)).campaigns \
+        .auto_confirm_after == 30.0

@@ -15,6 +15,7 @@ import pika  # type: ignore[import-untyped]
 import pytest
 import redis
 
+from adapters.campaign_gateway import Delivery, ListedTask, TaskAction
 from application.app import Siyu
 from domain.customer import Customer
 from domain.ingestion import EventItem
@@ -133,3 +134,22 @@ class CrashingStore(OutboxStore):
     def complete(self, key: str) -> None:
         self._maybe_crash("complete")
         super().complete(key)
+
+
+class NoTaskFollowUps:
+    """The mass-send follow-ups of a test gateway that creates no listable tasks: nothing
+    listed, cancels and reminders accepted (and counted)."""
+
+    cancelled: list[str]
+    reminded: list[str]
+
+    def list_mass_sends(self, sender: str, start: float, end: float) -> list[ListedTask]:
+        return []
+
+    def cancel_mass_send(self, task_id: str) -> TaskAction:
+        self.__dict__.setdefault("cancelled", []).append(task_id)
+        return TaskAction(Delivery.ACCEPTED, "ok")
+
+    def remind_mass_send(self, task_id: str) -> TaskAction:
+        self.__dict__.setdefault("reminded", []).append(task_id)
+        return TaskAction(Delivery.ACCEPTED, "ok")

@@ -18,6 +18,7 @@ from application.campaign_launch import launch
 from domain.ingestion import EventItem
 from projections.runner import BatchRunner, Tracker
 from siyu.processes import read_model_views
+from tests.integration.workers.support import NoTaskFollowUps
 from workers.campaign_sending import CampaignDeps, RetryLater, send_chunk
 from workers.campaign_store import CampaignStore
 from workers.campaigns import CampaignDispatcher
@@ -28,7 +29,8 @@ APP_ID = "wxa1b2c3"
 
 
 @dataclass
-class RecordingGateway:
+
+class RecordingGateway(NoTaskFollowUps):
     """A test double of the campaign gateway: dedupes by key, counts receipts, can fail."""
 
     receipts: Counter[str] = field(default_factory=Counter)
@@ -263,7 +265,7 @@ class MassSendGateway(RecordingGateway):
 
 def test_a_wecom_mass_send_creates_tasks_per_staff_and_syncs_final_statuses(
         pg_app: Siyu, pg_url: str, running: Tracker) -> None:
-    from workers.campaigns import MassSendSync
+    from workers.mass_send_lifecycle import MassSendLifecycle
     # Given 30 friends of two staff members and a WeCom mass-send campaign to them
     now = datetime.now(UTC) - timedelta(minutes=1)
     items = [EventItem(f"f{n}", "FRIEND_ADDED", ("wecom_external:ww1", f"wmC{n:03d}"), now,
@@ -287,7 +289,7 @@ def test_a_wecom_mass_send_creates_tasks_per_staff_and_syncs_final_statuses(
         assert sorted(len(r) for _, r in gateway.tasks.values()) == [15, 15]
         assert sorted(s for s, _ in gateway.tasks.values()) == ["s0", "s1"]
         assert running.wait("campaign", pg_app.recorder.max_notification_id() or 0, 10)
-        sync = MassSendSync(deps)
+        sync = MassSendLifecycle(deps)
         assert sync.run_once() == 0  # nobody confirmed yet
         # When staff s0 confirms, and one of its customers is no longer a friend
         first = next(k for k, (s, _) in gateway.tasks.items() if s == "s0")

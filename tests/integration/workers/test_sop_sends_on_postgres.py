@@ -21,7 +21,7 @@ from domain.ingestion import EventItem
 from projections.campaign_planning import plan_audience
 from projections.runner import BatchRunner, Tracker
 from siyu.processes import read_model_views
-from tests.integration.workers.support import customer_events
+from tests.integration.workers.support import NoTaskFollowUps, customer_events
 from workers.campaign_sending import CampaignDeps
 from workers.campaign_store import CampaignStore
 from workers.sops import SopDeps, SopDispatcher, SopStore, parse, send_steps
@@ -37,7 +37,7 @@ STEPS = [{"offset_hours": h, "channel": "wecom_mass",
 
 
 @dataclass
-class TaskGateway:
+class TaskGateway(NoTaskFollowUps):
     """A WeCom double: one task per request, deduplicated by key."""
 
     sent: list[tuple[str, str, str]] = field(default_factory=list)  # recipient, text, key
