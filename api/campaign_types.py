@@ -17,6 +17,7 @@ from api.context import Context
 from api.types import Lifecycle, Long, PageInfo
 from domain.restraint import REASONS, Decision
 from projections.campaign_planning import PlanResult
+from projections.campaigns.queries import failures
 from projections.campaigns.report import report
 
 
@@ -164,6 +165,22 @@ class Campaign:
     @strawberry.field
     def failed(self) -> int:
         return int(self.row["failed"])
+
+    @strawberry.field(description=(
+        "Failed sends by reason: NO_ADDRESS, NO_SENDER_USERID (the sender has no WeCom "
+        "UserID), REFUSED_BY_WECOM, a provider's error code, or UNKNOWN: the provider's "
+        "answer was lost and the send cannot be reconciled (subscribe message, SMS); it may "
+        "or may not have reached the customer and is never retried."))
+    async def failures(self, info: Info[Context, None]) -> list[ReasonCount]:
+        counts = await failures(info.context.services.read_models.pool,
+                                self.row["campaign_id"])
+        return [ReasonCount(reason=k, count=v) for k, v in counts.items()]
+
+    @strawberry.field(description="Sends whose outcome is UNKNOWN (counted in failed).")
+    async def unknown(self, info: Info[Context, None]) -> int:
+        counts = await failures(info.context.services.read_models.pool,
+                                self.row["campaign_id"])
+        return counts.get("UNKNOWN", 0)
 
     @strawberry.field
     def cancel_reason(self) -> str | None:

@@ -24,3 +24,12 @@ async def sends(pool: AsyncPool, campaign_id: UUID, status: str | None, offset: 
         pool, "SELECT * FROM campaign_send WHERE campaign_id = %s AND (%s::text IS NULL OR "
               "status = %s) ORDER BY customer_id OFFSET %s LIMIT %s",
         (campaign_id, status, status, offset, limit))
+
+
+async def failures(pool: AsyncPool, campaign_id: UUID) -> dict[str, int]:
+    """A campaign's failed sends by reason (``UNKNOWN``: the outcome cannot be known)."""
+    rows = await fetch_all(
+        pool, "SELECT coalesce(detail, '') AS reason, count(*) AS n FROM campaign_send "
+              "WHERE campaign_id = %s AND status = 'failed' GROUP BY 1 ORDER BY 1",
+        (campaign_id,))
+    return {r["reason"]: int(r["n"]) for r in rows}

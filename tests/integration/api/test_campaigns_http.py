@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 import pytest
 
 from application.app import Siyu
+from application.campaigns import SendOutcome
 from projections.runner import Tracker
 from tests.integration.api.conftest import STAFF_ID, Api
 from tests.integration.api.test_graphql_http import event, record
@@ -160,3 +162,37 @@ def test_the_contact_policy_can_be_changed_and_is_validated(api: Api) -> None:
     assert {"channel": "sms", "day": 2, "week": 3, "month": None} in policy["caps"]
     bad = api.gql(change, {"caps": [{"channel": "fax", "day": 1}]}, as_="manager")
     assert bad["errors"][0]["extensions"] == {"code": "INVALID_INPUT", "field": "caps.fax"}
+
+
+def test_the_confirmation_deadline_is_set_by_a_manager_and_validated(
+        api: Api, pg_app: Siyu) -> None:
+    segment_id = define(api, "buyers", {"ordered": {"atLeast": 1}})
+    campaign_id = draft(api, segment_id)
+    set_deadline = """mutation($id: ID!, $hours: Int!) {
+        setCampaignConfirmationDeadline(campaignId: $id, hours: $hours) { position } }"""
+    done = api.gql(set_deadline, {"id": campaign_id, "hours": 8}, as_="manager")
+    assert "errors" not in done, done
+    assert pg_app.campaigns.get(UUID(campaign_id)).confirm_hours == 8
+    bad = api.gql(set_deadline, {"id": campaign_id, "hours": 0}, as_="manager")
+    assert bad["errors"][0]["extensions"] == {"code": "INVALID_INPUT", "field": "hours"}
+    staff = api.gql(set_deadline, {"id": campaign_id, "hours": 8}, as_="staff")
+    assert staff["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+def test_the_campaign_counts_failed_sends_by_reason_and_unknown_outcomes(
+        api: Api, pg_app: Siyu) -> None:
+    # Given a launched campaign whose one send's outcome could not be known
+    ids = seed(api)
+    segment_id = define(api, "buyers", {"ordered": {"atLeast": 1}})
+    campaign_id = draft(api, segment_id, channel="sms")
+    assert "errors" not in api.gql(LAUNCH, {"id": campaign_id}, as_="manager")
+    pg_app.campaigns.record_send_outcomes([SendOutcome(
+        UUID(campaign_id), UUID(ids["friend"]), 0, "sms", "all", False, "UNKNOWN")],
+        datetime.now(UTC))
+    tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
+    assert tracker.wait("campaign", pg_app.recorder.max_notification_id() or 0, 20)
+    # When the campaign is read / Then the unknown outcome is counted, as a failure reason
+    seen = api.gql("""query($id: ID!) { campaign(id: $id) { failed unknown
+        failures { reason count } } }""", {"id": campaign_id}, as_="manager")
+    assert seen["data"]["campaign"] == {"failed": 1, "unknown": 1,
+                                        "failures": [{"reason": "UNKNOWN", "count": 1}]}
