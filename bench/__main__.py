@@ -9,6 +9,7 @@ from bench import (
     activities,
     campaigns,
     leaderboard,
+    mass_send_reconcile,
     oneid,
     referrals,
     segments,
@@ -19,7 +20,8 @@ from bench import (
 
 BENCHMARKS = {**spine.BENCHMARKS, **oneid.BENCHMARKS, **wecom.BENCHMARKS,
               **segments.BENCHMARKS, **campaigns.BENCHMARKS, **staff.BENCHMARKS,
-              **leaderboard.BENCHMARKS, **referrals.BENCHMARKS, **activities.BENCHMARKS}
+              **leaderboard.BENCHMARKS, **referrals.BENCHMARKS, **activities.BENCHMARKS,
+              **mass_send_reconcile.BENCHMARKS}
 
 
 def main(argv: list[str] | None = None) -> int:
