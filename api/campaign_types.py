@@ -68,7 +68,18 @@ class PlannedRecipient:
     variant_id: str | None
     send_at: datetime | None
     deferred: bool = strawberry.field(description="Moved out of quiet hours (not dropped).")
-    sender: str | None = strawberry.field(description="WeCom: the staff member sending.")
+    sender: str | None = strawberry.field(description=(
+        "WeCom: the staff member sending (the owner when still a friend, else another staff "
+        "friend)."))
+
+    @strawberry.field(description=(
+        "WeCom: the member's UserID the mass send goes out under (the staff record's "
+        "wecomUserId); null when the sender has none — the send would fail "
+        "NO_SENDER_USERID."))
+    async def sender_user_id(self, info: Info[Context, None]) -> str | None:
+        if self.sender is None:
+            return None
+        return await info.context.sender_user_ids.load(self.sender)
 
     @classmethod
     def of(cls, d: Decision) -> PlannedRecipient:

@@ -15,7 +15,9 @@ from api.batcher import WriteBatcher
 from api.live import LeaderboardHub
 from api.read_models import ReadModels
 from application.app import Siyu
+from domain.campaign import sender_user_id, staff_senders
 from projections.runner import Tracker
+from projections.staff_directory.queries import wecom_user_ids
 
 
 @dataclass
@@ -45,6 +47,18 @@ class Context:
         self.response = response
         #: graphql-transport-ws: the connection_init payload (set by strawberry).
         self.connection_params: dict[str, Any] | None = None
+
+    @cached_property
+    def sender_user_ids(self) -> DataLoader[str, str | None]:
+        """The WeCom UserID each planned sender sends a mass message under (None: none),
+        one query per batch."""
+        pool = self.services.read_models.pool
+
+        async def load(senders: list[str]) -> list[str | None]:
+            directory = await wecom_user_ids(pool, staff_senders(senders))
+            return [sender_user_id(s, directory) for s in senders]
+
+        return DataLoader(load_fn=load)
 
     @cached_property
     def personal(self) -> DataLoader[UUID, dict[str, str]]:

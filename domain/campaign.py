@@ -15,7 +15,7 @@ variables only (:data:`VARIABLES`), or a template id for template channels.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -52,6 +52,30 @@ class InvalidTemplate(InvalidInput):
 def send_key(campaign_id: UUID, customer_id: UUID, step: int = 0) -> str:
     """The idempotency key of one send: the same (campaign, customer, step) is one send."""
     return f"campaign:{campaign_id}:{customer_id}:{step}"
+
+
+def staff_senders(senders: Sequence[str]) -> list[str]:
+    """The planned senders that are staff ids (UUIDs), whose WeCom UserID is their staff
+    record's ``wecom_user_id``."""
+    out = []
+    for sender in senders:
+        try:
+            UUID(sender)
+        except ValueError:
+            continue
+        out.append(sender)
+    return out
+
+
+def sender_user_id(sender: str, directory: Mapping[str, str]) -> str | None:
+    """The WeCom UserID a mass send from ``sender`` goes out under: a staff member's
+    ``wecom_user_id`` (``directory``: staff id → UserID; none: None), the UserID of a member
+    without a staff record (``wecom_user:<UserID>``), or an id ingested as the UserID itself."""
+    if sender in directory:
+        return directory[sender]
+    if staff_senders([sender]):
+        return None
+    return sender.removeprefix("wecom_user:") or None
 
 
 def check_text(text: str, field: str) -> str:

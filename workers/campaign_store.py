@@ -96,11 +96,16 @@ class CampaignStore:
                     settle: Sequence[tuple[str, UUID, str, str]] = ()) -> set[str]:
         """Record (and commit) the intent to send ``keys``, with the settlements of earlier
         intents (one transaction); the keys it holds."""
-        with self.pool.connection() as conn, conn.transaction():
-            if settle:
-                dispatch.settle_intents(conn, settle)
-            return set(dispatch.open_intent(conn, intent_id, keys, channel, sender,
-                                            text_digest))
+        if {k for k, *_ in settle} & set(keys):  # one statement cannot touch a row twice
+            self.settle(settle)
+            settle = ()
+        with self.pool.connection() as conn:
+            conn.autocommit = True  # one statement: its own transaction, one round trip
+            try:
+                return set(dispatch.open_intent(conn, intent_id, keys, channel, sender,
+                                                text_digest, settle))
+            finally:
+                conn.autocommit = False
 
     def settle(self, outcomes: Sequence[tuple[str, UUID, str, str]]) -> None:
         """Settle (send key, intent, ``sent`` | ``not_sent`` | ``unknown``, detail)."""

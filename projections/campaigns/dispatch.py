@@ -14,6 +14,7 @@ from uuid import UUID
 
 from psycopg import Connection
 
+from domain.campaign import sender_user_id, staff_senders
 from projections.schema_lock import serialise_ddl
 
 Row = dict[str, Any]
@@ -137,18 +138,27 @@ def intents(conn: Connection[Any], keys: Sequence[str]) -> list[Row]:
 
 
 def open_intent(conn: Connection[Any], intent_id: UUID, keys: Sequence[str], channel: str,
-                sender: str | None, text_digest: str) -> list[str]:
-    """Record an intent for ``keys`` (new keys, or keys whose last intent was not sent);
-    the keys it now holds (a key held by another open or settled intent is left alone)."""
+                sender: str | None, text_digest: str,
+                settle: Sequence[tuple[str, UUID, str, str]] = ()) -> list[str]:
+    """Record an intent for ``keys`` (new keys, or keys whose last intent was not sent) and
+    settle earlier intents (send key, intent, outcome, detail), in one statement; the keys
+    the intent now holds (a key held by another open or settled intent is left alone)."""
     rows = conn.execute(
+        "WITH settled AS (UPDATE siyu_send_intent i SET outcome = x.o, detail = x.d, "
+        "settled_at = clock_timestamp() FROM unnest(%(sk)s::text[], %(si)s::uuid[], "
+        "%(so)s::text[], %(sd)s::text[]) AS x(k, i, o, d) "
+        "WHERE i.send_key = x.k AND i.intent_id = x.i RETURNING 1) "
         "INSERT INTO siyu_send_intent (send_key, intent_id, channel, sender, text_digest, "
-        "started_at) SELECT k, %s, %s, %s, %s, clock_timestamp() FROM unnest(%s::text[]) AS k "
+        "started_at) SELECT k, %(id)s, %(channel)s, %(sender)s, %(digest)s, clock_timestamp() "
+        "FROM unnest(%(keys)s::text[]) AS k "
         "ON CONFLICT (send_key) DO UPDATE SET intent_id = excluded.intent_id, "
         "channel = excluded.channel, sender = excluded.sender, "
         "text_digest = excluded.text_digest, started_at = excluded.started_at, "
         "outcome = NULL, detail = NULL, settled_at = NULL "
         "WHERE siyu_send_intent.outcome = 'not_sent' RETURNING send_key",
-        (intent_id, channel, sender, text_digest, list(keys))).fetchall()
+        {"id": intent_id, "channel": channel, "sender": sender, "digest": text_digest,
+         "keys": list(keys), "sk": [o[0] for o in settle], "si": [o[1] for o in settle],
+         "so": [o[2] for o in settle], "sd": [o[3] for o in settle]}).fetchall()
     return [r["send_key"] for r in rows]
 
 
@@ -180,31 +190,15 @@ def settle_intent(conn: Connection[Any], intent_id: UUID, outcome: str, detail: 
 
 
 def sender_userids(conn: Connection[Any], senders: Sequence[str]) -> dict[str, str]:
-    """Each planned sender's WeCom UserID: a staff member's (a staff id, a UUID) is its
-    ``wecom_user_id`` in the staff directory (none: absent); a member without a staff record
-    is ``wecom_user:<UserID>``; any other id was ingested as the UserID itself."""
-    staff = [s for s in senders if _is_uuid(s)]
-    found = {s: s.removeprefix("wecom_user:") for s in senders if s not in staff}
+    """Each planned sender's WeCom UserID (:func:`domain.campaign.sender_user_id`; a staff
+    member's from the staff directory), for the senders that have one."""
+    staff = staff_senders(senders)
+    directory: dict[str, str] = {}
     row = conn.execute("SELECT to_regclass('staff_directory') IS NOT NULL AS ok").fetchone()
     if staff and row is not None and row["ok"]:
-        found.update({r["staff_id"]: r["wecom_user_id"] for r in conn.execute(
+        directory = {r["staff_id"]: r["wecom_user_id"] for r in conn.execute(
             "SELECT staff_id::text AS staff_id, wecom_user_id FROM staff_directory "
             "WHERE staff_id::text = ANY(%s) AND wecom_user_id IS NOT NULL",
-            (staff,)).fetchall()})
-    return found
-
-
-def note_reminder(conn: Connection[Any], campaign_id: UUID, task_id: str, number: int) -> bool:
-    """Note reminder ``number`` of a task before it is asked for; False if noted already."""
-    return conn.execute(
-        "INSERT INTO siyu_task_reminder VALUES (%s, %s, %s, clock_timestamp()) "
-        "ON CONFLICT DO NOTHING RETURNING task_id", (campaign_id, task_id, number)
-    ).fetchone() is not None
-
-
-def _is_uuid(text: str) -> bool:
-    try:
-        UUID(text)
-    except ValueError:
-        return False
-    return True
+            (staff,)).fetchall()}
+    found = {s: sender_user_id(s, directory) for s in senders}
+    return {s: u for s, u in found.items() if u}

@@ -82,3 +82,11 @@ async def members(pool: AsyncPool, *, include_left: bool) -> list[Row]:
             "SELECT * FROM staff_directory WHERE %s OR left_at IS NULL ORDER BY hired_at",
             (include_left,))
         return await cur.fetchall()
+
+
+async def wecom_user_ids(pool: AsyncPool, staff_ids: Sequence[str]) -> dict[str, str]:
+    """WeCom UserIDs of the staff members (ids as text) who have one."""
+    rows = await fetch_all(pool, "SELECT staff_id::text AS staff_id, wecom_user_id "
+                                 "FROM staff_directory WHERE staff_id::text = ANY(%s) "
+                                 "AND wecom_user_id IS NOT NULL", (list(staff_ids),))
+    return {r["staff_id"]: r["wecom_user_id"] for r in rows}

@@ -28,7 +28,7 @@ mutation($segment: ID!, $channel: String!, $name: String!) {
 DRY_RUN = """
 query($id: ID!) { campaignDryRun(campaignId: $id) {
   audience included deferred excluded { reason count }
-  sample { customerId included reason variantId sender } } }"""
+  sample { customerId included reason variantId sender senderUserId } } }"""
 
 LAUNCH = """
 mutation($id: ID!) { launchCampaign(campaignId: $id) {
@@ -91,6 +91,9 @@ def test_the_dry_run_shows_exclusions_by_rule_and_the_launch_records_the_same(
                                {"reason": "NOT_FRIEND", "count": 1}]
     included = [s for s in dry["sample"] if s["included"]]
     assert [(s["customerId"], s["sender"]) for s in included] == [(ids["friend"], STAFF_ID)]
+    # (that staff member has no staff record with a WeCom UserID: the send would fail
+    # NO_SENDER_USERID, and the dry run says so)
+    assert [s["senderUserId"] for s in included] == [None]
     # When it is launched, the plan and the campaign show the same numbers
     launched = api.gql(LAUNCH, {"id": campaign_id}, as_="manager")
     assert "errors" not in launched, launched
