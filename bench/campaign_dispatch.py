@@ -141,12 +141,33 @@ def prepare(channel: str, customers: int) -> tuple[Siyu, str, UUID]:
     return app, url, campaign_id
 
 
+def _members_settled(app: Siyu, segment_id: UUID, timeout: float = 600) -> None:
+    """Wait until the segment has members and their count held for a second (its backfill
+    runs apart from the event positions: a launch before it plans too few)."""
+    datastore = app.factory.datastore  # type: ignore[attr-defined]
+    deadline = time.monotonic() + timeout
+    seen, since = -1, time.monotonic()
+    while True:
+        with datastore.get_connection() as conn:
+            row = conn.execute("SELECT count(*) AS n FROM segment_membership "
+                               "WHERE segment_id = %s", (segment_id,)).fetchone()
+        count = int(row["n"]) if row else 0
+        if count != seen:
+            seen, since = count, time.monotonic()
+        elif count and time.monotonic() - since >= 1.0:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError("the segment's members did not settle")
+        time.sleep(0.1)
+
+
 def launch_now(app: Siyu, tracker: Tracker, campaign_id: UUID) -> int:
     last = app.recorder.max_notification_id() or 0
     # every read model, the segments' too: a launch on a segment not projected yet plans
     # nobody (seen on a loaded machine)
     if not all(tracker.wait(view.name, last, 600) for view in read_model_views()):
         raise RuntimeError("the read models did not catch up")
+    _members_settled(app, UUID(app.campaigns.get(campaign_id).segment_id))
     noon = datetime.now(UTC).replace(hour=4, minute=0) - timedelta(days=1)  # no quiet hours
     _, result = launch(app, tracker, campaign_id, "staff:bench", noon, wait_seconds=600)
     return len(result.included)
