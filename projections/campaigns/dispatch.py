@@ -202,3 +202,11 @@ def sender_userids(conn: Connection[Any], senders: Sequence[str]) -> dict[str, s
             (staff,)).fetchall()}
     found = {s: sender_user_id(s, directory) for s in senders}
     return {s: u for s, u in found.items() if u}
+
+
+def note_reminder(conn: Connection[Any], campaign_id: UUID, task_id: str, number: int) -> bool:
+    """Note reminder ``number`` of a task before it is asked for; False if noted already."""
+    return conn.execute(
+        "INSERT INTO siyu_task_reminder VALUES (%s, %s, %s, clock_timestamp()) "
+        "ON CONFLICT DO NOTHING RETURNING task_id", (campaign_id, task_id, number)
+    ).fetchone() is not None
