@@ -187,10 +187,10 @@ def test_the_campaign_counts_failed_sends_by_reason_and_unknown_outcomes(
     # Given a launched campaign whose one send's outcome could not be known
     ids = seed(api)
     segment_id = define(api, "buyers", {"ordered": {"atLeast": 1}})
-    campaign_id = draft(api, segment_id, channel="sms")
+    campaign_id = draft(api, segment_id)
     assert "errors" not in api.gql(LAUNCH, {"id": campaign_id}, as_="manager")
     pg_app.campaigns.record_send_outcomes([SendOutcome(
-        UUID(campaign_id), UUID(ids["friend"]), 0, "sms", "all", False, "UNKNOWN")],
+        UUID(campaign_id), UUID(ids["friend"]), 0, "wecom_mass", "all", False, "UNKNOWN")],
         datetime.now(UTC))
     tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
     assert tracker.wait("campaign", pg_app.recorder.max_notification_id() or 0, 20)
