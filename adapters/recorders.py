@@ -253,12 +253,13 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
         previous_id = head["head_id"] or 0
         previous_hash = bytes(head["head_hash"]) if head["head_hash"] is not None \
             else event_chain.GENESIS
-        by_key = {(str(e.originator_id), e.originator_version): e for e in stored_events}
-        records = []
-        for r in rows:
-            e = by_key[(str(r["originator_id"]), r["originator_version"])]
-            records.append(event_chain.Record(r["notification_id"], r["originator_id"],
-                                              e.originator_version, e.topic, e.state))
+        pairs = list(zip(rows, stored_events, strict=True))
+        if any(r["originator_version"] != e.originator_version
+               or r["originator_id"] != e.originator_id for r, e in pairs):
+            raise persistence.ProgrammingError("inserted events came back in another order")
+        records = [event_chain.Record(r["notification_id"], r["originator_id"],
+                                      r["originator_version"], e.topic, e.state)
+                   for r, e in pairs]
         curs.execute(self._insert_links, event_chain.links(records, previous_id, previous_hash),
                      prepare=True)
         return [r["notification_id"] for r in rows]

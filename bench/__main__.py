@@ -7,6 +7,7 @@ import sys
 
 from bench import (
     activities,
+    audit,
     campaigns,
     leaderboard,
     oneid,
@@ -19,7 +20,8 @@ from bench import (
 
 BENCHMARKS = {**spine.BENCHMARKS, **oneid.BENCHMARKS, **wecom.BENCHMARKS,
               **segments.BENCHMARKS, **campaigns.BENCHMARKS, **staff.BENCHMARKS,
-              **leaderboard.BENCHMARKS, **referrals.BENCHMARKS, **activities.BENCHMARKS}
+              **leaderboard.BENCHMARKS, **referrals.BENCHMARKS, **activities.BENCHMARKS,
+              **audit.BENCHMARKS}
 
 
 def main(argv: list[str] | None = None) -> int:

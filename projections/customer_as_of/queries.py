@@ -25,6 +25,8 @@ from projections.segments import evaluation
 
 Decode = Callable[[StoredEvent], Any]
 
+_CHECKPOINT = ("SELECT version, state FROM customer_as_of_checkpoint WHERE customer_id = %s "
+               "AND through_at <= %s ORDER BY version DESC LIMIT 1")
 _SINGLE = (
     "SELECT e.notification_id, e.originator_version, e.topic, e.state FROM siyu_events e "
     "WHERE e.originator_id = %(id)s AND e.originator_version > %(base)s AND ("
@@ -42,14 +44,15 @@ async def state_at(pool: AsyncPool, decode: Decode, transcoder: Transcoder,
     did not exist yet."""
     if len(streams) > 1:
         return await _group_at(pool, decode, streams, root, at)
-    checkpoint = await fetch_one(
-        pool, "SELECT version, state FROM customer_as_of_checkpoint WHERE customer_id = %s "
-        "AND through_at <= %s ORDER BY version DESC LIMIT 1", (root, at))
+    async with pool.connection() as conn:  # prepared: planning cost more than running
+        cur = await conn.execute(_CHECKPOINT, (root, at), prepare=True)
+        checkpoint = await cur.fetchone()
+        base = 0 if checkpoint is None else checkpoint["version"]
+        cur = await conn.execute(_SINGLE, {"id": root, "base": base, "at": at}, prepare=True)
+        rows = await cur.fetchall()
     state: State | None = None
-    base = 0
     if checkpoint is not None:
-        state, base = transcoder.decode(bytes(checkpoint["state"])), checkpoint["version"]
-    rows = await fetch_all(pool, _SINGLE, {"id": root, "base": base, "at": at})
+        state = transcoder.decode(bytes(checkpoint["state"]))
     events = [(r["notification_id"], decode(StoredEvent(root, r["originator_version"],
                                                         r["topic"], bytes(r["state"]))))
               for r in rows]

@@ -92,3 +92,22 @@ def test_starting_from_a_checkpoint_whose_events_all_count_changes_no_answer(see
             if checkpoint["through_at"] > at:
                 continue  # not usable at this instant
             assert fold_at(checkpoint, events[cut:], at) == fold_at(None, events, at)
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_paid_orders_stay_newest_first_in_the_order_a_stable_sort_gives(seed: int) -> None:
+    # Given orders paid in random business order, some at the same instant
+    rng = random.Random(seed)
+    customer = Customer(first_channel="h5", by="system", occurred_at=day(0))
+    paid = []
+    for n in range(200):
+        at = day(rng.randrange(30))
+        customer.pay_order(f"o{n}", n, [], "h5", "service:mall", at)
+        paid.append((at, n))
+    state: dict[str, Any] | None = None
+    for position, event in events_of(customer):
+        state = fold(state, event, position)
+    # Then times and amounts are what re-sorting every pair after each order kept
+    assert state is not None
+    expected = sorted(paid, key=lambda p: p[0], reverse=True)
+    assert list(zip(state["order_times"], state["order_amounts"], strict=True)) == expected
