@@ -146,11 +146,11 @@ class Anchor:
 
     position: int
     hash: str  # hex
-    events: int
+    links: int
     taken_at: datetime
 
     def as_json(self) -> dict[str, Any]:
-        return {"position": self.position, "hash": self.hash, "events": self.events,
+        return {"position": self.position, "hash": self.hash, "links": self.links,
                 "taken_at": self.taken_at.isoformat()}
 
 
