@@ -105,8 +105,10 @@ def backfill(conn: Connection[Any], schema: str, events_table: str) -> int:
     q = {"schema": Identifier(schema), "events": Identifier(events_table),
          "chain": Identifier(CHAIN_TABLE)}
     added = 0
+    conn.execute(chain_ddl(schema))
+    if _chained(conn, q):
+        return 0  # the usual start: nothing to lock for
     with conn.transaction():
-        conn.execute(chain_ddl(schema))
         conn.execute(SQL("LOCK TABLE {schema}.{events} IN EXCLUSIVE MODE").format(**q))
         head = conn.execute(SQL("SELECT notification_id, hash FROM {schema}.{chain} "
                                 "ORDER BY notification_id DESC LIMIT 1").format(**q)).fetchone()
@@ -126,6 +128,16 @@ def backfill(conn: Connection[Any], schema: str, events_table: str) -> int:
             conn.execute(insert, (ids, previous_ids, hashes))
             previous_id, previous_hash = ids[-1], hashes[-1]
             added += len(ids)
+
+
+def _chained(conn: Connection[Any], q: dict[str, Identifier]) -> bool:
+    """Whether every committed event has its link already (events and links are committed
+    together, so a complete chain stays complete)."""
+    row = conn.execute(SQL(
+        "SELECT (SELECT max(notification_id) FROM {schema}.{events}) <= "
+        "coalesce((SELECT max(notification_id) FROM {schema}.{chain}), 0) AS done").format(
+        **q)).fetchone()
+    return row is None or _value(row, 0, "done") is not False
 
 
 def _value(row: Any, index: int, name: str) -> Any:
