@@ -250,8 +250,9 @@ def verify(conn: Connection[Any], schema: str, events_table: str,
         digest = bytes(digest)
         if linked_to != previous_id:
             if linked_to > previous_id:
-                broken.append(BrokenLink(linked_to, "deleted",
-                                         f"event {linked_to} and its link are missing"))
+                broken.append(BrokenLink(linked_to, "deleted", f"the event at {linked_to} "
+                                         f"(and any after {previous_id}) and its link are "
+                                         "missing"))
             else:
                 broken.append(BrokenLink(position, "relinked", f"the link names {linked_to} "
                                          f"before it, the chain has {previous_id}"))

@@ -238,8 +238,7 @@ class Customer:
         if self.as_of is not None:
             staff = self.row.get("owner")
         else:
-            staff = await as_of_queries.current_owner(info.context.services.read_models.pool,
-                                                      self.row["customer_id"])
+            staff = await info.context.owners.load(self.row["customer_id"])
         return None if staff is None else strawberry.ID(str(staff))
 
     @strawberry.field(description="Segments the customer is in now (lifecycle stages first); "

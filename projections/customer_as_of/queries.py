@@ -20,7 +20,7 @@ from eventsourcing.persistence import StoredEvent, Transcoder
 from domain.segment import Segment
 from domain.segment_rules import Rule
 from projections.customer_as_of.fold import State, counts_at, fold_at
-from projections.reads import AsyncPool, Row, fetch_all, fetch_one
+from projections.reads import AsyncPool, Row, fetch_all
 from projections.segments import evaluation
 
 Decode = Callable[[StoredEvent], Any]
@@ -102,11 +102,11 @@ async def segments_at(pool: AsyncPool, decode: Decode, row: State, at: datetime
             if evaluation.evaluate(rule, row, at)[0]]
 
 
-async def current_owner(pool: AsyncPool, customer_id: UUID) -> str | None:
-    """The staff member in charge of the customer now (read model ``customer_ownership``)."""
-    row = await fetch_one(pool, "SELECT staff_id FROM customer_current_owner "
-                                "WHERE customer_id = %s", (customer_id,))
-    return None if row is None else str(row["staff_id"])
+async def current_owners(pool: AsyncPool, customer_ids: Sequence[UUID]) -> dict[UUID, str]:
+    """The staff member in charge of each customer now (read model ``customer_ownership``)."""
+    rows = await fetch_all(pool, "SELECT customer_id, staff_id FROM customer_current_owner "
+                                 "WHERE customer_id = ANY(%s)", (list(customer_ids),))
+    return {r["customer_id"]: str(r["staff_id"]) for r in rows}
 
 
 async def customers_seen_by(pool: AsyncPool, at: datetime, before: int | None, limit: int
