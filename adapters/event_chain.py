@@ -49,14 +49,10 @@ def link_hash(previous_hash: bytes, previous_id: int, notification_id: int,
               originator_id: UUID, originator_version: int, topic: str, state: bytes) -> bytes:
     """The link of one stored record: every field length-prefixed, nothing ambiguous."""
     topic_bytes = topic.encode()
-    digest = hashlib.sha256(previous_hash)
-    digest.update(_LENGTHS.pack(previous_id, notification_id, originator_version,
-                                len(topic_bytes)))
-    digest.update(originator_id.bytes)
-    digest.update(topic_bytes)
-    digest.update(len(state).to_bytes(8, "big"))
-    digest.update(state)
-    return digest.digest()
+    return hashlib.sha256(b"".join((
+        previous_hash,
+        _LENGTHS.pack(previous_id, notification_id, originator_version, len(topic_bytes)),
+        originator_id.bytes, topic_bytes, len(state).to_bytes(8, "big"), state))).digest()
 
 
 @dataclass(frozen=True, slots=True)
