@@ -38,11 +38,11 @@ SHADOW_SCHEMA = "siyu_shadow"
 LIVE_COPY = "siyu_shadow_live"
 LIVE_SCHEMA = "public"
 
-#: Tables that are not folded from events: bookkeeping, and what workers record of their
-#: own deliveries.
+#: Tables that are not folded from events (never copied nor compared): bookkeeping, BI
+#: roles, API tokens, and what workers record of their own deliveries.
 NOT_FOLDED = frozenset({TRACKING_TABLE, "siyu_read_model_version", quarantine.TABLE,
                         "campaign_dispatch", "siyu_rate_limit", "sop_dispatch",
-                        "sop_contact_reservation"})
+                        "sop_contact_reservation", "siyu_bi_role", "api_token"})
 #: Columns of folded tables that workers update as they deliver.
 WORKER_COLUMNS = {
     "welcome_outbox": frozenset({"status", "attempts", "enqueued_at", "template_id", "outcome",

@@ -25,15 +25,15 @@ from projections.segments import evaluation
 
 Decode = Callable[[StoredEvent], Any]
 
-_CHECKPOINT = ("SELECT version, state FROM customer_as_of_checkpoint WHERE customer_id = %s "
+_CHECKPOINT = ("SELECT version, state FROM siyu_customer_as_of_checkpoint WHERE customer_id = %s "
                "AND through_at <= %s ORDER BY version DESC LIMIT 1")
 _SINGLE = (
     "SELECT e.notification_id, e.originator_version, e.topic, e.state FROM siyu_events e "
     "WHERE e.originator_id = %(id)s AND e.originator_version > %(base)s AND ("
     " e.originator_version = 1"
-    " OR e.originator_version > (SELECT coalesce(max(version), 0) FROM customer_event_time "
+    " OR e.originator_version > (SELECT coalesce(max(version), 0) FROM siyu_customer_as_of "
     "                            WHERE customer_id = %(id)s)"
-    " OR e.originator_version IN (SELECT version FROM customer_event_time "
+    " OR e.originator_version IN (SELECT version FROM siyu_customer_as_of "
     "   WHERE customer_id = %(id)s AND version > %(base)s AND occurred_at <= %(at)s)) "
     "ORDER BY e.originator_version")
 

@@ -23,11 +23,11 @@ from domain.customer import Customer
 from projections.customer_as_of.fold import INTERVAL, State, fold
 
 EVENTS = "siyu_events"
-TABLES = ("customer_event_time", "customer_as_of_checkpoint")
+TABLES = ("siyu_customer_as_of", "siyu_customer_as_of_checkpoint")
 
 
 class CustomerAsOfView:
-    name = "customer_as_of"
+    name = "siyu_customer_as_of"
     version = 1
     events = (Customer,)
 
@@ -52,7 +52,7 @@ class CustomerAsOfView:
         if not mine:
             return
         curs.execute(
-            "INSERT INTO customer_event_time (customer_id, version, occurred_at, position) "
+            "INSERT INTO siyu_customer_as_of (customer_id, version, occurred_at, position) "
             "SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::timestamptz[], %b::bigint[]) "
             "ON CONFLICT DO NOTHING",
             ([e.originator_id for _, e in mine], [e.originator_version for _, e in mine],
@@ -64,7 +64,7 @@ class CustomerAsOfView:
     def _checkpoint(self, curs: Cursor[DictRow], stream: UUID, version: int) -> None:
         assert self.app is not None, "CustomerAsOfView.bind(app) first"
         transcoder = self.app.mapper.transcoder
-        curs.execute("SELECT version, state FROM customer_as_of_checkpoint "
+        curs.execute("SELECT version, state FROM siyu_customer_as_of_checkpoint "
                      "WHERE customer_id = %s AND version < %s ORDER BY version DESC LIMIT 1",
                      (stream, version))
         base = curs.fetchone()
@@ -80,6 +80,6 @@ class CustomerAsOfView:
             state = fold(state, event, r["notification_id"])
         if state is None:
             return
-        curs.execute("INSERT INTO customer_as_of_checkpoint VALUES (%s, %s, %s, %s) "
+        curs.execute("INSERT INTO siyu_customer_as_of_checkpoint VALUES (%s, %s, %s, %s) "
                      "ON CONFLICT DO NOTHING",
                      (stream, version, state["through_at"], transcoder.encode(state)))

@@ -109,7 +109,7 @@ def test_checkpoints_make_long_streams_fast_and_change_no_answer(
     record(api, views[::2])
     record(api, views[1::2])
     with psycopg.connect(pg_url) as conn:
-        checkpoints = conn.execute("SELECT version, through_at FROM customer_as_of_checkpoint "
+        checkpoints = conn.execute("SELECT version, through_at FROM siyu_customer_as_of_checkpoint "
                                    "WHERE customer_id = %s ORDER BY version",
                                    (customer_id,)).fetchall()
     assert [v for v, _ in checkpoints] == [100, 200, 300, 400]
@@ -117,7 +117,7 @@ def test_checkpoints_make_long_streams_fast_and_change_no_answer(
     with_checkpoints = [as_of(api, customer_id, at) for at in instants]
     # When the checkpoints are gone, every state is folded from the first event
     with psycopg.connect(pg_url) as conn:
-        conn.execute("DELETE FROM customer_as_of_checkpoint")
+        conn.execute("DELETE FROM siyu_customer_as_of_checkpoint")
     # Then the answers are the same, and they count what an independent count says
     assert [as_of(api, customer_id, at) for at in instants] == with_checkpoints
     for at, state in zip(instants, with_checkpoints, strict=True):
