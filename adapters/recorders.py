@@ -24,6 +24,7 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
+from adapters import event_chain
 from domain.ports import SideWrites, TagClaim
 
 SIDE_TABLES_DDL = """
@@ -64,6 +65,10 @@ CREATE TABLE IF NOT EXISTS {schema}.siyu_tag_claim (
 CREATE UNIQUE INDEX IF NOT EXISTS siyu_tag_claim_live_idx ON {schema}.siyu_tag_claim (tag) WHERE live;
 CREATE INDEX IF NOT EXISTS siyu_tag_claim_group_idx ON {schema}.siyu_tag_claim (group_id);
 """
+
+#: The side tables, written with the events (views of them let ``siyu verify`` fold).
+SIDE_TABLES = ("siyu_identity", "siyu_event_key", "siyu_vault_key", "siyu_customer_merge",
+               "siyu_vault_value", "siyu_tag_claim")
 
 
 def _stale_retry(method: Callable[..., Any]) -> Callable[..., Any]:
@@ -123,12 +128,21 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
         for statement in SIDE_TABLES_DDL.split(";"):
             if statement.strip():
                 self.sql_create_statements.append(SQL(statement).format(schema=schema))
+        self.sql_create_statements.append(event_chain.chain_ddl(datastore.schema))
         q = {"schema": schema}
+        # The insert also returns the hash chain's head, read after the table lock: the
+        # links of these events are computed from it and written in the same transaction.
         self._insert_binary = SQL(
-            "INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state) "
+            "WITH new AS (INSERT INTO {schema}.{table} "
+            "(originator_id, originator_version, topic, state) "
             "SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[]) "
-            "RETURNING notification_id").format(
-            schema=schema, table=Identifier(self.events_table_name))
+            "RETURNING notification_id, originator_id, originator_version) "
+            "SELECT new.*, head.notification_id AS head_id, head.hash AS head_hash "
+            "FROM new LEFT JOIN {head} AS head ON true "
+            "ORDER BY new.notification_id").format(
+            schema=schema, table=Identifier(self.events_table_name),
+            head=event_chain.head_subquery(datastore.schema))
+        self._insert_links = event_chain.insert_links_statement(datastore.schema)
         self._insert_identities = SQL(
             "INSERT INTO {schema}.siyu_identity (blind_index, namespace, customer_id) "
             "SELECT * FROM unnest(%b::text[], %b::text[], %b::uuid[])").format(**q)
@@ -225,6 +239,30 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
             [e.topic for e in stored_events],
             [e.state for e in stored_events],
         ), prepare=False)
+
+    def _fetch_ids_after_insert_events(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        """The new notification ids, in insertion order; and their hash-chain links,
+        written in the same transaction (still under the table lock)."""
+        rows = curs.fetchall()
+        if len(rows) != len(stored_events):
+            raise persistence.ProgrammingError(
+                f"inserted {len(rows)} stored events of {len(stored_events)}")
+        head = rows[0]
+        previous_id = head["head_id"] or 0
+        previous_hash = bytes(head["head_hash"]) if head["head_hash"] is not None \
+            else event_chain.GENESIS
+        pairs = list(zip(rows, stored_events, strict=True))
+        if any(r["originator_version"] != e.originator_version
+               or r["originator_id"] != e.originator_id for r, e in pairs):
+            raise persistence.ProgrammingError("inserted events came back in another order")
+        records = [event_chain.Record(r["notification_id"], r["originator_id"],
+                                      r["originator_version"], e.topic, e.state)
+                   for r, e in pairs]
+        curs.execute(self._insert_links, event_chain.links(records, previous_id, previous_hash),
+                     prepare=True)
+        return [r["notification_id"] for r in rows]
 
     def _insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any

@@ -16,6 +16,7 @@ from api.live import LeaderboardHub
 from api.read_models import ReadModels
 from application.app import Siyu
 from domain.campaign import sender_user_id, staff_senders
+from projections.customer_as_of import queries as as_of_queries
 from projections.runner import Tracker
 from projections.staff_directory.queries import wecom_user_ids
 
@@ -80,3 +81,14 @@ class Context:
             return out
 
         return DataLoader(load_fn=load_personal)
+
+    @cached_property
+    def owners(self) -> DataLoader[UUID, str | None]:
+        """The staff member in charge of each customer now, one query per batch."""
+        pool = self.services.read_models.pool
+
+        async def load_owners(ids: list[UUID]) -> list[str | None]:
+            found = await as_of_queries.current_owners(pool, ids)
+            return [found.get(i) for i in ids]
+
+        return DataLoader(load_fn=load_owners)

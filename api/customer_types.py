@@ -21,6 +21,7 @@ from api.context import Context
 from api.read_models import Row
 from api.types import Lifecycle, Long, PageInfo, mask
 from domain.channel_code import ChannelCode, is_code_state
+from projections.customer_as_of import queries as as_of_queries
 from projections.segments.queries import SegmentReads
 from projections.segments.store import LIFECYCLE_SEGMENTS
 
@@ -155,6 +156,9 @@ class Customer:
         description="Content views per topic, most viewed first.")
     tag_details: list[TagDetail] = strawberry.field(
         description="Current tags with who applied them, when and why.")
+    as_of: datetime | None = strawberry.field(
+        default=None, description="The instant (business time) this state stood at, when "
+        "asked with asOf (docs/audit.md); null: now.")
 
     @classmethod
     def from_row(cls, row: Row) -> Customer:
@@ -210,6 +214,7 @@ class Customer:
             tag_details=[TagDetail(tag=t, by=d["by"], at=datetime.fromisoformat(d["at"]),
                                    reason=d["reason"])
                          for t, d in sorted(row["tag_details"].items())],
+            as_of=row.get("as_of"),
         )
 
     @strawberry.field(description="Every friendship, past and present, oldest first.")
@@ -228,8 +233,24 @@ class Customer:
             for r in self.row["staff_relations"]
         ]
 
-    @strawberry.field(description="Segments the customer is in now (lifecycle stages first).")
+    @strawberry.field(description="The staff member in charge of the customer (at asOf).")
+    async def owner(self, info: Info[Context, None]) -> strawberry.ID | None:
+        if self.as_of is not None:
+            staff = self.row.get("owner")
+        else:
+            staff = await info.context.owners.load(self.row["customer_id"])
+        return None if staff is None else strawberry.ID(str(staff))
+
+    @strawberry.field(description="Segments the customer is in now (lifecycle stages first); "
+                                  "at asOf: each segment's rule then, on the state then.")
     async def segments(self, info: Info[Context, None]) -> list[CustomerSegment]:
+        if self.as_of is not None:
+            services = info.context.services
+            found = await as_of_queries.segments_at(
+                services.read_models.pool, services.app.mapper.to_domain_event, self.row,
+                self.as_of)
+            return [CustomerSegment(segment_id=strawberry.ID(str(s)), name=n, since=None,
+                                    rule_version=v) for s, n, v in found]
         rows = await SegmentReads(info.context.services.read_models.pool).customer_segments(
             self.row["customer_id"])
         return [CustomerSegment(segment_id=strawberry.ID(str(r["segment_id"])), name=r["name"],
@@ -289,7 +310,8 @@ class Customer:
 class CustomerSegment:
     segment_id: strawberry.ID
     name: str
-    since: datetime
+    since: datetime | None = strawberry.field(
+        description="When the customer entered (null in a state at an instant, asOf).")
     rule_version: int
 
 

@@ -24,6 +24,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, ExecutionResult, Info
 
+from api import audit
 from api.activities import ActivityMutation, ActivityQuery
 from api.alerts import AlertMutation, AlertQuery
 from api.campaigns import CampaignMutation, CampaignQuery
@@ -139,8 +140,13 @@ def _event_data(event: DomainEventProtocol[Any]) -> dict[str, Any]:
 class CustomerQuery:
     """Customers, their history and the staff: the spine's questions."""
 
-    @strawberry.field(description="One customer by id (null if unknown or not visible to you).")
-    async def customer(self, info: Info[Context, None], id: strawberry.ID) -> Customer | None:
+    @strawberry.field(description="One customer by id (null if unknown or not visible to you). "
+                                  "asOf: as it stood at that instant of business time, "
+                                  "folded from the event log (docs/audit.md).")
+    async def customer(self, info: Info[Context, None], id: strawberry.ID,
+                       as_of: datetime | None = None) -> Customer | None:
+        if as_of is not None:
+            return await audit.customer_as_of(info, to_uuid(id, "id"), as_of)
         return await _visible_customer(info, to_uuid(id, "id"))
 
     @strawberry.field(description="One customer by any identity.")
@@ -163,14 +169,20 @@ class CustomerQuery:
         return await _visible_customer(info, UUID(principal.subject_id))
 
     @strawberry.field(description="Customers, newest first. Front-line staff see only their "
-                                  "current friends.")
+                                  "current friends. asOf: the customers first seen by that "
+                                  "instant, each as it stood then (no filter; docs/audit.md).")
     async def customers(
         self,
         info: Info[Context, None],
         first: int = 20,
         after: str | None = None,
         filter: CustomerFilter | None = None,
+        as_of: datetime | None = None,
     ) -> CustomerConnection:
+        if as_of is not None:
+            if filter is not None:
+                raise ApiError(BAD_INPUT, "filter cannot be combined with asOf", field="filter")
+            return await audit.customers_as_of(info, _page_size(first), after, as_of)
         principal = info.context.principal
         if principal.kind == "customer":
             raise forbidden("customers cannot list customers")
@@ -198,7 +210,9 @@ class CustomerQuery:
     @strawberry.field(description="A customer's stored events, for audit reviewers "
                                   "(managers, service principals, the customer themself). "
                                   "A merged customer's history includes the customers it "
-                                  "absorbed, in log order.")
+                                  "absorbed, in log order. Filters: event types (as `type` "
+                                  "names them) and business time in [occurredFrom, "
+                                  "occurredTo).")
     async def customer_history(
         self,
         info: Info[Context, None],
@@ -206,6 +220,9 @@ class CustomerQuery:
         first: int = 50,
         after: str | None = None,
         order: HistoryOrder = HistoryOrder.NEWEST_FIRST,
+        types: list[str] | None = None,
+        occurred_from: datetime | None = None,
+        occurred_to: datetime | None = None,
     ) -> CustomerEventConnection:
         principal = info.context.principal
         cid = to_uuid(customer_id, "customerId")
@@ -217,9 +234,11 @@ class CustomerQuery:
         row = await read_models.profile(cid)
         streams = await read_models.group(row["customer_id"]) if row else [cid]
         newest = order is HistoryOrder.NEWEST_FIRST
+        since, until = audit.time_range(occurred_from, occurred_to)
         stored = await read_models.history(
             streams, newest_first=newest, before=cursor if newest else None,
-            after=None if newest else cursor, limit=size + 1)
+            after=None if newest else cursor, limit=size + 1, topics=audit.history_topics(types),
+            occurred_from=since, occurred_to=until)
         mapper = info.context.services.app.mapper
         edges = []
         for r in stored[:size]:

@@ -7,6 +7,7 @@ import sys
 
 from bench import (
     activities,
+    audit,
     campaigns,
     leaderboard,
     mass_send_reconcile,
@@ -21,7 +22,7 @@ from bench import (
 BENCHMARKS = {**spine.BENCHMARKS, **oneid.BENCHMARKS, **wecom.BENCHMARKS,
               **segments.BENCHMARKS, **campaigns.BENCHMARKS, **staff.BENCHMARKS,
               **leaderboard.BENCHMARKS, **referrals.BENCHMARKS, **activities.BENCHMARKS,
-              **mass_send_reconcile.BENCHMARKS}
+              **mass_send_reconcile.BENCHMARKS, **audit.BENCHMARKS}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from psycopg.conninfo import conninfo_to_dict
 
+from adapters import event_chain
 from adapters.memory_recorder import SiyuMemoryRecorder
+from adapters.recorders import SiyuPostgresRecorder
 from adapters.vault import AesGcmVault, derive_key
 from application.app import Siyu
 from projections import schema_lock
@@ -50,4 +52,16 @@ def build_application(database_url: str | None, secret: bytes, *, wait: int = 30
     # The event store creates its tables as it is built (CREATE_TABLE): not safe while
     # another process does the same, so under the schema lock.
     with schema_lock.held(database_url, connect_timeout=wait):
-        return Siyu(postgres_env(database_url, wait=wait), vault=vault, blind_key=key)
+        app = Siyu(postgres_env(database_url, wait=wait), vault=vault, blind_key=key)
+    migrate_event_chain(app)
+    return app
+
+
+def migrate_event_chain(app: Siyu) -> int:
+    """Chain the events stored before the hash chain existed (docs/audit.md); idempotent,
+    serialised with every writer. Returns the number of links added (0 once migrated)."""
+    recorder = app.recorder
+    if not isinstance(recorder, SiyuPostgresRecorder):
+        return 0
+    with recorder.datastore.get_connection() as conn:
+        return event_chain.backfill(conn, recorder.datastore.schema, recorder.events_table_name)

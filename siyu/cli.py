@@ -7,6 +7,8 @@
                       (--retry-quarantined: rebuild read models with quarantined events)
     siyu worker       the Dramatiq worker (welcome messages) only
     siyu rebuild [NAME…]              drop and rebuild read models from the event log
+    siyu verify [--chain-only] [--against FILE] | siyu verify --anchor [--out FILE]
+                                      prove the log unedited and the read models its fold
     siyu token issue --kind … --subject … [--role …]   issue an API token
     siyu token list | siyu token revoke TOKEN | siyu token revoke --subject ID
     siyu bi-role NAME [--password …]  a read-only role for BI tools (docs/bi.md)
@@ -200,6 +202,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     worker.add_argument("--threads", type=int, default=4)
     rebuild = sub.add_parser("rebuild", help="drop and rebuild read models from the event log")
     rebuild.add_argument("names", nargs="*", metavar="NAME")
+    check = sub.add_parser("verify", help="check the event log's hash chain and rebuild every "
+                           "read model into a shadow schema to diff it (docs/audit.md)")
+    check.add_argument("--chain-only", action="store_true", help="skip the read models")
+    check.add_argument("--against", type=Path, metavar="FILE",
+                       help="anchors kept earlier (JSON lines) the chain must still hold")
+    check.add_argument("--anchor", action="store_true",
+                       help="print the chain's head (position, hash, time) and exit")
+    check.add_argument("--out", type=Path, metavar="FILE", help="with --anchor: append it here")
     bi = sub.add_parser("bi-role", help="create/update a read-only role for BI tools")
     bi.add_argument("name")
     bi.add_argument("--password", help="set a password (else rely on pg_hba / peer auth)")
@@ -276,6 +286,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{args.name}: SELECT on {', '.join(granted)}")
         elif args.command == "token":
             return _token_command(parser, ready, args)
+        elif args.command == "verify":
+            from siyu.verify import command as verify_command
+
+            return verify_command(ready, anchor_only=args.anchor, out=args.out,
+                                  against=args.against, chain_only=args.chain_only)
         elif args.command == "import-orders":
             from siyu.mall_import import command
 

@@ -13,6 +13,7 @@ from projections.campaigns import CampaignView
 from projections.channel_codes.view import ChannelCodeView
 from projections.chat_scripts import ChatScriptView
 from projections.coupons import CouponLedgerView
+from projections.customer_as_of import CustomerAsOfView
 from projections.daily_report import DailyReportView
 from projections.marketing_tasks import MarketingTaskView
 from projections.organisation import CustomerOwnershipView, StaffAssignmentView
@@ -38,7 +39,7 @@ def read_model_views() -> list[View]:
             CustomerOwnershipView(), CampaignView(), StaffPerformanceView(), StaffAlertView(),
             ChatScriptView(), DailyReportView(), TargetView(), ReferralProgressView(),
             CouponLedgerView(), SopView(), MarketingTaskView(), ActivityView(),
-            ChannelCodeView()]
+            ChannelCodeView(), CustomerAsOfView()]
 
 
 def prepare_read_models(app: Siyu) -> Tracker:

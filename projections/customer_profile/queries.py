@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -25,6 +26,11 @@ PROFILE_COLUMNS = (
     "lifecycle, average_order_fen, "
     "recency_score, frequency_score, monetary_score, positioning"
 )
+
+#: A stored event's business time, read from its stored state (JSON, as the transcoder
+#: writes a datetime): exact for events not projected yet, and for every stream.
+OCCURRED_AT = ("(convert_from(state, 'UTF8')::jsonb #>> '{occurred_at,_data_}')"
+               "::timestamptz")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +75,13 @@ class ReadModels:
             return [r["id"] for r in await cur.fetchall()]
 
     async def history(self, streams: Sequence[UUID], *, newest_first: bool,
-                      before: int | None, after: int | None, limit: int) -> list[Row]:
-        """Stored events of the given streams, in log order, keyset-paginated by position."""
+                      before: int | None, after: int | None, limit: int,
+                      topics: Sequence[str] | None = None,
+                      occurred_from: datetime | None = None,
+                      occurred_to: datetime | None = None) -> list[Row]:
+        """Stored events of the given streams, in log order, keyset-paginated by position;
+        only those stored under ``topics`` if given, and whose business time
+        (``occurred_at``) is in [``occurred_from``, ``occurred_to``) if given."""
         where: list[str] = ["originator_id = ANY(%s)"]
         params: list[Any] = [list(streams)]
         if before is not None:
@@ -79,6 +90,13 @@ class ReadModels:
         if after is not None:
             where.append("notification_id > %s")
             params.append(after)
+        if topics is not None:
+            where.append("topic = ANY(%s)")
+            params.append(list(topics))
+        for bound, operator in ((occurred_from, ">="), (occurred_to, "<")):
+            if bound is not None:
+                where.append(f"{OCCURRED_AT} {operator} %s")
+                params.append(bound)
         params.append(limit)
         async with self.pool.connection() as conn:
             cur = await conn.execute(

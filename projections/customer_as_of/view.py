@@ -1,0 +1,85 @@
+"""``customer_as_of``: the business-time index and checkpoints of customer streams.
+
+Every customer event's business time is indexed by (stream, version), and every
+:data:`~projections.customer_as_of.fold.INTERVAL` events of a stream its folded state is
+written as a checkpoint, with the latest business time it covers. A checkpoint is taken
+from the previous one and the events after it, read from the log in the page's
+transaction; like every read model it can be dropped and rebuilt from the log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import StoredEvent
+from psycopg import Cursor
+from psycopg.rows import DictRow
+
+from domain.customer import Customer
+from projections.customer_as_of.fold import INTERVAL, State, fold
+
+EVENTS = "siyu_events"
+TABLES = ("siyu_customer_as_of", "siyu_customer_as_of_checkpoint")
+
+
+class CustomerAsOfView:
+    name = "siyu_customer_as_of"
+    version = 1
+    events = (Customer,)
+
+    def __init__(self) -> None:
+        self.app: Application[Any] | None = None
+
+    def bind(self, app: Application[Any]) -> None:
+        self.app = app
+
+    def create(self, curs: Cursor[DictRow]) -> None:
+        curs.execute((Path(__file__).parent / "customer_as_of.sql").read_text())
+
+    def drop(self, curs: Cursor[DictRow]) -> None:
+        curs.execute(f"DROP TABLE IF EXISTS {', '.join(TABLES)}")
+
+    def clear(self, curs: Cursor[DictRow]) -> None:
+        curs.execute(f"TRUNCATE {', '.join(TABLES)}")
+
+    def apply_page(self, curs: Cursor[DictRow], events: Sequence[tuple[int, Any]]) -> None:
+        mine = [(p, e) for p, e in events
+                if isinstance(e, (Customer.Event, Customer.Registered))]
+        if not mine:
+            return
+        curs.execute(
+            "INSERT INTO siyu_customer_as_of (customer_id, version, occurred_at, position) "
+            "SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::timestamptz[], %b::bigint[]) "
+            "ON CONFLICT DO NOTHING",
+            ([e.originator_id for _, e in mine], [e.originator_version for _, e in mine],
+             [e.occurred_at for _, e in mine], [p for p, _ in mine]))
+        for _, event in mine:
+            if event.originator_version % INTERVAL == 0:
+                self._checkpoint(curs, event.originator_id, event.originator_version)
+
+    def _checkpoint(self, curs: Cursor[DictRow], stream: UUID, version: int) -> None:
+        assert self.app is not None, "CustomerAsOfView.bind(app) first"
+        transcoder = self.app.mapper.transcoder
+        curs.execute("SELECT version, state FROM siyu_customer_as_of_checkpoint "
+                     "WHERE customer_id = %s AND version < %s ORDER BY version DESC LIMIT 1",
+                     (stream, version))
+        base = curs.fetchone()
+        state: State | None = None if base is None else transcoder.decode(bytes(base["state"]))
+        curs.execute(
+            "SELECT notification_id, originator_version, topic, state "
+            f"FROM {EVENTS} WHERE originator_id = %s AND originator_version > %s "
+            "AND originator_version <= %s ORDER BY originator_version",
+            (stream, 0 if base is None else base["version"], version))
+        for r in curs.fetchall():
+            event = self.app.mapper.to_domain_event(StoredEvent(
+                stream, r["originator_version"], r["topic"], bytes(r["state"])))
+            state = fold(state, event, r["notification_id"])
+        if state is None:
+            return
+        curs.execute("INSERT INTO siyu_customer_as_of_checkpoint VALUES (%s, %s, %s, %s) "
+                     "ON CONFLICT DO NOTHING",
+                     (stream, version, state["through_at"], transcoder.encode(state)))
