@@ -68,13 +68,17 @@ def operation_cost(schema: GraphQLSchema, document: DocumentNode, operation_name
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     if operation_name is not None:
         operations = [o for o in operations if o.name and o.name.value == operation_name]
-    if len(operations) != 1:
-        return Cost(values=0, fields=0)
-    operation = operations[0]
+    # Without a name, which operation runs is the executor's choice: weigh the dearest.
+    costs = [_operation(schema, document, o, variables or {}) for o in operations]
+    return max(costs, key=lambda c: (c.values, c.fields, c.aliases), default=Cost(0, 0))
+
+
+def _operation(schema: GraphQLSchema, document: DocumentNode, operation: OperationDefinitionNode,
+               variables: Mapping[str, Any]) -> Cost:
     root = schema.get_root_type(operation.operation)
     if root is None:
         return Cost(values=0, fields=0)
-    walk = _Walk(schema, document, variables or {})
+    walk = _Walk(schema, document, variables)
     walk.selection_set(root, operation.selection_set, multiplier=1, page=None, seen=())
     return Cost(values=walk.values, fields=walk.fields, aliases=walk.aliases,
                 uses_variables=walk.uses_variables)

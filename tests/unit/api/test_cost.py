@@ -73,6 +73,12 @@ def test_the_attack_of_the_issue_is_refused_as_too_costly() -> None:
                    "staff", ApiLimits()) is None
 
 
+def test_a_document_of_several_operations_is_weighed_by_its_dearest() -> None:
+    query = f"query Cheap {{ me {{ id }} }} query Dear {{ customers(first: 200) {{ {NESTED} }} }}"
+    dear = cost(query, operation="Dear")
+    assert cost(query) == dear and dear.values > cost(query, operation="Cheap").values
+
+
 def test_too_many_fields_or_aliases_are_refused_whatever_they_cost() -> None:
     limits = ApiLimits()
     many_fields = "{ " + " ".join(["__typename"] * 501) + " }"
