@@ -106,7 +106,8 @@ def stream_post(api: Api, content_type: str, chunks: int, size: int = 65_536
                  (b"content-type", content_type.encode())]}
     portal = api.client.portal
     assert portal is not None
-    portal.call(api.client.app, scope, receive, send)
+    app: Any = api.client.app
+    portal.call(app, scope, receive, send)
     return answer["status"], json.loads(answer["body"]), read
 
 

@@ -94,7 +94,8 @@ def test_each_step_is_due_at_the_trigger_time_plus_its_offset() -> None:
 
 def test_triggers_match_their_kind_and_their_filters() -> None:
     anyone = check_trigger({"kind": FRIEND_ADDED})
-    qr = check_trigger({"kind": FRIEND_ADDED, "channels": ["qr"], "staff_ids": ["wecom_user:li", "wecom_user:li"]})
+    qr = check_trigger({"kind": FRIEND_ADDED, "channels": ["qr"],
+                        "staff_ids": ["wecom_user:li", "wecom_user:li"]})
     group = check_trigger({"kind": GROUP_JOINED, "group_ids": ["g1"]})
     added = Trigger(FRIEND_ADDED, channel="qr", staff_id="wecom_user:li")
     assert matches(anyone, added) and matches(qr, added)

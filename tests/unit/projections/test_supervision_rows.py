@@ -24,7 +24,7 @@ def fold(fn: Any, events: list[Any]) -> Any:
 
 def test_an_alert_row_follows_raise_delivery_acknowledge_and_resolve(
         memory_app: Siyu) -> None:
-    alert, _ = memory_app.supervision.raise_alert("sensitive:c:3", "sensitive_word", "wecom_user:s1", str(uuid4()),
+    alert, _ = memory_app.supervision.raise_alert("sensitive:c:3", "sensitive_word", "s1", str(uuid4()),
                                       ["m1", "m2"], {"hits": [{"category": "abuse",
                                                                "term_id": "t2", "term": "滚"}],
                                                      "message_ref": "message:3"}, AT)
