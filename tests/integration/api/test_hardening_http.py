@@ -69,6 +69,16 @@ def test_budgets_are_per_principal_kind(pg_url: str, tmp_path: Path, api: Api) -
     assert "errors" not in allowed.json()
 
 
+def test_the_same_text_is_weighed_again_for_another_page_size(
+        pg_url: str, tmp_path: Path, api: Api) -> None:
+    query = "query($n: Int!) { customers(first: $n) { edges { node { id tags } } } }"
+    with server(pg_url, tmp_path, query_cost_budgets={"staff": 300}) as client:
+        small, large, small_again = (client.post("/graphql", headers=bearer(api), json={
+            "query": query, "variables": {"n": n}}) for n in (10, 150, 10))
+        assert "errors" not in small.json() and "errors" not in small_again.json()
+        assert codes(large) == ["QUERY_TOO_COSTLY"]
+
+
 # -- sizes on every content type ------------------------------------------------------------
 
 @pytest.mark.parametrize("content_type", ["application/json", "application/json-patch+json",
