@@ -33,7 +33,7 @@ NOW = datetime(2026, 3, 2, 4, 0, tzinfo=UTC)
 
 def step(hours: int, channel: str = "sms", text: str = "hi {member_level}") -> dict[str, Any]:
     return {"offset_hours": hours, "channel": channel,
-            "variants": [{"variant_id": "a", "text": text}]}
+            "variants": [{"variant_id": "a", "text": text, "template_id": "tpl-1"}]}
 
 
 def define(**overrides: Any) -> Sop:
