@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl
 
 from anyio import to_thread
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -23,11 +24,16 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET, UnsetType
 
+from api import ide
 from api.auth import CachedResolver, Principal, bearer_token
+from api.body_limit import BodyLimit
+from api.catch_all import CatchAll
 from api.context import Context, Services
 from api.errors import UNAUTHENTICATED
 from api.exports import segment_members_csv
-from api.http import JsonPostGraphQL
+from api.http import HttpGraphQL
+from api.limits import ApiLimits
+from api.rate_limit import RateLimited, RateLimiter
 from api.schema import build_schema
 from api.unavailable import MESSAGE as UNAVAILABLE_MESSAGE
 from api.unavailable import RETRY_AFTER, TRANSIENT, UNAVAILABLE
@@ -53,8 +59,9 @@ class SiyuGraphQL(GraphQL[Context, None]):
     """
 
     def __init__(self, services: Callable[[], Services], resolver: Callable[[], CachedResolver],
-                 *, debug: bool) -> None:
-        super().__init__(build_schema(debug=debug), graphql_ide="graphiql",
+                 *, debug: bool, limits: ApiLimits) -> None:
+        super().__init__(build_schema(debug=debug, limits=limits),
+                         graphql_ide=None if limits.production else "graphiql",
                          subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
                          connection_init_wait_timeout=timedelta(seconds=10),
                          max_subscriptions_per_connection=MAX_OPERATIONS_PER_SOCKET,
@@ -63,6 +70,9 @@ class SiyuGraphQL(GraphQL[Context, None]):
                          allow_queries_via_get=False)
         self._services = services
         self._resolver = resolver
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return ide.page()  # from the package's files, not a CDN
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         unset: UnsetType = UNSET
@@ -102,7 +112,8 @@ class RequirePrincipal:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", [])}
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+                   for k, v in scope.get("headers", [])}
         if scope["type"] == "http" and _is_ide_page_request(scope, headers):
             await self.app(scope, receive, send)  # the GraphiQL page
             return
@@ -152,6 +163,12 @@ def _is_ide_page_request(scope: Scope, headers: dict[str, str]) -> bool:
     return not names & OPERATION_PARAMETERS
 
 
+def _is_ide_page(scope: Scope) -> bool:
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+               for k, v in scope.get("headers", [])}
+    return _is_ide_page_request(scope, headers)
+
+
 async def _unavailable(scope: Scope, receive: Receive, send: Send) -> None:
     """The token could not be checked: the database is away (never a plain-text 500)."""
     if scope["type"] == "websocket":
@@ -165,16 +182,21 @@ async def _unavailable(scope: Scope, receive: Receive, send: Send) -> None:
 
 def asgi_app(services: Callable[[], Services], resolver: Callable[[], CachedResolver], *,
              lifespan: Lifespan, debug: bool = False,
-             wecom_crypto: WeComCrypto | None = None) -> Starlette:
+             wecom_crypto: WeComCrypto | None = None,
+             limits: ApiLimits | None = None) -> Starlette:
     """The routes over ``services`` and ``resolver``, which ``lifespan`` (the process's
     composition root, :mod:`siyu.api_process`) makes available before the first request."""
-    graphql = SiyuGraphQL(services, resolver, debug=debug)
-    fast = JsonPostGraphQL(graphql.schema, services, graphql)  # type: ignore[arg-type]
+    limits = limits or ApiLimits()
+    graphql = SiyuGraphQL(services, resolver, debug=debug, limits=limits)
+    fast = HttpGraphQL(graphql.schema, services, graphql,  # type: ignore[arg-type]
+                       limits=limits, is_ide_page=_is_ide_page)
+    limiter = RateLimiter(limits)
 
     async def health(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
-    guarded = RequirePrincipal(fast, resolver, websocket_init_auth=True)
+    guarded = RequirePrincipal(RateLimited(fast, lambda: limiter), resolver,
+                               websocket_init_auth=True)
     wecom = WeComCallbacks(wecom_crypto, services)
     return Starlette(
         routes=[
@@ -183,12 +205,17 @@ def asgi_app(services: Callable[[], Services], resolver: Callable[[], CachedReso
             Route("/graphql", guarded, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", guarded),
             Route("/exports/segments/{segment_id}/members.csv",
-                  RequirePrincipal(_as_asgi(segment_members_csv(services)), resolver),
+                  RequirePrincipal(RateLimited(_as_asgi(segment_members_csv(services)),
+                                               lambda: limiter), resolver),
                   methods=["GET"]),
+            # GraphiQL's scripts and styles, installed with the package.
+            *([] if limits.production else [Route("/graphiql/{name}", ide.asset)]),
             # WeCom signs its callbacks: no bearer token there.
             Route("/callbacks/wecom", wecom.handle, methods=["GET", "POST"]),
         ],
         lifespan=lifespan,
+        # JSON errors only: a bug answers INTERNAL, a body over the limit 413, whatever route.
+        middleware=[Middleware(CatchAll), Middleware(BodyLimit, max_body=limits.max_body)],
     )
 
 

@@ -30,7 +30,8 @@ class CampaignVariantInput:
     lifecycles: list[Lifecycle] | None = None
     weight: int = 1
     template_id: str | None = strawberry.field(
-        default=None, description="Template of template channels (mini-program subscribe).")
+        default=None, description="The provider's template: mini-program subscribe messages; "
+        "required for sms (Tencent SMS sends approved templates only), 1-64 characters.")
 
 
 @strawberry.input

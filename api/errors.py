@@ -5,11 +5,13 @@ Everything else is a bug: masked as ``INTERNAL`` unless ``SIYU_DEBUG`` is set.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from graphql import GraphQLError, GraphQLSyntaxError
+from graphql import DocumentNode, GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import MaskErrors
 
+from api.out_of_range import out_of_range_field
 from api.unavailable import MESSAGE, UNAVAILABLE, is_unavailable
 from domain.errors import DomainError
 
@@ -21,6 +23,13 @@ BATCH_TOO_LARGE = "BATCH_TOO_LARGE"
 INTERNAL = "INTERNAL"
 GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
 GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
+INVALID_INPUT = "INVALID_INPUT"
+#: The query text is longer than the parser is allowed to read (the same code as the
+#: character limit of the JSON path).
+TOO_MANY_TOKENS = "QUERY_TOO_LARGE"
+TOKENS = re.compile(r"Document contains more than \d+ tokens")
+#: graphql-core's "did you mean" tail, removed in production (it maps the schema out).
+SUGGESTION = re.compile(r" Did you mean [^?]*\?")
 
 
 class ApiError(GraphQLError):
@@ -45,9 +54,10 @@ class CodedErrors(MaskErrors):
     types) have no path: they get ``GRAPHQL_VALIDATION_FAILED``.
     """
 
-    def __init__(self, *, debug: bool = False) -> None:
+    def __init__(self, *, debug: bool = False, suggestions: bool = True) -> None:
         super().__init__(should_mask_error=(lambda _: False) if debug else should_mask,
                          error_message="Unexpected error.")
+        self.suggestions = suggestions
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         masked = super().anonymise_error(error)
@@ -68,9 +78,10 @@ class CodedErrors(MaskErrors):
                 if original.field is not None:
                     extensions["field"] = original.field
                 error.extensions = {**(error.extensions or {}), **extensions}
+            if not self.suggestions:
+                error.message = SUGGESTION.sub("", error.message)
             if not (error.extensions or {}).get("code"):
-                code = INTERNAL if error.path else GRAPHQL_VALIDATION_FAILED
-                error.extensions = {**(error.extensions or {}), "code": code}
+                with_code(error, self.execution_context.graphql_document)
         return processed
 
 
@@ -92,14 +103,22 @@ def should_mask(error: GraphQLError) -> bool:
     return is_unexpected(error)
 
 
-def with_code(error: GraphQLError) -> GraphQLError:
+def with_code(error: GraphQLError, document: DocumentNode | None = None) -> GraphQLError:
     """``error`` with an ``extensions.code``, for errors raised where no extension sees
-    them (a syntax error is raised in the parser cache's hook, outside the operation)."""
+    them (a syntax error is raised in the parser cache's hook, outside the operation).
+
+    A number out of its type's range (an ``Int`` past 2^31, a ``Long`` past 2^53) is the
+    client's input, not a malformed document: ``INVALID_INPUT`` naming where it sits."""
     if (error.extensions or {}).get("code"):
         return error
+    extensions: dict[str, Any] = {}
     if isinstance(error, GraphQLSyntaxError):
-        code = GRAPHQL_PARSE_FAILED
+        code = TOO_MANY_TOKENS if TOKENS.search(error.message) else GRAPHQL_PARSE_FAILED
+    elif error.path:
+        code = INTERNAL
+    elif (field := out_of_range_field(error, document)) is not None:
+        code, extensions = INVALID_INPUT, {"field": field}
     else:
-        code = INTERNAL if error.path else GRAPHQL_VALIDATION_FAILED
-    error.extensions = {**(error.extensions or {}), "code": code}
+        code = GRAPHQL_VALIDATION_FAILED
+    error.extensions = {**(error.extensions or {}), "code": code, **extensions}
     return error

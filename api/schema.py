@@ -12,11 +12,10 @@ import strawberry
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import StoredEvent
 from graphql import GraphQLError
+from graphql.validation import ASTValidationRule, NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
-    MaxAliasesLimiter,
     ParserCache,
-    QueryDepthLimiter,
     ValidationCache,
 )
 from strawberry.scalars import JSON
@@ -30,6 +29,7 @@ from api.alerts import AlertMutation, AlertQuery
 from api.campaigns import CampaignMutation, CampaignQuery
 from api.channel_codes import ChannelCodeMutation, ChannelCodeQuery
 from api.context import Context
+from api.cost_guard import CostGuard
 from api.coupons import CouponMutation, CouponQuery
 from api.customer_types import (
     Customer,
@@ -54,6 +54,7 @@ from api.ingest import (
 )
 from api.input_safety import InputSafety
 from api.leaderboard import LeaderboardQuery, LeaderboardSubscription
+from api.limits import ApiLimits
 from api.marketing_tasks import MarketingTaskMutation, MarketingTaskQuery
 from api.mutations import CustomerMutation
 from api.operations import OperationsQuery
@@ -356,15 +357,18 @@ SUBSCRIPTIONS: tuple[type, ...] = (
 )
 
 
-def build_schema(*, debug: bool = False) -> strawberry.Schema:
-    """The schema with its guards; ``debug`` stops masking unexpected errors."""
-    # Guard rules are built once: the limiters make new rule classes per
-    # instance, and the validation cache is keyed by them (a fresh limiter per
-    # request would miss the cache every time: measured 3.2 ms vs 0.5 ms).
-    guards = [
-        *QueryDepthLimiter(max_depth=10).validation_rules,
-        *MaxAliasesLimiter(max_alias_count=30).validation_rules,
-    ]
+def build_schema(*, debug: bool = False, limits: ApiLimits | None = None) -> strawberry.Schema:
+    """The schema with its guards; ``debug`` stops masking unexpected errors.
+
+    ``limits.production`` turns introspection and "did you mean" suggestions off. Depth is
+    not limited as such: the schema has no cycle, so depth is bounded anyway, and what a
+    deep or wide query costs is what the cost guard (:mod:`api.cost_guard`) weighs."""
+    limits = limits or ApiLimits()
+    # Guard rules are built once: the validation cache is keyed by them (a fresh rule
+    # list per request would miss the cache every time: measured 3.2 ms vs 0.5 ms).
+    guards: list[type[ASTValidationRule]] = (
+        [NoSchemaIntrospectionCustomRule] if limits.production else [])
+    costs: dict[Any, Any] = {}
     schema = SiyuSchema(
         query=merge_types("Query", QUERIES),
         mutation=merge_types("Mutation", MUTATIONS),
@@ -374,10 +378,11 @@ def build_schema(*, debug: bool = False) -> strawberry.Schema:
             # Factories, not instances: extensions hold per-request state.
             lambda: ParserCache(maxsize=1000),
             lambda: ValidationCache(maxsize=1000),
-            lambda: AddValidationRules(guards),
+            *([lambda: AddValidationRules(guards)] if guards else []),
             # After the validation cache: its refusal replaces the cached result.
             InputSafety,
-            lambda: CodedErrors(debug=debug),
+            lambda: CostGuard(limits=limits, cache=costs),
+            lambda: CodedErrors(debug=debug, suggestions=not limits.production),
         ],
     )
     install_fast_ingest(schema)

@@ -105,7 +105,7 @@ def activity_projection(quick: bool) -> list[Measure]:
                 fields.update(order_id=f"o{n}", amount_fen=1000,
                               items=[OrderItem("A", 1, 1000)])
             else:
-                fields.update(staff_id="s1")
+                fields.update(staff_id="wecom_user:s1")
             items.append(EventItem(f"e{n}", kind, who, at, **fields))  # type: ignore[arg-type]
         app.ingestion.record_batch(items, "service:bench")
     tracker = Tracker(app.factory.datastore)  # type: ignore[attr-defined]

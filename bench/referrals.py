@@ -32,7 +32,7 @@ def referral_attribution(quick: bool) -> list[Measure]:
     for start in range(0, total, BATCH):
         result = app.ingestion.record_batch([
             EventItem(f"f{n}", "FRIEND_ADDED", ("wecom_external:wwbench", f"f{n}"), at,
-                      staff_id="s1", state=codes[n % len(codes)])
+                      staff_id="wecom_user:s1", state=codes[n % len(codes)])
             for n in range(start, start + BATCH)], "service:wecom")
         assert result.count("accepted") == BATCH
     rate = total / (time.perf_counter() - began)

@@ -26,7 +26,7 @@ def items(count: int, customers: int, seed: int = 1, prefix: str = "w") -> list[
                 ["高意向", "宝妈", "价格敏感", "会员", "VIP"])))
         elif roll < 0.80:
             out.append(EventItem(eid, "FRIEND_ADDED", who, at, channel="qr:store-01",
-                                 staff_id=f"staff-{rng.randrange(20)}", state="st"))
+                                 staff_id=f"wecom_user:staff-{rng.randrange(20)}", state="st"))
         elif roll < 0.88:
             out.append(EventItem(eid, "GROUP_JOINED", who, at, group_id=f"grp-{rng.randrange(9)}"))
         else:

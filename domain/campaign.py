@@ -96,7 +96,13 @@ def render(text: str, values: dict[str, Any]) -> str:
     return _PLACEHOLDER.sub(lambda m: str(values.get(m.group(1)) or ""), text)
 
 
-def check_variants(variants: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+#: Channels whose provider sends only an approved template: Tencent Cloud SMS's ``SendSms``
+#: needs a ``TemplateId``, so a variant without one would fail at every send.
+TEMPLATED_CHANNELS = frozenset({"sms"})
+
+
+def check_variants(variants: Sequence[dict[str, Any]], channel: str | None = None,
+                   where_prefix: str = "") -> list[dict[str, Any]]:
     if not 1 <= len(variants) <= MAX_VARIANTS:
         raise InvalidInput(f"variants: 1 to {MAX_VARIANTS}", field="variants")
     out: list[dict[str, Any]] = []
@@ -117,6 +123,10 @@ def check_variants(variants: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             raise InvalidInput(f"{where}.weight must be 1-100", field=f"{where}.weight")
         text = check_text(str(variant.get("text") or ""), f"{where}.text")
         template_id = variant.get("template_id")
+        if channel in TEMPLATED_CHANNELS and not (
+                isinstance(template_id, str) and 1 <= len(template_id.strip()) <= 64):
+            raise InvalidInput(f"{where}.templateId is required for {channel}: the provider "
+                               "sends approved templates only", field=f"{where_prefix}{where}.templateId")
         out.append({"variant_id": vid, "lifecycles": stages, "weight": weight, "text": text,
                     "template_id": template_id})
     return out
@@ -218,7 +228,7 @@ class Campaign(Aggregate):
             if not 1 <= value <= 90:
                 raise InvalidInput(f"{name_} must be 1-90", field=name_)
         return cls(name=label, owner=owner, channel=channel, segment_id=str(segment_id),
-                   variants=check_variants(variants), holdout_percent=holdout_percent,
+                   variants=check_variants(variants, channel), holdout_percent=holdout_percent,
                    cost_fen=cost_fen, attribution_days=attribution_days, harm_days=harm_days,
                    by=by, occurred_at=occurred_at)
 

@@ -31,6 +31,7 @@ from domain.item_fields import (
     order_lines,
     required_text,
     safe_text,
+    staff_field,
     text_field,
 )
 from domain.items import ITEM_FIELDS, Apply, Command, EventItem, OrderItem
@@ -175,7 +176,7 @@ def _profile_updated(item: EventItem, command: Command) -> Apply:
 
 
 def _friend_added(item: EventItem, command: Command) -> Apply:
-    staff_id = required_text(item, "staff_id")
+    staff_id = staff_field(item)
     state = text_field(item, "state", required=False)
     code = text_field(item, "welcome_code", required=False)
     if is_invite_code(state):
@@ -185,7 +186,7 @@ def _friend_added(item: EventItem, command: Command) -> Apply:
 
 
 def _friend_deleted(item: EventItem, command: Command) -> Apply:
-    staff_id = required_text(item, "staff_id")
+    staff_id = staff_field(item)
     deleted_by = required_text(item, "deleted_by").lower()
     if deleted_by not in ("customer", "staff"):
         raise InvalidInput("deletedBy must be CUSTOMER or STAFF", field="deletedBy")

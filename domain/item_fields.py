@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 from domain.errors import InvalidAmount, InvalidIdentity, InvalidInput, InvalidTime, MissingField
 from domain.identity import Identity, parse_identity
@@ -58,6 +59,24 @@ def required_text(item: EventItem, name: str) -> str:
     value = text_field(item, name)
     assert value is not None
     return value
+
+
+#: A staff member as events name them: the staff record's id, or ``wecom_user:<UserID>``
+#: for a WeCom member without a staff record (WeCom UserIDs: 1-64 letters, digits, ``_-.@``).
+_WECOM_STAFF = re.compile(r"wecom_user:[A-Za-z0-9_.@-]{1,64}")
+
+
+def staff_field(item: EventItem, name: str = "staff_id") -> str:
+    """A required staff id: a UUID or ``wecom_user:<UserID>``; anything else names no staff
+    member, and a friendship or message recorded against it would be lost to every KPI."""
+    value = required_text(item, name)
+    if _WECOM_STAFF.fullmatch(value):
+        return value
+    try:
+        return str(UUID(value))
+    except ValueError:
+        raise InvalidInput(f"{camel(name)} must be a staff id (a UUID, or wecom_user:<UserID>)",
+                           field=camel(name)) from None
 
 
 def count_field(item: EventItem, name: str, *, required: bool = True, minimum: int = 0

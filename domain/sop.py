@@ -119,7 +119,7 @@ def check_steps(steps: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         if channel not in CHANNELS:
             raise InvalidSop(f"{where}.channel must be one of {sorted(CHANNELS)}",
                              field=f"{where}.channel")
-        variants = check_variants(step.get("variants") or ())
+        variants = check_variants(step.get("variants") or (), channel, f"{where}.")
         out.append({"step": n, "offset_hours": offset, "channel": channel,
                     "variants": variants})
     return out

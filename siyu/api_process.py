@@ -26,8 +26,10 @@ from api.auth import CachedResolver, Principal
 from api.batcher import WriteBatcher
 from api.context import Services
 from api.leaderboard import compute as compute_leaderboard
+from api.limits import DEFAULT_COST_BUDGETS, DEFAULT_RATE_LIMITS, ApiLimits
 from api.live import LeaderboardHub
 from api.observability import RequestTimer
+from api.persisted import PersistedQueries
 from api.read_models import ReadModels, open_pool
 from api.unavailable import DATABASE_WAIT
 from api.wecom_crypto import WeComCrypto
@@ -90,7 +92,8 @@ def create_app(settings: Settings) -> Starlette:
         crypto = WeComCrypto(settings.wecom_token, settings.wecom_encoding_aes_key,
                              settings.wecom_corp_id)
     api = asgi_app(lambda: holder["services"], lambda: holder["resolver"],
-                   lifespan=lifespan, debug=settings.debug, wecom_crypto=crypto)
+                   lifespan=lifespan, debug=settings.debug, wecom_crypto=crypto,
+                   limits=api_limits(settings))
     api.add_middleware(RequestTimer, observe=requests.observe)
     names = [view.name for view in read_model_views()]
 
@@ -106,6 +109,20 @@ def create_app(settings: Settings) -> Starlette:
 
     api.router.routes.extend([Route("/metrics", metrics), Route("/readyz", ready)])
     return api
+
+
+def api_limits(settings: Settings) -> ApiLimits:
+    """The API's limits from the settings (the persisted-query manifest is read here, so a
+    bad one stops the server at start-up, not at the first request)."""
+    manifest = settings.persisted_queries
+    return ApiLimits(
+        production=settings.production,
+        cost_budgets={**DEFAULT_COST_BUDGETS, **settings.query_cost_budgets},
+        rate_limits={**DEFAULT_RATE_LIMITS, **settings.rate_limits},
+        max_body=settings.max_body_bytes,
+        persisted=None if manifest is None else PersistedQueries.load(manifest),
+        require_persisted=settings.require_persisted_queries,
+    )
 
 
 def serve(settings: Settings) -> None:

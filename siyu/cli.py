@@ -27,6 +27,7 @@ import sys
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from siyu.settings import Settings, SettingsError, from_env
@@ -150,6 +151,26 @@ def _token_command(parser: argparse.ArgumentParser, settings: Settings,
     return 0
 
 
+def _persisted_command(parser: argparse.ArgumentParser, settings: Settings,
+                       args: argparse.Namespace) -> int:
+    """No database needed: the operations are checked against the schema in this process."""
+    from siyu import persisted_commands
+    from siyu.api_process import api_limits
+
+    manifest = (args.manifest or settings.persisted_queries
+                or Path("persisted-queries.json")).resolve()
+    try:
+        added = persisted_commands.add(manifest, args.files,
+                                       api_limits(replace(settings, persisted_queries=None)))
+    except (persisted_commands.Refused, ValueError, OSError) as error:
+        print(f"refused: {error}", file=sys.stderr)
+        return 2
+    for operation in added:
+        print(f"{operation.id}  {operation.type} {operation.name}")
+    print(f"{len(added)} operation(s) in {manifest}")
+    return 0
+
+
 def _child(part: str, settings: Settings) -> subprocess.Popen[bytes]:
     assert settings.database_url is not None
     env = {**os.environ, "DATABASE_URL": settings.database_url,
@@ -225,6 +246,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     which = revoke.add_mutually_exclusive_group(required=True)
     which.add_argument("token", nargs="?", help="the token to revoke")
     which.add_argument("--subject", help="revoke every live token of this subject")
+    persisted = sub.add_parser("persisted-queries", help="the allow-list of persisted operations")
+    persisted_sub = persisted.add_subparsers(dest="persisted_command", required=True)
+    register = persisted_sub.add_parser(
+        "add", help="check the operations of .graphql files and add them to the manifest")
+    register.add_argument("files", nargs="+", type=Path, metavar="FILE.graphql")
+    register.add_argument("--manifest", type=Path,
+                          help="default: $SIYU_PERSISTED_QUERIES, else persisted-queries.json")
     orders = sub.add_parser("import-orders", help="import a mall order export (siyu.mall_import)")
     orders.add_argument("path", type=Path)
     orders.add_argument("--format", choices=["csv", "jsonl"], help="default: from the file name")
@@ -235,6 +263,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as error:
         parser.error(str(error))
     _configure_logging(settings.log_format)
+    if args.command == "persisted-queries":
+        return _persisted_command(parser, settings, args)
     if args.command == "demo":
         return run_all(settings, with_demo=True, customers=args.customers)
     if args.command == "run":

@@ -23,12 +23,18 @@
 | ``SIYU_CHAT_ESCALATION_MINUTES`` | ``120`` | … this long escalates to the department's managers |
 | ``SIYU_REPORT_HOUR`` | ``8`` | hour (Asia/Shanghai) after which yesterday's daily reports are built |
 | ``SIYU_CAMPAIGN_RATES`` | unset: no limit | sends/s per channel for every worker: ``mini_program=200`` |
-| ``SIYU_DEBUG`` | unset | unmask unexpected GraphQL errors (never in production) |
 | ``SIYU_LOG_FORMAT`` | ``json`` | ``json`` (one object per line) or ``text`` |
 | ``SIYU_METRICS_HOST`` | ``127.0.0.1`` | where the worker and projections serve ``/metrics`` |
 | ``SIYU_WORKER_METRICS_PORT`` | ``9101`` | the worker's ``/metrics`` port (empty: none) |
 | ``SIYU_PROJECTIONS_METRICS_PORT`` | ``9102`` | the projections' ``/metrics`` port (empty: none) |
 | ``SIYU_READY_MAX_LAG`` | ``10000`` | ``/readyz`` fails while a read model is more events behind |
+| ``SIYU_DEBUG`` | unset | unmask unexpected GraphQL errors (refused with ``SIYU_ENV=production``) |
+| ``SIYU_ENV`` | ``development`` | ``production``: no introspection, suggestions or GraphiQL |
+| ``SIYU_QUERY_COST_BUDGETS`` | see ``api.limits`` | values per operation, by principal kind |
+| ``SIYU_RATE_LIMITS`` | see ``api.limits`` | requests per minute per principal, by kind |
+| ``SIYU_MAX_BODY_BYTES`` | ``8388608`` | request body limit, any content type |
+| ``SIYU_PERSISTED_QUERIES`` | unset | the persisted-query manifest (JSON) the front ends registered |
+| ``SIYU_REQUIRE_PERSISTED_QUERIES`` | unset | only persisted operations run (needs the manifest) |
 
 A malformed value stops the process with :class:`SettingsError`, naming the variable.
 """
@@ -88,6 +94,15 @@ class Settings:
     worker_metrics_port: int | None = 9101
     projections_metrics_port: int | None = 9102
     ready_max_lag: int = 10_000
+    #: ``SIYU_ENV=production``: introspection, suggestions and GraphiQL off.
+    production: bool = False
+    #: By principal kind (``default``, ``staff``, ``customer``, ``service``); absent kinds
+    #: keep the API's defaults (:mod:`api.limits`).
+    query_cost_budgets: Mapping[str, int] = field(default_factory=dict)
+    rate_limits: Mapping[str, int] = field(default_factory=dict)
+    max_body_bytes: int = 8 * 1024 * 1024
+    persisted_queries: Path | None = None
+    require_persisted_queries: bool = False
 
     def with_database(self, url: str) -> Settings:
         return replace(self, database_url=url)
@@ -143,6 +158,61 @@ def parse_campaign_rates(value: str, variable: str = "SIYU_CAMPAIGN_RATES"
     return rates
 
 
+#: Who a budget or a rate may be given to: a principal kind, or ``default`` for the others.
+PRINCIPAL_KEYS = ("default", "staff", "customer", "service")
+ENVIRONMENTS = ("development", "production")
+
+
+def parse_kind_numbers(value: str, variable: str) -> dict[str, int]:
+    """``"default=50000,customer=5000"`` → ``{"default": 50000, "customer": 5000}``: each
+    principal kind once, a whole number ≥ 0."""
+    numbers: dict[str, int] = {}
+    for part in (p.strip() for p in value.split(",")):
+        if not part:
+            continue
+        kind, sep, number = (x.strip() for x in part.partition("="))
+        if not sep or kind not in PRINCIPAL_KEYS:
+            raise SettingsError(f"{variable}: {part!r} is not KIND=NUMBER with KIND one of "
+                                f"{', '.join(PRINCIPAL_KEYS)}")
+        if kind in numbers:
+            raise SettingsError(f"{variable}: {kind!r} is given twice")
+        if not number.isdigit():
+            raise SettingsError(f"{variable}: the number of {kind!r} must be a whole number "
+                                f"≥ 0, not {number!r}")
+        numbers[kind] = int(number)
+    return numbers
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    return env.get(name, "") not in ("", "0", "false")
+
+
+def _api_hardening(env: Mapping[str, str]) -> dict[str, Any]:
+    environment = env.get("SIYU_ENV", "development") or "development"
+    if environment not in ENVIRONMENTS:
+        raise SettingsError(f"SIYU_ENV: {environment!r} is not one of {', '.join(ENVIRONMENTS)}")
+    production = environment == "production"
+    if production and _flag(env, "SIYU_DEBUG"):
+        raise SettingsError("SIYU_DEBUG shows internal errors: not with SIYU_ENV=production")
+    manifest = env.get("SIYU_PERSISTED_QUERIES") or None
+    require = _flag(env, "SIYU_REQUIRE_PERSISTED_QUERIES")
+    if require and manifest is None:
+        raise SettingsError("SIYU_REQUIRE_PERSISTED_QUERIES needs SIYU_PERSISTED_QUERIES")
+    max_body = env.get("SIYU_MAX_BODY_BYTES", str(8 * 1024 * 1024)).strip()
+    if not max_body.isdigit() or int(max_body) < 1024:
+        raise SettingsError(f"SIYU_MAX_BODY_BYTES: {max_body!r} is not a number of bytes "
+                            "≥ 1024")
+    return {
+        "production": production,
+        "query_cost_budgets": parse_kind_numbers(env.get("SIYU_QUERY_COST_BUDGETS", ""),
+                                                 "SIYU_QUERY_COST_BUDGETS"),
+        "rate_limits": parse_kind_numbers(env.get("SIYU_RATE_LIMITS", ""), "SIYU_RATE_LIMITS"),
+        "max_body_bytes": int(max_body),
+        "persisted_queries": None if manifest is None else Path(manifest).resolve(),
+        "require_persisted_queries": require,
+    }
+
+
 def from_env(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     data_dir = Path(env.get("SIYU_DATA_DIR", ".siyu")).resolve()
@@ -171,6 +241,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         report_hour=int(env.get("SIYU_REPORT_HOUR", "8")),
         campaign_rates=parse_campaign_rates(env.get("SIYU_CAMPAIGN_RATES", "")),
         **_observability(env),
+        **_api_hardening(env),
     )
 
 

@@ -13,7 +13,7 @@ from domain.segment_rules import LIFECYCLES, POSITIONINGS, Rule, parse_rule
 from projections.customer_profile import apply
 
 TAGS = ("vip", "宝妈", "价格敏感", "黑名单")
-STAFF = ("s0", "s1", "s2", "s3")
+STAFF = ("wecom_user:s0", "wecom_user:s1", "wecom_user:s2", "wecom_user:s3")
 GROUPS = ("grp0", "grp1", "grp2")
 CHANNELS = ("qr", "mall", "h5", "store", "qr:store-shanghai-01")  # nested: qr matches it
 LEVELS = ("gold", "silver", "member")

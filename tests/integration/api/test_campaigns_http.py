@@ -21,8 +21,10 @@ pytestmark = pytest.mark.integration
 DRAFT = """
 mutation($segment: ID!, $channel: String!, $name: String!) {
   draftCampaign(input: {name: $name, segmentId: $segment, channel: $channel, costFen: 50000,
-    variants: [{variantId: "new", lifecycles: [NEW], text: "欢迎! 您有 {points_balance} 积分"},
-               {variantId: "all", text: "双十二福利"}]}) { campaignId position }
+    variants: [{variantId: "new", lifecycles: [NEW], text: "欢迎! 您有 {points_balance} 积分",
+                templateId: "tpl-new"},
+               {variantId: "all", text: "双十二福利", templateId: "tpl-all"}]}) {
+    campaignId position }
 }"""
 
 DRY_RUN = """

@@ -91,8 +91,10 @@ def test_a_sequence_enrols_new_friends_and_shows_its_progress(
 
 def test_bad_sequences_are_refused_with_a_code_and_staff_cannot_define_them(api: Api) -> None:
     bad = api.gql(DEFINE, {"input": welcome(steps=[
-        {"offsetDays": 3, "channel": "sms", "variants": [{"variantId": "a", "text": "x"}]},
-        {"offsetDays": 1, "channel": "sms", "variants": [{"variantId": "a", "text": "y"}]}])},
+        {"offsetDays": 3, "channel": "sms",
+         "variants": [{"variantId": "a", "text": "x", "templateId": "t"}]},
+        {"offsetDays": 1, "channel": "sms",
+         "variants": [{"variantId": "a", "text": "y", "templateId": "t"}]}])},
         as_="manager")
     assert bad["errors"][0]["extensions"]["code"] == "INVALID_SOP"
     assert bad["errors"][0]["extensions"]["field"] == "steps[1].offset"

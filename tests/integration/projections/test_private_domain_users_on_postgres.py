@@ -26,15 +26,15 @@ def test_private_domain_users_count_each_channel_and_personal_wechat_friends(
     items = [
         EventItem("a1", "REGISTERED", ("wx_openid:wxapp", "o-a"), T0, channel="mini_program"),
         EventItem("b1", "GROUP_JOINED", ("wx_unionid", "u-b"), T0, group_id="g1"),
-        EventItem("c1", "FRIEND_ADDED", ("wx_unionid", "u-c"), T0, staff_id="s1"),
+        EventItem("c1", "FRIEND_ADDED", ("wx_unionid", "u-c"), T0, staff_id="wecom_user:s1"),
         EventItem("d1", "PERSONAL_WECHAT_FRIEND_ADDED", ("wx_unionid", "u-d"), T0,
-                  staff_id="s1"),
+                  staff_id="wecom_user:s1"),
         EventItem("d2", "PERSONAL_WECHAT_FRIEND_ADDED", ("wx_unionid", "u-d"),
-                  T0 + timedelta(minutes=1), staff_id="s2"),
+                  T0 + timedelta(minutes=1), staff_id="wecom_user:s2"),
         EventItem("e1", "PERSONAL_WECHAT_FRIEND_ADDED", ("wx_unionid", "u-e"), T0,
-                  staff_id="s2"),
+                  staff_id="wecom_user:s2"),
         EventItem("e2", "PERSONAL_WECHAT_FRIEND_DELETED", ("wx_unionid", "u-e"),
-                  T0 + timedelta(hours=1), staff_id="s2"),
+                  T0 + timedelta(hours=1), staff_id="wecom_user:s2"),
     ]
     result = pg_app.ingestion.record_batch(items, "service:test")
     assert result.count("accepted") == len(items)
@@ -48,7 +48,7 @@ def test_private_domain_users_count_each_channel_and_personal_wechat_friends(
                              "WHERE cardinality(personal_wechat_staff_ids) > 0").fetchall()
     assert users == {"mini_program": 1, "groups": 1, "members": 0, "wecom_friends": 1,
                      "personal_wechat": 1, "total": 4}
-    assert [sorted(r["personal_wechat_staff_ids"]) for r in staff] == [["s1", "s2"]]
+    assert [sorted(r["personal_wechat_staff_ids"]) for r in staff] == [["wecom_user:s1", "wecom_user:s2"]]
 
 
 def test_a_personal_wechat_friend_add_needs_a_staff_member(pg_app: Siyu) -> None:

@@ -37,9 +37,9 @@ def generate(app: Siyu, now: datetime, customers: int, events: int,
         at = now - timedelta(minutes=rng.randrange(60 * 24 * 40))
         kind = rng.random()
         if kind < 0.25:
-            item = EventItem(f"g{n}", "FRIEND_ADDED", who, at, channel="qr", staff_id=f"s{n % 5}")
+            item = EventItem(f"g{n}", "FRIEND_ADDED", who, at, channel="qr", staff_id=f"wecom_user:s{n % 5}")
         elif kind < 0.35:
-            item = EventItem(f"g{n}", "FRIEND_DELETED", who, at, staff_id=f"s{n % 5}",
+            item = EventItem(f"g{n}", "FRIEND_DELETED", who, at, staff_id=f"wecom_user:s{n % 5}",
                              deleted_by=rng.choice(["customer", "staff"]))
         elif kind < 0.55:
             item = EventItem(f"g{n}", "TAGGED", who, at, tag=rng.choice(["vip", "宝妈", "价格敏感"]))

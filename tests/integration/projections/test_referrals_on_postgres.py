@@ -42,7 +42,7 @@ def register(app: Siyu, name: str) -> UUID:
 
 def friend(name: str, code: str, event_id: str) -> EventItem:
     return EventItem(event_id, "FRIEND_ADDED", ("wecom_external:ww1", name),
-                     AT + timedelta(hours=1), staff_id="s1", state=code, channel="wecom")
+                     AT + timedelta(hours=1), staff_id="wecom_user:s1", state=code, channel="wecom")
 
 
 def test_an_invitee_is_attributed_and_the_inviter_rewarded_once_across_processes(

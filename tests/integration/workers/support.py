@@ -73,7 +73,7 @@ def settings_for(database_url: str | None, tmp_path: Path, *, broker_url: str | 
 
 
 def add_friend(app: Siyu, now: datetime, *, welcome_code: str | None,
-               channel: str = "qr", staff_id: str = "staff-li") -> UUID:
+               channel: str = "qr", staff_id: str = "wecom_user:staff-li") -> UUID:
     """Record a FriendAdded (with a welcome code) for a new customer; returns its id."""
     external = f"wm{uuid.uuid4().hex[:16]}"
     result = app.ingestion.record_batch([EventItem(

@@ -90,7 +90,7 @@ class World:
         identity = ("wecom_external:ww7788", f"wm{uuid4().hex[:16]}")
         result = self.app.ingestion.record_batch([EventItem(
             f"fa-{uuid4().hex}", "FRIEND_ADDED", identity, at, channel="qr",
-            staff_id="staff-li")], "service:test")
+            staff_id="wecom_user:staff-li")], "service:test")
         customer = result.outcomes[0].customer_id
         assert customer is not None
         self.identities[customer] = identity
@@ -289,7 +289,7 @@ def test_a_revision_applies_to_new_enrolments_and_rebuild_equals_live(world: Wor
     assert states == {old: (1, "active"), new: (2, "completed")}
     # When the customer deletes the staff member: stopped as opted out
     world.app.ingestion.record_batch([EventItem("del-1", "FRIEND_DELETED", _identity(world, old),
-                                      T0 + timedelta(hours=3), staff_id="staff-li",
+                                      T0 + timedelta(hours=3), staff_id="wecom_user:staff-li",
                                       deleted_by="customer")], "service:test")
     world.caught_up()
     assert world.rows("SELECT stop_reason FROM sop_enrolment WHERE customer_id = %s",

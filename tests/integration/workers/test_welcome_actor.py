@@ -78,7 +78,7 @@ def test_a_pending_welcome_is_sent_once_and_recorded_on_the_customer(
     [event] = welcome_outcomes(deps.app, customer_id)
     assert isinstance(event, Customer.WelcomeMessageSent)
     assert (event.staff_id, event.template_id, event.by) == (
-        "staff-li", TEMPLATES["qr"].template_id, "system")
+        "wecom_user:staff-li", TEMPLATES["qr"].template_id, "system")
     assert event.gateway_message_id == fake_wecom.state.sent[0].msgid
 
 

@@ -40,7 +40,7 @@ def added(deps: WelcomeDeps, at: datetime, *, channel: str = "wecom",
     result = deps.app.ingestion.record_batch([EventItem(
         event_id=f"cb-{uuid.uuid4().hex}", type="FRIEND_ADDED",
         identity=("wecom_external:ww7788", f"wm{uuid.uuid4().hex[:16]}"), occurred_at=at,
-        channel=channel, staff_id="staff-li", state=state, welcome_code=code)],
+        channel=channel, staff_id="wecom_user:staff-li", state=state, welcome_code=code)],
         "service:wecom")
     customer_id = result.outcomes[0].customer_id
     assert customer_id is not None

@@ -48,7 +48,7 @@ def test_a_state_that_names_no_code_keeps_the_reported_channel(
         memory_app: Siyu, now: datetime) -> None:
     result = memory_app.ingestion.record_batch([
         EventItem("cb-2", "FRIEND_ADDED", ("wecom_external:ww1", "wmdef"), now,
-                  channel="wecom", staff_id="s1", state="cc" + "0" * 24)], "service:wecom")
+                  channel="wecom", staff_id="wecom_user:s1", state="cc" + "0" * 24)], "service:wecom")
     customer_id = result.outcomes[0].customer_id
     assert customer_id is not None
     customer: Customer = memory_app.repository.get(customer_id)

@@ -22,7 +22,7 @@ def test_a_batch_records_every_valid_item_on_the_customer_found_by_identity(
 ) -> None:
     # Given two actions by the same customer, addressed by the same identity
     items = [
-        EventItem("e1", "FRIEND_ADDED", WECOM, now, channel="qr", staff_id="s1"),
+        EventItem("e1", "FRIEND_ADDED", WECOM, now, channel="qr", staff_id="wecom_user:s1"),
         EventItem("e2", "ORDER_PAID", WECOM, now, order_id="o1", amount_fen=990,
                   items=[OrderItem("sku-1", 1, 990)]),
     ]
@@ -34,7 +34,7 @@ def test_a_batch_records_every_valid_item_on_the_customer_found_by_identity(
     assert customer_id is not None and result.outcomes[1].customer_id == customer_id
     customer: object = memory_app.repository.get(customer_id)
     assert isinstance(customer, Customer)
-    assert customer.friends.keys() == {"s1"} and customer.orders == {"o1": [990, 0]}
+    assert customer.friends.keys() == {"wecom_user:s1"} and customer.orders == {"o1": [990, 0]}
 
 
 def test_resending_an_event_id_stores_nothing_new_and_reports_a_duplicate(

@@ -55,7 +55,7 @@ def friend_added(app: Siyu, name: str, code: str, event_id: str | None = None
                  ) -> UUID:
     result = app.ingestion.record_batch([EventItem(event_id or f"fa-{name}", "FRIEND_ADDED",
                                          ("wecom_external:ww1", name), AT + timedelta(hours=1),
-                                         staff_id="s1", state=code)], "service:wecom")
+                                         staff_id="wecom_user:s1", state=code)], "service:wecom")
     outcome = result.outcomes[0]
     assert outcome.status in ("accepted", "duplicate"), outcome.error
     assert outcome.customer_id is not None

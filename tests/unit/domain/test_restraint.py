@@ -110,7 +110,7 @@ def test_texts_allow_only_safe_variables() -> None:
 
 
 def test_a_draft_validates_its_inputs() -> None:
-    ok = {"variant_id": "a", "text": "hello"}
+    ok = {"variant_id": "a", "text": "hello", "template_id": "tpl-1"}
     with pytest.raises(InvalidInput) as bad_channel:
         Campaign.draft("x", "staff:m", "fax", uuid4(), [ok], "staff:m", NOON)
     assert bad_channel.value.field == "channel"

@@ -33,7 +33,7 @@ NOW = datetime(2026, 3, 2, 4, 0, tzinfo=UTC)
 
 def step(hours: int, channel: str = "sms", text: str = "hi {member_level}") -> dict[str, Any]:
     return {"offset_hours": hours, "channel": channel,
-            "variants": [{"variant_id": "a", "text": text}]}
+            "variants": [{"variant_id": "a", "text": text, "template_id": "tpl-1"}]}
 
 
 def define(**overrides: Any) -> Sop:
@@ -94,12 +94,13 @@ def test_each_step_is_due_at_the_trigger_time_plus_its_offset() -> None:
 
 def test_triggers_match_their_kind_and_their_filters() -> None:
     anyone = check_trigger({"kind": FRIEND_ADDED})
-    qr = check_trigger({"kind": FRIEND_ADDED, "channels": ["qr"], "staff_ids": ["li", "li"]})
+    qr = check_trigger({"kind": FRIEND_ADDED, "channels": ["qr"],
+                        "staff_ids": ["wecom_user:li", "wecom_user:li"]})
     group = check_trigger({"kind": GROUP_JOINED, "group_ids": ["g1"]})
-    added = Trigger(FRIEND_ADDED, channel="qr", staff_id="li")
+    added = Trigger(FRIEND_ADDED, channel="qr", staff_id="wecom_user:li")
     assert matches(anyone, added) and matches(qr, added)
-    assert not matches(qr, Trigger(FRIEND_ADDED, channel="ad", staff_id="li"))
-    assert not matches(qr, Trigger(FRIEND_ADDED, channel="qr", staff_id="wang"))
+    assert not matches(qr, Trigger(FRIEND_ADDED, channel="ad", staff_id="wecom_user:li"))
+    assert not matches(qr, Trigger(FRIEND_ADDED, channel="qr", staff_id="wecom_user:wang"))
     assert not matches(anyone, Trigger(GROUP_JOINED, group_id="g1"))
     assert matches(group, Trigger(GROUP_JOINED, group_id="g1"))
     assert not matches(group, Trigger(GROUP_JOINED, group_id="g2"))
@@ -115,9 +116,9 @@ def test_orders_convert_and_opt_outs_stop_unless_the_revision_turned_them_off() 
     dnd = _event(Customer.DoNotDisturbSet)
     withdrawn = _event(Customer.ConsentWithdrawn, purpose="marketing")
     other = _event(Customer.ConsentWithdrawn, purpose="analytics")
-    deleted = _event(Customer.FriendDeleted, staff_id="li", deleted_by="customer")
-    by_staff = _event(Customer.FriendDeleted, staff_id="li", deleted_by="staff")
-    muted = _event(Customer.StaffMuted, staff_id="li")
+    deleted = _event(Customer.FriendDeleted, staff_id="wecom_user:li", deleted_by="customer")
+    by_staff = _event(Customer.FriendDeleted, staff_id="wecom_user:li", deleted_by="staff")
+    muted = _event(Customer.StaffMuted, staff_id="wecom_user:li")
     assert stop_reason(paid, True, True) == "converted"
     assert stop_reason(paid, False, True) is None
     assert [stop_reason(e, True, True) for e in (dnd, withdrawn, deleted, muted)] == [
@@ -147,7 +148,7 @@ def test_step_outcomes_are_recorded_once_on_the_customer(memory_app: Siyu
     from domain.ingestion import EventItem
 
     result = memory_app.ingestion.record_batch([EventItem("e1", "FRIEND_ADDED", ("wecom_external:ww", "wm1"),
-                                                NOW, channel="qr", staff_id="li")], "svc")
+                                                NOW, channel="qr", staff_id="wecom_user:li")], "svc")
     customer = result.outcomes[0].customer_id
     assert customer is not None
     sop_id, _ = memory_app.sops.define("w", "staff:m", {"kind": FRIEND_ADDED}, [step(0)],

@@ -47,19 +47,19 @@ def test_activity_counts_by_shanghai_day_and_credits_orders_to_the_owner(
     assert shanghai_day(AT) == date(2026, 11, 30)
     assert shanghai_day(AT + timedelta(minutes=30)) == date(2026, 12, 1)
     items = [EventItem(event_id="a", type="FRIEND_ADDED", identity=("wx_unionid", "o1"),
-                       occurred_at=AT, staff_id="s1"),
+                       occurred_at=AT, staff_id="wecom_user:s1"),
              EventItem(event_id="b", type="ORDER_PAID", identity=("wx_unionid", "o1"),
                        occurred_at=AT + timedelta(minutes=40), order_id="1", amount_fen=900),
              EventItem(event_id="c", type="FRIEND_DELETED", identity=("wx_unionid", "o1"),
-                       occurred_at=AT, staff_id="s1", deleted_by="customer")]
+                       occurred_at=AT, staff_id="wecom_user:s1", deleted_by="customer")]
     customer_id = memory_app.ingestion.record_batch(items, "service:t").outcomes[0].customer_id
     assert customer_id is not None
     counts: Counts = {}
     owners: dict[Any, str | None] = {}
     for event in memory_app.repository.event_store.get(customer_id):
         count(counts, owners, event)
-    assert counts == {("s1", date(2026, 11, 30)): {"new_friends": 1, "deleted_by_customer": 1},
-                      ("s1", date(2026, 12, 1)): {"orders": 1, "gmv_fen": 900}}
+    assert counts == {("wecom_user:s1", date(2026, 11, 30)): {"new_friends": 1, "deleted_by_customer": 1},
+                      ("wecom_user:s1", date(2026, 12, 1)): {"orders": 1, "gmv_fen": 900}}
 
 
 def test_a_script_row_keeps_the_current_version(
