@@ -137,6 +137,9 @@ class Customer:
     coupons_redeemed: int
     do_not_disturb: bool
     consents: list[Consent] = strawberry.field(description="Consents currently given.")
+    erased_at: datetime | None = strawberry.field(
+        description="When the customer's personal data was erased (PIPL); null if never. "
+                    "An erased customer keeps their history, without identities.")
     content_forwards: int
     messages_received: int
     messages_sent: int
@@ -192,6 +195,7 @@ class Customer:
             do_not_disturb=row["dnd"],
             consents=[Consent(purpose=p, wording_version=v)
                       for p, v in sorted(row["consents"].items())],
+            erased_at=row.get("erased_at"),
             content_forwards=row["content_forwards"],
             messages_received=row["messages_received"],
             messages_sent=row["messages_sent"],

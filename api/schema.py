@@ -59,6 +59,7 @@ from api.marketing_tasks import MarketingTaskMutation, MarketingTaskQuery
 from api.mutations import CustomerMutation
 from api.operations import OperationsQuery
 from api.organisation import OrganisationMutation, OrganisationQuery
+from api.privacy import PrivacyMutation, PrivacyQuery
 from api.read_models import CustomerFilterValues, decode_cursor, encode_cursor
 from api.referrals import ReferralMutation, ReferralQuery
 from api.scripts import ScriptMutation, ScriptQuery
@@ -122,6 +123,17 @@ async def _visible_customer(info: Info[Context, None], customer_id: UUID) -> Cus
 _STAFF_ONLY_EVENTS = ("Customer.SensitiveWordsFound",)
 
 _ENVELOPE = {"originator_id", "originator_version", "timestamp", "occurred_at", "by"}
+#: Event fields that point at an identity: shown as "erased" once the customer is erased.
+_IDENTITY_POINTERS = ("blind_index", "blind_indexes")
+
+
+def _erased_placeholders(data: dict[str, Any]) -> dict[str, Any]:
+    for name in _IDENTITY_POINTERS:
+        if isinstance(data.get(name), list):
+            data[name] = ["erased"] * len(data[name])
+        elif name in data:
+            data[name] = "erased"
+    return data
 
 
 def _event_data(event: DomainEventProtocol[Any]) -> dict[str, Any]:
@@ -234,6 +246,7 @@ class CustomerQuery:
         read_models = info.context.services.read_models
         row = await read_models.profile(cid)
         streams = await read_models.group(row["customer_id"]) if row else [cid]
+        erased = bool(row and row["erased_at"])
         newest = order is HistoryOrder.NEWEST_FIRST
         since, until = audit.time_range(occurred_from, occurred_to)
         stored = await read_models.history(
@@ -257,7 +270,8 @@ class CustomerQuery:
                     occurred_at=getattr(e, "occurred_at", None),
                     recorded_at=e.timestamp,  # type: ignore[attr-defined]
                     by=getattr(e, "by", None),
-                    data=cast(JSON, _event_data(e)),
+                    data=cast(JSON, _erased_placeholders(_event_data(e)) if erased
+                              else _event_data(e)),
                 ),
             ))
         last = stored[:size][-1]["notification_id"] if stored else None
@@ -333,6 +347,7 @@ QUERIES: tuple[type, ...] = (
     SopQuery,
     ActivityQuery,
     ChannelCodeQuery,
+    PrivacyQuery,
 )
 MUTATIONS: tuple[type, ...] = (
     CustomerMutation,
@@ -350,6 +365,7 @@ MUTATIONS: tuple[type, ...] = (
     SopMutation,
     ActivityMutation,
     ChannelCodeMutation,
+    PrivacyMutation,
 )
 #: Subscriptions (graphql-transport-ws over WebSocket at /graphql), merged the same way.
 SUBSCRIPTIONS: tuple[type, ...] = (

@@ -24,6 +24,7 @@ from application.customers import Customers
 from application.daily_reports import DailyReports
 from application.identity import OneId
 from application.ingestion import Ingestion
+from application.privacy import Privacy
 from application.referrals import Referrals
 from application.segments import Segments
 from application.sops import Sops
@@ -53,6 +54,7 @@ class Siyu(EventStore):
         # customers
         self.customers = Customers(self)
         self.identity = OneId(self)
+        self.privacy = Privacy(self, self.customers)
         self.referrals = Referrals(self)
         self.supervision = Supervision(self)
         self.channel_codes = ChannelCodes(self)

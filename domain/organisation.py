@@ -47,6 +47,8 @@ ROLE_CATALOGUE: tuple[Role, ...] = (
     Role("sales", "Sales", "销售", "front_office"),
     Role("service", "Service", "客服", "front_office"),
     Role("chief_chat_officer", "Chief chat officer", "首席聊天师", "front_office"),
+    # Erases and exports a customer's personal data (PIPL Art. 47, 45; docs/privacy.md).
+    Role("privacy_officer", "Privacy officer", "个人信息保护负责人", "back_office"),
 )
 
 DEPARTMENTS = frozenset(d.code for d in DEPARTMENT_CATALOGUE)
