@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 
@@ -21,7 +22,9 @@ CREATE TABLE IF NOT EXISTS api_token (
     label      text NOT NULL DEFAULT '',
     created_at timestamptz NOT NULL DEFAULT now(),
     revoked_at timestamptz
-)
+);
+-- Short-lived tokens (a customer's WeChat login) expire (NULL: never)
+ALTER TABLE api_token ADD COLUMN IF NOT EXISTS expires_at timestamptz
 """
 
 KINDS = ("staff", "customer", "service")
@@ -35,7 +38,8 @@ def ensure_token_table(database_url: str) -> None:
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(7368002)")
         try:
-            conn.execute(DDL)
+            for statement in DDL.split(";"):
+                conn.execute(statement)
         finally:
             conn.execute("SELECT pg_advisory_unlock(7368002)")
 
@@ -55,12 +59,26 @@ def issue_token(database_url: str, kind: str, subject_id: str, role: str | None,
     return token
 
 
+def issue_customer_session(database_url: str, customer_id: str, ttl: timedelta,
+                           label: str = "wechat-login") -> tuple[str, datetime]:
+    """A customer token that expires after ``ttl`` (a mini-program login); with its expiry."""
+    token = secrets.token_urlsafe(32)
+    expires_at = datetime.now(UTC) + ttl
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            "INSERT INTO api_token (token_hash, kind, subject_id, role, label, expires_at) "
+            "VALUES (%s, 'customer', %s, NULL, %s, %s)",
+            (_hash(token), customer_id, label, expires_at))
+    return token, expires_at
+
+
 def resolve_token(database_url: str, token: str) -> tuple[str, str, str | None] | None:
     """``(kind, subject_id, role)`` of a valid, unrevoked token; None otherwise."""
     with psycopg.connect(database_url) as conn:
         row = conn.execute(
             "SELECT kind, subject_id, role FROM api_token "
-            "WHERE token_hash = %s AND revoked_at IS NULL", (_hash(token),)).fetchone()
+            "WHERE token_hash = %s AND revoked_at IS NULL "
+            "AND (expires_at IS NULL OR expires_at > now())", (_hash(token),)).fetchone()
     return None if row is None else (str(row[0]), str(row[1]), row[2])
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property
 from typing import Any
 from uuid import UUID
@@ -10,6 +12,7 @@ from uuid import UUID
 from strawberry.dataloader import DataLoader
 
 from adapters.vault import AesGcmVault
+from adapters.wechat_login import WeChatLogin
 from api.auth import Principal
 from api.batcher import WriteBatcher
 from api.live import LeaderboardHub
@@ -35,6 +38,10 @@ class Services:
     leaderboards: LeaderboardHub | None = None
     #: A chat wait longer than this (working time) counts as timed out in the KPIs.
     chat_timeout_seconds: int = 1800
+    #: The mini-program's ``code2session`` (None: customers cannot log in with WeChat).
+    wechat_login: WeChatLogin | None = None
+    #: Mints a short-lived customer token for a customer id: (token, expires at).
+    customer_sessions: Callable[[str], tuple[str, datetime]] | None = None
 
 
 class Context:

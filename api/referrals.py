@@ -208,7 +208,8 @@ class ReferralQuery:
     @strawberry.field(description="Referral campaigns with their progress, newest first.")
     async def referral_campaigns(self, info: Info[Context, None],
                                  state: ReferralState | None = None) -> list[ReferralCampaign]:
-        require_manager(info, "reading referral campaigns")
+        require_manager(info, "reading referral campaigns (customers: "
+                              "invitableReferralCampaigns)")
         rows = await queries.campaigns(info.context.services.read_models.pool,
                                        state and state.value)
         return [to_campaign(r) for r in rows]

@@ -31,6 +31,7 @@ from api.channel_codes import ChannelCodeMutation, ChannelCodeQuery
 from api.context import Context
 from api.cost_guard import CostGuard
 from api.coupons import CouponMutation, CouponQuery
+from api.customer_clients import CustomerClientMutation, CustomerClientQuery
 from api.customer_types import (
     Customer,
     CustomerConnection,
@@ -348,6 +349,7 @@ QUERIES: tuple[type, ...] = (
     ActivityQuery,
     ChannelCodeQuery,
     PrivacyQuery,
+    CustomerClientQuery,
 )
 MUTATIONS: tuple[type, ...] = (
     CustomerMutation,
@@ -366,6 +368,7 @@ MUTATIONS: tuple[type, ...] = (
     ActivityMutation,
     ChannelCodeMutation,
     PrivacyMutation,
+    CustomerClientMutation,
 )
 #: Subscriptions (graphql-transport-ws over WebSocket at /graphql), merged the same way.
 SUBSCRIPTIONS: tuple[type, ...] = (

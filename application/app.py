@@ -20,6 +20,7 @@ from application.activities import Activities
 from application.campaigns import Campaigns
 from application.channel_codes import ChannelCodes
 from application.chat_scripts import ChatScripts
+from application.customer_login import CustomerLogin
 from application.customers import Customers
 from application.daily_reports import DailyReports
 from application.identity import OneId
@@ -27,6 +28,7 @@ from application.ingestion import Ingestion
 from application.privacy import Privacy
 from application.referrals import Referrals
 from application.segments import Segments
+from application.self_service import SelfService
 from application.sops import Sops
 from application.staff import StaffMembers
 from application.supervision import Supervision
@@ -60,6 +62,8 @@ class Siyu(EventStore):
         self.channel_codes = ChannelCodes(self)
         self.ingestion = Ingestion(self, self.referrals, self.supervision, self.channel_codes)
         self.tags = Tags(self)
+        self.login = CustomerLogin(self, self.ingestion)
+        self.self_service = SelfService(self)
         self.segments = Segments(self)
         # marketing
         self.campaigns = Campaigns(self)

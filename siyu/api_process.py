@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -19,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from adapters.tokens import ensure_token_table, resolve_token
+from adapters.tokens import ensure_token_table, issue_customer_session, resolve_token
 from adapters.vault import AesGcmVault, derive_key
 from api.app import asgi_app, settle_garbage_collector
 from api.auth import CachedResolver, Principal
@@ -34,6 +35,7 @@ from api.read_models import ReadModels, open_pool
 from api.unavailable import DATABASE_WAIT
 from api.wecom_crypto import WeComCrypto
 from siyu.bootstrap import build_application
+from siyu.gateways import wechat_login_for
 from siyu.health import readiness
 from siyu.metrics import DatabaseCollector, RequestMetrics
 from siyu.processes import prepare_read_models, read_model_views
@@ -59,6 +61,7 @@ def create_app(settings: Settings) -> Starlette:
         hub = LeaderboardHub(database_url, lambda key: compute_leaderboard(
             pool, key, settings.chat_timeout_minutes * 60))
         await hub.start()
+        wechat_login = wechat_login_for(settings)
         holder["services"] = Services(
             app=app,
             read_models=ReadModels(pool),
@@ -68,6 +71,9 @@ def create_app(settings: Settings) -> Starlette:
             batcher=batcher,
             leaderboards=hub,
             chat_timeout_seconds=settings.chat_timeout_minutes * 60,
+            wechat_login=wechat_login,
+            customer_sessions=lambda customer_id: issue_customer_session(
+                database_url, customer_id, timedelta(minutes=settings.customer_token_minutes)),
         )
         holder["resolver"] = CachedResolver(token_lookup(database_url))
         datastore = app.factory.datastore  # type: ignore[attr-defined]
@@ -84,6 +90,8 @@ def create_app(settings: Settings) -> Starlette:
             await batcher.stop()
             await pool.close()
             app.close()
+            if wechat_login is not None:
+                wechat_login.close()
 
     registry = CollectorRegistry(auto_describe=False)
     requests = RequestMetrics(registry)

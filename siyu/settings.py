@@ -28,6 +28,7 @@
 | ``SIYU_WORKER_METRICS_PORT`` | ``9101`` | the worker's ``/metrics`` port (empty: none) |
 | ``SIYU_PROJECTIONS_METRICS_PORT`` | ``9102`` | the projections' ``/metrics`` port (empty: none) |
 | ``SIYU_READY_MAX_LAG`` | ``10000`` | ``/readyz`` fails while a read model is more events behind |
+| ``SIYU_CUSTOMER_TOKEN_MINUTES`` | ``120`` | lifetime of a customer token from ``loginWithWeChat`` |
 | ``SIYU_DEBUG`` | unset | unmask unexpected GraphQL errors (refused with ``SIYU_ENV=production``) |
 | ``SIYU_ENV`` | ``development`` | ``production``: no introspection, suggestions or GraphiQL |
 | ``SIYU_QUERY_COST_BUDGETS`` | see ``api.limits`` | values per operation, by principal kind |
@@ -86,6 +87,8 @@ class Settings:
     chat_timeout_minutes: int = 30
     chat_escalation_minutes: int = 120
     report_hour: int = 8
+    #: Lifetime of the customer token ``loginWithWeChat`` gives (docs/customers.md).
+    customer_token_minutes: int = 120
     #: Sends per second per campaign channel (absent: unlimited); for ``wecom_mass`` a
     #: send is one task creation (one sender's part of a chunk), not one customer.
     campaign_rates: Mapping[str, float] = field(default_factory=dict)
@@ -239,6 +242,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         chat_timeout_minutes=int(env.get("SIYU_CHAT_TIMEOUT_MINUTES", "30")),
         chat_escalation_minutes=int(env.get("SIYU_CHAT_ESCALATION_MINUTES", "120")),
         report_hour=int(env.get("SIYU_REPORT_HOUR", "8")),
+        customer_token_minutes=int(env.get("SIYU_CUSTOMER_TOKEN_MINUTES", "120")),
         campaign_rates=parse_campaign_rates(env.get("SIYU_CAMPAIGN_RATES", "")),
         **_observability(env),
         **_api_hardening(env),
