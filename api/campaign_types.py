@@ -47,6 +47,13 @@ class DraftCampaignInput:
         default=7, description="Orders within this many days of receipt are attributed.")
     harm_days: int = strawberry.field(
         default=7, description="Deletions, mutes and opt-outs within this many days count as harm.")
+    purpose: str = strawberry.field(
+        default="marketing", description="The consent purpose of its messages: customers who "
+                                         "withdrew that consent are excluded "
+                                         "(CONSENT_WITHDRAWN).")
+    requires_consent: bool = strawberry.field(
+        default=False, description="Opt-in: only customers who gave the consent for `purpose` "
+                                   "(others: NO_CONSENT).")
 
 
 @strawberry.type(description="How many were excluded for one reason.")

@@ -22,8 +22,21 @@ from domain.errors import CustomerErased, InvalidInput
 ERASURE_REASONS = frozenset({"customer_request", "purpose_fulfilled", "consent_withdrawn",
                              "legal_order"})
 
+#: What a message is for, by default (campaigns drafted before purposes were recorded,
+#: SOP steps): the consent it checks (docs/privacy.md#consent).
+DEFAULT_PURPOSE = "marketing"
+_PURPOSE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+
 #: A case reference: letters, digits and ``-_.:/#``, at most 64 characters.
 _TICKET = re.compile(r"^[A-Za-z0-9_\-.:/#]{1,64}$")
+
+def check_purpose(purpose: str) -> str:
+    """A consent purpose: lower-case letters, digits and ``_``, at most 32 characters."""
+    if not _PURPOSE.match(purpose):
+        raise InvalidInput("purpose must be 1-32 of a-z, 0-9 and _, starting with a letter",
+                           field="purpose")
+    return purpose
+
 
 def check_erasure(reason: str, ticket: str | None) -> None:
     """Refuse a reason outside :data:`ERASURE_REASONS` or a malformed ticket."""
