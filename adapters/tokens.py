@@ -72,6 +72,14 @@ def issue_customer_session(database_url: str, customer_id: str, ttl: timedelta,
     return token, expires_at
 
 
+def revoke_subject_tokens(database_url: str, kind: str, subject_id: str) -> int:
+    """Revoke every live token of one principal (an erased customer's); how many."""
+    with psycopg.connect(database_url) as conn:
+        cur = conn.execute("UPDATE api_token SET revoked_at = now() WHERE kind = %s "
+                           "AND subject_id = %s AND revoked_at IS NULL", (kind, subject_id))
+        return cur.rowcount
+
+
 def resolve_token(database_url: str, token: str) -> tuple[str, str, str | None] | None:
     """``(kind, subject_id, role)`` of a valid, unrevoked token; None otherwise."""
     with psycopg.connect(database_url) as conn:

@@ -42,6 +42,8 @@ class Services:
     wechat_login: WeChatLogin | None = None
     #: Mints a short-lived customer token for a customer id: (token, expires at).
     customer_sessions: Callable[[str], tuple[str, datetime]] | None = None
+    #: Revokes every token of a customer id (erasure); how many were live.
+    revoke_customer_tokens: Callable[[str], int] | None = None
 
 
 class Context:

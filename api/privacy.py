@@ -184,6 +184,9 @@ class PrivacyMutation:
         except DomainError as error:
             code = NOT_FOUND if error.code == "UNKNOWN_CUSTOMER" else error.code
             raise ApiError(code, error.message, field=error.field) from None
+        revoke = info.context.services.revoke_customer_tokens
+        if revoke is not None:  # their tokens end with their data (cached ones within 30 s)
+            await to_thread.run_sync(lambda: [revoke(str(s)) for s in streams])
         log.info("customer %s erased by %s (%s)", streams[0], by, input.reason.value)
         return EraseCustomerPayload(
             customer_id=strawberry.ID(str(streams[0])), erased_streams=len(streams),

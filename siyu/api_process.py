@@ -20,7 +20,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from adapters.tokens import ensure_token_table, issue_customer_session, resolve_token
+from adapters.tokens import (
+    ensure_token_table,
+    issue_customer_session,
+    resolve_token,
+    revoke_subject_tokens,
+)
 from adapters.vault import AesGcmVault, derive_key
 from api.app import asgi_app, settle_garbage_collector
 from api.auth import CachedResolver, Principal
@@ -74,6 +79,8 @@ def create_app(settings: Settings) -> Starlette:
             wechat_login=wechat_login,
             customer_sessions=lambda customer_id: issue_customer_session(
                 database_url, customer_id, timedelta(minutes=settings.customer_token_minutes)),
+            revoke_customer_tokens=lambda customer_id: revoke_subject_tokens(
+                database_url, "customer", customer_id),
         )
         holder["resolver"] = CachedResolver(token_lookup(database_url))
         datastore = app.factory.datastore  # type: ignore[attr-defined]

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from adapters.tokens import issue_token
+from adapters.tokens import issue_token, resolve_token
 from tests.integration.api.conftest import Api
 from tests.integration.api.test_graphql_http import RECORD, event
 
@@ -73,6 +73,8 @@ def test_a_privacy_officer_erases_a_customer_who_is_then_a_stranger_with_the_sam
     api: Api, pg_url: str, now: datetime
 ) -> None:
     cid = _seed(api, now)
+    theirs = issue_token(pg_url, "customer", cid, None, "tests")
+    assert "errors" not in api.gql(MINE, token=theirs)
     officer = issue_token(pg_url, "staff", "0a6f0000-0000-4000-8000-0000000000cc",
                           "privacy_officer", "tests")
     # Front-line staff and service principals may not erase
@@ -100,6 +102,8 @@ def test_a_privacy_officer_erases_a_customer_who_is_then_a_stranger_with_the_sam
     # and the export of an erased customer has no personal data left
     assert api.gql(EXPORT, {"c": cid}, as_="manager")["data"]["customerDataExport"][
         "document"]["personalData"] == {cid: {}}
+    # and their tokens are revoked (checked against the table: the API caches for 30 s)
+    assert resolve_token(pg_url, theirs) is None
     # and a second erasure is refused
     again = api.gql(ERASE, {"c": cid}, token=officer)
     assert again["errors"][0]["extensions"]["code"] == "CUSTOMER_ERASED"
