@@ -176,10 +176,14 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
         self._archive_claims = SQL(
             "UPDATE {schema}.siyu_tag_claim SET live = false WHERE group_id = ANY(%b::uuid[])"
         ).format(**q)
-        self._erase = [SQL(statement).format(**q) for statement in (
+        # Snapshots are a cache of the aggregate (its identities included): an erased
+        # customer's are dropped, and it is folded from its events from then on.
+        snapshots = Identifier(self.events_table_name.removesuffix("_events") + "_snapshots")
+        self._erase = [SQL(statement).format(**q, snapshots=snapshots) for statement in (
             "DELETE FROM {schema}.siyu_identity WHERE customer_id = ANY(%b::uuid[])",
             "DELETE FROM {schema}.siyu_vault_value WHERE subject_id = ANY(%b::uuid[])",
-            "DELETE FROM {schema}.siyu_vault_key WHERE subject_id = ANY(%b::uuid[])")]
+            "DELETE FROM {schema}.siyu_vault_key WHERE subject_id = ANY(%b::uuid[])",
+            "DELETE FROM {schema}.{snapshots} WHERE originator_id = ANY(%b::uuid[])")]
         self._select_tag_claims = SQL(
             "SELECT tag, group_id, exclusive, live FROM {schema}.siyu_tag_claim "
             "WHERE tag = ANY(%s) ORDER BY tag, group_id").format(**q)

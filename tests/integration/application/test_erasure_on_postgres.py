@@ -16,6 +16,7 @@ import psycopg
 import pytest
 
 from application.app import Siyu
+from domain.customer import Customer
 from domain.identity import blind_index, parse_identity
 from domain.ingestion import EventItem, OrderItem
 from projections.runner import BatchRunner, Tracker
@@ -98,6 +99,7 @@ def test_an_erased_customer_leaves_no_personal_data_in_a_dump_or_a_log_and_kpis_
     for runner in runners:
         runner.catch_up()
     assert pg_app.customers.personal_data(customer_id)["nickname"] == NICKNAME
+    pg_app.take_snapshot(customer_id)  # a snapshot holds the aggregate's identities
     before = kpis(pg_url)
     blinds = [blind_index(pg_app.blind_key, parse_identity(ns, v))
               for ns, v in (("phone", PHONE), (OPENID_NS, OPENID))]
@@ -117,6 +119,12 @@ def test_an_erased_customer_leaves_no_personal_data_in_a_dump_or_a_log_and_kpis_
     # and nothing reads their personal data any more
     assert pg_app.customers.personal_data(customer_id) == {}
     assert pg_app.index.owners_of(blinds) == {}
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("SELECT count(*) FROM siyu_snapshots WHERE originator_id = %s",
+                            (customer_id,)).fetchone() == (0,)
+    pg_app.evict([customer_id])
+    reloaded = pg_app.find(customer_id, Customer)
+    assert reloaded is not None and reloaded.erased and reloaded.identities == {}
     # and a rebuild of every read model equals the live ones
     live = tables(pg_url)
     for runner in runners:
