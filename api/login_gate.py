@@ -11,6 +11,7 @@ with its body intact, and gets its 401.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from graphql import (
     FieldNode,
@@ -82,6 +83,10 @@ class LoginWithoutToken:
     def __init__(self, graphql: ASGIApp, gate: ASGIApp) -> None:
         self.graphql = graphql
         self.gate = gate
+
+    def __getattr__(self, name: str) -> Any:
+        """The gate's attributes (its token ``resolver``), as if it were the route's app."""
+        return getattr(self.gate, name)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("method") != "POST" or any(
