@@ -86,6 +86,20 @@ class PersonalDataExport:
                                             "personal-data field and per consent.")
 
 
+#: Event fields that point at an identity: shown as "erased" once the customer is erased.
+IDENTITY_POINTERS = ("blind_index", "blind_indexes")
+
+
+def erased_placeholders(data: dict[str, Any]) -> dict[str, Any]:
+    """An erased customer's event data as the history shows it: no identity pointers."""
+    for name in IDENTITY_POINTERS:
+        if isinstance(data.get(name), list):
+            data[name] = ["erased"] * len(data[name])
+        elif name in data:
+            data[name] = "erased"
+    return data
+
+
 def _is_privacy_staff(info: Info[Context, None]) -> bool:
     principal = info.context.principal
     return principal.kind == "staff" and principal.role in PRIVACY_ROLES

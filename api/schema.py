@@ -60,7 +60,7 @@ from api.marketing_tasks import MarketingTaskMutation, MarketingTaskQuery
 from api.mutations import CustomerMutation
 from api.operations import OperationsQuery
 from api.organisation import OrganisationMutation, OrganisationQuery
-from api.privacy import PrivacyMutation, PrivacyQuery
+from api.privacy import PrivacyMutation, PrivacyQuery, erased_placeholders
 from api.read_models import CustomerFilterValues, decode_cursor, encode_cursor
 from api.referrals import ReferralMutation, ReferralQuery
 from api.scripts import ScriptMutation, ScriptQuery
@@ -124,18 +124,6 @@ async def _visible_customer(info: Info[Context, None], customer_id: UUID) -> Cus
 _STAFF_ONLY_EVENTS = ("Customer.SensitiveWordsFound",)
 
 _ENVELOPE = {"originator_id", "originator_version", "timestamp", "occurred_at", "by"}
-#: Event fields that point at an identity: shown as "erased" once the customer is erased.
-_IDENTITY_POINTERS = ("blind_index", "blind_indexes")
-
-
-def _erased_placeholders(data: dict[str, Any]) -> dict[str, Any]:
-    for name in _IDENTITY_POINTERS:
-        if isinstance(data.get(name), list):
-            data[name] = ["erased"] * len(data[name])
-        elif name in data:
-            data[name] = "erased"
-    return data
-
 
 def _event_data(event: DomainEventProtocol[Any]) -> dict[str, Any]:
     data: dict[str, Any] = {}
@@ -271,7 +259,7 @@ class CustomerQuery:
                     occurred_at=getattr(e, "occurred_at", None),
                     recorded_at=e.timestamp,  # type: ignore[attr-defined]
                     by=getattr(e, "by", None),
-                    data=cast(JSON, _erased_placeholders(_event_data(e)) if erased
+                    data=cast(JSON, erased_placeholders(_event_data(e)) if erased
                               else _event_data(e)),
                 ),
             ))
