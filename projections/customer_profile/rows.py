@@ -20,8 +20,8 @@ from typing import Any
 
 from domain.customer import Customer
 
-VERSION = 10  # v7: order times (windows); v8: categories, topics; v9: consents withdrawn;
-#  v10: personal WeChat friends
+VERSION = 11  # v7: order times (windows); v8: categories, topics; v9: consents withdrawn;
+#  v10: personal WeChat friends; v11: segment_ledger.occurred_at (business time)
 
 Row = dict[str, Any]
 
