@@ -266,7 +266,8 @@ class Customer:
         rows = await SegmentReads(info.context.services.read_models.pool).lifecycle_history(
             self.row["customer_id"], STAGE_OF_SEGMENT)
         return [LifecycleChange(stage=Lifecycle(STAGE_OF_SEGMENT[r["segment_id"]]), at=r["at"],
-                                cause=r["cause"], cause_event=r["cause_event"]) for r in rows]
+                                occurred_at=r["occurred_at"], cause=r["cause"],
+                                cause_event=r["cause_event"]) for r in rows]
 
     @strawberry.field(description="Customers merged into this one (OneID), directly or not.")
     async def merged_customer_ids(self, info: Info[Context, None]) -> list[strawberry.ID]:
@@ -322,7 +323,9 @@ class CustomerSegment:
 @strawberry.type(description="The customer entered a lifecycle stage.")
 class LifecycleChange:
     stage: Lifecycle
-    at: datetime
+    at: datetime = strawberry.field(description="When the platform evaluated the change.")
+    occurred_at: datetime = strawberry.field(
+        description="Business time of its cause (the event's occurredAt; a tick's time).")
     cause: str = strawberry.field(description="EVENT, TICK (time passed), MERGED or UNMERGED.")
     cause_event: str
 

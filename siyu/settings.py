@@ -5,6 +5,7 @@
 | ``DATABASE_URL`` | unset: embedded PostgreSQL under ``SIYU_DATA_DIR/pgdata`` | PostgreSQL to use |
 | ``BROKER_URL`` | the same PostgreSQL | ``amqp://`` → RabbitMQ, ``redis://`` → Redis |
 | ``SIYU_DATA_DIR`` | ``./.siyu`` | embedded database, generated secret, demo tokens |
+| ``SIYU_PG_PORT`` | ``5433`` | embedded PostgreSQL: TCP port on 127.0.0.1 for BI roles (docs/bi.md) |
 | ``SIYU_SECRET`` | generated once into ``SIYU_DATA_DIR/secret.key`` | derives vault and blind-index keys |
 | ``SIYU_HOST`` / ``SIYU_PORT`` | ``127.0.0.1`` / ``8000`` | where the GraphQL server listens |
 | ``WECOM_API_BASE`` | the local fake gateway started by the main job | outbound message API |
@@ -72,6 +73,7 @@ class Settings:
     wecom_token: str | None = None
     wecom_encoding_aes_key: str | None = None
     fake_gateway_port: int = 8001
+    pg_port: int = 5433
     miniprogram_app_id: str | None = None
     miniprogram_app_secret: str | None = None
     miniprogram_api_base: str = "https://api.weixin.qq.com"
@@ -232,6 +234,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         wecom_token=env.get("WECOM_TOKEN") or None,
         wecom_encoding_aes_key=env.get("WECOM_ENCODING_AES_KEY") or None,
         fake_gateway_port=int(env.get("SIYU_FAKE_GATEWAY_PORT", "8001")),
+        pg_port=int(env.get("SIYU_PG_PORT", "5433")),
         miniprogram_app_id=env.get("MINIPROGRAM_APP_ID") or None,
         miniprogram_app_secret=env.get("MINIPROGRAM_APP_SECRET") or None,
         miniprogram_api_base=env.get("MINIPROGRAM_API_BASE") or "https://api.weixin.qq.com",

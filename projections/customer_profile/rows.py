@@ -20,8 +20,9 @@ from typing import Any
 
 from domain.customer import Customer
 
-VERSION = 11  # v7: order times (windows); v8: categories, topics; v9: consents withdrawn;
-#  v10: personal WeChat friends; v11: erasure (identities kept as namespaces only)
+VERSION = 12  # v7: order times (windows); v8: categories, topics; v9: consents withdrawn;
+#  v10: personal WeChat friends; v11: erasure (identities kept as namespaces only);
+#  v12: segment_ledger.occurred_at (business time)
 
 Row = dict[str, Any]
 
