@@ -11,6 +11,7 @@ import psycopg
 import pytest
 
 from application.app import Siyu
+from projections.runner import Tracker
 from tests.integration.api.conftest import STAFF_ID, Api
 from tests.integration.api.test_graphql_http import event, record
 
@@ -90,7 +91,10 @@ def test_segments_at_an_instant_use_the_rule_that_stood_then(api: Api, pg_app: S
     # Given a segment "VIPs" defined on the 3rd and revised on the 16th to "宝妈 only"
     segment_id, _ = pg_app.segments.define("VIPs", "", {"tagIn": ["VIP"]}, "staff:tests",
                                            day(2))
-    pg_app.segments.revise(segment_id, {"tagIn": ["宝妈"]}, "staff:tests", day(15))
+    position = pg_app.segments.revise(segment_id, {"tagIn": ["宝妈"]}, "staff:tests", day(15))
+    # (the list of segments comes from the segment read model: let it see the definition)
+    tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
+    assert position is not None and tracker.wait("customer_profile", position, 10)
     # Then on the 10th the customer was in it (version 1), on the 17th not (version 2)
     tenth = as_of(api, customer_id, day(9))
     assert tenth is not None
