@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 from uuid import UUID
 
 from strawberry.dataloader import DataLoader
 
+from adapters.tokens import TokenStore
 from adapters.vault import AesGcmVault
 from api.auth import Principal
 from api.batcher import WriteBatcher
@@ -35,6 +37,10 @@ class Services:
     leaderboards: LeaderboardHub | None = None
     #: A chat wait longer than this (working time) counts as timed out in the KPIs.
     chat_timeout_seconds: int = 1800
+    tokens: TokenStore | None = None
+    #: Called after the API records a staff change or revokes a token: forget cached
+    #: principals, so the change applies to the next request.
+    principals_changed: Callable[[], None] = field(default=lambda: None)
 
 
 class Context:

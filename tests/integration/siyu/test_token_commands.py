@@ -12,7 +12,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from adapters.tokens import resolve_token
+from adapters.tokens import TokenHolder, resolve_token
 from application.app import Siyu
 from domain.ingestion import EventItem
 from siyu import cli
@@ -39,7 +39,7 @@ def customer(app: Siyu) -> UUID:
     ("staff", "not-a-uuid", "sales", "UUID"),
     ("staff", "0a6f0000-0000-4000-8000-00000000dead", "sales", "no staff member"),
     ("staff", "HIRED", "king", "--role must be one of"),
-    ("staff", "HIRED", None, "--role must be one of"),
+    ("staff", "HIRED", "private_domain_manager", "holds the role sales"),
     ("customer", "abc", None, "UUID"),
     ("customer", "0a6f0000-0000-4000-8000-00000000beef", None, "no customer"),
     ("customer", "CUSTOMER", "sales", "takes no --role"),
@@ -66,7 +66,7 @@ def test_a_staff_member_who_left_gets_no_token_and_their_tokens_can_be_revoked_a
     second = issue(pg_url, SECRET, "staff", str(staff), "sales", "phone")
     mine = issue(pg_url, SECRET, "customer", str(customer(pg_app)), None)
     ingest = issue(pg_url, SECRET, "service", "mall-import", None)
-    assert resolve_token(pg_url, first) == ("staff", str(staff), "sales")
+    assert resolve_token(pg_url, first) == TokenHolder("staff", str(staff), frozenset())
     # When they leave, no new token is issued, and revoking by subject ends both of theirs
     pg_app.staff.leave(staff, "service:tests", AT)
     with pytest.raises(TokenRefused, match="has left"):
