@@ -77,6 +77,13 @@ class SiyuMemoryRecorder(POPOApplicationRecorder):
             if claim.group_id in writes.archived_groups:
                 self.claims[key] = TagClaim(claim.tag, claim.group_id, claim.exclusive, False)
         self.claims.update({(c.tag, c.group_id): c for c in writes.tag_claims})
+        erased = set(writes.erased)
+        for blind, (_, owner) in list(self.identities.items()):
+            if owner in erased:
+                del self.identities[blind]
+        for subject in erased:
+            self.vault_keys.pop(subject, None)
+            self.sealed.pop(subject, None)
 
     def owners_of(self, blind_indexes: Sequence[str]) -> Mapping[str, UUID]:
         return {b: self.identities[b][1] for b in blind_indexes if b in self.identities}

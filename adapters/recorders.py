@@ -176,6 +176,13 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
         self._archive_claims = SQL(
             "UPDATE {schema}.siyu_tag_claim SET live = false WHERE group_id = ANY(%b::uuid[])"
         ).format(**q)
+        # Snapshots cache identities too: an erased customer's go (folded from events then).
+        snapshots = Identifier(self.events_table_name.removesuffix("_events") + "_snapshots")
+        self._erase = [SQL(statement).format(**q, snapshots=snapshots) for statement in (
+            "DELETE FROM {schema}.siyu_identity WHERE customer_id = ANY(%b::uuid[])",
+            "DELETE FROM {schema}.siyu_vault_value WHERE subject_id = ANY(%b::uuid[])",
+            "DELETE FROM {schema}.siyu_vault_key WHERE subject_id = ANY(%b::uuid[])",
+            "DELETE FROM {schema}.{snapshots} WHERE originator_id = ANY(%b::uuid[])")]
         self._select_tag_claims = SQL(
             "SELECT tag, group_id, exclusive, live FROM {schema}.siyu_tag_claim "
             "WHERE tag = ANY(%s) ORDER BY tag, group_id").format(**q)
@@ -320,6 +327,8 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
             claims = writes.tag_claims
             run(self._insert_claims, ([c.tag for c in claims], [c.group_id for c in claims],
                                       [c.exclusive for c in claims]))
+        for statement in self._erase if writes.erased else ():  # crypto-shredding: keys go
+            run(statement, (list(writes.erased),))
 
     # -- look-ups ---------------------------------------------------------------
     def _select_map(self, statement: Any, values: Sequence[Any]) -> dict[Any, Any]:

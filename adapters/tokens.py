@@ -17,7 +17,7 @@ import hashlib
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -109,6 +109,27 @@ def issue_token(database_url: str, kind: str, subject_id: str, role: str | None 
             (_hash(token), kind, subject_id, role, label, sorted(set(grants)),
              ttl_seconds, ttl_seconds))
     return token
+
+
+def issue_customer_session(database_url: str, customer_id: str, ttl: timedelta,
+                           label: str = "wechat-login") -> tuple[str, datetime]:
+    """A customer token that expires after ``ttl`` (a mini-program login); with its expiry."""
+    token = secrets.token_urlsafe(32)
+    expires_at = datetime.now(UTC) + ttl
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            "INSERT INTO api_token (token_hash, kind, subject_id, role, label, expires_at) "
+            "VALUES (%s, 'customer', %s, NULL, %s, %s)",
+            (_hash(token), customer_id, label, expires_at))
+    return token, expires_at
+
+
+def revoke_subject_tokens(database_url: str, kind: str, subject_id: str) -> int:
+    """Revoke every live token of one principal (an erased customer's); how many."""
+    with psycopg.connect(database_url) as conn:
+        cur = conn.execute("UPDATE api_token SET revoked_at = now() WHERE kind = %s "
+                           "AND subject_id = %s AND revoked_at IS NULL", (kind, subject_id))
+        return cur.rowcount
 
 
 def resolve_token(database_url: str, token: str) -> TokenHolder | None:

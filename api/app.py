@@ -33,6 +33,7 @@ from api.errors import UNAUTHENTICATED
 from api.exports import segment_members_csv
 from api.http import HttpGraphQL
 from api.limits import ApiLimits
+from api.login_gate import LoginWithoutToken
 from api.rate_limit import RateLimited, RateLimiter
 from api.schema import build_schema
 from api.unavailable import MESSAGE as UNAVAILABLE_MESSAGE
@@ -202,7 +203,8 @@ def asgi_app(services: Callable[[], Services], resolver: Callable[[], CachedReso
         routes=[
             Route("/healthz", health),
             # Exact paths: a Mount would redirect POST /graphql to /graphql/.
-            Route("/graphql", guarded, methods=["GET", "POST"]),
+            # loginWithWeChat alone passes without a token (api/login_gate.py).
+            Route("/graphql", LoginWithoutToken(fast, guarded), methods=["GET", "POST"]),
             WebSocketRoute("/graphql", guarded),
             Route("/exports/segments/{segment_id}/members.csv",
                   RequirePrincipal(RateLimited(_as_asgi(segment_members_csv(services)),

@@ -47,6 +47,13 @@ class DraftCampaignInput:
         default=7, description="Orders within this many days of receipt are attributed.")
     harm_days: int = strawberry.field(
         default=7, description="Deletions, mutes and opt-outs within this many days count as harm.")
+    purpose: str = strawberry.field(
+        default="marketing", description="The consent purpose of its messages: customers who "
+                                         "withdrew that consent are excluded "
+                                         "(CONSENT_WITHDRAWN).")
+    requires_consent: bool = strawberry.field(
+        default=False, description="Opt-in: only customers who gave the consent for `purpose` "
+                                   "(others: NO_CONSENT).")
 
 
 @strawberry.type(description="How many were excluded for one reason.")
@@ -207,7 +214,7 @@ class Campaign:
         cost = int(self.row["cost_fen"])
         return CampaignReport(
             recipients=recipients, holdout=holdout,
-            roi=int(recipients.gmv_fen) / cost if recipients and cost else None,
+            roi=(int(recipients.gmv_fen) if recipients else 0) / cost if cost else None,
             conversion_lift=recipients.conversion_rate - holdout.conversion_rate
             if recipients and holdout else None,
             harm_lift=recipients.harm_rate - holdout.harm_rate if recipients and holdout
@@ -219,8 +226,10 @@ class Campaign:
 @strawberry.type(description="One group's figures: recipients, or the random holdout.")
 class CampaignGroupFigures:
     customers: int
-    read: int = strawberry.field(description="Opened the message (recipients).")
-    clicked: int
+    read: int | None = strawberry.field(
+        description="Opened the message (recipients only; null for the holdout, sent nothing).")
+    clicked: int | None = strawberry.field(
+        description="Clicked its link (recipients only; null for the holdout).")
     converted: int = strawberry.field(description="Paid an order within the attribution window.")
     orders: int
     gmv_fen: Long
@@ -236,12 +245,16 @@ class CampaignGroupFigures:
         if row is None:
             return None
         n = int(row["customers"]) or 1
-        return cls(customers=int(row["customers"]), read=int(row["read"]),
-                   clicked=int(row["clicked"]), converted=int(row["converted"]),
+        return cls(customers=int(row["customers"]), read=_count(row["read"]),
+                   clicked=_count(row["clicked"]), converted=int(row["converted"]),
                    orders=int(row["orders"]), gmv_fen=Long(int(row["gmv_fen"])),
                    harmed=int(row["harmed"]), deleted=int(row["deleted"]),
                    muted=int(row["muted"]), opted_out=int(row["opted_out"]),
                    conversion_rate=int(row["converted"]) / n, harm_rate=int(row["harmed"]) / n)
+
+
+def _count(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 @strawberry.type
@@ -255,7 +268,9 @@ class StaffCredit:
 class CampaignReport:
     recipients: CampaignGroupFigures | None
     holdout: CampaignGroupFigures | None
-    roi: float | None = strawberry.field(description="Recipients' GMV ÷ cost (null: no cost).")
+    roi: float | None = strawberry.field(
+        description="Recipients' GMV ÷ cost, unrounded: 0 when nobody received the campaign "
+                    "(the whole audience excluded), null only without a cost.")
     conversion_lift: float | None = strawberry.field(
         description="Recipients' conversion rate minus the holdout's (null: no holdout).")
     harm_lift: float | None = strawberry.field(

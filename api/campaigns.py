@@ -149,7 +149,8 @@ class CampaignMutation:
                 input.name, principal.actor, input.channel, segment_id, variants,
                 principal.actor, datetime.now(UTC), holdout_percent=input.holdout_percent,
                 cost_fen=int(input.cost_fen), attribution_days=input.attribution_days,
-                harm_days=input.harm_days)
+                harm_days=input.harm_days, purpose=input.purpose,
+                requires_consent=input.requires_consent)
 
         try:
             campaign_id, position = await to_thread.run_sync(run)

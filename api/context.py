@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cached_property
 from typing import Any
 from uuid import UUID
@@ -12,6 +13,7 @@ from strawberry.dataloader import DataLoader
 
 from adapters.tokens import TokenStore
 from adapters.vault import AesGcmVault
+from adapters.wechat_login import WeChatLogin
 from api.auth import Principal
 from api.batcher import WriteBatcher
 from api.live import LeaderboardHub
@@ -41,6 +43,12 @@ class Services:
     #: Called after the API records a staff change or revokes a token: forget cached
     #: principals, so the change applies to the next request.
     principals_changed: Callable[[], None] = field(default=lambda: None)
+    #: The mini-program's ``code2session`` (None: customers cannot log in with WeChat).
+    wechat_login: WeChatLogin | None = None
+    #: Mints a short-lived customer token for a customer id: (token, expires at).
+    customer_sessions: Callable[[str], tuple[str, datetime]] | None = None
+    #: Revokes every token of a customer id (erasure); how many were live.
+    revoke_customer_tokens: Callable[[str], int] | None = None
 
 
 class Context:

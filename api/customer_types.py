@@ -138,6 +138,9 @@ class Customer:
     coupons_redeemed: int
     do_not_disturb: bool
     consents: list[Consent] = strawberry.field(description="Consents currently given.")
+    erased_at: datetime | None = strawberry.field(
+        description="When the customer's personal data was erased (PIPL); null if never. "
+                    "An erased customer keeps their history, without identities.")
     content_forwards: int
     messages_received: int
     messages_sent: int
@@ -193,6 +196,7 @@ class Customer:
             do_not_disturb=row["dnd"],
             consents=[Consent(purpose=p, wording_version=v)
                       for p, v in sorted(row["consents"].items())],
+            erased_at=row.get("erased_at"),
             content_forwards=row["content_forwards"],
             messages_received=row["messages_received"],
             messages_sent=row["messages_sent"],
@@ -263,7 +267,8 @@ class Customer:
         rows = await SegmentReads(info.context.services.read_models.pool).lifecycle_history(
             self.row["customer_id"], STAGE_OF_SEGMENT)
         return [LifecycleChange(stage=Lifecycle(STAGE_OF_SEGMENT[r["segment_id"]]), at=r["at"],
-                                cause=r["cause"], cause_event=r["cause_event"]) for r in rows]
+                                occurred_at=r["occurred_at"], cause=r["cause"],
+                                cause_event=r["cause_event"]) for r in rows]
 
     @strawberry.field(description="Customers merged into this one (OneID), directly or not.")
     async def merged_customer_ids(self, info: Info[Context, None]) -> list[strawberry.ID]:
@@ -317,7 +322,9 @@ class CustomerSegment:
 @strawberry.type(description="The customer entered a lifecycle stage.")
 class LifecycleChange:
     stage: Lifecycle
-    at: datetime
+    at: datetime = strawberry.field(description="When the platform evaluated the change.")
+    occurred_at: datetime = strawberry.field(
+        description="Business time of its cause (the event's occurredAt; a tick's time).")
     cause: str = strawberry.field(description="EVENT, TICK (time passed), MERGED or UNMERGED.")
     cause_event: str
 

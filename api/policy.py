@@ -83,6 +83,9 @@ STAFF_ROLE_ACCESS: dict[str, Access] = {
     "content_operator": OP,
     "user_operator": OP,
     "data_operator": OP,
+    # erases and exports personal data (docs/privacy.md): front line elsewhere; the privacy
+    # fields admit front line and narrow to this role in their resolvers
+    "privacy_officer": FL,
 }
 
 STAFF = frozenset({CM, DM, OP, FL, AU})
@@ -188,6 +191,14 @@ POLICY: dict[str, frozenset[Access]] = {
     "Mutation.setContactPolicy": _m(CM, OP),
     "Mutation.setCampaignConfirmationDeadline": _m(CM, OP),
     "Mutation.planActivity": _m(CM, OP),
+    # -- privacy and customers as clients (docs/privacy.md): the staff fields narrow to
+    # company managers and privacy officers in their resolvers, the customer fields to self
+    "Query.customerDataExport": _q(CM, FL),
+    "Query.exportMyData": _q(CU),
+    "Query.invitableReferralCampaigns": _q(CU),
+    "Mutation.eraseCustomer": _m(CM, FL),
+    "Mutation.recordMyEvents": _m(CU),
+    "Mutation.loginWithWeChat": frozenset(),
     "Mutation.reviseActivity": _m(CM, OP),
     "Mutation.cancelActivity": _m(CM, OP),
     "Mutation.createChannelCode": _m(CM, OP),
@@ -367,11 +378,16 @@ def install(schema: strawberry.Schema) -> None:
                 field.subscribe = _guarded(key, field.subscribe)
 
 
+#: Fields anyone may call, without a token: the login that gives a customer one (only this
+#: operation passes the gate without a token: api/login_gate.py).
+PUBLIC = frozenset({"Mutation.loginWithWeChat"})
+
+
 def _guarded(key: str, inner: Callable[..., Any]) -> Callable[..., Any]:
     roles = POLICY.get(key, frozenset())
 
     def guarded(root: Any, info: Any, **kwargs: Any) -> Any:
-        if info.context.principal.access not in roles:
+        if key not in PUBLIC and info.context.principal.access not in roles:
             raise ApiError(FORBIDDEN, f"{key.partition('.')[2]} is not allowed for this "
                                       f"principal (see docs/access.md)")
         return inner(root, info, **kwargs)

@@ -31,6 +31,7 @@ from api.channel_codes import ChannelCodeMutation, ChannelCodeQuery
 from api.context import Context
 from api.cost_guard import CostGuard
 from api.coupons import CouponMutation, CouponQuery
+from api.customer_clients import CustomerClientMutation, CustomerClientQuery
 from api.customer_types import (
     Customer,
     CustomerConnection,
@@ -59,6 +60,7 @@ from api.marketing_tasks import MarketingTaskMutation, MarketingTaskQuery
 from api.mutations import CustomerMutation
 from api.operations import OperationsQuery
 from api.organisation import OrganisationMutation, OrganisationQuery
+from api.privacy import PrivacyMutation, PrivacyQuery, erased_placeholders
 from api.read_models import CustomerFilterValues, decode_cursor, encode_cursor
 from api.referrals import ReferralMutation, ReferralQuery
 from api.scripts import ScriptMutation, ScriptQuery
@@ -123,7 +125,6 @@ async def _visible_customer(info: Info[Context, None], customer_id: UUID) -> Cus
 _STAFF_ONLY_EVENTS = ("Customer.SensitiveWordsFound",)
 
 _ENVELOPE = {"originator_id", "originator_version", "timestamp", "occurred_at", "by"}
-
 
 def _event_data(event: DomainEventProtocol[Any]) -> dict[str, Any]:
     data: dict[str, Any] = {}
@@ -236,6 +237,7 @@ class CustomerQuery:
         if not principal.may_see(cid, list(row["current_staff_ids"]) if row else []):
             raise forbidden("the history of a customer outside your scope")
         streams = await read_models.group(row["customer_id"]) if row else [cid]
+        erased = bool(row and row["erased_at"])
         newest = order is HistoryOrder.NEWEST_FIRST
         since, until = audit.time_range(occurred_from, occurred_to)
         stored = await read_models.history(
@@ -259,7 +261,8 @@ class CustomerQuery:
                     occurred_at=getattr(e, "occurred_at", None),
                     recorded_at=e.timestamp,  # type: ignore[attr-defined]
                     by=getattr(e, "by", None),
-                    data=cast(JSON, _event_data(e)),
+                    data=cast(JSON, erased_placeholders(_event_data(e)) if erased
+                              else _event_data(e)),
                 ),
             ))
         last = stored[:size][-1]["notification_id"] if stored else None
@@ -332,6 +335,8 @@ QUERIES: tuple[type, ...] = (
     ActivityQuery,
     ChannelCodeQuery,
     TokenQuery,
+    PrivacyQuery,
+    CustomerClientQuery,
 )
 MUTATIONS: tuple[type, ...] = (
     CustomerMutation,
@@ -350,6 +355,8 @@ MUTATIONS: tuple[type, ...] = (
     ActivityMutation,
     ChannelCodeMutation,
     TokenMutation,
+    PrivacyMutation,
+    CustomerClientMutation,
 )
 #: Subscriptions (graphql-transport-ws over WebSocket at /graphql), merged the same way.
 SUBSCRIPTIONS: tuple[type, ...] = (

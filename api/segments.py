@@ -18,7 +18,7 @@ from api.customer_types import Customer
 from api.errors import BAD_INPUT, NOT_FOUND, ApiError
 from api.read_models import decode_cursor, encode_cursor
 from api.segment_rule_input import SegmentRuleInput, parsed_rule
-from api.types import PageInfo, to_uuid
+from api.types import PageInfo, TimeBasis, to_uuid
 from projections.segments.evaluation import explain
 from projections.segments.queries import SegmentReads, decode_member_cursor, encode_member_cursor
 
@@ -50,6 +50,8 @@ class SegmentLedgerEntry:
     customer_id: strawberry.ID
     change: SegmentChange
     at: datetime = strawberry.field(description="When the platform evaluated the change (UTC).")
+    occurred_at: datetime = strawberry.field(
+        description="Business time of its cause (the event's occurredAt; a tick's time).")
     rule_version: int
     cause: SegmentCause
     cause_position: strawberry.ID = strawberry.field(
@@ -63,6 +65,7 @@ class SegmentLedgerEntry:
         return cls(segment_id=strawberry.ID(str(row["segment_id"])),
                    customer_id=strawberry.ID(str(row["customer_id"])),
                    change=SegmentChange(row["change"]), at=row["at"],
+                   occurred_at=row["occurred_at"],
                    rule_version=row["rule_version"], cause=SegmentCause(row["cause"]),
                    cause_position=strawberry.ID(str(row["cause_position"])),
                    cause_event=row["cause_event"], backfilled=row["backfilled"])
@@ -182,15 +185,18 @@ class Segment:
     async def entries(self, info: Info[Context, None], since: datetime | None = None,
                       until: datetime | None = None, change: SegmentChange | None = None,
                       customer_id: strawberry.ID | None = None, first: int = 50,
-                      after: str | None = None) -> SegmentLedgerConnection:
+                      after: str | None = None,
+                      basis: TimeBasis = TimeBasis.BUSINESS) -> SegmentLedgerConnection:
         policy.require(info.context.principal, "Segment.entries")
         return await _ledger(info, self.row["segment_id"],
                              to_uuid(customer_id, "customerId") if customer_id else None,
-                             change, since, until, first, after)
+                             change, since, until, first, after, basis)
 
-    @strawberry.field(description="Members at a past instant (actual history, see docs/bi.md).")
-    async def size_at(self, info: Info[Context, None], at: datetime) -> int:
-        points = await reads(info).size_series(self.row["segment_id"], at, at, 1)
+    @strawberry.field(description="Members at a past instant (actual history, see docs/bi.md), "
+                                  "by business time unless `basis: RECORDED`.")
+    async def size_at(self, info: Info[Context, None], at: datetime,
+                      basis: TimeBasis = TimeBasis.BUSINESS) -> int:
+        points = await reads(info).size_series(self.row["segment_id"], at, at, 1, basis.value)
         return int(points[0]["size"]) if points else 0
 
     @strawberry.field(description="Members at `from`, `from + everyHours`, … up to `to` "
@@ -198,13 +204,15 @@ class Segment:
     async def size_series(self, info: Info[Context, None],
                           from_: Annotated[datetime, strawberry.argument(name="from")],
                           to: datetime,
-                          every_hours: int = 24) -> list[SegmentSizePoint]:
+                          every_hours: int = 24,
+                          basis: TimeBasis = TimeBasis.BUSINESS) -> list[SegmentSizePoint]:
         if every_hours < 1 or to < from_:
             raise ApiError(BAD_INPUT, "everyHours must be >= 1 and `to` after `from`",
                            field="everyHours")
         if (to - from_) / timedelta(hours=every_hours) > MAX_SERIES_POINTS:
             raise ApiError(BAD_INPUT, f"at most {MAX_SERIES_POINTS} points", field="everyHours")
-        rows = await reads(info).size_series(self.row["segment_id"], from_, to, every_hours)
+        rows = await reads(info).size_series(self.row["segment_id"], from_, to, every_hours,
+                                             basis.value)
         return [SegmentSizePoint(at=r["at"], size=int(r["size"])) for r in rows]
 
 
@@ -263,7 +271,7 @@ def _size(first: int) -> int:
 
 async def _ledger(info: Info[Context, None], segment_id: UUID | None, customer_id: UUID | None,
                   change: SegmentChange | None, since: datetime | None, until: datetime | None,
-                  first: int, after: str | None) -> SegmentLedgerConnection:
+                  first: int, after: str | None, basis: TimeBasis) -> SegmentLedgerConnection:
     before = None
     if after is not None:
         try:
@@ -272,7 +280,7 @@ async def _ledger(info: Info[Context, None], segment_id: UUID | None, customer_i
             raise ApiError(BAD_INPUT, "after is not a cursor of this list", field="after") from None
     rows, more = await reads(info).entries(segment_id, customer_id,
                                             change.value if change else None, since, until,
-                                            _size(first), before)
+                                            _size(first), before, basis.value)
     edges = [SegmentLedgerEdge(cursor=encode_cursor("l", r["entry_id"]),
                                node=SegmentLedgerEntry.from_row(r)) for r in rows]
     return SegmentLedgerConnection(edges=edges, page_info=PageInfo(
@@ -358,10 +366,11 @@ class SegmentQuery:
                              customer_id: strawberry.ID | None = None,
                              change: SegmentChange | None = None, since: datetime | None = None,
                              until: datetime | None = None, first: int = 50,
-                             after: str | None = None) -> SegmentLedgerConnection:
+                             after: str | None = None,
+                             basis: TimeBasis = TimeBasis.BUSINESS) -> SegmentLedgerConnection:
         return await _ledger(info, to_uuid(segment_id, "segmentId") if segment_id else None,
                              to_uuid(customer_id, "customerId") if customer_id else None,
-                             change, since, until, first, after)
+                             change, since, until, first, after, basis)
 
 
 async def _full_profile(info: Info[Context, None], customer_id: UUID) -> dict[str, Any]:

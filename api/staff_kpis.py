@@ -40,7 +40,8 @@ KPIS: tuple[KpiDoc, ...] = (
     KpiDoc("friends_deleted_by_customer", "count", "Friends who deleted the member."),
     KpiDoc("friends_deleted_by_staff", "count", "Friends the member deleted."),
     KpiDoc("friends_net", "count", "New friends minus both kinds of deletion."),
-    KpiDoc("friends_total", "count", "Net friends of all time up to the period's last day."),
+    KpiDoc("friends_total", "count", "Net friends of all time up to the period's last day "
+                                     "(a department: of the days each member held it)."),
     KpiDoc("retained_7d", "count", "New friends still friends 7 days after being added."),
     KpiDoc("retained_30d", "count", "New friends still friends 30 days after being added."),
     KpiDoc("retention_7d", "ratio", "retained_7d ÷ friends_new (null without new friends)."),
@@ -86,7 +87,8 @@ KPIS: tuple[KpiDoc, ...] = (
     KpiDoc("campaign_gmv_fen", "fen", "GMV attributed to those campaigns, as their reports "
                                       "count it (recipients' paid orders in the attribution "
                                       "window)."),
-    KpiDoc("roi", "ratio", "campaign_gmv_fen ÷ campaign_cost_fen (null without costs)."),
+    KpiDoc("roi", "ratio", "campaign_gmv_fen ÷ campaign_cost_fen (null without costs; 0 for "
+                           "costed campaigns that reached nobody)."),
 )
 _BY_NAME = {k.name: k for k in KPIS}
 
@@ -124,7 +126,8 @@ class KpiDefinition:
 class KpiValue:
     name: str
     unit: str
-    value: float | None = strawberry.field(description="Null when undefined (a ratio of 0).")
+    value: float | None = strawberry.field(
+        description="Null when undefined (a ratio of 0). Not rounded (docs/staff-kpis.md).")
 
 
 @strawberry.type(description="KPIs of a staff member or a department over one period.")

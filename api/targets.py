@@ -51,7 +51,8 @@ class TargetAchievement:
     actual: float | None = strawberry.field(description="The KPI over the target's period "
                                                         "(null: not measurable yet).")
     ratio: float | None = strawberry.field(
-        description="actual ÷ target (target ÷ actual where less is better), capped at 10.")
+        description="actual ÷ target (target ÷ actual where less is better), capped at 10, "
+                    "not rounded: the grade is decided on it.")
     grade: TargetGrade | None
     grade_zh: str | None
     ranked: bool = strawberry.field(description="False for trial targets: graded, but kept "

@@ -47,6 +47,14 @@ def mask(value: str) -> str:
     return "*" * max(len(value) - 4, 0) + value[-4:] if len(value) > 4 else "****"
 
 
+@strawberry.enum(description="Which clock a history is read by: BUSINESS (when it happened, "
+                             "the events' occurredAt) or RECORDED (when the platform stored and "
+                             "evaluated it).")
+class TimeBasis(Enum):
+    BUSINESS = "occurred_at"
+    RECORDED = "at"
+
+
 @strawberry.type
 class PageInfo:
     has_next_page: bool

@@ -20,12 +20,15 @@ from application.activities import Activities
 from application.campaigns import Campaigns
 from application.channel_codes import ChannelCodes
 from application.chat_scripts import ChatScripts
+from application.customer_login import CustomerLogin
 from application.customers import Customers
 from application.daily_reports import DailyReports
 from application.identity import OneId
 from application.ingestion import Ingestion
+from application.privacy import Privacy
 from application.referrals import Referrals
 from application.segments import Segments
+from application.self_service import SelfService
 from application.sops import Sops
 from application.staff import StaffMembers
 from application.supervision import Supervision
@@ -53,11 +56,14 @@ class Siyu(EventStore):
         # customers
         self.customers = Customers(self)
         self.identity = OneId(self)
+        self.privacy = Privacy(self, self.customers)
         self.referrals = Referrals(self)
         self.supervision = Supervision(self)
         self.channel_codes = ChannelCodes(self)
         self.ingestion = Ingestion(self, self.referrals, self.supervision, self.channel_codes)
         self.tags = Tags(self)
+        self.login = CustomerLogin(self, self.ingestion)
+        self.self_service = SelfService(self)
         self.segments = Segments(self)
         # marketing
         self.campaigns = Campaigns(self)

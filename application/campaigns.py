@@ -40,7 +40,7 @@ class Campaigns:
 
     def draft(self, name: str, owner: str, channel: str, segment_id: UUID,
               variants: Sequence[dict[str, Any]], by: str, occurred_at: datetime,
-              **options: int) -> tuple[UUID, int | None]:
+              **options: Any) -> tuple[UUID, int | None]:
         campaign = Campaign.draft(name, owner, channel, segment_id, variants, by, occurred_at,
                                   **options)
         return campaign.id, self.store.transact(Campaign, lambda u: u.add(campaign))[1]

@@ -22,7 +22,8 @@ class DailyReports:
 
     def compile(self, recipient_id: str, scope: str, day: date, figures: dict[str, int],
                 previous: dict[str, int], occurred_at: datetime,
-                targets: list[dict[str, Any]] | None = None) -> tuple[DailyReport, bool]:
+                targets: list[dict[str, Any]] | None = None,
+                members: list[dict[str, Any]] | None = None) -> tuple[DailyReport, bool]:
         """Record the report of (recipient, day) once; returns it and whether it is new."""
         aggregate_id = report_id(recipient_id, day)
 
@@ -31,7 +32,7 @@ class DailyReports:
             if found is not None:
                 return found, False
             return unit.add(DailyReport.compile(recipient_id, scope, day, figures, previous,
-                                                occurred_at, targets)), True
+                                                occurred_at, targets, members)), True
 
         try:
             return self.store.transact(DailyReport, decide, attempts=1)[0]

@@ -14,11 +14,14 @@ from application.customers import existing
 from application.unit_of_work import EventStore, UnitOfWork
 from domain.customer import Customer
 from domain.errors import NotMerged
+from domain.privacy import refuse_erased
 
 
 def merge(survivor: Customer, absorbed: Customer, owners: dict[str, UUID],
           unit: UnitOfWork[Customer], by: str, occurred_at: datetime) -> None:
     """``survivor`` absorbs ``absorbed``; its blind indexes are re-owned with the unit."""
+    refuse_erased(survivor, "survivorId")
+    refuse_erased(absorbed, "absorbedId")
     survivor.absorb(absorbed, by, occurred_at)
     for blind in absorbed.identities:
         owners[blind] = survivor.id
@@ -49,6 +52,7 @@ class OneId:
             if absorbed.merged_into is None:
                 raise NotMerged("this customer is not merged into another", field="customerId")
             survivor = existing(self.store, unit, UUID(absorbed.merged_into), "customerId")
+            refuse_erased(survivor, "customerId")
             for blind in survivor.release(absorbed, by, occurred_at):
                 unit.writes.reowned.append((blind, absorbed.id))
             unit.writes.unmerges.append(absorbed.id)

@@ -23,6 +23,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import DomainError, InvalidInput
+from domain.privacy import DEFAULT_PURPOSE, check_purpose
 from domain.restraint import CHANNELS, Plan, Variant
 from domain.segment_rules import LIFECYCLES
 
@@ -135,7 +136,22 @@ def check_variants(variants: Sequence[dict[str, Any]], channel: str | None = Non
 class Campaign(Aggregate):
     """An outbound campaign to a segment."""
 
+    #: v2: the consent purpose of its messages (earlier campaigns: ``marketing``, opt-out).
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        state.update(purpose=DEFAULT_PURPOSE, requires_consent=False)
+
     class Drafted(Aggregate.Created):
+        """v2 added ``purpose`` and ``requires_consent`` (v1: ``marketing``, opt-out)."""
+
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.update(purpose=DEFAULT_PURPOSE, requires_consent=False)
+
         name: str
         owner: str
         channel: str
@@ -145,6 +161,8 @@ class Campaign(Aggregate):
         cost_fen: int
         attribution_days: int
         harm_days: int
+        purpose: str
+        requires_consent: bool
         by: str
         occurred_at: datetime
 
@@ -214,7 +232,8 @@ class Campaign(Aggregate):
     def draft(cls, name: str, owner: str, channel: str, segment_id: UUID,
               variants: Sequence[dict[str, Any]], by: str, occurred_at: datetime, *,
               holdout_percent: int = 0, cost_fen: int = 0, attribution_days: int = 7,
-              harm_days: int = 7) -> Campaign:
+              harm_days: int = 7, purpose: str = DEFAULT_PURPOSE,
+              requires_consent: bool = False) -> Campaign:
         label = name.strip()
         if not 1 <= len(label) <= 64:
             raise InvalidInput("name must be 1-64 characters", field="name")
@@ -230,12 +249,14 @@ class Campaign(Aggregate):
         return cls(name=label, owner=owner, channel=channel, segment_id=str(segment_id),
                    variants=check_variants(variants, channel), holdout_percent=holdout_percent,
                    cost_fen=cost_fen, attribution_days=attribution_days, harm_days=harm_days,
+                   purpose=check_purpose(purpose), requires_consent=requires_consent,
                    by=by, occurred_at=occurred_at)
 
     @event(Drafted)
     def __init__(self, name: str, owner: str, channel: str, segment_id: str,
                  variants: list[dict[str, Any]], holdout_percent: int, cost_fen: int,
-                 attribution_days: int, harm_days: int, by: str, occurred_at: datetime) -> None:
+                 attribution_days: int, harm_days: int, purpose: str, requires_consent: bool,
+                 by: str, occurred_at: datetime) -> None:
         self.name = name
         self.owner = owner
         self.channel = channel
@@ -245,6 +266,8 @@ class Campaign(Aggregate):
         self.cost_fen = cost_fen
         self.attribution_days = attribution_days
         self.harm_days = harm_days
+        self.purpose = purpose  # the consent its messages need (or must not be withdrawn)
+        self.requires_consent = requires_consent  # opt-in: only customers who gave it
         self.state = "draft"
         self.start_at: datetime | None = None
         self.planned = 0
@@ -253,7 +276,7 @@ class Campaign(Aggregate):
         return Plan(self.id, self.channel,
                     tuple(Variant(v["variant_id"], tuple(v["lifecycles"]), v["weight"])
                           for v in self.variants),
-                    self.holdout_percent, self.start_at)
+                    self.holdout_percent, self.start_at, self.purpose, self.requires_consent)
 
     def schedule(self, start_at: datetime, by: str, occurred_at: datetime) -> None:
         if self.state not in ("draft", "scheduled"):

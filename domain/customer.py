@@ -61,13 +61,15 @@ class Customer(Aggregate):
 
     #: v2 added points, coupons, placed orders, DND, consents, accounts, referrer;
     #: v3 added merges (OneID), v4 the owner (the staff member in charge), v5 the referral's
-    #: campaign and time (a referral campaign may reward the invitee's first order).
-    class_version = 5
+    #: campaign and time (a referral campaign may reward the invitee's first order);
+    #: v6 erasure (PIPL: crypto-shredding, see docs/privacy.md).
+    class_version = 6
 
     upcast_v1_v2 = staticmethod(snapshot_upcasts.v1_v2)
     upcast_v2_v3 = staticmethod(snapshot_upcasts.v2_v3)
     upcast_v3_v4 = staticmethod(snapshot_upcasts.v3_v4)
     upcast_v4_v5 = staticmethod(snapshot_upcasts.v4_v5)
+    upcast_v5_v6 = staticmethod(snapshot_upcasts.v5_v6)
 
     Event: TypeAlias = CustomerEvent
     Fact: TypeAlias = CustomerFact
@@ -84,6 +86,7 @@ class Customer(Aggregate):
     MergedInto: TypeAlias = identity.MergedInto
     CustomerUnmerged: TypeAlias = identity.CustomerUnmerged
     UnmergedFrom: TypeAlias = identity.UnmergedFrom
+    Erased: TypeAlias = identity.Erased
     ChannelCodeScanned: TypeAlias = relationship.ChannelCodeScanned
     Referred: TypeAlias = relationship.Referred
     ReferralBrought: TypeAlias = relationship.ReferralBrought
@@ -162,6 +165,7 @@ class Customer(Aggregate):
         self.absorbed: dict[str, list[str]] = {}  # absorbed id -> blind indexes it brought
         self.owner: str | None = None  # staff id in charge of the customer
         self.owner_before_merge: str | None = None  # given back if the merge is undone
+        self.erased = False  # personal data erased (PIPL): no identity, no vault key
 
     # == commands ==========================================================================
     def record_fact(self, fact: type[Customer.Fact], **fields: Any) -> None:

@@ -83,6 +83,24 @@ class CustomerUnmerged(CustomerEvent):
 
 
 @customer_event
+class Erased(CustomerEvent):
+    """Personal data erased (PIPL): vault keys destroyed, identities unlinked.
+
+    ``subjects``: this stream and the streams it absorbed. The history stays, so every KPI
+    stays true; ``reason`` is a code of :data:`domain.privacy.ERASURE_REASONS`, ``ticket``
+    the privacy team's case reference."""
+
+    reason: str
+    ticket: str | None
+    subjects: list[str]
+
+    def apply(self, customer: CustomerState) -> None:
+        customer.erased = True
+        customer.identities = {}
+        customer.absorbed = {k: [] for k in customer.absorbed}
+
+
+@customer_event
 class UnmergedFrom(CustomerEvent):
     survivor_id: str
 

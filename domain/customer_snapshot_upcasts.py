@@ -3,7 +3,7 @@
 
 v2 added points, coupons, placed orders, DND, consents, accounts, referrer; v3 added merges
 (OneID), v4 the owner (the staff member in charge), v5 the referral's campaign and time (a
-referral campaign may reward the invitee's first order).
+referral campaign may reward the invitee's first order), v6 erasure (PIPL).
 """
 
 from __future__ import annotations
@@ -26,3 +26,7 @@ def v3_v4(state: dict[str, Any]) -> None:
 
 def v4_v5(state: dict[str, Any]) -> None:
     state.update(referred_in=None, referred_at=None)
+
+
+def v5_v6(state: dict[str, Any]) -> None:
+    state.update(erased=False)

@@ -67,6 +67,7 @@ class CustomerState(Protocol):
     absorbed: dict[str, list[str]]
     owner: str | None
     owner_before_merge: str | None
+    erased: bool
 
 
 class CustomerEvent(Aggregate.Event):

@@ -34,9 +34,11 @@ class DailyReport(Aggregate):
 
         v2 added ``targets``: progress of the period's targets up to the day, each
         ``{kpi, subject, target, actual, ratio, grade, trial}`` (numbers as text).
+        v3 added ``members``: a manager's per-member breakdown, each
+        ``{staff_id, figures, previous}`` (empty for a staff member's own report).
         """
 
-        class_version = 2
+        class_version = 3
 
         recipient_id: str
         scope: str
@@ -44,12 +46,17 @@ class DailyReport(Aggregate):
         figures: dict[str, int]
         previous: dict[str, int]
         targets: list[dict[str, Any]]
+        members: list[dict[str, Any]]
         by: str
         occurred_at: datetime
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             state["targets"] = []
+
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            state["members"] = []
 
     class Sent(Event):
         gateway_message_id: str
@@ -60,25 +67,28 @@ class DailyReport(Aggregate):
     @classmethod
     def compile(cls, recipient_id: str, scope: str, day: date, figures: dict[str, int],
                 previous: dict[str, int], occurred_at: datetime,
-                targets: list[dict[str, Any]] | None = None) -> DailyReport:
+                targets: list[dict[str, Any]] | None = None,
+                members: list[dict[str, Any]] | None = None) -> DailyReport:
         if scope not in SCOPES:
             raise ValueError(f"scope must be one of {sorted(SCOPES)}")
         return cls._create(cls.Compiled, id=report_id(recipient_id, day),
                            recipient_id=recipient_id, scope=scope, day=day.isoformat(),
                            figures=dict(figures), previous=dict(previous),
-                           targets=list(targets or []), by="system",
+                           targets=list(targets or []), members=list(members or []),
+                           by="system",
                            occurred_at=occurred_at)
 
     @event(Compiled)
     def __init__(self, recipient_id: str, scope: str, day: str, figures: dict[str, int],
-                 previous: dict[str, int], targets: list[dict[str, Any]], by: str,
-                 occurred_at: datetime) -> None:
+                 previous: dict[str, int], targets: list[dict[str, Any]],
+                 members: list[dict[str, Any]], by: str, occurred_at: datetime) -> None:
         self.recipient_id = recipient_id
         self.scope = scope
         self.day = day
         self.figures = dict(figures)
         self.previous = dict(previous)
         self.targets = list(targets)
+        self.members = list(members)
         self.outcome: str | None = None  # "sent" | "failed"
 
     def record_outcome(self, gateway_message_id: str | None, failure: str | None,

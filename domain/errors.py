@@ -157,3 +157,15 @@ class UnknownScript(DomainError):
 
 class ScriptArchived(DomainError):
     code = "SCRIPT_ARCHIVED"
+
+
+class CustomerErased(DomainError):
+    """The customer's personal data was erased (PIPL): nothing more is done for them."""
+
+    code = "CUSTOMER_ERASED"
+
+
+class LoginFailed(DomainError):
+    """A WeChat login code was refused (invalid, used or expired)."""
+
+    code = "LOGIN_FAILED"

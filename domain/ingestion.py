@@ -24,6 +24,7 @@ from uuid import UUID
 
 from domain.customer import Customer
 from domain.errors import InvalidInput, MissingField, UnknownEventType
+from domain.identity import Identity
 from domain.item_fields import (
     MAX_MESSAGE_TEXT,
     MAX_TEXT,
@@ -56,8 +57,11 @@ def client_event_key(source: str, event_id: str) -> str:
     return f"{CLIENT_KEY_PREFIX}{source}/{event_id}"
 
 
-def parse_item(item: EventItem, now: datetime) -> Command:
-    """Validate an item into a command, or raise a :class:`~domain.errors.DomainError`."""
+def parse_item(item: EventItem, now: datetime, *, identity: Identity | None = None) -> Command:
+    """Validate an item into a command, or raise a :class:`~domain.errors.DomainError`.
+
+    ``identity``: the customer is known already (a customer recording their own actions);
+    the item's own identity is then not read."""
     event_id = item.event_id
     if not isinstance(event_id, str) or not 1 <= len(event_id) <= MAX_TEXT:
         raise InvalidInput("eventId must be 1-128 characters", field="eventId")
@@ -68,7 +72,8 @@ def parse_item(item: EventItem, now: datetime) -> Command:
             f"unknown event type {item.type!r}; expected one of {sorted(_BUILDERS)}",
             field="type",
         )
-    identity = identity_field(item.identity, "customer")
+    if identity is None:
+        identity = identity_field(item.identity, "customer")
     occurred_at = business_time(item, now)
     channel = text_field(item, "channel", required=False) or "unknown"
     command = Command(event_id=event_id, identity=identity, occurred_at=occurred_at,

@@ -51,6 +51,8 @@ ROLE_CATALOGUE: tuple[Role, ...] = (
     # and a read-only auditor (docs/access.md says what each may do).
     Role("department_manager", "Department manager", "部门经理", "front_office", manager=True),
     Role("auditor", "Auditor", "审计", "back_office"),
+    # Erases and exports a customer's personal data (PIPL Art. 47, 45; docs/privacy.md).
+    Role("privacy_officer", "Privacy officer", "个人信息保护负责人", "back_office"),
 )
 
 DEPARTMENTS = frozenset(d.code for d in DEPARTMENT_CATALOGUE)

@@ -56,11 +56,14 @@ class SideWrites:
     tag_claims: list[TagClaim] = field(default_factory=list)  # conflict: tag in a live group
     tag_releases: list[tuple[str, UUID]] = field(default_factory=list)  # tag, group (before claims)
     archived_groups: list[UUID] = field(default_factory=list)  # their claims are no longer live
+    #: Subjects erased (PIPL): their vault keys and values and their blind-index entries
+    #: are deleted, after every other write of the batch.
+    erased: list[UUID] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.identities or self.event_keys or self.keys or self.sealed
                     or self.reowned or self.merges or self.unmerges or self.tag_claims
-                    or self.tag_releases or self.archived_groups)
+                    or self.tag_releases or self.archived_groups or self.erased)
 
 
 class IngestIndex(Protocol):

@@ -6,7 +6,8 @@ facts and the planning time. Rules, in order (the first that applies is the reas
 | reason | rule |
 |---|---|
 | ``DO_NOT_DISTURB`` | the customer set do-not-disturb (a marketing opt-out, PIPL Art. 24) |
-| ``CONSENT_WITHDRAWN`` | the customer withdrew the ``marketing`` consent |
+| ``CONSENT_WITHDRAWN`` | the customer withdrew the consent for the message's purpose |
+| ``NO_CONSENT`` | the campaign needs consent (opt-in) and the customer never gave it |
 | ``NO_ADDRESS`` | the customer has no identity the channel addresses (:data:`ADDRESS_NAMESPACES`) |
 | ``HOLDOUT`` | drawn into the campaign's random control group (kept for comparison) |
 | ``NOT_FRIEND`` | WeCom mass send, and no staff member is the customer's friend now |
@@ -32,7 +33,8 @@ from zoneinfo import ZoneInfo
 DEFAULT_TZ = "Asia/Shanghai"
 WECOM_MASS = "wecom_mass"
 CHANNELS = frozenset({WECOM_MASS, "mini_program", "sms"})
-REASONS = ("DO_NOT_DISTURB", "CONSENT_WITHDRAWN", "NO_ADDRESS", "HOLDOUT", "NOT_FRIEND", "CAP_DAY",
+REASONS = ("DO_NOT_DISTURB", "CONSENT_WITHDRAWN", "NO_CONSENT", "NO_ADDRESS", "HOLDOUT",
+           "NOT_FRIEND", "CAP_DAY",
            "CAP_WEEK", "CAP_MONTH", "WECOM_MONTHLY_QUOTA", "NO_VARIANT")
 
 #: The identity namespace (a prefix) each channel addresses a customer by: a WeCom external
@@ -83,6 +85,8 @@ class Plan:
     variants: tuple[Variant, ...]
     holdout_percent: int = 0
     start_at: datetime | None = None
+    purpose: str = "marketing"  # the consent the messages need (domain.privacy)
+    requires_consent: bool = False  # opt-in: only customers who gave that consent
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +94,8 @@ class Recipient:
     customer_id: UUID
     lifecycle: str
     dnd: bool = False
-    consent_withdrawn: bool = False
+    consent_withdrawn: bool = False  # withdrew the consent for the plan's purpose
+    consented: bool = False  # holds the consent for the plan's purpose
     friends: tuple[str, ...] = ()  # staff ids currently friends, the owner first
     contacts: Sequence[tuple[datetime, str]] = ()  # other campaigns' sends (planned or sent)
     tz: str = DEFAULT_TZ
@@ -138,6 +143,8 @@ def decide(plan: Plan, policy: Policy, who: Recipient, now: datetime) -> Decisio
         return Decision(cid, False, "DO_NOT_DISTURB")
     if who.consent_withdrawn:
         return Decision(cid, False, "CONSENT_WITHDRAWN")
+    if plan.requires_consent and not who.consented:
+        return Decision(cid, False, "NO_CONSENT")
     if who.namespaces is not None and not addressable(plan.channel, who.namespaces):
         return Decision(cid, False, "NO_ADDRESS")
     if plan.holdout_percent and draw(plan.campaign_id, cid, "holdout") * 100 < plan.holdout_percent:

@@ -15,7 +15,9 @@ For KPIs where more is better the ratio is actual ÷ target; where less is
 better (deletions, refunds, response times, timed-out chats, sensitive-word hits,
 campaign cost) it is
 target ÷ actual. Ratios are capped at :data:`MAX_RATIO` (so "no refunds at all"
-ranks, instead of dividing by zero) and rounded to 4 decimal places.
+ranks, instead of dividing by zero) and **not rounded**: a grade and a rank are decided on
+the exact ratio of the exact KPI value (99.996 % is missed, not "100.00 % met"); whoever
+displays a ratio rounds it (:func:`shown`: 4 decimal places, half to even).
 """
 
 from __future__ import annotations
@@ -93,7 +95,12 @@ def achievement(kpi: str, target: Decimal, actual: Decimal | None) -> Decimal | 
         ratio = actual / target if target > 0 else MAX_RATIO
     else:
         ratio = target / actual if actual > 0 else MAX_RATIO
-    return max(Decimal(0), min(ratio, MAX_RATIO)).quantize(_PLACES, ROUND_HALF_EVEN)
+    return max(Decimal(0), min(ratio, MAX_RATIO))
+
+
+def shown(ratio: Decimal) -> Decimal:
+    """A ratio as displayed (4 decimal places, half to even); never graded."""
+    return ratio.quantize(_PLACES, ROUND_HALF_EVEN)
 
 
 def grade(ratio: Decimal | None, met_at: Decimal, exceeded_at: Decimal) -> Grade | None:

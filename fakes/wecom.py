@@ -25,9 +25,12 @@ their control API under ``/fake/campaigns/…`` come from :mod:`fakes.campaign_r
 over ``FakeWeCom.campaigns`` (:class:`fakes.campaigns.FakeCampaigns`);
 ``GET /cgi-bin/token?grant_type=client_credential&appid=&secret=`` issues the mini-program
 tokens they accept (WeChat's shape: errcode 40013 / 40125 on a wrong app id / secret).
-``POST /fake/reset`` resets both halves. The 「联系我」 contact ways (``add_contact_way`` …) come
+The 「联系我」 contact ways (``add_contact_way`` …) come
 from :mod:`fakes.contact_ways`; a welcome code it issued for a simulated add is refused (40058)
 once older than 20 seconds, as WeCom documents.
+The mini-program login (``wx.login`` codes, ``GET /sns/jscode2session``) comes from
+:mod:`fakes.wechat_login` over ``FakeWeCom.wechat_login``. ``POST /fake/reset`` resets
+every part.
 
 Run it with :func:`run_fake_wecom` (uvicorn in a background thread on 127.0.0.1).
 """
@@ -54,6 +57,8 @@ from fakes.contact_ways import FakeContactWays
 from fakes.contact_ways import routes as contact_way_routes
 from fakes.sms import FakeSms
 from fakes.sms import routes as sms_routes
+from fakes.wechat_login import FakeWeChatLogin
+from fakes.wechat_login import routes as login_routes
 
 FAKE_CORP_ID = "wwfakecorp"
 FAKE_CORP_SECRET = "fake-corp-secret"  # noqa: S105 - a fake's well-known credential
@@ -98,6 +103,9 @@ class FakeWeCom:
     campaigns: FakeCampaigns = field(default_factory=FakeCampaigns)
     sms: FakeSms = field(default_factory=FakeSms)
     contact_ways: FakeContactWays = field(default_factory=FakeContactWays)
+    #: ``wx.login`` codes and ``jscode2session`` (:mod:`fakes.wechat_login`).
+    wechat_login: FakeWeChatLogin = field(
+        default_factory=lambda: FakeWeChatLogin(FAKE_APP_ID, FAKE_APP_SECRET))
     sent: list[SentWelcome] = field(default_factory=list)
     app_messages: list[SentAppMessage] = field(default_factory=list)
     send_calls: int = 0
@@ -124,6 +132,7 @@ class FakeWeCom:
         self.campaigns.reset()
         self.sms.reset()
         self.contact_ways.reset()
+        self.wechat_login.reset()
 
     def sent_snapshot(self) -> list[SentWelcome]:
         with self._lock:
@@ -281,6 +290,7 @@ def create_app(state: FakeWeCom) -> Starlette:
         *campaign_routes(state.campaigns, state.token_error),
         *sms_routes(state.sms),
         *contact_way_routes(state.contact_ways, state.token_error),
+        *login_routes(state.wechat_login),
     ])
 
 

@@ -26,9 +26,11 @@ from domain.restraint import Decision, Plan, Policy, Recipient, decide
 CONTACT_WINDOW = timedelta(days=40)
 
 AUDIENCE = """
-SELECT m.customer_id, p.dnd, 'marketing' = ANY(p.consents_withdrawn) AS withdrawn,
+SELECT m.customer_id, p.dnd, %(purpose)s = ANY(p.consents_withdrawn) AS withdrawn,
+       p.consents ? %(purpose)s AS consented,
        p.current_staff_ids, o.staff_id AS owner,
-       ARRAY(SELECT i->>'namespace' FROM jsonb_array_elements(p.identities) i) AS namespaces,
+       ARRAY(SELECT i->>'namespace' FROM jsonb_array_elements(p.identities) i
+             WHERE i->>'blind_index' IS NOT NULL) AS namespaces,  -- erased: none
        siyu_lifecycle(p.ever_friend, p.current_staff_ids, p.last_interaction_at,
                       p.first_seen_at, p.order_count, %(at)s) AS lifecycle
 FROM segment_membership m
@@ -118,12 +120,14 @@ def read_contacts(conn: Connection[DictRow], ids: Sequence[UUID], now: datetime,
 
 def plan_audience(conn: Connection[DictRow], plan: Plan, segment_id: UUID, policy: Policy,
                   now: datetime) -> PlanResult:
-    rows = conn.execute(AUDIENCE, {"at": now, "segment": segment_id}).fetchall()
+    rows = conn.execute(AUDIENCE, {"at": now, "segment": segment_id,
+                                   "purpose": plan.purpose}).fetchall()
     contacts = read_contacts(conn, [r["customer_id"] for r in rows], now, plan.campaign_id)
     result = PlanResult()
     for r in rows:
         who = Recipient(customer_id=r["customer_id"], lifecycle=r["lifecycle"], dnd=r["dnd"],
                         consent_withdrawn=bool(r["withdrawn"]),
+                        consented=bool(r["consented"]),
                         friends=_friends(r["current_staff_ids"], r["owner"]),
                         contacts=contacts.get(r["customer_id"], ()),
                         namespaces=tuple(r["namespaces"]))

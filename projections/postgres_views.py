@@ -171,7 +171,8 @@ class CustomerProfileView:
             rows[root] = new
             if new is not old:
                 engine.customer_changed(root, old, new, event.timestamp,
-                                        Cause("EVENT", position, type(event).__qualname__))
+                                        Cause("EVENT", position, type(event).__qualname__,
+                                              occurred_at=event.occurred_at))
         upsert_rows(curs, "customer_profile", "customer_id",
                     [r for r in rows.values() if r is not None])
 
@@ -179,7 +180,7 @@ class CustomerProfileView:
                  segments: SegmentPage) -> None:
         survivor, absorbed = event.originator_id, UUID(event.absorbed_id)
         kind = "MERGED" if isinstance(event, Customer.CustomerMerged) else "UNMERGED"
-        cause = Cause(kind, position, type(event).__qualname__)
+        cause = Cause(kind, position, type(event).__qualname__, occurred_at=event.occurred_at)
         if isinstance(event, Customer.CustomerMerged):
             curs.execute("INSERT INTO customer_profile_member VALUES (%s, %s) "
                          "ON CONFLICT (stream_id) DO UPDATE SET parent_id = excluded.parent_id",
@@ -222,12 +223,13 @@ class CustomerProfileView:
 def _segment_changed(segments: SegmentPage, position: int, event: Any) -> None:
     if isinstance(event, Segment.Defined):
         segments.define(event.originator_id, event.name, event.description, event.rule, 1,
-                        event.by, event.timestamp, position, "DEFINED")
+                        event.by, event.timestamp, position, "DEFINED", event.occurred_at)
     elif isinstance(event, Segment.Revised):
         segments.define(event.originator_id, event.name, event.description, event.rule,
-                        event.rule_version, event.by, event.timestamp, position, "REVISED")
+                        event.rule_version, event.by, event.timestamp, position, "REVISED",
+                        event.occurred_at)
     elif isinstance(event, Segment.Archived):
-        segments.archive(event.originator_id, event.timestamp, position)
+        segments.archive(event.originator_id, event.timestamp, position, event.occurred_at)
     elif isinstance(event, Segment.AutoTagChanged):
         segments.curs.execute("UPDATE segment SET auto_tag = %s WHERE segment_id = %s",
                               (event.tag, event.originator_id))

@@ -51,7 +51,8 @@ CREATE TABLE IF NOT EXISTS customer_profile (
     topic_views         jsonb       NOT NULL DEFAULT '{}',
     event_count         integer     NOT NULL DEFAULT 0,
     stream_versions     jsonb       NOT NULL DEFAULT '{}',
-    updated_at          timestamptz NOT NULL
+    updated_at          timestamptz NOT NULL,
+    erased_at           timestamptz
 );
 -- OneID: a customer absorbed by a merge points at its survivor (a tree: roots have no row).
 CREATE TABLE IF NOT EXISTS customer_profile_member (

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 from typing import Any
 
 import psycopg
@@ -20,7 +21,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from adapters.tokens import TokenStore, ensure_token_table, holder_of
+from adapters.tokens import (
+    TokenStore,
+    ensure_token_table,
+    holder_of,
+    issue_customer_session,
+    revoke_subject_tokens,
+)
 from adapters.vault import AesGcmVault, derive_key
 from api.app import asgi_app, settle_garbage_collector
 from api.auth import CachedResolver, Principal
@@ -36,6 +43,7 @@ from api.unavailable import DATABASE_WAIT
 from api.wecom_crypto import WeComCrypto
 from projections.staff_directory.queries import standing
 from siyu.bootstrap import build_application
+from siyu.gateways import wechat_login_for
 from siyu.health import readiness
 from siyu.metrics import DatabaseCollector, RequestMetrics
 from siyu.processes import prepare_read_models, read_model_views
@@ -61,6 +69,7 @@ def create_app(settings: Settings) -> Starlette:
         hub = LeaderboardHub(database_url, lambda key: compute_leaderboard(
             pool, key, settings.chat_timeout_minutes * 60))
         await hub.start()
+        wechat_login = wechat_login_for(settings)
         holder["services"] = Services(
             app=app,
             read_models=ReadModels(pool),
@@ -71,6 +80,11 @@ def create_app(settings: Settings) -> Starlette:
             leaderboards=hub,
             chat_timeout_seconds=settings.chat_timeout_minutes * 60,
             tokens=TokenStore(database_url),
+            wechat_login=wechat_login,
+            customer_sessions=lambda customer_id: issue_customer_session(
+                database_url, customer_id, timedelta(minutes=settings.customer_token_minutes)),
+            revoke_customer_tokens=lambda customer_id: revoke_subject_tokens(
+                database_url, "customer", customer_id),
         )
         resolver = CachedResolver(token_lookup(database_url))
         holder["services"].principals_changed = resolver.clear
@@ -89,6 +103,8 @@ def create_app(settings: Settings) -> Starlette:
             await batcher.stop()
             await pool.close()
             app.close()
+            if wechat_login is not None:
+                wechat_login.close()
 
     registry = CollectorRegistry(auto_describe=False)
     requests = RequestMetrics(registry)

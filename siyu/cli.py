@@ -13,6 +13,7 @@
     siyu token list | siyu token revoke TOKEN | --id ID | --subject ID
     siyu bi-role NAME [--password …]  a read-only role for BI tools (docs/bi.md)
     siyu import-orders PATH [--format csv|jsonl] [--batch 1000]   import a mall order export
+    siyu export NAME [--format csv|parquet] [--output PATH]   a read model of docs/bi.md to a file
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def database(settings: Settings) -> Iterator[Settings]:
         return
     from adapters.embedded_postgres import EmbeddedPostgres
 
-    embedded = EmbeddedPostgres(settings.data_dir)
+    embedded = EmbeddedPostgres(settings.data_dir, settings.pg_port)
     url = embedded.start()
     try:
         yield settings.with_database(url)
@@ -267,6 +268,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     orders.add_argument("path", type=Path)
     orders.add_argument("--format", choices=["csv", "jsonl"], help="default: from the file name")
     orders.add_argument("--batch", type=int, default=1000, help="lines per transaction")
+    export = sub.add_parser("export", help="a documented read model (docs/bi.md) to CSV/Parquet")
+    export.add_argument("name", help="a table or view of docs/bi.md (campaign, segment_ledger …)")
+    export.add_argument("--format", choices=["csv", "parquet"], help="default: from --output")
+    export.add_argument("--output", type=Path, help="default: NAME.csv (or NAME.parquet)")
     args = parser.parse_args(argv)
     try:
         settings = from_env()
@@ -331,6 +336,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return verify_command(ready, anchor_only=args.anchor, out=args.out,
                                   against=args.against, chain_only=args.chain_only)
+        elif args.command == "export":
+            from siyu.export_command import command as export_command
+
+            assert ready.database_url is not None
+            return export_command(ready.database_url, args.name, args.format, args.output)
         elif args.command == "import-orders":
             from siyu.mall_import import command
 

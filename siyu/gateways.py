@@ -12,6 +12,7 @@ from __future__ import annotations
 from adapters.campaign_client import WeComCampaignGateway
 from adapters.contact_ways import WeComContactWays
 from adapters.sms_client import TencentSms
+from adapters.wechat_login import WeChatLogin
 from adapters.wecom_client import WeComGateway
 from fakes.campaigns import FakeCampaigns
 from fakes.sms import FAKE_SMS_APP_ID, FAKE_SMS_SECRET_ID, FAKE_SMS_SECRET_KEY
@@ -55,6 +56,18 @@ def campaign_gateway_for(settings: Settings) -> WeComCampaignGateway:
         settings.wecom_api_base or fake, str(settings.wecom_corp_id or FAKE_CORP_ID),
         str(settings.wecom_corp_secret or FAKE_CORP_SECRET), app_id=app_id,
         app_secret=app_secret, direct_base_url=direct_base, sms=sms_for(settings))
+
+
+def wechat_login_for(settings: Settings) -> WeChatLogin | None:
+    """``code2session`` for the mini-program (``MINIPROGRAM_APP_ID``/``_SECRET`` at
+    ``MINIPROGRAM_API_BASE``), else the local fake's when no real gateway is configured."""
+    if settings.miniprogram_app_id and settings.miniprogram_app_secret:
+        return WeChatLogin(settings.miniprogram_api_base, settings.miniprogram_app_id,
+                           settings.miniprogram_app_secret)
+    if settings.wecom_api_base is None:
+        return WeChatLogin(f"http://127.0.0.1:{settings.fake_gateway_port}", FAKE_APP_ID,
+                           FAKE_APP_SECRET)
+    return None
 
 
 def sms_for(settings: Settings) -> TencentSms:

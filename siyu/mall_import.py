@@ -160,15 +160,17 @@ def import_orders(
 
 # -- the command -------------------------------------------------------------------------------
 class Progress:
-    """A progress line on a terminal stream: done/total lines and lines/s.
+    """A progress line on a terminal stream: done/total lines (or another ``unit``) and
+    lines/s.
 
     Redrawn in place at most 10 times a second on a terminal; elsewhere (a log file) one
     plain line every 5 seconds.
     """
 
     def __init__(self, total: int, stream: TextIO,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, *, unit: str = "lines") -> None:
         self.total = total
+        self.unit = unit
         self.stream = stream
         self.clock = clock
         self.tty = stream.isatty()
@@ -186,8 +188,8 @@ class Progress:
         share = min(done / self.total, 1.0) if self.total else 1.0
         filled = int(share * 30)
         rate = done / max(now - self.started, 1e-6)
-        return (f"[{'#' * filled}{'.' * (30 - filled)}] {done:,}/{self.total:,} lines "
-                f"{share:4.0%}  {rate:,.0f} lines/s")
+        return (f"[{'#' * filled}{'.' * (30 - filled)}] {done:,}/{self.total:,} {self.unit} "
+                f"{share:4.0%}  {rate:,.0f} {self.unit}/s")
 
     def draw(self, done: int, now: float) -> None:
         if self.tty:

@@ -5,6 +5,7 @@
 | ``DATABASE_URL`` | unset: embedded PostgreSQL under ``SIYU_DATA_DIR/pgdata`` | PostgreSQL to use |
 | ``BROKER_URL`` | the same PostgreSQL | ``amqp://`` → RabbitMQ, ``redis://`` → Redis |
 | ``SIYU_DATA_DIR`` | ``./.siyu`` | embedded database, generated secret, demo tokens |
+| ``SIYU_PG_PORT`` | ``5433`` | embedded PostgreSQL: TCP port on 127.0.0.1 for BI roles (docs/bi.md) |
 | ``SIYU_SECRET`` | generated once into ``SIYU_DATA_DIR/secret.key`` | derives vault and blind-index keys |
 | ``SIYU_HOST`` / ``SIYU_PORT`` | ``127.0.0.1`` / ``8000`` | where the GraphQL server listens |
 | ``WECOM_API_BASE`` | the local fake gateway started by the main job | outbound message API |
@@ -29,6 +30,7 @@
 | ``SIYU_WORKER_METRICS_PORT`` | ``9101`` | the worker's ``/metrics`` port (empty: none) |
 | ``SIYU_PROJECTIONS_METRICS_PORT`` | ``9102`` | the projections' ``/metrics`` port (empty: none) |
 | ``SIYU_READY_MAX_LAG`` | ``10000`` | ``/readyz`` fails while a read model is more events behind |
+| ``SIYU_CUSTOMER_TOKEN_MINUTES`` | ``120`` | lifetime of a customer token from ``loginWithWeChat`` |
 | ``SIYU_DEBUG`` | unset | unmask unexpected GraphQL errors (refused with ``SIYU_ENV=production``) |
 | ``SIYU_ENV`` | ``development`` | ``production``: no introspection, suggestions or GraphiQL |
 | ``SIYU_QUERY_COST_BUDGETS`` | see ``api.limits`` | values per operation, by principal kind |
@@ -72,6 +74,7 @@ class Settings:
     wecom_token: str | None = None
     wecom_encoding_aes_key: str | None = None
     fake_gateway_port: int = 8001
+    pg_port: int = 5433
     miniprogram_app_id: str | None = None
     miniprogram_app_secret: str | None = None
     miniprogram_api_base: str = "https://api.weixin.qq.com"
@@ -88,6 +91,8 @@ class Settings:
     chat_timeout_minutes: int = 30
     chat_escalation_minutes: int = 120
     report_hour: int = 8
+    #: Lifetime of the customer token ``loginWithWeChat`` gives (docs/customers.md).
+    customer_token_minutes: int = 120
     #: Sends per second per campaign channel (absent: unlimited); for ``wecom_mass`` a
     #: send is one task creation (one sender's part of a chunk), not one customer.
     campaign_rates: Mapping[str, float] = field(default_factory=dict)
@@ -231,6 +236,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         wecom_token=env.get("WECOM_TOKEN") or None,
         wecom_encoding_aes_key=env.get("WECOM_ENCODING_AES_KEY") or None,
         fake_gateway_port=int(env.get("SIYU_FAKE_GATEWAY_PORT", "8001")),
+        pg_port=int(env.get("SIYU_PG_PORT", "5433")),
         miniprogram_app_id=env.get("MINIPROGRAM_APP_ID") or None,
         miniprogram_app_secret=env.get("MINIPROGRAM_APP_SECRET") or None,
         miniprogram_api_base=env.get("MINIPROGRAM_API_BASE") or "https://api.weixin.qq.com",
@@ -242,6 +248,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         chat_timeout_minutes=int(env.get("SIYU_CHAT_TIMEOUT_MINUTES", "30")),
         chat_escalation_minutes=int(env.get("SIYU_CHAT_ESCALATION_MINUTES", "120")),
         report_hour=int(env.get("SIYU_REPORT_HOUR", "8")),
+        customer_token_minutes=int(env.get("SIYU_CUSTOMER_TOKEN_MINUTES", "120")),
         campaign_rates=parse_campaign_rates(env.get("SIYU_CAMPAIGN_RATES", "")),
         **_observability(env),
         **_api_hardening(env),

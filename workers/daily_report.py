@@ -7,7 +7,8 @@ The actor, under a PostgreSQL advisory lock per day (two schedulers, a redeliver
 second build waits and finds the work done):
 
 1. reads ``daily_report_activity`` for the day and the day before — per staff member
-   for each active front-line member, the team's totals for each manager;
+   for each active front-line member, the team's totals for each manager, with the
+   breakdown per front-line member employed that day;
 2. records each ``DailyReport`` once (its id derives from recipient and day);
 3. sends every report not sent yet through the gateway (a WeCom application message;
    its duplicate check absorbs a repeat) and records the outcome.
@@ -34,7 +35,7 @@ from adapters.wecom_client import Outcome, StaffMessageGateway
 from application.app import Siyu
 from domain.daily_report import MEASURES, DailyReport
 from domain.staff import MANAGER_ROLES
-from domain.target import achievement, grade
+from domain.target import achievement, grade, shown
 from projections.daily_report import SHANGHAI
 from projections.daily_report import queries as report_queries
 from projections.staff_directory import queries as staff_directory_queries
@@ -69,9 +70,17 @@ def report_text(report: DailyReport) -> str:
         share = "-" if ratio is None else f"{Decimal(ratio) * 100:.0f}%"
         grade_label = GRADE_LABELS.get(target["grade"] or "", "无数据")
         trial = " 试行" if target["trial"] else ""
-        parts.append(f"目标 {target['kpi']} {target['actual'] or '-'}/{target['target']} "
+        parts.append(f"目标 {target['kpi']} {_figure(target['actual'])}/{target['target']} "
                      f"({share} {grade_label}{trial})")
     return " | ".join(parts)
+
+
+def _figure(actual: str | None) -> str:
+    """A KPI value as the message shows it (exact values keep 4 decimal places at most)."""
+    if actual is None:
+        return "-"
+    text = f"{shown(Decimal(actual)):f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 class ReportStore:
@@ -102,7 +111,7 @@ class ReportStore:
             graded = grade(ratio, Decimal(met_at), Decimal(exceeded_at))
             out.append({"kpi": kpi, "subject": f"{target_scope}:{target_subject}",
                         "target": str(value), "actual": None if actual is None else str(actual),
-                        "ratio": None if ratio is None else str(ratio),
+                        "ratio": None if ratio is None else str(shown(ratio)),
                         "grade": None if graded is None else graded.value, "trial": bool(trial)})
         return out
 
@@ -149,15 +158,19 @@ def build_daily_reports(deps: ReportDeps, day: date) -> int:
     with deps.store.lock(day):
         today, before = deps.store.activity(day), deps.store.activity(day - timedelta(days=1))
         empty = dict.fromkeys(MEASURES, 0)
-        for staff_id, scope, wecom_user in deps.store.recipients(day):
+        recipients = deps.store.recipients(day)
+        team = [{"staff_id": s, "figures": today.get(s, empty), "previous": before.get(s, empty)}
+                for s, scope, _ in recipients if scope == "staff"]
+        for staff_id, scope, wecom_user in recipients:
             if scope == "manager":
                 figures, previous = _sum(list(today.values())), _sum(list(before.values()))
             else:
                 figures, previous = today.get(staff_id, empty), before.get(staff_id, empty)
             progress = (deps.store.target_progress(day, "department", None) if scope == "manager"
                         else deps.store.target_progress(day, "staff", staff_id))
-            report, _ = deps.app.daily_reports.compile(staff_id, scope, day, figures, previous,
-                                                      deps.clock(), progress)
+            report, _ = deps.app.daily_reports.compile(
+                staff_id, scope, day, figures, previous, deps.clock(), progress,
+                team if scope == "manager" else None)
             if report.outcome is not None:
                 continue
             result = deps.gateway.send_app_message(wecom_user or staff_id, report_text(report))

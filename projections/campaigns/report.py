@@ -2,7 +2,8 @@
 
 Groups: **recipients** (their send was recorded as sent; measured from that moment) and
 the **holdout** (the random control group excluded at launch; measured from the launch).
-For each: customers, reads and clicks (recipients), conversions (paid orders within
+For each: customers, reads and clicks (recipients only: the holdout was sent nothing, so
+its ``read`` and ``clicked`` are null), conversions (paid orders within
 ``attribution_days`` of the reference time, business time), GMV of those orders, and harm
 within ``harm_days``: deleted the staff member, muted, set do-not-disturb, withdrew the
 marketing consent. The difference between the groups' rates is the campaign's effect;
@@ -44,10 +45,12 @@ seen AS (
     WHERE e.campaign_id = %(id)s AND e.kind IN ('read', 'clicked'))
 SELECT g.grp,
        count(*) AS customers,
-       count(*) FILTER (WHERE EXISTS (SELECT 1 FROM seen s WHERE s.customer_id = g.customer_id
-                                      AND s.kind = 'read')) AS read,
-       count(*) FILTER (WHERE EXISTS (SELECT 1 FROM seen s WHERE s.customer_id = g.customer_id
-                                      AND s.kind = 'clicked')) AS clicked,
+       CASE WHEN g.grp = 'recipient' THEN count(*) FILTER (WHERE EXISTS (
+           SELECT 1 FROM seen s WHERE s.customer_id = g.customer_id AND s.kind = 'read'))
+       END AS read,
+       CASE WHEN g.grp = 'recipient' THEN count(*) FILTER (WHERE EXISTS (
+           SELECT 1 FROM seen s WHERE s.customer_id = g.customer_id AND s.kind = 'clicked'))
+       END AS clicked,
        count(*) FILTER (WHERE EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = g.customer_id
                                       AND o.grp = g.grp)) AS converted,
        (SELECT count(*) FROM orders o WHERE o.grp = g.grp) AS orders,

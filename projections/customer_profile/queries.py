@@ -24,7 +24,7 @@ PROFILE_COLUMNS = (
     "activities_joined, last_interaction_at, first_order_at, last_order_at, last_message_at, "
     "last_activity_at, sku_quantities, category_orders, topic_views, event_count, updated_at, "
     "lifecycle, average_order_fen, "
-    "recency_score, frequency_score, monetary_score, positioning"
+    "recency_score, frequency_score, monetary_score, positioning, erased_at"
 )
 
 #: A stored event's business time, read from its stored state (JSON, as the transcoder

@@ -20,8 +20,9 @@ from typing import Any
 
 from domain.customer import Customer
 
-VERSION = 10  # v7: order times (windows); v8: categories, topics; v9: consents withdrawn;
-#  v10: personal WeChat friends
+VERSION = 12  # v7: order times (windows); v8: categories, topics; v9: consents withdrawn;
+#  v10: personal WeChat friends; v11: erasure (identities kept as namespaces only);
+#  v12: segment_ledger.occurred_at (business time)
 
 Row = dict[str, Any]
 
@@ -91,6 +92,7 @@ def new_row(event: Customer.Registered, position: int, row_id: Any) -> Row:
         "event_count": 0,
         "stream_versions": {},
         "updated_at": event.timestamp,
+        "erased_at": None,
     }
 
 
@@ -142,8 +144,9 @@ def apply(row: Row | None, event: Any, position: int, row_id: Any = None) -> Row
 
 def _fold(row: Row, event: Any) -> None:
     if isinstance(event, Customer.IdentityLinked):
+        blind = None if row.get("erased_at") else event.blind_index
         row["identities"] = [*row["identities"],
-                             {"namespace": event.namespace, "blind_index": event.blind_index,
+                             {"namespace": event.namespace, "blind_index": blind,
                               "subject": str(event.originator_id)}]
     elif isinstance(event, Customer.FriendAdded):
         _friend_added(row, event)
@@ -213,6 +216,15 @@ def _fold(row: Row, event: Any) -> None:
     elif isinstance(event, Customer.ConsentWithdrawn):
         row["consents"] = {k: v for k, v in row["consents"].items() if k != event.purpose}
         row["consents_withdrawn"] = _added(row["consents_withdrawn"], event.purpose)
+    elif isinstance(event, Customer.Erased):
+        _erased(row, event)
+
+
+def _erased(row: Row, event: Customer.Erased) -> None:
+    """PIPL erasure: identities keep their namespace (channel KPIs stay true) and lose
+    their blind index, now and for every identity folded after it."""
+    row["identities"] = [{**i, "blind_index": None} for i in row["identities"]]
+    row["erased_at"] = event.occurred_at
 
 
 def _add_paid_order(row: Row, at: datetime, amount_fen: int) -> None:

@@ -29,6 +29,8 @@ CREATE TABLE IF NOT EXISTS daily_report (
     day           date        NOT NULL,
     figures       jsonb       NOT NULL,
     previous      jsonb       NOT NULL,
+    targets       jsonb       NOT NULL DEFAULT '[]',
+    members       jsonb       NOT NULL DEFAULT '[]',
     compiled_at   timestamptz NOT NULL,
     status        text        NOT NULL,
     sent_at       timestamptz,

@@ -8,8 +8,9 @@ staff member **owned** when the payment was projected (``daily_report_owner`` fo
 count on the day they happened, a late one too. This is deliberately small: the full
 KPI model (``staff_daily_performance``) is separate.
 
-``daily_report`` has one row per ``DailyReport`` (the figures as compiled, and whether
-the send went through).
+``daily_report`` has one row per ``DailyReport`` (the figures as compiled, the target
+progress and a manager's per-member breakdown as compiled, and whether the send went
+through).
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ def report_row(row: Row | None, event: Any, position: int) -> Row | None:
     if isinstance(event, DailyReport.Compiled):
         return {"report_id": event.originator_id, "recipient_id": event.recipient_id,
                 "scope": event.scope, "day": event.day, "figures": event.figures,
-                "previous": event.previous, "compiled_at": event.occurred_at,
+                "previous": event.previous, "targets": event.targets,
+                "members": event.members, "compiled_at": event.occurred_at,
                 "status": "compiled", "sent_at": None, "failure": None,
                 "last_version": event.originator_version}
     if row is None or event.originator_version <= row["last_version"]:
@@ -84,7 +86,7 @@ _COUNTED = (Customer.OwnerChanged, Customer.FriendAdded, Customer.FriendDeleted,
 
 class DailyReportView:
     name = "daily_report"
-    version = 1
+    version = 2  # 2: targets and members (the GraphQL report shows them)
     events = (Customer, DailyReport)
 
     def bind(self, app: Application[Any]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from uuid import UUID
 
 from projections.reads import AsyncPool, Row, fetch_all, fetch_one
@@ -25,3 +26,14 @@ async def leaders(pool: AsyncPool, campaign_id: UUID, first: int) -> list[Row]:
         pool, "SELECT * FROM referral_inviter WHERE campaign_id = %s AND invitees > 0 "
               "ORDER BY invitees DESC, last_referral_at, inviter_id LIMIT %s",
         (campaign_id, first))
+
+
+async def invitable(pool: AsyncPool, inviter_id: UUID, at: datetime) -> list[Row]:
+    """Active campaigns open at ``at`` and the inviter's rewards in each so far."""
+    return await fetch_all(
+        pool, "SELECT c.*, coalesce(i.rewards, 0) AS my_rewards, "
+              "coalesce(i.invitees, 0) AS my_invitees FROM referral_campaign c "
+              "LEFT JOIN referral_inviter i ON i.campaign_id = c.campaign_id "
+              "AND i.inviter_id = %s WHERE c.state = 'active' AND c.starts_at <= %s "
+              "AND (c.ends_at IS NULL OR c.ends_at > %s) "
+              "ORDER BY c.starts_at DESC, c.campaign_id", (inviter_id, at, at))

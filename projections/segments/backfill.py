@@ -65,7 +65,8 @@ def replay(curs: Cursor[DictRow], decode: Callable[[StoredEvent], Any], spec: Sp
                 if new is not old:
                     rows[root] = new
                     engine.customer_changed(root, old, new, event.timestamp, Cause(
-                        "EVENT", position, type(event).__qualname__, backfilled=True))
+                        "EVENT", position, type(event).__qualname__, backfilled=True,
+                        occurred_at=event.occurred_at))
                     _push(state, due, (spec.segment_id, root))
             if n % FLUSH_EVERY == 0:
                 flush(state)

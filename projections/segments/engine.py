@@ -54,6 +54,9 @@ class Cause:
     position: int
     event_type: str
     backfilled: bool = False
+    #: Business time of the cause (the event's ``occurred_at``); None: the evaluation time
+    #: (a clock tick: time passing happens when it is noticed).
+    occurred_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +67,11 @@ class LedgerEntry:
     change: str
     at: datetime
     cause: Cause
+
+    @property
+    def occurred_at(self) -> datetime:
+        """Business time of the change: its cause's, or the evaluation time."""
+        return self.cause.occurred_at or self.at
 
 
 @dataclass(slots=True)

@@ -19,6 +19,8 @@ from projections.customer_profile.queries import PROFILE_COLUMNS
 from projections.reads import Row
 from projections.segments.rule_sql import compile_rule
 
+#: The ledger's clocks: business time of the cause, or evaluation (recording) time.
+TIME_COLUMNS = ("occurred_at", "at")
 #: Entries that make up the actual membership history: live changes, plus the history
 #: computed when the segment was first defined (rule version 1).
 ACTUAL = "(NOT backfilled OR rule_version = 1)"
@@ -86,8 +88,10 @@ class SegmentReads:
 
     async def entries(self, segment_id: UUID | None, customer_id: UUID | None,
                       change: str | None, since: datetime | None, until: datetime | None,
-                      first: int, before_id: int | None) -> tuple[list[Row], bool]:
-        """Ledger entries, newest first."""
+                      first: int, before_id: int | None, time_column: str = "occurred_at"
+                      ) -> tuple[list[Row], bool]:
+        """Ledger entries, newest first; ``since``/``until`` by ``time_column``."""
+        clock = _clock(time_column)
         where: list[str] = []
         params: list[Any] = []
         for column, value in (("segment_id", segment_id), ("customer_id", customer_id),
@@ -96,10 +100,10 @@ class SegmentReads:
                 where.append(f"{column} = %s")
                 params.append(value)
         if since is not None:
-            where.append("at >= %s")
+            where.append(f"{clock} >= %s")
             params.append(since)
         if until is not None:
-            where.append("at < %s")
+            where.append(f"{clock} < %s")
             params.append(until)
         if before_id is not None:
             where.append("entry_id < %s")
@@ -111,11 +115,13 @@ class SegmentReads:
         return rows[:first], len(rows) > first
 
     async def size_series(self, segment_id: UUID, start: datetime, end: datetime,
-                          step_hours: int) -> list[Row]:
-        """Members at each instant ``start, start + step, … <= end`` (actual history)."""
+                          step_hours: int, time_column: str = "occurred_at") -> list[Row]:
+        """Members at each instant ``start, start + step, … <= end`` (actual history), by
+        business time (``occurred_at``) or recording time (``at``)."""
+        clock = _clock(time_column)
         return await self._all(
             "SELECT t.at, (SELECT coalesce(sum(CASE change WHEN 'ENTERED' THEN 1 ELSE -1 END), 0) "
-            f"FROM segment_ledger l WHERE l.segment_id = %s AND {ACTUAL} AND l.at <= t.at) "
+            f"FROM segment_ledger l WHERE l.segment_id = %s AND {ACTUAL} AND l.{clock} <= t.at) "
             "AS size FROM generate_series(%s::timestamptz, %s::timestamptz, "
             "%s * interval '1 hour') AS t(at) ORDER BY t.at",
             (segment_id, start, end, step_hours))
@@ -128,7 +134,7 @@ class SegmentReads:
 
     async def lifecycle_history(self, customer_id: UUID, stages: dict[UUID, str]) -> list[Row]:
         return await self._all(
-            "SELECT segment_id, at, cause, cause_event FROM segment_ledger "
+            "SELECT segment_id, at, occurred_at, cause, cause_event FROM segment_ledger "
             "WHERE customer_id = %s AND segment_id = ANY(%s) AND change = 'ENTERED' "
             "AND NOT backfilled ORDER BY entry_id", (customer_id, sorted(stages)))
 
@@ -166,6 +172,12 @@ class SegmentReads:
                                      (customer_id,))
             row = await cur.fetchone()
         return None if row is None else dict(row)
+
+
+def _clock(column: str) -> str:
+    if column not in TIME_COLUMNS:
+        raise ValueError(f"time column must be one of {TIME_COLUMNS}")
+    return column
 
 
 AUTO_TAG_CANDIDATES = """

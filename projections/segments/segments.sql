@@ -1,6 +1,7 @@
 -- Segments (分层): definitions, current members, the membership ledger and due checks.
 -- Maintained by the customer_profile projection in the same transaction as the profiles
--- (docs/bi.md). Times are UTC; "at" is when the platform evaluated the change.
+-- (docs/bi.md). Times are UTC; "at" is when the platform evaluated the change, "occurred_at"
+-- the business time of its cause (the event's occurred_at; a tick's time for time passing).
 CREATE TABLE IF NOT EXISTS segment (
     segment_id      uuid PRIMARY KEY,
     name            text        NOT NULL,
@@ -34,12 +35,15 @@ CREATE TABLE IF NOT EXISTS segment_ledger (
     customer_id     uuid        NOT NULL,
     change          text        NOT NULL CHECK (change IN ('ENTERED', 'EXITED')),
     at              timestamptz NOT NULL,
+    occurred_at     timestamptz NOT NULL,
     cause           text        NOT NULL,
     cause_position  bigint      NOT NULL,
     cause_event     text        NOT NULL,
     backfilled      boolean     NOT NULL DEFAULT false
 );
 CREATE INDEX IF NOT EXISTS segment_ledger_segment_at_idx ON segment_ledger (segment_id, at);
+CREATE INDEX IF NOT EXISTS segment_ledger_segment_occurred_idx
+    ON segment_ledger (segment_id, occurred_at);
 CREATE INDEX IF NOT EXISTS segment_ledger_customer_idx
     ON segment_ledger (customer_id, segment_id, entry_id);
 -- Internal: when a customer's answer could next change with no event (time windows).
@@ -50,22 +54,25 @@ CREATE TABLE IF NOT EXISTS segment_check (
     PRIMARY KEY (segment_id, customer_id)
 );
 CREATE INDEX IF NOT EXISTS segment_check_due_idx ON segment_check (check_at);
--- BI: members of each segment at the end of each business day (Asia/Shanghai), from its first
--- ledger entry to today; the actual history (see docs/bi.md).
+-- BI: members of each segment at the end of each business day (Asia/Shanghai) by business
+-- time (each entry dated by its cause's occurred_at), from its first entry to today; the
+-- actual history (see docs/bi.md).
 CREATE OR REPLACE VIEW segment_size_daily AS
 SELECT s.segment_id, s.name, d.day::date AS day,
        (SELECT coalesce(sum(CASE l.change WHEN 'ENTERED' THEN 1 ELSE -1 END), 0)
         FROM segment_ledger l
         WHERE l.segment_id = s.segment_id AND (NOT l.backfilled OR l.rule_version = 1)
-          AND l.at < (d.day + interval '1 day') AT TIME ZONE 'Asia/Shanghai')::integer AS size
+          AND l.occurred_at < (d.day + interval '1 day') AT TIME ZONE 'Asia/Shanghai')::integer
+       AS size
 FROM segment s
 CROSS JOIN LATERAL generate_series(
-    date_trunc('day', (SELECT min(l.at) FROM segment_ledger l
+    date_trunc('day', (SELECT min(l.occurred_at) FROM segment_ledger l
                        WHERE l.segment_id = s.segment_id) AT TIME ZONE 'Asia/Shanghai'),
     date_trunc('day', now() AT TIME ZONE 'Asia/Shanghai'), interval '1 day') AS d(day);
--- BI: every lifecycle stage a customer entered (the built-in lifecycle segments' ledger).
+-- BI: every lifecycle stage a customer entered (the built-in lifecycle segments' ledger):
+-- entered_at when evaluated, occurred_at by business time.
 CREATE OR REPLACE VIEW customer_lifecycle_history AS
 SELECT l.customer_id, s.rule ->> 'lifecycle' AS stage, l.at AS entered_at, l.cause,
-       l.cause_event, l.cause_position
+       l.cause_event, l.cause_position, l.occurred_at
 FROM segment_ledger l JOIN segment s USING (segment_id)
 WHERE s.built_in AND l.change = 'ENTERED' AND NOT l.backfilled;

@@ -85,11 +85,12 @@ def flush(curs: Cursor[DictRow], state: Memberships) -> None:
     """Write what changed in ``state`` (ledger, members, checks, counts)."""
     if state.entries:
         with curs.copy("COPY segment_ledger (segment_id, rule_version, customer_id, change, at, "
-                       "cause, cause_position, cause_event, backfilled) FROM STDIN") as copy:
+                       "occurred_at, cause, cause_position, cause_event, backfilled) "
+                       "FROM STDIN") as copy:
             for e in state.entries:
                 copy.write_row((e.segment_id, e.rule_version, e.customer_id, e.change, e.at,
-                                e.cause.kind, e.cause.position, e.cause.event_type,
-                                e.cause.backfilled))
+                                e.occurred_at, e.cause.kind, e.cause.position,
+                                e.cause.event_type, e.cause.backfilled))
     if state.exited:
         gone = sorted(state.exited)
         curs.execute("DELETE FROM segment_membership m USING unnest(%b::uuid[], %b::uuid[]) "
@@ -178,7 +179,8 @@ class SegmentPage:
             self.flush()
 
     def define(self, segment_id: UUID, name: str, description: str, rule: dict[str, Any],
-               version: int, by: str, at: datetime, position: int, kind: str) -> None:
+               version: int, by: str, at: datetime, position: int, kind: str,
+               occurred_at: datetime | None = None) -> None:
         """A segment defined (``kind`` DEFINED) or revised (REVISED): evaluate everyone."""
         self.flush()
         self.curs.execute(
@@ -203,14 +205,16 @@ class SegmentPage:
         self.curs.execute("DELETE FROM segment_check WHERE segment_id = %s", (segment_id,))
         state.checks.clear()
         engine = SegmentEngine([spec], state)
-        cause = Cause(kind, position, "Segment.Defined" if kind == "DEFINED" else "Segment.Revised")
+        cause = Cause(kind, position, "Segment.Defined" if kind == "DEFINED" else "Segment.Revised",
+                      occurred_at=occurred_at)
         for chunk in _all_rows(self.curs):
             for row in chunk:
                 engine.assess(spec, row["customer_id"], row, at, cause)
             flush(self.curs, state)
         self.reload_specs()
 
-    def archive(self, segment_id: UUID, at: datetime, position: int) -> None:
+    def archive(self, segment_id: UUID, at: datetime, position: int,
+                occurred_at: datetime | None = None) -> None:
         self.flush()
         self.curs.execute("UPDATE segment SET archived_at = %s WHERE segment_id = %s "
                           "RETURNING rule_version", (at, segment_id))
@@ -223,7 +227,8 @@ class SegmentPage:
         for r in self.curs.fetchall():
             state.members[(segment_id, r["customer_id"])] = found["rule_version"]
         SegmentEngine([], state).release(segment_id, found["rule_version"], at,
-                                         Cause("ARCHIVED", position, "Segment.Archived"))
+                                         Cause("ARCHIVED", position, "Segment.Archived",
+                                               occurred_at=occurred_at))
         self.curs.execute("DELETE FROM segment_check WHERE segment_id = %s", (segment_id,))
         flush(self.curs, state)
         self.reload_specs()

@@ -321,6 +321,8 @@ END $$;
 
 -- Every KPI of a selection over [p_from, p_to] (business days): staff members by id, or a
 -- department (each day credited to the member's department that day). See docs/bi.md.
+-- Ratios are not rounded (numeric division): targets grade them and leaderboards rank them
+-- as computed; whoever displays them rounds.
 CREATE OR REPLACE FUNCTION staff_kpi_rollup(
     p_staff text[], p_department text, p_from date, p_to date,
     p_timeout_seconds integer DEFAULT 1800, p_as_of timestamptz DEFAULT now())
@@ -357,11 +359,6 @@ WITH b AS (
       AND (dep.until IS NULL OR dep.until >= ((d.day + 1)::timestamp AT TIME ZONE 'Asia/Shanghai')
            OR (dep.ended_reason = 'left'
                AND dep.until > (d.day::timestamp AT TIME ZONE 'Asia/Shanghai')))
-), members AS (  -- the selection's staff at the end of the range (for totals)
-    SELECT unnest(p_staff) AS staff_id WHERE p_department IS NULL
-    UNION
-    SELECT DISTINCT dep.staff_id FROM dep, b
-    WHERE dep.since < b.to_ts AND (dep.until IS NULL OR dep.until >= b.to_ts)
 ), sums AS (
     SELECT count(DISTINCT staff_id) AS staff_count,
            coalesce(sum(friends_new), 0) AS friends_new,
@@ -399,9 +396,18 @@ WITH b AS (
     SELECT count(*) FROM open_days o JOIN staff_kpi_wait w
       ON w.staff_id = o.staff_id AND w.day = o.day
     WHERE NOT o.over AND w.answered_at IS NULL AND w.opened_at <= o.at
-), total AS (
-    SELECT coalesce(sum(d.friends_net), 0) AS n FROM members
-    JOIN staff_daily_performance d ON d.staff_id = members.staff_id AND d.day <= p_to
+), total AS (  -- net friends of all time up to p_to: a member's own, or for a
+    -- department each day's credited to the department held that day (as every other figure)
+    SELECT coalesce(sum(d.friends_net), 0) AS n FROM staff_daily_performance d
+    WHERE p_department IS NULL AND d.staff_id = ANY(p_staff) AND d.day <= p_to
+    UNION ALL
+    SELECT coalesce(sum(d.friends_net), 0) FROM staff_assignment a, b, staff_daily_performance d
+    WHERE p_department IS NOT NULL AND a.department = p_department AND a.since < b.to_ts
+      AND d.staff_id = a.staff_id::text AND d.day <= p_to
+      AND a.since < ((d.day + 1)::timestamp AT TIME ZONE 'Asia/Shanghai')
+      AND (a.until IS NULL OR a.until >= ((d.day + 1)::timestamp AT TIME ZONE 'Asia/Shanghai')
+           OR (a.ended_reason = 'left'
+               AND a.until > (d.day::timestamp AT TIME ZONE 'Asia/Shanghai')))
 ), owned AS (
     SELECT count(DISTINCT o.customer_id) AS n FROM staff_kpi_ownership o, b
     WHERE p_department IS NULL AND o.staff_id = ANY(p_staff)
@@ -414,19 +420,20 @@ WITH b AS (
 ), converted AS (
     SELECT count(DISTINCT c) AS n FROM days, unnest(days.paying_customers) AS c
 )
-SELECT s.staff_count, s.friends_new, s.fdc, s.fds, s.friends_net, (SELECT n FROM total),
+SELECT s.staff_count, s.friends_new, s.fdc, s.fds, s.friends_net,
+       (SELECT sum(n)::bigint FROM total),
        s.r7, s.r30,
-       round(s.r7::numeric / nullif(s.friends_new, 0), 4),
-       round(s.r30::numeric / nullif(s.friends_new, 0), 4),
+       (s.r7::numeric / nullif(s.friends_new, 0)),
+       (s.r30::numeric / nullif(s.friends_new, 0)),
        s.mr, s.ms, s.fr, r.median, r.p90, r.late + u.n,
        s.orders, s.gmv, s.refunds, s.refund_fen,
-       round(s.gmv::numeric / nullif(s.orders, 0), 2),
+       (s.gmv::numeric / nullif(s.orders, 0)),
        (SELECT sum(n)::bigint FROM owned), c.n,
-       round(c.n::numeric / nullif((SELECT sum(n) FROM owned), 0), 4),
+       (c.n::numeric / nullif((SELECT sum(n) FROM owned), 0)),
        s.moments, s.greet, s.follow, s.hits, s.tasks, s.tasks_done,
-       round(s.tasks_done::numeric / nullif(s.tasks, 0), 4), s.sends, s.sends_done,
-       round(s.sends_done::numeric / nullif(s.sends, 0), 4), roi.cost_fen, roi.gmv_fen,
-       round(roi.gmv_fen::numeric / nullif(roi.cost_fen, 0), 4)
+       (s.tasks_done::numeric / nullif(s.tasks, 0)), s.sends, s.sends_done,
+       (s.sends_done::numeric / nullif(s.sends, 0)), roi.cost_fen, roi.gmv_fen,
+       (roi.gmv_fen::numeric / nullif(roi.cost_fen, 0))
 FROM sums s, responses r, (SELECT sum(n)::bigint AS n FROM unanswered) u, converted c,
      staff_kpi_campaign_roi(p_staff, p_department, p_from, p_to) roi
 $$;
@@ -473,7 +480,7 @@ RETURNS TABLE (department text, period_start date, staff_count bigint, friends_n
                campaign_sends_confirmed bigint, campaign_cost_fen bigint,
                campaign_gmv_fen bigint, roi numeric)
 LANGUAGE sql STABLE AS $$
-    SELECT g.*, r.cost_fen, r.gmv_fen, round(r.gmv_fen::numeric / nullif(r.cost_fen, 0), 4)
+    SELECT g.*, r.cost_fen, r.gmv_fen, (r.gmv_fen::numeric / nullif(r.cost_fen, 0))
     FROM (
     SELECT x.department, (kpi_period(p_kind, d.day)).first_day, count(DISTINCT d.staff_id),
            sum(d.friends_new), sum(d.friends_net), sum(d.retained_7d), sum(d.retained_30d),

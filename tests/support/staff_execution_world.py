@@ -8,7 +8,7 @@ import random
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -159,10 +159,22 @@ def execution_days(execution: Execution) -> dict[tuple[int, date], Counter[str]]
     return days
 
 
-def rate(part: int, whole: int) -> Decimal | None:
+def rate(part: int, whole: int) -> Fraction | None:
+    """The exact ratio (the rollup does not round: compare with :func:`same_kpis`)."""
     if not whole:
         return None
-    return (Decimal(part) / Decimal(whole)).quantize(Decimal("0.0001"), ROUND_HALF_UP)
+    return Fraction(part, whole)
+
+
+def same_kpis(got: dict[str, Any], want: dict[str, Any]) -> None:
+    """``got`` (the rollup) equals ``want``: exact ratios within numeric division's 1e-15."""
+    for name, expected in want.items():
+        value = got[name]
+        if isinstance(expected, Fraction):
+            assert value is not None and abs(Fraction(value) - expected) < Fraction(1, 10**15), (
+                name, value, expected)
+        else:
+            assert value == expected, (name, value, expected)
 
 
 def roi_truth(execution: Execution, owners: set[int], first: datetime, last: datetime,

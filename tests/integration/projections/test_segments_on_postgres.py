@@ -27,8 +27,8 @@ from tests.integration.projections.test_segment_sql_on_postgres import populate
 
 pytestmark = pytest.mark.integration
 
-LEDGER = ("segment_id, rule_version, customer_id, change, at, cause, cause_position, "
-          "cause_event, backfilled")
+LEDGER = ("segment_id, rule_version, customer_id, change, at, occurred_at, cause, "
+          "cause_position, cause_event, backfilled")
 Snapshot = dict[str, list[tuple[Any, ...]]]
 
 
@@ -177,9 +177,9 @@ def test_a_rebuild_writes_the_same_ledger_members_checks_and_counts_as_the_live_
     assert len(before["ledger"]) > 1000 and before["check"]
     # (segments defined after events are backfilled from the log, so the definition itself
     # usually has nothing left to reconcile: DEFINED entries appear only for differences)
-    assert {row[5] for row in before["ledger"]} >= {"EVENT", "REVISED", "ARCHIVED",
+    assert {row[6] for row in before["ledger"]} >= {"EVENT", "REVISED", "ARCHIVED",
                                                      "TICK", "MERGED", "UNMERGED"}
-    assert any(row[8] for row in before["ledger"]), "some entries are backfilled"
+    assert any(row[9] for row in before["ledger"]), "some entries are backfilled"
     # When it is rebuilt from the log in pages of another size
     BatchRunner(pg_app, CustomerProfileView(), tracker, page_size=1000).rebuild()
     # Then every segment table is the same, row for row
@@ -295,7 +295,7 @@ def test_ticks_recorded_out_of_order_or_twice_keep_rebuild_equal_to_live(
     populate(pg_app, now, customers=120, events=200, seed=13)
     live.catch_up()
     before = snapshot(pg_url)
-    assert any(row[5] == "TICK" for row in before["ledger"])
+    assert any(row[6] == "TICK" for row in before["ledger"])
     # Then the ledger is consistent and a rebuild reproduces it
     assert_the_ledger_is_consistent(pg_url)
     BatchRunner(pg_app, CustomerProfileView(), tracker).rebuild()

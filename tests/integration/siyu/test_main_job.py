@@ -23,6 +23,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def pg_port(data_dir: Path) -> int:
+    """One free port per data folder (a restart on the same folder uses the same)."""
+    path = data_dir.parent / f"{data_dir.name}.pg-port"
+    if not path.exists():
+        path.write_text(str(free_port()))
+    return int(path.read_text())
+
+
 def wait_for(url: str, seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -38,7 +46,7 @@ def wait_for(url: str, seconds: float) -> None:
 def start(data_dir: Path, port: int, gateway_port: int, *args: str) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "BROKER_URL")}
     env.update(SIYU_DATA_DIR=str(data_dir), SIYU_PORT=str(port),
-               SIYU_FAKE_GATEWAY_PORT=str(gateway_port))
+               SIYU_FAKE_GATEWAY_PORT=str(gateway_port), SIYU_PG_PORT=str(pg_port(data_dir)))
     return subprocess.Popen([sys.executable, "-m", "siyu", *args], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 

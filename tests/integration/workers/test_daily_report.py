@@ -135,6 +135,11 @@ def test_two_schedulers_and_a_redelivery_build_and_send_each_report_once(
     assert progress["grade"] == "missed" and reports[wang].targets == []
     assert reports[boss].scope == "manager"
     assert reports[boss].figures["new_friends"] == 3 and reports[boss].figures["gmv_fen"] == 12900
+    # and the manager's report breaks the team's figures down per front-line member
+    assert {m["staff_id"]: (m["figures"]["new_friends"], m["previous"]["new_friends"],
+                            m["figures"]["gmv_fen"]) for m in reports[boss].members} == {
+        li: (2, 1, 12900), wang: (1, 0, 0)}
+    assert reports[li].members == []
     messages = fake_wecom.state.app_messages_snapshot()
     assert sorted(m.touser for m in messages) == sorted(["lisi", wang, "boss"])
     text = next(m.content for m in messages if m.touser == "lisi")

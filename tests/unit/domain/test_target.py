@@ -19,6 +19,7 @@ from domain.target import (
     achievement,
     grade,
     period_start,
+    shown,
 )
 
 AT = datetime(2026, 11, 3, tzinfo=UTC)
@@ -42,7 +43,15 @@ def test_where_less_is_better_the_ratio_is_target_over_actual_and_capped() -> No
     assert achievement("first_response_median_s", Decimal(60), Decimal(120)) == Decimal("0.5")
     assert achievement("first_response_median_s", Decimal(60), Decimal(50)) == Decimal("1.2")
     assert achievement("refunds", Decimal(2), Decimal(0)) == Decimal(10)
-    assert achievement("friends_new", Decimal(3), Decimal(1)) == Decimal("0.3333")
+    assert achievement("friends_new", Decimal(3), Decimal(1)) == Decimal(1) / Decimal(3)
+
+
+def test_grades_are_decided_on_the_unrounded_ratio_and_only_the_display_rounds() -> None:
+    # Given a ratio that rounds to 100.00 % but is below it
+    ratio = achievement("gmv_fen", Decimal(100_000), Decimal(99_996))
+    assert ratio is not None and shown(ratio) == Decimal("1.0000")
+    # Then it is missed, not met
+    assert grade(ratio, Decimal("1.00"), Decimal("1.20")) is Grade.MISSED
 
 
 def test_overridden_thresholds_change_the_grade() -> None:
