@@ -91,6 +91,10 @@ class SiyuMemoryRecorder(POPOApplicationRecorder):
     def known_event_keys(self, keys: Sequence[str]) -> Mapping[str, UUID]:
         return {k: self.event_keys[k] for k in keys if k in self.event_keys}
 
+    def legacy_event_keys(self, event_ids: Sequence[str]) -> Mapping[str, tuple[UUID, str | None]]:
+        # A memory store starts empty: it never holds ids stored before they were scoped.
+        return {}
+
     def wrapped_keys(self, subject_ids: Sequence[UUID]) -> Mapping[UUID, bytes]:
         return {s: self.vault_keys[s] for s in subject_ids if s in self.vault_keys}
 

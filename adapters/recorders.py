@@ -176,8 +176,7 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
         self._archive_claims = SQL(
             "UPDATE {schema}.siyu_tag_claim SET live = false WHERE group_id = ANY(%b::uuid[])"
         ).format(**q)
-        # Snapshots are a cache of the aggregate (its identities included): an erased
-        # customer's are dropped, and it is folded from its events from then on.
+        # Snapshots cache identities too: an erased customer's go (folded from events then).
         snapshots = Identifier(self.events_table_name.removesuffix("_events") + "_snapshots")
         self._erase = [SQL(statement).format(**q, snapshots=snapshots) for statement in (
             "DELETE FROM {schema}.siyu_identity WHERE customer_id = ANY(%b::uuid[])",
@@ -196,6 +195,15 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
         self._select_event_keys = SQL(
             "SELECT event_key, customer_id FROM {schema}.siyu_event_key "
             "WHERE event_key = ANY(%s)").format(**q)
+        # A bare (pre-scoping) client event id belongs to the source of the events written
+        # in the same transaction (same xmin) on the same customer: their "by".
+        self._select_legacy_event_keys = SQL(
+            "SELECT k.event_key, k.customer_id, ("
+            "SELECT convert_from(e.state, 'UTF8')::jsonb ->> 'by' FROM {schema}.{table} e "
+            "WHERE e.originator_id = k.customer_id AND e.xmin = k.xmin "
+            "ORDER BY e.originator_version LIMIT 1) AS source "
+            "FROM {schema}.siyu_event_key k WHERE k.event_key = ANY(%s)").format(
+            schema=schema, table=Identifier(self.events_table_name))
         self._select_keys = SQL(
             "SELECT subject_id, wrapped FROM {schema}.siyu_vault_key "
             "WHERE subject_id = ANY(%s)").format(**q)
@@ -319,9 +327,8 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
             claims = writes.tag_claims
             run(self._insert_claims, ([c.tag for c in claims], [c.group_id for c in claims],
                                       [c.exclusive for c in claims]))
-        if writes.erased:  # crypto-shredding: the events stay, the keys to read them go
-            for statement in self._erase:
-                run(statement, (list(writes.erased),))
+        for statement in self._erase if writes.erased else ():  # crypto-shredding: keys go
+            run(statement, (list(writes.erased),))
 
     # -- look-ups ---------------------------------------------------------------
     def _select_map(self, statement: Any, values: Sequence[Any]) -> dict[Any, Any]:
@@ -336,6 +343,13 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
 
     def known_event_keys(self, keys: Sequence[str]) -> Mapping[str, UUID]:
         return self._select_map(self._select_event_keys, keys)
+
+    def legacy_event_keys(self, event_ids: Sequence[str]) -> Mapping[str, tuple[UUID, str | None]]:
+        if not event_ids:
+            return {}
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._select_legacy_event_keys, (list(event_ids),), prepare=True)
+            return {r["event_key"]: (r["customer_id"], r["source"]) for r in curs.fetchall()}
 
     def wrapped_keys(self, subject_ids: Sequence[UUID]) -> Mapping[UUID, bytes]:
         return {k: bytes(v) for k, v in self._select_map(self._select_keys, subject_ids).items()}

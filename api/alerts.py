@@ -22,8 +22,9 @@ import strawberry
 from anyio import to_thread
 from strawberry.types import Info
 
+from api import policy
 from api.context import Context
-from api.errors import BAD_INPUT, NOT_FOUND, ApiError, forbidden
+from api.errors import BAD_INPUT, NOT_FOUND, ApiError
 from api.read_models import decode_cursor, encode_cursor
 from api.types import PageInfo, to_uuid
 from domain.errors import DomainError
@@ -198,10 +199,6 @@ class AlertPayload:
     projected: bool
 
 
-def _manager(info: Info[Context, None]) -> None:
-    if not info.context.principal.sees_everyone:
-        raise forbidden("the lexicon is for managers and service principals")
-
 
 async def _run(command: Callable[[], Any]) -> Any:
     try:
@@ -234,8 +231,8 @@ async def _lexicon(info: Info[Context, None], include_removed: bool) -> Sensitiv
 async def _visible_alert(info: Info[Context, None], alert_id: UUID) -> Row:
     row = await queries.alert(info.context.services.read_models.pool, alert_id)
     principal = info.context.principal
-    if not row or not (principal.sees_everyone or (
-            principal.kind == "staff" and principal.subject_id in row["recipients"])):
+    if not row or not (principal.sees_everyone or any(
+            policy.staff_scope(principal).covers_staff(str(r)) for r in row["recipients"])):
         raise ApiError(NOT_FOUND, "no such alert among yours", field="alertId")
     return row
 
@@ -245,7 +242,6 @@ class AlertQuery:
     @strawberry.field(description="The sensitive-word lexicon (managers, service).")
     async def sensitive_lexicon(self, info: Info[Context, None], include_removed: bool = False
                                 ) -> SensitiveLexicon:
-        _manager(info)
         return await _lexicon(info, include_removed)
 
     @strawberry.field(description="Alerts, newest first: every alert for managers and service "
@@ -254,8 +250,6 @@ class AlertQuery:
                            kind: AlertKind | None = None, staff_id: strawberry.ID | None = None,
                            first: int = 50, after: str | None = None) -> StaffAlertConnection:
         principal = info.context.principal
-        if principal.kind not in ("staff", "service"):
-            raise forbidden("alerts are for staff and service principals")
         if not 1 <= first <= MAX_PAGE:
             raise ApiError(BAD_INPUT, f"first must be between 1 and {MAX_PAGE}", field="first")
         try:
@@ -280,8 +274,6 @@ class AlertQuery:
     async def sensitive_message(self, info: Info[Context, None], alert_id: strawberry.ID
                                 ) -> SensitiveMessage:
         principal = info.context.principal
-        if not principal.is_manager:
-            raise forbidden("only managers review sensitive messages")
         row = await _visible_alert(info, to_uuid(alert_id, "alertId"))
         if row["kind"] != "sensitive_word" or row["message_ref"] is None:
             raise ApiError(BAD_INPUT, "this alert has no message to review", field="alertId")
@@ -302,7 +294,6 @@ class AlertMutation:
     @strawberry.mutation(description="Define (or relabel) a custom sensitive-word category.")
     async def define_sensitive_category(self, info: Info[Context, None],
                                         input: DefineSensitiveCategoryInput) -> LexiconPayload:
-        _manager(info)
         app, by = info.context.services.app, info.context.principal.actor
         position = await _run(lambda: app.supervision.define_category(
             input.category, input.label, by, datetime.now(UTC)))
@@ -313,7 +304,6 @@ class AlertMutation:
     @strawberry.mutation(description="Add terms to a category (terms it holds are skipped).")
     async def add_sensitive_terms(self, info: Info[Context, None],
                                   input: AddSensitiveTermsInput) -> LexiconPayload:
-        _manager(info)
         app, by = info.context.services.app, info.context.principal.actor
         added, position = await _run(lambda: app.supervision.add_terms(
             input.category, input.terms, by, datetime.now(UTC)))
@@ -326,7 +316,6 @@ class AlertMutation:
     @strawberry.mutation(description="Remove a term (hits recorded with it keep it).")
     async def remove_sensitive_term(self, info: Info[Context, None],
                                     input: RemoveSensitiveTermInput) -> LexiconPayload:
-        _manager(info)
         app, by = info.context.services.app, info.context.principal.actor
         position = await _run(lambda: app.supervision.remove_term(input.term_id, by,
                                                                 datetime.now(UTC)))

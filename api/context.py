@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from typing import Any
@@ -11,6 +11,7 @@ from uuid import UUID
 
 from strawberry.dataloader import DataLoader
 
+from adapters.tokens import TokenStore
 from adapters.vault import AesGcmVault
 from adapters.wechat_login import WeChatLogin
 from api.auth import Principal
@@ -38,6 +39,10 @@ class Services:
     leaderboards: LeaderboardHub | None = None
     #: A chat wait longer than this (working time) counts as timed out in the KPIs.
     chat_timeout_seconds: int = 1800
+    tokens: TokenStore | None = None
+    #: Called after the API records a staff change or revokes a token: forget cached
+    #: principals, so the change applies to the next request.
+    principals_changed: Callable[[], None] = field(default=lambda: None)
     #: The mini-program's ``code2session`` (None: customers cannot log in with WeChat).
     wechat_login: WeChatLogin | None = None
     #: Mints a short-lived customer token for a customer id: (token, expires at).

@@ -17,6 +17,7 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from api import policy
 from api.context import Context
 from api.read_models import Row
 from api.types import Lifecycle, Long, PageInfo, mask
@@ -306,9 +307,7 @@ class Customer:
         return value[:1] + "*" * (len(value) - 1)
 
     def _may_read_personal(self, info: Info[Context, None]) -> bool:
-        principal = info.context.principal
-        return principal.sees_everyone or (
-            principal.kind == "customer" and principal.subject_id == str(self.row["customer_id"]))
+        return policy.sees_personal_data(info.context.principal, str(self.row["customer_id"]))
 
 
 @strawberry.type(description="A segment the customer is in.")

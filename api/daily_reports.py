@@ -14,8 +14,8 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
+from api import policy
 from api.context import Context
-from api.errors import forbidden
 from api.staff_kpis import kpi_name
 from api.targets import GRADE_ZH, TargetGrade
 from api.types import Long
@@ -114,12 +114,11 @@ class DailyReportQuery:
     async def daily_reports(self, info: Info[Context, None], day: date | None = None,
                             recipient_id: strawberry.ID | None = None) -> list[DailyReport]:
         principal = info.context.principal
-        if principal.kind not in ("staff", "service"):
-            raise forbidden("daily reports are for staff and service principals")
         recipient = None if recipient_id is None else str(recipient_id)
         if not principal.sees_everyone:
             if recipient is not None and recipient != principal.subject_id:
-                raise forbidden("front-line staff read their own reports")
-            recipient = principal.subject_id
+                policy.require_staff_in_scope(principal, recipient, "daily reports")
+            else:
+                recipient = principal.subject_id
         rows = await queries.reports(info.context.services.read_models.pool, recipient, day)
         return [DailyReport.from_row(r) for r in rows]

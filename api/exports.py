@@ -1,6 +1,7 @@
 """CSV exports for BI and operators: ``GET /exports/segments/{id}/members.csv``.
 
-Bearer token of a manager or service principal (others: 403). One line per current
+Bearer token of a company manager, an operator or an auditor (others: 403, see
+docs/access.md). One line per current
 member with the segment's and the profile's BI columns — never personal data (no
 nickname, phone or WeChat id). Streamed from a server-side cursor, so a large
 segment is not held in memory. Times are ISO 8601 UTC, money in fen, lists ``;``-joined.
@@ -22,6 +23,7 @@ from starlette.responses import Response, StreamingResponse
 from api.auth import Principal
 from api.context import Services
 from api.errors import BAD_INPUT, FORBIDDEN, NOT_FOUND
+from api.policy import EXPORTERS
 from projections.segments.queries import EXPORT_COLUMNS, SegmentReads
 
 
@@ -43,8 +45,8 @@ def _cell(value: Any) -> str:
 def segment_members_csv(services: Callable[[], Services]) -> Callable[[Request], Any]:
     async def endpoint(request: Request) -> Response:
         principal: Principal | None = request.scope.get("state", {}).get("principal")
-        if principal is None or not principal.sees_everyone:
-            return _error(403, FORBIDDEN, "exports are for managers and service principals")
+        if principal is None or principal.access not in EXPORTERS:
+            return _error(403, FORBIDDEN, "exports are for company managers and operators")
         try:
             segment_id = UUID(request.path_params["segment_id"])
         except ValueError:

@@ -20,8 +20,9 @@ import strawberry
 from anyio import to_thread
 from strawberry.types import Info
 
+from api import policy
 from api.context import Context
-from api.errors import BAD_INPUT, NOT_FOUND, ApiError, forbidden
+from api.errors import BAD_INPUT, NOT_FOUND, ApiError
 from api.types import PageInfo, to_uuid
 from domain.errors import DomainError
 from projections.marketing_tasks import queries
@@ -167,10 +168,6 @@ def _after(cursor: str) -> tuple[datetime, int]:
         raise ApiError(BAD_INPUT, "after is not a cursor of this list", field="after") from None
 
 
-def _manager(info: Info[Context, None]) -> None:
-    if not info.context.principal.sees_everyone:
-        raise forbidden("tasks are assigned by managers and service principals")
-
 
 async def _run(command: Callable[[], Any]) -> Any:
     try:
@@ -184,8 +181,7 @@ async def _run(command: Callable[[], Any]) -> Any:
 async def _visible(info: Info[Context, None], task_id: UUID) -> Row | None:
     row = await queries.task(info.context.services.read_models.pool, task_id)
     principal = info.context.principal
-    if row and (principal.sees_everyone or (
-            principal.kind == "staff" and row["staff_id"] == principal.subject_id)):
+    if row and policy.staff_scope(principal).covers_staff(str(row["staff_id"])):
         return row
     return None
 
@@ -203,13 +199,12 @@ async def _payload(info: Info[Context, None], task_id: UUID, position: int | Non
 
 def _staff_filter(info: Info[Context, None], staff_id: strawberry.ID | None) -> str | None:
     principal = info.context.principal
-    if principal.kind not in ("staff", "service"):
-        raise forbidden("marketing tasks are for staff and service principals")
     wanted = None if staff_id is None else str(to_uuid(staff_id, "staffId"))
     if principal.sees_everyone:
         return wanted
-    if wanted is not None and wanted != principal.subject_id:
-        raise forbidden("front-line staff can only read their own tasks")
+    if wanted is not None:
+        policy.require_staff_in_scope(principal, wanted, "marketing tasks")
+        return wanted
     return principal.subject_id
 
 
@@ -256,7 +251,6 @@ class MarketingTaskMutation:
                                      "once per assignmentKey.")
     async def assign_marketing_task(self, info: Info[Context, None],
                                     input: AssignMarketingTaskInput) -> MarketingTaskPayload:
-        _manager(info)
         app, by = info.context.services.app, info.context.principal.actor
         staff = to_uuid(input.staff_id, "staffId")
         campaign = None if input.campaign_id is None else to_uuid(input.campaign_id,
@@ -273,7 +267,6 @@ class MarketingTaskMutation:
     @strawberry.mutation(description="Give an open task to another staff member.")
     async def reassign_marketing_task(self, info: Info[Context, None],
                                       input: ReassignMarketingTaskInput) -> MarketingTaskPayload:
-        _manager(info)
         app, by = info.context.services.app, info.context.principal.actor
         task_id, staff = to_uuid(input.task_id, "taskId"), to_uuid(input.staff_id, "staffId")
         position = await _run(lambda: app.marketing_tasks.reassign(task_id, staff, by,
@@ -285,12 +278,11 @@ class MarketingTaskMutation:
     async def complete_marketing_task(self, info: Info[Context, None],
                                       input: CompleteMarketingTaskInput) -> MarketingTaskPayload:
         principal = info.context.principal
-        if principal.kind not in ("staff", "service"):
-            raise forbidden("tasks are completed by their staff member")
         app, by = info.context.services.app, principal.actor
         task_id = to_uuid(input.task_id, "taskId")
-        staff = (to_uuid(strawberry.ID(principal.subject_id), "staffId")
-                 if principal.kind == "staff" else None)
+        # A company manager may complete anyone's task; everyone else only their own.
+        staff = (None if principal.access is policy.Access.COMPANY_MANAGER
+                 else to_uuid(strawberry.ID(principal.subject_id), "staffId"))
         position = await _run(lambda: app.marketing_tasks.complete(
             task_id, staff, input.completed_count, input.evidence, by, datetime.now(UTC)))
         return await _payload(info, task_id, position)
@@ -298,7 +290,6 @@ class MarketingTaskMutation:
     @strawberry.mutation(description="Cancel an open task (managers, service).")
     async def cancel_marketing_task(self, info: Info[Context, None],
                                     input: CancelMarketingTaskInput) -> MarketingTaskPayload:
-        _manager(info)
         app, by = info.context.services.app, info.context.principal.actor
         task_id = to_uuid(input.task_id, "taskId")
         position = await _run(lambda: app.marketing_tasks.cancel(task_id, input.reason, by,

@@ -8,9 +8,10 @@ import strawberry
 from anyio import to_thread
 from strawberry.types import Info
 
+from api import policy
 from api.context import Context
 from api.errors import BAD_INPUT, NOT_FOUND, ApiError
-from api.ingest import RecordCustomerEventsPayload, record_events, require_recorder
+from api.ingest import RecordCustomerEventsPayload, record_events
 from api.inputs import HireStaffInput, LeaveStaffInput, RecordCustomerEventsInput
 from api.types import to_uuid
 from domain.errors import DomainError
@@ -44,9 +45,6 @@ class LeaveStaffPayload:
     staff_id: strawberry.ID
 
 
-def _require_recorder(info: Info[Context, None]) -> None:
-    require_recorder(info.context)
-
 
 @strawberry.type
 class CustomerMutation:
@@ -64,7 +62,6 @@ class CustomerMutation:
                                      "and history join the survivor; its id leads there.")
     async def merge_customers(self, info: Info[Context, None], input: MergeCustomersInput
                               ) -> MergePayload:
-        _require_recorder(info)
         survivor = to_uuid(input.survivor_id, "survivorId")
         absorbed = to_uuid(input.absorbed_id, "absorbedId")
         app = info.context.services.app
@@ -82,7 +79,6 @@ class CustomerMutation:
                                      "the survivor).")
     async def unmerge_customer(self, info: Info[Context, None], input: UnmergeCustomerInput
                                ) -> MergePayload:
-        _require_recorder(info)
         absorbed = to_uuid(input.customer_id, "customerId")
         app = info.context.services.app
         by = info.context.principal.actor
@@ -97,10 +93,10 @@ class CustomerMutation:
     @strawberry.mutation(description="Hire a staff member (managers and service principals).")
     async def hire_staff(self, info: Info[Context, None], input: HireStaffInput
                          ) -> HireStaffPayload:
-        _require_recorder(info)
         name = input.display_name.strip()
         if not 1 <= len(name) <= 64:
             raise ApiError(BAD_INPUT, "displayName must be 1-64 characters", field="displayName")
+        policy.require_staff_admin(info.context.principal, None, input.department, input.role)
         at = input.hired_at or datetime.now(UTC)
         app = info.context.services.app
         by = info.context.principal.actor
@@ -110,13 +106,14 @@ class CustomerMutation:
                                        input.wecom_user_id))
         except DomainError as error:
             raise ApiError(error.code, error.message, field=error.field) from None
+        info.context.services.principals_changed()
         return HireStaffPayload(staff_id=strawberry.ID(str(staff_id)))
 
     @strawberry.mutation(description="Record that a staff member left.")
     async def leave_staff(self, info: Info[Context, None], input: LeaveStaffInput
                           ) -> LeaveStaffPayload:
-        _require_recorder(info)
         staff_id = to_uuid(input.staff_id, "staffId")
+        policy.require_staff_admin(info.context.principal, str(staff_id))
         at = input.left_at or datetime.now(UTC)
         app = info.context.services.app
         by = info.context.principal.actor
@@ -125,4 +122,5 @@ class CustomerMutation:
         except DomainError as error:
             code = NOT_FOUND if error.code == "UNKNOWN_STAFF" else error.code
             raise ApiError(code, error.message, field=error.field) from None
+        info.context.services.principals_changed()
         return LeaveStaffPayload(staff_id=input.staff_id)

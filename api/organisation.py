@@ -21,8 +21,9 @@ import strawberry
 from anyio import to_thread
 from strawberry.types import Info
 
+from api import policy
 from api.context import Context
-from api.errors import BAD_INPUT, NOT_FOUND, ApiError, forbidden
+from api.errors import BAD_INPUT, NOT_FOUND, ApiError
 from api.read_models import decode_cursor, encode_cursor
 from api.types import PageInfo, StaffMember, to_uuid
 from domain.errors import DomainError
@@ -163,22 +164,10 @@ class HandOverCustomersPayload:
     projected: bool = strawberry.field(description="True when customer_ownership shows it.")
 
 
-def _manager(info: Info[Context, None]) -> None:
-    if not info.context.principal.sees_everyone:
-        raise forbidden("managing the organisation needs a manager or service token")
-
-
-def _staff_reader(info: Info[Context, None]) -> None:
-    if info.context.principal.kind not in ("staff", "service"):
-        raise forbidden("the organisation is for staff and service principals")
 
 
 def _self_or_manager(info: Info[Context, None], staff_id: UUID) -> None:
-    principal = info.context.principal
-    if principal.sees_everyone:
-        return
-    if principal.kind != "staff" or principal.subject_id != str(staff_id):
-        raise forbidden("front-line staff can only read their own")
+    policy.require_staff_in_scope(info.context.principal, str(staff_id), "staff data")
 
 
 async def _run(command: Callable[[], Any]) -> Any:
@@ -219,7 +208,6 @@ async def _owned_now(info: Info[Context, None], staff_id: UUID) -> list[UUID]:
 class OrganisationQuery:
     @strawberry.field(description="The departments, with their current headcount.")
     async def departments(self, info: Info[Context, None]) -> list[Department]:
-        _staff_reader(info)
         counts = await staff_directory_queries.headcounts(info.context.services.read_models.pool)
         return [Department(code=d.code, name=d.name, name_zh=d.name_zh,
                            functions=list(d.functions), staff_count=counts.get(d.code, 0))
@@ -227,14 +215,12 @@ class OrganisationQuery:
 
     @strawberry.field(description="The roles staff members can hold.")
     def staff_roles(self, info: Info[Context, None]) -> list[StaffRole]:
-        _staff_reader(info)
         return [StaffRole(code=r.code, name=r.name, name_zh=r.name_zh, department=r.department,
                           manager=r.manager) for r in ROLE_CATALOGUE]
 
     @strawberry.field(description="Staff members of a department now, by hire date.")
     async def staff_by_department(self, info: Info[Context, None], department: str,
                                   include_left: bool = False) -> list[StaffMember]:
-        _staff_reader(info)
         if department not in DEPARTMENTS:
             raise ApiError(BAD_INPUT, f"unknown department; expected one of "
                                       f"{sorted(DEPARTMENTS)}", field="department")
@@ -255,7 +241,6 @@ class OrganisationQuery:
                                   "see it for customers they own or are friends with now.")
     async def customer_ownership(self, info: Info[Context, None], customer_id: strawberry.ID
                                  ) -> list[OwnershipPeriod]:
-        _staff_reader(info)
         cid = to_uuid(customer_id, "customerId")
         rows = await queries.ownership(info.context.services.read_models.pool, cid)
         principal = info.context.principal
@@ -295,30 +280,33 @@ class OrganisationMutation:
     @strawberry.mutation(description="Move a staff member to another department.")
     async def move_staff(self, info: Info[Context, None], input: MoveStaffInput
                          ) -> StaffPayload:
-        _manager(info)
         sid = to_uuid(input.staff_id, "staffId")
+        policy.require_staff_admin(info.context.principal, str(sid), input.department)
         app, by = info.context.services.app, info.context.principal.actor
         position = await _run(lambda: app.staff.move(sid, input.department, by,
                                                      datetime.now(UTC)))
+        info.context.services.principals_changed()
         return await _staff_payload(info, sid, position)
 
     @strawberry.mutation(description="Give a staff member another role.")
     async def change_staff_role(self, info: Info[Context, None], input: ChangeStaffRoleInput
                                 ) -> StaffPayload:
-        _manager(info)
         sid = to_uuid(input.staff_id, "staffId")
+        policy.require_staff_admin(info.context.principal, str(sid), role=input.role)
         app, by = info.context.services.app, info.context.principal.actor
         position = await _run(lambda: app.staff.change_role(sid, input.role, by,
                                                             datetime.now(UTC)))
+        info.context.services.principals_changed()
         return await _staff_payload(info, sid, position)
 
     @strawberry.mutation(description="Hand customers over from one staff member to another "
                                      "(离职继承 / 在职继承); per-customer refusals.")
     async def hand_over_customers(self, info: Info[Context, None],
                                   input: HandOverCustomersInput) -> HandOverCustomersPayload:
-        _manager(info)
         giver = to_uuid(input.from_staff_id, "fromStaffId")
         receiver = to_uuid(input.to_staff_id, "toStaffId")
+        policy.require_staff_admin(info.context.principal, str(giver))
+        policy.require_staff_admin(info.context.principal, str(receiver))
         if input.customer_ids is None:
             customers = await _owned_now(info, giver)
         elif len(input.customer_ids) > MAX_HANDOVER:

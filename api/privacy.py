@@ -27,13 +27,12 @@ from api.errors import NOT_FOUND, ApiError, forbidden
 from api.types import to_uuid
 from application.privacy import PersonalExport
 from domain.errors import DomainError
-from domain.organisation import MANAGER_ROLES
 
 log = logging.getLogger(__name__)
 
 PRIVACY_OFFICER = "privacy_officer"
 #: Staff roles that may erase customers and export anyone's data.
-PRIVACY_ROLES = MANAGER_ROLES | {PRIVACY_OFFICER}
+PRIVACY_ROLES = frozenset({"private_domain_manager", PRIVACY_OFFICER})  # not department managers
 #: Events of a customer's stream that concern the staff, not the customer (supervision).
 STAFF_ONLY_EVENTS = frozenset({"Customer.SensitiveWordsFound"})
 #: Vault fields that concern the staff (texts of supervised staff messages).

@@ -23,7 +23,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, ExecutionResult, Info
 
-from api import audit
+from api import audit, policy
 from api.activities import ActivityMutation, ActivityQuery
 from api.alerts import AlertMutation, AlertQuery
 from api.campaigns import CampaignMutation, CampaignQuery
@@ -70,6 +70,7 @@ from api.sops import SopMutation, SopQuery
 from api.staff_kpis import StaffKpiQuery
 from api.tag_groups import TagGroupMutation, TagGroupQuery
 from api.targets import TargetMutation, TargetQuery
+from api.tokens import TokenMutation, TokenQuery
 from api.types import LONG_SCALAR, Lifecycle, Long, PageInfo, StaffMember, to_uuid
 from api.unavailable import is_unavailable
 from api.working_hours import WorkingHoursMutation, WorkingHoursQuery
@@ -185,16 +186,17 @@ class CustomerQuery:
             if filter is not None:
                 raise ApiError(BAD_INPUT, "filter cannot be combined with asOf", field="filter")
             return await audit.customers_as_of(info, _page_size(first), after, as_of)
-        principal = info.context.principal
-        if principal.kind == "customer":
-            raise forbidden("customers cannot list customers")
         given = filter or CustomerFilter()
         staff_id = str(given.staff_id) if given.staff_id is not None else None
-        if not principal.sees_everyone:
-            if staff_id is not None and staff_id != principal.subject_id:
-                raise forbidden("front-line staff can only list their own customers")
-            staff_id = principal.subject_id
+        scope = policy.customer_scope(info.context.principal)
+        staff_ids: tuple[str, ...] | None = None
+        if not scope.everyone:
+            if staff_id is not None and not scope.covers_staff(staff_id):
+                raise forbidden("you can only list the customers of staff in your scope")
+            if staff_id is None:
+                staff_ids = tuple(sorted(scope.staff_ids))
         values = CustomerFilterValues(
+            staff_ids=staff_ids,
             tags=tuple(given.tags or ()),
             lifecycle=given.lifecycle.value if given.lifecycle else None,
             staff_id=staff_id,
@@ -228,12 +230,12 @@ class CustomerQuery:
     ) -> CustomerEventConnection:
         principal = info.context.principal
         cid = to_uuid(customer_id, "customerId")
-        if not (principal.sees_everyone or principal.subject_id == str(cid)):
-            raise forbidden("history is for managers, service principals and the customer")
         size = _page_size(first)
         cursor = _cursor("n", after)
         read_models = info.context.services.read_models
         row = await read_models.profile(cid)
+        if not principal.may_see(cid, list(row["current_staff_ids"]) if row else []):
+            raise forbidden("the history of a customer outside your scope")
         streams = await read_models.group(row["customer_id"]) if row else [cid]
         erased = bool(row and row["erased_at"])
         newest = order is HistoryOrder.NEWEST_FIRST
@@ -272,16 +274,12 @@ class CustomerQuery:
     @strawberry.field(description="One staff member.")
     async def staff_member(self, info: Info[Context, None], id: strawberry.ID
                            ) -> StaffMember | None:
-        if info.context.principal.kind == "customer":
-            raise forbidden()
         row = await info.context.services.read_models.staff(to_uuid(id, "id"))
         return None if row is None else StaffMember(row=row)
 
     @strawberry.field(description="Staff members, by hire date.")
     async def staff_members(self, info: Info[Context, None], include_left: bool = False
                             ) -> list[StaffMember]:
-        if info.context.principal.kind == "customer":
-            raise forbidden()
         rows = await info.context.services.read_models.staff_list(include_left)
         return [StaffMember(row=r) for r in rows]
 
@@ -336,6 +334,7 @@ QUERIES: tuple[type, ...] = (
     SopQuery,
     ActivityQuery,
     ChannelCodeQuery,
+    TokenQuery,
     PrivacyQuery,
     CustomerClientQuery,
 )
@@ -355,6 +354,7 @@ MUTATIONS: tuple[type, ...] = (
     SopMutation,
     ActivityMutation,
     ChannelCodeMutation,
+    TokenMutation,
     PrivacyMutation,
     CustomerClientMutation,
 )
@@ -393,6 +393,7 @@ def build_schema(*, debug: bool = False, limits: ApiLimits | None = None) -> str
         ],
     )
     install_fast_ingest(schema)
+    policy.install(schema)  # last: it guards every root resolver, the fast one included
     return schema
 
 

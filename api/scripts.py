@@ -20,6 +20,7 @@ import strawberry
 from anyio import to_thread
 from strawberry.types import Info
 
+from api import policy
 from api.context import Context
 from api.errors import BAD_INPUT, NOT_FOUND, ApiError, forbidden
 from api.read_models import decode_cursor, encode_cursor
@@ -145,14 +146,10 @@ class ChatScriptPayload:
     projected: bool
 
 
-def _reader(info: Info[Context, None]) -> None:
-    if info.context.principal.kind not in ("staff", "service"):
-        raise forbidden("the script library is for staff and service principals")
-
 
 def _editor(info: Info[Context, None]) -> None:
     principal = info.context.principal
-    if not (principal.sees_everyone or principal.role in EDITOR_ROLES):
+    if principal.access is policy.Access.FRONTLINE and principal.role not in EDITOR_ROLES:
         raise forbidden("scripts are written by managers, chief chat officers and copywriters")
 
 
@@ -194,7 +191,6 @@ class ScriptQuery:
     async def chat_scripts(self, info: Info[Context, None], scenario: str | None = None,
                            keyword: str | None = None, include_archived: bool = False,
                            first: int = 50, after: str | None = None) -> ChatScriptConnection:
-        _reader(info)
         if not 1 <= first <= MAX_PAGE:
             raise ApiError(BAD_INPUT, f"first must be between 1 and {MAX_PAGE}", field="first")
         try:
@@ -213,13 +209,11 @@ class ScriptQuery:
     @strawberry.field(description="One script (null if unknown).")
     async def chat_script(self, info: Info[Context, None], id: strawberry.ID
                           ) -> ChatScript | None:
-        _reader(info)
         row = await queries.script(info.context.services.read_models.pool, to_uuid(id, "id"))
         return ChatScript.from_row(row) if row else None
 
     @strawberry.field(description="Scenarios in use, with their live script counts.")
     async def script_scenarios(self, info: Info[Context, None]) -> list[str]:
-        _reader(info)
         return await queries.scenarios(info.context.services.read_models.pool)
 
 

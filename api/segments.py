@@ -12,9 +12,10 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from api import policy
 from api.context import Context
 from api.customer_types import Customer
-from api.errors import BAD_INPUT, NOT_FOUND, ApiError, forbidden
+from api.errors import BAD_INPUT, NOT_FOUND, ApiError
 from api.read_models import decode_cursor, encode_cursor
 from api.segment_rule_input import SegmentRuleInput, parsed_rule
 from api.types import PageInfo, TimeBasis, to_uuid
@@ -186,7 +187,7 @@ class Segment:
                       customer_id: strawberry.ID | None = None, first: int = 50,
                       after: str | None = None,
                       basis: TimeBasis = TimeBasis.BUSINESS) -> SegmentLedgerConnection:
-        _managers_only(info)
+        policy.require(info.context.principal, "Segment.entries")
         return await _ledger(info, self.row["segment_id"],
                              to_uuid(customer_id, "customerId") if customer_id else None,
                              change, since, until, first, after, basis)
@@ -266,14 +267,6 @@ def _size(first: int) -> int:
     return first
 
 
-def _staff_or_better(info: Info[Context, None]) -> None:
-    if info.context.principal.kind not in ("staff", "service"):
-        raise forbidden("segments are for staff and service principals")
-
-
-def _managers_only(info: Info[Context, None]) -> None:
-    if not info.context.principal.sees_everyone:
-        raise forbidden("this is for managers and service principals")
 
 
 async def _ledger(info: Info[Context, None], segment_id: UUID | None, customer_id: UUID | None,
@@ -323,13 +316,11 @@ class SegmentQuery:
     @strawberry.field(description="Segments (staff and service principals).")
     async def segments(self, info: Info[Context, None], include_archived: bool = False,
                        include_built_in: bool = True) -> list[Segment]:
-        _staff_or_better(info)
         rows = await reads(info).segments(include_archived, include_built_in)
         return [Segment(row=r) for r in rows]
 
     @strawberry.field(description="One segment by id.")
     async def segment(self, info: Info[Context, None], id: strawberry.ID) -> Segment | None:
-        _staff_or_better(info)
         row = await reads(info).segment(to_uuid(id, "id"))
         return None if row is None else Segment(row=row)
 
@@ -337,7 +328,6 @@ class SegmentQuery:
                                   "with what the profile shows, and the last ledger entry.")
     async def segment_explanation(self, info: Info[Context, None], segment_id: strawberry.ID,
                                   customer_id: strawberry.ID) -> SegmentExplanation:
-        _staff_or_better(info)
         segment = await _segment_row(info, segment_id)
         cid = to_uuid(customer_id, "customerId")
         profile = await info.context.services.read_models.profile(cid)
@@ -364,7 +354,6 @@ class SegmentQuery:
     @strawberry.field(description="Dry run: how many customers a rule matches now.")
     async def segment_preview(self, info: Info[Context, None], rule: SegmentRuleInput,
                               sample: int = 10) -> SegmentPreview:
-        _managers_only(info)
         if not 0 <= sample <= MAX_PAGE:
             raise ApiError(BAD_INPUT, f"sample must be 0-{MAX_PAGE}", field="sample")
         size, ids = await reads(info).preview(parsed_rule(rule), datetime.now(UTC), sample)
@@ -379,7 +368,6 @@ class SegmentQuery:
                              until: datetime | None = None, first: int = 50,
                              after: str | None = None,
                              basis: TimeBasis = TimeBasis.BUSINESS) -> SegmentLedgerConnection:
-        _managers_only(info)
         return await _ledger(info, to_uuid(segment_id, "segmentId") if segment_id else None,
                              to_uuid(customer_id, "customerId") if customer_id else None,
                              change, since, until, first, after, basis)

@@ -186,8 +186,6 @@ def _value(raw: Any) -> float | None:
 class StaffKpiQuery:
     @strawberry.field(description="The KPIs staffKpis can compute: names, units, definitions.")
     def kpi_catalogue(self, info: Info[Context, None]) -> list[KpiDefinition]:
-        if info.context.principal.kind == "customer":
-            raise forbidden("staff KPIs are for staff and service principals")
         return [KpiDefinition(name=_camel(k.name), unit=k.unit, definition=k.definition)
                 for k in KPIS]
 

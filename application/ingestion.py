@@ -27,7 +27,7 @@ from application.unit_of_work import EventStore, UnitOfWork
 from domain.customer import Customer
 from domain.errors import DomainError, UnknownInviter
 from domain.identity import Identity, blind_index
-from domain.ingestion import Command, EventItem, parse_item
+from domain.ingestion import Command, EventItem, client_event_key, parse_item
 from domain.referral import is_new_invitee
 
 
@@ -107,7 +107,7 @@ class Ingestion:
         atomic: bool,
     ) -> BatchResult:
         commands = [c for c in parsed if isinstance(c, Command)]
-        known = self.store.index.known_event_keys([c.event_id for c in commands])
+        known = self._known(by, [c.event_id for c in commands])
         blinds = {c.identity: blind_index(self.store.blind_key, c.identity) for c in commands}
         blinds.update({c.link: blind_index(self.store.blind_key, c.link) for c in commands if c.link})
         blinds.update({c.inviter: blind_index(self.store.blind_key, c.inviter)
@@ -134,7 +134,7 @@ class Ingestion:
                 _forget_if_created(unit, index, owners)
                 result.outcomes.append(ItemOutcome(index, event_id, "rejected", error=error))
                 continue  # its id stays free: a corrected resend in this batch is accepted
-            unit.writes.event_keys.append((event_id, customer.id))
+            unit.writes.event_keys.append((client_event_key(by, event_id), customer.id))
             seen[event_id] = customer.id
             result.outcomes.append(ItemOutcome(index, event_id, "accepted", customer.id))
         if atomic and result.count("rejected"):
@@ -144,6 +144,20 @@ class Ingestion:
                 for o in result.outcomes
             ]
         return result
+
+    def _known(self, source: str, event_ids: list[str]) -> dict[str, UUID]:
+        """Event ids ``source`` sent before, with their customer: scoped keys, and bare
+        keys stored before scoping that this source recorded (or whose source cannot be
+        told: never recorded twice)."""
+        keys = {event_id: client_event_key(source, event_id) for event_id in event_ids}
+        scoped = self.store.index.known_event_keys(list(keys.values()))
+        known = {e: scoped[k] for e, k in keys.items() if k in scoped}
+        rest = [e for e in event_ids if e not in known]
+        for event_id, (customer_id, recorded_by) in self.store.index.legacy_event_keys(
+                rest).items():
+            if recorded_by is None or recorded_by == source:
+                known[event_id] = customer_id
+        return known
 
     def _customer_for(
         self,

@@ -7,6 +7,11 @@ without the customer's state and returns a :class:`Command`; the aggregate's own
 methods check the rest (e.g. a refund larger than the payment). The checks every item
 type shares (texts, counts, amounts, identities, times) are in :mod:`domain.item_fields`.
 
+Event ids are scoped per source (the principal recording the batch, its ``by``): the
+dedupe key is ``(source, event id)``, stored as :func:`client_event_key`; two sources
+may both send ``order-1``. Keys stored before were the bare event id: each still belongs
+to the source that recorded it (see ``legacy_event_keys`` in :mod:`domain.ports`).
+
 ``docs/events.md`` documents every type; a test keeps it complete.
 """
 
@@ -39,6 +44,17 @@ from domain.items import ITEM_FIELDS, Apply, Command, EventItem, OrderItem
 from domain.referral import is_invite_code
 
 __all__ = ["EVENT_TYPES", "ITEM_FIELDS", "Command", "EventItem", "OrderItem", "parse_item"]
+
+
+#: Prefix of the dedupe keys of client event ids (no internal key starts with it).
+CLIENT_KEY_PREFIX = "client/"
+
+
+def client_event_key(source: str, event_id: str) -> str:
+    """The dedupe key of ``event_id`` sent by ``source`` (a source names no ``/``)."""
+    if "/" in source or not source:
+        raise ValueError(f"a source is a non-empty name without '/': {source!r}")
+    return f"{CLIENT_KEY_PREFIX}{source}/{event_id}"
 
 
 def parse_item(item: EventItem, now: datetime, *, identity: Identity | None = None) -> Command:

@@ -47,6 +47,10 @@ ROLE_CATALOGUE: tuple[Role, ...] = (
     Role("sales", "Sales", "销售", "front_office"),
     Role("service", "Service", "客服", "front_office"),
     Role("chief_chat_officer", "Chief chat officer", "首席聊天师", "front_office"),
+    # Not in seed 000: the trust issue (#16) asked for managers scoped to a department
+    # and a read-only auditor (docs/access.md says what each may do).
+    Role("department_manager", "Department manager", "部门经理", "front_office", manager=True),
+    Role("auditor", "Auditor", "审计", "back_office"),
     # Erases and exports a customer's personal data (PIPL Art. 47, 45; docs/privacy.md).
     Role("privacy_officer", "Privacy officer", "个人信息保护负责人", "back_office"),
 )

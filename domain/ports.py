@@ -75,6 +75,10 @@ class IngestIndex(Protocol):
     def known_event_keys(self, keys: Sequence[str]) -> Mapping[str, UUID]:
         """Client event ids already recorded, with the customer they were recorded on."""
 
+    def legacy_event_keys(self, event_ids: Sequence[str]) -> Mapping[str, tuple[UUID, str | None]]:
+        """Event ids stored bare (before ids were scoped per source): the customer each was
+        recorded on and the source (``by``) that recorded it, None if that cannot be told."""
+
     def wrapped_keys(self, subject_ids: Sequence[UUID]) -> Mapping[UUID, bytes]:
         """Wrapped data keys of the given subjects (missing: none yet, or erased)."""
 

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any
 
+import psycopg
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from psycopg.conninfo import make_conninfo
 from starlette.applications import Starlette
@@ -21,9 +22,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from adapters.tokens import (
+    TokenStore,
     ensure_token_table,
+    holder_of,
     issue_customer_session,
-    resolve_token,
     revoke_subject_tokens,
 )
 from adapters.vault import AesGcmVault, derive_key
@@ -39,6 +41,7 @@ from api.persisted import PersistedQueries
 from api.read_models import ReadModels, open_pool
 from api.unavailable import DATABASE_WAIT
 from api.wecom_crypto import WeComCrypto
+from projections.staff_directory.queries import standing
 from siyu.bootstrap import build_application
 from siyu.gateways import wechat_login_for
 from siyu.health import readiness
@@ -58,7 +61,7 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         app = build_application(database_url, settings.secret, wait=DATABASE_WAIT)
         tracker = prepare_read_models(app)
-        ensure_token_table(database_url)
+        ensure_token_table(database_url, settings.token_ttl_seconds)
         pool = open_pool(database_url, wait=DATABASE_WAIT)
         await pool.open()
         batcher = WriteBatcher(app)
@@ -76,13 +79,16 @@ def create_app(settings: Settings) -> Starlette:
             batcher=batcher,
             leaderboards=hub,
             chat_timeout_seconds=settings.chat_timeout_minutes * 60,
+            tokens=TokenStore(database_url),
             wechat_login=wechat_login,
             customer_sessions=lambda customer_id: issue_customer_session(
                 database_url, customer_id, timedelta(minutes=settings.customer_token_minutes)),
             revoke_customer_tokens=lambda customer_id: revoke_subject_tokens(
                 database_url, "customer", customer_id),
         )
-        holder["resolver"] = CachedResolver(token_lookup(database_url))
+        resolver = CachedResolver(token_lookup(database_url))
+        holder["services"].principals_changed = resolver.clear
+        holder["resolver"] = resolver
         datastore = app.factory.datastore  # type: ignore[attr-defined]
         collector = DatabaseCollector(datastore.get_connection,
                                       pools={"events": datastore.pool, "reads": pool})
@@ -151,15 +157,26 @@ def serve(settings: Settings) -> None:
 
 
 def token_lookup(database_url: str) -> Callable[[str], Principal | None]:
-    """Tokens resolved from the token table (the API caches the answers briefly)."""
+    """Tokens resolved from the token table, a staff member's role and department from
+    the staff directory as it is now (the API caches the answers a few seconds): a
+    token of a member who left, or who is not in the directory, resolves to nobody."""
     # A token is checked on a connection of its own: give up as fast as the pools do.
     checked_url = make_conninfo(database_url, connect_timeout=DATABASE_WAIT)
 
     def lookup(token: str) -> Principal | None:
-        found = resolve_token(checked_url, token)
+        with psycopg.connect(checked_url) as conn:
+            holder = holder_of(conn, token)
+            if holder is None:
+                return None
+            if holder.kind != "staff":
+                return Principal(kind=holder.kind, subject_id=holder.subject_id,
+                                 grants=holder.grants)
+            found = standing(conn, holder.subject_id)
         if found is None:
             return None
-        kind, subject_id, role = found
-        return Principal(kind=kind, subject_id=subject_id, role=role)
+        role, department, members = found
+        return Principal(kind="staff", subject_id=holder.subject_id, role=role,
+                         department=department, department_staff=members,
+                         grants=holder.grants)
 
     return lookup

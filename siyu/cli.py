@@ -9,8 +9,8 @@
     siyu rebuild [NAME…]              drop and rebuild read models from the event log
     siyu verify [--chain-only] [--against FILE] | siyu verify --anchor [--out FILE]
                                       prove the log unedited and the read models its fold
-    siyu token issue --kind … --subject … [--role …]   issue an API token
-    siyu token list | siyu token revoke TOKEN | siyu token revoke --subject ID
+    siyu token issue --kind … --subject … [--grant audit:pii]   issue an API token
+    siyu token list | siyu token revoke TOKEN | --id ID | --subject ID
     siyu bi-role NAME [--password …]  a read-only role for BI tools (docs/bi.md)
     siyu import-orders PATH [--format csv|jsonl] [--batch 1000]   import a mall order export
     siyu export NAME [--format csv|parquet] [--output PATH]   a read model of docs/bi.md to a file
@@ -84,7 +84,7 @@ def _demo_data(settings: Settings, customers: int) -> dict[str, str]:
     finally:
         app.close()
     url = settings.database_url
-    tokens.ensure_token_table(url)
+    tokens.ensure_token_table(url, settings.token_ttl_seconds)
     manager = next(sid for sid, role in result.staff if role == "private_domain_manager")
     wanted = {
         "manager": ("staff", str(manager), "private_domain_manager", "demo manager"),
@@ -93,7 +93,7 @@ def _demo_data(settings: Settings, customers: int) -> dict[str, str]:
         "service": ("service", "demo-ingest", None, "demo service"),
     }
     path = settings.data_dir / "demo-tokens.json"
-    issued = _demo_tokens(url, path, wanted)
+    issued = _demo_tokens(url, path, wanted, settings.token_ttl_seconds)
     demo.write_tokens(path, issued)
     print(f"\nDemo tokens (also in {path}); send them as 'Authorization: Bearer <token>':")
     for name, token in issued.items():
@@ -103,8 +103,8 @@ def _demo_data(settings: Settings, customers: int) -> dict[str, str]:
     return issued
 
 
-def _demo_tokens(url: str, path: Path,
-                 wanted: dict[str, tuple[str, str, str | None, str]]) -> dict[str, str]:
+def _demo_tokens(url: str, path: Path, wanted: dict[str, tuple[str, str, str | None, str]],
+                 ttl_seconds: int) -> dict[str, str]:
     """The demo's tokens: those of an earlier start, while they still stand for the same
     principal; any other earlier one is revoked and a new one issued. A second start mints
     nothing, and no token of a first start stays valid unseen."""
@@ -118,12 +118,15 @@ def _demo_tokens(url: str, path: Path,
     out: dict[str, str] = {}
     for name, (kind, subject, role, label) in wanted.items():
         old = previous.get(name)
-        if old is not None and tokens.resolve_token(url, old) == (kind, subject, role):
+        held = tokens.resolve_token(url, old) if old is not None else None
+        if old is not None and held is not None and (held.kind, held.subject_id) == (
+                kind, subject):
             out[name] = old
             continue
         if old is not None:
             tokens.revoke_token(url, old)
-        out[name] = tokens.issue_token(url, kind, subject, role, label)
+        out[name] = tokens.issue_token(url, kind, subject, role, label,
+                                       ttl_seconds=ttl_seconds)
     return out
 
 
@@ -137,16 +140,20 @@ def _token_command(parser: argparse.ArgumentParser, settings: Settings,
     if action == "issue":
         try:
             print(token_commands.issue(url, settings.secret, args.kind, args.subject,
-                                       args.role, args.label))
+                                       args.role, args.label, grants=args.grant or (),
+                                       ttl_seconds=settings.token_ttl_seconds))
         except token_commands.TokenRefused as refused:
             parser.error(str(refused))
     elif action == "list":
         for row in token_commands.listing(url):
-            state = "revoked " + row.revoked_at.isoformat() if row.revoked_at else "live"
-            print(f"{row.hash_prefix}  {row.kind:8} {row.subject_id:36} {row.role or '-':24} "
-                  f"{row.created_at:%Y-%m-%d %H:%M}  {state}  {row.label}")
+            state = ("revoked " + row.revoked_at.isoformat() if row.revoked_at else
+                     "expires " + row.expires_at.isoformat() if row.expires_at else "live")
+            print(f"{row.token_id}  {row.kind:8} {row.subject_id:36} {row.role or '-':24} "
+                  f"{','.join(row.grants) or '-':10} {row.created_at:%Y-%m-%d %H:%M}  "
+                  f"{state}  {row.label}")
     else:
-        count = token_commands.revoke(url, token=args.token, subject=args.subject)
+        count = token_commands.revoke(url, token=args.token, subject=args.subject,
+                                      token_id=args.id)
         print(f"{count} token(s) revoked")
         return 0 if count else 1
     return 0
@@ -240,13 +247,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     issue = token_sub.add_parser("issue", help="issue a token (printed once)")
     issue.add_argument("--kind", choices=["staff", "customer", "service"], required=True)
     issue.add_argument("--subject", required=True, help="staff or customer id, or service name")
-    issue.add_argument("--role", help="staff role (required for staff)")
+    issue.add_argument("--role", help="staff: the role they hold now (checked; optional)")
+    issue.add_argument("--grant", action="append", choices=["audit:pii"],
+                       help="auditors: read personal data unmasked")
     issue.add_argument("--label", default="")
     token_sub.add_parser("list", help="who holds which token (never the tokens themselves)")
     revoke = token_sub.add_parser("revoke", help="revoke a token, or every token of a subject")
     which = revoke.add_mutually_exclusive_group(required=True)
     which.add_argument("token", nargs="?", help="the token to revoke")
     which.add_argument("--subject", help="revoke every live token of this subject")
+    which.add_argument("--id", help="revoke the token with this id (from 'siyu token list')")
     persisted = sub.add_parser("persisted-queries", help="the allow-list of persisted operations")
     persisted_sub = persisted.add_subparsers(dest="persisted_command", required=True)
     register = persisted_sub.add_parser(

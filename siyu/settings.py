@@ -24,6 +24,7 @@
 | ``SIYU_CHAT_ESCALATION_MINUTES`` | ``120`` | … this long escalates to the department's managers |
 | ``SIYU_REPORT_HOUR`` | ``8`` | hour (Asia/Shanghai) after which yesterday's daily reports are built |
 | ``SIYU_CAMPAIGN_RATES`` | unset: no limit | sends/s per channel for every worker: ``mini_program=200`` |
+| ``SIYU_TOKEN_TTL`` | ``7776000`` (90 days) | seconds a new API token stays valid (0: for ever) |
 | ``SIYU_LOG_FORMAT`` | ``json`` | ``json`` (one object per line) or ``text`` |
 | ``SIYU_METRICS_HOST`` | ``127.0.0.1`` | where the worker and projections serve ``/metrics`` |
 | ``SIYU_WORKER_METRICS_PORT`` | ``9101`` | the worker's ``/metrics`` port (empty: none) |
@@ -85,6 +86,7 @@ class Settings:
     sms_sign_name: str | None = None
     sms_region: str = "ap-guangzhou"
     debug: bool = False
+    token_ttl_seconds: int = 90 * 24 * 3600
     tick_minutes: int = 60
     chat_timeout_minutes: int = 30
     chat_escalation_minutes: int = 120
@@ -241,6 +243,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         fake_auto_confirm_seconds=_optional_float(env.get("SIYU_FAKE_AUTO_CONFIRM_SECONDS", "")),
         **_sms(env),
         debug=env.get("SIYU_DEBUG", "") not in ("", "0", "false"),
+        token_ttl_seconds=_token_ttl(env.get("SIYU_TOKEN_TTL", str(90 * 24 * 3600))),
         tick_minutes=int(env.get("SIYU_TICK_MINUTES", "60")),
         chat_timeout_minutes=int(env.get("SIYU_CHAT_TIMEOUT_MINUTES", "30")),
         chat_escalation_minutes=int(env.get("SIYU_CHAT_ESCALATION_MINUTES", "120")),
@@ -274,6 +277,16 @@ def _observability(env: Mapping[str, str]) -> dict[str, Any]:
             "worker_metrics_port": _port(env, "SIYU_WORKER_METRICS_PORT", 9101),
             "projections_metrics_port": _port(env, "SIYU_PROJECTIONS_METRICS_PORT", 9102),
             "ready_max_lag": int(lag)}
+
+
+def _token_ttl(raw: str) -> int:
+    try:
+        ttl = int(raw)
+    except ValueError:
+        raise SettingsError(f"SIYU_TOKEN_TTL: a number of seconds, not {raw!r}") from None
+    if ttl < 0:
+        raise SettingsError("SIYU_TOKEN_TTL: 0 (no expiry) or a positive number of seconds")
+    return ttl
 
 
 SMS_VARIABLES = ("SMS_SECRET_ID", "SMS_SECRET_KEY", "SMS_SDK_APP_ID", "SMS_SIGN_NAME")

@@ -1,23 +1,27 @@
 """``siyu token issue | list | revoke``: API tokens from the command line.
 
-A token is issued only for a principal that exists: a staff member who has not left
-(with one of the directory's roles), a customer known to the event log, or a service
-named by a short printable name. ``list`` shows who holds what, never a token (only
-hashes are stored); ``revoke`` takes a token, or every token of a subject (after a
-staff member leaves, say).
+A token is issued only for a principal that exists: a staff member who has not left,
+a customer known to the event log, or a service named by a short printable name. A
+staff token carries no role — the API reads the member's role from the directory on
+each request — so ``--role`` is optional and, if given, must be the role they hold now
+(a check against typos). ``--grant audit:pii`` lets an auditor read personal data.
+Tokens expire after ``SIYU_TOKEN_TTL`` seconds. ``list`` shows who holds what, never a
+token (only hashes are stored); ``revoke`` takes a token, a token id from ``list``, or
+every token of a subject (after a staff member leaves, say).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Sequence
 from uuid import UUID
 
 import psycopg
 from eventsourcing.application import AggregateNotFoundError
 
 from adapters import tokens
+from adapters.tokens import DEFAULT_TTL_SECONDS, TokenRow
+from api.policy import AUDIT_PII, GRANTS, STAFF_ROLE_ACCESS, Access
 from domain.customer import Customer
 from domain.organisation import ROLES
 from domain.staff import Staff
@@ -30,33 +34,30 @@ class TokenRefused(ValueError):
     """The token was not issued: the message says why."""
 
 
-@dataclass(frozen=True, slots=True)
-class TokenRow:
-    hash_prefix: str
-    kind: str
-    subject_id: str
-    role: str | None
-    label: str
-    created_at: datetime
-    revoked_at: datetime | None
-
-
 def issue(database_url: str, secret: bytes, kind: str, subject: str, role: str | None,
-          label: str = "") -> str:
+          label: str = "", *, grants: Sequence[str] = (),
+          ttl_seconds: int = DEFAULT_TTL_SECONDS) -> str:
     """Issue a token for an existing principal; :class:`TokenRefused` otherwise."""
-    check_principal(database_url, secret, kind, subject, role)
-    tokens.ensure_token_table(database_url)
-    return tokens.issue_token(database_url, kind, subject, role, label)
+    held = check_principal(database_url, secret, kind, subject, role)
+    for grant in grants:
+        if grant not in GRANTS:
+            raise TokenRefused(f"--grant must be one of {', '.join(sorted(GRANTS))}")
+        if grant == AUDIT_PII and STAFF_ROLE_ACCESS.get(held or "") is not Access.AUDITOR:
+            raise TokenRefused("--grant audit:pii is for auditors' tokens only")
+    tokens.ensure_token_table(database_url, ttl_seconds)
+    return tokens.issue_token(database_url, kind, subject, held, label, grants=grants,
+                              ttl_seconds=ttl_seconds)
 
 
 def check_principal(database_url: str, secret: bytes, kind: str, subject: str,
-                    role: str | None) -> None:
+                    role: str | None) -> str | None:
+    """Refuse a principal that does not exist; a staff member's role now (else None)."""
     if kind == "service":
         if role:
             raise TokenRefused("a service token takes no --role")
         if not SERVICE_NAME.fullmatch(subject):
             raise TokenRefused("a service is named by 1-64 letters, digits or . _ : -")
-        return
+        return None
     if kind not in ("staff", "customer"):
         raise TokenRefused(f"--kind must be one of {tokens.KINDS}")
     try:
@@ -65,7 +66,7 @@ def check_principal(database_url: str, secret: bytes, kind: str, subject: str,
         raise TokenRefused(f"a {kind} token's --subject is the {kind}'s id (a UUID)") from None
     if kind == "customer" and role:
         raise TokenRefused("a customer token takes no --role")
-    if kind == "staff" and role not in ROLES:
+    if kind == "staff" and role is not None and role not in ROLES:
         raise TokenRefused(f"--role must be one of {', '.join(sorted(ROLES))}")
     app = build_application(database_url, secret)
     found: object
@@ -80,24 +81,31 @@ def check_principal(database_url: str, secret: bytes, kind: str, subject: str,
             raise TokenRefused(f"no staff member {subject}")
         if found.left_at is not None:
             raise TokenRefused(f"staff member {subject} has left")
-    elif not isinstance(found, Customer):
+        if role is not None and role != found.role:
+            raise TokenRefused(f"staff member {subject} holds the role {found.role}, not "
+                               f"{role} (a staff token carries no role: omit --role)")
+        return str(found.role)
+    if not isinstance(found, Customer):
         raise TokenRefused(f"no customer {subject}")
+    return None
 
 
 def listing(database_url: str) -> list[TokenRow]:
     tokens.ensure_token_table(database_url)
     with psycopg.connect(database_url) as conn:
-        rows = conn.execute(
-            "SELECT left(token_hash, 12), kind, subject_id, role, label, created_at, revoked_at "
-            "FROM api_token ORDER BY created_at").fetchall()
-    return [TokenRow(*row) for row in rows]
+        return tokens.list_tokens(conn)
 
 
-def revoke(database_url: str, *, token: str | None = None, subject: str | None = None) -> int:
-    """Revoke one token, or every live token of ``subject``; how many were revoked."""
+def revoke(database_url: str, *, token: str | None = None, subject: str | None = None,
+           token_id: str | None = None) -> int:
+    """Revoke one token (by itself or its id), or every live token of ``subject``;
+    how many were revoked."""
     tokens.ensure_token_table(database_url)
     if token is not None:
         return 1 if tokens.revoke_token(database_url, token) else 0
+    if token_id is not None:
+        with psycopg.connect(database_url) as conn:
+            return tokens.revoke_by_id(conn, token_id)
     with psycopg.connect(database_url) as conn:
         cur = conn.execute("UPDATE api_token SET revoked_at = now() "
                            "WHERE subject_id = %s AND revoked_at IS NULL", (subject,))

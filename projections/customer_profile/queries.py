@@ -39,6 +39,8 @@ class CustomerFilterValues:
     lifecycle: str | None = None
     staff_id: str | None = None
     first_channel: str | None = None
+    #: A friend of any of these staff members (a principal's scope); None: no such limit.
+    staff_ids: tuple[str, ...] | None = None
 
 
 class ReadModels:
@@ -131,6 +133,9 @@ class ReadModels:
         if filters.staff_id is not None:
             where.append("current_staff_ids @> %s")
             params.append([filters.staff_id])
+        if filters.staff_ids is not None:
+            where.append("current_staff_ids && %s")
+            params.append(list(filters.staff_ids))
         if filters.first_channel is not None:
             where.append("first_channel = %s")
             params.append(filters.first_channel)

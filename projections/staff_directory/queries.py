@@ -7,6 +7,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from psycopg import Connection
+
 from projections.reads import AsyncPool, Pool, Row, fetch_all
 
 
@@ -33,6 +35,18 @@ async def of_department(pool: AsyncPool, department: str, *, include_left: bool)
     return await fetch_all(pool, "SELECT * FROM staff_directory WHERE department = %s "
                                  "AND (%s OR left_at IS NULL) ORDER BY hired_at, staff_id",
                            (department, include_left))
+
+
+def standing(conn: Connection[tuple[Any, ...]], staff_id: str
+             ) -> tuple[str, str, frozenset[str]] | None:
+    """(role, department, the department's current members) of a current member; None for
+    one unknown to the directory or who left."""
+    row = conn.execute(
+        "SELECT s.role, s.department, ARRAY(SELECT d.staff_id::text FROM staff_directory d "
+        "WHERE d.department = s.department AND d.left_at IS NULL) "
+        "FROM staff_directory s WHERE s.staff_id::text = %s AND s.left_at IS NULL",
+        (staff_id,)).fetchone()
+    return None if row is None else (str(row[0]), str(row[1]), frozenset(row[2]))
 
 
 def managers(pool: Pool, staff_id: str, roles: Sequence[str]) -> list[tuple[Any, ...]]:

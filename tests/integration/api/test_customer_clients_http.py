@@ -14,12 +14,14 @@ import pytest
 from starlette.testclient import TestClient
 
 from adapters.tokens import ensure_token_table, issue_token
+from application.app import Siyu
 from fakes.wecom import RunningFakeWeCom
 from siyu.api_process import create_app
 from siyu.settings import Settings
 from tests.conftest import SECRET
-from tests.integration.api.conftest import Api
+from tests.integration.api.conftest import MANAGER_ID, Api
 from tests.integration.api.test_referrals_http import ACTIVATE, DRAFT
+from tests.support.directory import hire_as
 
 pytestmark = pytest.mark.integration
 
@@ -34,13 +36,14 @@ INVITABLE = """{ invitableReferralCampaigns { id name rewardsLeft invitees
 
 
 @pytest.fixture
-def client_api(pg_url: str, live_projections: None, tmp_path: Path,
+def client_api(pg_url: str, pg_app: Siyu, live_projections: None, tmp_path: Path,
                fake_wecom: RunningFakeWeCom) -> Iterator[Api]:
     settings = replace(Settings(database_url=pg_url, broker_url=None, data_dir=tmp_path,
                                 secret=SECRET), fake_gateway_port=fake_wecom.port,
                        customer_token_minutes=5)
     ensure_token_table(pg_url)
-    tokens = {"manager": issue_token(pg_url, "staff", "0a6f0000-0000-4000-8000-0000000000aa",
+    hire_as(pg_app, MANAGER_ID, "private_domain_manager", "middle_office")  # the directory
+    tokens = {"manager": issue_token(pg_url, "staff", MANAGER_ID,
                                      "private_domain_manager", "tests")}
     with TestClient(create_app(settings), follow_redirects=False) as client:
         yield Api(client=client, tokens=tokens)

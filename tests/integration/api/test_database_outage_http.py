@@ -17,8 +17,11 @@ from starlette.testclient import TestClient
 
 from adapters.tokens import ensure_token_table, issue_token
 from siyu.api_process import create_app
+from siyu.bootstrap import build_application
+from siyu.processes import catch_up, prepare_read_models
 from siyu.settings import Settings
 from tests.conftest import SECRET
+from tests.support.directory import hire_as
 from tests.support.throwaway_pg import ThrowawayCluster
 
 pytestmark = pytest.mark.integration
@@ -76,7 +79,12 @@ def test_an_outage_is_answered_unavailable_and_the_api_recovers_by_itself(
     settings = Settings(database_url=cluster.url, broker_url=None, data_dir=tmp_path,
                         secret=SECRET)
     ensure_token_table(cluster.url)
-    manager = issue_token(cluster.url, "staff", MANAGER, "private_domain_manager", "tests")
+    directory = build_application(cluster.url, SECRET)
+    prepare_read_models(directory)
+    hire_as(directory, MANAGER, "private_domain_manager", "middle_office", wait=False)
+    catch_up(directory)  # the manager is in staff_directory: their token resolves
+    directory.close()
+    manager = issue_token(cluster.url, "staff", MANAGER, None, "tests")
     with TestClient(create_app(settings)) as client:
         # Given an API that reads and writes
         assert ask(client, manager, READ)[0].status_code == 200
@@ -96,7 +104,8 @@ def test_an_outage_is_answered_unavailable_and_the_api_recovers_by_itself(
         cluster.start()
         assert recovered(client, manager, "丙", within=10) < 10
     # And exactly the acknowledged hires are stored: 甲 and 丙, not the refused 乙
+    # (and the manager, hired before the API started)
     with psycopg.connect(cluster.url) as conn:
         hired = conn.execute("SELECT count(*) FROM siyu_events WHERE topic LIKE "
                              "'domain.staff:%' AND originator_version = 1").fetchone()
-    assert hired is not None and hired[0] == 2
+    assert hired is not None and hired[0] == 3

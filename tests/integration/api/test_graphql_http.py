@@ -209,7 +209,7 @@ def test_the_customer_list_pages_with_cursors_and_filters(api: Api, now: datetim
 
 
 def test_audit_reviewers_page_through_a_customers_history_both_ways(
-    api: Api, now: datetime
+    api: Api, pg_url: str, now: datetime
 ) -> None:
     customer_id = seed_alice(api, now)
     query = """query($id: ID!, $after: String, $order: HistoryOrder!) {
@@ -237,8 +237,13 @@ def test_audit_reviewers_page_through_a_customers_history_both_ways(
     everything = str(api.gql(query, {"id": customer_id, "after": None, "order": "OLDEST_FIRST"},
                              as_="manager"))
     assert "wmAlice0001" not in everything and "爱丽丝" not in everything
+    # front-line staff read their own friend's timeline; another salesperson does not
+    mine = api.gql(query, {"id": customer_id, "after": None, "order": "OLDEST_FIRST"},
+                   as_="staff")["data"]["customerHistory"]["edges"]
+    assert [e["node"]["version"] for e in mine][:2] == [1, 2]
+    other = issue_token(pg_url, "staff", OTHER_STAFF_ID, None, "tests")
     refused = api.gql(query, {"id": customer_id, "after": None, "order": "OLDEST_FIRST"},
-                      as_="staff")
+                      token=other)
     assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
 
 

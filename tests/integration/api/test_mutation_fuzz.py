@@ -208,7 +208,8 @@ def test_no_mutation_fails_or_stops_the_read_models_whatever_it_is_sent(
     recorded = api.gql("""mutation($e: [CustomerEventInput!]!) { recordCustomerEvents(
         input: {events: $e, waitForProjection: true}) { accepted projected } }""", {"e": [{
         "eventId": "after-fuzz", "type": "TAGGED", "occurredAt": "2026-11-01T10:00:00+08:00",
-        "customer": {"namespace": "phone", "value": "13800138000"}, "tag": "回访"}]})
+        "customer": {"namespace": "phone", "value": "13800138000"}, "tag": "回访"}]},
+        as_="service")  # ingestion is the service's (and the manager spent its rate on the fuzz)
     assert recorded["data"]["recordCustomerEvents"] == {"accepted": 1, "projected": True}
     head = pg_app.recorder.max_notification_id() or 0
     tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.api.conftest import STAFF_ID, Api
+from tests.integration.api.conftest import MANAGER_ID, STAFF_ID, Api
 from tests.integration.api.test_tag_groups_http import data, error, friend_of
 
 pytestmark = pytest.mark.integration
@@ -55,10 +55,11 @@ def test_managers_move_staff_and_change_roles_and_everyone_sees_the_departments(
     departments = data(api.gql("{ departments { code nameZh functions staffCount } }",
                                as_="staff"))["departments"]
     assert departments[1] == {"code": "middle_office", "nameZh": "中台",
-                              "functions": ["operations"], "staffCount": 1}
+                              "functions": ["operations"], "staffCount": 2}  # + the manager
     members = data(api.gql('{ staffByDepartment(department: "middle_office") { id role } }',
                            as_="staff"))["staffByDepartment"]
-    assert members == [{"id": staff_id, "role": "user_operator"}]
+    assert members == [{"id": MANAGER_ID, "role": "private_domain_manager"},
+                       {"id": staff_id, "role": "user_operator"}]
     history = data(api.gql('query($id: ID!) { staffAssignments(staffId: $id) { department role '
                            'reason until } }', {"id": staff_id}))["staffAssignments"]
     assert [h["reason"] for h in history] == ["hired", "moved", "role_changed"]

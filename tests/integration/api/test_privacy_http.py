@@ -9,8 +9,10 @@ from datetime import datetime, timedelta
 import pytest
 
 from adapters.tokens import issue_token, resolve_token
+from application.app import Siyu
 from tests.integration.api.conftest import Api
 from tests.integration.api.test_graphql_http import RECORD, event
+from tests.support.directory import hire_as
 
 pytestmark = pytest.mark.integration
 
@@ -70,11 +72,12 @@ def test_a_customer_exports_their_own_data_and_managers_export_anyones(
 
 
 def test_a_privacy_officer_erases_a_customer_who_is_then_a_stranger_with_the_same_kpis(
-    api: Api, pg_url: str, now: datetime
+    api: Api, pg_url: str, pg_app: Siyu, now: datetime
 ) -> None:
     cid = _seed(api, now)
     theirs = issue_token(pg_url, "customer", cid, None, "tests")
     assert "errors" not in api.gql(MINE, token=theirs)
+    hire_as(pg_app, "0a6f0000-0000-4000-8000-0000000000cc", "privacy_officer", "back_office")
     officer = issue_token(pg_url, "staff", "0a6f0000-0000-4000-8000-0000000000cc",
                           "privacy_officer", "tests")
     # Front-line staff and service principals may not erase

@@ -65,7 +65,7 @@ def test_a_manager_builds_the_tag_library_and_staff_read_it(api: Api) -> None:
         tags: ["C"]}) { group { tags } } }""", {"id": gid}, as_="manager"))
     assert added["addTagsToGroup"]["group"]["tags"] == ["A", "B", "C"]
     renamed = data(api.gql("""mutation($id: ID!) { renameTagGroup(input: {groupId: $id,
-        name: "会员等级"}) { group { name } } }""", {"id": gid}, as_="service"))
+        name: "会员等级"}) { group { name } } }""", {"id": gid}, as_="manager"))
     assert renamed["renameTagGroup"]["group"]["name"] == "会员等级"
     removed = data(api.gql("""mutation($id: ID!) { removeTagFromGroup(input: {groupId: $id,
         tag: "C"}) { group { tags } } }""", {"id": gid}, as_="manager"))
@@ -136,7 +136,7 @@ def test_tagging_refusals_two_exclusive_tags_and_archived_groups(api: Api) -> No
                  {"id": old}, as_="manager"))
     both = api.gql(TAG, {"id": alice, "tags": ["A", "B"], "reason": "r"}, as_="manager")
     assert error(both) == {"code": "EXCLUSIVE_TAG_CONFLICT", "field": "tags"}
-    archived = api.gql(TAG, {"id": alice, "tags": ["X"], "reason": "r"}, as_="service")
+    archived = api.gql(TAG, {"id": alice, "tags": ["X"], "reason": "r"}, as_="manager")
     assert error(archived) == {"code": "TAG_GROUP_ARCHIVED", "field": "tags"}
     blank = api.gql(TAG, {"id": alice, "tags": ["A"], "reason": " "}, as_="manager")
     assert error(blank) == {"code": "BAD_INPUT", "field": "reason"}

@@ -9,7 +9,13 @@ from datetime import datetime
 import psycopg
 import pytest
 
-from adapters.tokens import ensure_token_table, issue_token, resolve_token, revoke_token
+from adapters.tokens import (
+    TokenHolder,
+    ensure_token_table,
+    issue_token,
+    resolve_token,
+    revoke_token,
+)
 from application.app import Siyu
 from siyu import demo
 
@@ -52,12 +58,12 @@ def test_the_demo_loads_a_plausible_month_once(pg_app: Siyu, pg_url: str,
 def test_tokens_resolve_until_revoked_and_are_stored_hashed(pg_url: str) -> None:
     ensure_token_table(pg_url)
     token = issue_token(pg_url, "staff", "s-1", "sales", "test")
-    assert resolve_token(pg_url, token) == ("staff", "s-1", "sales")
+    assert resolve_token(pg_url, token) == TokenHolder("staff", "s-1", frozenset())
     assert resolve_token(pg_url, token + "x") is None
     with psycopg.connect(pg_url) as conn:
         stored = conn.execute("SELECT token_hash FROM api_token").fetchall()
     assert stored and token not in str(stored)
     assert revoke_token(pg_url, token)
     assert resolve_token(pg_url, token) is None
-    with pytest.raises(ValueError, match="role"):
-        issue_token(pg_url, "staff", "s-2", None)
+    with pytest.raises(ValueError, match="kind"):
+        issue_token(pg_url, "robot", "s-2", None)

@@ -12,7 +12,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from adapters.tokens import resolve_token
+from adapters.tokens import TokenHolder, resolve_token
 from application.app import Siyu
 from domain.ingestion import EventItem
 from siyu import cli
@@ -39,7 +39,7 @@ def customer(app: Siyu) -> UUID:
     ("staff", "not-a-uuid", "sales", "UUID"),
     ("staff", "0a6f0000-0000-4000-8000-00000000dead", "sales", "no staff member"),
     ("staff", "HIRED", "king", "--role must be one of"),
-    ("staff", "HIRED", None, "--role must be one of"),
+    ("staff", "HIRED", "private_domain_manager", "holds the role sales"),
     ("customer", "abc", None, "UUID"),
     ("customer", "0a6f0000-0000-4000-8000-00000000beef", None, "no customer"),
     ("customer", "CUSTOMER", "sales", "takes no --role"),
@@ -66,7 +66,7 @@ def test_a_staff_member_who_left_gets_no_token_and_their_tokens_can_be_revoked_a
     second = issue(pg_url, SECRET, "staff", str(staff), "sales", "phone")
     mine = issue(pg_url, SECRET, "customer", str(customer(pg_app)), None)
     ingest = issue(pg_url, SECRET, "service", "mall-import", None)
-    assert resolve_token(pg_url, first) == ("staff", str(staff), "sales")
+    assert resolve_token(pg_url, first) == TokenHolder("staff", str(staff), frozenset())
     # When they leave, no new token is issued, and revoking by subject ends both of theirs
     pg_app.staff.leave(staff, "service:tests", AT)
     with pytest.raises(TokenRefused, match="has left"):
@@ -101,3 +101,32 @@ def test_the_command_line_refuses_lists_without_secrets_and_revokes(
     assert cli.main(["token", "revoke", token]) == 0
     assert "1 token(s) revoked" in capsys.readouterr().out
     assert cli.main(["token", "revoke", "--subject", str(staff)]) == 1
+
+
+def test_audit_pii_is_granted_to_auditors_only_and_tokens_are_revoked_by_their_listed_id(
+        pg_app: Siyu, pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("DATABASE_URL", pg_url)
+    monkeypatch.setenv("SIYU_SECRET", SECRET.decode())
+    monkeypatch.setenv("SIYU_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("SIYU_TOKEN_TTL", "3600")
+    sales = hire(pg_app)
+    auditor = pg_app.staff.hire("auditor", "back_office", "审计员", "service:tests", AT)
+    # A salesperson cannot be given the grant; an auditor can, and the list shows it
+    with pytest.raises(TokenRefused, match="auditors"):
+        issue(pg_url, SECRET, "staff", str(sales), None, grants=["audit:pii"])
+    with pytest.raises(TokenRefused, match="--grant"):
+        issue(pg_url, SECRET, "staff", str(auditor), None, grants=["root"])
+    assert cli.main(["token", "issue", "--kind", "staff", "--subject", str(auditor),
+                     "--grant", "audit:pii"]) == 0
+    token = capsys.readouterr().out.strip()
+    held = resolve_token(pg_url, token)
+    assert held is not None and held.grants == {"audit:pii"}
+    row = next(r for r in listing(pg_url) if r.subject_id == str(auditor))
+    assert row.grants == ("audit:pii",) and row.role == "auditor" and row.expires_at is not None
+    assert 3500 < (row.expires_at - row.created_at).total_seconds() <= 3600
+    # And the id the list shows revokes it (a malformed or unknown id revokes nothing)
+    assert revoke(pg_url, token_id="nothex") == 0
+    assert cli.main(["token", "revoke", "--id", row.token_id]) == 0
+    assert resolve_token(pg_url, token) is None
+    assert cli.main(["token", "revoke", "--id", row.token_id]) == 1

@@ -16,12 +16,13 @@ LATER = datetime(2026, 11, 9, 9, 0, tzinfo=UTC)
 BY = "staff:manager"
 
 
-def test_the_catalogue_names_the_seeds_departments_and_roles_and_the_privacy_officer() -> None:
+def test_the_catalogue_names_the_seeds_roles_the_trust_roles_and_the_privacy_officer() -> None:
     assert [d.code for d in DEPARTMENT_CATALOGUE] == ["front_office", "middle_office",
                                                       "back_office"]
     assert {"private_domain_manager", "activity_planner", "copywriter", "product_operator",
             "designer", "content_operator", "user_operator", "data_operator", "sales",
-            "service", "chief_chat_officer", "privacy_officer"} == ROLES
+            "service", "chief_chat_officer", "department_manager", "auditor",
+            "privacy_officer"} == ROLES
     assert all(r.department in DEPARTMENTS for r in ROLE_CATALOGUE)
 
 
