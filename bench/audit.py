@@ -3,7 +3,9 @@ and a 10,000-event customer's state at an instant (``customer(id, asOf:)``)."""
 
 from __future__ import annotations
 
+import json
 import random
+import socket
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -126,7 +128,8 @@ def verify_rate(quick: bool) -> list[Measure]:
 AS_OF_QUERY = ("query($id: ID!, $at: DateTime) { customer(id: $id, asOf: $at) { id asOf "
                "lifecycle tags consents { purpose wordingVersion } owner orderCount gmvFen "
                "eventCount doNotDisturb segments { name ruleVersion } } }")
-LIVE_QUERY = AS_OF_QUERY.replace("customer(id: $id, asOf: $at)", "customer(id: $id)")
+LIVE_QUERY = AS_OF_QUERY.replace("customer(id: $id, asOf: $at)", "customer(id: $id)").replace(
+    "query($id: ID!, $at: DateTime)", "query($id: ID!)")
 START = datetime(2025, 1, 1, tzinfo=UTC)
 
 
@@ -155,12 +158,27 @@ def _long_customer(events: int, backfill: int) -> list[EventItem]:
             out.append(EventItem(eid, "DND_SET" if n % 2 else "DND_CLEARED", who, at))
         elif roll < 0.75:
             out.append(EventItem(eid, "FRIEND_ADDED", who, at, channel="qr",
-                                 staff_id=f"staff-{n % 4}", state="st"))
+                                 staff_id=f"wecom_user:staff-{n % 4}", state="st"))
         else:
             out.append(EventItem(eid, "ORDER_PAID", who, at, order_id=f"o-{n}",
                                  amount_fen=rng.randrange(100, 50_000),
                                  items=[OrderItem("sku-1", 1, 100)]))
     return out
+
+
+def http_get_body(port: int, request: bytes) -> bytes:
+    """The body of one answer to a raw request (to check it is not a refusal)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
+        conn.sendall(request)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += conn.recv(65536)
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length"))
+        while len(body) < length:
+            body += conn.recv(65536)
+        return body[:length]
 
 
 def profile_as_of_latency(quick: bool) -> list[Measure]:
@@ -175,13 +193,16 @@ def profile_as_of_latency(quick: bool) -> list[Measure]:
             result = app.ingestion.record_batch(items[i:i + BATCH], "service:bench")
             assert not result.count("rejected"), result.outcomes[:3]
         customer_id = str(result.outcomes[0].customer_id)
+        # a reader: service tokens only ingest (docs/access.md); roles come from the directory
+        manager = app.staff.hire("private_domain_manager", "middle_office", "bench",
+                                 "system:bench", START)
         catch_up(app)
     finally:
         app.close()
     from adapters.tokens import ensure_token_table, issue_token
 
     ensure_token_table(url)
-    token = issue_token(url, "service", "bench", None, "bench")
+    token = issue_token(url, "staff", str(manager), None, "bench")
     rng = random.Random(7)
     count = 300 if quick else 1000
     instants = [START + timedelta(days=rng.uniform(0, 400)) for _ in range(count)]
@@ -195,6 +216,8 @@ def profile_as_of_latency(quick: bool) -> list[Measure]:
     p99: dict[str, list[float]] = {"as_of": [], "live": []}
     with server(url, port):
         for batch in requests.values():
+            answer = json.loads(http_get_body(port, batch[0]))
+            assert "errors" not in answer, answer  # a refusal is fast: never measure one
             load_distinct(port, batch[:50], 1)
         for _ in range(3 if quick else 5):
             for path, batch in requests.items():

@@ -87,8 +87,11 @@ def free_port() -> int:
 def server(url: str, port: int, extra_env: dict[str, str] | None = None
            ) -> Iterator[subprocess.Popen[bytes]]:
     """Run ``bench.server`` (the API plus a plain baseline endpoint) in its own process."""
+    # Load generators are one principal each: per-principal rate limits (api.rate_limit)
+    # would measure the limiter, not the server.
     env = {**os.environ, "DATABASE_URL": url, "SIYU_SECRET": SECRET.decode(),
-           "SIYU_PORT": str(port), **(extra_env or {})}
+           "SIYU_PORT": str(port), "SIYU_RATE_LIMITS": "default=0,customer=0,service=0",
+           **(extra_env or {})}
     proc = subprocess.Popen([sys.executable, "-m", "bench.server"], env=env)
     try:
         deadline = time.monotonic() + 60

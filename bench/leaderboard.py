@@ -87,6 +87,9 @@ def fanout(quick: bool) -> list[Measure]:
     app = build_application(url, SECRET)
     staff = [str(app.staff.hire("sales", "front_office" if s % 2 else "middle_office", f"s{s}",
                                 "staff:bench", DAY - timedelta(days=30))) for s in range(STAFF)]
+    # the subscriber: a manager in the directory (a token's role is read from there)
+    manager = app.staff.hire("private_domain_manager", "middle_office", "bench", "staff:bench",
+                             DAY - timedelta(days=30))
     app.ingestion.record_batch([_friend(s, i) for i, s in enumerate(staff)], "service:bench")
     tracker = prepare_read_models(app)
     runners = [BatchRunner(app, view, tracker, poll_interval=0.5) for view in read_model_views()]
@@ -96,8 +99,7 @@ def fanout(quick: bool) -> list[Measure]:
     for thread in threads:
         thread.start()
     ensure_token_table(url)
-    token = issue_token(url, "staff", "0a6f0000-0000-4000-8000-0000000000aa",
-                        "private_domain_manager", "bench")
+    token = issue_token(url, "staff", str(manager), None, "bench")
     port = free_port()
     latencies: list[float] = []
     try:

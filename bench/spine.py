@@ -129,11 +129,14 @@ PROFILE_CUSTOMERS = 200
 
 def _profile_fixture() -> tuple[str, list[str], str]:
     """A projected database (5,000 events over 500 customers): its URL, the ids of the
-    PROFILE_CUSTOMERS customers with most orders (most first) and a service token."""
+    PROFILE_CUSTOMERS customers with most orders (most first) and a manager's token."""
     url = fresh_database()
     app = build_application(url, SECRET)
     for i in range(0, 5000, BATCH):
         app.ingestion.record_batch(workload.items(BATCH, customers=500, seed=i), "service:bench")
+    # the reader: service tokens only ingest, and a staff role comes from the directory
+    manager = app.staff.hire("private_domain_manager", "middle_office", "bench",
+                             "system:bench", datetime.now(UTC))
     tracker = Tracker(app.factory.datastore)  # type: ignore[attr-defined]
     for view in (CustomerProfileView(), StaffDirectoryView()):
         BatchRunner(app, view, tracker).catch_up()
@@ -143,7 +146,10 @@ def _profile_fixture() -> tuple[str, list[str], str]:
         ids = [str(row["customer_id"]) for row in curs.fetchall()]
     assert len(ids) == PROFILE_CUSTOMERS, len(ids)
     app.close()
-    return url, ids, _service_token(url)
+    from adapters.tokens import ensure_token_table, issue_token
+
+    ensure_token_table(url)
+    return url, ids, issue_token(url, "staff", str(manager), None, "bench")
 
 
 def _profile_requests(ids: list[str], token: str) -> dict[str, list[bytes]]:
