@@ -21,13 +21,13 @@ from strawberry.types import Info
 from api.context import Context
 from api.errors import BAD_INPUT, NOT_FOUND, ApiError, forbidden
 from api.read_models import decode_cursor, encode_cursor
+from api.referrals import projected
 from api.types import Long, PageInfo, to_uuid
 from domain.activity import ActivityPlan
 from domain.errors import DomainError
 from projections.activities import queries
 from projections.activities.tree import KpiTree, build
 
-WAIT_SECONDS = 5.0
 MAX_PAGE = 100
 VIEW = "activity"
 WRITER_ROLES = frozenset({"activity_planner"})
@@ -264,13 +264,9 @@ async def _run(command: Callable[[], Any]) -> Any:
 
 async def _payload(info: Info[Context, None], activity_id: UUID, position: int | None
                    ) -> ActivityPayload:
-    projected = True
-    if position is not None:
-        tracker = info.context.services.tracker
-        projected = await to_thread.run_sync(lambda: tracker.wait(VIEW, position, WAIT_SECONDS))
+    done = await projected(info, VIEW, position)
     row = await queries.activity(info.context.services.read_models.pool, activity_id)
-    return ActivityPayload(activity=Activity.from_row(row) if row else None,
-                           projected=projected)
+    return ActivityPayload(activity=Activity.from_row(row) if row else None, projected=done)
 
 
 @strawberry.type
