@@ -144,8 +144,8 @@ POLICY: dict[str, frozenset[Access]] = {
     "Query.couponLedger": MIDDLE,
     "Query.sops": MIDDLE,
     "Query.sop": MIDDLE,
-    "Query.activities": STAFF,
-    "Query.activity": STAFF,
+    **dict.fromkeys(("Query.activities", "Query.activity", "Query.productCategories",
+                     "Query.products", "Query.product", "Query.productSales"), STAFF),
     "Query.channelCodes": STAFF,
     "Query.channelCode": STAFF,
     # -- reports, KPIs, supervision
@@ -200,6 +200,10 @@ POLICY: dict[str, frozenset[Access]] = {
     "Mutation.recordMyEvents": _m(CU),
     "Mutation.loginWithWeChat": frozenset(),
     "Mutation.reviseActivity": _m(CM, OP),
+    **dict.fromkeys(("Mutation.defineProductCategory", "Mutation.putProduct",  # narrowed in
+                     "Mutation.importProducts", "Mutation.delistProduct",  # resolvers to
+                     "Mutation.relistProduct"), _m(CM, OP)),  # product operators
+
     "Mutation.cancelActivity": _m(CM, OP),
     "Mutation.createChannelCode": _m(CM, OP),
     "Mutation.updateChannelCode": _m(CM, OP),

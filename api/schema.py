@@ -24,14 +24,8 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, ExecutionResult, Info
 
 from api import audit, policy
-from api.activities import ActivityMutation, ActivityQuery
-from api.alerts import AlertMutation, AlertQuery
-from api.campaigns import CampaignMutation, CampaignQuery
-from api.channel_codes import ChannelCodeMutation, ChannelCodeQuery
 from api.context import Context
 from api.cost_guard import CostGuard
-from api.coupons import CouponMutation, CouponQuery
-from api.customer_clients import CustomerClientMutation, CustomerClientQuery
 from api.customer_types import (
     Customer,
     CustomerConnection,
@@ -40,7 +34,6 @@ from api.customer_types import (
     CustomerEventConnection,
     CustomerEventEdge,
 )
-from api.daily_reports import DailyReportQuery
 from api.errors import (
     BAD_INPUT,
     GRAPHQL_VALIDATION_FAILED,
@@ -54,26 +47,12 @@ from api.ingest import (
     install_fast_ingest,
 )
 from api.input_safety import InputSafety
-from api.leaderboard import LeaderboardQuery, LeaderboardSubscription
 from api.limits import ApiLimits
-from api.marketing_tasks import MarketingTaskMutation, MarketingTaskQuery
-from api.mutations import CustomerMutation
-from api.operations import OperationsQuery
-from api.organisation import OrganisationMutation, OrganisationQuery
-from api.privacy import PrivacyMutation, PrivacyQuery, erased_placeholders
+from api.privacy import erased_placeholders
 from api.read_models import CustomerFilterValues, decode_cursor, encode_cursor
-from api.referrals import ReferralMutation, ReferralQuery
-from api.scripts import ScriptMutation, ScriptQuery
-from api.segment_mutations import SegmentMutation
-from api.segments import SegmentQuery
-from api.sops import SopMutation, SopQuery
-from api.staff_kpis import StaffKpiQuery
-from api.tag_groups import TagGroupMutation, TagGroupQuery
-from api.targets import TargetMutation, TargetQuery
-from api.tokens import TokenMutation, TokenQuery
+from api.roots import FEATURE_QUERIES, MUTATIONS, SUBSCRIPTIONS
 from api.types import LONG_SCALAR, Lifecycle, Long, PageInfo, StaffMember, to_uuid
 from api.unavailable import is_unavailable
-from api.working_hours import WorkingHoursMutation, WorkingHoursQuery
 from domain.errors import InvalidIdentity
 from domain.identity import blind_index, parse_identity
 
@@ -313,55 +292,9 @@ class SiyuSchema(strawberry.Schema):
                 log.info("request refused: %s at %s", code, path or "-")
 
 
-#: Each feature module contributes its own Query and Mutation classes; they are merged here.
-QUERIES: tuple[type, ...] = (
-    CustomerQuery,
-    SegmentQuery,
-    TagGroupQuery,
-    OrganisationQuery,
-    CampaignQuery,
-    StaffKpiQuery,
-    AlertQuery,
-    ScriptQuery,
-    MarketingTaskQuery,
-    DailyReportQuery,
-    OperationsQuery,
-    TargetQuery,
-    LeaderboardQuery,
-    WorkingHoursQuery,
-    ReferralQuery,
-    CouponQuery,
-    SopQuery,
-    ActivityQuery,
-    ChannelCodeQuery,
-    TokenQuery,
-    PrivacyQuery,
-    CustomerClientQuery,
-)
-MUTATIONS: tuple[type, ...] = (
-    CustomerMutation,
-    SegmentMutation,
-    TagGroupMutation,
-    OrganisationMutation,
-    CampaignMutation,
-    AlertMutation,
-    ScriptMutation,
-    MarketingTaskMutation,
-    TargetMutation,
-    WorkingHoursMutation,
-    ReferralMutation,
-    CouponMutation,
-    SopMutation,
-    ActivityMutation,
-    ChannelCodeMutation,
-    TokenMutation,
-    PrivacyMutation,
-    CustomerClientMutation,
-)
-#: Subscriptions (graphql-transport-ws over WebSocket at /graphql), merged the same way.
-SUBSCRIPTIONS: tuple[type, ...] = (
-    LeaderboardSubscription,
-)
+#: Each feature module contributes its own Query and Mutation classes (api.roots); the
+#: customer queries are this module's own.
+QUERIES: tuple[type, ...] = (CustomerQuery, *FEATURE_QUERIES)
 
 
 def build_schema(*, debug: bool = False, limits: ApiLimits | None = None) -> strawberry.Schema:

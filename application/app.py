@@ -26,6 +26,7 @@ from application.daily_reports import DailyReports
 from application.identity import OneId
 from application.ingestion import Ingestion
 from application.privacy import Privacy
+from application.products import Products
 from application.referrals import Referrals
 from application.segments import Segments
 from application.self_service import SelfService
@@ -70,6 +71,7 @@ class Siyu(EventStore):
         self.sops = Sops(self)
         self.chat_scripts = ChatScripts(self)
         self.activities = Activities(self)
+        self.products = Products(self)
         # staff
         self.staff = StaffMembers(self)
         self.targets = Targets(self)

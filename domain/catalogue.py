@@ -23,6 +23,7 @@ from domain.ingestion import EVENT_TYPES
 from domain.item_fields import camel
 from domain.lexicon import Lexicon
 from domain.marketing_task import MarketingTask
+from domain.product import Product, ProductCategory
 from domain.referral import InviteCode, ReferralCampaign
 from domain.staff import Staff
 from domain.staff_alert import StaffAlert
@@ -168,7 +169,7 @@ def event_classes() -> list[type[Any]]:
     return [value for owner in (Customer, Staff, CustomerGroup, CorpTagLibrary, TagGroup,
                                   Lexicon, StaffAlert, ChatScript,
                                   DailyReport, WorkingHours, ReferralCampaign, InviteCode,
-                                  Coupon, MarketingTask, Activity)
+                                  Coupon, MarketingTask, Activity, Product, ProductCategory)
             for name, value in vars(owner).items()
             if isinstance(value, type) and issubclass(value, Aggregate.Event)
             and name not in ("Event", "Fact")  # (the aggregates' own base classes)

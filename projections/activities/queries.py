@@ -25,7 +25,7 @@ from projections.reads import AsyncPool, Row, fetch_all, fetch_one
 
 _ACTIVITY = "SELECT * FROM activity "
 
-_ATTRIBUTED = """
+ATTRIBUTED = """
 WITH a AS (
     SELECT *, ARRAY(SELECT replace(replace(replace(c, '\\', '\\\\'), '%%', '\\%%'), '_', '\\_')
                            || ':%%' FROM unnest(channels) c) AS under
@@ -75,7 +75,7 @@ money AS (
 
 #: One statement, two parts: distinct customers per step, and buyers, orders and GMV —
 #: each overall, per channel and per business day (of the fact; of payment for money).
-_FIGURES = _ATTRIBUTED + """
+_FIGURES = ATTRIBUTED + """
 SELECT 'steps' AS part,
        CASE WHEN GROUPING(channel) = 0 THEN 'channel'
             WHEN GROUPING(day) = 0 THEN 'day' ELSE 'all' END AS slice,
