@@ -12,22 +12,39 @@ the staff directory gives them now (read on each request, see :mod:`api.auth`):
 * ``customer`` — themself;
 * ``service`` — ingestion only, the dedupe scope of event ids being the service's name.
 
-:data:`POLICY` names the roles allowed on every root field; :func:`install` makes the
-schema refuse everyone else with ``FORBIDDEN`` before the resolver runs. Resolvers then
-narrow the data with :func:`customer_scope` / :func:`staff_scope`. docs/access.md is the
-same table for people; ``tests/unit/api/test_policy.py`` fails when a field has no entry.
+:data:`POLICY` (:mod:`api.policy_table`) names the roles allowed on every root field;
+:func:`install` makes the schema refuse everyone else with ``FORBIDDEN`` before the
+resolver runs. Resolvers then narrow the data with :func:`customer_scope` /
+:func:`staff_scope`. docs/access.md is the same table for people;
+``tests/unit/api/test_policy.py`` fails when a field has no entry.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
 from graphql import GraphQLObjectType
 
+from api.access_roles import (
+    AU,
+    AUDIT_PII,
+    CM,
+    CU,
+    DM,
+    FL,
+    GRANTS,
+    OP,
+    STAFF_ROLE_ACCESS,
+    SV,
+    Access,
+)
 from api.errors import FORBIDDEN, ApiError
+from api.policy_table import EXPORTERS, NESTED, POLICY, PUBLIC
+
+__all__ = ["AU", "AUDIT_PII", "CM", "CU", "DM", "EXPORTERS", "FL", "GRANTS", "NESTED", "OP",
+           "POLICY", "PUBLIC", "STAFF_ROLE_ACCESS", "SV", "Access"]
 
 if TYPE_CHECKING:
     import strawberry
@@ -48,207 +65,6 @@ class Principal(Protocol):
     def department_staff(self) -> frozenset[str]: ...
     @property
     def grants(self) -> frozenset[str]: ...
-
-
-class Access(StrEnum):
-    COMPANY_MANAGER = "company_manager"
-    DEPARTMENT_MANAGER = "department_manager"
-    OPERATOR = "operator"
-    FRONTLINE = "frontline"
-    AUDITOR = "auditor"
-    CUSTOMER = "customer"
-    SERVICE = "service"
-
-
-#: The grant that lets an auditor read personal data unmasked.
-AUDIT_PII = "audit:pii"
-GRANTS = frozenset({AUDIT_PII})
-
-CM, DM, OP, FL, AU, CU, SV = (Access.COMPANY_MANAGER, Access.DEPARTMENT_MANAGER,
-                              Access.OPERATOR, Access.FRONTLINE, Access.AUDITOR,
-                              Access.CUSTOMER, Access.SERVICE)
-
-#: Directory role → access role. A role missing here (none today) is treated as front line.
-STAFF_ROLE_ACCESS: dict[str, Access] = {
-    "private_domain_manager": CM,
-    "department_manager": DM,
-    "auditor": AU,
-    "sales": FL,
-    "service": FL,
-    "chief_chat_officer": FL,
-    "activity_planner": OP,
-    "copywriter": OP,
-    "product_operator": OP,
-    "designer": OP,
-    "content_operator": OP,
-    "user_operator": OP,
-    "data_operator": OP,
-    # erases and exports personal data (docs/privacy.md): front line elsewhere; the privacy
-    # fields admit front line and narrow to this role in their resolvers
-    "privacy_officer": FL,
-}
-
-STAFF = frozenset({CM, DM, OP, FL, AU})
-MIDDLE = frozenset({CM, OP, AU})
-
-
-def _q(*roles: Access) -> frozenset[Access]:
-    """A query: the auditor reads everything."""
-    return frozenset(roles) | {AU}
-
-
-def _m(*roles: Access) -> frozenset[Access]:
-    """A mutation: the auditor changes nothing."""
-    return frozenset(roles) - {AU}
-
-
-#: ``Type.field`` → the access roles allowed to call it (everyone else: FORBIDDEN).
-POLICY: dict[str, frozenset[Access]] = {
-    # -- customers and their history
-    "Query.customer": _q(CM, DM, OP, FL, CU),
-    "Query.customerByIdentity": _q(CM, DM, OP, FL, CU),
-    "Query.me": _q(CM, DM, OP, FL, CU, SV),
-    "Query.customers": _q(CM, DM, OP, FL),
-    "Query.customerHistory": _q(CM, DM, FL, CU),
-    "Query.customerOwnership": _q(CM, DM, OP, FL),
-    "Query.customerCoupons": _q(CM, DM, OP, FL, CU),
-    "Query.customerSopEnrolments": _q(CM, OP),
-    # -- staff and the organisation
-    "Query.staffMember": STAFF,
-    "Query.staffMembers": STAFF,
-    "Query.departments": STAFF,
-    "Query.staffRoles": STAFF,
-    "Query.staffByDepartment": STAFF,
-    "Query.staffAssignments": STAFF,
-    "Query.staffCustomers": STAFF,
-    "Query.apiTokens": _q(CM),
-    # -- segments, tags, campaigns, content (the middle office)
-    "Query.segments": STAFF,
-    "Query.segment": STAFF,
-    "Query.segmentExplanation": STAFF,
-    "Query.segmentPreview": MIDDLE,
-    "Query.segmentLedger": MIDDLE,
-    "Query.tagGroups": STAFF,
-    "Query.tagGroup": STAFF,
-    "Query.campaigns": MIDDLE,
-    "Query.campaign": MIDDLE,
-    "Query.campaignDryRun": MIDDLE,
-    "Query.campaignSends": MIDDLE,
-    "Query.contactPolicy": MIDDLE,
-    "Query.chatScripts": STAFF,
-    "Query.chatScript": STAFF,
-    "Query.scriptScenarios": STAFF,
-    "Query.referralCampaigns": MIDDLE,
-    "Query.referralCampaign": MIDDLE,
-    "Query.referralLeaderboard": MIDDLE,
-    "Query.couponLedger": MIDDLE,
-    "Query.sops": MIDDLE,
-    "Query.sop": MIDDLE,
-    **dict.fromkeys(("Query.activities", "Query.activity", "Query.productCategories",
-                     "Query.products", "Query.product", "Query.productSales"), STAFF),
-    "Query.channelCodes": STAFF,
-    "Query.channelCode": STAFF,
-    # -- reports, KPIs, supervision
-    "Query.kpiCatalogue": STAFF,
-    "Query.staffKpis": STAFF,
-    "Query.leaderboard": STAFF,
-    "Query.dailyReports": STAFF,
-    "Query.targets": STAFF,
-    "Query.workingHours": STAFF,
-    "Query.marketingTasks": STAFF,
-    "Query.marketingTask": STAFF,
-    "Query.sensitiveLexicon": _q(CM, DM),
-    "Query.staffAlerts": _q(CM, DM, FL),
-    "Query.staffAlert": _q(CM, DM, FL),
-    "Query.sensitiveMessage": _q(CM, DM),
-    "Query.quarantinedEvents": _q(CM),
-    "Subscription.leaderboardChanged": STAFF,
-    # -- ingestion and identity
-    "Mutation.recordCustomerEvents": _m(CM, SV),
-    "Mutation.mergeCustomers": _m(CM, SV),
-    "Mutation.unmergeCustomer": _m(CM, SV),
-    # -- staff admin (a department manager: their own department only)
-    "Mutation.hireStaff": _m(CM, DM),
-    "Mutation.leaveStaff": _m(CM, DM),
-    "Mutation.moveStaff": _m(CM, DM),
-    "Mutation.changeStaffRole": _m(CM, DM),
-    "Mutation.handOverCustomers": _m(CM, DM),
-    "Mutation.revokeApiToken": _m(CM),
-    # -- the middle office
-    "Mutation.defineSegment": _m(CM, OP),
-    "Mutation.reviseSegment": _m(CM, OP),
-    "Mutation.setSegmentAutoTag": _m(CM, OP),
-    "Mutation.archiveSegment": _m(CM, OP),
-    "Mutation.createTagGroup": _m(CM, OP),
-    "Mutation.renameTagGroup": _m(CM, OP),
-    "Mutation.addTagsToGroup": _m(CM, OP),
-    "Mutation.removeTagFromGroup": _m(CM, OP),
-    "Mutation.archiveTagGroup": _m(CM, OP),
-    "Mutation.draftCampaign": _m(CM, OP),
-    "Mutation.launchCampaign": _m(CM, OP),
-    "Mutation.scheduleCampaign": _m(CM, OP),
-    "Mutation.cancelCampaign": _m(CM, OP),
-    "Mutation.setContactPolicy": _m(CM, OP),
-    "Mutation.setCampaignConfirmationDeadline": _m(CM, OP),
-    "Mutation.planActivity": _m(CM, OP),
-    # -- privacy and customers as clients (docs/privacy.md): the staff fields narrow to
-    # company managers and privacy officers in their resolvers, the customer fields to self
-    "Query.customerDataExport": _q(CM, FL),
-    "Query.exportMyData": _q(CU),
-    "Query.invitableReferralCampaigns": _q(CU),
-    "Mutation.eraseCustomer": _m(CM, FL),
-    "Mutation.recordMyEvents": _m(CU),
-    "Mutation.loginWithWeChat": frozenset(),
-    "Mutation.reviseActivity": _m(CM, OP),
-    **dict.fromkeys(("Mutation.defineProductCategory", "Mutation.putProduct",  # narrowed in
-                     "Mutation.importProducts", "Mutation.delistProduct",  # resolvers to
-                     "Mutation.relistProduct"), _m(CM, OP)),  # product operators
-
-    "Mutation.cancelActivity": _m(CM, OP),
-    "Mutation.createChannelCode": _m(CM, OP),
-    "Mutation.updateChannelCode": _m(CM, OP),
-    "Mutation.deleteChannelCode": _m(CM, OP),
-    "Mutation.createChatScript": _m(CM, OP, FL),
-    "Mutation.reviseChatScript": _m(CM, OP, FL),
-    "Mutation.archiveChatScript": _m(CM, OP, FL),
-    "Mutation.draftReferralCampaign": _m(CM, OP),
-    "Mutation.activateReferralCampaign": _m(CM, OP),
-    "Mutation.endReferralCampaign": _m(CM, OP),
-    "Mutation.issueCoupon": _m(CM, OP),
-    "Mutation.defineSop": _m(CM, OP),
-    "Mutation.reviseSop": _m(CM, OP),
-    "Mutation.pauseSop": _m(CM, OP),
-    "Mutation.resumeSop": _m(CM, OP),
-    "Mutation.archiveSop": _m(CM, OP),
-    # -- working with customers
-    "Mutation.tagCustomer": _m(CM, DM, OP, FL),
-    "Mutation.untagCustomer": _m(CM, DM, OP, FL),
-    "Mutation.recordScriptUse": _m(CM, DM, FL),
-    "Mutation.inviteCode": _m(CM, DM, OP, FL, CU),
-    "Mutation.redeemCouponCode": _m(CM, DM, OP, FL, SV),
-    # -- supervision, tasks, targets
-    "Mutation.defineSensitiveCategory": _m(CM),
-    "Mutation.addSensitiveTerms": _m(CM),
-    "Mutation.removeSensitiveTerm": _m(CM),
-    "Mutation.acknowledgeAlert": _m(CM, DM, FL),
-    "Mutation.resolveAlert": _m(CM, DM, FL),
-    "Mutation.assignMarketingTask": _m(CM, DM),
-    "Mutation.reassignMarketingTask": _m(CM, DM),
-    "Mutation.cancelMarketingTask": _m(CM, DM),
-    "Mutation.completeMarketingTask": _m(CM, DM, OP, FL),
-    "Mutation.setTarget": _m(CM, DM),
-    "Mutation.removeTarget": _m(CM, DM),
-    "Mutation.setWorkingHours": _m(CM),
-}
-
-#: Fields below the root that a resolver guards with :func:`require` (a type's other
-#: fields are readable by whoever may reach the type).
-NESTED: dict[str, frozenset[Access]] = {
-    "Segment.entries": MIDDLE,  # the ledger, like Query.segmentLedger
-}
-
-#: Routes outside GraphQL: the segment members' CSV (no personal data in it).
-EXPORTERS = frozenset({CM, OP, AU})
 
 
 def access_of(kind: str, role: str | None) -> Access | None:
@@ -380,11 +196,6 @@ def install(schema: strawberry.Schema) -> None:
                 field.resolve = _guarded(key, field.resolve)
             if field.subscribe is not None:
                 field.subscribe = _guarded(key, field.subscribe)
-
-
-#: Fields anyone may call, without a token: the login that gives a customer one (only this
-#: operation passes the gate without a token: api/login_gate.py).
-PUBLIC = frozenset({"Mutation.loginWithWeChat"})
 
 
 def _guarded(key: str, inner: Callable[..., Any]) -> Callable[..., Any]:
