@@ -8,6 +8,7 @@ from api.activities import ActivityMutation, ActivityQuery
 from api.alerts import AlertMutation, AlertQuery
 from api.campaigns import CampaignMutation, CampaignQuery
 from api.channel_codes import ChannelCodeMutation, ChannelCodeQuery
+from api.content import ContentMutation, ContentQuery
 from api.coupons import CouponMutation, CouponQuery
 from api.customer_clients import CustomerClientMutation, CustomerClientQuery
 from api.daily_reports import DailyReportQuery
@@ -48,6 +49,7 @@ FEATURE_QUERIES: tuple[type, ...] = (
     SopQuery,
     ActivityQuery,
     ProductQuery,
+    ContentQuery,
     ChannelCodeQuery,
     TokenQuery,
     PrivacyQuery,
@@ -69,6 +71,7 @@ MUTATIONS: tuple[type, ...] = (
     SopMutation,
     ActivityMutation,
     ProductMutation,
+    ContentMutation,
     ChannelCodeMutation,
     TokenMutation,
     PrivacyMutation,

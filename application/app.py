@@ -20,6 +20,7 @@ from application.activities import Activities
 from application.campaigns import Campaigns
 from application.channel_codes import ChannelCodes
 from application.chat_scripts import ChatScripts
+from application.content import Contents
 from application.customer_login import CustomerLogin
 from application.customers import Customers
 from application.daily_reports import DailyReports
@@ -72,6 +73,7 @@ class Siyu(EventStore):
         self.chat_scripts = ChatScripts(self)
         self.activities = Activities(self)
         self.products = Products(self)
+        self.contents = Contents(self)
         # staff
         self.staff = StaffMembers(self)
         self.targets = Targets(self)

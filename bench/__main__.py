@@ -9,6 +9,7 @@ from bench import (
     activities,
     audit,
     campaigns,
+    content,
     leaderboard,
     mass_send_reconcile,
     oneid,
@@ -24,7 +25,7 @@ BENCHMARKS = {**spine.BENCHMARKS, **oneid.BENCHMARKS, **wecom.BENCHMARKS,
               **segments.BENCHMARKS, **campaigns.BENCHMARKS, **staff.BENCHMARKS,
               **leaderboard.BENCHMARKS, **referrals.BENCHMARKS, **activities.BENCHMARKS,
               **mass_send_reconcile.BENCHMARKS, **audit.BENCHMARKS,
-              **products.BENCHMARKS}
+              **products.BENCHMARKS, **content.BENCHMARKS}
 
 
 def main(argv: list[str] | None = None) -> int:

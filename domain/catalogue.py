@@ -16,6 +16,7 @@ from eventsourcing.domain import Aggregate
 
 from domain.activity import Activity
 from domain.chat_script import ChatScript
+from domain.content import Content, ContentCadence
 from domain.coupon import Coupon
 from domain.customer import Customer
 from domain.daily_report import DailyReport
@@ -169,7 +170,8 @@ def event_classes() -> list[type[Any]]:
     return [value for owner in (Customer, Staff, CustomerGroup, CorpTagLibrary, TagGroup,
                                   Lexicon, StaffAlert, ChatScript,
                                   DailyReport, WorkingHours, ReferralCampaign, InviteCode,
-                                  Coupon, MarketingTask, Activity, Product, ProductCategory)
+                                  Coupon, MarketingTask, Activity, Product, ProductCategory,
+                                  Content, ContentCadence)
             for name, value in vars(owner).items()
             if isinstance(value, type) and issubclass(value, Aggregate.Event)
             and name not in ("Event", "Fact")  # (the aggregates' own base classes)

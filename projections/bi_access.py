@@ -31,7 +31,8 @@ BI_RELATIONS = (
     "sensitive_category", "chat_script", "chat_script_version", "chat_script_usage",
     "daily_report", "daily_report_activity", "referral_campaign", "referral_inviter",
     "coupon_ledger", "campaign_task", "activity", "customer_journey", "channel_code",
-    "channel_code_friend", "product", "product_category", "order_line", "order_refund")
+    "channel_code_friend", "product", "product_category", "order_line", "order_refund",
+    "content", "content_cadence", "content_engagement", "content_conversion")
 
 #: Internal tables read by the documented functions (``staff_kpi_rollup``,
 #: ``staff_kpi_working_seconds``): readable, but their shape may change between versions.

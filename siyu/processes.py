@@ -12,6 +12,7 @@ from projections.activities import ActivityView
 from projections.campaigns import CampaignView
 from projections.channel_codes.view import ChannelCodeView
 from projections.chat_scripts import ChatScriptView
+from projections.content import ContentView
 from projections.coupons import CouponLedgerView
 from projections.customer_as_of import CustomerAsOfView
 from projections.daily_report import DailyReportView
@@ -40,7 +41,8 @@ def read_model_views() -> list[View]:
             CustomerOwnershipView(), CampaignView(), StaffPerformanceView(), StaffAlertView(),
             ChatScriptView(), DailyReportView(), TargetView(), ReferralProgressView(),
             CouponLedgerView(), SopView(), MarketingTaskView(), ActivityView(),
-            ChannelCodeView(), CustomerAsOfView(), ProductLibraryView()]
+            ChannelCodeView(), CustomerAsOfView(), ProductLibraryView(),
+            ContentView()]
 
 
 def prepare_read_models(app: Siyu) -> Tracker:
