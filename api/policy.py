@@ -135,6 +135,7 @@ POLICY: dict[str, frozenset[Access]] = {
     "Query.campaignDryRun": MIDDLE,
     "Query.campaignSends": MIDDLE,
     "Query.contactPolicy": MIDDLE,
+    "Query.holidays": MIDDLE,
     "Query.chatScripts": STAFF,
     "Query.chatScript": STAFF,
     "Query.scriptScenarios": STAFF,
@@ -189,6 +190,8 @@ POLICY: dict[str, frozenset[Access]] = {
     "Mutation.scheduleCampaign": _m(CM, OP),
     "Mutation.cancelCampaign": _m(CM, OP),
     "Mutation.setContactPolicy": _m(CM, OP),
+    "Mutation.defineHoliday": _m(CM, OP),
+    "Mutation.removeHoliday": _m(CM, OP),
     "Mutation.setCampaignConfirmationDeadline": _m(CM, OP),
     "Mutation.planActivity": _m(CM, OP),
     # -- privacy and customers as clients (docs/privacy.md): the staff fields narrow to

@@ -13,11 +13,7 @@ from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import StoredEvent
 from graphql import GraphQLError
 from graphql.validation import ASTValidationRule, NoSchemaIntrospectionCustomRule
-from strawberry.extensions import (
-    AddValidationRules,
-    ParserCache,
-    ValidationCache,
-)
+from strawberry.extensions import AddValidationRules, ParserCache, ValidationCache
 from strawberry.scalars import JSON
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
@@ -50,6 +46,7 @@ from api.errors import (
     is_unexpected,
     with_code,
 )
+from api.holidays import HolidayMutation, HolidayQuery  # the campaigns' calendar
 from api.ingest import (
     install_fast_ingest,
 )
@@ -319,7 +316,7 @@ QUERIES: tuple[type, ...] = (
     SegmentQuery,
     TagGroupQuery,
     OrganisationQuery,
-    CampaignQuery,
+    CampaignQuery, HolidayQuery,
     StaffKpiQuery,
     AlertQuery,
     ScriptQuery,
@@ -343,7 +340,7 @@ MUTATIONS: tuple[type, ...] = (
     SegmentMutation,
     TagGroupMutation,
     OrganisationMutation,
-    CampaignMutation,
+    CampaignMutation, HolidayMutation,
     AlertMutation,
     ScriptMutation,
     MarketingTaskMutation,

@@ -35,7 +35,7 @@ ROWS = """
 SELECT s.enrolment_id, s.step, s.sop_id, s.customer_id, s.channel, s.due_at,
        e.trigger_version, e.trigger_group, e.stop_on_converted, e.stop_on_opted_out, r.steps,
        p.customer_id IS NOT NULL AS profiled, p.identities, p.points_balance, p.member_level,
-       p.category_orders, p.dnd, 'marketing' = ANY(p.consents_withdrawn) AS withdrawn,
+       p.category_orders, p.dnd, p.consents_withdrawn,
        p.current_staff_ids, o.staff_id AS owner,
        siyu_lifecycle(p.ever_friend, p.current_staff_ids, p.last_interaction_at,
                       p.first_seen_at, p.order_count, %(now)s) AS lifecycle
