@@ -53,8 +53,10 @@ class SopStepInput:
         default=None, description="order_notice, after_sales or service_change.")
     target: str = strawberry.field(default="member", description=(
         "member: the customer (a WeCom mass send to them); group: the customer group whose "
-        "joining triggered the enrolment (group_joined triggers, wecom_mass only: one "
-        "message into the group, chat_type=group, from its owner)."))
+        "joining triggered the enrolment (group_joined triggers, wecom_mass only, no "
+        "variables: one message per group and day, chat_type=group, from senderUserId)."))
+    sender_user_id: str | None = strawberry.field(default=None, description=(
+        "Group steps: the WeCom UserID of the member who owns the groups (群主)."))
 
 
 @strawberry.input
@@ -78,7 +80,8 @@ def _definition(input: SopInput) -> tuple[str, dict[str, Any], list[dict[str, An
                             "lifecycles": [x.value for x in v.lifecycles or ()],
                             "template_id": v.template_id} for v in s.variants],
               "message_class": s.message_class, "service_reason": s.service_reason,
-              "target": s.target}
+              "target": s.target,
+              **({"sender_user_id": s.sender_user_id} if s.sender_user_id is not None else {})}
              for s in input.steps]
     return input.name, trigger, steps, {"stop_on_converted": input.stop_on_converted,
                                         "stop_on_opted_out": input.stop_on_opted_out}

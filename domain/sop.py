@@ -25,6 +25,7 @@ the staff member is welcomed again.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -134,13 +135,36 @@ def check_steps(steps: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         if target not in TARGETS:
             raise InvalidSop(f"{where}.target must be one of {list(TARGETS)}",
                              field=f"{where}.target")
-        if target == GROUP and channel != "wecom_mass":
-            raise InvalidSop(f"{where}: only wecom_mass steps go into a customer group",
-                             field=f"{where}.target")
+        sender = step.get("sender_user_id")
+        if target == GROUP:
+            _group_step(where, channel, sender, variants)
+        elif sender is not None:
+            raise InvalidSop(f"{where}.senderUserId is for group steps",
+                             field=f"{where}.senderUserId")
         out.append({"step": n, "offset_hours": offset, "channel": channel,
                     "variants": variants, "message_class": kind["message_class"],
-                    "service_reason": kind["service_reason"], "target": target})
+                    "service_reason": kind["service_reason"], "target": target,
+                    **({"sender_user_id": sender} if target == GROUP else {})})
     return out
+
+
+_USERID = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+
+
+def _group_step(where: str, channel: Any, sender: Any, variants: list[dict[str, Any]]) -> None:
+    """A step into a customer group: WeCom mass send, from the member who owns the group,
+    with a text the whole group may read (no customer's values)."""
+    if channel != "wecom_mass":
+        raise InvalidSop(f"{where}: only wecom_mass steps go into a customer group",
+                         field=f"{where}.target")
+    if not isinstance(sender, str) or not _USERID.match(sender):
+        raise InvalidSop(f"{where}.senderUserId: the WeCom UserID of the member who owns the "
+                         "group (1-64 letters, digits or _.@-)", field=f"{where}.senderUserId")
+    for n, variant in enumerate(variants):
+        if "{" in variant["text"]:
+            raise InvalidSop(f"{where}.variants[{n}].text: a group message is read by the "
+                             "whole group, so it uses no customer variables",
+                             field=f"{where}.variants[{n}].text")
 
 
 def check_targets(trigger: dict[str, Any], steps: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -36,7 +36,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -49,12 +49,13 @@ from domain.campaign import render
 from domain.message_class import MARKETING, SERVICE, SERVICE_PURPOSE
 from domain.privacy import DEFAULT_PURPOSE
 from domain.restraint import Decision, Plan, Recipient, Variant, decide
-from domain.sop import MAX_LATE, sop_send_key, stop_reason
+from domain.sop import GROUP, MAX_LATE, sop_send_key, stop_reason
 from projections.campaign_planning import CONTACT_WINDOW, LAUNCH_LOCK, _friends, read_contacts
 from projections.sops import dispatch
 from workers.campaign_sending import CampaignDeps, RetryLater, addresses_on, pace, template_values
 from workers.polling import PollingLoop
 from workers.send_intents import digest
+from workers.sop_groups import send_group_step
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +117,13 @@ class SopStore:
                 dispatch.reserve(conn, own, row["customer_id"], row["channel"], now)
         return decision
 
+    def claim_group(self, row: dict[str, Any], day: date, now: datetime, month_quota: int
+                    ) -> str | None:
+        """Claim the enrolment's group message of ``day`` (:func:`dispatch.claim_group`)."""
+        with self.pool.connection() as conn, conn.transaction():
+            return dispatch.claim_group(conn, row["sop_id"], row["step"], row["trigger_group"],
+                                        day, row["enrolment_id"], now, month_quota)
+
     def defer(self, enrolment: UUID, step: int, until: datetime) -> None:
         """Out of quiet hours: the dispatcher claims the step again at ``until``."""
         with self.pool.connection() as conn, conn.transaction():
@@ -166,6 +174,9 @@ def send_steps(deps: SopDeps, items: Sequence[tuple[UUID, int]]) -> int:
                 reason = "LATE"
             if reason is not None:
                 outcome(row, "skipped", reason)
+                continue
+            if step.get("target") == GROUP:
+                send_group_step(deps.campaigns, deps.store, row, step, policy, now, outcome)
                 continue
             kind = step.get("message_class") or MARKETING
             purpose = SERVICE_PURPOSE if kind == SERVICE else DEFAULT_PURPOSE

@@ -126,9 +126,20 @@ def test_a_sop_step_may_be_service_with_a_reason_and_group_steps_need_a_group_tr
         Sop.define("x", "staff:m", {"kind": "friend_added"}, steps(message_class="service"),
                    "staff:m", AT)
     with pytest.raises(InvalidSop) as refused:
-        Sop.define("x", "staff:m", {"kind": "friend_added"}, steps(target="group"),
-                   "staff:m", AT)
+        Sop.define("x", "staff:m", {"kind": "friend_added"},
+                   steps(target="group", sender_user_id="zhangsan"), "staff:m", AT)
     assert refused.value.field == "steps[0].target"
+    group = {"kind": "group_joined"}
+    with pytest.raises(InvalidSop) as refused:
+        Sop.define("x", "staff:m", group, steps(target="group"), "staff:m", AT)
+    assert refused.value.field == "steps[0].senderUserId"
+    with pytest.raises(InvalidSop) as refused:
+        Sop.define("x", "staff:m", group, [{**steps(target="group", sender_user_id="z")[0],
+                   "variants": [{"variant_id": "a", "text": "{member_level} 欢迎"}]}],
+                   "staff:m", AT)
+    assert refused.value.field == "steps[0].variants[0].text"
+    assert Sop.define("x", "staff:m", group, steps(target="group", sender_user_id="z"),
+                      "staff:m", AT).revision == 1
     with pytest.raises(InvalidSop):
         Sop.define("x", "staff:m", {"kind": "group_joined"},
                    [{**steps(target="group")[0], "channel": "mini_program"}], "staff:m", AT)
