@@ -123,3 +123,25 @@ def test_bad_holidays_get_typed_errors_and_change_nothing(api: Api) -> None:
     unknown = api.gql('mutation { removeHoliday(holidayId: "nope") { name } }')
     assert code(unknown) == ("UNKNOWN_HOLIDAY", "holidayId")
     assert len(api.gql("{ holidays { name } }")["data"]["holidays"]) == 1
+
+
+SOP = """
+mutation($class: String!, $target: String!, $sender: String) {
+  defineSop(input: {name: "入群", trigger: {kind: "group_joined"}, steps: [
+    {channel: "wecom_mass", messageClass: $class, serviceReason: "after_sales",
+     target: $target, senderUserId: $sender,
+     variants: [{variantId: "a", text: "售后服务指南"}]}]}) { sopId } }"""
+
+
+def test_sop_service_steps_and_group_steps_are_checked_over_graphql(
+        api: Api, pg_url: str, pg_app: Siyu) -> None:
+    operator = "00000000-0000-4000-8000-00000000c0b2"
+    hire_as(pg_app, operator, "copywriter")
+    api.tokens["operator"] = issue_token(pg_url, "staff", operator, None, "tests")
+    service_step = {"class": "service", "target": "member", "sender": None}
+    assert code(api.gql(SOP, service_step, as_="operator")) == (
+        "SERVICE_CLASS_FORBIDDEN", "steps[0].messageClass")
+    assert "errors" not in api.gql(SOP, service_step)
+    group_step = {"class": "service", "target": "group", "sender": None}
+    assert code(api.gql(SOP, group_step)) == ("INVALID_SOP", "steps[0].senderUserId")
+    assert "errors" not in api.gql(SOP, {**group_step, "sender": "zhangsan"})
