@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 
@@ -131,3 +131,22 @@ def test_a_do_not_disturb_joiner_triggers_nothing_into_the_group(
     world.run(T0 + timedelta(minutes=1))
     assert world.steps(customer) == [(0, "skipped", "DO_NOT_DISTURB")]
     assert fake.state.campaigns.tasks() == []
+
+
+def test_a_group_at_its_months_quota_of_the_platforms_messages_is_skipped(
+        fake_world: tuple[World, RunningFakeWeCom]) -> None:
+    world, _ = fake_world
+    day = T0.date().replace(day=1)  # and the 2nd: one month
+    row = {"sop_id": uuid4(), "step": 0, "trigger_group": "wrg1", "enrolment_id": uuid4()}
+    # Given a group message claimed this month, with a quota of one a month
+    assert world.store.claim_group(row, day, T0, 1) is None
+    assert world.store.claim_group(row, day, T0, 1) is None  # the same enrolment again
+    # When another sequence's step claims a message into that group later that month
+    other = {**row, "sop_id": uuid4(), "enrolment_id": uuid4()}
+    assert world.store.claim_group(other, day + timedelta(days=1), T0, 1) == \
+        "WECOM_GROUP_QUOTA"
+    # And another joiner's enrolment the same day is told the message went already
+    assert world.store.claim_group({**row, "enrolment_id": uuid4()}, day, T0, 1) == \
+        "GROUP_ALREADY_SENT"
+    # But another group is not affected
+    assert world.store.claim_group({**other, "trigger_group": "wrg2"}, day, T0, 1) is None
