@@ -191,12 +191,14 @@ def _when(plan: Plan, policy: Policy, tz: str, at: datetime
     """When the send may go: out of the normal quiet hours and, for marketing on a holiday,
     out of the holiday's too (a deferral may move it into or out of a holiday); the holiday
     of the day it goes (marketing only)."""
+    if not policy.holidays or plan.message_class == SERVICE:
+        at, deferred = out_of_quiet_hours(at, policy, tz)
+        return at, deferred, None
     deferred = False
     for _ in range(4):  # each pass moves forward; the windows settle within a few
         at, moved = out_of_quiet_hours(at, policy, tz)
         deferred |= moved
-        holiday = None if plan.message_class == SERVICE else \
-            calendar.on(policy.holidays, at.astimezone(ZoneInfo(tz)).date())
+        holiday = calendar.on(policy.holidays, at.astimezone(ZoneInfo(tz)).date())
         if holiday is None:
             return at, deferred, None
         at, moved = out_of_quiet_hours(at, policy, tz, (holiday.quiet_start, holiday.quiet_end))
