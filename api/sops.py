@@ -56,7 +56,8 @@ class SopStepInput:
         "joining triggered the enrolment (group_joined triggers, wecom_mass only, no "
         "variables: one message per group and day, chat_type=group, from senderUserId)."))
     sender_user_id: str | None = strawberry.field(default=None, description=(
-        "Group steps: the WeCom UserID of the member who owns the groups (群主)."))
+        "Group steps: the WeCom UserID of the member who owns the groups (群主), a current "
+        "staff member (else NOT_A_MEMBER)."))
 
 
 @strawberry.input
@@ -219,6 +220,19 @@ async def _change(info: Info[Context, None], sop_id: strawberry.ID,
     return SopPayload(sop_id=sop_id, position=strawberry.ID(str(position)) if position else None)
 
 
+async def _senders_are_members(info: Info[Context, None], input: SopInput) -> None:
+    """A group step's senderUserId is the WeCom UserID of a current staff member."""
+    wanted = {n: s.sender_user_id for n, s in enumerate(input.steps) if s.sender_user_id}
+    if not wanted:
+        return
+    known = await queries.current_members(info.context.services.read_models.pool,
+                                          sorted(set(wanted.values())))
+    for n, user_id in sorted(wanted.items()):
+        if user_id not in known:
+            raise ApiError("NOT_A_MEMBER", f"{user_id!r} is not the WeCom UserID of a current "
+                           "staff member", field=f"steps[{n}].senderUserId")
+
+
 def _may_declare_service(info: Info[Context, None], input: SopInput) -> None:
     """Service steps (domain.message_class): company managers only."""
     for n, step in enumerate(input.steps):
@@ -236,6 +250,7 @@ class SopMutation:
         actor = info.context.principal.actor
         name, trigger, steps, stops = _definition(input)
         _may_declare_service(info, input)
+        await _senders_are_members(info, input)
         try:
             sop_id, position = await to_thread.run_sync(lambda: app.sops.define(
                 name, actor, trigger, steps, actor, datetime.now(UTC),
@@ -252,6 +267,7 @@ class SopMutation:
                          input: SopInput) -> SopPayload:
         name, trigger, steps, stops = _definition(input)
         _may_declare_service(info, input)
+        await _senders_are_members(info, input)
         return await _change(info, sop_id, lambda app, sid, by: app.sops.revise(
             sid, name, trigger, steps, by, datetime.now(UTC), **stops))
 

@@ -144,4 +144,8 @@ def test_sop_service_steps_and_group_steps_are_checked_over_graphql(
     assert "errors" not in api.gql(SOP, service_step)
     group_step = {"class": "service", "target": "group", "sender": None}
     assert code(api.gql(SOP, group_step)) == ("INVALID_SOP", "steps[0].senderUserId")
+    assert code(api.gql(SOP, {**group_step, "sender": "zhangsan"})) == (
+        "NOT_A_MEMBER", "steps[0].senderUserId")
+    owner = "00000000-0000-4000-8000-00000000c0b3"
+    hire_as(pg_app, owner, "sales", wecom_user_id="zhangsan")
     assert "errors" not in api.gql(SOP, {**group_step, "sender": "zhangsan"})
