@@ -6,6 +6,8 @@
   gives the same parts in any order. The parts are created in order and the first one that
   fails stops the call: its answer is returned with the msgids created so far
   (``MassSendTask.task_ids``).
+  With ``chat_type="group"`` the recipients are customer groups (``chat_id_list``, at most
+  2,000 per call): the task goes into the sender's groups (客户群群发).
 * ``mass_send_result`` → ``externalcontact/get_groupmsg_send_result`` per (msgid, sender),
   following ``next_cursor`` to the end. Status 0 → PENDING, 1 → SENT, 2 → NOT_FRIEND,
   3 → QUOTA_EXCEEDED. The task counts as confirmed once any recipient left status 0.
@@ -77,6 +79,8 @@ LIST_PAGE_SIZE = 100
 DIRECT_CHANNEL = "mini_program"  # the campaign channel (domain.restraint.CHANNELS)
 #: WeCom's documented maximum of ``external_userid`` per ``add_msg_template`` call.
 MAX_RECIPIENTS_PER_TASK = 10_000
+#: ... and of ``chat_id_list`` (customer groups) when ``chat_type`` is ``group``.
+MAX_GROUPS_PER_TASK = 2_000
 #: ``get_groupmsg_send_result`` pages: WeCom allows at most 1,000 per page.
 MAX_PAGE_SIZE = 1_000
 
@@ -149,17 +153,19 @@ class WeComCampaignGateway:
 
     # -- mass send -------------------------------------------------------------
     def create_mass_send(self, sender: str, recipients: Sequence[str], text: str,
-                         dedupe_key: str) -> MassSendTask:
+                         dedupe_key: str, chat_type: str = "single") -> MassSendTask:
         if not sender or not dedupe_key:
             return MassSendTask(Delivery.REFUSED, "sender and dedupe key are required")
-        parts = split_recipients(recipients, dedupe_key, self._max_recipients)
+        group = chat_type == "group"
+        parts = split_recipients(recipients, dedupe_key, min(
+            self._max_recipients, MAX_GROUPS_PER_TASK) if group else self._max_recipients)
         if not parts:
             return MassSendTask(Delivery.REFUSED, "no recipients")
         task_ids: list[str] = []
         refused: list[str] = []
         all_duplicates = True
         for key, part in parts:
-            answer = self._create_part(sender, part, text, key)
+            answer = self._create_part(sender, part, text, key, group)
             if answer.delivery not in (Delivery.ACCEPTED, Delivery.DUPLICATE):
                 log.warning("mass-send part %d of %d not created: %s",
                             len(task_ids) + 1, len(parts), answer.reason)
@@ -173,9 +179,11 @@ class WeComCampaignGateway:
         return MassSendTask(delivery, "duplicate dedupe key" if all_duplicates else "ok",
                             task_ids[0], tuple(refused), None, tuple(task_ids))
 
-    def _create_part(self, sender: str, part: list[str], text: str, key: str) -> MassSendTask:
-        payload: dict[str, Any] = {"chat_type": "single", "sender": sender,
-                                   "external_userid": part, "allow_select": False,
+    def _create_part(self, sender: str, part: list[str], text: str, key: str,
+                     group: bool = False) -> MassSendTask:
+        payload: dict[str, Any] = {"chat_type": "group" if group else "single",
+                                   "sender": sender, "allow_select": False,
+                                   "chat_id_list" if group else "external_userid": part,
                                    "text": {"content": text}}
         if self._send_dedupe_key:
             payload["dedupe_key"] = key
@@ -206,12 +214,15 @@ class WeComCampaignGateway:
             if verdict.delivery is not Delivery.ACCEPTED:
                 raise ResultUnavailable(verdict.delivery, verdict.reason, verdict.retry_after)
             for item in body.get("send_list") or []:
-                if not isinstance(item, dict) or not isinstance(item.get("external_userid"), str):
+                # a customer's external_userid, or a group's chat_id (a task into groups)
+                recipient = item.get("external_userid", item.get("chat_id")) \
+                    if isinstance(item, dict) else None
+                if not isinstance(recipient, str):
                     continue
                 code = item.get("status")
                 status = _STATUSES.get(code, RecipientStatus.PENDING) if isinstance(code, int) \
                     else RecipientStatus.PENDING
-                statuses[item["external_userid"]] = status
+                statuses[recipient] = status
             expired = expired or body.get("task_expired") is True
             cursor = body.get("next_cursor") or ""
             if not isinstance(cursor, str) or not cursor:
@@ -224,12 +235,13 @@ class WeComCampaignGateway:
             statuses = dict.fromkeys(statuses, RecipientStatus.EXPIRED)
         return TaskResult(task_id, confirmed, statuses)
 
-    def list_mass_sends(self, sender: str, start: float, end: float) -> list[ListedTask]:
+    def list_mass_sends(self, sender: str, start: float, end: float,
+                        chat_type: str = "single") -> list[ListedTask]:
         listed: list[ListedTask] = []
         cursor = ""
         seen: set[str] = set()
         while True:
-            payload: dict[str, Any] = {"chat_type": "single", "start_time": int(start),
+            payload: dict[str, Any] = {"chat_type": chat_type, "start_time": int(start),
                                        "end_time": int(end) + 1, "creator": sender,
                                        "filter_type": 0, "limit": LIST_PAGE_SIZE}
             if cursor:

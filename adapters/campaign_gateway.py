@@ -131,14 +131,18 @@ class CampaignGateway(Protocol):
         ...
 
     def create_mass_send(self, sender: str, recipients: Sequence[str], text: str,
-                         dedupe_key: str) -> MassSendTask: ...
+                         dedupe_key: str, chat_type: str = "single") -> MassSendTask:
+        """``chat_type`` ``group``: ``recipients`` are the sender's customer groups."""
+        ...
 
     def mass_send_result(self, task_id: str, sender: str) -> TaskResult:
         """Raises :class:`ResultUnavailable` when the result cannot be read now."""
         ...
 
-    def list_mass_sends(self, sender: str, start: float, end: float) -> list[ListedTask]:
-        """The sender's tasks created between ``start`` and ``end`` (epoch seconds).
+    def list_mass_sends(self, sender: str, start: float, end: float,
+                        chat_type: str = "single") -> list[ListedTask]:
+        """The sender's tasks (to customers, or into groups) created between ``start`` and
+        ``end`` (epoch seconds).
         Raises :class:`ResultUnavailable` when they cannot be listed now."""
         ...
 

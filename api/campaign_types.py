@@ -47,13 +47,24 @@ class DraftCampaignInput:
         default=7, description="Orders within this many days of receipt are attributed.")
     harm_days: int = strawberry.field(
         default=7, description="Deletions, mutes and opt-outs within this many days count as harm.")
-    purpose: str = strawberry.field(
-        default="marketing", description="The consent purpose of its messages: customers who "
-                                         "withdrew that consent are excluded "
-                                         "(CONSENT_WITHDRAWN).")
+    purpose: str | None = strawberry.field(
+        default=None, description="The consent purpose of its messages: customers who "
+                                  "withdrew that consent are excluded (CONSENT_WITHDRAWN). "
+                                  "Default: marketing, or service for a service campaign.")
     requires_consent: bool = strawberry.field(
         default=False, description="Opt-in: only customers who gave the consent for `purpose` "
                                    "(others: NO_CONSENT).")
+    message_class: str = strawberry.field(default="marketing", description=(
+        "marketing, or service (order notices, after-sales guidance, a change to a service): "
+        "not held by the marketing caps nor holidays, still by do-not-disturb, consent, quiet "
+        "hours and WeCom's quota. Company managers only (SERVICE_CLASS_FORBIDDEN); needs "
+        "serviceReason and serviceReference, a purpose other than marketing, no holdout and no "
+        "promotional wording (SERVICE_CLASS_REFUSED). See docs/campaigns.md."))
+    service_reason: str | None = strawberry.field(
+        default=None, description="order_notice, after_sales or service_change.")
+    service_reference: str | None = strawberry.field(
+        default=None, description="The order batch, ticket or notice the service message is "
+                                  "about (1-64 letters, digits or -_.:/#), kept for audit.")
 
 
 @strawberry.type(description="How many were excluded for one reason.")
@@ -79,6 +90,9 @@ class PlannedRecipient:
     sender: str | None = strawberry.field(description=(
         "WeCom: the staff member sending (the owner when still a friend, else another staff "
         "friend)."))
+    holiday: str | None = strawberry.field(default=None, description=(
+        "The holiday whose stricter caps and quiet hours the send was planned (or excluded) "
+        "under."))
 
     @strawberry.field(description=(
         "WeCom: the member's UserID the mass send goes out under (the staff record's "
@@ -93,7 +107,7 @@ class PlannedRecipient:
     def of(cls, d: Decision) -> PlannedRecipient:
         return cls(customer_id=strawberry.ID(str(d.customer_id)), included=d.included,
                    reason=d.reason, variant_id=d.variant_id, send_at=d.send_at,
-                   deferred=d.deferred, sender=d.sender)
+                   deferred=d.deferred, sender=d.sender, holiday=d.holiday)
 
 
 @strawberry.type(description="The audience now and who the restraint rules exclude, by rule.")

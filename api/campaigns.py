@@ -28,10 +28,12 @@ from api.campaign_types import (
 )
 from api.context import Context
 from api.errors import BAD_INPUT, NOT_FOUND, ApiError
+from api.policy import Access
 from api.read_models import decode_cursor, encode_cursor
 from api.types import PageInfo, to_uuid
 from application.campaign_launch import LaunchRefused, launch
 from domain.errors import DomainError
+from domain.message_class import SERVICE
 from projections.campaign_planning import PlanResult, plan_audience
 from projections.campaigns import queries
 
@@ -139,6 +141,9 @@ class CampaignMutation:
         app = info.context.services.app
         principal = info.context.principal
         segment_id = to_uuid(input.segment_id, "segmentId")
+        if input.message_class == SERVICE and principal.access is not Access.COMPANY_MANAGER:
+            raise ApiError("SERVICE_CLASS_FORBIDDEN", "only a company manager may draft a "
+                           "service campaign", field="messageClass")
         variants = [{"variant_id": v.variant_id, "text": v.text, "weight": v.weight,
                      "lifecycles": [s.value for s in v.lifecycles or ()],
                      "template_id": v.template_id} for v in input.variants]
@@ -150,7 +155,8 @@ class CampaignMutation:
                 principal.actor, datetime.now(UTC), holdout_percent=input.holdout_percent,
                 cost_fen=int(input.cost_fen), attribution_days=input.attribution_days,
                 harm_days=input.harm_days, purpose=input.purpose,
-                requires_consent=input.requires_consent)
+                requires_consent=input.requires_consent, message_class=input.message_class,
+                service_reason=input.service_reason, service_reference=input.service_reference)
 
         try:
             campaign_id, position = await to_thread.run_sync(run)

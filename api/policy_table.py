@@ -39,6 +39,7 @@ POLICY: dict[str, frozenset[Access]] = {
     "Query.campaignDryRun": MIDDLE,
     "Query.campaignSends": MIDDLE,
     "Query.contactPolicy": MIDDLE,
+    "Query.holidays": MIDDLE,
     "Query.chatScripts": STAFF,
     "Query.chatScript": STAFF,
     "Query.scriptScenarios": STAFF,
@@ -101,6 +102,8 @@ POLICY: dict[str, frozenset[Access]] = {
     "Mutation.scheduleCampaign": m(CM, OP),
     "Mutation.cancelCampaign": m(CM, OP),
     "Mutation.setContactPolicy": m(CM, OP),
+    "Mutation.defineHoliday": m(CM, OP),
+    "Mutation.removeHoliday": m(CM, OP),
     "Mutation.setCampaignConfirmationDeadline": m(CM, OP),
     "Mutation.planActivity": m(CM, OP),
     # -- privacy and customers as clients (docs/privacy.md): the staff fields narrow to

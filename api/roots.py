@@ -12,6 +12,7 @@ from api.content import ContentMutation, ContentQuery
 from api.coupons import CouponMutation, CouponQuery
 from api.customer_clients import CustomerClientMutation, CustomerClientQuery
 from api.daily_reports import DailyReportQuery
+from api.holidays import HolidayMutation, HolidayQuery
 from api.leaderboard import LeaderboardQuery, LeaderboardSubscription
 from api.marketing_tasks import MarketingTaskMutation, MarketingTaskQuery
 from api.mutations import CustomerMutation
@@ -35,6 +36,7 @@ FEATURE_QUERIES: tuple[type, ...] = (
     TagGroupQuery,
     OrganisationQuery,
     CampaignQuery,
+    HolidayQuery,
     StaffKpiQuery,
     AlertQuery,
     ScriptQuery,
@@ -61,6 +63,7 @@ MUTATIONS: tuple[type, ...] = (
     TagGroupMutation,
     OrganisationMutation,
     CampaignMutation,
+    HolidayMutation,
     AlertMutation,
     ScriptMutation,
     MarketingTaskMutation,

@@ -16,8 +16,10 @@ from strawberry.types import Info
 from api.campaign_types import CampaignVariantInput
 from api.context import Context
 from api.errors import NOT_FOUND, ApiError
+from api.policy import Access
 from api.types import to_uuid
 from domain.errors import DomainError
+from domain.message_class import SERVICE
 from projections.sops import queries
 
 
@@ -44,6 +46,18 @@ class SopStepInput:
     variants: list[CampaignVariantInput]
     offset_days: int = 0
     offset_hours: int = 0
+    message_class: str = strawberry.field(default="marketing", description=(
+        "marketing, or service (with serviceReason; company managers only, no promotional "
+        "wording): not held by the marketing caps nor holidays. See docs/sops.md."))
+    service_reason: str | None = strawberry.field(
+        default=None, description="order_notice, after_sales or service_change.")
+    target: str = strawberry.field(default="member", description=(
+        "member: the customer (a WeCom mass send to them); group: the customer group whose "
+        "joining triggered the enrolment (group_joined triggers, wecom_mass only, no "
+        "variables: one message per group and day, chat_type=group, from senderUserId)."))
+    sender_user_id: str | None = strawberry.field(default=None, description=(
+        "Group steps: the WeCom UserID of the member who owns the groups (群主), a current "
+        "staff member (else NOT_A_MEMBER)."))
 
 
 @strawberry.input
@@ -65,7 +79,10 @@ def _definition(input: SopInput) -> tuple[str, dict[str, Any], list[dict[str, An
     steps = [{"offset_hours": s.offset_days * 24 + s.offset_hours, "channel": s.channel,
               "variants": [{"variant_id": v.variant_id, "text": v.text, "weight": v.weight,
                             "lifecycles": [x.value for x in v.lifecycles or ()],
-                            "template_id": v.template_id} for v in s.variants]}
+                            "template_id": v.template_id} for v in s.variants],
+              "message_class": s.message_class, "service_reason": s.service_reason,
+              "target": s.target,
+              **({"sender_user_id": s.sender_user_id} if s.sender_user_id is not None else {})}
              for s in input.steps]
     return input.name, trigger, steps, {"stop_on_converted": input.stop_on_converted,
                                         "stop_on_opted_out": input.stop_on_opted_out}
@@ -203,6 +220,28 @@ async def _change(info: Info[Context, None], sop_id: strawberry.ID,
     return SopPayload(sop_id=sop_id, position=strawberry.ID(str(position)) if position else None)
 
 
+async def _senders_are_members(info: Info[Context, None], input: SopInput) -> None:
+    """A group step's senderUserId is the WeCom UserID of a current staff member."""
+    wanted = {n: s.sender_user_id for n, s in enumerate(input.steps) if s.sender_user_id}
+    if not wanted:
+        return
+    known = await queries.current_members(info.context.services.read_models.pool,
+                                          sorted(set(wanted.values())))
+    for n, user_id in sorted(wanted.items()):
+        if user_id not in known:
+            raise ApiError("NOT_A_MEMBER", f"{user_id!r} is not the WeCom UserID of a current "
+                           "staff member", field=f"steps[{n}].senderUserId")
+
+
+def _may_declare_service(info: Info[Context, None], input: SopInput) -> None:
+    """Service steps (domain.message_class): company managers only."""
+    for n, step in enumerate(input.steps):
+        if step.message_class == SERVICE \
+                and info.context.principal.access is not Access.COMPANY_MANAGER:
+            raise ApiError("SERVICE_CLASS_FORBIDDEN", "only a company manager may define a "
+                           "service step", field=f"steps[{n}].messageClass")
+
+
 @strawberry.type
 class SopMutation:
     @strawberry.mutation(description="Define a sequence; it enrols customers from now on.")
@@ -210,6 +249,8 @@ class SopMutation:
         app = info.context.services.app
         actor = info.context.principal.actor
         name, trigger, steps, stops = _definition(input)
+        _may_declare_service(info, input)
+        await _senders_are_members(info, input)
         try:
             sop_id, position = await to_thread.run_sync(lambda: app.sops.define(
                 name, actor, trigger, steps, actor, datetime.now(UTC),
@@ -225,6 +266,8 @@ class SopMutation:
     async def revise_sop(self, info: Info[Context, None], sop_id: strawberry.ID,
                          input: SopInput) -> SopPayload:
         name, trigger, steps, stops = _definition(input)
+        _may_declare_service(info, input)
+        await _senders_are_members(info, input)
         return await _change(info, sop_id, lambda app, sid, by: app.sops.revise(
             sid, name, trigger, steps, by, datetime.now(UTC), **stops))
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -142,6 +142,28 @@ class Campaigns:
         def decide(unit: UnitOfWork[ContactPolicy]) -> None:
             policy = self.store.find(POLICY_ID, ContactPolicy) or ContactPolicy.create()
             policy.change(caps, wecom_monthly_quota, quiet_start, quiet_end, by, occurred_at)
+            unit.add(policy)
+
+        return self.store.transact(ContactPolicy, decide)[1]
+
+    def define_holiday(self, name: str, start: date, end: date,
+                       caps: dict[str, dict[str, Any]], total: int | None, quiet_start: str,
+                       quiet_end: str, by: str, occurred_at: datetime, today: date
+                       ) -> tuple[str, int | None]:
+        """Add a holiday to the calendar (:mod:`domain.holidays`): its id and position."""
+        def decide(unit: UnitOfWork[ContactPolicy]) -> str:
+            policy = self.store.find(POLICY_ID, ContactPolicy) or ContactPolicy.create()
+            holiday_id = policy.define_holiday(name, start, end, caps, total, quiet_start,
+                                               quiet_end, by, occurred_at, today)
+            unit.add(policy)
+            return holiday_id
+
+        return self.store.transact(ContactPolicy, decide)
+
+    def remove_holiday(self, holiday_id: str, by: str, occurred_at: datetime) -> int | None:
+        def decide(unit: UnitOfWork[ContactPolicy]) -> None:
+            policy = self.store.find(POLICY_ID, ContactPolicy) or ContactPolicy.create()
+            policy.remove_holiday(holiday_id, by, occurred_at)
             unit.add(policy)
 
         return self.store.transact(ContactPolicy, decide)[1]

@@ -23,6 +23,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import DomainError, InvalidInput
+from domain.message_class import MARKETING, SERVICE, SERVICE_PURPOSE, check_class
 from domain.privacy import DEFAULT_PURPOSE, check_purpose
 from domain.restraint import CHANNELS, Plan, Variant
 from domain.segment_rules import LIFECYCLES
@@ -220,6 +221,18 @@ class Campaign(Aggregate):
         def apply(self, campaign: Campaign) -> None:
             campaign.__dict__["_confirm_hours"] = self.hours
 
+    class ServiceDeclared(Aggregate.Event):
+        """Drafted as a ``service`` campaign (:mod:`domain.message_class`): why, and the
+        order batch, ticket or notice it is about. A campaign without it is marketing."""
+
+        reason: str
+        reference: str
+        by: str
+        occurred_at: datetime
+
+        def apply(self, campaign: Campaign) -> None:
+            campaign.__dict__["_service"] = (self.reason, self.reference)
+
     class Cancelled(Aggregate.Event):
         reason: str
         by: str
@@ -232,8 +245,13 @@ class Campaign(Aggregate):
     def draft(cls, name: str, owner: str, channel: str, segment_id: UUID,
               variants: Sequence[dict[str, Any]], by: str, occurred_at: datetime, *,
               holdout_percent: int = 0, cost_fen: int = 0, attribution_days: int = 7,
-              harm_days: int = 7, purpose: str = DEFAULT_PURPOSE,
-              requires_consent: bool = False) -> Campaign:
+              harm_days: int = 7, purpose: str | None = None,
+              requires_consent: bool = False, message_class: str = MARKETING,
+              service_reason: str | None = None, service_reference: str | None = None
+              ) -> Campaign:
+        """A draft; ``purpose`` defaults to ``marketing``, or ``service`` for a service
+        campaign (which :func:`domain.message_class.check_class` admits or refuses)."""
+        purpose = purpose or (SERVICE_PURPOSE if message_class == SERVICE else DEFAULT_PURPOSE)
         label = name.strip()
         if not 1 <= len(label) <= 64:
             raise InvalidInput("name must be 1-64 characters", field="name")
@@ -246,11 +264,20 @@ class Campaign(Aggregate):
         for value, name_ in ((attribution_days, "attributionDays"), (harm_days, "harmDays")):
             if not 1 <= value <= 90:
                 raise InvalidInput(f"{name_} must be 1-90", field=name_)
-        return cls(name=label, owner=owner, channel=channel, segment_id=str(segment_id),
-                   variants=check_variants(variants, channel), holdout_percent=holdout_percent,
-                   cost_fen=cost_fen, attribution_days=attribution_days, harm_days=harm_days,
-                   purpose=check_purpose(purpose), requires_consent=requires_consent,
-                   by=by, occurred_at=occurred_at)
+        checked = check_variants(variants, channel)
+        kind = check_class(message_class, service_reason, service_reference,
+                           purpose=check_purpose(purpose), holdout_percent=holdout_percent,
+                           texts=[v["text"] for v in checked], reference_required=True)
+        campaign = cls(name=label, owner=owner, channel=channel, segment_id=str(segment_id),
+                       variants=checked, holdout_percent=holdout_percent,
+                       cost_fen=cost_fen, attribution_days=attribution_days,
+                       harm_days=harm_days, purpose=purpose,
+                       requires_consent=requires_consent, by=by, occurred_at=occurred_at)
+        if kind["message_class"] == SERVICE:
+            campaign.trigger_event(cls.ServiceDeclared, reason=kind["service_reason"],
+                                   reference=kind["service_reference"], by=by,
+                                   occurred_at=occurred_at)
+        return campaign
 
     @event(Drafted)
     def __init__(self, name: str, owner: str, channel: str, segment_id: str,
@@ -276,7 +303,13 @@ class Campaign(Aggregate):
         return Plan(self.id, self.channel,
                     tuple(Variant(v["variant_id"], tuple(v["lifecycles"]), v["weight"])
                           for v in self.variants),
-                    self.holdout_percent, self.start_at, self.purpose, self.requires_consent)
+                    self.holdout_percent, self.start_at, self.purpose, self.requires_consent,
+                    self.message_class)
+
+    @property
+    def message_class(self) -> str:
+        """``service`` when drafted so (``ServiceDeclared``), else ``marketing``."""
+        return SERVICE if "_service" in self.__dict__ else MARKETING
 
     def schedule(self, start_at: datetime, by: str, occurred_at: datetime) -> None:
         if self.state not in ("draft", "scheduled"):

@@ -12,11 +12,16 @@ facts and the planning time. Rules, in order (the first that applies is the reas
 | ``HOLDOUT`` | drawn into the campaign's random control group (kept for comparison) |
 | ``NOT_FRIEND`` | WeCom mass send, and no staff member is the customer's friend now |
 | ``CAP_DAY`` / ``CAP_WEEK`` / ``CAP_MONTH`` | the channel's cap per customer, across campaigns and SOPs |
+| ``HOLIDAY_CAP_DAY`` / ``_WEEK`` / ``_MONTH`` | on a holiday: its stricter cap for the channel |
+| ``HOLIDAY_CAP_TOTAL`` | on a holiday: its cap on messages over the whole holiday, all channels |
 | ``WECOM_MONTHLY_QUOTA`` | WeCom mass send: the customer's mass messages this natural month |
 | ``NO_VARIANT`` | no content variant is meant for the customer's lifecycle stage |
 
 Quiet hours (default 21:00-09:00 in the customer's time zone) defer a send to their end:
-deferred, never dropped. Days, weeks and months are counted in the customer's time zone
+deferred, never dropped; on a holiday (:mod:`domain.holidays`) its quiet hours apply too.
+A ``service`` message (:mod:`domain.message_class`) is held by DND, consent, quiet hours
+(the normal ones) and the WeCom quota only: not by the caps nor by a holiday.
+Days, weeks and months are counted in the customer's time zone
 (default Asia/Shanghai); the weekly cap counts the sends within 7 days either side of this
 one (planned sends of other campaigns count as well as sent ones).
 """
@@ -30,12 +35,19 @@ from datetime import datetime, time, timedelta
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
+__all__ = ["CHANNELS", "DEFAULT_TZ", "REASONS", "WECOM_MASS", "Caps", "Decision", "Plan",
+           "Policy", "Recipient", "Variant", "decide", "draw"]
+
+from domain import holidays as calendar
+from domain.caps import CHANNELS, WECOM_MASS, Caps
+from domain.holidays import Holiday
+from domain.message_class import MARKETING, SERVICE
+
 DEFAULT_TZ = "Asia/Shanghai"
-WECOM_MASS = "wecom_mass"
-CHANNELS = frozenset({WECOM_MASS, "mini_program", "sms"})
 REASONS = ("DO_NOT_DISTURB", "CONSENT_WITHDRAWN", "NO_CONSENT", "NO_ADDRESS", "HOLDOUT",
-           "NOT_FRIEND", "CAP_DAY",
-           "CAP_WEEK", "CAP_MONTH", "WECOM_MONTHLY_QUOTA", "NO_VARIANT")
+           "NOT_FRIEND", "CAP_DAY", "CAP_WEEK", "CAP_MONTH", "HOLIDAY_CAP_DAY",
+           "HOLIDAY_CAP_WEEK", "HOLIDAY_CAP_MONTH", "HOLIDAY_CAP_TOTAL", "WECOM_MONTHLY_QUOTA",
+           "NO_VARIANT")
 
 #: The identity namespace (a prefix) each channel addresses a customer by: a WeCom external
 #: id for mass sends, a mini-program openid for subscribe messages, a phone for SMS. The
@@ -50,13 +62,6 @@ def addressable(channel: str, namespaces: Sequence[str]) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
-class Caps:
-    day: int | None = 1
-    week: int | None = 2
-    month: int | None = 6
-
-
-@dataclass(frozen=True, slots=True)
 class Policy:
     """The contact policy shared by every campaign (``ContactPolicy`` records changes)."""
 
@@ -64,6 +69,7 @@ class Policy:
     wecom_monthly_quota: int = 4
     quiet_start: time = time(21, 0)
     quiet_end: time = time(9, 0)
+    holidays: tuple[Holiday, ...] = ()  # the calendar (domain.holidays), never overlapping
 
     def caps_for(self, channel: str) -> Caps:
         return self.caps.get(channel, Caps())
@@ -87,6 +93,7 @@ class Plan:
     start_at: datetime | None = None
     purpose: str = "marketing"  # the consent the messages need (domain.privacy)
     requires_consent: bool = False  # opt-in: only customers who gave that consent
+    message_class: str = MARKETING  # service: not held by caps nor holidays
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +119,7 @@ class Decision:
     send_at: datetime | None = None
     deferred: bool = False  # moved out of quiet hours
     sender: str | None = None  # WeCom: the staff member whose task carries the message
+    holiday: str | None = None  # the holiday whose rules the send was planned under
 
 
 def draw(campaign_id: UUID, customer_id: UUID, salt: str) -> float:
@@ -120,9 +128,10 @@ def draw(campaign_id: UUID, customer_id: UUID, salt: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-def out_of_quiet_hours(at: datetime, policy: Policy, tz: str) -> tuple[datetime, bool]:
+def out_of_quiet_hours(at: datetime, policy: Policy, tz: str,
+                       window: tuple[time, time] | None = None) -> tuple[datetime, bool]:
     local = at.astimezone(ZoneInfo(tz))
-    start, end = policy.quiet_start, policy.quiet_end
+    start, end = window or (policy.quiet_start, policy.quiet_end)
     now = local.time()
     quiet = (now >= start or now < end) if start > end else (start <= now < end)
     if not quiet:
@@ -151,28 +160,79 @@ def decide(plan: Plan, policy: Policy, who: Recipient, now: datetime) -> Decisio
         return Decision(cid, False, "HOLDOUT")
     if plan.channel == WECOM_MASS and not who.friends:
         return Decision(cid, False, "NOT_FRIEND")
-    send_at, deferred = out_of_quiet_hours(max(now, plan.start_at or now), policy, who.tz)
+    send_at, deferred, holiday = _when(plan, policy, who.tz, max(now, plan.start_at or now))
     zone = ZoneInfo(who.tz)
     local = send_at.astimezone(zone)
     day_start = datetime.combine(local.date(), time(0), tzinfo=zone)
     month_start = day_start.replace(day=1)
     next_month = (month_start + timedelta(days=32)).replace(day=1)
-    caps = policy.caps_for(plan.channel)
-    windows = ((caps.day, "CAP_DAY", day_start, day_start + timedelta(days=1)),
-               (caps.week, "CAP_WEEK", send_at - timedelta(days=7), send_at + timedelta(days=7)),
-               (caps.month, "CAP_MONTH", month_start, next_month))
-    for limit, reason, since, until in windows:
-        if limit is not None and _count(who.contacts, plan.channel, since, until) >= limit:
-            return Decision(cid, False, reason)
+    if plan.message_class != SERVICE:
+        reason = _capped(plan.channel, policy.caps_for(plan.channel), who.contacts, send_at,
+                         day_start, month_start, next_month, holiday)
+        if reason is not None:
+            return Decision(cid, False, reason, holiday=_name(holiday))
     if plan.channel == WECOM_MASS and _count(who.contacts, WECOM_MASS, month_start,
                                              next_month) >= policy.wecom_monthly_quota:
-        return Decision(cid, False, "WECOM_MONTHLY_QUOTA")
+        return Decision(cid, False, "WECOM_MONTHLY_QUOTA", holiday=_name(holiday))
     fitting = [v for v in plan.variants if not v.lifecycles or who.lifecycle in v.lifecycles]
     if not fitting:
         return Decision(cid, False, "NO_VARIANT")
     variant = _pick(fitting, draw(plan.campaign_id, cid, "variant"))
     return Decision(cid, True, None, variant.variant_id, send_at, deferred,
-                    who.friends[0] if who.friends else None)
+                    who.friends[0] if who.friends else None, _name(holiday))
+
+
+def _name(holiday: Holiday | None) -> str | None:
+    return None if holiday is None else holiday.name
+
+
+def _when(plan: Plan, policy: Policy, tz: str, at: datetime
+          ) -> tuple[datetime, bool, Holiday | None]:
+    """When the send may go: out of the normal quiet hours and, for marketing on a holiday,
+    out of the holiday's too (a deferral may move it into or out of a holiday); the holiday
+    of the day it goes (marketing only)."""
+    if not policy.holidays or plan.message_class == SERVICE:
+        at, deferred = out_of_quiet_hours(at, policy, tz)
+        return at, deferred, None
+    deferred = False
+    for _ in range(4):  # each pass moves forward; the windows settle within a few
+        at, moved = out_of_quiet_hours(at, policy, tz)
+        deferred |= moved
+        holiday = calendar.on(policy.holidays, at.astimezone(ZoneInfo(tz)).date())
+        if holiday is None:
+            return at, deferred, None
+        at, moved = out_of_quiet_hours(at, policy, tz, (holiday.quiet_start, holiday.quiet_end))
+        deferred |= moved
+        if not moved:
+            return at, deferred, holiday
+    return at, deferred, calendar.on(policy.holidays, at.astimezone(ZoneInfo(tz)).date())
+
+
+def _capped(channel: str, caps: Caps, contacts: Sequence[tuple[datetime, str]],
+            send_at: datetime, day_start: datetime, month_start: datetime,
+            next_month: datetime, holiday: Holiday | None) -> str | None:
+    """The cap a marketing send would break (normal, then the holiday's), or None."""
+    windows = ((caps.day, "CAP_DAY", day_start, day_start + timedelta(days=1)),
+               (caps.week, "CAP_WEEK", send_at - timedelta(days=7), send_at + timedelta(days=7)),
+               (caps.month, "CAP_MONTH", month_start, next_month))
+    for limit, reason, since, until in windows:
+        if limit is not None and _count(contacts, channel, since, until) >= limit:
+            return reason
+    if holiday is None:
+        return None
+    strict = holiday.caps.get(channel)
+    for limit, reason, since, until in windows:
+        tighter = None if strict is None else calendar.stricter(
+            getattr(strict, reason[4:].lower()), limit)
+        if tighter is not None and _count(contacts, channel, since, until) >= tighter:
+            return f"HOLIDAY_{reason}"
+    if holiday.total is not None:
+        zone = day_start.tzinfo
+        first = datetime.combine(holiday.start, time(0), tzinfo=zone)
+        after = datetime.combine(holiday.end + timedelta(days=1), time(0), tzinfo=zone)
+        if _count(contacts, None, first, after) >= holiday.total:
+            return "HOLIDAY_CAP_TOTAL"
+    return None
 
 
 def _pick(variants: Sequence[Variant], x: float) -> Variant:

@@ -3,7 +3,8 @@
 A sequence has a **trigger** (``friend_added``, optionally only for some channels or staff
 members; ``group_joined``, optionally only for some groups), ordered **steps** (an offset
 in hours from the trigger, a channel, content variants with the campaigns' safe
-variables) and **stop conditions** (the customer converted — paid an order — or opted
+variables, a message class — ``marketing`` by default, or ``service`` with a reason, see
+:mod:`domain.message_class`) and **stop conditions** (the customer converted — paid an order — or opted
 out — do-not-disturb, marketing consent withdrawn, deleted or muted the staff member —
 after the trigger; both on by default). An enrolment triggered by joining a group also
 stops when the customer leaves that group (``left_group``), whatever the stop conditions:
@@ -24,6 +25,7 @@ the staff member is welcomed again.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -36,6 +38,7 @@ from domain.campaign import check_variants
 from domain.channels import within_any
 from domain.customer import Customer
 from domain.errors import DomainError, InvalidInput
+from domain.message_class import MARKETING, SERVICE_PURPOSE, check_class
 from domain.restraint import CHANNELS
 
 FRIEND_ADDED, GROUP_JOINED = "friend_added", "group_joined"
@@ -45,6 +48,10 @@ MAX_OFFSET_HOURS = 24 * 365
 MAX_FILTER = 100
 #: A step this late at send time (paused sequence, worker down) is skipped, not sent.
 MAX_LATE = timedelta(hours=48)
+#: Who a step goes to: the enrolled customer, or the customer group whose joining
+#: triggered the enrolment (``group_joined`` only; WeCom ``chat_type=group``).
+MEMBER, GROUP = "member", "group"
+TARGETS = (MEMBER, GROUP)
 CONVERTED, OPTED_OUT, ARCHIVED, LEFT_GROUP = "converted", "opted_out", "archived", "left_group"
 STATES = ("active", "paused", "archived")
 
@@ -120,9 +127,53 @@ def check_steps(steps: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             raise InvalidSop(f"{where}.channel must be one of {sorted(CHANNELS)}",
                              field=f"{where}.channel")
         variants = check_variants(step.get("variants") or (), channel, f"{where}.")
+        kind = check_class(step.get("message_class") or MARKETING, step.get("service_reason"),
+                           None, purpose=SERVICE_PURPOSE, holdout_percent=0,
+                           texts=[v["text"] for v in variants], reference_required=False,
+                           where=f"{where}.")
+        target = step.get("target") or MEMBER
+        if target not in TARGETS:
+            raise InvalidSop(f"{where}.target must be one of {list(TARGETS)}",
+                             field=f"{where}.target")
+        sender = step.get("sender_user_id")
+        if target == GROUP:
+            _group_step(where, channel, sender, variants)
+        elif sender is not None:
+            raise InvalidSop(f"{where}.senderUserId is for group steps",
+                             field=f"{where}.senderUserId")
         out.append({"step": n, "offset_hours": offset, "channel": channel,
-                    "variants": variants})
+                    "variants": variants, "message_class": kind["message_class"],
+                    "service_reason": kind["service_reason"], "target": target,
+                    **({"sender_user_id": sender} if target == GROUP else {})})
     return out
+
+
+_USERID = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+
+
+def _group_step(where: str, channel: Any, sender: Any, variants: list[dict[str, Any]]) -> None:
+    """A step into a customer group: WeCom mass send, from the member who owns the group,
+    with a text the whole group may read (no customer's values)."""
+    if channel != "wecom_mass":
+        raise InvalidSop(f"{where}: only wecom_mass steps go into a customer group",
+                         field=f"{where}.target")
+    if not isinstance(sender, str) or not _USERID.match(sender):
+        raise InvalidSop(f"{where}.senderUserId: the WeCom UserID of the member who owns the "
+                         "group (1-64 letters, digits or _.@-)", field=f"{where}.senderUserId")
+    for n, variant in enumerate(variants):
+        if "{" in variant["text"]:
+            raise InvalidSop(f"{where}.variants[{n}].text: a group message is read by the "
+                             "whole group, so it uses no customer variables",
+                             field=f"{where}.variants[{n}].text")
+
+
+def check_targets(trigger: dict[str, Any], steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Group steps need a group to go into: a ``group_joined`` trigger."""
+    for step in steps:
+        if step["target"] == GROUP and trigger["kind"] != GROUP_JOINED:
+            raise InvalidSop(f"steps[{step['step']}]: a group step needs a group_joined "
+                             "trigger", field=f"steps[{step['step']}].target")
+    return steps
 
 
 def _name(name: str) -> str:
@@ -234,8 +285,9 @@ class Sop(Aggregate):
                stop_on_converted: bool = True, stop_on_opted_out: bool = True,
                sop_id: UUID | None = None) -> Sop:
         """A new sequence; ``sop_id`` fixes its id (random by default)."""
+        checked = check_trigger(trigger)
         return cls._create(cls.Defined, id=sop_id, name=_name(name), owner=owner,
-                           trigger=check_trigger(trigger), steps=check_steps(steps),
+                           trigger=checked, steps=check_targets(checked, check_steps(steps)),
                            stop_on_converted=stop_on_converted,
                            stop_on_opted_out=stop_on_opted_out, by=by, occurred_at=occurred_at)
 
@@ -253,8 +305,9 @@ class Sop(Aggregate):
                stop_on_opted_out: bool = True) -> None:
         if self.state == "archived":
             raise SopStateError("an archived sequence cannot be revised", field="sopId")
+        checked = check_trigger(trigger)
         self.trigger_event(self.Revised, revision=self.revision + 1, name=_name(name),
-                           trigger=check_trigger(trigger), steps=check_steps(steps),
+                           trigger=checked, steps=check_targets(checked, check_steps(steps)),
                            stop_on_converted=stop_on_converted,
                            stop_on_opted_out=stop_on_opted_out, by=by, occurred_at=occurred_at)
 

@@ -72,6 +72,7 @@ class Task:
     reminders: list[float] = field(default_factory=list)
     statuses: dict[str, int] = field(default_factory=dict)
     send_times: dict[str, int] = field(default_factory=dict)
+    chat_type: str = "single"  # group: recipients are customer groups (chat_id)
 
     @property
     def state(self) -> str:
@@ -85,7 +86,7 @@ class Receipt:
     """One message that reached one recipient, with exactly what it carried."""
 
     recipient: str
-    kind: str  # "mass" or "direct"
+    kind: str  # "mass" (to a customer), "group" (into a customer group) or "direct"
     msgid: str
     dedupe_key: str  # "" unless the dedupe extension is on and the request carried one
     at: float

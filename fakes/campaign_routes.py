@@ -12,6 +12,8 @@ POST     ``/fake/campaigns/config``                 any of ``quota_rule`` (month
                                                     ``rate_burst`` (null clears), ``dedupe_extension``
                                                     (true/false); answers the config
 POST     ``/fake/campaigns/not_friends``            ``{"external_userids": [...]}`` replaces the set
+POST     ``/fake/campaigns/group_owners``           ``{"owners": {chat_id: owner's UserID}}``: the
+                                                    customer groups a member owns (group sends)
 POST     ``/fake/campaigns/subscriptions``          ``{"touser", "template_id", "count": 1}``
 POST     ``/fake/campaigns/faults``                 ``{"kind", "count": 1, "api": null}``
 POST     ``/fake/campaigns/clock``                  ``{"advance": seconds}`` moves the fake's time on
@@ -44,7 +46,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from fakes import groupmsg
+from fakes import group_sends, groupmsg
 from fakes.campaign_records import Answer, TaskExpired
 from fakes.campaigns import FakeCampaigns
 
@@ -123,6 +125,13 @@ def routes(state: FakeCampaigns,
             raise ValueError("external_userids must be a list of strings")
         state.set_not_friends(ids)
 
+    def group_owners(body: dict[str, Any]) -> None:
+        owners = body.get("owners")
+        if not isinstance(owners, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in owners.items()):
+            raise ValueError("owners must map chat ids to UserIDs")
+        group_sends.set_owners(state, owners)
+
     def subscriptions(body: dict[str, Any]) -> None:
         touser, template_id = body.get("touser"), body.get("template_id")
         if not isinstance(touser, str) or not isinstance(template_id, str):
@@ -150,6 +159,7 @@ def routes(state: FakeCampaigns,
         Route("/fake/campaigns/config", control(lambda b: state.configure(**b)),
               methods=["POST"]),
         Route("/fake/campaigns/not_friends", control(not_friends), methods=["POST"]),
+        Route("/fake/campaigns/group_owners", control(group_owners), methods=["POST"]),
         Route("/fake/campaigns/subscriptions", control(subscriptions), methods=["POST"]),
         Route("/fake/campaigns/faults", control(faults), methods=["POST"]),
         Route("/fake/campaigns/clock", control(clock), methods=["POST"]),

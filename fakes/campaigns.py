@@ -4,7 +4,8 @@ Mounted into :func:`fakes.wecom.create_app` (same server, same access tokens). I
 WeCom / WeChat document and no more (no dedupe, no auto-confirm, no expiry unless a test
 switches them on):
 
-* ``POST /cgi-bin/externalcontact/add_msg_template`` (``chat_type`` single, ``sender``, at
+* ``POST /cgi-bin/externalcontact/add_msg_template`` (``chat_type`` single — ``group``, into
+  customer groups, is in :mod:`fakes.group_sends` —, ``sender``, at
   most 10,000 ``external_userid``, ``text.content`` and/or ``attachments``) creates a
   **task** for the sender and answers its ``msgid`` and a ``fail_list`` (ids starting with
   ``invalid``). Nothing is sent until the member confirms the task in the WeCom client — in
@@ -52,6 +53,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from fakes import group_sends
 from fakes.campaign_records import (
     APIS,
     CAMPAIGN_FAULTS,
@@ -89,6 +91,7 @@ class FakeCampaigns:
     sender_rate: float | None = None
     rate_burst: float | None = None  # bucket depth; None: one second's worth of requests
     not_friends: set[str] = field(default_factory=set)
+    group_owners: dict[str, str] = field(default_factory=dict)  # chat_id -> owner's UserID
     max_tasks: int = 10_000
     max_receipts: int = 200_000
     max_dedupe: int = 100_000
@@ -172,6 +175,7 @@ class FakeCampaigns:
                 keep.clear()
             self._buckets.clear()
             self.not_friends = set()
+            self.group_owners = {}
             self._offset = 0.0
 
     def confirm(self, msgid: str) -> Task:
@@ -239,7 +243,7 @@ class FakeCampaigns:
         for old in sorted(self._quota)[:-2]:
             del self._quota[old]
         for recipient in task.recipients:
-            if recipient in self.not_friends:
+            if task.chat_type == "single" and recipient in self.not_friends:
                 task.statuses[recipient] = NOT_FRIEND
             elif counts[recipient] >= limit:
                 task.statuses[recipient] = QUOTA_REACHED
@@ -247,7 +251,8 @@ class FakeCampaigns:
                 counts[recipient] += 1
                 task.statuses[recipient] = SENT
                 task.send_times[recipient] = int(at)
-                self._receive(Receipt(recipient, "mass", task.msgid, task.dedupe_key, at,
+                self._receive(Receipt(recipient, "mass" if task.chat_type == "single"
+                                      else "group", task.msgid, task.dedupe_key, at,
                                       task.sender, task.text, task.attachments))
         task.confirmed_at = at
         self._pending.pop(task.msgid, None)
@@ -256,6 +261,14 @@ class FakeCampaigns:
     def evicted_receipts(self) -> int:
         """Receipts dropped (oldest first) to keep ``max_receipts``."""
         return self._receipts.evicted
+
+    def _keep(self, task: Task) -> None:
+        """A new pending task (the oldest dropped beyond ``max_tasks``)."""
+        self._tasks[task.msgid] = task
+        self._pending[task.msgid] = task
+        while len(self._tasks) > self.max_tasks:
+            _, dropped = self._tasks.popitem(last=False)
+            self._pending.pop(dropped.msgid, None)
 
     def _receive(self, receipt: Receipt) -> None:
         self._receipts.add(receipt, self.max_receipts)
@@ -316,12 +329,16 @@ class FakeCampaigns:
             text = body.get("text", {}).get("content", "") if isinstance(body.get("text"), dict) \
                 else ""
             attachments = body.get("attachments") or []
-            if body.get("chat_type", "single") != "single" or not isinstance(sender, str) \
+            chat_type = body.get("chat_type", "single")
+            if chat_type not in ("single", "group") or not isinstance(sender, str) \
                     or not sender or not isinstance(text, str) \
                     or not isinstance(attachments, list) or len(attachments) > 9 \
                     or not all(isinstance(a, dict) and a.get("msgtype") for a in attachments) \
-                    or not (text or attachments) \
-                    or not isinstance(recipients, list) or not recipients \
+                    or not (text or attachments):
+                return error(40058, "invalid Request Parameter")
+            if chat_type == "group":
+                return group_sends.create(self, body, sender, text, attachments, fault)
+            if not isinstance(recipients, list) or not recipients \
                     or not all(isinstance(r, str) and r for r in recipients):
                 return error(40058, "invalid Request Parameter")
             if len(recipients) > MAX_RECIPIENTS:
@@ -339,11 +356,7 @@ class FakeCampaigns:
             task = Task(msgid, sender, kept, self.now(), key or "", text,
                         tuple(attachments))
             task.statuses = dict.fromkeys(kept, NOT_SENT)
-            self._tasks[msgid] = task
-            self._pending[msgid] = task
-            while len(self._tasks) > self.max_tasks:
-                _, dropped = self._tasks.popitem(last=False)
-                self._pending.pop(dropped.msgid, None)
+            self._keep(task)
             reply = {"errcode": 0, "errmsg": "ok", "fail_list": fail_list, "msgid": msgid}
             self._dedupe.remember(key, digest, reply, self.max_dedupe)
             if fault == "lost_reply":

@@ -3,16 +3,18 @@
 Functions over :class:`fakes.campaigns.FakeCampaigns` (its lock, faults, token check and
 rate limits), mounted by :mod:`fakes.campaign_routes`:
 
-* ``get_groupmsg_list_v2`` (``chat_type`` single, ``start_time`` / ``end_time`` in seconds,
-  at most 31 days apart, else 40058; ``creator``; ``filter_type`` 0 corp-created, 1 created
-  by the member, 2 both (default); ``limit`` ≤ 100, default 50; ``cursor``): the tasks
-  created in the window, oldest first, as ``group_msg_list`` of ``msgid``, ``creator``,
-  ``create_time``, ``create_type`` (0: the corp's) and ``text`` / ``attachments``.
+* ``get_groupmsg_list_v2`` (``chat_type`` single or group: the tasks of that kind;
+  ``start_time`` / ``end_time`` in seconds, at most 31 days apart, else 40058;
+  ``creator``; ``filter_type`` 0 corp-created, 1 created by the member, 2 both (default);
+  ``limit`` ≤ 100, default 50; ``cursor``): the tasks created in the window, oldest first,
+  as ``group_msg_list`` of ``msgid``, ``creator``, ``create_time``, ``create_type`` (0: the
+  corp's) and ``text`` / ``attachments``.
 * ``get_groupmsg_task`` (``msgid``, ``limit`` ≤ 1,000, default 500, ``cursor``): the task's
   members as ``task_list`` of ``userid``, ``status`` (0 not sent yet, 2 sent) and
   ``send_time`` once sent.
 * ``get_groupmsg_send_result`` (``msgid``, ``userid``, ``limit`` ≤ 1,000, default 500,
-  ``cursor``): the recipients of that member's part, ``send_list`` of ``external_userid``,
+  ``cursor``): the recipients of that member's part, ``send_list`` of ``external_userid``
+  (``chat_id`` for a task into customer groups),
   ``userid``, ``status`` (0 not sent, 1 sent, 2 not a friend, 3 already received the
   period's mass messages) and ``send_time`` once sent.
 * ``cancel_groupmsg_send`` (``msgid``): a pending task stops; its recipients stay status 0
@@ -70,7 +72,8 @@ def send_result(state: FakeCampaigns, token_error: Token, body: Any) -> Answer:
             return error(40058, "invalid Request Parameter")
         start, limit = page
         mine = task.recipients if userid == task.sender else ()
-        send_list = [{"external_userid": r, "userid": task.sender, "status": task.statuses[r],
+        field = "chat_id" if task.chat_type == "group" else "external_userid"
+        send_list = [{field: r, "userid": task.sender, "status": task.statuses[r],
                       **({"send_time": task.send_times[r]} if r in task.send_times else {})}
                      for r in mine[start:start + limit]]
         more = start + limit < len(mine)
@@ -91,7 +94,8 @@ def list_v2(state: FakeCampaigns, token_error: Token, body: Any) -> Answer:
         start_time, end_time = body.get("start_time"), body.get("end_time")
         filter_type = body.get("filter_type", 2)
         page = _page(body, "list_v2")
-        if body.get("chat_type", "single") != "single" or page is None \
+        chat_type = body.get("chat_type", "single")
+        if chat_type not in ("single", "group") or page is None \
                 or not isinstance(start_time, int) or not isinstance(end_time, int) \
                 or not 0 <= end_time - start_time <= LIST_SPAN \
                 or filter_type not in (0, 1, 2) \
@@ -99,6 +103,7 @@ def list_v2(state: FakeCampaigns, token_error: Token, body: Any) -> Answer:
             return error(40058, "invalid Request Parameter")
         found = [t for t in state._tasks.values()
                  if start_time <= int(t.created_at) <= end_time and filter_type in (0, 2)
+                 and t.chat_type == chat_type
                  and (not creator or t.sender == creator)]
         found.sort(key=lambda t: (t.created_at, t.msgid))
         start, limit = page

@@ -45,6 +45,9 @@ from workers.campaign_store import CampaignStore
 UNKNOWN = "UNKNOWN"
 REFUSED_BY_WECOM = "REFUSED_BY_WECOM"
 MASS = "wecom_mass"
+#: The intents of mass sends into customer groups (``chat_type`` group): reconciled the same
+#: way, listing the sender's group tasks; the addresses are the groups' chat ids.
+GROUP = "wecom_group"
 
 
 class RetryLater(Exception):
@@ -110,7 +113,7 @@ class SendIntents:
                 settled[key] = Settled(False, UNKNOWN)
             elif outcome is None and row["age"] < self.lease:
                 waiting = True
-            elif outcome is None and channel == MASS:
+            elif outcome is None and channel in (MASS, GROUP):
                 open_mass.setdefault(row["intent_id"], []).append(key)
             else:
                 self.store.settle([(key, row["intent_id"], "unknown", "no reply")])
@@ -120,7 +123,8 @@ class SendIntents:
             try:
                 result = self._reconcile(intent_id, row["sender"], row["text_digest"],
                                          row["started_epoch"],
-                                         {k: addresses[k] for k in keys}, int(row["members"]))
+                                         {k: addresses[k] for k in keys}, int(row["members"]),
+                                         "group" if channel == GROUP else "single")
             except RetryLater:
                 waiting = True
                 continue
@@ -132,14 +136,14 @@ class SendIntents:
         return settled, free, waiting
 
     def _reconcile(self, intent_id: UUID, sender: str, text_digest: str, started: float,
-                   addresses: Mapping[str, str | None], members: int
-                   ) -> dict[str, Settled] | None:
+                   addresses: Mapping[str, str | None], members: int,
+                   chat_type: str = "single") -> dict[str, Settled] | None:
         """The intent's task among the sender's, settled; None when there is none. Raises
         :class:`RetryLater` when WeCom cannot be read now. ``addresses``: the intent's keys
         at hand (``members`` in all: a redelivered chunk may hold only some)."""
         try:
             listed = self.gateway.list_mass_sends(sender, started - self.margin,
-                                                  self.clock() + self.margin)
+                                                  self.clock() + self.margin, chat_type)
         except ResultUnavailable as error:
             raise RetryLater(f"listing tasks: {error.reason}") from error
         candidates = sorted((t for t in listed if t.creator == sender
@@ -172,15 +176,20 @@ class SendIntents:
 
     # -- sending -----------------------------------------------------------------------------
     def mass_send(self, sender: str, addresses: Mapping[str, str], text: str,
-                  dedupe_key: str) -> tuple[dict[str, Settled], str | None]:
-        """One WeCom task for these keys; (what is settled, a reason to retry the rest)."""
+                  dedupe_key: str, chat_type: str = "single"
+                  ) -> tuple[dict[str, Settled], str | None]:
+        """One WeCom task for these keys (``chat_type`` group: the addresses are customer
+        groups); (what is settled, a reason to retry the rest)."""
         intent_id = uuid4()
-        held = self.store.open_intent(intent_id, list(addresses), MASS, sender, digest(text))
+        held = self.store.open_intent(intent_id, list(addresses),
+                                      GROUP if chat_type == "group" else MASS, sender,
+                                      digest(text))
         busy = None if len(held) == len(addresses) else "sends held by another attempt"
         if not held:
             return {}, busy
         mine = {k: addresses[k] for k in sorted(held)}
-        task = self.gateway.create_mass_send(sender, list(mine.values()), text, dedupe_key)
+        task = self.gateway.create_mass_send(sender, list(mine.values()), text, dedupe_key,
+                                             chat_type)
         if task.delivery in (Delivery.ACCEPTED, Delivery.DUPLICATE) and task.task_id:
             refused = set(task.refused)
             self.store.settle([(k, intent_id, "not_sent", REFUSED_BY_WECOM)
@@ -196,7 +205,7 @@ class SendIntents:
             return {}, task.reason
         try:  # the task may exist: look for it before anything else
             found = self._reconcile(intent_id, sender, digest(text), self.clock(), mine,
-                                    len(mine))
+                                    len(mine), chat_type)
         except RetryLater:
             found = None
         return found or {}, None if found else task.reason  # else: open, resolved later

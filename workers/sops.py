@@ -13,7 +13,9 @@ any point:
    condition of the enrolment's revision happened, ``LEFT_GROUP`` when the customer left
    the group whose joining enrolled them (:func:`domain.sop.stop_reason`);
 3. skips a step more than :data:`domain.sop.MAX_LATE` late (``LATE``);
-4. applies the campaigns' restraint rules (:func:`domain.restraint.decide`): DND and
+4. applies the campaigns' restraint rules (:func:`domain.restraint.decide`) under the
+   step's message class (a ``service`` step: not the caps nor a holiday's rules; its
+   consent purpose ``service``, a marketing step's ``marketing``): DND and
    withdrawn consent, not a friend (WeCom), the caps per channel counted across
    campaigns *and* SOPs, the WeCom monthly quota, no variant for the lifecycle stage —
    a step excluded is skipped with the rule as reason; in quiet hours the step is
@@ -34,7 +36,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -44,13 +46,16 @@ from psycopg_pool import ConnectionPool
 from adapters.campaign_gateway import DirectResult
 from application.sops import StepOutcome
 from domain.campaign import render
+from domain.message_class import MARKETING, SERVICE, SERVICE_PURPOSE
+from domain.privacy import DEFAULT_PURPOSE
 from domain.restraint import Decision, Plan, Recipient, Variant, decide
-from domain.sop import MAX_LATE, sop_send_key, stop_reason
+from domain.sop import GROUP, MAX_LATE, sop_send_key, stop_reason
 from projections.campaign_planning import CONTACT_WINDOW, LAUNCH_LOCK, _friends, read_contacts
 from projections.sops import dispatch
 from workers.campaign_sending import CampaignDeps, RetryLater, addresses_on, pace, template_values
 from workers.polling import PollingLoop
 from workers.send_intents import digest
+from workers.sop_groups import send_group_step
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +117,13 @@ class SopStore:
                 dispatch.reserve(conn, own, row["customer_id"], row["channel"], now)
         return decision
 
+    def claim_group(self, row: dict[str, Any], day: date, now: datetime, month_quota: int
+                    ) -> str | None:
+        """Claim the enrolment's group message of ``day`` (:func:`dispatch.claim_group`)."""
+        with self.pool.connection() as conn, conn.transaction():
+            return dispatch.claim_group(conn, row["sop_id"], row["step"], row["trigger_group"],
+                                        day, row["enrolment_id"], now, month_quota)
+
     def defer(self, enrolment: UUID, step: int, until: datetime) -> None:
         """Out of quiet hours: the dispatcher claims the step again at ``until``."""
         with self.pool.connection() as conn, conn.transaction():
@@ -163,13 +175,19 @@ def send_steps(deps: SopDeps, items: Sequence[tuple[UUID, int]]) -> int:
             if reason is not None:
                 outcome(row, "skipped", reason)
                 continue
+            if step.get("target") == GROUP:
+                send_group_step(deps.campaigns, deps.store, row, step, policy, now, outcome)
+                continue
+            kind = step.get("message_class") or MARKETING
+            purpose = SERVICE_PURPOSE if kind == SERVICE else DEFAULT_PURPOSE
             plan = Plan(row["sop_id"], row["channel"], tuple(
                 Variant(v["variant_id"], tuple(v["lifecycles"]), v["weight"])
-                for v in step["variants"]))
+                for v in step["variants"]), purpose=purpose, message_class=kind)
             def on(contacts: Sequence[tuple[datetime, str]], plan: Plan = plan,
                    row: dict[str, Any] = row) -> Decision:
+                withdrawn = plan.purpose in (row["consents_withdrawn"] or ())
                 who = Recipient(row["customer_id"], row["lifecycle"], dnd=row["dnd"],
-                                consent_withdrawn=bool(row["withdrawn"]),
+                                consent_withdrawn=withdrawn,
                                 friends=_friends(row["current_staff_ids"], row["owner"]),
                                 contacts=tuple(contacts))
                 return decide(plan, policy, who, now)

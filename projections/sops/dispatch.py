@@ -5,7 +5,7 @@ them with their customers' profiles, reserve a step being sent
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -35,7 +35,7 @@ ROWS = """
 SELECT s.enrolment_id, s.step, s.sop_id, s.customer_id, s.channel, s.due_at,
        e.trigger_version, e.trigger_group, e.stop_on_converted, e.stop_on_opted_out, r.steps,
        p.customer_id IS NOT NULL AS profiled, p.identities, p.points_balance, p.member_level,
-       p.category_orders, p.dnd, 'marketing' = ANY(p.consents_withdrawn) AS withdrawn,
+       p.category_orders, p.dnd, p.consents_withdrawn,
        p.current_staff_ids, o.staff_id AS owner,
        siyu_lifecycle(p.ever_friend, p.current_staff_ids, p.last_interaction_at,
                       p.first_seen_at, p.order_count, %(now)s) AS lifecycle
@@ -107,3 +107,29 @@ def reserve(conn: Connection[Any], own: tuple[UUID, int], customer_id: UUID, cha
 def defer(conn: Connection[Any], enrolment: UUID, step: int, until: datetime) -> None:
     conn.execute("UPDATE sop_dispatch SET not_before = %s, enqueued_at = NULL "
                  "WHERE enrolment_id = %s AND step = %s", (until, enrolment, step))
+
+
+GROUP_LOCK = 7368104
+
+
+def claim_group(conn: Connection[Any], sop_id: UUID, step: int, group_id: str, day: date,
+                enrolment: UUID, now: datetime, month_quota: int) -> str | None:
+    """Claim the (sequence, step, group, day) group message for ``enrolment`` (the
+    transaction holds the group's lock): None when it is this enrolment's to send (claimed
+    now or by an earlier attempt), else why not — ``GROUP_ALREADY_SENT`` (another joiner's
+    enrolment has it) or ``WECOM_GROUP_QUOTA`` (the group had the month's mass messages)."""
+    conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (GROUP_LOCK, group_id))
+    held = conn.execute(
+        "SELECT enrolment_id FROM sop_group_send WHERE sop_id = %s AND step = %s "
+        "AND group_id = %s AND day = %s", (sop_id, step, group_id, day)).fetchone()
+    if held is not None:
+        return None if held["enrolment_id"] == enrolment else "GROUP_ALREADY_SENT"
+    first = day.replace(day=1)
+    sent = conn.execute(
+        "SELECT count(*) AS n FROM sop_group_send WHERE group_id = %s AND day >= %s "
+        "AND day < (%s::date + interval '1 month')", (group_id, first, first)).fetchone()
+    if sent is not None and sent["n"] >= month_quota:
+        return "WECOM_GROUP_QUOTA"
+    conn.execute("INSERT INTO sop_group_send VALUES (%s, %s, %s, %s, %s, %s)",
+                 (sop_id, step, group_id, day, enrolment, now))
+    return None

@@ -20,3 +20,15 @@ CREATE INDEX IF NOT EXISTS sop_contact_reservation_customer_idx
     ON sop_contact_reservation (customer_id, reserved_at);
 CREATE INDEX IF NOT EXISTS sop_contact_reservation_at_idx
     ON sop_contact_reservation (reserved_at);
+-- internal: the enrolment whose group step goes into a customer group on a day (Asia/
+-- Shanghai): one message per (sequence, step, group, day), whoever else joins that day
+CREATE TABLE IF NOT EXISTS sop_group_send (
+    sop_id       uuid        NOT NULL,
+    step         integer     NOT NULL,
+    group_id     text        NOT NULL,
+    day          date        NOT NULL,
+    enrolment_id uuid        NOT NULL,
+    claimed_at   timestamptz NOT NULL,
+    PRIMARY KEY (sop_id, step, group_id, day)
+);
+CREATE INDEX IF NOT EXISTS sop_group_send_group_idx ON sop_group_send (group_id, day);

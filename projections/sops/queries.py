@@ -47,3 +47,13 @@ async def enrolments(pool: AsyncPool, customer_id: UUID) -> tuple[list[Row], lis
                                  "ORDER BY enrolment_id, step", (customer_id,))
         sends = await cur.fetchall()
     return list(rows), list(sends)
+
+
+async def current_members(pool: AsyncPool, user_ids: list[str]) -> set[str]:
+    """Those of ``user_ids`` that are the WeCom UserID of a current staff member
+    (``staff_directory``): who may send a group step."""
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT wecom_user_id FROM staff_directory WHERE wecom_user_id = ANY(%s) "
+            "AND left_at IS NULL", (user_ids,))
+        return {r["wecom_user_id"] for r in await cur.fetchall()}

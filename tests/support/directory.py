@@ -19,13 +19,13 @@ HIRED_AT = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
 
 def hire_as(app: Siyu, staff_id: str, role: str, department: str = "front_office",
-            *, wait: bool = True) -> None:
+            *, wait: bool = True, wecom_user_id: str | None = None) -> None:
     """Hire ``staff_id`` with ``role`` (as ``app.staff.hire`` does, with a chosen id)."""
     store = app.staff.store
 
     def decide(unit: UnitOfWork[Staff]) -> None:
         staff = Staff._create(Staff.Hired, id=UUID(staff_id), role=role,
-                              department=department, wecom_user_id=None,
+                              department=department, wecom_user_id=wecom_user_id,
                               by="service:tests", occurred_at=HIRED_AT)
         unit.add(staff)
         store.new_key(staff.id, unit)

@@ -143,7 +143,8 @@ class NoTaskFollowUps:
     cancelled: list[str]
     reminded: list[str]
 
-    def list_mass_sends(self, sender: str, start: float, end: float) -> list[ListedTask]:
+    def list_mass_sends(self, sender: str, start: float, end: float,
+                        chat_type: str = "single") -> list[ListedTask]:
         return []
 
     def cancel_mass_send(self, task_id: str) -> TaskAction:

@@ -59,7 +59,7 @@ class RecordingGateway(NoTaskFollowUps):
                 for r in recipients]
 
     def create_mass_send(self, sender: str, recipients: Sequence[str], text: str,
-                         dedupe_key: str) -> MassSendTask:
+                         dedupe_key: str, chat_type: str = "single") -> MassSendTask:
         raise NotImplementedError
 
     def mass_send_result(self, task_id: str, sender: str) -> TaskResult:
@@ -245,7 +245,7 @@ class MassSendGateway(RecordingGateway):
     not_friends: set[str] = field(default_factory=set)
 
     def create_mass_send(self, sender: str, recipients: Sequence[str], text: str,
-                         dedupe_key: str) -> MassSendTask:
+                         dedupe_key: str, chat_type: str = "single") -> MassSendTask:
         with self.lock:
             for task_id, (key_sender, _) in self.tasks.items():
                 if task_id == dedupe_key and key_sender == sender:

@@ -54,7 +54,7 @@ class TaskGateway(NoTaskFollowUps):
                 for r in recipients]
 
     def create_mass_send(self, sender: str, recipients: Sequence[str], text: str,
-                         dedupe_key: str) -> MassSendTask:
+                         dedupe_key: str, chat_type: str = "single") -> MassSendTask:
         with self.lock:
             if dedupe_key in self.answers:
                 first = self.answers[dedupe_key]
@@ -398,7 +398,7 @@ class SlowGateway(TaskGateway):
     entered: threading.Event = field(default_factory=threading.Event)
 
     def create_mass_send(self, sender: str, recipients: Sequence[str], text: str,
-                         dedupe_key: str) -> MassSendTask:
+                         dedupe_key: str, chat_type: str = "single") -> MassSendTask:
         self.entered.set()
         time.sleep(self.delay)
         return super().create_mass_send(sender, recipients, text, dedupe_key)
