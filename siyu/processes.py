@@ -15,6 +15,7 @@ from projections.chat_scripts import ChatScriptView
 from projections.coupons import CouponLedgerView
 from projections.customer_as_of import CustomerAsOfView
 from projections.daily_report import DailyReportView
+from projections.funnels import FunnelView
 from projections.marketing_tasks import MarketingTaskView
 from projections.organisation import CustomerOwnershipView, StaffAssignmentView
 from projections.postgres_views import CustomerProfileView, StaffDirectoryView
@@ -39,7 +40,7 @@ def read_model_views() -> list[View]:
             CustomerOwnershipView(), CampaignView(), StaffPerformanceView(), StaffAlertView(),
             ChatScriptView(), DailyReportView(), TargetView(), ReferralProgressView(),
             CouponLedgerView(), SopView(), MarketingTaskView(), ActivityView(),
-            ChannelCodeView(), CustomerAsOfView()]
+            ChannelCodeView(), CustomerAsOfView(), FunnelView()]
 
 
 def prepare_read_models(app: Siyu) -> Tracker:
