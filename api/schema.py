@@ -50,6 +50,7 @@ from api.errors import (
     is_unexpected,
     with_code,
 )
+from api.funnels import FunnelQuery
 from api.ingest import (
     install_fast_ingest,
 )
@@ -336,7 +337,7 @@ QUERIES: tuple[type, ...] = (
     ChannelCodeQuery,
     TokenQuery,
     PrivacyQuery,
-    CustomerClientQuery,
+    CustomerClientQuery, FunnelQuery,
 )
 MUTATIONS: tuple[type, ...] = (
     CustomerMutation,
@@ -359,9 +360,7 @@ MUTATIONS: tuple[type, ...] = (
     CustomerClientMutation,
 )
 #: Subscriptions (graphql-transport-ws over WebSocket at /graphql), merged the same way.
-SUBSCRIPTIONS: tuple[type, ...] = (
-    LeaderboardSubscription,
-)
+SUBSCRIPTIONS: tuple[type, ...] = (LeaderboardSubscription,)
 
 
 def build_schema(*, debug: bool = False, limits: ApiLimits | None = None) -> strawberry.Schema:

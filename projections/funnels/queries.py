@@ -29,7 +29,8 @@ def funnel_sql(by: str) -> str:
     return (f"SELECT {_KEY[by]} AS key, {sums}, "
             "sum(acquired * (%(as_of)s::date - day))::bigint AS customer_days "
             f"FROM funnel_daily WHERE day BETWEEN %(start)s AND %(end)s AND {_UNDER} "
-            f"GROUP BY GROUPING SETS (({_KEY[by]}), ()) ORDER BY 1 NULLS FIRST")
+            f"GROUP BY GROUPING SETS (({_KEY[by]}), ()) HAVING sum(acquired) > 0 "
+            "ORDER BY 1 NULLS FIRST")
 
 
 async def funnel(pool: AsyncPool, start: date, end: date, channel: str | None, by: str,
@@ -53,7 +54,7 @@ def cohort_sql(by: str) -> str:
             "FROM cohort_daily WHERE touchpoint = %(touchpoint)s "
             f"AND day BETWEEN %(start)s AND %(end)s AND day <= %(as_of)s AND {_UNDER} "
             f"GROUP BY GROUPING SETS (({_MONTH}, {_KEY[by]}), ({_MONTH})) "
-            "ORDER BY 1, 2 NULLS FIRST")
+            "HAVING sum(joined) > 0 ORDER BY 1, 2 NULLS FIRST")
 
 
 async def cohorts(pool: AsyncPool, touchpoint: str, start: date, end: date,
@@ -84,7 +85,7 @@ SELECT staff_id, survey_kind, count(*)::bigint AS answers,
        count(*) FILTER (WHERE survey_kind = 'csat' AND score >= 4)::bigint AS satisfied,
        count(*) FILTER (WHERE survey_kind = 'nps' AND score >= 9)::bigint AS promoters,
        count(*) FILTER (WHERE survey_kind = 'nps' AND score <= 6)::bigint AS detractors,
-       sum(score)::bigint AS score_sum
+       sum(score)::bigint AS score_sum, GROUPING(staff_id) = 1 AS grouped
 FROM survey_answer
 WHERE day BETWEEN %(start)s AND %(end)s
   AND (%(everyone)s OR staff_id = ANY(%(staff_ids)s))

@@ -14,10 +14,11 @@ from application.app import Siyu
 from domain.items import EventItem, OrderItem
 
 CHANNELS = ["qr:store-01", "qr:store-02", "h5:ad", "mini_program"]
-STAFF = ["0a6f0000-0000-4000-8000-0000000000f1", "0a6f0000-0000-4000-8000-0000000000f2"]
+STAFF_IDS = ["0a6f0000-0000-4000-8000-0000000000f1", "0a6f0000-0000-4000-8000-0000000000f2"]
 
 
-def _items(seed: int, customers: int, now: datetime) -> tuple[list[EventItem], list[EventItem]]:
+def _items(seed: int, customers: int, now: datetime, staff: list[str]
+           ) -> tuple[list[EventItem], list[EventItem]]:
     rng = random.Random(seed)
     live: list[EventItem] = []
     late: list[EventItem] = []
@@ -32,15 +33,15 @@ def _items(seed: int, customers: int, now: datetime) -> tuple[list[EventItem], l
         who = ("wx_unionid", f"oFun{seed}-{n}")
         t0 = now - timedelta(days=rng.uniform(3, 240), hours=rng.uniform(0, 24))
         channel = rng.choice(CHANNELS)
-        add(live, "FRIEND_ADDED", who, t0, channel=channel, staff_id=STAFF[0])
+        add(live, "FRIEND_ADDED", who, t0, channel=channel, staff_id=staff[0])
         if rng.random() < 0.3:
             add(live, "FRIEND_ADDED", who, t0 + timedelta(days=2), channel=channel,
-                staff_id=STAFF[1])
+                staff_id=staff[1])
         if rng.random() < 0.35:
             add(live, "FRIEND_DELETED", who, t0 + timedelta(days=rng.uniform(0.2, 120)),
-                staff_id=STAFF[0], deleted_by="customer")
+                staff_id=staff[0], deleted_by="customer")
         for kind, key, attr in (("GROUP", "g1", "group_id"),
-                                ("PERSONAL_WECHAT_FRIEND", STAFF[1], "staff_id")):
+                                ("PERSONAL_WECHAT_FRIEND", staff[1], "staff_id")):
             if rng.random() < 0.45:
                 joined = t0 + timedelta(days=rng.uniform(0, 15))
                 join = "GROUP_JOINED" if kind == "GROUP" else f"{kind}_ADDED"
@@ -57,7 +58,7 @@ def _items(seed: int, customers: int, now: datetime) -> tuple[list[EventItem], l
             if rng.random() < 0.5:
                 add(live, "PRODUCT_VIEWED", who, at, sku="A", channel=rng.choice(CHANNELS))
             else:
-                add(live, "MESSAGE_RECEIVED", who, at, staff_id=STAFF[0], message_kind="text",
+                add(live, "MESSAGE_RECEIVED", who, at, staff_id=staff[0], message_kind="text",
                     text_length=5)
         for k in range(rng.choice([0, 0, 1, 1, 2, 3])):
             at = t0 + timedelta(days=rng.uniform(0, 150))
@@ -72,7 +73,7 @@ def _items(seed: int, customers: int, now: datetime) -> tuple[list[EventItem], l
             kind = rng.choice(["CSAT", "NPS"])
             add(live, "SURVEY_ANSWERED", who, t0 + timedelta(days=rng.uniform(0, 30)),
                 survey_kind=kind, score=rng.randint(1, 5) if kind == "CSAT" else rng.randint(0, 10),
-                staff_id=rng.choice(STAFF))
+                staff_id=rng.choice(staff))
         if n > 3 and rng.random() < 0.2:
             inviter = ("wx_unionid", f"oFun{seed}-{rng.randrange(n)}")
             add(late, "REFERRED", who, t0, inviter=inviter, campaign_id="fission-1")
@@ -84,11 +85,11 @@ def _items(seed: int, customers: int, now: datetime) -> tuple[list[EventItem], l
 
 
 def record_history(app: Siyu, seed: int = 7, customers: int = 60,
-                   now: datetime | None = None) -> None:
+                   now: datetime | None = None, staff: list[str] | None = None) -> None:
     """Record the history through the application, in business-time order, then the late
     import; a referral campaign hands invite codes to a few customers on the way."""
     now = now or datetime.now(UTC)
-    live, late = _items(seed, customers, now)
+    live, late = _items(seed, customers, now, staff or STAFF_IDS)
     live.sort(key=lambda i: (i.type == "ORDER_REFUNDED", i.occurred_at))
     ids: dict[tuple[str, str], UUID] = {}
     for start in range(0, len(live), 40):
