@@ -9,6 +9,7 @@ from bench import (
     activities,
     audit,
     campaigns,
+    funnels,
     leaderboard,
     mass_send_reconcile,
     oneid,
@@ -22,7 +23,7 @@ from bench import (
 BENCHMARKS = {**spine.BENCHMARKS, **oneid.BENCHMARKS, **wecom.BENCHMARKS,
               **segments.BENCHMARKS, **campaigns.BENCHMARKS, **staff.BENCHMARKS,
               **leaderboard.BENCHMARKS, **referrals.BENCHMARKS, **activities.BENCHMARKS,
-              **mass_send_reconcile.BENCHMARKS, **audit.BENCHMARKS}
+              **mass_send_reconcile.BENCHMARKS, **audit.BENCHMARKS, **funnels.BENCHMARKS}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,6 +10,7 @@ channel and checkpoints.
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -55,6 +56,8 @@ MEMBERSHIP: dict[type[Any], tuple[str, bool, str | None]] = {
 }
 COUNTED: tuple[type[Any], ...] = (
     *ENGAGING, *ACQUIRING, *MEMBERSHIP, Customer.OrderRefunded, Customer.ReferralBrought)
+_ACQUIRES = frozenset((*ACQUIRING, *ENGAGING))
+_ENGAGES = frozenset(ENGAGING)
 
 
 def subject_of(event: Any) -> Any:
@@ -74,6 +77,11 @@ def empty(customer_id: Any) -> Row:
 def _at(value: Any) -> datetime | None:
     if value is None or isinstance(value, datetime):
         return value
+    return _parse(value)
+
+
+@lru_cache(maxsize=65536)
+def _parse(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
 
@@ -94,13 +102,14 @@ def fold(row: Row, position: int, event: Any) -> Row:
         return row
     row = dict(row, last_position=position, touchpoints=dict(row["touchpoints"]))
     at: datetime = event.occurred_at
-    if isinstance(event, (*ACQUIRING, *ENGAGING)):
+    kind = type(event)
+    if kind in _ACQUIRES:
         if _earlier(row["acquired_at"], at):
             row["acquired_at"] = at
         channel = _channel(event)
         if channel is not None and _earlier(row["channel_at"], at):
             row.update(channel=channel, channel_at=at)
-    if isinstance(event, ENGAGING):
+    if kind in _ENGAGES:
         if _earlier(row["first_engaged_at"], at):
             row["first_engaged_at"] = at
         last = _at(row["last_engaged_at"])
@@ -114,7 +123,7 @@ def fold(row: Row, position: int, event: Any) -> Row:
         row["invite_codes"] += 1
     elif isinstance(event, Customer.ReferralBrought):
         row["invitees"] += 1
-    member = MEMBERSHIP.get(type(event))
+    member = MEMBERSHIP.get(kind)
     if member is not None:
         touchpoint, joins, attr = member
         key = "member" if attr is None else str(getattr(event, attr))
@@ -165,34 +174,37 @@ def checkpoint(join_day: date, days: int, months: int) -> date:
     return add_months(join_day, months) + timedelta(days=days)
 
 
-def contributions(row: Row) -> dict[tuple[str, Key], dict[str, int]]:
-    """What ``row`` adds to each rollup row: ``{(table, key): {column: count}}``."""
-    out: dict[tuple[str, Key], dict[str, int]] = {}
+@lru_cache(maxsize=4096)
+def _starts(join_day: date) -> tuple[datetime, ...]:
+    """When each checkpoint of a join day starts (Asia/Shanghai midnight)."""
+    return tuple(datetime.combine(checkpoint(join_day, days, months), time(0), ZONE)
+                 for _, days, months in CHECKPOINTS)
+
+
+def contributions(row: Row) -> dict[tuple[str, Key], tuple[int, ...]]:
+    """What ``row`` adds to each rollup row: ``{(table, key): counts}``, the counts in the
+    order of :data:`FUNNEL_COUNTS` or :data:`COHORT_COUNTS`."""
+    out: dict[tuple[str, Key], tuple[int, ...]] = {}
     acquired = _at(row["acquired_at"])
     if acquired is None:
         return out
     channel = row["channel"] or UNKNOWN
     first, last = _at(row["first_engaged_at"]), _at(row["last_engaged_at"])
-    paid = row["paid_orders"]
-    out[("funnel_daily", (business_day(acquired).isoformat(), channel))] = {
-        "acquired": 1,
-        "activated": int(first is not None and first < acquired + ACTIVATION),
-        "retained": int(last is not None and last >= acquired + RETENTION),
-        "paying": int(paid >= 1), "repeat_buyers": int(paid >= 2), "paid_orders": paid,
-        "net_fen": row["paid_fen"] - row["refunded_fen"],
-        "sharers": int(row["invite_codes"] > 0), "invite_codes": row["invite_codes"],
-        "referrers": int(row["invitees"] > 0), "invitees": row["invitees"]}
+    paid, codes, brought = row["paid_orders"], row["invite_codes"], row["invitees"]
+    out[("funnel_daily", (business_day(acquired).isoformat(), channel))] = (
+        1, int(first is not None and first < acquired + ACTIVATION),
+        int(last is not None and last >= acquired + RETENTION),
+        int(paid >= 1), int(paid >= 2), paid, row["paid_fen"] - row["refunded_fen"],
+        int(codes > 0), codes, int(brought > 0), brought)
     for touchpoint, entry in row["touchpoints"].items():
         if entry is None:
             continue
         joined = business_day(_at(entry["joined_at"]))  # type: ignore[arg-type]
-        until = last if touchpoint == "mini_program" else _at(entry["left_at"])
-        counts = {"joined": 1}
-        for column, days, months in CHECKPOINTS:
-            start = datetime.combine(checkpoint(joined, days, months), time(0), ZONE)
-            if touchpoint == "mini_program":
-                counts[column] = int(until is not None and until >= start)
-            else:
-                counts[column] = int(until is None or until >= start)
-        out[("cohort_daily", (touchpoint, joined.isoformat(), channel))] = counts
+        starts = _starts(joined)
+        if touchpoint == "mini_program":
+            kept = tuple(int(last is not None and last >= s) for s in starts)
+        else:
+            until = _at(entry["left_at"])
+            kept = tuple(int(until is None or until >= s) for s in starts)
+        out[("cohort_daily", (touchpoint, joined.isoformat(), channel))] = (1, *kept)
     return out

@@ -7,7 +7,6 @@ contributions — all in the page's transaction, with the tracking position.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from projections.schema_lock import serialise_ddl
 
 VERSION = 1
 TABLES = "funnel_customer, funnel_daily, cohort_daily, survey_answer"
-Delta = dict[tuple[str, rows.Key], dict[str, int]]
+Delta = dict[tuple[str, rows.Key], tuple[int, ...]]
 
 
 def survey_row(position: int, event: Any) -> rows.Row:
@@ -37,13 +36,16 @@ def survey_row(position: int, event: Any) -> rows.Row:
 
 def delta(before: Sequence[rows.Row], after: Sequence[rows.Row]) -> Delta:
     """What the rollups gain when rows ``before`` become rows ``after``."""
-    out: Delta = defaultdict(lambda: defaultdict(int))
+    out: dict[tuple[str, rows.Key], list[int]] = {}
     for sign, group in ((-1, before), (1, after)):
         for row in group:
             for key, counts in rows.contributions(row).items():
-                for column, value in counts.items():
-                    out[key][column] += sign * value
-    return {k: dict(v) for k, v in out.items() if any(v.values())}
+                known = out.get(key)
+                if known is None:
+                    out[key] = [sign * v for v in counts]
+                else:
+                    out[key] = [k + sign * v for k, v in zip(known, counts, strict=True)]
+    return {k: tuple(v) for k, v in out.items() if any(v)}
 
 
 def _add(curs: Cursor[DictRow], table: str, key: str, columns: Sequence[str],
@@ -61,10 +63,10 @@ def apply_delta(curs: Cursor[DictRow], changes: Delta) -> None:
     for (table, key), counts in sorted(changes.items()):
         if table == "funnel_daily":
             daily.append({"day": key[0], "channel": key[1],
-                          **{c: counts.get(c, 0) for c in rows.FUNNEL_COUNTS}})
+                          **dict(zip(rows.FUNNEL_COUNTS, counts, strict=True))})
         else:
             cohort.append({"touchpoint": key[0], "day": key[1], "channel": key[2],
-                           **{c: counts.get(c, 0) for c in rows.COHORT_COUNTS}})
+                           **dict(zip(rows.COHORT_COUNTS, counts, strict=True))})
     _add(curs, "funnel_daily", "day, channel", rows.FUNNEL_COUNTS, daily)
     _add(curs, "cohort_daily", "touchpoint, day, channel", rows.COHORT_COUNTS, cohort)
 
@@ -94,8 +96,9 @@ class FunnelView:
             curs.execute("INSERT INTO survey_answer SELECT * FROM "
                          "jsonb_populate_recordset(null::survey_answer, %s) "
                          "ON CONFLICT (position) DO NOTHING", (Jsonb(surveys, dumps=_dumps),))
+        kinds = frozenset(self.events)
         counted = [(n, e, UUID(str(rows.subject_of(e)))) for n, e in events
-                   if isinstance(e, self.events)]
+                   if type(e) in kinds]
         if not counted:
             return
         ids = sorted({c for _, _, c in counted})
