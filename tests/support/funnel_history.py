@@ -37,8 +37,9 @@ def _items(seed: int, customers: int, now: datetime, staff: list[str]
         if rng.random() < 0.3:
             add(live, "FRIEND_ADDED", who, t0 + timedelta(days=2), channel=channel,
                 staff_id=staff[1])
-        if rng.random() < 0.35:
-            add(live, "FRIEND_DELETED", who, t0 + timedelta(days=rng.uniform(0.2, 120)),
+        if rng.random() < 0.45:
+            gone = rng.choice([rng.uniform(0.2, 12), rng.uniform(12, 120)])
+            add(live, "FRIEND_DELETED", who, t0 + timedelta(days=gone),
                 staff_id=staff[0], deleted_by="customer")
         for kind, key, attr in (("GROUP", "g1", "group_id"),
                                 ("PERSONAL_WECHAT_FRIEND", staff[1], "staff_id")):
