@@ -8,10 +8,10 @@ channel whatever the number of customers, so a year reads in milliseconds.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
-from projections.funnels.rows import CHECKPOINTS, FUNNEL_COUNTS
+from projections.funnels.rows import CHECKPOINTS, FUNNEL_COUNTS, add_months, checkpoint
 from projections.reads import AsyncPool, Row, fetch_all
 
 _MONTH = "date_trunc('month', day)"
@@ -39,17 +39,24 @@ async def funnel(pool: AsyncPool, start: date, end: date, channel: str | None, b
     return await fetch_all(pool, funnel_sql(by), _params(start, end, channel, as_of=as_of))
 
 
-def _checkpoint_day(days: int, months: int) -> str:
-    return f"(day + interval '{months} month' + interval '{days} day')::date"
+def last_join_day(as_of: date, days: int, months: int) -> date:
+    """The last join day whose checkpoint has come by ``as_of`` (checkpoints only grow with
+    the join day, so "checkpoint <= as_of" is "join day <= this")."""
+    day = add_months(as_of - timedelta(days=days), -months)
+    while checkpoint(day + timedelta(days=1), days, months) <= as_of:
+        day += timedelta(days=1)
+    while checkpoint(day, days, months) > as_of:
+        day -= timedelta(days=1)
+    return day
 
 
 def cohort_sql(by: str) -> str:
     columns = []
-    for column, days, months in CHECKPOINTS:
-        due = f"{_checkpoint_day(days, months)} <= %(as_of)s"
+    for column, _, _ in CHECKPOINTS:
+        due = f"day <= %(due_{column})s"
         columns.append(f"sum(joined) FILTER (WHERE {due})::bigint AS {column}_eligible, "
                        f"sum({column}) FILTER (WHERE {due})::bigint AS {column}")
-    return (f"SELECT date_trunc('month', day)::date AS month, {_KEY[by]} AS key, "
+    return (f"SELECT {_MONTH}::date AS month, {_KEY[by]} AS key, "
             f"sum(joined)::bigint AS joined, {', '.join(columns)} "
             "FROM cohort_daily WHERE touchpoint = %(touchpoint)s "
             f"AND day BETWEEN %(start)s AND %(end)s AND day <= %(as_of)s AND {_UNDER} "
@@ -61,8 +68,9 @@ async def cohorts(pool: AsyncPool, touchpoint: str, start: date, end: date,
                   channel: str | None, by: str, as_of: date) -> list[Row]:
     """Per acquisition (join) month and key — and per month for every channel (``key``
     None) — the members who joined and, per checkpoint, those due and those retained."""
+    due = {f"due_{c}": last_join_day(as_of, d, m) for c, d, m in CHECKPOINTS}
     return await fetch_all(pool, cohort_sql(by), _params(
-        start, end, channel, touchpoint=touchpoint, as_of=as_of))
+        start, end, channel, touchpoint=touchpoint, as_of=as_of, **due))
 
 
 COST_SQL = f"""

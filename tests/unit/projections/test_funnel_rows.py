@@ -60,3 +60,14 @@ def test_a_member_who_left_and_came_back_counts_as_retained_and_a_replay_changes
     key = ("cohort_daily", ("wecom_friend", "2026-04-01", "qr:store-01"))
     assert rows.contributions(left)[key] == (1, 1, 0, 0, 0, 0, 0, 0, 0, 0)
     assert rows.contributions(back)[key] == (1,) * 10
+
+
+def test_the_last_join_day_due_by_a_day_splits_join_days_at_their_checkpoint() -> None:
+    from projections.funnels.queries import last_join_day
+
+    for offset in range(0, 800, 3):
+        as_of = date(2024, 1, 1) + timedelta(days=offset)
+        for _, days, months in rows.CHECKPOINTS:
+            last = last_join_day(as_of, days, months)
+            assert rows.checkpoint(last, days, months) <= as_of
+            assert rows.checkpoint(last + timedelta(days=1), days, months) > as_of
