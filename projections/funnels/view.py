@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import orjson
 from eventsourcing.application import Application
 from psycopg import Cursor
 from psycopg.rows import DictRow
-from psycopg.types.json import Jsonb
+from psycopg.types.json import Jsonb, set_json_loads
 
 from domain.customer import Customer
 from domain.referral import InviteCode
@@ -102,6 +103,7 @@ class FunnelView:
         if not counted:
             return
         ids = sorted({c for _, _, c in counted})
+        set_json_loads(orjson.loads, curs)  # the touchpoints: several times the stdlib's speed
         curs.execute("SELECT * FROM funnel_customer WHERE customer_id = ANY(%s) "
                      "ORDER BY customer_id FOR UPDATE", (ids,))
         before = {r["customer_id"]: dict(r) for r in curs.fetchall()}
