@@ -82,6 +82,10 @@ class CustomerEventInput:
     script_id: str | None = strawberry.field(default=None, description="SCRIPT_USED: the script.")
     script_version: int | None = strawberry.field(
         default=None, description="SCRIPT_USED: the content version used, if known.")
+    survey_kind: str | None = strawberry.field(
+        default=None, description="SURVEY_ANSWERED: CSAT (score 1-5) or NPS (score 0-10).")
+    score: int | None = strawberry.field(
+        default=None, description="SURVEY_ANSWERED: the score given.")
 
     def to_item(self) -> EventItem:
         values: dict[str, Any] = {name: getattr(self, name) for name in ITEM_FIELDS}

@@ -161,6 +161,9 @@ POLICY: dict[str, frozenset[Access]] = {
     "Mutation.setTarget": m(CM, DM),
     "Mutation.removeTarget": m(CM, DM),
     "Mutation.setWorkingHours": m(CM),
+    "Query.funnel": MIDDLE,
+    "Query.cohortRetention": MIDDLE,
+    "Query.satisfaction": STAFF,
 }
 
 #: Fields below the root that a resolver guards with :func:`require` (a type's other

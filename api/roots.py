@@ -12,6 +12,7 @@ from api.content import ContentMutation, ContentQuery
 from api.coupons import CouponMutation, CouponQuery
 from api.customer_clients import CustomerClientMutation, CustomerClientQuery
 from api.daily_reports import DailyReportQuery
+from api.funnels import FunnelQuery
 from api.holidays import HolidayMutation, HolidayQuery
 from api.leaderboard import LeaderboardQuery, LeaderboardSubscription
 from api.marketing_tasks import MarketingTaskMutation, MarketingTaskQuery
@@ -56,6 +57,7 @@ FEATURE_QUERIES: tuple[type, ...] = (
     TokenQuery,
     PrivacyQuery,
     CustomerClientQuery,
+    FunnelQuery,
 )
 MUTATIONS: tuple[type, ...] = (
     CustomerMutation,

@@ -10,6 +10,7 @@ from bench import (
     audit,
     campaigns,
     content,
+    funnels,
     leaderboard,
     mass_send_reconcile,
     oneid,
@@ -25,7 +26,7 @@ BENCHMARKS = {**spine.BENCHMARKS, **oneid.BENCHMARKS, **wecom.BENCHMARKS,
               **segments.BENCHMARKS, **campaigns.BENCHMARKS, **staff.BENCHMARKS,
               **leaderboard.BENCHMARKS, **referrals.BENCHMARKS, **activities.BENCHMARKS,
               **mass_send_reconcile.BENCHMARKS, **audit.BENCHMARKS,
-              **products.BENCHMARKS, **content.BENCHMARKS}
+              **products.BENCHMARKS, **content.BENCHMARKS, **funnels.BENCHMARKS}
 
 
 def main(argv: list[str] | None = None) -> int:

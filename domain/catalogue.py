@@ -109,6 +109,8 @@ TYPES: dict[str, TypeDoc] = {
     "LIVE_STREAM_WATCHED": TypeDoc("`Customer.LiveStreamWatched`",
                                    ("stream_id", "watch_seconds")),
     "STORE_VISITED": TypeDoc("`Customer.StoreVisited`", ("store_id",)),
+    "SURVEY_ANSWERED": TypeDoc("`Customer.SurveyAnswered` (CSAT 1-5 or NPS 0-10; no text kept)",
+                               ("survey_kind", "score"), (S,)),
     "CAMPAIGN_MESSAGE_READ": TypeDoc("`Customer.CampaignMessageRead` (campaign reports)",
                                      ("campaign_id",)),
     "CAMPAIGN_LINK_CLICKED": TypeDoc("`Customer.CampaignLinkClicked` (campaign reports)",
@@ -151,6 +153,7 @@ SAMPLES: dict[str, Any] = {
     "purpose": "marketing", "wording_version": "2026-10", "occasion": "spring_festival",
     "follow_up_kind": "call", "text": "您好, 订单已发货",
     "script_id": "0d9a3f1e-5b7c-4e8a-9f10-2b3c4d5e6f70", "script_version": 2,
+    "survey_kind": "NPS", "score": 9,
 }
 
 

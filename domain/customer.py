@@ -122,6 +122,7 @@ class Customer(Aggregate):
     ActivityJoined: TypeAlias = engagement.ActivityJoined
     LiveStreamWatched: TypeAlias = engagement.LiveStreamWatched
     StoreVisited: TypeAlias = engagement.StoreVisited
+    SurveyAnswered: TypeAlias = engagement.SurveyAnswered
     ProductViewed: TypeAlias = commerce.ProductViewed
     AddedToCart: TypeAlias = commerce.AddedToCart
     CouponIssued: TypeAlias = commerce.CouponIssued

@@ -1,5 +1,5 @@
 """Customer events of engagement: tags, groups, messages, follow-ups, chat scripts,
-sensitive words, content, activities, live streams and store visits.
+sensitive words, content, activities, live streams, store visits and survey answers.
 
 Each is ``Customer.<Name>`` by topic and by name (see :func:`domain.customer_state.customer_event`).
 """
@@ -167,3 +167,14 @@ class LiveStreamWatched(CustomerFact):
 @customer_event
 class StoreVisited(CustomerFact):
     store_id: str
+
+
+@customer_event
+class SurveyAnswered(CustomerFact):
+    """The customer answered a satisfaction survey (docs/funnels.md, *Satisfaction*):
+    ``survey_kind`` ``csat`` (score 1-5) or ``nps`` (score 0-10), about the service of
+    ``staff_id`` (None: no staff member named). No free text is kept."""
+
+    survey_kind: str
+    score: int
+    staff_id: str | None

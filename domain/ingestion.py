@@ -311,6 +311,24 @@ def _order_refunded(item: EventItem, command: Command) -> Apply:
     return lambda c, by: c.refund_order(order_id, amount, by, command.occurred_at)
 
 
+#: Survey kinds and their score ranges (docs/funnels.md, *Satisfaction*).
+SURVEY_SCORES = {"csat": (1, 5), "nps": (0, 10)}
+
+
+def _survey_answered(item: EventItem, command: Command) -> Apply:
+    kind = (required_text(item, "survey_kind")).lower()
+    if kind not in SURVEY_SCORES:
+        raise InvalidInput("surveyKind must be CSAT or NPS", field="surveyKind")
+    low, high = SURVEY_SCORES[kind]
+    score = count_field(item, "score")
+    if score is None or not low <= score <= high:
+        raise InvalidInput(f"score must be {low}-{high} for {kind.upper()}", field="score")
+    staff_id = None if item.staff_id is None else staff_field(item)
+    return lambda c, by: c.record_fact(Customer.SurveyAnswered, survey_kind=kind, score=score,
+                                       staff_id=staff_id, by=by,
+                                       occurred_at=command.occurred_at)
+
+
 _BUILDERS: dict[str, Builder] = {
     "REGISTERED": _registered,
     "IDENTITY_LINKED": _identity_linked,
@@ -338,6 +356,7 @@ _BUILDERS: dict[str, Builder] = {
     "ORDER_CANCELLED": _order_cancelled,
     "MESSAGE_SENT": _message_sent,
     "ORDER_REFUNDED": _order_refunded,
+    "SURVEY_ANSWERED": _survey_answered,
     **{name: _fact_builder(kind, spec) for name, (kind, spec) in _FACTS.items()},
 }
 

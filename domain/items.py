@@ -67,6 +67,8 @@ class EventItem:
     text: str | None = None  # MESSAGE_SENT only: scanned, never stored in an event
     script_id: str | None = None
     script_version: int | None = None
+    survey_kind: str | None = None
+    score: int | None = None
 
 
 #: Optional scalar fields of an item, for adapters that map them by name.

@@ -16,6 +16,7 @@ from projections.content import ContentView
 from projections.coupons import CouponLedgerView
 from projections.customer_as_of import CustomerAsOfView
 from projections.daily_report import DailyReportView
+from projections.funnels import FunnelView
 from projections.marketing_tasks import MarketingTaskView
 from projections.organisation import CustomerOwnershipView, StaffAssignmentView
 from projections.postgres_views import CustomerProfileView, StaffDirectoryView
@@ -42,7 +43,7 @@ def read_model_views() -> list[View]:
             ChatScriptView(), DailyReportView(), TargetView(), ReferralProgressView(),
             CouponLedgerView(), SopView(), MarketingTaskView(), ActivityView(),
             ChannelCodeView(), CustomerAsOfView(), ProductLibraryView(),
-            ContentView()]
+            ContentView(), FunnelView()]
 
 
 def prepare_read_models(app: Siyu) -> Tracker:

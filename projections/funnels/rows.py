@@ -1,0 +1,210 @@
+"""The pure row logic of the funnel read models (docs/funnels.md).
+
+:func:`fold` turns one customer's ``funnel_customer`` row and an event into the next row;
+:func:`contributions` says what a row adds to the ``funnel_daily`` and ``cohort_daily``
+rollups. The view subtracts a row's old contributions and adds its new ones, so a fact
+that arrives late (imported history) moves the customer to the right acquisition day,
+channel and checkpoints.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from domain.customer import Customer
+from domain.referral import InviteCode
+
+Row = dict[str, Any]
+Key = tuple[str, ...]
+ZONE = ZoneInfo("Asia/Shanghai")
+#: Activation: a customer-initiated fact within this long of acquisition.
+ACTIVATION = timedelta(days=7)
+#: Retention: a customer-initiated fact this long or more after acquisition.
+RETENTION = timedelta(days=7)
+UNKNOWN = "unknown"
+TOUCHPOINTS = ("wecom_friend", "personal_wechat", "group", "mini_program")
+#: Checkpoints after the join day: (column, days, months).
+CHECKPOINTS = (("d1", 1, 0), ("d7", 7, 0), ("d30", 30, 0), ("m1", 0, 1), ("m2", 0, 2),
+               ("m3", 0, 3), ("m4", 0, 4), ("m5", 0, 5), ("m6", 0, 6))
+FUNNEL_COUNTS = ("acquired", "activated", "retained", "paying", "repeat_buyers", "paid_orders",
+                 "net_fen", "sharers", "invite_codes", "referrers", "invitees")
+COHORT_COUNTS = ("joined", *(c for c, _, _ in CHECKPOINTS))
+
+#: Facts the customer initiates: they activate, retain and keep mini-program members.
+ENGAGING: tuple[type[Any], ...] = (
+    Customer.ActivityJoined, Customer.ProductViewed, Customer.ContentViewed,
+    Customer.LiveStreamWatched, Customer.CampaignLinkClicked, Customer.AddedToCart,
+    Customer.OrderPlaced, Customer.OrderPaid, Customer.MessageReceived,
+    Customer.ContentForwarded, Customer.ContentCommented, Customer.StoreVisited,
+    Customer.SurveyAnswered)
+#: Facts that acquire a customer (besides the engaging ones).
+ACQUIRING: tuple[type[Any], ...] = (
+    Customer.Registered, Customer.FriendAdded, Customer.ChannelCodeScanned,
+    Customer.PersonalWeChatFriendAdded, Customer.GroupJoined, Customer.MemberRegistered)
+#: Touchpoint joins and leaves: event -> (touchpoint, joins, key attribute).
+MEMBERSHIP: dict[type[Any], tuple[str, bool, str | None]] = {
+    Customer.FriendAdded: ("wecom_friend", True, "staff_id"),
+    Customer.FriendDeleted: ("wecom_friend", False, "staff_id"),
+    Customer.PersonalWeChatFriendAdded: ("personal_wechat", True, "staff_id"),
+    Customer.PersonalWeChatFriendDeleted: ("personal_wechat", False, "staff_id"),
+    Customer.GroupJoined: ("group", True, "group_id"),
+    Customer.GroupLeft: ("group", False, "group_id"),
+    Customer.MemberRegistered: ("mini_program", True, None),
+}
+COUNTED: tuple[type[Any], ...] = (
+    *ENGAGING, *ACQUIRING, *MEMBERSHIP, Customer.OrderRefunded, Customer.ReferralBrought)
+_ACQUIRES = frozenset((*ACQUIRING, *ENGAGING))
+_ENGAGES = frozenset(ENGAGING)
+
+
+def subject_of(event: Any) -> Any:
+    """The customer whose row ``event`` changes (an invite code: its inviter)."""
+    if isinstance(event, InviteCode.Issued):
+        return event.inviter_id
+    return event.originator_id
+
+
+def empty(customer_id: Any) -> Row:
+    return {"customer_id": customer_id, "acquired_at": None, "channel": None,
+            "channel_at": None, "first_engaged_at": None, "last_engaged_at": None,
+            "paid_orders": 0, "paid_fen": 0, "refunded_fen": 0, "invite_codes": 0,
+            "invitees": 0, "touchpoints": {}, "last_position": 0}
+
+
+def _at(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return _parse(value)
+
+
+@lru_cache(maxsize=65536)
+def _parse(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+def _earlier(current: Any, at: datetime) -> bool:
+    known = _at(current)
+    return known is None or at < known
+
+
+def _channel(event: Any) -> str | None:
+    channel = (event.first_channel if isinstance(event, Customer.Registered)
+               else getattr(event, "channel", None))
+    return channel if isinstance(channel, str) and channel and channel != UNKNOWN else None
+
+
+def fold(row: Row, position: int, event: Any) -> Row:
+    """``row`` after ``event`` (at log ``position``; an event seen before changes nothing)."""
+    if position <= row["last_position"]:
+        return row
+    row = dict(row, last_position=position, touchpoints=dict(row["touchpoints"]))
+    at: datetime = event.occurred_at
+    kind = type(event)
+    if kind in _ACQUIRES:
+        if _earlier(row["acquired_at"], at):
+            row["acquired_at"] = at
+        channel = _channel(event)
+        if channel is not None and _earlier(row["channel_at"], at):
+            row.update(channel=channel, channel_at=at)
+    if kind in _ENGAGES:
+        if _earlier(row["first_engaged_at"], at):
+            row["first_engaged_at"] = at
+        last = _at(row["last_engaged_at"])
+        if last is None or at > last:
+            row["last_engaged_at"] = at
+    if isinstance(event, Customer.OrderPaid):
+        row.update(paid_orders=row["paid_orders"] + 1, paid_fen=row["paid_fen"] + event.amount_fen)
+    elif isinstance(event, Customer.OrderRefunded):
+        row["refunded_fen"] += event.amount_fen
+    elif isinstance(event, InviteCode.Issued):
+        row["invite_codes"] += 1
+    elif isinstance(event, Customer.ReferralBrought):
+        row["invitees"] += 1
+    member = MEMBERSHIP.get(kind)
+    if member is not None:
+        touchpoint, joins, attr = member
+        key = "member" if attr is None else str(getattr(event, attr))
+        row["touchpoints"][touchpoint] = _membership(
+            row["touchpoints"].get(touchpoint), joins, key, at)
+    return row
+
+
+def _membership(entry: Row | None, joins: bool, key: str, at: datetime) -> Row | None:
+    """A touchpoint membership: first join, the keys held (staff, groups), when it ended."""
+    if entry is None:
+        if not joins:
+            return None  # a leave without a join: nothing to retain
+        return {"joined_at": at.isoformat(), "keys": [key], "left_at": None}
+    keys = set(entry["keys"])
+    entry = dict(entry)
+    if _earlier(entry["joined_at"], at) and joins:
+        entry["joined_at"] = at.isoformat()
+    if joins:
+        keys.add(key)
+        entry["left_at"] = None
+    elif key in keys:
+        keys.discard(key)
+        if not keys:
+            entry["left_at"] = at.isoformat()
+    entry["keys"] = sorted(keys)
+    return entry
+
+
+def business_day(at: datetime) -> date:
+    return at.astimezone(ZONE).date()
+
+
+def add_months(day: date, months: int) -> date:
+    """``day`` plus calendar months, clamped to the month's end (as PostgreSQL does)."""
+    month = day.month - 1 + months
+    year, month = day.year + month // 12, month % 12 + 1
+    for last in (31, 30, 29, 28):
+        try:
+            return date(year, month, min(day.day, last))
+        except ValueError:
+            continue
+    raise AssertionError("unreachable")
+
+
+def checkpoint(join_day: date, days: int, months: int) -> date:
+    """The business day a checkpoint falls on; the member is judged at its start."""
+    return add_months(join_day, months) + timedelta(days=days)
+
+
+@lru_cache(maxsize=4096)
+def _starts(join_day: date) -> tuple[datetime, ...]:
+    """When each checkpoint of a join day starts (Asia/Shanghai midnight)."""
+    return tuple(datetime.combine(checkpoint(join_day, days, months), time(0), ZONE)
+                 for _, days, months in CHECKPOINTS)
+
+
+def contributions(row: Row) -> dict[tuple[str, Key], tuple[int, ...]]:
+    """What ``row`` adds to each rollup row: ``{(table, key): counts}``, the counts in the
+    order of :data:`FUNNEL_COUNTS` or :data:`COHORT_COUNTS`."""
+    out: dict[tuple[str, Key], tuple[int, ...]] = {}
+    acquired = _at(row["acquired_at"])
+    if acquired is None:
+        return out
+    channel = row["channel"] or UNKNOWN
+    first, last = _at(row["first_engaged_at"]), _at(row["last_engaged_at"])
+    paid, codes, brought = row["paid_orders"], row["invite_codes"], row["invitees"]
+    out[("funnel_daily", (business_day(acquired).isoformat(), channel))] = (
+        1, int(first is not None and first < acquired + ACTIVATION),
+        int(last is not None and last >= acquired + RETENTION),
+        int(paid >= 1), int(paid >= 2), paid, row["paid_fen"] - row["refunded_fen"],
+        int(codes > 0), codes, int(brought > 0), brought)
+    for touchpoint, entry in row["touchpoints"].items():
+        if entry is None:
+            continue
+        joined = business_day(_at(entry["joined_at"]))  # type: ignore[arg-type]
+        starts = _starts(joined)
+        if touchpoint == "mini_program":
+            kept = tuple(int(last is not None and last >= s) for s in starts)
+        else:
+            until = _at(entry["left_at"])
+            kept = tuple(int(until is None or until >= s) for s in starts)
+        out[("cohort_daily", (touchpoint, joined.isoformat(), channel))] = (1, *kept)
+    return out
