@@ -133,6 +133,7 @@ POLICY: dict[str, frozenset[Access]] = {
     "Query.campaigns": MIDDLE,
     "Query.campaign": MIDDLE,
     "Query.campaignDryRun": MIDDLE,
+    "Query.campaignPreview": MIDDLE,
     "Query.campaignSends": MIDDLE,
     "Query.contactPolicy": MIDDLE,
     "Query.chatScripts": STAFF,

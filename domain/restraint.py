@@ -12,8 +12,16 @@ facts and the planning time. Rules, in order (the first that applies is the reas
 | ``HOLDOUT`` | drawn into the campaign's random control group (kept for comparison) |
 | ``NOT_FRIEND`` | WeCom mass send, and no staff member is the customer's friend now |
 | ``CAP_DAY`` / ``CAP_WEEK`` / ``CAP_MONTH`` | the channel's cap per customer, across campaigns and SOPs |
-| ``WECOM_MONTHLY_QUOTA`` | WeCom mass send: the customer's mass messages this natural month |
+| ``WECOM_QUOTA`` | WeCom mass send: the customer's mass messages in WeCom's period are used up |
 | ``NO_VARIANT`` | no content variant is meant for the customer's lifecycle stage |
+| ``MISSING_VALUE`` | the variant drawn uses a variable the customer has no value for, no fallback |
+
+WeCom's quota (:func:`wecom_quota_period`) follows the corp's rule (``Policy.wecom_quota_rule``,
+as set in WeCom's mass-send settings): per natural month as many mass messages as the month
+has days, 7 per natural week, or 1 per day, in Beijing time. It counts the platform's WeCom
+mass sends that were not refused (:data:`WECOM_MASS` contacts), the mass sends members made
+in the WeCom client (:data:`MEMBER_MASS`), and a period WeCom reported full for the customer
+(status 3, :data:`QUOTA_FULL`).
 
 Quiet hours (default 21:00-09:00 in the customer's time zone) defer a send to their end:
 deferred, never dropped. Days, weeks and months are counted in the customer's time zone
@@ -35,7 +43,15 @@ WECOM_MASS = "wecom_mass"
 CHANNELS = frozenset({WECOM_MASS, "mini_program", "sms"})
 REASONS = ("DO_NOT_DISTURB", "CONSENT_WITHDRAWN", "NO_CONSENT", "NO_ADDRESS", "HOLDOUT",
            "NOT_FRIEND", "CAP_DAY",
-           "CAP_WEEK", "CAP_MONTH", "WECOM_MONTHLY_QUOTA", "NO_VARIANT")
+           "CAP_WEEK", "CAP_MONTH", "WECOM_QUOTA", "NO_VARIANT", "MISSING_VALUE",
+           "WECOM_MONTHLY_QUOTA")  # the last: plans launched before the quota rule
+#: The corp's WeCom mass-send rule: per natural month (the month's days), week (7), day (1).
+WECOM_QUOTA_RULES = ("month", "week", "day")
+WECOM_TZ = ZoneInfo("Asia/Shanghai")
+#: Contacts that are not sends of a channel: a mass message a member sent from the WeCom
+#: client, and a WeCom period the customer's quota was reported full in (status 3).
+MEMBER_MASS = "wecom_member_mass"
+QUOTA_FULL = "wecom_quota_full"
 
 #: The identity namespace (a prefix) each channel addresses a customer by: a WeCom external
 #: id for mass sends, a mini-program openid for subscribe messages, a phone for SMS. The
@@ -61,7 +77,7 @@ class Policy:
     """The contact policy shared by every campaign (``ContactPolicy`` records changes)."""
 
     caps: dict[str, Caps] = field(default_factory=lambda: {c: Caps() for c in CHANNELS})
-    wecom_monthly_quota: int = 4
+    wecom_quota_rule: str = "month"  # WeCom's mass-send setting (WECOM_QUOTA_RULES)
     quiet_start: time = time(21, 0)
     quiet_end: time = time(9, 0)
 
@@ -74,6 +90,7 @@ class Variant:
     variant_id: str
     lifecycles: tuple[str, ...] = ()  # empty: any stage
     weight: int = 1  # A/B split among the variants that fit a customer
+    needs: tuple[str, ...] = ()  # variables its text uses without a fallback
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +118,9 @@ class Recipient:
     tz: str = DEFAULT_TZ
     #: The namespaces of the customer's identities; None: not known (not checked).
     namespaces: tuple[str, ...] | None = None
+    missing: frozenset[str] = frozenset()  # template variables without a value
+    #: Why ``friends[0]`` sends a WeCom mass send (``LAST_CHATTED``, ``OWNER``, ``FRIEND``).
+    sender_basis: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +132,7 @@ class Decision:
     send_at: datetime | None = None
     deferred: bool = False  # moved out of quiet hours
     sender: str | None = None  # WeCom: the staff member whose task carries the message
+    sender_basis: str | None = None  # why that member (Recipient.sender_basis)
 
 
 def draw(campaign_id: UUID, customer_id: UUID, salt: str) -> float:
@@ -156,7 +177,7 @@ def decide(plan: Plan, policy: Policy, who: Recipient, now: datetime) -> Decisio
     local = send_at.astimezone(zone)
     day_start = datetime.combine(local.date(), time(0), tzinfo=zone)
     month_start = day_start.replace(day=1)
-    next_month = (month_start + timedelta(days=32)).replace(day=1)
+    next_month = _next_month(month_start)
     caps = policy.caps_for(plan.channel)
     windows = ((caps.day, "CAP_DAY", day_start, day_start + timedelta(days=1)),
                (caps.week, "CAP_WEEK", send_at - timedelta(days=7), send_at + timedelta(days=7)),
@@ -164,15 +185,46 @@ def decide(plan: Plan, policy: Policy, who: Recipient, now: datetime) -> Decisio
     for limit, reason, since, until in windows:
         if limit is not None and _count(who.contacts, plan.channel, since, until) >= limit:
             return Decision(cid, False, reason)
-    if plan.channel == WECOM_MASS and _count(who.contacts, WECOM_MASS, month_start,
-                                             next_month) >= policy.wecom_monthly_quota:
-        return Decision(cid, False, "WECOM_MONTHLY_QUOTA")
+    if plan.channel == WECOM_MASS and wecom_quota_used(who.contacts, send_at,
+                                                      policy.wecom_quota_rule):
+        return Decision(cid, False, "WECOM_QUOTA")
     fitting = [v for v in plan.variants if not v.lifecycles or who.lifecycle in v.lifecycles]
     if not fitting:
         return Decision(cid, False, "NO_VARIANT")
     variant = _pick(fitting, draw(plan.campaign_id, cid, "variant"))
+    if who.missing.intersection(variant.needs):
+        return Decision(cid, False, "MISSING_VALUE", variant.variant_id)
     return Decision(cid, True, None, variant.variant_id, send_at, deferred,
-                    who.friends[0] if who.friends else None)
+                    who.friends[0] if who.friends else None,
+                    who.sender_basis if who.friends else None)
+
+
+def _next_month(month_start: datetime) -> datetime:
+    return (month_start + timedelta(days=32)).replace(day=1)
+
+
+def wecom_quota_period(at: datetime, rule: str) -> tuple[datetime, datetime, int]:
+    """The WeCom quota period ``at`` falls in under the corp's ``rule`` (Beijing time) and
+    how many mass messages a customer may receive in it: ``(since, until, limit)``."""
+    day = datetime.combine(at.astimezone(WECOM_TZ).date(), time(0), tzinfo=WECOM_TZ)
+    if rule == "day":
+        return day, day + timedelta(days=1), 1
+    if rule == "week":
+        monday = day - timedelta(days=day.weekday())
+        return monday, monday + timedelta(days=7), 7
+    start = day.replace(day=1)
+    until = _next_month(start)
+    return start, until, (until - start).days
+
+
+def wecom_quota_used(contacts: Sequence[tuple[datetime, str]], at: datetime, rule: str) -> bool:
+    """Whether the customer's WeCom mass messages in the period of ``at`` are used up."""
+    since, until, limit = wecom_quota_period(at, rule)
+    if _count(contacts, QUOTA_FULL, since, until):
+        return True
+    used = _count(contacts, WECOM_MASS, since, until) + _count(contacts, MEMBER_MASS, since,
+                                                              until)
+    return used >= limit
 
 
 def _pick(variants: Sequence[Variant], x: float) -> Variant:
