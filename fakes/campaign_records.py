@@ -72,6 +72,7 @@ class Task:
     reminders: list[float] = field(default_factory=list)
     statuses: dict[str, int] = field(default_factory=dict)
     send_times: dict[str, int] = field(default_factory=dict)
+    by_member: bool = False  # created by the member in the WeCom client (create_type 1)
 
     @property
     def state(self) -> str:

@@ -73,7 +73,9 @@ WHERE s.customer_id = ANY(%(ids)s) AND s.delivery = 'quota_exceeded'
 #: Mass messages members sent from the WeCom client (synced from WeCom's task list by
 #: :mod:`workers.wecom_quota`): they use the customer's WeCom quota.
 MEMBER_CONTACTS = f"""
-SELECT customer_id, sent_at AS at, '{MEMBER_MASS}' AS channel FROM siyu_wecom_member_send
+SELECT customer_id, sent_at AS at,
+       CASE kind WHEN 'sent' THEN '{MEMBER_MASS}' ELSE '{QUOTA_FULL}' END AS channel
+FROM siyu_wecom_member_send
 WHERE customer_id = ANY(%(ids)s) AND sent_at BETWEEN %(since)s AND %(until)s
 """
 #: Steps of automated sequences (SOPs) sent: they count toward every campaign's caps.

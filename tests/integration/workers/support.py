@@ -146,6 +146,9 @@ class NoTaskFollowUps:
     def list_mass_sends(self, sender: str, start: float, end: float) -> list[ListedTask]:
         return []
 
+    def list_member_mass_sends(self, start: float, end: float) -> list[ListedTask]:
+        return []
+
     def cancel_mass_send(self, task_id: str) -> TaskAction:
         self.__dict__.setdefault("cancelled", []).append(task_id)
         return TaskAction(Delivery.ACCEPTED, "ok")
