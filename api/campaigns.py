@@ -34,7 +34,7 @@ from api.read_models import decode_cursor, encode_cursor
 from api.types import PageInfo, to_uuid
 from application.campaign_launch import LaunchRefused, launch
 from domain.errors import DomainError
-from domain.templates import fill, needs
+from domain.templates import fill, has_value, needs
 from projections.campaign_planning import PlanResult, plan_audience
 from projections.campaigns import queries
 
@@ -116,7 +116,7 @@ class CampaignQuery:
                         if v["variant_id"] == decision.variant_id), None)
         values = result.values.get(customer, {})
         text = fill(variant, values) if variant is not None and decision.included else None
-        lacking = sorted(n for n in needs(variant) if not str(values.get(n) or "").strip()) \
+        lacking = sorted(n for n in needs(variant) if not has_value(values.get(n))) \
             if variant is not None else []
         return CampaignPreview(recipient=PlannedRecipient.of(decision), text=text,
                                missing=lacking)
