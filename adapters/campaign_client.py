@@ -121,6 +121,7 @@ class WeComCampaignGateway:
             raise ValueError(f"page_size must be within 1..{MAX_PAGE_SIZE}")
         self._wecom = WeComSession(base_url, {"corpid": corp_id, "corpsecret": corp_secret},
                                    timeout=timeout, transport=transport, clock=clock)
+        self.corp_id = corp_id  # external user ids are this corp's (wecom_external:<corp>)
         self._send_dedupe_key = send_dedupe_key
         self._max_recipients = max_recipients
         self._page_size = page_size
@@ -237,13 +238,23 @@ class WeComCampaignGateway:
 
     def list_mass_sends(self, sender: str, start: float, end: float,
                         chat_type: str = "single") -> list[ListedTask]:
+        return self._list(start, end, {"creator": sender, "filter_type": 0}, chat_type)
+
+    def list_member_mass_sends(self, start: float, end: float) -> list[ListedTask]:
+        return [replace(t, by_member=True)
+                for t in self._list(start, end, {"filter_type": 1})]
+
+    def _list(self, start: float, end: float, which: dict[str, Any],
+              chat_type: str = "single") -> list[ListedTask]:
+        """``get_groupmsg_list_v2`` over every page: ``which`` filters (``creator``,
+        ``filter_type`` 0 the corp's tasks, 1 the members' own)."""
         listed: list[ListedTask] = []
         cursor = ""
         seen: set[str] = set()
         while True:
             payload: dict[str, Any] = {"chat_type": chat_type, "start_time": int(start),
-                                       "end_time": int(end) + 1, "creator": sender,
-                                       "filter_type": 0, "limit": LIST_PAGE_SIZE}
+                                       "end_time": int(end) + 1, **which,
+                                       "limit": LIST_PAGE_SIZE}
             if cursor:
                 payload["cursor"] = cursor
             verdict, body = self._call(LIST_TASKS, payload, ambiguous=False)

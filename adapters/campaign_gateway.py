@@ -10,7 +10,9 @@ Two kinds of channel sit behind one interface:
   the member never confirms stays pending for ever: the platform reminds the member
   (``remind_mass_send``) and, past the campaign's deadline, cancels it
   (``cancel_mass_send``). ``list_mass_sends`` lists a sender's tasks created in a time
-  window: what the platform reconciles an ambiguous create against.
+  window: what the platform reconciles an ambiguous create against;
+  ``list_member_mass_sends`` the mass sends members made themselves in the WeCom client,
+  which use the customers' quota too (:mod:`workers.wecom_quota`).
 * **Direct messages** are sent at once: mini-program subscribe messages one recipient per
   call (``send_direct``); SMS in batches (``send_direct_batch``, up to
   :data:`BATCH_LIMITS` recipients per provider request, each recipient with its own
@@ -86,6 +88,7 @@ class ListedTask:
     created_at: float  # epoch seconds
     text: str
     attachments: Sequence[dict[str, object]] = field(default_factory=tuple)
+    by_member: bool = False  # created by the member in the WeCom client, not by the corp
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +147,12 @@ class CampaignGateway(Protocol):
         """The sender's tasks (to customers, or into groups) created between ``start`` and
         ``end`` (epoch seconds).
         Raises :class:`ResultUnavailable` when they cannot be listed now."""
+        ...
+
+    def list_member_mass_sends(self, start: float, end: float) -> list[ListedTask]:
+        """The mass sends members created themselves in the WeCom client (not through the
+        API) between ``start`` and ``end``: they use the customers' WeCom quota too. Raises
+        :class:`ResultUnavailable` when they cannot be listed now."""
         ...
 
     def cancel_mass_send(self, task_id: str) -> TaskAction: ...

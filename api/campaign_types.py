@@ -6,6 +6,7 @@ mutations that return them are in :mod:`api.campaigns`.
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 from typing import Any, cast
 
@@ -21,14 +22,25 @@ from projections.campaigns.queries import failures
 from projections.campaigns.report import report
 
 
+@strawberry.input(description="What a variable becomes for a customer without a value for it.")
+class TemplateFallbackInput:
+    variable: str = strawberry.field(description="member_level, points_balance, "
+                                                 "favourite_category or lifecycle.")
+    text: str = strawberry.field(description="1-64 characters, no braces.")
+
+
 @strawberry.input(description="One content variant: for some lifecycle stages (empty: any) "
                                "and/or an A/B weight. Text may use {member_level}, "
-                               "{points_balance}, {favourite_category}, {lifecycle}.")
+                               "{points_balance}, {favourite_category}, {lifecycle}; others: "
+                               "UNKNOWN_TEMPLATE_VARIABLE.")
 class CampaignVariantInput:
     variant_id: str
     text: str
     lifecycles: list[Lifecycle] | None = None
     weight: int = 1
+    fallbacks: list[TemplateFallbackInput] | None = strawberry.field(
+        default=None, description="Per variable: the text a customer without a value gets. "
+        "Without one such a customer is excluded (MISSING_VALUE), never sent a blank.")
     template_id: str | None = strawberry.field(
         default=None, description="The provider's template: mini-program subscribe messages; "
         "required for sms (Tencent SMS sends approved templates only), 1-64 characters.")
@@ -88,8 +100,10 @@ class PlannedRecipient:
     send_at: datetime | None
     deferred: bool = strawberry.field(description="Moved out of quiet hours (not dropped).")
     sender: str | None = strawberry.field(description=(
-        "WeCom: the staff member sending (the owner when still a friend, else another staff "
-        "friend)."))
+        "WeCom: the staff member sending: the friend who last chatted with the customer "
+        "(WeCom delivers only through them), else the owner, else another staff friend."))
+    sender_basis: str | None = strawberry.field(default=None, description=(
+        "Why that sender: LAST_CHATTED, OWNER or FRIEND (dry runs and previews)."))
     holiday: str | None = strawberry.field(default=None, description=(
         "The holiday whose stricter caps and quiet hours the send was planned (or excluded) "
         "under."))
@@ -107,7 +121,16 @@ class PlannedRecipient:
     def of(cls, d: Decision) -> PlannedRecipient:
         return cls(customer_id=strawberry.ID(str(d.customer_id)), included=d.included,
                    reason=d.reason, variant_id=d.variant_id, send_at=d.send_at,
-                   deferred=d.deferred, sender=d.sender, holiday=d.holiday)
+                   deferred=d.deferred, sender=d.sender, sender_basis=d.sender_basis,
+                   holiday=d.holiday)
+
+
+@strawberry.type(description="WeCom: how many included recipients one member sends to, "
+                             "and why that member.")
+class SenderCount:
+    sender: str
+    basis: str = strawberry.field(description="LAST_CHATTED, OWNER or FRIEND.")
+    count: int
 
 
 @strawberry.type(description="The audience now and who the restraint rules exclude, by rule.")
@@ -117,14 +140,30 @@ class CampaignDryRun:
     deferred: int
     excluded: list[ReasonCount]
     sample: list[PlannedRecipient]
+    senders: list[SenderCount] = strawberry.field(description=(
+        "WeCom mass sends: the included recipients by sender and basis (most first)."))
 
     @classmethod
     def of(cls, result: PlanResult, sample: int) -> CampaignDryRun:
         included = result.included
+        senders = Counter((d.sender, d.sender_basis or "") for d in included if d.sender)
         return cls(audience=len(result.decisions), included=len(included),
                    deferred=sum(d.deferred for d in included),
                    excluded=_reasons(result.excluded_by_reason()),
-                   sample=[PlannedRecipient.of(d) for d in result.decisions[:sample]])
+                   sample=[PlannedRecipient.of(d) for d in result.decisions[:sample]],
+                   senders=[SenderCount(sender=s, basis=b, count=n) for (s, b), n in
+                            sorted(senders.items(), key=lambda kv: (-kv[1], kv[0]))])
+
+
+@strawberry.type(description="The exact message one customer would get if the campaign were "
+                             "launched now (values as of now; a send fills them again).")
+class CampaignPreview:
+    recipient: PlannedRecipient
+    text: str | None = strawberry.field(description=(
+        "The filled text (an SMS: its template parameter); null when not included."))
+    missing: list[str] = strawberry.field(description=(
+        "Variables of the variant drawn that the customer has no value for and that have "
+        "no fallback (the reason MISSING_VALUE)."))
 
 
 @strawberry.type(description="A campaign (read model `campaign`).")
@@ -304,38 +343,6 @@ class LaunchPayload:
     campaign_id: strawberry.ID
     position: strawberry.ID | None
     plan: CampaignDryRun
-
-
-@strawberry.type
-class ContactPolicyCaps:
-    channel: str
-    day: int | None
-    week: int | None
-    month: int | None
-
-
-@strawberry.type(description="The rules of restraint every campaign is planned under.")
-class ContactPolicyType:
-    caps: list[ContactPolicyCaps]
-    wecom_monthly_quota: int
-    quiet_start: str
-    quiet_end: str
-
-
-@strawberry.input
-class ChannelCapsInput:
-    channel: str
-    day: int | None = None
-    week: int | None = None
-    month: int | None = None
-
-
-@strawberry.input
-class ContactPolicyInput:
-    caps: list[ChannelCapsInput]
-    wecom_monthly_quota: int = 4
-    quiet_start: str = "21:00"
-    quiet_end: str = "09:00"
 
 
 @strawberry.type

@@ -17,14 +17,18 @@ from api.campaign_types import (
     Campaign,
     CampaignDryRun,
     CampaignPayload,
+    CampaignPreview,
     CampaignSendConnection,
     CampaignSendEdge,
-    ContactPolicyCaps,
-    ContactPolicyInput,
-    ContactPolicyType,
     DraftCampaignInput,
     LaunchPayload,
     PlannedRecipient,
+)
+from api.contact_policy_types import (
+    ContactPolicyCaps,
+    ContactPolicyInput,
+    ContactPolicyType,
+    WecomQuotaRule,
 )
 from api.context import Context
 from api.errors import BAD_INPUT, NOT_FOUND, ApiError
@@ -34,6 +38,7 @@ from api.types import PageInfo, to_uuid
 from application.campaign_launch import LaunchRefused, launch
 from domain.errors import DomainError
 from domain.message_class import SERVICE
+from domain.templates import fill, has_value, needs
 from projections.campaign_planning import PlanResult, plan_audience
 from projections.campaigns import queries
 
@@ -84,6 +89,42 @@ class CampaignQuery:
             raise _domain(error) from None
         return CampaignDryRun.of(result, sample)
 
+    @strawberry.field(description=(
+        "The exact text one customer would get if the campaign were launched now, the "
+        "variant, the sender and why; or the reason they would not (NOT_IN_SEGMENT: not a "
+        "member of the campaign's segment). Nothing is recorded."))
+    async def campaign_preview(self, info: Info[Context, None], campaign_id: strawberry.ID,
+                               customer_id: strawberry.ID) -> CampaignPreview:
+        app = info.context.services.app
+        cid = to_uuid(campaign_id, "campaignId")
+        customer = to_uuid(customer_id, "customerId")
+
+        def run() -> tuple[Any, PlanResult]:
+            campaign = app.campaigns.get(cid)
+            with app.factory.datastore.get_connection() as conn:  # type: ignore[attr-defined]
+                return campaign, plan_audience(
+                    conn, campaign.plan(), UUID(campaign.segment_id),
+                    app.campaigns.contact_policy(), datetime.now(UTC), only=customer)
+
+        try:
+            campaign, result = await to_thread.run_sync(run)
+        except DomainError as error:
+            raise _domain(error) from None
+        if not result.decisions:
+            return CampaignPreview(recipient=PlannedRecipient(
+                customer_id=customer_id, included=False, reason="NOT_IN_SEGMENT",
+                variant_id=None, send_at=None, deferred=False, sender=None), text=None,
+                missing=[])
+        decision = result.decisions[0]
+        variant = next((v for v in campaign.variants
+                        if v["variant_id"] == decision.variant_id), None)
+        values = result.values.get(customer, {})
+        text = fill(variant, values) if variant is not None and decision.included else None
+        lacking = sorted(n for n in needs(variant) if not has_value(values.get(n))) \
+            if variant is not None else []
+        return CampaignPreview(recipient=PlannedRecipient.of(decision), text=text,
+                               missing=lacking)
+
     @strawberry.field(description="The frozen audience's sends, with their status.")
     async def campaign_sends(self, info: Info[Context, None], campaign_id: strawberry.ID,
                              status: str | None = None, first: int = 50,
@@ -114,7 +155,7 @@ class CampaignQuery:
         return ContactPolicyType(
             caps=[ContactPolicyCaps(channel=ch, day=c.day, week=c.week, month=c.month)
                   for ch, c in sorted(policy.caps.items())],
-            wecom_monthly_quota=policy.wecom_monthly_quota,
+            wecom_quota_rule=WecomQuotaRule(policy.wecom_quota_rule),
             quiet_start=policy.quiet_start.strftime("%H:%M"),
             quiet_end=policy.quiet_end.strftime("%H:%M"))
 
@@ -146,7 +187,9 @@ class CampaignMutation:
                            "service campaign", field="messageClass")
         variants = [{"variant_id": v.variant_id, "text": v.text, "weight": v.weight,
                      "lifecycles": [s.value for s in v.lifecycles or ()],
-                     "template_id": v.template_id} for v in input.variants]
+                     "template_id": v.template_id,
+                     "fallbacks": {f.variable: f.text for f in v.fallbacks or ()}}
+                    for v in input.variants]
 
         def run() -> tuple[UUID, int | None]:
             app.segments.get(segment_id)  # refuses an unknown segment
@@ -213,7 +256,7 @@ class CampaignMutation:
         by = info.context.principal.actor
         try:
             await to_thread.run_sync(lambda: app.campaigns.change_contact_policy(
-                caps, input.wecom_monthly_quota, input.quiet_start, input.quiet_end, by,
+                caps, input.wecom_quota_rule.value, input.quiet_start, input.quiet_end, by,
                 datetime.now(UTC)))
         except DomainError as error:
             raise _domain(error) from None

@@ -15,7 +15,7 @@ import strawberry
 from anyio import to_thread
 from strawberry.types import Info
 
-from api.campaign_types import ChannelCapsInput, ContactPolicyCaps
+from api.contact_policy_types import ChannelCapsInput, ContactPolicyCaps
 from api.context import Context
 from api.errors import ApiError
 from domain.errors import DomainError

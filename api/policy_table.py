@@ -164,6 +164,7 @@ POLICY: dict[str, frozenset[Access]] = {
     "Query.funnel": MIDDLE,
     "Query.cohortRetention": MIDDLE,
     "Query.satisfaction": STAFF,
+    "Query.campaignPreview": MIDDLE,
 }
 
 #: Fields below the root that a resolver guards with :func:`require` (a type's other

@@ -136,12 +136,12 @@ class Campaigns:
         found = self.store.find(POLICY_ID, ContactPolicy)
         return Policy() if found is None else found.policy()
 
-    def change_contact_policy(self, caps: dict[str, dict[str, Any]], wecom_monthly_quota: int,
+    def change_contact_policy(self, caps: dict[str, dict[str, Any]], wecom_quota_rule: str,
                               quiet_start: str, quiet_end: str, by: str,
                               occurred_at: datetime) -> int | None:
         def decide(unit: UnitOfWork[ContactPolicy]) -> None:
             policy = self.store.find(POLICY_ID, ContactPolicy) or ContactPolicy.create()
-            policy.change(caps, wecom_monthly_quota, quiet_start, quiet_end, by, occurred_at)
+            policy.change(caps, wecom_quota_rule, quiet_start, quiet_end, by, occurred_at)
             unit.add(policy)
 
         return self.store.transact(ContactPolicy, decide)[1]

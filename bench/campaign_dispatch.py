@@ -11,7 +11,9 @@
   batches of up to 200 numbers per request (TC3-signed, checked by the fake), phone numbers
   from the vault; checked: every number got exactly one SMS.
 * ``campaign_dispatch_wecom_mass`` — the same for a WeCom mass send (one task per sender
-  and chunk, staff confirm later: the outcome is "handed to WeCom").
+  and filled text in a chunk, staff confirm later: the outcome is "handed to WeCom"). The
+  text is ``"{member_level} 会员专享"`` and the customers hold one of :data:`LEVELS`, so a
+  chunk's customers of one sender are split into up to four tasks by their text.
 * ``campaign_rate_accuracy`` — with ``SIYU_CAMPAIGN_RATES``-style limit
   ``mini_program=200`` shared by the two workers, the rate the gateway received
   (receipts between the first and the last send) ÷ the configured rate.
@@ -57,6 +59,8 @@ from siyu.processes import prepare_read_models, read_model_views
 PREFIX = "oBench"
 STAFF = 20  # WeCom senders of the mass-send benchmark
 BATCH = 1000
+#: The member levels of the mass-send benchmark's customers (one text per level).
+LEVELS = ("银卡", "金卡", "铂金", "钻石")
 
 #: One worker process: the whole pipeline with the production defaults, on the default broker.
 WORKER = textwrap.dedent("""
@@ -101,9 +105,11 @@ def _items(channel: str, customers: int, now: datetime) -> list[EventItem]:
     if channel == "sms":
         return [EventItem(f"b{n}", "ORDER_PAID", ("phone", f"+86139{n:08d}"), now,
                           order_id=str(n), amount_fen=100) for n in range(customers)]
-    return [EventItem(f"f{n}", "FRIEND_ADDED", ("wecom_external:wwbench", f"wmB{n:06d}"), now,
-                      channel="qr", staff_id=f"wecom_user:s{n % STAFF:02d}")
-            for n in range(customers)]
+    return [item for n in range(customers) for item in (
+        EventItem(f"f{n}", "FRIEND_ADDED", ("wecom_external:wwbench", f"wmB{n:06d}"), now,
+                  channel="qr", staff_id=f"wecom_user:s{n % STAFF:02d}"),
+        EventItem(f"m{n}", "MEMBER_REGISTERED", ("wecom_external:wwbench", f"wmB{n:06d}"),
+                  now, member_level=LEVELS[n * 7 % len(LEVELS)]))]
 
 
 @contextmanager
@@ -130,13 +136,15 @@ def prepare(channel: str, customers: int) -> tuple[Siyu, str, UUID]:
     prepare_read_models(app)  # the workers read them from their first poll
     now = datetime.now(UTC) - timedelta(minutes=5)
     items = _items(channel, customers, now)
-    for start in range(0, customers, BATCH):
+    for start in range(0, len(items), BATCH):
         app.ingestion.record_batch(items[start:start + BATCH], "service:bench")
     rule: Any = {"isFriend": True} if channel == "wecom_mass" else {"ordered": {"atLeast": 1}}
     segment_id, _ = app.segments.define("audience", "", rule, "staff:bench", now)
     campaign_id, _ = app.campaigns.draft(
         "bench", "staff:bench", channel, segment_id,
-        [{"variant_id": "a", "text": "您有 {points_balance} 积分", "template_id": TEMPLATE}],
+        [{"variant_id": "a", "template_id": TEMPLATE,
+          "text": "{member_level} 会员专享" if channel == "wecom_mass" else
+          "您有 {points_balance} 积分"}],
         "staff:bench", now)
     return app, url, campaign_id
 
@@ -267,6 +275,9 @@ def _dispatch(channel: str, quick: bool) -> tuple[float, int, float | None]:
                 assert sms["recipients"] == len(sms["receipts"]) == included, (
                     sms["recipients"], included)
                 assert sms["max_per_recipient"] == 1
+            if channel == "wecom_mass":
+                tasks = httpx.get(f"{fake}/fake/campaigns/tasks", timeout=60).json()
+                assert sum(t["recipients"] for t in tasks) == included, (len(tasks), included)
             rate = included / seconds
             baseline = gateway_baseline(fake, 4_000 if quick else 10_000) \
                 if channel == "mini_program" else None

@@ -9,12 +9,14 @@ records, in one transaction, the plan's summary and every recipient (chunks of
 send is recorded, enqueued and sent at most once and outcomes are recorded once.
 
 Content: a variant per lifecycle stage (千人千面) or A/B variants, each a text with safe
-variables only (:data:`VARIABLES`), or a template id for template channels.
+variables only (:data:`VARIABLES`), or a template id for template channels. A variable the
+customer has no value for is filled with the variant's **fallback** for it when the operator
+set one; otherwise the customer is not sent that variant (``MISSING_VALUE``): a blank
+placeholder never reaches a customer (:func:`fill`).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -27,15 +29,26 @@ from domain.message_class import MARKETING, SERVICE, SERVICE_PURPOSE, check_clas
 from domain.privacy import DEFAULT_PURPOSE, check_purpose
 from domain.restraint import CHANNELS, Plan, Variant
 from domain.segment_rules import LIFECYCLES
+from domain.templates import (
+    MAX_TEXT,
+    VARIABLES,
+    InvalidTemplate,
+    UnknownVariable,
+    check_fallbacks,
+    check_text,
+    fill,
+    needs,
+    render,
+    variables_in,
+)
+
+__all__ = ["MAX_TEXT", "VARIABLES", "Campaign", "InvalidTemplate", "UnknownVariable",
+           "check_text", "fill", "render", "send_key", "variables_in"]
 
 CHUNK = 1000
 MAX_VARIANTS = 10
-MAX_TEXT = 2000
 #: The longest confirmation deadline of a WeCom mass send (30 days).
 MAX_CONFIRM_HOURS = 720
-#: Placeholders a text may use, filled from the recipient's profile (never personal data).
-VARIABLES = frozenset({"member_level", "points_balance", "favourite_category", "lifecycle"})
-_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 GOALS = frozenset({"order_paid"})
 
 
@@ -45,10 +58,6 @@ class UnknownCampaign(DomainError):
 
 class CampaignStateError(DomainError):
     code = "CAMPAIGN_STATE"
-
-
-class InvalidTemplate(InvalidInput):
-    code = "INVALID_TEMPLATE"
 
 
 def send_key(campaign_id: UUID, customer_id: UUID, step: int = 0) -> str:
@@ -78,24 +87,6 @@ def sender_user_id(sender: str, directory: Mapping[str, str]) -> str | None:
     if staff_senders([sender]):
         return None
     return sender.removeprefix("wecom_user:") or None
-
-
-def check_text(text: str, field: str) -> str:
-    cleaned = text.strip()
-    if not 1 <= len(cleaned) <= MAX_TEXT:
-        raise InvalidTemplate(f"{field} must be 1-{MAX_TEXT} characters", field=field)
-    unknown = sorted(set(_PLACEHOLDER.findall(cleaned)) - VARIABLES)
-    if unknown:
-        raise InvalidTemplate(f"{field} uses unknown variables {unknown}; allowed: "
-                              f"{sorted(VARIABLES)}", field=field)
-    if "{" in _PLACEHOLDER.sub("", cleaned) or "}" in _PLACEHOLDER.sub("", cleaned):
-        raise InvalidTemplate(f"{field} has an unmatched brace", field=field)
-    return cleaned
-
-
-def render(text: str, values: dict[str, Any]) -> str:
-    """Fill the safe variables (missing values become empty)."""
-    return _PLACEHOLDER.sub(lambda m: str(values.get(m.group(1)) or ""), text)
 
 
 #: Channels whose provider sends only an approved template: Tencent Cloud SMS's ``SendSms``
@@ -129,8 +120,9 @@ def check_variants(variants: Sequence[dict[str, Any]], channel: str | None = Non
                 isinstance(template_id, str) and 1 <= len(template_id.strip()) <= 64):
             raise InvalidInput(f"{where}.templateId is required for {channel}: the provider "
                                "sends approved templates only", field=f"{where_prefix}{where}.templateId")
+        fallbacks = check_fallbacks(variant.get("fallbacks"), where)
         out.append({"variant_id": vid, "lifecycles": stages, "weight": weight, "text": text,
-                    "template_id": template_id})
+                    "template_id": template_id, **({"fallbacks": fallbacks} if fallbacks else {})})
     return out
 
 
@@ -301,7 +293,8 @@ class Campaign(Aggregate):
 
     def plan(self) -> Plan:
         return Plan(self.id, self.channel,
-                    tuple(Variant(v["variant_id"], tuple(v["lifecycles"]), v["weight"])
+                    tuple(Variant(v["variant_id"], tuple(v["lifecycles"]), v["weight"],
+                                  tuple(sorted(needs(v))))
                           for v in self.variants),
                     self.holdout_percent, self.start_at, self.purpose, self.requires_consent,
                     self.message_class)

@@ -14,8 +14,16 @@ facts and the planning time. Rules, in order (the first that applies is the reas
 | ``CAP_DAY`` / ``CAP_WEEK`` / ``CAP_MONTH`` | the channel's cap per customer, across campaigns and SOPs |
 | ``HOLIDAY_CAP_DAY`` / ``_WEEK`` / ``_MONTH`` | on a holiday: its stricter cap for the channel |
 | ``HOLIDAY_CAP_TOTAL`` | on a holiday: its cap on messages over the whole holiday, all channels |
-| ``WECOM_MONTHLY_QUOTA`` | WeCom mass send: the customer's mass messages this natural month |
+| ``WECOM_QUOTA`` | WeCom mass send: the customer's mass messages in WeCom's period are used up |
 | ``NO_VARIANT`` | no content variant is meant for the customer's lifecycle stage |
+| ``MISSING_VALUE`` | the variant drawn uses a variable the customer has no value for, no fallback |
+
+WeCom's quota (:func:`wecom_quota_period`) follows the corp's rule (``Policy.wecom_quota_rule``,
+as set in WeCom's mass-send settings): per natural month as many mass messages as the month
+has days, 7 per natural week, or 1 per day, in Beijing time. It counts the platform's WeCom
+mass sends that were not refused (:data:`WECOM_MASS` contacts), the mass sends members made
+in the WeCom client (:data:`MEMBER_MASS`), and a period WeCom reported full for the customer
+(status 3, :data:`QUOTA_FULL`).
 
 Quiet hours (default 21:00-09:00 in the customer's time zone) defer a send to their end:
 deferred, never dropped; on a holiday (:mod:`domain.holidays`) its quiet hours apply too.
@@ -46,8 +54,16 @@ from domain.message_class import MARKETING, SERVICE
 DEFAULT_TZ = "Asia/Shanghai"
 REASONS = ("DO_NOT_DISTURB", "CONSENT_WITHDRAWN", "NO_CONSENT", "NO_ADDRESS", "HOLDOUT",
            "NOT_FRIEND", "CAP_DAY", "CAP_WEEK", "CAP_MONTH", "HOLIDAY_CAP_DAY",
-           "HOLIDAY_CAP_WEEK", "HOLIDAY_CAP_MONTH", "HOLIDAY_CAP_TOTAL", "WECOM_MONTHLY_QUOTA",
-           "NO_VARIANT")
+           "HOLIDAY_CAP_WEEK", "HOLIDAY_CAP_MONTH", "HOLIDAY_CAP_TOTAL", "WECOM_QUOTA",
+           "NO_VARIANT", "MISSING_VALUE",
+           "WECOM_MONTHLY_QUOTA")  # the last: plans launched before the quota rule
+#: The corp's WeCom mass-send rule: per natural month (the month's days), week (7), day (1).
+WECOM_QUOTA_RULES = ("month", "week", "day")
+WECOM_TZ = ZoneInfo("Asia/Shanghai")
+#: Contacts that are not sends of a channel: a mass message a member sent from the WeCom
+#: client, and a WeCom period the customer's quota was reported full in (status 3).
+MEMBER_MASS = "wecom_member_mass"
+QUOTA_FULL = "wecom_quota_full"
 
 #: The identity namespace (a prefix) each channel addresses a customer by: a WeCom external
 #: id for mass sends, a mini-program openid for subscribe messages, a phone for SMS. The
@@ -66,7 +82,7 @@ class Policy:
     """The contact policy shared by every campaign (``ContactPolicy`` records changes)."""
 
     caps: dict[str, Caps] = field(default_factory=lambda: {c: Caps() for c in CHANNELS})
-    wecom_monthly_quota: int = 4
+    wecom_quota_rule: str = "month"  # WeCom's mass-send setting (WECOM_QUOTA_RULES)
     quiet_start: time = time(21, 0)
     quiet_end: time = time(9, 0)
     holidays: tuple[Holiday, ...] = ()  # the calendar (domain.holidays), never overlapping
@@ -80,6 +96,7 @@ class Variant:
     variant_id: str
     lifecycles: tuple[str, ...] = ()  # empty: any stage
     weight: int = 1  # A/B split among the variants that fit a customer
+    needs: tuple[str, ...] = ()  # variables its text uses without a fallback
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +125,9 @@ class Recipient:
     tz: str = DEFAULT_TZ
     #: The namespaces of the customer's identities; None: not known (not checked).
     namespaces: tuple[str, ...] | None = None
+    missing: frozenset[str] = frozenset()  # template variables without a value
+    #: Why ``friends[0]`` sends a WeCom mass send (``LAST_CHATTED``, ``OWNER``, ``FRIEND``).
+    sender_basis: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +139,7 @@ class Decision:
     send_at: datetime | None = None
     deferred: bool = False  # moved out of quiet hours
     sender: str | None = None  # WeCom: the staff member whose task carries the message
+    sender_basis: str | None = None  # why that member (Recipient.sender_basis)
     holiday: str | None = None  # the holiday whose rules the send was planned under
 
 
@@ -143,7 +164,10 @@ def out_of_quiet_hours(at: datetime, policy: Policy, tz: str,
 
 def _count(contacts: Sequence[tuple[datetime, str]], channel: str | None,
            since: datetime, until: datetime) -> int:
-    return sum(1 for at, ch in contacts if (channel is None or ch == channel) and since <= at < until)
+    """Contacts of ``channel`` (None: every message, so not a quota-full marker) in the window."""
+    return sum(1 for at, ch in contacts
+               if (ch == channel if channel is not None else ch != QUOTA_FULL)
+               and since <= at < until)
 
 
 def decide(plan: Plan, policy: Policy, who: Recipient, now: datetime) -> Decision:
@@ -165,21 +189,24 @@ def decide(plan: Plan, policy: Policy, who: Recipient, now: datetime) -> Decisio
     local = send_at.astimezone(zone)
     day_start = datetime.combine(local.date(), time(0), tzinfo=zone)
     month_start = day_start.replace(day=1)
-    next_month = (month_start + timedelta(days=32)).replace(day=1)
+    next_month = _next_month(month_start)
     if plan.message_class != SERVICE:
         reason = _capped(plan.channel, policy.caps_for(plan.channel), who.contacts, send_at,
                          day_start, month_start, next_month, holiday)
         if reason is not None:
             return Decision(cid, False, reason, holiday=_name(holiday))
-    if plan.channel == WECOM_MASS and _count(who.contacts, WECOM_MASS, month_start,
-                                             next_month) >= policy.wecom_monthly_quota:
-        return Decision(cid, False, "WECOM_MONTHLY_QUOTA", holiday=_name(holiday))
+    if plan.channel == WECOM_MASS and wecom_quota_used(who.contacts, send_at,
+                                                      policy.wecom_quota_rule):
+        return Decision(cid, False, "WECOM_QUOTA", holiday=_name(holiday))
     fitting = [v for v in plan.variants if not v.lifecycles or who.lifecycle in v.lifecycles]
     if not fitting:
         return Decision(cid, False, "NO_VARIANT")
     variant = _pick(fitting, draw(plan.campaign_id, cid, "variant"))
+    if who.missing.intersection(variant.needs):
+        return Decision(cid, False, "MISSING_VALUE", variant.variant_id)
     return Decision(cid, True, None, variant.variant_id, send_at, deferred,
-                    who.friends[0] if who.friends else None, _name(holiday))
+                    who.friends[0] if who.friends else None,
+                    who.sender_basis if who.friends else None, _name(holiday))
 
 
 def _name(holiday: Holiday | None) -> str | None:
@@ -233,6 +260,34 @@ def _capped(channel: str, caps: Caps, contacts: Sequence[tuple[datetime, str]],
         if _count(contacts, None, first, after) >= holiday.total:
             return "HOLIDAY_CAP_TOTAL"
     return None
+
+
+def _next_month(month_start: datetime) -> datetime:
+    return (month_start + timedelta(days=32)).replace(day=1)
+
+
+def wecom_quota_period(at: datetime, rule: str) -> tuple[datetime, datetime, int]:
+    """The WeCom quota period ``at`` falls in under the corp's ``rule`` (Beijing time) and
+    how many mass messages a customer may receive in it: ``(since, until, limit)``."""
+    day = datetime.combine(at.astimezone(WECOM_TZ).date(), time(0), tzinfo=WECOM_TZ)
+    if rule == "day":
+        return day, day + timedelta(days=1), 1
+    if rule == "week":
+        monday = day - timedelta(days=day.weekday())
+        return monday, monday + timedelta(days=7), 7
+    start = day.replace(day=1)
+    until = _next_month(start)
+    return start, until, (until - start).days
+
+
+def wecom_quota_used(contacts: Sequence[tuple[datetime, str]], at: datetime, rule: str) -> bool:
+    """Whether the customer's WeCom mass messages in the period of ``at`` are used up."""
+    since, until, limit = wecom_quota_period(at, rule)
+    if _count(contacts, QUOTA_FULL, since, until):
+        return True
+    used = _count(contacts, WECOM_MASS, since, until) + _count(contacts, MEMBER_MASS, since,
+                                                              until)
+    return used >= limit
 
 
 def _pick(variants: Sequence[Variant], x: float) -> Variant:

@@ -73,6 +73,7 @@ class Task:
     statuses: dict[str, int] = field(default_factory=dict)
     send_times: dict[str, int] = field(default_factory=dict)
     chat_type: str = "single"  # group: recipients are customer groups (chat_id)
+    by_member: bool = False  # created by the member in the WeCom client (create_type 1)
 
     @property
     def state(self) -> str:

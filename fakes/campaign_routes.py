@@ -16,6 +16,10 @@ POST     ``/fake/campaigns/group_owners``           ``{"owners": {chat_id: owner
                                                     customer groups a member owns (group sends)
 POST     ``/fake/campaigns/subscriptions``          ``{"touser", "template_id", "count": 1}``
 POST     ``/fake/campaigns/faults``                 ``{"kind", "count": 1, "api": null}``
+POST     ``/fake/campaigns/member_sends``           ``{"sender", "external_userids", "text"}``: a
+                                                    member's own mass send from the WeCom client,
+                                                    sent at once (quota applies); answers its
+                                                    ``msgid`` and ``statuses``
 POST     ``/fake/campaigns/clock``                  ``{"advance": seconds}`` moves the fake's time on
 GET      ``/fake/campaigns/tasks``                  every task: msgid, sender, state (pending,
                                                     confirmed, cancelled, expired), text, attachments,
@@ -138,6 +142,14 @@ def routes(state: FakeCampaigns,
             raise ValueError("touser and template_id are required")
         state.grant_subscription(touser, template_id, int(body.get("count", 1)))
 
+    def member_sends(body: dict[str, Any]) -> dict[str, Any]:
+        ids = body.get("external_userids")
+        if not isinstance(ids, list):
+            raise ValueError("external_userids must be a list of strings")
+        task = groupmsg.member_send(state, str(body.get("sender") or ""), ids,
+                                    str(body.get("text") or ""))
+        return {"msgid": task.msgid, "statuses": dict(task.statuses)}
+
     def clock(body: dict[str, Any]) -> dict[str, float]:
         state.advance(float(body.get("advance", 0)))
         return {"now": state.now()}
@@ -162,6 +174,7 @@ def routes(state: FakeCampaigns,
         Route("/fake/campaigns/group_owners", control(group_owners), methods=["POST"]),
         Route("/fake/campaigns/subscriptions", control(subscriptions), methods=["POST"]),
         Route("/fake/campaigns/faults", control(faults), methods=["POST"]),
+        Route("/fake/campaigns/member_sends", control(member_sends), methods=["POST"]),
         Route("/fake/campaigns/clock", control(clock), methods=["POST"]),
         Route("/fake/campaigns/tasks", tasks),
         Route("/fake/campaigns/tasks/{msgid}/confirm", confirm, methods=["POST"]),

@@ -24,13 +24,20 @@ rate limits), mounted by :mod:`fakes.campaign_routes`:
   frequency-limit code; its page states the limit, not the code). Only pending tasks.
 
 An unknown ``msgid`` is errcode 40058 (invalid parameter).
+
+:func:`member_send` (control API, not WeCom's) is a member sending a mass message from the
+WeCom client (群发助手): a task created by the member (``create_type`` 1, listed with
+``filter_type`` 1 or 2), sent at once, using each customer's quota like any mass message
+(status 3 beyond it).
 """
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Sequence
 from typing import Any
 
-from fakes.campaign_records import Answer, error
+from fakes.campaign_records import NOT_SENT, Answer, Task, error
 from fakes.campaigns import FakeCampaigns
 
 MAX_REMINDERS = 3
@@ -102,13 +109,15 @@ def list_v2(state: FakeCampaigns, token_error: Token, body: Any) -> Answer:
                 or (creator is not None and not isinstance(creator, str)):
             return error(40058, "invalid Request Parameter")
         found = [t for t in state._tasks.values()
-                 if start_time <= int(t.created_at) <= end_time and filter_type in (0, 2)
+                 if start_time <= int(t.created_at) <= end_time
+                 and filter_type in ((1, 2) if t.by_member else (0, 2))
                  and t.chat_type == chat_type
                  and (not creator or t.sender == creator)]
         found.sort(key=lambda t: (t.created_at, t.msgid))
         start, limit = page
         listed = [{"msgid": t.msgid, "creator": t.sender, "create_time": int(t.created_at),
-                   "create_type": 0, **({"text": {"content": t.text}} if t.text else {}),
+                   "create_type": 1 if t.by_member else 0,
+                   **({"text": {"content": t.text}} if t.text else {}),
                    **({"attachments": list(t.attachments)} if t.attachments else {})}
                   for t in found[start:start + limit]]
         more = start + limit < len(found)
@@ -166,3 +175,19 @@ def remind(state: FakeCampaigns, token_error: Token, body: Any) -> Answer:
                 return error(45009, "api freq out of limit")
             task.reminders.append(now)
         return _reply(fault, {})
+
+
+def member_send(state: FakeCampaigns, sender: str, recipients: Sequence[str], text: str
+                ) -> Task:
+    """A member's own mass send from the WeCom client, sent at once (control API)."""
+    if not sender or not recipients or not text \
+            or not all(isinstance(r, str) and r for r in recipients):
+        raise ValueError("sender, external_userids and text are required")
+    with state._lock:
+        kept = tuple(sorted(set(recipients)))
+        task = Task(f"msg{secrets.token_hex(12)}", sender, kept, state.now(), "", text,
+                    by_member=True)
+        task.statuses = dict.fromkeys(kept, NOT_SENT)
+        state._tasks[task.msgid] = task
+        state._confirm(task, task.created_at)
+        return task

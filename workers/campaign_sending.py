@@ -8,18 +8,21 @@ The actor (:func:`send_chunk`):
    says was sent is recorded sent, an unknowable one failed ``UNKNOWN``, an open WeCom
    intent is reconciled against the sender's task list; only the rest may be sent;
 3. resolves each recipient's address on the channel (WeCom external id, openid, phone)
-   from the personal-data vault, renders the variant's text with its safe variables;
+   from the personal-data vault, fills the variant's text with the customer's values (or
+   the variant's fallbacks, :func:`domain.templates.fill`); a customer missing a value
+   with no fallback is recorded failed ``MISSING_VALUE``, never sent a blank;
 4. takes its turn from the rate limiter (shared by every worker process through
    PostgreSQL), records the intent, calls the gateway and settles the intent;
 5. records outcomes (``Customer.CampaignMessageSent`` / ``Failed``) once per send key;
    on a rate limit, a transient failure or sends still being resolved it records what is
    done and raises, so Dramatiq retries the message with backoff for the rest.
 
-WeCom mass send creates one task per (sender, variant) for the chunk's customers; the
-sender is the member's WeCom **UserID** (the planned sender's ``wecom_user_id`` in the staff
-directory, or the UserID of a member without a staff record): a sender without one fails
-``NO_SENDER_USERID``. Its outcome is "handed to WeCom" (the task id), since the member
-confirms later (:mod:`workers.mass_send_lifecycle`).
+WeCom mass send creates one task per (sender, exact text) for the chunk's customers — a
+task carries one text for all its recipients, so customers whose filled texts differ are in
+different tasks; the sender is the member's WeCom **UserID** (the planned sender's
+``wecom_user_id`` in the staff directory, or the UserID of a member without a staff
+record): a sender without one fails ``NO_SENDER_USERID``. Its outcome is "handed to
+WeCom" (the task id), since the member confirms later (:mod:`workers.mass_send_lifecycle`).
 :func:`addresses_on`, :func:`template_values` and :func:`pace` serve SOP steps too.
 """
 
@@ -44,7 +47,10 @@ from adapters.campaign_gateway import (
 )
 from application.app import Siyu
 from application.campaigns import SendOutcome
-from domain.campaign import render, send_key
+from domain.campaign import send_key
+from domain.templates import fill
+from projections.campaign_planning import template_values as profile_values
+from projections.segments.evaluation import lifecycle
 from workers.campaign_store import CampaignStore
 from workers.send_intents import RetryLater, SendIntents, Settled, digest
 
@@ -91,11 +97,14 @@ def addresses_on(deps: CampaignDeps, channel: str, rows: Sequence[dict[str, Any]
     return {customer: values[field] for customer, field in wanted.items() if field in values}
 
 
-def template_values(row: dict[str, Any]) -> dict[str, Any]:
-    categories = row["category_orders"] or {}
-    favourite = max(sorted(categories), key=lambda c: categories[c]) if categories else None
-    return {"points_balance": row["points_balance"], "member_level": row["member_level"],
-            "favourite_category": favourite}
+def template_values(row: dict[str, Any], at: datetime | None = None) -> dict[str, Any]:
+    """The customer's template values (lifecycle: the row's, else at ``at``, else now)."""
+    stage = row.get("lifecycle") or lifecycle(row, at or datetime.now(UTC))
+    return profile_values(row, stage)
+
+
+#: The reason a send is not made when a variable has no value and no fallback.
+MISSING_VALUE = "MISSING_VALUE"
 
 
 def pace(deps: CampaignDeps, channel: str, count: int) -> None:
@@ -199,7 +208,10 @@ def _direct_send(deps: CampaignDeps, intents: SendIntents, channel: str,
             outcome(row, False, "NO_ADDRESS")
             continue
         variant = variants[row["variant_id"]]
-        text = render(variant["text"], template_values(row))
+        text = fill(variant, template_values(row, deps.clock()))
+        if text is None:
+            outcome(row, False, MISSING_VALUE)
+            continue
         key = keys[row["customer_id"]]
         pacer.wait()
         send = partial(deps.gateway.send_direct, channel, address,
@@ -225,10 +237,16 @@ def _batch_send(deps: CampaignDeps, intents: SendIntents, campaign_id: UUID, ste
     chunk's customers, each with its send key; the gateway derives each provider request's
     key (``SessionContext``) from the send keys it carries."""
     by_variant: dict[str, list[dict[str, Any]]] = {}
+    texts: dict[UUID, str] = {}
     for row in rows:
         if row["customer_id"] not in addresses:
             outcome(row, False, "NO_ADDRESS")
             continue
+        text = fill(variants[row["variant_id"]], template_values(row, deps.clock()))
+        if text is None:
+            outcome(row, False, MISSING_VALUE)
+            continue
+        texts[row["customer_id"]] = text
         by_variant.setdefault(row["variant_id"], []).append(row)
     limit = BATCH_LIMITS[channel]
     for variant_id, members in sorted(by_variant.items()):
@@ -241,9 +259,8 @@ def _batch_send(deps: CampaignDeps, intents: SendIntents, campaign_id: UUID, ste
                      variant: dict[str, Any] = variant) -> list[DirectResult]:
                 return deps.gateway.send_direct_batch(
                     channel, [BatchRecipient(addresses[batch[k]["customer_id"]],
-                                             (render(variant["text"],
-                                                     template_values(batch[k])),),
-                                             k) for k in held],
+                                             (texts[batch[k]["customer_id"]],), k)
+                              for k in held],
                     variant.get("template_id") or "", f"campaign:{campaign_id}:{step}:{channel}")
 
             settled, retry = intents.direct(
@@ -258,24 +275,27 @@ def _batch_send(deps: CampaignDeps, intents: SendIntents, campaign_id: UUID, ste
 def _mass_send(deps: CampaignDeps, intents: SendIntents, rows: Sequence[dict[str, Any]],
                addresses: dict[UUID, str], variants: dict[str, dict[str, Any]],
                keys: dict[UUID, str], outcome: Outcome, settle: Settle) -> str | None:
-    """One WeCom task per (sender's UserID, variant) for the chunk's customers."""
+    """One WeCom task per (sender's UserID, filled text) for the chunk's customers."""
     userids = deps.store.sender_userids(sorted({r["sender"] for r in rows if r["sender"]}))
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    now = deps.clock()
     for row in rows:
+        text = fill(variants[row["variant_id"]], template_values(row, now))
         if row["customer_id"] not in addresses or not row["sender"]:
             outcome(row, False, "NO_ADDRESS")
         elif row["sender"] not in userids:
             outcome(row, False, "NO_SENDER_USERID")
+        elif text is None:
+            outcome(row, False, MISSING_VALUE)
         else:
-            groups.setdefault((userids[row["sender"]], row["variant_id"]), []).append(row)
+            groups.setdefault((userids[row["sender"]], text), []).append(row)
     pacer = _Pacer(deps, "wecom_mass", len(groups))
-    for (sender, variant_id), members in sorted(groups.items()):
-        text = render(variants[variant_id]["text"], {})
+    for (sender, text), members in sorted(groups.items()):
         ids = sorted(str(m["customer_id"]) for m in members)
         pacer.wait()
         settled, retry = intents.mass_send(
             sender, {keys[m["customer_id"]]: addresses[m["customer_id"]] for m in members},
-            text, f"{keys[members[0]['customer_id']]}:{sender}:{variant_id}:{len(ids)}")
+            text, f"{keys[members[0]['customer_id']]}:{sender}:{digest(text)[:12]}:{len(ids)}")
         settle(settled)
         if retry:
             return retry

@@ -40,6 +40,7 @@ from workers.mass_send_lifecycle import MassSendLifecycle
 from workers.options import WorkerOptions
 from workers.outbox import Dispatcher, OutboxStore, WelcomeOutboxView
 from workers.sops import SopDeps, SopDispatcher, SopStore, declare_sop_actor
+from workers.wecom_quota import WeComQuotaSync
 from workers.welcome import WelcomeDeps, declare_welcome_actor
 
 
@@ -161,6 +162,10 @@ def campaigns(app: Siyu, broker: dramatiq.Broker, deps: CampaignDeps,
             poll_interval=options.mass_send_poll_interval)
         feature.loops["confirmation-tasks"] = ConfirmationTasks(
             app, store.pool, confirm_within=options.mass_send_confirm_within)
+        corp_id = getattr(deps.gateway, "corp_id", None)  # a real or fake WeCom client
+        if isinstance(corp_id, str):
+            feature.loops["wecom-quota-sync"] = WeComQuotaSync(
+                deps, corp_id, poll_interval=options.wecom_quota_poll_interval)
     return feature
 
 

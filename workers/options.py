@@ -40,6 +40,9 @@ class WorkerOptions:
     campaign_dispatch_interval: float = 0.5
     campaign_stale_after: timedelta = timedelta(minutes=5)
     mass_send_poll_interval: float = 60.0  # seconds between reads of WeCom task results
+    #: Seconds between reads of the mass sends members made themselves in the WeCom client
+    #: (they use the customers' WeCom quota: workers.wecom_quota).
+    wecom_quota_poll_interval: float = 300.0
     #: How long members have to confirm a mass-send task when its campaign sets no
     #: deadline (``setCampaignConfirmationDeadline``): reminded before, cancelled after.
     mass_send_confirm_within: timedelta = timedelta(hours=24)

@@ -45,11 +45,11 @@ from psycopg_pool import ConnectionPool
 
 from adapters.campaign_gateway import DirectResult
 from application.sops import StepOutcome
-from domain.campaign import render
 from domain.message_class import MARKETING, SERVICE, SERVICE_PURPOSE
 from domain.privacy import DEFAULT_PURPOSE
 from domain.restraint import Decision, Plan, Recipient, Variant, decide
 from domain.sop import GROUP, MAX_LATE, sop_send_key, stop_reason
+from domain.templates import fill
 from projections.campaign_planning import CONTACT_WINDOW, LAUNCH_LOCK, _friends, read_contacts
 from projections.sops import dispatch
 from workers.campaign_sending import CampaignDeps, RetryLater, addresses_on, pace, template_values
@@ -226,7 +226,10 @@ def _send(deps: SopDeps, row: dict[str, Any], variant: dict[str, Any], sender: s
         return
     if waiting or key not in free:
         raise RetryLater("a step of an earlier attempt is being resolved")
-    text = render(variant["text"], {**template_values(row), "lifecycle": row["lifecycle"]})
+    text = fill(variant, template_values(row))  # the row's lifecycle
+    if text is None:  # a value missing and no fallback: never a blank placeholder
+        outcome(row, "failed", "MISSING_VALUE", vid)
+        return
     pace(campaigns, channel, 1)
     if channel == "wecom_mass":
         assert sender is not None

@@ -210,3 +210,26 @@ def note_reminder(conn: Connection[Any], campaign_id: UUID, task_id: str, number
         "INSERT INTO siyu_task_reminder VALUES (%s, %s, %s, clock_timestamp()) "
         "ON CONFLICT DO NOTHING RETURNING task_id", (campaign_id, task_id, number)
     ).fetchone() is not None
+
+
+def settled_member_tasks(conn: Connection[Any], task_ids: Sequence[str]) -> set[str]:
+    """Of these WeCom tasks, the members' own already read to the end and any the platform
+    created (a send intent holds its msgid): not to be read (again)."""
+    return {r["task_id"] for r in conn.execute(
+        "SELECT task_id FROM siyu_wecom_member_task WHERE task_id = ANY(%(ids)s) AND settled "
+        "UNION SELECT detail FROM siyu_send_intent WHERE outcome = 'sent' "
+        "AND detail = ANY(%(ids)s)", {"ids": list(task_ids)}).fetchall()}
+
+
+def record_member_sends(conn: Connection[Any], task_id: str, creator: str, sent_at: datetime,
+                        settled: bool, kinds: Sequence[tuple[UUID, str]]) -> None:
+    """A member's own mass send: each customer's result (``sent`` / ``quota_full``), and
+    whether the task is settled (no recipient pending)."""
+    with conn.cursor() as curs:
+        curs.executemany(
+            "INSERT INTO siyu_wecom_member_send VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (task_id, customer_id) DO UPDATE SET kind = excluded.kind",
+            [(task_id, customer, sent_at, kind) for customer, kind in kinds])
+    conn.execute("INSERT INTO siyu_wecom_member_task VALUES (%s, %s, %s, %s) "
+                 "ON CONFLICT (task_id) DO UPDATE SET settled = excluded.settled",
+                 (task_id, creator, sent_at, settled))

@@ -34,3 +34,23 @@ CREATE TABLE IF NOT EXISTS siyu_task_reminder (
     noted_at    timestamptz NOT NULL,
     PRIMARY KEY (task_id, number)
 );
+-- internal: mass messages members sent themselves from the WeCom client (群发助手), listed by
+-- get_groupmsg_list_v2 (filter_type 1) and read per recipient by workers.wecom_quota: they use
+-- the customers' WeCom quota. kind: 'sent' (status 1) or 'quota_full' (status 3: the
+-- customer already had the period's mass messages). sent_at: the task's creation time.
+CREATE TABLE IF NOT EXISTS siyu_wecom_member_send (
+    task_id     text        NOT NULL,
+    customer_id uuid        NOT NULL,
+    sent_at     timestamptz NOT NULL,
+    kind        text        NOT NULL CHECK (kind IN ('sent', 'quota_full')),
+    PRIMARY KEY (task_id, customer_id)
+);
+CREATE INDEX IF NOT EXISTS siyu_wecom_member_send_customer_idx
+    ON siyu_wecom_member_send (customer_id, sent_at);
+-- internal: the member-created tasks read so far; settled: every recipient final (not read again)
+CREATE TABLE IF NOT EXISTS siyu_wecom_member_task (
+    task_id    text        PRIMARY KEY,
+    creator    text        NOT NULL,
+    created_at timestamptz NOT NULL,
+    settled    boolean     NOT NULL
+);

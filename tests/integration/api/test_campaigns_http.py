@@ -146,7 +146,7 @@ def test_bad_drafts_and_front_line_staff_are_refused(api: Api) -> None:
     bad = api.gql("""mutation($s: ID!) { draftCampaign(input: {name: "x", segmentId: $s,
         channel: "sms", variants: [{variantId: "a", text: "Hi {nickname}"}]}) { campaignId } }""",
                   {"s": segment_id}, as_="manager")
-    assert bad["errors"][0]["extensions"] == {"code": "INVALID_TEMPLATE",
+    assert bad["errors"][0]["extensions"] == {"code": "UNKNOWN_TEMPLATE_VARIABLE",
                                               "field": "variants[0].text"}
     unknown = api.gql(DRAFT, {"segment": "0a6f0000-0000-4000-8000-00000000ffff",
                               "channel": "sms", "name": "x"}, as_="manager")
@@ -157,13 +157,13 @@ def test_bad_drafts_and_front_line_staff_are_refused(api: Api) -> None:
 
 def test_the_contact_policy_can_be_changed_and_is_validated(api: Api) -> None:
     change = """mutation($caps: [ChannelCapsInput!]!) { setContactPolicy(input: {caps: $caps,
-        wecomMonthlyQuota: 3, quietStart: "22:00", quietEnd: "08:30"}) {
-        wecomMonthlyQuota quietStart quietEnd caps { channel day week month } } }"""
+        wecomQuotaRule: WEEK, quietStart: "22:00", quietEnd: "08:30"}) {
+        wecomQuotaRule quietStart quietEnd caps { channel day week month } } }"""
     body = api.gql(change, {"caps": [{"channel": "sms", "day": 2, "week": 3, "month": None}]},
                    as_="manager")
     policy = body["data"]["setContactPolicy"]
-    assert (policy["wecomMonthlyQuota"], policy["quietStart"], policy["quietEnd"]) == (
-        3, "22:00", "08:30")
+    assert (policy["wecomQuotaRule"], policy["quietStart"], policy["quietEnd"]) == (
+        "WEEK", "22:00", "08:30")
     assert {"channel": "sms", "day": 2, "week": 3, "month": None} in policy["caps"]
     bad = api.gql(change, {"caps": [{"channel": "fax", "day": 1}]}, as_="manager")
     assert bad["errors"][0]["extensions"] == {"code": "INVALID_INPUT", "field": "caps.fax"}

@@ -122,3 +122,28 @@ def test_faults_can_be_injected_on_each_follow_up(
         if api == "list_v2" else {"msgid": task.task_id}
     assert gateway._wecom.call(f"/cgi-bin/externalcontact/{path}", body).status_code == 503
     assert gateway._wecom.call(f"/cgi-bin/externalcontact/{path}", body).status_code == 200
+
+
+def test_a_members_own_mass_send_is_listed_apart_and_uses_the_customers_quota(
+        fake_wecom: RunningFakeWeCom, gateway: WeComCampaignGateway) -> None:
+    # Given the daily rule, a corp task to c1 and c2, and alice's own mass send to c1 from
+    # the WeCom client (control API), sent at once
+    fake = fake_wecom.state.campaigns
+    fake.configure(quota_rule="day")
+    corp = gateway.create_mass_send("alice", ["c1", "c2"], "corp", "k")
+    now = time.time()
+    answer = httpx.post(f"{fake_wecom.url}/fake/campaigns/member_sends", json={
+        "sender": "alice", "external_userids": ["c1"], "text": "mine"}).json()
+    assert answer["statuses"] == {"c1": 1}
+    # When the members' own sends are listed (filter_type 1) / Then only alice's, create_type 1
+    [own] = gateway.list_member_mass_sends(now - 60, now + 60)
+    assert (own.task_id, own.creator, own.text, own.by_member) == (
+        answer["msgid"], "alice", "mine", True)
+    raw = call(fake_wecom, gateway, "get_groupmsg_list_v2", {
+        "chat_type": "single", "start_time": int(now - 60), "end_time": int(now + 60)})
+    assert sorted(t["create_type"] for t in raw["group_msg_list"]) == [0, 1]  # type: ignore[attr-defined]
+    # ... and the corp's tasks only with filter_type 0 (the reconciliation's listing)
+    assert [t.task_id for t in gateway.list_mass_sends("alice", now - 60, now + 60)] == [
+        corp.task_id]
+    # When alice confirms the corp task the same day / Then c1's day is full (status 3)
+    assert fake.confirm(str(corp.task_id)).statuses == {"c1": 3, "c2": 1}

@@ -147,6 +147,9 @@ class NoTaskFollowUps:
                         chat_type: str = "single") -> list[ListedTask]:
         return []
 
+    def list_member_mass_sends(self, start: float, end: float) -> list[ListedTask]:
+        return []
+
     def cancel_mass_send(self, task_id: str) -> TaskAction:
         self.__dict__.setdefault("cancelled", []).append(task_id)
         return TaskAction(Delivery.ACCEPTED, "ok")

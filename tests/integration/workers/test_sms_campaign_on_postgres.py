@@ -119,7 +119,7 @@ def test_an_sms_campaign_sends_a_request_per_chunk_and_records_refused_numbers_a
     assert len(got) == 248 and set(got.values()) == {1}
     assert phone(3) not in got and phone(4) not in got
     assert {r.params for r in fake.state.sms.received(f"campaign:{campaign_id}")} == \
-        {("您有  积分",)}  # the rendered text (no points yet), one template param
+        {("您有 0 积分",)}  # the filled text (no points yet: 0), one template param
     # and the refusals are recorded as failures with the provider's code
     assert running.wait("campaign", pg_app.recorder.max_notification_id() or 0, 10)
     recorded = sends(pg_url, campaign_id)

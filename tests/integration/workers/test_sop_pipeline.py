@@ -32,7 +32,7 @@ def test_the_worker_sends_a_due_sop_step_through_the_gateway_once(
     for thread in threads:
         thread.start()
     now = datetime.now(UTC)
-    pg_app.campaigns.change_contact_policy({}, 4, "00:00", "00:00", "staff:m", now)
+    pg_app.campaigns.change_contact_policy({}, "month", "00:00", "00:00", "staff:m", now)
     pg_app.sops.define("welcome", "staff:m", {"kind": "friend_added"}, [
         {"offset_hours": 0, "channel": "wecom_mass",
          "variants": [{"variant_id": "hi", "text": "欢迎"}]}], "staff:m", now)

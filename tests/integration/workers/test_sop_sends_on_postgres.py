@@ -142,7 +142,7 @@ def world(pg_app: Siyu, pg_url: str) -> Iterator[World]:
 
 
 def generous(app: Siyu) -> None:
-    app.campaigns.change_contact_policy({"wecom_mass": {"day": 5, "week": 10, "month": 30}}, 30,
+    app.campaigns.change_contact_policy({"wecom_mass": {"day": 5, "week": 10, "month": 30}}, "month",
                               "21:00", "09:00", "staff:m", T0)
 
 

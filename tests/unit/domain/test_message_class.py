@@ -48,10 +48,9 @@ def test_a_service_message_never_passes_dnd_withdrawn_consent_or_a_missing_frien
 
 def test_the_wecom_quota_holds_service_messages_too_wecom_counts_every_mass_send() -> None:
     mid = datetime(2026, 12, 15, 4, 0, tzinfo=UTC)
-    month = [(mid - timedelta(days=d), "wecom_mass") for d in (1, 2, 3, 4)]
-    policy = Policy(caps={"wecom_mass": Caps(None, None, None)}, wecom_monthly_quota=4)
-    assert decide(plan("service"), policy, who(contacts=month), mid).reason == \
-        "WECOM_MONTHLY_QUOTA"
+    today = [(mid - timedelta(hours=1), "wecom_mass")]  # the corp's rule: 1 a day
+    policy = Policy(caps={"wecom_mass": Caps(None, None, None)}, wecom_quota_rule="day")
+    assert decide(plan("service"), policy, who(contacts=today), mid).reason == "WECOM_QUOTA"
 
 
 def test_a_service_message_at_night_waits_for_the_morning() -> None:

@@ -52,14 +52,15 @@ def test_caps_count_only_the_campaigns_channel() -> None:
 
 
 def test_the_wecom_quota_counts_mass_messages_in_the_natural_month() -> None:
-    # Given 4 WeCom mass messages earlier this month (Shanghai) and caps out of the way
-    mid = datetime(2026, 12, 15, 4, 0, tzinfo=UTC)
+    # Given the corp's default rule (as many per natural month as December has days: 31),
+    # 31 WeCom mass messages earlier this month (Shanghai) and caps out of the way
+    mid = datetime(2026, 12, 31, 4, 0, tzinfo=UTC)
     policy = Policy(caps={"wecom_mass": Caps(day=None, week=None, month=None)})
-    this_month = [(mid - timedelta(days=d), "wecom_mass") for d in (0.5, 3, 6, 9)]
+    this_month = [(mid - timedelta(days=d), "wecom_mass") for d in range(31)]
     assert decide(plan("wecom_mass"), policy, who(contacts=this_month), mid).reason == \
-        "WECOM_MONTHLY_QUOTA"
+        "WECOM_QUOTA"
     # When one of them was last month (before 1 December, Shanghai), it is included
-    one_earlier = [*this_month[:3], (datetime(2026, 11, 30, 15, 59, tzinfo=UTC), "wecom_mass")]
+    one_earlier = [*this_month[:30], (datetime(2026, 11, 30, 15, 59, tzinfo=UTC), "wecom_mass")]
     assert decide(plan("wecom_mass"), policy, who(contacts=one_earlier), mid).included
 
 
