@@ -225,6 +225,7 @@ POLICY: dict[str, frozenset[Access]] = {
     # -- supervision, tasks, targets
     "Mutation.defineSensitiveCategory": _m(CM),
     "Mutation.addSensitiveTerms": _m(CM),
+    "Mutation.addStarterSensitiveTerms": _m(CM),
     "Mutation.removeSensitiveTerm": _m(CM),
     "Mutation.acknowledgeAlert": _m(CM, DM, FL),
     "Mutation.resolveAlert": _m(CM, DM, FL),

@@ -60,7 +60,7 @@ class Sent:
     kind: str
     staff: int | None = None
     amount: int = 0
-    hit: bool = False  # a staff message with a sensitive word
+    hit: bool = False  # a message (staff's or customer's) with a sensitive word
     late: bool = False
     early: bool = False
 
@@ -84,6 +84,7 @@ def t(rng: random.Random, low: datetime, high: datetime) -> datetime:
 
 def generate(seed: int = 5) -> World:
     rng = random.Random(seed)
+    words = random.Random(seed + 1)
     world = World()
     n = 0
 
@@ -118,9 +119,14 @@ def generate(seed: int = 5) -> World:
                 clock += timedelta(minutes=rng.uniform(5, 3000))
                 for _ in range(rng.randrange(1, 3)):
                     clock += timedelta(seconds=rng.uniform(1, 300))
+                    # a customer's words, some hitting the lexicon (their own generator:
+                    # the rest of the world stays as it was)
+                    said = words.choice(("在吗", "私单能便宜点吗", None))
                     world.sent.append(Sent(clock, item("MESSAGE_RECEIVED", c, clock,
-                                                       staff_id=str(s), message_kind="text"),
-                                           c, "in", s, late=rng.random() < 0.03))
+                                                       staff_id=str(s), message_kind="text",
+                                                       text=said),
+                                           c, "in", s, late=rng.random() < 0.03,
+                                           hit=said is not None and "私单" in said))
                 if rng.random() < 0.85:
                     clock += timedelta(seconds=rng.uniform(5, 7200))
                     hit = rng.random() < 0.05
@@ -240,7 +246,8 @@ def truth(world: World) -> tuple[dict[tuple[str, date], dict[str, Any]], dict[st
         if x.kind in counts:
             assert x.staff is not None
             days[(x.staff, day)][counts[x.kind]] += 1
-            days[(x.staff, day)]["sensitive_word_hits"] += x.hit
+            # a member's KPI counts the member's own messages, not the customers' words
+            days[(x.staff, day)]["sensitive_word_hits"] += x.hit and x.kind == "out"
             pairs[(x.customer, x.staff)].append(x)
         else:
             o = owner(world, x.customer, x.at)
