@@ -50,13 +50,12 @@ from api.errors import (
     is_unexpected,
     with_code,
 )
-from api.ingest import (
-    install_fast_ingest,
-)
+from api.ingest import install_fast_ingest
 from api.input_safety import InputSafety
 from api.leaderboard import LeaderboardQuery, LeaderboardSubscription
 from api.limits import ApiLimits
 from api.marketing_tasks import MarketingTaskMutation, MarketingTaskQuery
+from api.moments import MomentMutation, MomentQuery
 from api.mutations import CustomerMutation
 from api.operations import OperationsQuery
 from api.organisation import OrganisationMutation, OrganisationQuery
@@ -321,7 +320,7 @@ QUERIES: tuple[type, ...] = (
     OrganisationQuery,
     CampaignQuery,
     StaffKpiQuery,
-    AlertQuery,
+    AlertQuery, MomentQuery,
     ScriptQuery,
     MarketingTaskQuery,
     DailyReportQuery,
@@ -344,7 +343,7 @@ MUTATIONS: tuple[type, ...] = (
     TagGroupMutation,
     OrganisationMutation,
     CampaignMutation,
-    AlertMutation,
+    AlertMutation, MomentMutation,
     ScriptMutation,
     MarketingTaskMutation,
     TargetMutation,

@@ -25,6 +25,7 @@ from application.customers import Customers
 from application.daily_reports import DailyReports
 from application.identity import OneId
 from application.ingestion import Ingestion
+from application.moments import Moments
 from application.privacy import Privacy
 from application.referrals import Referrals
 from application.segments import Segments
@@ -72,6 +73,7 @@ class Siyu(EventStore):
         self.activities = Activities(self)
         # staff
         self.staff = StaffMembers(self)
+        self.moments = Moments(self, self.staff)
         self.targets = Targets(self)
         self.marketing_tasks = MarketingTasks(self)
         self.daily_reports = DailyReports(self)

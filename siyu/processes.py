@@ -16,6 +16,7 @@ from projections.coupons import CouponLedgerView
 from projections.customer_as_of import CustomerAsOfView
 from projections.daily_report import DailyReportView
 from projections.marketing_tasks import MarketingTaskView
+from projections.moments.view import MomentTaskView
 from projections.organisation import CustomerOwnershipView, StaffAssignmentView
 from projections.postgres_views import CustomerProfileView, StaffDirectoryView
 from projections.referrals import ReferralProgressView
@@ -39,7 +40,7 @@ def read_model_views() -> list[View]:
             CustomerOwnershipView(), CampaignView(), StaffPerformanceView(), StaffAlertView(),
             ChatScriptView(), DailyReportView(), TargetView(), ReferralProgressView(),
             CouponLedgerView(), SopView(), MarketingTaskView(), ActivityView(),
-            ChannelCodeView(), CustomerAsOfView()]
+            ChannelCodeView(), CustomerAsOfView(), MomentTaskView()]
 
 
 def prepare_read_models(app: Siyu) -> Tracker:
