@@ -19,7 +19,7 @@ transaction, recording each answer on the task (:class:`domain.moment_task.Momen
 A task planned for a later day waits for that day (Asia/Shanghai).
 
 It also lists members' **own** moments (``create_type`` 1) of the last :data:`OWN_WINDOW`
-and records each as ``Staff.MomentPosted`` at its ``create_time``; the event key
+(every :data:`OWN_EVERY`) and records each as ``Staff.MomentPosted`` at its ``create_time``; the event key
 ``moment:<staff>:<moment id>`` makes every repetition a no-op.
 """
 
@@ -50,6 +50,7 @@ RECONCILE_AFTER = timedelta(minutes=2)
 RECONCILE_MARGIN = timedelta(minutes=5)  # list moments created this long before (clock skew)
 FOLLOW_DAYS = 30
 OWN_WINDOW = timedelta(days=2)
+OWN_EVERY = timedelta(minutes=10)  # members' own posts: listed this often (WeCom rate limits)
 
 
 class MomentSync(PollingLoop):
@@ -63,6 +64,7 @@ class MomentSync(PollingLoop):
         self.database_url = database_url
         self.gateway = gateway
         self.clock = clock
+        self._own_listed: datetime | None = None
 
     def run_once(self) -> int:
         now = self.clock()
@@ -158,10 +160,13 @@ class MomentSync(PollingLoop):
         return 0
 
     def _own_posts(self, conn: psycopg.Connection[Any], now: datetime) -> int:
+        if self._own_listed is not None and now - self._own_listed < OWN_EVERY:
+            return 0
         answer, listed = self.gateway.moments((now - OWN_WINDOW).timestamp(), now.timestamp(),
                                               PERSONAL)
         if answer.answer is not Answer.DONE:
             return 0
+        self._own_listed = now
         own = [m for m in listed if m.create_type == PERSONAL]
         staff = queries.staff_by_user(conn, sorted({m.creator for m in own}))
         posts = {moment_key(UUID(staff[m.creator]), m.moment_id): m for m in own
