@@ -100,6 +100,25 @@ class CreateMomentTaskInput:
 
 
 @strawberry.input
+class MomentAudienceInput:
+    staff_ids: list[strawberry.ID] = strawberry.field(default_factory=list)
+    user_ids: list[str] = strawberry.field(default_factory=list)
+    departments: list[str] = strawberry.field(default_factory=list)
+    tags: list[str] = strawberry.field(default_factory=list)
+    day: date | None = None
+
+
+@strawberry.type(description="Who a moment task would reach, before it is created.")
+class MomentTaskPlan:
+    day: date
+    user_ids: list[str]
+    audience: int = strawberry.field(description="Customers in range.")
+    at_limit: int = strawberry.field(description=(
+        "Of them, customers who already see 3 moments of the brand that day: createMomentTask "
+        "refuses the task unless this is 0."))
+
+
+@strawberry.input
 class CancelMomentTaskInput:
     id: strawberry.ID
 
@@ -162,8 +181,8 @@ def _day(given: date | None, today: date) -> date:
     return day
 
 
-async def _members(info: Info[Context, None], task: CreateMomentTaskInput
-                   ) -> list[dict[str, str]]:
+async def _members(info: Info[Context, None],
+                   task: CreateMomentTaskInput | MomentAudienceInput) -> list[dict[str, str]]:
     """The members the input names, each with a WeCom UserID, or a typed refusal."""
     for department in task.departments:
         if department not in DEPARTMENTS:
@@ -203,6 +222,16 @@ class MomentQuery:
             raise ApiError(NOT_FOUND, "no such moment task", field="id")
         return MomentTask.from_row(row)
 
+    @strawberry.field(description="The members, audience and daily-limit check of a task "
+                                  "before creating it (same typed errors as createMomentTask).")
+    async def moment_task_plan(self, info: Info[Context, None], input: MomentAudienceInput
+                               ) -> MomentTaskPlan:
+        day = _day(input.day, business_day(datetime.now(UTC)))
+        members = await _members(info, input)
+        audience, at_limit = await _audience(info, members, input.tags, day)
+        return MomentTaskPlan(day=day, user_ids=[m["user_id"] for m in members],
+                              audience=audience, at_limit=at_limit)
+
     @strawberry.field(description="Moment tasks, newest first (at most 200).")
     async def moment_tasks(self, info: Info[Context, None], day: date | None = None,
                            status: MomentTaskStatus | None = None, first: int = 50
@@ -212,6 +241,14 @@ class MomentQuery:
         rows = await queries.tasks(info.context.services.read_models.pool, day=day,
                                    status=status and status.value, limit=first)
         return [MomentTask.from_row(r) for r in rows]
+
+
+async def _audience(info: Info[Context, None], members: list[dict[str, str]],
+                    tags: list[str], day: date) -> tuple[int, int]:
+    audience_staff = sorted({*(m["staff_id"] for m in members),
+                             *(f"wecom_user:{m['user_id']}" for m in members)})
+    return await queries.daily_limit(info.context.services.read_models.pool, audience_staff,
+                                     tags, day)
 
 
 @strawberry.type
@@ -224,10 +261,7 @@ class MomentMutation:
         if not input.content.strip():
             raise ApiError(BAD_INPUT, "content must not be empty", field="content")
         members = await _members(info, input)
-        audience_staff = sorted({*(m["staff_id"] for m in members),
-                                 *(f"wecom_user:{m['user_id']}" for m in members)})
-        audience, at_limit = await queries.daily_limit(
-            info.context.services.read_models.pool, audience_staff, input.tags, day)
+        audience, at_limit = await _audience(info, members, input.tags, day)
         app, by = info.context.services.app, info.context.principal.actor
         task_id, position = await _run(lambda: app.moments.plan(
             input.content, members, input.tags, day, audience, at_limit, by, now))

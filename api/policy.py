@@ -158,7 +158,7 @@ POLICY: dict[str, frozenset[Access]] = {
     "Query.marketingTasks": STAFF,
     "Query.marketingTask": STAFF,
     "Query.sensitiveLexicon": _q(CM, DM),
-    "Query.momentTask": STAFF, "Query.momentTasks": STAFF,
+    "Query.momentTask": STAFF, "Query.momentTasks": STAFF, "Query.momentTaskPlan": _q(CM, OP),
     "Query.staffAlerts": _q(CM, DM, FL),
     "Query.staffAlert": _q(CM, DM, FL),
     "Query.sensitiveMessage": _q(CM, DM),

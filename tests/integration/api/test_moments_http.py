@@ -27,6 +27,8 @@ CREATE = """mutation($input: CreateMomentTaskInput!) { createMomentTask(input: $
 TASK = """query($id: ID!) { momentTask(id: $id) { id status momentId invalidUserIds
   postedUserIds postedCount } }"""
 CANCEL = """mutation($id: ID!) { cancelMomentTask(input: {id: $id}) { task { status } } }"""
+PLAN = """query($input: MomentAudienceInput!) { momentTaskPlan(input: $input) {
+  audience atLimit userIds } }"""
 POSTED = """mutation($posts: [MomentPostedInput!]!) { recordMomentsPosted(input: {posts: $posts})
   { momentId status errorCode } }"""
 
@@ -161,7 +163,12 @@ def test_a_task_over_the_daily_limit_of_a_customer_is_refused(
     for n in range(3):
         assert create(api, content=f"第{n}条", userIds=["zhangsan"])["audience"] == 1
     assert create(api, userIds=["lisi"])["audience"] == 0
-    # Then a fourth through zhangsan is refused, and one for tomorrow is planned
+    # Then the plan says so before anything is created
+    plan = api.gql(PLAN, {"input": {"userIds": ["zhangsan", "lisi"]}}, as_="manager")[
+        "data"]["momentTaskPlan"]
+    assert (plan["audience"], plan["atLimit"], sorted(plan["userIds"])) == (
+        1, 1, ["lisi", "zhangsan"])
+    # And a fourth through zhangsan is refused, and one for tomorrow is planned
     assert error(api.gql(CREATE, {"input": {"content": "第四条", "userIds": ["zhangsan"]}},
                          as_="manager")) == {"code": "MOMENT_DAILY_LIMIT", "field": "members"}
     tomorrow = (business_day(datetime.now(UTC)) + timedelta(days=1)).isoformat()
