@@ -13,7 +13,8 @@ transaction, recording each answer on the task (:class:`domain.moment_task.Momen
   (``Accepted``); only when none is found is the task submitted again.
 * **submitted** — ``get_moment_task_result`` until the job is done: ``Accepted`` (moment id,
   invalid members) or ``Refused``.
-* **accepted** — ``get_moment_task`` for :data:`FOLLOW_DAYS` days: each member WeCom reports
+* **accepted** — ``get_moment_task`` every :data:`POLL_EVERY` (least recently polled first, in
+  the internal ``moment_task_poll``) for :data:`FOLLOW_DAYS` days: each member WeCom reports
   as posted is recorded once (``MemberPosted`` and ``Staff.MomentPosted``, the moments KPI).
 * **cancelled** after WeCom created it — ``cancel_moment_task``, then ``StoppedAtWeCom``.
 A task planned for a later day waits for that day (Asia/Shanghai).
@@ -49,6 +50,7 @@ BY = "system"
 RECONCILE_AFTER = timedelta(minutes=2)
 RECONCILE_MARGIN = timedelta(minutes=5)  # list moments created this long before (clock skew)
 FOLLOW_DAYS = 30
+POLL_EVERY = timedelta(minutes=5)  # an accepted task's members are polled this often
 OWN_WINDOW = timedelta(days=2)
 OWN_EVERY = timedelta(minutes=10)  # members' own posts: listed this often (WeCom rate limits)
 
@@ -70,7 +72,7 @@ class MomentSync(PollingLoop):
         now = self.clock()
         with psycopg.connect(self.database_url, autocommit=True) as conn:
             work = queries.open_tasks(conn, business_day(now), now - timedelta(days=FOLLOW_DAYS),
-                                      self.batch_size)
+                                      now - POLL_EVERY, self.batch_size)
             done = 0
             for row in work:
                 try:
@@ -96,6 +98,7 @@ class MomentSync(PollingLoop):
                 return 1
             return 0
         if status == "accepted" and task.moment_id:
+            queries.note_polled(conn, task_id, self.clock())
             answer = self.gateway.task_members(task.moment_id)
             if answer.answer is not Answer.DONE:
                 return 0

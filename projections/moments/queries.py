@@ -59,20 +59,39 @@ async def daily_limit(pool: AsyncPool, audience_staff: Sequence[str], tags: Sequ
     return int(row["audience"]), int(row["at_limit"])
 
 
-def open_tasks(conn: Connection[Any], today: date, since: datetime, limit: int
-               ) -> list[dict[str, Any]]:
-    """Tasks the worker still has work on, oldest first: planned for ``today`` or before, being
-    created, accepted since ``since`` (members may still post), cancelled but not yet stopped
-    at WeCom."""
+POLL_DDL = """
+CREATE TABLE IF NOT EXISTS moment_task_poll (
+    task_id   uuid PRIMARY KEY,
+    polled_at timestamptz NOT NULL   -- the worker's last get_moment_task of an accepted task
+)"""
+
+
+def open_tasks(conn: Connection[Any], today: date, since: datetime, poll_before: datetime,
+               limit: int) -> list[dict[str, Any]]:
+    """Tasks the worker has work on: planned for ``today`` or before, being created, cancelled
+    but not yet stopped at WeCom (oldest first); then accepted tasks created since ``since``
+    (members may still post) and not polled since ``poll_before``, least recently polled
+    first — so a month of accepted tasks never starves new ones."""
+    conn.execute(POLL_DDL)
     cur = conn.execute(
-        "SELECT task_id, status, attempted_at, jobid, moment_id, created_at FROM moment_task "
-        "WHERE (status = 'planned' AND day <= %s) "
-        "OR status IN ('submitting', 'submitted', 'unknown') "
-        "OR (status = 'accepted' AND created_at >= %s) "
-        "OR (status = 'cancelled' AND moment_id IS NOT NULL AND NOT stopped_at_wecom) "
-        "ORDER BY position LIMIT %s", (today, since, limit))
-    names = [d.name for d in cur.description or ()]
-    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+        "(SELECT task_id, status FROM moment_task "
+        " WHERE (status = 'planned' AND day <= %s) "
+        " OR status IN ('submitting', 'submitted', 'unknown') "
+        " OR (status = 'cancelled' AND moment_id IS NOT NULL AND NOT stopped_at_wecom) "
+        " ORDER BY position LIMIT %s) "
+        "UNION ALL (SELECT t.task_id, t.status FROM moment_task t "
+        " LEFT JOIN moment_task_poll p USING (task_id) "
+        " WHERE t.status = 'accepted' AND t.created_at >= %s "
+        " AND (p.polled_at IS NULL OR p.polled_at < %s) "
+        " ORDER BY p.polled_at NULLS FIRST, t.position LIMIT %s)",
+        (today, limit, since, poll_before, limit))
+    return [{"task_id": r[0], "status": r[1]} for r in cur.fetchall()]
+
+
+def note_polled(conn: Connection[Any], task_id: UUID, at: datetime) -> None:
+    conn.execute(POLL_DDL)
+    conn.execute("INSERT INTO moment_task_poll VALUES (%s, %s) ON CONFLICT (task_id) "
+                 "DO UPDATE SET polled_at = excluded.polled_at", (task_id, at))
 
 
 def staff_by_user(conn: Connection[Any], user_ids: Sequence[str]) -> dict[str, str]:

@@ -228,3 +228,31 @@ def test_a_task_for_a_later_day_waits_for_that_day(
     sync.clock = lambda: datetime.now(UTC) + timedelta(days=1)
     run(sync, pg_app)
     assert task(api, created["id"])["status"] == "SUBMITTED"
+
+
+def test_accepted_tasks_take_turns_and_never_hold_back_a_new_one(
+        api: Api, pg_app: Siyu, pg_url: str, fake_wecom: RunningFakeWeCom) -> None:
+    hire(pg_app, "zhangsan")
+    settle(pg_app)
+    client = WeComMoments(fake_wecom.url, FAKE_CORP_ID, FAKE_CORP_SECRET)
+    small = MomentSync(pg_app, pg_url, client, batch_size=1)
+    try:
+        # Given two accepted tasks, both posted by the member
+        first, second = (create(api, content=f"第{n}条", userIds=["zhangsan"]) for n in (1, 2))
+        run(small, pg_app, 8)
+        ids = [task(api, t["id"])["momentId"] for t in (first, second)]
+        assert all(ids)
+        for moment_id in ids:
+            assert fake_wecom.state.moments.post(moment_id, "zhangsan")
+        # When the worker takes one task a pass, a new task planned meanwhile still goes first
+        third = create(api, content="第3条", userIds=["zhangsan"])
+        later = datetime.now(UTC) + timedelta(minutes=6)  # past the accepted tasks' poll period
+        small.clock = lambda: later
+        run(small, pg_app, 1)
+        assert task(api, third["id"])["status"] == "SUBMITTED"
+        # Then the accepted ones take turns: both posts are recorded within two passes
+        assert sum(task(api, t["id"])["postedCount"] for t in (first, second)) == 1
+        run(small, pg_app, 1)
+        assert [task(api, t["id"])["postedCount"] for t in (first, second)] == [1, 1]
+    finally:
+        client.close()
