@@ -228,10 +228,15 @@ class WeComSession:
             if self._token == token:
                 self._token = None
 
-    def call(self, path: str, payload: dict[str, Any]) -> Reply:
+    def call(self, path: str, payload: dict[str, Any], *, get: bool = False) -> Reply:
+        """POST ``payload`` as JSON; with ``get``, GET with ``payload`` as query parameters
+        (WeCom's few GET methods, e.g. ``get_moment_task_result?jobid=``)."""
         for attempt in range(2):
             token = self._access_token()
-            response = self._client.post(path, params={"access_token": token}, json=payload)
+            if get:
+                response = self._client.get(path, params={**payload, "access_token": token})
+            else:
+                response = self._client.post(path, params={"access_token": token}, json=payload)
             body = _json(response)
             errcode = body.get("errcode") if isinstance(body, dict) else None
             if response.status_code == 200 and errcode in TOKEN_ERRCODES and attempt == 0:

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 WAIT_SECONDS = 5.0
 MAX_PAGE = 200
 VIEW = "staff_alert"
+SENSITIVE_KINDS = ("sensitive_word", "customer_sensitive_word")
 Row = dict[str, Any]
 
 
@@ -45,6 +46,7 @@ class AlertKind(Enum):
     CHAT_TIMEOUT = "chat_timeout"
     CHAT_TIMEOUT_ESCALATED = "chat_timeout_escalated"
     SENSITIVE_WORD = "sensitive_word"
+    CUSTOMER_SENSITIVE_WORD = "customer_sensitive_word"
 
 
 @strawberry.enum
@@ -275,7 +277,7 @@ class AlertQuery:
                                 ) -> SensitiveMessage:
         principal = info.context.principal
         row = await _visible_alert(info, to_uuid(alert_id, "alertId"))
-        if row["kind"] != "sensitive_word" or row["message_ref"] is None:
+        if row["kind"] not in SENSITIVE_KINDS or row["message_ref"] is None:
             raise ApiError(BAD_INPUT, "this alert has no message to review", field="alertId")
         customer_id, ref = row["customer_id"], row["message_ref"]
         sealed = await vault_queries.sealed(info.context.services.read_models.pool, customer_id, ref)
@@ -307,6 +309,18 @@ class AlertMutation:
         app, by = info.context.services.app, info.context.principal.actor
         added, position = await _run(lambda: app.supervision.add_terms(
             input.category, input.terms, by, datetime.now(UTC)))
+        projected = await _wait(info, position)
+        lexicon = await _lexicon(info, False)
+        ids = {t.term_id for t in added}
+        return LexiconPayload(lexicon=lexicon, projected=projected,
+                              added=[t for t in lexicon.terms if t.term_id in ids])
+
+    @strawberry.mutation(description="Add the built-in categories' starter terms (辱骂, 私单, "
+                                     "飞单 phrases) the lexicon lacks; a second call adds none.")
+    async def add_starter_sensitive_terms(self, info: Info[Context, None]) -> LexiconPayload:
+        app, by = info.context.services.app, info.context.principal.actor
+        added, position = await _run(lambda: app.supervision.add_starter_terms(
+            by, datetime.now(UTC)))
         projected = await _wait(info, position)
         lexicon = await _lexicon(info, False)
         ids = {t.term_id for t in added}

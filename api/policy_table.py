@@ -165,6 +165,13 @@ POLICY: dict[str, frozenset[Access]] = {
     "Query.cohortRetention": MIDDLE,
     "Query.satisfaction": STAFF,
     "Query.campaignPreview": MIDDLE,
+    "Query.momentTask": STAFF,
+    "Query.momentTasks": STAFF,
+    "Query.momentTaskPlan": q(CM, OP),
+    "Mutation.addStarterSensitiveTerms": m(CM),
+    "Mutation.createMomentTask": m(CM, OP),
+    "Mutation.cancelMomentTask": m(CM, OP),
+    "Mutation.recordMomentsPosted": m(CM, SV),
 }
 
 #: Fields below the root that a resolver guards with :func:`require` (a type's other

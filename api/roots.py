@@ -16,6 +16,7 @@ from api.funnels import FunnelQuery
 from api.holidays import HolidayMutation, HolidayQuery
 from api.leaderboard import LeaderboardQuery, LeaderboardSubscription
 from api.marketing_tasks import MarketingTaskMutation, MarketingTaskQuery
+from api.moments import MomentMutation, MomentQuery
 from api.mutations import CustomerMutation
 from api.operations import OperationsQuery
 from api.organisation import OrganisationMutation, OrganisationQuery
@@ -40,6 +41,7 @@ FEATURE_QUERIES: tuple[type, ...] = (
     HolidayQuery,
     StaffKpiQuery,
     AlertQuery,
+    MomentQuery,
     ScriptQuery,
     MarketingTaskQuery,
     DailyReportQuery,
@@ -67,6 +69,7 @@ MUTATIONS: tuple[type, ...] = (
     CampaignMutation,
     HolidayMutation,
     AlertMutation,
+    MomentMutation,
     ScriptMutation,
     MarketingTaskMutation,
     TargetMutation,

@@ -39,9 +39,7 @@ from api.errors import (
     is_unexpected,
     with_code,
 )
-from api.ingest import (
-    install_fast_ingest,
-)
+from api.ingest import install_fast_ingest
 from api.input_safety import InputSafety
 from api.limits import ApiLimits
 from api.privacy import erased_placeholders

@@ -68,7 +68,8 @@ KPIS: tuple[KpiDoc, ...] = (
     KpiDoc("greetings_sent", "count", "Holiday greetings sent (节日问候)."),
     KpiDoc("follow_ups", "count", "Follow-up records (跟进记录)."),
     KpiDoc("sensitive_word_hits", "count", "Messages of the member that hit the sensitive-word "
-                                           "lexicon (敏感词), on the message's day."),
+                                           "lexicon (敏感词), on the message's day (a "
+                                           "customer's hits are not the member's)."),
     KpiDoc("marketing_tasks_assigned", "count", "Marketing tasks (营销任务) due in the period "
                                                 "and assigned to the member (by due day; "
                                                 "cancelled ones excluded)."),

@@ -26,6 +26,7 @@ from application.customers import Customers
 from application.daily_reports import DailyReports
 from application.identity import OneId
 from application.ingestion import Ingestion
+from application.moments import Moments
 from application.privacy import Privacy
 from application.products import Products
 from application.referrals import Referrals
@@ -76,6 +77,7 @@ class Siyu(EventStore):
         self.contents = Contents(self)
         # staff
         self.staff = StaffMembers(self)
+        self.moments = Moments(self, self.staff)
         self.targets = Targets(self)
         self.marketing_tasks = MarketingTasks(self)
         self.daily_reports = DailyReports(self)

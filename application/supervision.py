@@ -1,12 +1,13 @@
 """Supervision (会话质检): the sensitive-word lexicon, message scanning, staff alerts.
 
-**Scanning.** A ``MESSAGE_SENT`` item may carry the message ``text``. In the batch that
-records its ``Customer.MessageSent``, the text is matched against the current lexicon
-(:class:`domain.wordmatch.Matcher`, rebuilt when the lexicon's stored version changes —
-one version query per batch); on a hit the customer also records
-``Customer.SensitiveWordsFound`` (categories and term ids) and the text is sealed in the
-vault under the customer's key, field ``message:<MessageSent version>``. Without a hit
-the text is dropped. No event, log line or read model ever holds it in clear.
+**Scanning.** A ``MESSAGE_SENT`` (staff) or ``MESSAGE_RECEIVED`` (customer) item may carry
+the message ``text``. In the batch that records its message event, the text is matched
+against the current lexicon (:class:`domain.wordmatch.Matcher`, rebuilt when the lexicon's
+stored version changes — one version query per batch); on a hit the customer also records
+``Customer.SensitiveWordsFound`` (side, categories and term ids). A customer's text is
+sealed in the vault under the customer's key, field ``message:<message event version>``,
+hit or not; a staff member's only on a hit (else it is dropped). No event, log line or
+read model ever holds it in clear.
 
 **Alerts.** :meth:`Supervision.supervision.raise_alert` records a
 :class:`domain.staff_alert.StaffAlert` once per key; deliveries, acknowledgements and
@@ -27,7 +28,7 @@ from application.unit_of_work import EventStore, UnitOfWork
 from domain.customer import Customer
 from domain.errors import UnknownAlert
 from domain.items import Command
-from domain.lexicon import LEXICON_ID, Lexicon, Term
+from domain.lexicon import LEXICON_ID, STARTER_TERMS, Lexicon, Term
 from domain.staff_alert import StaffAlert, alert_id
 from domain.wordmatch import Matcher
 
@@ -63,6 +64,20 @@ class Supervision:
 
         return added, self._change_lexicon(decide, by, occurred_at)
 
+    def add_starter_terms(self, by: str, occurred_at: datetime
+                          ) -> tuple[list[Term], int | None]:
+        """Add the built-in categories' starter terms the lexicon lacks (see
+        :data:`domain.lexicon.STARTER_TERMS`); a second call adds nothing."""
+        added: list[Term] = []
+
+        def decide(lexicon: Lexicon) -> bool:
+            added.clear()
+            for category, terms in STARTER_TERMS.items():
+                added.extend(lexicon.add_terms(category, list(terms), by, occurred_at))
+            return bool(added)
+
+        return added, self._change_lexicon(decide, by, occurred_at)
+
     def remove_term(self, term_id: str, by: str, occurred_at: datetime) -> int | None:
         def decide(lexicon: Lexicon) -> bool:
             lexicon.remove_term(term_id, by, occurred_at)
@@ -86,20 +101,22 @@ class Supervision:
         text, staff_id = command.message_text, command.message_staff_id
         if text is None or staff_id is None:
             return
+        ref = f"message:{customer.version}"  # the message event just recorded
+        side = command.message_side
+        if side == "customer":  # a customer's words are kept for review, hit or not
+            self.store.seal(customer.id, ref, text, unit)
         loaded = self._current_lexicon(unit)
-        if loaded is None:
+        found = [] if loaded is None else loaded.matcher.find(text)
+        if loaded is None or not found:
             return
-        found = loaded.matcher.find(text)
-        if not found:
-            return
-        ref = f"message:{customer.version}"  # the MessageSent just recorded
         hits = [{"category": loaded.terms[k].category, "term_id": k,
                  "term": loaded.terms[k].term} for k in found]
         customer.record_fact(Customer.SensitiveWordsFound, staff_id=staff_id,
                              message_kind=command.message_kind or "text", hits=hits,
-                             message_ref=ref, lexicon_version=loaded.version,
+                             message_ref=ref, lexicon_version=loaded.version, side=side,
                              by="system", occurred_at=command.occurred_at)
-        self.store.seal(customer.id, ref, text, unit)
+        if side == "staff":
+            self.store.seal(customer.id, ref, text, unit)
 
     def _current_lexicon(self, unit: UnitOfWork[Any]) -> LoadedLexicon | None:
         """The lexicon as stored now (checked once per unit, rebuilt on a new version)."""

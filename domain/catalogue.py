@@ -90,8 +90,11 @@ TYPES: dict[str, TypeDoc] = {
     "UNTAGGED": TypeDoc("`Customer.Untagged` (no-op if not tagged)", ("tag",), ("reason",)),
     "GROUP_JOINED": TypeDoc("`Customer.GroupJoined` (no-op if in)", ("group_id",)),
     "GROUP_LEFT": TypeDoc("`Customer.GroupLeft` (no-op if not in)", ("group_id",)),
-    "MESSAGE_RECEIVED": TypeDoc("`Customer.MessageReceived` (kind and length, never text)",
-                                (S, "message_kind"), ("text_length",)),
+    "MESSAGE_RECEIVED": TypeDoc("`Customer.MessageReceived` (kind and length, never text); "
+                                "with `text` (up to 4,096 characters) the text is sealed in the "
+                                "vault and scanned against the sensitive-word lexicon: on a hit "
+                                "also `Customer.SensitiveWordsFound` (side `customer`)",
+                                (S, "message_kind"), ("text_length", "text")),
     "MESSAGE_SENT": TypeDoc("`Customer.MessageSent` (kind and length, never text); with "
                             "`text` (up to 4,096 characters) scanned against the sensitive-word "
                             "lexicon: on a hit also `Customer.SensitiveWordsFound` (term ids) "

@@ -64,7 +64,8 @@ class GroupLeft(CustomerEvent):
 # -- operation: interaction and content -----------------------------------------
 @customer_event
 class MessageReceived(CustomerFact):
-    """A message from the customer to a staff member: kind and length only."""
+    """A message from the customer to a staff member: kind and length only (a ``text``
+    reported with it is sealed in the vault as ``message:<this event's version>``)."""
 
     staff_id: str
     message_kind: str
@@ -105,18 +106,28 @@ class ScriptUsed(CustomerFact):
 
 @customer_event
 class SensitiveWordsFound(CustomerFact):
-    """A staff message hit the sensitive-word lexicon: which terms, never the text.
+    """A message hit the sensitive-word lexicon: which terms, never the text.
 
-    The text is sealed in the vault under this customer's key, field ``message_ref``
-    (``message:<version of the MessageSent>``), for managers to review; erasing the
+    ``side``: ``staff`` (the staff member's message, a ``MessageSent``) or ``customer``
+    (the customer's, a ``MessageReceived``, in a chat ``staff_id`` serves). The text is
+    sealed in the vault under this customer's key, field ``message_ref``
+    (``message:<version of the message event>``), for managers to review; erasing the
     customer's key makes it unreadable. ``hits``: ``{category, term_id, term}`` each.
+    v2 added ``side`` (every v1 hit was a staff message's).
     """
+
+    class_version = 2
 
     staff_id: str
     message_kind: str
     hits: list[dict[str, str]]
     message_ref: str
     lexicon_version: int
+    side: str
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        state["side"] = "staff"
 
 
 @customer_event

@@ -169,3 +169,21 @@ class LoginFailed(DomainError):
     """A WeChat login code was refused (invalid, used or expired)."""
 
     code = "LOGIN_FAILED"
+
+
+class UnknownMomentTask(DomainError):
+    code = "UNKNOWN_MOMENT_TASK"
+
+
+class MomentDailyLimit(DomainError):
+    """A moment task would show some customers more moments of the brand in a day than
+    WeCom allows (:data:`domain.moment_task.PER_CUSTOMER_DAY`)."""
+
+    code = "MOMENT_DAILY_LIMIT"
+
+
+class MomentTaskClosed(DomainError):
+    """The moment task cannot take this change in its state (cancelled, refused, or with
+    WeCom still creating it)."""
+
+    code = "MOMENT_TASK_CLOSED"

@@ -99,9 +99,6 @@ _FACTS: dict[str, tuple[type[Customer.Fact], list[tuple[str, str, str, bool]]]] 
         ("staff_id", "staff_id", "text", True)]),
     "PERSONAL_WECHAT_FRIEND_DELETED": (Customer.PersonalWeChatFriendDeleted, [
         ("staff_id", "staff_id", "text", True)]),
-    "MESSAGE_RECEIVED": (Customer.MessageReceived, [
-        ("staff_id", "staff_id", "text", True), ("message_kind", "message_kind", "kind", True),
-        ("text_length", "text_length", "count", False)]),
     "HOLIDAY_GREETING_SENT": (Customer.HolidayGreetingSent, [
         ("staff_id", "staff_id", "text", True), ("occasion", "occasion", "text", True)]),
     "FOLLOW_UP_RECORDED": (Customer.FollowUpRecorded, [
@@ -276,28 +273,34 @@ def _order(method: str) -> Builder:
     return build
 
 
-def _message_sent(item: EventItem, command: Command) -> Apply:
-    """A staff message; its optional ``text`` is scanned by the application, not stored."""
-    staff_id = required_text(item, "staff_id")
-    kind = required_text(item, "message_kind")
-    if kind not in MESSAGE_KINDS:
-        raise InvalidInput(f"messageKind must be one of {sorted(MESSAGE_KINDS)}",
-                           field="messageKind")
-    length = count_field(item, "text_length", required=False)
-    text = item.text
-    if text is not None:
-        if not isinstance(text, str) or len(text) > MAX_MESSAGE_TEXT:
-            raise InvalidInput(f"text must be a string of at most {MAX_MESSAGE_TEXT} "
-                               "characters", field="text")
-        safe_text(text.replace("\n", " ").replace("\t", " "), "text")
-        command.message_text, command.message_staff_id, command.message_kind = (
-            text, staff_id, kind)
-        if length is None:
-            length = len(text)
-    size = length or 0
-    return lambda c, by: c.record_fact(Customer.MessageSent, staff_id=staff_id,
-                                       message_kind=kind, text_length=size, by=by,
-                                       occurred_at=command.occurred_at)
+def _message(event: type[Customer.Fact], side: str) -> Builder:
+    """A chat message (``MESSAGE_SENT`` by the staff member, ``MESSAGE_RECEIVED`` from the
+    customer); its optional ``text`` is scanned by the application, never stored in an
+    event (a customer's is sealed in the vault, a staff member's only on a hit)."""
+    def build(item: EventItem, command: Command) -> Apply:
+        staff_id = required_text(item, "staff_id")
+        kind = required_text(item, "message_kind")
+        if kind not in MESSAGE_KINDS:
+            raise InvalidInput(f"messageKind must be one of {sorted(MESSAGE_KINDS)}",
+                               field="messageKind")
+        length = count_field(item, "text_length", required=False)
+        text = item.text
+        if text is not None:
+            if not isinstance(text, str) or len(text) > MAX_MESSAGE_TEXT:
+                raise InvalidInput(f"text must be a string of at most {MAX_MESSAGE_TEXT} "
+                                   "characters", field="text")
+            safe_text(text.replace("\n", " ").replace("\t", " "), "text")
+            command.message_text, command.message_staff_id, command.message_kind = (
+                text, staff_id, kind)
+            command.message_side = side
+            if length is None:
+                length = len(text)
+        size = length or 0
+        return lambda c, by: c.record_fact(event, staff_id=staff_id, message_kind=kind,
+                                           text_length=size, by=by,
+                                           occurred_at=command.occurred_at)
+
+    return build
 
 
 def _order_cancelled(item: EventItem, command: Command) -> Apply:
@@ -354,7 +357,8 @@ _BUILDERS: dict[str, Builder] = {
     "ORDER_PLACED": _order("place_order"),
     "ORDER_PAID": _order("pay_order"),
     "ORDER_CANCELLED": _order_cancelled,
-    "MESSAGE_SENT": _message_sent,
+    "MESSAGE_SENT": _message(Customer.MessageSent, "staff"),
+    "MESSAGE_RECEIVED": _message(Customer.MessageReceived, "customer"),
     "ORDER_REFUNDED": _order_refunded,
     "SURVEY_ANSWERED": _survey_answered,
     **{name: _fact_builder(kind, spec) for name, (kind, spec) in _FACTS.items()},

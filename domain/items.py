@@ -64,7 +64,7 @@ class EventItem:
     wording_version: str | None = None
     occasion: str | None = None
     follow_up_kind: str | None = None
-    text: str | None = None  # MESSAGE_SENT only: scanned, never stored in an event
+    text: str | None = None  # MESSAGE_SENT / _RECEIVED: scanned, never stored in an event
     script_id: str | None = None
     script_version: int | None = None
     survey_kind: str | None = None
@@ -94,7 +94,9 @@ class Command:
     #: ORDER_PAID: a referral campaign may reward the invitee's first paid order.
     pays_order: bool = False
     personal: dict[str, str] = field(default_factory=dict)
-    #: A staff message's text, to scan against the lexicon (sealed only if it hits).
+    #: A message's text, to scan against the lexicon: a staff message's is sealed only if
+    #: it hits, a customer message's (``message_side`` ``customer``) always.
     message_text: str | None = None
     message_staff_id: str | None = None
     message_kind: str | None = None
+    message_side: str = "staff"

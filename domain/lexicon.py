@@ -2,7 +2,8 @@
 
 One lexicon per deployment (its id is fixed). Three categories are built in —
 ``abuse`` (辱骂 customers), ``private_order`` (私单) and ``diverted_order`` (飞单),
-the sensitive behaviours of seed 000 — and managers may define their own. Each
+the sensitive behaviours of seed 000, each with starter terms (:data:`STARTER_TERMS`) —
+and managers may define their own and extend any. Each
 term has a stable id (``t1``, ``t2`` …) that hits and alerts refer to; a removed
 term stays in the history. Every change is an event, so the lexicon's version
 is the aggregate's version and any past lexicon can be rebuilt.
@@ -31,6 +32,16 @@ BUILT_IN_CATEGORIES: dict[str, str] = {
     "abuse": "辱骂",
     "private_order": "私单",
     "diverted_order": "飞单",
+}
+#: Starter terms of the built-in categories (``Supervision.add_starter_terms``): a brand
+#: adds them once and extends them; each is a phrase, never one character (``滚`` alone
+#: would hit 滚动).
+STARTER_TERMS: dict[str, tuple[str, ...]] = {
+    "abuse": ("傻逼", "滚蛋", "白痴", "脑残", "神经病", "去死", "蠢货", "你有病"),
+    "private_order": ("私单", "私下交易", "私下转账", "转我个人", "加我私人微信", "不走公司",
+                      "私人账户"),
+    "diverted_order": ("飞单", "别家买", "去我朋友店", "换个渠道下单", "外面买更便宜",
+                       "不要在公司下单", "走其他平台"),
 }
 _CATEGORY = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 MAX_TERMS = 10_000

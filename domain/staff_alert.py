@@ -7,7 +7,10 @@ Kinds (seed 001's front-line alerts):
 * ``chat_timeout`` — a customer message left unanswered past the first limit: to the
   staff member; ``chat_timeout_escalated`` — past the second limit: to the managers;
 * ``sensitive_word`` — a staff message hit the lexicon: to the managers, with the
-  category, term and the vault reference of the message (never its text).
+  category, term and the vault reference of the message (never its text);
+* ``customer_sensitive_word`` — a customer's message hit it (abuse of the member, a
+  customer proposing a private or diverted order): to the managers of the member
+  serving that chat, with the same context.
 
 An alert's id derives from its **key** (the cause: ``win_back:<customer>:<version>``,
 ``chat_timeout:<customer>:<staff>:<since>:<level>``, ``sensitive:<customer>:<version>``),
@@ -30,7 +33,9 @@ _NS = uuid5(NAMESPACE_URL, "https://siyu.invalid/staff-alert")
 
 WIN_BACK, CHAT_TIMEOUT, CHAT_TIMEOUT_ESCALATED, SENSITIVE_WORD = (
     "win_back", "chat_timeout", "chat_timeout_escalated", "sensitive_word")
-KINDS = frozenset({WIN_BACK, CHAT_TIMEOUT, CHAT_TIMEOUT_ESCALATED, SENSITIVE_WORD})
+CUSTOMER_SENSITIVE_WORD = "customer_sensitive_word"
+KINDS = frozenset({WIN_BACK, CHAT_TIMEOUT, CHAT_TIMEOUT_ESCALATED, SENSITIVE_WORD,
+                   CUSTOMER_SENSITIVE_WORD})
 OPEN, ACKNOWLEDGED, RESOLVED = "open", "acknowledged", "resolved"
 NOTE_MAX = 500
 

@@ -21,9 +21,14 @@ from collections.abc import Iterable
 SEPARATORS = frozenset("-_.*~|/\\,'\"`\u00b7\u2022\uff0c\u3002\u3001")
 
 
+#: ``str.translate`` table deleting separators and every white-space character (one C pass
+#: instead of a Python test per character: folding is on the ingestion path of every message).
+_DROP = dict.fromkeys([*map(ord, SEPARATORS),
+                       *(i for i in range(0x3001) if chr(i).isspace())])
+
+
 def fold(text: str) -> str:
-    normal = unicodedata.normalize("NFKC", text).casefold()
-    return "".join(c for c in normal if not c.isspace() and c not in SEPARATORS)
+    return unicodedata.normalize("NFKC", text).casefold().translate(_DROP)
 
 
 class Matcher:

@@ -27,7 +27,8 @@ over ``FakeWeCom.campaigns`` (:class:`fakes.campaigns.FakeCampaigns`);
 tokens they accept (WeChat's shape: errcode 40013 / 40125 on a wrong app id / secret).
 The 「联系我」 contact ways (``add_contact_way`` …) come
 from :mod:`fakes.contact_ways`; a welcome code it issued for a simulated add is refused (40058)
-once older than 20 seconds, as WeCom documents.
+once older than 20 seconds, as WeCom documents. Enterprise moments (``add_moment_task``,
+``get_moment_task_result`` … ``get_moment_list``) come from :mod:`fakes.moments`.
 The mini-program login (``wx.login`` codes, ``GET /sns/jscode2session``) comes from
 :mod:`fakes.wechat_login` over ``FakeWeCom.wechat_login``. ``POST /fake/reset`` resets
 every part.
@@ -55,6 +56,8 @@ from fakes.campaign_routes import routes as campaign_routes
 from fakes.campaigns import FakeCampaigns
 from fakes.contact_ways import FakeContactWays
 from fakes.contact_ways import routes as contact_way_routes
+from fakes.moments import FakeMoments
+from fakes.moments import routes as moment_routes
 from fakes.sms import FakeSms
 from fakes.sms import routes as sms_routes
 from fakes.wechat_login import FakeWeChatLogin
@@ -103,6 +106,7 @@ class FakeWeCom:
     campaigns: FakeCampaigns = field(default_factory=FakeCampaigns)
     sms: FakeSms = field(default_factory=FakeSms)
     contact_ways: FakeContactWays = field(default_factory=FakeContactWays)
+    moments: FakeMoments = field(default_factory=FakeMoments)
     #: ``wx.login`` codes and ``jscode2session`` (:mod:`fakes.wechat_login`).
     wechat_login: FakeWeChatLogin = field(
         default_factory=lambda: FakeWeChatLogin(FAKE_APP_ID, FAKE_APP_SECRET))
@@ -132,6 +136,7 @@ class FakeWeCom:
         self.campaigns.reset()
         self.sms.reset()
         self.contact_ways.reset()
+        self.moments.reset()
         self.wechat_login.reset()
 
     def sent_snapshot(self) -> list[SentWelcome]:
@@ -290,6 +295,7 @@ def create_app(state: FakeWeCom) -> Starlette:
         *campaign_routes(state.campaigns, state.token_error),
         *sms_routes(state.sms),
         *contact_way_routes(state.contact_ways, state.token_error),
+        *moment_routes(state.moments, state.token_error),
         *login_routes(state.wechat_login),
     ])
 

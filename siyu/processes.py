@@ -18,6 +18,7 @@ from projections.customer_as_of import CustomerAsOfView
 from projections.daily_report import DailyReportView
 from projections.funnels import FunnelView
 from projections.marketing_tasks import MarketingTaskView
+from projections.moments.view import MomentTaskView
 from projections.organisation import CustomerOwnershipView, StaffAssignmentView
 from projections.postgres_views import CustomerProfileView, StaffDirectoryView
 from projections.products import ProductLibraryView
@@ -43,7 +44,7 @@ def read_model_views() -> list[View]:
             ChatScriptView(), DailyReportView(), TargetView(), ReferralProgressView(),
             CouponLedgerView(), SopView(), MarketingTaskView(), ActivityView(),
             ChannelCodeView(), CustomerAsOfView(), ProductLibraryView(),
-            ContentView(), FunnelView()]
+            ContentView(), FunnelView(), MomentTaskView()]
 
 
 def prepare_read_models(app: Siyu) -> Tracker:

@@ -110,6 +110,9 @@ def build_worker(settings: Settings, *, threads: int = 4,
         contact_ways = gateways.contact_ways_for(settings)
         closers.append(contact_ways.close)
         parts.append(features.channel_codes(app, settings.database_url, contact_ways, options))
+        moment_client = gateways.moments_for(settings)
+        closers.append(moment_client.close)
+        parts.append(features.moments(app, settings.database_url, moment_client, options))
     if campaign_gateway is not None and campaign_store is not None:
         deps = features.campaign_deps(app, campaign_gateway, campaign_store, options)
         parts += [features.campaigns(app, broker, deps, options),

@@ -3,9 +3,10 @@
 1. **Detection** — :class:`AlertOutboxView`, a projection (single writer, rows and tracking
    in one transaction), writes one ``staff_alert_outbox`` row per cause:
    ``Customer.FriendDeleted`` by the customer → ``win_back``; ``Customer.SensitiveWordsFound``
-   → ``sensitive_word``. It also keeps ``unanswered_message``: per (customer, staff member),
-   the oldest customer message not answered yet (a ``MessageSent`` by that staff member at
-   or after it answers; a deleted friend clears it).
+   → ``sensitive_word`` (a staff message) or ``customer_sensitive_word`` (a customer's, to
+   the managers of the member serving the chat). It also keeps ``unanswered_message``: per
+   (customer, staff member), the oldest customer message not answered yet (a
+   ``MessageSent`` by that staff member at or after it answers; a deleted friend clears it).
 2. **Timeouts** — :func:`check_chat_timeouts`, run by :class:`ChatTimeoutChecker` in the
    worker like the clock scheduler, turns unanswered messages that have waited the first
    limit of working time (``WorkingHours``) into ``chat_timeout`` rows and the second into
@@ -43,6 +44,7 @@ from domain.staff import MANAGER_ROLES
 from domain.staff_alert import (
     CHAT_TIMEOUT,
     CHAT_TIMEOUT_ESCALATED,
+    CUSTOMER_SENSITIVE_WORD,
     SENSITIVE_WORD,
     WIN_BACK,
     StaffAlert,
@@ -75,7 +77,8 @@ def alert_row(event: Any) -> Row | None:
                 "context": {}}
     if isinstance(event, Customer.SensitiveWordsFound):
         return {"alert_key": f"sensitive:{cid}:{event.originator_version}",
-                "kind": SENSITIVE_WORD, "staff_id": event.staff_id, "customer_id": cid,
+                "kind": CUSTOMER_SENSITIVE_WORD if event.side == "customer" else SENSITIVE_WORD,
+                "staff_id": event.staff_id, "customer_id": cid,
                 "occurred_at": event.occurred_at,
                 "context": {"hits": event.hits, "message_ref": event.message_ref,
                             "lexicon_version": event.lexicon_version}}
@@ -213,7 +216,8 @@ class AlertStore:
 
 LABELS = {WIN_BACK: "客户删除了你, 请二次挽回", CHAT_TIMEOUT: "客户消息超时未回复",
           CHAT_TIMEOUT_ESCALATED: "客户消息超时未回复 (已升级)",
-          SENSITIVE_WORD: "员工消息触发敏感词, 请审阅"}
+          SENSITIVE_WORD: "员工消息触发敏感词, 请审阅",
+          CUSTOMER_SENSITIVE_WORD: "客户消息触发敏感词, 请关注该会话"}
 
 
 def alert_text(alert: StaffAlert) -> str:

@@ -18,6 +18,7 @@ from eventsourcing.postgres import PostgresDatastore
 
 from adapters.campaign_gateway import CampaignGateway
 from adapters.contact_ways import ContactWayGateway
+from adapters.moment_client import MomentGateway
 from adapters.wecom_client import OutboundGateway, StaffMessageGateway
 from application.app import Siyu
 from projections.runner import BatchRunner, Tracker
@@ -37,6 +38,7 @@ from workers.clock import ClockScheduler, declare_clock_actor
 from workers.confirmation_tasks import ConfirmationTasks
 from workers.daily_report import DailyReportScheduler, ReportDeps, ReportStore, declare_report_actor
 from workers.mass_send_lifecycle import MassSendLifecycle
+from workers.moments import MomentSync
 from workers.options import WorkerOptions
 from workers.outbox import Dispatcher, OutboxStore, WelcomeOutboxView
 from workers.sops import SopDeps, SopDispatcher, SopStore, declare_sop_actor
@@ -193,4 +195,13 @@ def channel_codes(app: Siyu, database_url: str, gateway: ContactWayGateway,
     feature = Feature("channel-codes")
     if options.produce:
         feature.loops["channel-code-sync"] = ChannelCodeSync(app, database_url, gateway)
+    return feature
+
+
+def moments(app: Siyu, database_url: str, gateway: MomentGateway, options: WorkerOptions
+            ) -> Feature:
+    """Moments: submit enterprise moment tasks, follow them, record every member's posts."""
+    feature = Feature("moments")
+    if options.produce:
+        feature.loops["moment-sync"] = MomentSync(app, database_url, gateway)
     return feature

@@ -117,7 +117,7 @@ def ledger_entry(event: Any, position: int) -> Row | None:
         return {**row, "kind": "greeting_sent", "staff_id": event.staff_id}
     if isinstance(event, Customer.FollowUpRecorded):
         return {**row, "kind": "follow_up", "staff_id": event.staff_id}
-    if isinstance(event, Customer.SensitiveWordsFound):
+    if isinstance(event, Customer.SensitiveWordsFound) and event.side == "staff":
         return {**row, "kind": "sensitive_word_hit", "staff_id": event.staff_id}
     return None
 

@@ -144,3 +144,33 @@ def test_a_recipient_acknowledges_and_resolves_their_alert_and_others_do_not_see
         "NOT_FOUND")
     assert data(api.gql(ALERTS, as_="manager"))["staffAlerts"]["edges"][0]["node"][
         "status"] == "RESOLVED"
+
+
+STARTER = """mutation { addStarterSensitiveTerms { added { category term } lexicon { version }
+  projected } }"""
+
+
+def test_a_customers_abuse_alerts_the_serving_members_managers_with_the_text_for_review(
+        api: Api, pg_app: Siyu, pg_url: str) -> None:
+    # Given the starter terms, added once (a second call adds nothing)
+    first = data(api.gql(STARTER, as_="manager"))["addStarterSensitiveTerms"]
+    assert {t["category"] for t in first["added"]} == {"abuse", "private_order", "diverted_order"}
+    assert data(api.gql(STARTER, as_="manager"))["addStarterSensitiveTerms"]["added"] == []
+    assert error(api.gql(STARTER, as_="staff"))["code"] == "FORBIDDEN"
+    # When a customer abuses the member serving them
+    at = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
+    results = data(api.gql(RECORD, {"events": [{
+        "eventId": "in-1", "type": "MESSAGE_RECEIVED", "occurredAt": at, "staffId": STAFF_ID,
+        "customer": {"namespace": "wx_unionid", "value": "oU9"}, "messageKind": "text",
+        "text": "你们都是白痴"}]}))["recordCustomerEvents"]["results"]
+    customer_id = results[0]["customerId"]
+    gateway = run_alert_worker(pg_app, pg_url)
+    [alert] = wait_for_alerts(api, 1)
+    # Then the managers get a customer-side alert, with no text in what they are sent
+    assert alert["kind"] == "CUSTOMER_SENSITIVE_WORD" and alert["staffId"] == STAFF_ID
+    assert alert["customerId"] == customer_id and STAFF_ID not in alert["recipients"]
+    assert [h["category"] for h in alert["hits"]] == ["abuse"]
+    assert gateway.sent and all("白痴" not in text for _, text in gateway.sent)
+    # And a manager reads the customer's words
+    review = data(api.gql(REVIEW, {"id": alert["id"]}, as_="manager"))["sensitiveMessage"]
+    assert review["text"] == "你们都是白痴"

@@ -27,6 +27,7 @@ pytestmark = pytest.mark.integration
 PHONE = "13912345678"
 OPENID = "oPrivacyTest42xyz"
 NICKNAME = "隐私测试者"
+MESSAGE = "我住在幸福路88号, 快递放门口"  # a customer message's text, sealed in the vault
 OPENID_NS = "wx_openid:wx-demo-app"
 KPI_QUERIES = {
     "private_domain_users": "SELECT * FROM private_domain_users",
@@ -77,11 +78,14 @@ def seed(app: Siyu, now: datetime) -> UUID:
                   amount_fen=12_900, items=[OrderItem("milk", 1, 12_900, "dairy")]),
         EventItem("e6", "CONSENT_GIVEN", phone, t, purpose="marketing", wording_version="v3"),
         EventItem("e7", "CONTENT_VIEWED", phone, t, content_id="c-1"),
+        EventItem("e9", "MESSAGE_RECEIVED", phone, t + timedelta(minutes=5),
+                  staff_id="0a6f0000-0000-4000-8000-000000000001", message_kind="text",
+                  text=MESSAGE),
         # a bystander, who keeps everything
         EventItem("b1", "TAGGED", ("phone", "13800000009"), t, tag="vip"),
         EventItem("b2", "PROFILE_UPDATED", ("phone", "13800000009"), t, nickname="旁观者"),
     ], "service:test")
-    assert result.count("accepted") == 9
+    assert result.count("accepted") == 10
     customer_id = result.outcomes[0].customer_id
     assert customer_id is not None
     return customer_id
@@ -99,6 +103,8 @@ def test_an_erased_customer_leaves_no_personal_data_in_a_dump_or_a_log_and_kpis_
     for runner in runners:
         runner.catch_up()
     assert pg_app.customers.personal_data(customer_id)["nickname"] == NICKNAME
+    assert MESSAGE in pg_app.customers.personal_data(customer_id).values()
+    assert MESSAGE not in dump(pg_url)  # sealed: ciphertext in the vault, in no read model
     pg_app.take_snapshot(customer_id)  # a snapshot holds the aggregate's identities
     before = kpis(pg_url)
     blinds = [blind_index(pg_app.blind_key, parse_identity(ns, v))
@@ -135,7 +141,7 @@ def test_an_erased_customer_leaves_no_personal_data_in_a_dump_or_a_log_and_kpis_
     dumped = dump(pg_url)
     captured = capfd.readouterr()
     for text in (dumped, caplog.text, captured.out, captured.err):
-        for value in (PHONE, "+86" + PHONE, OPENID, NICKNAME, *blinds):
+        for value in (PHONE, "+86" + PHONE, OPENID, NICKNAME, MESSAGE, *blinds):
             assert value not in text
     assert "旁观者" not in dumped  # vault values are ciphertext, the bystander's too...
     assert pg_app.customers.personal_data(

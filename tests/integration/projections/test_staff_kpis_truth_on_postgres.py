@@ -11,6 +11,7 @@ import random
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -20,6 +21,7 @@ from psycopg.rows import dict_row
 
 from application.app import Siyu
 from domain.ingestion import EventItem
+from domain.moment_task import MomentTask
 from projections.campaigns import CampaignView
 from projections.organisation import StaffAssignmentView
 from projections.postgres_views import CustomerProfileView
@@ -60,7 +62,7 @@ class Sent:
     kind: str
     staff: int | None = None
     amount: int = 0
-    hit: bool = False  # a staff message with a sensitive word
+    hit: bool = False  # a message (staff's or customer's) with a sensitive word
     late: bool = False
     early: bool = False
 
@@ -71,6 +73,8 @@ class World:
     customer_ids: dict[int, UUID] = field(default_factory=dict)
     sent: list[Sent] = field(default_factory=list)
     moments: list[tuple[int, datetime]] = field(default_factory=list)
+    #: posts of enterprise moment tasks: (staff, when the sync saw it), each synced twice
+    task_posts: list[tuple[int, datetime]] = field(default_factory=list)
     first_staff: dict[int, int] = field(default_factory=dict)
     first_add: dict[int, datetime] = field(default_factory=dict)
     handed: dict[int, int] = field(default_factory=dict)  # customer -> receiver
@@ -84,6 +88,7 @@ def t(rng: random.Random, low: datetime, high: datetime) -> datetime:
 
 def generate(seed: int = 5) -> World:
     rng = random.Random(seed)
+    words = random.Random(seed + 1)
     world = World()
     n = 0
 
@@ -118,9 +123,14 @@ def generate(seed: int = 5) -> World:
                 clock += timedelta(minutes=rng.uniform(5, 3000))
                 for _ in range(rng.randrange(1, 3)):
                     clock += timedelta(seconds=rng.uniform(1, 300))
+                    # a customer's words, some hitting the lexicon (their own generator:
+                    # the rest of the world stays as it was)
+                    said = words.choice(("在吗", "私单能便宜点吗", None))
                     world.sent.append(Sent(clock, item("MESSAGE_RECEIVED", c, clock,
-                                                       staff_id=str(s), message_kind="text"),
-                                           c, "in", s, late=rng.random() < 0.03))
+                                                       staff_id=str(s), message_kind="text",
+                                                       text=said),
+                                           c, "in", s, late=rng.random() < 0.03,
+                                           hit=said is not None and "私单" in said))
                 if rng.random() < 0.85:
                     clock += timedelta(seconds=rng.uniform(5, 7200))
                     hit = rng.random() < 0.05
@@ -152,6 +162,8 @@ def generate(seed: int = 5) -> World:
     for s in range(STAFF):
         for _ in range(rng.randrange(6)):
             world.moments.append((s, t(rng, START, END)))
+    tasks = random.Random(seed + 2)
+    world.task_posts = [(tasks.randrange(STAFF), t(tasks, START, END)) for _ in range(40)]
     world.sent.sort(key=lambda x: x.at)
     world.execution = generate_execution(STAFF, START, END)
     return world
@@ -189,6 +201,16 @@ def record(app: Siyu, runner: BatchRunner, world: World) -> None:
                  first)
     for s, at in world.moments:
         app.staff.record_moment_posted(UUID(world.staff_ids[s]), f"m-{s}-{at.timestamp()}", BY, at)
+    for n, (s, at) in enumerate(world.task_posts):  # through enterprise moment tasks
+        task_id, _ = app.moments.plan(f"task {n}", [{"staff_id": world.staff_ids[s],
+                                                      "user_id": f"u{s}"}], [], at.date(), 0, 0,
+                                      "staff:m", at)
+        app.moments.change(task_id, partial(MomentTask.start_submission, by="system",
+                                            occurred_at=at))
+        app.moments.change(task_id, partial(MomentTask.accept, moment_id=f"mom-{n}",
+                                            invalid=[], by="system", occurred_at=at))
+        for seen in (at, at + timedelta(hours=30)):  # a re-sync records nothing again
+            app.moments.members_posted(task_id, [f"u{s}"], seen)
     for giver in range(GIVERS):
         owned = [c for c, s in world.first_staff.items()
                  if s == giver and world.first_add[c] < HANDOVER_AT]
@@ -240,7 +262,8 @@ def truth(world: World) -> tuple[dict[tuple[str, date], dict[str, Any]], dict[st
         if x.kind in counts:
             assert x.staff is not None
             days[(x.staff, day)][counts[x.kind]] += 1
-            days[(x.staff, day)]["sensitive_word_hits"] += x.hit
+            # a member's KPI counts the member's own messages, not the customers' words
+            days[(x.staff, day)]["sensitive_word_hits"] += x.hit and x.kind == "out"
             pairs[(x.customer, x.staff)].append(x)
         else:
             o = owner(world, x.customer, x.at)
@@ -251,7 +274,7 @@ def truth(world: World) -> tuple[dict[tuple[str, date], dict[str, Any]], dict[st
                 paid_customers[o].add(x.customer)
             else:
                 days[(o, day)].update({"refunds": 1, "refund_fen": x.amount})
-    for s, at in world.moments:
+    for s, at in world.moments + world.task_posts:
         days[(s, business_day(at))]["moments_posts"] += 1
     for key, counter in execution_days(world.execution).items():
         days[key].update(counter)

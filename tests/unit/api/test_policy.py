@@ -65,7 +65,8 @@ def test_the_auditor_reads_every_query_and_changes_nothing() -> None:
 def test_a_service_only_ingests() -> None:
     allowed = {f for f, roles in POLICY.items() if SV in roles}
     assert allowed == {"Query.me", "Mutation.recordCustomerEvents", "Mutation.mergeCustomers",
-                       "Mutation.unmergeCustomer", "Mutation.redeemCouponCode"}
+                       "Mutation.unmergeCustomer", "Mutation.redeemCouponCode",
+                       "Mutation.recordMomentsPosted"}  # members' own posts: ingestion too
 
 
 def test_only_managers_administer_staff_and_only_company_managers_tokens() -> None:

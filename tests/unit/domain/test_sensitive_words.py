@@ -126,3 +126,20 @@ def test_message_text_is_bounded(memory_app: Siyu) -> None:
         occurred_at=AT, staff_id=STAFF, message_kind="text", text="x" * 5000)], "service:t")
     error = result.outcomes[0].error
     assert error is not None and error.field == "text"
+
+
+def test_folding_drops_every_kind_of_white_space_as_the_plain_definition_does() -> None:
+    import random
+    import unicodedata
+
+    from domain.wordmatch import SEPARATORS
+
+    def plain(text: str) -> str:
+        normal = unicodedata.normalize("NFKC", text).casefold()
+        return "".join(c for c in normal if not c.isspace() and c not in SEPARATORS)
+
+    rng = random.Random(7)
+    alphabet = [chr(i) for i in range(0x20, 0x3100)] + list("私单\u3000\u2028\u00a0\x1c\x85")
+    for _ in range(5000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(24)))
+        assert fold(text) == plain(text), repr(text)
