@@ -31,6 +31,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
+from projections.groups import GROUPS
 from siyu.settings import Settings, SettingsError, from_env
 
 log = logging.getLogger("siyu")
@@ -226,6 +227,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     projections.add_argument(
         "--retry-quarantined", action="store_true",
         help="after a fix: rebuild the read models holding quarantined events, then exit")
+    projections.add_argument(
+        "--only", nargs="+", metavar="GROUP", choices=sorted(GROUPS),
+        help="run these read-model groups in this process (default: the groups split over "
+             "child processes, docs/operations.md)")
     worker = sub.add_parser("worker", help="the Dramatiq worker")
     worker.add_argument("--processes", type=int, default=1)
     worker.add_argument("--threads", type=int, default=4)
@@ -299,10 +304,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not outcome:
                 print("no quarantined events")
             return 1 if any(remaining for _, remaining in outcome.values()) else 0
-        elif args.command == "projections":
+        elif args.command == "projections" and args.only:
             from siyu.processes import run_projections
 
-            run_projections(ready)
+            run_projections(ready, args.only)
+        elif args.command == "projections":
+            from siyu.projection_groups import run_split
+
+            return run_split(ready)
         elif args.command == "worker":
             from siyu.worker_process import run_worker
 

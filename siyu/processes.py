@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 from application.app import Siyu
@@ -15,11 +16,13 @@ from projections.chat_scripts import ChatScriptView
 from projections.coupons import CouponLedgerView
 from projections.customer_as_of import CustomerAsOfView
 from projections.daily_report import DailyReportView
+from projections.groups import GROUPS, names_of
 from projections.marketing_tasks import MarketingTaskView
 from projections.organisation import CustomerOwnershipView, StaffAssignmentView
 from projections.postgres_views import CustomerProfileView, StaffDirectoryView
 from projections.referrals import ReferralProgressView
 from projections.runner import BatchRunner, Tracker, View
+from projections.shared_pages import SharedPageRunner
 from projections.sops import SopView
 from projections.staff_alerts import StaffAlertView
 from projections.staff_performance import StaffPerformanceView
@@ -40,6 +43,12 @@ def read_model_views() -> list[View]:
             ChatScriptView(), DailyReportView(), TargetView(), ReferralProgressView(),
             CouponLedgerView(), SopView(), MarketingTaskView(), ActivityView(),
             ChannelCodeView(), CustomerAsOfView()]
+
+
+def views_of(groups: Sequence[str]) -> list[View]:
+    """The read models of ``groups`` (:mod:`projections.groups`; all when empty)."""
+    wanted = names_of(list(groups))
+    return [v for v in read_model_views() if v.name in wanted]
 
 
 def prepare_read_models(app: Siyu) -> Tracker:
@@ -65,27 +74,30 @@ def wait_for_signal(stop: threading.Event) -> None:
             signal.signal(sig, old)
 
 
-def run_projections(settings: Settings) -> None:
-    """Keep every read model up to date until SIGINT/SIGTERM; stop if one fails."""
+def run_projections(settings: Settings, groups: Sequence[str] = ()) -> None:
+    """Keep the read models of ``groups`` (all when empty) up to date until SIGINT/SIGTERM,
+    one thread per group, each group fed from one shared read of the log; stop if one
+    fails."""
     assert settings.database_url is not None
     app = build_application(settings.database_url, settings.secret)
     tracker = Tracker(app.factory.datastore)  # type: ignore[attr-defined]
-    runners = [BatchRunner(app, view, tracker) for view in read_model_views()]
+    runners = [SharedPageRunner(app, views_of([group]), tracker)
+               for group in (groups or list(GROUPS))]
     stop = threading.Event()
     failures: list[BaseException] = []
 
-    def run(runner: BatchRunner) -> None:
+    def run(runner: SharedPageRunner) -> None:
         try:
             runner.run_forever()
         except BaseException as error:
             failures.append(error)
             stop.set()
 
-    threads = [threading.Thread(target=run, args=(r,), name=f"projection-{r.view.name}")
+    threads = [threading.Thread(target=run, args=(r,), name=f"projection-{r.names[0]}")
                for r in runners]
     for thread in threads:
         thread.start()
-    log.info("projections running: %s", ", ".join(r.view.name for r in runners))
+    log.info("projections running: %s", ", ".join(n for r in runners for n in r.names))
     datastore = app.factory.datastore  # type: ignore[attr-defined]
     registry = registry_for(datastore.get_connection, pools={"events": datastore.pool})
     stop_metrics = serve_metrics(registry, settings.metrics_host,
@@ -121,9 +133,10 @@ def retry_quarantined(settings: Settings) -> dict[str, tuple[int, int]]:
 
 
 def catch_up(app: Siyu) -> None:
+    """Every read model up to the log's head, each group from one shared read of it."""
     tracker = Tracker(app.factory.datastore)  # type: ignore[attr-defined]
-    for view in read_model_views():
-        BatchRunner(app, view, tracker).catch_up()
+    for group in GROUPS:
+        SharedPageRunner(app, views_of([group]), tracker).catch_up()
 
 
 def rebuild(settings: Settings, names: list[str]) -> dict[str, int]:
