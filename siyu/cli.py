@@ -234,7 +234,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     worker = sub.add_parser("worker", help="the Dramatiq worker")
     worker.add_argument("--processes", type=int, default=1)
     worker.add_argument("--threads", type=int, default=4)
-    rebuild = sub.add_parser("rebuild", help="drop and rebuild read models from the event log")
+    rebuild = sub.add_parser(
+        "rebuild", help="rebuild read models from the event log beside the live ones, then "
+                        "switch them in (blue/green: they serve meanwhile)")
     rebuild.add_argument("names", nargs="*", metavar="NAME")
     check = sub.add_parser("verify", help="check the event log's hash chain and rebuild every "
                            "read model into a shadow schema to diff it (docs/audit.md)")
@@ -317,12 +319,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             run_worker(ready, processes=args.processes, threads=args.threads)
         elif args.command == "rebuild":
+            from projections.bluegreen import Progress
             from siyu.processes import rebuild as rebuild_models
 
+            def progress(p: Progress) -> None:
+                print(p.line(), file=sys.stderr, flush=True)
+
             try:
-                counts = rebuild_models(ready, args.names)
+                counts = rebuild_models(ready, args.names, report=progress)
             except ValueError as error:
                 parser.error(str(error))
+            except KeyboardInterrupt:
+                print("siyu rebuild: interrupted; the live read models are unchanged",
+                      file=sys.stderr)
+                return 130
             for name, rows in counts.items():
                 print(f"{name}: rebuilt, {rows} rows")
         elif args.command == "bi-role":

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from application.app import Siyu
+from projections import bluegreen
 from projections.activities import ActivityView
 from projections.campaigns import CampaignView
 from projections.channel_codes.view import ChannelCodeView
@@ -54,8 +55,10 @@ def views_of(groups: Sequence[str]) -> list[View]:
 def prepare_read_models(app: Siyu) -> Tracker:
     """Create (or migrate to the current version) every read model's tables."""
     tracker = Tracker(app.factory.datastore)  # type: ignore[attr-defined]
-    for view in read_model_views():
-        BatchRunner(app, view, tracker)  # its constructor migrates and creates
+    views = read_model_views()
+    bluegreen.upgrade(app, views, tracker.datastore)  # new versions built beside the old
+    for view in views:
+        BatchRunner(app, view, tracker)  # its constructor creates (and migrates new ones)
     return tracker
 
 
@@ -81,6 +84,7 @@ def run_projections(settings: Settings, groups: Sequence[str] = ()) -> None:
     assert settings.database_url is not None
     app = build_application(settings.database_url, settings.secret)
     tracker = Tracker(app.factory.datastore)  # type: ignore[attr-defined]
+    bluegreen.upgrade(app, views_of(groups), tracker.datastore)
     runners = [SharedPageRunner(app, views_of([group]), tracker)
                for group in (groups or list(GROUPS))]
     stop = threading.Event()
@@ -139,20 +143,27 @@ def catch_up(app: Siyu) -> None:
         SharedPageRunner(app, views_of([group]), tracker).catch_up()
 
 
-def rebuild(settings: Settings, names: list[str]) -> dict[str, int]:
-    """Drop and rebuild the named read models (all when empty); rows per table after."""
+def rebuild(settings: Settings, names: list[str],
+            report: bluegreen.Report | None = None) -> dict[str, int]:
+    """Rebuild the named read models (all when empty) blue/green, while the app runs: each
+    folded beside the live one, then switched in (:mod:`projections.bluegreen`); rows per
+    table after."""
     assert settings.database_url is not None
     app = build_application(settings.database_url, settings.secret)
-    tracker = Tracker(app.factory.datastore)  # type: ignore[attr-defined]
-    views = {v.name: v for v in read_model_views()}
+    datastore = app.factory.datastore  # type: ignore[attr-defined]
+    Tracker(datastore)
+    everything = read_model_views()
+    views = {v.name: v for v in everything}
     unknown = [n for n in names if n not in views]
     if unknown:
+        app.close()
         raise ValueError(f"unknown read model(s) {unknown}; known: {sorted(views)}")
     counts: dict[str, int] = {}
     try:
         for name in names or list(views):
-            BatchRunner(app, views[name], tracker).rebuild()
-            with app.factory.datastore.transaction() as curs:  # type: ignore[attr-defined]
+            BatchRunner(app, views[name], Tracker(datastore))  # creates, migrates
+            bluegreen.build_and_switch(app, views[name], datastore, everything, report=report)
+            with datastore.transaction() as curs:
                 curs.execute(f"SELECT count(*) AS n FROM {name}")
                 row = curs.fetchone()
                 counts[name] = int(row["n"]) if row else 0
