@@ -12,6 +12,7 @@ from bench import (
     leaderboard,
     mass_send_reconcile,
     oneid,
+    projection_ops,
     projections,
     referrals,
     segments,
@@ -24,7 +25,8 @@ BENCHMARKS = {**spine.BENCHMARKS, **oneid.BENCHMARKS, **wecom.BENCHMARKS,
               **segments.BENCHMARKS, **campaigns.BENCHMARKS, **staff.BENCHMARKS,
               **leaderboard.BENCHMARKS, **referrals.BENCHMARKS, **activities.BENCHMARKS,
               **mass_send_reconcile.BENCHMARKS, **audit.BENCHMARKS,
-              **projections.BENCHMARKS}
+              **projections.BENCHMARKS,
+              **projection_ops.BENCHMARKS}
 
 
 def main(argv: list[str] | None = None) -> int:
