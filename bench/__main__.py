@@ -15,6 +15,8 @@ from bench import (
     mass_send_reconcile,
     oneid,
     products,
+    projection_ops,
+    projections,
     referrals,
     segments,
     spine,
@@ -26,7 +28,9 @@ BENCHMARKS = {**spine.BENCHMARKS, **oneid.BENCHMARKS, **wecom.BENCHMARKS,
               **segments.BENCHMARKS, **campaigns.BENCHMARKS, **staff.BENCHMARKS,
               **leaderboard.BENCHMARKS, **referrals.BENCHMARKS, **activities.BENCHMARKS,
               **mass_send_reconcile.BENCHMARKS, **audit.BENCHMARKS,
-              **products.BENCHMARKS, **content.BENCHMARKS, **funnels.BENCHMARKS}
+              **products.BENCHMARKS, **content.BENCHMARKS, **funnels.BENCHMARKS,
+              **projections.BENCHMARKS,
+              **projection_ops.BENCHMARKS}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,6 +31,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
+from projections.groups import GROUPS
 from siyu.settings import Settings, SettingsError, from_env
 
 log = logging.getLogger("siyu")
@@ -226,10 +227,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     projections.add_argument(
         "--retry-quarantined", action="store_true",
         help="after a fix: rebuild the read models holding quarantined events, then exit")
+    projections.add_argument(
+        "--only", nargs="+", metavar="GROUP", choices=sorted(GROUPS),
+        help="run these read-model groups in this process (default: the groups split over "
+             "child processes, docs/operations.md)")
     worker = sub.add_parser("worker", help="the Dramatiq worker")
     worker.add_argument("--processes", type=int, default=1)
     worker.add_argument("--threads", type=int, default=4)
-    rebuild = sub.add_parser("rebuild", help="drop and rebuild read models from the event log")
+    rebuild = sub.add_parser(
+        "rebuild", help="rebuild read models from the event log beside the live ones, then "
+                        "switch them in (blue/green: they serve meanwhile)")
     rebuild.add_argument("names", nargs="*", metavar="NAME")
     check = sub.add_parser("verify", help="check the event log's hash chain and rebuild every "
                            "read model into a shadow schema to diff it (docs/audit.md)")
@@ -299,21 +306,33 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not outcome:
                 print("no quarantined events")
             return 1 if any(remaining for _, remaining in outcome.values()) else 0
-        elif args.command == "projections":
+        elif args.command == "projections" and args.only:
             from siyu.processes import run_projections
 
-            run_projections(ready)
+            run_projections(ready, args.only)
+        elif args.command == "projections":
+            from siyu.projection_groups import run_split
+
+            return run_split(ready)
         elif args.command == "worker":
             from siyu.worker_process import run_worker
 
             run_worker(ready, processes=args.processes, threads=args.threads)
         elif args.command == "rebuild":
+            from projections.bluegreen import Progress
             from siyu.processes import rebuild as rebuild_models
 
+            def progress(p: Progress) -> None:
+                print(p.line(), file=sys.stderr, flush=True)
+
             try:
-                counts = rebuild_models(ready, args.names)
+                counts = rebuild_models(ready, args.names, report=progress)
             except ValueError as error:
                 parser.error(str(error))
+            except KeyboardInterrupt:
+                print("siyu rebuild: interrupted; the live read models are unchanged",
+                      file=sys.stderr)
+                return 130
             for name, rows in counts.items():
                 print(f"{name}: rebuilt, {rows} rows")
         elif args.command == "bi-role":

@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 from application.app import Siyu
+from projections import bluegreen
 from projections.activities import ActivityView
 from projections.campaigns import CampaignView
 from projections.channel_codes.view import ChannelCodeView
@@ -17,6 +19,7 @@ from projections.coupons import CouponLedgerView
 from projections.customer_as_of import CustomerAsOfView
 from projections.daily_report import DailyReportView
 from projections.funnels import FunnelView
+from projections.groups import GROUPS, names_of
 from projections.marketing_tasks import MarketingTaskView
 from projections.moments.view import MomentTaskView
 from projections.organisation import CustomerOwnershipView, StaffAssignmentView
@@ -24,6 +27,7 @@ from projections.postgres_views import CustomerProfileView, StaffDirectoryView
 from projections.products import ProductLibraryView
 from projections.referrals import ReferralProgressView
 from projections.runner import BatchRunner, Tracker, View
+from projections.shared_pages import SharedPageRunner
 from projections.sops import SopView
 from projections.staff_alerts import StaffAlertView
 from projections.staff_performance import StaffPerformanceView
@@ -47,11 +51,19 @@ def read_model_views() -> list[View]:
             ContentView(), FunnelView(), MomentTaskView()]
 
 
+def views_of(groups: Sequence[str]) -> list[View]:
+    """The read models of ``groups`` (:mod:`projections.groups`; all when empty)."""
+    wanted = names_of(list(groups))
+    return [v for v in read_model_views() if v.name in wanted]
+
+
 def prepare_read_models(app: Siyu) -> Tracker:
     """Create (or migrate to the current version) every read model's tables."""
     tracker = Tracker(app.factory.datastore)  # type: ignore[attr-defined]
-    for view in read_model_views():
-        BatchRunner(app, view, tracker)  # its constructor migrates and creates
+    views = read_model_views()
+    bluegreen.upgrade(app, views, tracker.datastore)  # new versions built beside the old
+    for view in views:
+        BatchRunner(app, view, tracker)  # its constructor creates (and migrates new ones)
     return tracker
 
 
@@ -70,27 +82,31 @@ def wait_for_signal(stop: threading.Event) -> None:
             signal.signal(sig, old)
 
 
-def run_projections(settings: Settings) -> None:
-    """Keep every read model up to date until SIGINT/SIGTERM; stop if one fails."""
+def run_projections(settings: Settings, groups: Sequence[str] = ()) -> None:
+    """Keep the read models of ``groups`` (all when empty) up to date until SIGINT/SIGTERM,
+    one thread per group, each group fed from one shared read of the log; stop if one
+    fails."""
     assert settings.database_url is not None
     app = build_application(settings.database_url, settings.secret)
     tracker = Tracker(app.factory.datastore)  # type: ignore[attr-defined]
-    runners = [BatchRunner(app, view, tracker) for view in read_model_views()]
+    bluegreen.upgrade(app, views_of(groups), tracker.datastore)
+    runners = [SharedPageRunner(app, views_of([group]), tracker)
+               for group in (groups or list(GROUPS))]
     stop = threading.Event()
     failures: list[BaseException] = []
 
-    def run(runner: BatchRunner) -> None:
+    def run(runner: SharedPageRunner) -> None:
         try:
             runner.run_forever()
         except BaseException as error:
             failures.append(error)
             stop.set()
 
-    threads = [threading.Thread(target=run, args=(r,), name=f"projection-{r.view.name}")
+    threads = [threading.Thread(target=run, args=(r,), name=f"projection-{r.names[0]}")
                for r in runners]
     for thread in threads:
         thread.start()
-    log.info("projections running: %s", ", ".join(r.view.name for r in runners))
+    log.info("projections running: %s", ", ".join(n for r in runners for n in r.names))
     datastore = app.factory.datastore  # type: ignore[attr-defined]
     registry = registry_for(datastore.get_connection, pools={"events": datastore.pool})
     stop_metrics = serve_metrics(registry, settings.metrics_host,
@@ -126,25 +142,33 @@ def retry_quarantined(settings: Settings) -> dict[str, tuple[int, int]]:
 
 
 def catch_up(app: Siyu) -> None:
+    """Every read model up to the log's head, each group from one shared read of it."""
     tracker = Tracker(app.factory.datastore)  # type: ignore[attr-defined]
-    for view in read_model_views():
-        BatchRunner(app, view, tracker).catch_up()
+    for group in GROUPS:
+        SharedPageRunner(app, views_of([group]), tracker).catch_up()
 
 
-def rebuild(settings: Settings, names: list[str]) -> dict[str, int]:
-    """Drop and rebuild the named read models (all when empty); rows per table after."""
+def rebuild(settings: Settings, names: list[str],
+            report: bluegreen.Report | None = None) -> dict[str, int]:
+    """Rebuild the named read models (all when empty) blue/green, while the app runs: each
+    folded beside the live one, then switched in (:mod:`projections.bluegreen`); rows per
+    table after."""
     assert settings.database_url is not None
     app = build_application(settings.database_url, settings.secret)
-    tracker = Tracker(app.factory.datastore)  # type: ignore[attr-defined]
-    views = {v.name: v for v in read_model_views()}
+    datastore = app.factory.datastore  # type: ignore[attr-defined]
+    Tracker(datastore)
+    everything = read_model_views()
+    views = {v.name: v for v in everything}
     unknown = [n for n in names if n not in views]
     if unknown:
+        app.close()
         raise ValueError(f"unknown read model(s) {unknown}; known: {sorted(views)}")
     counts: dict[str, int] = {}
     try:
         for name in names or list(views):
-            BatchRunner(app, views[name], tracker).rebuild()
-            with app.factory.datastore.transaction() as curs:  # type: ignore[attr-defined]
+            BatchRunner(app, views[name], Tracker(datastore))  # creates, migrates
+            bluegreen.build_and_switch(app, views[name], datastore, everything, report=report)
+            with datastore.transaction() as curs:
                 curs.execute(f"SELECT count(*) AS n FROM {name}")
                 row = curs.fetchone()
                 counts[name] = int(row["n"]) if row else 0

@@ -1,0 +1,121 @@
+"""Projection throughput as deployed: read-model groups, shared pages, processes.
+
+* ``projection_throughput_split`` — events/s through every read model (the
+  ``projection_throughput`` log: 20 segments), end to end, with the groups of
+  :data:`siyu.projection_groups.DEFAULT_SPLIT` as parallel processes (each group from one
+  shared read of the log); baseline: the same log through one ``BatchRunner`` per view in
+  turn, as before. Also each group alone in-process (``projection_group_<name>``).
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bench import segments, workload
+from bench.common import SECRET, Measure, fresh_database, measure
+from projections.groups import DEFAULT_SPLIT, GROUPS
+from projections.runner import BatchRunner, Tracker
+from projections.shared_pages import SharedPageRunner
+from siyu.bootstrap import build_application
+from siyu.processes import read_model_views, views_of
+
+
+def prepared_log(events: int, customers: int, segment_count: int = 20) -> str:
+    url = fresh_database()
+    app = build_application(url, SECRET)
+    try:
+        segments._define(app, segments.segment_rules()[:segment_count])
+        segments._record(app, workload.items(events, customers=customers, seed=7))
+        Tracker(app.factory.datastore)  # type: ignore[attr-defined]
+    finally:
+        app.close()
+    return url
+
+
+def _reset(url: str) -> None:
+    """Every read model empty again, and no tracking (the log stays)."""
+    app = build_application(url, SECRET)
+    try:
+        tracker = Tracker(app.factory.datastore)  # type: ignore[attr-defined]
+        for view in read_model_views():
+            runner = BatchRunner(app, view, tracker)
+            with tracker.datastore.transaction(commit=True) as curs:
+                runner.view.clear(curs)
+                tracker.reset(curs, view.name)
+    finally:
+        app.close()
+
+
+def _child(url: str, groups: tuple[str, ...], ready: Any, go: Any, out: Any) -> None:
+    app = build_application(url, SECRET)
+    try:
+        runner = SharedPageRunner(app, views_of(groups), Tracker(app.factory.datastore))  # type: ignore[attr-defined]
+        ready.release()
+        go.wait()
+        runner.catch_up()
+        out.put((groups, time.perf_counter()))
+    finally:
+        app.close()
+
+
+def run_split(url: str, split: tuple[tuple[str, ...], ...]) -> float:
+    """Seconds from go to the last group caught up, each group a process."""
+    ctx = mp.get_context("spawn")
+    ready, go, out = ctx.Semaphore(0), ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=_child, args=(url, g, ready, go, out)) for g in split]
+    for p in procs:
+        p.start()
+    for _ in procs:
+        ready.acquire()
+    start = time.perf_counter()
+    go.set()
+    ends: list[float] = [float(out.get(timeout=3600)[1]) for _ in procs]
+    for p in procs:
+        p.join(60)
+    return max(ends) - start
+
+
+def _sequential(url: str) -> float:
+    app = build_application(url, SECRET)
+    try:
+        tracker = Tracker(app.factory.datastore)  # type: ignore[attr-defined]
+        runners = [BatchRunner(app, view, tracker) for view in read_model_views()]
+        start = time.perf_counter()
+        for runner in runners:
+            runner.catch_up()
+        return time.perf_counter() - start
+    finally:
+        app.close()
+
+
+def _group_alone(url: str, group: str) -> float:
+    app = build_application(url, SECRET)
+    try:
+        runner = SharedPageRunner(app, views_of([group]), Tracker(app.factory.datastore))  # type: ignore[attr-defined]
+        start = time.perf_counter()
+        runner.catch_up()
+        return time.perf_counter() - start
+    finally:
+        app.close()
+
+
+def projection_throughput_split(quick: bool) -> list[Measure]:
+    events, customers = (10_000, 2_000) if quick else (60_000, 10_000)
+    url = prepared_log(events, customers)
+    baseline = events / _sequential(url)
+    out = []
+    for group in GROUPS:
+        _reset(url)
+        out.append(measure(f"projection_group_{group}", events / _group_alone(url, group),
+                           "events/s", baseline))
+    _reset(url)
+    split = events / run_split(url, DEFAULT_SPLIT)
+    return [measure("projection_throughput_split", split, "events/s", baseline), *out]
+
+
+BENCHMARKS: dict[str, Callable[[bool], list[Measure]]] = {
+    "projection_throughput_split": projection_throughput_split,
+}

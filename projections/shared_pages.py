@@ -1,0 +1,162 @@
+"""Several read models fed from one read of the log: each page fetched and decoded once.
+
+A :class:`~projections.runner.BatchRunner` per view reads every page of the log and
+decodes the events its view folds; with eighteen views, the same page was fetched
+eighteen times and most events decoded four or five times — half the cost of the small
+views (profiled in docs/operations.md, *Projection throughput*). A
+:class:`SharedPageRunner` fetches a page once, decodes each event at most once (the union
+of the topics its views read), and hands every view its share. Each view still writes
+its rows **and** its tracking position in a transaction of its own, through its
+``BatchRunner`` (so a poisoned event is quarantined for that view alone, exactly as
+before), and views at different positions (one just created, say) each get only what
+they have not applied.
+
+One process runs one group of views (:mod:`projections.groups`); groups run as separate
+processes use both cores.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import Notification
+from psycopg.sql import SQL, Identifier
+
+from projections.reads import TRANSIENT
+from projections.runner import (
+    BACKOFF_FIRST,
+    BACKOFF_MAX,
+    TRACKING_TABLE,
+    BatchRunner,
+    Entry,
+    Tracker,
+    View,
+    _lock_key,
+    _Undecodable,
+)
+
+log = logging.getLogger(__name__)
+
+
+class SharedPageRunner:
+    """Keeps ``views`` up to date from one shared read of the notification log."""
+
+    def __init__(self, app: Application[Any], views: Sequence[View], tracker: Tracker, *,
+                 page_size: int = 5000, poll_interval: float = 0.5) -> None:
+        self.app = app
+        self.tracker = tracker
+        self.page_size = page_size
+        self.poll_interval = poll_interval
+        self.stopping = threading.Event()
+        self.runners = [BatchRunner(app, view, tracker, page_size=page_size,
+                                    poll_interval=poll_interval) for view in views]
+        topics = [r.topics for r in self.runners]
+        self.topics: frozenset[str] | None = (
+            None if any(t is None for t in topics)
+            else frozenset().union(*(t for t in topics if t is not None)))
+
+    @property
+    def names(self) -> list[str]:
+        return [r.view.name for r in self.runners]
+
+    def positions(self) -> dict[str, int]:
+        """Every view's tracking position, in one query."""
+        datastore = self.tracker.datastore
+        with datastore.get_connection() as conn:
+            rows = conn.execute(SQL(
+                "SELECT application_name AS name, max(notification_id) AS n FROM {}.{} "
+                "WHERE application_name = ANY(%s) GROUP BY application_name").format(
+                    Identifier(datastore.schema), Identifier(TRACKING_TABLE)),
+                (self.names,)).fetchall()
+        found = {r["name"]: int(r["n"]) for r in rows}
+        return {name: found.get(name, 0) for name in self.names}
+
+    def run_once(self) -> int:
+        """Fetch the page after the view furthest behind, apply it to every view that
+        has not applied it; returns the number of notifications fetched."""
+        positions = self.positions()
+        notifications = self.app.recorder.select_notifications(
+            start=min(positions.values()), limit=self.page_size, inclusive_of_start=False)
+        if not notifications:
+            return 0
+        decoded = self._decode(notifications)
+        for runner in self.runners:
+            after = positions[runner.view.name]
+            topics = runner.topics
+            page: list[Entry] = [
+                (n, event if topics is None or n.topic in topics else None)
+                for n, event in zip(notifications, decoded, strict=True) if n.id > after]
+            if page:
+                runner._commit(page)
+        return len(notifications)
+
+    def _decode(self, notifications: Sequence[Notification]) -> list[Any]:
+        mapper = self.app.mapper
+        topics = self.topics
+        out: list[Any] = []
+        for n in notifications:
+            if topics is not None and n.topic not in topics:
+                out.append(None)
+                continue
+            try:
+                out.append(mapper.to_domain_event(n))
+            except Exception as error:  # set aside for the views that read it, never fatal
+                out.append(_Undecodable(error))
+        return out
+
+    def catch_up(self) -> None:
+        while self.run_once():
+            pass
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def run_forever(self) -> None:
+        """Tail the log until :meth:`stop`, holding every view's lock (one runner per read
+        model at a time, as :meth:`BatchRunner.run_forever`); wakes on NOTIFY."""
+        channel = getattr(self.app.recorder, "channel_name", None)
+        keys = [_lock_key(name) for name in self.names]
+        delay = BACKOFF_FIRST
+        while not self.stopping.is_set():
+            try:
+                with self.tracker.datastore.get_connection() as held:
+                    for key in sorted(keys):  # one order everywhere: no lock cycles
+                        held.execute("SELECT pg_advisory_lock(%s)", (key,))
+                    try:
+                        delay = BACKOFF_FIRST
+                        self._tail(held, channel)
+                    finally:
+                        with contextlib.suppress(*TRANSIENT):
+                            held.execute("SELECT pg_advisory_unlock_all()")
+            except TRANSIENT as error:
+                log.warning("read models %s lost the database (%s); retrying in %.1f s",
+                            ", ".join(self.names), type(error).__name__, delay)
+                self.stopping.wait(delay)
+                delay = min(delay * 2, BACKOFF_MAX)
+            except Exception as error:
+                log.error("read models %s fail (%s): paused, retrying in %.0f s",
+                          ", ".join(self.names), type(error).__name__, BACKOFF_MAX * 6,
+                          exc_info=True)
+                self.stopping.wait(BACKOFF_MAX * 6)
+
+    def _tail(self, listen: Any, channel: str | None) -> None:
+        if channel:
+            listen.execute(SQL("LISTEN {}").format(Identifier(channel)))
+        try:
+            while not self.stopping.is_set():
+                if self.run_once():
+                    continue
+                if channel:
+                    for _ in listen.notifies(timeout=self.poll_interval, stop_after=1):
+                        pass
+                else:
+                    self.stopping.wait(self.poll_interval)
+        finally:
+            if channel:
+                with contextlib.suppress(*TRANSIENT):
+                    listen.execute(SQL("UNLISTEN {}").format(Identifier(channel)))

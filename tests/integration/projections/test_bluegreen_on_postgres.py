@@ -1,0 +1,126 @@
+"""A new read-model version, or ``siyu rebuild``, is built beside the live tables and
+switched in with one transaction: readers never see an empty or missing read model, the
+BI role reads the new tables, and the rows equal what the old ones held."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg.conninfo import make_conninfo
+
+from application.app import Siyu
+from projections import bluegreen
+from projections.runner import Tracker
+from projections.shared_pages import SharedPageRunner
+from siyu.bi_role import grant_bi_role
+from siyu.processes import catch_up, read_model_views, rebuild, views_of
+from siyu.settings import Settings
+from tests.conftest import SECRET
+from tests.integration.projections.test_quarantine_on_postgres import record
+
+pytestmark = pytest.mark.integration
+
+ROLE = "siyu_test_bluegreen_bi"
+POLLED = ("customer_profile", "customer_profile_view", "tag_usage")
+
+
+def rows(url: str, table: str) -> list[str]:
+    with psycopg.connect(url) as conn:
+        return sorted(str(r) for r in conn.execute(f"SELECT * FROM {table}"))
+
+
+class Reader(threading.Thread):
+    """Polls the read models as a client would, noting every empty or missing answer."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(daemon=True)
+        self.url, self.stopping, self.polls = url, threading.Event(), 0
+        self.bad: list[str] = []
+
+    def run(self) -> None:
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            while not self.stopping.is_set():
+                for table in POLLED:
+                    try:
+                        row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+                        if not row or row[0] == 0:
+                            self.bad.append(f"{table} empty")
+                    except psycopg.Error as error:
+                        self.bad.append(f"{table}: {type(error).__name__}")
+                self.polls += 1
+
+
+def test_a_version_bump_switches_while_a_reader_polls_and_the_bi_role_reads_after(
+        pg_app: Siyu, pg_url: str) -> None:
+    # Given read models built, a BI role, and the customer profile recorded at an old version
+    record(pg_app, 60)
+    catch_up(pg_app)
+    grant_bi_role(pg_url, ROLE)
+    before = {t: rows(pg_url, t) for t in ("customer_profile", "tag_usage")}
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("UPDATE siyu_read_model_version SET version = version - 1 "
+                     "WHERE name IN ('customer_profile', 'tag_group')")
+    reader = Reader(pg_url)
+    reader.start()
+    while reader.polls < 3:
+        time.sleep(0.01)
+    # When a process starts with the new versions
+    datastore = pg_app.factory.datastore  # type: ignore[attr-defined]
+    switched = bluegreen.upgrade(pg_app, read_model_views(), datastore)
+    polls_during = reader.polls
+    reader.stopping.set()
+    reader.join(10)
+    # Then both were built beside the live ones and switched, never empty nor missing
+    assert sorted(switched) == ["customer_profile", "tag_group"]
+    assert reader.bad == [] and polls_during > 3
+    assert {t: rows(pg_url, t) for t in before} == before
+    with psycopg.connect(pg_url) as conn:
+        versions: dict[str, int] = dict(conn.execute("SELECT name, version FROM siyu_read_model_version"))
+        leftovers = conn.execute("SELECT nspname FROM pg_namespace "
+                                 "WHERE nspname LIKE 'siyu_bg_%'").fetchall()
+    assert {v.name: versions[v.name] for v in read_model_views()} == {
+        v.name: v.version for v in read_model_views()}
+    assert leftovers == []
+    # And the BI role reads the new tables and the views created again over them
+    with psycopg.connect(make_conninfo(pg_url, user=ROLE)) as conn:
+        for table in POLLED:
+            assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] > 0  # type: ignore[index]
+    # And a second start has nothing to build
+    assert bluegreen.upgrade(pg_app, read_model_views(), datastore) == []
+
+
+def test_siyu_rebuild_runs_beside_a_running_projection_and_says_how_far_it_is(
+        pg_app: Siyu, pg_url: str, tmp_path: Path) -> None:
+    # Given the engagement and profile read models tailed by a running process
+    record(pg_app, 40)
+    catch_up(pg_app)
+    datastore = pg_app.factory.datastore  # type: ignore[attr-defined]
+    live = SharedPageRunner(pg_app, views_of(["profile", "engagement"]), Tracker(datastore),
+                            poll_interval=0.05)
+    thread = threading.Thread(target=live.run_forever, daemon=True)
+    thread.start()
+    try:
+        before = rows(pg_url, "tag_usage")
+        reports: list[bluegreen.Progress] = []
+        settings = Settings(database_url=pg_url, broker_url=None, data_dir=tmp_path,
+                            secret=SECRET)
+        # When siyu rebuild runs meanwhile (the running process holds the read models' locks)
+        started = time.monotonic()
+        counts = rebuild(settings, ["tag_group", "customer_profile"], report=reports.append)
+        # Then it neither waits for the process nor changes what the read models hold
+        assert time.monotonic() - started < 120
+        assert counts["customer_profile"] > 0 and rows(pg_url, "tag_usage") == before
+        assert reports and reports[-1].done == reports[-1].total > 0
+        assert "events" in reports[-1].line() and "ETA" in reports[-1].line()
+        # And the running process goes on into the new tables from where they stand
+        record(pg_app, 20, start=40)
+        position = pg_app.recorder.max_notification_id() or 0
+        assert live.tracker.wait("tag_group", position, timeout=60)
+        assert len(rows(pg_url, "tag_usage")) > len(before)
+    finally:
+        live.stop()
+        thread.join(30)
