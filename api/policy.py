@@ -151,6 +151,8 @@ POLICY: dict[str, frozenset[Access]] = {
     # -- reports, KPIs, supervision
     "Query.kpiCatalogue": STAFF,
     "Query.staffKpis": STAFF,
+    "Query.kpiLineage": STAFF,
+    "Query.managerOverview": _q(CM, DM),
     "Query.leaderboard": STAFF,
     "Query.dailyReports": STAFF,
     "Query.targets": STAFF,

@@ -56,6 +56,7 @@ from api.ingest import (
 from api.input_safety import InputSafety
 from api.leaderboard import LeaderboardQuery, LeaderboardSubscription
 from api.limits import ApiLimits
+from api.manager_overview import MANAGER_QUERIES
 from api.marketing_tasks import MarketingTaskMutation, MarketingTaskQuery
 from api.mutations import CustomerMutation
 from api.operations import OperationsQuery
@@ -337,6 +338,7 @@ QUERIES: tuple[type, ...] = (
     TokenQuery,
     PrivacyQuery,
     CustomerClientQuery,
+    *MANAGER_QUERIES,
 )
 MUTATIONS: tuple[type, ...] = (
     CustomerMutation,
@@ -359,9 +361,7 @@ MUTATIONS: tuple[type, ...] = (
     CustomerClientMutation,
 )
 #: Subscriptions (graphql-transport-ws over WebSocket at /graphql), merged the same way.
-SUBSCRIPTIONS: tuple[type, ...] = (
-    LeaderboardSubscription,
-)
+SUBSCRIPTIONS: tuple[type, ...] = (LeaderboardSubscription,)
 
 
 def build_schema(*, debug: bool = False, limits: ApiLimits | None = None) -> strawberry.Schema:

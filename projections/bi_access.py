@@ -31,7 +31,7 @@ BI_RELATIONS = (
     "sensitive_category", "chat_script", "chat_script_version", "chat_script_usage",
     "daily_report", "daily_report_activity", "referral_campaign", "referral_inviter",
     "coupon_ledger", "campaign_task", "activity", "customer_journey", "channel_code",
-    "channel_code_friend")
+    "channel_code_friend", "private_domain_link")
 
 #: Internal tables read by the documented functions (``staff_kpi_rollup``,
 #: ``staff_kpi_working_seconds``): readable, but their shape may change between versions.

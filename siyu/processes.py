@@ -18,6 +18,7 @@ from projections.daily_report import DailyReportView
 from projections.marketing_tasks import MarketingTaskView
 from projections.organisation import CustomerOwnershipView, StaffAssignmentView
 from projections.postgres_views import CustomerProfileView, StaffDirectoryView
+from projections.private_domain import PrivateDomainView
 from projections.referrals import ReferralProgressView
 from projections.runner import BatchRunner, Tracker, View
 from projections.sops import SopView
@@ -39,7 +40,7 @@ def read_model_views() -> list[View]:
             CustomerOwnershipView(), CampaignView(), StaffPerformanceView(), StaffAlertView(),
             ChatScriptView(), DailyReportView(), TargetView(), ReferralProgressView(),
             CouponLedgerView(), SopView(), MarketingTaskView(), ActivityView(),
-            ChannelCodeView(), CustomerAsOfView()]
+            ChannelCodeView(), CustomerAsOfView(), PrivateDomainView()]
 
 
 def prepare_read_models(app: Siyu) -> Tracker:
