@@ -27,37 +27,62 @@ CREATE TABLE IF NOT EXISTS siyu_private_domain_alias (
     stream_id    uuid PRIMARY KEY,
     customer_id  uuid NOT NULL
 );
+-- Internal: per touchpoint (and 'total'), customers who entered (+) and left (-) on each
+-- business day — the company series is a running sum over days, not a scan of links.
+CREATE TABLE IF NOT EXISTS siyu_private_domain_delta (
+    touchpoint   text   NOT NULL,
+    day          date   NOT NULL,
+    delta        bigint NOT NULL,
+    PRIMARY KEY (touchpoint, day)
+);
 CREATE INDEX IF NOT EXISTS siyu_private_domain_alias_customer_idx
     ON siyu_private_domain_alias (customer_id);
 
 -- Customers in each touchpoint at the end of each business day of [p_from, p_to] (Asia/
--- Shanghai), and in any of them (total). A department: WeCom and personal-WeChat friends of
--- the staff assigned to it that day (other touchpoints are not a department's: null).
+-- Shanghai), and in any of them (total): the running sum of the daily deltas. A department:
+-- WeCom and personal-WeChat friends of the staff assigned to it that day, from the links
+-- (other touchpoints are not a department's: null).
 CREATE OR REPLACE FUNCTION private_domain_users_daily(p_from date, p_to date, p_department text)
 RETURNS TABLE (day date, mini_program bigint, groups bigint, members bigint,
                wecom_friends bigint, personal_wechat bigint, total bigint)
-LANGUAGE sql STABLE AS $$
-    WITH days AS (
-        SELECT d::date AS day, ((d::date + 1)::timestamp AT TIME ZONE 'Asia/Shanghai') AS day_end
-        FROM generate_series(p_from, p_to, interval '1 day') d
-    ), live AS (
-        SELECT days.day, l.customer_id, l.touchpoint FROM days
-        JOIN private_domain_link l ON l.since < days.day_end
-             AND (l.until IS NULL OR l.until >= days.day_end)
-        WHERE p_department IS NULL
-           OR (l.touchpoint IN ('wecom_friends', 'personal_wechat')
-               AND staff_department_on(l.link_key, days.day) = p_department)
-    )
-    SELECT days.day,
-           CASE WHEN p_department IS NULL THEN count(DISTINCT live.customer_id)
-                FILTER (WHERE live.touchpoint = 'mini_program') END,
-           CASE WHEN p_department IS NULL THEN count(DISTINCT live.customer_id)
-                FILTER (WHERE live.touchpoint = 'groups') END,
-           CASE WHEN p_department IS NULL THEN count(DISTINCT live.customer_id)
-                FILTER (WHERE live.touchpoint = 'members') END,
-           count(DISTINCT live.customer_id) FILTER (WHERE live.touchpoint = 'wecom_friends'),
-           count(DISTINCT live.customer_id) FILTER (WHERE live.touchpoint = 'personal_wechat'),
-           count(DISTINCT live.customer_id)
-    FROM days LEFT JOIN live ON live.day = days.day
-    GROUP BY days.day ORDER BY days.day
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF p_department IS NULL THEN
+        RETURN QUERY
+        WITH days AS (
+            SELECT d::date AS day FROM generate_series(p_from, p_to, interval '1 day') d
+        ), company AS (  -- each day: the deltas of every day up to it (a few rows a day)
+            SELECT days.day, x.touchpoint, sum(x.delta)::bigint AS n
+            FROM days LEFT JOIN siyu_private_domain_delta x ON x.day <= days.day
+            GROUP BY days.day, x.touchpoint
+        )
+        SELECT c.day,
+               coalesce(max(c.n) FILTER (WHERE c.touchpoint = 'mini_program'), 0),
+               coalesce(max(c.n) FILTER (WHERE c.touchpoint = 'groups'), 0),
+               coalesce(max(c.n) FILTER (WHERE c.touchpoint = 'members'), 0),
+               coalesce(max(c.n) FILTER (WHERE c.touchpoint = 'wecom_friends'), 0),
+               coalesce(max(c.n) FILTER (WHERE c.touchpoint = 'personal_wechat'), 0),
+               coalesce(max(c.n) FILTER (WHERE c.touchpoint = 'total'), 0)
+        FROM company c GROUP BY c.day ORDER BY c.day;
+    ELSE
+        RETURN QUERY
+        WITH days AS (
+            SELECT d::date AS day,
+                   ((d::date + 1)::timestamp AT TIME ZONE 'Asia/Shanghai') AS day_end
+            FROM generate_series(p_from, p_to, interval '1 day') d
+        ), live AS (
+            SELECT days.day, l.customer_id, l.touchpoint FROM days
+            JOIN private_domain_link l ON l.since < days.day_end
+                 AND (l.until IS NULL OR l.until >= days.day_end)
+            WHERE l.touchpoint IN ('wecom_friends', 'personal_wechat')
+              AND staff_department_on(l.link_key, days.day) = p_department
+        )
+        SELECT days.day, NULL::bigint, NULL::bigint, NULL::bigint,
+               count(DISTINCT live.customer_id) FILTER (WHERE live.touchpoint = 'wecom_friends'),
+               count(DISTINCT live.customer_id) FILTER (WHERE live.touchpoint = 'personal_wechat'),
+               count(DISTINCT live.customer_id)
+        FROM days LEFT JOIN live ON live.day = days.day
+        GROUP BY days.day ORDER BY days.day;
+    END IF;
+END
 $$;

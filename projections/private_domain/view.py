@@ -10,10 +10,11 @@ absorbed by a merge counts as its survivor (on every day: one customer, once).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from eventsourcing.application import Application
 from psycopg import Cursor
@@ -21,7 +22,8 @@ from psycopg.rows import DictRow
 
 from domain.customer import Customer
 
-VERSION = 1
+VERSION = 2  # 2: daily deltas of presence (the company series reads days, not links)
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 TOUCHPOINTS = ("mini_program", "groups", "members", "wecom_friends", "personal_wechat")
 
 
@@ -75,6 +77,60 @@ def link_intervals(changes: Iterable[tuple[datetime, Change]]) -> list[Link]:
     return links
 
 
+class Presence(NamedTuple):
+    """A customer in a touchpoint (or ``total``: in any) at the end of each business day
+    from ``first`` up to the day before ``last`` (None: still in)."""
+    touchpoint: str
+    first: date
+    last: date | None
+
+
+def _day(at: datetime) -> date:
+    return at.astimezone(SHANGHAI).date()
+
+
+def presence(links: Iterable[Link]) -> list[Presence]:
+    """Merge a customer's links into the business-day spans it is in each touchpoint and in
+    any: a link counts at a day's end when it opened before and had not closed by then."""
+    spans: dict[str, list[tuple[date, date | None]]] = {}
+    for link in links:
+        first, last = _day(link.since), None if link.until is None else _day(link.until)
+        if last is None or last > first:
+            for key in (link.touchpoint, "total"):
+                spans.setdefault(key, []).append((first, last))
+    merged: list[Presence] = []
+    for touchpoint, items in spans.items():
+        items.sort(key=lambda s: s[0])
+        first, last = items[0]
+        for start, end in items[1:]:
+            if last is not None and start > last:
+                merged.append(Presence(touchpoint, first, last))
+                first, last = start, end
+            elif last is not None and (end is None or end > last):
+                last = end
+        merged.append(Presence(touchpoint, first, last))
+    return merged
+
+
+def deltas(spans: Iterable[Presence], sign: int) -> dict[tuple[str, date], int]:
+    """What spans add to (``sign`` 1) or take from (-1) each touchpoint's daily deltas."""
+    out: dict[tuple[str, date], int] = {}
+    for span in spans:
+        out[(span.touchpoint, span.first)] = out.get((span.touchpoint, span.first), 0) + sign
+        if span.last is not None:
+            out[(span.touchpoint, span.last)] = out.get((span.touchpoint, span.last), 0) - sign
+    return out
+
+
+def _insert(curs: Cursor[DictRow], table: str, types: tuple[str, ...],
+            rows: Sequence[tuple[Any, ...]], conflict: str) -> None:
+    """One statement per table and page: the rows sent as one array per column."""
+    if rows:
+        arrays = ", ".join(f"%s::{t}[]" for t in types)
+        curs.execute(f"INSERT INTO {table} SELECT * FROM unnest({arrays}) {conflict}",
+                     [[row[i] for row in rows] for i in range(len(types))])
+
+
 _STREAMS = """
 SELECT o AS stream_id FROM unnest(%(owners)s::uuid[]) o
 WHERE NOT EXISTS (SELECT 1 FROM siyu_private_domain_alias a
@@ -90,7 +146,11 @@ WHERE c.stream_id IN ({_STREAMS}) ORDER BY c.at, c.stream_id, c.version, c.touch
 
 class PrivateDomainView:
     name = "private_domain_link"
-    events = (Customer,)
+    #: Only these are decoded (messages, orders … are not a touchpoint's).
+    events = (Customer.Registered, Customer.IdentityLinked, Customer.MemberRegistered,
+              Customer.GroupJoined, Customer.GroupLeft, Customer.FriendAdded,
+              Customer.FriendDeleted, Customer.PersonalWeChatFriendAdded,
+              Customer.PersonalWeChatFriendDeleted, Customer.MergedInto, Customer.UnmergedFrom)
     version = VERSION
 
     def bind(self, app: Application[Any]) -> None:
@@ -101,11 +161,11 @@ class PrivateDomainView:
 
     def drop(self, curs: Cursor[DictRow]) -> None:
         curs.execute("DROP TABLE IF EXISTS private_domain_link, siyu_private_domain_change, "
-                     "siyu_private_domain_alias CASCADE")
+                     "siyu_private_domain_alias, siyu_private_domain_delta CASCADE")
 
     def clear(self, curs: Cursor[DictRow]) -> None:
         curs.execute("TRUNCATE private_domain_link, siyu_private_domain_change, "
-                     "siyu_private_domain_alias")
+                     "siyu_private_domain_alias, siyu_private_domain_delta")
 
     def apply_page(self, curs: Cursor[DictRow], events: Sequence[tuple[int, Any]]) -> None:
         rows: list[tuple[Any, ...]] = []
@@ -117,9 +177,9 @@ class PrivateDomainView:
             for change in link_changes(event):
                 rows.append((stream, event.originator_version, *change, event.occurred_at))
                 owners.add(stream)
-        if rows:
-            curs.executemany("INSERT INTO siyu_private_domain_change VALUES "
-                             "(%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING", rows)
+        _insert(curs, "siyu_private_domain_change",
+                ("uuid", "bigint", "text", "text", "boolean", "timestamptz"), rows,
+                "ON CONFLICT DO NOTHING")
         if owners:
             self._relink(curs, owners)
 
@@ -153,9 +213,23 @@ class PrivateDomainView:
         for r in curs.fetchall():
             by_owner.setdefault(r["owner"], []).append(
                 (r["at"], Change(r["touchpoint"], r["link_key"], r["opens"])))
-        curs.execute("DELETE FROM private_domain_link WHERE customer_id = ANY(%s)", (ids,))
-        links = [(owner, *link) for owner, changes in by_owner.items()
-                 for link in link_intervals(changes)]
-        if links:
-            curs.executemany("INSERT INTO private_domain_link VALUES (%s, %s, %s, %s, %s)",
-                             links)
+        curs.execute("DELETE FROM private_domain_link WHERE customer_id = ANY(%s) "
+                     "RETURNING customer_id, touchpoint, link_key, since, until", (ids,))
+        old: dict[UUID, list[Link]] = {}
+        for r in curs.fetchall():
+            old.setdefault(r["customer_id"], []).append(
+                Link(r["touchpoint"], r["link_key"], r["since"], r["until"]))
+        change: dict[tuple[str, date], int] = {}
+        links: list[tuple[Any, ...]] = []
+        for owner, changes in by_owner.items():
+            new = link_intervals(changes)
+            links.extend((owner, *link) for link in new)
+            for key, n in [*deltas(presence(old.get(owner, [])), -1).items(),
+                           *deltas(presence(new), 1).items()]:
+                change[key] = change.get(key, 0) + n
+        _insert(curs, "private_domain_link", ("uuid", "text", "text", "timestamptz",
+                                              "timestamptz"), links, "")
+        _insert(curs, "siyu_private_domain_delta", ("text", "date", "bigint"),
+                [(t, d, n) for (t, d), n in sorted(change.items()) if n],
+                "ON CONFLICT (touchpoint, day) DO UPDATE "
+                "SET delta = siyu_private_domain_delta.delta + excluded.delta")

@@ -165,9 +165,14 @@ def test_the_daily_series_equals_a_fold_of_the_raw_events(pg_app: Siyu, pg_url: 
     # And a rebuild from the log gives the same links
     with psycopg.connect(pg_url) as conn:
         before = conn.execute("SELECT * FROM private_domain_link ORDER BY 1, 2, 3, 4").fetchall()
+        deltas = conn.execute("SELECT * FROM siyu_private_domain_delta WHERE delta <> 0 "
+                              "ORDER BY 1, 2").fetchall()
     view = PrivateDomainView()
     tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
     BatchRunner(pg_app, view, tracker).rebuild()
     with psycopg.connect(pg_url) as conn:
         after = conn.execute("SELECT * FROM private_domain_link ORDER BY 1, 2, 3, 4").fetchall()
+        rebuilt = conn.execute("SELECT * FROM siyu_private_domain_delta WHERE delta <> 0 "
+                               "ORDER BY 1, 2").fetchall()
     assert after == before and before
+    assert rebuilt == deltas and deltas
