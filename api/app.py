@@ -24,7 +24,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET, UnsetType
 
-from api import ide
+from api import ide, staff_console
 from api.auth import CachedResolver, Principal, bearer_token
 from api.body_limit import BodyLimit
 from api.catch_all import CatchAll
@@ -212,6 +212,8 @@ def asgi_app(services: Callable[[], Services], resolver: Callable[[], CachedReso
                   methods=["GET"]),
             # GraphiQL's scripts and styles, installed with the package.
             *([] if limits.production else [Route("/graphiql/{name}", ide.asset)]),
+            # The staff console: static, read-only; its pages send the reader's own token.
+            Route("/console", staff_console.page), Route("/console/{name}", staff_console.asset),
             # WeCom signs its callbacks: no bearer token there.
             Route("/callbacks/wecom", wecom.handle, methods=["GET", "POST"]),
         ],

@@ -172,6 +172,8 @@ POLICY: dict[str, frozenset[Access]] = {
     "Mutation.createMomentTask": m(CM, OP),
     "Mutation.cancelMomentTask": m(CM, OP),
     "Mutation.recordMomentsPosted": m(CM, SV),
+    "Query.kpiLineage": STAFF,
+    "Query.managerOverview": q(CM, DM),
 }
 
 #: Fields below the root that a resolver guards with :func:`require` (a type's other

@@ -15,6 +15,7 @@ from api.daily_reports import DailyReportQuery
 from api.funnels import FunnelQuery
 from api.holidays import HolidayMutation, HolidayQuery
 from api.leaderboard import LeaderboardQuery, LeaderboardSubscription
+from api.manager_overview import MANAGER_QUERIES
 from api.marketing_tasks import MarketingTaskMutation, MarketingTaskQuery
 from api.moments import MomentMutation, MomentQuery
 from api.mutations import CustomerMutation
@@ -60,6 +61,7 @@ FEATURE_QUERIES: tuple[type, ...] = (
     PrivacyQuery,
     CustomerClientQuery,
     FunnelQuery,
+    *MANAGER_QUERIES,
 )
 MUTATIONS: tuple[type, ...] = (
     CustomerMutation,

@@ -14,6 +14,7 @@ from bench import (
     leaderboard,
     mass_send_reconcile,
     oneid,
+    private_domain,
     products,
     projection_ops,
     projections,
@@ -30,7 +31,8 @@ BENCHMARKS = {**spine.BENCHMARKS, **oneid.BENCHMARKS, **wecom.BENCHMARKS,
               **mass_send_reconcile.BENCHMARKS, **audit.BENCHMARKS,
               **products.BENCHMARKS, **content.BENCHMARKS, **funnels.BENCHMARKS,
               **projections.BENCHMARKS,
-              **projection_ops.BENCHMARKS}
+              **projection_ops.BENCHMARKS,
+              **private_domain.BENCHMARKS}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -100,7 +100,9 @@ def _demo_data(settings: Settings, customers: int) -> dict[str, str]:
     for name, token in issued.items():
         print(f"  {name:9} {token}")
     print(f"\nGraphiQL: http://{settings.host}:{settings.port}/graphql — put "
-          '{"Authorization": "Bearer <token>"} in its Headers tab.\n', flush=True)
+          '{"Authorization": "Bearer <token>"} in its Headers tab.')
+    print(f"Console:  http://{settings.host}:{settings.port}/console — paste a token.\n",
+          flush=True)
     return issued
 
 

@@ -24,6 +24,7 @@ from projections.marketing_tasks import MarketingTaskView
 from projections.moments.view import MomentTaskView
 from projections.organisation import CustomerOwnershipView, StaffAssignmentView
 from projections.postgres_views import CustomerProfileView, StaffDirectoryView
+from projections.private_domain import PrivateDomainView
 from projections.products import ProductLibraryView
 from projections.referrals import ReferralProgressView
 from projections.runner import BatchRunner, Tracker, View
@@ -48,7 +49,8 @@ def read_model_views() -> list[View]:
             ChatScriptView(), DailyReportView(), TargetView(), ReferralProgressView(),
             CouponLedgerView(), SopView(), MarketingTaskView(), ActivityView(),
             ChannelCodeView(), CustomerAsOfView(), ProductLibraryView(),
-            ContentView(), FunnelView(), MomentTaskView()]
+            ContentView(), FunnelView(), MomentTaskView(),
+            PrivateDomainView()]
 
 
 def views_of(groups: Sequence[str]) -> list[View]:

@@ -1,0 +1,235 @@
+"""The ``private_domain_link`` read model (see ``private_domain.sql``).
+
+Each customer event that opens or closes a link to a touchpoint is kept as a change
+(:func:`link_changes`, pure); a customer's links are re-derived from all its changes in
+business-time order whenever one arrives (:func:`link_intervals`, pure), so late and
+out-of-order callbacks, and history imported afterwards, land on the right days. A stream
+absorbed by a merge counts as its survivor (on every day: one customer, once).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, NamedTuple
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from eventsourcing.application import Application
+from psycopg import Cursor
+from psycopg.rows import DictRow
+
+from domain.customer import Customer
+
+VERSION = 2  # 2: daily deltas of presence (the company series reads days, not links)
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+TOUCHPOINTS = ("mini_program", "groups", "members", "wecom_friends", "personal_wechat")
+
+
+class Change(NamedTuple):
+    touchpoint: str
+    link_key: str
+    opens: bool
+
+
+class Link(NamedTuple):
+    touchpoint: str
+    link_key: str
+    since: datetime
+    until: datetime | None
+
+
+def link_changes(event: Any) -> list[Change]:
+    """The touchpoint links one customer event opens or closes."""
+    if isinstance(event, Customer.Registered):
+        return [Change("mini_program", "", True)] if event.first_channel == "mini_program" else []
+    if isinstance(event, Customer.IdentityLinked):
+        return ([Change("mini_program", "", True)]
+                if event.namespace.startswith("wx_openid") else [])
+    if isinstance(event, Customer.MemberRegistered):
+        return [Change("members", "", True)]
+    if isinstance(event, (Customer.GroupJoined, Customer.GroupLeft)):
+        return [Change("groups", event.group_id, isinstance(event, Customer.GroupJoined))]
+    if isinstance(event, (Customer.FriendAdded, Customer.FriendDeleted)):
+        return [Change("wecom_friends", event.staff_id, isinstance(event, Customer.FriendAdded))]
+    if isinstance(event, (Customer.PersonalWeChatFriendAdded,
+                          Customer.PersonalWeChatFriendDeleted)):
+        return [Change("personal_wechat", event.staff_id,
+                       isinstance(event, Customer.PersonalWeChatFriendAdded))]
+    return []
+
+
+def link_intervals(changes: Iterable[tuple[datetime, Change]]) -> list[Link]:
+    """A customer's link intervals from its changes (sorted by business time): a link opens
+    at an opening change while closed and closes at a closing change while open."""
+    open_since: dict[tuple[str, str], datetime] = {}
+    links: list[Link] = []
+    for at, change in changes:
+        key = (change.touchpoint, change.link_key)
+        if change.opens and key not in open_since:
+            open_since[key] = at
+        elif not change.opens and key in open_since:
+            since = open_since.pop(key)
+            if since < at:  # a link closed at the instant it opened held no day
+                links.append(Link(*key, since, at))
+    links.extend(Link(*key, since, None) for key, since in open_since.items())
+    return links
+
+
+class Presence(NamedTuple):
+    """A customer in a touchpoint (or ``total``: in any) at the end of each business day
+    from ``first`` up to the day before ``last`` (None: still in)."""
+    touchpoint: str
+    first: date
+    last: date | None
+
+
+def _day(at: datetime) -> date:
+    return at.astimezone(SHANGHAI).date()
+
+
+def presence(links: Iterable[Link]) -> list[Presence]:
+    """Merge a customer's links into the business-day spans it is in each touchpoint and in
+    any: a link counts at a day's end when it opened before and had not closed by then."""
+    spans: dict[str, list[tuple[date, date | None]]] = {}
+    for link in links:
+        first, last = _day(link.since), None if link.until is None else _day(link.until)
+        if last is None or last > first:
+            for key in (link.touchpoint, "total"):
+                spans.setdefault(key, []).append((first, last))
+    merged: list[Presence] = []
+    for touchpoint, items in spans.items():
+        items.sort(key=lambda s: s[0])
+        first, last = items[0]
+        for start, end in items[1:]:
+            if last is not None and start > last:
+                merged.append(Presence(touchpoint, first, last))
+                first, last = start, end
+            elif last is not None and (end is None or end > last):
+                last = end
+        merged.append(Presence(touchpoint, first, last))
+    return merged
+
+
+def deltas(spans: Iterable[Presence], sign: int) -> dict[tuple[str, date], int]:
+    """What spans add to (``sign`` 1) or take from (-1) each touchpoint's daily deltas."""
+    out: dict[tuple[str, date], int] = {}
+    for span in spans:
+        out[(span.touchpoint, span.first)] = out.get((span.touchpoint, span.first), 0) + sign
+        if span.last is not None:
+            out[(span.touchpoint, span.last)] = out.get((span.touchpoint, span.last), 0) - sign
+    return out
+
+
+def _insert(curs: Cursor[DictRow], table: str, types: tuple[str, ...],
+            rows: Sequence[tuple[Any, ...]], conflict: str) -> None:
+    """One statement per table and page: the rows sent as one array per column."""
+    if rows:
+        arrays = ", ".join(f"%s::{t}[]" for t in types)
+        curs.execute(f"INSERT INTO {table} SELECT * FROM unnest({arrays}) {conflict}",
+                     [[row[i] for row in rows] for i in range(len(types))])
+
+
+_STREAMS = """
+SELECT o AS stream_id FROM unnest(%(owners)s::uuid[]) o
+WHERE NOT EXISTS (SELECT 1 FROM siyu_private_domain_alias a
+                  WHERE a.stream_id = o AND a.customer_id <> o)
+UNION SELECT stream_id FROM siyu_private_domain_alias WHERE customer_id = ANY(%(owners)s)
+"""
+_CHANGES = f"""
+SELECT coalesce(a.customer_id, c.stream_id) AS owner, c.touchpoint, c.link_key, c.opens, c.at
+FROM siyu_private_domain_change c LEFT JOIN siyu_private_domain_alias a USING (stream_id)
+WHERE c.stream_id IN ({_STREAMS}) ORDER BY c.at, c.stream_id, c.version, c.touchpoint
+"""
+
+
+class PrivateDomainView:
+    name = "private_domain_link"
+    #: Only these are decoded (messages, orders … are not a touchpoint's).
+    events = (Customer.Registered, Customer.IdentityLinked, Customer.MemberRegistered,
+              Customer.GroupJoined, Customer.GroupLeft, Customer.FriendAdded,
+              Customer.FriendDeleted, Customer.PersonalWeChatFriendAdded,
+              Customer.PersonalWeChatFriendDeleted, Customer.MergedInto, Customer.UnmergedFrom)
+    version = VERSION
+
+    def bind(self, app: Application[Any]) -> None:
+        """Folds events only: needs nothing from the application."""
+
+    def create(self, curs: Cursor[DictRow]) -> None:
+        curs.execute((Path(__file__).parent / "private_domain.sql").read_text())
+
+    def drop(self, curs: Cursor[DictRow]) -> None:
+        curs.execute("DROP TABLE IF EXISTS private_domain_link, siyu_private_domain_change, "
+                     "siyu_private_domain_alias, siyu_private_domain_delta CASCADE")
+
+    def clear(self, curs: Cursor[DictRow]) -> None:
+        curs.execute("TRUNCATE private_domain_link, siyu_private_domain_change, "
+                     "siyu_private_domain_alias, siyu_private_domain_delta")
+
+    def apply_page(self, curs: Cursor[DictRow], events: Sequence[tuple[int, Any]]) -> None:
+        rows: list[tuple[Any, ...]] = []
+        owners: set[UUID] = set()
+        for _, event in events:
+            stream = UUID(str(event.originator_id))
+            if isinstance(event, (Customer.MergedInto, Customer.UnmergedFrom)):
+                owners |= self._realias(curs, stream, event)
+            for change in link_changes(event):
+                rows.append((stream, event.originator_version, *change, event.occurred_at))
+                owners.add(stream)
+        _insert(curs, "siyu_private_domain_change",
+                ("uuid", "bigint", "text", "text", "boolean", "timestamptz"), rows,
+                "ON CONFLICT DO NOTHING")
+        if owners:
+            self._relink(curs, owners)
+
+    @staticmethod
+    def _realias(curs: Cursor[DictRow], stream: UUID, event: Any) -> set[UUID]:
+        """Point ``stream`` (and the streams counted as it) at the survivor, or back at
+        itself on an unmerge; returns the customers whose links change."""
+        curs.execute("SELECT customer_id FROM siyu_private_domain_alias WHERE stream_id = %s",
+                     (stream,))
+        before = curs.fetchone()
+        old = stream if before is None else before["customer_id"]
+        if isinstance(event, Customer.MergedInto):
+            curs.execute("SELECT customer_id FROM siyu_private_domain_alias WHERE stream_id = %s",
+                         (UUID(event.survivor_id),))
+            found = curs.fetchone()
+            new = UUID(event.survivor_id) if found is None else found["customer_id"]
+            curs.execute("UPDATE siyu_private_domain_alias SET customer_id = %s "
+                         "WHERE customer_id = %s", (new, stream))
+        else:
+            new = stream
+        curs.execute("INSERT INTO siyu_private_domain_alias VALUES (%s, %s) ON CONFLICT "
+                     "(stream_id) DO UPDATE SET customer_id = excluded.customer_id",
+                     (stream, new))
+        return {old, new, stream}
+
+    @staticmethod
+    def _relink(curs: Cursor[DictRow], owners: set[UUID]) -> None:
+        ids = sorted(owners)
+        curs.execute(_CHANGES, {"owners": ids})
+        by_owner: dict[UUID, list[tuple[datetime, Change]]] = {o: [] for o in ids}
+        for r in curs.fetchall():
+            by_owner.setdefault(r["owner"], []).append(
+                (r["at"], Change(r["touchpoint"], r["link_key"], r["opens"])))
+        curs.execute("DELETE FROM private_domain_link WHERE customer_id = ANY(%s) "
+                     "RETURNING customer_id, touchpoint, link_key, since, until", (ids,))
+        old: dict[UUID, list[Link]] = {}
+        for r in curs.fetchall():
+            old.setdefault(r["customer_id"], []).append(
+                Link(r["touchpoint"], r["link_key"], r["since"], r["until"]))
+        change: dict[tuple[str, date], int] = {}
+        links: list[tuple[Any, ...]] = []
+        for owner, changes in by_owner.items():
+            new = link_intervals(changes)
+            links.extend((owner, *link) for link in new)
+            for key, n in [*deltas(presence(old.get(owner, [])), -1).items(),
+                           *deltas(presence(new), 1).items()]:
+                change[key] = change.get(key, 0) + n
+        _insert(curs, "private_domain_link", ("uuid", "text", "text", "timestamptz",
+                                              "timestamptz"), links, "")
+        _insert(curs, "siyu_private_domain_delta", ("text", "date", "bigint"),
+                [(t, d, n) for (t, d), n in sorted(change.items()) if n],
+                "ON CONFLICT (touchpoint, day) DO UPDATE "
+                "SET delta = siyu_private_domain_delta.delta + excluded.delta")
