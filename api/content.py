@@ -46,6 +46,7 @@ class ContentKind(Enum):
 class ContentGrouping(Enum):
     PIECE = "piece"
     AUTHOR = "author"
+    OPERATOR = "operator"
     KIND = "kind"
 
 
@@ -74,8 +75,9 @@ class ContentPiece:
                              "(docs/content.md, \"Figures\").")
 class ContentFigures:
     key: str | None = strawberry.field(
-        description="The piece's contentId, the author's staff id or the kind; null: "
-                    "references no piece is registered under (by author or kind).")
+        description="The piece's contentId, the author's or operator's staff id or the "
+                    "kind; null: references no piece is registered under, or pieces "
+                    "without an operator (by operator).")
     produced: int
     views: int = strawberry.field(description="Reads or plays (CONTENT_VIEWED).")
     readers: int = strawberry.field(description="Distinct customers who viewed.")
@@ -175,7 +177,8 @@ class ContentQuery:
                                     include_withdrawn=include_withdrawn, limit=first)
         return [ContentPiece.from_row(r) for r in rows]
 
-    @strawberry.field(description="Figures of [from, to) per piece, author or kind.")
+    @strawberry.field(description="Figures of [from, to) per piece, author, operator or "
+                                  "kind.")
     async def content_figures(self, info: Info[Context, None], by: ContentGrouping,
                               from_: Annotated[datetime, strawberry.argument(name="from")],
                               to: datetime, kind: ContentKind | None = None,

@@ -8,9 +8,10 @@ reads their own department only (anything else is ``FORBIDDEN``). Figures are un
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import strawberry
 from strawberry.types import Info
@@ -22,6 +23,7 @@ from api.policy import DM
 from api.staff_kpis import KpiPeriodInput, kpi_name, kpi_rollup
 from api.targets import TargetAchievement, assess
 from domain.organisation import DEPARTMENTS
+from projections.content import queries as content_queries
 from projections.private_domain import queries
 
 #: The seeds' roles and the catalogue KPIs each is measured by (docs/manager-overview.md).
@@ -38,6 +40,11 @@ ROLE_KPIS: dict[str, tuple[str, ...]] = {
     "service": ("first_responses", "first_response_median_s", "first_response_p90_s",
                 "chats_timed_out", "refunds", "sensitive_word_hits"),
 }
+#: Content figures (docs/content.md) added to the writers' sets: a copywriter's as the
+#: pieces' author, a content operator's as their operator. No targets exist for them.
+CONTENT_KPIS = ("produced", "views", "readers", "forwards", "friend_adds", "gmv_fen")
+CONTENT_ROLES = {"copywriter": "author", "content_operator": "operator"}
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 @strawberry.type(description="Customers in each touchpoint at the end of one business day "
@@ -127,21 +134,41 @@ def _num(raw: Any) -> float | None:
     return None if raw is None else float(raw)
 
 
-def _role_sets(staff: list[dict[str, Any]], kpis: dict[str, dict[str, Any]]) -> list[RoleKpiSet]:
+def _role_sets(staff: list[dict[str, Any]], kpis: dict[str, dict[str, Any]],
+               content: dict[str, dict[str, dict[str, Any]]]) -> list[RoleKpiSet]:
     sets = []
     for role, names in ROLE_KPIS.items():
         members = []
+        writing = CONTENT_KPIS if role in CONTENT_ROLES else ()
         for member in (s for s in staff if s["role"] == role):
             row = kpis.get(member["staff_id"], {})
             targets = {t["kpi"]: t for t in row.get("targets", [])}
             values = row.get("kpis", {})
+            wrote = content.get(role, {}).get(member["staff_id"], {})
             members.append(RoleMember(staff_id=strawberry.ID(member["staff_id"]), kpis=[
-                RoleKpi(name=kpi_name(n), value=_num(values.get(n)),
-                        target=_num(targets[n]["value"]) if n in targets else None,
-                        achievement=assess(targets[n], values.get(n)) if n in targets else None)
-                for n in names]))
-        sets.append(RoleKpiSet(role=role, kpis=[kpi_name(n) for n in names], members=members))
+                *(RoleKpi(name=kpi_name(n), value=_num(values.get(n)),
+                          target=_num(targets[n]["value"]) if n in targets else None,
+                          achievement=assess(targets[n], values.get(n))
+                          if n in targets else None) for n in names),
+                *(RoleKpi(name=_content_name(n), value=float(wrote.get(n) or 0), target=None,
+                          achievement=None) for n in writing)]))
+        sets.append(RoleKpiSet(role=role, kpis=[*(kpi_name(n) for n in names),
+                                                *(_content_name(n) for n in writing)],
+                               members=members))
     return sets
+
+
+def _content_name(figure: str) -> str:
+    return kpi_name(f"content_{figure}")
+
+
+async def _content(pool: Any, first: date, last: date) -> dict[str, dict[str, dict[str, Any]]]:
+    """Content figures of the period's business days, per writer role and staff id."""
+    start = datetime.combine(first, time(0), tzinfo=SHANGHAI)
+    end = datetime.combine(last + timedelta(days=1), time(0), tzinfo=SHANGHAI)
+    return {role: {r["key"]: r for r in await content_queries.figures(
+        pool, by=by, starts_at=start, ends_at=end) if r["key"] is not None}  # type: ignore[arg-type]
+        for role, by in CONTENT_ROLES.items()}
 
 
 @strawberry.type
@@ -184,7 +211,7 @@ class ManagerOverviewQuery:
             lifetime_gmv_fen=_num(lifetime),
             long_term_roi=None if lifetime is None else _ratio(lifetime,
                                                                rollup["campaign_cost_fen"]),
-            roles=_role_sets(staff, kpis))
+            roles=_role_sets(staff, kpis, await _content(pool, first, last)))
 
 
 #: The manager's read fields, merged into Query by :mod:`api.schema`.

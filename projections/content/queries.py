@@ -1,6 +1,6 @@
 """Reads of content and its figures (docs/content.md, "Figures").
 
-For a period ``[from, to)`` (business time), per piece, author or kind:
+For a period ``[from, to)`` (business time), per piece, author, operator or kind:
 
 * **produced** — pieces published in the period;
 * **views**, **readers**, **seconds** — ``CONTENT_VIEWED`` events, distinct viewers and their
@@ -21,13 +21,14 @@ from typing import Literal
 
 from projections.reads import AsyncPool, Row, fetch_all, fetch_one
 
-GroupBy = Literal["piece", "author", "kind"]
+GroupBy = Literal["piece", "author", "operator", "kind"]
 #: The last-touch windows: follows and friend adds, and paid orders.
 FOLLOW_WINDOW, ORDER_WINDOW = "1 day", "7 days"
 
 _FILTER = ("(%(kind)s::text IS NULL OR p.kind = %(kind)s) "
            "AND (%(author)s::text IS NULL OR p.author_id = %(author)s)")
-_KEYS = {"piece": "{ref}", "author": "p.author_id", "kind": "p.kind"}
+_KEYS = {"piece": "{ref}", "author": "p.author_id", "operator": "p.operator_id",
+         "kind": "p.kind"}
 
 _FIGURES = """
 WITH made AS (

@@ -229,3 +229,44 @@ def test_cadence_publishing_again_and_refusals(api: Api, pg_app: Siyu, pg_url: s
                                    "authorId": AUTHOR, "publishedAt": start.isoformat()}},
                    token=token)
     assert data(body)["publishContent"]["outcome"] == "published"
+
+
+OVERVIEW = """query($p: KpiPeriodInput!) { managerOverview(period: $p) { firstDay lastDay
+  roles { role kpis members { staffId kpis { name value target } } } } }"""
+OPERATOR = "0a6f0000-0000-4000-8000-0000000000c6"
+
+
+def test_writers_role_sets_carry_their_content_figures(api: Api, pg_app: Siyu) -> None:
+    # Given a copywriter authoring two pieces, one run by a content operator, and engagement
+    hire_as(pg_app, AUTHOR, "copywriter", "middle_office", wait=False)
+    hire_as(pg_app, OPERATOR, "content_operator", "middle_office")
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).replace(microsecond=0)
+    data(publish(api, "art-2", yesterday, operatorId=OPERATOR))
+    data(publish(api, "vid-1", yesterday))
+    now = datetime.now(UTC).isoformat()
+    record(api, [e for e in engagement(5, yesterday - timedelta(days=5)) if e["occurredAt"] < now])
+    # When the manager reads the overview of the month holding yesterday
+    month = {"kind": "MONTH", "start": yesterday.date().isoformat()}
+    for _ in range(100):
+        overview = data(api.gql(OVERVIEW, {"p": month}))["managerOverview"]
+        roles = {r["role"]: r for r in overview["roles"]}
+        shown_ = {r: {m["staffId"]: {k["name"]: k["value"] for k in m["kpis"]}
+                      for m in roles[r]["members"]} for r in ("copywriter", "content_operator")}
+        if shown_["copywriter"].get(AUTHOR, {}).get("contentViews"):
+            break
+        time.sleep(0.05)
+    # Then each writer's set holds their content figures over the period's business days
+    period = {"from": f"{overview['firstDay']}T00:00:00+08:00",
+              "to": (datetime.fromisoformat(overview["lastDay"]) + timedelta(days=1)
+                     ).date().isoformat() + "T00:00:00+08:00"}
+    for role, by, who in (("copywriter", "AUTHOR", AUTHOR),
+                          ("content_operator", "OPERATOR", OPERATOR)):
+        figures = shown(api, by=by, **period)[who]
+        assert "contentProduced" in roles[role]["kpis"]
+        got = shown_[role][who]
+        assert {n: got[f"content{n[0].upper()}{n[1:]}"] for n in
+                ("produced", "views", "readers", "forwards", "friendAdds", "gmvFen")} == {
+            n: float(figures[n]) for n in
+            ("produced", "views", "readers", "forwards", "friendAdds", "gmvFen")}, role
+        assert got["contentProduced"] >= 1
+    assert shown_["copywriter"][AUTHOR]["contentViews"] > 0
