@@ -12,6 +12,7 @@ from bench import (
     leaderboard,
     mass_send_reconcile,
     oneid,
+    operations,
     referrals,
     segments,
     spine,
@@ -22,7 +23,8 @@ from bench import (
 BENCHMARKS = {**spine.BENCHMARKS, **oneid.BENCHMARKS, **wecom.BENCHMARKS,
               **segments.BENCHMARKS, **campaigns.BENCHMARKS, **staff.BENCHMARKS,
               **leaderboard.BENCHMARKS, **referrals.BENCHMARKS, **activities.BENCHMARKS,
-              **mass_send_reconcile.BENCHMARKS, **audit.BENCHMARKS}
+              **mass_send_reconcile.BENCHMARKS, **audit.BENCHMARKS,
+              **operations.BENCHMARKS}
 
 
 def main(argv: list[str] | None = None) -> int:

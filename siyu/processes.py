@@ -15,6 +15,7 @@ from projections.chat_scripts import ChatScriptView
 from projections.coupons import CouponLedgerView
 from projections.customer_as_of import CustomerAsOfView
 from projections.daily_report import DailyReportView
+from projections.leases import Leases
 from projections.marketing_tasks import MarketingTaskView
 from projections.organisation import CustomerOwnershipView, StaffAssignmentView
 from projections.postgres_views import CustomerProfileView, StaffDirectoryView
@@ -68,9 +69,15 @@ def wait_for_signal(stop: threading.Event) -> None:
 def run_projections(settings: Settings) -> None:
     """Keep every read model up to date until SIGINT/SIGTERM; stop if one fails."""
     assert settings.database_url is not None
-    app = build_application(settings.database_url, settings.secret)
+    app = build_application(settings.database_url, settings.secret,
+                            pool=settings.pools["projections"])
     tracker = Tracker(app.factory.datastore)  # type: ignore[attr-defined]
-    runners = [BatchRunner(app, view, tracker) for view in read_model_views()]
+    # One connection holds the locks of the read models this process leads (and LISTENs);
+    # runners take a pooled connection per page: a standby holds that one connection.
+    leases = Leases(settings.database_url, getattr(app.recorder, "channel_name", None))
+    runners = [BatchRunner(app, view, tracker, lease=leases.lease(view.name))
+               for view in read_model_views()]
+    leases.start()
     stop = threading.Event()
     failures: list[BaseException] = []
 
@@ -98,6 +105,7 @@ def run_projections(settings: Settings) -> None:
             runner.stop()
         for thread in threads:
             thread.join(30)
+        leases.stop()
         app.close()
     if failures:
         raise RuntimeError("a projection stopped on an error") from failures[0]

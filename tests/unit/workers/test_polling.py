@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 
@@ -27,8 +28,9 @@ def run_in_thread(target: object) -> threading.Thread:
 
 def test_a_loop_keeps_running_through_connection_losses_and_bugs() -> None:
     # Given a pass that loses the database, then the broker, then hits a bug, then works
-    failures = [psycopg.OperationalError("server closed the connection"),
-                BrokerConnectionError("broker away"), RuntimeError("a bug")]
+    broker_away = BrokerConnectionError("broker away")  # type: ignore[no-untyped-call]
+    failures = [psycopg.OperationalError("server closed the connection"), broker_away,
+                RuntimeError("a bug")]
     done = threading.Event()
     stopping = threading.Event()
     calls: list[float] = []
@@ -49,7 +51,7 @@ def test_a_loop_keeps_running_through_connection_losses_and_bugs() -> None:
     thread.join(5)
     assert not thread.is_alive()
     # And it paused longer after each failure in a row
-    pauses = [b - a for a, b in zip(calls, calls[1:], strict=False)][:3]
+    pauses = [b - a for a, b in itertools.pairwise(calls)][:3]
     assert pauses[0] >= 0.01 and pauses[1] >= 0.02
 
 
@@ -61,7 +63,7 @@ def test_the_clock_scheduler_survives_a_broker_that_refuses_to_enqueue() -> None
     def enqueue(tick: str) -> None:
         if refusals[0]:
             refusals[0] -= 1
-            raise BrokerConnectionError("connection refused")
+            raise BrokerConnectionError("connection refused")  # type: ignore[no-untyped-call]
         sent.append(tick)
 
     scheduler = ClockScheduler(enqueue, 60, poll_interval=0.01)
