@@ -25,7 +25,7 @@ import httpx
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-INGEST = """mutation($events: [EventInput!]!) {
+INGEST = """mutation($events: [CustomerEventInput!]!) {
   recordCustomerEvents(input: {events: $events}) { accepted duplicates rejected } }"""
 
 

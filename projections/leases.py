@@ -74,6 +74,7 @@ class Leases:
         self.retry = retry
         self.connect_timeout = connect_timeout
         self.leases: dict[str, Lease] = {}
+        self.backend_pid: int | None = None  # of the lease connection, while it stands
         self.stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -110,6 +111,7 @@ class Leases:
             delay = min(delay * 2, BACKOFF_MAX)
 
     def _hold(self, conn: psycopg.Connection[Any]) -> None:
+        self.backend_pid = conn.info.backend_pid
         if self.channel:
             conn.execute(SQL("LISTEN {}").format(Identifier(self.channel)))
         while not self.stopping.is_set():
