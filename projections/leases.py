@@ -7,7 +7,9 @@ the **leader** of a read model is the process holding its advisory lock (the key
 runners it leads. A runner needs a connection from the shared pool only while it reads or
 writes a page, and a standby holds nothing but that one connection: it tries the locks it
 lacks every ``retry`` seconds, so when a leader dies (kill -9: its session ends, its locks
-go with it) another process leads within about ``retry`` seconds.
+go with it) another process leads within about ``retry`` seconds. The connection's
+``application_name`` is ``siyu-leases-<pid>``: ``pg_locks`` joined with
+``pg_stat_activity`` tells which process leads which read model.
 
 When the lease connection is lost, every lease of the process is lost at once: the
 runners stop after their page, and a page being written when the lock changed hands is
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import threading
 from typing import Any
 
@@ -99,7 +102,8 @@ class Leases:
         while not self.stopping.is_set():
             try:
                 with psycopg.connect(self.conninfo, autocommit=True,
-                                     connect_timeout=self.connect_timeout) as conn:
+                                     connect_timeout=self.connect_timeout,
+                                     application_name=f"siyu-leases-{os.getpid()}") as conn:
                     delay = BACKOFF_FIRST
                     self._hold(conn)
             except TRANSIENT as error:
