@@ -120,7 +120,7 @@ def build_worker(settings: Settings, *, threads: int = 4,
     # The outbox projections' locks and LISTEN: one connection for the process.
     leases = Leases(settings.database_url, getattr(app.recorder, "channel_name", None))
     parts = [
-        features.leases(leases),
+        *([features.leases(leases)] if options.produce else []),  # consumers project nothing
         features.clock(app, broker, options),
         features.alerts(app, broker, AlertStore(store.pool), staff_gateway, options, leases),
         features.daily_reports(app, broker, ReportStore(store.pool,

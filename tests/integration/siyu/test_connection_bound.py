@@ -31,6 +31,7 @@ def own_database(pg_url: str) -> str:
     return pg_url.rsplit("/", 1)[0] + "/" + name  # a URL: the broker parses it as one
 
 
+@pytest.mark.timeout(600)  # a demo start on a loaded 2-core machine
 def test_the_main_job_holds_at_most_25_connections_under_load(
         own_database: str, tmp_path: Path) -> None:
     # Given the main job started on a fresh database, its connections sampled throughout

@@ -17,6 +17,7 @@ from bench.operations import outage_recovery
 pytestmark = pytest.mark.integration
 
 
+@pytest.mark.timeout(600)  # a demo start on a loaded 2-core machine
 @pytest.mark.parametrize("outage", ["restart", "kill -9"])
 def test_the_main_job_rides_out_a_database_outage_under_load(outage: str) -> None:
     # Given the main job ingesting through its API from 8 clients
