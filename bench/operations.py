@@ -13,6 +13,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -50,6 +53,7 @@ class Recovery:
     internal: int
     restarts: int
     statuses: dict[str, int]
+    verified: int | None = None  # exit code of ``siyu verify`` after the job stopped
 
     @property
     def seconds(self) -> float:
@@ -108,8 +112,9 @@ def through_outage(job: Job, outage: Callable[[], None], prefix: str,
                     restarts=log.count("starting it again"), statuses=dict(load.statuses))
 
 
-def outage_recovery(kind: str, customers: int = 100) -> Recovery:
-    """``siyu demo`` on a throwaway cluster, through a restart or a kill -9 of it."""
+def outage_recovery(kind: str, customers: int = 100, *, verify: bool = False) -> Recovery:
+    """``siyu demo`` on a throwaway cluster, through a restart or a kill -9 of it; with
+    ``verify``, ``siyu verify`` (read models equal a rebuild, chain intact) once stopped."""
     from tests.support.throwaway_pg import ThrowawayCluster
 
     cluster = ThrowawayCluster().init()
@@ -122,11 +127,17 @@ def outage_recovery(kind: str, customers: int = 100) -> Recovery:
                 cluster.kill_postmaster()
                 cluster.start()
 
-        with tempfile.TemporaryDirectory(prefix="siyu-outage-") as folder, \
-                main_job(cluster.url, Path(folder), "demo", "--customers",
-                         str(customers)) as job:
-            job.wait_ready(600)
-            return through_outage(job, outage, f"outage-{kind}")
+        with tempfile.TemporaryDirectory(prefix="siyu-outage-") as folder:
+            with main_job(cluster.url, Path(folder), "demo", "--customers",
+                          str(customers)) as job:
+                job.wait_ready(600)
+                found = through_outage(job, outage, f"outage-{kind}")
+            if verify:
+                found.verified = subprocess.run(
+                    [sys.executable, "-m", "siyu", "verify"], capture_output=True,
+                    timeout=600, env={**os.environ, "DATABASE_URL": cluster.url,
+                                      "SIYU_DATA_DIR": folder}).returncode
+            return found
     finally:
         cluster.remove()
 

@@ -1,7 +1,7 @@
 """The main job through a database restart and a kill -9 of the postmaster, under load:
 the API, the projections and the worker resume on their own (no part restarted by the
 supervisor), within 10 s of the database being back, with no acknowledged write lost or
-stored twice and no ``INTERNAL`` answer.
+stored twice, no ``INTERNAL`` answer, and read models equal to a rebuild afterwards.
 
 ``siyu demo`` runs as a process tree on a throwaway cluster of the test's own
 (``tests/support/throwaway_pg.py``); the scenario is the ``db_restart_recovery``
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.integration
 def test_the_main_job_rides_out_a_database_outage_under_load(outage: str) -> None:
     # Given the main job ingesting through its API from 8 clients
     # When the database restarts (or its postmaster is killed and started again)
-    found = outage_recovery(outage, customers=50)
+    found = outage_recovery(outage, customers=50, verify=True)
     # Then writes were acknowledged before and after, none lost or stored twice
     assert found.acknowledged > 0, found.statuses
     assert (found.lost, found.repeated) == (0, 0)
@@ -31,3 +31,5 @@ def test_the_main_job_rides_out_a_database_outage_under_load(outage: str) -> Non
     # And every part resumed by itself, within 10 s (20 s here: the suite runs loaded)
     assert found.restarts == 0
     assert found.seconds < 20, found
+    # And, stopped, every read model equals a rebuild from the log (siyu verify)
+    assert found.verified == 0
