@@ -29,7 +29,7 @@ import pytest
 from psycopg import sql
 
 from adapters.tokens import ensure_token_table, issue_token
-from bench.main_job import INGEST, Load, free_port, stored_event_ids
+from bench.main_job import INGEST, Load, PeakConnections, free_port, stored_event_ids
 from fakes.wecom import FAKE_CORP_ID, FAKE_CORP_SECRET, RunningFakeWeCom
 from projections.leases import lock_key
 from tests.conftest import SECRET
@@ -38,6 +38,10 @@ from tests.integration.workers.support import AMQP_URL, rabbitmq_reachable, unre
 pytestmark = pytest.mark.integration
 
 STAFF = "0a6f0000-0000-4000-8000-0000000000b1"
+#: docs/operations.md, *Connections*: 7 per API process, 4 per projections process, 7 per
+#: worker on RabbitMQ (11 less the PostgreSQL broker's 4), plus one start-up connection per
+#: process and the short-lived ones (token checks, auto-tag and channel-code polls).
+CONNECTIONS = 2 * 7 + 2 * 4 + 2 * 7 + 6 + 6
 
 
 @pytest.fixture
@@ -177,6 +181,7 @@ def test_two_of_each_started_at_once_survive_a_kill_9_of_one_of_each(
     url, api = topology["url"], topology["api"]
     # Given the six processes started at once: the API answers, one projections process
     # leads the customer profile
+    peak = PeakConnections(url).__enter__()
     wait_for(lambda: httpx.get(f"{api}/readyz", timeout=2).status_code == 200, 240, "ready")
     wait_for(lambda: leader_of(url, "customer_profile") is not None, 60, "a leader")
     ensure_token_table(url)
@@ -202,7 +207,10 @@ def test_two_of_each_started_at_once_survive_a_kill_9_of_one_of_each(
         assert time.monotonic() - killed_at < 5 + 1  # + the polling of this test
         welcomed += ingest_friends(api, token, 40)[20:]
         time.sleep(3)
+    peak.__exit__()
     assert load.statuses.get("ok", 0) > 0, load.statuses
+    # (two of each held 91-93 connections before the pools were bounded)
+    assert 0 < peak.peak <= CONNECTIONS, peak.peak
     assert not any("INTERNAL" in outcome for outcome in load.statuses), load.statuses
     # And every acknowledged order is stored once, every read model catches up
     stored = stored_event_ids(url, "topology")
