@@ -23,6 +23,7 @@ import hashlib
 import logging
 import os
 import threading
+import time
 from typing import Any
 
 import psycopg
@@ -118,8 +119,11 @@ class Leases:
         self.backend_pid = conn.info.backend_pid
         if self.channel:
             conn.execute(SQL("LISTEN {}").format(Identifier(self.channel)))
+        tried = 0.0
         while not self.stopping.is_set():
-            self._take_free_locks(conn)
+            if time.monotonic() - tried >= self.retry:  # not on every NOTIFY of a busy log
+                self._take_free_locks(conn)
+                tried = time.monotonic()
             woken = False
             if self.channel:
                 for _ in conn.notifies(timeout=self.retry, stop_after=1):
