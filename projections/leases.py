@@ -59,11 +59,12 @@ def fence(curs: Any, tracking_table: Identifier, name: str, first_id: int) -> No
 
 
 class Lease:
-    """One read model's leadership in this process."""
+    """Leadership in this process of one read model — or of a group of read models run
+    together, whose locks are then taken all or none (``names``)."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, names: tuple[str, ...] = ()) -> None:
         self.name = name
-        self.key = lock_key(name)
+        self.keys = sorted(lock_key(n) for n in (names or (name,)))
         self.held = threading.Event()  # this process leads the read model
         self.wake = threading.Event()  # new events were recorded
 
@@ -82,8 +83,10 @@ class Leases:
         self.stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def lease(self, name: str) -> Lease:
-        return self.leases.setdefault(name, Lease(name))
+    def lease(self, name: str, names: tuple[str, ...] = ()) -> Lease:
+        """The lease of read model ``name``, or of the group ``name`` of read models
+        ``names`` (one process leads all of them or none)."""
+        return self.leases.setdefault(name, Lease(name, names))
 
     def start(self) -> Leases:
         self._thread = threading.Thread(target=self.run_forever, name="leases", daemon=True)
@@ -140,11 +143,19 @@ class Leases:
             conn.execute("SELECT 1")  # notices a lost connection while every lock is held
             return
         for lease in waiting:
-            row = conn.execute("SELECT pg_try_advisory_lock(%s)", (lease.key,)).fetchone()
-            if row and row[0]:
-                log.info("this process now leads read model %s", lease.name)
-                lease.held.set()
-                lease.wake.set()
+            taken: list[int] = []
+            for key in lease.keys:  # sorted: two processes never hold half a group each
+                row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+                if not (row and row[0]):
+                    break
+                taken.append(key)
+            if len(taken) < len(lease.keys):
+                for key in taken:
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+                continue
+            log.info("this process now leads read model %s", lease.name)
+            lease.held.set()
+            lease.wake.set()
 
     def _lose_all(self) -> None:
         for lease in self.leases.values():

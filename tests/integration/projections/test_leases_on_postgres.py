@@ -17,7 +17,7 @@ from psycopg.rows import DictRow
 
 from application.app import Siyu
 from domain.items import EventItem
-from projections.leases import Leases, Superseded
+from projections.leases import Leases, Superseded, lock_key
 from projections.runner import BatchRunner, Tracker
 
 pytestmark = pytest.mark.integration
@@ -156,3 +156,28 @@ def test_a_page_whose_events_another_runner_applied_meanwhile_is_refused_at_comm
     with pytest.raises(Superseded):
         late._commit(page)
     assert applied(pg_url) == (len(page), len(page))
+
+
+def test_a_group_is_led_whole_by_one_process_or_not_at_all(pg_url: str) -> None:
+    # Given two processes wanting the group (a, b), while someone else holds b's lock
+    processes = [Leases(pg_url, None, retry=0.2) for _ in range(2)]
+    leases = [p.lease("group", ("test_a", "test_b")) for p in processes]
+    with psycopg.connect(pg_url, autocommit=True) as other:
+        other.execute("SELECT pg_advisory_lock(%s)", (lock_key("test_b"),))
+        for process in processes:
+            process.start()
+        try:
+            time.sleep(1.0)
+            # Then neither leads, and neither keeps a's lock while it waits
+            assert not any(lease.held.is_set() for lease in leases)
+            # (a try may meet one of their brief attempts: a few tries)
+            wait_for(lambda: other.execute("SELECT pg_try_advisory_lock(%s)",
+                                           (lock_key("test_a"),)).fetchone() == (True,), 2)
+            other.execute("SELECT pg_advisory_unlock_all()")
+            # When b is free, exactly one process leads the whole group
+            wait_for(lambda: any(lease.held.is_set() for lease in leases), 5)
+            time.sleep(0.6)
+            assert sorted(lease.held.is_set() for lease in leases) == [False, True]
+        finally:
+            for process in processes:
+                process.stop()
