@@ -14,6 +14,7 @@ from bench import (
     leaderboard,
     mass_send_reconcile,
     oneid,
+    operations,
     private_domain,
     products,
     projection_ops,
@@ -32,7 +33,8 @@ BENCHMARKS = {**spine.BENCHMARKS, **oneid.BENCHMARKS, **wecom.BENCHMARKS,
               **products.BENCHMARKS, **content.BENCHMARKS, **funnels.BENCHMARKS,
               **projections.BENCHMARKS,
               **projection_ops.BENCHMARKS,
-              **private_domain.BENCHMARKS}
+              **private_domain.BENCHMARKS,
+              **operations.BENCHMARKS}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,9 +6,12 @@ view, and the view writes its rows **and** the page's last notification id
 (eventsourcing's tracking table) in one transaction. A crash before commit
 loses nothing; after commit nothing is applied twice.
 
-One runner per projection at a time: the runner holds a PostgreSQL advisory
-lock named after the projection, and the tracking insert refuses to go
-backwards, so a second runner cannot double-apply a page.
+One runner per projection at a time: the process that leads the read model
+holds a PostgreSQL advisory lock named after it (:mod:`projections.leases`: on one
+connection for all the read models it leads, or, without a lease, on the runner's
+own), and each page's transaction is fenced — it waits for any other writer of the
+read model and applies nothing if its first event was tracked meanwhile — so a
+runner that lost its lock while writing cannot double-apply a page.
 
 A runner never dies on one event: a page that fails is split until the
 failing event is alone, and that event is quarantined (:mod:`projections.quarantine`)
@@ -19,7 +22,6 @@ fault: the runner backs off, reconnects, takes its lock again and goes on.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import threading
 import time
@@ -35,6 +37,7 @@ from psycopg.sql import SQL, Identifier
 
 from projections import quarantine, schema_lock
 from projections.bi_access import grant_bi_roles
+from projections.leases import Lease, Superseded, fence, lock_key
 from projections.reads import TRANSIENT
 from projections.topics import topics_of_view
 
@@ -105,6 +108,9 @@ class Tracker:
     def record(self, curs: Cursor[DictRow], name: str, notification_id: int) -> None:
         self.recorder._insert_tracking(curs, Tracking(name, notification_id))
 
+    def fence(self, curs: Cursor[DictRow], name: str, first_id: int) -> None:
+        fence(curs, Identifier(self.datastore.schema, TRACKING_TABLE), name, first_id)
+
     def reset(self, curs: Cursor[DictRow], name: str) -> None:
         curs.execute(SQL("DELETE FROM {}.{} WHERE application_name = %s").format(
             Identifier(self.datastore.schema), Identifier(TRACKING_TABLE)), (name,))
@@ -122,16 +128,19 @@ class Tracker:
             delay = min(delay * 2, 0.05)
 
 
-def _lock_key(name: str) -> int:
-    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+_lock_key = lock_key
+#: Failures of a page that no event caused: never split or quarantined.
+_NOT_THE_EVENTS_FAULT: tuple[type[BaseException], ...] = (*TRANSIENT, Superseded)
 
 
 class BatchRunner:
     """Keeps one view up to date with the application's notification log."""
 
     def __init__(self, app: Application[Any], view: View, tracker: Tracker, *,
-                 page_size: int = 2000, poll_interval: float = 0.5) -> None:
+                 page_size: int = 2000, poll_interval: float = 0.5,
+                 lease: Lease | None = None) -> None:
         self.app = app
+        self.lease = lease
         self.view = view
         self.tracker = tracker
         self.page_size = page_size
@@ -203,7 +212,7 @@ class BatchRunner:
         fails on the page's other events too (a broken view, not a bad event: raised)."""
         try:
             self._write(page, poisoned=None)
-        except TRANSIENT:
+        except _NOT_THE_EVENTS_FAULT:
             raise
         except Exception as error:
             if self.tracker.position(self.view.name) >= page[-1][0].id:
@@ -248,6 +257,7 @@ class BatchRunner:
 
     def _write(self, page: list[Entry], poisoned: tuple[int, Exception] | None) -> None:
         with self.datastore.transaction(commit=True) as curs:
+            self.tracker.fence(curs, self.view.name, page[0][0].id)
             events: list[tuple[int, Any]] = []
             for index, (n, event) in enumerate(page):
                 if isinstance(event, _Undecodable):
@@ -265,27 +275,24 @@ class BatchRunner:
             pass
 
     def run_forever(self) -> None:
-        """Tail the log until :meth:`stop`; wakes on NOTIFY, polls as a safety net.
+        """Tail the log until :meth:`stop` while this process leads the read model; wakes
+        on NOTIFY, polls as a safety net.
 
         A lost connection or a restarting database backs off and reconnects (the lock,
         released with the old session, is taken again); nothing is applied twice,
         since tracking moves in the same transaction as the rows.
         """
-        channel = getattr(self.app.recorder, "channel_name", None)
         delay = BACKOFF_FIRST
         while not self.stopping.is_set():
             try:
-                # One held connection per runner (the lock and LISTEN share it): every
-                # view's runner shares the application's pool.
-                with self.datastore.get_connection() as held:
-                    held.execute("SELECT pg_advisory_lock(%s)", (_lock_key(self.view.name),))
-                    try:
-                        delay = BACKOFF_FIRST
-                        self._tail(held, channel)
-                    finally:
-                        with contextlib.suppress(*TRANSIENT):
-                            held.execute("SELECT pg_advisory_unlock(%s)",
-                                         (_lock_key(self.view.name),))
+                if self.lease is None:
+                    self._hold_own_lock()
+                elif self.lease.held.wait(self.poll_interval):
+                    self._follow_lease(self.lease)
+                delay = BACKOFF_FIRST
+            except Superseded as superseded:
+                log.info("read model %s: %s; following the new leader", self.view.name,
+                         superseded)
             except TRANSIENT as error:
                 log.warning("read model %s lost the database (%s); retrying in %.1f s",
                             self.view.name, type(error).__name__, delay)
@@ -298,6 +305,27 @@ class BatchRunner:
                           "%.0f s; fix and restart", self.view.name, type(error).__name__,
                           BACKOFF_MAX * 6, exc_info=True)
                 self.stopping.wait(BACKOFF_MAX * 6)
+
+    def _follow_lease(self, lease: Lease) -> None:
+        """Apply pages while the process's lease connection holds the lock; a pooled
+        connection only per page, woken by the lease connection's NOTIFY."""
+        while lease.held.is_set() and not self.stopping.is_set():
+            lease.wake.clear()
+            if self.run_once():
+                continue
+            lease.wake.wait(self.poll_interval)
+
+    def _hold_own_lock(self) -> None:
+        """Without a lease: one held connection for this runner (its lock and LISTEN)."""
+        channel = getattr(self.app.recorder, "channel_name", None)
+        with self.datastore.get_connection() as held:
+            held.execute("SELECT pg_advisory_lock(%s)", (_lock_key(self.view.name),))
+            try:
+                self._tail(held, channel)
+            finally:
+                with contextlib.suppress(*TRANSIENT):
+                    held.execute("SELECT pg_advisory_unlock(%s)",
+                                 (_lock_key(self.view.name),))
 
     def _tail(self, listen: Any, channel: str | None) -> None:
         if channel:

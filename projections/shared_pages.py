@@ -27,6 +27,7 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import Notification
 from psycopg.sql import SQL, Identifier
 
+from projections.leases import Lease, Superseded
 from projections.reads import TRANSIENT
 from projections.runner import (
     BACKOFF_FIRST,
@@ -47,8 +48,13 @@ class SharedPageRunner:
     """Keeps ``views`` up to date from one shared read of the notification log."""
 
     def __init__(self, app: Application[Any], views: Sequence[View], tracker: Tracker, *,
-                 page_size: int = 5000, poll_interval: float = 0.5) -> None:
+                 page_size: int = 5000, poll_interval: float = 0.5,
+                 lease: Lease | None = None) -> None:
         self.app = app
+        # With a lease (projections.leases) the process's lease connection holds the
+        # group's locks and LISTENs; without, run_forever holds them on a connection of its
+        # own.
+        self.lease = lease
         self.tracker = tracker
         self.page_size = page_size
         self.poll_interval = poll_interval
@@ -117,8 +123,11 @@ class SharedPageRunner:
         self.stopping.set()
 
     def run_forever(self) -> None:
-        """Tail the log until :meth:`stop`, holding every view's lock (one runner per read
-        model at a time, as :meth:`BatchRunner.run_forever`); wakes on NOTIFY."""
+        """Tail the log until :meth:`stop` while this process leads the group (one runner
+        per read model at a time, as :meth:`BatchRunner.run_forever`); wakes on NOTIFY."""
+        if self.lease is not None:
+            self._follow_lease(self.lease)
+            return
         channel = getattr(self.app.recorder, "channel_name", None)
         keys = [_lock_key(name) for name in self.names]
         delay = BACKOFF_FIRST
@@ -133,6 +142,37 @@ class SharedPageRunner:
                     finally:
                         with contextlib.suppress(*TRANSIENT):
                             held.execute("SELECT pg_advisory_unlock_all()")
+            except Superseded as superseded:  # cannot happen while this holds the locks
+                log.info("read models %s: %s", ", ".join(self.names), superseded)
+            except TRANSIENT as error:
+                log.warning("read models %s lost the database (%s); retrying in %.1f s",
+                            ", ".join(self.names), type(error).__name__, delay)
+                self.stopping.wait(delay)
+                delay = min(delay * 2, BACKOFF_MAX)
+            except Exception as error:
+                log.error("read models %s fail (%s): paused, retrying in %.0f s",
+                          ", ".join(self.names), type(error).__name__, BACKOFF_MAX * 6,
+                          exc_info=True)
+                self.stopping.wait(BACKOFF_MAX * 6)
+
+    def _follow_lease(self, lease: Lease) -> None:
+        """Apply pages while the lease connection holds the group's locks (a pooled
+        connection per page only), woken by its NOTIFY; a page another leader applied
+        meanwhile is refused by the fence (``Superseded``) and followed, never split."""
+        delay = BACKOFF_FIRST
+        while not self.stopping.is_set():
+            try:
+                if not lease.held.wait(self.poll_interval):
+                    continue
+                while lease.held.is_set() and not self.stopping.is_set():
+                    lease.wake.clear()
+                    if self.run_once():
+                        continue
+                    lease.wake.wait(self.poll_interval)
+                delay = BACKOFF_FIRST
+            except Superseded as superseded:
+                log.info("read models %s: %s; following the new leader",
+                         ", ".join(self.names), superseded)
             except TRANSIENT as error:
                 log.warning("read models %s lost the database (%s); retrying in %.1f s",
                             ", ".join(self.names), type(error).__name__, delay)

@@ -8,6 +8,7 @@ at import time and nothing outlives the app.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any
@@ -47,7 +48,7 @@ from siyu.gateways import wechat_login_for
 from siyu.health import readiness
 from siyu.metrics import DatabaseCollector, RequestMetrics
 from siyu.processes import prepare_read_models, read_model_views
-from siyu.settings import Settings
+from siyu.settings import Settings, from_env
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -59,10 +60,12 @@ def create_app(settings: Settings) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        app = build_application(database_url, settings.secret, wait=DATABASE_WAIT)
+        app = build_application(database_url, settings.secret, wait=DATABASE_WAIT,
+                                pool=settings.pools["api"])
         tracker = prepare_read_models(app)
         ensure_token_table(database_url, settings.token_ttl_seconds)
-        pool = open_pool(database_url, wait=DATABASE_WAIT)
+        pool = open_pool(database_url, wait=DATABASE_WAIT,
+                         max_size=settings.pools["api_reads"])
         await pool.open()
         batcher = WriteBatcher(app)
         batcher.start()
@@ -146,14 +149,37 @@ def api_limits(settings: Settings) -> ApiLimits:
     )
 
 
-def serve(settings: Settings) -> None:
-    """``siyu serve``: the API under uvicorn until SIGINT/SIGTERM."""
+def serve(settings: Settings, *, workers: int = 1) -> None:
+    """``siyu serve [--workers N]``: the API under uvicorn until SIGINT/SIGTERM; with
+    ``workers`` > 1, that many processes share the port (each builds the app from the
+    environment, where the database URL is put for them)."""
     import uvicorn
 
     # No access log: URLs of GET queries can carry personal data in their variables.
     # log_config=None: uvicorn's lines go through the process's (JSON) log handler.
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                log_level="info", access_log=False, log_config=None)
+    if workers <= 1:
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+                    log_level="info", access_log=False, log_config=None)
+        return
+    assert settings.database_url is not None
+    os.environ.update(DATABASE_URL=settings.database_url,  # for the worker processes
+                      SIYU_SECRET=settings.secret.decode())
+    uvicorn.run("siyu.api_process:app_from_environment", factory=True, workers=workers,
+                host=settings.host, port=settings.port, log_level="info", access_log=False,
+                log_config=None)
+
+
+def app_from_environment() -> Starlette:
+    """The app of one of ``siyu serve --workers N``'s processes."""
+    import logging
+
+    from siyu.logs import formatter
+
+    settings = from_env()
+    handler = logging.StreamHandler()
+    handler.setFormatter(formatter(settings.log_format))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
+    return create_app(settings)
 
 
 def token_lookup(database_url: str) -> Callable[[str], Principal | None]:

@@ -41,10 +41,11 @@ def postgres_env(database_url: str, *, pool_size: int = 5, max_overflow: int = 2
     }
 
 
-def build_application(database_url: str | None, secret: bytes, *, wait: int = 30
-                      ) -> Siyu:
+def build_application(database_url: str | None, secret: bytes, *, wait: int = 30,
+                      pool: int | None = None) -> Siyu:
     """The application on PostgreSQL, or in memory when ``database_url`` is None;
-    ``wait``: seconds a write waits for a connection (the API answers sooner)."""
+    ``wait``: seconds a write waits for a connection (the API answers sooner); ``pool``:
+    most connections of its pool (one kept open), else :func:`postgres_env`'s."""
     vault = AesGcmVault(secret)
     key = derive_key(secret, "blind-index")
     if database_url is None:
@@ -52,7 +53,8 @@ def build_application(database_url: str | None, secret: bytes, *, wait: int = 30
     # The event store creates its tables as it is built (CREATE_TABLE): not safe while
     # another process does the same, so under the schema lock.
     with schema_lock.held(database_url, connect_timeout=wait):
-        app = Siyu(postgres_env(database_url, wait=wait), vault=vault, blind_key=key)
+        sizes = {} if pool is None else {"pool_size": 1, "max_overflow": max(0, pool - 1)}
+        app = Siyu(postgres_env(database_url, wait=wait, **sizes), vault=vault, blind_key=key)
     migrate_event_chain(app)
     return app
 

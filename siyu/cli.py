@@ -224,7 +224,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="demo data, then server + projections + worker")
     demo.add_argument("--customers", type=int, default=2000)
     sub.add_parser("run", help="server + projections + worker")
-    sub.add_parser("serve", help="the GraphQL server")
+    serve_parser = sub.add_parser("serve", help="the GraphQL server")
+    serve_parser.add_argument("--workers", type=int, default=1,
+                              help="API processes sharing the port (uvicorn's workers)")
     projections = sub.add_parser("projections", help="the projection runners")
     projections.add_argument(
         "--retry-quarantined", action="store_true",
@@ -297,7 +299,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             from siyu.api_process import serve
 
-            serve(ready)
+            serve(ready, workers=args.workers)
         elif args.command == "projections" and args.retry_quarantined:
             from siyu.processes import retry_quarantined
 

@@ -20,6 +20,7 @@ from projections.customer_as_of import CustomerAsOfView
 from projections.daily_report import DailyReportView
 from projections.funnels import FunnelView
 from projections.groups import GROUPS, names_of
+from projections.leases import Leases
 from projections.marketing_tasks import MarketingTaskView
 from projections.moments.view import MomentTaskView
 from projections.organisation import CustomerOwnershipView, StaffAssignmentView
@@ -89,11 +90,17 @@ def run_projections(settings: Settings, groups: Sequence[str] = ()) -> None:
     one thread per group, each group fed from one shared read of the log; stop if one
     fails."""
     assert settings.database_url is not None
-    app = build_application(settings.database_url, settings.secret)
+    app = build_application(settings.database_url, settings.secret,
+                            pool=settings.pools["projections"])
     tracker = Tracker(app.factory.datastore)  # type: ignore[attr-defined]
     bluegreen.upgrade(app, views_of(groups), tracker.datastore)
-    runners = [SharedPageRunner(app, views_of([group]), tracker)
+    # One connection holds the locks of the groups this process leads (and LISTENs);
+    # runners take a pooled connection per page: a standby holds that one connection.
+    leases = Leases(settings.database_url, getattr(app.recorder, "channel_name", None))
+    runners = [SharedPageRunner(app, views_of([group]), tracker,
+                                lease=leases.lease(group, names=tuple(GROUPS[group])))
                for group in (groups or list(GROUPS))]
+    leases.start()
     stop = threading.Event()
     failures: list[BaseException] = []
 
@@ -121,6 +128,7 @@ def run_projections(settings: Settings, groups: Sequence[str] = ()) -> None:
             runner.stop()
         for thread in threads:
             thread.join(30)
+        leases.stop()
         app.close()
     if failures:
         raise RuntimeError("a projection stopped on an error") from failures[0]

@@ -38,6 +38,7 @@
 | ``SIYU_MAX_BODY_BYTES`` | ``8388608`` | request body limit, any content type |
 | ``SIYU_PERSISTED_QUERIES`` | unset | the persisted-query manifest (JSON) the front ends registered |
 | ``SIYU_REQUIRE_PERSISTED_QUERIES`` | unset | only persisted operations run (needs the manifest) |
+| ``SIYU_POOLS`` | see :data:`DEFAULT_POOLS` | PostgreSQL connections per pool, e.g. ``api=6,api_reads=6`` |
 
 A malformed value stops the process with :class:`SettingsError`, naming the variable.
 """
@@ -54,6 +55,15 @@ from typing import Any
 
 #: The campaign channels a rate may be set for (``domain.restraint.CHANNELS``).
 CAMPAIGN_CHANNELS = ("mini_program", "sms", "wecom_mass")
+
+
+#: Most connections of each pool (docs/operations.md, *Connections*): the main job holds
+#: api + api_reads + 1 (LISTEN), twice projections + 1 (leases: the default split runs two
+#: projection processes), worker + worker_outbox + worker_campaigns + broker + 1 (leases)
+#: — 7 + 6 + 11 = 24 — plus a few short-lived ones.
+DEFAULT_POOLS: Mapping[str, int] = {
+    "api": 3, "api_reads": 3, "projections": 2, "worker": 2, "worker_outbox": 2,
+    "worker_campaigns": 2, "broker": 4}
 
 
 class SettingsError(ValueError):
@@ -110,6 +120,8 @@ class Settings:
     max_body_bytes: int = 8 * 1024 * 1024
     persisted_queries: Path | None = None
     require_persisted_queries: bool = False
+    #: Most connections per pool (:data:`DEFAULT_POOLS`).
+    pools: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_POOLS))
 
     def with_database(self, url: str) -> Settings:
         return replace(self, database_url=url)
@@ -252,6 +264,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         campaign_rates=parse_campaign_rates(env.get("SIYU_CAMPAIGN_RATES", "")),
         **_observability(env),
         **_api_hardening(env),
+        pools=parse_pools(env.get("SIYU_POOLS", "")),
     )
 
 
@@ -277,6 +290,23 @@ def _observability(env: Mapping[str, str]) -> dict[str, Any]:
             "worker_metrics_port": _port(env, "SIYU_WORKER_METRICS_PORT", 9101),
             "projections_metrics_port": _port(env, "SIYU_PROJECTIONS_METRICS_PORT", 9102),
             "ready_max_lag": int(lag)}
+
+
+def parse_pools(value: str) -> dict[str, int]:
+    """``"api=6,worker=3"`` over :data:`DEFAULT_POOLS`; a known pool, at least 1
+    connection (the broker's at least 4: two consumers, the LISTEN, one enqueue)."""
+    pools = dict(DEFAULT_POOLS)
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        name, _, size = item.partition("=")
+        name = name.strip()
+        if name not in DEFAULT_POOLS:
+            raise SettingsError(f"SIYU_POOLS: unknown pool {name!r}; known: "
+                                f"{', '.join(DEFAULT_POOLS)}")
+        if not size.strip().isdigit() or int(size) < (4 if name == "broker" else 1):
+            raise SettingsError(f"SIYU_POOLS: {item!r} is not a number of connections "
+                                f"(at least {4 if name == 'broker' else 1})")
+        pools[name] = int(size)
+    return pools
 
 
 def _token_ttl(raw: str) -> int:

@@ -13,6 +13,7 @@ import multiprocessing
 import signal
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from types import FrameType
 from typing import Any, cast
@@ -22,6 +23,7 @@ from prometheus_client import CollectorRegistry
 from adapters.campaign_gateway import CampaignGateway
 from adapters.wecom_client import OutboundGateway, StaffMessageGateway
 from application.app import Siyu
+from projections.leases import Leases
 from siyu import gateways
 from siyu.bootstrap import build_application
 from siyu.logs import formatter as log_formatter
@@ -30,7 +32,7 @@ from siyu.metrics import serve as serve_metrics
 from siyu.settings import Settings
 from workers import features
 from workers.alerts import AlertStore
-from workers.broker import make_broker
+from workers.broker import POSTGRES_QUEUE, is_postgres, make_broker
 from workers.campaign_store import CampaignStore
 from workers.daily_report import ReportStore
 from workers.options import WorkerOptions
@@ -43,13 +45,27 @@ log = logging.getLogger(__name__)
 def options_for(settings: Settings, *, threads: int = 4, produce: bool = True
                 ) -> WorkerOptions:
     """The options the environment sets (clock slot, chat-timeout limits, report hour,
-    campaign rates)."""
-    return WorkerOptions(
+    campaign rates); on the PostgreSQL broker every actor on one queue (its consumers
+    hold a connection each)."""
+    options = WorkerOptions(
         threads=threads, produce=produce, tick_minutes=settings.tick_minutes,
         campaign_rates=dict(settings.campaign_rates),
         chat_timeout=timedelta(minutes=settings.chat_timeout_minutes),
         chat_timeout_escalation=timedelta(minutes=settings.chat_escalation_minutes),
         report_hour=settings.report_hour)
+    if not is_postgres(settings.broker_url):
+        return options
+    return replace(options, queue_name=POSTGRES_QUEUE, clock_queue=POSTGRES_QUEUE,
+                   campaign_queue=POSTGRES_QUEUE, sop_queue=POSTGRES_QUEUE,
+                   alert_queue=POSTGRES_QUEUE, report_queue=POSTGRES_QUEUE)
+
+
+def broker_pool(settings: Settings, options: WorkerOptions) -> int:
+    """Connections of the PostgreSQL broker: one per consumed queue and per delay queue,
+    one LISTEN and one to enqueue — 4 with every actor on one queue (:func:`options_for`)."""
+    queues = {options.queue_name, options.clock_queue, options.campaign_queue,
+              options.sop_queue, options.alert_queue, options.report_queue}
+    return max(settings.pools["broker"], 2 * len(queues) + 2)
 
 
 def build_worker(settings: Settings, *, threads: int = 4,
@@ -72,16 +88,19 @@ def build_worker(settings: Settings, *, threads: int = 4,
     closers: list[Callable[[], None]] = []
     try:
         if app is None:
-            app = build_application(settings.database_url, settings.secret)
+            app = build_application(settings.database_url, settings.secret,
+                                    pool=settings.pools["worker"])
             closers.append(app.close)
-        store = OutboxStore.connect(settings.database_url, max_size=options.threads + 2)
+        store = OutboxStore.connect(settings.database_url,
+                                    max_size=settings.pools["worker_outbox"])
         closers.append(store.close)
         if gateway is None:
             client = gateways.gateway_for(settings)
             closers.append(client.close)
             gateway = client
         broker = make_broker(settings.broker_url, settings.database_url,
-                             postgres_poll_interval=options.postgres_poll_interval)
+                             postgres_poll_interval=options.postgres_poll_interval,
+                             postgres_pool=broker_pool(settings, options))
         campaign_store = None
         if campaign_gateway is None and campaigns:
             campaign_client = gateways.campaign_gateway_for(settings)
@@ -89,7 +108,7 @@ def build_worker(settings: Settings, *, threads: int = 4,
             campaign_gateway = campaign_client
         if campaign_gateway is not None:
             campaign_store = CampaignStore.connect(settings.database_url,
-                                                   max_size=options.threads + 2)
+                                                   max_size=settings.pools["worker_campaigns"])
             closers.append(campaign_store.close)
     except BaseException:
         for close in reversed(closers):
@@ -98,9 +117,12 @@ def build_worker(settings: Settings, *, threads: int = 4,
     # The WeCom client sends both; a gateway given for welcomes only needs a staff one.
     staff_gateway = cast(StaffMessageGateway, gateway)
     chat_timeout = int(options.chat_timeout.total_seconds())
+    # The outbox projections' locks and LISTEN: one connection for the process.
+    leases = Leases(settings.database_url, getattr(app.recorder, "channel_name", None))
     parts = [
+        *([features.leases(leases)] if options.produce else []),  # consumers project nothing
         features.clock(app, broker, options),
-        features.alerts(app, broker, AlertStore(store.pool), staff_gateway, options),
+        features.alerts(app, broker, AlertStore(store.pool), staff_gateway, options, leases),
         features.daily_reports(app, broker, ReportStore(store.pool,
                                                         chat_timeout_seconds=chat_timeout),
                                staff_gateway, options),
@@ -117,7 +139,7 @@ def build_worker(settings: Settings, *, threads: int = 4,
         deps = features.campaign_deps(app, campaign_gateway, campaign_store, options)
         parts += [features.campaigns(app, broker, deps, options),
                   features.sops(broker, deps, options)]
-    welcome = features.welcome(app, broker, gateway, store, options)
+    welcome = features.welcome(app, broker, gateway, store, options, leases)
     return WorkerProcess(app=app, broker=broker, welcome=welcome, features=parts,
                          options=options, closers=closers)
 

@@ -54,6 +54,7 @@ from projections.organisation import queries as organisation_queries
 from projections.staff_alerts import outbox
 from projections.staff_directory import queries as staff_directory_queries
 from projections.staff_performance.chats import load_schedule
+from workers.polling import keep_running
 from workers.welcome import RetryPolicy, TransientSendError
 
 log = logging.getLogger(__name__)
@@ -305,12 +306,8 @@ class ChatTimeoutChecker:
         return self.store.check_timeouts(self.clock(), self.first, self.second)
 
     def run_forever(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                self.run_once()
-            except Exception:
-                log.exception("chat timeout check failed; retrying")
-            self.stopping.wait(self.poll_interval)
+        keep_running("chat timeout check", self.run_once,
+                     self.stopping, self.poll_interval)
 
     def stop(self) -> None:
         self.stopping.set()

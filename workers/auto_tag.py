@@ -20,6 +20,7 @@ from uuid import UUID
 from application.app import Siyu
 from domain.errors import DomainError
 from projections.segments import queries as segment_queries
+from workers.polling import keep_running
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +57,8 @@ class AutoTagger:
         return tagged
 
     def run_forever(self) -> None:
-        while not self.stopping.is_set():
-            if self.run_once() == 0:
-                self.stopping.wait(self.poll_interval)
+        keep_running("auto-tagger", lambda: self.run_once() > 0, self.stopping,
+                     self.poll_interval)
 
     def stop(self) -> None:
         self.stopping.set()

@@ -1,7 +1,9 @@
 """The Dramatiq broker, chosen by URL, built at the wiring point (never at import time).
 
 * no ``BROKER_URL`` → ``dramatiq-postgres`` on the application's own PostgreSQL
-  (schema ``dramatiq``, created idempotently);
+  (schema ``dramatiq``, created idempotently). It holds a connection per consumed queue
+  and per delay queue, plus one LISTEN: the wiring puts every actor on one queue
+  (:data:`POSTGRES_QUEUE`) and caps its pool (``postgres_pool``);
 * ``amqp://`` / ``amqps://`` → RabbitMQ;
 * ``redis://`` / ``rediss://`` / ``unix://`` → Redis.
 
@@ -22,6 +24,12 @@ from dramatiq_postgres import PostgresBroker, init
 from projections.schema_lock import serialise_ddl
 
 POSTGRES_SCHEMA = "dramatiq"
+#: The one queue of every actor on the PostgreSQL broker: 2 consumer connections, not 12.
+POSTGRES_QUEUE = "siyu"
+
+
+def is_postgres(broker_url: str | None) -> bool:
+    return not broker_url or broker_url.startswith(("postgres://", "postgresql://"))
 
 
 def ensure_postgres_schema(database_url: str, schema: str = POSTGRES_SCHEMA) -> bool:
@@ -32,11 +40,15 @@ def ensure_postgres_schema(database_url: str, schema: str = POSTGRES_SCHEMA) -> 
 
 
 def make_broker(broker_url: str | None, database_url: str, *,
-                postgres_poll_interval: float = 1.0) -> dramatiq.Broker:
-    """A broker for ``broker_url``, or dramatiq-postgres on ``database_url`` when unset."""
-    if not broker_url or broker_url.startswith(("postgres://", "postgresql://")):
+                postgres_poll_interval: float = 1.0,
+                postgres_pool: int | None = None) -> dramatiq.Broker:
+    """A broker for ``broker_url``, or dramatiq-postgres on ``database_url`` when unset
+    (``postgres_pool``: most connections it opens; its default is 16)."""
+    if not broker_url or is_postgres(broker_url):
         url = broker_url or database_url
         ensure_postgres_schema(url)
+        if postgres_pool is not None:  # dramatiq-postgres reads it from the URL's query
+            url += ("&" if "?" in url else "?") + f"maxconn={postgres_pool}"
         return cast(dramatiq.Broker, PostgresBroker(url=url, results=False,
                                                    poll_interval=postgres_poll_interval))
     if broker_url.startswith(("amqp://", "amqps://")):

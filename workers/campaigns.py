@@ -22,7 +22,7 @@ from typing import Any
 from application.app import Siyu
 from projections.campaigns import dispatch
 from workers.campaign_store import CampaignStore
-from workers.polling import PollingLoop
+from workers.polling import PollingLoop, keep_running
 
 log = logging.getLogger(__name__)
 
@@ -90,12 +90,8 @@ class CampaignLauncher:
         return launched, completed
 
     def run_forever(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                self.run_once()
-            except Exception:
-                log.exception("campaign launcher pass failed; retrying")
-            self.stopping.wait(self.poll_interval)
+        keep_running("campaign launcher", self.run_once,
+                     self.stopping, self.poll_interval)
 
     def stop(self) -> None:
         self.stopping.set()

@@ -17,6 +17,7 @@ import dramatiq
 
 from application.app import Siyu
 from domain.clock import slot_start
+from workers.polling import keep_running
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +63,8 @@ class ClockScheduler:
         return True
 
     def run_forever(self) -> None:
-        while not self.stopping.is_set():
-            self.run_once()
-            self.stopping.wait(self.poll_interval)
+        keep_running("clock scheduler", self.run_once,
+                     self.stopping, self.poll_interval)
 
     def stop(self) -> None:
         self.stopping.set()

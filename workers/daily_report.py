@@ -40,6 +40,7 @@ from projections.daily_report import SHANGHAI
 from projections.daily_report import queries as report_queries
 from projections.staff_directory import queries as staff_directory_queries
 from projections.targets import queries as target_queries
+from workers.polling import keep_running
 from workers.welcome import RetryPolicy, TransientSendError
 
 log = logging.getLogger(__name__)
@@ -224,12 +225,8 @@ class DailyReportScheduler:
         return True
 
     def run_forever(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                self.run_once()
-            except Exception:
-                log.exception("daily report scheduler could not enqueue; retrying")
-            self.stopping.wait(self.poll_interval)
+        keep_running("daily report scheduler", self.run_once,
+                     self.stopping, self.poll_interval)
 
     def stop(self) -> None:
         self.stopping.set()

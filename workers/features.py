@@ -21,6 +21,7 @@ from adapters.contact_ways import ContactWayGateway
 from adapters.moment_client import MomentGateway
 from adapters.wecom_client import OutboundGateway, StaffMessageGateway
 from application.app import Siyu
+from projections.leases import Leases
 from projections.runner import BatchRunner, Tracker
 from workers.alerts import (
     AlertDeps,
@@ -83,16 +84,24 @@ def _tracker(app: Siyu) -> Tracker:
     return Tracker(cast(PostgresDatastore, app.factory.datastore))  # type: ignore[attr-defined]
 
 
+def leases(found: Leases) -> Feature:
+    """The connection that holds the worker's outbox projections' locks and LISTENs
+    (one per process, however many outboxes it projects)."""
+    return Feature("leases", loops={"leases": found})
+
+
 def welcome(app: Siyu, broker: dramatiq.Broker, gateway: OutboundGateway,
-            store: OutboxStore, options: WorkerOptions) -> Welcome:
+            store: OutboxStore, options: WorkerOptions,
+            leases: Leases | None = None) -> Welcome:
     deps = WelcomeDeps(app=app, store=store, gateway=gateway, templates=options.templates,
                        retry=options.retry)
     feature = Welcome("welcome", store=store, deps=deps,
                       actor=declare_welcome_actor(broker, deps, queue_name=options.queue_name))
     if options.produce:
+        view = WelcomeOutboxView(max_age=options.max_age)
         feature.loops["welcome-outbox-projection"] = BatchRunner(
-            app, WelcomeOutboxView(max_age=options.max_age), _tracker(app),
-            poll_interval=options.projection_poll_interval)
+            app, view, _tracker(app), poll_interval=options.projection_poll_interval,
+            lease=None if leases is None else leases.lease(view.name))
         feature.loops["welcome-dispatcher"] = Dispatcher(
             store, feature.enqueue, stale_after=options.stale_after,
             poll_interval=options.dispatch_interval)
@@ -109,7 +118,8 @@ def clock(app: Siyu, broker: dramatiq.Broker, options: WorkerOptions) -> Feature
 
 
 def alerts(app: Siyu, broker: dramatiq.Broker, store: AlertStore,
-           gateway: StaffMessageGateway, options: WorkerOptions) -> Feature:
+           gateway: StaffMessageGateway, options: WorkerOptions,
+           leases: Leases | None = None) -> Feature:
     """Supervision alerts: their outbox, the chat-timeout checker, the sending actor."""
     store.create()
     actor = declare_alert_actor(broker, AlertDeps(app=app, store=store, gateway=gateway,
@@ -117,8 +127,10 @@ def alerts(app: Siyu, broker: dramatiq.Broker, store: AlertStore,
                                 queue_name=options.alert_queue)
     feature = Feature("alerts")
     if options.produce:
+        view = AlertOutboxView()
         feature.loops["alert-outbox-projection"] = BatchRunner(
-            app, AlertOutboxView(), _tracker(app), poll_interval=options.projection_poll_interval)
+            app, view, _tracker(app), poll_interval=options.projection_poll_interval,
+            lease=None if leases is None else leases.lease(view.name))
         feature.loops["alert-dispatcher"] = Dispatcher(
             store, _sender(actor), stale_after=options.stale_after,
             poll_interval=options.dispatch_interval)

@@ -30,6 +30,7 @@ from adapters.campaign_gateway import Delivery, RecipientStatus, ResultUnavailab
 from domain.errors import DomainError
 from projections.campaigns import dispatch
 from workers.campaign_sending import CampaignDeps, addresses_on
+from workers.polling import keep_running
 
 log = logging.getLogger(__name__)
 
@@ -144,12 +145,8 @@ class MassSendLifecycle:
         return recorded
 
     def run_forever(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                self.run_once()
-            except Exception:
-                log.exception("mass-send lifecycle pass failed; retrying")
-            self.stopping.wait(self.poll_interval)
+        keep_running("mass-send lifecycle", self.run_once,
+                     self.stopping, self.poll_interval)
 
     def stop(self) -> None:
         self.stopping.set()
