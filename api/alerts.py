@@ -45,6 +45,7 @@ class AlertKind(Enum):
     CHAT_TIMEOUT = "chat_timeout"
     CHAT_TIMEOUT_ESCALATED = "chat_timeout_escalated"
     SENSITIVE_WORD = "sensitive_word"
+    PROJECTION_QUARANTINED = "projection_quarantined"
 
 
 @strawberry.enum

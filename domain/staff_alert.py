@@ -7,7 +7,9 @@ Kinds (seed 001's front-line alerts):
 * ``chat_timeout`` — a customer message left unanswered past the first limit: to the
   staff member; ``chat_timeout_escalated`` — past the second limit: to the managers;
 * ``sensitive_word`` — a staff message hit the lexicon: to the managers, with the
-  category, term and the vault reference of the message (never its text).
+  category, term and the vault reference of the message (never its text);
+* ``projection_quarantined`` — a read model set an event aside: to the managers, with
+  the read model, the position and the error's class (``quarantine:<view>:<position>``).
 
 An alert's id derives from its **key** (the cause: ``win_back:<customer>:<version>``,
 ``chat_timeout:<customer>:<staff>:<since>:<level>``, ``sensitive:<customer>:<version>``),
@@ -30,7 +32,12 @@ _NS = uuid5(NAMESPACE_URL, "https://siyu.invalid/staff-alert")
 
 WIN_BACK, CHAT_TIMEOUT, CHAT_TIMEOUT_ESCALATED, SENSITIVE_WORD = (
     "win_back", "chat_timeout", "chat_timeout_escalated", "sensitive_word")
-KINDS = frozenset({WIN_BACK, CHAT_TIMEOUT, CHAT_TIMEOUT_ESCALATED, SENSITIVE_WORD})
+#: A read model set an event aside (projections/quarantine.py): to the managers, once per
+#: (read model, position); ``staff_id`` is :data:`SYSTEM`.
+PROJECTION_QUARANTINED = "projection_quarantined"
+SYSTEM = "system"
+KINDS = frozenset({WIN_BACK, CHAT_TIMEOUT, CHAT_TIMEOUT_ESCALATED, SENSITIVE_WORD,
+                   PROJECTION_QUARANTINED})
 OPEN, ACKNOWLEDGED, RESOLVED = "open", "acknowledged", "resolved"
 NOTE_MAX = 500
 
