@@ -114,6 +114,9 @@ class SharedRateLimiter(RateLimiter):
         super().__init__(limits, clock)
         self.buckets = buckets
         self._leases: dict[str, tuple[int, float]] = {}  # key → (tokens left, until)
+        #: Keys whose lease is a refusal: until it ends, refused without a round trip
+        #: (a flood over its budget costs one statement per token the bucket refills).
+        self._refused: set[str] = set()
 
     def lease_size(self, capacity: float) -> int:
         return max(1, min(MAX_LEASE, int(capacity // 20)))
@@ -127,9 +130,12 @@ class SharedRateLimiter(RateLimiter):
             return self.take_key(key, per_minute, capacity)
         now = self.clock()
         left, until = self._leases.get(key, (0, 0.0))
-        if left > 0 and now < until:
-            self._leases[key] = (left - 1, until)
-            return 0.0
+        if now < until:
+            if left > 0:
+                self._leases[key] = (left - 1, until)
+                return 0.0
+            if key in self._refused:  # refused a moment ago: no need to ask again yet
+                return until - now
         rate, capacity = per_minute / 60, capacity or self.capacity_of(per_minute)
         try:
             granted, tokens = await buckets.take(key, self.lease_size(capacity), rate, capacity)
@@ -137,13 +143,16 @@ class SharedRateLimiter(RateLimiter):
             log.warning("shared rate buckets unavailable: limiting in this process")
             return self.take_key(key, per_minute, capacity)
         if granted == 0:
-            self._leases.pop(key, None)
-            return (1 - tokens) / rate
+            wait = (1 - tokens) / rate
+            self._leases[key] = (0, now + wait)
+            self._refused.add(key)
+            return wait
+        self._refused.discard(key)
         if len(self._leases) >= MAX_BUCKETS:
             self._leases = {k: v for k, v in self._leases.items() if v[1] > now}
+            self._refused &= set(self._leases)
         self._leases[key] = (granted - 1, now + LEASE_SECONDS)
         return 0.0
-
 
     async def blocked(self, key: str, per_minute: int) -> float:
         buckets = self.buckets()

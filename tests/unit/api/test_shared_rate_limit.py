@@ -75,6 +75,18 @@ def test_a_large_budget_costs_one_round_trip_per_lease() -> None:
     assert passed(process, 1, 6_000) == 1 and buckets.trips == trips + 1
 
 
+def test_a_flood_over_its_budget_asks_the_database_once_per_refill() -> None:
+    clock = Clock()
+    buckets = Buckets(clock)
+    process = limiter(buckets, clock)
+    # 60 a minute: ten pass, then a thousand more within the same second are refused
+    assert passed(process, 1010, 60) == 10
+    assert buckets.trips == 11  # ten single-token leases, one refusal remembered
+    # when the refusal's wait is over, the next request asks again (and passes)
+    clock.now += 1.0
+    assert passed(process, 1, 60) == 1 and buckets.trips == 12
+
+
 def test_a_refusal_says_how_long_to_wait() -> None:
     clock = Clock()
     buckets = Buckets(clock)
