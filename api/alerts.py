@@ -47,6 +47,7 @@ class AlertKind(Enum):
     CHAT_TIMEOUT_ESCALATED = "chat_timeout_escalated"
     SENSITIVE_WORD = "sensitive_word"
     CUSTOMER_SENSITIVE_WORD = "customer_sensitive_word"
+    PROJECTION_QUARANTINED = "projection_quarantined"
 
 
 @strawberry.enum

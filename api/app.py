@@ -25,6 +25,12 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET, UnsetType
 
 from api import ide, staff_console
+from api.anonymous_limit import (
+    AnonymousLimits,
+    ClientAddress,
+    FailuresLimitedByAddress,
+    trusted_networks,
+)
 from api.auth import CachedResolver, Principal, bearer_token
 from api.body_limit import BodyLimit
 from api.catch_all import CatchAll
@@ -34,7 +40,7 @@ from api.exports import segment_members_csv
 from api.http import HttpGraphQL
 from api.limits import ApiLimits
 from api.login_gate import LoginWithoutToken
-from api.rate_limit import RateLimited, RateLimiter
+from api.rate_limit import RateLimited, SharedRateLimiter
 from api.schema import build_schema
 from api.unavailable import MESSAGE as UNAVAILABLE_MESSAGE
 from api.unavailable import RETRY_AFTER, TRANSIENT, UNAVAILABLE
@@ -103,9 +109,12 @@ class RequirePrincipal:
     """Refuse requests without a valid bearer token (GraphiQL's page itself is public)."""
 
     def __init__(self, app: ASGIApp, resolver: Callable[[], CachedResolver], *,
-                 websocket_init_auth: bool = False) -> None:
+                 websocket_init_auth: bool = False,
+                 anonymous: AnonymousLimits | None = None) -> None:
         self.app = app
         self.resolver = resolver
+        #: Refusals are limited per client address (a token guesser gets 429).
+        self.anonymous = anonymous
         # True only in front of SiyuGraphQL, which authenticates connection_init itself.
         self.websocket_init_auth = websocket_init_auth
 
@@ -137,6 +146,8 @@ class RequirePrincipal:
         if principal is None:
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 4401})
+                return
+            if self.anonymous is not None and not await self.anonymous.by_address(scope, send):
                 return
             body = {"errors": [{"message": "a valid 'Authorization: Bearer <token>' is required",
                                 "extensions": {"code": UNAUTHENTICATED}}]}
@@ -191,31 +202,35 @@ def asgi_app(services: Callable[[], Services], resolver: Callable[[], CachedReso
     graphql = SiyuGraphQL(services, resolver, debug=debug, limits=limits)
     fast = HttpGraphQL(graphql.schema, services, graphql,  # type: ignore[arg-type]
                        limits=limits, is_ide_page=_is_ide_page)
-    limiter = RateLimiter(limits)
+    limiter = SharedRateLimiter(limits, lambda: services().rate_buckets)
+    anonymous = AnonymousLimits(lambda: limiter,
+                                ClientAddress(trusted_networks(limits.trusted_proxies)))
 
     async def health(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
     guarded = RequirePrincipal(RateLimited(fast, lambda: limiter), resolver,
-                               websocket_init_auth=True)
+                               websocket_init_auth=True, anonymous=anonymous)
     wecom = WeComCallbacks(wecom_crypto, services)
     return Starlette(
         routes=[
             Route("/healthz", health),
             # Exact paths: a Mount would redirect POST /graphql to /graphql/.
             # loginWithWeChat alone passes without a token (api/login_gate.py).
-            Route("/graphql", LoginWithoutToken(fast, guarded), methods=["GET", "POST"]),
+            Route("/graphql", LoginWithoutToken(fast, guarded, anonymous),
+                  methods=["GET", "POST"]),
             WebSocketRoute("/graphql", guarded),
             Route("/exports/segments/{segment_id}/members.csv",
                   RequirePrincipal(RateLimited(_as_asgi(segment_members_csv(services)),
-                                               lambda: limiter), resolver),
+                                               lambda: limiter), resolver, anonymous=anonymous),
                   methods=["GET"]),
             # GraphiQL's scripts and styles, installed with the package.
             *([] if limits.production else [Route("/graphiql/{name}", ide.asset)]),
             # The staff console: static, read-only; its pages send the reader's own token.
             Route("/console", staff_console.page), Route("/console/{name}", staff_console.asset),
             # WeCom signs its callbacks: no bearer token there.
-            Route("/callbacks/wecom", wecom.handle, methods=["GET", "POST"]),
+            Route("/callbacks/wecom", FailuresLimitedByAddress(_as_asgi(wecom.handle), anonymous),
+                  methods=["GET", "POST"]),
         ],
         lifespan=lifespan,
         # JSON errors only: a bug answers INTERNAL, a body over the limit 413, whatever route.

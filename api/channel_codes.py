@@ -1,8 +1,10 @@
 """Channel codes (渠道活码) over GraphQL: list, create, change, delete.
 
 Managers, user operators, activity planners and service principals manage codes; every
-staff and service principal may read them. Members are given as WeCom UserIDs, each
-resolved to the staff member hired with it; one that is no current member is refused with
+staff member may read them — a department manager or a front-line member only the codes
+that route to someone of their department, listing only those members. Members are
+given as WeCom UserIDs, each resolved to the staff member hired with it; one that is no
+current member is refused with
 ``NOT_A_MEMBER`` (field ``userIds``), an unknown code with ``UNKNOWN_CHANNEL_CODE``, a
 deleted one with ``CHANNEL_CODE_DELETED``, bad values with ``BAD_INPUT``. WeCom is told by
 the worker (``wecomStatus`` goes ``PENDING`` → ``REGISTERED`` with ``qrCode``).
@@ -21,6 +23,7 @@ from strawberry.types import Info
 
 from api.context import Context
 from api.errors import BAD_INPUT, ApiError, forbidden
+from api.team_scope import team_scope
 from api.types import to_uuid
 from domain.channel_code import NotAMember
 from domain.errors import DomainError
@@ -147,6 +150,20 @@ async def _payload(info: Info[Context, None], code_id: UUID, position: int | Non
                               projected=projected)
 
 
+def _within_team(info: Info[Context, None], row: Row) -> Row | None:
+    """A code as ``info``'s principal may see it: whole for those who see every staff
+    member; for a department manager or a front-line member, only a code that routes to
+    someone of their department, listing only those members (None for any other code)."""
+    team = team_scope(info.context.principal)
+    if team.everyone:
+        return row
+    kept = [(u, s) for u, s in zip(row["user_ids"], row["staff_ids"], strict=True)
+            if team.covers_staff(str(s))]
+    if not kept:
+        return None
+    return {**row, "user_ids": [u for u, _ in kept], "staff_ids": [s for _, s in kept]}
+
+
 @strawberry.type
 class ChannelCodeQuery:
     @strawberry.field(description="Channel codes, oldest first; channel: that channel and "
@@ -156,14 +173,16 @@ class ChannelCodeQuery:
         _reader(info)
         rows = await queries.codes(info.context.services.read_models.pool, channel=channel,
                                    include_deleted=include_deleted)
-        return [ChannelCode.from_row(r) for r in rows]
+        seen = (_within_team(info, r) for r in rows)
+        return [ChannelCode.from_row(r) for r in seen if r is not None]
 
     @strawberry.field(description="One channel code (deleted ones too).")
     async def channel_code(self, info: Info[Context, None], id: strawberry.ID
                            ) -> ChannelCode | None:
         _reader(info)
         row = await queries.code(info.context.services.read_models.pool, to_uuid(id, "id"))
-        return ChannelCode.from_row(row) if row else None
+        seen = None if row is None else _within_team(info, row)
+        return ChannelCode.from_row(seen) if seen else None
 
 
 @strawberry.type

@@ -11,6 +11,7 @@ from uuid import UUID
 
 from strawberry.dataloader import DataLoader
 
+from adapters.rate_buckets import RateBuckets
 from adapters.tokens import TokenStore
 from adapters.vault import AesGcmVault
 from adapters.wechat_login import WeChatLogin
@@ -49,6 +50,8 @@ class Services:
     customer_sessions: Callable[[str], tuple[str, datetime]] | None = None
     #: Revokes every token of a customer id (erasure); how many were live.
     revoke_customer_tokens: Callable[[str], int] | None = None
+    #: The rate-limit buckets every API process shares (None: each process its own).
+    rate_buckets: RateBuckets | None = None
 
 
 class Context:

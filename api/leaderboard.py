@@ -12,8 +12,10 @@ rank (1, 2, 2, 4).
 ``leaderboardChanged`` (a subscription over graphql-transport-ws) sends the
 ranking at once, then again whenever it changes: see :mod:`api.live`.
 
-Staff (front-line included) and service principals read leaderboards — the
-ranking is meant to be shown to the team; customers read none.
+Staff read leaderboards — the ranking is meant to be shown to the team: company
+managers, operators and auditors any department or the whole company; a department
+manager or a front-line member their own department only (no department given: theirs;
+another: ``FORBIDDEN``). Customers read none.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from api.errors import BAD_INPUT, ApiError
 from api.live import LeaderboardKey, TooManySubscribers
 from api.staff_kpis import KpiPeriodInput, PeriodKind, kpi_column, kpi_name
 from api.targets import TargetAchievement, assess
+from api.team_scope import department_for
 from domain.organisation import DEPARTMENTS
 from domain.target import KPI_HIGHER_IS_BETTER, period_start
 from projections.staff_performance import queries as kpi_queries
@@ -159,6 +162,7 @@ def leaderboard_key(info: Info[Context, None], kpi: str, period: KpiPeriodInput,
     if department is not None and department not in DEPARTMENTS:
         raise ApiError(BAD_INPUT, f"unknown department; expected one of {sorted(DEPARTMENTS)}",
                        field="department")
+    department = department_for(info.context.principal, department, "leaderboard")
     if not 1 <= first <= MAX_FIRST:
         raise ApiError(BAD_INPUT, f"first must be between 1 and {MAX_FIRST}", field="first")
     if measure is LeaderboardMeasure.TARGET_ACHIEVEMENT and period.kind not in (

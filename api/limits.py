@@ -17,7 +17,9 @@ PRINCIPAL_KINDS = ("staff", "customer", "service")
 #: Field values one operation may produce (see :mod:`api.cost`), by principal kind.
 DEFAULT_COST_BUDGETS: Mapping[str, int] = {"default": 25_000, "customer": 5_000}
 #: Requests per minute per principal, by kind (a token bucket holding a tenth of a minute's).
-DEFAULT_RATE_LIMITS: Mapping[str, int] = {"default": 600, "customer": 120, "service": 6_000}
+#: ``anonymous``: requests without a (valid) token, per client address (api/anonymous_limit.py).
+DEFAULT_RATE_LIMITS: Mapping[str, int] = {"default": 600, "customer": 120, "service": 6_000,
+                                          "anonymous": 60}
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +38,8 @@ class ApiLimits:
     persisted: PersistedQueries | None = None
     #: Only persisted operations run (POST included); GET runs only persisted ones anyway.
     require_persisted: bool = False
+    #: Proxies whose ``X-Forwarded-For`` names the client (addresses or networks).
+    trusted_proxies: tuple[str, ...] = ()
 
     def budget(self, kind: str) -> int:
         return self.cost_budgets.get(kind, self.cost_budgets.get("default", 0))

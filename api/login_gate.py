@@ -5,7 +5,8 @@ A mini-program has no token before it logs in. A JSON ``POST /graphql`` without 
 nothing) only when its *parsed* document is exactly one mutation selecting
 ``loginWithWeChat`` and nothing else: no second field, no fragment, no directive, no
 other operation. Anything else goes to the auth gate (:class:`api.app.RequirePrincipal`)
-with its body intact, and gets its 401.
+with its body intact, and gets its 401. Logins are limited per client address and per
+code (:mod:`api.anonymous_limit`).
 """
 
 from __future__ import annotations
@@ -19,10 +20,13 @@ from graphql import (
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
+    StringValueNode,
+    VariableNode,
     parse,
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.anonymous_limit import AnonymousLimits
 from api.auth import Principal
 
 LOGIN_FIELD = "loginWithWeChat"
@@ -38,30 +42,48 @@ def _plain_fields(selection: SelectionSetNode | None) -> bool:
                for s in selection.selections)
 
 
-def is_login_only(body: bytes) -> bool:
-    """True when ``body`` is a GraphQL JSON request of one ``loginWithWeChat`` mutation."""
+def login_code(body: bytes) -> str | None:
+    """The ``code`` of a GraphQL JSON request of one ``loginWithWeChat`` mutation ("" when
+    it names none the gate can read); None for any other request."""
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError):
-        return False
+        return None
     if not isinstance(data, dict) or not isinstance(data.get("query"), str):
-        return False
+        return None
     try:
         document = parse(data["query"], no_location=True, max_tokens=200)
     except GraphQLError:
-        return False
+        return None
     if len(document.definitions) != 1:
-        return False
+        return None
     operation = document.definitions[0]
     if not isinstance(operation, OperationDefinitionNode) or (
             operation.operation is not OperationType.MUTATION or operation.directives):
-        return False
+        return None
     name = data.get("operationName")
     if name is not None and (operation.name is None or operation.name.value != name):
-        return False
+        return None
     fields = operation.selection_set.selections
-    return (len(fields) == 1 and isinstance(fields[0], FieldNode)
-            and fields[0].name.value == LOGIN_FIELD and _plain_fields(operation.selection_set))
+    if not (len(fields) == 1 and isinstance(fields[0], FieldNode)
+            and fields[0].name.value == LOGIN_FIELD and _plain_fields(operation.selection_set)):
+        return None
+    given = data.get("variables")
+    variables: dict[str, Any] = given if isinstance(given, dict) else {}
+    for argument in fields[0].arguments or ():
+        if argument.name.value != "code":
+            continue
+        if isinstance(argument.value, StringValueNode):
+            return argument.value.value
+        if isinstance(argument.value, VariableNode):
+            value = variables.get(argument.value.name.value)
+            return value if isinstance(value, str) else ""
+    return ""
+
+
+def is_login_only(body: bytes) -> bool:
+    """True when ``body`` is a GraphQL JSON request of one ``loginWithWeChat`` mutation."""
+    return login_code(body) is not None
 
 
 def _replay(body: bytes) -> Receive:
@@ -80,9 +102,11 @@ def _replay(body: bytes) -> Receive:
 class LoginWithoutToken:
     """In front of the auth gate: lets an anonymous ``loginWithWeChat`` reach ``graphql``."""
 
-    def __init__(self, graphql: ASGIApp, gate: ASGIApp) -> None:
+    def __init__(self, graphql: ASGIApp, gate: ASGIApp,
+                 limits: AnonymousLimits | None = None) -> None:
         self.graphql = graphql
         self.gate = gate
+        self.limits = limits
 
     def __getattr__(self, name: str) -> Any:
         """The gate's attributes (its token ``resolver``), as if it were the route's app."""
@@ -105,7 +129,12 @@ class LoginWithoutToken:
             if size > MAX_LOGIN_BODY or not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        if size <= MAX_LOGIN_BODY and is_login_only(body):
+        code = login_code(body) if size <= MAX_LOGIN_BODY else None
+        if code is not None:
+            if self.limits is not None and not (
+                    await self.limits.by_address(scope, send)
+                    and await self.limits.by_code(code, send)):
+                return
             scope.setdefault("state", {})["principal"] = ANONYMOUS
             await self.graphql(scope, _replay(body), send)
             return

@@ -197,21 +197,25 @@ async def _payload(info: Info[Context, None], task_id: UUID, position: int | Non
                                 recorded=position is not None, projected=projected)
 
 
-def _staff_filter(info: Info[Context, None], staff_id: strawberry.ID | None) -> str | None:
+def _staff_filter(info: Info[Context, None], staff_id: strawberry.ID | None
+                  ) -> tuple[str | None, list[str] | None]:
+    """(one member asked for, or the members in scope when none is): everyone's tasks for
+    those who see everyone, a department's for its manager, one's own for front line."""
     principal = info.context.principal
     wanted = None if staff_id is None else str(to_uuid(staff_id, "staffId"))
     if principal.sees_everyone:
-        return wanted
+        return wanted, None
     if wanted is not None:
         policy.require_staff_in_scope(principal, wanted, "marketing tasks")
-        return wanted
-    return principal.subject_id
+        return wanted, None
+    return None, sorted(policy.staff_scope(principal).staff_ids)
 
 
 @strawberry.type
 class MarketingTaskQuery:
     @strawberry.field(description="Marketing tasks by due time (earliest first): all for "
-                                  "managers and service principals, one's own for staff.")
+                                  "company managers, operators and auditors, a department's for "
+                                  "its manager, one's own for front-line staff.")
     async def marketing_tasks(self, info: Info[Context, None],
                               staff_id: strawberry.ID | None = None,
                               status: MarketingTaskStatus | None = None,
@@ -219,7 +223,7 @@ class MarketingTaskQuery:
                               due_to: datetime | None = None,
                               campaign_id: strawberry.ID | None = None, first: int = 50,
                               after: str | None = None) -> MarketingTaskConnection:
-        staff = _staff_filter(info, staff_id)
+        staff, in_scope = _staff_filter(info, staff_id)
         if not 1 <= first <= MAX_PAGE:
             raise ApiError(BAD_INPUT, f"first must be between 1 and {MAX_PAGE}", field="first")
         for name, value in (("dueFrom", due_from), ("dueTo", due_to)):
@@ -230,7 +234,7 @@ class MarketingTaskQuery:
         rows = await queries.tasks(
             info.context.services.read_models.pool, staff_id=staff, status=status and status.value,
             overdue=overdue, due_from=due_from, due_to=due_to, campaign_id=campaign,
-            after=since, limit=first + 1)
+            after=since, limit=first + 1, staff_ids=in_scope)
         edges = [MarketingTaskEdge(cursor=_cursor(r), node=MarketingTask.from_row(r))
                  for r in rows[:first]]
         return MarketingTaskConnection(edges=edges, page_info=PageInfo(

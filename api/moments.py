@@ -27,6 +27,7 @@ from strawberry.types import Info
 
 from api.context import Context
 from api.errors import BAD_INPUT, NOT_FOUND, ApiError
+from api.policy import staff_scope
 from api.types import to_uuid
 from domain.channel_code import NotAMember
 from domain.errors import DomainError
@@ -218,9 +219,10 @@ class MomentQuery:
     @strawberry.field(description="One moment task (NOT_FOUND if none).")
     async def moment_task(self, info: Info[Context, None], id: strawberry.ID) -> MomentTask:
         row = await queries.task(info.context.services.read_models.pool, to_uuid(id, "id"))
-        if row is None:
+        seen = None if row is None else _in_scope(info, row)
+        if seen is None:
             raise ApiError(NOT_FOUND, "no such moment task", field="id")
-        return MomentTask.from_row(row)
+        return MomentTask.from_row(seen)
 
     @strawberry.field(description="The members, audience and daily-limit check of a task "
                                   "before creating it (same typed errors as createMomentTask).")
@@ -240,7 +242,24 @@ class MomentQuery:
             raise ApiError(BAD_INPUT, "first must be between 1 and 200", field="first")
         rows = await queries.tasks(info.context.services.read_models.pool, day=day,
                                    status=status and status.value, limit=first)
-        return [MomentTask.from_row(r) for r in rows]
+        return [MomentTask.from_row(seen) for seen in (_in_scope(info, r) for r in rows)
+                if seen is not None]
+
+
+def _in_scope(info: Info[Context, None], row: Row) -> Row | None:
+    """The task as the reader may see it: a department manager or front-line member sees
+    tasks with a member in their scope, and only those members (docs/access.md)."""
+    scope = staff_scope(info.context.principal)
+    if scope.everyone:
+        return row
+    kept = [i for i, s in enumerate(row["staff_ids"]) if s in scope.staff_ids]
+    if not kept:
+        return None
+    users = [row["user_ids"][i] for i in kept if i < len(row["user_ids"])]
+    posted = [u for u in row["posted_user_ids"] if u in users]
+    return {**row, "staff_ids": [row["staff_ids"][i] for i in kept], "user_ids": users,
+            "invalid_user_ids": [u for u in row["invalid_user_ids"] if u in users],
+            "posted_user_ids": posted, "posted_count": len(posted)}
 
 
 async def _audience(info: Info[Context, None], members: list[dict[str, str]],

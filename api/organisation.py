@@ -21,7 +21,7 @@ import strawberry
 from anyio import to_thread
 from strawberry.types import Info
 
-from api import policy
+from api import policy, team_scope
 from api.context import Context
 from api.errors import BAD_INPUT, NOT_FOUND, ApiError
 from api.read_models import decode_cursor, encode_cursor
@@ -224,9 +224,11 @@ class OrganisationQuery:
         if department not in DEPARTMENTS:
             raise ApiError(BAD_INPUT, f"unknown department; expected one of "
                                       f"{sorted(DEPARTMENTS)}", field="department")
-        rows = await staff_directory_queries.of_department(info.context.services.read_models.pool, department,
-                                                           include_left=include_left)
-        return [StaffMember(row=r) for r in rows]
+        principal = info.context.principal
+        own = team_scope.department_for(principal, department, "staff directory")
+        rows = await staff_directory_queries.of_department(
+            info.context.services.read_models.pool, own or department, include_left=include_left)
+        return [StaffMember(row=r) for r in team_scope.members(principal, rows)]
 
     @strawberry.field(description="A staff member's departments and roles over time, oldest "
                                   "first (managers, service, or the member themself).")
@@ -245,10 +247,10 @@ class OrganisationQuery:
         rows = await queries.ownership(info.context.services.read_models.pool, cid)
         principal = info.context.principal
         if not principal.sees_everyone:
-            owners = [r["staff_id"] for r in rows if r["until"] is None]
+            owners = [str(r["staff_id"]) for r in rows if r["until"] is None]
             profile = await info.context.services.read_models.profile(cid)
-            friends = list(profile["current_staff_ids"]) if profile else []
-            if principal.subject_id not in owners + friends:
+            friends = [str(s) for s in profile["current_staff_ids"]] if profile else []
+            if not policy.customer_scope(principal).covers_customer(str(cid), owners + friends):
                 raise ApiError(NOT_FOUND, "no such customer among yours", field="customerId")
         return [OwnershipPeriod.from_row(r) for r in rows]
 

@@ -19,7 +19,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, ExecutionResult, Info
 
-from api import audit, policy
+from api import audit, policy, team_scope
 from api.context import Context
 from api.cost_guard import CostGuard
 from api.customer_types import (
@@ -248,13 +248,13 @@ class CustomerQuery:
     async def staff_member(self, info: Info[Context, None], id: strawberry.ID
                            ) -> StaffMember | None:
         row = await info.context.services.read_models.staff(to_uuid(id, "id"))
-        return None if row is None else StaffMember(row=row)
+        return next((StaffMember(row=r) for r in team_scope.members(info.context.principal, [row])), None)
 
     @strawberry.field(description="Staff members, by hire date.")
     async def staff_members(self, info: Info[Context, None], include_left: bool = False
                             ) -> list[StaffMember]:
         rows = await info.context.services.read_models.staff_list(include_left)
-        return [StaffMember(row=r) for r in rows]
+        return [StaffMember(row=r) for r in team_scope.members(info.context.principal, rows)]
 
 
 class SiyuSchema(strawberry.Schema):

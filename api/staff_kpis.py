@@ -2,9 +2,10 @@
 ``kpiCatalogue`` (names, units, definitions).
 
 Reads ``staff_kpi_rollup`` over ``staff_daily_performance`` (business days in
-Asia/Shanghai). Managers and service principals read anyone and any department;
-front-line staff read their own figures only (another member or a department is
-``FORBIDDEN``); customers read none. Unknown KPIs or departments, and asking for
+Asia/Shanghai). Company managers, operators and auditors read anyone and any department;
+a department manager their department's members and the department itself; front-line
+staff their own figures only (anyone or anything else is ``FORBIDDEN``); customers read
+none. Unknown KPIs or departments, and asking for
 both or neither of ``staffId`` and ``department``, are ``BAD_INPUT``.
 """
 
@@ -21,8 +22,10 @@ from psycopg.rows import DictRow
 from psycopg_pool import AsyncConnectionPool
 from strawberry.types import Info
 
+from api import policy
 from api.context import Context
 from api.errors import BAD_INPUT, ApiError, forbidden
+from api.team_scope import require_department_figures
 from api.types import to_uuid
 from domain.organisation import DEPARTMENTS
 from projections.staff_performance import queries as kpi_queries
@@ -141,14 +144,19 @@ class StaffKpis:
     values: list[KpiValue]
 
 
-def _authorise(info: Info[Context, None], staff_id: str | None) -> None:
+def _authorise(info: Info[Context, None], staff_id: str | None, department: str | None
+               ) -> None:
+    """Company managers, operators and auditors read anyone; a department manager their
+    department's members and the department; front-line staff themselves."""
     principal = info.context.principal
     if principal.sees_everyone:
         return
     if principal.kind != "staff":
-        raise forbidden("staff KPIs are for staff and service principals")
-    if staff_id is None or staff_id != principal.subject_id:
-        raise forbidden("front-line staff can only read their own KPIs")
+        raise forbidden("staff KPIs are for staff principals")
+    if staff_id is not None:
+        policy.require_staff_in_scope(principal, staff_id, "staff KPIs")
+    elif department is not None:
+        require_department_figures(principal, department, "staff KPIs")
 
 
 def _wanted(kpis: list[str] | None) -> list[KpiDoc]:
@@ -200,7 +208,7 @@ class StaffKpiQuery:
             raise ApiError(BAD_INPUT, "give exactly one of staffId and department",
                            field="staffId")
         sid = None if staff_id is None else str(to_uuid(staff_id, "staffId"))
-        _authorise(info, sid)
+        _authorise(info, sid, department)
         if department is not None and department not in DEPARTMENTS:
             raise ApiError(BAD_INPUT, f"unknown department; expected one of "
                                       f"{sorted(DEPARTMENTS)}", field="department")

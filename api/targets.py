@@ -1,11 +1,12 @@
 """KPI targets over GraphQL: ``setTarget``, ``removeTarget`` and ``targets`` with achievement.
 
-Managers and service principals set, remove and read any target; front-line
-staff read their own (a department's or another member's is ``FORBIDDEN``);
-customers none. Targets are per month or quarter (the period holding
-``period.start``). Achievement: the actual from ``staff_kpi_rollup`` over the
-target's period, the ratio and the grade of :mod:`domain.target`. Reads come
-from ``staff_target``; mutations wait (a few seconds at most) for it.
+Company managers set and remove targets; they, operators and auditors read any; a
+department manager reads their department's and its members'; front-line staff read
+their own (a department's or another member's is ``FORBIDDEN``); customers none.
+Targets are per month or quarter (the period holding ``period.start``). Achievement:
+the actual from ``staff_kpi_rollup`` over the target's period, the ratio and the
+grade of :mod:`domain.target`. Reads come from ``staff_target``; mutations wait (a few
+seconds at most) for it.
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ import strawberry
 from anyio import to_thread
 from strawberry.types import Info
 
+from api import policy
 from api.context import Context
 from api.errors import BAD_INPUT, NOT_FOUND, ApiError, forbidden
 from api.staff_kpis import KpiPeriodInput, PeriodKind, kpi_column, kpi_name, kpi_rollup
+from api.team_scope import require_department_figures
 from api.types import to_uuid
 from domain.errors import DomainError
 from domain.organisation import DEPARTMENTS
@@ -188,10 +191,13 @@ class TargetQuery:
         kind = _target_period(period)
         scope, subject = _subject(staff_id, department)
         principal = info.context.principal
-        if not principal.sees_everyone and not (
-                principal.kind == "staff" and scope == "staff"
-                and subject == principal.subject_id):
-            raise forbidden("front-line staff can only read their own targets")
+        if not principal.sees_everyone:
+            if principal.kind != "staff":
+                raise forbidden("targets are for staff principals")
+            if scope == "staff":
+                policy.require_staff_in_scope(principal, subject, "targets")
+            else:
+                require_department_figures(principal, subject, "targets")
         actuals = await kpi_rollup(info.context.services.read_models.pool, kind, period.start,
                                    subject if scope == "staff" else None,
                                    subject if scope == "department" else None,

@@ -88,9 +88,13 @@ def server(url: str, port: int, extra_env: dict[str, str] | None = None
            ) -> Iterator[subprocess.Popen[bytes]]:
     """Run ``bench.server`` (the API plus a plain baseline endpoint) in its own process."""
     # Load generators are one principal each: per-principal rate limits (api.rate_limit)
-    # would measure the limiter, not the server.
+    # would measure the limiter, not the server. BENCH_RATE_LIMITS sets limits anyway (high
+    # ones: to measure what the limiter costs), BENCH_RATE_LIMIT_SHARED where they live.
     env = {**os.environ, "DATABASE_URL": url, "SIYU_SECRET": SECRET.decode(),
-           "SIYU_PORT": str(port), "SIYU_RATE_LIMITS": "default=0,customer=0,service=0",
+           "SIYU_PORT": str(port),
+           "SIYU_RATE_LIMITS": os.environ.get("BENCH_RATE_LIMITS",
+                                              "default=0,customer=0,service=0"),
+           "SIYU_RATE_LIMIT_SHARED": os.environ.get("BENCH_RATE_LIMIT_SHARED", "1"),
            **(extra_env or {})}
     proc = subprocess.Popen([sys.executable, "-m", "bench.server"], env=env)
     try:

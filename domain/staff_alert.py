@@ -11,6 +11,8 @@ Kinds (seed 001's front-line alerts):
 * ``customer_sensitive_word`` — a customer's message hit it (abuse of the member, a
   customer proposing a private or diverted order): to the managers of the member
   serving that chat, with the same context.
+* ``projection_quarantined`` — a read model set an event aside: to the managers, with
+  the read model, the position and the error's class (``quarantine:<view>:<position>``).
 
 An alert's id derives from its **key** (the cause: ``win_back:<customer>:<version>``,
 ``chat_timeout:<customer>:<staff>:<since>:<level>``, ``sensitive:<customer>:<version>``),
@@ -34,8 +36,12 @@ _NS = uuid5(NAMESPACE_URL, "https://siyu.invalid/staff-alert")
 WIN_BACK, CHAT_TIMEOUT, CHAT_TIMEOUT_ESCALATED, SENSITIVE_WORD = (
     "win_back", "chat_timeout", "chat_timeout_escalated", "sensitive_word")
 CUSTOMER_SENSITIVE_WORD = "customer_sensitive_word"
+#: A read model set an event aside (projections/quarantine.py): to the managers, once per
+#: (read model, position); ``staff_id`` is :data:`SYSTEM`.
+PROJECTION_QUARANTINED = "projection_quarantined"
+SYSTEM = "system"
 KINDS = frozenset({WIN_BACK, CHAT_TIMEOUT, CHAT_TIMEOUT_ESCALATED, SENSITIVE_WORD,
-                   CUSTOMER_SENSITIVE_WORD})
+                   CUSTOMER_SENSITIVE_WORD, PROJECTION_QUARANTINED})
 OPEN, ACKNOWLEDGED, RESOLVED = "open", "acknowledged", "resolved"
 NOTE_MAX = 500
 

@@ -23,14 +23,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from uuid import UUID
 
 from eventsourcing.persistence import Notification
 from psycopg import Cursor
 from psycopg.rows import DictRow
 
+from domain.staff_alert import PROJECTION_QUARANTINED, SYSTEM
 from projections.reads import AsyncPool, Row, fetch_all
+from projections.staff_alerts import outbox
 
 log = logging.getLogger(__name__)
 
@@ -79,10 +81,28 @@ def record(curs: Cursor[DictRow], projection: str, notification: Notification,
         (projection, notification.id, notification.originator_id,
          notification.originator_version, notification.topic,
          type(error).__name__, message))
+    _alert_managers(curs, projection, notification.id, type(error).__name__)
     # The alert: no message text (it may quote the event's data), only where and what kind.
     log.error("read model %s quarantined the event at position %d (%s): it goes on without "
               "it; fix, then run `siyu projections --retry-quarantined`", projection,
               notification.id, type(error).__name__)
+
+
+def _alert_managers(curs: Cursor[DictRow], projection: str, position: int,
+                    error_class: str) -> None:
+    """One staff alert to the managers per (read model, position), in the same
+    transaction as the quarantine row: the alert outbox's key makes it once, restarts and
+    rebuilds that meet the event again included (the worker delivers it,
+    workers/alerts.py). Skipped where the outbox is not there (a shadow schema)."""
+    curs.execute("SELECT to_regclass('staff_alert_outbox') IS NOT NULL AS here")
+    found = curs.fetchone()
+    if not found or not found["here"]:
+        return
+    outbox.add_alerts(curs, [{
+        "alert_key": f"quarantine:{projection}:{position}", "kind": PROJECTION_QUARANTINED,
+        "staff_id": SYSTEM, "customer_id": None, "status": "pending",
+        "context": {"projection": projection, "position": position, "error_class": error_class},
+        "occurred_at": datetime.now(UTC)}])
 
 
 #: Open entries of one read model (or all: NULL), in log order.

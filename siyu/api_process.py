@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from adapters.rate_buckets import RateBuckets
 from adapters.tokens import (
     TokenStore,
     ensure_token_table,
@@ -73,6 +74,9 @@ def create_app(settings: Settings) -> Starlette:
             pool, key, settings.chat_timeout_minutes * 60))
         await hub.start()
         wechat_login = wechat_login_for(settings)
+        buckets = RateBuckets(database_url) if settings.rate_limit_shared else None
+        if buckets is not None:
+            await buckets.open()
         holder["services"] = Services(
             app=app,
             read_models=ReadModels(pool),
@@ -88,6 +92,7 @@ def create_app(settings: Settings) -> Starlette:
                 database_url, customer_id, timedelta(minutes=settings.customer_token_minutes)),
             revoke_customer_tokens=lambda customer_id: revoke_subject_tokens(
                 database_url, "customer", customer_id),
+            rate_buckets=buckets,
         )
         resolver = CachedResolver(token_lookup(database_url))
         holder["services"].principals_changed = resolver.clear
@@ -105,6 +110,8 @@ def create_app(settings: Settings) -> Starlette:
             await hub.stop()
             await batcher.stop()
             await pool.close()
+            if buckets is not None:
+                await buckets.close()
             app.close()
             if wechat_login is not None:
                 wechat_login.close()
@@ -146,6 +153,7 @@ def api_limits(settings: Settings) -> ApiLimits:
         max_body=settings.max_body_bytes,
         persisted=None if manifest is None else PersistedQueries.load(manifest),
         require_persisted=settings.require_persisted_queries,
+        trusted_proxies=settings.trusted_proxies,
     )
 
 

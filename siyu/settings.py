@@ -35,6 +35,8 @@
 | ``SIYU_ENV`` | ``development`` | ``production``: no introspection, suggestions or GraphiQL |
 | ``SIYU_QUERY_COST_BUDGETS`` | see ``api.limits`` | values per operation, by principal kind |
 | ``SIYU_RATE_LIMITS`` | see ``api.limits`` | requests per minute per principal, by kind |
+| ``SIYU_RATE_LIMIT_SHARED`` | ``1`` | ``0``: each API process keeps its own buckets |
+| ``SIYU_TRUSTED_PROXIES`` | unset | addresses/networks whose ``X-Forwarded-For`` is read |
 | ``SIYU_MAX_BODY_BYTES`` | ``8388608`` | request body limit, any content type |
 | ``SIYU_PERSISTED_QUERIES`` | unset | the persisted-query manifest (JSON) the front ends registered |
 | ``SIYU_REQUIRE_PERSISTED_QUERIES`` | unset | only persisted operations run (needs the manifest) |
@@ -50,6 +52,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +120,11 @@ class Settings:
     #: keep the API's defaults (:mod:`api.limits`).
     query_cost_budgets: Mapping[str, int] = field(default_factory=dict)
     rate_limits: Mapping[str, int] = field(default_factory=dict)
+    #: ``SIYU_RATE_LIMIT_SHARED=0``: each API process keeps its own buckets (one process,
+    #: or a proxy limiting in front); default: one budget shared through PostgreSQL.
+    rate_limit_shared: bool = True
+    #: ``SIYU_TRUSTED_PROXIES``: addresses or networks whose X-Forwarded-For is believed.
+    trusted_proxies: tuple[str, ...] = ()
     max_body_bytes: int = 8 * 1024 * 1024
     persisted_queries: Path | None = None
     require_persisted_queries: bool = False
@@ -178,7 +186,7 @@ def parse_campaign_rates(value: str, variable: str = "SIYU_CAMPAIGN_RATES"
 
 
 #: Who a budget or a rate may be given to: a principal kind, or ``default`` for the others.
-PRINCIPAL_KEYS = ("default", "staff", "customer", "service")
+PRINCIPAL_KEYS = ("default", "staff", "customer", "service", "anonymous")
 ENVIRONMENTS = ("development", "production")
 
 
@@ -226,10 +234,23 @@ def _api_hardening(env: Mapping[str, str]) -> dict[str, Any]:
         "query_cost_budgets": parse_kind_numbers(env.get("SIYU_QUERY_COST_BUDGETS", ""),
                                                  "SIYU_QUERY_COST_BUDGETS"),
         "rate_limits": parse_kind_numbers(env.get("SIYU_RATE_LIMITS", ""), "SIYU_RATE_LIMITS"),
+        "rate_limit_shared": env.get("SIYU_RATE_LIMIT_SHARED", "1") not in ("0", "false", "no"),
+        "trusted_proxies": _networks(env.get("SIYU_TRUSTED_PROXIES", "")),
         "max_body_bytes": int(max_body),
         "persisted_queries": None if manifest is None else Path(manifest).resolve(),
         "require_persisted_queries": require,
     }
+
+
+def _networks(value: str) -> tuple[str, ...]:
+    found = tuple(v.strip() for v in value.split(",") if v.strip())
+    for entry in found:
+        try:
+            ip_network(entry, strict=False)
+        except ValueError:
+            raise SettingsError(f"SIYU_TRUSTED_PROXIES: {entry!r} is not an address or "
+                                "network") from None
+    return found
 
 
 def from_env(env: Mapping[str, str] | None = None) -> Settings:

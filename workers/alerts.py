@@ -45,6 +45,7 @@ from domain.staff_alert import (
     CHAT_TIMEOUT,
     CHAT_TIMEOUT_ESCALATED,
     CUSTOMER_SENSITIVE_WORD,
+    PROJECTION_QUARANTINED,
     SENSITIVE_WORD,
     WIN_BACK,
     StaffAlert,
@@ -218,7 +219,9 @@ class AlertStore:
 LABELS = {WIN_BACK: "客户删除了你, 请二次挽回", CHAT_TIMEOUT: "客户消息超时未回复",
           CHAT_TIMEOUT_ESCALATED: "客户消息超时未回复 (已升级)",
           SENSITIVE_WORD: "员工消息触发敏感词, 请审阅",
-          CUSTOMER_SENSITIVE_WORD: "客户消息触发敏感词, 请关注该会话"}
+          CUSTOMER_SENSITIVE_WORD: "客户消息触发敏感词, 请关注该会话",
+          PROJECTION_QUARANTINED: "读模型隔离了一个事件, 请通知运维 (siyu projections "
+                                  "--retry-quarantined)"}
 
 
 def alert_text(alert: StaffAlert) -> str:
@@ -226,6 +229,9 @@ def alert_text(alert: StaffAlert) -> str:
     parts = [f"[提醒] {LABELS[alert.kind]}", f"alert {alert.id}", f"staff {alert.staff_id}"]
     if alert.customer_id:
         parts.append(f"customer {alert.customer_id}")
+    if alert.kind == PROJECTION_QUARANTINED:
+        parts.append(f"view {alert.context.get('projection')} position "
+                     f"{alert.context.get('position')} ({alert.context.get('error_class')})")
     hits = alert.context.get("hits") or []
     if hits:
         parts.append("hits " + ", ".join(f"{h['category']}/{h['term_id']}" for h in hits))

@@ -21,11 +21,12 @@ async def task(pool: AsyncPool, task_id: UUID) -> Row | None:
 async def tasks(pool: AsyncPool, *, staff_id: str | None, status: str | None,
                 overdue: bool | None, due_from: datetime | None, due_to: datetime | None,
                 campaign_id: UUID | None, after: tuple[datetime, int] | None,
-                limit: int) -> list[Row]:
+                limit: int, staff_ids: list[str] | None = None) -> list[Row]:
     """Tasks by due time (earliest first), keyset-paginated on ``(due_at, position)``;
-    every filter left ``None`` is not applied."""
+    every filter left ``None`` is not applied (``staff_ids``: tasks of one of them)."""
     return await fetch_all(
         pool, "SELECT * FROM marketing_task_view WHERE (%s::text IS NULL OR staff_id = %s) "
+              "AND (%s::text[] IS NULL OR staff_id = ANY(%s)) "
               "AND (%s::text IS NULL OR status = %s) "
               "AND (%s::boolean IS NULL OR overdue = %s) "
               "AND (%s::timestamptz IS NULL OR due_at >= %s) "
@@ -33,8 +34,8 @@ async def tasks(pool: AsyncPool, *, staff_id: str | None, status: str | None,
               "AND (%s::uuid IS NULL OR campaign_id = %s) "
               "AND (%s::timestamptz IS NULL OR (due_at, position) > (%s, %s)) "
               "ORDER BY due_at, position LIMIT %s",
-        (staff_id, staff_id, status, status, overdue, overdue, due_from, due_from, due_to,
-         due_to, campaign_id, campaign_id, after and after[0], after and after[0],
+        (staff_id, staff_id, staff_ids, staff_ids, status, status, overdue, overdue, due_from,
+         due_from, due_to, due_to, campaign_id, campaign_id, after and after[0], after and after[0],
          after and after[1], limit))
 
 

@@ -5,6 +5,8 @@ introspection, suggestions and GraphiQL off, and every refusal is JSON with a co
 from __future__ import annotations
 
 import json
+import math
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -245,6 +247,33 @@ def test_a_principal_over_its_rate_gets_429_with_retry_after(
     assert codes(answers[-1]) == ["RATE_LIMITED"]
     assert int(answers[-1].headers["Retry-After"]) >= 1
     assert other.status_code == 200
+
+
+def test_two_api_processes_share_one_budget(pg_url: str, tmp_path: Path, api: Api) -> None:
+    # Given two API instances over one database (as `siyu serve --workers 2` runs them)
+    with server(pg_url, tmp_path, rate_limits={"staff": 60}) as one, \
+            server(pg_url, tmp_path, rate_limits={"staff": 60}) as two:
+        # When one principal alternates between them, 20 requests
+        started = time.monotonic()
+        answers = [(one if n % 2 else two).post("/graphql", json={"query": "{ me { id } }"},
+                                                headers=bearer(api)) for n in range(20)]
+        took = time.monotonic() - started
+    # Then together they pass one bucket of 10 (and the one token a second it refills),
+    # not two buckets (20)
+    statuses = [a.status_code for a in answers]
+    assert statuses[:10] == [200] * 10, statuses
+    assert statuses.count(200) <= 10 + math.ceil(took), (statuses, took)
+    assert 429 in statuses
+
+
+def test_each_process_keeps_its_own_buckets_when_sharing_is_off(
+        pg_url: str, tmp_path: Path, api: Api) -> None:
+    with server(pg_url, tmp_path, rate_limits={"staff": 60}, rate_limit_shared=False) as one, \
+            server(pg_url, tmp_path, rate_limits={"staff": 60},
+                   rate_limit_shared=False) as two:
+        answers = [(one if n % 2 else two).post("/graphql", json={"query": "{ me { id } }"},
+                                                headers=bearer(api)) for n in range(20)]
+    assert [a.status_code for a in answers] == [200] * 20
 
 
 # -- persisted queries ----------------------------------------------------------------------

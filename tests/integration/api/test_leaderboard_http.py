@@ -61,8 +61,11 @@ def test_staff_are_ranked_by_a_kpi_and_by_target_achievement(api: Api) -> None:
     assert [(e["rank"], e["staffId"], e["achievement"]["ratio"]) for e in by_target["entries"]
             ] == sorted([(1, a, 0.5), (1, c, 0.5)])
     # And within a department nobody else shows; less-is-better KPIs rank lowest first
-    assert data(api.gql(QUERY, {"kpi": "friendsNew", "dep": "back_office"}, as_="staff")
+    assert data(api.gql(QUERY, {"kpi": "friendsNew", "dep": "back_office"}, as_="manager")
                 )["leaderboard"]["entries"] == []
+    # (front-line staff rank within their own department only: docs/access.md)
+    assert error(api.gql(QUERY, {"kpi": "friendsNew", "dep": "back_office"}, as_="staff")
+                 )["code"] == "FORBIDDEN"
     deleted = data(api.gql(QUERY, {"kpi": "friendsDeletedByCustomer"}, as_="staff"))
     assert [e["value"] for e in deleted["leaderboard"]["entries"]
             if e["staffId"] not in FIXTURE_STAFF] == [0.0, 0.0, 0.0]

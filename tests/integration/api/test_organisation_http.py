@@ -57,7 +57,10 @@ def test_managers_move_staff_and_change_roles_and_everyone_sees_the_departments(
     assert departments[1] == {"code": "middle_office", "nameZh": "中台",
                               "functions": ["operations"], "staffCount": 2}  # + the manager
     members = data(api.gql('{ staffByDepartment(department: "middle_office") { id role } }',
-                           as_="staff"))["staffByDepartment"]
+                           as_="manager"))["staffByDepartment"]
+    # (front-line staff read their own department's directory only: docs/access.md)
+    assert error(api.gql('{ staffByDepartment(department: "middle_office") { id } }',
+                         as_="staff"))["code"] == "FORBIDDEN"
     assert members == [{"id": MANAGER_ID, "role": "private_domain_manager"},
                        {"id": staff_id, "role": "user_operator"}]
     history = data(api.gql('query($id: ID!) { staffAssignments(staffId: $id) { department role '

@@ -50,7 +50,10 @@ def signed(xml: str, *, ts: int | None = None, tamper: bool = False) -> tuple[st
 @pytest.fixture
 def client(pg_url: str, tmp_path: Path) -> Iterator[TestClient]:
     settings_ = Settings(database_url=pg_url, broker_url=None, data_dir=tmp_path, secret=SECRET,
-                         wecom_corp_id=CORP, wecom_token="tok", wecom_encoding_aes_key=AES_KEY)
+                         wecom_corp_id=CORP, wecom_token="tok", wecom_encoding_aes_key=AES_KEY,
+                         # many refused callbacks from one address here: no per-address limit
+                         # (test_anonymous_limits_http.py tests it)
+                         rate_limits={"anonymous": 0})
     with TestClient(create_app(settings_)) as test_client:
         yield test_client
 

@@ -200,3 +200,43 @@ def test_a_view_that_fails_on_every_event_is_reported_not_quarantined_wholesale(
     with pytest.raises(ValueError, match="cannot apply"):
         runner.catch_up()
     assert open_quarantine(pg_app, "test_seen") == [] and seen(pg_url) == []
+
+
+def test_each_quarantined_event_alerts_the_managers_once_across_restarts_and_rebuilds(
+        pg_app: Siyu, pg_url: str) -> None:
+    from psycopg_pool import ConnectionPool
+
+    from projections.staff_alerts import outbox
+    from siyu.processes import read_model_views
+    from tests.integration.api.test_alerts_http import FakeStaffGateway
+    from tests.support.directory import hire_as
+    from workers.alerts import AlertDeps, AlertStore, deliver_staff_alert
+
+    # Given a company manager in the directory and the alert outbox in place
+    manager = "0a6f0000-0000-4000-8000-0000000000aa"
+    hire_as(pg_app, manager, "private_domain_manager", "middle_office", wait=False)
+    tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
+    directory = next(v for v in read_model_views() if v.name == "staff_directory")
+    BatchRunner(pg_app, directory, tracker).catch_up()
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        outbox.create_tables(conn.cursor())
+    # When a read model quarantines an event, is restarted, and rebuilt (meeting it again)
+    positions = record(pg_app, 20)
+    poisoned = positions[-5]
+    BatchRunner(pg_app, SeenView({poisoned}), tracker, page_size=8).catch_up()
+    restarted = BatchRunner(pg_app, SeenView({poisoned}), tracker, page_size=8)
+    restarted.catch_up()
+    restarted.rebuild()
+    # Then there is one alert for it, to be delivered
+    with psycopg.connect(pg_url) as conn:
+        rows = conn.execute("SELECT alert_key, kind, staff_id FROM staff_alert_outbox").fetchall()
+    assert rows == [(f"quarantine:test_seen:{poisoned}", "projection_quarantined", "system")]
+    # And delivering it (twice: a redelivered message) messages the manager once
+    gateway = FakeStaffGateway()
+    with ConnectionPool(pg_url, min_size=1, max_size=2) as pool:
+        store = AlertStore(pool)
+        for _ in range(2):
+            deliver_staff_alert(AlertDeps(app=pg_app, store=store, gateway=gateway), rows[0][0])
+    assert len(gateway.sent) == 1
+    to, text = gateway.sent[0]
+    assert to == manager and f"view test_seen position {poisoned} (ValueError)" in text
