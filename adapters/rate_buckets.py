@@ -15,8 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from psycopg import AsyncConnection
-from psycopg.rows import TupleRow
+from psycopg.rows import tuple_row
 from psycopg_pool import AsyncConnectionPool
 
 TABLE = "siyu_rate_bucket"
@@ -49,34 +48,39 @@ PRUNE = f"DELETE FROM {TABLE} WHERE at < clock_timestamp() - make_interval(secs 
 
 
 class RateBuckets:
-    """The shared buckets over a small pool of their own (two connections at most: a
-    take is one short statement)."""
+    """The shared buckets, over a pool of autocommit connections: the API's read pool (a
+    take is one short statement, so it needs no connection of its own: the main job's
+    connection bound counts none for it), or a small pool of their own."""
 
-    def __init__(self, conninfo: str, *, max_size: int = 2, wait: float = 5.0) -> None:
-        self.pool: AsyncConnectionPool[AsyncConnection[TupleRow]] = AsyncConnectionPool(
-            conninfo, min_size=1, max_size=max_size, open=False, timeout=wait,
+    def __init__(self, conninfo: str | None = None, *, pool: Any = None, max_size: int = 2,
+                 wait: float = 5.0) -> None:
+        self.owned = pool is None
+        self.pool: AsyncConnectionPool[Any] = pool if pool is not None else AsyncConnectionPool(
+            conninfo or "", min_size=1, max_size=max_size, open=False, timeout=wait,
             kwargs={"autocommit": True, "connect_timeout": max(1, int(wait))})
 
     async def open(self) -> None:
-        await self.pool.open()
+        if self.owned:
+            await self.pool.open()
         async with self.pool.connection() as conn:
             await conn.execute(DDL)
 
     async def close(self) -> None:
-        await self.pool.close()
+        if self.owned:
+            await self.pool.close()
 
     async def take(self, key: str, want: int, rate_per_second: float, capacity: float
                    ) -> tuple[int, float]:
         """(tokens granted — 0 to ``want`` —, tokens left) of the bucket ``key``."""
         params: dict[str, Any] = {"key": key, "want": want, "rate": rate_per_second,
                                   "capacity": capacity}
-        async with self.pool.connection() as conn:
-            cursor = await conn.execute(TAKE, params)
-            row = await cursor.fetchone()
+        async with self.pool.connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
+            await cur.execute(TAKE, params)
+            row = await cur.fetchone()
         assert row is not None
         return int(row[0]), float(row[1])
 
     async def prune(self, idle_seconds: float) -> int:
         async with self.pool.connection() as conn:
             cursor = await conn.execute(PRUNE, (idle_seconds,))
-            return cursor.rowcount
+            return int(cursor.rowcount)

@@ -74,7 +74,7 @@ def create_app(settings: Settings) -> Starlette:
             pool, key, settings.chat_timeout_minutes * 60))
         await hub.start()
         wechat_login = wechat_login_for(settings)
-        buckets = RateBuckets(database_url) if settings.rate_limit_shared else None
+        buckets = RateBuckets(pool=pool) if settings.rate_limit_shared else None
         if buckets is not None:
             await buckets.open()
         holder["services"] = Services(
