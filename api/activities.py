@@ -20,8 +20,8 @@ from strawberry.types import Info
 
 from api.context import Context
 from api.errors import BAD_INPUT, NOT_FOUND, ApiError, forbidden
+from api.projection_wait import caught_up
 from api.read_models import decode_cursor, encode_cursor
-from api.referrals import projected
 from api.types import Long, PageInfo, to_uuid
 from domain.activity import ActivityPlan
 from domain.errors import DomainError
@@ -264,7 +264,7 @@ async def _run(command: Callable[[], Any]) -> Any:
 
 async def _payload(info: Info[Context, None], activity_id: UUID, position: int | None
                    ) -> ActivityPayload:
-    done = await projected(info, VIEW, position)
+    done = await caught_up(info, VIEW, position)
     row = await queries.activity(info.context.services.read_models.pool, activity_id)
     return ActivityPayload(activity=Activity.from_row(row) if row else None, projected=done)
 

@@ -25,6 +25,7 @@ from strawberry.types import Info
 from api import policy
 from api.context import Context
 from api.errors import BAD_INPUT, NOT_FOUND, ApiError
+from api.projection_wait import caught_up
 from api.read_models import decode_cursor, encode_cursor
 from api.types import PageInfo, to_uuid
 from domain.errors import DomainError
@@ -33,7 +34,6 @@ from projections.vault import queries as vault_queries
 
 log = logging.getLogger(__name__)
 
-WAIT_SECONDS = 5.0
 MAX_PAGE = 200
 VIEW = "staff_alert"
 SENSITIVE_KINDS = ("sensitive_word", "customer_sensitive_word")
@@ -212,13 +212,6 @@ async def _run(command: Callable[[], Any]) -> Any:
         raise ApiError(code, error.message, field=error.field) from None
 
 
-async def _wait(info: Info[Context, None], position: int | None) -> bool:
-    if position is None:
-        return True
-    tracker = info.context.services.tracker
-    done: bool = await to_thread.run_sync(lambda: tracker.wait(VIEW, position, WAIT_SECONDS))
-    return done
-
 
 async def _lexicon(info: Info[Context, None], include_removed: bool) -> SensitiveLexicon:
     categories = await queries.categories(info.context.services.read_models.pool)
@@ -300,7 +293,7 @@ class AlertMutation:
         app, by = info.context.services.app, info.context.principal.actor
         position = await _run(lambda: app.supervision.define_category(
             input.category, input.label, by, datetime.now(UTC)))
-        projected = await _wait(info, position)
+        projected = await caught_up(info, VIEW, position)
         return LexiconPayload(lexicon=await _lexicon(info, False), added=[],
                               projected=projected)
 
@@ -310,7 +303,7 @@ class AlertMutation:
         app, by = info.context.services.app, info.context.principal.actor
         added, position = await _run(lambda: app.supervision.add_terms(
             input.category, input.terms, by, datetime.now(UTC)))
-        projected = await _wait(info, position)
+        projected = await caught_up(info, VIEW, position)
         lexicon = await _lexicon(info, False)
         ids = {t.term_id for t in added}
         return LexiconPayload(lexicon=lexicon, projected=projected,
@@ -322,7 +315,7 @@ class AlertMutation:
         app, by = info.context.services.app, info.context.principal.actor
         added, position = await _run(lambda: app.supervision.add_starter_terms(
             by, datetime.now(UTC)))
-        projected = await _wait(info, position)
+        projected = await caught_up(info, VIEW, position)
         lexicon = await _lexicon(info, False)
         ids = {t.term_id for t in added}
         return LexiconPayload(lexicon=lexicon, projected=projected,
@@ -334,7 +327,7 @@ class AlertMutation:
         app, by = info.context.services.app, info.context.principal.actor
         position = await _run(lambda: app.supervision.remove_term(input.term_id, by,
                                                                 datetime.now(UTC)))
-        projected = await _wait(info, position)
+        projected = await caught_up(info, VIEW, position)
         return LexiconPayload(lexicon=await _lexicon(info, False), added=[],
                               projected=projected)
 
@@ -345,7 +338,7 @@ class AlertMutation:
         await _visible_alert(info, aid)
         app, by = info.context.services.app, info.context.principal.actor
         position = await _run(lambda: app.supervision.acknowledge_alert(aid, by, datetime.now(UTC)))
-        projected = await _wait(info, position)
+        projected = await caught_up(info, VIEW, position)
         return AlertPayload(alert=StaffAlert.from_row(await _visible_alert(info, aid)),
                             projected=projected)
 
@@ -356,6 +349,6 @@ class AlertMutation:
         await _visible_alert(info, aid)
         app, by = info.context.services.app, info.context.principal.actor
         position = await _run(lambda: app.supervision.resolve_alert(aid, input.note, by, datetime.now(UTC)))
-        projected = await _wait(info, position)
+        projected = await caught_up(info, VIEW, position)
         return AlertPayload(alert=StaffAlert.from_row(await _visible_alert(info, aid)),
                             projected=projected)

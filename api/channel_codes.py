@@ -23,13 +23,13 @@ from strawberry.types import Info
 
 from api.context import Context
 from api.errors import BAD_INPUT, ApiError, forbidden
+from api.projection_wait import caught_up
 from api.team_scope import team_scope
 from api.types import to_uuid
 from domain.channel_code import NotAMember
 from domain.errors import DomainError
 from projections.channel_codes import queries
 
-WAIT_SECONDS = 5.0
 #: Who may manage codes besides managers and service principals (growth operators).
 OPERATOR_ROLES = frozenset({"user_operator", "activity_planner"})
 
@@ -140,11 +140,7 @@ async def _members(info: Info[Context, None], user_ids: list[str]) -> dict[str, 
 
 async def _payload(info: Info[Context, None], code_id: UUID, position: int | None
                    ) -> ChannelCodePayload:
-    projected = True
-    if position is not None:
-        tracker = info.context.services.tracker
-        projected = await to_thread.run_sync(
-            lambda: tracker.wait("channel_code", position, WAIT_SECONDS))
+    projected = await caught_up(info, "channel_code", position)
     row = await queries.code(info.context.services.read_models.pool, code_id)
     return ChannelCodePayload(code=ChannelCode.from_row(row) if row else None,
                               projected=projected)

@@ -20,7 +20,7 @@ from strawberry.types import Info
 from api.context import Context
 from api.errors import BAD_INPUT, NOT_FOUND, ApiError, forbidden
 from api.policy import Access
-from api.referrals import projected
+from api.projection_wait import caught_up
 from api.types import Long, to_uuid
 from domain.content import ContentSpec
 from domain.errors import DomainError
@@ -148,7 +148,7 @@ async def _run(command: Callable[[], Any]) -> Any:
 
 async def _payload(info: Info[Context, None], reference: str, position: int | None,
                    outcome: str | None = None) -> ContentPayload:
-    done = await projected(info, VIEW, position)
+    done = await caught_up(info, VIEW, position)
     row = await queries.piece(info.context.services.read_models.pool, reference.strip())
     return ContentPayload(piece=ContentPiece.from_row(row) if row else None, outcome=outcome,
                           projected=done)
@@ -239,4 +239,4 @@ class ContentMutation:
         author = _staff(author_id, "authorId")
         position = await _run(lambda: app.contents.set_cadence(kind.value, author, per_week,
                                                                by, datetime.now(UTC)))
-        return await projected(info, VIEW, position)
+        return await caught_up(info, VIEW, position)

@@ -18,7 +18,8 @@ from strawberry.types import Info
 
 from api.context import Context
 from api.errors import ApiError, forbidden
-from api.referrals import projected, run_command
+from api.projection_wait import caught_up
+from api.referrals import run_command
 from api.types import Long, to_uuid
 from domain.coupon import format_code
 from projections.coupons import queries
@@ -152,7 +153,7 @@ class CouponMutation:
                             customer_id=strawberry.ID(coupon.customer_id),
                             value_fen=Long(coupon.value_fen), expires_at=coupon.expires_at,
                             redemption_code=format_code(code),
-                            projected=await projected(info, VIEW, position))
+                            projected=await caught_up(info, VIEW, position))
 
     @strawberry.mutation(description="Verify a redemption code once (核销), at a store: "
                                       "separators and case are ignored.")
@@ -170,7 +171,7 @@ class CouponMutation:
         now = datetime.now(UTC)
         coupon, position = await run_command(lambda: app.referrals.redeem_coupon_code(
             code, principal.actor, now, store_id and store_id.strip()))
-        await projected(info, VIEW, position)
+        await caught_up(info, VIEW, position)
         row = {"coupon_id": coupon.id, "customer_id": coupon.customer_id,
                "value_fen": coupon.value_fen, "source": coupon.source.partition(":")[0],
                "campaign_id": coupon.source.partition(":")[2] or None,

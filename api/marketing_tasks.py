@@ -23,11 +23,11 @@ from strawberry.types import Info
 from api import policy
 from api.context import Context
 from api.errors import BAD_INPUT, NOT_FOUND, ApiError
+from api.projection_wait import caught_up
 from api.types import PageInfo, to_uuid
 from domain.errors import DomainError
 from projections.marketing_tasks import queries
 
-WAIT_SECONDS = 5.0
 MAX_PAGE = 200
 VIEW = "marketing_task"
 _NOT_FOUND_CODES = frozenset({"UNKNOWN_MARKETING_TASK", "UNKNOWN_STAFF"})
@@ -188,10 +188,7 @@ async def _visible(info: Info[Context, None], task_id: UUID) -> Row | None:
 
 async def _payload(info: Info[Context, None], task_id: UUID, position: int | None
                    ) -> MarketingTaskPayload:
-    projected = True
-    if position is not None:
-        tracker = info.context.services.tracker
-        projected = await to_thread.run_sync(lambda: tracker.wait(VIEW, position, WAIT_SECONDS))
+    projected = await caught_up(info, VIEW, position)
     row = await _visible(info, task_id)
     return MarketingTaskPayload(task=None if row is None else MarketingTask.from_row(row),
                                 recorded=position is not None, projected=projected)

@@ -28,6 +28,7 @@ from strawberry.types import Info
 from api.context import Context
 from api.errors import BAD_INPUT, NOT_FOUND, ApiError
 from api.policy import staff_scope
+from api.projection_wait import caught_up
 from api.types import to_uuid
 from domain.channel_code import NotAMember
 from domain.errors import DomainError
@@ -35,7 +36,6 @@ from domain.organisation import DEPARTMENTS
 from domain.working_time import business_day
 from projections.moments import queries
 
-WAIT_SECONDS = 5.0
 MAX_DAYS_AHEAD = 30
 MAX_POSTS = 500
 Row = dict[str, Any]
@@ -163,11 +163,7 @@ NOT_A_MEMBER = NotAMember.code
 
 async def _payload(info: Info[Context, None], task_id: UUID, position: int | None
                    ) -> MomentTaskPayload:
-    projected = True
-    if position is not None:
-        tracker = info.context.services.tracker
-        projected = await to_thread.run_sync(
-            lambda: tracker.wait("moment_task", position, WAIT_SECONDS))
+    projected = await caught_up(info, "moment_task", position)
     row = await queries.task(info.context.services.read_models.pool, task_id)
     return MomentTaskPayload(task=None if row is None else MomentTask.from_row(row),
                              projected=projected)

@@ -24,6 +24,7 @@ from strawberry.types import Info
 from api import policy, team_scope
 from api.context import Context
 from api.errors import BAD_INPUT, NOT_FOUND, ApiError
+from api.projection_wait import caught_up
 from api.read_models import decode_cursor, encode_cursor
 from api.types import PageInfo, StaffMember, to_uuid
 from domain.errors import DomainError
@@ -31,7 +32,6 @@ from domain.organisation import DEPARTMENT_CATALOGUE, DEPARTMENTS, ROLE_CATALOGU
 from projections.organisation import queries
 from projections.staff_directory import queries as staff_directory_queries
 
-WAIT_SECONDS = 5.0
 MAX_PAGE = 200
 #: Customers named in one handover call (all of a staff member's are not limited).
 MAX_HANDOVER = 10_000
@@ -180,17 +180,10 @@ async def _run(command: Callable[[], Any]) -> Any:
         raise ApiError(code, error.message, field=error.field) from None
 
 
-async def _wait(info: Info[Context, None], view: str, position: int | None) -> bool:
-    if position is None:
-        return True
-    tracker = info.context.services.tracker
-    done: bool = await to_thread.run_sync(lambda: tracker.wait(view, position, WAIT_SECONDS))
-    return done
-
 
 async def _staff_payload(info: Info[Context, None], staff_id: UUID,
                          position: int | None) -> StaffPayload:
-    projected = await _wait(info, "staff_directory", position)
+    projected = await caught_up(info, "staff_directory", position)
     row = await info.context.services.read_models.staff(staff_id)
     return StaffPayload(staff=None if row is None else StaffMember(row=row), projected=projected)
 
@@ -199,7 +192,7 @@ async def _owned_now(info: Info[Context, None], staff_id: UUID) -> list[UUID]:
     """The giver's customers, once customer_ownership has caught up with the log."""
     app = info.context.services.app
     head = await to_thread.run_sync(app.recorder.max_notification_id)
-    if not await _wait(info, "customer_ownership", head):
+    if not await caught_up(info, "customer_ownership", head):
         raise ApiError("NOT_PROJECTED", "customer ownership is catching up: try again shortly")
     return await queries.owned_now(info.context.services.read_models.pool, str(staff_id))
 
@@ -320,7 +313,7 @@ class OrganisationMutation:
         result = await _run(lambda: app.staff.hand_over(
             giver, receiver, customers, input.reason.value, by, datetime.now(UTC),
             handover_id=input.handover_id))
-        projected = await _wait(info, "customer_ownership", result.last_position)
+        projected = await caught_up(info, "customer_ownership", result.last_position)
         return HandOverCustomersPayload(
             handover_id=result.handover_id, requested=result.requested,
             transferred=result.transferred, unchanged=result.unchanged,

@@ -20,7 +20,7 @@ from strawberry.types import Info
 from api.context import Context
 from api.errors import BAD_INPUT, NOT_FOUND, ApiError, forbidden
 from api.policy import Access
-from api.referrals import projected
+from api.projection_wait import caught_up
 from api.types import Long, PageInfo, to_uuid
 from domain.errors import DomainError
 from domain.product import ProductSpec
@@ -172,7 +172,7 @@ async def _run(command: Callable[[], Any]) -> Any:
 
 async def _product(info: Info[Context, None], sku: str, position: int | None,
                    outcome: str | None = None) -> ProductPayload:
-    done = await projected(info, VIEW, position)
+    done = await caught_up(info, VIEW, position)
     row = await queries.product(info.context.services.read_models.pool, sku.strip())
     return ProductPayload(product=Product.from_row(row) if row else None, outcome=outcome,
                           projected=done)
@@ -254,7 +254,7 @@ class ProductMutation:
         app, by = info.context.services.app, info.context.principal.actor
         position = await _run(lambda: app.products.define_category(code, name, by,
                                                                    datetime.now(UTC)))
-        done = await projected(info, VIEW, position)
+        done = await caught_up(info, VIEW, position)
         rows = await queries.categories(info.context.services.read_models.pool)
         found = [r for r in rows if r["code"] == code.strip()]
         return ProductCategoryPayload(
@@ -276,7 +276,7 @@ class ProductMutation:
         app, by = info.context.services.app, info.context.principal.actor
         specs = [p.spec() for p in products]
         rows = await _run(lambda: app.products.import_products(specs, by, datetime.now(UTC)))
-        done = await projected(info, VIEW, max((r.position for r in rows
+        done = await caught_up(info, VIEW, max((r.position for r in rows
                                                 if r.position is not None), default=None))
         count = {k: sum(1 for r in rows if r.outcome == k)
                  for k in ("listed", "revised", "unchanged", "rejected")}

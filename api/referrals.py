@@ -21,12 +21,12 @@ from strawberry.types import Info
 
 from api.context import Context
 from api.errors import BAD_INPUT, FORBIDDEN, NOT_FOUND, ApiError
+from api.projection_wait import caught_up
 from api.types import Long, to_uuid
 from domain.errors import DomainError
 from projections.referrals import queries
 
 VIEW = "referral_campaign"
-WAIT_SECONDS = 5.0
 MAX_LEADERS = 100
 _NOT_FOUND = frozenset({"UNKNOWN_REFERRAL_CAMPAIGN", "UNKNOWN_CUSTOMER"})
 
@@ -41,13 +41,6 @@ async def run_command(command: Callable[[], Any]) -> Any:
         code = NOT_FOUND if error.code in _NOT_FOUND else error.code
         raise ApiError(code, error.message, field=error.field) from None
 
-
-async def projected(info: Info[Context, None], view: str, position: int | None) -> bool:
-    if position is None:
-        return True
-    tracker = info.context.services.tracker
-    done: bool = await to_thread.run_sync(lambda: tracker.wait(view, position, WAIT_SECONDS))
-    return done
 
 
 
@@ -185,7 +178,7 @@ def _rule(rule: ReferralRewardInput | None) -> dict[str, Any] | None:
 
 async def _payload(info: Info[Context, None], campaign_id: UUID, position: int | None
                    ) -> ReferralCampaignPayload:
-    done = await projected(info, VIEW, position)
+    done = await caught_up(info, VIEW, position)
     row = await queries.campaign(info.context.services.read_models.pool, campaign_id)
     return ReferralCampaignPayload(campaign=to_campaign(row) if row else None,
                                    projected=done)

@@ -23,12 +23,12 @@ from strawberry.types import Info
 from api import policy
 from api.context import Context
 from api.errors import BAD_INPUT, NOT_FOUND, ApiError, forbidden
+from api.projection_wait import caught_up
 from api.read_models import decode_cursor, encode_cursor
 from api.types import PageInfo, to_uuid
 from domain.errors import DomainError
 from projections.chat_scripts import queries
 
-WAIT_SECONDS = 5.0
 MAX_PAGE = 200
 VIEW = "chat_script"
 EDITOR_ROLES = frozenset({"chief_chat_officer", "copywriter"})
@@ -166,10 +166,7 @@ async def _run(command: Callable[[], Any]) -> Any:
 
 async def _payload(info: Info[Context, None], script_id: UUID, position: int | None
                    ) -> ChatScriptPayload:
-    projected = True
-    if position is not None:
-        tracker = info.context.services.tracker
-        projected = await to_thread.run_sync(lambda: tracker.wait(VIEW, position, WAIT_SECONDS))
+    projected = await caught_up(info, VIEW, position)
     row = await queries.script(info.context.services.read_models.pool, script_id)
     return ChatScriptPayload(script=ChatScript.from_row(row) if row else None,
                              projected=projected)

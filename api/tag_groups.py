@@ -21,12 +21,12 @@ from strawberry.types import Info
 from api.context import Context
 from api.customer_types import Customer
 from api.errors import BAD_INPUT, NOT_FOUND, ApiError, forbidden
+from api.projection_wait import caught_up
 from api.types import to_uuid
 from domain.errors import DomainError
 from projections.tag_groups import queries
 
 #: How long a mutation waits for its read model before answering without it.
-WAIT_SECONDS = 5.0
 _NOT_FOUND_CODES = frozenset({"UNKNOWN_TAG_GROUP", "UNKNOWN_CUSTOMER"})
 
 Row = dict[str, Any]
@@ -122,18 +122,10 @@ async def _run(command: Callable[[], Any]) -> Any:
         raise _api_error(error) from None
 
 
-async def _wait(info: Info[Context, None], view: str, position: int | None) -> bool:
-    if position is None:
-        return True  # nothing changed
-    tracker = info.context.services.tracker
-    projected: bool = await to_thread.run_sync(
-        lambda: tracker.wait(view, position, WAIT_SECONDS))
-    return projected
-
 
 async def _group_payload(info: Info[Context, None], group_id: UUID,
                          position: int | None) -> TagGroupPayload:
-    projected = await _wait(info, "tag_group", position)
+    projected = await caught_up(info, "tag_group", position)
     row = await queries.group(info.context.services.read_models.pool, group_id)
     return TagGroupPayload(group=TagGroup.from_row(row) if row else None,
                            projected=projected)
@@ -155,7 +147,7 @@ async def _tagging_target(info: Info[Context, None], customer_id: strawberry.ID)
 
 async def _customer_payload(info: Info[Context, None], customer_id: UUID,
                             position: int | None) -> TagCustomerPayload:
-    projected = await _wait(info, "customer_profile", position)
+    projected = await caught_up(info, "customer_profile", position)
     row = await info.context.services.read_models.profile(customer_id)
     principal = info.context.principal
     visible = row is not None and principal.may_see(customer_id, list(row["current_staff_ids"]))

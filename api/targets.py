@@ -25,6 +25,7 @@ from strawberry.types import Info
 from api import policy
 from api.context import Context
 from api.errors import BAD_INPUT, NOT_FOUND, ApiError, forbidden
+from api.projection_wait import caught_up
 from api.staff_kpis import KpiPeriodInput, PeriodKind, kpi_column, kpi_name, kpi_rollup
 from api.team_scope import require_department_figures
 from api.types import to_uuid
@@ -33,7 +34,6 @@ from domain.organisation import DEPARTMENTS
 from domain.target import Grade, achievement, grade
 from projections.targets import queries
 
-WAIT_SECONDS = 5.0
 _NOT_FOUND_CODES = frozenset({"UNKNOWN_STAFF", "UNKNOWN_TARGET"})
 
 Row = dict[str, Any]
@@ -159,11 +159,7 @@ async def _run(command: Callable[[], Any]) -> Any:
 
 async def _payload(info: Info[Context, None], target_id: UUID, position: int | None
                    ) -> TargetPayload:
-    projected = True
-    if position is not None:
-        tracker = info.context.services.tracker
-        projected = await to_thread.run_sync(
-            lambda: tracker.wait("staff_target", position, WAIT_SECONDS))
+    projected = await caught_up(info, "staff_target", position)
     row = await queries.target(info.context.services.read_models.pool, target_id)
     if row is None:
         return TargetPayload(target=None, projected=projected)

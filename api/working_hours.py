@@ -16,10 +16,10 @@ from strawberry.types import Info
 
 from api.context import Context
 from api.errors import ApiError, forbidden
+from api.projection_wait import caught_up
 from domain.errors import DomainError
 from domain.working_time import DAY_MINUTES, WEEKDAYS, Week
 
-WAIT_SECONDS = 5.0
 VIEW = "staff_daily_performance"
 
 
@@ -134,11 +134,7 @@ class WorkingHoursMutation:
         except DomainError as error:
             raise ApiError(error.code, error.message,
                            field=_input_path(error.field, list(days))) from None
-        projected = True
-        if position is not None:
-            tracker = info.context.services.tracker
-            projected = await to_thread.run_sync(
-                lambda: tracker.wait(VIEW, position, WAIT_SECONDS))
+        projected = await caught_up(info, VIEW, position)
         week = await to_thread.run_sync(app.working_hours.get)
         return WorkingHoursPayload(working_hours=_info(week, _always_on(week)),
                                    changed=position is not None, projected=projected)
