@@ -208,19 +208,19 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
             "SELECT subject_id, wrapped FROM {schema}.siyu_vault_key "
             "WHERE subject_id = ANY(%s)").format(**q)
         self._select_versions = SQL(
-            "SELECT originator_id, max(originator_version) FROM {schema}.{table} "
-            "WHERE originator_id = ANY(%s) GROUP BY originator_id").format(
+            "SELECT i.id, v.last FROM unnest(%s::uuid[]) AS i(id), LATERAL (SELECT max("
+            "originator_version) AS last FROM {schema}.{table} WHERE originator_id = i.id) AS v "
+            "WHERE v.last IS NOT NULL").format(  # one index probe a stream, however long
             schema=schema, table=Identifier(self.events_table_name))
         self._select_fields = SQL(
             "SELECT v.subject_id, v.field, v.ciphertext FROM {schema}.siyu_vault_value v "
             "JOIN unnest(%s::uuid[], %s::text[]) AS w(subject_id, field) "
             "USING (subject_id, field)").format(**q)
         self._select_short_streams = SQL(
-            "SELECT originator_id, originator_version, topic, state FROM ("
-            "SELECT originator_id, originator_version, topic, state, "
-            "max(originator_version) OVER (PARTITION BY originator_id) AS last "
-            "FROM {schema}.{table} WHERE originator_id = ANY(%s)) AS e "
-            "WHERE last <= %s ORDER BY originator_id, originator_version").format(
+            "SELECT e.originator_id, e.originator_version, e.topic, e.state "
+            "FROM unnest(%s::uuid[]) AS i(id) JOIN {schema}.{table} e ON e.originator_id = i.id "
+            "WHERE (SELECT max(l.originator_version) FROM {schema}.{table} l WHERE "
+            "l.originator_id = i.id) <= %s ORDER BY e.originator_id, e.originator_version").format(
             schema=schema, table=Identifier(self.events_table_name))
         self._select_sealed = SQL(
             "SELECT field, ciphertext FROM {schema}.siyu_vault_value "
