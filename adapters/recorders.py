@@ -198,9 +198,8 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
         # A bare (pre-scoping) client event id belongs to the source of the events written
         # in the same transaction (same xmin) on the same customer: their "by".
         self._select_legacy_event_keys = SQL(
-            "SELECT k.event_key, k.customer_id, ("
-            "SELECT convert_from(e.state, 'UTF8')::jsonb ->> 'by' FROM {schema}.{table} e "
-            "WHERE e.originator_id = k.customer_id AND e.xmin = k.xmin "
+            "SELECT k.event_key, k.customer_id, (SELECT convert_from(e.state, 'UTF8')::jsonb ->> 'by' "
+            "FROM {schema}.{table} e WHERE e.originator_id = k.customer_id AND e.xmin = k.xmin "
             "ORDER BY e.originator_version LIMIT 1) AS source "
             "FROM {schema}.siyu_event_key k WHERE k.event_key = ANY(%s)").format(
             schema=schema, table=Identifier(self.events_table_name))
@@ -345,10 +344,11 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
         return self._select_map(self._select_event_keys, keys)
 
     def legacy_event_keys(self, event_ids: Sequence[str]) -> Mapping[str, tuple[UUID, str | None]]:
-        if not event_ids:
+        # Sources only for ids stored bare: planned for a whole batch, that query set off JIT.
+        if not (found := self._select_map(self._select_event_keys, event_ids)):
             return {}
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(self._select_legacy_event_keys, (list(event_ids),), prepare=True)
+            curs.execute(self._select_legacy_event_keys, (list(found),), prepare=True)
             return {r["event_key"]: (r["customer_id"], r["source"]) for r in curs.fetchall()}
 
     def wrapped_keys(self, subject_ids: Sequence[UUID]) -> Mapping[UUID, bytes]:

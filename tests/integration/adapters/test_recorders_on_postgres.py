@@ -158,3 +158,12 @@ def test_stream_look_ups_cost_the_same_however_long_the_stream(
     with psycopg.connect(pg_url) as conn:
         assert _rows_read(conn, recorder._select_versions, ([long_id, short_id],)) <= 2
         assert _rows_read(conn, recorder._select_short_streams, ([long_id], 100)) <= 1
+
+
+def test_ids_never_stored_bare_skip_the_source_look_up(pg_app: Siyu, now: datetime) -> None:
+    # The source look-up (must not run here), planned for a whole batch, cost ~100 ms of JIT.
+    recorder = pg_app.recorder
+    assert isinstance(recorder, SiyuPostgresRecorder)
+    pg_app.ingestion.record_batch([EventItem("e1", "TAGGED", WHO, now, tag="t")], "s:t")
+    recorder._select_legacy_event_keys = psycopg.sql.Composed([psycopg.sql.SQL("SELECT 1 / 0")])
+    assert recorder.legacy_event_keys([f"new-{i}" for i in range(1000)]) == {}
