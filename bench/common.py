@@ -92,7 +92,8 @@ def server(url: str, port: int, extra_env: dict[str, str] | None = None, *, work
     # would measure the limiter, not the server.
     env = {**os.environ, "DATABASE_URL": url, "SIYU_SECRET": SECRET.decode(),
            "SIYU_PORT": str(port), "SIYU_RATE_LIMITS": "default=0,customer=0,service=0",
-           "BENCH_API_WORKERS": str(workers), **(extra_env or {})}
+           **(extra_env or {})}
+    env["BENCH_API_WORKERS"] = str(workers)
     proc = subprocess.Popen([sys.executable, "-m", "bench.server"], env=env)
     try:
         deadline = time.monotonic() + 60
