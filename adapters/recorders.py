@@ -198,9 +198,8 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
         # A bare (pre-scoping) client event id belongs to the source of the events written
         # in the same transaction (same xmin) on the same customer: their "by".
         self._select_legacy_event_keys = SQL(
-            "SELECT k.event_key, k.customer_id, ("
-            "SELECT convert_from(e.state, 'UTF8')::jsonb ->> 'by' FROM {schema}.{table} e "
-            "WHERE e.originator_id = k.customer_id AND e.xmin = k.xmin "
+            "SELECT k.event_key, k.customer_id, (SELECT convert_from(e.state, 'UTF8')::jsonb ->> 'by' "
+            "FROM {schema}.{table} e WHERE e.originator_id = k.customer_id AND e.xmin = k.xmin "
             "ORDER BY e.originator_version LIMIT 1) AS source "
             "FROM {schema}.siyu_event_key k WHERE k.event_key = ANY(%s)").format(
             schema=schema, table=Identifier(self.events_table_name))
@@ -208,19 +207,19 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
             "SELECT subject_id, wrapped FROM {schema}.siyu_vault_key "
             "WHERE subject_id = ANY(%s)").format(**q)
         self._select_versions = SQL(
-            "SELECT originator_id, max(originator_version) FROM {schema}.{table} "
-            "WHERE originator_id = ANY(%s) GROUP BY originator_id").format(
+            "SELECT i.id, v.last FROM unnest(%s::uuid[]) AS i(id), LATERAL (SELECT max("
+            "originator_version) AS last FROM {schema}.{table} WHERE originator_id = i.id) AS v "
+            "WHERE v.last IS NOT NULL").format(  # one index probe a stream, however long
             schema=schema, table=Identifier(self.events_table_name))
         self._select_fields = SQL(
             "SELECT v.subject_id, v.field, v.ciphertext FROM {schema}.siyu_vault_value v "
             "JOIN unnest(%s::uuid[], %s::text[]) AS w(subject_id, field) "
             "USING (subject_id, field)").format(**q)
         self._select_short_streams = SQL(
-            "SELECT originator_id, originator_version, topic, state FROM ("
-            "SELECT originator_id, originator_version, topic, state, "
-            "max(originator_version) OVER (PARTITION BY originator_id) AS last "
-            "FROM {schema}.{table} WHERE originator_id = ANY(%s)) AS e "
-            "WHERE last <= %s ORDER BY originator_id, originator_version").format(
+            "SELECT e.originator_id, e.originator_version, e.topic, e.state "
+            "FROM unnest(%s::uuid[]) AS i(id) JOIN {schema}.{table} e ON e.originator_id = i.id "
+            "WHERE (SELECT max(l.originator_version) FROM {schema}.{table} l WHERE "
+            "l.originator_id = i.id) <= %s ORDER BY e.originator_id, e.originator_version").format(
             schema=schema, table=Identifier(self.events_table_name))
         self._select_sealed = SQL(
             "SELECT field, ciphertext FROM {schema}.siyu_vault_value "
@@ -345,10 +344,11 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
         return self._select_map(self._select_event_keys, keys)
 
     def legacy_event_keys(self, event_ids: Sequence[str]) -> Mapping[str, tuple[UUID, str | None]]:
-        if not event_ids:
+        # Sources only for ids stored bare: planned for a whole batch, that query set off JIT.
+        if not (found := self._select_map(self._select_event_keys, event_ids)):
             return {}
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(self._select_legacy_event_keys, (list(event_ids),), prepare=True)
+            curs.execute(self._select_legacy_event_keys, (list(found),), prepare=True)
             return {r["event_key"]: (r["customer_id"], r["source"]) for r in curs.fetchall()}
 
     def wrapped_keys(self, subject_ids: Sequence[UUID]) -> Mapping[UUID, bytes]:

@@ -84,9 +84,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(url: str, port: int, extra_env: dict[str, str] | None = None
+def server(url: str, port: int, extra_env: dict[str, str] | None = None, *, workers: int = 1
            ) -> Iterator[subprocess.Popen[bytes]]:
-    """Run ``bench.server`` (the API plus a plain baseline endpoint) in its own process."""
+    """Run ``bench.server`` (the API plus a plain baseline endpoint) in its own process, or
+    as ``workers`` processes sharing the port (see :func:`serving_processes`)."""
     # Load generators are one principal each: per-principal rate limits (api.rate_limit)
     # would measure the limiter, not the server. BENCH_RATE_LIMITS sets limits anyway (high
     # ones: to measure what the limiter costs), BENCH_RATE_LIMIT_SHARED where they live.
@@ -96,6 +97,7 @@ def server(url: str, port: int, extra_env: dict[str, str] | None = None
                                               "default=0,customer=0,service=0"),
            "SIYU_RATE_LIMIT_SHARED": os.environ.get("BENCH_RATE_LIMIT_SHARED", "1"),
            **(extra_env or {})}
+    env["BENCH_API_WORKERS"] = str(workers)
     proc = subprocess.Popen([sys.executable, "-m", "bench.server"], env=env)
     try:
         deadline = time.monotonic() + 60
@@ -112,6 +114,18 @@ def server(url: str, port: int, extra_env: dict[str, str] | None = None
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def serving_processes(proc: subprocess.Popen[bytes]) -> int:
+    """How many processes serve requests: the server itself, or its worker children
+    (uvicorn spawns them; multiprocessing's resource tracker serves nothing)."""
+    workers = 0
+    for task in os.listdir(f"/proc/{proc.pid}/task"):
+        with open(f"/proc/{proc.pid}/task/{task}/children") as listed:
+            for child in listed.read().split():
+                with open(f"/proc/{child}/cmdline", "rb") as cmdline:
+                    workers += b"spawn_main" in cmdline.read()
+    return max(1, workers)
 
 
 async def _client(port: int, requests: list[bytes], latencies: list[float]) -> None:

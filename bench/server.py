@@ -1,12 +1,15 @@
 """The API as deployed, plus a plain starlette endpoint returning the same profile row.
 
-Run by the benchmarks in its own process: ``python -m bench.server``.
+Run by the benchmarks in its own process: ``python -m bench.server``; with
+``BENCH_API_WORKERS=N`` (N > 1) as N uvicorn worker processes sharing the port, each
+with its own application and pools, as a server run as several processes is.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
@@ -54,4 +57,9 @@ def build() -> Starlette:
 
 if __name__ == "__main__":
     port = from_env().port
-    uvicorn.run(build(), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    workers = int(os.environ.get("BENCH_API_WORKERS", "1"))
+    if workers > 1:  # each worker process builds its own app (uvicorn needs an import string)
+        uvicorn.run("bench.server:build", factory=True, workers=workers, host="127.0.0.1",
+                    port=port, log_level="warning", access_log=False)
+    else:
+        uvicorn.run(build(), host="127.0.0.1", port=port, log_level="warning", access_log=False)

@@ -24,6 +24,7 @@ from bench.common import (
     median,
     percentile,
     server,
+    serving_processes,
 )
 from domain.ingestion import EventItem
 from projections.postgres_views import CustomerProfileView, StaffDirectoryView
@@ -178,12 +179,15 @@ def profile_query(quick: bool) -> list[Measure]:
 
 
 CLIENTS = 50
+#: API processes serving the latency benchmark (``siyu serve --workers 2`` in production).
+API_WORKERS = 2
 
 
 def profile_query_latency(quick: bool) -> list[Measure]:
     """p99 and p50 ms of the profile query by id under CLIENTS keep-alive clients (closed
     loop), against /plain/{id} under the same clients; each request names another of
-    PROFILE_CUSTOMERS customers. Medians over interleaved rounds of per-round quantiles."""
+    PROFILE_CUSTOMERS customers. Medians over interleaved rounds of per-round quantiles.
+    Served by API_WORKERS processes; ``profile_query_processes`` says how many served."""
     url, ids, token = _profile_fixture()
     per_round = 2000 if quick else 4000
     rounds = 3 if quick else 7
@@ -192,7 +196,7 @@ def profile_query_latency(quick: bool) -> list[Measure]:
     port = free_port()
     quantiles: dict[tuple[str, float], list[float]] = {
         (path, q): [] for path in requests for q in (0.5, 0.99)}
-    with server(url, port):
+    with server(url, port, workers=API_WORKERS) as proc:
         for batch in requests.values():  # warm: fill both pools, prepare the statements
             load_distinct(port, batch[:1000], CLIENTS)
         for r in range(rounds):  # interleaved, alternating which path goes first
@@ -200,8 +204,10 @@ def profile_query_latency(quick: bool) -> list[Measure]:
                 latencies = load_distinct(port, requests[path], CLIENTS)[1]
                 for q in (0.5, 0.99):
                     quantiles[path, q].append(percentile(latencies, q) * 1000)
-    return [measure(f"profile_query_p{round(q * 100)}", median(quantiles["graphql", q]), "ms",
-                    median(quantiles["plain", q])) for q in (0.99, 0.5)]
+        processes = serving_processes(proc)
+    return [*(measure(f"profile_query_p{round(q * 100)}", median(quantiles["graphql", q]), "ms",
+                      median(quantiles["plain", q])) for q in (0.99, 0.5)),
+            measure("profile_query_processes", processes, "processes")]
 
 
 BENCHMARKS: dict[str, Callable[[bool], list[Measure]]] = {

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime
+from typing import Any
+from uuid import uuid4
 
 import psycopg
+import psycopg.sql
 import pytest
 
+from adapters.recorders import SiyuPostgresRecorder
 from application.app import Siyu
 from domain.customer import Customer
 from domain.ingestion import EventItem
@@ -116,3 +120,50 @@ def test_events_and_their_side_rows_are_written_together(
                             ).fetchone()
     assert counts == (1, 1, 1, 2, 3)
     assert dump is not None and "13600136000" not in dump[0] and "赵六" not in dump[0]
+
+
+def _rows_read(conn: psycopg.Connection[Any], statement: psycopg.sql.Composable,
+               params: tuple[object, ...]) -> int:
+    """Rows the scans of ``statement`` returned from the events table (EXPLAIN ANALYZE)."""
+    row = conn.execute(psycopg.sql.SQL("EXPLAIN (ANALYZE, FORMAT JSON) ") + statement,
+                       params).fetchone()
+    assert row is not None
+
+    def walk(node: dict[str, Any]) -> int:
+        own = node["Actual Rows"] * node.get("Actual Loops", 1) \
+            if node.get("Relation Name") == "siyu_events" else 0
+        return int(own) + sum(walk(child) for child in node.get("Plans", []))
+
+    return walk(row[0][0]["Plan"])
+
+
+def test_stream_look_ups_cost_the_same_however_long_the_stream(
+    pg_app: Siyu, pg_url: str, now: datetime
+) -> None:
+    # Given a customer with 1,052 events and one with 3
+    long_id = pg_app.ingestion.record_batch(
+        [EventItem(f"l{i}", "CONTENT_VIEWED", WHO, now, content_id="c") for i in range(1050)],
+        "s:t").outcomes[0].customer_id
+    short_id = pg_app.ingestion.record_batch(
+        [EventItem("s", "TAGGED", ("mall_member", "m1"), now, tag="t")], "s:t").outcomes[0].customer_id
+    missing = uuid4()
+    recorder = pg_app.recorder
+    assert isinstance(recorder, SiyuPostgresRecorder) and long_id and short_id
+    # Then versions and short streams are right, an unknown stream absent from both
+    assert recorder.stream_versions([long_id, short_id, missing]) == {long_id: 1052, short_id: 3}
+    short = recorder.short_streams([long_id, short_id, missing], 100)
+    assert list(short) == [short_id]
+    assert [e.originator_version for e in short[short_id]] == [1, 2, 3]
+    # And the look-ups read one index entry per stream, not the stream (every append pays them)
+    with psycopg.connect(pg_url) as conn:
+        assert _rows_read(conn, recorder._select_versions, ([long_id, short_id],)) <= 2
+        assert _rows_read(conn, recorder._select_short_streams, ([long_id], 100)) <= 1
+
+
+def test_ids_never_stored_bare_skip_the_source_look_up(pg_app: Siyu, now: datetime) -> None:
+    # The source look-up (must not run here), planned for a whole batch, cost ~100 ms of JIT.
+    recorder = pg_app.recorder
+    assert isinstance(recorder, SiyuPostgresRecorder)
+    pg_app.ingestion.record_batch([EventItem("e1", "TAGGED", WHO, now, tag="t")], "s:t")
+    recorder._select_legacy_event_keys = psycopg.sql.Composed([psycopg.sql.SQL("SELECT 1 / 0")])
+    assert recorder.legacy_event_keys([f"new-{i}" for i in range(1000)]) == {}
