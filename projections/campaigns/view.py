@@ -30,7 +30,8 @@ MEASURED: dict[type[Any], str] = {
 
 class CampaignView:
     name = "campaign"
-    version = 3  # v2: campaign_customer_event (reads, clicks, harm); v3: WeCom tasks
+    #: v2: campaign_customer_event (reads, clicks, harm); v3: WeCom tasks; v4: message_class
+    version = 4
     events = (Campaign, Customer.CampaignMessageSent, Customer.CampaignMessageDelivered,
               Customer.CampaignMessageRead, Customer.CampaignMessageFailed,
               Customer.CampaignLinkClicked, Customer.FriendDeleted, Customer.StaffMuted,
@@ -109,6 +110,9 @@ def _campaign_event(curs: Cursor[DictRow], e: Any) -> None:
             "INSERT INTO campaign_exclusion SELECT %s, c, r FROM unnest(%s::uuid[], %s::text[]) "
             "AS x(c, r) ON CONFLICT DO NOTHING",
             (cid, [r[0] for r in rows], [r[1] for r in rows]))
+    elif isinstance(e, Campaign.ServiceDeclared):
+        curs.execute("UPDATE campaign SET message_class = 'service' WHERE campaign_id = %s",
+                     (cid,))
     elif isinstance(e, Campaign.Completed):
         curs.execute("UPDATE campaign SET state = 'completed', completed_at = %s "
                      "WHERE campaign_id = %s", (e.occurred_at, cid))
