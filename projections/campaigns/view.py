@@ -16,6 +16,7 @@ from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
 from domain.campaign import Campaign
+from domain.campaign_groups import GroupMessagesRecorded
 from domain.customer import Customer
 
 TABLES = ("campaign", "campaign_send", "campaign_exclusion", "campaign_customer_event",
@@ -31,8 +32,10 @@ MEASURED: dict[type[Any], str] = {
 class CampaignView:
     name = "campaign"
     #: v2: campaign_customer_event (reads, clicks, harm); v3: WeCom tasks; v4: message_class
+    #: and the group counts of campaigns into customer groups
     version = 4
-    events = (Campaign, Customer.CampaignMessageSent, Customer.CampaignMessageDelivered,
+    events = (Campaign, GroupMessagesRecorded, Customer.CampaignMessageSent,
+              Customer.CampaignMessageDelivered,
               Customer.CampaignMessageRead, Customer.CampaignMessageFailed,
               Customer.CampaignLinkClicked, Customer.FriendDeleted, Customer.StaffMuted,
               Customer.DoNotDisturbSet, Customer.ConsentWithdrawn)
@@ -66,6 +69,8 @@ class CampaignView:
                 outcomes = []
             if isinstance(event, (Campaign.Event, Campaign.Drafted)):
                 _campaign_event(curs, event)
+            elif isinstance(event, GroupMessagesRecorded):
+                _group_outcomes(curs, event)
         if outcomes:
             _outcomes(curs, outcomes)
         _measured(curs, measured)
@@ -121,6 +126,16 @@ def _campaign_event(curs: Cursor[DictRow], e: Any) -> None:
                      "cancel_reason = %s WHERE campaign_id = %s", (e.occurred_at, e.reason, cid))
         curs.execute("UPDATE campaign_send SET status = 'cancelled' WHERE campaign_id = %s "
                      "AND status = 'planned'", (cid,))
+
+
+def _group_outcomes(curs: Cursor[DictRow], e: GroupMessagesRecorded) -> None:
+    """A group campaign's messages: ``sent`` and ``failed`` count groups (unknown ones in
+    failed, as for customers; per group in ``campaignGroups``)."""
+    sent = sum(1 for _, status, _ in e.outcomes if status == "sent")
+    curs.execute("UPDATE campaign SET last_version = %s, sent = sent + %s, "
+                 "failed = failed + %s WHERE campaign_id = %s AND last_version < %s",
+                 (e.originator_version, sent, len(e.outcomes) - sent, e.originator_id,
+                  e.originator_version))
 
 
 def _measured(curs: Cursor[DictRow], events: Sequence[tuple[int, Any]]) -> None:

@@ -38,7 +38,7 @@ query($id: ID!) { campaignGroups(campaignId: $id) {
 LAUNCH = """
 mutation($id: ID!) { launchCampaign(campaignId: $id) { position } }"""
 CAMPAIGN = """query($id: ID!) { campaign(id: $id) { state audience included
-  excluded { reason count } } }"""
+  excluded { reason count } sent failed } }"""
 
 TARGETS = [{"groupId": "wrg1", "ownerUserId": "zhangsan"},
            {"groupId": "wrg2", "ownerUserId": "zhangsan"},
@@ -126,7 +126,8 @@ def test_a_group_campaign_sends_one_message_per_group_from_its_owner(
             "state"] != "completed" and time.monotonic() < deadline:
         time.sleep(0.1)
     assert row == {"state": "completed", "audience": 3, "included": 2,
-                   "excluded": [{"reason": "OWNER_NOT_A_MEMBER", "count": 1}]}
+                   "excluded": [{"reason": "OWNER_NOT_A_MEMBER", "count": 1}],
+                   "sent": 2, "failed": 0}
     # And a later pass (the poller) sends nothing more
     GroupCampaignSender(deps).run_once()
     assert len(fake_wecom.state.campaigns.tasks()) == 1
