@@ -4,6 +4,7 @@ exclusions with their reasons, and exactly once under lost replies and redeliver
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -195,3 +196,64 @@ def test_the_campaign_read_model_shows_the_message_class(api: Api, pg_app: Siyu)
             assert time.monotonic() < deadline, (kind, row)
             time.sleep(0.1)
         assert row["segmentId"] == "00000000-0000-0000-0000-000000000000"
+
+
+def draft_and_launch(api: Api, groups: list[dict[str, str]]) -> str:
+    body = api.gql(DRAFT, {"text": TEXT, "groups": groups})
+    assert "errors" not in body, body
+    campaign_id = str(body["data"]["draftGroupCampaign"]["campaignId"])
+    launched = api.gql(LAUNCH, {"id": campaign_id})
+    assert "errors" not in launched, launched
+    return campaign_id
+
+
+def test_a_group_the_sender_does_not_own_fails_with_wecom_s_reason(
+        api: Api, pg_app: Siyu, deps: CampaignDeps, fake_wecom: RunningFakeWeCom) -> None:
+    # Given a campaign naming zhangsan as the owner of wrg3, which WeCom says lisi owns
+    hire_as(pg_app, ZHANGSAN, "sales", wecom_user_id="zhangsan")
+    campaign_id = draft_and_launch(api, [TARGETS[0], {"groupId": "wrg3",
+                                                      "ownerUserId": "zhangsan"}])
+    # When it is sent
+    report = send_groups(deps, UUID(campaign_id))
+    # Then wrg1 is sent and wrg3 failed as WeCom refused it; nothing is retried
+    assert (report["sent"], report["failed"], report["pending"]) == (1, 1, 0)
+    groups = {g["groupId"]: g for g in api.gql(GROUPS, {"id": campaign_id})[
+        "data"]["campaignGroups"]["groups"]}
+    assert (groups["wrg3"]["status"], groups["wrg3"]["detail"]) == ("failed",
+                                                                    "REFUSED_BY_WECOM")
+    send_groups(deps, UUID(campaign_id))
+    [task] = fake_wecom.state.campaigns.tasks()
+    assert task["recipients"] == 1
+
+
+def test_concurrent_workers_create_one_task_and_a_cancelled_campaign_sends_nothing(
+        api: Api, pg_app: Siyu, deps: CampaignDeps, fake_wecom: RunningFakeWeCom) -> None:
+    hire_as(pg_app, ZHANGSAN, "sales", wecom_user_id="zhangsan")
+    campaign_id = UUID(draft_and_launch(api, TARGETS[:2]))
+    # When two workers send the same campaign at once (a redelivered message), retrying
+    results: list[dict[str, int]] = []
+
+    def worker() -> None:
+        for _ in range(40):
+            try:
+                results.append(send_groups(deps, campaign_id))
+                return
+            except RetryLater:
+                time.sleep(0.3)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    # Then one task into the two groups
+    assert [r["sent"] for r in results] == [2, 2]
+    [task] = fake_wecom.state.campaigns.tasks()
+    assert task["recipients"] == 2
+    # And a campaign cancelled before its send sends nothing
+    cancelled = draft_and_launch(api, TARGETS[:1])
+    body = api.gql('mutation($id: ID!) { cancelCampaign(campaignId: $id, reason: "改期") '
+                   '{ campaignId } }', {"id": cancelled})
+    assert "errors" not in body, body
+    assert send_groups(deps, UUID(cancelled))["sent"] == 0
+    assert len(fake_wecom.state.campaigns.tasks()) == 1
