@@ -57,8 +57,9 @@ class CampaignGroup:
     reason: str | None = strawberry.field(description="Why excluded (None: included).")
     send_at: datetime | None
     status: str = strawberry.field(description=(
-        "excluded, planned (not sent yet), sent (handed to WeCom: the owner confirms it), "
-        "failed or unknown (the outcome cannot be known: never retried)."))
+        "excluded, planned (not sent yet), cancelled (the campaign was cancelled before it "
+        "went), sent (handed to WeCom: the owner confirms it), failed or unknown (the "
+        "outcome cannot be known: never retried)."))
     detail: str | None = strawberry.field(description="The WeCom task id, or the reason.")
 
 
@@ -81,8 +82,9 @@ def _groups_of(app: Siyu, campaign_id: UUID) -> CampaignGroups:
         raise ApiError("NOT_A_GROUP_CAMPAIGN", "the campaign's audience is a segment",
                        field="campaignId")
     sid = strawberry.ID(str(campaign_id))
-    if campaign.state in ("draft", "scheduled"):
-        plan = campaign_groups.plan(app, campaign, datetime.now(UTC))
+    if "_group_plan" not in campaign.__dict__:  # not launched: a dry run (none once cancelled)
+        plan = campaign_groups.plan(app, campaign, datetime.now(UTC)) \
+            if campaign.state in ("draft", "scheduled") else []
         rows = [CampaignGroup(group_id=d.group_id, owner_user_id=d.owner, included=d.included,
                               sender=d.sender, reason=d.reason, send_at=d.send_at,
                               status="planned" if d.included else "excluded", detail=None)
@@ -93,9 +95,10 @@ def _groups_of(app: Siyu, campaign_id: UUID) -> CampaignGroups:
                               groups=rows)
     planned, excluded = group_plan(campaign)
     done = group_outcomes(campaign)
+    waiting = "cancelled" if campaign.state == "cancelled" else "planned"
     rows = [CampaignGroup(group_id=g, owner_user_id=o, included=True, sender=o, reason=None,
                           send_at=datetime.fromisoformat(at),
-                          status=done.get(g, ["planned"])[0],
+                          status=done.get(g, [waiting])[0],
                           detail=done[g][1] if g in done else None)
             for g, o, at in planned]
     rows += [CampaignGroup(group_id=g, owner_user_id=o, included=False, sender=None,

@@ -256,4 +256,7 @@ def test_concurrent_workers_create_one_task_and_a_cancelled_campaign_sends_nothi
                    '{ campaignId } }', {"id": cancelled})
     assert "errors" not in body, body
     assert send_groups(deps, UUID(cancelled))["sent"] == 0
+    report = api.gql(GROUPS, {"id": cancelled})["data"]["campaignGroups"]
+    assert (report["launched"], report["pending"], [g["status"] for g in report["groups"]]) \
+        == (True, 1, ["cancelled"])
     assert len(fake_wecom.state.campaigns.tasks()) == 1
