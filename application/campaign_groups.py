@@ -1,18 +1,18 @@
 """Group campaigns (:mod:`domain.campaign_groups`): draft, plan, launch, record outcomes.
 
 Planning reads the staff directory (is each group's owner a current member?) and the
-platform's group messages this month (:mod:`projections.campaigns.group_reads`); the dry
+platform's group messages in the group's WeCom quota period (the corp's rule,
+:func:`domain.restraint.wecom_quota_period`) (:mod:`projections.campaigns.group_reads`); the dry
 run and the launch use the same :func:`plan`, so the dry run's groups are the launch's.
 """
 
 from __future__ import annotations
 
-import calendar
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
 from application.app import Siyu
 from application.unit_of_work import UnitOfWork
@@ -25,8 +25,8 @@ from domain.campaign_groups import (
     record_outcomes,
     targeted,
 )
-from domain.restraint import DEFAULT_TZ
-from projections.campaigns.group_reads import current_members, month_sends
+from domain.restraint import wecom_quota_period
+from projections.campaigns.group_reads import current_members, period_sends
 
 
 def draft(app: Siyu, name: str, owner: str, groups: Sequence[tuple[str, str]], text: str,
@@ -35,25 +35,26 @@ def draft(app: Siyu, name: str, owner: str, groups: Sequence[tuple[str, str]], t
     return campaign.id, app.campaigns.store.transact(Campaign, lambda u: u.add(campaign))[1]
 
 
-def month_quota(day: datetime) -> int:
-    """WeCom's default rule: a group receives at most as many mass messages in a month as
-    the month has days."""
-    local = day.astimezone(ZoneInfo(DEFAULT_TZ))
-    return calendar.monthrange(local.year, local.month)[1]
-
-
 def plan(app: Siyu, campaign: Campaign, now: datetime) -> list[GroupDecision]:
     """Each targeted group planned (with its sender and send time) or excluded (why)."""
     groups = targeted(campaign) or []
+    names = [g for g, _ in groups]
     policy = app.campaigns.contact_policy()
-    start = max(now, campaign.start_at or now)
+    periods: dict[tuple[datetime, datetime], tuple[Counter[str], int]] = {}
     with app.factory.datastore.get_connection() as conn:  # type: ignore[attr-defined]
         members = current_members(conn, sorted({o for _, o in groups}))
-        counts = month_sends(conn, [g for g, _ in groups],
-                             start.astimezone(ZoneInfo(DEFAULT_TZ)).date())
-    quota = month_quota(start)
-    return [plan_group(campaign, policy, g, o, o in members, counts[g], quota, now)
-            for g, o in groups]
+
+        def quota_used(group: str) -> Callable[[datetime], bool]:
+            def used(at: datetime) -> bool:
+                since, until, limit = wecom_quota_period(at, policy.wecom_quota_rule)
+                if (since, until) not in periods:
+                    periods[since, until] = (period_sends(conn, names, since, until), limit)
+                counts, limit = periods[since, until]
+                return counts[group] >= limit
+            return used
+
+        return [plan_group(campaign, policy, g, o, o in members, quota_used(g), now)
+                for g, o in groups]
 
 
 def launch_if_groups(app: Siyu, campaign_id: UUID, by: str, now: datetime

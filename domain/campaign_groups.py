@@ -9,9 +9,9 @@ draft (:class:`PersonalisedGroupText`).
 
 At launch (:func:`launch_groups`) each group is planned or excluded with a reason
 (:func:`plan_group`): its owner no longer a current member (``OWNER_NOT_A_MEMBER``), the
-group at its month's quota of mass messages (``WECOM_GROUP_QUOTA``), or the brand's rules
-(do-not-disturb and consent are a customer's and do not apply; a holiday cap that allows no
-marketing does). The launch records ``Campaign.Launched`` with the counts in groups and
+group at its quota of mass messages in the period of the corp's rule (``WECOM_GROUP_QUOTA``),
+or the brand's rules (do-not-disturb, consent and caps are a customer's and do not hold a
+group; quiet hours and a holiday's do). The launch records ``Campaign.Launched`` with the counts in groups and
 :class:`GroupsPlanned` with every group. The worker sends one message per group and records
 :class:`GroupMessagesRecorded` once per group: ``sent`` (the task id), ``failed`` (with a
 reason) or ``unknown`` (:data:`workers.send_intents.UNKNOWN`).
@@ -20,7 +20,7 @@ reason) or ``unknown`` (:data:`workers.send_intents.UNKNOWN`).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -148,16 +148,17 @@ class GroupDecision:
 
 
 def plan_group(campaign: Campaign, policy: Policy, group_id: str, owner: str, member: bool,
-               sent_this_month: int, month_quota: int, now: datetime) -> GroupDecision:
+               quota_used: Callable[[datetime], bool], now: datetime) -> GroupDecision:
     """One group's fate: the brand's rules (:func:`domain.restraint.decide` with no customer
-    facts: quiet hours and holidays), its owner, then WeCom's quota of the group's month."""
+    facts: quiet hours and holidays), its owner, then WeCom's quota of the group in the
+    period its message would go (``quota_used(send at)``: the corp's rule)."""
     if not member:
         return GroupDecision(group_id, owner, False, OWNER_NOT_A_MEMBER)
     who = Recipient(uuid5(NO_SEGMENT, group_id), "active", friends=(owner,))
     decision = decide(campaign.plan(), policy, who, now)
     if not decision.included:
         return GroupDecision(group_id, owner, False, decision.reason, holiday=decision.holiday)
-    if sent_this_month >= month_quota:
+    if quota_used(decision.send_at or now):
         return GroupDecision(group_id, owner, False, WECOM_GROUP_QUOTA)
     return GroupDecision(group_id, owner, True, None, decision.send_at, decision.deferred,
                          decision.holiday)

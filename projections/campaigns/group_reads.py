@@ -1,24 +1,23 @@
 """What planning a group campaign reads (:mod:`application.campaign_groups`): which owners
-are current members, and how many mass messages each group had from the platform this month.
+are current members, and how many mass messages each group had from the platform in its quota period.
 
-A group's month counts the platform's group messages WeCom accepted
-(``siyu_send_intent`` ``sent`` on channel ``wecom_group``): SOP group steps
-(``sop-group:<sop>:<step>:<group>:<day>``) and group campaigns
-(``campaign-group:<campaign>:<group>``), by the intent's time in Asia/Shanghai.
+A group's quota period (the corp's rule: month, week or day, Beijing time) counts the
+platform's group messages WeCom accepted (``siyu_send_intent`` ``sent`` on channel
+``wecom_group``): SOP group steps (``sop-group:<sop>:<step>:<group>:<day>``) and group
+campaigns (``campaign-group:<campaign>:<group>``), by the intent's time.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from datetime import date
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from psycopg import Connection
 
 from domain.campaign_groups import NO_SEGMENT
-from domain.restraint import DEFAULT_TZ
 
 CAMPAIGN_PREFIX = "campaign-group:"
 SOP_PREFIX = "sop-group:"
@@ -62,16 +61,15 @@ def known_members(conn: Connection[Any], user_ids: Sequence[str]) -> set[str]:
         (list(user_ids),)).fetchall()}
 
 
-def month_sends(conn: Connection[Any], groups: Sequence[str], day: date) -> Counter[str]:
-    """Each group's mass messages from the platform in ``day``'s month (Asia/Shanghai)."""
-    first = day.replace(day=1)
+def period_sends(conn: Connection[Any], groups: Sequence[str], since: datetime,
+                 until: datetime) -> Counter[str]:
+    """Each group's mass messages from the platform WeCom accepted in [since, until)."""
     if not _exists(conn, "siyu_send_intent"):
         return Counter()
     rows = conn.execute(
         "SELECT send_key FROM siyu_send_intent WHERE channel = 'wecom_group' "
-        "AND outcome = 'sent' AND (started_at AT TIME ZONE %s)::date >= %s "
-        "AND (started_at AT TIME ZONE %s)::date < (%s::date + interval '1 month')",
-        (DEFAULT_TZ, first, DEFAULT_TZ, first)).fetchall()
+        "AND outcome = 'sent' AND started_at >= %s AND started_at < %s",
+        (since, until)).fetchall()
     wanted = set(groups)
     return Counter(g for r in rows if (g := group_of(r["send_key"])) in wanted)
 

@@ -260,3 +260,27 @@ def test_concurrent_workers_create_one_task_and_a_cancelled_campaign_sends_nothi
     assert (report["launched"], report["pending"], [g["status"] for g in report["groups"]]) \
         == (True, 1, ["cancelled"])
     assert len(fake_wecom.state.campaigns.tasks()) == 1
+
+
+DAY_RULE = """mutation { setContactPolicy(input: {caps: [], wecomQuotaRule: DAY}) {
+  wecomQuotaRule } }"""
+
+
+def test_a_group_at_its_quota_under_the_corp_s_rule_is_excluded_from_the_next_campaign(
+        api: Api, pg_app: Siyu, deps: CampaignDeps, fake_wecom: RunningFakeWeCom) -> None:
+    # Given the corp's WeCom rule is one mass message per day, and wrg1 had today's
+    hire_as(pg_app, ZHANGSAN, "sales", wecom_user_id="zhangsan")
+    assert "errors" not in api.gql(DAY_RULE)
+    first = draft_and_launch(api, TARGETS[:1])
+    now = datetime.now(UTC)
+    deps.clock = lambda: now + timedelta(minutes=1)  # today, as planned (not deferred)
+    plan = api.gql(GROUPS, {"id": first})["data"]["campaignGroups"]["groups"]
+    if plan[0]["status"] == "planned" and send_groups(deps, UUID(first))["sent"] == 0:
+        pytest.skip("run in quiet hours: the first message is deferred to another day")
+    # When another campaign into wrg1 and wrg2 is planned the same day
+    body = api.gql(DRAFT, {"text": TEXT, "groups": TARGETS[:2]})
+    second = body["data"]["draftGroupCampaign"]["campaignId"]
+    dry = api.gql(GROUPS, {"id": second})["data"]["campaignGroups"]
+    # Then wrg1 is excluded for WeCom's quota, wrg2 is planned
+    assert sorted((g["groupId"], g["reason"]) for g in dry["groups"]) == [
+        ("wrg1", "WECOM_GROUP_QUOTA"), ("wrg2", None)]

@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from application.app import Siyu
-from projections.campaigns.group_reads import campaign_group_key, month_sends
+from domain.restraint import wecom_quota_period
+from projections.campaigns.group_reads import campaign_group_key, period_sends
 from workers.campaign_store import CampaignStore
 from workers.sops import SopStore
 
@@ -39,7 +40,8 @@ def test_a_group_campaign_s_message_counts_toward_a_sop_group_step_s_quota(
         assert store.claim_group({**row, "trigger_group": "wrg2"}, day, now, 1) is None
         # And the campaign planner counts the accepted message (a SOP step's, too, once WeCom
         # accepts it), not the refused one
+        since, until, _ = wecom_quota_period(now, "month")
         with campaigns.pool.connection() as conn:
-            assert month_sends(conn, ["wrg1", "wrg2"], day) == {"wrg1": 1}
+            assert period_sends(conn, ["wrg1", "wrg2"], since, until) == {"wrg1": 1}
     finally:
         campaigns.close()
