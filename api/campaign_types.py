@@ -198,6 +198,11 @@ class Campaign:
     def variants(self) -> JSON:
         return cast(JSON, self.row["variants"])
 
+    @strawberry.field(description="marketing or service (docs/campaigns.md, Service or "
+                                  "marketing).")
+    def message_class(self) -> str:
+        return str(self.row.get("message_class") or "marketing")
+
     @strawberry.field
     def holdout_percent(self) -> int:
         return int(self.row["holdout_percent"])

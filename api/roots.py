@@ -13,6 +13,7 @@ from api.coupons import CouponMutation, CouponQuery
 from api.customer_clients import CustomerClientMutation, CustomerClientQuery
 from api.daily_reports import DailyReportQuery
 from api.funnels import FunnelQuery
+from api.group_campaigns import GroupCampaignMutation, GroupCampaignQuery
 from api.holidays import HolidayMutation, HolidayQuery
 from api.leaderboard import LeaderboardQuery, LeaderboardSubscription
 from api.manager_overview import MANAGER_QUERIES
@@ -39,6 +40,7 @@ FEATURE_QUERIES: tuple[type, ...] = (
     TagGroupQuery,
     OrganisationQuery,
     CampaignQuery,
+    GroupCampaignQuery,
     HolidayQuery,
     StaffKpiQuery,
     AlertQuery,
@@ -69,6 +71,7 @@ MUTATIONS: tuple[type, ...] = (
     TagGroupMutation,
     OrganisationMutation,
     CampaignMutation,
+    GroupCampaignMutation,
     HolidayMutation,
     AlertMutation,
     MomentMutation,

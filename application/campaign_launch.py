@@ -16,6 +16,7 @@ from uuid import UUID
 from eventsourcing.postgres import PostgresFactory
 
 from application.app import Siyu
+from application.campaign_groups import launch_if_groups
 from projections.campaign_planning import LAUNCH_LOCK, PlanResult, plan_audience
 from projections.runner import Tracker
 
@@ -27,7 +28,12 @@ class LaunchRefused(Exception):
 def launch(app: Siyu, tracker: Tracker, campaign_id: UUID, by: str, now: datetime, *,
            wait_seconds: float = 10.0) -> tuple[int | None, PlanResult]:
     """Plan and launch one campaign, serialised with every other launch: the log position
-    of the launch (None: nothing recorded) and the plan."""
+    of the launch (None: nothing recorded) and the plan. A campaign into customer groups
+    is launched by :func:`application.campaign_groups.launch_if_groups` (its plan is of
+    groups: the customer plan returned is empty)."""
+    grouped = launch_if_groups(app, campaign_id, by, now)
+    if grouped is not None:
+        return grouped[0], PlanResult()
     factory = app.factory
     if not isinstance(factory, PostgresFactory):
         raise TypeError("a campaign is planned on the PostgreSQL read models")

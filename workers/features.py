@@ -31,6 +31,7 @@ from workers.alerts import (
     declare_alert_actor,
 )
 from workers.auto_tag import AutoTagger
+from workers.campaign_groups import GroupCampaignSender
 from workers.campaign_sending import CampaignDeps, declare_campaign_actor
 from workers.campaign_store import CampaignStore
 from workers.campaigns import CampaignDispatcher, CampaignLauncher
@@ -171,6 +172,7 @@ def campaigns(app: Siyu, broker: dramatiq.Broker, deps: CampaignDeps,
             store, _sender(actor), stale_after=options.campaign_stale_after,
             poll_interval=options.campaign_dispatch_interval)
         feature.loops["campaign-launcher"] = CampaignLauncher(app, store, _tracker(app))
+        feature.loops["group-campaigns"] = GroupCampaignSender(deps)
         feature.loops["mass-send-lifecycle"] = MassSendLifecycle(
             deps, confirm_within=options.mass_send_confirm_within,
             poll_interval=options.mass_send_poll_interval)

@@ -25,7 +25,8 @@ CREATE TABLE IF NOT EXISTS campaign (
     completed_at     timestamptz,
     cancelled_at     timestamptz,
     cancel_reason    text,
-    last_version     bigint      NOT NULL
+    last_version     bigint      NOT NULL,
+    message_class    text        NOT NULL DEFAULT 'marketing'  -- v4: or service
 );
 CREATE TABLE IF NOT EXISTS campaign_send (
     campaign_id  uuid        NOT NULL,

@@ -16,6 +16,7 @@ from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
 from domain.campaign import Campaign
+from domain.campaign_groups import GroupMessagesRecorded
 from domain.customer import Customer
 
 TABLES = ("campaign", "campaign_send", "campaign_exclusion", "campaign_customer_event",
@@ -30,8 +31,11 @@ MEASURED: dict[type[Any], str] = {
 
 class CampaignView:
     name = "campaign"
-    version = 3  # v2: campaign_customer_event (reads, clicks, harm); v3: WeCom tasks
-    events = (Campaign, Customer.CampaignMessageSent, Customer.CampaignMessageDelivered,
+    #: v2: campaign_customer_event (reads, clicks, harm); v3: WeCom tasks; v4: message_class
+    #: and the group counts of campaigns into customer groups
+    version = 4
+    events = (Campaign, GroupMessagesRecorded, Customer.CampaignMessageSent,
+              Customer.CampaignMessageDelivered,
               Customer.CampaignMessageRead, Customer.CampaignMessageFailed,
               Customer.CampaignLinkClicked, Customer.FriendDeleted, Customer.StaffMuted,
               Customer.DoNotDisturbSet, Customer.ConsentWithdrawn)
@@ -65,6 +69,8 @@ class CampaignView:
                 outcomes = []
             if isinstance(event, (Campaign.Event, Campaign.Drafted)):
                 _campaign_event(curs, event)
+            elif isinstance(event, GroupMessagesRecorded):
+                _group_outcomes(curs, event)
         if outcomes:
             _outcomes(curs, outcomes)
         _measured(curs, measured)
@@ -109,6 +115,9 @@ def _campaign_event(curs: Cursor[DictRow], e: Any) -> None:
             "INSERT INTO campaign_exclusion SELECT %s, c, r FROM unnest(%s::uuid[], %s::text[]) "
             "AS x(c, r) ON CONFLICT DO NOTHING",
             (cid, [r[0] for r in rows], [r[1] for r in rows]))
+    elif isinstance(e, Campaign.ServiceDeclared):
+        curs.execute("UPDATE campaign SET message_class = 'service' WHERE campaign_id = %s",
+                     (cid,))
     elif isinstance(e, Campaign.Completed):
         curs.execute("UPDATE campaign SET state = 'completed', completed_at = %s "
                      "WHERE campaign_id = %s", (e.occurred_at, cid))
@@ -117,6 +126,16 @@ def _campaign_event(curs: Cursor[DictRow], e: Any) -> None:
                      "cancel_reason = %s WHERE campaign_id = %s", (e.occurred_at, e.reason, cid))
         curs.execute("UPDATE campaign_send SET status = 'cancelled' WHERE campaign_id = %s "
                      "AND status = 'planned'", (cid,))
+
+
+def _group_outcomes(curs: Cursor[DictRow], e: GroupMessagesRecorded) -> None:
+    """A group campaign's messages: ``sent`` and ``failed`` count groups (unknown ones in
+    failed, as for customers; per group in ``campaignGroups``)."""
+    sent = sum(1 for _, status, _ in e.outcomes if status == "sent")
+    curs.execute("UPDATE campaign SET last_version = %s, sent = sent + %s, "
+                 "failed = failed + %s WHERE campaign_id = %s AND last_version < %s",
+                 (e.originator_version, sent, len(e.outcomes) - sent, e.originator_id,
+                  e.originator_version))
 
 
 def _measured(curs: Cursor[DictRow], events: Sequence[tuple[int, Any]]) -> None:

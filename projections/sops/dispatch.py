@@ -110,6 +110,14 @@ def defer(conn: Connection[Any], enrolment: UUID, step: int, until: datetime) ->
 
 
 GROUP_LOCK = 7368104
+#: The group's messages from campaigns into groups this month (Asia/Shanghai), as WeCom
+#: accepted them (:mod:`projections.campaigns.group_reads`): they count toward its quota.
+CAMPAIGN_GROUP_SENDS = (
+    "SELECT count(*) FROM siyu_send_intent WHERE channel = 'wecom_group' "
+    "AND outcome = 'sent' AND send_key LIKE 'campaign-group:%%' "
+    "AND split_part(send_key, ':', 3) = %s "
+    "AND (started_at AT TIME ZONE 'Asia/Shanghai')::date >= %s "
+    "AND (started_at AT TIME ZONE 'Asia/Shanghai')::date < (%s::date + interval '1 month')")
 
 
 def claim_group(conn: Connection[Any], sop_id: UUID, step: int, group_id: str, day: date,
@@ -126,8 +134,9 @@ def claim_group(conn: Connection[Any], sop_id: UUID, step: int, group_id: str, d
         return None if held["enrolment_id"] == enrolment else "GROUP_ALREADY_SENT"
     first = day.replace(day=1)
     sent = conn.execute(
-        "SELECT count(*) AS n FROM sop_group_send WHERE group_id = %s AND day >= %s "
-        "AND day < (%s::date + interval '1 month')", (group_id, first, first)).fetchone()
+        "SELECT count(*) + (" + CAMPAIGN_GROUP_SENDS + ") AS n FROM sop_group_send "
+        "WHERE group_id = %s AND day >= %s AND day < (%s::date + interval '1 month')",
+        (group_id, first, first, group_id, first, first)).fetchone()
     if sent is not None and sent["n"] >= month_quota:
         return "WECOM_GROUP_QUOTA"
     conn.execute("INSERT INTO sop_group_send VALUES (%s, %s, %s, %s, %s, %s)",
