@@ -19,6 +19,9 @@ from psycopg.rows import tuple_row
 from psycopg_pool import AsyncConnectionPool
 
 TABLE = "siyu_rate_bucket"
+#: The advisory lock every schema change of siyu waits on (projections.schema_lock): API
+#: processes started at once would otherwise race on CREATE TABLE IF NOT EXISTS.
+SCHEMA_LOCK = 7368000
 
 DDL = f"""
 CREATE UNLOGGED TABLE IF NOT EXISTS {TABLE} (
@@ -62,7 +65,8 @@ class RateBuckets:
     async def open(self) -> None:
         if self.owned:
             await self.pool.open()
-        async with self.pool.connection() as conn:
+        async with self.pool.connection() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
             await conn.execute(DDL)
 
     async def close(self) -> None:

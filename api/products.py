@@ -27,7 +27,7 @@ from domain.product import ProductSpec
 from projections.activities import queries as activity_queries
 from projections.products import queries
 
-VIEW = "product_library"
+VIEW = "product"
 MAX_PAGE = 200
 LONGEST_RANGE = timedelta(days=400)
 WRITER_ROLES = frozenset({"product_operator"})

@@ -16,7 +16,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "engagement": ("tag_group", "campaign", "chat_script", "referral_campaign",
                    "coupon_ledger", "sop", "marketing_task", "activity", "channel_code",
                    "siyu_customer_as_of", "moment_task"),
-    "analytics": ("funnel_customer", "product_library", "content", "private_domain_link"),
+    "analytics": ("funnel_customer", "product", "content", "private_domain_link"),
 }
 #: The processes ``siyu projections`` starts by default, each running these groups.
 DEFAULT_SPLIT: tuple[tuple[str, ...], ...] = (("profile",), ("staff", "engagement", "analytics"))

@@ -100,7 +100,7 @@ def _insert(curs: Cursor[DictRow], table: str, rows: list[Row]) -> None:
 
 
 class ProductLibraryView:
-    name = "product_library"
+    name = "product"
     version = VERSION
     events = (Product, ProductCategory, Customer.OrderPaid, Customer.OrderRefunded)
 
