@@ -171,9 +171,18 @@ async def _payload(info: Info[Context, None], target_id: UUID, position: int | N
     return TargetPayload(target=to_target(row, actuals), projected=projected)
 
 
-def _manager(info: Info[Context, None]) -> None:
-    if not info.context.principal.sees_everyone:
-        raise forbidden("setting targets needs a manager or service token")
+def _may_set(info: Info[Context, None], scope: str, subject: str) -> None:
+    """Company managers set any target; a department manager those of their department and
+    of its members (the policy admits no one else)."""
+    principal = info.context.principal
+    if principal.sees_everyone:
+        return
+    if principal.access is not policy.DM:
+        raise forbidden("targets are set by company and department managers")
+    if scope == "staff":
+        policy.require_staff_in_scope(principal, subject, "targets")
+    else:
+        require_department_figures(principal, subject, "targets")
 
 
 @strawberry.type
@@ -211,9 +220,9 @@ class TargetMutation:
                                       "period.start.")
     async def set_target(self, info: Info[Context, None], input: SetTargetInput
                          ) -> TargetPayload:
-        _manager(info)
         kind = _target_period(input.period)
         scope, subject = _subject(input.staff_id, input.department)
+        _may_set(info, scope, subject)
         kpi = kpi_column(input.kpi).name
         app, by = info.context.services.app, info.context.principal.actor
         target_id, position = await _run(lambda: app.targets.set(
@@ -224,8 +233,10 @@ class TargetMutation:
     @strawberry.mutation(description="Remove a target (it stays in the history).")
     async def remove_target(self, info: Info[Context, None], target_id: strawberry.ID
                             ) -> TargetPayload:
-        _manager(info)
         tid = to_uuid(target_id, "targetId")
+        row = await queries.target(info.context.services.read_models.pool, tid)
+        if row is not None:  # an unknown one: NOT_FOUND from the command
+            _may_set(info, row["scope"], row["subject"])
         app, by = info.context.services.app, info.context.principal.actor
         position = await _run(lambda: app.targets.remove(tid, by, datetime.now(UTC)))
         return await _payload(info, tid, position)

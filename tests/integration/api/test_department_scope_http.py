@@ -237,3 +237,39 @@ def test_a_department_manager_reads_their_whole_department(
     assert STAFF_ID in members and OTHER_STAFF_ID in members
     assert '"front_office"' in data('query($p: KpiPeriodInput!) { staffKpis(period: $p, '
                                     'department: "front_office") { department } }')
+
+
+SET_TARGET = """mutation($input: SetTargetInput!) { setTarget(input: $input) {
+  target { id } } }"""
+REMOVE_TARGET = """mutation($id: ID!) { removeTarget(targetId: $id) { target { id } } }"""
+
+
+def test_a_department_manager_sets_their_departments_targets_only(
+        api: Api, seeded: dict[str, Any]) -> None:
+    dm = seeded["tokens"]["department_manager"]
+
+    def set_(given: dict[str, str]) -> dict[str, Any]:
+        body: dict[str, Any] = api.client.post(
+            "/graphql", json={"query": SET_TARGET, "variables": {"input": {
+                "period": PERIOD, "kpi": "gmvFen", "value": "100000", **given}}},
+            headers={"Authorization": f"Bearer {dm}"}).json()
+        return body
+
+    # Their member and their department: set, and removable by them
+    for given in ({"staffId": STAFF_ID}, {"department": "front_office"}):
+        body = set_(given)
+        assert "errors" not in body, body
+        target = body["data"]["setTarget"]["target"]["id"]
+        removed = ask(api, REMOVE_TARGET, {"id": target}, dm)
+        assert "errors" not in removed, removed
+    # Another department's member, the department itself, or its targets: FORBIDDEN
+    for given in ({"staffId": BACK_MEMBER_ID}, {"department": "back_office"}):
+        assert [e["extensions"]["code"] for e in set_(given)["errors"]] == ["FORBIDDEN"]
+    theirs = api.gql(SET_TARGET, {"input": {"period": PERIOD, "kpi": "gmvFen", "value": "5",
+                                            "staffId": BACK_MEMBER_ID}})
+    body = ask(api, REMOVE_TARGET, {"id": theirs["data"]["setTarget"]["target"]["id"]}, dm)
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["FORBIDDEN"]
+    # Front-line staff set none
+    staff = api.gql(SET_TARGET, {"input": {"period": PERIOD, "kpi": "gmvFen", "value": "5",
+                                           "staffId": STAFF_ID}}, as_="staff")
+    assert [e["extensions"]["code"] for e in staff["errors"]] == ["FORBIDDEN"]
