@@ -1,5 +1,6 @@
-"""The product library's read model: ``product_projection`` (events/s through
-``product`` (the library and its order lines) alone: paid orders of three lines, refunds, the library itself) and
+"""The product library's read model: ``product_projection`` (events/s through the read
+model ``product`` — the library and its order lines — alone: paid orders of three lines,
+refunds, the library itself) and
 ``product_sales_p99`` (ms, a month's sales by top-level category over about 100k order lines
 — 36k lines with --quick —, 5 clients)."""
 
