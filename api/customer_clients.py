@@ -27,6 +27,7 @@ from api.context import Context
 from api.errors import BAD_INPUT, BATCH_TOO_LARGE, ApiError, forbidden
 from api.ingest import ItemError, ItemResult
 from api.inputs import ItemStatus
+from api.projection_wait import caught_up
 from api.referrals import ReferralReward, ReferralSuccess, _reward
 from api.unavailable import UNAVAILABLE
 from domain.errors import DomainError
@@ -132,11 +133,13 @@ class CustomerClientMutation:
             raise ApiError(UNAVAILABLE, "WeChat did not answer; retry shortly") from None
         app = services.app
         try:
-            customer_id, registered = await to_thread.run_sync(lambda: app.login.login(
+            customer_id, registered, position = await to_thread.run_sync(lambda: app.login.login(
                 client.app_id, session.openid, session.unionid, datetime.now(UTC)))
         except DomainError as error:
             raise ApiError(error.code, error.message, field=error.field) from None
         token, expires_at = await to_thread.run_sync(lambda: sessions(str(customer_id)))
+        # The client's next call is `me`: the new customer's profile is there first.
+        await caught_up(info, "customer_profile", position)
         log.info("customer %s logged in with WeChat (registered: %s)", customer_id, registered)
         return LoginPayload(token=token, customer_id=strawberry.ID(str(customer_id)),
                             expires_at=expires_at, registered=registered)

@@ -28,15 +28,16 @@ class CustomerLogin:
         self.ingestion = ingestion
 
     def login(self, app_id: str, openid: str, unionid: str | None, occurred_at: datetime
-              ) -> tuple[UUID, bool]:
-        """The customer with this openid (registered now if unknown; True then)."""
+              ) -> tuple[UUID, bool, int | None]:
+        """The customer with this openid (registered now if unknown; True then), and the
+        log position of what was recorded (None: nothing)."""
         namespace = f"wx_openid:{app_id}"
         mine = blind_index(self.store.blind_key, parse_identity(namespace, openid))
         union = (blind_index(self.store.blind_key, parse_identity("wx_unionid", unionid))
                  if unionid else None)
         owners = self.store.index.owners_of([b for b in (mine, union) if b])
         if mine in owners:
-            return owners[mine], False
+            return owners[mine], False, None
         by = "service:wechat-login"
         if union is not None and union in owners:
             items = [EventItem(f"wechat-login:{uuid4()}", "IDENTITY_LINKED",
@@ -54,4 +55,4 @@ class CustomerLogin:
         if outcome.customer_id is None:
             error = next((o.error for o in result.outcomes if o.error), None)
             raise error or DomainError("the login could not be recorded")
-        return outcome.customer_id, union is None or union not in owners
+        return outcome.customer_id, union is None or union not in owners, result.last_position

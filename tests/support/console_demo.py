@@ -59,8 +59,11 @@ def demo_server(database_url: str, data_dir: Path, customers: int = 60) -> Itera
     ensure_token_table(database_url)
     tokens = {who: issue_token(database_url, "staff", sid, None, "console-tests")
               for who, sid in staff.items()}
+    # The lineage test reads ~900 figures as one manager within a minute: the limits are
+    # tested elsewhere (test_hardening_http, test_anonymous_limits_http), not here.
     settings = Settings(database_url=database_url, broker_url=None, data_dir=data_dir,
-                        secret=SECRET)
+                        secret=SECRET, rate_limits={"default": 0, "customer": 0,
+                                                    "service": 0, "anonymous": 0})
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
                                            log_level="warning", lifespan="on"))

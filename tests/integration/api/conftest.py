@@ -73,6 +73,13 @@ def api(pg_url: str, pg_app: Siyu, live_projections: None, tmp_path: Path) -> It
     (OTHER_STAFF_ID) in the directory, and tokens for the first two and an ingest service.
     Requests go as the manager unless ``as_`` says otherwise."""
     settings = Settings(database_url=pg_url, broker_url=None, data_dir=tmp_path, secret=SECRET)
+    with serving(settings, pg_url, pg_app) as served:
+        yield served
+
+
+@contextmanager
+def serving(settings: Settings, pg_url: str, pg_app: Siyu) -> Iterator[Api]:
+    """The app of ``settings`` with the directory and tokens of :func:`api`."""
     ensure_token_table(pg_url)
     hire_as(pg_app, MANAGER_ID, "private_domain_manager", "middle_office", wait=False)
     hire_as(pg_app, OTHER_STAFF_ID, "sales", wait=False)

@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,9 +38,12 @@ from hypothesis import strategies as st
 
 from api.schema import schema
 from application.app import Siyu
+from fakes.wecom import RunningFakeWeCom
 from projections.runner import Tracker
 from siyu.processes import read_model_views
-from tests.integration.api.conftest import STAFF_ID, Api
+from siyu.settings import Settings
+from tests.conftest import SECRET
+from tests.integration.api.conftest import STAFF_ID, Api, serving
 
 pytestmark = pytest.mark.integration
 
@@ -181,6 +187,17 @@ def fuzzer(api: Api, name: str, field: GraphQLField, seen: dict[str, set[str]]) 
     for text, number in EXTREMES:
         fuzz = example({a: extreme(t.type, text, number) for a, t in field.args.items()})(fuzz)
     return fuzz
+
+
+@pytest.fixture
+def api(pg_url: str, pg_app: Siyu, live_projections: None, tmp_path: Path,
+        fake_wecom: RunningFakeWeCom) -> Iterator[Api]:
+    """The suite's API with WeChat's code2session at the fake: loginWithWeChat is fuzzed
+    too, and without a WeChat to ask it answers UNAVAILABLE (503), an outside outage."""
+    config = replace(Settings(database_url=pg_url, broker_url=None, data_dir=tmp_path,
+                              secret=SECRET), fake_gateway_port=fake_wecom.port)
+    with serving(config, pg_url, pg_app) as served:
+        yield served
 
 
 def test_the_schema_has_mutations_to_fuzz() -> None:
