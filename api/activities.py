@@ -15,16 +15,15 @@ from typing import Any
 from uuid import UUID
 
 import strawberry
-from anyio import to_thread
 from strawberry.types import Info
 
+from api.commands import run_command
 from api.context import Context
 from api.errors import BAD_INPUT, NOT_FOUND, ApiError, forbidden
 from api.projection_wait import caught_up
 from api.read_models import decode_cursor, encode_cursor
 from api.types import Long, PageInfo, to_uuid
 from domain.activity import ActivityPlan
-from domain.errors import DomainError
 from projections.activities import queries
 from projections.activities.tree import KpiTree, build
 
@@ -255,11 +254,7 @@ def _writer(info: Info[Context, None]) -> None:
 
 
 async def _run(command: Callable[[], Any]) -> Any:
-    try:
-        return await to_thread.run_sync(command)
-    except DomainError as error:
-        raise ApiError(_CODES.get(error.code, error.code), error.message,
-                       field=error.field) from None
+    return await run_command(command, _CODES)
 
 
 async def _payload(info: Info[Context, None], activity_id: UUID, position: int | None

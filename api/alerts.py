@@ -19,16 +19,15 @@ from typing import Any
 from uuid import UUID
 
 import strawberry
-from anyio import to_thread
 from strawberry.types import Info
 
 from api import policy
+from api.commands import run_command
 from api.context import Context
 from api.errors import BAD_INPUT, NOT_FOUND, ApiError
 from api.projection_wait import caught_up
 from api.read_models import decode_cursor, encode_cursor
 from api.types import PageInfo, to_uuid
-from domain.errors import DomainError
 from projections.staff_alerts import queries
 from projections.vault import queries as vault_queries
 
@@ -204,12 +203,7 @@ class AlertPayload:
 
 
 async def _run(command: Callable[[], Any]) -> Any:
-    try:
-        return await to_thread.run_sync(command)
-    except DomainError as error:
-        code = {"UNKNOWN_ALERT": NOT_FOUND, "INVALID_INPUT": BAD_INPUT}.get(error.code,
-                                                                            error.code)
-        raise ApiError(code, error.message, field=error.field) from None
+    return await run_command(command, {"UNKNOWN_ALERT": NOT_FOUND, "INVALID_INPUT": BAD_INPUT})
 
 
 

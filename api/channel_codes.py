@@ -18,16 +18,15 @@ from typing import Any
 from uuid import UUID
 
 import strawberry
-from anyio import to_thread
 from strawberry.types import Info
 
+from api.commands import run_command
 from api.context import Context
 from api.errors import BAD_INPUT, ApiError, forbidden
 from api.projection_wait import caught_up
 from api.team_scope import team_scope
 from api.types import to_uuid
 from domain.channel_code import NotAMember
-from domain.errors import DomainError
 from projections.channel_codes import queries
 
 #: Who may manage codes besides managers and service principals (growth operators).
@@ -118,11 +117,7 @@ def _reader(info: Info[Context, None]) -> None:
 
 
 async def _run(command: Callable[[], Any]) -> Any:
-    try:
-        return await to_thread.run_sync(command)
-    except DomainError as error:
-        code = BAD_INPUT if error.code == "INVALID_INPUT" else error.code
-        raise ApiError(code, error.message, field=error.field) from None
+    return await run_command(command, {"INVALID_INPUT": BAD_INPUT})
 
 
 async def _members(info: Info[Context, None], user_ids: list[str]) -> dict[str, str]:

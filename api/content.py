@@ -14,16 +14,15 @@ from enum import Enum
 from typing import Annotated, Any
 
 import strawberry
-from anyio import to_thread
 from strawberry.types import Info
 
+from api.commands import run_command
 from api.context import Context
 from api.errors import BAD_INPUT, NOT_FOUND, ApiError, forbidden
 from api.policy import Access
 from api.projection_wait import caught_up
 from api.types import Long, to_uuid
 from domain.content import ContentSpec
-from domain.errors import DomainError
 from projections.content import queries
 
 VIEW = "content"
@@ -139,11 +138,7 @@ def _staff(value: strawberry.ID | None, field: str) -> str | None:
 
 
 async def _run(command: Callable[[], Any]) -> Any:
-    try:
-        return await to_thread.run_sync(command)
-    except DomainError as error:
-        raise ApiError(_CODES.get(error.code, error.code), error.message,
-                       field=error.field) from None
+    return await run_command(command, _CODES)
 
 
 async def _payload(info: Info[Context, None], reference: str, position: int | None,

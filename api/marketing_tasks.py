@@ -17,15 +17,14 @@ from typing import Any
 from uuid import UUID
 
 import strawberry
-from anyio import to_thread
 from strawberry.types import Info
 
 from api import policy
+from api.commands import run_command
 from api.context import Context
 from api.errors import BAD_INPUT, NOT_FOUND, ApiError
 from api.projection_wait import caught_up
 from api.types import PageInfo, to_uuid
-from domain.errors import DomainError
 from projections.marketing_tasks import queries
 
 MAX_PAGE = 200
@@ -170,12 +169,8 @@ def _after(cursor: str) -> tuple[datetime, int]:
 
 
 async def _run(command: Callable[[], Any]) -> Any:
-    try:
-        return await to_thread.run_sync(command)
-    except DomainError as error:
-        code = NOT_FOUND if error.code in _NOT_FOUND_CODES else (
-            BAD_INPUT if error.code == "INVALID_INPUT" else error.code)
-        raise ApiError(code, error.message, field=error.field) from None
+    return await run_command(command, {
+        **dict.fromkeys(_NOT_FOUND_CODES, NOT_FOUND), "INVALID_INPUT": BAD_INPUT})
 
 
 async def _visible(info: Info[Context, None], task_id: UUID) -> Row | None:

@@ -22,16 +22,15 @@ from typing import Any
 from uuid import UUID
 
 import strawberry
-from anyio import to_thread
 from strawberry.types import Info
 
+from api.commands import run_command
 from api.context import Context
 from api.errors import BAD_INPUT, NOT_FOUND, ApiError
 from api.policy import staff_scope
 from api.projection_wait import caught_up
 from api.types import to_uuid
 from domain.channel_code import NotAMember
-from domain.errors import DomainError
 from domain.organisation import DEPARTMENTS
 from domain.working_time import business_day
 from projections.moments import queries
@@ -150,12 +149,8 @@ class MomentPostResult:
 
 
 async def _run(command: Callable[[], Any]) -> Any:
-    try:
-        return await to_thread.run_sync(command)
-    except DomainError as error:
-        code = {"INVALID_INPUT": BAD_INPUT, "UNKNOWN_MOMENT_TASK": NOT_FOUND,
-                "UNKNOWN_STAFF": NOT_A_MEMBER}.get(error.code, error.code)
-        raise ApiError(code, error.message, field=error.field) from None
+    return await run_command(command, {
+        "INVALID_INPUT": BAD_INPUT, "UNKNOWN_MOMENT_TASK": NOT_FOUND, "UNKNOWN_STAFF": NOT_A_MEMBER})
 
 
 NOT_A_MEMBER = NotAMember.code

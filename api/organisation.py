@@ -22,12 +22,12 @@ from anyio import to_thread
 from strawberry.types import Info
 
 from api import policy, team_scope
+from api.commands import run_command
 from api.context import Context
 from api.errors import BAD_INPUT, NOT_FOUND, ApiError
 from api.projection_wait import caught_up
 from api.read_models import decode_cursor, encode_cursor
 from api.types import PageInfo, StaffMember, to_uuid
-from domain.errors import DomainError
 from domain.organisation import DEPARTMENT_CATALOGUE, DEPARTMENTS, ROLE_CATALOGUE
 from projections.organisation import queries
 from projections.staff_directory import queries as staff_directory_queries
@@ -171,13 +171,8 @@ def _self_or_manager(info: Info[Context, None], staff_id: UUID) -> None:
 
 
 async def _run(command: Callable[[], Any]) -> Any:
-    try:
-        return await to_thread.run_sync(command)
-    except DomainError as error:
-        if error.code in _NOT_FOUND_CODES:
-            raise ApiError(NOT_FOUND, error.message, field=error.field) from None
-        code = BAD_INPUT if error.code == "INVALID_INPUT" else error.code
-        raise ApiError(code, error.message, field=error.field) from None
+    return await run_command(command, {
+        **dict.fromkeys(_NOT_FOUND_CODES, NOT_FOUND), "INVALID_INPUT": BAD_INPUT})
 
 
 

@@ -14,15 +14,14 @@ from enum import Enum
 from typing import Annotated, Any
 
 import strawberry
-from anyio import to_thread
 from strawberry.types import Info
 
+from api.commands import run_command
 from api.context import Context
 from api.errors import BAD_INPUT, NOT_FOUND, ApiError, forbidden
 from api.policy import Access
 from api.projection_wait import caught_up
 from api.types import Long, PageInfo, to_uuid
-from domain.errors import DomainError
 from domain.product import ProductSpec
 from projections.activities import queries as activity_queries
 from projections.products import queries
@@ -163,11 +162,7 @@ def _writer(info: Info[Context, None]) -> None:
 
 
 async def _run(command: Callable[[], Any]) -> Any:
-    try:
-        return await to_thread.run_sync(command)
-    except DomainError as error:
-        raise ApiError(_CODES.get(error.code, error.code), error.message,
-                       field=error.field) from None
+    return await run_command(command, _CODES)
 
 
 async def _product(info: Info[Context, None], sku: str, position: int | None,

@@ -16,14 +16,13 @@ from typing import Any
 from uuid import UUID
 
 import strawberry
-from anyio import to_thread
 from strawberry.types import Info
 
+from api.commands import run_command as run_any
 from api.context import Context
 from api.errors import BAD_INPUT, FORBIDDEN, NOT_FOUND, ApiError
 from api.projection_wait import caught_up
 from api.types import Long, to_uuid
-from domain.errors import DomainError
 from projections.referrals import queries
 
 VIEW = "referral_campaign"
@@ -35,11 +34,7 @@ Row = dict[str, Any]
 
 async def run_command(command: Callable[[], Any]) -> Any:
     """Run a command off the event loop; domain refusals become typed errors."""
-    try:
-        return await to_thread.run_sync(command)
-    except DomainError as error:
-        code = NOT_FOUND if error.code in _NOT_FOUND else error.code
-        raise ApiError(code, error.message, field=error.field) from None
+    return await run_any(command, dict.fromkeys(_NOT_FOUND, NOT_FOUND))
 
 
 

@@ -17,16 +17,15 @@ from typing import Any
 from uuid import UUID
 
 import strawberry
-from anyio import to_thread
 from strawberry.types import Info
 
 from api import policy
+from api.commands import run_command
 from api.context import Context
 from api.errors import BAD_INPUT, NOT_FOUND, ApiError, forbidden
 from api.projection_wait import caught_up
 from api.read_models import decode_cursor, encode_cursor
 from api.types import PageInfo, to_uuid
-from domain.errors import DomainError
 from projections.chat_scripts import queries
 
 MAX_PAGE = 200
@@ -157,11 +156,7 @@ _CODES = {"UNKNOWN_SCRIPT": NOT_FOUND, "UNKNOWN_CUSTOMER": NOT_FOUND, "INVALID_I
 
 
 async def _run(command: Callable[[], Any]) -> Any:
-    try:
-        return await to_thread.run_sync(command)
-    except DomainError as error:
-        code = _CODES.get(error.code, error.code)
-        raise ApiError(code, error.message, field=error.field) from None
+    return await run_command(command, _CODES)
 
 
 async def _payload(info: Info[Context, None], script_id: UUID, position: int | None

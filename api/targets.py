@@ -19,17 +19,16 @@ from typing import Any
 from uuid import UUID
 
 import strawberry
-from anyio import to_thread
 from strawberry.types import Info
 
 from api import policy
+from api.commands import run_command
 from api.context import Context
 from api.errors import BAD_INPUT, NOT_FOUND, ApiError, forbidden
 from api.projection_wait import caught_up
 from api.staff_kpis import KpiPeriodInput, PeriodKind, kpi_column, kpi_name, kpi_rollup
 from api.team_scope import require_department_figures
 from api.types import to_uuid
-from domain.errors import DomainError
 from domain.organisation import DEPARTMENTS
 from domain.target import Grade, achievement, grade
 from projections.targets import queries
@@ -149,12 +148,7 @@ def _subject(staff_id: strawberry.ID | None, department: str | None) -> tuple[st
 
 
 async def _run(command: Callable[[], Any]) -> Any:
-    try:
-        return await to_thread.run_sync(command)
-    except DomainError as error:
-        if error.code in _NOT_FOUND_CODES:
-            raise ApiError(NOT_FOUND, error.message, field=error.field) from None
-        raise ApiError(error.code, error.message, field=error.field) from None
+    return await run_command(command, dict.fromkeys(_NOT_FOUND_CODES, NOT_FOUND))
 
 
 async def _payload(info: Info[Context, None], target_id: UUID, position: int | None
