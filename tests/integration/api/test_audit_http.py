@@ -4,6 +4,7 @@ and business time, showing who and when."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -112,10 +113,16 @@ def test_checkpoints_make_long_streams_fast_and_change_no_answer(
                    contentId=f"c{n % 7}") for n in range(450)]
     record(api, views[::2])
     record(api, views[1::2])
-    with psycopg.connect(pg_url) as conn:
-        checkpoints = conn.execute("SELECT version, through_at FROM siyu_customer_as_of_checkpoint "
-                                   "WHERE customer_id = %s ORDER BY version",
-                                   (customer_id,)).fetchall()
+    # (record waits for customer_profile; the as-of read model follows on its own runner)
+    deadline = time.monotonic() + 20
+    while True:
+        with psycopg.connect(pg_url) as conn:
+            checkpoints = conn.execute(
+                "SELECT version, through_at FROM siyu_customer_as_of_checkpoint "
+                "WHERE customer_id = %s ORDER BY version", (customer_id,)).fetchall()
+        if len(checkpoints) >= 4 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert [v for v, _ in checkpoints] == [100, 200, 300, 400]
     instants = [day(n) + timedelta(hours=7) for n in (0, 3, 11, 22, 30, 44, 60)]
     with_checkpoints = [as_of(api, customer_id, at) for at in instants]
