@@ -89,20 +89,28 @@ def main_job(url: str, data_dir: Path, *args: str, env: dict[str, str] | None = 
 
 def connections(url: str) -> int:
     """Connections to ``url``'s database, the asking one excluded."""
+    return sum(connections_by_application(url).values())
+
+
+def connections_by_application(url: str) -> dict[str, int]:
+    """Connections to ``url``'s database by ``application_name``, the asking one excluded."""
     name = conninfo_to_dict(url).get("dbname")
     with psycopg.connect(url, connect_timeout=3) as conn:
-        row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
-                           "AND pid <> pg_backend_pid()", (name,)).fetchone()
-    return int(row[0]) if row else 0
+        rows = conn.execute("SELECT application_name, count(*) FROM pg_stat_activity "
+                            "WHERE datname = %s AND pid <> pg_backend_pid() "
+                            "GROUP BY application_name", (name,)).fetchall()
+    return {str(app): int(n) for app, n in rows}
 
 
 class PeakConnections:
-    """Samples :func:`connections` every ``every`` seconds in a thread; keeps the peak."""
+    """Samples the connections every ``every`` seconds in a thread; keeps the peak and,
+    in ``at_peak``, who held them then (by ``application_name``)."""
 
     def __init__(self, url: str, every: float = 0.1) -> None:
         self.url = url
         self.every = every
         self.peak = 0
+        self.at_peak: dict[str, int] = {}
         self.samples = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -110,7 +118,9 @@ class PeakConnections:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                self.peak = max(self.peak, connections(self.url))
+                held = connections_by_application(self.url)
+                if sum(held.values()) > self.peak:
+                    self.peak, self.at_peak = sum(held.values()), held
                 self.samples += 1
             except psycopg.OperationalError:
                 pass

@@ -13,9 +13,8 @@ from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any
 
-import psycopg
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from psycopg.conninfo import make_conninfo
+from psycopg.rows import tuple_row
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -94,10 +93,10 @@ def create_app(settings: Settings) -> Starlette:
                 database_url, "customer", customer_id),
             rate_buckets=buckets,
         )
-        resolver = CachedResolver(token_lookup(database_url))
+        datastore = app.factory.datastore  # type: ignore[attr-defined]
+        resolver = CachedResolver(token_lookup(datastore.get_connection))
         holder["services"].principals_changed = resolver.clear
         holder["resolver"] = resolver
-        datastore = app.factory.datastore  # type: ignore[attr-defined]
         collector = DatabaseCollector(datastore.get_connection,
                                       pools={"events": datastore.pool, "reads": pool})
         registry.register(collector)
@@ -190,22 +189,30 @@ def app_from_environment() -> Starlette:
     return create_app(settings)
 
 
-def token_lookup(database_url: str) -> Callable[[str], Principal | None]:
+def token_lookup(connection: Callable[[], contextlib.AbstractContextManager[Any]]
+                 ) -> Callable[[str], Principal | None]:
     """Tokens resolved from the token table, a staff member's role and department from
     the staff directory as it is now (the API caches the answers a few seconds): a
-    token of a member who left, or who is not in the directory, resolves to nobody."""
-    # A token is checked on a connection of its own: give up as fast as the pools do.
-    checked_url = make_conninfo(database_url, connect_timeout=DATABASE_WAIT)
+    token of a member who left, or who is not in the directory, resolves to nobody.
+
+    ``connection`` lends one from the API's event-store pool (it waits as long as a write
+    does): a check opens no connection of its own, so the API's count stays its pools'."""
 
     def lookup(token: str) -> Principal | None:
-        with psycopg.connect(checked_url) as conn:
-            holder = holder_of(conn, token)
-            if holder is None:
-                return None
-            if holder.kind != "staff":
-                return Principal(kind=holder.kind, subject_id=holder.subject_id,
-                                 grants=holder.grants)
-            found = standing(conn, holder.subject_id)
+        with connection() as conn:
+            rows = conn.row_factory
+            conn.row_factory = tuple_row  # the event store's connections give dicts
+            try:
+                holder = holder_of(conn, token)
+                found = None if holder is None or holder.kind != "staff" else standing(
+                    conn, holder.subject_id)
+            finally:
+                conn.row_factory = rows
+        if holder is None:
+            return None
+        if holder.kind != "staff":
+            return Principal(kind=holder.kind, subject_id=holder.subject_id,
+                             grants=holder.grants)
         if found is None:
             return None
         role, department, members = found

@@ -184,7 +184,7 @@ def _persisted_command(parser: argparse.ArgumentParser, settings: Settings,
 
 def _child(part: str, settings: Settings) -> subprocess.Popen[bytes]:
     assert settings.database_url is not None
-    env = {**os.environ, "DATABASE_URL": settings.database_url,
+    env = {**os.environ, "DATABASE_URL": settings.database_url, "PGAPPNAME": f"siyu {part}",
            "SIYU_SECRET": settings.secret.decode(), "SIYU_DATA_DIR": str(settings.data_dir)}
     return subprocess.Popen([sys.executable, "-m", "siyu", part], env=env)  # noqa: S603 - ours
 
@@ -284,6 +284,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     export.add_argument("--format", choices=["csv", "parquet"], help="default: from --output")
     export.add_argument("--output", type=Path, help="default: NAME.csv (or NAME.parquet)")
     args = parser.parse_args(argv)
+    # Who holds a connection, in pg_stat_activity: libpq reads PGAPPNAME (a name the
+    # operator set is kept; the main job names each child for its part).
+    part = " ".join([args.command, *(getattr(args, "only", None) or [])])
+    os.environ.setdefault("PGAPPNAME", f"siyu {part}"[:63])
     try:
         settings = from_env()
     except SettingsError as error:

@@ -26,7 +26,7 @@ def run_split(settings: Settings, split: Sequence[Sequence[str]] = DEFAULT_SPLIT
 
     def spawn(part: str) -> subprocess.Popen[bytes]:
         env = {**os.environ, "DATABASE_URL": str(settings.database_url),
-               "SIYU_SECRET": settings.secret.decode(),
+               "PGAPPNAME": f"siyu projections {part}", "SIYU_SECRET": settings.secret.decode(),
                "SIYU_PROJECTIONS_METRICS_PORT": "" if not base else str(base + parts[part])}
         return subprocess.Popen(  # noqa: S603 - our own command line
             [sys.executable, "-m", "siyu", "projections", "--only", *part.split()], env=env)

@@ -35,6 +35,7 @@ from workers.alerts import AlertStore
 from workers.broker import POSTGRES_QUEUE, is_postgres, make_broker
 from workers.campaign_store import CampaignStore
 from workers.daily_report import ReportStore
+from workers.lent import lender
 from workers.options import WorkerOptions
 from workers.outbox import OutboxStore
 from workers.process import WorkerProcess
@@ -126,15 +127,15 @@ def build_worker(settings: Settings, *, threads: int = 4,
         features.daily_reports(app, broker, ReportStore(store.pool,
                                                         chat_timeout_seconds=chat_timeout),
                                staff_gateway, options),
-        features.auto_tags(app, settings.database_url, options),
+        features.auto_tags(app, lender(store.pool), options),
     ]
     if campaigns:  # the processes that talk to WeCom's marketing APIs
         contact_ways = gateways.contact_ways_for(settings)
         closers.append(contact_ways.close)
-        parts.append(features.channel_codes(app, settings.database_url, contact_ways, options))
+        parts.append(features.channel_codes(app, lender(store.pool), contact_ways, options))
         moment_client = gateways.moments_for(settings)
         closers.append(moment_client.close)
-        parts.append(features.moments(app, settings.database_url, moment_client, options))
+        parts.append(features.moments(app, lender(store.pool), moment_client, options))
     if campaign_gateway is not None and campaign_store is not None:
         deps = features.campaign_deps(app, campaign_gateway, campaign_store, options)
         parts += [features.campaigns(app, broker, deps, options),

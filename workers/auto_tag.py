@@ -20,16 +20,17 @@ from uuid import UUID
 from application.app import Siyu
 from domain.errors import DomainError
 from projections.segments import queries as segment_queries
+from workers.lent import Connect
 from workers.polling import keep_running
 
 log = logging.getLogger(__name__)
 
 class AutoTagger:
-    def __init__(self, app: Siyu, database_url: str, *, batch: int = 500,
+    def __init__(self, app: Siyu, connect: Connect, *, batch: int = 500,
                  poll_interval: float = 1.0,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.app = app
-        self.database_url = database_url
+        self.connect = connect
         self.batch = batch
         self.poll_interval = poll_interval
         self.clock = clock
@@ -37,8 +38,8 @@ class AutoTagger:
         self.refused: set[tuple[UUID, UUID]] = set()  # refused by the domain: not retried
 
     def candidates(self) -> list[tuple[UUID, str, UUID]]:
-        rows = segment_queries.auto_tag_candidates(self.database_url,
-                                                   self.batch + len(self.refused))
+        with self.connect() as conn:
+            rows = segment_queries.auto_tag_candidates(conn, self.batch + len(self.refused))
         return [(r["segment_id"], r["auto_tag"], r["customer_id"]) for r in rows
                 if (r["segment_id"], r["customer_id"]) not in self.refused][:self.batch]
 

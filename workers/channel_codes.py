@@ -32,6 +32,7 @@ from adapters.contact_ways import Answer, ContactWayGateway, ContactWaySpec
 from application.app import Siyu
 from domain.errors import DomainError
 from projections.channel_codes import queries
+from workers.lent import Connect
 from workers.polling import PollingLoop
 
 log = logging.getLogger(__name__)
@@ -44,17 +45,17 @@ RECONCILE_MARGIN = timedelta(minutes=5)
 class ChannelCodeSync(PollingLoop):
     name = "channel-code sync"
 
-    def __init__(self, app: Siyu, database_url: str, gateway: ContactWayGateway, *,
+    def __init__(self, app: Siyu, connect: Connect, gateway: ContactWayGateway, *,
                  poll_interval: float = 2.0, batch_size: int = 50,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         super().__init__(poll_interval, batch_size)
         self.app = app
-        self.database_url = database_url
+        self.connect = connect
         self.gateway = gateway
         self.clock = clock
 
     def run_once(self) -> int:
-        with psycopg.connect(self.database_url, autocommit=True) as conn:
+        with self.connect() as conn:
             work = queries.wecom_work(conn, self.batch_size)
             done = sum(self._sync(conn, w) for w in work)
             return done + self._tag(conn)

@@ -39,6 +39,7 @@ from workers.channel_codes import ChannelCodeSync
 from workers.clock import ClockScheduler, declare_clock_actor
 from workers.confirmation_tasks import ConfirmationTasks
 from workers.daily_report import DailyReportScheduler, ReportDeps, ReportStore, declare_report_actor
+from workers.lent import Connect
 from workers.mass_send_lifecycle import MassSendLifecycle
 from workers.moments import MomentSync
 from workers.options import WorkerOptions
@@ -153,11 +154,11 @@ def daily_reports(app: Siyu, broker: dramatiq.Broker, store: ReportStore,
     return feature
 
 
-def auto_tags(app: Siyu, database_url: str, options: WorkerOptions) -> Feature:
+def auto_tags(app: Siyu, connect: Connect, options: WorkerOptions) -> Feature:
     """Auto-tag rules: members of a segment with ``autoTag`` are tagged once."""
     feature = Feature("auto-tags")
     if options.produce:
-        feature.loops["auto-tagger"] = AutoTagger(app, database_url)
+        feature.loops["auto-tagger"] = AutoTagger(app, connect)
     return feature
 
 
@@ -203,19 +204,19 @@ def campaign_deps(app: Siyu, gateway: CampaignGateway, store: CampaignStore,
                         intent_lease=options.send_intent_lease.total_seconds())
 
 
-def channel_codes(app: Siyu, database_url: str, gateway: ContactWayGateway,
+def channel_codes(app: Siyu, connect: Connect, gateway: ContactWayGateway,
                   options: WorkerOptions) -> Feature:
     """Channel codes: tell WeCom (「联系我」) and give the codes' tags to who added through them."""
     feature = Feature("channel-codes")
     if options.produce:
-        feature.loops["channel-code-sync"] = ChannelCodeSync(app, database_url, gateway)
+        feature.loops["channel-code-sync"] = ChannelCodeSync(app, connect, gateway)
     return feature
 
 
-def moments(app: Siyu, database_url: str, gateway: MomentGateway, options: WorkerOptions
+def moments(app: Siyu, connect: Connect, gateway: MomentGateway, options: WorkerOptions
             ) -> Feature:
     """Moments: submit enterprise moment tasks, follow them, record every member's posts."""
     feature = Feature("moments")
     if options.produce:
-        feature.loops["moment-sync"] = MomentSync(app, database_url, gateway)
+        feature.loops["moment-sync"] = MomentSync(app, connect, gateway)
     return feature

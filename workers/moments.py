@@ -42,6 +42,7 @@ from domain.errors import DomainError
 from domain.moment_task import MomentTask
 from domain.working_time import business_day
 from projections.moments import queries
+from workers.lent import Connect
 from workers.polling import PollingLoop
 
 log = logging.getLogger(__name__)
@@ -58,19 +59,19 @@ OWN_EVERY = timedelta(minutes=10)  # members' own posts: listed this often (WeCo
 class MomentSync(PollingLoop):
     name = "moment sync"
 
-    def __init__(self, app: Siyu, database_url: str, gateway: MomentGateway, *,
+    def __init__(self, app: Siyu, connect: Connect, gateway: MomentGateway, *,
                  poll_interval: float = 30.0, batch_size: int = 50,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         super().__init__(poll_interval, batch_size)
         self.app = app
-        self.database_url = database_url
+        self.connect = connect
         self.gateway = gateway
         self.clock = clock
         self._own_listed: datetime | None = None
 
     def run_once(self) -> int:
         now = self.clock()
-        with psycopg.connect(self.database_url, autocommit=True) as conn:
+        with self.connect() as conn:
             work = queries.open_tasks(conn, business_day(now), now - timedelta(days=FOLLOW_DAYS),
                                       now - POLL_EVERY, self.batch_size)
             done = 0

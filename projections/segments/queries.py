@@ -194,11 +194,12 @@ LIMIT %s
 """
 
 
-def auto_tag_candidates(database_url: str, limit: int) -> list[Row]:
+def auto_tag_candidates(conn: psycopg.Connection[Any], limit: int) -> list[Row]:
     """Members of auto-tag segments without the tag, never tagged by that rule (its event
-    key): ``segment_id``, ``auto_tag``, ``customer_id``; none before the read models exist."""
-    with psycopg.connect(database_url, row_factory=dict_row) as conn:
+    key): ``segment_id``, ``auto_tag``, ``customer_id``; none before the read models exist.
+    ``conn`` in autocommit (a missing table must not leave a failed transaction)."""
+    with conn.cursor(row_factory=dict_row) as curs:
         try:
-            return conn.execute(AUTO_TAG_CANDIDATES, (limit,)).fetchall()
+            return curs.execute(AUTO_TAG_CANDIDATES, (limit,)).fetchall()
         except psycopg.errors.UndefinedTable:
             return []  # read models not created yet

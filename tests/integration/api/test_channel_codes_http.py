@@ -18,6 +18,7 @@ from projections.runner import Tracker
 from tests.integration.api.conftest import Api
 from tests.integration.api.test_segments_http import define
 from workers.channel_codes import ChannelCodeSync
+from workers.lent import opener
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +34,7 @@ CUSTOMER = """query($id: ID!) { customer(id: $id) { firstChannel tags
 @pytest.fixture
 def sync(pg_app: Siyu, pg_url: str, fake_wecom: RunningFakeWeCom) -> Iterator[ChannelCodeSync]:
     client = WeComContactWays(fake_wecom.url, FAKE_CORP_ID, FAKE_CORP_SECRET)
-    yield ChannelCodeSync(pg_app, pg_url, client)
+    yield ChannelCodeSync(pg_app, opener(pg_url), client)
     client.close()
 
 

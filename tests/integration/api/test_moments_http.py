@@ -18,6 +18,7 @@ from domain.working_time import business_day
 from fakes.wecom import FAKE_CORP_ID, FAKE_CORP_SECRET, RunningFakeWeCom
 from projections.runner import Tracker
 from tests.integration.api.conftest import Api
+from workers.lent import opener
 from workers.moments import MomentSync
 
 pytestmark = pytest.mark.integration
@@ -36,7 +37,7 @@ POSTED = """mutation($posts: [MomentPostedInput!]!) { recordMomentsPosted(input:
 @pytest.fixture
 def sync(pg_app: Siyu, pg_url: str, fake_wecom: RunningFakeWeCom) -> Iterator[MomentSync]:
     client = WeComMoments(fake_wecom.url, FAKE_CORP_ID, FAKE_CORP_SECRET)
-    yield MomentSync(pg_app, pg_url, client)
+    yield MomentSync(pg_app, opener(pg_url), client)
     client.close()
 
 
@@ -235,7 +236,7 @@ def test_accepted_tasks_take_turns_and_never_hold_back_a_new_one(
     hire(pg_app, "zhangsan")
     settle(pg_app)
     client = WeComMoments(fake_wecom.url, FAKE_CORP_ID, FAKE_CORP_SECRET)
-    small = MomentSync(pg_app, pg_url, client, batch_size=1)
+    small = MomentSync(pg_app, opener(pg_url), client, batch_size=1)
     try:
         # Given two accepted tasks, both posted by the member
         first, second = (create(api, content=f"第{n}条", userIds=["zhangsan"]) for n in (1, 2))

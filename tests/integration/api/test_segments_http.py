@@ -12,6 +12,7 @@ from projections.runner import Tracker
 from tests.integration.api.conftest import STAFF_ID, Api
 from tests.integration.api.test_graphql_http import event, record
 from workers.auto_tag import AutoTagger
+from workers.lent import opener
 
 pytestmark = pytest.mark.integration
 
@@ -233,7 +234,7 @@ def test_an_auto_tag_rule_tags_members_already_in_and_those_who_enter_once(
         rule: $r, autoTag: "奶粉复购", waitForProjection: true}) { segmentId projected } }""",
                    {"r": {"boughtCategory": {"category": "奶粉", "atLeast": 2}}}, as_="manager")
     segment_id = body["data"]["defineSegment"]["segmentId"]
-    tagger = AutoTagger(pg_app, pg_url)
+    tagger = AutoTagger(pg_app, opener(pg_url))
     # Then the tagger tags Alice (retroactively), not Bob, with the rule as the reason
     assert tagger.run_once() == 1
     assert tagger.run_once() == 0
