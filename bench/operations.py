@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -115,12 +116,20 @@ def through_outage(job: Job, outage: Callable[[], None], prefix: str,
 def outage_recovery(kind: str, customers: int = 100, *, verify: bool = False) -> Recovery:
     """``siyu demo`` on a throwaway cluster, through a restart or a kill -9 of it; with
     ``verify``, ``siyu verify`` (read models equal a rebuild, chain intact) once stopped."""
+    return outages_recovery([kind], customers, verify=verify)[0]
+
+
+def outages_recovery(kinds: list[str], customers: int = 100, *, verify: bool = False
+                     ) -> list[Recovery]:
+    """One ``siyu demo`` on a throwaway cluster through each outage of ``kinds`` in turn
+    (``restart``: ``pg_ctl restart -m fast``; ``kill -9``: of the postmaster, then
+    started again); with ``verify``, ``siyu verify`` once stopped (on the last)."""
     from tests.support.throwaway_pg import ThrowawayCluster
 
     cluster = ThrowawayCluster().init()
     cluster.start()
     try:
-        def outage() -> None:
+        def outage(kind: str) -> None:
             if kind == "restart":
                 cluster.restart("fast")
             else:
@@ -131,9 +140,10 @@ def outage_recovery(kind: str, customers: int = 100, *, verify: bool = False) ->
             with main_job(cluster.url, Path(folder), "demo", "--customers",
                           str(customers)) as job:
                 job.wait_ready(600)
-                found = through_outage(job, outage, f"outage-{kind}")
+                found = [through_outage(job, functools.partial(outage, kind),
+                                        f"outage-{kind}") for kind in kinds]
             if verify:
-                found.verified = subprocess.run(
+                found[-1].verified = subprocess.run(
                     [sys.executable, "-m", "siyu", "verify"], capture_output=True,
                     timeout=600, env={**os.environ, "DATABASE_URL": cluster.url,
                                       "SIYU_DATA_DIR": folder}).returncode
