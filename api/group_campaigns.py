@@ -17,6 +17,7 @@ from api.campaign_types import CampaignPayload
 from api.context import Context
 from api.errors import NOT_FOUND, ApiError
 from api.policy import Access
+from api.types import to_uuid
 from application import campaign_groups
 from application.app import Siyu
 from domain.campaign_groups import group_outcomes, group_plan, group_report, targeted
@@ -28,10 +29,12 @@ from projections.campaigns.group_reads import known_members
 @strawberry.input
 class GroupTargetInput:
     group_id: str = strawberry.field(description="The customer group's WeCom chat id.")
-    owner_user_id: str = strawberry.field(description=(
+    owner_user_id: str | None = strawberry.field(default=None, description=(
         "The WeCom UserID of the member who owns the group (群主): the only one WeCom lets "
-        "send into it. A UserID the staff directory never knew is refused (NOT_A_MEMBER); "
-        "one who has left is excluded at launch (OWNER_NOT_A_MEMBER)."))
+        "send into it. Omitted: the group directory's (`customerGroups`; a group it cannot "
+        "send to is refused, UNKNOWN_GROUP). A UserID the staff directory never knew is "
+        "refused (NOT_A_MEMBER); one who has left is excluded at launch "
+        "(OWNER_NOT_A_MEMBER)."))
 
 
 @strawberry.input
@@ -40,7 +43,12 @@ class DraftGroupCampaignInput:
     text: str = strawberry.field(description=(
         "The one message every targeted group gets: no customer variables (the whole group "
         "reads it; else GROUP_TEXT_PERSONALISED)."))
-    groups: list[GroupTargetInput] = strawberry.field(description="1 to 2,000 groups.")
+    groups: list[GroupTargetInput] = strawberry.field(default_factory=list, description=(
+        "Groups chosen by chat id."))
+    owner_user_ids: list[str] = strawberry.field(default_factory=list, description=(
+        "Also every group in the directory these members own (WeCom UserIDs)."))
+    segment_id: strawberry.ID | None = strawberry.field(default=None, description=(
+        "Also every group in the directory holding at least one of the segment's members."))
     cost_fen: int = 0
     message_class: str = strawberry.field(default="marketing", description=(
         "marketing or service (company managers; serviceReason and serviceReference)."))
@@ -112,7 +120,7 @@ def _groups_of(app: Siyu, campaign_id: UUID) -> CampaignGroups:
 
 
 def _api_error(error: DomainError) -> ApiError:
-    code = NOT_FOUND if error.code == "UNKNOWN_CAMPAIGN" else error.code
+    code = NOT_FOUND if error.code in ("UNKNOWN_CAMPAIGN", "UNKNOWN_SEGMENT") else error.code
     return ApiError(code, error.message, field=error.field)
 
 
@@ -139,8 +147,12 @@ class GroupCampaignQuery:
 class GroupCampaignMutation:
     @strawberry.mutation(description=(
         "Draft a campaign into customer groups (WeCom 客户群群发, chat_type=group): one "
-        "message per group from its owner. Errors: GROUP_TEXT_PERSONALISED, NOT_A_MEMBER, "
-        "INVALID_INPUT, INVALID_TEMPLATE, SERVICE_CLASS_FORBIDDEN."))
+        "message per group from its owner. The groups: those given by chat id, those the "
+        "`ownerUserIds` own and those holding a member of `segmentId`, from the group "
+        "directory those it can send to (owner known, not dismissed), 1 to 2,000, "
+        "resolved at draft. Errors: GROUP_TEXT_PERSONALISED, NOT_A_MEMBER, UNKNOWN_GROUP, "
+        "NO_GROUPS_SELECTED, NOT_FOUND (segment), INVALID_INPUT, INVALID_TEMPLATE, "
+        "SERVICE_CLASS_FORBIDDEN."))
     async def draft_group_campaign(self, info: Info[Context, None],
                                    input: DraftGroupCampaignInput) -> CampaignPayload:
         app = info.context.services.app
@@ -148,15 +160,22 @@ class GroupCampaignMutation:
         if input.message_class == SERVICE and principal.access is not Access.COMPANY_MANAGER:
             raise ApiError("SERVICE_CLASS_FORBIDDEN", "only a company manager may draft a "
                            "service campaign", field="messageClass")
-        groups = [(g.group_id.strip(), g.owner_user_id.strip()) for g in input.groups]
+        given = [(g.group_id.strip(), (g.owner_user_id or "").strip() or None)
+                 for g in input.groups]
+        owners = [o.strip() for o in input.owner_user_ids]
+        segment_id = None if input.segment_id is None else to_uuid(input.segment_id,
+                                                                    "segmentId")
 
         def run() -> tuple[UUID, int | None]:
+            named = [(f"groups[{n}].ownerUserId", o) for n, (_, o) in enumerate(given) if o]
+            named += [(f"ownerUserIds[{n}]", o) for n, o in enumerate(owners)]
             with app.factory.datastore.get_connection() as conn:  # type: ignore[attr-defined]
-                known = known_members(conn, sorted({o for _, o in groups}))
-            for n, (_, owner) in enumerate(groups):
-                if owner and owner not in known:
+                known = known_members(conn, sorted({o for _, o in named}))
+            for field, owner in named:
+                if owner not in known:
                     raise ApiError("NOT_A_MEMBER", f"{owner!r} is not the WeCom UserID of a "
-                                   "staff member", field=f"groups[{n}].ownerUserId")
+                                   "staff member", field=field)
+            groups = campaign_groups.select(app, given, owners, segment_id)
             return campaign_groups.draft(
                 app, input.name, principal.actor, groups, input.text, principal.actor,
                 datetime.now(UTC), cost_fen=int(input.cost_fen),

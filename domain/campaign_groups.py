@@ -52,6 +52,19 @@ class PersonalisedGroupText(InvalidInput):
     code = "GROUP_TEXT_PERSONALISED"
 
 
+class UnknownGroup(InvalidInput):
+    """A chat id the group directory cannot send to: never recorded, its owner not known
+    (WeCom's creation callback not recorded) or dismissed."""
+
+    code = "UNKNOWN_GROUP"
+
+
+class NoGroupsSelected(InvalidInput):
+    """The selection (owners, segment, chat ids) holds no group that can be sent to."""
+
+    code = "NO_GROUPS_SELECTED"
+
+
 class GroupsTargeted(Aggregate.Event):
     """The campaign's audience: customer groups ``[chat id, owner's WeCom UserID]``."""
 
@@ -222,5 +235,6 @@ def group_report(campaign: Campaign) -> dict[str, int]:
 
 
 __all__ = ["MARKETING", "GroupDecision", "GroupMessagesRecorded", "GroupsPlanned",
-           "GroupsTargeted", "PersonalisedGroupText", "draft_group_campaign", "group_report",
-           "launch_groups", "plan_group", "record_outcomes", "targeted"]
+           "GroupsTargeted", "NoGroupsSelected", "PersonalisedGroupText", "UnknownGroup",
+           "draft_group_campaign", "group_report", "launch_groups", "plan_group",
+           "record_outcomes", "targeted"]
