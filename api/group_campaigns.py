@@ -20,7 +20,7 @@ from api.policy import Access
 from api.types import to_uuid
 from application import campaign_groups
 from application.app import Siyu
-from domain.campaign_groups import group_outcomes, group_plan, group_report, targeted
+from domain.campaign_groups import group_deliveries, group_outcomes, group_plan, group_report, targeted
 from domain.errors import DomainError
 from domain.message_class import SERVICE
 from projections.campaigns.group_reads import known_members
@@ -69,6 +69,11 @@ class CampaignGroup:
         "went), sent (handed to WeCom: the owner confirms it), failed or unknown (the "
         "outcome cannot be known: never retried)."))
     detail: str | None = strawberry.field(description="The WeCom task id, or the reason.")
+    delivery: str | None = strawberry.field(default=None, description=(
+        "Once sent, WeCom's final word: delivered (the owner confirmed), already_received "
+        "(WeCom status 3: the group had its period's mass message, so it got none) or "
+        "expired (not confirmed by the deadline: the task was cancelled). null: awaiting "
+        "the owner's confirmation, or not sent."))
 
 
 @strawberry.type
@@ -81,6 +86,14 @@ class CampaignGroups:
     failed: int
     unknown: int
     pending: int
+    delivered: int = strawberry.field(default=0, description="Sent groups the owner "
+                                      "confirmed and WeCom delivered (status 1).")
+    already_received: int = strawberry.field(default=0, description="Sent groups WeCom "
+                                             "skipped (status 3).")
+    expired: int = strawberry.field(default=0, description="Sent groups whose task was "
+                                    "cancelled past the confirmation deadline.")
+    awaiting: int = strawberry.field(default=0, description="Sent groups awaiting the "
+                                     "owner's confirmation.")
     groups: list[CampaignGroup]
 
 
@@ -103,11 +116,13 @@ def _groups_of(app: Siyu, campaign_id: UUID) -> CampaignGroups:
                               groups=rows)
     planned, excluded = group_plan(campaign)
     done = group_outcomes(campaign)
+    delivered = group_deliveries(campaign)
     waiting = "cancelled" if campaign.state == "cancelled" else "planned"
     rows = [CampaignGroup(group_id=g, owner_user_id=o, included=True, sender=o, reason=None,
                           send_at=datetime.fromisoformat(at),
                           status=done.get(g, [waiting])[0],
-                          detail=done[g][1] if g in done else None)
+                          detail=done[g][1] if g in done else None,
+                          delivery=delivered.get(g))
             for g, o, at in planned]
     rows += [CampaignGroup(group_id=g, owner_user_id=o, included=False, sender=None,
                            reason=why, send_at=None, status="excluded", detail=why)
@@ -116,7 +131,10 @@ def _groups_of(app: Siyu, campaign_id: UUID) -> CampaignGroups:
     return CampaignGroups(campaign_id=sid, launched=True, planned=counts["planned"],
                           excluded=counts["excluded"], sent=counts["sent"],
                           failed=counts["failed"], unknown=counts["unknown"],
-                          pending=counts["pending"], groups=rows)
+                          pending=counts["pending"], delivered=counts["delivered"],
+                          already_received=counts["already_received"],
+                          expired=counts["expired"], awaiting=counts["awaiting"],
+                          groups=rows)
 
 
 def _api_error(error: DomainError) -> ApiError:

@@ -25,6 +25,7 @@ from domain.campaign_groups import (
     draft_group_campaign,
     launch_groups,
     plan_group,
+    record_deliveries,
     record_outcomes,
     targeted,
 )
@@ -125,6 +126,15 @@ def record(app: Siyu, campaign_id: UUID, outcomes: Sequence[tuple[str, str, str]
         return 0
     return app.campaigns.store.transact(Campaign, lambda u: record_outcomes(
         _held(app, campaign_id, u), outcomes, occurred_at))[0]
+
+
+def deliver(app: Siyu, campaign_id: UUID, deliveries: Sequence[tuple[str, str]],
+            occurred_at: datetime) -> int:
+    """Record WeCom's final word on sent groups once each; how many were new."""
+    if not deliveries:
+        return 0
+    return app.campaigns.store.transact(Campaign, lambda u: record_deliveries(
+        _held(app, campaign_id, u), deliveries, "system", occurred_at))[0]
 
 
 def _held(app: Siyu, campaign_id: UUID, unit: UnitOfWork[Campaign]) -> Campaign:

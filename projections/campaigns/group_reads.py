@@ -79,3 +79,12 @@ def running_group_campaign_ids(conn: Connection[Any]) -> list[UUID]:
     return [r["campaign_id"] for r in conn.execute(
         "SELECT campaign_id FROM campaign WHERE state = 'running' AND segment_id = %s "
         "ORDER BY campaign_id", (NO_SEGMENT,)).fetchall()]
+
+
+def followed_group_campaign_ids(conn: Connection[Any], since: datetime) -> list[UUID]:
+    """Launched group campaigns not ended before ``since`` (whose WeCom tasks may still be
+    awaiting their owners' confirmation), from ``campaign``."""
+    return [r["campaign_id"] for r in conn.execute(
+        "SELECT campaign_id FROM campaign WHERE segment_id = %s AND launched_at IS NOT NULL "
+        "AND coalesce(completed_at, cancelled_at, 'infinity') >= %s ORDER BY campaign_id",
+        (NO_SEGMENT, since)).fetchall()]
