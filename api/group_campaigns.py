@@ -6,6 +6,7 @@ the launch and its frozen plan with each group's outcome after."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -13,14 +14,27 @@ import strawberry
 from anyio import to_thread
 from strawberry.types import Info
 
-from api.campaign_types import CampaignPayload
+from api.campaign_types import (
+    CampaignDryRun,
+    CampaignGroup,
+    CampaignPayload,
+    ReasonCount,
+    SenderCount,
+)
 from api.context import Context
 from api.errors import NOT_FOUND, ApiError
 from api.policy import Access
 from api.types import to_uuid
 from application import campaign_groups
 from application.app import Siyu
-from domain.campaign_groups import group_deliveries, group_outcomes, group_plan, group_report, targeted
+from domain.campaign_groups import (
+    GroupDecision,
+    group_deliveries,
+    group_outcomes,
+    group_plan,
+    group_report,
+    targeted,
+)
 from domain.errors import DomainError
 from domain.message_class import SERVICE
 from projections.campaigns.group_reads import known_members
@@ -57,26 +71,6 @@ class DraftGroupCampaignInput:
 
 
 @strawberry.type
-class CampaignGroup:
-    group_id: str
-    owner_user_id: str
-    included: bool
-    sender: str | None = strawberry.field(description="The UserID the task is created under.")
-    reason: str | None = strawberry.field(description="Why excluded (None: included).")
-    send_at: datetime | None
-    status: str = strawberry.field(description=(
-        "excluded, planned (not sent yet), cancelled (the campaign was cancelled before it "
-        "went), sent (handed to WeCom: the owner confirms it), failed or unknown (the "
-        "outcome cannot be known: never retried)."))
-    detail: str | None = strawberry.field(description="The WeCom task id, or the reason.")
-    delivery: str | None = strawberry.field(default=None, description=(
-        "Once sent, WeCom's final word: delivered (the owner confirmed), already_received "
-        "(WeCom status 3: the group had its period's mass message, so it got none) or "
-        "expired (not confirmed by the deadline: the task was cancelled). null: awaiting "
-        "the owner's confirmation, or not sent."))
-
-
-@strawberry.type
 class CampaignGroups:
     campaign_id: strawberry.ID
     launched: bool = strawberry.field(description="false: a dry run, nothing recorded.")
@@ -97,7 +91,28 @@ class CampaignGroups:
     groups: list[CampaignGroup]
 
 
-def _groups_of(app: Siyu, campaign_id: UUID) -> CampaignGroups:
+def dry_run_of(decisions: list[GroupDecision], sample: int) -> CampaignDryRun:
+    """``campaignDryRun`` of a campaign into groups: counts of groups, owners as senders."""
+    included = [d for d in decisions if d.included]
+    reasons = Counter(d.reason for d in decisions if d.reason is not None)
+    owners = Counter(d.owner for d in included)
+    return CampaignDryRun(
+        audience=len(decisions), included=len(included),
+        deferred=sum(d.deferred for d in included),
+        excluded=[ReasonCount(reason=r, count=n) for r, n in sorted(reasons.items())],
+        sample=[], senders=[SenderCount(sender=o, basis="GROUP_OWNER", count=n)
+                            for o, n in sorted(owners.items(), key=lambda kv: (-kv[1], kv[0]))],
+        groups=[_planned(d) for d in decisions[:sample]])
+
+
+def _planned(d: GroupDecision) -> CampaignGroup:
+    return CampaignGroup(group_id=d.group_id, owner_user_id=d.owner, included=d.included,
+                         sender=d.sender, reason=d.reason, send_at=d.send_at,
+                         status="planned" if d.included else "excluded", detail=None)
+
+
+def groups_of(app: Siyu, campaign_id: UUID) -> CampaignGroups:
+    """A group campaign's groups: its dry run before launch, its frozen plan after."""
     campaign = app.campaigns.get(campaign_id)
     if targeted(campaign) is None:
         raise ApiError("NOT_A_GROUP_CAMPAIGN", "the campaign's audience is a segment",
@@ -106,10 +121,7 @@ def _groups_of(app: Siyu, campaign_id: UUID) -> CampaignGroups:
     if "_group_plan" not in campaign.__dict__:  # not launched: a dry run (none once cancelled)
         plan = campaign_groups.plan(app, campaign, datetime.now(UTC)) \
             if campaign.state in ("draft", "scheduled") else []
-        rows = [CampaignGroup(group_id=d.group_id, owner_user_id=d.owner, included=d.included,
-                              sender=d.sender, reason=d.reason, send_at=d.send_at,
-                              status="planned" if d.included else "excluded", detail=None)
-                for d in plan]
+        rows = [_planned(d) for d in plan]
         n = sum(d.included for d in plan)
         return CampaignGroups(campaign_id=sid, launched=False, planned=n,
                               excluded=len(plan) - n, sent=0, failed=0, unknown=0, pending=n,
@@ -156,7 +168,7 @@ class GroupCampaignQuery:
         except ValueError:
             raise ApiError("BAD_INPUT", "campaignId is not an id", field="campaignId") from None
         try:
-            return await to_thread.run_sync(lambda: _groups_of(app, cid))
+            return await to_thread.run_sync(lambda: groups_of(app, cid))
         except DomainError as error:
             raise _api_error(error) from None
 

@@ -141,3 +141,46 @@ def test_a_group_campaign_chooses_groups_by_owner_segment_or_chat_id(api: Api,
     assert error({"owners": ["wangwu"]}) == ("NOT_A_MEMBER", "ownerUserIds[0]")
     assert error({}) == ("NO_GROUPS_SELECTED", "groups")
     assert error({"segment": "00000000-0000-4000-8000-00000000dead"})[0] == "NOT_FOUND"
+
+
+DRY_RUN = """query($id: ID!) { campaignDryRun(campaignId: $id, sample: 10) {
+  audience included excluded { reason count } senders { sender basis count }
+  groups { groupId status reason } } }"""
+SENDS = """query($id: ID!, $status: String, $after: String) {
+  campaignSends(campaignId: $id, status: $status, first: 1, after: $after) {
+    edges { cursor } groups { groupId status } pageInfo { hasNextPage endCursor } } }"""
+LAUNCH = """mutation($id: ID!) { launchCampaign(campaignId: $id) { position } }"""
+
+
+def test_dry_run_and_sends_show_a_group_campaign_s_groups(api: Api, pg_app: Siyu) -> None:
+    given_groups(pg_app)
+    eventually(lambda: nodes(api.gql(LIST)), lambda n: len(n) == 4)
+    # Given a campaign into zhangsan's groups and lisi's, lisi having left
+    body = api.gql(DRAFT, {"owners": ["zhangsan", "lisi"]})
+    assert "errors" not in body, body
+    campaign_id = body["data"]["draftGroupCampaign"]["campaignId"]
+    pg_app.staff.leave(UUID(LISI), "tests", datetime.now(UTC))
+    # When its dry run is read
+    dry = eventually(lambda: api.gql(DRY_RUN, {"id": campaign_id})["data"]["campaignDryRun"],
+                     lambda d: d["included"] == 2)
+    # Then it counts groups: planned by their owner, or excluded with the reason
+    assert (dry["audience"], dry["excluded"], dry["senders"]) == (
+        3, [{"reason": "OWNER_NOT_A_MEMBER", "count": 1}],
+        [{"sender": "zhangsan", "basis": "GROUP_OWNER", "count": 2}])
+    assert sorted((g["groupId"], g["status"], g["reason"]) for g in dry["groups"]) == [
+        ("wrg1", "planned", None), ("wrg2", "planned", None),
+        ("wrg3", "excluded", "OWNER_NOT_A_MEMBER")]
+    # And before the launch it has no sends
+    assert api.gql(SENDS, {"id": campaign_id})["data"]["campaignSends"]["groups"] == []
+    # When it is launched, its sends are its groups, page by page, filtered by status
+    assert "errors" not in api.gql(LAUNCH, {"id": campaign_id})
+    page = eventually(lambda: api.gql(SENDS, {"id": campaign_id, "status": "planned"})[
+        "data"]["campaignSends"], lambda p: p["groups"])
+    assert page["edges"] == [] and page["pageInfo"]["hasNextPage"] is True
+    rest = api.gql(SENDS, {"id": campaign_id, "status": "planned",
+                           "after": page["pageInfo"]["endCursor"]})["data"]["campaignSends"]
+    assert [g["groupId"] for g in page["groups"] + rest["groups"]] == ["wrg1", "wrg2"]
+    assert rest["pageInfo"]["hasNextPage"] is False
+    excluded = api.gql(SENDS, {"id": campaign_id, "status": "excluded"})
+    assert excluded["data"]["campaignSends"]["groups"] == [
+        {"groupId": "wrg3", "status": "excluded"}]
