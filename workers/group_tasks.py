@@ -13,8 +13,9 @@ like any mass send, for its owner to confirm it in the WeCom client. Each pass o
    ``confirm_within``, from the task's creation), reminds the owner
    (``remind_groupmsg_send``) at a quarter, half and three quarters of it — three at most,
    within WeCom's three per task per 24 hours, each noted before it is asked for;
-3. past the deadline, cancels the task (``cancel_groupmsg_send``), reads it once more (a
-   last-moment confirmation wins) and records every group still pending ``expired``.
+3. past the deadline — or at once when the campaign was cancelled: no owner is reminded
+   to send what was called off — cancels the task (``cancel_groupmsg_send``), reads it once
+   more (a last-moment confirmation wins) and records every group still pending ``expired``.
 
 Campaigns are looked at until :data:`FOLLOW_FOR` after they end (longer than the longest
 deadline, 30 days).
@@ -72,7 +73,7 @@ class GroupTaskLifecycle:
         hours = campaign.confirm_hours
         deadline = self.confirm_within if hours is None else timedelta(hours=hours)
         age = self.deps.clock() - task.created_at
-        if age < deadline:
+        if age < deadline and campaign.state != "cancelled":
             remind(self.deps, campaign.id, task.task_id, age / deadline)
             return recorded
         cancelled = self.deps.gateway.cancel_mass_send(task.task_id)

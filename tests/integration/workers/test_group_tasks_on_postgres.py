@@ -23,6 +23,7 @@ from workers.campaign_groups import send_groups
 from workers.campaign_sending import CampaignDeps
 from workers.campaign_store import CampaignStore
 from workers.group_tasks import GroupTaskLifecycle
+from workers.send_intents import RetryLater
 
 pytestmark = pytest.mark.integration
 
@@ -140,3 +141,29 @@ def task_created(deps: CampaignDeps, campaign_id: UUID) -> datetime:
     sent_at: dict[str, datetime] = deps.app.campaigns.get(campaign_id).__dict__[
         "_group_sent_at"]
     return min(sent_at.values())
+
+
+def test_a_cancelled_campaign_s_unconfirmed_group_task_is_cancelled_at_once(
+        deps: CampaignDeps, fake_wecom: RunningFakeWeCom) -> None:
+    fake = fake_wecom.state.campaigns
+    # Given a campaign whose task into wrg1 was created (zhangsan has not confirmed it) while
+    # WeCom was busy for lisi's wrg3, then cancelled
+    fake.inject("busy", api="add_msg_template")
+    app = deps.app
+    campaign_id, _ = campaign_groups.draft(app, "会员日", "staff:m",
+                                           [("wrg1", "zhangsan"), ("wrg3", "lisi")], TEXT,
+                                           "staff:m", deps.clock())
+    assert campaign_groups.launch_if_groups(app, campaign_id, "staff:m", deps.clock())
+    with pytest.raises(RetryLater):
+        send_groups(deps, campaign_id)
+    assert group_report(app.campaigns.get(campaign_id))["awaiting"] == 1
+    app.campaigns.cancel(campaign_id, "wrong date", "staff:m", deps.clock())
+    catch_up(app)
+    # When the lifecycle passes, long before the deadline
+    assert GroupTaskLifecycle(deps).run_once() == 1
+    # Then zhangsan was not reminded; the task is cancelled and the group got nothing
+    [task] = fake.tasks()
+    assert (task["sender"], task["reminders"], task["cancelled_at"] is not None) == (
+        "zhangsan", 0, True)
+    assert group_deliveries(app.campaigns.get(campaign_id)) == {"wrg1": "expired"}
+    assert fake.receipts(kind="group") == []
