@@ -94,7 +94,8 @@ def plan(app: Siyu, campaign: Campaign, now: datetime) -> list[GroupDecision]:
             def used(at: datetime) -> bool:
                 since, until, limit = wecom_quota_period(at, policy.wecom_quota_rule)
                 if (since, until) not in periods:
-                    periods[since, until] = (period_sends(conn, names, since, until), limit)
+                    periods[since, until] = (period_sends(conn, names, since, until, limit),
+                                             limit)
                 counts, limit = periods[since, until]
                 return counts[group] >= limit
             return used

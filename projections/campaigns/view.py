@@ -20,7 +20,7 @@ from domain.campaign_groups import DELIVERED, GroupMessagesRecorded, GroupsDeliv
 from domain.customer import Customer
 
 TABLES = ("campaign", "campaign_send", "campaign_exclusion", "campaign_customer_event",
-          "campaign_task")
+          "campaign_task", "campaign_group_delivery")
 #: Customer events measured by reports: kind of each.
 MEASURED: dict[type[Any], str] = {
     Customer.CampaignMessageRead: "read", Customer.CampaignLinkClicked: "clicked",
@@ -32,8 +32,8 @@ MEASURED: dict[type[Any], str] = {
 class CampaignView:
     name = "campaign"
     #: v2: campaign_customer_event (reads, clicks, harm); v3: WeCom tasks; v4: message_class
-    #: and the group counts of campaigns into customer groups
-    version = 4
+    #: and the group counts of campaigns into customer groups; v5: campaign_group_delivery
+    version = 5
     events = (Campaign, GroupMessagesRecorded, GroupsDelivered, Customer.CampaignMessageSent,
               Customer.CampaignMessageDelivered,
               Customer.CampaignMessageRead, Customer.CampaignMessageFailed,
@@ -144,6 +144,10 @@ def _group_deliveries(curs: Cursor[DictRow], e: GroupsDelivered) -> None:
     """Groups whose owner confirmed the task: ``delivered`` counts groups WeCom reports
     sent (status 1; not those that already had the period's message, nor expired ones)."""
     delivered = sum(1 for _, status in e.deliveries if status == DELIVERED)
+    curs.executemany("INSERT INTO campaign_group_delivery VALUES (%s, %s, %s, %s) "
+                     "ON CONFLICT DO NOTHING",
+                     [(e.originator_id, chat, status, e.occurred_at)
+                      for chat, status in e.deliveries])
     curs.execute("UPDATE campaign SET last_version = %s, delivered = delivered + %s "
                  "WHERE campaign_id = %s AND last_version < %s",
                  (e.originator_version, delivered, e.originator_id, e.originator_version))

@@ -16,6 +16,7 @@ from application.app import Siyu
 from domain.campaign_groups import group_deliveries, group_outcomes, group_report
 from fakes.wecom import FAKE_CORP_ID, FAKE_CORP_SECRET, RunningFakeWeCom
 from projections.campaigns import CampaignView
+from projections.campaigns.group_reads import period_sends
 from projections.postgres_views import StaffDirectoryView
 from projections.runner import BatchRunner, Tracker
 from tests.support.directory import hire_as
@@ -104,6 +105,9 @@ def test_confirmed_group_tasks_record_each_group_delivered_or_already_received(
     assert lifecycle.run_once() == 0
     # And the campaign read model counts the delivered group
     catch_up(deps.app)
+    # And wrg2, answered status 3 this month, is at its quota for the next campaign
+    assert quota_reasons(deps, {"wrg1": "zhangsan", "wrg2": "zhangsan"}) == {
+        "wrg1": None, "wrg2": "WECOM_GROUP_QUOTA"}
     with deps.store.pool.connection() as conn:
         row = conn.execute("SELECT delivered FROM campaign WHERE campaign_id = %s",
                            (campaign_id,)).fetchone()
@@ -135,6 +139,20 @@ def test_an_unconfirmed_group_task_is_reminded_then_cancelled_at_its_deadline(
     assert group_deliveries(campaign) == {"wrg3": "expired"}
     assert fake.receipts(kind="group") == []
     assert lifecycle.run_once() == 0
+    # And the expired message does not count toward wrg3's quota (WeCom sent nothing)
+    catch_up(deps.app)
+    with deps.store.pool.connection() as conn:
+        since, until = clock.now - timedelta(days=40), clock.now + timedelta(days=1)
+        assert period_sends(conn, ["wrg3"], since, until) == {}
+
+
+def quota_reasons(deps: CampaignDeps, groups: dict[str, str]) -> dict[str, str | None]:
+    """Each group's exclusion reason if a campaign into ``groups`` were planned now."""
+    app = deps.app
+    draft = campaign_groups.draft(app, "下一场", "staff:m", sorted(groups.items()), TEXT,
+                                  "staff:m", deps.clock())[0]
+    return {d.group_id: d.reason
+            for d in campaign_groups.plan(app, app.campaigns.get(draft), deps.clock())}
 
 
 def task_created(deps: CampaignDeps, campaign_id: UUID) -> datetime:
