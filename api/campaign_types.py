@@ -129,8 +129,29 @@ class PlannedRecipient:
                              "and why that member.")
 class SenderCount:
     sender: str
-    basis: str = strawberry.field(description="LAST_CHATTED, OWNER or FRIEND.")
+    basis: str = strawberry.field(description="LAST_CHATTED, OWNER, FRIEND or GROUP_OWNER.")
     count: int
+
+
+@strawberry.type(description="One customer group of a campaign into groups: planned with its "
+                             "sender, or excluded with the reason; its outcome once sent.")
+class CampaignGroup:
+    group_id: str
+    owner_user_id: str
+    included: bool
+    sender: str | None = strawberry.field(description="The UserID the task is created under.")
+    reason: str | None = strawberry.field(description="Why excluded (None: included).")
+    send_at: datetime | None
+    status: str = strawberry.field(description=(
+        "excluded, planned (not sent yet), cancelled (the campaign was cancelled before it "
+        "went), sent (handed to WeCom: the owner confirms it), failed or unknown (the "
+        "outcome cannot be known: never retried)."))
+    detail: str | None = strawberry.field(description="The WeCom task id, or the reason.")
+    delivery: str | None = strawberry.field(default=None, description=(
+        "Once sent, WeCom's final word: delivered (the owner confirmed), already_received "
+        "(WeCom status 3: the group had its period's mass message, so it got none) or "
+        "expired (not confirmed by the deadline: the task was cancelled). null: awaiting "
+        "the owner's confirmation, or not sent."))
 
 
 @strawberry.type(description="The audience now and who the restraint rules exclude, by rule.")
@@ -142,6 +163,10 @@ class CampaignDryRun:
     sample: list[PlannedRecipient]
     senders: list[SenderCount] = strawberry.field(description=(
         "WeCom mass sends: the included recipients by sender and basis (most first)."))
+    groups: list[CampaignGroup] = strawberry.field(default_factory=list, description=(
+        "A campaign into customer groups: the first `sample` groups planned or excluded (the "
+        "counts above are then of groups, senders the owners with basis GROUP_OWNER). Empty "
+        "for a campaign to a segment."))
 
     @classmethod
     def of(cls, result: PlanResult, sample: int) -> CampaignDryRun:
@@ -362,3 +387,6 @@ class CampaignSendEdge:
 class CampaignSendConnection:
     edges: list[CampaignSendEdge]
     page_info: PageInfo
+    groups: list[CampaignGroup] = strawberry.field(default_factory=list, description=(
+        "A campaign into customer groups: this page of its frozen plan's groups (`edges` is "
+        "then empty; `status` filters on the group's status)."))

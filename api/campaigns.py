@@ -32,10 +32,13 @@ from api.contact_policy_types import (
 )
 from api.context import Context
 from api.errors import BAD_INPUT, NOT_FOUND, ApiError
+from api.group_campaigns import dry_run_of, groups_of
 from api.policy import Access
 from api.read_models import decode_cursor, encode_cursor
 from api.types import PageInfo, to_uuid
+from application import campaign_groups
 from application.campaign_launch import LaunchRefused, launch
+from domain.campaign_groups import NO_SEGMENT, targeted
 from domain.errors import DomainError
 from domain.message_class import SERVICE
 from domain.templates import fill, has_value, needs
@@ -49,6 +52,22 @@ def _domain(error: DomainError) -> ApiError:
     code = NOT_FOUND if error.code in ("UNKNOWN_CAMPAIGN", "UNKNOWN_SEGMENT") else error.code
     return ApiError(code, error.message, field=error.field)
 
+
+
+async def _group_sends(info: Info[Context, None], campaign_id: UUID, status: str | None,
+                       offset: int, first: int) -> CampaignSendConnection:
+    """``campaignSends`` of a campaign into groups: a page of its frozen plan's groups."""
+    app = info.context.services.app
+    try:
+        found = await to_thread.run_sync(lambda: groups_of(app, campaign_id))
+    except DomainError as error:
+        raise _domain(error) from None
+    rows = [g for g in found.groups if status is None or g.status == status] \
+        if found.launched else []
+    page = rows[offset:offset + first]
+    end = encode_cursor("s", offset + len(page)) if page else None
+    return CampaignSendConnection(edges=[], groups=page, page_info=PageInfo(
+        has_next_page=len(rows) > offset + first, end_cursor=end))
 
 
 async def _row(info: Info[Context, None], campaign_id: UUID) -> dict[str, Any] | None:
@@ -69,7 +88,8 @@ class CampaignQuery:
         return None if row is None else Campaign(row=row)
 
     @strawberry.field(description="Who would be sent and who excluded by which rule, if the "
-                                  "campaign were launched now. Nothing is recorded.")
+                                  "campaign were launched now (a campaign into customer "
+                                  "groups: its groups). Nothing is recorded.")
     async def campaign_dry_run(self, info: Info[Context, None], campaign_id: strawberry.ID,
                                sample: int = 20) -> CampaignDryRun:
         if not 0 <= sample <= MAX_PAGE:
@@ -77,8 +97,11 @@ class CampaignQuery:
         app = info.context.services.app
         cid = to_uuid(campaign_id, "campaignId")
 
-        def run() -> PlanResult:
+        def run() -> PlanResult | CampaignDryRun:
             campaign = app.campaigns.get(cid)
+            if targeted(campaign) is not None:  # into customer groups
+                return dry_run_of(campaign_groups.plan(app, campaign, datetime.now(UTC)),
+                                  sample)
             with app.factory.datastore.get_connection() as conn:  # type: ignore[attr-defined]
                 return plan_audience(conn, campaign.plan(), UUID(campaign.segment_id),
                                      app.campaigns.contact_policy(), datetime.now(UTC))
@@ -87,6 +110,8 @@ class CampaignQuery:
             result = await to_thread.run_sync(run)
         except DomainError as error:
             raise _domain(error) from None
+        if isinstance(result, CampaignDryRun):
+            return result
         return CampaignDryRun.of(result, sample)
 
     @strawberry.field(description=(
@@ -125,7 +150,8 @@ class CampaignQuery:
         return CampaignPreview(recipient=PlannedRecipient.of(decision), text=text,
                                missing=lacking)
 
-    @strawberry.field(description="The frozen audience's sends, with their status.")
+    @strawberry.field(description="The frozen audience's sends, with their status (a "
+                                  "campaign into customer groups: its groups, in `groups`).")
     async def campaign_sends(self, info: Info[Context, None], campaign_id: strawberry.ID,
                              status: str | None = None, first: int = 50,
                              after: str | None = None) -> CampaignSendConnection:
@@ -138,8 +164,12 @@ class CampaignQuery:
             except ValueError:
                 raise ApiError(BAD_INPUT, "after is not a cursor of this list",
                                field="after") from None
-        rows = await queries.sends(info.context.services.read_models.pool,
-                                   to_uuid(campaign_id, "campaignId"), status, offset, first + 1)
+        cid = to_uuid(campaign_id, "campaignId")
+        row = await _row(info, cid)
+        if row is not None and row["segment_id"] == NO_SEGMENT:  # into customer groups
+            return await _group_sends(info, cid, status, offset, first)
+        rows = await queries.sends(info.context.services.read_models.pool, cid, status,
+                                   offset, first + 1)
         edges = [CampaignSendEdge(
             cursor=encode_cursor("s", offset + n + 1), status=r["status"], detail=r["detail"],
             node=PlannedRecipient(customer_id=strawberry.ID(str(r["customer_id"])),

@@ -39,6 +39,7 @@ POLICY: dict[str, frozenset[Access]] = {
     "Query.campaignDryRun": MIDDLE,
     "Query.campaignSends": MIDDLE,
     "Query.campaignGroups": MIDDLE,
+    "Query.customerGroups": MIDDLE,
     "Query.contactPolicy": MIDDLE,
     "Query.holidays": MIDDLE,
     "Query.chatScripts": STAFF,

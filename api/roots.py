@@ -11,6 +11,7 @@ from api.channel_codes import ChannelCodeMutation, ChannelCodeQuery
 from api.content import ContentMutation, ContentQuery
 from api.coupons import CouponMutation, CouponQuery
 from api.customer_clients import CustomerClientMutation, CustomerClientQuery
+from api.customer_groups import CustomerGroupQuery
 from api.daily_reports import DailyReportQuery
 from api.funnels import FunnelQuery
 from api.group_campaigns import GroupCampaignMutation, GroupCampaignQuery
@@ -41,6 +42,7 @@ FEATURE_QUERIES: tuple[type, ...] = (
     OrganisationQuery,
     CampaignQuery,
     GroupCampaignQuery,
+    CustomerGroupQuery,
     HolidayQuery,
     StaffKpiQuery,
     AlertQuery,

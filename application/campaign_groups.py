@@ -18,21 +18,67 @@ from application.app import Siyu
 from application.unit_of_work import UnitOfWork
 from domain.campaign import Campaign, UnknownCampaign
 from domain.campaign_groups import (
+    MAX_GROUPS,
     GroupDecision,
+    NoGroupsSelected,
+    UnknownGroup,
     draft_group_campaign,
     launch_groups,
     plan_group,
+    record_deliveries,
     record_outcomes,
     targeted,
 )
+from domain.errors import InvalidInput
 from domain.restraint import wecom_quota_period
 from projections.campaigns.group_reads import current_members, period_sends
+from projections.customer_groups import queries as directory
 
 
 def draft(app: Siyu, name: str, owner: str, groups: Sequence[tuple[str, str]], text: str,
           by: str, occurred_at: datetime, **options: Any) -> tuple[UUID, int | None]:
     campaign = draft_group_campaign(name, owner, groups, text, by, occurred_at, **options)
     return campaign.id, app.campaigns.store.transact(Campaign, lambda u: u.add(campaign))[1]
+
+
+def select(app: Siyu, groups: Sequence[tuple[str, str | None]] = (),
+           owners: Sequence[str] = (), segment_id: UUID | None = None
+           ) -> list[tuple[str, str]]:
+    """The groups (chat id, owner's UserID) a draft targets, from the group directory
+    (``customer_group``): ``groups`` by chat id (an owner given wins over the directory's;
+    none given: the directory's, else :class:`UnknownGroup`), then every group ``owners``
+    own, then every group holding a member of ``segment_id`` — given twice, a chat id is
+    refused; the others are sendable groups only (owner
+    known, not dismissed), each once, in that order. Resolved at draft: groups created
+    later are not added."""
+    if segment_id is not None:
+        app.segments.get(segment_id)  # UnknownSegment
+    chosen: dict[str, str] = {}
+    with app.factory.datastore.get_connection() as conn:  # type: ignore[attr-defined]
+        known = directory.by_ids(conn, [g for g, o in groups if not o])
+        for n, (chat_id, owner) in enumerate(groups):
+            if chat_id in chosen:
+                raise InvalidInput(f"groups[{n}].groupId must be a unique WeCom chat id",
+                                   field=f"groups[{n}].groupId")
+            row = known.get(chat_id)
+            if not owner and (row is None or row["owner_user_id"] is None
+                              or row["dismissed_at"] is not None):
+                raise UnknownGroup(f"{chat_id!r} is not a group the directory can send to "
+                                   "(unknown, owner not known, or dismissed): give its "
+                                   "ownerUserId", field=f"groups[{n}].groupId")
+            chosen.setdefault(chat_id, owner or (row or {})["owner_user_id"])
+        found = directory.by_owners(conn, owners) if owners else []
+        if segment_id is not None:
+            found += directory.holding_segment(conn, segment_id)
+    for chat_id, owner in found:
+        chosen.setdefault(chat_id, owner)
+    if not chosen:
+        raise NoGroupsSelected("the selection holds no group that can be sent to",
+                               field="groups")
+    if len(chosen) > MAX_GROUPS:
+        raise NoGroupsSelected(f"the selection holds {len(chosen)} groups: at most "
+                               f"{MAX_GROUPS}", field="groups")
+    return list(chosen.items())
 
 
 def plan(app: Siyu, campaign: Campaign, now: datetime) -> list[GroupDecision]:
@@ -48,7 +94,8 @@ def plan(app: Siyu, campaign: Campaign, now: datetime) -> list[GroupDecision]:
             def used(at: datetime) -> bool:
                 since, until, limit = wecom_quota_period(at, policy.wecom_quota_rule)
                 if (since, until) not in periods:
-                    periods[since, until] = (period_sends(conn, names, since, until), limit)
+                    periods[since, until] = (period_sends(conn, names, since, until, limit),
+                                             limit)
                 counts, limit = periods[since, until]
                 return counts[group] >= limit
             return used
@@ -80,6 +127,15 @@ def record(app: Siyu, campaign_id: UUID, outcomes: Sequence[tuple[str, str, str]
         return 0
     return app.campaigns.store.transact(Campaign, lambda u: record_outcomes(
         _held(app, campaign_id, u), outcomes, occurred_at))[0]
+
+
+def deliver(app: Siyu, campaign_id: UUID, deliveries: Sequence[tuple[str, str]],
+            occurred_at: datetime) -> int:
+    """Record WeCom's final word on sent groups once each; how many were new."""
+    if not deliveries:
+        return 0
+    return app.campaigns.store.transact(Campaign, lambda u: record_deliveries(
+        _held(app, campaign_id, u), deliveries, "system", occurred_at))[0]
 
 
 def _held(app: Siyu, campaign_id: UUID, unit: UnitOfWork[Campaign]) -> Campaign:

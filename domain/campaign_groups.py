@@ -52,6 +52,19 @@ class PersonalisedGroupText(InvalidInput):
     code = "GROUP_TEXT_PERSONALISED"
 
 
+class UnknownGroup(InvalidInput):
+    """A chat id the group directory cannot send to: never recorded, its owner not known
+    (WeCom's creation callback not recorded) or dismissed."""
+
+    code = "UNKNOWN_GROUP"
+
+
+class NoGroupsSelected(InvalidInput):
+    """The selection (owners, segment, chat ids) holds no group that can be sent to."""
+
+    code = "NO_GROUPS_SELECTED"
+
+
 class GroupsTargeted(Aggregate.Event):
     """The campaign's audience: customer groups ``[chat id, owner's WeCom UserID]``."""
 
@@ -84,8 +97,33 @@ class GroupMessagesRecorded(Aggregate.Event):
 
     def apply(self, campaign: Campaign) -> None:
         done: dict[str, list[str]] = campaign.__dict__.setdefault("_group_outcomes", {})
+        sent_at: dict[str, datetime] = campaign.__dict__.setdefault("_group_sent_at", {})
         for chat_id, status, detail in self.outcomes:
             done[chat_id] = [status, detail]
+            sent_at[chat_id] = self.occurred_at
+
+
+#: What became of a group's message once its task was created (:class:`GroupsDelivered`).
+DELIVERED = "delivered"
+ALREADY_RECEIVED = "already_received"
+EXPIRED = "expired"
+DELIVERIES = (DELIVERED, ALREADY_RECEIVED, EXPIRED)
+
+
+class GroupsDelivered(Aggregate.Event):
+    """WeCom's final word on groups whose task was created (``sent``), each recorded once:
+    ``[chat id, status]`` — ``delivered`` (the owner confirmed; WeCom status 1),
+    ``already_received`` (status 3: the group had its period's mass message already, so it
+    got none) or ``expired`` (not confirmed by the campaign's deadline: the task was
+    cancelled and the group got nothing)."""
+
+    deliveries: list[list[str]]
+    by: str
+    occurred_at: datetime
+
+    def apply(self, campaign: Campaign) -> None:
+        done: dict[str, str] = campaign.__dict__.setdefault("_group_deliveries", {})
+        done.update({chat_id: status for chat_id, status in self.deliveries})
 
 
 def check_groups(groups: Sequence[tuple[str, str]]) -> list[list[str]]:
@@ -209,8 +247,52 @@ def record_outcomes(campaign: Campaign, outcomes: Sequence[tuple[str, str, str]]
     return len(fresh)
 
 
+def group_deliveries(campaign: Campaign) -> dict[str, str]:
+    """Each group's recorded delivery (:data:`DELIVERIES`), by chat id."""
+    done: dict[str, str] = campaign.__dict__.get("_group_deliveries", {})
+    return done
+
+
+@dataclass(frozen=True, slots=True)
+class OpenTask:
+    """A WeCom group task created for the campaign whose groups are not all final."""
+
+    task_id: str
+    sender: str
+    groups: tuple[str, ...]
+    created_at: datetime
+
+
+def open_tasks(campaign: Campaign) -> list[OpenTask]:
+    """The campaign's group tasks with groups sent but no delivery recorded."""
+    owners = {p[0]: p[1] for p in group_plan(campaign)[0]}
+    sent_at: dict[str, datetime] = campaign.__dict__.get("_group_sent_at", {})
+    delivered = group_deliveries(campaign)
+    tasks: dict[str, list[str]] = {}
+    for chat_id, (status, detail) in group_outcomes(campaign).items():
+        if status == "sent" and chat_id not in delivered:
+            tasks.setdefault(detail, []).append(chat_id)
+    return [OpenTask(task_id, owners[chats[0]], tuple(sorted(chats)),
+                     min(sent_at[c] for c in chats))
+            for task_id, chats in sorted(tasks.items())]
+
+
+def record_deliveries(campaign: Campaign, deliveries: Sequence[tuple[str, str]], by: str,
+                      occurred_at: datetime) -> int:
+    """Record the deliveries of sent groups not recorded yet; how many were new."""
+    sent = {g for g, (status, _) in group_outcomes(campaign).items() if status == "sent"}
+    done = group_deliveries(campaign)
+    fresh = [[g, s] for g, s in deliveries if g in sent and g not in done and s in DELIVERIES]
+    if fresh:
+        campaign.trigger_event(GroupsDelivered, deliveries=fresh, by=by,
+                               occurred_at=occurred_at)
+    return len(fresh)
+
+
 def group_report(campaign: Campaign) -> dict[str, int]:
-    """Groups ``planned``, ``sent``, ``failed``, ``unknown``, ``excluded``, ``pending``."""
+    """Groups ``planned``, ``sent``, ``failed``, ``unknown``, ``excluded``, ``pending``, and
+    of the sent ones ``delivered``, ``already_received``, ``expired`` and ``awaiting`` (the
+    owner has not confirmed yet)."""
     planned, excluded = group_plan(campaign)
     done = group_outcomes(campaign)
     counts = {"planned": len(planned), "excluded": len(excluded), "sent": 0, "failed": 0,
@@ -218,9 +300,15 @@ def group_report(campaign: Campaign) -> dict[str, int]:
     for status, _ in done.values():
         counts[status] = counts.get(status, 0) + 1
     counts["pending"] = len(planned) - len(done)
+    deliveries = group_deliveries(campaign)
+    for status in DELIVERIES:
+        counts[status] = sum(1 for s in deliveries.values() if s == status)
+    counts["awaiting"] = counts["sent"] - len(deliveries)
     return counts
 
 
-__all__ = ["MARKETING", "GroupDecision", "GroupMessagesRecorded", "GroupsPlanned",
-           "GroupsTargeted", "PersonalisedGroupText", "draft_group_campaign", "group_report",
-           "launch_groups", "plan_group", "record_outcomes", "targeted"]
+__all__ = ["MARKETING", "GroupDecision", "GroupMessagesRecorded", "GroupsDelivered",
+           "GroupsPlanned", "GroupsTargeted", "NoGroupsSelected", "OpenTask",
+           "PersonalisedGroupText", "UnknownGroup", "draft_group_campaign", "group_report",
+           "launch_groups", "open_tasks", "plan_group", "record_deliveries",
+           "record_outcomes", "targeted"]

@@ -17,6 +17,7 @@ from projections.chat_scripts import ChatScriptView
 from projections.content import ContentView
 from projections.coupons import CouponLedgerView
 from projections.customer_as_of import CustomerAsOfView
+from projections.customer_groups.view import CustomerGroupView
 from projections.daily_report import DailyReportView
 from projections.funnels import FunnelView
 from projections.groups import GROUPS, names_of
@@ -50,7 +51,7 @@ def read_model_views() -> list[View]:
             ChatScriptView(), DailyReportView(), TargetView(), ReferralProgressView(),
             CouponLedgerView(), SopView(), MarketingTaskView(), ActivityView(),
             ChannelCodeView(), CustomerAsOfView(), ProductLibraryView(),
-            ContentView(), FunnelView(), MomentTaskView(),
+            ContentView(), FunnelView(), MomentTaskView(), CustomerGroupView(),
             PrivateDomainView()]
 
 

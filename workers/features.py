@@ -39,6 +39,7 @@ from workers.channel_codes import ChannelCodeSync
 from workers.clock import ClockScheduler, declare_clock_actor
 from workers.confirmation_tasks import ConfirmationTasks
 from workers.daily_report import DailyReportScheduler, ReportDeps, ReportStore, declare_report_actor
+from workers.group_tasks import GroupTaskLifecycle
 from workers.lent import Connect
 from workers.mass_send_lifecycle import MassSendLifecycle
 from workers.moments import MomentSync
@@ -175,6 +176,9 @@ def campaigns(app: Siyu, broker: dramatiq.Broker, deps: CampaignDeps,
         feature.loops["campaign-launcher"] = CampaignLauncher(app, store, _tracker(app))
         feature.loops["group-campaigns"] = GroupCampaignSender(deps)
         feature.loops["mass-send-lifecycle"] = MassSendLifecycle(
+            deps, confirm_within=options.mass_send_confirm_within,
+            poll_interval=options.mass_send_poll_interval)
+        feature.loops["group-task-lifecycle"] = GroupTaskLifecycle(
             deps, confirm_within=options.mass_send_confirm_within,
             poll_interval=options.mass_send_poll_interval)
         feature.loops["confirmation-tasks"] = ConfirmationTasks(

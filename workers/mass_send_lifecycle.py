@@ -40,6 +40,23 @@ FINAL = {"sent", "not_friend", "quota_exceeded", "expired"}
 REMINDERS = (0.25, 0.5, 0.75)
 
 
+def remind(deps: CampaignDeps, campaign_id: UUID, task_id: str, elapsed: float) -> None:
+    """Remind the member of an unconfirmed task if a reminder is due at ``elapsed`` (the
+    fraction of its deadline gone): each reminder noted before it is asked for, so a restart
+    or a second worker never repeats one."""
+    due = sum(1 for at in REMINDERS if elapsed >= at)
+    if due == 0:
+        return
+    with deps.store.pool.connection() as conn, conn.transaction():
+        noted = dispatch.note_reminder(conn, campaign_id, task_id, due)
+    if not noted:
+        return  # this reminder went out already (or another worker sends it)
+    answer = deps.gateway.remind_mass_send(task_id)
+    if answer.delivery is not Delivery.ACCEPTED:
+        log.info("reminder %d of a task of campaign %s not sent: %s", due, campaign_id,
+                 answer.reason)
+
+
 class MassSendLifecycle:
     """Syncs, reminds and, past the deadline, cancels the open WeCom mass-send tasks."""
 
@@ -121,17 +138,7 @@ class MassSendLifecycle:
         return self._record(campaign_id, rows, final, expire=not final.confirmed)
 
     def _remind(self, campaign_id: UUID, task_id: str, elapsed: float) -> None:
-        due = sum(1 for at in REMINDERS if elapsed >= at)
-        if due == 0:
-            return
-        with self.deps.store.pool.connection() as conn, conn.transaction():
-            noted = dispatch.note_reminder(conn, campaign_id, task_id, due)
-        if not noted:
-            return  # this reminder went out already (or another worker sends it)
-        answer = self.deps.gateway.remind_mass_send(task_id)
-        if answer.delivery is not Delivery.ACCEPTED:
-            log.info("reminder %d of a task of campaign %s not sent: %s", due, campaign_id,
-                     answer.reason)
+        remind(self.deps, campaign_id, task_id, elapsed)
 
     def run_once(self) -> int:
         recorded = 0

@@ -62,6 +62,17 @@ CREATE TABLE IF NOT EXISTS campaign_customer_event (
 );
 CREATE INDEX IF NOT EXISTS campaign_customer_event_idx
     ON campaign_customer_event (customer_id, kind, at);
+-- A group campaign's groups with WeCom's final word (GroupsDelivered): delivered,
+-- already_received (status 3) or expired. Planning counts a group's quota from it.
+CREATE TABLE IF NOT EXISTS campaign_group_delivery (
+    campaign_id uuid        NOT NULL,
+    chat_id     text        NOT NULL,
+    status      text        NOT NULL,
+    at          timestamptz NOT NULL,
+    PRIMARY KEY (campaign_id, chat_id)
+);
+CREATE INDEX IF NOT EXISTS campaign_group_delivery_chat_idx
+    ON campaign_group_delivery (chat_id, at);
 -- WeCom mass-send tasks: one per (campaign, sender staff member); confirmed by the staff
 -- member in WeCom, or expired. Execution rate per staff = confirmed / finished tasks.
 CREATE TABLE IF NOT EXISTS campaign_task (

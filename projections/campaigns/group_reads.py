@@ -62,16 +62,34 @@ def known_members(conn: Connection[Any], user_ids: Sequence[str]) -> set[str]:
 
 
 def period_sends(conn: Connection[Any], groups: Sequence[str], since: datetime,
-                 until: datetime) -> Counter[str]:
-    """Each group's mass messages from the platform WeCom accepted in [since, until)."""
+                 until: datetime, limit: int = 0) -> Counter[str]:
+    """Each group's mass messages from the platform WeCom accepted in [since, until), less
+    a group campaign's whose task expired (WeCom sent nothing); a group WeCom answered
+    status 3 in the period (it had its quota, perhaps from a member's own send) counts
+    ``limit``: full."""
     if not _exists(conn, "siyu_send_intent"):
         return Counter()
+    delivered = _exists(conn, "campaign_group_delivery")
     rows = conn.execute(
         "SELECT send_key FROM siyu_send_intent WHERE channel = 'wecom_group' "
         "AND outcome = 'sent' AND started_at >= %s AND started_at < %s",
         (since, until)).fetchall()
     wanted = set(groups)
-    return Counter(g for r in rows if (g := group_of(r["send_key"])) in wanted)
+    expired: set[str] = set()
+    full: set[str] = set()
+    if delivered:
+        expired = {campaign_group_key(r["campaign_id"], r["chat_id"]) for r in conn.execute(
+            "SELECT campaign_id, chat_id FROM campaign_group_delivery WHERE status = 'expired' "
+            "AND chat_id = ANY(%s)", (list(wanted),)).fetchall()}
+        full = {r["chat_id"] for r in conn.execute(
+            "SELECT DISTINCT chat_id FROM campaign_group_delivery WHERE status = "
+            "'already_received' AND chat_id = ANY(%s) AND at >= %s AND at < %s",
+            (list(wanted), since, until)).fetchall()}
+    counts = Counter(g for r in rows if r["send_key"] not in expired
+                     and (g := group_of(r["send_key"])) in wanted)
+    for group in full:
+        counts[group] = max(counts[group], limit)
+    return counts
 
 
 def running_group_campaign_ids(conn: Connection[Any]) -> list[UUID]:
@@ -79,3 +97,12 @@ def running_group_campaign_ids(conn: Connection[Any]) -> list[UUID]:
     return [r["campaign_id"] for r in conn.execute(
         "SELECT campaign_id FROM campaign WHERE state = 'running' AND segment_id = %s "
         "ORDER BY campaign_id", (NO_SEGMENT,)).fetchall()]
+
+
+def followed_group_campaign_ids(conn: Connection[Any], since: datetime) -> list[UUID]:
+    """Launched group campaigns not ended before ``since`` (whose WeCom tasks may still be
+    awaiting their owners' confirmation), from ``campaign``."""
+    return [r["campaign_id"] for r in conn.execute(
+        "SELECT campaign_id FROM campaign WHERE segment_id = %s AND launched_at IS NOT NULL "
+        "AND coalesce(completed_at, cancelled_at, 'infinity') >= %s ORDER BY campaign_id",
+        (NO_SEGMENT, since)).fetchall()]

@@ -16,11 +16,11 @@ from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
 from domain.campaign import Campaign
-from domain.campaign_groups import GroupMessagesRecorded
+from domain.campaign_groups import DELIVERED, GroupMessagesRecorded, GroupsDelivered
 from domain.customer import Customer
 
 TABLES = ("campaign", "campaign_send", "campaign_exclusion", "campaign_customer_event",
-          "campaign_task")
+          "campaign_task", "campaign_group_delivery")
 #: Customer events measured by reports: kind of each.
 MEASURED: dict[type[Any], str] = {
     Customer.CampaignMessageRead: "read", Customer.CampaignLinkClicked: "clicked",
@@ -32,9 +32,9 @@ MEASURED: dict[type[Any], str] = {
 class CampaignView:
     name = "campaign"
     #: v2: campaign_customer_event (reads, clicks, harm); v3: WeCom tasks; v4: message_class
-    #: and the group counts of campaigns into customer groups
-    version = 4
-    events = (Campaign, GroupMessagesRecorded, Customer.CampaignMessageSent,
+    #: and the group counts of campaigns into customer groups; v5: campaign_group_delivery
+    version = 5
+    events = (Campaign, GroupMessagesRecorded, GroupsDelivered, Customer.CampaignMessageSent,
               Customer.CampaignMessageDelivered,
               Customer.CampaignMessageRead, Customer.CampaignMessageFailed,
               Customer.CampaignLinkClicked, Customer.FriendDeleted, Customer.StaffMuted,
@@ -71,6 +71,8 @@ class CampaignView:
                 _campaign_event(curs, event)
             elif isinstance(event, GroupMessagesRecorded):
                 _group_outcomes(curs, event)
+            elif isinstance(event, GroupsDelivered):
+                _group_deliveries(curs, event)
         if outcomes:
             _outcomes(curs, outcomes)
         _measured(curs, measured)
@@ -136,6 +138,19 @@ def _group_outcomes(curs: Cursor[DictRow], e: GroupMessagesRecorded) -> None:
                  "failed = failed + %s WHERE campaign_id = %s AND last_version < %s",
                  (e.originator_version, sent, len(e.outcomes) - sent, e.originator_id,
                   e.originator_version))
+
+
+def _group_deliveries(curs: Cursor[DictRow], e: GroupsDelivered) -> None:
+    """Groups whose owner confirmed the task: ``delivered`` counts groups WeCom reports
+    sent (status 1; not those that already had the period's message, nor expired ones)."""
+    delivered = sum(1 for _, status in e.deliveries if status == DELIVERED)
+    curs.executemany("INSERT INTO campaign_group_delivery VALUES (%s, %s, %s, %s) "
+                     "ON CONFLICT DO NOTHING",
+                     [(e.originator_id, chat, status, e.occurred_at)
+                      for chat, status in e.deliveries])
+    curs.execute("UPDATE campaign SET last_version = %s, delivered = delivered + %s "
+                 "WHERE campaign_id = %s AND last_version < %s",
+                 (e.originator_version, delivered, e.originator_id, e.originator_version))
 
 
 def _measured(curs: Cursor[DictRow], events: Sequence[tuple[int, Any]]) -> None:

@@ -80,7 +80,8 @@ def test_two_worker_processes_and_a_lost_reply_send_one_message_per_group(
     assert sorted((t["sender"], t["recipients"], t["text"]) for t in tasks) == [
         ("wangwu", 15, TEXT), ("zhangsan", 15, TEXT)]
     assert group_report(pg_app.campaigns.get(campaign_id)) == {
-        "planned": 30, "excluded": 0, "sent": 30, "failed": 0, "unknown": 0, "pending": 0}
+        "planned": 30, "excluded": 0, "sent": 30, "failed": 0, "unknown": 0, "pending": 0,
+        "delivered": 0, "already_received": 0, "expired": 0, "awaiting": 30}
     # And once confirmed, every group received the text exactly once, from its owner
     for task in tasks:
         fake.state.campaigns.confirm(task["msgid"])

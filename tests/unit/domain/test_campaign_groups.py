@@ -12,9 +12,12 @@ from domain.campaign_groups import (
     WECOM_GROUP_QUOTA,
     PersonalisedGroupText,
     draft_group_campaign,
+    group_deliveries,
     group_report,
     launch_groups,
+    open_tasks,
     plan_group,
+    record_deliveries,
     record_outcomes,
     targeted,
 )
@@ -79,4 +82,30 @@ def test_outcomes_are_recorded_once_per_planned_group_and_counted() -> None:
     assert record_outcomes(drafted, [("wrg1", "failed", "again"),
                                      ("wrg2", "unknown", "UNKNOWN")], NOON) == 1
     assert group_report(drafted) == {"planned": 2, "excluded": 1, "sent": 1, "failed": 0,
-                                     "unknown": 1, "pending": 0}
+                                     "unknown": 1, "pending": 0, "delivered": 0,
+                                     "already_received": 0, "expired": 0, "awaiting": 1}
+
+
+def test_deliveries_are_recorded_once_for_sent_groups_and_close_their_task() -> None:
+    # Given a campaign whose two groups went in one task of zhangsan's, a third failed
+    drafted = campaign([("wrg1", "zhangsan"), ("wrg2", "zhangsan"), ("wrg3", "zhangsan")])
+    policy = Policy()
+    launch_groups(drafted, NOON, [plan_group(drafted, policy, g, "zhangsan", True, quota_free,
+                                             NOON) for g in ("wrg1", "wrg2", "wrg3")],
+                  "staff:m", NOON)
+    record_outcomes(drafted, [("wrg1", "sent", "msg1"), ("wrg2", "sent", "msg1"),
+                              ("wrg3", "failed", "REFUSED_BY_WECOM")], NOON)
+    # Then the open task is that one, with both groups, from zhangsan
+    [task] = open_tasks(drafted)
+    assert (task.task_id, task.sender, task.groups, task.created_at) == (
+        "msg1", "zhangsan", ("wrg1", "wrg2"), NOON)
+    # When WeCom's results are recorded, twice, with a failed group and a bad status
+    assert record_deliveries(drafted, [("wrg1", "delivered"), ("wrg3", "delivered"),
+                                       ("wrg2", "nonsense")], "system", NOON) == 1
+    assert record_deliveries(drafted, [("wrg1", "expired"), ("wrg2", "already_received")],
+                             "system", NOON) == 1
+    # Then each sent group has one delivery and the task is no longer open
+    assert group_deliveries(drafted) == {"wrg1": "delivered", "wrg2": "already_received"}
+    assert open_tasks(drafted) == []
+    report = group_report(drafted)
+    assert (report["delivered"], report["already_received"], report["awaiting"]) == (1, 1, 0)
