@@ -39,6 +39,25 @@ async def funnel(pool: AsyncPool, start: date, end: date, channel: str | None, b
     return await fetch_all(pool, funnel_sql(by), _params(start, end, channel, as_of=as_of))
 
 
+def department_funnel_sql() -> str:
+    sums = ", ".join(f"sum(o.{c})::bigint AS {c}" for c in FUNNEL_COUNTS)
+    return (f"SELECT x.department AS key, {sums}, "
+            "sum(o.acquired * (%(as_of)s::date - o.day))::bigint AS customer_days "
+            "FROM funnel_owner_daily o CROSS JOIN LATERAL "
+            "(SELECT staff_department_on(o.owner, o.day) AS department) x "
+            "WHERE o.day BETWEEN %(start)s AND %(end)s AND x.department IS NOT NULL "
+            "AND (%(department)s::text IS NULL OR x.department = %(department)s) "
+            "GROUP BY x.department HAVING sum(o.acquired) > 0 ORDER BY 1")
+
+
+async def department_funnel(pool: AsyncPool, start: date, end: date, department: str | None,
+                            as_of: date) -> list[Row]:
+    """Stage counts per department: each customer acquired in the period counts for the
+    department held, on the acquisition day, by their owner at the end of that day."""
+    return await fetch_all(pool, department_funnel_sql(), {
+        "start": start, "end": end, "department": department, "as_of": as_of})
+
+
 def last_join_day(as_of: date, days: int, months: int) -> date:
     """The last join day whose checkpoint has come by ``as_of`` (checkpoints only grow with
     the join day, so "checkpoint <= as_of" is "join day <= this")."""
