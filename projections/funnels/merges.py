@@ -9,7 +9,8 @@ customer's facts count for the survivor, once, and an unmerge gives them back.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 
 from projections.funnels import rows
@@ -23,16 +24,15 @@ _SUMS = ("paid_orders", "paid_fen", "refunded_fen", "invite_codes", "invitees")
 def roots(loaded: Mapping[Any, Row]) -> dict[Any, str]:
     """Each stream's survivor (as text): ``merged_into`` followed to a stream not merged
     (or not loaded, which a page never leaves out: it loads whole trees)."""
-    parents = {str(k): (None if r["merged_into"] is None else str(r["merged_into"]))
-               for k, r in loaded.items()}
+    parents = {str(k): str(r["merged_into"]) for k, r in loaded.items()
+               if r["merged_into"] is not None}
     out: dict[Any, str] = {}
     for customer_id in loaded:
-        at, seen = str(customer_id), {str(customer_id)}
+        at = str(customer_id)
+        seen = {at}
         while (parent := parents.get(at)) is not None and parent not in seen:
             seen.add(parent)
             at = parent
-            if parent not in parents:
-                break
         out[customer_id] = at
     return out
 
@@ -81,19 +81,30 @@ def combine(tree: Sequence[Row]) -> Row:
 
 
 def owner_then(row: Row, until: datetime) -> str | None:
-    """The stream's owner just before ``until``: its last owner change before it."""
-    changes = [(_when(at), n, staff) for n, (at, staff) in enumerate(row["owners"])]
-    earlier = sorted(c for c in changes if c[0] < until)
-    return earlier[-1][2] if earlier else None
+    """The stream's owner just before ``until``: its last owner change before it (log order
+    on a tie)."""
+    owner, latest = None, _NEVER
+    for at, staff in row["owners"]:
+        when = _when(at)
+        if latest <= when < until:
+            owner, latest = staff, when
+    return owner
+
+
+@lru_cache(maxsize=4096)
+def _day_end(day: date) -> datetime:
+    return datetime.combine(day + timedelta(days=1), time(0), rows.ZONE)
 
 
 def credited_owner(tree: Sequence[Row], acquired: datetime) -> str | None:
     """Who a customer is credited to: the owner at the end of its acquisition day
     (Asia/Shanghai) — the survivor's, or else that of the stream acquired first."""
-    end = datetime.combine(business_day(acquired) + timedelta(days=1), time(0), rows.ZONE)
-    ordered = [tree[0], *sorted(tree[1:], key=lambda r: (
-        r["acquired_at"] is None, _when(r["acquired_at"]), str(r["customer_id"])))]
-    for stream in ordered:
+    end = _day_end(business_day(acquired))
+    owner = owner_then(tree[0], end)
+    if owner is not None or len(tree) == 1:
+        return owner
+    for stream in sorted(tree[1:], key=lambda r: (
+            r["acquired_at"] is None, _when(r["acquired_at"]), str(r["customer_id"]))):
         owner = owner_then(stream, end)
         if owner is not None:
             return owner
@@ -112,6 +123,6 @@ def trees(loaded: Mapping[Any, Row]) -> list[list[Row]]:
     out: dict[str, list[Row]] = {}
     for row in loaded.values():
         out.setdefault(str(row["root_id"]), []).append(row)
-    return [sorted(group, key=lambda r: (str(r["customer_id"]) != root,
-                                         str(r["customer_id"])))
-            for root, group in out.items()]
+    return [group if len(group) == 1 else sorted(
+        group, key=lambda r: (str(r["customer_id"]) != root, str(r["customer_id"])))
+        for root, group in out.items()]
