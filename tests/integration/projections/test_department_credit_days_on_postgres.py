@@ -17,6 +17,7 @@ from projections.runner import BatchRunner, Tracker
 from projections.staff_performance import StaffPerformanceView
 
 pytestmark = pytest.mark.integration
+Career = tuple[str, datetime, datetime | None, str | None]
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 DAY0 = date(2026, 3, 1)
 ASSIGN = ("INSERT INTO staff_assignment (staff_id, period, department, role, since, until, "
@@ -34,7 +35,7 @@ def test_credited_days_follow_staff_department_on(pg_app: Siyu) -> None:
     BatchRunner(pg_app, FunnelView(), tracker)
     BatchRunner(pg_app, StaffPerformanceView(), tracker)
     # Given members moved or gone at midday and at midnight, one rehired the day they left
-    careers = [
+    careers: list[list[Career]] = [
         [("front_office", at(-30), at(4, 12), "moved"), ("back_office", at(4, 12), None, None)],
         [("front_office", at(-30), at(4), "moved"), ("back_office", at(4), None, None)],
         [("middle_office", at(-30), at(5, 15), "left")],
