@@ -18,9 +18,11 @@ from strawberry.types import Info
 from api import policy
 from api.context import Context
 from api.errors import BAD_INPUT, ApiError
+from api.team_scope import department_for
 from api.types import Long
+from domain.organisation import DEPARTMENTS
 from projections.funnels import queries
-from projections.funnels.rows import CHECKPOINTS, ZONE
+from projections.funnels.rows import CHECKPOINTS, FUNNEL_COUNTS, ZONE
 from projections.reads import Row
 
 MAX_DAYS = 731
@@ -115,6 +117,12 @@ class Funnel:
         description="total.projectedLtvFen x total.acquired ÷ costFen.")
 
 
+@strawberry.type(description="The funnel of one department's customers (docs/funnels.md).")
+class DepartmentFunnel:
+    department: str
+    stages: FunnelStages
+
+
 @strawberry.type
 class CohortCheckpoint:
     name: str = strawberry.field(description="D1, D7, D30, M1 … M6.")
@@ -163,6 +171,11 @@ def _figures(r: Row) -> SatisfactionFigures:
                                average_score=int(r["score_sum"]) / answers, score=score)
 
 
+def _nothing(key: str | None) -> Row:
+    """The counts of a slice without a customer."""
+    return {"key": key, "customer_days": 0, **dict.fromkeys(FUNNEL_COUNTS, 0)}
+
+
 def period(start: date, end: date) -> None:
     if end < start or (end - start).days >= MAX_DAYS:
         raise ApiError(BAD_INPUT, f"the period must run forward, at most {MAX_DAYS} days",
@@ -190,7 +203,7 @@ class FunnelQuery:
         pool = _pool(info)
         rows = await queries.funnel(pool, from_, to, channel, by.value, today())
         costs = await queries.campaign_costs(pool, from_, to, channel)
-        empty = {"key": None, "customer_days": 0}
+        empty = _nothing(None)
         total = FunnelStages.of(next((r for r in rows if r["key"] is None), empty),
                                 lifetime_months)
         cost = costs.get(None, 0)
@@ -200,6 +213,27 @@ class FunnelQuery:
             for r in rows if r["key"] is not None],
             cost_fen=Long(cost), realised_roi=_ratio(total.net_fen, cost),
             long_term_roi=_ratio(value, cost))
+
+    @strawberry.field(description="AARRR funnel per department: the customers acquired in "
+                                  "[from, to], each credited to the department their owner "
+                                  "(at the end of the acquisition day) was in that day. A "
+                                  "department manager reads their own department only.")
+    async def department_funnel(self, info: Info[Context, None], from_: From, to: date,
+                                department: str | None = None, lifetime_months: int = 24
+                                ) -> list[DepartmentFunnel]:
+        period(from_, to)
+        if not 1 <= lifetime_months <= 120:
+            raise ApiError(BAD_INPUT, "lifetimeMonths must be 1-120", field="lifetimeMonths")
+        if department is not None and department not in DEPARTMENTS:
+            raise ApiError(BAD_INPUT, f"unknown department; expected one of "
+                           f"{sorted(DEPARTMENTS)}", field="department")
+        department = department_for(info.context.principal, department, "departmentFunnel")
+        rows = await queries.department_funnel(_pool(info), from_, to, department, today())
+        found = {r["key"]: r for r in rows}
+        if department is not None:  # the department asked for, even without a customer
+            found.setdefault(department, _nothing(department))
+        return [DepartmentFunnel(department=key, stages=FunnelStages.of(r, lifetime_months))
+                for key, r in sorted(found.items())]
 
     @strawberry.field(description="Retention D1/D7/D30 and M1-M6 of the members who joined "
                                   "a touchpoint in [from, to], per join month and channel.")

@@ -136,6 +136,16 @@ def staff_scope(principal: Principal) -> Scope:
     return NOTHING
 
 
+def sees_staff_name(principal: Principal, staff_id: str) -> bool:
+    """A staff member's display name in clear: the roles that read personal data in clear
+    (company and department managers, an auditor holding ``audit:pii``) and the member
+    themself; the masked roles (operators, front line, auditors) see its first character."""
+    access = principal.access
+    if access in (CM, DM) or principal.subject_id == staff_id:
+        return True
+    return access is AU and AUDIT_PII in principal.grants
+
+
 def sees_personal_data(principal: Principal, customer_id: str) -> bool:
     """Unmasked names and phone numbers: managers (a department manager reaches only the
     customers of their department), the customer themself, and an auditor holding

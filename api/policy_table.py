@@ -166,6 +166,7 @@ POLICY: dict[str, frozenset[Access]] = {
     "Mutation.setWorkingHours": m(CM),
     "Query.funnel": MIDDLE,
     "Query.cohortRetention": MIDDLE,
+    "Query.departmentFunnel": MIDDLE | q(DM),
     "Query.satisfaction": STAFF,
     "Query.campaignPreview": MIDDLE,
     "Query.momentTask": STAFF,

@@ -16,6 +16,7 @@ import strawberry
 from strawberry.types import Info
 
 from api.context import Context
+from api.policy import sees_staff_name
 from api.read_models import Row
 
 Long = NewType("Long", int)
@@ -89,10 +90,15 @@ class StaffMember:
     def left_at(self) -> datetime | None:
         return self.row["left_at"]  # type: ignore[no-any-return]
 
-    @strawberry.field
+    @strawberry.field(description="From the personal-data vault; masked to its first "
+                                  "character for operators, front-line staff and auditors "
+                                  "without audit:pii (their own name in clear).")
     async def display_name(self, info: Info[Context, None]) -> str | None:
         personal = await info.context.personal.load(self.row["staff_id"])
-        return personal.get("display_name")
+        value = personal.get("display_name")
+        if value is None or sees_staff_name(info.context.principal, str(self.row["staff_id"])):
+            return value
+        return value[:1] + "*" * (len(value) - 1)
 
 
 def to_uuid(value: str, field: str) -> UUID:

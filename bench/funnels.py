@@ -7,6 +7,10 @@ and ``cohort_daily`` (projecting 1M customers' events would take the bench's who
 budget): the measure is the read. Each run reads a random period (a month, a quarter or
 the year) by channel or by code, with or without a channel filter.
 
+``department_funnel_p99``: p99 ms of the read behind ``departmentFunnel`` (every department,
+or one) over ``funnel_owner_daily`` of the same customers credited to 200 owners in three
+departments, a fifth of them moved to another department mid-year.
+
 ``funnel_projection``: events/s the ``funnel_customer`` read model and its rollups project
 alone, from a log of customer events recorded through the application.
 """
@@ -18,6 +22,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
+from uuid import uuid4
 
 import psycopg
 
@@ -26,6 +31,7 @@ from bench.common import SECRET, Measure, fresh_database, measure, p99
 from domain.items import EventItem, OrderItem
 from projections.funnels import FunnelView, queries
 from projections.runner import BatchRunner, Tracker
+from projections.staff_performance import StaffPerformanceView
 from siyu.bootstrap import build_application
 
 YEAR_START = date(2025, 12, 1)
@@ -74,6 +80,41 @@ def _rollups(quick: bool) -> str:
     return url
 
 
+_OWNERS = _FUNNEL.replace("funnel_daily", "funnel_owner_daily").replace(
+    "(%(codes)s::text[])[1 + (random() * 11)::int] AS channel",
+    "(%(staff)s::text[])[1 + (random() * 199)::int] AS channel")
+_ASSIGN = ("INSERT INTO staff_assignment (staff_id, period, department, role, since, until, "
+           "reason, by, cause_position, ended_reason, opened_version) "
+           "VALUES (%s, %s, %s, 'sales', %s, %s, 'hired', 'bench', 0, %s, 1)")
+DEPARTMENTS = ["front_office", "middle_office", "back_office"]
+
+
+def _owner_rollups(quick: bool) -> str:
+    url = fresh_database()
+    app = build_application(url, SECRET)
+    tracker = Tracker(app.factory.datastore)  # type: ignore[attr-defined]
+    BatchRunner(app, FunnelView(), tracker)
+    BatchRunner(app, StaffPerformanceView(), tracker)  # staff_department_on
+    app.close()
+    staff = [str(uuid4()) for _ in range(200)]
+    hired = datetime(2025, 1, 1, tzinfo=UTC)
+    moved = datetime(2026, 6, 1, tzinfo=UTC)
+    with psycopg.connect(url) as conn:
+        with conn.cursor() as curs:
+            for i, s in enumerate(staff):
+                first = DEPARTMENTS[i % 3]
+                if i % 5:
+                    curs.execute(_ASSIGN, (s, 1, first, hired, None, None))
+                else:
+                    curs.execute(_ASSIGN, (s, 1, first, hired, moved, "moved"))
+                    curs.execute(_ASSIGN, (s, 2, DEPARTMENTS[(i + 1) % 3], moved, None, None))
+        conn.execute(_OWNERS, {"start": YEAR_START, "staff": staff,
+                               "n": 200_000 if quick else 1_000_000})
+        conn.execute("ANALYZE funnel_owner_daily")
+        conn.execute("ANALYZE staff_assignment")
+    return url
+
+
 def _period(rng: random.Random) -> tuple[date, date]:
     days = rng.choice([30, 91, 365])
     start = YEAR_START + timedelta(days=rng.randrange(0, 366 - days))
@@ -102,6 +143,16 @@ def funnel_query_p99(quick: bool) -> list[Measure]:
                                     rng.choice(["channel", "code"]), AS_OF)
 
     return [measure("funnel_query_p99", _timed(url, 30 if quick else 100, read), "ms")]
+
+
+def department_funnel_p99(quick: bool) -> list[Measure]:
+    url = _owner_rollups(quick)
+
+    async def read(pool: object, rng: random.Random, start: date, end: date) -> object:
+        return await queries.department_funnel(pool, start, end,  # type: ignore[arg-type]
+                                               rng.choice([None, *DEPARTMENTS]), AS_OF)
+
+    return [measure("department_funnel_p99", _timed(url, 30 if quick else 100, read), "ms")]
 
 
 def cohort_query_p99(quick: bool) -> list[Measure]:
@@ -155,4 +206,4 @@ def funnel_projection(quick: bool) -> list[Measure]:
 
 BENCHMARKS: dict[str, Callable[[bool], list[Measure]]] = {
     "funnel_query_p99": funnel_query_p99, "cohort_query_p99": cohort_query_p99,
-    "funnel_projection": funnel_projection}
+    "department_funnel_p99": department_funnel_p99, "funnel_projection": funnel_projection}

@@ -33,8 +33,8 @@ BI_RELATIONS = (
     "coupon_ledger", "campaign_task", "activity", "customer_journey", "channel_code",
     "channel_code_friend", "product", "product_category", "order_line", "order_refund",
     "content", "content_cadence", "content_engagement", "content_conversion",
-    "funnel_customer", "funnel_daily", "cohort_daily", "survey_answer", "moment_task",
-    "private_domain_link", "customer_group", "customer_group_member",
+    "funnel_customer", "funnel_daily", "funnel_owner_daily", "cohort_daily", "survey_answer",
+    "moment_task", "private_domain_link", "customer_group", "customer_group_member",
     "campaign_group_delivery")
 
 #: Internal tables read by the documented functions (``staff_kpi_rollup``,

@@ -52,6 +52,8 @@
         pageInfo { hasNextPage endCursor } } }`,
     funnel: FUNNEL,
     cohorts: COHORTS,
+    // Names of the staff the reader may see (the server's team scope decides whom).
+    staffNames: `{ staffMembers(includeLeft: true) { id displayName } }`,
   };
 
   class ApiError extends Error {
@@ -106,5 +108,18 @@
     return () => socket.close(1000);
   }
 
-  window.SiyuData = { query, subscribe, token, setToken, ApiError };
+  // Staff id -> display name, as the server gives them to this reader: members outside the
+  // reader's scope are not listed (the pages show their short id), and a role without the
+  // directory gets none.
+  async function staffNames() {
+    try {
+      const data = await query("staffNames");
+      return new Map(data.staffMembers.filter((s) => s.displayName).map((s) => [s.id, s.displayName]));
+    } catch (error) {
+      if (error instanceof ApiError) return new Map();
+      throw error;
+    }
+  }
+
+  window.SiyuData = { query, subscribe, token, setToken, ApiError, staffNames };
 })();

@@ -2,7 +2,7 @@
 // and marks the section with data-state = ready | forbidden | unavailable | error.
 "use strict";
 (function () {
-  const { query, subscribe } = window.SiyuData;
+  const { query, subscribe, staffNames } = window.SiyuData;
   const C = window.SiyuCharts;
   const KPIS = ["friendsNew", "friendsNet", "gmvFen", "ordersPaid", "messagesSent",
                 "firstResponseMedianS", "conversionRate", "momentsPosts", "followUps"];
@@ -50,6 +50,13 @@
     if (!LINEAGE.has(kpi)) return text;
     const params = new URLSearchParams({ kpi, kind: period.kind, start: period.start, ...selection });
     return h("a", { class: "figure", href: `#lineage?${params}`, title: "溯源 open the events" }, text);
+  }
+
+  // A staff member by name (the id in the title and data-staff-id); by short id when the
+  // server gave no name to this reader.
+  function nameOf(names, id) { return names.get(id) || id.slice(0, 8); }
+  function staffCell(names, id) {
+    return h("span", { class: "staff", title: id, "data-staff-id": id }, nameOf(names, id));
   }
 
   function state(root, value) { root.dataset.state = value; }
@@ -104,7 +111,7 @@
 
   const pages = {};
 
-  pages.leaderboard = (root, params) => {
+  pages.leaderboard = async (root, params) => {
     const kpi = params.get("kpi") || "friendsNew";
     const p = period(params, "DAY");
     const department = params.get("department") || null;
@@ -113,15 +120,16 @@
     const live = h("div", { id: "board" }, h("p", { class: "muted" }, "connecting…"));
     root.append(live);
     root.dataset.updates = "0";
+    const names = await staffNames();
     return subscribe("leaderboard", { kpi, period: p, department }, (data) => {
       const board = data.leaderboardChanged;
       root.dataset.updates = String(Number(root.dataset.updates) + 1);
       state(root, "ready");
       live.replaceChildren(
         h("p", { class: "muted" }, `${board.firstDay} – ${board.lastDay} · updated ${board.computedAt} · update #${root.dataset.updates}`),
-        C.bars(board.entries.map((e) => ({ label: `#${e.rank} ${e.staffId.slice(0, 8)}`, value: e.value || 0 })), kpi),
+        C.bars(board.entries.map((e) => ({ label: `#${e.rank} ${nameOf(names, e.staffId)}`, value: e.value || 0 })), kpi),
         table(["rank", "staff", kpi, "target"], board.entries.map((e) => [
-          e.rank, e.staffId, lineageLink(kpi, e.value, { staffId: e.staffId }, p),
+          e.rank, staffCell(names, e.staffId), lineageLink(kpi, e.value, { staffId: e.staffId }, p),
           e.achievement ? `${pct(e.achievement.ratio)} ${e.achievement.grade || ""}` : "–"]),
           { class: "leaderboard" }));
     }, (error) => { live.replaceChildren(); failed(root, error); });
@@ -131,7 +139,8 @@
     const p = period(params, "MONTH");
     const department = params.get("department") || null;
     root.append(h("h2", {}, "总览 Manager overview"), controls("overview", params, [...PERIOD, DEPARTMENT]));
-    const o = (await query("overview", { period: p, department })).managerOverview;
+    const [answer, names] = await Promise.all([query("overview", { period: p, department }), staffNames()]);
+    const o = answer.managerOverview;
     const sel = o.department ? { department: o.department } : null;
     const figure = (kpi, v) => (sel ? lineageLink(kpi, v, sel, p) : (kpi.endsWith("Fen") ? yuan(v) : C.fmt(v)));
     root.append(
@@ -152,7 +161,7 @@
       h("h3", {}, "岗位 KPIs per role, with targets"));
     for (const role of o.roles) {
       root.append(h("h3", {}, role.role), role.members.length === 0 ? h("p", { class: "muted" }, "nobody") :
-        table(["staff", ...role.kpis], role.members.map((m) => [m.staffId.slice(0, 8), ...m.kpis.map((k) => h("span", {},
+        table(["staff", ...role.kpis], role.members.map((m) => [staffCell(names, m.staffId), ...m.kpis.map((k) => h("span", {},
           lineageLink(k.name, k.value, { staffId: m.staffId }, p),
           k.target === null ? "" : ` / ${C.fmt(k.target)} (${pct(k.achievement && k.achievement.ratio)})`))]),
           { class: "role" }));
@@ -160,5 +169,5 @@
     state(root, "ready");
   };
 
-  window.SiyuPages = { pages, h, table, failed, state, controls, period, today, ago, pct, yuan, lineageLink, PERIOD, DEPARTMENT };
+  window.SiyuPages = { pages, h, table, failed, state, controls, period, today, ago, pct, yuan, lineageLink, staffCell, PERIOD, DEPARTMENT };
 })();

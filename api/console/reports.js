@@ -4,7 +4,7 @@
 (function () {
   const { query } = window.SiyuData;
   const C = window.SiyuCharts;
-  const { pages, h, table, state, controls, period, today, ago, pct, yuan, PERIOD, DEPARTMENT } = window.SiyuPages;
+  const { pages, h, table, state, controls, period, today, ago, pct, yuan, staffCell, PERIOD, DEPARTMENT } = window.SiyuPages;
 
   function picker(page, params, name, label, items) {
     return controls(page, params, [[name, label, [["", "(choose)"], ...items]]]);
@@ -119,11 +119,14 @@
                 controls("lineage", params, [["kpi", "KPI"], ["staffId", "staff id"], DEPARTMENT, ...PERIOD, ["after", "after"]]));
     const kpi = params.get("kpi");
     if (!kpi) { root.append(h("p", { class: "muted" }, "Open a figure from another page, or name a KPI and a staff member or department.")); state(root, "ready"); return; }
-    const l = (await query("lineage", { kpi, period: period(params, "MONTH"), staffId: params.get("staffId") || null,
-                                        department: params.get("department") || null, after: params.get("after") || null })).kpiLineage;
+    const [answer, names] = await Promise.all([
+      query("lineage", { kpi, period: period(params, "MONTH"), staffId: params.get("staffId") || null,
+                         department: params.get("department") || null, after: params.get("after") || null }),
+      window.SiyuData.staffNames()]);
+    const l = answer.kpiLineage;
     root.append(h("p", {}, `${l.kpi} ${l.firstDay} – ${l.lastDay}: `, h("b", { class: "lineage-value" }, C.fmt(l.value))),
       table(["position", "kind", "staff", "customer", "at", "contribution"], l.events.map((e) => [
-        e.position, e.kind, e.staffId.slice(0, 8), e.customerId ? e.customerId.slice(0, 8) : "(hidden)", e.at, C.fmt(e.contribution)]),
+        e.position, e.kind, staffCell(names, e.staffId), e.customerId ? e.customerId.slice(0, 8) : "(hidden)", e.at, C.fmt(e.contribution)]),
         { class: "lineage" }));
     if (l.pageInfo.hasNextPage) {
       const next = new URLSearchParams(params);

@@ -14,8 +14,12 @@ CREATE TABLE IF NOT EXISTS funnel_customer (
     invite_codes      integer     NOT NULL,   -- referral invite codes issued to the customer
     invitees          integer     NOT NULL,   -- new customers the customer brought
     touchpoints       jsonb       NOT NULL,   -- {touchpoint: {joined_at, keys, left_at}}
-    last_position     bigint      NOT NULL
+    last_position     bigint      NOT NULL,
+    owners            jsonb       NOT NULL,   -- [[at, staff id | null], ...] in log order
+    merged_into       uuid,                   -- OneID: the customer this one was merged into
+    root_id           uuid        NOT NULL    -- the survivor its facts count for (itself)
 );
+CREATE INDEX IF NOT EXISTS funnel_customer_root_idx ON funnel_customer (root_id);
 -- AARRR counts per acquisition day and acquisition channel (exact channel code).
 CREATE TABLE IF NOT EXISTS funnel_daily (
     day             date    NOT NULL,
@@ -32,6 +36,24 @@ CREATE TABLE IF NOT EXISTS funnel_daily (
     referrers       bigint  NOT NULL,   -- customers who brought at least one new customer
     invitees        bigint  NOT NULL,
     PRIMARY KEY (day, channel)
+);
+-- The same counts per acquisition day and credited owner (the staff member in charge of the
+-- customer at the end of the acquisition day); customers nobody owned then are not here.
+CREATE TABLE IF NOT EXISTS funnel_owner_daily (
+    day             date    NOT NULL,
+    owner           text    NOT NULL,
+    acquired        bigint  NOT NULL,
+    activated       bigint  NOT NULL,
+    retained        bigint  NOT NULL,
+    paying          bigint  NOT NULL,
+    repeat_buyers   bigint  NOT NULL,
+    paid_orders     bigint  NOT NULL,
+    net_fen         bigint  NOT NULL,
+    sharers         bigint  NOT NULL,
+    invite_codes    bigint  NOT NULL,
+    referrers       bigint  NOT NULL,
+    invitees        bigint  NOT NULL,
+    PRIMARY KEY (day, owner)
 );
 -- Retention per touchpoint, join day and acquisition channel: members who joined that day,
 -- and how many of them were still members (mini_program: still active) at each checkpoint.

@@ -56,6 +56,9 @@ MEMBERSHIP: dict[type[Any], tuple[str, bool, str | None]] = {
 }
 COUNTED: tuple[type[Any], ...] = (
     *ENGAGING, *ACQUIRING, *MEMBERSHIP, Customer.OrderRefunded, Customer.ReferralBrought)
+#: Facts that say who the customer is credited to: their owner, and OneID merges.
+CREDITING: tuple[type[Any], ...] = (
+    Customer.OwnerChanged, Customer.MergedInto, Customer.UnmergedFrom)
 _ACQUIRES = frozenset((*ACQUIRING, *ENGAGING))
 _ENGAGES = frozenset(ENGAGING)
 
@@ -71,7 +74,8 @@ def empty(customer_id: Any) -> Row:
     return {"customer_id": customer_id, "acquired_at": None, "channel": None,
             "channel_at": None, "first_engaged_at": None, "last_engaged_at": None,
             "paid_orders": 0, "paid_fen": 0, "refunded_fen": 0, "invite_codes": 0,
-            "invitees": 0, "touchpoints": {}, "last_position": 0}
+            "invitees": 0, "touchpoints": {}, "last_position": 0, "owners": [],
+            "merged_into": None, "root_id": customer_id}
 
 
 def _at(value: Any) -> datetime | None:
@@ -123,6 +127,12 @@ def fold(row: Row, position: int, event: Any) -> Row:
         row["invite_codes"] += 1
     elif isinstance(event, Customer.ReferralBrought):
         row["invitees"] += 1
+    elif isinstance(event, Customer.OwnerChanged):
+        row["owners"] = [*row["owners"], [at.isoformat(), event.staff_id]]
+    elif isinstance(event, Customer.MergedInto):
+        row["merged_into"] = event.survivor_id
+    elif isinstance(event, Customer.UnmergedFrom):
+        row["merged_into"] = None
     member = MEMBERSHIP.get(kind)
     if member is not None:
         touchpoint, joins, attr = member
@@ -181,9 +191,11 @@ def _starts(join_day: date) -> tuple[datetime, ...]:
                  for _, days, months in CHECKPOINTS)
 
 
-def contributions(row: Row) -> dict[tuple[str, Key], tuple[int, ...]]:
-    """What ``row`` adds to each rollup row: ``{(table, key): counts}``, the counts in the
-    order of :data:`FUNNEL_COUNTS` or :data:`COHORT_COUNTS`."""
+def contributions(row: Row, owner: str | None = None
+                  ) -> dict[tuple[str, Key], tuple[int, ...]]:
+    """What ``row`` (a customer, merged streams combined: :mod:`.merges`) adds to each rollup
+    row: ``{(table, key): counts}``, the counts in the order of :data:`FUNNEL_COUNTS` or
+    :data:`COHORT_COUNTS`; ``owner``: their owner at the end of the acquisition day."""
     out: dict[tuple[str, Key], tuple[int, ...]] = {}
     acquired = _at(row["acquired_at"])
     if acquired is None:
@@ -191,11 +203,15 @@ def contributions(row: Row) -> dict[tuple[str, Key], tuple[int, ...]]:
     channel = row["channel"] or UNKNOWN
     first, last = _at(row["first_engaged_at"]), _at(row["last_engaged_at"])
     paid, codes, brought = row["paid_orders"], row["invite_codes"], row["invitees"]
-    out[("funnel_daily", (business_day(acquired).isoformat(), channel))] = (
+    day = business_day(acquired).isoformat()
+    funnel = (
         1, int(first is not None and first < acquired + ACTIVATION),
         int(last is not None and last >= acquired + RETENTION),
         int(paid >= 1), int(paid >= 2), paid, row["paid_fen"] - row["refunded_fen"],
         int(codes > 0), codes, int(brought > 0), brought)
+    out[("funnel_daily", (day, channel))] = funnel
+    if owner is not None:
+        out[("funnel_owner_daily", (day, owner))] = funnel
     for touchpoint, entry in row["touchpoints"].items():
         if entry is None:
             continue

@@ -1,8 +1,10 @@
-"""``funnel_customer`` and its rollups ``funnel_daily`` and ``cohort_daily``; ``survey_answer``.
+"""``funnel_customer`` and its rollups ``funnel_daily``, ``funnel_owner_daily`` and
+``cohort_daily``; ``survey_answer``.
 
-A page loads the rows of the customers it touches, folds their events (:mod:`.rows`),
-writes them back and adds to the rollups the difference between each row's new and old
-contributions — all in the page's transaction, with the tracking position.
+A page loads the rows of the customers it touches with their whole OneID merge trees
+(:mod:`.merges`), folds their events (:mod:`.rows`), writes them back and adds to the
+rollups the difference between each tree's new and old contributions — all in the page's
+transaction, with the tracking position.
 """
 
 from __future__ import annotations
@@ -20,12 +22,13 @@ from psycopg.types.json import Jsonb, set_json_loads
 
 from domain.customer import Customer
 from domain.referral import InviteCode
-from projections.funnels import rows
+from projections.funnels import merges, rows
 from projections.postgres_views import _dumps, upsert_rows
 from projections.schema_lock import serialise_ddl
 
-VERSION = 1
-TABLES = "funnel_customer, funnel_daily, cohort_daily, survey_answer"
+VERSION = 2
+TABLES = ("funnel_customer, funnel_daily, funnel_owner_daily, cohort_daily, "
+          "survey_answer")
 Delta = dict[tuple[str, rows.Key], tuple[int, ...]]
 
 
@@ -35,12 +38,13 @@ def survey_row(position: int, event: Any) -> rows.Row:
             "occurred_at": event.occurred_at, "day": rows.business_day(event.occurred_at)}
 
 
-def delta(before: Sequence[rows.Row], after: Sequence[rows.Row]) -> Delta:
-    """What the rollups gain when rows ``before`` become rows ``after``."""
+def delta(before: Sequence[Sequence[rows.Row]], after: Sequence[Sequence[rows.Row]]
+          ) -> Delta:
+    """What the rollups gain when merge trees ``before`` become trees ``after``."""
     out: dict[tuple[str, rows.Key], list[int]] = {}
-    for sign, group in ((-1, before), (1, after)):
-        for row in group:
-            for key, counts in rows.contributions(row).items():
+    for sign, trees in ((-1, before), (1, after)):
+        for tree in trees:
+            for key, counts in merges.tree_contributions(tree).items():
                 known = out.get(key)
                 if known is None:
                     out[key] = [sign * v for v in counts]
@@ -60,22 +64,26 @@ def _add(curs: Cursor[DictRow], table: str, key: str, columns: Sequence[str],
 
 
 def apply_delta(curs: Cursor[DictRow], changes: Delta) -> None:
-    daily, cohort = [], []
+    daily, owners, cohort = [], [], []
     for (table, key), counts in sorted(changes.items()):
         if table == "funnel_daily":
             daily.append({"day": key[0], "channel": key[1],
                           **dict(zip(rows.FUNNEL_COUNTS, counts, strict=True))})
+        elif table == "funnel_owner_daily":
+            owners.append({"day": key[0], "owner": key[1],
+                           **dict(zip(rows.FUNNEL_COUNTS, counts, strict=True))})
         else:
             cohort.append({"touchpoint": key[0], "day": key[1], "channel": key[2],
                            **dict(zip(rows.COHORT_COUNTS, counts, strict=True))})
     _add(curs, "funnel_daily", "day, channel", rows.FUNNEL_COUNTS, daily)
+    _add(curs, "funnel_owner_daily", "day, owner", rows.FUNNEL_COUNTS, owners)
     _add(curs, "cohort_daily", "touchpoint, day, channel", rows.COHORT_COUNTS, cohort)
 
 
 class FunnelView:
     name = "funnel_customer"
     version = VERSION
-    events: tuple[type[Any], ...] = (*rows.COUNTED, InviteCode.Issued)
+    events: tuple[type[Any], ...] = (*rows.COUNTED, *rows.CREDITING, InviteCode.Issued)
 
     def bind(self, app: Application[Any]) -> None:
         """Folds events only."""
@@ -102,16 +110,23 @@ class FunnelView:
                    if type(e) in kinds]
         if not counted:
             return
-        ids = sorted({c for _, _, c in counted})
+        ids = {c for _, _, c in counted}
+        ids |= {UUID(str(e.survivor_id)) for _, e, _ in counted
+                if isinstance(e, (Customer.MergedInto, Customer.UnmergedFrom))}
         set_json_loads(orjson.loads, curs)  # the touchpoints: several times the stdlib's speed
-        curs.execute("SELECT * FROM funnel_customer WHERE customer_id = ANY(%s) "
-                     "ORDER BY customer_id FOR UPDATE", (ids,))
+        # whole merge trees: every stream whose facts count with a stream the page touches
+        curs.execute("SELECT * FROM funnel_customer WHERE root_id IN (SELECT root_id FROM "
+                     "funnel_customer WHERE customer_id = ANY(%s)) "
+                     "ORDER BY customer_id FOR UPDATE", (sorted(ids),))
         before = {r["customer_id"]: dict(r) for r in curs.fetchall()}
         after = dict(before)
+        for customer_id in ids - before.keys():
+            after[customer_id] = rows.empty(customer_id)
         for position, event, customer_id in counted:
-            after[customer_id] = rows.fold(after.get(customer_id) or rows.empty(customer_id),
-                                           position, event)
+            after[customer_id] = rows.fold(after[customer_id], position, event)
+        for customer_id, root in merges.roots(after).items():
+            if str(after[customer_id]["root_id"]) != root:
+                after[customer_id] = dict(after[customer_id], root_id=root)
         changed = [r for c, r in after.items() if r is not before.get(c)]
         upsert_rows(curs, "funnel_customer", "customer_id", changed)
-        apply_delta(curs, delta([before[c] for c in after if c in before
-                                 and after[c] is not before[c]], changed))
+        apply_delta(curs, delta(merges.trees(before), merges.trees(after)))

@@ -504,16 +504,32 @@ LANGUAGE sql STABLE AS $$
         least((kpi_period(p_kind, g.period_start)).last_day, p_to)) r
 $$;
 
--- Retention of new friends per channel of the add, over [p_from, p_to].
-CREATE OR REPLACE FUNCTION friend_retention_by_channel(p_from date, p_to date)
-RETURNS TABLE (channel text, friends_new bigint, retained_7d bigint, retained_30d bigint,
+-- Retention of new friends per channel of the add, over [p_from, p_to]: only the adds whose
+-- 7 (30) day window has come by the start of p_as_of (add day + 7 < p_as_of) are due and
+-- counted, so a recent add is neither retained nor lost yet.
+DROP FUNCTION IF EXISTS friend_retention_by_channel(date, date);
+DROP FUNCTION IF EXISTS friend_retention_by_channel(date, date, date);
+CREATE FUNCTION friend_retention_by_channel(
+    p_from date, p_to date,
+    p_as_of date DEFAULT (now() AT TIME ZONE 'Asia/Shanghai')::date)
+RETURNS TABLE (channel text, friends_new bigint, due_7d bigint, retained_7d bigint,
+               due_30d bigint, retained_30d bigint,
                retention_7d numeric, retention_30d numeric)
 LANGUAGE sql STABLE AS $$
-    SELECT c.channel, sum(c.friends_new), sum(c.retained_7d), sum(c.retained_30d),
-           round(sum(c.retained_7d)::numeric / nullif(sum(c.friends_new), 0), 4),
-           round(sum(c.retained_30d)::numeric / nullif(sum(c.friends_new), 0), 4)
-    FROM staff_daily_channel c WHERE c.day BETWEEN p_from AND p_to
-    GROUP BY c.channel
+    SELECT channel, friends_new, due_7d, retained_7d, due_30d, retained_30d,
+           round(retained_7d::numeric / nullif(due_7d, 0), 4),
+           round(retained_30d::numeric / nullif(due_30d, 0), 4)
+    FROM (SELECT c.channel, sum(c.friends_new)::bigint AS friends_new,
+                 coalesce(sum(c.friends_new) FILTER (WHERE c.day + 7 < p_as_of), 0)::bigint
+                     AS due_7d,
+                 coalesce(sum(c.retained_7d) FILTER (WHERE c.day + 7 < p_as_of), 0)::bigint
+                     AS retained_7d,
+                 coalesce(sum(c.friends_new) FILTER (WHERE c.day + 30 < p_as_of), 0)::bigint
+                     AS due_30d,
+                 coalesce(sum(c.retained_30d) FILTER (WHERE c.day + 30 < p_as_of), 0)::bigint
+                     AS retained_30d
+          FROM staff_daily_channel c WHERE c.day BETWEEN p_from AND p_to
+          GROUP BY c.channel) s
 $$;
 
 -- Private-domain users now, by channel (manager view). personal_wechat: friends of a staff

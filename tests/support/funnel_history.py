@@ -86,9 +86,10 @@ def _items(seed: int, customers: int, now: datetime, staff: list[str]
 
 
 def record_history(app: Siyu, seed: int = 7, customers: int = 60,
-                   now: datetime | None = None, staff: list[str] | None = None) -> None:
+                   now: datetime | None = None, staff: list[str] | None = None) -> list[UUID]:
     """Record the history through the application, in business-time order, then the late
-    import; a referral campaign hands invite codes to a few customers on the way."""
+    import; a referral campaign hands invite codes to a few customers on the way. Returns
+    the customers, in the order of their identities."""
     now = now or datetime.now(UTC)
     live, late = _items(seed, customers, now, staff or STAFF_IDS)
     live.sort(key=lambda i: (i.type == "ORDER_REFUNDED", i.occurred_at))
@@ -107,3 +108,16 @@ def record_history(app: Siyu, seed: int = 7, customers: int = 60,
     app.referrals.activate_campaign(campaign, "staff:m", at)
     for identity in sorted(ids)[::7]:
         app.referrals.invite_code(campaign, ids[identity], "staff:m", at)
+    return [ids[identity] for identity in sorted(ids)]
+
+
+def record_merges(app: Siyu, customers: list[UUID], now: datetime | None = None) -> None:
+    """OneID over the history: pairs merged at various business times, a survivor absorbed
+    in turn (a chain of three), and one merge undone."""
+    now = now or datetime.now(UTC)
+    for k in range(0, 24, 4):
+        app.identity.merge(customers[k], customers[k + 1], "staff:m",
+                           now - timedelta(days=10 + 12 * k))
+    app.identity.merge(customers[30], customers[0], "staff:m", now - timedelta(days=5))
+    app.identity.unmerge(customers[5], "staff:m", now - timedelta(days=2))
+

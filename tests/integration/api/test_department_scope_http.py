@@ -87,6 +87,8 @@ READS: list[tuple[str, str, bool]] = [
                         'department: "back_office") { department } }', True),
     ("momentTasks", "{ momentTasks { staffIds userIds } }", True),
     ("momentTask", "query($mt: ID!) { momentTask(id: $mt) { staffIds userIds } }", True),
+    ("departmentFunnel", 'query($day0: Date!, $day: Date!) { departmentFunnel(from: $day0, '
+                         'to: $day, department: "back_office") { department } }', True),
     ("satisfaction", 'query($day0: Date!, $day: Date!) { satisfaction(from: $day0, to: $day) '
                      "{ byStaff { staffId } } }", True),
 ]

@@ -4,12 +4,14 @@ event log by code of the test's own (no projection code, no projection SQL)."""
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from adapters.tokens import issue_token
 from application.app import Siyu
 from projections.runner import Tracker
 from tests.integration.api.conftest import OTHER_STAFF_ID, STAFF_ID, Api
@@ -20,7 +22,8 @@ from tests.integration.projections.test_funnels_on_postgres import (
     plus_months,
     raw_log,
 )
-from tests.support.funnel_history import record_history
+from tests.support.directory import hire_as
+from tests.support.funnel_history import record_history, record_merges
 
 pytestmark = pytest.mark.integration
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -81,7 +84,7 @@ def history(api: Api, pg_app: Siyu) -> list[tuple[int, Any]]:
 
 def test_the_funnel_by_channel_and_by_code_is_the_log_recounted(
         api: Api, history: list[tuple[int, Any]]) -> None:
-    funnel, _ = expected(history)
+    funnel, _, _ = expected(history)
     today = datetime.now(SHANGHAI).date()
     start, end = today - timedelta(days=150), today - timedelta(days=20)
     for by, channel in (("CHANNEL", None), ("CODE", "qr")):
@@ -106,7 +109,7 @@ def test_the_funnel_by_channel_and_by_code_is_the_log_recounted(
 
 def test_cohort_retention_is_the_log_recounted_with_checkpoints_due_by_today(
         api: Api, history: list[tuple[int, Any]]) -> None:
-    _, cohort = expected(history)
+    _, _, cohort = expected(history)
     today = datetime.now(SHANGHAI).date()
     start = today - timedelta(days=400)
     for touchpoint in ("WECOM_FRIEND", "GROUP", "MINI_PROGRAM"):
@@ -167,4 +170,68 @@ def test_satisfaction_per_staff_member_and_in_total_within_the_readers_scope(
     assert error(api.gql(FUNNEL, {"from": "2026-01-01", "to": "2026-02-01", "by": "CODE"},
                          as_="staff"))["code"] == "FORBIDDEN"
     assert error(api.gql(SATISFACTION, {"from": "2026-02-01", "to": "2026-01-01"})
+                 )["code"] == "BAD_INPUT"
+
+
+DEPARTMENT_FUNNEL = """query($from: Date!, $to: Date!, $department: String) {
+  departmentFunnel(from: $from, to: $to, department: $department, lifetimeMonths: 12) {
+    department stages { ...S } } }
+fragment S on FunnelStages { acquired activated retained paying referrers activationRate
+  retentionRate revenueRate referralRate repeatBuyers repurchaseRate paidOrders netFen
+  realisedLtvFen projectedLtvFen sharers inviteCodes invitees spreadRate invitesPerUser
+  inviteConversion kFactor }"""
+BACK_ID = "0a6f0000-0000-4000-8000-0000000000b7"
+DM_ID = "0a6f0000-0000-4000-8000-0000000000b8"
+
+
+def test_the_department_funnel_credits_the_owners_department_on_the_acquisition_day(
+        api: Api, pg_app: Siyu, pg_url: str) -> None:
+    # Given a back-office member whose customers they own, the fixture's salesperson owning
+    # the others and moving from the front to the back office 60 days ago, and merges
+    hire_as(pg_app, BACK_ID, "sales", "back_office")
+    hire_as(pg_app, DM_ID, "department_manager", "front_office")
+    now = datetime.now(UTC)
+    front = record_history(pg_app, seed=11, customers=40, staff=[STAFF_ID, OTHER_STAFF_ID])
+    record_history(pg_app, seed=13, customers=30, staff=[BACK_ID, STAFF_ID])
+    record_merges(pg_app, front, now)
+    moved = now - timedelta(days=60)
+    pg_app.staff.move(UUID(STAFF_ID), "back_office", "staff:m", moved)
+    last = pg_app.recorder.max_notification_id() or 0
+    tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
+    for view in ("funnel_customer", "staff_assignment"):
+        assert tracker.wait(view, last, 30), f"{view} lags"
+    _, owned, _ = expected(raw_log(pg_app))
+    today = datetime.now(SHANGHAI).date()
+    start, end = today - timedelta(days=300), today
+
+    def department(owner: str, day: date) -> str:
+        if owner == BACK_ID:
+            return "back_office"
+        day_end = datetime.combine(day + timedelta(days=1), time(0), SHANGHAI)
+        return "back_office" if moved < day_end else "front_office"
+
+    sums: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    days: dict[str, int] = defaultdict(int)
+    for (day, owner), counts in owned.items():
+        if start <= day <= end:
+            d = department(owner, day)
+            for column, value in counts.items():
+                sums[d][column] += value
+            days[d] += counts["acquired"] * (today - day).days
+    period = {"from": start.isoformat(), "to": end.isoformat()}
+    # When the company manager reads every department
+    got = data(api.gql(DEPARTMENT_FUNNEL, period))["departmentFunnel"]
+    # Then each is the log recounted with the owner's department of the acquisition day
+    assert [g["department"] for g in got] == ["back_office", "front_office"]
+    for g in got:
+        assert close(g["stages"], stages(sums[g["department"]], today, days[g["department"]]))
+    assert all(sums[d]["acquired"] > 5 for d in ("back_office", "front_office"))
+    # And a department manager reads their own department only
+    token = issue_token(pg_url, "staff", DM_ID, None, "tests")
+    own = data(api.gql(DEPARTMENT_FUNNEL, period, token=token))["departmentFunnel"]
+    assert own == [g for g in got if g["department"] == "front_office"]
+    assert error(api.gql(DEPARTMENT_FUNNEL, {**period, "department": "back_office"},
+                         token=token))["code"] == "FORBIDDEN"
+    assert error(api.gql(DEPARTMENT_FUNNEL, period, as_="staff"))["code"] == "FORBIDDEN"
+    assert error(api.gql(DEPARTMENT_FUNNEL, {**period, "department": "nowhere"})
                  )["code"] == "BAD_INPUT"

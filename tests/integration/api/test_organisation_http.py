@@ -6,10 +6,15 @@ from typing import Any
 
 import pytest
 
+from adapters.tokens import issue_token
+from application.app import Siyu
 from tests.integration.api.conftest import MANAGER_ID, STAFF_ID, Api
 from tests.integration.api.test_tag_groups_http import data, error, friend_of
+from tests.support.directory import hire_as
 
 pytestmark = pytest.mark.integration
+OPERATOR_ID = "0a6f0000-0000-4000-8000-0000000000c1"
+AUDITOR_ID = "0a6f0000-0000-4000-8000-0000000000c2"
 
 HIRE = """mutation($name: String!) { hireStaff(input: {displayName: $name, role: "sales",
   department: "front_office"}) { staffId } }"""
@@ -139,3 +144,31 @@ def test_front_line_staff_read_their_own_customers_and_nobody_elses(api: Api) ->
     assert error(api.gql(OWNED, {"id": other, "first": 2}, as_="staff"))["code"] == "FORBIDDEN"
     assert len(data(api.gql(OWNERSHIP, {"id": mine[0]}, as_="staff"))["customerOwnership"]) == 1
     assert error(api.gql(OWNERSHIP, {"id": stranger}, as_="staff"))["code"] == "NOT_FOUND"
+
+
+def test_staff_names_are_masked_for_the_roles_that_see_personal_data_masked(
+        api: Api, pg_app: Siyu, pg_url: str) -> None:
+    # Given a named colleague, the salesperson's own name, and readers of every kind
+    colleague = hire(api, "林晓梅")
+    hire_as(pg_app, OPERATOR_ID, "user_operator", "middle_office", wait=False)
+    hire_as(pg_app, AUDITOR_ID, "auditor", "back_office")
+    tokens = {"operator": issue_token(pg_url, "staff", OPERATOR_ID, None, "tests"),
+              "auditor": issue_token(pg_url, "staff", AUDITOR_ID, None, "tests"),
+              "auditor_pii": issue_token(pg_url, "staff", AUDITOR_ID, None, "tests",
+                                         grants=["audit:pii"])}
+    query = "{ staffMembers { id displayName } }"
+
+    def names(as_: str = "manager", token: str | None = None) -> dict[str, str | None]:
+        answer = api.gql(query, as_=as_, token=token)
+        return {s["id"]: s["displayName"] for s in data(answer)["staffMembers"]}
+
+    own = names()[STAFF_ID]
+    assert own is not None and len(own) > 1
+    # Then managers and a privileged auditor read names in clear
+    assert names()[colleague] == "林晓梅"
+    assert names(token=tokens["auditor_pii"])[colleague] == "林晓梅"
+    # And operators and auditors read the first character; front line likewise, but its own
+    assert names(token=tokens["operator"])[colleague] == "林**"
+    assert names(token=tokens["auditor"])[colleague] == "林**"
+    front = names(as_="staff")
+    assert front[colleague] == "林**" and front[STAFF_ID] == own

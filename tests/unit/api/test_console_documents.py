@@ -30,7 +30,8 @@ def _root_fields(document: str) -> set[str]:
 def test_the_console_sends_every_page_s_documents() -> None:
     fields = set().union(*(_root_fields(d) for d in _documents()))
     assert fields == {"leaderboardChanged", "managerOverview", "activities", "activity",
-                      "segments", "segment", "campaigns", "campaign", "kpiLineage", *ELSEWHERE}
+                      "segments", "segment", "campaigns", "campaign", "kpiLineage", "staffMembers",
+                      *ELSEWHERE}
 
 
 def test_each_document_is_valid_against_the_schema() -> None:
