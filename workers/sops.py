@@ -117,12 +117,12 @@ class SopStore:
                 dispatch.reserve(conn, own, row["customer_id"], row["channel"], now)
         return decision
 
-    def claim_group(self, row: dict[str, Any], day: date, now: datetime, month_quota: int
-                    ) -> str | None:
+    def claim_group(self, row: dict[str, Any], day: date, now: datetime,
+                    quota: tuple[date, date, int]) -> str | None:
         """Claim the enrolment's group message of ``day`` (:func:`dispatch.claim_group`)."""
         with self.pool.connection() as conn, conn.transaction():
             return dispatch.claim_group(conn, row["sop_id"], row["step"], row["trigger_group"],
-                                        day, row["enrolment_id"], now, month_quota)
+                                        day, row["enrolment_id"], now, quota)
 
     def defer(self, enrolment: UUID, step: int, until: datetime) -> None:
         """Out of quiet hours: the dispatcher claims the step again at ``until``."""
