@@ -10,8 +10,10 @@ any point:
    planned, or of a paused/archived sequence or ended enrolment;
 2. reads the customer's events since the trigger from the event store (not a read
    model that may lag) and skips the step ``CONVERTED`` / ``OPTED_OUT`` when a stop
-   condition of the enrolment's revision happened, ``LEFT_GROUP`` when the customer left
-   the group whose joining enrolled them (:func:`domain.sop.stop_reason`);
+   condition of the enrolment's revision happened (``OPTED_OUT`` for marketing steps
+   only: a service step still goes, DND and withdrawn service consent still hold it),
+   ``LEFT_GROUP`` when the customer left the group whose joining enrolled them
+   (:func:`domain.sop.stop_reason`);
 3. skips a step more than :data:`domain.sop.MAX_LATE` late (``LATE``);
 4. applies the campaigns' restraint rules (:func:`domain.restraint.decide`) under the
    step's message class (a ``service`` step: not the caps nor a holiday's rules; its
@@ -136,13 +138,14 @@ class SopDeps:
     store: SopStore
 
 
-def _stopped(deps: SopDeps, row: dict[str, Any]) -> str | None:
-    """A stop condition after the trigger, read from the customer's stream itself."""
+def _stopped(deps: SopDeps, row: dict[str, Any], kind: str) -> str | None:
+    """A stop condition after the trigger, read from the customer's stream itself (an
+    opt-out stops marketing steps only: a ``service`` step still goes)."""
     events = deps.campaigns.app.repository.event_store.get(
         row["customer_id"], gt=row["trigger_version"])
+    opted_out = row["stop_on_opted_out"] and kind != SERVICE
     for event in events:
-        reason = stop_reason(event, row["stop_on_converted"], row["stop_on_opted_out"],
-                             row["trigger_group"])
+        reason = stop_reason(event, row["stop_on_converted"], opted_out, row["trigger_group"])
         if reason is not None:
             return reason.upper()
     return None
@@ -169,7 +172,8 @@ def send_steps(deps: SopDeps, items: Sequence[tuple[UUID, int]]) -> int:
     try:
         for row in rows:
             step = row["steps"][row["step"]]
-            reason = _stopped(deps, row)
+            kind = step.get("message_class") or MARKETING
+            reason = _stopped(deps, row, kind)
             if reason is None and now - row["due_at"] > MAX_LATE:
                 reason = "LATE"
             if reason is not None:
@@ -178,7 +182,6 @@ def send_steps(deps: SopDeps, items: Sequence[tuple[UUID, int]]) -> int:
             if step.get("target") == GROUP:
                 send_group_step(deps.campaigns, deps.store, row, step, policy, now, outcome)
                 continue
-            kind = step.get("message_class") or MARKETING
             purpose = SERVICE_PURPOSE if kind == SERVICE else DEFAULT_PURPOSE
             plan = Plan(row["sop_id"], row["channel"], tuple(
                 Variant(v["variant_id"], tuple(v["lifecycles"]), v["weight"])

@@ -52,6 +52,7 @@ CREATE TABLE IF NOT EXISTS sop_send (
     revision      integer     NOT NULL,
     customer_id   uuid        NOT NULL,
     channel       text        NOT NULL,
+    message_class text        NOT NULL DEFAULT 'marketing',  -- the step's: marketing, service
     due_at        timestamptz NOT NULL,
     status        text        NOT NULL CHECK (status IN ('planned', 'sent', 'failed', 'skipped',
                                                          'cancelled')),
