@@ -29,8 +29,11 @@ any point:
    :func:`domain.sop.sop_send_key` as dedupe key: a send retried after a crash is
    answered ``DUPLICATE``), and records outcomes once per send key.
 
-WeCom steps are a mass-send task of one recipient, from the customer's owner when a
-friend, else another current friend.
+WeCom steps are a mass-send task of one recipient, from the member WeCom delivers through:
+among the customer's current staff friends, the one who last chatted with them, else the
+owner, else the first friend (:func:`projections.campaign_planning.choose_sender`, as
+campaigns choose); the step's ``SopStepSent`` records that sender and why
+(``LAST_CHATTED``, ``OWNER``, ``FRIEND``).
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ from domain.privacy import DEFAULT_PURPOSE
 from domain.restraint import Decision, Plan, Recipient, Variant, decide
 from domain.sop import GROUP, MAX_LATE, sop_send_key, stop_reason
 from domain.templates import fill
-from projections.campaign_planning import CONTACT_WINDOW, LAUNCH_LOCK, _friends, read_contacts
+from projections.campaign_planning import CONTACT_WINDOW, LAUNCH_LOCK, choose_sender, read_contacts
 from projections.sops import dispatch
 from workers.campaign_sending import CampaignDeps, RetryLater, addresses_on, pace, template_values
 from workers.polling import PollingLoop
@@ -165,9 +168,11 @@ def send_steps(deps: SopDeps, items: Sequence[tuple[UUID, int]]) -> int:
     policy = app.campaigns.contact_policy()
     outcomes: list[StepOutcome] = []
 
-    def outcome(row: dict[str, Any], status: str, detail: str, variant: str = "") -> None:
+    def outcome(row: dict[str, Any], status: str, detail: str, variant: str = "",
+                sender: str = "", basis: str = "") -> None:
         outcomes.append(StepOutcome(row["sop_id"], row["customer_id"], row["enrolment_id"],
-                                    row["step"], row["channel"], variant, status, detail))
+                                    row["step"], row["channel"], variant, status, detail,
+                                    sender, basis))
 
     try:
         for row in rows:
@@ -189,10 +194,11 @@ def send_steps(deps: SopDeps, items: Sequence[tuple[UUID, int]]) -> int:
             def on(contacts: Sequence[tuple[datetime, str]], plan: Plan = plan,
                    row: dict[str, Any] = row) -> Decision:
                 withdrawn = plan.purpose in (row["consents_withdrawn"] or ())
+                friends, basis = choose_sender(row["current_staff_ids"], row["owner"],
+                                               row["last_chatted"])
                 who = Recipient(row["customer_id"], row["lifecycle"], dnd=row["dnd"],
-                                consent_withdrawn=withdrawn,
-                                friends=_friends(row["current_staff_ids"], row["owner"]),
-                                contacts=tuple(contacts))
+                                consent_withdrawn=withdrawn, friends=friends,
+                                contacts=tuple(contacts), sender_basis=basis)
                 return decide(plan, policy, who, now)
 
             decision = deps.store.decide(row, now, on)
@@ -204,8 +210,10 @@ def send_steps(deps: SopDeps, items: Sequence[tuple[UUID, int]]) -> int:
                 continue
             variant = next(v for v in step["variants"]
                            if v["variant_id"] == decision.variant_id)
+            by = {"sender": decision.sender or "", "basis": decision.sender_basis or ""} \
+                if row["channel"] == "wecom_mass" else {}
             _send(deps, row, variant, decision.sender, keys[(row["enrolment_id"], row["step"])],
-                  outcome)  # reserved: counts toward the caps of the customer's next steps
+                  lambda *a, by=by: outcome(*a, **by))  # reserved: counts toward the caps
     finally:
         if outcomes:
             app.sops.record_step_outcomes(outcomes, deps.campaigns.clock())

@@ -36,7 +36,7 @@ SELECT s.enrolment_id, s.step, s.sop_id, s.customer_id, s.channel, s.due_at,
        e.trigger_version, e.trigger_group, e.stop_on_converted, e.stop_on_opted_out, r.steps,
        p.customer_id IS NOT NULL AS profiled, p.identities, p.points_balance, p.member_level,
        p.category_orders, p.dnd, p.consents_withdrawn,
-       p.current_staff_ids, o.staff_id AS owner,
+       p.current_staff_ids, o.staff_id AS owner, {last_chatted} AS last_chatted,
        siyu_lifecycle(p.ever_friend, p.current_staff_ids, p.last_interaction_at,
                       p.first_seen_at, p.order_count, %(now)s) AS lifecycle
 FROM sop_send s
@@ -79,12 +79,23 @@ def note_enqueued(conn: Connection[Any], now: datetime, steps: Sequence[dict[str
         (now, [r["enrolment_id"] for r in steps], [r["step"] for r in steps]))
 
 
+#: Among the customer's current friends, the member with the latest message in their chat
+#: (``staff_kpi_thread``): the one WeCom delivers a mass message through.
+LAST_CHATTED = """(SELECT t.staff_id FROM staff_kpi_thread t
+    WHERE t.customer_id = s.customer_id AND t.staff_id = ANY(p.current_staff_ids)
+    ORDER BY t.last_at DESC, t.staff_id LIMIT 1)"""
+
+
 def planned_rows(conn: Connection[Any], items: Sequence[tuple[UUID, int]], now: datetime
                  ) -> list[dict[str, Any]]:
-    """The still-planned steps among ``items`` with their customers' profiles, by
-    customer."""
+    """The still-planned steps among ``items`` with their customers' profiles and the
+    friend who last chatted with them (``last_chatted``), by customer."""
+    threads = conn.execute("SELECT to_regclass('staff_kpi_thread') IS NOT NULL AS ok"
+                           ).fetchone()
+    query = ROWS.format(last_chatted=LAST_CHATTED if threads and threads["ok"]
+                        else "NULL::text")
     rows: list[dict[str, Any]] = conn.execute(
-        ROWS, {"now": now, "ids": [i for i, _ in items],
+        query, {"now": now, "ids": [i for i, _ in items],
                "steps": [s for _, s in items]}).fetchall()
     return rows
 

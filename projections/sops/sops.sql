@@ -58,6 +58,8 @@ CREATE TABLE IF NOT EXISTS sop_send (
                                                          'cancelled')),
     variant_id    text,
     detail        text,
+    sender        text,                       -- a sent WeCom mass send: the staff id ...
+    sender_basis  text,                       -- ... and why: LAST_CHATTED, OWNER, FRIEND
     outcome_at    timestamptz,
     PRIMARY KEY (enrolment_id, step)
 );

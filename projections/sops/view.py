@@ -54,7 +54,8 @@ OUTCOMES = {Customer.SopStepSent: "sent", Customer.SopStepFailed: "failed",
 class SopView:
     name = "sop"
     # 2: enrolments by a group stop when the customer leaves it (trigger_group)
-    # 3: an opt-out cancels marketing steps only (sop_send.message_class)
+    # 3: an opt-out cancels marketing steps only (sop_send.message_class); the WeCom
+    #    sender of a sent step and why (sop_send.sender, sender_basis)
     version = 3
     events = (Sop, Customer.FriendAdded, Customer.GroupJoined, *OUTCOMES, *STOPS)
 
@@ -202,11 +203,13 @@ def _opt_out(curs: Cursor[DictRow], where: str, args: tuple[Any, ...], at: Any) 
 def _outcome(curs: Cursor[DictRow], e: Any) -> None:
     eid = UUID(e.enrolment_id)
     curs.execute(
-        "UPDATE sop_send SET status = %s, variant_id = %s, detail = %s, outcome_at = %s "
+        "UPDATE sop_send SET status = %s, variant_id = %s, detail = %s, outcome_at = %s, "
+        "sender = %s, sender_basis = %s "
         "WHERE enrolment_id = %s AND step = %s AND status IN ('planned', 'cancelled')",
         (OUTCOMES[type(e)], getattr(e, "variant_id", None),
          e.gateway_message_id if isinstance(e, Customer.SopStepSent) else e.reason,
-         e.occurred_at, eid, e.step))
+         e.occurred_at, getattr(e, "sender", None) or None,
+         getattr(e, "sender_basis", None) or None, eid, e.step))
     curs.execute(
         "UPDATE sop_enrolment SET state = 'completed', ended_at = %s WHERE enrolment_id = %s "
         "AND state = 'active' AND NOT EXISTS (SELECT 1 FROM sop_send WHERE enrolment_id = %s "
