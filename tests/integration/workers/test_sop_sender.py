@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from domain.customer import Customer
 from domain.ingestion import EventItem
 from tests.integration.workers.test_sop_sends_on_postgres import STEPS, T0, World, generous
 from tests.integration.workers.test_sop_sends_on_postgres import (  # noqa: F401 - fixture
@@ -40,7 +41,7 @@ def test_a_wecom_step_goes_from_the_friend_who_last_chatted_not_the_owner(
                       "WHERE customer_id = %s", customer) == [
         {"status": "sent", "sender": "wecom_user:staff-wang", "sender_basis": "LAST_CHATTED"}]
     [sent] = [e for e in world.app.repository.event_store.get(customer)
-              if type(e).__name__ == "SopStepSent"]
+              if isinstance(e, Customer.SopStepSent)]
     assert (sent.sender, sent.sender_basis) == ("wecom_user:staff-wang", "LAST_CHATTED")
 
 
