@@ -39,7 +39,9 @@ class CampaignMessageSent(CustomerFact):
 @customer_event
 class CampaignMessageDelivered(CustomerFact):
     """WeCom's final status of a mass-send message: ``sent``, ``not_friend``,
-    ``quota_exceeded`` (the month's maximum reached) or ``expired`` (never confirmed)."""
+    ``quota_exceeded`` (the quota period's maximum reached) or ``expired`` (never
+    confirmed). ``occurred_at``: when the member sent the task, as WeCom reports it (the
+    quota period a status 3 marks); for ``expired``, when the task was given up."""
 
     campaign_id: str
     step: int
