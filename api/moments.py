@@ -277,8 +277,9 @@ class MomentMutation:
             input.content, members, input.tags, day, audience, at_limit, by, now))
         return await _payload(info, task_id, position)
 
-    @strawberry.mutation(description="Cancel a moment task (planned, or created at WeCom: the "
-                                     "worker stops it there).")
+    @strawberry.mutation(description="Cancel a moment task (planned, being created or created "
+                                     "at WeCom: the worker stops it there, once WeCom's job "
+                                     "finishes).")
     async def cancel_moment_task(self, info: Info[Context, None], input: CancelMomentTaskInput
                                  ) -> MomentTaskPayload:
         task_id = to_uuid(input.id, "id")
