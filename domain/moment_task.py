@@ -28,6 +28,7 @@ already in as many tasks of its business day (Asia/Shanghai) — :func:`check_da
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
@@ -65,11 +66,20 @@ class MomentTask(Aggregate):
         occurred_at: datetime
 
     class Planned(Aggregate.Created):
-        """``members``: ``{staff_id, user_id}`` each (the WeCom UserIDs asked to post)."""
+        """``members``: ``{staff_id, user_id}`` each (the WeCom UserIDs asked to post);
+        ``tags`` the platform's, ``wecom_tag_ids`` the same tags' WeCom ids (v2; in v1 the
+        tags were given as WeCom tag ids)."""
+
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["wecom_tag_ids"] = list(state["tags"])
 
         content: str
         members: list[dict[str, str]]
         tags: list[str]
+        wecom_tag_ids: list[str]
         day: str  # the business day (ISO date, Asia/Shanghai) the task is for
         audience: int
         by: str
@@ -115,21 +125,25 @@ class MomentTask(Aggregate):
 
     @classmethod
     def plan(cls, content: str, members: list[dict[str, str]], tags: list[str], day: date,
-             audience: int, by: str, occurred_at: datetime) -> MomentTask:
+             audience: int, by: str, occurred_at: datetime,
+             wecom_tag_ids: list[str] | None = None) -> MomentTask:
         if not members:
             raise InvalidInput("a moment task needs at least one member", field="members")
         if len(members) > MAX_SENDERS:
             raise InvalidInput(f"at most {MAX_SENDERS} members", field="members")
         return cls._create(cls.Planned, content=check_text(content), members=members,
                            tags=sorted(set(tags)), day=day.isoformat(), audience=audience, by=by,
-                           occurred_at=occurred_at)
+                           occurred_at=occurred_at, wecom_tag_ids=sorted(set(
+                               tags if wecom_tag_ids is None else wecom_tag_ids)))
 
     @event(Planned)
     def __init__(self, content: str, members: list[dict[str, str]], tags: list[str],
-                 day: str, audience: int, by: str, occurred_at: datetime) -> None:
+                 day: str, audience: int, by: str, occurred_at: datetime,
+                 wecom_tag_ids: list[str]) -> None:
         self.content = content
         self.members = members
         self.tags = tags
+        self.wecom_tag_ids = wecom_tag_ids
         self.day = day
         self.status = PLANNED
         self.attempts = 0

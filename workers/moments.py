@@ -115,7 +115,7 @@ class MomentSync(PollingLoop):
     def _submit(self, task_id: UUID) -> int:
         task = self.app.moments.change(task_id, lambda t: t.start_submission(BY, self.clock()))
         answer = self.gateway.add_task(task.content, [m["user_id"] for m in task.members],
-                                       task.tags)
+                                       task.wecom_tag_ids)
         self._record(task_id, answer)
         return 1
 
