@@ -47,6 +47,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -74,6 +75,7 @@ GET_SEND_RESULT = "/cgi-bin/externalcontact/get_groupmsg_send_result"
 LIST_TASKS = "/cgi-bin/externalcontact/get_groupmsg_list_v2"
 CANCEL_TASK = "/cgi-bin/externalcontact/cancel_groupmsg_send"
 REMIND_TASK = "/cgi-bin/externalcontact/remind_groupmsg_send"
+GET_TASK = "/cgi-bin/externalcontact/get_groupmsg_task"
 #: ``get_groupmsg_list_v2`` pages hold at most 100 tasks.
 LIST_PAGE_SIZE = 100
 DIRECT_CHANNEL = "mini_program"  # the campaign channel (domain.restraint.CHANNELS)
@@ -203,6 +205,7 @@ class WeComCampaignGateway:
 
     def mass_send_result(self, task_id: str, sender: str) -> TaskResult:
         statuses: dict[str, RecipientStatus] = {}
+        sent_times: list[int] = []
         expired = False
         cursor = ""
         seen_cursors: set[str] = set()
@@ -224,6 +227,9 @@ class WeComCampaignGateway:
                 status = _STATUSES.get(code, RecipientStatus.PENDING) if isinstance(code, int) \
                     else RecipientStatus.PENDING
                 statuses[recipient] = status
+                at = item.get("send_time")
+                if isinstance(at, int) and not isinstance(at, bool) and at > 0:
+                    sent_times.append(at)
             expired = expired or body.get("task_expired") is True
             cursor = body.get("next_cursor") or ""
             if not isinstance(cursor, str) or not cursor:
@@ -234,7 +240,33 @@ class WeComCampaignGateway:
         confirmed = any(s is not RecipientStatus.PENDING for s in statuses.values())
         if expired and not confirmed:
             statuses = dict.fromkeys(statuses, RecipientStatus.EXPIRED)
-        return TaskResult(task_id, confirmed, statuses)
+        sent_at = None
+        if confirmed:  # a recipient's send_time, else the member's (get_groupmsg_task)
+            at = max(sent_times) if sent_times else self._member_send_time(task_id, sender)
+            sent_at = None if at is None else datetime.fromtimestamp(at, UTC)
+        return TaskResult(task_id, confirmed, statuses, sent_at)
+
+    def _member_send_time(self, task_id: str, sender: str) -> int | None:
+        """When ``sender`` sent their part of the task (``get_groupmsg_task``: status 2 and
+        its ``send_time``), None if not reported. Read when no recipient got the message
+        (all status 2 or 3) and so none carries a ``send_time``."""
+        cursor = ""
+        for _ in range(100):  # pages of 1,000 members
+            payload: dict[str, Any] = {"msgid": task_id, "limit": 1000}
+            if cursor:
+                payload["cursor"] = cursor
+            verdict, body = self._call(GET_TASK, payload, ambiguous=False)
+            if verdict.delivery is not Delivery.ACCEPTED:
+                raise ResultUnavailable(verdict.delivery, verdict.reason, verdict.retry_after)
+            for item in body.get("task_list") or []:
+                if isinstance(item, dict) and item.get("userid") == sender:
+                    at = item.get("send_time")
+                    return at if isinstance(at, int) and not isinstance(at, bool) \
+                        and at > 0 else None
+            cursor = body.get("next_cursor") or ""
+            if not isinstance(cursor, str) or not cursor:
+                return None
+        return None
 
     def list_mass_sends(self, sender: str, start: float, end: float,
                         chat_type: str = "single") -> list[ListedTask]:

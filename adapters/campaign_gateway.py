@@ -31,6 +31,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 
@@ -112,6 +113,9 @@ class TaskResult:
     task_id: str
     confirmed: bool
     statuses: dict[str, RecipientStatus]  # recipient -> status
+    #: When the member sent (confirmed) the task, as WeCom reports it (``send_time``);
+    #: None when not confirmed or not reported.
+    sent_at: datetime | None = None
 
 
 class ResultUnavailable(Exception):

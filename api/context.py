@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -52,6 +52,8 @@ class Services:
     revoke_customer_tokens: Callable[[str], int] | None = None
     #: The rate-limit buckets every API process shares (None: each process its own).
     rate_buckets: RateBuckets | None = None
+    #: Platform tag → WeCom tag id (``SIYU_WECOM_TAG_IDS``): the tags moment tasks may name.
+    wecom_tag_ids: Mapping[str, str] = field(default_factory=dict)
 
 
 class Context:

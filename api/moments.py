@@ -36,6 +36,7 @@ from domain.working_time import business_day
 from projections.moments import queries
 
 MAX_DAYS_AHEAD = 30
+UNMAPPED_TAG = "UNMAPPED_TAG"
 MAX_POSTS = 500
 Row = dict[str, Any]
 
@@ -94,7 +95,8 @@ class CreateMomentTaskInput:
     departments: list[str] = strawberry.field(
         default_factory=list, description="Every current member of these departments.")
     tags: list[str] = strawberry.field(default_factory=list, description=(
-        "Only customers with one of these WeCom tag ids see it (empty: all)."))
+        "Only customers with one of these tags see it (empty: all); each must be mapped to "
+        "its WeCom tag id (SIYU_WECOM_TAG_IDS), else UNMAPPED_TAG."))
     day: date | None = strawberry.field(default=None,
                                         description="Default today (Asia/Shanghai).")
 
@@ -220,6 +222,7 @@ class MomentQuery:
     async def moment_task_plan(self, info: Info[Context, None], input: MomentAudienceInput
                                ) -> MomentTaskPlan:
         day = _day(input.day, business_day(datetime.now(UTC)))
+        _wecom_tags(info, input.tags)
         members = await _members(info, input)
         audience, at_limit = await _audience(info, members, input.tags, day)
         return MomentTaskPlan(day=day, user_ids=[m["user_id"] for m in members],
@@ -253,6 +256,16 @@ def _in_scope(info: Info[Context, None], row: Row) -> Row | None:
             "posted_user_ids": posted, "posted_count": len(posted)}
 
 
+def _wecom_tags(info: Info[Context, None], tags: list[str]) -> list[str]:
+    """The WeCom tag ids of the platform's ``tags``; one not mapped is refused."""
+    known = info.context.services.wecom_tag_ids
+    for n, tag in enumerate(tags):
+        if tag not in known:
+            raise ApiError(UNMAPPED_TAG, f"tag {tag!r} has no WeCom tag id "
+                           "(SIYU_WECOM_TAG_IDS)", field=f"tags[{n}]")
+    return [known[t] for t in tags]
+
+
 async def _audience(info: Info[Context, None], members: list[dict[str, str]],
                     tags: list[str], day: date) -> tuple[int, int]:
     audience_staff = sorted({*(m["staff_id"] for m in members),
@@ -270,15 +283,18 @@ class MomentMutation:
         day = _day(input.day, business_day(now))
         if not input.content.strip():
             raise ApiError(BAD_INPUT, "content must not be empty", field="content")
+        wecom_tags = _wecom_tags(info, input.tags)
         members = await _members(info, input)
         audience, at_limit = await _audience(info, members, input.tags, day)
         app, by = info.context.services.app, info.context.principal.actor
         task_id, position = await _run(lambda: app.moments.plan(
-            input.content, members, input.tags, day, audience, at_limit, by, now))
+            input.content, members, input.tags, day, audience, at_limit, by, now,
+            wecom_tags))
         return await _payload(info, task_id, position)
 
-    @strawberry.mutation(description="Cancel a moment task (planned, or created at WeCom: the "
-                                     "worker stops it there).")
+    @strawberry.mutation(description="Cancel a moment task (planned, being created or created "
+                                     "at WeCom: the worker stops it there, once WeCom's job "
+                                     "finishes).")
     async def cancel_moment_task(self, info: Info[Context, None], input: CancelMomentTaskInput
                                  ) -> MomentTaskPayload:
         task_id = to_uuid(input.id, "id")

@@ -68,8 +68,9 @@ class SopInput:
     stop_on_converted: bool = strawberry.field(
         default=True, description="Stop when the customer pays an order after the trigger.")
     stop_on_opted_out: bool = strawberry.field(
-        default=True, description="Stop on do-not-disturb, marketing consent withdrawn, or the "
-                                  "customer deleting or muting the staff member.")
+        default=True, description="Stop the marketing steps on do-not-disturb, marketing "
+                                  "consent withdrawn, or the customer deleting or muting the "
+                                  "staff member (service steps still go).")
 
 
 def _definition(input: SopInput) -> tuple[str, dict[str, Any], list[dict[str, Any]],

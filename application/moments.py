@@ -35,13 +35,15 @@ class Moments:
         self.staff = staff
 
     def plan(self, content: str, members: list[dict[str, str]], tags: list[str], day: date,
-             audience: int, at_limit: int, by: str, occurred_at: datetime
-             ) -> tuple[UUID, int | None]:
-        """Record a task; refused (``MOMENT_DAILY_LIMIT``) if customers are at the limit."""
+             audience: int, at_limit: int, by: str, occurred_at: datetime,
+             wecom_tag_ids: list[str] | None = None) -> tuple[UUID, int | None]:
+        """Record a task; refused (``MOMENT_DAILY_LIMIT``) if customers are at the limit.
+        ``tags``: the platform's; ``wecom_tag_ids``: theirs at WeCom (None: the same)."""
         check_daily_limit(at_limit, audience)
 
         def decide(unit: UnitOfWork[MomentTask]) -> UUID:
-            task = MomentTask.plan(content, members, tags, day, audience, by, occurred_at)
+            task = MomentTask.plan(content, members, tags, day, audience, by, occurred_at,
+                                   wecom_tag_ids)
             return unit.add(task).id
 
         return self.store.transact(MomentTask, decide)

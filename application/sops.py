@@ -22,7 +22,8 @@ class StepOutcome:
     """What happened to one due SOP step (recorded once, on the customer's stream).
 
     ``status``: ``sent`` (``detail`` the gateway's message id), ``failed`` or ``skipped``
-    (``detail`` the machine-readable reason)."""
+    (``detail`` the machine-readable reason). A WeCom mass send's ``sender`` (staff id) and
+    ``sender_basis`` (``LAST_CHATTED``, ``OWNER``, ``FRIEND``); "" on other channels."""
 
     sop_id: UUID
     customer_id: UUID
@@ -32,6 +33,8 @@ class StepOutcome:
     variant_id: str
     status: str
     detail: str
+    sender: str = ""
+    sender_basis: str = ""
 
     @property
     def key(self) -> str:
@@ -106,6 +109,7 @@ class Sops:
                 if o.status == "sent":
                     customer.record_fact(Customer.SopStepSent, variant_id=o.variant_id,
                                          channel=o.channel, gateway_message_id=o.detail,
+                                         sender=o.sender, sender_basis=o.sender_basis,
                                          **common)
                 elif o.status == "failed":
                     customer.record_fact(Customer.SopStepFailed, channel=o.channel,

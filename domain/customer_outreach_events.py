@@ -6,6 +6,8 @@ Each is ``Customer.<Name>`` by topic and by name (see :func:`domain.customer_sta
 
 from __future__ import annotations
 
+from typing import Any
+
 from domain.customer_state import CustomerFact, customer_event
 
 
@@ -37,7 +39,9 @@ class CampaignMessageSent(CustomerFact):
 @customer_event
 class CampaignMessageDelivered(CustomerFact):
     """WeCom's final status of a mass-send message: ``sent``, ``not_friend``,
-    ``quota_exceeded`` (the month's maximum reached) or ``expired`` (never confirmed)."""
+    ``quota_exceeded`` (the quota period's maximum reached) or ``expired`` (never
+    confirmed). ``occurred_at``: when the member sent the task, as WeCom reports it (the
+    quota period a status 3 marks); for ``expired``, when the task was given up."""
 
     campaign_id: str
     step: int
@@ -68,7 +72,17 @@ class CampaignMessageFailed(CustomerFact):
 
 @customer_event
 class SopStepSent(CustomerFact):
-    """A step of an SOP enrolment left for this customer (or its WeCom task was created)."""
+    """A step of an SOP enrolment left for this customer (or its WeCom task was created).
+
+    v2 added ``sender`` (a WeCom mass send: the staff id whose task carries it) and
+    ``sender_basis`` (why that member: ``LAST_CHATTED``, ``OWNER``, ``FRIEND``); "" on other
+    channels and in v1 (then: not recorded)."""
+
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        state.update(sender="", sender_basis="")
 
     sop_id: str
     enrolment_id: str
@@ -76,6 +90,8 @@ class SopStepSent(CustomerFact):
     variant_id: str
     channel: str
     gateway_message_id: str
+    sender: str
+    sender_basis: str
 
 
 @customer_event

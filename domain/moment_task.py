@@ -10,6 +10,12 @@ their client, or not. Lifecycle::
        └────────────────────┤  (no answer: unknown → reconciled or submitted again)
                             └──refused──▶ refused          any open state ──▶ cancelled
 
+A task cancelled while WeCom is creating it (submitting, submitted, unknown) is stopped once
+the job finishes, as WeCom documents (``cancel_moment_task`` takes the moment id the job
+yields): its job's answer is still recorded (``Submitted``, ``Accepted``: the moment to stop)
+while it stays cancelled; if WeCom made none (refused, busy, none found when reconciling),
+``CancelSettled`` says there is nothing to stop.
+
 Each member's post is recorded once (``MemberPosted``); the staff member's
 ``Staff.MomentPosted`` (the moments KPI) is keyed by (staff, moment id), so a re-sync or a
 redelivered message records nothing twice.
@@ -22,6 +28,7 @@ already in as many tasks of its business day (Asia/Shanghai) — :func:`check_da
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
@@ -59,11 +66,20 @@ class MomentTask(Aggregate):
         occurred_at: datetime
 
     class Planned(Aggregate.Created):
-        """``members``: ``{staff_id, user_id}`` each (the WeCom UserIDs asked to post)."""
+        """``members``: ``{staff_id, user_id}`` each (the WeCom UserIDs asked to post);
+        ``tags`` the platform's, ``wecom_tag_ids`` the same tags' WeCom ids (v2; in v1 the
+        tags were given as WeCom tag ids)."""
+
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["wecom_tag_ids"] = list(state["tags"])
 
         content: str
         members: list[dict[str, str]]
         tags: list[str]
+        wecom_tag_ids: list[str]
         day: str  # the business day (ISO date, Asia/Shanghai) the task is for
         audience: int
         by: str
@@ -102,23 +118,32 @@ class MomentTask(Aggregate):
     class StoppedAtWeCom(Event):
         """``cancel_moment_task`` answered: WeCom stopped the task."""
 
+    class CancelSettled(Event):
+        """Cancelled while WeCom was creating it, and WeCom made no moment: nothing to stop."""
+
+        reason: str
+
     @classmethod
     def plan(cls, content: str, members: list[dict[str, str]], tags: list[str], day: date,
-             audience: int, by: str, occurred_at: datetime) -> MomentTask:
+             audience: int, by: str, occurred_at: datetime,
+             wecom_tag_ids: list[str] | None = None) -> MomentTask:
         if not members:
             raise InvalidInput("a moment task needs at least one member", field="members")
         if len(members) > MAX_SENDERS:
             raise InvalidInput(f"at most {MAX_SENDERS} members", field="members")
         return cls._create(cls.Planned, content=check_text(content), members=members,
                            tags=sorted(set(tags)), day=day.isoformat(), audience=audience, by=by,
-                           occurred_at=occurred_at)
+                           occurred_at=occurred_at, wecom_tag_ids=sorted(set(
+                               tags if wecom_tag_ids is None else wecom_tag_ids)))
 
     @event(Planned)
     def __init__(self, content: str, members: list[dict[str, str]], tags: list[str],
-                 day: str, audience: int, by: str, occurred_at: datetime) -> None:
+                 day: str, audience: int, by: str, occurred_at: datetime,
+                 wecom_tag_ids: list[str]) -> None:
         self.content = content
         self.members = members
         self.tags = tags
+        self.wecom_tag_ids = wecom_tag_ids
         self.day = day
         self.status = PLANNED
         self.attempts = 0
@@ -127,6 +152,13 @@ class MomentTask(Aggregate):
         self.moment_id: str | None = None
         self.posted: dict[str, str] = {}  # user id -> staff id
         self.stopped = False
+        self.cancelled_creating = False  # cancelled while WeCom was creating it
+
+    @property
+    def awaiting_wecom(self) -> bool:
+        """Cancelled while WeCom was creating it, and its job's outcome not known yet."""
+        return self.status == CANCELLED and self.cancelled_creating \
+            and self.moment_id is None and not self.stopped
 
     def staff_of(self, user_id: str) -> str | None:
         return next((m["staff_id"] for m in self.members if m["user_id"] == user_id), None)
@@ -140,9 +172,12 @@ class MomentTask(Aggregate):
     def defer(self, reason: str, by: str, occurred_at: datetime) -> None:
         if self.status == SUBMITTING:
             self._defer(reason=reason, by=by, occurred_at=occurred_at)
+        elif self.awaiting_wecom and self.jobid is None:  # WeCom did not take it
+            self._settle_cancel(reason=reason, by=by, occurred_at=occurred_at)
 
     def submitted(self, jobid: str, by: str, occurred_at: datetime) -> bool:
-        if self.status not in (SUBMITTING, UNKNOWN):
+        if self.status not in (SUBMITTING, UNKNOWN) \
+                and not (self.awaiting_wecom and self.jobid is None):
             return False
         self._submitted(jobid=jobid, by=by, occurred_at=occurred_at)
         return True
@@ -153,16 +188,26 @@ class MomentTask(Aggregate):
 
     def accept(self, moment_id: str, invalid: list[str], by: str, occurred_at: datetime
                ) -> bool:
-        if self.status not in (SUBMITTING, SUBMITTED, UNKNOWN):
+        if self.status not in (SUBMITTING, SUBMITTED, UNKNOWN) and not self.awaiting_wecom:
             return False
         self._accept(moment_id=moment_id, invalid_user_ids=sorted(invalid), by=by,
                      occurred_at=occurred_at)
         return True
 
     def refuse(self, reason: str, by: str, occurred_at: datetime) -> bool:
+        if self.awaiting_wecom:
+            self._settle_cancel(reason=reason, by=by, occurred_at=occurred_at)
+            return True
         if self.status not in (SUBMITTING, SUBMITTED):
             return False
         self._refuse(reason=reason, by=by, occurred_at=occurred_at)
+        return True
+
+    def nothing_to_stop(self, reason: str, by: str, occurred_at: datetime) -> bool:
+        """Cancelled while being created, and WeCom has no moment of it (none found)."""
+        if not self.awaiting_wecom:
+            return False
+        self._settle_cancel(reason=reason, by=by, occurred_at=occurred_at)
         return True
 
     def member_posted(self, user_id: str, by: str, occurred_at: datetime) -> str | None:
@@ -174,11 +219,11 @@ class MomentTask(Aggregate):
         return staff_id
 
     def cancel(self, by: str, occurred_at: datetime) -> bool:
-        """Cancel a task WeCom has not been asked for yet, or has created (the worker then
-        stops it there, ``cancel_moment_task``); one being created is refused for now."""
+        """Cancel a task WeCom has not been asked for yet, is creating (stopped once its job
+        finishes) or has created (the worker then stops it there, ``cancel_moment_task``)."""
         if self.status == CANCELLED:
             return False
-        if self.status not in (PLANNED, ACCEPTED):
+        if self.status not in (PLANNED, SUBMITTING, SUBMITTED, UNKNOWN, ACCEPTED):
             raise MomentTaskClosed(f"a {self.status} task cannot be cancelled now",
                                    field="id")
         self._cancel(by=by, occurred_at=occurred_at)
@@ -201,7 +246,9 @@ class MomentTask(Aggregate):
 
     @event(Submitted)
     def _submitted(self, jobid: str, by: str, occurred_at: datetime) -> None:
-        self.status, self.jobid = SUBMITTED, jobid
+        self.jobid = jobid
+        if self.status != CANCELLED:
+            self.status = SUBMITTED
 
     @event(OutcomeUnknown)
     def _unknown(self, reason: str, by: str, occurred_at: datetime) -> None:
@@ -210,7 +257,9 @@ class MomentTask(Aggregate):
     @event(Accepted)
     def _accept(self, moment_id: str, invalid_user_ids: list[str], by: str,
                 occurred_at: datetime) -> None:
-        self.status, self.moment_id = ACCEPTED, moment_id
+        self.moment_id = moment_id
+        if self.status != CANCELLED:
+            self.status = ACCEPTED
 
     @event(Refused)
     def _refuse(self, reason: str, by: str, occurred_at: datetime) -> None:
@@ -222,7 +271,12 @@ class MomentTask(Aggregate):
 
     @event(Cancelled)
     def _cancel(self, by: str, occurred_at: datetime) -> None:
+        self.cancelled_creating = self.status in (SUBMITTING, SUBMITTED, UNKNOWN)
         self.status = CANCELLED
+
+    @event(CancelSettled)
+    def _settle_cancel(self, reason: str, by: str, occurred_at: datetime) -> None:
+        self.stopped = True
 
     @event(StoppedAtWeCom)
     def _stopped(self, by: str, occurred_at: datetime) -> None:

@@ -14,6 +14,9 @@ POST     ``/fake/campaigns/config``                 any of ``quota_rule`` (month
 POST     ``/fake/campaigns/not_friends``            ``{"external_userids": [...]}`` replaces the set
 POST     ``/fake/campaigns/group_owners``           ``{"owners": {chat_id: owner's UserID}}``: the
                                                     customer groups a member owns (group sends)
+POST     ``/fake/campaigns/last_chatted``           ``{"last_chatted": {external_userid: UserID}}``:
+                                                    the member each customer last chatted with,
+                                                    the only one a task reaches them through
 POST     ``/fake/campaigns/subscriptions``          ``{"touser", "template_id", "count": 1}``
 POST     ``/fake/campaigns/faults``                 ``{"kind", "count": 1, "api": null}``
 POST     ``/fake/campaigns/member_sends``           ``{"sender", "external_userids", "text"}``: a
@@ -50,7 +53,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from fakes import group_sends, groupmsg
+from fakes import group_sends, groupmsg, last_chat
 from fakes.campaign_records import Answer, TaskExpired
 from fakes.campaigns import FakeCampaigns
 
@@ -136,6 +139,12 @@ def routes(state: FakeCampaigns,
             raise ValueError("owners must map chat ids to UserIDs")
         group_sends.set_owners(state, owners)
 
+    def last_chatted(body: dict[str, Any]) -> None:
+        last = body.get("last_chatted")
+        if not isinstance(last, dict):
+            raise ValueError("last_chatted must map external_userids to UserIDs")
+        last_chat.set_last_chatted(state, last)
+
     def subscriptions(body: dict[str, Any]) -> None:
         touser, template_id = body.get("touser"), body.get("template_id")
         if not isinstance(touser, str) or not isinstance(template_id, str):
@@ -172,6 +181,7 @@ def routes(state: FakeCampaigns,
               methods=["POST"]),
         Route("/fake/campaigns/not_friends", control(not_friends), methods=["POST"]),
         Route("/fake/campaigns/group_owners", control(group_owners), methods=["POST"]),
+        Route("/fake/campaigns/last_chatted", control(last_chatted), methods=["POST"]),
         Route("/fake/campaigns/subscriptions", control(subscriptions), methods=["POST"]),
         Route("/fake/campaigns/faults", control(faults), methods=["POST"]),
         Route("/fake/campaigns/member_sends", control(member_sends), methods=["POST"]),

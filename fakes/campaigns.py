@@ -5,10 +5,11 @@ WeCom / WeChat document and no more (no dedupe, no auto-confirm, no expiry unles
 switches them on):
 
 * ``POST /cgi-bin/externalcontact/add_msg_template`` (``chat_type`` single — ``group``, into
-  customer groups, is in :mod:`fakes.group_sends` —, ``sender``, at
-  most 10,000 ``external_userid``, ``text.content`` and/or ``attachments``) creates a
-  **task** for the sender and answers its ``msgid`` and a ``fail_list`` (ids starting with
-  ``invalid``). Nothing is sent until the member confirms the task in the WeCom client — in
+  customer groups, is in :mod:`fakes.group_sends` —, ``sender``, at most 10,000
+  ``external_userid``, ``text.content`` and/or ``attachments``) creates a **task** for the
+  sender and answers its ``msgid`` and a ``fail_list``: ids starting with ``invalid``, and
+  customers WeCom delivers through another member, the one who last chatted with them
+  (:mod:`fakes.last_chat`). Nothing is sent until the member confirms the task in the WeCom client — in
   the fake, through the control API — or it is cancelled (``cancel_groupmsg_send``); it
   never ends by itself. Senders starting with ``invalid`` get errcode 40003.
 * On confirmation each recipient gets status 1 (sent), 2 (in ``not_friends``) or 3 (already
@@ -16,16 +17,14 @@ switches them on):
   as many as the month has days —, ``week`` — 7 — or ``day`` — 1 —, Asia/Shanghai time;
   ``monthly_quota`` overrides the month's limit for a test). Each status-1 recipient gets a
   :class:`~fakes.campaign_records.Receipt` with the exact text and attachments.
-* ``get_groupmsg_send_result``, ``get_groupmsg_list_v2``, ``get_groupmsg_task``,
-  ``cancel_groupmsg_send`` and ``remind_groupmsg_send`` (3 reminders per task per 24 h) are
-  in :mod:`fakes.groupmsg`.
+* ``get_groupmsg_send_result``, ``_list_v2``, ``_task``, ``cancel_groupmsg_send`` and
+  ``remind_groupmsg_send`` (3 per task per 24 h): :mod:`fakes.groupmsg`.
 * ``POST /cgi-bin/message/subscribe/send`` (``touser``, ``template_id``, ``data``) sends at
   once if the recipient holds a subscription grant for the template (each grant is used by
   one send; ``count`` -1 is a long-term subscription), else errcode 43101.
 * Rate limits (token buckets ``rate_burst`` deep, by default one second's worth):
   ``corp_rate`` requests/second over all the APIs → HTTP 429 with ``Retry-After``
   (seconds, decimal); ``sender_rate`` per sender on ``add_msg_template`` → errcode 45009.
-  Unset means unlimited.
 * Injected faults (``busy`` → errcode -1, ``http_503``, ``rate_limit`` → 45009,
   ``token_expired`` → 42001 once, ``lost_reply`` → processed, then HTTP 502), optionally only
   for one API (:data:`~fakes.campaign_records.APIS`).
@@ -36,10 +35,9 @@ request, errcode 40058 — real WeCom has no such field), ``auto_confirm_after``
 creation a task confirms itself) and ``task_ttl`` (seconds after which an unconfirmed task
 expires, said with the extension ``"task_expired": true``).
 
-The routes and the control API are in :mod:`fakes.campaign_routes`, the records in
-:mod:`fakes.campaign_records`. Memory is bounded: ``max_tasks`` tasks, ``max_receipts``
-receipts, ``max_dedupe`` keys (oldest dropped first) and quota counters for the two latest
-periods only.
+Routes and control API: :mod:`fakes.campaign_routes`; records: :mod:`fakes.campaign_records`.
+Memory is bounded: ``max_tasks`` tasks, ``max_receipts`` receipts, ``max_dedupe`` keys (oldest
+dropped first) and quota counters for the two latest periods only.
 """
 
 from __future__ import annotations
@@ -53,7 +51,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from fakes import group_sends
+from fakes import group_sends, last_chat
 from fakes.campaign_records import (
     APIS,
     CAMPAIGN_FAULTS,
@@ -92,6 +90,7 @@ class FakeCampaigns:
     rate_burst: float | None = None  # bucket depth; None: one second's worth of requests
     not_friends: set[str] = field(default_factory=set)
     group_owners: dict[str, str] = field(default_factory=dict)  # chat_id -> owner's UserID
+    last_chatted: dict[str, str] = field(default_factory=dict)  # :mod:`fakes.last_chat`
     max_tasks: int = 10_000
     max_receipts: int = 200_000
     max_dedupe: int = 100_000
@@ -175,7 +174,7 @@ class FakeCampaigns:
                 keep.clear()
             self._buckets.clear()
             self.not_friends = set()
-            self.group_owners = {}
+            self.group_owners, self.last_chatted = {}, {}
             self._offset = 0.0
 
     def confirm(self, msgid: str) -> Task:
@@ -350,7 +349,8 @@ class FakeCampaigns:
             replayed = self._dedupe.replay(key, digest)
             if replayed is not None:
                 return replayed
-            fail_list = sorted({r for r in recipients if r.startswith("invalid")})
+            fail_list = sorted({r for r in recipients if r.startswith("invalid")}
+                               | last_chat.unreachable(self.last_chatted, sender, recipients))
             kept = tuple(sorted(set(recipients) - set(fail_list)))
             msgid = f"msg{secrets.token_hex(12)}"
             task = Task(msgid, sender, kept, self.now(), key or "", text,

@@ -57,7 +57,8 @@ LAST_CHATTED = """(SELECT t.staff_id FROM staff_kpi_thread t
 
 #: Other campaigns' sends, planned or sent, unless WeCom reported the message never reached
 #: the customer (not a friend, quota reached, expired unconfirmed); and each WeCom status 3
-#: (the customer already had the period's mass messages) as a full period.
+#: (the customer already had the period's mass messages) as a full period: the period of
+#: the task's confirmation (``delivered_at``, when the member sent it), not its creation.
 CONTACTS = f"""
 SELECT s.customer_id, coalesce(s.outcome_at, s.send_at) AS at, c.channel
 FROM campaign_send s JOIN campaign c USING (campaign_id)
@@ -66,9 +67,10 @@ WHERE s.customer_id = ANY(%(ids)s)
   AND s.status IN ('planned', 'sent') AND coalesce(s.delivery, 'sent') = 'sent'
   AND s.send_at BETWEEN %(since)s AND %(until)s
 UNION ALL
-SELECT s.customer_id, s.outcome_at, '{QUOTA_FULL}' FROM campaign_send s
+SELECT s.customer_id, coalesce(s.delivered_at, s.outcome_at), '{QUOTA_FULL}'
+FROM campaign_send s
 WHERE s.customer_id = ANY(%(ids)s) AND s.delivery = 'quota_exceeded'
-  AND s.outcome_at BETWEEN %(since)s AND %(until)s
+  AND coalesce(s.delivered_at, s.outcome_at) BETWEEN %(since)s AND %(until)s
 """
 #: Mass messages members sent from the WeCom client (synced from WeCom's task list by
 #: :mod:`workers.wecom_quota`): they use the customer's WeCom quota.

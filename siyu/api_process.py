@@ -92,6 +92,7 @@ def create_app(settings: Settings) -> Starlette:
             revoke_customer_tokens=lambda customer_id: revoke_subject_tokens(
                 database_url, "customer", customer_id),
             rate_buckets=buckets,
+            wecom_tag_ids=dict(settings.wecom_tag_ids),
         )
         datastore = app.factory.datastore  # type: ignore[attr-defined]
         resolver = CachedResolver(token_lookup(datastore.get_connection))

@@ -40,6 +40,7 @@
 | ``SIYU_MAX_BODY_BYTES`` | ``8388608`` | request body limit, any content type |
 | ``SIYU_PERSISTED_QUERIES`` | unset | the persisted-query manifest (JSON) the front ends registered |
 | ``SIYU_REQUIRE_PERSISTED_QUERIES`` | unset | only persisted operations run (needs the manifest) |
+| ``SIYU_WECOM_TAG_IDS`` | unset: none | tag → WeCom tag id, ``VIP=etAbc,金卡=etDef`` (moment tasks) |
 | ``SIYU_POOLS`` | see :data:`DEFAULT_POOLS` | PostgreSQL connections per pool, e.g. ``api=6,api_reads=6`` |
 
 A malformed value stops the process with :class:`SettingsError`, naming the variable.
@@ -128,6 +129,9 @@ class Settings:
     max_body_bytes: int = 8 * 1024 * 1024
     persisted_queries: Path | None = None
     require_persisted_queries: bool = False
+    #: ``SIYU_WECOM_TAG_IDS``: the WeCom tag id (企业客户标签 id) of each platform tag a
+    #: moment task may name (docs/moments.md); a tag not here is refused.
+    wecom_tag_ids: Mapping[str, str] = field(default_factory=dict)
     #: Most connections per pool (:data:`DEFAULT_POOLS`).
     pools: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_POOLS))
 
@@ -239,7 +243,20 @@ def _api_hardening(env: Mapping[str, str]) -> dict[str, Any]:
         "max_body_bytes": int(max_body),
         "persisted_queries": None if manifest is None else Path(manifest).resolve(),
         "require_persisted_queries": require,
+        "wecom_tag_ids": parse_tag_ids(env.get("SIYU_WECOM_TAG_IDS", "")),
     }
+
+
+def parse_tag_ids(value: str) -> dict[str, str]:
+    """``"VIP=etAbc,金卡=etDef"`` → ``{"VIP": "etAbc", "金卡": "etDef"}``."""
+    found: dict[str, str] = {}
+    for part in (p.strip() for p in value.split(",") if p.strip()):
+        tag, sep, tag_id = (x.strip() for x in part.partition("="))
+        if not sep or not tag or not tag_id or tag in found:
+            raise SettingsError(f"SIYU_WECOM_TAG_IDS: {part!r} is not TAG=WECOM_TAG_ID "
+                                "(each tag once)")
+        found[tag] = tag_id
+    return found
 
 
 def _networks(value: str) -> tuple[str, ...]:

@@ -124,8 +124,9 @@ class MassSendLifecycle:
             statuses.update({c: "expired" for c in by_address.values() if c not in statuses})
         if not statuses:
             return 0
+        # business time: when the member sent the task (its quota period), else now (expiry)
         return self.deps.app.campaigns.record_deliveries(campaign_id, 0, statuses,
-                                                         self.deps.clock())
+                                                         result.sent_at or self.deps.clock())
 
     def _expire(self, campaign_id: UUID, task_id: str, userid: str,
                 rows: list[dict[str, Any]]) -> int:

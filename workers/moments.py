@@ -16,7 +16,10 @@ transaction, recording each answer on the task (:class:`domain.moment_task.Momen
 * **accepted** — ``get_moment_task`` every :data:`POLL_EVERY` (least recently polled first, in
   the internal ``moment_task_poll``) for :data:`FOLLOW_DAYS` days: each member WeCom reports
   as posted is recorded once (``MemberPosted`` and ``Staff.MomentPosted``, the moments KPI).
-* **cancelled** after WeCom created it — ``cancel_moment_task``, then ``StoppedAtWeCom``.
+* **cancelled** after WeCom created it — ``cancel_moment_task``, then ``StoppedAtWeCom``;
+  cancelled **while** WeCom created it — its job is followed to the end (or, unanswered, the
+  moment looked for by listing, never submitted again), then the moment stopped; WeCom made
+  none: ``CancelSettled``.
 A task planned for a later day waits for that day (Asia/Shanghai).
 
 It also lists members' **own** moments (``create_type`` 1) of the last :data:`OWN_WINDOW`
@@ -92,6 +95,8 @@ class MomentSync(PollingLoop):
             return self._reconcile(conn, task)
         if status == "submitted" and task.jobid:
             return self._poll_job(task)
+        if status == "cancelled" and task.awaiting_wecom:
+            return self._finish_creating(conn, task)
         if status == "cancelled" and task.moment_id and not task.stopped:
             stopped = self.gateway.cancel(task.moment_id)
             if stopped.answer is Answer.DONE:
@@ -110,7 +115,7 @@ class MomentSync(PollingLoop):
     def _submit(self, task_id: UUID) -> int:
         task = self.app.moments.change(task_id, lambda t: t.start_submission(BY, self.clock()))
         answer = self.gateway.add_task(task.content, [m["user_id"] for m in task.members],
-                                       task.tags)
+                                       task.wecom_tag_ids)
         self._record(task_id, answer)
         return 1
 
@@ -150,6 +155,29 @@ class MomentSync(PollingLoop):
             return 1
         self.app.moments.change(task.id, lambda t: t.unknown("not found", BY, now))
         return self._submit(task.id)  # WeCom has none: submitting again duplicates nothing
+
+    def _finish_creating(self, conn: psycopg.Connection[Any], task: MomentTask) -> int:
+        """A task cancelled while WeCom created it: its job's moment, to stop next pass —
+        from the job's result, else (no job id: the add call unanswered) by listing, never
+        submitting again; none found: nothing to stop."""
+        if task.jobid:
+            return self._poll_job(task)
+        now = self.clock()
+        started = task.attempted_at
+        if started is None or now - started < RECONCILE_AFTER:
+            return 0
+        listed_answer, listed = self.gateway.moments(
+            (started - RECONCILE_MARGIN).timestamp(), now.timestamp(), ENTERPRISE)
+        if listed_answer.answer is not Answer.DONE:
+            return 0
+        held = queries.held_moment_ids(conn)
+        found = [m for m in listed if m.create_type == ENTERPRISE and m.text == task.content
+                 and m.moment_id not in held]
+        if found:
+            self.app.moments.change(task.id, lambda t: t.accept(found[0].moment_id, [], BY, now))
+        else:
+            self.app.moments.change(task.id, lambda t: t.nothing_to_stop("none found", BY, now))
+        return 1
 
     def _poll_job(self, task: MomentTask) -> int:
         answer = self.gateway.task_result(str(task.jobid))

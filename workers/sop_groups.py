@@ -11,8 +11,9 @@ For a due group step of an enrolment (:func:`send_group_step`):
 2. the group message of the (sequence, step, group, day in Asia/Shanghai) is **claimed**
    (``sop_group_send``, under the group's lock): one enrolment sends it; the steps of
    others who joined that day are skipped ``GROUP_ALREADY_SENT``. A group that had its
-   month's mass messages from the platform (as many as the month has days, WeCom's
-   default rule) is skipped ``WECOM_GROUP_QUOTA``;
+   quota period's mass messages from the platform, under the corp's rule
+   (``Policy.wecom_quota_rule``: as many as the month has days, 7 a week or 1 a day,
+   :func:`domain.restraint.wecom_quota_period`), is skipped ``WECOM_GROUP_QUOTA``;
 3. the send goes through a send intent keyed ``sop-group:<sop>:<step>:<group>:<day>``
    (:mod:`workers.send_intents`, channel ``wecom_group``): a redelivered or restarted step
    finds the intent settled (or reconciles it by listing the sender's group tasks) and
@@ -23,7 +24,6 @@ For a due group step of an enrolment (:func:`send_group_step`):
 
 from __future__ import annotations
 
-import calendar
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any, Protocol
@@ -33,7 +33,16 @@ from zoneinfo import ZoneInfo
 from domain.campaign import render
 from domain.message_class import MARKETING, SERVICE, SERVICE_PURPOSE
 from domain.privacy import DEFAULT_PURPOSE
-from domain.restraint import DEFAULT_TZ, WECOM_MASS, Plan, Policy, Recipient, Variant, decide
+from domain.restraint import (
+    DEFAULT_TZ,
+    WECOM_MASS,
+    Plan,
+    Policy,
+    Recipient,
+    Variant,
+    decide,
+    wecom_quota_period,
+)
 from workers.campaign_sending import CampaignDeps, RetryLater, pace
 from workers.send_intents import GROUP
 
@@ -41,8 +50,8 @@ from workers.send_intents import GROUP
 class GroupClaims(Protocol):
     """What a group step needs of the SOP worker's store (:class:`workers.sops.SopStore`)."""
 
-    def claim_group(self, row: dict[str, Any], day: date, now: datetime, month_quota: int
-                    ) -> str | None: ...
+    def claim_group(self, row: dict[str, Any], day: date, now: datetime,
+                    quota: tuple[date, date, int]) -> str | None: ...
     def defer(self, enrolment: UUID, step: int, until: datetime) -> None: ...
 
 
@@ -72,8 +81,8 @@ def send_group_step(campaigns: CampaignDeps, store: GroupClaims, row: dict[str, 
     variant = next(v for v in step["variants"] if v["variant_id"] == decision.variant_id)
     vid, group = variant["variant_id"], row["trigger_group"]
     local = now.astimezone(ZoneInfo(DEFAULT_TZ)).date()
-    quota = calendar.monthrange(local.year, local.month)[1]
-    why_not = store.claim_group(row, local, now, quota)
+    since, until, limit = wecom_quota_period(now, policy.wecom_quota_rule)
+    why_not = store.claim_group(row, local, now, (since.date(), until.date(), limit))
     if why_not is not None:
         outcome(row, "skipped", why_not, vid)
         return

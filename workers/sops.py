@@ -10,8 +10,10 @@ any point:
    planned, or of a paused/archived sequence or ended enrolment;
 2. reads the customer's events since the trigger from the event store (not a read
    model that may lag) and skips the step ``CONVERTED`` / ``OPTED_OUT`` when a stop
-   condition of the enrolment's revision happened, ``LEFT_GROUP`` when the customer left
-   the group whose joining enrolled them (:func:`domain.sop.stop_reason`);
+   condition of the enrolment's revision happened (``OPTED_OUT`` for marketing steps
+   only: a service step still goes, DND and withdrawn service consent still hold it),
+   ``LEFT_GROUP`` when the customer left the group whose joining enrolled them
+   (:func:`domain.sop.stop_reason`);
 3. skips a step more than :data:`domain.sop.MAX_LATE` late (``LATE``);
 4. applies the campaigns' restraint rules (:func:`domain.restraint.decide`) under the
    step's message class (a ``service`` step: not the caps nor a holiday's rules; its
@@ -27,8 +29,11 @@ any point:
    :func:`domain.sop.sop_send_key` as dedupe key: a send retried after a crash is
    answered ``DUPLICATE``), and records outcomes once per send key.
 
-WeCom steps are a mass-send task of one recipient, from the customer's owner when a
-friend, else another current friend.
+WeCom steps are a mass-send task of one recipient, from the member WeCom delivers through:
+among the customer's current staff friends, the one who last chatted with them, else the
+owner, else the first friend (:func:`projections.campaign_planning.choose_sender`, as
+campaigns choose); the step's ``SopStepSent`` records that sender and why
+(``LAST_CHATTED``, ``OWNER``, ``FRIEND``).
 """
 
 from __future__ import annotations
@@ -50,7 +55,7 @@ from domain.privacy import DEFAULT_PURPOSE
 from domain.restraint import Decision, Plan, Recipient, Variant, decide
 from domain.sop import GROUP, MAX_LATE, sop_send_key, stop_reason
 from domain.templates import fill
-from projections.campaign_planning import CONTACT_WINDOW, LAUNCH_LOCK, _friends, read_contacts
+from projections.campaign_planning import CONTACT_WINDOW, LAUNCH_LOCK, choose_sender, read_contacts
 from projections.sops import dispatch
 from workers.campaign_sending import CampaignDeps, RetryLater, addresses_on, pace, template_values
 from workers.polling import PollingLoop
@@ -117,12 +122,12 @@ class SopStore:
                 dispatch.reserve(conn, own, row["customer_id"], row["channel"], now)
         return decision
 
-    def claim_group(self, row: dict[str, Any], day: date, now: datetime, month_quota: int
-                    ) -> str | None:
+    def claim_group(self, row: dict[str, Any], day: date, now: datetime,
+                    quota: tuple[date, date, int]) -> str | None:
         """Claim the enrolment's group message of ``day`` (:func:`dispatch.claim_group`)."""
         with self.pool.connection() as conn, conn.transaction():
             return dispatch.claim_group(conn, row["sop_id"], row["step"], row["trigger_group"],
-                                        day, row["enrolment_id"], now, month_quota)
+                                        day, row["enrolment_id"], now, quota)
 
     def defer(self, enrolment: UUID, step: int, until: datetime) -> None:
         """Out of quiet hours: the dispatcher claims the step again at ``until``."""
@@ -136,13 +141,14 @@ class SopDeps:
     store: SopStore
 
 
-def _stopped(deps: SopDeps, row: dict[str, Any]) -> str | None:
-    """A stop condition after the trigger, read from the customer's stream itself."""
+def _stopped(deps: SopDeps, row: dict[str, Any], kind: str) -> str | None:
+    """A stop condition after the trigger, read from the customer's stream itself (an
+    opt-out stops marketing steps only: a ``service`` step still goes)."""
     events = deps.campaigns.app.repository.event_store.get(
         row["customer_id"], gt=row["trigger_version"])
+    opted_out = row["stop_on_opted_out"] and kind != SERVICE
     for event in events:
-        reason = stop_reason(event, row["stop_on_converted"], row["stop_on_opted_out"],
-                             row["trigger_group"])
+        reason = stop_reason(event, row["stop_on_converted"], opted_out, row["trigger_group"])
         if reason is not None:
             return reason.upper()
     return None
@@ -162,14 +168,17 @@ def send_steps(deps: SopDeps, items: Sequence[tuple[UUID, int]]) -> int:
     policy = app.campaigns.contact_policy()
     outcomes: list[StepOutcome] = []
 
-    def outcome(row: dict[str, Any], status: str, detail: str, variant: str = "") -> None:
+    def outcome(row: dict[str, Any], status: str, detail: str, variant: str = "",
+                sender: str = "", basis: str = "") -> None:
         outcomes.append(StepOutcome(row["sop_id"], row["customer_id"], row["enrolment_id"],
-                                    row["step"], row["channel"], variant, status, detail))
+                                    row["step"], row["channel"], variant, status, detail,
+                                    sender, basis))
 
     try:
         for row in rows:
             step = row["steps"][row["step"]]
-            reason = _stopped(deps, row)
+            kind = step.get("message_class") or MARKETING
+            reason = _stopped(deps, row, kind)
             if reason is None and now - row["due_at"] > MAX_LATE:
                 reason = "LATE"
             if reason is not None:
@@ -178,7 +187,6 @@ def send_steps(deps: SopDeps, items: Sequence[tuple[UUID, int]]) -> int:
             if step.get("target") == GROUP:
                 send_group_step(deps.campaigns, deps.store, row, step, policy, now, outcome)
                 continue
-            kind = step.get("message_class") or MARKETING
             purpose = SERVICE_PURPOSE if kind == SERVICE else DEFAULT_PURPOSE
             plan = Plan(row["sop_id"], row["channel"], tuple(
                 Variant(v["variant_id"], tuple(v["lifecycles"]), v["weight"])
@@ -186,10 +194,11 @@ def send_steps(deps: SopDeps, items: Sequence[tuple[UUID, int]]) -> int:
             def on(contacts: Sequence[tuple[datetime, str]], plan: Plan = plan,
                    row: dict[str, Any] = row) -> Decision:
                 withdrawn = plan.purpose in (row["consents_withdrawn"] or ())
+                friends, basis = choose_sender(row["current_staff_ids"], row["owner"],
+                                               row["last_chatted"])
                 who = Recipient(row["customer_id"], row["lifecycle"], dnd=row["dnd"],
-                                consent_withdrawn=withdrawn,
-                                friends=_friends(row["current_staff_ids"], row["owner"]),
-                                contacts=tuple(contacts))
+                                consent_withdrawn=withdrawn, friends=friends,
+                                contacts=tuple(contacts), sender_basis=basis)
                 return decide(plan, policy, who, now)
 
             decision = deps.store.decide(row, now, on)
@@ -201,8 +210,10 @@ def send_steps(deps: SopDeps, items: Sequence[tuple[UUID, int]]) -> int:
                 continue
             variant = next(v for v in step["variants"]
                            if v["variant_id"] == decision.variant_id)
+            by = {"sender": decision.sender or "", "basis": decision.sender_basis or ""} \
+                if row["channel"] == "wecom_mass" else {}
             _send(deps, row, variant, decision.sender, keys[(row["enrolment_id"], row["step"])],
-                  outcome)  # reserved: counts toward the caps of the customer's next steps
+                  lambda *a, by=by: outcome(*a, **by))  # reserved: counts toward the caps
     finally:
         if outcomes:
             app.sops.record_step_outcomes(outcomes, deps.campaigns.clock())

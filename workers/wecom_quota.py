@@ -59,7 +59,7 @@ class WeComQuotaSync:
             except ResultUnavailable as error:
                 log.info("a member's mass send not read: %s", error.reason)
                 continue
-            recorded += self._record(task, result.statuses)
+            recorded += self._record(task, result.statuses, result.sent_at)
         return recorded
 
     def _unsettled(self, listed: Sequence[ListedTask]) -> list[ListedTask]:
@@ -71,7 +71,9 @@ class WeComQuotaSync:
             conn.commit()
         return [t for t in listed if t.by_member and t.task_id not in done]
 
-    def _record(self, task: ListedTask, statuses: dict[str, RecipientStatus]) -> int:
+    def _record(self, task: ListedTask, statuses: dict[str, RecipientStatus],
+                sent_at: datetime | None) -> int:
+        """``sent_at``: when the member sent it (WeCom's ``send_time``), else its creation."""
         blinds = {blind_index(self.deps.app.blind_key, Identity(self.namespace, external)):
                   KINDS[status] for external, status in statuses.items() if status in KINDS}
         owners = self.deps.app.index.owners_of(sorted(blinds)) if blinds else {}
@@ -80,8 +82,8 @@ class WeComQuotaSync:
         settled = all(s is not RecipientStatus.PENDING for s in statuses.values())
         with self.deps.store.pool.connection() as conn, conn.transaction():
             dispatch.record_member_sends(conn, task.task_id, task.creator,
-                                         datetime.fromtimestamp(task.created_at, UTC), settled,
-                                         kinds)
+                                         sent_at or datetime.fromtimestamp(task.created_at, UTC),
+                                         settled, kinds)
         return len(kinds)
 
     def run_forever(self) -> None:

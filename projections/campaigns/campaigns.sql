@@ -39,6 +39,7 @@ CREATE TABLE IF NOT EXISTS campaign_send (
     detail       text,
     outcome_at   timestamptz,
     delivery     text,                  -- WeCom mass send: final status of the message
+    delivered_at timestamptz,           -- ... and when: the member sent the task (or expiry)
     PRIMARY KEY (campaign_id, customer_id, step)
 );
 CREATE INDEX IF NOT EXISTS campaign_send_due_idx ON campaign_send (send_at)

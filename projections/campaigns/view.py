@@ -32,8 +32,9 @@ MEASURED: dict[type[Any], str] = {
 class CampaignView:
     name = "campaign"
     #: v2: campaign_customer_event (reads, clicks, harm); v3: WeCom tasks; v4: message_class
-    #: and the group counts of campaigns into customer groups; v5: campaign_group_delivery
-    version = 5
+    #: and the group counts of campaigns into customer groups; v5: campaign_group_delivery;
+    #: v6: campaign_send.delivered_at
+    version = 6
     events = (Campaign, GroupMessagesRecorded, GroupsDelivered, Customer.CampaignMessageSent,
               Customer.CampaignMessageDelivered,
               Customer.CampaignMessageRead, Customer.CampaignMessageFailed,
@@ -179,9 +180,10 @@ def _deliveries(curs: Cursor[DictRow], events: Sequence[Any]) -> None:
     if not events:
         return
     curs.execute(
-        "WITH d(campaign_id, customer_id, step, status) AS (SELECT * FROM unnest(%s::uuid[], "
-        "%s::uuid[], %s::int[], %s::text[])), changed AS (UPDATE campaign_send s SET delivery "
-        "= d.status FROM d WHERE s.campaign_id = d.campaign_id AND s.customer_id = "
+        "WITH d(campaign_id, customer_id, step, status, at) AS (SELECT * FROM unnest("
+        "%s::uuid[], %s::uuid[], %s::int[], %s::text[], %s::timestamptz[])), changed AS ("
+        "UPDATE campaign_send s SET delivery = d.status, delivered_at = d.at FROM d "
+        "WHERE s.campaign_id = d.campaign_id AND s.customer_id = "
         "d.customer_id AND s.step = d.step AND s.delivery IS NULL RETURNING s.campaign_id, "
         "s.detail, s.delivery), counted AS (UPDATE campaign c SET delivered = c.delivered + "
         "x.n FROM (SELECT campaign_id, count(*) AS n FROM changed WHERE delivery = 'sent' "
@@ -196,7 +198,8 @@ def _deliveries(curs: Cursor[DictRow], events: Sequence[Any]) -> None:
         "FROM changed GROUP BY 1, 2) x WHERE t.campaign_id = x.campaign_id "
         "AND t.task_id = x.detail",
         ([UUID(e.campaign_id) for e in events], [e.originator_id for e in events],
-         [e.step for e in events], [e.status for e in events]))
+         [e.step for e in events], [e.status for e in events],
+         [e.occurred_at for e in events]))
 
 
 def _outcomes(curs: Cursor[DictRow], all_events: Sequence[Any]) -> None:

@@ -20,7 +20,9 @@ CREATE TABLE IF NOT EXISTS moment_task (
     refused_reason   text,
     posted_user_ids  text[]      NOT NULL DEFAULT '{}',
     posted_count     integer     NOT NULL DEFAULT 0,
-    stopped_at_wecom boolean     NOT NULL DEFAULT false,  -- cancelled and stopped at WeCom
+    stopped_at_wecom boolean     NOT NULL DEFAULT false,  -- cancelled and nothing left at
+                                                   -- WeCom (stopped there, or it made none)
+    cancelled_creating boolean   NOT NULL DEFAULT false,  -- cancelled while WeCom created it
     created_by       text        NOT NULL,
     created_at       timestamptz NOT NULL,
     updated_at       timestamptz NOT NULL,

@@ -69,15 +69,16 @@ CREATE TABLE IF NOT EXISTS moment_task_poll (
 def open_tasks(conn: Connection[Any], today: date, since: datetime, poll_before: datetime,
                limit: int) -> list[dict[str, Any]]:
     """Tasks the worker has work on: planned for ``today`` or before, being created, cancelled
-    but not yet stopped at WeCom (oldest first); then accepted tasks created since ``since``
-    (members may still post) and not polled since ``poll_before``, least recently polled
-    first — so a month of accepted tasks never starves new ones."""
+    but not yet stopped at WeCom or cancelled while WeCom created them (oldest first); then
+    accepted tasks created since ``since`` (members may still post) and not polled since
+    ``poll_before``, least recently polled first — so a month of accepted tasks never starves new ones."""
     conn.execute(POLL_DDL)
     cur = conn.execute(
         "(SELECT task_id, status FROM moment_task "
         " WHERE (status = 'planned' AND day <= %s) "
         " OR status IN ('submitting', 'submitted', 'unknown') "
-        " OR (status = 'cancelled' AND moment_id IS NOT NULL AND NOT stopped_at_wecom) "
+        " OR (status = 'cancelled' AND NOT stopped_at_wecom "
+        "     AND (moment_id IS NOT NULL OR cancelled_creating)) "
         " ORDER BY position LIMIT %s) "
         "UNION ALL (SELECT t.task_id, t.status FROM moment_task t "
         " LEFT JOIN moment_task_poll p USING (task_id) "

@@ -16,7 +16,7 @@ from psycopg.rows import DictRow
 from domain.moment_task import MomentTask
 from projections.postgres_views import fold_page
 
-VERSION = 1
+VERSION = 2  # 2: cancelled_creating; a cancelled task records its job's outcome
 Row = dict[str, Any]
 
 
@@ -33,7 +33,8 @@ def apply(row: Row | None, event: Any, position: int) -> Row | None:
                 "audience": event.audience, "status": "planned", "attempts": 0,
                 "attempted_at": None, "jobid": None, "moment_id": None,
                 "invalid_user_ids": [], "refused_reason": None, "posted_user_ids": [],
-                "posted_count": 0, "stopped_at_wecom": False, "created_by": event.by,
+                "posted_count": 0, "stopped_at_wecom": False, "cancelled_creating": False,
+                "created_by": event.by,
                 "created_at": event.occurred_at,
                 "updated_at": event.occurred_at, "last_version": event.originator_version}
     if row is None or event.originator_version <= row["last_version"]:
@@ -44,11 +45,11 @@ def apply(row: Row | None, event: Any, position: int) -> Row | None:
     elif isinstance(event, MomentTask.SubmissionDeferred):
         row["status"] = "planned"
     elif isinstance(event, MomentTask.Submitted):
-        row.update(status="submitted", jobid=event.jobid)
+        row.update(jobid=event.jobid, status=_unless_cancelled(row, "submitted"))
     elif isinstance(event, MomentTask.OutcomeUnknown):
         row["status"] = "unknown"
     elif isinstance(event, MomentTask.Accepted):
-        row.update(status="accepted", moment_id=event.moment_id,
+        row.update(status=_unless_cancelled(row, "accepted"), moment_id=event.moment_id,
                    invalid_user_ids=list(event.invalid_user_ids))
     elif isinstance(event, MomentTask.Refused):
         row.update(status="refused", refused_reason=event.reason)
@@ -56,10 +57,16 @@ def apply(row: Row | None, event: Any, position: int) -> Row | None:
         row["posted_user_ids"] = [*row["posted_user_ids"], event.user_id]
         row["posted_count"] = len(row["posted_user_ids"])
     elif isinstance(event, MomentTask.Cancelled):
-        row["status"] = "cancelled"
-    elif isinstance(event, MomentTask.StoppedAtWeCom):
+        row.update(status="cancelled", cancelled_creating=row["status"] in (
+            "submitting", "submitted", "unknown"))
+    elif isinstance(event, MomentTask.StoppedAtWeCom | MomentTask.CancelSettled):
         row["stopped_at_wecom"] = True
     return row
+
+
+def _unless_cancelled(row: Row, status: str) -> str:
+    """A task cancelled while WeCom created it stays cancelled as its job's outcome comes."""
+    return "cancelled" if row["status"] == "cancelled" else status
 
 
 class MomentTaskView:

@@ -36,7 +36,7 @@ SELECT s.enrolment_id, s.step, s.sop_id, s.customer_id, s.channel, s.due_at,
        e.trigger_version, e.trigger_group, e.stop_on_converted, e.stop_on_opted_out, r.steps,
        p.customer_id IS NOT NULL AS profiled, p.identities, p.points_balance, p.member_level,
        p.category_orders, p.dnd, p.consents_withdrawn,
-       p.current_staff_ids, o.staff_id AS owner,
+       p.current_staff_ids, o.staff_id AS owner, {last_chatted} AS last_chatted,
        siyu_lifecycle(p.ever_friend, p.current_staff_ids, p.last_interaction_at,
                       p.first_seen_at, p.order_count, %(now)s) AS lifecycle
 FROM sop_send s
@@ -79,12 +79,23 @@ def note_enqueued(conn: Connection[Any], now: datetime, steps: Sequence[dict[str
         (now, [r["enrolment_id"] for r in steps], [r["step"] for r in steps]))
 
 
+#: Among the customer's current friends, the member with the latest message in their chat
+#: (``staff_kpi_thread``): the one WeCom delivers a mass message through.
+LAST_CHATTED = """(SELECT t.staff_id FROM staff_kpi_thread t
+    WHERE t.customer_id = s.customer_id AND t.staff_id = ANY(p.current_staff_ids)
+    ORDER BY t.last_at DESC, t.staff_id LIMIT 1)"""
+
+
 def planned_rows(conn: Connection[Any], items: Sequence[tuple[UUID, int]], now: datetime
                  ) -> list[dict[str, Any]]:
-    """The still-planned steps among ``items`` with their customers' profiles, by
-    customer."""
+    """The still-planned steps among ``items`` with their customers' profiles and the
+    friend who last chatted with them (``last_chatted``), by customer."""
+    threads = conn.execute("SELECT to_regclass('staff_kpi_thread') IS NOT NULL AS ok"
+                           ).fetchone()
+    query = ROWS.format(last_chatted=LAST_CHATTED if threads and threads["ok"]
+                        else "NULL::text")
     rows: list[dict[str, Any]] = conn.execute(
-        ROWS, {"now": now, "ids": [i for i, _ in items],
+        query, {"now": now, "ids": [i for i, _ in items],
                "steps": [s for _, s in items]}).fetchall()
     return rows
 
@@ -110,34 +121,37 @@ def defer(conn: Connection[Any], enrolment: UUID, step: int, until: datetime) ->
 
 
 GROUP_LOCK = 7368104
-#: The group's messages from campaigns into groups this month (Asia/Shanghai), as WeCom
-#: accepted them (:mod:`projections.campaigns.group_reads`): they count toward its quota.
+#: The group's messages from campaigns into groups in the quota period (Asia/Shanghai
+#: dates), as WeCom accepted them (:mod:`projections.campaigns.group_reads`): they count
+#: toward its quota.
 CAMPAIGN_GROUP_SENDS = (
     "SELECT count(*) FROM siyu_send_intent WHERE channel = 'wecom_group' "
     "AND outcome = 'sent' AND send_key LIKE 'campaign-group:%%' "
     "AND split_part(send_key, ':', 3) = %s "
     "AND (started_at AT TIME ZONE 'Asia/Shanghai')::date >= %s "
-    "AND (started_at AT TIME ZONE 'Asia/Shanghai')::date < (%s::date + interval '1 month')")
+    "AND (started_at AT TIME ZONE 'Asia/Shanghai')::date < %s")
 
 
 def claim_group(conn: Connection[Any], sop_id: UUID, step: int, group_id: str, day: date,
-                enrolment: UUID, now: datetime, month_quota: int) -> str | None:
+                enrolment: UUID, now: datetime, quota: tuple[date, date, int]) -> str | None:
     """Claim the (sequence, step, group, day) group message for ``enrolment`` (the
     transaction holds the group's lock): None when it is this enrolment's to send (claimed
     now or by an earlier attempt), else why not — ``GROUP_ALREADY_SENT`` (another joiner's
-    enrolment has it) or ``WECOM_GROUP_QUOTA`` (the group had the month's mass messages)."""
+    enrolment has it) or ``WECOM_GROUP_QUOTA`` (the group had its quota period's mass
+    messages: ``quota`` is the period's first day, the day after it, both Asia/Shanghai,
+    and its limit under the corp's rule, :func:`domain.restraint.wecom_quota_period`)."""
     conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (GROUP_LOCK, group_id))
     held = conn.execute(
         "SELECT enrolment_id FROM sop_group_send WHERE sop_id = %s AND step = %s "
         "AND group_id = %s AND day = %s", (sop_id, step, group_id, day)).fetchone()
     if held is not None:
         return None if held["enrolment_id"] == enrolment else "GROUP_ALREADY_SENT"
-    first = day.replace(day=1)
+    first, after, limit = quota
     sent = conn.execute(
         "SELECT count(*) + (" + CAMPAIGN_GROUP_SENDS + ") AS n FROM sop_group_send "
-        "WHERE group_id = %s AND day >= %s AND day < (%s::date + interval '1 month')",
-        (group_id, first, first, group_id, first, first)).fetchone()
-    if sent is not None and sent["n"] >= month_quota:
+        "WHERE group_id = %s AND day >= %s AND day < %s",
+        (group_id, first, after, group_id, first, after)).fetchone()
+    if sent is not None and sent["n"] >= limit:
         return "WECOM_GROUP_QUOTA"
     conn.execute("INSERT INTO sop_group_send VALUES (%s, %s, %s, %s, %s, %s)",
                  (sop_id, step, group_id, day, enrolment, now))

@@ -52,11 +52,14 @@ CREATE TABLE IF NOT EXISTS sop_send (
     revision      integer     NOT NULL,
     customer_id   uuid        NOT NULL,
     channel       text        NOT NULL,
+    message_class text        NOT NULL DEFAULT 'marketing',  -- the step's: marketing, service
     due_at        timestamptz NOT NULL,
     status        text        NOT NULL CHECK (status IN ('planned', 'sent', 'failed', 'skipped',
                                                          'cancelled')),
     variant_id    text,
     detail        text,
+    sender        text,                       -- a sent WeCom mass send: the staff id ...
+    sender_basis  text,                       -- ... and why: LAST_CHATTED, OWNER, FRIEND
     outcome_at    timestamptz,
     PRIMARY KEY (enrolment_id, step)
 );

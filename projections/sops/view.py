@@ -7,7 +7,9 @@ whose trigger matches, under the revision current at that point of the log, once
 sequence runs for the customer. The enrolment's steps are planned at once (due at the
 trigger's ``occurred_at`` + offset): the intent the dispatcher reads. A stop event after
 the enrolment (:func:`domain.sop.stop_reason`) stops it and cancels its planned steps
-(leaving the group whose joining enrolled the customer too: ``trigger_group``);
+(leaving the group whose joining enrolled the customer too: ``trigger_group``) — but an
+opt-out cancels only the **marketing** steps: the enrolment goes on with its service steps
+(order notices, after-sales guidance), and stops ``opted_out`` when none is left;
 archiving a sequence stops its running enrolments. Outcomes come from the customers'
 ``SopStep*`` facts (recorded once per send key); an enrolment with no planned step left
 is completed.
@@ -26,11 +28,13 @@ from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
 from domain.customer import Customer
+from domain.message_class import MARKETING, SERVICE
 from domain.sop import (
     ARCHIVED,
     FRIEND_ADDED,
     GROUP_JOINED,
     LEFT_GROUP,
+    OPTED_OUT,
     Sop,
     Trigger,
     enrolment_id,
@@ -49,7 +53,10 @@ OUTCOMES = {Customer.SopStepSent: "sent", Customer.SopStepFailed: "failed",
 
 class SopView:
     name = "sop"
-    version = 2  # 2: enrolments by a group stop when the customer leaves it (trigger_group)
+    # 2: enrolments by a group stop when the customer leaves it (trigger_group)
+    # 3: an opt-out cancels marketing steps only (sop_send.message_class); the WeCom
+    #    sender of a sent step and why (sop_send.sender, sender_basis)
+    version = 3
     events = (Sop, Customer.FriendAdded, Customer.GroupJoined, *OUTCOMES, *STOPS)
 
     def bind(self, app: Application[Any]) -> None:
@@ -146,10 +153,13 @@ def _enrol(curs: Cursor[DictRow], e: Any, active: Sequence[dict[str, Any]]) -> N
         due = schedule(e.occurred_at, sop["steps"])
         curs.execute(
             "INSERT INTO sop_send (enrolment_id, step, sop_id, revision, customer_id, channel, "
-            "due_at, status) SELECT %s, n, %s, %s, %s, ch, t, 'planned' FROM unnest("
-            "%s::int[], %s::text[], %s::timestamptz[]) AS r(n, ch, t) ON CONFLICT DO NOTHING",
+            "message_class, due_at, status) SELECT %s, n, %s, %s, %s, ch, k, t, 'planned' "
+            "FROM unnest(%s::int[], %s::text[], %s::text[], %s::timestamptz[]) AS r(n, ch, k, t) "
+            "ON CONFLICT DO NOTHING",
             (eid, sop["sop_id"], sop["revision"], customer, [n for n, _ in due],
-             [steps[n]["channel"] for n, _ in due], [t for _, t in due]))
+             [steps[n]["channel"] for n, _ in due],
+             [steps[n].get("message_class") or MARKETING for n, _ in due],
+             [t for _, t in due]))
 
 
 def _end(curs: Cursor[DictRow], where: str, args: tuple[Any, ...], reason: str,
@@ -172,18 +182,34 @@ def _stop(curs: Cursor[DictRow], e: Any) -> None:
         reason = stop_reason(e, converted, opted_out)
         if reason is None:
             continue
-        _end(curs, "customer_id = %s AND stop_on_converted = %s AND stop_on_opted_out = %s",
-             (e.originator_id, converted, opted_out), reason, e.occurred_at)
+        where = "customer_id = %s AND stop_on_converted = %s AND stop_on_opted_out = %s"
+        args = (e.originator_id, converted, opted_out)
+        if reason == OPTED_OUT:
+            _opt_out(curs, where, args, e.occurred_at)
+        else:
+            _end(curs, where, args, reason, e.occurred_at)
+
+
+def _opt_out(curs: Cursor[DictRow], where: str, args: tuple[Any, ...], at: Any) -> None:
+    """Cancel the planned marketing steps of the active enrolments ``where``; those with no
+    planned (service) step left stop ``opted_out``."""
+    curs.execute(f"UPDATE sop_send SET status = 'cancelled' WHERE status = 'planned' "
+                 f"AND message_class <> %s AND enrolment_id IN (SELECT enrolment_id "
+                 f"FROM sop_enrolment WHERE state = 'active' AND {where})", (SERVICE, *args))
+    _end(curs, f"{where} AND NOT EXISTS (SELECT 1 FROM sop_send s WHERE s.enrolment_id = "
+               f"sop_enrolment.enrolment_id AND s.status = 'planned')", args, OPTED_OUT, at)
 
 
 def _outcome(curs: Cursor[DictRow], e: Any) -> None:
     eid = UUID(e.enrolment_id)
     curs.execute(
-        "UPDATE sop_send SET status = %s, variant_id = %s, detail = %s, outcome_at = %s "
+        "UPDATE sop_send SET status = %s, variant_id = %s, detail = %s, outcome_at = %s, "
+        "sender = %s, sender_basis = %s "
         "WHERE enrolment_id = %s AND step = %s AND status IN ('planned', 'cancelled')",
         (OUTCOMES[type(e)], getattr(e, "variant_id", None),
          e.gateway_message_id if isinstance(e, Customer.SopStepSent) else e.reason,
-         e.occurred_at, eid, e.step))
+         e.occurred_at, getattr(e, "sender", None) or None,
+         getattr(e, "sender_basis", None) or None, eid, e.step))
     curs.execute(
         "UPDATE sop_enrolment SET state = 'completed', ended_at = %s WHERE enrolment_id = %s "
         "AND state = 'active' AND NOT EXISTS (SELECT 1 FROM sop_send WHERE enrolment_id = %s "

@@ -6,6 +6,7 @@ import json
 import logging
 import random
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -320,9 +321,13 @@ def test_a_mass_send_without_recipients_or_sender_is_refused_without_a_call() ->
 
 # -- results --------------------------------------------------------------------------------
 
+SENT_AT = 1_760_000_000  # a sent recipient's send_time, as WeCom reports it
+
+
 def page(items: list[tuple[str, int]], cursor: str = "") -> httpx.Response:
     return errcode(0, next_cursor=cursor, send_list=[
-        {"external_userid": r, "userid": "alice", "status": s} for r, s in items])
+        {"external_userid": r, "userid": "alice", "status": s,
+         **({"send_time": SENT_AT} if s == 1 else {})} for r, s in items])
 
 
 def test_results_are_read_page_by_page_following_the_cursor() -> None:
@@ -340,6 +345,20 @@ def test_results_are_read_page_by_page_following_the_cursor() -> None:
     assert result.statuses == {"c1": RecipientStatus.SENT, "c2": RecipientStatus.NOT_FRIEND,
                                "c3": RecipientStatus.QUOTA_EXCEEDED,
                                "c4": RecipientStatus.PENDING}
+    assert result.sent_at == datetime.fromtimestamp(SENT_AT, UTC)  # when the member sent it
+
+
+def test_with_no_recipient_sent_the_members_send_time_is_read_from_the_task() -> None:
+    # Given a confirmed task whose only recipient already had the period's mass messages
+    script = Scripted(page([("c1", 3)]), errcode(0, next_cursor="", task_list=[
+        {"userid": "bob", "status": 0}, {"userid": "alice", "status": 2,
+                                         "send_time": SENT_AT + 5}]))
+    # When its result is read
+    result = script.gateway().mass_send_result("m-1", "alice")
+    # Then the member's send time comes from get_groupmsg_task
+    assert script.requests[1].url.path == "/cgi-bin/externalcontact/get_groupmsg_task"
+    assert result.statuses == {"c1": RecipientStatus.QUOTA_EXCEEDED}
+    assert result.sent_at == datetime.fromtimestamp(SENT_AT + 5, UTC)
 
 
 def test_an_unconfirmed_task_is_pending_and_an_expired_one_is_expired() -> None:

@@ -3,7 +3,7 @@ messages WeCom accepted from either count toward the other's."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 from zoneinfo import ZoneInfo
 
@@ -36,8 +36,10 @@ def test_a_group_campaign_s_message_counts_toward_a_sop_group_step_s_quota(
         # When a SOP step claims a message into each group, with a quota of one a month
         row = {"sop_id": uuid4(), "step": 0, "trigger_group": "wrg1", "enrolment_id": uuid4()}
         # Then wrg1 is at its quota, wrg2 is not
-        assert store.claim_group(row, day, now, 1) == "WECOM_GROUP_QUOTA"
-        assert store.claim_group({**row, "trigger_group": "wrg2"}, day, now, 1) is None
+        first = day.replace(day=1)
+        month = (first, (first + timedelta(days=32)).replace(day=1), 1)
+        assert store.claim_group(row, day, now, month) == "WECOM_GROUP_QUOTA"
+        assert store.claim_group({**row, "trigger_group": "wrg2"}, day, now, month) is None
         # And the campaign planner counts the accepted message (a SOP step's, too, once WeCom
         # accepts it), not the refused one
         since, until, _ = wecom_quota_period(now, "month")

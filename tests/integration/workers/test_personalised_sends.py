@@ -96,6 +96,8 @@ def test_a_wecom_mass_send_gives_each_customer_their_own_text_through_the_last_c
               EventItem("c5-mb", "MESSAGE_RECEIVED", c5, now + timedelta(minutes=2),
                         staff_id=str(b), message_kind="text")]
     pg_app.ingestion.record_batch(items, "service:test")
+    # (and WeCom knows those chats: it delivers c5's mass messages through B only)
+    fake_wecom.state.campaigns.last_chatted.update({"wmc5": "m-b", "wmc0": "m-a"})
     segment_id, _ = pg_app.segments.define("friends", "", {"isFriend": True}, "staff:m", now)
     campaign_id, _ = pg_app.campaigns.draft(
         "vip", "staff:m", "wecom_mass", segment_id,

@@ -137,16 +137,45 @@ def test_a_group_at_its_months_quota_of_the_platforms_messages_is_skipped(
         fake_world: tuple[World, RunningFakeWeCom]) -> None:
     world, _ = fake_world
     day = T0.date().replace(day=1)  # and the 2nd: one month
+    month = (day, (day + timedelta(days=32)).replace(day=1), 1)  # a quota of one a month
     row = {"sop_id": uuid4(), "step": 0, "trigger_group": "wrg1", "enrolment_id": uuid4()}
     # Given a group message claimed this month, with a quota of one a month
-    assert world.store.claim_group(row, day, T0, 1) is None
-    assert world.store.claim_group(row, day, T0, 1) is None  # the same enrolment again
+    assert world.store.claim_group(row, day, T0, month) is None
+    assert world.store.claim_group(row, day, T0, month) is None  # the same enrolment again
     # When another sequence's step claims a message into that group later that month
     other = {**row, "sop_id": uuid4(), "enrolment_id": uuid4()}
-    assert world.store.claim_group(other, day + timedelta(days=1), T0, 1) == \
+    assert world.store.claim_group(other, day + timedelta(days=1), T0, month) == \
         "WECOM_GROUP_QUOTA"
     # And another joiner's enrolment the same day is told the message went already
-    assert world.store.claim_group({**row, "enrolment_id": uuid4()}, day, T0, 1) == \
+    assert world.store.claim_group({**row, "enrolment_id": uuid4()}, day, T0, month) == \
         "GROUP_ALREADY_SENT"
     # But another group is not affected
-    assert world.store.claim_group({**other, "trigger_group": "wrg2"}, day, T0, 1) is None
+    assert world.store.claim_group({**other, "trigger_group": "wrg2"}, day, T0, month) is None
+
+
+def test_under_the_one_a_day_rule_a_group_step_counts_its_quota_per_day(
+        fake_world: tuple[World, RunningFakeWeCom]) -> None:
+    world, fake = fake_world
+    # Given a corp whose mass-send setting is one message per customer group a day, and
+    # two sequences with a step into wrg1 when someone joins it
+    group_sop(world, "wrg1")
+    world.app.campaigns.change_contact_policy({"wecom_mass": {"day": 5, "week": 10,
+                                                              "month": 30}}, "day",
+                                              "21:00", "09:00", "staff:m", T0)
+    world.app.sops.define("入群欢迎二", "staff:m", {"kind": "group_joined",
+                                                  "group_ids": ["wrg1"]},
+                          [GROUP_STEP], "staff:m", T0 - timedelta(days=1))
+    # When a customer joins wrg1 today (both sequences' steps due) and another tomorrow
+    first = world.friend(T0)
+    join(world, first, "wrg1", 1)
+    assert world.run(T0 + timedelta(minutes=1)) == 2
+    later = world.friend(T0)
+    join(world, later, "wrg1", 2)
+    world.run(T0 + timedelta(days=1, minutes=1))
+    # Then today one of the two went and the other is past the day's quota; tomorrow's
+    # went: by month (31 a month) all three would have gone
+    today = sorted((s, d) for _, s, d in world.steps(first))
+    assert [s for s, _ in today] == ["sent", "skipped"]
+    assert ("skipped", "WECOM_GROUP_QUOTA") in today
+    assert sorted(s for _, s, _ in world.steps(later)) == ["sent", "skipped"]
+    assert len(fake.state.campaigns.tasks()) == 2

@@ -60,14 +60,12 @@ def test_a_crash_between_the_task_and_the_staff_post_is_repaired_by_the_next_syn
     assert moments.members_posted(task_id, ["zhangsan"], AT + timedelta(hours=2)) == 0
 
 
-def test_a_busy_answer_plans_again_and_a_task_being_created_cannot_be_cancelled(
+def test_a_busy_answer_plans_again_and_a_cancelled_task_is_never_submitted(
         memory_app: Siyu) -> None:
     zhang = hire(memory_app, "zhangsan")
     task_id = plan(memory_app, [(zhang, "zhangsan")])
     moments = memory_app.moments
     moments.change(task_id, lambda t: t.start_submission("system", AT))
-    with pytest.raises(MomentTaskClosed):
-        moments.cancel(task_id, "staff:m", AT)
     moments.change(task_id, lambda t: t.defer("errcode -1", "system", AT))
     assert moments.task(task_id).status == "planned"
     assert moments.cancel(task_id, "staff:m", AT) is not None
@@ -112,3 +110,43 @@ def test_the_row_follows_the_task_and_ignores_an_event_folded_twice(memory_app: 
             row["day"], row["audience_staff"]) == (
         "cancelled", "mom1", ["zhangsan"], True, DAY, sorted([str(zhang),
                                                               "wecom_user:zhangsan"]))
+
+
+def test_a_task_cancelled_while_wecom_creates_it_records_the_jobs_moment_to_stop_it(
+        memory_app: Siyu) -> None:
+    zhang = hire(memory_app, "zhangsan")
+    task_id = plan(memory_app, [(zhang, "zhangsan")])
+    moments = memory_app.moments
+    # Given a task WeCom is creating (add_moment_task answered a job id)
+    moments.change(task_id, lambda t: t.start_submission("system", AT))
+    moments.change(task_id, lambda t: t.submitted("job1", "system", AT))
+    # When a manager cancels it, then the job finishes
+    assert moments.cancel(task_id, "staff:m", AT) is not None
+    assert moments.task(task_id).awaiting_wecom
+    moments.change(task_id, lambda t: t.accept("mom1", [], "system", AT))
+    # Then it stays cancelled, with the moment WeCom made, to be stopped there
+    task = moments.task(task_id)
+    assert (task.status, task.moment_id, task.awaiting_wecom) == ("cancelled", "mom1", False)
+    moments.change(task_id, lambda t: t.stopped_at_wecom("system", AT))
+    assert moments.task(task_id).stopped
+    # And the row says the same (a rebuild folds the same events)
+    row = None
+    for n, event in enumerate(memory_app.repository.event_store.get(task_id), 1):
+        row = apply(row, event, n)
+    assert row is not None
+    assert (row["status"], row["jobid"], row["moment_id"], row["cancelled_creating"],
+            row["stopped_at_wecom"]) == ("cancelled", "job1", "mom1", True, True)
+
+
+def test_a_task_cancelled_while_being_submitted_that_wecom_refuses_has_nothing_to_stop(
+        memory_app: Siyu) -> None:
+    zhang = hire(memory_app, "zhangsan")
+    task_id = plan(memory_app, [(zhang, "zhangsan")])
+    moments = memory_app.moments
+    moments.change(task_id, lambda t: t.start_submission("system", AT))
+    moments.cancel(task_id, "staff:m", AT)  # while the add call is in flight
+    moments.change(task_id, lambda t: t.refuse("errcode 40003", "system", AT))
+    task = moments.task(task_id)
+    assert (task.status, task.stopped, task.awaiting_wecom) == ("cancelled", True, False)
+    with pytest.raises(MomentTaskClosed):
+        moments.change(task_id, lambda t: t.start_submission("system", AT))

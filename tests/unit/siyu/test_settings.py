@@ -76,3 +76,13 @@ def test_sms_goes_to_the_local_fake_unless_a_provider_is_configured_with_its_cre
     with pytest.raises(SettingsError, match="SMS_SECRET_KEY is required with SMS_API_BASE"):
         from_env(env(tmp_path, SMS_API_BASE="https://sms.tencentcloudapi.com",
                      SMS_SECRET_ID="AKIDx", SMS_SDK_APP_ID="1400", SMS_SIGN_NAME="s"))
+
+
+def test_wecom_tag_ids_map_each_platform_tag_and_a_malformed_map_is_refused(
+        tmp_path: Path) -> None:
+    settings = from_env(env(tmp_path, SIYU_WECOM_TAG_IDS=" VIP=etVIP, 金卡 = etGold "))
+    assert dict(settings.wecom_tag_ids) == {"VIP": "etVIP", "金卡": "etGold"}
+    assert dict(from_env(env(tmp_path)).wecom_tag_ids) == {}
+    for bad in ("VIP", "VIP=", "=etVIP", "VIP=a,VIP=b"):
+        with pytest.raises(SettingsError, match="SIYU_WECOM_TAG_IDS"):
+            from_env(env(tmp_path, SIYU_WECOM_TAG_IDS=bad))
