@@ -10,8 +10,10 @@ connection is pinged only when it may be stale:
   idle autocommit connection is sent nothing, except when its backend is ended (restart,
   ``pg_terminate_backend``, the postmaster killed: an error message, then end of file),
   or a notification on a channel it listens to;
-- it has been idle longer than :data:`CHECK_AFTER_IDLE` (as the API's read pool does), or
-  was never returned (a fresh one).
+- it has been idle longer than :data:`CHECK_AFTER_IDLE`, or was never returned (a fresh
+  one). The pool lends its connections in turn (first in, first out), so under steady
+  writes each sits idle for a while between uses: the bound is well above that, and only
+  guards against a peer gone without a word (a half-open TCP connection).
 
 A connection that fails the ping is closed (the pool replaces it) and another is
 borrowed. The library's methods keep one retry of a fast failure (:func:`stale_retry`)
@@ -34,7 +36,7 @@ from psycopg_pool import ConnectionPool
 
 #: A connection returned to the pool less than this long ago is lent without a ping
 #: (unless its socket has something to say).
-CHECK_AFTER_IDLE = 1.0
+CHECK_AFTER_IDLE = 30.0
 #: A failure faster than this was a stale connection, not an unreachable database.
 STALE_FAILURE_SECONDS = 0.5
 #: SQLSTATE of "prepared statement … does not exist".

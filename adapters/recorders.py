@@ -147,8 +147,11 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
         self._select_owner_versions = SQL(
             "SELECT i.blind_index, i.customer_id, (SELECT max(e.originator_version) FROM "
             "{schema}.{table} e WHERE e.originator_id = i.customer_id) AS version "
-            "FROM {schema}.siyu_identity i WHERE i.blind_index = ANY(%s)").format(
+            "FROM {schema}.siyu_identity i WHERE i.blind_index = ANY(%b::text[])").format(
             schema=schema, table=Identifier(self.events_table_name))
+        self._lookup_event_keys = SQL(  # a batch's keys, sent as a binary array
+            "SELECT event_key, customer_id FROM {schema}.siyu_event_key "
+            "WHERE event_key = ANY(%b::text[])").format(**q)
         self._select_event_keys = SQL(
             "SELECT event_key, customer_id FROM {schema}.siyu_event_key "
             "WHERE event_key = ANY(%s)").format(**q)
@@ -300,7 +303,7 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
         pipeline could leave psycopg believing a statement prepared that the server lacks."""
         with self.datastore.get_connection() as conn, conn.pipeline(), \
                 conn.cursor() as keys, conn.cursor() as owners:
-            keys.execute(self._select_event_keys, (list(event_keys),), prepare=False)
+            keys.execute(self._lookup_event_keys, (list(event_keys),), prepare=False)
             owners.execute(self._select_owner_versions, (list(blind_indexes),), prepare=False)
             found = {r["event_key"]: r["customer_id"] for r in keys.fetchall()}
             rows = owners.fetchall()
