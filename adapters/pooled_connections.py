@@ -10,10 +10,11 @@ connection is pinged only when it may be stale:
   idle autocommit connection is sent nothing, except when its backend is ended (restart,
   ``pg_terminate_backend``, the postmaster killed: an error message, then end of file),
   or a notification on a channel it listens to;
-- it has been idle longer than :data:`CHECK_AFTER_IDLE`, or was never returned (a fresh
-  one). The pool lends its connections in turn (first in, first out), so under steady
-  writes each sits idle for a while between uses: the bound is well above that, and only
-  guards against a peer gone without a word (a half-open TCP connection).
+- it went back to the pool longer than :data:`CHECK_AFTER_IDLE` ago. The pool lends its
+  connections in turn (first in, first out), so under steady writes each sits idle for a
+  while between uses: the bound is well above that, and only guards against a peer gone
+  without a word (a half-open TCP connection). A connection never lent yet is judged by
+  its socket alone: a fresh process's first command pays no pings.
 
 A connection that fails the ping is closed (the pool replaces it) and another is
 borrowed. The library's methods keep one retry of a fast failure (:func:`stale_retry`)
@@ -45,7 +46,8 @@ STALE_PREPARED = "26000"
 
 def may_be_stale(conn: psycopg.Connection[Any], returned: float | None) -> bool:
     """Whether ``conn`` needs a ping before it is lent (see the module's docstring)."""
-    if conn.closed or returned is None or time.monotonic() - returned > CHECK_AFTER_IDLE:
+    if conn.closed or (returned is not None
+                       and time.monotonic() - returned > CHECK_AFTER_IDLE):
         return True
     try:
         readable, _, _ = select.select([conn.pgconn.socket], [], [], 0)

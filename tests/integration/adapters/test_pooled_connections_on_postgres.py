@@ -4,6 +4,7 @@ used a moment ago is lent as it is."""
 from __future__ import annotations
 
 import contextlib
+import time
 from datetime import datetime
 from typing import Any
 
@@ -78,10 +79,14 @@ def test_a_connection_whose_backend_was_ended_is_replaced_before_it_is_lent(
     assert False in pings
 
 
-def test_a_fresh_or_long_idle_connection_may_be_stale() -> None:
-    class Quiet:
-        closed = False
-
-    conn: Any = Quiet()
-    assert pooled_connections.may_be_stale(conn, None)
-    assert pooled_connections.may_be_stale(conn, -pooled_connections.CHECK_AFTER_IDLE * 10)
+def test_a_connection_never_lent_is_judged_by_its_socket_and_a_long_idle_one_is_pinged(
+    pg_url: str
+) -> None:
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        assert not pooled_connections.may_be_stale(conn, None)
+        assert not pooled_connections.may_be_stale(conn, time.monotonic())
+        assert pooled_connections.may_be_stale(
+            conn, time.monotonic() - 2 * pooled_connections.CHECK_AFTER_IDLE)
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s, 5000)", (conn.info.backend_pid,))
+        assert pooled_connections.may_be_stale(conn, None)
