@@ -15,7 +15,7 @@ from uuid import UUID
 from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.popo import POPOApplicationRecorder
 
-from domain.ports import SideWrites, TagClaim
+from domain.ports import BatchLookup, SideWrites, TagClaim
 
 
 class SiyuMemoryRecorder(POPOApplicationRecorder):
@@ -84,6 +84,12 @@ class SiyuMemoryRecorder(POPOApplicationRecorder):
         for subject in erased:
             self.vault_keys.pop(subject, None)
             self.sealed.pop(subject, None)
+
+    def batch_lookup(self, event_keys: Sequence[str], blind_indexes: Sequence[str]
+                     ) -> BatchLookup:
+        owners = self.owners_of(blind_indexes)
+        return BatchLookup(self.known_event_keys(event_keys), owners,
+                           self.stream_versions(sorted(set(owners.values()))))
 
     def owners_of(self, blind_indexes: Sequence[str]) -> Mapping[str, UUID]:
         return {b: self.identities[b][1] for b in blind_indexes if b in self.identities}

@@ -9,14 +9,10 @@ whole transaction with ``IntegrityError`` and the application decides again.
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
-import psycopg
 from eventsourcing import persistence
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
@@ -24,8 +20,9 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
-from adapters import event_chain
-from domain.ports import SideWrites, TagClaim
+from adapters import event_chain, pooled_connections
+from adapters.pooled_connections import stale_retry
+from domain.ports import BatchLookup, SideWrites, TagClaim
 
 SIDE_TABLES_DDL = """
 CREATE TABLE IF NOT EXISTS {schema}.siyu_identity (
@@ -71,59 +68,13 @@ SIDE_TABLES = ("siyu_identity", "siyu_event_key", "siyu_vault_key", "siyu_custom
                "siyu_vault_value", "siyu_tag_claim")
 
 
-def _stale_retry(method: Callable[..., Any]) -> Callable[..., Any]:
-    """The library's method without its ten retries (each of which waits the whole pool
-    timeout while the database is away: 22 s before an API answer). One more attempt
-    is made only when the first failed fast — a connection gone stale — since a pool
-    that cannot connect already waited its timeout."""
-    original: Callable[..., Any] = getattr(method, "__wrapped__", method)
-
-    @functools.wraps(original)
-    def once_more_if_stale(*args: Any, **kwargs: Any) -> Any:
-        started = time.monotonic()
-        try:
-            return original(*args, **kwargs)
-        except (persistence.OperationalError, persistence.InterfaceError):
-            if time.monotonic() - started > STALE_FAILURE_SECONDS:
-                raise
-        return original(*args, **kwargs)
-
-    return once_more_if_stale
-
-
-#: A failure faster than this was a stale connection, not an unreachable database.
-STALE_FAILURE_SECONDS = 0.5
-#: SQLSTATE of "prepared statement … does not exist".
-STALE_PREPARED = "26000"
-
-
-def _discarding_stale_prepared(get_connection: Callable[[], Any]) -> Callable[[], Any]:
-    """The datastore's ``get_connection``, closing a connection that used a prepared
-    statement the server does not have (so the pool replaces it). psycopg keeps such a
-    statement in its cache for good on an autocommit connection: every later use of it
-    on that connection would fail the same way. The error itself still propagates, and
-    the unit of work decides again."""
-
-    @contextlib.contextmanager
-    def connection() -> Iterator[Any]:
-        with get_connection() as conn:
-            try:
-                yield conn
-            except psycopg.Error as error:
-                if error.sqlstate == STALE_PREPARED:
-                    conn.close()
-                raise
-
-    return connection
-
-
 class SiyuPostgresRecorder(PostgresApplicationRecorder):
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"):
         super().__init__(datastore, events_table_name=events_table_name)
-        if not getattr(datastore, "discards_stale_prepared", False):
-            datastore.get_connection = _discarding_stale_prepared(  # type: ignore[method-assign]
-                datastore.get_connection)
-            datastore.discards_stale_prepared = True  # type: ignore[attr-defined]
+        if not getattr(datastore, "checks_stale", False):
+            datastore.get_connection = pooled_connections.checked(  # type: ignore[method-assign]
+                datastore.get_connection, attempts=(datastore.pool.max_size or 1) + 1)
+            datastore.checks_stale = True  # type: ignore[attr-defined]
         schema = Identifier(datastore.schema)
         for statement in SIDE_TABLES_DDL.split(";"):
             if statement.strip():
@@ -192,6 +143,15 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
         self._select_owners = SQL(
             "SELECT blind_index, customer_id FROM {schema}.siyu_identity "
             "WHERE blind_index = ANY(%s)").format(**q)
+        # Owners with their stream's latest version: one index probe each, however long.
+        self._select_owner_versions = SQL(
+            "SELECT i.blind_index, i.customer_id, (SELECT max(e.originator_version) FROM "
+            "{schema}.{table} e WHERE e.originator_id = i.customer_id) AS version "
+            "FROM {schema}.siyu_identity i WHERE i.blind_index = ANY(%b::text[])").format(
+            schema=schema, table=Identifier(self.events_table_name))
+        self._lookup_event_keys = SQL(  # a batch's keys, sent as a binary array
+            "SELECT event_key, customer_id FROM {schema}.siyu_event_key "
+            "WHERE event_key = ANY(%b::text[])").format(**q)
         self._select_event_keys = SQL(
             "SELECT event_key, customer_id FROM {schema}.siyu_event_key "
             "WHERE event_key = ANY(%s)").format(**q)
@@ -226,10 +186,10 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
             "WHERE subject_id = %s").format(**q)
 
     # -- bounded retries: answer fast while the database is away ---------------
-    insert_events = _stale_retry(PostgresApplicationRecorder.insert_events)
-    select_events = _stale_retry(PostgresApplicationRecorder.select_events)
-    select_notifications = _stale_retry(PostgresApplicationRecorder.select_notifications)
-    max_notification_id = _stale_retry(PostgresApplicationRecorder.max_notification_id)
+    insert_events = stale_retry(PostgresApplicationRecorder.insert_events)
+    select_events = stale_retry(PostgresApplicationRecorder.select_events)
+    select_notifications = stale_retry(PostgresApplicationRecorder.select_notifications)
+    max_notification_id = stale_retry(PostgresApplicationRecorder.max_notification_id)
 
     # -- writes, inside the events' transaction ---------------------------------
     def _insert_stored_events(
@@ -336,6 +296,20 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(statement, (list(values),), prepare=True)
             return {row[0]: row[1] for row in (tuple(r.values()) for r in curs.fetchall())}
+
+    def batch_lookup(self, event_keys: Sequence[str], blind_indexes: Sequence[str]
+                     ) -> BatchLookup:
+        """Both reads pipelined on one connection. Not prepared: a failed statement in a
+        pipeline could leave psycopg believing a statement prepared that the server lacks."""
+        with self.datastore.get_connection() as conn, conn.pipeline(), \
+                conn.cursor() as keys, conn.cursor() as owners:
+            keys.execute(self._lookup_event_keys, (list(event_keys),), prepare=False)
+            owners.execute(self._select_owner_versions, (list(blind_indexes),), prepare=False)
+            found = {r["event_key"]: r["customer_id"] for r in keys.fetchall()}
+            rows = owners.fetchall()
+        return BatchLookup(found, {r["blind_index"]: r["customer_id"] for r in rows},
+                           {r["customer_id"]: r["version"] for r in rows
+                            if r["version"] is not None})
 
     def owners_of(self, blind_indexes: Sequence[str]) -> Mapping[str, UUID]:
         return self._select_map(self._select_owners, blind_indexes)

@@ -14,7 +14,7 @@ nothing twice.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
@@ -107,13 +107,18 @@ class Ingestion:
         atomic: bool,
     ) -> BatchResult:
         commands = [c for c in parsed if isinstance(c, Command)]
-        known = self._known(by, [c.event_id for c in commands])
-        blinds = {c.identity: blind_index(self.store.blind_key, c.identity) for c in commands}
-        blinds.update({c.link: blind_index(self.store.blind_key, c.link) for c in commands if c.link})
-        blinds.update({c.inviter: blind_index(self.store.blind_key, c.inviter)
-                       for c in commands if c.inviter})
-        owners = dict(self.store.index.owners_of(sorted(set(blinds.values()))))
-        self.store.drop_stale(set(owners.values()), unit)
+        identities = {c.identity for c in commands}
+        identities.update(c.link for c in commands if c.link)
+        identities.update(c.inviter for c in commands if c.inviter)
+        blinds = {i: blind_index(self.store.blind_key, i) for i in identities}
+        event_ids = [c.event_id for c in commands]
+        keys = {event_id: client_event_key(by, event_id) for event_id in event_ids}
+        # Scoped keys and bare ids (stored before scoping) in one look-up with the owners.
+        found = self.store.index.batch_lookup([*keys.values(), *event_ids],
+                                              sorted(set(blinds.values())))
+        known = self._known(by, keys, found.event_keys)
+        owners = dict(found.owners)
+        self.store.drop_stale(set(owners.values()), unit, stored=found.versions)
         self.referrals.prefetch_inviters(commands, unit)
         result = BatchResult()
         seen: dict[str, UUID | None] = {}
@@ -145,16 +150,18 @@ class Ingestion:
             ]
         return result
 
-    def _known(self, source: str, event_ids: list[str]) -> dict[str, UUID]:
-        """Event ids ``source`` sent before, with their customer: scoped keys, and bare
-        keys stored before scoping that this source recorded (or whose source cannot be
-        told: never recorded twice)."""
-        keys = {event_id: client_event_key(source, event_id) for event_id in event_ids}
-        scoped = self.store.index.known_event_keys(list(keys.values()))
-        known = {e: scoped[k] for e, k in keys.items() if k in scoped}
-        rest = [e for e in event_ids if e not in known]
+    def _known(self, source: str, keys: dict[str, str], found: Mapping[str, UUID]
+               ) -> dict[str, UUID]:
+        """Event ids ``source`` sent before, with their customer: scoped keys (``keys``:
+        event id -> key), and bare keys stored before scoping that this source recorded
+        (or whose source cannot be told: never recorded twice). ``found``: the stored
+        keys among both."""
+        known = {e: found[k] for e, k in keys.items() if k in found}
+        bare = [e for e in keys if e not in known and e in found]
+        if not bare:
+            return known
         for event_id, (customer_id, recorded_by) in self.store.index.legacy_event_keys(
-                rest).items():
+                bare).items():
             if recorded_by is None or recorded_by == source:
                 known[event_id] = customer_id
         return known

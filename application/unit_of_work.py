@@ -26,7 +26,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, TypeVar, cast
@@ -302,8 +302,10 @@ class EventStore(Application[UUID]):
         unit.aggregates[aggregate_id] = found
         return found
 
-    def drop_stale(self, aggregate_ids: Iterable[UUID], unit: UnitOfWork[Any]) -> None:
-        """Evict cached aggregates another process has appended to (one query).
+    def drop_stale(self, aggregate_ids: Iterable[UUID], unit: UnitOfWork[Any], *,
+                   stored: Mapping[UUID, int] | None = None) -> None:
+        """Evict cached aggregates another process has appended to (one query, none if
+        ``stored`` already has their latest versions, read with the batch's look-ups).
 
         A stale aggregate that leads to a new event fails at commit (a version
         conflict) and is decided again; one that leads to *no* event (``untag`` of
@@ -320,7 +322,8 @@ class EventStore(Application[UUID]):
                 cached[aggregate_id] = cache.get(aggregate_id).version
         if not cached:
             return
-        stored = self.index.stream_versions(sorted(cached))
+        if stored is None:
+            stored = self.index.stream_versions(sorted(cached))
         self.evict(i for i, version in cached.items() if stored.get(i, 0) != version)
 
     def prefetch(self, aggregate_ids: Iterable[UUID], unit: UnitOfWork[Any]) -> None:

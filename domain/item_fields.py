@@ -52,7 +52,10 @@ def text_field(item: EventItem, name: str, *, required: bool = True) -> str | No
     if not isinstance(value, str) or len(value) > MAX_TEXT:
         raise InvalidInput(f"{camel(name)} must be a string of at most {MAX_TEXT} characters",
                            field=camel(name))
-    return safe_text(value.strip(), camel(name))
+    value = value.strip()
+    if _UNSAFE.search(value):  # the field's client name is only spelled out on a refusal
+        return safe_text(value, camel(name))
+    return value
 
 
 def required_text(item: EventItem, name: str) -> str:

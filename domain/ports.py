@@ -66,8 +66,22 @@ class SideWrites:
                     or self.tag_releases or self.archived_groups or self.erased)
 
 
+@dataclass(frozen=True, slots=True)
+class BatchLookup:
+    """What a batch of ingested items reads before it decides, read at once."""
+
+    event_keys: Mapping[str, UUID]  # keys already stored, with their customer
+    owners: Mapping[str, UUID]  # blind index -> customer owning it
+    versions: Mapping[UUID, int]  # latest stored version of each owner with events
+
+
 class IngestIndex(Protocol):
     """Look-ups the ingestion path makes before it decides."""
+
+    def batch_lookup(self, event_keys: Sequence[str], blind_indexes: Sequence[str]
+                     ) -> BatchLookup:
+        """``known_event_keys`` and ``owners_of`` together, with the owners' stream
+        versions (to drop stale cached customers): one round trip for a whole batch."""
 
     def owners_of(self, blind_indexes: Sequence[str]) -> Mapping[str, UUID]:
         """Customer owning each known blind index."""

@@ -21,8 +21,9 @@ def postgres_env(database_url: str, *, pool_size: int = 5, max_overflow: int = 2
     Every projection runner holds one connection while it tails the log (its lock and
     LISTEN), so the pool must outgrow the number of read models (a dozen now) with room
     for the writes: at most ``pool_size + max_overflow`` connections, opened as needed.
-    A pooled connection is checked before use (a database restart leaves stale ones), and
-    a caller waits at most ``wait`` seconds for one.
+    A pooled connection that may be stale (a database restart leaves stale ones) is checked
+    before use by the recorder (:mod:`adapters.pooled_connections`), not pinged on every
+    borrow; a caller waits at most ``wait`` seconds for one.
     """
     info = conninfo_to_dict(database_url)
     return {
@@ -36,7 +37,7 @@ def postgres_env(database_url: str, *, pool_size: int = 5, max_overflow: int = 2
         "POSTGRES_MAX_OVERFLOW": str(max_overflow),
         "APPLICATION_RECORDER_TOPIC": RECORDER_TOPIC,
         "CREATE_TABLE": "y",
-        "POSTGRES_PRE_PING": "y",
+        "POSTGRES_PRE_PING": "n",  # the recorder checks what may be stale (pooled_connections)
         "POSTGRES_CONNECT_TIMEOUT": str(wait),
     }
 
