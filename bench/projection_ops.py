@@ -113,9 +113,8 @@ def _rebuild_child(url: str, groups: tuple[str, ...], ready: Any, go: Any, out: 
         everything = read_model_views()
         ready.release()
         go.wait()
-        for view in views_of(groups):
-            bluegreen.build_and_switch(app, view, app.factory.datastore, everything,  # type: ignore[attr-defined]
-                                       report=lambda p: None)
+        bluegreen.build_and_switch(app, views_of(groups), app.factory.datastore,  # type: ignore[attr-defined]
+                                   everything, report=lambda p: None)
         out.put(time.perf_counter())
     finally:
         app.close()
