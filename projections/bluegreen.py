@@ -10,7 +10,8 @@ query meanwhile saw an empty or missing table, for hours at a brand's scale. Now
 2. the log is read **once** for all of them, in pages, each page decoded once and handed
    to every read model being built (as :mod:`projections.shared_pages` does live), up to
    each live read model's position (which moves on meanwhile), with progress reports
-   (events done / total, rate, ETA); the new tables are then analyzed;
+   (events done / total, rate, ETA), into unlogged tables; the new tables are then logged
+   and analyzed;
 3. one transaction takes the live tables (saying what it waits for, never silently), folds
    the last events up to the live positions, drops the live tables, moves the new ones in,
    carries the quarantine over, records the versions, creates the views and functions of
@@ -53,6 +54,11 @@ log = logging.getLogger(__name__)
 REPORT_EVERY = 5.0
 #: Notifications per page of the pass over the log.
 PAGE_SIZE = 5000
+#: Events per read model at most left to fold under the switch's locks (readers wait).
+LEFT_FOR_THE_SWITCH = 500
+#: How long the switch's connection may sit idle in its transaction while the last
+#: events fold on another (the event store's connections allow 5 s).
+SWITCH_IDLE = "60s"
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,14 +126,18 @@ class BuildSet:
         for build in self.builds:
             self.runners[build.view.name] = _retrying(
                 functools.partial(build.prepare, conn), build.view.name, "to list its tables")
-        # Fold up to the live positions, again, until little is left to do under lock.
+        # Fold up to the live positions, again, until little is left to do under lock
+        # (or the live read models run away as fast as the build follows).
+        behind = None
         while True:
             caps = {name: live_position(conn, name) for name in self.names}
             self.fold(caps)
-            if all(live_position(conn, n) - caps[n] < self.page_size for n in self.names):
+            gap = max(live_position(conn, n) - caps[n] for n in self.names)
+            if gap < LEFT_FOR_THE_SWITCH or (behind is not None and gap >= behind):
                 break
+            behind = gap
         for build in self.builds:
-            build.analyze(conn)
+            build.finish(conn)
         if version_bump:
             _wait_for_runner_locks(conn, self.names)
         try:
@@ -181,6 +191,7 @@ class BuildSet:
         with conn.transaction(), conn.cursor() as curs:
             schema_lock.serialise_ddl(curs)
             curs.execute(f"SET LOCAL lock_timeout = '{LOCK_ATTEMPT}'")
+            curs.execute(f"SET LOCAL idle_in_transaction_session_timeout = '{SWITCH_IDLE}'")
             owned = set().union(*(b.owned for b in self.builds))
             live = sorted(owned & base_tables(conn, LIVE))
             if live:
