@@ -156,6 +156,7 @@ class BuildSet:
         positions = {name: r.tracker.position(name) for name, r in self.runners.items()}
         pending = {name for name in self.names if positions[name] < caps[name]}
         topics = union_of_topics(list(self.runners.values()))
+        pages = 0
         while pending:
             stop = max(caps[n] for n in pending)
             page = self.app.recorder.select_notifications(
@@ -176,6 +177,10 @@ class BuildSet:
                     positions[name] = entries[-1][0].id
                 if len(page) < self.page_size or ids[-1] >= caps[name]:
                     pending.discard(name)  # the log up to its cap is behind it
+            pages += 1
+            if pages & (pages - 1) == 0:  # after pages 1, 2, 4, 8 …: the tables doubled
+                for build in self.builds:
+                    build.analyze()
             self._progress(min((positions[n] for n in pending), default=stop), stop)
 
     def _progress(self, done: int, total: int, *, final: bool = False) -> None:

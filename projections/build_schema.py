@@ -135,8 +135,19 @@ class BuildSchema:
         schema = Identifier(self.schema)
         for table in sorted(base_tables(conn, self.schema)):
             conn.execute(SQL("ALTER TABLE {}.{} SET LOGGED").format(schema, Identifier(table)))
+        self.analyze(conn)
+
+    def analyze(self, conn: Connection[Any] | None = None) -> None:
+        """Statistics for the build's tables: also while they fill, each time they have
+        doubled, or the planner of the fold's own lookups guesses from none."""
+        if conn is None:
+            with self.shadow.get_connection() as own:
+                own.autocommit = True
+                self.analyze(own)
+            return
         for table in sorted(base_tables(conn, self.schema) - BOOKKEEPING):
-            conn.execute(SQL("ANALYZE {}.{}").format(schema, Identifier(table)))
+            conn.execute(SQL("ANALYZE {}.{}").format(Identifier(self.schema),
+                                                     Identifier(table)))
 
     def move_in(self, curs: Cursor[Any]) -> None:
         """Inside the switch's transaction, the live tables it replaces already dropped:

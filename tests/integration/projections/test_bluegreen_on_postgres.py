@@ -161,3 +161,23 @@ def test_the_api_serves_the_old_version_while_the_projections_process_builds_the
     datastore = pg_app.factory.datastore  # type: ignore[attr-defined]
     assert bluegreen.upgrade(pg_app, views_of(["profile"]), datastore) == ["customer_profile"]
     assert rows(pg_url, "customer_profile") == before
+
+
+def test_one_pass_in_small_pages_builds_read_models_standing_at_different_positions(
+        pg_app: Siyu, pg_url: str) -> None:
+    # Given the profile up to the log's head and the as-of read model 20 events behind
+    record(pg_app, 30)
+    catch_up(pg_app)
+    record(pg_app, 20, start=30)
+    tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
+    SharedPageRunner(pg_app, views_of(["profile"]), tracker).catch_up()
+    assert tracker.position("siyu_customer_as_of") < tracker.position("customer_profile")
+    before = {t: rows(pg_url, t) for t in ("customer_profile", "siyu_customer_as_of")}
+    assert all(before.values())
+    # When both are built from one pass over the log in pages of 7 notifications
+    views = [v for v in read_model_views()
+             if v.name in ("customer_profile", "siyu_customer_as_of")]
+    bluegreen.BuildSet(pg_app, views, tracker.datastore, read_model_views(),
+                       page_size=7).run(version_bump=False)
+    # Then each holds exactly what it held, up to its own position
+    assert {t: rows(pg_url, t) for t in before} == before
