@@ -15,11 +15,12 @@ import multiprocessing as mp
 import os
 import queue
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from projections import bluegreen
 from projections.groups import DEFAULT_SPLIT, names_of
+from projections.runner import View
 from siyu.bootstrap import build_application
 
 #: Seconds between checks that the children are alive while no message comes.
@@ -33,13 +34,17 @@ def parts_of(names: Sequence[str]) -> list[list[str]]:
     return [part for part in (*parts, rest) if part]
 
 
-def build(url: str, secret: bytes, names: Sequence[str], report: bluegreen.Report) -> None:
-    """Build the named read models in this process, from one pass over the log."""
-    from siyu.processes import read_model_views
+#: Every read model (``siyu.processes.read_model_views``, passed by its caller: a
+#: module-level function, so that a child process receives it by name).
+Everything = Callable[[], list[View]]
 
+
+def build(url: str, secret: bytes, names: Sequence[str], everything_of: Everything,
+          report: bluegreen.Report) -> None:
+    """Build the named read models in this process, from one pass over the log."""
     app = build_application(url, secret)
     try:
-        everything = read_model_views()
+        everything = everything_of()
         views = [v for v in everything if v.name in names]
         bluegreen.build_and_switch(app, views, app.factory.datastore,  # type: ignore[attr-defined]
                                    everything, report=report)
@@ -52,11 +57,12 @@ def _stop_on_sigterm(signum: int, _frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def _child(url: str, secret: bytes, names: list[str], out: Any) -> None:
+def _child(url: str, secret: bytes, names: list[str], everything_of: Everything,
+           out: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent says when to stop
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
-        build(url, secret, names, lambda p: out.put(("progress", p)))
+        build(url, secret, names, everything_of, lambda p: out.put(("progress", p)))
         out.put(("done", None))
     except KeyboardInterrupt:
         out.put(("interrupted", None))
@@ -64,16 +70,16 @@ def _child(url: str, secret: bytes, names: list[str], out: Any) -> None:
         out.put(("failed", f"{', '.join(names)}: {type(error).__name__}: {error}"))
 
 
-def rebuild_parts(url: str, secret: bytes, names: Sequence[str],
+def rebuild_parts(url: str, secret: bytes, names: Sequence[str], everything_of: Everything,
                   report: bluegreen.Report) -> None:
     """Build ``names`` blue/green, a process per part (in this one if only one part)."""
     parts = parts_of(names)
     if len(parts) <= 1:
-        build(url, secret, parts[0] if parts else [], report)
+        build(url, secret, parts[0] if parts else [], everything_of, report)
         return
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
-    children = [ctx.Process(target=_child, args=(url, secret, part, out),
+    children = [ctx.Process(target=_child, args=(url, secret, part, everything_of, out),
                             name=f"rebuild {bluegreen.label_of(part)}") for part in parts]
     for child in children:
         child.start()

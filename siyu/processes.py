@@ -192,7 +192,7 @@ def rebuild(settings: Settings, names: list[str],
     try:
         for name in wanted:
             BatchRunner(app, views[name], Tracker(datastore))  # creates, migrates
-        rebuild_parts(settings.database_url, settings.secret, wanted,
+        rebuild_parts(settings.database_url, settings.secret, wanted, read_model_views,
                       report or (lambda p: log.info("rebuild %s", p.line())))
         with datastore.transaction() as curs:
             for name in wanted:

@@ -9,7 +9,7 @@ import pytest
 from application.app import Siyu
 from projections.bluegreen import Progress
 from siyu.parallel_rebuild import rebuild_parts
-from siyu.processes import catch_up
+from siyu.processes import catch_up, read_model_views
 from tests.conftest import SECRET
 from tests.integration.projections.test_quarantine_on_postgres import record
 
@@ -38,7 +38,8 @@ def test_an_interrupted_parallel_rebuild_leaves_the_live_read_models_and_no_buil
     with psycopg.connect(pg_url) as reader:
         reader.execute("SELECT count(*) FROM customer_profile")
         with pytest.raises(KeyboardInterrupt):
-            rebuild_parts(pg_url, SECRET, ["customer_profile", "tag_group"], interrupt)
+            rebuild_parts(pg_url, SECRET, ["customer_profile", "tag_group"],
+                              read_model_views, interrupt)
         reader.rollback()
     # Then it was under way, and the live read models hold what they held, no build left
     assert heard
