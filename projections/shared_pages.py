@@ -44,6 +44,31 @@ from projections.runner import (
 log = logging.getLogger(__name__)
 
 
+def union_of_topics(runners: Sequence[BatchRunner]) -> frozenset[str] | None:
+    """The topics any of ``runners`` reads (None: one of them reads every topic)."""
+    topics = [r.topics for r in runners]
+    if any(t is None for t in topics):
+        return None
+    return frozenset().union(*(t for t in topics if t is not None))
+
+
+def decode_page(app: Application[Any], notifications: Sequence[Notification],
+                topics: frozenset[str] | None) -> list[Any]:
+    """Each notification's event, decoded once: None when no view reads its topic, an
+    ``_Undecodable`` when it cannot be decoded (set aside for the views that read it)."""
+    mapper = app.mapper
+    out: list[Any] = []
+    for n in notifications:
+        if topics is not None and n.topic not in topics:
+            out.append(None)
+            continue
+        try:
+            out.append(mapper.to_domain_event(n))
+        except Exception as error:  # set aside for the views that read it, never fatal
+            out.append(_Undecodable(error))
+    return out
+
+
 class SharedPageRunner:
     """Keeps ``views`` up to date from one shared read of the notification log."""
 
@@ -61,10 +86,7 @@ class SharedPageRunner:
         self.stopping = threading.Event()
         self.runners = [BatchRunner(app, view, tracker, page_size=page_size,
                                     poll_interval=poll_interval) for view in views]
-        topics = [r.topics for r in self.runners]
-        self.topics: frozenset[str] | None = (
-            None if any(t is None for t in topics)
-            else frozenset().union(*(t for t in topics if t is not None)))
+        self.topics = union_of_topics(self.runners)
 
     @property
     def names(self) -> list[str]:
@@ -102,18 +124,7 @@ class SharedPageRunner:
         return len(notifications)
 
     def _decode(self, notifications: Sequence[Notification]) -> list[Any]:
-        mapper = self.app.mapper
-        topics = self.topics
-        out: list[Any] = []
-        for n in notifications:
-            if topics is not None and n.topic not in topics:
-                out.append(None)
-                continue
-            try:
-                out.append(mapper.to_domain_event(n))
-            except Exception as error:  # set aside for the views that read it, never fatal
-                out.append(_Undecodable(error))
-        return out
+        return decode_page(self.app, notifications, self.topics)
 
     def catch_up(self) -> None:
         while self.run_once():

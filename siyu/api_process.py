@@ -62,7 +62,7 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         app = build_application(database_url, settings.secret, wait=DATABASE_WAIT,
                                 pool=settings.pools["api"])
-        tracker = prepare_read_models(app)
+        tracker = prepare_read_models(app, build_new_versions=False)  # never waits for a build
         ensure_token_table(database_url, settings.token_ttl_seconds)
         pool = open_pool(database_url, wait=DATABASE_WAIT,
                          max_size=settings.pools["api_reads"])

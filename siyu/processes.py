@@ -39,6 +39,7 @@ from projections.targets import TargetView
 from siyu.bootstrap import build_application
 from siyu.metrics import registry_for
 from siyu.metrics import serve as serve_metrics
+from siyu.parallel_rebuild import rebuild_parts
 from siyu.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -61,11 +62,23 @@ def views_of(groups: Sequence[str]) -> list[View]:
     return [v for v in read_model_views() if v.name in wanted]
 
 
-def prepare_read_models(app: Siyu) -> Tracker:
-    """Create (or migrate to the current version) every read model's tables."""
+def prepare_read_models(app: Siyu, *, build_new_versions: bool = True) -> Tracker:
+    """Create every read model's tables, and build new versions beside the old ones —
+    or, without ``build_new_versions`` (the API), leave a read model whose recorded
+    version is not its code's as it is: it serves the old version until the projections
+    process, which builds the new one blue/green, switches it in."""
     tracker = Tracker(app.factory.datastore)  # type: ignore[attr-defined]
     views = read_model_views()
-    bluegreen.upgrade(app, views, tracker.datastore)  # new versions built beside the old
+    if build_new_versions:
+        bluegreen.upgrade(app, views, tracker.datastore)  # new versions built beside the old
+    else:
+        with tracker.datastore.get_connection() as conn:
+            conn.autocommit = True
+            pending = {v.name for v in bluegreen.pending_versions(conn, views)}
+        for name in sorted(pending):
+            log.info("read model %s: a new version is due; the live one serves until the "
+                     "projections process has built and switched it in", name)
+        views = [v for v in views if v.name not in pending]
     for view in views:
         BatchRunner(app, view, tracker)  # its constructor creates (and migrates new ones)
     return tracker
@@ -161,9 +174,10 @@ def catch_up(app: Siyu) -> None:
 
 def rebuild(settings: Settings, names: list[str],
             report: bluegreen.Report | None = None) -> dict[str, int]:
-    """Rebuild the named read models (all when empty) blue/green, while the app runs: each
-    folded beside the live one, then switched in (:mod:`projections.bluegreen`); rows per
-    table after."""
+    """Rebuild the named read models (all when empty) blue/green, while the app runs: all
+    folded beside the live ones, a process per part of the default split and one pass over
+    the log in each, then switched in (:mod:`siyu.parallel_rebuild`); rows per table
+    after."""
     assert settings.database_url is not None
     app = build_application(settings.database_url, settings.secret)
     datastore = app.factory.datastore  # type: ignore[attr-defined]
@@ -174,12 +188,15 @@ def rebuild(settings: Settings, names: list[str],
     if unknown:
         app.close()
         raise ValueError(f"unknown read model(s) {unknown}; known: {sorted(views)}")
+    wanted = names or list(views)
     counts: dict[str, int] = {}
     try:
-        for name in names or list(views):
+        for name in wanted:
             BatchRunner(app, views[name], Tracker(datastore))  # creates, migrates
-            bluegreen.build_and_switch(app, views[name], datastore, everything, report=report)
-            with datastore.transaction() as curs:
+        rebuild_parts(settings.database_url, settings.secret, wanted, read_model_views,
+                      report or (lambda p: log.info("rebuild %s", p.line())))
+        with datastore.transaction() as curs:
+            for name in wanted:
                 curs.execute(f"SELECT count(*) AS n FROM {name}")
                 row = curs.fetchone()
                 counts[name] = int(row["n"]) if row else 0

@@ -17,7 +17,13 @@ from projections import bluegreen
 from projections.runner import Tracker
 from projections.shared_pages import SharedPageRunner
 from siyu.bi_role import grant_bi_role
-from siyu.processes import catch_up, read_model_views, rebuild, views_of
+from siyu.processes import (
+    catch_up,
+    prepare_read_models,
+    read_model_views,
+    rebuild,
+    views_of,
+)
 from siyu.settings import Settings
 from tests.conftest import SECRET
 from tests.integration.projections.test_quarantine_on_postgres import record
@@ -85,6 +91,11 @@ def test_a_version_bump_switches_while_a_reader_polls_and_the_bi_role_reads_afte
     assert {v.name: versions[v.name] for v in read_model_views()} == {
         v.name: v.version for v in read_model_views()}
     assert leftovers == []
+    # And the new tables have their statistics the moment they serve (no autovacuum wait)
+    with psycopg.connect(pg_url) as conn:
+        analyzed = conn.execute("SELECT count(*) FROM pg_stats WHERE schemaname = 'public' "
+                                "AND tablename = 'customer_profile'").fetchone()
+    assert analyzed is not None and analyzed[0] > 0
     # And the BI role reads the new tables and the views created again over them
     with psycopg.connect(make_conninfo(pg_url, user=ROLE)) as conn:
         for table in POLLED:
@@ -124,3 +135,49 @@ def test_siyu_rebuild_runs_beside_a_running_projection_and_says_how_far_it_is(
     finally:
         live.stop()
         thread.join(30)
+
+
+def test_the_api_serves_the_old_version_while_the_projections_process_builds_the_new(
+        pg_app: Siyu, pg_url: str) -> None:
+    # Given the customer profile built, and recorded at an older version than the code's
+    record(pg_app, 30)
+    catch_up(pg_app)
+    before = rows(pg_url, "customer_profile")
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("UPDATE siyu_read_model_version SET version = version - 1 "
+                     "WHERE name = 'customer_profile'")
+        old = conn.execute("SELECT version FROM siyu_read_model_version "
+                           "WHERE name = 'customer_profile'").fetchone()
+    # When an API process starts
+    prepare_read_models(pg_app, build_new_versions=False)
+    # Then it left the live read model as it was: the old version serves, nothing built
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("SELECT version FROM siyu_read_model_version "
+                            "WHERE name = 'customer_profile'").fetchone() == old
+        assert conn.execute("SELECT nspname FROM pg_namespace "
+                            "WHERE nspname LIKE 'siyu_bg_%'").fetchall() == []
+    assert rows(pg_url, "customer_profile") == before
+    # When the projections process starts, it builds the new version and switches it in
+    datastore = pg_app.factory.datastore  # type: ignore[attr-defined]
+    assert bluegreen.upgrade(pg_app, views_of(["profile"]), datastore) == ["customer_profile"]
+    assert rows(pg_url, "customer_profile") == before
+
+
+def test_one_pass_in_small_pages_builds_read_models_standing_at_different_positions(
+        pg_app: Siyu, pg_url: str) -> None:
+    # Given the profile up to the log's head and the as-of read model 20 events behind
+    record(pg_app, 30)
+    catch_up(pg_app)
+    record(pg_app, 20, start=30)
+    tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
+    SharedPageRunner(pg_app, views_of(["profile"]), tracker).catch_up()
+    assert tracker.position("siyu_customer_as_of") < tracker.position("customer_profile")
+    before = {t: rows(pg_url, t) for t in ("customer_profile", "siyu_customer_as_of")}
+    assert all(before.values())
+    # When both are built from one pass over the log in pages of 7 notifications
+    views = [v for v in read_model_views()
+             if v.name in ("customer_profile", "siyu_customer_as_of")]
+    bluegreen.BuildSet(pg_app, views, tracker.datastore, read_model_views(),
+                       page_size=7).run(version_bump=False)
+    # Then each holds exactly what it held, up to its own position
+    assert {t: rows(pg_url, t) for t in before} == before
