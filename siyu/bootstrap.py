@@ -15,7 +15,7 @@ RECORDER_TOPIC = "adapters.recorders:SiyuPostgresRecorder"
 
 
 def postgres_env(database_url: str, *, pool_size: int = 5, max_overflow: int = 25,
-                 wait: int = 30) -> dict[str, str]:
+                 wait: int = 30, idle_in_transaction: int | None = None) -> dict[str, str]:
     """eventsourcing's POSTGRES_* settings for a libpq URL.
 
     Every projection runner holds one connection while it tails the log (its lock and
@@ -23,7 +23,9 @@ def postgres_env(database_url: str, *, pool_size: int = 5, max_overflow: int = 2
     for the writes: at most ``pool_size + max_overflow`` connections, opened as needed.
     A pooled connection that may be stale (a database restart leaves stale ones) is checked
     before use by the recorder (:mod:`adapters.pooled_connections`), not pinged on every
-    borrow; a caller waits at most ``wait`` seconds for one.
+    borrow; a caller waits at most ``wait`` seconds for one. The server ends a transaction
+    left idle ``idle_in_transaction`` seconds (an abandoned one must not hold its locks;
+    unset: the event store's 5 s, or ``POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT``).
     """
     info = conninfo_to_dict(database_url)
     return {
@@ -39,14 +41,17 @@ def postgres_env(database_url: str, *, pool_size: int = 5, max_overflow: int = 2
         "CREATE_TABLE": "y",
         "POSTGRES_PRE_PING": "n",  # the recorder checks what may be stale (pooled_connections)
         "POSTGRES_CONNECT_TIMEOUT": str(wait),
+        **({} if idle_in_transaction is None else
+           {"POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": str(idle_in_transaction)}),
     }
 
 
 def build_application(database_url: str | None, secret: bytes, *, wait: int = 30,
-                      pool: int | None = None) -> Siyu:
+                      pool: int | None = None, idle_in_transaction: int | None = None) -> Siyu:
     """The application on PostgreSQL, or in memory when ``database_url`` is None;
     ``wait``: seconds a write waits for a connection (the API answers sooner); ``pool``:
-    most connections of its pool (one kept open), else :func:`postgres_env`'s."""
+    most connections of its pool (one kept open), else :func:`postgres_env`'s;
+    ``idle_in_transaction``: seconds a transaction may sit between two statements."""
     vault = AesGcmVault(secret)
     key = derive_key(secret, "blind-index")
     if database_url is None:
@@ -55,7 +60,8 @@ def build_application(database_url: str | None, secret: bytes, *, wait: int = 30
     # another process does the same, so under the schema lock.
     with schema_lock.held(database_url, connect_timeout=wait):
         sizes = {} if pool is None else {"pool_size": 1, "max_overflow": max(0, pool - 1)}
-        app = Siyu(postgres_env(database_url, wait=wait, **sizes), vault=vault, blind_key=key)
+        app = Siyu(postgres_env(database_url, wait=wait, idle_in_transaction=idle_in_transaction,
+                                **sizes), vault=vault, blind_key=key)
     migrate_event_chain(app)
     return app
 
