@@ -69,11 +69,11 @@ BEGIN
         RETURN QUERY  -- one set: every day's members of the department, then their links
         WITH days AS (
             SELECT d::date AS day FROM generate_series(p_from, p_to, interval '1 day') d
-        ), held AS (
+        ), held AS MATERIALIZED (  -- each day's end computed once, not per link
             SELECT h.staff_id, h.day,
                    ((h.day + 1)::timestamp AT TIME ZONE 'Asia/Shanghai') AS day_end
             FROM staff_departments_daily(p_from, p_to) h WHERE h.department = p_department
-        ), friend AS (  -- links whose key is a staff id (staff_department_on's test)
+        ), friend AS MATERIALIZED (  -- links keyed by a staff id (staff_department_on's test)
             SELECT l.customer_id, l.touchpoint, l.since, l.until,
                    CASE WHEN l.link_key ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
                         THEN l.link_key::uuid END AS staff_id
