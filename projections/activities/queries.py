@@ -33,12 +33,8 @@ participant AS (
     SELECT DISTINCT ON (customer_id) customer_id, occurred_at AS entered_at, day,
            entry AS channel
     FROM f WHERE entry IS NOT NULL ORDER BY customer_id, occurred_at, position),
-fact AS (
-    SELECT p.customer_id, p.channel, 'reach' AS step, p.entered_at AS at, p.day,
-           NULL::text AS order_id, NULL::bigint AS amount_fen
-    FROM participant p
-    UNION ALL
-    SELECT f.customer_id, p.channel, s.step, f.occurred_at, f.day, f.order_id, f.amount_fen
+fact AS (  -- the steps after reach (reach: the participants themselves)
+    SELECT f.customer_id, p.channel, s.step, f.occurred_at AS at, f.day, f.order_id, f.amount_fen
     FROM f JOIN participant p USING (customer_id)
     CROSS JOIN LATERAL (VALUES (f.step), (CASE WHEN f.step = 'pay' THEN 'order' END)) s (step)
     WHERE f.counts AND s.step IS NOT NULL),
@@ -58,10 +54,13 @@ money AS (
 #: One statement, two parts: distinct customers per step, and buyers, orders and GMV —
 #: each overall, per channel and per business day (of the fact; of payment for money). A
 #: participant has one channel, so a customer counted once per step and channel is counted
-#: once per step too: plain counts over de-duplicated rows, no sorted DISTINCT aggregates.
+#: once per step too: plain counts over de-duplicated rows, no sorted DISTINCT aggregates
+#: (reach: one row per participant already, nothing to de-duplicate).
 _FIGURES = ATTRIBUTED.rstrip() + """,
-by_channel AS (SELECT DISTINCT customer_id, channel, step FROM fact),
-by_day AS (SELECT DISTINCT customer_id, step, day FROM fact)
+by_channel AS (SELECT customer_id, channel, 'reach' AS step FROM participant
+               UNION ALL SELECT DISTINCT customer_id, channel, step FROM fact),
+by_day AS (SELECT customer_id, 'reach' AS step, day FROM participant
+           UNION ALL SELECT DISTINCT customer_id, step, day FROM fact)
 SELECT 'steps' AS part, CASE WHEN GROUPING(channel) = 0 THEN 'channel' ELSE 'all' END AS slice,
        coalesce(channel, '') AS key, step, count(*) AS customers, NULL::bigint AS buyers,
        NULL::bigint AS orders, NULL::numeric AS gmv_fen
