@@ -44,3 +44,21 @@ CREATE INDEX IF NOT EXISTS customer_journey_customer_idx
     ON customer_journey (customer_id, occurred_at);
 CREATE INDEX IF NOT EXISTS customer_journey_order_idx
     ON customer_journey (customer_id, order_id) WHERE order_id IS NOT NULL;
+
+-- Internal: the journey facts attributed to each activity on its current plan (docs/
+-- activities.md, "Which events count"), kept by the projection — re-derived when a plan is
+-- recorded or revised, extended as facts arrive — so a read groups a few rows instead of
+-- attributing a period of the whole journey.
+CREATE TABLE IF NOT EXISTS siyu_activity_fact (
+    activity_id  uuid        NOT NULL,
+    position     bigint      NOT NULL,  -- the fact's position in the log
+    customer_id  uuid        NOT NULL,
+    occurred_at  timestamptz NOT NULL,
+    day          date        NOT NULL,  -- business day (Asia/Shanghai)
+    step         text        NOT NULL,
+    entry        text,                  -- the channel it enters the activity under; null: none
+    counts       boolean     NOT NULL,  -- counts as its step for a participant
+    order_id     text,
+    amount_fen   bigint,
+    PRIMARY KEY (activity_id, position)
+);

@@ -1,7 +1,8 @@
-"""Reads of ``activity`` and the attribution of ``customer_journey`` facts to an activity.
+"""Reads of ``activity`` and the figures of the journey facts attributed to an activity.
 
-The attribution (docs/activities.md, "Which events count") runs when the figures are
-read, on the activity's current plan:
+The projection keeps the attribution (docs/activities.md, "Which events count") on the
+activity's current plan in ``siyu_activity_fact`` (:data:`.view.ATTRIBUTE`: which facts
+enter and which count); the figures are grouped from those rows when read:
 
 * **participants** — customers with, inside the period, a journey fact that names the
   activity (``ACTIVITY_JOINED``), one of its linked campaigns (a message sent, read or
@@ -26,46 +27,23 @@ from projections.reads import AsyncPool, Row, fetch_all, fetch_one
 _ACTIVITY = "SELECT * FROM activity "
 
 ATTRIBUTED = """
-WITH a AS (
-    SELECT *, ARRAY(SELECT replace(replace(replace(c, '\\', '\\\\'), '%%', '\\%%'), '_', '\\_')
-                           || ':%%' FROM unnest(channels) c) AS under
-    FROM activity WHERE activity_id = %(id)s),
-f AS (
-    SELECT j.* FROM customer_journey j, a
-    WHERE j.occurred_at >= a.starts_at AND j.occurred_at < a.ends_at),
-entry AS (
-    SELECT f.customer_id, f.occurred_at, f.position,
-           CASE WHEN f.activity_ref = a.activity_id::text THEN coalesce(f.channel, 'activity')
-                WHEN f.campaign_id = ANY (a.campaign_ids) THEN 'campaign:' || f.campaign_id
-                ELSE f.channel END AS channel
-    FROM f, a
-    WHERE f.activity_ref = a.activity_id::text
-       OR f.campaign_id = ANY (a.campaign_ids)
-       OR f.channel = ANY (a.channels) OR f.channel LIKE ANY (a.under)),
+WITH a AS MATERIALIZED (SELECT * FROM activity WHERE activity_id = %(id)s),
+f AS MATERIALIZED (SELECT * FROM siyu_activity_fact WHERE activity_id = %(id)s),
 participant AS (
-    SELECT DISTINCT ON (customer_id) customer_id, occurred_at AS entered_at, channel
-    FROM entry ORDER BY customer_id, occurred_at, position),
-fact AS (
-    SELECT p.customer_id, p.channel, 'reach' AS step, p.entered_at AS at,
-           NULL::text AS order_id, NULL::bigint AS amount_fen
-    FROM participant p
-    UNION ALL
-    SELECT f.customer_id, p.channel, s.step, f.occurred_at, f.order_id, f.amount_fen
+    SELECT DISTINCT ON (customer_id) customer_id, occurred_at AS entered_at, day,
+           entry AS channel
+    FROM f WHERE entry IS NOT NULL ORDER BY customer_id, occurred_at, position),
+fact AS (  -- the steps after reach (reach: the participants themselves)
+    SELECT f.customer_id, p.channel, s.step, f.occurred_at AS at, f.day, f.order_id, f.amount_fen
     FROM f JOIN participant p USING (customer_id)
-    CROSS JOIN a
     CROSS JOIN LATERAL (VALUES (f.step), (CASE WHEN f.step = 'pay' THEN 'order' END)) s (step)
-    WHERE s.step IS NOT NULL AND f.step IN ('visit', 'cart', 'order', 'pay')
-      AND CASE f.event_type
-            WHEN 'Customer.ActivityJoined' THEN f.activity_ref = a.activity_id::text
-            WHEN 'Customer.CampaignLinkClicked' THEN f.campaign_id = ANY (a.campaign_ids)
-            WHEN 'Customer.ContentViewed' THEN true
-            WHEN 'Customer.LiveStreamWatched' THEN true
-            ELSE cardinality(a.products) = 0 OR f.skus && a.products END),
+    WHERE f.counts AND s.step IS NOT NULL),
 paid AS (
-    SELECT DISTINCT ON (customer_id, order_id) customer_id, channel, order_id, at, amount_fen
+    SELECT DISTINCT ON (customer_id, order_id) customer_id, channel, order_id, at, day,
+           amount_fen
     FROM fact WHERE step = 'pay' ORDER BY customer_id, order_id, at),
 money AS (
-    SELECT p.customer_id, p.channel, p.at, p.order_id,
+    SELECT p.customer_id, p.channel, p.at, p.day, p.order_id,
            p.amount_fen - coalesce((SELECT sum(r.amount_fen) FROM customer_journey r
                                     WHERE r.customer_id = p.customer_id
                                       AND r.order_id = p.order_id AND r.step = 'refund'), 0)
@@ -74,24 +52,29 @@ money AS (
 """
 
 #: One statement, two parts: distinct customers per step, and buyers, orders and GMV —
-#: each overall, per channel and per business day (of the fact; of payment for money).
-_FIGURES = ATTRIBUTED + """
-SELECT 'steps' AS part,
-       CASE WHEN GROUPING(channel) = 0 THEN 'channel'
-            WHEN GROUPING(day) = 0 THEN 'day' ELSE 'all' END AS slice,
-       coalesce(channel, day::text, '') AS key, step,
-       count(DISTINCT customer_id) AS customers, NULL::bigint AS buyers,
+#: each overall, per channel and per business day (of the fact; of payment for money). A
+#: participant has one channel, so a customer counted once per step and channel is counted
+#: once per step too: plain counts over de-duplicated rows, no sorted DISTINCT aggregates
+#: (reach: one row per participant already, nothing to de-duplicate).
+_FIGURES = ATTRIBUTED.rstrip() + """,
+by_channel AS (SELECT customer_id, channel, 'reach' AS step FROM participant
+               UNION ALL SELECT DISTINCT customer_id, channel, step FROM fact),
+by_day AS (SELECT customer_id, 'reach' AS step, day FROM participant
+           UNION ALL SELECT DISTINCT customer_id, step, day FROM fact)
+SELECT 'steps' AS part, CASE WHEN GROUPING(channel) = 0 THEN 'channel' ELSE 'all' END AS slice,
+       coalesce(channel, '') AS key, step, count(*) AS customers, NULL::bigint AS buyers,
        NULL::bigint AS orders, NULL::numeric AS gmv_fen
-FROM (SELECT *, (at AT TIME ZONE 'Asia/Shanghai')::date AS day FROM fact) x
-GROUP BY GROUPING SETS ((step), (step, channel), (step, day))
+FROM by_channel GROUP BY GROUPING SETS ((step), (step, channel))
+UNION ALL
+SELECT 'steps', 'day', day::text, step, count(*), NULL, NULL, NULL
+FROM by_day GROUP BY step, day
 UNION ALL
 SELECT 'money',
        CASE WHEN GROUPING(channel) = 0 THEN 'channel'
             WHEN GROUPING(day) = 0 THEN 'day' ELSE 'all' END,
        coalesce(channel, day::text, ''), NULL,
        NULL, count(DISTINCT customer_id), count(*), sum(gmv_fen)
-FROM (SELECT *, (at AT TIME ZONE 'Asia/Shanghai')::date AS day FROM money) x
-GROUP BY GROUPING SETS ((), (channel), (day))
+FROM money GROUP BY GROUPING SETS ((), (channel), (day))
 """
 
 

@@ -1,10 +1,14 @@
 """``activity`` (one row per activity, its current plan) and ``customer_journey`` (one row
-per customer event that belongs to a journey).
+per customer event that belongs to a journey), and ``siyu_activity_fact``, the facts each
+activity's current plan attributes to it.
 
 :func:`journey_row` is the pure mapping from an event to its journey fact; facts are keyed
 by log position and inserted ``ON CONFLICT DO NOTHING``, so a replay adds nothing and a
-rebuild gives the same rows. Attribution to activities happens when the figures are read
-(:mod:`.queries`): an activity revised after the fact is judged on its current plan.
+rebuild gives the same rows. Attribution (:data:`ATTRIBUTE`) runs here, not when figures
+are read: a plan recorded or revised re-derives its activity's facts from the journey (an
+activity revised after the fact is judged on its current plan), and each page's new facts
+are attributed to every activity whose period holds them. Whatever the order, the rows are
+those of the journey under the current plans, so a rebuild equals the live model.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from domain.customer import Customer
 from projections.postgres_views import _dumps, fold_page
 from projections.schema_lock import serialise_ddl
 
-VERSION = 1
+VERSION = 2  # 2: siyu_activity_fact, attribution kept by the projection
 Row = dict[str, Any]
 
 #: The journey step each customer event stands for (docs/activities.md, "Journey facts").
@@ -108,6 +112,53 @@ def _plan(event: Any) -> Row:
             "target_aov_fen": event.target_aov_fen}
 
 
+#: Attribution (docs/activities.md, "Which events count") of journey facts to activities:
+#: ``entry`` is the channel a fact makes its customer a participant under (an
+#: ``ACTIVITY_JOINED`` of it: its channel or ``activity``; a linked campaign's message:
+#: ``campaign:<id>``; a channel at or under one of the activity's), ``counts`` whether it
+#: counts as its step for a participant. ``{where}`` picks activities or facts.
+ATTRIBUTE = """
+INSERT INTO siyu_activity_fact
+SELECT * FROM (
+    SELECT a.activity_id, j.position, j.customer_id, j.occurred_at,
+           (j.occurred_at AT TIME ZONE 'Asia/Shanghai')::date, j.step,
+           CASE WHEN j.activity_ref = a.activity_id::text THEN coalesce(j.channel, 'activity')
+                WHEN j.campaign_id = ANY (a.campaign_ids) THEN 'campaign:' || j.campaign_id
+                WHEN j.channel = ANY (a.channels)
+                  OR EXISTS (SELECT FROM unnest(a.channels) c
+                             WHERE starts_with(j.channel, c || ':')) THEN j.channel END,
+           j.step IN ('visit', 'cart', 'order', 'pay') AND coalesce(CASE j.event_type
+                WHEN 'Customer.ActivityJoined' THEN j.activity_ref = a.activity_id::text
+                WHEN 'Customer.CampaignLinkClicked' THEN j.campaign_id = ANY (a.campaign_ids)
+                WHEN 'Customer.ContentViewed' THEN true
+                WHEN 'Customer.LiveStreamWatched' THEN true
+                ELSE cardinality(a.products) = 0 OR j.skus && a.products END, false),
+           j.order_id, j.amount_fen
+    FROM activity a JOIN customer_journey j
+      ON j.occurred_at >= a.starts_at AND j.occurred_at < a.ends_at
+    WHERE {where}) x (activity_id, position, customer_id, occurred_at, day, step, entry,
+                      counts, order_id, amount_fen)
+WHERE entry IS NOT NULL OR counts
+ON CONFLICT DO NOTHING
+"""
+
+
+def attribute(curs: Cursor[Any], *, activities: Sequence[UUID] = (),
+              positions: Sequence[int] = ()) -> None:
+    """(Re-)derive the attributed facts of ``activities`` on their current plans, then
+    attribute the facts at ``positions`` to every activity."""
+    if activities:
+        curs.execute("DELETE FROM siyu_activity_fact WHERE activity_id = ANY(%s)",
+                     (list(activities),))
+        curs.execute(ATTRIBUTE.format(where="a.activity_id = ANY(%s)"), (list(activities),))
+    if positions:
+        # A page joins a few thousand facts with a small table the planner over-estimates:
+        # past jit_above_cost, it compiled the statement on every page (~80 ms, more than
+        # running it). Off for the rest of this page's transaction.
+        curs.execute("SET LOCAL jit = off")
+        curs.execute(ATTRIBUTE.format(where="j.position = ANY(%b)"), (list(positions),))
+
+
 class ActivityView:
     name = "activity"
     version = VERSION
@@ -121,10 +172,11 @@ class ActivityView:
         curs.execute((Path(__file__).parent / "activities.sql").read_text())
 
     def drop(self, curs: Cursor[DictRow]) -> None:
-        curs.execute("DROP TABLE IF EXISTS activity, customer_journey CASCADE")
+        curs.execute("DROP TABLE IF EXISTS activity, customer_journey, siyu_activity_fact "
+                     "CASCADE")
 
     def clear(self, curs: Cursor[DictRow]) -> None:
-        curs.execute("TRUNCATE activity, customer_journey")
+        curs.execute("TRUNCATE activity, customer_journey, siyu_activity_fact")
 
     def apply_page(self, curs: Cursor[DictRow], events: Sequence[tuple[int, Any]]) -> None:
         fold_page(curs, "activity", "activity_id", events,
@@ -135,3 +187,5 @@ class ActivityView:
                 "INSERT INTO customer_journey SELECT * FROM "
                 "jsonb_populate_recordset(null::customer_journey, %s) "
                 "ON CONFLICT (position) DO NOTHING", (Jsonb(facts, dumps=_dumps),))
+        attribute(curs, activities=sorted({e.originator_id for _, e in events if isinstance(
+            e, (Activity.Planned, Activity.Revised))}), positions=[f["position"] for f in facts])

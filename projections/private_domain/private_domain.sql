@@ -40,8 +40,9 @@ CREATE INDEX IF NOT EXISTS siyu_private_domain_alias_customer_idx
 
 -- Customers in each touchpoint at the end of each business day of [p_from, p_to] (Asia/
 -- Shanghai), and in any of them (total): the running sum of the daily deltas. A department:
--- WeCom and personal-WeChat friends of the staff assigned to it that day, from the links
--- (other touchpoints are not a department's: null).
+-- WeCom and personal-WeChat friends of the staff assigned to it that day (each day credited
+-- to the department held that day: staff_departments_daily), from the links, in one
+-- set-based statement for the whole range (other touchpoints are not a department's: null).
 CREATE OR REPLACE FUNCTION private_domain_users_daily(p_from date, p_to date, p_department text)
 RETURNS TABLE (day date, mini_program bigint, groups bigint, members bigint,
                wecom_friends bigint, personal_wechat bigint, total bigint)
@@ -65,17 +66,23 @@ BEGIN
                coalesce(max(c.n) FILTER (WHERE c.touchpoint = 'total'), 0)
         FROM company c GROUP BY c.day ORDER BY c.day;
     ELSE
-        RETURN QUERY
+        RETURN QUERY  -- one set: every day's members of the department, then their links
         WITH days AS (
-            SELECT d::date AS day,
-                   ((d::date + 1)::timestamp AT TIME ZONE 'Asia/Shanghai') AS day_end
-            FROM generate_series(p_from, p_to, interval '1 day') d
-        ), live AS (
-            SELECT days.day, l.customer_id, l.touchpoint FROM days
-            JOIN private_domain_link l ON l.since < days.day_end
-                 AND (l.until IS NULL OR l.until >= days.day_end)
+            SELECT d::date AS day FROM generate_series(p_from, p_to, interval '1 day') d
+        ), held AS MATERIALIZED (  -- each day's end computed once, not per link
+            SELECT h.staff_id, h.day,
+                   ((h.day + 1)::timestamp AT TIME ZONE 'Asia/Shanghai') AS day_end
+            FROM staff_departments_daily(p_from, p_to) h WHERE h.department = p_department
+        ), friend AS MATERIALIZED (  -- links keyed by a staff id (staff_department_on's test)
+            SELECT l.customer_id, l.touchpoint, l.since, l.until,
+                   CASE WHEN l.link_key ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+                        THEN l.link_key::uuid END AS staff_id
+            FROM private_domain_link l
             WHERE l.touchpoint IN ('wecom_friends', 'personal_wechat')
-              AND staff_department_on(l.link_key, days.day) = p_department
+        ), live AS (
+            SELECT held.day, f.customer_id, f.touchpoint
+            FROM held JOIN friend f ON f.staff_id = held.staff_id
+             AND f.since < held.day_end AND (f.until IS NULL OR f.until >= held.day_end)
         )
         SELECT days.day, NULL::bigint, NULL::bigint, NULL::bigint,
                count(DISTINCT live.customer_id) FILTER (WHERE live.touchpoint = 'wecom_friends'),

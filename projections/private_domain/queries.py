@@ -23,10 +23,12 @@ async def retention_by_channel(pool: AsyncPool, first_day: date, last_day: date,
         pool, "SELECT c.channel, sum(c.friends_new)::bigint AS friends_new, "
               "sum(c.retained_7d)::bigint AS retained_7d, "
               "sum(c.retained_30d)::bigint AS retained_30d "
-              "FROM staff_daily_channel c WHERE c.day BETWEEN %s AND %s "
-              "AND (%s::text IS NULL OR staff_department_on(c.staff_id::text, c.day) = %s) "
+              "FROM staff_daily_channel c WHERE c.day BETWEEN %(f)s AND %(l)s "
+              "AND (%(d)s::text IS NULL OR (lower(c.staff_id), c.day) IN ("
+              "SELECT h.staff_id::text, h.day FROM staff_departments_daily(%(f)s, %(l)s) h "
+              "WHERE h.department = %(d)s)) "
               "GROUP BY c.channel ORDER BY c.channel",
-        (first_day, last_day, department, department))
+        {"f": first_day, "l": last_day, "d": department})
 
 
 async def staff_with_roles(pool: AsyncPool, first_day: date, last_day: date,

@@ -262,6 +262,23 @@ LANGUAGE sql STABLE AS $$
     ORDER BY a.period DESC LIMIT 1
 $$;
 
+-- staff_department_on for every member and every business day of [p_from, p_to] at once
+-- (the same rule: the assignment held at the day's end, or on the day of leaving; the latest
+-- period wins), so a department's series joins its days in one set instead of one lookup
+-- per row and day. Members with no department on a day have no row for it.
+CREATE OR REPLACE FUNCTION staff_departments_daily(p_from date, p_to date)
+RETURNS TABLE (staff_id uuid, day date, department text)
+LANGUAGE sql STABLE AS $$
+    SELECT DISTINCT ON (a.staff_id, d.day) a.staff_id, d.day, a.department
+    FROM (SELECT g::date AS day, (g::date::timestamp AT TIME ZONE 'Asia/Shanghai') AS starts,
+                 ((g::date + 1)::timestamp AT TIME ZONE 'Asia/Shanghai') AS ends
+          FROM generate_series(p_from, p_to, interval '1 day') g) d
+    JOIN staff_assignment a ON a.since < d.ends
+     AND (a.until IS NULL OR a.until >= d.ends
+          OR (a.ended_reason = 'left' AND a.until > d.starts))
+    ORDER BY a.staff_id, d.day, a.period DESC
+$$;
+
 -- The first and last business day of the day / week (ISO, Monday) / month / quarter holding d.
 CREATE OR REPLACE FUNCTION kpi_period(kind text, d date, OUT first_day date, OUT last_day date)
 LANGUAGE sql IMMUTABLE AS $$

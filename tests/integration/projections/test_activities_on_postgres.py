@@ -38,8 +38,8 @@ def item(event: dict[str, Any]) -> EventItem:
 
 def tables(url: str) -> dict[str, list[dict[str, Any]]]:
     with psycopg.connect(url, row_factory=psycopg.rows.dict_row) as conn:
-        return {t: list(conn.execute(f"SELECT * FROM {t} ORDER BY 1"))
-                for t in ("activity", "customer_journey")}
+        return {t: list(conn.execute(f"SELECT * FROM {t} ORDER BY 1, 2"))
+                for t in ("activity", "customer_journey", "siyu_activity_fact")}
 
 
 def test_rebuild_equals_live_across_page_sizes_and_revisions(pg_app: Siyu, pg_url: str
@@ -61,7 +61,7 @@ def test_rebuild_equals_live_across_page_sizes_and_revisions(pg_app: Siyu, pg_ur
     pg_app.activities.cancel(activity_id, "停办", "staff:m", start)
     live.catch_up()
     before = tables(pg_url)
-    assert len(before["customer_journey"]) > 100
+    assert len(before["customer_journey"]) > 100 and before["siyu_activity_fact"]
     assert before["activity"][0]["name"] == "直播 2"
     assert before["activity"][0]["cancel_reason"] == "停办"
     BatchRunner(pg_app, ActivityView(), tracker, page_size=1000).rebuild()

@@ -3,19 +3,23 @@ on the day of each change, ``friendsTotal`` included (docs/staff-kpis.md)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import psycopg
 import pytest
-from psycopg.rows import dict_row
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow, dict_row
+from psycopg_pool import AsyncConnectionPool
 
 from application.app import Siyu
 from domain.customer import Customer
 from domain.ingestion import EventItem
 from domain.staff import Staff
 from projections.organisation import StaffAssignmentView
+from projections.private_domain import queries
 from projections.runner import BatchRunner, Tracker
 from projections.staff_performance import SHANGHAI, StaffPerformanceView
 
@@ -26,9 +30,10 @@ def at(day: date, hour: int) -> datetime:
     return datetime.combine(day, time(hour), SHANGHAI).astimezone(UTC)
 
 
-def truth_friends_total(app: Siyu, department: str, last_day: date) -> int:
-    """Fold the raw log: each friend change counts for the member's department at the end
-    of its business day."""
+def truth_friends_total(app: Siyu, department: str, last_day: date,
+                        adds_only: bool = False) -> int:
+    """Fold the raw log: each friend change (or only each add) counts for the member's
+    department at the end of its business day."""
     moves: dict[str, list[tuple[datetime, str]]] = defaultdict(list)
     changes: list[tuple[str, datetime, int]] = []
     start = 1
@@ -47,7 +52,7 @@ def truth_friends_total(app: Siyu, department: str, last_day: date) -> int:
         day = when.astimezone(SHANGHAI).date()
         end_of_day = datetime.combine(day + timedelta(days=1), time(), SHANGHAI)
         held = [d for since, d in sorted(moves[staff]) if since < end_of_day]
-        if day <= last_day and held and held[-1] == department:
+        if day <= last_day and held and held[-1] == department and (step > 0 or not adds_only):
             total += step
     return total
 
@@ -97,3 +102,18 @@ def test_a_departments_friends_total_credits_each_day_to_the_department_held_tha
             total("middle_office", date(2026, 11, 30))) == (3, 1)
     # and the departments add up to the member's own total
     assert total(None, date(2026, 11, 30)) == 4
+
+    # And the manager overview's new friends per channel of a department (one set-based
+    # query over the range) credit each add to the department held that day too
+    async def friends_new(department: str, last: date) -> int:
+        async with AsyncConnectionPool(pg_url, connection_class=AsyncConnection[DictRow],
+                                       kwargs={"row_factory": dict_row}, open=False) as pool:
+            rows = await queries.retention_by_channel(pool, first, last, department)
+        return sum(int(r["friends_new"]) for r in rows)
+
+    for department, last in (("front_office", date(2026, 11, 30)),
+                             ("middle_office", date(2026, 11, 30)),
+                             ("middle_office", date(2026, 11, 12))):
+        assert asyncio.run(friends_new(department, last)) == truth_friends_total(
+            pg_app, department, last, adds_only=True), (department, last)
+    assert asyncio.run(friends_new("middle_office", date(2026, 11, 30))) == 2

@@ -1,7 +1,8 @@
 """The manager overview's daily series (``private_domain_users_daily`` over
 ``private_domain_link``), compared with an independent fold of the raw event log: each
 customer's state at the end of each business day, from the events that happened before
-it — with events sent out of business-time order, a merge, and a department's share."""
+it — with events sent out of business-time order, a merge, and departments' shares while
+members move and leave (each day credited to the department held at its end)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,18 @@ DAYS = 12
 STAFF = {"0a6f0000-0000-4000-8000-0000000000b1": "front_office",
          "0a6f0000-0000-4000-8000-0000000000b2": "front_office",
          "0a6f0000-0000-4000-8000-0000000000b3": "middle_office"}
+#: b2 moves to the middle office in the afternoon of day 6; b3 leaves on day 9.
+MOVED = ("0a6f0000-0000-4000-8000-0000000000b2", FIRST + timedelta(days=6), "middle_office")
+LEFT = ("0a6f0000-0000-4000-8000-0000000000b3", FIRST + timedelta(days=9))
+
+
+def _department_on(staff: str, day: date) -> str | None:
+    """The department held at the end of ``day`` (on the day of leaving: the one left)."""
+    if staff == MOVED[0] and day >= MOVED[1]:
+        return MOVED[2]
+    if staff == LEFT[0] and day > LEFT[1]:
+        return None
+    return STAFF.get(staff)
 
 
 def _items(rng: random.Random) -> list[EventItem]:
@@ -96,7 +109,7 @@ def _truth(app: Siyu, department: str | None) -> dict[date, dict[str, int]]:
                     continue
                 _fold(state, e)
             if department is not None:
-                state = {t: {s for s in keys if STAFF.get(s) == department}
+                state = {t: {s for s in keys if _department_on(s, day) == department}
                          for t, keys in state.items() if t in ("wecom_friends", "personal_wechat")}
             present = [t for t, keys in state.items() if keys]
             for t in present:
@@ -146,6 +159,10 @@ def test_the_daily_series_equals_a_fold_of_the_raw_events(pg_app: Siyu, pg_url: 
     # Given staff in two departments, and customers' touchpoint events sent in shuffled order
     for staff_id, department in STAFF.items():
         hire_as(pg_app, staff_id, "sales", department, wait=False)
+    # And one member moving to another department, another leaving, within the range
+    pg_app.staff.move(UUID(MOVED[0]), MOVED[2], "service:test",
+                      datetime.combine(MOVED[1], time(15), SHANGHAI))
+    pg_app.staff.leave(UUID(LEFT[0]), "service:test", datetime.combine(LEFT[1], time(15), SHANGHAI))
     items = _items(random.Random(18))
     random.Random(5).shuffle(items)
     for chunk in range(0, len(items), 25):
@@ -162,6 +179,13 @@ def test_the_daily_series_equals_a_fold_of_the_raw_events(pg_app: Siyu, pg_url: 
                                                              "total")}
                      for d, c in _truth(pg_app, "front_office").items()}
     assert any(c["total"] for c in front.values())
+    middle = _series(pg_url, "middle_office")
+    assert middle == {d: {k: v for k, v in c.items() if k in ("wecom_friends", "personal_wechat",
+                                                              "total")}
+                      for d, c in _truth(pg_app, "middle_office").items()}
+    # (the move and the departure change what the departments are credited)
+    assert middle[MOVED[1]] != middle[MOVED[1] - timedelta(days=1)] or \
+        front[MOVED[1]] != front[MOVED[1] - timedelta(days=1)]
     # And a rebuild from the log gives the same links
     with psycopg.connect(pg_url) as conn:
         before = conn.execute("SELECT * FROM private_domain_link ORDER BY 1, 2, 3, 4").fetchall()
