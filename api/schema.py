@@ -13,7 +13,6 @@ from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import StoredEvent
 from graphql import GraphQLError
 from graphql.validation import ASTValidationRule, NoSchemaIntrospectionCustomRule
-from strawberry.extensions import AddValidationRules, ParserCache, ValidationCache
 from strawberry.scalars import JSON
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
@@ -30,6 +29,7 @@ from api.customer_types import (
     CustomerEventConnection,
     CustomerEventEdge,
 )
+from api.documents import DocumentCache, Documents, Validations
 from api.errors import (
     BAD_INPUT,
     GRAPHQL_VALIDATION_FAILED,
@@ -300,9 +300,12 @@ def build_schema(*, debug: bool = False, limits: ApiLimits | None = None) -> str
     limits = limits or ApiLimits()
     # Guard rules are built once: the validation cache is keyed by them (a fresh rule
     # list per request would miss the cache every time: measured 3.2 ms vs 0.5 ms).
+    # Documents and validations are cached by query text (api.documents).
     guards: list[type[ASTValidationRule]] = (
         [NoSchemaIntrospectionCustomRule] if limits.production else [])
     costs: dict[Any, Any] = {}
+    documents: Documents = {}
+    validations: Validations = {}
     schema = SiyuSchema(
         query=merge_types("Query", QUERIES),
         mutation=merge_types("Mutation", MUTATIONS),
@@ -310,9 +313,7 @@ def build_schema(*, debug: bool = False, limits: ApiLimits | None = None) -> str
         config=StrawberryConfig(scalar_map={Long: LONG_SCALAR}),
         extensions=[
             # Factories, not instances: extensions hold per-request state.
-            lambda: ParserCache(maxsize=1000),
-            lambda: ValidationCache(maxsize=1000),
-            *([lambda: AddValidationRules(guards)] if guards else []),
+            lambda: DocumentCache(documents=documents, validations=validations, rules=guards),
             # After the validation cache: its refusal replaces the cached result.
             InputSafety,
             lambda: CostGuard(limits=limits, cache=costs),

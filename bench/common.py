@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -100,16 +101,20 @@ def server(url: str, port: int, extra_env: dict[str, str] | None = None, *, work
     env["BENCH_API_WORKERS"] = str(workers)
     proc = subprocess.Popen([sys.executable, "-m", "bench.server"], env=env)
     try:
-        deadline = time.monotonic() + 60
+        # Until it answers (the port is bound before the app is built when workers > 1);
+        # starting takes long on a loaded machine.
+        deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200:
                     break
-            except OSError:
-                time.sleep(0.1)
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None:
+                raise RuntimeError("bench server exited")
+            time.sleep(0.2)
         else:
             raise RuntimeError("bench server did not start")
-        time.sleep(0.3)
         yield proc
     finally:
         proc.terminate()

@@ -22,7 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 
 from api.read_models import ReadModels, open_pool
-from siyu.api_process import create_app
+from siyu.api_process import WORKER_HEALTHCHECK_SECONDS, create_app
 from siyu.settings import from_env
 
 
@@ -60,6 +60,7 @@ if __name__ == "__main__":
     workers = int(os.environ.get("BENCH_API_WORKERS", "1"))
     if workers > 1:  # each worker process builds its own app (uvicorn needs an import string)
         uvicorn.run("bench.server:build", factory=True, workers=workers, host="127.0.0.1",
-                    port=port, log_level="warning", access_log=False)
+                    port=port, log_level="warning", access_log=False,
+                    timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS)
     else:
         uvicorn.run(build(), host="127.0.0.1", port=port, log_level="warning", access_log=False)

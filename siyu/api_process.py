@@ -157,6 +157,12 @@ def api_limits(settings: Settings) -> ApiLimits:
     )
 
 
+#: Seconds a worker of ``siyu serve --workers N`` may take to answer uvicorn's health ping
+#: (its default, 5 s, includes the spawned interpreter's own start: on a loaded machine
+#: that took longer, and uvicorn killed and respawned every worker before it served once).
+WORKER_HEALTHCHECK_SECONDS = 60
+
+
 def serve(settings: Settings, *, workers: int = 1) -> None:
     """``siyu serve [--workers N]``: the API under uvicorn until SIGINT/SIGTERM; with
     ``workers`` > 1, that many processes share the port (each builds the app from the
@@ -174,7 +180,7 @@ def serve(settings: Settings, *, workers: int = 1) -> None:
                       SIYU_SECRET=settings.secret.decode())
     uvicorn.run("siyu.api_process:app_from_environment", factory=True, workers=workers,
                 host=settings.host, port=settings.port, log_level="info", access_log=False,
-                log_config=None)
+                log_config=None, timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS)
 
 
 def app_from_environment() -> Starlette:
