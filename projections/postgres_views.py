@@ -160,7 +160,7 @@ class CustomerProfileView:
             return
         roots = _roots(curs, {e.originator_id for _, e in events})
         curs.execute("SELECT * FROM customer_profile WHERE customer_id = ANY(%b) FOR UPDATE",
-                     (sorted(set(roots.values())),))
+                     (sorted(set(roots.values()), key=_int),))
         rows: dict[UUID, Row | None] = {r["customer_id"]: dict(r) for r in curs.fetchall()}
         segments.load(roots.values())
         engine = segments.engine
@@ -235,13 +235,17 @@ def _segment_changed(segments: SegmentPage, position: int, event: Any) -> None:
                               (event.tag, event.originator_id))
 
 
+def _int(value: UUID) -> int:
+    return value.int  # the order of sorting the UUIDs themselves, without Python comparisons
+
+
 def _roots(curs: Cursor[DictRow], streams: set[UUID]) -> dict[UUID, UUID]:
     """Each stream's group root (itself unless merged into another customer)."""
     roots = {s: s for s in streams}
     pending = set(streams)
     while pending:
         curs.execute("SELECT stream_id, parent_id FROM customer_profile_member "
-                     "WHERE stream_id = ANY(%b)", (sorted(pending),))
+                     "WHERE stream_id = ANY(%b)", (sorted(pending, key=_int),))
         parents = {r["stream_id"]: r["parent_id"] for r in curs.fetchall()}
         pending = set()
         for stream, root in roots.items():

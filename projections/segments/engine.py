@@ -24,7 +24,8 @@ from typing import Any
 from uuid import UUID
 
 from domain.segment_rules import Rule
-from projections.segments.evaluation import columns, evaluate, lifecycle_and_horizon
+from projections.segments.compiled import Evaluator, compiled
+from projections.segments.evaluation import columns, lifecycle_and_horizon
 
 Row = dict[str, Any]
 Key = tuple[UUID, UUID]  # (segment id, customer id)
@@ -41,11 +42,12 @@ class Spec:
     rule: Rule
     columns: frozenset[str]
     stage: str | None = None  # the rule is "lifecycle = stage": computed once per row change
+    check: Evaluator | None = None  # the rule compiled by Spec.of (None: per call)
 
     @classmethod
     def of(cls, segment_id: UUID, version: int, rule: Rule) -> Spec:
         stage = rule["lifecycle"] if set(rule) == {"lifecycle"} else None
-        return cls(segment_id, version, rule, columns(rule), stage)
+        return cls(segment_id, version, rule, columns(rule), stage, compiled(rule))
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +130,8 @@ class SegmentEngine:
 
     def _evaluate(self, spec: Spec, row: Row, at: datetime) -> tuple[bool, datetime | None]:
         if spec.stage is None:
-            return evaluate(spec.rule, row, at)
+            check = spec.check or compiled(spec.rule)
+            return check(row, at)
         memo = self._stage  # the four lifecycle segments ask in a row: compute once
         if memo is None or memo[0] is not row or memo[1] != at:
             memo = self._stage = (row, at, lifecycle_and_horizon(row, at))
