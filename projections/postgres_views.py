@@ -24,6 +24,7 @@ from domain.staff import Staff
 from projections import customer_profile
 from projections.schema_lock import serialise_ddl
 from projections.segments import store as segment_store
+from projections.segments.backfill import replayed_topics
 from projections.segments.engine import Cause
 from projections.segments.store import SegmentPage
 
@@ -115,9 +116,11 @@ class CustomerProfileView:
 
     def __init__(self) -> None:
         self.app: Application[Any] | None = None
+        self.replay_topics: list[str] = []
 
     def bind(self, app: Application[Any]) -> None:
         self.app = app
+        self.replay_topics = replayed_topics()  # after every register_topic (at import)
 
     def create(self, curs: Cursor[DictRow]) -> None:
         create_schema(curs)
@@ -133,7 +136,7 @@ class CustomerProfileView:
 
     def apply_page(self, curs: Cursor[DictRow], events: Sequence[tuple[int, Any]]) -> None:
         assert self.app is not None, "CustomerProfileView.bind(app) first"
-        segments = SegmentPage(curs, self.app.mapper.to_domain_event)
+        segments = SegmentPage(curs, self.app.mapper.to_domain_event, self.replay_topics)
         run: list[tuple[int, Any]] = []
         for position, event in events:
             if isinstance(event, (Customer.Event, Customer.Registered)) and not isinstance(

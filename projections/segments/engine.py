@@ -145,11 +145,15 @@ class SegmentEngine:
             truth, horizon = False, None
         else:
             truth, horizon = self._evaluate(spec, row, at)
+        state = self.state
         key = (spec.segment_id, customer_id)
-        if truth != (key in self.state.members):
-            self.state.record(LedgerEntry(spec.segment_id, spec.version, customer_id,
-                                          ENTERED if truth else EXITED, at, cause))
-        self.state.set_check(key, horizon)
+        if truth != (key in state.members):
+            state.record(LedgerEntry(spec.segment_id, spec.version, customer_id,
+                                     ENTERED if truth else EXITED, at, cause))
+        # set_check's own test, without its call when it keeps the check (the usual case)
+        current = state.checks.get(key)
+        if current != horizon and (horizon is None or current is None or current > horizon):
+            state.set_check(key, horizon)
 
     def customer_changed(self, customer_id: UUID, old: Row | None, new: Row | None,
                          at: datetime, cause: Cause) -> None:

@@ -148,9 +148,11 @@ class SegmentPage:
     """The segment side of one projection page: state for the customers it touches."""
 
     def __init__(self, curs: Cursor[DictRow],
-                 decode: Callable[[StoredEvent], Any] | None = None) -> None:
+                 decode: Callable[[StoredEvent], Any] | None = None,
+                 replay_topics: Sequence[str] | None = None) -> None:
         self.curs = curs
         self.decode = decode  # to backfill new segments from the log (None: no backfill)
+        self.replay_topics = replay_topics  # what a backfill reads (None: derived per use)
         self.reload_specs()
 
     def reload_specs(self) -> None:
@@ -213,7 +215,7 @@ class SegmentPage:
                          for r in self.curs.fetchall()}
         if kind == "DEFINED" and self.decode is not None:
             replay(self.curs, self.decode, spec, position, state,
-                   lambda replayed: flush(self.curs, replayed))
+                   lambda replayed: flush(self.curs, replayed), self.replay_topics)
         self.curs.execute("DELETE FROM segment_check WHERE segment_id = %s", (segment_id,))
         state.checks.clear()
         engine = SegmentEngine([spec], state)
