@@ -24,6 +24,7 @@ from domain.staff import Staff
 from projections import customer_profile
 from projections.schema_lock import serialise_ddl
 from projections.segments import store as segment_store
+from projections.segments.backfill import replayed_topics
 from projections.segments.engine import Cause
 from projections.segments.store import SegmentPage
 
@@ -115,9 +116,11 @@ class CustomerProfileView:
 
     def __init__(self) -> None:
         self.app: Application[Any] | None = None
+        self.replay_topics: list[str] = []
 
     def bind(self, app: Application[Any]) -> None:
         self.app = app
+        self.replay_topics = replayed_topics()  # after every register_topic (at import)
 
     def create(self, curs: Cursor[DictRow]) -> None:
         create_schema(curs)
@@ -133,7 +136,7 @@ class CustomerProfileView:
 
     def apply_page(self, curs: Cursor[DictRow], events: Sequence[tuple[int, Any]]) -> None:
         assert self.app is not None, "CustomerProfileView.bind(app) first"
-        segments = SegmentPage(curs, self.app.mapper.to_domain_event)
+        segments = SegmentPage(curs, self.app.mapper.to_domain_event, self.replay_topics)
         run: list[tuple[int, Any]] = []
         for position, event in events:
             if isinstance(event, (Customer.Event, Customer.Registered)) and not isinstance(
@@ -160,7 +163,7 @@ class CustomerProfileView:
             return
         roots = _roots(curs, {e.originator_id for _, e in events})
         curs.execute("SELECT * FROM customer_profile WHERE customer_id = ANY(%b) FOR UPDATE",
-                     (sorted(set(roots.values())),))
+                     (sorted(set(roots.values()), key=_int),))
         rows: dict[UUID, Row | None] = {r["customer_id"]: dict(r) for r in curs.fetchall()}
         segments.load(roots.values())
         engine = segments.engine
@@ -235,13 +238,17 @@ def _segment_changed(segments: SegmentPage, position: int, event: Any) -> None:
                               (event.tag, event.originator_id))
 
 
+def _int(value: UUID) -> int:
+    return value.int  # the order of sorting the UUIDs themselves, without Python comparisons
+
+
 def _roots(curs: Cursor[DictRow], streams: set[UUID]) -> dict[UUID, UUID]:
     """Each stream's group root (itself unless merged into another customer)."""
     roots = {s: s for s in streams}
     pending = set(streams)
     while pending:
         curs.execute("SELECT stream_id, parent_id FROM customer_profile_member "
-                     "WHERE stream_id = ANY(%b)", (sorted(pending),))
+                     "WHERE stream_id = ANY(%b)", (sorted(pending, key=_int),))
         parents = {r["stream_id"]: r["parent_id"] for r in curs.fetchall()}
         pending = set()
         for stream, root in roots.items():

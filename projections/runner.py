@@ -37,6 +37,7 @@ from psycopg.sql import SQL, Identifier
 
 from projections import quarantine, schema_lock
 from projections.bi_access import grant_bi_roles
+from projections.json_codec import use_fast_loads
 from projections.leases import Lease, Superseded, fence, lock_key
 from projections.reads import TRANSIENT
 from projections.topics import topics_of_view
@@ -247,6 +248,7 @@ class BatchRunner:
         for n, event in others:
             try:
                 with self.datastore.transaction(commit=False) as curs:
+                    use_fast_loads(curs)
                     self.view.apply_page(curs, [(n.id, event)])
                 return True
             except TRANSIENT:
@@ -257,6 +259,7 @@ class BatchRunner:
 
     def _write(self, page: list[Entry], poisoned: tuple[int, Exception] | None) -> None:
         with self.datastore.transaction(commit=True) as curs:
+            use_fast_loads(curs)  # the rows the view reads back: their jsonb, decoded fast
             self.tracker.fence(curs, self.view.name, page[0][0].id)
             events: list[tuple[int, Any]] = []
             for index, (n, event) in enumerate(page):

@@ -17,7 +17,7 @@ they belong to *at P*, so customers merged later count as one from the start.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -37,9 +37,17 @@ FLUSH_EVERY = 20_000
 Row = dict[str, Any]
 
 
+def replayed_topics() -> list[str]:
+    """The stored topics a replay reads (customer events and clock ticks): derived from
+    the topic registry, a few milliseconds — worth keeping by a caller that replays often."""
+    return sorted(stored_topics(Customer, Tick.Struck))
+
+
 def replay(curs: Cursor[DictRow], decode: Callable[[StoredEvent], Any], spec: Spec,
-           before: int, state: Memberships, flush: Callable[[Memberships], None]) -> None:
-    """Evaluate ``spec`` over the log before position ``before`` into ``state``."""
+           before: int, state: Memberships, flush: Callable[[Memberships], None],
+           topics: Sequence[str] | None = None) -> None:
+    """Evaluate ``spec`` over the log before position ``before`` into ``state``;
+    ``topics``: :func:`replayed_topics`, when the caller keeps them."""
     parents = _parents(curs)
     rows: dict[UUID, Row | None] = {}
     engine = SegmentEngine([spec], state)
@@ -49,7 +57,7 @@ def replay(curs: Cursor[DictRow], decode: Callable[[StoredEvent], Any], spec: Sp
         scan.execute(
             "SELECT notification_id, originator_id, originator_version, topic, state "
             f"FROM {EVENTS} WHERE notification_id < %s AND topic = ANY(%s) "
-            "ORDER BY notification_id", (before, sorted(stored_topics(Customer, Tick.Struck))))
+            "ORDER BY notification_id", (before, list(topics or replayed_topics())))
         for n, record in enumerate(scan, 1):
             event = decode(StoredEvent(record["originator_id"], record["originator_version"],
                                        record["topic"], bytes(record["state"])))

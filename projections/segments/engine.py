@@ -24,7 +24,8 @@ from typing import Any
 from uuid import UUID
 
 from domain.segment_rules import Rule
-from projections.segments.evaluation import columns, evaluate, lifecycle_and_horizon
+from projections.segments.compiled import Evaluator, compiled
+from projections.segments.evaluation import columns, lifecycle_and_horizon
 
 Row = dict[str, Any]
 Key = tuple[UUID, UUID]  # (segment id, customer id)
@@ -41,11 +42,12 @@ class Spec:
     rule: Rule
     columns: frozenset[str]
     stage: str | None = None  # the rule is "lifecycle = stage": computed once per row change
+    check: Evaluator | None = None  # the rule compiled by Spec.of (None: per call)
 
     @classmethod
     def of(cls, segment_id: UUID, version: int, rule: Rule) -> Spec:
         stage = rule["lifecycle"] if set(rule) == {"lifecycle"} else None
-        return cls(segment_id, version, rule, columns(rule), stage)
+        return cls(segment_id, version, rule, columns(rule), stage, compiled(rule))
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +130,8 @@ class SegmentEngine:
 
     def _evaluate(self, spec: Spec, row: Row, at: datetime) -> tuple[bool, datetime | None]:
         if spec.stage is None:
-            return evaluate(spec.rule, row, at)
+            check = spec.check or compiled(spec.rule)
+            return check(row, at)
         memo = self._stage  # the four lifecycle segments ask in a row: compute once
         if memo is None or memo[0] is not row or memo[1] != at:
             memo = self._stage = (row, at, lifecycle_and_horizon(row, at))
@@ -142,11 +145,15 @@ class SegmentEngine:
             truth, horizon = False, None
         else:
             truth, horizon = self._evaluate(spec, row, at)
+        state = self.state
         key = (spec.segment_id, customer_id)
-        if truth != (key in self.state.members):
-            self.state.record(LedgerEntry(spec.segment_id, spec.version, customer_id,
-                                          ENTERED if truth else EXITED, at, cause))
-        self.state.set_check(key, horizon)
+        if truth != (key in state.members):
+            state.record(LedgerEntry(spec.segment_id, spec.version, customer_id,
+                                     ENTERED if truth else EXITED, at, cause))
+        # set_check's own test, without its call when it keeps the check (the usual case)
+        current = state.checks.get(key)
+        if current != horizon and (horizon is None or current is None or current > horizon):
+            state.set_check(key, horizon)
 
     def customer_changed(self, customer_id: UUID, old: Row | None, new: Row | None,
                          at: datetime, cause: Cause) -> None:

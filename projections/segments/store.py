@@ -22,6 +22,7 @@ from psycopg.rows import DictRow, dict_row
 from psycopg.types.json import Jsonb
 
 from domain.segment_rules import LIFECYCLES, is_time_dependent
+from projections.json_codec import use_fast_loads
 from projections.segments.backfill import replay
 from projections.segments.engine import Cause, Memberships, SegmentEngine, Spec
 
@@ -33,6 +34,16 @@ CHUNK = 5000
 _NS = uuid5(NAMESPACE_URL, "https://siyu.invalid/segments")
 #: Built-in segments: one per lifecycle stage (their ledger is the lifecycle history).
 LIFECYCLE_SEGMENTS = {stage: uuid5(_NS, f"lifecycle:{stage}") for stage in LIFECYCLES}
+
+
+def _int(value: UUID) -> int:
+    """Sorting UUIDs by their integer: the order of ``sorted`` on the UUIDs themselves
+    (``UUID.__lt__`` compares them), without a Python-level comparison per step."""
+    return value.int
+
+
+def _pair(key: tuple[UUID, UUID]) -> tuple[int, int]:
+    return key[0].int, key[1].int
 
 
 def create(curs: Cursor[DictRow]) -> None:
@@ -68,7 +79,7 @@ def load_specs(curs: Cursor[DictRow]) -> list[Spec]:
 
 
 def load_state(curs: Cursor[DictRow], state: Memberships, customer_ids: Iterable[UUID]) -> None:
-    ids = sorted(set(customer_ids))
+    ids = sorted(set(customer_ids), key=_int)
     if not ids:
         return
     curs.execute("SELECT segment_id, customer_id, rule_version FROM segment_membership "
@@ -92,12 +103,12 @@ def flush(curs: Cursor[DictRow], state: Memberships) -> None:
                                 e.occurred_at, e.cause.kind, e.cause.position,
                                 e.cause.event_type, e.cause.backfilled))
     if state.exited:
-        gone = sorted(state.exited)
+        gone = sorted(state.exited, key=_pair)
         curs.execute("DELETE FROM segment_membership m USING unnest(%b::uuid[], %b::uuid[]) "
                      "AS g(s, c) WHERE m.segment_id = g.s AND m.customer_id = g.c",
                      ([k[0] for k in gone], [k[1] for k in gone]))
     if state.entered:
-        came = sorted(state.entered.items())
+        came = sorted(state.entered.items(), key=lambda item: _pair(item[0]))
         curs.execute(
             "INSERT INTO segment_membership SELECT * FROM unnest(%b::uuid[], %b::uuid[], "
             "%b::int[], %b::timestamptz[], %b::bigint[]) ON CONFLICT (segment_id, customer_id) "
@@ -118,12 +129,13 @@ def flush(curs: Cursor[DictRow], state: Memberships) -> None:
 
 def _flush_checks(curs: Cursor[DictRow], changed: dict[tuple[UUID, UUID], datetime | None]
                   ) -> None:
-    cleared = sorted(k for k, v in changed.items() if v is None)
+    cleared = sorted((k for k, v in changed.items() if v is None), key=_pair)
     if cleared:
         curs.execute("DELETE FROM segment_check c USING unnest(%b::uuid[], %b::uuid[]) "
                      "AS g(s, c) WHERE c.segment_id = g.s AND c.customer_id = g.c",
                      ([k[0] for k in cleared], [k[1] for k in cleared]))
-    due = sorted((k, v) for k, v in changed.items() if v is not None)
+    due = sorted(((k, v) for k, v in changed.items() if v is not None),
+                 key=lambda item: _pair(item[0]))
     if due:
         curs.execute(
             "INSERT INTO segment_check SELECT * FROM unnest(%b::uuid[], %b::uuid[], "
@@ -136,9 +148,11 @@ class SegmentPage:
     """The segment side of one projection page: state for the customers it touches."""
 
     def __init__(self, curs: Cursor[DictRow],
-                 decode: Callable[[StoredEvent], Any] | None = None) -> None:
+                 decode: Callable[[StoredEvent], Any] | None = None,
+                 replay_topics: Sequence[str] | None = None) -> None:
         self.curs = curs
         self.decode = decode  # to backfill new segments from the log (None: no backfill)
+        self.replay_topics = replay_topics  # what a backfill reads (None: derived per use)
         self.reload_specs()
 
     def reload_specs(self) -> None:
@@ -201,7 +215,7 @@ class SegmentPage:
                          for r in self.curs.fetchall()}
         if kind == "DEFINED" and self.decode is not None:
             replay(self.curs, self.decode, spec, position, state,
-                   lambda replayed: flush(self.curs, replayed))
+                   lambda replayed: flush(self.curs, replayed), self.replay_topics)
         self.curs.execute("DELETE FROM segment_check WHERE segment_id = %s", (segment_id,))
         state.checks.clear()
         engine = SegmentEngine([spec], state)
@@ -243,6 +257,7 @@ def _rows(curs: Cursor[DictRow], customer_ids: Iterable[UUID]) -> dict[UUID, Row
 def _all_rows(curs: Cursor[DictRow]) -> Iterable[Sequence[Row]]:
     """Every profile, in chunks, by a server-side cursor inside the current transaction."""
     with curs.connection.cursor(name="segment_scan", row_factory=dict_row) as scan:
+        use_fast_loads(scan)
         scan.itersize = CHUNK
         scan.execute("SELECT * FROM customer_profile ORDER BY customer_id")
         while True:

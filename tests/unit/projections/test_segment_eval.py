@@ -11,6 +11,9 @@ from hypothesis import strategies as st
 
 from domain.customer import Customer
 from domain.segment_rules import Rule, parse_rule
+from projections.json_codec import loads
+from projections.postgres_views import _dumps
+from projections.segments.compiled import compiled
 from projections.segments.evaluation import evaluate, explain
 from tests.support.segment_support import fold, random_customer, rules
 
@@ -32,6 +35,12 @@ def truth(rule: dict[str, Any], row: dict[str, Any], at: datetime) -> bool:
 
 def horizon(rule: dict[str, Any], row: dict[str, Any], at: datetime) -> datetime | None:
     return evaluate(parse_rule(rule), row, at)[1]
+
+
+def as_read_back(row: dict[str, Any]) -> dict[str, Any]:
+    """The row as the projection reads it from PostgreSQL: its jsonb columns (lists and
+    objects) decoded from JSON, so the times inside them are strings."""
+    return {k: loads(_dumps(v)) if isinstance(v, (list, dict)) else v for k, v in row.items()}
 
 
 def buyer(*orders: tuple[float, int]) -> dict[str, Any]:
@@ -329,9 +338,14 @@ def test_the_truth_holds_until_the_horizon_and_explain_agrees_with_evaluate(
     row = fold(random_customer(random.Random(seed), NOW))
     at = NOW + timedelta(hours=offset)
     held, until = evaluate(rule, row, at)
-    # Then explain gives the same answer and horizon
+    # Then explain, and the rule compiled for the membership engine, give the same answer
+    # and horizon (on the folded row, and on the row as read back from its table's JSON)
     tree = explain(rule, row, at)
     assert (tree["result"], tree["horizon"]) == (held, until)
+    assert compiled(rule)(row, at) == (held, until)
+    assert compiled(rule)(as_read_back(row), at) == (held, until)
+    if until is not None:  # and at the horizon itself, where a boundary is easy to get wrong
+        assert compiled(rule)(row, until) == evaluate(rule, row, until)
     assert until is None or until > at
     # and at every later instant before the horizon the answer is the same
     end = until if until is not None else at + timedelta(days=4000)
