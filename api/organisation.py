@@ -143,7 +143,9 @@ class HandOverCustomersInput:
 @strawberry.type
 class StaffPayload:
     staff: StaffMember | None
-    projected: bool
+    projected: bool = strawberry.field(description=(
+        "True once the staff directory and the assignment history (staffAssignments) "
+        "show the change; false if they had not within a few seconds."))
 
 
 @strawberry.type
@@ -178,7 +180,10 @@ async def _run(command: Callable[[], Any]) -> Any:
 
 async def _staff_payload(info: Info[Context, None], staff_id: UUID,
                          position: int | None) -> StaffPayload:
-    projected = await caught_up(info, "staff_directory", position)
+    # The directory and the assignment history are two read models of one group, each
+    # committed on its own: a client that reads the history next must find the change.
+    projected = (await caught_up(info, "staff_directory", position)
+                 and await caught_up(info, "staff_assignment", position))
     row = await info.context.services.read_models.staff(staff_id)
     return StaffPayload(staff=None if row is None else StaffMember(row=row), projected=projected)
 
