@@ -51,13 +51,17 @@ class _BuildDatastore(ShadowDatastore):
 
 
 def shadow_datastore(live: PostgresDatastore, schema: str) -> ShadowDatastore:
-    """A datastore on the live database that sees ``schema`` first, then the live one."""
+    """A datastore on the live database that sees ``schema`` first, then the live one.
+
+    One connection kept, two at most: a process builds many read models from one pass
+    and folds them one after the other, so a build holding two from the start made a
+    full ``siyu rebuild`` hold ~50 connections and run out of them on a busy server."""
     kwargs = live.pool.kwargs
     info: dict[str, Any] = dict(kwargs) if isinstance(kwargs, dict) else {}
     return _BuildDatastore(
         dbname=str(info.get("dbname") or "postgres"), host=str(info.get("host") or "127.0.0.1"),
         port=str(info.get("port") or "5432"), user=str(info.get("user") or "postgres"),
-        password=str(info.get("password") or ""), schema=schema, pool_size=2, max_overflow=2)
+        password=str(info.get("password") or ""), schema=schema, pool_size=1, max_overflow=1)
 
 
 def base_tables(conn: Connection[Any], schema: str) -> set[str]:

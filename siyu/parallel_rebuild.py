@@ -42,7 +42,7 @@ Everything = Callable[[], list[View]]
 def build(url: str, secret: bytes, names: Sequence[str], everything_of: Everything,
           report: bluegreen.Report) -> None:
     """Build the named read models in this process, from one pass over the log."""
-    app = build_application(url, secret)
+    app = build_application(url, secret, pool=2)  # the builds have their own connections
     try:
         everything = everything_of()
         views = [v for v in everything if v.name in names]
