@@ -136,21 +136,28 @@ class MomentSync(PollingLoop):
         log.info("moment task %s: add_moment_task %s (%s)", task_id, answer.answer.value,
                  answer.reason)
 
-    def _reconcile(self, conn: psycopg.Connection[Any], task: MomentTask) -> int:
-        now = self.clock()
+    def _made_at_wecom(self, conn: psycopg.Connection[Any], task: MomentTask,
+                       now: datetime) -> list[str] | None:
+        """Moments WeCom lists as this task's (enterprise, its text, made since its add
+        call, held by no other task); None while that cannot be told yet."""
         started = task.attempted_at
         if started is None or now - started < RECONCILE_AFTER:
-            return 0
+            return None
         listed_answer, listed = self.gateway.moments(
             (started - RECONCILE_MARGIN).timestamp(), now.timestamp(), ENTERPRISE)
         if listed_answer.answer is not Answer.DONE:
-            return 0
+            return None
         held = queries.held_moment_ids(conn)
-        found = [m for m in listed if m.create_type == ENTERPRISE and m.text == task.content
-                 and m.moment_id not in held]
+        return [m.moment_id for m in listed if m.create_type == ENTERPRISE
+                and m.text == task.content and m.moment_id not in held]
+
+    def _reconcile(self, conn: psycopg.Connection[Any], task: MomentTask) -> int:
+        now = self.clock()
+        found = self._made_at_wecom(conn, task, now)
+        if found is None:
+            return 0
         if found:
-            self.app.moments.change(task.id, lambda t: t.accept(found[0].moment_id, [], BY,
-                                                                 now))
+            self.app.moments.change(task.id, lambda t: t.accept(found[0], [], BY, now))
             log.info("moment task %s: reconciled with an existing moment", task.id)
             return 1
         self.app.moments.change(task.id, lambda t: t.unknown("not found", BY, now))
@@ -163,18 +170,11 @@ class MomentSync(PollingLoop):
         if task.jobid:
             return self._poll_job(task)
         now = self.clock()
-        started = task.attempted_at
-        if started is None or now - started < RECONCILE_AFTER:
+        found = self._made_at_wecom(conn, task, now)
+        if found is None:
             return 0
-        listed_answer, listed = self.gateway.moments(
-            (started - RECONCILE_MARGIN).timestamp(), now.timestamp(), ENTERPRISE)
-        if listed_answer.answer is not Answer.DONE:
-            return 0
-        held = queries.held_moment_ids(conn)
-        found = [m for m in listed if m.create_type == ENTERPRISE and m.text == task.content
-                 and m.moment_id not in held]
         if found:
-            self.app.moments.change(task.id, lambda t: t.accept(found[0].moment_id, [], BY, now))
+            self.app.moments.change(task.id, lambda t: t.accept(found[0], [], BY, now))
         else:
             self.app.moments.change(task.id, lambda t: t.nothing_to_stop("none found", BY, now))
         return 1
