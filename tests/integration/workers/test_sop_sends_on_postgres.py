@@ -98,7 +98,8 @@ class World:
 
     def caught_up(self) -> None:
         last = self.app.recorder.max_notification_id() or 0
-        for view in ("sop", "customer_profile", "campaign"):
+        # (staff_daily_performance holds the chat threads a WeCom step's sender is read from)
+        for view in ("sop", "customer_profile", "campaign", "staff_daily_performance"):
             assert self.tracker.wait(view, last, 10), view
 
     def run(self, at: datetime) -> int:
