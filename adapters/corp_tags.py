@@ -82,6 +82,12 @@ class WeComCorpTags:
     def close(self) -> None:
         self._session.close()
 
+    def __enter__(self) -> WeComCorpTags:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def _call(self, name: str, payload: dict[str, Any]) -> tuple[TagAnswer, Any]:
         try:
             reply = self._session.call(PATH + name, payload)

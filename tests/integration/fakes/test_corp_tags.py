@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from adapters.contact_ways import Answer
-from adapters.corp_tags import WeComCorpTags
+from adapters.corp_tags import TagAnswer, WeComCorpTags
 from fakes.wecom import FAKE_CORP_ID, FAKE_CORP_SECRET, RunningFakeWeCom
 
 pytestmark = pytest.mark.integration
@@ -22,8 +22,8 @@ def client(fake_wecom: RunningFakeWeCom) -> Iterator[WeComCorpTags]:
     tags.close()
 
 
-def names(answer: object) -> list[tuple[str, str]]:
-    return [(t.group_name, t.name) for t in getattr(answer, "tags")]
+def names(answer: TagAnswer) -> list[tuple[str, str]]:
+    return [(t.group_name, t.name) for t in answer.tags]
 
 
 def test_tags_added_by_group_name_are_listed_in_their_group_larger_order_first(
