@@ -88,7 +88,6 @@ class CorpTagLibrary(Aggregate):
                 library.tags[tag["tag_id"]] = dict(tag)
             for tag_id in self.gone:
                 library.tags.pop(tag_id, None)
-            library.listed_version = self.originator_version
 
     @staticmethod
     def create_id(corp_id: str) -> UUID:
@@ -99,13 +98,6 @@ class CorpTagLibrary(Aggregate):
         self.corp_id = corp_id
         #: The live tags as last listed, by tag id.
         self.tags: dict[str, dict[str, Any]] = {}
-        #: The version of the last ``Listed`` (None: never listed).
-        self.listed_version: int | None = None
-
-    @property
-    def changed_since_listed(self) -> bool:
-        """WeCom reported a change (``TagChanged``) after the last listing, or none yet."""
-        return self.listed_version is None or self.version > self.listed_version
 
     def record_listing(self, tags: Sequence[Mapping[str, Any]], by: str,
                        occurred_at: datetime) -> bool:

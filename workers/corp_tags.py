@@ -45,18 +45,26 @@ class CorpTagSync(PollingLoop):
         self.gateway = gateway
         self.clock = clock
         self._listed_at: datetime | None = None
+        self._seen_version = 0
+
+    def _version(self) -> int:
+        library = self.app.corp_tags.library(self.corp_id)
+        return 0 if library is None else library.version
 
     def due(self, now: datetime) -> bool:
+        """Never listed by this process, listed :data:`LIST_EVERY` ago, or the library's
+        stream moved since it was read before the last listing (a callback's ``TagChanged``
+        — or that listing's own events: one more listing, which records nothing)."""
         if self._listed_at is None or now - self._listed_at >= LIST_EVERY:
             return True
-        library = self.app.corp_tags.library(self.corp_id)
-        return library is None or library.changed_since_listed
+        return self._version() > self._seen_version
 
     def run_once(self) -> int:
         """1 when a listing recorded a change, else 0."""
         now = self.clock()
         if not self.due(now):
             return 0
+        seen = self._version()  # before the call: a change reported meanwhile is not missed
         answer = self.gateway.listing()
         if answer.answer is not Answer.DONE:
             log.warning("corp tags: get_corp_tag_list %s (%s)", answer.answer.value,
@@ -64,7 +72,7 @@ class CorpTagSync(PollingLoop):
             return 0
         live = [asdict(t) for t in answer.tags if not t.deleted]
         position = self.app.corp_tags.record_listing(self.corp_id, live, now)
-        self._listed_at = now
+        self._listed_at, self._seen_version = now, seen
         if position is None:
             return 0
         log.info("corp tags: %d live tags listed, changes recorded", len(live))

@@ -90,7 +90,9 @@ def test_passes_and_restarts_with_nothing_changed_record_nothing(
     clock = Clock()
     sync = CorpTagSync(pg_app, FAKE_CORP_ID, client, clock=clock)
     assert sync.run_once() == 1
-    # When the same sync passes again (not due: no call), and after LIST_EVERY (listed again)
+    # When the same sync passes again (its own listing moved the stream: listed once more),
+    # then again (not due: no call), and after LIST_EVERY (listed again)
+    assert sync.run_once() == 0
     calls = fake_wecom.state.corp_tags.calls["list"]
     assert sync.run_once() == 0 and fake_wecom.state.corp_tags.calls["list"] == calls
     clock.now += LIST_EVERY
@@ -99,6 +101,13 @@ def test_passes_and_restarts_with_nothing_changed_record_nothing(
     assert CorpTagSync(pg_app, FAKE_CORP_ID, client, clock=clock).run_once() == 0
     # Then one listing was recorded in all
     assert listings(pg_app) == 1
+
+
+def test_an_empty_library_is_not_listed_at_every_pass(
+        pg_app: Siyu, fake_wecom: RunningFakeWeCom, client: WeComCorpTags) -> None:
+    sync = CorpTagSync(pg_app, FAKE_CORP_ID, client, clock=Clock())
+    assert sync.run_once() == 0 and sync.run_once() == 0
+    assert fake_wecom.state.corp_tags.calls["list"] == 1 and listings(pg_app) == 0
 
 
 def test_a_callback_makes_the_next_pass_list_and_a_deleted_tag_is_unmapped(

@@ -1,5 +1,5 @@
 """The corp's tag library records what WeCom listed only when it differs from the last
-listing, and knows when a callback reported a change since."""
+listing."""
 
 from __future__ import annotations
 
@@ -21,7 +21,6 @@ def tag(tag_id: str, name: str, group: str = "客户等级") -> dict[str, object
 
 def test_a_listing_is_recorded_once_and_only_its_differences_later() -> None:
     library = CorpTagLibrary(corp_id="ww1", by=BY, occurred_at=AT)
-    assert library.changed_since_listed
     # When WeCom lists A and B, twice
     assert library.record_listing([tag("et1", "A"), tag("et2", "B")], BY, AT)
     assert not library.record_listing([tag("et2", "B"), tag("et1", "A")], BY, AT)
@@ -30,14 +29,6 @@ def test_a_listing_is_recorded_once_and_only_its_differences_later() -> None:
     last = library.collect_events()[-1]
     assert isinstance(last, CorpTagLibrary.Listed) and last.corp_id == "ww1"
     assert [t["name"] for t in last.tags] == ["B+"] and last.gone == ["et1"]
-    assert not library.changed_since_listed
-
-
-def test_a_callback_after_the_last_listing_marks_the_library_changed() -> None:
-    library = CorpTagLibrary(corp_id="ww1", by=BY, occurred_at=AT)
-    library.record_listing([tag("et1", "A")], BY, AT)
-    library.record_change("et1", "tag", "update", "service:wecom", AT)
-    assert library.changed_since_listed
 
 
 def test_a_listed_tag_without_its_names_is_refused() -> None:
