@@ -2,10 +2,11 @@
 
 WeCom: ``get_corp_tag_list`` (``tag_id`` / ``group_id`` filters; none: every live group with
 its live tags) answers ``tag_group`` — each group's ``group_id``, ``group_name``, ``order``,
-``deleted`` and ``tag`` (``id``, ``name``, ``order``, ``deleted``); ``add_corp_tag`` adds tags
-to a group (by ``group_id``, or ``group_name``: that group, or a new one) and answers the
-group with the tags it created; ``edit_corp_tag`` renames / reorders a tag or a group by
-``id``; ``del_corp_tag`` deletes tags or groups (a group without tags goes with them).
+``tag`` (``id``, ``name``, ``order``), ``deleted`` flags only to a query by ``tag_id`` —;
+``add_corp_tag`` adds tags to a group (by ``group_id``, or ``group_name``: that group, or a
+new one) and answers the group with the tags it created; ``edit_corp_tag`` renames /
+reorders a tag or a group by ``id``; ``del_corp_tag`` deletes tags or groups (a group
+without tags goes with them).
 
 Brands manage their tag library in WeCom's admin console; the platform reads it
 (:meth:`WeComCorpTags.listing`, by :mod:`workers.corp_tags`) to know each platform tag's
@@ -100,8 +101,8 @@ class WeComCorpTags:
 
     def listing(self, tag_ids: Sequence[str] = (), group_ids: Sequence[str] = ()
                 ) -> TagAnswer:
-        """The corp's tags (all live ones without filters; deleted ones are answered only
-        when named, with ``deleted`` set)."""
+        """The corp's tags (all live ones without filters; deleted ones are answered only to a
+        query by ``tag_ids``, with ``deleted`` set)."""
         payload: dict[str, Any] = {}
         if tag_ids:
             payload["tag_id"] = list(tag_ids)

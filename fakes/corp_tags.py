@@ -1,11 +1,11 @@
 """The fake's corp customer tags (企业客户标签), as WeCom's 「管理企业标签」 page documents them.
 
 * ``POST /cgi-bin/externalcontact/get_corp_tag_list`` (``tag_id``, ``group_id``: lists of ids)
-  → ``tag_group``: ``group_id``, ``group_name``, ``create_time``, ``order``, ``deleted`` and
-  ``tag`` (``id``, ``name``, ``create_time``, ``order``, ``deleted``). Both filters empty: every
-  group with every tag, deleted ones left out; ``group_id`` given: those groups with all their
-  tags (``tag_id`` is then ignored); only ``tag_id``: those tags, in their groups. Deleted tags
-  and groups are answered (``deleted`` true) only to a query naming them or their group.
+  → ``tag_group``: ``group_id``, ``group_name``, ``create_time``, ``order`` and ``tag`` (``id``,
+  ``name``, ``create_time``, ``order``). Both filters empty: every live group with its live
+  tags; ``group_id`` given: those live groups with their live tags (``tag_id`` is then
+  ignored); only ``tag_id``: those tags in their groups, deleted ones too, and only then with
+  ``deleted`` on groups and tags (WeCom: 「是否已经被删除, 只在指定tag_id进行查询时返回」).
   Groups and tags come larger ``order`` first (WeCom: 「order值大的排序靠前」), then oldest.
 * ``add_corp_tag`` (``group_id`` — then ``group_name`` and the group's ``order`` are ignored —
   or ``group_name``: a live group of that name gets the tags, else a new group; ``order``;
@@ -128,29 +128,31 @@ class FakeCorpTags:
     def _sorted(items: list[Any]) -> list[Any]:
         return sorted(items, key=lambda i: (-i.order, i.created_at))
 
-    def _render(self, group: Group, tags: list[Tag]) -> dict[str, Any]:
+    def _render(self, group: Group, tags: list[Tag], deleted: bool = False
+                ) -> dict[str, Any]:
+        """A group as listed; ``deleted`` flags only on a query by ``tag_id``."""
+        flag: dict[str, Any] = {"deleted": group.deleted} if deleted else {}
         return {"group_id": group.group_id, "group_name": group.name,
-                "create_time": group.created_at, "order": group.order,
-                "deleted": group.deleted,
+                "create_time": group.created_at, "order": group.order, **flag,
                 "tag": [{"id": t.tag_id, "name": t.name, "create_time": t.created_at,
-                         "order": t.order, "deleted": t.deleted} for t in self._sorted(tags)]}
+                         "order": t.order, **({"deleted": t.deleted} if deleted else {})}
+                        for t in self._sorted(tags)]}
 
     # -- the API ---------------------------------------------------------------------------
     def _list(self, body: dict[str, Any]) -> Answer:
         tag_ids, group_ids = self._ids(body, "tag_id"), self._ids(body, "group_id")
         if tag_ids is None or group_ids is None:
             return _error(40058, "invalid Request Parameter")
-        if group_ids:
-            found = [(g, list(g.tags)) for g in self._sorted(self.groups)
-                     if g.group_id in group_ids]
-        elif tag_ids:
+        by_tag = bool(tag_ids) and not group_ids
+        if by_tag:
             found = [(g, [t for t in g.tags if t.tag_id in tag_ids])
                      for g in self._sorted(self.groups)]
-            found = [(g, tags) for g, tags in found if tags]
         else:
             found = [(g, [t for t in g.tags if not t.deleted])
-                     for g in self._sorted(self._live_groups())]
-        return 200, {**_OK, "tag_group": [self._render(g, tags) for g, tags in found]}
+                     for g in self._sorted(self._live_groups())
+                     if not group_ids or g.group_id in group_ids]
+        return 200, {**_OK, "tag_group": [self._render(g, tags, by_tag) for g, tags in found
+                                          if tags or not by_tag]}
 
     def _add(self, body: dict[str, Any]) -> Answer:
         wanted = body.get("tag")
@@ -185,8 +187,7 @@ class FakeCorpTags:
             return _error(40071, "tag name exists")
         created = [Tag("et" + secrets.token_hex(12), n, o, now) for n, o in names.items()]
         group.tags.extend(created)
-        return 200, {**_OK, "tag_group": {k: v for k, v in self._render(group, created).items()
-                                          if k != "deleted"}}
+        return 200, {**_OK, "tag_group": self._render(group, created)}
 
     def _edit(self, body: dict[str, Any]) -> Answer:
         target, name = str(body.get("id") or ""), body.get("name")

@@ -52,16 +52,23 @@ def test_a_tag_name_the_group_has_and_a_name_over_30_characters_are_refused(
     assert names(client.listing()) == [("客户等级", "A")]
 
 
-def test_filters_by_group_id_win_over_tag_id_and_deleted_tags_show_only_when_named(
-        client: WeComCorpTags) -> None:
+def test_filters_by_group_id_win_over_tag_id_and_deleted_tags_show_only_by_tag_id(
+        fake_wecom: RunningFakeWeCom, client: WeComCorpTags) -> None:
     a, b = client.add(["A", "B"], group_name="客户等级").tags
     other = client.add(["美妆"], group_name="兴趣").tags[0]
     # When B is deleted
     assert client.delete(tag_ids=[b.tag_id]).answer is Answer.DONE
-    # Then the full listing leaves it out, a query naming it answers it deleted
+    # Then the full listing and a query by its group leave it out
     assert names(client.listing()) == [("客户等级", "A"), ("兴趣", "美妆")]
+    assert names(client.listing(group_ids=[b.group_id])) == [("客户等级", "A")]
+    # And a query by its tag_id answers it, deleted (the only query with the flag)
     named = client.listing(tag_ids=[b.tag_id])
     assert [(t.name, t.deleted) for t in named.tags] == [("B", True)]
+    token = httpx.get(f"{fake_wecom.url}/cgi-bin/gettoken", params={
+        "corpid": FAKE_CORP_ID, "corpsecret": FAKE_CORP_SECRET}).json()["access_token"]
+    raw = httpx.post(f"{fake_wecom.url}/cgi-bin/externalcontact/get_corp_tag_list",
+                     params={"access_token": token}, json={}).json()["tag_group"]
+    assert all("deleted" not in g and all("deleted" not in t for t in g["tag"]) for g in raw)
     # And group_id wins over tag_id
     by_group = client.listing(tag_ids=[a.tag_id], group_ids=[other.group_id])
     assert names(by_group) == [("兴趣", "美妆")]
@@ -77,7 +84,8 @@ def test_renaming_into_a_taken_name_is_refused_and_a_group_goes_with_its_last_ta
     assert client.edit("etunknown", name="X").reason == "errcode 40068"
     # When 美妆, the last tag of 兴趣, is deleted, the group is deleted with it
     client.delete(tag_ids=[other.tag_id])
-    assert [t.deleted for t in client.listing(group_ids=[other.group_id]).tags] == [True]
+    assert client.listing(group_ids=[other.group_id]).tags == ()
+    assert [t.deleted for t in client.listing(tag_ids=[other.tag_id]).tags] == [True]
     assert names(client.listing()) == [("会员等级", "A"), ("会员等级", "B")]
     # And a delete naming nothing, or an unknown id, deletes nothing
     assert client.delete().reason == "errcode 40058"
