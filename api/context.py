@@ -52,7 +52,7 @@ class Services:
     revoke_customer_tokens: Callable[[str], int] | None = None
     #: The rate-limit buckets every API process shares (None: each process its own).
     rate_buckets: RateBuckets | None = None
-    #: Platform tag → WeCom tag id (``SIYU_WECOM_TAG_IDS``): the tags moment tasks may name.
+    #: Platform tag → WeCom tag id (``SIYU_WECOM_TAG_IDS``): overrides the synced library.
     wecom_tag_ids: Mapping[str, str] = field(default_factory=dict)
 
 

@@ -34,6 +34,7 @@ from domain.channel_code import NotAMember
 from domain.organisation import DEPARTMENTS
 from domain.working_time import business_day
 from projections.moments import queries
+from projections.wecom_tags import queries as wecom_tags
 
 MAX_DAYS_AHEAD = 30
 UNMAPPED_TAG = "UNMAPPED_TAG"
@@ -95,8 +96,9 @@ class CreateMomentTaskInput:
     departments: list[str] = strawberry.field(
         default_factory=list, description="Every current member of these departments.")
     tags: list[str] = strawberry.field(default_factory=list, description=(
-        "Only customers with one of these tags see it (empty: all); each must be mapped to "
-        "its WeCom tag id (SIYU_WECOM_TAG_IDS), else UNMAPPED_TAG."))
+        "Only customers with one of these tags see it (empty: all); each needs a WeCom tag "
+        "id — the synced WeCom tag of the same name in the WeCom group named as its tag "
+        "group, or SIYU_WECOM_TAG_IDS — else UNMAPPED_TAG."))
     day: date | None = strawberry.field(default=None,
                                         description="Default today (Asia/Shanghai).")
 
@@ -222,7 +224,7 @@ class MomentQuery:
     async def moment_task_plan(self, info: Info[Context, None], input: MomentAudienceInput
                                ) -> MomentTaskPlan:
         day = _day(input.day, business_day(datetime.now(UTC)))
-        _wecom_tags(info, input.tags)
+        await _wecom_tags(info, input.tags)
         members = await _members(info, input)
         audience, at_limit = await _audience(info, members, input.tags, day)
         return MomentTaskPlan(day=day, user_ids=[m["user_id"] for m in members],
@@ -256,13 +258,18 @@ def _in_scope(info: Info[Context, None], row: Row) -> Row | None:
             "posted_user_ids": posted, "posted_count": len(posted)}
 
 
-def _wecom_tags(info: Info[Context, None], tags: list[str]) -> list[str]:
-    """The WeCom tag ids of the platform's ``tags``; one not mapped is refused."""
-    known = info.context.services.wecom_tag_ids
+async def _wecom_tags(info: Info[Context, None], tags: list[str]) -> list[str]:
+    """The WeCom tag ids of the platform's ``tags``: ``SIYU_WECOM_TAG_IDS`` first (an explicit
+    override), else the synced library (``wecom_tag_map``); one with neither is refused."""
+    override = info.context.services.wecom_tag_ids
+    synced = await wecom_tags.wecom_tag_ids(info.context.services.read_models.pool,
+                                            [t for t in tags if t not in override])
+    known = {**synced, **override}
     for n, tag in enumerate(tags):
         if tag not in known:
-            raise ApiError(UNMAPPED_TAG, f"tag {tag!r} has no WeCom tag id "
-                           "(SIYU_WECOM_TAG_IDS)", field=f"tags[{n}]")
+            raise ApiError(UNMAPPED_TAG, f"tag {tag!r} has no WeCom tag id (no WeCom tag of "
+                           "that name in the WeCom group named as its tag group, nor "
+                           "SIYU_WECOM_TAG_IDS)", field=f"tags[{n}]")
     return [known[t] for t in tags]
 
 
@@ -283,13 +290,13 @@ class MomentMutation:
         day = _day(input.day, business_day(now))
         if not input.content.strip():
             raise ApiError(BAD_INPUT, "content must not be empty", field="content")
-        wecom_tags = _wecom_tags(info, input.tags)
+        wecom_tag_ids = await _wecom_tags(info, input.tags)
         members = await _members(info, input)
         audience, at_limit = await _audience(info, members, input.tags, day)
         app, by = info.context.services.app, info.context.principal.actor
         task_id, position = await _run(lambda: app.moments.plan(
             input.content, members, input.tags, day, audience, at_limit, by, now,
-            wecom_tags))
+            wecom_tag_ids))
         return await _payload(info, task_id, position)
 
     @strawberry.mutation(description="Cancel a moment task (planned, being created or created "

@@ -21,6 +21,7 @@ from application.campaigns import Campaigns
 from application.channel_codes import ChannelCodes
 from application.chat_scripts import ChatScripts
 from application.content import Contents
+from application.corp_tags import CorpTags
 from application.customer_login import CustomerLogin
 from application.customers import Customers
 from application.daily_reports import DailyReports
@@ -65,6 +66,7 @@ class Siyu(EventStore):
         self.channel_codes = ChannelCodes(self)
         self.ingestion = Ingestion(self, self.referrals, self.supervision, self.channel_codes)
         self.tags = Tags(self)
+        self.corp_tags = CorpTags(self)
         self.login = CustomerLogin(self, self.ingestion)
         self.self_service = SelfService(self)
         self.segments = Segments(self)

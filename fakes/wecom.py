@@ -28,7 +28,9 @@ tokens they accept (WeChat's shape: errcode 40013 / 40125 on a wrong app id / se
 The 「联系我」 contact ways (``add_contact_way`` …) come
 from :mod:`fakes.contact_ways`; a welcome code it issued for a simulated add is refused (40058)
 once older than 20 seconds, as WeCom documents. Enterprise moments (``add_moment_task``,
-``get_moment_task_result`` … ``get_moment_list``) come from :mod:`fakes.moments`.
+``get_moment_task_result`` … ``get_moment_list``) come from :mod:`fakes.moments`; the corp's
+customer tag library (``get_corp_tag_list``, ``add_corp_tag``, ``edit_corp_tag``,
+``del_corp_tag``) from :mod:`fakes.corp_tags`.
 The mini-program login (``wx.login`` codes, ``GET /sns/jscode2session``) comes from
 :mod:`fakes.wechat_login` over ``FakeWeCom.wechat_login``. ``POST /fake/reset`` resets
 every part.
@@ -56,6 +58,8 @@ from fakes.campaign_routes import routes as campaign_routes
 from fakes.campaigns import FakeCampaigns
 from fakes.contact_ways import FakeContactWays
 from fakes.contact_ways import routes as contact_way_routes
+from fakes.corp_tags import FakeCorpTags
+from fakes.corp_tags import routes as corp_tag_routes
 from fakes.moments import FakeMoments
 from fakes.moments import routes as moment_routes
 from fakes.sms import FakeSms
@@ -107,6 +111,8 @@ class FakeWeCom:
     sms: FakeSms = field(default_factory=FakeSms)
     contact_ways: FakeContactWays = field(default_factory=FakeContactWays)
     moments: FakeMoments = field(default_factory=FakeMoments)
+    #: The corp's customer tag library (:mod:`fakes.corp_tags`).
+    corp_tags: FakeCorpTags = field(default_factory=FakeCorpTags)
     #: ``wx.login`` codes and ``jscode2session`` (:mod:`fakes.wechat_login`).
     wechat_login: FakeWeChatLogin = field(
         default_factory=lambda: FakeWeChatLogin(FAKE_APP_ID, FAKE_APP_SECRET))
@@ -137,6 +143,7 @@ class FakeWeCom:
         self.sms.reset()
         self.contact_ways.reset()
         self.moments.reset()
+        self.corp_tags.reset()
         self.wechat_login.reset()
 
     def sent_snapshot(self) -> list[SentWelcome]:
@@ -296,6 +303,7 @@ def create_app(state: FakeWeCom) -> Starlette:
         *sms_routes(state.sms),
         *contact_way_routes(state.contact_ways, state.token_error),
         *moment_routes(state.moments, state.token_error),
+        *corp_tag_routes(state.corp_tags, state.token_error),
         *login_routes(state.wechat_login),
     ])
 

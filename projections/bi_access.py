@@ -35,7 +35,7 @@ BI_RELATIONS = (
     "content", "content_cadence", "content_engagement", "content_conversion",
     "funnel_customer", "funnel_daily", "funnel_owner_daily", "cohort_daily", "survey_answer",
     "moment_task", "private_domain_link", "customer_group", "customer_group_member",
-    "campaign_group_delivery")
+    "campaign_group_delivery", "wecom_corp_tag", "wecom_tag_map")
 
 #: Internal tables read by the documented functions (``staff_kpi_rollup``,
 #: ``staff_kpi_working_seconds``): readable, but their shape may change between versions.

@@ -15,7 +15,8 @@ GROUPS: dict[str, tuple[str, ...]] = {
               "staff_daily_performance", "staff_alert", "staff_target", "daily_report"),
     "engagement": ("tag_group", "campaign", "chat_script", "referral_campaign",
                    "coupon_ledger", "sop", "marketing_task", "activity", "channel_code",
-                   "siyu_customer_as_of", "moment_task", "customer_group"),
+                   "siyu_customer_as_of", "moment_task", "customer_group",
+                   "wecom_corp_tag"),
     "analytics": ("funnel_customer", "product", "content", "private_domain_link"),
 }
 #: The processes ``siyu projections`` starts by default, each running these groups.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from adapters.campaign_client import WeComCampaignGateway
 from adapters.contact_ways import WeComContactWays
+from adapters.corp_tags import WeComCorpTags
 from adapters.moment_client import WeComMoments
 from adapters.sms_client import TencentSms
 from adapters.wechat_login import WeChatLogin
@@ -42,6 +43,18 @@ def contact_ways_for(settings: Settings) -> WeComContactWays:
     base = settings.wecom_api_base or f"http://127.0.0.1:{settings.fake_gateway_port}"
     return WeComContactWays(base, str(settings.wecom_corp_id or FAKE_CORP_ID),
                             str(settings.wecom_corp_secret or FAKE_CORP_SECRET))
+
+
+def corp_id_of(settings: Settings) -> str:
+    """The WeCom corp the platform serves: ``WECOM_CORP_ID``, else the local fake's."""
+    return str(settings.wecom_corp_id or FAKE_CORP_ID)
+
+
+def corp_tags_for(settings: Settings) -> WeComCorpTags:
+    """The corp-tag client: ``WECOM_API_BASE``, else the local fake."""
+    base = settings.wecom_api_base or f"http://127.0.0.1:{settings.fake_gateway_port}"
+    return WeComCorpTags(base, str(settings.wecom_corp_id or FAKE_CORP_ID),
+                         str(settings.wecom_corp_secret or FAKE_CORP_SECRET))
 
 
 def moments_for(settings: Settings) -> WeComMoments:

@@ -36,6 +36,7 @@ from projections.staff_alerts import StaffAlertView
 from projections.staff_performance import StaffPerformanceView
 from projections.tag_groups import TagGroupView
 from projections.targets import TargetView
+from projections.wecom_tags import WeComTagView
 from siyu.bootstrap import build_application
 from siyu.metrics import registry_for
 from siyu.metrics import serve as serve_metrics
@@ -53,7 +54,7 @@ def read_model_views() -> list[View]:
             CouponLedgerView(), SopView(), MarketingTaskView(), ActivityView(),
             ChannelCodeView(), CustomerAsOfView(), ProductLibraryView(),
             ContentView(), FunnelView(), MomentTaskView(), CustomerGroupView(),
-            PrivateDomainView()]
+            PrivateDomainView(), WeComTagView()]
 
 
 def views_of(groups: Sequence[str]) -> list[View]:

@@ -40,7 +40,7 @@
 | ``SIYU_MAX_BODY_BYTES`` | ``8388608`` | request body limit, any content type |
 | ``SIYU_PERSISTED_QUERIES`` | unset | the persisted-query manifest (JSON) the front ends registered |
 | ``SIYU_REQUIRE_PERSISTED_QUERIES`` | unset | only persisted operations run (needs the manifest) |
-| ``SIYU_WECOM_TAG_IDS`` | unset: none | tag → WeCom tag id, ``VIP=etAbc,金卡=etDef`` (moment tasks) |
+| ``SIYU_WECOM_TAG_IDS`` | unset: none | tag → WeCom tag id, ``VIP=etAbc``: overrides the synced map |
 | ``SIYU_POOLS`` | see :data:`DEFAULT_POOLS` | PostgreSQL connections per pool, e.g. ``api=6,api_reads=6`` |
 
 A malformed value stops the process with :class:`SettingsError`, naming the variable.
@@ -129,8 +129,8 @@ class Settings:
     max_body_bytes: int = 8 * 1024 * 1024
     persisted_queries: Path | None = None
     require_persisted_queries: bool = False
-    #: ``SIYU_WECOM_TAG_IDS``: the WeCom tag id (企业客户标签 id) of each platform tag a
-    #: moment task may name (docs/moments.md); a tag not here is refused.
+    #: ``SIYU_WECOM_TAG_IDS``: an explicit WeCom tag id (企业客户标签 id) for platform tags,
+    #: winning over the synced library (``wecom_tag_map``, docs/tags.md).
     wecom_tag_ids: Mapping[str, str] = field(default_factory=dict)
     #: Most connections per pool (:data:`DEFAULT_POOLS`).
     pools: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_POOLS))

@@ -136,6 +136,10 @@ def build_worker(settings: Settings, *, threads: int = 4,
         moment_client = gateways.moments_for(settings)
         closers.append(moment_client.close)
         parts.append(features.moments(app, lender(store.pool), moment_client, options))
+        corp_tag_client = gateways.corp_tags_for(settings)
+        closers.append(corp_tag_client.close)
+        parts.append(features.corp_tags(app, gateways.corp_id_of(settings), corp_tag_client,
+                                        options))
     if campaign_gateway is not None and campaign_store is not None:
         deps = features.campaign_deps(app, campaign_gateway, campaign_store, options)
         parts += [features.campaigns(app, broker, deps, options),

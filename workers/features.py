@@ -18,6 +18,7 @@ from eventsourcing.postgres import PostgresDatastore
 
 from adapters.campaign_gateway import CampaignGateway
 from adapters.contact_ways import ContactWayGateway
+from adapters.corp_tags import CorpTagGateway
 from adapters.moment_client import MomentGateway
 from adapters.wecom_client import OutboundGateway, StaffMessageGateway
 from application.app import Siyu
@@ -38,6 +39,7 @@ from workers.campaigns import CampaignDispatcher, CampaignLauncher
 from workers.channel_codes import ChannelCodeSync
 from workers.clock import ClockScheduler, declare_clock_actor
 from workers.confirmation_tasks import ConfirmationTasks
+from workers.corp_tags import CorpTagSync
 from workers.daily_report import DailyReportScheduler, ReportDeps, ReportStore, declare_report_actor
 from workers.group_tasks import GroupTaskLifecycle
 from workers.lent import Connect
@@ -214,6 +216,16 @@ def channel_codes(app: Siyu, connect: Connect, gateway: ContactWayGateway,
     feature = Feature("channel-codes")
     if options.produce:
         feature.loops["channel-code-sync"] = ChannelCodeSync(app, connect, gateway)
+    return feature
+
+
+def corp_tags(app: Siyu, corp_id: str, gateway: CorpTagGateway, options: WorkerOptions
+              ) -> Feature:
+    """Corp tags: keep the platform's copy of the corp's WeCom tag library (moment tasks'
+    tag ids)."""
+    feature = Feature("corp-tags")
+    if options.produce:
+        feature.loops["corp-tag-sync"] = CorpTagSync(app, corp_id, gateway)
     return feature
 
 

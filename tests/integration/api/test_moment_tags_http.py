@@ -1,15 +1,19 @@
-"""A moment task names the platform's tags; WeCom gets their WeCom tag ids
-(``SIYU_WECOM_TAG_IDS``), and a tag with none is refused with a typed error."""
+"""A moment task names the platform's tags; WeCom gets their WeCom tag ids — synced from the
+corp's WeCom tag library (same group name and tag name), ``SIYU_WECOM_TAG_IDS`` overriding —
+and a tag with none is refused with a typed error."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from adapters.corp_tags import WeComCorpTags
 from application.app import Siyu
-from fakes.wecom import RunningFakeWeCom
+from fakes.wecom import FAKE_CORP_ID, FAKE_CORP_SECRET, RunningFakeWeCom
+from projections.runner import Tracker
 from siyu.settings import Settings
 from tests.conftest import SECRET
 from tests.integration.api.conftest import Api, serving
@@ -21,6 +25,7 @@ from tests.integration.api.test_moments_http import (
     settle,
     sync,  # noqa: F401 - fixture
 )
+from workers.corp_tags import CorpTagSync
 from workers.moments import MomentSync
 
 pytestmark = pytest.mark.integration
@@ -60,3 +65,27 @@ def test_a_tag_with_no_wecom_id_is_refused_and_nothing_is_planned(
                                              "tags": ["VIP", "金卡"]}}, as_="manager")
     assert error(body) == {"code": "UNMAPPED_TAG", "field": "tags[1]"}
     assert tagged_api.gql("{ momentTasks { id } }", as_="manager")["data"]["momentTasks"] == []
+
+
+def test_a_moment_task_uses_the_synced_wecom_tag_ids_and_the_configuration_overrides_them(
+        tagged_api: Api, pg_app: Siyu, fake_wecom: RunningFakeWeCom,
+        sync: MomentSync) -> None:  # noqa: F811
+    # Given the platform's group 会员 with VIP and 金卡, and the same group in WeCom
+    hire(pg_app, "zhangsan")
+    fake_wecom.state.moments.members = {"zhangsan"}
+    pg_app.tags.create_group("会员", ["VIP", "金卡"], False, "staff:manager", datetime.now(UTC))
+    with WeComCorpTags(fake_wecom.url, FAKE_CORP_ID, FAKE_CORP_SECRET) as client:
+        vip, gold = client.add(["VIP", "金卡"], group_name="会员").tags
+        # When the tag sync has listed the library and the read models caught up
+        assert CorpTagSync(pg_app, FAKE_CORP_ID, client).run_once() == 1
+    tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
+    assert tracker.wait("wecom_corp_tag", pg_app.recorder.max_notification_id() or 0, 20)
+    settle(pg_app)
+    # And a task names both tags
+    body = tagged_api.gql(CREATE, {"input": {"content": "会员日", "userIds": ["zhangsan"],
+                                             "tags": ["VIP", "金卡"]}}, as_="manager")
+    assert "errors" not in body, body
+    run(sync, pg_app, 4)
+    # Then WeCom's task is visible to 金卡's synced id, and to etVIP (configured) for VIP
+    [moment] = fake_wecom.state.moments.moments.values()
+    assert sorted(moment.tags) == sorted(["etVIP", gold.tag_id]) and vip.tag_id not in moment.tags

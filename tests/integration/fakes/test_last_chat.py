@@ -1,5 +1,10 @@
 """The fake enforces WeCom's rule that a mass-send task reaches a customer only through the
-member who last chatted with them: others' tasks answer that customer in ``fail_list``."""
+member who last chatted with them: others' tasks answer that customer in ``fail_list``.
+
+WeCom states the rule on the ``add_msg_template`` page only (创建企业群发, document/path/92135:
+「仅会推送给最后跟客户进行聊天互动的企业成员」): these tests fail if the fake were kinder there
+(another member's task delivered, the rule read from a stale last chatter), and if it applied
+the rule where WeCom does not state it (moments)."""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ import pytest
 
 from adapters.campaign_client import WeComCampaignGateway
 from adapters.campaign_gateway import Delivery, RecipientStatus
+from fakes.moments import FakeMoments
 from fakes.wecom import FAKE_CORP_ID, FAKE_CORP_SECRET, RunningFakeWeCom
 
 pytestmark = pytest.mark.integration
@@ -48,3 +54,44 @@ def test_a_malformed_last_chatted_map_is_refused(fake_wecom: RunningFakeWeCom) -
                         json={"last_chatted": {"wm1": 7}})
     assert answer.status_code == 400
     assert fake_wecom.state.campaigns.last_chatted == {}
+
+
+def test_a_task_whose_customers_all_last_chatted_with_others_reaches_nobody(
+        fake_wecom: RunningFakeWeCom, gateway: WeComCampaignGateway) -> None:
+    # When lisi's task names only wm1, who last chatted with zhangsan
+    task = gateway.create_mass_send("lisi", ["wm1"], "新品到店", "k1")
+    # Then WeCom takes the task but refuses wm1, and confirming it delivers nothing
+    assert list(task.refused) == ["wm1"]
+    fake_wecom.state.campaigns.confirm(str(task.task_id))
+    assert fake_wecom.state.campaigns.receipts() == []
+
+
+def test_the_rule_follows_the_customers_latest_chat_at_task_creation(
+        fake_wecom: RunningFakeWeCom, gateway: WeComCampaignGateway) -> None:
+    # Given wm1 chats with lisi after zhangsan
+    httpx.post(f"{fake_wecom.url}/fake/campaigns/last_chatted",
+               json={"last_chatted": {"wm1": "lisi"}}).raise_for_status()
+    # When zhangsan, the earlier chatter, sends to wm1, and lisi does
+    stale = gateway.create_mass_send("zhangsan", ["wm1"], "新品到店", "k1")
+    latest = gateway.create_mass_send("lisi", ["wm1"], "新品到店", "k2")
+    # Then only lisi's task carries wm1
+    assert list(stale.refused) == ["wm1"] and list(latest.refused) == []
+    for task in (stale, latest):
+        fake_wecom.state.campaigns.confirm(str(task.task_id))
+    assert [r.recipient for r in fake_wecom.state.campaigns.receipts()] == ["wm1"]
+
+
+def test_a_moment_is_not_narrowed_to_the_last_chatter_as_wecom_states_no_such_rule() -> None:
+    # Given wm1 is a customer of zhangsan (and last chatted with lisi: moments do not ask)
+    state = FakeMoments(members={"zhangsan", "lisi"}, reach={"zhangsan": ["wm1"]})
+    status, body = state.call("add", {"text": {"content": "新品"}, "visible_range": {
+        "sender_list": {"user_list": ["zhangsan"]}}})
+    assert status == 200
+    for _ in range(3):
+        done = state.call("result", {"jobid": body["jobid"]})[1]
+    moment_id = done["result"]["moment_id"]
+    # When zhangsan posts it
+    assert state.post(moment_id, "zhangsan")
+    # Then the moment reached wm1 through zhangsan
+    sent = state.call("send_result", {"moment_id": moment_id, "userid": "zhangsan"})[1]
+    assert sent["customer_list"] == [{"external_userid": "wm1"}]
