@@ -40,6 +40,8 @@ class LineageEvent:
     channel: str | None
     amount_fen: Long | None
     response_seconds: int | None
+    categories: list[str] | None = strawberry.field(
+        description="A sensitive-word hit's lexicon categories (abuse, private_order, …).")
     contribution: float = strawberry.field(
         description="What it adds to the figure (+1, -1, or an amount in fen).")
 
@@ -125,7 +127,8 @@ class KpiLineageQuery:
                 else None,
                 at=r["at"], day=r["day"], channel=r["channel"],
                 amount_fen=None if r["amount_fen"] is None else Long(r["amount_fen"]),
-                response_seconds=r["response_seconds"], contribution=_contribution(column, r))
+                response_seconds=r["response_seconds"], categories=r["categories"],
+                contribution=_contribution(column, r))
                 for r in page],
             page_info=PageInfo(has_next_page=more, end_cursor=encode_cursor(
                 _KIND, page[-1]["position"]) if page else None))
