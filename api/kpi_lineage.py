@@ -118,7 +118,7 @@ class KpiLineageQuery:
             kpi=kpi, staff_id=None if sid is None else strawberry.ID(sid),
             department=department, first_day=rollup["first_day"],
             last_day=rollup["last_day"],
-            value=None if rollup[column] is None else float(rollup[column]),
+            value=None if rollup.get(column) is None else float(rollup[column]),
             events=[LineageEvent(
                 position=Long(r["position"]), kind=r["kind"], staff_id=r["staff_id"],
                 customer_id=strawberry.ID(str(r["customer_id"]))

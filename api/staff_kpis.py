@@ -233,5 +233,7 @@ class StaffKpiQuery:
         return StaffKpis(
             staff_id=None if sid is None else strawberry.ID(sid), department=department,
             period_kind=period.kind, first_day=row["first_day"], last_day=row["last_day"],
-            values=[KpiValue(name=_camel(k.name), unit=k.unit, value=_value(row[k.name]))
+            # .get: a KPI the live read model lacks (the previous version still serving while
+            # the new one is built beside it, docs/operations.md) is null until the switch
+            values=[KpiValue(name=_camel(k.name), unit=k.unit, value=_value(row.get(k.name)))
                     for k in wanted])

@@ -61,13 +61,18 @@ _HELD = """
 _LEDGER = f"""
 WITH {_CREDITED}
 SELECT f.position, f.kind, f.staff_id, f.customer_id, f.at, f.day, f.channel, f.amount_fen,
-       NULL::integer AS response_seconds, f.categories, p.current_staff_ids
+       NULL::integer AS response_seconds, h.categories, p.current_staff_ids
 FROM credited c JOIN staff_kpi_ledger f ON f.staff_id = c.staff_id
+-- by name through JSON: a version-4 ledger (still live while version 5 is built beside it)
+-- has no categories column, and its lineage reads them as null (as for facts not hits)
+CROSS JOIN LATERAL (SELECT array_agg(x.k ORDER BY x.n) AS categories
+    FROM jsonb_array_elements_text(CASE jsonb_typeof(to_jsonb(f) -> 'categories')
+         WHEN 'array' THEN to_jsonb(f) -> 'categories' END) WITH ORDINALITY AS x(k, n)) h
 LEFT JOIN customer_profile p ON p.customer_id = f.customer_id
 WHERE f.kind = ANY(%(kinds)s) AND f.day BETWEEN %(from)s AND %(to)s AND f.position > %(after)s
   AND {_HELD}
   AND (NOT %(by_category)s OR EXISTS (  -- a breakdown KPI: the hits of its category
-      SELECT 1 FROM unnest(f.categories) k
+      SELECT 1 FROM unnest(h.categories) k
       WHERE CASE WHEN %(category)s::text IS NULL THEN k <> ALL(%(built_in)s::text[])
                  ELSE k = %(category)s END))
 ORDER BY f.position LIMIT %(limit)s
