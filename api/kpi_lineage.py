@@ -40,6 +40,8 @@ class LineageEvent:
     channel: str | None
     amount_fen: Long | None
     response_seconds: int | None
+    categories: list[str] | None = strawberry.field(
+        description="A sensitive-word hit's lexicon categories (abuse, private_order, …).")
     contribution: float = strawberry.field(
         description="What it adds to the figure (+1, -1, or an amount in fen).")
 
@@ -116,7 +118,7 @@ class KpiLineageQuery:
             kpi=kpi, staff_id=None if sid is None else strawberry.ID(sid),
             department=department, first_day=rollup["first_day"],
             last_day=rollup["last_day"],
-            value=None if rollup[column] is None else float(rollup[column]),
+            value=None if rollup.get(column) is None else float(rollup[column]),
             events=[LineageEvent(
                 position=Long(r["position"]), kind=r["kind"], staff_id=r["staff_id"],
                 customer_id=strawberry.ID(str(r["customer_id"]))
@@ -125,7 +127,8 @@ class KpiLineageQuery:
                 else None,
                 at=r["at"], day=r["day"], channel=r["channel"],
                 amount_fen=None if r["amount_fen"] is None else Long(r["amount_fen"]),
-                response_seconds=r["response_seconds"], contribution=_contribution(column, r))
+                response_seconds=r["response_seconds"], categories=r["categories"],
+                contribution=_contribution(column, r))
                 for r in page],
             page_info=PageInfo(has_next_page=more, end_cursor=encode_cursor(
                 _KIND, page[-1]["position"]) if page else None))

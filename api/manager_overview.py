@@ -38,7 +38,8 @@ ROLE_KPIS: dict[str, tuple[str, ...]] = {
     "sales": ("gmv_fen", "orders_paid", "conversion_rate", "average_order_value_fen",
               "friends_new", "follow_ups", "moments_posts"),
     "service": ("first_responses", "first_response_median_s", "first_response_p90_s",
-                "chats_timed_out", "refunds", "sensitive_word_hits"),
+                "chats_timed_out", "refunds", "sensitive_word_hits",
+                "customer_sensitive_word_hits"),
 }
 #: Content figures (docs/content.md) added to the writers' sets: a copywriter's as the
 #: pieces' author, a content operator's as their operator. No targets exist for them.

@@ -72,7 +72,21 @@ KPIS: tuple[KpiDoc, ...] = (
     KpiDoc("follow_ups", "count", "Follow-up records (跟进记录)."),
     KpiDoc("sensitive_word_hits", "count", "Messages of the member that hit the sensitive-word "
                                            "lexicon (敏感词), on the message's day (a "
-                                           "customer's hits are not the member's)."),
+                                           "customer's hits are not the member's: "
+                                           "customer_sensitive_word_hits)."),
+    KpiDoc("customer_sensitive_word_hits", "count", "Customers' messages that hit the "
+                                                    "sensitive-word lexicon in the member's "
+                                                    "chats (the member serving the chat), one "
+                                                    "per message, on the message's day: not the "
+                                                    "member's offence, where to step in."),
+    KpiDoc("customer_abuse_hits", "count", "Of those, the messages with an abuse term (辱骂)."),
+    KpiDoc("customer_private_order_hits", "count", "Of those, the messages with a private-order "
+                                                   "term (私单)."),
+    KpiDoc("customer_diverted_order_hits", "count", "Of those, the messages with a "
+                                                    "diverted-order term (飞单)."),
+    KpiDoc("customer_custom_category_hits", "count", "Of those, the messages with a term of a "
+                                                     "brand-defined category (a message counts "
+                                                     "once in each category it hit)."),
     KpiDoc("marketing_tasks_assigned", "count", "Marketing tasks (营销任务) due in the period "
                                                 "and assigned to the member (by due day; "
                                                 "cancelled ones excluded)."),
@@ -219,5 +233,7 @@ class StaffKpiQuery:
         return StaffKpis(
             staff_id=None if sid is None else strawberry.ID(sid), department=department,
             period_kind=period.kind, first_day=row["first_day"], last_day=row["last_day"],
-            values=[KpiValue(name=_camel(k.name), unit=k.unit, value=_value(row[k.name]))
+            # .get: a KPI the live read model lacks (the previous version still serving while
+            # the new one is built beside it, docs/operations.md) is null until the switch
+            values=[KpiValue(name=_camel(k.name), unit=k.unit, value=_value(row.get(k.name)))
                     for k in wanted])

@@ -12,8 +12,8 @@ A **trial** target (seed 000: no penalties while a scheme is being tested) is
 graded like any other but kept out of rankings and penalty views.
 
 For KPIs where more is better the ratio is actual ÷ target; where less is
-better (deletions, refunds, response times, timed-out chats, sensitive-word hits,
-campaign cost) it is
+better (deletions, refunds, response times, timed-out chats, sensitive-word hits —
+the member's own and the customers' in the member's chats — campaign cost) it is
 target ÷ actual. Ratios are capped at :data:`MAX_RATIO` (so "no refunds at all"
 ranks, instead of dividing by zero) and **not rounded**: a grade and a rank are decided on
 the exact ratio of the exact KPI value (99.996 % is missed, not "100.00 % met"); whoever
@@ -45,6 +45,9 @@ KPI_HIGHER_IS_BETTER: dict[str, bool] = {
     "refund_fen": False, "average_order_value_fen": True, "owned_customers": True,
     "converted_customers": True, "conversion_rate": True, "moments_posts": True,
     "greetings_sent": True, "follow_ups": True, "sensitive_word_hits": False,
+    "customer_sensitive_word_hits": False, "customer_abuse_hits": False,
+    "customer_private_order_hits": False, "customer_diverted_order_hits": False,
+    "customer_custom_category_hits": False,
     "marketing_tasks_assigned": True, "marketing_tasks_completed": True,
     "marketing_task_completion_rate": True, "campaign_tasks_created": True,
     "campaign_sends_confirmed": True, "campaign_execution_rate": True,

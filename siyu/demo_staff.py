@@ -2,7 +2,8 @@
 
 Chats are conversations: a customer writes (mostly in the day, Asia/Shanghai) and the owner
 answers within minutes, later outside service hours, or not at all; a few staff messages
-carry a term of the demo lexicon (私单 / 飞单), so alerts and sensitive-word KPIs have data.
+carry a term of the demo lexicon (私单 / 飞单), and so do a few customers' (abuse too), so alerts
+and both sides' sensitive-word KPIs have data.
 Execution: holiday greetings and follow-ups per customer, moments posts and weekly
 marketing tasks per front-line member; targets for the current month. Everything is keyed
 (event ids, moment ids, assignment keys, target periods), so loading twice adds nothing.
@@ -27,6 +28,9 @@ TERMS = {"private_order": ["私下转账", "加我私人微信"], "diverted_orde
 REPLIES = ["您好, 我看一下订单", "好的, 马上为您安排", "这款现在有活动哦", "已经帮您登记了",
            "明天上午发货", "可以的, 给您备注了", "稍等, 我问下仓库"]
 FLAGGED = ["这单私下转账给我, 便宜点", "加我私人微信, 下次直接找我", "这款去别家店买更划算"]
+#: Customers' words hitting the demo lexicon (one hits two categories).
+CUSTOMER_FLAGGED = ["你烦不烦, 还不发货", "能私下转账便宜点吗", "我去别家店买了",
+                    "你烦不烦, 私下转账行不行"]
 OUTREACH = ["新品上市, 给您留了试用装", "本周会员日, 满 299 减 50", "上次的宝宝用得还好吗?"]
 
 
@@ -43,15 +47,18 @@ def conversations(n: int, rng: random.Random, now: datetime, first: datetime,
                                  staff_id=staff, **fields))  # type: ignore[arg-type]
 
     days = max((now - first).days, 1)
-    for _ in range(int(rng.expovariate(0.5))):
+    for i in range(int(rng.expovariate(0.5))):
         day = (first + timedelta(days=rng.randrange(days))).astimezone(SHANGHAI).date()
         start = datetime.combine(day, time(rng.choice(range(8, 23)), rng.randrange(60)),
                                  SHANGHAI).astimezone(UTC)
         if rng.random() < 0.2:  # the member reaches out
             add("MESSAGE_SENT", start, message_kind="text", text=rng.choice(OUTREACH))
             continue
-        add("MESSAGE_RECEIVED", start, message_kind=rng.choices(
-            ["text", "image", "voice"], [80, 12, 8])[0], text_length=rng.randrange(2, 80))
+        kind = rng.choices(["text", "image", "voice"], [80, 12, 8])[0]
+        length = rng.randrange(2, 80)
+        said = (CUSTOMER_FLAGGED[(n + i) % len(CUSTOMER_FLAGGED)]
+                if kind == "text" and (n + i) % 3 == 0 else None)  # no draw: same demo
+        add("MESSAGE_RECEIVED", start, message_kind=kind, text_length=length, text=said)
         if rng.random() < 0.07:
             continue  # left unanswered
         local = start.astimezone(SHANGHAI)

@@ -27,6 +27,12 @@ CREATE TABLE IF NOT EXISTS staff_daily_performance (
     greetings_sent              integer NOT NULL DEFAULT 0,
     follow_ups                  integer NOT NULL DEFAULT 0,
     sensitive_word_hits         integer NOT NULL DEFAULT 0,
+    -- customer-side hits: customers' messages in the member's chats (see docs/bi.md)
+    customer_sensitive_word_hits integer NOT NULL DEFAULT 0,
+    customer_abuse_hits          integer NOT NULL DEFAULT 0,
+    customer_private_order_hits  integer NOT NULL DEFAULT 0,
+    customer_diverted_order_hits integer NOT NULL DEFAULT 0,
+    customer_custom_category_hits integer NOT NULL DEFAULT 0,
     marketing_tasks_assigned    integer NOT NULL DEFAULT 0,
     marketing_tasks_completed   integer NOT NULL DEFAULT 0,
     campaign_tasks_created      integer NOT NULL DEFAULT 0,
@@ -49,8 +55,10 @@ CREATE TABLE IF NOT EXISTS staff_daily_channel (
 
 -- Internal: the facts the KPIs are computed from, one row per event (log position).
 -- kind: friend_added, friend_deleted_by_customer, friend_deleted_by_staff, message_received,
--- message_sent, order_paid, order_refunded, moment_posted, greeting_sent, follow_up.
+-- message_sent, order_paid, order_refunded, moment_posted, greeting_sent, follow_up,
+-- sensitive_word_hit, customer_sensitive_word_hit.
 -- staff_id: the staff member named by the event; for orders the owner at ``at`` (null: none).
+-- categories: a sensitive-word hit's lexicon categories (distinct, sorted); null otherwise.
 CREATE TABLE IF NOT EXISTS staff_kpi_ledger (
     position    bigint      PRIMARY KEY,
     kind        text        NOT NULL,
@@ -59,7 +67,8 @@ CREATE TABLE IF NOT EXISTS staff_kpi_ledger (
     at          timestamptz NOT NULL,
     day         date        NOT NULL,
     channel     text,
-    amount_fen  bigint
+    amount_fen  bigint,
+    categories  text[]
 );
 CREATE INDEX IF NOT EXISTS staff_kpi_ledger_friend_idx ON staff_kpi_ledger (customer_id, staff_id, at)
     WHERE kind LIKE 'friend%';
@@ -352,7 +361,9 @@ RETURNS TABLE (
     orders_paid bigint, gmv_fen bigint, refunds bigint, refund_fen bigint,
     average_order_value_fen numeric, owned_customers bigint, converted_customers bigint,
     conversion_rate numeric, moments_posts bigint, greetings_sent bigint, follow_ups bigint,
-    sensitive_word_hits bigint, marketing_tasks_assigned bigint,
+    sensitive_word_hits bigint, customer_sensitive_word_hits bigint, customer_abuse_hits bigint,
+    customer_private_order_hits bigint, customer_diverted_order_hits bigint,
+    customer_custom_category_hits bigint, marketing_tasks_assigned bigint,
     marketing_tasks_completed bigint, marketing_task_completion_rate numeric,
     campaign_tasks_created bigint, campaign_sends_confirmed bigint,
     campaign_execution_rate numeric, campaign_cost_fen bigint, campaign_gmv_fen bigint,
@@ -390,6 +401,11 @@ WITH b AS (
            coalesce(sum(moments_posts), 0) AS moments, coalesce(sum(greetings_sent), 0) AS greet,
            coalesce(sum(follow_ups), 0) AS follow,
            coalesce(sum(sensitive_word_hits), 0) AS hits,
+           coalesce(sum(customer_sensitive_word_hits), 0) AS c_hits,
+           coalesce(sum(customer_abuse_hits), 0) AS c_abuse,
+           coalesce(sum(customer_private_order_hits), 0) AS c_private,
+           coalesce(sum(customer_diverted_order_hits), 0) AS c_diverted,
+           coalesce(sum(customer_custom_category_hits), 0) AS c_custom,
            coalesce(sum(marketing_tasks_assigned), 0) AS tasks,
            coalesce(sum(marketing_tasks_completed), 0) AS tasks_done,
            coalesce(sum(campaign_tasks_created), 0) AS sends,
@@ -447,7 +463,8 @@ SELECT s.staff_count, s.friends_new, s.fdc, s.fds, s.friends_net,
        (s.gmv::numeric / nullif(s.orders, 0)),
        (SELECT sum(n)::bigint FROM owned), c.n,
        (c.n::numeric / nullif((SELECT sum(n) FROM owned), 0)),
-       s.moments, s.greet, s.follow, s.hits, s.tasks, s.tasks_done,
+       s.moments, s.greet, s.follow, s.hits, s.c_hits, s.c_abuse, s.c_private, s.c_diverted,
+       s.c_custom, s.tasks, s.tasks_done,
        (s.tasks_done::numeric / nullif(s.tasks, 0)), s.sends, s.sends_done,
        (s.sends_done::numeric / nullif(s.sends, 0)), roi.cost_fen, roi.gmv_fen,
        (roi.gmv_fen::numeric / nullif(roi.cost_fen, 0))
@@ -463,7 +480,10 @@ RETURNS TABLE (staff_id text, period_start date, friends_new bigint, friends_net
                messages_sent bigint, first_responses bigint, first_response_median_s integer,
                first_response_p90_s integer, orders_paid bigint, gmv_fen bigint,
                refunds bigint, refund_fen bigint, moments_posts bigint, greetings_sent bigint,
-               follow_ups bigint, sensitive_word_hits bigint, marketing_tasks_assigned bigint,
+               follow_ups bigint, sensitive_word_hits bigint,
+               customer_sensitive_word_hits bigint, customer_abuse_hits bigint,
+               customer_private_order_hits bigint, customer_diverted_order_hits bigint,
+               customer_custom_category_hits bigint, marketing_tasks_assigned bigint,
                marketing_tasks_completed bigint, campaign_tasks_created bigint,
                campaign_sends_confirmed bigint)
 LANGUAGE sql STABLE AS $$
@@ -476,7 +496,10 @@ LANGUAGE sql STABLE AS $$
               FROM unnest(staff_kpi_array_cat(d.response_seconds)) s),
            sum(d.orders_paid), sum(d.gmv_fen), sum(d.refunds), sum(d.refund_fen),
            sum(d.moments_posts), sum(d.greetings_sent), sum(d.follow_ups),
-           sum(d.sensitive_word_hits), sum(d.marketing_tasks_assigned),
+           sum(d.sensitive_word_hits), sum(d.customer_sensitive_word_hits),
+           sum(d.customer_abuse_hits), sum(d.customer_private_order_hits),
+           sum(d.customer_diverted_order_hits), sum(d.customer_custom_category_hits),
+           sum(d.marketing_tasks_assigned),
            sum(d.marketing_tasks_completed), sum(d.campaign_tasks_created),
            sum(d.campaign_sends_confirmed)
     FROM staff_daily_performance d
@@ -492,7 +515,10 @@ RETURNS TABLE (department text, period_start date, staff_count bigint, friends_n
                first_response_median_s integer, first_response_p90_s integer,
                orders_paid bigint, gmv_fen bigint, refunds bigint, refund_fen bigint,
                moments_posts bigint, greetings_sent bigint, follow_ups bigint,
-               sensitive_word_hits bigint, marketing_tasks_assigned bigint,
+               sensitive_word_hits bigint, customer_sensitive_word_hits bigint,
+               customer_abuse_hits bigint, customer_private_order_hits bigint,
+               customer_diverted_order_hits bigint, customer_custom_category_hits bigint,
+               marketing_tasks_assigned bigint,
                marketing_tasks_completed bigint, campaign_tasks_created bigint,
                campaign_sends_confirmed bigint, campaign_cost_fen bigint,
                campaign_gmv_fen bigint, roi numeric)
@@ -508,7 +534,10 @@ LANGUAGE sql STABLE AS $$
               FROM unnest(staff_kpi_array_cat(d.response_seconds)) s),
            sum(d.orders_paid), sum(d.gmv_fen), sum(d.refunds), sum(d.refund_fen),
            sum(d.moments_posts), sum(d.greetings_sent), sum(d.follow_ups),
-           sum(d.sensitive_word_hits), sum(d.marketing_tasks_assigned),
+           sum(d.sensitive_word_hits), sum(d.customer_sensitive_word_hits),
+           sum(d.customer_abuse_hits), sum(d.customer_private_order_hits),
+           sum(d.customer_diverted_order_hits), sum(d.customer_custom_category_hits),
+           sum(d.marketing_tasks_assigned),
            sum(d.marketing_tasks_completed), sum(d.campaign_tasks_created),
            sum(d.campaign_sends_confirmed)
     FROM staff_daily_performance d

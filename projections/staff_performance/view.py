@@ -21,7 +21,9 @@ position commit together):
    (added up to 30 days before) is recomputed from the ledger: an add is retained
    at 7 / 30 days when the last friend event of that (customer, staff) pair at or
    before ``added_at + 7 / 30 days`` is an add.
-6. **Execution**: sensitive-word hits go through the ledger like the other facts;
+6. **Execution**: sensitive-word hits (the member's own, and the customers' in the member's
+   chats by category: :mod:`projections.staff_performance.sensitive`) go through the ledger
+   like the other facts;
    marketing tasks and WeCom mass-send tasks are folded by
    :mod:`projections.staff_performance.execution` (which day each is credited to is documented there).
 
@@ -59,9 +61,17 @@ from projections.staff_performance.execution import (
     campaign_tasks,
     marketing_tasks,
 )
+from projections.staff_performance.sensitive import (
+    CUSTOMER_HIT,
+    CUSTOMER_HIT_COUNTERS,
+    STAFF_HIT,
+    customer_hit_deltas,
+    hit_categories,
+)
 
-VERSION = 4  # 2: response times in working time (staff_kpi_schedule); 3: execution KPIs;
-# 4: paying_customers (the rollup's converted customers without a ledger scan)
+VERSION = 5  # 2: response times in working time (staff_kpi_schedule); 3: execution KPIs;
+# 4: paying_customers (the rollup's converted customers without a ledger scan);
+# 5: customer-side sensitive-word hits by category (and the ledger's hit categories)
 RETENTION_DAYS = (7, 30)
 #: NOTIFYed (in the page's transaction, so delivered on commit) after a page that changed
 #: staff KPIs or targets; payload ``<view>:<last position>``. The API's leaderboard listens.
@@ -72,8 +82,8 @@ Row = dict[str, Any]
 COUNTERS = ("friends_new", "friends_deleted_by_customer", "friends_deleted_by_staff",
             "messages_received", "messages_sent", "orders_paid", "gmv_fen", "refunds",
             "refund_fen", "moments_posts", "greetings_sent", "follow_ups", "sensitive_word_hits",
-            "marketing_tasks_assigned", "marketing_tasks_completed", "campaign_tasks_created",
-            "campaign_sends_confirmed")
+            *CUSTOMER_HIT_COUNTERS, "marketing_tasks_assigned", "marketing_tasks_completed",
+            "campaign_tasks_created", "campaign_sends_confirmed")
 
 HANDLED: tuple[type[Any], ...] = (
     Customer.FriendAdded, Customer.FriendDeleted, Customer.MessageReceived,
@@ -81,6 +91,8 @@ HANDLED: tuple[type[Any], ...] = (
     Customer.HolidayGreetingSent, Customer.FollowUpRecorded, Staff.MomentPosted,
     WorkingHours.Changed, Customer.SensitiveWordsFound, *TASK_EVENTS, *CAMPAIGN_EVENTS)
 ORDER_KINDS = ("order_paid", "order_refunded")
+#: A sensitive-word hit's side → its ledger kind (the member's own; a customer's in their chat).
+SIDES = {"staff": STAFF_HIT, "customer": CUSTOMER_HIT}
 FRIEND_KINDS = ("friend_added", "friend_deleted_by_customer", "friend_deleted_by_staff")
 
 
@@ -117,8 +129,9 @@ def ledger_entry(event: Any, position: int) -> Row | None:
         return {**row, "kind": "greeting_sent", "staff_id": event.staff_id}
     if isinstance(event, Customer.FollowUpRecorded):
         return {**row, "kind": "follow_up", "staff_id": event.staff_id}
-    if isinstance(event, Customer.SensitiveWordsFound) and event.side == "staff":
-        return {**row, "kind": "sensitive_word_hit", "staff_id": event.staff_id}
+    if isinstance(event, Customer.SensitiveWordsFound) and event.side in SIDES:
+        return {**row, "kind": SIDES[event.side], "staff_id": event.staff_id,
+                "categories": hit_categories(event.hits)}
     return None
 
 
@@ -137,9 +150,11 @@ def counter_deltas(entry: Row) -> dict[str, int]:
         return {"orders_paid": 1, "gmv_fen": int(entry["amount_fen"])}
     if kind == "order_refunded":
         return {"refunds": 1, "refund_fen": int(entry["amount_fen"])}
+    if kind == CUSTOMER_HIT:
+        return customer_hit_deltas(entry["categories"])
     return {"moment_posted": {"moments_posts": 1}, "greeting_sent": {"greetings_sent": 1},
             "follow_up": {"follow_ups": 1},
-            "sensitive_word_hit": {"sensitive_word_hits": 1}}[kind]
+            STAFF_HIT: {"sensitive_word_hits": 1}}[kind]
 
 
 # -- friends --------------------------------------------------------------------------------

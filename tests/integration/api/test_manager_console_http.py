@@ -82,8 +82,8 @@ def test_every_kpi_with_a_lineage_recomputes_to_its_figure(server: DemoServer) -
     # Given the demo month, each front-line member and each department
     selections = [{"staffId": s} for s in server.front[:4]] + [
         {"department": d} for d in ("front_office", "middle_office")]
-    opened = 0
-    for kpi in sorted(_camel(k) for k in LINEAGE_KPIS):
+    opened, per_kpi = 0, dict.fromkeys((_camel(k) for k in LINEAGE_KPIS), 0)
+    for kpi in sorted(per_kpi):
         for selection in selections:
             for period in (month(), month(days_ago=28)):  # the demo spans two months
                 # When the manager opens the figure's lineage, page by page
@@ -91,7 +91,12 @@ def test_every_kpi_with_a_lineage_recomputes_to_its_figure(server: DemoServer) -
                 # Then its events add up to the figure
                 assert (value or 0) == total, (kpi, selection, period, value, total)
                 opened += count
+                per_kpi[kpi] += count
     assert opened > 500  # the demo month's facts (~900 with 60 customers), not an empty log
+    # customers' sensitive words too (the demo has abuse, private and diverted orders)
+    assert all(per_kpi[k] > 0 for k in ("customerSensitiveWordHits", "customerAbuseHits",
+                                        "customerPrivateOrderHits",
+                                        "customerDivertedOrderHits"))
 
 
 def test_a_front_line_member_opens_only_their_own_figures(server: DemoServer) -> None:
@@ -115,6 +120,24 @@ def test_customers_outside_the_readers_scope_are_not_named(server: DemoServer) -
     # Then customers of the department are named by id (never by name or phone)
     assert events and all(set(e) == {"position", "kind", "staffId", "customerId", "at",
                                      "contribution"} for e in events)
+
+
+def test_a_customers_sensitive_words_open_to_their_categories(server: DemoServer) -> None:
+    # Given the front office's customer-side abuse hits of the demo's two months
+    query = """query L($period: KpiPeriodInput!) {
+      kpiLineage(kpi: "customerAbuseHits", period: $period, department: "front_office",
+                 first: 500) { value events { kind staffId categories contribution } } }"""
+    events = []
+    for period in (month(), month(days_ago=28)):
+        body = gql(server, "manager", query, {"period": period})
+        assert not body.get("errors"), body
+        events += body["data"]["kpiLineage"]["events"]
+    # Then each is a customer's message in a member's chat, with abuse among its categories
+    assert events
+    assert all(e["kind"] == "customer_sensitive_word_hit" and "abuse" in e["categories"]
+               and e["staffId"] and e["contribution"] == 1 for e in events)
+    # And some hit another category too (counted in both breakdowns, once in the total)
+    assert any(len(e["categories"]) > 1 for e in events)
 
 
 def test_the_manager_overview_has_a_daily_series_and_role_kpi_sets(server: DemoServer) -> None:

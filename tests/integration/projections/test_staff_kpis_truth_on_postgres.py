@@ -50,6 +50,16 @@ TIMEOUT = 1800
 CHANNELS = ("qr:store-1", "qr:live", "referral")
 BY = "service:wecom"
 STAFF, CUSTOMERS, GIVERS = 50, 5000, 5
+#: The lexicon of the month (category → terms; ``competitor`` is a brand-defined category) and
+#: what customers say, with the categories each phrase hits as a reader of it sees them.
+LEXICON = {"private_order": ["私单"], "abuse": ["白痴"], "diverted_order": ["别家买"],
+           "competitor": ["竞品"]}
+SAID: dict[str | None, frozenset[str]] = {
+    None: frozenset(), "在吗": frozenset(), "私单能便宜点吗": frozenset({"private_order"}),
+    "你这个白痴": frozenset({"abuse"}), "我去别家买了": frozenset({"diverted_order"}),
+    "白痴, 私单才便宜": frozenset({"abuse", "private_order"}),
+    "竞品更便宜, 白痴": frozenset({"competitor", "abuse"}),
+    "竞品送赠品": frozenset({"competitor"})}
 
 
 @dataclass
@@ -63,6 +73,7 @@ class Sent:
     staff: int | None = None
     amount: int = 0
     hit: bool = False  # a message (staff's or customer's) with a sensitive word
+    categories: frozenset[str] = frozenset()  # a customer's message: the categories it hit
     late: bool = False
     early: bool = False
 
@@ -125,12 +136,12 @@ def generate(seed: int = 5) -> World:
                     clock += timedelta(seconds=rng.uniform(1, 300))
                     # a customer's words, some hitting the lexicon (their own generator:
                     # the rest of the world stays as it was)
-                    said = words.choice(("在吗", "私单能便宜点吗", None))
+                    said = words.choice(sorted(SAID, key=str))
                     world.sent.append(Sent(clock, item("MESSAGE_RECEIVED", c, clock,
                                                        staff_id=str(s), message_kind="text",
                                                        text=said),
                                            c, "in", s, late=rng.random() < 0.03,
-                                           hit=said is not None and "私单" in said))
+                                           hit=bool(SAID[said]), categories=SAID[said]))
                 if rng.random() < 0.85:
                     clock += timedelta(seconds=rng.uniform(5, 7200))
                     hit = rng.random() < 0.05
@@ -174,7 +185,9 @@ def record(app: Siyu, runner: BatchRunner, world: World) -> None:
     world.staff_ids = [str(app.staff.hire("sales", "front_office" if s < 30 else "middle_office",
                                           f"s{s}", "staff:m", START - timedelta(days=1)))
                        for s in range(STAFF)]
-    app.supervision.add_terms("private_order", ["私单"], "staff:m", START - timedelta(days=1))
+    app.supervision.define_category("competitor", "竞品", "staff:m", START - timedelta(days=1))
+    for category, terms in LEXICON.items():
+        app.supervision.add_terms(category, terms, "staff:m", START - timedelta(days=1))
     for x in world.sent:  # staff ids are known only now
         if x.item.staff_id is not None:
             x.item.staff_id = world.staff_ids[int(x.item.staff_id)]
@@ -264,6 +277,14 @@ def truth(world: World) -> tuple[dict[tuple[str, date], dict[str, Any]], dict[st
             days[(x.staff, day)][counts[x.kind]] += 1
             # a member's KPI counts the member's own messages, not the customers' words
             days[(x.staff, day)]["sensitive_word_hits"] += x.hit and x.kind == "out"
+            # a customer's hit counts for the member serving that chat (the message's staff,
+            # whoever owns the customer): once in the total, once per category it hit
+            if x.kind == "in" and x.categories:
+                days[(x.staff, day)]["customer_sensitive_word_hits"] += 1
+                for category in x.categories:
+                    column = (f"customer_{category}_hits" if category in BUILT_IN
+                              else "customer_custom_category_hits")
+                    days[(x.staff, day)][column] += 1
             pairs[(x.customer, x.staff)].append(x)
         else:
             o = owner(world, x.customer, x.at)
@@ -310,12 +331,16 @@ def truth(world: World) -> tuple[dict[tuple[str, date], dict[str, Any]], dict[st
     return rows, month
 
 
+BUILT_IN = ("abuse", "private_order", "diverted_order")  # the lexicon's own categories
+CUSTOMER_HITS = ("customer_sensitive_word_hits", "customer_abuse_hits",
+                 "customer_private_order_hits", "customer_diverted_order_hits",
+                 "customer_custom_category_hits")
 COLUMNS = ("friends_new", "friends_deleted_by_customer", "friends_deleted_by_staff",
            "retained_7d", "retained_30d", "messages_received", "messages_sent", "first_responses",
            "response_seconds", "first_response_median_s", "first_response_p90_s",
            "chats_unanswered", "orders_paid", "gmv_fen", "refunds", "refund_fen",
            "moments_posts", "greetings_sent", "follow_ups", "sensitive_word_hits",
-           "marketing_tasks_assigned", "marketing_tasks_completed", "campaign_tasks_created",
+           *CUSTOMER_HITS, "marketing_tasks_assigned", "marketing_tasks_completed", "campaign_tasks_created",
            "campaign_sends_confirmed")
 
 
@@ -365,6 +390,7 @@ def month_truth(world: World, rows: dict[tuple[str, date], dict[str, Any]],
     orders = [(x.customer, x.at, x.amount) for x in world.sent if x.kind == "paid"]
     roi = roi_truth(world.execution, staff, START, END, orders) if month["roi"] else {}
     return {**roi, "sensitive_word_hits": total["sensitive_word_hits"],
+            **{k: total[k] for k in CUSTOMER_HITS},
             "marketing_tasks_assigned": total["marketing_tasks_assigned"],
             "marketing_tasks_completed": total["marketing_tasks_completed"],
             "marketing_task_completion_rate": rate(total["marketing_tasks_completed"],
@@ -398,7 +424,22 @@ def check_month(url: str, world: World, rows: dict[tuple[str, date], dict[str, A
     same_kpis(got, want)
     assert got["staff_count"] == 30
     assert got["sensitive_word_hits"] > 0 and got["marketing_tasks_completed"] > 0
+    assert all(got[k] > 0 for k in CUSTOMER_HITS)
+    # a message hitting two categories is one hit of the total and one of each category
+    assert sum(got[k] for k in CUSTOMER_HITS[1:]) > got["customer_sensitive_word_hits"]
     assert 0 < got["campaign_sends_confirmed"] < got["campaign_tasks_created"]
+    # the BI period rollups carry the customer-side hits too (a member's and a department's)
+    with psycopg.connect(url, row_factory=dict_row) as conn:
+        member = conn.execute(
+            "SELECT * FROM staff_performance_by_period('month', %s, %s) WHERE staff_id = %s",
+            (date(2026, 11, 1), date(2026, 11, 30), world.staff_ids[17])).fetchone()
+        team = conn.execute(
+            "SELECT * FROM department_performance_by_period('month', %s, %s) "
+            "WHERE department = 'front_office'", (date(2026, 11, 1), date(2026, 11, 30))).fetchone()
+    assert member is not None and team is not None
+    same_kpis(member, {k: v for k, v in month_truth(world, rows, month, {17}).items()
+                       if k in CUSTOMER_HITS})
+    same_kpis(team, {k: want[k] for k in CUSTOMER_HITS})
     if month["roi"]:  # both November campaigns, owned by front-office members
         assert got["campaign_cost_fen"] == 130_000 and got["campaign_gmv_fen"] > 0
         with psycopg.connect(url, row_factory=dict_row) as conn:

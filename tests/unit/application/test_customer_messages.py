@@ -13,7 +13,7 @@ from domain.errors import InvalidInput
 from domain.ingestion import EventItem
 from domain.lexicon import STARTER_TERMS
 from domain.staff_alert import CUSTOMER_SENSITIVE_WORD, SENSITIVE_WORD
-from projections.staff_performance.view import ledger_entry
+from projections.staff_performance.view import counter_deltas, ledger_entry
 from workers.alerts import alert_row
 
 AT = datetime(2026, 11, 20, 2, tzinfo=UTC)
@@ -61,11 +61,15 @@ def test_a_customers_abuse_is_a_customer_side_hit_not_the_members(memory_app: Si
     assert len(found) == 1 and found[0].side == "customer" and found[0].staff_id == STAFF
     assert [h["category"] for h in found[0].hits] == ["abuse"]
     assert memory_app.customers.personal_data(customer_id)[found[0].message_ref] == "你 是 白痴吗"
-    # And it alerts the serving member's managers, and is no hit on the member's KPI
+    # And it alerts the serving member's managers, and is no hit on the member's own KPI but
+    # a customer-side hit (abuse) credited to the member serving the chat
     row = alert_row(found[0])
     assert row is not None and row["kind"] == CUSTOMER_SENSITIVE_WORD
     assert row["staff_id"] == STAFF
-    assert ledger_entry(found[0], 10) is None
+    entry = ledger_entry(found[0], 10)
+    assert entry is not None and entry["staff_id"] == STAFF
+    assert (entry["kind"], entry["categories"]) == ("customer_sensitive_word_hit", ["abuse"])
+    assert counter_deltas(entry) == {"customer_sensitive_word_hits": 1, "customer_abuse_hits": 1}
 
 
 def test_a_members_private_order_is_a_staff_side_hit_on_the_members_kpi(

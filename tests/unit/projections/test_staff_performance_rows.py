@@ -44,6 +44,19 @@ def test_a_friend_is_retained_when_the_last_change_by_the_horizon_is_an_add() ->
     assert not friend_at(changes, AT - S)
 
 
+def test_a_customers_hit_counts_once_in_the_total_and_once_per_category_it_hit() -> None:
+    # Given a customer's message hitting abuse, private orders and two brand categories
+    entry = {"kind": "customer_sensitive_word_hit",
+             "categories": ["abuse", "competitor", "private_order", "rude"]}
+    # Then it is one hit of the total, one of each built-in category and one of the custom ones
+    assert counter_deltas(entry) == {
+        "customer_sensitive_word_hits": 1, "customer_abuse_hits": 1,
+        "customer_private_order_hits": 1, "customer_custom_category_hits": 1}
+    # And a member's own hit counts only as theirs
+    assert counter_deltas({"kind": "sensitive_word_hit", "categories": ["abuse"]}) == {
+        "sensitive_word_hits": 1}
+
+
 def test_orders_and_refunds_add_counts_and_fen() -> None:
     assert counter_deltas({"kind": "order_paid", "amount_fen": 990}) == {
         "orders_paid": 1, "gmv_fen": 990}
