@@ -28,7 +28,9 @@ tokens they accept (WeChat's shape: errcode 40013 / 40125 on a wrong app id / se
 The 「联系我」 contact ways (``add_contact_way`` …) come
 from :mod:`fakes.contact_ways`; a welcome code it issued for a simulated add is refused (40058)
 once older than 20 seconds, as WeCom documents. Enterprise moments (``add_moment_task``,
-``get_moment_task_result`` … ``get_moment_list``) come from :mod:`fakes.moments`.
+``get_moment_task_result`` … ``get_moment_list``) come from :mod:`fakes.moments`, the
+customer-group directory (``groupchat/list``, ``groupchat/get``) from :mod:`fakes.groupchats`
+over ``FakeWeCom.group_chats``.
 The mini-program login (``wx.login`` codes, ``GET /sns/jscode2session``) comes from
 :mod:`fakes.wechat_login` over ``FakeWeCom.wechat_login``. ``POST /fake/reset`` resets
 every part.
@@ -56,6 +58,9 @@ from fakes.campaign_routes import routes as campaign_routes
 from fakes.campaigns import FakeCampaigns
 from fakes.contact_ways import FakeContactWays
 from fakes.contact_ways import routes as contact_way_routes
+from fakes.group_sends import set_owners
+from fakes.groupchats import FakeGroupChats
+from fakes.groupchats import routes as group_chat_routes
 from fakes.moments import FakeMoments
 from fakes.moments import routes as moment_routes
 from fakes.sms import FakeSms
@@ -107,6 +112,9 @@ class FakeWeCom:
     sms: FakeSms = field(default_factory=FakeSms)
     contact_ways: FakeContactWays = field(default_factory=FakeContactWays)
     moments: FakeMoments = field(default_factory=FakeMoments)
+    #: The customer-group directory (``groupchat/list`` / ``get``, :mod:`fakes.groupchats`);
+    #: its owners are the group sends' (only a group's owner sends into it).
+    group_chats: FakeGroupChats = field(default_factory=FakeGroupChats)
     #: ``wx.login`` codes and ``jscode2session`` (:mod:`fakes.wechat_login`).
     wechat_login: FakeWeChatLogin = field(
         default_factory=lambda: FakeWeChatLogin(FAKE_APP_ID, FAKE_APP_SECRET))
@@ -118,6 +126,13 @@ class FakeWeCom:
     _used: set[str] = field(default_factory=set)
     _faults: deque[str] = field(default_factory=deque)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        if self.group_chats.owners_sink is None:
+            campaigns = self.campaigns
+            self.group_chats.owners_sink = lambda owners: set_owners(campaigns, owners)
+        if self.group_chats.owners_source is None:
+            self.group_chats.owners_source = lambda: dict(self.campaigns.group_owners)
 
     def inject(self, kind: str, count: int = 1) -> None:
         if kind not in FAULT_KINDS:
@@ -137,6 +152,7 @@ class FakeWeCom:
         self.sms.reset()
         self.contact_ways.reset()
         self.moments.reset()
+        self.group_chats.reset()
         self.wechat_login.reset()
 
     def sent_snapshot(self) -> list[SentWelcome]:
@@ -296,6 +312,7 @@ def create_app(state: FakeWeCom) -> Starlette:
         *sms_routes(state.sms),
         *contact_way_routes(state.contact_ways, state.token_error),
         *moment_routes(state.moments, state.token_error),
+        *group_chat_routes(state.group_chats, state.token_error),
         *login_routes(state.wechat_login),
     ])
 

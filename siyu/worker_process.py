@@ -136,6 +136,10 @@ def build_worker(settings: Settings, *, threads: int = 4,
         moment_client = gateways.moments_for(settings)
         closers.append(moment_client.close)
         parts.append(features.moments(app, lender(store.pool), moment_client, options))
+        group_chats = gateways.group_chats_for(settings)
+        closers.append(group_chats.close)
+        parts.append(features.group_directory(app, lender(store.pool), group_chats,
+                                              group_chats.corp_id, options))
     if campaign_gateway is not None and campaign_store is not None:
         deps = features.campaign_deps(app, campaign_gateway, campaign_store, options)
         parts += [features.campaigns(app, broker, deps, options),
