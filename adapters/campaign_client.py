@@ -12,7 +12,9 @@
   following ``next_cursor`` to the end. Status 0 → PENDING, 1 → SENT, 2 → NOT_FRIEND,
   3 → QUOTA_EXCEEDED. The task counts as confirmed once any recipient left status 0.
 * ``list_mass_sends`` → ``externalcontact/get_groupmsg_list_v2`` (``creator``, the time
-  window, ``filter_type`` 0: the corp's tasks; pages of 100 to the end).
+  window, ``filter_type`` 0: the corp's tasks; pages of 100 to the end);
+  ``list_member_mass_sends`` the same with ``filter_type`` 1 (``create_type`` 1: the tasks
+  members created in the WeCom client), to customers or (``chat_type`` group) into groups.
 * ``cancel_mass_send`` → ``cancel_groupmsg_send``; ``remind_mass_send`` →
   ``remind_groupmsg_send`` (WeCom allows 3 reminders per task per 24 hours).
 * ``send_direct`` / ``send_direct_batch``: channel ``"mini_program"`` → subscribe messages
@@ -272,9 +274,10 @@ class WeComCampaignGateway:
                         chat_type: str = "single") -> list[ListedTask]:
         return self._list(start, end, {"creator": sender, "filter_type": 0}, chat_type)
 
-    def list_member_mass_sends(self, start: float, end: float) -> list[ListedTask]:
+    def list_member_mass_sends(self, start: float, end: float,
+                               chat_type: str = "single") -> list[ListedTask]:
         return [replace(t, by_member=True)
-                for t in self._list(start, end, {"filter_type": 1})]
+                for t in self._list(start, end, {"filter_type": 1}, chat_type)]
 
     def _list(self, start: float, end: float, which: dict[str, Any],
               chat_type: str = "single") -> list[ListedTask]:

@@ -153,9 +153,11 @@ class CampaignGateway(Protocol):
         Raises :class:`ResultUnavailable` when they cannot be listed now."""
         ...
 
-    def list_member_mass_sends(self, start: float, end: float) -> list[ListedTask]:
+    def list_member_mass_sends(self, start: float, end: float,
+                               chat_type: str = "single") -> list[ListedTask]:
         """The mass sends members created themselves in the WeCom client (not through the
-        API) between ``start`` and ``end``: they use the customers' WeCom quota too. Raises
+        API) between ``start`` and ``end`` — to customers, or with ``chat_type`` ``group``
+        into their customer groups: they use the customers' (the groups') WeCom quota too. Raises
         :class:`ResultUnavailable` when they cannot be listed now."""
         ...
 

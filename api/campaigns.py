@@ -238,7 +238,9 @@ class CampaignMutation:
         return CampaignPayload(campaign_id=strawberry.ID(str(campaign_id)),
                                position=strawberry.ID(str(position)) if position else None)
 
-    @strawberry.mutation(description="Freeze the audience now and start sending.")
+    @strawberry.mutation(description=("Freeze the audience now and start sending; `plan` is "
+                                      "what was frozen (a campaign into groups: every group, "
+                                      "its sender or why it is excluded)."))
     async def launch_campaign(self, info: Info[Context, None], campaign_id: strawberry.ID
                               ) -> LaunchPayload:
         services = info.context.services
@@ -251,9 +253,11 @@ class CampaignMutation:
             raise _domain(error) from None
         except LaunchRefused as error:
             raise ApiError("PROJECTION_LAGGING", str(error)) from None
+        plan = CampaignDryRun.of(result, 0) if result.groups is None \
+            else dry_run_of(result.groups, len(result.groups))  # every group, like the dry run
         return LaunchPayload(campaign_id=campaign_id,
                              position=strawberry.ID(str(position)) if position else None,
-                             plan=CampaignDryRun.of(result, 0))
+                             plan=plan)
 
     @strawberry.mutation(description="Schedule a draft: the worker launches it at `startAt`.")
     async def schedule_campaign(self, info: Info[Context, None], campaign_id: strawberry.ID,

@@ -26,10 +26,12 @@ Row = dict[str, Any]
 
 
 @strawberry.type(description="A WeCom customer group (客户群), as WeCom's group callbacks "
-                             "recorded it. WeCom's callbacks carry no group name.")
+                             "and the group sync (groupchat/list, groupchat/get) recorded it.")
 class CustomerGroup:
     row: strawberry.Private[Row]
     group_id: str = strawberry.field(description="WeCom's chat id.")
+    name: str | None = strawberry.field(description=(
+        "The group's name in WeCom (the group sync); null until synced."))
     owner_user_id: str | None = strawberry.field(description=(
         "The owner's (群主) WeCom UserID; null while the group is known only from a customer "
         "seen joining it (WeCom's creation callback not recorded): such a group cannot be "
@@ -39,6 +41,12 @@ class CustomerGroup:
     member_count: int = strawberry.field(description=(
         "Customers known in the group now (staff are not counted, nor customers who joined "
         "before the platform received WeCom's callbacks)."))
+    customer_count: int | None = strawberry.field(description=(
+        "Customers (external contacts) in the group as WeCom counts them (the group sync); "
+        "null until synced."))
+    staff_count: int | None = strawberry.field(description=(
+        "Corp members in the group as WeCom counts them (the group sync); null until "
+        "synced."))
 
     @strawberry.field(description="The customers known in the group, oldest join first.")
     async def customer_ids(self, info: Info[Context, None], first: int = 50
@@ -53,7 +61,8 @@ class CustomerGroup:
     def from_row(cls, row: Row) -> CustomerGroup:
         return cls(row=row, group_id=row["chat_id"], owner_user_id=row["owner_user_id"],
                    created_at=row["created_at"], dismissed_at=row["dismissed_at"],
-                   member_count=int(row["member_count"]))
+                   member_count=int(row["member_count"]), name=row["name"],
+                   customer_count=row["customer_count"], staff_count=row["staff_count"])
 
 
 @strawberry.type

@@ -48,7 +48,8 @@ class GroupTargetInput:
         "send into it. Omitted: the group directory's (`customerGroups`; a group it cannot "
         "send to is refused, UNKNOWN_GROUP). A UserID the staff directory never knew is "
         "refused (NOT_A_MEMBER); one who has left is excluded at launch "
-        "(OWNER_NOT_A_MEMBER)."))
+        "(OWNER_NOT_A_MEMBER). A transfer the directory records later moves the group to "
+        "its new owner (NO_OWNER_MAPPED when no staff record has that UserID)."))
 
 
 @strawberry.input

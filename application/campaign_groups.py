@@ -18,7 +18,9 @@ from application.app import Siyu
 from application.unit_of_work import UnitOfWork
 from domain.campaign import Campaign, UnknownCampaign
 from domain.campaign_groups import (
+    GROUP_DISMISSED,
     MAX_GROUPS,
+    NO_OWNER_MAPPED,
     GroupDecision,
     NoGroupsSelected,
     UnknownGroup,
@@ -31,7 +33,7 @@ from domain.campaign_groups import (
 )
 from domain.errors import InvalidInput
 from domain.restraint import wecom_quota_period
-from projections.campaigns.group_reads import current_members, period_sends
+from projections.campaigns.group_reads import current_members, known_members, period_sends
 from projections.customer_groups import queries as directory
 
 
@@ -82,13 +84,22 @@ def select(app: Siyu, groups: Sequence[tuple[str, str | None]] = (),
 
 
 def plan(app: Siyu, campaign: Campaign, now: datetime) -> list[GroupDecision]:
-    """Each targeted group planned (with its sender and send time) or excluded (why)."""
-    groups = targeted(campaign) or []
-    names = [g for g, _ in groups]
+    """Each targeted group planned (with its sender and send time) or excluded (why): a
+    group the directory has dismissed since the draft (``GROUP_DISMISSED``); its owner the
+    directory's now (a transfer or inheritance the group sync recorded), else the draft's —
+    a UserID no staff record has is ``NO_OWNER_MAPPED``, a member who left
+    ``OWNER_NOT_A_MEMBER`` —, then the brand's rules and WeCom's quota."""
+    drafted = targeted(campaign) or []
+    names = [g for g, _ in drafted]
     policy = app.campaigns.contact_policy()
     periods: dict[tuple[datetime, datetime], tuple[Counter[str], int]] = {}
     with app.factory.datastore.get_connection() as conn:  # type: ignore[attr-defined]
-        members = current_members(conn, sorted({o for _, o in groups}))
+        rows = directory.by_ids(conn, names) if names else {}
+        gone = {g for g, row in rows.items() if row["dismissed_at"] is not None}
+        groups = [(g, (rows.get(g) or {}).get("owner_user_id") or o) for g, o in drafted]
+        owners = sorted({o for _, o in groups})
+        members = current_members(conn, owners)
+        mapped = known_members(conn, owners)
 
         def quota_used(group: str) -> Callable[[datetime], bool]:
             def used(at: datetime) -> bool:
@@ -100,7 +111,9 @@ def plan(app: Siyu, campaign: Campaign, now: datetime) -> list[GroupDecision]:
                 return counts[group] >= limit
             return used
 
-        return [plan_group(campaign, policy, g, o, o in members, quota_used(g), now)
+        return [GroupDecision(g, o, False, GROUP_DISMISSED) if g in gone
+                else GroupDecision(g, o, False, NO_OWNER_MAPPED) if o not in mapped
+                else plan_group(campaign, policy, g, o, o in members, quota_used(g), now)
                 for g, o in groups]
 
 

@@ -29,11 +29,11 @@ def launch(app: Siyu, tracker: Tracker, campaign_id: UUID, by: str, now: datetim
            wait_seconds: float = 10.0) -> tuple[int | None, PlanResult]:
     """Plan and launch one campaign, serialised with every other launch: the log position
     of the launch (None: nothing recorded) and the plan. A campaign into customer groups
-    is launched by :func:`application.campaign_groups.launch_if_groups` (its plan is of
-    groups: the customer plan returned is empty)."""
+    is launched by :func:`application.campaign_groups.launch_if_groups`: its plan is of
+    groups (``PlanResult.groups``, each with its sender or the reason it is excluded)."""
     grouped = launch_if_groups(app, campaign_id, by, now)
     if grouped is not None:
-        return grouped[0], PlanResult()
+        return grouped[0], PlanResult(groups=grouped[1])
     factory = app.factory
     if not isinstance(factory, PostgresFactory):
         raise TypeError("a campaign is planned on the PostgreSQL read models")

@@ -117,6 +117,42 @@ class Customers:
 
         return self.store.once(event_key, CustomerGroup, decide)
 
+    def observe_group(self, corp_id: str, chat_id: str, *, name: str, owner: str,
+                      created_at: datetime, customers: int, staff: int, by: str,
+                      occurred_at: datetime) -> list[str]:
+        """What WeCom's ``groupchat/get`` says of a group now (the group sync): its creation
+        if never recorded (at WeCom's ``create_time``), then its name, owner and counts where
+        they changed. The facts recorded (none when nothing changed: a restart records
+        nothing new)."""
+        def decide(unit: UnitOfWork[CustomerGroup]) -> list[str]:
+            group_id = CustomerGroup.create_id(corp_id, chat_id)
+            group = self.store.find(group_id, CustomerGroup)
+            changes: list[str] = []
+            if group is None:
+                group = CustomerGroup(corp_id=corp_id, chat_id=chat_id, owner=owner, by=by,
+                                      occurred_at=created_at)
+                changes.append("created")
+            changes += group.observe(name, owner, customers, staff, by, occurred_at)
+            if changes:
+                unit.add(group)
+            return changes
+
+        return self.store.transact(CustomerGroup, decide)[0]
+
+    def record_group_gone(self, corp_id: str, chat_id: str, by: str,
+                          occurred_at: datetime) -> bool:
+        """WeCom no longer knows the group (``groupchat/get``: no such chat): dismissed.
+        False when already dismissed or never recorded."""
+        def decide(unit: UnitOfWork[CustomerGroup]) -> bool:
+            group = self.store.find(CustomerGroup.create_id(corp_id, chat_id), CustomerGroup)
+            if group is None or group.dismissed_at is not None:
+                return False
+            group.dismiss(by, occurred_at)
+            unit.add(group)
+            return True
+
+        return self.store.transact(CustomerGroup, decide)[0]
+
     def record_tag_change(self, corp_id: str, tag_id: str, tag_type: str, change: str,
                           event_key: str, occurred_at: datetime) -> bool:
         """Record a change of the corp's tag library once per ``event_key``."""

@@ -8,7 +8,9 @@ variables** — the whole group reads the one message — so a ``{placeholder}``
 draft (:class:`PersonalisedGroupText`).
 
 At launch (:func:`launch_groups`) each group is planned or excluded with a reason
-(:func:`plan_group`): its owner no longer a current member (``OWNER_NOT_A_MEMBER``), the
+(:func:`plan_group`): dismissed since the draft (``GROUP_DISMISSED``), its owner now — the
+directory's, which follows a transfer — a UserID no staff record has (``NO_OWNER_MAPPED``)
+or no longer a current member (``OWNER_NOT_A_MEMBER``), the
 group at its quota of mass messages in the period of the corp's rule (``WECOM_GROUP_QUOTA``),
 or the brand's rules (do-not-disturb, consent and caps are a customer's and do not hold a
 group; quiet hours and a holiday's do). The launch records ``Campaign.Launched`` with the counts in groups and
@@ -44,6 +46,10 @@ _PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
 
 OWNER_NOT_A_MEMBER = "OWNER_NOT_A_MEMBER"
 WECOM_GROUP_QUOTA = "WECOM_GROUP_QUOTA"
+#: The directory has the group dismissed since the draft (a callback or the group sync).
+GROUP_DISMISSED = "GROUP_DISMISSED"
+#: The group's owner now (the directory's, after a transfer) is a UserID no staff record has.
+NO_OWNER_MAPPED = "NO_OWNER_MAPPED"
 
 
 class PersonalisedGroupText(InvalidInput):

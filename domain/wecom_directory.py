@@ -1,7 +1,11 @@
 """WeCom-side facts that are not about one customer: customer groups and the corp's tag library.
 
 A customer group (客户群) is created and dismissed; its members joining and
-leaving are customer events (``GroupJoined`` / ``GroupLeft``). The corp's tag
+leaving are customer events (``GroupJoined`` / ``GroupLeft``). The group directory sync
+(``groupchat/list`` / ``groupchat/get``, :mod:`workers.group_sync`) records what WeCom says
+of it besides: its name, its owner (群主) changing hands, how many customers and staff are
+in it. Member names are never recorded (personal data); a group's name is shown in the
+directory but never logged. The corp's tag
 library changes (tags and tag groups created, renamed, deleted, reordered) are
 recorded as facts of the corp's ``CorpTagLibrary``: the callbacks' bare changes
 (``TagChanged``: ids only) and what ``get_corp_tag_list`` answered (``Listed``: each tag
@@ -40,6 +44,39 @@ class CustomerGroup(Aggregate):
         def apply(self, group: CustomerGroup) -> None:
             group.dismissed_at = self.occurred_at
 
+    class Renamed(Aggregate.Event):
+        """WeCom shows the group under ``name`` (first seen, or changed since)."""
+
+        name: str
+        by: str
+        occurred_at: datetime
+
+        def apply(self, group: CustomerGroup) -> None:
+            group.name = self.name
+
+    class OwnerChanged(Aggregate.Event):
+        """The group's owner (群主) is now the member with UserID ``owner`` (a transfer, an
+        inheritance after the owner left, or the first owner WeCom told of)."""
+
+        owner: str
+        by: str
+        occurred_at: datetime
+
+        def apply(self, group: CustomerGroup) -> None:
+            group.owner = self.owner
+
+    class MembersCounted(Aggregate.Event):
+        """WeCom counts ``customers`` (external contacts) and ``staff`` (corp members) in
+        the group now."""
+
+        customers: int
+        staff: int
+        by: str
+        occurred_at: datetime
+
+        def apply(self, group: CustomerGroup) -> None:
+            group.counts = (self.customers, self.staff)
+
     @staticmethod
     def create_id(corp_id: str, chat_id: str) -> UUID:
         return uuid5(_NS, f"group:{corp_id}:{chat_id}")
@@ -47,11 +84,36 @@ class CustomerGroup(Aggregate):
     @event(Created)
     def __init__(self, corp_id: str, chat_id: str, owner: str | None, by: str,
                  occurred_at: datetime) -> None:
+        self.chat_id = chat_id
+        self.owner = owner
         self.dismissed_at: datetime | None = None
+        self.name: str | None = None
+        self.counts: tuple[int, int] | None = None
 
     def dismiss(self, by: str, occurred_at: datetime) -> None:
         if self.dismissed_at is None:
             self.trigger_event(self.Dismissed, by=by, occurred_at=occurred_at)
+
+    def observe(self, name: str, owner: str, customers: int, staff: int, by: str,
+                occurred_at: datetime) -> list[str]:
+        """What WeCom says of the group now: record what changed (nothing when nothing did,
+        or once dismissed); the names of the facts recorded."""
+        if self.dismissed_at is not None:
+            return []
+        if not owner or customers < 0 or staff < 0:
+            raise ValueError("a group has an owner and non-negative counts")
+        changes: list[str] = []
+        if name != (self.name or ""):
+            self.trigger_event(self.Renamed, name=name, by=by, occurred_at=occurred_at)
+            changes.append("renamed")
+        if owner != self.owner:
+            self.trigger_event(self.OwnerChanged, owner=owner, by=by, occurred_at=occurred_at)
+            changes.append("owner_changed")
+        if (customers, staff) != self.counts:
+            self.trigger_event(self.MembersCounted, customers=customers, staff=staff, by=by,
+                               occurred_at=occurred_at)
+            changes.append("counted")
+        return changes
 
 
 class CorpTagLibrary(Aggregate):

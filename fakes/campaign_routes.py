@@ -22,7 +22,8 @@ POST     ``/fake/campaigns/faults``                 ``{"kind", "count": 1, "api"
 POST     ``/fake/campaigns/member_sends``           ``{"sender", "external_userids", "text"}``: a
                                                     member's own mass send from the WeCom client,
                                                     sent at once (quota applies); answers its
-                                                    ``msgid`` and ``statuses``
+                                                    ``msgid`` and ``statuses``; ``chat_ids``
+                                                    instead: into the member's own groups
 POST     ``/fake/campaigns/clock``                  ``{"advance": seconds}`` moves the fake's time on
 GET      ``/fake/campaigns/tasks``                  every task: msgid, sender, state (pending,
                                                     confirmed, cancelled, expired), text, attachments,
@@ -152,11 +153,13 @@ def routes(state: FakeCampaigns,
         state.grant_subscription(touser, template_id, int(body.get("count", 1)))
 
     def member_sends(body: dict[str, Any]) -> dict[str, Any]:
-        ids = body.get("external_userids")
+        group = "chat_ids" in body
+        ids = body.get("chat_ids" if group else "external_userids")
         if not isinstance(ids, list):
-            raise ValueError("external_userids must be a list of strings")
+            raise ValueError("external_userids (or chat_ids) must be a list of strings")
         task = groupmsg.member_send(state, str(body.get("sender") or ""), ids,
-                                    str(body.get("text") or ""))
+                                    str(body.get("text") or ""),
+                                    "group" if group else "single")
         return {"msgid": task.msgid, "statuses": dict(task.statuses)}
 
     def clock(body: dict[str, Any]) -> dict[str, float]:

@@ -28,7 +28,8 @@ An unknown ``msgid`` is errcode 40058 (invalid parameter).
 :func:`member_send` (control API, not WeCom's) is a member sending a mass message from the
 WeCom client (群发助手): a task created by the member (``create_type`` 1, listed with
 ``filter_type`` 1 or 2), sent at once, using each customer's quota like any mass message
-(status 3 beyond it).
+(status 3 beyond it) — or, with ``chat_type`` group, into groups the member owns, using each
+group's quota (listed under ``chat_type`` group, results per ``chat_id``).
 """
 
 from __future__ import annotations
@@ -177,16 +178,22 @@ def remind(state: FakeCampaigns, token_error: Token, body: Any) -> Answer:
         return _reply(fault, {})
 
 
-def member_send(state: FakeCampaigns, sender: str, recipients: Sequence[str], text: str
-                ) -> Task:
-    """A member's own mass send from the WeCom client, sent at once (control API)."""
-    if not sender or not recipients or not text \
+def member_send(state: FakeCampaigns, sender: str, recipients: Sequence[str], text: str,
+                chat_type: str = "single") -> Task:
+    """A member's own mass send from the WeCom client, sent at once (control API); with
+    ``chat_type`` ``group`` the recipients are chat ids, of which the member can send only
+    into those they own (群主)."""
+    if not sender or not recipients or not text or chat_type not in ("single", "group") \
             or not all(isinstance(r, str) and r for r in recipients):
-        raise ValueError("sender, external_userids and text are required")
+        raise ValueError("sender, external_userids (or chat ids) and text are required")
     with state._lock:
         kept = tuple(sorted(set(recipients)))
+        if chat_type == "group":
+            kept = tuple(c for c in kept if state.group_owners.get(c) == sender)
+            if not kept:
+                raise ValueError("the member owns none of these groups")
         task = Task(f"msg{secrets.token_hex(12)}", sender, kept, state.now(), "", text,
-                    by_member=True)
+                    by_member=True, chat_type=chat_type)
         task.statuses = dict.fromkeys(kept, NOT_SENT)
         state._tasks[task.msgid] = task
         state._confirm(task, task.created_at)

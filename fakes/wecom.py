@@ -31,6 +31,9 @@ once older than 20 seconds, as WeCom documents. Enterprise moments (``add_moment
 ``get_moment_task_result`` … ``get_moment_list``) come from :mod:`fakes.moments`; the corp's
 customer tag library (``get_corp_tag_list``, ``add_corp_tag``, ``edit_corp_tag``,
 ``del_corp_tag``) from :mod:`fakes.corp_tags`.
+``get_moment_task_result`` … ``get_moment_list``) come from :mod:`fakes.moments`, the
+customer-group directory (``groupchat/list``, ``groupchat/get``) from :mod:`fakes.groupchats`
+over ``FakeWeCom.group_chats``.
 The mini-program login (``wx.login`` codes, ``GET /sns/jscode2session``) comes from
 :mod:`fakes.wechat_login` over ``FakeWeCom.wechat_login``. ``POST /fake/reset`` resets
 every part.
@@ -60,6 +63,9 @@ from fakes.contact_ways import FakeContactWays
 from fakes.contact_ways import routes as contact_way_routes
 from fakes.corp_tags import FakeCorpTags
 from fakes.corp_tags import routes as corp_tag_routes
+from fakes.group_sends import set_owners
+from fakes.groupchats import FakeGroupChats
+from fakes.groupchats import routes as group_chat_routes
 from fakes.moments import FakeMoments
 from fakes.moments import routes as moment_routes
 from fakes.sms import FakeSms
@@ -113,6 +119,9 @@ class FakeWeCom:
     moments: FakeMoments = field(default_factory=FakeMoments)
     #: The corp's customer tag library (:mod:`fakes.corp_tags`).
     corp_tags: FakeCorpTags = field(default_factory=FakeCorpTags)
+    #: The customer-group directory (``groupchat/list`` / ``get``, :mod:`fakes.groupchats`);
+    #: its owners are the group sends' (only a group's owner sends into it).
+    group_chats: FakeGroupChats = field(default_factory=FakeGroupChats)
     #: ``wx.login`` codes and ``jscode2session`` (:mod:`fakes.wechat_login`).
     wechat_login: FakeWeChatLogin = field(
         default_factory=lambda: FakeWeChatLogin(FAKE_APP_ID, FAKE_APP_SECRET))
@@ -124,6 +133,13 @@ class FakeWeCom:
     _used: set[str] = field(default_factory=set)
     _faults: deque[str] = field(default_factory=deque)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        if self.group_chats.owners_sink is None:
+            campaigns = self.campaigns
+            self.group_chats.owners_sink = lambda owners: set_owners(campaigns, owners)
+        if self.group_chats.owners_source is None:
+            self.group_chats.owners_source = lambda: dict(self.campaigns.group_owners)
 
     def inject(self, kind: str, count: int = 1) -> None:
         if kind not in FAULT_KINDS:
@@ -144,6 +160,7 @@ class FakeWeCom:
         self.contact_ways.reset()
         self.moments.reset()
         self.corp_tags.reset()
+        self.group_chats.reset()
         self.wechat_login.reset()
 
     def sent_snapshot(self) -> list[SentWelcome]:
@@ -304,6 +321,7 @@ def create_app(state: FakeWeCom) -> Starlette:
         *contact_way_routes(state.contact_ways, state.token_error),
         *moment_routes(state.moments, state.token_error),
         *corp_tag_routes(state.corp_tags, state.token_error),
+        *group_chat_routes(state.group_chats, state.token_error),
         *login_routes(state.wechat_login),
     ])
 

@@ -29,6 +29,7 @@ from uuid import UUID
 from psycopg import Connection
 from psycopg.rows import DictRow
 
+from domain.campaign_groups import GroupDecision
 from domain.restraint import MEMBER_MASS, QUOTA_FULL, Decision, Plan, Policy, Recipient, decide
 from domain.templates import VARIABLES, has_value
 
@@ -105,6 +106,8 @@ class PlanResult:
     decisions: list[Decision] = field(default_factory=list)
     #: Each planned customer's template values (:func:`template_values`).
     values: dict[UUID, dict[str, Any]] = field(default_factory=dict)
+    #: A campaign into customer groups: each group planned or excluded (no customers).
+    groups: list[GroupDecision] | None = None
 
     @property
     def included(self) -> list[Decision]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from adapters.campaign_client import WeComCampaignGateway
 from adapters.contact_ways import WeComContactWays
 from adapters.corp_tags import WeComCorpTags
+from adapters.group_chats import WeComGroupChats
 from adapters.moment_client import WeComMoments
 from adapters.sms_client import TencentSms
 from adapters.wechat_login import WeChatLogin
@@ -62,6 +63,14 @@ def moments_for(settings: Settings) -> WeComMoments:
     base = settings.wecom_api_base or f"http://127.0.0.1:{settings.fake_gateway_port}"
     return WeComMoments(base, str(settings.wecom_corp_id or FAKE_CORP_ID),
                         str(settings.wecom_corp_secret or FAKE_CORP_SECRET))
+
+
+def group_chats_for(settings: Settings) -> WeComGroupChats:
+    """The customer-group directory client (``groupchat/list`` / ``get``): ``WECOM_API_BASE``,
+    else the local fake."""
+    base = settings.wecom_api_base or f"http://127.0.0.1:{settings.fake_gateway_port}"
+    return WeComGroupChats(base, str(settings.wecom_corp_id or FAKE_CORP_ID),
+                           str(settings.wecom_corp_secret or FAKE_CORP_SECRET))
 
 
 def campaign_gateway_for(settings: Settings) -> WeComCampaignGateway:

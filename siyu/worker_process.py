@@ -140,6 +140,10 @@ def build_worker(settings: Settings, *, threads: int = 4,
         closers.append(corp_tag_client.close)
         parts.append(features.corp_tags(app, gateways.corp_id_of(settings), corp_tag_client,
                                         options))
+        group_chats = gateways.group_chats_for(settings)
+        closers.append(group_chats.close)
+        parts.append(features.group_directory(app, lender(store.pool), group_chats,
+                                              group_chats.corp_id, options))
     if campaign_gateway is not None and campaign_store is not None:
         deps = features.campaign_deps(app, campaign_gateway, campaign_store, options)
         parts += [features.campaigns(app, broker, deps, options),

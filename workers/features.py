@@ -19,6 +19,7 @@ from eventsourcing.postgres import PostgresDatastore
 from adapters.campaign_gateway import CampaignGateway
 from adapters.contact_ways import ContactWayGateway
 from adapters.corp_tags import CorpTagGateway
+from adapters.group_chats import GroupChatGateway
 from adapters.moment_client import MomentGateway
 from adapters.wecom_client import OutboundGateway, StaffMessageGateway
 from application.app import Siyu
@@ -41,6 +42,7 @@ from workers.clock import ClockScheduler, declare_clock_actor
 from workers.confirmation_tasks import ConfirmationTasks
 from workers.corp_tags import CorpTagSync
 from workers.daily_report import DailyReportScheduler, ReportDeps, ReportStore, declare_report_actor
+from workers.group_sync import GroupDirectorySync
 from workers.group_tasks import GroupTaskLifecycle
 from workers.lent import Connect
 from workers.mass_send_lifecycle import MassSendLifecycle
@@ -235,4 +237,14 @@ def moments(app: Siyu, connect: Connect, gateway: MomentGateway, options: Worker
     feature = Feature("moments")
     if options.produce:
         feature.loops["moment-sync"] = MomentSync(app, connect, gateway)
+    return feature
+
+
+def group_directory(app: Siyu, connect: Connect, gateway: GroupChatGateway, corp_id: str,
+                    options: WorkerOptions) -> Feature:
+    """The customer-group directory from WeCom: names, owners, sizes, dismissals."""
+    feature = Feature("group-directory")
+    if options.produce:
+        feature.loops["group-directory-sync"] = GroupDirectorySync(app, connect, gateway,
+                                                                   corp_id)
     return feature

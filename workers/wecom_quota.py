@@ -14,6 +14,12 @@ message received (status 1) or a full period (status 3) in ``siyu_wecom_member_s
 planning reads (:data:`projections.campaign_planning.MEMBER_CONTACTS`). A task is read again
 until none of its recipients is pending. External user ids are matched to customers through
 the keyed blind index of ``wecom_external:<corp id>`` (never stored in clear).
+
+Members' own sends **into their customer groups** (``get_groupmsg_list_v2`` with
+``chat_type`` group, ``filter_type`` 1: ``create_type`` 1) are read the same way, per
+``chat_id``, into ``siyu_wecom_member_group_send``: a group campaign's or SOP group step's
+planning counts them in the group's quota period
+(:func:`projections.campaigns.group_reads.period_sends`).
 """
 
 from __future__ import annotations
@@ -49,17 +55,18 @@ class WeComQuotaSync:
         """Read the new or unsettled member-created tasks; how many customers' receipts
         (or full periods) were recorded."""
         now = self.deps.clock()
-        listed = self.deps.gateway.list_member_mass_sends((now - WINDOW).timestamp(),
-                                                          now.timestamp())
-        todo = self._unsettled(listed)
         recorded = 0
-        for task in todo:
-            try:
-                result = self.deps.gateway.mass_send_result(task.task_id, task.creator)
-            except ResultUnavailable as error:
-                log.info("a member's mass send not read: %s", error.reason)
-                continue
-            recorded += self._record(task, result.statuses, result.sent_at)
+        for chat_type in ("single", "group"):
+            listed = self.deps.gateway.list_member_mass_sends(
+                (now - WINDOW).timestamp(), now.timestamp(), chat_type)
+            for task in self._unsettled(listed):
+                try:
+                    result = self.deps.gateway.mass_send_result(task.task_id, task.creator)
+                except ResultUnavailable as error:
+                    log.info("a member's mass send not read: %s", error.reason)
+                    continue
+                record = self._record if chat_type == "single" else self._record_groups
+                recorded += record(task, result.statuses, result.sent_at)
         return recorded
 
     def _unsettled(self, listed: Sequence[ListedTask]) -> list[ListedTask]:
@@ -84,6 +91,19 @@ class WeComQuotaSync:
             dispatch.record_member_sends(conn, task.task_id, task.creator,
                                          sent_at or datetime.fromtimestamp(task.created_at, UTC),
                                          settled, kinds)
+        return len(kinds)
+
+    def _record_groups(self, task: ListedTask, statuses: dict[str, RecipientStatus],
+                       sent_at: datetime | None) -> int:
+        """A member's own send into groups: each group's result, by chat id (not personal
+        data)."""
+        kinds = [(chat, KINDS[status]) for chat, status in sorted(statuses.items())
+                 if status in KINDS]
+        settled = all(s is not RecipientStatus.PENDING for s in statuses.values())
+        with self.deps.store.pool.connection() as conn, conn.transaction():
+            dispatch.record_member_group_sends(
+                conn, task.task_id, task.creator,
+                sent_at or datetime.fromtimestamp(task.created_at, UTC), settled, kinds)
         return len(kinds)
 
     def run_forever(self) -> None:

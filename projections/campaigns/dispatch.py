@@ -221,6 +221,21 @@ def settled_member_tasks(conn: Connection[Any], task_ids: Sequence[str]) -> set[
         "AND detail = ANY(%(ids)s)", {"ids": list(task_ids)}).fetchall()}
 
 
+def record_member_group_sends(conn: Connection[Any], task_id: str, creator: str,
+                              sent_at: datetime, settled: bool,
+                              kinds: Sequence[tuple[str, str]]) -> None:
+    """A member's own mass send into their groups: each group's result (``sent`` /
+    ``quota_full``), and whether the task is settled (no group pending)."""
+    with conn.cursor() as curs:
+        curs.executemany(
+            "INSERT INTO siyu_wecom_member_group_send VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (task_id, chat_id) DO UPDATE SET kind = excluded.kind",
+            [(task_id, chat, sent_at, kind) for chat, kind in kinds])
+    conn.execute("INSERT INTO siyu_wecom_member_task VALUES (%s, %s, %s, %s) "
+                 "ON CONFLICT (task_id) DO UPDATE SET settled = excluded.settled",
+                 (task_id, creator, sent_at, settled))
+
+
 def record_member_sends(conn: Connection[Any], task_id: str, creator: str, sent_at: datetime,
                         settled: bool, kinds: Sequence[tuple[UUID, str]]) -> None:
     """A member's own mass send: each customer's result (``sent`` / ``quota_full``), and

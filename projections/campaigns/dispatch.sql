@@ -47,7 +47,20 @@ CREATE TABLE IF NOT EXISTS siyu_wecom_member_send (
 );
 CREATE INDEX IF NOT EXISTS siyu_wecom_member_send_customer_idx
     ON siyu_wecom_member_send (customer_id, sent_at);
--- internal: the member-created tasks read so far; settled: every recipient final (not read again)
+-- internal: mass messages members sent themselves from the WeCom client into their customer
+-- groups (get_groupmsg_list_v2 chat_type group, filter_type 1), read per group by
+-- workers.wecom_quota: they use the groups' WeCom quota. kind as above, per chat_id;
+-- sent_at: when the member sent it.
+CREATE TABLE IF NOT EXISTS siyu_wecom_member_group_send (
+    task_id text        NOT NULL,
+    chat_id text        NOT NULL,
+    sent_at timestamptz NOT NULL,
+    kind    text        NOT NULL CHECK (kind IN ('sent', 'quota_full')),
+    PRIMARY KEY (task_id, chat_id)
+);
+CREATE INDEX IF NOT EXISTS siyu_wecom_member_group_send_chat_idx
+    ON siyu_wecom_member_group_send (chat_id, sent_at);
+-- internal: the member-created tasks read so far (to customers or into groups); settled: every recipient final (not read again)
 CREATE TABLE IF NOT EXISTS siyu_wecom_member_task (
     task_id    text        PRIMARY KEY,
     creator    text        NOT NULL,

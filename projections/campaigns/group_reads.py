@@ -4,7 +4,9 @@ are current members, and how many mass messages each group had from the platform
 A group's quota period (the corp's rule: month, week or day, Beijing time) counts the
 platform's group messages WeCom accepted (``siyu_send_intent`` ``sent`` on channel
 ``wecom_group``): SOP group steps (``sop-group:<sop>:<step>:<group>:<day>``) and group
-campaigns (``campaign-group:<campaign>:<group>``), by the intent's time.
+campaigns (``campaign-group:<campaign>:<group>``), by the intent's time — and the mass
+messages members sent into the group themselves from the WeCom client, synced from WeCom's
+task list (``siyu_wecom_member_group_send``, :mod:`workers.wecom_quota`).
 """
 
 from __future__ import annotations
@@ -64,9 +66,10 @@ def known_members(conn: Connection[Any], user_ids: Sequence[str]) -> set[str]:
 def period_sends(conn: Connection[Any], groups: Sequence[str], since: datetime,
                  until: datetime, limit: int = 0) -> Counter[str]:
     """Each group's mass messages from the platform WeCom accepted in [since, until), less
-    a group campaign's whose task expired (WeCom sent nothing); a group WeCom answered
-    status 3 in the period (it had its quota, perhaps from a member's own send) counts
-    ``limit``: full."""
+    a group campaign's whose task expired (WeCom sent nothing), plus those members sent
+    into it themselves from the WeCom client (``siyu_wecom_member_group_send``, synced by
+    :mod:`workers.wecom_quota`); a group WeCom answered status 3 in the period (it had its
+    quota) counts ``limit``: full."""
     if not _exists(conn, "siyu_send_intent"):
         return Counter()
     delivered = _exists(conn, "campaign_group_delivery")
@@ -87,6 +90,14 @@ def period_sends(conn: Connection[Any], groups: Sequence[str], since: datetime,
             (list(wanted), since, until)).fetchall()}
     counts = Counter(g for r in rows if r["send_key"] not in expired
                      and (g := group_of(r["send_key"])) in wanted)
+    if _exists(conn, "siyu_wecom_member_group_send"):  # members' own sends (WeCom client)
+        for r in conn.execute(
+                "SELECT chat_id, kind FROM siyu_wecom_member_group_send WHERE chat_id = ANY(%s) "
+                "AND sent_at >= %s AND sent_at < %s", (list(wanted), since, until)).fetchall():
+            if r["kind"] == "sent":
+                counts[r["chat_id"]] += 1
+            else:
+                full.add(r["chat_id"])
     for group in full:
         counts[group] = max(counts[group], limit)
     return counts

@@ -9,6 +9,10 @@ CREATE TABLE IF NOT EXISTS customer_group (
     created_at    timestamptz,                  -- WeCom's creation time; null: unknown
     dismissed_at  timestamptz,                  -- null: not dismissed
     member_count  integer     NOT NULL DEFAULT 0, -- customers known in it now (not staff)
+    name          text,                         -- WeCom's group name (group sync); null: not synced
+    customer_count integer,                     -- customers in it as WeCom counts (group sync)
+    staff_count   integer,                      -- corp members in it as WeCom counts (group sync)
+    counted_at    timestamptz,                  -- when the group sync last saw the counts change
     first_seen    bigint      NOT NULL,         -- position of the first event about it
     updated_at    timestamptz NOT NULL          -- business time of its last change
 );

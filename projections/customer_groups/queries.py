@@ -8,6 +8,7 @@ from typing import Any
 from uuid import UUID
 
 from psycopg import Connection
+from psycopg.rows import tuple_row
 
 from projections.reads import AsyncPool, Row, fetch_all
 
@@ -62,3 +63,27 @@ def holding_segment(conn: Connection[Any], segment_id: UUID) -> list[tuple[str, 
                   "AND EXISTS (SELECT 1 FROM customer_group_member m JOIN segment_membership s "
                   "ON s.customer_id = m.customer_id AND s.segment_id = %s "
                   "WHERE m.chat_id = g.chat_id) ORDER BY chat_id", (segment_id,))
+
+
+def _tuples(conn: Connection[Any], table: str, sql: str) -> list[tuple[Any, ...]]:
+    """``sql``'s rows as tuples; none while ``table`` does not exist yet."""
+    with conn.cursor(row_factory=tuple_row) as curs:
+        found = curs.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()
+        return curs.execute(sql).fetchall() if found and found[0] else []
+
+
+def live_groups(conn: Connection[Any]) -> dict[str, str | None]:
+    """The directory's groups not dismissed: chat id → owner (None: not known yet). What
+    the group sync (:mod:`workers.group_sync`) asks WeCom about besides what it lists."""
+    return {r[0]: r[1] for r in _tuples(conn, "customer_group", "SELECT chat_id, "
+                                        "owner_user_id FROM customer_group "
+                                        "WHERE dismissed_at IS NULL")}
+
+
+def known_owners(conn: Connection[Any]) -> set[str]:
+    """The UserIDs the platform knows: the staff directory's and the directory's owners
+    (the owner filter of a group list too large to ask for unfiltered)."""
+    owners = {o for o in live_groups(conn).values() if o}
+    return owners | {r[0] for r in _tuples(conn, "staff_directory", "SELECT wecom_user_id "
+                                           "FROM staff_directory "
+                                           "WHERE wecom_user_id IS NOT NULL")}

@@ -8,7 +8,9 @@ not counted). A page is folded to its net effect per (group, customer) (:func:`m
 a pure function), applied with ``INSERT … ON CONFLICT`` / ``DELETE``, and each touched
 group's ``member_count`` recounted from ``customer_group_member`` — so folding a page again
 changes nothing and a rebuild equals the live rows. WeCom's callbacks carry no group name;
-the directory has none until a group sync (``groupchat/get``) records one.
+the directory has none until the group sync (``groupchat/get``, :mod:`workers.group_sync`)
+records one (``Renamed``), with the owner as WeCom has it now (``OwnerChanged``: a transfer
+or an inheritance) and WeCom's own counts of customers and staff (``MembersCounted``).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from psycopg.rows import DictRow
 from domain.customer import Customer
 from domain.wecom_directory import CustomerGroup
 
-VERSION = 1
+VERSION = 2  # 2: name, owner changes and WeCom's counts from the group sync
 
 #: (chat id, customer id) → the customer's net membership after a page: joined at, or None
 #: (left).
@@ -56,7 +58,27 @@ def groups_of(events: Sequence[tuple[int, Any]]) -> list[dict[str, Any]]:
         elif isinstance(event, CustomerGroup.Dismissed):
             rows.append({"stream_id": event.originator_id, "dismissed_at": event.occurred_at,
                          "at": event.occurred_at})
+        elif isinstance(event, CustomerGroup.Renamed):
+            rows.append({"stream_id": event.originator_id, "name": event.name,
+                         "at": event.occurred_at})
+        elif isinstance(event, CustomerGroup.OwnerChanged):
+            rows.append({"stream_id": event.originator_id, "owner_user_id": event.owner,
+                         "at": event.occurred_at})
+        elif isinstance(event, CustomerGroup.MembersCounted):
+            rows.append({"stream_id": event.originator_id, "customer_count": event.customers,
+                         "staff_count": event.staff, "at": event.occurred_at})
     return rows
+
+
+#: A later fact about a created group: the columns it sets (its creation is earlier in its
+#: stream, so the row exists).
+_UPDATES = {
+    "dismissed_at": "dismissed_at = %(dismissed_at)s",
+    "name": "name = %(name)s",
+    "owner_user_id": "owner_user_id = %(owner_user_id)s",
+    "customer_count": "customer_count = %(customer_count)s, staff_count = %(staff_count)s, "
+                      "counted_at = %(at)s",
+}
 
 
 class CustomerGroupView:
@@ -78,8 +100,10 @@ class CustomerGroupView:
 
     def apply_page(self, curs: Cursor[DictRow], events: Sequence[tuple[int, Any]]) -> None:
         for fact in groups_of(events):
-            if "dismissed_at" in fact:  # its creation is earlier in its stream
-                curs.execute("UPDATE customer_group SET dismissed_at = %(dismissed_at)s, "
+            update = next((sql for key, sql in _UPDATES.items() if key in fact
+                           and "chat_id" not in fact), None)
+            if update is not None:
+                curs.execute(f"UPDATE customer_group SET {update}, "
                              "updated_at = greatest(updated_at, %(at)s) "
                              "WHERE stream_id = %(stream_id)s", fact)
                 continue

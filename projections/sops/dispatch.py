@@ -130,6 +130,14 @@ CAMPAIGN_GROUP_SENDS = (
     "AND split_part(send_key, ':', 3) = %s "
     "AND (started_at AT TIME ZONE 'Asia/Shanghai')::date >= %s "
     "AND (started_at AT TIME ZONE 'Asia/Shanghai')::date < %s")
+#: The mass messages members sent into the group themselves from the WeCom client in the
+#: period (synced by :mod:`workers.wecom_quota`): ``sent`` each count, a ``quota_full``
+#: (WeCom's status 3) fills the period.
+MEMBER_GROUP_SENDS = (
+    "SELECT count(*) FILTER (WHERE kind = 'sent') AS sent, "
+    "bool_or(kind = 'quota_full') AS full FROM siyu_wecom_member_group_send "
+    "WHERE chat_id = %s AND (sent_at AT TIME ZONE 'Asia/Shanghai')::date >= %s "
+    "AND (sent_at AT TIME ZONE 'Asia/Shanghai')::date < %s")
 
 
 def claim_group(conn: Connection[Any], sop_id: UUID, step: int, group_id: str, day: date,
@@ -138,7 +146,8 @@ def claim_group(conn: Connection[Any], sop_id: UUID, step: int, group_id: str, d
     transaction holds the group's lock): None when it is this enrolment's to send (claimed
     now or by an earlier attempt), else why not — ``GROUP_ALREADY_SENT`` (another joiner's
     enrolment has it) or ``WECOM_GROUP_QUOTA`` (the group had its quota period's mass
-    messages: ``quota`` is the period's first day, the day after it, both Asia/Shanghai,
+    messages — the platform's, and those members sent into it from the WeCom client:
+    ``quota`` is the period's first day, the day after it, both Asia/Shanghai,
     and its limit under the corp's rule, :func:`domain.restraint.wecom_quota_period`)."""
     conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (GROUP_LOCK, group_id))
     held = conn.execute(
@@ -151,7 +160,10 @@ def claim_group(conn: Connection[Any], sop_id: UUID, step: int, group_id: str, d
         "SELECT count(*) + (" + CAMPAIGN_GROUP_SENDS + ") AS n FROM sop_group_send "
         "WHERE group_id = %s AND day >= %s AND day < %s",
         (group_id, first, after, group_id, first, after)).fetchone()
-    if sent is not None and sent["n"] >= limit:
+    members = conn.execute(MEMBER_GROUP_SENDS, (group_id, first, after)).fetchone()
+    if members is not None and members["full"]:
+        return "WECOM_GROUP_QUOTA"
+    if sent is not None and sent["n"] + (members["sent"] if members else 0) >= limit:
         return "WECOM_GROUP_QUOTA"
     conn.execute("INSERT INTO sop_group_send VALUES (%s, %s, %s, %s, %s, %s)",
                  (sop_id, step, group_id, day, enrolment, now))

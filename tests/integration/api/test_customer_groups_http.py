@@ -184,3 +184,28 @@ def test_dry_run_and_sends_show_a_group_campaign_s_groups(api: Api, pg_app: Siyu
     excluded = api.gql(SENDS, {"id": campaign_id, "status": "excluded"})
     assert excluded["data"]["campaignSends"]["groups"] == [
         {"groupId": "wrg3", "status": "excluded"}]
+
+
+SYNCED = """query { customerGroups(includeDismissed: true) {
+    edges { node { groupId name ownerUserId customerCount staffCount memberCount } } } }"""
+
+
+def test_the_directory_shows_the_names_owners_and_sizes_the_group_sync_recorded(
+        api: Api, pg_app: Siyu) -> None:
+    # Given a group known from WeCom's callback (no name), then seen by the group sync with
+    # its name, a new owner and WeCom's counts, and a group only the sync found
+    pg_app.customers.record_group_change("ww1", "wrs1", "create", "zhangsan", "s1", AT)
+    for chat, owner in (("wrs1", "lisi"), ("wrs2", "wangwu")):
+        pg_app.customers.observe_group("ww1", chat, name=f"群 {chat}", owner=owner,
+                                       created_at=AT, customers=12, staff=2,
+                                       by="service:group-sync", occurred_at=AT)
+    # When the directory is read
+    nodes = eventually(lambda: api.gql(SYNCED)["data"]["customerGroups"]["edges"],
+                       lambda edges: len(edges) == 2 and edges[0]["node"]["name"] is not None)
+    # Then it shows each group's name, owner now and WeCom's counts (customers the platform
+    # saw join: none)
+    assert [e["node"] for e in nodes] == [
+        {"groupId": "wrs1", "name": "群 wrs1", "ownerUserId": "lisi", "customerCount": 12,
+         "staffCount": 2, "memberCount": 0},
+        {"groupId": "wrs2", "name": "群 wrs2", "ownerUserId": "wangwu", "customerCount": 12,
+         "staffCount": 2, "memberCount": 0}]

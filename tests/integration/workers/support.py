@@ -147,7 +147,8 @@ class NoTaskFollowUps:
                         chat_type: str = "single") -> list[ListedTask]:
         return []
 
-    def list_member_mass_sends(self, start: float, end: float) -> list[ListedTask]:
+    def list_member_mass_sends(self, start: float, end: float,
+                               chat_type: str = "single") -> list[ListedTask]:
         return []
 
     def cancel_mass_send(self, task_id: str) -> TaskAction:
