@@ -22,8 +22,8 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 
 from domain.wecom_directory import CorpTagLibrary
-from projections.postgres_views import upsert_rows
-from projections.tag_groups import TagGroupView
+from projections.postgres_views import create_schema, upsert_rows
+from projections.tag_groups.view import schema_sql as tag_group_sql
 
 VERSION = 1
 Row = dict[str, Any]
@@ -71,7 +71,10 @@ class WeComTagView:
         """Folds events only: needs nothing from the application."""
 
     def create(self, curs: Cursor[DictRow]) -> None:
-        TagGroupView().create(curs)  # tag_group, which wecom_tag_map reads
+        # tag_group (and the profile it reads), which wecom_tag_map reads: the tables only,
+        # never tag_group's events, which this view does not fold
+        create_schema(curs)
+        curs.execute(tag_group_sql())
         curs.execute(schema_sql())
 
     def drop(self, curs: Cursor[DictRow]) -> None:
