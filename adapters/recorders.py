@@ -17,7 +17,7 @@ from eventsourcing import persistence
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from psycopg import Cursor
-from psycopg.rows import DictRow
+from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Identifier
 
 from adapters import event_chain, pooled_connections
@@ -181,6 +181,18 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
             "WHERE (SELECT max(l.originator_version) FROM {schema}.{table} l WHERE "
             "l.originator_id = i.id) <= %s ORDER BY e.originator_id, e.originator_version").format(
             schema=schema, table=Identifier(self.events_table_name))
+        # The latest snapshot and the events after it, in one statement (one round trip,
+        # one consistent read): a cold stream costs what a short one does.
+        self._select_tail = SQL(
+            "WITH s AS (SELECT originator_id, originator_version, topic, state "
+            "FROM {schema}.{snapshots} WHERE originator_id = %(id)s "
+            "ORDER BY originator_version DESC LIMIT 1) "
+            "SELECT 0 AS part, * FROM s UNION ALL "
+            "SELECT 1, e.originator_id, e.originator_version, e.topic, e.state "
+            "FROM {schema}.{table} e WHERE e.originator_id = %(id)s AND e.originator_version > "
+            "coalesce((SELECT originator_version FROM s), 0) "
+            "ORDER BY part, originator_version").format(
+            schema=schema, snapshots=snapshots, table=Identifier(self.events_table_name))
         self._select_sealed = SQL(
             "SELECT field, ciphertext FROM {schema}.siyu_vault_value "
             "WHERE subject_id = %s").format(**q)
@@ -208,6 +220,8 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
         for lock_statement in self.lock_table_statements:
             curs.execute(lock_statement, prepare=False)
         self._notify_channel(curs)
+        # Its rows come back as tuples: a dict per inserted event cost more than the insert.
+        curs.row_factory = tuple_row  # type: ignore[assignment]
         curs.execute(self._insert_binary, (
             [e.originator_id for e in stored_events],
             [e.originator_version for e in stored_events],
@@ -220,24 +234,24 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
     ) -> Sequence[int] | None:
         """The new notification ids, in insertion order; and their hash-chain links,
         written in the same transaction (still under the table lock)."""
-        rows = curs.fetchall()
+        rows: list[tuple[Any, ...]] = curs.fetchall()  # type: ignore[assignment]
         if len(rows) != len(stored_events):
             raise persistence.ProgrammingError(
                 f"inserted {len(rows)} stored events of {len(stored_events)}")
-        head = rows[0]
-        previous_id = head["head_id"] or 0
-        previous_hash = bytes(head["head_hash"]) if head["head_hash"] is not None \
-            else event_chain.GENESIS
-        pairs = list(zip(rows, stored_events, strict=True))
-        if any(r["originator_version"] != e.originator_version
-               or r["originator_id"] != e.originator_id for r, e in pairs):
-            raise persistence.ProgrammingError("inserted events came back in another order")
-        records = [event_chain.Record(r["notification_id"], r["originator_id"],
-                                      r["originator_version"], e.topic, e.state)
-                   for r, e in pairs]
-        curs.execute(self._insert_links, event_chain.links(records, previous_id, previous_hash),
+        # (notification id, stream, version, head id, head hash) each; the head: the
+        # chain's last link before these events (the same on every row).
+        _, _, _, head_id, head_hash = rows[0]
+        records = []
+        for (notification_id, originator_id, version, _, _), stored in zip(
+                rows, stored_events, strict=True):
+            if version != stored.originator_version or originator_id != stored.originator_id:
+                raise persistence.ProgrammingError("inserted events came back in another order")
+            records.append(event_chain.Record(notification_id, originator_id, version,
+                                              stored.topic, stored.state))
+        previous_hash = event_chain.GENESIS if head_hash is None else bytes(head_hash)
+        curs.execute(self._insert_links, event_chain.links(records, head_id or 0, previous_hash),
                      prepare=True)
-        return [r["notification_id"] for r in rows]
+        return [r[0] for r in rows]
 
     def _insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -358,6 +372,13 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
                     originator_id=r["originator_id"], originator_version=r["originator_version"],
                     topic=r["topic"], state=bytes(r["state"])))
         return streams
+
+    def stream_tail(self, stream_id: UUID) -> Sequence[StoredEvent]:
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+            curs.execute(self._select_tail, {"id": stream_id}, prepare=True)
+            return [StoredEvent(originator_id=stream, originator_version=version, topic=topic,
+                                state=bytes(state))
+                    for _, stream, version, topic, state in curs.fetchall()]
 
     def _select_claims(self, statement: Any, values: Sequence[Any]) -> list[TagClaim]:
         if not values:
