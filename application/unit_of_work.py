@@ -48,6 +48,7 @@ from eventsourcing.persistence import (
     Transcoding,
 )
 
+from application.event_encoding import FastStorableTranscoder
 from domain.campaign import Campaign
 from domain.customer import Customer
 from domain.errors import DomainError
@@ -55,7 +56,6 @@ from domain.ports import IngestIndex, SealedValue, SideWrites, TagIndex, Vault, 
 from domain.referral import ReferralCampaign
 from domain.segment import Segment
 from domain.staff import Staff
-from domain.storable import StorableTranscoder
 
 A = TypeVar("A", bound=Aggregate)
 T = TypeVar("T", bound=Aggregate)
@@ -211,7 +211,7 @@ class EventStore(Application[UUID]):
         return recordings
 
     def construct_transcoder(self) -> Transcoder:
-        transcoder = StorableTranscoder()
+        transcoder = FastStorableTranscoder()
         self.register_transcodings(transcoder)
         return transcoder
 
