@@ -9,6 +9,7 @@ whole transaction with ``IntegrityError`` and the application decides again.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
@@ -22,50 +23,8 @@ from psycopg.sql import SQL, Identifier
 
 from adapters import event_chain, pooled_connections
 from adapters.pooled_connections import stale_retry
+from adapters.side_tables import SIDE_TABLES_DDL
 from domain.ports import BatchLookup, SideWrites, TagClaim
-
-SIDE_TABLES_DDL = """
-CREATE TABLE IF NOT EXISTS {schema}.siyu_identity (
-    blind_index text PRIMARY KEY,
-    namespace   text NOT NULL,
-    customer_id uuid NOT NULL
-);
-CREATE INDEX IF NOT EXISTS siyu_identity_customer_idx ON {schema}.siyu_identity (customer_id);
-CREATE TABLE IF NOT EXISTS {schema}.siyu_event_key (
-    event_key   text PRIMARY KEY,
-    customer_id uuid NOT NULL,
-    recorded_at timestamptz NOT NULL DEFAULT now()
-);
-CREATE TABLE IF NOT EXISTS {schema}.siyu_vault_key (
-    subject_id uuid PRIMARY KEY,
-    wrapped    bytea NOT NULL,
-    created_at timestamptz NOT NULL DEFAULT now()
-);
-CREATE TABLE IF NOT EXISTS {schema}.siyu_customer_merge (
-    absorbed_id uuid PRIMARY KEY,
-    survivor_id uuid NOT NULL,
-    merged_at   timestamptz NOT NULL DEFAULT now()
-);
-CREATE TABLE IF NOT EXISTS {schema}.siyu_vault_value (
-    subject_id uuid NOT NULL,
-    field      text NOT NULL,
-    ciphertext bytea NOT NULL,
-    PRIMARY KEY (subject_id, field)
-);
-CREATE TABLE IF NOT EXISTS {schema}.siyu_tag_claim (
-    tag       text    NOT NULL,
-    group_id  uuid    NOT NULL,
-    exclusive boolean NOT NULL,
-    live      boolean NOT NULL DEFAULT true,
-    PRIMARY KEY (tag, group_id)
-);
-CREATE UNIQUE INDEX IF NOT EXISTS siyu_tag_claim_live_idx ON {schema}.siyu_tag_claim (tag) WHERE live;
-CREATE INDEX IF NOT EXISTS siyu_tag_claim_group_idx ON {schema}.siyu_tag_claim (group_id);
-"""
-
-#: The side tables, written with the events (views of them let ``siyu verify`` fold).
-SIDE_TABLES = ("siyu_identity", "siyu_event_key", "siyu_vault_key", "siyu_customer_merge",
-               "siyu_vault_value", "siyu_tag_claim")
 
 
 class SiyuPostgresRecorder(PostgresApplicationRecorder):
@@ -193,6 +152,18 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
             "coalesce((SELECT originator_version FROM s), 0) "
             "ORDER BY part, originator_version").format(
             schema=schema, snapshots=snapshots, table=Identifier(self.events_table_name))
+        # Plans reading every table (and index) a write touches: see warm_connections.
+        self._warm = SQL(
+            "SELECT (SELECT max(originator_version) FROM {schema}.{table} "
+            "WHERE originator_id = %(id)s), (SELECT max(originator_version) FROM "
+            "{schema}.{snapshots} WHERE originator_id = %(id)s), "
+            "(SELECT count(*) FROM {schema}.siyu_identity WHERE blind_index = '' "
+            "OR customer_id = %(id)s), (SELECT count(*) FROM {schema}.siyu_event_key "
+            "WHERE event_key = ''), (SELECT count(*) FROM {schema}.siyu_vault_key WHERE "
+            "subject_id = %(id)s), (SELECT count(*) FROM {schema}.siyu_vault_value WHERE "
+            "subject_id = %(id)s), (SELECT max(notification_id) FROM {schema}.{chain})").format(
+            schema=schema, table=Identifier(self.events_table_name), snapshots=snapshots,
+            chain=Identifier(event_chain.CHAIN_TABLE))
         self._select_sealed = SQL(
             "SELECT field, ciphertext FROM {schema}.siyu_vault_value "
             "WHERE subject_id = %s").format(**q)
@@ -372,6 +343,18 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
                     originator_id=r["originator_id"], originator_version=r["originator_version"],
                     topic=r["topic"], state=bytes(r["state"])))
         return streams
+
+    def warm_connections(self) -> int:
+        """Borrow every connection the pool keeps, at once, and read each table a write
+        touches on it; returns how many. A fresh backend loads its catalogue caches on
+        first use and the pool lends connections in turn, so a fresh process's first
+        command (a look-up, a load, an insert) paid that on up to four new backends."""
+        with contextlib.ExitStack() as borrowed:
+            connections = [borrowed.enter_context(self.datastore.get_connection())
+                           for _ in range(self.datastore.pool.min_size)]
+            for conn in connections:
+                conn.execute(self._warm, {"id": UUID(int=0)})
+        return len(connections)
 
     def stream_tail(self, stream_id: UUID) -> Sequence[StoredEvent]:
         with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
