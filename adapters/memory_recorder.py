@@ -121,6 +121,10 @@ class SiyuMemoryRecorder(POPOApplicationRecorder):
                 streams[stream_id] = events
         return streams
 
+    def stream_tail(self, stream_id: UUID) -> Sequence[StoredEvent]:
+        # The application keeps a memory store's snapshots elsewhere: every event rebuilds.
+        return self.select_events(stream_id)
+
     def stream_versions(self, stream_ids: Sequence[UUID]) -> Mapping[UUID, int]:
         with self._database_lock:  # the index, not select_events: nothing is read back
             return {s: max(versions) for s in stream_ids

@@ -9,6 +9,7 @@ whole transaction with ``IntegrityError`` and the application decides again.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
@@ -17,55 +18,13 @@ from eventsourcing import persistence
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from psycopg import Cursor
-from psycopg.rows import DictRow
+from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Identifier
 
 from adapters import event_chain, pooled_connections
 from adapters.pooled_connections import stale_retry
+from adapters.side_tables import SIDE_TABLES_DDL
 from domain.ports import BatchLookup, SideWrites, TagClaim
-
-SIDE_TABLES_DDL = """
-CREATE TABLE IF NOT EXISTS {schema}.siyu_identity (
-    blind_index text PRIMARY KEY,
-    namespace   text NOT NULL,
-    customer_id uuid NOT NULL
-);
-CREATE INDEX IF NOT EXISTS siyu_identity_customer_idx ON {schema}.siyu_identity (customer_id);
-CREATE TABLE IF NOT EXISTS {schema}.siyu_event_key (
-    event_key   text PRIMARY KEY,
-    customer_id uuid NOT NULL,
-    recorded_at timestamptz NOT NULL DEFAULT now()
-);
-CREATE TABLE IF NOT EXISTS {schema}.siyu_vault_key (
-    subject_id uuid PRIMARY KEY,
-    wrapped    bytea NOT NULL,
-    created_at timestamptz NOT NULL DEFAULT now()
-);
-CREATE TABLE IF NOT EXISTS {schema}.siyu_customer_merge (
-    absorbed_id uuid PRIMARY KEY,
-    survivor_id uuid NOT NULL,
-    merged_at   timestamptz NOT NULL DEFAULT now()
-);
-CREATE TABLE IF NOT EXISTS {schema}.siyu_vault_value (
-    subject_id uuid NOT NULL,
-    field      text NOT NULL,
-    ciphertext bytea NOT NULL,
-    PRIMARY KEY (subject_id, field)
-);
-CREATE TABLE IF NOT EXISTS {schema}.siyu_tag_claim (
-    tag       text    NOT NULL,
-    group_id  uuid    NOT NULL,
-    exclusive boolean NOT NULL,
-    live      boolean NOT NULL DEFAULT true,
-    PRIMARY KEY (tag, group_id)
-);
-CREATE UNIQUE INDEX IF NOT EXISTS siyu_tag_claim_live_idx ON {schema}.siyu_tag_claim (tag) WHERE live;
-CREATE INDEX IF NOT EXISTS siyu_tag_claim_group_idx ON {schema}.siyu_tag_claim (group_id);
-"""
-
-#: The side tables, written with the events (views of them let ``siyu verify`` fold).
-SIDE_TABLES = ("siyu_identity", "siyu_event_key", "siyu_vault_key", "siyu_customer_merge",
-               "siyu_vault_value", "siyu_tag_claim")
 
 
 class SiyuPostgresRecorder(PostgresApplicationRecorder):
@@ -181,6 +140,30 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
             "WHERE (SELECT max(l.originator_version) FROM {schema}.{table} l WHERE "
             "l.originator_id = i.id) <= %s ORDER BY e.originator_id, e.originator_version").format(
             schema=schema, table=Identifier(self.events_table_name))
+        # The latest snapshot and the events after it, in one statement (one round trip,
+        # one consistent read): a cold stream costs what a short one does.
+        self._select_tail = SQL(
+            "WITH s AS (SELECT originator_id, originator_version, topic, state "
+            "FROM {schema}.{snapshots} WHERE originator_id = %(id)s "
+            "ORDER BY originator_version DESC LIMIT 1) "
+            "SELECT 0 AS part, * FROM s UNION ALL "
+            "SELECT 1, e.originator_id, e.originator_version, e.topic, e.state "
+            "FROM {schema}.{table} e WHERE e.originator_id = %(id)s AND e.originator_version > "
+            "coalesce((SELECT originator_version FROM s), 0) "
+            "ORDER BY part, originator_version").format(
+            schema=schema, snapshots=snapshots, table=Identifier(self.events_table_name))
+        # Plans reading every table (and index) a write touches: see warm_connections.
+        self._warm = SQL(
+            "SELECT (SELECT max(originator_version) FROM {schema}.{table} "
+            "WHERE originator_id = %(id)s), (SELECT max(originator_version) FROM "
+            "{schema}.{snapshots} WHERE originator_id = %(id)s), "
+            "(SELECT count(*) FROM {schema}.siyu_identity WHERE blind_index = '' "
+            "OR customer_id = %(id)s), (SELECT count(*) FROM {schema}.siyu_event_key "
+            "WHERE event_key = ''), (SELECT count(*) FROM {schema}.siyu_vault_key WHERE "
+            "subject_id = %(id)s), (SELECT count(*) FROM {schema}.siyu_vault_value WHERE "
+            "subject_id = %(id)s), (SELECT max(notification_id) FROM {schema}.{chain})").format(
+            schema=schema, table=Identifier(self.events_table_name), snapshots=snapshots,
+            chain=Identifier(event_chain.CHAIN_TABLE))
         self._select_sealed = SQL(
             "SELECT field, ciphertext FROM {schema}.siyu_vault_value "
             "WHERE subject_id = %s").format(**q)
@@ -208,6 +191,8 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
         for lock_statement in self.lock_table_statements:
             curs.execute(lock_statement, prepare=False)
         self._notify_channel(curs)
+        # Its rows come back as tuples: a dict per inserted event cost more than the insert.
+        curs.row_factory = tuple_row  # type: ignore[assignment]
         curs.execute(self._insert_binary, (
             [e.originator_id for e in stored_events],
             [e.originator_version for e in stored_events],
@@ -220,24 +205,24 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
     ) -> Sequence[int] | None:
         """The new notification ids, in insertion order; and their hash-chain links,
         written in the same transaction (still under the table lock)."""
-        rows = curs.fetchall()
+        rows: list[tuple[Any, ...]] = curs.fetchall()  # type: ignore[assignment]
         if len(rows) != len(stored_events):
             raise persistence.ProgrammingError(
                 f"inserted {len(rows)} stored events of {len(stored_events)}")
-        head = rows[0]
-        previous_id = head["head_id"] or 0
-        previous_hash = bytes(head["head_hash"]) if head["head_hash"] is not None \
-            else event_chain.GENESIS
-        pairs = list(zip(rows, stored_events, strict=True))
-        if any(r["originator_version"] != e.originator_version
-               or r["originator_id"] != e.originator_id for r, e in pairs):
-            raise persistence.ProgrammingError("inserted events came back in another order")
-        records = [event_chain.Record(r["notification_id"], r["originator_id"],
-                                      r["originator_version"], e.topic, e.state)
-                   for r, e in pairs]
-        curs.execute(self._insert_links, event_chain.links(records, previous_id, previous_hash),
+        # (notification id, stream, version, head id, head hash) each; the head: the
+        # chain's last link before these events (the same on every row).
+        _, _, _, head_id, head_hash = rows[0]
+        records = []
+        for (notification_id, originator_id, version, _, _), stored in zip(
+                rows, stored_events, strict=True):
+            if version != stored.originator_version or originator_id != stored.originator_id:
+                raise persistence.ProgrammingError("inserted events came back in another order")
+            records.append(event_chain.Record(notification_id, originator_id, version,
+                                              stored.topic, stored.state))
+        previous_hash = event_chain.GENESIS if head_hash is None else bytes(head_hash)
+        curs.execute(self._insert_links, event_chain.links(records, head_id or 0, previous_hash),
                      prepare=True)
-        return [r["notification_id"] for r in rows]
+        return [r[0] for r in rows]
 
     def _insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -358,6 +343,25 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
                     originator_id=r["originator_id"], originator_version=r["originator_version"],
                     topic=r["topic"], state=bytes(r["state"])))
         return streams
+
+    def warm_connections(self) -> int:
+        """Borrow every connection the pool keeps, at once, and read each table a write
+        touches on it; returns how many. A fresh backend loads its catalogue caches on
+        first use and the pool lends connections in turn, so a fresh process's first
+        command (a look-up, a load, an insert) paid that on up to four new backends."""
+        with contextlib.ExitStack() as borrowed:
+            connections = [borrowed.enter_context(self.datastore.get_connection())
+                           for _ in range(self.datastore.pool.min_size)]
+            for conn in connections:
+                conn.execute(self._warm, {"id": UUID(int=0)})
+        return len(connections)
+
+    def stream_tail(self, stream_id: UUID) -> Sequence[StoredEvent]:
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+            curs.execute(self._select_tail, {"id": stream_id}, prepare=True)
+            return [StoredEvent(originator_id=stream, originator_version=version, topic=topic,
+                                state=bytes(state))
+                    for _, stream, version, topic, state in curs.fetchall()]
 
     def _select_claims(self, statement: Any, values: Sequence[Any]) -> list[TagClaim]:
         if not values:

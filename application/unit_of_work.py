@@ -36,7 +36,6 @@ from eventsourcing.application import (
     AggregateNotFoundError,
     Application,
     ProcessingEvent,
-    project_aggregate,
 )
 from eventsourcing.domain import Aggregate, DomainEventProtocol, MutableOrImmutableAggregate
 from eventsourcing.persistence import (
@@ -49,6 +48,7 @@ from eventsourcing.persistence import (
     Transcoding,
 )
 
+from application.event_encoding import FastStorableTranscoder
 from domain.campaign import Campaign
 from domain.customer import Customer
 from domain.errors import DomainError
@@ -56,7 +56,6 @@ from domain.ports import IngestIndex, SealedValue, SideWrites, TagIndex, Vault, 
 from domain.referral import ReferralCampaign
 from domain.segment import Segment
 from domain.staff import Staff
-from domain.storable import StorableTranscoder
 
 A = TypeVar("A", bound=Aggregate)
 T = TypeVar("T", bound=Aggregate)
@@ -132,6 +131,15 @@ class UnitOfWork(Generic[T]):
         return found if isinstance(found, kind) else None
 
 
+def replay(aggregate: Any, events: Iterable[Any]) -> Any:
+    """The library's ``project_aggregate`` without its runtime protocol check per event:
+    on Python 3.11 the check cost more than the event's own ``mutate`` (a cold stream
+    replays up to a snapshot interval of events; every snapshot taken replays as many)."""
+    for domain_event in events:
+        aggregate = domain_event.mutate(aggregate)
+    return aggregate
+
+
 class _SetAsList(Transcoding):
     type = set
     name = "set"
@@ -150,6 +158,8 @@ class EventStore(Application[UUID]):
     snapshotting_intervals: ClassVar[dict[type[Any], int]] = {Customer: 100, Staff: 100,
                                                               Segment: 100, Campaign: 100,
                                                               ReferralCampaign: 100}
+    snapshotting_projectors: ClassVar[dict[type[Any], Any]] = {
+        kind: replay for kind in snapshotting_intervals}
     env: ClassVar[dict[str, str]] = {
         "AGGREGATE_CACHE_MAXSIZE": "50000",
         "AGGREGATE_CACHE_FASTFORWARD": "n",
@@ -201,7 +211,7 @@ class EventStore(Application[UUID]):
         return recordings
 
     def construct_transcoder(self) -> Transcoder:
-        transcoder = StorableTranscoder()
+        transcoder = FastStorableTranscoder()
         self.register_transcodings(transcoder)
         return transcoder
 
@@ -281,11 +291,21 @@ class EventStore(Application[UUID]):
         the cache is bypassed: for aggregates changed rarely, from any process."""
         if fresh:
             self.evict([aggregate_id])
-        try:
-            found: object = self.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            return None
+        found = self._cached_or_stored(aggregate_id)
         return found if isinstance(found, kind) else None
+
+    def _cached_or_stored(self, aggregate_id: UUID) -> object:
+        """The aggregate from the cache, or rebuilt from its latest snapshot and the events
+        after it, read in one round trip (then cached); None when there is no such stream."""
+        cache = self.repository.cache
+        if cache is not None:
+            with contextlib.suppress(KeyError):
+                return cache.get(aggregate_id)
+        found = replay(None, map(self.mapper.to_domain_event,
+                                 self.index.stream_tail(aggregate_id)))
+        if found is not None and cache is not None:
+            cache.put(aggregate_id, found)
+        return found
 
     def load(self, unit: UnitOfWork[T], aggregate_id: UUID) -> T:
         """The unit's ``kind`` with this id, from the unit, the checked cache or the store.
@@ -295,8 +315,9 @@ class EventStore(Application[UUID]):
         held = unit.held(aggregate_id, unit.kind)
         if held is not None:
             return held
-        self.drop_stale([aggregate_id], unit)
-        found: object = self.repository.get(aggregate_id)
+        if aggregate_id not in unit.fresh:
+            self.drop_stale([aggregate_id], unit)
+        found = self._cached_or_stored(aggregate_id)
         if not isinstance(found, unit.kind):
             raise AggregateNotFoundError(aggregate_id)
         unit.aggregates[aggregate_id] = found
@@ -342,7 +363,7 @@ class EventStore(Application[UUID]):
             except KeyError:
                 missing.append(aggregate_id)
         for aggregate_id, stored in self.index.short_streams(missing, PREFETCH_LONGEST).items():
-            aggregate = project_aggregate(None, (self.mapper.to_domain_event(s) for s in stored))
+            aggregate = replay(None, map(self.mapper.to_domain_event, stored))
             if aggregate is not None:
                 cache.put(aggregate_id, aggregate)
 

@@ -47,7 +47,7 @@ class UnchainedRecorder(SiyuPostgresRecorder):
 
     def _fetch_ids_after_insert_events(self, curs: Any, stored_events: Sequence[Any],
                                        **kwargs: Any) -> Sequence[int] | None:
-        return [row["notification_id"] for row in curs.fetchall()]
+        return [row[0] for row in curs.fetchall()]  # tuple rows (see the recorder)
 
 
 def _plain_insert(recorder: SiyuPostgresRecorder) -> Composed:

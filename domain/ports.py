@@ -111,6 +111,10 @@ class IngestIndex(Protocol):
     def stream_versions(self, stream_ids: Sequence[UUID]) -> Mapping[UUID, int]:
         """The latest stored version of each stream (absent: no events)."""
 
+    def stream_tail(self, stream_id: UUID) -> Sequence[StoredEvent]:
+        """What rebuilds one stream, read at once: its latest snapshot (where this store
+        keeps snapshots) and every event after it, in order (empty: no such stream)."""
+
 
 class TagIndex(Protocol):
     """The tag library's claims, as committed with the tag groups' events."""

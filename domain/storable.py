@@ -31,6 +31,11 @@ class StorableTranscoder(JSONTranscoder):
             data = super().encode(obj)
         except UnicodeEncodeError as error:
             raise UnstorableText("text with an unpaired surrogate cannot be stored") from error
-        if b"\\u0000" in data and _NUL_ESCAPE.search(data):
-            raise UnstorableText("text with a NUL character cannot be stored")
-        return data
+        return refuse_nul(data)
+
+
+def refuse_nul(data: bytes) -> bytes:
+    """``data`` (an encoded state), unless it holds an escaped NUL character."""
+    if b"\\u0000" in data and _NUL_ESCAPE.search(data):
+        raise UnstorableText("text with a NUL character cannot be stored")
+    return data

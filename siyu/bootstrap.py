@@ -63,6 +63,7 @@ def build_application(database_url: str | None, secret: bytes, *, wait: int = 30
         app = Siyu(postgres_env(database_url, wait=wait, idle_in_transaction=idle_in_transaction,
                                 **sizes), vault=vault, blind_key=key)
     migrate_event_chain(app)
+    app.recorder.warm_connections()  # type: ignore[attr-defined]  # PostgreSQL's, built above
     return app
 
 

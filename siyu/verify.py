@@ -24,7 +24,8 @@ from eventsourcing.postgres import PostgresAggregateRecorder
 from psycopg.conninfo import conninfo_to_dict
 
 from adapters import event_chain
-from adapters.recorders import SIDE_TABLES, SiyuPostgresRecorder
+from adapters.recorders import SiyuPostgresRecorder
+from adapters.side_tables import SIDE_TABLES
 from application.app import Siyu
 from projections import shadow
 from siyu.bootstrap import build_application

@@ -167,3 +167,45 @@ def test_ids_never_stored_bare_skip_the_source_look_up(pg_app: Siyu, now: dateti
     pg_app.ingestion.record_batch([EventItem("e1", "TAGGED", WHO, now, tag="t")], "s:t")
     recorder._select_legacy_event_keys = psycopg.sql.Composed([psycopg.sql.SQL("SELECT 1 / 0")])
     assert recorder.legacy_event_keys([f"new-{i}" for i in range(1000)]) == {}
+
+
+def test_a_fresh_process_rebuilds_a_long_stream_from_its_last_snapshot_in_one_read(
+    pg_app: Siyu, pg_url: str, now: datetime
+) -> None:
+    # Given a customer with 1,052 events (snapshots every 100: the last at 1,000)
+    customer_id = pg_app.ingestion.record_batch(
+        [EventItem(f"t{i}", "TAGGED", WHO, now, tag=f"t{i}") for i in range(7)]
+        + [EventItem(f"l{i}", "CONTENT_VIEWED", WHO, now, content_id="c") for i in range(1043)],
+        "s:t").outcomes[0].customer_id
+    assert customer_id is not None
+    fresh = build_application(pg_url, SECRET)
+    try:
+        recorder = fresh.recorder
+        assert isinstance(recorder, SiyuPostgresRecorder)
+        # When a fresh process reads what rebuilds it
+        tail = recorder.stream_tail(customer_id)
+        # Then it is the latest snapshot, then the events after it, in order
+        assert tail[0].topic == "eventsourcing.domain:Snapshot"
+        assert [e.originator_version for e in tail] == list(range(1000, 1053))
+        assert recorder.stream_tail(uuid4()) == []
+        # And the customer it rebuilds is the one the writer holds
+        found = fresh.find(customer_id, Customer)
+        held = pg_app.find(customer_id, Customer)
+        assert found is not None and held is not None
+        assert (found.version, found.tags) == (1052, held.tags) and len(found.tags) == 7
+    finally:
+        fresh.close()
+
+
+def test_a_fresh_process_has_read_the_write_tables_on_every_kept_connection(
+        pg_url: str) -> None:
+    # Given a fresh process (its pool keeps 5 connections)
+    app = build_application(pg_url, SECRET)
+    try:
+        recorder = app.recorder
+        assert isinstance(recorder, SiyuPostgresRecorder)
+        # Then each kept connection is open, and warming them again borrows each once more
+        assert recorder.datastore.pool.get_stats()["pool_size"] >= 5
+        assert recorder.warm_connections() == 5
+    finally:
+        app.close()
