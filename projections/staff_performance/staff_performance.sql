@@ -521,9 +521,18 @@ LANGUAGE sql STABLE AS $$
         least((kpi_period(p_kind, g.period_start)).last_day, p_to)) r
 $$;
 
+-- The one definition of a due retention window (docs/bi.md): the adds of business day
+-- p_day are due at p_days days once the whole day plus p_days days lies before the start of
+-- business day p_as_of, i.e. p_day + p_days < p_as_of. Used by friend_retention_by_channel
+-- and the manager overview's retentionByChannel.
+CREATE OR REPLACE FUNCTION retention_due(p_day date, p_days integer, p_as_of date)
+RETURNS boolean LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT p_day + p_days < p_as_of
+$$;
+
 -- Retention of new friends per channel of the add, over [p_from, p_to]: only the adds whose
--- 7 (30) day window has come by the start of p_as_of (add day + 7 < p_as_of) are due and
--- counted, so a recent add is neither retained nor lost yet.
+-- 7 (30) day window has come by the start of p_as_of (retention_due) are due and counted, so
+-- a recent add is neither retained nor lost yet.
 DROP FUNCTION IF EXISTS friend_retention_by_channel(date, date);
 DROP FUNCTION IF EXISTS friend_retention_by_channel(date, date, date);
 CREATE FUNCTION friend_retention_by_channel(
@@ -537,14 +546,14 @@ LANGUAGE sql STABLE AS $$
            round(retained_7d::numeric / nullif(due_7d, 0), 4),
            round(retained_30d::numeric / nullif(due_30d, 0), 4)
     FROM (SELECT c.channel, sum(c.friends_new)::bigint AS friends_new,
-                 coalesce(sum(c.friends_new) FILTER (WHERE c.day + 7 < p_as_of), 0)::bigint
-                     AS due_7d,
-                 coalesce(sum(c.retained_7d) FILTER (WHERE c.day + 7 < p_as_of), 0)::bigint
-                     AS retained_7d,
-                 coalesce(sum(c.friends_new) FILTER (WHERE c.day + 30 < p_as_of), 0)::bigint
-                     AS due_30d,
-                 coalesce(sum(c.retained_30d) FILTER (WHERE c.day + 30 < p_as_of), 0)::bigint
-                     AS retained_30d
+                 coalesce(sum(c.friends_new) FILTER (WHERE retention_due(c.day, 7, p_as_of)),
+                          0)::bigint AS due_7d,
+                 coalesce(sum(c.retained_7d) FILTER (WHERE retention_due(c.day, 7, p_as_of)),
+                          0)::bigint AS retained_7d,
+                 coalesce(sum(c.friends_new) FILTER (WHERE retention_due(c.day, 30, p_as_of)),
+                          0)::bigint AS due_30d,
+                 coalesce(sum(c.retained_30d) FILTER (WHERE retention_due(c.day, 30, p_as_of)),
+                          0)::bigint AS retained_30d
           FROM staff_daily_channel c WHERE c.day BETWEEN p_from AND p_to
           GROUP BY c.channel) s
 $$;
