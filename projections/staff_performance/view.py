@@ -62,7 +62,8 @@ from projections.staff_performance.execution import (
 
 VERSION = 5  # 2: response times in working time (staff_kpi_schedule); 3: execution KPIs;
 # 4: paying_customers (the rollup's converted customers without a ledger scan);
-# 5: retention_due, the due-window rule shared with the manager overview
+# 5: retention_due, the due-window rule shared with the manager overview; department
+# credit by one join on staff_departments_daily, not staff_department_on per row
 RETENTION_DAYS = (7, 30)
 #: NOTIFYed (in the page's transaction, so delivered on commit) after a page that changed
 #: staff KPIs or targets; payload ``<view>:<last position>``. The API's leaderboard listens.
