@@ -17,6 +17,9 @@ from psycopg.rows import dict_row
 from application.app import Siyu
 from domain.customer import Customer
 from domain.product import ProductSpec
+from projections.campaign_planning import plan_audience
+from projections.campaigns import CampaignView
+from projections.organisation.view import CustomerOwnershipView
 from projections.postgres_views import CustomerProfileView
 from projections.runner import BatchRunner
 from tests.integration.projections.test_segment_sql_on_postgres import populate
@@ -102,6 +105,17 @@ def recomputed(app: Siyu, url: str, ids: dict[str, UUID], library: dict[str, str
             for name, rule in RULES.items()}
 
 
+def audience(app: Siyu, campaign_id: UUID, at: datetime) -> set[UUID]:
+    """The customers the campaign's audience planning decides about (included or not)."""
+    for view in (CustomerOwnershipView(), CampaignView()):
+        BatchRunner(app, view, tracker_of(app)).catch_up()
+    campaign = app.campaigns.get(campaign_id)
+    with app.factory.datastore.get_connection() as conn:  # type: ignore[attr-defined]
+        planned = plan_audience(conn, campaign.plan(), UUID(campaign.segment_id),
+                                app.campaigns.contact_policy(), at)
+    return {d.customer_id for d in planned.decisions}
+
+
 def test_a_product_moved_to_another_category_moves_its_buyers_and_live_equals_a_rebuild(
         pg_app: Siyu, pg_url: str, now: datetime) -> None:
     # Given a library (CUP-9 not listed yet), segments by category and product, and customers
@@ -126,6 +140,9 @@ def test_a_product_moved_to_another_category_moves_its_buyers_and_live_equals_a_
     assert {i: members.get(i, set()) for i in ids.values()} == expected
     assert all(expected.values()), "every segment has members"
     tea_before = expected[ids["tea"]]
+    campaign_id, _ = pg_app.campaigns.draft("tea lovers", "staff:m", "mini_program", ids["tea"],
+                                            [{"variant_id": "a", "text": "新茶上市"}],
+                                            "staff:m", now)
 
     # When coffee is filed under green tea, the cups are listed, and time passes
     put(pg_app, "COF-1", "tea:green", now)
@@ -146,6 +163,8 @@ def test_a_product_moved_to_another_category_moves_its_buyers_and_live_equals_a_
             "SELECT segment_id, count(*) FROM segment_ledger WHERE cause = 'PRODUCT' "
             "GROUP BY segment_id").fetchall()}
     assert {ids["tea"], ids["coffee regulars"], ids["no cups"]} <= set(causes)
+    # and a campaign drafted on the tea segment before the move plans the buyers it has now
+    assert audience(pg_app, campaign_id, tick) == expected[ids["tea"]]
     # and the rules in SQL against the projection's library say the same
     assert_members_are_the_rules_at(pg_url, tick)
     assert_the_ledger_is_consistent(pg_url)
