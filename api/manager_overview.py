@@ -61,15 +61,25 @@ class PrivateDomainDay:
                                               "(a department: one of its two).")
 
 
-@strawberry.type(description="New WeCom friends of the period from one channel, retained "
-                             "at 7 and 30 days (provisional until then).")
+@strawberry.type(description="New WeCom friends of the period from one channel and their "
+                             "retention at 7 and 30 days: only adds whose window has fully "
+                             "passed by today (business time) are due and count; the others "
+                             "are open (docs/manager-overview.md).")
 class ChannelRetention:
     channel: str
     friends_new: int
+    due_7d: int = strawberry.field(name="due7D", description="Adds whose 7-day window has "
+                                                            "passed.")
+    open_7d: int = strawberry.field(name="open7D", description="Adds whose 7-day window has "
+                                                              "not passed yet (not counted).")
     retained_7d: int = strawberry.field(name="retained7D")
+    due_30d: int = strawberry.field(name="due30D")
+    open_30d: int = strawberry.field(name="open30D")
     retained_30d: int = strawberry.field(name="retained30D")
-    retention_7d: float | None = strawberry.field(name="retention7D")
-    retention_30d: float | None = strawberry.field(name="retention30D")
+    retention_7d: float | None = strawberry.field(name="retention7D",
+                                                  description="retained7D ÷ due7D.")
+    retention_30d: float | None = strawberry.field(name="retention30D",
+                                                   description="retained30D ÷ due30D.")
 
 
 @strawberry.type(description="One KPI of a member's role set, with the member's target.")
@@ -172,6 +182,16 @@ async def _content(pool: Any, first: date, last: date) -> dict[str, dict[str, di
         for role, by in CONTENT_ROLES.items()}
 
 
+def _retention(c: dict[str, Any]) -> ChannelRetention:
+    new = int(c["friends_new"])
+    return ChannelRetention(
+        channel=c["channel"], friends_new=new,
+        due_7d=c["due_7d"], open_7d=new - int(c["due_7d"]), retained_7d=c["retained_7d"],
+        due_30d=c["due_30d"], open_30d=new - int(c["due_30d"]), retained_30d=c["retained_30d"],
+        retention_7d=_ratio(c["retained_7d"], c["due_7d"]),
+        retention_30d=_ratio(c["retained_30d"], c["due_30d"]))
+
+
 @strawberry.type
 class ManagerOverviewQuery:
     @strawberry.field(description="The manager's numbers for a day, week, month or quarter: "
@@ -189,7 +209,8 @@ class ManagerOverviewQuery:
                             services.chat_timeout_seconds))
         first, last = rollup["first_day"], rollup["last_day"]
         days = await queries.users_daily(pool, first, last, department)
-        channels = await queries.retention_by_channel(pool, first, last, department)
+        channels = await queries.retention_by_channel(pool, first, last, department,
+                                                      datetime.now(SHANGHAI).date())
         staff = await queries.staff_with_roles(pool, first, last, department)
         measured = [s["staff_id"] for s in staff if s["role"] in ROLE_KPIS]
         kpis = {r["staff_id"]: r for r in await queries.member_kpis(
@@ -200,11 +221,7 @@ class ManagerOverviewQuery:
         return ManagerOverview(
             department=department, first_day=first, last_day=last,
             users_daily=[PrivateDomainDay(**d) for d in days],
-            retention_by_channel=[ChannelRetention(
-                channel=c["channel"], friends_new=c["friends_new"],
-                retained_7d=c["retained_7d"], retained_30d=c["retained_30d"],
-                retention_7d=_ratio(c["retained_7d"], c["friends_new"]),
-                retention_30d=_ratio(c["retained_30d"], c["friends_new"])) for c in channels],
+            retention_by_channel=[_retention(c) for c in channels],
             gmv_fen=_num(rollup["gmv_fen"]), orders_paid=_num(rollup["orders_paid"]),
             campaign_cost_fen=_num(rollup["campaign_cost_fen"]),
             campaign_gmv_fen=_num(rollup["campaign_gmv_fen"]), roi=_num(rollup["roi"]),

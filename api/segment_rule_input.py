@@ -46,6 +46,27 @@ class BoughtCategoryInput:
     at_least: int
 
 
+@strawberry.input(description="Paid orders (default 1) with a line the product library files "
+                              "under the category or one under it, optionally spending at least "
+                              "`atLeastFen` on those lines, within the last `withinDays` days "
+                              "(docs/segments.md).")
+class BoughtFromCategoryInput:
+    category: str
+    at_least: int | None = None
+    at_least_fen: Long | None = None
+    within_days: int | None = None
+
+
+@strawberry.input(description="Paid orders (default 1) with a line of the product (SKU), "
+                              "optionally spending at least `atLeastFen` on it, within the last "
+                              "`withinDays` days.")
+class BoughtProductInput:
+    sku: str
+    at_least: int | None = None
+    at_least_fen: Long | None = None
+    within_days: int | None = None
+
+
 @strawberry.input(description="Content views of the topic.")
 class ViewedTopicInput:
     topic: str
@@ -76,6 +97,8 @@ class SegmentRuleInput:
     bought_sku: BoughtSkuInput | None = strawberry.UNSET
     bought_category: BoughtCategoryInput | None = strawberry.UNSET
     viewed_topic: ViewedTopicInput | None = strawberry.UNSET
+    bought_from_category: BoughtFromCategoryInput | None = strawberry.UNSET
+    bought_product: BoughtProductInput | None = strawberry.UNSET
 
 
 def rule_to_data(rule: SegmentRuleInput) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from api.errors import BAD_INPUT, NOT_FOUND, ApiError
 from api.read_models import decode_cursor, encode_cursor
 from api.segment_rule_input import SegmentRuleInput, parsed_rule
 from api.types import PageInfo, TimeBasis, to_uuid
+from projections.segments import library
 from projections.segments.evaluation import explain
 from projections.segments.queries import SegmentReads, decode_member_cursor, encode_member_cursor
 
@@ -42,6 +43,7 @@ class SegmentCause(Enum):
     ARCHIVED = "ARCHIVED"
     MERGED = "MERGED"
     UNMERGED = "UNMERGED"
+    PRODUCT = "PRODUCT"
 
 
 @strawberry.type(description="One entry or exit, with the rule version and its cause.")
@@ -337,7 +339,9 @@ class SegmentQuery:
         root = profile["customer_id"]
         full = await _full_profile(info, root)
         now = datetime.now(UTC)
-        tree = explain(segment["rule"], full, now)
+        products = await library.current(info.context.services.read_models.pool,
+                                         [segment["rule"]])
+        tree = explain(library.resolved(segment["rule"], products), full, now)
         predicates: list[PredicateResult] = []
         _flatten(tree, "", predicates)
         segment_reads = reads(info)

@@ -25,6 +25,13 @@ with exactly one key per node, camelCase as in the GraphQL input:
 | ``boughtSku`` | ``{sku, atLeast}`` | bought at least that quantity of the SKU (paid orders) |
 | ``boughtCategory`` | ``{category, atLeast}`` | paid at least that many orders with the category |
 | ``viewedTopic`` | ``{topic, atLeast}`` | viewed content of the topic at least that many times |
+| ``boughtFromCategory`` | ``{category, atLeast?, atLeastFen?, withinDays?}`` | see below |
+| ``boughtProduct`` | ``{sku, atLeast?, atLeastFen?, withinDays?}`` | see below |
+
+``boughtFromCategory``: paid ≥ atLeast (default 1) orders with a line whose SKU the product
+library files under the category (or a category under it), and spent ≥ atLeastFen on those
+lines, counting the orders paid in the last withinDays days if given. ``boughtProduct``:
+the same for the lines of one SKU.
 
 :func:`parse_rule` validates a rule and returns its canonical form; every
 refusal names the offending place (``rule.all[1].ordered.withinDays``).
@@ -36,6 +43,7 @@ from collections.abc import Callable
 from typing import Any
 
 from domain.errors import InvalidInput
+from domain.product import check_category, check_sku
 
 Rule = dict[str, Any]
 
@@ -139,6 +147,29 @@ def _counted(key: str) -> Callable[[Any, str], dict[str, Any]]:
     return check
 
 
+def _bought(key: str, check: Callable[[str, str], str]) -> Callable[[Any, str], dict[str, Any]]:
+    """``{<key>: code, atLeast?, atLeastFen?, withinDays?}``: orders (default 1) and spend on
+    the matching lines, optionally within a window (``boughtFromCategory``, ``boughtProduct``)."""
+    def parse(value: Any, where: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise InvalidRule(f"{where} must be an object", field=where)
+        rest = {k: v for k, v in value.items() if k != key}
+        out: dict[str, Any] = dict(_fields(
+            rest, where, {"atLeast": (1, MAX_COUNT), "atLeastFen": (1, MAX_FEN),
+                          "withinDays": None}, ()))
+        if value.get(key) is None:
+            raise InvalidRule(f"{where}.{key} is required", field=f"{where}.{key}")
+        _text(value[key], f"{where}.{key}")  # a string without control characters
+        try:
+            out[key] = check(value[key], f"{where}.{key}")  # a SKU is matched exactly
+        except InvalidInput as error:
+            raise InvalidRule(error.message, field=f"{where}.{key}") from None
+        if out["atLeast"] is None:
+            out["atLeast"] = 1
+        return out
+    return parse
+
+
 def _flag(value: Any, where: str) -> bool:
     if not isinstance(value, bool):
         raise InvalidRule(f"{where} must be true or false", field=where)
@@ -173,7 +204,12 @@ PREDICATES: dict[str, Callable[[Any, str], Any]] = {
     "boughtSku": _counted("sku"),
     "boughtCategory": _counted("category"),
     "viewedTopic": _counted("topic"),
+    "boughtFromCategory": _bought("category", check_category),
+    "boughtProduct": _bought("sku", check_sku),
 }
+
+#: Predicates over order lines, with an optional window (``withinDays``).
+BOUGHT = ("boughtFromCategory", "boughtProduct")
 
 #: Predicates whose truth changes as time passes, without any new event.
 TIME_DEPENDENT = frozenset({"lifecycle", "inactiveDays", "activeWithinDays", "rfm"})
@@ -224,6 +260,6 @@ def is_time_dependent(rule: Rule) -> bool:
     for name, value in predicates(rule):
         if name in TIME_DEPENDENT:
             return True
-        if name in ("ordered", "gmv") and value["withinDays"] is not None:
+        if name in ("ordered", "gmv", *BOUGHT) and value["withinDays"] is not None:
             return True
     return False

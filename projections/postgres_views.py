@@ -19,6 +19,7 @@ from psycopg.types.json import Jsonb
 
 from domain.clock import Tick
 from domain.customer import Customer
+from domain.product import Product
 from domain.segment import Segment
 from domain.staff import Staff
 from projections import customer_profile
@@ -112,7 +113,7 @@ class CustomerProfileView:
 
     name = "customer_profile"
     version = customer_profile.VERSION
-    events = (Customer, Segment, Tick)
+    events = (Customer, Segment, Tick, Product)
 
     def __init__(self) -> None:
         self.app: Application[Any] | None = None
@@ -144,7 +145,8 @@ class CustomerProfileView:
                 run.append((position, event))
                 continue
             if not isinstance(event, (Customer.CustomerMerged, Customer.CustomerUnmerged,
-                                      Segment.Event, Tick.Struck)):
+                                      Segment.Event, Tick.Struck, Product.Listed,
+                                      Product.Revised)):
                 continue
             self._fold(curs, run, segments)
             run = []
@@ -152,6 +154,11 @@ class CustomerProfileView:
                 self._regroup(curs, position, event, segments)
             elif isinstance(event, Tick.Struck):
                 segments.tick(event.at, position)
+            elif isinstance(event, Product.Listed | Product.Revised):
+                segments.product_moved(event.originator_id, event.category, event.timestamp,
+                                       Cause("PRODUCT", position, type(event).__qualname__,
+                                             occurred_at=event.occurred_at),
+                                       event.sku if isinstance(event, Product.Listed) else None)
             else:
                 _segment_changed(segments, position, event)
         self._fold(curs, run, segments)

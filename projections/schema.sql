@@ -44,6 +44,7 @@ CREATE TABLE IF NOT EXISTS customer_profile (
     last_order_at       timestamptz,
     order_times         timestamptz[] NOT NULL DEFAULT '{}',
     order_amounts       bigint[]    NOT NULL DEFAULT '{}',
+    order_lines         jsonb       NOT NULL DEFAULT '[]',  -- per paid order (as order_times): {sku: fen spent}
     last_message_at     timestamptz,
     last_activity_at    timestamptz,
     sku_quantities      jsonb       NOT NULL DEFAULT '{}',
@@ -63,6 +64,8 @@ CREATE INDEX IF NOT EXISTS customer_profile_member_parent_idx
     ON customer_profile_member (parent_id);
 CREATE INDEX IF NOT EXISTS customer_profile_position_idx ON customer_profile (position);
 CREATE INDEX IF NOT EXISTS customer_profile_tags_idx ON customer_profile USING gin (tags);
+CREATE INDEX IF NOT EXISTS customer_profile_skus_idx
+    ON customer_profile USING gin (sku_quantities);  -- buyers of a SKU (sku_quantities ? sku)
 CREATE INDEX IF NOT EXISTS customer_profile_staff_idx
     ON customer_profile USING gin (current_staff_ids);
 

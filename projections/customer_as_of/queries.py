@@ -21,7 +21,7 @@ from domain.segment import Segment
 from domain.segment_rules import Rule
 from projections.customer_as_of.fold import State, counts_at, fold_at
 from projections.reads import AsyncPool, Row, fetch_all
-from projections.segments import evaluation
+from projections.segments import evaluation, library
 
 Decode = Callable[[StoredEvent], Any]
 
@@ -96,10 +96,12 @@ async def segments_at(pool: AsyncPool, decode: Decode, row: State, at: datetime
         elif isinstance(event, Segment.Archived):
             rules.pop(event.originator_id, None)
     order = {r["segment_id"]: n for n, r in enumerate(defined)}
+    # boughtFromCategory counts the library as it stands now (docs/segments.md)
+    products = await library.current(pool, [rule for _, rule, _ in rules.values()])
     return [(segment_id, name, version)
             for segment_id, (name, rule, version) in sorted(rules.items(),
                                                            key=lambda kv: order[kv[0]])
-            if evaluation.evaluate(rule, row, at)[0]]
+            if evaluation.evaluate(library.resolved(rule, products), row, at)[0]]
 
 
 async def current_owners(pool: AsyncPool, customer_ids: Sequence[UUID]) -> dict[UUID, str]:

@@ -28,7 +28,7 @@ TABLES = ("siyu_customer_as_of", "siyu_customer_as_of_checkpoint")
 
 class CustomerAsOfView:
     name = "siyu_customer_as_of"
-    version = 1
+    version = 2  # v2: checkpoints hold the profile's order lines
     events = (Customer,)
 
     def __init__(self) -> None:

@@ -20,9 +20,10 @@ from typing import Any
 
 from domain.customer import Customer
 
-VERSION = 12  # v7: order times (windows); v8: categories, topics; v9: consents withdrawn;
+VERSION = 13  # v7: order times (windows); v8: categories, topics; v9: consents withdrawn;
 #  v10: personal WeChat friends; v11: erasure (identities kept as namespaces only);
-#  v12: segment_ledger.occurred_at (business time)
+#  v12: segment_ledger.occurred_at (business time); v13: order lines (segments by product
+#  and library category), segment_product
 
 Row = dict[str, Any]
 
@@ -84,6 +85,7 @@ def new_row(event: Customer.Registered, position: int, row_id: Any) -> Row:
         "last_order_at": None,
         "order_times": [],
         "order_amounts": [],
+        "order_lines": [],
         "last_activity_at": None,
         "sku_quantities": {},
         "category_orders": {},
@@ -186,7 +188,7 @@ def _fold(row: Row, event: Any) -> None:
         row["gmv_fen"] += event.amount_fen
         row["last_order_at"] = _later(row["last_order_at"], event.occurred_at)
         row["first_order_at"] = _earlier(row["first_order_at"], event.occurred_at)
-        _add_paid_order(row, event.occurred_at, event.amount_fen)
+        _add_paid_order(row, event.occurred_at, event.amount_fen, line_spend(event))
         quantities = dict(row["sku_quantities"])
         for line in event.items:
             quantities[line["sku"]] = quantities.get(line["sku"], 0) + line["quantity"]
@@ -227,7 +229,29 @@ def _erased(row: Row, event: Customer.Erased) -> None:
     row["erased_at"] = event.occurred_at
 
 
-def _add_paid_order(row: Row, at: datetime, amount_fen: int) -> None:
+def line_spend(event: Customer.OrderPaid) -> dict[str, int]:
+    """What the order spent on each SKU, in whole fen: its paid amount shared among its
+    lines by line value (quantity * unit price; by quantity when every line is free),
+    each share rounded down and the last line taking the remainder, so the shares sum to
+    the amount. An order without items spent on no SKU."""
+    items = [i for i in event.items if isinstance(i, dict)]
+    if not items:
+        return {}
+    values = [int(i["quantity"]) * int(i["price_fen"]) for i in items]
+    weights = values if sum(values) > 0 else [int(i["quantity"]) for i in items]
+    total = sum(weights)
+    spend: dict[str, int] = {}
+    left = event.amount_fen
+    for n, (item, weight) in enumerate(zip(items, weights, strict=True)):
+        share = left if n == len(items) - 1 else (
+            event.amount_fen * weight // total if total else 0)
+        left -= share
+        sku = str(item["sku"])
+        spend[sku] = spend.get(sku, 0) + share
+    return spend
+
+
+def _add_paid_order(row: Row, at: datetime, amount_fen: int, lines: dict[str, int]) -> None:
     """Keep paid orders newest first (business time): windows count from the front.
 
     The new order goes after every order at or after its time (as a stable sort would put
@@ -247,6 +271,8 @@ def _add_paid_order(row: Row, at: datetime, amount_fen: int) -> None:
     index = low
     row["order_times"] = [*times[:index], at, *times[index:]]
     row["order_amounts"] = [*amounts[:index], amount_fen, *amounts[index:]]
+    spent = row["order_lines"]
+    row["order_lines"] = [*spent[:index], lines, *spent[index:]]
 
 
 def _as_time(value: datetime | str) -> datetime:

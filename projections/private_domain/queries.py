@@ -16,19 +16,27 @@ async def users_daily(pool: AsyncPool, first_day: date, last_day: date,
 
 
 async def retention_by_channel(pool: AsyncPool, first_day: date, last_day: date,
-                               department: str | None) -> list[Row]:
-    """New WeCom friends of the period and those retained at 7 and 30 days, per channel
-    (a department: credited to the member's department on the day of the add). Unrounded."""
+                               department: str | None, as_of: date) -> list[Row]:
+    """New WeCom friends of the period per channel (a department: credited to the member's
+    department on the day of the add), and per window (7 and 30 days) the adds **due** by
+    business day ``as_of`` (``retention_due``, the rule of ``friend_retention_by_channel``)
+    and those of them retained. Adds not yet due are neither retained nor lost."""
     return await fetch_all(
         pool, "SELECT c.channel, sum(c.friends_new)::bigint AS friends_new, "
-              "sum(c.retained_7d)::bigint AS retained_7d, "
-              "sum(c.retained_30d)::bigint AS retained_30d "
+              "coalesce(sum(c.friends_new) FILTER (WHERE retention_due(c.day, 7, %(a)s)), 0)"
+              "::bigint AS due_7d, "
+              "coalesce(sum(c.retained_7d) FILTER (WHERE retention_due(c.day, 7, %(a)s)), 0)"
+              "::bigint AS retained_7d, "
+              "coalesce(sum(c.friends_new) FILTER (WHERE retention_due(c.day, 30, %(a)s)), 0)"
+              "::bigint AS due_30d, "
+              "coalesce(sum(c.retained_30d) FILTER (WHERE retention_due(c.day, 30, %(a)s)), 0)"
+              "::bigint AS retained_30d "
               "FROM staff_daily_channel c WHERE c.day BETWEEN %(f)s AND %(l)s "
               "AND (%(d)s::text IS NULL OR (lower(c.staff_id), c.day) IN ("
               "SELECT h.staff_id::text, h.day FROM staff_departments_daily(%(f)s, %(l)s) h "
               "WHERE h.department = %(d)s)) "
               "GROUP BY c.channel ORDER BY c.channel",
-        {"f": first_day, "l": last_day, "d": department})
+        {"f": first_day, "l": last_day, "d": department, "a": as_of})
 
 
 async def staff_with_roles(pool: AsyncPool, first_day: date, last_day: date,

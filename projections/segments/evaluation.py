@@ -229,6 +229,44 @@ def _counter(column: str, key: str) -> Callable[[Row, dict[str, Any], datetime],
     return check
 
 
+def bought_skus(name: str, value: dict[str, Any]) -> frozenset[str]:
+    """The SKUs a ``boughtProduct`` / ``boughtFromCategory`` value counts: its own SKU, or
+    those the library filed under the category when the rule was resolved
+    (:func:`projections.segments.library.resolved`)."""
+    if name == "boughtProduct":
+        return frozenset((value["sku"],))
+    skus = value.get("skus")
+    if skus is None:
+        raise ValueError("boughtFromCategory is evaluated on a rule resolved against the "
+                         "product library (projections.segments.library.resolved)")
+    return frozenset(skus)
+
+
+def _bought(name: str) -> Callable[[Row, dict[str, Any], datetime], Outcome]:
+    def check(row: Row, value: dict[str, Any], at: datetime) -> Outcome:
+        skus = bought_skus(name, value)
+        days = value["withinDays"]
+        orders = _orders_in(row, at, days)
+        matching: list[tuple[datetime, int]] = []  # newest first
+        for (time, _), lines in zip(orders, row["order_lines"], strict=False):
+            if not skus.isdisjoint(lines):
+                matching.append((time, sum(int(f) for s, f in lines.items() if s in skus)))
+        spent = sum(f for _, f in matching)
+        floor = value["atLeastFen"]
+        truth = len(matching) >= value["atLeast"] and (floor is None or spent >= floor)
+        edge = None
+        if truth and days is not None:  # the first order whose leaving breaks the rule
+            edge = matching[value["atLeast"] - 1][0] + timedelta(days=days)
+            running = 0
+            for time, fen in matching if floor is not None else ():
+                running += fen
+                if running >= floor:
+                    edge = min(edge, time + timedelta(days=days))
+                    break
+        return truth, {"orders": len(matching), "spentFen": spent}, edge
+    return check
+
+
 PREDICATES: dict[str, Callable[[Row, Any, datetime], Outcome]] = {
     "tagIn": _tag_in,
     "hasAllTags": _has_all_tags,
@@ -248,6 +286,8 @@ PREDICATES: dict[str, Callable[[Row, Any, datetime], Outcome]] = {
     "boughtSku": _counter("sku_quantities", "sku"),
     "boughtCategory": _counter("category_orders", "category"),
     "viewedTopic": _counter("topic_views", "topic"),
+    "boughtFromCategory": _bought("boughtFromCategory"),
+    "boughtProduct": _bought("boughtProduct"),
 }
 
 #: The profile columns each predicate reads: a customer is re-evaluated only when one changes.
@@ -271,6 +311,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "boughtSku": ("sku_quantities",),
     "boughtCategory": ("category_orders",),
     "viewedTopic": ("topic_views",),
+    "boughtFromCategory": ("order_times", "order_lines"),
+    "boughtProduct": ("order_times", "order_lines"),
 }
 
 

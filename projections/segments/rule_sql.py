@@ -119,6 +119,30 @@ class _Compiler:
     def viewedTopic(self, value: dict[str, Any]) -> str:
         return self._counter("topic_views", value["topic"], value["atLeast"])
 
+    def _bought(self, skus: str, value: dict[str, Any]) -> str:
+        """Orders with a line of ``skus`` (an SQL text[]) and the fen spent on those lines."""
+        window = "" if value["withinDays"] is None else \
+            f"AND u.t > %(at)s - {self.days(value['withinDays'])}"
+        floor = "" if value["atLeastFen"] is None else \
+            f" AND coalesce(sum(o.fen), 0) >= {self.param(int(value['atLeastFen']))}"
+        return ("(SELECT count(*) >= " + self.param(int(value["atLeast"])) + floor +
+                " FROM (SELECT u.t, sum(l.fen::bigint) AS fen "
+                "FROM unnest(p.order_times) WITH ORDINALITY u(t, n) "
+                "CROSS JOIN LATERAL jsonb_each_text(p.order_lines -> (u.n::int - 1)) l(sku, fen) "
+                f"WHERE l.sku = ANY({skus}) {window} GROUP BY u.n, u.t) o)")
+
+    def boughtProduct(self, value: dict[str, Any]) -> str:
+        return self._bought(f"ARRAY[{self.param(value['sku'])}::text]", value)
+
+    def boughtFromCategory(self, value: dict[str, Any]) -> str:
+        """Resolved (``skus``), or against the projection's library (``segment_product``)."""
+        if value.get("skus") is not None:
+            return self._bought(f"{self.param(list(value['skus']))}::text[]", value)
+        category = self.param(value["category"])
+        under = self.param(value["category"] + ":")
+        return self._bought(f"ARRAY(SELECT sku FROM segment_product WHERE category = {category} "
+                            f"OR starts_with(category, {under}))", value)
+
 
 def compile_rule(rule: Rule) -> tuple[str, dict[str, Any]]:
     """``(condition, params)``: the condition uses ``%(at)s`` and named parameters."""

@@ -54,6 +54,13 @@ CREATE TABLE IF NOT EXISTS segment_check (
     PRIMARY KEY (segment_id, customer_id)
 );
 CREATE INDEX IF NOT EXISTS segment_check_due_idx ON segment_check (check_at);
+-- Internal: the product library's category of each SKU, as of the projection's position
+-- (boughtFromCategory rules are evaluated against it; see projections/segments/library.py).
+CREATE TABLE IF NOT EXISTS segment_product (
+    product_id      uuid        PRIMARY KEY,
+    sku             text        NOT NULL UNIQUE,
+    category        text        NOT NULL
+);
 -- BI: members of each segment at the end of each business day (Asia/Shanghai) by business
 -- time (each entry dated by its cause's occurred_at), from its first entry to today; the
 -- actual history (see docs/bi.md).

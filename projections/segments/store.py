@@ -23,11 +23,12 @@ from psycopg.types.json import Jsonb
 
 from domain.segment_rules import LIFECYCLES, is_time_dependent
 from projections.json_codec import use_fast_loads
+from projections.segments import library
 from projections.segments.backfill import replay
 from projections.segments.engine import Cause, Memberships, SegmentEngine, Spec
 
 Row = dict[str, Any]
-TABLES = ("segment", "segment_membership", "segment_ledger", "segment_check")
+TABLES = ("segment", "segment_membership", "segment_ledger", "segment_check", "segment_product")
 VIEWS = ("segment_size_daily", "customer_lifecycle_history")
 CHUNK = 5000
 
@@ -73,9 +74,13 @@ def _insert_built_ins(curs: Cursor[DictRow]) -> None:
 
 
 def load_specs(curs: Cursor[DictRow]) -> list[Spec]:
+    """The live segment versions, their rules resolved against the library as it stands."""
     curs.execute("SELECT segment_id, rule_version, rule FROM segment "
                  "WHERE archived_at IS NULL ORDER BY position, segment_id")
-    return [Spec.of(r["segment_id"], r["rule_version"], r["rule"]) for r in curs.fetchall()]
+    found = curs.fetchall()
+    products = library.load(curs) if any(library.categories(r["rule"]) for r in found) else {}
+    return [Spec.of(r["segment_id"], r["rule_version"], library.resolved(r["rule"], products))
+            for r in found]
 
 
 def load_state(curs: Cursor[DictRow], state: Memberships, customer_ids: Iterable[UUID]) -> None:
@@ -207,7 +212,7 @@ class SegmentPage:
             "position = excluded.position",
             (segment_id, name, description, Jsonb(rule), version, is_time_dependent(rule), by,
              at, position))
-        spec = Spec.of(segment_id, version, rule)
+        spec = Spec.of(segment_id, version, library.resolved(rule, library.load(self.curs)))
         state = Memberships()
         self.curs.execute("SELECT customer_id, rule_version FROM segment_membership "
                           "WHERE segment_id = %s", (segment_id,))
@@ -226,6 +231,26 @@ class SegmentPage:
                 engine.assess(spec, row["customer_id"], row, at, cause)
             flush(self.curs, state)
         self.reload_specs()
+
+    def product_moved(self, product_id: UUID, category: str, at: datetime, cause: Cause,
+                      sku: str | None = None) -> None:
+        """A product listed (``sku`` given) or revised: when that files it under another
+        category, its buyers are re-evaluated for every segment whose rule counts either
+        category (docs/segments.md)."""
+        self.flush()
+        sku, before = library.placed(self.curs, product_id, sku, category)
+        if before == category:
+            return
+        self.reload_specs()
+        specs = [s for s in self.engine.specs if library.reads_category(s.rule, before, category)]
+        if not specs:
+            return
+        for chunk in _all_rows(self.curs, sku):
+            self.load(r["customer_id"] for r in chunk)
+            for row in chunk:
+                for spec in specs:
+                    self.engine.assess(spec, row["customer_id"], row, at, cause)
+            self.flush()
 
     def archive(self, segment_id: UUID, at: datetime, position: int,
                 occurred_at: datetime | None = None) -> None:
@@ -254,12 +279,17 @@ def _rows(curs: Cursor[DictRow], customer_ids: Iterable[UUID]) -> dict[UUID, Row
     return {r["customer_id"]: dict(r) for r in curs.fetchall()}
 
 
-def _all_rows(curs: Cursor[DictRow]) -> Iterable[Sequence[Row]]:
-    """Every profile, in chunks, by a server-side cursor inside the current transaction."""
+def _all_rows(curs: Cursor[DictRow], bought: str | None = None) -> Iterable[Sequence[Row]]:
+    """Every profile (of the buyers of SKU ``bought`` if given), in chunks, by a server-side
+    cursor inside the current transaction."""
     with curs.connection.cursor(name="segment_scan", row_factory=dict_row) as scan:
         use_fast_loads(scan)
         scan.itersize = CHUNK
-        scan.execute("SELECT * FROM customer_profile ORDER BY customer_id")
+        if bought is None:
+            scan.execute("SELECT * FROM customer_profile ORDER BY customer_id")
+        else:
+            scan.execute("SELECT * FROM customer_profile WHERE sku_quantities ? %s "
+                         "ORDER BY customer_id", (bought,))
         while True:
             chunk = scan.fetchmany(CHUNK)
             if not chunk:

@@ -278,14 +278,26 @@ $$;
 CREATE OR REPLACE FUNCTION staff_departments_daily(p_from date, p_to date)
 RETURNS TABLE (staff_id uuid, day date, department text)
 LANGUAGE sql STABLE AS $$
-    SELECT DISTINCT ON (a.staff_id, d.day) a.staff_id, d.day, a.department
-    FROM (SELECT g::date AS day, (g::date::timestamp AT TIME ZONE 'Asia/Shanghai') AS starts,
-                 ((g::date + 1)::timestamp AT TIME ZONE 'Asia/Shanghai') AS ends
-          FROM generate_series(p_from, p_to, interval '1 day') g) d
-    JOIN staff_assignment a ON a.since < d.ends
-     AND (a.until IS NULL OR a.until >= d.ends
-          OR (a.ended_reason = 'left' AND a.until > d.starts))
-    ORDER BY a.staff_id, d.day, a.period DESC
+    -- each assignment as the range of business days it is credited with, computed once per
+    -- assignment: from the day it began to the day before it ended (the day it ended when
+    -- leaving after that day's midnight); the days then come from the ranges, not from
+    -- testing every assignment against every day
+    SELECT DISTINCT ON (r.staff_id, g.day) r.staff_id, g.day::date, r.department
+    FROM (SELECT a.staff_id, a.period, a.department,
+                 greatest((a.since AT TIME ZONE 'Asia/Shanghai')::date, p_from) AS first_day,
+                 least(CASE WHEN a.until IS NULL THEN p_to
+                            WHEN a.ended_reason = 'left' AND a.until
+                                 > ((a.until AT TIME ZONE 'Asia/Shanghai')::date::timestamp
+                                    AT TIME ZONE 'Asia/Shanghai')
+                            THEN (a.until AT TIME ZONE 'Asia/Shanghai')::date
+                            ELSE (a.until AT TIME ZONE 'Asia/Shanghai')::date - 1 END,
+                       p_to) AS last_day
+          FROM staff_assignment a
+          WHERE a.since < ((p_to + 1)::timestamp AT TIME ZONE 'Asia/Shanghai')
+            AND (a.until IS NULL
+                 OR a.until > (p_from::timestamp AT TIME ZONE 'Asia/Shanghai'))) r
+    CROSS JOIN LATERAL generate_series(r.first_day, r.last_day, interval '1 day') g(day)
+    ORDER BY r.staff_id, g.day, r.period DESC
 $$;
 
 -- The first and last business day of the day / week (ISO, Monday) / month / quarter holding d.
@@ -326,14 +338,21 @@ BEGIN
        OR to_regclass('customer_profile') IS NULL THEN
         RETURN;
     END IF;
-    WITH c AS (
-        SELECT c.campaign_id, c.cost_fen, c.attribution_days FROM campaign c
+    WITH launched AS (
+        SELECT c.campaign_id, c.cost_fen, c.attribution_days, substr(c.owner, 7) AS staff_id,
+               (c.launched_at AT TIME ZONE 'Asia/Shanghai')::date AS day
+        FROM campaign c
         WHERE c.launched_at >= (p_from::timestamp AT TIME ZONE 'Asia/Shanghai')
           AND c.launched_at < ((p_to + 1)::timestamp AT TIME ZONE 'Asia/Shanghai')
           AND c.owner LIKE 'staff:%'
-          AND CASE WHEN p_department IS NULL THEN substr(c.owner, 7) = ANY(p_staff)
-                   ELSE staff_department_on(substr(c.owner, 7),
-                        (c.launched_at AT TIME ZONE 'Asia/Shanghai')::date) = p_department END
+    ), c AS (  -- a department: the owner's department on the launch day (one set-based join)
+        SELECT l.campaign_id, l.cost_fen, l.attribution_days FROM launched l
+        WHERE p_department IS NULL AND l.staff_id = ANY(p_staff)
+        UNION ALL
+        SELECT l.campaign_id, l.cost_fen, l.attribution_days FROM launched l
+        JOIN staff_departments_daily(p_from, p_to) x
+          ON x.staff_id::text = lower(l.staff_id) AND x.day = l.day
+        WHERE p_department IS NOT NULL AND x.department = p_department
     )
     SELECT coalesce((SELECT sum(c.cost_fen) FROM c), 0)::bigint,
            coalesce((SELECT sum(u.a) FROM c
@@ -541,8 +560,11 @@ LANGUAGE sql STABLE AS $$
            sum(d.marketing_tasks_completed), sum(d.campaign_tasks_created),
            sum(d.campaign_sends_confirmed)
     FROM staff_daily_performance d
-    CROSS JOIN LATERAL (SELECT staff_department_on(d.staff_id, d.day) AS department) x
-    WHERE d.day BETWEEN p_from AND p_to AND x.department IS NOT NULL
+    -- each member-day's department: one set-based join (a uuid's text is lower case, so
+    -- lower() keeps staff_department_on's case-insensitive match of the staff id)
+    JOIN staff_departments_daily(p_from, p_to) x
+      ON x.staff_id::text = lower(d.staff_id) AND x.day = d.day
+    WHERE d.day BETWEEN p_from AND p_to
     GROUP BY 1, 2
     ) g (department, period_start)
     CROSS JOIN LATERAL staff_kpi_campaign_roi(
@@ -550,9 +572,18 @@ LANGUAGE sql STABLE AS $$
         least((kpi_period(p_kind, g.period_start)).last_day, p_to)) r
 $$;
 
+-- The one definition of a due retention window (docs/bi.md): the adds of business day
+-- p_day are due at p_days days once the whole day plus p_days days lies before the start of
+-- business day p_as_of, i.e. p_day + p_days < p_as_of. Used by friend_retention_by_channel
+-- and the manager overview's retentionByChannel.
+CREATE OR REPLACE FUNCTION retention_due(p_day date, p_days integer, p_as_of date)
+RETURNS boolean LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT p_day + p_days < p_as_of
+$$;
+
 -- Retention of new friends per channel of the add, over [p_from, p_to]: only the adds whose
--- 7 (30) day window has come by the start of p_as_of (add day + 7 < p_as_of) are due and
--- counted, so a recent add is neither retained nor lost yet.
+-- 7 (30) day window has come by the start of p_as_of (retention_due) are due and counted, so
+-- a recent add is neither retained nor lost yet.
 DROP FUNCTION IF EXISTS friend_retention_by_channel(date, date);
 DROP FUNCTION IF EXISTS friend_retention_by_channel(date, date, date);
 CREATE FUNCTION friend_retention_by_channel(
@@ -566,14 +597,14 @@ LANGUAGE sql STABLE AS $$
            round(retained_7d::numeric / nullif(due_7d, 0), 4),
            round(retained_30d::numeric / nullif(due_30d, 0), 4)
     FROM (SELECT c.channel, sum(c.friends_new)::bigint AS friends_new,
-                 coalesce(sum(c.friends_new) FILTER (WHERE c.day + 7 < p_as_of), 0)::bigint
-                     AS due_7d,
-                 coalesce(sum(c.retained_7d) FILTER (WHERE c.day + 7 < p_as_of), 0)::bigint
-                     AS retained_7d,
-                 coalesce(sum(c.friends_new) FILTER (WHERE c.day + 30 < p_as_of), 0)::bigint
-                     AS due_30d,
-                 coalesce(sum(c.retained_30d) FILTER (WHERE c.day + 30 < p_as_of), 0)::bigint
-                     AS retained_30d
+                 coalesce(sum(c.friends_new) FILTER (WHERE retention_due(c.day, 7, p_as_of)),
+                          0)::bigint AS due_7d,
+                 coalesce(sum(c.retained_7d) FILTER (WHERE retention_due(c.day, 7, p_as_of)),
+                          0)::bigint AS retained_7d,
+                 coalesce(sum(c.friends_new) FILTER (WHERE retention_due(c.day, 30, p_as_of)),
+                          0)::bigint AS due_30d,
+                 coalesce(sum(c.retained_30d) FILTER (WHERE retention_due(c.day, 30, p_as_of)),
+                          0)::bigint AS retained_30d
           FROM staff_daily_channel c WHERE c.day BETWEEN p_from AND p_to
           GROUP BY c.channel) s
 $$;

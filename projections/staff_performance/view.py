@@ -69,9 +69,11 @@ from projections.staff_performance.sensitive import (
     hit_categories,
 )
 
-VERSION = 5  # 2: response times in working time (staff_kpi_schedule); 3: execution KPIs;
+VERSION = 6  # 2: response times in working time (staff_kpi_schedule); 3: execution KPIs;
 # 4: paying_customers (the rollup's converted customers without a ledger scan);
-# 5: customer-side sensitive-word hits by category (and the ledger's hit categories)
+# 5: customer-side sensitive-word hits by category (and the ledger's hit categories);
+# 6: retention_due, the due-window rule shared with the manager overview; department
+# credit by one join on staff_departments_daily, not staff_department_on per row
 RETENTION_DAYS = (7, 30)
 #: NOTIFYed (in the page's transaction, so delivered on commit) after a page that changed
 #: staff KPIs or targets; payload ``<view>:<last position>``. The API's leaderboard listens.

@@ -11,12 +11,17 @@ from hypothesis import strategies as st
 from domain.customer import Customer
 from domain.segment_rules import LIFECYCLES, POSITIONINGS, Rule, parse_rule
 from projections.customer_profile import apply
+from projections.segments.library import resolved
 
 TAGS = ("vip", "宝妈", "价格敏感", "黑名单")
 STAFF = ("wecom_user:s0", "wecom_user:s1", "wecom_user:s2", "wecom_user:s3")
 GROUPS = ("grp0", "grp1", "grp2")
 CHANNELS = ("qr", "mall", "h5", "store", "qr:store-shanghai-01")  # nested: qr matches it
 LEVELS = ("gold", "silver", "member")
+SKUS = ("TEA-LJ", "TEA-BLR", "COF-1", "CUP-9")
+#: The product library the rules are resolved against (CUP-9 is not listed).
+LIBRARY = {"TEA-LJ": "tea:green", "TEA-BLR": "tea", "COF-1": "coffee"}
+CATEGORIES = ("tea", "tea:green", "coffee", "cups")
 
 Row = dict[str, Any]
 
@@ -41,8 +46,8 @@ def random_customer(rng: random.Random, now: datetime, days: int = 200) -> Custo
         at = max(first, when())
         kind = rng.random()
         if kind < 0.2:
-            customer.pay_order(f"o{n}", rng.choice([0, 500, 9_000, 30_000, 120_000]), [], "mall",
-                               "service:test", at)
+            customer.pay_order(f"o{n}", rng.choice([0, 500, 9_000, 30_000, 120_000]),
+                               order_items(rng), "mall", "service:test", at)
         elif kind < 0.35:
             customer.add_friend(rng.choice(STAFF), rng.choice(CHANNELS), None, None,
                                 "service:test", at)
@@ -62,6 +67,12 @@ def random_customer(rng: random.Random, now: datetime, days: int = 200) -> Custo
         else:
             customer.view_content(f"c{n}", "h5", "service:test", at)
     return customer
+
+
+def order_items(rng: random.Random) -> list[dict[str, Any]]:
+    """0-3 lines of the SKUs above (a SKU may come twice, a line may be free)."""
+    return [{"sku": rng.choice(SKUS), "quantity": rng.randrange(1, 4),
+             "price_fen": rng.choice([0, 990, 12_800])} for _ in range(rng.randrange(4))]
 
 
 # -- rules ------------------------------------------------------------------------------------
@@ -89,6 +100,14 @@ predicates: st.SearchStrategy[dict[str, Any]] = st.one_of(
               st.integers(0, 5)),
     st.builds(lambda p: {"positioning": p}, st.sampled_from(POSITIONINGS)),
     st.builds(lambda lv: {"memberLevel": lv}, st.sampled_from(LEVELS)),
+    st.builds(lambda c, n, f, d: {"boughtFromCategory": {"category": c, "atLeast": n,
+                                                         "atLeastFen": f, "withinDays": d}},
+              st.sampled_from(CATEGORIES), st.none() | st.integers(1, 3),
+              st.none() | st.sampled_from([1, 5_000, 30_000]), st.none() | DAYS),
+    st.builds(lambda k, n, f, d: {"boughtProduct": {"sku": k, "atLeast": n, "atLeastFen": f,
+                                                    "withinDays": d}},
+              st.sampled_from(SKUS), st.none() | st.integers(1, 3),
+              st.none() | st.sampled_from([1, 5_000, 30_000]), st.none() | DAYS),
 )
 
 
@@ -100,4 +119,6 @@ def _compose(children: st.SearchStrategy[dict[str, Any]]) -> st.SearchStrategy[d
     )
 
 
-rules: st.SearchStrategy[Rule] = st.recursive(predicates, _compose, max_leaves=6).map(parse_rule)
+#: Rules in canonical form, resolved against :data:`LIBRARY` (as the projection evaluates them).
+rules: st.SearchStrategy[Rule] = st.recursive(predicates, _compose, max_leaves=6).map(
+    lambda r: resolved(parse_rule(r), LIBRARY))

@@ -108,7 +108,7 @@ def test_a_departments_friends_total_credits_each_day_to_the_department_held_tha
     async def friends_new(department: str, last: date) -> int:
         async with AsyncConnectionPool(pg_url, connection_class=AsyncConnection[DictRow],
                                        kwargs={"row_factory": dict_row}, open=False) as pool:
-            rows = await queries.retention_by_channel(pool, first, last, department)
+            rows = await queries.retention_by_channel(pool, first, last, department, last)
         return sum(int(r["friends_new"]) for r in rows)
 
     for department, last in (("front_office", date(2026, 11, 30)),

@@ -7,6 +7,7 @@ Only windows that have come count: an add is due at 7 (30) days once its whole a
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -14,8 +15,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow, dict_row
+from psycopg_pool import AsyncConnectionPool
 
 from application.app import Siyu
+from projections.organisation import StaffAssignmentView
+from projections.private_domain import queries
+from projections.reads import Row
 from projections.runner import BatchRunner, Tracker
 from projections.staff_performance import StaffPerformanceView
 from tests.integration.projections.test_funnels_on_postgres import raw_log
@@ -87,3 +94,30 @@ def test_friend_retention_by_channel_counts_only_windows_that_have_come(pg_app: 
         if as_of == today - timedelta(days=20):
             # the adds of the 20 days before were counted as retained by the old figure
             assert totals[0] > totals[1] > totals[3]
+
+
+def test_the_manager_overview_counts_retention_by_the_same_due_windows(
+        pg_app: Siyu, pg_url: str) -> None:
+    # Given eight months of adds and deletions up to an hour ago
+    record_history(pg_app, seed=7, customers=40)
+    tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
+    for view in (StaffPerformanceView(), StaffAssignmentView()):
+        BatchRunner(pg_app, view, tracker, page_size=23).catch_up()
+    start, end = date(2025, 1, 1), date(2027, 1, 1)
+    log = raw_log(pg_app)
+    today = datetime.now(SHANGHAI).date()
+
+    async def read(as_of: date) -> list[Row]:
+        async with AsyncConnectionPool(pg_url, connection_class=AsyncConnection[DictRow],
+                                       kwargs={"row_factory": dict_row}, open=False) as pool:
+            return await queries.retention_by_channel(pool, start, end, None, as_of)
+
+    for as_of in (today, today - timedelta(days=3), today - timedelta(days=20)):
+        # When the manager overview's retention per channel is read as of a day
+        got = {r["channel"]: [r["friends_new"], r["due_7d"], r["retained_7d"], r["due_30d"],
+                              r["retained_30d"]] for r in asyncio.run(read(as_of))}
+        # Then an add counts only once its whole window has passed, as recomputed from the log
+        want = expected(log, start, end, as_of)
+        assert got == want, as_of
+        new, due7, _, due30, _ = (sum(v[i] for v in want.values()) for i in range(5))
+        assert new > due7 > 0 and due7 >= due30 > 0, "some windows are still open"

@@ -15,12 +15,21 @@ from psycopg.rows import dict_row
 
 from application.app import Siyu
 from domain.ingestion import EventItem
+from domain.items import OrderItem
 from domain.segment_rules import Rule
 from projections.postgres_views import CustomerProfileView
 from projections.runner import BatchRunner, Tracker
 from projections.segments.evaluation import evaluate
 from projections.segments.rule_sql import compile_rule
-from tests.support.segment_support import CHANNELS, GROUPS, LEVELS, STAFF, TAGS, rules
+from tests.support.segment_support import (
+    CHANNELS,
+    GROUPS,
+    LEVELS,
+    STAFF,
+    TAGS,
+    order_items,
+    rules,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -65,7 +74,8 @@ def populate(app: Siyu, now: datetime, customers: int, events: int,
                              content_id=f"c{n % 9}")
         elif kind < 0.95:
             item = EventItem(key, "ORDER_PAID", who(c), at, channel="mall", order_id=f"o{n}",
-                             amount_fen=rng.choice([0, 100, 5_000, 20_000, 60_000, 250_000]))
+                             amount_fen=rng.choice([0, 100, 5_000, 20_000, 60_000, 250_000]),
+                             items=[OrderItem(**i) for i in order_items(rng)])
         else:
             item = EventItem(key, "ORDER_REFUNDED", who(c), at, order_id=f"o{n - 1}",
                              amount_fen=50)

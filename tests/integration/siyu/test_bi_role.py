@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 DOCS = Path(__file__).parents[3] / "docs" / "bi.md"
 ROLE = "siyu_test_bi"
 #: Relations docs/bi.md names as internal (beside siyu_*): never granted.
-INTERNAL = {"segment_check", "staff_kpi_thread", "staff_kpi_task",
+INTERNAL = {"segment_check", "segment_product", "staff_kpi_thread", "staff_kpi_task",
             "staff_kpi_campaign_recipient", "staff_kpi_campaign_task", "daily_report_owner",
             "staff_alert_outbox", "unanswered_message"}
 KPI_CALLS = (

@@ -320,3 +320,34 @@ def test_an_archived_segment_refuses_revision_and_archives_once() -> None:
         segment.revise({"ordered": {"atLeast": 9}}, "staff:m", AT)
     assert caught.value.code == "SEGMENT_ARCHIVED"
     assert segment.rule_version == 1
+
+
+def test_bought_from_category_defaults_to_one_order_and_is_time_dependent_with_a_window() -> None:
+    # Given a category rule with only the category
+    rule = parse_rule({"boughtFromCategory": {"category": " tea:green "}})
+    # Then its canonical form says one order, no spend floor, no window
+    assert rule == {"boughtFromCategory": {"category": "tea:green", "atLeast": 1,
+                                           "atLeastFen": None, "withinDays": None}}
+    assert not is_time_dependent(rule)
+    # and with a window it changes as time passes
+    assert is_time_dependent(parse_rule({"boughtProduct": {"sku": "TEA-LJ", "withinDays": 30}}))
+
+
+@pytest.mark.parametrize(("rule", "field"), [
+    ({"boughtFromCategory": {"category": "tea:"}}, "rule.boughtFromCategory.category"),
+    ({"boughtFromCategory": {"atLeast": 2}}, "rule.boughtFromCategory.category"),
+    ({"boughtFromCategory": {"category": "tea", "atLeastFen": 0}},
+     "rule.boughtFromCategory.atLeastFen"),
+    ({"boughtFromCategory": {"category": "tea", "withinDays": 99999}},
+     "rule.boughtFromCategory.withinDays"),
+    ({"boughtFromCategory": {"category": "tea", "brand": "x"}}, "rule.boughtFromCategory.brand"),
+    ({"boughtProduct": {"sku": " TEA"}}, "rule.boughtProduct.sku"),
+    ({"any": [{"boughtProduct": {"sku": "TEA", "atLeast": 0}}]},
+     "rule.any[0].boughtProduct.atLeast"),
+])
+def test_a_bad_product_or_category_rule_is_refused_at_its_field(rule: dict[str, Any],
+                                                                field: str) -> None:
+    with pytest.raises(InvalidRule) as caught:
+        parse_rule(rule)
+    assert caught.value.field == field
+    assert caught.value.code == "INVALID_SEGMENT_RULE"

@@ -15,6 +15,7 @@ from projections.json_codec import loads
 from projections.postgres_views import _dumps
 from projections.segments.compiled import compiled
 from projections.segments.evaluation import evaluate, explain
+from projections.segments.library import resolved
 from tests.support.segment_support import fold, random_customer, rules
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -353,3 +354,33 @@ def test_the_truth_holds_until_the_horizon_and_explain_agrees_with_evaluate(
     for probe in [0, *probes]:
         later = at + span * (probe / 10**6) - (US if probe == 10**6 else timedelta(0))
         assert evaluate(rule, row, later)[0] is held, (later, until)
+
+
+def test_a_category_counts_the_orders_with_its_lines_and_what_they_spent_on_them() -> None:
+    # Given a customer who paid an order of green tea and a cup (line values 3:1), then a
+    # coffee, and a library filing the tea under tea:green and the coffee under coffee
+    c = customer()
+    c.pay_order("o1", 1_000, [{"sku": "TEA", "quantity": 3, "price_fen": 100},
+                              {"sku": "CUP", "quantity": 1, "price_fen": 100}],
+                "mall", "service:mall", day(1))
+    c.pay_order("o2", 500, [{"sku": "COF", "quantity": 1, "price_fen": 0}], "mall",
+                "service:mall", day(10))
+    row = fold(c)
+    library = {"TEA": "tea:green", "COF": "coffee"}
+
+    def held(rule: dict[str, Any], at: datetime) -> tuple[bool, datetime | None]:
+        return evaluate(resolved(parse_rule(rule), library), row, at)
+
+    # Then "tea" holds (tea:green is under it) with 750 fen spent on tea — not 1,000
+    tree = explain(resolved(parse_rule({"boughtFromCategory": {"category": "tea"}}), library),
+                   row, day(20))
+    assert tree["result"] and tree["observed"] == {"orders": 1, "spentFen": 750}
+    assert held({"boughtFromCategory": {"category": "tea", "atLeastFen": 751}}, day(20))[0] \
+        is False
+    # and a tea order within 30 days holds until that order is 30 days old
+    windowed = {"boughtFromCategory": {"category": "tea", "withinDays": 30}}
+    assert held(windowed, day(20)) == (True, day(31))
+    assert held(windowed, day(31))[0] is False
+    assert held({"boughtProduct": {"sku": "COF", "atLeast": 2}}, day(20)) == (False, None)
+    # and an unlisted SKU is in no category
+    assert held({"boughtFromCategory": {"category": "cups"}}, day(20)) == (False, None)
