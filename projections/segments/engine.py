@@ -8,8 +8,11 @@ customer event (its log position and type), a clock tick, or the segment's
 own definition, revision or archiving.
 
 A customer is re-evaluated after one of its events only for the segments
-whose rule reads a profile column that the event changed; the passing of time
-is handled by horizons (:func:`projections.segments.evaluation.evaluate`): the
+whose rule reads a profile column that the event changed — and, when that column is
+only ``last_interaction_at`` (most interactions), only if the move flips one of the
+rule's windows (``last + span > at``) or a due check of the pair has passed: otherwise
+the answer is the one already recorded (see :meth:`SegmentEngine.customer_changed`).
+The passing of time is handled by horizons (:func:`projections.segments.evaluation.evaluate`): the
 earliest time a customer's answer could change without an event, stored as a
 due check and re-evaluated at the first clock tick at or after it. Both rules
 are deterministic in log order, so a rebuild writes the same ledger.
@@ -19,16 +22,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from domain.segment_rules import Rule
 from projections.segments.compiled import Evaluator, compiled
-from projections.segments.evaluation import columns, lifecycle_and_horizon
+from projections.segments.evaluation import (
+    columns,
+    last_interaction,
+    lifecycle_and_horizon,
+    windows,
+)
 
 Row = dict[str, Any]
 Key = tuple[UUID, UUID]  # (segment id, customer id)
+LAST = "last_interaction_at"
 
 ENTERED, EXITED = "ENTERED", "EXITED"
 
@@ -43,11 +52,14 @@ class Spec:
     columns: frozenset[str]
     stage: str | None = None  # the rule is "lifecycle = stage": computed once per row change
     check: Evaluator | None = None  # the rule compiled by Spec.of (None: per call)
+    #: The spans through which the rule reads the last interaction (evaluation.windows).
+    windows: frozenset[timedelta] = frozenset()
 
     @classmethod
     def of(cls, segment_id: UUID, version: int, rule: Rule) -> Spec:
         stage = rule["lifecycle"] if set(rule) == {"lifecycle"} else None
-        return cls(segment_id, version, rule, columns(rule), stage, compiled(rule))
+        return cls(segment_id, version, rule, columns(rule), stage, compiled(rule),
+                   windows(rule))
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +137,7 @@ class SegmentEngine:
         self.specs = list(specs)
         self.state = state
         self.watched = tuple(sorted(frozenset().union(*(s.columns for s in self.specs))))
+        self.spans = frozenset().union(*(s.windows for s in self.specs))
         # (row, at, answer): holding the row keeps its identity from being reused
         self._stage: tuple[Row, datetime, tuple[str, datetime | None]] | None = None
 
@@ -167,9 +180,31 @@ class SegmentEngine:
                    if (before := old.get(c)) is not (after := new.get(c)) and before != after}
         if not changed:
             return
+        others = changed - {LAST} if LAST in changed else None
+        flipped: frozenset[timedelta] | None = None
         for spec in self.specs:
-            if not spec.columns.isdisjoint(changed):
-                self.assess(spec, customer_id, new, at, cause)
+            if spec.columns.isdisjoint(changed):
+                continue
+            if others is not None and spec.columns.isdisjoint(others):
+                # Only the last interaction moved for this rule: it reads it through its
+                # windows alone, so unless one flips at `at` (or a check of the pair is
+                # due, its recorded answer possibly stale) the answer is the recorded one,
+                # and the horizon only moves later: the check already set comes first.
+                if flipped is None:
+                    flipped = self._flipped(old, new, at)
+                if spec.windows.isdisjoint(flipped) and not self._due(spec, customer_id, at):
+                    continue
+            self.assess(spec, customer_id, new, at, cause)
+
+    def _flipped(self, old: Row, new: Row, at: datetime) -> frozenset[timedelta]:
+        """The window spans whose test ``last + span > at`` differs between the rows."""
+        before, after = last_interaction(old), last_interaction(new)
+        return frozenset(span for span in self.spans
+                         if (before + span > at) is not (after + span > at))
+
+    def _due(self, spec: Spec, customer_id: UUID, at: datetime) -> bool:
+        check = self.state.checks.get((spec.segment_id, customer_id))
+        return check is not None and check <= at
 
     def recheck(self, spec: Spec, customer_id: UUID, row: Row | None, at: datetime,
                 cause: Cause) -> None:

@@ -325,6 +325,32 @@ def columns(rule: Rule) -> frozenset[str]:
     return frozenset(COLUMNS[name])
 
 
+#: The predicates that read ``last_interaction_at``, each through one window: whether the
+#: last interaction (first sight when none) is less than this span before the instant.
+WINDOWS: dict[str, Callable[[Any], timedelta]] = {
+    "inactiveDays": lambda days: timedelta(days=days),
+    "activeWithinDays": lambda days: timedelta(days=days),
+    "lifecycle": lambda stage: LIFECYCLE_DAYS,
+}
+
+
+def windows(rule: Rule) -> frozenset[timedelta]:
+    """The spans through which the rule reads the last interaction: its truth at an instant
+    ``at`` depends on ``last_interaction_at`` only through ``last + span > at`` for these."""
+    (name, value), = rule.items()
+    if name in ("all", "any"):
+        return frozenset().union(*(windows(r) for r in value))
+    if name == "not":
+        return windows(value)
+    window = WINDOWS.get(name)
+    return frozenset() if window is None else frozenset({window(value)})
+
+
+def last_interaction(row: Row) -> datetime:
+    """The instant the windows count from: the last interaction, else first sight."""
+    return _last_interaction(row)
+
+
 def explain(rule: Rule, row: Row, at: datetime) -> dict[str, Any]:
     """The rule tree annotated: ``{"node", "value", "result", "observed", "children"}``."""
     (name, value), = rule.items()

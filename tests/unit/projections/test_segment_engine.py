@@ -1,0 +1,184 @@
+"""The membership engine re-asks a rule only when an event may change its answer."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from domain.customer import Customer
+from domain.segment_rules import Rule, parse_rule
+from projections.customer_profile import apply
+from projections.segments.engine import Cause, Memberships, SegmentEngine, Spec
+from projections.segments.evaluation import COLUMNS, WINDOWS, windows
+from tests.support.segment_support import random_customer, rules
+
+T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+Row = dict[str, Any]
+
+
+def day(n: float) -> datetime:
+    return T0 + timedelta(days=n)
+
+
+def cause(position: int = 1) -> Cause:
+    return Cause("EVENT", position, "Customer.ContentViewed")
+
+
+class Counted:
+    """A spec whose evaluations are counted."""
+
+    def __init__(self, rule: dict[str, Any]) -> None:
+        spec = Spec.of(uuid4(), 1, parse_rule(rule))
+        inner = spec.check
+        assert inner is not None
+        self.calls = 0
+
+        def check(row: Row, at: datetime) -> tuple[bool, datetime | None]:
+            self.calls += 1
+            return inner(row, at)
+        self.spec = replace(spec, check=check)
+
+
+def rows_of(customer: Customer) -> list[tuple[Any, Row | None, Row]]:
+    """(event, row before, row after) for each event that changed the row."""
+    out: list[tuple[Any, Row | None, Row]] = []
+    row: Row | None = None
+    for position, event in enumerate(customer.collect_events(), start=1):
+        new = apply(row, event, position)
+        assert new is not None
+        if new is not row:
+            out.append((event, row, new))
+        row = new
+    return out
+
+
+def viewed(customer: Customer, at: datetime) -> None:
+    customer.view_content("c", "h5", "service:test", at)
+
+
+def test_an_interaction_that_flips_no_window_re_asks_no_rule_reading_only_the_last_interaction(
+) -> None:
+    # Given a customer first seen on day 0, active within 7 days, not 30 days inactive
+    active, inactive = Counted({"activeWithinDays": 7}), Counted({"inactiveDays": 30})
+    state = Memberships()
+    engine = SegmentEngine([active.spec, inactive.spec], state)
+    customer = Customer(first_channel="qr", by="service:test", occurred_at=day(0))
+    viewed(customer, day(1))
+    viewed(customer, day(2))
+    (_, none, registered), (_, _, first), (_, _, second) = rows_of(customer)
+    cid = registered["customer_id"]
+    engine.customer_changed(cid, none, registered, day(0), cause())
+    assert (active.calls, inactive.calls) == (1, 1)
+    # When views move the last interaction later, flipping neither window at their instants
+    engine.customer_changed(cid, registered, first, day(1), cause(2))
+    engine.customer_changed(cid, first, second, day(2), cause(3))
+    # Then neither rule is asked again, and the member and check are those asking gives
+    assert (active.calls, inactive.calls) == (1, 1)
+    assert set(state.members) == {(active.spec.segment_id, cid)}
+    assert state.checks == {(active.spec.segment_id, cid): day(7),
+                            (inactive.spec.segment_id, cid): day(30)}
+
+
+def test_an_interaction_after_a_silence_flips_the_window_and_the_customer_enters() -> None:
+    # Given a customer silent since day 0, evaluated on day 10 (a tick let them out)
+    active = Counted({"activeWithinDays": 7})
+    state = Memberships()
+    engine = SegmentEngine([active.spec], state)
+    customer = Customer(first_channel="qr", by="service:test", occurred_at=day(0))
+    viewed(customer, day(10))
+    (_, none, registered), (_, _, back) = rows_of(customer)
+    cid = registered["customer_id"]
+    engine.customer_changed(cid, none, registered, day(0), cause())
+    engine.due({cid: registered}, [(active.spec.segment_id, cid)], day(10),
+               Cause("TICK", 2, "Tick.Struck"))
+    assert not state.members and active.calls == 2
+    # When they view content on day 10
+    engine.customer_changed(cid, registered, back, day(10), cause(3))
+    # Then the rule is asked again and they enter, until day 17
+    assert active.calls == 3
+    assert set(state.members) == {(active.spec.segment_id, cid)}
+    assert state.entries[-1].change == "ENTERED" and state.entries[-1].cause.position == 3
+    assert state.checks == {(active.spec.segment_id, cid): day(17)}
+
+
+def test_a_check_already_due_is_answered_by_the_next_interaction_as_before() -> None:
+    # Given a customer active within 7 days from day 0, no tick since day 7 passed
+    active = Counted({"activeWithinDays": 7})
+    state = Memberships()
+    engine = SegmentEngine([active.spec], state)
+    customer = Customer(first_channel="qr", by="service:test", occurred_at=day(0))
+    viewed(customer, day(1))  # recorded late: its window ended on day 8
+    (_, none, registered), (_, _, late) = rows_of(customer)
+    cid = registered["customer_id"]
+    engine.customer_changed(cid, none, registered, day(0), cause())
+    # When a view that happened on day 1 arrives on day 9 (no window flips at day 9)
+    engine.customer_changed(cid, registered, late, day(9), cause(2))
+    # Then the rule is asked (its check of day 7 was due): the customer leaves at the event
+    assert active.calls == 2
+    assert not state.members and state.entries[-1].change == "EXITED"
+    assert state.entries[-1].cause.position == 2 and not state.checks
+
+
+def test_every_predicate_reading_the_last_interaction_reads_it_through_a_window() -> None:
+    assert {n for n, cs in COLUMNS.items() if "last_interaction_at" in cs} == set(WINDOWS)
+    assert windows(parse_rule({"all": [{"lifecycle": "SILENT"}, {"not": {"inactiveDays": 3}},
+                                       {"tagIn": ["vip"]}]})) == {timedelta(days=30),
+                                                                  timedelta(days=3)}
+
+
+class AskingEveryRule(SegmentEngine):
+    """The engine before windows: every rule reading a changed column is asked."""
+
+    def customer_changed(self, customer_id: UUID, old: Row | None, new: Row | None,
+                         at: datetime, cause: Cause) -> None:
+        if old is None or new is None:
+            super().customer_changed(customer_id, old, new, at, cause)
+            return
+        changed = {c for c in self.watched if old.get(c) != new.get(c)}
+        for spec in self.specs:
+            if not spec.columns.isdisjoint(changed):
+                self.assess(spec, customer_id, new, at, cause)
+
+
+def tick(engine: SegmentEngine, rows: dict[UUID, Row], at: datetime, position: int) -> None:
+    due = sorted((check, key) for key, check in engine.state.checks.items() if check <= at)
+    engine.due(rows, [key for _, key in due], at, Cause("TICK", position, "Tick.Struck"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(chosen=st.lists(rules, min_size=1, max_size=4), seed=st.integers(0, 10**6),
+       delays=st.lists(st.integers(0, 60 * 24 * 40), min_size=20, max_size=20),
+       ticks=st.lists(st.booleans(), min_size=20, max_size=20))
+def test_the_ledger_members_and_checks_are_those_of_asking_every_rule_reading_a_change(
+        chosen: list[Rule], seed: int, delays: list[int], ticks: list[bool]) -> None:
+    # Given random rules and customers, their events evaluated at later and later
+    # instants (each some minutes to 40 days after the previous), ticks in between
+    rng = random.Random(seed)
+    now = day(200)
+    specs = [Spec.of(uuid4(), 1, rule) for rule in chosen]
+    skipping, asking = SegmentEngine(specs, Memberships()), AskingEveryRule(specs, Memberships())
+    histories = [rows_of(random_customer(rng, now)) for _ in range(3)]
+    rows: dict[UUID, Row] = {}
+    at = now - timedelta(days=200)
+    n = 0
+    while any(histories):  # customers interleaved, each one's events in order
+        _, old, new = rng.choice([h for h in histories if h]).pop(0)
+        at += timedelta(minutes=delays[n % len(delays)])
+        cid = new["customer_id"]
+        rows[cid] = new
+        # When both engines follow the same events and ticks
+        for engine in (skipping, asking):
+            engine.customer_changed(cid, old, new, at, cause(n))
+            if ticks[n % len(ticks)]:
+                tick(engine, rows, at + timedelta(hours=1), n)
+        n += 1
+    # Then they record the same ledger, members and checks
+    assert skipping.state.entries == asking.state.entries
+    assert skipping.state.members == asking.state.members
+    assert skipping.state.checks == asking.state.checks
