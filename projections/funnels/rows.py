@@ -104,7 +104,22 @@ def fold(row: Row, position: int, event: Any) -> Row:
     """``row`` after ``event`` (at log ``position``; an event seen before changes nothing)."""
     if position <= row["last_position"]:
         return row
-    row = dict(row, last_position=position, touchpoints=dict(row["touchpoints"]))
+    row = own_copy(row)
+    fold_into(row, position, event)
+    return row
+
+
+def own_copy(row: Row) -> Row:
+    """A copy of ``row`` that :func:`fold_into` may change without touching ``row``: its
+    touchpoints mapping copied too (the entries in it, the owners list and the values are
+    replaced, never changed, by a fold)."""
+    return dict(row, touchpoints=dict(row["touchpoints"]))
+
+
+def fold_into(row: Row, position: int, event: Any) -> None:
+    """:func:`fold` in place, into a row of the caller's own (:func:`own_copy`), for an event
+    after its ``last_position`` — a page folds each of its rows' events into one copy."""
+    row["last_position"] = position
     at: datetime = event.occurred_at
     kind = type(event)
     if kind in _ACQUIRES:
@@ -139,7 +154,6 @@ def fold(row: Row, position: int, event: Any) -> Row:
         key = "member" if attr is None else str(getattr(event, attr))
         row["touchpoints"][touchpoint] = _membership(
             row["touchpoints"].get(touchpoint), joins, key, at)
-    return row
 
 
 def _membership(entry: Row | None, joins: bool, key: str, at: datetime) -> Row | None:
