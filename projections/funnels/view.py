@@ -86,6 +86,11 @@ def _uuid(value: Any) -> UUID:
     return value if isinstance(value, UUID) else UUID(str(value))
 
 
+def _order(customer_id: UUID) -> int:
+    """``UUID.__lt__``'s order, without a Python comparison per step of the sort."""
+    return customer_id.int
+
+
 class FunnelView:
     name = "funnel_customer"
     version = VERSION
@@ -122,7 +127,7 @@ class FunnelView:
         # whole merge trees: every stream whose facts count with a stream the page touches
         curs.execute("SELECT * FROM funnel_customer WHERE root_id IN (SELECT root_id FROM "
                      "funnel_customer WHERE customer_id = ANY(%s)) "
-                     "ORDER BY customer_id FOR UPDATE", (sorted(ids),))
+                     "ORDER BY customer_id FOR UPDATE", (sorted(ids, key=_order),))
         before = {r["customer_id"]: dict(r) for r in curs.fetchall()}
         after = dict(before)
         for customer_id in ids - before.keys():
