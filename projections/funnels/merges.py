@@ -9,7 +9,7 @@ customer's facts count for the survivor, once, and an unmerge gives them back.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -91,15 +91,16 @@ def owner_then(row: Row, until: datetime) -> str | None:
     return owner
 
 
-@lru_cache(maxsize=4096)
-def _day_end(day: date) -> datetime:
-    return datetime.combine(day + timedelta(days=1), time(0), rows.ZONE)
+@lru_cache(maxsize=65536)
+def _day_end(acquired: datetime) -> datetime:
+    """The end of ``acquired``'s business day (the next one's midnight in Shanghai)."""
+    return datetime.combine(business_day(acquired) + timedelta(days=1), time(0), rows.ZONE)
 
 
 def credited_owner(tree: Sequence[Row], acquired: datetime) -> str | None:
     """Who a customer is credited to: the owner at the end of its acquisition day
     (Asia/Shanghai) — the survivor's, or else that of the stream acquired first."""
-    end = _day_end(business_day(acquired))
+    end = _day_end(acquired)
     owner = owner_then(tree[0], end)
     if owner is not None or len(tree) == 1:
         return owner

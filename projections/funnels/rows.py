@@ -104,7 +104,22 @@ def fold(row: Row, position: int, event: Any) -> Row:
     """``row`` after ``event`` (at log ``position``; an event seen before changes nothing)."""
     if position <= row["last_position"]:
         return row
-    row = dict(row, last_position=position, touchpoints=dict(row["touchpoints"]))
+    row = own_copy(row)
+    fold_into(row, position, event)
+    return row
+
+
+def own_copy(row: Row) -> Row:
+    """A copy of ``row`` that :func:`fold_into` may change without touching ``row``: its
+    touchpoints mapping copied too (the entries in it, the owners list and the values are
+    replaced, never changed, by a fold)."""
+    return dict(row, touchpoints=dict(row["touchpoints"]))
+
+
+def fold_into(row: Row, position: int, event: Any) -> None:
+    """:func:`fold` in place, into a row of the caller's own (:func:`own_copy`), for an event
+    after its ``last_position`` — a page folds each of its rows' events into one copy."""
+    row["last_position"] = position
     at: datetime = event.occurred_at
     kind = type(event)
     if kind in _ACQUIRES:
@@ -139,7 +154,6 @@ def fold(row: Row, position: int, event: Any) -> Row:
         key = "member" if attr is None else str(getattr(event, attr))
         row["touchpoints"][touchpoint] = _membership(
             row["touchpoints"].get(touchpoint), joins, key, at)
-    return row
 
 
 def _membership(entry: Row | None, joins: bool, key: str, at: datetime) -> Row | None:
@@ -191,6 +205,20 @@ def _starts(join_day: date) -> tuple[datetime, ...]:
                  for _, days, months in CHECKPOINTS)
 
 
+@lru_cache(maxsize=65536)
+def _day_of(at: datetime) -> str:
+    """The business day of ``at``, as its rollup key (the same instants recur page after
+    page: each customer's acquisition is taken out and put back whenever it changes)."""
+    return business_day(at).isoformat()
+
+
+@lru_cache(maxsize=65536)
+def _joined(joined_at: Any) -> tuple[str, tuple[datetime, ...]]:
+    """A membership's join day (its rollup key) and when its checkpoints start."""
+    day = business_day(_at(joined_at))  # type: ignore[arg-type]
+    return day.isoformat(), _starts(day)
+
+
 def contributions(row: Row, owner: str | None = None
                   ) -> dict[tuple[str, Key], tuple[int, ...]]:
     """What ``row`` (a customer, merged streams combined: :mod:`.merges`) adds to each rollup
@@ -203,7 +231,7 @@ def contributions(row: Row, owner: str | None = None
     channel = row["channel"] or UNKNOWN
     first, last = _at(row["first_engaged_at"]), _at(row["last_engaged_at"])
     paid, codes, brought = row["paid_orders"], row["invite_codes"], row["invitees"]
-    day = business_day(acquired).isoformat()
+    day = _day_of(acquired)
     funnel = (
         1, int(first is not None and first < acquired + ACTIVATION),
         int(last is not None and last >= acquired + RETENTION),
@@ -215,12 +243,11 @@ def contributions(row: Row, owner: str | None = None
     for touchpoint, entry in row["touchpoints"].items():
         if entry is None:
             continue
-        joined = business_day(_at(entry["joined_at"]))  # type: ignore[arg-type]
-        starts = _starts(joined)
+        joined, starts = _joined(entry["joined_at"])
         if touchpoint == "mini_program":
             kept = tuple(int(last is not None and last >= s) for s in starts)
         else:
             until = _at(entry["left_at"])
             kept = tuple(int(until is None or until >= s) for s in starts)
-        out[("cohort_daily", (touchpoint, joined.isoformat(), channel))] = (1, *kept)
+        out[("cohort_daily", (touchpoint, joined, channel))] = (1, *kept)
     return out

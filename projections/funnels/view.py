@@ -80,6 +80,17 @@ def apply_delta(curs: Cursor[DictRow], changes: Delta) -> None:
     _add(curs, "cohort_daily", "touchpoint, day, channel", rows.COHORT_COUNTS, cohort)
 
 
+def _uuid(value: Any) -> UUID:
+    """A stream id as a UUID (most are already: rebuilding one from its text is a cost per
+    event)."""
+    return value if isinstance(value, UUID) else UUID(str(value))
+
+
+def _order(customer_id: UUID) -> int:
+    """``UUID.__lt__``'s order, without a Python comparison per step of the sort."""
+    return customer_id.int
+
+
 class FunnelView:
     name = "funnel_customer"
     version = VERSION
@@ -106,24 +117,30 @@ class FunnelView:
                          "jsonb_populate_recordset(null::survey_answer, %s) "
                          "ON CONFLICT (position) DO NOTHING", (Jsonb(surveys, dumps=_dumps),))
         kinds = frozenset(self.events)
-        counted = [(n, e, UUID(str(rows.subject_of(e)))) for n, e in events
-                   if type(e) in kinds]
+        counted = [(n, e, _uuid(rows.subject_of(e))) for n, e in events if type(e) in kinds]
         if not counted:
             return
         ids = {c for _, _, c in counted}
-        ids |= {UUID(str(e.survivor_id)) for _, e, _ in counted
+        ids |= {_uuid(e.survivor_id) for _, e, _ in counted
                 if isinstance(e, (Customer.MergedInto, Customer.UnmergedFrom))}
         set_json_loads(orjson.loads, curs)  # the touchpoints: several times the stdlib's speed
         # whole merge trees: every stream whose facts count with a stream the page touches
         curs.execute("SELECT * FROM funnel_customer WHERE root_id IN (SELECT root_id FROM "
                      "funnel_customer WHERE customer_id = ANY(%s)) "
-                     "ORDER BY customer_id FOR UPDATE", (sorted(ids),))
+                     "ORDER BY customer_id FOR UPDATE", (sorted(ids, key=_order),))
         before = {r["customer_id"]: dict(r) for r in curs.fetchall()}
         after = dict(before)
         for customer_id in ids - before.keys():
             after[customer_id] = rows.empty(customer_id)
+        copied: set[UUID] = set()  # rows this page folds into: copied once, not per event
         for position, event, customer_id in counted:
-            after[customer_id] = rows.fold(after[customer_id], position, event)
+            row = after[customer_id]
+            if position <= row["last_position"]:
+                continue  # seen before: the row stays the one loaded
+            if customer_id not in copied:
+                copied.add(customer_id)
+                row = after[customer_id] = rows.own_copy(row)
+            rows.fold_into(row, position, event)
         for customer_id, root in merges.roots(after).items():
             if str(after[customer_id]["root_id"]) != root:
                 after[customer_id] = dict(after[customer_id], root_id=root)

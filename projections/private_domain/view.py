@@ -172,7 +172,9 @@ class PrivateDomainView:
         rows: list[tuple[Any, ...]] = []
         owners: set[UUID] = set()
         for _, event in events:
-            stream = UUID(str(event.originator_id))
+            stream = event.originator_id
+            if not isinstance(stream, UUID):  # a UUID from its text is a cost per event
+                stream = UUID(str(stream))
             if isinstance(event, (Customer.MergedInto, Customer.UnmergedFrom)):
                 owners |= self._realias(curs, stream, event)
             for change in link_changes(event):

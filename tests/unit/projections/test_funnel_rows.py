@@ -71,3 +71,27 @@ def test_the_last_join_day_due_by_a_day_splits_join_days_at_their_checkpoint() -
             last = last_join_day(as_of, days, months)
             assert rows.checkpoint(last, days, months) <= as_of
             assert rows.checkpoint(last + timedelta(days=1), days, months) > as_of
+
+
+def test_folding_a_pages_events_into_one_copy_gives_the_rows_fold_gives_and_leaves_the_loaded_row(
+) -> None:
+    # Given a loaded row with a membership, and a page of events for it
+    loaded = folded(friend(T0))
+    snapshot = {**loaded, "touchpoints": {k: dict(v) for k, v in loaded["touchpoints"].items()}}
+    page = [friend(T0 + timedelta(days=1), staff="s2"),
+            event(Customer.FriendDeleted, T0 + timedelta(days=2), staff_id="s1",
+                  deleted_by="customer"),
+            event(Customer.OrderPaid, T0 + timedelta(days=3), order_id="o1", amount_fen=500,
+                  items=[], channel="store"),
+            event(Customer.OwnerChanged, T0 + timedelta(days=4), staff_id="s2",
+                  previous_staff_id=None, reason="first_friend", handover_id=None)]
+    # When they are folded into one copy, in place
+    copy = rows.own_copy(loaded)
+    for position, e in enumerate(page, start=2):
+        rows.fold_into(copy, position, e)
+    # Then the copy is what folding one event at a time gives, and the loaded row is intact
+    expected = loaded
+    for position, e in enumerate(page, start=2):
+        expected = rows.fold(expected, position, e)
+    assert copy == expected
+    assert loaded == snapshot
