@@ -14,9 +14,11 @@ from starlette.testclient import TestClient
 
 from adapters.tokens import ensure_token_table, issue_token
 from application.app import Siyu
-from projections.runner import BatchRunner, Tracker
+from projections.groups import GROUPS
+from projections.runner import Tracker
+from projections.shared_pages import SharedPageRunner
 from siyu.api_process import create_app
-from siyu.processes import read_model_views
+from siyu.processes import views_of
 from siyu.settings import Settings
 from tests.conftest import SECRET
 from tests.support.directory import hire_as
@@ -45,10 +47,13 @@ class Api:
 
 @contextmanager
 def projections_running(app: Siyu) -> Iterator[None]:
-    """Every read model follows the log in a thread of its own while the block runs."""
+    """Every read model follows the log while the block runs, grouped as ``siyu
+    projections`` groups them (:mod:`projections.groups`): one thread, one lock-and-LISTEN
+    connection and one read of each page per group, not per read model — a test's
+    connections and idle wake-ups are the main job's, not four times them."""
     tracker = Tracker(app.factory.datastore)  # type: ignore[attr-defined]
-    runners = [BatchRunner(app, view, tracker, poll_interval=0.05)
-               for view in read_model_views()]
+    runners = [SharedPageRunner(app, views_of([group]), tracker, poll_interval=0.05)
+               for group in GROUPS]
     threads = [threading.Thread(target=r.run_forever, daemon=True) for r in runners]
     for thread in threads:
         thread.start()
