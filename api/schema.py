@@ -291,13 +291,30 @@ class SiyuSchema(strawberry.Schema):
 QUERIES: tuple[type, ...] = (CustomerQuery, *FEATURE_QUERIES)
 
 
+#: Schemas built so far, by their arguments: building one takes ~0.2 s of strawberry's
+#: type conversion, and a process (a test run most of all) builds apps with equal settings
+#: again and again. A schema holds no per-app state: its caches are keyed by query text.
+_BUILT: list[tuple[bool, ApiLimits, strawberry.Schema]] = []
+
+
 def build_schema(*, debug: bool = False, limits: ApiLimits | None = None) -> strawberry.Schema:
+    """The schema with its guards, built once per distinct ``debug`` and ``limits``."""
+    limits = limits or ApiLimits()
+    for built_debug, built_limits, built in _BUILT:
+        if built_debug == debug and built_limits == limits:
+            return built
+    schema = _build_schema(debug=debug, limits=limits)
+    _BUILT.append((debug, limits, schema))
+    del _BUILT[:-8]  # a handful of distinct settings at most; never grows without bound
+    return schema
+
+
+def _build_schema(*, debug: bool, limits: ApiLimits) -> strawberry.Schema:
     """The schema with its guards; ``debug`` stops masking unexpected errors.
 
     ``limits.production`` turns introspection and "did you mean" suggestions off. Depth is
     not limited as such: the schema has no cycle, so depth is bounded anyway, and what a
     deep or wide query costs is what the cost guard (:mod:`api.cost_guard`) weighs."""
-    limits = limits or ApiLimits()
     # Guard rules are built once: the validation cache is keyed by them (a fresh rule
     # list per request would miss the cache every time: measured 3.2 ms vs 0.5 ms).
     # Documents and validations are cached by query text (api.documents).
