@@ -3,7 +3,6 @@ the process's composition root (:mod:`siyu.api_process`) gives it."""
 
 from __future__ import annotations
 
-import gc
 import json
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
@@ -236,15 +235,6 @@ def asgi_app(services: Callable[[], Services], resolver: Callable[[], CachedReso
         # JSON errors only: a bug answers INTERNAL, a body over the limit 413, whatever route.
         middleware=[Middleware(CatchAll), Middleware(BodyLimit, max_body=limits.max_body)],
     )
-
-
-def settle_garbage_collector() -> None:
-    """After start-up: freeze what was built (never collected again) and collect young
-    objects less often. Collections of the long-lived heap were a large part of the
-    tail latency under load (p99 at 10 clients: 56 ms with, 18 ms without the GC)."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(20_000, 50, 100)
 
 
 def _as_asgi(endpoint: Callable[[Request], Any]) -> ASGIApp:

@@ -9,9 +9,11 @@
 
 from __future__ import annotations
 
+import gc
 import multiprocessing as mp
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from bench import segments, workload
@@ -20,6 +22,7 @@ from projections.groups import DEFAULT_SPLIT, GROUPS
 from projections.runner import BatchRunner, Tracker
 from projections.shared_pages import SharedPageRunner
 from siyu.bootstrap import build_application
+from siyu.garbage import settle_garbage_collector
 from siyu.processes import read_model_views, views_of
 
 
@@ -53,6 +56,7 @@ def _child(url: str, groups: tuple[str, ...], ready: Any, go: Any, out: Any) -> 
     app = build_application(url, SECRET)
     try:
         runner = SharedPageRunner(app, views_of(groups), Tracker(app.factory.datastore))  # type: ignore[attr-defined]
+        settle_garbage_collector()  # as `siyu projections` does once started
         ready.release()
         go.wait()
         runner.catch_up()
@@ -95,11 +99,25 @@ def _group_alone(url: str, group: str) -> float:
     app = build_application(url, SECRET)
     try:
         runner = SharedPageRunner(app, views_of([group]), Tracker(app.factory.datastore))  # type: ignore[attr-defined]
-        start = time.perf_counter()
-        runner.catch_up()
-        return time.perf_counter() - start
+        with _settled():
+            start = time.perf_counter()
+            runner.catch_up()
+            return time.perf_counter() - start
     finally:
         app.close()
+
+
+@contextmanager
+def _settled() -> Iterator[None]:
+    """The collector as ``siyu projections`` settles it, for this block only (the bench
+    process goes on to measure other things with Python's defaults)."""
+    thresholds = gc.get_threshold()
+    settle_garbage_collector()
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
 
 
 def projection_throughput_split(quick: bool) -> list[Measure]:

@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 
 import httpx
 
-from api.app import settle_garbage_collector
 from bench import tracking, workload
 from bench.common import (
     SECRET,
@@ -33,6 +32,7 @@ from domain.ingestion import EventItem
 from projections.postgres_views import CustomerProfileView, StaffDirectoryView
 from projections.runner import BatchRunner, Tracker
 from siyu.bootstrap import build_application
+from siyu.garbage import settle_garbage_collector
 
 BATCH = 1000
 

@@ -30,7 +30,7 @@ from adapters.tokens import (
     revoke_subject_tokens,
 )
 from adapters.vault import AesGcmVault, derive_key
-from api.app import asgi_app, settle_garbage_collector
+from api.app import asgi_app
 from api.auth import CachedResolver, Principal
 from api.batcher import WriteBatcher
 from api.context import Services
@@ -44,6 +44,7 @@ from api.unavailable import DATABASE_WAIT
 from api.wecom_crypto import WeComCrypto
 from projections.staff_directory.queries import standing
 from siyu.bootstrap import build_application
+from siyu.garbage import settle_garbage_collector
 from siyu.gateways import wechat_login_for
 from siyu.health import readiness
 from siyu.metrics import DatabaseCollector, RequestMetrics

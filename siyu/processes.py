@@ -38,6 +38,7 @@ from projections.tag_groups import TagGroupView
 from projections.targets import TargetView
 from projections.wecom_tags import WeComTagView
 from siyu.bootstrap import build_application
+from siyu.garbage import settle_garbage_collector
 from siyu.metrics import registry_for
 from siyu.metrics import serve as serve_metrics
 from siyu.parallel_rebuild import rebuild_parts
@@ -139,6 +140,7 @@ def run_projections(settings: Settings, groups: Sequence[str] = ()) -> None:
                for r in runners]
     for thread in threads:
         thread.start()
+    settle_garbage_collector()  # after start-up: the views, mappers and pools are built
     log.info("projections running: %s", ", ".join(n for r in runners for n in r.names))
     datastore = app.factory.datastore  # type: ignore[attr-defined]
     registry = registry_for(datastore.get_connection, pools={"events": datastore.pool})
