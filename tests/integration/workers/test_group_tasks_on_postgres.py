@@ -17,6 +17,7 @@ from domain.campaign_groups import group_deliveries, group_outcomes, group_repor
 from fakes.wecom import FAKE_CORP_ID, FAKE_CORP_SECRET, RunningFakeWeCom
 from projections.campaigns import CampaignView
 from projections.campaigns.group_reads import period_sends
+from projections.customer_groups.view import CustomerGroupView
 from projections.postgres_views import StaffDirectoryView
 from projections.runner import BatchRunner, Tracker
 from tests.support.directory import hire_as
@@ -62,7 +63,8 @@ def deps(pg_url: str, pg_app: Siyu, fake_wecom: RunningFakeWeCom,
 
 def catch_up(app: Siyu) -> None:
     tracker = Tracker(app.factory.datastore)  # type: ignore[attr-defined]
-    for view in (StaffDirectoryView(), CampaignView()):
+    # (the group directory too: planning reads each group's current owner from it)
+    for view in (StaffDirectoryView(), CampaignView(), CustomerGroupView()):
         BatchRunner(app, view, tracker).catch_up()
 
 
