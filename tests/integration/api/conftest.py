@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,14 +13,11 @@ from starlette.testclient import TestClient
 
 from adapters.tokens import ensure_token_table, issue_token
 from application.app import Siyu
-from projections.groups import GROUPS
-from projections.runner import Tracker
-from projections.shared_pages import SharedPageRunner
 from siyu.api_process import create_app
-from siyu.processes import views_of
 from siyu.settings import Settings
 from tests.conftest import SECRET
 from tests.support.directory import hire_as
+from tests.support.read_models import read_models_running
 
 STAFF_ID = "0a6f0000-0000-4000-8000-000000000001"
 OTHER_STAFF_ID = "0a6f0000-0000-4000-8000-000000000002"
@@ -45,25 +41,8 @@ class Api:
         return body
 
 
-@contextmanager
-def projections_running(app: Siyu) -> Iterator[None]:
-    """Every read model follows the log while the block runs, grouped as ``siyu
-    projections`` groups them (:mod:`projections.groups`): one thread, one lock-and-LISTEN
-    connection and one read of each page per group, not per read model — a test's
-    connections and idle wake-ups are the main job's, not four times them."""
-    tracker = Tracker(app.factory.datastore)  # type: ignore[attr-defined]
-    runners = [SharedPageRunner(app, views_of([group]), tracker, poll_interval=0.05)
-               for group in GROUPS]
-    threads = [threading.Thread(target=r.run_forever, daemon=True) for r in runners]
-    for thread in threads:
-        thread.start()
-    try:
-        yield
-    finally:
-        for runner in runners:
-            runner.stop()
-        for thread in threads:
-            thread.join(timeout=5)
+#: (kept under this name: test modules import it from here)
+projections_running = read_models_running
 
 
 @pytest.fixture

@@ -29,8 +29,7 @@ from application.campaign_launch import launch
 from domain.ingestion import EventItem
 from fakes.campaigns import FakeCampaigns
 from fakes.wecom import FAKE_APP_ID, FakeWeCom, RunningFakeWeCom, run_fake_wecom
-from projections.runner import BatchRunner, Tracker
-from siyu.processes import read_model_views
+from projections.runner import Tracker
 from tests.conftest import SECRET
 from tests.integration.workers.support import (
     AMQP_URL,
@@ -39,6 +38,7 @@ from tests.integration.workers.support import (
     redis_reachable,
     unreachable,
 )
+from tests.support.read_models import grouped_runners
 
 pytestmark = pytest.mark.integration
 
@@ -140,7 +140,7 @@ def test_a_worker_killed_mid_campaign_and_restarted_sends_each_message_exactly_o
                                    order_id=str(n), amount_fen=100)
                          for n, o in enumerate(openids)], "service:test")
     tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
-    runners = [BatchRunner(pg_app, v, tracker, poll_interval=0.05) for v in read_model_views()]
+    runners = grouped_runners(pg_app, tracker)
     threads = [threading.Thread(target=r.run_forever, daemon=True) for r in runners]
     for thread in threads:
         thread.start()

@@ -16,9 +16,9 @@ from adapters.campaign_gateway import BatchRecipient, Delivery, DirectResult, Ma
 from application.app import Siyu
 from application.campaign_launch import launch
 from domain.ingestion import EventItem
-from projections.runner import BatchRunner, Tracker
-from siyu.processes import read_model_views
+from projections.runner import Tracker
 from tests.integration.workers.support import NoTaskFollowUps
+from tests.support.read_models import grouped_runners
 from workers.campaign_sending import CampaignDeps, RetryLater, send_chunk
 from workers.campaign_store import CampaignStore
 from workers.campaigns import CampaignDispatcher
@@ -69,7 +69,7 @@ class RecordingGateway(NoTaskFollowUps):
 @pytest.fixture
 def running(pg_app: Siyu) -> Iterator[Tracker]:
     tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
-    runners = [BatchRunner(pg_app, v, tracker, poll_interval=0.05) for v in read_model_views()]
+    runners = grouped_runners(pg_app, tracker)
     threads = [threading.Thread(target=r.run_forever, daemon=True) for r in runners]
     for thread in threads:
         thread.start()

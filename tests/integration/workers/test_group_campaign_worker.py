@@ -21,10 +21,10 @@ from application.campaign_launch import launch
 from domain.campaign_groups import group_report
 from fakes.campaigns import FakeCampaigns
 from fakes.wecom import FakeWeCom, RunningFakeWeCom, run_fake_wecom
-from projections.runner import BatchRunner, Tracker
-from siyu.processes import read_model_views
+from projections.runner import Tracker
 from tests.integration.workers.test_campaign_kill9 import _worker
 from tests.support.directory import hire_as
+from tests.support.read_models import grouped_runners
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +45,7 @@ def test_two_worker_processes_and_a_lost_reply_send_one_message_per_group(
     fake.state.campaigns.group_owners.update(GROUPS)
     fake.state.campaigns.inject("lost_reply", api="add_msg_template")
     tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
-    runners = [BatchRunner(pg_app, v, tracker, poll_interval=0.05) for v in read_model_views()]
+    runners = grouped_runners(pg_app, tracker)
     threads = [threading.Thread(target=r.run_forever, daemon=True) for r in runners]
     for thread in threads:
         thread.start()

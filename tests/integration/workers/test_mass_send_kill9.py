@@ -24,9 +24,9 @@ from application.campaign_launch import launch
 from domain.ingestion import EventItem
 from fakes.campaigns import FakeCampaigns
 from fakes.wecom import FakeWeCom, RunningFakeWeCom, run_fake_wecom
-from projections.runner import BatchRunner, Tracker
-from siyu.processes import read_model_views
+from projections.runner import Tracker
 from tests.integration.workers.test_campaign_kill9 import _outcomes, _settled, _worker
+from tests.support.read_models import grouped_runners
 
 pytestmark = pytest.mark.integration
 
@@ -50,7 +50,7 @@ def test_lost_replies_and_kills_send_no_mass_message_twice_and_lose_none_silentl
                    channel="qr", staff_id=f"wecom_user:m{n % SENDERS:02d}")
          for n in range(CUSTOMERS)], "service:test")
     tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
-    runners = [BatchRunner(pg_app, v, tracker, poll_interval=0.05) for v in read_model_views()]
+    runners = grouped_runners(pg_app, tracker)
     threads = [threading.Thread(target=r.run_forever, daemon=True) for r in runners]
     for thread in threads:
         thread.start()

@@ -19,8 +19,8 @@ from application.campaign_launch import launch
 from domain.ingestion import EventItem
 from fakes.sms import FAKE_SMS_APP_ID, FAKE_SMS_SECRET_ID, FAKE_SMS_SECRET_KEY
 from fakes.wecom import FAKE_CORP_ID, FAKE_CORP_SECRET, RunningFakeWeCom, run_fake_wecom
-from projections.runner import BatchRunner, Tracker
-from siyu.processes import read_model_views
+from projections.runner import Tracker
+from tests.support.read_models import grouped_runners
 from workers.campaign_sending import CampaignDeps, RetryLater, send_chunk
 from workers.campaign_store import CampaignStore
 from workers.campaigns import CampaignDispatcher
@@ -35,7 +35,7 @@ def phone(n: int) -> str:
 @pytest.fixture
 def running(pg_app: Siyu) -> Iterator[Tracker]:
     tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
-    runners = [BatchRunner(pg_app, v, tracker, poll_interval=0.05) for v in read_model_views()]
+    runners = grouped_runners(pg_app, tracker)
     threads = [threading.Thread(target=r.run_forever, daemon=True) for r in runners]
     for thread in threads:
         thread.start()

@@ -13,10 +13,10 @@ import pytest
 
 from application.app import Siyu
 from fakes.wecom import RunningFakeWeCom
-from projections.runner import BatchRunner, Tracker
-from siyu.processes import read_model_views
+from projections.runner import Tracker
 from siyu.worker_process import build_worker
 from tests.integration.workers.support import add_friend, settings_for, wait_until
+from tests.support.read_models import grouped_runners
 from workers.options import WorkerOptions
 
 pytestmark = pytest.mark.integration
@@ -27,7 +27,7 @@ def test_the_worker_sends_a_due_sop_step_through_the_gateway_once(
         test_options: WorkerOptions, queue_name: str) -> None:
     # Given every read model running, no quiet hours, and a welcome sequence
     tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
-    runners = [BatchRunner(pg_app, v, tracker, poll_interval=0.05) for v in read_model_views()]
+    runners = grouped_runners(pg_app, tracker)
     threads = [threading.Thread(target=r.run_forever, daemon=True) for r in runners]
     for thread in threads:
         thread.start()

@@ -1,0 +1,44 @@
+"""Read models following the log in a test, grouped as ``siyu projections`` groups them.
+
+One :class:`~projections.shared_pages.SharedPageRunner` per group of
+:mod:`projections.groups`: one thread, one lock-and-LISTEN connection and one read of each
+page per group, not per read model — a test's connections and idle wake-ups are the main
+job's, not six times them (36 connections per API test with a runner per read model, 15
+grouped).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from application.app import Siyu
+from projections.groups import GROUPS
+from projections.runner import Tracker
+from projections.shared_pages import SharedPageRunner
+from siyu.processes import views_of
+
+
+def grouped_runners(app: Siyu, tracker: Tracker, poll_interval: float = 0.05
+                    ) -> list[SharedPageRunner]:
+    """A runner per read-model group (each creates its views' tables as it is built)."""
+    return [SharedPageRunner(app, views_of([group]), tracker, poll_interval=poll_interval)
+            for group in GROUPS]
+
+
+@contextmanager
+def read_models_running(app: Siyu) -> Iterator[None]:
+    """Every read model follows the log while the block runs."""
+    tracker = Tracker(app.factory.datastore)  # type: ignore[attr-defined]
+    runners = grouped_runners(app, tracker)
+    threads = [threading.Thread(target=r.run_forever, daemon=True) for r in runners]
+    for thread in threads:
+        thread.start()
+    try:
+        yield
+    finally:
+        for runner in runners:
+            runner.stop()
+        for thread in threads:
+            thread.join(timeout=5)
