@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import socket
@@ -19,6 +20,8 @@ import httpx
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from siyu.garbage import settle_garbage_collector
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/siyu_bench"
 SECRET = b"bench-secret-0123456789abcdef0123456789"
@@ -202,3 +205,17 @@ def p99(values: list[float]) -> float:
 
 def dumps(data: Any) -> bytes:
     return json.dumps(data).encode()
+
+
+@contextmanager
+def settled_collector() -> Iterator[None]:
+    """Python's cycle collector as a long-running process settles it once started
+    (:func:`siyu.garbage.settle_garbage_collector`), for this block only: the bench process
+    goes on to measure other things with Python's defaults."""
+    thresholds = gc.get_threshold()
+    settle_garbage_collector()
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()

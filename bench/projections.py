@@ -9,15 +9,13 @@
 
 from __future__ import annotations
 
-import gc
 import multiprocessing as mp
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 from bench import segments, workload
-from bench.common import SECRET, Measure, fresh_database, measure
+from bench.common import SECRET, Measure, fresh_database, measure, settled_collector
 from projections.groups import DEFAULT_SPLIT, GROUPS
 from projections.runner import BatchRunner, Tracker
 from projections.shared_pages import SharedPageRunner
@@ -99,25 +97,12 @@ def _group_alone(url: str, group: str) -> float:
     app = build_application(url, SECRET)
     try:
         runner = SharedPageRunner(app, views_of([group]), Tracker(app.factory.datastore))  # type: ignore[attr-defined]
-        with _settled():
+        with settled_collector():
             start = time.perf_counter()
             runner.catch_up()
             return time.perf_counter() - start
     finally:
         app.close()
-
-
-@contextmanager
-def _settled() -> Iterator[None]:
-    """The collector as ``siyu projections`` settles it, for this block only (the bench
-    process goes on to measure other things with Python's defaults)."""
-    thresholds = gc.get_threshold()
-    settle_garbage_collector()
-    try:
-        yield
-    finally:
-        gc.set_threshold(*thresholds)
-        gc.unfreeze()
 
 
 def projection_throughput_split(quick: bool) -> list[Measure]:
