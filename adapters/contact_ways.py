@@ -88,6 +88,21 @@ def classify(status_code: int, body: Any) -> ContactWayResult:
     return ContactWayResult(Answer.REFUSED, f"errcode {errcode}")
 
 
+def classified_call(session: WeComSession, path: str, payload: dict[str, Any], *,
+                    get: bool = False) -> tuple[ContactWayResult, Any]:
+    """One call of a WeCom ``externalcontact`` API through ``session``, classified, and the
+    reply's body (None without a reply): a refused token is ``RETRY``; a network failure
+    ``UNKNOWN`` (the request may have been processed); a reply as :func:`classify` says.
+    The contact-way, moment, corp-tag and group-chat clients all call through it."""
+    try:
+        reply = session.call(path, payload, get=get)
+    except TokenRefused as refused:
+        return ContactWayResult(Answer.RETRY, f"token refused: errcode {refused.errcode}"), None
+    except httpx.HTTPError as error:
+        return ContactWayResult(Answer.UNKNOWN, f"network: {type(error).__name__}"), None
+    return classify(reply.status_code, reply.body), reply.body
+
+
 class WeComContactWays:
     """The contact-way client over one :class:`WeComSession` (token cached and refreshed)."""
 
@@ -102,13 +117,7 @@ class WeComContactWays:
         self._session.close()
 
     def _post(self, name: str, payload: dict[str, Any]) -> tuple[ContactWayResult, Any]:
-        try:
-            reply = self._session.call(PATH + name, payload)
-        except TokenRefused as refused:
-            return ContactWayResult(Answer.RETRY, f"token refused: errcode {refused.errcode}"), None
-        except httpx.HTTPError as error:
-            return ContactWayResult(Answer.UNKNOWN, f"network: {type(error).__name__}"), None
-        return classify(reply.status_code, reply.body), reply.body
+        return classified_call(self._session, PATH + name, payload)
 
     def add(self, spec: ContactWaySpec) -> ContactWayResult:
         return self._post("add_contact_way", spec.payload())[0]

@@ -23,8 +23,8 @@ from typing import Any, Protocol
 
 import httpx
 
-from adapters.contact_ways import Answer, classify
-from adapters.wecom_client import TokenRefused, WeComSession
+from adapters.contact_ways import Answer, classified_call
+from adapters.wecom_client import WeComSession
 
 PATH = "/cgi-bin/externalcontact/"
 
@@ -90,14 +90,8 @@ class WeComCorpTags:
         self.close()
 
     def _call(self, name: str, payload: dict[str, Any]) -> tuple[TagAnswer, Any]:
-        try:
-            reply = self._session.call(PATH + name, payload)
-        except TokenRefused as refused:
-            return TagAnswer(Answer.RETRY, f"token refused: errcode {refused.errcode}"), None
-        except httpx.HTTPError as error:
-            return TagAnswer(Answer.UNKNOWN, f"network: {type(error).__name__}"), None
-        result = classify(reply.status_code, reply.body)
-        return TagAnswer(result.answer, result.reason), reply.body
+        result, body = classified_call(self._session, PATH + name, payload)
+        return TagAnswer(result.answer, result.reason), body
 
     def listing(self, tag_ids: Sequence[str] = (), group_ids: Sequence[str] = ()
                 ) -> TagAnswer:

@@ -26,8 +26,8 @@ from typing import Any, Protocol
 
 import httpx
 
-from adapters.contact_ways import Answer, classify
-from adapters.wecom_client import TokenRefused, WeComSession
+from adapters.contact_ways import Answer, classified_call
+from adapters.wecom_client import WeComSession
 
 PATH = "/cgi-bin/externalcontact/groupchat/"
 PAGE = 1000  # groupchat/list: limit 1-1000
@@ -88,14 +88,8 @@ class WeComGroupChats:
         self.close()
 
     def _call(self, name: str, payload: dict[str, Any]) -> tuple[GroupAnswer, Any]:
-        try:
-            reply = self._session.call(PATH + name, payload)
-        except TokenRefused as refused:
-            return GroupAnswer(Answer.RETRY, f"token refused: errcode {refused.errcode}"), None
-        except httpx.HTTPError as error:
-            return GroupAnswer(Answer.UNKNOWN, f"network: {type(error).__name__}"), None
-        result = classify(reply.status_code, reply.body)
-        return GroupAnswer(result.answer, result.reason), reply.body
+        result, body = classified_call(self._session, PATH + name, payload)
+        return GroupAnswer(result.answer, result.reason), body
 
     def chats(self, owners: Sequence[str] | None = None
               ) -> tuple[GroupAnswer, list[ListedChat]]:

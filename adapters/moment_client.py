@@ -23,8 +23,8 @@ from typing import Any, Protocol
 
 import httpx
 
-from adapters.contact_ways import Answer, classify
-from adapters.wecom_client import TokenRefused, WeComSession
+from adapters.contact_ways import Answer, classified_call
+from adapters.wecom_client import WeComSession
 
 PATH = "/cgi-bin/externalcontact/"
 LIST_WINDOW = 30 * 86400 - 1  # get_moment_list: at most 30 days per call
@@ -80,14 +80,8 @@ class WeComMoments:
 
     def _call(self, name: str, payload: dict[str, Any], *, get: bool = False
               ) -> tuple[MomentAnswer, Any]:
-        try:
-            reply = self._session.call(PATH + name, payload, get=get)
-        except TokenRefused as refused:
-            return MomentAnswer(Answer.RETRY, f"token refused: errcode {refused.errcode}"), None
-        except httpx.HTTPError as error:
-            return MomentAnswer(Answer.UNKNOWN, f"network: {type(error).__name__}"), None
-        result = classify(reply.status_code, reply.body)
-        return MomentAnswer(result.answer, result.reason), reply.body
+        result, body = classified_call(self._session, PATH + name, payload, get=get)
+        return MomentAnswer(result.answer, result.reason), body
 
     def add_task(self, text: str, user_ids: Sequence[str], tags: Sequence[str]
                  ) -> MomentAnswer:
