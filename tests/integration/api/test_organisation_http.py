@@ -8,6 +8,7 @@ import pytest
 
 from adapters.tokens import issue_token
 from application.app import Siyu
+from projections.runner import Tracker
 from tests.integration.api.conftest import MANAGER_ID, STAFF_ID, Api
 from tests.integration.api.test_tag_groups_http import data, error, friend_of
 from tests.support.directory import hire_as
@@ -129,11 +130,15 @@ def test_a_handover_reports_each_refused_customer_and_refuses_bad_staff(api: Api
     assert error(handover(api, c, a, [mine], as_="staff"))["code"] == "FORBIDDEN"
 
 
-def test_front_line_staff_read_their_own_customers_and_nobody_elses(api: Api) -> None:
+def test_front_line_staff_read_their_own_customers_and_nobody_elses(api: Api,
+                                                                    pg_app: Siyu) -> None:
     # Given the staff member owns 3 customers, and another staff member owns one
     other = hire(api, "Other")
     mine = [friend_of(api, STAFF_ID, f"s{n}") for n in range(3)]
     stranger = friend_of(api, other, "x0")
+    # (friend_of waits for the customer profile; ownership is another group's read model)
+    tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
+    assert tracker.wait("customer_ownership", pg_app.recorder.max_notification_id() or 0, 10)
     # When they page through their customers two at a time
     first = data(api.gql(OWNED, {"id": STAFF_ID, "first": 2}, as_="staff"))["staffCustomers"]
     rest = data(api.gql(OWNED, {"id": STAFF_ID, "first": 2,
