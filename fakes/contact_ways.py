@@ -33,6 +33,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from fakes.wecom_endpoint import wecom_endpoint
+
 WELCOME_CODE_SECONDS = 20.0
 LIST_DEFAULT_SECONDS = 90 * 86400
 TEXT_MAX = 30
@@ -197,17 +199,7 @@ def routes(state: FakeContactWays, token_error: Callable[[str], dict[str, Any] |
     """WeCom's contact-way API and its control API, over ``state``."""
 
     def api(method: str) -> Callable[[Request], Any]:
-        async def endpoint(request: Request) -> JSONResponse:
-            refused = token_error(request.query_params.get("access_token", ""))
-            if refused is not None:
-                return JSONResponse(refused)
-            try:
-                body = await request.json()
-            except ValueError:
-                body = None
-            status, reply = state.call(method, body)
-            return JSONResponse(reply, status_code=status)
-        return endpoint
+        return wecom_endpoint(state.call, method, token_error)
 
     async def members(request: Request) -> JSONResponse:
         body = await request.json()

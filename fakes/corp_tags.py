@@ -37,6 +37,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from fakes.wecom_endpoint import wecom_endpoint
+
 NAME_MAX = 30
 Answer = tuple[int, dict[str, Any]]
 _OK = {"errcode": 0, "errmsg": "ok"}
@@ -237,17 +239,7 @@ def routes(state: FakeCorpTags, token_error: Callable[[str], dict[str, Any] | No
     """WeCom's corp-tag API and its control API, over ``state``."""
 
     def api(method: str) -> Callable[[Request], Any]:
-        async def endpoint(request: Request) -> JSONResponse:
-            refused = token_error(request.query_params.get("access_token", ""))
-            if refused is not None:
-                return JSONResponse(refused)
-            try:
-                body = await request.json()
-            except ValueError:
-                body = None
-            status, reply = state.call(method, body)
-            return JSONResponse(reply, status_code=status)
-        return endpoint
+        return wecom_endpoint(state.call, method, token_error)
 
     async def faults(request: Request) -> JSONResponse:
         body = await request.json()

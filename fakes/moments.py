@@ -42,6 +42,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from fakes.wecom_endpoint import wecom_endpoint
+
 TEXT_MAX_BYTES = 2000
 JOB_SECONDS = 24 * 3600
 LIST_MAX_SECONDS = 30 * 86400
@@ -238,20 +240,7 @@ def routes(state: FakeMoments, token_error: Callable[[str], dict[str, Any] | Non
     """WeCom's moments API and its control API, over ``state``."""
 
     def api(method: str) -> Callable[[Request], Any]:
-        async def endpoint(request: Request) -> JSONResponse:
-            refused = token_error(request.query_params.get("access_token", ""))
-            if refused is not None:
-                return JSONResponse(refused)
-            if request.method == "GET":
-                body: Any = dict(request.query_params)
-            else:
-                try:
-                    body = await request.json()
-                except ValueError:
-                    body = None
-            status, reply = state.call(method, body)
-            return JSONResponse(reply, status_code=status)
-        return endpoint
+        return wecom_endpoint(state.call, method, token_error)
 
     async def control(request: Request) -> JSONResponse:
         body = await request.json()
