@@ -21,7 +21,7 @@ from psycopg import Cursor
 from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Identifier
 
-from adapters import event_chain, pooled_connections
+from adapters import event_chain, event_store_schema, pooled_connections
 from adapters.pooled_connections import stale_retry
 from adapters.side_tables import SIDE_TABLES_DDL
 from domain.ports import BatchLookup, SideWrites, TagClaim
@@ -173,6 +173,12 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
     select_events = stale_retry(PostgresApplicationRecorder.select_events)
     select_notifications = stale_retry(PostgresApplicationRecorder.select_notifications)
     max_notification_id = stale_retry(PostgresApplicationRecorder.max_notification_id)
+
+    def create_table(self) -> None:
+        """The library's DDL, run only when the store's shape changed: a start beside
+        running writers deadlocked with them (:mod:`adapters.event_store_schema`)."""
+        event_store_schema.create_once(self.datastore, self.sql_create_statements,
+                                       self.events_table_name, super().create_table)
 
     # -- writes, inside the events' transaction ---------------------------------
     def _insert_stored_events(
