@@ -32,6 +32,7 @@ from application import campaign_groups as groups_app
 from domain.campaign_groups import group_outcomes, group_plan, group_text
 from projections.campaigns.group_reads import campaign_group_key, running_group_campaign_ids
 from workers.campaign_sending import CampaignDeps, RetryLater, pace
+from workers.polling import NOT_CREATED_YET
 from workers.send_intents import GROUP, UNKNOWN, Settled
 
 log = logging.getLogger(__name__)
@@ -114,6 +115,9 @@ class GroupCampaignSender:
         while not self.stopping.is_set():
             try:
                 self.run_once()
+            except NOT_CREATED_YET as error:
+                log.info("group campaigns wait for their read models (%s)",
+                         str(error).splitlines()[0])
             except Exception:
                 log.exception("group campaign pass failed; retrying")
             self.stopping.wait(self.poll_interval)

@@ -14,6 +14,7 @@ import logging
 import threading
 from collections.abc import Callable
 
+import psycopg
 from dramatiq.errors import BrokerConnectionError
 
 from projections.reads import TRANSIENT
@@ -24,6 +25,9 @@ log = logging.getLogger(__name__)
 BACKOFF_FIRST, BACKOFF_MAX = 0.5, 10.0
 #: Connection loss of the database or of the broker: expected during an outage.
 OUTAGE: tuple[type[BaseException], ...] = (*TRANSIENT, BrokerConnectionError)
+#: A read model the loop reads is not created yet: on a fresh database the worker may
+#: start before the projections process has created its tables. Expected, not a fault.
+NOT_CREATED_YET: tuple[type[BaseException], ...] = (psycopg.errors.UndefinedTable,)
 
 
 def keep_running(name: str, step: Callable[[], object], stopping: threading.Event,
@@ -37,6 +41,9 @@ def keep_running(name: str, step: Callable[[], object], stopping: threading.Even
         except OUTAGE as error:
             log.warning("%s lost its connection (%s); retrying in %.1f s", name,
                         type(error).__name__, delay)
+        except NOT_CREATED_YET as error:
+            log.info("%s waits for its read models (%s); retrying in %.1f s", name,
+                     str(error).splitlines()[0], delay)
         except Exception:
             log.exception("%s failed; retrying in %.1f s", name, delay)
         else:

@@ -33,6 +33,7 @@ from adapters.campaign_gateway import ListedTask, RecipientStatus, ResultUnavail
 from domain.identity import Identity, blind_index
 from projections.campaigns import dispatch
 from workers.campaign_sending import CampaignDeps
+from workers.polling import NOT_CREATED_YET
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,9 @@ class WeComQuotaSync:
                 self.run_once()
             except ResultUnavailable as error:
                 log.info("members' mass sends not listed: %s", error.reason)
+            except NOT_CREATED_YET as error:
+                log.info("WeCom quota sync waits for its read models (%s)",
+                         str(error).splitlines()[0])
             except Exception:
                 log.exception("WeCom quota sync pass failed; retrying")
             self.stopping.wait(self.poll_interval)

@@ -55,6 +55,32 @@ def test_a_loop_keeps_running_through_connection_losses_and_bugs() -> None:
     assert pauses[0] >= 0.01 and pauses[1] >= 0.02
 
 
+def test_a_read_model_not_created_yet_is_waited_for_without_a_traceback(
+        caplog: pytest.LogCaptureFixture) -> None:
+    # Given a pass whose read model the projections process has not created yet
+    missing = [psycopg.errors.UndefinedTable('relation "campaign" does not exist')]
+    done, stopping = threading.Event(), threading.Event()
+
+    def step() -> bool:
+        if missing:
+            raise missing.pop()
+        done.set()
+        return False
+
+    # When the loop runs
+    with caplog.at_level("INFO", logger="workers.polling"):
+        thread = run_in_thread(lambda: polling.keep_running("a dispatcher", step, stopping,
+                                                            0.01))
+        assert done.wait(5)
+        stopping.set()
+        thread.join(5)
+    # Then it waited and went on, saying so in one line: no error, no traceback
+    records = [r for r in caplog.records if r.name == "workers.polling"]
+    assert [r.levelname for r in records] == ["INFO"], records
+    assert "waits for its read models" in records[0].getMessage()
+    assert records[0].exc_info is None
+
+
 def test_the_clock_scheduler_survives_a_broker_that_refuses_to_enqueue() -> None:
     # Given a broker that is away for the first two enqueues
     sent: list[str] = []
