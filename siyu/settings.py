@@ -23,6 +23,7 @@
 | ``SIYU_CHAT_TIMEOUT_MINUTES`` | ``30`` | a customer message unanswered this long alerts the staff member |
 | ``SIYU_CHAT_ESCALATION_MINUTES`` | ``120`` | … this long escalates to the department's managers |
 | ``SIYU_REPORT_HOUR`` | ``8`` | hour (Asia/Shanghai) after which yesterday's daily reports are built |
+| ``SIYU_GROUP_SYNC_MINUTES`` | ``10`` | minutes between two listings of WeCom's customer-group directory |
 | ``SIYU_CAMPAIGN_RATES`` | unset: no limit | sends/s per channel for every worker: ``mini_program=200`` |
 | ``SIYU_TOKEN_TTL`` | ``7776000`` (90 days) | seconds a new API token stays valid (0: for ever) |
 | ``SIYU_LOG_FORMAT`` | ``json`` | ``json`` (one object per line) or ``text`` |
@@ -107,6 +108,8 @@ class Settings:
     report_hour: int = 8
     #: Lifetime of the customer token ``loginWithWeChat`` gives (docs/customers.md).
     customer_token_minutes: int = 120
+    #: Minutes between two listings of the WeCom customer-group directory (the worker).
+    group_sync_minutes: int = 10
     #: Sends per second per campaign channel (absent: unlimited); for ``wecom_mass`` a
     #: send is one task creation (one sender's part of a chunk), not one customer.
     campaign_rates: Mapping[str, float] = field(default_factory=dict)
@@ -270,6 +273,16 @@ def _networks(value: str) -> tuple[str, ...]:
     return found
 
 
+def _whole(env: Mapping[str, str], name: str, default: int, *, least: int = 0,
+           most: int | None = None) -> int:
+    """A whole-number setting; a malformed or out-of-range value names the variable."""
+    raw = env.get(name, str(default)).strip()
+    if not raw.isdigit() or int(raw) < least or (most is not None and int(raw) > most):
+        bound = f"{least}-{most}" if most is not None else f"at least {least}"
+        raise SettingsError(f"{name}: {raw!r} is not a whole number ({bound})")
+    return int(raw)
+
+
 def from_env(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     data_dir = Path(env.get("SIYU_DATA_DIR", ".siyu")).resolve()
@@ -279,14 +292,14 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         data_dir=data_dir,
         secret=load_secret(data_dir, env),
         host=env.get("SIYU_HOST", "127.0.0.1"),
-        port=int(env.get("SIYU_PORT", "8000")),
+        port=_whole(env, "SIYU_PORT", 8000, least=1, most=65535),
         wecom_api_base=env.get("WECOM_API_BASE") or None,
         wecom_corp_id=env.get("WECOM_CORP_ID") or None,
         wecom_corp_secret=env.get("WECOM_CORP_SECRET") or None,
         wecom_token=env.get("WECOM_TOKEN") or None,
         wecom_encoding_aes_key=env.get("WECOM_ENCODING_AES_KEY") or None,
-        fake_gateway_port=int(env.get("SIYU_FAKE_GATEWAY_PORT", "8001")),
-        pg_port=int(env.get("SIYU_PG_PORT", "5433")),
+        fake_gateway_port=_whole(env, "SIYU_FAKE_GATEWAY_PORT", 8001, least=1, most=65535),
+        pg_port=_whole(env, "SIYU_PG_PORT", 5433, least=1, most=65535),
         miniprogram_app_id=env.get("MINIPROGRAM_APP_ID") or None,
         miniprogram_app_secret=env.get("MINIPROGRAM_APP_SECRET") or None,
         miniprogram_api_base=env.get("MINIPROGRAM_API_BASE") or "https://api.weixin.qq.com",
@@ -294,11 +307,12 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         **_sms(env),
         debug=env.get("SIYU_DEBUG", "") not in ("", "0", "false"),
         token_ttl_seconds=_token_ttl(env.get("SIYU_TOKEN_TTL", str(90 * 24 * 3600))),
-        tick_minutes=int(env.get("SIYU_TICK_MINUTES", "60")),
-        chat_timeout_minutes=int(env.get("SIYU_CHAT_TIMEOUT_MINUTES", "30")),
-        chat_escalation_minutes=int(env.get("SIYU_CHAT_ESCALATION_MINUTES", "120")),
-        report_hour=int(env.get("SIYU_REPORT_HOUR", "8")),
-        customer_token_minutes=int(env.get("SIYU_CUSTOMER_TOKEN_MINUTES", "120")),
+        tick_minutes=_whole(env, "SIYU_TICK_MINUTES", 60, least=1),
+        chat_timeout_minutes=_whole(env, "SIYU_CHAT_TIMEOUT_MINUTES", 30, least=1),
+        chat_escalation_minutes=_whole(env, "SIYU_CHAT_ESCALATION_MINUTES", 120, least=1),
+        report_hour=_whole(env, "SIYU_REPORT_HOUR", 8, most=23),
+        customer_token_minutes=_whole(env, "SIYU_CUSTOMER_TOKEN_MINUTES", 120, least=1),
+        group_sync_minutes=_whole(env, "SIYU_GROUP_SYNC_MINUTES", 10, least=1),
         campaign_rates=parse_campaign_rates(env.get("SIYU_CAMPAIGN_RATES", "")),
         **_observability(env),
         **_api_hardening(env),

@@ -53,7 +53,8 @@ def options_for(settings: Settings, *, threads: int = 4, produce: bool = True
         campaign_rates=dict(settings.campaign_rates),
         chat_timeout=timedelta(minutes=settings.chat_timeout_minutes),
         chat_timeout_escalation=timedelta(minutes=settings.chat_escalation_minutes),
-        report_hour=settings.report_hour)
+        report_hour=settings.report_hour,
+        group_sync_interval=settings.group_sync_minutes * 60.0)
     if not is_postgres(settings.broker_url):
         return options
     return replace(options, queue_name=POSTGRES_QUEUE, clock_queue=POSTGRES_QUEUE,

@@ -245,6 +245,6 @@ def group_directory(app: Siyu, connect: Connect, gateway: GroupChatGateway, corp
     """The customer-group directory from WeCom: names, owners, sizes, dismissals."""
     feature = Feature("group-directory")
     if options.produce:
-        feature.loops["group-directory-sync"] = GroupDirectorySync(app, connect, gateway,
-                                                                   corp_id)
+        feature.loops["group-directory-sync"] = GroupDirectorySync(
+            app, connect, gateway, corp_id, poll_interval=options.group_sync_interval)
     return feature

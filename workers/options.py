@@ -43,6 +43,8 @@ class WorkerOptions:
     #: Seconds between reads of the mass sends members made themselves in the WeCom client
     #: (they use the customers' WeCom quota: workers.wecom_quota).
     wecom_quota_poll_interval: float = 300.0
+    #: Seconds between two listings of WeCom's customer-group directory (workers.group_sync).
+    group_sync_interval: float = 600.0
     #: How long members have to confirm a mass-send task when its campaign sets no
     #: deadline (``setCampaignConfirmationDeadline``): reminded before, cancelled after.
     mass_send_confirm_within: timedelta = timedelta(hours=24)

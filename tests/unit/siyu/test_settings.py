@@ -9,6 +9,8 @@ import pytest
 from siyu.cli import main
 from siyu.settings import SettingsError, from_env, parse_campaign_rates
 from siyu.worker_process import options_for
+from workers import features
+from workers.polling import PollingLoop
 
 
 def env(tmp_path: Path, **values: str) -> dict[str, str]:
@@ -86,3 +88,28 @@ def test_wecom_tag_ids_map_each_platform_tag_and_a_malformed_map_is_refused(
     for bad in ("VIP", "VIP=", "=etVIP", "VIP=a,VIP=b"):
         with pytest.raises(SettingsError, match="SIYU_WECOM_TAG_IDS"):
             from_env(env(tmp_path, SIYU_WECOM_TAG_IDS=bad))
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("SIYU_PORT", "eighty"), ("SIYU_PORT", "70000"), ("SIYU_PORT", "0"),
+    ("SIYU_PG_PORT", "-1"), ("SIYU_FAKE_GATEWAY_PORT", "8001.5"),
+    ("SIYU_TICK_MINUTES", "0"), ("SIYU_CHAT_TIMEOUT_MINUTES", "half an hour"),
+    ("SIYU_CHAT_ESCALATION_MINUTES", ""), ("SIYU_REPORT_HOUR", "24"),
+    ("SIYU_CUSTOMER_TOKEN_MINUTES", "2h"), ("SIYU_GROUP_SYNC_MINUTES", "0"),
+])
+def test_a_malformed_whole_number_is_refused_naming_the_variable(
+        tmp_path: Path, name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=name) as error:
+        from_env(env(tmp_path, **{name: value}))
+    assert repr(value.strip()) in str(error.value)
+
+
+def test_the_group_directory_is_listed_every_ten_minutes_unless_set(tmp_path: Path) -> None:
+    assert options_for(from_env(env(tmp_path))).group_sync_interval == 600.0
+    settings = from_env(env(tmp_path, SIYU_GROUP_SYNC_MINUTES="3"))
+    assert options_for(settings).group_sync_interval == 180.0
+    # and the worker's sync loop polls at that interval
+    feature = features.group_directory(None, None, None, "corp",  # type: ignore[arg-type]
+                                       options_for(settings))
+    loop = feature.loops["group-directory-sync"]
+    assert isinstance(loop, PollingLoop) and loop.poll_interval == 180.0
