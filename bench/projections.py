@@ -6,7 +6,8 @@
   shared read of the log); baseline: the same log through one ``BatchRunner`` per view in
   turn, as before. Also each group alone in-process (``projection_group_<name>``).
 * ``projection_group_<name>`` — that group alone, on its own (baseline: its views one
-  ``BatchRunner`` each, in turn).
+  ``BatchRunner`` each, in turn); ``projection_group_<name>_python``: its Python CPU per
+  event (``time.process_time``).
 """
 
 from __future__ import annotations
@@ -95,13 +96,16 @@ def _sequential(url: str) -> float:
         app.close()
 
 
-def _group_alone(url: str, group: str) -> float:
+def _group_alone(url: str, group: str, cpu: list[float] | None = None) -> float:
+    """Seconds for ``group`` alone to catch up (its Python CPU appended to ``cpu``)."""
     app = build_application(url, SECRET)
     try:
         runner = SharedPageRunner(app, views_of([group]), Tracker(app.factory.datastore))  # type: ignore[attr-defined]
         with settled_collector():
-            start = time.perf_counter()
+            start, python = time.perf_counter(), time.process_time()
             runner.catch_up()
+            if cpu is not None:
+                cpu.append(time.process_time() - python)
             return time.perf_counter() - start
     finally:
         app.close()
@@ -145,8 +149,10 @@ def _group_benchmark(group: str) -> Callable[[bool], list[Measure]]:
         _reset(url)
         baseline = events / _views_in_turn(url, group)
         _reset(url)
-        return [measure(f"projection_group_{group}", events / _group_alone(url, group),
-                        "events/s", baseline)]
+        cpu: list[float] = []
+        rate = events / _group_alone(url, group, cpu)
+        return [measure(f"projection_group_{group}", rate, "events/s", baseline),
+                measure(f"projection_group_{group}_python", cpu[0] / events * 1e6, "us/event")]
     return run
 
 
