@@ -5,6 +5,9 @@
   :data:`siyu.projection_groups.DEFAULT_SPLIT` as parallel processes (each group from one
   shared read of the log); baseline: the same log through one ``BatchRunner`` per view in
   turn, as before. Also each group alone in-process (``projection_group_<name>``).
+* ``projection_group_<name>`` — that group alone, on its own (baseline: its views one
+  ``BatchRunner`` each, in turn); ``projection_group_<name>_python``: its Python CPU per
+  event (``time.process_time``).
 """
 
 from __future__ import annotations
@@ -93,13 +96,16 @@ def _sequential(url: str) -> float:
         app.close()
 
 
-def _group_alone(url: str, group: str) -> float:
+def _group_alone(url: str, group: str, cpu: list[float] | None = None) -> float:
+    """Seconds for ``group`` alone to catch up (its Python CPU appended to ``cpu``)."""
     app = build_application(url, SECRET)
     try:
         runner = SharedPageRunner(app, views_of([group]), Tracker(app.factory.datastore))  # type: ignore[attr-defined]
         with settled_collector():
-            start = time.perf_counter()
+            start, python = time.perf_counter(), time.process_time()
             runner.catch_up()
+            if cpu is not None:
+                cpu.append(time.process_time() - python)
             return time.perf_counter() - start
     finally:
         app.close()
@@ -119,6 +125,38 @@ def projection_throughput_split(quick: bool) -> list[Measure]:
     return [measure("projection_throughput_split", split, "events/s", baseline), *out]
 
 
+def _views_in_turn(url: str, group: str) -> float:
+    """Seconds for the views of ``group``, one ``BatchRunner`` each, in turn."""
+    app = build_application(url, SECRET)
+    try:
+        tracker = Tracker(app.factory.datastore)  # type: ignore[attr-defined]
+        runners = [BatchRunner(app, view, tracker) for view in views_of([group])]
+        with settled_collector():
+            start = time.perf_counter()
+            for runner in runners:
+                runner.catch_up()
+            return time.perf_counter() - start
+    finally:
+        app.close()
+
+
+def _group_benchmark(group: str) -> Callable[[bool], list[Measure]]:
+    """``projection_group_<group>`` alone (the same log and measure as in
+    ``projection_throughput_split``); baseline: its views one runner each, in turn."""
+    def run(quick: bool) -> list[Measure]:
+        events, customers = (10_000, 2_000) if quick else (60_000, 10_000)
+        url = prepared_log(events, customers)
+        _reset(url)
+        baseline = events / _views_in_turn(url, group)
+        _reset(url)
+        cpu: list[float] = []
+        rate = events / _group_alone(url, group, cpu)
+        return [measure(f"projection_group_{group}", rate, "events/s", baseline),
+                measure(f"projection_group_{group}_python", cpu[0] / events * 1e6, "us/event")]
+    return run
+
+
 BENCHMARKS: dict[str, Callable[[bool], list[Measure]]] = {
     "projection_throughput_split": projection_throughput_split,
+    **{f"projection_group_{group}": _group_benchmark(group) for group in GROUPS},
 }

@@ -45,10 +45,11 @@ def lock_key(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
 
-def fence(curs: Any, tracking_table: Identifier, name: str, first_id: int) -> None:
+def fence(curs: Any, tracking_table: Identifier, name: str, first_id: int) -> int:
     """First statements of a page's transaction: wait for any other writer of this read
     model to commit, then refuse the page (:class:`Superseded`) if its first event was
-    tracked meanwhile — by a runner that took over while this one still wrote."""
+    tracked meanwhile — by a runner that took over while this one still wrote. Returns the
+    committed tracking position (0: none)."""
     curs.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key(name + ":fence"),))
     curs.execute(SQL("SELECT max(notification_id) AS position FROM {} "
                      "WHERE application_name = %s").format(tracking_table), (name,))
@@ -56,6 +57,7 @@ def fence(curs: Any, tracking_table: Identifier, name: str, first_id: int) -> No
     position = (row["position"] if isinstance(row, dict) else row[0]) if row else None
     if position is not None and position >= first_id:
         raise Superseded(f"{name}: events from {first_id} already applied (at {position})")
+    return int(position or 0)
 
 
 class Lease:

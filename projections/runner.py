@@ -39,6 +39,7 @@ from projections import quarantine, schema_lock
 from projections.bi_access import grant_bi_roles
 from projections.json_codec import use_fast_loads
 from projections.leases import Lease, Superseded, fence, lock_key
+from projections.page_memory import memory_of
 from projections.reads import TRANSIENT
 from projections.topics import topics_of_view
 
@@ -109,8 +110,8 @@ class Tracker:
     def record(self, curs: Cursor[DictRow], name: str, notification_id: int) -> None:
         self.recorder._insert_tracking(curs, Tracking(name, notification_id))
 
-    def fence(self, curs: Cursor[DictRow], name: str, first_id: int) -> None:
-        fence(curs, Identifier(self.datastore.schema, TRACKING_TABLE), name, first_id)
+    def fence(self, curs: Cursor[DictRow], name: str, first_id: int) -> int:
+        return fence(curs, Identifier(self.datastore.schema, TRACKING_TABLE), name, first_id)
 
     def reset(self, curs: Cursor[DictRow], name: str) -> None:
         curs.execute(SQL("DELETE FROM {}.{} WHERE application_name = %s").format(
@@ -148,6 +149,7 @@ class BatchRunner:
         self.poll_interval = poll_interval
         self.stopping = threading.Event()
         self.topics = topics_of_view(view)  # after every register_topic (done at import)
+        self.memory = memory_of(view)  # rows it keeps between pages (projections.page_memory)
         view.bind(app)
         with tracker.datastore.transaction(commit=True) as curs:
             schema_lock.serialise_ddl(curs)  # before any DDL: processes start together
@@ -245,6 +247,7 @@ class BatchRunner:
                   if e is not None and not isinstance(e, _Undecodable)][:CANARIES]
         if not others:
             return True
+        self.forget()  # the probes below must not read what the failed page staged
         for n, event in others:
             try:
                 with self.datastore.transaction(commit=False) as curs:
@@ -260,7 +263,8 @@ class BatchRunner:
     def _write(self, page: list[Entry], poisoned: tuple[int, Exception] | None) -> None:
         with self.datastore.transaction(commit=True) as curs:
             use_fast_loads(curs)  # the rows the view reads back: their jsonb, decoded fast
-            self.tracker.fence(curs, self.view.name, page[0][0].id)
+            committed = self.tracker.fence(curs, self.view.name, page[0][0].id)
+            self.memory.page_begins(curs, self, committed)
             events: list[tuple[int, Any]] = []
             for index, (n, event) in enumerate(page):
                 if isinstance(event, _Undecodable):
@@ -272,6 +276,11 @@ class BatchRunner:
             if events:
                 self.view.apply_page(curs, events)
             self.tracker.record(curs, self.view.name, page[-1][0].id)
+        self.memory.page_committed(self, page[-1][0].id)  # what it staged is committed now
+
+    def forget(self) -> None:
+        """Lost leadership or the connection: what the view kept may not be committed."""
+        self.memory.forget()
 
     def catch_up(self) -> None:
         while self.run_once():
@@ -308,6 +317,8 @@ class BatchRunner:
                           "%.0f s; fix and restart", self.view.name, type(error).__name__,
                           BACKOFF_MAX * 6, exc_info=True)
                 self.stopping.wait(BACKOFF_MAX * 6)
+            finally:  # no longer leading, or reconnecting: what the view kept may be stale
+                self.forget()
 
     def _follow_lease(self, lease: Lease) -> None:
         """Apply pages while the process's lease connection holds the lock; a pooled

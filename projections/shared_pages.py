@@ -133,6 +133,11 @@ class SharedPageRunner:
     def stop(self) -> None:
         self.stopping.set()
 
+    def forget(self) -> None:
+        """Lost leadership or the connection: what the views kept may not be committed."""
+        for runner in self.runners:
+            runner.forget()
+
     def run_forever(self) -> None:
         """Tail the log until :meth:`stop` while this process leads the group (one runner
         per read model at a time, as :meth:`BatchRunner.run_forever`); wakes on NOTIFY."""
@@ -165,6 +170,8 @@ class SharedPageRunner:
                           ", ".join(self.names), type(error).__name__, BACKOFF_MAX * 6,
                           exc_info=True)
                 self.stopping.wait(BACKOFF_MAX * 6)
+            finally:  # no longer leading, or reconnecting: what the views kept may be stale
+                self.forget()
 
     def _follow_lease(self, lease: Lease) -> None:
         """Apply pages while the lease connection holds the group's locks (a pooled
@@ -194,6 +201,8 @@ class SharedPageRunner:
                           ", ".join(self.names), type(error).__name__, BACKOFF_MAX * 6,
                           exc_info=True)
                 self.stopping.wait(BACKOFF_MAX * 6)
+            finally:  # no longer leading, or reconnecting: what the views kept may be stale
+                self.forget()
 
     def _tail(self, listen: Any, channel: str | None) -> None:
         if channel:

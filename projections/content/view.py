@@ -121,7 +121,8 @@ class ContentView:
         fold_page(curs, "content_cadence", "cadence_id", events,
                   lambda e: isinstance(e, (ContentCadence.Planned, ContentCadence.Set)),
                   cadence_row)
-        _insert(curs, "content_engagement",
-                [engagement_row(n, e) for n, e in events if type(e) in _ACTIONS])
-        _insert(curs, "content_conversion",
-                [conversion_row(n, e) for n, e in events if isinstance(e, _CONVERSIONS)])
+        with curs.connection.pipeline():  # both inserts in one round trip
+            _insert(curs, "content_engagement",
+                    [engagement_row(n, e) for n, e in events if type(e) in _ACTIONS])
+            _insert(curs, "content_conversion",
+                    [conversion_row(n, e) for n, e in events if isinstance(e, _CONVERSIONS)])

@@ -9,9 +9,10 @@ channel and checkpoints.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from domain.customer import Customer
@@ -198,11 +199,28 @@ def checkpoint(join_day: date, days: int, months: int) -> date:
     return add_months(join_day, months) + timedelta(days=days)
 
 
+class Checkpoints(NamedTuple):
+    """A join day's checkpoints: when each starts (Asia/Shanghai midnight), in time order,
+    and for each count ``k`` of them started, who is kept at each checkpoint (in the order
+    of :data:`CHECKPOINTS`, which is not always time order: a month can be shorter than
+    30 days) when kept until after the ``k`` first."""
+
+    starts: tuple[datetime, ...]
+    kept: tuple[tuple[int, ...], ...]
+
+    def kept_until(self, at: datetime | None) -> tuple[int, ...]:
+        """Kept at each checkpoint that started at or before ``at`` (None: all)."""
+        return self.kept[-1] if at is None else self.kept[bisect_right(self.starts, at)]
+
+
 @lru_cache(maxsize=4096)
-def _starts(join_day: date) -> tuple[datetime, ...]:
-    """When each checkpoint of a join day starts (Asia/Shanghai midnight)."""
-    return tuple(datetime.combine(checkpoint(join_day, days, months), time(0), ZONE)
-                 for _, days, months in CHECKPOINTS)
+def _starts(join_day: date) -> Checkpoints:
+    starts = [datetime.combine(checkpoint(join_day, days, months), time(0), ZONE)
+              for _, days, months in CHECKPOINTS]
+    ordered = sorted(starts)
+    return Checkpoints(tuple(ordered), tuple(
+        tuple(int(s <= ordered[k - 1]) if k else 0 for s in starts)
+        for k in range(len(starts) + 1)))
 
 
 @lru_cache(maxsize=65536)
@@ -213,8 +231,8 @@ def _day_of(at: datetime) -> str:
 
 
 @lru_cache(maxsize=65536)
-def _joined(joined_at: Any) -> tuple[str, tuple[datetime, ...]]:
-    """A membership's join day (its rollup key) and when its checkpoints start."""
+def _joined(joined_at: Any) -> tuple[str, Checkpoints]:
+    """A membership's join day (its rollup key) and its checkpoints."""
     day = business_day(_at(joined_at))  # type: ignore[arg-type]
     return day.isoformat(), _starts(day)
 
@@ -243,11 +261,10 @@ def contributions(row: Row, owner: str | None = None
     for touchpoint, entry in row["touchpoints"].items():
         if entry is None:
             continue
-        joined, starts = _joined(entry["joined_at"])
-        if touchpoint == "mini_program":
-            kept = tuple(int(last is not None and last >= s) for s in starts)
-        else:
-            until = _at(entry["left_at"])
-            kept = tuple(int(until is None or until >= s) for s in starts)
+        joined, checkpoints = _joined(entry["joined_at"])
+        if touchpoint == "mini_program":  # kept while active: a fact at or after it
+            kept = checkpoints.kept[0] if last is None else checkpoints.kept_until(last)
+        else:  # kept while a member: not left before it
+            kept = checkpoints.kept_until(_at(entry["left_at"]))
         out[("cohort_daily", (touchpoint, joined, channel))] = (1, *kept)
     return out

@@ -1,15 +1,17 @@
 """``funnel_customer`` and its rollups ``funnel_daily``, ``funnel_owner_daily`` and
 ``cohort_daily``; ``survey_answer``.
 
-A page loads the rows of the customers it touches with their whole OneID merge trees
-(:mod:`.merges`), folds their events (:mod:`.rows`), writes them back and adds to the
-rollups the difference between each tree's new and old contributions — all in the page's
-transaction, with the tracking position.
+A page takes the rows of the customers it touches with their whole OneID merge trees
+(:mod:`.merges`) — kept in memory from the pages before (:mod:`.kept`), or read back —
+folds their events (:mod:`.rows`), writes the changed rows back in one statement and adds
+to the rollups the difference between each changed tree's new and old contributions — all
+in the page's transaction, with the tracking position.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from operator import add, sub
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -23,6 +25,7 @@ from psycopg.types.json import Jsonb, set_json_loads
 from domain.customer import Customer
 from domain.referral import InviteCode
 from projections.funnels import merges, rows
+from projections.funnels.kept import LIMIT, KeptTrees, Tree
 from projections.postgres_views import _dumps, upsert_rows
 from projections.schema_lock import serialise_ddl
 
@@ -38,19 +41,21 @@ def survey_row(position: int, event: Any) -> rows.Row:
             "occurred_at": event.occurred_at, "day": rows.business_day(event.occurred_at)}
 
 
-def delta(before: Sequence[Sequence[rows.Row]], after: Sequence[Sequence[rows.Row]]
+def delta(before: Iterable[merges.Contributions], after: Iterable[merges.Contributions]
           ) -> Delta:
-    """What the rollups gain when merge trees ``before`` become trees ``after``."""
-    out: dict[tuple[str, rows.Key], list[int]] = {}
-    for sign, trees in ((-1, before), (1, after)):
-        for tree in trees:
-            for key, counts in merges.tree_contributions(tree).items():
-                known = out.get(key)
-                if known is None:
-                    out[key] = [sign * v for v in counts]
-                else:
-                    out[key] = [k + sign * v for k, v in zip(known, counts, strict=True)]
-    return {k: tuple(v) for k, v in out.items() if any(v)}
+    """What the rollups gain when trees contributing ``before`` become trees contributing
+    ``after``."""
+    out: dict[tuple[str, rows.Key], tuple[int, ...]] = {}
+    for contributions in after:
+        for key, counts in contributions.items():
+            known = out.get(key)
+            out[key] = counts if known is None else tuple(map(add, known, counts))
+    for contributions in before:
+        for key, counts in contributions.items():
+            known = out.get(key)
+            out[key] = (tuple(-v for v in counts) if known is None
+                        else tuple(map(sub, known, counts)))
+    return {k: v for k, v in out.items() if any(v)}
 
 
 def _add(curs: Cursor[DictRow], table: str, key: str, columns: Sequence[str],
@@ -80,6 +85,26 @@ def apply_delta(curs: Cursor[DictRow], changes: Delta) -> None:
     _add(curs, "cohort_daily", "touchpoint, day, channel", rows.COHORT_COUNTS, cohort)
 
 
+def _load(curs: Cursor[DictRow], ids: Iterable[UUID]) -> dict[UUID, rows.Row]:
+    """The rows of the whole merge trees of ``ids``: every stream whose facts count with
+    one of them."""
+    set_json_loads(orjson.loads, curs)  # the touchpoints: several times the stdlib's speed
+    curs.execute("SELECT * FROM funnel_customer WHERE root_id IN (SELECT root_id FROM "
+                 "funnel_customer WHERE customer_id = ANY(%s)) "
+                 "ORDER BY customer_id FOR UPDATE", (sorted(ids, key=_order),))
+    return {r["customer_id"]: dict(r) for r in curs.fetchall()}
+
+
+def _trees(loaded: dict[UUID, rows.Row]) -> list[list[rows.Row]]:
+    """:func:`merges.trees` for rows whose ``root_id`` is a UUID (as read, as folded), without
+    a UUID's text per row (a Python call each) where a tree has one stream."""
+    out: dict[UUID, list[rows.Row]] = {}
+    for row in loaded.values():
+        out.setdefault(row["root_id"], []).append(row)
+    return [tree if len(tree) == 1 else merges.trees({r["customer_id"]: r for r in tree})[0]
+            for tree in out.values()]
+
+
 def _uuid(value: Any) -> UUID:
     """A stream id as a UUID (most are already: rebuilding one from its text is a cost per
     event)."""
@@ -95,6 +120,9 @@ class FunnelView:
     name = "funnel_customer"
     version = VERSION
     events: tuple[type[Any], ...] = (*rows.COUNTED, *rows.CREDITING, InviteCode.Issued)
+
+    def __init__(self, kept: int = LIMIT) -> None:
+        self.kept = KeptTrees(kept)  # merge trees kept between pages
 
     def bind(self, app: Application[Any]) -> None:
         """Folds events only."""
@@ -112,23 +140,41 @@ class FunnelView:
     def apply_page(self, curs: Cursor[DictRow], events: Sequence[tuple[int, Any]]) -> None:
         surveys = [survey_row(n, e) for n, e in events
                    if isinstance(e, Customer.SurveyAnswered)]
-        if surveys:
-            curs.execute("INSERT INTO survey_answer SELECT * FROM "
-                         "jsonb_populate_recordset(null::survey_answer, %s) "
-                         "ON CONFLICT (position) DO NOTHING", (Jsonb(surveys, dumps=_dumps),))
+        changed, changes = self._fold(curs, events)
+        # The page's writes sent together: one round trip, not one per statement (on a
+        # loaded machine each costs a wait for the scheduler, on both sides).
+        with curs.connection.pipeline():
+            if surveys:
+                curs.execute("INSERT INTO survey_answer SELECT * FROM "
+                             "jsonb_populate_recordset(null::survey_answer, %s) "
+                             "ON CONFLICT (position) DO NOTHING",
+                             (Jsonb(surveys, dumps=_dumps),))
+            upsert_rows(curs, "funnel_customer", "customer_id", changed)
+            apply_delta(curs, changes)
+
+    def _fold(self, curs: Cursor[DictRow], events: Sequence[tuple[int, Any]]
+              ) -> tuple[list[rows.Row], Delta]:
+        """The rows the page changes, and what the rollups gain; the page's trees staged."""
         kinds = frozenset(self.events)
         counted = [(n, e, _uuid(rows.subject_of(e))) for n, e in events if type(e) in kinds]
         if not counted:
-            return
+            return [], {}
         ids = {c for _, _, c in counted}
-        ids |= {_uuid(e.survivor_id) for _, e, _ in counted
-                if isinstance(e, (Customer.MergedInto, Customer.UnmergedFrom))}
-        set_json_loads(orjson.loads, curs)  # the touchpoints: several times the stdlib's speed
-        # whole merge trees: every stream whose facts count with a stream the page touches
-        curs.execute("SELECT * FROM funnel_customer WHERE root_id IN (SELECT root_id FROM "
-                     "funnel_customer WHERE customer_id = ANY(%s)) "
-                     "ORDER BY customer_id FOR UPDATE", (sorted(ids, key=_order),))
-        before = {r["customer_id"]: dict(r) for r in curs.fetchall()}
+        survivors = {_uuid(e.survivor_id) for _, e, _ in counted
+                     if isinstance(e, (Customer.MergedInto, Customer.UnmergedFrom))}
+        ids |= survivors
+        kept, missing = self.kept.find(ids)
+        before: dict[UUID, rows.Row] = {r["customer_id"]: r for t in kept for r in t.rows}
+        loaded = _load(curs, missing) if missing else {}
+        if loaded.keys() & before.keys():  # cannot be (trees are kept whole): read them all
+            self.kept.forget()
+            kept, loaded = [], _load(curs, ids)
+            before = {}
+        before.update(loaded)
+        # what each tree added to the rollups before the page: kept, or computed once
+        was = {t.rows[0]["root_id"]: t for t in kept}
+        was.update((t[0]["root_id"], Tree(tuple(t), merges.tree_contributions(t)))
+                   for t in _trees(loaded))
         after = dict(before)
         for customer_id in ids - before.keys():
             after[customer_id] = rows.empty(customer_id)
@@ -141,9 +187,31 @@ class FunnelView:
                 copied.add(customer_id)
                 row = after[customer_id] = rows.own_copy(row)
             rows.fold_into(row, position, event)
-        for customer_id, root in merges.roots(after).items():
-            if str(after[customer_id]["root_id"]) != root:
-                after[customer_id] = dict(after[customer_id], root_id=root)
+        if survivors:  # merges or unmerges: the streams' survivors may have changed
+            for customer_id, root in merges.roots(after).items():
+                if str(after[customer_id]["root_id"]) != root:
+                    after[customer_id] = dict(after[customer_id], root_id=UUID(root))
         changed = [r for c, r in after.items() if r is not before.get(c)]
-        upsert_rows(curs, "funnel_customer", "customer_id", changed)
-        apply_delta(curs, delta(merges.trees(before), merges.trees(after)))
+        gone, new = [], []
+        for tree in _trees(after):
+            old = was.pop(tree[0]["root_id"], None)
+            if (old is not None and len(old.rows) == len(tree)
+                    and all(r is before.get(r["customer_id"]) for r in tree)):
+                self.kept.stage(old)  # the same streams, unchanged
+                continue
+            if old is not None:
+                gone.append(old.contributions)
+            now = Tree(tuple(tree), merges.tree_contributions(tree))
+            new.append(now.contributions)
+            self.kept.stage(now)
+        gone.extend(t.contributions for t in was.values())  # trees merged into others
+        return changed, delta(gone, new)
+
+    def page_begins(self, curs: Cursor[Any], runner: object, committed: int) -> None:
+        self.kept.begin(curs, runner, committed)
+
+    def page_committed(self, runner: object, position: int) -> None:
+        self.kept.committed(runner, position)
+
+    def forget(self) -> None:
+        self.kept.forget()

@@ -236,12 +236,14 @@ class PrivateDomainView:
             for key, n in [*deltas(presence(before), -1).items(),
                            *deltas(presence(new), 1).items()]:
                 change[key] = change.get(key, 0) + n
-        if changed:
+        if not changed:
+            return
+        with curs.connection.pipeline():  # the page's writes in one round trip
             curs.execute("DELETE FROM private_domain_link WHERE customer_id = ANY(%b)",
                          (changed,))
-        _insert(curs, "private_domain_link", ("uuid", "text", "text", "timestamptz",
-                                              "timestamptz"), links, "")
-        _insert(curs, "siyu_private_domain_delta", ("text", "date", "bigint"),
-                [(t, d, n) for (t, d), n in sorted(change.items()) if n],
-                "ON CONFLICT (touchpoint, day) DO UPDATE "
-                "SET delta = siyu_private_domain_delta.delta + excluded.delta")
+            _insert(curs, "private_domain_link", ("uuid", "text", "text", "timestamptz",
+                                                  "timestamptz"), links, "")
+            _insert(curs, "siyu_private_domain_delta", ("text", "date", "bigint"),
+                    [(t, d, n) for (t, d), n in sorted(change.items()) if n],
+                    "ON CONFLICT (touchpoint, day) DO UPDATE "
+                    "SET delta = siyu_private_domain_delta.delta + excluded.delta")

@@ -133,5 +133,6 @@ class ProductLibraryView:
                 refunds.append({"position": position, "customer_id": event.originator_id,
                                 "order_id": event.order_id, "amount_fen": event.amount_fen,
                                 "refunded_at": event.occurred_at})
-        _insert(curs, "order_line", lines)
-        _insert(curs, "order_refund", refunds)
+        with curs.connection.pipeline():  # both inserts in one round trip
+            _insert(curs, "order_line", lines)
+            _insert(curs, "order_refund", refunds)

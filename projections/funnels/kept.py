@@ -1,0 +1,71 @@
+"""The funnel's merge trees kept in memory between pages by its single writer.
+
+A page used to read back, for every customer it touches, the whole OneID merge tree
+(``SELECT … FOR UPDATE``) and recompute what the tree added to the rollups before it
+changed — what the page before had just written and computed. :class:`KeptTrees` keeps,
+for the customers pages touch most recently, each tree's committed rows and its
+contributions (:class:`Tree`), staged by a page and promoted only once its transaction
+committed (:mod:`projections.page_memory`: a rolled-back page, another leader, a lost
+connection, a rebuild or a switched-in table all start again from the database). A tree
+is kept or forgotten whole, so a page never mixes a kept tree with rows of it read back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, NamedTuple
+from uuid import UUID
+
+from psycopg import Cursor
+
+from projections.funnels.merges import Contributions
+from projections.funnels.rows import Row
+from projections.page_memory import PageMemory, table_node
+
+#: Customers (streams) kept at most: about 2.3 kB each with their tree's contributions
+#: (measured with tracemalloc on the benchmark's log), so ~115 MB at most.
+LIMIT = 50_000
+
+
+class Tree(NamedTuple):
+    """One customer's streams as committed (the survivor first), and what they add to the
+    rollups."""
+
+    rows: tuple[Row, ...]
+    contributions: Contributions
+
+
+def _streams(tree: Tree) -> list[UUID]:
+    return [row["customer_id"] for row in tree.rows]
+
+
+class KeptTrees:
+    def __init__(self, limit: int = LIMIT) -> None:
+        self.memory: PageMemory[UUID, Tree] = PageMemory(limit, group=_streams)
+        self._node = 0
+
+    def begin(self, curs: Cursor[Any], runner: object, committed: int) -> None:
+        self._node = table_node(curs, "funnel_customer")
+        self.memory.begin((runner, committed, self._node))
+
+    def committed(self, runner: object, position: int) -> None:
+        self.memory.promote((runner, position, self._node))
+
+    def forget(self) -> None:
+        self.memory.forget()
+
+    def find(self, ids: Iterable[UUID]) -> tuple[list[Tree], list[UUID]]:
+        """The kept trees of ``ids`` (each once), and the ids not kept."""
+        found: dict[int, Tree] = {}
+        missing: list[UUID] = []
+        for customer_id in ids:
+            tree = self.memory.get(customer_id)
+            if tree is None:
+                missing.append(customer_id)
+            else:
+                found[id(tree)] = tree
+        return list(found.values()), missing
+
+    def stage(self, tree: Tree) -> None:
+        for row in tree.rows:
+            self.memory.stage(row["customer_id"], tree)
