@@ -45,10 +45,11 @@ def lock_key(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
 
-def fence(curs: Any, tracking_table: Identifier, name: str, first_id: int) -> None:
+def fence(curs: Any, tracking_table: Identifier, name: str, first_id: int) -> int:
     """First statements of a page's transaction: wait for any other writer of this read
     model to commit, then refuse the page (:class:`Superseded`) if its first event was
-    tracked meanwhile — by a runner that took over while this one still wrote."""
+    tracked meanwhile — by a runner that took over while this one still wrote. Returns the
+    committed position (0: none)."""
     curs.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key(name + ":fence"),))
     curs.execute(SQL("SELECT max(notification_id) AS position FROM {} "
                      "WHERE application_name = %s").format(tracking_table), (name,))
@@ -56,6 +57,7 @@ def fence(curs: Any, tracking_table: Identifier, name: str, first_id: int) -> No
     position = (row["position"] if isinstance(row, dict) else row[0]) if row else None
     if position is not None and position >= first_id:
         raise Superseded(f"{name}: events from {first_id} already applied (at {position})")
+    return int(position or 0)
 
 
 class Lease:
@@ -66,6 +68,9 @@ class Lease:
         self.name = name
         self.keys = sorted(lock_key(n) for n in (names or (name,)))
         self.held = threading.Event()  # this process leads the read model
+        #: Counts the times leadership was taken or lost: state kept in memory between
+        #: pages is valid only while it stays the same (and ``held`` is set).
+        self.term = 0
         self.wake = threading.Event()  # new events were recorded
 
 
@@ -154,6 +159,7 @@ class Leases:
                     conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
                 continue
             log.info("this process now leads read model %s", lease.name)
+            lease.term += 1
             lease.held.set()
             lease.wake.set()
 
@@ -161,5 +167,6 @@ class Leases:
         for lease in self.leases.values():
             if lease.held.is_set():
                 log.warning("this process no longer leads read model %s", lease.name)
+                lease.term += 1
             lease.held.clear()
             lease.wake.set()

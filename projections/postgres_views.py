@@ -25,6 +25,7 @@ from domain.product import Product
 from domain.segment import Segment
 from domain.staff import Staff
 from projections import customer_profile
+from projections.customer_profile.cache import CACHE_CUSTOMERS, ProfileCache
 from projections.schema_lock import serialise_ddl
 from projections.segments import store as segment_store
 from projections.segments.backfill import replayed_topics
@@ -117,9 +118,11 @@ class CustomerProfileView:
     version = customer_profile.VERSION
     events = (Customer, Segment, Tick, Product)
 
-    def __init__(self) -> None:
+    def __init__(self, cache_customers: int = CACHE_CUSTOMERS) -> None:
         self.app: Application[Any] | None = None
         self.replay_topics: list[str] = []
+        # Rows, roots and memberships of the last committed pages (projections.staging).
+        self.cache = ProfileCache(cache_customers)
 
     def bind(self, app: Application[Any]) -> None:
         self.app = app
@@ -130,20 +133,35 @@ class CustomerProfileView:
         segment_store.create(curs)
 
     def drop(self, curs: Cursor[DictRow]) -> None:
+        self.cache.clear()
         curs.execute("DROP TABLE IF EXISTS customer_profile, customer_profile_member CASCADE")
         segment_store.drop(curs)
 
     def clear(self, curs: Cursor[DictRow]) -> None:
+        self.cache.clear()
         curs.execute("TRUNCATE customer_profile, customer_profile_member")
         segment_store.clear(curs)
 
+    # -- projections.staging: the cache follows the commits of the pages ------------------
+    def page_began(self, curs: Cursor[DictRow], committed: int, term: Any) -> None:
+        self.cache.begin(curs, committed, term)
+
+    def page_committed(self, position: int) -> None:
+        self.cache.promote(position)
+
+    def page_abandoned(self) -> None:
+        self.cache.clear()
+
     def apply_page(self, curs: Cursor[DictRow], events: Sequence[tuple[int, Any]]) -> None:
+        if self.cache.page is None:  # not a page the runner stages: nothing kept can hold
+            self.cache.clear()
         with _collector_paused():
             self._apply_page(curs, events)
 
     def _apply_page(self, curs: Cursor[DictRow], events: Sequence[tuple[int, Any]]) -> None:
         assert self.app is not None, "CustomerProfileView.bind(app) first"
-        segments = SegmentPage(curs, self.app.mapper.to_domain_event, self.replay_topics)
+        segments = SegmentPage(curs, self.app.mapper.to_domain_event, self.replay_topics,
+                               self.cache)
         run: list[tuple[int, Any]] = []
         for position, event in events:
             if isinstance(event, (Customer.Event, Customer.Registered)) and not isinstance(
@@ -174,27 +192,38 @@ class CustomerProfileView:
               segments: SegmentPage) -> None:
         if not events:
             return
-        roots = _roots(curs, {e.originator_id for _, e in events})
-        curs.execute("SELECT * FROM customer_profile WHERE customer_id = ANY(%b) FOR UPDATE",
-                     (sorted(set(roots.values()), key=_int),))
-        rows: dict[UUID, Row | None] = {r["customer_id"]: dict(r) for r in curs.fetchall()}
+        cache = self.cache
+        roots, unknown = cache.known_roots({e.originator_id for _, e in events})
+        if unknown:
+            read = _roots(curs, unknown)
+            cache.roots_read(read)
+            roots.update(read)
+        rows, missing = cache.known_rows(set(roots.values()))
+        if missing:
+            curs.execute("SELECT * FROM customer_profile WHERE customer_id = ANY(%b) "
+                         "FOR UPDATE", (sorted(missing, key=_int),))
+            rows.update({r["customer_id"]: dict(r) for r in curs.fetchall()})
         segments.load(roots.values())
         engine = segments.engine
+        changed: dict[UUID, Row | None] = {}
         for position, event in events:
             root = roots[event.originator_id]
             old = rows.get(root)
             new = customer_profile.apply(old, event, position, root)
-            rows[root] = new
             if new is not old:
+                rows[root] = changed[root] = new
                 engine.customer_changed(root, old, new, event.timestamp,
                                         Cause("EVENT", position, type(event).__qualname__,
                                               occurred_at=event.occurred_at))
+        # Written once each, and only the rows the events changed.
         upsert_rows(curs, "customer_profile", "customer_id",
-                    [r for r in rows.values() if r is not None])
+                    [r for r in changed.values() if r is not None])
+        cache.rows_written({root: rows.get(root) for root in set(roots.values())})
 
     def _regroup(self, curs: Cursor[DictRow], position: int, event: Any,
                  segments: SegmentPage) -> None:
         survivor, absorbed = event.originator_id, UUID(event.absorbed_id)
+        self.cache.regrouped()
         kind = "MERGED" if isinstance(event, Customer.CustomerMerged) else "UNMERGED"
         cause = Cause(kind, position, type(event).__qualname__, occurred_at=event.occurred_at)
         if isinstance(event, Customer.CustomerMerged):
@@ -209,6 +238,7 @@ class CustomerProfileView:
             root = _roots(curs, {survivor})[survivor]
             changed = {root: self._refold(curs, root, position),
                        absorbed: self._refold(curs, absorbed, position)}
+        self.cache.rows_written(changed)
         segments.load(changed)
         for customer_id, row in sorted(changed.items()):
             segments.engine.customer_reassessed(customer_id, row, event.timestamp, cause)

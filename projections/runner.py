@@ -40,6 +40,7 @@ from projections.bi_access import grant_bi_roles
 from projections.json_codec import use_fast_loads
 from projections.leases import Lease, Superseded, fence, lock_key
 from projections.reads import TRANSIENT
+from projections.staging import staged_page
 from projections.topics import topics_of_view
 
 log = logging.getLogger(__name__)
@@ -109,8 +110,8 @@ class Tracker:
     def record(self, curs: Cursor[DictRow], name: str, notification_id: int) -> None:
         self.recorder._insert_tracking(curs, Tracking(name, notification_id))
 
-    def fence(self, curs: Cursor[DictRow], name: str, first_id: int) -> None:
-        fence(curs, Identifier(self.datastore.schema, TRACKING_TABLE), name, first_id)
+    def fence(self, curs: Cursor[DictRow], name: str, first_id: int) -> int:
+        return fence(curs, Identifier(self.datastore.schema, TRACKING_TABLE), name, first_id)
 
     def reset(self, curs: Cursor[DictRow], name: str) -> None:
         curs.execute(SQL("DELETE FROM {}.{} WHERE application_name = %s").format(
@@ -258,9 +259,12 @@ class BatchRunner:
         return False
 
     def _write(self, page: list[Entry], poisoned: tuple[int, Exception] | None) -> None:
-        with self.datastore.transaction(commit=True) as curs:
+        # A view keeping rows in memory promotes this page's only once it is committed.
+        with staged_page(self.view, self.lease) as stage, \
+                self.datastore.transaction(commit=True) as curs:
             use_fast_loads(curs)  # the rows the view reads back: their jsonb, decoded fast
-            self.tracker.fence(curs, self.view.name, page[0][0].id)
+            committed = self.tracker.fence(curs, self.view.name, page[0][0].id)
+            stage.began(curs, committed, page[-1][0].id)
             events: list[tuple[int, Any]] = []
             for index, (n, event) in enumerate(page):
                 if isinstance(event, _Undecodable):
