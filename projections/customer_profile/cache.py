@@ -97,7 +97,7 @@ class ProfileCache:
     def promote(self, position: int) -> None:
         """After the commit: the page's changes become the cache, at ``position``."""
         page, self.page = self.page, None
-        if page is None:
+        if page is None or self.capacity <= 0:  # capacity 0: nothing kept between pages
             self.clear()
             return
         if page.roots_reset:
