@@ -88,14 +88,17 @@ def load_state(curs: Cursor[DictRow], state: Memberships, customer_ids: Iterable
     ids = sorted(set(customer_ids), key=_int)
     if not ids:
         return
-    curs.execute("SELECT segment_id, customer_id, rule_version FROM segment_membership "
-                 "WHERE customer_id = ANY(%b)", (ids,))
+    # One round trip for both (a membership's rule version is never null, a check's is).
+    curs.execute("SELECT segment_id, customer_id, rule_version, NULL::timestamptz AS check_at "
+                 "FROM segment_membership WHERE customer_id = ANY(%b) UNION ALL "
+                 "SELECT segment_id, customer_id, NULL, check_at FROM segment_check "
+                 "WHERE customer_id = ANY(%b)", (ids, ids))
+    members, checks = state.members, state.checks
     for r in curs.fetchall():
-        state.members[(r["segment_id"], r["customer_id"])] = r["rule_version"]
-    curs.execute("SELECT segment_id, customer_id, check_at FROM segment_check "
-                 "WHERE customer_id = ANY(%b)", (ids,))
-    for r in curs.fetchall():
-        state.checks[(r["segment_id"], r["customer_id"])] = r["check_at"]
+        if r["rule_version"] is None:
+            checks[(r["segment_id"], r["customer_id"])] = r["check_at"]
+        else:
+            members[(r["segment_id"], r["customer_id"])] = r["rule_version"]
 
 
 def flush(curs: Cursor[DictRow], state: Memberships) -> None:
