@@ -65,19 +65,20 @@ def create_schema(curs: Cursor[DictRow]) -> None:
 
 
 def upsert_rows(curs: Cursor[DictRow], table: str, key: str, rows: Sequence[Row]) -> None:
-    if not rows:
-        return
+    if rows:
+        curs.execute(*upsert_statement(table, key, rows))
+
+
+def upsert_statement(table: str, key: str, rows: Sequence[Row]) -> tuple[str, list[Any]]:
+    """``INSERT … ON CONFLICT`` of ``rows`` (not empty) and its parameters."""
     columns = list(rows[0])
     assignments = ", ".join(f"{c} = excluded.{c}" for c in columns if c != key)
     names = ", ".join(columns)
     # One JSON encoding, straight to the server (no parse-and-dump round trip here).
     payload = Jsonb(list(rows), dumps=_dumps)
-    curs.execute(
-        f"INSERT INTO {table} ({names}) "
-        f"SELECT {names} FROM jsonb_populate_recordset(null::{table}, %s) "
-        f"ON CONFLICT ({key}) DO UPDATE SET {assignments}",
-        (payload,),
-    )
+    return (f"INSERT INTO {table} ({names}) "
+            f"SELECT {names} FROM jsonb_populate_recordset(null::{table}, %s) "
+            f"ON CONFLICT ({key}) DO UPDATE SET {assignments}", [payload])
 
 
 def fold_page(
@@ -185,13 +186,17 @@ class CustomerProfileView:
                                        event.sku if isinstance(event, Product.Listed) else None)
             else:
                 _segment_changed(segments, position, event)
-        self._fold(curs, run, segments)
-        segments.flush()
+        # The page's last rows go with its membership writes: one statement, one round trip.
+        last = self._fold(curs, run, segments, write=False)
+        segments.flush(upsert_statement("customer_profile", "customer_id", last)
+                       if last else None)
 
     def _fold(self, curs: Cursor[DictRow], events: Sequence[tuple[int, Any]],
-              segments: SegmentPage) -> None:
+              segments: SegmentPage, *, write: bool = True) -> list[Row]:
+        """Fold a run of customer events; write the rows they changed (or, ``write``
+        False, return them for the caller to write)."""
         if not events:
-            return
+            return []
         cache = self.cache
         roots, unknown = cache.known_roots({e.originator_id for _, e in events})
         if unknown:
@@ -215,10 +220,13 @@ class CustomerProfileView:
                 engine.customer_changed(root, old, new, event.timestamp,
                                         Cause("EVENT", position, type(event).__qualname__,
                                               occurred_at=event.occurred_at))
-        # Written once each, and only the rows the events changed.
-        upsert_rows(curs, "customer_profile", "customer_id",
-                    [r for r in changed.values() if r is not None])
         cache.rows_written({root: rows.get(root) for root in set(roots.values())})
+        # Written once each, and only the rows the events changed.
+        written = [r for r in changed.values() if r is not None]
+        if write:
+            upsert_rows(curs, "customer_profile", "customer_id", written)
+            return []
+        return written
 
     def _regroup(self, curs: Cursor[DictRow], position: int, event: Any,
                  segments: SegmentPage) -> None:

@@ -101,8 +101,10 @@ def load_state(curs: Cursor[DictRow], state: Memberships, customer_ids: Iterable
             members[(r["segment_id"], r["customer_id"])] = r["rule_version"]
 
 
-def flush(curs: Cursor[DictRow], state: Memberships) -> None:
-    """Write what changed in ``state`` (ledger, members, checks, counts)."""
+def flush(curs: Cursor[DictRow], state: Memberships,
+          also: tuple[str, list[Any]] | None = None) -> None:
+    """Write what changed in ``state`` (ledger, members, checks, counts), and the write
+    ``also`` (a statement and its parameters, on rows no other part touches) with them."""
     if state.entries:
         with curs.copy("COPY segment_ledger (segment_id, rule_version, customer_id, change, at, "
                        "occurred_at, cause, cause_position, cause_event, backfilled) "
@@ -112,6 +114,9 @@ def flush(curs: Cursor[DictRow], state: Memberships) -> None:
                                 e.occurred_at, e.cause.kind, e.cause.position,
                                 e.cause.event_type, e.cause.backfilled))
     parts, params = _membership_writes(state)
+    if also is not None:
+        parts.append(also[0])
+        params += also[1]
     if parts:
         # One statement for the rest (its parts touch disjoint rows): a round trip each
         # was most of a small page's time on a loaded machine.
@@ -202,8 +207,8 @@ class SegmentPage:
         load_state(self.curs, self.state, unknown)
         self.loaded |= missing
 
-    def flush(self) -> None:
-        flush(self.curs, self.state)
+    def flush(self, also: tuple[str, list[Any]] | None = None) -> None:
+        flush(self.curs, self.state, also)
         if self.cache is not None:
             self.cache.segments_flushed(self.state, self.loaded)
         self.state.members.clear()
