@@ -40,8 +40,8 @@ Key = tuple[UUID, UUID]  # (segment id, customer id)
 #: One customer's memberships (key -> version that let it in) and due checks.
 Segmentation = tuple[dict[Key, int], dict[Key, datetime]]
 
-#: Customers whose rows and memberships the profile writer keeps in memory (about 5-20 KB
-#: each: a few hundred MB at most). docs/operations.md, *Projection throughput*.
+#: Customers whose rows and memberships the profile writer keeps in memory (6.7 KB each on
+#: the benchmark's log, more for long histories). docs/operations.md, *Projection throughput*.
 CACHE_CUSTOMERS = 20_000
 
 #: The tables whose file nodes name the state the cache was built from.
