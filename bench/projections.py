@@ -19,7 +19,9 @@ from typing import Any
 
 from bench import segments, workload
 from bench.common import SECRET, Measure, fresh_database, measure, settled_collector
+from projections.customer_profile.cache import CACHE_CUSTOMERS
 from projections.groups import DEFAULT_SPLIT, GROUPS
+from projections.postgres_views import CustomerProfileView
 from projections.runner import BatchRunner, Tracker
 from projections.shared_pages import SharedPageRunner
 from siyu.bootstrap import build_application
@@ -140,6 +142,25 @@ def _views_in_turn(url: str, group: str) -> float:
         app.close()
 
 
+#: Notifications per page of ``projection_profile_pages`` (a tail's page, not a catch-up's).
+TAIL_PAGE = 250
+
+
+def _profile_pages(url: str, cache_customers: int) -> tuple[float, float]:
+    """Wall and CPU seconds of the profile read model alone over the log, in tail pages."""
+    app = build_application(url, SECRET)
+    try:
+        view = CustomerProfileView(cache_customers)
+        runner = SharedPageRunner(app, [view], Tracker(app.factory.datastore),  # type: ignore[attr-defined]
+                                  page_size=TAIL_PAGE)
+        with settled_collector():
+            start, cpu = time.perf_counter(), time.process_time()
+            runner.catch_up()
+            return time.perf_counter() - start, time.process_time() - cpu
+    finally:
+        app.close()
+
+
 def _group_benchmark(group: str) -> Callable[[bool], list[Measure]]:
     """``projection_group_<group>`` alone (the same log and measure as in
     ``projection_throughput_split``); baseline: its views one runner each, in turn."""
@@ -156,7 +177,23 @@ def _group_benchmark(group: str) -> Callable[[bool], list[Measure]]:
     return run
 
 
+def projection_profile_pages(quick: bool) -> list[Measure]:
+    events, customers = (10_000, 2_000) if quick else (60_000, 10_000)
+    url = prepared_log(events, customers)
+    runs: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
+    for cached in (False, True, True, False):
+        _reset(url)
+        runs[cached].append(_profile_pages(url, CACHE_CUSTOMERS if cached else 0))
+    wall = {k: min(w for w, _ in v) for k, v in runs.items()}
+    cpu = {k: min(c for _, c in v) for k, v in runs.items()}
+    return [measure("projection_profile_pages", events / wall[True], "events/s",
+                    events / wall[False]),
+            measure("projection_profile_pages_cpu", cpu[True] / events * 1000, "ms/event",
+                    cpu[False] / events * 1000)]
+
+
 BENCHMARKS: dict[str, Callable[[bool], list[Measure]]] = {
     "projection_throughput_split": projection_throughput_split,
     **{f"projection_group_{group}": _group_benchmark(group) for group in GROUPS},
+    "projection_profile_pages": projection_profile_pages,
 }

@@ -68,6 +68,9 @@ class Lease:
         self.name = name
         self.keys = sorted(lock_key(n) for n in (names or (name,)))
         self.held = threading.Event()  # this process leads the read model
+        #: Counts the times leadership was taken or lost: state kept in memory between
+        #: pages is valid only while it stays the same (and ``held`` is set).
+        self.term = 0
         self.wake = threading.Event()  # new events were recorded
 
 
@@ -156,6 +159,7 @@ class Leases:
                     conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
                 continue
             log.info("this process now leads read model %s", lease.name)
+            lease.term += 1
             lease.held.set()
             lease.wake.set()
 
@@ -163,5 +167,6 @@ class Leases:
         for lease in self.leases.values():
             if lease.held.is_set():
                 log.warning("this process no longer leads read model %s", lease.name)
+                lease.term += 1
             lease.held.clear()
             lease.wake.set()

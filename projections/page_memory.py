@@ -65,6 +65,16 @@ def memory_of(view: object) -> RemembersPages:
     return view if isinstance(view, RemembersPages) else _Nothing()
 
 
+def lease_term(runner: object) -> Any:
+    """Who writes, as far as memory kept between pages cares: a runner without a lease is
+    the only writer (0); with one, its term while this process leads (None while it does
+    not: nothing may be kept then)."""
+    lease = getattr(runner, "lease", None)
+    if lease is None:
+        return 0
+    return lease.term if lease.held.is_set() else None
+
+
 def table_node(curs: Cursor[Any], table: str) -> int:
     """The storage a table's rows live in now: another after a ``TRUNCATE`` or after a
     blue/green switch moved a new table in."""

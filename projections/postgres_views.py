@@ -25,6 +25,8 @@ from domain.product import Product
 from domain.segment import Segment
 from domain.staff import Staff
 from projections import customer_profile
+from projections.customer_profile.cache import CACHE_CUSTOMERS, ProfileCache
+from projections.page_memory import lease_term
 from projections.schema_lock import serialise_ddl
 from projections.segments import store as segment_store
 from projections.segments.backfill import replayed_topics
@@ -64,19 +66,20 @@ def create_schema(curs: Cursor[DictRow]) -> None:
 
 
 def upsert_rows(curs: Cursor[DictRow], table: str, key: str, rows: Sequence[Row]) -> None:
-    if not rows:
-        return
+    if rows:
+        curs.execute(*upsert_statement(table, key, rows))
+
+
+def upsert_statement(table: str, key: str, rows: Sequence[Row]) -> tuple[str, list[Any]]:
+    """``INSERT … ON CONFLICT`` of ``rows`` (not empty) and its parameters."""
     columns = list(rows[0])
     assignments = ", ".join(f"{c} = excluded.{c}" for c in columns if c != key)
     names = ", ".join(columns)
     # One JSON encoding, straight to the server (no parse-and-dump round trip here).
     payload = Jsonb(list(rows), dumps=_dumps)
-    curs.execute(
-        f"INSERT INTO {table} ({names}) "
-        f"SELECT {names} FROM jsonb_populate_recordset(null::{table}, %s) "
-        f"ON CONFLICT ({key}) DO UPDATE SET {assignments}",
-        (payload,),
-    )
+    return (f"INSERT INTO {table} ({names}) "
+            f"SELECT {names} FROM jsonb_populate_recordset(null::{table}, %s) "
+            f"ON CONFLICT ({key}) DO UPDATE SET {assignments}", [payload])
 
 
 def fold_page(
@@ -117,9 +120,11 @@ class CustomerProfileView:
     version = customer_profile.VERSION
     events = (Customer, Segment, Tick, Product)
 
-    def __init__(self) -> None:
+    def __init__(self, cache_customers: int = CACHE_CUSTOMERS) -> None:
         self.app: Application[Any] | None = None
         self.replay_topics: list[str] = []
+        # Rows, roots and memberships of the last committed pages (projections.page_memory).
+        self.cache = ProfileCache(cache_customers)
 
     def bind(self, app: Application[Any]) -> None:
         self.app = app
@@ -130,20 +135,35 @@ class CustomerProfileView:
         segment_store.create(curs)
 
     def drop(self, curs: Cursor[DictRow]) -> None:
+        self.cache.clear()
         curs.execute("DROP TABLE IF EXISTS customer_profile, customer_profile_member CASCADE")
         segment_store.drop(curs)
 
     def clear(self, curs: Cursor[DictRow]) -> None:
+        self.cache.clear()
         curs.execute("TRUNCATE customer_profile, customer_profile_member")
         segment_store.clear(curs)
 
+    # -- projections.page_memory: the cache follows the commits of the pages --------------
+    def page_begins(self, curs: Cursor[Any], runner: object, committed: int) -> None:
+        self.cache.begin(curs, committed, lease_term(runner))
+
+    def page_committed(self, runner: object, position: int) -> None:
+        self.cache.promote(position)
+
+    def forget(self) -> None:
+        self.cache.clear()
+
     def apply_page(self, curs: Cursor[DictRow], events: Sequence[tuple[int, Any]]) -> None:
+        if self.cache.page is None:  # not a page the runner stages: nothing kept can hold
+            self.cache.clear()
         with _collector_paused():
             self._apply_page(curs, events)
 
     def _apply_page(self, curs: Cursor[DictRow], events: Sequence[tuple[int, Any]]) -> None:
         assert self.app is not None, "CustomerProfileView.bind(app) first"
-        segments = SegmentPage(curs, self.app.mapper.to_domain_event, self.replay_topics)
+        segments = SegmentPage(curs, self.app.mapper.to_domain_event, self.replay_topics,
+                               self.cache)
         run: list[tuple[int, Any]] = []
         for position, event in events:
             if isinstance(event, (Customer.Event, Customer.Registered)) and not isinstance(
@@ -167,34 +187,52 @@ class CustomerProfileView:
                                        event.sku if isinstance(event, Product.Listed) else None)
             else:
                 _segment_changed(segments, position, event)
-        self._fold(curs, run, segments)
-        segments.flush()
+        # The page's last rows go with its membership writes: one statement, one round trip.
+        last = self._fold(curs, run, segments, write=False)
+        segments.flush(upsert_statement("customer_profile", "customer_id", last)
+                       if last else None)
 
     def _fold(self, curs: Cursor[DictRow], events: Sequence[tuple[int, Any]],
-              segments: SegmentPage) -> None:
+              segments: SegmentPage, *, write: bool = True) -> list[Row]:
+        """Fold a run of customer events; write the rows they changed (or, ``write``
+        False, return them for the caller to write)."""
         if not events:
-            return
-        roots = _roots(curs, {e.originator_id for _, e in events})
-        curs.execute("SELECT * FROM customer_profile WHERE customer_id = ANY(%b) FOR UPDATE",
-                     (sorted(set(roots.values()), key=_int),))
-        rows: dict[UUID, Row | None] = {r["customer_id"]: dict(r) for r in curs.fetchall()}
+            return []
+        cache = self.cache
+        roots, unknown = cache.known_roots({e.originator_id for _, e in events})
+        if unknown:
+            read = _roots(curs, unknown)
+            cache.roots_read(read)
+            roots.update(read)
+        rows, missing = cache.known_rows(set(roots.values()))
+        if missing:
+            curs.execute("SELECT * FROM customer_profile WHERE customer_id = ANY(%b) "
+                         "FOR UPDATE", (sorted(missing, key=_int),))
+            rows.update({r["customer_id"]: dict(r) for r in curs.fetchall()})
         segments.load(roots.values())
         engine = segments.engine
+        changed: dict[UUID, Row | None] = {}
         for position, event in events:
             root = roots[event.originator_id]
             old = rows.get(root)
             new = customer_profile.apply(old, event, position, root)
-            rows[root] = new
             if new is not old:
+                rows[root] = changed[root] = new
                 engine.customer_changed(root, old, new, event.timestamp,
                                         Cause("EVENT", position, type(event).__qualname__,
                                               occurred_at=event.occurred_at))
-        upsert_rows(curs, "customer_profile", "customer_id",
-                    [r for r in rows.values() if r is not None])
+        cache.rows_written({root: rows.get(root) for root in set(roots.values())})
+        # Written once each, and only the rows the events changed.
+        written = [r for r in changed.values() if r is not None]
+        if write:
+            upsert_rows(curs, "customer_profile", "customer_id", written)
+            return []
+        return written
 
     def _regroup(self, curs: Cursor[DictRow], position: int, event: Any,
                  segments: SegmentPage) -> None:
         survivor, absorbed = event.originator_id, UUID(event.absorbed_id)
+        self.cache.regrouped()
         kind = "MERGED" if isinstance(event, Customer.CustomerMerged) else "UNMERGED"
         cause = Cause(kind, position, type(event).__qualname__, occurred_at=event.occurred_at)
         if isinstance(event, Customer.CustomerMerged):
@@ -209,6 +247,7 @@ class CustomerProfileView:
             root = _roots(curs, {survivor})[survivor]
             changed = {root: self._refold(curs, root, position),
                        absorbed: self._refold(curs, absorbed, position)}
+        self.cache.rows_written(changed)
         segments.load(changed)
         for customer_id, row in sorted(changed.items()):
             segments.engine.customer_reassessed(customer_id, row, event.timestamp, cause)

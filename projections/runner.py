@@ -29,8 +29,8 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import Notification, Tracking
-from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from eventsourcing.persistence import Notification
+from eventsourcing.postgres import PostgresDatastore
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
@@ -38,14 +38,15 @@ from psycopg.sql import SQL, Identifier
 from projections import quarantine, schema_lock
 from projections.bi_access import grant_bi_roles
 from projections.json_codec import use_fast_loads
-from projections.leases import Lease, Superseded, fence, lock_key
+from projections.leases import Lease, Superseded, lock_key
 from projections.page_memory import memory_of
 from projections.reads import TRANSIENT
 from projections.topics import topics_of_view
+from projections.tracker import TRACKING_TABLE as TRACKING_TABLE  # re-exported
+from projections.tracker import Tracker as Tracker  # re-exported: runners and tests import it here
 
 log = logging.getLogger(__name__)
 
-TRACKING_TABLE = "siyu_projection_tracking"
 
 #: Reconnection backoff of a tailing runner, in seconds.
 BACKOFF_FIRST, BACKOFF_MAX = 0.5, 10.0
@@ -93,41 +94,6 @@ class View(Protocol):
     def apply_page(self, curs: Cursor[DictRow], events: Sequence[tuple[int, Any]]) -> None: ...
 
     def clear(self, curs: Cursor[DictRow]) -> None: ...
-
-
-class Tracker:
-    """The library's tracking table, written inside our own transactions."""
-
-    def __init__(self, datastore: PostgresDatastore) -> None:
-        self.datastore = datastore
-        self.recorder = PostgresTrackingRecorder(datastore, tracking_table_name=TRACKING_TABLE)
-        with datastore.get_connection() as conn, schema_lock.held_on(conn):
-            self.recorder.create_table()  # the library's own transactions
-
-    def position(self, name: str) -> int:
-        return self.recorder.max_tracking_id(name) or 0
-
-    def record(self, curs: Cursor[DictRow], name: str, notification_id: int) -> None:
-        self.recorder._insert_tracking(curs, Tracking(name, notification_id))
-
-    def fence(self, curs: Cursor[DictRow], name: str, first_id: int) -> int:
-        return fence(curs, Identifier(self.datastore.schema, TRACKING_TABLE), name, first_id)
-
-    def reset(self, curs: Cursor[DictRow], name: str) -> None:
-        curs.execute(SQL("DELETE FROM {}.{} WHERE application_name = %s").format(
-            Identifier(self.datastore.schema), Identifier(TRACKING_TABLE)), (name,))
-
-    def wait(self, name: str, position: int, timeout: float) -> bool:
-        """Block until the projection has processed ``position``; False on timeout."""
-        deadline = time.monotonic() + timeout
-        delay = 0.005
-        while True:
-            if self.position(name) >= position:
-                return True
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(delay)
-            delay = min(delay * 2, 0.05)
 
 
 _lock_key = lock_key
@@ -261,21 +227,28 @@ class BatchRunner:
         return False
 
     def _write(self, page: list[Entry], poisoned: tuple[int, Exception] | None) -> None:
-        with self.datastore.transaction(commit=True) as curs:
-            use_fast_loads(curs)  # the rows the view reads back: their jsonb, decoded fast
-            committed = self.tracker.fence(curs, self.view.name, page[0][0].id)
-            self.memory.page_begins(curs, self, committed)
-            events: list[tuple[int, Any]] = []
-            for index, (n, event) in enumerate(page):
-                if isinstance(event, _Undecodable):
-                    quarantine.record(curs, self.view.name, n, event.error)
-                elif poisoned is not None and index == poisoned[0]:
-                    quarantine.record(curs, self.view.name, n, poisoned[1])
-                elif event is not None:
-                    events.append((n.id, event))
-            if events:
-                self.view.apply_page(curs, events)
-            self.tracker.record(curs, self.view.name, page[-1][0].id)
+        # A view keeping rows in memory promotes this page's only once it is committed,
+        # and forgets what it kept when the page fails (rolled back, or its commit's
+        # outcome unknown): projections.page_memory.
+        try:
+            with self.datastore.transaction(commit=True) as curs:
+                use_fast_loads(curs)  # the rows the view reads back: their jsonb, decoded fast
+                committed = self.tracker.fence(curs, self.view.name, page[0][0].id)
+                self.memory.page_begins(curs, self, committed)
+                events: list[tuple[int, Any]] = []
+                for index, (n, event) in enumerate(page):
+                    if isinstance(event, _Undecodable):
+                        quarantine.record(curs, self.view.name, n, event.error)
+                    elif poisoned is not None and index == poisoned[0]:
+                        quarantine.record(curs, self.view.name, n, poisoned[1])
+                    elif event is not None:
+                        events.append((n.id, event))
+                if events:
+                    self.view.apply_page(curs, events)
+                self.tracker.record(curs, self.view.name, page[-1][0].id)
+        except BaseException:
+            self.memory.forget()
+            raise
         self.memory.page_committed(self, page[-1][0].id)  # what it staged is committed now
 
     def forget(self) -> None:

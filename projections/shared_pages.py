@@ -84,8 +84,10 @@ class SharedPageRunner:
         self.page_size = page_size
         self.poll_interval = poll_interval
         self.stopping = threading.Event()
+        # Each runner writes under the group's lease (its memory between pages follows it).
         self.runners = [BatchRunner(app, view, tracker, page_size=page_size,
-                                    poll_interval=poll_interval) for view in views]
+                                    poll_interval=poll_interval, lease=lease)
+                        for view in views]
         self.topics = union_of_topics(self.runners)
 
     @property

@@ -22,6 +22,7 @@ from psycopg.rows import DictRow, dict_row
 from psycopg.types.json import Jsonb
 
 from domain.segment_rules import LIFECYCLES, is_time_dependent
+from projections.customer_profile.cache import ProfileCache
 from projections.json_codec import use_fast_loads
 from projections.segments import library
 from projections.segments.backfill import replay
@@ -87,18 +88,23 @@ def load_state(curs: Cursor[DictRow], state: Memberships, customer_ids: Iterable
     ids = sorted(set(customer_ids), key=_int)
     if not ids:
         return
-    curs.execute("SELECT segment_id, customer_id, rule_version FROM segment_membership "
-                 "WHERE customer_id = ANY(%b)", (ids,))
+    # One round trip for both (a membership's rule version is never null, a check's is).
+    curs.execute("SELECT segment_id, customer_id, rule_version, NULL::timestamptz AS check_at "
+                 "FROM segment_membership WHERE customer_id = ANY(%b) UNION ALL "
+                 "SELECT segment_id, customer_id, NULL, check_at FROM segment_check "
+                 "WHERE customer_id = ANY(%b)", (ids, ids))
+    members, checks = state.members, state.checks
     for r in curs.fetchall():
-        state.members[(r["segment_id"], r["customer_id"])] = r["rule_version"]
-    curs.execute("SELECT segment_id, customer_id, check_at FROM segment_check "
-                 "WHERE customer_id = ANY(%b)", (ids,))
-    for r in curs.fetchall():
-        state.checks[(r["segment_id"], r["customer_id"])] = r["check_at"]
+        if r["rule_version"] is None:
+            checks[(r["segment_id"], r["customer_id"])] = r["check_at"]
+        else:
+            members[(r["segment_id"], r["customer_id"])] = r["rule_version"]
 
 
-def flush(curs: Cursor[DictRow], state: Memberships) -> None:
-    """Write what changed in ``state`` (ledger, members, checks, counts)."""
+def flush(curs: Cursor[DictRow], state: Memberships,
+          also: tuple[str, list[Any]] | None = None) -> None:
+    """Write what changed in ``state`` (ledger, members, checks, counts), and the write
+    ``also`` (a statement and its parameters, on rows no other part touches) with them."""
     if state.entries:
         with curs.copy("COPY segment_ledger (segment_id, rule_version, customer_id, change, at, "
                        "occurred_at, cause, cause_position, cause_event, backfilled) "
@@ -107,46 +113,61 @@ def flush(curs: Cursor[DictRow], state: Memberships) -> None:
                 copy.write_row((e.segment_id, e.rule_version, e.customer_id, e.change, e.at,
                                 e.occurred_at, e.cause.kind, e.cause.position,
                                 e.cause.event_type, e.cause.backfilled))
-    if state.exited:
-        gone = sorted(state.exited, key=_pair)
-        curs.execute("DELETE FROM segment_membership m USING unnest(%b::uuid[], %b::uuid[]) "
-                     "AS g(s, c) WHERE m.segment_id = g.s AND m.customer_id = g.c",
-                     ([k[0] for k in gone], [k[1] for k in gone]))
-    if state.entered:
-        came = sorted(state.entered.items(), key=lambda item: _pair(item[0]))
-        curs.execute(
-            "INSERT INTO segment_membership SELECT * FROM unnest(%b::uuid[], %b::uuid[], "
-            "%b::int[], %b::timestamptz[], %b::bigint[]) ON CONFLICT (segment_id, customer_id) "
-            "DO UPDATE SET rule_version = excluded.rule_version, since = excluded.since, "
-            "entry_position = excluded.entry_position",
-            ([k[0] for k, _ in came], [k[1] for k, _ in came], [e.rule_version for _, e in came],
-             [e.at for _, e in came], [e.cause.position for _, e in came]))
-    _flush_checks(curs, state.checks_set)
-    for segment_id, delta in sorted(state.delta().items()):
-        if delta:
-            curs.execute("UPDATE segment SET member_count = member_count + %s "
-                         "WHERE segment_id = %s", (delta, segment_id))
+    parts, params = _membership_writes(state)
+    if also is not None:
+        parts.append(also[0])
+        params += also[1]
+    if parts:
+        # One statement for the rest (its parts touch disjoint rows): a round trip each
+        # was most of a small page's time on a loaded machine.
+        curs.execute("WITH " + ", ".join(f"w{n} AS ({p})" for n, p in enumerate(parts))
+                     + " SELECT 1", params)
     state.entries.clear()
     state.entered.clear()
     state.exited.clear()
     state.checks_set.clear()
 
 
-def _flush_checks(curs: Cursor[DictRow], changed: dict[tuple[UUID, UUID], datetime | None]
-                  ) -> None:
+def _membership_writes(state: Memberships) -> tuple[list[str], list[Any]]:
+    """The writes of members who left and entered, checks cleared and set, and member
+    counts, as parts of one statement (each key is in one part at most)."""
+    parts: list[str] = []
+    params: list[Any] = []
+    if state.exited:
+        gone = sorted(state.exited, key=_pair)
+        parts.append("DELETE FROM segment_membership m USING unnest(%b::uuid[], %b::uuid[]) "
+                     "AS g(s, c) WHERE m.segment_id = g.s AND m.customer_id = g.c")
+        params += [[k[0] for k in gone], [k[1] for k in gone]]
+    if state.entered:
+        came = sorted(state.entered.items(), key=lambda item: _pair(item[0]))
+        parts.append(
+            "INSERT INTO segment_membership SELECT * FROM unnest(%b::uuid[], %b::uuid[], "
+            "%b::int[], %b::timestamptz[], %b::bigint[]) ON CONFLICT (segment_id, customer_id) "
+            "DO UPDATE SET rule_version = excluded.rule_version, since = excluded.since, "
+            "entry_position = excluded.entry_position")
+        params += [[k[0] for k, _ in came], [k[1] for k, _ in came],
+                   [e.rule_version for _, e in came], [e.at for _, e in came],
+                   [e.cause.position for _, e in came]]
+    changed = state.checks_set
     cleared = sorted((k for k, v in changed.items() if v is None), key=_pair)
     if cleared:
-        curs.execute("DELETE FROM segment_check c USING unnest(%b::uuid[], %b::uuid[]) "
-                     "AS g(s, c) WHERE c.segment_id = g.s AND c.customer_id = g.c",
-                     ([k[0] for k in cleared], [k[1] for k in cleared]))
+        parts.append("DELETE FROM segment_check c USING unnest(%b::uuid[], %b::uuid[]) "
+                     "AS g(s, c) WHERE c.segment_id = g.s AND c.customer_id = g.c")
+        params += [[k[0] for k in cleared], [k[1] for k in cleared]]
     due = sorted(((k, v) for k, v in changed.items() if v is not None),
                  key=lambda item: _pair(item[0]))
     if due:
-        curs.execute(
-            "INSERT INTO segment_check SELECT * FROM unnest(%b::uuid[], %b::uuid[], "
-            "%b::timestamptz[]) ON CONFLICT (segment_id, customer_id) "
-            "DO UPDATE SET check_at = excluded.check_at",
-            ([k[0] for k, _ in due], [k[1] for k, _ in due], [v for _, v in due]))
+        parts.append("INSERT INTO segment_check SELECT * FROM unnest(%b::uuid[], %b::uuid[], "
+                     "%b::timestamptz[]) ON CONFLICT (segment_id, customer_id) "
+                     "DO UPDATE SET check_at = excluded.check_at")
+        params += [[k[0] for k, _ in due], [k[1] for k, _ in due], [v for _, v in due]]
+    counts = sorted((s, d) for s, d in state.delta().items() if d)
+    if counts:
+        parts.append("UPDATE segment s SET member_count = s.member_count + d.delta "
+                     "FROM unnest(%b::uuid[], %b::int[]) AS d(id, delta) "
+                     "WHERE s.segment_id = d.id")
+        params += [[s for s, _ in counts], [d for _, d in counts]]
+    return parts, params
 
 
 class SegmentPage:
@@ -154,24 +175,42 @@ class SegmentPage:
 
     def __init__(self, curs: Cursor[DictRow],
                  decode: Callable[[StoredEvent], Any] | None = None,
-                 replay_topics: Sequence[str] | None = None) -> None:
+                 replay_topics: Sequence[str] | None = None,
+                 cache: ProfileCache | None = None) -> None:
         self.curs = curs
         self.decode = decode  # to backfill new segments from the log (None: no backfill)
         self.replay_topics = replay_topics  # what a backfill reads (None: derived per use)
-        self.reload_specs()
+        self.cache = cache  # what the last committed pages left in memory (None: nothing)
+        specs = cache.known_specs() if cache is not None else None
+        if specs is None:
+            specs = load_specs(curs)
+            if cache is not None:
+                cache.specs_read(specs)
+        self._engine(specs)
 
-    def reload_specs(self) -> None:
+    def _engine(self, specs: list[Spec]) -> None:
         self.state = Memberships()
         self.loaded: set[UUID] = set()
-        self.engine = SegmentEngine(load_specs(self.curs), self.state)
+        self.engine = SegmentEngine(specs, self.state)
+
+    def reload_specs(self) -> None:
+        """After a segment or the product library changed: versions read again, and
+        every membership kept in memory forgotten (customers not loaded changed too)."""
+        self._engine(load_specs(self.curs))
+        if self.cache is not None:
+            self.cache.segments_reset(self.engine.specs)
 
     def load(self, customer_ids: Iterable[UUID]) -> None:
         missing = set(customer_ids) - self.loaded
-        load_state(self.curs, self.state, missing)
+        unknown = missing if self.cache is None else self.cache.known_segments(missing,
+                                                                               self.state)
+        load_state(self.curs, self.state, unknown)
         self.loaded |= missing
 
-    def flush(self) -> None:
-        flush(self.curs, self.state)
+    def flush(self, also: tuple[str, list[Any]] | None = None) -> None:
+        flush(self.curs, self.state, also)
+        if self.cache is not None:
+            self.cache.segments_flushed(self.state, self.loaded)
         self.state.members.clear()
         self.state.checks.clear()
         self.loaded.clear()
