@@ -87,7 +87,7 @@ _COUNTED = (Customer.OwnerChanged, Customer.FriendAdded, Customer.FriendDeleted,
 class DailyReportView:
     name = "daily_report"
     version = 2  # 2: targets and members (the GraphQL report shows them)
-    events = (Customer, DailyReport)
+    events = (*_COUNTED, DailyReport)  # only what it counts is decoded
 
     def bind(self, app: Application[Any]) -> None:
         """Folds events only."""
@@ -116,20 +116,39 @@ class DailyReportView:
                      "WHERE customer_id = ANY(%s)", (paying,))
         owners: dict[UUID, str | None] = {r["customer_id"]: r["staff_id"]
                                           for r in curs.fetchall()}
+        stored = dict(owners)
         counts: Counts = {}
         for event in counted:
             count(counts, owners, event)
-        if owners:
-            curs.execute("DELETE FROM daily_report_owner WHERE customer_id = ANY(%s)",
-                         (sorted(owners),))
-            curs.executemany("INSERT INTO daily_report_owner VALUES (%s, %s)",
-                             [(c, s) for c, s in owners.items() if s is not None])
-        if counts:
-            names = ", ".join(MEASURES)
-            adds = ", ".join(f"{m} = daily_report_activity.{m} + excluded.{m}" for m in MEASURES)
-            curs.executemany(
-                f"INSERT INTO daily_report_activity (staff_id, day, {names}) VALUES "
-                f"(%s, %s, {', '.join(['%s'] * len(MEASURES))}) "
-                f"ON CONFLICT (staff_id, day) DO UPDATE SET {adds}",
-                [(staff, day, *(cell.get(m, 0) for m in MEASURES))
-                 for (staff, day), cell in sorted(counts.items())])
+        _write_owners(curs, {c: s for c, s in owners.items()
+                             if c not in stored or stored[c] != s})
+        _add_counts(curs, counts)
+
+
+def _write_owners(curs: Cursor[DictRow], changed: dict[UUID, str | None]) -> None:
+    """The page's changed owners, in two statements (an owner of None: no row)."""
+    if not changed:
+        return
+    curs.execute("DELETE FROM daily_report_owner WHERE customer_id = ANY(%s)",
+                 (sorted(changed),))
+    kept = sorted((c, s) for c, s in changed.items() if s is not None)
+    if kept:
+        curs.execute("INSERT INTO daily_report_owner "
+                     "SELECT * FROM unnest(%s::uuid[], %s::text[])",
+                     ([c for c, _ in kept], [s for _, s in kept]))
+
+
+def _add_counts(curs: Cursor[DictRow], counts: Counts) -> None:
+    """Add the page's counts to their (staff, day) rows in one upsert (keys are distinct)."""
+    if not counts:
+        return
+    cells = sorted(counts.items())
+    names = ", ".join(MEASURES)
+    adds = ", ".join(f"{m} = daily_report_activity.{m} + excluded.{m}" for m in MEASURES)
+    arrays = ", ".join("%s::bigint[]" for _ in MEASURES)
+    curs.execute(
+        f"INSERT INTO daily_report_activity (staff_id, day, {names}) "
+        f"SELECT * FROM unnest(%s::text[], %s::date[], {arrays}) "
+        f"ON CONFLICT (staff_id, day) DO UPDATE SET {adds}",
+        ([staff for (staff, _), _ in cells], [day for (_, day), _ in cells],
+         *([cell.get(m, 0) for _, cell in cells] for m in MEASURES)))

@@ -61,6 +61,7 @@ from projections.staff_performance.execution import (
     campaign_tasks,
     marketing_tasks,
 )
+from projections.staff_performance.ledger import insert_ledger
 from projections.staff_performance.sensitive import (
     CUSTOMER_HIT,
     CUSTOMER_HIT_COUNTERS,
@@ -222,7 +223,7 @@ class StaffPerformanceView:
                 entry["staff_id"] = owner_at(periods.get(event.originator_id, []),
                                              entry["at"])
             entries.append(entry)
-        new = _insert_ledger(curs, entries)
+        new = insert_ledger(curs, entries)
         for entry in new:
             if entry["staff_id"] is not None:
                 deltas[(entry["staff_id"], entry["day"])].update(counter_deltas(entry))
@@ -326,18 +327,6 @@ def _paying_customers(curs: Cursor[DictRow], keys: set[tuple[str, date]]) -> Non
         "FROM unnest(%s::text[], %s::date[]) AS k(s, d) "
         "WHERE d.staff_id = k.s AND d.day = k.d",
         ([k[0] for k in ordered], [k[1] for k in ordered]))
-
-
-def _insert_ledger(curs: Cursor[DictRow], entries: Sequence[Row]) -> list[Row]:
-    """Insert the entries; the ones not stored before (a replayed page counts nothing)."""
-    if not entries:
-        return []
-    curs.execute(
-        "INSERT INTO staff_kpi_ledger SELECT * FROM jsonb_populate_recordset("
-        "null::staff_kpi_ledger, %s) ON CONFLICT (position) DO NOTHING RETURNING position",
-        (Jsonb(list(entries), dumps=_dumps),))
-    stored = {r["position"] for r in curs.fetchall()}
-    return [e for e in entries if e["position"] in stored]
 
 
 def _add_counters(curs: Cursor[DictRow], deltas: dict[tuple[str, date], Counter[str]]) -> None:

@@ -66,3 +66,24 @@ def test_rebuild_equals_live_across_page_sizes_and_revisions(pg_app: Siyu, pg_ur
     assert before["activity"][0]["cancel_reason"] == "停办"
     BatchRunner(pg_app, ActivityView(), tracker, page_size=1000).rebuild()
     assert tables(pg_url) == before
+
+
+def test_a_page_applied_again_adds_no_journey_fact(pg_app: Siyu, pg_url: str) -> None:
+    # Given journeys projected (each page's facts COPYed in)
+    tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
+    runner = BatchRunner(pg_app, ActivityView(), tracker)
+    start = (datetime.now(UTC) - timedelta(days=5)).replace(microsecond=0)
+    campaign = "0a6f0000-0000-4000-8000-0000000000c2"
+    events = [item(e) for e in journeys("a-1", campaign, start, seed=5)]
+    pg_app.ingestion.record_batch(events, "service:test")
+    runner.catch_up()
+    before = tables(pg_url)
+    assert len(before["customer_journey"]) > 10
+    # When the whole log is applied to the view again, tracking aside (a replay)
+    notifications = pg_app.recorder.select_notifications(start=0, limit=10_000)
+    page = [(n.id, pg_app.mapper.to_domain_event(n)) for n in notifications
+            if n.topic in (runner.topics or ())]
+    with tracker.datastore.transaction(commit=True) as curs:
+        ActivityView().apply_page(curs, page)
+    # Then every fact is stored once, as before
+    assert tables(pg_url) == before
