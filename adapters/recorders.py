@@ -14,14 +14,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
-from eventsourcing import persistence
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from psycopg import Cursor
 from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Identifier
 
-from adapters import event_chain, pooled_connections
+from adapters import event_chain, event_copy, pooled_connections
 from adapters.pooled_connections import stale_retry
 from adapters.side_tables import SIDE_TABLES_DDL
 from domain.ports import BatchLookup, SideWrites, TagClaim
@@ -40,19 +39,12 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
                 self.sql_create_statements.append(SQL(statement).format(schema=schema))
         self.sql_create_statements.append(event_chain.chain_ddl(datastore.schema))
         q = {"schema": schema}
-        # The insert also returns the hash chain's head, read after the table lock: the
-        # links of these events are computed from it and written in the same transaction.
-        self._insert_binary = SQL(
-            "WITH new AS (INSERT INTO {schema}.{table} "
-            "(originator_id, originator_version, topic, state) "
-            "SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[]) "
-            "RETURNING notification_id, originator_id, originator_version) "
-            "SELECT new.*, head.notification_id AS head_id, head.hash AS head_hash "
-            "FROM new LEFT JOIN {head} AS head ON true "
-            "ORDER BY new.notification_id").format(
-            schema=schema, table=Identifier(self.events_table_name),
-            head=event_chain.head_subquery(datastore.schema))
-        self._insert_links = event_chain.insert_links_statement(datastore.schema)
+        # Events and their chain links go by COPY, at positions reserved under the lock.
+        self._reserve = event_copy.reserve_statement(datastore.schema, self.events_table_name)
+        self._copy_events = event_copy.copy_events_statement(datastore.schema,
+                                                             self.events_table_name)
+        self._copy_links = event_copy.copy_links_statement(datastore.schema)
+        self._notify = SQL("NOTIFY {0}").format(Identifier(self.channel_name))
         self._insert_identities = SQL(
             "INSERT INTO {schema}.siyu_identity (blind_index, namespace, customer_id) "
             "SELECT * FROM unnest(%b::text[], %b::text[], %b::uuid[])").format(**q)
@@ -169,73 +161,45 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
             "WHERE subject_id = %s").format(**q)
 
     # -- bounded retries: answer fast while the database is away ---------------
-    insert_events = stale_retry(PostgresApplicationRecorder.insert_events)
     select_events = stale_retry(PostgresApplicationRecorder.select_events)
     select_notifications = stale_retry(PostgresApplicationRecorder.select_notifications)
     max_notification_id = stale_retry(PostgresApplicationRecorder.max_notification_id)
 
-    # -- writes, inside the events' transaction ---------------------------------
-    def _insert_stored_events(
-        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> None:
-        """The library's insert, with column arrays sent in binary.
+    # -- writes: side rows, then the events, in one transaction -------------------
+    def _insert_by_copy(self, stored_events: Sequence[StoredEvent], **kwargs: Any
+                        ) -> Sequence[int] | None:
+        """Side rows, the table lock, the NOTIFY and the positions' reservation in one
+        pipelined round trip, then the events and their chain links by binary COPY
+        (:mod:`adapters.event_copy`); returns the events' positions, in order.
 
-        The library sends one array of a composite type in text form; quoting
-        and escaping it took a fifth of the ingestion time. Same table lock,
-        same NOTIFY, same RETURNING order. Nothing in the write pipeline is a
-        prepared statement: when a unique violation aborts a pipeline, a statement
-        prepared in it could stay in psycopg's cache while the server never had it,
-        and the pooled connection then answered "prepared statement … does not
-        exist" to later writes (planning these statements costs microseconds).
+        The pipeline syncs when it ends: a conflicting side row (an identity, an event
+        id, a tag claim written concurrently) is raised there as the unique violation it
+        is, and a stream version stored concurrently is raised by the COPY; either rolls
+        the whole transaction back (``IntegrityError``: the unit of work decides again).
+        Nothing in the write is a prepared statement: when a unique violation aborts a
+        pipeline, a statement prepared in it could stay in psycopg's cache while the
+        server never had it, and the pooled connection then answered "prepared statement
+        … does not exist" to later writes (planning these statements costs microseconds).
         """
-        for lock_statement in self.lock_table_statements:
-            curs.execute(lock_statement, prepare=False)
-        self._notify_channel(curs)
-        # Its rows come back as tuples: a dict per inserted event cost more than the insert.
-        curs.row_factory = tuple_row  # type: ignore[assignment]
-        curs.execute(self._insert_binary, (
-            [e.originator_id for e in stored_events],
-            [e.originator_version for e in stored_events],
-            [e.topic for e in stored_events],
-            [e.state for e in stored_events],
-        ), prepare=False)
-
-    def _fetch_ids_after_insert_events(
-        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> Sequence[int] | None:
-        """The new notification ids, in insertion order; and their hash-chain links,
-        written in the same transaction (still under the table lock)."""
-        rows: list[tuple[Any, ...]] = curs.fetchall()  # type: ignore[assignment]
-        if len(rows) != len(stored_events):
-            raise persistence.ProgrammingError(
-                f"inserted {len(rows)} stored events of {len(stored_events)}")
-        # (notification id, stream, version, head id, head hash) each; the head: the
-        # chain's last link before these events (the same on every row).
-        _, _, _, head_id, head_hash = rows[0]
-        records = []
-        for (notification_id, originator_id, version, _, _), stored in zip(
-                rows, stored_events, strict=True):
-            if version != stored.originator_version or originator_id != stored.originator_id:
-                raise persistence.ProgrammingError("inserted events came back in another order")
-            records.append(event_chain.Record(notification_id, originator_id, version,
-                                              stored.topic, stored.state))
-        previous_hash = event_chain.GENESIS if head_hash is None else bytes(head_hash)
-        curs.execute(self._insert_links, event_chain.links(records, head_id or 0, previous_hash),
-                     prepare=True)
-        return [r[0] for r in rows]
-
-    def _insert_events(
-        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> None:
         writes: SideWrites | None = kwargs.get("side_writes")
-        if writes:
-            # A nested pipeline syncs when it ends: a conflicting side row (an identity, an
-            # event id, a tag claim written concurrently) is raised here as the unique
-            # violation it is. Left to the end of the outer pipeline, it sometimes surfaced
-            # as "pipeline aborted" instead, an OperationalError nobody decides again on.
-            with curs.connection.pipeline():
-                self._write_side(curs, writes)
-        super()._insert_events(curs, stored_events, **kwargs)
+        if not stored_events and not writes:
+            return None
+        with self.datastore.get_connection() as conn, conn.transaction(), \
+                conn.cursor() as curs:
+            with conn.pipeline():
+                if writes:
+                    self._write_side(curs, writes)
+                if stored_events:
+                    for lock_statement in self.lock_table_statements:
+                        curs.execute(lock_statement, prepare=False)
+                    curs.execute(self._notify, prepare=False)
+                    curs.execute(self._reserve, (len(stored_events),), prepare=False)
+            if not stored_events:
+                return None
+            return event_copy.copy_events(curs, event_copy.fetch_reserved(curs), stored_events,
+                                          self._copy_events, self._copy_links)
+
+    insert_events = stale_retry(_insert_by_copy)
 
     def _write_side(self, curs: Cursor[DictRow], writes: SideWrites) -> None:
         def run(statement: Any, params: Sequence[Any]) -> None:
