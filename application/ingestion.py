@@ -211,7 +211,12 @@ class Ingestion:
             self._refer(command, customer, owners.get(blinds[command.inviter]), unit, by)
         new = command.invite_code is not None and is_new_invitee(customer)
         first_order = command.pays_order and not customer.orders
-        command.apply(customer, by)
+        if command.fact is not None:  # nothing decided: written straight as a row
+            kind, fields = command.fact
+            self.store.append_fact(unit, customer, kind, by=by, occurred_at=command.occurred_at,
+                                   **fields)
+        else:
+            command.apply(customer, by)
         if command.invite_code is not None:
             self.referrals.attribute_invitee(command, customer, new, unit, by)
         if first_order and customer.referred_in is not None:
@@ -245,6 +250,7 @@ def _forget_if_created(unit: UnitOfWork[Customer], index: int, owners: dict[str,
             continue
         del unit.created_by[customer_id]
         del unit.aggregates[customer_id]
+        unit.rows.pop(customer_id, None)
         for blind, owner in list(unit.new_owners.items()):
             if owner == customer_id:
                 del unit.new_owners[blind]
