@@ -6,8 +6,9 @@ ingestion's client time) and the server unpacks them and returns a row per event
 the writer, once it holds the events table's ``EXCLUSIVE`` lock (the library's, taken
 by every writer until its commit, so positions follow commit order), reserves as many
 positions as it has events from the table's own sequence in the same round trip as it
-reads the hash chain's head, then sends the events *with* their positions, and their
-chain links, by binary ``COPY`` (rows formatted in C). Positions are contiguous (no other
+reads the hash chain's head, then sends the events *with* their positions by binary
+``COPY`` (rows formatted in C), hashing their chain links meanwhile; the links are
+inserted in the round trip that commits. Positions are contiguous (no other
 writer can draw from the sequence while the lock is held; one that bypassed the recorder
 would collide on the unique position index and be refused) and greater than every
 committed one. A rollback burns the reserved positions, as a rolled-back ``INSERT``
@@ -28,7 +29,8 @@ from psycopg.sql import SQL, Composed, Identifier, Literal
 from adapters import event_chain
 
 EVENT_TYPES = ["int8", "uuid", "int8", "text", "bytea"]
-LINK_TYPES = ["int8", "int8", "bytea"]
+#: Chain links as columns: positions, previous positions, hashes.
+Links = tuple[list[int], list[int], list[bytes]]
 
 
 def reserve_statement(schema: str, table: str) -> Composed:
@@ -48,25 +50,21 @@ def copy_events_statement(schema: str, table: str) -> Composed:
         schema=Identifier(schema), table=Identifier(table))
 
 
-def copy_links_statement(schema: str) -> Composed:
-    return SQL("COPY {schema}.{chain} (notification_id, previous_id, hash) "
-               "FROM STDIN (FORMAT BINARY)").format(
-        schema=Identifier(schema), chain=Identifier(event_chain.CHAIN_TABLE))
-
-
 def copy_events(curs: Cursor[Any], reserved: tuple[Any, ...], stored_events: Sequence[StoredEvent],
-                copy_events_sql: Composed, copy_links_sql: Composed) -> list[int]:
+                copy_events_sql: Composed) -> tuple[list[int], Links]:
     """Send ``stored_events`` at the positions ``reserved`` (the reserve statement's row)
-    ends, and their chain links; returns their positions, in order. A conflicting event
-    (a stream version stored concurrently) fails the ``COPY``: the unique violation is
-    raised from here, and the transaction rolls back."""
+    ends; returns their positions, in order, and their chain links as the columns of
+    :func:`adapters.event_chain.insert_links_statement` (hashed while the server stores
+    the rows). A conflicting event (a stream version stored concurrently) fails the
+    ``COPY``: the unique violation is raised from here."""
     last, head_id, head_hash = reserved
     first = last - len(stored_events) + 1
     ids = list(range(first, last + 1))
     link = event_chain.link_hash
     previous_id = head_id or 0
     previous_hash = event_chain.GENESIS if head_hash is None else bytes(head_hash)
-    links: list[tuple[int, int, bytes]] = []
+    previous_ids: list[int] = []
+    hashes: list[bytes] = []
     with curs.copy(copy_events_sql) as copy:
         copy.set_types(EVENT_TYPES)
         write_row = copy.write_row
@@ -75,13 +73,10 @@ def copy_events(curs: Cursor[Any], reserved: tuple[Any, ...], stored_events: Seq
             previous_hash = link(previous_hash, previous_id, notification_id,
                                  e.originator_id,  # type: ignore[arg-type]  # UUID streams
                                  e.originator_version, e.topic, e.state)
-            links.append((notification_id, previous_id, previous_hash))
+            previous_ids.append(previous_id)
+            hashes.append(previous_hash)
             previous_id = notification_id
-    with curs.copy(copy_links_sql) as copy:
-        copy.set_types(LINK_TYPES)
-        for row in links:
-            copy.write_row(row)
-    return ids
+    return ids, (ids, previous_ids, hashes)
 
 
 def fetch_reserved(curs: Cursor[Any]) -> tuple[Any, ...]:

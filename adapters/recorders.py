@@ -14,9 +14,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
+import psycopg
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from psycopg import Cursor
+from psycopg.pq import TransactionStatus
 from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Identifier
 
@@ -24,6 +26,8 @@ from adapters import event_chain, event_copy, pooled_connections
 from adapters.pooled_connections import stale_retry
 from adapters.side_tables import SIDE_TABLES_DDL
 from domain.ports import BatchLookup, SideWrites, TagClaim
+
+BEGIN, COMMIT = SQL("BEGIN"), SQL("COMMIT")
 
 
 class SiyuPostgresRecorder(PostgresApplicationRecorder):
@@ -43,7 +47,7 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
         self._reserve = event_copy.reserve_statement(datastore.schema, self.events_table_name)
         self._copy_events = event_copy.copy_events_statement(datastore.schema,
                                                              self.events_table_name)
-        self._copy_links = event_copy.copy_links_statement(datastore.schema)
+        self._insert_links = event_chain.insert_links_statement(datastore.schema)
         self._notify = SQL("NOTIFY {0}").format(Identifier(self.channel_name))
         self._insert_identities = SQL(
             "INSERT INTO {schema}.siyu_identity (blind_index, namespace, customer_id) "
@@ -168,9 +172,10 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
     # -- writes: side rows, then the events, in one transaction -------------------
     def _insert_by_copy(self, stored_events: Sequence[StoredEvent], **kwargs: Any
                         ) -> Sequence[int] | None:
-        """Side rows, the table lock, the NOTIFY and the positions' reservation in one
-        pipelined round trip, then the events and their chain links by binary COPY
-        (:mod:`adapters.event_copy`); returns the events' positions, in order.
+        """``BEGIN``, side rows, the table lock, the NOTIFY and the positions' reservation
+        in one pipelined round trip, the events by binary COPY (:mod:`adapters.event_copy`),
+        then their chain links and ``COMMIT`` in one more; returns the events' positions,
+        in order. Any failure rolls back what the connection still holds.
 
         The pipeline syncs when it ends: a conflicting side row (an identity, an event
         id, a tag claim written concurrently) is raised there as the unique violation it
@@ -184,20 +189,31 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
         writes: SideWrites | None = kwargs.get("side_writes")
         if not stored_events and not writes:
             return None
-        with self.datastore.get_connection() as conn, conn.transaction(), \
-                conn.cursor() as curs:
-            with conn.pipeline():
-                if writes:
-                    self._write_side(curs, writes)
-                if stored_events:
-                    for lock_statement in self.lock_table_statements:
-                        curs.execute(lock_statement, prepare=False)
-                    curs.execute(self._notify, prepare=False)
-                    curs.execute(self._reserve, (len(stored_events),), prepare=False)
-            if not stored_events:
-                return None
-            return event_copy.copy_events(curs, event_copy.fetch_reserved(curs), stored_events,
-                                          self._copy_events, self._copy_links)
+        positions: list[int] | None = None
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            try:  # BEGIN and COMMIT ride in the pipelines: two round trips fewer
+                with conn.pipeline():
+                    curs.execute(BEGIN, prepare=False)
+                    if writes:
+                        self._write_side(curs, writes)
+                    if stored_events:
+                        for lock_statement in self.lock_table_statements:
+                            curs.execute(lock_statement, prepare=False)
+                        curs.execute(self._notify, prepare=False)
+                        curs.execute(self._reserve, (len(stored_events),), prepare=False)
+                if stored_events:  # COPY cannot be pipelined
+                    positions, links = event_copy.copy_events(
+                        curs, event_copy.fetch_reserved(curs), stored_events, self._copy_events)
+                with conn.pipeline():
+                    if positions:
+                        curs.execute(self._insert_links, links, prepare=False)
+                    curs.execute(COMMIT, prepare=False)
+            except BaseException:
+                if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
+                    with contextlib.suppress(psycopg.Error):
+                        conn.rollback()
+                raise
+        return positions
 
     insert_events = stale_retry(_insert_by_copy)
 

@@ -132,7 +132,7 @@ def test_a_write_that_dies_between_its_copy_and_its_commit_leaves_nothing(
     # When the next batch's connection is killed after its COPY, before its commit
     monkeypatch.setattr(event_copy, "copy_events", copy_then_die)
     items = [_view("lost-1", now), _view("lost-2", now, ("phone", "13900000002"))]
-    with pytest.raises(OperationalError, match="terminating connection"):
+    with pytest.raises(OperationalError):  # the connection is gone
         pg_app.ingestion.record_batch(items, "service:test")
     monkeypatch.undo()
     # Then nothing of it was stored: no event, no link, no event id, no identity
