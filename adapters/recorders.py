@@ -47,6 +47,8 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
         self._reserve = event_copy.reserve_statement(datastore.schema, self.events_table_name)
         self._copy_events = event_copy.copy_events_statement(datastore.schema,
                                                              self.events_table_name)
+        self._insert_events_at = event_copy.insert_events_statement(datastore.schema,
+                                                                    self.events_table_name)
         self._insert_links = event_chain.insert_links_statement(datastore.schema)
         self._notify = SQL("NOTIFY {0}").format(Identifier(self.channel_name))
         self._insert_identities = SQL(
@@ -173,14 +175,15 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
     def _insert_by_copy(self, stored_events: Sequence[StoredEvent], **kwargs: Any
                         ) -> Sequence[int] | None:
         """``BEGIN``, side rows, the table lock, the NOTIFY and the positions' reservation
-        in one pipelined round trip, the events by binary COPY (:mod:`adapters.event_copy`),
-        then their chain links and ``COMMIT`` in one more; returns the events' positions,
-        in order. Any failure rolls back what the connection still holds.
+        in one pipelined round trip, the events by binary COPY (:mod:`adapters.event_copy`;
+        a few go in the next round trip instead), then their chain links and ``COMMIT`` in
+        one more; returns the events' positions, in order. Any failure rolls back what the
+        connection still holds.
 
         The pipeline syncs when it ends: a conflicting side row (an identity, an event
         id, a tag claim written concurrently) is raised there as the unique violation it
-        is, and a stream version stored concurrently is raised by the COPY; either rolls
-        the whole transaction back (``IntegrityError``: the unit of work decides again).
+        is, and a stream version stored concurrently is raised by the COPY (or the small
+        write's pipeline); either rolls the whole transaction back (``IntegrityError``: the unit of work decides again).
         Nothing in the write is a prepared statement: when a unique violation aborts a
         pipeline, a statement prepared in it could stay in psycopg's cache while the
         server never had it, and the pooled connection then answered "prepared statement
@@ -201,10 +204,16 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
                             curs.execute(lock_statement, prepare=False)
                         curs.execute(self._notify, prepare=False)
                         curs.execute(self._reserve, (len(stored_events),), prepare=False)
-                if stored_events:  # COPY cannot be pipelined
+                columns = None
+                if len(stored_events) >= event_copy.COPY_FROM:  # COPY cannot be pipelined
                     positions, links = event_copy.copy_events(
                         curs, event_copy.fetch_reserved(curs), stored_events, self._copy_events)
+                elif stored_events:
+                    positions, links, columns = event_copy.positioned(
+                        event_copy.fetch_reserved(curs), stored_events)
                 with conn.pipeline():
+                    if columns:
+                        curs.execute(self._insert_events_at, columns, prepare=False)
                     if positions:
                         curs.execute(self._insert_links, links, prepare=False)
                     curs.execute(COMMIT, prepare=False)

@@ -75,8 +75,9 @@ def test_a_batch_sent_again_stores_nothing_more(pg_app: Siyu, pg_url: str,
     assert positions == list(range(positions[0], positions[0] + len(positions)))
 
 
+@pytest.mark.parametrize("size", [3, event_copy.COPY_FROM + 1])  # columns, then COPY
 def test_concurrent_writers_to_one_stream_lose_nothing_and_keep_positions_in_commit_order(
-        pg_url: str, now: datetime) -> None:
+        pg_url: str, now: datetime, size: int) -> None:
     # Given two application instances (two processes) and one customer
     apps = [build_application(pg_url, SECRET) for _ in range(2)]
     apps[0].ingestion.record_batch([_view("first", now)], "service:test")
@@ -86,9 +87,9 @@ def test_concurrent_writers_to_one_stream_lose_nothing_and_keep_positions_in_com
 
     def write(app: Siyu, name: str) -> None:
         try:
-            for n in range(15):
+            for n in range(8):
                 result = app.ingestion.record_batch(
-                    [_view(f"{name}-{n}-{k}", now) for k in range(3)], "service:test")
+                    [_view(f"{name}-{n}-{k}", now) for k in range(size)], "service:test")
                 with lock:
                     accepted.extend(o.event_id for o in result.outcomes
                                     if o.status == "accepted")
@@ -107,7 +108,7 @@ def test_concurrent_writers_to_one_stream_lose_nothing_and_keep_positions_in_com
             app.close()
     # Then every view was stored once, its stream has no gap, and the chain is whole
     assert errors == []
-    assert len(accepted) == len(set(accepted)) == 4 * 15 * 3
+    assert len(accepted) == len(set(accepted)) == 4 * 8 * size
     log = _log(pg_url)
     versions = [r[2] for r in log]
     assert sorted(versions) == list(range(1, len(log) + 1))
@@ -116,22 +117,29 @@ def test_concurrent_writers_to_one_stream_lose_nothing_and_keep_positions_in_com
     assert _chain_is_whole(pg_url)
 
 
+@pytest.mark.parametrize(("size", "step"), [(event_copy.COPY_FROM, "copy_events"),
+                                             (2, "positioned")])
 def test_a_write_that_dies_between_its_copy_and_its_commit_leaves_nothing(
-        pg_app: Siyu, pg_url: str, now: datetime, monkeypatch: pytest.MonkeyPatch) -> None:
+        pg_app: Siyu, pg_url: str, now: datetime, monkeypatch: pytest.MonkeyPatch,
+        size: int, step: str) -> None:
     # Given a customer with one view
     pg_app.ingestion.record_batch([_view("before", now)], "service:test")
     stored = _log(pg_url)
-    copy_events = event_copy.copy_events
+    original = getattr(event_copy, step)
 
-    def copy_then_die(curs: psycopg.Cursor[Any], *args: Any) -> list[int]:
-        positions = copy_events(curs, *args)
-        with psycopg.connect(pg_url, autocommit=True) as admin:  # the backend dies
-            admin.execute("SELECT pg_terminate_backend(%s)", (curs.connection.info.backend_pid,))
-        return positions
+    def then_die(curs: Any, *args: Any) -> Any:
+        done = original(curs, *args)
+        with psycopg.connect(pg_url, autocommit=True) as admin:  # the writer's backend dies
+            killed = admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
+                "current_database() AND state = 'idle in transaction'").fetchall()
+        assert killed == [(True,)]
+        return done
 
-    # When the next batch's connection is killed after its COPY, before its commit
-    monkeypatch.setattr(event_copy, "copy_events", copy_then_die)
-    items = [_view("lost-1", now), _view("lost-2", now, ("phone", "13900000002"))]
+    # When the next batch's connection is killed after its COPY (or, for a few events,
+    # after they were positioned), before its commit
+    monkeypatch.setattr(event_copy, step, then_die)
+    items = [_view(f"lost-{n}", now, ("phone", f"1390000{n % 2:04d}")) for n in range(size)]
     with pytest.raises(OperationalError):  # the connection is gone
         pg_app.ingestion.record_batch(items, "service:test")
     monkeypatch.undo()
@@ -144,8 +152,8 @@ def test_a_write_that_dies_between_its_copy_and_its_commit_leaves_nothing(
     assert _chain_is_whole(pg_url)
     # And the batch sent again is stored once, after the burnt positions
     result = pg_app.ingestion.record_batch(items, "service:test")
-    assert result.count("accepted") == 2
+    assert result.count("accepted") == size
     log = _log(pg_url)
-    assert len(log) == len(stored) + 4  # two views, a new customer and its identity
+    assert len(log) == len(stored) + size + 2  # the views, a new customer and its identity
     assert log[len(stored)][0] > stored[-1][0] + 1
     assert _chain_is_whole(pg_url)
