@@ -150,6 +150,19 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
             "coalesce((SELECT originator_version FROM s), 0) "
             "ORDER BY part, originator_version").format(
             schema=schema, snapshots=snapshots, table=Identifier(self.events_table_name))
+        # The same for the owners of many blind indexes at once (ingestion's look-up).
+        self._select_tails = SQL(
+            "SELECT i.customer_id, t.originator_version, t.topic, t.state "
+            "FROM (SELECT DISTINCT customer_id FROM {schema}.siyu_identity "
+            "WHERE blind_index = ANY(%b::text[])) AS i CROSS JOIN LATERAL ("
+            "(SELECT 0 AS part, originator_version, topic, state FROM {schema}.{snapshots} "
+            "WHERE originator_id = i.customer_id ORDER BY originator_version DESC LIMIT 1) "
+            "UNION ALL SELECT 1, e.originator_version, e.topic, e.state "
+            "FROM {schema}.{table} e WHERE e.originator_id = i.customer_id "
+            "AND e.originator_version > coalesce((SELECT max(originator_version) FROM "
+            "{schema}.{snapshots} WHERE originator_id = i.customer_id), 0)) AS t "
+            "ORDER BY i.customer_id, t.part, t.originator_version").format(
+            schema=schema, snapshots=snapshots, table=Identifier(self.events_table_name))
         # Plans reading every table (and index) a write touches: see warm_connections.
         self._warm = SQL(
             "SELECT (SELECT max(originator_version) FROM {schema}.{table} "
@@ -183,7 +196,8 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
         The pipeline syncs when it ends: a conflicting side row (an identity, an event
         id, a tag claim written concurrently) is raised there as the unique violation it
         is, and a stream version stored concurrently is raised by the COPY (or the small
-        write's pipeline); either rolls the whole transaction back (``IntegrityError``: the unit of work decides again).
+        write's pipeline); either rolls the whole transaction back (``IntegrityError``:
+        the unit of work decides again).
         Nothing in the write is a prepared statement: when a unique violation aborts a
         pipeline, a statement prepared in it could stay in psycopg's cache while the
         server never had it, and the pooled connection then answered "prepared statement
@@ -271,19 +285,27 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
             curs.execute(statement, (list(values),), prepare=True)
             return {row[0]: row[1] for row in (tuple(r.values()) for r in curs.fetchall())}
 
-    def batch_lookup(self, event_keys: Sequence[str], blind_indexes: Sequence[str]
-                     ) -> BatchLookup:
-        """Both reads pipelined on one connection. Not prepared: a failed statement in a
+    def batch_lookup(self, event_keys: Sequence[str], blind_indexes: Sequence[str],
+                     tails_of: Sequence[str] = ()) -> BatchLookup:
+        """The reads pipelined on one connection. Not prepared: a failed statement in a
         pipeline could leave psycopg believing a statement prepared that the server lacks."""
+        tails: dict[UUID, list[StoredEvent]] = {}
         with self.datastore.get_connection() as conn, conn.pipeline(), \
-                conn.cursor() as keys, conn.cursor() as owners:
+                conn.cursor() as keys, conn.cursor() as owners, \
+                conn.cursor(row_factory=tuple_row) as tail:
             keys.execute(self._lookup_event_keys, (list(event_keys),), prepare=False)
             owners.execute(self._select_owner_versions, (list(blind_indexes),), prepare=False)
+            if tails_of:
+                tail.execute(self._select_tails, (list(tails_of),), prepare=False)
             found = {r["event_key"]: r["customer_id"] for r in keys.fetchall()}
             rows = owners.fetchall()
+            for stream, version, topic, state in tail.fetchall() if tails_of else ():
+                tails.setdefault(stream, []).append(StoredEvent(
+                    originator_id=stream, originator_version=version, topic=topic,
+                    state=bytes(state)))
         return BatchLookup(found, {r["blind_index"]: r["customer_id"] for r in rows},
                            {r["customer_id"]: r["version"] for r in rows
-                            if r["version"] is not None})
+                            if r["version"] is not None}, tails)
 
     def owners_of(self, blind_indexes: Sequence[str]) -> Mapping[str, UUID]:
         return self._select_map(self._select_owners, blind_indexes)

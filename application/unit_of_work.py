@@ -349,15 +349,19 @@ class EventStore(Application[UUID]):
         cache = self.repository.cache
         if cache is None:
             return
-        missing = []
-        for aggregate_id in sorted(wanted - set(unit.aggregates)):
-            try:
-                cache.get(aggregate_id)
-            except KeyError:
-                missing.append(aggregate_id)
-        for aggregate_id, stored in self.index.short_streams(missing, PREFETCH_LONGEST).items():
+        missing = [i for i in sorted(wanted - set(unit.aggregates)) if not self.cached(i)]
+        self.cache_streams(self.index.short_streams(missing, PREFETCH_LONGEST))
+
+    def cached(self, aggregate_id: UUID) -> bool:
+        cache = self.repository.cache
+        return cache is not None and aggregate_id in cache.cache
+
+    def cache_streams(self, streams: Mapping[UUID, Iterable[StoredEvent]]) -> None:
+        """Cache the aggregates these stored records (a snapshot, then events) rebuild."""
+        cache = self.repository.cache
+        for aggregate_id, stored in streams.items():
             aggregate = replay(None, map(self.mapper.to_domain_event, stored))
-            if aggregate is not None:
+            if aggregate is not None and cache is not None:
                 cache.put(aggregate_id, aggregate)
 
     def evict(self, aggregate_ids: Iterable[UUID]) -> None:
