@@ -22,7 +22,8 @@ from psycopg.pq import TransactionStatus
 from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Identifier
 
-from adapters import event_chain, event_copy, pooled_connections
+from adapters import binary_arrays, event_chain, event_positions, pooled_connections
+from adapters.binary_arrays import bytea_array, text_array, uuid_array
 from adapters.pooled_connections import stale_retry
 from adapters.side_tables import SIDE_TABLES_DDL
 from domain.ports import BatchLookup, SideWrites, TagClaim
@@ -43,12 +44,12 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
                 self.sql_create_statements.append(SQL(statement).format(schema=schema))
         self.sql_create_statements.append(event_chain.chain_ddl(datastore.schema))
         q = {"schema": schema}
-        # Events and their chain links go by COPY, at positions reserved under the lock.
-        self._reserve = event_copy.reserve_statement(datastore.schema, self.events_table_name)
-        self._copy_events = event_copy.copy_events_statement(datastore.schema,
-                                                             self.events_table_name)
-        self._insert_events_at = event_copy.insert_events_statement(datastore.schema,
-                                                                    self.events_table_name)
+        # Events and their chain links go at positions reserved under the lock.
+        self._reserve = event_positions.reserve_statement(datastore.schema,
+                                                          self.events_table_name)
+        self._insert_events_at = event_positions.insert_events_statement(
+            datastore.schema, self.events_table_name)
+        self._notify = SQL("NOTIFY {0}").format(Identifier(self.channel_name))
         self._insert_links = event_chain.insert_links_statement(datastore.schema)
         self._notify = SQL("NOTIFY {0}").format(Identifier(self.channel_name))
         self._insert_identities = SQL(
@@ -185,19 +186,17 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
     max_notification_id = stale_retry(PostgresApplicationRecorder.max_notification_id)
 
     # -- writes: side rows, then the events, in one transaction -------------------
-    def _insert_by_copy(self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    def _insert_positioned(self, stored_events: Sequence[StoredEvent], **kwargs: Any
                         ) -> Sequence[int] | None:
         """``BEGIN``, side rows, the table lock, the NOTIFY and the positions' reservation
-        in one pipelined round trip, the events by binary COPY (:mod:`adapters.event_copy`;
-        a few go in the next round trip instead), then their chain links and ``COMMIT`` in
-        one more; returns the events' positions, in order. Any failure rolls back what the
-        connection still holds.
+        in one pipelined round trip, then the events at their positions, their chain links
+        and ``COMMIT`` in one more (:mod:`adapters.event_positions`); returns the events'
+        positions, in order. Any failure rolls back what the connection still holds.
 
-        The pipeline syncs when it ends: a conflicting side row (an identity, an event
-        id, a tag claim written concurrently) is raised there as the unique violation it
-        is, and a stream version stored concurrently is raised by the COPY (or the small
-        write's pipeline); either rolls the whole transaction back (``IntegrityError``:
-        the unit of work decides again).
+        Each pipeline syncs when it ends: a conflicting side row (an identity, an event
+        id, a tag claim written concurrently) or stream version (stored concurrently) is
+        raised there as the unique violation it is, and rolls the whole transaction back
+        (``IntegrityError``: the unit of work decides again).
         Nothing in the write is a prepared statement: when a unique violation aborts a
         pipeline, a statement prepared in it could stay in psycopg's cache while the
         server never had it, and the pooled connection then answered "prepared statement
@@ -207,7 +206,8 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
         if not stored_events and not writes:
             return None
         positions: list[int] | None = None
-        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+        with self.datastore.get_connection() as conn, \
+                binary_arrays.ready(conn).cursor() as curs:
             try:  # BEGIN and COMMIT ride in the pipelines: two round trips fewer
                 with conn.pipeline():
                     curs.execute(BEGIN, prepare=False)
@@ -218,17 +218,12 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
                             curs.execute(lock_statement, prepare=False)
                         curs.execute(self._notify, prepare=False)
                         curs.execute(self._reserve, (len(stored_events),), prepare=False)
-                columns = None
-                if len(stored_events) >= event_copy.COPY_FROM:  # COPY cannot be pipelined
-                    positions, links = event_copy.copy_events(
-                        curs, event_copy.fetch_reserved(curs), stored_events, self._copy_events)
-                elif stored_events:
-                    positions, links, columns = event_copy.positioned(
-                        event_copy.fetch_reserved(curs), stored_events)
+                if stored_events:
+                    positions, links, events = event_positions.positioned(
+                        event_positions.fetch_reserved(curs), stored_events)
                 with conn.pipeline():
-                    if columns:
-                        curs.execute(self._insert_events_at, columns, prepare=False)
                     if positions:
+                        curs.execute(self._insert_events_at, events, prepare=False)
                         curs.execute(self._insert_links, links, prepare=False)
                     curs.execute(COMMIT, prepare=False)
             except BaseException:
@@ -238,7 +233,7 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
                 raise
         return positions
 
-    insert_events = stale_retry(_insert_by_copy)
+    insert_events = stale_retry(_insert_positioned)
 
     def _write_side(self, curs: Cursor[DictRow], writes: SideWrites) -> None:
         def run(statement: Any, params: Sequence[Any]) -> None:
@@ -246,17 +241,19 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
 
         if writes.identities:
             blinds, namespaces, owners = zip(*writes.identities, strict=True)
-            run(self._insert_identities, (list(blinds), list(namespaces), list(owners)))
+            run(self._insert_identities, (text_array(blinds), text_array(namespaces),
+                                          uuid_array(owners)))
         if writes.event_keys:
             keys, customers = zip(*writes.event_keys, strict=True)
-            run(self._insert_event_keys, (list(keys), list(customers)))
+            run(self._insert_event_keys, (text_array(keys), uuid_array(customers)))
         if writes.keys:
-            run(self._insert_keys, ([k.subject_id for k in writes.keys],
-                                    [k.wrapped for k in writes.keys]))
+            run(self._insert_keys, (uuid_array([k.subject_id for k in writes.keys]),
+                                    bytea_array([k.wrapped for k in writes.keys])))
         if writes.sealed:
             latest = {(s.subject_id, s.field): s.ciphertext for s in writes.sealed}
             subjects, fields = zip(*latest, strict=True)
-            run(self._upsert_sealed, (list(subjects), list(fields), list(latest.values())))
+            run(self._upsert_sealed, (uuid_array(subjects), text_array(fields),
+                                      bytea_array(list(latest.values()))))
         if writes.reowned:
             blinds, owners = zip(*writes.reowned, strict=True)
             run(self._reown, (list(blinds), list(owners)))
@@ -290,13 +287,14 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
         """The reads pipelined on one connection. Not prepared: a failed statement in a
         pipeline could leave psycopg believing a statement prepared that the server lacks."""
         tails: dict[UUID, list[StoredEvent]] = {}
-        with self.datastore.get_connection() as conn, conn.pipeline(), \
+        with self.datastore.get_connection() as conn, binary_arrays.ready(conn).pipeline(), \
                 conn.cursor() as keys, conn.cursor() as owners, \
                 conn.cursor(row_factory=tuple_row) as tail:
-            keys.execute(self._lookup_event_keys, (list(event_keys),), prepare=False)
-            owners.execute(self._select_owner_versions, (list(blind_indexes),), prepare=False)
+            keys.execute(self._lookup_event_keys, (text_array(event_keys),), prepare=False)
+            owners.execute(self._select_owner_versions, (text_array(blind_indexes),),
+                           prepare=False)
             if tails_of:
-                tail.execute(self._select_tails, (list(tails_of),), prepare=False)
+                tail.execute(self._select_tails, (text_array(tails_of),), prepare=False)
             found = {r["event_key"]: r["customer_id"] for r in keys.fetchall()}
             rows = owners.fetchall()
             for stream, version, topic, state in tail.fetchall() if tails_of else ():

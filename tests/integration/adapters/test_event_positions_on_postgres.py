@@ -1,6 +1,6 @@
-"""Events written by COPY at positions reserved under the table lock: each event id stored
-once, positions in commit order, concurrent writers to one stream losing nothing, and a
-write that dies between its COPY and its commit leaving nothing behind."""
+"""Events written at positions reserved under the table lock: each event id stored once,
+positions in commit order, concurrent writers to one stream losing nothing, and a write
+that dies between its reservation and its commit leaving nothing behind."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from eventsourcing.persistence import OperationalError
 
-from adapters import event_chain, event_copy
+from adapters import event_chain, event_positions
 from application.app import Siyu
 from domain.ingestion import EventItem
 from siyu.bootstrap import build_application
@@ -75,7 +75,7 @@ def test_a_batch_sent_again_stores_nothing_more(pg_app: Siyu, pg_url: str,
     assert positions == list(range(positions[0], positions[0] + len(positions)))
 
 
-@pytest.mark.parametrize("size", [3, event_copy.COPY_FROM + 1])  # columns, then COPY
+@pytest.mark.parametrize("size", [3, 70])
 def test_concurrent_writers_to_one_stream_lose_nothing_and_keep_positions_in_commit_order(
         pg_url: str, now: datetime, size: int) -> None:
     # Given two application instances (two processes) and one customer
@@ -117,15 +117,14 @@ def test_concurrent_writers_to_one_stream_lose_nothing_and_keep_positions_in_com
     assert _chain_is_whole(pg_url)
 
 
-@pytest.mark.parametrize(("size", "step"), [(event_copy.COPY_FROM, "copy_events"),
-                                             (2, "positioned")])
-def test_a_write_that_dies_between_its_copy_and_its_commit_leaves_nothing(
+@pytest.mark.parametrize("size", [2, 70])
+def test_a_write_that_dies_between_its_positions_and_its_commit_leaves_nothing(
         pg_app: Siyu, pg_url: str, now: datetime, monkeypatch: pytest.MonkeyPatch,
-        size: int, step: str) -> None:
+        size: int) -> None:
     # Given a customer with one view
     pg_app.ingestion.record_batch([_view("before", now)], "service:test")
     stored = _log(pg_url)
-    original = getattr(event_copy, step)
+    original = event_positions.positioned
 
     def then_die(curs: Any, *args: Any) -> Any:
         done = original(curs, *args)
@@ -136,9 +135,9 @@ def test_a_write_that_dies_between_its_copy_and_its_commit_leaves_nothing(
         assert killed == [(True,)]
         return done
 
-    # When the next batch's connection is killed after its COPY (or, for a few events,
-    # after they were positioned), before its commit
-    monkeypatch.setattr(event_copy, step, then_die)
+    # When the next batch's connection is killed once its positions are reserved and its
+    # rows built, before they are sent with the commit
+    monkeypatch.setattr(event_positions, "positioned", then_die)
     items = [_view(f"lost-{n}", now, ("phone", f"1390000{n % 2:04d}")) for n in range(size)]
     with pytest.raises(OperationalError):  # the connection is gone
         pg_app.ingestion.record_batch(items, "service:test")
