@@ -363,6 +363,8 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
                            for _ in range(self.datastore.pool.min_size)]
             for conn in connections:
                 conn.execute(self._warm, {"id": UUID(int=0)})
+                # The look-up's stream read too: a fresh process's first batch makes it.
+                binary_arrays.ready(conn).execute(self._select_tails, (text_array([""]),))
         return len(connections)
 
     def stream_tail(self, stream_id: UUID) -> Sequence[StoredEvent]:
