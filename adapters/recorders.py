@@ -363,8 +363,12 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
                            for _ in range(self.datastore.pool.min_size)]
             for conn in connections:
                 conn.execute(self._warm, {"id": UUID(int=0)})
-                # The look-up's stream read too: a fresh process's first batch makes it.
+                # The look-up's stream read, and the write's inserts with nothing to insert
+                # (they open the tables and indexes they write): a first batch makes them.
                 binary_arrays.ready(conn).execute(self._select_tails, (text_array([""]),))
+                nothing = event_positions.positioned((0, None, None), [])
+                conn.execute(self._insert_events_at, nothing[2])
+                conn.execute(self._insert_links, nothing[1])
         return len(connections)
 
     def stream_tail(self, stream_id: UUID) -> Sequence[StoredEvent]:
