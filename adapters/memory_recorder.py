@@ -85,11 +85,12 @@ class SiyuMemoryRecorder(POPOApplicationRecorder):
             self.vault_keys.pop(subject, None)
             self.sealed.pop(subject, None)
 
-    def batch_lookup(self, event_keys: Sequence[str], blind_indexes: Sequence[str]
-                     ) -> BatchLookup:
+    def batch_lookup(self, event_keys: Sequence[str], blind_indexes: Sequence[str],
+                     tails_of: Sequence[str] = ()) -> BatchLookup:
         owners = self.owners_of(blind_indexes)
+        tails = {owner: self.stream_tail(owner) for owner in self.owners_of(tails_of).values()}
         return BatchLookup(self.known_event_keys(event_keys), owners,
-                           self.stream_versions(sorted(set(owners.values()))))
+                           self.stream_versions(sorted(set(owners.values()))), tails)
 
     def owners_of(self, blind_indexes: Sequence[str]) -> Mapping[str, UUID]:
         return {b: self.identities[b][1] for b in blind_indexes if b in self.identities}

@@ -1,11 +1,9 @@
 """Event recorders that also write the ingestion side tables in the same transaction.
 
-``SideWrites`` passed to ``Application.save(..., side_writes=...)`` arrive here
-as a keyword argument and are written inside the transaction that inserts the
-events: identity blind index, client event ids, vault keys and sealed values.
-A conflicting row (an identity or event id recorded concurrently) aborts the
-whole transaction with ``IntegrityError`` and the application decides again.
-"""
+``SideWrites`` passed to ``Application.save(..., side_writes=...)`` arrive here as a
+keyword argument and are written inside the transaction that inserts the events (identity
+blind index, client event ids, vault keys, sealed values). A conflicting row aborts the
+whole transaction with ``IntegrityError`` and the application decides again."""
 
 from __future__ import annotations
 
@@ -14,17 +12,22 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
-from eventsourcing import persistence
+import psycopg
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from psycopg import Cursor
+from psycopg.pq import TransactionStatus
 from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Identifier
 
-from adapters import event_chain, event_store_schema, pooled_connections
+from adapters import binary_arrays, event_chain, event_positions, pooled_connections
+from adapters.binary_arrays import bytea_array, text_array, uuid_array
+from adapters.event_store_schema import create_once
 from adapters.pooled_connections import stale_retry
 from adapters.side_tables import SIDE_TABLES_DDL
 from domain.ports import BatchLookup, SideWrites, TagClaim
+
+BEGIN, COMMIT = SQL("BEGIN"), SQL("COMMIT")
 
 
 class SiyuPostgresRecorder(PostgresApplicationRecorder):
@@ -40,19 +43,14 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
                 self.sql_create_statements.append(SQL(statement).format(schema=schema))
         self.sql_create_statements.append(event_chain.chain_ddl(datastore.schema))
         q = {"schema": schema}
-        # The insert also returns the hash chain's head, read after the table lock: the
-        # links of these events are computed from it and written in the same transaction.
-        self._insert_binary = SQL(
-            "WITH new AS (INSERT INTO {schema}.{table} "
-            "(originator_id, originator_version, topic, state) "
-            "SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[]) "
-            "RETURNING notification_id, originator_id, originator_version) "
-            "SELECT new.*, head.notification_id AS head_id, head.hash AS head_hash "
-            "FROM new LEFT JOIN {head} AS head ON true "
-            "ORDER BY new.notification_id").format(
-            schema=schema, table=Identifier(self.events_table_name),
-            head=event_chain.head_subquery(datastore.schema))
+        # Events and their chain links go at positions reserved under the lock.
+        self._reserve = event_positions.reserve_statement(datastore.schema,
+                                                          self.events_table_name)
+        self._insert_events_at = event_positions.insert_events_statement(
+            datastore.schema, self.events_table_name)
+        self._notify = SQL("NOTIFY {0}").format(Identifier(self.channel_name))
         self._insert_links = event_chain.insert_links_statement(datastore.schema)
+        self._notify = SQL("NOTIFY {0}").format(Identifier(self.channel_name))
         self._insert_identities = SQL(
             "INSERT INTO {schema}.siyu_identity (blind_index, namespace, customer_id) "
             "SELECT * FROM unnest(%b::text[], %b::text[], %b::uuid[])").format(**q)
@@ -152,6 +150,19 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
             "coalesce((SELECT originator_version FROM s), 0) "
             "ORDER BY part, originator_version").format(
             schema=schema, snapshots=snapshots, table=Identifier(self.events_table_name))
+        # The same for the owners of many blind indexes at once (ingestion's look-up).
+        self._select_tails = SQL(
+            "SELECT i.customer_id, t.originator_version, t.topic, t.state "
+            "FROM (SELECT DISTINCT customer_id FROM {schema}.siyu_identity "
+            "WHERE blind_index = ANY(%b::text[])) AS i CROSS JOIN LATERAL ("
+            "(SELECT 0 AS part, originator_version, topic, state FROM {schema}.{snapshots} "
+            "WHERE originator_id = i.customer_id ORDER BY originator_version DESC LIMIT 1) "
+            "UNION ALL SELECT 1, e.originator_version, e.topic, e.state "
+            "FROM {schema}.{table} e WHERE e.originator_id = i.customer_id "
+            "AND e.originator_version > coalesce((SELECT max(originator_version) FROM "
+            "{schema}.{snapshots} WHERE originator_id = i.customer_id), 0)) AS t "
+            "ORDER BY i.customer_id, t.part, t.originator_version").format(
+            schema=schema, snapshots=snapshots, table=Identifier(self.events_table_name))
         # Plans reading every table (and index) a write touches: see warm_connections.
         self._warm = SQL(
             "SELECT (SELECT max(originator_version) FROM {schema}.{table} "
@@ -169,79 +180,64 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
             "WHERE subject_id = %s").format(**q)
 
     # -- bounded retries: answer fast while the database is away ---------------
-    insert_events = stale_retry(PostgresApplicationRecorder.insert_events)
     select_events = stale_retry(PostgresApplicationRecorder.select_events)
     select_notifications = stale_retry(PostgresApplicationRecorder.select_notifications)
     max_notification_id = stale_retry(PostgresApplicationRecorder.max_notification_id)
 
     def create_table(self) -> None:
-        """The library's DDL, run only when the store's shape changed: a start beside
-        running writers deadlocked with them (:mod:`adapters.event_store_schema`)."""
-        event_store_schema.create_once(self.datastore, self.sql_create_statements,
-                                       self.events_table_name, super().create_table)
+        """The library's DDL, only when the store's shape changed (adapters.event_store_schema)."""
+        create_once(self.datastore, self.sql_create_statements, self.events_table_name,
+                    super().create_table)
 
-    # -- writes, inside the events' transaction ---------------------------------
-    def _insert_stored_events(
-        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> None:
-        """The library's insert, with column arrays sent in binary.
+    # -- writes: side rows, then the events, in one transaction -------------------
+    def _insert_positioned(self, stored_events: Sequence[StoredEvent], **kwargs: Any
+                        ) -> Sequence[int] | None:
+        """``BEGIN``, side rows, the table lock, the NOTIFY and the positions' reservation
+        in one pipelined round trip, then the events at their positions, their chain links
+        and ``COMMIT`` in one more (:mod:`adapters.event_positions`); returns the events'
+        positions, in order. Any failure rolls back what the connection still holds.
 
-        The library sends one array of a composite type in text form; quoting
-        and escaping it took a fifth of the ingestion time. Same table lock,
-        same NOTIFY, same RETURNING order. Nothing in the write pipeline is a
-        prepared statement: when a unique violation aborts a pipeline, a statement
-        prepared in it could stay in psycopg's cache while the server never had it,
-        and the pooled connection then answered "prepared statement … does not
-        exist" to later writes (planning these statements costs microseconds).
+        Each pipeline syncs when it ends: a conflicting side row (an identity, an event
+        id, a tag claim written concurrently) or stream version (stored concurrently) is
+        raised there as the unique violation it is, and rolls the whole transaction back
+        (``IntegrityError``: the unit of work decides again).
+        Nothing in the write is a prepared statement: when a unique violation aborts a
+        pipeline, a statement prepared in it could stay in psycopg's cache while the
+        server never had it, and the pooled connection then answered "prepared statement
+        … does not exist" to later writes (planning these statements costs microseconds).
         """
-        for lock_statement in self.lock_table_statements:
-            curs.execute(lock_statement, prepare=False)
-        self._notify_channel(curs)
-        # Its rows come back as tuples: a dict per inserted event cost more than the insert.
-        curs.row_factory = tuple_row  # type: ignore[assignment]
-        curs.execute(self._insert_binary, (
-            [e.originator_id for e in stored_events],
-            [e.originator_version for e in stored_events],
-            [e.topic for e in stored_events],
-            [e.state for e in stored_events],
-        ), prepare=False)
-
-    def _fetch_ids_after_insert_events(
-        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> Sequence[int] | None:
-        """The new notification ids, in insertion order; and their hash-chain links,
-        written in the same transaction (still under the table lock)."""
-        rows: list[tuple[Any, ...]] = curs.fetchall()  # type: ignore[assignment]
-        if len(rows) != len(stored_events):
-            raise persistence.ProgrammingError(
-                f"inserted {len(rows)} stored events of {len(stored_events)}")
-        # (notification id, stream, version, head id, head hash) each; the head: the
-        # chain's last link before these events (the same on every row).
-        _, _, _, head_id, head_hash = rows[0]
-        records = []
-        for (notification_id, originator_id, version, _, _), stored in zip(
-                rows, stored_events, strict=True):
-            if version != stored.originator_version or originator_id != stored.originator_id:
-                raise persistence.ProgrammingError("inserted events came back in another order")
-            records.append(event_chain.Record(notification_id, originator_id, version,
-                                              stored.topic, stored.state))
-        previous_hash = event_chain.GENESIS if head_hash is None else bytes(head_hash)
-        curs.execute(self._insert_links, event_chain.links(records, head_id or 0, previous_hash),
-                     prepare=True)
-        return [r[0] for r in rows]
-
-    def _insert_events(
-        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> None:
         writes: SideWrites | None = kwargs.get("side_writes")
-        if writes:
-            # A nested pipeline syncs when it ends: a conflicting side row (an identity, an
-            # event id, a tag claim written concurrently) is raised here as the unique
-            # violation it is. Left to the end of the outer pipeline, it sometimes surfaced
-            # as "pipeline aborted" instead, an OperationalError nobody decides again on.
-            with curs.connection.pipeline():
-                self._write_side(curs, writes)
-        super()._insert_events(curs, stored_events, **kwargs)
+        if not stored_events and not writes:
+            return None
+        positions: list[int] | None = None
+        with self.datastore.get_connection() as conn, \
+                binary_arrays.ready(conn).cursor() as curs:
+            try:  # BEGIN and COMMIT ride in the pipelines: two round trips fewer
+                with conn.pipeline():
+                    curs.execute(BEGIN, prepare=False)
+                    if writes:
+                        self._write_side(curs, writes)
+                    if stored_events:
+                        for lock_statement in self.lock_table_statements:
+                            curs.execute(lock_statement, prepare=False)
+                        curs.execute(self._notify, prepare=False)
+                        curs.execute(self._reserve, (len(stored_events),), prepare=False)
+                if stored_events:
+                    positions, links, events = event_positions.positioned(
+                        event_positions.fetch_reserved(curs), stored_events)
+                with conn.pipeline():
+                    if positions:
+                        curs.execute(self._insert_events_at, events, prepare=False)
+                        curs.execute(self._insert_links, links, prepare=False)
+                    curs.execute(COMMIT, prepare=False)
+            except BaseException:
+                if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
+                    with contextlib.suppress(psycopg.Error):
+                        conn.rollback()
+                raise
+        return positions
+
+    insert_events = stale_retry(_insert_positioned)
 
     def _write_side(self, curs: Cursor[DictRow], writes: SideWrites) -> None:
         def run(statement: Any, params: Sequence[Any]) -> None:
@@ -249,17 +245,19 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
 
         if writes.identities:
             blinds, namespaces, owners = zip(*writes.identities, strict=True)
-            run(self._insert_identities, (list(blinds), list(namespaces), list(owners)))
+            run(self._insert_identities, (text_array(blinds), text_array(namespaces),
+                                          uuid_array(owners)))
         if writes.event_keys:
             keys, customers = zip(*writes.event_keys, strict=True)
-            run(self._insert_event_keys, (list(keys), list(customers)))
+            run(self._insert_event_keys, (text_array(keys), uuid_array(customers)))
         if writes.keys:
-            run(self._insert_keys, ([k.subject_id for k in writes.keys],
-                                    [k.wrapped for k in writes.keys]))
+            run(self._insert_keys, (uuid_array([k.subject_id for k in writes.keys]),
+                                    bytea_array([k.wrapped for k in writes.keys])))
         if writes.sealed:
             latest = {(s.subject_id, s.field): s.ciphertext for s in writes.sealed}
             subjects, fields = zip(*latest, strict=True)
-            run(self._upsert_sealed, (list(subjects), list(fields), list(latest.values())))
+            run(self._upsert_sealed, (uuid_array(subjects), text_array(fields),
+                                      bytea_array(list(latest.values()))))
         if writes.reowned:
             blinds, owners = zip(*writes.reowned, strict=True)
             run(self._reown, (list(blinds), list(owners)))
@@ -288,19 +286,28 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
             curs.execute(statement, (list(values),), prepare=True)
             return {row[0]: row[1] for row in (tuple(r.values()) for r in curs.fetchall())}
 
-    def batch_lookup(self, event_keys: Sequence[str], blind_indexes: Sequence[str]
-                     ) -> BatchLookup:
-        """Both reads pipelined on one connection. Not prepared: a failed statement in a
+    def batch_lookup(self, event_keys: Sequence[str], blind_indexes: Sequence[str],
+                     tails_of: Sequence[str] = ()) -> BatchLookup:
+        """The reads pipelined on one connection. Not prepared: a failed statement in a
         pipeline could leave psycopg believing a statement prepared that the server lacks."""
-        with self.datastore.get_connection() as conn, conn.pipeline(), \
-                conn.cursor() as keys, conn.cursor() as owners:
-            keys.execute(self._lookup_event_keys, (list(event_keys),), prepare=False)
-            owners.execute(self._select_owner_versions, (list(blind_indexes),), prepare=False)
+        tails: dict[UUID, list[StoredEvent]] = {}
+        with self.datastore.get_connection() as conn, binary_arrays.ready(conn).pipeline(), \
+                conn.cursor() as keys, conn.cursor() as owners, \
+                conn.cursor(row_factory=tuple_row) as tail:
+            keys.execute(self._lookup_event_keys, (text_array(event_keys),), prepare=False)
+            owners.execute(self._select_owner_versions, (text_array(blind_indexes),),
+                           prepare=False)
+            if tails_of:
+                tail.execute(self._select_tails, (text_array(tails_of),), prepare=False)
             found = {r["event_key"]: r["customer_id"] for r in keys.fetchall()}
             rows = owners.fetchall()
+            for stream, version, topic, state in tail.fetchall() if tails_of else ():
+                tails.setdefault(stream, []).append(StoredEvent(
+                    originator_id=stream, originator_version=version, topic=topic,
+                    state=bytes(state)))
         return BatchLookup(found, {r["blind_index"]: r["customer_id"] for r in rows},
                            {r["customer_id"]: r["version"] for r in rows
-                            if r["version"] is not None})
+                            if r["version"] is not None}, tails)
 
     def owners_of(self, blind_indexes: Sequence[str]) -> Mapping[str, UUID]:
         return self._select_map(self._select_owners, blind_indexes)
@@ -360,6 +367,12 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
                            for _ in range(self.datastore.pool.min_size)]
             for conn in connections:
                 conn.execute(self._warm, {"id": UUID(int=0)})
+                # The look-up's stream read, and the write's inserts with nothing to insert
+                # (they open the tables and indexes they write): a first batch makes them.
+                binary_arrays.ready(conn).execute(self._select_tails, (text_array([""]),))
+                nothing = event_positions.positioned((0, None, None), [])
+                conn.execute(self._insert_events_at, nothing[2])
+                conn.execute(self._insert_links, nothing[1])
         return len(connections)
 
     def stream_tail(self, stream_id: UUID) -> Sequence[StoredEvent]:

@@ -1,8 +1,8 @@
 """The application: one event store, and the capabilities that record into it.
 
 ``Siyu`` is eventsourcing's ``Application`` (through :class:`EventStore`: snapshot
-intervals, the storable transcoder, the recorder given by the wiring, the fast
-``save``, the one ``transact``) and *composes* one object per capability —
+intervals, the storable transcoder, the recorder given by the wiring, the one
+``transact`` and its ``save_unit``) and *composes* one object per capability —
 ``app.ingestion.record_batch(...)``, ``app.tags.tag(...)``,
 ``app.campaigns.draft(...)`` — each a small class of commands over the one unit of
 work, instead of inheriting a mixin per capability. It is named after the

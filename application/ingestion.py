@@ -30,6 +30,9 @@ from domain.identity import Identity, blind_index
 from domain.ingestion import Command, EventItem, client_event_key, parse_item
 from domain.referral import is_new_invitee
 
+#: Blind indexes whose owner a process remembers (then forgets them all, and starts again).
+OWNERS_REMEMBERED = 100_000
+
 
 @dataclass(frozen=True, slots=True)
 class ItemOutcome:
@@ -58,6 +61,7 @@ class Ingestion:
         self.referrals = referrals
         self.supervision = supervision
         self.channel_codes = channel_codes
+        self._owners: dict[str, UUID] = {}  # blind index -> owner, as last looked up
 
     def record_batch(
         self, items: Sequence[EventItem], by: str, *, atomic: bool = False
@@ -113,12 +117,17 @@ class Ingestion:
         blinds = {i: blind_index(self.store.blind_key, i) for i in identities}
         event_ids = [c.event_id for c in commands]
         keys = {event_id: client_event_key(by, event_id) for event_id in event_ids}
-        # Scoped keys and bare ids (stored before scoping) in one look-up with the owners.
-        found = self.store.index.batch_lookup([*keys.values(), *event_ids],
-                                              sorted(set(blinds.values())))
+        # Scoped keys and bare ids (stored before scoping) in one look-up with the owners,
+        # and the streams of owners this process has not cached (no read per customer).
+        wanted = sorted(set(blinds.values()))
+        found = self.store.index.batch_lookup([*keys.values(), *event_ids], wanted,
+                                              self._uncached(wanted))
         known = self._known(by, keys, found.event_keys)
         owners = dict(found.owners)
         self.store.drop_stale(set(owners.values()), unit, stored=found.versions)
+        self.store.cache_streams({i: s for i, s in found.tails.items()
+                                  if not self.store.cached(i)})
+        self._remember(owners)
         self.referrals.prefetch_inviters(commands, unit)
         result = BatchResult()
         seen: dict[str, UUID | None] = {}
@@ -149,6 +158,18 @@ class Ingestion:
                 for o in result.outcomes
             ]
         return result
+
+    def _uncached(self, blinds: list[str]) -> list[str]:
+        """Blind indexes whose owner, as last looked up, this process has not cached (or
+        never looked up): the look-up reads their owners' streams too. A stale entry (an
+        identity moved by a merge) costs no more than a read of the stream on ``load``."""
+        seen = self._owners
+        return [b for b in blinds if (o := seen.get(b)) is None or not self.store.cached(o)]
+
+    def _remember(self, owners: Mapping[str, UUID]) -> None:
+        if len(self._owners) + len(owners) > OWNERS_REMEMBERED:
+            self._owners.clear()
+        self._owners.update(owners)
 
     def _known(self, source: str, keys: dict[str, str], found: Mapping[str, UUID]
                ) -> dict[str, UUID]:
@@ -211,7 +232,12 @@ class Ingestion:
             self._refer(command, customer, owners.get(blinds[command.inviter]), unit, by)
         new = command.invite_code is not None and is_new_invitee(customer)
         first_order = command.pays_order and not customer.orders
-        command.apply(customer, by)
+        if command.fact is not None:  # nothing decided: written straight as a row
+            kind, fields = command.fact
+            self.store.append_fact(unit, customer, kind, by=by, occurred_at=command.occurred_at,
+                                   **fields)
+        else:
+            command.apply(customer, by)
         if command.invite_code is not None:
             self.referrals.attribute_invitee(command, customer, new, unit, by)
         if first_order and customer.referred_in is not None:
@@ -245,6 +271,7 @@ def _forget_if_created(unit: UnitOfWork[Customer], index: int, owners: dict[str,
             continue
         del unit.created_by[customer_id]
         del unit.aggregates[customer_id]
+        unit.rows.pop(customer_id, None)
         for blind, owner in list(unit.new_owners.items()):
             if owner == customer_id:
                 del unit.new_owners[blind]

@@ -157,6 +157,7 @@ def _fact_builder(kind: type[Customer.Fact], spec: list[tuple[str, str, str, boo
             values[event_field] = value
         if kind.__name__ in _CHANNELLED:
             values["channel"] = command.channel
+        command.fact = (kind, values)
 
         def apply(customer: Customer, by: str) -> None:
             customer.record_fact(kind, by=by, occurred_at=command.occurred_at, **values)

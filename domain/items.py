@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import datetime
+from typing import Any
 
 from domain.customer import Customer
 from domain.identity import Identity
@@ -100,3 +101,6 @@ class Command:
     message_staff_id: str | None = None
     message_kind: str | None = None
     message_side: str = "staff"
+    #: A fact and its fields when that is all the item records (no decision on the
+    #: customer's state): the application may write it straight as a stored row.
+    fact: tuple[type[Customer.Fact], dict[str, Any]] | None = None

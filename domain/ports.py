@@ -73,15 +73,19 @@ class BatchLookup:
     event_keys: Mapping[str, UUID]  # keys already stored, with their customer
     owners: Mapping[str, UUID]  # blind index -> customer owning it
     versions: Mapping[UUID, int]  # latest stored version of each owner with events
+    #: Owners asked for (``tails_of``): their latest snapshot and the events after it.
+    tails: Mapping[UUID, Sequence[StoredEvent]] = field(default_factory=dict)
 
 
 class IngestIndex(Protocol):
     """Look-ups the ingestion path makes before it decides."""
 
-    def batch_lookup(self, event_keys: Sequence[str], blind_indexes: Sequence[str]
-                     ) -> BatchLookup:
+    def batch_lookup(self, event_keys: Sequence[str], blind_indexes: Sequence[str],
+                     tails_of: Sequence[str] = ()) -> BatchLookup:
         """``known_event_keys`` and ``owners_of`` together, with the owners' stream
-        versions (to drop stale cached customers): one round trip for a whole batch."""
+        versions (to drop stale cached customers), and the ``stream_tail`` of the owners
+        of ``tails_of`` (customers the caller has not cached): one round trip for a whole
+        batch."""
 
     def owners_of(self, blind_indexes: Sequence[str]) -> Mapping[str, UUID]:
         """Customer owning each known blind index."""

@@ -1,0 +1,109 @@
+"""Column arrays sent as PostgreSQL's binary array format, built in one pass.
+
+psycopg dumps a list parameter element by element in Python (``_dump_list``): for the
+columns of a batch — a thousand event states, keys, stream ids — that loop cost more than
+the statement. These builders write the whole array at once (``array_send``'s layout:
+dimensions, element type, then each element length-prefixed) and :func:`register` teaches
+psycopg to send them as they are, with their array type.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+from weakref import WeakSet
+
+from psycopg import Connection, adapt
+from psycopg.adapt import AdaptersMap
+from psycopg.pq import Format
+
+_HEADER = struct.Struct(">iiiii")  # dimensions, has nulls, element type, length, lower bound
+_EMPTY = struct.Struct(">iii")
+_INT8 = struct.Struct(">iq")  # each int8 element: its length (8), its value
+
+
+class BinaryArray(bytes):
+    """An array already in binary form; subclasses name its type."""
+
+    element_oid = 0
+
+
+class TextArray(BinaryArray):
+    element_oid = 25
+
+
+class ByteaArray(BinaryArray):
+    element_oid = 17
+
+
+class UuidArray(BinaryArray):
+    element_oid = 2950
+
+
+class Int8Array(BinaryArray):
+    element_oid = 20
+
+
+ARRAY_OIDS: dict[type[BinaryArray], int] = {TextArray: 1009, ByteaArray: 1001, UuidArray: 2951,
+                                            Int8Array: 1016}
+
+
+def _array(kind: type[BinaryArray], count: int, elements: bytes) -> BinaryArray:
+    if not count:
+        return kind(_EMPTY.pack(0, 0, kind.element_oid))
+    return kind(_HEADER.pack(1, 0, kind.element_oid, count, 1) + elements)
+
+
+def _prefixed(values: Sequence[bytes]) -> bytes:
+    return b"".join([len(v).to_bytes(4, "big") + v for v in values])
+
+
+def bytea_array(values: Sequence[bytes]) -> BinaryArray:
+    return _array(ByteaArray, len(values), _prefixed(values))
+
+
+def text_array(values: Sequence[str]) -> BinaryArray:
+    return _array(TextArray, len(values), _prefixed([v.encode() for v in values]))
+
+
+def uuid_array(values: Sequence[UUID]) -> BinaryArray:
+    return _array(UuidArray, len(values), b"".join([b"\0\0\0\x10" + v.bytes for v in values]))
+
+
+def int8_array(values: Sequence[int]) -> BinaryArray:
+    pack = _INT8.pack
+    return _array(Int8Array, len(values), b"".join([pack(8, v) for v in values]))
+
+
+def _dumper(kind: type[BinaryArray]) -> type[adapt.Dumper]:
+    class Dumper(adapt.Dumper):
+        format = Format.BINARY
+        oid = ARRAY_OIDS[kind]
+
+        def dump(self, obj: object) -> bytes:
+            return obj  # type: ignore[return-value]  # a BinaryArray: bytes as they are
+
+    return Dumper
+
+
+_DUMPERS = {kind: _dumper(kind) for kind in ARRAY_OIDS}
+
+
+def register(adapters: AdaptersMap) -> None:
+    """Send the arrays built here as they are (idempotent)."""
+    for kind, dumper in _DUMPERS.items():
+        adapters.register_dumper(kind, dumper)
+
+
+_READY: WeakSet[Connection[Any]] = WeakSet()
+
+
+def ready(conn: Connection[Any]) -> Connection[Any]:
+    """``conn``, its adapters taught these arrays (once per connection: a connection
+    copies the global adapters when it opens, which may be before any recorder ran)."""
+    if conn not in _READY:
+        register(conn.adapters)
+        _READY.add(conn)
+    return conn

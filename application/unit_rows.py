@@ -1,0 +1,104 @@
+"""What a unit of work writes: its aggregates' new events and its facts, as stored records.
+
+A *fact* (an event class whose ``apply`` is the library's no-op, such as every
+:class:`domain.customer_state.CustomerFact`) changes no state a command decides on:
+recording one only advances its aggregate's ``version`` and ``modified_on``. Ingestion
+records most items as facts, and an event object per fact — built, applied to the
+aggregate, then mapped back to a stored record by the library — was a third of the
+application's time per event. :func:`fact_row` does what ``trigger_event``, ``mutate`` and
+``Mapper.to_stored_event`` do for such an event, in one step: the state in the event's
+field order (``timestamp``, its dataclass fields, ``class_version`` above 1) encoded by
+the store's transcoder, so the stored bytes are the library's (a test compares both paths
+on every fact type). :func:`stored_records` then puts each aggregate's facts and pending
+events together in version order, aggregate after aggregate, as ``Application.save``
+orders events.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, CanMutateAggregate
+from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
+from eventsourcing.utils import get_topic
+
+_OWN = frozenset({"originator_id", "originator_version", "timestamp"})
+
+
+@dataclass(frozen=True, slots=True)
+class FactLayout:
+    topic: str
+    fields: tuple[str, ...]  # after ``timestamp``, in the dataclass's order
+    names: frozenset[str]
+    defaults: Mapping[str, Any]
+    class_version: int
+
+
+@functools.cache
+def layout(kind: type[Aggregate.Event]) -> FactLayout:
+    """How ``kind``'s events are stored; ``TypeError`` if its ``apply`` assigns state."""
+    if kind.apply is not CanMutateAggregate.apply:
+        raise TypeError(f"{kind.__qualname__} assigns state: it is not a fact")
+    names: list[str] = []
+    defaults: dict[str, Any] = {}
+    for f in dataclasses.fields(kind):
+        if f.name in _OWN:
+            continue
+        if f.default_factory is not dataclasses.MISSING:
+            raise TypeError(f"{kind.__qualname__}.{f.name} has a default factory")
+        if f.default is not dataclasses.MISSING:
+            defaults[f.name] = f.default
+        names.append(f.name)
+    return FactLayout(get_topic(kind), tuple(names), frozenset(names), defaults,
+                      getattr(kind, "class_version", 1))
+
+
+def fact_row(transcoder: Transcoder, aggregate: Aggregate, kind: type[Aggregate.Event],
+             fields: Mapping[str, Any]) -> StoredEvent:
+    """The stored record of the fact ``kind(**fields)`` as ``aggregate``'s next event, which
+    it advances as the event's ``mutate`` would."""
+    spec = layout(kind)
+    if not fields.keys() <= spec.names:
+        raise TypeError(f"Can't construct event {kind}: unexpected {set(fields) - spec.names}")
+    timestamp = kind.create_timestamp()
+    state: dict[str, Any] = {"timestamp": timestamp}
+    for name in spec.fields:
+        if name in fields:
+            state[name] = fields[name]
+        elif name in spec.defaults:
+            state[name] = spec.defaults[name]
+        else:
+            raise TypeError(f"Can't construct event {kind}: missing {name!r}")
+    if spec.class_version > 1:
+        state["class_version"] = spec.class_version
+    version = aggregate.version + 1
+    row = StoredEvent(originator_id=aggregate.id, originator_version=version, topic=spec.topic,
+                      state=transcoder.encode(state))
+    aggregate.version = version
+    aggregate.modified_on = timestamp
+    return row
+
+
+def stored_records(aggregates: Iterable[Aggregate], rows: Mapping[UUID, list[StoredEvent]],
+                   mapper: Mapper[UUID]) -> list[StoredEvent]:
+    """Every aggregate's pending events (collected: no longer pending) and fact rows, in
+    version order, aggregate after aggregate."""
+    to_stored = mapper.to_stored_event
+    records: list[StoredEvent] = []
+    for aggregate in aggregates:
+        stored = [to_stored(e) for e in aggregate.collect_events()]
+        facts = rows.get(aggregate.id)
+        if facts:
+            stored.extend(facts)
+            stored.sort(key=_version)
+        records.extend(stored)
+    return records
+
+
+def _version(record: StoredEvent) -> int:
+    return record.originator_version

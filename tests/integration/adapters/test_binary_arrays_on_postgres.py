@@ -1,0 +1,58 @@
+"""Arrays built in binary form read back on the server as the values they were built from."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+from uuid import UUID
+
+import psycopg
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from adapters import binary_arrays
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def conn(pg_server: str) -> Any:
+    with psycopg.connect(pg_server, autocommit=True) as connection:
+        binary_arrays.register(connection.adapters)
+        yield connection
+
+
+CASES: list[tuple[Callable[[Sequence[Any]], Any], str, Any]] = [
+    (binary_arrays.text_array, "text", st.text(alphabet=st.characters(
+        exclude_categories=["Cs"], exclude_characters="\0"))),
+    (binary_arrays.bytea_array, "bytea", st.binary()),
+    (binary_arrays.uuid_array, "uuid", st.uuids()),
+    (binary_arrays.int8_array, "int8", st.integers(-(2**63), 2**63 - 1)),
+]
+
+
+@pytest.mark.parametrize(("build", "sql_type", "values"), CASES)
+def test_an_array_built_in_binary_is_read_as_its_values(
+        conn: psycopg.Connection[Any], build: Any, sql_type: str, values: Any) -> None:
+    @settings(max_examples=40, deadline=None)
+    @given(st.lists(values, max_size=30))
+    def check(items: list[Any]) -> None:
+        row = conn.execute(f"SELECT %b::{sql_type}[]", (build(items),)).fetchone()
+        assert row is not None
+        got = [bytes(v) if isinstance(v, memoryview) else v for v in row[0]]
+        assert got == items
+
+    check()
+
+
+def test_an_empty_array_unnests_to_no_rows(conn: psycopg.Connection[Any]) -> None:
+    row = conn.execute("SELECT count(*) FROM unnest(%b::uuid[], %b::text[])",
+                       (binary_arrays.uuid_array([]), binary_arrays.text_array([]))).fetchone()
+    assert row == (0,)
+
+
+def test_uuids_are_stored_as_the_ids_they_are(conn: psycopg.Connection[Any]) -> None:
+    ids = [UUID(int=1), UUID("12345678-1234-5678-1234-567812345678")]
+    row = conn.execute("SELECT %b::uuid[]", (binary_arrays.uuid_array(ids),)).fetchone()
+    assert row == (ids,)
