@@ -16,6 +16,7 @@ from uuid import UUID
 from weakref import WeakSet
 
 from psycopg import Connection, adapt
+from psycopg.abc import AdaptContext
 from psycopg.adapt import AdaptersMap
 from psycopg.pq import Format
 
@@ -78,9 +79,18 @@ def int8_array(values: Sequence[int]) -> BinaryArray:
 
 
 def _dumper(kind: type[BinaryArray]) -> type[adapt.Dumper]:
+    array_oid = ARRAY_OIDS[kind]
+
     class Dumper(adapt.Dumper):
+        """Dumps these arrays only. Its oid is the instance's, not the class's: psycopg
+        makes a dumper whose class names an oid the connection's dumper *for that type*,
+        and a binary COPY of a ``text[]`` column (a list) then met this one."""
+
         format = Format.BINARY
-        oid = ARRAY_OIDS[kind]
+
+        def __init__(self, cls: type, context: AdaptContext | None = None) -> None:
+            super().__init__(cls, context)
+            self.oid = array_oid
 
         def dump(self, obj: object) -> bytes:
             return obj  # type: ignore[return-value]  # a BinaryArray: bytes as they are

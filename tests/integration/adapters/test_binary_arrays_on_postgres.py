@@ -56,3 +56,22 @@ def test_uuids_are_stored_as_the_ids_they_are(conn: psycopg.Connection[Any]) -> 
     ids = [UUID(int=1), UUID("12345678-1234-5678-1234-567812345678")]
     row = conn.execute("SELECT %b::uuid[]", (binary_arrays.uuid_array(ids),)).fetchone()
     assert row == (ids,)
+
+
+def test_a_readied_connection_still_copies_lists_into_array_columns(pg_server: str) -> None:
+    # Given a pooled connection the event store's writes taught their arrays
+    with psycopg.connect(pg_server, autocommit=True) as connection:
+        binary_arrays.ready(connection)
+        connection.execute("CREATE TEMP TABLE facts (skus text[], ids uuid[], n int8[])")
+        # When a read model copies rows whose array columns are lists (binary COPY)
+        with connection.cursor() as curs, curs.copy(
+                "COPY facts (skus, ids, n) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["text[]", "uuid[]", "int8[]"])
+            copy.write_row([["a", "b"], [UUID(int=1)], [1, 2]])
+        # Then the lists are stored (the arrays' dumper took over text[] for COPY once)
+        assert connection.execute("SELECT skus, ids, n FROM facts").fetchall() == [
+            (["a", "b"], [UUID(int=1)], [1, 2])]
+        # and lists and built arrays both still bind as parameters
+        row = connection.execute("SELECT %s::text[], %b::text[]", (
+            ["x"], binary_arrays.text_array(["y"]))).fetchone()
+        assert row == (["x"], ["y"])
