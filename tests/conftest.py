@@ -7,7 +7,9 @@ unit tier and the static checks alone). ``tests/support`` holds helpers both use
 
 Integration tests use the PostgreSQL at ``SIYU_TEST_DATABASE_URL`` (default:
 the loopback server's ``test`` database). Each test that asks for ``pg_url``
-gets an empty ``public`` schema.
+gets the application's schema, empty (built once per database, emptied per test:
+``tests/support/clean_database.py``); a test marked ``fresh_database`` gets an empty
+``public`` schema instead.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from application.app import Siyu
 from fakes.wecom import RunningFakeWeCom, run_fake_wecom
 from siyu.bootstrap import build_application
+from tests.support.clean_database import CleanDatabase, build_schema, drop_everything
 
 
 def _per_worker(url: str) -> str:
@@ -64,10 +67,16 @@ def _ensure_database(url: str) -> None:
 
 
 def reset_schema(url: str) -> None:
+    """No schema at all: every schema of the database dropped, ``public`` created empty."""
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("DROP SCHEMA IF EXISTS public CASCADE")
-        conn.execute("DROP SCHEMA IF EXISTS dramatiq CASCADE")
-        conn.execute("CREATE SCHEMA public")
+        drop_everything(conn)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "fresh_database: pg_url is a database with no schema at all (an empty "
+        "public), not the application's schema emptied: for tests of creating, migrating "
+        "or upgrading it")
 
 
 @pytest.fixture(scope="session")
@@ -76,10 +85,20 @@ def pg_server() -> str:
     return TEST_DATABASE_URL
 
 
+@pytest.fixture(scope="session")
+def test_database(pg_server: str) -> CleanDatabase:
+    return CleanDatabase(pg_server, lambda url: build_schema(url, SECRET))
+
+
 @pytest.fixture
-def pg_url(pg_server: str) -> str:
-    reset_schema(pg_server)
-    return pg_server
+def pg_url(test_database: CleanDatabase, request: pytest.FixtureRequest) -> str:
+    """The worker's database with the application's schema and no rows but those
+    its creation writes; with no schema at all for a test marked ``fresh_database``."""
+    if request.node.get_closest_marker("fresh_database"):
+        test_database.fresh()
+    else:
+        test_database.empty()
+    return test_database.url
 
 
 @pytest.fixture

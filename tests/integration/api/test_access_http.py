@@ -217,6 +217,7 @@ def test_managers_list_tokens_without_secrets_and_revoke_one_that_stops_at_once(
     assert not codes(post(api, "{ apiTokens { id } }", roles["auditor"])[1])
 
 
+@pytest.mark.fresh_database
 def test_tokens_issued_before_expiry_existed_get_one_when_the_table_is_migrated(
         pg_url: str) -> None:
     # Given a token table of the previous release with a live and a revoked token

@@ -28,7 +28,8 @@ from siyu.settings import Settings
 from tests.conftest import SECRET
 from tests.integration.projections.test_quarantine_on_postgres import record
 
-pytestmark = pytest.mark.integration
+# A database with no schema: these tests build old versions and switch in new ones.
+pytestmark = [pytest.mark.integration, pytest.mark.fresh_database]
 
 ROLE = "siyu_test_bluegreen_bi"
 POLLED = ("customer_profile", "customer_profile_view", "tag_usage")

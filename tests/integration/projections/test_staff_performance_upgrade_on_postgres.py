@@ -12,7 +12,8 @@ from application.app import Siyu
 from projections.runner import BatchRunner, Tracker
 from projections.staff_performance import StaffPerformanceView
 
-pytestmark = pytest.mark.integration
+# A database with no schema: the previous version's functions are defined first.
+pytestmark = [pytest.mark.integration, pytest.mark.fresh_database]
 
 
 def test_kpi_functions_of_the_previous_version_are_replaced(

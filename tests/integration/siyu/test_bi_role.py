@@ -16,7 +16,8 @@ from projections.staff_performance import StaffPerformanceView
 from siyu.bi_role import grant_bi_role
 from siyu.processes import prepare_read_models
 
-pytestmark = pytest.mark.integration
+# A database with no schema: what a BI role is granted depends on what exists when.
+pytestmark = [pytest.mark.integration, pytest.mark.fresh_database]
 
 DOCS = Path(__file__).parents[3] / "docs" / "bi.md"
 ROLE = "siyu_test_bi"

@@ -21,7 +21,8 @@ from siyu.settings import Settings
 from siyu.worker_process import build_worker
 from tests.conftest import SECRET, reset_schema
 
-pytestmark = pytest.mark.integration
+# A database with no schema: these tests create (and migrate) it from several processes.
+pytestmark = [pytest.mark.integration, pytest.mark.fresh_database]
 
 TOPOLOGY = ("api", "api", "projections", "projections", "worker", "worker")
 

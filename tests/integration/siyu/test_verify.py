@@ -109,6 +109,7 @@ def test_a_rewritten_chain_is_caught_by_an_anchor_kept_outside(
     assert "BROKEN" in out and f"position {kept['position']}: anchor" in out
 
 
+@pytest.mark.fresh_database
 def test_a_log_written_before_the_chain_is_chained_once_on_migration(
         pg_app: Siyu, pg_url: str) -> None:
     # Given a log whose events have no links (a database from before the chain)

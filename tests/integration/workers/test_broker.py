@@ -25,6 +25,7 @@ def test_no_broker_url_means_dramatiq_postgres_on_the_same_database(pg_url: str)
         broker.close()
 
 
+@pytest.mark.fresh_database
 def test_creating_the_postgres_schema_twice_is_harmless(pg_url: str) -> None:
     # Given a database / When the schema is ensured twice / Then only the first creates it
     assert ensure_postgres_schema(pg_url) is True
