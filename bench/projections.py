@@ -12,9 +12,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from bench import segments, workload
@@ -85,15 +86,18 @@ def run_split(url: str, split: tuple[tuple[str, ...], ...]) -> float:
     return max(ends) - start
 
 
-def _sequential(url: str) -> float:
+def _in_turn(url: str, views: Sequence[Any], *, settle: bool = True) -> float:
+    """Seconds for ``views``, one ``BatchRunner`` each, in turn (the collector settled as
+    the projections process settles it, unless ``settle`` is false)."""
     app = build_application(url, SECRET)
     try:
         tracker = Tracker(app.factory.datastore)  # type: ignore[attr-defined]
-        runners = [BatchRunner(app, view, tracker) for view in read_model_views()]
-        start = time.perf_counter()
-        for runner in runners:
-            runner.catch_up()
-        return time.perf_counter() - start
+        runners = [BatchRunner(app, view, tracker) for view in views]
+        with settled_collector() if settle else contextlib.nullcontext():
+            start = time.perf_counter()
+            for runner in runners:
+                runner.catch_up()
+            return time.perf_counter() - start
     finally:
         app.close()
 
@@ -116,7 +120,7 @@ def _group_alone(url: str, group: str, cpu: list[float] | None = None) -> float:
 def projection_throughput_split(quick: bool) -> list[Measure]:
     events, customers = (10_000, 2_000) if quick else (60_000, 10_000)
     url = prepared_log(events, customers)
-    baseline = events / _sequential(url)
+    baseline = events / _in_turn(url, read_model_views(), settle=False)
     out = []
     for group in GROUPS:
         _reset(url)
@@ -125,21 +129,6 @@ def projection_throughput_split(quick: bool) -> list[Measure]:
     _reset(url)
     split = events / run_split(url, DEFAULT_SPLIT)
     return [measure("projection_throughput_split", split, "events/s", baseline), *out]
-
-
-def _views_in_turn(url: str, group: str) -> float:
-    """Seconds for the views of ``group``, one ``BatchRunner`` each, in turn."""
-    app = build_application(url, SECRET)
-    try:
-        tracker = Tracker(app.factory.datastore)  # type: ignore[attr-defined]
-        runners = [BatchRunner(app, view, tracker) for view in views_of([group])]
-        with settled_collector():
-            start = time.perf_counter()
-            for runner in runners:
-                runner.catch_up()
-            return time.perf_counter() - start
-    finally:
-        app.close()
 
 
 #: Notifications per page of ``projection_profile_pages`` (a tail's page, not a catch-up's).
@@ -168,7 +157,7 @@ def _group_benchmark(group: str) -> Callable[[bool], list[Measure]]:
         events, customers = (10_000, 2_000) if quick else (60_000, 10_000)
         url = prepared_log(events, customers)
         _reset(url)
-        baseline = events / _views_in_turn(url, group)
+        baseline = events / _in_turn(url, views_of([group]))
         _reset(url)
         cpu: list[float] = []
         rate = events / _group_alone(url, group, cpu)
