@@ -15,7 +15,7 @@ from contextlib import contextmanager
 
 from application.app import Siyu
 from projections.groups import GROUPS
-from projections.runner import Tracker
+from projections.runner import BatchRunner, Tracker
 from projections.shared_pages import SharedPageRunner
 from siyu.processes import views_of
 
@@ -42,3 +42,13 @@ def read_models_running(app: Siyu) -> Iterator[None]:
             runner.stop()
         for thread in threads:
             thread.join(timeout=5)
+
+
+def replay_whole_log(app: Siyu, runner: BatchRunner) -> None:
+    """Apply every event of the log the runner's view reads to that view once more, in one
+    page and one transaction, tracking aside: a replay, as a page applied twice would be."""
+    notifications = app.recorder.select_notifications(start=0, limit=10_000)
+    page = [(n.id, app.mapper.to_domain_event(n)) for n in notifications
+            if n.topic in (runner.topics or ())]
+    with runner.tracker.datastore.transaction(commit=True) as curs:
+        runner.view.apply_page(curs, page)

@@ -16,6 +16,7 @@ from domain.items import EventItem, OrderItem
 from projections.activities import ActivityView
 from projections.runner import BatchRunner, Tracker
 from tests.integration.api.test_activities_http import journeys
+from tests.support.read_models import replay_whole_log
 
 pytestmark = pytest.mark.integration
 
@@ -80,10 +81,6 @@ def test_a_page_applied_again_adds_no_journey_fact(pg_app: Siyu, pg_url: str) ->
     before = tables(pg_url)
     assert len(before["customer_journey"]) > 10
     # When the whole log is applied to the view again, tracking aside (a replay)
-    notifications = pg_app.recorder.select_notifications(start=0, limit=10_000)
-    page = [(n.id, pg_app.mapper.to_domain_event(n)) for n in notifications
-            if n.topic in (runner.topics or ())]
-    with tracker.datastore.transaction(commit=True) as curs:
-        ActivityView().apply_page(curs, page)
+    replay_whole_log(pg_app, runner)
     # Then every fact is stored once, as before
     assert tables(pg_url) == before

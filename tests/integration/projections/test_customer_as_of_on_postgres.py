@@ -12,6 +12,7 @@ from application.app import Siyu
 from bench import workload
 from projections.customer_as_of import CustomerAsOfView
 from projections.runner import BatchRunner, Tracker
+from tests.support.read_models import replay_whole_log
 
 pytestmark = pytest.mark.integration
 
@@ -31,10 +32,6 @@ def test_a_page_applied_again_indexes_each_event_once(pg_app: Siyu, pg_url: str)
     before = rows(pg_url)
     assert len(before) > 120
     # When the whole log is applied to the view again, tracking aside (a replay)
-    notifications = pg_app.recorder.select_notifications(start=0, limit=10_000)
-    page = [(n.id, pg_app.mapper.to_domain_event(n)) for n in notifications
-            if n.topic in (runner.topics or ())]
-    with tracker.datastore.transaction(commit=True) as curs:
-        view.apply_page(curs, page)
+    replay_whole_log(pg_app, runner)
     # Then every event is indexed once, as before
     assert rows(pg_url) == before

@@ -12,6 +12,7 @@ from application.app import Siyu
 from bench import workload
 from projections.runner import BatchRunner, Tracker
 from projections.staff_performance import StaffPerformanceView
+from tests.support.read_models import replay_whole_log
 
 pytestmark = pytest.mark.integration
 TABLES = ("staff_kpi_ledger", "staff_daily_performance", "staff_daily_channel")
@@ -32,10 +33,6 @@ def test_a_page_applied_again_credits_nothing_twice(pg_app: Siyu, pg_url: str) -
     before = tables(pg_url)
     assert len(before["staff_kpi_ledger"]) > 20 and before["staff_daily_performance"]
     # When the whole log is applied to the view again, tracking aside (a replay)
-    notifications = pg_app.recorder.select_notifications(start=0, limit=10_000)
-    page = [(n.id, pg_app.mapper.to_domain_event(n)) for n in notifications
-            if n.topic in (runner.topics or ())]
-    with tracker.datastore.transaction(commit=True) as curs:
-        view.apply_page(curs, page)
+    replay_whole_log(pg_app, runner)
     # Then the ledger and every counter are as before
     assert tables(pg_url) == before
