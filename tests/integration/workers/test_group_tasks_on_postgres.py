@@ -5,8 +5,9 @@ one reminded within WeCom's limit and, past the deadline, cancelled and its grou
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -30,12 +31,16 @@ from workers.send_intents import RetryLater
 pytestmark = pytest.mark.integration
 
 TEXT = "周六会员日, 群内接龙报名"
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 OWNERS = {"wrg1": "zhangsan", "wrg2": "zhangsan", "wrg3": "lisi"}
 
 
 class Clock:
     def __init__(self) -> None:
-        self.now = datetime.now(UTC) + timedelta(days=1)  # past any quiet-hours deferral
+        # Tomorrow at 14:00 in Shanghai: clear of quiet hours (21:00-09:00) whenever the
+        # test runs (the same hour tomorrow failed every run from 21:00 Shanghai time)
+        tomorrow = datetime.now(SHANGHAI).date() + timedelta(days=1)
+        self.now = datetime.combine(tomorrow, time(14, 0), SHANGHAI).astimezone(UTC)
 
     def __call__(self) -> datetime:
         return self.now
