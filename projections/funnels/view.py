@@ -29,7 +29,7 @@ from projections.funnels.kept import LIMIT, KeptTrees, Tree
 from projections.postgres_views import _dumps, upsert_rows
 from projections.schema_lock import serialise_ddl
 
-VERSION = 2
+VERSION = 3  # 3: no all-zero rollup rows (a deploy rebuilds the old ones away)
 TABLES = ("funnel_customer, funnel_daily, funnel_owner_daily, cohort_daily, "
           "survey_answer")
 Delta = dict[tuple[str, rows.Key], tuple[int, ...]]
@@ -63,9 +63,18 @@ def _add(curs: Cursor[DictRow], table: str, key: str, columns: Sequence[str],
     if not records:
         return
     sums = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in columns)
+    nothing = " AND ".join(f"{table}.{c} = 0" for c in columns)
     curs.execute(f"INSERT INTO {table} SELECT * FROM jsonb_populate_recordset(null::{table}, %s) "
-                 f"ORDER BY {key} ON CONFLICT ({key}) DO UPDATE SET {sums}",
-                 (Jsonb(records, dumps=_dumps),))
+                 f"ORDER BY {key} ON CONFLICT ({key}) DO UPDATE SET {sums} "
+                 f"RETURNING {key}, {nothing}", (Jsonb(records, dumps=_dumps),))
+    # A row a page takes back to nothing goes: whether it exists must not depend on where
+    # pages split the log (a rebuild in one page never writes it)
+    emptied = [tuple(r.values())[:-1] for r in curs.fetchall() if tuple(r.values())[-1]]
+    if emptied:
+        width = len(emptied[0])
+        marks = ", ".join("(" + ", ".join(["%s"] * width) + ")" for _ in emptied)
+        curs.execute(f"DELETE FROM {table} WHERE ({key}) IN ({marks}) AND {nothing}",
+                     [v for k in emptied for v in k])
 
 
 def apply_delta(curs: Cursor[DictRow], changes: Delta) -> None:
