@@ -24,6 +24,9 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder, Notification
+from eventsourcing.postgres import PostgresApplicationRecorder
+from psycopg.rows import tuple_row
+from psycopg.sql import SQL, Composed, Identifier
 
 #: A filtered page looks at most this many page sizes of the log (one query stays short
 #: when the group's topics are rare).
@@ -43,8 +46,7 @@ def read_page(recorder: ApplicationRecorder, start: int, limit: int,
     """The notifications after ``start`` of ``topics`` (every topic: None), at most
     ``limit``, and the last position the page looked at (``start``: nothing new)."""
     if topics is None:
-        notifications = recorder.select_notifications(start=start, limit=limit,
-                                                      inclusive_of_start=False)
+        notifications = select(recorder, start, limit, None, ())
         return notifications, notifications[-1].id if notifications else start
     head = recorder.max_notification_id() or 0
     if head <= start:
@@ -52,9 +54,39 @@ def read_page(recorder: ApplicationRecorder, start: int, limit: int,
     stop = min(head, start + limit * SPAN)
     if not topics:  # the group reads no stored topic: only positions to move
         return [], stop
-    notifications = recorder.select_notifications(
-        start=start, limit=limit, stop=stop, topics=list(topics), inclusive_of_start=False)
+    notifications = select(recorder, start, limit, stop, topics)
     return notifications, notifications[-1].id if len(notifications) >= limit else stop
+
+
+def select(recorder: ApplicationRecorder, start: int, limit: int, stop: int | None,
+           topics: Sequence[str]) -> Sequence[Notification]:
+    """The library's ``select_notifications`` after ``start`` — on PostgreSQL as tuples in
+    binary (the library's dict rows and bytea in hex were a third of the read)."""
+    if not isinstance(recorder, PostgresApplicationRecorder):
+        return recorder.select_notifications(start=start, limit=limit, stop=stop,
+                                             topics=list(topics), inclusive_of_start=False)
+    statement, params = _statement(recorder, start, limit, stop, topics)
+    with recorder.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+        curs.execute(statement, params, prepare=True, binary=True)
+        return [Notification(id=i, originator_id=o, originator_version=v, topic=t, state=s)
+                for i, o, v, t, s in curs.fetchall()]
+
+
+def _statement(recorder: PostgresApplicationRecorder, start: int, limit: int,
+               stop: int | None, topics: Sequence[str]) -> tuple[Composed, list[Any]]:
+    conditions = [SQL("notification_id > %s")]
+    params: list[Any] = [start]
+    if stop is not None:
+        conditions.append(SQL("notification_id <= %s"))
+        params.append(stop)
+    if topics:
+        conditions.append(SQL("topic = ANY(%s)"))
+        params.append(list(topics))
+    params.append(limit)
+    return SQL("SELECT notification_id, originator_id, originator_version, topic, state "
+               "FROM {}.{} WHERE {} ORDER BY notification_id LIMIT %s").format(
+        Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name),
+        SQL(" AND ").join(conditions)), params
 
 
 class Dispatch:

@@ -22,6 +22,7 @@ from projections import quarantine
 from projections.groups import GROUPS
 from projections.runner import BatchRunner, Tracker
 from projections.shared_pages import SharedPageRunner
+from projections.topic_pages import select
 from siyu.processes import read_model_views, views_of
 from tests.integration.projections.test_quarantine_on_postgres import record
 
@@ -127,3 +128,16 @@ def test_every_group_folds_with_the_filter_what_its_views_fold_from_every_event(
     assert sum(len(rows) for rows in filtered.values()) > 500
     with tracker.datastore.transaction(commit=False) as curs:
         assert all(not quarantine.open_entries(curs, v.name) for v in read_model_views())
+
+
+def test_the_binary_read_gives_the_library_s_notifications(pg_app: Siyu) -> None:
+    # Given a varied log
+    pg_app.ingestion.record_batch(workload.items(60, customers=9, seed=2), "service:test")
+    recorder = pg_app.recorder
+    head = recorder.max_notification_id() or 0
+    topics = sorted({n.topic for n in recorder.select_notifications(start=1, limit=100)})[:2]
+    # Then every slice the runner reads is the library's, field for field
+    for start, limit, stop, wanted in [(0, 1000, None, ()), (5, 7, None, ()),
+                                       (3, 1000, head - 4, topics), (0, 4, head, topics)]:
+        assert select(recorder, start, limit, stop, wanted) == recorder.select_notifications(
+            start=start, limit=limit, stop=stop, topics=list(wanted), inclusive_of_start=False)
