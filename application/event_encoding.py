@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 from eventsourcing.persistence import DatetimeAsISO, Transcoding
 
+from application.event_decoding import fast_loads
 from domain.storable import StorableTranscoder, refuse_nul
 
 
@@ -52,6 +53,11 @@ class FastStorableTranscoder(StorableTranscoder):
         if transcoding.type is datetime:
             self._datetime = transcoding
             self._iso = type(transcoding) is DatetimeAsISO
+
+    def decode(self, data: bytes) -> Any:
+        """The library's values, parsed by orjson (:mod:`application.event_decoding`)."""
+        done, value = fast_loads(data, self.names)
+        return value if done else super().decode(data)
 
     def encode(self, obj: Any) -> bytes:
         try:

@@ -15,11 +15,11 @@ from typing import Any
 from eventsourcing.application import Application
 from psycopg import Cursor
 from psycopg.rows import DictRow
-from psycopg.types.json import Jsonb
 
 from domain.content import Content, ContentCadence
 from domain.customer import Customer
-from projections.postgres_views import _dumps, fold_page
+from projections.position_rows import insert_once
+from projections.postgres_views import fold_page
 from projections.schema_lock import serialise_ddl
 
 VERSION = 1
@@ -88,11 +88,12 @@ def cadence_row(row: Row | None, event: Any, position: int) -> Row | None:
                 last_version=event.originator_version)
 
 
-def _insert(curs: Cursor[DictRow], table: str, rows: list[Row]) -> None:
-    if rows:
-        curs.execute(f"INSERT INTO {table} SELECT * FROM "
-                     f"jsonb_populate_recordset(null::{table}, %s) ON CONFLICT DO NOTHING",
-                     (Jsonb(rows, dumps=_dumps),))
+#: The fact tables' columns and their types, for a binary COPY (projections.position_rows).
+ENGAGEMENT = (("position", "int8"), ("reference", "text"), ("customer_id", "uuid"),
+              ("action", "text"), ("occurred_at", "timestamptz"), ("seconds", "int4"),
+              ("channel", "text"))
+CONVERSION = (("position", "int8"), ("customer_id", "uuid"), ("kind", "text"),
+              ("occurred_at", "timestamptz"), ("order_id", "text"), ("amount_fen", "int8"))
 
 
 class ContentView:
@@ -121,8 +122,8 @@ class ContentView:
         fold_page(curs, "content_cadence", "cadence_id", events,
                   lambda e: isinstance(e, (ContentCadence.Planned, ContentCadence.Set)),
                   cadence_row)
-        with curs.connection.pipeline():  # both inserts in one round trip
-            _insert(curs, "content_engagement",
-                    [engagement_row(n, e) for n, e in events if type(e) in _ACTIONS])
-            _insert(curs, "content_conversion",
-                    [conversion_row(n, e) for n, e in events if isinstance(e, _CONVERSIONS)])
+        insert_once(curs, [
+            ("content_engagement", ENGAGEMENT,
+             [engagement_row(n, e) for n, e in events if type(e) in _ACTIONS]),
+            ("content_conversion", CONVERSION,
+             [conversion_row(n, e) for n, e in events if isinstance(e, _CONVERSIONS)])])

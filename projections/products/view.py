@@ -19,11 +19,11 @@ from typing import Any
 from eventsourcing.application import Application
 from psycopg import Cursor
 from psycopg.rows import DictRow
-from psycopg.types.json import Jsonb
 
 from domain.customer import Customer
 from domain.product import Product, ProductCategory, parent_of
-from projections.postgres_views import _dumps, fold_page
+from projections.position_rows import insert_once
+from projections.postgres_views import fold_page
 from projections.schema_lock import serialise_ddl
 
 VERSION = 1
@@ -92,11 +92,14 @@ def category_row(row: Row | None, event: Any, position: int) -> Row | None:
     return dict(row, last_version=event.originator_version)
 
 
-def _insert(curs: Cursor[DictRow], table: str, rows: list[Row]) -> None:
-    if rows:
-        curs.execute(f"INSERT INTO {table} SELECT * FROM "
-                     f"jsonb_populate_recordset(null::{table}, %s) ON CONFLICT DO NOTHING",
-                     (Jsonb(rows, dumps=_dumps),))
+#: The sales tables' columns and their types, for a binary COPY (projections.position_rows).
+ORDER_LINE = (("position", "int8"), ("line_no", "int4"), ("customer_id", "uuid"),
+              ("order_id", "text"), ("paid_at", "timestamptz"), ("channel", "text"),
+              ("sku", "text"), ("quantity", "int8"), ("price_fen", "int8"),
+              ("reported_category", "text"), ("order_amount_fen", "int8"),
+              ("gmv_fen", "numeric"))
+ORDER_REFUND = (("position", "int8"), ("customer_id", "uuid"), ("order_id", "text"),
+                ("amount_fen", "int8"), ("refunded_at", "timestamptz"))
 
 
 class ProductLibraryView:
@@ -133,6 +136,5 @@ class ProductLibraryView:
                 refunds.append({"position": position, "customer_id": event.originator_id,
                                 "order_id": event.order_id, "amount_fen": event.amount_fen,
                                 "refunded_at": event.occurred_at})
-        with curs.connection.pipeline():  # both inserts in one round trip
-            _insert(curs, "order_line", lines)
-            _insert(curs, "order_refund", refunds)
+        insert_once(curs, [("order_line", ORDER_LINE, lines),
+                           ("order_refund", ORDER_REFUND, refunds)])
