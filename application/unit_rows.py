@@ -12,6 +12,11 @@ the store's transcoder, so the stored bytes are the library's (a test compares b
 on every fact type). :func:`stored_records` then puts each aggregate's facts and pending
 events together in version order, aggregate after aggregate, as ``Application.save``
 orders events.
+
+Events that do assign state (a tag, a friend, a group, an order) are decided by the
+aggregate's own command as ever; ingestion runs the command with a :func:`recorder`
+(:mod:`domain.recording`), and :func:`event_row` writes the event the command triggers
+as a row and gives its ``apply`` the event's fields, without the event object.
 """
 
 from __future__ import annotations
@@ -20,30 +25,32 @@ import dataclasses
 import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, CanMutateAggregate
 from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
 from eventsourcing.utils import get_topic
 
+from domain.recording import Recorder
+
 _OWN = frozenset({"originator_id", "originator_version", "timestamp"})
 
 
 @dataclass(frozen=True, slots=True)
-class FactLayout:
+class EventLayout:
     topic: str
     fields: tuple[str, ...]  # after ``timestamp``, in the dataclass's order
     names: frozenset[str]
     defaults: Mapping[str, Any]
     class_version: int
+    applies: bool  # its ``apply`` assigns state (False: a fact)
 
 
 @functools.cache
-def layout(kind: type[Aggregate.Event]) -> FactLayout:
-    """How ``kind``'s events are stored; ``TypeError`` if its ``apply`` assigns state."""
-    if kind.apply is not CanMutateAggregate.apply:
-        raise TypeError(f"{kind.__qualname__} assigns state: it is not a fact")
+def layout(kind: type[Aggregate.Event]) -> EventLayout:
+    """How ``kind``'s events are stored."""
     names: list[str] = []
     defaults: dict[str, Any] = {}
     for f in dataclasses.fields(kind):
@@ -54,14 +61,24 @@ def layout(kind: type[Aggregate.Event]) -> FactLayout:
         if f.default is not dataclasses.MISSING:
             defaults[f.name] = f.default
         names.append(f.name)
-    return FactLayout(get_topic(kind), tuple(names), frozenset(names), defaults,
-                      getattr(kind, "class_version", 1))
+    return EventLayout(get_topic(kind), tuple(names), frozenset(names), defaults,
+                       getattr(kind, "class_version", 1), kind.apply is not CanMutateAggregate.apply)
 
 
 def fact_row(transcoder: Transcoder, aggregate: Aggregate, kind: type[Aggregate.Event],
              fields: Mapping[str, Any]) -> StoredEvent:
     """The stored record of the fact ``kind(**fields)`` as ``aggregate``'s next event, which
-    it advances as the event's ``mutate`` would."""
+    it advances as the event's ``mutate`` would; ``TypeError`` if ``kind`` assigns state."""
+    if layout(kind).applies:
+        raise TypeError(f"{kind.__qualname__} assigns state: it is not a fact")
+    return event_row(transcoder, aggregate, kind, fields)
+
+
+def event_row(transcoder: Transcoder, aggregate: Aggregate, kind: type[Aggregate.Event],
+              fields: Mapping[str, Any]) -> StoredEvent:
+    """The stored record of ``kind(**fields)`` as ``aggregate``'s next event, applied to
+    ``aggregate`` as the event's ``mutate`` would: its ``apply`` (which reads the event's
+    attributes only) is given them as a namespace, then the version and time advance."""
     spec = layout(kind)
     if not fields.keys() <= spec.names:
         raise TypeError(f"Can't construct event {kind}: unexpected {set(fields) - spec.names}")
@@ -74,14 +91,30 @@ def fact_row(transcoder: Transcoder, aggregate: Aggregate, kind: type[Aggregate.
             state[name] = spec.defaults[name]
         else:
             raise TypeError(f"Can't construct event {kind}: missing {name!r}")
+    version = aggregate.version + 1
+    if spec.applies:  # before anything changes, as ``mutate``: a failing apply leaves no trace
+        kind.apply(cast(Any, SimpleNamespace(originator_id=aggregate.id,
+                                             originator_version=version, **state)), aggregate)
     if spec.class_version > 1:
         state["class_version"] = spec.class_version
-    version = aggregate.version + 1
     row = StoredEvent(originator_id=aggregate.id, originator_version=version, topic=spec.topic,
                       state=transcoder.encode(state))
     aggregate.version = version
     aggregate.modified_on = timestamp
     return row
+
+
+def recorder(mapper: Mapper[UUID], rows: dict[UUID, list[StoredEvent]]) -> Recorder | None:
+    """Records events into ``rows`` (:data:`domain.recording.RECORDER`), or None when
+    ``mapper`` compresses or encrypts: its records are then made from event objects."""
+    if mapper.cipher is not None or mapper.compressor is not None:
+        return None
+    transcoder = mapper.transcoder
+
+    def record(aggregate: Aggregate, kind: type[Any], fields: dict[str, Any]) -> None:
+        rows.setdefault(aggregate.id, []).append(event_row(transcoder, aggregate, kind, fields))
+
+    return record
 
 
 def stored_records(aggregates: Iterable[Aggregate], rows: Mapping[UUID, list[StoredEvent]],

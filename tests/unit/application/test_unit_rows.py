@@ -52,6 +52,7 @@ def _stored(monkeypatch: pytest.MonkeyPatch, items: list[EventItem], *, rows: bo
         patch.setattr(domain_module, "uuid4", lambda: UUID(int=next(ids)))
         if not rows:
             patch.setattr(EventStore, "append_fact", as_event)
+            patch.setattr(EventStore, "row_recorder", lambda store, unit: None)
         app = build_application(None, b"s" * 32)
         for start in range(0, len(items), 200):
             result = app.ingestion.record_batch(items[start:start + 200], "service:tests")
@@ -100,8 +101,13 @@ def test_a_fact_row_advances_its_aggregate_as_the_event_would() -> None:
 
 
 def test_an_event_that_assigns_state_cannot_be_written_as_a_fact_row() -> None:
+    app = build_application(None, b"s" * 32)
+    customer = Customer(first_channel="h5", by="system", occurred_at=AT)
+    assert layout(Customer.Tagged).applies and not layout(Customer.StoreVisited).applies
     with pytest.raises(TypeError, match="not a fact"):
-        layout(Customer.Tagged)
+        fact_row(app.mapper.transcoder, customer, Customer.Tagged,
+                 {"by": "system", "occurred_at": AT, "tag": "t", "reason": "manual"})
+    assert customer.version == 1 and not customer.tags
 
 
 def test_a_fact_row_refuses_missing_and_unknown_fields() -> None:
