@@ -24,6 +24,7 @@ from application.identity import merge
 from application.referrals import Referrals
 from application.supervision import Supervision
 from application.unit_of_work import EventStore, UnitOfWork
+from domain import recording
 from domain.customer import Customer
 from domain.errors import DomainError, UnknownInviter
 from domain.identity import Identity, blind_index
@@ -221,8 +222,9 @@ class Ingestion:
         owner = owners.get(blind)
         if owner is not None:
             return self.store.load(unit, owner)
-        customer = unit.add(Customer(first_channel=command.channel, by=by,
-                                     occurred_at=command.occurred_at))
+        customer = unit.add(recording.create(Customer, Customer.Registered,
+                                             first_channel=command.channel, by=by,
+                                             occurred_at=command.occurred_at))
         unit.created_by[customer.id] = index
         owners[blind] = customer.id
         unit.new_owners[blind] = customer.id

@@ -23,19 +23,22 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 from uuid import UUID
 
-from eventsourcing.domain import Aggregate, CanMutateAggregate
+from eventsourcing.domain import Aggregate, CanInitAggregate, CanMutateAggregate
 from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
 from eventsourcing.utils import get_topic
 
 from domain.recording import Recorder
 
 _OWN = frozenset({"originator_id", "originator_version", "timestamp"})
+A = TypeVar("A", bound=Aggregate)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,10 +82,24 @@ def event_row(transcoder: Transcoder, aggregate: Aggregate, kind: type[Aggregate
     """The stored record of ``kind(**fields)`` as ``aggregate``'s next event, applied to
     ``aggregate`` as the event's ``mutate`` would: its ``apply`` (which reads the event's
     attributes only) is given them as a namespace, then the version and time advance."""
+    version = aggregate.version + 1
+    timestamp = kind.create_timestamp()
+    row = event_state(transcoder, kind, aggregate.id, version, timestamp, fields,
+                      aggregate=aggregate)
+    aggregate.version = version
+    aggregate.modified_on = timestamp
+    return row
+
+
+def event_state(transcoder: Transcoder, kind: type[Aggregate.Event], originator_id: UUID,
+                version: int, timestamp: datetime, fields: Mapping[str, Any], *,
+                aggregate: Aggregate | None = None) -> StoredEvent:
+    """The record of ``kind(**fields)`` at ``version``: the state in the event's field
+    order, encoded; ``aggregate`` is given it first (an ``apply`` that raises stores
+    nothing and changes nothing, as with ``mutate``)."""
     spec = layout(kind)
     if not fields.keys() <= spec.names:
         raise TypeError(f"Can't construct event {kind}: unexpected {set(fields) - spec.names}")
-    timestamp = kind.create_timestamp()
     state: dict[str, Any] = {"timestamp": timestamp}
     for name in spec.fields:
         if name in fields:
@@ -91,17 +108,13 @@ def event_row(transcoder: Transcoder, aggregate: Aggregate, kind: type[Aggregate
             state[name] = spec.defaults[name]
         else:
             raise TypeError(f"Can't construct event {kind}: missing {name!r}")
-    version = aggregate.version + 1
-    if spec.applies:  # before anything changes, as ``mutate``: a failing apply leaves no trace
-        kind.apply(cast(Any, SimpleNamespace(originator_id=aggregate.id,
+    if aggregate is not None and spec.applies:
+        kind.apply(cast(Any, SimpleNamespace(originator_id=originator_id,
                                              originator_version=version, **state)), aggregate)
     if spec.class_version > 1:
         state["class_version"] = spec.class_version
-    row = StoredEvent(originator_id=aggregate.id, originator_version=version, topic=spec.topic,
-                      state=transcoder.encode(state))
-    aggregate.version = version
-    aggregate.modified_on = timestamp
-    return row
+    return StoredEvent(originator_id=originator_id, originator_version=version,
+                       topic=spec.topic, state=transcoder.encode(state))
 
 
 def recorder(mapper: Mapper[UUID], rows: dict[UUID, list[StoredEvent]]) -> Recorder | None:
@@ -109,12 +122,64 @@ def recorder(mapper: Mapper[UUID], rows: dict[UUID, list[StoredEvent]]) -> Recor
     ``mapper`` compresses or encrypts: its records are then made from event objects."""
     if mapper.cipher is not None or mapper.compressor is not None:
         return None
-    transcoder = mapper.transcoder
+    return RowRecorder(mapper.transcoder, rows)
 
-    def record(aggregate: Aggregate, kind: type[Any], fields: dict[str, Any]) -> None:
-        rows.setdefault(aggregate.id, []).append(event_row(transcoder, aggregate, kind, fields))
 
-    return record
+class RowRecorder:
+    """Events as rows into ``rows`` (stream id -> its new rows, in version order)."""
+
+    def __init__(self, transcoder: Transcoder, rows: dict[UUID, list[StoredEvent]]) -> None:
+        self.transcoder = transcoder
+        self.rows = rows
+
+    def __call__(self, aggregate: Any, event_class: type[Any], fields: dict[str, Any]
+                 ) -> None:
+        self.rows.setdefault(aggregate.id, []).append(
+            event_row(self.transcoder, aggregate, event_class, fields))
+
+    def create(self, kind: type[A], event_class: type[Any], fields: dict[str, Any]) -> A:
+        if not creatable(kind, event_class, frozenset(fields)):
+            return kind._create(event_class, **fields)
+        aggregate, row = created_row(self.transcoder, kind, event_class, fields)
+        self.rows.setdefault(aggregate.id, []).append(row)
+        return aggregate
+
+
+_CREATABLE: dict[tuple[type[Any], type[Any], frozenset[str]], bool] = {}
+
+
+def creatable(kind: type[Aggregate], event_class: type[Any], names: frozenset[str]) -> bool:
+    """Whether :func:`created_row` makes what ``kind._create(event_class, **fields)``
+    makes: a created event that only constructs (no ``apply``, the library's ``mutate``),
+    fields that are exactly ``__init__``'s parameters (not the id), ids from ``create_id``
+    without arguments, no explicit topics."""
+    key = (kind, event_class, names)
+    known = _CREATABLE.get(key)
+    if known is None:
+        parameters = inspect.signature(kind.__init__).parameters
+        known = _CREATABLE[key] = (
+            issubclass(event_class, CanInitAggregate)
+            and event_class.mutate is CanInitAggregate.mutate
+            and event_class.apply is CanMutateAggregate.apply
+            and names == set(parameters) - {"self"} and "id" not in names
+            and not inspect.signature(kind.create_id).parameters.keys() - {"_", "__"}
+            and not getattr(kind, "TOPIC", None))
+    return known
+
+
+def created_row(transcoder: Transcoder, kind: type[A], event_class: type[Any],
+                fields: Mapping[str, Any]) -> tuple[A, StoredEvent]:
+    """A new ``kind`` and the stored record of its created event, as the library's
+    ``_create`` and ``CanInitAggregate.mutate`` make them (check :func:`creatable`)."""
+    originator_id = kind.create_id()  # first the id, then the time, as ``_create``
+    timestamp = event_class.create_timestamp()
+    row = event_state(transcoder, event_class, originator_id, kind.INITIAL_VERSION, timestamp,
+                      {**fields, "originator_topic": get_topic(kind)})
+    aggregate = kind.__new__(kind)
+    aggregate.__base_init__(originator_id=originator_id,
+                            originator_version=kind.INITIAL_VERSION, timestamp=timestamp)
+    aggregate.__init__(**fields)  # type: ignore[misc]  # the body under @event, as mutate
+    return aggregate, row
 
 
 def stored_records(aggregates: Iterable[Aggregate], rows: Mapping[UUID, list[StoredEvent]],
