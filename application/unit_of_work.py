@@ -207,7 +207,7 @@ class EventStore(Application[UUID]):
 
     def row_recorder(self, unit: UnitOfWork[Any]) -> Recorder | None:
         """Records a command's events on ``unit`` as rows (None: as event objects)."""
-        return unit_rows.recorder(self.mapper, unit.rows)
+        return unit_rows.recorder(self.mapper, unit.rows, unit.aggregates)
 
     def construct_transcoder(self) -> Transcoder:
         transcoder = FastStorableTranscoder()

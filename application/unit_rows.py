@@ -117,23 +117,32 @@ def event_state(transcoder: Transcoder, kind: type[Aggregate.Event], originator_
                        topic=spec.topic, state=transcoder.encode(state))
 
 
-def recorder(mapper: Mapper[UUID], rows: dict[UUID, list[StoredEvent]]) -> Recorder | None:
-    """Records events into ``rows`` (:data:`domain.recording.RECORDER`), or None when
-    ``mapper`` compresses or encrypts: its records are then made from event objects."""
+def recorder(mapper: Mapper[UUID], rows: dict[UUID, list[StoredEvent]],
+             held: Mapping[UUID, Aggregate]) -> Recorder | None:
+    """Records the events of the aggregates ``held`` by a unit into its ``rows``
+    (:data:`domain.recording.RECORDER`), or None when ``mapper`` compresses or encrypts:
+    its records are then made from event objects."""
     if mapper.cipher is not None or mapper.compressor is not None:
         return None
-    return RowRecorder(mapper.transcoder, rows)
+    return RowRecorder(mapper.transcoder, rows, held)
 
 
 class RowRecorder:
-    """Events as rows into ``rows`` (stream id -> its new rows, in version order)."""
+    """Events as rows into ``rows`` (stream id -> its new rows, in version order). An
+    aggregate the unit does not hold (another unit's, in a nested command) keeps the
+    library's event objects: only its own unit saves it."""
 
-    def __init__(self, transcoder: Transcoder, rows: dict[UUID, list[StoredEvent]]) -> None:
+    def __init__(self, transcoder: Transcoder, rows: dict[UUID, list[StoredEvent]],
+                 held: Mapping[UUID, Aggregate]) -> None:
         self.transcoder = transcoder
         self.rows = rows
+        self.held = held
 
     def __call__(self, aggregate: Any, event_class: type[Any], fields: dict[str, Any]
                  ) -> None:
+        if aggregate.id not in self.held:
+            Aggregate.trigger_event(aggregate, event_class, **fields)
+            return
         self.rows.setdefault(aggregate.id, []).append(
             event_row(self.transcoder, aggregate, event_class, fields))
 

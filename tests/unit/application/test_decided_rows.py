@@ -19,6 +19,7 @@ from application.app import Siyu
 from application.unit_of_work import EventStore, UnitOfWork
 from domain.customer import Customer
 from domain.ingestion import EventItem, OrderItem
+from domain.recording import RECORDER
 
 AT = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
 STAFF = "wecom_user:staff-1"
@@ -169,3 +170,25 @@ def test_the_state_a_row_gives_a_customer_is_the_state_its_replay_gives(
         fresh = app.find(stream_id, Customer, fresh=True)
         assert cached is not None and fresh is not None
         assert vars(cached) == vars(fresh)
+
+
+def test_a_customer_another_unit_holds_keeps_its_event_objects() -> None:
+    # Given a batch's recorder, and a customer its unit does not hold (a nested command's)
+    app = Siyu(vault=AesGcmVault(b"s" * 32), blind_key=b"k" * 32,
+               recorder=SiyuMemoryRecorder())
+    outer: UnitOfWork[Customer] = UnitOfWork(Customer)
+    held = outer.add(Customer(first_channel="h5", by="system", occurred_at=AT))
+    other = Customer(first_channel="h5", by="system", occurred_at=AT)
+    held.collect_events()
+    token = RECORDER.set(app.row_recorder(outer))
+    try:
+        # When both are tagged
+        held.tag("VIP", "system", AT)
+        other.tag("VIP", "system", AT)
+    finally:
+        RECORDER.reset(token)
+    # Then the held one's event is a row of the unit, the other's a pending event object
+    assert [r.originator_version for r in outer.rows[held.id]] == [2]
+    assert other.id not in outer.rows
+    assert [type(e) for e in other.collect_events()] == [Customer.Registered, Customer.Tagged]
+    assert held.tags == other.tags == {"VIP"}
