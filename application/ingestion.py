@@ -24,10 +24,12 @@ from application.identity import merge
 from application.referrals import Referrals
 from application.supervision import Supervision
 from application.unit_of_work import EventStore, UnitOfWork
+from domain import recording
 from domain.customer import Customer
 from domain.errors import DomainError, UnknownInviter
 from domain.identity import Identity, blind_index
 from domain.ingestion import Command, EventItem, client_event_key, parse_item
+from domain.recording import RECORDER
 from domain.referral import is_new_invitee
 
 #: Blind indexes whose owner a process remembers (then forgets them all, and starts again).
@@ -129,6 +131,32 @@ class Ingestion:
                                   if not self.store.cached(i)})
         self._remember(owners)
         self.referrals.prefetch_inviters(commands, unit)
+        # The customers' commands write their events as rows (domain.recording).
+        token = RECORDER.set(self.store.row_recorder(unit))
+        try:
+            result = self._decide_items(items, parsed, known, keys, blinds, owners, unit, by)
+        finally:
+            RECORDER.reset(token)
+        if atomic and result.count("rejected"):
+            unit.abandoned = True
+            result.outcomes = [
+                ItemOutcome(o.index, o.event_id, "aborted") if o.status == "accepted" else o
+                for o in result.outcomes
+            ]
+        return result
+
+    def _decide_items(
+        self,
+        items: Sequence[EventItem],
+        parsed: Sequence[Command | DomainError],
+        known: Mapping[str, UUID],
+        keys: Mapping[str, str],
+        blinds: dict[Identity, str],
+        owners: dict[str, UUID],
+        unit: UnitOfWork[Customer],
+        by: str,
+    ) -> BatchResult:
+        """Each item decided on its customer, in order: its outcome."""
         result = BatchResult()
         seen: dict[str, UUID | None] = {}
         for index, (item, command) in enumerate(zip(items, parsed, strict=True)):
@@ -148,15 +176,9 @@ class Ingestion:
                 _forget_if_created(unit, index, owners)
                 result.outcomes.append(ItemOutcome(index, event_id, "rejected", error=error))
                 continue  # its id stays free: a corrected resend in this batch is accepted
-            unit.writes.event_keys.append((client_event_key(by, event_id), customer.id))
+            unit.writes.event_keys.append((keys[event_id], customer.id))
             seen[event_id] = customer.id
             result.outcomes.append(ItemOutcome(index, event_id, "accepted", customer.id))
-        if atomic and result.count("rejected"):
-            unit.abandoned = True
-            result.outcomes = [
-                ItemOutcome(o.index, o.event_id, "aborted") if o.status == "accepted" else o
-                for o in result.outcomes
-            ]
         return result
 
     def _uncached(self, blinds: list[str]) -> list[str]:
@@ -200,8 +222,9 @@ class Ingestion:
         owner = owners.get(blind)
         if owner is not None:
             return self.store.load(unit, owner)
-        customer = unit.add(Customer(first_channel=command.channel, by=by,
-                                     occurred_at=command.occurred_at))
+        customer = unit.add(recording.create(Customer, Customer.Registered,
+                                             first_channel=command.channel, by=by,
+                                             occurred_at=command.occurred_at))
         unit.created_by[customer.id] = index
         owners[blind] = customer.id
         unit.new_owners[blind] = customer.id
@@ -236,7 +259,7 @@ class Ingestion:
             kind, fields = command.fact
             self.store.append_fact(unit, customer, kind, by=by, occurred_at=command.occurred_at,
                                    **fields)
-        else:
+        else:  # decided by the customer's command
             command.apply(customer, by)
         if command.invite_code is not None:
             self.referrals.attribute_invitee(command, customer, new, unit, by)

@@ -52,6 +52,7 @@ from domain.campaign import Campaign
 from domain.customer import Customer
 from domain.errors import DomainError
 from domain.ports import IngestIndex, SealedValue, SideWrites, TagIndex, Vault, WrappedKey
+from domain.recording import Recorder
 from domain.referral import ReferralCampaign
 from domain.segment import Segment
 from domain.staff import Staff
@@ -199,10 +200,14 @@ class EventStore(Application[UUID]):
         """Record the fact ``kind(**fields)`` on ``aggregate`` as a stored row, without an
         event object (a store that compresses or encrypts triggers the event)."""
         if self.mapper.cipher is not None or self.mapper.compressor is not None:
-            aggregate.trigger_event(kind, **fields)
+            Aggregate.trigger_event(aggregate, kind, **fields)
             return
         unit.rows.setdefault(aggregate.id, []).append(
             unit_rows.fact_row(self.mapper.transcoder, aggregate, kind, fields))
+
+    def row_recorder(self, unit: UnitOfWork[Any]) -> Recorder | None:
+        """Records a command's events on ``unit`` as rows (None: as event objects)."""
+        return unit_rows.recorder(self.mapper, unit.rows, unit.aggregates)
 
     def construct_transcoder(self) -> Transcoder:
         transcoder = FastStorableTranscoder()

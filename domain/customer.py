@@ -28,6 +28,7 @@ from domain import customer_identity_events as identity
 from domain import customer_outreach_events as outreach
 from domain import customer_relationship_events as relationship
 from domain import customer_snapshot_upcasts as snapshot_upcasts
+from domain import recording
 from domain.customer_state import (
     FIRST_FRIEND,
     MERGED,
@@ -73,6 +74,7 @@ class Customer(Aggregate):
 
     Event: TypeAlias = CustomerEvent
     Fact: TypeAlias = CustomerFact
+    trigger_event = recording.trigger_event  # or straight to rows (domain.recording)
 
     class Registered(Aggregate.Created):
         first_channel: str
@@ -392,6 +394,3 @@ class Customer(Aggregate):
                               occurred_at: datetime) -> None:
         self.record_fact(self.WelcomeMessageFailed, staff_id=staff_id, reason=reason, by=by,
                          occurred_at=occurred_at)
-
-
-

@@ -10,7 +10,7 @@ import eventsourcing.domain as domain_module
 import pytest
 
 from application.unit_of_work import EventStore, UnitOfWork
-from application.unit_rows import fact_row, layout
+from application.unit_rows import creatable, created_row, fact_row, layout
 from bench import workload
 from domain.customer import Customer
 from domain.ingestion import _FACTS, EventItem
@@ -52,6 +52,7 @@ def _stored(monkeypatch: pytest.MonkeyPatch, items: list[EventItem], *, rows: bo
         patch.setattr(domain_module, "uuid4", lambda: UUID(int=next(ids)))
         if not rows:
             patch.setattr(EventStore, "append_fact", as_event)
+            patch.setattr(EventStore, "row_recorder", lambda store, unit: None)
         app = build_application(None, b"s" * 32)
         for start in range(0, len(items), 200):
             result = app.ingestion.record_batch(items[start:start + 200], "service:tests")
@@ -100,8 +101,13 @@ def test_a_fact_row_advances_its_aggregate_as_the_event_would() -> None:
 
 
 def test_an_event_that_assigns_state_cannot_be_written_as_a_fact_row() -> None:
+    app = build_application(None, b"s" * 32)
+    customer = Customer(first_channel="h5", by="system", occurred_at=AT)
+    assert layout(Customer.Tagged).applies and not layout(Customer.StoreVisited).applies
     with pytest.raises(TypeError, match="not a fact"):
-        layout(Customer.Tagged)
+        fact_row(app.mapper.transcoder, customer, Customer.Tagged,
+                 {"by": "system", "occurred_at": AT, "tag": "t", "reason": "manual"})
+    assert customer.version == 1 and not customer.tags
 
 
 def test_a_fact_row_refuses_missing_and_unknown_fields() -> None:
@@ -136,3 +142,35 @@ def test_snapshots_are_taken_at_every_interval_a_row_reaches() -> None:
     assert cached is not None and fresh is not None
     assert fresh.version == cached.version == 252  # registered, identity linked, 250 views
     assert vars(fresh) == vars(cached)
+
+
+def test_a_customer_created_as_a_row_is_the_customer_and_record_the_library_makes(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given the same ids and clock for both ways of creating a customer
+    app = build_application(None, b"s" * 32)
+    fields: dict[str, Any] = {"first_channel": "h5", "by": "system", "occurred_at": AT}
+    made: list[tuple[dict[str, Any], Any]] = []
+    for as_row in (False, True):
+        with monkeypatch.context() as patch:
+            patch.setattr(domain_module, "datetime_now_with_tzinfo", lambda: AT)
+            patch.setattr(domain_module, "uuid4", lambda: UUID(int=7))
+            # When it is created by the library, then as a row
+            if as_row:
+                assert creatable(Customer, Customer.Registered, frozenset(fields))
+                customer, row = created_row(app.mapper.transcoder, Customer,
+                                            Customer.Registered, fields)
+            else:
+                customer = Customer(**fields)
+                (event,) = customer.collect_events()
+                row = app.mapper.to_stored_event(event)
+        made.append((vars(customer), row))
+    # Then both are the same customer, stored as the same record
+    assert made[1] == made[0]
+
+
+def test_only_plain_creations_are_made_as_rows() -> None:
+    names = frozenset({"first_channel", "by", "occurred_at"})
+    assert creatable(Customer, Customer.Registered, names)
+    assert not creatable(Customer, Customer.Registered, names | {"id"})
+    assert not creatable(Customer, Customer.Registered, names - {"by"})
+    assert not creatable(Customer, Customer.Tagged, names)
