@@ -3,6 +3,8 @@
 Run by the benchmarks in its own process: ``python -m bench.server``; with
 ``BENCH_API_WORKERS=N`` (N > 1) as N uvicorn worker processes sharing the port, each
 with its own application and pools, as a server run as several processes is.
+``BENCH_LOOP=asyncio`` serves on the standard library's loop instead of uvloop (uvicorn's
+``auto``, as ``siyu serve`` runs), to compare the two.
 """
 
 from __future__ import annotations
@@ -58,9 +60,11 @@ def build() -> Starlette:
 if __name__ == "__main__":
     port = from_env().port
     workers = int(os.environ.get("BENCH_API_WORKERS", "1"))
+    loop = os.environ.get("BENCH_LOOP", "auto")
     if workers > 1:  # each worker process builds its own app (uvicorn needs an import string)
         uvicorn.run("bench.server:build", factory=True, workers=workers, host="127.0.0.1",
-                    port=port, log_level="warning", access_log=False,
+                    port=port, log_level="warning", access_log=False, loop=loop,
                     timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS)
     else:
-        uvicorn.run(build(), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+        uvicorn.run(build(), host="127.0.0.1", port=port, log_level="warning", access_log=False,
+                    loop=loop)
