@@ -21,7 +21,8 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Mount, Route
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.read_models import ReadModels, open_pool
 from siyu.api_process import WORKER_HEALTHCHECK_SECONDS, create_app
@@ -34,7 +35,7 @@ def _default(value: Any) -> Any:
     raise TypeError(type(value).__name__)
 
 
-def build() -> Starlette:
+def build() -> ASGIApp:
     settings = from_env()
     assert settings.database_url is not None
     url = settings.database_url
@@ -54,7 +55,17 @@ def build() -> Starlette:
         row = await state["read_models"].profile(UUID(request.path_params["id"]))
         return Response(json.dumps(row, default=_default), media_type="application/json")
 
-    return Starlette(routes=[Route("/plain/{id}", plain), Mount("/", inner)], lifespan=lifespan)
+    baseline = Starlette(routes=[Route("/plain/{id}", plain)], lifespan=lifespan)
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        # The API as `siyu serve` serves it (not mounted in a second app, whose middleware
+        # and routing every GraphQL request would cross too); the baseline its own app.
+        if scope["type"] == "lifespan" or scope.get("path", "").startswith("/plain/"):
+            await baseline(scope, receive, send)
+        else:
+            await inner(scope, receive, send)
+
+    return app
 
 
 if __name__ == "__main__":
