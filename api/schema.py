@@ -13,6 +13,8 @@ from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import StoredEvent
 from graphql import GraphQLError
 from graphql.validation import ASTValidationRule, NoSchemaIntrospectionCustomRule
+from strawberry.extensions import SchemaExtension
+from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.scalars import JSON
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
@@ -39,6 +41,7 @@ from api.errors import (
     is_unexpected,
     with_code,
 )
+from api.extension_runner import LeanExtensionsRunner
 from api.ingest import install_fast_ingest
 from api.input_safety import InputSafety
 from api.limits import ApiLimits
@@ -261,6 +264,10 @@ class SiyuSchema(strawberry.Schema):
     """Logs errors without their messages: GraphQL messages quote input values,
     and inputs carry personal data. Bugs are logged with their traceback.
     Every error it returns carries an ``extensions.code``."""
+
+    def create_extensions_runner(self, execution_context: ExecutionContext,
+                                 extensions: list[SchemaExtension]) -> SchemaExtensionsRunner:
+        return LeanExtensionsRunner(execution_context=execution_context, extensions=extensions)
 
     async def execute(self, *args: Any, **kwargs: Any) -> ExecutionResult:
         result = await super().execute(*args, **kwargs)

@@ -137,27 +137,41 @@ def serving_processes(proc: subprocess.Popen[bytes]) -> int:
 
 
 async def _client(port: int, requests: list[bytes], latencies: list[float]) -> None:
+    """One keep-alive connection sending ``requests`` one after the other. Kept lean: it
+    shares the machine's cores with the server it measures. One read of the head, the
+    length found in it, then the body: a third less CPU per request than reading the
+    head line by line (66 against 95 µs, same run, docs/benchmarks.md)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         for request in requests:
             start = time.perf_counter()
-            writer.write(request)
-            await writer.drain()
-            status = await reader.readline()
-            length = 0
-            while True:
-                header = await reader.readline()
-                if header in (b"\r\n", b""):
-                    break
-                name, _, value = header.decode().partition(":")
-                if name.lower() == "content-length":
-                    length = int(value)
-            body = await reader.readexactly(length)
-            if b" 200 " not in status:
+            writer.write(request)  # a few hundred bytes: never held back by flow control
+            head = await reader.readuntil(b"\r\n\r\n")
+            body = await reader.readexactly(content_length(head))
+            if not head.startswith(b"HTTP/1.1 200 "):
+                status = head.partition(b"\r\n")[0]
                 raise RuntimeError(f"{status!r} {body[:300]!r}")
             latencies.append(time.perf_counter() - start)
     finally:
         writer.close()
+
+
+def content_length(head: bytes) -> int:
+    """The ``Content-Length`` of a response head (0 when it names none)."""
+    at = head.lower().find(b"\r\ncontent-length:")
+    if at < 0:
+        return 0
+    return int(head[at + 17:head.index(b"\r\n", at + 2)])
+
+
+def event_loop() -> asyncio.AbstractEventLoop:
+    """The load generator's loop: uvloop's (a dependency, as for uvicorn) when it can be
+    imported — less CPU per request taken from the server it measures."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - not on Windows
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
 
 
 def http_request(method: str, path: str, body: bytes = b"", token: str | None = None) -> bytes:
@@ -185,7 +199,8 @@ def load_distinct(port: int, requests: list[bytes], concurrency: int
         await asyncio.gather(*(_client(port, share, latencies) for share in shares))
 
     start = time.perf_counter()
-    asyncio.run(run())
+    with asyncio.Runner(loop_factory=event_loop) as runner:
+        runner.run(run())
     return len(requests) / (time.perf_counter() - start), latencies
 
 

@@ -3,6 +3,8 @@
 Run by the benchmarks in its own process: ``python -m bench.server``; with
 ``BENCH_API_WORKERS=N`` (N > 1) as N uvicorn worker processes sharing the port, each
 with its own application and pools, as a server run as several processes is.
+``BENCH_LOOP=asyncio`` serves on the standard library's loop instead of uvloop (uvicorn's
+``auto``, as ``siyu serve`` runs), to compare the two.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Mount, Route
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.read_models import ReadModels, open_pool
 from siyu.api_process import WORKER_HEALTHCHECK_SECONDS, create_app
@@ -32,7 +35,7 @@ def _default(value: Any) -> Any:
     raise TypeError(type(value).__name__)
 
 
-def build() -> Starlette:
+def build() -> ASGIApp:
     settings = from_env()
     assert settings.database_url is not None
     url = settings.database_url
@@ -52,15 +55,27 @@ def build() -> Starlette:
         row = await state["read_models"].profile(UUID(request.path_params["id"]))
         return Response(json.dumps(row, default=_default), media_type="application/json")
 
-    return Starlette(routes=[Route("/plain/{id}", plain), Mount("/", inner)], lifespan=lifespan)
+    baseline = Starlette(routes=[Route("/plain/{id}", plain)], lifespan=lifespan)
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        # The API as `siyu serve` serves it (not mounted in a second app, whose middleware
+        # and routing every GraphQL request would cross too); the baseline its own app.
+        if scope["type"] == "lifespan" or scope.get("path", "").startswith("/plain/"):
+            await baseline(scope, receive, send)
+        else:
+            await inner(scope, receive, send)
+
+    return app
 
 
 if __name__ == "__main__":
     port = from_env().port
     workers = int(os.environ.get("BENCH_API_WORKERS", "1"))
+    loop = os.environ.get("BENCH_LOOP", "auto")
     if workers > 1:  # each worker process builds its own app (uvicorn needs an import string)
         uvicorn.run("bench.server:build", factory=True, workers=workers, host="127.0.0.1",
-                    port=port, log_level="warning", access_log=False,
+                    port=port, log_level="warning", access_log=False, loop=loop,
                     timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS)
     else:
-        uvicorn.run(build(), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+        uvicorn.run(build(), host="127.0.0.1", port=port, log_level="warning", access_log=False,
+                    loop=loop)
