@@ -98,6 +98,7 @@ class LeaderboardHub:
         self.channel = channel
         self._subscribers: dict[LeaderboardKey, set[Subscription]] = {}
         self._last: dict[LeaderboardKey, tuple[Any, datetime]] = {}
+        self._pending: dict[LeaderboardKey, asyncio.Future[tuple[Any, datetime]]] = {}
         self._count = 0
         self._dirty = asyncio.Event()
         self._listening = asyncio.Event()
@@ -140,16 +141,27 @@ class LeaderboardHub:
             self._last.pop(subscription.key, None)
 
     async def _first_ranking(self, subscription: Subscription) -> None:
-        """A new subscriber gets the last ranking sent for its key, or a fresh one."""
-        last = self._last.get(subscription.key)
+        """A new subscriber gets the last ranking sent for its key, or a fresh one: computed
+        once for all who subscribe to the key before it is ready (200 subscribers arriving
+        together took 200 connections, and those the pool could not lend got an error)."""
+        key = subscription.key
+        last = self._last.get(key)
         if last is None:
-            try:
-                last = (await self.compute(subscription.key), datetime.now().astimezone())
+            pending = self._pending.get(key)
+            if pending is None:
+                pending = asyncio.ensure_future(self._compute_now(key))
+                self._pending[key] = pending
+                pending.add_done_callback(lambda _done: self._pending.pop(key, None))
+            try:  # shielded: one subscriber leaving does not cancel the others' ranking
+                last = await asyncio.shield(pending)
             except BaseException:
                 self._unsubscribe(subscription)
                 raise
-            self._last.setdefault(subscription.key, last)
+            self._last.setdefault(key, last)
         subscription.offer(last)
+
+    async def _compute_now(self, key: LeaderboardKey) -> tuple[Any, datetime]:
+        return await self.compute(key), datetime.now().astimezone()
 
     async def _listen(self) -> None:
         delay = 0.1

@@ -62,7 +62,7 @@ class Clients:
             await ws.send(json.dumps({"type": "subscribe", "id": "1", "payload": {
                 "query": LIVE, "variables": {"kind": KINDS[n % len(KINDS)]}}}))
             first = json.loads(await ws.recv())
-            assert first["type"] == "next", first
+            assert first["type"] == "next" and "errors" not in first["payload"], first
             self.ready += 1
             while not stop.is_set():
                 try:
@@ -71,7 +71,7 @@ class Clients:
                     continue
                 at = time.perf_counter()
                 message = json.loads(raw)
-                assert message["type"] == "next", message
+                assert message["type"] == "next" and "errors" not in message["payload"], message
                 self.arrived.setdefault(self.round, []).append(at)
                 self.changed.set()
 
