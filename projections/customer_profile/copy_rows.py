@@ -7,8 +7,8 @@ apart again column by column — 40 % of the profile read model's server time, m
 table followed by ``INSERT … SELECT … ON CONFLICT``. Here each row is written in ``COPY``'s
 text format by the column's type (as its text input reads it back: the same values the JSON
 path stores, which a property test holds them to), into ``customer_profile_staging`` (a
-temporary table made like ``customer_profile`` for each page's transaction, so it always has
-the table's columns), and :func:`upsert_statement` moves them into place.
+temporary table made like ``customer_profile``, kept by the connection while the table's
+columns stay the same), and :func:`upsert_statement` moves them into place.
 """
 
 from __future__ import annotations
@@ -136,18 +136,38 @@ def _encoder(sql_type: str) -> Callable[[Any], str]:
     return _text
 
 
+#: Each column of the profile table, its type, and whether the staging table has it alike
+#: (none when there is no staging table yet in this session); and the staging's width.
+_SHAPE = (
+    "SELECT a.attname, format_type(a.atttypid, a.atttypmod) AS type, "
+    "coalesce(s.atttypid = a.atttypid AND s.atttypmod = a.atttypmod, false) AS staged, "
+    "(SELECT count(*) FROM pg_attribute t WHERE t.attrelid = to_regclass('pg_temp."
+    f"{STAGING}') AND t.attnum > 0 AND NOT t.attisdropped) AS width "
+    "FROM pg_attribute a LEFT JOIN pg_attribute s "
+    f"ON s.attrelid = to_regclass('pg_temp.{STAGING}') AND s.attname = a.attname "
+    f"AND NOT s.attisdropped WHERE a.attrelid = '{TABLE}'::regclass AND a.attnum > 0 "
+    "AND NOT a.attisdropped")
+
+
 def stage(curs: Cursor[DictRow], rows: Sequence[Row]) -> list[str]:
-    """Create this transaction's staging table and ``COPY`` ``rows`` (not empty, all with
-    the same columns) into it; their columns, for :func:`upsert_statement`."""
-    # Emptied first: nothing staged before in this transaction is written twice.
-    curs.execute(f"CREATE TEMP TABLE IF NOT EXISTS {STAGING} (LIKE {TABLE}) ON COMMIT DROP; "
-                 f"TRUNCATE {STAGING}")
-    curs.execute("SELECT attname, format_type(atttypid, atttypmod) AS type FROM pg_attribute "
-                 f"WHERE attrelid = '{STAGING}'::regclass AND attnum > 0 AND NOT attisdropped")
-    types = {r["attname"]: r["type"] for r in curs.fetchall()}
+    """``COPY`` ``rows`` (not empty, all with the same columns) into the session's staging
+    table; their columns, for :func:`upsert_statement`.
+
+    The staging table lives as long as the connection (``ON COMMIT DELETE ROWS``: a page's
+    rows go at its commit, or with its rollback); made again when the profile table's
+    columns differ from it (a version bump, a blue/green build's own table) — not made and
+    dropped by every page, which wrote and deleted ~50 catalog rows each time.
+    """
+    curs.execute(_SHAPE)
+    shape = curs.fetchall()
+    if not all(r["staged"] for r in shape) or shape[0]["width"] != len(shape):
+        curs.execute(f"DROP TABLE IF EXISTS pg_temp.{STAGING}")
+        curs.execute(f"CREATE TEMP TABLE {STAGING} (LIKE {TABLE}) ON COMMIT DELETE ROWS")
+    else:  # rows staged earlier in this transaction are not written twice
+        curs.execute(f"DELETE FROM {STAGING}")
+    types = {r["attname"]: r["type"] for r in shape}
     columns = list(rows[0])
-    encoders = [_encoder(types[c]) for c in columns]
-    pairs = list(zip(columns, encoders, strict=True))
+    pairs = list(zip(columns, [_encoder(types[c]) for c in columns], strict=True))
     lines = ["\t".join([_NULL if (v := row[c]) is None else e(v) for c, e in pairs])
              for row in rows]
     with curs.copy(f"COPY {STAGING} ({', '.join(columns)}) FROM STDIN") as copy:

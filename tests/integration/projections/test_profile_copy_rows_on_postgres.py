@@ -119,3 +119,33 @@ def test_a_second_page_in_one_transaction_writes_only_its_own_rows(conn: Any) ->
         found = curs.execute("SELECT customer_id FROM customer_profile").fetchall()
         assert [r["customer_id"] for r in found] == [ids["b"]]
     conn.rollback()
+
+
+def test_the_staging_table_follows_the_profile_table_s_columns(conn: Any) -> None:
+    # Given rows staged and committed: the staging table stays, emptied by the commit
+    with conn.cursor() as curs:
+        curs.execute("CREATE TEMP TABLE customer_profile (customer_id uuid PRIMARY KEY, "
+                     "tags text[] NOT NULL)")
+        ids = [r["id"] for r in curs.execute(
+            "SELECT gen_random_uuid() AS id FROM generate_series(1, 3)").fetchall()]
+        curs.execute(copy_rows.upsert_statement(copy_rows.stage(
+            curs, [{"customer_id": ids[0], "tags": ["a\tb"]}])))
+    conn.commit()
+    with conn.cursor() as curs:
+        assert curs.execute("SELECT count(*) AS n FROM customer_profile_staging"
+                            ).fetchone() == {"n": 0}
+        # When the profile table gains a column (a new version of it)
+        curs.execute("ALTER TABLE customer_profile ADD COLUMN level text NOT NULL DEFAULT ''")
+        curs.execute(copy_rows.upsert_statement(copy_rows.stage(
+            curs, [{"customer_id": ids[1], "tags": [], "level": "gold"}])))
+        # Then the staging table is made again with it, and only the page's row is written
+        found = curs.execute("SELECT customer_id, tags, level FROM customer_profile "
+                             "ORDER BY level").fetchall()
+        assert found == [{"customer_id": ids[0], "tags": ["a\tb"], "level": ""},
+                         {"customer_id": ids[1], "tags": [], "level": "gold"}]
+        # And when it loses one, the staging table loses it too
+        curs.execute("ALTER TABLE customer_profile DROP COLUMN level")
+        curs.execute(copy_rows.upsert_statement(copy_rows.stage(
+            curs, [{"customer_id": ids[2], "tags": ["c"]}])))
+        assert curs.execute("SELECT count(*) AS n FROM customer_profile").fetchone() == {"n": 3}
+    conn.rollback()
