@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 from weakref import WeakSet
@@ -23,6 +24,10 @@ from psycopg.pq import Format
 _HEADER = struct.Struct(">iiiii")  # dimensions, has nulls, element type, length, lower bound
 _EMPTY = struct.Struct(">iii")
 _INT8 = struct.Struct(">iq")  # each int8 element: its length (8), its value
+_INT4 = struct.Struct(">ii")
+#: timestamptz on the wire: int8 microseconds since 2000-01-01 UTC.
+_PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 class BinaryArray(bytes):
@@ -47,8 +52,17 @@ class Int8Array(BinaryArray):
     element_oid = 20
 
 
+class Int4Array(BinaryArray):
+    element_oid = 23
+
+
+class TimestamptzArray(BinaryArray):
+    element_oid = 1184
+
+
 ARRAY_OIDS: dict[type[BinaryArray], int] = {TextArray: 1009, ByteaArray: 1001, UuidArray: 2951,
-                                            Int8Array: 1016}
+                                            Int8Array: 1016, Int4Array: 1007,
+                                            TimestamptzArray: 1185}
 
 
 def _array(kind: type[BinaryArray], count: int, elements: bytes) -> BinaryArray:
@@ -73,9 +87,32 @@ def uuid_array(values: Sequence[UUID]) -> BinaryArray:
     return _array(UuidArray, len(values), b"".join([b"\0\0\0\x10" + v.bytes for v in values]))
 
 
+def uuid_int_array(values: Sequence[int]) -> BinaryArray:
+    """UUIDs given by their ``int`` (``UUID.int``), without making UUID objects."""
+    return _array(UuidArray, len(values),
+                  b"".join([b"\0\0\0\x10" + v.to_bytes(16, "big") for v in values]))
+
+
 def int8_array(values: Sequence[int]) -> BinaryArray:
     pack = _INT8.pack
     return _array(Int8Array, len(values), b"".join([pack(8, v) for v in values]))
+
+
+def int4_array(values: Sequence[int]) -> BinaryArray:
+    pack = _INT4.pack
+    return _array(Int4Array, len(values), b"".join([pack(4, v) for v in values]))
+
+
+def timestamp_micros(value: datetime) -> int:
+    """An aware datetime as timestamptz's wire value (a naive one raises TypeError)."""
+    return (value - _PG_EPOCH) // _MICROSECOND
+
+
+def timestamptz_array(values: Sequence[datetime]) -> BinaryArray:
+    """Aware datetimes (a naive one raises TypeError: its zone would be a guess)."""
+    pack = _INT8.pack
+    return _array(TimestamptzArray, len(values),
+                  b"".join([pack(8, (v - _PG_EPOCH) // _MICROSECOND) for v in values]))
 
 
 def _dumper(kind: type[BinaryArray]) -> type[adapt.Dumper]:

@@ -25,6 +25,7 @@ from domain.product import Product
 from domain.segment import Segment
 from domain.staff import Staff
 from projections import customer_profile
+from projections.customer_profile import copy_rows
 from projections.customer_profile.cache import CACHE_CUSTOMERS, ProfileCache
 from projections.page_memory import lease_term
 from projections.schema_lock import serialise_ddl
@@ -187,9 +188,10 @@ class CustomerProfileView:
                                        event.sku if isinstance(event, Product.Listed) else None)
             else:
                 _segment_changed(segments, position, event)
-        # The page's last rows go with its membership writes: one statement, one round trip.
+        # The page's last rows go with its membership writes: one statement, one round trip
+        # (the rows staged by COPY first: projections.customer_profile.copy_rows).
         last = self._fold(curs, run, segments, write=False)
-        segments.flush(upsert_statement("customer_profile", "customer_id", last)
+        segments.flush((copy_rows.upsert_statement(copy_rows.stage(curs, last)), [])
                        if last else None)
 
     def _fold(self, curs: Cursor[DictRow], events: Sequence[tuple[int, Any]],

@@ -51,7 +51,7 @@ def replay(curs: Cursor[DictRow], decode: Callable[[StoredEvent], Any], spec: Sp
     parents = _parents(curs)
     rows: dict[UUID, Row | None] = {}
     engine = SegmentEngine([spec], state)
-    due: list[tuple[datetime, UUID, UUID]] = []  # (check_at, segment, customer), lazily valid
+    due: list[tuple[datetime, Key, UUID]] = []  # (check_at, pair, customer), lazily valid
     with curs.connection.cursor(name="segment_backfill", row_factory=dict_row) as scan:
         scan.itersize = 5000
         scan.execute(
@@ -75,28 +75,28 @@ def replay(curs: Cursor[DictRow], decode: Callable[[StoredEvent], Any], spec: Sp
                     engine.customer_changed(root, old, new, event.timestamp, Cause(
                         "EVENT", position, type(event).__qualname__, backfilled=True,
                         occurred_at=event.occurred_at))
-                    _push(state, due, (spec.segment_id, root))
+                    _push(state, due, spec.base | root.int, root)
             if n % FLUSH_EVERY == 0:
                 flush(state)
     flush(state)
 
 
-def _push(state: Memberships, due: list[tuple[datetime, UUID, UUID]], key: Key) -> None:
+def _push(state: Memberships, due: list[tuple[datetime, Key, UUID]], key: Key,
+          customer_id: UUID) -> None:
     at = state.checks.get(key)
     if at is not None:
-        heapq.heappush(due, (at, key[0], key[1]))
+        heapq.heappush(due, (at, key, customer_id))  # a key sorts as (segment, customer)
 
 
 def _tick(engine: SegmentEngine, state: Memberships, rows: dict[UUID, Row | None],
-          due: list[tuple[datetime, UUID, UUID]], at: datetime, cause: Cause) -> None:
+          due: list[tuple[datetime, Key, UUID]], at: datetime, cause: Cause) -> None:
     while due and due[0][0] <= at:
-        check_at, segment_id, customer_id = heapq.heappop(due)
-        key = (segment_id, customer_id)
+        check_at, key, customer_id = heapq.heappop(due)
         if state.checks.get(key) != check_at:
             continue  # superseded by a later evaluation
         spec = engine.specs[0]
         engine.recheck(spec, customer_id, rows.get(customer_id), at, cause)
-        _push(state, due, key)
+        _push(state, due, key, customer_id)
 
 
 def _parents(curs: Cursor[DictRow]) -> dict[UUID, UUID]:

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from domain.segment_rules import Rule
@@ -36,10 +36,37 @@ from projections.segments.evaluation import (
 )
 
 Row = dict[str, Any]
-Key = tuple[UUID, UUID]  # (segment id, customer id)
+#: A (segment, customer) pair as one int: the segment id's 128 bits, then the customer id's
+#: (:func:`key`). The engine's dicts and sets were keyed by ``(UUID, UUID)`` tuples, and
+#: hashing one calls ``UUID.__hash__`` — Python code — twice: ~67 calls an event, 11 % of
+#: the profile group's time, profiled. An int hashes in C, and sorts as the pair of UUIDs
+#: does (a UUID compares by its ``int``).
+Key = int
+#: ``key & CUSTOMER_BITS`` is the customer id's int.
+CUSTOMER_BITS = (1 << 128) - 1
 LAST = "last_interaction_at"
 
 ENTERED, EXITED = "ENTERED", "EXITED"
+
+
+def key(segment_id: UUID, customer_id: UUID) -> Key:
+    """The :data:`Key` of a (segment, customer) pair."""
+    return segment_id.int << 128 | customer_id.int
+
+
+def segment_of(pair: Key) -> int:
+    """The segment id of a :data:`Key`, as its int."""
+    return pair >> 128
+
+
+def customer_of(pair: Key) -> UUID:
+    """The customer id of a :data:`Key`."""
+    return UUID(int=pair & CUSTOMER_BITS)
+
+
+def customer_int(pair: Key) -> int:
+    """The customer id of a :data:`Key`, as its int."""
+    return pair & CUSTOMER_BITS
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +81,11 @@ class Spec:
     check: Evaluator | None = None  # the rule compiled by Spec.of (None: per call)
     #: The spans through which the rule reads the last interaction (evaluation.windows).
     windows: frozenset[timedelta] = frozenset()
+    #: ``key(segment_id, customer) == base | customer.int``: derived, never given.
+    base: int = field(init=False, default=0)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "base", self.segment_id.int << 128)
 
     @classmethod
     def of(cls, segment_id: UUID, version: int, rule: Rule) -> Spec:
@@ -62,8 +94,11 @@ class Spec:
                    windows(rule))
 
 
-@dataclass(frozen=True, slots=True)
-class Cause:
+# Cause and LedgerEntry are named tuples, immutable as the frozen dataclasses they were: a
+# frozen dataclass sets each field through object.__setattr__, and the fold makes one cause
+# per customer event and 1.3 entries (3.6 against 1.3 us each, measured: ~8 % of the
+# profile group's Python time).
+class Cause(NamedTuple):
     kind: str  # EVENT | TICK | DEFINED | REVISED | ARCHIVED | MERGED | UNMERGED
     position: int
     event_type: str
@@ -73,8 +108,7 @@ class Cause:
     occurred_at: datetime | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class LedgerEntry:
+class LedgerEntry(NamedTuple):
     segment_id: UUID
     rule_version: int
     customer_id: UUID
@@ -111,8 +145,9 @@ class Memberships:
             self.checks[key] = at
         self.checks_set[key] = at
 
-    def record(self, entry: LedgerEntry) -> None:
-        key = (entry.segment_id, entry.customer_id)
+    def record(self, entry: LedgerEntry, pair: Key | None = None) -> None:
+        """``pair``: the entry's :data:`Key`, when the caller has it."""
+        key = pair if pair is not None else entry.segment_id.int << 128 | entry.customer_id.int
         self.entries.append(entry)
         if entry.change == ENTERED:
             self.members[key] = entry.rule_version
@@ -123,12 +158,12 @@ class Memberships:
             self.entered.pop(key, None)
             self.exited.add(key)
 
-    def delta(self) -> dict[UUID, int]:
-        """Net change of member count per segment since loading."""
-        out: dict[UUID, int] = {}
+    def delta(self) -> dict[int, int]:
+        """Net change of member count per segment (its id's int) since loading."""
+        out: dict[int, int] = {}
         for entry in self.entries:
-            step = 1 if entry.change == ENTERED else -1
-            out[entry.segment_id] = out.get(entry.segment_id, 0) + step
+            segment = entry.segment_id.int
+            out[segment] = out.get(segment, 0) + (1 if entry.change == ENTERED else -1)
         return out
 
 
@@ -159,10 +194,10 @@ class SegmentEngine:
         else:
             truth, horizon = self._evaluate(spec, row, at)
         state = self.state
-        key = (spec.segment_id, customer_id)
+        key = spec.base | customer_id.int
         if truth != (key in state.members):
             state.record(LedgerEntry(spec.segment_id, spec.version, customer_id,
-                                     ENTERED if truth else EXITED, at, cause))
+                                     ENTERED if truth else EXITED, at, cause), key)
         # set_check's own test, without its call when it keeps the check (the usual case)
         current = state.checks.get(key)
         if current != horizon and (horizon is None or current is None or current > horizon):
@@ -203,13 +238,13 @@ class SegmentEngine:
                          if (before + span > at) is not (after + span > at))
 
     def _due(self, spec: Spec, customer_id: UUID, at: datetime) -> bool:
-        check = self.state.checks.get((spec.segment_id, customer_id))
+        check = self.state.checks.get(spec.base | customer_id.int)
         return check is not None and check <= at
 
     def recheck(self, spec: Spec, customer_id: UUID, row: Row | None, at: datetime,
                 cause: Cause) -> None:
         """A due check: drop it, evaluate, schedule the next one."""
-        self.state.set_check((spec.segment_id, customer_id), None)
+        self.state.set_check(spec.base | customer_id.int, None)
         self.assess(spec, customer_id, row, at, cause)
 
     def customer_reassessed(self, customer_id: UUID, row: Row | None, at: datetime,
@@ -221,16 +256,19 @@ class SegmentEngine:
     def due(self, rows: dict[UUID, Row], keys: Iterable[Key], at: datetime,
             cause: Cause) -> None:
         """At a clock tick: re-evaluate the due (segment, customer) pairs, in the order given."""
-        by_id = {s.segment_id: s for s in self.specs}
-        for segment_id, customer_id in keys:  # in due order: (check_at, segment, customer)
-            spec = by_id.get(segment_id)
+        by_id = {s.segment_id.int: s for s in self.specs}
+        for pair in keys:  # in due order: (check_at, segment, customer)
+            spec = by_id.get(segment_of(pair))
             if spec is None:
-                self.state.set_check((segment_id, customer_id), None)
+                self.state.set_check(pair, None)
                 continue
+            customer_id = customer_of(pair)
             self.recheck(spec, customer_id, rows.get(customer_id), at, cause)
 
     def release(self, segment_id: UUID, version: int, at: datetime, cause: Cause) -> None:
         """Every member of the segment leaves (it was archived)."""
-        for key in sorted(k for k in self.state.members if k[0] == segment_id):
-            self.state.record(LedgerEntry(segment_id, version, key[1], EXITED, at, cause))
-            self.state.set_check(key, None)
+        segment = segment_id.int
+        for pair in sorted(k for k in self.state.members if segment_of(k) == segment):
+            self.state.record(LedgerEntry(segment_id, version, customer_of(pair), EXITED, at,
+                                          cause), pair)
+            self.state.set_check(pair, None)

@@ -21,12 +21,28 @@ from psycopg import Cursor
 from psycopg.rows import DictRow, dict_row
 from psycopg.types.json import Jsonb
 
+from adapters.binary_arrays import (
+    BinaryArray,
+    int4_array,
+    int8_array,
+    register,
+    timestamptz_array,
+    uuid_int_array,
+)
 from domain.segment_rules import LIFECYCLES, is_time_dependent
 from projections.customer_profile.cache import ProfileCache
 from projections.json_codec import use_fast_loads
-from projections.segments import library
+from projections.segments import ledger_copy, library
 from projections.segments.backfill import replay
-from projections.segments.engine import Cause, Memberships, SegmentEngine, Spec
+from projections.segments.engine import (
+    CUSTOMER_BITS,
+    Cause,
+    Key,
+    Memberships,
+    SegmentEngine,
+    Spec,
+    key,
+)
 
 Row = dict[str, Any]
 TABLES = ("segment", "segment_membership", "segment_ledger", "segment_check", "segment_product")
@@ -44,8 +60,11 @@ def _int(value: UUID) -> int:
     return value.int
 
 
-def _pair(key: tuple[UUID, UUID]) -> tuple[int, int]:
-    return key[0].int, key[1].int
+def _split(keys: Sequence[Key]) -> list[BinaryArray]:
+    """The segment ids and the customer ids of ``keys``, as two ``uuid[]`` parameters."""
+    customer = CUSTOMER_BITS  # segment_of and customer_int, inlined (a call per key)
+    return [uuid_int_array([k >> 128 for k in keys]),
+            uuid_int_array([k & customer for k in keys])]
 
 
 def create(curs: Cursor[DictRow]) -> None:
@@ -96,9 +115,9 @@ def load_state(curs: Cursor[DictRow], state: Memberships, customer_ids: Iterable
     members, checks = state.members, state.checks
     for r in curs.fetchall():
         if r["rule_version"] is None:
-            checks[(r["segment_id"], r["customer_id"])] = r["check_at"]
+            checks[r["segment_id"].int << 128 | r["customer_id"].int] = r["check_at"]
         else:
-            members[(r["segment_id"], r["customer_id"])] = r["rule_version"]
+            members[r["segment_id"].int << 128 | r["customer_id"].int] = r["rule_version"]
 
 
 def flush(curs: Cursor[DictRow], state: Memberships,
@@ -106,13 +125,11 @@ def flush(curs: Cursor[DictRow], state: Memberships,
     """Write what changed in ``state`` (ledger, members, checks, counts), and the write
     ``also`` (a statement and its parameters, on rows no other part touches) with them."""
     if state.entries:
-        with curs.copy("COPY segment_ledger (segment_id, rule_version, customer_id, change, at, "
-                       "occurred_at, cause, cause_position, cause_event, backfilled) "
-                       "FROM STDIN") as copy:
-            for e in state.entries:
-                copy.write_row((e.segment_id, e.rule_version, e.customer_id, e.change, e.at,
-                                e.occurred_at, e.cause.kind, e.cause.position,
-                                e.cause.event_type, e.cause.backfilled))
+        with curs.copy(ledger_copy.STATEMENT) as copy:
+            copy.write(ledger_copy.copy_buffer(state.entries))
+    # The arrays below go as built (adapters.binary_arrays): the cursor copied its
+    # connection's adapters when it opened, perhaps before anyone taught them.
+    register(curs.adapters)
     parts, params = _membership_writes(state)
     if also is not None:
         parts.append(also[0])
@@ -134,39 +151,38 @@ def _membership_writes(state: Memberships) -> tuple[list[str], list[Any]]:
     parts: list[str] = []
     params: list[Any] = []
     if state.exited:
-        gone = sorted(state.exited, key=_pair)
         parts.append("DELETE FROM segment_membership m USING unnest(%b::uuid[], %b::uuid[]) "
                      "AS g(s, c) WHERE m.segment_id = g.s AND m.customer_id = g.c")
-        params += [[k[0] for k in gone], [k[1] for k in gone]]
+        params += _split(sorted(state.exited))
     if state.entered:
-        came = sorted(state.entered.items(), key=lambda item: _pair(item[0]))
+        keys = sorted(state.entered)  # ints: the order of (segment, customer) UUID pairs
+        came = [state.entered[k] for k in keys]
         parts.append(
             "INSERT INTO segment_membership SELECT * FROM unnest(%b::uuid[], %b::uuid[], "
             "%b::int[], %b::timestamptz[], %b::bigint[]) ON CONFLICT (segment_id, customer_id) "
             "DO UPDATE SET rule_version = excluded.rule_version, since = excluded.since, "
             "entry_position = excluded.entry_position")
-        params += [[k[0] for k, _ in came], [k[1] for k, _ in came],
-                   [e.rule_version for _, e in came], [e.at for _, e in came],
-                   [e.cause.position for _, e in came]]
+        params += [*_split(keys), int4_array([e.rule_version for e in came]),
+                   timestamptz_array([e.at for e in came]),
+                   int8_array([e.cause.position for e in came])]
     changed = state.checks_set
-    cleared = sorted((k for k, v in changed.items() if v is None), key=_pair)
+    cleared = sorted(k for k, v in changed.items() if v is None)
     if cleared:
         parts.append("DELETE FROM segment_check c USING unnest(%b::uuid[], %b::uuid[]) "
                      "AS g(s, c) WHERE c.segment_id = g.s AND c.customer_id = g.c")
-        params += [[k[0] for k in cleared], [k[1] for k in cleared]]
-    due = sorted(((k, v) for k, v in changed.items() if v is not None),
-                 key=lambda item: _pair(item[0]))
+        params += _split(cleared)
+    due = sorted((k, v) for k, v in changed.items() if v is not None)  # keys: all distinct
     if due:
         parts.append("INSERT INTO segment_check SELECT * FROM unnest(%b::uuid[], %b::uuid[], "
                      "%b::timestamptz[]) ON CONFLICT (segment_id, customer_id) "
                      "DO UPDATE SET check_at = excluded.check_at")
-        params += [[k[0] for k, _ in due], [k[1] for k, _ in due], [v for _, v in due]]
+        params += [*_split([k for k, _ in due]), timestamptz_array([v for _, v in due])]
     counts = sorted((s, d) for s, d in state.delta().items() if d)
     if counts:
         parts.append("UPDATE segment s SET member_count = s.member_count + d.delta "
                      "FROM unnest(%b::uuid[], %b::int[]) AS d(id, delta) "
                      "WHERE s.segment_id = d.id")
-        params += [[s for s, _ in counts], [d for _, d in counts]]
+        params += [uuid_int_array([s for s, _ in counts]), int4_array([d for _, d in counts])]
     return parts, params
 
 
@@ -224,16 +240,17 @@ class SegmentPage:
             self.curs.execute("SELECT segment_id, customer_id FROM segment_check "
                               "WHERE check_at <= %s ORDER BY check_at, segment_id, customer_id "
                               "LIMIT %s", (at, CHUNK))
-            keys = [(r["segment_id"], r["customer_id"]) for r in self.curs.fetchall()]
-            if not keys:
+            found = self.curs.fetchall()
+            if not found:
                 return
-            customers = {c for _, c in keys}
+            keys = [key(r["segment_id"], r["customer_id"]) for r in found]
+            customers = {r["customer_id"] for r in found}
             self.load(customers)
             rows = _rows(self.curs, customers)
             self.engine.due(rows, keys, at, cause)
-            for key in keys:  # a pair whose horizon is still due would loop forever
-                if self.state.checks.get(key) is not None and self.state.checks[key] <= at:
-                    self.state.set_check(key, None)
+            for pair in keys:  # a pair whose horizon is still due would loop forever
+                if self.state.checks.get(pair) is not None and self.state.checks[pair] <= at:
+                    self.state.set_check(pair, None)
             self.flush()
 
     def define(self, segment_id: UUID, name: str, description: str, rule: dict[str, Any],
@@ -255,7 +272,8 @@ class SegmentPage:
         state = Memberships()
         self.curs.execute("SELECT customer_id, rule_version FROM segment_membership "
                           "WHERE segment_id = %s", (segment_id,))
-        state.members = {(segment_id, r["customer_id"]): r["rule_version"]
+        base = segment_id.int << 128
+        state.members = {base | r["customer_id"].int: r["rule_version"]
                          for r in self.curs.fetchall()}
         if kind == "DEFINED" and self.decode is not None:
             replay(self.curs, self.decode, spec, position, state,
@@ -303,7 +321,7 @@ class SegmentPage:
         self.curs.execute("SELECT customer_id FROM segment_membership WHERE segment_id = %s",
                           (segment_id,))
         for r in self.curs.fetchall():
-            state.members[(segment_id, r["customer_id"])] = found["rule_version"]
+            state.members[key(segment_id, r["customer_id"])] = found["rule_version"]
         SegmentEngine([], state).release(segment_id, found["rule_version"], at,
                                          Cause("ARCHIVED", position, "Segment.Archived",
                                                occurred_at=occurred_at))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from uuid import UUID
 
@@ -29,6 +30,10 @@ CASES: list[tuple[Callable[[Sequence[Any]], Any], str, Any]] = [
     (binary_arrays.bytea_array, "bytea", st.binary()),
     (binary_arrays.uuid_array, "uuid", st.uuids()),
     (binary_arrays.int8_array, "int8", st.integers(-(2**63), 2**63 - 1)),
+    (binary_arrays.int4_array, "int4", st.integers(-(2**31), 2**31 - 1)),
+    (binary_arrays.timestamptz_array, "timestamptz", st.datetimes(
+        min_value=datetime(1900, 1, 1), max_value=datetime(2200, 1, 1),
+        timezones=st.sampled_from([UTC, timezone(timedelta(hours=8))]))),
 ]
 
 
@@ -56,6 +61,19 @@ def test_uuids_are_stored_as_the_ids_they_are(conn: psycopg.Connection[Any]) -> 
     ids = [UUID(int=1), UUID("12345678-1234-5678-1234-567812345678")]
     row = conn.execute("SELECT %b::uuid[]", (binary_arrays.uuid_array(ids),)).fetchone()
     assert row == (ids,)
+
+
+def test_uuids_given_by_their_ints_are_the_ids_they_are(conn: psycopg.Connection[Any]) -> None:
+    ids = [UUID(int=0), UUID(int=1), UUID("12345678-1234-5678-1234-567812345678"),
+           UUID(int=(1 << 128) - 1)]
+    row = conn.execute("SELECT %b::uuid[]", (binary_arrays.uuid_int_array([i.int for i in ids]),)
+                       ).fetchone()
+    assert row == (ids,)
+
+
+def test_a_naive_time_is_refused_rather_than_guessed() -> None:
+    with pytest.raises(TypeError):
+        binary_arrays.timestamptz_array([datetime(2026, 1, 1)])
 
 
 def test_a_readied_connection_still_copies_lists_into_array_columns(pg_server: str) -> None:

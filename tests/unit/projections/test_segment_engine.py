@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from domain.customer import Customer
 from domain.segment_rules import Rule, parse_rule
 from projections.customer_profile import apply
-from projections.segments.engine import Cause, Memberships, SegmentEngine, Spec
+from projections.segments.engine import Cause, Memberships, SegmentEngine, Spec, key
 from projections.segments.evaluation import COLUMNS, WINDOWS, windows
 from tests.support.segment_support import random_customer, rules
 
@@ -80,9 +80,9 @@ def test_an_interaction_that_flips_no_window_re_asks_no_rule_reading_only_the_la
     engine.customer_changed(cid, first, second, day(2), cause(3))
     # Then neither rule is asked again, and the member and check are those asking gives
     assert (active.calls, inactive.calls) == (1, 1)
-    assert set(state.members) == {(active.spec.segment_id, cid)}
-    assert state.checks == {(active.spec.segment_id, cid): day(7),
-                            (inactive.spec.segment_id, cid): day(30)}
+    assert set(state.members) == {key(active.spec.segment_id, cid)}
+    assert state.checks == {key(active.spec.segment_id, cid): day(7),
+                            key(inactive.spec.segment_id, cid): day(30)}
 
 
 def test_an_interaction_after_a_silence_flips_the_window_and_the_customer_enters() -> None:
@@ -95,16 +95,16 @@ def test_an_interaction_after_a_silence_flips_the_window_and_the_customer_enters
     (_, none, registered), (_, _, back) = rows_of(customer)
     cid = registered["customer_id"]
     engine.customer_changed(cid, none, registered, day(0), cause())
-    engine.due({cid: registered}, [(active.spec.segment_id, cid)], day(10),
+    engine.due({cid: registered}, [key(active.spec.segment_id, cid)], day(10),
                Cause("TICK", 2, "Tick.Struck"))
     assert not state.members and active.calls == 2
     # When they view content on day 10
     engine.customer_changed(cid, registered, back, day(10), cause(3))
     # Then the rule is asked again and they enter, until day 17
     assert active.calls == 3
-    assert set(state.members) == {(active.spec.segment_id, cid)}
+    assert set(state.members) == {key(active.spec.segment_id, cid)}
     assert state.entries[-1].change == "ENTERED" and state.entries[-1].cause.position == 3
-    assert state.checks == {(active.spec.segment_id, cid): day(17)}
+    assert state.checks == {key(active.spec.segment_id, cid): day(17)}
 
 
 def test_a_check_already_due_is_answered_by_the_next_interaction_as_before() -> None:

@@ -1,0 +1,151 @@
+"""Profile rows staged by COPY (projections.customer_profile.copy_rows) are stored exactly as
+the JSON path (``jsonb_populate_recordset``) stores them, whatever their text holds: tabs,
+newlines, backslashes, quotes, braces, commas, ``NULL`` and ``\\N`` spelled out, any script."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import psycopg
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from psycopg.rows import dict_row
+
+from projections.customer_profile import copy_rows
+from projections.postgres_views import upsert_statement
+
+pytestmark = pytest.mark.integration
+
+NASTY = st.text(alphabet=st.one_of(st.sampled_from(list('\t\n\r\\"{},\' NUL')),
+                                   st.characters(exclude_categories=["Cs"],
+                                                 exclude_characters="\0")), max_size=12)
+WORDS = st.one_of(NASTY, st.sampled_from(["NULL", "\\N", "", "{}", "高意向", 'a"b', "a\\b"]))
+TIMES = st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2100, 1, 1),
+                     timezones=st.sampled_from([UTC, timezone(timedelta(hours=8))]))
+JSON = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(-(2**53), 2**53), WORDS),
+                    lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                            st.dictionaries(WORDS, inner, max_size=3)),
+                    max_leaves=8)
+
+
+def _strategy(sql_type: str, nullable: bool) -> st.SearchStrategy[Any]:
+    base: st.SearchStrategy[Any] = {
+        "uuid": st.uuids(), "bigint": st.integers(-(2**62), 2**62),
+        "integer": st.integers(-(2**31), 2**31 - 1), "text": WORDS, "boolean": st.booleans(),
+        "timestamp with time zone": TIMES, "jsonb": JSON.filter(lambda v: v is not None),
+        "text[]": st.lists(st.one_of(WORDS, st.none()), max_size=4),
+        "timestamp with time zone[]": st.lists(TIMES, max_size=4),
+        "bigint[]": st.lists(st.integers(-(2**62), 2**62), max_size=4),
+    }[sql_type]
+    return st.one_of(st.none(), base) if nullable else base
+
+
+@pytest.fixture
+def conn(pg_url: str) -> Any:
+    with psycopg.connect(pg_url, row_factory=dict_row) as connection:
+        yield connection
+
+
+def test_rows_staged_by_copy_are_stored_as_the_json_path_stores_them(conn: Any) -> None:
+    columns = conn.execute(
+        "SELECT attname, format_type(atttypid, atttypmod) AS type, NOT attnotnull AS nullable "
+        "FROM pg_attribute WHERE attrelid = 'customer_profile'::regclass AND attnum > 0 "
+        "AND NOT attisdropped ORDER BY attnum").fetchall()
+    conn.rollback()
+    row = st.fixed_dictionaries({c["attname"]: _strategy(c["type"], c["nullable"])
+                                 for c in columns})
+
+    def stored(rows: list[dict[str, Any]], by_copy: bool) -> list[dict[str, Any]]:
+        try:
+            with conn.cursor() as curs:
+                if by_copy:
+                    curs.execute(copy_rows.upsert_statement(copy_rows.stage(curs, rows)))
+                else:
+                    curs.execute(*upsert_statement("customer_profile", "customer_id", rows))
+                return list(curs.execute("SELECT * FROM customer_profile ORDER BY customer_id"
+                                         ).fetchall())
+        finally:
+            conn.rollback()
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.lists(row, min_size=1, max_size=4, unique_by=lambda r: r["customer_id"]))
+    def check(rows: list[dict[str, Any]]) -> None:
+        assert stored(rows, by_copy=True) == stored(rows, by_copy=False)
+
+    check()
+
+
+def test_a_second_page_in_one_transaction_writes_only_its_own_rows(conn: Any) -> None:
+    # Given a profile staged and written, then deleted, in the same transaction
+    with conn.cursor() as curs:
+        base = curs.execute("SELECT * FROM customer_profile LIMIT 0")
+        names = [d.name for d in base.description]
+        first = {n: None for n in names}
+        curs.execute("SELECT gen_random_uuid() AS a, gen_random_uuid() AS b")
+        ids = curs.fetchone()
+        assert ids is not None
+        row = conn.execute("SELECT * FROM jsonb_populate_record(null::customer_profile, "
+                           "'{}'::jsonb)").fetchone()
+        defaults = {n: (row[n] if row[n] is not None else first[n]) for n in names}
+        one = {**defaults, "customer_id": ids["a"], "position": 1, "first_channel": "qr",
+               "first_seen_at": datetime(2026, 1, 1, tzinfo=UTC)}
+        for column in ("identities", "staff_relations", "friend_changes", "order_lines"):
+            one[column] = []
+        for column in ("tag_details", "consents", "sku_quantities", "category_orders",
+                       "topic_views", "stream_versions"):
+            one[column] = {}
+        for column in names:
+            if one[column] is None and column.endswith(("_ids", "tags", "groups", "accounts",
+                                                        "withdrawn", "times", "amounts")):
+                one[column] = []
+        for column in names:
+            if one[column] is None and column in ("ever_friend", "dnd"):
+                one[column] = False
+        for column in names:
+            if one[column] is None and column.endswith(("count", "_fen", "balance", "views",
+                                                        "forwards", "received", "sent",
+                                                        "joined", "placed", "cancelled",
+                                                        "issued", "redeemed", "brought")):
+                one[column] = 0
+        one["updated_at"] = datetime(2026, 1, 1, tzinfo=UTC)
+        curs.execute(copy_rows.upsert_statement(copy_rows.stage(curs, [one])))
+        curs.execute("DELETE FROM customer_profile WHERE customer_id = %s", (ids["a"],))
+        # When another page stages only another customer
+        two = {**one, "customer_id": ids["b"]}
+        curs.execute(copy_rows.upsert_statement(copy_rows.stage(curs, [two])))
+        # Then the first is not written again
+        found = curs.execute("SELECT customer_id FROM customer_profile").fetchall()
+        assert [r["customer_id"] for r in found] == [ids["b"]]
+    conn.rollback()
+
+
+def test_the_staging_table_follows_the_profile_table_s_columns(conn: Any) -> None:
+    # Given rows staged and committed: the staging table stays, emptied by the commit
+    with conn.cursor() as curs:
+        curs.execute("CREATE TEMP TABLE customer_profile (customer_id uuid PRIMARY KEY, "
+                     "tags text[] NOT NULL)")
+        ids = [r["id"] for r in curs.execute(
+            "SELECT gen_random_uuid() AS id FROM generate_series(1, 3)").fetchall()]
+        curs.execute(copy_rows.upsert_statement(copy_rows.stage(
+            curs, [{"customer_id": ids[0], "tags": ["a\tb"]}])))
+    conn.commit()
+    with conn.cursor() as curs:
+        assert curs.execute("SELECT count(*) AS n FROM customer_profile_staging"
+                            ).fetchone() == {"n": 0}
+        # When the profile table gains a column (a new version of it)
+        curs.execute("ALTER TABLE customer_profile ADD COLUMN level text NOT NULL DEFAULT ''")
+        curs.execute(copy_rows.upsert_statement(copy_rows.stage(
+            curs, [{"customer_id": ids[1], "tags": [], "level": "gold"}])))
+        # Then the staging table is made again with it, and only the page's row is written
+        found = curs.execute("SELECT customer_id, tags, level FROM customer_profile "
+                             "ORDER BY level").fetchall()
+        assert found == [{"customer_id": ids[0], "tags": ["a\tb"], "level": ""},
+                         {"customer_id": ids[1], "tags": [], "level": "gold"}]
+        # And when it loses one, the staging table loses it too
+        curs.execute("ALTER TABLE customer_profile DROP COLUMN level")
+        curs.execute(copy_rows.upsert_statement(copy_rows.stage(
+            curs, [{"customer_id": ids[2], "tags": ["c"]}])))
+        assert curs.execute("SELECT count(*) AS n FROM customer_profile").fetchone() == {"n": 3}
+    conn.rollback()
