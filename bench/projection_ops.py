@@ -4,12 +4,18 @@
   applied it (p99), while a thread records workload batches at a target rate (5,000
   events/s; ``projection_lag_ingest_rate`` reports what the loaded machine achieved) and
   ``siyu projections``' default split runs as processes. Baseline: the target 500 ms.
-* ``rebuild_10m`` — minutes to rebuild every read model blue/green from a log of N events
-  (``siyu rebuild``'s path) with the default split's groups as parallel processes,
-  extrapolated linearly to 10,000,000 events (folding is per page: cost grows with the
-  log, not with its square); ``rebuild_sample_rate`` is the measured events/s, its baseline
-  the same build on the same log with a pass over the log per read model (as before one
-  pass fed them all). Baseline of ``rebuild_10m``: the target 15 min.
+* ``rebuild_10m`` — minutes to rebuild every read model blue/green from a log of
+  10,000,000 notifications, ``siyu rebuild``'s path timed whole (its processes, one per part
+  of the default split, started and their applications built included) on two logs, of N
+  and 4N workload events (N = 50,000 [20,000]), and extrapolated along the line through the
+  two: fixed seconds + µs per notification times 10M. A linear extrapolation from one small
+  log multiplied the fixed part (process starts, build schemas, logging and analyzing the
+  tables, the switch: 26 s at a load of 11) by ~340. Reported apart:
+  ``rebuild_per_event_us`` (the slope; baseline the 90 µs a 15-minute 10M rebuild allows),
+  ``rebuild_fixed_s`` (the intercept), ``rebuild_10m_linear_from_small`` (the old
+  extrapolation from the small log alone; baseline the fit) and ``rebuild_sample_rate``
+  (notifications/s on the larger log; baseline the 11,111/s of the target). Baseline of
+  ``rebuild_10m``: the target 15 min.
 """
 
 from __future__ import annotations
@@ -24,15 +30,16 @@ import psycopg
 
 from bench import workload
 from bench.common import SECRET, Measure, measure, percentile
-from bench.projections import prepared_log
-from projections import bluegreen
+from bench.projections import prepared_log, run_split
 from projections.groups import DEFAULT_SPLIT
 from projections.runner import Tracker
 from projections.shared_pages import SharedPageRunner
 from siyu.bootstrap import build_application
+from siyu.parallel_rebuild import rebuild_parts
 from siyu.processes import catch_up, read_model_views, views_of
 
 TARGET_RATE = 5_000
+TEN_MILLION = 10_000_000
 BATCH = 250
 
 
@@ -108,51 +115,53 @@ def projection_lag(quick: bool) -> list[Measure]:
             measure("projection_lag_ingest_rate", rate, "events/s", TARGET_RATE)]
 
 
-def _rebuild_child(url: str, groups: tuple[str, ...], per_view: bool, ready: Any, go: Any,
-                   out: Any) -> None:
-    app = build_application(url, SECRET)
-    try:
-        everything = read_model_views()
-        sets = [[v] for v in views_of(groups)] if per_view else [views_of(groups)]
-        ready.release()
-        go.wait()
-        for views in sets:
-            bluegreen.build_and_switch(app, views, app.factory.datastore,  # type: ignore[attr-defined]
-                                       everything, report=lambda p: None)
-        out.put(time.perf_counter())
-    finally:
-        app.close()
-
-
-def _timed_rebuild(url: str, *, per_view: bool) -> float:
-    """Seconds from go to the last process of the default split done."""
-    ctx = mp.get_context("spawn")
-    ready, go, out = ctx.Semaphore(0), ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=_rebuild_child, args=(url, g, per_view, ready, go, out))
-             for g in DEFAULT_SPLIT]
-    for p in procs:
-        p.start()
-    for _ in procs:
-        ready.acquire()
+def _timed_rebuild(url: str) -> float:
+    """Seconds of ``siyu rebuild``'s path for every read model, all of it: the processes of
+    the default split started, their applications built, the build schemas created, the
+    fold, the tables logged and analyzed, the switch."""
     start = time.perf_counter()
-    go.set()
-    ends = [float(out.get(timeout=7200)) for _ in procs]
-    for p in procs:
-        p.join(60)
-    return max(ends) - start
+    rebuild_parts(url, SECRET, [v.name for v in read_model_views()], read_model_views,
+                  lambda p: None)
+    return time.perf_counter() - start
+
+
+def _log_of(events: int) -> tuple[str, int]:
+    """A fresh log of ``events`` workload events, its read models caught up (a process per
+    part of the default split); and its length in notifications."""
+    url = prepared_log(events, events // 5)
+    run_split(url, DEFAULT_SPLIT)
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT max(notification_id) FROM siyu_events").fetchone()
+    return url, int(row[0]) if row else 0
+
+
+def fit(small: tuple[int, float], large: tuple[int, float]) -> tuple[float, float]:
+    """(fixed seconds, seconds per notification) of the line through two timed rebuilds
+    ``(notifications, seconds)``."""
+    (n1, t1), (n2, t2) = small, large
+    per_event = (t2 - t1) / (n2 - n1)
+    return t1 - per_event * n1, per_event
 
 
 def rebuild_10m(quick: bool) -> list[Measure]:
-    events = 20_000 if quick else 200_000
-    url = prepared_log(events, events // 5)
-    app = build_application(url, SECRET)
-    catch_up(app)
-    total = app.recorder.max_notification_id() or 0
-    app.close()
-    seconds = _timed_rebuild(url, per_view=False)
-    per_view = _timed_rebuild(url, per_view=True)  # a pass over the log per read model
-    return [measure("rebuild_10m", seconds * 10_000_000 / total / 60, "min", 15),
-            measure("rebuild_sample_rate", total / seconds, "events/s", total / per_view)]
+    return rebuild_fitted(20_000 if quick else 50_000)
+
+
+def rebuild_fitted(events: int) -> list[Measure]:
+    """``rebuild_10m`` from logs of ``events`` and four times ``events`` workload events."""
+    timed = []
+    for size in (events, 4 * events):  # the second log replaces the first
+        url, total = _log_of(size)
+        timed.append((total, _timed_rebuild(url)))
+    fixed, per_event = fit(timed[0], timed[1])
+    minutes = (fixed + per_event * TEN_MILLION) / 60
+    linear = timed[0][1] * TEN_MILLION / timed[0][0] / 60  # as measured before (the fixed part too)
+    return [measure("rebuild_10m", minutes, "min", 15),
+            measure("rebuild_per_event_us", per_event * 1e6, "µs", 15 * 60 / TEN_MILLION * 1e6),
+            measure("rebuild_fixed_s", fixed, "s"),
+            measure("rebuild_10m_linear_from_small", linear, "min", minutes),
+            measure("rebuild_sample_rate", timed[1][0] / timed[1][1], "events/s",
+                    TEN_MILLION / (15 * 60))]
 
 
 BENCHMARKS: dict[str, Callable[[bool], list[Measure]]] = {

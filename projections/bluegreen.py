@@ -123,9 +123,11 @@ class BuildSet:
                     build.close()
 
     def _run(self, conn: Connection[Any], *, version_bump: bool) -> None:
+        phases = _Phases()
         for build in self.builds:
             self.runners[build.view.name] = _retrying(
                 functools.partial(build.prepare, conn), build.view.name, "to list its tables")
+        phases.end("build schemas")
         # Fold up to the live positions, again, until little is left to do under lock
         # (or the live read models run away as fast as the build follows).
         behind = None
@@ -136,8 +138,10 @@ class BuildSet:
             if gap < LEFT_FOR_THE_SWITCH or (behind is not None and gap >= behind):
                 break
             behind = gap
+        phases.end("fold")
         for build in self.builds:
             build.finish(conn)
+        phases.end("logged, indexed, analyzed")
         if version_bump:
             _wait_for_runner_locks(conn, self.names)
         try:
@@ -147,8 +151,10 @@ class BuildSet:
             if version_bump:
                 for name in self.names:
                     conn.execute("SELECT pg_advisory_unlock(%s)", (_lock_key(name),))
+        phases.end("switch")
         done = max((r.cap for r in self.runners.values()), default=0)
         self._progress(done, done, final=True)
+        log.info("rebuild %s: %s", self.label, phases.line())
 
     def fold(self, caps: dict[str, int]) -> None:
         """One pass over the log up to ``caps``: each page fetched and decoded once, every
@@ -214,6 +220,21 @@ class BuildSet:
             for view in self.everything:  # views and functions, ours and dependents
                 view.create(curs)
             grant_bi_roles(curs)
+
+
+class _Phases:
+    """Seconds each phase of a build took, for its last log line."""
+
+    def __init__(self) -> None:
+        self.mark = time.monotonic()
+        self.seconds: dict[str, float] = {}
+
+    def end(self, phase: str) -> None:
+        now = time.monotonic()
+        self.seconds[phase], self.mark = now - self.mark, now
+
+    def line(self) -> str:
+        return ", ".join(f"{phase} {seconds:.1f} s" for phase, seconds in self.seconds.items())
 
 
 def _retrying(attempt: Callable[[], Any], name: str, what: str) -> Any:
