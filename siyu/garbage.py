@@ -28,10 +28,11 @@ def settle_garbage_collector() -> None:
 def settled() -> Iterator[None]:
     """:func:`settle_garbage_collector` for a block only, Python's defaults again after it:
     a batch job (a rebuild's fold) run inside a process that goes on to do other things."""
-    thresholds = gc.get_threshold()
+    thresholds, frozen = gc.get_threshold(), gc.get_freeze_count()
     settle_garbage_collector()
     try:
         yield
     finally:
         gc.set_threshold(*thresholds)
-        gc.unfreeze()
+        if not frozen:  # what the process had frozen before stays frozen
+            gc.unfreeze()
