@@ -10,8 +10,11 @@ grouped).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+
+import psycopg
+from psycopg.sql import SQL, Identifier
 
 from application.app import Siyu
 from projections.groups import GROUPS
@@ -52,3 +55,18 @@ def replay_whole_log(app: Siyu, runner: BatchRunner) -> None:
             if n.topic in (runner.topics or ())]
     with runner.tracker.datastore.transaction(commit=True) as curs:
         runner.view.apply_page(curs, page)
+
+
+def replay_after_losing_half(app: Siyu, runner: BatchRunner, url: str, table: str,
+                             unchanged: Callable[[], bool]) -> None:
+    """:func:`replay_whole_log` twice, ``unchanged()`` after each: as it stands, then after
+    the later half of ``table``'s rows (by log position) were deleted — a page applied again
+    must add nothing, and one partly stored only the rows missing
+    (:mod:`projections.position_rows`)."""
+    replay_whole_log(app, runner)
+    assert unchanged(), "a page applied again changed the read model"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(SQL("DELETE FROM {t} WHERE position > (SELECT percentile_disc(0.5) "
+                         "WITHIN GROUP (ORDER BY position) FROM {t})").format(t=Identifier(table)))
+    replay_whole_log(app, runner)
+    assert unchanged(), f"a replay did not give back exactly the {table} rows deleted"

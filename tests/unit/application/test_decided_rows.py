@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-import eventsourcing.domain as domain_module
 import pytest
 
 import application.unit_of_work as unit_of_work
@@ -20,6 +19,7 @@ from application.unit_of_work import EventStore, UnitOfWork
 from domain.customer import Customer
 from domain.ingestion import EventItem, OrderItem
 from domain.recording import RECORDER
+from tests.support.determinism import fixed_clock_and_ids
 
 AT = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
 STAFF = "wecom_user:staff-1"
@@ -95,12 +95,8 @@ def _ingest(monkeypatch: pytest.MonkeyPatch, items: list[EventItem], *, rows: bo
     """The stored log, the outcomes and every customer as each process caches it, after two
     processes ingest ``items`` in alternate batches, the second writing to the same
     customers between the first's look-up and its commit once (a storage conflict)."""
-    ticks = iter(range(10**6))
-    ids = iter(range(1, 10**6))
     with monkeypatch.context() as patch:
-        patch.setattr(domain_module, "datetime_now_with_tzinfo",
-                      lambda: AT + timedelta(microseconds=next(ticks)))
-        patch.setattr(domain_module, "uuid4", lambda: UUID(int=next(ids)))
+        fixed_clock_and_ids(patch, AT)
         pauses: list[float] = []
         patch.setattr(unit_of_work, "sleep", pauses.append)
         if not rows:

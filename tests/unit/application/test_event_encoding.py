@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import eventsourcing.domain as domain_module
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -20,6 +19,7 @@ from application.unit_of_work import EventStore
 from bench import workload
 from domain.storable import StorableTranscoder, UnstorableText
 from siyu.bootstrap import build_application
+from tests.support.determinism import fixed_clock_and_ids
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "stored_events.json.gz"
 
@@ -107,12 +107,8 @@ def _ingested_rows(monkeypatch: pytest.MonkeyPatch, items: list[Any], *, library
                    ) -> list[tuple[Any, ...]]:
     """Every stored row after ingesting ``items`` in batches, with recording times and
     new ids drawn from the same sequences whichever encoder is used."""
-    ticks = iter(range(10**6))
-    ids = iter(range(1, 10**6))
     with monkeypatch.context() as patch:
-        patch.setattr(domain_module, "datetime_now_with_tzinfo",
-                      lambda: AT + timedelta(microseconds=next(ticks)))
-        patch.setattr(domain_module, "uuid4", lambda: UUID(int=next(ids)))
+        fixed_clock_and_ids(patch, AT)
         if library:
             patch.setattr(EventStore, "construct_transcoder", _library_transcoder)
         app = build_application(None, b"s" * 32)
