@@ -21,6 +21,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from siyu.api_workers import BALANCED, listening
 from siyu.garbage import settle_garbage_collector
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/siyu_bench"
@@ -104,12 +105,14 @@ def server(url: str, port: int, extra_env: dict[str, str] | None = None, *, work
     env["BENCH_API_WORKERS"] = str(workers)
     proc = subprocess.Popen([sys.executable, "-m", "bench.server"], env=env)
     try:
-        # Until it answers (the port is bound before the app is built when workers > 1);
-        # starting takes long on a loaded machine.
+        # Until it answers, and with several workers until each listens (each starts
+        # serving on its own socket, siyu.api_workers); starting takes long on a loaded
+        # machine.
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200:
+                if (httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+                        and (workers == 1 or not BALANCED or listening(port) == workers)):
                     break
             except httpx.HTTPError:
                 pass
@@ -126,13 +129,15 @@ def server(url: str, port: int, extra_env: dict[str, str] | None = None, *, work
 
 def serving_processes(proc: subprocess.Popen[bytes]) -> int:
     """How many processes serve requests: the server itself, or its worker children
-    (uvicorn spawns them; multiprocessing's resource tracker serves nothing)."""
+    (siyu.api_workers' on Linux, uvicorn's elsewhere; multiprocessing's resource tracker
+    serves nothing)."""
     workers = 0
     for task in os.listdir(f"/proc/{proc.pid}/task"):
         with open(f"/proc/{proc.pid}/task/{task}/children") as listed:
             for child in listed.read().split():
                 with open(f"/proc/{child}/cmdline", "rb") as cmdline:
-                    workers += b"spawn_main" in cmdline.read()
+                    command = cmdline.read()
+                    workers += b"spawn_main" in command or b"siyu.api_workers" in command
     return max(1, workers)
 
 

@@ -1,10 +1,10 @@
 """The API as deployed, plus a plain starlette endpoint returning the same profile row.
 
 Run by the benchmarks in its own process: ``python -m bench.server``; with
-``BENCH_API_WORKERS=N`` (N > 1) as N uvicorn worker processes sharing the port, each
-with its own application and pools, as a server run as several processes is.
-``BENCH_LOOP=asyncio`` serves on the standard library's loop instead of uvloop (uvicorn's
-``auto``, as ``siyu serve`` runs), to compare the two.
+``BENCH_API_WORKERS=N`` (N > 1) as N worker processes serving the port as ``siyu serve
+--workers N`` runs them (:mod:`siyu.api_workers`), each with its own application and pools.
+``BENCH_LOOP=asyncio`` serves one process on the standard library's loop instead of uvloop
+(uvicorn's ``auto``, as ``siyu serve`` runs), to compare the two.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.read_models import ReadModels, open_pool
 from siyu.api_process import WORKER_HEALTHCHECK_SECONDS, create_app
+from siyu.api_workers import BALANCED, serve_workers
 from siyu.settings import from_env
 
 
@@ -72,7 +73,9 @@ if __name__ == "__main__":
     port = from_env().port
     workers = int(os.environ.get("BENCH_API_WORKERS", "1"))
     loop = os.environ.get("BENCH_LOOP", "auto")
-    if workers > 1:  # each worker process builds its own app (uvicorn needs an import string)
+    if workers > 1 and BALANCED:  # as `siyu serve --workers N` runs them (siyu.api_workers)
+        serve_workers("bench.server:build", "127.0.0.1", port, workers)
+    elif workers > 1:  # each worker process builds its own app (uvicorn needs an import string)
         uvicorn.run("bench.server:build", factory=True, workers=workers, host="127.0.0.1",
                     port=port, log_level="warning", access_log=False, loop=loop,
                     timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS)

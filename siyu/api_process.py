@@ -43,6 +43,7 @@ from api.read_models import ReadModels, open_pool
 from api.unavailable import DATABASE_WAIT
 from api.wecom_crypto import WeComCrypto
 from projections.staff_directory.queries import standing
+from siyu.api_workers import BALANCED, AddressInUse, serve_workers
 from siyu.bootstrap import build_application
 from siyu.garbage import settle_garbage_collector
 from siyu.gateways import wechat_login_for
@@ -166,8 +167,9 @@ WORKER_HEALTHCHECK_SECONDS = 60
 
 def serve(settings: Settings, *, workers: int = 1) -> None:
     """``siyu serve [--workers N]``: the API under uvicorn until SIGINT/SIGTERM; with
-    ``workers`` > 1, that many processes share the port (each builds the app from the
-    environment, where the database URL is put for them)."""
+    ``workers`` > 1, that many processes serve the port, each on its own socket on Linux
+    (:mod:`siyu.api_workers`), each building the app from the environment, where the
+    database URL is put for them."""
     import uvicorn
 
     # No access log: URLs of GET queries can carry personal data in their variables.
@@ -179,6 +181,15 @@ def serve(settings: Settings, *, workers: int = 1) -> None:
     assert settings.database_url is not None
     os.environ.update(DATABASE_URL=settings.database_url,  # for the worker processes
                       SIYU_SECRET=settings.secret.decode())
+    if BALANCED:  # each worker on its own socket, the kernel balancing (siyu.api_workers)
+        try:
+            gave_up = serve_workers("siyu.api_process:app_from_environment", settings.host,
+                                    settings.port, workers)
+        except AddressInUse as error:
+            raise SystemExit(f"siyu: {error}") from None
+        if gave_up is not None:
+            raise SystemExit(f"siyu: {gave_up}")
+        return
     uvicorn.run("siyu.api_process:app_from_environment", factory=True, workers=workers,
                 host=settings.host, port=settings.port, log_level="info", access_log=False,
                 log_config=None, timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS)
