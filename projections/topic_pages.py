@@ -119,12 +119,16 @@ class Dispatch:
         """Each view's page — its events after its position ``after``, between bound
         markers — or None when it has applied everything up to ``end`` already."""
         events: list[list[tuple[Notification, Any]]] = [[] for _ in self.topics]
+        readers = self._readers
         for n, event in zip(notifications, decoded, strict=True):
             if event is None:  # no view reads it
                 continue
-            for i in self.readers(n.topic):
-                if n.id > after[i]:
-                    events[i].append((n, event))
+            entry = (n, event)  # one entry, shared by the views that read it
+            position = n.id
+            found = readers.get(n.topic)
+            for i in found if found is not None else self.readers(n.topic):
+                if position > after[i]:
+                    events[i].append(entry)
         pages: list[list[tuple[Notification, Any]] | None] = []
         for own, position in zip(events, after, strict=True):
             if position >= end:
