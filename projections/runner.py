@@ -235,14 +235,7 @@ class BatchRunner:
                 use_fast_loads(curs)  # the rows the view reads back: their jsonb, decoded fast
                 committed = self.tracker.fence(curs, self.view.name, page[0][0].id)
                 self.memory.page_begins(curs, self, committed)
-                events: list[tuple[int, Any]] = []
-                for index, (n, event) in enumerate(page):
-                    if isinstance(event, _Undecodable):
-                        quarantine.record(curs, self.view.name, n, event.error)
-                    elif poisoned is not None and index == poisoned[0]:
-                        quarantine.record(curs, self.view.name, n, poisoned[1])
-                    elif event is not None:
-                        events.append((n.id, event))
+                events = self._events(curs, page, poisoned)
                 if events:
                     self.view.apply_page(curs, events)
                 self.tracker.record(curs, self.view.name, page[-1][0].id)
@@ -250,6 +243,22 @@ class BatchRunner:
             self.memory.forget()
             raise
         self.memory.page_committed(self, page[-1][0].id)  # what it staged is committed now
+
+    def _events(self, curs: Cursor[DictRow], page: list[Entry],
+                poisoned: tuple[int, Exception] | None) -> list[tuple[int, Any]]:
+        """The page's events to apply, by log position; those that cannot be decoded, and
+        ``poisoned``, quarantined instead."""
+        if poisoned is None and not any(type(e) is _Undecodable for _, e in page):
+            return [(n.id, event) for n, event in page if event is not None]
+        events: list[tuple[int, Any]] = []
+        for index, (n, event) in enumerate(page):
+            if isinstance(event, _Undecodable):
+                quarantine.record(curs, self.view.name, n, event.error)
+            elif poisoned is not None and index == poisoned[0]:
+                quarantine.record(curs, self.view.name, n, poisoned[1])
+            elif event is not None:
+                events.append((n.id, event))
+        return events
 
     def forget(self) -> None:
         """Lost leadership or the connection: what the view kept may not be committed."""

@@ -32,6 +32,7 @@ from eventsourcing.persistence import Notification
 from psycopg.sql import SQL, Identifier
 
 from projections.leases import Lease, Superseded
+from projections.page_decoding import event_decoder
 from projections.reads import TRANSIENT
 from projections.runner import (
     BACKOFF_FIRST,
@@ -61,14 +62,14 @@ def decode_page(app: Application[Any], notifications: Sequence[Notification],
                 topics: frozenset[str] | None) -> list[Any]:
     """Each notification's event, decoded once: None when no view reads its topic, an
     ``_Undecodable`` when it cannot be decoded (set aside for the views that read it)."""
-    mapper = app.mapper
+    to_event = event_decoder(app.mapper)
     out: list[Any] = []
     for n in notifications:
         if topics is not None and n.topic not in topics:
             out.append(None)
             continue
         try:
-            out.append(mapper.to_domain_event(n))
+            out.append(to_event(n))
         except Exception as error:  # set aside for the views that read it, never fatal
             out.append(_Undecodable(error))
     return out

@@ -122,6 +122,11 @@ def deltas(spans: Iterable[Presence], sign: int) -> dict[tuple[str, date], int]:
     return out
 
 
+def _order(customer_id: UUID) -> int:
+    """``UUID.__lt__``'s order, without a Python comparison per step of the sort."""
+    return customer_id.int
+
+
 def _insert(curs: Cursor[DictRow], table: str, types: tuple[str, ...],
             rows: Sequence[tuple[Any, ...]], conflict: str) -> None:
     """One statement per table and page: the rows sent as one array per column, in binary
@@ -212,7 +217,7 @@ class PrivateDomainView:
     def _relink(curs: Cursor[DictRow], owners: set[UUID]) -> None:
         """Re-derive the owners' links; rewrite (and count the deltas of) only those whose
         links changed — a repeated add or a leave of a group never joined changes none."""
-        ids = sorted(owners)
+        ids = sorted(owners, key=_order)
         rows = curs.connection.cursor(row_factory=tuple_row)  # same transaction, no dicts
         rows.execute(_CHANGES, {"owners": ids})
         by_owner: dict[UUID, list[tuple[datetime, Change]]] = {o: [] for o in ids}
