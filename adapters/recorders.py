@@ -372,13 +372,23 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
         return streams
 
     def warm_connections(self) -> int:
-        """Borrow every connection the pool keeps, at once, and read each table a write
+        """Borrow every connection the pool holds, at once, and read each table a write
         touches on it; returns how many. A fresh backend loads its catalogue caches on
         first use and the pool lends connections in turn, so a fresh process's first
-        command (a look-up, a load, an insert) paid that on up to four new backends."""
+        command (a look-up, a load, an insert) paid that on up to four new backends.
+
+        Every connection, not the pool's minimum: the pool opens its minimum in the
+        background, and a caller that waited for one meanwhile (the store's set-up) made
+        it open one more — six, of which five were warmed, and the sixth, queued first,
+        took the first command's look-up (the cold append's backend spent 4-7 ms of CPU
+        on it, a used one ~1.4). The minimum is awaited first, so the borrowing below
+        never waits and never grows the pool."""
+        pool = self.datastore.pool
+        pool.wait(pool.timeout)
         with contextlib.ExitStack() as borrowed:
             connections = [borrowed.enter_context(self.datastore.get_connection())
-                           for _ in range(self.datastore.pool.min_size)]
+                           for _ in range(max(pool.min_size,
+                                              pool.get_stats()["pool_available"]))]
             for conn in connections:
                 conn.execute(self._warm, {"id": UUID(int=0)})
                 # The look-up's stream read, and the write's inserts with nothing to insert

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from datetime import datetime
 from typing import Any
@@ -226,13 +227,27 @@ def test_the_events_after_a_snapshot_are_read_by_index_when_the_customer_holds_t
 
 def test_a_fresh_process_has_read_the_write_tables_on_every_kept_connection(
         pg_url: str) -> None:
-    # Given a fresh process (its pool keeps 5 connections)
+    # Given a fresh process (its pool keeps 5 connections, and may have opened one more
+    # while the store set itself up)
     app = build_application(pg_url, SECRET)
     try:
         recorder = app.recorder
         assert isinstance(recorder, SiyuPostgresRecorder)
-        # Then each kept connection is open, and warming them again borrows each once more
-        assert recorder.datastore.pool.get_stats()["pool_size"] >= 5
-        assert recorder.warm_connections() == 5
+        pool = recorder.datastore.pool
+        held = pool.get_stats()["pool_size"]
+        assert held >= 5 and pool.get_stats()["pool_available"] == held
+        # When every connection it holds is borrowed at once
+        with contextlib.ExitStack() as borrowed:
+            pids = [borrowed.enter_context(recorder.datastore.get_connection()).info.backend_pid
+                    for _ in range(held)]
+            with psycopg.connect(pg_url, autocommit=True) as conn:
+                last = dict(conn.execute("SELECT pid, query FROM pg_stat_activity "
+                                         "WHERE pid = ANY(%s)", (pids,)).fetchall())
+        # Then each one's backend has run a write's inserts already (the first command
+        # meets no cold backend), and warming them again borrows each once more
+        assert len(set(pids)) == held
+        assert all(last[pid].startswith('INSERT INTO "public"."siyu_event_chain"')
+                   for pid in pids), last
+        assert recorder.warm_connections() == held
     finally:
         app.close()
