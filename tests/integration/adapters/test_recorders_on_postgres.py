@@ -241,8 +241,9 @@ def test_a_fresh_process_has_read_the_write_tables_on_every_kept_connection(
             pids = [borrowed.enter_context(recorder.datastore.get_connection()).info.backend_pid
                     for _ in range(held)]
             with psycopg.connect(pg_url, autocommit=True) as conn:
-                last = dict(conn.execute("SELECT pid, query FROM pg_stat_activity "
-                                         "WHERE pid = ANY(%s)", (pids,)).fetchall())
+                last: dict[int, str] = dict(conn.execute(
+                    "SELECT pid, query FROM pg_stat_activity WHERE pid = ANY(%s)",
+                    (pids,)).fetchall())
         # Then each one's backend has run a write's inserts already (the first command
         # meets no cold backend), and warming them again borrows each once more
         assert len(set(pids)) == held
