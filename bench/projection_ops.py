@@ -29,14 +29,15 @@ from typing import Any
 import psycopg
 
 from bench import workload
-from bench.common import SECRET, Measure, measure, percentile
+from bench.common import SECRET, Measure, measure, percentile, settled_collector
 from bench.projections import prepared_log, run_split
 from projections.groups import DEFAULT_SPLIT
 from projections.runner import Tracker
 from projections.shared_pages import SharedPageRunner
 from siyu.bootstrap import build_application
+from siyu.garbage import settle_garbage_collector
 from siyu.parallel_rebuild import rebuild_parts
-from siyu.processes import catch_up, read_model_views, views_of
+from siyu.processes import PAGE_IDLE_SECONDS, catch_up, read_model_views, views_of
 
 TARGET_RATE = 5_000
 TEN_MILLION = 10_000_000
@@ -44,12 +45,17 @@ BATCH = 250
 
 
 def _tail(url: str, groups: tuple[str, ...], ready: Any, stop: Any) -> None:
-    app = build_application(url, SECRET)
+    # Built as `siyu projections` builds its process: a page's transaction may sit between
+    # statements as long as a page takes (with the store's 5 s, pages under load were
+    # ended by the server and applied again, for as long as the load lasted), and the
+    # collector settled once started.
+    app = build_application(url, SECRET, idle_in_transaction=PAGE_IDLE_SECONDS)
     try:
         runner = SharedPageRunner(app, views_of(groups), Tracker(app.factory.datastore),  # type: ignore[attr-defined]
                                   poll_interval=0.05)
         thread = threading.Thread(target=runner.run_forever, daemon=True)
         thread.start()
+        settle_garbage_collector()
         ready.release()
         stop.wait()
         runner.stop()
@@ -85,9 +91,13 @@ def projection_lag(quick: bool) -> list[Measure]:
 
     def ingest() -> None:
         start = time.perf_counter()
+        last = app.recorder.max_notification_id() or 0
         for n, i in enumerate(range(0, len(items), BATCH)):
-            app.ingestion.record_batch(items[i:i + BATCH], "service:bench")
-            written.append((app.recorder.max_notification_id() or 0, time.perf_counter()))
+            # The batch's own last position, timed as its commit returns (reading the
+            # log's head after it cost a round trip before the time was taken).
+            last = app.ingestion.record_batch(items[i:i + BATCH], "service:bench"
+                                              ).last_position or last
+            written.append((last, time.perf_counter()))
             pause = start + (n + 1) * BATCH / TARGET_RATE - time.perf_counter()
             if pause > 0:
                 time.sleep(pause)
@@ -98,7 +108,8 @@ def projection_lag(quick: bool) -> list[Measure]:
     writer.start()
     lags: list[float] = []
     seen = 0
-    with psycopg.connect(url, autocommit=True) as conn:
+    # The ingest stands for an API process, whose collector is settled once started.
+    with settled_collector(), psycopg.connect(url, autocommit=True) as conn:
         while not (done.is_set() and seen == len(written)):
             position, now = _slowest(conn, names), time.perf_counter()
             while seen < len(written) and written[seen][0] <= position:

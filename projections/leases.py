@@ -24,9 +24,11 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg
+from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
 from projections.reads import TRANSIENT
@@ -50,14 +52,34 @@ def fence(curs: Any, tracking_table: Identifier, name: str, first_id: int) -> in
     model to commit, then refuse the page (:class:`Superseded`) if its first event was
     tracked meanwhile — by a runner that took over while this one still wrote. Returns the
     committed tracking position (0: none)."""
-    curs.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key(name + ":fence"),))
-    curs.execute(SQL("SELECT max(notification_id) AS position FROM {} "
-                     "WHERE application_name = %s").format(tracking_table), (name,))
-    row = curs.fetchone()
-    position = (row["position"] if isinstance(row, dict) else row[0]) if row else None
-    if position is not None and position >= first_id:
-        raise Superseded(f"{name}: events from {first_id} already applied (at {position})")
-    return int(position or 0)
+    return fences(curs, tracking_table, [(name, first_id)])[0]
+
+
+def fences(curs: Any, tracking_table: Identifier, pages: Sequence[tuple[str, int]]
+           ) -> list[int]:
+    """:func:`fence` for several read models' pages ``(name, first id)`` in one
+    transaction, in order, sent in one round trip: the statements still run one after the
+    other, each with a snapshot of its own, so a position is read only once its lock is
+    held. (Two round trips per read model were most of an idle page's cost: an event
+    batch moves a dozen read models that read none of it.)"""
+    conn = curs.connection
+    reads = []
+    with conn.pipeline():
+        for name, _ in pages:
+            curs.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key(name + ":fence"),),
+                         prepare=False)
+            read = conn.cursor(row_factory=tuple_row)
+            read.execute(SQL("SELECT max(notification_id) FROM {} WHERE application_name = %s"
+                             ).format(tracking_table), (name,), prepare=False)
+            reads.append(read)
+    positions = []
+    for (name, first_id), read in zip(pages, reads, strict=True):
+        row = read.fetchone()
+        position = row[0] if row else None
+        if position is not None and position >= first_id:
+            raise Superseded(f"{name}: events from {first_id} already applied (at {position})")
+        positions.append(int(position or 0))
+    return positions
 
 
 class Lease:

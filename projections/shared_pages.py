@@ -142,14 +142,16 @@ class SharedPageRunner:
     def _move(self, moves: list[tuple[BatchRunner, list[Entry]]]) -> None:
         """Track the pages of the views that have no event in them — the bounds only — in
         one transaction: fenced and remembered per view as ``BatchRunner._write`` does, a
-        transaction per view (a fifth of the engagement group's commits) saved."""
+        transaction per view (a fifth of the engagement group's commits) saved, and the
+        fences and the tracking each sent in one round trip for all of them."""
         try:
             with self.tracker.datastore.transaction(commit=True) as curs:
-                for runner, page in moves:
-                    name = runner.view.name
-                    runner.memory.page_begins(curs, runner,
-                                              self.tracker.fence(curs, name, page[0][0].id))
-                    self.tracker.record(curs, name, page[-1][0].id)
+                committed = self.tracker.fences(
+                    curs, [(runner.view.name, page[0][0].id) for runner, page in moves])
+                for (runner, _), position in zip(moves, committed, strict=True):
+                    runner.memory.page_begins(curs, runner, position)
+                self.tracker.record_all(
+                    curs, [(runner.view.name, page[-1][0].id) for runner, page in moves])
         except BaseException:
             for runner, _ in moves:
                 runner.memory.forget()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from datetime import datetime
 from typing import Any
@@ -197,15 +198,57 @@ def test_a_fresh_process_rebuilds_a_long_stream_from_its_last_snapshot_in_one_re
         fresh.close()
 
 
+def test_the_events_after_a_snapshot_are_read_by_index_when_the_customer_holds_the_table(
+    pg_app: Siyu, now: datetime
+) -> None:
+    # Given one customer holding every stored event (1,052 of them, a snapshot at 1,000),
+    # the table's statistics up to date
+    result = pg_app.ingestion.record_batch(
+        [EventItem(f"h{i}", "CONTENT_VIEWED", WHO, now, content_id="c") for i in range(1050)],
+        "s:t")
+    customer_id = result.outcomes[0].customer_id
+    recorder = pg_app.recorder
+    assert customer_id is not None and isinstance(recorder, SiyuPostgresRecorder)
+    with recorder.datastore.get_connection() as conn:
+        conn.execute("ANALYZE siyu_events")
+        blind = conn.execute("SELECT blind_index FROM siyu_identity WHERE customer_id = %s",
+                             (customer_id,)).fetchone()
+        assert blind is not None
+        # When the statements that rebuild a cold customer are planned
+        plans = ["\n".join(r["QUERY PLAN"] for r in conn.execute(
+            "EXPLAIN " + statement.as_string(conn).replace("%b", "%s"), params).fetchall())
+            for statement, params in ((recorder._select_tail, {"id": customer_id}),
+                                      (recorder._select_tails, ([blind["blind_index"]],)))]
+    # Then they read the index range after the snapshot, never the whole table
+    for plan in plans:
+        assert "Seq Scan on siyu_events" not in plan, plan
+        assert "Index Scan using siyu_events_pkey on siyu_events" in plan, plan
+
+
 def test_a_fresh_process_has_read_the_write_tables_on_every_kept_connection(
         pg_url: str) -> None:
-    # Given a fresh process (its pool keeps 5 connections)
+    # Given a fresh process (its pool keeps 5 connections, and may have opened one more
+    # while the store set itself up)
     app = build_application(pg_url, SECRET)
     try:
         recorder = app.recorder
         assert isinstance(recorder, SiyuPostgresRecorder)
-        # Then each kept connection is open, and warming them again borrows each once more
-        assert recorder.datastore.pool.get_stats()["pool_size"] >= 5
-        assert recorder.warm_connections() == 5
+        pool = recorder.datastore.pool
+        held = pool.get_stats()["pool_size"]
+        assert held >= 5 and pool.get_stats()["pool_available"] == held
+        # When every connection it holds is borrowed at once
+        with contextlib.ExitStack() as borrowed:
+            pids = [borrowed.enter_context(recorder.datastore.get_connection()).info.backend_pid
+                    for _ in range(held)]
+            with psycopg.connect(pg_url, autocommit=True) as conn:
+                last: dict[int, str] = dict(conn.execute(
+                    "SELECT pid, query FROM pg_stat_activity WHERE pid = ANY(%s)",
+                    (pids,)).fetchall())
+        # Then each one's backend has run a write's inserts already (the first command
+        # meets no cold backend), and warming them again borrows each once more
+        assert len(set(pids)) == held
+        assert all(last[pid].startswith('INSERT INTO "public"."siyu_event_chain"')
+                   for pid in pids), last
+        assert recorder.warm_connections() == held
     finally:
         app.close()
