@@ -21,7 +21,7 @@ from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Identifier
 
 from adapters import binary_arrays, event_chain, event_positions, pooled_connections
-from adapters.binary_arrays import bytea_array, text_array, uuid_array
+from adapters.binary_arrays import bytea_array, int8_array, text_array, uuid_array
 from adapters.event_store_schema import create_once
 from adapters.pooled_connections import stale_retry
 from adapters.side_tables import SIDE_TABLES_DDL
@@ -193,14 +193,17 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
     def _insert_positioned(self, stored_events: Sequence[StoredEvent], **kwargs: Any
                         ) -> Sequence[int] | None:
         """``BEGIN``, side rows, the table lock, the NOTIFY and the positions' reservation
-        in one pipelined round trip, then the events at their positions, their chain links
-        and ``COMMIT`` in one more (:mod:`adapters.event_positions`); returns the events'
-        positions, in order. Any failure rolls back what the connection still holds.
+        sent in one pipeline, then the events at their positions, their chain links and
+        ``COMMIT`` (:mod:`adapters.event_positions`); returns the events' positions, in
+        order. Two waits: for the reserved positions, then for the commit. The client builds
+        the events' columns while the server writes the side rows and takes the lock, and
+        hashes the links while it inserts the events. Any failure rolls back what the
+        connection still holds.
 
-        Each pipeline syncs when it ends: a conflicting side row (an identity, an event
-        id, a tag claim written concurrently) or stream version (stored concurrently) is
-        raised there as the unique violation it is, and rolls the whole transaction back
-        (``IntegrityError``: the unit of work decides again).
+        A conflicting side row (an identity, an event id, a tag claim written concurrently)
+        or stream version (stored concurrently) is raised when its result is read (at the
+        positions or at the commit) as the unique violation it is, and rolls the whole
+        transaction back (``IntegrityError``: the unit of work decides again).
         Nothing in the write is a prepared statement: when a unique violation aborts a
         pipeline, a statement prepared in it could stay in psycopg's cache while the
         server never had it, and the pooled connection then answered "prepared statement
@@ -211,8 +214,9 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
             return None
         positions: list[int] | None = None
         with self.datastore.get_connection() as conn, \
-                binary_arrays.ready(conn).cursor() as curs:
-            try:  # BEGIN and COMMIT ride in the pipelines: two round trips fewer
+                binary_arrays.ready(conn).cursor() as curs, \
+                conn.cursor(row_factory=tuple_row) as reserve:
+            try:  # BEGIN and COMMIT ride in the pipeline: two round trips fewer
                 with conn.pipeline():
                     curs.execute(BEGIN, prepare=False)
                     if writes:
@@ -221,14 +225,15 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
                         for lock_statement in self.lock_table_statements:
                             curs.execute(lock_statement, prepare=False)
                         curs.execute(self._notify, prepare=False)
-                        curs.execute(self._reserve, (len(stored_events),), prepare=False)
-                if stored_events:
-                    positions, links, events = event_positions.positioned(
-                        event_positions.fetch_reserved(curs), stored_events)
-                with conn.pipeline():
-                    if positions:
-                        curs.execute(self._insert_events_at, events, prepare=False)
-                        curs.execute(self._insert_links, links, prepare=False)
+                        reserve.execute(self._reserve, (len(stored_events),), prepare=False)
+                        columns = event_positions.event_columns(stored_events)
+                        reserved = event_positions.fetch_reserved(reserve)  # waits
+                        positions = event_positions.reserved_positions(reserved,
+                                                                       len(stored_events))
+                        at = int8_array(positions)
+                        curs.execute(self._insert_events_at, (at, *columns), prepare=False)
+                        links = event_positions.chain_links(reserved, positions, stored_events)
+                        curs.execute(self._insert_links, (at, *links), prepare=False)
                     curs.execute(COMMIT, prepare=False)
             except BaseException:
                 if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
