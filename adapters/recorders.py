@@ -50,7 +50,6 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
             datastore.schema, self.events_table_name)
         self._notify = SQL("NOTIFY {0}").format(Identifier(self.channel_name))
         self._insert_links = event_chain.insert_links_statement(datastore.schema)
-        self._notify = SQL("NOTIFY {0}").format(Identifier(self.channel_name))
         self._insert_identities = SQL(
             "INSERT INTO {schema}.siyu_identity (blind_index, namespace, customer_id) "
             "SELECT * FROM unnest(%b::text[], %b::text[], %b::uuid[])").format(**q)
@@ -195,10 +194,9 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
         """``BEGIN``, side rows, the table lock, the NOTIFY and the positions' reservation
         sent in one pipeline, then the events at their positions, their chain links and
         ``COMMIT`` (:mod:`adapters.event_positions`); returns the events' positions, in
-        order. Two waits: for the reserved positions, then for the commit. The client builds
-        the events' columns while the server writes the side rows and takes the lock, and
-        hashes the links while it inserts the events. Any failure rolls back what the
-        connection still holds.
+        order. Two waits (the positions, the commit); the client builds the events' columns
+        while the server writes the side rows and takes the lock, and hashes the links while
+        it inserts the events. Any failure rolls back what the connection still holds.
 
         A conflicting side row (an identity, an event id, a tag claim written concurrently)
         or stream version (stored concurrently) is raised when its result is read (at the
