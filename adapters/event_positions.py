@@ -5,9 +5,12 @@ notification_id`` and then needs the returned positions to hash the chain's link
 round trip of their own. Here the writer, once it holds the events table's ``EXCLUSIVE``
 lock (the library's, taken by every writer until its commit, so positions follow commit
 order), reserves as many positions as it has events from the table's own sequence, in
-the round trip that takes the lock and reads the chain's head; it then hashes the links
-and sends the events *with* their positions, their links and ``COMMIT`` in one more
-round trip, every column a binary array built in one pass (:mod:`adapters.binary_arrays`).
+the round trip that takes the lock and reads the chain's head; it then sends the events
+*with* their positions, their links and ``COMMIT``, every column a binary array built in
+one pass (:mod:`adapters.binary_arrays`). All of it is one pipeline, and the client works
+while the server does: the events' own columns are built while the server writes the side
+rows and takes the lock (:func:`event_columns`), and the links are hashed while it inserts
+the events (:func:`chain_links`), which are sent as soon as their positions are known.
 
 Positions are contiguous (no other writer can draw from the sequence while the lock is
 held; one that bypassed the recorder would collide on the unique position index and be
@@ -59,13 +62,28 @@ def fetch_reserved(curs: Cursor[Any]) -> tuple[Any, ...]:
     return tuple(row)
 
 
-def positioned(reserved: tuple[Any, ...], stored_events: Sequence[StoredEvent]
-               ) -> tuple[list[int], Columns, Columns]:
-    """The events' positions (the reserve statement's row ``reserved`` ends them), their
-    chain links as the columns of :func:`adapters.event_chain.insert_links_statement`,
-    and the events as the columns of :func:`insert_events_statement`."""
-    last, head_id, head_hash = reserved
-    ids = list(range(last - len(stored_events) + 1, last + 1))
+def event_columns(stored_events: Sequence[StoredEvent]) -> Columns:
+    """The events' own columns of :func:`insert_events_statement` (all but the first, their
+    positions): built while the server writes the side rows and takes the lock."""
+    return (uuid_array([e.originator_id for e in stored_events]),  # type: ignore[misc]
+            int8_array([e.originator_version for e in stored_events]),
+            text_array([e.topic for e in stored_events]),
+            bytea_array([e.state for e in stored_events]))
+
+
+def reserved_positions(reserved: tuple[Any, ...], count: int) -> list[int]:
+    """The ``count`` positions the reserve statement's row ``reserved`` ends."""
+    last = reserved[0]
+    return list(range(last - count + 1, last + 1))
+
+
+def chain_links(reserved: tuple[Any, ...], ids: Sequence[int],
+                stored_events: Sequence[StoredEvent]) -> Columns:
+    """The chain links of the events at positions ``ids``, after the head in ``reserved``:
+    the last two columns of :func:`adapters.event_chain.insert_links_statement` (previous
+    positions, hashes; the first is the positions'), hashed while the server inserts the
+    events."""
+    _, head_id, head_hash = reserved
     link = event_chain.link_hash
     previous_id = head_id or 0
     previous_hash = event_chain.GENESIS if head_hash is None else bytes(head_hash)
@@ -78,9 +96,15 @@ def positioned(reserved: tuple[Any, ...], stored_events: Sequence[StoredEvent]
         previous_ids.append(previous_id)
         hashes.append(previous_hash)
         previous_id = notification_id
+    return int8_array(previous_ids), bytea_array(hashes)
+
+
+def positioned(reserved: tuple[Any, ...], stored_events: Sequence[StoredEvent]
+               ) -> tuple[list[int], Columns, Columns]:
+    """The events' positions (the reserve statement's row ``reserved`` ends them), their
+    chain links as the columns of :func:`adapters.event_chain.insert_links_statement`,
+    and the events as the columns of :func:`insert_events_statement`."""
+    ids = reserved_positions(reserved, len(stored_events))
     positions = int8_array(ids)
-    events = (positions, uuid_array([e.originator_id for e in stored_events]),  # type: ignore[misc]
-              int8_array([e.originator_version for e in stored_events]),
-              text_array([e.topic for e in stored_events]),
-              bytea_array([e.state for e in stored_events]))
-    return ids, (positions, int8_array(previous_ids), bytea_array(hashes)), events
+    return (ids, (positions, *chain_links(reserved, ids, stored_events)),
+            (positions, *event_columns(stored_events)))

@@ -20,22 +20,18 @@ from psycopg.pq import TransactionStatus
 from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Identifier
 
-from adapters import binary_arrays, event_chain, event_positions, pooled_connections
-from adapters.binary_arrays import bytea_array, text_array, uuid_array
+from adapters import (
+    binary_arrays,
+    event_chain,
+    event_positions,
+    pooled_connections,
+    stream_reads,
+)
+from adapters.binary_arrays import bytea_array, int8_array, text_array, uuid_array
 from adapters.event_store_schema import create_once
 from adapters.pooled_connections import stale_retry
 from adapters.side_tables import SIDE_TABLES_DDL
 from domain.ports import BatchLookup, SideWrites, TagClaim
-
-#: The events after a stream's latest snapshot are read between that snapshot's version
-#: and the largest version (``bigint``). PostgreSQL plans the statement before it knows
-#: the snapshot's version: with the lower bound alone it assumed a third of the stream's
-#: rows follow it, and for a customer holding most of the table (10,000 events in the
-#: ``append_cost`` bench) it scanned the whole table — 2.0 ms, growing with the history —
-#: instead of the index range after the snapshot (0.18 ms). With both bounds it takes
-#: its estimate for a range (0.5 %) and the primary key's range: the read stays the size
-#: of the tail, whatever the stream's share of the table.
-_LAST_VERSION = SQL("9223372036854775807")
 
 BEGIN, COMMIT = SQL("BEGIN"), SQL("COMMIT")
 
@@ -60,7 +56,6 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
             datastore.schema, self.events_table_name)
         self._notify = SQL("NOTIFY {0}").format(Identifier(self.channel_name))
         self._insert_links = event_chain.insert_links_statement(datastore.schema)
-        self._notify = SQL("NOTIFY {0}").format(Identifier(self.channel_name))
         self._insert_identities = SQL(
             "INSERT INTO {schema}.siyu_identity (blind_index, namespace, customer_id) "
             "SELECT * FROM unnest(%b::text[], %b::text[], %b::uuid[])").format(**q)
@@ -95,7 +90,8 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
             "UPDATE {schema}.siyu_tag_claim SET live = false WHERE group_id = ANY(%b::uuid[])"
         ).format(**q)
         # Snapshots cache identities too: an erased customer's go (folded from events then).
-        snapshots = Identifier(self.events_table_name.removesuffix("_events") + "_snapshots")
+        snapshots_table = self.events_table_name.removesuffix("_events") + "_snapshots"
+        snapshots = Identifier(snapshots_table)
         self._erase = [SQL(statement).format(**q, snapshots=snapshots) for statement in (
             "DELETE FROM {schema}.siyu_identity WHERE customer_id = ANY(%b::uuid[])",
             "DELETE FROM {schema}.siyu_vault_value WHERE subject_id = ANY(%b::uuid[])",
@@ -148,47 +144,9 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
             "WHERE (SELECT max(l.originator_version) FROM {schema}.{table} l WHERE "
             "l.originator_id = i.id) <= %s ORDER BY e.originator_id, e.originator_version").format(
             schema=schema, table=Identifier(self.events_table_name))
-        # The latest snapshot and the events after it, in one statement (one round trip,
-        # one consistent read): a cold stream costs what a short one does.
-        self._select_tail = SQL(
-            "WITH s AS (SELECT originator_id, originator_version, topic, state "
-            "FROM {schema}.{snapshots} WHERE originator_id = %(id)s "
-            "ORDER BY originator_version DESC LIMIT 1) "
-            "SELECT 0 AS part, * FROM s UNION ALL "
-            "SELECT 1, e.originator_id, e.originator_version, e.topic, e.state "
-            "FROM {schema}.{table} e WHERE e.originator_id = %(id)s "
-            "AND e.originator_version <= {last} AND e.originator_version > "
-            "coalesce((SELECT originator_version FROM s), 0) "
-            "ORDER BY part, originator_version").format(
-            schema=schema, snapshots=snapshots, table=Identifier(self.events_table_name),
-            last=_LAST_VERSION)
-        # The same for the owners of many blind indexes at once (ingestion's look-up).
-        self._select_tails = SQL(
-            "SELECT i.customer_id, t.originator_version, t.topic, t.state "
-            "FROM (SELECT DISTINCT customer_id FROM {schema}.siyu_identity "
-            "WHERE blind_index = ANY(%b::text[])) AS i CROSS JOIN LATERAL ("
-            "(SELECT 0 AS part, originator_version, topic, state FROM {schema}.{snapshots} "
-            "WHERE originator_id = i.customer_id ORDER BY originator_version DESC LIMIT 1) "
-            "UNION ALL SELECT 1, e.originator_version, e.topic, e.state "
-            "FROM {schema}.{table} e WHERE e.originator_id = i.customer_id "
-            "AND e.originator_version <= {last} "
-            "AND e.originator_version > coalesce((SELECT max(originator_version) FROM "
-            "{schema}.{snapshots} WHERE originator_id = i.customer_id), 0)) AS t "
-            "ORDER BY i.customer_id, t.part, t.originator_version").format(
-            schema=schema, snapshots=snapshots, table=Identifier(self.events_table_name),
-            last=_LAST_VERSION)
-        # Plans reading every table (and index) a write touches: see warm_connections.
-        self._warm = SQL(
-            "SELECT (SELECT max(originator_version) FROM {schema}.{table} "
-            "WHERE originator_id = %(id)s), (SELECT max(originator_version) FROM "
-            "{schema}.{snapshots} WHERE originator_id = %(id)s), "
-            "(SELECT count(*) FROM {schema}.siyu_identity WHERE blind_index = '' "
-            "OR customer_id = %(id)s), (SELECT count(*) FROM {schema}.siyu_event_key "
-            "WHERE event_key = ''), (SELECT count(*) FROM {schema}.siyu_vault_key WHERE "
-            "subject_id = %(id)s), (SELECT count(*) FROM {schema}.siyu_vault_value WHERE "
-            "subject_id = %(id)s), (SELECT max(notification_id) FROM {schema}.{chain})").format(
-            schema=schema, table=Identifier(self.events_table_name), snapshots=snapshots,
-            chain=Identifier(event_chain.CHAIN_TABLE))
+        reads = stream_reads.statements(datastore.schema, self.events_table_name,
+                                        snapshots_table)
+        self._select_tail, self._select_tails, self._warm = reads
         self._select_sealed = SQL(
             "SELECT field, ciphertext FROM {schema}.siyu_vault_value "
             "WHERE subject_id = %s").format(**q)
@@ -207,14 +165,16 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
     def _insert_positioned(self, stored_events: Sequence[StoredEvent], **kwargs: Any
                         ) -> Sequence[int] | None:
         """``BEGIN``, side rows, the table lock, the NOTIFY and the positions' reservation
-        in one pipelined round trip, then the events at their positions, their chain links
-        and ``COMMIT`` in one more (:mod:`adapters.event_positions`); returns the events'
-        positions, in order. Any failure rolls back what the connection still holds.
+        sent in one pipeline, then the events at their positions, their chain links and
+        ``COMMIT`` (:mod:`adapters.event_positions`); returns the events' positions, in
+        order. Two waits (the positions, the commit); the client builds the events' columns
+        while the server writes the side rows and takes the lock, and hashes the links while
+        it inserts the events. Any failure rolls back what the connection still holds.
 
-        Each pipeline syncs when it ends: a conflicting side row (an identity, an event
-        id, a tag claim written concurrently) or stream version (stored concurrently) is
-        raised there as the unique violation it is, and rolls the whole transaction back
-        (``IntegrityError``: the unit of work decides again).
+        A conflicting side row (an identity, an event id, a tag claim written concurrently)
+        or stream version (stored concurrently) is raised when its result is read (at the
+        positions or at the commit) as the unique violation it is, and rolls the whole
+        transaction back (``IntegrityError``: the unit of work decides again).
         Nothing in the write is a prepared statement: when a unique violation aborts a
         pipeline, a statement prepared in it could stay in psycopg's cache while the
         server never had it, and the pooled connection then answered "prepared statement
@@ -225,8 +185,9 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
             return None
         positions: list[int] | None = None
         with self.datastore.get_connection() as conn, \
-                binary_arrays.ready(conn).cursor() as curs:
-            try:  # BEGIN and COMMIT ride in the pipelines: two round trips fewer
+                binary_arrays.ready(conn).cursor() as curs, \
+                conn.cursor(row_factory=tuple_row) as reserve:
+            try:  # BEGIN and COMMIT ride in the pipeline: two round trips fewer
                 with conn.pipeline():
                     curs.execute(BEGIN, prepare=False)
                     if writes:
@@ -235,14 +196,15 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
                         for lock_statement in self.lock_table_statements:
                             curs.execute(lock_statement, prepare=False)
                         curs.execute(self._notify, prepare=False)
-                        curs.execute(self._reserve, (len(stored_events),), prepare=False)
-                if stored_events:
-                    positions, links, events = event_positions.positioned(
-                        event_positions.fetch_reserved(curs), stored_events)
-                with conn.pipeline():
-                    if positions:
-                        curs.execute(self._insert_events_at, events, prepare=False)
-                        curs.execute(self._insert_links, links, prepare=False)
+                        reserve.execute(self._reserve, (len(stored_events),), prepare=False)
+                        columns = event_positions.event_columns(stored_events)
+                        reserved = event_positions.fetch_reserved(reserve)  # waits
+                        positions = event_positions.reserved_positions(reserved,
+                                                                       len(stored_events))
+                        at = int8_array(positions)
+                        curs.execute(self._insert_events_at, (at, *columns), prepare=False)
+                        links = event_positions.chain_links(reserved, positions, stored_events)
+                        curs.execute(self._insert_links, (at, *links), prepare=False)
                     curs.execute(COMMIT, prepare=False)
             except BaseException:
                 if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:

@@ -117,6 +117,7 @@ class UnitOfWork(Generic[T]):
     created_by: dict[UUID, int] = field(default_factory=dict)  # new customer -> item index
     key_cache: dict[UUID, bytes] = field(default_factory=dict)
     fresh: set[UUID] = field(default_factory=set)  # cache entries checked against the store
+    checked: dict[UUID, object] = field(default_factory=dict)  # found current, till loaded
     lexicon_checked: bool = False  # the lexicon's stored version was read for this unit
     abandoned: bool = False  # decided, but nothing is to be saved (an atomic batch refused)
     rows: dict[UUID, list[StoredEvent]] = field(default_factory=dict)  # facts, as stored
@@ -315,7 +316,9 @@ class EventStore(Application[UUID]):
             return held
         if aggregate_id not in unit.fresh:
             self.drop_stale([aggregate_id], unit)
-        found = self._cached_or_stored(aggregate_id)
+        found = unit.checked.pop(aggregate_id, None)
+        if found is None:
+            found = self._cached_or_stored(aggregate_id)
         if not isinstance(found, unit.kind):
             raise AggregateNotFoundError(aggregate_id)
         unit.aggregates[aggregate_id] = found
@@ -324,26 +327,26 @@ class EventStore(Application[UUID]):
     def drop_stale(self, aggregate_ids: Iterable[UUID], unit: UnitOfWork[Any], *,
                    stored: Mapping[UUID, int] | None = None) -> None:
         """Evict cached aggregates another process has appended to (one query, none if
-        ``stored`` already has their latest versions, read with the batch's look-ups).
-
-        A stale aggregate that leads to a new event fails at commit (a version
-        conflict) and is decided again; one that leads to *no* event (``untag`` of
-        a tag it does not know was given) would silently do nothing.
-        """
+        ``stored`` already has their latest versions, read with the batch's look-ups); the
+        current ones are kept for ``load``. A stale aggregate that leads to a new event
+        fails at commit (a version conflict) and is decided again; one that leads to *no*
+        event (``untag`` of a tag it does not know was given) would silently do nothing."""
         cache = self.repository.cache
         wanted = set(aggregate_ids) - unit.fresh
         unit.fresh |= wanted
         if cache is None or not wanted:
             return
-        cached: dict[UUID, int] = {}
+        cached: dict[UUID, Any] = {}
         for aggregate_id in wanted:
             with contextlib.suppress(KeyError):
-                cached[aggregate_id] = cache.get(aggregate_id).version
+                cached[aggregate_id] = cache.get(aggregate_id)
         if not cached:
             return
         if stored is None:
             stored = self.index.stream_versions(sorted(cached))
-        self.evict(i for i, version in cached.items() if stored.get(i, 0) != version)
+        stale = {i for i, aggregate in cached.items() if stored.get(i, 0) != aggregate.version}
+        self.evict(stale)
+        unit.checked.update((i, a) for i, a in cached.items() if i not in stale)
 
     def prefetch(self, aggregate_ids: Iterable[UUID], unit: UnitOfWork[Any]) -> None:
         """Bring many aggregates into the cache at once: stale ones are dropped (one

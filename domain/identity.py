@@ -11,13 +11,18 @@ secret) and the clear value goes to the encrypted personal-data vault.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
 import unicodedata
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from domain.errors import InvalidIdentity
+
+if TYPE_CHECKING:
+    from hashlib import _Hash
 
 SCOPED_KINDS = frozenset({"wecom_external", "wx_openid"})
 UNSCOPED_KINDS = frozenset({"wx_unionid", "phone", "mall_member"})
@@ -86,6 +91,26 @@ def parse_identity(namespace: str, value: str) -> Identity:
 
 
 def blind_index(key: bytes, identity: Identity) -> str:
-    """Keyed blind index of an identity: stable per deployment, useless without the key."""
-    message = f"{identity.namespace}\x00{identity.value}".encode()
-    return hmac.new(key, message, hashlib.sha256).hexdigest()[:40]
+    """Keyed blind index of an identity: stable per deployment, useless without the key.
+
+    HMAC-SHA256 of the identity (its first 40 hex digits), from the key's inner and outer
+    hash states computed once per key: ``hmac.new`` per identity cost twice as much, a
+    few per cent of ingestion (a test compares both for keys of every length class)."""
+    inner, outer = _hmac_states(key)
+    digest = inner.copy()
+    digest.update(f"{identity.namespace}\x00{identity.value}".encode())
+    result = outer.copy()
+    result.update(digest.digest())
+    return result.hexdigest()[:40]
+
+
+@functools.lru_cache(maxsize=4)
+def _hmac_states(key: bytes) -> tuple[_Hash, _Hash]:
+    """SHA-256 after the key padded with ``ipad`` and with ``opad`` (RFC 2104; a key
+    longer than the block is hashed first), as the standard library's ``hmac`` does."""
+    block = hashlib.sha256().block_size
+    if len(key) > block:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(block, b"\0")
+    return (hashlib.sha256(key.translate(hmac.trans_36)),
+            hashlib.sha256(key.translate(hmac.trans_5C)))

@@ -124,20 +124,21 @@ def test_a_write_that_dies_between_its_positions_and_its_commit_leaves_nothing(
     # Given a customer with one view
     pg_app.ingestion.record_batch([_view("before", now)], "service:test")
     stored = _log(pg_url)
-    original = event_positions.positioned
+    original = event_positions.chain_links
 
     def then_die(curs: Any, *args: Any) -> Any:
         done = original(curs, *args)
         with psycopg.connect(pg_url, autocommit=True) as admin:  # the writer's backend dies
             killed = admin.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
-                "current_database() AND state = 'idle in transaction'").fetchall()
+                "current_database() AND backend_xid IS NOT NULL "
+                "AND pid <> pg_backend_pid()").fetchall()  # the writer, inserting or idle
         assert killed == [(True,)]
         return done
 
     # When the next batch's connection is killed once its positions are reserved and its
-    # rows built, before they are sent with the commit
-    monkeypatch.setattr(event_positions, "positioned", then_die)
+    # events sent, while its links are hashed, before they are sent with the commit
+    monkeypatch.setattr(event_positions, "chain_links", then_die)
     items = [_view(f"lost-{n}", now, ("phone", f"1390000{n % 2:04d}")) for n in range(size)]
     with pytest.raises(OperationalError):  # the connection is gone
         pg_app.ingestion.record_batch(items, "service:test")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 import pytest
 
 from domain.errors import InvalidIdentity
@@ -50,3 +53,13 @@ def test_full_width_digits_are_the_same_phone_number() -> None:
 def test_digits_of_other_scripts_are_not_a_phone_number() -> None:
     with pytest.raises(InvalidIdentity):
         normalise_phone("+٨٦١٣٨٠٠١٣٨٠٠٠")  # Arabic-Indic digits: NFKC keeps them
+
+
+@pytest.mark.parametrize("length", [0, 1, 16, 32, 63, 64, 65, 200])
+def test_the_blind_index_is_the_hmac_sha256_of_the_identity_for_any_key(length: int) -> None:
+    # Given a key of any length (shorter, as long as, longer than SHA-256's block)
+    key = bytes(range(256))[:length]
+    identity = parse_identity("wecom_external:ww7788", "wmABC-123")
+    # When its blind index is taken, Then it is the standard library's HMAC, as before
+    expected = hmac.new(key, b"wecom_external:ww7788\x00wmABC-123", hashlib.sha256).hexdigest()
+    assert blind_index(key, identity) == expected[:40]
