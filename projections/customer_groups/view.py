@@ -28,7 +28,9 @@ from psycopg.rows import DictRow
 from domain.customer import Customer
 from domain.wecom_directory import CustomerGroup
 
-VERSION = 2  # 2: name, owner changes and WeCom's counts from the group sync
+#: 2: name, owner changes and WeCom's counts from the group sync; 3: ``updated_at`` the
+#: latest business time of a page's membership events, not its last event's.
+VERSION = 3
 
 #: (chat id, customer id) → the customer's net membership after a page: joined at, or None
 #: (left).
@@ -144,10 +146,15 @@ class CustomerGroupView:
                 "DELETE FROM customer_group_member WHERE (chat_id, customer_id) IN "
                 "(SELECT * FROM unnest(%s::text[], %s::uuid[]))",
                 ([c for c, _ in left], [m for _, m in left]))
+        # The latest business time, not the page's last event: callbacks arrive out of
+        # order, and a page's last event stood for the page's latest only when pages were
+        # one event long (a rebuild's long pages set earlier times than live had).
         last: dict[str, datetime] = {}
         for _, event in events:
             if isinstance(event, Customer.GroupJoined | Customer.GroupLeft):
-                last[event.group_id] = event.occurred_at
+                at = last.get(event.group_id)
+                last[event.group_id] = event.occurred_at if at is None else max(
+                    at, event.occurred_at)
         curs.execute(
             "UPDATE customer_group g SET member_count = (SELECT count(*) FROM "
             "customer_group_member m WHERE m.chat_id = g.chat_id), "
