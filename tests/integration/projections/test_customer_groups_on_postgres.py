@@ -82,11 +82,16 @@ def test_a_group_s_last_change_is_the_latest_business_time_whatever_the_pages(
         pg_app: Siyu) -> None:
     # Given membership events whose business times run against their order in the log
     # (WeCom's callbacks arrive late and out of order)
-    minutes = [0, 50, 10, 40, 20, 30, 5]
+    # (and customers leaving: some just after joining, so that a page's joins and leaves
+    # cancel out)
+    minutes = [0, 50, 10, 40, 20, 30, 5, 55, 35]
+    kinds = ["GROUP_JOINED"] * 7 + ["GROUP_LEFT", "GROUP_LEFT"]
+    who = [0, 1, 2, 3, 4, 5, 6, 1, 6]
     pg_app.ingestion.record_batch(
-        [EventItem(f"late-{n}", "GROUP_JOINED", ("wecom_external:ww1", f"wm{n:04d}"),
+        [EventItem(f"late-{n}", kind, ("wecom_external:ww1", f"wm{w:04d}"),
                    AT + timedelta(minutes=m), channel="wecom_group", group_id="wrg7")
-         for n, m in enumerate(minutes)], "service:wecom")
+         for n, (m, kind, w) in enumerate(zip(minutes, kinds, who, strict=True))],
+        "service:wecom")
     tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
     # When the view follows the log one event a page, then is rebuilt in one page
     BatchRunner(pg_app, CustomerGroupView(), tracker, page_size=1).catch_up()
@@ -95,3 +100,4 @@ def test_a_group_s_last_change_is_the_latest_business_time_whatever_the_pages(
     # Then the rows are the same, and the group's last change is the latest of its events
     assert snapshot(pg_app) == live
     assert live[0][0]["updated_at"] == AT + timedelta(minutes=max(minutes))
+    assert (live[0][0]["member_count"], len(live[1])) == (5, 5)
