@@ -44,8 +44,9 @@ from psycopg.sql import SQL, Identifier
 from projections import schema_lock
 from projections.bi_access import grant_bi_roles
 from projections.build_schema import LIVE, LOCK_ATTEMPT, BuildSchema, base_tables
-from projections.runner import TRACKING_TABLE, Entry, View, _lock_key
-from projections.shadow import _CappedRunner
+from projections.build_tracking import BuildLost, BuildRunner
+from projections.reads import TRANSIENT
+from projections.runner import BACKOFF_FIRST, BACKOFF_MAX, TRACKING_TABLE, Entry, View, _lock_key
 from projections.shared_pages import decode_page, union_of_topics
 
 log = logging.getLogger(__name__)
@@ -101,15 +102,31 @@ class BuildSet:
         self.builds = [BuildSchema(app, view, live, page_size) for view in views]
         self.names = [b.view.name for b in self.builds]
         self.label = label_of(self.names)
-        self.runners: dict[str, _CappedRunner] = {}
+        self.runners: dict[str, BuildRunner] = {}
         self.started = time.monotonic()
         self.reported = 0.0
 
     def run(self, *, version_bump: bool) -> None:
+        """Build and switch; built again from the first event when the database was lost
+        meanwhile (a crash empties the unlogged build tables: projections.build_tracking),
+        once it is back."""
+        delay = BACKOFF_FIRST
         try:
-            with self.live.get_connection() as conn:
-                conn.autocommit = True
-                self._run(conn, version_bump=version_bump)
+            while True:
+                try:
+                    with self.live.get_connection() as conn:
+                        conn.autocommit = True
+                        self._run(conn, version_bump=version_bump)
+                    return
+                except BuildLost as lost:
+                    log.warning("rebuild of %s: %s; building again from the first event",
+                                self.label, lost)
+                except TRANSIENT as error:
+                    log.warning("rebuild of %s lost the database (%s); building again from "
+                                "the first event once it is back, in %.1f s", self.label,
+                                type(error).__name__, delay)
+                    time.sleep(delay)
+                    delay = min(delay * 2, BACKOFF_MAX)
         finally:  # switched, failed or interrupted: the build schemas go
             try:
                 with self.live.get_connection() as conn:
@@ -141,6 +158,8 @@ class BuildSet:
         phases.end("fold")
         for build in self.builds:
             build.finish(conn)
+        for runner in self.runners.values():  # logged now: what a crash left is kept
+            runner.build_tracker.verify([runner.view.name])
         phases.end("logged, indexed, analyzed")
         if version_bump:
             _wait_for_runner_locks(conn, self.names)
@@ -212,6 +231,7 @@ class BuildSet:
                 runner.cap = live_position(conn, name)
                 while runner.run_once():
                     pass
+                runner.build_tracker.verify([name])
             for table in live:
                 curs.execute(SQL("DROP TABLE IF EXISTS {} CASCADE").format(
                     Identifier(LIVE, table)))

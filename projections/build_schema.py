@@ -18,8 +18,9 @@ from psycopg import Connection, Cursor
 from psycopg.sql import SQL, Identifier
 
 from projections import quarantine, schema_lock
-from projections.runner import TRACKING_TABLE, Tracker, View
-from projections.shadow import ShadowDatastore, _CappedRunner
+from projections.build_tracking import BuildRunner, BuildTracker
+from projections.runner import TRACKING_TABLE, View
+from projections.shadow import ShadowDatastore
 
 #: Tables no read model owns nor folds: bookkeeping, never borrowed nor moved.
 BOOKKEEPING = frozenset({TRACKING_TABLE, "siyu_read_model_version", quarantine.TABLE})
@@ -118,7 +119,7 @@ class BuildSchema:
     def close(self) -> None:
         self.shadow.close()
 
-    def prepare(self, conn: Connection[Any]) -> _CappedRunner:
+    def prepare(self, conn: Connection[Any]) -> BuildRunner:
         """The schema with the read model's own tables, empty (created by its runner);
         ``owned`` the live tables they replace. ``conn``: autocommit, live schema."""
         self.owned = owned_tables(conn, self.view)
@@ -134,8 +135,8 @@ class BuildSchema:
                              "(name text PRIMARY KEY, version integer NOT NULL)").format(schema))
             conn.execute(SQL("INSERT INTO {}.siyu_read_model_version VALUES (%s, %s)")
                          .format(schema), (self.view.name, self.view.version))
-        runner = _CappedRunner(self.app, self.view, Tracker(self.shadow),
-                               page_size=self.page_size)
+        runner = BuildRunner(self.app, self.view, BuildTracker(self.shadow),
+                             page_size=self.page_size)
         with conn.transaction():
             schema_lock.serialise_ddl(conn)
             # Tables its create() makes for others: read from the live schema instead.
@@ -150,7 +151,8 @@ class BuildSchema:
                 conn.execute(SQL("DROP VIEW IF EXISTS {}.{} CASCADE").format(
                     schema, Identifier(row["n"] if isinstance(row, dict) else row[0])))
             # The bulk fold writes no WAL: a crash empties the schema, tracking included,
-            # and the build starts again. Logged again before the switch (finish()).
+            # and the build starts again (projections.build_tracking). Logged again before
+            # the switch (finish()).
             for table in sorted(base_tables(conn, self.schema)):
                 conn.execute(SQL("ALTER TABLE {}.{} SET UNLOGGED").format(
                     schema, Identifier(table)))
@@ -164,7 +166,10 @@ class BuildSchema:
         autovacuum comes by, and the planner guesses (a p99 of 11.7 s against 411 ms once
         analyzed). Statistics move with the tables at the switch."""
         schema = Identifier(self.schema)
-        for table in sorted(base_tables(conn, self.schema)):
+        # The tracking last: once it is logged, every table is (a crash meanwhile empties
+        # it, and the build's check finds out: projections.build_tracking).
+        tables = sorted(base_tables(conn, self.schema), key=lambda t: (t == TRACKING_TABLE, t))
+        for table in tables:
             conn.execute(SQL("ALTER TABLE {}.{} SET LOGGED").format(schema, Identifier(table)))
         # Once logged: SET LOGGED rewrites a table and rebuilds its indexes.
         for statement in self.deferred:
