@@ -105,6 +105,7 @@ class BuildSet:
         self.runners: dict[str, BuildRunner] = {}
         self.started = time.monotonic()
         self.reported = 0.0
+        self.analyzing = 0.0  # seconds of the fold spent analyzing the build's tables
 
     def run(self, *, version_bump: bool) -> None:
         """Build and switch; built again from the first event when the database was lost
@@ -141,6 +142,7 @@ class BuildSet:
 
     def _run(self, conn: Connection[Any], *, version_bump: bool) -> None:
         phases = _Phases()
+        self.analyzing = 0.0
         for build in self.builds:
             self.runners[build.view.name] = _retrying(
                 functools.partial(build.prepare, conn), build.view.name, "to list its tables")
@@ -155,7 +157,7 @@ class BuildSet:
             if gap < LEFT_FOR_THE_SWITCH or (behind is not None and gap >= behind):
                 break
             behind = gap
-        phases.end("fold")
+        phases.end(f"fold (analyzing {self.analyzing:.1f} s of it)")
         for build in self.builds:
             build.finish(conn)
         for runner in self.runners.values():  # logged now: what a crash left is kept
@@ -204,8 +206,10 @@ class BuildSet:
                     pending.discard(name)  # the log up to its cap is behind it
             pages += 1
             if pages & (pages - 1) == 0:  # after pages 1, 2, 4, 8 …: the tables doubled
+                analyzing = time.monotonic()
                 for build in self.builds:
                     build.analyze()
+                self.analyzing += time.monotonic() - analyzing
             self._progress(min((positions[n] for n in pending), default=stop), stop)
 
     def _progress(self, done: int, total: int, *, final: bool = False) -> None:
@@ -243,18 +247,21 @@ class BuildSet:
 
 
 class _Phases:
-    """Seconds each phase of a build took, for its last log line."""
+    """Seconds each phase of a build took, and this process's CPU seconds in it (the
+    server's share is the rest, with waiting for a core), for its last log line."""
 
     def __init__(self) -> None:
-        self.mark = time.monotonic()
-        self.seconds: dict[str, float] = {}
+        self.mark, self.cpu_mark = time.monotonic(), time.process_time()
+        self.seconds: dict[str, tuple[float, float]] = {}
 
     def end(self, phase: str) -> None:
-        now = time.monotonic()
-        self.seconds[phase], self.mark = now - self.mark, now
+        now, cpu = time.monotonic(), time.process_time()
+        self.seconds[phase] = (now - self.mark, cpu - self.cpu_mark)
+        self.mark, self.cpu_mark = now, cpu
 
     def line(self) -> str:
-        return ", ".join(f"{phase} {seconds:.1f} s" for phase, seconds in self.seconds.items())
+        return ", ".join(f"{phase} {seconds:.1f} s (CPU {cpu:.1f} s)"
+                         for phase, (seconds, cpu) in self.seconds.items())
 
 
 def _retrying(attempt: Callable[[], Any], name: str, what: str) -> Any:
