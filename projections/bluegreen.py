@@ -44,16 +44,21 @@ from psycopg.sql import SQL, Identifier
 from projections import schema_lock
 from projections.bi_access import grant_bi_roles
 from projections.build_schema import LIVE, LOCK_ATTEMPT, BuildSchema, base_tables
-from projections.runner import TRACKING_TABLE, Entry, View, _lock_key
-from projections.shadow import _CappedRunner
+from projections.build_tracking import BuildLost, BuildRunner
+from projections.reads import TRANSIENT
+from projections.runner import BACKOFF_FIRST, BACKOFF_MAX, TRACKING_TABLE, Entry, View, _lock_key
 from projections.shared_pages import decode_page, union_of_topics
 
 log = logging.getLogger(__name__)
 
 #: Seconds between progress reports, and between "still waiting" messages.
 REPORT_EVERY = 5.0
-#: Notifications per page of the pass over the log.
-PAGE_SIZE = 5000
+#: Notifications per page of the pass over the log: a build has the log to itself, and
+#: what a fold pays per page (its statements, the profile's load of a page's customers,
+#: a transaction per read model) is paid a quarter as often as with 5,000 — the whole
+#: rebuild's CPU (processes and server) 118.8 s → 98.9 s on the 117k-notification log,
+#: below a live catch-up's 101.8 s (docs/benchmarks.md ``rebuild_10m``).
+PAGE_SIZE = 20_000
 #: Events per read model at most left to fold under the switch's locks (readers wait).
 LEFT_FOR_THE_SWITCH = 500
 #: How long the switch's connection may sit idle in its transaction while the last
@@ -101,15 +106,32 @@ class BuildSet:
         self.builds = [BuildSchema(app, view, live, page_size) for view in views]
         self.names = [b.view.name for b in self.builds]
         self.label = label_of(self.names)
-        self.runners: dict[str, _CappedRunner] = {}
+        self.runners: dict[str, BuildRunner] = {}
         self.started = time.monotonic()
         self.reported = 0.0
+        self.analyzing = 0.0  # seconds of the fold spent analyzing the build's tables
 
     def run(self, *, version_bump: bool) -> None:
+        """Build and switch; built again from the first event when the database was lost
+        meanwhile (a crash empties the unlogged build tables: projections.build_tracking),
+        once it is back."""
+        delay = BACKOFF_FIRST
         try:
-            with self.live.get_connection() as conn:
-                conn.autocommit = True
-                self._run(conn, version_bump=version_bump)
+            while True:
+                try:
+                    with self.live.get_connection() as conn:
+                        conn.autocommit = True
+                        self._run(conn, version_bump=version_bump)
+                    return
+                except BuildLost as lost:
+                    log.warning("rebuild of %s: %s; building again from the first event",
+                                self.label, lost)
+                except TRANSIENT as error:
+                    log.warning("rebuild of %s lost the database (%s); building again from "
+                                "the first event once it is back, in %.1f s", self.label,
+                                type(error).__name__, delay)
+                    time.sleep(delay)
+                    delay = min(delay * 2, BACKOFF_MAX)
         finally:  # switched, failed or interrupted: the build schemas go
             try:
                 with self.live.get_connection() as conn:
@@ -124,6 +146,7 @@ class BuildSet:
 
     def _run(self, conn: Connection[Any], *, version_bump: bool) -> None:
         phases = _Phases()
+        self.analyzing = 0.0
         for build in self.builds:
             self.runners[build.view.name] = _retrying(
                 functools.partial(build.prepare, conn), build.view.name, "to list its tables")
@@ -138,9 +161,11 @@ class BuildSet:
             if gap < LEFT_FOR_THE_SWITCH or (behind is not None and gap >= behind):
                 break
             behind = gap
-        phases.end("fold")
+        phases.end(f"fold (analyzing {self.analyzing:.1f} s of it)")
         for build in self.builds:
             build.finish(conn)
+        for runner in self.runners.values():  # logged now: what a crash left is kept
+            runner.build_tracker.verify([runner.view.name])
         phases.end("logged, indexed, analyzed")
         if version_bump:
             _wait_for_runner_locks(conn, self.names)
@@ -185,8 +210,10 @@ class BuildSet:
                     pending.discard(name)  # the log up to its cap is behind it
             pages += 1
             if pages & (pages - 1) == 0:  # after pages 1, 2, 4, 8 …: the tables doubled
+                analyzing = time.monotonic()
                 for build in self.builds:
                     build.analyze()
+                self.analyzing += time.monotonic() - analyzing
             self._progress(min((positions[n] for n in pending), default=stop), stop)
 
     def _progress(self, done: int, total: int, *, final: bool = False) -> None:
@@ -212,6 +239,7 @@ class BuildSet:
                 runner.cap = live_position(conn, name)
                 while runner.run_once():
                     pass
+                runner.build_tracker.verify([name])
             for table in live:
                 curs.execute(SQL("DROP TABLE IF EXISTS {} CASCADE").format(
                     Identifier(LIVE, table)))
@@ -223,18 +251,21 @@ class BuildSet:
 
 
 class _Phases:
-    """Seconds each phase of a build took, for its last log line."""
+    """Seconds each phase of a build took, and this process's CPU seconds in it (the
+    server's share is the rest, with waiting for a core), for its last log line."""
 
     def __init__(self) -> None:
-        self.mark = time.monotonic()
-        self.seconds: dict[str, float] = {}
+        self.mark, self.cpu_mark = time.monotonic(), time.process_time()
+        self.seconds: dict[str, tuple[float, float]] = {}
 
     def end(self, phase: str) -> None:
-        now = time.monotonic()
-        self.seconds[phase], self.mark = now - self.mark, now
+        now, cpu = time.monotonic(), time.process_time()
+        self.seconds[phase] = (now - self.mark, cpu - self.cpu_mark)
+        self.mark, self.cpu_mark = now, cpu
 
     def line(self) -> str:
-        return ", ".join(f"{phase} {seconds:.1f} s" for phase, seconds in self.seconds.items())
+        return ", ".join(f"{phase} {seconds:.1f} s (CPU {cpu:.1f} s)"
+                         for phase, (seconds, cpu) in self.seconds.items())
 
 
 def _retrying(attempt: Callable[[], Any], name: str, what: str) -> Any:

@@ -18,8 +18,9 @@ from psycopg import Connection, Cursor
 from psycopg.sql import SQL, Identifier
 
 from projections import quarantine, schema_lock
-from projections.runner import TRACKING_TABLE, Tracker, View
-from projections.shadow import ShadowDatastore, _CappedRunner
+from projections.build_tracking import BuildRunner, BuildTracker
+from projections.runner import TRACKING_TABLE, View
+from projections.shadow import ShadowDatastore
 
 #: Tables no read model owns nor folds: bookkeeping, never borrowed nor moved.
 BOOKKEEPING = frozenset({TRACKING_TABLE, "siyu_read_model_version", quarantine.TABLE})
@@ -28,12 +29,31 @@ BOOKKEEPING = frozenset({TRACKING_TABLE, "siyu_read_model_version", quarantine.T
 #: the switch is never the one a deadlock cancels.
 LOCK_ATTEMPT = "100ms"
 LIVE = "public"
-#: Tables a fold only appends to and never reads back: their secondary indexes serve the
-#: API and BI alone. A build drops them from its empty table and creates them once it is
-#: filled (a sort per index, instead of an insert at a random place of each per row:
-#: ``segment_ledger``'s three, on random customer ids, made its ``COPY`` the costliest
-#: statement of a rebuild, docs/benchmarks.md ``rebuild_10m``). Its primary key stays.
-INDEXED_WHEN_FILLED = frozenset({"segment_ledger"})
+#: Secondary indexes no fold reads through (they serve the API and BI): a build drops
+#: them from its empty tables and creates them once they are filled — a sort per index,
+#: instead of an entry at a random place of each per row written (``segment_ledger``'s
+#: three made its ``COPY`` the costliest statement of a rebuild; the profile's GIN
+#: indexes take an entry per update of a row). Found by ``pg_stat_user_indexes.idx_scan``
+#: after a rebuild (0 for these; the profile's segment checks by customer, its ledger of
+#: KPIs by customer and staff, and the funnels by root are read while folding, and keep
+#: theirs) and by reading the folds' SQL: a product segment defined while the profile
+#: builds scans the profile table without ``customer_profile_skus_idx`` (once per
+#: definition), ticks find due checks through ``segment_check_due_idx`` (kept).
+#: Unique indexes and constraints always stay. docs/benchmarks.md ``rebuild_10m``.
+INDEXED_WHEN_FILLED = frozenset({
+    "segment_ledger_customer_idx", "segment_ledger_segment_at_idx",
+    "segment_ledger_segment_occurred_idx",
+    "customer_profile_position_idx", "customer_profile_tags_idx",
+    "customer_profile_skus_idx", "customer_profile_staff_idx",
+    "customer_journey_customer_idx", "customer_journey_order_idx",
+    "customer_journey_time_idx",
+    "content_engagement_ref_idx", "content_engagement_customer_idx",
+    "content_conversion_order_idx", "content_conversion_time_idx",
+    "private_domain_link_day_idx",
+})
+#: Memory of a build's sorts: ``SET LOGGED`` rebuilds every index of a table, and the
+#: indexes made once filled sort whole tables (the server's default is 64 MB).
+BUILD_MAINTENANCE_WORK_MEM = "256MB"
 
 
 def schema_of(name: str) -> str:
@@ -86,16 +106,16 @@ def owned_tables(conn: Connection[Any], view: View) -> set[str]:
         return before - base_tables(conn, LIVE)
 
 
-def drop_secondary_indexes(conn: Connection[Any], schema: str, tables: Set[str]) -> list[str]:
-    """Drop the indexes of ``tables`` in ``schema`` that neither enforce uniqueness nor
+def drop_secondary_indexes(conn: Connection[Any], schema: str, names: Set[str]) -> list[str]:
+    """Drop the indexes named ``names`` in ``schema`` that neither enforce uniqueness nor
     back a constraint; returns the statements that create them again, as they were."""
     rows = conn.execute(
         "SELECT ic.relname AS name, pg_get_indexdef(i.indexrelid) AS definition "
         "FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid "
-        "JOIN pg_class t ON t.oid = i.indrelid JOIN pg_namespace n ON n.oid = t.relnamespace "
-        "WHERE n.nspname = %s AND t.relname = ANY(%s) AND NOT i.indisunique "
+        "JOIN pg_namespace n ON n.oid = ic.relnamespace "
+        "WHERE n.nspname = %s AND ic.relname = ANY(%s) AND NOT i.indisunique "
         "AND NOT EXISTS (SELECT FROM pg_constraint c WHERE c.conindid = i.indexrelid) "
-        "ORDER BY ic.relname", (schema, sorted(tables))).fetchall()
+        "ORDER BY ic.relname", (schema, sorted(names))).fetchall()
     statements = []
     for row in rows:
         name, definition = (row["name"], row["definition"]) if isinstance(row, dict) else row
@@ -118,7 +138,7 @@ class BuildSchema:
     def close(self) -> None:
         self.shadow.close()
 
-    def prepare(self, conn: Connection[Any]) -> _CappedRunner:
+    def prepare(self, conn: Connection[Any]) -> BuildRunner:
         """The schema with the read model's own tables, empty (created by its runner);
         ``owned`` the live tables they replace. ``conn``: autocommit, live schema."""
         self.owned = owned_tables(conn, self.view)
@@ -134,8 +154,8 @@ class BuildSchema:
                              "(name text PRIMARY KEY, version integer NOT NULL)").format(schema))
             conn.execute(SQL("INSERT INTO {}.siyu_read_model_version VALUES (%s, %s)")
                          .format(schema), (self.view.name, self.view.version))
-        runner = _CappedRunner(self.app, self.view, Tracker(self.shadow),
-                               page_size=self.page_size)
+        runner = BuildRunner(self.app, self.view, BuildTracker(self.shadow),
+                             page_size=self.page_size)
         with conn.transaction():
             schema_lock.serialise_ddl(conn)
             # Tables its create() makes for others: read from the live schema instead.
@@ -150,12 +170,12 @@ class BuildSchema:
                 conn.execute(SQL("DROP VIEW IF EXISTS {}.{} CASCADE").format(
                     schema, Identifier(row["n"] if isinstance(row, dict) else row[0])))
             # The bulk fold writes no WAL: a crash empties the schema, tracking included,
-            # and the build starts again. Logged again before the switch (finish()).
+            # and the build starts again (projections.build_tracking). Logged again before
+            # the switch (finish()).
             for table in sorted(base_tables(conn, self.schema)):
                 conn.execute(SQL("ALTER TABLE {}.{} SET UNLOGGED").format(
                     schema, Identifier(table)))
-            self.deferred = drop_secondary_indexes(
-                conn, self.schema, INDEXED_WHEN_FILLED & base_tables(conn, self.schema))
+            self.deferred = drop_secondary_indexes(conn, self.schema, INDEXED_WHEN_FILLED)
         return runner
 
     def finish(self, conn: Connection[Any]) -> None:
@@ -164,11 +184,19 @@ class BuildSchema:
         autovacuum comes by, and the planner guesses (a p99 of 11.7 s against 411 ms once
         analyzed). Statistics move with the tables at the switch."""
         schema = Identifier(self.schema)
-        for table in sorted(base_tables(conn, self.schema)):
-            conn.execute(SQL("ALTER TABLE {}.{} SET LOGGED").format(schema, Identifier(table)))
-        # Once logged: SET LOGGED rewrites a table and rebuilds its indexes.
-        for statement in self.deferred:
-            conn.execute(statement)
+        # The tracking last: once it is logged, every table is (a crash meanwhile empties
+        # it, and the build's check finds out: projections.build_tracking).
+        tables = sorted(base_tables(conn, self.schema), key=lambda t: (t == TRACKING_TABLE, t))
+        conn.execute(f"SET maintenance_work_mem = '{BUILD_MAINTENANCE_WORK_MEM}'")
+        try:
+            for table in tables:
+                conn.execute(SQL("ALTER TABLE {}.{} SET LOGGED").format(schema,
+                                                                       Identifier(table)))
+            # Once logged: SET LOGGED rewrites a table and rebuilds its indexes.
+            for statement in self.deferred:
+                conn.execute(statement)
+        finally:
+            conn.execute("RESET maintenance_work_mem")
         self.analyze(conn)
 
     def analyze(self, conn: Connection[Any] | None = None) -> None:

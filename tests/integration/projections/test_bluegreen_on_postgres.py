@@ -192,25 +192,31 @@ def indexes(url: str, schema: str, table: str) -> list[str]:
             "WHERE schemaname = %s AND tablename = %s ORDER BY indexname", (schema, table))]
 
 
-def test_a_build_fills_the_segment_ledger_before_it_creates_its_secondary_indexes(
+def test_a_build_fills_its_tables_before_it_creates_the_indexes_no_fold_reads(
         pg_app: Siyu, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Given a segment whose ledger the profile wrote, with its secondary indexes
+    # Given a segment whose ledger the profile wrote, with their secondary indexes
     pg_app.segments.define("tagged", "", {"tagIn": [f"VIP{n}" for n in range(30)]},
                            "staff:m", datetime.now(UTC))
     record(pg_app, 30)
     catch_up(pg_app)
-    before = rows(pg_url, "segment_ledger")
-    defined = indexes(pg_url, "public", "segment_ledger")
-    assert before and len(defined) > 1
-    # When the profile is built again in pages of 7, the build's ledger seen at each page
+    tables = ("segment_ledger", "customer_profile", "segment_check")
+    before = {t: rows(pg_url, t) for t in tables}
+    defined = {t: indexes(pg_url, "public", t) for t in tables}
+    assert before["segment_ledger"] and all(len(d) > 1 for d in defined.values())
+    # When the profile is built again in pages of 7, the build's indexes seen at each page
     monkeypatch.setattr(bluegreen, "REPORT_EVERY", 0.0)
-    seen: list[list[str]] = []
+    seen: list[dict[str, list[str]]] = []
     build = bluegreen.BuildSet(pg_app, views_of(["profile"]), pg_app.factory.datastore,  # type: ignore[attr-defined]
                                read_model_views(), page_size=7,
-                               report=lambda p: seen.append(indexes(
-                                   pg_url, "siyu_bg_customer_profile", "segment_ledger")))
+                               report=lambda p: seen.append({t: indexes(
+                                   pg_url, "siyu_bg_customer_profile", t) for t in tables}))
     build.run(version_bump=False)
-    # Then it was filled with its primary key alone, and serves as before: same indexes
-    assert len(seen) > 2 and seen[0] == [i for i in defined if "_pkey " in i]
-    assert indexes(pg_url, "public", "segment_ledger") == defined
-    assert rows(pg_url, "segment_ledger") == before
+    # Then the ledger and the profile were filled with their primary keys alone, the checks
+    # kept the index the fold reads them by, and all serve as before: same indexes, rows
+    assert len(seen) > 2
+    assert seen[0]["segment_ledger"] == [i for i in defined["segment_ledger"] if "_pkey " in i]
+    assert seen[0]["customer_profile"] == [
+        i for i in defined["customer_profile"] if "_pkey " in i]
+    assert any("(customer_id)" in i for i in seen[0]["segment_check"])
+    assert {t: indexes(pg_url, "public", t) for t in tables} == defined
+    assert {t: rows(pg_url, t) for t in tables} == before
