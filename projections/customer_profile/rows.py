@@ -98,22 +98,6 @@ def new_row(event: Customer.Registered, position: int, row_id: Any) -> Row:
     }
 
 
-#: The columns of a new row that no event has set yet (a new row holds these values in them):
-#: a rule reading only such columns answers the same for every new customer
-#: (projections.segments.engine). A test holds :func:`new_row` to it.
-BLANK: dict[str, Any] = {
-    "identities": [], "staff_relations": [], "friend_changes": [], "current_staff_ids": [],
-    "ever_friend": False, "muted_staff_ids": [], "personal_wechat_staff_ids": [], "tags": [],
-    "tag_details": {}, "groups": [], "official_accounts": [], "member_level": None,
-    "referred_by": None, "order_count": 0, "gmv_fen": 0, "refund_count": 0,
-    "refunded_fen": 0, "points_balance": 0, "dnd": False, "consents": {},
-    "consents_withdrawn": [], **dict.fromkeys(COUNTERS.values(), 0), "first_order_at": None,
-    "last_order_at": None, "order_times": [], "order_amounts": [], "order_lines": [],
-    "last_activity_at": None, "sku_quantities": {}, "category_orders": {},
-    "topic_views": {}, "last_message_at": None, "erased_at": None,
-}
-
-
 def _later(a: datetime | None, b: datetime) -> datetime:
     return b if a is None or b > a else a
 

@@ -8,14 +8,10 @@ customer event (its log position and type), a clock tick, or the segment's
 own definition, revision or archiving.
 
 A customer is re-evaluated after one of its events only for the segments
-whose rule reads a fact that the event changed (:mod:`projections.segments.facts`: a
-column, or finer, one value of a set column or its emptiness) — and, when that fact is
+whose rule reads a profile column that the event changed — and, when that column is
 only ``last_interaction_at`` (most interactions), only if the move flips one of the
 rule's windows (``last + span > at``) or a due check of the pair has passed: otherwise
-the answer is the one already recorded (see :meth:`SegmentEngine.customer_changed`). A new
-customer is asked every rule, but a rule reading only columns still blank
-(:data:`projections.customer_profile.rows.BLANK`) gives every new customer the same
-answer: it is evaluated once per engine.
+the answer is the one already recorded (see :meth:`SegmentEngine.customer_changed`).
 The passing of time is handled by horizons (:func:`projections.segments.evaluation.evaluate`): the
 earliest time a customer's answer could change without an event, stored as a
 due check and re-evaluated at the first clock tick at or after it. Both rules
@@ -31,7 +27,6 @@ from typing import Any, NamedTuple
 from uuid import UUID
 
 from domain.segment_rules import Rule
-from projections.customer_profile.rows import BLANK
 from projections.segments.compiled import Evaluator, compiled
 from projections.segments.evaluation import (
     columns,
@@ -39,7 +34,6 @@ from projections.segments.evaluation import (
     lifecycle_and_horizon,
     windows,
 )
-from projections.segments.facts import Fact, Readers, bits, facts
 
 Row = dict[str, Any]
 #: A (segment, customer) pair as one int: the segment id's 128 bits, then the customer id's
@@ -89,12 +83,9 @@ class Spec:
     windows: frozenset[timedelta] = frozenset()
     #: ``key(segment_id, customer) == base | customer.int``: derived, never given.
     base: int = field(init=False, default=0)
-    #: The facts the rule reads (projections.segments.facts): derived, never given.
-    facts: frozenset[Fact] = field(init=False, default=frozenset())
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "base", self.segment_id.int << 128)
-        object.__setattr__(self, "facts", facts(self.rule))
 
     @classmethod
     def of(cls, segment_id: UUID, version: int, rule: Rule) -> Spec:
@@ -188,10 +179,6 @@ class SegmentEngine:
         self.state = state
         self.watched = tuple(sorted(frozenset().union(*(s.columns for s in self.specs))))
         self.spans = frozenset().union(*(s.windows for s in self.specs))
-        self.readers = Readers([s.facts for s in self.specs], BLANK)
-        #: Each rule's answer for a new customer whose columns it reads are all blank
-        #: (None: not known yet, or not the same for every such customer).
-        self._blank: list[tuple[bool, datetime | None] | None] = [None] * len(self.specs)
         # (row, at, answer): holding the row keeps its identity from being reused
         self._stage: tuple[Row, datetime, tuple[str, datetime | None]] | None = None
 
@@ -209,14 +196,9 @@ class SegmentEngine:
                cause: Cause) -> None:
         """Evaluate one segment for one customer (``row`` None: the customer is gone)."""
         if row is None:
-            self._settle(spec, customer_id, False, None, at, cause)
+            truth, horizon = False, None
         else:
-            self._settle(spec, customer_id, *self._evaluate(spec, row, at), at, cause)
-
-    def _settle(self, spec: Spec, customer_id: UUID, truth: bool, horizon: datetime | None,
-                at: datetime, cause: Cause) -> None:
-        """Record the answer of one segment for one customer: entered or left, and when to
-        ask again."""
+            truth, horizon = self._evaluate(spec, row, at)
         state = self.state
         key = spec.base | customer_id.int
         if truth != (key in state.members):
@@ -231,18 +213,20 @@ class SegmentEngine:
                          at: datetime, cause: Cause) -> None:
         """After an event changed a customer's row: re-evaluate the segments it affects."""
         if old is None or new is None:
-            if new is None:
-                for spec in self.specs:
-                    self.assess(spec, customer_id, None, at, cause)
-            else:
-                self._registered(customer_id, new, at, cause)
+            for spec in self.specs:
+                self.assess(spec, customer_id, new, at, cause)
             return
-        asked, others = self.readers.changed(old, new, LAST)
+        # The fold replaces what it changes: unchanged columns are the same objects.
+        changed = {c for c in self.watched
+                   if (before := old.get(c)) is not (after := new.get(c)) and before != after}
+        if not changed:
+            return
+        others = changed - {LAST} if LAST in changed else None
         flipped: frozenset[timedelta] | None = None
-        specs = self.specs
-        for i in bits(asked):
-            spec = specs[i]
-            if not others >> i & 1:
+        for spec in self.specs:
+            if spec.columns.isdisjoint(changed):
+                continue
+            if others is not None and spec.columns.isdisjoint(others):
                 # Only the last interaction moved for this rule: it reads it through its
                 # windows alone, so unless one flips at `at` (or a check of the pair is
                 # due, its recorded answer possibly stale) the answer is the recorded one,
@@ -252,23 +236,6 @@ class SegmentEngine:
                 if spec.windows.isdisjoint(flipped) and not self._due(spec, customer_id, at):
                     continue
             self.assess(spec, customer_id, new, at, cause)
-
-    def _registered(self, customer_id: UUID, new: Row, at: datetime, cause: Cause) -> None:
-        """A new customer: every rule asked, in order. A rule reading only columns that
-        are blank in ``new`` reads the same values for every new customer, none of them a
-        time: its answer is the one evaluated for the first, when that has no horizon."""
-        differs = self.readers.not_blank(new)
-        blank = self._blank
-        for i, spec in enumerate(self.specs):
-            if differs >> i & 1:
-                self.assess(spec, customer_id, new, at, cause)
-                continue
-            answer = blank[i]
-            if answer is None:
-                answer = self._evaluate(spec, new, at)
-                if answer[1] is None:
-                    blank[i] = answer
-            self._settle(spec, customer_id, *answer, at, cause)
 
     def _flipped(self, old: Row, new: Row, at: datetime) -> frozenset[timedelta]:
         """The window spans whose test ``last + span > at`` differs between the rows."""

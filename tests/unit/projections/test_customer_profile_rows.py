@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 
 from domain.customer import Customer
 from projections.customer_profile import apply
-from projections.customer_profile.rows import BLANK
 
 AT = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 
@@ -88,16 +87,3 @@ def test_a_late_add_before_a_known_deletion_and_a_new_add_keeps_the_new_friendsh
     relations: list[dict[str, str | None]] = row["staff_relations"]  # type: ignore[assignment]
     spans = [(str(r["since"])[11:16], r["until"] and r["until"][11:16]) for r in relations]
     assert spans == [("10:00", "11:00"), ("14:00", None)]
-
-
-def test_a_registered_customer_s_row_holds_the_blank_value_in_every_blank_column() -> None:
-    # Given a customer who has only registered
-    row = fold(Customer(first_channel="qr", by="system", occurred_at=AT))
-    assert row is not None
-    # Then each column BLANK names holds its blank value, of the same type
-    assert {c: row[c] for c in BLANK} == BLANK
-    assert all(type(row[c]) is type(v) for c, v in BLANK.items())
-    # And the columns it leaves out are those the registration itself sets
-    assert set(row) - set(BLANK) == {"customer_id", "position", "first_channel",
-                                     "first_seen_at", "last_interaction_at", "event_count",
-                                     "stream_versions", "updated_at"}
