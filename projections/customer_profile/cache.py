@@ -187,6 +187,9 @@ class ProfileCache:
                 continue
             state.members.update(found[0])
             state.checks.update(found[1])
+            state.stored_members.update(found[0])
+            state.stored_checks.update(found[1])
+            state.stored_for.add(customer.int)
         return missing
 
     def segments_flushed(self, state: Memberships, loaded: set[UUID]) -> None:

@@ -132,6 +132,12 @@ class Memberships:
     entered: dict[Key, LedgerEntry] = field(default_factory=dict)
     exited: set[Key] = field(default_factory=set)
     checks_set: dict[Key, datetime | None] = field(default_factory=dict)
+    #: The keys of the members and checks stored in the tables, for the customers (their
+    #: ids' ints) in ``stored_for``, as loaded: what they write is plain inserts and
+    #: updates (projections.segments.store.flush); any other customer's, upserts.
+    stored_for: set[int] = field(default_factory=set)
+    stored_members: set[Key] = field(default_factory=set)
+    stored_checks: set[Key] = field(default_factory=set)
 
     def set_check(self, key: Key, at: datetime | None) -> None:
         """Schedule a re-evaluation; an earlier one already scheduled is kept (it will
