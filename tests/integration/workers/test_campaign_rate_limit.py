@@ -74,11 +74,16 @@ def test_a_chunk_sends_at_the_configured_rate(pg_app: Siyu, pg_url: str,
         CampaignDispatcher(store, lambda c, s, i: messages.append((c, s, i))).run_once()
         [(campaign, step, ids)] = messages
         # When the chunk is sent
+        before = time.monotonic()
         assert send_chunk(deps, UUID(campaign), step, [UUID(i) for i in ids]) == 60
     finally:
         store.close()
-    # Then the 60 sends took 59 intervals of 10 ms (not faster), each customer once
+    # Then no send ran ahead of its turn: the n-th went at least n intervals of 10 ms
+    # after the chunk began (a send held up — the first, by its intent's commit on a loaded
+    # machine — may leave the next ones less than 10 ms after it: they keep their turns,
+    # not its lateness), the last 59 intervals after; each customer once
     assert campaign_id == UUID(campaign)
-    assert stamps[-1] - stamps[0] >= 0.59 - 0.01
-    assert stamps[-1] - stamps[0] < 2.0
+    assert all(at - before >= n * 0.01 - 0.005 for n, at in enumerate(stamps)), [
+        round(at - before, 4) for at in stamps]
+    assert 0.59 - 0.005 <= stamps[-1] - before < 2.0
     assert len(gateway.receipts) == 60 and set(gateway.receipts.values()) == {1}
