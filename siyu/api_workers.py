@@ -24,7 +24,6 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -100,14 +99,7 @@ def serve_workers(factory: str, host: str, port: int, workers: int) -> str | Non
         return subprocess.Popen(worker_command(factory, host, port))  # noqa: S603 - ours
 
     supervisor = Supervisor(spawn, [f"api worker {n + 1}" for n in range(workers)])
-    watcher = threading.Thread(target=supervisor.run, daemon=True, name="api-workers")
-    watcher.start()
-    try:
-        wait_for_signal(supervisor.stopping)
-    finally:
-        supervisor.stop()
-        watcher.join(5)
-    return supervisor.gave_up
+    return supervisor.supervise(wait_for_signal, name="api-workers")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

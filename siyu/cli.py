@@ -25,7 +25,6 @@ import logging
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -203,15 +202,9 @@ def run_all(settings: Settings, *, with_demo: bool, customers: int = 2000) -> in
             _demo_data(ready, customers)
         supervisor = Supervisor(lambda part: _child(part, ready),
                                 ("projections", "worker", "serve"))
-        watcher = threading.Thread(target=supervisor.run, daemon=True, name="supervisor")
-        watcher.start()
-        try:
-            wait_for_signal(supervisor.stopping)
-        finally:
-            supervisor.stop()
-            watcher.join(5)
-    if supervisor.gave_up is not None:
-        print(f"siyu: {supervisor.gave_up}", file=sys.stderr)
+        gave_up = supervisor.supervise(wait_for_signal)
+    if gave_up is not None:
+        print(f"siyu: {gave_up}", file=sys.stderr)
         return 1
     log.info("stopped")
     return 0

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Sequence
 
 from projections.groups import DEFAULT_SPLIT
@@ -32,14 +31,8 @@ def run_split(settings: Settings, split: Sequence[Sequence[str]] = DEFAULT_SPLIT
             [sys.executable, "-m", "siyu", "projections", "--only", *part.split()], env=env)
 
     supervisor = Supervisor(spawn, list(parts))
-    watcher = threading.Thread(target=supervisor.run, daemon=True, name="projections-split")
-    watcher.start()
-    try:
-        wait_for_signal(supervisor.stopping)
-    finally:
-        supervisor.stop()
-        watcher.join(30)
-    if supervisor.gave_up is not None:
-        print(f"siyu projections: {supervisor.gave_up}", file=sys.stderr)
+    gave_up = supervisor.supervise(wait_for_signal, name="projections-split", join_seconds=30)
+    if gave_up is not None:
+        print(f"siyu projections: {gave_up}", file=sys.stderr)
         return 1
     return 0

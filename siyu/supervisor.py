@@ -98,6 +98,20 @@ class Supervisor:
         while not self.stopping.wait(self.policy.poll):
             self.check()
 
+    def supervise(self, wait: Callable[[threading.Event], None], *, name: str = "supervisor",
+                  join_seconds: float = 5.0) -> str | None:
+        """Check in a thread while ``wait`` blocks (it returns on a signal, or once the
+        tree gives up: it is handed :attr:`stopping`), then stop every child. Returns why
+        the tree gave up, or None after a clean stop."""
+        watcher = threading.Thread(target=self.run, daemon=True, name=name)
+        watcher.start()
+        try:
+            wait(self.stopping)
+        finally:
+            self.stop()
+            watcher.join(join_seconds)
+        return self.gave_up
+
     def stop(self, timeout: float = 30.0) -> None:
         """Stop every child: SIGTERM, then SIGKILL after ``timeout``."""
         self.stopping.set()
