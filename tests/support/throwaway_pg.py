@@ -16,6 +16,8 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -97,3 +99,14 @@ class ThrowawayCluster:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
+
+
+@contextmanager
+def started_cluster() -> Iterator[ThrowawayCluster]:
+    """A new cluster, started, and removed after the block (a test's ``cluster`` fixture)."""
+    throwaway = ThrowawayCluster().init()
+    throwaway.start()
+    try:
+        yield throwaway
+    finally:
+        throwaway.remove()

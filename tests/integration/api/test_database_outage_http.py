@@ -22,7 +22,7 @@ from siyu.processes import catch_up, prepare_read_models
 from siyu.settings import Settings
 from tests.conftest import SECRET
 from tests.support.directory import hire_as
-from tests.support.throwaway_pg import ThrowawayCluster
+from tests.support.throwaway_pg import ThrowawayCluster, started_cluster
 
 pytestmark = pytest.mark.integration
 
@@ -34,12 +34,8 @@ MANAGER = "0a6f0000-0000-4000-8000-0000000000aa"
 
 @pytest.fixture
 def cluster() -> Iterator[ThrowawayCluster]:
-    throwaway = ThrowawayCluster().init()
-    throwaway.start()
-    try:
+    with started_cluster() as throwaway:
         yield throwaway
-    finally:
-        throwaway.remove()
 
 
 def ask(client: TestClient, token: str, query: str,

@@ -17,7 +17,7 @@ from siyu.bootstrap import build_application
 from siyu.processes import catch_up, read_model_views, views_of
 from tests.conftest import SECRET
 from tests.integration.projections.test_quarantine_on_postgres import record
-from tests.support.throwaway_pg import ThrowawayCluster
+from tests.support.throwaway_pg import ThrowawayCluster, started_cluster
 
 pytestmark = pytest.mark.integration
 
@@ -73,12 +73,8 @@ def test_a_build_whose_unlogged_tables_were_emptied_midway_builds_again_from_the
 
 @pytest.fixture
 def cluster() -> Iterator[ThrowawayCluster]:
-    throwaway = ThrowawayCluster().init()
-    throwaway.start()
-    try:
+    with started_cluster() as throwaway:
         yield throwaway
-    finally:
-        throwaway.remove()
 
 
 @pytest.mark.timeout(300)
