@@ -16,6 +16,11 @@
   extrapolation from the small log alone; baseline the fit) and ``rebuild_sample_rate``
   (notifications/s on the larger log; baseline the 11,111/s of the target). Baseline of
   ``rebuild_10m``: the target 15 min.
+* ``rebuild_1m`` — the same extrapolation checked at scale: the logs of N and 4N workload
+  events again, then a log of 1,000,000 [250,000] workload events. ``rebuild_1m_s`` is that
+  log's rebuild in seconds, baseline what the line through the two small logs predicted for
+  it (a ratio above 1 is a cost growing faster than the log); ``rebuild_10m_from_1m`` the
+  10M minutes along the line through the N log and the large one (baseline the target 15).
 """
 
 from __future__ import annotations
@@ -175,7 +180,23 @@ def rebuild_fitted(events: int) -> list[Measure]:
                     TEN_MILLION / (15 * 60))]
 
 
+def rebuild_1m(quick: bool) -> list[Measure]:
+    small = 20_000 if quick else 50_000
+    timed = []
+    for size in (small, 4 * small, 250_000 if quick else 1_000_000):
+        url, total = _log_of(size)  # each log replaces the one before
+        timed.append((total, _timed_rebuild(url)))
+    fixed, per_event = fit(timed[0], timed[1])
+    large, seconds = timed[2]
+    through_large = fit(timed[0], timed[2])
+    return [measure("rebuild_1m_s", seconds, "s", fixed + per_event * large),
+            measure("rebuild_1m_notifications", large, "notifications"),
+            measure("rebuild_10m_from_1m",
+                    (through_large[0] + through_large[1] * TEN_MILLION) / 60, "min", 15)]
+
+
 BENCHMARKS: dict[str, Callable[[bool], list[Measure]]] = {
     "projection_lag_p99": projection_lag,
     "rebuild_10m": rebuild_10m,
+    "rebuild_1m": rebuild_1m,
 }
