@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
+from application import aggregate_cache
 from application.channel_codes import ChannelCodes
 from application.identity import merge
 from application.referrals import Referrals
@@ -127,8 +128,8 @@ class Ingestion:
         known = self._known(by, keys, found.event_keys)
         owners = dict(found.owners)
         self.store.drop_stale(set(owners.values()), unit, stored=found.versions)
-        self.store.cache_streams({i: s for i, s in found.tails.items()
-                                  if not self.store.cached(i)})
+        cached = aggregate_cache.ids(self.store.repository.cache)
+        self.store.cache_streams({i: s for i, s in found.tails.items() if i not in cached})
         self._remember(owners)
         self.referrals.prefetch_inviters(commands, unit)
         # The customers' commands write their events as rows (domain.recording).
@@ -185,8 +186,8 @@ class Ingestion:
         """Blind indexes whose owner, as last looked up, this process has not cached (or
         never looked up): the look-up reads their owners' streams too. A stale entry (an
         identity moved by a merge) costs no more than a read of the stream on ``load``."""
-        seen = self._owners
-        return [b for b in blinds if (o := seen.get(b)) is None or not self.store.cached(o)]
+        seen, cached = self._owners, aggregate_cache.ids(self.store.repository.cache)
+        return [b for b in blinds if (o := seen.get(b)) is None or o not in cached]
 
     def _remember(self, owners: Mapping[str, UUID]) -> None:
         if len(self._owners) + len(owners) > OWNERS_REMEMBERED:

@@ -46,7 +46,7 @@ from eventsourcing.persistence import (
     Transcoder,
 )
 
-from application import unit_rows
+from application import aggregate_cache, unit_rows
 from application.event_encoding import FastStorableTranscoder, SetAsList
 from domain.campaign import Campaign
 from domain.customer import Customer
@@ -184,10 +184,8 @@ class EventStore(Application[UUID]):
         Returns the last position stored (None: nothing)."""
         records = unit_rows.stored_records(unit.aggregates.values(), unit.rows, self.mapper)
         positions = self.recorder.insert_events(records, side_writes=unit.writes)
-        cache = self.repository.cache
-        if cache is not None and not self.repository.fastforward:
-            for aggregate_id, aggregate in unit.aggregates.items():
-                cache.put(aggregate_id, aggregate)
+        if not self.repository.fastforward:
+            aggregate_cache.put_all(self.repository.cache, unit.aggregates)
         for record in records:
             aggregate = unit.aggregates[cast(UUID, record.originator_id)]
             interval = self.snapshotting_intervals.get(type(aggregate))
@@ -361,8 +359,7 @@ class EventStore(Application[UUID]):
         self.cache_streams(self.index.short_streams(missing, PREFETCH_LONGEST))
 
     def cached(self, aggregate_id: UUID) -> bool:
-        cache = self.repository.cache
-        return cache is not None and aggregate_id in cache.cache
+        return aggregate_id in aggregate_cache.ids(self.repository.cache)
 
     def cache_streams(self, streams: Mapping[UUID, Iterable[StoredEvent]]) -> None:
         """Cache the aggregates these stored records (a snapshot, then events) rebuild."""

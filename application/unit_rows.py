@@ -36,6 +36,7 @@ from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
 from eventsourcing.utils import get_topic
 
 from domain.recording import Recorder
+from domain.storable import stored_event
 
 _OWN = frozenset({"originator_id", "originator_version", "timestamp"})
 A = TypeVar("A", bound=Aggregate)
@@ -113,8 +114,7 @@ def event_state(transcoder: Transcoder, kind: type[Aggregate.Event], originator_
                                              originator_version=version, **state)), aggregate)
     if spec.class_version > 1:
         state["class_version"] = spec.class_version
-    return StoredEvent(originator_id=originator_id, originator_version=version,
-                       topic=spec.topic, state=transcoder.encode(state))
+    return stored_event(originator_id, version, spec.topic, transcoder.encode(state))
 
 
 def recorder(mapper: Mapper[UUID], rows: dict[UUID, list[StoredEvent]],
