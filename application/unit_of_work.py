@@ -182,7 +182,7 @@ class EventStore(Application[UUID]):
         """What ``save`` does for the unit's aggregates, with its facts' rows among their
         events (:mod:`application.unit_rows`): one insert, the cache, the snapshots due.
         Returns the last position stored (None: nothing)."""
-        records = unit_rows.stored_records(unit.aggregates.values(), unit.rows, self.mapper)
+        records = unit_rows.stored_records(unit.aggregates, unit.rows, self.mapper)
         positions = self.recorder.insert_events(records, side_writes=unit.writes)
         if not self.repository.fastforward:
             aggregate_cache.put_all(self.repository.cache, unit.aggregates)

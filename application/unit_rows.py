@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from types import SimpleNamespace
@@ -191,15 +191,21 @@ def created_row(transcoder: Transcoder, kind: type[A], event_class: type[Any],
     return aggregate, row
 
 
-def stored_records(aggregates: Iterable[Aggregate], rows: Mapping[UUID, list[StoredEvent]],
+def stored_records(aggregates: Mapping[UUID, Aggregate], rows: Mapping[UUID, list[StoredEvent]],
                    mapper: Mapper[UUID]) -> list[StoredEvent]:
     """Every aggregate's pending events (collected: no longer pending) and fact rows, in
-    version order, aggregate after aggregate."""
+    version order, aggregate after aggregate (``aggregates``: by id). An aggregate with
+    rows only (ingestion's usual case) has them in version order already."""
     to_stored = mapper.to_stored_event
     records: list[StoredEvent] = []
-    for aggregate in aggregates:
-        stored = [to_stored(e) for e in aggregate.collect_events()]
-        facts = rows.get(aggregate.id)
+    for aggregate_id, aggregate in aggregates.items():
+        pending = aggregate.collect_events()
+        facts = rows.get(aggregate_id)
+        if not pending:
+            if facts:
+                records.extend(facts)
+            continue
+        stored = [to_stored(e) for e in pending]
         if facts:
             stored.extend(facts)
             stored.sort(key=_version)
