@@ -181,9 +181,10 @@ class Ingestion:
                 _forget_if_created(unit, index, owners)
                 result.outcomes.append(ItemOutcome(index, event_id, "rejected", error=error))
                 continue  # its id stays free: a corrected resend in this batch is accepted
-            unit.writes.event_keys.append((keys[event_id], customer.id))
-            seen[event_id] = customer.id
-            result.outcomes.append(ItemOutcome(index, event_id, "accepted", customer.id))
+            customer_id = customer.id
+            unit.writes.event_keys.append((keys[event_id], customer_id))
+            seen[event_id] = customer_id
+            result.outcomes.append(ItemOutcome(index, event_id, "accepted", customer_id))
         return result
 
     def _uncached(self, blinds: list[str]) -> list[str]:
