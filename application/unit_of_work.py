@@ -334,10 +334,7 @@ class EventStore(Application[UUID]):
         unit.fresh |= wanted
         if cache is None or not wanted:
             return
-        cached: dict[UUID, Any] = {}
-        for aggregate_id in wanted:
-            with contextlib.suppress(KeyError):
-                cached[aggregate_id] = cache.get(aggregate_id)
+        cached = aggregate_cache.get_all(cache, wanted)
         if not cached:
             return
         if stored is None:

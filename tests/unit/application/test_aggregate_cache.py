@@ -36,3 +36,16 @@ def test_only_entries_missing_or_holding_another_object_are_put() -> None:
         assert cache.get(aggregate.id) is aggregate
     assert held.id in aggregate_cache.ids(cache) and UUID(int=0) not in aggregate_cache.ids(cache)
     assert UUID(int=0) not in aggregate_cache.ids(None)
+
+
+def test_the_aggregates_held_among_many_ids_are_got_and_moved_to_the_front() -> None:
+    # Given a full cache of two
+    older, newer, absent = Aggregate(), Aggregate(), Aggregate()
+    cache = LRUCache[UUID, Any](maxsize=2)
+    cache.put(older.id, older)
+    cache.put(newer.id, newer)
+    # When the older one is got with an id the cache does not hold
+    assert aggregate_cache.get_all(cache, [older.id, absent.id]) == {older.id: older}
+    # Then it was used last: a third aggregate evicts the newer one
+    cache.put(absent.id, absent)
+    assert older.id in aggregate_cache.ids(cache) and newer.id not in aggregate_cache.ids(cache)
