@@ -276,7 +276,8 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
             owners.execute(self._select_owner_versions, (text_array(blind_indexes),),
                            prepare=False)
             if tails_of:
-                tail.execute(self._select_tails, (text_array(tails_of),), prepare=False)
+                tail.execute(self._select_tails, (text_array(tails_of),), prepare=False,
+                             binary=True)  # states as bytes, not hex to decode
             found: dict[str, UUID] = dict(keys.fetchall())  # (event key, customer) rows
             rows = owners.fetchall()  # (blind index, customer, version) rows
             for stream, version, topic, state in tail.fetchall() if tails_of else ():

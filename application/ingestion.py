@@ -142,6 +142,10 @@ class Ingestion:
             result = self._decide_items(items, parsed, known, keys, blinds, owners, unit, by)
         finally:
             RECORDER.reset(token)
+        # The owners it made too: else the next batch reads the stream of each customer
+        # first seen here, which this process caches once saved (and if the batch is not
+        # saved, its customers are not cached: the hint costs that read, no more).
+        self._remember(unit.new_owners)
         if atomic and result.count("rejected"):
             unit.abandoned = True
             result.outcomes = [
