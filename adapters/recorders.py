@@ -32,6 +32,7 @@ from adapters.event_store_schema import create_once
 from adapters.pooled_connections import stale_retry
 from adapters.side_tables import SIDE_TABLES_DDL
 from domain.ports import BatchLookup, SideWrites, TagClaim
+from domain.storable import stored_event
 
 BEGIN, COMMIT = SQL("BEGIN"), SQL("COMMIT")
 
@@ -268,22 +269,23 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
         pipeline could leave psycopg believing a statement prepared that the server lacks."""
         tails: dict[UUID, list[StoredEvent]] = {}
         with self.datastore.get_connection() as conn, binary_arrays.ready(conn).pipeline(), \
-                conn.cursor() as keys, conn.cursor() as owners, \
+                conn.cursor(row_factory=tuple_row) as keys, \
+                conn.cursor(row_factory=tuple_row) as owners, \
                 conn.cursor(row_factory=tuple_row) as tail:
             keys.execute(self._lookup_event_keys, (text_array(event_keys),), prepare=False)
             owners.execute(self._select_owner_versions, (text_array(blind_indexes),),
                            prepare=False)
             if tails_of:
-                tail.execute(self._select_tails, (text_array(tails_of),), prepare=False)
-            found = {r["event_key"]: r["customer_id"] for r in keys.fetchall()}
-            rows = owners.fetchall()
+                tail.execute(self._select_tails, (text_array(tails_of),), prepare=False,
+                             binary=True)  # states as bytes, not hex to decode
+            found: dict[str, UUID] = dict(keys.fetchall())  # (event key, customer) rows
+            rows = owners.fetchall()  # (blind index, customer, version) rows
             for stream, version, topic, state in tail.fetchall() if tails_of else ():
-                tails.setdefault(stream, []).append(StoredEvent(
-                    originator_id=stream, originator_version=version, topic=topic,
-                    state=bytes(state)))
-        return BatchLookup(found, {r["blind_index"]: r["customer_id"] for r in rows},
-                           {r["customer_id"]: r["version"] for r in rows
-                            if r["version"] is not None}, tails)
+                tails.setdefault(stream, []).append(stored_event(stream, version, topic,
+                                                                 bytes(state)))
+        return BatchLookup(found, {blind: owner for blind, owner, _ in rows},
+                           {owner: version for _, owner, version in rows
+                            if version is not None}, tails)
 
     def owners_of(self, blind_indexes: Sequence[str]) -> Mapping[str, UUID]:
         return self._select_map(self._select_owners, blind_indexes)
@@ -364,8 +366,7 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
     def stream_tail(self, stream_id: UUID) -> Sequence[StoredEvent]:
         with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
             curs.execute(self._select_tail, {"id": stream_id}, prepare=True)
-            return [StoredEvent(originator_id=stream, originator_version=version, topic=topic,
-                                state=bytes(state))
+            return [stored_event(stream, version, topic, bytes(state))
                     for _, stream, version, topic, state in curs.fetchall()]
 
     def _select_claims(self, statement: Any, values: Sequence[Any]) -> list[TagClaim]:

@@ -46,7 +46,7 @@ from eventsourcing.persistence import (
     Transcoder,
 )
 
-from application import unit_rows
+from application import aggregate_cache, unit_rows
 from application.event_encoding import FastStorableTranscoder, SetAsList
 from domain.campaign import Campaign
 from domain.customer import Customer
@@ -182,12 +182,10 @@ class EventStore(Application[UUID]):
         """What ``save`` does for the unit's aggregates, with its facts' rows among their
         events (:mod:`application.unit_rows`): one insert, the cache, the snapshots due.
         Returns the last position stored (None: nothing)."""
-        records = unit_rows.stored_records(unit.aggregates.values(), unit.rows, self.mapper)
+        records = unit_rows.stored_records(unit.aggregates, unit.rows, self.mapper)
         positions = self.recorder.insert_events(records, side_writes=unit.writes)
-        cache = self.repository.cache
-        if cache is not None and not self.repository.fastforward:
-            for aggregate_id, aggregate in unit.aggregates.items():
-                cache.put(aggregate_id, aggregate)
+        if not self.repository.fastforward:
+            aggregate_cache.put_all(self.repository.cache, unit.aggregates)
         for record in records:
             aggregate = unit.aggregates[cast(UUID, record.originator_id)]
             interval = self.snapshotting_intervals.get(type(aggregate))
@@ -336,10 +334,7 @@ class EventStore(Application[UUID]):
         unit.fresh |= wanted
         if cache is None or not wanted:
             return
-        cached: dict[UUID, Any] = {}
-        for aggregate_id in wanted:
-            with contextlib.suppress(KeyError):
-                cached[aggregate_id] = cache.get(aggregate_id)
+        cached = aggregate_cache.get_all(cache, wanted)
         if not cached:
             return
         if stored is None:
@@ -361,8 +356,7 @@ class EventStore(Application[UUID]):
         self.cache_streams(self.index.short_streams(missing, PREFETCH_LONGEST))
 
     def cached(self, aggregate_id: UUID) -> bool:
-        cache = self.repository.cache
-        return cache is not None and aggregate_id in cache.cache
+        return aggregate_id in aggregate_cache.ids(self.repository.cache)
 
     def cache_streams(self, streams: Mapping[UUID, Iterable[StoredEvent]]) -> None:
         """Cache the aggregates these stored records (a snapshot, then events) rebuild."""

@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from types import SimpleNamespace
@@ -36,6 +36,7 @@ from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
 from eventsourcing.utils import get_topic
 
 from domain.recording import Recorder
+from domain.storable import stored_event
 
 _OWN = frozenset({"originator_id", "originator_version", "timestamp"})
 A = TypeVar("A", bound=Aggregate)
@@ -113,8 +114,7 @@ def event_state(transcoder: Transcoder, kind: type[Aggregate.Event], originator_
                                              originator_version=version, **state)), aggregate)
     if spec.class_version > 1:
         state["class_version"] = spec.class_version
-    return StoredEvent(originator_id=originator_id, originator_version=version,
-                       topic=spec.topic, state=transcoder.encode(state))
+    return stored_event(originator_id, version, spec.topic, transcoder.encode(state))
 
 
 def recorder(mapper: Mapper[UUID], rows: dict[UUID, list[StoredEvent]],
@@ -191,15 +191,21 @@ def created_row(transcoder: Transcoder, kind: type[A], event_class: type[Any],
     return aggregate, row
 
 
-def stored_records(aggregates: Iterable[Aggregate], rows: Mapping[UUID, list[StoredEvent]],
+def stored_records(aggregates: Mapping[UUID, Aggregate], rows: Mapping[UUID, list[StoredEvent]],
                    mapper: Mapper[UUID]) -> list[StoredEvent]:
     """Every aggregate's pending events (collected: no longer pending) and fact rows, in
-    version order, aggregate after aggregate."""
+    version order, aggregate after aggregate (``aggregates``: by id). An aggregate with
+    rows only (ingestion's usual case) has them in version order already."""
     to_stored = mapper.to_stored_event
     records: list[StoredEvent] = []
-    for aggregate in aggregates:
-        stored = [to_stored(e) for e in aggregate.collect_events()]
-        facts = rows.get(aggregate.id)
+    for aggregate_id, aggregate in aggregates.items():
+        pending = aggregate.collect_events()
+        facts = rows.get(aggregate_id)
+        if not pending:
+            if facts:
+                records.extend(facts)
+            continue
+        stored = [to_stored(e) for e in pending]
         if facts:
             stored.extend(facts)
             stored.sort(key=_version)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from eventsourcing.persistence import JSONTranscoder
+from eventsourcing.persistence import JSONTranscoder, StoredEvent
 
 from domain.errors import InvalidInput
 
@@ -39,3 +39,17 @@ def refuse_nul(data: bytes) -> bytes:
     if b"\\u0000" in data and _NUL_ESCAPE.search(data):
         raise UnstorableText("text with a NUL character cannot be stored")
     return data
+
+
+_new = object.__new__
+
+
+def stored_event(originator_id: Any, originator_version: int, topic: str, state: bytes
+                 ) -> StoredEvent:
+    """``StoredEvent(originator_id, originator_version, topic, state)`` at a third of the
+    cost: the library's frozen dataclass sets each field through ``object.__setattr__``,
+    and ingestion makes one record per event it writes and per event it reads back."""
+    record = _new(StoredEvent)
+    record.__dict__.update(originator_id=originator_id, originator_version=originator_version,
+                           topic=topic, state=state)
+    return record

@@ -68,3 +68,24 @@ def test_a_process_whose_cached_customers_were_appended_elsewhere_loses_nothing(
         streams = conn.execute("SELECT count(*), max(originator_version) FROM siyu_events "
                                "GROUP BY originator_id").fetchall()
     assert streams == [(7, 7)] * 4  # registered, identity, views a, b, c twice and d
+
+
+def test_a_customer_first_seen_by_this_process_is_not_read_back_by_its_next_batch(
+        pg_app: Siyu, now: datetime, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given customers this process registered (and caches)
+    who = [("phone", f"1390000002{n}") for n in range(3)]
+    pg_app.ingestion.record_batch(_views("a", who, now), "service:test")
+    # When its next batch for them is looked up
+    asked: list[list[str]] = []
+    lookup = pg_app.recorder.batch_lookup  # type: ignore[attr-defined]
+
+    def spy(keys: Any, blinds: Any, tails_of: Any = ()) -> Any:
+        asked.append(list(tails_of))
+        return lookup(keys, blinds, tails_of)
+
+    monkeypatch.setattr(pg_app.recorder, "batch_lookup", spy)
+    result = pg_app.ingestion.record_batch(_views("b", who, now), "service:test")
+    # Then no stream was read back, and the items were recorded on the same customers
+    assert asked == [[]]
+    assert result.count("accepted") == 3
+    assert len({o.customer_id for o in result.outcomes}) == 3
