@@ -60,15 +60,20 @@ class TimestamptzArray(BinaryArray):
     element_oid = 1184
 
 
+class BoolArray(BinaryArray):
+    element_oid = 16
+
+
 ARRAY_OIDS: dict[type[BinaryArray], int] = {TextArray: 1009, ByteaArray: 1001, UuidArray: 2951,
                                             Int8Array: 1016, Int4Array: 1007,
-                                            TimestamptzArray: 1185}
+                                            TimestamptzArray: 1185, BoolArray: 1000}
 
 
-def _array(kind: type[BinaryArray], count: int, elements: bytes) -> BinaryArray:
+def _array(kind: type[BinaryArray], count: int, elements: bytes, nulls: bool = False
+           ) -> BinaryArray:
     if not count:
         return kind(_EMPTY.pack(0, 0, kind.element_oid))
-    return kind(_HEADER.pack(1, 0, kind.element_oid, count, 1) + elements)
+    return kind(_HEADER.pack(1, int(nulls), kind.element_oid, count, 1) + elements)
 
 
 def _prefixed(values: Sequence[bytes]) -> bytes:
@@ -113,6 +118,23 @@ def timestamptz_array(values: Sequence[datetime]) -> BinaryArray:
     pack = _INT8.pack
     return _array(TimestamptzArray, len(values),
                   b"".join([pack(8, (v - _PG_EPOCH) // _MICROSECOND) for v in values]))
+
+
+def timestamptz_or_null_array(values: Sequence[datetime | None]) -> BinaryArray:
+    """:func:`timestamptz_array` with None as SQL null."""
+    pack = _INT8.pack
+    return _array(TimestamptzArray, len(values),
+                  b"".join([_NULL if v is None else pack(8, (v - _PG_EPOCH) // _MICROSECOND)
+                            for v in values]), None in values)
+
+
+def bool_array(values: Sequence[bool]) -> BinaryArray:
+    """Booleans (1 and 0 read as them; anything else raises KeyError)."""
+    return _array(BoolArray, len(values), b"".join([_BOOLS[v] for v in values]))
+
+
+_NULL = b"\xff\xff\xff\xff"  # an element's length -1: null
+_BOOLS: dict[object, bytes] = {True: b"\0\0\0\x01\x01", False: b"\0\0\0\x01\0"}
 
 
 def _dumper(kind: type[BinaryArray]) -> type[adapt.Dumper]:
