@@ -10,7 +10,7 @@ psycopg to send them as they are, with their array type.
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -135,6 +135,28 @@ def bool_array(values: Sequence[bool]) -> BinaryArray:
 
 _NULL = b"\xff\xff\xff\xff"  # an element's length -1: null
 _BOOLS: dict[object, bytes] = {True: b"\0\0\0\x01\x01", False: b"\0\0\0\x01\0"}
+
+
+#: The builder of each SQL element type's arrays, by the name a statement casts to.
+BUILDERS: dict[str, Callable[[Any], BinaryArray]] = {
+    "uuid": uuid_array, "text": text_array, "bigint": int8_array, "integer": int4_array,
+    "timestamptz": timestamptz_or_null_array, "boolean": bool_array, "bytea": bytea_array}
+#: What a builder raises at a value it cannot send as it is (a naive time, a str for a
+#: UUID, an integer beyond 64 bits).
+NOT_BUILT = (TypeError, AttributeError, KeyError, ValueError, OverflowError, struct.error)
+
+
+def column(sql_type: str, values: Sequence[Any]) -> Any:
+    """``values`` for a ``%b::sql_type[]`` parameter: one array built here, or — a type
+    without a builder, a value the builder refuses — the list, for psycopg to dump element
+    by element as before (the cursor must know the arrays: :func:`register`)."""
+    build = BUILDERS.get(sql_type)
+    if build is not None:
+        try:
+            return build(values)
+        except NOT_BUILT:
+            pass
+    return values
 
 
 def _dumper(kind: type[BinaryArray]) -> type[adapt.Dumper]:

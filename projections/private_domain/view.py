@@ -9,7 +9,7 @@ absorbed by a merge counts as its survivor (on every day: one customer, once).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -20,15 +20,7 @@ from eventsourcing.application import Application
 from psycopg import Cursor
 from psycopg.rows import DictRow, tuple_row
 
-from adapters.binary_arrays import (
-    BinaryArray,
-    bool_array,
-    int8_array,
-    register,
-    text_array,
-    timestamptz_or_null_array,
-    uuid_array,
-)
+from adapters.binary_arrays import column, register, uuid_array
 from domain.customer import Customer
 
 VERSION = 2  # 2: daily deltas of presence (the company series reads days, not links)
@@ -136,26 +128,6 @@ def _order(customer_id: UUID) -> int:
     return customer_id.int
 
 
-#: Each column type's array built in one pass (:mod:`adapters.binary_arrays`).
-_PACKERS: dict[str, Callable[[list[Any]], BinaryArray]] = {
-    "uuid": uuid_array, "bigint": int8_array, "text": text_array, "boolean": bool_array,
-    "timestamptz": timestamptz_or_null_array}
-#: What a packer raises at a value it cannot send as it is (a naive time, say).
-_NOT_PACKABLE = (TypeError, AttributeError, KeyError, ValueError, OverflowError)
-
-
-def _column(kind: str, values: list[Any]) -> Any:
-    """A column's values as one array built in binary, else (a type without a builder, a
-    value one refuses) the list, for psycopg to dump element by element."""
-    packer = _PACKERS.get(kind)
-    if packer is not None:
-        try:
-            return packer(values)
-        except _NOT_PACKABLE:
-            pass
-    return values
-
-
 def _insert(curs: Cursor[DictRow], table: str, types: tuple[str, ...],
             rows: Sequence[tuple[Any, ...]], conflict: str) -> None:
     """One statement per table and page: the rows sent as one array per column, each
@@ -165,7 +137,7 @@ def _insert(curs: Cursor[DictRow], table: str, types: tuple[str, ...],
         register(curs.adapters)  # the cursor copied its connection's adapters
         arrays = ", ".join(f"%b::{t}[]" for t in types)
         curs.execute(f"INSERT INTO {table} SELECT * FROM unnest({arrays}) {conflict}",
-                     [_column(t, [row[i] for row in rows]) for i, t in enumerate(types)])
+                     [column(t, [row[i] for row in rows]) for i, t in enumerate(types)])
 
 
 _STREAMS = """
@@ -283,7 +255,7 @@ class PrivateDomainView:
                 curs.execute("DELETE FROM private_domain_link WHERE (customer_id, touchpoint, "
                              "link_key, since) IN (SELECT * FROM unnest(%b::uuid[], "
                              "%b::text[], %b::text[], %b::timestamptz[]))",
-                             [_column(t, [row[i] for row in gone]) for i, t in
+                             [column(t, [row[i] for row in gone]) for i, t in
                               enumerate(("uuid", "text", "text", "timestamptz"))])
             _insert(curs, "private_domain_link", ("uuid", "text", "text", "timestamptz",
                                                   "timestamptz"), added, "")
