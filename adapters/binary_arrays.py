@@ -10,7 +10,7 @@ psycopg to send them as they are, with their array type.
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -60,15 +60,20 @@ class TimestamptzArray(BinaryArray):
     element_oid = 1184
 
 
+class BoolArray(BinaryArray):
+    element_oid = 16
+
+
 ARRAY_OIDS: dict[type[BinaryArray], int] = {TextArray: 1009, ByteaArray: 1001, UuidArray: 2951,
                                             Int8Array: 1016, Int4Array: 1007,
-                                            TimestamptzArray: 1185}
+                                            TimestamptzArray: 1185, BoolArray: 1000}
 
 
-def _array(kind: type[BinaryArray], count: int, elements: bytes) -> BinaryArray:
+def _array(kind: type[BinaryArray], count: int, elements: bytes, nulls: bool = False
+           ) -> BinaryArray:
     if not count:
         return kind(_EMPTY.pack(0, 0, kind.element_oid))
-    return kind(_HEADER.pack(1, 0, kind.element_oid, count, 1) + elements)
+    return kind(_HEADER.pack(1, int(nulls), kind.element_oid, count, 1) + elements)
 
 
 def _prefixed(values: Sequence[bytes]) -> bytes:
@@ -113,6 +118,45 @@ def timestamptz_array(values: Sequence[datetime]) -> BinaryArray:
     pack = _INT8.pack
     return _array(TimestamptzArray, len(values),
                   b"".join([pack(8, (v - _PG_EPOCH) // _MICROSECOND) for v in values]))
+
+
+def timestamptz_or_null_array(values: Sequence[datetime | None]) -> BinaryArray:
+    """:func:`timestamptz_array` with None as SQL null."""
+    pack = _INT8.pack
+    return _array(TimestamptzArray, len(values),
+                  b"".join([_NULL if v is None else pack(8, (v - _PG_EPOCH) // _MICROSECOND)
+                            for v in values]), None in values)
+
+
+def bool_array(values: Sequence[bool]) -> BinaryArray:
+    """Booleans (1 and 0 read as them; anything else raises KeyError)."""
+    return _array(BoolArray, len(values), b"".join([_BOOLS[v] for v in values]))
+
+
+_NULL = b"\xff\xff\xff\xff"  # an element's length -1: null
+_BOOLS: dict[object, bytes] = {True: b"\0\0\0\x01\x01", False: b"\0\0\0\x01\0"}
+
+
+#: The builder of each SQL element type's arrays, by the name a statement casts to.
+BUILDERS: dict[str, Callable[[Any], BinaryArray]] = {
+    "uuid": uuid_array, "text": text_array, "bigint": int8_array, "integer": int4_array,
+    "timestamptz": timestamptz_or_null_array, "boolean": bool_array, "bytea": bytea_array}
+#: What a builder raises at a value it cannot send as it is (a naive time, a str for a
+#: UUID, an integer beyond 64 bits).
+NOT_BUILT = (TypeError, AttributeError, KeyError, ValueError, OverflowError, struct.error)
+
+
+def column(sql_type: str, values: Sequence[Any]) -> Any:
+    """``values`` for a ``%b::sql_type[]`` parameter: one array built here, or — a type
+    without a builder, a value the builder refuses — the list, for psycopg to dump element
+    by element as before (the cursor must know the arrays: :func:`register`)."""
+    build = BUILDERS.get(sql_type)
+    if build is not None:
+        try:
+            return build(values)
+        except NOT_BUILT:
+            pass
+    return values
 
 
 def _dumper(kind: type[BinaryArray]) -> type[adapt.Dumper]:

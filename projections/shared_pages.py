@@ -39,6 +39,7 @@ from projections.runner import (
     BACKOFF_MAX,
     TRACKING_TABLE,
     BatchRunner,
+    DecodedPage,
     Entry,
     Tracker,
     View,
@@ -62,8 +63,15 @@ def decode_page(app: Application[Any], notifications: Sequence[Notification],
                 topics: frozenset[str] | None) -> list[Any]:
     """Each notification's event, decoded once: None when no view reads its topic, an
     ``_Undecodable`` when it cannot be decoded (set aside for the views that read it)."""
+    return _decoded(app, notifications, topics)[0]
+
+
+def _decoded(app: Application[Any], notifications: Sequence[Notification],
+             topics: frozenset[str] | None) -> tuple[list[Any], bool]:
+    """:func:`decode_page`, and whether every event decoded."""
     to_event = event_decoder(app.mapper)
     out: list[Any] = []
+    clean = True
     for n in notifications:
         if topics is not None and n.topic not in topics:
             out.append(None)
@@ -72,7 +80,8 @@ def decode_page(app: Application[Any], notifications: Sequence[Notification],
             out.append(to_event(n))
         except Exception as error:  # set aside for the views that read it, never fatal
             out.append(_Undecodable(error))
-    return out
+            clean = False
+    return out, clean
 
 
 class SharedPageRunner:
@@ -124,7 +133,7 @@ class SharedPageRunner:
                                        self._topic_list)
         if end <= start:
             return 0
-        decoded = self._decode(notifications)
+        decoded, clean = _decoded(self.app, notifications, self.topics)
         after = [positions[runner.view.name] for runner in self.runners]
         pages = self._dispatch.view_pages(notifications, decoded, after, end)
         moves: list[tuple[BatchRunner, list[Entry]]] = []
@@ -132,7 +141,7 @@ class SharedPageRunner:
             if page is None:
                 continue
             if any(event is not None for _, event in page):
-                runner._commit(page)
+                runner._commit(DecodedPage(page) if clean else page)
             else:
                 moves.append((runner, page))
         if moves:
@@ -158,9 +167,6 @@ class SharedPageRunner:
             raise
         for runner, page in moves:
             runner.memory.page_committed(runner, page[-1][0].id)
-
-    def _decode(self, notifications: Sequence[Notification]) -> list[Any]:
-        return decode_page(self.app, notifications, self.topics)
 
     def catch_up(self) -> None:
         while self.run_once():

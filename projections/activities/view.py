@@ -23,6 +23,7 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
+from adapters.binary_arrays import column, register
 from domain.activity import Activity
 from domain.customer import Customer
 from projections.postgres_views import _dumps, fold_page
@@ -166,7 +167,9 @@ def attribute(curs: Cursor[Any], *, activities: Sequence[UUID] = (),
         # past jit_above_cost, it compiled the statement on every page (~80 ms, more than
         # running it). Off for the rest of this page's transaction.
         curs.execute("SET LOCAL jit = off")
-        curs.execute(ATTRIBUTE.format(where="j.position = ANY(%b)"), (list(positions),))
+        register(curs.adapters)  # the positions go as one array built in binary
+        curs.execute(ATTRIBUTE.format(where="j.position = ANY(%b)"),
+                     (column("bigint", list(positions)),))
 
 
 #: ``customer_journey``'s columns and their types, for a binary COPY.

@@ -25,6 +25,7 @@ from eventsourcing.application import Application
 from psycopg import Cursor
 from psycopg.rows import DictRow
 
+from adapters.binary_arrays import column, register
 from domain.customer import Customer
 from domain.wecom_directory import CustomerGroup
 
@@ -127,25 +128,28 @@ class CustomerGroupView:
             if isinstance(event, Customer.GroupJoined | Customer.GroupLeft):
                 first.setdefault(event.group_id, (position, event.occurred_at))
         chats = sorted({chat for chat, _ in net})
+        register(curs.adapters)  # the arrays below go as built (adapters.binary_arrays)
         curs.execute(
             "INSERT INTO customer_group (chat_id, first_seen, updated_at) "
-            "SELECT * FROM unnest(%s::text[], %s::bigint[], %s::timestamptz[]) "
+            "SELECT * FROM unnest(%b::text[], %b::bigint[], %b::timestamptz[]) "
             "ON CONFLICT (chat_id) DO NOTHING",
-            (chats, [first[c][0] for c in chats], [first[c][1] for c in chats]))
+            (column("text", chats), column("bigint", [first[c][0] for c in chats]),
+             column("timestamptz", [first[c][1] for c in chats])))
         joined = [(c, m, at) for (c, m), at in net.items() if at is not None]
         left = [(c, m) for (c, m), at in net.items() if at is None]
         if joined:
             curs.execute(
                 "INSERT INTO customer_group_member (chat_id, customer_id, joined_at) "
-                "SELECT * FROM unnest(%s::text[], %s::uuid[], %s::timestamptz[]) "
+                "SELECT * FROM unnest(%b::text[], %b::uuid[], %b::timestamptz[]) "
                 "ON CONFLICT DO NOTHING",
-                ([c for c, _, _ in joined], [m for _, m, _ in joined],
-                 [at for _, _, at in joined]))
+                (column("text", [c for c, _, _ in joined]),
+                 column("uuid", [m for _, m, _ in joined]),
+                 column("timestamptz", [at for _, _, at in joined])))
         if left:
             curs.execute(
                 "DELETE FROM customer_group_member WHERE (chat_id, customer_id) IN "
-                "(SELECT * FROM unnest(%s::text[], %s::uuid[]))",
-                ([c for c, _ in left], [m for _, m in left]))
+                "(SELECT * FROM unnest(%b::text[], %b::uuid[]))",
+                (column("text", [c for c, _ in left]), column("uuid", [m for _, m in left])))
         # The latest business time, not the page's last event: callbacks arrive out of
         # order, and a page's last event stood for the page's latest only when pages were
         # one event long (a rebuild's long pages set earlier times than live had).

@@ -25,6 +25,7 @@ from eventsourcing.application import Application
 from psycopg import Cursor
 from psycopg.rows import DictRow
 
+from adapters.binary_arrays import column, register
 from domain.customer import Customer
 from domain.daily_report import MEASURES, DailyReport
 from projections.postgres_views import fold_page
@@ -112,8 +113,9 @@ class DailyReportView:
             return
         paying = sorted({e.originator_id for e in counted
                          if isinstance(e, (Customer.OrderPaid, Customer.OwnerChanged))})
+        register(curs.adapters)  # the arrays below go as built (adapters.binary_arrays)
         curs.execute("SELECT customer_id, staff_id FROM daily_report_owner "
-                     "WHERE customer_id = ANY(%s)", (paying,))
+                     "WHERE customer_id = ANY(%b)", (column("uuid", paying),))
         owners: dict[UUID, str | None] = {r["customer_id"]: r["staff_id"]
                                           for r in curs.fetchall()}
         stored = dict(owners)
@@ -129,13 +131,13 @@ def _write_owners(curs: Cursor[DictRow], changed: dict[UUID, str | None]) -> Non
     """The page's changed owners, in two statements (an owner of None: no row)."""
     if not changed:
         return
-    curs.execute("DELETE FROM daily_report_owner WHERE customer_id = ANY(%s)",
-                 (sorted(changed),))
+    curs.execute("DELETE FROM daily_report_owner WHERE customer_id = ANY(%b)",
+                 (column("uuid", sorted(changed)),))
     kept = sorted((c, s) for c, s in changed.items() if s is not None)
     if kept:
         curs.execute("INSERT INTO daily_report_owner "
-                     "SELECT * FROM unnest(%s::uuid[], %s::text[])",
-                     ([c for c, _ in kept], [s for _, s in kept]))
+                     "SELECT * FROM unnest(%b::uuid[], %b::text[])",
+                     (column("uuid", [c for c, _ in kept]), column("text", [s for _, s in kept])))
 
 
 def _add_counts(curs: Cursor[DictRow], counts: Counts) -> None:
@@ -145,10 +147,10 @@ def _add_counts(curs: Cursor[DictRow], counts: Counts) -> None:
     cells = sorted(counts.items())
     names = ", ".join(MEASURES)
     adds = ", ".join(f"{m} = daily_report_activity.{m} + excluded.{m}" for m in MEASURES)
-    arrays = ", ".join("%s::bigint[]" for _ in MEASURES)
+    arrays = ", ".join("%b::bigint[]" for _ in MEASURES)
     curs.execute(
         f"INSERT INTO daily_report_activity (staff_id, day, {names}) "
-        f"SELECT * FROM unnest(%s::text[], %s::date[], {arrays}) "
+        f"SELECT * FROM unnest(%b::text[], %s::date[], {arrays}) "
         f"ON CONFLICT (staff_id, day) DO UPDATE SET {adds}",
-        ([staff for (staff, _), _ in cells], [day for (_, day), _ in cells],
-         *([cell.get(m, 0) for _, cell in cells] for m in MEASURES)))
+        (column("text", [staff for (staff, _), _ in cells]), [day for (_, day), _ in cells],
+         *(column("bigint", [cell.get(m, 0) for _, cell in cells]) for m in MEASURES)))

@@ -27,6 +27,7 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
+from adapters.binary_arrays import column, register
 from domain.customer import Customer
 from domain.message_class import MARKETING, SERVICE
 from domain.sop import (
@@ -100,8 +101,9 @@ def _running(curs: Cursor[DictRow], events: Sequence[tuple[int, Any]]) -> set[An
     stopping = sorted({e.originator_id for _, e in events if isinstance(e, STOPS)})
     if not stopping:
         return set()
+    register(curs.adapters)  # the ids go as one array built in binary
     curs.execute("SELECT DISTINCT customer_id FROM sop_enrolment WHERE state = 'active' "
-                 "AND customer_id = ANY(%s)", (stopping,))
+                 "AND customer_id = ANY(%b)", (column("uuid", stopping),))
     return {r["customer_id"] for r in curs.fetchall()}
 
 

@@ -46,6 +46,7 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
+from adapters.binary_arrays import column, register
 from domain.customer import Customer
 from domain.staff import Staff
 from domain.working_hours import WorkingHours
@@ -247,8 +248,9 @@ def _fold_ownership(curs: Cursor[DictRow], customers: set[UUID],
     """Load the customers' periods, fold the page's OwnerChanged, write the changed ones."""
     if not customers:
         return {}
-    curs.execute("SELECT * FROM staff_kpi_ownership WHERE customer_id = ANY(%s) "
-                 "ORDER BY customer_id, period FOR UPDATE", (sorted(customers),))
+    register(curs.adapters)  # the arrays below go as built (adapters.binary_arrays)
+    curs.execute("SELECT * FROM staff_kpi_ownership WHERE customer_id = ANY(%b) "
+                 "ORDER BY customer_id, period FOR UPDATE", (column("uuid", sorted(customers)),))
     periods: dict[UUID, list[Row]] = defaultdict(list)
     for row in curs.fetchall():
         periods[row["customer_id"]].append(dict(row))
@@ -287,10 +289,10 @@ def _recredit(curs: Cursor[DictRow], periods: dict[UUID, list[Row]],
         return set()
     ids = sorted(since)
     curs.execute(
-        "SELECT l.* FROM staff_kpi_ledger l JOIN unnest(%s::uuid[], %s::timestamptz[]) "
+        "SELECT l.* FROM staff_kpi_ledger l JOIN unnest(%b::uuid[], %b::timestamptz[]) "
         "AS c(id, since) ON l.customer_id = c.id AND l.at >= c.since "
         "WHERE l.kind IN ('order_paid', 'order_refunded') FOR UPDATE OF l",
-        (ids, [since[i] for i in ids]))
+        (column("uuid", ids), column("timestamptz", [since[i] for i in ids])))
     moved: list[tuple[int, str | None]] = []
     paying: set[tuple[str, date]] = set()
     for row in curs.fetchall():
@@ -349,7 +351,7 @@ def _retention(curs: Cursor[DictRow], entries: Sequence[Row]) -> None:
         return
     short, long_ = RETENTION_DAYS
     curs.execute(
-        "WITH p(c, s, at) AS (SELECT * FROM unnest(%s::uuid[], %s::text[], %s::timestamptz[])), "
+        "WITH p(c, s, at) AS (SELECT * FROM unnest(%b::uuid[], %b::text[], %b::timestamptz[])), "
         "touched AS (SELECT DISTINCT a.staff_id, a.day, a.channel FROM p "
         "  JOIN staff_kpi_ledger a ON a.customer_id = p.c AND a.staff_id = p.s "
         "  AND a.kind = 'friend_added' AND a.at >= p.at - %s * interval '1 day' "
@@ -373,8 +375,9 @@ def _retention(curs: Cursor[DictRow], entries: Sequence[Row]) -> None:
         "  friends_new = excluded.friends_new, retained_7d = excluded.retained_7d, "
         "  retained_30d = excluded.retained_30d RETURNING staff_id, day) "
         "SELECT DISTINCT staff_id, day FROM up",
-        ([e["customer_id"] for e in entries], [e["staff_id"] for e in entries],
-         [e["at"] for e in entries], long_, short, long_))
+        (column("uuid", [e["customer_id"] for e in entries]),
+         column("text", [e["staff_id"] for e in entries]),
+         column("timestamptz", [e["at"] for e in entries]), long_, short, long_))
     keys = [(r["staff_id"], r["day"]) for r in curs.fetchall()]
     if not keys:
         return

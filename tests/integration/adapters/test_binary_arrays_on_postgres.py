@@ -34,6 +34,9 @@ CASES: list[tuple[Callable[[Sequence[Any]], Any], str, Any]] = [
     (binary_arrays.timestamptz_array, "timestamptz", st.datetimes(
         min_value=datetime(1900, 1, 1), max_value=datetime(2200, 1, 1),
         timezones=st.sampled_from([UTC, timezone(timedelta(hours=8))]))),
+    (binary_arrays.timestamptz_or_null_array, "timestamptz", st.none() | st.datetimes(
+        min_value=datetime(1900, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC))),
+    (binary_arrays.bool_array, "boolean", st.booleans()),
 ]
 
 

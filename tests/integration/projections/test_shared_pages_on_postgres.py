@@ -66,3 +66,21 @@ def test_a_group_builds_the_same_rows_as_one_runner_per_view(pg_app: Siyu, pg_ur
     with psycopg.connect(pg_url) as conn:
         shared = conn.execute("SELECT * FROM customer_journey ORDER BY 1, 2").fetchall()
     assert alone and shared == alone
+
+
+def test_an_event_that_no_longer_decodes_is_quarantined_for_each_view_reading_it(
+        pg_app: Siyu, pg_url: str) -> None:
+    # Given 20 events, one of which no longer decodes (garbled by hand)
+    positions = record(pg_app, 20)
+    table = pg_app.recorder.events_table_name  # type: ignore[attr-defined]
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f"UPDATE {table} SET state = %s WHERE notification_id = %s",
+                     (b'{"not": "what the class takes"', positions[9]))
+    tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
+    # When two views catch up from one shared read, in pages of 8
+    shared = SharedPageRunner(pg_app, [SeenView(set()), TagGroupView()], tracker, page_size=8)
+    shared.catch_up()
+    # Then the garbled event is set aside for the view that reads it, every other applied
+    assert seen(pg_url) == [p for p in positions if p != positions[9]]
+    assert [e.notification_id for e in open_quarantine(pg_app, "test_seen")] == [positions[9]]
+    assert shared.positions() == {"test_seen": positions[-1], "tag_group": positions[-1]}
