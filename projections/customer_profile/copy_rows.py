@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -136,10 +137,11 @@ def _encoder(sql_type: str) -> Callable[[Any], str]:
     return _text
 
 
-#: Each column of the profile table, its type, and whether the staging table has it alike
-#: (none when there is no staging table yet in this session); and the staging's width.
+#: Each column of the profile table, its type, whether it may be NULL, and whether the
+#: staging table has it alike (none when there is no staging table yet in this session);
+#: and the staging's width (the table's columns and :data:`STORED`).
 _SHAPE = (
-    "SELECT a.attname, format_type(a.atttypid, a.atttypmod) AS type, "
+    "SELECT a.attname, format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull, "
     "coalesce(s.atttypid = a.atttypid AND s.atttypmod = a.atttypmod, false) AS staged, "
     "(SELECT count(*) FROM pg_attribute t WHERE t.attrelid = to_regclass('pg_temp."
     f"{STAGING}') AND t.attnum > 0 AND NOT t.attisdropped) AS width "
@@ -147,32 +149,82 @@ _SHAPE = (
     f"ON s.attrelid = to_regclass('pg_temp.{STAGING}') AND s.attname = a.attname "
     f"AND NOT s.attisdropped WHERE a.attrelid = '{TABLE}'::regclass AND a.attnum > 0 "
     "AND NOT a.attisdropped")
+#: The staging table's own column: the row is stored already (updated, not inserted).
+STORED = "staged_stored"
 
 
-def stage(curs: Cursor[DictRow], rows: Sequence[Row]) -> list[str]:
+@dataclass(frozen=True, slots=True)
+class Staged:
+    """Rows staged by :func:`stage`: their columns, those that may be left out (``NULL``
+    in the staging table) when they did not change, and how many rows are updates."""
+
+    columns: list[str]
+    optional: frozenset[str]
+    updates: int
+
+
+def stage(curs: Cursor[DictRow], rows: Sequence[Row],
+          stored: Sequence[Row | None] | None = None) -> list[str]:
     """``COPY`` ``rows`` (not empty, all with the same columns) into the session's staging
-    table; their columns, for :func:`upsert_statement`.
+    table; their columns, for :func:`upsert_statement`. See :func:`stage_changes`."""
+    return stage_changes(curs, rows, stored).columns
+
+
+def stage_changes(curs: Cursor[DictRow], rows: Sequence[Row],
+                  stored: Sequence[Row | None] | None = None) -> Staged:
+    """``COPY`` ``rows`` into the session's staging table. ``stored[i]``, when given and not
+    None, is the row ``rows[i]`` replaces, as the table holds it: then each of its columns
+    that cannot be NULL and holds the same object is staged as ``NULL`` (not encoded here,
+    not parsed by the server, and kept by :func:`write_statements`' update). The fold
+    replaces what it changes, so an unchanged column is the same object.
 
     The staging table lives as long as the connection (``ON COMMIT DELETE ROWS``: a page's
     rows go at its commit, or with its rollback); made again when the profile table's
     columns differ from it (a version bump, a blue/green build's own table) — not made and
-    dropped by every page, which wrote and deleted ~50 catalog rows each time.
+    dropped by every page, which wrote and deleted ~50 catalog rows each time. It has the
+    profile's columns without their ``NOT NULL``, and :data:`STORED`.
     """
     curs.execute(_SHAPE)
     shape = curs.fetchall()
-    if not all(r["staged"] for r in shape) or shape[0]["width"] != len(shape):
+    if not all(r["staged"] for r in shape) or shape[0]["width"] != len(shape) + 1:
         curs.execute(f"DROP TABLE IF EXISTS pg_temp.{STAGING}")
-        curs.execute(f"CREATE TEMP TABLE {STAGING} (LIKE {TABLE}) ON COMMIT DELETE ROWS")
+        curs.execute(f"CREATE TEMP TABLE {STAGING} ON COMMIT DELETE ROWS AS SELECT *, "
+                     f"false AS {STORED} FROM {TABLE} WITH NO DATA")
     else:  # rows staged earlier in this transaction are not written twice
         curs.execute(f"DELETE FROM {STAGING}")
     types = {r["attname"]: r["type"] for r in shape}
+    optional = frozenset(r["attname"] for r in shape if r["attnotnull"]) - {KEY}
     columns = list(rows[0])
     pairs = list(zip(columns, [_encoder(types[c]) for c in columns], strict=True))
-    lines = ["\t".join([_NULL if (v := row[c]) is None else e(v) for c, e in pairs])
-             for row in rows]
-    with curs.copy(f"COPY {STAGING} ({', '.join(columns)}) FROM STDIN") as copy:
+    kept = [(c, e, c in optional) for c, e in pairs]
+    lines: list[str] = []
+    updates = 0
+    for n, row in enumerate(rows):
+        old = stored[n] if stored is not None else None
+        if old is None:
+            lines.append("\t".join([_NULL if (v := row[c]) is None else e(v) for c, e in pairs])
+                         + "\tf")
+        else:
+            updates += 1
+            lines.append("\t".join([_NULL if (v := row[c]) is None or (skip and v is old[c])
+                                    else e(v) for c, e, skip in kept]) + "\tt")
+    with curs.copy(f"COPY {STAGING} ({', '.join(columns)}, {STORED}) FROM STDIN") as copy:
         copy.write("\n".join(lines) + "\n")
-    return columns
+    return Staged(columns, optional, updates)
+
+
+def write_statements(staged: Staged) -> list[str]:
+    """The staged rows into ``customer_profile``: new ones inserted (a key already there
+    fails, loudly), stored ones updated, a column staged ``NULL`` that cannot be NULL kept
+    as it is; the update returns a row per row updated (:data:`Staged.updates` of them)."""
+    columns = staged.columns
+    names = ", ".join(columns)
+    assignments = ", ".join(
+        f"{c} = coalesce(s.{c}, p.{c})" if c in staged.optional else f"{c} = s.{c}"
+        for c in columns if c != KEY)
+    return [f"INSERT INTO {TABLE} ({names}) SELECT {names} FROM {STAGING} WHERE NOT {STORED}",
+            f"UPDATE {TABLE} p SET {assignments} FROM {STAGING} s WHERE s.{STORED} "
+            f"AND p.{KEY} = s.{KEY} RETURNING 1"]
 
 
 def upsert_statement(columns: Sequence[str]) -> str:
