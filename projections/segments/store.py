@@ -187,8 +187,8 @@ def _membership_writes(state: Memberships) -> tuple[list[str], list[Any]]:
         parts.append("DELETE FROM segment_check c USING unnest(%b::uuid[], %b::uuid[]) "
                      "AS g(s, c) WHERE c.segment_id = g.s AND c.customer_id = g.c")
         params += _split(cleared)
-    due = {k: v for k, v in sorted(changed.items()) if v is not None}  # keys: all distinct
-    for kind, keys in _kinds(list(due), state.stored_checks, state).items():
+    due = {k: v for k, v in changed.items() if v is not None}
+    for kind, keys in _kinds(sorted(due), state.stored_checks, state).items():  # ints sorted
         parts.append(_write(kind, "segment_check", "check_at", "%b::timestamptz[]"))
         params += [*_split(keys), timestamptz_array([due[k] for k in keys])]
     counts = sorted((s, d) for s, d in state.delta().items() if d)
