@@ -32,7 +32,7 @@ from projections.schema_lock import serialise_ddl
 from projections.segments import store as segment_store
 from projections.segments.backfill import replayed_topics
 from projections.segments.engine import Cause
-from projections.segments.store import SegmentPage
+from projections.segments.store import Also, SegmentPage
 
 Row = dict[str, Any]
 EVENTS = "siyu_events"  # the application's events table (Siyu.name + _events)
@@ -190,16 +190,22 @@ class CustomerProfileView:
                 _segment_changed(segments, position, event)
         # The page's last rows go with its membership writes: one statement, one round trip
         # (the rows staged by COPY first: projections.customer_profile.copy_rows).
-        last = self._fold(curs, run, segments, write=False)
-        segments.flush((copy_rows.upsert_statement(copy_rows.stage(curs, last)), [])
-                       if last else None)
+        # Rows stored already are updated in the columns that changed only.
+        last, stored = self._fold(curs, run, segments, write=False)
+        if last:
+            staged = copy_rows.stage_changes(curs, last, stored)
+            segments.flush(Also(copy_rows.write_statements(staged), [], staged.updates))
+        else:
+            segments.flush()
 
     def _fold(self, curs: Cursor[DictRow], events: Sequence[tuple[int, Any]],
-              segments: SegmentPage, *, write: bool = True) -> list[Row]:
+              segments: SegmentPage, *, write: bool = True
+              ) -> tuple[list[Row], list[Row | None]]:
         """Fold a run of customer events; write the rows they changed (or, ``write``
-        False, return them for the caller to write)."""
+        False, return them for the caller to write, each with the row it replaces as
+        stored, None if new)."""
         if not events:
-            return []
+            return [], []
         cache = self.cache
         roots, unknown = cache.known_roots({e.originator_id for _, e in events})
         if unknown:
@@ -214,22 +220,25 @@ class CustomerProfileView:
         segments.load(roots.values())
         engine = segments.engine
         changed: dict[UUID, Row | None] = {}
+        stored: dict[UUID, Row | None] = {}  # each changed row as the table holds it
         for position, event in events:
             root = roots[event.originator_id]
             old = rows.get(root)
             new = customer_profile.apply(old, event, position, root)
             if new is not old:
+                if root not in changed:
+                    stored[root] = old
                 rows[root] = changed[root] = new
                 engine.customer_changed(root, old, new, event.timestamp,
                                         Cause("EVENT", position, type(event).__qualname__,
                                               occurred_at=event.occurred_at))
         cache.rows_written({root: rows.get(root) for root in set(roots.values())})
         # Written once each, and only the rows the events changed.
-        written = [r for r in changed.values() if r is not None]
+        written = [(r, stored[root]) for root, r in changed.items() if r is not None]
         if write:
-            upsert_rows(curs, "customer_profile", "customer_id", written)
-            return []
-        return written
+            upsert_rows(curs, "customer_profile", "customer_id", [r for r, _ in written])
+            return [], []
+        return [r for r, _ in written], [s for _, s in written]
 
     def _regroup(self, curs: Cursor[DictRow], position: int, event: Any,
                  segments: SegmentPage) -> None:

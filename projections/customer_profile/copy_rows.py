@@ -14,9 +14,12 @@ columns stay the same), and :func:`upsert_statement` moves them into place.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from itertools import chain, compress
+from operator import is_not, itemgetter, ne, or_
 from typing import Any
 from uuid import UUID
 
@@ -136,43 +139,141 @@ def _encoder(sql_type: str) -> Callable[[Any], str]:
     return _text
 
 
-#: Each column of the profile table, its type, and whether the staging table has it alike
-#: (none when there is no staging table yet in this session); and the staging's width.
+#: Each column of the profile table, its type, whether it may be NULL, its default, and
+#: whether the staging table has it alike (none when there is no staging table yet in this
+#: session); and the staging's width (the table's columns and :data:`STORED`).
 _SHAPE = (
-    "SELECT a.attname, format_type(a.atttypid, a.atttypmod) AS type, "
+    "SELECT a.attname, format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull, "
+    "pg_get_expr(d.adbin, d.adrelid) AS default, "
     "coalesce(s.atttypid = a.atttypid AND s.atttypmod = a.atttypmod, false) AS staged, "
     "(SELECT count(*) FROM pg_attribute t WHERE t.attrelid = to_regclass('pg_temp."
     f"{STAGING}') AND t.attnum > 0 AND NOT t.attisdropped) AS width "
-    "FROM pg_attribute a LEFT JOIN pg_attribute s "
+    "FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid "
+    "AND d.adnum = a.attnum LEFT JOIN pg_attribute s "
     f"ON s.attrelid = to_regclass('pg_temp.{STAGING}') AND s.attname = a.attname "
     f"AND NOT s.attisdropped WHERE a.attrelid = '{TABLE}'::regclass AND a.attnum > 0 "
     "AND NOT a.attisdropped")
+#: The staging table's own column: the row is stored already (updated, not inserted).
+STORED = "staged_stored"
 
 
-def stage(curs: Cursor[DictRow], rows: Sequence[Row]) -> list[str]:
+@dataclass(frozen=True, slots=True)
+class Staged:
+    """Rows staged by :func:`stage`: their columns, those that may be left out (``NULL``
+    in the staging table) when they did not change, the defaults (SQL) of those that may
+    be left out of a new row when they hold it, and how many rows are updates."""
+
+    columns: list[str]
+    optional: frozenset[str]
+    defaults: dict[str, str]
+    updates: int
+
+
+class _Absent:
+    """No default: no value is of this type."""
+
+
+def stage(curs: Cursor[DictRow], rows: Sequence[Row],
+          stored: Sequence[Row | None] | None = None) -> list[str]:
     """``COPY`` ``rows`` (not empty, all with the same columns) into the session's staging
-    table; their columns, for :func:`upsert_statement`.
+    table; their columns, for :func:`upsert_statement`. See :func:`stage_changes`."""
+    return stage_changes(curs, rows, stored).columns
+
+
+def stage_changes(curs: Cursor[DictRow], rows: Sequence[Row],
+                  stored: Sequence[Row | None] | None = None) -> Staged:
+    """``COPY`` ``rows`` into the session's staging table. ``stored[i]``, when given and not
+    None, is the row ``rows[i]`` replaces, as the table holds it: then each of its columns
+    that cannot be NULL and holds the same object is staged as ``NULL`` (not encoded here,
+    not parsed by the server, and kept by :func:`write_statements`' update). The fold
+    replaces what it changes, so an unchanged column is the same object. Of a new row
+    (``stored[i]`` None), such a column holding its default (same type, equal) is staged
+    ``NULL`` too, and the insert writes the default.
 
     The staging table lives as long as the connection (``ON COMMIT DELETE ROWS``: a page's
     rows go at its commit, or with its rollback); made again when the profile table's
     columns differ from it (a version bump, a blue/green build's own table) — not made and
-    dropped by every page, which wrote and deleted ~50 catalog rows each time.
+    dropped by every page, which wrote and deleted ~50 catalog rows each time. It has the
+    profile's columns without their ``NOT NULL``, and :data:`STORED`.
     """
     curs.execute(_SHAPE)
     shape = curs.fetchall()
-    if not all(r["staged"] for r in shape) or shape[0]["width"] != len(shape):
+    if not all(r["staged"] for r in shape) or shape[0]["width"] != len(shape) + 1:
         curs.execute(f"DROP TABLE IF EXISTS pg_temp.{STAGING}")
-        curs.execute(f"CREATE TEMP TABLE {STAGING} (LIKE {TABLE}) ON COMMIT DELETE ROWS")
+        curs.execute(f"CREATE TEMP TABLE {STAGING} ON COMMIT DELETE ROWS AS SELECT *, "
+                     f"false AS {STORED} FROM {TABLE} WITH NO DATA")
     else:  # rows staged earlier in this transaction are not written twice
         curs.execute(f"DELETE FROM {STAGING}")
     types = {r["attname"]: r["type"] for r in shape}
+    default = {r["attname"]: r["default"] for r in shape}
+    optional = frozenset(r["attname"] for r in shape if r["attnotnull"]) - {KEY}
     columns = list(rows[0])
-    pairs = list(zip(columns, [_encoder(types[c]) for c in columns], strict=True))
-    lines = ["\t".join([_NULL if (v := row[c]) is None else e(v) for c, e in pairs])
-             for row in rows]
-    with curs.copy(f"COPY {STAGING} ({', '.join(columns)}) FROM STDIN") as copy:
+    defaults = {c: d for c in columns if c in optional and (d := default[c]) is not None}
+    lines, updates = _lines(rows, stored, columns, [_encoder(types[c]) for c in columns],
+                            optional, _default_values(curs, defaults, stored))
+    with curs.copy(f"COPY {STAGING} ({', '.join(columns)}, {STORED}) FROM STDIN") as copy:
         copy.write("\n".join(lines) + "\n")
-    return columns
+    return Staged(columns, optional, defaults, updates)
+
+
+def _lines(rows: Sequence[Row], stored: Sequence[Row | None] | None, columns: list[str],
+           encoders: list[Callable[[Any], str]], optional: frozenset[str],
+           blank: dict[str, Any]) -> tuple[list[str], int]:
+    """Each row's ``COPY`` line, and how many are updates. Only the columns a row must
+    carry are encoded, found by C-level passes over its values (a Python test per column
+    was most of the time): of a stored row, those changed (not the same object) and those
+    that may be NULL; of a new one, those not holding their default (``blank``)."""
+    get = itemgetter(*columns) if len(columns) > 1 else (lambda row: (row[columns[0]],))
+    width, index = len(columns), range(len(columns))
+    always = [i for i, c in enumerate(columns) if c not in optional]  # the key, nullables
+    defaults = tuple(blank.get(c, _Absent()) for c in columns)
+    types = tuple(map(type, defaults))
+    lines: list[str] = []
+    updates = 0
+    for row, old in zip(rows, stored if stored is not None else [None] * len(rows),
+                        strict=True):
+        values = get(row)
+        out = [_NULL] * width
+        todo: Iterable[int]
+        if old is not None:
+            todo = chain(compress(index, map(is_not, values, get(old))), always)
+            updates += 1
+        elif blank:  # not of the default's type, or not equal to it
+            todo = compress(index, map(or_, map(is_not, map(type, values), types),
+                                       map(ne, values, defaults)))
+        else:
+            todo = index
+        for i in todo:
+            if (value := values[i]) is not None:
+                out[i] = encoders[i](value)
+        lines.append("\t".join(out) + ("\tf" if old is None else "\tt"))
+    return lines, updates
+
+
+def _default_values(curs: Cursor[DictRow], defaults: dict[str, str],
+                    stored: Sequence[Row | None] | None) -> dict[str, Any]:
+    """The defaults as Python values, when new rows are staged (else none)."""
+    if not defaults or stored is None or all(s is not None for s in stored):
+        return {}
+    curs.execute("SELECT " + ", ".join(f"{d} AS {c}" for c, d in defaults.items()))
+    return dict(curs.fetchone() or {})
+
+
+def write_statements(staged: Staged) -> list[str]:
+    """The staged rows into ``customer_profile``: new ones inserted (a key already there
+    fails, loudly), a column staged ``NULL`` that cannot be NULL taking its default; stored
+    ones updated, such a column kept as it is; the update returns a row per row updated
+    (:data:`Staged.updates` of them)."""
+    columns = staged.columns
+    names = ", ".join(columns)
+    assignments = ", ".join(
+        f"{c} = coalesce(s.{c}, p.{c})" if c in staged.optional else f"{c} = s.{c}"
+        for c in columns if c != KEY)
+    values = ", ".join(f"coalesce({c}, {d})" if (d := staged.defaults.get(c)) else c
+                       for c in columns)
+    return [f"INSERT INTO {TABLE} ({names}) SELECT {values} FROM {STAGING} WHERE NOT {STORED}",
+            f"UPDATE {TABLE} p SET {assignments} FROM {STAGING} s WHERE s.{STORED} "
+            f"AND p.{KEY} = s.{KEY} RETURNING 1"]
 
 
 def upsert_statement(columns: Sequence[str]) -> str:

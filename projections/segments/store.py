@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.persistence import StoredEvent
@@ -125,10 +125,16 @@ def load_state(curs: Cursor[DictRow], state: Memberships, customer_ids: Iterable
     state.stored_for.update(i.int for i in ids)
 
 
-def flush(curs: Cursor[DictRow], state: Memberships,
-          also: tuple[str, list[Any]] | None = None) -> None:
-    """Write what changed in ``state`` (ledger, members, checks, counts), and the write
-    ``also`` (a statement and its parameters, on rows no other part touches) with them."""
+class Also(NamedTuple):
+    """Writes that go with a flush's (on rows no other part touches): statements, their
+    parameters, and how many rows the last one returns (checked; None: not checked)."""
+    parts: list[str]
+    params: list[Any]
+    returned: int | None = None
+
+
+def flush(curs: Cursor[DictRow], state: Memberships, also: Also | None = None) -> None:
+    """Write what changed in ``state`` (ledger, members, checks, counts), and ``also``."""
     if state.entries:
         with curs.copy(ledger_copy.STATEMENT) as copy:
             copy.write(ledger_copy.copy_buffer(state.entries))
@@ -136,14 +142,18 @@ def flush(curs: Cursor[DictRow], state: Memberships,
     # connection's adapters when it opened, perhaps before anyone taught them.
     register(curs.adapters)
     parts, params = _membership_writes(state)
+    expected = None if also is None else also.returned
     if also is not None:
-        parts.append(also[0])
-        params += also[1]
+        parts += also.parts
+        params += also.params
     if parts:
-        # One statement for the rest (its parts touch disjoint rows): a round trip each
-        # was most of a small page's time on a loaded machine.
+        # One statement for the rest (disjoint rows): a round trip each was most of a page's.
         curs.execute("WITH " + ", ".join(f"w{n} AS ({p})" for n, p in enumerate(parts))
-                     + " SELECT 1", params)
+                     + (" SELECT 1" if expected is None
+                        else f" SELECT count(*) AS n FROM w{len(parts) - 1}"), params)
+        if expected is not None and (n := curs.fetchall()[0]["n"]) != expected:
+            raise RuntimeError(f"{n} rows written where {expected} were expected: the "
+                               "page's idea of the stored rows is wrong")
     state.entries.clear()
     state.entered.clear()
     state.exited.clear()
@@ -177,8 +187,8 @@ def _membership_writes(state: Memberships) -> tuple[list[str], list[Any]]:
         parts.append("DELETE FROM segment_check c USING unnest(%b::uuid[], %b::uuid[]) "
                      "AS g(s, c) WHERE c.segment_id = g.s AND c.customer_id = g.c")
         params += _split(cleared)
-    due = {k: v for k, v in sorted(changed.items()) if v is not None}  # keys: all distinct
-    for kind, keys in _kinds(list(due), state.stored_checks, state).items():
+    due = {k: v for k, v in changed.items() if v is not None}
+    for kind, keys in _kinds(sorted(due), state.stored_checks, state).items():  # ints sorted
         parts.append(_write(kind, "segment_check", "check_at", "%b::timestamptz[]"))
         params += [*_split(keys), timestamptz_array([due[k] for k in keys])]
     counts = sorted((s, d) for s, d in state.delta().items() if d)
@@ -258,7 +268,7 @@ class SegmentPage:
         load_state(self.curs, self.state, unknown)
         self.loaded |= missing
 
-    def flush(self, also: tuple[str, list[Any]] | None = None) -> None:
+    def flush(self, also: Also | None = None) -> None:
         flush(self.curs, self.state, also)
         if self.cache is not None:
             self.cache.segments_flushed(self.state, self.loaded)

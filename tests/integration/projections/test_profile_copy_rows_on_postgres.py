@@ -15,6 +15,8 @@ from psycopg.rows import dict_row
 
 from projections.customer_profile import copy_rows
 from projections.postgres_views import upsert_statement
+from projections.segments import store as segment_store
+from projections.segments.engine import Memberships
 
 pytestmark = pytest.mark.integration
 
@@ -75,6 +77,92 @@ def test_rows_staged_by_copy_are_stored_as_the_json_path_stores_them(conn: Any) 
         assert stored(rows, by_copy=True) == stored(rows, by_copy=False)
 
     check()
+
+
+def test_stored_rows_updated_in_their_changed_columns_end_as_a_full_upsert_leaves_them(
+        conn: Any) -> None:
+    columns = conn.execute(
+        "SELECT attname, format_type(atttypid, atttypmod) AS type, NOT attnotnull AS nullable "
+        "FROM pg_attribute WHERE attrelid = 'customer_profile'::regclass AND attnum > 0 "
+        "AND NOT attisdropped ORDER BY attnum").fetchall()
+    conn.rollback()
+    strategies = {c["attname"]: _strategy(c["type"], c["nullable"]) for c in columns}
+    row = st.fixed_dictionaries(strategies)
+
+    def stored(before: list[dict[str, Any]], after: list[dict[str, Any]],
+               by_changes: bool) -> list[dict[str, Any]]:
+        try:
+            with conn.cursor() as curs:
+                curs.execute(*upsert_statement("customer_profile", "customer_id", before))
+                if by_changes:
+                    known = {r["customer_id"]: r for r in before}
+                    staged = copy_rows.stage_changes(
+                        curs, after, [known.get(r["customer_id"]) for r in after])
+                    parts = copy_rows.write_statements(staged)
+                    found = curs.execute(
+                        "WITH w0 AS (" + parts[0] + "), w1 AS (" + parts[1] + ") "
+                        "SELECT count(*) AS n FROM w1").fetchone()
+                    assert found == {"n": staged.updates}
+                else:
+                    curs.execute(*upsert_statement("customer_profile", "customer_id", after))
+                return list(curs.execute("SELECT * FROM customer_profile ORDER BY customer_id"
+                                         ).fetchall())
+        finally:
+            conn.rollback()
+
+    @st.composite
+    def pages(draw: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        before = draw(st.lists(row, min_size=1, max_size=4,
+                               unique_by=lambda r: r["customer_id"]))
+        after = []
+        for old in before:  # each column kept (the same object), or a new value
+            if draw(st.booleans()):
+                after.append({c: old[c] if c == "customer_id" or draw(st.booleans())
+                              else draw(strategies[c]) for c in old})
+        after += draw(st.lists(row, max_size=2, unique_by=lambda r: r["customer_id"]))
+        return before, after
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(pages())
+    def check(page: tuple[list[dict[str, Any]], list[dict[str, Any]]]) -> None:
+        before, after = page
+        if after:
+            assert stored(before, after, by_changes=True) == stored(before, after,
+                                                                    by_changes=False)
+
+    check()
+
+
+def test_a_row_thought_new_but_stored_fails_the_page(conn: Any) -> None:
+    # Given a stored profile row
+    with conn.cursor() as curs:
+        curs.execute("CREATE TEMP TABLE customer_profile (customer_id uuid PRIMARY KEY, "
+                     "tags text[] NOT NULL)")
+        one = {"customer_id": curs.execute("SELECT gen_random_uuid() AS id").fetchone()["id"],
+               "tags": ["a"]}
+        curs.execute("INSERT INTO customer_profile VALUES (%(customer_id)s, %(tags)s)", one)
+        # When a page stages it as new
+        staged = copy_rows.stage_changes(curs, [{**one, "tags": ["b"]}], [None])
+        # Then its insert fails rather than leaving the stored row as it was
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            curs.execute(copy_rows.write_statements(staged)[0])
+    conn.rollback()
+
+
+def test_a_row_thought_stored_but_absent_fails_the_page(conn: Any) -> None:
+    # Given no profile row for a customer
+    with conn.cursor() as curs:
+        curs.execute("CREATE TEMP TABLE customer_profile (customer_id uuid PRIMARY KEY, "
+                     "tags text[] NOT NULL)")
+        one = {"customer_id": curs.execute("SELECT gen_random_uuid() AS id").fetchone()["id"],
+               "tags": ["a"]}
+        # When a page stages it as stored, and flushes its writes with the segments'
+        staged = copy_rows.stage_changes(curs, [{**one, "tags": ["b"]}], [one])
+        # Then the page fails rather than losing the row
+        with pytest.raises(RuntimeError, match="0 rows written where 1 were expected"):
+            segment_store.flush(curs, Memberships(), segment_store.Also(
+                copy_rows.write_statements(staged), [], staged.updates))
+    conn.rollback()
 
 
 def test_a_second_page_in_one_transaction_writes_only_its_own_rows(conn: Any) -> None:
