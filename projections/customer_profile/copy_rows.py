@@ -226,6 +226,7 @@ def _lines(rows: Sequence[Row], stored: Sequence[Row | None] | None, columns: li
     get = itemgetter(*columns) if len(columns) > 1 else (lambda row: (row[columns[0]],))
     width, index = len(columns), range(len(columns))
     always = [i for i, c in enumerate(columns) if c not in optional]  # the key, nullables
+    required = frozenset(i for i, c in enumerate(columns) if c in optional)  # NOT NULL
     defaults = tuple(blank.get(c, _Absent()) for c in columns)
     types = tuple(map(type, defaults))
     lines: list[str] = []
@@ -246,6 +247,8 @@ def _lines(rows: Sequence[Row], stored: Sequence[Row | None] | None, columns: li
         for i in todo:
             if (value := values[i]) is not None:
                 out[i] = encoders[i](value)
+            elif i in required:  # staged NULL would keep the stored value or the default
+                raise ValueError(f"customer_profile.{columns[i]} cannot be NULL")
         lines.append("\t".join(out) + ("\tf" if old is None else "\tt"))
     return lines, updates
 

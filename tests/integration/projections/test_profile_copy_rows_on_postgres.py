@@ -237,3 +237,18 @@ def test_the_staging_table_follows_the_profile_table_s_columns(conn: Any) -> Non
             curs, [{"customer_id": ids[2], "tags": ["c"]}])))
         assert curs.execute("SELECT count(*) AS n FROM customer_profile").fetchone() == {"n": 3}
     conn.rollback()
+
+
+@pytest.mark.parametrize("stored", [False, True], ids=["new", "stored"])
+def test_a_none_in_a_column_that_cannot_be_null_fails_the_page(conn: Any, stored: bool) -> None:
+    # Given a profile table whose tags cannot be NULL and have a default, and a row for it
+    with conn.cursor() as curs:
+        curs.execute("CREATE TEMP TABLE customer_profile (customer_id uuid PRIMARY KEY, "
+                     "tags text[] NOT NULL DEFAULT '{}', note text)")
+        one = {"customer_id": curs.execute("SELECT gen_random_uuid() AS id").fetchone()["id"],
+               "tags": ["a"], "note": None}
+        # When a page stages it with no tags (a fold's mistake), as new or as stored
+        # Then staging fails: NULL there would mean "keep the stored value" or "the default"
+        with pytest.raises(ValueError, match=r"customer_profile\.tags cannot be NULL"):
+            copy_rows.stage_changes(curs, [{**one, "tags": None}], [one if stored else None])
+    conn.rollback()
