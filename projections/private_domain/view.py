@@ -224,7 +224,10 @@ class PrivateDomainView:
         order = sorted(owners, key=_order)
         ids = uuid_array(order)
         register(curs.adapters)  # the arrays go as built (adapters.binary_arrays)
-        rows = curs.connection.cursor(row_factory=tuple_row)  # same transaction, no dicts
+        # Same transaction, no dicts. A new cursor copies its connection's adapters, not
+        # this cursor's: taught the arrays on its own (a rebuild's connection was never).
+        rows = curs.connection.cursor(row_factory=tuple_row)
+        register(rows.adapters)
         rows.execute(_CHANGES, {"owners": ids})
         by_owner: dict[UUID, list[tuple[datetime, Change]]] = {o: [] for o in order}
         for owner, touchpoint, link_key, opens, at in rows.fetchall():
