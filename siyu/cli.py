@@ -320,8 +320,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             run_worker(ready, processes=args.processes, threads=args.threads)
         elif args.command == "rebuild":
+            import signal
+
             from projections.bluegreen import Progress
+            from siyu.parallel_rebuild import stop_on_sigterm
             from siyu.processes import rebuild as rebuild_models
+
+            signal.signal(signal.SIGTERM, stop_on_sigterm)  # stopped: clean up as on Ctrl-C
 
             def progress(p: Progress) -> None:
                 print(p.line(), file=sys.stderr, flush=True)

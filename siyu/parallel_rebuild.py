@@ -57,7 +57,9 @@ def build(url: str, secret: bytes, names: Sequence[str], everything_of: Everythi
         app.close()
 
 
-def _stop_on_sigterm(signum: int, _frame: Any) -> None:
+def stop_on_sigterm(signum: int, _frame: Any) -> None:
+    """A SIGTERM handler: a stop (``kill``, a service manager, a container's stop) is a
+    Ctrl-C, so the build schemas are dropped on the way out."""
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: the clean-up must finish
     raise KeyboardInterrupt
 
@@ -65,7 +67,7 @@ def _stop_on_sigterm(signum: int, _frame: Any) -> None:
 def _child(url: str, secret: bytes, names: list[str], everything_of: Everything,
            out: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent says when to stop
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
     try:
         build(url, secret, names, everything_of, lambda p: out.put(("progress", p)))
         out.put(("done", None))
