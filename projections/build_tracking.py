@@ -22,8 +22,6 @@ from typing import Any
 
 from eventsourcing.application import Application
 from eventsourcing.postgres import PostgresDatastore
-from psycopg import Cursor
-from psycopg.rows import DictRow
 
 from projections.leases import Superseded
 from projections.runner import Entry, Tracker, View
@@ -44,10 +42,10 @@ class BuildTracker(Tracker):
         #: The position each read model's last committed page recorded, per this process.
         self.committed: dict[str, int] = {}
 
-    def fence(self, curs: Cursor[DictRow], name: str, first_id: int) -> int:
-        position = super().fence(curs, name, first_id)
-        self._check(name, position)
-        return position
+    def checked(self, pages: Sequence[tuple[str, int]], positions: list[int]) -> list[int]:
+        for (name, _), position in zip(pages, positions, strict=True):
+            self._check(name, position)
+        return positions
 
     def verify(self, names: Sequence[str]) -> None:
         """Raise :class:`BuildLost` unless every read model's tracking is where this

@@ -62,16 +62,30 @@ def fences(curs: Any, tracking_table: Identifier, pages: Sequence[tuple[str, int
     other, each with a snapshot of its own, so a position is read only once its lock is
     held. (Two round trips per read model were most of an idle page's cost: an event
     batch moves a dozen read models that read none of it.)"""
+    with curs.connection.pipeline():
+        reads = send_fences(curs, tracking_table, pages)
+    return fenced_positions(pages, reads)
+
+
+def send_fences(curs: Any, tracking_table: Identifier, pages: Sequence[tuple[str, int]]
+                ) -> list[Any]:
+    """Queue :func:`fences`' statements on ``curs``'s connection, in pipeline mode; their
+    results are read by :func:`fenced_positions` once the pipeline is synced."""
     conn = curs.connection
     reads = []
-    with conn.pipeline():
-        for name, _ in pages:
-            curs.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key(name + ":fence"),),
-                         prepare=False)
-            read = conn.cursor(row_factory=tuple_row)
-            read.execute(SQL("SELECT max(notification_id) FROM {} WHERE application_name = %s"
-                             ).format(tracking_table), (name,), prepare=False)
-            reads.append(read)
+    for name, _ in pages:
+        curs.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key(name + ":fence"),),
+                     prepare=False)
+        read = conn.cursor(row_factory=tuple_row)
+        read.execute(SQL("SELECT max(notification_id) FROM {} WHERE application_name = %s"
+                         ).format(tracking_table), (name,), prepare=False)
+        reads.append(read)
+    return reads
+
+
+def fenced_positions(pages: Sequence[tuple[str, int]], reads: Sequence[Any]) -> list[int]:
+    """Each page's committed tracking position, read by :func:`send_fences`; raises
+    :class:`Superseded` if a page's first event was tracked meanwhile."""
     positions = []
     for (name, first_id), read in zip(pages, reads, strict=True):
         row = read.fetchone()

@@ -237,14 +237,15 @@ class BatchRunner:
         # and forgets what it kept when the page fails (rolled back, or its commit's
         # outcome unknown): projections.page_memory.
         try:
-            with self.datastore.transaction(commit=True) as curs:
+            # Begun, fenced and tracked in one round trip, the rows then written and
+            # committed with the tracking: projections.tracker.Tracker.page.
+            with self.tracker.page(self.view.name, page[0][0].id,
+                                   page[-1][0].id) as (curs, committed):
                 use_fast_loads(curs)  # the rows the view reads back: their jsonb, decoded fast
-                committed = self.tracker.fence(curs, self.view.name, page[0][0].id)
                 self.memory.page_begins(curs, self, committed)
                 events = self._events(curs, page, poisoned)
                 if events:
                     self.view.apply_page(curs, events)
-                self.tracker.record(curs, self.view.name, page[-1][0].id)
         except BaseException:
             self.memory.forget()
             raise

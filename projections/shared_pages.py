@@ -152,15 +152,13 @@ class SharedPageRunner:
         """Track the pages of the views that have no event in them — the bounds only — in
         one transaction: fenced and remembered per view as ``BatchRunner._write`` does, a
         transaction per view (a fifth of the engagement group's commits) saved, and the
-        fences and the tracking each sent in one round trip for all of them."""
+        ``BEGIN``, the fences and the tracking sent in one round trip for all of them,
+        ``COMMIT`` in another (:meth:`~projections.tracker.Tracker.pages`)."""
         try:
-            with self.tracker.datastore.transaction(commit=True) as curs:
-                committed = self.tracker.fences(
-                    curs, [(runner.view.name, page[0][0].id) for runner, page in moves])
+            with self.tracker.pages([(runner.view.name, page[0][0].id, page[-1][0].id)
+                                     for runner, page in moves]) as (curs, committed):
                 for (runner, _), position in zip(moves, committed, strict=True):
                     runner.memory.page_begins(curs, runner, position)
-                self.tracker.record_all(
-                    curs, [(runner.view.name, page[-1][0].id) for runner, page in moves])
         except BaseException:
             for runner, _ in moves:
                 runner.memory.forget()

@@ -8,7 +8,8 @@ when the runner retries it: they would be skipped, and the counts come out short
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import uuid4
@@ -46,16 +47,19 @@ def activity(app: Siyu, now: datetime, prefix: str, customers: int, events: int)
 
 
 class FailingOnce(Tracker):
-    """Loses the connection when recording the tracking of the page ending at ``at``:
+    """Loses the connection at the end of the transaction of the page ending at ``at``:
     after the view folded and wrote the page, before the commit."""
 
     at = 0
 
-    def record(self, curs: Cursor[DictRow], name: str, notification_id: int) -> None:
-        if notification_id == self.at:
-            self.at = 0
-            raise psycopg.OperationalError("connection lost before the commit")
-        super().record(curs, name, notification_id)
+    @contextlib.contextmanager
+    def page(self, name: str, first_id: int, last_id: int
+             ) -> Iterator[tuple[Cursor[DictRow], int]]:
+        with super().page(name, first_id, last_id) as begun:
+            yield begun
+            if last_id == self.at:
+                self.at = 0
+                raise psycopg.OperationalError("connection lost before the commit")
 
 
 def test_a_page_rolled_back_after_its_rows_were_folded_is_applied_again_in_full(
