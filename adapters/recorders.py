@@ -15,7 +15,7 @@ from uuid import UUID
 import psycopg
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
-from psycopg import Cursor
+from psycopg import Connection, Cursor
 from psycopg.pq import TransactionStatus
 from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Identifier
@@ -345,23 +345,29 @@ class SiyuPostgresRecorder(PostgresApplicationRecorder):
         background, and a caller that waited for one meanwhile (the store's set-up) made
         it open one more — six, of which five were warmed, and the sixth, queued first,
         took the first command's look-up (the cold append's backend spent 4-7 ms of CPU
-        on it, a used one ~1.4). The minimum is awaited first, so the borrowing below
-        never waits and never grows the pool."""
+        on it, a used one ~1.4). The minimum is awaited first; then as many are borrowed
+        as the pool manages, those still being opened included, until it manages no more
+        than were warmed: a borrower that waits makes the pool open one more, which would
+        join it cold (about one start in eight did)."""
         pool = self.datastore.pool
         pool.wait(pool.timeout)
-        with contextlib.ExitStack() as borrowed:
-            connections = [borrowed.enter_context(self.datastore.get_connection())
-                           for _ in range(max(pool.min_size,
-                                              pool.get_stats()["pool_available"]))]
-            for conn in connections:
-                conn.execute(self._warm, {"id": UUID(int=0)})
-                # The look-up's stream read, and the write's inserts with nothing to insert
-                # (they open the tables and indexes they write): a first batch makes them.
-                binary_arrays.ready(conn).execute(self._select_tails, (text_array([""]),))
-                nothing = event_positions.positioned((0, None, None), [])
-                conn.execute(self._insert_events_at, nothing[2])
-                conn.execute(self._insert_links, nothing[1])
-        return len(connections)
+        warmed = 0
+        while (managed := max(pool.min_size, pool.get_stats()["pool_size"])) > warmed:
+            with contextlib.ExitStack() as borrowed:
+                for conn in [borrowed.enter_context(self.datastore.get_connection())
+                             for _ in range(managed)]:
+                    self._warm_one(conn)
+            warmed = managed
+        return warmed
+
+    def _warm_one(self, conn: Connection[Any]) -> None:
+        conn.execute(self._warm, {"id": UUID(int=0)})
+        # The look-up's stream read, and the write's inserts with nothing to insert
+        # (they open the tables and indexes they write): a first batch makes them.
+        binary_arrays.ready(conn).execute(self._select_tails, (text_array([""]),))
+        nothing = event_positions.positioned((0, None, None), [])
+        conn.execute(self._insert_events_at, nothing[2])
+        conn.execute(self._insert_links, nothing[1])
 
     def stream_tail(self, stream_id: UUID) -> Sequence[StoredEvent]:
         with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
