@@ -38,6 +38,13 @@ def wait_for(proc: subprocess.Popen[str], text: str, seconds: float = 60) -> Non
     pytest.fail(f"no {text!r} from siyu rebuild: {''.join(seen)[-2000:]}")
 
 
+def _ctrl_c_heard() -> None:
+    """In the child: SIGINT as a terminal's Ctrl-C finds it. A shell's background job (CI
+    started that way) ignores SIGINT, the ignoring is inherited through exec, and Python
+    then installs no KeyboardInterrupt handler."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_a_stopped_siyu_rebuild_drops_its_build_schema_and_leaves_the_live_read_model(
         pg_app: Siyu, pg_url: str, stop: signal.Signals) -> None:
@@ -51,7 +58,7 @@ def test_a_stopped_siyu_rebuild_drops_its_build_schema_and_leaves_the_live_read_
         reader.execute("SELECT count(*) FROM tag_group")
         with subprocess.Popen([sys.executable, "-m", "siyu", "rebuild", "tag_group"],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              text=True) as proc:
+                              text=True, preexec_fn=_ctrl_c_heard) as proc:
             try:
                 wait_for(proc, "waits")
                 # When it is stopped
