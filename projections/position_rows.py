@@ -18,7 +18,7 @@ from typing import Any
 
 from psycopg import Cursor
 from psycopg.rows import DictRow
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Composed, Identifier
 from psycopg.types.json import Jsonb
 
 from projections.postgres_views import _dumps
@@ -28,6 +28,17 @@ Row = dict[str, Any]
 Columns = tuple[tuple[str, str], ...]
 
 
+def stored_check(tables: Sequence[tuple[str, str]]) -> Composed:
+    """Whether each ``(table, position column)`` holds a row at or past a position (one
+    parameter each). ``max`` reads the key's last index entry whatever the plan:
+    ``EXISTS (… WHERE position >= %s)`` got a prepared statement's generic plan after five
+    pages, a scan of the whole table every page (docs/benchmarks.md, the 1M check)."""
+    return SQL("SELECT {}").format(SQL(", ").join(
+        SQL("coalesce((SELECT max({}) FROM {}) >= %s, false) AS {}").format(
+            Identifier(column), Identifier(table), Identifier(f"stored_{i}"))
+        for i, (table, column) in enumerate(tables)))
+
+
 def insert_once(curs: Cursor[DictRow], batches: Sequence[tuple[str, Columns, Sequence[Row]]]
                 ) -> None:
     """Write each ``(table, columns, rows)`` batch's rows that are not stored yet (a row
@@ -35,11 +46,7 @@ def insert_once(curs: Cursor[DictRow], batches: Sequence[tuple[str, Columns, Seq
     batches = [b for b in batches if b[2]]
     if not batches:
         return
-    looks = SQL(", ").join(
-        SQL("EXISTS (SELECT FROM {} WHERE {} >= %s) AS {}").format(
-            Identifier(table), Identifier(columns[0][0]), Identifier(f"stored_{i}"))
-        for i, (table, columns, _) in enumerate(batches))
-    curs.execute(SQL("SELECT {}").format(looks),
+    curs.execute(stored_check([(table, columns[0][0]) for table, columns, _ in batches]),
                  [min(r[columns[0][0]] for r in rows) for _, columns, rows in batches])
     found = curs.fetchone()
     stored = list(found.values()) if found is not None else [True] * len(batches)

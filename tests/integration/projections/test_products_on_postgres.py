@@ -12,6 +12,7 @@ import pytest
 
 from application.app import Siyu
 from domain.product import ProductSpec
+from projections.position_rows import stored_check
 from projections.products import ProductLibraryView
 from projections.runner import BatchRunner, Tracker
 from tests.integration.api.test_products_http import LIBRARY, PRODUCTS, orders
@@ -63,3 +64,22 @@ def test_rebuild_equals_live_and_lines_share_each_amount_exactly(pg_app: Siyu, p
     # and one partly stored adds only the rows missing
     replay_after_losing_half(pg_app, rebuilt, pg_url, "order_line",
                              lambda: tables(pg_url) == before)
+
+
+def test_a_page_s_stored_check_reads_one_index_entry_per_table_not_the_table(
+        pg_app: Siyu, pg_url: str) -> None:
+    # Given filled, analyzed fact tables keyed by log position
+    tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
+    BatchRunner(pg_app, ProductLibraryView(), tracker).catch_up()
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO order_refund (position, customer_id, order_id, refunded_at, "
+                     "amount_fen) SELECT g, gen_random_uuid(), 'o' || g, now(), 1 "
+                     "FROM generate_series(1, 20000) g")
+        conn.execute("ANALYZE order_refund")
+        # When a page's check is prepared and planned generically (as after five pages)
+        check = stored_check([("order_refund", "position")]).as_string(conn)
+        conn.execute("PREPARE stored_check(bigint) AS " + check.replace("%s", "$1"))
+        conn.execute("SET plan_cache_mode = force_generic_plan")
+        plan = str(conn.execute("EXPLAIN EXECUTE stored_check(20001)").fetchall())
+    # Then it reads the key's last entry, not the table
+    assert "Seq Scan" not in plan and "order_refund_pkey" in plan, plan
