@@ -26,6 +26,7 @@ from psycopg.types.json import Jsonb
 from adapters.binary_arrays import column, register
 from domain.activity import Activity
 from domain.customer import Customer
+from projections.position_rows import stored_check
 from projections.postgres_views import _dumps, fold_page
 from projections.schema_lock import serialise_ddl
 
@@ -180,24 +181,15 @@ JOURNEY_COLUMNS = (("position", "int8"), ("customer_id", "uuid"), ("occurred_at"
 JOURNEY_NAMES = tuple(c for c, _ in JOURNEY_COLUMNS)
 
 
-#: The journey's last stored position: the key's last index entry, whatever the plan.
-LAST_STORED = "SELECT max(position) AS last FROM customer_journey"
-
-
 def insert_journey(curs: Cursor[DictRow], facts: Sequence[tuple[Any, ...]]) -> None:
     """Store a page's journey facts, each once: COPYed when none at or past the page's first
     position is stored (a page not applied before: every page but a replay's), else
     inserted skipping the positions stored. The COPY writes a page's few thousand facts
     in a third of the time the row-by-row conflict check took (measured in
     docs/benchmarks.md, ``projection_model_activity``)."""
-    first = min(f[0] for f in facts)
-    # The last stored position, compared here: ``EXISTS (… WHERE position >= %s)`` got the
-    # generic plan of a prepared statement after five pages, a sequential scan of the
-    # whole journey (the parameter unknown), every page; ``max`` reads the key's last
-    # index entry whatever the plan (docs/benchmarks.md ``rebuild_10m``, the 1M check).
-    curs.execute(LAST_STORED)
+    curs.execute(stored_check([("customer_journey", "position")]), (min(f[0] for f in facts),))
     row = curs.fetchone()
-    if row is not None and row["last"] is not None and row["last"] >= first:
+    if row is None or row["stored_0"]:
         curs.execute(
             "INSERT INTO customer_journey SELECT * FROM "
             "jsonb_populate_recordset(null::customer_journey, %s) "

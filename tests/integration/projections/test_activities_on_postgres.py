@@ -14,7 +14,6 @@ from application.app import Siyu
 from domain.activity import ActivityPlan
 from domain.items import EventItem, OrderItem
 from projections.activities import ActivityView
-from projections.activities.view import LAST_STORED
 from projections.runner import BatchRunner, Tracker
 from tests.integration.api.test_activities_http import journeys
 from tests.support.read_models import replay_whole_log
@@ -86,20 +85,3 @@ def test_a_page_applied_again_adds_no_journey_fact(pg_app: Siyu, pg_url: str) ->
     # Then every fact is stored once, as before
     assert tables(pg_url) == before
 
-
-def test_the_journey_check_reads_one_index_entry_not_the_table(pg_app: Siyu, pg_url: str
-                                                               ) -> None:
-    # Given a filled, analyzed journey (a prepared statement's generic plan, as after five
-    # pages: the old EXISTS (… position >= $1) scanned the whole table every page)
-    tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
-    BatchRunner(pg_app, ActivityView(), tracker).catch_up()
-    with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute("INSERT INTO customer_journey (position, customer_id, occurred_at, step, "
-                     "event_type) SELECT g, gen_random_uuid(), now(), 'touch', 'x' "
-                     "FROM generate_series(1, 20000) g")
-        conn.execute("ANALYZE customer_journey")
-        conn.execute("SET plan_cache_mode = force_generic_plan")
-        # When the page's check is planned
-        plan = str(conn.execute("EXPLAIN " + LAST_STORED).fetchall())
-    # Then it reads the key's last entry
-    assert "Seq Scan" not in plan and "customer_journey_pkey" in plan, plan
