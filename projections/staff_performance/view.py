@@ -17,10 +17,10 @@ position commit together):
 4. **Chats** (:mod:`projections.staff_performance.chats`): messages are folded into waits whose
    response times are measured in working time (``WorkingHours``); each touched day's
    exact response times, median and p90 are recomputed.
-5. **Retention** of the days whose new friends a page's friend events can affect
-   (added up to 30 days before) is recomputed from the ledger: an add is retained
+5. **Retention** (:mod:`projections.staff_performance.retention`): an add is retained
    at 7 / 30 days when the last friend event of that (customer, staff) pair at or
-   before ``added_at + 7 / 30 days`` is an add.
+   before ``added_at + 7 / 30 days`` is an add; the statuses a page's friend events
+   change (of adds up to 30 days before them) are added to their days.
 6. **Execution**: sensitive-word hits (the member's own, and the customers' in the member's
    chats by category: :mod:`projections.staff_performance.sensitive`) go through the ledger
    like the other facts;
@@ -63,6 +63,7 @@ from projections.staff_performance.execution import (
     marketing_tasks,
 )
 from projections.staff_performance.ledger import insert_ledger
+from projections.staff_performance.retention import update_retention
 from projections.staff_performance.sensitive import (
     CUSTOMER_HIT,
     CUSTOMER_HIT_COUNTERS,
@@ -76,7 +77,6 @@ VERSION = 6  # 2: response times in working time (staff_kpi_schedule); 3: execut
 # 5: customer-side sensitive-word hits by category (and the ledger's hit categories);
 # 6: retention_due, the due-window rule shared with the manager overview; department
 # credit by one join on staff_departments_daily, not staff_department_on per row
-RETENTION_DAYS = (7, 30)
 #: NOTIFYed (in the page's transaction, so delivered on commit) after a page that changed
 #: staff KPIs or targets; payload ``<view>:<last position>``. The API's leaderboard listens.
 KPI_CHANNEL = "siyu_staff_kpis"
@@ -237,7 +237,7 @@ class StaffPerformanceView:
         apply_working_hours(curs, [(n, e) for n, e in relevant
                                    if isinstance(e, WorkingHours.Changed)])
         apply_messages(curs, [e for e in new if e["kind"] in ("message_received", "message_sent")])
-        _retention(curs, [e for e in new if e["kind"] in FRIEND_KINDS])
+        update_retention(curs, [e for e in new if e["kind"] in FRIEND_KINDS])
         if new or deltas or executed or any(isinstance(e, WorkingHours.Changed)
                                             for _, e in relevant):
             notify_kpis_changed(curs, self.name, relevant[-1][0])
@@ -343,48 +343,3 @@ def _add_counters(curs: Cursor[DictRow], deltas: dict[tuple[str, date], Counter[
         f"jsonb_populate_recordset(null::staff_daily_performance, %s) "
         f"ON CONFLICT (staff_id, day) DO UPDATE SET {adds}",
         (Jsonb(rows, dumps=_dumps),))
-
-
-def _retention(curs: Cursor[DictRow], entries: Sequence[Row]) -> None:
-    """Recompute new friends and retention of every (staff, day, channel) these can affect."""
-    if not entries:
-        return
-    short, long_ = RETENTION_DAYS
-    curs.execute(
-        "WITH p(c, s, at) AS (SELECT * FROM unnest(%b::uuid[], %b::text[], %b::timestamptz[])), "
-        "touched AS (SELECT DISTINCT a.staff_id, a.day, a.channel FROM p "
-        "  JOIN staff_kpi_ledger a ON a.customer_id = p.c AND a.staff_id = p.s "
-        "  AND a.kind = 'friend_added' AND a.at >= p.at - %s * interval '1 day' "
-        "  AND a.at <= p.at AND a.kind LIKE 'friend%%'), "
-        "counted AS (SELECT t.staff_id, t.day, t.channel, count(*) AS n, "
-        "  count(*) FILTER (WHERE r.r7) AS r7, count(*) FILTER (WHERE r.r30) AS r30 "
-        "  FROM touched t JOIN staff_kpi_ledger a ON a.kind = 'friend_added' "
-        "  AND a.staff_id = t.staff_id AND a.day = t.day AND a.channel = t.channel "
-        "  CROSS JOIN LATERAL (SELECT "
-        "    (SELECT x.kind = 'friend_added' FROM staff_kpi_ledger x WHERE x.kind LIKE 'friend%%' "
-        "     AND x.customer_id = a.customer_id AND x.staff_id = a.staff_id "
-        "     AND x.at <= a.at + %s * interval '1 day' ORDER BY x.at DESC, x.position DESC "
-        "     LIMIT 1) AS r7, "
-        "    (SELECT x.kind = 'friend_added' FROM staff_kpi_ledger x WHERE x.kind LIKE 'friend%%' "
-        "     AND x.customer_id = a.customer_id AND x.staff_id = a.staff_id "
-        "     AND x.at <= a.at + %s * interval '1 day' ORDER BY x.at DESC, x.position DESC "
-        "     LIMIT 1) AS r30) r "
-        "  GROUP BY t.staff_id, t.day, t.channel), "
-        "up AS (INSERT INTO staff_daily_channel SELECT staff_id, day, channel, n, r7, r30 "
-        "  FROM counted ON CONFLICT (staff_id, day, channel) DO UPDATE SET "
-        "  friends_new = excluded.friends_new, retained_7d = excluded.retained_7d, "
-        "  retained_30d = excluded.retained_30d RETURNING staff_id, day) "
-        "SELECT DISTINCT staff_id, day FROM up",
-        (column("uuid", [e["customer_id"] for e in entries]),
-         column("text", [e["staff_id"] for e in entries]),
-         column("timestamptz", [e["at"] for e in entries]), long_, short, long_))
-    keys = [(r["staff_id"], r["day"]) for r in curs.fetchall()]
-    if not keys:
-        return
-    curs.execute(
-        "UPDATE staff_daily_performance d SET retained_7d = s.r7, retained_30d = s.r30 "
-        "FROM (SELECT c.staff_id, c.day, sum(c.retained_7d) AS r7, sum(c.retained_30d) AS r30 "
-        "  FROM staff_daily_channel c JOIN unnest(%s::text[], %s::date[]) AS k(s, d) "
-        "  ON c.staff_id = k.s AND c.day = k.d GROUP BY c.staff_id, c.day) s "
-        "WHERE d.staff_id = s.staff_id AND d.day = s.day",
-        ([k[0] for k in keys], [k[1] for k in keys]))
