@@ -15,13 +15,14 @@ test compares both on every event type and on generated states.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from eventsourcing.persistence import DatetimeAsISO, Transcoding
 
-from application.event_decoding import fast_loads
+from application.event_decoding import fast_loads, state_loader
 from domain.storable import StorableTranscoder, refuse_nul
 
 
@@ -58,6 +59,11 @@ class FastStorableTranscoder(StorableTranscoder):
         """The library's values, parsed by orjson (:mod:`application.event_decoding`)."""
         done, value = fast_loads(data, self.names)
         return value if done else super().decode(data)
+
+    def state_loader(self) -> Callable[[bytes], dict[str, Any] | None]:
+        """An event state's decoding without this method's calls around it, None when
+        :meth:`decode` must decode it (:func:`application.event_decoding.state_loader`)."""
+        return state_loader(self.names)
 
     def encode(self, obj: Any) -> bytes:
         try:
