@@ -88,6 +88,13 @@ def text_array(values: Sequence[str]) -> BinaryArray:
     return _array(TextArray, len(values), _prefixed([v.encode() for v in values]))
 
 
+def text_or_null_array(values: Sequence[str | None]) -> BinaryArray:
+    """:func:`text_array` with None as SQL null."""
+    return _array(TextArray, len(values), b"".join([
+        _NULL if v is None else len(b := v.encode()).to_bytes(4, "big") + b for v in values]),
+        None in values)
+
+
 def uuid_array(values: Sequence[UUID]) -> BinaryArray:
     return _array(UuidArray, len(values), b"".join([b"\0\0\0\x10" + v.bytes for v in values]))
 

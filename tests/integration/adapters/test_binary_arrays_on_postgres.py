@@ -27,6 +27,8 @@ def conn(pg_server: str) -> Any:
 CASES: list[tuple[Callable[[Sequence[Any]], Any], str, Any]] = [
     (binary_arrays.text_array, "text", st.text(alphabet=st.characters(
         exclude_categories=["Cs"], exclude_characters="\0"))),
+    (binary_arrays.text_or_null_array, "text", st.none() | st.text(
+        alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\0"))),
     (binary_arrays.bytea_array, "bytea", st.binary()),
     (binary_arrays.uuid_array, "uuid", st.uuids()),
     (binary_arrays.int8_array, "int8", st.integers(-(2**63), 2**63 - 1)),
