@@ -11,7 +11,7 @@ in the page's transaction, with the tracking position.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from operator import add, sub
+from operator import add, itemgetter, sub
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -95,50 +95,46 @@ def apply_delta(curs: Cursor[DictRow], changes: Delta) -> None:
     _add(curs, "cohort_daily", "touchpoint, day, channel", rows.COHORT_COUNTS, cohort)
 
 
-#: ``funnel_customer``'s columns (as :func:`rows.empty` names them) and the element type each
-#: is sent as: jsonb as its text, ``merged_into`` as text (a survivor's id as its event
-#: gave it), both cast by the statement.
+#: ``funnel_customer``'s columns (as :func:`rows.empty` names them), each with its type
+#: and how it is sent: an array built in binary of the type named (``merged_into`` as text:
+#: a survivor's id as its event gave it), or, for jsonb, one JSON array of the column's
+#: values (one C encoding of all of them, where a call per value cost more than it saved).
 _COLUMNS = (("customer_id", "uuid", "uuid"), ("acquired_at", "timestamptz", "timestamptz"),
             ("channel", "text", "text"), ("channel_at", "timestamptz", "timestamptz"),
             ("first_engaged_at", "timestamptz", "timestamptz"),
             ("last_engaged_at", "timestamptz", "timestamptz"),
             ("paid_orders", "integer", "integer"), ("paid_fen", "bigint", "bigint"),
             ("refunded_fen", "bigint", "bigint"), ("invite_codes", "integer", "integer"),
-            ("invitees", "integer", "integer"), ("touchpoints", "jsonb", "text"),
-            ("last_position", "bigint", "bigint"), ("owners", "jsonb", "text"),
+            ("invitees", "integer", "integer"), ("touchpoints", "jsonb", "jsonb"),
+            ("last_position", "bigint", "bigint"), ("owners", "jsonb", "jsonb"),
             ("merged_into", "uuid", "text"), ("root_id", "uuid", "uuid"))
 _UPSERT = (
     f"INSERT INTO funnel_customer ({', '.join(c for c, _, _ in _COLUMNS)}) "
     f"SELECT {', '.join(f'c{i}::{t}' for i, (_, t, _) in enumerate(_COLUMNS))} "
-    f"FROM unnest({', '.join(f'%b::{sent}[]' for _, _, sent in _COLUMNS)}) "
-    f"AS u({', '.join(f'c{i}' for i in range(len(_COLUMNS)))}) "
+    "FROM ROWS FROM ("
+    + ", ".join("jsonb_array_elements(%s::jsonb)" if sent == "jsonb" else f"unnest(%b::{sent}[])"
+                for _, _, sent in _COLUMNS)
+    + f") AS u({', '.join(f'c{i}' for i in range(len(_COLUMNS)))}) "
     "ON CONFLICT (customer_id) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c, _, _ in _COLUMNS[1:]))
 
-
-def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-def _json(value: Any) -> str:
-    text = _dumps(value)
-    return text.decode() if isinstance(text, bytes) else text
+_FIELDS = itemgetter(*(name for name, _, _ in _COLUMNS))
 
 
 def upsert_customers(curs: Cursor[DictRow], changed: Sequence[rows.Row]) -> None:
-    """The changed rows in one statement, each column one array built in binary (the
-    upsert from one JSON document, ``jsonb_populate_recordset``, was the group's dearest
-    statement: the server parsed every row's JSON)."""
+    """The changed rows in one statement, each column sent as one value (the upsert from
+    one JSON document of the rows, ``jsonb_populate_recordset``, was the group's dearest
+    statement: the server parsed every row's JSON and each field's text)."""
     if not changed:
         return
     register(curs.adapters)
-    arrays = []
-    for name, sql_type, sent in _COLUMNS:
-        values = [r[name] for r in changed]
-        if sql_type == "jsonb":
-            arrays.append(text_or_null_array([_json(v) for v in values]))
+    arrays: list[Any] = []
+    for (_, _, sent), values in zip(_COLUMNS, zip(*map(_FIELDS, changed), strict=True),
+                                    strict=True):
+        if sent == "jsonb":
+            arrays.append(Jsonb(values, dumps=_dumps))
         elif sent == "text":
-            arrays.append(text_or_null_array([_text(v) for v in values]))
+            arrays.append(text_or_null_array([None if v is None else str(v) for v in values]))
         else:
             arrays.append(column(sent, values))
     curs.execute(_UPSERT, arrays)
