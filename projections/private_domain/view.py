@@ -78,20 +78,6 @@ def link_intervals(changes: Iterable[tuple[datetime, Change]]) -> list[Link]:
     return links
 
 
-def continued(links: Iterable[Link], changes: Iterable[tuple[datetime, Change]]) -> list[Link]:
-    """:func:`link_intervals` of a customer's changes, from the links derived from the
-    earlier ones and the ``changes`` after all of those (sorted): the links still open are
-    where the fold of the earlier changes stopped."""
-    closed: list[Link] = []
-    opened: list[tuple[datetime, Change]] = []  # one open link a key at most: any order
-    for link in links:
-        if link.until is None:
-            opened.append((link.since, Change(link.touchpoint, link.link_key, True)))
-        else:
-            closed.append(link)
-    return closed + link_intervals([*opened, *changes])
-
-
 class Presence(NamedTuple):
     """A customer in a touchpoint (or ``total``: in any) at the end of each business day
     from ``first`` up to the day before ``last`` (None: still in)."""
@@ -167,39 +153,6 @@ WHERE c.stream_id IN ({_STREAMS}) ORDER BY c.at, c.stream_id, c.version, c.touch
 """
 
 
-_LATEST = """
-SELECT o, (SELECT max(at) FROM siyu_private_domain_change c WHERE c.stream_id = o),
-       EXISTS (SELECT 1 FROM siyu_private_domain_alias a WHERE a.stream_id = o)
-       OR EXISTS (SELECT 1 FROM siyu_private_domain_alias a WHERE a.customer_id = o)
-FROM unnest(%b::uuid[]) o
-"""
-
-
-def _later_changes(curs: Cursor[DictRow], rows: Sequence[tuple[Any, ...]], streams: set[UUID]
-                   ) -> dict[UUID, list[tuple[datetime, Change]]]:
-    """The page's changes (``rows`` as stored) of the ``streams`` that count as themselves
-    only (no merge involves them) and whose every change in the page comes after all they
-    stored before (a page's usual case: callbacks arrive in order), in the order a
-    re-derivation reads them: those owners' links go on from the stored ones. A change
-    stored already, or at the same instant as one, sends its owner the whole way."""
-    if not streams:
-        return {}
-    rows_of: dict[UUID, list[tuple[Any, ...]]] = {}
-    for row in rows:
-        if row[0] in streams:
-            rows_of.setdefault(row[0], []).append(row)
-    register(curs.adapters)
-    curs.execute(_LATEST, (uuid_array(sorted(rows_of, key=_order)),))
-    out: dict[UUID, list[tuple[datetime, Change]]] = {}
-    for stream, latest, aliased in (tuple(r.values()) for r in curs.fetchall()):
-        mine = sorted(rows_of[stream], key=lambda r: (r[5], r[1], r[2]))
-        if aliased or len({r[1:3] for r in mine}) < len(mine):
-            continue  # a merge counts other streams' changes; a change twice in the page
-        if latest is None or mine[0][5] > latest:
-            out[stream] = [(r[5], Change(r[2], r[3], r[4])) for r in mine]
-    return out
-
-
 class PrivateDomainView:
     name = "private_domain_link"
     #: Only these are decoded (messages, orders … are not a touchpoint's).
@@ -226,23 +179,20 @@ class PrivateDomainView:
     def apply_page(self, curs: Cursor[DictRow], events: Sequence[tuple[int, Any]]) -> None:
         rows: list[tuple[Any, ...]] = []
         owners: set[UUID] = set()
-        realiased: set[UUID] = set()
         for _, event in events:
             stream = event.originator_id
             if not isinstance(stream, UUID):  # a UUID from its text is a cost per event
                 stream = UUID(str(stream))
             if isinstance(event, (Customer.MergedInto, Customer.UnmergedFrom)):
-                realiased |= self._realias(curs, stream, event)
+                owners |= self._realias(curs, stream, event)
             for change in link_changes(event):
                 rows.append((stream, event.originator_version, *change, event.occurred_at))
                 owners.add(stream)
-        later = _later_changes(curs, rows, owners - realiased)
         _insert(curs, "siyu_private_domain_change",
                 ("uuid", "bigint", "text", "text", "boolean", "timestamptz"), rows,
                 "ON CONFLICT DO NOTHING")
-        owners |= realiased
         if owners:
-            self._relink(curs, owners, later)
+            self._relink(curs, owners)
 
     @staticmethod
     def _realias(curs: Cursor[DictRow], stream: UUID, event: Any) -> set[UUID]:
@@ -267,13 +217,10 @@ class PrivateDomainView:
         return {old, new, stream}
 
     @staticmethod
-    def _relink(curs: Cursor[DictRow], owners: set[UUID],
-                later: dict[UUID, list[tuple[datetime, Change]]]) -> None:
+    def _relink(curs: Cursor[DictRow], owners: set[UUID]) -> None:
         """Re-derive the owners' links; write (and count the deltas of) only what changed —
         a repeated add or a leave of a group never joined changes nothing, and a new link
-        or one closing leaves the owner's other links where they are. The owners in
-        ``later`` (:func:`_later_changes`) go on from their stored links; the others'
-        links are derived again from all their changes."""
+        or one closing leaves the owner's other links where they are."""
         order = sorted(owners, key=_order)
         ids = uuid_array(order)
         register(curs.adapters)  # the arrays go as built (adapters.binary_arrays)
@@ -281,24 +228,20 @@ class PrivateDomainView:
         # this cursor's: taught the arrays on its own (a rebuild's connection was never).
         rows = curs.connection.cursor(row_factory=tuple_row)
         register(rows.adapters)
-        by_owner: dict[UUID, list[tuple[datetime, Change]]] = {
-            o: [] for o in order if o not in later}
-        if by_owner:
-            rows.execute(_CHANGES, {"owners": uuid_array(list(by_owner))})
-            for owner, touchpoint, link_key, opens, at in rows.fetchall():
-                by_owner.setdefault(owner, []).append((at, Change(touchpoint, link_key, opens)))
+        rows.execute(_CHANGES, {"owners": ids})
+        by_owner: dict[UUID, list[tuple[datetime, Change]]] = {o: [] for o in order}
+        for owner, touchpoint, link_key, opens, at in rows.fetchall():
+            by_owner.setdefault(owner, []).append((at, Change(touchpoint, link_key, opens)))
         rows.execute("SELECT customer_id, touchpoint, link_key, since, until "
                      "FROM private_domain_link WHERE customer_id = ANY(%b)", (ids,))
         old: dict[UUID, list[Link]] = {}
         for owner, *link in rows.fetchall():
             old.setdefault(owner, []).append(Link(*link))
-        derived = [(owner, link_intervals(changes)) for owner, changes in by_owner.items()]
-        derived.extend((owner, continued(old.get(owner, []), changes))
-                       for owner, changes in later.items())
         change: dict[tuple[str, date], int] = {}
         added: list[tuple[Any, ...]] = []
         gone: list[tuple[Any, ...]] = []
-        for owner, new in derived:
+        for owner, changes in by_owner.items():
+            new = link_intervals(changes)
             before = old.get(owner, [])
             now, was = set(new), set(before)
             if now == was:

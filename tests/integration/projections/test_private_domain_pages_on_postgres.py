@@ -1,6 +1,7 @@
 """``private_domain_link`` across pages: a customer whose new changes all come after its
-stored ones goes on from its stored links; one whose new change comes before a stored one
-(a late callback) is derived again from all its changes — both as a rebuild derives them."""
+stored ones, and one whose new change comes before a stored one (a late callback), get
+the links a rebuild derives from all their changes (a guard for any shortcut that goes on
+from the stored links: it must not take the late callback's)."""
 
 from __future__ import annotations
 

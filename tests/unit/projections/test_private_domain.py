@@ -5,15 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from projections.private_domain.view import (
-    Change,
-    Link,
-    Presence,
-    continued,
-    deltas,
-    link_intervals,
-    presence,
-)
+from projections.private_domain.view import Change, Link, Presence, deltas, link_intervals, presence
 
 T0 = datetime(2026, 11, 1, 2, tzinfo=UTC)  # 10:00 in Shanghai, 1 November
 
@@ -55,17 +47,3 @@ def test_a_customer_who_leaves_and_comes_back_enters_twice() -> None:
     spans = [s for s in presence(links) if s.touchpoint == "groups"]
     assert spans == [Presence("groups", date(2026, 11, 1), date(2026, 11, 3)),
                      Presence("groups", date(2026, 11, 5), date(2026, 11, 7))]
-
-
-def test_links_go_on_from_the_stored_ones_as_a_derivation_from_every_change() -> None:
-    # Given a customer's changes so far: a link closed, one open, and a repeated add
-    earlier = [(T0, Change("groups", "g1", True)),
-               (T0 + timedelta(hours=1), Change("wecom_friends", "s1", True)),
-               (T0 + timedelta(days=1), Change("groups", "g1", False)),
-               (T0 + timedelta(days=2), Change("wecom_friends", "s1", True))]
-    # When later changes close the open link, reopen it, and open a new one
-    later = [(T0 + timedelta(days=3), Change("wecom_friends", "s1", False)),
-             (T0 + timedelta(days=4), Change("groups", "g2", True)),
-             (T0 + timedelta(days=5), Change("wecom_friends", "s1", True))]
-    # Then going on from the stored links gives what all the changes give
-    assert set(continued(link_intervals(earlier), later)) == set(link_intervals(earlier + later))
