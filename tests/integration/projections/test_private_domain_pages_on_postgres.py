@@ -36,8 +36,10 @@ def _page(app: Siyu, runner: BatchRunner, *items: EventItem) -> None:
 
 
 def _friend(key: str, unionid: str, kind: str, at: datetime) -> EventItem:
-    return EventItem(key, kind, ("wx_unionid", unionid), at, staff_id=STAFF[unionid],
-                     **({"deleted_by": "CUSTOMER"} if kind == "FRIEND_DELETED" else {}))
+    if kind == "FRIEND_DELETED":
+        return EventItem(key, kind, ("wx_unionid", unionid), at, staff_id=STAFF[unionid],
+                         deleted_by="CUSTOMER")
+    return EventItem(key, kind, ("wx_unionid", unionid), at, staff_id=STAFF[unionid])
 
 
 def test_a_late_change_before_a_stored_one_is_derived_again_with_it(
