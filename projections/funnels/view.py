@@ -11,7 +11,7 @@ in the page's transaction, with the tracking position.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from operator import add, sub
+from operator import add, itemgetter, sub
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -22,12 +22,12 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb, set_json_loads
 
-from adapters.binary_arrays import column, register
+from adapters.binary_arrays import column, register, text_or_null_array
 from domain.customer import Customer
 from domain.referral import InviteCode
 from projections.funnels import merges, rows
 from projections.funnels.kept import LIMIT, KeptTrees, Tree
-from projections.postgres_views import _dumps, upsert_rows
+from projections.postgres_views import _dumps
 from projections.schema_lock import serialise_ddl
 
 VERSION = 3  # 3: no all-zero rollup rows (a deploy rebuilds the old ones away)
@@ -95,6 +95,51 @@ def apply_delta(curs: Cursor[DictRow], changes: Delta) -> None:
     _add(curs, "cohort_daily", "touchpoint, day, channel", rows.COHORT_COUNTS, cohort)
 
 
+#: ``funnel_customer``'s columns (as :func:`rows.empty` names them), each with its type
+#: and how it is sent: an array built in binary of the type named (``merged_into`` as text:
+#: a survivor's id as its event gave it), or, for jsonb, one JSON array of the column's
+#: values (one C encoding of all of them, where a call per value cost more than it saved).
+_COLUMNS = (("customer_id", "uuid", "uuid"), ("acquired_at", "timestamptz", "timestamptz"),
+            ("channel", "text", "text"), ("channel_at", "timestamptz", "timestamptz"),
+            ("first_engaged_at", "timestamptz", "timestamptz"),
+            ("last_engaged_at", "timestamptz", "timestamptz"),
+            ("paid_orders", "integer", "integer"), ("paid_fen", "bigint", "bigint"),
+            ("refunded_fen", "bigint", "bigint"), ("invite_codes", "integer", "integer"),
+            ("invitees", "integer", "integer"), ("touchpoints", "jsonb", "jsonb"),
+            ("last_position", "bigint", "bigint"), ("owners", "jsonb", "jsonb"),
+            ("merged_into", "uuid", "text"), ("root_id", "uuid", "uuid"))
+_UPSERT = (
+    f"INSERT INTO funnel_customer ({', '.join(c for c, _, _ in _COLUMNS)}) "
+    f"SELECT {', '.join(f'c{i}::{t}' for i, (_, t, _) in enumerate(_COLUMNS))} "
+    "FROM ROWS FROM ("
+    + ", ".join("jsonb_array_elements(%s::jsonb)" if sent == "jsonb" else f"unnest(%b::{sent}[])"
+                for _, _, sent in _COLUMNS)
+    + f") AS u({', '.join(f'c{i}' for i in range(len(_COLUMNS)))}) "
+    "ON CONFLICT (customer_id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c, _, _ in _COLUMNS[1:]))
+
+_FIELDS = itemgetter(*(name for name, _, _ in _COLUMNS))
+
+
+def upsert_customers(curs: Cursor[DictRow], changed: Sequence[rows.Row]) -> None:
+    """The changed rows in one statement, each column sent as one value (the upsert from
+    one JSON document of the rows, ``jsonb_populate_recordset``, was the group's dearest
+    statement: the server parsed every row's JSON and each field's text)."""
+    if not changed:
+        return
+    register(curs.adapters)
+    arrays: list[Any] = []
+    for (_, _, sent), values in zip(_COLUMNS, zip(*map(_FIELDS, changed), strict=True),
+                                    strict=True):
+        if sent == "jsonb":
+            arrays.append(Jsonb(values, dumps=_dumps))
+        elif sent == "text":
+            arrays.append(text_or_null_array([None if v is None else str(v) for v in values]))
+        else:
+            arrays.append(column(sent, values))
+    curs.execute(_UPSERT, arrays)
+
+
 def _load(curs: Cursor[DictRow], ids: Iterable[UUID]) -> dict[int, rows.Row]:
     """The rows of the whole merge trees of ``ids``: every stream whose facts count with
     one of them, by their UUID's int."""
@@ -160,7 +205,7 @@ class FunnelView:
                              "jsonb_populate_recordset(null::survey_answer, %s) "
                              "ON CONFLICT (position) DO NOTHING",
                              (Jsonb(surveys, dumps=_dumps),))
-            upsert_rows(curs, "funnel_customer", "customer_id", changed)
+            upsert_customers(curs, changed)
             apply_delta(curs, changes)
 
     def _fold(self, curs: Cursor[DictRow], events: Sequence[tuple[int, Any]]

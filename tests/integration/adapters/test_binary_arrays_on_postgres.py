@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -27,15 +28,19 @@ def conn(pg_server: str) -> Any:
 CASES: list[tuple[Callable[[Sequence[Any]], Any], str, Any]] = [
     (binary_arrays.text_array, "text", st.text(alphabet=st.characters(
         exclude_categories=["Cs"], exclude_characters="\0"))),
+    (binary_arrays.text_or_null_array, "text", st.none() | st.text(
+        alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\0"))),
     (binary_arrays.bytea_array, "bytea", st.binary()),
     (binary_arrays.uuid_array, "uuid", st.uuids()),
     (binary_arrays.int8_array, "int8", st.integers(-(2**63), 2**63 - 1)),
     (binary_arrays.int4_array, "int4", st.integers(-(2**31), 2**31 - 1)),
     (binary_arrays.timestamptz_array, "timestamptz", st.datetimes(
         min_value=datetime(1900, 1, 1), max_value=datetime(2200, 1, 1),
-        timezones=st.sampled_from([UTC, timezone(timedelta(hours=8))]))),
+        timezones=st.sampled_from([UTC, timezone(timedelta(hours=8)), ZoneInfo("Etc/UTC"),
+                                   ZoneInfo("UTC"), ZoneInfo("Asia/Shanghai")]))),
     (binary_arrays.timestamptz_or_null_array, "timestamptz", st.none() | st.datetimes(
-        min_value=datetime(1900, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC))),
+        min_value=datetime(1900, 1, 1), max_value=datetime(2200, 1, 1),
+        timezones=st.sampled_from([UTC, ZoneInfo("Etc/UTC"), ZoneInfo("Asia/Shanghai")]))),
     (binary_arrays.bool_array, "boolean", st.booleans()),
 ]
 
