@@ -45,6 +45,15 @@ CASES: list[tuple[Callable[[Sequence[Any]], Any], str, Any]] = [
 ]
 
 
+def _instant(value: Any) -> Any:
+    """A time as its distance from the epoch: two aware datetimes of different zones never
+    compare equal when one falls in a gap or fold of its zone (PEP 495), even when both
+    name the same instant (Asia/Shanghai's summer time of 1940-1991 has both)."""
+    if isinstance(value, datetime):
+        return value - datetime(1970, 1, 1, tzinfo=UTC)
+    return value
+
+
 @pytest.mark.parametrize(("build", "sql_type", "values"), CASES)
 def test_an_array_built_in_binary_is_read_as_its_values(
         conn: psycopg.Connection[Any], build: Any, sql_type: str, values: Any) -> None:
@@ -54,7 +63,7 @@ def test_an_array_built_in_binary_is_read_as_its_values(
         row = conn.execute(f"SELECT %b::{sql_type}[]", (build(items),)).fetchone()
         assert row is not None
         got = [bytes(v) if isinstance(v, memoryview) else v for v in row[0]]
-        assert got == items
+        assert [_instant(v) for v in got] == [_instant(v) for v in items]
 
     check()
 
