@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import gc
 import json
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -27,6 +25,7 @@ from domain.staff import Staff
 from projections import customer_profile
 from projections.customer_profile import copy_rows
 from projections.customer_profile.cache import CACHE_CUSTOMERS, ProfileCache
+from projections.page_collector import PageCollector
 from projections.page_memory import lease_term
 from projections.schema_lock import serialise_ddl
 from projections.segments import store as segment_store
@@ -126,6 +125,8 @@ class CustomerProfileView:
         self.replay_topics: list[str] = []
         # Rows, roots and memberships of the last committed pages (projections.page_memory).
         self.cache = ProfileCache(cache_customers)
+        # Off while a page folds, what it keeps frozen after (projections.page_collector).
+        self.collector = PageCollector()
 
     def bind(self, app: Application[Any]) -> None:
         self.app = app
@@ -158,7 +159,7 @@ class CustomerProfileView:
     def apply_page(self, curs: Cursor[DictRow], events: Sequence[tuple[int, Any]]) -> None:
         if self.cache.page is None:  # not a page the runner stages: nothing kept can hold
             self.cache.clear()
-        with _collector_paused():
+        with self.collector.paused():
             self._apply_page(curs, events)
 
     def _apply_page(self, curs: Cursor[DictRow], events: Sequence[tuple[int, Any]]) -> None:
@@ -216,7 +217,7 @@ class CustomerProfileView:
         if missing:
             curs.execute("SELECT * FROM customer_profile WHERE customer_id = ANY(%b) "
                          "FOR UPDATE", (sorted(missing, key=_int),))
-            rows.update({r["customer_id"]: dict(r) for r in curs.fetchall()})
+            rows.update({r["customer_id"]: r for r in curs.fetchall()})  # dict_row: new dicts
         segments.load(roots.values())
         engine = segments.engine
         changed: dict[UUID, Row | None] = {}
@@ -284,24 +285,6 @@ class CustomerProfileView:
         if row is not None:
             upsert_rows(curs, "customer_profile", "customer_id", [row])
         return row
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Python's cycle collector off while a profile page folds: the fold allocates
-    hundreds of thousands of short-lived, acyclic containers (rows, memberships, ledger
-    entries — freed by reference counting), and every 700 allocations the collector
-    scanned the young ones, and often the page's rows and events held since the page
-    began: a fifth of the profile group's CPU, profiled. Turned back on (it then catches
-    up) after the page, or left as it was if something else had turned it off."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def _segment_changed(segments: SegmentPage, position: int, event: Any) -> None:

@@ -18,7 +18,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.persistence import StoredEvent
 from psycopg import Cursor
-from psycopg.rows import DictRow, dict_row
+from psycopg.rows import DictRow, dict_row, tuple_row
 from psycopg.types.json import Jsonb
 
 from adapters.binary_arrays import (
@@ -52,12 +52,6 @@ CHUNK = 5000
 _NS = uuid5(NAMESPACE_URL, "https://siyu.invalid/segments")
 #: Built-in segments: one per lifecycle stage (their ledger is the lifecycle history).
 LIFECYCLE_SEGMENTS = {stage: uuid5(_NS, f"lifecycle:{stage}") for stage in LIFECYCLES}
-
-
-def _int(value: UUID) -> int:
-    """Sorting UUIDs by their integer: the order of ``sorted`` on the UUIDs themselves
-    (``UUID.__lt__`` compares them), without a Python-level comparison per step."""
-    return value.int
 
 
 def _split(keys: Sequence[Key]) -> list[BinaryArray]:
@@ -104,25 +98,31 @@ def load_specs(curs: Cursor[DictRow]) -> list[Spec]:
 
 
 def load_state(curs: Cursor[DictRow], state: Memberships, customer_ids: Iterable[UUID]) -> None:
-    ids = sorted(set(customer_ids), key=_int)
+    """The stored members and checks of ``customer_ids`` into ``state``, read as tuples in
+    binary, each key's bytes joined by the server (docs/benchmarks.md, ``rebuild_10m``)."""
+    ids = sorted({i.int for i in customer_ids})
     if not ids:
         return
-    # One round trip for both (a membership's rule version is never null, a check's is).
-    curs.execute("SELECT segment_id, customer_id, rule_version, NULL::timestamptz AS check_at "
-                 "FROM segment_membership WHERE customer_id = ANY(%b) UNION ALL "
-                 "SELECT segment_id, customer_id, NULL, check_at FROM segment_check "
-                 "WHERE customer_id = ANY(%b)", (ids, ids))
-    members, checks = state.members, state.checks
+    wanted = uuid_int_array(ids)
+    with curs.connection.cursor(binary=True, row_factory=tuple_row) as pairs:
+        register(pairs.adapters)  # it copied its connection's, perhaps never taught them
+        # One round trip for both (a membership's rule version is never null, a check's is).
+        pairs.execute("SELECT uuid_send(segment_id) || uuid_send(customer_id), rule_version, "
+                      "NULL::timestamptz FROM segment_membership WHERE customer_id = ANY(%b) "
+                      "UNION ALL SELECT uuid_send(segment_id) || uuid_send(customer_id), NULL, "
+                      "check_at FROM segment_check WHERE customer_id = ANY(%b)", (wanted, wanted))
+        found = pairs.fetchall()
+    members, checks, from_bytes = state.members, state.checks, int.from_bytes
     stored_members, stored_checks = state.stored_members, state.stored_checks
-    for r in curs.fetchall():
-        pair = r["segment_id"].int << 128 | r["customer_id"].int
-        if r["rule_version"] is None:
-            checks[pair] = r["check_at"]
+    for pair_bytes, version, check_at in found:
+        pair = from_bytes(pair_bytes, "big")
+        if version is None:
+            checks[pair] = check_at
             stored_checks.add(pair)
         else:
-            members[pair] = r["rule_version"]
+            members[pair] = version
             stored_members.add(pair)
-    state.stored_for.update(i.int for i in ids)
+    state.stored_for.update(ids)
 
 
 class Also(NamedTuple):
