@@ -39,6 +39,7 @@ from projections.segments.engine import (
     Cause,
     Key,
     Memberships,
+    Segmentation,
     SegmentEngine,
     Spec,
     key,
@@ -113,16 +114,14 @@ def load_state(curs: Cursor[DictRow], state: Memberships, customer_ids: Iterable
                  "SELECT segment_id, customer_id, NULL, check_at FROM segment_check "
                  "WHERE customer_id = ANY(%b)", (ids, ids))
     members, checks = state.members, state.checks
-    stored_members, stored_checks = state.stored_members, state.stored_checks
+    stored: dict[int, Segmentation] = {i.int: ({}, {}) for i in ids}
     for r in curs.fetchall():
-        pair = r["segment_id"].int << 128 | r["customer_id"].int
+        pair = r["segment_id"].int << 128 | (customer := r["customer_id"].int)
         if r["rule_version"] is None:
-            checks[pair] = r["check_at"]
-            stored_checks.add(pair)
+            checks[pair] = stored[customer][1][pair] = r["check_at"]
         else:
-            members[pair] = r["rule_version"]
-            stored_members.add(pair)
-    state.stored_for.update(i.int for i in ids)
+            members[pair] = stored[customer][0][pair] = r["rule_version"]
+    state.stored.update(stored)
 
 
 class Also(NamedTuple):
@@ -175,7 +174,7 @@ def _membership_writes(state: Memberships) -> tuple[list[str], list[Any]]:
         params += _split(sorted(state.exited))
     members = ("segment_membership", "rule_version, since, entry_position",
                "%b::int[], %b::timestamptz[], %b::bigint[]")
-    for kind, keys in _kinds(sorted(state.entered), state.stored_members, state).items():
+    for kind, keys in _kinds(sorted(state.entered), MEMBERS, state).items():
         came = [state.entered[k] for k in keys]
         parts.append(_write(kind, *members))
         params += [*_split(keys), int4_array([e.rule_version for e in came]),
@@ -188,7 +187,7 @@ def _membership_writes(state: Memberships) -> tuple[list[str], list[Any]]:
                      "AS g(s, c) WHERE c.segment_id = g.s AND c.customer_id = g.c")
         params += _split(cleared)
     due = {k: v for k, v in changed.items() if v is not None}
-    for kind, keys in _kinds(sorted(due), state.stored_checks, state).items():  # ints sorted
+    for kind, keys in _kinds(sorted(due), CHECKS, state).items():  # ints sorted
         parts.append(_write(kind, "segment_check", "check_at", "%b::timestamptz[]"))
         params += [*_split(keys), timestamptz_array([due[k] for k in keys])]
     counts = sorted((s, d) for s, d in state.delta().items() if d)
@@ -201,15 +200,17 @@ def _membership_writes(state: Memberships) -> tuple[list[str], list[Any]]:
 
 
 INSERT, UPDATE, UPSERT = "insert", "update", "upsert"
+MEMBERS, CHECKS = 0, 1  # which half of a customer's Segmentation
 
 
-def _kinds(keys: list[Key], stored: set[Key], state: Memberships) -> dict[str, list[Key]]:
-    """``keys`` (in order) by how to write them: ``stored`` holds those in the table, of
-    the customers in ``state.stored_for``."""
+def _kinds(keys: list[Key], table: int, state: Memberships) -> dict[str, list[Key]]:
+    """``keys`` (in order) by how to write them: the ``table`` half (MEMBERS, CHECKS) of
+    ``state.stored`` holds those in the table, of the customers loaded whole."""
     out: dict[str, list[Key]] = {}
-    known, customer = state.stored_for, CUSTOMER_BITS
+    known, customer = state.stored, CUSTOMER_BITS
     for k in keys:
-        kind = (UPDATE if k in stored else INSERT) if k & customer in known else UPSERT
+        found = known.get(k & customer)
+        kind = UPSERT if found is None else UPDATE if k in found[table] else INSERT
         out.setdefault(kind, []).append(k)
     return out
 
@@ -269,12 +270,11 @@ class SegmentPage:
         self.loaded |= missing
 
     def flush(self, also: Also | None = None) -> None:
-        flush(self.curs, self.state, also)
-        if self.cache is not None:
+        if self.cache is not None:  # before the flush: from what changed since loading
             self.cache.segments_flushed(self.state, self.loaded)
+        flush(self.curs, self.state, also)
         state = self.state
-        for kept in (state.members, state.checks, state.stored_for, state.stored_members,
-                     state.stored_checks, self.loaded):
+        for kept in (state.members, state.checks, state.stored, self.loaded):
             kept.clear()
 
     # -- log events that are not customer events -----------------------------------
