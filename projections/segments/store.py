@@ -56,8 +56,7 @@ LIFECYCLE_SEGMENTS = {stage: uuid5(_NS, f"lifecycle:{stage}") for stage in LIFEC
 
 
 def _int(value: UUID) -> int:
-    """Sorting UUIDs by their integer: the order of ``sorted`` on the UUIDs themselves
-    (``UUID.__lt__`` compares them), without a Python-level comparison per step."""
+    """Sorting UUIDs as ``sorted`` does (by ``int``) without a Python comparison per step."""
     return value.int
 
 
@@ -165,13 +164,15 @@ def _membership_writes(state: Memberships) -> tuple[list[str], list[Any]]:
 
     A key known absent from its table is inserted, one known present updated, and only
     the others (customers not loaded as a whole) upserted: ``INSERT … ON CONFLICT``'s
-    speculative insertion was ~40 % of the server's time for those rows, measured."""
+    speculative insertion was ~40 % of the server's time for those rows, measured. A
+    member known absent (who came and left since loading) is not deleted."""
     parts: list[str] = []
     params: list[Any] = []
-    if state.exited:
+    left = _kinds(sorted(state.exited), MEMBERS, state)
+    if gone := sorted(left.get(UPDATE, []) + left.get(UPSERT, [])):
         parts.append("DELETE FROM segment_membership m USING unnest(%b::uuid[], %b::uuid[]) "
                      "AS g(s, c) WHERE m.segment_id = g.s AND m.customer_id = g.c")
-        params += _split(sorted(state.exited))
+        params += _split(gone)
     members = ("segment_membership", "rule_version, since, entry_position",
                "%b::int[], %b::timestamptz[], %b::bigint[]")
     for kind, keys in _kinds(sorted(state.entered), MEMBERS, state).items():
@@ -204,8 +205,7 @@ MEMBERS, CHECKS = 0, 1  # which half of a customer's Segmentation
 
 
 def _kinds(keys: list[Key], table: int, state: Memberships) -> dict[str, list[Key]]:
-    """``keys`` (in order) by how to write them: the ``table`` half (MEMBERS, CHECKS) of
-    ``state.stored`` holds those in the table, of the customers loaded whole."""
+    """``keys`` (in order) by how to write them, as ``state.stored``'s ``table`` tells."""
     out: dict[str, list[Key]] = {}
     known, customer = state.stored, CUSTOMER_BITS
     for k in keys:
