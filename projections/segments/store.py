@@ -1,11 +1,10 @@
 """Segment membership on PostgreSQL: load a page's memberships, apply, write back.
 
-Called by :class:`projections.postgres_views.CustomerProfileView` inside the
-transaction that updates the profiles and the tracking position, so a profile
-and its segment memberships never disagree, and a crash loses or repeats
-nothing. Definitions (``Segment.*``) and clock ticks are log events handled in
-log order; the four lifecycle stages are built-in segments, so a customer's
-lifecycle history is their ledger for those.
+Called by :class:`projections.postgres_views.CustomerProfileView` inside the transaction
+that updates the profiles and the tracking position, so a profile and its segment
+memberships never disagree, and a crash loses or repeats nothing. Definitions
+(``Segment.*``) and clock ticks are log events handled in log order; the four lifecycle
+stages are built-in segments, so a customer's lifecycle history is their ledger for those.
 """
 
 from __future__ import annotations
@@ -39,6 +38,7 @@ from projections.segments.engine import (
     Cause,
     Key,
     Memberships,
+    Segmentation,
     SegmentEngine,
     Spec,
     key,
@@ -98,8 +98,8 @@ def load_specs(curs: Cursor[DictRow]) -> list[Spec]:
 
 
 def load_state(curs: Cursor[DictRow], state: Memberships, customer_ids: Iterable[UUID]) -> None:
-    """The stored members and checks of ``customer_ids`` into ``state``, read as tuples in
-    binary, each key's bytes joined by the server (docs/benchmarks.md, ``rebuild_10m``)."""
+    """The stored members and checks of ``customer_ids`` into ``state`` (binary tuples, each
+    key's bytes joined by the server: docs/benchmarks.md, ``rebuild_10m``)."""
     ids = sorted({i.int for i in customer_ids})
     if not ids:
         return
@@ -112,17 +112,15 @@ def load_state(curs: Cursor[DictRow], state: Memberships, customer_ids: Iterable
                       "UNION ALL SELECT uuid_send(segment_id) || uuid_send(customer_id), NULL, "
                       "check_at FROM segment_check WHERE customer_id = ANY(%b)", (wanted, wanted))
         found = pairs.fetchall()
-    members, checks, from_bytes = state.members, state.checks, int.from_bytes
-    stored_members, stored_checks = state.stored_members, state.stored_checks
+    members, checks, from_bytes, customer = state.members, state.checks, int.from_bytes, CUSTOMER_BITS
+    stored: dict[int, Segmentation] = {i: ({}, {}) for i in ids}
     for pair_bytes, version, check_at in found:
         pair = from_bytes(pair_bytes, "big")
         if version is None:
-            checks[pair] = check_at
-            stored_checks.add(pair)
+            checks[pair] = stored[pair & customer][1][pair] = check_at
         else:
-            members[pair] = version
-            stored_members.add(pair)
-    state.stored_for.update(ids)
+            members[pair] = stored[pair & customer][0][pair] = version
+    state.stored.update(stored)
 
 
 class Also(NamedTuple):
@@ -166,16 +164,18 @@ def _membership_writes(state: Memberships) -> tuple[list[str], list[Any]]:
 
     A key known absent from its table is inserted, one known present updated, and only
     the others (customers not loaded as a whole) upserted: ``INSERT … ON CONFLICT``'s
-    speculative insertion was ~40 % of the server's time for those rows, measured."""
+    speculative insertion was ~40 % of the server's time for those rows, measured. A
+    member known absent (who came and left since loading) is not deleted."""
     parts: list[str] = []
     params: list[Any] = []
-    if state.exited:
+    left = _kinds(sorted(state.exited), MEMBERS, state)
+    if gone := sorted(left.get(UPDATE, []) + left.get(UPSERT, [])):
         parts.append("DELETE FROM segment_membership m USING unnest(%b::uuid[], %b::uuid[]) "
                      "AS g(s, c) WHERE m.segment_id = g.s AND m.customer_id = g.c")
-        params += _split(sorted(state.exited))
+        params += _split(gone)
     members = ("segment_membership", "rule_version, since, entry_position",
                "%b::int[], %b::timestamptz[], %b::bigint[]")
-    for kind, keys in _kinds(sorted(state.entered), state.stored_members, state).items():
+    for kind, keys in _kinds(sorted(state.entered), MEMBERS, state).items():
         came = [state.entered[k] for k in keys]
         parts.append(_write(kind, *members))
         params += [*_split(keys), int4_array([e.rule_version for e in came]),
@@ -188,7 +188,7 @@ def _membership_writes(state: Memberships) -> tuple[list[str], list[Any]]:
                      "AS g(s, c) WHERE c.segment_id = g.s AND c.customer_id = g.c")
         params += _split(cleared)
     due = {k: v for k, v in changed.items() if v is not None}
-    for kind, keys in _kinds(sorted(due), state.stored_checks, state).items():  # ints sorted
+    for kind, keys in _kinds(sorted(due), CHECKS, state).items():  # ints sorted
         parts.append(_write(kind, "segment_check", "check_at", "%b::timestamptz[]"))
         params += [*_split(keys), timestamptz_array([due[k] for k in keys])]
     counts = sorted((s, d) for s, d in state.delta().items() if d)
@@ -201,15 +201,16 @@ def _membership_writes(state: Memberships) -> tuple[list[str], list[Any]]:
 
 
 INSERT, UPDATE, UPSERT = "insert", "update", "upsert"
+MEMBERS, CHECKS = 0, 1  # which half of a customer's Segmentation
 
 
-def _kinds(keys: list[Key], stored: set[Key], state: Memberships) -> dict[str, list[Key]]:
-    """``keys`` (in order) by how to write them: ``stored`` holds those in the table, of
-    the customers in ``state.stored_for``."""
+def _kinds(keys: list[Key], table: int, state: Memberships) -> dict[str, list[Key]]:
+    """``keys`` (in order) by how to write them, as ``state.stored``'s ``table`` tells."""
     out: dict[str, list[Key]] = {}
-    known, customer = state.stored_for, CUSTOMER_BITS
+    known, customer = state.stored, CUSTOMER_BITS
     for k in keys:
-        kind = (UPDATE if k in stored else INSERT) if k & customer in known else UPSERT
+        found = known.get(k & customer)
+        kind = UPSERT if found is None else UPDATE if k in found[table] else INSERT
         out.setdefault(kind, []).append(k)
     return out
 
@@ -269,12 +270,11 @@ class SegmentPage:
         self.loaded |= missing
 
     def flush(self, also: Also | None = None) -> None:
-        flush(self.curs, self.state, also)
-        if self.cache is not None:
+        if self.cache is not None:  # before the flush: from what changed since loading
             self.cache.segments_flushed(self.state, self.loaded)
+        flush(self.curs, self.state, also)
         state = self.state
-        for kept in (state.members, state.checks, state.stored_for, state.stored_members,
-                     state.stored_checks, self.loaded):
+        for kept in (state.members, state.checks, state.stored, self.loaded):
             kept.clear()
 
     # -- log events that are not customer events -----------------------------------

@@ -11,7 +11,7 @@ import pytest
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from projections.segments.engine import Memberships, key
+from projections.segments.engine import CUSTOMER_BITS, Memberships, key
 from projections.segments.store import load_state
 
 pytestmark = pytest.mark.integration
@@ -46,6 +46,8 @@ def test_a_page_loads_its_customers_members_and_checks_keyed_by_segment_and_cust
         assert state.members == {key(SEGMENTS[0], c): 2 for c in LOADED}
         assert state.checks == {key(SEGMENTS[1], c): T0 + timedelta(days=n)
                                 for n, c in enumerate(LOADED)}
-        assert state.stored_members == set(state.members)
-        assert state.stored_checks == set(state.checks)
-        assert state.stored_for == {c.int for c in LOADED}
+        # and, per loaded customer, what is stored of theirs
+        assert state.stored == {c.int: ({k: v for k, v in state.members.items()
+                                         if k & CUSTOMER_BITS == c.int},
+                                        {k: v for k, v in state.checks.items()
+                                         if k & CUSTOMER_BITS == c.int}) for c in LOADED}
