@@ -44,36 +44,22 @@ def fast_loads(data: bytes, names: dict[str, Transcoding]) -> tuple[bool, Any]:
 
 def state_loader(names: dict[str, Transcoding]) -> Callable[[bytes], dict[str, Any] | None]:
     """A function giving an event's state decoded as :func:`fast_loads` decodes it, or
-    None when the library must decode it (a state not an object among those) — the
-    state's own members walked inline, without :func:`fast_loads`' and the transcoder's
-    calls around it (a page decodes thousands of small states: those calls were a fifth
-    of the decoding). An error a member's transcoding raises is raised as there."""
+    None when the library must decode it (a state not an object among those) — without
+    :func:`fast_loads`' and the transcoder's calls around it (a page decodes thousands of
+    small states: those calls were a fifth of the decoding)."""
     iso = type(names.get(_ISO)) is DatetimeAsISO
-    loads, restore_, from_iso, iso_name = orjson.loads, _restore, _from_iso, _ISO
+    loads, restore_ = orjson.loads, _restore
 
     def load(data: bytes) -> dict[str, Any] | None:
         try:
             value = loads(data)
-            if type(value) is not dict:
-                return None
-            for key, item in value.items():
-                inner = type(item)
-                if inner is dict:
-                    if iso and len(item) == 2 and item.get("_type_") == iso_name:
-                        text = item.get("_data_")
-                        if type(text) is str:
-                            value[key] = from_iso(text)
-                            continue
-                    value[key] = restore_(item, names, iso)
-                elif inner is list:
-                    value[key] = restore_(item, names, iso)
-                elif inner is float:
-                    return None
+            if type(value) is not dict or (
+                    len(value) == 2 and "_type_" in value and "_data_" in value):
+                return None  # not an object, or the whole state one transcoded value
+            restored: dict[str, Any] = restore_(value, names, iso)
+            return restored
         except (orjson.JSONDecodeError, _Library, KeyError, TypeError):
             return None
-        if len(value) == 2 and "_type_" in value and "_data_" in value:
-            return None  # the whole state one transcoded value: not an event's
-        return value
 
     return load
 
