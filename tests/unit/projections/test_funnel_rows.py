@@ -95,3 +95,11 @@ def test_folding_a_pages_events_into_one_copy_gives_the_rows_fold_gives_and_leav
         expected = rows.fold(expected, position, e)
     assert copy == expected
     assert loaded == snapshot
+
+
+def test_the_customer_upsert_sends_every_column_of_a_row_in_its_order() -> None:
+    # Given the columns the upsert sends, each with its type (projections.funnels.view)
+    from projections.funnels.view import _COLUMNS
+    # Then they are a row's fields, all of them in order: a field added to the rows and not
+    # to the upsert would be dropped by every write without an error
+    assert [name for name, _, _ in _COLUMNS] == list(rows.empty(uuid4()))
