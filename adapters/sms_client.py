@@ -42,6 +42,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from adapters.campaign_gateway import BatchRecipient, Delivery, DirectResult
+from adapters.tls import client_context
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +141,7 @@ class TencentSms:
         self._path = parts.path or "/"
         self._secret_id, self._secret_key = secret_id, secret_key
         self._app_id, self._sign_name, self._region = sdk_app_id, sign_name, region
-        self._http = httpx.Client(timeout=timeout, transport=transport)
+        self._http = httpx.Client(timeout=timeout, transport=transport, verify=client_context())
         self._clock = clock
         self._backoff = rate_limit_backoff
         self._max = max_numbers

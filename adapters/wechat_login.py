@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import httpx
 
+from adapters.tls import client_context
+
 PATH = "/sns/jscode2session"
 REFUSED = frozenset({40029, 40163, 40226})
 RATE_LIMITED = 45011
@@ -57,7 +59,8 @@ class WeChatLogin:
                  transport: httpx.BaseTransport | None = None) -> None:
         self.app_id = app_id
         self._secret = app_secret
-        self._client = httpx.Client(base_url=base_url, timeout=timeout, transport=transport)
+        self._client = httpx.Client(base_url=base_url, timeout=timeout, transport=transport,
+                                    verify=client_context())
 
     def close(self) -> None:
         self._client.close()

@@ -27,6 +27,7 @@ from typing import Any, NamedTuple, Protocol
 import httpx
 
 from adapters.http_keepalive import KeepAliveClient, LeanResponse, proxied
+from adapters.tls import client_context
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +196,7 @@ class WeComSession:
             self._client = KeepAliveClient(base_url, timeout=timeout)
         else:
             self._client = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout,
-                                        transport=transport)
+                                        transport=transport, verify=client_context())
         self._clock = clock
         self._lock = threading.Lock()
         self._token: str | None = None
