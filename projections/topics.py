@@ -8,10 +8,18 @@ topic (eventsourcing's ``get_topic``) and every old one the library maps to the 
 module or package). Moving a module therefore cannot silently filter events out.
 
 Snapshots are not in the notification log, so a view never needs the snapshot class.
+
+Finding the old topics walks the library's whole topic registry once per event class
+(~25 ms for every read model's classes): every runner built does it, and the API and each
+projections process build one per read model at start. The answer is kept per subjects
+and per size of the registry, which only grows: ``register_topic`` refuses to bind a topic
+again and ``resolve_topic`` only adds; a registration made later is therefore seen.
+(``clear_topic_cache``, which nothing here calls, would need ``_stored_topics.cache_clear``.)
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Iterable
 from types import ModuleType
@@ -61,6 +69,11 @@ def registered_topics(cls: type[Any]) -> set[str]:
 
 def stored_topics(*subjects: type[Any]) -> frozenset[str]:
     """Every topic under which events of ``subjects`` are stored (see the module)."""
+    return _stored_topics(subjects, len(_topic_cache))
+
+
+@functools.lru_cache(maxsize=1024)
+def _stored_topics(subjects: tuple[type[Any], ...], _registered: int) -> frozenset[str]:
     topics: set[str] = set()
     for cls in event_classes(*subjects):
         topics.add(get_topic(cls))

@@ -130,3 +130,18 @@ def test_old_topics_registered_for_a_moved_class_module_or_aggregate_are_read() 
                       "tests.old_package.unit.projections.test_topics:Ticket.Closed",
                       f"{__name__}:Issue.Closed", f"{__name__}:Ticket.Shut"}
     assert {resolve_topic(t) for t in topics} == {Ticket.Closed}
+
+
+class Parcel(Aggregate):
+    class Sent(Aggregate.Event):
+        pass
+
+
+def test_a_topic_registered_after_a_first_answer_is_read_too() -> None:
+    # Given the topics of an event class asked for once (the answer is kept)
+    before = stored_topics(Parcel.Sent)
+    assert get_topic(Parcel.Sent) in before
+    # When an old name is registered for it afterwards
+    register_topic(f"{__name__}:Parcel.Shipped", Parcel.Sent)
+    # Then the next answer includes it
+    assert stored_topics(Parcel.Sent) == before | {f"{__name__}:Parcel.Shipped"}
