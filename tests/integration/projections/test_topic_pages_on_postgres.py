@@ -18,13 +18,14 @@ from psycopg.rows import DictRow
 from application.app import Siyu
 from bench import workload
 from domain.customer import Customer
-from projections import quarantine
+from projections import quarantine, topic_pages
 from projections.groups import GROUPS
 from projections.runner import BatchRunner, Tracker
 from projections.shared_pages import SharedPageRunner
-from projections.topic_pages import _statement, fetch, select
+from projections.topic_pages import select
 from siyu.processes import read_model_views, views_of
 from tests.integration.projections.test_quarantine_on_postgres import record
+from tests.support.log_reads import counted, forget_statistics
 
 pytestmark = pytest.mark.integration
 
@@ -143,38 +144,30 @@ def test_the_binary_read_gives_the_library_s_notifications(pg_app: Siyu) -> None
             start=start, limit=limit, stop=stop, topics=list(wanted), inclusive_of_start=False)
 
 
-#: Rows and index entries of the log a statement read, in the current transaction.
-READ = ("SELECT sum(pg_stat_get_xact_tuples_returned(c.oid) + CASE c.relkind WHEN 'r' THEN "
-        "pg_stat_get_xact_tuples_fetched(c.oid) ELSE 0 END)::bigint FROM pg_class c "
-        "WHERE c.oid = 'siyu_events'::regclass "
-        "OR c.oid IN (SELECT indexrelid FROM pg_index WHERE indrelid = 'siyu_events'::regclass)")
 
-
-def first_page_read(app: Siyu, url: str, limit: int, topics: list[str]) -> tuple[int, int]:
+def first_page_read(app: Siyu, url: str, limit: int, topics: list[str],
+                    monkeypatch: pytest.MonkeyPatch) -> tuple[int, int]:
     """(events, rows read) of a catch-up's first page of ``topics``, its span the whole log,
-    the log's statistics gone (as just loaded or restored: never analyzed)."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("DELETE FROM pg_statistic WHERE starelid = 'siyu_events'::regclass")
-        conn.execute("UPDATE pg_class SET reltuples = -1, relpages = 0 "
-                     "WHERE oid = 'siyu_events'::regclass")
-        statement, params = _statement(app.recorder, 0, limit,  # type: ignore[arg-type]
-                                       app.recorder.max_notification_id(), topics)
-        with conn.transaction():
-            events = len(fetch(conn, statement, params))
-            row = conn.execute(READ).fetchone()
-            assert row is not None
-            return events, row[0]
+    the log's statistics forgotten (as just loaded or restored: never analyzed)."""
+    forget_statistics(url)
+    reads: list[tuple[int, int]] = []
+    monkeypatch.setattr(topic_pages, "fetch", counted(topic_pages.fetch, reads))
+    monkeypatch.setattr(topic_pages, "SPAN", 10_000)
+    notifications, _ = topic_pages.read_page(app.recorder, 0, limit, topics)
+    monkeypatch.undo()
+    assert len(reads) == 1 and reads[0][0] == len(notifications)
+    return reads[0]
 
 
 def test_a_page_s_read_does_not_grow_with_the_log_after_it_when_the_log_was_never_analyzed(
-        pg_app: Siyu, pg_url: str) -> None:
+        pg_app: Siyu, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a log whose first 20 events of two topics are among its first 300
     pg_app.ingestion.record_batch(workload.items(300, customers=30, seed=3), "service:test")
     topics = ["domain.customer:Customer.Registered", "domain.customer:Customer.Tagged"]
-    small = first_page_read(pg_app, pg_url, 20, topics)
+    small = first_page_read(pg_app, pg_url, 20, topics, monkeypatch)
     # When the log grows five times after them
     pg_app.ingestion.record_batch(workload.items(1_500, customers=150, seed=4), "service:test")
-    large = first_page_read(pg_app, pg_url, 20, topics)
+    large = first_page_read(pg_app, pg_url, 20, topics, monkeypatch)
     # Then the first page reads the same rows (the log in order up to its 20th event),
     # not every event of the span, sorted (the plan a table without statistics got)
     assert small[0] == large[0] == 20
