@@ -88,11 +88,14 @@ ORDERED_SCAN = ("SELECT set_config('enable_bitmapscan', 'off', true), "
 
 
 def fetch(conn: Connection[Any], statement: Composed, params: list[Any]) -> list[tuple[Any, ...]]:
-    """The rows of a page's read, planned as :data:`ORDERED_SCAN` says (settings local to
-    its transaction, which the statement and the settings share with nothing else)."""
-    with conn.pipeline(), conn.transaction(), conn.cursor(row_factory=tuple_row) as curs:
+    """The rows of a page's read on ``conn`` (autocommit, as the pool's), planned as
+    :data:`ORDERED_SCAN` says: the settings and the read sent together before one ``Sync``,
+    so they share the implicit transaction a pipeline runs until its ``Sync`` and the
+    settings end with it (no ``BEGIN`` and ``COMMIT`` of their own to wait for)."""
+    with conn.pipeline() as pipeline, conn.cursor(row_factory=tuple_row) as curs:
         curs.execute(ORDERED_SCAN, prepare=True)
         curs.execute(statement, params, prepare=True, binary=True)
+        pipeline.sync()
         return curs.fetchall()
 
 

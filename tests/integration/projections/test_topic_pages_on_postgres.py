@@ -172,3 +172,20 @@ def test_a_page_s_read_does_not_grow_with_the_log_after_it_when_the_log_was_neve
     # not every event of the span, sorted (the plan a table without statistics got)
     assert small[0] == large[0] == 20
     assert small[1] == large[1] < 300
+
+
+def test_a_page_s_read_plans_its_own_statement_only(pg_app: Siyu, pg_url: str) -> None:
+    # Given a pooled connection as the runner gets it (autocommit)
+    pg_app.ingestion.record_batch(workload.items(30, customers=5, seed=1), "service:test")
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        statement, params = topic_pages._statement(
+            pg_app.recorder, 0, 5, None, ())  # type: ignore[arg-type]
+        # When a page is read through it
+        rows = topic_pages.fetch(conn, statement, params)
+        # Then the page's settings ended with it: the next statement plans as configured
+        assert len(rows) == 5
+        settings = conn.execute("SELECT current_setting('enable_sort'), "
+                                "current_setting('enable_bitmapscan'), "
+                                "current_setting('enable_seqscan')").fetchone()
+        assert settings == ("on", "on", "on")
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
