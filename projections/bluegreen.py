@@ -48,6 +48,7 @@ from projections.build_tracking import BuildLost, BuildRunner
 from projections.reads import TRANSIENT
 from projections.runner import BACKOFF_FIRST, BACKOFF_MAX, TRACKING_TABLE, Entry, View, _lock_key
 from projections.shared_pages import decode_page, union_of_topics
+from projections.topic_pages import select
 
 log = logging.getLogger(__name__)
 
@@ -190,9 +191,8 @@ class BuildSet:
         pages = 0
         while pending:
             stop = max(caps[n] for n in pending)
-            page = self.app.recorder.select_notifications(
-                start=min(positions[n] for n in pending), limit=self.page_size, stop=stop,
-                inclusive_of_start=False)
+            page = select(self.app.recorder, min(positions[n] for n in pending),
+                          self.page_size, stop, ())  # the log's order, whatever its statistics
             decoded = decode_page(self.app, page, topics)
             ids = [n.id for n in page]
             for name in sorted(pending):

@@ -30,6 +30,7 @@ from psycopg.sql import SQL, Identifier
 
 from projections import quarantine
 from projections.runner import TRACKING_TABLE, BatchRunner, Tracker, View
+from projections.topic_pages import select
 
 log = logging.getLogger(__name__)
 
@@ -116,8 +117,7 @@ class _CappedRunner(BatchRunner):
         start = self.tracker.position(self.view.name)
         if start >= self.cap:
             return 0
-        notifications = self.app.recorder.select_notifications(
-            start=start, limit=self.page_size, stop=self.cap, inclusive_of_start=False)
+        notifications = select(self.app.recorder, start, self.page_size, self.cap, ())
         if not notifications:
             return 0
         self._apply(notifications)

@@ -14,7 +14,8 @@ import pytest
 from psycopg.conninfo import make_conninfo
 
 from application.app import Siyu
-from projections import bluegreen
+from bench import workload
+from projections import bluegreen, topic_pages
 from projections.runner import Tracker
 from projections.shared_pages import SharedPageRunner
 from siyu.bi_role import grant_bi_role
@@ -28,6 +29,7 @@ from siyu.processes import (
 from siyu.settings import Settings
 from tests.conftest import SECRET
 from tests.integration.projections.test_quarantine_on_postgres import record
+from tests.support.log_reads import counted, forget_statistics
 
 # A database with no schema: these tests build old versions and switch in new ones.
 pytestmark = [pytest.mark.integration, pytest.mark.fresh_database]
@@ -220,3 +222,26 @@ def test_a_build_fills_its_tables_before_it_creates_the_indexes_no_fold_reads(
     assert any("(customer_id)" in i for i in seen[0]["segment_check"])
     assert {t: indexes(pg_url, "public", t) for t in tables} == defined
     assert {t: rows(pg_url, t) for t in tables} == before
+
+
+def test_a_rebuild_s_pages_read_no_more_of_a_never_analyzed_log_than_they_hold(
+        pg_app: Siyu, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given the as-of read model up to the head of a log the planner has no statistics of
+    # (just loaded or restored)
+    pg_app.ingestion.record_batch(workload.items(600, customers=60, seed=8), "service:test")
+    views = [v for v in read_model_views() if v.name == "siyu_customer_as_of"]
+    tracker = Tracker(pg_app.factory.datastore)  # type: ignore[attr-defined]
+    SharedPageRunner(pg_app, views, tracker).catch_up()
+    before = rows(pg_url, "siyu_customer_as_of")
+    forget_statistics(pg_url)
+    # When it is built again in pages of 50 notifications
+    reads: list[tuple[int, int]] = []
+    monkeypatch.setattr(topic_pages, "fetch", counted(topic_pages.fetch, reads))
+    bluegreen.BuildSet(pg_app, views, tracker.datastore, read_model_views(),
+                       page_size=50).run(version_bump=False)
+    # Then each page read the log in order up to its 50th notification, not the rest of
+    # the log sorted (work per page that grew with the log), and the model is the same
+    pages = [read for given, read in reads if given]
+    assert len(pages) >= 10
+    assert max(pages) <= 2 * 50
+    assert rows(pg_url, "siyu_customer_as_of") == before

@@ -18,13 +18,14 @@ from psycopg.rows import DictRow
 from application.app import Siyu
 from bench import workload
 from domain.customer import Customer
-from projections import quarantine
+from projections import quarantine, topic_pages
 from projections.groups import GROUPS
 from projections.runner import BatchRunner, Tracker
 from projections.shared_pages import SharedPageRunner
 from projections.topic_pages import select
 from siyu.processes import read_model_views, views_of
 from tests.integration.projections.test_quarantine_on_postgres import record
+from tests.support.log_reads import counted, forget_statistics
 
 pytestmark = pytest.mark.integration
 
@@ -141,3 +142,50 @@ def test_the_binary_read_gives_the_library_s_notifications(pg_app: Siyu) -> None
                                        (3, 1000, head - 4, topics), (0, 4, head, topics)]:
         assert select(recorder, start, limit, stop, wanted) == recorder.select_notifications(
             start=start, limit=limit, stop=stop, topics=list(wanted), inclusive_of_start=False)
+
+
+
+def first_page_read(app: Siyu, url: str, limit: int, topics: list[str],
+                    monkeypatch: pytest.MonkeyPatch) -> tuple[int, int]:
+    """(events, rows read) of a catch-up's first page of ``topics``, its span the whole log,
+    the log's statistics forgotten (as just loaded or restored: never analyzed)."""
+    forget_statistics(url)
+    reads: list[tuple[int, int]] = []
+    monkeypatch.setattr(topic_pages, "fetch", counted(topic_pages.fetch, reads))
+    monkeypatch.setattr(topic_pages, "SPAN", 10_000)
+    notifications, _ = topic_pages.read_page(app.recorder, 0, limit, topics)
+    monkeypatch.undo()
+    assert len(reads) == 1 and reads[0][0] == len(notifications)
+    return reads[0]
+
+
+def test_a_page_s_read_does_not_grow_with_the_log_after_it_when_the_log_was_never_analyzed(
+        pg_app: Siyu, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a log whose first 20 events of two topics are among its first 300
+    pg_app.ingestion.record_batch(workload.items(300, customers=30, seed=3), "service:test")
+    topics = ["domain.customer:Customer.Registered", "domain.customer:Customer.Tagged"]
+    small = first_page_read(pg_app, pg_url, 20, topics, monkeypatch)
+    # When the log grows five times after them
+    pg_app.ingestion.record_batch(workload.items(1_500, customers=150, seed=4), "service:test")
+    large = first_page_read(pg_app, pg_url, 20, topics, monkeypatch)
+    # Then the first page reads the same rows (the log in order up to its 20th event),
+    # not every event of the span, sorted (the plan a table without statistics got)
+    assert small[0] == large[0] == 20
+    assert small[1] == large[1] < 300
+
+
+def test_a_page_s_read_plans_its_own_statement_only(pg_app: Siyu, pg_url: str) -> None:
+    # Given a pooled connection as the runner gets it (autocommit)
+    pg_app.ingestion.record_batch(workload.items(30, customers=5, seed=1), "service:test")
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        statement, params = topic_pages._statement(
+            pg_app.recorder, 0, 5, None, ())  # type: ignore[arg-type]
+        # When a page is read through it
+        rows = topic_pages.fetch(conn, statement, params)
+        # Then the page's settings ended with it: the next statement plans as configured
+        assert len(rows) == 5
+        settings = conn.execute("SELECT current_setting('enable_sort'), "
+                                "current_setting('enable_bitmapscan'), "
+                                "current_setting('enable_seqscan')").fetchone()
+        assert settings == ("on", "on", "on")
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
