@@ -14,7 +14,14 @@ from hypothesis import strategies as st
 from domain.customer import Customer
 from domain.segment_rules import Rule, parse_rule
 from projections.customer_profile import apply
-from projections.segments.engine import Cause, Memberships, SegmentEngine, Spec, key
+from projections.segments.engine import (
+    REGISTERED,
+    Cause,
+    Memberships,
+    SegmentEngine,
+    Spec,
+    key,
+)
 from projections.segments.evaluation import COLUMNS, WINDOWS, windows
 from tests.support.segment_support import random_customer, rules
 
@@ -125,6 +132,76 @@ def test_a_check_already_due_is_answered_by_the_next_interaction_as_before() -> 
     assert state.entries[-1].cause.position == 2 and not state.checks
 
 
+def registration(channel: str, at: datetime) -> tuple[UUID, Row]:
+    (_, _, row), = rows_of(Customer(first_channel=channel, by="service:test", occurred_at=at))
+    return row["customer_id"], row
+
+
+def test_a_registration_asks_only_the_rules_reading_what_a_registration_fills() -> None:
+    # Given rules on blank columns (one holding for a new customer), and one on the
+    # last interaction, in an engine that has seen one registration
+    tagged, unfriended = Counted({"tagIn": ["vip"]}), Counted({"not": {"isFriend": True}})
+    active = Counted({"activeWithinDays": 7})
+    state = Memberships()
+    specs = [tagged.spec, active.spec, unfriended.spec]
+    engine, asking = SegmentEngine(specs, state), AskingEveryRule(specs, Memberships())
+    for n, (channel, at) in enumerate([("qr", day(0)), ("mall", day(3)), ("h5", day(20))]):
+        cid, row = registration(channel, at)
+        # When customers register
+        for each in (engine, asking):
+            each.customer_changed(cid, None, row, at + timedelta(hours=1), cause(n))
+    # Then the blank columns' rules were asked once per engine, the other's per customer,
+    # and the ledger, members and checks are those of asking every rule
+    assert (tagged.calls, unfriended.calls) == (1 + 3, 1 + 3)  # the engine's, asking's
+    assert active.calls == 3 + 3
+    assert state.entries == asking.state.entries and len(state.entries) == 6
+    assert state.members == asking.state.members and state.checks == asking.state.checks
+
+
+def test_a_new_row_with_a_stale_membership_or_check_is_asked_every_rule() -> None:
+    # Given an engine that has seen one registration, and a customer holding a membership
+    # of a rule a new row fails, and a check of another
+    tagged, grouped = Counted({"tagIn": ["vip"]}), Counted({"inGroup": "grp0"})
+    engine = SegmentEngine([tagged.spec, grouped.spec], Memberships())
+    first, row = registration("qr", day(0))
+    engine.customer_changed(first, None, row, day(0), cause())
+    cid, row = registration("qr", day(1))
+    engine.state.members[key(tagged.spec.segment_id, cid)] = 1
+    engine.state.checks[key(grouped.spec.segment_id, cid)] = day(5)
+    # When the customer's new row comes
+    engine.customer_changed(cid, None, row, day(1), cause(2))
+    # Then both rules are asked: the customer leaves the one, the check is cleared
+    assert (tagged.calls, grouped.calls) == (2, 2)
+    assert [(e.customer_id, e.change) for e in engine.state.entries] == [(cid, "EXITED")]
+    assert not engine.state.checks and not engine.state.members
+
+
+def test_a_new_row_unlike_the_first_or_earlier_than_it_is_asked_every_rule() -> None:
+    # Given an engine that has seen one registration on day 10
+    tagged = Counted({"tagIn": ["vip"]})
+    engine = SegmentEngine([tagged.spec], Memberships())
+    cid, row = registration("qr", day(0))
+    engine.customer_changed(cid, None, row, day(10), cause())
+    # When a new row already tagged, then a plain one evaluated on day 9, come
+    cid, row = registration("qr", day(0))
+    engine.customer_changed(cid, None, {**row, "tags": ["vip"]}, day(11), cause(2))
+    late, row = registration("qr", day(0))
+    engine.customer_changed(late, None, row, day(9), cause(3))
+    # Then the rule is asked for each (the tagged customer enters)
+    assert tagged.calls == 3
+    assert [(e.customer_id, e.change) for e in engine.state.entries] == [(cid, "ENTERED")]
+
+
+def test_a_registration_fills_no_column_a_rule_reads_but_those_named_registered() -> None:
+    # Given two customers registered through different channels at different times
+    _, one = registration("qr", day(0))
+    _, other = registration("mall:shop-2", day(40))
+    # Then every column a rule reads holds the same value in both rows, but the named ones
+    read = frozenset().union(*map(frozenset, COLUMNS.values()))
+    assert read >= REGISTERED
+    assert {c for c in read if one[c] != other[c]} == REGISTERED
+
+
 def test_every_predicate_reading_the_last_interaction_reads_it_through_a_window() -> None:
     assert {n for n, cs in COLUMNS.items() if "last_interaction_at" in cs} == set(WINDOWS)
     assert windows(parse_rule({"all": [{"lifecycle": "SILENT"}, {"not": {"inactiveDays": 3}},
@@ -133,12 +210,14 @@ def test_every_predicate_reading_the_last_interaction_reads_it_through_a_window(
 
 
 class AskingEveryRule(SegmentEngine):
-    """The engine before windows: every rule reading a changed column is asked."""
+    """The engine before windows and fresh rows' answers: every rule reading a changed
+    column is asked, every rule for a new row."""
 
     def customer_changed(self, customer_id: UUID, old: Row | None, new: Row | None,
                          at: datetime, cause: Cause) -> None:
         if old is None or new is None:
-            super().customer_changed(customer_id, old, new, at, cause)
+            for spec in self.specs:
+                self.assess(spec, customer_id, new, at, cause)
             return
         changed = {c for c in self.watched if old.get(c) != new.get(c)}
         for spec in self.specs:
