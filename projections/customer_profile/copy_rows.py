@@ -8,7 +8,10 @@ table followed by ``INSERT … SELECT … ON CONFLICT``. Here each row is writte
 text format by the column's type (as its text input reads it back: the same values the JSON
 path stores, which a property test holds them to), into ``customer_profile_staging`` (a
 temporary table made like ``customer_profile``, kept by the connection while the table's
-columns stay the same), and :func:`upsert_statement` moves them into place.
+columns stay the same), and :func:`upsert_statement` moves them into place. A time column
+is staged as ``bigint`` microseconds (:data:`STAGED_TIME`), not ISO text: ``timestamptz``'s
+text input parses date, time and zone, where the statements moving the rows add two products
+of intervals to an epoch.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from uuid import UUID
 import orjson
 from psycopg import Cursor
 from psycopg.rows import DictRow
+
+from adapters.binary_arrays import timestamp_micros
 
 Row = dict[str, Any]
 TABLE = "customer_profile"
@@ -78,12 +83,30 @@ def _iso(value: datetime) -> str:
 
 
 _UTC = "%04d-%02d-%02dT%02d:%02d:%02d.%06d+00:00"
+TIME = "timestamp with time zone"
 
 
-def _time(value: Any) -> str:
-    if type(value) is datetime:
-        return _iso(value)
-    return _escaped(value) if type(value) is str else _scalar(value)
+def _micros(value: Any) -> str:
+    """A time as staged (:data:`STAGED_TIME`): its microseconds since 2000-01-01 UTC, the
+    same instant whatever its zone (a naive time raises TypeError: its zone is a guess)."""
+    if type(value) is str:
+        value = datetime.fromisoformat(value)
+    return str(timestamp_micros(value))
+
+
+#: The staging's type of a time column, and the time its values stand for: an epoch plus
+#: whole hours plus microseconds — exact over every year (a single product of one
+#: microsecond by a ``bigint`` goes through ``float8``: exact within ±2^53 us only).
+STAGED_TIME = "bigint"
+_HOUR = 3_600_000_000
+
+
+def _from_staged(column: str, sql_type: str) -> str:
+    """The SQL of a staged column's value in the table's type."""
+    if sql_type != TIME:
+        return column
+    return (f"(timestamptz '2000-01-01 00:00:00+00' + ({column} / {_HOUR}) * interval '1 hour' "
+            f"+ mod({column}, {_HOUR}) * interval '1 microsecond')")
 
 
 def _element(value: Any) -> str:
@@ -147,18 +170,21 @@ def _encoder(sql_type: str) -> Callable[[Any], str]:
         return _jsonb
     if sql_type in ("bigint", "integer", "uuid"):
         return str
-    if sql_type == "timestamp with time zone":
-        return _time
+    if sql_type == TIME:
+        return _micros
     return _text
 
 
 #: Each column of the profile table, its type, whether it may be NULL, its default, and
-#: whether the staging table has it alike (none when there is no staging table yet in this
-#: session); and the staging's width (the table's columns and :data:`STORED`).
+#: whether the staging table has it alike, a time as :data:`STAGED_TIME` (none when there
+#: is no staging table yet in this session); and the staging's width (the table's columns
+#: and :data:`STORED`).
 _SHAPE = (
     "SELECT a.attname, format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull, "
     "pg_get_expr(d.adbin, d.adrelid) AS default, "
-    "coalesce(s.atttypid = a.atttypid AND s.atttypmod = a.atttypmod, false) AS staged, "
+    f"coalesce(s.atttypid = CASE WHEN a.atttypid = '{TIME}'::regtype "
+    f"THEN '{STAGED_TIME}'::regtype ELSE a.atttypid END AND s.atttypmod = a.atttypmod, "
+    "false) AS staged, "
     "(SELECT count(*) FROM pg_attribute t WHERE t.attrelid = to_regclass('pg_temp."
     f"{STAGING}') AND t.attnum > 0 AND NOT t.attisdropped) AS width "
     "FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid "
@@ -180,6 +206,7 @@ class Staged:
     optional: frozenset[str]
     defaults: dict[str, str]
     updates: int
+    types: dict[str, str]  # each column's SQL type in the table (a time's is staged apart)
 
 
 class _Absent:
@@ -187,10 +214,10 @@ class _Absent:
 
 
 def stage(curs: Cursor[DictRow], rows: Sequence[Row],
-          stored: Sequence[Row | None] | None = None) -> list[str]:
+          stored: Sequence[Row | None] | None = None) -> Staged:
     """``COPY`` ``rows`` (not empty, all with the same columns) into the session's staging
-    table; their columns, for :func:`upsert_statement`. See :func:`stage_changes`."""
-    return stage_changes(curs, rows, stored).columns
+    table, for :func:`upsert_statement`. See :func:`stage_changes`."""
+    return stage_changes(curs, rows, stored)
 
 
 def stage_changes(curs: Cursor[DictRow], rows: Sequence[Row],
@@ -213,7 +240,9 @@ def stage_changes(curs: Cursor[DictRow], rows: Sequence[Row],
     shape = curs.fetchall()
     if not all(r["staged"] for r in shape) or shape[0]["width"] != len(shape) + 1:
         curs.execute(f"DROP TABLE IF EXISTS pg_temp.{STAGING}")
-        curs.execute(f"CREATE TEMP TABLE {STAGING} ON COMMIT DELETE ROWS AS SELECT *, "
+        staged = ", ".join(f"NULL::{STAGED_TIME} AS {r['attname']}" if r["type"] == TIME
+                           else r["attname"] for r in shape)
+        curs.execute(f"CREATE TEMP TABLE {STAGING} ON COMMIT DELETE ROWS AS SELECT {staged}, "
                      f"false AS {STORED} FROM {TABLE} WITH NO DATA")
     else:  # rows staged earlier in this transaction are not written twice
         curs.execute(f"DELETE FROM {STAGING}")
@@ -226,7 +255,7 @@ def stage_changes(curs: Cursor[DictRow], rows: Sequence[Row],
                             optional, _default_values(curs, defaults, stored))
     with curs.copy(f"COPY {STAGING} ({', '.join(columns)}, {STORED}) FROM STDIN") as copy:
         copy.write("\n".join(lines) + "\n")
-    return Staged(columns, optional, defaults, updates)
+    return Staged(columns, optional, defaults, updates, {c: types[c] for c in columns})
 
 
 def _lines(rows: Sequence[Row], stored: Sequence[Row | None] | None, columns: list[str],
@@ -280,21 +309,24 @@ def write_statements(staged: Staged) -> list[str]:
     fails, loudly), a column staged ``NULL`` that cannot be NULL taking its default; stored
     ones updated, such a column kept as it is; the update returns a row per row updated
     (:data:`Staged.updates` of them)."""
-    columns = staged.columns
+    columns, types = staged.columns, staged.types
     names = ", ".join(columns)
     assignments = ", ".join(
-        f"{c} = coalesce(s.{c}, p.{c})" if c in staged.optional else f"{c} = s.{c}"
-        for c in columns if c != KEY)
-    values = ", ".join(f"coalesce({c}, {d})" if (d := staged.defaults.get(c)) else c
+        f"{c} = coalesce({_from_staged(f's.{c}', types[c])}, p.{c})" if c in staged.optional
+        else f"{c} = {_from_staged(f's.{c}', types[c])}" for c in columns if c != KEY)
+    values = ", ".join(f"coalesce({_from_staged(c, types[c])}, {d})"
+                       if (d := staged.defaults.get(c)) else _from_staged(c, types[c])
                        for c in columns)
     return [f"INSERT INTO {TABLE} ({names}) SELECT {values} FROM {STAGING} WHERE NOT {STORED}",
             f"UPDATE {TABLE} p SET {assignments} FROM {STAGING} s WHERE s.{STORED} "
             f"AND p.{KEY} = s.{KEY} RETURNING 1"]
 
 
-def upsert_statement(columns: Sequence[str]) -> str:
+def upsert_statement(staged: Staged) -> str:
     """The staged rows into ``customer_profile``, as the JSON path's upsert."""
+    columns = staged.columns
     names = ", ".join(columns)
+    values = ", ".join(_from_staged(c, staged.types[c]) for c in columns)
     assignments = ", ".join(f"{c} = excluded.{c}" for c in columns if c != KEY)
-    return (f"INSERT INTO {TABLE} ({names}) SELECT {names} FROM {STAGING} "
+    return (f"INSERT INTO {TABLE} ({names}) SELECT {values} FROM {STAGING} "
             f"ON CONFLICT ({KEY}) DO UPDATE SET {assignments}")

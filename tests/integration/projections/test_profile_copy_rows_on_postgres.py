@@ -252,3 +252,63 @@ def test_a_none_in_a_column_that_cannot_be_null_fails_the_page(conn: Any, stored
         with pytest.raises(ValueError, match=r"customer_profile\.tags cannot be NULL"):
             copy_rows.stage_changes(curs, [{**one, "tags": None}], [one if stored else None])
     conn.rollback()
+
+
+def test_times_of_any_year_and_zone_are_stored_to_the_microsecond(conn: Any) -> None:
+    # Given a profile table with times, the staging holding them as microseconds
+    with conn.cursor() as curs:
+        curs.execute("CREATE TEMP TABLE customer_profile (customer_id uuid PRIMARY KEY, "
+                     "seen_at timestamptz NOT NULL, left_at timestamptz)")
+    conn.commit()
+    any_time = st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30),
+                            timezones=st.sampled_from([UTC, timezone(timedelta(hours=-9))]))
+
+    @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.lists(st.tuples(st.uuids(), any_time, st.none() | any_time), min_size=1,
+                    max_size=4, unique_by=lambda r: r[0]), st.booleans())
+    def check(rows: list[tuple[Any, datetime, datetime | None]], stored: bool) -> None:
+        page = [{"customer_id": c, "seen_at": s, "left_at": t} for c, s, t in rows]
+        try:
+            with conn.cursor() as curs:
+                # When they are staged, new or over stored rows of other times
+                if stored:
+                    curs.execute(*upsert_statement("customer_profile", "customer_id", [
+                        {**r, "seen_at": datetime(2026, 1, 1, tzinfo=UTC)} for r in page]))
+                    staged = copy_rows.stage_changes(curs, page, [
+                        {**r, "seen_at": datetime(2026, 1, 1, tzinfo=UTC)} for r in page])
+                    for statement in copy_rows.write_statements(staged):
+                        curs.execute(statement)
+                else:
+                    curs.execute(copy_rows.upsert_statement(copy_rows.stage(curs, page)))
+                found = curs.execute("SELECT * FROM customer_profile").fetchall()
+            # Then each is stored as the instant it names
+            assert sorted(found, key=lambda r: r["customer_id"]) == sorted(
+                page, key=lambda r: r["customer_id"])
+        finally:
+            conn.rollback()
+
+    check()
+    with conn.cursor() as curs:
+        curs.execute("DROP TABLE pg_temp.customer_profile")
+    conn.commit()
+
+
+def test_the_staging_table_of_times_is_kept_from_page_to_page(conn: Any) -> None:
+    # Given a profile table with a time, and a page staged
+    with conn.cursor() as curs:
+        curs.execute("CREATE TEMP TABLE customer_profile (customer_id uuid PRIMARY KEY, "
+                     "seen_at timestamptz NOT NULL)")
+        ids = [r["id"] for r in curs.execute(
+            "SELECT gen_random_uuid() AS id FROM generate_series(1, 2)").fetchall()]
+        at = datetime(2026, 12, 8, 9, 30, tzinfo=UTC)
+        staging = "SELECT 'pg_temp.customer_profile_staging'::regclass::oid AS t"
+        copy_rows.stage(curs, [{"customer_id": ids[0], "seen_at": at}])
+        first = curs.execute(staging).fetchone()
+        # When the next page is staged
+        copy_rows.stage(curs, [{"customer_id": ids[1], "seen_at": at}])
+        # Then it goes into the same staging table (its times as bigint, the table's alike)
+        assert curs.execute(staging).fetchone() == first
+        assert curs.execute("SELECT format_type(atttypid, atttypmod) AS type FROM pg_attribute "
+                            "WHERE attrelid = 'pg_temp.customer_profile_staging'::regclass "
+                            "AND attname = 'seen_at'").fetchone() == {"type": "bigint"}
+    conn.rollback()
