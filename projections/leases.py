@@ -19,9 +19,11 @@ The connection is opened again with backoff and the locks retaken.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
+import select
 import threading
 import time
 from collections.abc import Sequence
@@ -122,6 +124,11 @@ class Leases:
         self.leases: dict[str, Lease] = {}
         self.backend_pid: int | None = None  # of the lease connection, while it stands
         self.stopping = threading.Event()
+        # Written to by stop(): wakes a wait for NOTIFY at once (a stop waited up to
+        # ``retry`` seconds for it, and every worker's or projections process's stop with it).
+        self._wake_read, self._wake_write = os.pipe()
+        os.set_blocking(self._wake_write, False)
+        self._wake_open = True
         self._thread: threading.Thread | None = None
 
     def lease(self, name: str, names: tuple[str, ...] = ()) -> Lease:
@@ -136,8 +143,16 @@ class Leases:
 
     def stop(self) -> None:
         self.stopping.set()
+        if not self._wake_open:
+            return
+        with contextlib.suppress(BlockingIOError):  # woken already
+            os.write(self._wake_write, b"x")
         if self._thread is not None:
             self._thread.join(10)
+        if self._thread is None or not self._thread.is_alive():
+            self._wake_open = False
+            os.close(self._wake_read)
+            os.close(self._wake_write)
 
     def led(self) -> list[str]:
         return sorted(n for n, lease in self.leases.items() if lease.held.is_set())
@@ -170,13 +185,27 @@ class Leases:
                 tried = time.monotonic()
             woken = False
             if self.channel:
-                for _ in conn.notifies(timeout=self.retry, stop_after=1):
-                    woken = True
+                woken = self._notified(conn)
             else:
                 self.stopping.wait(self.retry)
             for lease in self.leases.values():
                 if woken or not self.channel:
                     lease.wake.set()
+
+    def _notified(self, conn: psycopg.Connection[Any]) -> bool:
+        """Wait up to ``retry`` seconds for a NOTIFY on ``conn`` — or for stop(): True if
+        one came. (``conn.notifies(timeout=…)`` alone cannot be woken by another thread.)"""
+        # One received during the last statements sits in the connection's backlog, not
+        # on the socket: take those first.
+        if any(True for _ in conn.notifies(timeout=0, stop_after=1)):
+            return True
+        poller = select.poll()  # not select(): a descriptor may be past FD_SETSIZE
+        poller.register(conn.fileno(), select.POLLIN)
+        poller.register(self._wake_read, select.POLLIN)
+        ready = {fd for fd, _ in poller.poll(self.retry * 1000)}
+        if conn.fileno() in ready:
+            return any(True for _ in conn.notifies(timeout=0, stop_after=1))
+        return False
 
     def _take_free_locks(self, conn: psycopg.Connection[Any]) -> None:
         waiting = [lease for lease in self.leases.values() if not lease.held.is_set()]

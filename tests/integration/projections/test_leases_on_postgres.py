@@ -181,3 +181,29 @@ def test_a_group_is_led_whole_by_one_process_or_not_at_all(pg_url: str) -> None:
         finally:
             for process in processes:
                 process.stop()
+
+
+def test_a_stop_wakes_the_lease_connection_waiting_for_a_notify(pg_url: str) -> None:
+    # Given a process leading a read model, its lease connection listening for new events
+    # with a long wait between tries of the locks
+    process = Leases(pg_url, "test_lease_wake", retry=30.0)
+    lease = process.lease("test_applied")
+    process.start()
+    try:
+        wait_for(lease.held.is_set, 5)
+        # and a NOTIFY still wakes its read models
+        lease.wake.clear()
+        with psycopg.connect(pg_url, autocommit=True) as other:
+            other.execute("NOTIFY test_lease_wake")
+        wait_for(lease.wake.is_set, 5)
+        time.sleep(0.2)  # back to waiting
+    finally:
+        # When it stops
+        started = time.monotonic()
+        process.stop()
+        stopped = time.monotonic() - started
+    # Then it stops at once, not after its wait, and has given its lock up
+    assert stopped < 2.0
+    assert process._thread is not None and not process._thread.is_alive()
+    assert not lease.held.is_set()
+    process.stop()  # a second stop is harmless
