@@ -35,11 +35,11 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
-from projections import quarantine, schema_lock
-from projections.bi_access import grant_bi_roles
+from projections import quarantine
 from projections.json_codec import use_fast_loads
 from projections.leases import Lease, Superseded, lock_key
 from projections.page_memory import memory_of
+from projections.read_model_setup import create_read_models
 from projections.reads import TRANSIENT
 from projections.topics import topics_of_view
 from projections.tracker import TRACKING_TABLE as TRACKING_TABLE  # re-exported
@@ -112,7 +112,7 @@ class BatchRunner:
 
     def __init__(self, app: Application[Any], view: View, tracker: Tracker, *,
                  page_size: int = 2000, poll_interval: float = 0.5,
-                 lease: Lease | None = None) -> None:
+                 lease: Lease | None = None, create: bool = True) -> None:
         self.app = app
         self.lease = lease
         self.view = view
@@ -123,31 +123,8 @@ class BatchRunner:
         self.topics = topics_of_view(view)  # after every register_topic (done at import)
         self.memory = memory_of(view)  # rows it keeps between pages (projections.page_memory)
         view.bind(app)
-        with tracker.datastore.transaction(commit=True) as curs:
-            schema_lock.serialise_ddl(curs)  # before any DDL: processes start together
-            quarantine.create(curs)
-            self._migrate(curs)
-            view.create(curs)
-            grant_bi_roles(curs)  # tables created again lost their grants
-
-    def _migrate(self, curs: Cursor[DictRow]) -> None:
-        """Drop the view's tables and tracking when their recorded version is not ours."""
-        curs.execute("CREATE TABLE IF NOT EXISTS siyu_read_model_version "
-                     "(name text PRIMARY KEY, version integer NOT NULL)")
-        curs.execute("SELECT version FROM siyu_read_model_version WHERE name = %s",
-                     (self.view.name,))
-        row = curs.fetchone()
-        if row is not None and row["version"] == self.view.version:
-            return
-        log.info("read model %s: version %s -> %s, rebuilding from the log", self.view.name,
-                 None if row is None else row["version"], self.view.version)
-        self.view.drop(curs)
-        self.tracker.reset(curs, self.view.name)
-        # The rebuild meets (and quarantines) again whatever the new version cannot apply.
-        curs.execute(f"DELETE FROM {quarantine.TABLE} WHERE projection = %s", (self.view.name,))
-        curs.execute("INSERT INTO siyu_read_model_version VALUES (%s, %s) ON CONFLICT (name) "
-                     "DO UPDATE SET version = excluded.version",
-                     (self.view.name, self.view.version))
+        if create:  # (else its creator created it with others: read_model_setup)
+            create_read_models(tracker, [view])
 
     @property
     def datastore(self) -> PostgresDatastore:

@@ -33,6 +33,7 @@ from psycopg.sql import SQL, Identifier
 
 from projections.leases import Lease, Superseded
 from projections.page_decoding import event_decoder
+from projections.read_model_setup import create_read_models
 from projections.reads import TRANSIENT
 from projections.runner import (
     BACKOFF_FIRST,
@@ -101,8 +102,9 @@ class SharedPageRunner:
         self.stopping = threading.Event()
         # Each runner writes under the group's lease (its memory between pages follows it).
         self.runners = [BatchRunner(app, view, tracker, page_size=page_size,
-                                    poll_interval=poll_interval, lease=lease)
+                                    poll_interval=poll_interval, lease=lease, create=False)
                         for view in views]
+        create_read_models(tracker, views)  # all in one transaction
         self.topics = union_of_topics(self.runners)
         self._topic_list = None if self.topics is None else sorted(self.topics)
         self._dispatch = Dispatch([r.topics for r in self.runners])

@@ -28,6 +28,7 @@ from projections.organisation import CustomerOwnershipView, StaffAssignmentView
 from projections.postgres_views import CustomerProfileView, StaffDirectoryView
 from projections.private_domain import PrivateDomainView
 from projections.products import ProductLibraryView
+from projections.read_model_setup import create_read_models
 from projections.referrals import ReferralProgressView
 from projections.runner import BatchRunner, Tracker, View
 from projections.shared_pages import SharedPageRunner
@@ -82,7 +83,8 @@ def prepare_read_models(app: Siyu, *, build_new_versions: bool = True) -> Tracke
                      "projections process has built and switched it in", name)
         views = [v for v in views if v.name not in pending]
     for view in views:
-        BatchRunner(app, view, tracker)  # its constructor creates (and migrates new ones)
+        view.bind(app)
+    create_read_models(tracker, views)  # creates, and migrates new ones, in one transaction
     return tracker
 
 
