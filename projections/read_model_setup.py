@@ -55,12 +55,19 @@ def create_read_models(tracker: Tracker, views: Sequence[Any]) -> None:
         try:
             _create(tracker, views)
             return
-        except psycopg.errors.DeadlockDetected:
-            if attempt == ATTEMPTS:
+        except Exception as error:
+            if not _deadlock(error) or attempt == ATTEMPTS:
                 raise
             log.warning("creating read models met a deadlock; trying again (%d of %d)",
                         attempt + 1, ATTEMPTS)
             time.sleep(0.05 * attempt)
+
+
+def _deadlock(error: BaseException) -> bool:
+    """Whether ``error`` is the server ending a deadlock (the event store's datastore
+    raises the library's ``OperationalError`` from psycopg's)."""
+    return any(isinstance(e, psycopg.errors.DeadlockDetected)
+               for e in (error, error.__cause__))
 
 
 def _create(tracker: Tracker, views: Sequence[Any]) -> None:
