@@ -86,8 +86,10 @@ def pg_server() -> str:
 
 
 @pytest.fixture(scope="session")
-def test_database(pg_server: str) -> CleanDatabase:
-    return CleanDatabase(pg_server, lambda url: build_schema(url, SECRET))
+def test_database(pg_server: str) -> Iterator[CleanDatabase]:
+    database = CleanDatabase(pg_server, lambda url: build_schema(url, SECRET))
+    yield database
+    database.close()
 
 
 @pytest.fixture
