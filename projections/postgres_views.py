@@ -30,7 +30,7 @@ from projections.page_memory import lease_term
 from projections.schema_lock import serialise_ddl
 from projections.segments import store as segment_store
 from projections.segments.backfill import replayed_topics
-from projections.segments.engine import Cause
+from projections.segments.engine import Cause, new_cause
 from projections.segments.store import Also, SegmentPage
 
 Row = dict[str, Any]
@@ -237,8 +237,8 @@ class CustomerProfileView:
                     changed.append(slot)
                 slot[1] = new
                 engine.customer_changed(slot[0], old, new, event.timestamp,
-                                        Cause("EVENT", position, type(event).__qualname__,
-                                              occurred_at=event.occurred_at))
+                                        new_cause(("EVENT", position, type(event).__qualname__,
+                                                   False, event.occurred_at)))
         cache.rows_written({root: slot[1] for root, slot in by_root.items()})
         # Written once each, and only the rows the events changed.
         written = [(slot[1], slot[2]) for slot in changed if slot[1] is not None]

@@ -23,9 +23,10 @@ are deterministic in log order, so a rebuild writes the same ledger.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from itertools import compress
 from operator import is_not, ne
 from typing import Any, NamedTuple
@@ -130,6 +131,15 @@ class LedgerEntry(NamedTuple):
         return self.cause.occurred_at or self.at
 
 
+# A NamedTuple's own ``__new__`` is Python code: a frame per entry and per event's cause
+# (~3 % of the profile group's Python, sampled). These make the same tuples in C, from
+# every field in order (a test holds the fields to the order the callers give).
+new_cause: Callable[[tuple[str, int, str, bool, datetime | None]], Cause] = partial(
+    tuple.__new__, Cause)
+new_entry: Callable[[tuple[UUID, int, UUID, str, datetime, Cause]], LedgerEntry] = partial(
+    tuple.__new__, LedgerEntry)
+
+
 @dataclass(slots=True)
 class Memberships:
     """Members and due checks of the loaded customers, with what changed since loading."""
@@ -216,8 +226,8 @@ class SegmentEngine:
         state = self.state
         key = spec.base | customer_id.int
         if truth != (key in state.members):
-            state.record(LedgerEntry(spec.segment_id, spec.version, customer_id,
-                                     ENTERED if truth else EXITED, at, cause), key)
+            state.record(new_entry((spec.segment_id, spec.version, customer_id,
+                                    ENTERED if truth else EXITED, at, cause)), key)
         # set_check's own test, without its call when it keeps the check (the usual case)
         current = state.checks.get(key)
         if current != horizon and (horizon is None or current is None or current > horizon):

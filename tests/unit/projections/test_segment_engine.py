@@ -17,10 +17,13 @@ from projections.customer_profile import apply
 from projections.segments.engine import (
     REGISTERED,
     Cause,
+    LedgerEntry,
     Memberships,
     SegmentEngine,
     Spec,
     key,
+    new_cause,
+    new_entry,
 )
 from projections.segments.evaluation import COLUMNS, WINDOWS, windows
 from tests.support.segment_support import random_customer, rules
@@ -235,6 +238,21 @@ def test_every_predicate_reading_the_last_interaction_reads_it_through_a_window(
     assert windows(parse_rule({"all": [{"lifecycle": "SILENT"}, {"not": {"inactiveDays": 3}},
                                        {"tagIn": ["vip"]}]})) == {timedelta(days=30),
                                                                   timedelta(days=3)}
+
+
+def test_causes_and_entries_made_in_c_are_those_of_their_fields_in_order() -> None:
+    # Given the fields the fold and the engine give, in order
+    cid, segment = uuid4(), uuid4()
+    made = new_cause(("EVENT", 3, "Customer.Tagged", False, day(1)))
+    entry = new_entry((segment, 2, cid, "ENTERED", day(2), made))
+    # Then they are the named tuples of those fields
+    assert made == Cause("EVENT", 3, "Customer.Tagged", occurred_at=day(1))
+    assert type(made) is Cause and made.occurred_at == day(1) and not made.backfilled
+    assert type(entry) is LedgerEntry and entry == LedgerEntry(segment, 2, cid, "ENTERED",
+                                                                day(2), made)
+    assert Cause._fields == ("kind", "position", "event_type", "backfilled", "occurred_at")
+    assert LedgerEntry._fields == ("segment_id", "rule_version", "customer_id", "change", "at",
+                                   "cause")
 
 
 class AskingEveryRule(SegmentEngine):
