@@ -217,21 +217,30 @@ class SegmentEngine:
                cause: Cause, answer: tuple[bool, datetime | None] | None = None) -> None:
         """Evaluate one segment for one customer (``row`` None: the customer is gone), or
         record ``answer`` when the caller knows the evaluation's."""
-        if answer is not None:
-            truth, horizon = answer
-        elif row is None:
-            truth, horizon = False, None
-        else:
-            truth, horizon = self._evaluate(spec, row, at)
+        self._assess_each(((spec, answer),), customer_id, row, at, cause)
+
+    def _assess_each(self, asked: Iterable[tuple[Spec, tuple[bool, datetime | None] | None]],
+                     customer_id: UUID, row: Row | None, at: datetime, cause: Cause) -> None:
+        """:meth:`assess` of each spec in turn, with its answer if known (None: to ask):
+        one call for an event's segments, not one each (~4 a registration or a change)."""
         state = self.state
-        key = spec.base | customer_id.int
-        if truth != (key in state.members):
-            state.record(new_entry((spec.segment_id, spec.version, customer_id,
-                                    ENTERED if truth else EXITED, at, cause)), key)
-        # set_check's own test, without its call when it keeps the check (the usual case)
-        current = state.checks.get(key)
-        if current != horizon and (horizon is None or current is None or current > horizon):
-            state.set_check(key, horizon)
+        members, checks, customer = state.members, state.checks, customer_id.int
+        for spec, answer in asked:
+            if answer is not None:
+                truth, horizon = answer
+            elif row is None:
+                truth, horizon = False, None
+            else:
+                truth, horizon = self._evaluate(spec, row, at)
+            key = spec.base | customer
+            if truth != (key in members):
+                state.record(new_entry((spec.segment_id, spec.version, customer_id,
+                                        ENTERED if truth else EXITED, at, cause)), key)
+            # set_check's own test, without its call when it keeps the check (the usual case)
+            current = checks.get(key)
+            if current != horizon and (horizon is None or current is None
+                                       or current > horizon):
+                state.set_check(key, horizon)
 
     def customer_changed(self, customer_id: UUID, old: Row | None, new: Row | None,
                          at: datetime, cause: Cause) -> None:
@@ -257,6 +266,7 @@ class SegmentEngine:
         if plan is None:
             plan = self._plan(changed)
         flipped: frozenset[timedelta] | None = None
+        asked: list[tuple[Spec, None]] = []  # each pair's key is its own: none moves another
         for spec, last_only in plan:
             if last_only:
                 # Only the last interaction moved for this rule: it reads it through its
@@ -267,7 +277,8 @@ class SegmentEngine:
                     flipped = self._flipped(old, new, at)
                 if spec.windows.isdisjoint(flipped) and not self._due(spec, customer_id, at):
                     continue
-            self.assess(spec, customer_id, new, at, cause)
+            asked.append((spec, None))
+        self._assess_each(asked, customer_id, new, at, cause)
 
     def _plan(self, changed: tuple[str, ...]) -> list[tuple[Spec, bool]]:
         """The specs (in order) reading one of the ``changed`` columns, each with whether
@@ -295,11 +306,10 @@ class SegmentEngine:
             fresh = self._fresh = Fresh.of(self.specs, answers, at, row)
         asked = fresh.answers(row, at, customer_id.int, self.state, self._evaluate)
         if asked is None:
-            for spec in self.specs:
-                self.assess(spec, customer_id, row, at, cause)
+            self._assess_each(((spec, None) for spec in self.specs), customer_id, row, at,
+                              cause)
             return
-        for spec, answer in asked:
-            self.assess(spec, customer_id, row, at, cause, answer)
+        self._assess_each(asked, customer_id, row, at, cause)
 
     def _flipped(self, old: Row, new: Row, at: datetime) -> frozenset[timedelta]:
         """The window spans whose test ``last + span > at`` differs between the rows."""
