@@ -15,7 +15,6 @@ from domain.customer import Customer
 from domain.segment_rules import Rule, parse_rule
 from projections.customer_profile import apply
 from projections.segments.engine import (
-    REGISTERED,
     Cause,
     LedgerEntry,
     Memberships,
@@ -26,6 +25,7 @@ from projections.segments.engine import (
     new_entry,
 )
 from projections.segments.evaluation import COLUMNS, WINDOWS, windows
+from projections.segments.fresh import REGISTERED
 from tests.support.segment_support import random_customer, rules
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -165,9 +165,10 @@ def test_a_registration_asks_only_the_rules_reading_what_a_registration_fills() 
 
 def test_a_window_is_asked_once_per_span_its_distance_from_first_sight_falls_between() -> None:
     # Given window and lifecycle rules (spans 7, 14, 30 days) and a composite on them
-    rules_ = [{"activeWithinDays": 7}, {"inactiveDays": 14}, {"lifecycle": "NEW"},
-              {"lifecycle": "SILENT"}, {"all": [{"not": {"inactiveDays": 30}},
-                                                {"not": {"isFriend": True}}]}]
+    rules_: list[dict[str, Any]] = [
+        {"activeWithinDays": 7}, {"inactiveDays": 14}, {"lifecycle": "NEW"},
+        {"lifecycle": "SILENT"},
+        {"all": [{"not": {"inactiveDays": 30}}, {"not": {"isFriend": True}}]}]
     counted = [Counted(r) for r in rules_]
     specs = [c.spec for c in counted]
     engine, asking = SegmentEngine(specs, Memberships()), AskingEveryRule(specs, Memberships())
