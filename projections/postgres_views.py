@@ -30,7 +30,7 @@ from projections.page_memory import lease_term
 from projections.schema_lock import serialise_ddl
 from projections.segments import store as segment_store
 from projections.segments.backfill import replayed_topics
-from projections.segments.engine import Cause
+from projections.segments.engine import Cause, new_cause
 from projections.segments.store import Also, SegmentPage
 
 Row = dict[str, Any]
@@ -208,7 +208,9 @@ class CustomerProfileView:
         if not events:
             return [], []
         cache = self.cache
-        roots, unknown = cache.known_roots({e.originator_id for _, e in events})
+        # Streams told apart by their ids' ints: a UUID hashes in Python code, an int in C.
+        streams = {e.originator_id.int: e.originator_id for _, e in events}
+        roots, unknown = cache.known_roots(streams.values())
         if unknown:
             read = _roots(curs, unknown)
             cache.roots_read(read)
@@ -219,23 +221,29 @@ class CustomerProfileView:
                          "FOR UPDATE", (sorted(missing, key=_int),))
             rows.update({r["customer_id"]: r for r in curs.fetchall()})  # dict_row: new dicts
         segments.load(roots.values())
-        engine = segments.engine
-        changed: dict[UUID, Row | None] = {}
-        stored: dict[UUID, Row | None] = {}  # each changed row as the table holds it
+        engine, apply = segments.engine, customer_profile.apply
+        # One slot per group, [root, row, row as stored (_UNSET: unchanged)], found by each
+        # event's stream id's int: the dicts by root took five UUID hashes an event (~3 %
+        # of the group's Python, sampled).
+        by_root: dict[UUID, list[Any]] = {root: [root, rows.get(root), _UNSET]
+                                          for root in set(roots.values())}
+        slots = {number: by_root[roots[stream]] for number, stream in streams.items()}
+        changed: list[list[Any]] = []  # in the order of their first change
         for position, event in events:
-            root = roots[event.originator_id]
-            old = rows.get(root)
-            new = customer_profile.apply(old, event, position, root)
+            slot = slots[event.originator_id.int]
+            old = slot[1]
+            new = apply(old, event, position, slot[0])
             if new is not old:
-                if root not in changed:
-                    stored[root] = old
-                rows[root] = changed[root] = new
-                engine.customer_changed(root, old, new, event.timestamp,
-                                        Cause("EVENT", position, type(event).__qualname__,
-                                              occurred_at=event.occurred_at))
-        cache.rows_written({root: rows.get(root) for root in set(roots.values())})
+                if slot[2] is _UNSET:
+                    slot[2] = old
+                    changed.append(slot)
+                slot[1] = new
+                engine.customer_changed(slot[0], old, new, event.timestamp,
+                                        new_cause(("EVENT", position, type(event).__qualname__,
+                                                   False, event.occurred_at)))
+        cache.rows_written({root: slot[1] for root, slot in by_root.items()})
         # Written once each, and only the rows the events changed.
-        written = [(r, stored[root]) for root, r in changed.items() if r is not None]
+        written = [(slot[1], slot[2]) for slot in changed if slot[1] is not None]
         if write:
             upsert_rows(curs, "customer_profile", "customer_id", [r for r, _ in written])
             return [], []
@@ -285,6 +293,9 @@ class CustomerProfileView:
         if row is not None:
             upsert_rows(curs, "customer_profile", "customer_id", [row])
         return row
+
+
+_UNSET = object()  # a slot's stored row before the group's first change
 
 
 def _segment_changed(segments: SegmentPage, position: int, event: Any) -> None:

@@ -13,7 +13,8 @@ only ``last_interaction_at`` (most interactions), only if the move flips one of 
 rule's windows (``last + span > at``) or a due check of the pair has passed: otherwise
 the answer is the one already recorded (see :meth:`SegmentEngine.customer_changed`).
 A new row is asked every rule, but the rules reading only columns a registration leaves
-blank are answered once per engine (:class:`Fresh`).
+blank, or its times through windows, are answered once per engine (or per distance from
+first sight: :mod:`projections.segments.fresh`).
 The passing of time is handled by horizons (:func:`projections.segments.evaluation.evaluate`): the
 earliest time a customer's answer could change without an event, stored as a
 due check and re-evaluated at the first clock tick at or after it. Both rules
@@ -23,10 +24,11 @@ are deterministic in log order, so a rebuild writes the same ledger.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from copy import deepcopy
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from operator import itemgetter
+from functools import partial
+from itertools import compress
+from operator import is_not, ne
 from typing import Any, NamedTuple
 from uuid import UUID
 
@@ -38,6 +40,7 @@ from projections.segments.evaluation import (
     lifecycle_and_horizon,
     windows,
 )
+from projections.segments.fresh import REGISTERED, Fresh
 
 Row = dict[str, Any]
 #: A (segment, customer) pair as one int: the segment id's 128 bits, then the customer id's
@@ -51,10 +54,6 @@ CUSTOMER_BITS = (1 << 128) - 1
 LAST = "last_interaction_at"
 
 ENTERED, EXITED = "ENTERED", "EXITED"
-#: The columns a rule may read that a registration fills from its event (``customer_profile``'s
-#: ``new_row``, and the registration folded as an interaction): every other column of a fresh
-#: row holds the same blank value for every customer (a test holds the fold to this).
-REGISTERED = frozenset({"first_channel", "first_seen_at", "last_interaction_at"})
 #: One customer's memberships (key -> version that let it in) and due checks.
 Segmentation = tuple[dict[Key, int], dict[Key, datetime]]
 
@@ -132,6 +131,15 @@ class LedgerEntry(NamedTuple):
         return self.cause.occurred_at or self.at
 
 
+# A NamedTuple's own ``__new__`` is Python code: a frame per entry and per event's cause
+# (~3 % of the profile group's Python, sampled). These make the same tuples in C, from
+# every field in order (a test holds the fields to the order the callers give).
+new_cause: Callable[[tuple[str, int, str, bool, datetime | None]], Cause] = partial(
+    tuple.__new__, Cause)
+new_entry: Callable[[tuple[UUID, int, UUID, str, datetime, Cause]], LedgerEntry] = partial(
+    tuple.__new__, LedgerEntry)
+
+
 @dataclass(slots=True)
 class Memberships:
     """Members and due checks of the loaded customers, with what changed since loading."""
@@ -191,6 +199,9 @@ class SegmentEngine:
         # (row, at, answer): holding the row keeps its identity from being reused
         self._stage: tuple[Row, datetime, tuple[str, datetime | None]] | None = None
         self._fresh: Fresh | None = None  # built at the first registration
+        #: changed columns (in ``watched`` order) -> the specs reading one, each with
+        #: whether it reads none of them but the last interaction (:meth:`_plan`)
+        self._plans: dict[tuple[str, ...], list[tuple[Spec, bool]]] = {}
 
     def _evaluate(self, spec: Spec, row: Row, at: datetime) -> tuple[bool, datetime | None]:
         if spec.stage is None:
@@ -206,21 +217,30 @@ class SegmentEngine:
                cause: Cause, answer: tuple[bool, datetime | None] | None = None) -> None:
         """Evaluate one segment for one customer (``row`` None: the customer is gone), or
         record ``answer`` when the caller knows the evaluation's."""
-        if answer is not None:
-            truth, horizon = answer
-        elif row is None:
-            truth, horizon = False, None
-        else:
-            truth, horizon = self._evaluate(spec, row, at)
+        self._assess_each(((spec, answer),), customer_id, row, at, cause)
+
+    def _assess_each(self, asked: Iterable[tuple[Spec, tuple[bool, datetime | None] | None]],
+                     customer_id: UUID, row: Row | None, at: datetime, cause: Cause) -> None:
+        """:meth:`assess` of each spec in turn, with its answer if known (None: to ask):
+        one call for an event's segments, not one each (~4 a registration or a change)."""
         state = self.state
-        key = spec.base | customer_id.int
-        if truth != (key in state.members):
-            state.record(LedgerEntry(spec.segment_id, spec.version, customer_id,
-                                     ENTERED if truth else EXITED, at, cause), key)
-        # set_check's own test, without its call when it keeps the check (the usual case)
-        current = state.checks.get(key)
-        if current != horizon and (horizon is None or current is None or current > horizon):
-            state.set_check(key, horizon)
+        members, checks, customer = state.members, state.checks, customer_id.int
+        for spec, answer in asked:
+            if answer is not None:
+                truth, horizon = answer
+            elif row is None:
+                truth, horizon = False, None
+            else:
+                truth, horizon = self._evaluate(spec, row, at)
+            key = spec.base | customer
+            if truth != (key in members):
+                state.record(new_entry((spec.segment_id, spec.version, customer_id,
+                                        ENTERED if truth else EXITED, at, cause)), key)
+            # set_check's own test, without its call when it keeps the check (the usual case)
+            current = checks.get(key)
+            if current != horizon and (horizon is None or current is None
+                                       or current > horizon):
+                state.set_check(key, horizon)
 
     def customer_changed(self, customer_id: UUID, old: Row | None, new: Row | None,
                          at: datetime, cause: Cause) -> None:
@@ -232,17 +252,23 @@ class SegmentEngine:
             for spec in self.specs:
                 self.assess(spec, customer_id, new, at, cause)
             return
-        # The fold replaces what it changes: unchanged columns are the same objects.
-        changed = {c for c in self.watched
-                   if (before := old.get(c)) is not (after := new.get(c)) and before != after}
+        # The fold replaces what it changes: unchanged columns are the same objects (told
+        # apart in C: a Python test per watched column was 5 % of the group's Python).
+        watched = self.watched
+        moved = tuple(compress(watched, map(is_not, map(old.get, watched),
+                                            map(new.get, watched))))
+        if not moved:
+            return
+        changed = tuple(compress(moved, map(ne, map(old.get, moved), map(new.get, moved))))
         if not changed:
             return
-        others = changed - {LAST} if LAST in changed else None
+        plan = self._plans.get(changed)
+        if plan is None:
+            plan = self._plan(changed)
         flipped: frozenset[timedelta] | None = None
-        for spec in self.specs:
-            if spec.columns.isdisjoint(changed):
-                continue
-            if others is not None and spec.columns.isdisjoint(others):
+        asked: list[tuple[Spec, None]] = []  # each pair's key is its own: none moves another
+        for spec, last_only in plan:
+            if last_only:
                 # Only the last interaction moved for this rule: it reads it through its
                 # windows alone, so unless one flips at `at` (or a check of the pair is
                 # due, its recorded answer possibly stale) the answer is the recorded one,
@@ -251,13 +277,24 @@ class SegmentEngine:
                     flipped = self._flipped(old, new, at)
                 if spec.windows.isdisjoint(flipped) and not self._due(spec, customer_id, at):
                     continue
-            self.assess(spec, customer_id, new, at, cause)
+            asked.append((spec, None))
+        self._assess_each(asked, customer_id, new, at, cause)
+
+    def _plan(self, changed: tuple[str, ...]) -> list[tuple[Spec, bool]]:
+        """The specs (in order) reading one of the ``changed`` columns, each with whether
+        the last interaction is the only one of them it reads; kept per change."""
+        others = frozenset(changed) - {LAST} if LAST in changed else None
+        plan = self._plans[changed] = [
+            (spec, others is not None and spec.columns.isdisjoint(others))
+            for spec in self.specs if not spec.columns.isdisjoint(changed)]
+        return plan
 
     def _registered(self, customer_id: UUID, row: Row, at: datetime, cause: Cause) -> None:
         """A new row: every rule is asked, but those reading only columns a registration
-        leaves blank are answered from the first fresh row (:class:`Fresh`) — a rule that
-        holds is recorded in its turn, one that does not is skipped, as asking it records
-        nothing for a customer without its membership or check."""
+        leaves blank are answered from the first fresh row, and those reading its times
+        through windows by the instant's distance from them (:class:`Fresh`) — a rule that
+        holds (or keeps a check) is recorded in its turn, one that does not is skipped, as
+        asking it records nothing for a customer without its membership or check."""
         fresh = self._fresh
         if fresh is None:
             answers: dict[int, tuple[bool, None]] = {}
@@ -267,12 +304,12 @@ class SegmentEngine:
                     if horizon is None:
                         answers[n] = (truth, None)
             fresh = self._fresh = Fresh.of(self.specs, answers, at, row)
-        if not fresh.fits(row, at, customer_id.int, self.state):
-            for spec in self.specs:
-                self.assess(spec, customer_id, row, at, cause)
+        asked = fresh.answers(row, at, customer_id.int, self.state, self._evaluate)
+        if asked is None:
+            self._assess_each(((spec, None) for spec in self.specs), customer_id, row, at,
+                              cause)
             return
-        for spec, answer in fresh.asked:
-            self.assess(spec, customer_id, row, at, cause, answer)
+        self._assess_each(asked, customer_id, row, at, cause)
 
     def _flipped(self, old: Row, new: Row, at: datetime) -> frozenset[timedelta]:
         """The window spans whose test ``last + span > at`` differs between the rows."""
@@ -315,43 +352,3 @@ class SegmentEngine:
             self.state.record(LedgerEntry(segment_id, version, customer_of(pair), EXITED, at,
                                           cause), pair)
             self.state.set_check(pair, None)
-
-
-class Fresh(NamedTuple):
-    """A fresh row's answers to the rules that read only columns a registration leaves
-    blank (none of :data:`REGISTERED`), computed once per engine: each with no horizon
-    holds for any row with the same values in those columns at any later instant.
-
-    A registration asked every rule, 24 on the bench's log (7-10 % of the profile group's
-    Python, profiled), for the answers of a row that is the same for everyone but its
-    first channel and times."""
-
-    since: datetime  # the instant of the answers (a horizon None holds from it on)
-    read: Callable[[Row], Any]  # the values of the columns the answered rules read
-    values: Any  # as in the first fresh row (a copy)
-    #: Every spec in order but the answered-false ones, with its answer if answered.
-    asked: list[tuple[Spec, tuple[bool, None] | None]]
-    silent: list[int]  # the answered-false specs' key bases
-
-    @classmethod
-    def of(cls, specs: list[Spec], answers: dict[int, tuple[bool, None]], at: datetime,
-           row: Row) -> Fresh:
-        """From the answers (by the spec's index) of ``row``, a fresh row, at ``at``."""
-        columns = sorted(frozenset().union(*(specs[n].columns for n in answers)))
-        read: Callable[[Row], Any] = itemgetter(*columns) if columns else _nothing
-        return cls(at, read, deepcopy(read(row)),
-                   [(s, answers.get(n)) for n, s in enumerate(specs)
-                    if answers.get(n) != (False, None)],
-                   [s.base for n, s in enumerate(specs) if answers.get(n) == (False, None)])
-
-    def fits(self, row: Row, at: datetime, customer: int, state: Memberships) -> bool:
-        """Whether the answers hold for ``row`` at ``at``, and skipping the false ones
-        records what asking them would: nothing (no membership or check of theirs)."""
-        if at < self.since or self.read(row) != self.values:
-            return False
-        keys = [base | customer for base in self.silent]
-        return state.members.keys().isdisjoint(keys) and state.checks.keys().isdisjoint(keys)
-
-
-def _nothing(row: Row) -> tuple[()]:
-    return ()

@@ -27,6 +27,7 @@ from adapters.binary_arrays import (
     register,
     timestamptz_array,
     uuid_int_array,
+    uuid_pair_arrays,
 )
 from domain.segment_rules import LIFECYCLES, is_time_dependent
 from projections.customer_profile.cache import ProfileCache
@@ -55,10 +56,9 @@ LIFECYCLE_SEGMENTS = {stage: uuid5(_NS, f"lifecycle:{stage}") for stage in LIFEC
 
 
 def _split(keys: Sequence[Key]) -> list[BinaryArray]:
-    """The segment ids and the customer ids of ``keys``, as two ``uuid[]`` parameters."""
-    customer = CUSTOMER_BITS  # segment_of and customer_int, inlined (a call per key)
-    return [uuid_int_array([k >> 128 for k in keys]),
-            uuid_int_array([k & customer for k in keys])]
+    """The segment ids and the customer ids of ``keys``, as two ``uuid[]`` parameters (a
+    key's high and low 128 bits: :func:`key`)."""
+    return list(uuid_pair_arrays(keys))
 
 
 def create(curs: Cursor[DictRow]) -> None:

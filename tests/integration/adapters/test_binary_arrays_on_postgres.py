@@ -88,6 +88,22 @@ def test_uuids_given_by_their_ints_are_the_ids_they_are(conn: psycopg.Connection
     assert row == (ids,)
 
 
+def test_pairs_of_uuids_given_by_one_int_each_are_the_ids_they_are(
+        conn: psycopg.Connection[Any]) -> None:
+    # Given pairs of ids as one 256-bit int each (the high half the first id), and none
+    firsts = [UUID(int=0), UUID(int=(1 << 128) - 1), UUID("12345678-1234-5678-1234-567812345678")]
+    seconds = [UUID(int=(1 << 128) - 1), UUID(int=1), UUID(int=0)]
+    pairs = [a.int << 128 | b.int for a, b in zip(firsts, seconds, strict=True)]
+    # When they are sent as two arrays
+    row = conn.execute("SELECT %b::uuid[], %b::uuid[]", binary_arrays.uuid_pair_arrays(pairs)
+                       ).fetchone()
+    empty = conn.execute("SELECT %b::uuid[], %b::uuid[]", binary_arrays.uuid_pair_arrays([])
+                         ).fetchone()
+    # Then the arrays hold the halves' ids, in order
+    assert row == (firsts, seconds)
+    assert empty == ([], [])
+
+
 def test_a_naive_time_is_refused_rather_than_guessed() -> None:
     with pytest.raises(TypeError):
         binary_arrays.timestamptz_array([datetime(2026, 1, 1)])

@@ -15,14 +15,17 @@ from domain.customer import Customer
 from domain.segment_rules import Rule, parse_rule
 from projections.customer_profile import apply
 from projections.segments.engine import (
-    REGISTERED,
     Cause,
+    LedgerEntry,
     Memberships,
     SegmentEngine,
     Spec,
     key,
+    new_cause,
+    new_entry,
 )
 from projections.segments.evaluation import COLUMNS, WINDOWS, windows
+from projections.segments.fresh import REGISTERED
 from tests.support.segment_support import random_customer, rules
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -138,24 +141,53 @@ def registration(channel: str, at: datetime) -> tuple[UUID, Row]:
 
 
 def test_a_registration_asks_only_the_rules_reading_what_a_registration_fills() -> None:
-    # Given rules on blank columns (one holding for a new customer), and one on the
-    # last interaction, in an engine that has seen one registration
+    # Given rules on blank columns (one holding for a new customer), one on the last
+    # interaction and one on the first channel, in an engine that has seen one registration
     tagged, unfriended = Counted({"tagIn": ["vip"]}), Counted({"not": {"isFriend": True}})
-    active = Counted({"activeWithinDays": 7})
+    active, joined = Counted({"activeWithinDays": 7}), Counted({"joinedVia": "qr"})
     state = Memberships()
-    specs = [tagged.spec, active.spec, unfriended.spec]
+    specs = [tagged.spec, active.spec, unfriended.spec, joined.spec]
     engine, asking = SegmentEngine(specs, state), AskingEveryRule(specs, Memberships())
     for n, (channel, at) in enumerate([("qr", day(0)), ("mall", day(3)), ("h5", day(20))]):
         cid, row = registration(channel, at)
-        # When customers register
+        # When customers register, each an hour after first sight
         for each in (engine, asking):
             each.customer_changed(cid, None, row, at + timedelta(hours=1), cause(n))
-    # Then the blank columns' rules were asked once per engine, the other's per customer,
-    # and the ledger, members and checks are those of asking every rule
+    # Then the blank columns' rules were asked once per engine, the window's once per
+    # distance from first sight (one here), the channel's per customer; and the ledger,
+    # members and checks are those of asking every rule
     assert (tagged.calls, unfriended.calls) == (1 + 3, 1 + 3)  # the engine's, asking's
-    assert active.calls == 3 + 3
-    assert state.entries == asking.state.entries and len(state.entries) == 6
+    assert active.calls == 1 + 3
+    assert joined.calls == 3 + 3
+    assert state.entries == asking.state.entries and len(state.entries) == 7
     assert state.members == asking.state.members and state.checks == asking.state.checks
+
+
+def test_a_window_is_asked_once_per_span_its_distance_from_first_sight_falls_between() -> None:
+    # Given window and lifecycle rules (spans 7, 14, 30 days) and a composite on them
+    rules_: list[dict[str, Any]] = [
+        {"activeWithinDays": 7}, {"inactiveDays": 14}, {"lifecycle": "NEW"},
+        {"lifecycle": "SILENT"},
+        {"all": [{"not": {"inactiveDays": 30}}, {"not": {"isFriend": True}}]}]
+    counted = [Counted(r) for r in rules_]
+    specs = [c.spec for c in counted]
+    engine, asking = SegmentEngine(specs, Memberships()), AskingEveryRule(specs, Memberships())
+    # When customers register 1 hour, 2, 6.9, 7, 13, 14, 29 and 31 days after first sight
+    distances = [timedelta(hours=1), timedelta(days=2), timedelta(days=6.9), timedelta(days=7),
+                 timedelta(days=13), timedelta(days=14), timedelta(days=29),
+                 timedelta(days=31)]
+    for n, distance in enumerate(distances):
+        cid, row = registration("qr", day(n))
+        for each in (engine, asking):
+            each.customer_changed(cid, None, row, day(n) + distance, cause(n))
+    # Then each rule was asked once per bucket of the distance among the spans (below 7
+    # days, 7 to 14, 14 to 30, 30 and more), and the answers are those of asking
+    # (a lifecycle rule is computed, not checked: not counted)
+    assert [c.calls for c in counted] == [4 + 8, 4 + 8, 0, 0, 4 + 8]
+    assert engine.state.entries == asking.state.entries
+    assert engine.state.members == asking.state.members
+    assert engine.state.checks == asking.state.checks
+    assert {e.customer_id for e in engine.state.entries}  # some entered
 
 
 def test_a_new_row_with_a_stale_membership_or_check_is_asked_every_rule() -> None:
@@ -207,6 +239,21 @@ def test_every_predicate_reading_the_last_interaction_reads_it_through_a_window(
     assert windows(parse_rule({"all": [{"lifecycle": "SILENT"}, {"not": {"inactiveDays": 3}},
                                        {"tagIn": ["vip"]}]})) == {timedelta(days=30),
                                                                   timedelta(days=3)}
+
+
+def test_causes_and_entries_made_in_c_are_those_of_their_fields_in_order() -> None:
+    # Given the fields the fold and the engine give, in order
+    cid, segment = uuid4(), uuid4()
+    made = new_cause(("EVENT", 3, "Customer.Tagged", False, day(1)))
+    entry = new_entry((segment, 2, cid, "ENTERED", day(2), made))
+    # Then they are the named tuples of those fields
+    assert made == Cause("EVENT", 3, "Customer.Tagged", occurred_at=day(1))
+    assert type(made) is Cause and made.occurred_at == day(1) and not made.backfilled
+    assert type(entry) is LedgerEntry and entry == LedgerEntry(segment, 2, cid, "ENTERED",
+                                                                day(2), made)
+    assert Cause._fields == ("kind", "position", "event_type", "backfilled", "occurred_at")
+    assert LedgerEntry._fields == ("segment_id", "rule_version", "customer_id", "change", "at",
+                                   "cause")
 
 
 class AskingEveryRule(SegmentEngine):
