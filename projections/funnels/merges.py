@@ -100,6 +100,8 @@ def _day_end(acquired: datetime) -> datetime:
 def credited_owner(tree: Sequence[Row], acquired: datetime) -> str | None:
     """Who a customer is credited to: the owner at the end of its acquisition day
     (Asia/Shanghai) — the survivor's, or else that of the stream acquired first."""
+    if len(tree) == 1 and not tree[0]["owners"]:
+        return None  # most customers: never given an owner
     end = _day_end(acquired)
     owner = owner_then(tree[0], end)
     if owner is not None or len(tree) == 1:

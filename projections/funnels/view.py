@@ -259,14 +259,17 @@ class FunnelView:
         for tree in _trees(after):
             old = was.pop(tree[0]["root_id"].int, None)
             if (old is not None and len(old.rows) == len(tree)
-                    and all(r is before.get(r["customer_id"].int) for r in tree)):
+                    and (tree[0] is before.get(tree[0]["customer_id"].int) if len(tree) == 1
+                         else all(r is before.get(r["customer_id"].int) for r in tree))):
                 self.kept.stage(old)  # the same streams, unchanged
                 continue
-            if old is not None:
-                gone.append(old.contributions)
             now = Tree(tuple(tree), merges.tree_contributions(tree))
-            new.append(now.contributions)
             self.kept.stage(now)
+            if old is not None:
+                if old.contributions == now.contributions:
+                    continue  # a fact that moves no rollup (most: a later engagement)
+                gone.append(old.contributions)
+            new.append(now.contributions)
         gone.extend(t.contributions for t in was.values())  # trees merged into others
         return changed, delta(gone, new)
 
