@@ -85,7 +85,7 @@ def owner_then(row: Row, until: datetime) -> str | None:
     on a tie)."""
     owner, latest = None, _NEVER
     for at, staff in row["owners"]:
-        when = _when(at)
+        when = rows._parse(at) if type(at) is str else _when(at)  # stored as ISO text
         if latest <= when < until:
             owner, latest = staff, when
     return owner

@@ -109,7 +109,9 @@ def own_copy(row: Row) -> Row:
     """A copy of ``row`` that :func:`fold_into` may change without touching ``row``: its
     touchpoints mapping copied too (the entries in it, the owners list and the values are
     replaced, never changed, by a fold)."""
-    return dict(row, touchpoints=dict(row["touchpoints"]))
+    copy = row.copy()
+    copy["touchpoints"] = row["touchpoints"].copy()
+    return copy
 
 
 def fold_into(row: Row, position: int, event: Any) -> None:
