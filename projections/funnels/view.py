@@ -214,8 +214,13 @@ class FunnelView:
 
         Streams are keyed by their UUID's int here: a UUID hashes and compares in Python,
         a call per look-up (~100,000 a 10,000-event log), an int in C."""
-        kinds = frozenset(self.events)
-        counted = [(n, e, _uuid(rows.subject_of(e))) for n, e in events if type(e) in kinds]
+        kinds, issued = frozenset(self.events), InviteCode.Issued
+        counted = []  # (position, event, subject: rows.subject_of as a UUID), inline
+        for n, e in events:
+            kind = type(e)
+            if kind in kinds:
+                subject = e.inviter_id if kind is issued else e.originator_id
+                counted.append((n, e, subject if type(subject) is UUID else _uuid(subject)))
         if not counted:
             return [], {}
         streams = {c.int: c for _, _, c in counted}  # the page's streams, first seen first
@@ -255,22 +260,23 @@ class FunnelView:
                 if str(by_stream[stream]["root_id"]) != root:
                     after[stream.int] = dict(by_stream[stream], root_id=UUID(root))
         changed = [r for c, r in after.items() if r is not before.get(c)]
-        gone, new = [], []
+        gone, new, staged = [], [], []
         for tree in _trees(after):
             old = was.pop(tree[0]["root_id"].int, None)
             if (old is not None and len(old.rows) == len(tree)
                     and (tree[0] is before.get(tree[0]["customer_id"].int) if len(tree) == 1
                          else all(r is before.get(r["customer_id"].int) for r in tree))):
-                self.kept.stage(old)  # the same streams, unchanged
+                staged.append(old)  # the same streams, unchanged
                 continue
             now = Tree(tuple(tree), merges.tree_contributions(tree))
-            self.kept.stage(now)
+            staged.append(now)
             if old is not None:
                 if old.contributions == now.contributions:
                     continue  # a fact that moves no rollup (most: a later engagement)
                 gone.append(old.contributions)
             new.append(now.contributions)
         gone.extend(t.contributions for t in was.values())  # trees merged into others
+        self.kept.stage_all(staged)
         return changed, delta(gone, new)
 
     def page_begins(self, curs: Cursor[Any], runner: object, committed: int) -> None:
