@@ -161,6 +161,10 @@ def _trees(loaded: dict[int, rows.Row]) -> list[list[rows.Row]]:
             for tree in out.values()]
 
 
+#: The OneID classes, by exact class as the page's events are counted (``kinds``).
+_MERGES = frozenset((Customer.MergedInto, Customer.UnmergedFrom))
+
+
 def _uuid(value: Any) -> UUID:
     """A stream id as a UUID (most are already: rebuilding one from its text is a cost per
     event)."""
@@ -194,8 +198,8 @@ class FunnelView:
         curs.execute(f"TRUNCATE {TABLES}")
 
     def apply_page(self, curs: Cursor[DictRow], events: Sequence[tuple[int, Any]]) -> None:
-        surveys = [survey_row(n, e) for n, e in events
-                   if isinstance(e, Customer.SurveyAnswered)]
+        surveys = [survey_row(n, e) for n, e in events  # its events are of its classes
+                   if type(e) is Customer.SurveyAnswered]
         changed, changes = self._fold(curs, events)
         # The page's writes sent together: one round trip, not one per statement (on a
         # loaded machine each costs a wait for the scheduler, on both sides).
@@ -224,8 +228,7 @@ class FunnelView:
         if not counted:
             return [], {}
         streams = {c.int: c for _, _, c in counted}  # the page's streams, first seen first
-        survivors = [_uuid(e.survivor_id) for _, e, _ in counted
-                     if isinstance(e, (Customer.MergedInto, Customer.UnmergedFrom))]
+        survivors = [_uuid(e.survivor_id) for _, e, _ in counted if type(e) in _MERGES]
         for survivor in survivors:
             streams.setdefault(survivor.int, survivor)
         ids = set(streams)
