@@ -115,6 +115,8 @@ def credited_owner(tree: Sequence[Row], acquired: datetime) -> str | None:
 
 
 def tree_contributions(tree: Sequence[Row]) -> Contributions:
+    if len(tree) == 1 and not tree[0]["owners"]:  # most: one stream, never owned
+        return rows.contributions(tree[0])
     customer = combine(tree)
     acquired = rows._at(customer["acquired_at"])
     owner = None if acquired is None else credited_owner(tree, acquired)
