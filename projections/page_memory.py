@@ -111,6 +111,15 @@ class PageMemory(Generic[K, V]):
     def stage(self, key: K, value: V) -> None:
         self._staged[key] = value
 
+    def stage_all(self, items: Iterable[tuple[K, V]]) -> None:
+        """:meth:`stage` for many keys, without a call each."""
+        self._staged.update(items)
+
+    def get_all(self, keys: Iterable[K]) -> list[V | None]:
+        """:meth:`get` for many keys, without a call each."""
+        get = self._committed.get
+        return [get(key) for key in keys]
+
     def promote(self, generation: Hashable) -> None:
         """The page committed: its staged values are the committed state ``generation``."""
         committed = self._committed

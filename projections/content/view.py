@@ -117,13 +117,18 @@ class ContentView:
                      "content_conversion")
 
     def apply_page(self, curs: Cursor[DictRow], events: Sequence[tuple[int, Any]]) -> None:
-        fold_page(curs, "content", "content_id", events,
+        engaged, converted, pieces = [], [], []
+        for n, e in events:  # one pass: a page is mostly customer facts, told by their class
+            if type(e) in _ACTIONS:
+                engaged.append(engagement_row(n, e))
+            elif isinstance(e, _CONVERSIONS):
+                converted.append(conversion_row(n, e))
+            else:
+                pieces.append((n, e))
+        fold_page(curs, "content", "content_id", pieces,
                   lambda e: isinstance(e, (Content.Published, Content.Event)), content_row)
-        fold_page(curs, "content_cadence", "cadence_id", events,
+        fold_page(curs, "content_cadence", "cadence_id", pieces,
                   lambda e: isinstance(e, (ContentCadence.Planned, ContentCadence.Set)),
                   cadence_row)
-        insert_once(curs, [
-            ("content_engagement", ENGAGEMENT,
-             [engagement_row(n, e) for n, e in events if type(e) in _ACTIONS]),
-            ("content_conversion", CONVERSION,
-             [conversion_row(n, e) for n, e in events if isinstance(e, _CONVERSIONS)])])
+        insert_once(curs, [("content_engagement", ENGAGEMENT, engaged),
+                           ("content_conversion", CONVERSION, converted)])

@@ -57,10 +57,10 @@ class KeptTrees:
     def find(self, ids: Iterable[int]) -> tuple[list[Tree], list[int]]:
         """The kept trees of streams ``ids`` (UUIDs' ints; each tree once), and the ids not
         kept."""
+        ids = list(ids)
         found: dict[int, Tree] = {}
         missing: list[int] = []
-        for customer_id in ids:
-            tree = self.memory.get(customer_id)
+        for customer_id, tree in zip(ids, self.memory.get_all(ids), strict=True):
             if tree is None:
                 missing.append(customer_id)
             else:
@@ -68,5 +68,9 @@ class KeptTrees:
         return list(found.values()), missing
 
     def stage(self, tree: Tree) -> None:
-        for row in tree.rows:
-            self.memory.stage(row["customer_id"].int, tree)
+        self.memory.stage_all((row["customer_id"].int, tree) for row in tree.rows)
+
+    def stage_all(self, trees: Iterable[Tree]) -> None:
+        """:meth:`stage` for each of ``trees`` (a page's), in one call."""
+        self.memory.stage_all((row["customer_id"].int, tree) for tree in trees
+                              for row in tree.rows)

@@ -85,7 +85,7 @@ def owner_then(row: Row, until: datetime) -> str | None:
     on a tie)."""
     owner, latest = None, _NEVER
     for at, staff in row["owners"]:
-        when = _when(at)
+        when = rows._parse(at) if type(at) is str else _when(at)  # stored as ISO text
         if latest <= when < until:
             owner, latest = staff, when
     return owner
@@ -100,6 +100,8 @@ def _day_end(acquired: datetime) -> datetime:
 def credited_owner(tree: Sequence[Row], acquired: datetime) -> str | None:
     """Who a customer is credited to: the owner at the end of its acquisition day
     (Asia/Shanghai) — the survivor's, or else that of the stream acquired first."""
+    if len(tree) == 1 and not tree[0]["owners"]:
+        return None  # most customers: never given an owner
     end = _day_end(acquired)
     owner = owner_then(tree[0], end)
     if owner is not None or len(tree) == 1:
@@ -113,6 +115,8 @@ def credited_owner(tree: Sequence[Row], acquired: datetime) -> str | None:
 
 
 def tree_contributions(tree: Sequence[Row]) -> Contributions:
+    if len(tree) == 1 and not tree[0]["owners"]:  # most: one stream, never owned
+        return rows.contributions(tree[0])
     customer = combine(tree)
     acquired = rows._at(customer["acquired_at"])
     owner = None if acquired is None else credited_owner(tree, acquired)

@@ -10,6 +10,7 @@ channel and checkpoints.
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -95,12 +96,6 @@ def _earlier(current: Any, at: datetime) -> bool:
     return known is None or at < known
 
 
-def _channel(event: Any) -> str | None:
-    channel = (event.first_channel if isinstance(event, Customer.Registered)
-               else getattr(event, "channel", None))
-    return channel if isinstance(channel, str) and channel and channel != UNKNOWN else None
-
-
 def fold(row: Row, position: int, event: Any) -> Row:
     """``row`` after ``event`` (at log ``position``; an event seen before changes nothing)."""
     if position <= row["last_position"]:
@@ -114,47 +109,84 @@ def own_copy(row: Row) -> Row:
     """A copy of ``row`` that :func:`fold_into` may change without touching ``row``: its
     touchpoints mapping copied too (the entries in it, the owners list and the values are
     replaced, never changed, by a fold)."""
-    return dict(row, touchpoints=dict(row["touchpoints"]))
+    copy = row.copy()
+    copy["touchpoints"] = row["touchpoints"].copy()
+    return copy
 
 
 def fold_into(row: Row, position: int, event: Any) -> None:
     """:func:`fold` in place, into a row of the caller's own (:func:`own_copy`), for an event
-    after its ``last_position`` — a page folds each of its rows' events into one copy."""
+    after its ``last_position`` — a page folds each of its rows' events into one copy.
+
+    Written for the page's hot loop: the kind looked up once in tables (most facts only
+    move times), the times compared inline (a row's are datetimes, or ISO text when it
+    comes from JSON: :func:`_at`)."""
     row["last_position"] = position
     at: datetime = event.occurred_at
     kind = type(event)
     if kind in _ACQUIRES:
-        if _earlier(row["acquired_at"], at):
+        known = row["acquired_at"]
+        if known is None or at < (known if type(known) is datetime else _parse(known)):
             row["acquired_at"] = at
-        channel = _channel(event)
-        if channel is not None and _earlier(row["channel_at"], at):
-            row.update(channel=channel, channel_at=at)
+        channel = (event.first_channel if kind is Customer.Registered
+                   else getattr(event, "channel", None))
+        if isinstance(channel, str) and channel and channel != UNKNOWN:
+            known = row["channel_at"]
+            if known is None or at < (known if type(known) is datetime else _parse(known)):
+                row["channel"], row["channel_at"] = channel, at
     if kind in _ENGAGES:
-        if _earlier(row["first_engaged_at"], at):
+        known = row["first_engaged_at"]
+        if known is None or at < (known if type(known) is datetime else _parse(known)):
             row["first_engaged_at"] = at
-        last = _at(row["last_engaged_at"])
-        if last is None or at > last:
+        known = row["last_engaged_at"]
+        if known is None or at > (known if type(known) is datetime else _parse(known)):
             row["last_engaged_at"] = at
-    if isinstance(event, Customer.OrderPaid):
-        row.update(paid_orders=row["paid_orders"] + 1, paid_fen=row["paid_fen"] + event.amount_fen)
-    elif isinstance(event, Customer.OrderRefunded):
-        row["refunded_fen"] += event.amount_fen
-    elif isinstance(event, InviteCode.Issued):
-        row["invite_codes"] += 1
-    elif isinstance(event, Customer.ReferralBrought):
-        row["invitees"] += 1
-    elif isinstance(event, Customer.OwnerChanged):
-        row["owners"] = [*row["owners"], [at.isoformat(), event.staff_id]]
-    elif isinstance(event, Customer.MergedInto):
-        row["merged_into"] = event.survivor_id
-    elif isinstance(event, Customer.UnmergedFrom):
-        row["merged_into"] = None
+    effect = _EFFECTS.get(kind)
+    if effect is not None:
+        effect(row, at, event)
     member = MEMBERSHIP.get(kind)
     if member is not None:
         touchpoint, joins, attr = member
         key = "member" if attr is None else str(getattr(event, attr))
         row["touchpoints"][touchpoint] = _membership(
             row["touchpoints"].get(touchpoint), joins, key, at)
+
+
+def _paid(row: Row, at: datetime, event: Any) -> None:
+    row["paid_orders"] += 1
+    row["paid_fen"] += event.amount_fen
+
+
+def _refunded(row: Row, at: datetime, event: Any) -> None:
+    row["refunded_fen"] += event.amount_fen
+
+
+def _code_issued(row: Row, at: datetime, event: Any) -> None:
+    row["invite_codes"] += 1
+
+
+def _brought(row: Row, at: datetime, event: Any) -> None:
+    row["invitees"] += 1
+
+
+def _owner(row: Row, at: datetime, event: Any) -> None:
+    row["owners"] = [*row["owners"], [at.isoformat(), event.staff_id]]
+
+
+def _merged(row: Row, at: datetime, event: Any) -> None:
+    row["merged_into"] = event.survivor_id
+
+
+def _unmerged(row: Row, at: datetime, event: Any) -> None:
+    row["merged_into"] = None
+
+
+#: What a fact changes besides the times and touchpoints, by its exact class (as the view
+#: selects the events it folds).
+_EFFECTS: dict[type[Any], Callable[[Row, datetime, Any], None]] = {
+    Customer.OrderPaid: _paid, Customer.OrderRefunded: _refunded, InviteCode.Issued: _code_issued,
+    Customer.ReferralBrought: _brought, Customer.OwnerChanged: _owner,
+    Customer.MergedInto: _merged, Customer.UnmergedFrom: _unmerged}
 
 
 def _membership(entry: Row | None, joins: bool, key: str, at: datetime) -> Row | None:
@@ -243,11 +275,17 @@ def contributions(row: Row, owner: str | None = None
     row: ``{(table, key): counts}``, the counts in the order of :data:`FUNNEL_COUNTS` or
     :data:`COHORT_COUNTS`; ``owner``: their owner at the end of the acquisition day."""
     out: dict[tuple[str, Key], tuple[int, ...]] = {}
-    acquired = _at(row["acquired_at"])
+    acquired = row["acquired_at"]
     if acquired is None:
         return out
+    if type(acquired) is not datetime:  # the times inline, as in fold_into
+        acquired = _parse(acquired)
     channel = row["channel"] or UNKNOWN
-    first, last = _at(row["first_engaged_at"]), _at(row["last_engaged_at"])
+    first, last = row["first_engaged_at"], row["last_engaged_at"]
+    if first is not None and type(first) is not datetime:
+        first = _parse(first)
+    if last is not None and type(last) is not datetime:
+        last = _parse(last)
     paid, codes, brought = row["paid_orders"], row["invite_codes"], row["invitees"]
     day = _day_of(acquired)
     funnel = (
@@ -265,6 +303,8 @@ def contributions(row: Row, owner: str | None = None
         if touchpoint == "mini_program":  # kept while active: a fact at or after it
             kept = checkpoints.kept[0] if last is None else checkpoints.kept_until(last)
         else:  # kept while a member: not left before it
-            kept = checkpoints.kept_until(_at(entry["left_at"]))
+            left = entry["left_at"]
+            kept = (checkpoints.kept[-1] if left is None else checkpoints.kept[bisect_right(
+                checkpoints.starts, left if type(left) is datetime else _parse(left))])
         out[("cohort_daily", (touchpoint, joined, channel))] = (1, *kept)
     return out

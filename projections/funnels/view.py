@@ -161,6 +161,10 @@ def _trees(loaded: dict[int, rows.Row]) -> list[list[rows.Row]]:
             for tree in out.values()]
 
 
+#: The OneID classes, by exact class as the page's events are counted (``kinds``).
+_MERGES = frozenset((Customer.MergedInto, Customer.UnmergedFrom))
+
+
 def _uuid(value: Any) -> UUID:
     """A stream id as a UUID (most are already: rebuilding one from its text is a cost per
     event)."""
@@ -194,8 +198,8 @@ class FunnelView:
         curs.execute(f"TRUNCATE {TABLES}")
 
     def apply_page(self, curs: Cursor[DictRow], events: Sequence[tuple[int, Any]]) -> None:
-        surveys = [survey_row(n, e) for n, e in events
-                   if isinstance(e, Customer.SurveyAnswered)]
+        surveys = [survey_row(n, e) for n, e in events  # its events are of its classes
+                   if type(e) is Customer.SurveyAnswered]
         changed, changes = self._fold(curs, events)
         # The page's writes sent together: one round trip, not one per statement (on a
         # loaded machine each costs a wait for the scheduler, on both sides).
@@ -214,13 +218,17 @@ class FunnelView:
 
         Streams are keyed by their UUID's int here: a UUID hashes and compares in Python,
         a call per look-up (~100,000 a 10,000-event log), an int in C."""
-        kinds = frozenset(self.events)
-        counted = [(n, e, _uuid(rows.subject_of(e))) for n, e in events if type(e) in kinds]
+        kinds, issued = frozenset(self.events), InviteCode.Issued
+        counted = []  # (position, event, subject: rows.subject_of as a UUID), inline
+        for n, e in events:
+            kind = type(e)
+            if kind in kinds:
+                subject = e.inviter_id if kind is issued else e.originator_id
+                counted.append((n, e, subject if type(subject) is UUID else _uuid(subject)))
         if not counted:
             return [], {}
         streams = {c.int: c for _, _, c in counted}  # the page's streams, first seen first
-        survivors = [_uuid(e.survivor_id) for _, e, _ in counted
-                     if isinstance(e, (Customer.MergedInto, Customer.UnmergedFrom))]
+        survivors = [_uuid(e.survivor_id) for _, e, _ in counted if type(e) in _MERGES]
         for survivor in survivors:
             streams.setdefault(survivor.int, survivor)
         ids = set(streams)
@@ -255,19 +263,23 @@ class FunnelView:
                 if str(by_stream[stream]["root_id"]) != root:
                     after[stream.int] = dict(by_stream[stream], root_id=UUID(root))
         changed = [r for c, r in after.items() if r is not before.get(c)]
-        gone, new = [], []
+        gone, new, staged = [], [], []
         for tree in _trees(after):
             old = was.pop(tree[0]["root_id"].int, None)
             if (old is not None and len(old.rows) == len(tree)
-                    and all(r is before.get(r["customer_id"].int) for r in tree)):
-                self.kept.stage(old)  # the same streams, unchanged
+                    and (tree[0] is before.get(tree[0]["customer_id"].int) if len(tree) == 1
+                         else all(r is before.get(r["customer_id"].int) for r in tree))):
+                staged.append(old)  # the same streams, unchanged
                 continue
-            if old is not None:
-                gone.append(old.contributions)
             now = Tree(tuple(tree), merges.tree_contributions(tree))
+            staged.append(now)
+            if old is not None:
+                if old.contributions == now.contributions:
+                    continue  # a fact that moves no rollup (most: a later engagement)
+                gone.append(old.contributions)
             new.append(now.contributions)
-            self.kept.stage(now)
         gone.extend(t.contributions for t in was.values())  # trees merged into others
+        self.kept.stage_all(staged)
         return changed, delta(gone, new)
 
     def page_begins(self, curs: Cursor[Any], runner: object, committed: int) -> None:

@@ -9,8 +9,9 @@ absorbed by a merge counts as its survivor (on every day: one customer, once).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, NamedTuple
 from uuid import UUID
@@ -43,38 +44,63 @@ class Link(NamedTuple):
 
 def link_changes(event: Any) -> list[Change]:
     """The touchpoint links one customer event opens or closes."""
-    if isinstance(event, Customer.Registered):
-        return [Change("mini_program", "", True)] if event.first_channel == "mini_program" else []
-    if isinstance(event, Customer.IdentityLinked):
-        return ([Change("mini_program", "", True)]
-                if event.namespace.startswith("wx_openid") else [])
-    if isinstance(event, Customer.MemberRegistered):
-        return [Change("members", "", True)]
-    if isinstance(event, (Customer.GroupJoined, Customer.GroupLeft)):
-        return [Change("groups", event.group_id, isinstance(event, Customer.GroupJoined))]
-    if isinstance(event, (Customer.FriendAdded, Customer.FriendDeleted)):
-        return [Change("wecom_friends", event.staff_id, isinstance(event, Customer.FriendAdded))]
-    if isinstance(event, (Customer.PersonalWeChatFriendAdded,
-                          Customer.PersonalWeChatFriendDeleted)):
-        return [Change("personal_wechat", event.staff_id,
-                       isinstance(event, Customer.PersonalWeChatFriendAdded))]
+    for kind in type(event).__mro__:  # its own class first: one look-up for most
+        rule = _LINKING.get(kind)
+        if rule is not None:
+            return rule(event)
     return []
+
+
+def _first_channel(event: Any) -> list[Change]:
+    return [Change("mini_program", "", True)] if event.first_channel == "mini_program" else []
+
+
+def _identity(event: Any) -> list[Change]:
+    return [Change("mini_program", "", True)] if event.namespace.startswith("wx_openid") else []
+
+
+def _link(touchpoint: str, attribute: str | None, opens: bool) -> Callable[[Any], list[Change]]:
+    if attribute is None:
+        return lambda event: [Change(touchpoint, "", opens)]
+    return lambda event: [Change(touchpoint, getattr(event, attribute), opens)]
+
+
+#: What each class of customer event does to links (isinstance's answer, by the class's
+#: MRO: an isinstance on the library's event classes costs a call each).
+_LINKING: dict[type, Callable[[Any], list[Change]]] = {
+    Customer.Registered: _first_channel, Customer.IdentityLinked: _identity,
+    Customer.MemberRegistered: _link("members", None, True),
+    Customer.GroupJoined: _link("groups", "group_id", True),
+    Customer.GroupLeft: _link("groups", "group_id", False),
+    Customer.FriendAdded: _link("wecom_friends", "staff_id", True),
+    Customer.FriendDeleted: _link("wecom_friends", "staff_id", False),
+    Customer.PersonalWeChatFriendAdded: _link("personal_wechat", "staff_id", True),
+    Customer.PersonalWeChatFriendDeleted: _link("personal_wechat", "staff_id", False)}
 
 
 def link_intervals(changes: Iterable[tuple[datetime, Change]]) -> list[Link]:
     """A customer's link intervals from its changes (sorted by business time): a link opens
     at an opening change while closed and closes at a closing change while open."""
+    return [Link(*link) for link in _intervals(
+        [(None, change.touchpoint, change.link_key, change.opens, at) for at, change in changes])]
+
+
+def _intervals(changes: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """:func:`link_intervals` of changes as the page reads them — ``(owner, touchpoint,
+    link_key, opens, at)`` — each link a plain tuple (equal to its :class:`Link`): no
+    named tuple built per change and per link."""
     open_since: dict[tuple[str, str], datetime] = {}
-    links: list[Link] = []
-    for at, change in changes:
-        key = (change.touchpoint, change.link_key)
-        if change.opens and key not in open_since:
-            open_since[key] = at
-        elif not change.opens and key in open_since:
+    links: list[tuple[Any, ...]] = []
+    for _, touchpoint, link_key, opens, at in changes:
+        key = (touchpoint, link_key)
+        if opens:
+            if key not in open_since:
+                open_since[key] = at
+        elif key in open_since:
             since = open_since.pop(key)
             if since < at:  # a link closed at the instant it opened held no day
-                links.append(Link(*key, since, at))
-    links.extend(Link(*key, since, None) for key, since in open_since.items())
+                links.append((touchpoint, link_key, since, at))
+    links.extend((*key, since, None) for key, since in open_since.items())
     return links
 
 
@@ -93,24 +119,35 @@ def _day(at: datetime) -> date:
 def presence(links: Iterable[Link]) -> list[Presence]:
     """Merge a customer's links into the business-day spans it is in each touchpoint and in
     any: a link counts at a day's end when it opened before and had not closed by then."""
+    return [Presence(*span) for span in _spans(links)]
+
+
+def _spans(links: Iterable[tuple[Any, ...]]) -> list[tuple[str, date, date | None]]:
+    """:func:`presence` of links as tuples ``(touchpoint, link_key, since, until)``, the
+    spans as plain tuples."""
     spans: dict[str, list[tuple[date, date | None]]] = {}
-    for link in links:
-        first, last = _day(link.since), None if link.until is None else _day(link.until)
+    for touchpoint, _, since, until in links:
+        first, last = _day(since), None if until is None else _day(until)
         if last is None or last > first:
-            for key in (link.touchpoint, "total"):
-                spans.setdefault(key, []).append((first, last))
-    merged: list[Presence] = []
+            span = (first, last)
+            spans.setdefault(touchpoint, []).append(span)
+            spans.setdefault("total", []).append(span)
+    merged: list[tuple[str, date, date | None]] = []
     for touchpoint, items in spans.items():
-        items.sort(key=lambda s: s[0])
+        if len(items) > 1:
+            items.sort(key=_start)
         first, last = items[0]
         for start, end in items[1:]:
             if last is not None and start > last:
-                merged.append(Presence(touchpoint, first, last))
+                merged.append((touchpoint, first, last))
                 first, last = start, end
             elif last is not None and (end is None or end > last):
                 last = end
-        merged.append(Presence(touchpoint, first, last))
+        merged.append((touchpoint, first, last))
     return merged
+
+
+_start = itemgetter(0)
 
 
 def deltas(spans: Iterable[Presence], sign: int) -> dict[tuple[str, date], int]:
@@ -183,7 +220,8 @@ class PrivateDomainView:
             stream = event.originator_id
             if not isinstance(stream, UUID):  # a UUID from its text is a cost per event
                 stream = UUID(str(stream))
-            if isinstance(event, (Customer.MergedInto, Customer.UnmergedFrom)):
+            if (type(event) not in _LINKING  # most: a link's event, never a merge's
+                    and isinstance(event, (Customer.MergedInto, Customer.UnmergedFrom))):
                 owners |= self._realias(curs, stream, event)
             for change in link_changes(event):
                 rows.append((stream, event.originator_version, *change, event.occurred_at))
@@ -229,28 +267,30 @@ class PrivateDomainView:
         rows = curs.connection.cursor(row_factory=tuple_row)
         register(rows.adapters)
         rows.execute(_CHANGES, {"owners": ids})
-        by_owner: dict[UUID, list[tuple[datetime, Change]]] = {o: [] for o in order}
-        for owner, touchpoint, link_key, opens, at in rows.fetchall():
-            by_owner.setdefault(owner, []).append((at, Change(touchpoint, link_key, opens)))
+        by_owner: dict[UUID, list[tuple[Any, ...]]] = {o: [] for o in order}
+        for row in rows.fetchall():  # (owner, touchpoint, link_key, opens, at)
+            by_owner.setdefault(row[0], []).append(row)
         rows.execute("SELECT customer_id, touchpoint, link_key, since, until "
                      "FROM private_domain_link WHERE customer_id = ANY(%b)", (ids,))
-        old: dict[UUID, list[Link]] = {}
-        for owner, *link in rows.fetchall():
-            old.setdefault(owner, []).append(Link(*link))
+        old: dict[UUID, list[tuple[Any, ...]]] = {}
+        for row in rows.fetchall():  # the links as tuples: equal to their Link
+            old.setdefault(row[0], []).append(row[1:])
         change: dict[tuple[str, date], int] = {}
         added: list[tuple[Any, ...]] = []
         gone: list[tuple[Any, ...]] = []
         for owner, changes in by_owner.items():
-            new = link_intervals(changes)
+            new = _intervals(changes)
             before = old.get(owner, [])
             now, was = set(new), set(before)
             if now == was:
                 continue
             added.extend((owner, *link) for link in new if link not in was)
             gone.extend((owner, *link[:3]) for link in before if link not in now)
-            for key, n in [*deltas(presence(before), -1).items(),
-                           *deltas(presence(new), 1).items()]:
-                change[key] = change.get(key, 0) + n
+            for sign, links in ((-1, before), (1, new)):  # deltas(presence(…), sign)
+                for touchpoint, first, last in _spans(links):
+                    change[(touchpoint, first)] = change.get((touchpoint, first), 0) + sign
+                    if last is not None:
+                        change[(touchpoint, last)] = change.get((touchpoint, last), 0) - sign
         if not added and not gone:
             return
         with curs.connection.pipeline():  # the page's writes in one round trip

@@ -122,19 +122,22 @@ class ProductLibraryView:
         curs.execute("TRUNCATE product, product_category, order_line, order_refund")
 
     def apply_page(self, curs: Cursor[DictRow], events: Sequence[tuple[int, Any]]) -> None:
-        fold_page(curs, "product_category", "category_id", events,
-                  lambda e: isinstance(e, (ProductCategory.Defined, ProductCategory.Renamed)),
-                  category_row)
-        fold_page(curs, "product", "product_id", events,
-                  lambda e: isinstance(e, (Product.Listed, Product.Event)), product_row)
         lines: list[Row] = []
         refunds: list[Row] = []
-        for position, event in events:
+        catalogue: list[tuple[int, Any]] = []
+        for position, event in events:  # one pass: a page is mostly orders
             if isinstance(event, Customer.OrderPaid):
                 lines.extend(order_lines(position, event))
             elif isinstance(event, Customer.OrderRefunded):
                 refunds.append({"position": position, "customer_id": event.originator_id,
                                 "order_id": event.order_id, "amount_fen": event.amount_fen,
                                 "refunded_at": event.occurred_at})
+            else:
+                catalogue.append((position, event))
+        fold_page(curs, "product_category", "category_id", catalogue,
+                  lambda e: isinstance(e, (ProductCategory.Defined, ProductCategory.Renamed)),
+                  category_row)
+        fold_page(curs, "product", "product_id", catalogue,
+                  lambda e: isinstance(e, (Product.Listed, Product.Event)), product_row)
         insert_once(curs, [("order_line", ORDER_LINE, lines),
                            ("order_refund", ORDER_REFUND, refunds)])
