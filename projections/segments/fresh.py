@@ -28,7 +28,7 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
-    from projections.segments.engine import Memberships, Spec
+    from projections.segments.model import Memberships, Spec
 
 Row = dict[str, Any]
 Answer = tuple[bool, datetime | None]
