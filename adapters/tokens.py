@@ -100,7 +100,7 @@ def issue_token(database_url: str, kind: str, subject_id: str, role: str | None 
         raise ValueError(f"kind must be one of {KINDS}")
     if ttl_seconds < 0:
         raise ValueError("ttl_seconds must be >= 0")
-    token = secrets.token_urlsafe(32)
+    token = new_token()
     with psycopg.connect(database_url) as conn:
         conn.execute(
             "INSERT INTO api_token (token_hash, kind, subject_id, role, label, grants, "
@@ -111,10 +111,20 @@ def issue_token(database_url: str, kind: str, subject_id: str, role: str | None 
     return token
 
 
+def new_token() -> str:
+    """256 random bits, URL-safe, never beginning with ``-``: a token is pasted on command
+    lines (``siyu token revoke TOKEN``), where a leading ``-`` reads as an option (one token
+    in 64 did). The first character is drawn again when it is ``-``: 6 of 256 bits lose
+    at most 0.03 bits."""
+    while (token := secrets.token_urlsafe(32)).startswith("-"):
+        pass
+    return token
+
+
 def issue_customer_session(database_url: str, customer_id: str, ttl: timedelta,
                            label: str = "wechat-login") -> tuple[str, datetime]:
     """A customer token that expires after ``ttl`` (a mini-program login); with its expiry."""
-    token = secrets.token_urlsafe(32)
+    token = new_token()
     expires_at = datetime.now(UTC) + ttl
     with psycopg.connect(database_url) as conn:
         conn.execute(

@@ -258,7 +258,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     token_sub.add_parser("list", help="who holds which token (never the tokens themselves)")
     revoke = token_sub.add_parser("revoke", help="revoke a token, or every token of a subject")
     which = revoke.add_mutually_exclusive_group(required=True)
-    which.add_argument("token", nargs="?", help="the token to revoke")
+    which.add_argument("token", nargs="?", help=(
+        "the token to revoke (one issued before 2026-12-08 that begins with - goes after "
+        "--: revoke -- -TOKEN)"))
     which.add_argument("--subject", help="revoke every live token of this subject")
     which.add_argument("--id", help="revoke the token with this id (from 'siyu token list')")
     persisted = sub.add_parser("persisted-queries", help="the allow-list of persisted operations")
