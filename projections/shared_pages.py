@@ -104,7 +104,7 @@ class SharedPageRunner:
         self.runners = [BatchRunner(app, view, tracker, page_size=page_size,
                                     poll_interval=poll_interval, lease=lease, create=False)
                         for view in views]
-        create_read_models(tracker, views)  # all in one transaction
+        create_read_models(tracker, views, stamped=True)  # in one transaction, if any
         self.topics = union_of_topics(self.runners)
         self._topic_list = None if self.topics is None else sorted(self.topics)
         self._dispatch = Dispatch([r.topics for r in self.runners])

@@ -84,7 +84,7 @@ def prepare_read_models(app: Siyu, *, build_new_versions: bool = True) -> Tracke
         views = [v for v in views if v.name not in pending]
     for view in views:
         view.bind(app)
-    create_read_models(tracker, views)  # creates, and migrates new ones, in one transaction
+    create_read_models(tracker, views, stamped=True)  # once per shape, in one transaction
     return tracker
 
 
