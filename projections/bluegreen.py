@@ -302,19 +302,25 @@ def build_and_switch(app: Application[Any], views: Sequence[View], live: Postgre
     BuildSet(app, views, live, everything, report).run(version_bump=version_bump)
 
 
-def recorded_version(conn: Connection[Any], name: str) -> int | None:
-    conn.execute("CREATE TABLE IF NOT EXISTS siyu_read_model_version "
-                 "(name text PRIMARY KEY, version integer NOT NULL)")
-    row = conn.execute("SELECT version FROM siyu_read_model_version WHERE name = %s",
-                       (name,)).fetchone()
-    return None if row is None else int(row["version"] if isinstance(row, dict) else row[0])
+def recorded_versions(conn: Connection[Any], names: Sequence[str]) -> dict[str, int]:
+    """The recorded version of each of ``names`` that has one (one query; none before the
+    versions' table exists)."""
+    present = conn.execute("SELECT to_regclass('siyu_read_model_version') IS NOT NULL AS p"
+                           ).fetchone()
+    if not present or not (present["p"] if isinstance(present, dict) else present[0]):
+        return {}
+    rows = conn.execute("SELECT name, version FROM siyu_read_model_version "
+                        "WHERE name = ANY(%s)", (list(names),)).fetchall()
+    return {str(r["name"] if isinstance(r, dict) else r[0]):
+            int(r["version"] if isinstance(r, dict) else r[1]) for r in rows}
 
 
 def pending_versions(conn: Connection[Any], views: Sequence[View]) -> list[View]:
     """The read models whose recorded version is not their code's (never built: not
     pending, their runner creates them)."""
     with schema_lock.held_on(conn):
-        return [v for v in views if recorded_version(conn, v.name) not in (None, v.version)]
+        recorded = recorded_versions(conn, [v.name for v in views])
+        return [v for v in views if recorded.get(v.name) not in (None, v.version)]
 
 
 def upgrade(app: Application[Any], views: Sequence[View], live: PostgresDatastore,

@@ -70,7 +70,8 @@ def create_read_models(tracker: Tracker, views: Sequence[Any], *,
     it; the server ends one of the two, and when it is this one it is tried again."""
     prints = {v.name: fingerprint(v) for v in views} if stamped else {}
     if stamped:
-        views = [v for v in views if v.name in _not_current(tracker, views, prints)]
+        due = _not_current(tracker, views, prints)
+        views = [v for v in views if v.name in due]
     if not views:
         return
     for attempt in range(1, ATTEMPTS + 1):
