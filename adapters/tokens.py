@@ -80,8 +80,21 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+#: Whether the token table has this release's shape (the migration's columns too).
+CURRENT = ("SELECT count(*) = 2 FROM information_schema.columns WHERE table_schema = "
+           "current_schema() AND table_name = 'api_token' AND column_name IN "
+           "('grants', 'expires_at')")
+
+
 def ensure_token_table(database_url: str, ttl_seconds: int = DEFAULT_TTL_SECONDS) -> None:
+    """Create or migrate the token table — only when it lacks this release's shape: the
+    migration's ``ALTER TABLE … ADD COLUMN IF NOT EXISTS`` takes the table's ACCESS
+    EXCLUSIVE lock even when the column is there, so every API start queued behind (and
+    then held up) the other processes' token look-ups."""
     with psycopg.connect(database_url, autocommit=True) as conn:
+        current = conn.execute(CURRENT).fetchone()
+        if current is not None and current[0]:
+            return
         conn.execute("SELECT pg_advisory_lock(7368002)")
         try:
             conn.execute(DDL)

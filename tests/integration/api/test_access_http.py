@@ -7,6 +7,7 @@ one, and there were no auditor, operator or department-manager roles.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -242,3 +243,16 @@ def test_tokens_issued_before_expiry_existed_get_one_when_the_table_is_migrated(
                             ).fetchone()
     assert left is not None and 3500 < left[0].total_seconds() <= 3600
 
+
+
+def test_a_start_on_a_current_token_table_takes_no_lock_on_it(api: Api, pg_url: str) -> None:
+    # Given a token look-up of another process in a transaction still open
+    with psycopg.connect(pg_url) as reader:
+        reader.execute("SELECT count(*) FROM api_token")
+        # When an API process starts (its lifespan ensures the token table)
+        started = threading.Thread(target=ensure_token_table, args=(pg_url,), daemon=True)
+        started.start()
+        started.join(5)
+        # Then it did not wait for the look-up (an ALTER TABLE would have)
+        assert not started.is_alive()
+    started.join(10)
