@@ -24,6 +24,7 @@ from adapters.moment_client import MomentGateway
 from adapters.wecom_client import OutboundGateway, StaffMessageGateway
 from application.app import Siyu
 from projections.leases import Leases
+from projections.read_model_setup import create_read_models
 from projections.runner import BatchRunner, Tracker
 from workers.alerts import (
     AlertDeps,
@@ -106,9 +107,11 @@ def welcome(app: Siyu, broker: dramatiq.Broker, gateway: OutboundGateway,
                       actor=declare_welcome_actor(broker, deps, queue_name=options.queue_name))
     if options.produce:
         view = WelcomeOutboxView(max_age=options.max_age)
+        tracker = _tracker(app)
         feature.loops["welcome-outbox-projection"] = BatchRunner(
-            app, view, _tracker(app), poll_interval=options.projection_poll_interval,
-            lease=None if leases is None else leases.lease(view.name))
+            app, view, tracker, poll_interval=options.projection_poll_interval,
+            lease=None if leases is None else leases.lease(view.name), create=False)
+        create_read_models(tracker, [view], stamped=True)  # no DDL when current
         feature.loops["welcome-dispatcher"] = Dispatcher(
             store, feature.enqueue, stale_after=options.stale_after,
             poll_interval=options.dispatch_interval)
@@ -135,9 +138,11 @@ def alerts(app: Siyu, broker: dramatiq.Broker, store: AlertStore,
     feature = Feature("alerts")
     if options.produce:
         view = AlertOutboxView()
+        tracker = _tracker(app)
         feature.loops["alert-outbox-projection"] = BatchRunner(
-            app, view, _tracker(app), poll_interval=options.projection_poll_interval,
-            lease=None if leases is None else leases.lease(view.name))
+            app, view, tracker, poll_interval=options.projection_poll_interval,
+            lease=None if leases is None else leases.lease(view.name), create=False)
+        create_read_models(tracker, [view], stamped=True)  # no DDL when current
         feature.loops["alert-dispatcher"] = Dispatcher(
             store, _sender(actor), stale_after=options.stale_after,
             poll_interval=options.dispatch_interval)
