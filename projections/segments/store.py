@@ -32,7 +32,7 @@ from adapters.binary_arrays import (
 from domain.segment_rules import LIFECYCLES, is_time_dependent
 from projections.customer_profile.cache import ProfileCache
 from projections.json_codec import use_fast_loads
-from projections.segments import ledger_copy, library
+from projections.segments import ledger_copy, library, plans
 from projections.segments.backfill import replay
 from projections.segments.engine import (
     CUSTOMER_BITS,
@@ -144,12 +144,12 @@ def flush(curs: Cursor[DictRow], state: Memberships, also: Also | None = None) -
     if also is not None:
         parts += also.parts
         params += also.params
-    if parts:
-        # One statement for the rest (disjoint rows): a round trip each was most of a page's.
-        curs.execute("WITH " + ", ".join(f"w{n} AS ({p})" for n, p in enumerate(parts))
-                     + (" SELECT 1" if expected is None
-                        else f" SELECT count(*) AS n FROM w{len(parts) - 1}"), params)
-        if expected is not None and (n := curs.fetchall()[0]["n"]) != expected:
+    if parts:  # one statement for the rest (disjoint rows), its joins by index (plans)
+        found = plans.execute_by_index(curs, "WITH " + ", ".join(
+            f"w{n} AS ({p})" for n, p in enumerate(parts)) + (
+            " SELECT 1 AS n" if expected is None
+            else f" SELECT count(*) AS n FROM w{len(parts) - 1}"), params)
+        if expected is not None and (n := found[0]["n"]) != expected:
             raise RuntimeError(f"{n} rows written where {expected} were expected: the "
                                "page's idea of the stored rows is wrong")
     state.entries.clear()
