@@ -26,6 +26,11 @@ from siyu.garbage import settled
 
 #: Seconds between checks that the children are alive while no message comes.
 POLL = 0.5
+#: Notifications up to which ``siyu rebuild`` builds in its own process, one part: a child
+#: process costs 2-3 s of CPU importing the application before it folds anything, and the
+#: fold of a notification about 0.85 ms (117k notifications in 98.9 s, docs/benchmarks.md),
+#: so a second core earns back its child's start only past about 6,000 notifications.
+SMALL_LOG = 5_000
 
 
 def parts_of(names: Sequence[str]) -> list[list[str]]:
@@ -78,9 +83,10 @@ def _child(url: str, secret: bytes, names: list[str], everything_of: Everything,
 
 
 def rebuild_parts(url: str, secret: bytes, names: Sequence[str], everything_of: Everything,
-                  report: bluegreen.Report) -> None:
-    """Build ``names`` blue/green, a process per part (in this one if only one part)."""
-    parts = parts_of(names)
+                  report: bluegreen.Report, *, split: bool = True) -> None:
+    """Build ``names`` blue/green, a process per part (in this one if only one part, or
+    all of them in this one unless ``split``: a short log, :data:`SMALL_LOG`)."""
+    parts = parts_of(names) if split else [list(names)] if names else []
     if len(parts) <= 1:
         build(url, secret, parts[0] if parts else [], everything_of, report)
         return

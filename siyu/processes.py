@@ -42,7 +42,7 @@ from siyu.bootstrap import build_application
 from siyu.garbage import settle_garbage_collector
 from siyu.metrics import registry_for
 from siyu.metrics import serve as serve_metrics
-from siyu.parallel_rebuild import rebuild_parts
+from siyu.parallel_rebuild import SMALL_LOG, rebuild_parts
 from siyu.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -190,7 +190,8 @@ def rebuild(settings: Settings, names: list[str],
             report: bluegreen.Report | None = None) -> dict[str, int]:
     """Rebuild the named read models (all when empty) blue/green, while the app runs: all
     folded beside the live ones, a process per part of the default split and one pass over
-    the log in each, then switched in (:mod:`siyu.parallel_rebuild`); rows per table
+    the log in each (all in this process on a log of at most :data:`SMALL_LOG`
+    notifications), then switched in (:mod:`siyu.parallel_rebuild`); rows per table
     after."""
     assert settings.database_url is not None
     app = build_application(settings.database_url, settings.secret)
@@ -207,8 +208,10 @@ def rebuild(settings: Settings, names: list[str],
     try:
         for name in wanted:
             BatchRunner(app, views[name], Tracker(datastore))  # creates, migrates
+        head = app.recorder.max_notification_id() or 0
         rebuild_parts(settings.database_url, settings.secret, wanted, read_model_views,
-                      report or (lambda p: log.info("rebuild %s", p.line())))
+                      report or (lambda p: log.info("rebuild %s", p.line())),
+                      split=head > SMALL_LOG)
         with datastore.transaction() as curs:
             for name in wanted:
                 curs.execute(f"SELECT count(*) AS n FROM {name}")

@@ -5,10 +5,16 @@ root, the server runs as the ``postgres`` system user (PostgreSQL refuses root).
 listens on 127.0.0.1 at a free port, trusts local connections, and lives in a folder of
 its own under the system's temporary directory (pytest's folders are private to root,
 where the ``postgres`` user cannot enter), removed by :meth:`remove`.
+
+A new cluster is a copy of a template cluster (:func:`template`): ``initdb`` takes ~1.8 s
+of wall time on a loaded 2-core machine, a copy of its ~40 MB about a tenth of that. The
+template is made once per machine, user and PostgreSQL installation, and kept, under the
+system's temporary directory.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import signal
@@ -35,6 +41,37 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _initdb(bindir: Path, data: Path, as_postgres: bool) -> None:
+    command = [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
+               "--no-sync", "-E", "UTF8"]
+    if as_postgres:
+        command = ["runuser", "-u", "postgres", "--", *command]
+    subprocess.run(command, capture_output=True, text=True, check=True, timeout=60)
+
+
+def template(bindir: Path, as_postgres: bool) -> Path:
+    """A cluster's data folder as ``initdb`` leaves it, made once (by whichever process
+    asks first: it is built aside and renamed into place, so a concurrent asker finds
+    none or a whole one) and copied for each new cluster."""
+    key = hashlib.sha256(f"{bindir}:{os.geteuid()}".encode()).hexdigest()[:12]
+    folder = Path(tempfile.gettempdir()) / f"siyu-pg-template-{key}"
+    if (folder / "PG_VERSION").exists():
+        return folder
+    building = Path(tempfile.mkdtemp(prefix=f"{folder.name}-building-"))
+    try:
+        if as_postgres:
+            shutil.chown(building, "postgres", "postgres")
+        _initdb(bindir, building / "data", as_postgres)
+        try:
+            (building / "data").rename(folder)
+        except OSError:  # another process made it meanwhile
+            if not (folder / "PG_VERSION").exists():
+                raise
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
+    return folder
+
+
 class ThrowawayCluster:
     def __init__(self) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="siyu-pg-"))
@@ -54,8 +91,9 @@ class ThrowawayCluster:
     def init(self) -> ThrowawayCluster:
         if self._as_postgres:
             shutil.chown(self.folder, "postgres", "postgres")
-        self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust",
-                  "--no-sync", "-E", "UTF8")
+        # (cp -a keeps the template's owner and its folder's mode, 0700 as PostgreSQL wants)
+        subprocess.run(["cp", "-a", str(template(self.bindir, self._as_postgres)),
+                        str(self.data)], check=True, timeout=60)
         return self
 
     def start(self) -> None:
