@@ -14,7 +14,9 @@ gets the application's schema, empty (built once per database, emptied per test:
 
 from __future__ import annotations
 
+import fcntl
 import os
+import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -74,6 +76,9 @@ def reset_schema(url: str) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
+        "markers", "full_rebuild: rebuilds every read model (about 27 connections): such "
+        "tests take turns across the xdist workers")
+    config.addinivalue_line(
         "markers", "fresh_database: pg_url is a database with no schema at all (an empty "
         "public), not the application's schema emptied: for tests of creating, migrating "
         "or upgrading it")
@@ -83,6 +88,26 @@ def pytest_configure(config: pytest.Config) -> None:
 def pg_server() -> str:
     _ensure_database(TEST_DATABASE_URL)
     return TEST_DATABASE_URL
+
+
+#: Held by a test that rebuilds every read model (marked ``full_rebuild``).
+FULL_REBUILD_LOCK = Path(tempfile.gettempdir()) / f"siyu-tests-full-rebuild-{os.getuid()}.lock"
+
+
+@pytest.fixture(autouse=True)
+def one_full_rebuild_at_a_time(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A rebuild of every read model holds a connection per read model's build (about
+    27): two at once in two workers, beside the rest of the suite, ran the server out of
+    its 100 connections, and each waited for the other's. Such tests take turns."""
+    if not request.node.get_closest_marker("full_rebuild"):
+        yield
+        return
+    with FULL_REBUILD_LOCK.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 @pytest.fixture(scope="session")

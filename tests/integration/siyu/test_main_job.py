@@ -132,6 +132,7 @@ def test_rebuild_refuses_an_unknown_read_model(pg_url: str) -> None:
     assert "unknown read model" in result.stderr
 
 
+@pytest.mark.full_rebuild
 def test_rebuild_rebuilds_the_read_models(pg_url: str) -> None:
     env = {**os.environ, "DATABASE_URL": pg_url}
     result = subprocess.run([sys.executable, "-m", "siyu", "rebuild"], env=env,

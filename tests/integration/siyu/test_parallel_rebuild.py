@@ -16,7 +16,7 @@ from tests.conftest import SECRET
 from tests.integration.projections.test_page_sizes_on_postgres import digests
 from tests.integration.projections.test_quarantine_on_postgres import record
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.full_rebuild]
 
 
 def rows(url: str, table: str) -> list[str]:

@@ -19,7 +19,7 @@ from tests.conftest import SECRET
 from tests.integration.projections.test_quarantine_on_postgres import record
 from tests.integration.siyu.test_parallel_rebuild import rows
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.full_rebuild]
 
 
 def _settings(url: str, tmp_path: Path) -> Settings:
