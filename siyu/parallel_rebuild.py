@@ -41,7 +41,8 @@ def parts_of(names: Sequence[str]) -> list[list[str]]:
 
 
 #: Every read model (``siyu.processes.read_model_views``, passed by its caller: a
-#: module-level function, so that a child process receives it by name).
+#: module-level function, or a ``partial`` of one with its settings, so that a child
+#: process receives it by name).
 Everything = Callable[[], list[View]]
 
 

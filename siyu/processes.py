@@ -6,6 +6,7 @@ import logging
 import signal
 import threading
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 from application.app import Siyu
@@ -20,6 +21,7 @@ from projections.customer_as_of import CustomerAsOfView
 from projections.customer_groups.view import CustomerGroupView
 from projections.daily_report import DailyReportView
 from projections.funnels import FunnelView
+from projections.funnels.kept import LIMIT as FUNNEL_KEPT
 from projections.groups import GROUPS, names_of
 from projections.leases import Leases
 from projections.marketing_tasks import MarketingTaskView
@@ -48,21 +50,23 @@ from siyu.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def read_model_views() -> list[View]:
-    """Read models rebuilt by ``siyu rebuild`` and run by ``siyu projections``."""
+def read_model_views(funnel_kept: int = FUNNEL_KEPT) -> list[View]:
+    """Read models rebuilt by ``siyu rebuild`` and run by ``siyu projections``; the
+    funnel keeps the merge trees of ``funnel_kept`` customers between pages
+    (``SIYU_FUNNEL_KEPT_CUSTOMERS``)."""
     return [CustomerProfileView(), StaffDirectoryView(), TagGroupView(), StaffAssignmentView(),
             CustomerOwnershipView(), CampaignView(), StaffPerformanceView(), StaffAlertView(),
             ChatScriptView(), DailyReportView(), TargetView(), ReferralProgressView(),
             CouponLedgerView(), SopView(), MarketingTaskView(), ActivityView(),
             ChannelCodeView(), CustomerAsOfView(), ProductLibraryView(),
-            ContentView(), FunnelView(), MomentTaskView(), CustomerGroupView(),
+            ContentView(), FunnelView(funnel_kept), MomentTaskView(), CustomerGroupView(),
             PrivateDomainView(), WeComTagView()]
 
 
-def views_of(groups: Sequence[str]) -> list[View]:
+def views_of(groups: Sequence[str], funnel_kept: int = FUNNEL_KEPT) -> list[View]:
     """The read models of ``groups`` (:mod:`projections.groups`; all when empty)."""
     wanted = names_of(list(groups))
-    return [v for v in read_model_views() if v.name in wanted]
+    return [v for v in read_model_views(funnel_kept) if v.name in wanted]
 
 
 def prepare_read_models(app: Siyu, *, build_new_versions: bool = True) -> Tracker:
@@ -120,11 +124,12 @@ def run_projections(settings: Settings, groups: Sequence[str] = ()) -> None:
                             pool=settings.pools["projections"],
                             idle_in_transaction=PAGE_IDLE_SECONDS)
     tracker = Tracker(app.factory.datastore)  # type: ignore[attr-defined]
-    bluegreen.upgrade(app, views_of(groups), tracker.datastore)
+    kept = settings.funnel_kept_customers
+    bluegreen.upgrade(app, views_of(groups, kept), tracker.datastore)
     # One connection holds the locks of the groups this process leads (and LISTENs);
     # runners take a pooled connection per page: a standby holds that one connection.
     leases = Leases(settings.database_url, getattr(app.recorder, "channel_name", None))
-    runners = [SharedPageRunner(app, views_of([group]), tracker,
+    runners = [SharedPageRunner(app, views_of([group], kept), tracker,
                                 lease=leases.lease(group, names=tuple(GROUPS[group])))
                for group in (groups or list(GROUPS))]
     leases.start()
@@ -170,7 +175,7 @@ def retry_quarantined(settings: Settings) -> dict[str, tuple[int, int]]:
     tracker = Tracker(app.factory.datastore)  # type: ignore[attr-defined]
     outcome: dict[str, tuple[int, int]] = {}
     try:
-        for view in read_model_views():
+        for view in read_model_views(settings.funnel_kept_customers):
             resolved, remaining = BatchRunner(app, view, tracker).retry_quarantined()
             if resolved or remaining:
                 outcome[view.name] = (resolved, remaining)
@@ -197,7 +202,8 @@ def rebuild(settings: Settings, names: list[str],
     app = build_application(settings.database_url, settings.secret)
     datastore = app.factory.datastore  # type: ignore[attr-defined]
     Tracker(datastore)
-    everything = read_model_views()
+    everything_of = partial(read_model_views, settings.funnel_kept_customers)  # picklable
+    everything = everything_of()
     views = {v.name: v for v in everything}
     unknown = [n for n in names if n not in views]
     if unknown:
@@ -209,7 +215,7 @@ def rebuild(settings: Settings, names: list[str],
         for name in wanted:
             BatchRunner(app, views[name], Tracker(datastore))  # creates, migrates
         head = app.recorder.max_notification_id() or 0
-        rebuild_parts(settings.database_url, settings.secret, wanted, read_model_views,
+        rebuild_parts(settings.database_url, settings.secret, wanted, everything_of,
                       report or (lambda p: log.info("rebuild %s", p.line())),
                       split=head > SMALL_LOG)
         with datastore.transaction() as curs:

@@ -43,6 +43,7 @@
 | ``SIYU_REQUIRE_PERSISTED_QUERIES`` | unset | only persisted operations run (needs the manifest) |
 | ``SIYU_WECOM_TAG_IDS`` | unset: none | tag → WeCom tag id, ``VIP=etAbc``: overrides the synced map |
 | ``SIYU_POOLS`` | see :data:`DEFAULT_POOLS` | PostgreSQL connections per pool, e.g. ``api=6,api_reads=6`` |
+| ``SIYU_FUNNEL_KEPT_CUSTOMERS`` | ``200000`` | funnel merge trees kept in memory (docs/operations.md) |
 
 A malformed value stops the process with :class:`SettingsError`, naming the variable.
 """
@@ -137,6 +138,8 @@ class Settings:
     wecom_tag_ids: Mapping[str, str] = field(default_factory=dict)
     #: Most connections per pool (:data:`DEFAULT_POOLS`).
     pools: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_POOLS))
+    #: Customers whose funnel merge trees the projections keep between pages (~2 kB each).
+    funnel_kept_customers: int = 200_000
 
     def with_database(self, url: str) -> Settings:
         return replace(self, database_url=url)
@@ -317,6 +320,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         **_observability(env),
         **_api_hardening(env),
         pools=parse_pools(env.get("SIYU_POOLS", "")),
+        funnel_kept_customers=_whole(env, "SIYU_FUNNEL_KEPT_CUSTOMERS", 200_000),
     )
 
 

@@ -21,9 +21,11 @@ from projections.funnels.merges import Contributions
 from projections.funnels.rows import Row
 from projections.page_memory import PageMemory, table_node
 
-#: Customers (streams) kept at most: about 2.3 kB each with their tree's contributions
-#: (measured with tracemalloc on the benchmark's log), so ~115 MB at most.
-LIMIT = 50_000
+#: Customers (streams) kept at most by default (``SIYU_FUNNEL_KEPT_CUSTOMERS``): 1.4-1.8 kB
+#: of the process's RSS each on the benchmark's logs, so ~0.36 GB when full; a customer
+#: past it is read back and its tree's contributions computed again on every page that
+#: touches it (docs/operations.md, *The funnel's kept trees*).
+LIMIT = 200_000
 
 
 class Tree(NamedTuple):
