@@ -106,13 +106,12 @@ def _create(tracker: Tracker, views: Sequence[Any], prints: dict[str, str | None
                 _migrate(curs, tracker, view, recorded.get(view.name))
             view.create(curs)
         grant_bi_roles(curs)  # tables created again lost their grants
-        stamps = [(name, f) for name, f in prints.items() if f is not None
-                  and any(v.name == name for v in views)]
-        if stamps:
+        stamped = [v.name for v in views if prints.get(v.name)]
+        if stamped:
             curs.execute(SHAPES_DDL)
             curs.execute(f"INSERT INTO {SHAPES} SELECT * FROM unnest(%s::text[], %s::text[]) "
                          "ON CONFLICT (name) DO UPDATE SET fingerprint = excluded.fingerprint",
-                         ([n for n, _ in stamps], [f for _, f in stamps]))
+                         (stamped, [prints[n] for n in stamped]))
 
 
 def _not_current(tracker: Tracker, views: Sequence[Any], prints: dict[str, str | None]
